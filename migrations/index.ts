@@ -1,0 +1,5 @@
+import type { Knex } from 'knex';
+import * as initial from './20261130_001_initial.js';
+
+/** Every migration, in order. Landed entries never change: add a new file instead. */
+export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [['20261130_001_initial', initial]];

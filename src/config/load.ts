@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './config-error.js';
+import { fileConfigSchema, type Config } from './schema.js';
+import { loadSecrets } from './secrets.js';
+import { projectRoot } from './paths.js';
+
+type Env = Record<string, string | undefined>;
+
+function readJson(file: string, setting: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new ConfigError(setting, `cannot be read as JSON: ${file} (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
+        ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+function envInt(env: Env, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw.slice(0, 20)}"`);
+  return Number(raw);
+}
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  ISSUER: z.url({ message: 'must be an absolute URL such as https://id.example.gov.cn' }).optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (leave it unset for the embedded SQLite)')
+    .optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+});
+
+/** Parses config/default.json, YIHAO_CONFIG and the environment into one frozen, validated Config. */
+export function loadConfig(env: Env = process.env): Config {
+  const e = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
+  if (!e.success) {
+    const issue = e.error.issues[0]!;
+    throw new ConfigError(String(issue.path[0]), issue.message);
+  }
+  let raw = readJson(join(projectRoot, 'config', 'default.json'), 'config/default.json');
+  if (env.YIHAO_CONFIG) raw = deepMerge(raw, readJson(resolve(env.YIHAO_CONFIG), 'YIHAO_CONFIG'));
+
+  const port = envInt(env, 'PORT');
+  if (port !== undefined) raw.port = port;
+  if (env.YIHAO_DATA_DIR) raw.dataDir = env.YIHAO_DATA_DIR;
+  if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
+  if (env.YIHAO_TRUST_PROXY) raw.trustProxy = env.YIHAO_TRUST_PROXY === '1' || env.YIHAO_TRUST_PROXY === 'true';
+  if (env.YIHAO_OUTBOUND_ALLOW) raw.outbound = { allowedNetworks: env.YIHAO_OUTBOUND_ALLOW.split(',').map((s) => s.trim()) };
+
+  const f = fileConfigSchema.safeParse(raw);
+  if (!f.success) {
+    const issue = f.error.issues[0]!;
+    throw new ConfigError(issue.path.join('.') || '(config)', issue.message);
+  }
+  const file = f.data;
+  const { NODE_ENV: nodeEnv, ISSUER, DATABASE_URL, REDIS_URL } = e.data;
+  const production = nodeEnv === 'production';
+  const dataDir = isAbsolute(file.dataDir) ? file.dataDir : resolve(file.dataDir);
+
+  const issuer = (ISSUER ?? `http://localhost:${file.port}`).replace(/\/$/, '');
+  if (production && !issuer.startsWith('https://')) {
+    throw new ConfigError('ISSUER', 'must be an https:// URL in production');
+  }
+  if (file.ttl.refreshTokenSeconds > file.ttl.sessionSeconds * 100) {
+    throw new ConfigError('ttl.refreshTokenSeconds', 'is implausibly long');
+  }
+  const { secrets, source } = loadSecrets(env, dataDir, production);
+
+  const config: Config = {
+    ...file,
+    dataDir,
+    env: nodeEnv,
+    issuer,
+    databaseUrl: DATABASE_URL,
+    redisUrl: REDIS_URL,
+    redisPrefix: env.YIHAO_REDIS_PREFIX || 'yihao:',
+    secrets,
+    secretsSource: source,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

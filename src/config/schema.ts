@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+const seconds = z.number().int().positive();
+
+/** One sealing key: `kid` goes with every ciphertext so that keys can rotate. */
+export const sealKeySchema = z.object({
+  kid: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'kid must be 1-32 characters of A-Z a-z 0-9 _ -'),
+  key: z.string().refine((k) => Buffer.from(k, 'base64').length === 32, 'must be 32 bytes, base64-encoded'),
+});
+
+export const secretsSchema = z.object({
+  cookieKeys: z.array(z.string().min(32, 'each cookie key needs at least 32 characters')).min(1),
+  sealKeys: z.array(sealKeySchema).min(1),
+  indexKey: z.string().refine((k) => Buffer.from(k, 'base64').length >= 32, 'must be at least 32 bytes, base64-encoded'),
+});
+export type Secrets = z.infer<typeof secretsSchema>;
+
+export const fileConfigSchema = z
+  .object({
+    port: z.number().int().min(0).max(65535),
+    dataDir: z.string().min(1),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    trustProxy: z.boolean().default(false),
+    ttl: z
+      .object({
+        sessionSeconds: seconds,
+        interactionSeconds: seconds,
+        authorizationCodeSeconds: seconds,
+        accessTokenSeconds: seconds,
+        idTokenSeconds: seconds,
+        refreshTokenSeconds: seconds,
+        clientCredentialsSeconds: seconds,
+      })
+      .strict(),
+    argon2: z
+      .object({
+        memoryKiB: z.number().int().min(19456, 'below the OWASP minimum of 19456 KiB'),
+        iterations: z.number().int().min(2),
+        parallelism: z.number().int().min(1),
+        maxConcurrent: z.number().int().min(1).max(64),
+      })
+      .strict(),
+    keys: z.object({ refreshSeconds: z.number().positive(), retiredKeepSeconds: seconds }).strict(),
+    sweeper: z.object({ intervalSeconds: seconds }).strict(),
+    limits: z.object({ formFieldMaxLength: z.number().int().min(16), bodyMaxBytes: z.number().int().min(1024) }).strict(),
+    outbound: z.object({ allowedNetworks: z.array(z.string()) }).strict(),
+    resourceServers: z.record(
+      z.url(),
+      z.object({
+        scope: z.string().min(1),
+        accessTokenFormat: z.enum(['opaque', 'jwt']).default('jwt'),
+        audience: z.string().optional(),
+      }),
+    ),
+  })
+  .strict();
+export type FileConfig = z.infer<typeof fileConfigSchema>;
+
+export interface Config extends FileConfig {
+  readonly env: 'development' | 'production' | 'test';
+  readonly issuer: string;
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  /** Key prefix for everything Yihao writes to Redis; lets tests and tenants share one server. */
+  readonly redisPrefix: string;
+  readonly secrets: Secrets;
+  /** Where secrets came from, for the start-up line (never the secrets themselves). */
+  readonly secretsSource: 'environment' | 'file' | 'generated';
+}

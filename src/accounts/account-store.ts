@@ -1,0 +1,58 @@
+import type { Database } from '../storage/database.js';
+
+export type AccountStatus = 'active' | 'locked' | 'disabled';
+/** How the citizen ID binding was proven. */
+export type IdentityAssurance = 'self_asserted' | 'registry' | 'id_chip' | 'in_person';
+
+export interface AccountRow {
+  id: string;
+  sub: string;
+  status: AccountStatus;
+  citizen_index: string;
+  citizen_sealed: string;
+  name: string;
+  phone: string | null;
+  assurance: IdentityAssurance;
+  assurance_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CredentialRow {
+  id: string;
+  account_id: string;
+  type: 'password' | 'totp' | 'passkey' | 'device' | 'phone';
+  secret: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** SQL for accounts and credentials; no business rules here. */
+export function accountStore(db: Database) {
+  return {
+    async insertWithCredential(account: AccountRow, credential: CredentialRow): Promise<void> {
+      await db.transaction(async (trx) => {
+        await trx('accounts').insert(account);
+        await trx('credentials').insert(credential);
+      });
+    },
+    byId: (id: string) => db<AccountRow>('accounts').where({ id }).first(),
+    bySub: (sub: string) => db<AccountRow>('accounts').where({ sub }).first(),
+    byCitizenIndex: (citizen_index: string) => db<AccountRow>('accounts').where({ citizen_index }).first(),
+    byPhone: (phone: string) => db<AccountRow>('accounts').where({ phone }).first(),
+    credential: (account_id: string, type: CredentialRow['type']) =>
+      db<CredentialRow>('credentials').where({ account_id, type }).orderBy('created_at', 'desc').first(),
+    async touchCredential(id: string, at: number): Promise<void> {
+      await db('credentials').where({ id }).update({ last_used_at: at });
+    },
+  };
+}
+export type AccountStore = ReturnType<typeof accountStore>;
+
+/** Unique-constraint violations look different on each driver; this names the column when it can. */
+export function uniqueViolation(e: unknown): string | undefined {
+  const err = e as { code?: string; constraint?: string; message?: string };
+  if (err?.code === '23505') return err.constraint ?? 'unknown';
+  if (err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return err.message ?? 'unknown';
+  return undefined;
+}

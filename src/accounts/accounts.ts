@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { YihaoError } from '../errors.js';
+import { isCitizenIdShaped, parseCitizenId, type CitizenId } from '../identity/index.js';
+import type { CitizenIdVault } from '../identity/index.js';
+import { accountStore, uniqueViolation, type AccountRow } from './account-store.js';
+import type { PasswordHasher } from './password-hasher.js';
+import { normalisePhone } from './phone.js';
+import type { Database } from '../storage/database.js';
+
+const newId = (prefix: string) => `${prefix}${randomBytes(12).toString('base64url')}`;
+
+export const accountInput = z.object({
+  citizenId: z.string().max(64, 'the ID number is too long'),
+  name: z
+    .string()
+    .trim()
+    .min(1, 'the name is required')
+    .max(64, 'the name is longer than 64 characters')
+    .refine((s) => !/[\p{Cc}\p{Cf}]/u.test(s), 'the name contains control characters'),
+  password: z.string().min(8, 'the password needs at least 8 characters').max(128, 'the password is longer than 128 characters'),
+  phone: z.string().max(32).optional(),
+});
+export type AccountInput = z.input<typeof accountInput>;
+
+export interface Account {
+  id: string;
+  sub: string;
+  status: AccountRow['status'];
+  name: string;
+  phone: string | undefined;
+  assurance: AccountRow['assurance'];
+  createdAt: number;
+  /** Opens the sealed citizen ID; call only where the number is really needed. */
+  citizenId(): CitizenId;
+}
+
+export function createAccounts({ db, vault, hasher }: { db: Database; vault: CitizenIdVault; hasher: PasswordHasher }) {
+  const store = accountStore(db);
+
+  const toAccount = (row: AccountRow): Account => ({
+    id: row.id,
+    sub: row.sub,
+    status: row.status,
+    name: row.name,
+    phone: row.phone ?? undefined,
+    assurance: row.assurance,
+    createdAt: Number(row.created_at),
+    citizenId: () => vault.open(row.citizen_sealed),
+  });
+
+  async function findByIdentifier(identifier: string): Promise<AccountRow | undefined> {
+    const trimmed = identifier.trim();
+    if (isCitizenIdShaped(trimmed)) {
+      let id: CitizenId;
+      try {
+        id = parseCitizenId(trimmed);
+      } catch {
+        return undefined;
+      }
+      return store.byCitizenIndex(vault.index(id));
+    }
+    const phone = normalisePhone(trimmed);
+    return phone ? store.byPhone(phone) : undefined;
+  }
+
+  return {
+    /** Creates an account bound to one citizen ID, with a password credential. */
+    async create(input: AccountInput): Promise<Account> {
+      const parsed = accountInput.safeParse(input);
+      if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
+      const { name, password } = parsed.data;
+      const citizenId = parseCitizenId(parsed.data.citizenId);
+      let phone: string | undefined;
+      if (parsed.data.phone !== undefined) {
+        phone = normalisePhone(parsed.data.phone);
+        if (!phone) throw new YihaoError('invalid_input', 'the mobile number must be a mainland China mobile number (11 digits starting with 1)');
+      }
+      const index = vault.index(citizenId);
+      const duplicate = new YihaoError('duplicate_citizen_id', 'an account already exists for this ID number', 409);
+      if (await store.byCitizenIndex(index)) throw duplicate;
+      if (phone && (await store.byPhone(phone))) throw new YihaoError('duplicate_phone', 'this mobile number is already bound to another account', 409);
+
+      const now = Date.now();
+      const row: AccountRow = {
+        id: newId('a_'),
+        sub: randomBytes(16).toString('base64url'),
+        status: 'active',
+        citizen_index: index,
+        citizen_sealed: vault.seal(citizenId),
+        name,
+        phone: phone ?? null,
+        assurance: 'self_asserted',
+        assurance_at: null,
+        created_at: now,
+        updated_at: now,
+      };
+      const secret = await hasher.hash(password);
+      try {
+        await store.insertWithCredential(row, { id: newId('c_'), account_id: row.id, type: 'password', secret, created_at: now, last_used_at: null });
+      } catch (e) {
+        const which = uniqueViolation(e);
+        if (which === undefined) throw e;
+        // Lost a race with a concurrent create of the same person: same answer as the check above.
+        if (which.includes('phone')) throw new YihaoError('duplicate_phone', 'this mobile number is already bound to another account', 409);
+        throw duplicate;
+      }
+      return toAccount(row);
+    },
+
+    /**
+     * Checks an identifier (ID number or mobile number) and password. Unknown identifiers cost the
+     * same time as wrong passwords and get the same answer, so accounts cannot be enumerated.
+     */
+    async verifyPassword(identifier: string, password: string): Promise<Account | undefined> {
+      const row = await findByIdentifier(identifier);
+      const credential = row && (await store.credential(row.id, 'password'));
+      if (!row || !credential) {
+        await hasher.verifyNothing(password);
+        return undefined;
+      }
+      if (!(await hasher.verify(credential.secret, password))) return undefined;
+      await store.touchCredential(credential.id, Date.now());
+      return toAccount(row);
+    },
+
+    async findById(id: string): Promise<Account | undefined> {
+      const row = await store.byId(id);
+      return row && toAccount(row);
+    },
+
+    async findBySub(sub: string): Promise<Account | undefined> {
+      const row = await store.bySub(sub);
+      return row && toAccount(row);
+    },
+  };
+}
+export type Accounts = ReturnType<typeof createAccounts>;

@@ -1,0 +1,4 @@
+export { createAccounts, type Account, type Accounts, type AccountInput } from './accounts.js';
+export { createPasswordHasher, type PasswordHasher, type Argon2Settings } from './password-hasher.js';
+export { normalisePhone, looksLikePhone } from './phone.js';
+export { ACR, ACR_VALUES, type Acr, type Authentication, type Channel } from './authentication.js';

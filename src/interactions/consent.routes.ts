@@ -1,0 +1,42 @@
+import type Router from '@koa/router';
+import type { InteractionDeps } from './deps.js';
+import { loadInteraction } from './interaction-context.js';
+
+interface ConsentDetails {
+  missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+}
+
+/** Consent: the citizen allows exactly what the consent page listed, recorded in a Grant. */
+export function consentRoutes(router: Router, deps: InteractionDeps): void {
+  router.post('/interaction/:uid/confirm', async (ctx) => {
+    const it = await loadInteraction(ctx, deps, { form: true, prompt: 'consent' });
+    if (!it) return;
+    const { details } = it;
+    const provider = deps.provider();
+    const accountId = details.session!.accountId;
+    const clientId = String(details.params.client_id);
+    const grant = (details.grantId && (await provider.Grant.find(details.grantId))) || new provider.Grant({ accountId, clientId });
+    const missing = details.prompt.details as ConsentDetails;
+    if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    const grantId = await grant.save();
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  });
+
+  router.post('/interaction/:uid/abort', async (ctx) => {
+    const it = await loadInteraction(ctx, deps, { form: true });
+    if (!it) return;
+    const returnTo = await deps
+      .provider()
+      .interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: 'the citizen declined the request' }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  });
+}

@@ -1,0 +1,81 @@
+export type Locale = 'zh-CN' | 'en';
+
+/** The first supported tag in `ui_locales` wins; Simplified Chinese is the default. */
+export function pickLocale(uiLocales: unknown): Locale {
+  if (typeof uiLocales !== 'string') return 'zh-CN';
+  for (const tag of uiLocales.split(' ')) {
+    const t = tag.toLowerCase();
+    if (t === 'en' || t.startsWith('en-')) return 'en';
+    if (t === 'zh' || t.startsWith('zh-')) return 'zh-CN';
+  }
+  return 'zh-CN';
+}
+
+const zh = {
+  siteName: '一号 · 统一身份认证',
+  signInTitle: '登录',
+  signInTo: (client: string) => `登录以继续访问「${client}」`,
+  identifier: '身份证号或手机号',
+  identifierHint: '18 位居民身份证号码，或 11 位手机号码',
+  password: '密码',
+  signIn: '登录',
+  invalidCredentials: '身份证号/手机号或密码不正确。',
+  consentTitle: '授权确认',
+  consentLead: (client: string) => `「${client}」请求获取以下信息：`,
+  allow: '同意',
+  deny: '拒绝',
+  scopeText: {
+    openid: '您的账号标识（不含身份证号）',
+    profile: '姓名、出生日期和性别',
+    phone: '手机号码',
+    offline_access: '在您离线时保持访问',
+  } as Record<string, string>,
+  resourceText: (resource: string, scopes: string) => `访问 ${resource}（${scopes}）`,
+  signOutTitle: '退出登录',
+  signOutQuestion: '是否退出一号统一身份认证？',
+  signOut: '退出登录',
+  stay: '保持登录',
+  signedOut: '您已退出登录。',
+  errorTitle: '出错了',
+  errorLead: '请求无法完成。',
+  fieldTooLong: '输入内容过长。',
+  fieldRequired: '请填写此项。',
+  formExpired: '页面已过期，请重新开始登录。',
+  skipToForm: '跳到登录表单',
+};
+
+const en: typeof zh = {
+  siteName: 'Yihao · unified government sign-in',
+  signInTitle: 'Sign in',
+  signInTo: (client) => `Sign in to continue to ${client}`,
+  identifier: 'ID number or mobile number',
+  identifierHint: 'Your 18-character resident ID number, or your 11-digit mobile number',
+  password: 'Password',
+  signIn: 'Sign in',
+  invalidCredentials: 'The ID number, mobile number or password is not correct.',
+  consentTitle: 'Allow access',
+  consentLead: (client) => `${client} asks for:`,
+  allow: 'Allow',
+  deny: 'Deny',
+  scopeText: {
+    openid: 'an identifier for your account (not your ID number)',
+    profile: 'your name, birth date and gender',
+    phone: 'your mobile number',
+    offline_access: 'access while you are not signed in',
+  },
+  resourceText: (resource, scopes) => `access to ${resource} (${scopes})`,
+  signOutTitle: 'Sign out',
+  signOutQuestion: 'Do you want to sign out of Yihao?',
+  signOut: 'Sign out',
+  stay: 'Stay signed in',
+  signedOut: 'You have signed out.',
+  errorTitle: 'Something went wrong',
+  errorLead: 'The request could not be completed.',
+  fieldTooLong: 'This entry is too long.',
+  fieldRequired: 'Please fill in this field.',
+  formExpired: 'This page has expired. Please start signing in again.',
+  skipToForm: 'Skip to the sign-in form',
+};
+
+export type Messages = typeof zh;
+export const messages = (locale: Locale): Messages => (locale === 'en' ? en : zh);

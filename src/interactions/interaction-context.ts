@@ -1,0 +1,87 @@
+import type { Context } from 'koa';
+import type { InteractionResults } from 'oidc-provider';
+import { readForm } from '../http/form-body.js';
+import { cspNonce } from '../http/csp-nonce.js';
+import { YihaoError } from '../errors.js';
+import { messages, pickLocale, type Locale, type Messages } from './i18n.js';
+import type { InteractionDeps } from './deps.js';
+import { errorPage, loginPage } from './views/pages.js';
+
+type Details = Awaited<ReturnType<ReturnType<InteractionDeps['provider']>['interactionDetails']>>;
+
+export interface LoadedInteraction {
+  details: Details;
+  uid: string;
+  locale: Locale;
+  t: Messages;
+  clientName: string;
+  csrf: string;
+  form: Record<string, string>;
+  result?: InteractionResults;
+}
+
+function fail(ctx: Context, status: number, locale: Locale, message: string, code: string) {
+  ctx.status = status;
+  ctx.type = 'html';
+  ctx.body = errorPage({ locale, nonce: cspNonce(ctx.req), message, code });
+}
+
+/**
+ * Loads the interaction named by the `_interaction` cookie and checks that it is the one in the
+ * URL; for form posts also the CSRF token. Answers the request itself (and returns undefined)
+ * when anything does not fit.
+ */
+export async function loadInteraction(
+  ctx: Context,
+  deps: InteractionDeps,
+  opts: { form: boolean; prompt?: 'login' | 'consent' },
+): Promise<LoadedInteraction | undefined> {
+  const fallbackLocale = pickLocale(ctx.query.ui_locales);
+  let details: Details;
+  try {
+    details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+  } catch {
+    fail(ctx, 400, fallbackLocale, messages(fallbackLocale).formExpired, 'session_not_found');
+    return undefined;
+  }
+  const locale = pickLocale(details.params.ui_locales);
+  const t = messages(locale);
+  if (details.uid !== ctx.params.uid) {
+    fail(ctx, 400, locale, t.formExpired, 'interaction_mismatch');
+    return undefined;
+  }
+  let form: Record<string, string> = {};
+  if (opts.form) {
+    try {
+      form = await readForm(ctx, deps.bodyMaxBytes);
+    } catch (e) {
+      if (e instanceof YihaoError) return fail(ctx, e.status, locale, t.fieldTooLong, 'invalid_request'), undefined;
+      throw e;
+    }
+    if (!deps.csrf.check(details.uid, form.csrf)) {
+      fail(ctx, 403, locale, t.formExpired, 'csrf');
+      return undefined;
+    }
+  }
+  if (opts.prompt && details.prompt.name !== opts.prompt) {
+    fail(ctx, 400, locale, t.formExpired, 'wrong_step');
+    return undefined;
+  }
+  const clientId = String(details.params.client_id);
+  const client = await deps.provider().Client.find(clientId);
+  return {
+    details,
+    uid: details.uid,
+    locale,
+    t,
+    clientName: client?.clientName ?? clientId,
+    csrf: deps.csrf.make(details.uid),
+    form,
+  };
+}
+
+export function renderLogin(ctx: Context, it: LoadedInteraction, extra: { error?: string; identifier?: string } = {}): void {
+  ctx.type = 'html';
+  ctx.set('cache-control', 'no-store');
+  ctx.body = loginPage({ locale: it.locale, nonce: cspNonce(ctx.req), uid: it.uid, csrf: it.csrf, clientName: it.clientName, ...extra });
+}

@@ -1,0 +1,31 @@
+import type Router from '@koa/router';
+import { cspNonce } from '../http/csp-nonce.js';
+import type { InteractionDeps } from './deps.js';
+import { loadInteraction, renderLogin } from './interaction-context.js';
+import { consentPage } from './views/pages.js';
+
+interface ConsentDetails {
+  missingOIDCScope?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+}
+
+/** The page for whatever the interaction needs next: sign in, or consent. */
+export function showRoutes(router: Router, deps: InteractionDeps): void {
+  router.get('/interaction/:uid', async (ctx) => {
+    const it = await loadInteraction(ctx, deps, { form: false });
+    if (!it) return;
+    ctx.set('cache-control', 'no-store');
+    if (it.details.prompt.name === 'login') return renderLogin(ctx, it);
+    const missing = it.details.prompt.details as ConsentDetails;
+    ctx.type = 'html';
+    ctx.body = consentPage({
+      locale: it.locale,
+      nonce: cspNonce(ctx.req),
+      uid: it.uid,
+      csrf: it.csrf,
+      clientName: it.clientName,
+      scopes: missing.missingOIDCScope ?? [],
+      resources: Object.entries(missing.missingResourceScopes ?? {}).map(([indicator, scopes]) => ({ indicator, scopes })),
+    });
+  });
+}

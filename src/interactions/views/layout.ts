@@ -1,0 +1,37 @@
+import { html, type SafeHtml } from './html.js';
+import { messages, type Locale } from '../i18n.js';
+
+// Inline, nonce-guarded CSS keeps the pages one request each and working without JavaScript.
+const css = `
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;color:#1b1b1b;background:#f3f4f6}
+header{background:#9b1c1c;color:#fff;padding:.75rem 1.25rem;font-weight:600}
+main{max-width:28rem;margin:2rem auto;background:#fff;padding:1.5rem 1.75rem;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.15)}
+h1{font-size:1.5rem;margin:0 0 1rem}
+label{display:block;font-weight:600;margin:1rem 0 .25rem}
+.hint{display:block;color:#4b5563;font-size:.875rem;margin-bottom:.25rem}
+input[type=text],input[type=password]{width:100%;padding:.6rem .7rem;font-size:1rem;border:2px solid #6b7280;border-radius:4px}
+button{margin-top:1.25rem;padding:.65rem 1.25rem;font-size:1rem;border-radius:4px;border:2px solid #1e40af;background:#1e40af;color:#fff;cursor:pointer}
+button.secondary{background:#fff;color:#1e40af}
+:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
+.error{border-left:4px solid #b91c1c;background:#fef2f2;color:#7f1d1d;padding:.6rem .8rem;margin:0 0 1rem}
+.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;color:#000;padding:.25rem .5rem}
+ul{padding-left:1.25rem}
+`;
+
+export function layout({ locale, title, nonce, body }: { locale: Locale; title: string; nonce: string; body: SafeHtml }): string {
+  const t = messages(locale);
+  return `<!doctype html>${html`<html lang="${locale}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · ${t.siteName}</title>
+<style nonce="${nonce}">${css}</style>
+</head>
+<body>
+<a class="skip" href="#main">${t.skipToForm}</a>
+<header role="banner">${t.siteName}</header>
+<main id="main">${body}</main>
+</body>
+</html>`}`;
+}

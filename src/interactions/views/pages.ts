@@ -1,0 +1,80 @@
+import { html, trusted } from './html.js';
+import { layout } from './layout.js';
+import { messages, type Locale } from '../i18n.js';
+
+interface PageBase {
+  locale: Locale;
+  nonce: string;
+}
+
+export function loginPage(p: PageBase & { uid: string; csrf: string; clientName: string; identifier?: string; error?: string }): string {
+  const t = messages(p.locale);
+  return layout({
+    ...p,
+    title: t.signInTitle,
+    body: html`<h1>${t.signInTitle}</h1>
+<p>${t.signInTo(p.clientName)}</p>
+${p.error ? html`<p class="error" role="alert" id="form-error">${p.error}</p>` : ''}
+<form method="post" action="/interaction/${p.uid}/login" novalidate>
+<input type="hidden" name="csrf" value="${p.csrf}">
+<label for="identifier">${t.identifier}</label>
+<span class="hint" id="identifier-hint">${t.identifierHint}</span>
+<input type="text" id="identifier" name="identifier" autocomplete="username" inputmode="text" required maxlength="64"
+ aria-describedby="identifier-hint${p.error ? ' form-error' : ''}" value="${p.identifier ?? ''}" autofocus>
+<label for="password">${t.password}</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required maxlength="128">
+<button type="submit">${t.signIn}</button>
+</form>`,
+  });
+}
+
+export function consentPage(
+  p: PageBase & { uid: string; csrf: string; clientName: string; scopes: string[]; resources: { indicator: string; scopes: string[] }[] },
+): string {
+  const t = messages(p.locale);
+  const items = p.scopes.map((s) => html`<li>${t.scopeText[s] ?? s}</li>`);
+  const resources = p.resources.map((r) => html`<li>${t.resourceText(r.indicator, r.scopes.join(', '))}</li>`);
+  return layout({
+    ...p,
+    title: t.consentTitle,
+    body: html`<h1>${t.consentTitle}</h1>
+<p>${t.consentLead(p.clientName)}</p>
+<ul>${items}${resources}</ul>
+<form method="post" action="/interaction/${p.uid}/confirm">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<button type="submit">${t.allow}</button>
+</form>
+<form method="post" action="/interaction/${p.uid}/abort">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<button type="submit" class="secondary">${t.deny}</button>
+</form>`,
+  });
+}
+
+/** oidc-provider hands us its logout form (with its own xsrf field); we add the question and the buttons. */
+export function logoutPage(p: PageBase & { form: string }): string {
+  const t = messages(p.locale);
+  return layout({
+    ...p,
+    title: t.signOutTitle,
+    body: html`<h1>${t.signOutTitle}</h1>
+<p>${t.signOutQuestion}</p>
+${trusted(p.form)}
+<button type="submit" form="op.logoutForm" name="logout" value="yes">${t.signOut}</button>
+<button type="submit" form="op.logoutForm" class="secondary">${t.stay}</button>`,
+  });
+}
+
+export function signedOutPage(p: PageBase): string {
+  const t = messages(p.locale);
+  return layout({ ...p, title: t.signOutTitle, body: html`<h1>${t.signOutTitle}</h1><p>${t.signedOut}</p>` });
+}
+
+export function errorPage(p: PageBase & { message: string; code?: string }): string {
+  const t = messages(p.locale);
+  return layout({
+    ...p,
+    title: t.errorTitle,
+    body: html`<h1>${t.errorTitle}</h1><p>${t.errorLead}</p><p class="error" role="alert">${p.code ? html`<code>${p.code}</code>: ` : ''}${p.message}</p>`,
+  });
+}

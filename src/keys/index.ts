@@ -1,0 +1,1 @@
+export { createSigningKeys, type SigningKeys, type SigningKeyInfo, SIGNING_ALGS } from './signing-keys.js';

@@ -1,0 +1,47 @@
+import type { Account as OidcAccount, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
+import type { Accounts } from '../accounts/index.js';
+import { birthDateOf, genderOf } from '../identity/index.js';
+import type { SessionAuthentications } from './session-authentications.js';
+
+/**
+ * `acr`, `amr`, `auth_time` and `channel` sit under `openid`, which every ID token carries, so they
+ * are always present, asked for or not.
+ */
+export const claimsConfig = {
+  openid: ['sub', 'acr', 'amr', 'auth_time', 'channel'],
+  profile: ['name', 'birthdate', 'gender'],
+  phone: ['phone_number', 'phone_number_verified'],
+};
+
+interface TokenLike {
+  sessionUid?: string;
+}
+
+/** The session a token (or the current request) belongs to. */
+function sessionUidOf(ctx: KoaContextWithOIDC, token: unknown): string | undefined {
+  return (token as TokenLike | undefined)?.sessionUid ?? (ctx.oidc?.session?.uid as string | undefined);
+}
+
+/** Session accountId is the public `sub`, so no internal id ever reaches a token. */
+export function findAccount(accounts: Accounts, authentications: SessionAuthentications): FindAccount {
+  return async (ctx, sub, token): Promise<OidcAccount | undefined> => {
+    const account = await accounts.findBySub(sub);
+    if (!account || account.status === 'disabled') return undefined;
+    return {
+      accountId: account.sub,
+      async claims() {
+        const uid = sessionUidOf(ctx, token);
+        const auth = uid ? await authentications.find(uid) : undefined;
+        const citizenId = account.citizenId();
+        return {
+          sub: account.sub,
+          name: account.name,
+          birthdate: birthDateOf(citizenId),
+          gender: genderOf(citizenId),
+          ...(account.phone ? { phone_number: account.phone, phone_number_verified: false } : {}),
+          ...(auth ? { channel: auth.channel } : {}),
+        };
+      },
+    };
+  };
+}

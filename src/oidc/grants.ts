@@ -1,0 +1,41 @@
+import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
+import type { Authentication } from '../accounts/index.js';
+import type { SessionAuthentications } from './session-authentications.js';
+
+export const isFirstParty = (client: { metadata(): Record<string, unknown> } | undefined): boolean =>
+  client?.metadata().first_party === true;
+
+/**
+ * Runs on every authorization request. Two jobs that need the same moment (right after the login
+ * result has been applied to the session):
+ * - remember the login's full Authentication (with its channel) beside the session;
+ * - for a first-party client, record consent in a real, saved Grant rather than skipping the check:
+ *   the consent prompt still runs and finds nothing missing; revoking the grant revokes the tokens.
+ */
+export function loadExistingGrant(authentications: SessionAuthentications) {
+  return async (ctx: KoaContextWithOIDC): Promise<Grant | undefined> => {
+    const { oidc } = ctx;
+    const login = (oidc.result as { login?: { authentication?: Authentication } } | undefined)?.login;
+    if (login?.authentication && oidc.session?.uid) {
+      await authentications.save(oidc.session.uid, login.authentication);
+    }
+
+    const client = oidc.client!;
+    const grantId = (oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId || oidc.session!.grantIdFor(client.clientId);
+    let grant = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+    if (!isFirstParty(client) || !oidc.session?.accountId) return grant;
+
+    grant ??= new oidc.provider.Grant({ clientId: client.clientId, accountId: oidc.session.accountId });
+    const scopes = [...(oidc.requestParamOIDCScopes as Set<string>)].join(' ');
+    if (scopes) grant.addOIDCScope(scopes);
+    const claims = oidc.requestParamClaims as Set<string> | undefined;
+    if (claims?.size) grant.addOIDCClaims([...claims]);
+    for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
+      const allowed = new Set(String((server as { scope?: string }).scope ?? '').split(' '));
+      const wanted = String(oidc.params?.scope ?? '').split(' ').filter((s) => allowed.has(s));
+      if (wanted.length) grant.addResourceScope(indicator, wanted.join(' '));
+    }
+    await grant.save();
+    return grant;
+  };
+}

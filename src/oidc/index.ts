@@ -1,0 +1,4 @@
+export { ProviderHolder } from './provider-holder.js';
+export { sessionAuthentications, type SessionAuthentications } from './session-authentications.js';
+export { isFirstParty } from './grants.js';
+export type { ProviderDeps } from './provider.js';

@@ -1,0 +1,56 @@
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { isSpecialUseIP } from './internals.js';
+
+type Dispatcher = {
+  constructor: new () => Dispatcher;
+  on(event: 'connect', listener: (origin: URL, targets: object[]) => void): void;
+};
+
+function parseNetworks(cidrs: readonly string[]): net.BlockList {
+  const list = new net.BlockList();
+  for (const cidr of cidrs) {
+    const [address, bits] = cidr.split('/');
+    const family = net.isIPv6(address ?? '') ? 'ipv6' : 'ipv4';
+    if (!address || !net.isIP(address)) throw new Error(`outbound.allowedNetworks: "${cidr}" is not an IP network`);
+    list.addSubnet(address, bits === undefined ? (family === 'ipv6' ? 128 : 32) : Number(bits), family);
+  }
+  return list;
+}
+
+function socketOf(target: object): net.Socket | undefined {
+  const sym = Object.getOwnPropertySymbols(target).find((s) => s.description === 'socket');
+  return sym ? ((target as Record<symbol, unknown>)[sym] as net.Socket | undefined) : undefined;
+}
+
+/**
+ * oidc-provider refuses outbound requests (back-channel logout, sector_identifier_uri, jwks_uri) to
+ * private and loopback addresses. Government apps live on internal networks, so the operator names
+ * the networks that may be reached; every such connection is logged.
+ */
+export function outboundFetch(allowedNetworks: readonly string[], logger: Logger) {
+  const allowed = parseNetworks(allowedNetworks);
+  let dispatcher: Dispatcher | undefined;
+
+  return (url: URL | string, options: Omit<RequestInit, 'dispatcher'> & { dispatcher?: Dispatcher }) => {
+    if (options.dispatcher) {
+      dispatcher ??= (() => {
+        const d = new options.dispatcher!.constructor();
+        d.on('connect', (origin, targets) => {
+          const socket = socketOf(targets[targets.length - 1]!);
+          const address = socket?.remoteAddress;
+          if (!socket || !address || !isSpecialUseIP(address)) return;
+          const family = net.isIPv6(address) ? 'ipv6' : 'ipv4';
+          if (allowed.check(address, family)) {
+            logger.info({ event: 'outbound.internal', host: origin.host, address }, 'outbound request to an allowed internal network');
+            return;
+          }
+          socket.destroy(new Error('hostname resolves to a special-use IP address outside outbound.allowedNetworks'));
+        });
+        return d;
+      })();
+      options.dispatcher = dispatcher;
+    }
+    return globalThis.fetch(url, options as RequestInit);
+  };
+}

@@ -1,0 +1,60 @@
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { SigningKeys } from '../keys/index.js';
+import { buildProvider, type ProviderDeps } from './provider.js';
+
+/**
+ * Holds the live Provider. oidc-provider fixes its keystore at construction, so when the signing
+ * keys in SQL change (a rotation on any instance) we build a fresh Provider with the new keystore
+ * and swap it in. Nothing is lost: all state lives in the adapters, and cookies are signed with
+ * the persistent cookie keys.
+ */
+export class ProviderHolder {
+  private provider!: Provider;
+  private handler!: ReturnType<Provider['callback']>;
+  private fingerprint = '';
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly deps: ProviderDeps,
+    private readonly keys: SigningKeys,
+    private readonly logger: Logger,
+  ) {}
+
+  static async create(deps: ProviderDeps, keys: SigningKeys): Promise<ProviderHolder> {
+    const holder = new ProviderHolder(deps, keys, deps.logger);
+    await holder.refresh();
+    return holder;
+  }
+
+  get current(): Provider {
+    return this.provider;
+  }
+
+  get callback(): ReturnType<Provider['callback']> {
+    return this.handler;
+  }
+
+  /** Rebuilds the provider if the signing keys changed; returns whether it did. */
+  async refresh(): Promise<boolean> {
+    const { keys, fingerprint } = await this.keys.load();
+    if (fingerprint === this.fingerprint) return false;
+    const provider = buildProvider(this.deps, keys);
+    this.provider = provider;
+    this.handler = provider.callback();
+    if (this.fingerprint) this.logger.info({ event: 'keys.reloaded', kids: keys.map((k) => k.kid) }, 'signing keys changed; provider reloaded');
+    this.fingerprint = fingerprint;
+    return true;
+  }
+
+  startPolling(intervalSeconds: number): void {
+    this.timer = setInterval(() => {
+      this.refresh().catch((err: unknown) => this.logger.error({ err }, 'signing key refresh failed'));
+    }, intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,79 @@
+import Provider, { errors, type Adapter, type Configuration, type JWK } from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import { ACR_VALUES, type Accounts } from '../accounts/index.js';
+import { claimsConfig, findAccount } from './claims.js';
+import { loadExistingGrant } from './grants.js';
+import { outboundFetch } from './outbound.js';
+import { providerPages } from './pages.js';
+import { resourceIndicators } from './resources.js';
+import type { SessionAuthentications } from './session-authentications.js';
+import { ttl } from './ttl.js';
+import { auditProviderEvents } from './events.js';
+
+export interface ProviderDeps {
+  config: Config;
+  adapter: new (name: string) => Adapter;
+  accounts: Accounts;
+  authentications: SessionAuthentications;
+  logger: Logger;
+}
+
+export function buildProvider({ config, adapter, accounts, authentications, logger }: ProviderDeps, jwks: JWK[]): Provider {
+  const configuration: Configuration = {
+    adapter,
+    jwks: { keys: jwks },
+    findAccount: findAccount(accounts, authentications),
+    claims: claimsConfig,
+    acrValues: [...ACR_VALUES],
+    scopes: ['openid', 'offline_access', 'profile', 'phone'],
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    cookies: {
+      keys: [...config.secrets.cookieKeys],
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    extraClientMetadata: {
+      properties: ['first_party'],
+      validator(_ctx, key, value) {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      backchannelLogout: { enabled: true },
+      claimsParameter: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+      dPoP: { enabled: true },
+      resourceIndicators: resourceIndicators(config.resourceServers),
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: providerPages.logoutSource,
+        postLogoutSuccessSource: providerPages.postLogoutSuccessSource,
+      },
+    },
+    renderError: providerPages.renderError,
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    loadExistingGrant: loadExistingGrant(authentications),
+    // Refresh tokens go to clients registered for the refresh_token grant; each use rotates them,
+    // and oidc-provider revokes the whole grant when a rotated-out token comes back.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: () => true,
+    ttl: ttl(config.ttl),
+    fetch: outboundFetch(config.outbound.allowedNetworks, logger) as unknown as Configuration['fetch'],
+    enableHttpPostMethods: false,
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  auditProviderEvents(provider, logger);
+  return provider;
+}

@@ -1,0 +1,69 @@
+import type { Database } from './database.js';
+import type { RedisClient } from './redis.js';
+import type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
+import { sqlAdapter } from './sql-adapter.js';
+import { redisAdapter } from './redis-adapter.js';
+
+export type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
+export { AlreadyConsumedError, ReplayDetectedError } from './adapter-types.js';
+
+/**
+ * Short-lived, high-churn models that go to Redis when there is one. Everything else (Client,
+ * Grant, RefreshToken, RegistrationAccessToken, InitialAccessToken, models added by future
+ * oidc-provider versions) must survive a Redis flush, so it stays in SQL.
+ */
+export const REDIS_MODELS: ReadonlySet<string> = new Set([
+  'Session',
+  'Interaction',
+  'AuthorizationCode',
+  'AccessToken',
+  'ClientCredentials',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'ReplayDetection',
+  'PushedAuthorizationRequest',
+]);
+
+export interface OidcAdapterOptions {
+  db: Database;
+  /** Without Redis every model is stored in SQL. */
+  redis?: RedisClient | undefined;
+  /** Start of every Redis key, so several deployments (or tests) can share one Redis. */
+  redisPrefix?: string;
+}
+
+/** The `adapter` for oidc-provider's configuration: each model to Redis or SQL. */
+export function oidcAdapter({ db, redis, redisPrefix = 'yihao:' }: OidcAdapterOptions): AdapterConstructor {
+  const Sql = sqlAdapter(db);
+  const Redis = redis ? redisAdapter(redis, redisPrefix) : undefined;
+
+  return class OidcAdapter implements Adapter {
+    readonly #store: Adapter;
+
+    constructor(model: string) {
+      this.#store = Redis && REDIS_MODELS.has(model) ? new Redis(model) : new Sql(model);
+    }
+
+    upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+      return this.#store.upsert(id, payload, expiresIn);
+    }
+    find(id: string): Promise<AdapterPayload | undefined> {
+      return this.#store.find(id);
+    }
+    findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return this.#store.findByUserCode(userCode);
+    }
+    findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return this.#store.findByUid(uid);
+    }
+    consume(id: string): Promise<void> {
+      return this.#store.consume(id);
+    }
+    destroy(id: string): Promise<void> {
+      return this.#store.destroy(id);
+    }
+    revokeByGrantId(grantId: string): Promise<void> {
+      return this.#store.revokeByGrantId(grantId);
+    }
+  };
+}

@@ -1,0 +1,54 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { Database } from './database.js';
+
+export interface SweeperOptions {
+  intervalSeconds: number;
+  /** Rows per DELETE; small batches keep each statement's locks short when a backlog piles up. */
+  batchSize?: number;
+  logger?: Pick<Logger, 'info' | 'error'>;
+}
+
+export interface Sweeper {
+  stop(): void;
+  /** Deletes every expired row now; returns how many. Concurrent calls share one run. */
+  sweepOnce(): Promise<number>;
+}
+
+/** SQL has no native expiry: reads already hide expired oidc_models rows, this reclaims the space. */
+export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, logger }: SweeperOptions): Sweeper {
+  let running: Promise<number> | undefined;
+
+  async function sweep(): Promise<number> {
+    const cutoff = Date.now();
+    let total = 0;
+    for (;;) {
+      const batch = db('oidc_models').select('model', 'id').where('expires_at', '<', cutoff).limit(batchSize);
+      const deleted = await db('oidc_models').whereIn(['model', 'id'], batch).delete();
+      total += deleted;
+      if (deleted < batchSize) return total;
+      // Let requests waiting for the connection (SQLite has only one) in between batches.
+      await nextTurn();
+    }
+  }
+
+  function sweepOnce(): Promise<number> {
+    running ??= sweep().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  const timer = setInterval(() => {
+    sweepOnce().then(
+      (deleted) => {
+        if (deleted > 0) logger?.info({ event: 'oidc_models.swept', deleted }, 'deleted expired OIDC records');
+      },
+      (err: unknown) => logger?.error({ event: 'oidc_models.sweep_failed', err }, 'sweeping expired OIDC records failed'),
+    );
+  }, intervalSeconds * 1000);
+  // A pending sweep must not keep the process (or a test run) alive.
+  timer.unref();
+
+  return { stop: () => clearInterval(timer), sweepOnce };
+}

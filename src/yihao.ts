@@ -1,0 +1,110 @@
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import type Koa from 'koa';
+import type { Config } from './config/index.js';
+import { createAccounts, createPasswordHasher, type Accounts } from './accounts/index.js';
+import { createCitizenIdVault, createSealer } from './identity/index.js';
+import { createSigningKeys, type SigningKeys } from './keys/index.js';
+import { createHttpApp } from './http/app.js';
+import { healthRouter } from './http/health.js';
+import { csrfTokens, interactionRouter } from './interactions/index.js';
+import { ProviderHolder, sessionAuthentications } from './oidc/index.js';
+import { migrate, openDatabase, type Database } from './storage/database.js';
+import { oidcAdapter } from './storage/oidc-adapter.js';
+import { openRedis, type RedisClient } from './storage/redis.js';
+import { startSweeper } from './storage/sweeper.js';
+import { createLogger, type Logger } from './logger.js';
+
+export interface Stores {
+  db: Database;
+  redis: RedisClient | undefined;
+}
+
+/** Opens the SQL store (migrated) and, if configured, Redis. */
+export async function openStores(config: Config, opts: { schema?: string } = {}): Promise<Stores> {
+  const db = openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, ...(opts.schema ? { schema: opts.schema } : {}) });
+  await migrate(db);
+  const redis = config.redisUrl ? openRedis(config.redisUrl) : undefined;
+  return { db, redis };
+}
+
+/** The domain services, shared by the server and the CLI. */
+export function createServices(config: Config, stores: Stores) {
+  const sealer = createSealer(config.secrets.sealKeys);
+  const vault = createCitizenIdVault(config.secrets);
+  const hasher = createPasswordHasher(config.argon2);
+  const accounts = createAccounts({ db: stores.db, vault, hasher });
+  const signingKeys = createSigningKeys(stores.db, sealer, config.keys);
+  const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter };
+}
+export type Services = ReturnType<typeof createServices>;
+
+export interface Yihao {
+  app: Koa;
+  holder: ProviderHolder;
+  accounts: Accounts;
+  signingKeys: SigningKeys;
+  stores: Stores;
+  services: Services;
+  logger: Logger;
+  listen(port?: number, host?: string): Promise<Server>;
+  close(): Promise<void>;
+}
+
+/** Builds a whole provider: stores, services, the live oidc-provider and the outer HTTP app. */
+export async function createYihao(config: Config, opts: { logger?: Logger; schema?: string; stores?: Stores } = {}): Promise<Yihao> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const stores = opts.stores ?? (await openStores(config, opts.schema ? { schema: opts.schema } : {}));
+  const services = createServices(config, stores);
+  await services.signingKeys.ensure();
+
+  const authentications = sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
+  const holder = await ProviderHolder.create(
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger },
+    services.signingKeys,
+  );
+  holder.startPolling(config.keys.refreshSeconds);
+  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger });
+
+  const interactions = interactionRouter({
+    provider: () => holder.current,
+    accounts: services.accounts,
+    csrf: csrfTokens(config.secrets.cookieKeys[0]!),
+    formFieldMaxLength: config.limits.formFieldMaxLength,
+    bodyMaxBytes: config.limits.bodyMaxBytes,
+  });
+  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions], logger });
+
+  let server: Server | undefined;
+  return {
+    app,
+    holder,
+    accounts: services.accounts,
+    signingKeys: services.signingKeys,
+    stores,
+    services,
+    logger,
+    listen(port = config.port, host) {
+      return new Promise((resolve, reject) => {
+        server = createServer(app.callback());
+        // Keep-alive must outlast a load balancer's idle timeout, or it sees resets.
+        server.keepAliveTimeout = 65_000;
+        server.once('error', reject);
+        server.listen(port, host, () => resolve(server!));
+      });
+    },
+    async close() {
+      holder.stop();
+      sweeper.stop();
+      if (server) {
+        await new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeAllConnections?.();
+      }
+      if (!opts.stores) {
+        await stores.db.destroy();
+        await stores.redis?.quit();
+      }
+    },
+  };
+}

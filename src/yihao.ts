@@ -14,6 +14,7 @@ import { oidcAdapter } from './storage/oidc-adapter.js';
 import { openRedis, type RedisClient } from './storage/redis.js';
 import { startSweeper } from './storage/sweeper.js';
 import { createLogger, type Logger } from './logger.js';
+import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
 
 export interface Stores {
   db: Database;
@@ -36,7 +37,8 @@ export function createServices(config: Config, stores: Stores) {
   const accounts = createAccounts({ db: stores.db, vault, hasher });
   const signingKeys = createSigningKeys(stores.db, sealer, config.keys);
   const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter };
+  const clientSecrets = createClientSecrets(config.secrets.indexKey);
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -44,6 +46,7 @@ export interface Yihao {
   app: Koa;
   holder: ProviderHolder;
   accounts: Accounts;
+  clients: ClientRegistry;
   signingKeys: SigningKeys;
   stores: Stores;
   services: Services;
@@ -61,7 +64,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
 
   const authentications = sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -81,6 +84,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     app,
     holder,
     accounts: services.accounts,
+    clients: createClientRegistry({ Adapter: services.Adapter, provider: () => holder.current, secrets: services.clientSecrets }),
     signingKeys: services.signingKeys,
     stores,
     services,

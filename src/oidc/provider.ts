@@ -10,6 +10,7 @@ import { resourceIndicators } from './resources.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { ttl } from './ttl.js';
 import { auditProviderEvents } from './events.js';
+import type { ClientSecrets } from '../clients/index.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -17,9 +18,12 @@ export interface ProviderDeps {
   accounts: Accounts;
   authentications: SessionAuthentications;
   logger: Logger;
+  clientSecrets: ClientSecrets;
 }
 
-export function buildProvider({ config, adapter, accounts, authentications, logger }: ProviderDeps, jwks: JWK[]): Provider {
+const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
+
+export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets }: ProviderDeps, jwks: JWK[]): Provider {
   const configuration: Configuration = {
     adapter,
     jwks: { keys: jwks },
@@ -43,11 +47,18 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
         }
       },
     },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      id_token_signed_response_alg: 'ES256',
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // A client may introspect and revoke only what was issued to itself.
+      introspection: { enabled: true, allowedPolicy: ownTokensOnly },
+      revocation: { enabled: true, allowedPolicy: ownTokensOnly },
       userinfo: { enabled: true },
       backchannelLogout: { enabled: true },
       claimsParameter: { enabled: true },
@@ -70,10 +81,21 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     ttl: ttl(config.ttl),
     fetch: outboundFetch(config.outbound.allowedNetworks, logger) as unknown as Configuration['fetch'],
     enableHttpPostMethods: false,
+    // Asymmetric only: client secrets are stored as HMACs, so nothing can be keyed with them.
+    enabledJWA: {
+      idTokenSigningAlgValues: ['ES256', 'RS256'],
+      userinfoSigningAlgValues: ['ES256', 'RS256'],
+      introspectionSigningAlgValues: ['ES256', 'RS256'],
+      authorizationSigningAlgValues: ['ES256', 'RS256'],
+      requestObjectSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+      clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+    },
   };
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  clientSecrets.install(provider);
   auditProviderEvents(provider, logger);
   return provider;
 }

@@ -174,8 +174,13 @@ export function redisAdapter(redis: RedisClient, prefix: string): AdapterConstru
       const own = `${prefix}oidc:${this.#model}:`;
       const members = (await redis.smembers(index)).filter((member) => member.startsWith(own));
       if (members.length === 0) return;
+      // A member re-saved under another grant since it was indexed is no longer this grant's.
+      const owners = await Promise.all(members.map((member) => redis.hget(member, 'grantId')));
+      const revoked = members.filter((_, i) => owners[i] === grantId);
+      const multi = redis.multi().srem(index, ...members);
       // A revoked record's uid/userCode index keys now point at nothing and expire with it.
-      await execAll(redis.multi().del(...members).srem(index, ...members));
+      if (revoked.length) multi.del(...revoked);
+      await execAll(multi);
     }
   };
 }

@@ -140,7 +140,7 @@ function adapterContract<B extends Backend>(open: () => Promise<B>): () => B {
   });
 
   for (const model of CONSUMABLE) {
-    it(`marks a ${model} consumed (epoch seconds) and refuses a second consume`, async () => {
+    it(`marks ${model} consumed (epoch seconds) and refuses a second consume`, async () => {
       const id = newId();
       const payload = { jti: id, kind: model, grantId: newId(), clientId: 'c1' };
       await adapter(model).upsert(id, payload, 60);
@@ -194,6 +194,14 @@ function adapterContract<B extends Backend>(open: () => Promise<B>): () => B {
     expect(await adapter('AuthorizationCode').find(ids.code)).toBeUndefined();
     expect(await adapter('RefreshToken').find(ids.rt)).toBeUndefined();
     expect(await adapter('AccessToken').find(ids.otherAt)).toMatchObject({ grantId: other });
+  });
+
+  it('does not revoke a record that was saved again under another grant', async () => {
+    const [first, second, id] = [newId(), newId(), newId()];
+    await adapter('AccessToken').upsert(id, { jti: id, grantId: first }, 60);
+    await adapter('AccessToken').upsert(id, { jti: id, grantId: second }, 60);
+    await adapter('AccessToken').revokeByGrantId(first);
+    expect(await adapter('AccessToken').find(id)).toMatchObject({ grantId: second });
   });
 
   it('finds a session by uid after its id rotates (new id stored, then old destroyed)', async () => {

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import type Provider from 'oidc-provider';
+import { z } from 'zod';
+import { YihaoError } from '../errors.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import type { ClientSecrets } from './client-secrets.js';
+
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+const url = z.url({ message: 'must be an absolute URL' }).max(2000, 'is longer than 2000 characters');
+
+export const clientInput = z
+  .object({
+    name: z.string().trim().min(1, 'name is required').max(128, 'name is longer than 128 characters'),
+    redirectUris: z.array(url).default([]),
+    postLogoutRedirectUris: z.array(url).default([]),
+    grantTypes: z.array(z.enum(GRANT_TYPES, { message: `grant type must be one of ${GRANT_TYPES.join(', ')}` })).default(['authorization_code', 'refresh_token']),
+    scope: z
+      .string()
+      .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'scope must be space-separated scope tokens')
+      .default('openid profile phone'),
+    public: z.boolean().default(false),
+    firstParty: z.boolean().default(false),
+    backchannelLogoutUri: url.optional(),
+  })
+  .refine((c) => !c.grantTypes.includes('authorization_code') || c.redirectUris.length > 0, {
+    message: 'an authorization_code client needs at least one --redirect-uri',
+  })
+  .refine((c) => !(c.public && c.grantTypes.includes('client_credentials')), {
+    message: 'a public client cannot use client_credentials',
+  });
+export type ClientInput = z.input<typeof clientInput>;
+
+export interface CreatedClient {
+  client_id: string;
+  client_secret?: string;
+  metadata: Record<string, unknown>;
+}
+
+/** Registers relying parties. Metadata is checked by oidc-provider's own client validation. */
+export function createClientRegistry({ Adapter, provider, secrets }: { Adapter: AdapterConstructor; provider: () => Provider; secrets: ClientSecrets }) {
+  const store = new Adapter('Client');
+  return {
+    async create(input: ClientInput): Promise<CreatedClient> {
+      const parsed = clientInput.safeParse(input);
+      if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
+      const c = parsed.data;
+      const clientId = `yh_${randomBytes(12).toString('base64url')}`;
+      const secret = c.public ? undefined : secrets.generate();
+      const usesCode = c.grantTypes.includes('authorization_code');
+      const metadata: Record<string, unknown> = {
+        client_id: clientId,
+        client_name: c.name,
+        client_id_issued_at: Math.floor(Date.now() / 1000),
+        grant_types: c.grantTypes,
+        response_types: usesCode ? ['code'] : [],
+        redirect_uris: c.redirectUris,
+        post_logout_redirect_uris: c.postLogoutRedirectUris,
+        scope: c.scope,
+        token_endpoint_auth_method: c.public ? 'none' : 'client_secret_basic',
+        first_party: c.firstParty,
+        ...(secret ? { client_secret: secret.stored } : {}),
+        ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+      };
+      try {
+        await provider().Client.validate(metadata as never);
+      } catch (e) {
+        const err = e as { error?: string; error_description?: string };
+        throw new YihaoError('invalid_input', err.error_description ?? err.error ?? 'invalid client metadata');
+      }
+      await store.upsert(clientId, metadata as never);
+      return { client_id: clientId, ...(secret ? { client_secret: secret.secret } : {}), metadata };
+    },
+  };
+}
+export type ClientRegistry = ReturnType<typeof createClientRegistry>;

@@ -1,0 +1,119 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { createLogger } from '../../src/logger.js';
+import { createYihao, type Yihao } from '../../src/yihao.js';
+import type { ClientInput } from '../../src/clients/index.js';
+import { createPgSchema, PG_URL, REDIS_URL, uniqueName } from './services.js';
+import { syntheticCitizenId } from './citizen-ids.js';
+
+export type Backend = 'sqlite' | 'postgres+redis';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Harness {
+  issuer: string;
+  config: Config;
+  yihao: Yihao;
+  backend: Backend;
+  /** Registers a client through the same registry the CLI uses. */
+  client(input: Partial<ClientInput>): Promise<{ client_id: string; client_secret?: string }>;
+  /** A citizen with a fresh synthetic ID number. */
+  citizen(extra?: { phone?: string; name?: string }): Promise<{ citizenId: string; password: string; sub: string; name: string }>;
+  /** Stops the server but keeps the stores, so a new harness can start on them (restart tests). */
+  stop(): Promise<void>;
+  close(): Promise<void>;
+  env: Record<string, string>;
+}
+
+export interface HarnessOptions {
+  backend?: Backend;
+  /** Reuse the data directory / schema / prefix of an earlier harness (a restart). */
+  reuse?: Harness;
+  overrides?: (config: Config) => Config;
+}
+
+/** Starts a real Yihao on a random port with a fresh store. */
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const backend = opts.reuse?.backend ?? opts.backend ?? 'sqlite';
+  // A restart keeps its issuer, as a real deployment would.
+  const port = opts.reuse ? new URL(opts.reuse.issuer).port : String(await freePort());
+  const issuer = `http://127.0.0.1:${port}`;
+  let env: Record<string, string>;
+  let cleanup: () => Promise<void>;
+  let schema: string | undefined;
+  if (opts.reuse) {
+    env = { ...opts.reuse.env };
+    schema = env.TEST_SCHEMA;
+    cleanup = async () => opts.reuse!.close();
+  } else {
+    const dataDir = mkdtempSync(join(tmpdir(), 'yihao-test-'));
+    env = { NODE_ENV: 'test', YIHAO_DATA_DIR: dataDir, PORT: port, ISSUER: issuer, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent' };
+    const cleanups: (() => Promise<void>)[] = [async () => rmSync(dataDir, { recursive: true, force: true })];
+    if (backend === 'postgres+redis') {
+      const pg = await createPgSchema();
+      schema = pg.schema;
+      const prefix = `${uniqueName('yihao')}:`;
+      Object.assign(env, { DATABASE_URL: PG_URL, REDIS_URL, YIHAO_REDIS_PREFIX: prefix, TEST_SCHEMA: pg.schema });
+      cleanups.push(pg.drop, () => deleteRedisPrefix(prefix));
+    }
+    cleanup = async () => {
+      for (const c of cleanups) await c();
+    };
+  }
+  let config = loadConfig(env);
+  if (opts.overrides) config = opts.overrides(config);
+  const yihao = await createYihao(config, { logger: createLogger(config.logLevel), ...(schema ? { schema } : {}) });
+  await yihao.listen(Number(port), '127.0.0.1');
+
+  let stopped = false;
+  const stop = async () => {
+    if (!stopped) await yihao.close();
+    stopped = true;
+  };
+  const harness: Harness = {
+    issuer,
+    config,
+    yihao,
+    backend,
+    env,
+    client: (input) =>
+      yihao.clients.create({ name: 'Test RP', redirectUris: ['http://127.0.0.1:9/cb'], ...input }),
+    async citizen(extra = {}) {
+      const citizenId = syntheticCitizenId();
+      const password = `pw-${Math.random().toString(36).slice(2)}-Aa1`;
+      const name = extra.name ?? '张三';
+      const account = await yihao.accounts.create({ citizenId, name, password, ...(extra.phone ? { phone: extra.phone } : {}) });
+      return { citizenId, password, sub: account.sub, name };
+    },
+    stop,
+    async close() {
+      await stop();
+      await cleanup();
+    },
+  };
+  return harness;
+}
+
+async function deleteRedisPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await redis.quit();
+}

@@ -25,6 +25,8 @@ export async function freePort(): Promise<number> {
 
 export interface Harness {
   issuer: string;
+  /** Where this instance listens (differs from the issuer for a second instance). */
+  url: string;
   config: Config;
   yihao: Yihao;
   backend: Backend;
@@ -42,19 +44,25 @@ export interface HarnessOptions {
   backend?: Backend;
   /** Reuse the data directory / schema / prefix of an earlier harness (a restart). */
   reuse?: Harness;
+  /** A second instance on the same stores and issuer, on its own port (scaled out). */
+  share?: Harness;
   overrides?: (config: Config) => Config;
 }
 
 /** Starts a real Yihao on a random port with a fresh store. */
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  const backend = opts.reuse?.backend ?? opts.backend ?? 'sqlite';
-  // A restart keeps its issuer, as a real deployment would.
+  const backend = opts.reuse?.backend ?? opts.share?.backend ?? opts.backend ?? 'sqlite';
+  // A restart keeps its issuer, as a real deployment would; so does a second instance.
   const port = opts.reuse ? new URL(opts.reuse.issuer).port : String(await freePort());
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = opts.share?.issuer ?? `http://127.0.0.1:${port}`;
   let env: Record<string, string>;
   let cleanup: () => Promise<void>;
   let schema: string | undefined;
-  if (opts.reuse) {
+  if (opts.share) {
+    env = { ...opts.share.env, PORT: port };
+    schema = env.TEST_SCHEMA;
+    cleanup = async () => {};
+  } else if (opts.reuse) {
     env = { ...opts.reuse.env };
     schema = env.TEST_SCHEMA;
     cleanup = async () => opts.reuse!.close();
@@ -82,9 +90,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const stop = async () => {
     if (!stopped) await yihao.close();
     stopped = true;
+    // Let this process's fetch pool see the server's FINs before anything reuses the port.
+    await new Promise((r) => setTimeout(r, 100));
   };
   const harness: Harness = {
     issuer,
+    url: `http://127.0.0.1:${port}`,
     config,
     yihao,
     backend,

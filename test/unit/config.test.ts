@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+
+const dirs: string[] = [];
+const dataDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'yihao-config-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const explicitSecrets = {
+  YIHAO_COOKIE_KEYS: 'c'.repeat(40),
+  YIHAO_SEAL_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
+  YIHAO_INDEX_KEY: Buffer.alloc(32, 2).toString('base64'),
+};
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('defaults the issuer to http://localhost:PORT', () => {
+    const c = loadConfig({ YIHAO_DATA_DIR: dataDir(), PORT: '4321' });
+    expect(c.issuer).toBe('http://localhost:4321');
+    expect(c.databaseUrl).toBeUndefined();
+    expect(Object.isFrozen(c.ttl)).toBe(true);
+  });
+
+  it('generates embedded secrets once, with file mode 0600, and keeps them', () => {
+    const dir = dataDir();
+    const first = loadConfig({ YIHAO_DATA_DIR: dir });
+    expect(first.secretsSource).toBe('generated');
+    expect(statSync(join(dir, 'secrets.json')).mode & 0o777).toBe(0o600);
+    const second = loadConfig({ YIHAO_DATA_DIR: dir });
+    expect(second.secretsSource).toBe('file');
+    expect(second.secrets).toEqual(first.secrets);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'port'],
+    [{ ISSUER: 'not a url' }, 'ISSUER'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
+    [{ LOG_LEVEL: 'loud' }, 'logLevel'],
+    [{ YIHAO_SEAL_KEYS: 'nokid', YIHAO_COOKIE_KEYS: 'c'.repeat(40), YIHAO_INDEX_KEY: explicitSecrets.YIHAO_INDEX_KEY }, 'YIHAO_SEAL_KEYS'],
+    [{ YIHAO_COOKIE_KEYS: 'short' }, 'YIHAO_SEAL_KEYS'],
+  ])('stops on %o with one line naming %s', (env, setting) => {
+    const err = configError({ YIHAO_DATA_DIR: dataDir(), ...env });
+    expect(err.message).toContain(setting);
+    expect(err.message.split('\n')).toHaveLength(1);
+  });
+
+  it('refuses production without an https issuer', () => {
+    const err = configError({ NODE_ENV: 'production', ISSUER: 'http://id.example.gov.cn', YIHAO_DATA_DIR: dataDir(), ...explicitSecrets });
+    expect(err.message).toBe('configuration: ISSUER must be an https:// URL in production');
+  });
+
+  it('refuses production without explicit secrets, and never generates them there', () => {
+    const dir = dataDir();
+    const err = configError({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', YIHAO_DATA_DIR: dir });
+    expect(err.message).toMatch(/production needs explicit secrets/);
+    expect(() => statSync(join(dir, 'secrets.json'))).toThrow();
+  });
+
+  it('starts production with an https issuer and explicit secrets', () => {
+    const c = loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn/', YIHAO_DATA_DIR: dataDir(), ...explicitSecrets });
+    expect(c.issuer).toBe('https://id.example.gov.cn');
+    expect(c.secretsSource).toBe('environment');
+  });
+
+  it('refuses argon2 parameters below the floor', () => {
+    const dir = dataDir();
+    const file = join(dir, 'weak.json');
+    writeFileSync(file, JSON.stringify({ argon2: { memoryKiB: 4096 } }));
+    const err = configError({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file });
+    expect(err.message).toContain('argon2.memoryKiB');
+  });
+});

@@ -120,6 +120,8 @@ export function createAccounts({ db, vault, hasher }: { db: Database; vault: Cit
         return undefined;
       }
       if (!(await hasher.verify(credential.secret, password))) return undefined;
+      // A locked or disabled account gets the same answer as a wrong password.
+      if (row.status !== 'active') return undefined;
       await store.touchCredential(credential.id, Date.now());
       return toAccount(row);
     },

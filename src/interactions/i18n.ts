@@ -41,7 +41,7 @@ const zh = {
   fieldTooLong: '输入内容过长。',
   fieldRequired: '请填写此项。',
   formExpired: '页面已过期，请重新开始登录。',
-  skipToForm: '跳到登录表单',
+  skipToMain: '跳到主要内容',
 };
 
 const en: typeof zh = {
@@ -74,7 +74,7 @@ const en: typeof zh = {
   fieldTooLong: 'This entry is too long.',
   fieldRequired: 'Please fill in this field.',
   formExpired: 'This page has expired. Please start signing in again.',
-  skipToForm: 'Skip to the sign-in form',
+  skipToMain: 'Skip to main content',
 };
 
 export type Messages = typeof zh;

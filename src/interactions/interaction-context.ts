@@ -80,7 +80,7 @@ export async function loadInteraction(
   };
 }
 
-export function renderLogin(ctx: Context, it: LoadedInteraction, extra: { error?: string; identifier?: string } = {}): void {
+export function renderLogin(ctx: Context, it: LoadedInteraction, extra: { error?: string } = {}): void {
   ctx.type = 'html';
   ctx.set('cache-control', 'no-store');
   ctx.body = loginPage({ locale: it.locale, nonce: cspNonce(ctx.req), uid: it.uid, csrf: it.csrf, clientName: it.clientName, ...extra });

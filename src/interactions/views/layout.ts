@@ -29,7 +29,7 @@ export function layout({ locale, title, nonce, body }: { locale: Locale; title: 
 <style nonce="${nonce}">${css}</style>
 </head>
 <body>
-<a class="skip" href="#main">${t.skipToForm}</a>
+<a class="skip" href="#main">${t.skipToMain}</a>
 <header role="banner">${t.siteName}</header>
 <main id="main">${body}</main>
 </body>

@@ -7,8 +7,9 @@ interface PageBase {
   nonce: string;
 }
 
-export function loginPage(p: PageBase & { uid: string; csrf: string; clientName: string; identifier?: string; error?: string }): string {
+export function loginPage(p: PageBase & { uid: string; csrf: string; clientName: string; error?: string }): string {
   const t = messages(p.locale);
+  const invalid = p.error ? html` aria-invalid="true"` : '';
   return layout({
     ...p,
     title: t.signInTitle,
@@ -20,9 +21,9 @@ ${p.error ? html`<p class="error" role="alert" id="form-error">${p.error}</p>` :
 <label for="identifier">${t.identifier}</label>
 <span class="hint" id="identifier-hint">${t.identifierHint}</span>
 <input type="text" id="identifier" name="identifier" autocomplete="username" inputmode="text" required maxlength="64"
- aria-describedby="identifier-hint${p.error ? ' form-error' : ''}" value="${p.identifier ?? ''}" autofocus>
+ aria-describedby="identifier-hint${p.error ? ' form-error' : ''}"${invalid} autofocus>
 <label for="password">${t.password}</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required maxlength="128">
+<input type="password" id="password" name="password" autocomplete="current-password" required maxlength="128"${invalid}${p.error ? html` aria-describedby="form-error"` : ''}>
 <button type="submit">${t.signIn}</button>
 </form>`,
   });

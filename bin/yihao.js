@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-// Thin launcher: builds on first use from a checkout, then runs the compiled CLI.
+// Thin launcher: (re)builds from a checkout when the sources are newer, then runs the compiled CLI.
 import { existsSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const entry = join(root, 'dist', 'src', 'cli', 'main.js');
-if (!existsSync(entry)) {
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'build-if-needed.mjs')], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) process.exit(r.status ?? 1);
+const builder = join(root, 'scripts', 'build-if-needed.mjs');
+// An installed package ships dist/ without the build script; a checkout has both.
+if (existsSync(builder) && existsSync(join(root, 'src'))) {
+  const { buildIfNeeded } = await import(pathToFileURL(builder).href);
+  const status = buildIfNeeded({ quiet: true });
+  if (status !== 0) process.exit(status);
 }
-await import(pathToFileURL(entry).href);
+await import(pathToFileURL(join(root, 'dist', 'src', 'cli', 'main.js')).href);

@@ -22,10 +22,13 @@ export interface Stores {
 }
 
 /** Opens the SQL store (migrated) and, if configured, Redis. */
-export async function openStores(config: Config, opts: { schema?: string } = {}): Promise<Stores> {
-  const db = openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, ...(opts.schema ? { schema: opts.schema } : {}) });
+export async function openStores(config: Config, opts: { schema?: string; logger?: Logger } = {}): Promise<Stores> {
+  const log = opts.logger && { warn: (m: string) => opts.logger!.warn({ component: 'knex' }, m), error: (m: string) => opts.logger!.error({ component: 'knex' }, m) };
+  const db = openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, ...(opts.schema ? { schema: opts.schema } : {}), ...(log ? { log } : {}) });
   await migrate(db);
-  const redis = config.redisUrl ? openRedis(config.redisUrl) : undefined;
+  const redis = config.redisUrl
+    ? openRedis(config.redisUrl, (err) => opts.logger?.warn({ component: 'redis', error: err.message }, 'redis connection problem'))
+    : undefined;
   return { db, redis };
 }
 
@@ -58,7 +61,7 @@ export interface Yihao {
 /** Builds a whole provider: stores, services, the live oidc-provider and the outer HTTP app. */
 export async function createYihao(config: Config, opts: { logger?: Logger; schema?: string; stores?: Stores } = {}): Promise<Yihao> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const stores = opts.stores ?? (await openStores(config, opts.schema ? { schema: opts.schema } : {}));
+  const stores = opts.stores ?? (await openStores(config, { logger, ...(opts.schema ? { schema: opts.schema } : {}) }));
   const services = createServices(config, stores);
   await services.signingKeys.ensure();
 

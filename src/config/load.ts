@@ -70,7 +70,8 @@ export function loadConfig(env: Env = process.env): Config {
   const file = f.data;
   const { NODE_ENV: nodeEnv, ISSUER, DATABASE_URL, REDIS_URL } = e.data;
   const production = nodeEnv === 'production';
-  const dataDir = isAbsolute(file.dataDir) ? file.dataDir : resolve(file.dataDir);
+  // Relative to the checkout, not the shell's directory: `npm start` and `npx yihao` must share one store.
+  const dataDir = isAbsolute(file.dataDir) ? file.dataDir : resolve(projectRoot, file.dataDir);
 
   const issuer = (ISSUER ?? `http://localhost:${file.port}`).replace(/\/$/, '');
   if (production && !issuer.startsWith('https://')) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { secretsSchema, type Secrets } from './schema.js';
 import { ConfigError } from './config-error.js';
@@ -67,12 +67,30 @@ export function loadSecrets(env: Env, dataDir: string, production: boolean): { s
     throw new ConfigError('YIHAO_COOKIE_KEYS', 'production needs explicit secrets: set YIHAO_COOKIE_KEYS, YIHAO_SEAL_KEYS and YIHAO_INDEX_KEY, or YIHAO_SECRETS_FILE');
   }
   const file = join(dataDir, 'secrets.json');
-  if (existsSync(file)) {
-    return { source: 'file', secrets: validate(JSON.parse(readFileSync(file, 'utf8')), file) };
-  }
+  const readPersisted = () => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(file, `cannot be read as JSON (${(e as Error).message.split('\n')[0]}); restore it from backup: sealed data needs it`);
+    }
+    return { source: 'file' as const, secrets: validate(parsed, file) };
+  };
+  if (existsSync(file)) return readPersisted();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const secrets = generate();
-  writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
+  // Written whole under a temporary name, then linked into place: a process racing us (a CLI
+  // next to the server) either wins the link or reads a complete file.
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(tmp, 0o600);
+  try {
+    linkSync(tmp, file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return readPersisted();
+    throw e;
+  } finally {
+    unlinkSync(tmp);
+  }
   return { source: 'generated', secrets };
 }

@@ -45,7 +45,10 @@ export function createSigningKeys(db: Database, sealer: Sealer, { retiredKeepSec
       .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'kid', order: 'asc' }]);
 
   return {
-    /** Creates the first key of each algorithm that has none. Safe to run on several instances at once. */
+    /**
+     * Creates the first key of each algorithm that has none. Instances starting together may each
+     * add one; that is harmless: every key is published and the newest active one signs.
+     */
     async ensure(): Promise<void> {
       const now = Date.now();
       for (const alg of SIGNING_ALGS) {

@@ -9,6 +9,12 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 export type Database = Knex;
 
+/** Where knex's own warnings go, instead of console.log (which would corrupt JSON logs and CLI output). */
+export interface DatabaseLog {
+  warn(message: string): void;
+  error(message: string): void;
+}
+
 export interface DatabaseOptions {
   /** postgres:// URL; unset means the embedded SQLite file under dataDir. */
   url?: string | undefined;
@@ -16,12 +22,25 @@ export interface DatabaseOptions {
   /** PostgreSQL schema to use (tests isolate themselves this way). */
   schema?: string;
   poolMax?: number;
+  log?: DatabaseLog;
 }
+
+const quietLog: DatabaseLog = { warn: () => undefined, error: () => undefined };
+
+// Statement values (names, phone numbers, sealed data) must never reach an error message or a log.
+const common = (opts: DatabaseOptions) => {
+  const log = opts.log ?? quietLog;
+  return {
+    compileSqlOnError: false,
+    log: { warn: (m: unknown) => log.warn(String(m)), error: (m: unknown) => log.error(String(m)), deprecate: (m: unknown) => log.warn(String(m)), debug: () => undefined },
+  };
+};
 
 export function openDatabase(opts: DatabaseOptions): Database {
   if (opts.url) {
     const searchPath = opts.schema ? [opts.schema] : undefined;
     return knexFactory({
+      ...common(opts),
       client: 'pg',
       connection: opts.url,
       searchPath,
@@ -30,6 +49,7 @@ export function openDatabase(opts: DatabaseOptions): Database {
   }
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   return knexFactory({
+    ...common(opts),
     client: 'better-sqlite3',
     connection: { filename: join(opts.dataDir, 'yihao.sqlite') },
     useNullAsDefault: true,

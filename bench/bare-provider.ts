@@ -1,0 +1,77 @@
+/**
+ * Child process for the benchmark's baseline: a bare oidc-provider with its default in-memory
+ * adapter, one static client, client_credentials with the same resource indicator (JWT access
+ * tokens signed ES256), an ES256 key, behind a plain node:http server on 127.0.0.1.
+ */
+import { createServer } from 'node:http';
+import Provider, { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import { exportJWK, generateKeyPair } from 'jose';
+
+export type ToBare = { type: 'close' };
+export type FromBare = { type: 'ready' } | { type: 'error'; message: string };
+
+const send = (msg: FromBare) => process.send?.(msg);
+
+function env(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is required`);
+  return v;
+}
+
+async function main(): Promise<void> {
+  const port = Number(env('BENCH_PORT'));
+  const resource = env('BENCH_RESOURCE');
+  const scope = env('BENCH_SCOPE');
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwk = { ...(await exportJWK(privateKey)), kid: 'bench-es256', alg: 'ES256', use: 'sig' };
+
+  const provider = new Provider(`http://127.0.0.1:${port}`, {
+    clients: [
+      {
+        client_id: env('BENCH_CLIENT_ID'),
+        client_secret: env('BENCH_CLIENT_SECRET'),
+        grant_types: ['client_credentials'],
+        redirect_uris: [],
+        response_types: [],
+        id_token_signed_response_alg: 'ES256', // the only key is ES256 (Yihao's clientDefaults say the same)
+      },
+    ],
+    jwks: { keys: [jwk] },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => undefined as unknown as string,
+        useGrantedResource: () => true,
+        getResourceServerInfo(_ctx: KoaContextWithOIDC, indicator: string): ResourceServer {
+          if (indicator !== resource) throw new errors.InvalidTarget('unknown resource indicator');
+          return { scope, audience: indicator, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
+        },
+      },
+    },
+    ttl: { ClientCredentials: 600 },
+  });
+
+  const server = createServer(provider.callback());
+  server.keepAliveTimeout = 65_000; // as Yihao's listen() does
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+
+  const close = () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  };
+  process.on('disconnect', close);
+  process.on('message', (msg: ToBare) => {
+    if (msg.type === 'close') close();
+  });
+  send({ type: 'ready' });
+}
+
+main().catch((e: unknown) => {
+  send({ type: 'error', message: (e as Error).stack ?? String(e) });
+  process.exit(1);
+});

@@ -1,0 +1,59 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { YihaoError } from '../errors.js';
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+
+/** Bad command-line input: one of the expected failures, so it exits with code 2. */
+export const usageError = (command: string, problem: string): YihaoError =>
+  new YihaoError('invalid_input', `${problem} (see 'yihao ${command} --help')`);
+
+const parse = <O extends OptionsConfig>(args: string[], options: O) =>
+  parseArgs({ args, options, strict: true, allowPositionals: false, tokens: true });
+
+/**
+ * Parses a command's options strictly: unknown options, stray arguments and a single-valued option
+ * given twice are refused. Messages never echo an argument's value (it may be a citizen ID number).
+ */
+export function parseOptions<O extends OptionsConfig>(command: string, args: string[], options: O): ReturnType<typeof parse<O>>['values'] {
+  let parsed: ReturnType<typeof parse<O>>;
+  try {
+    parsed = parse(args, options);
+  } catch (e) {
+    throw usageError(command, parseProblem(e));
+  }
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || options[token.name]?.multiple) continue;
+    if (seen.has(token.name)) throw usageError(command, `--${token.name} is given more than once`);
+    seen.add(token.name);
+  }
+  return parsed.values;
+}
+
+function parseProblem(e: unknown): string {
+  const { code, message } = e as { code?: string; message?: string };
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      // Node names the option only ("Unknown option '--foo'"), never a value given with '='.
+      return `unknown option ${/'([^']*)'/.exec(message ?? '')?.[1] ?? ''}`.trimEnd();
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return 'unexpected argument: every value follows its option, as in --name "Tax office"';
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      // "Option '--name <value>' argument missing", "Option '--json' does not take an argument".
+      return (message ?? 'invalid option value').split('\n')[0]!.replace(/^Option/, 'option');
+    default:
+      throw e;
+  }
+}
+
+/** The value of a required option, or a usage error that names it. */
+export function required<T>(command: string, value: T | undefined, option: string): T {
+  if (value === undefined) throw usageError(command, `${option} is required`);
+  return value;
+}
+
+/** Whether the arguments ask for help rather than for the command itself. */
+export function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}

@@ -1,0 +1,88 @@
+import { clientInput, type ClientInput } from '../clients/index.js';
+import { loadConfig } from '../config/index.js';
+import { YihaoError } from '../errors.js';
+import { parseOptions, required } from './args.js';
+import type { Command } from './command.js';
+import { withYihao } from './open-yihao.js';
+
+const options = {
+  name: { type: 'string' },
+  'redirect-uri': { type: 'string', multiple: true },
+  'post-logout-redirect-uri': { type: 'string', multiple: true },
+  'grant-type': { type: 'string', multiple: true },
+  scope: { type: 'string' },
+  public: { type: 'boolean' },
+  'first-party': { type: 'boolean' },
+  'backchannel-logout-uri': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** URL problems say only "must be an absolute URL": name the option that holds the URL. */
+const urlOptions: Record<string, string> = {
+  redirectUris: '--redirect-uri',
+  postLogoutRedirectUris: '--post-logout-redirect-uri',
+  backchannelLogoutUri: '--backchannel-logout-uri',
+};
+
+/** Refuses bad input before any store is opened, with the registry's own schema and messages. */
+function checkInput(input: ClientInput): void {
+  const checked = clientInput.safeParse(input);
+  if (checked.success) return;
+  const issue = checked.error.issues[0]!;
+  const option = urlOptions[String(issue.path[0])];
+  throw new YihaoError('invalid_input', option ? `${option} ${issue.message}` : issue.message);
+}
+
+export const clientCreateCommand: Command = {
+  name: 'client create',
+  summary: 'Register a relying party (an OIDC client) and print its credentials',
+  usage: `Usage: yihao client create --name N --redirect-uri U [--redirect-uri U2 ...]
+         [--post-logout-redirect-uri U ...] [--grant-type G ...] [--scope S]
+         [--public] [--first-party] [--backchannel-logout-uri U] [--json]
+
+Registers a relying party and prints its client_id and client_secret. The secret is
+shown only this once: Yihao keeps only a keyed hash of it.
+
+Options:
+  --name N                        the name citizens see on the consent page (required)
+  --redirect-uri U                an allowed redirect URI; repeat for more (needed for
+                                  authorization_code)
+  --post-logout-redirect-uri U    an allowed URI after logout; repeat for more
+  --grant-type G                  authorization_code, refresh_token or client_credentials;
+                                  repeat for more (default: authorization_code refresh_token)
+  --scope S                       space-separated scopes it may ask for
+                                  (default: "openid profile phone")
+  --public                        no secret (mobile and single-page apps, which rely on PKCE)
+  --first-party                   a government app: consent is recorded without asking
+  --backchannel-logout-uri U      where to send back-channel logout tokens
+  --json                          print {"client_id", "client_secret", ...metadata}`,
+
+  async run(args, { env, out }) {
+    const opts = parseOptions(this.name, args, options);
+    const name = required(this.name, opts.name, '--name');
+    const input: ClientInput = {
+      name,
+      redirectUris: opts['redirect-uri'] ?? [],
+      postLogoutRedirectUris: opts['post-logout-redirect-uri'] ?? [],
+      // Checked below with the registry's own schema.
+      grantTypes: opts['grant-type'] as ClientInput['grantTypes'],
+      scope: opts.scope,
+      public: opts.public ?? false,
+      firstParty: opts['first-party'] ?? false,
+      backchannelLogoutUri: opts['backchannel-logout-uri'],
+    };
+    checkInput(input);
+    const config = loadConfig(env);
+    const created = await withYihao(config, (yihao) => yihao.clients.create(input));
+    // The stored `client_secret` is the keyed hash: show the secret itself, and only here.
+    const { client_secret: _hash, ...metadata } = created.metadata;
+    const secret = created.client_secret;
+    const text = [
+      `client_id: ${created.client_id}`,
+      ...(secret
+        ? [`client_secret: ${secret}`, '', 'Store the client secret now: it is shown only once and cannot be recovered.']
+        : ['client_secret: (none: a public client authenticates with PKCE)']),
+    ];
+    out.result(opts.json, { client_id: created.client_id, ...(secret ? { client_secret: secret } : {}), ...metadata }, text);
+  },
+};

@@ -1,0 +1,275 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/storage/database.js';
+import { syntheticCitizenId } from '../support/citizen-ids.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = join(root, 'bin', 'yihao.js');
+/** A CLI command that has not exited by then hangs: fail rather than wait for the test timeout. */
+const SPAWN_LIMIT_MS = 30_000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const dirs: string[] = [];
+let dataDir: string;
+
+/** The environment a deployment would give the CLI, pointed at a fresh SQLite store. */
+function cliEnv(dir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k === 'DATABASE_URL' || k === 'REDIS_URL' || k === 'LOG_LEVEL' || k.startsWith('YIHAO_')) continue;
+    env[k] = v;
+  }
+  return { ...env, NODE_ENV: 'test', YIHAO_DATA_DIR: dir, ...extra };
+}
+
+/** Runs the real `yihao` launcher as a child process; `input` goes to its stdin. */
+function yihao(args: string[], opts: { input?: string; dir?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: cliEnv(opts.dir ?? dataDir, opts.env), stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    // A command that refuses its input early exits before reading stdin: that is not an error here.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+    const limit = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`yihao ${args.join(' ')} did not exit within ${SPAWN_LIMIT_MS} ms`));
+    }, SPAWN_LIMIT_MS);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(limit);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function freshDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'yihao-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** Exit code 2 and exactly one line on stderr, `yihao: ...`, and nothing on stdout. */
+function expectBadInput(run: Run, message: RegExp): void {
+  expect(run.stderr).toMatch(/^yihao: [^\n]+\n$/);
+  expect(run.stderr).toMatch(message);
+  expect(run.stdout).toBe('');
+  expect(run.code).toBe(2);
+}
+
+/** Reads the store the CLI wrote, as the server would. */
+async function countAccounts(dir: string, name: string): Promise<number> {
+  const db = openDatabase({ dataDir: dir });
+  try {
+    const [row] = await db('accounts').where({ name }).count({ n: '*' });
+    return Number(row?.n);
+  } finally {
+    await db.destroy();
+  }
+}
+
+interface KeyJson {
+  kid: string;
+  alg: string;
+  status: 'active' | 'retired';
+  retired_at: string | null;
+}
+
+const PASSWORD = 'correct horse battery\n';
+
+beforeAll(() => {
+  // The launcher runs dist/: build it (incremental). Type errors outside the CLI are the typecheck
+  // step's business; tsc still emits, so only a missing CLI or an error in it stops this suite.
+  const build = spawnSync(process.execPath, [join(root, 'scripts', 'build-if-needed.mjs')], { cwd: root, encoding: 'utf8' });
+  const report = `${build.stdout}${build.stderr}`;
+  if (!existsSync(join(root, 'dist', 'src', 'cli', 'main.js')) || /src\/cli\//.test(report)) {
+    throw new Error(`the build failed:\n${report}`);
+  }
+  if (build.status !== 0) console.warn(`build reported errors outside src/cli:\n${report}`);
+  dataDir = freshDir();
+});
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('yihao CLI', () => {
+  let keysBefore: KeyJson[] = [];
+
+  it('migrates a fresh store, then reports the schema current, and has ES256 and RS256 keys', async () => {
+    const first = await yihao(['migrate', '--json']);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual({ applied: expect.arrayContaining([expect.any(String)]), database: 'sqlite' });
+
+    const again = await yihao(['migrate']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/schema is current/);
+
+    const list = await yihao(['keys', 'list', '--json']);
+    expect(list.stderr).toBe('');
+    expect(list.code).toBe(0);
+    keysBefore = (JSON.parse(list.stdout) as { keys: KeyJson[] }).keys;
+    expect(keysBefore.filter((k) => k.status === 'active').map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+  });
+
+  // Everything below shares the migrated store (SQLite in WAL mode) and runs side by side; each
+  // spawn pays Node's start-up, so a busy machine stretches a test with two of them.
+  describe.concurrent('on a migrated store', { timeout: 60_000 }, () => {
+    it('creates a confidential client and prints its id and secret once, in text', async () => {
+      const run = await yihao(['client', 'create', '--name', 'Tax office', '--redirect-uri', 'https://tax.example.gov.cn/cb']);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^client_id: yh_[\w-]+$/m);
+      expect(run.stdout).toMatch(/^client_secret: [\w-]{43}$/m);
+      expect(run.stdout).toMatch(/only once/);
+    });
+
+    it('creates a client with every option and prints one JSON object', async () => {
+      const run = await yihao([
+        'client', 'create', '--json', '--name', 'Social security',
+        '--redirect-uri', 'https://ss.example.gov.cn/cb', '--redirect-uri', 'https://ss.example.gov.cn/cb2',
+        '--post-logout-redirect-uri', 'https://ss.example.gov.cn/bye',
+        '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--grant-type', 'client_credentials',
+        '--scope', 'openid profile', '--first-party', '--backchannel-logout-uri', 'https://ss.example.gov.cn/bc',
+      ]);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      const client = JSON.parse(run.stdout) as Record<string, unknown>;
+      expect(client).toMatchObject({
+        client_id: expect.stringMatching(/^yh_/),
+        client_secret: expect.stringMatching(/^[\w-]{43}$/),
+        client_name: 'Social security',
+        redirect_uris: ['https://ss.example.gov.cn/cb', 'https://ss.example.gov.cn/cb2'],
+        post_logout_redirect_uris: ['https://ss.example.gov.cn/bye'],
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+        scope: 'openid profile',
+        first_party: true,
+        backchannel_logout_uri: 'https://ss.example.gov.cn/bc',
+      });
+    });
+
+    it('creates a public client without a secret', async () => {
+      const run = await yihao(['client', 'create', '--json', '--public', '--name', 'Mobile app', '--redirect-uri', 'https://app.example.gov.cn/cb']);
+      expect(run.code).toBe(0);
+      const client = JSON.parse(run.stdout) as Record<string, unknown>;
+      expect(client.client_secret).toBeUndefined();
+      expect(client.token_endpoint_auth_method).toBe('none');
+    });
+
+    it('creates an account from a password on stdin and shows the ID number only masked', async () => {
+      const id = syntheticCitizenId();
+      const run = await yihao(['account', 'create', '--citizen-id', id, '--name', 'Li Wei', '--password-stdin', '--json'], { input: PASSWORD });
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(JSON.parse(run.stdout)).toEqual({
+        sub: expect.stringMatching(/^[\w-]{16,}$/),
+        citizen_id_masked: `${id.slice(0, 6)}********${id.slice(14)}`,
+        name: 'Li Wei',
+      });
+      expect(run.stdout + run.stderr).not.toContain(id);
+      expect(run.stdout + run.stderr).not.toContain(id.slice(6, 14));
+    });
+
+    it('refuses a second account for the same ID number and creates nothing', async () => {
+      const id = syntheticCitizenId();
+      const args = ['account', 'create', '--citizen-id', id, '--name', 'Zhang Min', '--password-stdin'];
+      const first = await yihao(args, { input: PASSWORD });
+      expect(first.code).toBe(0);
+      expect(first.stdout).toMatch(/^sub: [\w-]+$/m);
+      expect(first.stdout).toContain(`citizen_id_masked: ${id.slice(0, 6)}********${id.slice(14)}`);
+      expect(first.stdout).not.toContain(id);
+
+      const second = await yihao(args, { input: PASSWORD });
+      expectBadInput(second, /already exists/);
+      expect(second.stderr).not.toContain(id);
+      expect(await countAccounts(dataDir, 'Zhang Min')).toBe(1);
+    });
+
+    const valid = syntheticCitizenId({ region: '110105', birth: '19800101', seq: 3 });
+    const wrongCheck = valid.slice(0, 17) + (valid[17] === '0' ? '1' : '0');
+    it.each([
+      ['a wrong check character', wrongCheck, /check character/],
+      ['17 characters', valid.slice(0, 17), /18 characters/],
+      ['letters', `${valid.slice(0, 8)}AB${valid.slice(10)}`, /17 digits/],
+      ['an impossible date', syntheticCitizenId({ birth: '19990230' }), /not a real date/],
+      ['an unknown province', syntheticCitizenId({ region: '990101' }), /province/],
+    ])('refuses a citizen ID number with %s, without echoing it', async (_what, id, message) => {
+      const run = await yihao(['account', 'create', '--citizen-id', id, '--name', 'Wang Fang', '--password-stdin'], { input: PASSWORD });
+      expectBadInput(run, message);
+      expect(run.stderr).not.toContain(id);
+      expect(run.stderr).not.toMatch(/\d{6}/);
+    });
+
+    it('refuses an empty password on stdin', async () => {
+      const run = await yihao(['account', 'create', '--citizen-id', syntheticCitizenId(), '--name', 'Wang Fang', '--password-stdin'], { input: '\n' });
+      expectBadInput(run, /password .*empty/);
+    });
+
+    it('refuses an account without --name', async () => {
+      const run = await yihao(['account', 'create', '--citizen-id', syntheticCitizenId(), '--password-stdin'], { input: PASSWORD });
+      expectBadInput(run, /--name is required/);
+    });
+
+    it('refuses a client without --name', async () => {
+      const run = await yihao(['client', 'create', '--redirect-uri', 'https://tax.example.gov.cn/cb']);
+      expectBadInput(run, /--name is required/);
+    });
+
+    it('refuses an unknown option, naming it but not its value', async () => {
+      const run = await yihao(['client', 'create', '--name', 'X', '--redirect-url=https://tax.example.gov.cn/cb']);
+      expectBadInput(run, /unknown option --redirect-url\b/);
+      expect(run.stderr).not.toContain('tax.example');
+    });
+
+    it('refuses an unknown command and a configuration error with exit code 2', async () => {
+      expectBadInput(await yihao(['frobnicate']), /unknown command 'frobnicate'/);
+      expectBadInput(await yihao(['migrate'], { env: { DATABASE_URL: 'mysql://db.example/yihao' } }), /configuration: DATABASE_URL/);
+    });
+
+    it('reports an unreachable database in one line with exit code 1', async () => {
+      const run = await yihao(['migrate', '--json'], { env: { DATABASE_URL: 'postgres://yihao@127.0.0.1:1/yihao' } });
+      expect(run.stderr).toMatch(/^yihao: unexpected error: [^\n]*ECONNREFUSED[^\n]*\n$/);
+      expect(run.stdout).toBe('');
+      expect(run.code).toBe(1);
+    });
+
+    it('prints help for the CLI and for each command', async () => {
+      const help = await yihao(['--help']);
+      expect(help.code).toBe(0);
+      for (const name of ['migrate', 'client create', 'account create', 'keys list', 'keys rotate']) expect(help.stdout).toContain(name);
+      const usage = await yihao(['help', 'account', 'create']);
+      expect(usage.code).toBe(0);
+      expect(usage.stdout).toMatch(/^Usage: yihao account create --citizen-id ID/);
+    });
+
+    it('rotates the signing keys: new active keys, the old ones retired', async () => {
+      const rotate = await yihao(['keys', 'rotate', '--json']);
+      expect(rotate.stderr).toBe('');
+      expect(rotate.code).toBe(0);
+      const { activated } = JSON.parse(rotate.stdout) as { activated: string[] };
+      expect(activated).toHaveLength(2);
+
+      const list = await yihao(['keys', 'list', '--json']);
+      expect(list.code).toBe(0);
+      const keys = (JSON.parse(list.stdout) as { keys: KeyJson[] }).keys;
+      const active = keys.filter((k) => k.status === 'active');
+      expect(active.map((k) => k.kid).sort()).toEqual([...activated].sort());
+      expect(active.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+      for (const old of keysBefore) {
+        expect(keys.find((k) => k.kid === old.kid)).toMatchObject({ status: 'retired', retired_at: expect.any(String) });
+      }
+    });
+  });
+});

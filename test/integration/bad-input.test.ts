@@ -3,8 +3,8 @@ import * as oidc from 'openid-client';
 import { startHarness, type Harness } from '../support/harness.js';
 import { formAction, formField, ScriptedBrowser } from '../support/scripted-browser.js';
 import { isYihaoError } from '../../src/errors.js';
+import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 
-const REDIRECT = 'http://127.0.0.1:9/cb';
 
 describe('bad input gets a clear 4xx answer, never a 500', () => {
   let h: Harness;
@@ -16,19 +16,12 @@ describe('bad input gets a clear 4xx answer, never a 500', () => {
     h = await startHarness();
     const client = await h.client({ redirectUris: [REDIRECT] });
     clientId = client.client_id;
-    rp = await oidc.discovery(new URL(h.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    rp = await relyingParty(h, client);
     citizen = await h.citizen();
   });
   afterAll(async () => h?.close());
 
-  const authUrl = async (extra: Record<string, string> = {}) =>
-    oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: REDIRECT,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-      ...extra,
-    });
+  const authUrl = (extra: Record<string, string> = {}) => authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { scope: 'openid', ...extra });
 
   /** Opens the login page and returns the browser, its URL and the form's CSRF token. */
   async function loginPage(extra: Record<string, string> = {}) {

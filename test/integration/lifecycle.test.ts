@@ -4,25 +4,16 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 
-const REDIRECT = 'http://127.0.0.1:9/cb';
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
   { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
 
-async function relyingParty(h: Harness, client: { client_id: string; client_secret?: string }) {
-  return oidc.discovery(new URL(h.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
-}
-
 async function signIn(rp: oidc.Configuration, citizen: { citizenId: string; password: string }, browser = new ScriptedBrowser()) {
   const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: REDIRECT,
-    scope: 'openid profile',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-  });
+  const url = await authorizationUrl(rp, verifier);
   const callback = await scriptedSignIn(browser, url, { identifier: citizen.citizenId, password: citizen.password });
   return { tokens: await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier }), browser };
 }
@@ -62,13 +53,7 @@ describe.each(backends)('lifecycle ($name)', ({ name, enabled }) => {
     const refreshed = await oidc.refreshTokenGrant(rp2, tokens.refresh_token!);
     expect(refreshed.claims()!.sub).toBe(citizen.sub);
     // The SSO session survived: prompt=none with the same browser gets a code, no password asked.
-    const silent = oidc.buildAuthorizationUrl(rp2, {
-      redirect_uri: REDIRECT,
-      scope: 'openid profile',
-      prompt: 'none',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
+    const silent = await authorizationUrl(rp2, oidc.randomPKCECodeVerifier(), { prompt: 'none' });
     const back = await browser.follow(silent);
     expect(back.url.searchParams.get('code')).toBeTruthy();
     // The account still signs in.

@@ -5,8 +5,8 @@ import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startHarness, type Harness } from '../support/harness.js';
 import { formAction, formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 
-const REDIRECT = 'http://127.0.0.1:9/cb';
 
 /** A relying party's back-channel logout endpoint that records what it receives. */
 async function logoutReceiver(): Promise<{ url: string; tokens: string[]; server: Server }> {
@@ -27,8 +27,7 @@ async function logoutReceiver(): Promise<{ url: string; tokens: string[]; server
 describe('protocol features', () => {
   let h: Harness;
   let citizen: Awaited<ReturnType<Harness['citizen']>>;
-  const rpFor = (c: { client_id: string; client_secret?: string }) =>
-    oidc.discovery(new URL(h.issuer), c.client_id, c.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+  const rpFor = (c: { client_id: string; client_secret?: string }) => relyingParty(h, c);
 
   beforeAll(async () => {
     // Back-channel logout to a relying party on loopback needs it named as an allowed network.
@@ -37,15 +36,7 @@ describe('protocol features', () => {
   });
   afterAll(async () => h?.close());
 
-  async function authUrl(rp: oidc.Configuration, verifier: string, extra: Record<string, string> = {}) {
-    return oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: REDIRECT,
-      scope: 'openid profile',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      ...extra,
-    });
-  }
+  const authUrl = authorizationUrl;
 
   it('accepts pushed authorization requests (PAR)', async () => {
     const rp = await rpFor(await h.client({}));

@@ -4,8 +4,8 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 
-const REDIRECT = 'http://127.0.0.1:9/cb';
 const RESOURCE = 'https://records.example.gov.cn/api';
 
 const backends: { name: Backend; enabled: boolean }[] = [
@@ -30,7 +30,7 @@ describe.each(backends)('a relying party signs a citizen in ($name)', ({ name, e
       scope: 'openid profile phone',
       postLogoutRedirectUris: ['http://127.0.0.1:9/bye'],
     });
-    rp = await oidc.discovery(new URL(h.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    rp = await relyingParty(h, client);
     citizen = await h.citizen({ phone: '13800138000' });
   });
   afterAll(async () => h?.close());
@@ -39,15 +39,7 @@ describe.each(backends)('a relying party signs a citizen in ($name)', ({ name, e
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: REDIRECT,
-      scope: 'openid profile phone',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-      ...extra,
-    });
+    const url = await authorizationUrl(rp, verifier, { scope: 'openid profile phone', state, nonce, ...extra });
     const callback = await scriptedSignIn(browser, url, { identifier: citizen.citizenId, password: citizen.password });
     const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
     return { tokens, browser };
@@ -128,13 +120,7 @@ describe.each(backends)('a relying party signs a citizen in ($name)', ({ name, e
     expect(url.href).toBe('http://127.0.0.1:9/bye');
 
     const verifier = oidc.randomPKCECodeVerifier();
-    const silent = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: REDIRECT,
-      scope: 'openid',
-      prompt: 'none',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    });
+    const silent = await authorizationUrl(rp, verifier, { scope: 'openid', prompt: 'none' });
     const back = await browser.follow(silent);
     expect(back.url.searchParams.get('error')).toBe('login_required');
   });
@@ -142,13 +128,7 @@ describe.each(backends)('a relying party signs a citizen in ($name)', ({ name, e
   it.skipIf(!enabled)('keeps the SSO session: a second authorization needs no password', async () => {
     const { browser } = await signIn();
     const verifier = oidc.randomPKCECodeVerifier();
-    const again = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: REDIRECT,
-      scope: 'openid profile phone',
-      prompt: 'none',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    });
+    const again = await authorizationUrl(rp, verifier, { scope: 'openid profile phone', prompt: 'none' });
     const back = await browser.follow(again);
     expect(back.url.searchParams.get('code')).toBeTruthy();
   });

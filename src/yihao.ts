@@ -14,6 +14,7 @@ import { oidcAdapter } from './storage/oidc-adapter.js';
 import { openRedis, type RedisClient } from './storage/redis.js';
 import { startSweeper } from './storage/sweeper.js';
 import { createLogger, type Logger } from './logger.js';
+import { createAuditLog } from './audit/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
 
 export interface Stores {
@@ -41,7 +42,8 @@ export function createServices(config: Config, stores: Stores) {
   const signingKeys = createSigningKeys(stores.db, sealer, config.keys);
   const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
   const clientSecrets = createClientSecrets(config.secrets.indexKey);
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets };
+  const audit = createAuditLog(stores.db);
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -67,7 +69,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
 
   const authentications = sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -76,6 +78,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const interactions = interactionRouter({
     provider: () => holder.current,
     accounts: services.accounts,
+    audit: services.audit,
     csrf: csrfTokens(config.secrets.cookieKeys[0]!),
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,

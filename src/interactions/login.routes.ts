@@ -22,13 +22,16 @@ export function loginRoutes(router: Router, deps: InteractionDeps): void {
       return renderLogin(ctx, it, { error: tooLong ? it.t.fieldTooLong : it.t.fieldRequired });
     }
     const account = await deps.accounts.verifyPassword(parsed.data.identifier, parsed.data.password);
+    const where = { clientId: String(it.details.params.client_id), channel: 'web', ip: ctx.ip, requestId: ctx.state.requestId as string };
     if (!account) {
+      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'pwd' }, ...where });
       ctx.status = 401;
       // One message for an unknown identifier and a wrong password: no account enumeration.
       return renderLogin(ctx, it, { error: it.t.invalidCredentials });
     }
     const at = Math.floor(Date.now() / 1000);
     const authentication: Authentication = { accountId: account.sub, channel: 'web', amr: ['pwd'], acr: ACR.oneFactor, at };
+    await deps.audit.append({ action: 'login.succeeded', actorType: 'citizen', actorId: account.sub, accountId: account.sub, details: { amr: authentication.amr, acr: authentication.acr }, ...where });
     const returnTo = await deps.provider().interactionResult(
       ctx.req,
       ctx.res,

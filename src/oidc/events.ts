@@ -1,10 +1,45 @@
 import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
+import type { AuditEventInput, AuditLog } from '../audit/index.js';
+import type { SessionAuthentications } from './session-authentications.js';
 
-/** Provider events worth a log line. Errors carry no tokens, secrets or citizen IDs. */
-export function auditProviderEvents(provider: Provider, logger: Logger): void {
+/**
+ * Provider events: the ones a citizen or an auditor cares about go to the audit log, the rest to a
+ * log line. Errors carry no tokens, secrets or citizen IDs.
+ */
+export function auditProviderEvents(provider: Provider, { logger, audit, authentications }: { logger: Logger; audit: AuditLog; authentications: SessionAuthentications }): void {
+  const record = (e: AuditEventInput) => {
+    audit.append(e).catch((err: unknown) => logger.error({ err, action: e.action }, 'audit append failed'));
+  };
+  const where = (ctx: KoaContextWithOIDC) => ({ ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined });
+
+  provider.on('authorization.success', (ctx) => {
+    const { session, client } = ctx.oidc;
+    if (!session?.accountId || !client) return;
+    const sessionUid = session.uid as string;
+    void authentications.find(sessionUid).then((auth) =>
+      record({
+        action: 'authorization.granted',
+        actorType: 'citizen',
+        actorId: session.accountId,
+        accountId: session.accountId,
+        clientId: client.clientId,
+        channel: auth?.channel,
+        details: { amr: session.amr, acr: session.acr, scope: ctx.oidc.params?.scope },
+        ...where(ctx),
+      }),
+    );
+  });
+  provider.on('end_session.success', (ctx) => {
+    const accountId = ctx.oidc.session?.accountId;
+    record({ action: 'session.ended', actorType: 'citizen', actorId: accountId, accountId, clientId: ctx.oidc.client?.clientId, ...where(ctx) });
+  });
   provider.on('server_error', (ctx, err) => logger.error({ err, path: ctx.path }, 'oidc-provider server error'));
-  provider.on('grant.revoked', (_ctx, grantId) => logger.info({ event: 'grant.revoked', grantId }, 'grant revoked'));
+  provider.on('grant.revoked', (ctx, grantId) => {
+    const client = ctx.oidc?.client;
+    record({ action: 'grant.revoked', actorType: client ? 'client' : 'system', actorId: client?.clientId, clientId: client?.clientId, details: { grantId }, ...where(ctx) });
+  });
   provider.on('backchannel.error', (_ctx, err, client) =>
     logger.warn({ event: 'backchannel.error', clientId: client.clientId, error: err.message }, 'back-channel logout failed'),
   );

@@ -11,6 +11,7 @@ import type { SessionAuthentications } from './session-authentications.js';
 import { ttl } from './ttl.js';
 import { auditProviderEvents } from './events.js';
 import type { ClientSecrets } from '../clients/index.js';
+import type { AuditLog } from '../audit/index.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -19,11 +20,12 @@ export interface ProviderDeps {
   authentications: SessionAuthentications;
   logger: Logger;
   clientSecrets: ClientSecrets;
+  audit: AuditLog;
 }
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit }: ProviderDeps, jwks: JWK[]): Provider {
   const configuration: Configuration = {
     adapter,
     jwks: { keys: jwks },
@@ -96,6 +98,6 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   clientSecrets.install(provider);
-  auditProviderEvents(provider, logger);
+  auditProviderEvents(provider, { logger, audit, authentications });
   return provider;
 }

@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { createAuditLog } from '../../src/audit/index.js';
+import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { createPgSchema, pgAvailable, PG_URL } from '../support/services.js';
+
+type Opened = { db: Database; second: () => Database; close(): Promise<void> };
+
+const stores: { name: string; enabled: boolean; open(): Promise<Opened> }[] = [
+  {
+    name: 'sqlite',
+    enabled: true,
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), 'yihao-audit-'));
+      const db = openDatabase({ dataDir: dir });
+      await migrate(db);
+      const extra: Database[] = [];
+      return {
+        db,
+        second: () => (extra.push(openDatabase({ dataDir: dir })), extra.at(-1)!),
+        async close() {
+          for (const d of [db, ...extra]) await d.destroy();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    name: 'postgres',
+    enabled: pgAvailable,
+    async open() {
+      const pg = await createPgSchema();
+      const db = openDatabase({ url: PG_URL, dataDir: '.', schema: pg.schema });
+      await migrate(db);
+      const extra: Database[] = [];
+      return {
+        db,
+        second: () => (extra.push(openDatabase({ url: PG_URL, dataDir: '.', schema: pg.schema })), extra.at(-1)!),
+        async close() {
+          for (const d of [db, ...extra]) await d.destroy();
+          await pg.drop();
+        },
+      };
+    },
+  },
+];
+
+describe.each(stores)('hash-chained audit log ($name)', ({ enabled, open }) => {
+  it.skipIf(!enabled)('keeps an intact chain under concurrent writers and detects edits and deletions', async () => {
+    const s = await open();
+    try {
+      const a = createAuditLog(s.db);
+      const b = createAuditLog(s.second());
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 ? a : b).append({ action: 'test.event', actorType: 'system', accountId: `acct${i % 3}`, details: { i } }),
+        ),
+      );
+      expect(await a.verify()).toBeUndefined();
+      expect(await a.forAccount('acct1')).toHaveLength(7);
+
+      const rows = await s.db('audit_events').orderBy('id');
+      const victim = rows[5]!;
+      await s.db('audit_events').where({ id: victim.id }).update({ details: '{"i":999}' });
+      expect(await a.verify()).toBe(Number(victim.id));
+      await s.db('audit_events').where({ id: victim.id }).update({ details: victim.details });
+      expect(await a.verify()).toBeUndefined();
+
+      await s.db('audit_events').where({ id: rows[9]!.id }).delete();
+      expect(await a.verify()).toBe(Number(rows[10]!.id));
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('sign-ins reach the audit log', () => {
+  let h: Harness;
+  afterAll(async () => h?.close());
+
+  it('records the failed and the successful login and the app that was granted, with channel and method', async () => {
+    h = await startHarness();
+    const client = await h.client({});
+    const citizen = await h.citizen();
+    const rp = await relyingParty(h, client);
+    const verifier = oidc.randomPKCECodeVerifier();
+    await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier), { identifier: citizen.citizenId, password: citizen.password });
+
+    const audit = h.yihao.services.audit;
+    await expect.poll(async () => (await audit.forAccount(citizen.sub)).map((e) => e.action)).toEqual(['authorization.granted', 'login.succeeded']);
+    const [granted] = await audit.forAccount(citizen.sub);
+    expect(granted).toMatchObject({ clientId: client.client_id, channel: 'web', details: { amr: ['pwd'], acr: 'urn:yihao:loa:1' } });
+    const all = await h.yihao.stores.db('audit_events');
+    expect(JSON.stringify(all)).not.toContain(citizen.citizenId);
+    expect(await audit.verify()).toBeUndefined();
+  });
+});

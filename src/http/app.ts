@@ -1,4 +1,5 @@
-import Koa from 'koa';
+import Koa, { type Middleware } from 'koa';
+import compose from 'koa-compose';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { ProviderHolder } from '../oidc/index.js';
@@ -15,13 +16,10 @@ export function createHttpApp({ config, holder, routers, logger }: { config: Con
   app.silent = true;
   app.use(requestContext(logger));
   app.use(securityHeaders({ https: config.issuer.startsWith('https://') }));
-  for (const router of routers) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
-  app.use(async (ctx) => {
-    ctx.respond = false;
-    await holder.callback(ctx.req, ctx.res);
-  });
+  const ours = compose(routers.flatMap((r) => [r.routes(), r.allowedMethods()]) as Middleware[]);
+  const prefixes = [...new Set(routers.flatMap((r) => r.stack.map((layer) => `/${String(layer.path).split('/')[1] ?? ''}`)))];
+  // Protocol requests (most of the traffic) skip our routers' matching altogether.
+  app.use((ctx, next) => (prefixes.some((p) => ctx.path === p || ctx.path.startsWith(`${p}/`)) ? ours(ctx, next) : next()));
+  app.use((ctx, next) => holder.middleware(ctx, next));
   return app;
 }

@@ -1,14 +1,12 @@
 import type { Middleware } from 'koa';
-import { cspNonce } from './csp-nonce.js';
 
 /**
- * Headers for every answer, pages from oidc-provider included. No `form-action`: Chromium applies
- * it to the redirect after a form post, which would block the return to the relying party.
+ * Headers for every answer, pages from oidc-provider included. The CSP here allows nothing; an
+ * HTML page replaces it with one carrying its style nonce (see `htmlPage`).
  */
 export function securityHeaders({ https }: { https: boolean }): Middleware {
   return async (ctx, next) => {
-    const nonce = cspNonce(ctx.req);
-    ctx.set('content-security-policy', `default-src 'none'; style-src 'nonce-${nonce}'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'`);
+    ctx.set('content-security-policy', "default-src 'none'; frame-ancestors 'none'; base-uri 'none'");
     ctx.set('x-content-type-options', 'nosniff');
     ctx.set('x-frame-options', 'DENY');
     ctx.set('referrer-policy', 'no-referrer');

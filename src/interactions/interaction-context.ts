@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
 import { readForm } from '../http/form-body.js';
-import { cspNonce } from '../http/csp-nonce.js';
+import { htmlPage } from '../http/html-page.js';
 import { YihaoError } from '../errors.js';
 import { messages, pickLocale, type Locale, type Messages } from './i18n.js';
 import type { InteractionDeps } from './deps.js';
@@ -22,8 +22,7 @@ export interface LoadedInteraction {
 
 function fail(ctx: Context, status: number, locale: Locale, message: string, code: string) {
   ctx.status = status;
-  ctx.type = 'html';
-  ctx.body = errorPage({ locale, nonce: cspNonce(ctx.req), message, code });
+  htmlPage(ctx, (nonce) => errorPage({ locale, nonce, message, code }));
 }
 
 /**
@@ -81,7 +80,5 @@ export async function loadInteraction(
 }
 
 export function renderLogin(ctx: Context, it: LoadedInteraction, extra: { error?: string } = {}): void {
-  ctx.type = 'html';
-  ctx.set('cache-control', 'no-store');
-  ctx.body = loginPage({ locale: it.locale, nonce: cspNonce(ctx.req), uid: it.uid, csrf: it.csrf, clientName: it.clientName, ...extra });
+  htmlPage(ctx, (nonce) => loginPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, ...extra }));
 }

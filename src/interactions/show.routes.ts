@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { cspNonce } from '../http/csp-nonce.js';
+import { htmlPage } from '../http/html-page.js';
 import type { InteractionDeps } from './deps.js';
 import { loadInteraction, renderLogin } from './interaction-context.js';
 import { consentPage } from './views/pages.js';
@@ -14,18 +14,16 @@ export function showRoutes(router: Router, deps: InteractionDeps): void {
   router.get('/interaction/:uid', async (ctx) => {
     const it = await loadInteraction(ctx, deps, { form: false });
     if (!it) return;
-    ctx.set('cache-control', 'no-store');
     if (it.details.prompt.name === 'login') return renderLogin(ctx, it);
     const missing = it.details.prompt.details as ConsentDetails;
-    ctx.type = 'html';
-    ctx.body = consentPage({
+    htmlPage(ctx, (nonce) => consentPage({
       locale: it.locale,
-      nonce: cspNonce(ctx.req),
+      nonce,
       uid: it.uid,
       csrf: it.csrf,
       clientName: it.clientName,
       scopes: missing.missingOIDCScope ?? [],
       resources: Object.entries(missing.missingResourceScopes ?? {}).map(([indicator, scopes]) => ({ indicator, scopes })),
-    });
+    }));
   });
 }

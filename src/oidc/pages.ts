@@ -1,5 +1,5 @@
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
-import { cspNonce } from '../http/csp-nonce.js';
+import { htmlPage } from '../http/html-page.js';
 import { pickLocale } from '../interactions/i18n.js';
 import { errorPage, logoutPage, signedOutPage } from '../interactions/views/pages.js';
 
@@ -11,16 +11,13 @@ export const providerPages: Pick<Configuration, 'renderError'> & {
   postLogoutSuccessSource: (ctx: KoaContextWithOIDC) => void;
 } = {
   logoutSource(ctx, form) {
-    ctx.type = 'html';
-    ctx.body = logoutPage({ locale: localeOf(ctx), nonce: cspNonce(ctx.req), form });
+    htmlPage(ctx, (nonce) => logoutPage({ locale: localeOf(ctx), nonce, form }));
   },
   postLogoutSuccessSource(ctx) {
-    ctx.type = 'html';
-    ctx.body = signedOutPage({ locale: localeOf(ctx), nonce: cspNonce(ctx.req) });
+    htmlPage(ctx, (nonce) => signedOutPage({ locale: localeOf(ctx), nonce }));
   },
   renderError(ctx, out) {
-    ctx.type = 'html';
     // error_description comes from oidc-provider and is safe to show; stack traces never are.
-    ctx.body = errorPage({ locale: localeOf(ctx), nonce: cspNonce(ctx.req), code: out.error, message: out.error_description ?? '' });
+    htmlPage(ctx, (nonce) => errorPage({ locale: localeOf(ctx), nonce, code: out.error, message: out.error_description ?? '' }));
   },
 };

@@ -1,4 +1,6 @@
 import type Provider from 'oidc-provider';
+import type { Middleware } from 'koa';
+import compose from 'koa-compose';
 import type { Logger } from 'pino';
 import type { SigningKeys } from '../keys/index.js';
 import { buildProvider, type ProviderDeps } from './provider.js';
@@ -11,7 +13,7 @@ import { buildProvider, type ProviderDeps } from './provider.js';
  */
 export class ProviderHolder {
   private provider!: Provider;
-  private handler!: ReturnType<Provider['callback']>;
+  private handler!: Middleware;
   private fingerprint = '';
   private timer: NodeJS.Timeout | undefined;
 
@@ -31,7 +33,11 @@ export class ProviderHolder {
     return this.provider;
   }
 
-  get callback(): ReturnType<Provider['callback']> {
+  /**
+   * The provider's own middleware, run on the outer app's context: one Koa context per request
+   * instead of two. Both apps share proxy trust and cookie keys, which is all it reads from `app`.
+   */
+  get middleware(): Middleware {
     return this.handler;
   }
 
@@ -41,7 +47,7 @@ export class ProviderHolder {
     if (fingerprint === this.fingerprint) return false;
     const provider = buildProvider(this.deps, keys);
     this.provider = provider;
-    this.handler = provider.callback();
+    this.handler = compose(provider.middleware) as Middleware;
     if (this.fingerprint) this.logger.info({ event: 'keys.reloaded', kids: keys.map((k) => k.kid) }, 'signing keys changed; provider reloaded');
     this.fingerprint = fingerprint;
     return true;

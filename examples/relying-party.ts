@@ -15,7 +15,10 @@ if (!clientId) {
 }
 const redirectUri = `http://localhost:${port}/cb`;
 const insecure = issuer.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : undefined;
-const config = await oidc.discovery(issuer, clientId, clientSecret, undefined, insecure);
+const config = await oidc.discovery(issuer, clientId, clientSecret, undefined, insecure).catch((e: Error) => {
+  console.error(`example-rp: cannot read ${issuer.href}.well-known/openid-configuration (${e.message}); is Yihao running there? Set ISSUER if it is elsewhere.`);
+  process.exit(2);
+});
 
 // One pending login per browser, keyed by a cookie; fine for a demo, not for production.
 const pending = new Map<string, { verifier: string; state: string; nonce: string }>();

@@ -1,9 +1,9 @@
+import type { Config } from './config/index.js';
 import { loadConfig, ConfigError } from './config/index.js';
-import { createLogger } from './logger.js';
-import { createYihao } from './yihao.js';
+import { createLogger, flushLogger } from './logger.js';
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (e) {
@@ -13,9 +13,14 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  // Loaded only once the configuration is sound, so a configuration error is the one line printed.
+  const { createYihao } = await import('./yihao.js');
   const logger = createLogger(config.logLevel);
   const yihao = await createYihao(config, { logger });
-  const server = await yihao.listen(config.port);
+  const server = await yihao.listen(config.port).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE') throw new Error(`port ${config.port} is already in use; set PORT to a free port`);
+    throw err;
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info(
@@ -37,9 +42,14 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     yihao.close().then(
-      () => process.exit(0),
+      () => {
+        logger.info('stopped');
+        flushLogger(logger);
+        process.exit(0);
+      },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
+        flushLogger(logger);
         process.exit(1);
       },
     );

@@ -13,6 +13,7 @@ import { migrate, openDatabase, type Database } from './storage/database.js';
 import { oidcAdapter } from './storage/oidc-adapter.js';
 import { openRedis, type RedisClient } from './storage/redis.js';
 import { startSweeper } from './storage/sweeper.js';
+import { createClientCache } from './storage/client-cache.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAuditLog } from './audit/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
@@ -40,10 +41,11 @@ export function createServices(config: Config, stores: Stores) {
   const hasher = createPasswordHasher(config.argon2);
   const accounts = createAccounts({ db: stores.db, vault, hasher });
   const signingKeys = createSigningKeys(stores.db, sealer, config.keys);
-  const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
+  const clientCache = createClientCache({ ttlMs: 5_000, maxEntries: 10_000, redis: stores.redis, channel: `${config.redisPrefix}client-changed` });
+  const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, clientCache });
   const clientSecrets = createClientSecrets(config.secrets.indexKey);
   const audit = createAuditLog(stores.db);
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit };
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -107,9 +109,14 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     async close() {
       holder.stop();
       sweeper.stop();
+      await services.clientCache.close();
       if (server) {
-        await new Promise<void>((resolve) => server!.close(() => resolve()));
-        server.closeAllConnections?.();
+        // Stop accepting, drop idle keep-alive sockets now, and give requests in flight a grace period.
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeIdleConnections();
+        const grace = setTimeout(() => server!.closeAllConnections(), 5_000);
+        await closed;
+        clearTimeout(grace);
       }
       if (!opts.stores) {
         await stores.db.destroy();

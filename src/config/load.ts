@@ -32,7 +32,9 @@ function envInt(env: Env, name: string): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
   if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw.slice(0, 20)}"`);
-  return Number(raw);
+  const n = Number(raw);
+  if (n > 65535) throw new ConfigError(name, `must be at most 65535, got ${raw.slice(0, 20)}`);
+  return n;
 }
 
 const envSchema = z.object({

@@ -64,7 +64,7 @@ export function loadSecrets(env: Env, dataDir: string, production: boolean): { s
     return { source: 'file', secrets: validate(parsed, 'YIHAO_SECRETS_FILE') };
   }
   if (production) {
-    throw new ConfigError('YIHAO_COOKIE_KEYS', 'production needs explicit secrets: set YIHAO_COOKIE_KEYS, YIHAO_SEAL_KEYS and YIHAO_INDEX_KEY, or YIHAO_SECRETS_FILE');
+    throw new ConfigError('secrets', 'are required in production: set YIHAO_COOKIE_KEYS, YIHAO_SEAL_KEYS and YIHAO_INDEX_KEY, or YIHAO_SECRETS_FILE');
   }
   const file = join(dataDir, 'secrets.json');
   const readPersisted = () => {

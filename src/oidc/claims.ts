@@ -1,5 +1,5 @@
 import type { Account as OidcAccount, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
-import type { Accounts } from '../accounts/index.js';
+import type { Account, Accounts } from '../accounts/index.js';
 import { birthDateOf, genderOf } from '../identity/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
 
@@ -22,10 +22,21 @@ function sessionUidOf(ctx: KoaContextWithOIDC, token: unknown): string | undefin
   return (token as TokenLike | undefined)?.sessionUid ?? (ctx.oidc?.session?.uid as string | undefined);
 }
 
-/** Session accountId is the public `sub`, so no internal id ever reaches a token. */
+/**
+ * Session accountId is the public `sub`, so no internal id ever reaches a token. oidc-provider
+ * asks several times per request; one read per request is enough.
+ */
 export function findAccount(accounts: Accounts, authentications: SessionAuthentications): FindAccount {
+  const perRequest = new WeakMap<object, Map<string, Promise<Account | undefined>>>();
+  const load = (ctx: object, sub: string) => {
+    let memo = perRequest.get(ctx);
+    if (!memo) perRequest.set(ctx, (memo = new Map()));
+    let found = memo.get(sub);
+    if (!found) memo.set(sub, (found = accounts.findBySub(sub)));
+    return found;
+  };
   return async (ctx, sub, token): Promise<OidcAccount | undefined> => {
-    const account = await accounts.findBySub(sub);
+    const account = await load(ctx, sub);
     if (!account || account.status === 'disabled') return undefined;
     return {
       accountId: account.sub,

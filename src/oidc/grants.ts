@@ -15,8 +15,10 @@ export const isFirstParty = (client: { metadata(): Record<string, unknown> } | u
 export function loadExistingGrant(authentications: SessionAuthentications) {
   return async (ctx: KoaContextWithOIDC): Promise<Grant | undefined> => {
     const { oidc } = ctx;
-    const login = (oidc.result as { login?: { authentication?: Authentication } } | undefined)?.login;
-    if (login?.authentication && oidc.session?.uid) {
+    const result = oidc.result as { login?: { authentication?: Authentication }; consent?: unknown } | undefined;
+    const login = result?.login;
+    // A consent result carries the earlier login along (merged); that login was saved already.
+    if (login?.authentication && !result?.consent && oidc.session?.uid) {
       await authentications.save(oidc.session.uid, login.authentication);
     }
 

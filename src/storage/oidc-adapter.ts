@@ -3,6 +3,7 @@ import type { RedisClient } from './redis.js';
 import type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
 import { sqlAdapter } from './sql-adapter.js';
 import { redisAdapter } from './redis-adapter.js';
+import type { ClientCache } from './client-cache.js';
 
 export type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
 export { AlreadyConsumedError, ReplayDetectedError } from './adapter-types.js';
@@ -30,10 +31,11 @@ export interface OidcAdapterOptions {
   redis?: RedisClient | undefined;
   /** Start of every Redis key, so several deployments (or tests) can share one Redis. */
   redisPrefix?: string;
+  clientCache?: ClientCache | undefined;
 }
 
 /** The `adapter` for oidc-provider's configuration: each model to Redis or SQL. */
-export function oidcAdapter({ db, redis, redisPrefix = 'yihao:' }: OidcAdapterOptions): AdapterConstructor {
+export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache }: OidcAdapterOptions): AdapterConstructor {
   const Sql = sqlAdapter(db);
   const Redis = redis ? redisAdapter(redis, redisPrefix) : undefined;
 
@@ -41,7 +43,8 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:' }: OidcAdapterOp
     readonly #store: Adapter;
 
     constructor(model: string) {
-      this.#store = Redis && REDIS_MODELS.has(model) ? new Redis(model) : new Sql(model);
+      const store = Redis && REDIS_MODELS.has(model) ? new Redis(model) : new Sql(model);
+      this.#store = model === 'Client' && clientCache ? clientCache.wrap(store) : store;
     }
 
     upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {

@@ -50,7 +50,7 @@ describe('configuration', () => {
 
   it.each([
     [{ PORT: 'abc' }, 'PORT'],
-    [{ PORT: '70000' }, 'port'],
+    [{ PORT: '70000' }, 'PORT'],
     [{ ISSUER: 'not a url' }, 'ISSUER'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
@@ -72,7 +72,7 @@ describe('configuration', () => {
   it('refuses production without explicit secrets, and never generates them there', () => {
     const dir = dataDir();
     const err = configError({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', YIHAO_DATA_DIR: dir });
-    expect(err.message).toMatch(/production needs explicit secrets/);
+    expect(err.message).toBe('configuration: secrets are required in production: set YIHAO_COOKIE_KEYS, YIHAO_SEAL_KEYS and YIHAO_INDEX_KEY, or YIHAO_SECRETS_FILE');
     expect(() => statSync(join(dir, 'secrets.json'))).toThrow();
   });
 

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const seconds = z.number().int().positive();
@@ -37,7 +38,10 @@ export const fileConfigSchema = z
         memoryKiB: z.number().int().min(19456, 'below the OWASP minimum of 19456 KiB'),
         iterations: z.number().int().min(2),
         parallelism: z.number().int().min(1),
-        maxConcurrent: z.number().int().min(1).max(64),
+        // 'auto' leaves one core for everything else (token signing, I/O): argon2 would take them all.
+        maxConcurrent: z
+          .union([z.literal('auto'), z.number().int().min(1).max(64)])
+          .transform((v) => (v === 'auto' ? Math.max(1, availableParallelism() - 1) : v)),
       })
       .strict(),
     keys: z.object({ refreshSeconds: z.number().positive(), retiredKeepSeconds: seconds }).strict(),

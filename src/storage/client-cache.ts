@@ -35,11 +35,13 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel }: ClientC
       return {
         async find(id) {
           const hit = entries.get(id);
-          if (hit && hit.until > Date.now()) return structuredClone(hit.payload);
+          // The same object each time: oidc-provider hashes it to find its Client instance and never
+          // writes to it; handing out copies cost more than the lookup saved.
+          if (hit && hit.until > Date.now()) return hit.payload;
           const payload = await inner.find(id);
           if (payload) {
             if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
-            entries.set(id, { payload: structuredClone(payload), until: Date.now() + ttlMs });
+            entries.set(id, { payload, until: Date.now() + ttlMs });
           }
           return payload;
         },

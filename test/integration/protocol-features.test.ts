@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +70,17 @@ describe('protocol features', () => {
     // Without the proof the bound token is useless.
     const bare = await fetch(`${h.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
     expect(bare.status).toBe(401);
+  });
+
+  it('answers response_mode=form_post with a page whose auto-submit script the CSP allows', async () => {
+    const rp = await rpFor(await h.client({}));
+    const browser = new ScriptedBrowser();
+    await scriptedSignIn(browser, await authUrl(rp, oidc.randomPKCECodeVerifier()), { identifier: citizen.citizenId, password: citizen.password });
+    const { res } = await browser.follow(await authUrl(rp, oidc.randomPKCECodeVerifier(), { prompt: 'none', response_mode: 'form_post' }));
+    expect(res.status).toBe(200);
+    const csp = res.headers.get('content-security-policy')!;
+    const script = /<script>([\s\S]*?)<\/script>/.exec(await res.text())![1]!;
+    expect(csp).toContain(`'sha256-${createHash('sha256').update(script).digest('base64')}'`);
   });
 
   it('requires S256 PKCE from a public client', async () => {

@@ -30,6 +30,8 @@ export interface Account {
   name: string;
   phone: string | undefined;
   assurance: AccountRow['assurance'];
+  /** When the assurance was established (epoch ms); undefined while self-asserted. */
+  assuranceAt: number | undefined;
   createdAt: number;
   /** Opens the sealed citizen ID; call only where the number is really needed. */
   citizenId(): CitizenId;
@@ -45,6 +47,7 @@ export function createAccounts({ db, vault, hasher }: { db: Database; vault: Cit
     name: row.name,
     phone: row.phone ?? undefined,
     assurance: row.assurance,
+    assuranceAt: row.assurance_at === null ? undefined : Number(row.assurance_at),
     createdAt: Number(row.created_at),
     citizenId: () => vault.open(row.citizen_sealed),
   });
@@ -129,6 +132,11 @@ export function createAccounts({ db, vault, hasher }: { db: Database; vault: Cit
     async findById(id: string): Promise<Account | undefined> {
       const row = await store.byId(id);
       return row && toAccount(row);
+    },
+
+    /** Records how the binding to the ID number was proven (registry check, chip, in person). */
+    async setAssurance(id: string, assurance: AccountRow['assurance'], at = Date.now()): Promise<void> {
+      await store.setAssurance(id, assurance, at);
     },
 
     async findBySub(sub: string): Promise<Account | undefined> {

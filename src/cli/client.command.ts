@@ -14,6 +14,10 @@ const options = {
   public: { type: 'boolean' },
   'first-party': { type: 'boolean' },
   'backchannel-logout-uri': { type: 'string' },
+  'citizen-id-release': { type: 'string' },
+  'verified-claims': { type: 'boolean' },
+  'subject-type': { type: 'string' },
+  'sector-identifier-uri': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -22,6 +26,7 @@ const urlOptions: Record<string, string> = {
   redirectUris: '--redirect-uri',
   postLogoutRedirectUris: '--post-logout-redirect-uri',
   backchannelLogoutUri: '--backchannel-logout-uri',
+  sectorIdentifierUri: '--sector-identifier-uri',
 };
 
 /** Refuses bad input before any store is opened, with the registry's own schema and messages. */
@@ -38,7 +43,9 @@ export const clientCreateCommand: Command = {
   summary: 'Register a relying party (an OIDC client) and print its credentials',
   usage: `Usage: yihao client create --name N --redirect-uri U [--redirect-uri U2 ...]
          [--post-logout-redirect-uri U ...] [--grant-type G ...] [--scope S]
-         [--public] [--first-party] [--backchannel-logout-uri U] [--json]
+         [--public] [--first-party] [--backchannel-logout-uri U]
+         [--citizen-id-release none|masked|pseudonym|full] [--verified-claims]
+         [--subject-type public|pairwise] [--sector-identifier-uri U] [--json]
 
 Registers a relying party and prints its client_id and client_secret. The secret is
 shown only this once: Yihao keeps only a keyed hash of it.
@@ -55,6 +62,11 @@ Options:
   --public                        no secret (mobile and single-page apps, which rely on PKCE)
   --first-party                   a government app: consent is recorded without asking
   --backchannel-logout-uri U      where to send back-channel logout tokens
+  --citizen-id-release P          what the citizen_id scope releases: none (default),
+                                  masked, pseudonym (per-app code) or full
+  --verified-claims               may receive verified_claims (scope identity_assurance)
+  --subject-type T                public (default) or pairwise (a different sub per sector)
+  --sector-identifier-uri U       JSON list of the redirect URIs of one sector (pairwise)
   --json                          print {"client_id", "client_secret", ...metadata}`,
 
   async run(args, { env, out }) {
@@ -70,6 +82,10 @@ Options:
       public: opts.public ?? false,
       firstParty: opts['first-party'] ?? false,
       backchannelLogoutUri: opts['backchannel-logout-uri'],
+      citizenIdRelease: opts['citizen-id-release'] as ClientInput['citizenIdRelease'],
+      verifiedClaimsAllowed: opts['verified-claims'] ?? false,
+      subjectType: opts['subject-type'] as ClientInput['subjectType'],
+      sectorIdentifierUri: opts['sector-identifier-uri'],
     };
     checkInput(input);
     const config = loadConfig(env);

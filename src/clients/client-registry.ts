@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { YihaoError } from '../errors.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import type { ClientSecrets } from './client-secrets.js';
+import { CITIZEN_ID_RELEASE } from '../identity/index.js';
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 const url = z.url({ message: 'must be an absolute URL' }).max(2000, 'is longer than 2000 characters');
@@ -21,6 +22,10 @@ export const clientInput = z
     public: z.boolean().default(false),
     firstParty: z.boolean().default(false),
     backchannelLogoutUri: url.optional(),
+    citizenIdRelease: z.enum(CITIZEN_ID_RELEASE, { message: `citizen ID release must be one of ${CITIZEN_ID_RELEASE.join(', ')}` }).default('none'),
+    verifiedClaimsAllowed: z.boolean().default(false),
+    subjectType: z.enum(['public', 'pairwise'], { message: 'subject type must be public or pairwise' }).default('public'),
+    sectorIdentifierUri: url.optional(),
   })
   .refine((c) => !c.grantTypes.includes('authorization_code') || c.redirectUris.length > 0, {
     message: 'an authorization_code client needs at least one --redirect-uri',
@@ -58,6 +63,10 @@ export function createClientRegistry({ Adapter, provider, secrets }: { Adapter: 
         scope: c.scope,
         token_endpoint_auth_method: c.public ? 'none' : 'client_secret_basic',
         first_party: c.firstParty,
+        citizen_id_release: c.citizenIdRelease,
+        verified_claims_allowed: c.verifiedClaimsAllowed,
+        subject_type: c.subjectType,
+        ...(c.sectorIdentifierUri ? { sector_identifier_uri: c.sectorIdentifierUri } : {}),
         ...(secret ? { client_secret: secret.stored } : {}),
         ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
       };

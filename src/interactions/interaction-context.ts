@@ -3,6 +3,7 @@ import type { InteractionResults } from 'oidc-provider';
 import { readForm } from '../http/form-body.js';
 import { htmlPage } from '../http/html-page.js';
 import { YihaoError } from '../errors.js';
+import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
 import { messages, pickLocale, type Locale, type Messages } from './i18n.js';
 import type { InteractionDeps } from './deps.js';
 import { errorPage, loginPage } from './views/pages.js';
@@ -15,6 +16,8 @@ export interface LoadedInteraction {
   locale: Locale;
   t: Messages;
   clientName: string;
+  /** The client's citizen_id_release policy, for the consent page. */
+  citizenIdRelease: string;
   csrf: string;
   form: Record<string, string>;
   result?: InteractionResults;
@@ -74,6 +77,7 @@ export async function loadInteraction(
     locale,
     t,
     clientName: client?.clientName ?? clientId,
+    citizenIdRelease: citizenIdReleaseOf(client),
     csrf: deps.csrf.make(details.uid),
     form,
   };

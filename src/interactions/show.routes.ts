@@ -22,6 +22,7 @@ export function showRoutes(router: Router, deps: InteractionDeps): void {
       uid: it.uid,
       csrf: it.csrf,
       clientName: it.clientName,
+      citizenIdRelease: it.citizenIdRelease,
       scopes: missing.missingOIDCScope ?? [],
       resources: Object.entries(missing.missingResourceScopes ?? {}).map(([indicator, scopes]) => ({ indicator, scopes })),
     }));

@@ -1,7 +1,9 @@
 import type { Account as OidcAccount, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { Account, Accounts } from '../accounts/index.js';
-import { birthDateOf, genderOf } from '../identity/index.js';
+import { birthDateOf, genderOf, releaseCitizenId } from '../identity/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
+import { citizenIdReleaseOf, verifiedClaimsAllowed } from './client-metadata.js';
+import { verifiedClaims } from './verified-claims.js';
 
 /**
  * `acr`, `amr`, `auth_time` and `channel` sit under `openid`, which every ID token carries, so they
@@ -11,6 +13,10 @@ export const claimsConfig = {
   openid: ['sub', 'acr', 'amr', 'auth_time', 'channel'],
   profile: ['name', 'birthdate', 'gender'],
   phone: ['phone_number', 'phone_number_verified'],
+  // What the client's citizen_id_release policy allows: nothing, masked, a pseudonym, or the number.
+  citizen_id: ['citizen_id'],
+  // OpenID Connect for Identity Assurance: how the binding to the ID number was proven.
+  identity_assurance: ['verified_claims'],
 };
 
 interface TokenLike {
@@ -26,7 +32,7 @@ function sessionUidOf(ctx: KoaContextWithOIDC, token: unknown): string | undefin
  * Session accountId is the public `sub`, so no internal id ever reaches a token. oidc-provider
  * asks several times per request; one read per request is enough.
  */
-export function findAccount(accounts: Accounts, authentications: SessionAuthentications): FindAccount {
+export function findAccount(accounts: Accounts, authentications: SessionAuthentications, keyed: (purpose: string, value: string) => string): FindAccount {
   const perRequest = new WeakMap<object, Map<string, Promise<Account | undefined>>>();
   const load = (ctx: object, sub: string) => {
     let memo = perRequest.get(ctx);
@@ -44,13 +50,18 @@ export function findAccount(accounts: Accounts, authentications: SessionAuthenti
         const uid = sessionUidOf(ctx, token);
         const auth = uid ? await authentications.find(uid) : undefined;
         const citizenId = account.citizenId();
+        const client = ctx.oidc?.client;
+        const released = client && releaseCitizenId(citizenIdReleaseOf(client), citizenId, () => keyed(`citizen_pseudonym:${client.clientId}`, citizenId));
+        const profile = { name: account.name, birthdate: birthDateOf(citizenId) };
+        const verified = verifiedClaimsAllowed(client) ? verifiedClaims(account, profile) : undefined;
         return {
           sub: account.sub,
-          name: account.name,
-          birthdate: birthDateOf(citizenId),
+          ...profile,
           gender: genderOf(citizenId),
           ...(account.phone ? { phone_number: account.phone, phone_number_verified: false } : {}),
           ...(auth ? { channel: auth.channel } : {}),
+          ...(released ? { citizen_id: released } : {}),
+          ...(verified ? { verified_claims: verified } : {}),
         };
       },
     };

@@ -1,4 +1,6 @@
-import Provider, { errors, type Adapter, type Configuration, type JWK } from 'oidc-provider';
+import Provider, { type Adapter, type Configuration, type JWK } from 'oidc-provider';
+import { extraClientMetadata } from './client-metadata.js';
+import { createBlindIndex } from '../identity/index.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { ACR_VALUES, type Accounts } from '../accounts/index.js';
@@ -26,13 +28,14 @@ export interface ProviderDeps {
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
 export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit }: ProviderDeps, jwks: JWK[]): Provider {
+  const pairwise = createBlindIndex(config.secrets.indexKey);
   const configuration: Configuration = {
     adapter,
     jwks: { keys: jwks },
-    findAccount: findAccount(accounts, authentications),
+    findAccount: findAccount(accounts, authentications, pairwise),
     claims: claimsConfig,
     acrValues: [...ACR_VALUES],
-    scopes: ['openid', 'offline_access', 'profile', 'phone'],
+    scopes: ['openid', 'offline_access', 'profile', 'phone', 'citizen_id', 'identity_assurance'],
     responseTypes: ['code'],
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
@@ -41,14 +44,10 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
-    extraClientMetadata: {
-      properties: ['first_party'],
-      validator(_ctx, key, value) {
-        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
-          throw new errors.InvalidClientMetadata('first_party must be a boolean');
-        }
-      },
-    },
+    extraClientMetadata,
+    subjectTypes: ['public', 'pairwise'],
+    // Keyed and the same on every instance (the default salts with the host name).
+    pairwiseIdentifier: async (_ctx, accountId, client) => pairwise(`pairwise:${client.sectorIdentifier ?? client.clientId}`, accountId),
     clientDefaults: {
       grant_types: ['authorization_code'],
       response_types: ['code'],

@@ -30,10 +30,19 @@ ${p.error ? html`<p class="error" role="alert" id="form-error">${p.error}</p>` :
 }
 
 export function consentPage(
-  p: PageBase & { uid: string; csrf: string; clientName: string; scopes: string[]; resources: { indicator: string; scopes: string[] }[] },
+  p: PageBase & {
+    uid: string;
+    csrf: string;
+    clientName: string;
+    scopes: string[];
+    resources: { indicator: string; scopes: string[] }[];
+    citizenIdRelease: string;
+  },
 ): string {
   const t = messages(p.locale);
-  const items = p.scopes.map((s) => html`<li>${t.scopeText[s] ?? s}</li>`);
+  // The citizen_id scope says in plain words what this app's policy lets it see, or nothing at all.
+  const describe = (s: string) => (s === 'citizen_id' ? t.citizenIdText[p.citizenIdRelease] : (t.scopeText[s] ?? s));
+  const items = p.scopes.map(describe).filter((text) => text !== undefined).map((text) => html`<li>${text}</li>`);
   const resources = p.resources.map((r) => html`<li>${t.resourceText(r.indicator, r.scopes.join(', '))}</li>`);
   return layout({
     ...p,

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { startHarness, type Harness } from '../support/harness.js';
+import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
+import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import type { ClientInput } from '../../src/clients/index.js';
+
+describe('claim release', () => {
+  let h: Harness;
+  let citizen: Awaited<ReturnType<Harness['citizen']>>;
+
+  beforeAll(async () => {
+    // sector_identifier_uri documents may be fetched from loopback, so it is an allowed network here.
+    h = await startHarness({ overrides: (c) => ({ ...c, outbound: { allowedNetworks: ['127.0.0.0/8'] } }) });
+    citizen = await h.citizen();
+  });
+  afterAll(async () => h?.close());
+
+  /** Signs in through a client and returns its ID token claims and userinfo. */
+  async function signInThrough(
+    input: Partial<ClientInput>,
+    scope: string,
+    redirectUri = REDIRECT,
+  ): Promise<{ sub: string; userinfo: oidc.UserInfoResponse; client: { client_id: string; client_secret?: string } }> {
+    const client = await h.client({ redirectUris: [redirectUri], scope, ...input });
+    const rp = await relyingParty(h, client);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = await authorizationUrl(rp, verifier, { scope, redirect_uri: redirectUri });
+    const callback = await scriptedSignIn(new ScriptedBrowser(), url, { identifier: citizen.citizenId, password: citizen.password });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+    const sub = tokens.claims()!.sub;
+    return { sub, userinfo: await oidc.fetchUserInfo(rp, tokens.access_token, sub), client };
+  }
+
+  it.each([
+    ['none', (_id: string) => undefined],
+    ['masked', (id: string) => `${id.slice(0, 6)}********${id.slice(14)}`],
+    ['full', (id: string) => id],
+  ] as const)('releases citizen_id under the %s policy exactly as allowed', async (policy, expected) => {
+    const { userinfo } = await signInThrough({ citizenIdRelease: policy }, 'openid citizen_id');
+    expect(userinfo.citizen_id).toBe(expected(citizen.citizenId));
+  });
+
+  it('gives each client its own stable pseudonym, never the number', async () => {
+    const a = await signInThrough({ citizenIdRelease: 'pseudonym' }, 'openid citizen_id');
+    const b = await signInThrough({ citizenIdRelease: 'pseudonym' }, 'openid citizen_id');
+    const pa = a.userinfo.citizen_id as string;
+    expect(pa).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(pa).not.toContain(citizen.citizenId.slice(6, 14));
+    expect(b.userinfo.citizen_id).not.toBe(pa);
+    // Stable for one client: a second sign-in through client A yields the same pseudonym.
+    const rp = await relyingParty(h, a.client);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier, { scope: 'openid citizen_id' }), {
+      identifier: citizen.citizenId,
+      password: citizen.password,
+    });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+    expect((await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub)).citizen_id).toBe(pa);
+  });
+
+  it('says on the consent page in plain words what the policy shares', async () => {
+    const texts: Record<string, string> = {};
+    for (const policy of ['none', 'masked', 'pseudonym', 'full'] as const) {
+      const client = await h.client({ scope: 'openid citizen_id', citizenIdRelease: policy });
+      const rp = await relyingParty(h, client);
+      const browser = new ScriptedBrowser();
+      const login = await browser.follow(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { scope: 'openid citizen_id', ui_locales: 'en' }));
+      const html = await login.res.text();
+      const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+      const consent = await browser.follow(new URL(`${login.url.pathname}/login`, login.url), {
+        form: { csrf, identifier: citizen.citizenId, password: citizen.password },
+      });
+      texts[policy] = await consent.res.text();
+    }
+    expect(texts.none).not.toMatch(/partly hidden|derived from your ID number|your full ID number/);
+    expect(texts.masked).toContain('your ID number, partly hidden');
+    expect(texts.pseudonym).toContain('a code for this app derived from your ID number');
+    expect(texts.full).toContain('your full ID number');
+    for (const page of Object.values(texts)) expect(page).not.toContain(citizen.citizenId);
+  });
+
+  it('gives pairwise clients of different sectors different subjects, and public ones the public sub', async () => {
+    const a = await signInThrough({ subjectType: 'pairwise' }, 'openid');
+    const b = await signInThrough({ subjectType: 'pairwise' }, 'openid', 'http://localhost:9/cb');
+    const pub = await signInThrough({}, 'openid');
+    expect(pub.sub).toBe(citizen.sub);
+    expect(a.sub).not.toBe(citizen.sub);
+    expect(b.sub).not.toBe(citizen.sub);
+    expect(a.sub).not.toBe(b.sub);
+    // Same sector, same pairwise sub.
+    expect((await signInThrough({ subjectType: 'pairwise' }, 'openid')).sub).toBe(a.sub);
+  });
+
+  it('validates sector_identifier_uri when a pairwise client registers', async () => {
+    // oidc-provider fetches the document and checks it lists every redirect URI; it must be https,
+    // so a plain-http document is refused before any fetch, with a clear message.
+    await expect(h.client({ subjectType: 'pairwise', sectorIdentifierUri: 'http://127.0.0.1:9/sector.json' })).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: 'sector_identifier_uri must be a https uri',
+    });
+    // An unreachable https document is refused too, rather than registering an unchecked sector.
+    await expect(h.client({ subjectType: 'pairwise', sectorIdentifierUri: 'https://127.0.0.1:1/sector' })).rejects.toMatchObject({ code: 'invalid_input' });
+  });
+
+  it('releases verified_claims only to clients allowed it, and only for verified identities', async () => {
+    const account = await h.yihao.accounts.findBySub(citizen.sub);
+    const at = Date.UTC(2026, 10, 1, 8, 0, 0);
+    await h.yihao.accounts.setAssurance(account!.id, 'registry', at);
+    const allowed = await signInThrough({ verifiedClaimsAllowed: true }, 'openid identity_assurance');
+    expect(allowed.userinfo.verified_claims).toEqual({
+      verification: {
+        trust_framework: 'cn_resident_identity',
+        time: new Date(at).toISOString(),
+        evidence: [{ type: 'electronic_record', check_details: [{ check_method: 'data' }], time: new Date(at).toISOString(), record: { type: 'population_register' } }],
+      },
+      claims: { name: citizen.name, birthdate: `${citizen.citizenId.slice(6, 10)}-${citizen.citizenId.slice(10, 12)}-${citizen.citizenId.slice(12, 14)}` },
+    });
+    const refused = await signInThrough({ verifiedClaimsAllowed: false }, 'openid identity_assurance');
+    expect(refused.userinfo.verified_claims).toBeUndefined();
+  });
+});

@@ -32,11 +32,12 @@ describe('claim release', () => {
     return { sub, userinfo: await oidc.fetchUserInfo(rp, tokens.access_token, sub), client };
   }
 
-  it.each([
-    ['none', (_id: string) => undefined],
-    ['masked', (id: string) => `${id.slice(0, 6)}********${id.slice(14)}`],
-    ['full', (id: string) => id],
-  ] as const)('releases citizen_id under the %s policy exactly as allowed', async (policy, expected) => {
+  const expectations: ['none' | 'masked' | 'full', (id: string) => string | undefined][] = [
+    ['none', () => undefined],
+    ['masked', (id) => `${id.slice(0, 6)}********${id.slice(14)}`],
+    ['full', (id) => id],
+  ];
+  it.each(expectations)('releases citizen_id under the %s policy exactly as allowed', async (policy, expected) => {
     const { userinfo } = await signInThrough({ citizenIdRelease: policy }, 'openid citizen_id');
     expect(userinfo.citizen_id).toBe(expected(citizen.citizenId));
   });

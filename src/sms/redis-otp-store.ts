@@ -1,0 +1,107 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { RedisClient } from '../storage/redis.js';
+import { DEFAULT_RETAIN_EXPIRED_MS, type AttemptClaim, type OtpStore, type RollingLimit, type StoredCode, type ThrottleTake } from './otp-store.js';
+
+// A code is a hash at `<prefix>sms:code:<key>`: `hash`, `exp`, `created`, `att` and, once used,
+// `consumed`. It expires natively `retainExpiredMs` after the code does.
+// A throttle is a sorted set at `<prefix>sms:sends:<key>` of sends scored by time (a sliding log),
+// expiring natively one window after the latest send.
+// Each script touches one key, so the store also works on Redis Cluster.
+
+/** KEYS[1] code; ARGV now, maxAttempts. Counts an attempt only on a live code. */
+const CLAIM_ATTEMPT = `
+local h = redis.call('HMGET', KEYS[1], 'hash', 'exp', 'att', 'consumed')
+if not h[1] then return {'missing'} end
+if h[4] then return {'consumed'} end
+if tonumber(h[3]) >= tonumber(ARGV[2]) then return {'exhausted'} end
+if tonumber(h[2]) <= tonumber(ARGV[1]) then return {'expired'} end
+redis.call('HINCRBY', KEYS[1], 'att', 1)
+return {'claimed', h[1]}`;
+
+/** KEYS[1] code; ARGV codeHash, now. 1 = this call consumed it. */
+const CONSUME = `
+if redis.call('HGET', KEYS[1], 'hash') ~= ARGV[1] then return 0 end
+return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[2])`;
+
+/** KEYS[1] sends; ARGV now, windowMs, max, member. {1, 0} = taken; {0, ms} = full for ms more. */
+const TAKE = `
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local n = redis.call('ZCARD', KEYS[1])
+if n >= max then
+  local oldest = redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')
+  return {0, tonumber(oldest[2]) + window - now}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, 0}`;
+
+type Arg = string | number;
+
+/** EVALSHA, falling back to EVAL once when the server has not seen the script (after a restart or failover). */
+function script(redis: RedisClient, source: string) {
+  const sha = createHash('sha1').update(source).digest('hex');
+  return async (key: string, args: Arg[]): Promise<unknown> => {
+    try {
+      return await redis.evalsha(sha, 1, key, ...args);
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      return redis.eval(source, 1, key, ...args);
+    }
+  };
+}
+
+export interface RedisOtpStoreOptions {
+  /** Key prefix, e.g. `yihao:`. */
+  prefix: string;
+  retainExpiredMs?: number;
+}
+
+/** SMS codes and throttles in Redis: shared by every instance, atomic through one-key Lua scripts. */
+export function createRedisOtpStore(redis: RedisClient, { prefix, retainExpiredMs = DEFAULT_RETAIN_EXPIRED_MS }: RedisOtpStoreOptions): OtpStore {
+  const claimAttempt = script(redis, CLAIM_ATTEMPT);
+  const consume = script(redis, CONSUME);
+  const take = script(redis, TAKE);
+  const codeKey = (key: string) => `${prefix}sms:code:${key}`;
+  const sendsKey = (key: string) => `${prefix}sms:sends:${key}`;
+
+  return {
+    async putCode(key: string, { codeHash, createdAt, expiresAt }: StoredCode, now: number): Promise<void> {
+      const k = codeKey(key);
+      const ttl = Math.max(1, expiresAt + retainExpiredMs - now);
+      const results = await redis.multi().del(k).hset(k, { hash: codeHash, exp: expiresAt, created: createdAt, att: 0 }).pexpire(k, ttl).exec();
+      const failed = results?.find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
+    },
+
+    async claimAttempt(key: string, now: number, maxAttempts: number): Promise<AttemptClaim> {
+      const [status, codeHash] = (await claimAttempt(codeKey(key), [now, maxAttempts])) as [string, string?];
+      if (status === 'claimed' && codeHash) return { status, codeHash };
+      if (status === 'missing' || status === 'consumed' || status === 'exhausted' || status === 'expired') return { status };
+      throw new Error(`unexpected answer from the SMS code script: ${status}`);
+    },
+
+    async consume(key: string, codeHash: string, now: number): Promise<boolean> {
+      return (await consume(codeKey(key), [codeHash, now])) === 1;
+    },
+
+    async take(key: string, { max, windowMs }: RollingLimit, now: number): Promise<ThrottleTake> {
+      const k = sendsKey(key);
+      const member = `${now}:${randomBytes(6).toString('base64url')}`;
+      const [taken, retryAfterMs] = (await take(k, [now, windowMs, max, member])) as [number, number];
+      if (taken !== 1) return { ok: false, retryAfterMs: Math.max(1, retryAfterMs) };
+      return {
+        ok: true,
+        async release() {
+          await redis.zrem(k, member);
+        },
+      };
+    },
+
+    async sweep(): Promise<number> {
+      return 0;
+    },
+  };
+}

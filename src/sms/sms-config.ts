@@ -1,0 +1,56 @@
+import { z } from 'zod';
+
+/** At most `max` codes in any rolling window of `windowSeconds`. */
+const rollingLimit = (max: number) =>
+  z
+    .object({
+      max: z.number().int().min(1).max(1000).default(max),
+      windowSeconds: z.number().int().min(1).max(86_400).default(3600),
+    })
+    .strict();
+
+export const smsLimitsSchema = z
+  .object({
+    /** How long a code lives. Whole minutes, because the SMS text states them. */
+    codeTtlSeconds: z.number().int().min(60).max(1800).multipleOf(60, 'must be whole minutes: the SMS text states them').default(300),
+    /** Verification attempts per code, right or wrong; after the last the code is dead. */
+    maxAttempts: z.number().int().min(1).max(10).default(5),
+    /** At most one code per number and purpose in this interval; 0 turns it off. */
+    resendIntervalSeconds: z.number().int().min(0).max(3600).default(60),
+    /** Per mobile number, across purposes. */
+    perNumber: rollingLimit(5).prefault({}),
+    /** Per client IP address (IPv6 by /64). */
+    perIp: rollingLimit(20).prefault({}),
+  })
+  .strict();
+export type SmsLimits = z.infer<typeof smsLimitsSchema>;
+
+export const outboxSenderSchema = z.object({ kind: z.literal('outbox') }).strict();
+
+export const webhookSenderSchema = z
+  .object({
+    kind: z.literal('webhook'),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    /** Bearer token for the gateway; a secret, so keep it out of committed files. */
+    token: z.string().min(1).optional(),
+    timeoutMs: z.number().int().min(100).max(30_000).default(5000),
+    retries: z.number().int().min(0).max(5).default(2),
+    backoffMs: z.number().int().min(0).max(10_000).default(200),
+  })
+  .strict();
+
+/** The `sms` section of the configuration: which sender, and the code and throttle limits. */
+export const smsConfigSchema = z
+  .object({
+    sender: z.discriminatedUnion('kind', [outboxSenderSchema, webhookSenderSchema]).default({ kind: 'outbox' }),
+    limits: smsLimitsSchema.prefault({}),
+  })
+  .strict();
+export type SmsConfig = z.infer<typeof smsConfigSchema>;
+export type SmsSenderConfig = SmsConfig['sender'];
+
+/** 5-minute codes, 5 attempts, one per minute per number and purpose, 5 per hour per number, 20 per hour per IP. */
+export const DEFAULT_SMS_LIMITS: SmsLimits = (() => {
+  const limits = smsLimitsSchema.parse({});
+  return Object.freeze({ ...limits, perNumber: Object.freeze(limits.perNumber), perIp: Object.freeze(limits.perIp) });
+})();

@@ -1,0 +1,37 @@
+/** One text message. `to` is E.164 (`+8613800138000`); `purpose` names why it is sent (`register`, `login`, ...). */
+export interface SmsMessage {
+  readonly to: string;
+  readonly text: string;
+  readonly purpose: string;
+}
+
+/** Delivers text messages. Implementations throw `SmsDeliveryError` when a message could not be handed over. */
+export interface SmsSender {
+  send(message: SmsMessage): Promise<void>;
+}
+
+/**
+ * A message could not be delivered. The text is safe to log: it never carries the message text
+ * (which holds the code) or the full number, only a masked one (`+86138****8000`).
+ */
+export class SmsDeliveryError extends Error {
+  readonly code = 'sms_delivery_failed';
+
+  constructor(
+    message: string,
+    /** Whether trying again later may help (gateway down or busy), as opposed to a refused message. */
+    readonly retryable: boolean,
+    /** The gateway's HTTP status, when it answered. */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'SmsDeliveryError';
+  }
+}
+
+/** `+8613800138000` → `+86138****8000`; anything else keeps only its last two characters. */
+export function maskPhone(phone: string): string {
+  const m = /^(\+86\d{3})\d{4}(\d{4})$/.exec(phone);
+  if (m) return `${m[1]}****${m[2]}`;
+  return phone.length > 2 ? `${'*'.repeat(Math.min(phone.length - 2, 12))}${phone.slice(-2)}` : '**';
+}

@@ -2,10 +2,14 @@ import type { Knex } from 'knex';
 import * as initial from './20261130_001_initial.js';
 import * as auditEvents from './20261130_002_audit_events.js';
 import * as smsCodes from './20261130_003_sms_codes.js';
+import * as lockout from './20261130_004_lockout.js';
+import * as accountIndex from './20261130_005_account_index.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261130_001_initial', initial],
   ['20261130_002_audit_events', auditEvents],
   ['20261130_003_sms_codes', smsCodes],
+  ['20261130_004_lockout', lockout],
+  ['20261130_005_account_index', accountIndex],
 ];

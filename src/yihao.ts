@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type Koa from 'koa';
 import type { Config } from './config/index.js';
-import { createAccounts, createPasswordHasher, type Accounts } from './accounts/index.js';
+import { createAccounts, createLockout, createPasswordHasher, type Accounts } from './accounts/index.js';
 import { createCitizenIdVault, createSealer } from './identity/index.js';
 import { createSigningKeys, type SigningKeys } from './keys/index.js';
 import { createHttpApp } from './http/app.js';
@@ -14,6 +14,9 @@ import { oidcAdapter } from './storage/oidc-adapter.js';
 import { openRedis, type RedisClient } from './storage/redis.js';
 import { startSweeper } from './storage/sweeper.js';
 import { createClientCache } from './storage/client-cache.js';
+import { createAccountIndex } from './storage/account-index.js';
+import { createSignOut, type SignOut } from './oidc/sign-out.js';
+import { createBlindIndex } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAuditLog } from './audit/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
@@ -39,13 +42,15 @@ export function createServices(config: Config, stores: Stores) {
   const sealer = createSealer(config.secrets.sealKeys);
   const vault = createCitizenIdVault(config.secrets);
   const hasher = createPasswordHasher(config.argon2);
-  const accounts = createAccounts({ db: stores.db, vault, hasher });
+  const lockout = createLockout({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, policy: config.lockout });
+  const accounts = createAccounts({ db: stores.db, vault, hasher, lockout });
   const signingKeys = createSigningKeys(stores.db, sealer, config.keys);
   const clientCache = createClientCache({ ttlMs: 5_000, maxEntries: 10_000, redis: stores.redis, channel: `${config.redisPrefix}client-changed` });
-  const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, clientCache });
+  const accountIndex = createAccountIndex(stores.db);
+  const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, clientCache, accountIndex });
   const clientSecrets = createClientSecrets(config.secrets.indexKey);
   const audit = createAuditLog(stores.db);
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache };
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -54,6 +59,8 @@ export interface Yihao {
   holder: ProviderHolder;
   accounts: Accounts;
   clients: ClientRegistry;
+  /** Sign an account out everywhere, or disable it. */
+  signOut: SignOut;
   signingKeys: SigningKeys;
   stores: Stores;
   services: Services;
@@ -92,6 +99,14 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     app,
     holder,
     accounts: services.accounts,
+    signOut: createSignOut({
+      holder,
+      accountIndex: services.accountIndex,
+      accounts: services.accounts,
+      keyed: createBlindIndex(config.secrets.indexKey),
+      audit: services.audit,
+      logger,
+    }),
     clients: createClientRegistry({ Adapter: services.Adapter, provider: () => holder.current, secrets: services.clientSecrets }),
     signingKeys: services.signingKeys,
     stores,

@@ -7,6 +7,7 @@ import { accountStore, uniqueViolation, type AccountRow } from './account-store.
 import type { PasswordHasher } from './password-hasher.js';
 import { normalisePhone } from './phone.js';
 import type { Database } from '../storage/database.js';
+import type { Lockout } from './lockout.js';
 
 const newId = (prefix: string) => `${prefix}${randomBytes(12).toString('base64url')}`;
 
@@ -37,7 +38,17 @@ export interface Account {
   citizenId(): CitizenId;
 }
 
-export function createAccounts({ db, vault, hasher }: { db: Database; vault: CitizenIdVault; hasher: PasswordHasher }) {
+/**
+ * What a password check tells the caller. `invalid` covers an unknown identifier, a wrong password
+ * and an account that is not active, so they cannot be told apart. `locked` names the account
+ * (`sub`) for the audit log; `lockedNow` means this attempt's failure set the lock.
+ */
+export type PasswordCheck =
+  | { ok: true; account: Account }
+  | { ok: false; reason: 'invalid' }
+  | { ok: false; reason: 'locked'; sub: string; until: Date; lockedNow: boolean };
+
+export function createAccounts({ db, vault, hasher, lockout }: { db: Database; vault: CitizenIdVault; hasher: PasswordHasher; lockout: Lockout }) {
   const store = accountStore(db);
 
   const toAccount = (row: AccountRow): Account => ({
@@ -68,6 +79,9 @@ export function createAccounts({ db, vault, hasher }: { db: Database; vault: Cit
   }
 
   return {
+    /** Per-account lockout, shared by every login method; operators lift locks with `lockout.unlock(account.id)`. */
+    lockout,
+
     /** Creates an account bound to one citizen ID, with a password credential. */
     async create(input: AccountInput): Promise<Account> {
       const parsed = accountInput.safeParse(input);
@@ -112,26 +126,41 @@ export function createAccounts({ db, vault, hasher }: { db: Database; vault: Cit
     },
 
     /**
-     * Checks an identifier (ID number or mobile number) and password. Unknown identifiers cost the
-     * same time as wrong passwords and get the same answer, so accounts cannot be enumerated.
+     * Checks an identifier (ID number or mobile number) and password. Unknown identifiers and
+     * accounts that are not active cost the same time as wrong passwords and get the same answer,
+     * so accounts cannot be enumerated that way.
+     *
+     * Each check of an active account counts against its lockout budget, which every login method
+     * shares (see lockout.ts). A locked account is refused without looking at the password: its
+     * answer already says "locked", so skipping the argon2 time reveals nothing more, and a guesser
+     * hammering a locked account costs us no hashing.
      */
-    async verifyPassword(identifier: string, password: string): Promise<Account | undefined> {
+    async verifyPassword(identifier: string, password: string): Promise<PasswordCheck> {
       const row = await findByIdentifier(identifier);
-      const credential = row && (await store.credential(row.id, 'password'));
+      const credential = row?.status === 'active' ? await store.credential(row.id, 'password') : undefined;
       if (!row || !credential) {
         await hasher.verifyNothing(password);
-        return undefined;
+        return { ok: false, reason: 'invalid' };
       }
-      if (!(await hasher.verify(credential.secret, password))) return undefined;
-      // A locked or disabled account gets the same answer as a wrong password.
-      if (row.status !== 'active') return undefined;
+      const locked = (s: { until: Date; lockedNow: boolean }) => ({ ok: false, reason: 'locked', sub: row.sub, until: s.until, lockedNow: s.lockedNow }) as const;
+      const gate = await lockout.beginAttempt(row.id);
+      if (gate.locked) return locked(gate);
+      if (!(await hasher.verify(credential.secret, password))) {
+        const after = await lockout.recordFailure(row.id);
+        return after.locked ? locked(after) : { ok: false, reason: 'invalid' };
+      }
+      await lockout.recordSuccess(row.id);
       await store.touchCredential(credential.id, Date.now());
-      return toAccount(row);
+      return { ok: true, account: toAccount(row) };
     },
 
     async findById(id: string): Promise<Account | undefined> {
       const row = await store.byId(id);
       return row && toAccount(row);
+    },
+
+    async setStatus(id: string, status: AccountRow['status']): Promise<void> {
+      await store.setStatus(id, status, Date.now());
     },
 
     /** Records how the binding to the ID number was proven (registry check, chip, in person). */

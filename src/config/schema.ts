@@ -44,6 +44,8 @@ export const fileConfigSchema = z
           .transform((v) => (v === 'auto' ? Math.max(1, availableParallelism() - 1) : v)),
       })
       .strict(),
+    // Per account, across every login method and instance: see src/accounts/lockout.ts.
+    lockout: z.object({ maxFailures: z.number().int().min(1).max(100), windowSeconds: seconds, lockSeconds: seconds }).strict(),
     keys: z.object({ refreshSeconds: z.number().positive(), retiredKeepSeconds: seconds }).strict(),
     sweeper: z.object({ intervalSeconds: seconds }).strict(),
     limits: z.object({ formFieldMaxLength: z.number().int().min(16), bodyMaxBytes: z.number().int().min(1024) }).strict(),

@@ -21,14 +21,36 @@ export function loginRoutes(router: Router, deps: InteractionDeps): void {
       ctx.status = 400;
       return renderLogin(ctx, it, { error: tooLong ? it.t.fieldTooLong : it.t.fieldRequired });
     }
-    const account = await deps.accounts.verifyPassword(parsed.data.identifier, parsed.data.password);
+    const check = await deps.accounts.verifyPassword(parsed.data.identifier, parsed.data.password);
     const where = { clientId: String(it.details.params.client_id), channel: 'web', ip: ctx.ip, requestId: ctx.state.requestId as string };
-    if (!account) {
+    if (!check.ok && check.reason === 'locked') {
+      // The lock message tells whoever made `maxFailures` wrong guesses against this identifier (or
+      // tries it during the lock) that an account exists for it. We accept that: the citizen must
+      // learn why the right password is refused and when to come back, unknown identifiers never
+      // lock, registration's duplicate check tells the same, and every lock is audited.
+      if (check.lockedNow) {
+        await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'pwd' }, ...where });
+        await deps.audit.append({
+          action: 'account.locked',
+          actorType: 'system',
+          accountId: check.sub,
+          details: { reason: 'failed_logins', method: 'pwd', until: check.until.toISOString() },
+          ...where,
+        });
+      } else {
+        await deps.audit.append({ action: 'login.locked', actorType: 'citizen', accountId: check.sub, details: { method: 'pwd', until: check.until.toISOString() }, ...where });
+      }
+      ctx.status = 423;
+      const minutes = Math.max(1, Math.ceil((check.until.getTime() - Date.now()) / 60_000));
+      return renderLogin(ctx, it, { error: it.t.accountLocked(minutes) });
+    }
+    if (!check.ok) {
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'pwd' }, ...where });
       ctx.status = 401;
       // One message for an unknown identifier and a wrong password: no account enumeration.
       return renderLogin(ctx, it, { error: it.t.invalidCredentials });
     }
+    const { account } = check;
     const at = Math.floor(Date.now() / 1000);
     const authentication: Authentication = { accountId: account.sub, channel: 'web', amr: ['pwd'], acr: ACR.oneFactor, at };
     await deps.audit.append({ action: 'login.succeeded', actorType: 'citizen', actorId: account.sub, accountId: account.sub, details: { amr: authentication.amr, acr: authentication.acr }, ...where });

@@ -1,5 +1,6 @@
 import Provider, { type Adapter, type Configuration, type JWK } from 'oidc-provider';
 import { extraClientMetadata } from './client-metadata.js';
+import { subjectFor, type PairwiseClient } from './pairwise.js';
 import { createBlindIndex } from '../identity/index.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
@@ -47,7 +48,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     extraClientMetadata,
     subjectTypes: ['public', 'pairwise'],
     // Keyed and the same on every instance (the default salts with the host name).
-    pairwiseIdentifier: async (_ctx, accountId, client) => pairwise(`pairwise:${client.sectorIdentifier ?? client.clientId}`, accountId),
+    pairwiseIdentifier: async (_ctx, accountId, client) => subjectFor(pairwise, client as unknown as PairwiseClient, accountId),
     clientDefaults: {
       grant_types: ['authorization_code'],
       response_types: ['code'],

@@ -4,6 +4,7 @@ import type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-type
 import { sqlAdapter } from './sql-adapter.js';
 import { redisAdapter } from './redis-adapter.js';
 import type { ClientCache } from './client-cache.js';
+import type { AccountIndex } from './account-index.js';
 
 export type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
 export { AlreadyConsumedError, ReplayDetectedError } from './adapter-types.js';
@@ -32,10 +33,11 @@ export interface OidcAdapterOptions {
   /** Start of every Redis key, so several deployments (or tests) can share one Redis. */
   redisPrefix?: string;
   clientCache?: ClientCache | undefined;
+  accountIndex?: AccountIndex | undefined;
 }
 
 /** The `adapter` for oidc-provider's configuration: each model to Redis or SQL. */
-export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache }: OidcAdapterOptions): AdapterConstructor {
+export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, accountIndex }: OidcAdapterOptions): AdapterConstructor {
   const Sql = sqlAdapter(db);
   const Redis = redis ? redisAdapter(redis, redisPrefix) : undefined;
 
@@ -43,8 +45,10 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache }: 
     readonly #store: Adapter;
 
     constructor(model: string) {
-      const store = Redis && REDIS_MODELS.has(model) ? new Redis(model) : new Sql(model);
-      this.#store = model === 'Client' && clientCache ? clientCache.wrap(store) : store;
+      let store: Adapter = Redis && REDIS_MODELS.has(model) ? new Redis(model) : new Sql(model);
+      if (model === 'Client' && clientCache) store = clientCache.wrap(store);
+      if (accountIndex) store = accountIndex.wrap(model, store);
+      this.#store = store;
     }
 
     upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {

@@ -19,17 +19,21 @@ export interface Sweeper {
 export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, logger }: SweeperOptions): Sweeper {
   let running: Promise<number> | undefined;
 
-  async function sweep(): Promise<number> {
-    const cutoff = Date.now();
+  async function sweepTable(table: 'oidc_models' | 'account_index', cutoff: number): Promise<number> {
     let total = 0;
     for (;;) {
-      const batch = db('oidc_models').select('model', 'id').where('expires_at', '<', cutoff).limit(batchSize);
-      const deleted = await db('oidc_models').whereIn(['model', 'id'], batch).delete();
+      const batch = db(table).select('model', 'id').where('expires_at', '<', cutoff).limit(batchSize);
+      const deleted = await db(table).whereIn(['model', 'id'], batch).delete();
       total += deleted;
       if (deleted < batchSize) return total;
       // Let requests waiting for the connection (SQLite has only one) in between batches.
       await nextTurn();
     }
+  }
+
+  async function sweep(): Promise<number> {
+    const cutoff = Date.now();
+    return (await sweepTable('oidc_models', cutoff)) + (await sweepTable('account_index', cutoff));
   }
 
   function sweepOnce(): Promise<number> {

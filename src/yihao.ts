@@ -14,6 +14,8 @@ import { oidcAdapter } from './storage/oidc-adapter.js';
 import { openRedis, type RedisClient } from './storage/redis.js';
 import { startSweeper } from './storage/sweeper.js';
 import { createClientCache } from './storage/client-cache.js';
+import { registryFromConfig } from './registry/index.js';
+import { createOtpService, createOtpStore, createSmsSender } from './sms/index.js';
 import { createAccountIndex } from './storage/account-index.js';
 import { createSignOut, type SignOut } from './oidc/sign-out.js';
 import { createBlindIndex } from './identity/index.js';
@@ -50,7 +52,15 @@ export function createServices(config: Config, stores: Stores) {
   const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, clientCache, accountIndex });
   const clientSecrets = createClientSecrets(config.secrets.indexKey);
   const audit = createAuditLog(stores.db);
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex };
+  const registry = registryFromConfig(config.registry);
+  const otpStore = createOtpStore({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
+  const otp = createOtpService({
+    store: otpStore,
+    sender: createSmsSender(config.sms.sender, { dataDir: config.dataDir }),
+    indexKey: config.secrets.indexKey,
+    limits: config.sms.limits,
+  });
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex, registry, otpStore, otp };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -82,7 +92,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
-  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger });
+  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now)] });
 
   const interactions = interactionRouter({
     provider: () => holder.current,
@@ -125,6 +135,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
       holder.stop();
       sweeper.stop();
       await services.clientCache.close();
+      await services.registry.close?.();
       if (server) {
         // Stop accepting, drop idle keep-alive sockets now, and give requests in flight a grace period.
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));

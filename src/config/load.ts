@@ -20,10 +20,10 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    out[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
-        ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
+    const bothObjects = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b);
+    // A section with another `kind` (file → http registry, outbox → webhook sender) replaces the default.
+    const otherKind = bothObjects && 'kind' in v && (v as { kind: unknown }).kind !== (b as { kind?: unknown }).kind;
+    out[k] = bothObjects && !otherKind ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
   }
   return out;
 }
@@ -82,11 +82,22 @@ export function loadConfig(env: Env = process.env): Config {
   if (file.ttl.refreshTokenSeconds > file.ttl.sessionSeconds * 100) {
     throw new ConfigError('ttl.refreshTokenSeconds', 'is implausibly long');
   }
+  const registry = file.registry.kind === 'file' ? { ...file.registry, path: resolve(projectRoot, file.registry.path) } : file.registry;
+  const sms =
+    file.sms.sender.kind === 'webhook' && env.YIHAO_SMS_WEBHOOK_TOKEN ? { ...file.sms, sender: { ...file.sms.sender, token: env.YIHAO_SMS_WEBHOOK_TOKEN } } : file.sms;
   const { secrets, source } = loadSecrets(env, dataDir, production);
+  if (production && file.sms.sender.kind === 'outbox') {
+    throw new ConfigError('sms.sender', 'must be a webhook in production: the outbox only writes codes to a local file');
+  }
+  if (production && file.registry.kind === 'file') {
+    throw new ConfigError('registry', 'must be the HTTP population registry in production: the file registry holds synthetic records');
+  }
 
   const config: Config = {
     ...file,
     dataDir,
+    registry,
+    sms,
     env: nodeEnv,
     issuer,
     databaseUrl: DATABASE_URL,

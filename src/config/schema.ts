@@ -1,5 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { smsConfigSchema } from '../sms/sms-config.js';
+import { registryConfigSchema } from '../registry/index.js';
 
 const seconds = z.number().int().positive();
 
@@ -50,6 +52,10 @@ export const fileConfigSchema = z
     sweeper: z.object({ intervalSeconds: seconds }).strict(),
     limits: z.object({ formFieldMaxLength: z.number().int().min(16), bodyMaxBytes: z.number().int().min(1024) }).strict(),
     outbound: z.object({ allowedNetworks: z.array(z.string()) }).strict(),
+    /** How one-time codes reach phones, and their limits. */
+    sms: smsConfigSchema.prefault({}),
+    /** The population registry for real-name checks; a relative file path is from the checkout. */
+    registry: registryConfigSchema,
     resourceServers: z.record(
       z.url(),
       z.object({

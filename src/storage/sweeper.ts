@@ -7,6 +7,8 @@ export interface SweeperOptions {
   /** Rows per DELETE; small batches keep each statement's locks short when a backlog piles up. */
   batchSize?: number;
   logger?: Pick<Logger, 'info' | 'error'>;
+  /** Other stores' expiry sweeps (one-time codes), run on the same schedule. */
+  extra?: ((now: number) => Promise<number>)[];
 }
 
 export interface Sweeper {
@@ -16,7 +18,7 @@ export interface Sweeper {
 }
 
 /** SQL has no native expiry: reads already hide expired oidc_models rows, this reclaims the space. */
-export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, logger }: SweeperOptions): Sweeper {
+export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, logger, extra = [] }: SweeperOptions): Sweeper {
   let running: Promise<number> | undefined;
 
   async function sweepTable(table: 'oidc_models' | 'account_index', cutoff: number): Promise<number> {
@@ -33,7 +35,9 @@ export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, l
 
   async function sweep(): Promise<number> {
     const cutoff = Date.now();
-    return (await sweepTable('oidc_models', cutoff)) + (await sweepTable('account_index', cutoff));
+    let total = (await sweepTable('oidc_models', cutoff)) + (await sweepTable('account_index', cutoff));
+    for (const sweepOther of extra) total += await sweepOther(cutoff);
+    return total;
   }
 
   function sweepOnce(): Promise<number> {

@@ -76,8 +76,23 @@ describe('configuration', () => {
     expect(() => statSync(join(dir, 'secrets.json'))).toThrow();
   });
 
-  it('starts production with an https issuer and explicit secrets', () => {
-    const c = loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn/', YIHAO_DATA_DIR: dataDir(), ...explicitSecrets });
+  it('refuses production with the development SMS outbox or the synthetic registry', () => {
+    const err = configError({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', YIHAO_DATA_DIR: dataDir(), ...explicitSecrets });
+    expect(err.message).toMatch(/^configuration: sms.sender must be a webhook in production/);
+  });
+
+  it('starts production with an https issuer, explicit secrets and real SMS and registry services', () => {
+    const dir = dataDir();
+    const file = join(dir, 'production.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        sms: { sender: { kind: 'webhook', url: 'https://sms.example.gov.cn/send' } },
+        registry: { kind: 'http', endpoint: 'https://registry.example.gov.cn/verify' },
+      }),
+    );
+    const c = loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn/', YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file, YIHAO_SMS_WEBHOOK_TOKEN: 't0ken', ...explicitSecrets });
+    expect(c.sms.sender).toMatchObject({ kind: 'webhook', token: 't0ken' });
     expect(c.issuer).toBe('https://id.example.gov.cn');
     expect(c.secretsSource).toBe('environment');
   });

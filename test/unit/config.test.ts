@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { ConfigError, loadConfig, projectRoot } from '../../src/config/index.js';
 
 const dirs: string[] = [];
 const dataDir = () => {
@@ -95,6 +95,18 @@ describe('configuration', () => {
     expect(c.sms.sender).toMatchObject({ kind: 'webhook', token: 't0ken' });
     expect(c.issuer).toBe('https://id.example.gov.cn');
     expect(c.secretsSource).toBe('environment');
+  });
+
+  it('accepts the shipped production example', () => {
+    const c = loadConfig({
+      NODE_ENV: 'production',
+      ISSUER: 'https://id.example.gov.cn',
+      YIHAO_DATA_DIR: dataDir(),
+      YIHAO_CONFIG: join(projectRoot, 'config', 'example.production.json'),
+      ...explicitSecrets,
+    });
+    expect(c.registry.kind).toBe('http');
+    expect(c.trustProxy).toBe(true);
   });
 
   it('refuses argon2 parameters below the floor', () => {

@@ -4,6 +4,7 @@ import * as auditEvents from './20261130_002_audit_events.js';
 import * as smsCodes from './20261130_003_sms_codes.js';
 import * as lockout from './20261130_004_lockout.js';
 import * as accountIndex from './20261130_005_account_index.js';
+import * as mfa from './20261130_006_mfa.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -12,4 +13,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261130_003_sms_codes', smsCodes],
   ['20261130_004_lockout', lockout],
   ['20261130_005_account_index', accountIndex],
+  ['20261130_006_mfa', mfa],
 ];

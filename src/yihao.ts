@@ -15,12 +15,15 @@ import { openRedis, type RedisClient } from './storage/redis.js';
 import { startSweeper } from './storage/sweeper.js';
 import { createClientCache } from './storage/client-cache.js';
 import { registryFromConfig } from './registry/index.js';
+import { registration } from './registration/index.js';
 import { createOtpService, createOtpStore, createSmsSender } from './sms/index.js';
 import { createAccountIndex } from './storage/account-index.js';
 import { createSignOut, type SignOut } from './oidc/sign-out.js';
+import { createPortal } from './portal/index.js';
 import { createBlindIndex } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAuditLog } from './audit/index.js';
+import { createSecondFactors } from './mfa/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
 
 export interface Stores {
@@ -60,7 +63,8 @@ export function createServices(config: Config, stores: Stores) {
     indexKey: config.secrets.indexKey,
     limits: config.sms.limits,
   });
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex, registry, otpStore, otp };
+  const secondFactors = createSecondFactors({ db: stores.db, sealer, keyed: createBlindIndex(config.secrets.indexKey), lockout, Adapter, issuerName: 'Yihao' });
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -97,26 +101,38 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const interactions = interactionRouter({
     provider: () => holder.current,
     accounts: services.accounts,
+    secondFactors: services.secondFactors,
     audit: services.audit,
     csrf: csrfTokens(config.secrets.cookieKeys[0]!),
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,
   });
-  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions], logger });
+  const signUp = registration({
+    ...services,
+    csrfKey: config.secrets.cookieKeys[0]!,
+    formFieldMaxLength: config.limits.formFieldMaxLength,
+    bodyMaxBytes: config.limits.bodyMaxBytes,
+    codeTtlSeconds: config.sms.limits.codeTtlSeconds,
+    logger,
+  });
+  const signOut = createSignOut({
+    holder,
+    accountIndex: services.accountIndex,
+    accounts: services.accounts,
+    keyed: createBlindIndex(config.secrets.indexKey),
+    audit: services.audit,
+    logger,
+  });
+  const portal = createPortal({ ...services, config, provider: () => holder.current, db: stores.db, authentications, signOut, logger });
+  await portal.ensureClient();
+  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, signUp.router, portal.router], logger });
 
   let server: Server | undefined;
   return {
     app,
     holder,
     accounts: services.accounts,
-    signOut: createSignOut({
-      holder,
-      accountIndex: services.accountIndex,
-      accounts: services.accounts,
-      keyed: createBlindIndex(config.secrets.indexKey),
-      audit: services.audit,
-      logger,
-    }),
+    signOut,
     clients: createClientRegistry({ Adapter: services.Adapter, provider: () => holder.current, secrets: services.clientSecrets }),
     signingKeys: services.signingKeys,
     stores,

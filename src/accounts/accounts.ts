@@ -24,6 +24,12 @@ export const accountInput = z.object({
 });
 export type AccountInput = z.input<typeof accountInput>;
 
+/** How the binding to the ID number was proven at creation (registration's registry check), and when (epoch ms). */
+export interface IdentityProof {
+  assurance: Exclude<AccountRow['assurance'], 'self_asserted'>;
+  at: number;
+}
+
 export interface Account {
   id: string;
   sub: string;
@@ -82,8 +88,11 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
     /** Per-account lockout, shared by every login method; operators lift locks with `lockout.unlock(account.id)`. */
     lockout,
 
-    /** Creates an account bound to one citizen ID, with a password credential. */
-    async create(input: AccountInput): Promise<Account> {
+    /**
+     * Creates an account bound to one citizen ID, with a password credential. With `proof`, the
+     * assurance is recorded in the same insert: there is never a moment with a self-asserted row.
+     */
+    async create(input: AccountInput, proof?: IdentityProof): Promise<Account> {
       const parsed = accountInput.safeParse(input);
       if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
       const { name, password } = parsed.data;
@@ -107,8 +116,8 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
         citizen_sealed: vault.seal(citizenId),
         name,
         phone: phone ?? null,
-        assurance: 'self_asserted',
-        assurance_at: null,
+        assurance: proof?.assurance ?? 'self_asserted',
+        assurance_at: proof?.at ?? null,
         created_at: now,
         updated_at: now,
       };

@@ -50,6 +50,25 @@ const zh = {
   fieldRequired: '请填写此项。',
   formExpired: '页面已过期，请重新开始登录。',
   skipToMain: '跳到主要内容',
+  secondFactor: {
+    title: '两步验证',
+    lead: '请输入身份验证器应用显示的 6 位动态验证码。',
+    stepUpLead: (client: string) => `「${client}」要求更高的安全级别。请输入身份验证器应用显示的 6 位动态验证码。`,
+    code: '验证码',
+    codeHint: '6 位数字。无法使用身份验证器时，可输入一个恢复码。',
+    verify: '验证',
+    invalidCode: '验证码不正确。',
+    replayedCode: '此验证码已使用过。请等待身份验证器显示新的验证码。',
+    enrolTitle: '设置身份验证器',
+    enrolLead: (client: string) => `「${client}」要求两步验证。请用身份验证器应用（支持 TOTP 的任意应用）扫描下方二维码。`,
+    qrAlt: '用于在身份验证器应用中添加一号账号的二维码',
+    manualKey: '无法扫描？请在应用中手动输入以下密钥：',
+    enrolCode: '应用显示的 6 位验证码',
+    confirm: '确认',
+    recoveryTitle: '保存恢复码',
+    recoveryLead: '无法使用身份验证器时，每个恢复码可代替验证码登录一次。恢复码只显示这一次，请抄写或打印后妥善保存。',
+    continue: '继续',
+  },
 };
 
 const en: typeof zh = {
@@ -91,6 +110,25 @@ const en: typeof zh = {
   fieldRequired: 'Please fill in this field.',
   formExpired: 'This page has expired. Please start signing in again.',
   skipToMain: 'Skip to main content',
+  secondFactor: {
+    title: 'Two-step verification',
+    lead: 'Enter the 6-digit code shown in your authenticator app.',
+    stepUpLead: (client) => `${client} needs a higher level of assurance. Enter the 6-digit code shown in your authenticator app.`,
+    code: 'Verification code',
+    codeHint: '6 digits. If you cannot use your authenticator app, enter one of your recovery codes instead.',
+    verify: 'Verify',
+    invalidCode: 'The code is not correct.',
+    replayedCode: 'This code has already been used. Wait for your authenticator app to show a new one.',
+    enrolTitle: 'Set up an authenticator app',
+    enrolLead: (client) => `${client} requires two-step verification. Scan this QR code with an authenticator app (any app that supports TOTP).`,
+    qrAlt: 'QR code that adds your Yihao account to an authenticator app',
+    manualKey: 'Cannot scan it? Enter this key in the app instead:',
+    enrolCode: '6-digit code from the app',
+    confirm: 'Confirm',
+    recoveryTitle: 'Save your recovery codes',
+    recoveryLead: 'If you cannot use your authenticator app, each of these codes signs you in once in place of a code from the app. They are shown only now: write them down or print them, and keep them safe.',
+    continue: 'Continue',
+  },
 };
 
 export type Messages = typeof zh;

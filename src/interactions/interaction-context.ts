@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
+import type { Authentication } from '../accounts/index.js';
 import { readForm } from '../http/form-body.js';
 import { htmlPage } from '../http/html-page.js';
 import { YihaoError } from '../errors.js';
@@ -23,7 +24,7 @@ export interface LoadedInteraction {
   result?: InteractionResults;
 }
 
-function fail(ctx: Context, status: number, locale: Locale, message: string, code: string) {
+export function fail(ctx: Context, status: number, locale: Locale, message: string, code: string) {
   ctx.status = status;
   htmlPage(ctx, (nonce) => errorPage({ locale, nonce, message, code }));
 }
@@ -85,4 +86,33 @@ export async function loadInteraction(
 
 export function renderLogin(ctx: Context, it: LoadedInteraction, extra: { error?: string } = {}): void {
   htmlPage(ctx, (nonce) => loginPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, ...extra }));
+}
+
+/** Where an interaction's audit events happened. */
+export const auditWhere = (ctx: Context, it: LoadedInteraction) => ({
+  clientId: String(it.details.params.client_id),
+  channel: 'web',
+  ip: ctx.ip,
+  requestId: ctx.state.requestId as string,
+});
+
+/** Whole minutes until `until`, at least one: what the lock message tells the citizen. */
+export const minutesUntil = (until: Date): number => Math.max(1, Math.ceil((until.getTime() - Date.now()) / 60_000));
+
+/**
+ * Completes the login prompt with one Authentication (audited) and returns where the browser goes
+ * next: back into the authorization flow.
+ */
+export async function completeLogin(
+  ctx: Context,
+  deps: InteractionDeps,
+  it: LoadedInteraction,
+  authentication: Authentication,
+  auditDetails: Record<string, unknown> = {},
+): Promise<string> {
+  const { accountId: sub, acr, amr, at } = authentication;
+  await deps.audit.append({ action: 'login.succeeded', actorType: 'citizen', actorId: sub, accountId: sub, details: { amr, acr, ...auditDetails }, ...auditWhere(ctx, it) });
+  return deps
+    .provider()
+    .interactionResult(ctx.req, ctx.res, { login: { accountId: sub, acr, amr, ts: at, remember: true, authentication } }, { mergeWithLastSubmission: false });
 }

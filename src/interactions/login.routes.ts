@@ -1,11 +1,15 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import { ACR, type Authentication } from '../accounts/index.js';
-import type { InteractionDeps } from './deps.js';
-import { loadInteraction, renderLogin } from './interaction-context.js';
+import { completeLogin, loadInteraction, renderLogin } from './interaction-context.js';
+import { needsSecondFactor, refuseUnreachableLevel, startSecondFactor, type SecondFactorDeps } from './second-factor.js';
 
-/** Password sign-in on the web channel: one factor, `urn:yihao:loa:1`, amr `pwd`. */
-export function loginRoutes(router: Router, deps: InteractionDeps): void {
+/**
+ * Password sign-in on the web channel: one factor, `urn:yihao:loa:1`, amr `pwd`. When the client
+ * asks for more (`urn:yihao:loa:2`), a correct password leads to the second step instead
+ * (second-factor.routes.ts).
+ */
+export function loginRoutes(router: Router, deps: SecondFactorDeps): void {
   const max = deps.formFieldMaxLength;
   const loginForm = z.object({
     identifier: z.string().trim().min(1, 'required').max(max, 'too_long'),
@@ -15,6 +19,7 @@ export function loginRoutes(router: Router, deps: InteractionDeps): void {
   router.post('/interaction/:uid/login', async (ctx) => {
     const it = await loadInteraction(ctx, deps, { form: true, prompt: 'login' });
     if (!it) return;
+    if (await refuseUnreachableLevel(ctx, deps, it)) return;
     const parsed = loginForm.safeParse(it.form);
     if (!parsed.success) {
       const tooLong = parsed.error.issues.some((i) => i.message === 'too_long');
@@ -51,15 +56,13 @@ export function loginRoutes(router: Router, deps: InteractionDeps): void {
       return renderLogin(ctx, it, { error: it.t.invalidCredentials });
     }
     const { account } = check;
-    const at = Math.floor(Date.now() / 1000);
-    const authentication: Authentication = { accountId: account.sub, channel: 'web', amr: ['pwd'], acr: ACR.oneFactor, at };
-    await deps.audit.append({ action: 'login.succeeded', actorType: 'citizen', actorId: account.sub, accountId: account.sub, details: { amr: authentication.amr, acr: authentication.acr }, ...where });
-    const returnTo = await deps.provider().interactionResult(
-      ctx.req,
-      ctx.res,
-      { login: { accountId: account.sub, acr: authentication.acr, amr: authentication.amr, ts: at, remember: true, authentication } },
-      { mergeWithLastSubmission: false },
-    );
+    if (needsSecondFactor(it)) {
+      await startSecondFactor(ctx, deps, it, account, { amr: ['pwd'], stepUp: false });
+      ctx.status = 303;
+      return ctx.redirect(`/interaction/${it.uid}`);
+    }
+    const authentication: Authentication = { accountId: account.sub, channel: 'web', amr: ['pwd'], acr: ACR.oneFactor, at: Math.floor(Date.now() / 1000) };
+    const returnTo = await completeLogin(ctx, deps, it, authentication);
     ctx.status = 303;
     ctx.redirect(returnTo);
   });

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import { htmlPage } from '../http/html-page.js';
-import type { InteractionDeps } from './deps.js';
-import { loadInteraction, renderLogin } from './interaction-context.js';
+import { loadInteraction } from './interaction-context.js';
+import { showLoginStep, type SecondFactorDeps } from './second-factor.js';
 import { consentPage } from './views/pages.js';
 
 interface ConsentDetails {
@@ -9,12 +9,12 @@ interface ConsentDetails {
   missingResourceScopes?: Record<string, string[]>;
 }
 
-/** The page for whatever the interaction needs next: sign in, or consent. */
-export function showRoutes(router: Router, deps: InteractionDeps): void {
+/** The page for whatever the interaction needs next: sign in (password, then any second step), or consent. */
+export function showRoutes(router: Router, deps: SecondFactorDeps): void {
   router.get('/interaction/:uid', async (ctx) => {
     const it = await loadInteraction(ctx, deps, { form: false });
     if (!it) return;
-    if (it.details.prompt.name === 'login') return renderLogin(ctx, it);
+    if (it.details.prompt.name === 'login') return showLoginStep(ctx, deps, it);
     const missing = it.details.prompt.details as ConsentDetails;
     htmlPage(ctx, (nonce) => consentPage({
       locale: it.locale,

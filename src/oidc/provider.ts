@@ -5,6 +5,7 @@ import { createBlindIndex } from '../identity/index.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { ACR_VALUES, type Accounts } from '../accounts/index.js';
+import { stepUpPolicy } from './acr-policy.js';
 import { claimsConfig, findAccount } from './claims.js';
 import { loadExistingGrant } from './grants.js';
 import { outboundFetch } from './outbound.js';
@@ -74,7 +75,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       },
     },
     renderError: providerPages.renderError,
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // A session below the requested acr goes back to the login interaction, which steps it up.
+    interactions: { policy: stepUpPolicy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     loadExistingGrant: loadExistingGrant(authentications),
     // Refresh tokens go to clients registered for the refresh_token grant; each use rotates them,
     // and oidc-provider revokes the whole grant when a rotated-out token comes back.

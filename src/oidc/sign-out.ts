@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Session } from 'oidc-provider';
 import type { AuditLog } from '../audit/index.js';
 import type { Accounts } from '../accounts/index.js';
 import type { AccountIndex } from '../storage/account-index.js';
@@ -14,6 +15,8 @@ interface BackchannelClient {
 interface SessionAuthorization {
   sid?: string;
   grantId?: string;
+  /** Set by oidc-provider when the client got tokens that outlive the session (offline_access). */
+  persistsLogout?: boolean;
 }
 
 export interface SignOutResult {
@@ -23,11 +26,20 @@ export interface SignOutResult {
   notified: string[];
 }
 
+export interface EndSessionResult {
+  /** False when no such session exists for this account (nothing was changed). */
+  ended: boolean;
+  /** Grants revoked with the session: those whose tokens were bound to it. */
+  grants: number;
+  notified: string[];
+}
+
 /**
  * Ends every session of an account on every channel, revokes every grant with its tokens, and
  * tells each client that took part in a session through back-channel logout.
  */
 export function createSignOut({ holder, accountIndex, accounts, keyed, audit, logger }: { holder: ProviderHolder; accountIndex: AccountIndex; accounts: Accounts; keyed: Keyed; audit: AuditLog; logger: Logger }) {
+  /** Revokes one grant with every token and pending request issued under it. */
   async function revokeGrant(grantId: string): Promise<void> {
     const p = holder.current;
     await Promise.all([
@@ -41,6 +53,25 @@ export function createSignOut({ holder, accountIndex, accounts, keyed, audit, lo
     await accountIndex.remove('Grant', grantId);
   }
 
+  /**
+   * Tells each client of the session through back-channel logout, then destroys the session.
+   * Returns the session's authorizations, so the caller decides which grants go with it.
+   */
+  async function closeSession(session: Session, accountSub: string, notified: Set<string>): Promise<SessionAuthorization[]> {
+    const p = holder.current;
+    const authorizations = (session.authorizations ?? {}) as Record<string, SessionAuthorization>;
+    for (const [clientId, authorization] of Object.entries(authorizations)) {
+      const client = (await p.Client.find(clientId)) as unknown as (PairwiseClient & BackchannelClient) | undefined;
+      if (!client?.backchannelLogoutUri) continue;
+      await client.backchannelLogout(subjectFor(keyed, client, accountSub), authorization.sid ?? '').then(
+        () => notified.add(clientId),
+        (err: Error) => logger.warn({ event: 'backchannel.error', clientId, error: err.message }, 'back-channel logout failed'),
+      );
+    }
+    await session.destroy();
+    return Object.values(authorizations);
+  }
+
   async function everywhere(accountSub: string): Promise<SignOutResult> {
     const p = holder.current;
     const entries = await accountIndex.list(accountSub);
@@ -50,17 +81,9 @@ export function createSignOut({ holder, accountIndex, accounts, keyed, audit, lo
     for (const { id: uid } of entries.filter((e) => e.model === 'Session')) {
       const session = await p.Session.findByUid(uid);
       if (session && session.accountId === accountSub) {
-        const authorizations = (session.authorizations ?? {}) as Record<string, SessionAuthorization>;
-        for (const [clientId, authorization] of Object.entries(authorizations)) {
+        for (const authorization of await closeSession(session, accountSub, notified)) {
           if (authorization.grantId) grants.add(authorization.grantId);
-          const client = (await p.Client.find(clientId)) as unknown as (PairwiseClient & BackchannelClient) | undefined;
-          if (!client?.backchannelLogoutUri) continue;
-          await client.backchannelLogout(subjectFor(keyed, client, accountSub), authorization.sid ?? '').then(
-            () => notified.add(clientId),
-            (err: Error) => logger.warn({ event: 'backchannel.error', clientId, error: err.message }, 'back-channel logout failed'),
-          );
         }
-        await session.destroy();
         sessions++;
       }
       await accountIndex.remove('Session', uid);
@@ -69,8 +92,26 @@ export function createSignOut({ holder, accountIndex, accounts, keyed, audit, lo
     return { sessions, grants: grants.size, notified: [...notified] };
   }
 
+  /**
+   * Ends one session of an account, the way RP-initiated logout does: back-channel logout to its
+   * clients, revocation of the grants whose tokens do not outlive it (no `offline_access`), and the
+   * session itself. A session of another account is left alone (`ended: false`).
+   */
+  async function endSession(uid: string, accountSub: string): Promise<EndSessionResult> {
+    const session = await holder.current.Session.findByUid(uid);
+    if (!session || session.accountId !== accountSub) return { ended: false, grants: 0, notified: [] };
+    const notified = new Set<string>();
+    const authorizations = await closeSession(session, accountSub, notified);
+    const grants = new Set(authorizations.filter((a) => a.grantId && !a.persistsLogout).map((a) => a.grantId!));
+    for (const grantId of grants) await revokeGrant(grantId);
+    await accountIndex.remove('Session', uid);
+    return { ended: true, grants: grants.size, notified: [...notified] };
+  }
+
   return {
     everywhere,
+    endSession,
+    revokeGrant,
 
     /** Disables an account and ends everything it holds. Its tokens fail from here on. */
     async disableAccount(accountId: string, by: { actorType: 'operator' | 'system'; actorId?: string }): Promise<SignOutResult> {

@@ -24,6 +24,11 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'BackchannelAuthenticationRequest',
   'ReplayDetection',
   'PushedAuthorizationRequest',
+  // Yihao's own short-lived records: pending sign-in and registration steps, portal sessions.
+  'PendingSecondFactor',
+  'RegistrationPending',
+  'PortalLogin',
+  'PortalSession',
 ]);
 
 export interface OidcAdapterOptions {

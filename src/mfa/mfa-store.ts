@@ -1,0 +1,51 @@
+import type { Database } from '../storage/database.js';
+import type { CredentialRow } from '../accounts/account-store.js';
+
+export interface TotpCredentialRow extends CredentialRow {
+  type: 'totp';
+  /** The last accepted time step. */
+  counter: number | null;
+}
+
+/** SQL for TOTP credentials and recovery codes; no business rules here. */
+export function mfaStore(db: Database) {
+  return {
+    totpCredential: (accountId: string) =>
+      db<TotpCredentialRow>('credentials').where({ account_id: accountId, type: 'totp' }).orderBy('created_at', 'desc').first(),
+
+    /** One TOTP credential per account: a new enrolment replaces the old one and its recovery codes. */
+    async replaceTotp(credential: TotpCredentialRow, recoveryCodeHashes: string[]): Promise<void> {
+      await db.transaction(async (trx) => {
+        await trx('credentials').where({ account_id: credential.account_id, type: 'totp' }).delete();
+        await trx('recovery_codes').where({ account_id: credential.account_id }).delete();
+        await trx('credentials').insert(credential);
+        if (recoveryCodeHashes.length) {
+          await trx('recovery_codes').insert(
+            recoveryCodeHashes.map((code_hash) => ({ account_id: credential.account_id, code_hash, created_at: credential.created_at, used_at: null })),
+          );
+        }
+      });
+    },
+
+    /** Compare-and-set: moves the counter forward to `step`; false if it is already there or beyond. */
+    async advanceCounter(credentialId: string, step: number, at: number): Promise<boolean> {
+      const updated = await db('credentials')
+        .where({ id: credentialId })
+        .andWhere((q) => q.whereNull('counter').orWhere('counter', '<', step))
+        .update({ counter: step, last_used_at: at });
+      return updated > 0;
+    },
+
+    /** Marks an unused code used; false if there is no such unused code (one winner under races). */
+    async useRecoveryCode(accountId: string, codeHash: string, at: number): Promise<boolean> {
+      const updated = await db('recovery_codes').where({ account_id: accountId, code_hash: codeHash }).whereNull('used_at').update({ used_at: at });
+      return updated > 0;
+    },
+
+    async unusedRecoveryCodes(accountId: string): Promise<number> {
+      const row = await db('recovery_codes').where({ account_id: accountId }).whereNull('used_at').count<{ n: number | string }[]>({ n: '*' }).first();
+      return Number(row?.n ?? 0);
+    },
+  };
+}
+export type MfaStore = ReturnType<typeof mfaStore>;

@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import type { Lockout, LockState } from '../accounts/index.js';
+import type { Sealer } from '../identity/index.js';
+import type { Database } from '../storage/database.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { factorFailures } from './factor-failures.js';
+import { mfaStore } from './mfa-store.js';
+import { pendingSecondFactors, type PendingSecondFactor } from './pending.js';
+import { newRecoveryCodes, normaliseRecoveryCode } from './recovery-codes.js';
+import { groupedSecret, newTotpSecret, qrCodeDataUrl, TOTP_CODE, totpStep, totpUri } from './totp.js';
+
+export type SecondFactorMethod = 'totp' | 'recovery_code';
+
+/** What a second-factor check tells the caller. `locked`: the code was not even looked at. */
+export type SecondFactorCheck =
+  | { ok: true; method: SecondFactorMethod }
+  | { ok: false; reason: 'invalid' | 'replayed' }
+  | { ok: false; reason: 'locked'; until: Date; lockedNow: boolean };
+
+export interface SecondFactorsDeps {
+  db: Database;
+  sealer: Sealer;
+  /** A blind index (`createBlindIndex(indexKey)`): recovery codes are stored only as keyed HMACs. */
+  keyed: (purpose: string, value: string) => string;
+  /** The account's shared lockout: second-factor checks count against it like passwords do. */
+  lockout: Lockout;
+  Adapter: AdapterConstructor;
+  /** The issuer name authenticator apps show beside the code. */
+  issuerName: string;
+}
+
+const totpPurpose = (credentialId: string) => `totp:${credentialId}`;
+const enrolmentPurpose = (interactionUid: string) => `totp-enrolment:${interactionUid}`;
+
+/**
+ * TOTP (RFC 6238) and one-time recovery codes: enrolment, checks, and the pending step between the
+ * first factor and the second. Knows nothing about HTTP.
+ *
+ * - The TOTP secret is a `credentials` row of type `totp`, sealed for `totp:<credential id>`.
+ * - A code is accepted once: the credential keeps the last accepted time step, and a code must be
+ *   for a later one (compare-and-set, so this holds across instances).
+ * - Recovery codes (10 per enrolment, 60 random bits each) are stored as keyed HMACs bound to the
+ *   account, and each works once in place of a TOTP code.
+ * - Every check counts against the account's lockout, and against a second-factor streak that a
+ *   correct password does not clear (see factor-failures.ts).
+ */
+export function createSecondFactors({ db, sealer, keyed, lockout, Adapter, issuerName }: SecondFactorsDeps) {
+  const store = mfaStore(db);
+  const failures = factorFailures(db, lockout.policy);
+  const pending = pendingSecondFactors(Adapter);
+  const recoveryHash = (accountId: string, code: string) => keyed(`recovery_code:${accountId}`, code);
+
+  async function checkTotp(accountId: string, code: string, now: number): Promise<'ok' | 'invalid' | 'replayed'> {
+    const credential = await store.totpCredential(accountId);
+    if (!credential) return 'invalid';
+    const step = await totpStep(sealer.open(credential.secret, totpPurpose(credential.id)), code, now);
+    if (step === undefined) return 'invalid';
+    return (await store.advanceCounter(credential.id, step, now)) ? 'ok' : 'replayed';
+  }
+
+  async function checkRecoveryCode(accountId: string, code: string, now: number): Promise<'ok' | 'invalid'> {
+    const canonical = normaliseRecoveryCode(code);
+    if (!canonical) return 'invalid';
+    return (await store.useRecoveryCode(accountId, recoveryHash(accountId, canonical), now)) ? 'ok' : 'invalid';
+  }
+
+  const lockedResult = (s: Extract<LockState, { locked: true }>): SecondFactorCheck => ({ ok: false, reason: 'locked', until: s.until, lockedNow: s.lockedNow });
+
+  return {
+    async hasTotp(accountId: string): Promise<boolean> {
+      return (await store.totpCredential(accountId)) !== undefined;
+    },
+
+    /** Records that `pending.accountId` passed its first factor in this interaction; an enrolment gets its new secret here. */
+    async begin(interactionUid: string, next: Omit<PendingSecondFactor, 'sealedSecret'>, ttlSeconds: number): Promise<PendingSecondFactor> {
+      const record: PendingSecondFactor = { ...next };
+      if (next.stage === 'enrol') record.sealedSecret = sealer.seal(newTotpSecret(), enrolmentPurpose(interactionUid));
+      await pending.save(interactionUid, record, ttlSeconds);
+      return record;
+    },
+    pending: (interactionUid: string) => pending.find(interactionUid),
+    /** Ends the pending step (done, or abandoned). */
+    settle: (interactionUid: string) => pending.remove(interactionUid),
+
+    /** What the enrolment page shows: a QR code (inline PNG) and the same secret as text. */
+    async enrolmentDisplay(interactionUid: string, record: PendingSecondFactor, label: string): Promise<{ qrCode: string; secret: string }> {
+      const secret = sealer.open(record.sealedSecret!, enrolmentPurpose(interactionUid));
+      return { qrCode: await qrCodeDataUrl(totpUri(secret, { issuer: issuerName, label })), secret: groupedSecret(secret) };
+    },
+
+    /**
+     * The citizen typed a code from the app: if it fits the new secret, the secret becomes the
+     * account's TOTP credential (replacing any earlier one) with fresh recovery codes, which are
+     * returned once and never again. A wrong code here does not count against the lockout: the
+     * secret was made for this interaction and shown only to it, so there is nothing to guess.
+     */
+    async confirmEnrolment(interactionUid: string, record: PendingSecondFactor, code: string): Promise<{ ok: true; recoveryCodes: string[] } | { ok: false }> {
+      if (record.stage !== 'enrol' || !record.sealedSecret) return { ok: false };
+      const secret = sealer.open(record.sealedSecret, enrolmentPurpose(interactionUid));
+      const now = Date.now();
+      const step = await totpStep(secret, code, now);
+      if (step === undefined) return { ok: false };
+      const id = `c_${randomBytes(12).toString('base64url')}`;
+      const recoveryCodes = newRecoveryCodes();
+      await store.replaceTotp(
+        { id, account_id: record.accountId, type: 'totp', secret: sealer.seal(secret, totpPurpose(id)), created_at: now, last_used_at: now, counter: step },
+        recoveryCodes.map((c) => recoveryHash(record.accountId, normaliseRecoveryCode(c)!)),
+      );
+      await failures.clear(record.accountId);
+      return { ok: true, recoveryCodes };
+    },
+
+    /** A TOTP code (6 digits) or a recovery code, for an account that passed its first factor. */
+    async verify(accountId: string, code: string): Promise<SecondFactorCheck> {
+      const streak = await failures.state(accountId);
+      if (streak.locked) return lockedResult(streak);
+      const gate = await lockout.beginAttempt(accountId);
+      if (gate.locked) return lockedResult(gate);
+      const now = Date.now();
+      const method: SecondFactorMethod = TOTP_CODE.test(code) ? 'totp' : 'recovery_code';
+      const outcome = method === 'totp' ? await checkTotp(accountId, code, now) : await checkRecoveryCode(accountId, code, now);
+      if (outcome === 'ok') {
+        await lockout.recordSuccess(accountId);
+        await failures.clear(accountId);
+        return { ok: true, method };
+      }
+      const shared = await lockout.recordFailure(accountId);
+      const own = await failures.recordFailure(accountId, now);
+      if (shared.locked) return lockedResult(shared);
+      if (own.locked) return lockedResult(own);
+      return { ok: false, reason: outcome };
+    },
+
+    unusedRecoveryCodes: (accountId: string) => store.unusedRecoveryCodes(accountId),
+
+    /** For operators, beside `accounts.lockout.unlock`: forgets the second-factor failure streak. */
+    unlock: (accountId: string) => failures.clear(accountId),
+  };
+}
+export type SecondFactors = ReturnType<typeof createSecondFactors>;

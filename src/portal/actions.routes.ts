@@ -1,0 +1,76 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { isYihaoError } from '../errors.js';
+import { readForm } from '../http/form-body.js';
+import type { PortalDeps } from './deps.js';
+import { endPortalSession, fail, signedIn, startSignIn, type SignedIn } from './portal-context.js';
+
+type Action = (ctx: Context, s: SignedIn, form: Record<string, string>) => Promise<void>;
+
+const seeOther = (ctx: Context, to: string) => {
+  ctx.status = 303;
+  ctx.redirect(to);
+};
+
+/**
+ * Every change the portal offers: a form POST with the portal session's CSRF token. The ids in a
+ * form only name what to act on; the service looks them up among the signed-in citizen's own.
+ */
+export function actionRoutes(router: Router, deps: PortalDeps): void {
+  const id = z.string().min(1).max(deps.formFieldMaxLength);
+
+  const post = (path: string, fields: z.ZodObject, action: Action) =>
+    router.post(path, async (ctx) => {
+      let form: Record<string, string>;
+      try {
+        form = await readForm(ctx, deps.bodyMaxBytes);
+      } catch (e) {
+        if (isYihaoError(e)) return fail(ctx, deps, e.status, (t) => t.formExpired, 'invalid_request');
+        throw e;
+      }
+      const s = await signedIn(ctx, deps);
+      if (!s || !deps.csrf.check(s.session.id, form.csrf)) return fail(ctx, deps, 403, (t) => t.formExpired, 'csrf');
+      if (!fields.safeParse(form).success) return fail(ctx, deps, 400, (t) => t.notFound, 'invalid_request');
+      await action(ctx, s, form);
+    });
+
+  const notFound = (ctx: Context) => fail(ctx, deps, 404, (t) => t.notFound, 'not_found');
+
+  post('/account/sessions/end', z.object({ session: id }), async (ctx, s, form) => {
+    if (!(await deps.self.endSession(s.actor, form.session!))) return notFound(ctx);
+    if (form.session !== s.session.sessionUid) return seeOther(ctx, '/account/sessions?notice=session_ended');
+    // This browser's own session: the portal goes with it.
+    await endPortalSession(ctx, deps, s.session);
+    seeOther(ctx, '/account/signed-out');
+  });
+
+  post('/account/sessions/end-all', z.object({}), async (ctx, s) => {
+    await deps.self.endAllSessions(s.actor);
+    await endPortalSession(ctx, deps, s.session);
+    seeOther(ctx, '/account/signed-out');
+  });
+
+  post('/account/apps/revoke', z.object({ client_id: id }), async (ctx, s, form) => {
+    if (!(await deps.self.revokeApp(s.actor, form.client_id!))) return notFound(ctx);
+    seeOther(ctx, '/account/apps?notice=consent_revoked');
+  });
+
+  post('/account/credentials/remove', z.object({ credential: id }), async (ctx, s, form) => {
+    // Removing a sign-in method weakens the account: only right after signing in again, so a
+    // browser left signed in (or a stolen portal cookie) cannot strip the second factor.
+    if (Date.now() / 1000 - s.session.authTime > deps.freshSignInSeconds) {
+      return startSignIn(ctx, deps, '/account/credentials?notice=signed_in_again', { reauthenticate: true });
+    }
+    if (!(await deps.self.removeCredential(s.actor, s.account, form.credential!))) return notFound(ctx);
+    seeOther(ctx, '/account/credentials?notice=credential_removed');
+  });
+
+  // Signing out of the portal signs this browser out of Yihao: the portal is Yihao's own page, and
+  // a citizen who signs out here expects to be signed out, not silently signed back in.
+  post('/account/logout', z.object({}), async (ctx, s) => {
+    await deps.self.endSession(s.actor, s.session.sessionUid);
+    await endPortalSession(ctx, deps, s.session);
+    seeOther(ctx, '/account/signed-out');
+  });
+}

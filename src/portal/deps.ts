@@ -1,0 +1,25 @@
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Accounts } from '../accounts/index.js';
+import type { CsrfTokens } from '../interactions/csrf.js';
+import type { PortalRelyingParty } from './relying-party.js';
+import type { PortalSessions } from './portal-sessions.js';
+import type { SelfService } from './self-service.js';
+
+export interface PortalDeps {
+  provider: () => Provider;
+  accounts: Accounts;
+  self: SelfService;
+  rp: PortalRelyingParty;
+  sessions: PortalSessions;
+  /** Keyed for the portal only; a token is bound to one portal session. */
+  csrf: CsrfTokens;
+  bodyMaxBytes: number;
+  formFieldMaxLength: number;
+  /** Times on the pages are shown in this zone. */
+  timeZone: string;
+  historyLimit: number;
+  /** Removing a credential needs a sign-in at most this old. */
+  freshSignInSeconds: number;
+  logger: Logger;
+}

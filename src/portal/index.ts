@@ -1,0 +1,76 @@
+import { createHmac } from 'node:crypto';
+import Router from '@koa/router';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { ClientSecrets } from '../clients/index.js';
+import type { Config } from '../config/index.js';
+import { csrfTokens } from '../interactions/index.js';
+import type { SessionAuthentications } from '../oidc/index.js';
+import type { SignOut } from '../oidc/sign-out.js';
+import type { AccountIndex } from '../storage/account-index.js';
+import type { Database } from '../storage/database.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { actionRoutes } from './actions.routes.js';
+import { credentialStore } from './credential-store.js';
+import type { PortalDeps } from './deps.js';
+import { pageRoutes } from './pages.routes.js';
+import { portalClient } from './portal-client.js';
+import { portalSessions } from './portal-sessions.js';
+import { portalRelyingParty } from './relying-party.js';
+import { selfService } from './self-service.js';
+import { signInRoutes } from './sign-in.routes.js';
+
+export { PORTAL_CLIENT_ID } from './portal-client.js';
+
+export interface PortalOptions {
+  config: Config;
+  provider: () => Provider;
+  Adapter: AdapterConstructor;
+  db: Database;
+  accounts: Accounts;
+  audit: AuditLog;
+  accountIndex: AccountIndex;
+  authentications: SessionAuthentications;
+  signOut: SignOut;
+  clientSecrets: ClientSecrets;
+  logger: Logger;
+  /** How long a portal sign-in lasts before the portal asks Yihao again (silently while the Yihao session lives). */
+  sessionSeconds?: number;
+  timeZone?: string;
+  historyLimit?: number;
+  /** Removing a credential needs a sign-in at most this old; older ones sign in again first. */
+  freshSignInSeconds?: number;
+}
+
+/** The citizen portal at /account: a first-party relying party of Yihao with its self-service pages. */
+export function createPortal(o: PortalOptions) {
+  const client = portalClient({ issuer: o.config.issuer, indexKey: o.config.secrets.indexKey, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });
+  // Its own CSRF key, so a portal token can never pass for an interaction's and the reverse.
+  const csrfKey = createHmac('sha256', o.config.secrets.cookieKeys[0]!).update('yihao-portal-csrf').digest('base64url');
+  const deps: PortalDeps = {
+    provider: o.provider,
+    accounts: o.accounts,
+    self: selfService({ provider: o.provider, accountIndex: o.accountIndex, authentications: o.authentications, signOut: o.signOut, audit: o.audit, credentials: credentialStore(o.db) }),
+    rp: portalRelyingParty({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider }),
+    sessions: portalSessions(o.Adapter, o.sessionSeconds ?? 1800),
+    csrf: csrfTokens(csrfKey),
+    bodyMaxBytes: o.config.limits.bodyMaxBytes,
+    formFieldMaxLength: o.config.limits.formFieldMaxLength,
+    timeZone: o.timeZone ?? 'Asia/Shanghai',
+    historyLimit: o.historyLimit ?? 50,
+    freshSignInSeconds: o.freshSignInSeconds ?? 600,
+    logger: o.logger,
+  };
+  const router = new Router();
+  signInRoutes(router, deps);
+  pageRoutes(router, deps);
+  actionRoutes(router, deps);
+  return {
+    router,
+    /** Creates or updates the portal's client registration; call once the provider exists. */
+    ensureClient: () => client.ensure(),
+  };
+}
+export type Portal = ReturnType<typeof createPortal>;

@@ -1,0 +1,47 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { htmlPage } from '../http/html-page.js';
+import type { PortalDeps } from './deps.js';
+import { noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
+import { sectionPath, type Section, type SignedInChrome } from './views/layout.js';
+import { appsPage, credentialsPage, historyPage, profilePage, sessionsPage, type PageContext } from './views/pages.js';
+
+/** Loads a page's data, then gives the view that renders it (once the CSP nonce is known). */
+type Page = (s: SignedIn) => Promise<(c: PageContext & { chrome: SignedInChrome }) => string>;
+
+/** The portal's pages; without a portal session each one sends the browser to sign in first. */
+export function pageRoutes(router: Router, deps: PortalDeps): void {
+  const pages: Record<Section, Page> = {
+    profile: async (s) => {
+      const profile = deps.self.profile(s.account);
+      return (c) => profilePage(c, profile);
+    },
+    credentials: async (s) => {
+      const credentials = await deps.self.credentials(s.account);
+      return (c) => credentialsPage(c, credentials);
+    },
+    sessions: async (s) => {
+      const sessions = await deps.self.sessions(s.session.sub);
+      return (c) => sessionsPage(c, sessions, s.session.sessionUid);
+    },
+    apps: async (s) => {
+      const apps = await deps.self.apps(s.session.sub);
+      return (c) => appsPage(c, apps);
+    },
+    history: async (s) => {
+      const entries = await deps.self.history(s.session.sub, deps.historyLimit);
+      return (c) => historyPage(c, entries, deps.historyLimit);
+    },
+  };
+
+  for (const [section, load] of Object.entries(pages) as [Section, Page][]) {
+    router.get(sectionPath(section), async (ctx: Context) => {
+      const s = await signedIn(ctx, deps);
+      if (!s) return startSignIn(ctx, deps, sectionPath(section));
+      const view = await load(s);
+      const chrome: SignedInChrome = { section, name: s.account.name, csrf: s.csrf, notice: noticeOf(ctx) };
+      const base = pageContext(ctx, deps);
+      htmlPage(ctx, (nonce) => view({ ...base, nonce, chrome }));
+    });
+  }
+}

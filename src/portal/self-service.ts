@@ -1,0 +1,218 @@
+import type Provider from 'oidc-provider';
+import type { Account } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import { birthDateOf, genderOf, maskCitizenId } from '../identity/index.js';
+import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
+import type { SessionAuthentications } from '../oidc/index.js';
+import type { SignOut, SignOutResult } from '../oidc/sign-out.js';
+import type { AccountIndex } from '../storage/account-index.js';
+import type { CredentialStore, CredentialSummary } from './credential-store.js';
+import { PORTAL_CLIENT_ID } from './portal-client.js';
+
+/** Who acts, and from where: every change the portal makes is audited with it. */
+export interface Actor {
+  sub: string;
+  ip?: string | undefined;
+  requestId?: string | undefined;
+}
+
+export interface ProfileView {
+  name: string;
+  /** Masked: the full number never leaves the vault for the portal. */
+  citizenId: string;
+  phone: string | undefined;
+  birthDate: string;
+  gender: 'male' | 'female';
+  assurance: string;
+  assuranceAt: number | undefined;
+  createdAt: number;
+}
+
+export interface AppRef {
+  clientId: string;
+  name: string;
+}
+
+export interface SessionView {
+  uid: string;
+  channel: string | undefined;
+  amr: string[];
+  acr: string | undefined;
+  /** Epoch ms. */
+  signedInAt: number | undefined;
+  apps: AppRef[];
+}
+
+export interface AppView extends AppRef {
+  scopes: string[];
+  resources: { indicator: string; scopes: string[] }[];
+  citizenIdRelease: string;
+  /** Epoch ms of the first consent still in force. */
+  grantedAt: number;
+}
+
+export interface HistoryEntry {
+  at: number;
+  action: string;
+  app: AppRef | undefined;
+  channel: string | undefined;
+  amr: string[];
+  ip: string | undefined;
+}
+
+/** A mobile number shows its first three and last four digits (`+86 138****8000`). */
+function maskPhone(phone: string): string {
+  const mainland = /^(\+86)?(1\d{2})\d{4}(\d{4})$/.exec(phone);
+  if (mainland) return `${mainland[1] ? '+86 ' : ''}${mainland[2]}****${mainland[3]}`;
+  return phone.length > 4 ? `****${phone.slice(-4)}` : '****';
+}
+
+/**
+ * What a citizen can see and change about their own account. Every method is scoped to the
+ * signed-in citizen: ids that come from a form are looked up among that citizen's own records,
+ * never trusted on their own.
+ */
+export function selfService({ provider, accountIndex, authentications, signOut, audit, credentials }: {
+  provider: () => Provider;
+  accountIndex: AccountIndex;
+  authentications: SessionAuthentications;
+  signOut: SignOut;
+  audit: AuditLog;
+  credentials: CredentialStore;
+}) {
+  /** Client names, looked up once per page. */
+  function clientNames() {
+    const cache = new Map<string, Promise<AppRef>>();
+    return (clientId: string): Promise<AppRef> => {
+      let found = cache.get(clientId);
+      if (!found) {
+        found = provider()
+          .Client.find(clientId)
+          .then((c) => ({ clientId, name: c?.clientName ?? clientId }));
+        cache.set(clientId, found);
+      }
+      return found;
+    };
+  }
+
+  async function ownGrants(sub: string) {
+    const p = provider();
+    const ids = (await accountIndex.list(sub)).filter((e) => e.model === 'Grant').map((e) => e.id);
+    const grants = await Promise.all(ids.map((id) => p.Grant.find(id)));
+    return grants.filter((g) => g !== undefined && g.accountId === sub && g.clientId !== undefined).map((g) => g!);
+  }
+
+  const record = (actor: Actor, action: string, extra: { clientId?: string; details?: Record<string, unknown> }) =>
+    audit.append({ action, actorType: 'citizen', actorId: actor.sub, accountId: actor.sub, channel: 'web', ip: actor.ip, requestId: actor.requestId, ...extra });
+
+  return {
+    profile(account: Account): ProfileView {
+      const citizenId = account.citizenId();
+      return {
+        name: account.name,
+        citizenId: maskCitizenId(citizenId),
+        phone: account.phone && maskPhone(account.phone),
+        birthDate: birthDateOf(citizenId),
+        gender: genderOf(citizenId),
+        assurance: account.assurance,
+        assuranceAt: account.assuranceAt,
+        createdAt: account.createdAt,
+      };
+    },
+
+    async credentials(account: Account): Promise<CredentialSummary[]> {
+      return credentials.list(account.id);
+    },
+
+    /** The account's live sessions on every channel, newest sign-in first. */
+    async sessions(sub: string): Promise<SessionView[]> {
+      const p = provider();
+      const nameOf = clientNames();
+      const uids = (await accountIndex.list(sub)).filter((e) => e.model === 'Session').map((e) => e.id);
+      const views = await Promise.all(
+        uids.map(async (uid): Promise<SessionView | undefined> => {
+          const session = await p.Session.findByUid(uid);
+          if (!session || session.accountId !== sub) return undefined;
+          const auth = await authentications.find(uid);
+          const apps = await Promise.all(Object.keys(session.authorizations ?? {}).map(nameOf));
+          const at = auth?.at ?? session.loginTs;
+          return { uid, channel: auth?.channel, amr: auth?.amr ?? session.amr ?? [], acr: auth?.acr ?? session.acr, signedInAt: at === undefined ? undefined : at * 1000, apps };
+        }),
+      );
+      return views.filter((v) => v !== undefined).sort((a, b) => (b.signedInAt ?? 0) - (a.signedInAt ?? 0));
+    },
+
+    /** Apps holding the citizen's consent, one row per app however many grants it holds. */
+    async apps(sub: string): Promise<AppView[]> {
+      const p = provider();
+      const byClient = new Map<string, AppView>();
+      for (const grant of await ownGrants(sub)) {
+        const clientId = grant.clientId!;
+        if (clientId === PORTAL_CLIENT_ID) continue;
+        let view = byClient.get(clientId);
+        if (!view) {
+          const client = await p.Client.find(clientId);
+          view = { clientId, name: client?.clientName ?? clientId, scopes: [], resources: [], citizenIdRelease: citizenIdReleaseOf(client), grantedAt: grant.iat * 1000 };
+          byClient.set(clientId, view);
+        }
+        view.grantedAt = Math.min(view.grantedAt, grant.iat * 1000);
+        for (const scope of (grant.openid?.scope ?? '').split(' ')) if (scope && !view.scopes.includes(scope)) view.scopes.push(scope);
+        for (const [indicator, scope] of Object.entries(grant.resources ?? {})) {
+          const existing = view.resources.find((r) => r.indicator === indicator);
+          const scopes = String(scope ?? '').split(' ').filter(Boolean);
+          if (existing) existing.scopes = [...new Set([...existing.scopes, ...scopes])];
+          else view.resources.push({ indicator, scopes });
+        }
+      }
+      return [...byClient.values()].sort((a, b) => b.grantedAt - a.grantedAt);
+    },
+
+    async history(sub: string, limit: number): Promise<HistoryEntry[]> {
+      const nameOf = clientNames();
+      const events = await audit.forAccount(sub, limit);
+      return Promise.all(
+        events.map(async (e) => ({
+          at: Date.parse(e.at),
+          action: e.action,
+          app: e.clientId ? await nameOf(e.clientId) : undefined,
+          channel: e.channel,
+          amr: Array.isArray(e.details?.amr) ? (e.details.amr as unknown[]).filter((a): a is string => typeof a === 'string') : [],
+          ip: e.ip,
+        })),
+      );
+    },
+
+    /** Ends one of the citizen's sessions; false (and no change) if it is not theirs or gone. */
+    async endSession(actor: Actor, uid: string): Promise<boolean> {
+      const result = await signOut.endSession(uid, actor.sub);
+      if (!result.ended) return false;
+      await record(actor, 'session.ended', { details: { via: 'portal', grants: result.grants, notified: result.notified } });
+      return true;
+    },
+
+    async endAllSessions(actor: Actor): Promise<SignOutResult> {
+      const result = await signOut.everywhere(actor.sub);
+      await record(actor, 'session.ended', { details: { via: 'portal', all: true, sessions: result.sessions, grants: result.grants, notified: result.notified } });
+      return result;
+    },
+
+    /** Revokes every grant the citizen gave one app, with its tokens; false if there is none. */
+    async revokeApp(actor: Actor, clientId: string): Promise<boolean> {
+      if (clientId === PORTAL_CLIENT_ID) return false;
+      const grants = (await ownGrants(actor.sub)).filter((g) => g.clientId === clientId);
+      if (grants.length === 0) return false;
+      for (const grant of grants) await signOut.revokeGrant(grant.jti);
+      await record(actor, 'consent.revoked', { clientId, details: { grants: grants.length } });
+      return true;
+    },
+
+    /** Removes one of the citizen's credentials other than the password; false if there is none such. */
+    async removeCredential(actor: Actor, account: Account, credentialId: string): Promise<boolean> {
+      const type = await credentials.remove(account.id, credentialId);
+      if (!type) return false;
+      await record(actor, 'credential.removed', { details: { type } });
+      return true;
+    },
+  };
+}
+export type SelfService = ReturnType<typeof selfService>;

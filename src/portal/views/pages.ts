@@ -1,0 +1,147 @@
+import { html, type SafeHtml } from '../../interactions/views/html.js';
+import { formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
+import { isRemovable, type CredentialSummary } from '../credential-store.js';
+import type { AppView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
+import { portalLayout, type SignedInChrome } from './layout.js';
+
+export interface PageContext {
+  locale: Locale;
+  t: PortalMessages;
+  nonce: string;
+  path: string;
+  timeZone: string;
+}
+
+type SignedInPage = PageContext & { chrome: SignedInChrome };
+
+const page = (c: SignedInPage, title: string, body: SafeHtml) =>
+  portalLayout({ locale: c.locale, t: c.t, nonce: c.nonce, path: c.path, title, body, signedIn: c.chrome });
+
+const time = (c: PageContext, epochMs: number | undefined) =>
+  epochMs === undefined ? '' : html`<time datetime="${new Date(epochMs).toISOString()}">${formatTime(c.locale, epochMs, c.timeZone)}</time>`;
+
+const channelLabel = (t: PortalMessages, channel: string | undefined) => (channel ? (t.channels[channel] ?? channel) : '');
+const methodLabel = (t: PortalMessages, amr: string[]) => amr.map((m) => t.methods[m] ?? m).join(' + ');
+
+/** A hidden CSRF field and one action's own fields. */
+function actionForm(c: SignedInPage, action: string, fields: Record<string, string>, button: SafeHtml, opts: { label?: string; describedBy?: string; danger?: boolean } = {}) {
+  return html`<form method="post" action="${action}">
+<input type="hidden" name="csrf" value="${c.chrome.csrf}">${Object.entries(fields).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}
+<button type="submit"${opts.danger ? html` class="danger"` : ''}${opts.label ? html` aria-label="${opts.label}"` : ''}${opts.describedBy ? html` aria-describedby="${opts.describedBy}"` : ''}>${button}</button>
+</form>`;
+}
+
+export function profilePage(c: SignedInPage, p: ProfileView): string {
+  const { t } = c;
+  return page(
+    c,
+    t.profileTitle,
+    html`<dl>
+<dt>${t.name}</dt><dd>${p.name}</dd>
+<dt>${t.citizenId}</dt><dd data-field="citizen-id">${p.citizenId}</dd>
+<dt>${t.phone}</dt><dd>${p.phone ?? t.noPhone}</dd>
+<dt>${t.birthDate}</dt><dd>${p.birthDate}</dd>
+<dt>${t.gender}</dt><dd>${t.genders[p.gender] ?? ''}</dd>
+<dt>${t.assurance}</dt><dd data-field="assurance" data-value="${p.assurance}">${t.assurances[p.assurance] ?? p.assurance}</dd>
+${p.assuranceAt !== undefined ? html`<dt>${t.assuranceAt}</dt><dd>${formatDate(c.locale, p.assuranceAt, c.timeZone)}</dd>` : ''}
+<dt>${t.memberSince}</dt><dd>${formatDate(c.locale, p.createdAt, c.timeZone)}</dd>
+</dl>`,
+  );
+}
+
+export function credentialsPage(c: SignedInPage, credentials: CredentialSummary[]): string {
+  const { t } = c;
+  const cards = credentials.map((cred) => {
+    const label = t.credentialTypes[cred.type] ?? cred.type;
+    return html`<section class="card" data-credential-type="${cred.type}" aria-labelledby="cred-${cred.id}">
+<h2 id="cred-${cred.id}">${label}</h2>
+<dl><dt>${t.created}</dt><dd>${time(c, cred.createdAt)}</dd>
+<dt>${t.lastUsed}</dt><dd>${cred.lastUsedAt === undefined ? t.never : time(c, cred.lastUsedAt)}</dd></dl>
+${isRemovable(cred.type)
+  ? actionForm(c, '/account/credentials/remove', { credential: cred.id }, html`${t.remove}`, { label: t.removeLabel(label), danger: true })
+  : html`<p class="hint">${t.passwordKept}</p>`}
+</section>`;
+  });
+  return page(c, t.credentialsTitle, html`<p class="lead">${t.credentialsLead}</p>${cards}`);
+}
+
+export function sessionsPage(c: SignedInPage, sessions: SessionView[], currentUid: string): string {
+  const { t } = c;
+  const cards = sessions.map((s, i) => {
+    const current = s.uid === currentUid;
+    return html`<section class="card" data-session="${s.uid}" aria-labelledby="session-${i}">
+<h2 id="session-${i}">${t.sessionHeading(channelLabel(t, s.channel) || '—', s.signedInAt === undefined ? '—' : formatTime(c.locale, s.signedInAt, c.timeZone))}${current ? html` <span class="tag">${t.thisBrowser}</span>` : ''}</h2>
+<dl>
+<dt>${t.channel}</dt><dd data-channel="${s.channel ?? ''}">${channelLabel(t, s.channel)}</dd>
+<dt>${t.method}</dt><dd data-amr="${s.amr.join(' ')}">${methodLabel(t, s.amr)}</dd>
+<dt>${t.level}</dt><dd>${s.acr ? (t.levels[s.acr] ?? s.acr) : ''}</dd>
+<dt>${t.signedInAt}</dt><dd>${time(c, s.signedInAt)}</dd>
+<dt>${t.appsInSession}</dt><dd><ul class="plain">${s.apps.map((a) => html`<li>${a.name}</li>`)}</ul></dd>
+</dl>
+${actionForm(c, '/account/sessions/end', { session: s.uid }, html`${t.endSession}`, { describedBy: `session-${i}`, danger: true })}
+</section>`;
+  });
+  const endAll = sessions.length
+    ? html`<section class="card"><p class="hint" id="end-all-hint">${t.endAllHint}</p>${actionForm(c, '/account/sessions/end-all', {}, html`${t.endAll}`, { describedBy: 'end-all-hint', danger: true })}</section>`
+    : '';
+  return page(c, t.sessionsTitle, html`<p class="lead">${t.sessionsLead}</p>${sessions.length ? cards : html`<p>${t.noSessions}</p>`}${endAll}`);
+}
+
+export function appsPage(c: SignedInPage, apps: AppView[]): string {
+  const { t } = c;
+  const describe = (app: AppView, scope: string) =>
+    scope === 'citizen_id' ? t.shared.citizenIdText[app.citizenIdRelease] : (t.shared.scopeText[scope] ?? scope);
+  const cards = apps.map((app, i) => {
+    const shared = [
+      ...app.scopes.map((s) => describe(app, s)).filter((d): d is string => d !== undefined),
+      ...app.resources.map((r) => t.shared.resourceText(r.indicator, r.scopes.join(', '))),
+    ];
+    return html`<section class="card" data-client="${app.clientId}" aria-labelledby="app-${i}">
+<h2 id="app-${i}">${app.name}</h2>
+<dl>
+<dt>${t.sharedData}</dt><dd><ul class="plain">${shared.map((d) => html`<li>${d}</li>`)}</ul></dd>
+<dt>${t.grantedAt}</dt><dd>${time(c, app.grantedAt)}</dd>
+</dl>
+${actionForm(c, '/account/apps/revoke', { client_id: app.clientId }, html`${t.revoke}`, { label: t.revokeLabel(app.name), danger: true })}
+</section>`;
+  });
+  return page(c, t.appsTitle, html`<p class="lead">${t.appsLead}</p>${apps.length ? cards : html`<p>${t.noApps}</p>`}`);
+}
+
+export function historyPage(c: SignedInPage, entries: HistoryEntry[], limit: number): string {
+  const { t } = c;
+  if (!entries.length) return page(c, t.historyTitle, html`<p>${t.noHistory}</p>`);
+  const rows = entries.map(
+    (e) => html`<tr data-action="${e.action}">
+<td>${time(c, e.at)}</td>
+<td>${t.actions[e.action] ?? e.action}</td>
+<td${e.app ? html` data-client="${e.app.clientId}"` : ''}>${e.app?.name ?? ''}</td>
+<td data-channel="${e.channel ?? ''}">${channelLabel(t, e.channel)}</td>
+<td data-amr="${e.amr.join(' ')}">${methodLabel(t, e.amr)}</td>
+<td>${e.ip ?? ''}</td>
+</tr>`,
+  );
+  return page(
+    c,
+    t.historyTitle,
+    html`<table>
+<caption>${t.historyLead(limit)}</caption>
+<thead><tr><th scope="col">${t.when}</th><th scope="col">${t.event}</th><th scope="col">${t.app}</th><th scope="col">${t.channel}</th><th scope="col">${t.method}</th><th scope="col">${t.ip}</th></tr></thead>
+<tbody>${rows}</tbody>
+</table>`,
+  );
+}
+
+export function signedOutPage(c: PageContext): string {
+  const { t } = c;
+  return portalLayout({ ...c, title: t.signedOutTitle, body: html`<p role="status">${t.signedOut}</p><p><a href="/account">${t.signInAgain}</a></p>` });
+}
+
+export function portalErrorPage(c: PageContext, message: string, code: string): string {
+  const { t } = c;
+  return portalLayout({
+    ...c,
+    title: t.errorTitle,
+    body: html`<p class="error" role="alert"><code>${code}</code>: ${message}</p><p><a href="/account">${t.backToPortal}</a></p>`,
+  });
+}

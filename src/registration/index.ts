@@ -1,0 +1,50 @@
+import type Router from '@koa/router';
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { Sealer } from '../identity/index.js';
+import type { IdentityRegistry } from '../registry/index.js';
+import type { OtpService } from '../sms/index.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import type { Logger } from 'pino';
+import { createPendingRegistrations } from './pending-registrations.js';
+import { registrationFlow } from './registration-flow.js';
+import { registrationRouter } from './registration.routes.js';
+import { createRegistrationService } from './registration-service.js';
+
+export { createPendingRegistrations, type PendingRegistration, type PendingRegistrations } from './pending-registrations.js';
+export { createRegistrationService, type CompleteResult, type RegistrationService, type SendCodeResult } from './registration-service.js';
+export { parseReturnTo } from './return-to.js';
+
+/** A pending registration (between the SMS code and the account) lives this long. */
+export const PENDING_REGISTRATION_SECONDS = 600;
+/** The flow cookie outlives the pending record, so an expired step says "expired", not "forbidden". */
+const FLOW_COOKIE_SECONDS = 3600;
+
+export interface RegistrationOptions {
+  accounts: Accounts;
+  registry: IdentityRegistry;
+  otp: OtpService;
+  audit: AuditLog;
+  Adapter: AdapterConstructor;
+  sealer: Sealer;
+  /** Signs the CSRF tokens (the first cookie key). */
+  csrfKey: string;
+  formFieldMaxLength: number;
+  bodyMaxBytes: number;
+  codeTtlSeconds: number;
+  logger?: Pick<Logger, 'warn' | 'error'>;
+}
+
+/** Self-registration: the service and its pages under `/register`. */
+export function registration(opts: RegistrationOptions): { service: ReturnType<typeof createRegistrationService>; router: Router } {
+  const pending = createPendingRegistrations({ Adapter: opts.Adapter, sealer: opts.sealer, ttlSeconds: PENDING_REGISTRATION_SECONDS });
+  const service = createRegistrationService({ ...opts, pending });
+  const router = registrationRouter({
+    service,
+    flow: registrationFlow(pending, opts.csrfKey, FLOW_COOKIE_SECONDS),
+    formFieldMaxLength: opts.formFieldMaxLength,
+    bodyMaxBytes: opts.bodyMaxBytes,
+    codeMinutes: Math.max(1, Math.round(opts.codeTtlSeconds / 60)),
+  });
+  return { service, router };
+}

@@ -1,0 +1,52 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Context } from 'koa';
+import type { PendingRegistrations } from './pending-registrations.js';
+
+const COOKIE = 'yihao.registration';
+
+/**
+ * The browser's side of a registration: a random flow id in a signed (app keys), httpOnly,
+ * SameSite=Lax cookie scoped to `/register`, and a CSRF token that is an HMAC of that id. The
+ * cookie holds nothing but the id; the details stay server-side (see pending-registrations.ts).
+ */
+export function registrationFlow(pending: PendingRegistrations, csrfKey: string, maxAgeSeconds: number) {
+  const token = (flowId: string) => createHmac('sha256', csrfKey).update(`csrf:registration:${flowId}`).digest('base64url');
+
+  const current = (ctx: Context): string | undefined => {
+    const id = ctx.cookies.get(COOKIE, { signed: true });
+    return pending.isId(id) ? id : undefined;
+  };
+
+  const set = (ctx: Context, value: string | null) =>
+    ctx.cookies.set(COOKIE, value, {
+      signed: true,
+      httpOnly: true,
+      sameSite: 'lax',
+      path: '/register',
+      secure: ctx.secure,
+      overwrite: true,
+      ...(value === null ? {} : { maxAge: maxAgeSeconds * 1000 }),
+    });
+
+  return {
+    /** The flow id from the cookie, or undefined when it is missing, forged or malformed. */
+    current,
+    /** The flow id from the cookie, or a new one (set on the answer); the cookie's life is renewed. */
+    ensure(ctx: Context): string {
+      const id = current(ctx) ?? pending.newId();
+      set(ctx, id);
+      return id;
+    },
+    end(ctx: Context): void {
+      set(ctx, null);
+    },
+    csrf: token,
+    checkCsrf(flowId: string, given: unknown): boolean {
+      if (typeof given !== 'string') return false;
+      const expected = Buffer.from(token(flowId));
+      const actual = Buffer.from(given);
+      return actual.length === expected.length && timingSafeEqual(actual, expected);
+    },
+  };
+}
+export type RegistrationFlow = ReturnType<typeof registrationFlow>;

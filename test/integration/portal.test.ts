@@ -1,0 +1,320 @@
+/**
+ * The citizen portal at /account, driven the way a browser without JavaScript would: it signs in
+ * through Yihao's real login page (the portal is a relying party of Yihao), reads the pages and
+ * posts their forms. Relying parties are openid-client instances.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { formAction, formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+
+type Citizen = Awaited<ReturnType<Harness['citizen']>>;
+
+const backends: { name: Backend; enabled: boolean }[] = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+/** Opens a portal page, signing in at Yihao's login page when the portal sends the browser there. */
+async function openPortal(h: Harness, browser: ScriptedBrowser, who: Citizen, path = '/account'): Promise<{ status: number; url: URL; page: string }> {
+  let { res, url } = await browser.follow(`${h.url}${path}`);
+  let page = await res.text();
+  if (url.pathname.startsWith('/interaction/')) {
+    const action = formAction(page, '/login');
+    expect(action, 'the portal sends the browser to the login page').toBeTruthy();
+    ({ res, url } = await browser.follow(new URL(action!, url), { form: { csrf: formField(page, 'csrf')!, identifier: who.citizenId, password: who.password } }));
+    page = await res.text();
+  }
+  return { status: res.status, url, page };
+}
+
+/** Posts one of the portal's forms; `fields` are added to (or replace) the form's hidden fields. */
+async function submit(h: Harness, browser: ScriptedBrowser, page: string, action: string, fields: Record<string, string> = {}) {
+  const csrf = formField(page, 'csrf');
+  const res = await browser.request(`${h.url}${action}`, { form: { ...(csrf ? { csrf } : {}), ...fields } });
+  return res;
+}
+
+/** The `<section>` of a page that holds `marker` (a name, a data attribute). */
+function sectionWith(page: string, marker: string): string | undefined {
+  return page.split('<section').find((s) => s.includes(marker));
+}
+
+async function signInAtApp(h: Harness, client: { client_id: string; client_secret?: string }, who: Citizen, browser = new ScriptedBrowser()) {
+  const rp = await relyingParty(h, client);
+  const verifier = oidc.randomPKCECodeVerifier();
+  const callback = await scriptedSignIn(browser, await authorizationUrl(rp, verifier), { identifier: who.citizenId, password: who.password });
+  const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+  return { rp, browser, tokens };
+}
+
+/** What a `prompt=none` request in this browser gets back: a code (still signed in) or an error. */
+async function silentSignIn(h: Harness, app: Awaited<ReturnType<typeof signInAtApp>>): Promise<{ code: string | null; error: string | null }> {
+  const { url } = await app.browser.follow(await authorizationUrl(app.rp, oidc.randomPKCECodeVerifier(), { prompt: 'none' }));
+  return { code: url.searchParams.get('code'), error: url.searchParams.get('error') };
+}
+
+describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
+  let h: Harness;
+  let app: { client_id: string; client_secret?: string };
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend: name });
+    app = await h.client({ name: '社保查询 Social Security', grantTypes: ['authorization_code', 'refresh_token'] });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it.skipIf(!enabled)('signs the citizen in through Yihao and shows the profile with the ID number masked, never in full', async () => {
+    const citizen = await h.citizen({ phone: '13800138000', name: '李四' });
+    const browser = new ScriptedBrowser();
+    const profile = await openPortal(h, browser, citizen);
+    expect(profile.status).toBe(200);
+    expect(profile.url.pathname).toBe('/account');
+    expect(profile.page).toContain('<html lang="zh-CN">');
+    expect(profile.page).toContain('李四');
+    const masked = `${citizen.citizenId.slice(0, 6)}********${citizen.citizenId.slice(14)}`;
+    expect(profile.page).toContain(masked);
+    expect(profile.page).toContain('138****8000');
+    expect(profile.page).toContain(`${citizen.citizenId.slice(6, 10)}-${citizen.citizenId.slice(10, 12)}-${citizen.citizenId.slice(12, 14)}`);
+    expect(profile.page).toContain('data-value="self_asserted"');
+
+    // Every page, in both languages: the full number appears nowhere.
+    for (const path of ['/account', '/account/credentials', '/account/sessions', '/account/apps', '/account/history']) {
+      for (const query of ['', '?ui_locales=en']) {
+        const { status, page } = await openPortal(h, browser, citizen, `${path}${query}`);
+        expect(status, path).toBe(200);
+        expect(page, path).not.toContain(citizen.citizenId);
+        expect(page, path).not.toContain(citizen.citizenId.slice(6, 14));
+        expect(page, path).not.toContain('13800138000');
+      }
+    }
+    // The language chosen with ui_locales sticks (a cookie) until changed.
+    const english = await openPortal(h, browser, citizen, '/account/sessions');
+    expect(english.page).toContain('<html lang="en">');
+    expect(english.page).toContain('End this session');
+  });
+
+  it.skipIf(!enabled)("lists an app's consent, and revoking it makes that app's refresh token fail", async () => {
+    const citizen = await h.citizen();
+    const atApp = await signInAtApp(h, app, citizen);
+    // A working refresh token (rotated on use: keep the newest).
+    const refreshed = await oidc.refreshTokenGrant(atApp.rp, atApp.tokens.refresh_token!);
+
+    const browser = new ScriptedBrowser();
+    const apps = await openPortal(h, browser, citizen, '/account/apps');
+    const card = sectionWith(apps.page, `data-client="${app.client_id}"`);
+    expect(card).toContain('社保查询 Social Security');
+    expect(card).toContain('姓名、出生日期和性别');
+    expect(apps.page).not.toContain('data-client="yihao-portal"');
+
+    const res = await submit(h, browser, apps.page, '/account/apps/revoke', { client_id: app.client_id });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/account/apps?notice=consent_revoked');
+    const after = await openPortal(h, browser, citizen, '/account/apps?notice=consent_revoked');
+    expect(after.page).toContain('role="status"');
+    expect(after.page).not.toContain(`data-client="${app.client_id}"`);
+
+    // The app's newest refresh token and its access token are dead; it must ask for consent again.
+    await expect(oidc.refreshTokenGrant(atApp.rp, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await oidc.tokenIntrospection(atApp.rp, refreshed.access_token)).active).toBe(false);
+    expect(await silentSignIn(h, atApp)).toEqual({ code: null, error: 'consent_required' });
+
+    const events = await h.yihao.services.audit.forAccount(citizen.sub);
+    expect(events.find((e) => e.action === 'consent.revoked')).toMatchObject({ actorType: 'citizen', actorId: citizen.sub, clientId: app.client_id, channel: 'web' });
+  });
+
+  it.skipIf(!enabled)('ending a session from the portal logs that browser out', async () => {
+    const citizen = await h.citizen();
+    const browserA = await signInAtApp(h, app, citizen);
+    expect((await silentSignIn(h, browserA)).code).toBeTruthy();
+
+    const browserB = new ScriptedBrowser();
+    const sessions = await openPortal(h, browserB, citizen, '/account/sessions');
+    expect(sessions.page.match(/data-session="/g)).toHaveLength(2);
+    const cardA = sectionWith(sessions.page, '社保查询 Social Security')!;
+    expect(cardA).not.toContain('当前浏览器');
+    expect(cardA).toContain('data-channel="web"');
+    expect(cardA).toContain('data-amr="pwd"');
+    expect(sectionWith(sessions.page, '当前浏览器')).toContain('一号个人中心');
+    const uidA = /data-session="([^"]+)"/.exec(cardA)![1]!;
+
+    const res = await submit(h, browserB, sessions.page, '/account/sessions/end', { session: uidA });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/account/sessions?notice=session_ended');
+
+    // Browser A is signed out; its session-bound refresh token went with the session.
+    expect(await silentSignIn(h, browserA)).toEqual({ code: null, error: 'login_required' });
+    await expect(oidc.refreshTokenGrant(browserA.rp, browserA.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // Browser B is still in the portal, with one session left.
+    const left = await openPortal(h, browserB, citizen, '/account/sessions');
+    expect(left.url.pathname).toBe('/account/sessions');
+    expect(left.page.match(/data-session="/g)).toHaveLength(1);
+
+    const ended = (await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'session.ended');
+    expect(ended).toMatchObject({ actorType: 'citizen', actorId: citizen.sub });
+  });
+
+  it.skipIf(!enabled)("ending this browser's own session signs it out of the portal too", async () => {
+    const citizen = await h.citizen();
+    const browser = new ScriptedBrowser();
+    const sessions = await openPortal(h, browser, citizen, '/account/sessions');
+    const own = /data-session="([^"]+)"/.exec(sectionWith(sessions.page, '当前浏览器')!)![1]!;
+    const res = await submit(h, browser, sessions.page, '/account/sessions/end', { session: own });
+    expect(res.headers.get('location')).toBe('/account/signed-out');
+    // Back at /account, the citizen meets the login page: the Yihao session is gone, not just the portal's.
+    const { url } = await browser.follow(`${h.url}/account`);
+    expect(url.pathname).toMatch(/^\/interaction\//);
+  });
+
+  it.skipIf(!enabled)('access history lists the sign-in at the app with its channel and method', async () => {
+    const citizen = await h.citizen();
+    await signInAtApp(h, app, citizen);
+    const history = await openPortal(h, new ScriptedBrowser(), citizen, '/account/history?ui_locales=en');
+    const row = history.page.split('<tr').find((r) => r.includes('data-action="authorization.granted"') && r.includes(`data-client="${app.client_id}"`));
+    expect(row).toBeDefined();
+    expect(row).toContain('社保查询 Social Security');
+    expect(row).toContain('data-channel="web"');
+    expect(row).toContain('>Web<');
+    expect(row).toContain('data-amr="pwd"');
+    expect(row).toContain('>Password<');
+    expect(row).toMatch(/<time datetime="\d{4}-\d\d-\d\dT/);
+  });
+
+  it.skipIf(!enabled)("refuses ids of another citizen's grants, sessions and credentials, and changes nothing", async () => {
+    const citizen = await h.citizen();
+    const other = await h.citizen();
+    const otherApp = await h.client({ name: 'Other app', grantTypes: ['authorization_code', 'refresh_token'] });
+    const victim = await signInAtApp(h, otherApp, other);
+    const entries = await h.yihao.services.accountIndex.list(other.sub);
+    const otherGrant = entries.find((e) => e.model === 'Grant')!.id;
+    const otherSession = entries.find((e) => e.model === 'Session')!.id;
+    const db = h.yihao.stores.db;
+    const otherAccount = await h.yihao.accounts.findBySub(other.sub);
+    const otherDevice = `c_other_device_${name.length}_${Date.now()}`;
+    await db('credentials').insert({ id: otherDevice, account_id: otherAccount!.id, type: 'device', secret: 'sealed-key', created_at: Date.now(), last_used_at: null });
+
+    const browser = new ScriptedBrowser();
+    const { page } = await openPortal(h, browser, citizen, '/account/sessions');
+    const forged: [string, Record<string, string>][] = [
+      ['/account/apps/revoke', { client_id: otherApp.client_id }],
+      ['/account/apps/revoke', { client_id: otherGrant }],
+      ['/account/apps/revoke', { client_id: 'yihao-portal' }],
+      ['/account/sessions/end', { session: otherSession }],
+      ['/account/credentials/remove', { credential: otherDevice }],
+    ];
+    for (const [action, fields] of forged) {
+      const res = await submit(h, browser, page, action, fields);
+      expect(res.status, `${action} ${JSON.stringify(fields)}`).toBe(404);
+    }
+    // The other citizen still has everything.
+    expect((await oidc.refreshTokenGrant(victim.rp, victim.tokens.refresh_token!)).access_token).toBeTruthy();
+    expect((await silentSignIn(h, victim)).code).toBeTruthy();
+    expect(await db('credentials').where({ account_id: otherAccount!.id })).toHaveLength(2);
+    expect((await h.yihao.services.audit.forAccount(other.sub)).filter((e) => ['consent.revoked', 'session.ended', 'credential.removed'].includes(e.action))).toEqual([]);
+  });
+
+  it.skipIf(!enabled)('lists credentials with when they were used; removes one only after a fresh sign-in, and never the password', async () => {
+    const citizen = await h.citizen();
+    const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
+    const db = h.yihao.stores.db;
+    const browser = new ScriptedBrowser();
+    await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
+    // A mobile-app device key, as the mobile channel will enrol it.
+    const deviceId = `c_device_${name.length}_${Date.now()}`;
+    await db('credentials').insert({ id: deviceId, account_id: account.id, type: 'device', secret: 'sealed-key', created_at: Date.now() - 86_400_000, last_used_at: null });
+
+    let { page } = await openPortal(h, browser, citizen, '/account/credentials');
+    const password = sectionWith(page, 'data-credential-type="password"')!;
+    expect(password).not.toContain('<form');
+    expect(password).toContain('Last used');
+    expect(password).not.toContain('Never');
+    expect(page).not.toContain('sealed-key');
+    const device = sectionWith(page, 'data-credential-type="device"')!;
+    expect(device).toContain('Never');
+    expect(device).toContain('aria-label="Remove Mobile app device key"');
+
+    const passwordId = (await db('credentials').where({ account_id: account.id, type: 'password' }).first()).id as string;
+    expect((await submit(h, browser, page, '/account/credentials/remove', { credential: passwordId })).status).toBe(404);
+
+    // An hour later the portal sign-in is too old for this: the citizen signs in again first.
+    const portalSessions = new h.yihao.services.Adapter('PortalSession');
+    const portalId = /yihao_portal=([^;]+)/.exec(browser.cookieHeader(new URL(`${h.url}/account`)))![1]!;
+    const stored = (await portalSessions.find(portalId))!;
+    await portalSessions.upsert(portalId, { ...stored, authTime: Number(stored.authTime) - 3600 }, 600);
+    const stale = await submit(h, browser, page, '/account/credentials/remove', { credential: deviceId });
+    expect(stale.status).toBe(303);
+    const reauth = new URL(stale.headers.get('location')!);
+    expect(reauth.pathname).toBe('/auth');
+    expect(reauth.searchParams.get('prompt')).toBe('login');
+    expect(await db('credentials').where({ id: deviceId })).toHaveLength(1);
+    const login = await browser.follow(reauth);
+    expect(login.url.pathname).toMatch(/^\/interaction\//);
+    const loginPage = await login.res.text();
+    const back = await browser.follow(new URL(formAction(loginPage, '/login')!, login.url), {
+      form: { csrf: formField(loginPage, 'csrf')!, identifier: citizen.citizenId, password: citizen.password },
+    });
+    expect(`${back.url.pathname}${back.url.search}`).toBe('/account/credentials?notice=signed_in_again');
+    page = await back.res.text();
+
+    const res = await submit(h, browser, page, '/account/credentials/remove', { credential: deviceId });
+    expect(res.headers.get('location')).toBe('/account/credentials?notice=credential_removed');
+    expect((await db('credentials').where({ account_id: account.id })).map((c: { type: string }) => c.type)).toEqual(['password']);
+    expect((await h.yihao.services.audit.forAccount(citizen.sub))[0]).toMatchObject({ action: 'credential.removed', actorType: 'citizen', details: { type: 'device' } });
+  });
+
+  it.skipIf(!enabled)('refuses a form without its CSRF token, or with the token of another portal session', async () => {
+    const citizen = await h.citizen();
+    await signInAtApp(h, app, citizen);
+    const browser = new ScriptedBrowser();
+    const { page } = await openPortal(h, browser, citizen, '/account/apps');
+    const other = await openPortal(h, new ScriptedBrowser(), citizen, '/account/apps');
+
+    const missing = await browser.request(`${h.url}/account/apps/revoke`, { form: { client_id: app.client_id } });
+    expect(missing.status).toBe(403);
+    const foreign = await browser.request(`${h.url}/account/apps/revoke`, { form: { client_id: app.client_id, csrf: formField(other.page, 'csrf')! } });
+    expect(foreign.status).toBe(403);
+    const noSession = await new ScriptedBrowser().request(`${h.url}/account/apps/revoke`, { form: { client_id: app.client_id, csrf: formField(page, 'csrf')! } });
+    expect(noSession.status).toBe(403);
+    expect((await openPortal(h, browser, citizen, '/account/apps')).page).toContain(`data-client="${app.client_id}"`);
+  });
+
+  it.skipIf(!enabled)('signing out of the portal signs this browser out of Yihao; ending all sessions ends every one', async () => {
+    const citizen = await h.citizen();
+    const atApp = await signInAtApp(h, app, citizen);
+    const browser = new ScriptedBrowser();
+    let { page } = await openPortal(h, browser, citizen);
+    const out = await submit(h, browser, page, '/account/logout');
+    expect(out.headers.get('location')).toBe('/account/signed-out');
+    expect((await browser.follow(`${h.url}/account`)).url.pathname).toMatch(/^\/interaction\//);
+    expect((await silentSignIn(h, atApp)).code, 'the other browser is untouched').toBeTruthy();
+
+    ({ page } = await openPortal(h, browser, citizen, '/account/sessions'));
+    const all = await submit(h, browser, page, '/account/sessions/end-all');
+    expect(all.headers.get('location')).toBe('/account/signed-out');
+    expect(await silentSignIn(h, atApp)).toEqual({ code: null, error: 'login_required' });
+    expect((await browser.follow(`${h.url}/account`)).url.pathname).toMatch(/^\/interaction\//);
+    expect(await h.yihao.services.accountIndex.list(citizen.sub)).toEqual([]);
+  });
+
+  it.skipIf(!enabled)('refuses a callback that this browser did not start, or whose state does not match', async () => {
+    const browser = new ScriptedBrowser();
+    const stray = await browser.request(`${h.url}/account/callback?code=x&state=y`);
+    expect(stray.status).toBe(400);
+    // Start a real sign-in, then come back with another state.
+    const start = await browser.request(`${h.url}/account`);
+    expect(start.status).toBe(303);
+    const auth = new URL(start.headers.get('location')!);
+    expect(auth.pathname).toBe('/auth');
+    expect(auth.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(auth.searchParams.get('nonce')).toBeTruthy();
+    const forged = await browser.request(`${h.url}/account/callback?code=x&state=not-${auth.searchParams.get('state')}`);
+    expect(forged.status).toBe(400);
+    expect(await forged.text()).toContain('state_mismatch');
+    expect((await browser.request(`${h.url}/account/sessions`)).status).toBe(303);
+  });
+});

@@ -7,7 +7,8 @@ import { createCitizenIdVault, createSealer } from './identity/index.js';
 import { createSigningKeys, type SigningKeys } from './keys/index.js';
 import { createHttpApp } from './http/app.js';
 import { healthRouter } from './http/health.js';
-import { csrfTokens, interactionRouter } from './interactions/index.js';
+import { createSmsSignIn, csrfTokens, interactionRouter } from './interactions/index.js';
+import { passwordReset } from './password-reset/index.js';
 import { ProviderHolder, sessionAuthentications } from './oidc/index.js';
 import { migrate, openDatabase, type Database } from './storage/database.js';
 import { oidcAdapter } from './storage/oidc-adapter.js';
@@ -106,6 +107,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     csrf: csrfTokens(config.secrets.cookieKeys[0]!),
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,
+    smsSignIn: createSmsSignIn({ ...services, codeTtlSeconds: config.sms.limits.codeTtlSeconds }),
+    codeMinutes: Math.max(1, Math.round(config.sms.limits.codeTtlSeconds / 60)),
   });
   const signUp = registration({
     ...services,
@@ -123,9 +126,17 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     audit: services.audit,
     logger,
   });
+  const resetRouter = passwordReset({
+    ...services,
+    signOut,
+    csrfKey: config.secrets.cookieKeys[0]!,
+    formFieldMaxLength: config.limits.formFieldMaxLength,
+    bodyMaxBytes: config.limits.bodyMaxBytes,
+    codeTtlSeconds: config.sms.limits.codeTtlSeconds,
+  });
   const portal = createPortal({ ...services, config, provider: () => holder.current, db: stores.db, authentications, signOut, logger });
   await portal.ensureClient();
-  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, signUp.router, portal.router], logger });
+  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, signUp.router, resetRouter, portal.router], logger });
 
   let server: Server | undefined;
   return {

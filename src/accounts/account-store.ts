@@ -36,6 +36,9 @@ export function accountStore(db: Database) {
         await trx('credentials').insert(credential);
       });
     },
+    async insertCredential(credential: CredentialRow): Promise<void> {
+      await db('credentials').insert(credential);
+    },
     byId: (id: string) => db<AccountRow>('accounts').where({ id }).first(),
     bySub: (sub: string) => db<AccountRow>('accounts').where({ sub }).first(),
     byCitizenIndex: (citizen_index: string) => db<AccountRow>('accounts').where({ citizen_index }).first(),
@@ -47,6 +50,10 @@ export function accountStore(db: Database) {
     },
     async setAssurance(id: string, assurance: IdentityAssurance, at: number): Promise<void> {
       await db('accounts').where({ id }).update({ assurance, assurance_at: at, updated_at: at });
+    },
+    /** Replaces the secret of the account's credentials of one type (the password: one row). */
+    async replaceSecret(account_id: string, type: CredentialRow['type'], secret: string, at: number): Promise<number> {
+      return db('credentials').where({ account_id, type }).update({ secret, created_at: at, last_used_at: null });
     },
     async touchCredential(id: string, at: number): Promise<void> {
       await db('credentials').where({ id }).update({ last_used_at: at });

@@ -163,6 +163,33 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
       return { ok: true, account: toAccount(row) };
     },
 
+    /** The account an ID number or mobile number names, whatever its status. */
+    async findByIdentifier(identifier: string): Promise<Account | undefined> {
+      const row = await findByIdentifier(identifier);
+      return row && toAccount(row);
+    },
+
+    /** The account bound to a mobile number (any notation `normalisePhone` accepts). */
+    async findByPhone(phone: string): Promise<Account | undefined> {
+      const e164 = normalisePhone(phone);
+      const row = e164 ? await store.byPhone(e164) : undefined;
+      return row && toAccount(row);
+    },
+
+    /**
+     * Sets a new password (argon2). The caller has proven the citizen some other way (a verified
+     * SMS code) and decides what else goes with it (lockout, sessions, audit).
+     */
+    async replacePassword(id: string, password: string): Promise<void> {
+      const parsed = accountInput.shape.password.safeParse(password);
+      if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
+      const secret = await hasher.hash(password);
+      const now = Date.now();
+      if ((await store.replaceSecret(id, 'password', secret, now)) === 0) {
+        await store.insertCredential({ id: newId('c_'), account_id: id, type: 'password', secret, created_at: now, last_used_at: null });
+      }
+    },
+
     async findById(id: string): Promise<Account | undefined> {
       const row = await store.byId(id);
       return row && toAccount(row);

@@ -29,6 +29,8 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'RegistrationPending',
   'PortalLogin',
   'PortalSession',
+  'PendingSmsLogin',
+  'PasswordResetPending',
 ]);
 
 export interface OidcAdapterOptions {

@@ -26,6 +26,8 @@ ${p.error ? html`<p class="error" role="alert" id="form-error">${p.error}</p>` :
 <input type="password" id="password" name="password" autocomplete="current-password" required maxlength="128"${invalid}${p.error ? html` aria-describedby="form-error"` : ''}>
 <button type="submit">${t.signIn}</button>
 </form>
+<p><a href="/interaction/${p.uid}/sms">${t.sms.link}</a></p>
+<p><a href="/password-reset?ui_locales=${p.locale}&amp;return_to=/interaction/${p.uid}">${t.sms.forgotPassword}</a></p>
 <p><a href="/register?ui_locales=${p.locale}&amp;return_to=/interaction/${p.uid}">${p.locale === 'en' ? 'Create an account' : '注册账号'}</a></p>`,
   });
 }

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { SignOut } from '../oidc/sign-out.js';
+import { SmsDeliveryError, type OtpService } from '../sms/index.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+
+export type ResetSendResult =
+  | { ok: true }
+  | { ok: false; reason: 'too_soon' | 'too_many_codes'; retryAfterSeconds: number }
+  | { ok: false; reason: 'sms_unavailable' };
+
+export type ResetResult = { ok: true } | { ok: false; reason: 'no_pending' | 'invalid' | 'expired' | 'too_many_attempts' };
+
+interface Origin {
+  ip: string;
+  requestId: string;
+}
+
+const MODEL = 'PasswordResetPending';
+const ID = /^[A-Za-z0-9_-]{32}$/;
+
+/**
+ * Password reset through a verified SMS code (purpose `reset_password`). Knows nothing about HTTP.
+ *
+ * The flow record (server-side, under a random flow id) names the account, or none: an unknown
+ * identifier, an account that is not active and an account without a phone all get the same
+ * "if ... a code has been sent" answer, no SMS, and "wrong code" at the second step.
+ *
+ * A correct code replaces the password, clears the failed-attempt count (a lock in force stays
+ * until it ends or an operator lifts it), signs the account out everywhere (sessions, grants,
+ * refresh tokens, back-channel logout) and is audited as `password.reset`.
+ */
+export function createPasswordResetService({ accounts, otp, audit, signOut, Adapter, ttlSeconds }: {
+  accounts: Accounts;
+  otp: OtpService;
+  audit: AuditLog;
+  signOut: Pick<SignOut, 'everywhere'>;
+  Adapter: AdapterConstructor;
+  ttlSeconds: number;
+}) {
+  const store = new Adapter(MODEL);
+  const isId = (value: unknown): value is string => typeof value === 'string' && ID.test(value);
+
+  async function pending(flowId: string): Promise<{ accountId: string | null } | undefined> {
+    if (!isId(flowId)) return undefined;
+    const payload = await store.find(flowId);
+    if (!payload || !('accountId' in payload)) return undefined;
+    return { accountId: typeof payload.accountId === 'string' ? payload.accountId : null };
+  }
+
+  return {
+    newId: () => randomBytes(24).toString('base64url'),
+    isId,
+    /** Whether the flow is at its second step. */
+    started: async (flowId: string) => (await pending(flowId)) !== undefined,
+
+    /** Sends a code to the phone of the account that `identifier` (ID number or mobile number) names, if any. */
+    async start(flowId: string, identifier: string, origin: Origin): Promise<ResetSendResult> {
+      const account = await accounts.findByIdentifier(identifier);
+      const target = account?.status === 'active' && account.phone ? account : undefined;
+      if (target) {
+        try {
+          const issued = await otp.issue({ phone: target.phone!, purpose: 'reset_password', clientIp: origin.ip });
+          if (!issued.ok) return issued;
+        } catch (e) {
+          if (e instanceof SmsDeliveryError) return { ok: false, reason: 'sms_unavailable' };
+          throw e;
+        }
+        await audit.append({ action: 'password.reset_requested', actorType: 'citizen', accountId: target.sub, channel: 'web', ...origin });
+      }
+      await store.upsert(flowId, { accountId: target?.id ?? null }, ttlSeconds);
+      return { ok: true };
+    },
+
+    async complete(flowId: string, code: string, password: string, origin: Origin): Promise<ResetResult> {
+      const flow = await pending(flowId);
+      if (!flow) return { ok: false, reason: 'no_pending' };
+      const account = flow.accountId ? await accounts.findById(flow.accountId) : undefined;
+      if (account?.status !== 'active' || !account.phone) return { ok: false, reason: 'invalid' };
+      const result = await otp.verify({ phone: account.phone, purpose: 'reset_password', code });
+      if (result !== 'ok') {
+        await audit.append({ action: 'password.reset_failed', actorType: 'citizen', accountId: account.sub, channel: 'web', details: { reason: result }, ...origin });
+        return { ok: false, reason: result };
+      }
+      await store.destroy(flowId);
+      await accounts.replacePassword(account.id, password);
+      await accounts.lockout.recordSuccess(account.id);
+      const ended = await signOut.everywhere(account.sub);
+      await audit.append({ action: 'password.reset', actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', details: { method: 'sms', ...ended }, ...origin });
+      return { ok: true };
+    },
+  };
+}
+export type PasswordResetService = ReturnType<typeof createPasswordResetService>;

@@ -1,0 +1,162 @@
+/**
+ * Password reset through a verified SMS code, over HTTP (a cookie-keeping client, no JavaScript):
+ * the new password works and the old one does not, every earlier session and refresh token is
+ * gone, a wrong or expired code changes nothing, an unknown account gets the same answer and no
+ * SMS, every POST needs its CSRF token, and `return_to` only leads back to a sign-in page.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import type { Config } from '../../src/config/index.js';
+import { latestOutboxCode, outboxPath, readOutbox } from '../../src/sms/index.js';
+import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+
+const alertOf = (html: string) => /role="alert"[^>]*>([^<]+)</.exec(html)?.[1];
+const statusOf = (html: string) => /role="status"[^>]*>([^<]+)</.exec(html)?.[1];
+const NEW_PASSWORD = 'a brand new passphrase';
+
+let phoneCounter = 0;
+const freshPhone = () => `136${String(process.pid % 10_000).padStart(4, '0')}${String(++phoneCounter).padStart(4, '0')}`;
+
+describe('password reset through a verified SMS code', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness({
+      overrides: (c): Config => ({ ...c, sms: { ...c.sms, limits: { ...c.sms.limits, perIp: { max: 100, windowSeconds: 3600 } } } }),
+    });
+  });
+  afterAll(async () => h?.close());
+
+  /** One citizen going through the reset pages. */
+  class Resetter {
+    readonly browser = new ScriptedBrowser();
+    csrf = '';
+    constructor(readonly query = '?ui_locales=en') {}
+
+    async request(path: string, form?: Record<string, string>) {
+      const res = await this.browser.request(new URL(path, h.url), form ? { form } : {});
+      const html = await res.text();
+      this.csrf = formField(html, 'csrf') ?? this.csrf;
+      return { status: res.status, html, res };
+    }
+
+    /** Opens the form and asks for a code; returns the code page. */
+    async start(identifier: string) {
+      expect((await this.request(`/password-reset${this.query}`)).status).toBe(200);
+      const sent = await this.request(`/password-reset${this.query}`, { csrf: this.csrf, identifier });
+      expect(sent.status, sent.html.slice(0, 300)).toBe(303);
+      return this.request(sent.res.headers.get('location')!);
+    }
+
+    finish(code: string, password = NEW_PASSWORD, confirm = password) {
+      return this.request(`/password-reset/code${this.query}`, { csrf: this.csrf, code, password, password_confirm: confirm });
+    }
+  }
+
+  const codeFor = async (phone: string) => {
+    const code = await latestOutboxCode(outboxPath(h.config.dataDir), `+86${phone}`, 'reset_password');
+    if (!code) throw new Error('no code in the outbox');
+    return code;
+  };
+  const otherThan = (code: string) => (code === '000000' ? '111111' : '000000');
+
+  it('replaces the password: the old one is refused, the new one works, and earlier refresh tokens fail', async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const client = await h.client({ grantTypes: ['authorization_code', 'refresh_token'] });
+    const rp = await relyingParty(h, client);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier), { identifier: citizen.citizenId, password: citizen.password });
+    const before = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+    expect(before.refresh_token).toBeTruthy();
+
+    const r = new Resetter();
+    const codePage = await r.start(citizen.citizenId);
+    expect(codePage.status).toBe(200);
+    expect(statusOf(codePage.html)).toContain('If this account exists');
+    const done = await r.finish(await codeFor(phone));
+    expect(done.status).toBe(200);
+    expect(done.html).toContain('Your password has been changed');
+
+    expect(await h.yihao.accounts.verifyPassword(citizen.citizenId, citizen.password)).toMatchObject({ ok: false, reason: 'invalid' });
+    expect((await h.yihao.accounts.verifyPassword(`+86${phone}`, NEW_PASSWORD)).ok).toBe(true);
+    await expect(oidc.refreshTokenGrant(rp, before.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const events = await h.yihao.stores.db('audit_events').where({ action: 'password.reset', account_id: citizen.sub });
+    expect(events).toHaveLength(1);
+  });
+
+  it('works from the mobile number too, and clears the failed-attempt count', async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
+    await h.yihao.accounts.verifyPassword(citizen.citizenId, 'wrong password');
+    const r = new Resetter();
+    await r.start(phone);
+    expect((await r.finish(await codeFor(phone))).status).toBe(200);
+    // The budget is whole again: maxFailures - 1 wrong passwords do not lock.
+    for (let i = 0; i < h.config.lockout.maxFailures - 1; i++) await h.yihao.accounts.verifyPassword(citizen.citizenId, 'wrong');
+    expect((await h.yihao.accounts.lockout.isLocked(account.id)).locked).toBe(false);
+  });
+
+  it('refuses a wrong code and an expired one, and the password stays', async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const r = new Resetter();
+    await r.start(citizen.citizenId);
+    const code = await codeFor(phone);
+    const wrong = await r.finish(otherThan(code));
+    expect(wrong.status).toBe(400);
+    expect(alertOf(wrong.html)).toBe('The code is not correct.');
+
+    await h.yihao.stores.db('sms_codes').update({ expires_at: Date.now() - 1000 });
+    const expired = await r.finish(code);
+    expect(expired.status).toBe(400);
+    expect(alertOf(expired.html)).toBe('The code has expired. Please start again.');
+    expect((await h.yihao.accounts.verifyPassword(citizen.citizenId, citizen.password)).ok).toBe(true);
+    expect((await h.yihao.accounts.verifyPassword(citizen.citizenId, NEW_PASSWORD)).ok).toBe(false);
+  });
+
+  it('answers an unknown ID number and an account without a phone the same way, and sends no SMS', async () => {
+    const phone = freshPhone();
+    const known = await h.citizen({ phone });
+    const noPhone = await h.citizen();
+    const pages = [];
+    for (const identifier of [known.citizenId, syntheticCitizenId(), noPhone.citizenId, freshPhone()]) {
+      const page = await new Resetter().start(identifier);
+      pages.push({ status: page.status, text: statusOf(page.html) });
+    }
+    expect(new Set(pages.map((p) => JSON.stringify(p))).size).toBe(1);
+    const sent = await readOutbox(outboxPath(h.config.dataDir));
+    expect(sent.filter((m) => m.purpose === 'reset_password' && m.to === `+86${phone}`)).toHaveLength(1);
+    // Whatever is typed, an unknown account's code is just wrong.
+    const r = new Resetter();
+    await r.start(syntheticCitizenId());
+    expect(alertOf((await r.finish('123456')).html)).toBe('The code is not correct.');
+  });
+
+  it('needs the CSRF token on every POST (403), validates input (400), and refuses a foreign return_to', async () => {
+    const r = new Resetter();
+    await r.request('/password-reset?ui_locales=en');
+    expect((await r.request('/password-reset?ui_locales=en', { identifier: syntheticCitizenId() })).status).toBe(403);
+    expect((await r.request('/password-reset?ui_locales=en', { csrf: 'forged', identifier: syntheticCitizenId() })).status).toBe(403);
+    expect((await r.request('/password-reset/code?ui_locales=en', { code: '123456', password: NEW_PASSWORD, password_confirm: NEW_PASSWORD })).status).toBe(403);
+    const bad = await r.request('/password-reset?ui_locales=en', { csrf: r.csrf, identifier: 'nobody' });
+    expect(bad.status).toBe(400);
+    expect(alertOf(bad.html)).toBe('Enter an 18-character ID number or an 11-digit mobile number.');
+    await r.start(syntheticCitizenId());
+    const mismatch = await r.finish('123456', NEW_PASSWORD, 'something else');
+    expect(mismatch.status).toBe(400);
+    expect(alertOf(mismatch.html)).toBe('The two passwords do not match.');
+    const short = await r.finish('123456', 'short');
+    expect(alertOf(short.html)).toBe('The password needs at least 8 characters.');
+
+    expect((await r.request('/password-reset?return_to=https://evil.example/')).status).toBe(400);
+    expect((await r.request('/password-reset?return_to=//evil.example/interaction/x')).status).toBe(400);
+    const ok = await r.request('/password-reset?ui_locales=en&return_to=/interaction/abc123');
+    expect(ok.status).toBe(200);
+    expect(ok.html).toContain('href="/interaction/abc123"');
+  });
+});

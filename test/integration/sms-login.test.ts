@@ -1,0 +1,176 @@
+/**
+ * Sign-in with a mobile number and an SMS code, over HTTP: a relying party starts an
+ * authorization request, the citizen takes the "Sign in with an SMS code" link, and openid-client
+ * checks the ID token. Also: a wrong code, an unregistered number (same answer, no SMS), the
+ * shared lockout, CSRF and bad input.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import type { Config } from '../../src/config/index.js';
+import { latestOutboxCode, outboxPath, readOutbox } from '../../src/sms/index.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { formAction, formField, ScriptedBrowser } from '../support/scripted-browser.js';
+
+const MAX_FAILURES = 3;
+type Step = { kind: 'page'; status: number; url: URL; html: string } | { kind: 'rp'; url: URL };
+type PageStep = Extract<Step, { kind: 'page' }>;
+const page = (step: Step): PageStep => {
+  if (step.kind !== 'page') throw new Error(`expected a Yihao page, got ${step.url.href}`);
+  return step;
+};
+const alertOf = (html: string) => /role="alert"[^>]*>([^<]+)</.exec(html)?.[1];
+const statusOf = (html: string) => /role="status"[^>]*>([^<]+)</.exec(html)?.[1];
+
+let phoneCounter = 0;
+const freshPhone = () => `137${String(process.pid % 10_000).padStart(4, '0')}${String(++phoneCounter).padStart(4, '0')}`;
+
+describe('sign-in with a mobile number and an SMS code', () => {
+  let h: Harness;
+  let rp: oidc.Configuration;
+  let origin: string;
+
+  beforeAll(async () => {
+    h = await startHarness({
+      overrides: (c): Config => ({
+        ...c,
+        lockout: { maxFailures: MAX_FAILURES, windowSeconds: 900, lockSeconds: 900 },
+        sms: { ...c.sms, limits: { ...c.sms.limits, perIp: { max: 100, windowSeconds: 3600 } } },
+      }),
+    });
+    origin = new URL(h.issuer).origin;
+    rp = await relyingParty(h, await h.client({ name: '社保查询', firstParty: true }));
+  });
+  afterAll(async () => h?.close());
+
+  const outbox = () => outboxPath(h.config.dataDir);
+  const codeFor = async (phone: string) => {
+    const code = await latestOutboxCode(outbox(), `+86${phone}`, 'login');
+    if (!code) throw new Error('no code in the outbox');
+    return code;
+  };
+
+  async function go(browser: ScriptedBrowser, url: string | URL): Promise<Step> {
+    const { res, url: at } = await browser.follow(url, {}, origin);
+    if (at.origin !== origin) return { kind: 'rp', url: at };
+    return { kind: 'page', status: res.status, url: at, html: await res.text() };
+  }
+
+  async function submit(browser: ScriptedBrowser, from: PageStep, contains: string, fields: Record<string, string>): Promise<Step> {
+    const action = formAction(from.html, contains);
+    if (!action) throw new Error(`no ${contains} form on ${from.url.pathname}: ${from.html.slice(0, 400)}`);
+    const res = await browser.request(new URL(action, from.url), { form: { csrf: formField(from.html, 'csrf') ?? '', ...fields } });
+    if (res.status >= 300 && res.status < 400) return go(browser, new URL(res.headers.get('location')!, from.url));
+    return { kind: 'page', status: res.status, url: from.url, html: await res.text() };
+  }
+
+  /** An authorization request up to the SMS page (following the login page's link). */
+  async function atSmsPage(browser = new ScriptedBrowser(), extra: Record<string, string> = {}) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const url = await authorizationUrl(rp, verifier, { scope: 'openid', state, nonce, ui_locales: 'en', ...extra });
+    const login = page(await go(browser, url));
+    const link = /<a href="([^"]+\/sms)">Sign in with an SMS code</.exec(login.html)?.[1];
+    expect(link).toBeTruthy();
+    expect(login.html).toContain('Forgot password?');
+    const sms = page(await go(browser, new URL(link!, login.url)));
+    expect(sms.status).toBe(200);
+    const redeem = async (step: Step) => {
+      if (step.kind !== 'rp') throw new Error(`expected the relying party, got ${step.status}: ${alertOf(step.html) ?? step.html.slice(0, 300)}`);
+      return (await oidc.authorizationCodeGrant(rp, step.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce })).claims()!;
+    };
+    return { browser, sms, redeem };
+  }
+
+  it('signs a registered citizen in with the code: ID token with amr ["sms"], acr loa:1, channel web; audited', async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const { browser, sms, redeem } = await atSmsPage();
+    const codePage = page(await submit(browser, sms, '/sms', { phone }));
+    expect(codePage.status).toBe(200);
+    expect(statusOf(codePage.html)).toContain('If +86');
+    // The number is not in the page's form: it is kept server-side.
+    expect(formField(codePage.html, 'phone')).toBeUndefined();
+    const claims = await redeem(await submit(browser, codePage, '/sms/verify', { code: await codeFor(phone) }));
+    expect(claims).toMatchObject({ sub: citizen.sub, acr: 'urn:yihao:loa:1', amr: ['sms'], channel: 'web' });
+    const events = await h.yihao.stores.db('audit_events').where({ action: 'login.succeeded', account_id: citizen.sub }).select('details');
+    expect(events.some((e: { details: string }) => e.details.includes('"method":"sms"'))).toBe(true);
+  });
+
+  it('refuses a wrong code with an error and stays on the code page', async () => {
+    const phone = freshPhone();
+    await h.citizen({ phone });
+    const { browser, sms } = await atSmsPage();
+    const codePage = page(await submit(browser, sms, '/sms', { phone }));
+    const right = await codeFor(phone);
+    const wrong = right === '000000' ? '111111' : '000000';
+    const refused = page(await submit(browser, codePage, '/sms/verify', { code: wrong }));
+    expect(refused.status).toBe(401);
+    expect(alertOf(refused.html)).toBe('The code is not correct.');
+    expect(formAction(refused.html, '/sms/verify')).toBeTruthy();
+  });
+
+  it('answers an unregistered number exactly like a registered one, and sends it no SMS', async () => {
+    const registered = freshPhone();
+    await h.citizen({ phone: registered });
+    const unknown = freshPhone();
+    const a = await atSmsPage();
+    const b = await atSmsPage();
+    const known = page(await submit(a.browser, a.sms, '/sms', { phone: registered }));
+    const unregistered = page(await submit(b.browser, b.sms, '/sms', { phone: unknown }));
+    expect(unregistered.status).toBe(known.status);
+    expect(statusOf(unregistered.html)).toBe(statusOf(known.html)!.replace(registered.slice(7), unknown.slice(7)));
+    expect((await readOutbox(outbox())).some((m) => m.to === `+86${unknown}`)).toBe(false);
+    const refused = page(await submit(b.browser, unregistered, '/sms/verify', { code: '123456' }));
+    expect(refused.status).toBe(401);
+    expect(alertOf(refused.html)).toBe('The code is not correct.');
+  });
+
+  it('counts wrong codes against the account lockout shared with the password', async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const { browser, sms } = await atSmsPage();
+    let step = page(await submit(browser, sms, '/sms', { phone }));
+    const right = await codeFor(phone);
+    const wrong = right === '000000' ? '111111' : '000000';
+    for (let i = 0; i < MAX_FAILURES - 1; i++) {
+      step = page(await submit(browser, step, '/sms/verify', { code: wrong }));
+      expect(step.status).toBe(401);
+    }
+    step = page(await submit(browser, step, '/sms/verify', { code: wrong }));
+    expect(step.status).toBe(423);
+    expect(alertOf(step.html)).toContain('temporarily locked');
+    // The lock refuses the right code, and the password too.
+    step = page(await submit(browser, step, '/sms/verify', { code: right }));
+    expect(step.status).toBe(423);
+    const check = await h.yihao.accounts.verifyPassword(citizen.citizenId, citizen.password);
+    expect(check).toMatchObject({ ok: false, reason: 'locked' });
+    await h.yihao.accounts.lockout.unlock((await h.yihao.accounts.findBySub(citizen.sub))!.id);
+  });
+
+  it('needs the CSRF token (403) and answers bad input with 400 and a message', async () => {
+    const { browser, sms } = await atSmsPage();
+    const action = new URL(formAction(sms.html, '/sms')!, sms.url);
+    const noCsrf = await browser.request(action, { form: { phone: freshPhone() } });
+    expect(noCsrf.status).toBe(403);
+    const bad = page(await submit(browser, sms, '/sms', { phone: '12345' }));
+    expect(bad.status).toBe(400);
+    expect(alertOf(bad.html)).toBe('Enter an 11-digit mainland China mobile number.');
+    const long = page(await submit(browser, sms, '/sms', { phone: '1'.repeat(5000) }));
+    expect([400, 413]).toContain(long.status);
+    const verifyAction = new URL(`${action.pathname}/verify`, sms.url);
+    expect((await browser.request(verifyAction, { form: { code: '123456' } })).status).toBe(403);
+  });
+
+  it('is not offered as enough when the client asks for loa:2', async () => {
+    const browser = new ScriptedBrowser();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = await authorizationUrl(rp, verifier, { scope: 'openid', ui_locales: 'en', acr_values: 'urn:yihao:loa:2' });
+    const login = page(await go(browser, url));
+    const uid = /\/interaction\/([^/"]+)\/login/.exec(login.html)![1];
+    const sms = page(await go(browser, new URL(`/interaction/${uid}/sms`, login.url)));
+    expect(sms.status).toBe(400);
+    expect(sms.html).toContain('higher level of assurance');
+  });
+});

@@ -4,17 +4,15 @@
  * labels and roles. The relying party is a tiny HTTP server on 127.0.0.1, so the browser really
  * lands back at the redirect_uri, and openid-client then redeems the code.
  */
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import type { AxeResults } from 'axe-core';
 import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.js';
 import { chromiumAvailable, launchChromium } from '../support/chromium.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
 type Lang = 'zh-CN' | 'en';
 
@@ -38,7 +36,6 @@ const UI = {
 
 const LANGS: Lang[] = ['zh-CN', 'en'];
 const SCOPE = 'openid profile';
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 describe.skipIf(!chromiumAvailable)('a citizen signs in with a real browser (Chromium)', () => {
   let h: Harness;
@@ -171,20 +168,6 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in with a real browser (Chr
   }
 
   /** Runs axe-core in the page; fails on serious or critical violations and lists them readably. */
-  async function expectNoSeriousAxeViolations(page: Page, what: string) {
-    // The pages send `default-src 'none'`; evaluating through the DevTools protocol is not subject to it.
-    if ((await page.evaluate<string>('typeof window.axe')) !== 'object') await page.evaluate(axeSource);
-    const results = await page.evaluate<AxeResults>(`axe.run(document, { resultTypes: ['violations'] })`);
-    // axe really examined the page (not a vacuous pass).
-    expect(results.passes.map((r) => r.id)).toEqual(expect.arrayContaining(['html-has-lang', 'color-contrast', 'document-title']));
-    const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    const report = bad
-      .map((v) => [`- [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})`, ...v.nodes.map((n) => `    at ${n.target.join(' ')}: ${n.failureSummary?.replace(/\n\s*/g, ' ')}\n      ${n.html}`)].join('\n'))
-      .join('\n');
-    if (bad.length) console.error(`axe found serious/critical problems on ${what}:\n${report}`);
-    expect(bad.length, `axe serious/critical violations on ${what}:\n${report}`).toBe(0);
-    return results;
-  }
 
   it('zh-CN by default: fill by labels, sign in, consent; lands at the RP with code and state; ID token acr/amr/channel; axe-clean pages', async () => {
     const page = await newPage();

@@ -3,18 +3,15 @@
  * page, moving between the portal's pages by their links, acting through their buttons, and
  * axe-core on every page in both languages.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import type { AxeResults } from 'axe-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.js';
 import { chromiumAvailable, launchChromium } from '../support/chromium.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 describe.skipIf(!chromiumAvailable)('the citizen portal in a real browser (Chromium)', () => {
   let h: Harness;
@@ -48,14 +45,6 @@ describe.skipIf(!chromiumAvailable)('the citizen portal in a real browser (Chrom
     return { rp, tokens: await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier }) };
   }
 
-  async function expectNoSeriousAxeViolations(page: Page, what: string) {
-    if ((await page.evaluate<string>('typeof window.axe')) !== 'object') await page.evaluate(axeSource);
-    const results = await page.evaluate<AxeResults>(`axe.run(document, { resultTypes: ['violations'] })`);
-    expect(results.passes.map((r) => r.id)).toEqual(expect.arrayContaining(['html-has-lang', 'color-contrast', 'document-title']));
-    const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    const report = bad.map((v) => `- [${v.impact}] ${v.id}: ${v.help}\n${v.nodes.map((n) => `    at ${n.target.join(' ')}: ${n.html}`).join('\n')}`).join('\n');
-    expect(bad.length, `axe serious/critical violations on ${what}:\n${report}`).toBe(0);
-  }
 
   it('signs in by labels, walks every page by its links in both languages, axe-clean', async () => {
     const citizen = await h.citizen({ name: '王五' });

@@ -8,21 +8,20 @@
  * The registry is a file of synthetic people written for this run, so that no test collides with
  * another (or with the shipped synthetic registry): each test has its own person and phone.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import type { AxeResults } from 'axe-core';
 import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
 import type { Config } from '../../src/config/index.js';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 import { chromiumAvailable, launchChromium } from '../support/chromium.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
 type Lang = 'zh-CN' | 'en';
 
@@ -105,7 +104,6 @@ const PEOPLE = {
 };
 
 const SCOPE = 'openid profile';
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Chromium)', () => {
   let h: Harness;
@@ -179,14 +177,6 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
 
   const alertText = async (page: Page) => (await page.getByRole('alert').textContent())?.trim();
 
-  async function expectNoSeriousAxeViolations(page: Page, what: string) {
-    if ((await page.evaluate<string>('typeof window.axe')) !== 'object') await page.evaluate(axeSource);
-    const results = await page.evaluate<AxeResults>(`axe.run(document, { resultTypes: ['violations'] })`);
-    expect(results.passes.map((r) => r.id)).toEqual(expect.arrayContaining(['html-has-lang', 'color-contrast', 'document-title']));
-    const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    const report = bad.map((v) => `- [${v.impact}] ${v.id}: ${v.help}\n${v.nodes.map((n) => `    ${n.html}`).join('\n')}`).join('\n');
-    expect(bad.length, `axe serious/critical violations on ${what}:\n${report}`).toBe(0);
-  }
 
   async function authorization(lang: Lang) {
     const verifier = oidc.randomPKCECodeVerifier();

@@ -5,18 +5,16 @@
  * at loa:1 is stepped up in place when another app demands loa:2. openid-client redeems every code
  * and checks the ID token's acr and amr.
  */
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { generate } from 'otplib';
-import type { AxeResults } from 'axe-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { maskCitizenId, parseCitizenId } from '../../src/identity/index.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { chromiumAvailable, launchChromium } from '../support/chromium.js';
+import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
 const LOA1 = 'urn:yihao:loa:1';
 const LOA2 = 'urn:yihao:loa:2';
@@ -54,7 +52,6 @@ const UI = {
 } as const;
 type Lang = keyof typeof UI;
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 /** The code an authenticator app shows `steps` periods from now. */
 const codeAt = (secret: string, steps = 0) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + steps * 30 });
 
@@ -140,15 +137,6 @@ describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a re
     await page.getByRole('button', { name: UI[lang].signIn, exact: true }).click();
   }
 
-  async function expectNoSeriousAxeViolations(page: Page, what: string) {
-    // The pages send `default-src 'none'`; evaluating through the DevTools protocol is not subject to it.
-    if ((await page.evaluate<string>('typeof window.axe')) !== 'object') await page.evaluate(axeSource);
-    const results = await page.evaluate<AxeResults>(`axe.run(document, { resultTypes: ['violations'] })`);
-    expect(results.passes.map((r) => r.id)).toEqual(expect.arrayContaining(['html-has-lang', 'document-title']));
-    const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    const report = bad.map((v) => `- [${v.impact}] ${v.id}: ${v.help}\n${v.nodes.map((n) => `    ${n.html}`).join('\n')}`).join('\n');
-    expect(bad.length, `axe serious/critical violations on ${what}:\n${report}`).toBe(0);
-  }
 
   let citizen: Awaited<ReturnType<Harness['citizen']>>;
   let secret: string;
@@ -176,7 +164,7 @@ describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a re
     const { qrCodeDataUrl, totpUri } = await import('../../src/mfa/totp.js');
     const label = maskCitizenId(parseCitizenId(citizen.citizenId));
     expect(await qr.getAttribute('src')).toBe(await qrCodeDataUrl(totpUri(secret, { issuer: 'Yihao', label })));
-    await expectNoSeriousAxeViolations(page, 'the zh-CN TOTP enrolment page');
+    await expectNoSeriousAxeViolations(page, 'the zh-CN TOTP enrolment page', ['html-has-lang', 'document-title']);
 
     await page.getByLabel(ui.enrolCode, { exact: true }).fill(await codeAt(secret));
     await page.getByRole('button', { name: ui.confirm, exact: true }).click();
@@ -184,7 +172,7 @@ describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a re
     const codes = await page.locator('#recovery-codes li').allTextContents();
     expect(codes).toHaveLength(10);
     for (const c of codes) expect(c.trim()).toMatch(/^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/);
-    await expectNoSeriousAxeViolations(page, 'the zh-CN recovery codes page');
+    await expectNoSeriousAxeViolations(page, 'the zh-CN recovery codes page', ['html-has-lang', 'document-title']);
 
     const claims = await flow.land(() => page.getByRole('button', { name: ui.continue, exact: true }).click());
     expect(claims).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['pwd', 'otp', 'mfa'], channel: 'web' });
@@ -197,7 +185,7 @@ describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a re
     const flow = await authorize(page, landRegistry, { acr_values: LOA2, ui_locales: 'en' });
     await signInWithPassword(page, 'en', citizen);
     await page.getByRole('heading', { name: ui.totpTitle, exact: true }).waitFor();
-    await expectNoSeriousAxeViolations(page, 'the en TOTP page');
+    await expectNoSeriousAxeViolations(page, 'the en TOTP page', ['html-has-lang', 'document-title']);
 
     // A wrong code first: an error tied to the field, and the page stays accessible.
     const field = page.getByLabel(ui.code, { exact: true });
@@ -206,7 +194,7 @@ describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a re
     await page.getByRole('alert').waitFor();
     expect((await page.getByRole('alert').textContent())?.trim()).toBe('The code is not correct.');
     expect(await field.getAttribute('aria-describedby')).toContain('form-error');
-    await expectNoSeriousAxeViolations(page, 'the en TOTP page showing an error');
+    await expectNoSeriousAxeViolations(page, 'the en TOTP page showing an error', ['html-has-lang', 'document-title']);
 
     // The enrolment used this period's code; the app's next one is accepted (one period of drift is allowed).
     await page.getByLabel(ui.code, { exact: true }).fill(await codeAt(secret, 1));

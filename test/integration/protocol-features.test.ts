@@ -1,29 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startHarness, type Harness } from '../support/harness.js';
 import { formAction, formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
+import { logoutReceiver } from '../support/logout-receiver.js';
 
 
-/** A relying party's back-channel logout endpoint that records what it receives. */
-async function logoutReceiver(): Promise<{ url: string; tokens: string[]; server: Server }> {
-  const tokens: string[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      const token = new URLSearchParams(body).get('logout_token');
-      if (token) tokens.push(token);
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/backchannel`, tokens, server };
-}
 
 describe('protocol features', () => {
   let h: Harness;

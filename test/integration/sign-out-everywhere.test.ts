@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -7,26 +5,13 @@ import { startHarness, type Backend, type Harness } from '../support/harness.js'
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { logoutReceiver } from '../support/logout-receiver.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
   { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
 
-async function logoutReceiver(): Promise<{ url: string; tokens: string[]; server: Server }> {
-  const tokens: string[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      const token = new URLSearchParams(body).get('logout_token');
-      if (token) tokens.push(token);
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/backchannel`, tokens, server };
-}
 
 describe.each(backends)('signing an account out everywhere ($name)', ({ name, enabled }) => {
   let h: Harness;

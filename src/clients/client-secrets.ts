@@ -13,6 +13,8 @@ export function clientSecrets(indexKey: string) {
   const keyed = createBlindIndex(indexKey);
   const digest = (secret: string) => `${PREFIX}${keyed('client_secret', secret)}`;
   return {
+    /** What is stored for a given secret (for secrets derived rather than generated, like the portal's). */
+    stored: digest,
     generate(): { secret: string; stored: string } {
       const secret = randomBytes(32).toString('base64url');
       return { secret, stored: digest(secret) };

@@ -10,16 +10,9 @@ import type { Config } from '../../src/config/index.js';
 import { latestOutboxCode, outboxPath, readOutbox } from '../../src/sms/index.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
-import { formAction, formField, ScriptedBrowser } from '../support/scripted-browser.js';
+import { alertOf, formAction, formField, go as walk, page, ScriptedBrowser, submit as post, type PageStep, type Step } from '../support/scripted-browser.js';
 
 const MAX_FAILURES = 3;
-type Step = { kind: 'page'; status: number; url: URL; html: string } | { kind: 'rp'; url: URL };
-type PageStep = Extract<Step, { kind: 'page' }>;
-const page = (step: Step): PageStep => {
-  if (step.kind !== 'page') throw new Error(`expected a Yihao page, got ${step.url.href}`);
-  return step;
-};
-const alertOf = (html: string) => /role="alert"[^>]*>([^<]+)</.exec(html)?.[1];
 const statusOf = (html: string) => /role="status"[^>]*>([^<]+)</.exec(html)?.[1];
 
 let phoneCounter = 0;
@@ -29,6 +22,8 @@ describe('sign-in with a mobile number and an SMS code', () => {
   let h: Harness;
   let rp: oidc.Configuration;
   let origin: string;
+  const go = (browser: ScriptedBrowser, url: string | URL) => walk(browser, url, origin);
+  const submit = (browser: ScriptedBrowser, from: PageStep, contains: string, fields: Record<string, string>) => post(browser, from, contains, fields, origin);
 
   beforeAll(async () => {
     h = await startHarness({
@@ -50,19 +45,7 @@ describe('sign-in with a mobile number and an SMS code', () => {
     return code;
   };
 
-  async function go(browser: ScriptedBrowser, url: string | URL): Promise<Step> {
-    const { res, url: at } = await browser.follow(url, {}, origin);
-    if (at.origin !== origin) return { kind: 'rp', url: at };
-    return { kind: 'page', status: res.status, url: at, html: await res.text() };
-  }
 
-  async function submit(browser: ScriptedBrowser, from: PageStep, contains: string, fields: Record<string, string>): Promise<Step> {
-    const action = formAction(from.html, contains);
-    if (!action) throw new Error(`no ${contains} form on ${from.url.pathname}: ${from.html.slice(0, 400)}`);
-    const res = await browser.request(new URL(action, from.url), { form: { csrf: formField(from.html, 'csrf') ?? '', ...fields } });
-    if (res.status >= 300 && res.status < 400) return go(browser, new URL(res.headers.get('location')!, from.url));
-    return { kind: 'page', status: res.status, url: from.url, html: await res.text() };
-  }
 
   /** An authorization request up to the SMS page (following the login page's link). */
   async function atSmsPage(browser = new ScriptedBrowser(), extra: Record<string, string> = {}) {

@@ -10,21 +10,13 @@ import { generate } from 'otplib';
 import type { Config } from '../../src/config/index.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
-import { formAction, formField, ScriptedBrowser } from '../support/scripted-browser.js';
+import { alertOf, formAction, formField, go as walk, page, ScriptedBrowser, submit as post, type PageStep, type Step } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
 const LOA1 = 'urn:yihao:loa:1';
 const LOA2 = 'urn:yihao:loa:2';
 const MAX_FAILURES = 3;
 
-type Step = { kind: 'page'; status: number; url: URL; html: string } | { kind: 'rp'; url: URL };
-type PageStep = Extract<Step, { kind: 'page' }>;
-
-const page = (step: Step): PageStep => {
-  if (step.kind !== 'page') throw new Error(`expected a Yihao page, got the relying party at ${step.url.href}`);
-  return step;
-};
-const alertOf = (html: string) => /role="alert"[^>]*>([^<]+)</.exec(html)?.[1];
 const secretOf = (html: string) => /id="manual-key">([^<]+)</.exec(html)?.[1]?.replace(/\s/g, '');
 const recoveryCodesOf = (html: string) => [...html.matchAll(/<li><code>([^<]+)<\/code><\/li>/g)].map((m) => m[1]!);
 /** The code an authenticator app shows `steps` periods from now. */
@@ -44,6 +36,8 @@ describe.each(backends)('TOTP and recovery codes on the web sign-in ($name)', ({
   let h: Harness;
   let rp: oidc.Configuration;
   let origin: string;
+  const go = (browser: ScriptedBrowser, url: string | URL) => walk(browser, url, origin);
+  const submit = (browser: ScriptedBrowser, from: PageStep, contains: string, fields: Record<string, string>) => post(browser, from, contains, fields, origin);
 
   beforeAll(async () => {
     if (!enabled) return;
@@ -56,20 +50,7 @@ describe.each(backends)('TOTP and recovery codes on the web sign-in ($name)', ({
   });
   afterAll(async () => h?.close());
 
-  async function go(browser: ScriptedBrowser, url: string | URL): Promise<Step> {
-    const { res, url: at } = await browser.follow(url, {}, origin);
-    if (at.origin !== origin) return { kind: 'rp', url: at };
-    return { kind: 'page', status: res.status, url: at, html: await res.text() };
-  }
 
-  /** Posts the page's form whose action contains `contains`, with its CSRF token; follows a redirect. */
-  async function submit(browser: ScriptedBrowser, from: PageStep, contains: string, fields: Record<string, string>): Promise<Step> {
-    const action = formAction(from.html, contains);
-    if (!action) throw new Error(`no ${contains} form on ${from.url.pathname}: ${from.html.slice(0, 400)}`);
-    const res = await browser.request(new URL(action, from.url), { form: { csrf: formField(from.html, 'csrf') ?? '', ...fields } });
-    if (res.status >= 300 && res.status < 400) return go(browser, new URL(res.headers.get('location')!, from.url));
-    return { kind: 'page', status: res.status, url: from.url, html: await res.text() };
-  }
 
   /** Starts an authorization request; `redeem` exchanges the code that lands at the relying party. */
   async function begin(browser: ScriptedBrowser, extra: Record<string, string> = {}) {

@@ -92,3 +92,31 @@ export async function scriptedSignIn(
   }
   throw new Error('sign-in did not finish');
 }
+
+/** Where a step of a scripted walk ended: one of Yihao's pages, or back at the relying party. */
+export type Step = { kind: 'page'; status: number; url: URL; html: string } | { kind: 'rp'; url: URL };
+export type PageStep = Extract<Step, { kind: 'page' }>;
+
+export const page = (step: Step): PageStep => {
+  if (step.kind !== 'page') throw new Error(`expected a Yihao page, got the relying party at ${step.url.href}`);
+  return step;
+};
+
+/** The text of the page's `role="alert"` message. */
+export const alertOf = (html: string): string | undefined => /role="alert"[^>]*>([^<]+)</.exec(html)?.[1];
+
+/** Follows redirects within Yihao's `origin` and reports where the walk stopped. */
+export async function go(browser: ScriptedBrowser, url: string | URL, origin: string): Promise<Step> {
+  const { res, url: at } = await browser.follow(url, {}, origin);
+  if (at.origin !== origin) return { kind: 'rp', url: at };
+  return { kind: 'page', status: res.status, url: at, html: await res.text() };
+}
+
+/** Posts the page's form whose action contains `contains`, with its CSRF token; follows a redirect. */
+export async function submit(browser: ScriptedBrowser, from: PageStep, contains: string, fields: Record<string, string>, origin: string): Promise<Step> {
+  const action = formAction(from.html, contains);
+  if (!action) throw new Error(`no ${contains} form on ${from.url.pathname}: ${from.html.slice(0, 400)}`);
+  const res = await browser.request(new URL(action, from.url), { form: { csrf: formField(from.html, 'csrf') ?? '', ...fields } });
+  if (res.status >= 300 && res.status < 400) return go(browser, new URL(res.headers.get('location')!, from.url), origin);
+  return { kind: 'page', status: res.status, url: from.url, html: await res.text() };
+}

@@ -8,9 +8,9 @@ import http from 'node:http';
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
+import type { Browser, Page, Response } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.js';
-import { chromiumAvailable, launchChromium } from '../support/chromium.js';
+import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
@@ -46,7 +46,8 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in with a real browser (Chr
   let citizen: Awaited<ReturnType<Harness['citizen']>>;
   /** Every request the relying party's callback received (path + query). */
   const rpHits: string[] = [];
-  let context: BrowserContext | undefined;
+  const pages = freshPages(() => browser);
+  const newPage = () => pages.next();
 
   beforeAll(async () => {
     rpServer = http.createServer((req, res) => {
@@ -64,7 +65,7 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in with a real browser (Chr
   });
 
   afterAll(async () => {
-    await context?.close();
+    await pages.close();
     await browser?.close();
     if (rpServer) {
       rpServer.closeAllConnections();
@@ -73,14 +74,6 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in with a real browser (Chr
     await h?.close();
   });
 
-  /** A fresh context (cookies, storage) per test; it is closed when the next one opens or in afterAll. */
-  async function newPage(): Promise<Page> {
-    await context?.close();
-    context = await browser.newContext();
-    context.setDefaultTimeout(5_000);
-    context.setDefaultNavigationTimeout(10_000);
-    return context.newPage();
-  }
 
   /** An authorization request with code + PKCE (S256), state and nonce, as openid-client builds it. */
   async function authorization(lang: Lang) {

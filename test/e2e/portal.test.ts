@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.js';
-import { chromiumAvailable, launchChromium } from '../support/chromium.js';
+import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
@@ -16,7 +16,8 @@ import { expectNoSeriousAxeViolations } from '../support/axe.js';
 describe.skipIf(!chromiumAvailable)('the citizen portal in a real browser (Chromium)', () => {
   let h: Harness;
   let browser: Browser;
-  let context: BrowserContext | undefined;
+  const pages = freshPages(() => browser);
+  const newPage = () => pages.next();
   let app: { client_id: string; client_secret?: string };
 
   beforeAll(async () => {
@@ -24,18 +25,11 @@ describe.skipIf(!chromiumAvailable)('the citizen portal in a real browser (Chrom
     app = await h.client({ name: '公积金查询', grantTypes: ['authorization_code', 'refresh_token'] });
   });
   afterAll(async () => {
-    await context?.close();
+    await pages.close();
     await browser?.close();
     await h?.close();
   });
 
-  async function newPage(): Promise<Page> {
-    await context?.close();
-    context = await browser.newContext();
-    context.setDefaultTimeout(5_000);
-    context.setDefaultNavigationTimeout(10_000);
-    return context.newPage();
-  }
 
   /** The citizen also uses an app from another device: a session and a consent to show. */
   async function signInAtAppElsewhere(citizen: Awaited<ReturnType<Harness['citizen']>>) {

@@ -15,10 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
+import type { Browser, Page, Response } from 'playwright-core';
 import type { Config } from '../../src/config/index.js';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
-import { chromiumAvailable, launchChromium } from '../support/chromium.js';
+import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
@@ -112,7 +112,8 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
   let rpServer: http.Server;
   let redirectUri: string;
   let dir: string;
-  let context: BrowserContext | undefined;
+  const pages = freshPages(() => browser);
+  const newPage = () => pages.next();
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'yihao-registry-'));
@@ -143,7 +144,7 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
   });
 
   afterAll(async () => {
-    await context?.close();
+    await pages.close();
     await browser?.close();
     if (rpServer) {
       rpServer.closeAllConnections();
@@ -153,13 +154,6 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function newPage(): Promise<Page> {
-    await context?.close();
-    context = await browser.newContext();
-    context.setDefaultTimeout(5_000);
-    context.setDefaultNavigationTimeout(10_000);
-    return context.newPage();
-  }
 
   const accountCount = async () => Number((await h.yihao.stores.db('accounts').count({ n: '*' }).first())?.n);
   const outboxCode = async (phone: string) => {

@@ -10,10 +10,10 @@ import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { generate } from 'otplib';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { maskCitizenId, parseCitizenId } from '../../src/identity/index.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { chromiumAvailable, launchChromium } from '../support/chromium.js';
+import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
 const LOA1 = 'urn:yihao:loa:1';
@@ -63,7 +63,8 @@ describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a re
   /** Two government apps: one content with a password, one that demands loa:2. */
   let socialSecurity: oidc.Configuration;
   let landRegistry: oidc.Configuration;
-  let context: BrowserContext | undefined;
+  const pages = freshPages(() => browser);
+  const newPage = () => pages.next();
 
   beforeAll(async () => {
     rpServer = http.createServer((_req, res) => {
@@ -82,7 +83,7 @@ describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a re
   });
 
   afterAll(async () => {
-    await context?.close();
+    await pages.close();
     await browser?.close();
     if (rpServer) {
       rpServer.closeAllConnections();
@@ -91,14 +92,6 @@ describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a re
     await h?.close();
   });
 
-  /** A fresh browser profile (cookies, storage): a different device, as far as Yihao can tell. */
-  async function newPage(): Promise<Page> {
-    await context?.close();
-    context = await browser.newContext();
-    context.setDefaultTimeout(5_000);
-    context.setDefaultNavigationTimeout(10_000);
-    return context.newPage();
-  }
 
   /** Opens an authorization request in the page; `land` clicks the button that ends at the RP and redeems the code there. */
   async function authorize(page: Page, rp: oidc.Configuration, extra: Record<string, string> = {}) {

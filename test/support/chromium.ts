@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /** The system Chromium (Debian's package). Tests never download browsers. */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -34,4 +34,25 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * A fresh browser context (cookies, storage) per test, with short default timeouts; opening the
+ * next one closes the previous. `close()` in afterAll.
+ */
+export function freshPages(browser: () => Browser): { next(): Promise<Page>; close(): Promise<void> } {
+  let context: BrowserContext | undefined;
+  return {
+    async next() {
+      await context?.close();
+      context = await browser().newContext();
+      context.setDefaultTimeout(5_000);
+      context.setDefaultNavigationTimeout(10_000);
+      return context.newPage();
+    },
+    async close() {
+      await context?.close();
+      context = undefined;
+    },
+  };
 }

@@ -1,5 +1,8 @@
 import { errors, type Configuration } from 'oidc-provider';
+import { ACR_VALUES, type Acr, type Channel } from '../accounts/index.js';
 import { CITIZEN_ID_RELEASE, type CitizenIdRelease } from '../identity/index.js';
+
+export const CHANNELS: readonly Channel[] = ['web', 'mobile', 'kiosk', 'counter'];
 
 /** Yihao's own client metadata, beside the standard fields. */
 export interface YihaoClientMetadata {
@@ -8,17 +11,26 @@ export interface YihaoClientMetadata {
   citizen_id_release?: CitizenIdRelease;
   /** May receive `verified_claims` (scope `identity_assurance`). */
   verified_claims_allowed?: boolean;
+  /** The lowest level this app accepts: a session below it is stepped up, whatever the request asks. */
+  min_acr?: Acr;
+  /** The channels this app accepts sign-ins from; unset means every channel. */
+  allowed_channels?: Channel[];
 }
 
 const booleans = new Set(['first_party', 'verified_claims_allowed']);
 
 export const extraClientMetadata: NonNullable<Configuration['extraClientMetadata']> = {
-  properties: ['first_party', 'citizen_id_release', 'verified_claims_allowed'],
+  properties: ['first_party', 'citizen_id_release', 'verified_claims_allowed', 'min_acr', 'allowed_channels'],
   validator(_ctx, key, value) {
     if (value === undefined) return;
     if (booleans.has(key) && typeof value !== 'boolean') throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
     if (key === 'citizen_id_release' && !CITIZEN_ID_RELEASE.includes(value as CitizenIdRelease)) {
       throw new errors.InvalidClientMetadata(`citizen_id_release must be one of ${CITIZEN_ID_RELEASE.join(', ')}`);
+    }
+    if (key === 'min_acr' && !ACR_VALUES.includes(value as Acr)) throw new errors.InvalidClientMetadata(`min_acr must be one of ${ACR_VALUES.join(', ')}`);
+    if (key === 'allowed_channels') {
+      const ok = Array.isArray(value) && value.length > 0 && value.every((c) => CHANNELS.includes(c as Channel)) && new Set(value).size === value.length;
+      if (!ok) throw new errors.InvalidClientMetadata(`allowed_channels must be a non-empty list of distinct values from ${CHANNELS.join(', ')}`);
     }
   },
 };
@@ -29,3 +41,7 @@ export const citizenIdReleaseOf = (client: ClientLike): CitizenIdRelease =>
   (client?.metadata().citizen_id_release as CitizenIdRelease | undefined) ?? 'none';
 
 export const verifiedClaimsAllowed = (client: ClientLike): boolean => client?.metadata().verified_claims_allowed === true;
+
+export const minAcrOf = (client: ClientLike): Acr | undefined => client?.metadata().min_acr as Acr | undefined;
+
+export const allowedChannelsOf = (client: ClientLike): readonly Channel[] => (client?.metadata().allowed_channels as Channel[] | undefined) ?? CHANNELS;

@@ -25,7 +25,8 @@ import { createBlindIndex } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAuditLog } from './audit/index.js';
 import { createSecondFactors } from './mfa/index.js';
-import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
+import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
+import { createAdmin, type Admin } from './admin/index.js';
 
 export interface Stores {
   db: Database;
@@ -54,7 +55,8 @@ export function createServices(config: Config, stores: Stores) {
   const clientCache = createClientCache({ ttlMs: 5_000, maxEntries: 10_000, redis: stores.redis, channel: `${config.redisPrefix}client-changed` });
   const accountIndex = createAccountIndex(stores.db);
   const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, clientCache, accountIndex });
-  const clientSecrets = createClientSecrets(config.secrets.indexKey);
+  const secretGrace = createSecretGrace(stores.db);
+  const clientSecrets = createClientSecrets(config.secrets.indexKey, { grace: secretGrace });
   const audit = createAuditLog(stores.db);
   const registry = registryFromConfig(config.registry);
   const otpStore = createOtpStore({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
@@ -65,7 +67,7 @@ export function createServices(config: Config, stores: Stores) {
     limits: config.sms.limits,
   });
   const secondFactors = createSecondFactors({ db: stores.db, sealer, keyed: createBlindIndex(config.secrets.indexKey), lockout, Adapter, issuerName: 'Yihao' });
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors };
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -74,6 +76,8 @@ export interface Yihao {
   holder: ProviderHolder;
   accounts: Accounts;
   clients: ClientRegistry;
+  /** Operators' services (departments, roles, client lifecycle, audit), each call checked by role and department. */
+  admin: Admin;
   /** Sign an account out everywhere, or disable it. */
   signOut: SignOut;
   signingKeys: SigningKeys;
@@ -97,7 +101,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
-  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now)] });
+  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now), (now) => services.secretGrace.sweep(now)] });
 
   const interactions = interactionRouter({
     provider: () => holder.current,
@@ -136,7 +140,9 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const portal = createPortal({ ...services, config, provider: () => holder.current, db: stores.db, authentications, signOut, logger });
   await portal.ensureClient();
-  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, signUp.router, resetRouter, portal.router], logger });
+  const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger });
+  await admin.ensureClient();
+  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, signUp.router, resetRouter, portal.router, ...admin.routers], logger });
 
   let server: Server | undefined;
   return {
@@ -144,6 +150,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     holder,
     accounts: services.accounts,
     signOut,
+    admin,
     clients: createClientRegistry({ Adapter: services.Adapter, provider: () => holder.current, secrets: services.clientSecrets }),
     signingKeys: services.signingKeys,
     stores,

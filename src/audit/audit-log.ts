@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { Database } from '../storage/database.js';
 import { isPostgres } from '../storage/database.js';
+import { GENESIS, rowHash, verifyChain, type AuditRow, type ChainReport } from './audit-chain.js';
+import { queryEvents, type AuditPage, type AuditQuery } from './audit-query.js';
 
 export type ActorType = 'citizen' | 'operator' | 'client' | 'system';
 
@@ -14,24 +15,10 @@ export interface AuditEventInput {
   channel?: string | undefined;
   ip?: string | undefined;
   requestId?: string | undefined;
+  /** The department whose things the event is about, so that its auditors see it. */
+  departmentId?: string | undefined;
   /** Never secrets or citizen ID numbers. */
   details?: Record<string, unknown> | undefined;
-}
-
-interface AuditRow {
-  id: number;
-  at: number;
-  action: string;
-  actor_type: ActorType;
-  actor_id: string | null;
-  account_id: string | null;
-  client_id: string | null;
-  channel: string | null;
-  ip: string | null;
-  request_id: string | null;
-  details: string | null;
-  prev_hash: string;
-  hash: string;
 }
 
 export interface AuditEvent extends Omit<AuditEventInput, 'details'> {
@@ -45,15 +32,8 @@ interface SqliteConnection {
   transaction(fn: () => void): { immediate(): void };
 }
 
-const GENESIS = '0'.repeat(64);
 // Any fixed key serialises the PostgreSQL writers; SQLite has a single writer anyway.
 const CHAIN_LOCK = 0x79_69_68_61;
-
-/** The hash covers every column but the id, in a fixed order, chained to the previous hash. */
-function rowHash(prev: string, r: Omit<AuditRow, 'id' | 'hash' | 'prev_hash'>): string {
-  const fields = [r.at, r.action, r.actor_type, r.actor_id, r.account_id, r.client_id, r.channel, r.ip, r.request_id, r.details];
-  return createHash('sha256').update(prev).update(JSON.stringify(fields)).digest('hex');
-}
 
 export function createAuditLog(db: Database) {
   const pg = isPostgres(db);
@@ -70,13 +50,18 @@ export function createAuditLog(db: Database) {
         ip: e.ip ?? null,
         request_id: e.requestId ?? null,
         details: e.details ? JSON.stringify(e.details) : null,
+        department_id: e.departmentId ?? null,
       };
+      // The head row moves with every append, in the same transaction: the newest rows cannot be
+      // deleted without the chain ending short of it.
       if (pg) {
         await db.transaction(async (trx) => {
           await trx.raw('select pg_advisory_xact_lock(?)', [CHAIN_LOCK]);
           const last = await trx<AuditRow>('audit_events').select('hash').orderBy('id', 'desc').first();
           const prev = last?.hash ?? GENESIS;
-          await trx('audit_events').insert({ ...row, prev_hash: prev, hash: rowHash(prev, row) });
+          const hash = rowHash(prev, row);
+          const [inserted] = (await trx('audit_events').insert({ ...row, prev_hash: prev, hash }).returning('id')) as { id: number }[];
+          await trx('audit_head').insert({ id: 1, last_id: inserted!.id, last_hash: hash }).onConflict('id').merge();
         });
         return;
       }
@@ -91,7 +76,12 @@ export function createAuditLog(db: Database) {
             const prev = last?.hash ?? GENESIS;
             const full = { ...row, prev_hash: prev, hash: rowHash(prev, row) };
             const columns = Object.keys(full);
-            conn.prepare(`insert into audit_events (${columns.join(', ')}) values (${columns.map((c) => `@${c}`).join(', ')})`).run(full);
+            const { lastInsertRowid } = conn.prepare(`insert into audit_events (${columns.join(', ')}) values (${columns.map((c) => `@${c}`).join(', ')})`).run(full) as {
+              lastInsertRowid: number | bigint;
+            };
+            conn
+              .prepare('insert into audit_head (id, last_id, last_hash) values (1, ?, ?) on conflict (id) do update set last_id = excluded.last_id, last_hash = excluded.last_hash')
+              .run(Number(lastInsertRowid), full.hash);
           })
           .immediate();
       } finally {
@@ -105,22 +95,20 @@ export function createAuditLog(db: Database) {
       return rows.map(toEvent);
     },
 
-    /**
-     * Recomputes the chain; returns the id of the first row that does not fit (an edit, a
-     * deletion or an insertion), or undefined when the log is intact.
-     */
+    /** Newest first, filtered, one page at a time (see AuditQuery). */
+    async query(q: AuditQuery): Promise<AuditPage<AuditEvent>> {
+      const { rows, next } = await queryEvents(db, q);
+      return { events: rows.map(toEvent), ...(next !== undefined ? { next } : {}) };
+    },
+
+    /** Recomputes the chain and names the first row that does not fit. */
+    check(): Promise<ChainReport> {
+      return verifyChain(db);
+    },
+
+    /** The id of the first row that does not fit the chain, or undefined when the log is intact. */
     async verify(): Promise<number | undefined> {
-      let prev = GENESIS;
-      let after = 0;
-      for (;;) {
-        const rows = await db<AuditRow>('audit_events').where('id', '>', after).orderBy('id').limit(1000);
-        if (rows.length === 0) return undefined;
-        for (const r of rows) {
-          if (r.prev_hash !== prev || rowHash(prev, { ...r, at: Number(r.at) }) !== r.hash) return Number(r.id);
-          prev = r.hash;
-          after = Number(r.id);
-        }
-      }
+      return (await verifyChain(db)).firstBroken?.id;
     },
   };
 }
@@ -131,13 +119,14 @@ function toEvent(r: AuditRow): AuditEvent {
     id: Number(r.id),
     at: new Date(Number(r.at)).toISOString(),
     action: r.action,
-    actorType: r.actor_type,
+    actorType: r.actor_type as ActorType,
     actorId: r.actor_id ?? undefined,
     accountId: r.account_id ?? undefined,
     clientId: r.client_id ?? undefined,
     channel: r.channel ?? undefined,
     ip: r.ip ?? undefined,
     requestId: r.request_id ?? undefined,
+    departmentId: r.department_id ?? undefined,
     details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : undefined,
   };
 }

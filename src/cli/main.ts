@@ -4,6 +4,9 @@ import { ConfigError } from '../config/config-error.js';
 import { projectRoot } from '../config/paths.js';
 import { isYihaoError, YihaoError } from '../errors.js';
 import { accountCreateCommand } from './account.command.js';
+import { auditVerifyCommand, CheckFailed } from './audit.command.js';
+import { departmentCreateCommand } from './department.command.js';
+import { operatorCreateCommand } from './operator.command.js';
 import { wantsHelp } from './args.js';
 import { clientCreateCommand } from './client.command.js';
 import type { Command, CommandContext } from './command.js';
@@ -11,7 +14,16 @@ import { keysListCommand, keysRotateCommand } from './keys.command.js';
 import { migrateCommand } from './migrate.command.js';
 import { streamOutput } from './output.js';
 
-const commands: readonly Command[] = [migrateCommand, clientCreateCommand, accountCreateCommand, keysListCommand, keysRotateCommand];
+const commands: readonly Command[] = [
+  migrateCommand,
+  clientCreateCommand,
+  accountCreateCommand,
+  keysListCommand,
+  keysRotateCommand,
+  departmentCreateCommand,
+  operatorCreateCommand,
+  auditVerifyCommand,
+];
 
 const EXIT = { ok: 0, unexpected: 1, badInput: 2 } as const;
 
@@ -25,6 +37,7 @@ const withoutStatement = (message: string) =>
 /** The one place where failures become exit codes and the single stderr line. */
 function failure(e: unknown): { code: number; message: string } {
   if (isYihaoError(e) || e instanceof ConfigError) return { code: EXIT.badInput, message: e.message };
+  if (e instanceof CheckFailed) return { code: e.exitCode, message: e.message };
   const message = withoutStatement(e instanceof Error ? e.message : String(e));
   return { code: EXIT.unexpected, message: `unexpected error: ${message.split('\n')[0]!.slice(0, 300)}` };
 }
@@ -51,7 +64,7 @@ YIHAO_DATA_DIR, default ./data under the current directory), REDIS_URL, YIHAO_CO
 (YIHAO_COOKIE_KEYS, YIHAO_SEAL_KEYS, YIHAO_INDEX_KEY, or YIHAO_SECRETS_FILE).
 
 Exit codes: 0 done; 2 bad input or configuration (one line on stderr);
-1 unexpected error.`;
+3 a check found a problem (yihao audit verify); 1 unexpected error.`;
 
 const groupHelp = (group: string, members: readonly Command[]) => `Usage: yihao ${group} <command> [options]
 

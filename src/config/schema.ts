@@ -56,6 +56,16 @@ export const fileConfigSchema = z
     sms: smsConfigSchema.prefault({}),
     /** The population registry for real-name checks; a relative file path is from the checkout. */
     registry: registryConfigSchema,
+    /** Operators' settings (src/admin). */
+    admin: z
+      .object({
+        /** How long a rotated-out client secret keeps working, unless the rotation says otherwise. */
+        secretGraceSeconds: z.number().int().min(0).default(7 * 86_400),
+        /** The longest grace period a rotation may ask for. */
+        maxSecretGraceSeconds: z.number().int().min(0).default(30 * 86_400),
+      })
+      .strict()
+      .prefault({}),
     resourceServers: z.record(
       z.url(),
       z.object({

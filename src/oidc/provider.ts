@@ -16,6 +16,7 @@ import { ttl } from './ttl.js';
 import { auditProviderEvents } from './events.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
+import { withAdminResource } from '../admin/admin-resource.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -67,7 +68,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       claimsParameter: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
-      resourceIndicators: resourceIndicators(config.resourceServers),
+      resourceIndicators: withAdminResource(resourceIndicators(config.resourceServers), config.issuer, config.ttl.accessTokenSeconds),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: providerPages.logoutSource,

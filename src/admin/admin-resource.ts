@@ -1,0 +1,29 @@
+import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+
+export const ADMIN_CONSOLE_CLIENT_ID = 'yihao-admin-console';
+export const ADMIN_SCOPE = 'admin';
+export const ADMIN_API_PATH = '/admin/api/v1';
+
+/** The admin API's resource indicator (RFC 8707). */
+export const adminResource = (issuer: string) => `${issuer}${ADMIN_API_PATH}`;
+
+type ResourceFeature = {
+  getResourceServerInfo(ctx: KoaContextWithOIDC, indicator: string, client: { clientId: string }): ResourceServer | Promise<ResourceServer>;
+};
+
+/**
+ * Adds the admin API to the configured resource servers. Its tokens are opaque (the API looks them
+ * up, so that revocation and sign-out take effect at once) and only the admin console may ask for
+ * them: no other app can obtain a token that the admin API accepts.
+ */
+export function withAdminResource<F extends ResourceFeature>(feature: F, issuer: string, accessTokenTTL: number): F {
+  const indicator = adminResource(issuer);
+  return {
+    ...feature,
+    getResourceServerInfo(ctx: KoaContextWithOIDC, asked: string, client: { clientId: string }) {
+      if (asked !== indicator) return feature.getResourceServerInfo(ctx, asked, client);
+      if (client.clientId !== ADMIN_CONSOLE_CLIENT_ID) throw new errors.InvalidTarget('this resource is reserved for the admin console');
+      return { scope: ADMIN_SCOPE, audience: indicator, accessTokenFormat: 'opaque', accessTokenTTL };
+    },
+  };
+}

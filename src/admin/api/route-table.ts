@@ -1,0 +1,198 @@
+import { z } from 'zod';
+import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettings } from '../../clients/index.js';
+import { auditQueryInput } from '../audit-service.js';
+import { newClientInput, reviewInput, rotationInput, suspensionInput } from '../client-service.js';
+import { departmentInput } from '../departments.js';
+import { assignmentInput } from '../operator-service.js';
+import { paging } from '../paging.js';
+import type { AdminServices } from '../services.js';
+import type { Operator } from '../roles.js';
+import * as s from './schemas.js';
+
+export interface ApiRequest {
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  body: unknown;
+}
+
+/** One endpoint: its contract (for validation and the OpenAPI document) and its handler. */
+export interface ApiRoute {
+  method: 'get' | 'post' | 'put' | 'delete';
+  /** OpenAPI style, relative to /admin/api/v1: '/clients/{client_id}'. */
+  path: string;
+  operationId: string;
+  summary: string;
+  tag: string;
+  /** Roles that may call it (documentation; the services enforce it). */
+  roles: string;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  status: 200 | 201 | 204;
+  response?: z.ZodType;
+  /** Whether it needs no token (the OpenAPI document itself). */
+  public?: boolean;
+  handler(op: Operator | undefined, req: ApiRequest, services: AdminServices): Promise<unknown>;
+}
+
+const id = (r: ApiRequest, name: string) => r.params[name]!;
+const as = <T>(v: unknown) => v as T;
+const op = (o: Operator | undefined) => o!;
+
+const listQuery = z.object({ q: z.string().max(128).optional(), ...paging }).strict();
+
+/** Every endpoint of the admin API. The router registers exactly these; the OpenAPI document describes exactly these. */
+export const apiRoutes: readonly ApiRoute[] = [
+  {
+    method: 'get', path: '/openapi.json', operationId: 'getOpenApi', summary: 'This API description (OpenAPI 3.1)', tag: 'meta', roles: 'anyone',
+    status: 200, public: true,
+    handler: async () => undefined, // answered by the router itself
+  },
+  {
+    method: 'get', path: '/me', operationId: 'getMe', summary: 'The signed-in operator and their role assignments', tag: 'operators', roles: 'any operator',
+    status: 200, response: s.meBody,
+    handler: async (o) => s.toMe(op(o)),
+  },
+  {
+    method: 'get', path: '/departments', operationId: 'listDepartments', summary: 'Departments in your subtrees', tag: 'departments', roles: 'super-admin, dept-admin, reviewer, auditor',
+    query: listQuery, status: 200, response: s.pageOf(s.departmentBody, 'DepartmentPage'),
+    handler: async (o, r, sv) => {
+      const page = await sv.departments.list(op(o), as(r.query));
+      return { ...page, items: page.items.map(s.toDepartment) };
+    },
+  },
+  {
+    method: 'post', path: '/departments', operationId: 'createDepartment', summary: 'Create a department under one of yours', tag: 'departments', roles: 'super-admin',
+    body: departmentInput, status: 201, response: s.departmentBody,
+    handler: async (o, r, sv) => s.toDepartment(await sv.departments.create(op(o), as(r.body))),
+  },
+  {
+    method: 'get', path: '/departments/{department_id}', operationId: 'getDepartment', summary: 'One department', tag: 'departments', roles: 'super-admin, dept-admin, reviewer, auditor',
+    status: 200, response: s.departmentBody,
+    handler: async (o, r, sv) => s.toDepartment(await sv.departments.get(op(o), id(r, 'department_id'))),
+  },
+  {
+    method: 'get', path: '/operators', operationId: 'listOperators', summary: 'Operators holding roles in your subtrees', tag: 'operators', roles: 'super-admin, dept-admin',
+    query: listQuery.extend({ department_id: z.string().max(32).optional() }), status: 200, response: s.pageOf(s.operatorBody, 'OperatorPage'),
+    handler: async (o, r, sv) => sv.operators.list(op(o), as(r.query)),
+  },
+  {
+    method: 'post', path: '/role-assignments', operationId: 'assignRole', summary: 'Give an account a role in a department', tag: 'operators', roles: 'super-admin, dept-admin (not super-admin)',
+    body: assignmentInput, status: 201, response: s.assignedBody,
+    handler: async (o, r, sv) => sv.operators.assign(op(o), as(r.body)),
+  },
+  {
+    method: 'delete', path: '/role-assignments/{assignment_id}', operationId: 'revokeRole', summary: 'Take a role away', tag: 'operators', roles: 'super-admin, dept-admin (not super-admin)',
+    status: 204,
+    handler: async (o, r, sv) => sv.operators.revoke(op(o), id(r, 'assignment_id')),
+  },
+  {
+    method: 'get', path: '/clients', operationId: 'listClients', summary: 'Clients of your subtrees', tag: 'clients', roles: 'super-admin, dept-admin, reviewer',
+    query: listQuery.extend({ status: z.enum(CLIENT_STATUSES).optional() }), status: 200, response: s.pageOf(s.clientBody, 'ClientPage'),
+    handler: async (o, r, sv) => {
+      const page = await sv.clients.list(op(o), as(r.query));
+      return { ...page, items: page.items.map(s.toClient) };
+    },
+  },
+  {
+    method: 'post', path: '/clients', operationId: 'createClient', summary: 'Register a client as a draft, with its first change', tag: 'clients', roles: 'super-admin, dept-admin',
+    body: newClientInput, status: 201, response: s.createdClientBody,
+    handler: async (o, r, sv) => {
+      const made = await sv.clients.create(op(o), r.body);
+      return { client: s.toClient(made.client), change: s.toChange(made.change), ...(made.clientSecret ? { client_secret: made.clientSecret } : {}) };
+    },
+  },
+  {
+    method: 'get', path: '/clients/{client_id}', operationId: 'getClient', summary: 'A client and its pending change, with the diff', tag: 'clients', roles: 'super-admin, dept-admin, reviewer',
+    status: 200, response: s.clientDetailBody,
+    handler: async (o, r, sv) => {
+      const d = await sv.clients.get(op(o), id(r, 'client_id'));
+      return { client: s.toClient(d.client), pending: d.pending ? s.toChange(d.pending) : null };
+    },
+  },
+  {
+    method: 'post', path: '/clients/{client_id}/changes', operationId: 'proposeClientChange', summary: 'Draft a change to a client (the full new settings)', tag: 'clients', roles: 'super-admin, dept-admin',
+    body: clientSettings, status: 201, response: s.changeBody,
+    handler: async (o, r, sv) => s.toChange(await sv.clients.propose(op(o), id(r, 'client_id'), r.body)),
+  },
+  {
+    method: 'post', path: '/clients/{client_id}/suspend', operationId: 'suspendClient', summary: 'Suspend an active client: the provider refuses it until resumed', tag: 'clients', roles: 'super-admin, dept-admin',
+    body: suspensionInput, status: 200, response: s.clientBody,
+    handler: async (o, r, sv) => s.toClient(await sv.clients.suspend(op(o), id(r, 'client_id'), r.body)),
+  },
+  {
+    method: 'post', path: '/clients/{client_id}/resume', operationId: 'resumeClient', summary: 'Resume a suspended client', tag: 'clients', roles: 'super-admin, dept-admin',
+    status: 200, response: s.clientBody,
+    handler: async (o, r, sv) => s.toClient(await sv.clients.resume(op(o), id(r, 'client_id'))),
+  },
+  {
+    method: 'post', path: '/clients/{client_id}/secret', operationId: 'rotateClientSecret', summary: 'Rotate the secret; the old one works for the grace period', tag: 'clients', roles: 'super-admin, dept-admin',
+    body: rotationInput, status: 200, response: s.rotatedBody,
+    handler: async (o, r, sv) => {
+      const rotated = await sv.clients.rotateSecret(op(o), id(r, 'client_id'), r.body ?? {});
+      return { client_secret: rotated.clientSecret, previous_secret_valid_until: rotated.previousValidUntil ? new Date(rotated.previousValidUntil).toISOString() : null };
+    },
+  },
+  {
+    method: 'get', path: '/client-changes', operationId: 'listClientChanges', summary: 'Client changes in your subtrees', tag: 'client changes', roles: 'super-admin, dept-admin, reviewer',
+    query: z.object({ status: z.enum(CHANGE_STATUSES).optional(), client_id: z.string().max(128).optional(), ...paging }).strict(),
+    status: 200, response: s.pageOf(s.changeBody, 'ClientChangePage'),
+    handler: async (o, r, sv) => {
+      const page = await sv.clients.listChanges(op(o), as(r.query));
+      return { ...page, items: page.items.map(s.toChange) };
+    },
+  },
+  {
+    method: 'get', path: '/client-changes/{change_id}', operationId: 'getClientChange', summary: 'A change with what it alters', tag: 'client changes', roles: 'super-admin, dept-admin, reviewer',
+    status: 200, response: s.changeBody,
+    handler: async (o, r, sv) => s.toChange(await sv.clients.getChange(op(o), id(r, 'change_id'))),
+  },
+  {
+    method: 'put', path: '/client-changes/{change_id}', operationId: 'editClientChange', summary: 'Replace a draft change’s proposed settings', tag: 'client changes', roles: 'super-admin, dept-admin',
+    body: clientSettings, status: 200, response: s.changeBody,
+    handler: async (o, r, sv) => s.toChange(await sv.clients.edit(op(o), id(r, 'change_id'), r.body)),
+  },
+  {
+    method: 'post', path: '/client-changes/{change_id}/submit', operationId: 'submitClientChange', summary: 'Submit a draft for review', tag: 'client changes', roles: 'super-admin, dept-admin',
+    status: 200, response: s.changeBody,
+    handler: async (o, r, sv) => s.toChange(await sv.clients.submit(op(o), id(r, 'change_id'))),
+  },
+  {
+    method: 'post', path: '/client-changes/{change_id}/approve', operationId: 'approveClientChange', summary: 'Approve a submitted change (not your own): it goes live', tag: 'client changes', roles: 'super-admin, reviewer',
+    body: reviewInput, status: 200, response: s.approvedBody,
+    handler: async (o, r, sv) => {
+      const done = await sv.clients.approve(op(o), id(r, 'change_id'), r.body ?? {});
+      return { change: s.toChange(done.change), client: s.toClient(done.client) };
+    },
+  },
+  {
+    method: 'post', path: '/client-changes/{change_id}/reject', operationId: 'rejectClientChange', summary: 'Reject a submitted change (not your own)', tag: 'client changes', roles: 'super-admin, reviewer',
+    body: reviewInput, status: 200, response: s.changeBody,
+    handler: async (o, r, sv) => s.toChange(await sv.clients.reject(op(o), id(r, 'change_id'), r.body ?? {})),
+  },
+  {
+    method: 'get', path: '/keys', operationId: 'listSigningKeys', summary: 'Token signing keys', tag: 'keys', roles: 'super-admin of a root department',
+    status: 200, response: s.keysBody,
+    handler: async (o, _r, sv) => ({ keys: (await sv.keys.list(op(o))).map(s.toKey) }),
+  },
+  {
+    method: 'post', path: '/keys/rotate', operationId: 'rotateSigningKeys', summary: 'Add new active signing keys and retire the current ones', tag: 'keys', roles: 'super-admin of a root department',
+    status: 200, response: s.rotatedKeysBody,
+    handler: async (o, _r, sv) => {
+      const r = await sv.keys.rotate(op(o));
+      return { activated: r.activated, keys: r.keys.map(s.toKey) };
+    },
+  },
+  {
+    method: 'get', path: '/audit/events', operationId: 'queryAuditEvents', summary: 'Audit events, newest first, by actor, subject, client, action and time', tag: 'audit', roles: 'super-admin, auditor',
+    query: auditQueryInput, status: 200, response: s.auditPageBody,
+    handler: async (o, r, sv) => {
+      const page = await sv.audit.query(op(o), as(r.query));
+      return { events: page.events.map(s.toAuditEvent), ...(page.next !== undefined ? { next: page.next } : {}) };
+    },
+  },
+  {
+    method: 'get', path: '/audit/verify', operationId: 'verifyAuditChain', summary: 'Recompute the hash chain and name the first broken row', tag: 'audit', roles: 'super-admin, auditor',
+    status: 200, response: s.chainBody,
+    handler: async (o, _r, sv) => s.toChain(await sv.audit.verify(op(o))),
+  },
+];

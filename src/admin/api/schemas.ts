@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import type { AuditEvent, ChainReport } from '../../audit/index.js';
+import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettings, type ClientChange, type ClientRecord } from '../../clients/index.js';
+import type { SigningKeyInfo } from '../../keys/index.js';
+import type { Department } from '../departments.js';
+import { LEVELS } from '../departments.js';
+import { ROLES, type Operator } from '../roles.js';
+
+/** The answers of the admin API: each response is checked against these before it leaves. */
+const time = z.iso.datetime();
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+export const errorBody = z
+  .object({ error: z.string(), message: z.string(), fields: z.record(z.string(), z.string()).optional() })
+  .meta({ id: 'Error' });
+
+export const departmentBody = z
+  .object({ id: z.string(), parent_id: z.string().nullable(), level: z.enum(LEVELS), name: z.string(), created_at: time })
+  .meta({ id: 'Department' });
+export const toDepartment = (d: Department) => ({ id: d.id, parent_id: d.parentId ?? null, level: d.level, name: d.name, created_at: iso(d.createdAt)! });
+
+const assignmentBody = z.object({ id: z.string(), role: z.enum(ROLES), department_id: z.string() }).meta({ id: 'RoleAssignment' });
+
+export const meBody = z.object({ sub: z.string(), name: z.string(), assignments: z.array(assignmentBody) }).meta({ id: 'Me' });
+export const toMe = (op: Operator) => ({ sub: op.sub, name: op.name, assignments: op.assignments.map((a) => ({ id: a.id, role: a.role, department_id: a.departmentId })) });
+
+export const operatorBody = z.object({ sub: z.string(), name: z.string(), assignments: z.array(assignmentBody) }).meta({ id: 'Operator' });
+export const assignedBody = z.object({ id: z.string(), sub: z.string(), role: z.enum(ROLES), department_id: z.string() }).meta({ id: 'Assigned' });
+
+const settingsBody = clientSettings.meta({ id: 'ClientSettings' });
+
+export const clientBody = z
+  .object({
+    client_id: z.string(),
+    department_id: z.string(),
+    status: z.enum(CLIENT_STATUSES),
+    name: z.string(),
+    settings: settingsBody.nullable(),
+    version: z.number().int(),
+    created_by: z.string(),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Client' });
+export const toClient = (c: ClientRecord) => ({
+  client_id: c.clientId,
+  department_id: c.departmentId,
+  status: c.status,
+  name: c.name,
+  settings: c.settings ?? null,
+  version: c.version,
+  created_by: c.createdBy,
+  created_at: iso(c.createdAt)!,
+  updated_at: iso(c.updatedAt)!,
+});
+
+const diffBody = z.array(z.object({ field: z.string(), before: z.unknown(), after: z.unknown() })).meta({ id: 'SettingsDiff' });
+
+export const changeBody = z
+  .object({
+    id: z.string(),
+    client_id: z.string(),
+    department_id: z.string(),
+    kind: z.enum(['create', 'update']),
+    status: z.enum(CHANGE_STATUSES),
+    proposed: settingsBody,
+    author: z.string(),
+    submitted_at: time.nullable(),
+    reviewer: z.string().nullable(),
+    reviewed_at: time.nullable(),
+    review_note: z.string().nullable(),
+    created_at: time,
+    diff: diffBody.optional(),
+  })
+  .meta({ id: 'ClientChange' });
+export const toChange = (c: ClientChange & { diff?: z.infer<typeof diffBody> }) => ({
+  id: c.id,
+  client_id: c.clientId,
+  department_id: c.departmentId,
+  kind: c.kind,
+  status: c.status,
+  proposed: c.proposed,
+  author: c.authorId,
+  submitted_at: iso(c.submittedAt),
+  reviewer: c.reviewerId ?? null,
+  reviewed_at: iso(c.reviewedAt),
+  review_note: c.reviewNote ?? null,
+  created_at: iso(c.createdAt)!,
+  ...(c.diff ? { diff: c.diff } : {}),
+});
+
+export const clientDetailBody = z.object({ client: clientBody, pending: changeBody.nullable() }).meta({ id: 'ClientDetail' });
+export const createdClientBody = z
+  .object({ client: clientBody, change: changeBody, client_secret: z.string().optional().describe('Shown only here; Yihao keeps only a keyed hash.') })
+  .meta({ id: 'CreatedClient' });
+export const approvedBody = z.object({ change: changeBody, client: clientBody }).meta({ id: 'ApprovedChange' });
+export const rotatedBody = z
+  .object({ client_secret: z.string(), previous_secret_valid_until: time.nullable() })
+  .meta({ id: 'RotatedSecret' });
+
+export const keyBody = z
+  .object({ kid: z.string(), alg: z.string(), status: z.enum(['active', 'retired']), created_at: z.string(), retired_at: z.string().nullable() })
+  .meta({ id: 'SigningKey' });
+export const toKey = (k: SigningKeyInfo) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt, retired_at: k.retiredAt ?? null });
+export const keysBody = z.object({ keys: z.array(keyBody) }).meta({ id: 'SigningKeys' });
+export const rotatedKeysBody = z.object({ activated: z.array(z.string()), keys: z.array(keyBody) }).meta({ id: 'RotatedKeys' });
+
+export const auditEventBody = z
+  .object({
+    id: z.number().int(),
+    at: time,
+    action: z.string(),
+    actor_type: z.string(),
+    actor: z.string().nullable(),
+    subject: z.string().nullable(),
+    client_id: z.string().nullable(),
+    department_id: z.string().nullable(),
+    channel: z.string().nullable(),
+    ip: z.string().nullable(),
+    request_id: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()).nullable(),
+  })
+  .meta({ id: 'AuditEvent' });
+export const toAuditEvent = (e: AuditEvent) => ({
+  id: e.id,
+  at: e.at,
+  action: e.action,
+  actor_type: e.actorType,
+  actor: e.actorId ?? null,
+  subject: e.accountId ?? null,
+  client_id: e.clientId ?? null,
+  department_id: e.departmentId ?? null,
+  channel: e.channel ?? null,
+  ip: e.ip ?? null,
+  request_id: e.requestId ?? null,
+  details: e.details ?? null,
+});
+export const auditPageBody = z
+  .object({ events: z.array(auditEventBody), next: z.number().int().optional().describe('Pass as `before` for the next, older page.') })
+  .meta({ id: 'AuditPage' });
+
+export const chainBody = z
+  .object({
+    intact: z.boolean(),
+    checked: z.number().int(),
+    first_broken: z
+      .object({ id: z.number().int(), reason: z.enum(['row_altered', 'link_broken', 'rows_missing_at_end', 'head_mismatch']) })
+      .nullable(),
+  })
+  .meta({ id: 'ChainReport' });
+export const toChain = (r: ChainReport) => ({ intact: r.intact, checked: r.checked, first_broken: r.firstBroken ?? null });
+
+/** A page of `item`. */
+export const pageOf = <T extends z.ZodType>(item: T, id: string) =>
+  z.object({ items: z.array(item), page: z.number().int(), per_page: z.number().int(), total: z.number().int() }).meta({ id });

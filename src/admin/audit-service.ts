@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import type { AuditEvent, AuditLog, AuditPage, ChainReport } from '../audit/index.js';
+import type { ClientStore } from '../clients/index.js';
+import type { DepartmentStore } from './departments.js';
+import type { Guard } from './guard.js';
+import { isRootPath, type Operator } from './roles.js';
+
+const time = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
+
+export const auditQueryInput = z
+  .object({
+    actor: z.string().max(128).optional(),
+    subject: z.string().max(64).optional(),
+    client_id: z.string().max(128).optional(),
+    action: z.string().regex(/^[a-z_.]{1,64}$/, 'must be an action name, or a prefix ending in "."').optional(),
+    from: time.optional(),
+    to: time.optional(),
+    before: z.coerce.number().int().positive().optional(),
+    limit: z.coerce.number().int().min(1, 'must be 1 or more').max(200, 'must be 200 or less').default(50),
+  })
+  .strict();
+export type AuditQueryInput = z.output<typeof auditQueryInput>;
+
+/**
+ * The audit log for auditors. An auditor of the root department sees everything; one lower down
+ * sees the events about its departments and their clients.
+ */
+export function auditService({ audit, departments, clients, guard }: { audit: AuditLog; departments: DepartmentStore; clients: ClientStore; guard: Guard }) {
+  return {
+    async query(op: Operator, q: AuditQueryInput): Promise<AuditPage<AuditEvent>> {
+      const scopes = await guard.scopes(op, 'audit.read', 'audit.query');
+      let scope: { departmentIds: string[]; clientIds: string[] } | undefined;
+      if (!scopes.some(isRootPath)) {
+        const departmentIds = (await departments.within(scopes)).items.map((x) => x.id);
+        scope = { departmentIds, clientIds: await clients.clientIdsIn(departmentIds) };
+      }
+      return audit.query({
+        actor: q.actor,
+        subject: q.subject,
+        clientId: q.client_id,
+        action: q.action,
+        from: q.from ? Date.parse(q.from) : undefined,
+        to: q.to ? Date.parse(q.to) : undefined,
+        before: q.before,
+        limit: q.limit,
+        scope,
+      });
+    },
+    async verify(op: Operator): Promise<ChainReport> {
+      await guard.scopes(op, 'audit.read', 'audit.verify');
+      return audit.check();
+    },
+  };
+}
+export type AuditService = ReturnType<typeof auditService>;

@@ -1,0 +1,42 @@
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import { YihaoError } from '../errors.js';
+import type { AssignmentStore } from './assignments.js';
+import { placementProblem, type Department, type DepartmentStore, type Level } from './departments.js';
+import type { Role } from './roles.js';
+
+/**
+ * What the `yihao` command does with the server's own authority, before any operator exists (or
+ * to recover when none can sign in): create departments and grant roles. Audited as the system.
+ */
+export function adminBootstrap({ departments, assignments, accounts, audit }: { departments: DepartmentStore; assignments: AssignmentStore; accounts: Accounts; audit: AuditLog }) {
+  const record = (action: string, target: { departmentId?: string; accountId?: string }, details: Record<string, unknown>) =>
+    audit.append({ action, actorType: 'system', actorId: 'cli', departmentId: target.departmentId, accountId: target.accountId, details });
+
+  return {
+    async createDepartment(input: { name: string; level: Level; parentId?: string | undefined }): Promise<Department> {
+      const parent = input.parentId ? await departments.find(input.parentId) : undefined;
+      if (input.parentId && !parent) throw new YihaoError('not_found', 'no department has that --parent id');
+      const problem = placementProblem(input.level, parent);
+      if (problem) throw new YihaoError('invalid_input', problem);
+      const created = await departments.create({ name: input.name, level: input.level, parent });
+      await record('admin.department.created', { departmentId: created.id }, { after: { name: created.name, level: created.level, parent_id: parent?.id ?? null } });
+      return created;
+    },
+
+    /** Grants `role` in `departmentId` to the account with this citizen ID, mobile number or sub. */
+    async grantRole(input: { identifier: string; role: Role; departmentId: string }): Promise<{ id: string; sub: string; name: string; department: Department }> {
+      const department = await departments.find(input.departmentId);
+      if (!department) throw new YihaoError('not_found', 'no department has that --department id');
+      const account = (await accounts.findBySub(input.identifier)) ?? (await accounts.findByIdentifier(input.identifier));
+      if (!account) throw new YihaoError('not_found', 'no account matches that identifier; create it first with yihao account create');
+      if (await assignments.exists({ accountId: account.id, role: input.role, departmentId: department.id })) {
+        throw new YihaoError('invalid_input', 'that account already holds this role in this department');
+      }
+      const id = await assignments.add({ accountId: account.id, role: input.role, departmentId: department.id, createdBy: 'cli' });
+      await record('admin.role.assigned', { departmentId: department.id, accountId: account.sub }, { before: null, after: { id, role: input.role, department_id: department.id } });
+      return { id, sub: account.sub, name: account.name, department };
+    },
+  };
+}
+export type AdminBootstrap = ReturnType<typeof adminBootstrap>;

@@ -1,0 +1,291 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import {
+  clientMetadata,
+  clientSettings,
+  settingsDiff,
+  type ClientChange,
+  type ClientRecord,
+  type ClientSecrets,
+  type ClientSettings,
+  type ClientStore,
+  type LiveClients,
+  type SecretGrace,
+} from '../clients/index.js';
+import { AdminError } from './admin-error.js';
+import type { DepartmentStore } from './departments.js';
+import type { Guard } from './guard.js';
+import { offsetOf, type Page } from './paging.js';
+import type { Operator } from './roles.js';
+import { parseInput } from './validate.js';
+
+export const newClientInput = z.object({ department_id: z.string().min(1, 'is required').max(32), settings: clientSettings }).strict();
+export const rotationInput = z.object({ grace_seconds: z.number().int().min(0, 'must be 0 or more').optional() }).strict();
+export const reviewInput = z.object({ note: z.string().trim().max(500, 'is longer than 500 characters').optional() }).strict();
+export const suspensionInput = z.object({ reason: z.string().trim().min(1, 'is required').max(500, 'is longer than 500 characters') }).strict();
+
+export interface ClientDetail {
+  client: ClientRecord;
+  /** The open (draft or submitted) change, with what it would alter. */
+  pending: (ClientChange & { diff: ReturnType<typeof settingsDiff> }) | undefined;
+}
+
+export interface ClientServiceDeps {
+  store: ClientStore;
+  departments: DepartmentStore;
+  guard: Guard;
+  live: LiveClients;
+  secrets: ClientSecrets;
+  grace: SecretGrace;
+  /** Default and longest grace period of a secret rotation, in seconds. */
+  secretGrace: { defaultSeconds: number; maxSeconds: number };
+}
+
+const newChangeId = () => `cc_${randomBytes(9).toString('base64url')}`;
+const newClientId = () => `yh_${randomBytes(12).toString('base64url')}`;
+
+/**
+ * The client lifecycle: a change is drafted and submitted by someone with client.write, approved by
+ * someone else with client.review, and only then goes live. Suspension takes a client out of the
+ * provider's store; a secret rotation keeps the old secret valid for a grace period.
+ */
+export function clientService(d: ClientServiceDeps) {
+  const { store, departments, guard } = d;
+
+  /** The client, if it exists and `op` holds `permission` over its department; 404 otherwise. */
+  async function owned(op: Operator, permission: 'client.read' | 'client.write' | 'client.review', operation: string, clientId: string): Promise<ClientRecord> {
+    const client = await store.find(clientId);
+    await guard.require(op, permission, operation, client && (await departments.find(client.departmentId)), { clientId });
+    return client!;
+  }
+
+  async function ownedChange(op: Operator, permission: 'client.read' | 'client.write' | 'client.review', operation: string, changeId: string) {
+    const change = await store.findChange(changeId);
+    await guard.require(op, permission, operation, change && (await departments.find(change.departmentId)), { clientId: change?.clientId });
+    return { change: change!, client: (await store.find(change!.clientId))! };
+  }
+
+  const settingsOf = (value: unknown): ClientSettings => {
+    const s = parseInput(clientSettings, value);
+    return s;
+  };
+
+  async function checkLiveable(clientId: string, s: ClientSettings, digest: string | undefined) {
+    const problem = await d.live.problem(clientMetadata(clientId, s, digest ?? (s.public ? undefined : 'hmac1$placeholder'), Math.floor(Date.now() / 1000)));
+    if (problem) throw new AdminError('invalid_input', problem, { settings: problem });
+  }
+
+  const publish = (c: ClientRecord) => d.live.publish(c.clientId, clientMetadata(c.clientId, c.settings!, c.secretDigest, Math.floor(c.createdAt / 1000)));
+
+  const conflict = (message: string) => new AdminError('conflict', message);
+
+  return {
+    async list(op: Operator, q: { q?: string | undefined; status?: string | undefined; page: number; per_page: number }): Promise<Page<ClientRecord>> {
+      const scopes = await guard.scopes(op, 'client.read', 'client.list');
+      const depts = await departments.within(scopes);
+      const { items, total } = await store.list({ departmentIds: depts.items.map((x) => x.id), q: q.q, status: q.status, offset: offsetOf(q), limit: q.per_page });
+      return { items, total, page: q.page, per_page: q.per_page };
+    },
+
+    async get(op: Operator, clientId: string): Promise<ClientDetail> {
+      const client = await owned(op, 'client.read', 'client.read', clientId);
+      const open = await store.openChangeFor(clientId);
+      return { client, pending: open && { ...open, diff: settingsDiff(client.settings, open.proposed) } };
+    },
+
+    /**
+     * A new client in a department, as a draft with its first change. The secret is made now and
+     * shown only in this answer, to the operator who registers the app; it works once approved.
+     */
+    async create(op: Operator, input: unknown): Promise<{ client: ClientRecord; change: ClientChange; clientSecret: string | undefined }> {
+      const body = parseInput(newClientInput, input);
+      const dept = await guard.require(op, 'client.write', 'client.create', await departments.find(body.department_id));
+      const settings = body.settings;
+      const clientId = newClientId();
+      await checkLiveable(clientId, settings, undefined);
+      const secret = settings.public ? undefined : d.secrets.generate();
+      const now = Date.now();
+      const client: ClientRecord = {
+        clientId,
+        departmentId: dept.id,
+        status: 'draft',
+        settings: undefined,
+        name: settings.client_name,
+        secretDigest: secret?.stored,
+        version: 1,
+        createdBy: op.sub,
+        createdAt: now,
+        updatedAt: now,
+      };
+      const change: ClientChange = {
+        id: newChangeId(),
+        clientId,
+        departmentId: dept.id,
+        kind: 'create',
+        status: 'draft',
+        proposed: settings,
+        baseVersion: 1,
+        authorId: op.sub,
+        submittedAt: undefined,
+        reviewerId: undefined,
+        reviewedAt: undefined,
+        reviewNote: undefined,
+        createdAt: now,
+      };
+      await store.insert(client);
+      await store.insertChange(change);
+      await guard.record(op, 'admin.client.created', { departmentId: dept.id, clientId }, { change_id: change.id, after: settings });
+      return { client, change, clientSecret: secret?.secret };
+    },
+
+    /** A draft change to an existing client's settings; one open change per client at a time. */
+    async propose(op: Operator, clientId: string, input: unknown): Promise<ClientChange> {
+      const client = await owned(op, 'client.write', 'client.change', clientId);
+      const settings = settingsOf(input);
+      if (client.settings && settings.public !== client.settings.public) {
+        throw new AdminError('invalid_input', 'a client cannot change between public and confidential', { public: 'cannot change' });
+      }
+      if (await store.openChangeFor(clientId)) throw conflict('this client already has a change in progress');
+      await checkLiveable(clientId, settings, client.secretDigest);
+      const change: ClientChange = {
+        id: newChangeId(),
+        clientId,
+        departmentId: client.departmentId,
+        kind: client.status === 'draft' ? 'create' : 'update',
+        status: 'draft',
+        proposed: settings,
+        baseVersion: client.version,
+        authorId: op.sub,
+        submittedAt: undefined,
+        reviewerId: undefined,
+        reviewedAt: undefined,
+        reviewNote: undefined,
+        createdAt: Date.now(),
+      };
+      await store.insertChange(change);
+      await guard.record(op, 'admin.client_change.drafted', { departmentId: client.departmentId, clientId }, { change_id: change.id, diff: settingsDiff(client.settings, settings) });
+      return change;
+    },
+
+    async getChange(op: Operator, changeId: string): Promise<ClientChange & { diff: ReturnType<typeof settingsDiff>; client: ClientRecord }> {
+      const { change, client } = await ownedChange(op, 'client.read', 'client_change.read', changeId);
+      return { ...change, client, diff: settingsDiff(change.status === 'approved' ? undefined : client.settings, change.proposed) };
+    },
+
+    async listChanges(op: Operator, q: { status?: string | undefined; client_id?: string | undefined; page: number; per_page: number }): Promise<Page<ClientChange>> {
+      const scopes = await guard.scopes(op, 'client.read', 'client_change.list');
+      const depts = await departments.within(scopes);
+      const { items, total } = await store.listChanges({ departmentIds: depts.items.map((x) => x.id), status: q.status, clientId: q.client_id, offset: offsetOf(q), limit: q.per_page });
+      return { items, total, page: q.page, per_page: q.per_page };
+    },
+
+    /** Replaces a draft's proposal. */
+    async edit(op: Operator, changeId: string, input: unknown): Promise<ClientChange> {
+      const { change, client } = await ownedChange(op, 'client.write', 'client_change.edit', changeId);
+      if (change.status !== 'draft') throw conflict('only a draft can be edited');
+      const settings = settingsOf(input);
+      if (client.settings && settings.public !== client.settings.public) throw new AdminError('invalid_input', 'a client cannot change between public and confidential', { public: 'cannot change' });
+      await checkLiveable(client.clientId, settings, client.secretDigest);
+      const next = { ...change, proposed: settings };
+      if (!(await store.updateChange(next, 'draft'))) throw conflict('only a draft can be edited');
+      await guard.record(op, 'admin.client_change.edited', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id, before: change.proposed, after: settings });
+      return next;
+    },
+
+    async submit(op: Operator, changeId: string): Promise<ClientChange> {
+      const { change } = await ownedChange(op, 'client.write', 'client_change.submit', changeId);
+      if (change.status !== 'draft') throw conflict('only a draft can be submitted');
+      const next: ClientChange = { ...change, status: 'submitted', submittedAt: Date.now() };
+      if (!(await store.updateChange(next, 'draft'))) throw conflict('only a draft can be submitted');
+      await guard.record(op, 'admin.client_change.submitted', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id });
+      return next;
+    },
+
+    /** A reviewer other than the author approves: the settings go live (a new client becomes active). */
+    async approve(op: Operator, changeId: string, input: unknown = {}): Promise<{ change: ClientChange; client: ClientRecord }> {
+      const { note } = parseInput(reviewInput, input);
+      const { change, client } = await ownedChange(op, 'client.review', 'client_change.approve', changeId);
+      if (change.authorId === op.sub) await guard.deny(op, 'client_change.approve', 'self_approval', { departmentId: change.departmentId, clientId: change.clientId });
+      if (change.status !== 'submitted') throw conflict('only a submitted change can be approved');
+      if (change.baseVersion !== client.version) throw conflict('the client changed since this change was drafted; draft it again');
+      await checkLiveable(client.clientId, change.proposed, client.secretDigest);
+      const now = Date.now();
+      const next: ClientRecord = {
+        ...client,
+        settings: change.proposed,
+        name: change.proposed.client_name,
+        status: client.status === 'draft' ? 'active' : client.status,
+        version: client.version + 1,
+        updatedAt: now,
+      };
+      const reviewed: ClientChange = { ...change, status: 'approved', reviewerId: op.sub, reviewedAt: now, reviewNote: note };
+      if (!(await store.updateChange(reviewed, 'submitted'))) throw conflict('only a submitted change can be approved');
+      if (!(await store.update(next, client.version))) throw conflict('the client changed since this change was drafted; draft it again');
+      if (next.status === 'active') await publish(next);
+      await guard.record(op, 'admin.client_change.approved', { departmentId: change.departmentId, clientId: change.clientId }, {
+        change_id: change.id,
+        author: change.authorId,
+        before: client.settings ?? null,
+        after: change.proposed,
+        status: { before: client.status, after: next.status },
+      });
+      return { change: reviewed, client: next };
+    },
+
+    async reject(op: Operator, changeId: string, input: unknown = {}): Promise<ClientChange> {
+      const { note } = parseInput(reviewInput, input);
+      const { change } = await ownedChange(op, 'client.review', 'client_change.reject', changeId);
+      if (change.authorId === op.sub) await guard.deny(op, 'client_change.reject', 'self_approval', { departmentId: change.departmentId, clientId: change.clientId });
+      if (change.status !== 'submitted') throw conflict('only a submitted change can be rejected');
+      const reviewed: ClientChange = { ...change, status: 'rejected', reviewerId: op.sub, reviewedAt: Date.now(), reviewNote: note };
+      if (!(await store.updateChange(reviewed, 'submitted'))) throw conflict('only a submitted change can be rejected');
+      await guard.record(op, 'admin.client_change.rejected', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id, note: note ?? null });
+      return reviewed;
+    },
+
+    async suspend(op: Operator, clientId: string, input: unknown): Promise<ClientRecord> {
+      const { reason } = parseInput(suspensionInput, input);
+      const client = await owned(op, 'client.write', 'client.suspend', clientId);
+      if (client.status !== 'active') throw conflict('only an active client can be suspended');
+      const next: ClientRecord = { ...client, status: 'suspended', version: client.version + 1, updatedAt: Date.now() };
+      if (!(await store.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+      await d.live.unpublish(clientId);
+      await guard.record(op, 'admin.client.suspended', { departmentId: client.departmentId, clientId }, { reason, status: { before: 'active', after: 'suspended' } });
+      return next;
+    },
+
+    async resume(op: Operator, clientId: string): Promise<ClientRecord> {
+      const client = await owned(op, 'client.write', 'client.resume', clientId);
+      if (client.status !== 'suspended') throw conflict('only a suspended client can be resumed');
+      const next: ClientRecord = { ...client, status: 'active', version: client.version + 1, updatedAt: Date.now() };
+      if (!(await store.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+      await publish(next);
+      await guard.record(op, 'admin.client.resumed', { departmentId: client.departmentId, clientId }, { status: { before: 'suspended', after: 'active' } });
+      return next;
+    },
+
+    /** A new secret, shown once; the old one keeps working for the grace period. */
+    async rotateSecret(op: Operator, clientId: string, input: unknown = {}): Promise<{ clientSecret: string; previousValidUntil: number | undefined }> {
+      const body = parseInput(rotationInput, input);
+      const client = await owned(op, 'client.write', 'client.rotate_secret', clientId);
+      if (!client.secretDigest) throw new AdminError('invalid_input', 'a public client has no secret');
+      const graceSeconds = body.grace_seconds ?? d.secretGrace.defaultSeconds;
+      if (graceSeconds > d.secretGrace.maxSeconds) {
+        throw new AdminError('invalid_input', `grace_seconds must be at most ${d.secretGrace.maxSeconds}`, { grace_seconds: `must be at most ${d.secretGrace.maxSeconds}` });
+      }
+      const fresh = d.secrets.generate();
+      const now = Date.now();
+      const previousValidUntil = graceSeconds > 0 ? now + graceSeconds * 1000 : undefined;
+      const next: ClientRecord = { ...client, secretDigest: fresh.stored, version: client.version + 1, updatedAt: now };
+      if (!(await store.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+      if (previousValidUntil) await d.grace.add(clientId, client.secretDigest, previousValidUntil);
+      if (next.status === 'active') await publish(next);
+      await guard.record(op, 'admin.client.secret_rotated', { departmentId: client.departmentId, clientId }, {
+        grace_seconds: graceSeconds,
+        previous_valid_until: previousValidUntil ? new Date(previousValidUntil).toISOString() : null,
+      });
+      return { clientSecret: fresh.secret, previousValidUntil };
+    },
+  };
+}
+export type ClientService = ReturnType<typeof clientService>;

@@ -1,0 +1,72 @@
+import type { AuditLog } from '../audit/index.js';
+import { AdminError, notFound } from './admin-error.js';
+import type { Department } from './departments.js';
+import { scopesFor, withinScopes, type Operator, type Permission } from './roles.js';
+
+export type DenyReason = 'role' | 'scope' | 'not_found' | 'self_approval' | 'self_assignment' | 'not_operator' | 'insufficient_acr';
+
+/** What an admin event is about, for the audit log. */
+export interface Target {
+  departmentId?: string | undefined;
+  clientId?: string | undefined;
+  /** A citizen (an operator's account) the event is about, by `sub`. */
+  accountId?: string | undefined;
+}
+
+/**
+ * Every admin decision goes through here: the role check, the department scope check, and the
+ * audit event for an action done or refused. A refusal for scope answers like a missing thing
+ * (404), so that names and ids outside the operator's departments never leak.
+ */
+export function createGuard(audit: AuditLog) {
+  async function record(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, action: string, target: Target, details?: Record<string, unknown>): Promise<void> {
+    await audit.append({
+      action,
+      actorType: 'operator',
+      actorId: op.sub,
+      accountId: target.accountId,
+      clientId: target.clientId,
+      departmentId: target.departmentId,
+      ip: op.ip,
+      requestId: op.requestId,
+      channel: 'web',
+      ...(details ? { details } : {}),
+    });
+  }
+
+  async function deny(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, operation: string, reason: DenyReason, target: Target = {}): Promise<never> {
+    await record(op, 'admin.denied', target, { operation, reason });
+    if (reason === 'scope' || reason === 'not_found') throw notFound(operation.split('.')[0] ?? 'resource');
+    const messages: Record<string, string> = {
+      role: 'your roles do not allow this',
+      self_approval: 'a change must be reviewed by someone other than its author',
+      self_assignment: 'operators cannot change their own roles',
+      not_operator: 'this account holds no operator role',
+      insufficient_acr: 'the admin API needs a sign-in at urn:yihao:loa:2 or above',
+    };
+    throw new AdminError(reason === 'not_operator' || reason === 'insufficient_acr' ? 'forbidden' : 'forbidden', messages[reason] ?? 'not allowed');
+  }
+
+  return {
+    record,
+    deny,
+    /** The department paths where `op` holds `permission`; refuses (403, audited) when there are none. */
+    async scopes(op: Operator, permission: Permission, operation: string): Promise<string[]> {
+      const scopes = scopesFor(op, permission);
+      if (scopes.length === 0) await deny(op, operation, 'role');
+      return scopes;
+    },
+    /**
+     * Checks `permission` on a department. A department that does not exist and one outside the
+     * operator's scope are refused alike (404).
+     */
+    async require(op: Operator, permission: Permission, operation: string, dept: Department | undefined, target: Target = {}): Promise<Department> {
+      const scopes = scopesFor(op, permission);
+      if (scopes.length === 0) await deny(op, operation, 'role', { ...target, departmentId: dept?.id });
+      if (!dept) return deny(op, operation, 'not_found', target);
+      if (!withinScopes(scopes, dept.path)) return deny(op, operation, 'scope', { ...target, departmentId: dept.id });
+      return dept;
+    },
+  };
+}
+export type Guard = ReturnType<typeof createGuard>;

@@ -1,0 +1,63 @@
+import type Router from '@koa/router';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { ClientSecrets } from '../clients/index.js';
+import type { Config } from '../config/index.js';
+import type { SigningKeys } from '../keys/index.js';
+import type { SessionAuthentications } from '../oidc/index.js';
+import type { Database } from '../storage/database.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { adminApiRouter } from './api/api-router.js';
+import { consoleClient } from './console/console-client.js';
+import { operatorAuth } from './operator-auth.js';
+import { createAdminServices } from './services.js';
+
+export { ADMIN_CONSOLE_CLIENT_ID, ADMIN_API_PATH, ADMIN_SCOPE, adminResource } from './admin-resource.js';
+export { createAdminServices, type AdminServices } from './services.js';
+export { departmentStore, LEVELS, placementProblem, type Department, type Level } from './departments.js';
+export { assignmentStore } from './assignments.js';
+export { ROLES, type Role, type Operator } from './roles.js';
+export { consoleClient } from './console/console-client.js';
+export { apiRoutes } from './api/route-table.js';
+export { openApiDocument } from './api/openapi.js';
+
+export interface AdminOptions {
+  config: Config;
+  db: Database;
+  audit: AuditLog;
+  accounts: Accounts;
+  Adapter: AdapterConstructor;
+  provider: () => Provider;
+  clientSecrets: ClientSecrets;
+  signingKeys: SigningKeys;
+  authentications: SessionAuthentications;
+  logger: Logger;
+}
+
+/** Operators' side of Yihao: the admin API at /admin/api/v1 and the console client it trusts. */
+export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(): Promise<void>; services: ReturnType<typeof createAdminServices> } {
+  const services = createAdminServices({
+    db: o.db,
+    audit: o.audit,
+    accounts: o.accounts,
+    Adapter: o.Adapter,
+    provider: o.provider,
+    clientSecrets: o.clientSecrets,
+    signingKeys: o.signingKeys,
+    secretGrace: { defaultSeconds: o.config.admin.secretGraceSeconds, maxSeconds: o.config.admin.maxSecretGraceSeconds },
+  });
+  const auth = operatorAuth({
+    issuer: o.config.issuer,
+    provider: o.provider,
+    accounts: o.accounts,
+    assignments: services.stores.assignments,
+    authentications: o.authentications,
+    guard: services.guard,
+  });
+  const client = consoleClient({ issuer: o.config.issuer, indexKey: o.config.secrets.indexKey, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });
+  const api = adminApiRouter({ issuer: o.config.issuer, services, auth, bodyMaxBytes: o.config.limits.bodyMaxBytes, logger: o.logger });
+  return { routers: [api], ensureClient: () => client.ensure(), services };
+}
+export type Admin = ReturnType<typeof createAdmin>;

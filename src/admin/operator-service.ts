@@ -1,0 +1,87 @@
+import { parseInput } from './validate.js';
+import { z } from 'zod';
+import type { Accounts } from '../accounts/index.js';
+import { AdminError, notFound } from './admin-error.js';
+import type { AssignmentRecord, AssignmentStore } from './assignments.js';
+import type { DepartmentStore } from './departments.js';
+import type { Guard } from './guard.js';
+import { type Page } from './paging.js';
+import { ROLES, type Operator } from './roles.js';
+
+export const assignmentInput = z
+  .object({
+    /** The account, by its `sub`… */
+    sub: z.string().min(1).max(64).optional(),
+    /** …or by its citizen ID number or mobile number (never stored in the audit log). */
+    identifier: z.string().min(1).max(64).optional(),
+    role: z.enum(ROLES, { message: `must be one of ${ROLES.join(', ')}` }),
+    department_id: z.string().min(1, 'is required').max(32),
+  })
+  .strict()
+  .refine((a) => !!a.sub !== !!a.identifier, { message: 'give exactly one of sub and identifier', path: ['sub'] });
+export type AssignmentInput = z.input<typeof assignmentInput>;
+
+export interface OperatorView {
+  sub: string;
+  name: string;
+  assignments: { id: string; role: string; department_id: string }[];
+}
+
+const assignmentView = (a: AssignmentRecord) => ({ id: a.id, role: a.role, department_id: a.departmentId });
+
+export function operatorService({ accounts, assignments, departments, guard }: { accounts: Accounts; assignments: AssignmentStore; departments: DepartmentStore; guard: Guard }) {
+  /** Only a super-admin over the department may grant or take away super-admin. */
+  const mayManageRole = (op: Operator, role: string, path: string) =>
+    role !== 'super-admin' || op.assignments.some((held) => held.role === 'super-admin' && path.startsWith(held.departmentPath));
+
+  return {
+    /** Operators holding roles in the caller's departments (only those assignments are shown). */
+    async list(op: Operator, q: { department_id?: string | undefined; q?: string | undefined; page: number; per_page: number }): Promise<Page<OperatorView>> {
+      const scopes = await guard.scopes(op, 'operator.read', 'operator.list');
+      let paths = scopes;
+      if (q.department_id) paths = [(await guard.require(op, 'operator.read', 'operator.list', await departments.find(q.department_id))).path];
+      const depts = await departments.within(paths);
+      const all = await assignments.inDepartments(depts.items.map((d) => d.id));
+      const byAccount = new Map<string, AssignmentRecord[]>();
+      for (const a of all) byAccount.set(a.accountId, [...(byAccount.get(a.accountId) ?? []), a]);
+      const views: OperatorView[] = [];
+      for (const [accountId, held] of byAccount) {
+        const account = await accounts.findById(accountId);
+        if (!account) continue;
+        if (q.q && !account.name.includes(q.q) && account.sub !== q.q) continue;
+        views.push({ sub: account.sub, name: account.name, assignments: held.map(assignmentView) });
+      }
+      views.sort((a, b) => a.name.localeCompare(b.name, 'zh-CN') || a.sub.localeCompare(b.sub));
+      const start = (q.page - 1) * q.per_page;
+      return { items: views.slice(start, start + q.per_page), total: views.length, page: q.page, per_page: q.per_page };
+    },
+
+    async assign(op: Operator, input: AssignmentInput): Promise<{ id: string; sub: string; role: string; department_id: string }> {
+      const a = parseInput(assignmentInput, input);
+      const dept = await guard.require(op, 'operator.write', 'operator.assign', await departments.find(a.department_id));
+      if (!mayManageRole(op, a.role, dept.path)) await guard.deny(op, 'operator.assign', 'role', { departmentId: dept.id });
+      const account = a.sub ? await accounts.findBySub(a.sub) : await accounts.findByIdentifier(a.identifier!);
+      if (!account) throw new AdminError('not_found', 'no account matches', { [a.sub ? 'sub' : 'identifier']: 'no account matches' });
+      if (account.sub === op.sub) await guard.deny(op, 'operator.assign', 'self_assignment', { departmentId: dept.id, accountId: account.sub });
+      if (await assignments.exists({ accountId: account.id, role: a.role, departmentId: dept.id })) {
+        throw new AdminError('conflict', 'the account already holds this role in this department');
+      }
+      const id = await assignments.add({ accountId: account.id, role: a.role, departmentId: dept.id, createdBy: op.sub });
+      await guard.record(op, 'admin.role.assigned', { departmentId: dept.id, accountId: account.sub }, { before: null, after: { id, role: a.role, department_id: dept.id } });
+      return { id, sub: account.sub, role: a.role, department_id: dept.id };
+    },
+
+    async revoke(op: Operator, assignmentId: string): Promise<void> {
+      const found = await assignments.find(assignmentId);
+      const dept = await guard.require(op, 'operator.write', 'operator.revoke', found && (await departments.find(found.departmentId)));
+      const a = found!;
+      if (!mayManageRole(op, a.role, dept.path)) await guard.deny(op, 'operator.revoke', 'role', { departmentId: dept.id });
+      const account = await accounts.findById(a.accountId);
+      if (!account) throw notFound('operator');
+      if (account.sub === op.sub) await guard.deny(op, 'operator.revoke', 'self_assignment', { departmentId: dept.id, accountId: account.sub });
+      await assignments.remove(a.id);
+      await guard.record(op, 'admin.role.revoked', { departmentId: dept.id, accountId: account.sub }, { before: assignmentView(a), after: null });
+    },
+  };
+}
+export type OperatorService = ReturnType<typeof operatorService>;

@@ -1,0 +1,64 @@
+/** The operator roles. Each is held within one department and covers its whole subtree. */
+export const ROLES = ['super-admin', 'dept-admin', 'reviewer', 'auditor', 'counter-staff'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PERMISSIONS = [
+  'department.read',
+  'department.write',
+  'operator.read',
+  'operator.write',
+  'client.read',
+  'client.write',
+  'client.review',
+  'audit.read',
+  'key.read',
+  'key.rotate',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/**
+ * Who may do what. Separation of duties: a dept-admin proposes client changes, a reviewer approves
+ * them; an auditor only reads the log; counter staff work at counters, not in the admin API.
+ */
+const GRANTS: Record<Role, readonly Permission[]> = {
+  'super-admin': PERMISSIONS,
+  'dept-admin': ['department.read', 'operator.read', 'operator.write', 'client.read', 'client.write'],
+  reviewer: ['department.read', 'client.read', 'client.review'],
+  auditor: ['department.read', 'audit.read'],
+  'counter-staff': [],
+};
+
+export const roleGrants = (role: Role, permission: Permission): boolean => GRANTS[role].includes(permission);
+
+/** Permissions that concern the whole installation, not a department: held only at a root department. */
+export const GLOBAL_PERMISSIONS: ReadonlySet<Permission> = new Set(['key.read', 'key.rotate']);
+
+/** One role held in one department (and so in its subtree). */
+export interface Assignment {
+  id: string;
+  role: Role;
+  departmentId: string;
+  /** The department's path, '/root/…/id/'. */
+  departmentPath: string;
+}
+
+/** A signed-in operator: an account with its role assignments. */
+export interface Operator {
+  accountId: string;
+  sub: string;
+  name: string;
+  assignments: readonly Assignment[];
+  ip?: string | undefined;
+  requestId?: string | undefined;
+}
+
+export const isRootPath = (path: string) => path.split('/').filter(Boolean).length === 1;
+
+/** The department paths under which `operator` holds `permission`. */
+export function scopesFor(operator: Operator, permission: Permission): string[] {
+  return operator.assignments
+    .filter((a) => roleGrants(a.role, permission) && (!GLOBAL_PERMISSIONS.has(permission) || isRootPath(a.departmentPath)))
+    .map((a) => a.departmentPath);
+}
+
+export const withinScopes = (scopes: readonly string[], path: string) => scopes.some((s) => path.startsWith(s));

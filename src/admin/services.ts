@@ -1,0 +1,55 @@
+import type Provider from 'oidc-provider';
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import { clientStore, liveClients, secretGrace, type ClientSecrets } from '../clients/index.js';
+import type { SigningKeys } from '../keys/index.js';
+import type { Database } from '../storage/database.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { assignmentStore } from './assignments.js';
+import { auditService } from './audit-service.js';
+import { adminBootstrap } from './bootstrap.js';
+import { clientService } from './client-service.js';
+import { departmentService } from './department-service.js';
+import { departmentStore } from './departments.js';
+import { createGuard } from './guard.js';
+import { keyService } from './key-service.js';
+import { operatorService } from './operator-service.js';
+
+export interface AdminServiceDeps {
+  db: Database;
+  audit: AuditLog;
+  accounts: Accounts;
+  Adapter: AdapterConstructor;
+  provider: () => Provider;
+  clientSecrets: ClientSecrets;
+  signingKeys: SigningKeys;
+  secretGrace: { defaultSeconds: number; maxSeconds: number };
+}
+
+/** Everything an operator can do, each call checked against the operator's roles and departments. */
+export function createAdminServices(d: AdminServiceDeps) {
+  const guard = createGuard(d.audit);
+  const departments = departmentStore(d.db);
+  const assignments = assignmentStore(d.db);
+  const clients = clientStore(d.db);
+  return {
+    guard,
+    stores: { departments, assignments, clients },
+    departments: departmentService({ departments, guard }),
+    operators: operatorService({ accounts: d.accounts, assignments, departments, guard }),
+    clients: clientService({
+      store: clients,
+      departments,
+      guard,
+      live: liveClients({ Adapter: d.Adapter, provider: d.provider }),
+      secrets: d.clientSecrets,
+      grace: secretGrace(d.db),
+      secretGrace: d.secretGrace,
+    }),
+    keys: keyService({ signingKeys: d.signingKeys, guard }),
+    audit: auditService({ audit: d.audit, departments, clients, guard }),
+    /** For the CLI only: no operator behind it. */
+    bootstrap: adminBootstrap({ departments, assignments, accounts: d.accounts, audit: d.audit }),
+  };
+}
+export type AdminServices = ReturnType<typeof createAdminServices>;

@@ -1,0 +1,30 @@
+import type Provider from 'oidc-provider';
+import type { AdapterConstructor, AdapterPayload } from '../storage/oidc-adapter.js';
+
+/**
+ * The oidc-provider Client store holds exactly the clients that may be used now. Publishing puts a
+ * client's metadata there; unpublishing (suspension) removes it, so /auth, /token and every other
+ * endpoint refuse the client as unknown until it is published again.
+ */
+export function liveClients({ Adapter, provider }: { Adapter: AdapterConstructor; provider: () => Provider }) {
+  const store = new Adapter('Client');
+  return {
+    /** oidc-provider's own validation of the metadata; the problem in its words, or undefined. */
+    async problem(metadata: Record<string, unknown>): Promise<string | undefined> {
+      try {
+        await provider().Client.validate(metadata as never);
+        return undefined;
+      } catch (e) {
+        const err = e as { error?: string; error_description?: string };
+        return err.error_description ?? err.error ?? 'invalid client metadata';
+      }
+    },
+    async publish(clientId: string, metadata: Record<string, unknown>): Promise<void> {
+      await store.upsert(clientId, metadata as AdapterPayload);
+    },
+    async unpublish(clientId: string): Promise<void> {
+      await store.destroy(clientId);
+    },
+  };
+}
+export type LiveClients = ReturnType<typeof liveClients>;

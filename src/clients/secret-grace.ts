@@ -1,0 +1,26 @@
+import type { Database } from '../storage/database.js';
+
+/**
+ * Secrets replaced by a rotation that are still accepted until their grace period ends, so that a
+ * relying party can switch over without an outage. Only keyed hashes are stored.
+ */
+export function secretGrace(db: Database) {
+  return {
+    async add(clientId: string, digest: string, expiresAt: number): Promise<void> {
+      await db('client_secret_grace').insert({ client_id: clientId, digest, expires_at: expiresAt }).onConflict(['client_id', 'digest']).merge();
+    },
+    /** Digests of earlier secrets still in their grace period. */
+    async live(clientId: string, now = Date.now()): Promise<string[]> {
+      const rows = (await db('client_secret_grace').where({ client_id: clientId }).andWhere('expires_at', '>', now).select('digest')) as { digest: string }[];
+      return rows.map((r) => r.digest);
+    },
+    async clear(clientId: string): Promise<void> {
+      await db('client_secret_grace').where({ client_id: clientId }).delete();
+    },
+    /** Removes rows whose grace period is over; returns how many. */
+    async sweep(now = Date.now()): Promise<number> {
+      return db('client_secret_grace').where('expires_at', '<=', now).delete();
+    },
+  };
+}
+export type SecretGrace = ReturnType<typeof secretGrace>;

@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = join(root, 'bin', 'yihao.js');
+/** The first run builds dist/; later ones only start. */
+const SPAWN_LIMIT_MS = 120_000;
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment a deployment would give the CLI: only what is passed here, plus PATH and the like. */
+function cliEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k === 'DATABASE_URL' || k === 'REDIS_URL' || k === 'LOG_LEVEL' || k === 'ISSUER' || k === 'PORT' || k.startsWith('YIHAO_')) continue;
+    env[k] = v;
+  }
+  return { ...env, NODE_ENV: 'test', ...extra };
+}
+
+/** A DATABASE_URL that puts the CLI in one PostgreSQL schema (as the test harness does for the server). */
+export const pgUrlWithSchema = (url: string, schema: string) => `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+
+/** Runs the real `yihao` launcher as a child process. */
+export function runYihao(args: string[], env: Record<string, string>, input = ''): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: cliEnv(env), stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+    const limit = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`yihao ${args.join(' ')} did not exit within ${SPAWN_LIMIT_MS} ms`));
+    }, SPAWN_LIMIT_MS);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(limit);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

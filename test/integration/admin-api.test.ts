@@ -1,0 +1,397 @@
+/**
+ * The admin API end to end over HTTP: operators sign in as the admin console does (loa:2, admin
+ * resource), and every endpoint checks role and department. Covers each role allowed and denied,
+ * cross-department refusals that leak nothing, self-approval refused, denials audited, the client
+ * lifecycle from draft to live (then openid-client signs a citizen in through the new client),
+ * suspension, and a secret rotation with a grace period.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import type { Department } from '../../src/admin/index.js';
+import { adminResource } from '../../src/admin/index.js';
+import { callApi, consoleToken, operator, type SignedInOperator } from '../support/admin-operators.js';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
+import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+
+const backends: { name: Backend; enabled: boolean }[] = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+const settings = (extra: Record<string, unknown> = {}) => ({
+  client_name: '社保查询',
+  redirect_uris: [REDIRECT],
+  scope: 'openid profile',
+  ...extra,
+});
+
+describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
+  let h: Harness;
+  const dept: Record<'nation' | 'p1' | 'c1' | 'p2', Department> = {} as never;
+  const ops: Record<'superN' | 'superP1' | 'adminP1' | 'reviewerP1' | 'auditorP1' | 'counterP1' | 'adminP2' | 'reviewerP2' | 'auditorN' | 'adminReviewerP1', SignedInOperator> = {} as never;
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend: name, overrides: (c) => ({ ...c, admin: { secretGraceSeconds: 600, maxSecretGraceSeconds: 3600 } }) });
+    const boot = h.yihao.admin.services.bootstrap;
+    dept.nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
+    dept.p1 = await boot.createDepartment({ name: '浙江省大数据局', level: 'province', parentId: dept.nation.id });
+    dept.c1 = await boot.createDepartment({ name: '杭州市数据资源局', level: 'city', parentId: dept.p1.id });
+    dept.p2 = await boot.createDepartment({ name: '江苏省政务办', level: 'province', parentId: dept.nation.id });
+    const at = (role: Parameters<typeof operator>[1][number]['role'], d: Department) => ({ role, departmentId: d.id });
+    ops.superN = await operator(h, [at('super-admin', dept.nation)], '总管理员');
+    ops.superP1 = await operator(h, [at('super-admin', dept.p1)]);
+    ops.adminP1 = await operator(h, [at('dept-admin', dept.p1)]);
+    ops.reviewerP1 = await operator(h, [at('reviewer', dept.p1)]);
+    ops.auditorP1 = await operator(h, [at('auditor', dept.p1)]);
+    ops.counterP1 = await operator(h, [at('counter-staff', dept.p1)]);
+    ops.adminP2 = await operator(h, [at('dept-admin', dept.p2)]);
+    ops.reviewerP2 = await operator(h, [at('reviewer', dept.p2)]);
+    ops.auditorN = await operator(h, [at('auditor', dept.nation)]);
+    ops.adminReviewerP1 = await operator(h, [at('dept-admin', dept.p1), at('reviewer', dept.p1)]);
+  });
+  afterAll(async () => h?.close());
+
+  /** A submitted change for a new client in `d`, made by `author`. */
+  async function submittedClient(author: SignedInOperator, d: Department, extra: Record<string, unknown> = {}) {
+    const made = await author.api('POST', '/clients', { department_id: d.id, settings: settings(extra) });
+    expect(made.status).toBe(201);
+    const submitted = await author.api('POST', `/client-changes/${made.body.change.id}/submit`);
+    expect(submitted.status).toBe(200);
+    return { clientId: made.body.client.client_id as string, changeId: made.body.change.id as string, secret: made.body.client_secret as string | undefined };
+  }
+
+  async function denials(sub: string) {
+    const page = await h.yihao.services.audit.query({ actor: sub, action: 'admin.denied', limit: 100 });
+    return page.events.map((e) => e.details);
+  }
+
+  it.skipIf(!enabled)('refuses requests without a valid admin token, from a non-operator, and below loa:2', async () => {
+    const none = await callApi(h, undefined, 'GET', '/me');
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await callApi(h, 'not-a-real-token-at-all', 'GET', '/me')).status).toBe(401);
+
+    const citizen = await h.citizen();
+    const { token } = await consoleToken(h, citizen);
+    const notOperator = await callApi(h, token, 'GET', '/me');
+    expect(notOperator.status).toBe(403);
+    expect(await denials(citizen.sub)).toEqual([{ operation: 'admin.sign_in', reason: 'not_operator' }]);
+
+    const weak = await h.citizen();
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: weak.sub, role: 'super-admin', departmentId: dept.nation.id });
+    const loa1 = await consoleToken(h, weak, { acrValues: 'urn:yihao:loa:1' });
+    expect((await callApi(h, loa1.token, 'GET', '/me')).status).toBe(403);
+    expect(await denials(weak.sub)).toEqual([{ operation: 'admin.sign_in', reason: 'insufficient_acr' }]);
+  });
+
+  it.skipIf(!enabled)('gives admin-resource tokens to the admin console only', async () => {
+    const rp = await relyingParty(h, await h.client({}));
+    const url = await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { resource: adminResource(h.issuer), scope: 'openid admin' });
+    const back = await new ScriptedBrowser().follow(url);
+    expect(back.url.searchParams.get('error')).toBe('invalid_target');
+  });
+
+  it.skipIf(!enabled)('answers /me with the operator and their assignments', async () => {
+    const me = await ops.adminReviewerP1.api('GET', '/me');
+    expect(me.status).toBe(200);
+    expect(me.body.sub).toBe(ops.adminReviewerP1.sub);
+    expect(me.body.assignments.map((a: { role: string; department_id: string }) => [a.role, a.department_id]).sort()).toEqual([
+      ['dept-admin', dept.p1.id],
+      ['reviewer', dept.p1.id],
+    ]);
+  });
+
+  it.skipIf(!enabled)('lets each role do what it may and refuses the rest (403), auditing every refusal', async () => {
+    const made = await submittedClient(ops.adminP1, dept.p1);
+    const expectations: [keyof typeof ops, string, string, unknown, number][] = [
+      ['superN', 'GET', '/departments', undefined, 200],
+      ['adminP1', 'GET', '/departments', undefined, 200],
+      ['reviewerP1', 'GET', '/departments', undefined, 200],
+      ['auditorP1', 'GET', '/departments', undefined, 200],
+      ['counterP1', 'GET', '/departments', undefined, 403],
+      ['adminP1', 'POST', '/departments', { name: '宁波', level: 'city', parent_id: dept.p1.id }, 403],
+      ['superP1', 'POST', '/departments', { name: '宁波市大数据局', level: 'city', parent_id: dept.p1.id }, 201],
+      ['adminP1', 'GET', '/operators', undefined, 200],
+      ['reviewerP1', 'GET', '/operators', undefined, 403],
+      ['auditorP1', 'GET', '/operators', undefined, 403],
+      ['adminP1', 'GET', '/clients', undefined, 200],
+      ['reviewerP1', 'GET', '/clients', undefined, 200],
+      ['auditorP1', 'GET', '/clients', undefined, 403],
+      ['counterP1', 'GET', '/clients', undefined, 403],
+      ['reviewerP1', 'POST', '/clients', { department_id: dept.p1.id, settings: settings() }, 403],
+      ['auditorP1', 'POST', '/clients', { department_id: dept.p1.id, settings: settings() }, 403],
+      ['adminP1', 'POST', `/client-changes/${made.changeId}/approve`, {}, 403],
+      ['auditorP1', 'POST', `/client-changes/${made.changeId}/reject`, {}, 403],
+      ['reviewerP1', 'POST', `/clients/${made.clientId}/secret`, {}, 403],
+      ['reviewerP1', 'GET', '/client-changes', undefined, 200],
+      ['superN', 'GET', '/keys', undefined, 200],
+      ['superP1', 'GET', '/keys', undefined, 403],
+      ['adminP1', 'GET', '/keys', undefined, 403],
+      ['adminP1', 'POST', '/keys/rotate', undefined, 403],
+      ['auditorP1', 'GET', '/audit/events', undefined, 200],
+      ['auditorP1', 'GET', '/audit/verify', undefined, 200],
+      ['adminP1', 'GET', '/audit/events', undefined, 403],
+      ['reviewerP1', 'GET', '/audit/verify', undefined, 403],
+      ['counterP1', 'GET', '/me', undefined, 200],
+    ];
+    for (const [who, method, path, body, status] of expectations) {
+      const res = await ops[who].api(method, path, body);
+      expect({ who, method, path, status: res.status }).toEqual({ who, method, path, status });
+      if (status === 403) expect(res.body).toMatchObject({ error: 'forbidden' });
+    }
+    const refused = await denials(ops.auditorP1.sub);
+    expect(refused).toEqual(expect.arrayContaining([expect.objectContaining({ operation: 'client.list', reason: 'role' }), expect.objectContaining({ operation: 'client.create', reason: 'role' })]));
+  });
+
+  it.skipIf(!enabled)('refuses cross-department reads and writes with a 404 that names nothing', async () => {
+    const theirs = await submittedClient(ops.adminP2, dept.p2, { client_name: '江苏不动产' });
+    const attempts: [string, string, unknown][] = [
+      ['GET', `/departments/${dept.p2.id}`, undefined],
+      ['GET', `/clients/${theirs.clientId}`, undefined],
+      ['POST', `/clients/${theirs.clientId}/suspend`, { reason: 'x' }],
+      ['POST', `/clients/${theirs.clientId}/secret`, {}],
+      ['POST', `/clients/${theirs.clientId}/changes`, settings()],
+      ['GET', `/client-changes/${theirs.changeId}`, undefined],
+      ['POST', '/clients', { department_id: dept.p2.id, settings: settings() }],
+      ['POST', '/role-assignments', { sub: ops.reviewerP2.sub, role: 'reviewer', department_id: dept.p2.id }],
+    ];
+    for (const [method, path, body] of attempts) {
+      const res = await ops.adminP1.api(method, path, body);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      expect(JSON.stringify(res.body)).not.toMatch(/江苏|dp_|yh_/);
+    }
+    // A department's reviewer cannot approve another department's change either.
+    const approve = await ops.reviewerP1.api('POST', `/client-changes/${theirs.changeId}/approve`, {});
+    expect(approve.status).toBe(404);
+    // Lists show only their own subtree.
+    const listed = await ops.adminP1.api('GET', '/departments?per_page=100');
+    expect(listed.body.items.map((d: { id: string }) => d.id)).toEqual(expect.arrayContaining([dept.p1.id, dept.c1.id]));
+    expect(listed.body.items.map((d: { id: string }) => d.id)).not.toContain(dept.p2.id);
+    const clients = await ops.adminP1.api('GET', '/clients?per_page=100');
+    expect(clients.body.items.map((c: { client_id: string }) => c.client_id)).not.toContain(theirs.clientId);
+    // An unknown id answers the same as someone else's.
+    expect(await ops.adminP1.api('GET', '/clients/yh_doesnotexist')).toMatchObject({ status: 404, body: { error: 'not_found', message: 'client not found' } });
+    const scopeDenials = (await denials(ops.adminP1.sub)).filter((d) => (d as { reason: string }).reason === 'scope');
+    expect(scopeDenials.length).toBeGreaterThanOrEqual(attempts.length);
+  });
+
+  it.skipIf(!enabled)('refuses self-approval, even to an operator who holds both roles, and audits it', async () => {
+    const mine = await submittedClient(ops.adminReviewerP1, dept.p1, { client_name: '自审应用' });
+    const self = await ops.adminReviewerP1.api('POST', `/client-changes/${mine.changeId}/approve`, {});
+    expect(self).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'a change must be reviewed by someone other than its author' } });
+    expect(await denials(ops.adminReviewerP1.sub)).toEqual(expect.arrayContaining([{ operation: 'client_change.approve', reason: 'self_approval' }]));
+    expect((await ops.adminReviewerP1.api('GET', `/clients/${mine.clientId}`)).body.client.status).toBe('draft');
+    // Another reviewer may.
+    expect((await ops.reviewerP1.api('POST', `/client-changes/${mine.changeId}/approve`, {})).status).toBe(200);
+  });
+
+  it.skipIf(!enabled)('takes a client from draft to live through review; then openid-client signs a citizen in through it', async () => {
+    const made = await ops.adminP1.api('POST', '/clients', { department_id: dept.c1.id, settings: settings({ citizen_id_release: 'masked', allowed_channels: ['web'] }) });
+    expect(made.status).toBe(201);
+    expect(made.body.client).toMatchObject({ status: 'draft', department_id: dept.c1.id, settings: null });
+    const clientId = made.body.client.client_id as string;
+    const secret = made.body.client_secret as string;
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const citizen = await h.citizen();
+    const signIn = async () => {
+      const rp = await relyingParty(h, { client_id: clientId, client_secret: secret });
+      const verifier = oidc.randomPKCECodeVerifier();
+      const back = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier), { identifier: citizen.citizenId, password: citizen.password });
+      return (await oidc.authorizationCodeGrant(rp, back, { pkceCodeVerifier: verifier })).claims()!;
+    };
+    // A draft does not exist for the provider.
+    await expect(signIn()).rejects.toThrow();
+
+    const change = `/client-changes/${made.body.change.id}`;
+    expect((await ops.reviewerP1.api('POST', `${change}/approve`, {})).status).toBe(409); // not submitted yet
+    expect((await ops.adminP1.api('POST', `${change}/submit`)).body.status).toBe('submitted');
+    const pending = await ops.reviewerP1.api('GET', `/clients/${clientId}`);
+    expect(pending.body.pending.diff).toEqual(expect.arrayContaining([{ field: 'redirect_uris', before: null, after: [REDIRECT] }]));
+    const approved = await ops.reviewerP1.api('POST', `${change}/approve`, { note: '材料齐全' });
+    expect(approved.status).toBe(200);
+    expect(approved.body.client).toMatchObject({ status: 'active', version: 2 });
+    expect(approved.body.change).toMatchObject({ status: 'approved', reviewer: ops.reviewerP1.sub, author: ops.adminP1.sub });
+
+    const claims = await signIn();
+    expect(claims).toMatchObject({ sub: citizen.sub, acr: 'urn:yihao:loa:1', channel: 'web' });
+
+    // The approval is in the log with before and after, and without the secret.
+    const events = await ops.auditorP1.api('GET', `/audit/events?client_id=${clientId}&action=admin.client_change.approved`);
+    expect(events.body.events).toHaveLength(1);
+    expect(events.body.events[0]).toMatchObject({ actor: ops.reviewerP1.sub, department_id: dept.c1.id, details: { before: null, after: { client_name: '社保查询', citizen_id_release: 'masked' } } });
+  });
+
+  it.skipIf(!enabled)('puts every setting edit through review, with a diff, before it goes live', async () => {
+    const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '公积金' });
+    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, {});
+    const next = settings({
+      client_name: '公积金',
+      redirect_uris: [REDIRECT, 'http://127.0.0.1:9/cb2'],
+      min_acr: 'urn:yihao:loa:2',
+      allowed_channels: ['web', 'mobile'],
+      scope: 'openid profile citizen_id',
+      citizen_id_release: 'pseudonym',
+    });
+    const drafted = await ops.adminP1.api('POST', `/clients/${made.clientId}/changes`, next);
+    expect(drafted.status).toBe(201);
+    expect((await ops.adminP1.api('POST', `/clients/${made.clientId}/changes`, next)).status).toBe(409); // one open change at a time
+    await ops.adminP1.api('POST', `/client-changes/${drafted.body.id}/submit`);
+    const detail = await ops.reviewerP1.api('GET', `/client-changes/${drafted.body.id}`);
+    expect(detail.body.diff.map((d: { field: string }) => d.field).sort()).toEqual(['allowed_channels', 'citizen_id_release', 'min_acr', 'redirect_uris', 'scope']);
+    // Not live yet.
+    const live = async () => (await h.yihao.holder.current.Client.find(made.clientId))!.metadata();
+    expect((await live()).min_acr).toBeUndefined();
+    await ops.reviewerP1.api('POST', `/client-changes/${drafted.body.id}/approve`, {});
+    await expect.poll(async () => (await live()).min_acr).toBe('urn:yihao:loa:2');
+    expect(await live()).toMatchObject({ redirect_uris: [REDIRECT, 'http://127.0.0.1:9/cb2'], allowed_channels: ['web', 'mobile'], citizen_id_release: 'pseudonym' });
+
+    // A rejected change changes nothing.
+    const rejected = await ops.adminP1.api('POST', `/clients/${made.clientId}/changes`, { ...next, citizen_id_release: 'full' });
+    await ops.adminP1.api('POST', `/client-changes/${rejected.body.id}/submit`);
+    expect((await ops.reviewerP1.api('POST', `/client-changes/${rejected.body.id}/reject`, { note: '不需要完整身份证号' })).body.status).toBe('rejected');
+    expect((await live()).citizen_id_release).toBe('pseudonym');
+  });
+
+  it.skipIf(!enabled)('suspends a client (refused at /auth and /token) and resumes it', async () => {
+    const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '医保', grant_types: ['authorization_code', 'client_credentials'] });
+    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, {});
+    const token = () =>
+      fetch(`${h.issuer}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${made.clientId}:${made.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
+    expect((await token()).status).toBe(200);
+    expect((await ops.adminP1.api('POST', `/clients/${made.clientId}/suspend`, {})).status).toBe(400); // a reason is required
+    const suspended = await ops.adminP1.api('POST', `/clients/${made.clientId}/suspend`, { reason: '安全检查' });
+    expect(suspended.body.status).toBe('suspended');
+    await expect.poll(async () => (await token()).status).toBe(401);
+    const auth = await fetch(`${h.issuer}/auth?client_id=${made.clientId}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`, { redirect: 'manual' });
+    expect(auth.status).toBe(400);
+    expect(await auth.text()).toMatch(/client/i);
+    expect((await ops.adminP1.api('POST', `/clients/${made.clientId}/resume`)).body.status).toBe('active');
+    await expect.poll(async () => (await token()).status).toBe(200);
+  });
+
+  it.skipIf(!enabled)('rotates a secret: both work during the grace period, then only the new one', async () => {
+    const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '税务', grant_types: ['client_credentials'], redirect_uris: [] });
+    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, {});
+    const token = async (secret: string) =>
+      (
+        await fetch(`${h.issuer}/token`, {
+          method: 'POST',
+          headers: { authorization: `Basic ${Buffer.from(`${made.clientId}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'grant_type=client_credentials',
+        })
+      ).status;
+    expect((await ops.adminP1.api('POST', `/clients/${made.clientId}/secret`, { grace_seconds: 7200 })).status).toBe(400); // above the configured maximum
+    const rotated = await ops.adminP1.api('POST', `/clients/${made.clientId}/secret`, { grace_seconds: 2 });
+    expect(rotated.status).toBe(200);
+    const fresh = rotated.body.client_secret as string;
+    expect(fresh).not.toBe(made.secret);
+    expect(Date.parse(rotated.body.previous_secret_valid_until)).toBeGreaterThan(Date.now());
+    await expect.poll(() => token(fresh)).toBe(200);
+    expect(await token(made.secret!)).toBe(200);
+    await new Promise((r) => setTimeout(r, 2_200));
+    expect(await token(made.secret!)).toBe(401);
+    expect(await token(fresh)).toBe(200);
+
+    // Without a grace period the old secret stops at once; the default comes from configuration.
+    const again = await ops.adminP1.api('POST', `/clients/${made.clientId}/secret`, { grace_seconds: 0 });
+    await expect.poll(() => token(again.body.client_secret)).toBe(200);
+    expect(await token(fresh)).toBe(401);
+    const byDefault = await ops.adminP1.api('POST', `/clients/${made.clientId}/secret`, {});
+    expect(Date.parse(byDefault.body.previous_secret_valid_until) - Date.now()).toBeGreaterThan(590_000);
+  });
+
+  it.skipIf(!enabled)('manages role assignments within the subtree: no super-admin grants, no self-changes', async () => {
+    const newcomer = await h.citizen({ name: '李审核' });
+    const granted = await ops.adminP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id });
+    expect(granted).toMatchObject({ status: 201, body: { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id } });
+    expect((await ops.adminP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id })).status).toBe(409);
+    expect((await ops.adminP1.api('POST', '/role-assignments', { identifier: newcomer.citizenId, role: 'auditor', department_id: dept.c1.id })).status).toBe(201);
+    expect((await ops.adminP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'super-admin', department_id: dept.c1.id })).status).toBe(403);
+    expect((await ops.adminP1.api('POST', '/role-assignments', { sub: ops.adminP1.sub, role: 'reviewer', department_id: dept.p1.id })).status).toBe(403);
+    expect((await ops.superP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'super-admin', department_id: dept.c1.id })).status).toBe(201);
+
+    const listed = await ops.adminP1.api('GET', `/operators?department_id=${dept.c1.id}`);
+    const entry = listed.body.items.find((o: { sub: string }) => o.sub === newcomer.sub);
+    expect(entry.assignments.map((a: { role: string }) => a.role).sort()).toEqual(['auditor', 'reviewer', 'super-admin']);
+    expect((await ops.adminP2.api('DELETE', `/role-assignments/${granted.body.id}`)).status).toBe(404);
+    expect((await ops.adminP1.api('DELETE', `/role-assignments/${granted.body.id}`)).status).toBe(204);
+
+    // The citizen ID used to find the account is not in the log.
+    const rows = await h.yihao.stores.db('audit_events');
+    expect(JSON.stringify(rows)).not.toContain(newcomer.citizenId);
+  });
+
+  it.skipIf(!enabled)('validates input and names the bad fields', async () => {
+    const bad = await ops.adminP1.api('POST', '/clients', { department_id: dept.p1.id, settings: { client_name: '', redirect_uris: ['not a url'], extra: 1 } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toBe('invalid_input');
+    expect(Object.keys(bad.body.fields)).toEqual(expect.arrayContaining(['settings.client_name', 'settings.redirect_uris.0']));
+    expect((await ops.adminP1.api('GET', '/clients?per_page=1000')).status).toBe(400);
+    const res = await fetch(`${adminResource(h.issuer)}/clients`, { method: 'POST', headers: { authorization: `Bearer ${ops.adminP1.token}`, 'content-type': 'application/json' }, body: '{oops' });
+    expect(res.status).toBe(400);
+    expect((await ops.adminP1.api('GET', '/nothing-here')).status).toBe(404);
+  });
+
+  it.skipIf(!enabled)('rotates signing keys for a national super-admin, audited', async () => {
+    const before = await ops.superN.api('GET', '/keys');
+    const rotated = await ops.superN.api('POST', '/keys/rotate');
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.activated).toHaveLength(2);
+    expect(rotated.body.keys.filter((k: { status: string }) => k.status === 'active').map((k: { kid: string }) => k.kid).sort()).toEqual([...rotated.body.activated].sort());
+    expect(before.body.keys.length).toBeLessThan(rotated.body.keys.length);
+    const events = await ops.auditorN.api('GET', `/audit/events?action=admin.keys.rotated`);
+    expect(events.body.events[0]).toMatchObject({ actor: ops.superN.sub, details: { after: { active: rotated.body.activated } } });
+  });
+
+  it.skipIf(!enabled)('queries the audit log by actor, client, action and time, page by page, within the auditor’s departments', async () => {
+    const theirs = await submittedClient(ops.adminP2, dept.p2, { client_name: '苏州社保' });
+    const ours = await submittedClient(ops.adminP1, dept.p1, { client_name: '杭州社保' });
+    const p1 = await ops.auditorP1.api('GET', '/audit/events?action=admin.client.created&limit=200');
+    const clientIds = p1.body.events.map((e: { client_id: string }) => e.client_id);
+    expect(clientIds).toContain(ours.clientId);
+    expect(clientIds).not.toContain(theirs.clientId);
+    const national = await ops.auditorN.api('GET', `/audit/events?client_id=${theirs.clientId}`);
+    expect(national.body.events.map((e: { action: string }) => e.action)).toEqual(['admin.client_change.submitted', 'admin.client.created']);
+    // By actor and action prefix, and time range.
+    const byActor = await ops.auditorN.api('GET', `/audit/events?actor=${ops.adminP2.sub}&action=admin.client`);
+    expect(byActor.body.events.every((e: { actor: string; action: string }) => e.actor === ops.adminP2.sub && e.action.startsWith('admin.client'))).toBe(true);
+    const future = await ops.auditorN.api('GET', `/audit/events?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+    expect(future.body.events).toEqual([]);
+    // Keyset paging: pages do not overlap and end.
+    const seen: number[] = [];
+    let next: number | undefined;
+    for (let i = 0; i < 50; i++) {
+      const page = await ops.auditorN.api('GET', `/audit/events?limit=7${next ? `&before=${next}` : ''}`);
+      seen.push(...page.body.events.map((e: { id: number }) => e.id));
+      next = page.body.next;
+      if (next === undefined) break;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual([...seen].sort((a, b) => b - a));
+    expect(seen.at(-1)).toBe(1);
+    // A subject's events, as the portal shows them.
+    const citizenEvents = await ops.auditorN.api('GET', `/audit/events?subject=${ops.adminP1.sub}&action=login.succeeded`);
+    expect(citizenEvents.body.events.length).toBeGreaterThan(0);
+
+    const verify = await ops.auditorP1.api('GET', '/audit/verify');
+    expect(verify.body).toMatchObject({ intact: true, first_broken: null });
+  });
+
+  it.skipIf(!enabled)('never writes a citizen ID or a secret into the audit log', async () => {
+    const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '检查' });
+    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, {});
+    const rotated = await ops.adminP1.api('POST', `/clients/${made.clientId}/secret`, {});
+    const all = JSON.stringify(await h.yihao.stores.db('audit_events'));
+    for (const o of Object.values(ops)) expect(all).not.toContain(o.citizenId);
+    expect(all).not.toContain(made.secret);
+    expect(all).not.toContain(rotated.body.client_secret);
+    expect(all).not.toContain('hmac1$');
+  });
+});

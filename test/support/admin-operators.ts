@@ -1,0 +1,116 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { generate } from 'otplib';
+import { ADMIN_CONSOLE_CLIENT_ID, adminResource, consoleClient, type Role } from '../../src/admin/index.js';
+import type { Harness } from './harness.js';
+import { formAction, formField, ScriptedBrowser } from './scripted-browser.js';
+
+export const LOA2 = 'urn:yihao:loa:2';
+
+export interface SignedInOperator {
+  sub: string;
+  citizenId: string;
+  password: string;
+  /** The TOTP secret set up at the first sign-in. */
+  totpSecret: string;
+  /** An admin API access token. */
+  token: string;
+  /** Calls the admin API with this operator's token. */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+const random = () => randomBytes(32).toString('base64url');
+
+/** Calls the admin API with a bearer token (or none). */
+export async function callApi(h: Harness, token: string | undefined, method: string, path: string, body?: unknown) {
+  const res = await fetch(`${adminResource(h.issuer)}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+}
+
+/**
+ * Signs an account in the way the admin console does (authorization code + PKCE for the admin
+ * resource, asking for loa:2), setting up TOTP on the first sign-in, and redeems the code with
+ * the console's credentials. `acrValues` may ask for less, to test the API's own check.
+ */
+export async function consoleToken(
+  h: Harness,
+  who: { citizenId: string; password: string; totpSecret?: string; step?: number },
+  opts: { acrValues?: string } = {},
+): Promise<{ token: string; totpSecret: string | undefined }> {
+  const browser = new ScriptedBrowser();
+  const verifier = random();
+  const redirectUri = `${h.issuer}/admin/callback`;
+  const auth = new URL(`${h.issuer}/auth`);
+  auth.search = new URLSearchParams({
+    client_id: ADMIN_CONSOLE_CLIENT_ID,
+    response_type: 'code',
+    scope: 'openid admin',
+    redirect_uri: redirectUri,
+    resource: adminResource(h.issuer),
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    state: random(),
+    acr_values: opts.acrValues ?? LOA2,
+    ui_locales: 'en',
+  }).toString();
+
+  let totpSecret = who.totpSecret;
+  let url = auth;
+  let form: Record<string, string> | undefined;
+  for (let hop = 0; hop < 20; hop++) {
+    const res = await browser.request(url, form ? { form } : {});
+    form = undefined;
+    if (res.status >= 300 && res.status < 400) {
+      url = new URL(res.headers.get('location')!, url);
+      if (url.href.startsWith(redirectUri)) break;
+      continue;
+    }
+    const html = await res.text();
+    if (res.status !== 200) throw new Error(`unexpected ${res.status} at ${url.pathname}: ${html.slice(0, 300)}`);
+    const csrf = formField(html, 'csrf') ?? '';
+    const at = url;
+    const post = (contains: string, fields: Record<string, string>) => {
+      url = new URL(formAction(html, contains)!, at);
+      form = { csrf, ...fields };
+    };
+    if (formAction(html, '/login')) post('/login', { identifier: who.citizenId, password: who.password });
+    else if (formAction(html, '/totp-enrolment')) {
+      totpSecret = /id="manual-key">([^<]+)</.exec(html)![1]!.replace(/\s/g, '');
+      post('/totp-enrolment', { code: await generate({ secret: totpSecret, epoch: Math.floor(Date.now() / 1000) }) });
+    } else if (formAction(html, '/second-factor')) {
+      post('/second-factor', { code: await generate({ secret: totpSecret!, epoch: Math.floor(Date.now() / 1000) + (who.step ?? 1) * 30 }) });
+    } else if (formAction(html, '/auth/')) url = new URL(formAction(html, '/auth/')!, at);
+    else if (formAction(html, '/confirm')) post('/confirm', {});
+    else throw new Error(`no known form at ${url.pathname}: ${html.slice(0, 300)}`);
+  }
+  const code = url.searchParams.get('code');
+  if (!code) throw new Error(`no code at the console callback: ${url.search}`);
+  const client = consoleClient({ issuer: h.issuer, indexKey: h.config.secrets.indexKey, clientSecrets: h.yihao.services.clientSecrets, Adapter: h.yihao.services.Adapter, provider: () => h.yihao.holder.current });
+  const res = await fetch(`${h.issuer}/token`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, resource: adminResource(h.issuer) }),
+  });
+  const tokens = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
+  if (!tokens.access_token) throw new Error(`token request failed: ${tokens.error} ${tokens.error_description}`);
+  return { token: tokens.access_token, totpSecret };
+}
+
+/** A fresh account holding `roles`, signed in at loa:2 with an admin API token. */
+export async function operator(h: Harness, roles: { role: Role; departmentId: string }[], name = '王管理'): Promise<SignedInOperator> {
+  const citizen = await h.citizen({ name });
+  for (const r of roles) await h.yihao.admin.services.bootstrap.grantRole({ identifier: citizen.sub, role: r.role, departmentId: r.departmentId });
+  const { token, totpSecret } = await consoleToken(h, citizen);
+  return {
+    sub: citizen.sub,
+    citizenId: citizen.citizenId,
+    password: citizen.password,
+    totpSecret: totpSecret!,
+    token,
+    api: (method, path, body) => callApi(h, token, method, path, body),
+  };
+}

@@ -10,11 +10,10 @@ type Json = Record<string, unknown>;
  * responses, so the description cannot drift from what the API does.
  */
 export function openApiDocument(routes: readonly ApiRoute[], issuer: string): Json {
-  const registry = z.registry<{ id?: string }>();
   const schemas: Json = {};
   // Named schemas (`.meta({ id })`) become components; `uri` points every reference there.
   const toSchema = (schema: z.ZodType, io: 'input' | 'output'): Json => {
-    const out = z.toJSONSchema(schema, { io, target: 'draft-2020-12', unrepresentable: 'any', reused: 'inline', metadata: z.globalRegistry, override: () => undefined }) as Json;
+    const out = z.toJSONSchema(schema, { io, target: 'draft-2020-12', unrepresentable: 'any' }) as Json;
     return lift(out, io);
   };
   /** Moves `$defs` into components (named per direction, since defaults differ between input and output). */
@@ -49,7 +48,6 @@ export function openApiDocument(routes: readonly ApiRoute[], issuer: string): Js
     };
     return walk(node) as Json;
   }
-  void registry;
 
   const errorRef = toSchema(errorBody, 'output');
   const error = (description: string) => ({ description, content: { 'application/json': { schema: errorRef } } });

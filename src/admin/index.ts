@@ -1,4 +1,5 @@
-import type Router from '@koa/router';
+import { createHmac } from 'node:crypto';
+import Router from '@koa/router';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Accounts } from '../accounts/index.js';
@@ -11,6 +12,9 @@ import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { adminApiRouter } from './api/api-router.js';
 import { consoleClient } from './console/console-client.js';
+import { consoleRoutes } from './console/console.routes.js';
+import { consoleSignIn } from './console/console-sign-in.js';
+import { csrfTokens } from '../interactions/csrf.js';
 import { operatorAuth } from './operator-auth.js';
 import { createAdminServices } from './services.js';
 
@@ -36,7 +40,7 @@ export interface AdminOptions {
   logger: Logger;
 }
 
-/** Operators' side of Yihao: the admin API at /admin/api/v1 and the console client it trusts. */
+/** Operators' side of Yihao: the admin API at /admin/api/v1, and the console at /admin that signs operators in and uses it. */
 export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(): Promise<void>; services: ReturnType<typeof createAdminServices> } {
   const services = createAdminServices({
     db: o.db,
@@ -58,6 +62,16 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
   });
   const client = consoleClient({ issuer: o.config.issuer, indexKey: o.config.secrets.indexKey, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });
   const api = adminApiRouter({ issuer: o.config.issuer, services, auth, bodyMaxBytes: o.config.limits.bodyMaxBytes, logger: o.logger });
-  return { routers: [api], ensureClient: () => client.ensure(), services };
+  const ui = new Router();
+  consoleRoutes(ui, {
+    services,
+    auth,
+    signIn: consoleSignIn({ issuer: o.config.issuer, client, Adapter: o.Adapter }),
+    // Its own key, so that a console token never passes for an interaction's or the portal's.
+    csrf: csrfTokens(createHmac('sha256', o.config.secrets.cookieKeys[0]!).update('yihao-admin-csrf').digest('base64url')),
+    bodyMaxBytes: o.config.limits.bodyMaxBytes,
+    logger: o.logger,
+  });
+  return { routers: [api, ui], ensureClient: () => client.ensure(), services };
 }
 export type Admin = ReturnType<typeof createAdmin>;

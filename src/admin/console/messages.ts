@@ -1,0 +1,33 @@
+import type { Locale } from './i18n.js';
+
+/**
+ * The services' messages are English. The console shows the common ones in Chinese too; any other
+ * stays in English rather than be guessed at.
+ */
+const zh: [RegExp, (m: RegExpExecArray) => string][] = [
+  [/^is required$/, () => '必须填写'],
+  [/^must be an absolute URL$/, () => '必须是完整的网址（如 https://app.example.gov.cn/callback）'],
+  [/^is longer than (\d+) characters$/, (m) => `不能超过 ${m[1]} 个字符`],
+  [/^has more than (\d+) entries$/, (m) => `不能超过 ${m[1]} 项`],
+  [/^needs at least one grant type$/, () => '至少选择一种授权方式'],
+  [/^an authorization_code client needs at least one redirect URI$/, () => '使用授权码的应用至少需要一个回调地址'],
+  [/^a public client cannot use client_credentials$/, () => '公开客户端不能使用客户端凭证'],
+  [/^must be space-separated scope tokens$/, () => '必须是以空格分隔的 scope'],
+  [/^needs at least one channel$/, () => '至少选择一个渠道'],
+  [/^no account matches$/, () => '找不到对应的账号'],
+  [/^the account already holds this role in this department$/, () => '该账号在此部门已有此角色'],
+  [/^operators cannot change their own roles$/, () => '操作员不能修改自己的角色'],
+  [/^your roles do not allow this$/, () => '您的角色不允许此操作'],
+  [/^a change must be reviewed by someone other than its author$/, () => '变更须由提交人以外的审核员审核'],
+  [/^this client already has a change in progress$/, () => '此应用已有一个未完成的变更'],
+  [/^only a (\w+) (?:change|client|draft) can be (\w+)$/, () => '当前状态不允许此操作'],
+];
+
+export function localised(locale: Locale, message: string): string {
+  if (locale === 'en') return message;
+  for (const [pattern, say] of zh) {
+    const m = pattern.exec(message);
+    if (m) return say(m);
+  }
+  return message;
+}

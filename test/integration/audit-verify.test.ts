@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../../src/audit/index.js';
 import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
 import { createPgSchema, pgAvailable, PG_URL } from '../support/services.js';
-import { pgUrlWithSchema, runYihao } from '../support/yihao-cli.js';
+import { buildCli, pgUrlWithSchema, runYihao } from '../support/yihao-cli.js';
 
 interface Store {
   db: Database;
@@ -43,6 +43,8 @@ const backends: { name: string; enabled: boolean; open(): Promise<Store> }[] = [
     },
   },
 ];
+
+beforeAll(buildCli, 180_000);
 
 type Row = Record<string, unknown> & { id: number };
 const CONTENT = ['at', 'action', 'actor_type', 'actor_id', 'account_id', 'client_id', 'channel', 'ip', 'request_id', 'details', 'department_id', 'prev_hash', 'hash'];

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,4 +47,10 @@ export function runYihao(args: string[], env: Record<string, string>, input = ''
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Builds dist/ for the launcher (incremental), as the CLI suite does; call in beforeAll. */
+export function buildCli(): void {
+  const build = spawnSync(process.execPath, [join(root, 'scripts', 'build-if-needed.mjs')], { cwd: root, encoding: 'utf8' });
+  if (!existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))) throw new Error(`the build failed:\n${build.stdout}${build.stderr}`);
 }

@@ -139,4 +139,55 @@ describe.skipIf(!chromiumAvailable)('admin console in a real browser (Chromium)'
     const approvals = await h.yihao.services.audit.query({ clientId: created.clientId, action: 'admin.client_change.approved', limit: 5 });
     expect(approvals.events[0]).toMatchObject({ actorId: reviewer.sub, details: { author: author.sub } });
   });
+
+  it('a national super-admin manages departments and roles, reads and verifies the audit log, and sees the signing keys', async () => {
+    const chief = await h.citizen({ name: '赵总管' });
+    const nationId = province.parentId!;
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: chief.sub, role: 'super-admin', departmentId: nationId });
+    const page = await pages.next();
+    await signIn(page, chief, 'en');
+    const nav = page.getByRole('navigation', { name: 'Admin console' });
+
+    await nav.getByRole('link', { name: 'Departments' }).click();
+    await page.getByRole('heading', { name: 'Departments', exact: true }).waitFor();
+    await page.getByLabel('Parent department').selectOption(province.id);
+    await page.getByLabel('Level', { exact: true }).selectOption('district'); // a district does not go straight under a province
+    await page.getByLabel('Name', { exact: true }).fill('西湖区数据资源局');
+    await page.getByRole('button', { name: 'Create' }).click();
+    expect(await page.getByLabel('Level', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await expectNoSeriousAxeViolations(page, 'the departments page with an error', AXE_RULES);
+    await page.getByLabel('Level', { exact: true }).selectOption('city');
+    await page.getByLabel('Name', { exact: true }).fill('杭州市数据资源局');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('status').filter({ hasText: 'The department was created.' }).waitFor();
+    expect(await page.getByRole('cell', { name: '杭州市数据资源局' }).isVisible()).toBe(true);
+
+    await nav.getByRole('link', { name: 'Operators' }).click();
+    const newcomer = await h.citizen({ name: '孙审计' });
+    await page.getByLabel('Account (ID number, mobile number or sub)').fill(newcomer.citizenId);
+    await page.getByLabel('Role', { exact: true }).selectOption('auditor');
+    await page.getByLabel('Department', { exact: true }).selectOption(province.id);
+    await page.getByRole('button', { name: 'Grant', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'The role was granted.' }).waitFor();
+    expect(await page.getByRole('row').filter({ hasText: '孙审计' }).getByRole('cell', { name: 'Auditor', exact: true }).isVisible()).toBe(true);
+    expect(await page.content()).not.toContain(newcomer.citizenId);
+    await expectNoSeriousAxeViolations(page, 'the operators page', AXE_RULES.slice(0, 2));
+
+    await nav.getByRole('link', { name: 'Audit log' }).click();
+    await page.getByLabel('Action', { exact: true }).fill('admin.role.assigned');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const rows = page.locator('tr[data-event]');
+    expect(await rows.count()).toBeGreaterThanOrEqual(4);
+    expect(await rows.first().textContent()).toContain(newcomer.sub);
+    await page.getByRole('button', { name: 'Verify the hash chain' }).click();
+    expect(await page.locator('[data-chain]').getAttribute('data-chain')).toBe('intact');
+    await expectNoSeriousAxeViolations(page, 'the audit page', AXE_RULES.slice(0, 2));
+
+    await nav.getByRole('link', { name: 'Signing keys' }).click();
+    expect(await page.getByRole('cell', { name: 'ES256' }).first().isVisible()).toBe(true);
+    await expectNoSeriousAxeViolations(page, 'the keys page', AXE_RULES.slice(0, 2));
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Signed out of the admin console' }).waitFor();
+  });
 });

@@ -258,7 +258,7 @@ export function auditPage(f: PageFrame, events: AuditEvent[], next: number | und
   const filter = (name: string, label: string, type = 'text') =>
     html`<div><label for="a-${name}">${label}</label><input type="${type}" id="a-${name}" name="${name}" value="${q[name] ?? ''}"${errors[name] ? html` aria-invalid="true" aria-describedby="a-${name}-error"` : ''}>${errors[name] ? html`<p class="field-error" id="a-${name}-error">${errors[name]}</p>` : ''}</div>`;
   const rows = events.map(
-    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td>${when(f, e.at)}</td><td><code>${e.action}</code></td><td>${e.actorType}${e.actorId ? html` <code>${e.actorId}</code>` : ''}</td><td>${e.clientId ?? ''}</td><td><code>${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
+    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td>${when(f, e.at)}</td><td><code>${e.action}</code></td><td>${e.actorType}${e.actorId ? html` <code>${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code>${e.accountId}</code>` : ''}</td><td>${e.clientId ?? ''}</td><td><code>${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
   );
   const older = next !== undefined ? `/admin/audit?${new URLSearchParams(Object.entries({ ...q, before: String(next) }).filter((x): x is [string, string] => !!x[1])).toString()}` : undefined;
   return consoleLayout(
@@ -272,7 +272,7 @@ ${filter('actor', t.actor)}${filter('subject', t.subject)}${filter('client_id', 
 ${filter('from', t.from, 'datetime-local')}${filter('to', t.to, 'datetime-local')}
 <button type="submit">${t.search}</button></form>
 ${events.length
-  ? html`<table><caption>${t.auditTitle}</caption><thead><tr><th scope="col">#</th><th scope="col">${t.at}</th><th scope="col">${t.action}</th><th scope="col">${t.actor}</th><th scope="col">${t.clientId}</th><th scope="col">${t.details}</th></tr></thead><tbody>${rows}</tbody></table>`
+  ? html`<table><caption>${t.auditTitle}</caption><thead><tr><th scope="col">#</th><th scope="col">${t.at}</th><th scope="col">${t.action}</th><th scope="col">${t.actor}</th><th scope="col">${t.subject}</th><th scope="col">${t.clientId}</th><th scope="col">${t.details}</th></tr></thead><tbody>${rows}</tbody></table>`
   : html`<p>${t.noEvents}</p>`}
 ${older ? html`<p><a href="${older}" rel="next">${t.olderEvents}</a></p>` : ''}`,
   );

@@ -58,19 +58,45 @@ export async function consoleToken(
     ui_locales: 'en',
   }).toString();
 
+  const { url, totpSecret, html } = await walkSignIn(browser, auth, who, (u) => u.href.startsWith(redirectUri));
+  if (html !== undefined) throw new Error(`sign-in stopped at ${url.pathname}: ${html.slice(0, 300)}`);
+  const code = url.searchParams.get('code');
+  if (!code) throw new Error(`no code at the console callback: ${url.search}`);
+  const client = consoleClient({ issuer: h.issuer, indexKey: h.config.secrets.indexKey, clientSecrets: h.yihao.services.clientSecrets, Adapter: h.yihao.services.Adapter, provider: () => h.yihao.holder.current });
+  const res = await fetch(`${h.issuer}/token`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, resource: adminResource(h.issuer) }),
+  });
+  const tokens = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
+  if (!tokens.access_token) throw new Error(`token request failed: ${tokens.error} ${tokens.error_description}`);
+  return { token: tokens.access_token, totpSecret };
+}
+
+/**
+ * Walks Yihao's sign-in pages from `start` the way a browser without JavaScript would: password,
+ * TOTP set-up (first time) or code, consent. Stops at the first redirect that `stop` accepts, or at
+ * the first page that is not one of Yihao's sign-in pages (returning its URL and HTML).
+ */
+export async function walkSignIn(
+  browser: ScriptedBrowser,
+  start: URL,
+  who: { citizenId: string; password: string; totpSecret?: string; step?: number },
+  stop: (url: URL) => boolean,
+): Promise<{ url: URL; totpSecret: string | undefined; html?: string; status?: number }> {
   let totpSecret = who.totpSecret;
-  let url = auth;
+  let url = start;
   let form: Record<string, string> | undefined;
   for (let hop = 0; hop < 20; hop++) {
     const res = await browser.request(url, form ? { form } : {});
     form = undefined;
     if (res.status >= 300 && res.status < 400) {
       url = new URL(res.headers.get('location')!, url);
-      if (url.href.startsWith(redirectUri)) break;
+      if (stop(url)) break;
       continue;
     }
     const html = await res.text();
-    if (res.status !== 200) throw new Error(`unexpected ${res.status} at ${url.pathname}: ${html.slice(0, 300)}`);
+    if (res.status !== 200) return { url, totpSecret, html, status: res.status };
     const csrf = formField(html, 'csrf') ?? '';
     const at = url;
     const post = (contains: string, fields: Record<string, string>) => {
@@ -85,19 +111,9 @@ export async function consoleToken(
       post('/second-factor', { code: await generate({ secret: totpSecret!, epoch: Math.floor(Date.now() / 1000) + (who.step ?? 1) * 30 }) });
     } else if (formAction(html, '/auth/')) url = new URL(formAction(html, '/auth/')!, at);
     else if (formAction(html, '/confirm')) post('/confirm', {});
-    else throw new Error(`no known form at ${url.pathname}: ${html.slice(0, 300)}`);
+    else return { url, totpSecret, html, status: res.status };
   }
-  const code = url.searchParams.get('code');
-  if (!code) throw new Error(`no code at the console callback: ${url.search}`);
-  const client = consoleClient({ issuer: h.issuer, indexKey: h.config.secrets.indexKey, clientSecrets: h.yihao.services.clientSecrets, Adapter: h.yihao.services.Adapter, provider: () => h.yihao.holder.current });
-  const res = await fetch(`${h.issuer}/token`, {
-    method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, resource: adminResource(h.issuer) }),
-  });
-  const tokens = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
-  if (!tokens.access_token) throw new Error(`token request failed: ${tokens.error} ${tokens.error_description}`);
-  return { token: tokens.access_token, totpSecret };
+  return { url, totpSecret };
 }
 
 /** A fresh account holding `roles`, signed in at loa:2 with an admin API token. */
@@ -113,4 +129,11 @@ export async function operator(h: Harness, roles: { role: Role; departmentId: st
     token,
     api: (method, path, body) => callApi(h, token, method, path, body),
   };
+}
+
+/** A scripted browser signed in to the admin console (through Yihao, at loa:2), on the console home. */
+export async function consoleBrowser(h: Harness, who: { citizenId: string; password: string; totpSecret?: string; step?: number }, locale: 'en' | 'zh-CN' = 'en') {
+  const browser = new ScriptedBrowser();
+  const landed = await walkSignIn(browser, new URL(`${h.issuer}/admin?ui_locales=${locale}`), who, () => false);
+  return { browser, landed };
 }

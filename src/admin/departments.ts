@@ -46,7 +46,8 @@ const toDepartment = (r: Row): Department => ({
 export function placementProblem(level: Level, parent: Department | undefined): string | undefined {
   const rank = LEVELS.indexOf(level);
   if (!parent) return rank === 0 ? undefined : `a ${level} department needs a parent`;
-  if (LEVELS.indexOf(parent.level) !== rank - 1) return `a ${level} department belongs under a ${LEVELS[rank - 1] ?? 'no'} department`;
+  if (rank === 0) return 'a national department has no parent';
+  if (LEVELS.indexOf(parent.level) !== rank - 1) return `a ${level} department belongs under a ${LEVELS[rank - 1]!} department`;
   return undefined;
 }
 

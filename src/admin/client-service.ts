@@ -10,7 +10,7 @@ import {
   type ClientSettings,
   type ClientStore,
   type LiveClients,
-  type SecretGrace,
+  secretGrace,
 } from '../clients/index.js';
 import { AdminError } from './admin-error.js';
 import type { DepartmentStore } from './departments.js';
@@ -36,7 +36,6 @@ export interface ClientServiceDeps {
   guard: Guard;
   live: LiveClients;
   secrets: ClientSecrets;
-  grace: SecretGrace;
   /** Default and longest grace period of a secret rotation, in seconds. */
   secretGrace: { defaultSeconds: number; maxSeconds: number };
 }
@@ -132,8 +131,10 @@ export function clientService(d: ClientServiceDeps) {
         reviewNote: undefined,
         createdAt: now,
       };
-      await store.insert(client);
-      await store.insertChange(change);
+      await store.transaction(async (s) => {
+        await s.insert(client);
+        await s.insertChange(change);
+      });
       await guard.record(op, 'admin.client.created', { departmentId: dept.id, clientId }, { change_id: change.id, after: settings });
       return { client, change, clientSecret: secret?.secret };
     },
@@ -219,8 +220,11 @@ export function clientService(d: ClientServiceDeps) {
         updatedAt: now,
       };
       const reviewed: ClientChange = { ...change, status: 'approved', reviewerId: op.sub, reviewedAt: now, reviewNote: note };
-      if (!(await store.updateChange(reviewed, 'submitted'))) throw conflict('only a submitted change can be approved');
-      if (!(await store.update(next, client.version))) throw conflict('the client changed since this change was drafted; draft it again');
+      // Both or neither: a change marked approved whose settings did not land would lie.
+      await store.transaction(async (s) => {
+        if (!(await s.updateChange(reviewed, 'submitted'))) throw conflict('only a submitted change can be approved');
+        if (!(await s.update(next, client.version))) throw conflict('the client changed since this change was drafted; draft it again');
+      });
       if (next.status === 'active') await publish(next);
       await guard.record(op, 'admin.client_change.approved', { departmentId: change.departmentId, clientId: change.clientId }, {
         change_id: change.id,
@@ -277,8 +281,10 @@ export function clientService(d: ClientServiceDeps) {
       const now = Date.now();
       const previousValidUntil = graceSeconds > 0 ? now + graceSeconds * 1000 : undefined;
       const next: ClientRecord = { ...client, secretDigest: fresh.stored, version: client.version + 1, updatedAt: now };
-      if (!(await store.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
-      if (previousValidUntil) await d.grace.add(clientId, client.secretDigest, previousValidUntil);
+      await store.transaction(async (s, trx) => {
+        if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+        if (previousValidUntil) await secretGrace(trx).add(clientId, client.secretDigest!, previousValidUntil);
+      });
       if (next.status === 'active') await publish(next);
       await guard.record(op, 'admin.client.secret_rotated', { departmentId: client.departmentId, clientId }, {
         grace_seconds: graceSeconds,

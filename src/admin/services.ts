@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
-import { clientStore, liveClients, secretGrace, type ClientSecrets } from '../clients/index.js';
+import { clientStore, liveClients, type ClientSecrets } from '../clients/index.js';
 import type { SigningKeys } from '../keys/index.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
@@ -43,7 +43,6 @@ export function createAdminServices(d: AdminServiceDeps) {
       guard,
       live: liveClients({ Adapter: d.Adapter, provider: d.provider }),
       secrets: d.clientSecrets,
-      grace: secretGrace(d.db),
       secretGrace: d.secretGrace,
     }),
     keys: keyService({ signingKeys: d.signingKeys, guard }),

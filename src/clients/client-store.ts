@@ -107,8 +107,13 @@ export interface ListFilter {
 }
 
 /** The SQL side of the client registry; knows nothing of who may do what. */
-export function clientStore(db: Database | Knex.Transaction) {
+export function clientStore(db: Database | Knex.Transaction): ClientStore {
   return {
+    /** Runs `fn` with a store whose writes commit together, or not at all. */
+    async transaction<T>(fn: (store: ClientStore, trx: Knex.Transaction) => Promise<T>): Promise<T> {
+      if (db.isTransaction) return fn(clientStore(db), db as Knex.Transaction);
+      return db.transaction((trx) => fn(clientStore(trx), trx));
+    },
     async insert(r: ClientRecord): Promise<void> {
       await db('client_registrations').insert({
         client_id: r.clientId,
@@ -205,4 +210,16 @@ export function clientStore(db: Database | Knex.Transaction) {
     },
   };
 }
-export type ClientStore = ReturnType<typeof clientStore>;
+export interface ClientStore {
+  transaction<T>(fn: (store: ClientStore, trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  insert(r: ClientRecord): Promise<void>;
+  find(clientId: string): Promise<ClientRecord | undefined>;
+  update(next: ClientRecord, expectedVersion: number): Promise<boolean>;
+  list(f: ListFilter): Promise<{ items: ClientRecord[]; total: number }>;
+  clientIdsIn(departmentIds: readonly string[]): Promise<string[]>;
+  insertChange(c: ClientChange): Promise<void>;
+  findChange(id: string): Promise<ClientChange | undefined>;
+  updateChange(next: ClientChange, expectedStatus: ChangeStatus): Promise<boolean>;
+  openChangeFor(clientId: string): Promise<ClientChange | undefined>;
+  listChanges(f: { departmentIds: readonly string[]; status?: string | undefined; clientId?: string | undefined; offset: number; limit: number }): Promise<{ items: ClientChange[]; total: number }>;
+}

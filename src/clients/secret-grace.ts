@@ -1,10 +1,11 @@
+import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 
 /**
  * Secrets replaced by a rotation that are still accepted until their grace period ends, so that a
  * relying party can switch over without an outage. Only keyed hashes are stored.
  */
-export function secretGrace(db: Database) {
+export function secretGrace(db: Database | Knex.Transaction) {
   return {
     async add(clientId: string, digest: string, expiresAt: number): Promise<void> {
       await db('client_secret_grace').insert({ client_id: clientId, digest, expires_at: expiresAt }).onConflict(['client_id', 'digest']).merge();

@@ -224,6 +224,23 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     expect(events.body.events[0]).toMatchObject({ actor: ops.reviewerP1.sub, department_id: dept.c1.id, details: { before: null, after: { client_name: '社保查询', citizen_id_release: 'masked' } } });
   });
 
+  it.skipIf(!enabled)('approves a change once when two reviewers race, and refuses a change drafted before the client moved on', async () => {
+    const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '竞争审批' });
+    const results = await Promise.all([ops.reviewerP1, ops.superP1].map((r) => r.api('POST', `/client-changes/${made.changeId}/approve`, {})));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
+    const detail = await ops.adminP1.api('GET', `/clients/${made.clientId}`);
+    expect(detail.body.client).toMatchObject({ status: 'active', version: 2 });
+    const approvals = await h.yihao.services.audit.query({ clientId: made.clientId, action: 'admin.client_change.approved', limit: 5 });
+    expect(approvals.events).toHaveLength(1);
+
+    const stale = await ops.adminP1.api('POST', `/clients/${made.clientId}/changes`, settings({ client_name: '竞争审批', scope: 'openid' }));
+    await ops.adminP1.api('POST', `/client-changes/${stale.body.id}/submit`);
+    await ops.adminP1.api('POST', `/clients/${made.clientId}/secret`, {});
+    const refused = await ops.reviewerP1.api('POST', `/client-changes/${stale.body.id}/approve`, {});
+    expect(refused.status).toBe(409);
+    expect((await ops.reviewerP1.api('GET', `/client-changes/${stale.body.id}`)).body.status).toBe('submitted');
+  });
+
   it.skipIf(!enabled)('puts every setting edit through review, with a diff, before it goes live', async () => {
     const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '公积金' });
     await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, {});

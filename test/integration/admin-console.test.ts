@@ -61,6 +61,9 @@ describe('admin console over HTTP', () => {
     expect(home).toContain('<html lang="zh-CN">');
     expect(home).toContain('<h1>管理控制台</h1>');
     expect(home).toContain('部门管理员');
+    // Only the sections the roles open are offered.
+    const nav = /<nav aria-label="管理控制台导航">([\s\S]*?)<\/nav>/.exec(home)![1]!;
+    expect([...nav.matchAll(/<a href="([^"]+)"/g)].map((m) => m[1])).toEqual(['/admin/clients', '/admin/changes', '/admin/departments', '/admin/operators']);
     const en = await get('/admin?ui_locales=en');
     expect(en.html).toContain('<html lang="en">');
     expect(en.html).toContain('Department administrator');

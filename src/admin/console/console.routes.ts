@@ -12,7 +12,7 @@ import { scopesFor, type Operator, type Permission } from '../roles.js';
 import type { AdminServices } from '../services.js';
 import { formErrors, formFromSettings, settingsFromForm } from './client-form.js';
 import type { ConsoleSignIn, ConsoleSession } from './console-sign-in.js';
-import { consoleMessages, pickLocale, type Locale, type Section } from './i18n.js';
+import { consoleMessages, pickLocale, SECTIONS, type Locale, type Section } from './i18n.js';
 import type { PageFrame } from './layout.js';
 import * as pages from './pages.js';
 import { localised } from './messages.js';
@@ -58,6 +58,14 @@ interface Visit {
 }
 
 const may = (op: Operator, p: Permission) => scopesFor(op, p).length > 0;
+const SECTION_PERMISSION: Record<(typeof SECTIONS)[number], Permission> = {
+  clients: 'client.read',
+  changes: 'client.read',
+  departments: 'department.read',
+  operators: 'operator.read',
+  audit: 'audit.read',
+  keys: 'key.read',
+};
 const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
 const int = (v: unknown, fallback: number) => (typeof v === 'string' && /^\d{1,6}$/.test(v) && Number(v) > 0 ? Number(v) : fallback);
 
@@ -107,7 +115,8 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
       throw e;
     }
     const csrf = d.csrf.make(session.id);
-    return { session, op, csrf, frame: frameFor(ctx, { name: op.name, csrf, section, notice: str(ctx.query.notice) }) };
+    const sections = SECTIONS.filter((s) => may(op, SECTION_PERMISSION[s]));
+    return { session, op, csrf, frame: frameFor(ctx, { name: op.name, csrf, section, sections, notice: str(ctx.query.notice) }) };
   }
 
   /** A console page: signed in, failures shown as pages in the operator's language. */

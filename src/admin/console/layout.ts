@@ -62,6 +62,8 @@ export interface Chrome {
   name: string;
   csrf: string;
   section: Section;
+  /** The sections this operator's roles open; the others are not offered. */
+  sections: readonly Section[];
   notice?: string | undefined;
 }
 
@@ -78,7 +80,7 @@ export function consoleLayout(f: PageFrame, title: string, body: SafeHtml): stri
   const { t } = f;
   const switchTo = `${f.path}${f.path.includes('?') ? '&' : '?'}ui_locales=${t.otherLanguage.href}`;
   const nav = f.chrome
-    ? html`<nav aria-label="${t.navLabel}"><ul>${SECTIONS.map(
+    ? html`<nav aria-label="${t.navLabel}"><ul>${SECTIONS.filter((s) => f.chrome!.sections.includes(s)).map(
         (s) => html`<li><a href="${sectionPath(s)}"${s === f.chrome!.section ? html` aria-current="page"` : ''}>${t.nav[s]}</a></li>`,
       )}</ul></nav>`
     : '';

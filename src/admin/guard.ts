@@ -3,7 +3,7 @@ import { AdminError, notFound } from './admin-error.js';
 import type { Department } from './departments.js';
 import { scopesFor, withinScopes, type Operator, type Permission } from './roles.js';
 
-export type DenyReason = 'role' | 'scope' | 'not_found' | 'self_approval' | 'self_assignment' | 'not_operator' | 'insufficient_acr';
+export type DenyReason = 'role' | 'scope' | 'not_found' | 'self_approval' | 'self_assignment' | 'not_operator' | 'insufficient_acr' | 'csrf';
 
 /** What an admin event is about, for the audit log. */
 export interface Target {
@@ -43,8 +43,9 @@ export function createGuard(audit: AuditLog) {
       self_assignment: 'operators cannot change their own roles',
       not_operator: 'this account holds no operator role',
       insufficient_acr: 'the admin API needs a sign-in at urn:yihao:loa:2 or above',
+      csrf: 'the form did not come from this console session; reload the page and try again',
     };
-    throw new AdminError(reason === 'not_operator' || reason === 'insufficient_acr' ? 'forbidden' : 'forbidden', messages[reason] ?? 'not allowed');
+    throw new AdminError('forbidden', messages[reason] ?? 'not allowed');
   }
 
   return {

@@ -112,7 +112,11 @@ describe('admin console over HTTP', () => {
     const page = await get(`/admin/clients/${clientId}`);
     const csrf = formField(page.html, 'csrf')!;
     const changeId = /action="\/admin\/changes\/([^/]+)\/submit"/.exec(page.html)![1]!;
-    expect((await post(`/admin/changes/${changeId}/submit`, { csrf: 'forged' })).status).toBe(403);
+    const forged = await post(`/admin/changes/${changeId}/submit`, { csrf: 'forged' });
+    expect(forged.status).toBe(403);
+    expect(forged.html).toContain('表单不是来自当前的控制台会话');
+    const denied = await h.yihao.services.audit.query({ actor: adminP1.sub, action: 'admin.denied', limit: 1 });
+    expect(denied.events[0]?.details).toEqual({ operation: 'console.changes', reason: 'csrf' });
     expect((await h.yihao.admin.services.stores.clients.findChange(changeId))!.status).toBe('draft');
     const ok = await post(`/admin/changes/${changeId}/submit`, { csrf });
     expect(ok.status).toBe(303);

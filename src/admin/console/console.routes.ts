@@ -130,12 +130,12 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
         let form: Record<string, string> = {};
         if (ctx.method === 'POST') {
           form = await readForm(ctx, d.bodyMaxBytes);
-          if (!d.csrf.check(v.session.id, form.csrf)) return fail(ctx, v.frame, 403, t.forbidden);
+          if (!d.csrf.check(v.session.id, form.csrf)) await d.services.guard.deny(v.op, `console.${ctx.path.split('/')[2] ?? 'home'}`, 'csrf');
         }
         await handler(ctx, v, form);
       } catch (e) {
         if (isAdminError(e)) {
-          const message = e.code === 'not_found' ? t.notFound : e.code === 'forbidden' ? `${t.forbidden} (${localised(v.frame.locale, e.message)})` : e.code === 'conflict' ? `${t.conflict}: ${localised(v.frame.locale, e.message)}` : localised(v.frame.locale, e.message);
+          const message = e.code === 'not_found' ? t.notFound : e.code === 'forbidden' ? `${localised(v.frame.locale, e.message)}${v.frame.locale === 'en' ? '. ' : '。'}${t.attemptRecorded}` : e.code === 'conflict' ? `${t.conflict}: ${localised(v.frame.locale, e.message)}` : localised(v.frame.locale, e.message);
           return fail(ctx, v.frame, e.status, message);
         }
         if (isYihaoError(e)) return fail(ctx, v.frame, e.status, e.message);

@@ -21,6 +21,7 @@ const zh: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^a change must be reviewed by someone other than its author$/, () => '变更须由提交人以外的审核员审核'],
   [/^this client already has a change in progress$/, () => '此应用已有一个未完成的变更'],
   [/^only a (\w+) (?:change|client|draft) can be (\w+)$/, () => '当前状态不允许此操作'],
+  [/^the form did not come from this console session/, () => '表单不是来自当前的控制台会话，请刷新页面后重试'],
 ];
 
 export function localised(locale: Locale, message: string): string {

@@ -36,6 +36,14 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'QrHandoff',
 ]);
 
+/**
+ * Requests a client polls for (CIBA, device flow). oidc-provider answers a poll of an expired one
+ * with `expired_token` only while the record is still stored (its own `exp` says it expired), so
+ * these stay a while past their expiry instead of vanishing into `invalid_grant`.
+ */
+const POLLED_MODELS: ReadonlySet<string> = new Set(['BackchannelAuthenticationRequest', 'DeviceCode']);
+const POLL_GRACE_SECONDS = 300;
+
 export interface OidcAdapterOptions {
   db: Database;
   /** Without Redis every model is stored in SQL. */
@@ -53,8 +61,10 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
 
   return class OidcAdapter implements Adapter {
     readonly #store: Adapter;
+    readonly #grace: number;
 
     constructor(model: string) {
+      this.#grace = POLLED_MODELS.has(model) ? POLL_GRACE_SECONDS : 0;
       let store: Adapter = Redis && REDIS_MODELS.has(model) ? new Redis(model) : new Sql(model);
       if (model === 'Client' && clientCache) store = clientCache.wrap(store);
       if (accountIndex) store = accountIndex.wrap(model, store);
@@ -62,11 +72,16 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     }
 
     upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      return this.#store.upsert(id, payload, expiresIn);
+      return this.#store.upsert(id, payload, this.#keep(expiresIn));
     }
     find(id: string): Promise<AdapterPayload | undefined> {
       return this.#store.find(id);
     }
+
+    #keep(expiresIn: number | undefined): number | undefined {
+      return typeof expiresIn === 'number' ? expiresIn + this.#grace : expiresIn;
+    }
+
     findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
       return this.#store.findByUserCode(userCode);
     }

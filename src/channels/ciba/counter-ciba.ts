@@ -98,7 +98,7 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
         accountId: found.id,
         clientId: client.clientId,
         display: { client_name: client.clientName ?? client.clientId, binding_message: String(request.params?.binding_message ?? ''), scope: request.scope ?? 'openid' },
-        expiresAt: (request.exp ?? 0) * 1000,
+        expiresAt: Date.now() + request.expiration * 1000,
       });
     },
   };

@@ -37,11 +37,12 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Requests a client polls for (CIBA, device flow). oidc-provider answers a poll of an expired one
- * with `expired_token` only while the record is still stored (its own `exp` says it expired), so
- * these stay a while past their expiry instead of vanishing into `invalid_grant`.
+ * Requests a client polls for (CIBA). oidc-provider answers a poll of an expired one with
+ * `expired_token` only while the record is still stored (its own `exp` says it expired), so these
+ * stay a while past their expiry instead of vanishing into `invalid_grant`. (The device flow's
+ * DeviceCode has the same need.)
  */
-const POLLED_MODELS: ReadonlySet<string> = new Set(['BackchannelAuthenticationRequest', 'DeviceCode']);
+const POLLED_MODELS: ReadonlySet<string> = new Set(['BackchannelAuthenticationRequest']);
 const POLL_GRACE_SECONDS = 300;
 
 export interface OidcAdapterOptions {

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { relyingParty } from '../support/relying-party.js';
-import { alertOf, formAction, formField, go, page, type PageStep } from '../support/scripted-browser.js';
+import { alertOf, formAction, formField, go, page, ScriptedBrowser, scriptedSignIn, type PageStep } from '../support/scripted-browser.js';
+import { authorizationUrl } from '../support/relying-party.js';
 import { phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
@@ -55,6 +56,11 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     expect(qr.qr.html).toMatch(/<script nonce="[^"]+">/);
     expect(await status(qr)).toMatchObject({ code: 200, status: 'pending' });
 
+    // The QR code is a link the app claims; opened anywhere else it only says so.
+    const link = await fetch(new URL(`/m/qr/${qr.code}?ui_locales=en`, h.issuer));
+    expect(link.status).toBe(200);
+    expect(await link.text()).toContain('Scan the QR code on the sign-in page with the Yihao app.');
+
     const scanned = await phone.scan(qr.code);
     expect(scanned.status).toBe(200);
     const now = Math.floor(Date.now() / 1000);
@@ -73,6 +79,25 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     expect(claims).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile' });
     const events = (await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action);
     expect(events).toEqual(expect.arrayContaining(['approval.approved', 'login.succeeded']));
+  });
+
+  it.skipIf(!enabled)('gives a pairwise client the same sub for the same person by password on the web and by QR from the phone', async () => {
+    const pairwise = await relyingParty(h, await h.client({ name: '医保服务', firstParty: true, subjectType: 'pairwise' }));
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const nonce = oidc.randomNonce();
+    const landed = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(pairwise, verifier, { scope: 'openid', nonce }), { identifier: citizen.citizenId, password: citizen.password });
+    const byPassword = (await oidc.authorizationCodeGrant(pairwise, landed, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: oidc.skipStateCheck })).claims()!;
+    expect(byPassword).toMatchObject({ channel: 'web', amr: ['pwd'] });
+    expect(byPassword.sub).not.toBe(citizen.sub);
+
+    const qr = await startQrSignIn(h, pairwise);
+    const scanned = await phone.scan(qr.code);
+    await phone.decide(scanned.json.id as string, 'approve');
+    const back = await complete(qr);
+    if (back.kind !== 'rp') throw new Error('expected the relying party');
+    const byQr = await qr.redeem(back.url);
+    expect(byQr).toMatchObject({ sub: byPassword.sub, channel: 'mobile', amr: ['swk'] });
   });
 
   it.skipIf(!enabled)('meets a loa:2 request by QR (the phone key is a second factor in itself)', async () => {

@@ -6,7 +6,8 @@ import { completeLogin, loadInteraction, type LoadedInteraction } from '../../in
 import { refuseUnreachableLevel } from '../../interactions/second-factor.js';
 import { qrCodeDataUrl } from '../../mfa/totp.js';
 import type { QrHandoffs } from './qr-handoffs.js';
-import { handoffText, qrEndPage, qrPage, scriptedHtmlPage } from './views.js';
+import { handoffText, qrEndPage, qrLinkPage, qrPage, scriptedHtmlPage } from './views.js';
+import { pickLocale } from '../../interactions/i18n.js';
 
 export interface HandoffRoutesDeps extends InteractionDeps {
   handoffs: QrHandoffs;
@@ -43,6 +44,11 @@ export function handoffRoutes(router: Router, deps: HandoffRoutesDeps): void {
     const qrDataUrl = await qrCodeDataUrl(`${deps.origin}/m/qr/${handoff.ref}`);
     scriptedHtmlPage(ctx, (nonce) => qrPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, qrDataUrl, bindingCode: handoff.bindingCode, minutes, error }));
   }
+
+  // The QR code's link, opened by something other than the app: it says how to use it, nothing more.
+  router.get('/m/qr/:code', (ctx) => {
+    htmlPage(ctx, (nonce) => qrLinkPage({ locale: pickLocale(ctx.query.ui_locales), nonce }));
+  });
 
   router.get('/interaction/:uid/qr', async (ctx) => {
     const it = await load(ctx, false);

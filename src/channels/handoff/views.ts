@@ -19,6 +19,7 @@ const zh = {
   newCode: '获取新的二维码',
   otherBrowser: '此二维码是在另一个浏览器中显示的，不能在这里完成登录。',
   usePassword: '使用密码登录',
+  openInApp: '请使用一号 App 扫描登录页面上的二维码。用相机或其他应用打开此链接不能登录。',
 };
 const en: typeof zh = {
   title: 'Sign in with the mobile app',
@@ -35,6 +36,7 @@ const en: typeof zh = {
   newCode: 'Get a new QR code',
   otherBrowser: 'This QR code was shown in another browser; the sign-in cannot be completed here.',
   usePassword: 'Sign in with a password',
+  openInApp: 'Scan the QR code on the sign-in page with the Yihao app. Opening this link with a camera or another app does not sign you in.',
 };
 export const handoffText = (locale: Locale) => (locale === 'en' ? en : zh);
 
@@ -110,4 +112,10 @@ export function qrEndPage(p: { locale: Locale; nonce: string; uid: string; messa
 ${p.canRestart ? html`<p><a href="/interaction/${p.uid}/qr?new=1">${t.newCode}</a></p>` : ''}
 <p><a href="/interaction/${p.uid}">${t.usePassword}</a></p>`,
   });
+}
+
+/** Where the QR link leads a phone without the app (the app claims the link and never shows this). */
+export function qrLinkPage(p: { locale: Locale; nonce: string }): string {
+  const t = handoffText(p.locale);
+  return layout({ locale: p.locale, nonce: p.nonce, title: t.title, body: html`<h1>${t.title}</h1><p>${t.openInApp}</p>` });
 }

@@ -31,6 +31,7 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'PortalSession',
   'PendingSmsLogin',
   'PasswordResetPending',
+  'WebAuthnChallenge',
   // The mobile channel's device-key challenges and the QR hand-offs' browser bindings.
   'DeviceKeyChallenge',
   'QrHandoff',

@@ -6,7 +6,7 @@ import { completeLogin, loadInteraction, type LoadedInteraction } from '../../in
 import { refuseUnreachableLevel } from '../../interactions/second-factor.js';
 import { qrCodeDataUrl } from '../../mfa/totp.js';
 import type { QrHandoffs } from './qr-handoffs.js';
-import { handoffText, qrEndPage, qrLinkPage, qrPage, scriptedHtmlPage } from './views.js';
+import { handoffText, qrEndPage, qrLinkPage, qrPage } from './views.js';
 import { pickLocale } from '../../interactions/i18n.js';
 
 export interface HandoffRoutesDeps extends InteractionDeps {
@@ -42,7 +42,7 @@ export function handoffRoutes(router: Router, deps: HandoffRoutesDeps): void {
 
   async function show(ctx: Context, it: LoadedInteraction, handoff: { ref: string; bindingCode: string }, error?: string) {
     const qrDataUrl = await qrCodeDataUrl(`${deps.origin}/m/qr/${handoff.ref}`);
-    scriptedHtmlPage(ctx, (nonce) => qrPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, qrDataUrl, bindingCode: handoff.bindingCode, minutes, error }));
+    htmlPage(ctx, (nonce) => qrPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, qrDataUrl, bindingCode: handoff.bindingCode, minutes, error }), { script: true });
   }
 
   // The QR code's link, opened by something other than the app: it says how to use it, nothing more.

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import type { Context } from 'koa';
 import { html, trusted } from '../../interactions/views/html.js';
 import { layout } from '../../interactions/views/layout.js';
 import type { Locale } from '../../interactions/i18n.js';
@@ -39,18 +37,6 @@ const en: typeof zh = {
   openInApp: 'Scan the QR code on the sign-in page with the Yihao app. Opening this link with a camera or another app does not sign you in.',
 };
 export const handoffText = (locale: Locale) => (locale === 'en' ? en : zh);
-
-/** Like htmlPage, plus the one nonce-guarded script that polls and fetches to our own origin. */
-export function scriptedHtmlPage(ctx: Context, render: (nonce: string) => string): void {
-  const nonce = randomBytes(16).toString('base64');
-  ctx.set(
-    'content-security-policy',
-    `default-src 'none'; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'`,
-  );
-  ctx.set('cache-control', 'no-store');
-  ctx.type = 'html';
-  ctx.body = render(nonce);
-}
 
 export function qrPage(p: {
   locale: Locale;

@@ -110,7 +110,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     audit: services.audit,
     authentications,
     issuer: config.issuer,
-    settings: { trustClaimedHardwareKeys: config.mobile.trustClaimedHardwareKeys, challengeSeconds: config.mobile.challengeSeconds, handoffSeconds: config.mobile.qrHandoffSeconds },
+    settings: { trustClaimedHardwareKeys: config.mobile.trustClaimedHardwareKeys, challengeSeconds: config.mobile.challengeSeconds, challengeKey: config.secrets.cookieKeys[0]!, handoffSeconds: config.mobile.qrHandoffSeconds },
     interactions: {
       provider: () => holder.current,
       accounts: services.accounts,

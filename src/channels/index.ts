@@ -42,6 +42,8 @@ export interface ChannelSettings {
   /** Believe an app's claim of hardware key storage (amr `hwk`); see docs/channels/mobile.md. */
   trustClaimedHardwareKeys: boolean;
   challengeSeconds: number;
+  /** Server key for the device-key challenges' MACs. */
+  challengeKey: string;
   handoffSeconds: number;
 }
 
@@ -63,7 +65,7 @@ export function createChannels(deps: {
   const origin = new URL(deps.issuer).origin;
   const deviceKeys = createDeviceKeys(deps.db);
   const replay = proofReplay(deps.Adapter);
-  const challenges = deviceKeyChallenges(deps.Adapter, deps.settings.challengeSeconds);
+  const challenges = deviceKeyChallenges(deps.Adapter, deps.settings.challengeSeconds, deps.settings.challengeKey);
   const store = approvalStore(deps.db);
   const approvals = createApprovals({ store, audit: deps.audit });
   const handoffs = qrHandoffs({ Adapter: deps.Adapter, approvals, ttlSeconds: deps.settings.handoffSeconds });

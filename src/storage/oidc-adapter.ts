@@ -32,8 +32,7 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'PendingSmsLogin',
   'PasswordResetPending',
   'WebAuthnChallenge',
-  // The mobile channel's device-key challenges and the QR hand-offs' browser bindings.
-  'DeviceKeyChallenge',
+  // The QR hand-offs' browser bindings.
   'QrHandoff',
 ]);
 

@@ -13,6 +13,7 @@ import { startHarness, type Backend, type Harness } from '../support/harness.js'
 import { relyingParty } from '../support/relying-party.js';
 import { MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { deviceKeyChallenges } from '../../src/channels/mobile/challenges.js';
 
 const LOA2 = 'urn:yihao:loa:2';
 const MAX_FAILURES = 3;
@@ -88,6 +89,14 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     await phone.loginWithDeviceKey(await phone.assertion(challenge));
     await expect(phone.loginWithDeviceKey(await phone.assertion(challenge))).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'the challenge is unknown, expired or already used' });
 
+    // A challenge Yihao did not issue, and one that has run out, count as failures too.
+    const forged = (await phone.challenge()).replace(/\.[^.]+$/, `.${'A'.repeat(43)}`);
+    await expect(phone.loginWithDeviceKey(await phone.assertion(forged))).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'the challenge is unknown, expired or already used' });
+    await phone.loginWithDeviceKey();
+    const shortLived = deviceKeyChallenges(h.yihao.services.Adapter, 1, h.config.secrets.cookieKeys[0]!).issue();
+    await new Promise((r) => setTimeout(r, 1_100));
+    await expect(phone.loginWithDeviceKey(await phone.assertion(shortLived))).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'the challenge is unknown, expired or already used' });
+
     // No DPoP proof: refused before the assertion is even looked at.
     const res = await fetch(new URL('/token', h.issuer), {
       method: 'POST',
@@ -102,8 +111,8 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     const otherApp = await MobileApp.create(h, other);
     await expect(otherApp.loginWithDeviceKey(await phone.assertion(await otherApp.challenge(), { iss: other.client_id }))).rejects.toMatchObject({ error: 'invalid_grant' });
 
-    // The replay counted one failure (the success before it cleared the first); two more wrong keys
-    // spend the budget of three, and then even the right key is refused.
+    // The expired challenge counted one failure (the success before it cleared the others); two more
+    // wrong keys spend the budget of three, and then even the right key is refused.
     for (let i = 0; i < 2; i++) {
       await expect(phone.loginWithDeviceKey(await phone.assertion(await phone.challenge(), { privateKey: stranger.privateKey }))).rejects.toMatchObject({ error: 'invalid_grant' });
     }
@@ -113,7 +122,7 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
   });
 
   it.skipIf(!enabled)('approvals API: lists the pending request with the requesting app and binding code, and refuses a wrong key, a foreign key, a missing DPoP proof, a Bearer token and a replay, changing nothing', async () => {
-    const { phone } = await phoneWithDeviceKey(h, app);
+    const { phone, citizen, totpSecret } = await phoneWithDeviceKey(h, app);
     const { id, qr } = await pendingRequest(phone);
     const listed = await phone.approvals();
     expect(listed.status).toBe(200);
@@ -138,6 +147,13 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     // Nor can this account's token be used with the other phone's key.
     const foreign = await phone.decide(id, 'approve', { signWith: { privateKey: other.phone.deviceKeys.privateKey, kid: other.phone.deviceKeyId! } });
     expect(foreign).toMatchObject({ status: 401, json: { error: 'invalid_device_signature' } });
+
+    // Nor can a token of another first-party app use this phone's key.
+    const otherApp = await MobileApp.create(h, await registerMobileApp(h));
+    await otherApp.signInWithBrowser(citizen, { secret: totpSecret });
+    otherApp.deviceKeyId = phone.deviceKeyId;
+    otherApp.deviceKeys = phone.deviceKeys;
+    expect(await otherApp.decide(id, 'approve')).toMatchObject({ status: 401, json: { error: 'invalid_device_signature' } });
 
     expect(await countRows('approval_requests', { id, status: 'pending' })).toBe(1);
 

@@ -95,7 +95,10 @@ export function mobileApiAuth(deps: MobileApiDeps) {
       const kid = deviceSignatureKid(signature);
       if (!signature) await verifyDeviceSignature(undefined, call.facts, { id: '', jwk: {} }, deps.replay);
       const key = kid ? await deps.deviceKeys.find(kid) : undefined;
-      if (!key || key.accountId !== call.account.id) throw invalidDeviceSignature('the device signature names no registered device key of this account');
+      // The key must be this account's, enrolled through the app that holds the token.
+      if (!key || key.accountId !== call.account.id || key.clientId !== call.clientId) {
+        throw invalidDeviceSignature('the device signature names no device key of this account registered through this app');
+      }
       await verifyDeviceSignature(signature, call.facts, key, deps.replay);
       return { ...call, key };
     },

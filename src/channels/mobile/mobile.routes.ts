@@ -12,6 +12,7 @@ import { DEVICE_SIGNATURE_HEADER, verifyDeviceSignature, type ProofReplay } from
 /** Key storage an app may claim; only the hardware ones can ever count as `hwk`. */
 export const CLAIMED_STORAGE = ['secure-enclave', 'strongbox', 'tee', 'software'] as const;
 const HARDWARE = new Set<string>(['secure-enclave', 'strongbox', 'tee']);
+const MAX_KEYS_PER_ACCOUNT = 10;
 
 export interface MobileRoutesDeps {
   auth: MobileApiAuth;
@@ -51,7 +52,7 @@ const shown = (k: DeviceKey) => ({
  */
 export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
   router.post('/mobile/challenge', async (ctx) => {
-    const challenge = await deps.challenges.issue();
+    const challenge = deps.challenges.issue();
     ctx.set('cache-control', 'no-store');
     ctx.body = { challenge, expires_in: deps.challenges.ttlSeconds };
   });
@@ -68,6 +69,9 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
     const signature = ctx.get(DEVICE_SIGNATURE_HEADER) || undefined;
     if (!signature) throw invalidDeviceSignature(`sign the enrolment with the new key (${DEVICE_SIGNATURE_HEADER} header)`);
     await verifyDeviceSignature(signature, call.facts, { id: `enrol:${call.account.id}`, jwk }, deps.replay);
+    if ((await deps.deviceKeys.listForAccount(call.account.id)).length >= MAX_KEYS_PER_ACCOUNT) {
+      throw new ChannelApiError(409, 'invalid_request', `an account holds at most ${MAX_KEYS_PER_ACCOUNT} device keys: revoke one first`);
+    }
     const amr: DeviceKeyAmr = deps.trustClaimedHardwareKeys && storage && HARDWARE.has(storage) ? 'hwk' : 'swk';
     const result = await deps.deviceKeys.enrol({ accountId: call.account.id, clientId: call.clientId, jwk, amr, claimedStorage: storage, name });
     if (!result.ok) throw new ChannelApiError(409, 'invalid_request', 'this key is already enrolled');

@@ -190,6 +190,70 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
   });
 });
 
+describe.skipIf(!(pgAvailable && redisAvailable))('mobile app channel scaled out (two instances on PostgreSQL + Redis)', () => {
+  let a: Harness;
+  let b: Harness;
+  beforeAll(async () => {
+    a = await startHarness({ backend: 'postgres+redis' });
+    b = await startHarness({ share: a });
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  it('redeems a challenge from one instance on the other (once), and completes a QR sign-in shown by one instance on the other', async () => {
+    const app = await registerMobileApp(a);
+    const { citizen, phone } = await phoneWithDeviceKey(a, app);
+    const onB = await MobileApp.create(b, app);
+    Object.assign(onB, { deviceKeys: phone.deviceKeys, deviceKeyId: phone.deviceKeyId });
+    const challenge = await phone.challenge();
+    const assertion = await phone.assertion(challenge);
+    expect((await onB.loginWithDeviceKey(assertion)).claims()).toMatchObject({ sub: citizen.sub, channel: 'mobile' });
+    await expect(phone.loginWithDeviceKey(await phone.assertion(challenge))).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    const web = await relyingParty(a, await a.client({ name: '出入境', firstParty: true }));
+    const qr = await startQrSignIn(a, web);
+    const scanned = await onB.scan(qr.code);
+    expect(await onB.decide(scanned.json.id as string, 'approve')).toMatchObject({ status: 200 });
+    // The browser's next request lands on instance B.
+    const res = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/complete`, b.url), { form: { csrf: /name="csrf" value="([^"]+)"/.exec(qr.qr.html)![1]! } });
+    expect(res.status).toBe(303);
+  });
+});
+
+describe('mobile APIs answer bad input with a 4xx', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h?.close());
+
+  it('refuses malformed JSON, a wrong content type, an oversized body, an unknown request, a kind that is not scanned and the wrong method, with JSON errors', async () => {
+    const { phone } = await phoneWithDeviceKey(h, await registerMobileApp(h));
+    const origin = new URL(h.issuer).origin;
+    const signed = async (path: string, body: string, type = 'application/json') => {
+      const url = `${origin}${path}`;
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { authorization: `DPoP ${phone.accessToken}`, dpop: await phone.dpopProof('POST', url), 'device-signature': await phone.deviceSignature('POST', url, body), 'content-type': type },
+        body,
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    expect(await signed('/mobile/approvals/ap_x', '{"decision":')).toMatchObject({ status: 400, json: { error: 'invalid_request' } });
+    expect(await signed('/mobile/approvals/ap_x', 'decision=approve', 'application/x-www-form-urlencoded')).toMatchObject({ status: 415, json: { error: 'invalid_request' } });
+    expect(await signed('/mobile/approvals/ap_x', JSON.stringify({ decision: 'x'.repeat(70_000) }))).toMatchObject({ status: 413 });
+    expect(await signed('/mobile/approvals/ap_x', JSON.stringify({ decision: 'maybe' }))).toMatchObject({ status: 400, json: { error: 'invalid_request' } });
+    expect(await signed('/mobile/approvals/ap_x', JSON.stringify({ decision: 'approve' }))).toMatchObject({ status: 404, json: { error: 'not_found' } });
+    expect(await signed('/mobile/approvals/scan', JSON.stringify({ kind: 'ciba', code: 'x' }))).toMatchObject({ status: 400, json: { error: 'invalid_request' } });
+    expect(await signed('/mobile/approvals/scan', JSON.stringify({ code: 'nope' }))).toMatchObject({ status: 410, json: { error: 'expired' } });
+    expect((await fetch(new URL('/mobile/challenge', h.issuer))).status).toBe(405);
+    expect((await fetch(new URL('/mobile/approvals', h.issuer))).status).toBe(401);
+    expect((await fetch(new URL('/mobile/device-keys', h.issuer), { headers: { authorization: 'DPoP not-a-token' }, method: 'GET' })).status).toBe(401);
+  });
+});
+
 describe('mobile app channel: an explicit trust decision for claimed hardware keys', () => {
   let h: Harness;
   beforeAll(async () => {

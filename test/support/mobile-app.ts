@@ -78,7 +78,10 @@ export class MobileApp {
   ) {}
 
   static async create(h: Harness, client: { client_id: string }): Promise<MobileApp> {
-    const rp = await oidc.discovery(new URL(h.issuer), client.client_id, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    // A second instance shares the issuer but listens elsewhere: send this phone's requests there.
+    const toInstance: oidc.CustomFetch = (url, options) => fetch(url.replace(h.issuer, h.url), options as RequestInit);
+    const rp = await oidc.discovery(new URL(h.issuer), client.client_id, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: toInstance });
+    rp[oidc.customFetch] = toInstance;
     const app = new MobileApp(h, rp, client.client_id);
     app.dpopKeys = await oidc.randomDPoPKeyPair('ES256', { extractable: true });
     app.dpopJwk = await exportJWK(app.dpopKeys.publicKey);
@@ -174,7 +177,7 @@ export class MobileApp {
       (await this.deviceSignature(method, url, raw, opts.signWith ?? { privateKey: this.deviceKeys.privateKey, kid: this.deviceKeyId }));
     if (!opts.noSignature) headers['device-signature'] = signature;
     this.lastProofs = { dpop, signature };
-    const res = await fetch(url, { method, headers, ...(raw ? { body: raw } : {}) });
+    const res = await fetch(`${this.h.url}${path}`, { method, headers, ...(raw ? { body: raw } : {}) });
     const text = await res.text();
     return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
   }
@@ -200,7 +203,7 @@ export class MobileApp {
   }
 
   async challenge(): Promise<string> {
-    const res = await fetch(new URL('/mobile/challenge', this.h.issuer), { method: 'POST' });
+    const res = await fetch(new URL('/mobile/challenge', this.h.url), { method: 'POST' });
     if (res.status !== 200) throw new Error(`challenge: ${res.status}`);
     return ((await res.json()) as { challenge: string }).challenge;
   }

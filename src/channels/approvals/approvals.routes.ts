@@ -11,7 +11,8 @@ const scanBody = z.object({ kind: z.string().min(1).max(32).default('qr'), code:
  * The approvals API of the government app. Every call: a DPoP-bound access token, its DPoP proof,
  * and a device-key signature over method, URL, body hash, time and a single-use jti.
  * - `GET /mobile/approvals`: the account's pending requests, with what to show before deciding;
- * - `POST /mobile/approvals/scan` `{ code }`: ties a scanned QR code's request to the account;
+ * - `POST /mobile/approvals/scan` `{ code, kind? }`: ties the request a scanned code names (kind
+ *   `qr` by default; other kinds register as scannable) to the account;
  * - `POST /mobile/approvals/:id` `{ decision: "approve" | "deny" }`.
  */
 export function approvalsRoutes(router: Router, { auth, approvals }: { auth: MobileApiAuth; approvals: Approvals }): void {

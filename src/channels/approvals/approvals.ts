@@ -13,6 +13,8 @@ export interface ApprovalKind {
   kind: string;
   /** The channel a login approved this way belongs to (`mobile` for a web QR hand-off, `counter` for CIBA). */
   channel: Channel;
+  /** Requests of this kind are found by a code the phone scans (`POST /mobile/approvals/scan`). */
+  scannable?: boolean;
   onDecision?(request: ApprovalRequest, outcome: { approved: boolean; account: Account; authentication?: Authentication }): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export function createApprovals({ store, audit }: { store: ApprovalStore; audit:
      * account. Refused when it is expired, decided, or already tied to another account.
      */
     async claimByRef(kind: string, ref: string, account: Account): Promise<ApprovalRequest> {
+      if (!kinds.get(kind)?.scannable) throw new ChannelApiError(400, 'invalid_request', `requests of kind ${kind} are not scanned`);
       const request = await store.findByRef(kind, ref);
       if (!request || request.expiresAt <= Date.now()) throw new ChannelApiError(410, 'expired', 'this code is unknown or has expired');
       if (request.status !== 'pending') throw new ChannelApiError(409, 'already_decided', 'this request was already decided');

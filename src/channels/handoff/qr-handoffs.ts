@@ -33,7 +33,7 @@ const hash = (secret: string) => createHash('sha256').update(secret).digest();
  */
 export function qrHandoffs({ Adapter, approvals, ttlSeconds }: { Adapter: AdapterConstructor; approvals: Approvals; ttlSeconds: number }) {
   const store = new Adapter(MODEL);
-  approvals.register({ kind: QR_KIND, channel: 'mobile' });
+  approvals.register({ kind: QR_KIND, channel: 'mobile', scannable: true });
 
   return {
     ttlSeconds,

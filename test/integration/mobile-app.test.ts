@@ -75,8 +75,19 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     // The new token works on the API (DPoP-bound, device-signed).
     expect((await phone.approvals()).status).toBe(200);
     // Refreshing keeps the login's channel.
-    const refreshed = await oidc.refreshTokenGrant(phone.rp, tokens.refresh_token!, undefined, { DPoP: oidc.getDPoPHandle(phone.rp, (phone as unknown as { dpopKeys: oidc.CryptoKeyPair }).dpopKeys) });
+    const refreshed = await oidc.refreshTokenGrant(phone.rp, tokens.refresh_token!, undefined, { DPoP: phone.dpop });
     expect(refreshed.claims()).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile' });
+  });
+
+  it.skipIf(!enabled)('signing out everywhere ends the device-key login\'s tokens (its grant is the account\'s), but keeps the device key', async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const tokens = await phone.loginWithDeviceKey(undefined, 'openid offline_access');
+    expect((await phone.approvals()).status).toBe(200);
+    await h.yihao.signOut.everywhere(citizen.sub);
+    expect(await phone.approvals()).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
+    await expect(oidc.refreshTokenGrant(phone.rp, tokens.refresh_token!, undefined, { DPoP: phone.dpop })).rejects.toMatchObject({ error: 'invalid_grant' });
+    // The phone signs in again with its key.
+    expect((await phone.loginWithDeviceKey()).claims()).toMatchObject({ sub: citizen.sub, channel: 'mobile' });
   });
 
   it.skipIf(!enabled)('refuses a device-key login with a wrong key, a replayed challenge, another app, or no DPoP proof; failures count against the lockout', async () => {

@@ -90,7 +90,8 @@ export class MobileApp {
     return app;
   }
 
-  private get dpop() {
+  /** openid-client's DPoP handle for the app's key, for token requests (refresh, ...). */
+  get dpop(): oidc.DPoPHandle {
     return oidc.getDPoPHandle(this.rp, this.dpopKeys);
   }
 

@@ -73,6 +73,9 @@ export function mobileApiAuth(deps: MobileApiDeps) {
     const provider = deps.provider();
     const token = await provider.AccessToken.find(accessToken);
     if (!token || token.isExpired) throw invalidToken('the access token is unknown, expired or revoked');
+    // As at userinfo: a token whose grant was revoked (signed out everywhere) is dead too.
+    const grant = token.grantId ? await provider.Grant.find(token.grantId) : undefined;
+    if (!grant || grant.isExpired || grant.accountId !== token.accountId) throw invalidToken('the access token is unknown, expired or revoked');
     const jkt = (token as unknown as { jkt?: string }).jkt;
     if (!jkt) throw invalidToken('the access token is not DPoP-bound');
     await verifyDpopProof(ctx.get('dpop') || undefined, facts, jkt, deps.replay);

@@ -167,6 +167,20 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
     expect(JSON.stringify(refused)).not.toContain(malformed);
   });
 
+  it.skipIf(!enabled)('answers malformed backchannel requests with OAuth errors, never a 5xx', async () => {
+    const endpoint = new URL('/backchannel', h.issuer);
+    expect((await fetch(endpoint)).status).toBeLessThan(500);
+    const anonymous = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'scope=openid&login_hint=x' });
+    expect(anonymous.status).toBe(400);
+    expect(await anonymous.json()).toMatchObject({ error: 'invalid_request' });
+    const { citizen } = await phoneWithDeviceKey(h, app);
+    const cases: Record<string, string>[] = [{ scope: 'openid', binding_message: 'A1' }, { scope: 'openid', login_hint_token: 'x', binding_message: 'A1' }, { scope: 'openid', login_hint: citizen.citizenId, binding_message: 'A1', user_code: '1234' }, { scope: 'openid', login_hint: 'x'.repeat(5000), binding_message: 'A1' }, { scope: 'openid', login_hint: citizen.citizenId, binding_message: '<script>' }];
+    for (const params of cases) {
+      const refused = await oidc.initiateBackchannelAuthentication(counter, params).catch((e: unknown) => e as { error?: string; status?: number });
+      expect(refused).toMatchObject({ error: expect.stringMatching(/^invalid_/) });
+    }
+  });
+
   it.skipIf(!enabled)('discovery advertises CIBA (poll and ping), the device-key grant, the acr values and the channels', async () => {
     const rp = await relyingParty(h, await h.client({ name: 'any' }));
     const meta = rp.serverMetadata();

@@ -55,12 +55,20 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
     if (account?.status !== 'active') throw refuse('the assertion names no device key registered through this app');
 
     const lockout = deps.accounts.lockout;
+    const where = { accountId: account.sub, clientId: client.clientId, channel: 'mobile', ip: ctx.ip };
+    const LOCKED = 'the account is temporarily locked after too many failed sign-in attempts';
     const gate = await lockout.beginAttempt(account.id);
-    if (gate.locked) throw refuse('the account is temporarily locked after too many failed sign-in attempts');
+    if (gate.locked) {
+      await deps.audit.append({ action: 'login.locked', actorType: 'citizen', ...where, details: { method: 'device_key', until: gate.until.toISOString() } });
+      throw refuse(LOCKED);
+    }
     const failed = async (description: string) => {
       const after = await lockout.recordFailure(account.id);
-      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', accountId: account.sub, clientId: client.clientId, channel: 'mobile', ip: ctx.ip, details: { method: 'device_key', reason: description } });
-      return refuse(after.locked ? 'the account is temporarily locked after too many failed sign-in attempts' : description);
+      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', ...where, details: { method: 'device_key', reason: description } });
+      if (after.locked && after.lockedNow) {
+        await deps.audit.append({ action: 'account.locked', actorType: 'system', ...where, details: { reason: 'failed_logins', method: 'device_key', until: after.until.toISOString() } });
+      }
+      return refuse(after.locked ? LOCKED : description);
     };
     let nonce: unknown;
     try {

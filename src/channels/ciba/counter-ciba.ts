@@ -37,12 +37,13 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
     channel: 'counter',
     async onDecision(request, { approved, account, authentication }) {
       const provider = deps.provider();
-      if (!approved || !authentication) {
-        await provider.backchannelResult(request.ref, new errors.AccessDenied('the citizen denied the request'));
-        return;
-      }
+      // Gone (revoked by signing out everywhere, or swept): the counter's polls already fail.
       const backchannel = await provider.BackchannelAuthenticationRequest.find(request.ref, { ignoreExpiration: true });
       if (!backchannel) return;
+      if (!approved || !authentication) {
+        await provider.backchannelResult(backchannel, new errors.AccessDenied('the citizen denied the request'));
+        return;
+      }
       const grant = new provider.Grant({ accountId: account.sub, clientId: request.clientId });
       if (backchannel.scope) grant.addOIDCScope(backchannel.scope);
       const claims = backchannel.claims as { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> } | undefined;

@@ -181,6 +181,12 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
     }
   });
 
+  it.skipIf(!enabled)('refuses a counter system that does not accept the counter channel (allowed_channels)', async () => {
+    const webOnly = await registerCounter(h, { allowed_channels: ['web'] });
+    const { citizen } = await phoneWithDeviceKey(h, app);
+    await expect(oidc.initiateBackchannelAuthentication(webOnly, { scope: 'openid', login_hint: citizen.citizenId, binding_message: 'A1' })).rejects.toMatchObject({ error: 'unauthorized_client' });
+  });
+
   it.skipIf(!enabled)('discovery advertises CIBA (poll and ping), the device-key grant, the acr values and the channels', async () => {
     const rp = await relyingParty(h, await h.client({ name: 'any' }));
     const meta = rp.serverMetadata();

@@ -180,6 +180,12 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     expect(await countRows('approval_requests', { id, status: 'denied' })).toBe(1);
   });
 
+  it.skipIf(!enabled)('refuses a device-key login for an app that does not accept the mobile channel (allowed_channels)', async () => {
+    const webOnly = await registerMobileApp(h, { allowed_channels: ['web'] });
+    const { phone } = await phoneWithDeviceKey(h, webOnly);
+    await expect(phone.loginWithDeviceKey()).rejects.toMatchObject({ error: 'unauthorized_client' });
+  });
+
   it.skipIf(!enabled)('refuses enrolment with a Bearer token, without a DPoP proof, without proof of the new key, or from a loa:1 login', async () => {
     const citizen = await h.citizen();
     const phone = await MobileApp.create(h, app);

@@ -100,6 +100,20 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     expect(byQr).toMatchObject({ sub: byPassword.sub, channel: 'mobile', amr: ['swk'] });
   });
 
+  it.skipIf(!enabled)('offers no hand-off to an app that does not accept the mobile channel (allowed_channels)', async () => {
+    const { client_id } = await h.client({ name: '仅网页', firstParty: true });
+    const store = new h.yihao.services.Adapter('Client');
+    await store.upsert(client_id, { ...(await store.find(client_id))!, allowed_channels: ['web'] });
+    const webOnly = await relyingParty(h, { client_id });
+    const browser = new ScriptedBrowser();
+    const origin = new URL(h.issuer).origin;
+    const login = page(await go(browser, await authorizationUrl(webOnly, oidc.randomPKCECodeVerifier(), { scope: 'openid', ui_locales: 'en' }), origin));
+    const refused = page(await go(browser, new URL(/href="(\/interaction\/[^"]+\/qr)"/.exec(login.html)![1]!, origin), origin));
+    expect(refused.status).toBe(400);
+    expect(refused.html).toContain('仅网页 does not accept sign-in with the mobile app.');
+    expect(await h.yihao.stores.db('approval_requests').where({ client_id }).count({ n: '*' }).first()).toMatchObject({ n: 0 });
+  });
+
   it.skipIf(!enabled)('meets a loa:2 request by QR (the phone key is a second factor in itself)', async () => {
     const { citizen, phone } = await phoneWithDeviceKey(h, app);
     const qr = await startQrSignIn(h, rp, undefined, { acr_values: LOA2 });

@@ -5,6 +5,7 @@ import type { Accounts } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { isCitizenIdShaped, parseCitizenId } from '../../identity/index.js';
 import type { SessionAuthentications } from '../../oidc/index.js';
+import { allowedChannelsOf } from '../../oidc/client-metadata.js';
 import type { Approvals } from '../approvals/approvals.js';
 import type { DeviceKeys } from '../mobile/device-keys.js';
 
@@ -62,6 +63,7 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
     async processLoginHint(ctx: KoaContextWithOIDC, loginHint?: string) {
       // Never stored with the request: the citizen's number does not outlive this lookup.
       (ctx.oidc.params as Record<string, unknown>).login_hint = undefined;
+      if (!allowedChannelsOf(ctx.oidc.client).includes('counter')) throw new errors.UnauthorizedClient('this client does not accept sign-ins on the counter channel');
       const hint = (loginHint ?? '').trim();
       if (!isCitizenIdShaped(hint)) throw new errors.InvalidRequest('login_hint must be a citizen ID number (18 characters)');
       try {

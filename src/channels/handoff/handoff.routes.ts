@@ -2,8 +2,9 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { htmlPage } from '../../http/html-page.js';
 import type { InteractionDeps } from '../../interactions/index.js';
-import { completeLogin, loadInteraction, type LoadedInteraction } from '../../interactions/interaction-context.js';
+import { completeLogin, fail, loadInteraction, type LoadedInteraction } from '../../interactions/interaction-context.js';
 import { refuseUnreachableLevel } from '../../interactions/second-factor.js';
+import { allowedChannelsOf } from '../../oidc/client-metadata.js';
 import { qrCodeDataUrl } from '../../mfa/totp.js';
 import type { QrHandoffs } from './qr-handoffs.js';
 import { handoffText, qrEndPage, qrLinkPage, qrPage } from './views.js';
@@ -32,6 +33,11 @@ export function handoffRoutes(router: Router, deps: HandoffRoutesDeps): void {
     const it = await loadInteraction(ctx, deps, { form, prompt: 'login' });
     if (!it) return undefined;
     if (await refuseUnreachableLevel(ctx, deps, it)) return undefined;
+    const client = await deps.provider().Client.find(String(it.details.params.client_id));
+    if (!allowedChannelsOf(client).includes('mobile')) {
+      fail(ctx, 400, it.locale, handoffText(it.locale).notAccepted(it.clientName), 'channel_not_allowed');
+      return undefined;
+    }
     return it;
   }
 

@@ -18,6 +18,7 @@ const zh = {
   otherBrowser: '此二维码是在另一个浏览器中显示的，不能在这里完成登录。',
   usePassword: '使用密码登录',
   openInApp: '请使用一号 App 扫描登录页面上的二维码。用相机或其他应用打开此链接不能登录。',
+  notAccepted: (client: string) => `「${client}」不接受使用一号 App 登录。请使用其他方式登录。`,
 };
 const en: typeof zh = {
   title: 'Sign in with the mobile app',
@@ -35,6 +36,7 @@ const en: typeof zh = {
   otherBrowser: 'This QR code was shown in another browser; the sign-in cannot be completed here.',
   usePassword: 'Sign in with a password',
   openInApp: 'Scan the QR code on the sign-in page with the Yihao app. Opening this link with a camera or another app does not sign you in.',
+  notAccepted: (client) => `${client} does not accept sign-in with the mobile app. Please sign in another way.`,
 };
 export const handoffText = (locale: Locale) => (locale === 'en' ? en : zh);
 

@@ -5,6 +5,7 @@ import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { ACR, type Accounts, type Authentication } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { grantPlumbing } from '../../oidc/internals.js';
+import { allowedChannelsOf } from '../../oidc/client-metadata.js';
 import type { SessionAuthentications } from '../../oidc/index.js';
 import type { DeviceKeyChallenges } from './challenges.js';
 import type { DeviceKeys } from './device-keys.js';
@@ -100,6 +101,7 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
     const dPoP = await plumbing.validateDpop(ctx);
     if (!dPoP) throw new errors.InvalidDpopProof('the device-key grant issues DPoP-bound tokens only: send a DPoP proof');
     const client = ctx.oidc.client!;
+    if (!allowedChannelsOf(client).includes('mobile')) throw new errors.UnauthorizedClient('this client does not accept sign-ins on the mobile channel');
     const requested = typeof params.scope === 'string' && params.scope ? params.scope.split(' ') : ['openid'];
     const allowed = new Set(String(client.scope ?? 'openid').split(' ').concat('openid'));
     const unknownScope = requested.find((s) => !allowed.has(s));

@@ -132,6 +132,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     accounts: services.accounts,
     secondFactors: services.secondFactors,
     passkeys: services.passkeys,
+    otp: services.otp,
     audit: services.audit,
     csrf,
     formFieldMaxLength: config.limits.formFieldMaxLength,

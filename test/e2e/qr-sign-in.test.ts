@@ -4,66 +4,44 @@
  * page, polling by itself, completes the sign-in and lands at the relying party, whose ID token
  * says loa:2, amr swk, channel mobile, for the same sub the phone's citizen has everywhere.
  */
-import http from 'node:http';
-import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import type { Browser } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.js';
 import { chromiumAvailable, freshPages, launchChromium } from '../support/chromium.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
+import { authorizeInBrowser, startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { phoneWithDeviceKey, registerMobileApp } from '../support/mobile-app.js';
 
 describe.skipIf(!chromiumAvailable)('QR sign-in approved on the phone, in Chromium', () => {
   let h: Harness;
   let browser: Browser;
   let rp: oidc.Configuration;
-  let rpServer: http.Server;
-  let redirectUri: string;
+  let landing: LandingPage;
   const pages = freshPages(() => browser);
 
   beforeAll(async () => {
-    rpServer = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><html lang="en"><head><title>Relying party</title></head><body><h1>Back at the relying party</h1></body></html>');
-    });
-    await new Promise<void>((resolve) => rpServer.listen(0, '127.0.0.1', resolve));
-    redirectUri = `http://127.0.0.1:${(rpServer.address() as net.AddressInfo).port}/cb`;
+    landing = await startLandingPage();
     [h, browser] = await Promise.all([startHarness({ backend: 'sqlite' }), launchChromium()]);
-    const client = await h.client({ name: '社保查询', redirectUris: [redirectUri], scope: 'openid profile', firstParty: true });
+    const client = await h.client({ name: '社保查询', redirectUris: [landing.redirectUri], scope: 'openid profile', firstParty: true });
     rp = await oidc.discovery(new URL(h.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
   });
 
   afterAll(async () => {
     await pages.close();
     await browser?.close();
-    if (rpServer) {
-      rpServer.closeAllConnections();
-      await new Promise<void>((resolve) => rpServer.close(() => resolve()));
-    }
+    await landing?.close();
     await h?.close();
   });
 
   it('completes by itself once the phone approves', async () => {
     const { citizen, phone } = await phoneWithDeviceKey(h, await registerMobileApp(h));
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: redirectUri,
-      scope: 'openid profile',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      ui_locales: 'en',
-      state,
-      nonce,
-    });
     const page = await pages.next();
     const scriptErrors: string[] = [];
     page.on('pageerror', (e) => scriptErrors.push(e.message));
     // (A missing favicon is a console error too; what matters here is the script and the CSP.)
     page.on('console', (m) => m.type() === 'error' && /Content Security Policy|script/i.test(m.text()) && scriptErrors.push(m.text()));
-    await page.goto(url.href);
+    const flow = await authorizeInBrowser(page, rp, landing.redirectUri, { ui_locales: 'en' });
     await page.getByRole('link', { name: 'Sign in with the mobile app' }).click();
     await page.getByRole('heading', { name: 'Sign in with the mobile app' }).waitFor();
     expect(await page.getByRole('img', { name: 'QR code to scan with the Yihao app' }).isVisible()).toBe(true);
@@ -76,13 +54,12 @@ describe.skipIf(!chromiumAvailable)('QR sign-in approved on the phone, in Chromi
     const { ref } = (await new h.yihao.services.Adapter('QrHandoff').find(uid)) as { ref: string };
     const scanned = await phone.scan(ref);
     expect(scanned.json).toMatchObject({ client_name: '社保查询', binding_code: bindingCode });
-    // Nobody touches the page from here on.
-    await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: 10_000 }), phone.decide(scanned.json.id as string, 'approve')]);
-    await page.getByRole('heading', { name: 'Back at the relying party' }).waitFor();
-
-    const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
-    expect(tokens.claims()).toMatchObject({ sub: citizen.sub, acr: 'urn:yihao:loa:2', amr: ['swk'], channel: 'mobile' });
+    // Nobody touches the page from here on: the approval on the phone is the only action.
+    const claims = await flow.land(async () => {
+      expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
+    });
+    expect(claims).toMatchObject({ sub: citizen.sub, acr: 'urn:yihao:loa:2', amr: ['swk'], channel: 'mobile' });
     // The page's one script ran under the CSP without complaint.
-    expect(scriptErrors, scriptErrors.join("\n")).toEqual([]);
+    expect(scriptErrors, scriptErrors.join('\n')).toEqual([]);
   });
 });

@@ -7,6 +7,11 @@
  * without a binding message; and the ID number never comes back or gets stored.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -15,6 +20,7 @@ import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { phoneWithDeviceKey, registerMobileApp, type MobileApp } from '../support/mobile-app.js';
 import { relyingParty } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { hasOpenssl, makeCertificates } from '../support/certificates.js';
 
 const CIBA = 'urn:openid:params:grant-type:ciba';
 const LOA2 = 'urn:yihao:loa:2';
@@ -197,5 +203,53 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
     expect(meta.channels_supported).toEqual(expect.arrayContaining(['web', 'mobile', 'counter']));
     expect(meta.device_key_challenge_endpoint).toBe(`${h.issuer}/mobile/challenge`);
     expect(meta.approvals_endpoint).toBe(`${h.issuer}/mobile/approvals`);
+  });
+});
+
+describe.skipIf(!hasOpenssl)('counter channel: CIBA in ping mode (https notification endpoint, the operator trusts its CA)', () => {
+  let dir: string;
+  let receiver: https.Server;
+  let h: Harness;
+  const pings: { authorization: string | undefined; body: string }[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'yihao-ciba-ping-'));
+    const pems = makeCertificates(dir);
+    writeFileSync(join(dir, 'trusted-ca.pem'), pems.ca);
+    receiver = https.createServer({ key: pems.serverKey, cert: pems.serverCert }, (req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        pings.push({ authorization: req.headers.authorization, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    h = await startHarness({ overrides: (c) => ({ ...c, outbound: { allowedNetworks: ['127.0.0.0/8'], trustedCaFile: join(dir, 'trusted-ca.pem') } }) });
+  });
+  afterAll(async () => {
+    await h?.close();
+    receiver?.closeAllConnections();
+    await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pings the counter system once the citizen approves; its token request then gets channel counter', async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, await registerMobileApp(h));
+    const endpoint = `https://127.0.0.1:${(receiver.address() as AddressInfo).port}/ciba-ping`;
+    const counter = await registerCounter(h, { backchannel_token_delivery_mode: 'ping', backchannel_client_notification_endpoint: endpoint });
+    const notificationToken = randomBytes(24).toString('base64url');
+    const started = await oidc.initiateBackchannelAuthentication(counter, { scope: 'openid', login_hint: citizen.citizenId, binding_message: 'B-12', client_notification_token: notificationToken });
+    expect(await oidc.genericGrantRequest(counter, CIBA, { auth_req_id: started.auth_req_id }).catch((e: unknown) => (e as { error: string }).error)).toBe('authorization_pending');
+    const entry = ((await phone.approvals()).json.requests as Record<string, unknown>[]).find((r) => r.kind === 'ciba');
+    expect(entry).toMatchObject({ binding_message: 'B-12' });
+    expect(pings).toEqual([]);
+    await phone.decide(entry!.id as string, 'approve');
+    for (let i = 0; i < 50 && pings.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(pings).toHaveLength(1);
+    expect(pings[0]!.authorization).toBe(`Bearer ${notificationToken}`);
+    expect(JSON.parse(pings[0]!.body)).toEqual({ auth_req_id: started.auth_req_id });
+    const tokens = await oidc.genericGrantRequest(counter, CIBA, { auth_req_id: started.auth_req_id });
+    expect(tokens.claims()).toMatchObject({ sub: citizen.sub, acr: LOA2, channel: 'counter' });
   });
 });

@@ -6,6 +6,8 @@ import { isSpecialUseIP as internalIsSpecialUseIP } from 'oidc-provider/lib/help
 /** oidc-provider's own list of loopback, private and other special-use addresses. */
 export const isSpecialUseIP = internalIsSpecialUseIP as (address: string) => boolean;
 
+// `lib/helpers/grants.js` is meant for custom grants (typed, but outside semver); `issueTokens` is
+// the step the built-in grants share. Both are re-checked on every oidc-provider upgrade.
 import * as internalGrantHelpers from 'oidc-provider/lib/helpers/grants.js';
 // @ts-expect-error -- no types ship for internal modules
 import { issueTokens as internalIssueTokens } from 'oidc-provider/lib/helpers/grant_common.js';

@@ -144,6 +144,32 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     const wrongKey = await phone.decide(id, 'approve', { signWith: { privateKey: stranger.privateKey, kid: phone.deviceKeyId! } });
     expect(wrongKey).toMatchObject({ status: 401, json: { error: 'invalid_device_signature' } });
 
+    // A signature over another body ("deny") does not carry an "approve", nor one for another request.
+    const url = `${new URL(h.issuer).origin}/mobile/approvals/${id}`;
+    const tampered = await fetch(url, {
+      method: 'POST',
+      headers: {
+        authorization: `DPoP ${phone.accessToken}`,
+        dpop: await phone.dpopProof('POST', url),
+        'device-signature': await phone.deviceSignature('POST', url, JSON.stringify({ decision: 'deny' })),
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ decision: 'approve' }),
+    });
+    expect(tampered.status).toBe(401);
+    expect(await tampered.json()).toMatchObject({ error: 'invalid_device_signature', error_description: 'the device signature does not cover this request body' });
+    const elsewhere = await fetch(url, {
+      method: 'POST',
+      headers: {
+        authorization: `DPoP ${phone.accessToken}`,
+        dpop: await phone.dpopProof('POST', url),
+        'device-signature': await phone.deviceSignature('POST', `${url}x`, JSON.stringify({ decision: 'approve' })),
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ decision: 'approve' }),
+    });
+    expect(await elsewhere.json()).toMatchObject({ error: 'invalid_device_signature', error_description: 'the device signature names another request' });
+
     const noSignature = await phone.decide(id, 'approve', { noSignature: true });
     expect(noSignature).toMatchObject({ status: 401, json: { error: 'invalid_device_signature' } });
 

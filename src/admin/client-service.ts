@@ -64,10 +64,7 @@ export function clientService(d: ClientServiceDeps) {
     return { change: change!, client: (await store.find(change!.clientId))! };
   }
 
-  const settingsOf = (value: unknown): ClientSettings => {
-    const s = parseInput(clientSettings, value);
-    return s;
-  };
+  const settingsOf = (value: unknown): ClientSettings => parseInput(clientSettings, value);
 
   async function checkLiveable(clientId: string, s: ClientSettings, digest: string | undefined) {
     const problem = await d.live.problem(clientMetadata(clientId, s, digest ?? (s.public ? undefined : 'hmac1$placeholder'), Math.floor(Date.now() / 1000)));

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import type { Department } from '../../src/admin/index.js';
-import { adminResource } from '../../src/admin/index.js';
+import { adminResource, apiRoutes } from '../../src/admin/index.js';
 import { callApi, consoleToken, operator, type SignedInOperator } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
@@ -104,46 +104,84 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     ]);
   });
 
-  it.skipIf(!enabled)('lets each role do what it may and refuses the rest (403), auditing every refusal', async () => {
-    const made = await submittedClient(ops.adminP1, dept.p1);
-    const expectations: [keyof typeof ops, string, string, unknown, number][] = [
-      ['superN', 'GET', '/departments', undefined, 200],
-      ['adminP1', 'GET', '/departments', undefined, 200],
-      ['reviewerP1', 'GET', '/departments', undefined, 200],
-      ['auditorP1', 'GET', '/departments', undefined, 200],
-      ['counterP1', 'GET', '/departments', undefined, 403],
-      ['adminP1', 'POST', '/departments', { name: '宁波', level: 'city', parent_id: dept.p1.id }, 403],
-      ['superP1', 'POST', '/departments', { name: '宁波市大数据局', level: 'city', parent_id: dept.p1.id }, 201],
-      ['adminP1', 'GET', '/operators', undefined, 200],
-      ['reviewerP1', 'GET', '/operators', undefined, 403],
-      ['auditorP1', 'GET', '/operators', undefined, 403],
-      ['adminP1', 'GET', '/clients', undefined, 200],
-      ['reviewerP1', 'GET', '/clients', undefined, 200],
-      ['auditorP1', 'GET', '/clients', undefined, 403],
-      ['counterP1', 'GET', '/clients', undefined, 403],
-      ['reviewerP1', 'POST', '/clients', { department_id: dept.p1.id, settings: settings() }, 403],
-      ['auditorP1', 'POST', '/clients', { department_id: dept.p1.id, settings: settings() }, 403],
-      ['adminP1', 'POST', `/client-changes/${made.changeId}/approve`, {}, 403],
-      ['auditorP1', 'POST', `/client-changes/${made.changeId}/reject`, {}, 403],
-      ['reviewerP1', 'POST', `/clients/${made.clientId}/secret`, {}, 403],
-      ['reviewerP1', 'GET', '/client-changes', undefined, 200],
-      ['superN', 'GET', '/keys', undefined, 200],
-      ['superP1', 'GET', '/keys', undefined, 403],
-      ['adminP1', 'GET', '/keys', undefined, 403],
-      ['adminP1', 'POST', '/keys/rotate', undefined, 403],
-      ['auditorP1', 'GET', '/audit/events', undefined, 200],
-      ['auditorP1', 'GET', '/audit/verify', undefined, 200],
-      ['adminP1', 'GET', '/audit/events', undefined, 403],
-      ['reviewerP1', 'GET', '/audit/verify', undefined, 403],
-      ['counterP1', 'GET', '/me', undefined, 200],
+  it.skipIf(!enabled)('lets each role call what it may and refuses the rest (403) on every endpoint, auditing every refusal', async () => {
+    const approve = await submittedClient(ops.adminP1, dept.p1, { client_name: '待批准' });
+    const reject = await submittedClient(ops.adminP1, dept.p1, { client_name: '待驳回' });
+    const live = await submittedClient(ops.adminP1, dept.p1, { client_name: '已上线' });
+    await ops.reviewerP1.api('POST', `/client-changes/${live.changeId}/approve`, {});
+    const other = await submittedClient(ops.adminP1, dept.p1, { client_name: '已上线二' });
+    await ops.reviewerP1.api('POST', `/client-changes/${other.changeId}/approve`, {});
+    const draft = await ops.adminP1.api('POST', `/clients/${other.clientId}/changes`, settings({ client_name: '已上线二', scope: 'openid' }));
+    const someone = await h.citizen();
+    const assignment = await h.yihao.admin.services.bootstrap.grantRole({ identifier: someone.sub, role: 'auditor', departmentId: dept.c1.id });
+    const newcomer = await h.citizen();
+
+    type Who = keyof typeof ops;
+    // [operationId, who, method, path, body, status]: refusals first, then the calls that change state.
+    const calls: [string, Who, string, string, unknown, number][] = [
+      ['listDepartments', 'counterP1', 'GET', '/departments', undefined, 403],
+      ['createDepartment', 'adminP1', 'POST', '/departments', { name: '宁波', level: 'city', parent_id: dept.p1.id }, 403],
+      ['getDepartment', 'counterP1', 'GET', `/departments/${dept.p1.id}`, undefined, 403],
+      ['listOperators', 'reviewerP1', 'GET', '/operators', undefined, 403],
+      ['assignRole', 'reviewerP1', 'POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id }, 403],
+      ['revokeRole', 'auditorP1', 'DELETE', `/role-assignments/${assignment.id}`, undefined, 403],
+      ['listClients', 'auditorP1', 'GET', '/clients', undefined, 403],
+      ['createClient', 'reviewerP1', 'POST', '/clients', { department_id: dept.p1.id, settings: settings() }, 403],
+      ['getClient', 'auditorP1', 'GET', `/clients/${live.clientId}`, undefined, 403],
+      ['proposeClientChange', 'reviewerP1', 'POST', `/clients/${live.clientId}/changes`, settings(), 403],
+      ['suspendClient', 'reviewerP1', 'POST', `/clients/${live.clientId}/suspend`, { reason: '检查' }, 403],
+      ['resumeClient', 'reviewerP1', 'POST', `/clients/${live.clientId}/resume`, undefined, 403],
+      ['rotateClientSecret', 'reviewerP1', 'POST', `/clients/${live.clientId}/secret`, {}, 403],
+      ['listClientChanges', 'auditorP1', 'GET', '/client-changes', undefined, 403],
+      ['getClientChange', 'counterP1', 'GET', `/client-changes/${approve.changeId}`, undefined, 403],
+      ['editClientChange', 'reviewerP1', 'PUT', `/client-changes/${draft.body.id}`, settings({ client_name: '改名' }), 403],
+      ['submitClientChange', 'reviewerP1', 'POST', `/client-changes/${draft.body.id}/submit`, undefined, 403],
+      ['approveClientChange', 'adminP1', 'POST', `/client-changes/${approve.changeId}/approve`, {}, 403],
+      ['rejectClientChange', 'auditorP1', 'POST', `/client-changes/${reject.changeId}/reject`, {}, 403],
+      ['listSigningKeys', 'superP1', 'GET', '/keys', undefined, 403],
+      ['rotateSigningKeys', 'adminP1', 'POST', '/keys/rotate', undefined, 403],
+      ['queryAuditEvents', 'adminP1', 'GET', '/audit/events', undefined, 403],
+      ['verifyAuditChain', 'reviewerP1', 'GET', '/audit/verify', undefined, 403],
+
+      ['getMe', 'counterP1', 'GET', '/me', undefined, 200],
+      ['listDepartments', 'auditorP1', 'GET', '/departments', undefined, 200],
+      ['createDepartment', 'superP1', 'POST', '/departments', { name: '宁波市大数据局', level: 'city', parent_id: dept.p1.id }, 201],
+      ['getDepartment', 'reviewerP1', 'GET', `/departments/${dept.p1.id}`, undefined, 200],
+      ['listOperators', 'adminP1', 'GET', '/operators', undefined, 200],
+      ['assignRole', 'adminP1', 'POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id }, 201],
+      ['revokeRole', 'adminP1', 'DELETE', `/role-assignments/${assignment.id}`, undefined, 204],
+      ['listClients', 'reviewerP1', 'GET', '/clients', undefined, 200],
+      ['createClient', 'adminP1', 'POST', '/clients', { department_id: dept.p1.id, settings: settings() }, 201],
+      ['getClient', 'reviewerP1', 'GET', `/clients/${live.clientId}`, undefined, 200],
+      ['suspendClient', 'adminP1', 'POST', `/clients/${live.clientId}/suspend`, { reason: '检查' }, 200],
+      ['resumeClient', 'adminP1', 'POST', `/clients/${live.clientId}/resume`, undefined, 200],
+      ['rotateClientSecret', 'adminP1', 'POST', `/clients/${live.clientId}/secret`, {}, 200],
+      ['proposeClientChange', 'adminP1', 'POST', `/clients/${live.clientId}/changes`, settings({ client_name: '已上线' }), 201],
+      ['listClientChanges', 'reviewerP1', 'GET', '/client-changes', undefined, 200],
+      ['getClientChange', 'reviewerP1', 'GET', `/client-changes/${approve.changeId}`, undefined, 200],
+      ['editClientChange', 'adminP1', 'PUT', `/client-changes/${draft.body.id}`, settings({ client_name: '改名' }), 200],
+      ['submitClientChange', 'adminP1', 'POST', `/client-changes/${draft.body.id}/submit`, undefined, 200],
+      ['approveClientChange', 'reviewerP1', 'POST', `/client-changes/${approve.changeId}/approve`, {}, 200],
+      ['rejectClientChange', 'reviewerP1', 'POST', `/client-changes/${reject.changeId}/reject`, { note: '不符合要求' }, 200],
+      ['listSigningKeys', 'superN', 'GET', '/keys', undefined, 200],
+      ['queryAuditEvents', 'auditorP1', 'GET', '/audit/events', undefined, 200],
+      ['verifyAuditChain', 'auditorP1', 'GET', '/audit/verify', undefined, 200],
+      ['rotateSigningKeys', 'superN', 'POST', '/keys/rotate', undefined, 200],
     ];
-    for (const [who, method, path, body, status] of expectations) {
+    for (const [operation, who, method, path, body, status] of calls) {
       const res = await ops[who].api(method, path, body);
-      expect({ who, method, path, status: res.status }).toEqual({ who, method, path, status });
+      expect({ operation, who, status: res.status }).toEqual({ operation, who, status });
       if (status === 403) expect(res.body).toMatchObject({ error: 'forbidden' });
     }
-    const refused = await denials(ops.auditorP1.sub);
-    expect(refused).toEqual(expect.arrayContaining([expect.objectContaining({ operation: 'client.list', reason: 'role' }), expect.objectContaining({ operation: 'client.create', reason: 'role' })]));
+
+    // Every endpoint has been both allowed and refused here (getMe is refused only to non-operators, above).
+    for (const route of apiRoutes.filter((r) => !r.public)) {
+      const tried = calls.filter(([operation]) => operation === route.operationId).map(([, , , , , status]) => status);
+      expect({ operation: route.operationId, allowed: tried.some((st) => st < 300) }).toEqual({ operation: route.operationId, allowed: true });
+      if (route.operationId !== 'getMe') expect({ operation: route.operationId, refused: tried.includes(403) }).toEqual({ operation: route.operationId, refused: true });
+    }
+    const refused = await denials(ops.reviewerP1.sub);
+    expect(refused).toEqual(expect.arrayContaining([{ operation: 'client.create', reason: 'role' }, { operation: 'audit.verify', reason: 'role' }, { operation: 'client.rotate_secret', reason: 'role' }]));
   });
 
   it.skipIf(!enabled)('refuses cross-department reads and writes with a 404 that names nothing', async () => {

@@ -66,6 +66,12 @@ export function clientService(d: ClientServiceDeps) {
 
   const settingsOf = (value: unknown): ClientSettings => parseInput(clientSettings, value);
 
+  /** Public or confidential is decided at registration (a confidential client got its secret then). */
+  const keepsKind = (client: ClientRecord, s: ClientSettings) => {
+    if (s.public === !client.secretDigest) return;
+    throw new AdminError('invalid_input', 'a client cannot change between public and confidential', { public: 'cannot change' });
+  };
+
   async function checkLiveable(clientId: string, s: ClientSettings, digest: string | undefined) {
     const problem = await d.live.problem(clientMetadata(clientId, s, digest ?? (s.public ? undefined : 'hmac1$placeholder'), Math.floor(Date.now() / 1000)));
     if (problem) throw new AdminError('invalid_input', problem, { settings: problem });
@@ -140,9 +146,7 @@ export function clientService(d: ClientServiceDeps) {
     async propose(op: Operator, clientId: string, input: unknown): Promise<ClientChange> {
       const client = await owned(op, 'client.write', 'client.change', clientId);
       const settings = settingsOf(input);
-      if (client.settings && settings.public !== client.settings.public) {
-        throw new AdminError('invalid_input', 'a client cannot change between public and confidential', { public: 'cannot change' });
-      }
+      keepsKind(client, settings);
       if (await store.openChangeFor(clientId)) throw conflict('this client already has a change in progress');
       await checkLiveable(clientId, settings, client.secretDigest);
       const change: ClientChange = {
@@ -182,7 +186,7 @@ export function clientService(d: ClientServiceDeps) {
       const { change, client } = await ownedChange(op, 'client.write', 'client_change.edit', changeId);
       if (change.status !== 'draft') throw conflict('only a draft can be edited');
       const settings = settingsOf(input);
-      if (client.settings && settings.public !== client.settings.public) throw new AdminError('invalid_input', 'a client cannot change between public and confidential', { public: 'cannot change' });
+      keepsKind(client, settings);
       await checkLiveable(client.clientId, settings, client.secretDigest);
       const next = { ...change, proposed: settings };
       if (!(await store.updateChange(next, 'draft'))) throw conflict('only a draft can be edited');

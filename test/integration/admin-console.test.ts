@@ -123,6 +123,26 @@ describe('admin console over HTTP', () => {
     expect((await h.yihao.admin.services.stores.clients.findChange(changeId))!.status).toBe('submitted');
   });
 
+  it('edits a draft change from the app page, and keeps a public app public', async () => {
+    const made = await adminP1.api('POST', '/clients', { department_id: p1.id, settings: { client_name: '掌上办事', redirect_uris: [REDIRECT], public: true } });
+    const page = await get(`/admin/clients/${made.body.client.client_id}`);
+    expect(page.html).toContain(`href="/admin/changes/${made.body.change.id}/edit"`);
+    const form = await get(`/admin/changes/${made.body.change.id}/edit`);
+    expect(form.status).toBe(200);
+    expect(form.html).toContain('value="掌上办事"');
+    const csrf = formField(form.html, 'csrf')!;
+    const bad = await post(`/admin/changes/${made.body.change.id}/edit`, { csrf, client_name: '', redirect_uris: REDIRECT, grant_authorization_code: 'on' });
+    expect(bad.status).toBe(400);
+    expect(bad.html).toContain('aria-invalid="true" aria-describedby="f-client_name-error"');
+    const ok = await post(`/admin/changes/${made.body.change.id}/edit`, { csrf, client_name: '掌上办事 2.0', redirect_uris: REDIRECT, scope: 'openid profile', grant_authorization_code: 'on', channel_mobile: 'on' });
+    expect(ok.status).toBe(303);
+    const change = (await h.yihao.admin.services.stores.clients.findChange(made.body.change.id))!;
+    expect(change.proposed).toMatchObject({ client_name: '掌上办事 2.0', public: true, allowed_channels: ['mobile'], grant_types: ['authorization_code'] });
+    // Through the API, flipping it to confidential is refused.
+    const flip = await adminP1.api('PUT', `/client-changes/${made.body.change.id}`, { client_name: '掌上办事', redirect_uris: [REDIRECT], public: false });
+    expect(flip).toMatchObject({ status: 400, body: { fields: { public: 'cannot change' } } });
+  });
+
   it('shows form problems beside their fields, in the page’s language, keeping what was typed', async () => {
     const form = await get('/admin/clients/new');
     const csrf = formField(form.html, 'csrf')!;

@@ -14,7 +14,7 @@ const lines = (s: string | undefined) => (s ?? '').split(/\r?\n/).map((l) => l.t
  * The form's fields as the settings the API takes. Nothing is checked here: the service validates
  * the result with the same schema as the API, and its field errors come back to this form.
  */
-export function settingsFromForm(form: Record<string, string>, opts: { withPublic: boolean; current?: ClientSettings | undefined }): Record<string, unknown> {
+export function settingsFromForm(form: Record<string, string>, opts: { fixedPublic?: boolean | undefined } = {}): Record<string, unknown> {
   const allowed = CHANNELS.filter((c) => form[`channel_${c}`] === 'on');
   return {
     client_name: form.client_name ?? '',
@@ -22,7 +22,8 @@ export function settingsFromForm(form: Record<string, string>, opts: { withPubli
     post_logout_redirect_uris: lines(form.post_logout_redirect_uris),
     scope: (form.scope ?? '').trim().replace(/\s+/g, ' '),
     grant_types: GRANTS.filter((g) => form[`grant_${g}`] === 'on'),
-    public: opts.withPublic ? form.public === 'on' : (opts.current?.public ?? false),
+    // Decided at registration; later changes keep it.
+    public: opts.fixedPublic ?? form.public === 'on',
     first_party: form.first_party === 'on',
     ...(form.backchannel_logout_uri?.trim() ? { backchannel_logout_uri: form.backchannel_logout_uri.trim() } : {}),
     citizen_id_release: form.citizen_id_release ?? 'none',

@@ -200,7 +200,7 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
 
   router.post('/admin/clients', pageRoute('clients', async (ctx, v, form) => {
     try {
-      const made = await d.services.clients.create(v.op, { department_id: form.department_id ?? '', settings: settingsFromForm(form, { withPublic: true }) });
+      const made = await d.services.clients.create(v.op, { department_id: form.department_id ?? '', settings: settingsFromForm(form) });
       render(ctx, v.frame, 201, (f) => pages.secretShownPage(f, f.t.createdTitle, made.client.clientId, made.clientSecret, undefined));
     } catch (e) {
       if (!isAdminError(e) || e.code !== 'invalid_input') throw e;
@@ -223,7 +223,7 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   router.post('/admin/clients/:id/change', pageRoute('clients', async (ctx, v, form) => {
     const { client } = await d.services.clients.get(v.op, ctx.params.id!);
     try {
-      await d.services.clients.propose(v.op, client.clientId, settingsFromForm(form, { withPublic: false, current: client.settings }));
+      await d.services.clients.propose(v.op, client.clientId, settingsFromForm(form, { fixedPublic: !client.secretDigest }));
       done(ctx, `/admin/clients/${client.clientId}`, 'drafted');
     } catch (e) {
       if (!isAdminError(e) || e.code !== 'invalid_input') throw e;
@@ -258,6 +258,23 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   router.get('/admin/changes/:id', pageRoute('changes', async (ctx, v) => {
     const change = await d.services.clients.getChange(v.op, ctx.params.id!);
     render(ctx, v.frame, 200, (f) => pages.changePage(f, change, { review: may(v.op, 'client.review'), write: may(v.op, 'client.write'), self: v.op.sub }));
+  }));
+
+  router.get('/admin/changes/:id/edit', pageRoute('changes', async (ctx, v) => {
+    const change = await d.services.clients.getChange(v.op, ctx.params.id!);
+    if (change.status !== 'draft') throw new AdminError('conflict', 'only a draft can be edited');
+    render(ctx, v.frame, 200, (f) => pages.proposePage(f, change.client, { errors: {}, draft: change }));
+  }));
+
+  router.post('/admin/changes/:id/edit', pageRoute('changes', async (ctx, v, form) => {
+    const change = await d.services.clients.getChange(v.op, ctx.params.id!);
+    try {
+      await d.services.clients.edit(v.op, change.id, settingsFromForm(form, { fixedPublic: !change.client.secretDigest }));
+      done(ctx, `/admin/clients/${change.clientId}`, 'drafted');
+    } catch (e) {
+      if (!isAdminError(e) || e.code !== 'invalid_input') throw e;
+      render(ctx, v.frame, 400, (f) => pages.proposePage(f, change.client, { values: form, errors: fieldErrors(f.locale, e), draft: change }));
+    }
   }));
 
   router.post('/admin/changes/:id/submit', pageRoute('changes', async (ctx, v) => {

@@ -140,7 +140,7 @@ export function clientPage(f: PageFrame, d: ClientDetail, dept: Department | und
 <h2>${t.pendingChange}</h2>
 ${pending
   ? html`<div class="card"><p><a href="/admin/changes/${pending.id}">${t.changeKind[pending.kind]} · ${t.changeStatus[pending.status]}</a></p>${diffTable(f, pending.diff)}
-${pending.status === 'draft' && may.write ? html`<form method="post" action="/admin/changes/${pending.id}/submit">${csrfField(csrf)}<button type="submit">${t.submitForReview}</button></form>` : ''}</div>`
+${pending.status === 'draft' && may.write ? html`<div class="actions"><a href="/admin/changes/${pending.id}/edit">${t.editDraft}</a><form method="post" action="/admin/changes/${pending.id}/submit">${csrfField(csrf)}<button type="submit">${t.submitForReview}</button></form></div>` : ''}</div>`
   : html`<p>${t.noPending}</p>`}
 <h2>${t.settings}</h2>
 ${c.settings ? settingsList(f, c.settings) : html`<p>${t.notApprovedYet}</p>`}
@@ -148,11 +148,20 @@ ${actions.length ? html`<div class="actions">${actions}</div>` : ''}`,
   );
 }
 
-export const proposePage = (f: PageFrame, c: ClientRecord, form: { values?: Record<string, string> | undefined; errors: Record<string, string> }) =>
+/** The settings form for a new change to `c`, or (with `draft`) for that draft change's proposal. */
+export const proposePage = (f: PageFrame, c: ClientRecord, form: { values?: Record<string, string> | undefined; errors: Record<string, string>; draft?: ClientChange | undefined }) =>
   consoleLayout(
     f,
     f.t.proposeTitle(c.name),
-    html`<p class="lead">${f.t.proposeLead}</p>${clientForm({ t: f.t, action: `/admin/clients/${c.clientId}/change`, csrf: f.chrome!.csrf, values: form.values ?? formFromSettings(c.settings ?? {}), errors: form.errors, withPublic: false, submitLabel: f.t.saveDraft })}`,
+    html`<p class="lead">${f.t.proposeLead}</p>${clientForm({
+      t: f.t,
+      action: form.draft ? `/admin/changes/${form.draft.id}/edit` : `/admin/clients/${c.clientId}/change`,
+      csrf: f.chrome!.csrf,
+      values: form.values ?? formFromSettings(form.draft?.proposed ?? c.settings ?? {}),
+      errors: form.errors,
+      withPublic: false,
+      submitLabel: f.t.saveDraft,
+    })}`,
   );
 
 export function changesPage(f: PageFrame, p: Page<ClientChange>, q: { status?: string | undefined }): string {

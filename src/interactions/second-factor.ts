@@ -3,7 +3,7 @@ import { ACR, type Account } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
 import { maskCitizenId } from '../identity/index.js';
 import type { PendingSecondFactor, SecondFactors } from '../mfa/index.js';
-import { ACR_BELOW_REQUESTED, acrRank, requestedAcr } from '../oidc/acr-policy.js';
+import { ACR_BELOW_REQUESTED, acrRank, requiredAcr } from '../oidc/acr-policy.js';
 import type { InteractionDeps } from './deps.js';
 import { auditWhere, renderLogin, type LoadedInteraction } from './interaction-context.js';
 import { totpEnrolmentPage, totpPage } from './views/second-factor.pages.js';
@@ -18,8 +18,11 @@ const WEB_MAX_RANK = acrRank(ACR.twoFactor);
 /** Login reasons that a step-up in place answers: the session is fine apart from its level. */
 const STEP_UP_REASONS = new Set([ACR_BELOW_REQUESTED, 'essential_acr', 'essential_acrs']);
 
-/** The level this interaction's authorization request asks for (acr_values, default_acr_values, or the acr claim). */
-export const requestedRank = (it: LoadedInteraction): number => acrRank(requestedAcr(it.details.params));
+/**
+ * The level this interaction must reach: the higher of what the authorization request asks for
+ * (acr_values, default_acr_values, or the acr claim) and the client's registered minimum (min_acr).
+ */
+export const requestedRank = (it: LoadedInteraction): number => acrRank(requiredAcr(it.details.params, it.minAcr));
 
 /** Whether a password alone is not enough for this request. */
 export const needsSecondFactor = (it: LoadedInteraction): boolean => requestedRank(it) >= acrRank(ACR.twoFactor);
@@ -30,16 +33,20 @@ export const secondFactorAmr = (firstFactor: string[]): string[] => [...new Set(
 const ttlOf = (it: LoadedInteraction): number => it.details.exp - Math.floor(Date.now() / 1000);
 
 /**
- * A level the web cannot reach ends the request: the client gets
- * `unmet_authentication_requirements` (OpenID Connect Core 1.0, 3.1.2.6). Returns true if it did.
+ * What the web sign-in cannot give ends the request: a level above loa:2, or a client that does not
+ * accept the web channel at all. The client gets `unmet_authentication_requirements` (OpenID
+ * Connect Core 1.0, 3.1.2.6) instead of a sign-in that could never satisfy it. Returns true if it did.
  */
 export async function refuseUnreachableLevel(ctx: Context, deps: InteractionDeps, it: LoadedInteraction): Promise<boolean> {
-  const wanted = requestedAcr(it.details.params);
-  if (acrRank(wanted) <= WEB_MAX_RANK) return false;
+  const wanted = requiredAcr(it.details.params, it.minAcr);
+  let description: string | undefined;
+  if (!it.allowedChannels.includes('web')) description = `this client accepts sign-ins only through: ${it.allowedChannels.join(', ')}`;
+  else if (acrRank(wanted) > WEB_MAX_RANK) description = `${wanted} cannot be reached by signing in on the web`;
+  if (!description) return false;
   const returnTo = await deps.provider().interactionResult(
     ctx.req,
     ctx.res,
-    { error: 'unmet_authentication_requirements', error_description: `${wanted} cannot be reached by signing in on the web` },
+    { error: 'unmet_authentication_requirements', error_description: description },
     { mergeWithLastSubmission: false },
   );
   ctx.status = 303;

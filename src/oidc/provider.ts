@@ -1,5 +1,5 @@
 import Provider, { type Adapter, type Configuration, type JWK } from 'oidc-provider';
-import { extraClientMetadata } from './client-metadata.js';
+import { CHANNELS, extraClientMetadata } from './client-metadata.js';
 import { subjectFor, type PairwiseClient } from './pairwise.js';
 import { createBlindIndex } from '../identity/index.js';
 import type { Logger } from 'pino';
@@ -37,6 +37,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     findAccount: findAccount(accounts, authentications, pairwise),
     claims: claimsConfig,
     acrValues: [...ACR_VALUES],
+    // The channels a sign-in can come through (the `channel` claim, and clients' `allowed_channels`).
+    discovery: { channels_supported: [...CHANNELS] },
     scopes: ['openid', 'offline_access', 'profile', 'phone', 'citizen_id', 'identity_assurance'],
     responseTypes: ['code'],
     pkce: { required: () => true },
@@ -76,7 +78,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     },
     renderError: providerPages.renderError,
     // A session below the requested acr goes back to the login interaction, which steps it up.
-    interactions: { policy: stepUpPolicy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: stepUpPolicy(authentications), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     loadExistingGrant: loadExistingGrant(authentications),
     // Refresh tokens go to clients registered for the refresh_token grant; each use rotates them,
     // and oidc-provider revokes the whole grant when a rotated-out token comes back.

@@ -25,6 +25,7 @@ import { createBlindIndex } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAuditLog } from './audit/index.js';
 import { createSecondFactors } from './mfa/index.js';
+import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
 
 export interface Stores {
@@ -136,7 +137,13 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const portal = createPortal({ ...services, config, provider: () => holder.current, db: stores.db, authentications, signOut, logger });
   await portal.ensureClient();
-  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, signUp.router, resetRouter, portal.router], logger });
+  const kiosk = kioskSessionRouter({
+    provider: () => holder.current,
+    signOut,
+    sessions: channelSessions(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds)),
+    audit: services.audit,
+  });
+  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, signUp.router, resetRouter, portal.router, kiosk], logger });
 
   let server: Server | undefined;
   return {

@@ -54,6 +54,21 @@ export const fileConfigSchema = z
     outbound: z.object({ allowedNetworks: z.array(z.string()) }).strict(),
     /** How one-time codes reach phones, and their limits. */
     sms: smsConfigSchema.prefault({}),
+    /** Kiosk and counter channels: see docs/channels/kiosk.md and docs/channels/counter-assisted.md. */
+    channels: z
+      .object({
+        kiosk: z
+          .object({
+            // A kiosk session (its tokens) ends after this long without use; each refresh starts it again.
+            idleSeconds: seconds.default(120),
+            // How old a card assertion's `iat` may be; a little clock skew into the future is tolerated.
+            cardAssertionMaxAgeSeconds: seconds.max(600).default(60),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     /** The population registry for real-name checks; a relative file path is from the checkout. */
     registry: registryConfigSchema,
     resourceServers: z.record(

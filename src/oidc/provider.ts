@@ -16,6 +16,7 @@ import { ttl } from './ttl.js';
 import { auditProviderEvents } from './events.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
+import { actOf, channelSessions, registerKioskGrants, withKioskIdle } from '../channels/kiosk/index.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -31,10 +32,11 @@ const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token:
 
 export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit }: ProviderDeps, jwks: JWK[]): Provider {
   const pairwise = createBlindIndex(config.secrets.indexKey);
+  const accountFinder = findAccount(accounts, authentications, pairwise);
   const configuration: Configuration = {
     adapter,
     jwks: { keys: jwks },
-    findAccount: findAccount(accounts, authentications, pairwise),
+    findAccount: accountFinder,
     claims: claimsConfig,
     acrValues: [...ACR_VALUES],
     // The channels a sign-in can come through (the `channel` claim, and clients' `allowed_channels`).
@@ -84,7 +86,9 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     // and oidc-provider revokes the whole grant when a rotated-out token comes back.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: () => true,
-    ttl: ttl(config.ttl),
+    ttl: withKioskIdle(ttl(config.ttl), config.channels.kiosk.idleSeconds),
+    // RFC 8693 `act` on access tokens issued for an assisted counter login.
+    extraTokenClaims: (_ctx, token) => actOf(token),
     fetch: outboundFetch(config.outbound.allowedNetworks, logger) as unknown as Configuration['fetch'],
     enableHttpPostMethods: false,
     // Asymmetric only: client secrets are stored as HMACs, so nothing can be keyed with them.
@@ -103,5 +107,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   provider.proxy = config.trustProxy;
   clientSecrets.install(provider);
   auditProviderEvents(provider, { logger, audit, authentications });
+  const sessions = channelSessions(adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
+  const tokens = { findAccount: accountFinder, authentications, sessions };
+  registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.channels.kiosk.cardAssertionMaxAgeSeconds });
   return provider;
 }

@@ -172,13 +172,13 @@ describe('yihao client create --min-acr --allowed-channel --jwks-file', () => {
     const jwksFile = join(dir, 'kiosk.jwks.json');
     writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), alg: 'ES256', use: 'sig', kid: 'k1' }] }));
     const made = await yihao([
-      'client', 'create', '--name', '自助终端', '--grant-type', 'client_credentials', '--scope', 'openid profile',
+      'client', 'create', '--name', '自助终端', '--grant-type', 'urn:yihao:grant-type:id-card', '--scope', 'openid profile',
       '--min-acr', LOA3, '--allowed-channel', 'kiosk', '--jwks-file', jwksFile, '--json',
     ]);
     expect(made.stderr.replace(/^oidc-provider WARNING.*\n/m, '')).toBe('');
     expect(made.code).toBe(0);
     const json = JSON.parse(made.stdout) as Record<string, unknown>;
-    expect(json).toMatchObject({ min_acr: LOA3, allowed_channels: ['kiosk'], token_endpoint_auth_method: 'private_key_jwt', grant_types: ['client_credentials'] });
+    expect(json).toMatchObject({ min_acr: LOA3, allowed_channels: ['kiosk'], token_endpoint_auth_method: 'private_key_jwt', grant_types: ['urn:yihao:grant-type:id-card'] });
     expect(json.client_secret).toBeUndefined();
 
     const badAcr = await yihao(['client', 'create', '--name', 'x', '--redirect-uri', 'https://a.example/cb', '--min-acr', 'loa2']);

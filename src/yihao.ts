@@ -26,6 +26,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createAuditLog } from './audit/index.js';
 import { createSecondFactors } from './mfa/index.js';
 import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
+import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
 
 export interface Stores {
@@ -65,8 +66,9 @@ export function createServices(config: Config, stores: Stores) {
     indexKey: config.secrets.indexKey,
     limits: config.sms.limits,
   });
+  const counterStaff = counterStaffList(stores.db);
   const secondFactors = createSecondFactors({ db: stores.db, sealer, keyed: createBlindIndex(config.secrets.indexKey), lockout, Adapter, issuerName: 'Yihao' });
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors };
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors, counterStaff };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -94,7 +96,16 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
 
   const authentications = sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit },
+    {
+      config,
+      adapter: services.Adapter,
+      accounts: services.accounts,
+      authentications,
+      logger,
+      clientSecrets: services.clientSecrets,
+      audit: services.audit,
+      isCounterStaff: services.counterStaff.isCounterStaff,
+    },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);

@@ -17,6 +17,7 @@ import { auditProviderEvents } from './events.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { actOf, channelSessions, registerKioskGrants, withKioskIdle } from '../channels/kiosk/index.js';
+import { registerCounterGrants } from '../channels/counter/index.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -26,11 +27,13 @@ export interface ProviderDeps {
   logger: Logger;
   clientSecrets: ClientSecrets;
   audit: AuditLog;
+  /** Whether an account (internal id) holds the counter role (assisted counter login). */
+  isCounterStaff: (accountId: string) => Promise<boolean>;
 }
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, isCounterStaff }: ProviderDeps, jwks: JWK[]): Provider {
   const pairwise = createBlindIndex(config.secrets.indexKey);
   const accountFinder = findAccount(accounts, authentications, pairwise);
   const configuration: Configuration = {
@@ -110,5 +113,6 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   const sessions = channelSessions(adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const tokens = { findAccount: accountFinder, authentications, sessions };
   registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.channels.kiosk.cardAssertionMaxAgeSeconds });
+  registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff });
   return provider;
 }

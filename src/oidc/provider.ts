@@ -14,9 +14,10 @@ import { resourceIndicators } from './resources.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { ttl } from './ttl.js';
 import { auditProviderEvents } from './events.js';
+import { skipPersistOfUnsavedSessions } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
-import { actOf, channelSessions, registerKioskGrants, withKioskIdle } from '../channels/kiosk/index.js';
+import { actOf, channelSessions, devicePages, registerKioskGrants, withKioskIdle } from '../channels/kiosk/index.js';
 import { registerCounterGrants } from '../channels/counter/index.js';
 
 export interface ProviderDeps {
@@ -74,6 +75,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       claimsParameter: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
+      // RFC 8628: a kiosk shows verification_uri_complete as a QR code; the citizen approves on the phone.
+      deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...devicePages },
       resourceIndicators: resourceIndicators(config.resourceServers),
       rpInitiatedLogout: {
         enabled: true,
@@ -108,6 +111,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  skipPersistOfUnsavedSessions(provider);
   clientSecrets.install(provider);
   auditProviderEvents(provider, { logger, audit, authentications });
   const sessions = channelSessions(adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));

@@ -6,6 +6,7 @@ export { ID_CARD_GRANT, CARD_ASSERTION_TYP, DEVICE_CODE_GRANT } from './grant-ty
 export { channelSessions, actOf, issueChannelTokens, assertChannelAllowed, type ChannelSessions, type ChannelSession, type ChannelTokenDeps } from './channel-tokens.js';
 export { withKioskIdle, isKioskToken } from './idle.js';
 export { kioskSessionRouter } from './session.routes.js';
+export { devicePages } from './device-pages.js';
 export { raiseIdentityProofing } from './identity-proofing.js';
 
 /** The kiosk channel's token endpoint additions: the ID-card grant. */

@@ -130,8 +130,10 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     codeTtlSeconds: config.sms.limits.codeTtlSeconds,
     logger,
   });
+  const sessions = channelSessions(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const signOut = createSignOut({
     holder,
+    channelSessions: sessions,
     accountIndex: services.accountIndex,
     accounts: services.accounts,
     keyed: createBlindIndex(config.secrets.indexKey),
@@ -151,7 +153,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const kiosk = kioskSessionRouter({
     provider: () => holder.current,
     signOut,
-    sessions: channelSessions(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds)),
+    sessions,
     audit: services.audit,
   });
   const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, signUp.router, resetRouter, portal.router, kiosk], logger });

@@ -25,6 +25,7 @@ import { createBlindIndex } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAuditLog } from './audit/index.js';
 import { createSecondFactors } from './mfa/index.js';
+import { createPasskeys } from './passkeys/index.js';
 import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
 import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
@@ -68,7 +69,10 @@ export function createServices(config: Config, stores: Stores) {
   });
   const counterStaff = counterStaffList(stores.db);
   const secondFactors = createSecondFactors({ db: stores.db, sealer, keyed: createBlindIndex(config.secrets.indexKey), lockout, Adapter, issuerName: 'Yihao' });
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors, counterStaff };
+  const issuer = new URL(config.issuer);
+  // The passkey relying party is the issuer's host: passkeys made here work on every instance behind it.
+  const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300 });
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -115,6 +119,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     provider: () => holder.current,
     accounts: services.accounts,
     secondFactors: services.secondFactors,
+    passkeys: services.passkeys,
     audit: services.audit,
     csrf: csrfTokens(config.secrets.cookieKeys[0]!),
     formFieldMaxLength: config.limits.formFieldMaxLength,

@@ -75,6 +75,12 @@ const zh = {
     smsUnavailable: '短信暂时无法发送，请稍后重试，或使用密码登录。',
     notEnough: (client: string) => `「${client}」要求更高的安全级别，短信验证码登录不能满足。请使用密码登录。`,
   },
+  passkey: {
+    button: '使用通行密钥登录',
+    failed: '通行密钥登录未完成。请重试，或使用其他方式登录。',
+    invalid: '无法验证该通行密钥。请重试，或使用其他方式登录。',
+    unknown: '此通行密钥未绑定一号账号（可能已被移除）。请使用其他方式登录。',
+  },
   secondFactor: {
     title: '两步验证',
     lead: '请输入身份验证器应用显示的 6 位动态验证码。',
@@ -159,6 +165,12 @@ const en: typeof zh = {
     tooManyCodes: (seconds) => `Too many codes have been requested. Try again in ${Math.ceil(seconds / 60)} minutes.`,
     smsUnavailable: 'Text messages cannot be sent right now. Try again later, or sign in with your password.',
     notEnough: (client) => `${client} needs a higher level of assurance than an SMS code gives. Please sign in with your password.`,
+  },
+  passkey: {
+    button: 'Sign in with a passkey',
+    failed: 'Passkey sign-in did not complete. Try again, or use another way to sign in.',
+    invalid: 'This passkey could not be verified. Try again, or use another way to sign in.',
+    unknown: 'This passkey is not linked to a Yihao account (it may have been removed). Use another way to sign in.',
   },
   secondFactor: {
     title: 'Two-step verification',

@@ -95,7 +95,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     ttl: withKioskIdle(ttl(config.ttl), config.channels.kiosk.idleSeconds),
     // RFC 8693 `act` on access tokens issued for an assisted counter login.
     extraTokenClaims: (_ctx, token) => actOf(token),
-    fetch: outboundFetch(config.outbound.allowedNetworks, logger) as unknown as Configuration['fetch'],
+    fetch: outboundFetch(config.outbound, logger) as unknown as Configuration['fetch'],
     enableHttpPostMethods: false,
     // Asymmetric only: client secrets are stored as HMACs, so nothing can be keyed with them.
     enabledJWA: {

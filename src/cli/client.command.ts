@@ -113,7 +113,7 @@ Options:
       subjectType: opts['subject-type'] as ClientInput['subjectType'],
       sectorIdentifierUri: opts['sector-identifier-uri'],
       minAcr: opts['min-acr'],
-      allowedChannels: opts['allowed-channel'],
+      allowedChannels: opts['allowed-channel'] as ClientInput['allowedChannels'],
       jwks: opts['jwks-file'] === undefined ? undefined : readJwks(opts['jwks-file']),
       jwksUri: opts['jwks-uri'],
     };

@@ -5,11 +5,13 @@ import { YihaoError } from '../errors.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import type { ClientSecrets } from './client-secrets.js';
 import { CITIZEN_ID_RELEASE } from '../identity/index.js';
-import { ACR_VALUES } from '../accounts/index.js';
-import { CHANNELS } from '../oidc/client-metadata.js';
+import { ACR_VALUES, type Channel } from '../accounts/index.js';
 import { DEVICE_CODE_GRANT, ID_CARD_GRANT } from '../channels/kiosk/grant-type.js';
 import { TOKEN_EXCHANGE_GRANT } from '../channels/counter/grant-type.js';
 
+// The same list as oidc/client-metadata.ts, which oidc-provider validates against; kept here so that
+// the CLI does not load oidc-provider just to check its arguments.
+const CHANNELS = ['web', 'mobile', 'kiosk', 'counter'] as const satisfies readonly Channel[];
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, ID_CARD_GRANT, TOKEN_EXCHANGE_GRANT] as const;
 const url = z.url({ message: 'must be an absolute URL' }).max(2000, 'is longer than 2000 characters');
 
@@ -34,7 +36,7 @@ export const clientInput = z
     minAcr: z.enum(ACR_VALUES as [string, ...string[]], { message: `min acr must be one of ${ACR_VALUES.join(', ')}` }).optional(),
     /** The channels this app accepts sign-ins from; unset means every channel. */
     allowedChannels: z
-      .array(z.enum(CHANNELS as [string, ...string[]], { message: `channel must be one of ${CHANNELS.join(', ')}` }))
+      .array(z.enum(CHANNELS, { message: `channel must be one of ${CHANNELS.join(', ')}` }))
       .min(1)
       .refine((c) => new Set(c).size === c.length, 'each channel may be named once')
       .optional(),

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { ACR, type Account } from '../accounts/index.js';
+import { ACR, type Account, type Channel } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
 import { maskCitizenId } from '../identity/index.js';
 import type { PendingSecondFactor, SecondFactors } from '../mfa/index.js';
@@ -11,6 +11,13 @@ import { totpEnrolmentPage, totpPage } from './views/second-factor.pages.js';
 export interface SecondFactorDeps extends InteractionDeps {
   secondFactors: SecondFactors;
 }
+
+/**
+ * The channels a sign-in on the login page can produce. A client that accepts none of them is told
+ * so at once instead of being offered a sign-in it would refuse. (The QR hand-off, when it lands on
+ * the login page, adds 'mobile' here.)
+ */
+export const LOGIN_PAGE_CHANNELS: readonly Channel[] = ['web'];
 
 /** The highest level a web sign-in reaches: password + TOTP. loa:3 needs the ID card (kiosk, counter). */
 const WEB_MAX_RANK = acrRank(ACR.twoFactor);
@@ -40,7 +47,7 @@ const ttlOf = (it: LoadedInteraction): number => it.details.exp - Math.floor(Dat
 export async function refuseUnreachableLevel(ctx: Context, deps: InteractionDeps, it: LoadedInteraction): Promise<boolean> {
   const wanted = requiredAcr(it.details.params, it.minAcr);
   let description: string | undefined;
-  if (!it.allowedChannels.includes('web')) description = `this client accepts sign-ins only through: ${it.allowedChannels.join(', ')}`;
+  if (!it.allowedChannels.some((c) => LOGIN_PAGE_CHANNELS.includes(c))) description = `this client accepts sign-ins only through: ${it.allowedChannels.join(', ')}`;
   else if (acrRank(wanted) > WEB_MAX_RANK) description = `${wanted} cannot be reached by signing in on the web`;
   if (!description) return false;
   const returnTo = await deps.provider().interactionResult(

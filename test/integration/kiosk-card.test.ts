@@ -8,7 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { generateKeyPair } from 'jose';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { scriptedSignIn, ScriptedBrowser } from '../support/scripted-browser.js';
 import { REDIRECT, authorizationUrl } from '../support/relying-party.js';
@@ -102,14 +104,23 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
     const citizen = await h.citizen();
     const before = await footprint(citizen.sub);
     const { privateKey: stranger } = await generateKeyPair('ES256');
-    const refusals: [string, Promise<unknown>][] = [
-      ['the card assertion signature is not valid for this kiosk', kiosk.cardLogin({ citizenId: citizen.citizenId, key: stranger })],
-      ['the card assertion is stale', kiosk.cardLogin({ citizenId: citizen.citizenId, iat: Math.floor(Date.now() / 1000) - 120 })],
-      ['the card assertion is issued in the future', kiosk.cardLogin({ citizenId: citizen.citizenId, iat: Math.floor(Date.now() / 1000) + 600 })],
-      ['the card assertion was not issued by this kiosk', kiosk.cardLogin({ citizenId: citizen.citizenId, iss: 'another-kiosk' })],
-      ['the card assertion must have typ "card-assertion+jwt"', kiosk.cardLogin({ citizenId: citizen.citizenId, typ: 'JWT' })],
+    const refusals: [string, () => Promise<unknown>][] = [
+      ['the card assertion signature is not valid for this kiosk', () => kiosk.cardLogin({ citizenId: citizen.citizenId, key: stranger })],
+      ['the card assertion is stale', () => kiosk.cardLogin({ citizenId: citizen.citizenId, iat: Math.floor(Date.now() / 1000) - 120 })],
+      ['the card assertion is issued in the future', () => kiosk.cardLogin({ citizenId: citizen.citizenId, iat: Math.floor(Date.now() / 1000) + 600 })],
+      ['the card assertion was not issued by this kiosk', () => kiosk.cardLogin({ citizenId: citizen.citizenId, iss: 'another-kiosk' })],
+      ['the card assertion must have typ "card-assertion+jwt"', () => kiosk.cardLogin({ citizenId: citizen.citizenId, typ: 'JWT' })],
     ];
-    for (const [description, attempt] of refusals) expect(await oauthError(attempt)).toEqual({ error: 'invalid_grant', error_description: description });
+    for (const [description, attempt] of refusals) expect(await oauthError(attempt())).toEqual({ error: 'invalid_grant', error_description: description });
+    // A symmetric signature proves nothing about the kiosk's key.
+    const hmac = await new SignJWT({ citizen_id: citizen.citizenId, face_match: { result: 'pass' } })
+      .setProtectedHeader({ alg: 'HS256', typ: 'card-assertion+jwt' })
+      .setIssuer(kiosk.client.client_id)
+      .setAudience(h.issuer)
+      .setIssuedAt()
+      .setJti('a-nonce-of-sixteen-chars')
+      .sign(new TextEncoder().encode('a shared secret of at least 32 bytes!'));
+    expect(await oauthError(kiosk.cardLogin(hmac))).toEqual({ error: 'invalid_grant', error_description: 'the card assertion must be signed with the kiosk key' });
 
     expect(await oauthError(kiosk.cardLogin({ citizenId: citizen.citizenId, face: 'fail' }))).toEqual({ error: 'invalid_grant', error_description: 'the face did not match the card' });
     const unknown = syntheticCitizenId();
@@ -189,6 +200,29 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
     const meta = (await (await fetch(`${h.issuer}/.well-known/openid-configuration`)).json()) as { grant_types_supported: string[]; acr_values_supported: string[] };
     expect(meta.grant_types_supported).toContain(ID_CARD_GRANT);
     expect(meta.acr_values_supported).toContain(LOA3);
+  });
+});
+
+describe('a kiosk that publishes its keys at a jwks_uri', () => {
+  let h: Harness;
+  const server = createServer();
+  afterAll(async () => {
+    server.close();
+    await h?.close();
+  });
+
+  it('verifies the card assertion with the keys fetched from the kiosk (an allowed internal network)', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] });
+    server.on('request', (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(jwks));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    h = await startHarness({ overrides: (c) => ({ ...c, outbound: { ...c.outbound, allowedNetworks: ['127.0.0.0/8'] } }) });
+    const citizen = await h.citizen();
+    const kiosk = await simulatedKiosk(h, { jwks: undefined, jwksUri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks` });
+    const rp = await oidc.discovery(new URL(h.issuer), kiosk.client.client_id, undefined, oidc.PrivateKeyJwt({ key: privateKey, kid: 'k1' }), { execute: [oidc.allowInsecureRequests] });
+    const assertion = await kiosk.assertion({ citizenId: citizen.citizenId, key: privateKey, kid: 'k1' });
+    const tokens = await oidc.genericGrantRequest(rp, ID_CARD_GRANT, { assertion, scope: 'openid' });
+    expect(tokens.claims()).toMatchObject({ sub: citizen.sub, acr: LOA3, channel: 'kiosk' });
   });
 });
 

@@ -17,6 +17,7 @@ export interface CardRead {
   key?: CryptoKey;
   typ?: string;
   iss?: string;
+  kid?: string;
 }
 
 export interface SimulatedKiosk {
@@ -47,7 +48,7 @@ export async function simulatedKiosk(h: Harness, extra: Partial<ClientInput> = {
   });
   const assertion = async (read: CardRead) =>
     new SignJWT({ citizen_id: read.citizenId, face_match: { result: read.face ?? 'pass', score: read.face === 'fail' ? 0.21 : 0.97 } })
-      .setProtectedHeader({ alg: 'ES256', typ: read.typ ?? 'card-assertion+jwt', kid })
+      .setProtectedHeader({ alg: 'ES256', typ: read.typ ?? 'card-assertion+jwt', kid: read.kid ?? kid })
       .setIssuer(read.iss ?? client.client_id)
       .setAudience(h.issuer)
       .setIssuedAt(read.iat ?? Math.floor(Date.now() / 1000))

@@ -1,6 +1,6 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { ACR_VALUES, type Acr, type Channel } from '../accounts/index.js';
-import { allowedChannelsOf, minAcrOf } from './client-metadata.js';
+import { allowedChannelsOf, CHANNELS, minAcrOf } from './client-metadata.js';
 import type { SessionAuthentications } from './session-authentications.js';
 
 /** 1, 2, 3 for urn:yihao:loa:1..3; 0 for anything else (unknown or missing). */
@@ -74,6 +74,8 @@ export function stepUpPolicy(authentications?: SessionAuthentications): interact
         const { session, client } = ctx.oidc;
         if (!session?.accountId || !client) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
         const allowed = allowedChannelsOf(client);
+        // Most clients accept every channel: no read for them.
+        if (CHANNELS.every((c) => allowed.includes(c))) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
         // A login finished in this very request is not saved beside the session yet.
         const fresh = (ctx.oidc.result as { login?: { authentication?: { channel?: Channel } } } | undefined)?.login?.authentication;
         const channel = channelOf(fresh ?? (await authentications.find(session.uid as string)));

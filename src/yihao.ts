@@ -120,6 +120,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     accounts: services.accounts,
     secondFactors: services.secondFactors,
     passkeys: services.passkeys,
+    otp: services.otp,
     audit: services.audit,
     csrf: csrfTokens(config.secrets.cookieKeys[0]!),
     formFieldMaxLength: config.limits.formFieldMaxLength,

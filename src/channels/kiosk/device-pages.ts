@@ -46,9 +46,14 @@ const text = {
   },
 } as const;
 
-/** `ui_locales` on the link the kiosk shows, else the phone's own language. */
+/**
+ * The language: `ui_locales` on the link, else the one the kiosk asked for in its device
+ * authorization request (the language the citizen chose at the kiosk, which the sign-in pages use
+ * too), else the phone's own.
+ */
 const localeOf = (ctx: KoaContextWithOIDC): Locale => {
-  const asked = ctx.query?.ui_locales ?? (ctx.oidc?.params as { ui_locales?: unknown } | undefined)?.ui_locales;
+  const device = (ctx.oidc?.entities as { DeviceCode?: { params?: { ui_locales?: unknown } } } | undefined)?.DeviceCode;
+  const asked = ctx.query?.ui_locales ?? device?.params?.ui_locales;
   if (typeof asked === 'string') return pickLocale(asked);
   return pickLocale(ctx.get('accept-language').split(',')[0]?.split(';')[0]?.trim());
 };

@@ -1,17 +1,16 @@
 /**
  * Step-up in place in a real browser (the system Chromium) driven by a client's registered minimum:
  * the citizen signs in at loa:1 for one app, then another app registered with `min_acr` loa:2 asks
- * without any acr_values, and only the TOTP step appears. (totp.test.ts covers the same in place
+ * without any acr_values, and only the TOTP step appears. (totp.test.ts covers the same in-place
  * step-up when the app asks with acr_values.) openid-client redeems every code.
  */
-import http from 'node:http';
-import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { generate } from 'otplib';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.js';
 import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
+import { authorizeInBrowser, startLandingPage, type LandingPage } from '../support/landing-page.js';
 
 const LOA1 = 'urn:yihao:loa:1';
 const LOA2 = 'urn:yihao:loa:2';
@@ -20,53 +19,24 @@ const codeAt = (secret: string, steps = 0) => generate({ secret, epoch: Math.flo
 describe.skipIf(!chromiumAvailable)("step-up in place for a client's registered minimum (Chromium)", () => {
   let h: Harness;
   let browser: Browser;
-  let rpServer: http.Server;
-  let redirectUri: string;
+  let landing: LandingPage;
   const pages = freshPages(() => browser);
 
   beforeAll(async () => {
-    rpServer = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end('<!doctype html><html lang="en"><head><title>Relying party</title></head><body><h1>Back at the relying party</h1></body></html>');
-    });
-    await new Promise<void>((resolve) => rpServer.listen(0, '127.0.0.1', resolve));
-    redirectUri = `http://127.0.0.1:${(rpServer.address() as net.AddressInfo).port}/cb`;
+    landing = await startLandingPage();
     [h, browser] = await Promise.all([startHarness({ backend: 'sqlite' }), launchChromium()]);
   });
 
   afterAll(async () => {
     await pages.close();
     await browser?.close();
-    if (rpServer) {
-      rpServer.closeAllConnections();
-      await new Promise<void>((resolve) => rpServer.close(() => resolve()));
-    }
+    await landing?.close();
     await h?.close();
   });
 
   async function app(name: string, extra: { minAcr?: typeof LOA2 } = {}) {
-    const client = await h.client({ name, redirectUris: [redirectUri], scope: 'openid profile', firstParty: true, ...extra });
+    const client = await h.client({ name, redirectUris: [landing.redirectUri], scope: 'openid profile', firstParty: true, ...extra });
     return oidc.discovery(new URL(h.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
-  }
-
-  /** Opens an authorization request without any acr_values; `land` waits for the RP and redeems the code. */
-  async function authorize(page: Page, rp: oidc.Configuration) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: redirectUri,
-      scope: 'openid profile',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      ui_locales: 'en',
-    });
-    expect((await page.goto(url.href))?.status()).toBe(200);
-    return async (click: () => Promise<void>) => {
-      await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri)), click()]);
-      const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state });
-      return tokens.claims()!;
-    };
   }
 
   it('signed in at loa:1 for one app; an app registered with min_acr loa:2 gets only the TOTP step, then loa:2', async () => {
@@ -80,20 +50,21 @@ describe.skipIf(!chromiumAvailable)("step-up in place for a client's registered 
 
     const [socialSecurity, landRegistry] = [await app('社保查询'), await app('不动产登记', { minAcr: LOA2 })];
     const page = await pages.next();
-    const first = await authorize(page, socialSecurity);
-    const loa1 = await first(async () => {
+    // No acr_values in either request: only the second app's registration asks for more.
+    const first = await authorizeInBrowser(page, socialSecurity, landing.redirectUri, { ui_locales: 'en' });
+    const loa1 = await first.land(async () => {
       await page.getByLabel('ID number or mobile number', { exact: true }).fill(citizen.citizenId);
       await page.getByLabel('Password', { exact: true }).fill(citizen.password);
       await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     });
     expect(loa1).toMatchObject({ sub: citizen.sub, acr: LOA1, amr: ['pwd'], channel: 'web' });
 
-    const second = await authorize(page, landRegistry);
+    const second = await authorizeInBrowser(page, landRegistry, landing.redirectUri, { ui_locales: 'en' });
     await page.getByRole('heading', { name: 'Two-step verification', exact: true }).waitFor();
     expect(await page.getByText('不动产登记 needs a higher level of assurance.', { exact: false }).isVisible()).toBe(true);
     expect(await page.getByLabel('Password', { exact: true }).count()).toBe(0);
     await page.getByLabel('Verification code', { exact: true }).fill(await codeAt(secret));
-    const loa2 = await second(() => page.getByRole('button', { name: 'Verify', exact: true }).click());
+    const loa2 = await second.land(() => page.getByRole('button', { name: 'Verify', exact: true }).click());
     expect(loa2).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['pwd', 'otp', 'mfa'], channel: 'web' });
   });
 });

@@ -122,6 +122,30 @@ describe.each(backends)('client assurance requirements: min_acr and allowed_chan
     expect(await ok.redeem(ok.first)).toMatchObject({ acr: LOA1, channel: 'web' });
   });
 
+  it.skipIf(!enabled)('sends a session from a channel the client does not accept to sign in again through one it accepts (web)', async () => {
+    const { citizen, browser } = await signedInAtLoa1();
+    // The browser's session as the QR hand-off would leave it: authenticated through the mobile app.
+    const [session] = (await h.yihao.services.accountIndex.list(citizen.sub)).filter((e) => e.model === 'Session');
+    const stored = new h.yihao.services.Adapter('SessionAuthentication');
+    const auth = (await stored.find(session!.id))!;
+    await stored.upsert(session!.id, { ...auth, channel: 'mobile', amr: ['hwk'], acr: LOA2 }, 3600);
+
+    const webOnly = await relyingParty(h, await h.client({ name: '网上办事大厅', firstParty: true, allowedChannels: ['web'] }));
+    const silent = await begin(webOnly, browser, { prompt: 'none' });
+    expect(silent.first.url.searchParams.get('error')).toBe('login_required');
+
+    const flow = await begin(webOnly, browser);
+    const login = page(flow.first);
+    expect(login.html).toContain('name="password"');
+    const claims = await flow.redeem(await submit(browser, login, '/login', { identifier: citizen.citizenId, password: citizen.password }));
+    expect(claims).toMatchObject({ sub: citizen.sub, channel: 'web', acr: LOA1, amr: ['pwd'] });
+
+    // A client that accepts the mobile channel would have taken the session as it was; now it is a web one.
+    const anyChannel = await relyingParty(h, await h.client({ name: '社保查询 2', firstParty: true }));
+    const again = await begin(anyChannel, browser);
+    expect(await again.redeem(again.first)).toMatchObject({ channel: 'web' });
+  });
+
   it.skipIf(!enabled)('ends the interaction at once for a client that accepts only the kiosk: no web sign-in form is offered', async () => {
     const kioskOnly = await relyingParty(h, await h.client({ name: '自助终端应用', firstParty: true, allowedChannels: ['kiosk'] }));
     const browser = new ScriptedBrowser();

@@ -130,6 +130,16 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
       .sign(new TextEncoder().encode('a shared secret of at least 32 bytes!'));
     expect(await oauthError(kiosk.cardLogin(hmac))).toEqual({ error: 'invalid_grant', error_description: 'the card assertion must be signed with the kiosk key' });
 
+    expect(await oauthError(kiosk.cardLogin('not-a-jwt'))).toEqual({ error: 'invalid_grant', error_description: 'the card assertion is not a JWT' });
+    expect(await oauthError(oidc.genericGrantRequest(kiosk.rp, ID_CARD_GRANT, { scope: 'openid' }))).toEqual({ error: 'invalid_request', error_description: "missing required parameter 'assertion'" });
+    const noFace = await new SignJWT({ citizen_id: citizen.citizenId })
+      .setProtectedHeader({ alg: 'ES256', typ: 'card-assertion+jwt' })
+      .setIssuer(kiosk.client.client_id)
+      .setAudience(h.issuer)
+      .setIssuedAt()
+      .setJti('another-nonce-16-chars')
+      .sign(kiosk.privateKey);
+    expect(await oauthError(kiosk.cardLogin(noFace))).toEqual({ error: 'invalid_grant', error_description: "the card assertion's face_match is missing or malformed" });
     expect(await oauthError(kiosk.cardLogin({ citizenId: citizen.citizenId, face: 'fail' }))).toEqual({ error: 'invalid_grant', error_description: 'the face did not match the card' });
     const unknown = syntheticCitizenId();
     const noAccount = await oauthError(kiosk.cardLogin({ citizenId: unknown }));

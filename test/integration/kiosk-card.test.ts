@@ -153,6 +153,12 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
     expect(await oauthError(kiosk.cardLogin(once))).toEqual({ error: 'invalid_grant', error_description: 'the card assertion was already used' });
     expect(await footprint(citizen.sub)).toEqual(afterFirst);
     expect((await oidc.tokenIntrospection(kiosk.rp, first.access_token)).active).toBe(true);
+
+    // The refused card reads are on record against the kiosk, for its operators.
+    const refused = await h.yihao.stores.db('audit_events').where({ action: 'login.failed', actor_id: kiosk.client.client_id }).select('details');
+    const reasons = refused.map((r: { details: string }) => (JSON.parse(r.details) as { reason: string }).reason);
+    expect(reasons).toEqual(expect.arrayContaining(['the card assertion was already used', 'the card assertion is stale', 'the card assertion signature is not valid for this kiosk', 'face_mismatch']));
+    expect(JSON.stringify(refused)).not.toContain(citizen.citizenId);
   });
 
   it.skipIf(!enabled)('refuses an unknown kiosk and a kiosk that signs with someone else\u2019s key with invalid_client', async () => {

@@ -7,7 +7,7 @@ import { verifyCardAssertion } from './card-assertion.js';
 import { assertChannelAllowed, issueChannelTokens, type ChannelTokenDeps } from './channel-tokens.js';
 import { ID_CARD_GRANT } from './grant-type.js';
 import { raiseIdentityProofing } from './identity-proofing.js';
-import { invalidGrant } from './oauth-errors.js';
+import { invalidGrant, isOAuthError } from './oauth-errors.js';
 
 export interface CardGrantDeps {
   accounts: Accounts;
@@ -34,11 +34,20 @@ export function idCardGrant(deps: CardGrantDeps) {
     assertChannelAllowed(ctx, 'kiosk');
     if (typeof params.assertion !== 'string' || !params.assertion) throw new errors.InvalidRequest("missing required parameter 'assertion'");
 
+    const where = { clientId: client.clientId, channel: 'kiosk', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
+    // A forged, stale or replayed card read is a security event for the kiosk's operators: on record,
+    // against the kiosk (no account is named, none was looked up).
+    const refuse = async (reason: string) => {
+      await deps.audit.append({ action: 'login.failed', actorType: 'client', actorId: client.clientId, details: { method: 'id_card', reason }, ...where });
+      return invalidGrant(reason);
+    };
     const card = await verifyCardAssertion(params.assertion, {
       client,
       issuer: provider.issuer,
       tokenEndpoint: ctx.oidc.urlFor('token'),
       maxAgeSeconds: deps.maxAgeSeconds,
+    }).catch(async (e: unknown) => {
+      throw isOAuthError(e) ? await refuse((e as { error_description: string }).error_description) : e;
     });
     let first: boolean;
     try {
@@ -48,9 +57,8 @@ export function idCardGrant(deps: CardGrantDeps) {
       if (!(e instanceof ReplayDetectedError)) throw e;
       first = false;
     }
-    if (!first) throw invalidGrant('the card assertion was already used');
+    if (!first) throw await refuse('the card assertion was already used');
 
-    const where = { clientId: client.clientId, channel: 'kiosk', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
     if (card.face.result !== 'pass') {
       await deps.audit.append({ action: 'login.failed', actorType: 'client', actorId: client.clientId, details: { method: 'id_card', reason: 'face_mismatch' }, ...where });
       throw invalidGrant('the face did not match the card');

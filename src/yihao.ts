@@ -29,6 +29,7 @@ import { createPasskeys } from './passkeys/index.js';
 import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
 import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
+import { createChannels, type Channels } from './channels/index.js';
 
 export interface Stores {
   db: Database;
@@ -84,6 +85,8 @@ export interface Yihao {
   /** Sign an account out everywhere, or disable it. */
   signOut: SignOut;
   signingKeys: SigningKeys;
+  /** Mobile app, QR hand-off and counter (CIBA) channels. */
+  channels: Channels;
   stores: Stores;
   services: Services;
   logger: Logger;
@@ -99,21 +102,33 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   await services.signingKeys.ensure();
 
   const authentications = sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
-  const holder = await ProviderHolder.create(
-    {
-      config,
-      adapter: services.Adapter,
+  const csrf = csrfTokens(config.secrets.cookieKeys[0]!);
+  // The channels reach the provider only at request time, once the holder below exists.
+  // eslint-disable-next-line prefer-const
+  let holder: ProviderHolder;
+  const channels = createChannels({
+    db: stores.db,
+    Adapter: services.Adapter,
+    accounts: services.accounts,
+    audit: services.audit,
+    authentications,
+    issuer: config.issuer,
+    settings: { trustClaimedHardwareKeys: config.mobile.trustClaimedHardwareKeys, challengeSeconds: config.mobile.challengeSeconds, challengeKey: config.secrets.cookieKeys[0]!, handoffSeconds: config.mobile.qrHandoffSeconds },
+    interactions: {
+      provider: () => holder.current,
       accounts: services.accounts,
-      authentications,
-      logger,
-      clientSecrets: services.clientSecrets,
       audit: services.audit,
-      isCounterStaff: services.counterStaff.isCounterStaff,
+      csrf,
+      formFieldMaxLength: config.limits.formFieldMaxLength,
+      bodyMaxBytes: config.limits.bodyMaxBytes,
     },
+  });
+  holder = await ProviderHolder.create(
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: services.counterStaff.isCounterStaff },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
-  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now)] });
+  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now), (now) => channels.sweep(now)] });
 
   const interactions = interactionRouter({
     provider: () => holder.current,
@@ -122,7 +137,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     passkeys: services.passkeys,
     otp: services.otp,
     audit: services.audit,
-    csrf: csrfTokens(config.secrets.cookieKeys[0]!),
+    csrf,
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,
     smsSignIn: createSmsSignIn({ ...services, codeTtlSeconds: config.sms.limits.codeTtlSeconds }),
@@ -162,7 +177,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     sessions,
     audit: services.audit,
   });
-  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, signUp.router, resetRouter, portal.router, kiosk], logger });
+  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, ...channels.routers, kiosk, signUp.router, resetRouter, portal.router], logger });
 
   let server: Server | undefined;
   return {
@@ -172,6 +187,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     signOut,
     clients: createClientRegistry({ Adapter: services.Adapter, provider: () => holder.current, secrets: services.clientSecrets }),
     signingKeys: services.signingKeys,
+    channels,
     stores,
     services,
     logger,

@@ -18,11 +18,11 @@ export interface SecondFactorDeps extends InteractionDeps {
 }
 
 /**
- * The channels a sign-in on the login page can produce. A client that accepts none of them is told
- * so at once instead of being offered a sign-in it would refuse. (The QR hand-off, when it lands on
- * the login page, adds 'mobile' here.)
+ * The channels a sign-in from the login page can produce: the web forms, and the mobile app through
+ * the QR hand-off. A client that accepts none of them is told so at once instead of being offered a
+ * sign-in it would refuse.
  */
-export const LOGIN_PAGE_CHANNELS: readonly Channel[] = ['web'];
+export const LOGIN_PAGE_CHANNELS: readonly Channel[] = ['web', 'mobile'];
 
 /** The highest level a web sign-in reaches: password + TOTP. loa:3 needs the ID card (kiosk, counter). */
 const WEB_MAX_RANK = acrRank(ACR.twoFactor);
@@ -45,14 +45,16 @@ export const secondFactorAmr = (firstFactor: string[]): string[] => [...new Set(
 const ttlOf = (it: LoadedInteraction): number => it.details.exp - Math.floor(Date.now() / 1000);
 
 /**
- * What the web sign-in cannot give ends the request: a level above loa:2, or a client that does not
- * accept the web channel at all. The client gets `unmet_authentication_requirements` (OpenID
+ * What the web sign-in cannot give ends the request: a level above loa:2, or a client that accepts
+ * none of the login page's channels (or not the `channel` of the caller's sign-in method). The client gets `unmet_authentication_requirements` (OpenID
  * Connect Core 1.0, 3.1.2.6) instead of a sign-in that could never satisfy it. Returns true if it did.
  */
-export async function refuseUnreachableLevel(ctx: Context, deps: InteractionDeps, it: LoadedInteraction): Promise<boolean> {
+export async function refuseUnreachableLevel(ctx: Context, deps: InteractionDeps, it: LoadedInteraction, channel?: Channel): Promise<boolean> {
   const wanted = requiredAcr(it.details.params, it.minAcr);
   let description: string | undefined;
-  if (!it.allowedChannels.some((c) => LOGIN_PAGE_CHANNELS.includes(c))) description = `this client accepts sign-ins only through: ${it.allowedChannels.join(', ')}`;
+  // `channel`: the one the caller's sign-in method produces (a web form posted anyway, say).
+  const reachable = channel ? [channel] : LOGIN_PAGE_CHANNELS;
+  if (!it.allowedChannels.some((c) => reachable.includes(c))) description = `this client accepts sign-ins only through: ${it.allowedChannels.join(', ')}`;
   else if (acrRank(wanted) > WEB_MAX_RANK) description = `${wanted} cannot be reached by signing in on the web`;
   if (!description) return false;
   const returnTo = await deps.provider().interactionResult(
@@ -158,6 +160,11 @@ async function stepUpInPlace(deps: SecondFactorDeps, it: LoadedInteraction): Pro
 /** GET of the interaction while the login prompt is open: the password form, or the second step. */
 export async function showLoginStep(ctx: Context, deps: SecondFactorDeps, it: LoadedInteraction): Promise<void> {
   if (await refuseUnreachableLevel(ctx, deps, it)) return;
+  // A client that takes the mobile app but not the web: straight to the QR hand-off.
+  if (!it.allowedChannels.includes('web')) {
+    ctx.status = 303;
+    return ctx.redirect(`/interaction/${it.uid}/qr`);
+  }
   let pending = await deps.secondFactors.pending(it.uid);
   if (!pending) {
     const account = await stepUpInPlace(deps, it);

@@ -19,6 +19,7 @@ import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { actOf, channelSessions, devicePages, registerKioskGrants, withKioskIdle } from '../channels/kiosk/index.js';
 import { registerCounterGrants } from '../channels/counter/index.js';
+import type { ProviderExtension } from '../channels/index.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -30,21 +31,21 @@ export interface ProviderDeps {
   audit: AuditLog;
   /** Whether an account (internal id) holds the counter role (assisted counter login). */
   isCounterStaff: (accountId: string) => Promise<boolean>;
+  /** The mobile, QR and counter channels: CIBA, the device-key grant, discovery entries. */
+  channels?: ProviderExtension;
 }
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, isCounterStaff }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, isCounterStaff, channels }: ProviderDeps, jwks: JWK[]): Provider {
   const pairwise = createBlindIndex(config.secrets.indexKey);
   const accountFinder = findAccount(accounts, authentications, pairwise);
   const configuration: Configuration = {
     adapter,
     jwks: { keys: jwks },
-    findAccount: accountFinder,
+    findAccount: channels ? channels.findAccount(accountFinder) : accountFinder,
     claims: claimsConfig,
     acrValues: [...ACR_VALUES],
-    // The channels a sign-in can come through (the `channel` claim, and clients' `allowed_channels`).
-    discovery: { channels_supported: [...CHANNELS] },
     scopes: ['openid', 'offline_access', 'profile', 'phone', 'citizen_id', 'identity_assurance'],
     responseTypes: ['code'],
     pkce: { required: () => true },
@@ -77,6 +78,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       dPoP: { enabled: true },
       // RFC 8628: a kiosk shows verification_uri_complete as a QR code; the citizen approves on the phone.
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...devicePages },
+      ...channels?.features,
       resourceIndicators: resourceIndicators(config.resourceServers),
       rpInitiatedLogout: {
         enabled: true,
@@ -84,6 +86,9 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
         postLogoutSuccessSource: providerPages.postLogoutSuccessSource,
       },
     },
+    // The channels' endpoints, and every channel a sign-in can come through (the `channel` claim,
+    // clients' `allowed_channels`).
+    discovery: { ...channels?.discovery, channels_supported: [...CHANNELS] },
     renderError: providerPages.renderError,
     // A session below the requested acr goes back to the login interaction, which steps it up.
     interactions: { policy: stepUpPolicy(authentications), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -92,7 +97,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     // and oidc-provider revokes the whole grant when a rotated-out token comes back.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: () => true,
-    ttl: withKioskIdle(ttl(config.ttl), config.channels.kiosk.idleSeconds),
+    ttl: withKioskIdle(ttl(config.ttl), config.kiosk.idleSeconds),
     // RFC 8693 `act` on access tokens issued for an assisted counter login.
     extraTokenClaims: (_ctx, token) => actOf(token),
     fetch: outboundFetch(config.outbound, logger) as unknown as Configuration['fetch'],
@@ -113,10 +118,11 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   provider.proxy = config.trustProxy;
   skipPersistOfUnsavedSessions(provider);
   clientSecrets.install(provider);
+  channels?.install(provider);
   auditProviderEvents(provider, { logger, audit, authentications });
   const sessions = channelSessions(adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const tokens = { findAccount: accountFinder, authentications, sessions };
-  registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.channels.kiosk.cardAssertionMaxAgeSeconds });
+  registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds });
   registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff });
   return provider;
 }

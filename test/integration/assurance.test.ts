@@ -16,7 +16,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { generate } from 'otplib';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
-import { alertOf, go as walk, page, ScriptedBrowser, submit as post, type PageStep, type Step } from '../support/scripted-browser.js';
+import { alertOf, formField, go as walk, page, ScriptedBrowser, submit as post, type PageStep, type Step } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
 const LOA1 = 'urn:yihao:loa:1';
@@ -109,11 +109,16 @@ describe.each(backends)('client assurance requirements: min_acr and allowed_chan
     const silent = await begin(mobileOnly, browser, { prompt: 'none' });
     expect(silent.first.url.searchParams.get('error')).toBe('login_required');
 
-    // The web sign-in cannot give a mobile session: the client hears so instead of getting a web one.
-    const interactive = await begin(mobileOnly, browser);
-    expect(interactive.first.kind).toBe('rp');
-    expect(interactive.first.url.searchParams.get('error')).toBe('unmet_authentication_requirements');
-    expect(interactive.first.url.searchParams.get('error_description')).toBe('this client accepts sign-ins only through: mobile');
+    // Signing in again goes straight to the mobile app's QR hand-off: the web forms cannot give a mobile session.
+    const interactive = page((await begin(mobileOnly, browser)).first);
+    expect(interactive.url.pathname).toMatch(/^\/interaction\/[^/]+\/qr$/);
+    expect(interactive.status).toBe(200);
+    // A password posted anyway ends the request: the client hears so instead of getting a web session.
+    const posted = await browser.follow(new URL(interactive.url.pathname.replace(/\/qr$/, '/login'), h.issuer), {
+      form: { csrf: formField(interactive.html, 'csrf')!, identifier: 'x', password: 'y' },
+    });
+    expect(posted.url.searchParams.get('error')).toBe('unmet_authentication_requirements');
+    expect(posted.url.searchParams.get('error_description')).toBe('this client accepts sign-ins only through: mobile');
 
     // A client that accepts the web gets the session as it is.
     const webApp = await relyingParty(h, await h.client({ name: '公积金', firstParty: true, allowedChannels: ['web', 'mobile'] }));

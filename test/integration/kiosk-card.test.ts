@@ -45,7 +45,7 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
     if (!enabled) return;
     h = await startHarness({
       backend: name,
-      overrides: (c) => ({ ...c, channels: { kiosk: { idleSeconds: IDLE_SECONDS, cardAssertionMaxAgeSeconds: 60 } } }),
+      overrides: (c) => ({ ...c, kiosk: { idleSeconds: IDLE_SECONDS, cardAssertionMaxAgeSeconds: 60 } }),
     });
     kiosk = await simulatedKiosk(h);
   });

@@ -14,6 +14,7 @@ import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js'
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { logoutReceiver } from '../support/logout-receiver.js';
 import { simulatedKiosk } from '../support/simulated-kiosk.js';
+import { phoneWithDeviceKey, registerMobileApp } from '../support/mobile-app.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
@@ -125,6 +126,33 @@ describe.each(backends)('log out everywhere from any channel ($name)', ({ name, 
     expect((await oidc.tokenIntrospection(counterRp, staffSession.tokens.access_token)).active).toBe(true);
     const ended = (await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'session.ended');
     expect(ended).toMatchObject({ channel: 'kiosk', details: expect.objectContaining({ via: 'kiosk', all: true }) });
+  });
+
+  it.skipIf(!enabled)("ends the government app's device-key session (DPoP-bound, channel mobile) with the kiosk's, and both apps hear of it", async () => {
+    const [appR, kioskR] = [await receiver(), await receiver()];
+    const app = await registerMobileApp(h, { backchannel_logout_uri: appR.url, backchannel_logout_session_required: true });
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const onPhone = await phone.loginWithDeviceKey(undefined, 'openid profile offline_access');
+    expect(onPhone.claims()).toMatchObject({ sub: citizen.sub, channel: 'mobile' });
+    expect(onPhone.refresh_token).toBeTruthy();
+
+    const kiosk = await simulatedKiosk(h, { backchannelLogoutUri: kioskR.url });
+    const atKiosk = await kiosk.cardLogin({ citizenId: citizen.citizenId });
+    expect(atKiosk.claims()!.sub).toBe(onPhone.claims()!.sub);
+
+    const res = await fetch(`${h.url}/kiosk/session/end-everywhere`, { method: 'POST', headers: { authorization: `Bearer ${atKiosk.access_token}` } });
+    expect(res.status).toBe(204);
+
+    await expect(oidc.refreshTokenGrant(phone.rp, onPhone.refresh_token!, undefined, { DPoP: phone.dpop })).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await phone.call('GET', '/mobile/approvals')).status).toBe(401);
+    expect((await oidc.tokenIntrospection(kiosk.rp, atKiosk.access_token)).active).toBe(false);
+    expect(appR.tokens.length).toBeGreaterThanOrEqual(1);
+    expect(kioskR.tokens).toHaveLength(1);
+    const jwks = createRemoteJWKSet(new URL(`${h.issuer}/jwks`));
+    for (const [r, audience] of [[appR, app.client_id], [kioskR, kiosk.client.client_id]] as const) {
+      const { payload } = await jwtVerify(r.tokens[0]!, jwks, { issuer: h.issuer, audience, typ: 'logout+jwt' });
+      expect(payload.sub).toBe(citizen.sub);
+    }
   });
 
   it.skipIf(!enabled)('the portal path (signOut.everywhere) also reaches kiosk and counter clients, and a token of another kind cannot call the kiosk endpoint', async () => {

@@ -8,6 +8,7 @@ import * as mfa from './20261130_006_mfa.js';
 import * as passkeys from './20261130_007_passkeys.js';
 import * as admin from './20261130_009_admin.js';
 import * as mobileChannel from './20261130_010_mobile_channel.js';
+import * as kioskCounter from './20261130_011_kiosk_counter.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -20,4 +21,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261130_007_passkeys', passkeys],
   ['20261130_009_admin', admin],
   ['20261130_010_mobile_channel', mobileChannel],
+  ['20261130_011_kiosk_counter', kioskCounter],
 ];

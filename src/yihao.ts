@@ -26,6 +26,8 @@ import { createLogger, type Logger } from './logger.js';
 import { createAuditLog } from './audit/index.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
+import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
+import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
 import { createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
@@ -68,11 +70,12 @@ export function createServices(config: Config, stores: Stores) {
     indexKey: config.secrets.indexKey,
     limits: config.sms.limits,
   });
+  const counterStaff = counterStaffList(stores.db);
   const secondFactors = createSecondFactors({ db: stores.db, sealer, keyed: createBlindIndex(config.secrets.indexKey), lockout, Adapter, issuerName: 'Yihao' });
   const issuer = new URL(config.issuer);
   // The passkey relying party is the issuer's host: passkeys made here work on every instance behind it.
   const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300 });
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys };
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -125,7 +128,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     },
   });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: services.counterStaff.isCounterStaff },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -156,8 +159,10 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     codeTtlSeconds: config.sms.limits.codeTtlSeconds,
     logger,
   });
+  const sessions = channelSessions(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const signOut = createSignOut({
     holder,
+    channelSessions: sessions,
     accountIndex: services.accountIndex,
     accounts: services.accounts,
     keyed: createBlindIndex(config.secrets.indexKey),
@@ -174,9 +179,15 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const portal = createPortal({ ...services, config, provider: () => holder.current, db: stores.db, authentications, signOut, logger });
   await portal.ensureClient();
+  const kiosk = kioskSessionRouter({
+    provider: () => holder.current,
+    signOut,
+    sessions,
+    audit: services.audit,
+  });
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger });
   await admin.ensureClient();
-  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, ...channels.routers, signUp.router, resetRouter, portal.router, ...admin.routers], logger });
+  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, ...channels.routers, kiosk, signUp.router, resetRouter, portal.router, ...admin.routers], logger });
 
   let server: Server | undefined;
   return {

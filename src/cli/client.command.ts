@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { clientInput, type ClientInput } from '../clients/index.js';
 import { loadConfig } from '../config/index.js';
 import { YihaoError } from '../errors.js';
@@ -18,6 +19,10 @@ const options = {
   'verified-claims': { type: 'boolean' },
   'subject-type': { type: 'string' },
   'sector-identifier-uri': { type: 'string' },
+  'min-acr': { type: 'string' },
+  'allowed-channel': { type: 'string', multiple: true },
+  'jwks-file': { type: 'string' },
+  'jwks-uri': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -27,7 +32,17 @@ const urlOptions: Record<string, string> = {
   postLogoutRedirectUris: '--post-logout-redirect-uri',
   backchannelLogoutUri: '--backchannel-logout-uri',
   sectorIdentifierUri: '--sector-identifier-uri',
+  jwksUri: '--jwks-uri',
 };
+
+/** A JWK Set file for a client that authenticates with private_key_jwt (kiosks, counter systems). */
+function readJwks(file: string): ClientInput['jwks'] {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ClientInput['jwks'];
+  } catch {
+    throw new YihaoError('invalid_input', '--jwks-file must name a readable JSON file holding a JWK Set ({"keys": [...]})');
+  }
+}
 
 /** Refuses bad input before any store is opened, with the registry's own schema and messages. */
 function checkInput(input: ClientInput): void {
@@ -45,7 +60,8 @@ export const clientCreateCommand: Command = {
          [--post-logout-redirect-uri U ...] [--grant-type G ...] [--scope S]
          [--public] [--first-party] [--backchannel-logout-uri U]
          [--citizen-id-release none|masked|pseudonym|full] [--verified-claims]
-         [--subject-type public|pairwise] [--sector-identifier-uri U] [--json]
+         [--subject-type public|pairwise] [--sector-identifier-uri U]
+         [--min-acr A] [--allowed-channel C ...] [--jwks-file F | --jwks-uri U] [--json]
 
 Registers a relying party and prints its client_id and client_secret. The secret is
 shown only this once: Yihao keeps only a keyed hash of it.
@@ -55,7 +71,10 @@ Options:
   --redirect-uri U                an allowed redirect URI; repeat for more (needed for
                                   authorization_code)
   --post-logout-redirect-uri U    an allowed URI after logout; repeat for more
-  --grant-type G                  authorization_code, refresh_token or client_credentials;
+  --grant-type G                  authorization_code, refresh_token, client_credentials,
+                                  urn:ietf:params:oauth:grant-type:device_code (kiosk),
+                                  urn:yihao:grant-type:id-card (kiosk card reader) or
+                                  urn:ietf:params:oauth:grant-type:token-exchange (counter);
                                   repeat for more (default: authorization_code refresh_token)
   --scope S                       space-separated scopes it may ask for
                                   (default: "openid profile phone")
@@ -67,6 +86,13 @@ Options:
   --verified-claims               may receive verified_claims (scope identity_assurance)
   --subject-type T                public (default) or pairwise (a different sub per sector)
   --sector-identifier-uri U       JSON list of the redirect URIs of one sector (pairwise)
+  --min-acr A                     the lowest level the app accepts: urn:yihao:loa:1, 2 or 3;
+                                  a session below it is stepped up
+  --allowed-channel C             a channel the app accepts sign-ins from: web, mobile, kiosk
+                                  or counter; repeat for more (default: every channel)
+  --jwks-file F                   the app's public keys (a JWK Set file): it authenticates
+                                  with private_key_jwt and gets no secret
+  --jwks-uri U                    where the app publishes its public keys (private_key_jwt)
   --json                          print {"client_id", "client_secret", ...metadata}`,
 
   async run(args, { env, out }) {
@@ -86,6 +112,10 @@ Options:
       verifiedClaimsAllowed: opts['verified-claims'] ?? false,
       subjectType: opts['subject-type'] as ClientInput['subjectType'],
       sectorIdentifierUri: opts['sector-identifier-uri'],
+      minAcr: opts['min-acr'],
+      allowedChannels: opts['allowed-channel'] as ClientInput['allowedChannels'],
+      jwks: opts['jwks-file'] === undefined ? undefined : readJwks(opts['jwks-file']),
+      jwksUri: opts['jwks-uri'],
     };
     checkInput(input);
     const config = loadConfig(env);
@@ -97,7 +127,7 @@ Options:
       `client_id: ${created.client_id}`,
       ...(secret
         ? [`client_secret: ${secret}`, '', 'Store the client secret now: it is shown only once and cannot be recovered.']
-        : ['client_secret: (none: a public client authenticates with PKCE)']),
+        : [`client_secret: (none: ${metadata.token_endpoint_auth_method === 'private_key_jwt' ? 'the client authenticates with its own keys (private_key_jwt)' : 'a public client authenticates with PKCE'})`]),
     ];
     out.result(opts.json, { client_id: created.client_id, ...(secret ? { client_secret: secret } : {}), ...metadata }, text);
   },

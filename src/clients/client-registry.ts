@@ -5,8 +5,14 @@ import { YihaoError } from '../errors.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import type { ClientSecrets } from './client-secrets.js';
 import { CITIZEN_ID_RELEASE } from '../identity/index.js';
+import { ACR_VALUES, type Channel } from '../accounts/index.js';
+import { DEVICE_CODE_GRANT, ID_CARD_GRANT } from '../channels/kiosk/grant-type.js';
+import { TOKEN_EXCHANGE_GRANT } from '../channels/counter/grant-type.js';
 
-const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+// The same list as oidc/client-metadata.ts, which oidc-provider validates against; kept here so that
+// the CLI does not load oidc-provider just to check its arguments.
+const CHANNELS = ['web', 'mobile', 'kiosk', 'counter'] as const satisfies readonly Channel[];
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, ID_CARD_GRANT, TOKEN_EXCHANGE_GRANT] as const;
 const url = z.url({ message: 'must be an absolute URL' }).max(2000, 'is longer than 2000 characters');
 
 export const clientInput = z
@@ -26,7 +32,21 @@ export const clientInput = z
     verifiedClaimsAllowed: z.boolean().default(false),
     subjectType: z.enum(['public', 'pairwise'], { message: 'subject type must be public or pairwise' }).default('public'),
     sectorIdentifierUri: url.optional(),
+    /** The lowest level this app accepts (a session below it is stepped up). */
+    minAcr: z.enum(ACR_VALUES as [string, ...string[]], { message: `min acr must be one of ${ACR_VALUES.join(', ')}` }).optional(),
+    /** The channels this app accepts sign-ins from; unset means every channel. */
+    allowedChannels: z
+      .array(z.enum(CHANNELS, { message: `channel must be one of ${CHANNELS.join(', ')}` }))
+      .min(1)
+      .refine((c) => new Set(c).size === c.length, 'each channel may be named once')
+      .optional(),
+    /** The client's public keys (a JWK Set): it then authenticates with private_key_jwt instead of a secret. */
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1, 'jwks needs at least one key') }).optional(),
+    /** Where the client publishes its public keys: it then authenticates with private_key_jwt. */
+    jwksUri: url.optional(),
   })
+  .refine((c) => !(c.jwks && c.jwksUri), { message: 'give either jwks or a jwks URI, not both' })
+  .refine((c) => !(c.public && (c.jwks || c.jwksUri)), { message: 'a public client has no keys to authenticate with' })
   .refine((c) => !c.grantTypes.includes('authorization_code') || c.redirectUris.length > 0, {
     message: 'an authorization_code client needs at least one --redirect-uri',
   })
@@ -50,7 +70,8 @@ export function createClientRegistry({ Adapter, provider, secrets }: { Adapter: 
       if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
       const c = parsed.data;
       const clientId = `yh_${randomBytes(12).toString('base64url')}`;
-      const secret = c.public ? undefined : secrets.generate();
+      const keyAuth = Boolean(c.jwks || c.jwksUri);
+      const secret = c.public || keyAuth ? undefined : secrets.generate();
       const usesCode = c.grantTypes.includes('authorization_code');
       const metadata: Record<string, unknown> = {
         client_id: clientId,
@@ -61,12 +82,16 @@ export function createClientRegistry({ Adapter, provider, secrets }: { Adapter: 
         redirect_uris: c.redirectUris,
         post_logout_redirect_uris: c.postLogoutRedirectUris,
         scope: c.scope,
-        token_endpoint_auth_method: c.public ? 'none' : 'client_secret_basic',
+        token_endpoint_auth_method: c.public ? 'none' : keyAuth ? 'private_key_jwt' : 'client_secret_basic',
         first_party: c.firstParty,
         citizen_id_release: c.citizenIdRelease,
         verified_claims_allowed: c.verifiedClaimsAllowed,
         subject_type: c.subjectType,
         ...(c.sectorIdentifierUri ? { sector_identifier_uri: c.sectorIdentifierUri } : {}),
+        ...(c.minAcr ? { min_acr: c.minAcr } : {}),
+        ...(c.allowedChannels ? { allowed_channels: c.allowedChannels } : {}),
+        ...(c.jwks ? { jwks: c.jwks } : {}),
+        ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
         ...(secret ? { client_secret: secret.stored } : {}),
         ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
       };

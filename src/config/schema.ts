@@ -60,6 +60,16 @@ export const fileConfigSchema = z
       .strict(),
     /** How one-time codes reach phones, and their limits. */
     sms: smsConfigSchema.prefault({}),
+    /** The kiosk channel: see docs/channels/kiosk.md. */
+    kiosk: z
+      .object({
+        // A kiosk session (its tokens) ends after this long without use; each refresh starts it again.
+        idleSeconds: seconds.default(120),
+        // How old a card assertion's `iat` may be; a little clock skew into the future is tolerated.
+        cardAssertionMaxAgeSeconds: seconds.max(600).default(60),
+      })
+      .strict()
+      .prefault({}),
     /**
      * The mobile app channel and the web QR hand-off (docs/channels/mobile.md). Yihao does not verify
      * platform key attestation: `trustClaimedHardwareKeys` is the explicit decision to record an app's

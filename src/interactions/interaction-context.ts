@@ -1,10 +1,10 @@
 import type { Context } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
-import type { Authentication } from '../accounts/index.js';
+import type { Acr, Authentication, Channel } from '../accounts/index.js';
 import { readForm } from '../http/form-body.js';
 import { htmlPage } from '../http/html-page.js';
 import { YihaoError } from '../errors.js';
-import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
+import { allowedChannelsOf, citizenIdReleaseOf, minAcrOf } from '../oidc/client-metadata.js';
 import { messages, pickLocale, type Locale, type Messages } from './i18n.js';
 import type { InteractionDeps } from './deps.js';
 import { errorPage, loginPage } from './views/pages.js';
@@ -19,6 +19,10 @@ export interface LoadedInteraction {
   clientName: string;
   /** The client's citizen_id_release policy, for the consent page. */
   citizenIdRelease: string;
+  /** The client's registered minimum level (`min_acr`), if any. */
+  minAcr: Acr | undefined;
+  /** The channels the client accepts sign-ins from. */
+  allowedChannels: readonly Channel[];
   csrf: string;
   form: Record<string, string>;
   result?: InteractionResults;
@@ -79,6 +83,8 @@ export async function loadInteraction(
     t,
     clientName: client?.clientName ?? clientId,
     citizenIdRelease: citizenIdReleaseOf(client),
+    minAcr: minAcrOf(client),
+    allowedChannels: allowedChannelsOf(client),
     csrf: deps.csrf.make(details.uid),
     form,
   };

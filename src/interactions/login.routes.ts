@@ -19,7 +19,7 @@ export function loginRoutes(router: Router, deps: SecondFactorDeps): void {
   router.post('/interaction/:uid/login', async (ctx) => {
     const it = await loadInteraction(ctx, deps, { form: true, prompt: 'login' });
     if (!it) return;
-    if (await refuseUnreachableLevel(ctx, deps, it)) return;
+    if (await refuseUnreachableLevel(ctx, deps, it, 'web')) return;
     const parsed = loginForm.safeParse(it.form);
     if (!parsed.success) {
       const tooLong = parsed.error.issues.some((i) => i.message === 'too_long');

@@ -1,10 +1,10 @@
 import type { Context } from 'koa';
-import { ACR, type Account } from '../accounts/index.js';
+import { ACR, type Account, type Channel } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
 import { maskCitizenId } from '../identity/index.js';
 import type { PendingSecondFactor, SecondFactors } from '../mfa/index.js';
 import { maskPhone, SmsDeliveryError, type OtpService } from '../sms/index.js';
-import { ACR_BELOW_REQUESTED, acrRank, requestedAcr } from '../oidc/acr-policy.js';
+import { ACR_BELOW_REQUESTED, acrRank, requiredAcr } from '../oidc/acr-policy.js';
 import type { InteractionDeps } from './deps.js';
 import { auditWhere, renderLogin, type LoadedInteraction } from './interaction-context.js';
 import { phoneProofPage, totpEnrolmentPage, totpPage } from './views/second-factor.pages.js';
@@ -17,14 +17,24 @@ export interface SecondFactorDeps extends InteractionDeps {
   codeMinutes: number;
 }
 
+/**
+ * The channels a sign-in from the login page can produce: the web forms, and the mobile app through
+ * the QR hand-off. A client that accepts none of them is told so at once instead of being offered a
+ * sign-in it would refuse.
+ */
+export const LOGIN_PAGE_CHANNELS: readonly Channel[] = ['web', 'mobile'];
+
 /** The highest level a web sign-in reaches: password + TOTP. loa:3 needs the ID card (kiosk, counter). */
 const WEB_MAX_RANK = acrRank(ACR.twoFactor);
 
 /** Login reasons that a step-up in place answers: the session is fine apart from its level. */
 const STEP_UP_REASONS = new Set([ACR_BELOW_REQUESTED, 'essential_acr', 'essential_acrs']);
 
-/** The level this interaction's authorization request asks for (acr_values, default_acr_values, or the acr claim). */
-export const requestedRank = (it: LoadedInteraction): number => acrRank(requestedAcr(it.details.params));
+/**
+ * The level this interaction must reach: the higher of what the authorization request asks for
+ * (acr_values, default_acr_values, or the acr claim) and the client's registered minimum (min_acr).
+ */
+export const requestedRank = (it: LoadedInteraction): number => acrRank(requiredAcr(it.details.params, it.minAcr));
 
 /** Whether a password alone is not enough for this request. */
 export const needsSecondFactor = (it: LoadedInteraction): boolean => requestedRank(it) >= acrRank(ACR.twoFactor);
@@ -35,16 +45,22 @@ export const secondFactorAmr = (firstFactor: string[]): string[] => [...new Set(
 const ttlOf = (it: LoadedInteraction): number => it.details.exp - Math.floor(Date.now() / 1000);
 
 /**
- * A level the web cannot reach ends the request: the client gets
- * `unmet_authentication_requirements` (OpenID Connect Core 1.0, 3.1.2.6). Returns true if it did.
+ * What the web sign-in cannot give ends the request: a level above loa:2, or a client that accepts
+ * none of the login page's channels (or not the `channel` of the caller's sign-in method). The client gets `unmet_authentication_requirements` (OpenID
+ * Connect Core 1.0, 3.1.2.6) instead of a sign-in that could never satisfy it. Returns true if it did.
  */
-export async function refuseUnreachableLevel(ctx: Context, deps: InteractionDeps, it: LoadedInteraction): Promise<boolean> {
-  const wanted = requestedAcr(it.details.params);
-  if (acrRank(wanted) <= WEB_MAX_RANK) return false;
+export async function refuseUnreachableLevel(ctx: Context, deps: InteractionDeps, it: LoadedInteraction, channel?: Channel): Promise<boolean> {
+  const wanted = requiredAcr(it.details.params, it.minAcr);
+  let description: string | undefined;
+  // `channel`: the one the caller's sign-in method produces (a web form posted anyway, say).
+  const reachable = channel ? [channel] : LOGIN_PAGE_CHANNELS;
+  if (!it.allowedChannels.some((c) => reachable.includes(c))) description = `this client accepts sign-ins only through: ${it.allowedChannels.join(', ')}`;
+  else if (acrRank(wanted) > WEB_MAX_RANK) description = `${wanted} cannot be reached by signing in on the web`;
+  if (!description) return false;
   const returnTo = await deps.provider().interactionResult(
     ctx.req,
     ctx.res,
-    { error: 'unmet_authentication_requirements', error_description: `${wanted} cannot be reached by signing in on the web` },
+    { error: 'unmet_authentication_requirements', error_description: description },
     { mergeWithLastSubmission: false },
   );
   ctx.status = 303;
@@ -144,6 +160,11 @@ async function stepUpInPlace(deps: SecondFactorDeps, it: LoadedInteraction): Pro
 /** GET of the interaction while the login prompt is open: the password form, or the second step. */
 export async function showLoginStep(ctx: Context, deps: SecondFactorDeps, it: LoadedInteraction): Promise<void> {
   if (await refuseUnreachableLevel(ctx, deps, it)) return;
+  // A client that takes the mobile app but not the web: straight to the QR hand-off.
+  if (!it.allowedChannels.includes('web')) {
+    ctx.status = 303;
+    return ctx.redirect(`/interaction/${it.uid}/qr`);
+  }
   let pending = await deps.secondFactors.pending(it.uid);
   if (!pending) {
     const account = await stepUpInPlace(deps, it);

@@ -51,7 +51,7 @@ export function smsLoginRoutes(router: Router, deps: SmsLoginDeps): void {
   async function load(ctx: Context, form: boolean): Promise<LoadedInteraction | undefined> {
     const it = await loadInteraction(ctx, deps, { form, prompt: 'login' });
     if (!it) return undefined;
-    if (await refuseUnreachableLevel(ctx, deps, it)) return undefined;
+    if (await refuseUnreachableLevel(ctx, deps, it, 'web')) return undefined;
     if (needsSecondFactor(it)) return fail(ctx, 400, it.locale, it.t.sms.notEnough(it.clientName), 'sms_not_enough'), undefined;
     return it;
   }

@@ -42,3 +42,19 @@ export function grantPlumbing(provider: object) {
       (internalIssueTokens as (...args: unknown[]) => Promise<void>)(provider, helpers, ctx, source, grant, { ...opts, cert: undefined }),
   };
 }
+
+/**
+ * oidc-provider 9.13 answers a failed device-flow request that arrived without a session (a bogus
+ * `GET /device/auth`, `POST /device` without a form) with a 500: its error handler writes a CSRF
+ * secret into the brand-new session after the session middleware has finished, and the route's
+ * final `persist()` throws on a session that was never saved. A session that was never saved has no
+ * cookie, so there is nothing to persist: skip it, and the error page the handler rendered (a 4xx)
+ * goes out. Saving it instead would let anonymous requests create sessions.
+ */
+export function skipPersistOfUnsavedSessions(provider: { Session: { prototype: object } }): void {
+  const proto = provider.Session.prototype as { persist(this: { exp?: unknown }): Promise<unknown> };
+  const persist = proto.persist;
+  proto.persist = function (this: { exp?: unknown }) {
+    return typeof this.exp === 'number' ? persist.call(this) : Promise.resolve(undefined);
+  };
+}

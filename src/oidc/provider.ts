@@ -1,5 +1,5 @@
 import Provider, { type Adapter, type Configuration, type JWK } from 'oidc-provider';
-import { extraClientMetadata } from './client-metadata.js';
+import { CHANNELS, extraClientMetadata } from './client-metadata.js';
 import { subjectFor, type PairwiseClient } from './pairwise.js';
 import { createBlindIndex } from '../identity/index.js';
 import type { Logger } from 'pino';
@@ -14,8 +14,11 @@ import { resourceIndicators } from './resources.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { ttl } from './ttl.js';
 import { auditProviderEvents } from './events.js';
+import { skipPersistOfUnsavedSessions } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
+import { actOf, channelSessions, devicePages, registerKioskGrants, withKioskIdle } from '../channels/kiosk/index.js';
+import { registerCounterGrants } from '../channels/counter/index.js';
 import type { ProviderExtension } from '../channels/index.js';
 import { withAdminResource } from '../admin/admin-resource.js';
 
@@ -27,18 +30,21 @@ export interface ProviderDeps {
   logger: Logger;
   clientSecrets: ClientSecrets;
   audit: AuditLog;
+  /** Whether an account (internal id) holds the counter role (assisted counter login). */
+  isCounterStaff: (accountId: string) => Promise<boolean>;
   /** The mobile, QR and counter channels: CIBA, the device-key grant, discovery entries. */
   channels?: ProviderExtension;
 }
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, channels }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, isCounterStaff, channels }: ProviderDeps, jwks: JWK[]): Provider {
   const pairwise = createBlindIndex(config.secrets.indexKey);
+  const accountFinder = findAccount(accounts, authentications, pairwise);
   const configuration: Configuration = {
     adapter,
     jwks: { keys: jwks },
-    findAccount: channels ? channels.findAccount(findAccount(accounts, authentications, pairwise)) : findAccount(accounts, authentications, pairwise),
+    findAccount: channels ? channels.findAccount(accountFinder) : accountFinder,
     claims: claimsConfig,
     acrValues: [...ACR_VALUES],
     scopes: ['openid', 'offline_access', 'profile', 'phone', 'citizen_id', 'identity_assurance'],
@@ -71,6 +77,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       claimsParameter: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
+      // RFC 8628: a kiosk shows verification_uri_complete as a QR code; the citizen approves on the phone.
+      deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...devicePages },
       ...channels?.features,
       resourceIndicators: withAdminResource(resourceIndicators(config.resourceServers), config.issuer, config.ttl.accessTokenSeconds),
       rpInitiatedLogout: {
@@ -79,16 +87,20 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
         postLogoutSuccessSource: providerPages.postLogoutSuccessSource,
       },
     },
-    ...(channels ? { discovery: channels.discovery } : {}),
+    // The channels' endpoints, and every channel a sign-in can come through (the `channel` claim,
+    // clients' `allowed_channels`).
+    discovery: { ...channels?.discovery, channels_supported: [...CHANNELS] },
     renderError: providerPages.renderError,
     // A session below the requested acr goes back to the login interaction, which steps it up.
-    interactions: { policy: stepUpPolicy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: stepUpPolicy(authentications), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     loadExistingGrant: loadExistingGrant(authentications),
     // Refresh tokens go to clients registered for the refresh_token grant; each use rotates them,
     // and oidc-provider revokes the whole grant when a rotated-out token comes back.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: () => true,
-    ttl: ttl(config.ttl),
+    ttl: withKioskIdle(ttl(config.ttl), config.kiosk.idleSeconds),
+    // RFC 8693 `act` on access tokens issued for an assisted counter login.
+    extraTokenClaims: (_ctx, token) => actOf(token),
     fetch: outboundFetch(config.outbound, logger) as unknown as Configuration['fetch'],
     enableHttpPostMethods: false,
     // Asymmetric only: client secrets are stored as HMACs, so nothing can be keyed with them.
@@ -105,8 +117,13 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  skipPersistOfUnsavedSessions(provider);
   clientSecrets.install(provider);
   channels?.install(provider);
   auditProviderEvents(provider, { logger, audit, authentications });
+  const sessions = channelSessions(adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
+  const tokens = { findAccount: accountFinder, authentications, sessions };
+  registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds });
+  registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff });
   return provider;
 }

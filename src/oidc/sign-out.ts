@@ -5,6 +5,7 @@ import type { Accounts } from '../accounts/index.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { ProviderHolder } from './provider-holder.js';
 import { subjectFor, type Keyed, type PairwiseClient } from './pairwise.js';
+import type { ChannelSessions } from '../channels/kiosk/channel-tokens.js';
 
 /** oidc-provider's Client sends back-channel logout itself; its type declarations omit the method. */
 interface BackchannelClient {
@@ -36,9 +37,30 @@ export interface EndSessionResult {
 
 /**
  * Ends every session of an account on every channel, revokes every grant with its tokens, and
- * tells each client that took part in a session through back-channel logout.
+ * tells each affected client through back-channel logout:
+ * - web (and QR hand-off) sessions: each client of the browser session, with that session's `sid`;
+ * - kiosk and counter logins, which have no browser session: the client of each such grant, with
+ *   the `sid` its ID token carried;
+ * - grants that outlived their session (a mobile app's refresh tokens): the client, by `sub` alone.
  */
-export function createSignOut({ holder, accountIndex, accounts, keyed, audit, logger }: { holder: ProviderHolder; accountIndex: AccountIndex; accounts: Accounts; keyed: Keyed; audit: AuditLog; logger: Logger }) {
+export function createSignOut({
+  holder,
+  accountIndex,
+  accounts,
+  keyed,
+  audit,
+  logger,
+  channelSessions,
+}: {
+  holder: ProviderHolder;
+  accountIndex: AccountIndex;
+  accounts: Accounts;
+  keyed: Keyed;
+  audit: AuditLog;
+  logger: Logger;
+  /** Kiosk and counter logins (grant → sid); without it those clients are not notified. */
+  channelSessions?: ChannelSessions | undefined;
+}) {
   /** Revokes one grant with every token and pending request issued under it. */
   async function revokeGrant(grantId: string): Promise<void> {
     const p = holder.current;
@@ -72,22 +94,56 @@ export function createSignOut({ holder, accountIndex, accounts, keyed, audit, lo
     return Object.values(authorizations);
   }
 
+  /** One back-channel logout; a client that fails to answer is logged, not retried. */
+  async function notify(clientId: string, accountSub: string, sid: string | undefined, notified: Set<string>): Promise<void> {
+    const client = (await holder.current.Client.find(clientId)) as unknown as (PairwiseClient & BackchannelClient) | undefined;
+    if (!client?.backchannelLogoutUri) return;
+    await client.backchannelLogout(subjectFor(keyed, client, accountSub), sid as string).then(
+      () => notified.add(clientId),
+      (err: Error) => logger.warn({ event: 'backchannel.error', clientId, error: err.message }, 'back-channel logout failed'),
+    );
+  }
+
+  /**
+   * The grants that no browser session of this sign-out covered: kiosk and counter logins (with the
+   * `sid` of their ID token) and grants whose session is gone (by `sub` alone). One logout token per
+   * kiosk or counter login, one per other client.
+   */
+  async function notifySessionless(accountSub: string, grantIds: string[], notified: Set<string>): Promise<void> {
+    const bySub = new Set<string>();
+    for (const grantId of grantIds) {
+      const channel = await channelSessions?.find(grantId);
+      if (channel && channel.accountId === accountSub) {
+        await notify(channel.clientId, accountSub, channel.sid, notified);
+        await channelSessions!.destroy(grantId);
+        continue;
+      }
+      const grant = await holder.current.Grant.find(grantId);
+      if (grant?.clientId && grant.accountId === accountSub && !notified.has(grant.clientId)) bySub.add(grant.clientId);
+    }
+    for (const clientId of bySub) await notify(clientId, accountSub, undefined, notified);
+  }
+
   async function everywhere(accountSub: string): Promise<SignOutResult> {
     const p = holder.current;
     const entries = await accountIndex.list(accountSub);
     const grants = new Set(entries.filter((e) => e.model === 'Grant').map((e) => e.id));
+    const inSessions = new Set<string>();
     const notified = new Set<string>();
     let sessions = 0;
     for (const { id: uid } of entries.filter((e) => e.model === 'Session')) {
       const session = await p.Session.findByUid(uid);
       if (session && session.accountId === accountSub) {
         for (const authorization of await closeSession(session, accountSub, notified)) {
-          if (authorization.grantId) grants.add(authorization.grantId);
+          if (!authorization.grantId) continue;
+          grants.add(authorization.grantId);
+          inSessions.add(authorization.grantId);
         }
         sessions++;
       }
       await accountIndex.remove('Session', uid);
     }
+    await notifySessionless(accountSub, [...grants].filter((g) => !inSessions.has(g)), notified);
     for (const grantId of grants) await revokeGrant(grantId);
     return { sessions, grants: grants.size, notified: [...notified] };
   }

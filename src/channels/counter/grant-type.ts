@@ -1,0 +1,7 @@
+/** RFC 8693 token exchange. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+/** The subject of an assisted counter login: the citizen ID number read from the presented document. */
+export const CITIZEN_ID_TOKEN_TYPE = 'urn:yihao:token-type:citizen-id';
+
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';

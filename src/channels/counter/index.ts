@@ -1,0 +1,12 @@
+import type Provider from 'oidc-provider';
+import { TOKEN_EXCHANGE_GRANT } from './grant-type.js';
+import { TOKEN_EXCHANGE_PARAMS, tokenExchangeGrant, type TokenExchangeDeps } from './token-exchange.js';
+
+export { TOKEN_EXCHANGE_GRANT, CITIZEN_ID_TOKEN_TYPE, ACCESS_TOKEN_TYPE } from './grant-type.js';
+export { counterStaffList, type CounterStaffList } from './counter-staff.js';
+export { DOCUMENT_CHECKED } from './token-exchange.js';
+
+/** The counter channel's token endpoint addition: assisted login through token exchange. */
+export function registerCounterGrants(provider: Provider, deps: TokenExchangeDeps): void {
+  provider.registerGrantType(TOKEN_EXCHANGE_GRANT, tokenExchangeGrant(deps), TOKEN_EXCHANGE_PARAMS);
+}

@@ -1,0 +1,97 @@
+import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
+import { ACR, type Accounts, type Authentication } from '../../accounts/index.js';
+import type { AuditLog } from '../../audit/index.js';
+import { parseCitizenId } from '../../identity/index.js';
+import { subjectFor, type Keyed, type PairwiseClient } from '../../oidc/pairwise.js';
+import { assertChannelAllowed, issueChannelTokens, type ChannelTokenDeps } from '../kiosk/channel-tokens.js';
+import { raiseIdentityProofing } from '../kiosk/identity-proofing.js';
+import { invalidGrant } from '../kiosk/oauth-errors.js';
+import { ACCESS_TOKEN_TYPE, CITIZEN_ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './grant-type.js';
+
+export interface TokenExchangeDeps {
+  accounts: Accounts;
+  audit: AuditLog;
+  tokens: ChannelTokenDeps;
+  keyed: Keyed;
+  /** Whether an account (internal id) holds the counter role. The one place that decides it. */
+  isCounterStaff: (accountId: string) => Promise<boolean>;
+}
+
+/** The staff member's attestation that they checked the citizen's ID document in person. */
+export const DOCUMENT_CHECKED = 'in_person';
+
+/** RFC 8176: the citizen's face was matched against the document (by the staff member). */
+export const COUNTER_AMR = ['face'];
+
+export const TOKEN_EXCHANGE_PARAMS = ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'document_check', 'scope'];
+
+type Params = Partial<Record<(typeof TOKEN_EXCHANGE_PARAMS)[number], string>>;
+
+const required = (params: Params, name: keyof Params & string): string => {
+  const value = params[name];
+  if (typeof value !== 'string' || !value) throw new errors.InvalidRequest(`missing required parameter '${name}'`);
+  return value;
+};
+
+/**
+ * Assisted counter login through RFC 8693 token exchange. The counter system (a confidential client)
+ * presents the signed-in staff member's own access token as `actor_token`, the citizen ID number
+ * from the presented document as `subject_token` (type `urn:yihao:token-type:citizen-id`), and
+ * `document_check=in_person`. The citizen gets tokens at loa:3 with `channel: counter` and an `act`
+ * claim naming the staff member; the account's identity proofing becomes in-person. Anything short
+ * of that is refused with nothing changed.
+ */
+export function tokenExchangeGrant(deps: TokenExchangeDeps) {
+  return async (ctx: TokenEndpointGrantContext<Params>): Promise<void> => {
+    const { client, provider } = ctx.oidc;
+    const params = ctx.oidc.params as Params;
+    if (client.clientAuthMethod === 'none') throw new errors.UnauthorizedClient('token exchange is for confidential counter systems');
+    assertChannelAllowed(ctx, 'counter');
+    const subjectToken = required(params, 'subject_token');
+    if (required(params, 'subject_token_type') !== CITIZEN_ID_TOKEN_TYPE) throw new errors.InvalidRequest(`subject_token_type must be ${CITIZEN_ID_TOKEN_TYPE}`);
+    const actorToken = required(params, 'actor_token');
+    if (required(params, 'actor_token_type') !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest(`actor_token_type must be ${ACCESS_TOKEN_TYPE}`);
+    if (params.requested_token_type !== undefined && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
+      throw new errors.InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
+    }
+    if (required(params, 'document_check') !== DOCUMENT_CHECKED) throw new errors.InvalidRequest(`document_check must be ${DOCUMENT_CHECKED}: the staff member attests an in-person check`);
+
+    // The actor: a staff member signed in to this very counter system, holding the counter role.
+    const actor = await provider.AccessToken.find(actorToken);
+    if (!actor || actor.isExpired || actor.clientId !== client.clientId) throw invalidGrant('the actor_token is not a live access token of this counter system');
+    const staff = await deps.accounts.findBySub(actor.accountId);
+    const where = { clientId: client.clientId, channel: 'counter', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
+    if (staff?.status !== 'active' || !(await deps.isCounterStaff(staff.id))) {
+      await deps.audit.append({ action: 'counter.assist_refused', actorType: 'operator', actorId: actor.accountId, details: { reason: 'not_counter_staff' }, ...where });
+      throw invalidGrant('the actor is not counter staff');
+    }
+
+    let citizen;
+    try {
+      citizen = await deps.accounts.findByIdentifier(parseCitizenId(subjectToken));
+    } catch {
+      throw invalidGrant('the subject_token is not a valid citizen ID number');
+    }
+    if (citizen?.status !== 'active') throw invalidGrant('there is no active account for this citizen ID number');
+    if (citizen.id === staff.id) throw invalidGrant('staff cannot attest their own identity');
+
+    const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: COUNTER_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
+    const act = { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, staff.sub) };
+    const raised = await raiseIdentityProofing(deps.accounts, citizen, 'in_person');
+    const session = await issueChannelTokens(ctx, deps.tokens, {
+      authentication,
+      gty: TOKEN_EXCHANGE_GRANT,
+      refresh: false,
+      act,
+      response: { issued_token_type: ACCESS_TOKEN_TYPE },
+    });
+    await deps.audit.append({
+      action: 'counter.assisted_login',
+      actorType: 'operator',
+      actorId: staff.sub,
+      accountId: citizen.sub,
+      details: { documentCheck: DOCUMENT_CHECKED, amr: authentication.amr, acr: authentication.acr, sid: session.sid, ...(raised ? { identityProofing: 'in_person' } : {}) },
+      ...where,
+    });
+  };
+}

@@ -1,0 +1,30 @@
+import type { Configuration } from 'oidc-provider';
+import { ID_CARD_GRANT } from './grant-type.js';
+
+type Ttl = NonNullable<Configuration['ttl']>;
+interface TokenLike {
+  gty?: string;
+}
+interface ClientLike {
+  grantTypeAllowed(type: string): boolean;
+}
+
+/**
+ * Whether a token belongs to a kiosk session: issued through the ID-card grant, or through the device
+ * flow to a kiosk (a client registered for the ID-card grant). Refreshes keep the original `gty`.
+ */
+export const isKioskToken = (token: TokenLike | undefined, client: ClientLike | undefined): boolean => {
+  const gty = token?.gty ?? '';
+  return gty.startsWith(ID_CARD_GRANT) || (gty.startsWith('device_code') && client?.grantTypeAllowed(ID_CARD_GRANT) === true);
+};
+
+/**
+ * Kiosk sessions end on idle with no timer and no cookie: a kiosk session's access and refresh
+ * tokens live `idleSeconds`, and each refresh (a rotation) issues fresh ones. A kiosk left alone
+ * holds nothing that still works after `idleSeconds`.
+ */
+export function withKioskIdle(base: Record<string, number>, idleSeconds: number): Ttl {
+  const capped = (name: 'AccessToken' | 'RefreshToken') => (_ctx: unknown, token: TokenLike, client: ClientLike) =>
+    isKioskToken(token, client) ? Math.min(idleSeconds, base[name]!) : base[name]!;
+  return { ...base, AccessToken: capped('AccessToken'), RefreshToken: capped('RefreshToken') } as unknown as Ttl;
+}

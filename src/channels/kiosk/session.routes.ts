@@ -1,0 +1,88 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { AuditLog } from '../../audit/index.js';
+import type { SignOut } from '../../oidc/sign-out.js';
+import type { ChannelSessions } from './channel-tokens.js';
+import { isKioskToken } from './idle.js';
+
+export interface KioskSessionDeps {
+  provider: () => Provider;
+  signOut: Pick<SignOut, 'revokeGrant' | 'everywhere'>;
+  sessions: ChannelSessions;
+  audit: AuditLog;
+}
+
+/** RFC 6750 section 3: a missing or unusable token, said in the header a client library reads. */
+function refuse(ctx: Context, status: 400 | 401, error: string, description: string) {
+  ctx.status = status;
+  ctx.set('WWW-Authenticate', `Bearer error="${error}", error_description="${description}"`);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error, error_description: description };
+}
+
+/** The live kiosk-session access token presented as a Bearer token, or an answer already sent. */
+async function kioskToken(ctx: Context, deps: KioskSessionDeps) {
+  const match = /^Bearer ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
+  if (!match) return refuse(ctx, 401, 'invalid_request', 'a Bearer access token of the kiosk session is required'), undefined;
+  const provider = deps.provider();
+  const token = await provider.AccessToken.find(match[1]!);
+  const client = token && (await provider.Client.find(token.clientId!));
+  if (!token || token.isExpired || !client || !isKioskToken(token, client)) {
+    return refuse(ctx, 401, 'invalid_token', 'the access token is not a live kiosk session token'), undefined;
+  }
+  return { token, client };
+}
+
+/**
+ * The kiosk's session API, authenticated by the session's own access token (Bearer): a kiosk can
+ * end only its own sessions, and only kiosk sessions.
+ * - `POST /kiosk/session/end` (card removal): this session ends now, every token of its grant revoked.
+ * - `POST /kiosk/session/end-everywhere`: the citizen at the kiosk logs out everywhere (every
+ *   channel's sessions and tokens, with back-channel logout to each client).
+ */
+export function kioskSessionRouter(deps: KioskSessionDeps): Router {
+  const router = new Router();
+  router.post('/kiosk/session/end-everywhere', async (ctx) => {
+    const found = await kioskToken(ctx, deps);
+    if (!found) return;
+    const { token, client } = found;
+    const result = await deps.signOut.everywhere(token.accountId);
+    await deps.audit.append({
+      action: 'session.ended',
+      actorType: 'citizen',
+      actorId: token.accountId,
+      accountId: token.accountId,
+      clientId: client.clientId,
+      channel: 'kiosk',
+      details: { via: 'kiosk', all: true, sessions: result.sessions, grants: result.grants, notified: result.notified },
+      ip: ctx.ip,
+      requestId: (ctx.state.requestId as string | undefined) ?? undefined,
+    });
+    ctx.status = 204;
+    ctx.set('Cache-Control', 'no-store');
+  });
+
+  router.post('/kiosk/session/end', async (ctx) => {
+    const found = await kioskToken(ctx, deps);
+    if (!found) return;
+    const { token, client } = found;
+    const session = await deps.sessions.find(token.grantId);
+    await deps.signOut.revokeGrant(token.grantId);
+    await deps.sessions.destroy(token.grantId);
+    await deps.audit.append({
+      action: 'session.ended',
+      actorType: 'client',
+      actorId: client.clientId,
+      accountId: token.accountId,
+      clientId: client.clientId,
+      channel: 'kiosk',
+      details: { reason: 'card_removed', ...(session ? { sid: session.sid } : {}) },
+      ip: ctx.ip,
+      requestId: (ctx.state.requestId as string | undefined) ?? undefined,
+    });
+    ctx.status = 204;
+    ctx.set('Cache-Control', 'no-store');
+  });
+  return router;
+}

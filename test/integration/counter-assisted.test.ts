@@ -1,0 +1,170 @@
+/**
+ * Assisted counter login for a citizen without a phone, end to end over HTTP with openid-client: a
+ * staff member signs in to the counter system, checks the citizen's ID document in person, and the
+ * counter system exchanges the staff member's token (RFC 8693, `actor_token`) and the citizen ID
+ * number (`subject_token`) for the citizen's tokens: loa:3, channel counter, and an `act` claim
+ * naming the staff member. The account's identity proofing becomes in-person and `verified_claims`
+ * says so. Without the counter role the exchange is refused with nothing changed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { REDIRECT, authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+import { syntheticCitizenId } from '../support/citizen-ids.js';
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const CITIZEN_ID_TYPE = 'urn:yihao:token-type:citizen-id';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const LOA3 = 'urn:yihao:loa:3';
+
+const backends: { name: Backend; enabled: boolean }[] = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+async function oauthError(p: Promise<unknown>): Promise<{ error: string; error_description?: string }> {
+  try {
+    await p;
+  } catch (e) {
+    const { error, error_description } = e as { error?: string; error_description?: string };
+    if (error) return { error, ...(error_description ? { error_description } : {}) };
+    throw e;
+  }
+  throw new Error('the request was not refused');
+}
+
+describe.each(backends)('assisted counter login through token exchange ($name)', ({ name, enabled }) => {
+  let h: Harness;
+  let counter: oidc.Configuration;
+  let counterClientId: string;
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend: name });
+    const client = await h.client({
+      name: '政务服务中心柜台',
+      grantTypes: ['authorization_code', TOKEN_EXCHANGE as never],
+      redirectUris: [REDIRECT],
+      scope: 'openid profile identity_assurance',
+      verifiedClaimsAllowed: true,
+      allowedChannels: ['web', 'counter'],
+      firstParty: true,
+    });
+    counterClientId = client.client_id;
+    counter = await relyingParty(h, client);
+  });
+  afterAll(async () => h?.close());
+
+  /** A person signed in to `rp` on the web: their own access token and ID token claims. */
+  async function signedIn(who: { citizenId: string; password: string }, rp = counter) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier, { scope: 'openid' }), { identifier: who.citizenId, password: who.password });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+    return { accessToken: tokens.access_token, claims: tokens.claims()! };
+  }
+
+  async function staffMember() {
+    const staff = await h.citizen({ name: '李柜员' });
+    await h.yihao.services.counterStaff.add((await h.yihao.accounts.findBySub(staff.sub))!.id, 'test');
+    return { ...staff, token: (await signedIn(staff)).accessToken };
+  }
+
+  const exchange = (actorToken: string, citizenId: string, extra: Record<string, string> = {}, rp = counter) =>
+    oidc.genericGrantRequest(rp, TOKEN_EXCHANGE, {
+      subject_token: citizenId,
+      subject_token_type: CITIZEN_ID_TYPE,
+      actor_token: actorToken,
+      actor_token_type: ACCESS_TOKEN_TYPE,
+      document_check: 'in_person',
+      scope: 'openid profile identity_assurance',
+      ...extra,
+    });
+
+  const footprint = async (sub: string) => {
+    const account = (await h.yihao.accounts.findBySub(sub))!;
+    return { assurance: account.assurance, index: (await h.yihao.services.accountIndex.list(sub)).length, audit: (await h.yihao.services.audit.forAccount(sub)).length };
+  };
+
+  it.skipIf(!enabled)('gives the counter system a citizen token at loa:3, channel counter, with act naming the staff member; proofing becomes in-person; audited', async () => {
+    const staff = await staffMember();
+    const citizen = await h.citizen({ name: '王大爷' });
+    const tokens = await exchange(staff.token, citizen.citizenId);
+    expect(tokens.issued_token_type).toBe(ACCESS_TOKEN_TYPE);
+    expect(tokens.refresh_token).toBeUndefined();
+    const claims = tokens.claims()!;
+    expect(claims).toMatchObject({ sub: citizen.sub, acr: LOA3, amr: ['face'], channel: 'counter', act: { sub: staff.sub }, name: '王大爷' });
+    expect(JSON.stringify(tokens)).not.toContain(citizen.citizenId);
+
+    const introspected = await oidc.tokenIntrospection(counter, tokens.access_token);
+    expect(introspected).toMatchObject({ active: true, sub: citizen.sub, act: { sub: staff.sub } });
+
+    const info = await oidc.fetchUserInfo(counter, tokens.access_token, citizen.sub);
+    expect(info.channel).toBe('counter');
+    const verified = info.verified_claims as { verification: { evidence: { check_details: { check_method: string }[] }[] } };
+    expect(verified.verification.evidence[0]!.check_details).toEqual([{ check_method: 'pvp' }]);
+    expect((await h.yihao.accounts.findBySub(citizen.sub))!.assurance).toBe('in_person');
+
+    const event = (await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'counter.assisted_login');
+    expect(event).toMatchObject({ actorType: 'operator', actorId: staff.sub, clientId: counterClientId, channel: 'counter', details: expect.objectContaining({ documentCheck: 'in_person' }) });
+    expect(JSON.stringify(event)).not.toContain(citizen.citizenId);
+  });
+
+  it.skipIf(!enabled)('gives the same sub for the same person at the counter and on the web', async () => {
+    const staff = await staffMember();
+    const citizen = await h.citizen();
+    const atCounter = (await exchange(staff.token, citizen.citizenId)).claims()!;
+    const onWeb = (await signedIn(citizen)).claims;
+    expect(onWeb).toMatchObject({ sub: citizen.sub, channel: 'web' });
+    expect(atCounter.sub).toBe(onWeb.sub);
+  });
+
+  it.skipIf(!enabled)('refuses a staff member without the counter role with invalid_grant, and nothing about the citizen changes', async () => {
+    const notStaff = await h.citizen({ name: '赵路人' });
+    const token = (await signedIn(notStaff)).accessToken;
+    const citizen = await h.citizen();
+    const before = await footprint(citizen.sub);
+    expect(await oauthError(exchange(token, citizen.citizenId))).toEqual({ error: 'invalid_grant', error_description: 'the actor is not counter staff' });
+    expect(await footprint(citizen.sub)).toEqual(before);
+    // The attempt is on record against the one who made it.
+    expect(await h.yihao.stores.db('audit_events').where({ action: 'counter.assist_refused', actor_id: notStaff.sub }).count({ n: '*' }).first()).toEqual({ n: 1 });
+
+    // The role withdrawn: the same refusal from then on.
+    const staff = await staffMember();
+    await h.yihao.services.counterStaff.remove((await h.yihao.accounts.findBySub(staff.sub))!.id);
+    expect(await oauthError(exchange(staff.token, citizen.citizenId))).toMatchObject({ error: 'invalid_grant', error_description: 'the actor is not counter staff' });
+    expect(await footprint(citizen.sub)).toEqual(before);
+  });
+
+  it.skipIf(!enabled)('refuses malformed exchanges with clear errors', async () => {
+    const staff = await staffMember();
+    const citizen = await h.citizen();
+    const before = await footprint(citizen.sub);
+    expect(await oauthError(exchange(staff.token, citizen.citizenId, { subject_token_type: ACCESS_TOKEN_TYPE }))).toEqual({
+      error: 'invalid_request',
+      error_description: `subject_token_type must be ${CITIZEN_ID_TYPE}`,
+    });
+    expect(await oauthError(exchange(staff.token, citizen.citizenId, { document_check: 'none' }))).toMatchObject({ error: 'invalid_request' });
+    expect(await oauthError(exchange('not-a-token', citizen.citizenId))).toEqual({
+      error: 'invalid_grant',
+      error_description: 'the actor_token is not a live access token of this counter system',
+    });
+    expect(await oauthError(exchange(staff.token, syntheticCitizenId()))).toEqual({ error: 'invalid_grant', error_description: 'there is no active account for this citizen ID number' });
+    expect(await oauthError(exchange(staff.token, '12345'))).toEqual({ error: 'invalid_grant', error_description: 'the subject_token is not a valid citizen ID number' });
+
+    // A staff token issued to another app does not act at this counter.
+    const other = await h.client({ grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], allowedChannels: ['web', 'counter'], firstParty: true });
+    const otherRp = await relyingParty(h, other);
+    expect(await oauthError(exchange(staff.token, citizen.citizenId, {}, otherRp))).toMatchObject({ error: 'invalid_grant' });
+    // A client that does not accept the counter channel gets nothing from it.
+    const noCounter = await relyingParty(h, await h.client({ grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], allowedChannels: ['web'], firstParty: true }));
+    expect(await oauthError(exchange(staff.token, citizen.citizenId, {}, noCounter))).toMatchObject({ error: 'unauthorized_client' });
+    expect(await footprint(citizen.sub)).toEqual(before);
+  });
+
+  it.skipIf(!enabled)('advertises token exchange in discovery', async () => {
+    const meta = (await (await fetch(`${h.issuer}/.well-known/openid-configuration`)).json()) as { grant_types_supported: string[] };
+    expect(meta.grant_types_supported).toContain(TOKEN_EXCHANGE);
+  });
+});

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { withKioskIdle } from '../../src/channels/kiosk/idle.js';
+
+const ID_CARD = 'urn:yihao:grant-type:id-card';
+const kiosk = { grantTypeAllowed: (t: string) => t === ID_CARD || t === 'urn:ietf:params:oauth:grant-type:device_code' };
+const tv = { grantTypeAllowed: (t: string) => t === 'urn:ietf:params:oauth:grant-type:device_code' };
+
+describe('kiosk sessions end on idle', () => {
+  const ttl = withKioskIdle({ AccessToken: 600, RefreshToken: 2_592_000, Session: 1_209_600 }, 120) as unknown as Record<string, (ctx: unknown, token: { gty?: string }, client: unknown) => number>;
+
+  it('caps the access and refresh tokens of card sessions, refreshed or not, at the idle time', () => {
+    expect(ttl.AccessToken!(undefined, { gty: ID_CARD }, kiosk)).toBe(120);
+    expect(ttl.RefreshToken!(undefined, { gty: `${ID_CARD} refresh_token` }, kiosk)).toBe(120);
+  });
+
+  it("caps a kiosk's device-flow tokens, but not another device's (a TV app keeps the normal lifetimes)", () => {
+    expect(ttl.AccessToken!(undefined, { gty: 'device_code' }, kiosk)).toBe(120);
+    expect(ttl.AccessToken!(undefined, { gty: 'device_code' }, tv)).toBe(600);
+    expect(ttl.RefreshToken!(undefined, { gty: 'device_code refresh_token' }, tv)).toBe(2_592_000);
+  });
+
+  it('leaves web sign-ins and everything else alone', () => {
+    expect(ttl.AccessToken!(undefined, { gty: 'authorization_code' }, kiosk)).toBe(600);
+    expect((ttl as unknown as Record<string, number>).Session).toBe(1_209_600);
+  });
+});

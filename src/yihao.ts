@@ -29,7 +29,7 @@ import { createPasskeys } from './passkeys/index.js';
 import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
 import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
-import { createAdmin, type Admin } from './admin/index.js';
+import { counterStaffCheck, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
 
 export interface Stores {
@@ -128,7 +128,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     },
   });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: services.counterStaff.isCounterStaff },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffCheck(stores.db, services.counterStaff.isCounterStaff) },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);

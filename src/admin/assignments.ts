@@ -47,6 +47,10 @@ export function assignmentStore(db: Database) {
     async exists(a: { accountId: string; role: Role; departmentId: string }): Promise<boolean> {
       return !!(await db('role_assignments').where({ account_id: a.accountId, role: a.role, department_id: a.departmentId }).first());
     },
+    /** Whether the account holds `role` in any department. */
+    async holds(accountId: string, role: Role): Promise<boolean> {
+      return !!(await db('role_assignments').where({ account_id: accountId, role }).first());
+    },
     async remove(id: string): Promise<void> {
       await db('role_assignments').where({ id }).delete();
     },

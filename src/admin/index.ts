@@ -11,6 +11,7 @@ import type { SessionAuthentications } from '../oidc/index.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { adminApiRouter } from './api/api-router.js';
+import { assignmentStore } from './assignments.js';
 import { consoleClient } from './console/console-client.js';
 import { consoleRoutes } from './console/console.routes.js';
 import { consoleSignIn } from './console/console-sign-in.js';
@@ -21,7 +22,16 @@ import { createAdminServices } from './services.js';
 export { ADMIN_CONSOLE_CLIENT_ID, ADMIN_API_PATH, ADMIN_SCOPE, adminResource } from './admin-resource.js';
 export { createAdminServices, type AdminServices } from './services.js';
 export { departmentStore, LEVELS, placementProblem, type Department, type Level } from './departments.js';
-export { assignmentStore } from './assignments.js';
+export { assignmentStore };
+
+/**
+ * Counter staff for the counter channel's assisted login: an account on the channel's own list, or
+ * one that holds the counter-staff role in some department.
+ */
+export function counterStaffCheck(db: Database, listed: (accountId: string) => Promise<boolean>) {
+  const assignments = assignmentStore(db);
+  return async (accountId: string): Promise<boolean> => (await listed(accountId)) || (await assignments.holds(accountId, 'counter-staff'));
+}
 export { ROLES, type Role, type Operator } from './roles.js';
 export { consoleClient } from './console/console-client.js';
 export { apiRoutes } from './api/route-table.js';

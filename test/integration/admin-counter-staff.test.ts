@@ -1,0 +1,64 @@
+/**
+ * The admin `counter-staff` role is what the counter channel's assisted login asks about: an account
+ * holding it (in any department) may attest an in-person check; once the role is revoked, it may not.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { operator } from '../support/admin-operators.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { REDIRECT, authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+describe('counter-staff role and assisted counter login', () => {
+  let h: Harness;
+  let counter: oidc.Configuration;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    const client = await h.client({
+      name: '政务服务中心柜台',
+      grantTypes: ['authorization_code', TOKEN_EXCHANGE as never],
+      redirectUris: [REDIRECT],
+      scope: 'openid profile',
+      allowedChannels: ['web', 'counter'],
+      firstParty: true,
+    });
+    counter = await relyingParty(h, client);
+  });
+  afterAll(async () => h?.close());
+
+  const signedIn = async (who: { citizenId: string; password: string }) => {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(counter, verifier, { scope: 'openid' }), { identifier: who.citizenId, password: who.password });
+    return (await oidc.authorizationCodeGrant(counter, callback, { pkceCodeVerifier: verifier })).access_token;
+  };
+  const exchange = (actorToken: string, citizenId: string) =>
+    oidc.genericGrantRequest(counter, TOKEN_EXCHANGE, {
+      subject_token: citizenId,
+      subject_token_type: 'urn:yihao:token-type:citizen-id',
+      actor_token: actorToken,
+      actor_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      document_check: 'in_person',
+      scope: 'openid profile',
+    });
+
+  it('lets a holder of the role assist at the counter, and stops once a department admin revokes it', async () => {
+    const boot = h.yihao.admin.services.bootstrap;
+    const nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
+    const province = await boot.createDepartment({ name: '浙江省大数据局', level: 'province', parentId: nation.id });
+    const admin = await operator(h, [{ role: 'dept-admin', departmentId: province.id }]);
+    const staff = await h.citizen({ name: '李柜员' });
+    const granted = await admin.api('POST', '/role-assignments', { sub: staff.sub, role: 'counter-staff', department_id: province.id });
+    expect(granted.status).toBe(201);
+
+    const token = await signedIn(staff);
+    const citizen = await h.citizen({ name: '王大爷' });
+    const claims = (await exchange(token, citizen.citizenId)).claims()!;
+    expect(claims).toMatchObject({ sub: citizen.sub, channel: 'counter', act: { sub: staff.sub } });
+
+    expect((await admin.api('DELETE', `/role-assignments/${granted.body.id}`)).status).toBe(204);
+    await expect(exchange(token, citizen.citizenId)).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'the actor is not counter staff' });
+  });
+});

@@ -185,7 +185,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     sessions,
     audit: services.audit,
   });
-  const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger });
+  const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut });
   await admin.ensureClient();
   const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, ...channels.routers, kiosk, signUp.router, resetRouter, portal.router, ...admin.routers], logger });
 

@@ -48,6 +48,8 @@ export interface AdminOptions {
   signingKeys: SigningKeys;
   authentications: SessionAuthentications;
   logger: Logger;
+  /** Signing out of the console ends the Yihao session it rode on. */
+  signOut?: { endSession(uid: string, accountSub: string): Promise<unknown> } | undefined;
 }
 
 /** Operators' side of Yihao: the admin API at /admin/api/v1, and the console at /admin that signs operators in and uses it. */
@@ -76,11 +78,12 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
   consoleRoutes(ui, {
     services,
     auth,
-    signIn: consoleSignIn({ issuer: o.config.issuer, client, Adapter: o.Adapter }),
+    signIn: consoleSignIn({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider }),
     // Its own key, so that a console token never passes for an interaction's or the portal's.
     csrf: csrfTokens(createHmac('sha256', o.config.secrets.cookieKeys[0]!).update('yihao-admin-csrf').digest('base64url')),
     bodyMaxBytes: o.config.limits.bodyMaxBytes,
     logger: o.logger,
+    endYihaoSession: o.signOut && ((uid, sub) => o.signOut!.endSession(uid, sub)),
   });
   return { routers: [api, ui], ensureClient: () => client.ensure(), services };
 }

@@ -189,5 +189,8 @@ describe.skipIf(!chromiumAvailable)('admin console in a real browser (Chromium)'
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Signed out of the admin console' }).waitFor();
+    // The Yihao session ended too: the next person at this browser must sign in again.
+    await page.getByRole('link', { name: 'Sign in again' }).click();
+    await page.getByLabel(SIGN_IN.en.password, { exact: true }).waitFor();
   });
 });

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import type { AdapterConstructor, AdapterPayload } from '../../storage/oidc-adapter.js';
 import { adminResource } from '../admin-resource.js';
@@ -24,6 +25,8 @@ export interface ConsoleSession {
   sub: string;
   name: string;
   accessToken: string;
+  /** The Yihao session the sign-in rides on, so that signing out of the console ends it too. */
+  sessionUid: string | undefined;
 }
 
 const tokenResponse = z.object({ access_token: z.string().min(1), id_token: z.string().min(1), expires_in: z.number().int().positive() });
@@ -33,7 +36,13 @@ const tokenResponse = z.object({ access_token: z.string().min(1), id_token: z.st
  * and nonce, asking for the admin resource at loa:2. The access token stays on the server, in the
  * console session, which lasts no longer than the token.
  */
-export function consoleSignIn({ issuer, client, Adapter, timeoutMs = 10_000 }: { issuer: string; client: ConsoleClient; Adapter: AdapterConstructor; timeoutMs?: number }) {
+export function consoleSignIn({ issuer, client, Adapter, provider, timeoutMs = 10_000 }: {
+  issuer: string;
+  client: ConsoleClient;
+  Adapter: AdapterConstructor;
+  provider: () => Provider;
+  timeoutMs?: number;
+}) {
   const transactions = new Adapter('AdminConsoleLogin');
   const sessions = new Adapter('AdminConsoleSession');
   const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`), { timeoutDuration: timeoutMs });
@@ -91,7 +100,8 @@ export function consoleSignIn({ issuer, client, Adapter, timeoutMs = 10_000 }: {
         return { ok: false, reason: 'invalid_id_token' };
       }
       if (claims.nonce !== stored.nonce || typeof claims.sub !== 'string') return { ok: false, reason: 'invalid_id_token' };
-      const session: ConsoleSession = { id: random(), sub: claims.sub, name: typeof claims.name === 'string' ? claims.name : claims.sub, accessToken: tokens.access_token };
+      const sessionUid = (await provider().AccessToken.find(tokens.access_token))?.sessionUid as string | undefined;
+      const session: ConsoleSession = { id: random(), sub: claims.sub, name: typeof claims.name === 'string' ? claims.name : claims.sub, accessToken: tokens.access_token, sessionUid };
       const { id, ...payload } = session;
       await sessions.upsert(id, payload as AdapterPayload, tokens.expires_in);
       return { ok: true, session, returnTo: stored.returnTo };

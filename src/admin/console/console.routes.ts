@@ -24,6 +24,8 @@ export interface ConsoleDeps {
   csrf: CsrfTokens;
   bodyMaxBytes: number;
   logger: Logger;
+  /** Ends the operator's Yihao session in this browser (and the console's grant with it). */
+  endYihaoSession?: ((sessionUid: string, sub: string) => Promise<unknown>) | undefined;
 }
 
 const SESSION_COOKIE = 'yihao_admin';
@@ -169,7 +171,11 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
     const id = ctx.cookies.get(SESSION_COOKIE, { signed: true });
     const session = id ? await d.signIn.find(id) : undefined;
     const form = await readForm(ctx, d.bodyMaxBytes).catch(() => ({}) as Record<string, string>);
-    if (session && d.csrf.check(session.id, form.csrf)) await d.signIn.end(session.id);
+    if (session && d.csrf.check(session.id, form.csrf)) {
+      await d.signIn.end(session.id);
+      // On a shared counter PC, the next person must not find a loa:2 Yihao session waiting.
+      if (session.sessionUid) await d.endYihaoSession?.(session.sessionUid, session.sub);
+    }
     ctx.cookies.set(SESSION_COOKIE, null, cookieOptions(ctx));
     render(ctx, frameFor(ctx), 200, (f) => pages.signedOutPage(f));
   });

@@ -192,5 +192,6 @@ describe.skipIf(!chromiumAvailable)('admin console in a real browser (Chromium)'
     // The Yihao session ended too: the next person at this browser must sign in again.
     await page.getByRole('link', { name: 'Sign in again' }).click();
     await page.getByLabel(SIGN_IN.en.password, { exact: true }).waitFor();
+    expect((await h.yihao.services.audit.forAccount(chief.sub, 1))[0]).toMatchObject({ action: 'session.ended', actorType: 'operator', details: { via: 'admin_console' } });
   });
 });

@@ -175,6 +175,7 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
       await d.signIn.end(session.id);
       // On a shared counter PC, the next person must not find a loa:2 Yihao session waiting.
       if (session.sessionUid) await d.endYihaoSession?.(session.sessionUid, session.sub);
+      await d.services.guard.record({ sub: session.sub, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined }, 'session.ended', { accountId: session.sub }, { via: 'admin_console' });
     }
     ctx.cookies.set(SESSION_COOKIE, null, cookieOptions(ctx));
     render(ctx, frameFor(ctx), 200, (f) => pages.signedOutPage(f));

@@ -26,6 +26,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createAuditLog } from './audit/index.js';
 import { createSecondFactors } from './mfa/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
+import { createFederation, type Federation } from './federation/index.js';
 
 export interface Stores {
   db: Database;
@@ -77,6 +78,8 @@ export interface Yihao {
   /** Sign an account out everywhere, or disable it. */
   signOut: SignOut;
   signingKeys: SigningKeys;
+  /** Upstream identity providers: their definitions and linked identities. */
+  federation: Federation;
   stores: Stores;
   services: Services;
   logger: Logger;
@@ -97,16 +100,21 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
-  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now)] });
+  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now), (now) => federation.sweep(now)] });
 
-  const interactions = interactionRouter({
+  const interactionDeps = {
     provider: () => holder.current,
     accounts: services.accounts,
-    secondFactors: services.secondFactors,
     audit: services.audit,
     csrf: csrfTokens(config.secrets.cookieKeys[0]!),
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,
+    // Upstream sign-in buttons; `federation` is built below, once sign-out exists.
+    loginOptions: (params: Record<string, unknown>) => federation.loginOptions(params),
+  };
+  const interactions = interactionRouter({
+    ...interactionDeps,
+    secondFactors: services.secondFactors,
     smsSignIn: createSmsSignIn({ ...services, codeTtlSeconds: config.sms.limits.codeTtlSeconds }),
     codeMinutes: Math.max(1, Math.round(config.sms.limits.codeTtlSeconds / 60)),
   });
@@ -126,6 +134,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     audit: services.audit,
     logger,
   });
+  const federation = createFederation({ ...services, config, db: stores.db, authentications, signOut, logger });
   const resetRouter = passwordReset({
     ...services,
     signOut,
@@ -136,7 +145,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const portal = createPortal({ ...services, config, provider: () => holder.current, db: stores.db, authentications, signOut, logger });
   await portal.ensureClient();
-  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, signUp.router, resetRouter, portal.router], logger });
+  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, federation.router(interactionDeps), signUp.router, resetRouter, portal.router], logger });
 
   let server: Server | undefined;
   return {
@@ -146,6 +155,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     signOut,
     clients: createClientRegistry({ Adapter: services.Adapter, provider: () => holder.current, secrets: services.clientSecrets }),
     signingKeys: services.signingKeys,
+    federation,
     stores,
     services,
     logger,

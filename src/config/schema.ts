@@ -56,6 +56,16 @@ export const fileConfigSchema = z
     sms: smsConfigSchema.prefault({}),
     /** The population registry for real-name checks; a relative file path is from the checkout. */
     registry: registryConfigSchema,
+    /** Upstream identity providers (src/federation); the providers themselves are defined with `yihao idp`. */
+    federation: z
+      .object({
+        /** Per request to an upstream (discovery, token, userinfo, JWKS). */
+        timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+        /** Check the name an upstream sends against the population registry before linking. */
+        registryCheck: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     resourceServers: z.record(
       z.url(),
       z.object({

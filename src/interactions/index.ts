@@ -20,3 +20,7 @@ export function interactionRouter(deps: SmsLoginDeps): Router {
   consentRoutes(router, deps);
   return router;
 }
+export type { LoginOption } from './deps.js';
+export { pickLocale, type Locale } from './i18n.js';
+export { auditWhere, completeLogin, fail, loadInteraction, renderLogin, type LoadedInteraction } from './interaction-context.js';
+export { refuseUnreachableLevel } from './second-factor.js';

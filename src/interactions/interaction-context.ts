@@ -6,7 +6,7 @@ import { htmlPage } from '../http/html-page.js';
 import { YihaoError } from '../errors.js';
 import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
 import { messages, pickLocale, type Locale, type Messages } from './i18n.js';
-import type { InteractionDeps } from './deps.js';
+import type { InteractionDeps, LoginOption } from './deps.js';
 import { errorPage, loginPage } from './views/pages.js';
 
 type Details = Awaited<ReturnType<ReturnType<InteractionDeps['provider']>['interactionDetails']>>;
@@ -22,6 +22,8 @@ export interface LoadedInteraction {
   csrf: string;
   form: Record<string, string>;
   result?: InteractionResults;
+  /** Upstream sign-in buttons for the login page. */
+  loginOptions: LoginOption[];
 }
 
 export function fail(ctx: Context, status: number, locale: Locale, message: string, code: string) {
@@ -81,11 +83,12 @@ export async function loadInteraction(
     citizenIdRelease: citizenIdReleaseOf(client),
     csrf: deps.csrf.make(details.uid),
     form,
+    loginOptions: details.prompt.name === 'login' && deps.loginOptions ? await deps.loginOptions(details.params) : [],
   };
 }
 
 export function renderLogin(ctx: Context, it: LoadedInteraction, extra: { error?: string } = {}): void {
-  htmlPage(ctx, (nonce) => loginPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, ...extra }));
+  htmlPage(ctx, (nonce) => loginPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, loginOptions: it.loginOptions, ...extra }));
 }
 
 /** Where an interaction's audit events happened. */

@@ -1,0 +1,102 @@
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { Config } from '../config/index.js';
+import type { CitizenIdVault, Sealer } from '../identity/index.js';
+import type { InteractionDeps, LoginOption } from '../interactions/index.js';
+import type { Logger } from '../logger.js';
+import { acrRank, requestedAcr } from '../oidc/acr-policy.js';
+import type { SessionAuthentications } from '../oidc/session-authentications.js';
+import type { SignOut } from '../oidc/sign-out.js';
+import type { IdentityRegistry } from '../registry/index.js';
+import type { AccountIndex } from '../storage/account-index.js';
+import type { Database } from '../storage/database.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { createFederatedSignIn } from './federated-sign-in.js';
+import { CALLBACK_PATH, federationRouter } from './federation.routes.js';
+import { createFlowStore } from './flow-store.js';
+import { createLinkedIdentities } from './linked-identities.js';
+import type { Upstream } from './upstream.js';
+import { createUpstreamClients } from './upstream-clients.js';
+import { upstreamFetch } from './upstream-fetch.js';
+import { createUpstreamLogout } from './upstream-logout.js';
+import { createUpstreamStore } from './upstream-store.js';
+
+export { createUpstreamStore, parseUpstreamInput, type UpstreamStore } from './upstream-store.js';
+export { upstreamInput, type Upstream, type UpstreamInput } from './upstream.js';
+export { mappedAcr, federatedAmr } from './assurance.js';
+export type { FederatedAuthentication, Refusal } from './federated-sign-in.js';
+export { CALLBACK_PATH } from './federation.routes.js';
+
+/** Where an upstream sends its back-channel logout tokens for `name`. */
+export const backchannelLogoutPath = (name: string) => `/federation/${name}/backchannel-logout`;
+
+/** How long the login page trusts its list of active upstreams; `yihao idp disable` takes effect within it. */
+const ACTIVE_LIST_TTL_MS = 5_000;
+
+export interface FederationDeps {
+  config: Config;
+  db: Database;
+  sealer: Sealer;
+  vault: CitizenIdVault;
+  audit: AuditLog;
+  registry: IdentityRegistry;
+  accounts: Accounts;
+  accountIndex: AccountIndex;
+  authentications: SessionAuthentications;
+  signOut: SignOut;
+  Adapter: AdapterConstructor;
+  logger: Logger;
+}
+
+/** Upstream identity providers as sign-in methods: definitions, sign-in, linking and logout. */
+export function createFederation(deps: FederationDeps) {
+  const { config, db } = deps;
+  const timeoutMs = config.federation.timeoutMs;
+  const upstreams = createUpstreamStore(db, deps.sealer);
+  const fetch = upstreamFetch(config.outbound.allowedNetworks, deps.logger, timeoutMs);
+  const clients = createUpstreamClients({ store: upstreams, fetch, allowInsecureHttp: config.env !== 'production', timeoutMs });
+  const flows = createFlowStore(db);
+  const links = createLinkedIdentities(db, deps.vault);
+  const signIn = createFederatedSignIn({
+    upstreams,
+    clients,
+    flows,
+    links,
+    audit: deps.audit,
+    registry: deps.registry,
+    registryCheck: config.federation.registryCheck,
+    callbackUrl: `${config.issuer}${CALLBACK_PATH}`,
+    sessionTtlSeconds: config.ttl.sessionSeconds,
+  });
+  const logout = createUpstreamLogout({ ...deps, upstreams, clients, flows, links, fetch, timeoutMs });
+
+  let active: { until: number; list: Promise<Upstream[]> } | undefined;
+  const activeUpstreams = () => {
+    if (!active || active.until < Date.now()) {
+      const list = upstreams.active();
+      active = { until: Date.now() + ACTIVE_LIST_TTL_MS, list };
+      list.catch(() => (active = undefined));
+    }
+    return active.list;
+  };
+
+  return {
+    upstreams,
+    links,
+
+    /** The upstreams offered on the web login page: active, allowed on the web, and able to reach the requested level. */
+    async loginOptions(params: Record<string, unknown>): Promise<LoginOption[]> {
+      const wanted = acrRank(requestedAcr(params));
+      return (await activeUpstreams())
+        .filter((u) => u.channels.includes('web') && acrRank(u.maxAcr) >= wanted)
+        .map((u) => ({ path: `federation/${u.name}`, label: { 'zh-CN': u.displayName, en: u.displayNameEn } }));
+    },
+
+    router(interactionDeps: InteractionDeps) {
+      return federationRouter({ ...interactionDeps, upstreams, signIn, logout, Adapter: deps.Adapter, secureCookies: config.issuer.startsWith('https:') });
+    },
+
+    sweep: (now: number) => flows.sweep(now),
+  };
+}
+export type Federation = ReturnType<typeof createFederation>;

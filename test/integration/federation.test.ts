@@ -1,0 +1,200 @@
+/**
+ * Sign-in through an upstream identity provider, against a real second OpenID Provider on
+ * 127.0.0.1 (test/support/upstream-op.ts), walked at the HTTP level the way a browser without
+ * JavaScript would. The relying party is openid-client.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { alertOf, formAction, formField, go, page, ScriptedBrowser, scriptedSignIn, submit, type Step } from '../support/scripted-browser.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { startUpstreamOp, type UpstreamOp } from '../support/upstream-op.js';
+import type { UpstreamInput } from '../../src/federation/index.js';
+
+const backends: { name: Backend; enabled: boolean }[] = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+type Rp = { config: oidc.Configuration; client: { client_id: string; client_secret?: string } };
+
+/** Yihao's login page -> "Sign in with <upstream>" -> the upstream's login form -> back to Yihao. */
+export async function federatedWalk(browser: ScriptedBrowser, h: Harness, up: UpstreamOp, name: string, login: string, start: URL): Promise<{ step: Step; callback?: URL }> {
+  const origin = new URL(h.issuer).origin;
+  const loginPage = page(await go(browser, start, origin));
+  const res = await browser.request(new URL(formAction(loginPage.html, `/federation/${name}`)!, loginPage.url), { form: { csrf: formField(loginPage.html, 'csrf')! } });
+  if (res.status !== 303) return { step: { kind: 'page', status: res.status, url: loginPage.url, html: await res.text() } };
+  const upOrigin = new URL(up.issuer).origin;
+  const atUpstream = await browser.follow(new URL(res.headers.get('location')!), {}, upOrigin);
+  const form = await atUpstream.res.text();
+  const back = await browser.follow(new URL(formAction(form, '/login')!, atUpstream.url), { form: { login } }, upOrigin);
+  if (back.url.origin !== origin) throw new Error(`the upstream did not send the browser back to Yihao: ${back.res.status} ${back.url.href}`);
+  let step = await go(browser, back.url, origin);
+  if (step.kind === 'page' && formAction(step.html, '/confirm')) step = await submit(browser, step, '/confirm', {}, origin);
+  return { step, callback: back.url };
+}
+
+describe.each(backends)('federation: signing in through an upstream identity provider ($name)', ({ name: backend, enabled }) => {
+  let h: Harness;
+  let up: UpstreamOp;
+  let rp: Rp;
+  const UPSTREAM = 'province';
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend, overrides: (c) => ({ ...c, outbound: { allowedNetworks: ['127.0.0.0/8'] } }) });
+    up = await startUpstreamOp({ yihaoIssuer: h.issuer, name: UPSTREAM });
+    await h.yihao.federation.upstreams.add(
+      {
+        name: UPSTREAM,
+        displayName: '某省统一身份认证平台',
+        displayNameEn: 'Province Sign-In',
+        issuer: up.issuer,
+        clientId: up.clientId,
+        scope: 'openid profile phone citizen_id',
+        citizenIdClaim: 'citizen_id',
+        acrMap: { 'urn:upstream:password': 'urn:yihao:loa:1', 'urn:upstream:strong': 'urn:yihao:loa:3' },
+        maxAcr: 'urn:yihao:loa:2',
+        trustAmr: true,
+      } satisfies UpstreamInput,
+      up.clientSecret,
+    );
+    const client = await h.client({ name: '社保查询', scope: 'openid profile' });
+    rp = { client, config: await relyingParty(h, client) };
+  });
+  afterAll(async () => {
+    await up?.close();
+    await h?.close();
+  });
+
+  async function signInVia(login: string, browser = new ScriptedBrowser(), extra: Record<string, string> = {}) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const { step, callback } = await federatedWalk(browser, h, up, UPSTREAM, login, await authorizationUrl(rp.config, verifier, extra));
+    if (step.kind !== 'rp') return { step, browser, callback };
+    const tokens = await oidc.authorizationCodeGrant(rp.config, step.url, { pkceCodeVerifier: verifier });
+    return { step, browser, callback, tokens, claims: tokens.claims()! };
+  }
+
+  const refusals = async (reason: string) =>
+    (await h.yihao.stores.db('audit_events').where({ action: 'federation.refused' }).select('details')).filter((r: { details: string }) => JSON.parse(r.details).reason === reason).length;
+
+  it.skipIf(!enabled)('creates an account for a citizen new to Yihao, asserted by the upstream, with fed in amr and channel web', async () => {
+    const citizenId = syntheticCitizenId();
+    up.citizens.set('new-citizen', { claims: { citizen_id: citizenId, name: '李四', phone_number: '+8613800138001' }, acr: 'urn:upstream:password', amr: ['pwd'] });
+    const { claims } = await signInVia('new-citizen');
+    expect(claims).toBeDefined();
+    expect(claims!.acr).toBe('urn:yihao:loa:1');
+    expect(claims!.amr).toEqual(['fed', 'pwd']);
+    expect(claims!.channel).toBe('web');
+    const account = await h.yihao.accounts.findBySub(claims!.sub);
+    expect(account?.assurance).toBe('federated');
+    expect(account?.name).toBe('李四');
+    expect(account?.citizenId()).toBe(citizenId);
+    expect(await h.yihao.federation.links.ofAccount(account!.id)).toMatchObject([{ upstream: UPSTREAM, issuer: up.issuer, sub: 'new-citizen' }]);
+    // A second sign-in finds the same link and the same sub.
+    const again = await signInVia('new-citizen');
+    expect(again.claims!.sub).toBe(claims!.sub);
+  });
+
+  it.skipIf(!enabled)('links an existing account by citizen ID: the same sub as a password sign-in', async () => {
+    const citizen = await h.citizen();
+    up.citizens.set('existing', { claims: { citizen_id: citizen.citizenId, name: 'whatever' }, acr: 'urn:upstream:password' });
+    const fed = await signInVia('existing');
+    expect(fed.claims!.sub).toBe(citizen.sub);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp.config, verifier), { identifier: citizen.citizenId, password: citizen.password });
+    const local = await oidc.authorizationCodeGrant(rp.config, callback, { pkceCodeVerifier: verifier });
+    expect(local.claims()!.sub).toBe(citizen.sub);
+    expect(local.claims()!.amr).toEqual(['pwd']);
+    // The account keeps its own assurance; the link is recorded and audited.
+    expect((await h.yihao.accounts.findBySub(citizen.sub))?.assurance).toBe('self_asserted');
+    const actions = (await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action);
+    expect(actions).toContain('federation.linked');
+  });
+
+  it.skipIf(!enabled)('caps the level: an upstream sending more than its cap yields the cap', async () => {
+    up.citizens.set('strong', { claims: { citizen_id: syntheticCitizenId(), name: '王五' }, acr: 'urn:upstream:strong', amr: ['pwd', 'otp', 'made-up'] });
+    const { claims } = await signInVia('strong', new ScriptedBrowser(), { acr_values: 'urn:yihao:loa:2' });
+    expect(claims!.acr).toBe('urn:yihao:loa:2');
+    // Trusted amr values pass on, unregistered ones do not.
+    expect(claims!.amr).toEqual(['fed', 'pwd', 'otp']);
+    // Our own vocabulary from upstream stands for itself, and is capped too.
+    up.citizens.set('loa3', { claims: { citizen_id: syntheticCitizenId(), name: '赵六' }, acr: 'urn:yihao:loa:3' });
+    expect((await signInVia('loa3')).claims!.acr).toBe('urn:yihao:loa:2');
+  });
+
+  it.skipIf(!enabled)('refuses, and audits, an upstream that asserts a different citizen ID for a linked identity', async () => {
+    const first = syntheticCitizenId();
+    up.citizens.set('changer', { claims: { citizen_id: first, name: '钱七' } });
+    const { claims } = await signInVia('changer');
+    const other = syntheticCitizenId();
+    up.citizens.set('changer', { claims: { citizen_id: other, name: '钱七' } });
+    const before = await refusals('citizen_id_conflict');
+    const { step } = await signInVia('changer');
+    const refused = page(step);
+    expect(refused.status).toBe(403);
+    expect(alertOf(refused.html)).toContain('身份证号与该账号此前关联的不一致');
+    expect(await refusals('citizen_id_conflict')).toBe(before + 1);
+    // Nothing was linked or created for the other number; the first account is untouched.
+    expect(await h.yihao.accounts.findByIdentifier(other)).toBeUndefined();
+    expect((await h.yihao.accounts.findBySub(claims!.sub))?.citizenId()).toBe(first);
+    const actions = (await h.yihao.services.audit.forAccount(claims!.sub)).map((e) => e.action);
+    expect(actions).toContain('federation.refused');
+  });
+
+  it.skipIf(!enabled)('refuses a missing or malformed citizen-ID claim with a clear message, creating nothing', async () => {
+    up.citizens.set('no-id', { claims: { name: '孙八' } });
+    const missing = page((await signInVia('no-id', new ScriptedBrowser(), { ui_locales: 'en' })).step);
+    expect(missing.status).toBe(403);
+    expect(alertOf(missing.html)).toBe('Province Sign-In did not send your ID number, so no account can be linked.');
+    const valid = syntheticCitizenId();
+    const wrongCheck = valid.slice(0, 17) + (valid[17] === '0' ? '1' : '0');
+    for (const bad of [wrongCheck, '12345', 42]) {
+      up.citizens.set('bad-id', { claims: { citizen_id: bad, name: '孙八' } });
+      const malformed = page((await signInVia('bad-id')).step);
+      expect(malformed.status).toBe(403);
+      expect(alertOf(malformed.html)).toContain('提供的身份证号无效');
+    }
+    expect(await h.yihao.accounts.findByIdentifier(wrongCheck)).toBeUndefined();
+    expect(await refusals('citizen_id_missing')).toBeGreaterThanOrEqual(1);
+    expect(await refusals('citizen_id_malformed')).toBeGreaterThanOrEqual(3);
+  });
+
+  it.skipIf(!enabled)('refuses a replayed state, a callback in another browser, a tampered code and a wrong issuer', async () => {
+    up.citizens.set('replay', { claims: { citizen_id: syntheticCitizenId(), name: '周九' } });
+    const done = await signInVia('replay');
+    expect(done.claims).toBeDefined();
+    // The same callback again: the state was consumed.
+    const replay = await done.browser.request(done.callback!);
+    expect(replay.status).toBe(400);
+    expect(await replay.text()).toContain('state_unknown');
+
+    // Walk to the upstream and back, but hand the callback to a tampering step before Yihao sees it.
+    const tamper = async (edit: (u: URL) => void, browser = new ScriptedBrowser(), callbackBrowser?: ScriptedBrowser) => {
+      const origin = new URL(h.issuer).origin;
+      const loginPage = page(await go(browser, await authorizationUrl(rp.config, oidc.randomPKCECodeVerifier()), origin));
+      const res = await browser.request(new URL(formAction(loginPage.html, `/federation/${UPSTREAM}`)!, loginPage.url), { form: { csrf: formField(loginPage.html, 'csrf')! } });
+      const upOrigin = new URL(up.issuer).origin;
+      const atUpstream = await browser.follow(new URL(res.headers.get('location')!), {}, upOrigin);
+      const back = await browser.follow(new URL(formAction(await atUpstream.res.text(), '/login')!, atUpstream.url), { form: { login: 'replay' } }, upOrigin);
+      const callback = new URL(back.url);
+      edit(callback);
+      return go(callbackBrowser ?? browser, callback, origin);
+    };
+    const elsewhere = page(await tamper(() => undefined, new ScriptedBrowser(), new ScriptedBrowser()));
+    expect(elsewhere.status).toBe(400);
+    expect(elsewhere.html).toContain('browser_mismatch');
+
+    const badCode = page(await tamper((u) => u.searchParams.set('code', 'not-a-real-code')));
+    expect(badCode.status).toBe(403);
+    expect(alertOf(badCode.html)).toContain('返回的登录凭证无效');
+    const wrongIssuer = page(await tamper((u) => u.searchParams.set('iss', 'http://127.0.0.1:9/evil')));
+    expect(wrongIssuer.status).toBe(403);
+    expect(alertOf(wrongIssuer.html)).toContain('返回的登录凭证无效');
+    expect(await refusals('token_invalid')).toBeGreaterThanOrEqual(2);
+    expect(await refusals('browser_mismatch')).toBe(1);
+    expect(await h.yihao.services.audit.verify()).toBeUndefined();
+  });
+});

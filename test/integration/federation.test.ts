@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
-import { alertOf, formAction, formField, go, page, ScriptedBrowser, scriptedSignIn, submit, type Step } from '../support/scripted-browser.js';
+import { alertOf, formAction, formField, go, page, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
-import { startUpstreamOp, type UpstreamOp } from '../support/upstream-op.js';
+import { federatedWalk, startUpstreamOp, type UpstreamOp } from '../support/upstream-op.js';
 import type { UpstreamInput } from '../../src/federation/index.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
@@ -19,22 +19,6 @@ const backends: { name: Backend; enabled: boolean }[] = [
 ];
 
 type Rp = { config: oidc.Configuration; client: { client_id: string; client_secret?: string } };
-
-/** Yihao's login page -> "Sign in with <upstream>" -> the upstream's login form -> back to Yihao. */
-export async function federatedWalk(browser: ScriptedBrowser, h: Harness, up: UpstreamOp, name: string, login: string, start: URL): Promise<{ step: Step; callback?: URL }> {
-  const origin = new URL(h.issuer).origin;
-  const loginPage = page(await go(browser, start, origin));
-  const res = await browser.request(new URL(formAction(loginPage.html, `/federation/${name}`)!, loginPage.url), { form: { csrf: formField(loginPage.html, 'csrf')! } });
-  if (res.status !== 303) return { step: { kind: 'page', status: res.status, url: loginPage.url, html: await res.text() } };
-  const upOrigin = new URL(up.issuer).origin;
-  const atUpstream = await browser.follow(new URL(res.headers.get('location')!), {}, upOrigin);
-  const form = await atUpstream.res.text();
-  const back = await browser.follow(new URL(formAction(form, '/login')!, atUpstream.url), { form: { login } }, upOrigin);
-  if (back.url.origin !== origin) throw new Error(`the upstream did not send the browser back to Yihao: ${back.res.status} ${back.url.href}`);
-  let step = await go(browser, back.url, origin);
-  if (step.kind === 'page' && formAction(step.html, '/confirm')) step = await submit(browser, step, '/confirm', {}, origin);
-  return { step, callback: back.url };
-}
 
 describe.each(backends)('federation: signing in through an upstream identity provider ($name)', ({ name: backend, enabled }) => {
   let h: Harness;

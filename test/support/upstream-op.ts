@@ -12,6 +12,8 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type { Server } from 'node:http';
 import { freePort } from './harness.js';
 import { readForm } from '../../src/http/form-body.js';
+import type { Harness } from './harness.js';
+import { formAction, formField, go, page, submit, type ScriptedBrowser, type Step } from './scripted-browser.js';
 
 export interface UpstreamCitizen {
   claims: Record<string, unknown>;
@@ -26,6 +28,8 @@ export interface UpstreamOp {
   clientSecret: string;
   /** Login name -> what the upstream asserts about that person. */
   citizens: Map<string, UpstreamCitizen>;
+  /** Every back-channel logout token this provider sent (to Yihao). */
+  logoutTokens: string[];
   close(): Promise<void>;
 }
 
@@ -42,6 +46,7 @@ export async function startUpstreamOp(opts: {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const citizens = new Map<string, UpstreamCitizen>();
+  const logoutTokens: string[] = [];
   const clientId = `yihao-${opts.name}`;
   const clientSecret = `secret-${Math.random().toString(36).slice(2)}-${Date.now()}`;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -94,6 +99,8 @@ export async function startUpstreamOp(opts: {
     // Back-channel logout goes to Yihao on 127.0.0.1: this test provider skips its own SSRF guard.
     fetch: (url, options) => {
       const { dispatcher: _d, ...rest } = options as RequestInit & { dispatcher?: unknown };
+      const token = new URLSearchParams(String(rest.body ?? '')).get('logout_token');
+      if (token) logoutTokens.push(token);
       return globalThis.fetch(url, rest);
     },
   };
@@ -137,9 +144,27 @@ export async function startUpstreamOp(opts: {
     clientId,
     clientSecret,
     citizens,
+    logoutTokens,
     async close() {
       server?.closeAllConnections();
       await new Promise<void>((resolve) => server?.close(() => resolve()));
     },
   };
 }
+
+/** Yihao's login page -> "Sign in with <upstream>" -> the upstream's login form -> back to Yihao. */
+export async function federatedWalk(browser: ScriptedBrowser, h: Harness, up: UpstreamOp, name: string, login: string, start: URL): Promise<{ step: Step; callback?: URL }> {
+  const origin = new URL(h.issuer).origin;
+  const loginPage = page(await go(browser, start, origin));
+  const res = await browser.request(new URL(formAction(loginPage.html, `/federation/${name}`)!, loginPage.url), { form: { csrf: formField(loginPage.html, 'csrf')! } });
+  if (res.status !== 303) return { step: { kind: 'page', status: res.status, url: loginPage.url, html: await res.text() } };
+  const upOrigin = new URL(up.issuer).origin;
+  const atUpstream = await browser.follow(new URL(res.headers.get('location')!), {}, upOrigin);
+  const form = await atUpstream.res.text();
+  const back = await browser.follow(new URL(formAction(form, '/login')!, atUpstream.url), { form: { login } }, upOrigin);
+  if (back.url.origin !== origin) throw new Error(`the upstream did not send the browser back to Yihao: ${back.res.status} ${back.url.href}`);
+  let step = await go(browser, back.url, origin);
+  if (step.kind === 'page' && formAction(step.html, '/confirm')) step = await submit(browser, step, '/confirm', {}, origin);
+  return { step, callback: back.url };
+}
+

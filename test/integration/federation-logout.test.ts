@@ -83,7 +83,51 @@ describe.each(backends)('federation: back-channel logout from the upstream ($nam
     expect(await replayed.json()).toMatchObject({ error: 'invalid_request', error_description: 'the logout token was already used' });
   });
 
-  it.skipIf(!enabled)('refuses malformed, foreign-signed and eventless logout tokens, and unknown upstreams, with 400 (audited)', async () => {
+  const EVENT = { 'http://schemas.openid.net/event/backchannel-logout': {} };
+  let jtis = 0;
+  const claims = (extra: Record<string, unknown> = {}) => ({
+    iss: up.issuer,
+    aud: up.clientId,
+    iat: Math.floor(Date.now() / 1000),
+    jti: `crafted-${Date.now()}-${jtis++}`,
+    events: EVENT,
+    ...extra,
+  });
+
+  it.skipIf(!enabled)('a logout token naming only the upstream sid ends the session that upstream session created', async () => {
+    const citizen = await h.citizen();
+    up.citizens.set('sid-only', { claims: { citizen_id: citizen.citizenId, name: citizen.name } });
+    const rp = await relyingParty(h, await h.client({}));
+    const browser = new ScriptedBrowser();
+    const { step } = await federatedWalk(browser, h, up, UPSTREAM, 'sid-only', await authorizationUrl(rp, oidc.randomPKCECodeVerifier()));
+    expect(step.kind).toBe('rp');
+    const sid = await up.sidFor(browser.cookieHeader(new URL(`${up.issuer}/`)));
+    expect(sid).toBeTruthy();
+    const res = await post(await up.sign(claims({ sid })));
+    expect(res.status).toBe(200);
+    const { url } = await browser.follow(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { prompt: 'none' }));
+    expect(url.searchParams.get('error')).toBe('login_required');
+  });
+
+  it.skipIf(!enabled)('refuses logout tokens signed by the upstream that break the rules: no event, a nonce, neither sub nor sid, another audience, too old', async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [claims({ sub: 'someone', events: undefined }), /not valid|no back-channel logout event/],
+      [claims({ sub: 'someone', events: { 'http://example.com/other': {} } }), /no back-channel logout event/],
+      [claims({ sub: 'someone', nonce: 'n' }), /must not contain a nonce/],
+      [claims(), /neither sub nor sid/],
+      [claims({ sub: 'someone', aud: 'another-app' }), /not valid/],
+      [claims({ sub: 'someone', iat: Math.floor(Date.now() / 1000) - 3600 }), /not valid/],
+    ];
+    for (const [payload, problem] of cases) {
+      const res = await post(await up.sign(Object.fromEntries(Object.entries(payload).filter(([, v]) => v !== undefined))));
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error_description: string }).error_description).toMatch(problem);
+    }
+    // A valid token about someone Yihao has never linked is accepted and ends nothing.
+    expect((await post(await up.sign(claims({ sub: 'never-linked' })))).status).toBe(200);
+  });
+
+  it.skipIf(!enabled)('refuses malformed and foreign-signed logout tokens, and unknown upstreams, with 400 (audited)', async () => {
     expect((await post('not-a-jwt')).status).toBe(400);
     const missing = await fetch(`${h.issuer}/federation/${UPSTREAM}/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
     expect(missing.status).toBe(400);

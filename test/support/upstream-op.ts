@@ -8,7 +8,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import Provider, { type Configuration, type JWK } from 'oidc-provider';
-import { exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { Server } from 'node:http';
 import { freePort } from './harness.js';
 import { readForm } from '../../src/http/form-body.js';
@@ -30,6 +30,10 @@ export interface UpstreamOp {
   citizens: Map<string, UpstreamCitizen>;
   /** Every back-channel logout token this provider sent (to Yihao). */
   logoutTokens: string[];
+  /** Signs a JWT with this provider's own published key, for tests that craft logout tokens. */
+  sign(payload: Record<string, unknown>, typ?: string): Promise<string>;
+  /** The upstream session id (sid) for Yihao's client, from the session cookie a browser holds. */
+  sidFor(cookieHeader: string): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -145,6 +149,12 @@ export async function startUpstreamOp(opts: {
     clientSecret,
     citizens,
     logoutTokens,
+    sign: (payload, typ = 'logout+jwt') => new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: `up-${port}`, typ }).sign(privateKey),
+    async sidFor(cookieHeader) {
+      const id = /(?:^|; )_up_session=([^;]+)/.exec(cookieHeader)?.[1];
+      const session = id ? await provider.Session.find(id) : undefined;
+      return (session?.authorizations as Record<string, { sid?: string }> | undefined)?.[clientId]?.sid;
+    },
     async close() {
       server?.closeAllConnections();
       await new Promise<void>((resolve) => server?.close(() => resolve()));

@@ -10,10 +10,10 @@ import { UpstreamUnavailableError } from './upstream-clients.js';
 import type { UpstreamStore } from './upstream-store.js';
 import type { Upstream } from './upstream.js';
 import type { UpstreamLogout } from './upstream-logout.js';
+import { backchannelLogoutPath, CALLBACK_PATH } from './paths.js';
 
 /** The cookie that ties the upstream's redirect back to the browser that was sent there. */
 const BINDING_COOKIE = 'yihao_fed';
-export const CALLBACK_PATH = '/federation/callback';
 
 export interface FederationRouteDeps extends InteractionDeps {
   upstreams: UpstreamStore;
@@ -118,7 +118,7 @@ export function federationRouter(deps: FederationRouteDeps): Router {
     ctx.redirect(returnTo);
   });
 
-  router.post('/federation/:name/backchannel-logout', async (ctx: Context) => {
+  router.post(backchannelLogoutPath(':name'), async (ctx: Context) => {
     ctx.set('cache-control', 'no-store');
     const name = nameParam.safeParse(ctx.params.name);
     let token: string | undefined;

@@ -12,7 +12,8 @@ import type { AccountIndex } from '../storage/account-index.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { createFederatedSignIn } from './federated-sign-in.js';
-import { CALLBACK_PATH, federationRouter } from './federation.routes.js';
+import { federationRouter } from './federation.routes.js';
+import { CALLBACK_PATH } from './paths.js';
 import { createFlowStore } from './flow-store.js';
 import { createLinkedIdentities } from './linked-identities.js';
 import type { Upstream } from './upstream.js';
@@ -25,10 +26,7 @@ export { createUpstreamStore, parseUpstreamInput, type UpstreamStore } from './u
 export { upstreamInput, type Upstream, type UpstreamInput } from './upstream.js';
 export { mappedAcr, federatedAmr } from './assurance.js';
 export type { FederatedAuthentication, Refusal } from './federated-sign-in.js';
-export { CALLBACK_PATH } from './federation.routes.js';
-
-/** Where an upstream sends its back-channel logout tokens for `name`. */
-export const backchannelLogoutPath = (name: string) => `/federation/${name}/backchannel-logout`;
+export { backchannelLogoutPath, CALLBACK_PATH } from './paths.js';
 
 /** How long the login page trusts its list of active upstreams; `yihao idp disable` takes effect within it. */
 const ACTIVE_LIST_TTL_MS = 5_000;

@@ -1,10 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
-import type { Authentication } from '../accounts/index.js';
+import type { Acr, Authentication } from '../accounts/index.js';
 import type { AuditEventInput, AuditLog } from '../audit/index.js';
 import { InvalidCitizenIdError, parseCitizenId, type CitizenId } from '../identity/index.js';
 import type { IdentityRegistry } from '../registry/index.js';
-import { federatedAmr, mappedAcr } from './assurance.js';
+import { federatedAmr, mappedAcr, upstreamAcrValuesFor } from './assurance.js';
 import type { FlowStore } from './flow-store.js';
 import type { LinkedIdentities, LinkRefusal } from './linked-identities.js';
 import type { Upstream } from './upstream.js';
@@ -113,18 +113,20 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
      * Prepares the redirect to the upstream for one interaction. Returns the URL and the value for
      * the browser's binding cookie. Throws UpstreamUnavailableError when the upstream cannot be reached.
      */
-    async start(upstream: Upstream, it: { uid: string; clientId: string; ttlSeconds: number }): Promise<{ url: URL; browserValue: string }> {
+    async start(upstream: Upstream, it: { uid: string; clientId: string; ttlSeconds: number; wantedAcr: Acr | undefined }): Promise<{ url: URL; browserValue: string }> {
       const config = await clients.configuration(upstream);
       const state = random();
       const nonce = random();
       const codeVerifier = oidc.randomPKCECodeVerifier();
-      const params = {
+      const acrValues = upstreamAcrValuesFor(upstream, it.wantedAcr, config.serverMetadata().acr_values_supported);
+      const params: Record<string, string> = {
         redirect_uri: deps.callbackUrl,
         scope: upstream.scope,
         state,
         nonce,
         code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
         code_challenge_method: 'S256',
+        ...(acrValues.length ? { acr_values: acrValues.join(' ') } : {}),
       };
       let url: URL;
       if (upstream.usePar && config.serverMetadata().pushed_authorization_request_endpoint) {

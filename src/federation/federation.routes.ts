@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { readForm } from '../http/form-body.js';
 import { completeLogin, fail, loadInteraction, pickLocale, refuseUnreachableLevel, renderLogin, type InteractionDeps, type LoadedInteraction } from '../interactions/index.js';
+import { requestedAcr } from '../oidc/acr-policy.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import type { FederatedSignIn, SignInOutcome } from './federated-sign-in.js';
 import { federationMessages, refusalText } from './messages.js';
@@ -52,7 +53,7 @@ export function federationRouter(deps: FederationRouteDeps): Router {
     }
     let started: Awaited<ReturnType<FederatedSignIn['start']>>;
     try {
-      started = await deps.signIn.start(upstream, { uid: it.uid, clientId: String(it.details.params.client_id), ttlSeconds: ttlOf(it) });
+      started = await deps.signIn.start(upstream, { uid: it.uid, clientId: String(it.details.params.client_id), ttlSeconds: ttlOf(it), wantedAcr: requestedAcr(it.details.params) });
     } catch (e) {
       if (!(e instanceof UpstreamUnavailableError)) throw e;
       await deps.audit.append({

@@ -45,6 +45,11 @@ describe.each(backends)('federation: signing in through an upstream identity pro
       } satisfies UpstreamInput,
       up.clientSecret,
     );
+    // The same upstream once more, pushing its authorization requests (PAR).
+    await h.yihao.federation.upstreams.add(
+      { name: 'par-province', displayNameEn: 'PAR Province', issuer: up.issuer, clientId: up.clientId, scope: 'openid profile citizen_id', citizenIdClaim: 'citizen_id', usePar: true },
+      up.clientSecret,
+    );
     const client = await h.client({ name: '社保查询', scope: 'openid profile' });
     rp = { client, config: await relyingParty(h, client) };
   });
@@ -144,6 +149,28 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     expect(await h.yihao.accounts.findByIdentifier(wrongCheck)).toBeUndefined();
     expect(await refusals('citizen_id_missing')).toBeGreaterThanOrEqual(1);
     expect(await refusals('citizen_id_malformed')).toBeGreaterThanOrEqual(3);
+  });
+
+  it.skipIf(!enabled)('asks the upstream for the level the app needs (acr_values), and pushes the request when configured (PAR)', async () => {
+    const buttonRedirect = async (upstream: string, extra: Record<string, string>) => {
+      const browser = new ScriptedBrowser();
+      const login = page(await go(browser, await authorizationUrl(rp.config, oidc.randomPKCECodeVerifier(), extra), new URL(h.issuer).origin));
+      const res = await browser.request(new URL(formAction(login.html, `/federation/${upstream}`)!, login.url), { form: { csrf: formField(login.html, 'csrf')! } });
+      expect(res.status).toBe(303);
+      return new URL(res.headers.get('location')!);
+    };
+    expect((await buttonRedirect(UPSTREAM, {})).searchParams.has('acr_values')).toBe(false);
+    const stepped = await buttonRedirect(UPSTREAM, { acr_values: 'urn:yihao:loa:2' });
+    expect(stepped.searchParams.get('acr_values')?.split(' ')).toEqual(['urn:upstream:strong', 'urn:yihao:loa:2', 'urn:yihao:loa:3']);
+
+    const pushed = await buttonRedirect('par-province', {});
+    expect(pushed.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    expect(pushed.searchParams.has('state')).toBe(false);
+    up.citizens.set('par-citizen', { claims: { citizen_id: syntheticCitizenId(), name: '吴十' } });
+    const verifier = oidc.randomPKCECodeVerifier();
+    const { step } = await federatedWalk(new ScriptedBrowser(), h, up, 'par-province', 'par-citizen', await authorizationUrl(rp.config, verifier));
+    expect(step.kind).toBe('rp');
+    if (step.kind === 'rp') expect((await oidc.authorizationCodeGrant(rp.config, step.url, { pkceCodeVerifier: verifier })).claims()!.amr).toEqual(['fed']);
   });
 
   it.skipIf(!enabled)('refuses a replayed state, a callback in another browser, a tampered code and a wrong issuer', async () => {

@@ -173,6 +173,48 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     if (step.kind === 'rp') expect((await oidc.authorizationCodeGrant(rp.config, step.url, { pkceCodeVerifier: verifier })).claims()!.amr).toEqual(['fed']);
   });
 
+  it.skipIf(!enabled)('refuses a second upstream identity for an already linked account, a cancelled sign-in, and a disabled upstream', async () => {
+    const citizenId = syntheticCitizenId();
+    up.citizens.set('twin-a', { claims: { citizen_id: citizenId, name: '郑一' } });
+    up.citizens.set('twin-b', { claims: { citizen_id: citizenId, name: '郑一' } });
+    const first = await signInVia('twin-a');
+    const second = page((await signInVia('twin-b')).step);
+    expect(second.status).toBe(403);
+    expect(alertOf(second.html)).toContain('您的账号已关联另一个');
+    const actions = (await h.yihao.services.audit.forAccount(first.claims!.sub)).map((e) => e.action);
+    expect(actions).toContain('federation.refused');
+
+    // The citizen cancels at the upstream: it sends the browser back with error=access_denied.
+    const origin = new URL(h.issuer).origin;
+    const browser = new ScriptedBrowser();
+    const login = page(await go(browser, await authorizationUrl(rp.config, oidc.randomPKCECodeVerifier(), { ui_locales: 'en' }), origin));
+    const res = await browser.request(new URL(formAction(login.html, `/federation/${UPSTREAM}`)!, login.url), { form: { csrf: formField(login.html, 'csrf')! } });
+    const state = new URL(res.headers.get('location')!).searchParams.get('state')!;
+    const cancelled = page(await go(browser, `${h.issuer}/federation/callback?error=access_denied&state=${encodeURIComponent(state)}&iss=${encodeURIComponent(up.issuer)}`, origin));
+    expect(cancelled.status).toBe(403);
+    expect(alertOf(cancelled.html)).toBe('Signing in with Province Sign-In did not finish (cancelled or refused). Try again, or sign in another way.');
+    expect(await refusals('upstream_error')).toBe(1);
+
+    // Disabled while the citizen is at the upstream: the sign-in is refused when it comes back.
+    const again = page(await go(browser, await authorizationUrl(rp.config, oidc.randomPKCECodeVerifier()), origin));
+    const started = await browser.request(new URL(formAction(again.html, `/federation/${UPSTREAM}`)!, again.url), { form: { csrf: formField(again.html, 'csrf')! } });
+    expect(started.status).toBe(303);
+    await h.yihao.federation.upstreams.setStatus(UPSTREAM, 'disabled');
+    try {
+      const upOrigin = new URL(up.issuer).origin;
+      const atUpstream = await browser.follow(new URL(started.headers.get('location')!), {}, upOrigin);
+      const back = await browser.follow(new URL(formAction(await atUpstream.res.text(), '/login')!, atUpstream.url), { form: { login: 'twin-a' } }, upOrigin);
+      const refused = page(await go(browser, back.url, origin));
+      expect(refused.status).toBe(403);
+      expect(alertOf(refused.html)).toContain('登录已停用');
+      // And the button no longer starts anything.
+      const direct = await browser.request(new URL(formAction(refused.html, '/login')!.replace('/login', `/federation/${UPSTREAM}`), refused.url), { form: { csrf: formField(refused.html, 'csrf')! } });
+      expect(direct.status).toBe(400);
+    } finally {
+      await h.yihao.federation.upstreams.setStatus(UPSTREAM, 'active');
+    }
+  });
+
   it.skipIf(!enabled)('refuses a replayed state, a callback in another browser, a tampered code and a wrong issuer', async () => {
     up.citizens.set('replay', { claims: { citizen_id: syntheticCitizenId(), name: '周九' } });
     const done = await signInVia('replay');
@@ -207,5 +249,34 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     expect(await refusals('token_invalid')).toBeGreaterThanOrEqual(2);
     expect(await refusals('browser_mismatch')).toBe(1);
     expect(await h.yihao.services.audit.verify()).toBeUndefined();
+  });
+});
+
+describe('federation with population-registry checks on', () => {
+  let h: Harness;
+  let up: UpstreamOp;
+  beforeAll(async () => {
+    h = await startHarness({ overrides: (c) => ({ ...c, outbound: { allowedNetworks: ['127.0.0.0/8'] }, federation: { ...c.federation, registryCheck: true } }) });
+    up = await startUpstreamOp({ yihaoIssuer: h.issuer, name: 'province' });
+    await h.yihao.federation.upstreams.add({ name: 'province', displayNameEn: 'Province', issuer: up.issuer, clientId: up.clientId, scope: 'openid profile citizen_id', citizenIdClaim: 'citizen_id' }, up.clientSecret);
+  });
+  afterAll(async () => {
+    await up?.close();
+    await h?.close();
+  });
+
+  it('links when the registry knows the name for the ID number, and refuses (audited) when it does not', async () => {
+    const rp = await relyingParty(h, await h.client({}));
+    // A synthetic person of config/registry.synthetic.json.
+    up.citizens.set('match', { claims: { citizen_id: '330106200002291515', name: '欧阳海' } });
+    up.citizens.set('mismatch', { claims: { citizen_id: '310104197211081230', name: '王大明' } });
+    const walk = async (login: string) => (await federatedWalk(new ScriptedBrowser(), h, up, 'province', login, await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { ui_locales: 'en' }))).step;
+    expect((await walk('match')).kind).toBe('rp');
+    const refused = page(await walk('mismatch'));
+    expect(refused.status).toBe(403);
+    expect(alertOf(refused.html)).toBe('The name sent by Province does not match the population registry, so the sign-in was refused.');
+    expect(await h.yihao.accounts.findByIdentifier('310104197211081230')).toBeUndefined();
+    const [row] = await h.yihao.stores.db('audit_events').where({ action: 'federation.refused' }).select('details');
+    expect(JSON.parse((row as { details: string }).details)).toEqual({ upstream: 'province', reason: 'name_mismatch' });
   });
 });

@@ -135,6 +135,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     logger,
   });
   const federation = createFederation({ ...services, config, db: stores.db, authentications, signOut, logger });
+  await federation.applyConfigured();
   const resetRouter = passwordReset({
     ...services,
     signOut,

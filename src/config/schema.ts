@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { smsConfigSchema } from '../sms/sms-config.js';
 import { registryConfigSchema } from '../registry/index.js';
+import { configuredUpstream } from '../federation/upstream.js';
 
 const seconds = z.number().int().positive();
 
@@ -63,6 +64,11 @@ export const fileConfigSchema = z
         timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
         /** Check the name an upstream sends against the population registry before linking. */
         registryCheck: z.boolean().default(false),
+        /** Upstreams defined here are (re)applied at every start; `yihao idp` adds more at run time. */
+        upstreams: z
+          .array(configuredUpstream)
+          .default([])
+          .refine((list) => new Set(list.map((u) => u.name)).size === list.length, 'names each upstream once'),
       })
       .strict()
       .prefault({}),

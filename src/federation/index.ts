@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Accounts } from '../accounts/index.js';
+import { ConfigError } from '../config/config-error.js';
+import { projectRoot } from '../config/paths.js';
 import type { AuditLog } from '../audit/index.js';
 import type { Config } from '../config/index.js';
 import type { CitizenIdVault, Sealer } from '../identity/index.js';
@@ -95,6 +99,23 @@ export function createFederation(deps: FederationDeps) {
     },
 
     sweep: (now: number) => flows.sweep(now),
+
+    /** Applies the upstreams of the configuration file (at start-up): added, or updated to match. */
+    async applyConfigured(): Promise<void> {
+      for (const [i, { clientSecretFile, ...input }] of config.federation.upstreams.entries()) {
+        let secret: string | undefined;
+        if (clientSecretFile) {
+          try {
+            secret = readFileSync(resolve(projectRoot, clientSecretFile), 'utf8').replace(/\r?\n$/, '');
+          } catch (e) {
+            throw new ConfigError(`federation.upstreams.${i}.clientSecretFile`, `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+          }
+        }
+        if (input.clientAuth !== 'private_key_jwt' && !secret) throw new ConfigError(`federation.upstreams.${i}.clientSecretFile`, `is required for ${input.clientAuth}`);
+        await upstreams.put(input, input.clientAuth === 'private_key_jwt' ? undefined : secret);
+        clients.forget(input.name);
+      }
+    },
   };
 }
 export type Federation = ReturnType<typeof createFederation>;

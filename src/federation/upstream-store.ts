@@ -69,6 +69,17 @@ export function parseUpstreamInput(input: UpstreamInput) {
  * Yihao generates itself) is sealed and is opened only to authenticate to the upstream.
  */
 export function createUpstreamStore(db: Database, sealer: Sealer) {
+  /** A fresh ES256 key pair for private_key_jwt: the private key sealed, the public one to register. */
+  async function keyPair(name: string): Promise<{ sealed: string; publicJwk: Record<string, unknown> }> {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const kid = `${name}-${Date.now().toString(36)}`;
+    const jwk = { ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' };
+    return {
+      sealed: sealer.seal(JSON.stringify({ kind: 'private_key', jwk }), purposeOf(name)),
+      publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' },
+    };
+  }
+
   return {
     /**
      * Adds an upstream. `clientSecret` for the secret methods; for private_key_jwt a fresh ES256
@@ -80,11 +91,7 @@ export function createUpstreamStore(db: Database, sealer: Sealer) {
       let publicJwk: Record<string, unknown> | undefined;
       if (def.clientAuth === 'private_key_jwt') {
         if (clientSecret !== undefined) throw new YihaoError('invalid_input', 'private_key_jwt uses a key pair that Yihao makes, not a client secret');
-        const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-        const kid = `${def.name}-${Date.now().toString(36)}`;
-        const jwk = { ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' };
-        publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
-        sealed = sealer.seal(JSON.stringify({ kind: 'private_key', jwk }), purposeOf(def.name));
+        ({ sealed, publicJwk } = await keyPair(def.name));
       } else {
         if (!clientSecret) throw new YihaoError('invalid_input', `${def.clientAuth} needs the client secret`);
         if (clientSecret.length > 1024) throw new YihaoError('invalid_input', 'the client secret is too long');
@@ -120,6 +127,57 @@ export function createUpstreamStore(db: Database, sealer: Sealer) {
         throw e;
       }
       return toUpstream(row);
+    },
+
+    /**
+     * Adds the upstream, or brings an existing one of that name up to this definition (and secret).
+     * Its status and, for private_key_jwt, its key pair stay as they are.
+     */
+    async put(input: UpstreamInput, clientSecret?: string): Promise<Upstream> {
+      const def = parseUpstreamInput(input);
+      const existing = await db<UpstreamRow>(TABLE).where({ name: def.name }).first();
+      if (!existing) {
+        try {
+          return await this.add(input, clientSecret);
+        } catch (e) {
+          // Another instance starting at the same moment added it first: update that row below.
+          if (!(e instanceof YihaoError && e.status === 409)) throw e;
+        }
+      }
+      const keepKey = def.clientAuth === 'private_key_jwt' && existing?.client_auth === 'private_key_jwt';
+      let sealed: string | null = existing?.sealed_credential ?? null;
+      let publicJwk: string | null = existing?.public_jwk ?? null;
+      if (def.clientAuth === 'private_key_jwt' && !keepKey) {
+        const fresh = await keyPair(def.name);
+        sealed = fresh.sealed;
+        publicJwk = JSON.stringify(fresh.publicJwk);
+      } else if (def.clientAuth !== 'private_key_jwt') {
+        if (!clientSecret) throw new YihaoError('invalid_input', `${def.clientAuth} needs the client secret`);
+        sealed = sealer.seal(JSON.stringify({ kind: 'secret', secret: clientSecret }), purposeOf(def.name));
+        publicJwk = null;
+      }
+      await db(TABLE)
+        .where({ name: def.name })
+        .update({
+          display_name: def.displayName ?? def.name,
+          display_name_en: def.displayNameEn ?? def.displayName ?? def.name,
+          issuer: def.issuer,
+          client_id: def.clientId,
+          client_auth: def.clientAuth,
+          sealed_credential: sealed,
+          public_jwk: publicJwk,
+          scope: def.scope,
+          citizen_id_claim: def.citizenIdClaim,
+          name_claim: def.nameClaim,
+          phone_claim: def.phoneClaim,
+          acr_map: JSON.stringify(def.acrMap),
+          max_acr: def.maxAcr,
+          trust_amr: def.trustAmr,
+          channels: JSON.stringify(def.channels),
+          use_par: def.usePar,
+          updated_at: Date.now(),
+        });
+      return (await this.find(def.name))!;
     },
 
     async list(): Promise<Upstream[]> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ACR, ACR_VALUES, type Acr, type Channel } from '../accounts/index.js';
+// Only pure modules here: the configuration schema imports this file.
+import { ACR, ACR_VALUES, type Acr, type Channel } from '../accounts/authentication.js';
 
 const CHANNELS = ['web', 'mobile', 'kiosk', 'counter'] as const satisfies readonly Channel[];
 const claimName = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be a claim name (1-64 characters of A-Z a-z 0-9 _ . : -)');
@@ -39,6 +40,14 @@ export const upstreamInput = z
   })
   .strict();
 export type UpstreamInput = z.input<typeof upstreamInput>;
+
+/**
+ * An upstream defined in the configuration file. Its client secret stays out of the file: it is read
+ * at start-up from `clientSecretFile` (a mounted secret). With private_key_jwt, Yihao makes the key
+ * pair on first start; `yihao idp list --json` shows the public key to register.
+ */
+export const configuredUpstream = upstreamInput.extend({ clientSecretFile: z.string().min(1).optional() }).strict();
+export type ConfiguredUpstream = z.output<typeof configuredUpstream>;
 
 export type UpstreamStatus = 'active' | 'disabled';
 

@@ -53,7 +53,15 @@ export function federationRouter(deps: FederationRouteDeps): Router {
     }
     let started: Awaited<ReturnType<FederatedSignIn['start']>>;
     try {
-      started = await deps.signIn.start(upstream, { uid: it.uid, clientId: String(it.details.params.client_id), ttlSeconds: ttlOf(it), wantedAcr: requestedAcr(it.details.params) });
+      const { params } = it.details;
+      started = await deps.signIn.start(upstream, {
+        uid: it.uid,
+        clientId: String(params.client_id),
+        ttlSeconds: ttlOf(it),
+        wantedAcr: requestedAcr(params),
+        freshLogin: String(params.prompt ?? '').split(' ').includes('login'),
+        maxAge: /^\d{1,9}$/.test(String(params.max_age ?? '')) ? Number(params.max_age) : undefined,
+      });
     } catch (e) {
       if (!(e instanceof UpstreamUnavailableError)) throw e;
       await deps.audit.append({
@@ -88,7 +96,7 @@ export function federationRouter(deps: FederationRouteDeps): Router {
     if ([...query.keys()].some((k) => !['code', 'state', 'iss', 'error', 'error_description', 'error_uri', 'session_state'].includes(k)) || (query.get('state')?.length ?? 0) > 128) {
       return fail(ctx, 400, 'zh-CN', federationMessages('zh-CN').expired, 'invalid_request');
     }
-    const current = new URL(`${CALLBACK_PATH}?${query.toString()}`, deps.provider().issuer);
+    const current = new URL(`${deps.provider().issuer}${CALLBACK_PATH}?${query.toString()}`);
     const result = await deps.signIn.callback(current, ctx.cookies.get(BINDING_COOKIE, { signed: true }), { ip: ctx.ip, requestId: ctx.state.requestId as string | undefined });
     ctx.cookies.set(BINDING_COOKIE, null, { path: CALLBACK_PATH });
     if ('refused' in result) {

@@ -151,7 +151,7 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     expect(await refusals('citizen_id_malformed')).toBeGreaterThanOrEqual(3);
   });
 
-  it.skipIf(!enabled)('asks the upstream for the level the app needs (acr_values), and pushes the request when configured (PAR)', async () => {
+  it.skipIf(!enabled)('asks the upstream for the level and freshness the app needs (acr_values, prompt=login, max_age), and pushes the request when configured (PAR)', async () => {
     const buttonRedirect = async (upstream: string, extra: Record<string, string>) => {
       const browser = new ScriptedBrowser();
       const login = page(await go(browser, await authorizationUrl(rp.config, oidc.randomPKCECodeVerifier(), extra), new URL(h.issuer).origin));
@@ -162,6 +162,9 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     expect((await buttonRedirect(UPSTREAM, {})).searchParams.has('acr_values')).toBe(false);
     const stepped = await buttonRedirect(UPSTREAM, { acr_values: 'urn:yihao:loa:2' });
     expect(stepped.searchParams.get('acr_values')?.split(' ')).toEqual(['urn:upstream:strong', 'urn:yihao:loa:2', 'urn:yihao:loa:3']);
+    // An app's demand for a fresh sign-in reaches the upstream too.
+    const fresh = await buttonRedirect(UPSTREAM, { prompt: 'login', max_age: '300' });
+    expect([fresh.searchParams.get('prompt'), fresh.searchParams.get('max_age')]).toEqual(['login', '300']);
 
     const pushed = await buttonRedirect('par-province', {});
     expect(pushed.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);

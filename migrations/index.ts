@@ -5,6 +5,7 @@ import * as smsCodes from './20261130_003_sms_codes.js';
 import * as lockout from './20261130_004_lockout.js';
 import * as accountIndex from './20261130_005_account_index.js';
 import * as mfa from './20261130_006_mfa.js';
+import * as passkeys from './20261130_007_passkeys.js';
 import * as federation from './20261130_008_federation.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
@@ -15,5 +16,6 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261130_004_lockout', lockout],
   ['20261130_005_account_index', accountIndex],
   ['20261130_006_mfa', mfa],
+  ['20261130_007_passkeys', passkeys],
   ['20261130_008_federation', federation],
 ];

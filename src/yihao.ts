@@ -25,6 +25,7 @@ import { createBlindIndex } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAuditLog } from './audit/index.js';
 import { createSecondFactors } from './mfa/index.js';
+import { createPasskeys } from './passkeys/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
 import { createFederation, type Federation } from './federation/index.js';
 
@@ -66,7 +67,10 @@ export function createServices(config: Config, stores: Stores) {
     limits: config.sms.limits,
   });
   const secondFactors = createSecondFactors({ db: stores.db, sealer, keyed: createBlindIndex(config.secrets.indexKey), lockout, Adapter, issuerName: 'Yihao' });
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors };
+  const issuer = new URL(config.issuer);
+  // The passkey relying party is the issuer's host: passkeys made here work on every instance behind it.
+  const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300 });
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -105,19 +109,19 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const interactionDeps = {
     provider: () => holder.current,
     accounts: services.accounts,
+    secondFactors: services.secondFactors,
+    passkeys: services.passkeys,
+    otp: services.otp,
     audit: services.audit,
     csrf: csrfTokens(config.secrets.cookieKeys[0]!),
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,
+    smsSignIn: createSmsSignIn({ ...services, codeTtlSeconds: config.sms.limits.codeTtlSeconds }),
+    codeMinutes: Math.max(1, Math.round(config.sms.limits.codeTtlSeconds / 60)),
     // Upstream sign-in buttons; `federation` is built below, once sign-out exists.
     loginOptions: (params: Record<string, unknown>) => federation.loginOptions(params),
   };
-  const interactions = interactionRouter({
-    ...interactionDeps,
-    secondFactors: services.secondFactors,
-    smsSignIn: createSmsSignIn({ ...services, codeTtlSeconds: config.sms.limits.codeTtlSeconds }),
-    codeMinutes: Math.max(1, Math.round(config.sms.limits.codeTtlSeconds / 60)),
-  });
+  const interactions = interactionRouter(interactionDeps);
   const signUp = registration({
     ...services,
     csrfKey: config.secrets.cookieKeys[0]!,

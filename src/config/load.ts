@@ -62,7 +62,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (env.YIHAO_DATA_DIR) raw.dataDir = env.YIHAO_DATA_DIR;
   if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
   if (env.YIHAO_TRUST_PROXY) raw.trustProxy = env.YIHAO_TRUST_PROXY === '1' || env.YIHAO_TRUST_PROXY === 'true';
-  if (env.YIHAO_OUTBOUND_ALLOW) raw.outbound = { allowedNetworks: env.YIHAO_OUTBOUND_ALLOW.split(',').map((s) => s.trim()) };
+  if (env.YIHAO_OUTBOUND_ALLOW || env.YIHAO_OUTBOUND_CA_FILE) {
+    const outbound = { ...(raw.outbound as Record<string, unknown> | undefined) };
+    if (env.YIHAO_OUTBOUND_ALLOW) outbound.allowedNetworks = env.YIHAO_OUTBOUND_ALLOW.split(',').map((s) => s.trim());
+    if (env.YIHAO_OUTBOUND_CA_FILE) outbound.trustedCaFile = env.YIHAO_OUTBOUND_CA_FILE;
+    raw.outbound = outbound;
+  }
 
   const f = fileConfigSchema.safeParse(raw);
   if (!f.success) {
@@ -82,6 +87,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (file.ttl.refreshTokenSeconds > file.ttl.sessionSeconds * 100) {
     throw new ConfigError('ttl.refreshTokenSeconds', 'is implausibly long');
   }
+  const outbound = file.outbound.trustedCaFile ? { ...file.outbound, trustedCaFile: trustedCaFile(resolve(projectRoot, file.outbound.trustedCaFile)) } : file.outbound;
   const registry = file.registry.kind === 'file' ? { ...file.registry, path: resolve(projectRoot, file.registry.path) } : file.registry;
   const sms =
     file.sms.sender.kind === 'webhook' && env.YIHAO_SMS_WEBHOOK_TOKEN ? { ...file.sms, sender: { ...file.sms.sender, token: env.YIHAO_SMS_WEBHOOK_TOKEN } } : file.sms;
@@ -96,6 +102,7 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     ...file,
     dataDir,
+    outbound,
     registry,
     sms,
     env: nodeEnv,
@@ -107,6 +114,18 @@ export function loadConfig(env: Env = process.env): Config {
     secretsSource: source,
   };
   return deepFreeze(config);
+}
+
+/** The CA file must be there and hold a certificate now, not fail the first outbound request later. */
+function trustedCaFile(path: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError('outbound.trustedCaFile', `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): ${path}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError('outbound.trustedCaFile', `holds no PEM certificate: ${path}`);
+  return path;
 }
 
 function deepFreeze<T>(o: T): T {

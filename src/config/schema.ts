@@ -52,7 +52,13 @@ export const fileConfigSchema = z
     keys: z.object({ refreshSeconds: z.number().positive(), retiredKeepSeconds: seconds }).strict(),
     sweeper: z.object({ intervalSeconds: seconds }).strict(),
     limits: z.object({ formFieldMaxLength: z.number().int().min(16), bodyMaxBytes: z.number().int().min(1024) }).strict(),
-    outbound: z.object({ allowedNetworks: z.array(z.string()) }).strict(),
+    outbound: z
+      .object({
+        allowedNetworks: z.array(z.string()),
+        // A PEM file of extra CA certificates to trust for outbound https (a government's internal PKI).
+        trustedCaFile: z.string().min(1).optional(),
+      })
+      .strict(),
     /** How one-time codes reach phones, and their limits. */
     sms: smsConfigSchema.prefault({}),
     /** The population registry for real-name checks; a relative file path is from the checkout. */

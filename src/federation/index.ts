@@ -55,7 +55,7 @@ export function createFederation(deps: FederationDeps) {
   const { config, db } = deps;
   const timeoutMs = config.federation.timeoutMs;
   const upstreams = createUpstreamStore(db, deps.sealer);
-  const fetch = upstreamFetch(config.outbound.allowedNetworks, deps.logger, timeoutMs);
+  const fetch = upstreamFetch(config.outbound, deps.logger, timeoutMs);
   const clients = createUpstreamClients({ store: upstreams, fetch, allowInsecureHttp: config.env !== 'production', timeoutMs });
   const flows = createFlowStore(db);
   const links = createLinkedIdentities(db, deps.vault);

@@ -16,11 +16,12 @@ function globalDispatcher(): object | undefined {
 /**
  * Every request to an upstream (discovery, token, userinfo, JWKS) goes through the same outbound
  * guard as oidc-provider's own: loopback and private addresses only within
- * `outbound.allowedNetworks`, each such connection logged. And each request has a deadline, so a
+ * `outbound.allowedNetworks`, each such connection logged; https trusts `outbound.trustedCaFile`
+ * too. And each request has a deadline, so a
  * slow upstream costs the citizen seconds, not minutes.
  */
-export function upstreamFetch(allowedNetworks: readonly string[], logger: Logger, timeoutMs: number): UpstreamFetch {
-  const guarded = outboundFetch(allowedNetworks, logger);
+export function upstreamFetch(outbound: Parameters<typeof outboundFetch>[0], logger: Logger, timeoutMs: number): UpstreamFetch {
+  const guarded = outboundFetch(outbound, logger);
   return (url, init = {}) => {
     const dispatcher = globalDispatcher();
     if (!dispatcher) return Promise.reject(new Error('outbound requests cannot be guarded: fetch has no dispatcher'));

@@ -88,7 +88,7 @@ export async function loadInteraction(
 }
 
 export function renderLogin(ctx: Context, it: LoadedInteraction, extra: { error?: string } = {}): void {
-  htmlPage(ctx, (nonce) => loginPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, loginOptions: it.loginOptions, ...extra }));
+  htmlPage(ctx, (nonce) => loginPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, loginOptions: it.loginOptions, ...extra }), { script: true });
 }
 
 /** Where an interaction's audit events happened. */

@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import { z } from 'zod';
 import { ACR, type Authentication } from '../accounts/index.js';
 import { completeLogin, loadInteraction, renderLogin } from './interaction-context.js';
-import { needsSecondFactor, refuseUnreachableLevel, startSecondFactor, type SecondFactorDeps } from './second-factor.js';
+import { needsSecondFactor, refuseUnreachableLevel, renderSecondFactor, sendPhoneProof, startSecondFactor, type SecondFactorDeps } from './second-factor.js';
 
 /**
  * Password sign-in on the web channel: one factor, `urn:yihao:loa:1`, amr `pwd`. When the client
@@ -57,7 +57,12 @@ export function loginRoutes(router: Router, deps: SecondFactorDeps): void {
     }
     const { account } = check;
     if (needsSecondFactor(it)) {
-      await startSecondFactor(ctx, deps, it, account, { amr: ['pwd'], stepUp: false });
+      const step = await startSecondFactor(deps, it, account, { amr: ['pwd'], stepUp: false });
+      if (step === 'use_passkey') return renderLogin(ctx, it, { error: it.t.secondFactor.usePasskey(it.clientName) });
+      if (step.stage === 'prove_phone') {
+        const unsent = await sendPhoneProof(ctx, deps, it, account.phone!);
+        if (unsent) return renderSecondFactor(ctx, deps, it, step, unsent);
+      }
       ctx.status = 303;
       return ctx.redirect(`/interaction/${it.uid}`);
     }

@@ -5,7 +5,7 @@ import { ACR, type Authentication } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
 import type { PendingSecondFactor } from '../mfa/index.js';
 import { auditWhere, completeLogin, fail, loadInteraction, minutesUntil, type LoadedInteraction } from './interaction-context.js';
-import { renderSecondFactor, secondFactorAmr, type SecondFactorDeps } from './second-factor.js';
+import { advanceToEnrolment, renderSecondFactor, secondFactorAmr, sendPhoneProof, type SecondFactorDeps } from './second-factor.js';
 import { recoveryCodesPage } from './views/second-factor.pages.js';
 
 /**
@@ -73,6 +73,33 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     const returnTo = await finish(ctx, it, pending, details);
     ctx.status = 303;
     ctx.redirect(returnTo);
+  });
+
+  router.post('/interaction/:uid/phone-proof', async (ctx) => {
+    const step = await load(ctx, 'prove_phone');
+    if (!step) return;
+    const { it, pending, code } = step;
+    const account = await deps.accounts.findById(pending.accountId);
+    const check = account?.phone ? await deps.otp.verify({ phone: account.phone, purpose: 'bind_factor', code }) : 'invalid';
+    if (check !== 'ok') {
+      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', accountId: pending.sub, details: { method: 'sms', step: 'bind_factor', reason: check }, ...auditWhere(ctx, it) });
+      ctx.status = 401;
+      const t = it.t.sms;
+      return renderSecondFactor(ctx, deps, it, pending, { invalid: t.wrongCode, expired: t.expiredCode, too_many_attempts: t.tooManyAttempts }[check]);
+    }
+    await advanceToEnrolment(deps, it, pending);
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${it.uid}`);
+  });
+
+  router.post('/interaction/:uid/phone-proof/resend', async (ctx) => {
+    const it = await loadInteraction(ctx, deps, { form: true, prompt: 'login' });
+    if (!it) return;
+    const pending = await deps.secondFactors.pending(it.uid);
+    const account = pending && (await deps.accounts.findById(pending.accountId));
+    if (pending?.stage !== 'prove_phone' || !account?.phone || account.status !== 'active') return fail(ctx, 400, it.locale, it.t.formExpired, 'wrong_step');
+    const unsent = await sendPhoneProof(ctx, deps, it, account.phone);
+    return renderSecondFactor(ctx, deps, it, pending, unsent, unsent ? undefined : it.t.secondFactor.codeResent);
   });
 
   router.post('/interaction/:uid/totp-enrolment', async (ctx) => {

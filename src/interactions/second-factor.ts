@@ -3,13 +3,18 @@ import { ACR, type Account } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
 import { maskCitizenId } from '../identity/index.js';
 import type { PendingSecondFactor, SecondFactors } from '../mfa/index.js';
+import { maskPhone, SmsDeliveryError, type OtpService } from '../sms/index.js';
 import { ACR_BELOW_REQUESTED, acrRank, requestedAcr } from '../oidc/acr-policy.js';
 import type { InteractionDeps } from './deps.js';
 import { auditWhere, renderLogin, type LoadedInteraction } from './interaction-context.js';
-import { totpEnrolmentPage, totpPage } from './views/second-factor.pages.js';
+import { phoneProofPage, totpEnrolmentPage, totpPage } from './views/second-factor.pages.js';
 
 export interface SecondFactorDeps extends InteractionDeps {
   secondFactors: SecondFactors;
+  /** SMS codes that prove the account's mobile number before an authenticator app is bound. */
+  otp: OtpService;
+  /** How long an SMS code lives, in minutes, for the page text. */
+  codeMinutes: number;
 }
 
 /** The highest level a web sign-in reaches: password + TOTP. loa:3 needs the ID card (kiosk, counter). */
@@ -48,28 +53,71 @@ export async function refuseUnreachableLevel(ctx: Context, deps: InteractionDeps
 }
 
 /**
- * The first factor is proven: remember that, server-side and bound to this interaction, and send the
- * browser to the second step (TOTP, or setting TOTP up when the account has none).
+ * The first factor is proven: remember that, server-side and bound to this interaction, and say
+ * what the second step is:
+ * - `verify`: a TOTP code;
+ * - `use_passkey`: none here. The account's second factor is a passkey, and binding an
+ *   authenticator app on a password alone would go around it;
+ * - `prove_phone`, then `enrol`: the account has no second factor yet. An SMS code to its mobile
+ *   number comes first, so that a password alone (guessed, phished) cannot bind an attacker's
+ *   authenticator app and reach loa:2. An account without a mobile number (made by an operator)
+ *   goes straight to `enrol`: its password is then the only proof, which the operator accepted.
  */
 export async function startSecondFactor(
-  ctx: Context,
   deps: SecondFactorDeps,
   it: LoadedInteraction,
-  account: Pick<Account, 'id' | 'sub'>,
+  account: Pick<Account, 'id' | 'sub' | 'phone'>,
   firstFactor: { amr: string[]; stepUp: boolean },
-): Promise<PendingSecondFactor> {
-  const stage = (await deps.secondFactors.hasTotp(account.id)) ? 'verify' : 'enrol';
+): Promise<PendingSecondFactor | 'use_passkey'> {
+  const strong = await deps.secondFactors.strongCredentials(account.id);
+  if (!strong.totp && strong.passkey) return 'use_passkey';
+  const stage = strong.totp ? 'verify' : account.phone ? 'prove_phone' : 'enrol';
   return deps.secondFactors.begin(it.uid, { accountId: account.id, sub: account.sub, stage, ...firstFactor }, ttlOf(it));
 }
 
-/** The TOTP page or the enrolment page for a pending second step. */
-export async function renderSecondFactor(ctx: Context, deps: SecondFactorDeps, it: LoadedInteraction, pending: PendingSecondFactor, error?: string): Promise<void> {
+/** The mobile number is proven: the pending step moves on to setting the authenticator app up. */
+export const advanceToEnrolment = (deps: SecondFactorDeps, it: LoadedInteraction, pending: PendingSecondFactor): Promise<PendingSecondFactor> =>
+  deps.secondFactors.begin(it.uid, { accountId: pending.accountId, sub: pending.sub, amr: pending.amr, stepUp: pending.stepUp, stage: 'enrol' }, ttlOf(it));
+
+/**
+ * Sends the code that proves the account's mobile number. Returns the message for the page when it
+ * could not be sent (and sets the status), or undefined.
+ */
+export async function sendPhoneProof(ctx: Context, deps: SecondFactorDeps, it: LoadedInteraction, phone: string): Promise<string | undefined> {
+  try {
+    const sent = await deps.otp.issue({ phone, purpose: 'bind_factor', clientIp: ctx.ip });
+    if (sent.ok) return undefined;
+    ctx.status = 429;
+    ctx.set('retry-after', String(sent.retryAfterSeconds));
+    return sent.reason === 'too_soon' ? it.t.sms.tooSoon(sent.retryAfterSeconds) : it.t.sms.tooManyCodes(sent.retryAfterSeconds);
+  } catch (e) {
+    if (!(e instanceof SmsDeliveryError)) throw e;
+    ctx.status = 503;
+    ctx.set('retry-after', '60');
+    return it.t.sms.smsUnavailable;
+  }
+}
+
+/** The TOTP page, the mobile-number proof or the enrolment page for a pending second step. */
+export async function renderSecondFactor(
+  ctx: Context,
+  deps: SecondFactorDeps,
+  it: LoadedInteraction,
+  pending: PendingSecondFactor,
+  error?: string,
+  notice?: string,
+): Promise<void> {
   const base = { locale: it.locale, uid: it.uid, csrf: it.csrf, clientName: it.clientName, error };
   if (pending.stage === 'verify') {
     htmlPage(ctx, (nonce) => totpPage({ ...base, nonce, stepUp: pending.stepUp }));
     return;
   }
   const account = await deps.accounts.findById(pending.accountId);
+  if (pending.stage === 'prove_phone') {
+    const maskedPhone = account?.phone ? maskPhone(account.phone) : '';
+    htmlPage(ctx, (nonce) => phoneProofPage({ ...base, nonce, maskedPhone, codeMinutes: deps.codeMinutes, notice }));
+    return;
+  }
   // The authenticator app lists the account under the masked ID number.
   const label = account ? maskCitizenId(account.citizenId()) : pending.sub;
   const display = await deps.secondFactors.enrolmentDisplay(it.uid, pending, label);
@@ -100,7 +148,8 @@ export async function showLoginStep(ctx: Context, deps: SecondFactorDeps, it: Lo
   if (!pending) {
     const account = await stepUpInPlace(deps, it);
     if (account) {
-      pending = await startSecondFactor(ctx, deps, it, account, { amr: it.details.session!.amr!, stepUp: true });
+      // stepUpInPlace only picks accounts that have TOTP: the step is always `verify`.
+      pending = (await startSecondFactor(deps, it, account, { amr: it.details.session!.amr!, stepUp: true })) as PendingSecondFactor;
       await deps.audit.append({ action: 'login.step_up', actorType: 'citizen', actorId: account.sub, accountId: account.sub, details: { from: it.details.session!.acr, to: ACR.twoFactor }, ...auditWhere(ctx, it) });
     }
   }

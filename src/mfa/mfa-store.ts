@@ -42,6 +42,13 @@ export function mfaStore(db: Database) {
       return updated > 0;
     },
 
+    /** Whether the account holds a credential of each kind that reaches loa:2. */
+    async strongCredentials(accountId: string): Promise<{ totp: boolean; passkey: boolean }> {
+      const rows = (await db('credentials').distinct('type').where({ account_id: accountId }).whereIn('type', ['totp', 'passkey'])) as { type: string }[];
+      const types = new Set(rows.map((r) => r.type));
+      return { totp: types.has('totp'), passkey: types.has('passkey') };
+    },
+
     async unusedRecoveryCodes(accountId: string): Promise<number> {
       const row = await db('recovery_codes').where({ account_id: accountId }).whereNull('used_at').count<{ n: number | string }[]>({ n: '*' }).first();
       return Number(row?.n ?? 0);

@@ -9,8 +9,12 @@ export interface PendingSecondFactor {
   /** The account's internal id. */
   accountId: string;
   sub: string;
-  /** `verify`: the account has TOTP. `enrol`: it sets TOTP up now. */
-  stage: 'verify' | 'enrol';
+  /**
+   * `verify`: the account has TOTP. `enrol`: it sets TOTP up now. `prove_phone`: before that, the
+   * citizen proves the account's mobile number with an SMS code, so a password alone cannot bind
+   * an attacker's authenticator.
+   */
+  stage: 'verify' | 'enrol' | 'prove_phone';
   /** What the earlier factor proved (RFC 8176 values), e.g. `['pwd']`. */
   amr: string[];
   /** The earlier factor was proven before this interaction (a step-up of a signed-in session). */

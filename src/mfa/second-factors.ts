@@ -71,6 +71,9 @@ export function createSecondFactors({ db, sealer, keyed, lockout, Adapter, issue
       return (await store.totpCredential(accountId)) !== undefined;
     },
 
+    /** TOTP or a passkey: what an account needs before it can bind another loa:2 credential without more proof. */
+    strongCredentials: (accountId: string) => store.strongCredentials(accountId),
+
     /** Records that `pending.accountId` passed its first factor in this interaction; an enrolment gets its new secret here. */
     async begin(interactionUid: string, next: Omit<PendingSecondFactor, 'sealedSecret'>, ttlSeconds: number): Promise<PendingSecondFactor> {
       const record: PendingSecondFactor = { ...next };

@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { isSpecialUseIP } from './internals.js';
 
 type Dispatcher = {
-  constructor: new () => Dispatcher;
+  constructor: new (options?: { connect?: { ca?: string[] } }) => Dispatcher;
   on(event: 'connect', listener: (origin: URL, targets: object[]) => void): void;
 };
 
@@ -23,19 +25,24 @@ function socketOf(target: object): net.Socket | undefined {
   return sym ? ((target as Record<symbol, unknown>)[sym] as net.Socket | undefined) : undefined;
 }
 
+/** The public roots plus the operator's own CA certificates (checked by the config loader), or undefined for the defaults alone. */
+const trustedCas = (file: string | undefined): string[] | undefined => (file ? [...tls.rootCertificates, readFileSync(file, 'utf8')] : undefined);
+
 /**
  * oidc-provider refuses outbound requests (back-channel logout, sector_identifier_uri, jwks_uri) to
  * private and loopback addresses. Government apps live on internal networks, so the operator names
- * the networks that may be reached; every such connection is logged.
+ * the networks that may be reached; every such connection is logged. Internal services often carry
+ * certificates of the government's own CA: `trustedCaFile` adds it to the public roots.
  */
-export function outboundFetch(allowedNetworks: readonly string[], logger: Logger) {
+export function outboundFetch({ allowedNetworks, trustedCaFile }: { allowedNetworks: readonly string[]; trustedCaFile?: string | undefined }, logger: Logger) {
   const allowed = parseNetworks(allowedNetworks);
+  const ca = trustedCas(trustedCaFile);
   let dispatcher: Dispatcher | undefined;
 
   return (url: URL | string, options: Omit<RequestInit, 'dispatcher'> & { dispatcher?: Dispatcher }) => {
     if (options.dispatcher) {
       dispatcher ??= (() => {
-        const d = new options.dispatcher!.constructor();
+        const d = new options.dispatcher!.constructor(ca ? { connect: { ca } } : undefined);
         d.on('connect', (origin, targets) => {
           const socket = socketOf(targets[targets.length - 1]!);
           const address = socket?.remoteAddress;

@@ -83,7 +83,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: () => true,
     ttl: ttl(config.ttl),
-    fetch: outboundFetch(config.outbound.allowedNetworks, logger) as unknown as Configuration['fetch'],
+    fetch: outboundFetch(config.outbound, logger) as unknown as Configuration['fetch'],
     enableHttpPostMethods: false,
     // Asymmetric only: client secrets are stored as HMACs, so nothing can be keyed with them.
     enabledJWA: {

@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { isYihaoError } from '../errors.js';
 import { readForm } from '../http/form-body.js';
+import { MAX_RESPONSE_LENGTH } from '../passkeys/index.js';
 import type { PortalDeps } from './deps.js';
 import { endPortalSession, fail, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 
@@ -36,6 +37,10 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     });
 
   const notFound = (ctx: Context) => fail(ctx, deps, 404, (t) => t.notFound, 'not_found');
+  // Changing the sign-in methods needs a sign-in made just now, so a browser left signed in (or a
+  // stolen portal cookie) can neither strip the second factor nor add an attacker's passkey.
+  const fresh = (s: SignedIn) => Date.now() / 1000 - s.session.authTime <= deps.freshSignInSeconds;
+  const passkeyBinding = (s: SignedIn) => `portal:${s.session.id}`;
 
   post('/account/sessions/end', z.object({ session: id }), async (ctx, s, form) => {
     if (!(await deps.self.endSession(s.actor, form.session!))) return notFound(ctx);
@@ -57,13 +62,27 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   });
 
   post('/account/credentials/remove', z.object({ credential: id }), async (ctx, s, form) => {
-    // Removing a sign-in method weakens the account: only right after signing in again, so a
-    // browser left signed in (or a stolen portal cookie) cannot strip the second factor.
-    if (Date.now() / 1000 - s.session.authTime > deps.freshSignInSeconds) {
+    if (!fresh(s)) {
       return startSignIn(ctx, deps, '/account/credentials?notice=signed_in_again', { reauthenticate: true });
     }
     if (!(await deps.self.removeCredential(s.actor, s.account, form.credential!))) return notFound(ctx);
     seeOther(ctx, '/account/credentials?notice=credential_removed');
+  });
+
+  post('/account/passkeys/sign-in', z.object({}), async (ctx) => {
+    await startSignIn(ctx, deps, '/account/credentials?notice=signed_in_for_passkey', { reauthenticate: true });
+  });
+
+  post('/account/passkeys/options', z.object({}), async (ctx, s) => {
+    if (!fresh(s)) return fail(ctx, deps, 403, (t) => t.addPasskeyNeedsSignIn, 'sign_in_again');
+    ctx.set('cache-control', 'no-store');
+    ctx.body = await deps.passkeys.registrationOptions(s.account, passkeyBinding(s));
+  });
+
+  post('/account/passkeys', z.object({ credential: z.string().max(MAX_RESPONSE_LENGTH) }), async (ctx, s, form) => {
+    if (!fresh(s)) return startSignIn(ctx, deps, '/account/credentials?notice=signed_in_for_passkey', { reauthenticate: true });
+    const added = await deps.self.addPasskey(s.actor, s.account, passkeyBinding(s), form.credential);
+    seeOther(ctx, `/account/credentials?notice=${added ? 'passkey_added' : 'passkey_failed'}`);
   });
 
   // Signing out of the portal signs this browser out of Yihao: the portal is Yihao's own page, and

@@ -30,6 +30,8 @@ export function credentialStore(db: Database) {
         const row = (await trx('credentials').select('type').where({ id: credentialId, account_id: accountId }).first()) as { type: string } | undefined;
         if (!row || !isRemovable(row.type)) return undefined;
         await trx('credentials').where({ id: credentialId, account_id: accountId }).delete();
+        // Recovery codes stand in for the TOTP credential: they go with it.
+        if (row.type === 'totp') await trx('recovery_codes').where({ account_id: accountId }).delete();
         return row.type;
       });
     },

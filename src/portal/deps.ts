@@ -1,6 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Accounts } from '../accounts/index.js';
+import type { Passkeys } from '../passkeys/index.js';
 import type { CsrfTokens } from '../interactions/csrf.js';
 import type { PortalRelyingParty } from './relying-party.js';
 import type { PortalSessions } from './portal-sessions.js';
@@ -10,6 +11,7 @@ export interface PortalDeps {
   provider: () => Provider;
   accounts: Accounts;
   self: SelfService;
+  passkeys: Passkeys;
   rp: PortalRelyingParty;
   sessions: PortalSessions;
   /** Keyed for the portal only; a token is bound to one portal session. */
@@ -19,7 +21,7 @@ export interface PortalDeps {
   /** Times on the pages are shown in this zone. */
   timeZone: string;
   historyLimit: number;
-  /** Removing a credential needs a sign-in at most this old. */
+  /** Adding or removing a credential needs a sign-in at most this old. */
   freshSignInSeconds: number;
   logger: Logger;
 }

@@ -3,7 +3,7 @@ import { messages as interactionMessages, pickLocale, type Locale } from '../int
 export { pickLocale, type Locale };
 
 /** Notices shown once after an action (carried as a code in the redirect, never as text). */
-export const NOTICES = ['consent_revoked', 'session_ended', 'credential_removed', 'signed_in_again'] as const;
+export const NOTICES = ['consent_revoked', 'session_ended', 'credential_removed', 'signed_in_again', 'passkey_added', 'passkey_failed', 'signed_in_for_passkey'] as const;
 export type Notice = (typeof NOTICES)[number];
 
 const zh = {
@@ -48,6 +48,12 @@ const zh = {
   remove: '移除',
   removeLabel: (type: string) => `移除${type}`,
   passwordKept: '密码是账号的基本登录方式，不能移除。',
+  addPasskeyTitle: '添加通行密钥',
+  addPasskeyLead: '通行密钥保存在您的手机、电脑或安全密钥中，用指纹、面容或设备密码解锁即可登录，安全级别相当于密码加动态口令。',
+  addPasskey: '添加通行密钥',
+  addPasskeyNeedsSignIn: '为保护您的账号，添加通行密钥前需要重新登录。',
+  signInToAddPasskey: '重新登录后添加',
+  passkeyUnsupported: '此浏览器不支持通行密钥，或未启用 JavaScript。',
 
   sessionsTitle: '登录会话',
   sessionsLead: '以下是您在各渠道保持登录的会话。结束会话后，该设备或浏览器需要重新登录。',
@@ -106,6 +112,8 @@ const zh = {
     'consent.revoked': '撤销应用授权',
     'session.ended': '结束登录会话',
     'credential.removed': '移除登录方式',
+    'credential.added': '添加登录方式',
+    'credential.add_failed': '添加登录方式未成功',
     'grant.revoked': '应用授权被撤销',
   } as Record<string, string>,
 
@@ -114,6 +122,9 @@ const zh = {
     session_ended: '会话已结束，该设备或浏览器需要重新登录。',
     credential_removed: '已移除该登录方式。',
     signed_in_again: '为保护您的账号，移除登录方式前需要重新登录。您已重新登录，请再次点击“移除”。',
+    passkey_added: '已添加通行密钥。今后可以用它登录，无需输入密码。',
+    passkey_failed: '通行密钥没有添加成功，请重试。',
+    signed_in_for_passkey: '您已重新登录，现在可以添加通行密钥。',
   } satisfies Record<Notice, string>,
 
   signedOutTitle: '已退出',
@@ -168,6 +179,12 @@ const en: typeof zh = {
   remove: 'Remove',
   removeLabel: (type) => `Remove ${type}`,
   passwordKept: 'The password is your account’s basic sign-in method and cannot be removed.',
+  addPasskeyTitle: 'Add a passkey',
+  addPasskeyLead: 'A passkey is kept on your phone, computer or security key and unlocked with your fingerprint, face or device PIN. It signs you in at the same level as a password plus a code.',
+  addPasskey: 'Add a passkey',
+  addPasskeyNeedsSignIn: 'To protect your account, sign in again before adding a passkey.',
+  signInToAddPasskey: 'Sign in again to add one',
+  passkeyUnsupported: 'This browser does not support passkeys, or JavaScript is off.',
 
   sessionsTitle: 'Sessions',
   sessionsLead: 'These are the places where you are signed in, on every channel. After you end a session, that device or browser must sign in again.',
@@ -226,6 +243,8 @@ const en: typeof zh = {
     'consent.revoked': 'App access revoked',
     'session.ended': 'Session ended',
     'credential.removed': 'Sign-in method removed',
+    'credential.added': 'Sign-in method added',
+    'credential.add_failed': 'Adding a sign-in method failed',
     'grant.revoked': 'App access revoked',
   },
 
@@ -234,6 +253,9 @@ const en: typeof zh = {
     session_ended: 'Session ended. That device or browser must sign in again.',
     credential_removed: 'Sign-in method removed.',
     signed_in_again: 'To protect your account, removing a sign-in method needs a fresh sign-in. You have signed in again: select “Remove” once more.',
+    passkey_added: 'Passkey added. You can now sign in with it, without your password.',
+    passkey_failed: 'The passkey was not added. Please try again.',
+    signed_in_for_passkey: 'You have signed in again and can now add a passkey.',
   },
 
   signedOutTitle: 'Signed out',

@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Accounts } from '../accounts/index.js';
+import type { Passkeys } from '../passkeys/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { Config } from '../config/index.js';
@@ -30,6 +31,7 @@ export interface PortalOptions {
   Adapter: AdapterConstructor;
   db: Database;
   accounts: Accounts;
+  passkeys: Passkeys;
   audit: AuditLog;
   accountIndex: AccountIndex;
   authentications: SessionAuthentications;
@@ -52,7 +54,8 @@ export function createPortal(o: PortalOptions) {
   const deps: PortalDeps = {
     provider: o.provider,
     accounts: o.accounts,
-    self: selfService({ provider: o.provider, accountIndex: o.accountIndex, authentications: o.authentications, signOut: o.signOut, audit: o.audit, credentials: credentialStore(o.db) }),
+    self: selfService({ provider: o.provider, accountIndex: o.accountIndex, authentications: o.authentications, signOut: o.signOut, audit: o.audit, credentials: credentialStore(o.db), passkeys: o.passkeys }),
+    passkeys: o.passkeys,
     rp: portalRelyingParty({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider }),
     sessions: portalSessions(o.Adapter, o.sessionSeconds ?? 1800),
     csrf: csrfTokens(csrfKey),

@@ -18,7 +18,8 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
     },
     credentials: async (s) => {
       const credentials = await deps.self.credentials(s.account);
-      return (c) => credentialsPage(c, credentials);
+      const freshSignIn = Date.now() / 1000 - s.session.authTime <= deps.freshSignInSeconds;
+      return (c) => credentialsPage(c, credentials, { freshSignIn });
     },
     sessions: async (s) => {
       const sessions = await deps.self.sessions(s.session.sub);
@@ -41,7 +42,7 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
       const view = await load(s);
       const chrome: SignedInChrome = { section, name: s.account.name, csrf: s.csrf, notice: noticeOf(ctx) };
       const base = pageContext(ctx, deps);
-      htmlPage(ctx, (nonce) => view({ ...base, nonce, chrome }));
+      htmlPage(ctx, (nonce) => view({ ...base, nonce, chrome }), { script: section === 'credentials' });
     });
   }
 }

@@ -7,6 +7,7 @@ import type { SessionAuthentications } from '../oidc/index.js';
 import type { SignOut, SignOutResult } from '../oidc/sign-out.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { CredentialStore, CredentialSummary } from './credential-store.js';
+import type { Passkeys } from '../passkeys/index.js';
 import { PORTAL_CLIENT_ID } from './portal-client.js';
 
 /** Who acts, and from where: every change the portal makes is audited with it. */
@@ -72,13 +73,14 @@ function maskPhone(phone: string): string {
  * signed-in citizen: ids that come from a form are looked up among that citizen's own records,
  * never trusted on their own.
  */
-export function selfService({ provider, accountIndex, authentications, signOut, audit, credentials }: {
+export function selfService({ provider, accountIndex, authentications, signOut, audit, credentials, passkeys }: {
   provider: () => Provider;
   accountIndex: AccountIndex;
   authentications: SessionAuthentications;
   signOut: SignOut;
   audit: AuditLog;
   credentials: CredentialStore;
+  passkeys: Passkeys;
 }) {
   /** Client names, looked up once per page. */
   function clientNames() {
@@ -207,6 +209,17 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
     },
 
     /** Removes one of the citizen's credentials other than the password; false if there is none such. */
+    /** Verifies a passkey registration made in this portal session and adds it; false if it did not verify. */
+    async addPasskey(actor: Actor, account: Account, boundTo: string, response: unknown): Promise<boolean> {
+      const added = await passkeys.register(account, boundTo, response);
+      if (!added.ok) {
+        await record(actor, 'credential.add_failed', { details: { type: 'passkey', reason: added.reason } });
+        return false;
+      }
+      await record(actor, 'credential.added', { details: { type: 'passkey' } });
+      return true;
+    },
+
     async removeCredential(actor: Actor, account: Account, credentialId: string): Promise<boolean> {
       const type = await credentials.remove(account.id, credentialId);
       if (!type) return false;

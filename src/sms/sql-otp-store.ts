@@ -19,6 +19,8 @@ interface SlotRow {
  * is one conditional UPDATE whose row count says who won, so concurrent instances sharing the
  * database cannot both count the last attempt, both consume a code, or both take the last slot.
  */
+const RING_INSERT_CHUNK = 200;
+
 export function createSqlOtpStore(db: Database, { retainExpiredMs = DEFAULT_RETAIN_EXPIRED_MS }: { retainExpiredMs?: number } = {}): OtpStore {
   async function classify(key: string, now: number, maxAttempts: number): Promise<AttemptClaim | undefined> {
     const row = (await db('sms_codes').select('code_hash', 'expires_at', 'attempts', 'consumed_at').where({ key }).first()) as CodeRow | undefined;
@@ -37,7 +39,10 @@ export function createSqlOtpStore(db: Database, { retainExpiredMs = DEFAULT_RETA
       const missing = Array.from({ length: max }, (_, slot) => slot)
         .filter((slot) => !present.has(slot))
         .map((slot) => ({ key, slot, sent_at: 0, expires_at: 0 }));
-      await db('sms_sends').insert(missing).onConflict(['key', 'slot']).ignore();
+      // In chunks: SQLite builds a multi-row insert as one compound SELECT, limited to 500 terms.
+      for (let i = 0; i < missing.length; i += RING_INSERT_CHUNK) {
+        await db('sms_sends').insert(missing.slice(i, i + RING_INSERT_CHUNK)).onConflict(['key', 'slot']).ignore();
+      }
       return undefined;
     }
     let oldest = slots[0]!;

@@ -31,6 +31,7 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'PortalSession',
   'PendingSmsLogin',
   'PasswordResetPending',
+  'WebAuthnChallenge',
 ]);
 
 export interface OidcAdapterOptions {

@@ -1,9 +1,15 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import type { ClientInput } from '../../src/clients/index.js';
+import { hasOpenssl, makeCertificates } from '../support/certificates.js';
 
 describe('claim release', () => {
   let h: Harness;
@@ -119,5 +125,71 @@ describe('claim release', () => {
     });
     const refused = await signInThrough({ verifiedClaimsAllowed: false }, 'openid identity_assurance');
     expect(refused.userinfo.verified_claims).toBeUndefined();
+  });
+});
+
+describe.skipIf(!hasOpenssl)('pairwise subjects with a sector_identifier_uri (https, the operator trusts its CA)', () => {
+  let dir: string;
+  let sector: https.Server;
+  let sectorOrigin: string;
+  let h: Harness;
+  let citizen: Awaited<ReturnType<Harness['citizen']>>;
+  const OTHER_REDIRECT = 'http://localhost:9/cb';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'yihao-sector-'));
+    const pems = makeCertificates(dir);
+    writeFileSync(join(dir, 'trusted-ca.pem'), pems.ca);
+    // The sector's document lists the redirect URIs of every app in it; /partial leaves one out.
+    sector = https.createServer({ key: pems.serverKey, cert: pems.serverCert }, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.url === '/partial.json' ? [REDIRECT] : [REDIRECT, OTHER_REDIRECT]));
+    });
+    await new Promise<void>((resolve) => sector.listen(0, '127.0.0.1', resolve));
+    sectorOrigin = `https://127.0.0.1:${(sector.address() as AddressInfo).port}`;
+    h = await startHarness({ overrides: (c) => ({ ...c, outbound: { allowedNetworks: ['127.0.0.0/8'], trustedCaFile: join(dir, 'trusted-ca.pem') } }) });
+    citizen = await h.citizen();
+  });
+  afterAll(async () => {
+    await h?.close();
+    sector?.closeAllConnections();
+    await new Promise<void>((resolve) => (sector ? sector.close(() => resolve()) : resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function subThrough(input: Partial<ClientInput>, redirectUri: string): Promise<string> {
+    const client = await h.client({ redirectUris: [redirectUri], scope: 'openid', ...input });
+    const rp = await relyingParty(h, client);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = await authorizationUrl(rp, verifier, { scope: 'openid', redirect_uri: redirectUri });
+    const callback = await scriptedSignIn(new ScriptedBrowser(), url, { identifier: citizen.citizenId, password: citizen.password });
+    return (await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier })).claims()!.sub;
+  }
+
+  it('gives apps of one sector the same pairwise sub whatever their redirect hosts, and apps outside it another', async () => {
+    const sectorUri = `${sectorOrigin}/sector.json`;
+    const a = await subThrough({ subjectType: 'pairwise', sectorIdentifierUri: sectorUri }, REDIRECT);
+    const b = await subThrough({ subjectType: 'pairwise', sectorIdentifierUri: sectorUri }, OTHER_REDIRECT);
+    const outside = await subThrough({ subjectType: 'pairwise' }, OTHER_REDIRECT);
+    expect(a).toBe(b);
+    expect(a).not.toBe(citizen.sub);
+    expect(outside).not.toBe(a);
+  });
+
+  it('refuses an app whose redirect URI the sector document does not list', async () => {
+    await expect(
+      h.client({ redirectUris: [OTHER_REDIRECT], subjectType: 'pairwise', sectorIdentifierUri: `${sectorOrigin}/partial.json` }),
+    ).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('sector_identifier_uri') });
+  });
+
+  it('refuses the same document from a provider that does not trust the CA', async () => {
+    const untrusting = await startHarness({ overrides: (c) => ({ ...c, outbound: { allowedNetworks: ['127.0.0.0/8'] } }) });
+    try {
+      await expect(
+        untrusting.client({ redirectUris: [REDIRECT], subjectType: 'pairwise', sectorIdentifierUri: `${sectorOrigin}/sector.json` }),
+      ).rejects.toMatchObject({ code: 'invalid_input' });
+    } finally {
+      await untrusting.close();
+    }
   });
 });

@@ -267,6 +267,36 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     expect((await h.yihao.services.audit.forAccount(citizen.sub))[0]).toMatchObject({ action: 'credential.removed', actorType: 'citizen', details: { type: 'device' } });
   });
 
+  it.skipIf(!enabled)('removing the authenticator app removes its recovery codes too; adding a passkey needs a fresh sign-in', async () => {
+    const citizen = await h.citizen();
+    const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
+    const db = h.yihao.stores.db;
+    const totpId = `c_totp_${name.length}_${Date.now()}`;
+    await db('credentials').insert({ id: totpId, account_id: account.id, type: 'totp', secret: 'sealed-secret', created_at: Date.now(), last_used_at: null });
+    await db('recovery_codes').insert(['a', 'b', 'c'].map((c) => ({ account_id: account.id, code_hash: `${c}${totpId}`.slice(0, 64), created_at: Date.now(), used_at: null })));
+    const browser = new ScriptedBrowser();
+    const { page } = await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
+    expect(page).toContain('data-passkey="register"');
+
+    const res = await submit(h, browser, page, '/account/credentials/remove', { credential: totpId });
+    expect(res.headers.get('location')).toBe('/account/credentials?notice=credential_removed');
+    expect(await db('credentials').where({ id: totpId })).toHaveLength(0);
+    expect(await db('recovery_codes').where({ account_id: account.id })).toHaveLength(0);
+
+    // An hour later the page offers a fresh sign-in instead, and the options endpoint refuses.
+    const portalSessions = new h.yihao.services.Adapter('PortalSession');
+    const portalId = /yihao_portal=([^;]+)/.exec(browser.cookieHeader(new URL(`${h.url}/account`)))![1]!;
+    const stored = (await portalSessions.find(portalId))!;
+    await portalSessions.upsert(portalId, { ...stored, authTime: Number(stored.authTime) - 3600 }, 600);
+    const stale = (await openPortal(h, browser, citizen, '/account/credentials')).page;
+    expect(stale).not.toContain('data-passkey="register"');
+    expect(stale).toContain('Sign in again to add one');
+    expect((await submit(h, browser, stale, '/account/passkeys/options', {})).status).toBe(403);
+    const add = await submit(h, browser, stale, '/account/passkeys', { credential: '{}' });
+    expect(new URL(add.headers.get('location')!).searchParams.get('prompt')).toBe('login');
+    expect(await db('passkeys').where({ account_id: account.id })).toHaveLength(0);
+  });
+
   it.skipIf(!enabled)('refuses a form without its CSRF token, or with the token of another portal session', async () => {
     const citizen = await h.citizen();
     await signInAtApp(h, app, citizen);

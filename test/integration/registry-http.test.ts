@@ -1,5 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +17,7 @@ import {
   type RegistryUnavailableReason,
 } from '../../src/registry/index.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { hasOpenssl, makeCertificates, type Pems } from '../support/certificates.js';
 
 interface Seen {
   method: string;
@@ -254,52 +254,7 @@ describe('HTTP registry: logs', () => {
   });
 });
 
-/** openssl, to make a throwaway CA, server and client certificates (node:crypto cannot issue X.509). */
-const hasOpenssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
 if (!hasOpenssl) console.warn('\n*** SKIPPING the registry mutual TLS test: the openssl CLI is not installed ***\n');
-
-interface Pems {
-  ca: string;
-  serverCert: string;
-  serverKey: string;
-  clientCert: string;
-  clientKey: string;
-  strangerCert: string;
-  strangerKey: string;
-}
-
-function makeCertificates(dir: string): Pems {
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  writeFileSync(
-    join(dir, 'ca.cnf'),
-    '[req]\ndistinguished_name = dn\n[dn]\n[v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n',
-  );
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n');
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage = clientAuth\n');
-  const selfSigned = (name: string, cn: string) =>
-    openssl('req', '-x509', '-config', 'ca.cnf', '-extensions', 'v3_ca', ...newKey, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '1', '-subj', `/CN=${cn}`);
-  const issued = (name: string, cn: string, ca: string) => {
-    openssl('req', '-new', '-config', 'ca.cnf', ...newKey, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-set_serial', String(Date.now()), '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
-  };
-  selfSigned('ca', 'Yihao Test Registry CA');
-  selfSigned('stranger-ca', 'Someone Else CA');
-  issued('server', '127.0.0.1', 'ca');
-  issued('client', 'yihao-test-client', 'ca');
-  writeFileSync(join(dir, 'stranger.ext'), 'extendedKeyUsage = clientAuth\n');
-  issued('stranger', 'yihao-test-client', 'stranger-ca');
-  const read = (f: string) => readFileSync(join(dir, f), 'utf8');
-  return {
-    ca: read('ca.crt'),
-    serverCert: read('server.crt'),
-    serverKey: read('server.key'),
-    clientCert: read('client.crt'),
-    clientKey: read('client.key'),
-    strangerCert: read('stranger.crt'),
-    strangerKey: read('stranger.key'),
-  };
-}
 
 describe.skipIf(!hasOpenssl)('HTTP registry: mutual TLS', () => {
   let dir: string;

@@ -200,6 +200,12 @@ describe.each(backends)('SMS code store contract ($name)', ({ enabled, sql, open
       expect(results.filter((r) => r.ok)).toHaveLength(5);
     });
 
+    it('works with the largest limit the configuration allows (1000 sends per window)', async () => {
+      const key = newKey();
+      const big = { max: 1000, windowMs: 60_000 };
+      for (let i = 0; i < 3; i++) expect((await b.store.take(key, big, T0 + i)).ok).toBe(true);
+    });
+
     it('keeps counting sends inside their window when swept', async () => {
       const key = newKey();
       await b.store.take(key, { max: 1, windowMs: 60_000 }, T0);

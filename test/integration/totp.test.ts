@@ -12,6 +12,7 @@ import { startHarness, type Backend, type Harness } from '../support/harness.js'
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { alertOf, formAction, formField, go as walk, page, ScriptedBrowser, submit as post, type PageStep, type Step } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 
 const LOA1 = 'urn:yihao:loa:1';
 const LOA2 = 'urn:yihao:loa:2';
@@ -26,6 +27,9 @@ async function wrongCode(secret: string): Promise<string> {
   const valid = new Set(await Promise.all([-2, -1, 0, 1, 2].map((s) => codeAt(secret, s))));
   for (let n = 123456; ; n++) if (!valid.has(String(n))) return String(n);
 }
+
+let phoneCounter = 0;
+const freshPhone = () => `139${String(process.pid % 10_000).padStart(4, '0')}${String(++phoneCounter).padStart(4, '0')}`;
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -112,6 +116,65 @@ describe.each(backends)('TOTP and recovery codes on the web sign-in ($name)', ({
     expect(await db('oidc_models').where({ model: 'PendingSecondFactor' }).count({ n: '*' }).first()).toEqual({ n: 0 });
     const events = (await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action);
     expect(events).toEqual(expect.arrayContaining(['credential.added', 'login.succeeded']));
+  });
+
+  it.skipIf(!enabled)('proves the mobile number by SMS before an authenticator app is bound: skipping or a wrong code binds nothing', async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const browser = new ScriptedBrowser();
+    const { first, redeem } = await begin(browser, { acr_values: LOA2 });
+    const proof = page(await submit(browser, page(first), '/login', password(citizen)));
+    expect(proof.html).toContain('<h1>Confirm your mobile number</h1>');
+    expect(proof.html).toContain(`${phone.slice(0, 3)}****${phone.slice(7)}`);
+    expect(proof.html).not.toContain(phone);
+    expect(secretOf(proof.html)).toBeUndefined();
+    const code = await latestOutboxCode(outboxPath(h.config.dataDir), `+86${phone}`, 'bind_factor');
+    expect(code).toMatch(/^\d{6}$/);
+
+    // The enrolment form cannot be reached around the proof.
+    const skipped = await browser.request(new URL(formAction(proof.html, '/phone-proof')!.replace('/phone-proof', '/totp-enrolment'), proof.url), {
+      form: { csrf: formField(proof.html, 'csrf')!, code: '123456' },
+    });
+    expect(skipped.status).toBe(400);
+    const wrong = page(await submit(browser, proof, '/phone-proof', { code: code === '000000' ? '111111' : '000000' }));
+    expect(wrong.status).toBe(401);
+    expect(alertOf(wrong.html)).toBe('The code is not correct.');
+    const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
+    expect(await h.yihao.stores.db('credentials').where({ account_id: account.id, type: 'totp' })).toHaveLength(0);
+
+    const setup = page(await submit(browser, wrong, '/phone-proof', { code: code! }));
+    expect(setup.html).toContain('<h1>Set up an authenticator app</h1>');
+    const secret = secretOf(setup.html)!;
+    const shown = page(await submit(browser, setup, '/totp-enrolment', { code: await codeAt(secret) }));
+    const claims = await redeem(await go(browser, new URL(formAction(shown.html, '/auth/')!, shown.url)));
+    expect(claims).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['pwd', 'otp', 'mfa'] });
+    // The proof code was single use.
+    expect(await h.yihao.services.otp.verify({ phone, purpose: 'bind_factor', code: code! })).not.toBe('ok');
+  });
+
+  it.skipIf(!enabled)('sends a new proof code on request, within the resend limits', async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const browser = new ScriptedBrowser();
+    const { first } = await begin(browser, { acr_values: LOA2 });
+    const proof = page(await submit(browser, page(first), '/login', password(citizen)));
+    // Straight away is too soon (one code per resend interval).
+    const soon = page(await submit(browser, proof, '/phone-proof/resend', {}));
+    expect(soon.status).toBe(429);
+    expect(alertOf(soon.html)).toMatch(/^Please wait \d+ seconds? before requesting another code\.$/);
+  });
+
+  it.skipIf(!enabled)('does not bind an authenticator app on a password alone when the account already has a passkey', async () => {
+    const citizen = await h.citizen({ phone: freshPhone() });
+    const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
+    await h.yihao.stores.db('credentials').insert({ id: `c_pk_${name.length}_${Date.now()}`, account_id: account.id, type: 'passkey', secret: '', created_at: Date.now(), last_used_at: null });
+    const browser = new ScriptedBrowser();
+    const { first } = await begin(browser, { acr_values: LOA2 });
+    const refused = page(await submit(browser, page(first), '/login', password(citizen)));
+    expect(alertOf(refused.html)).toBe('不动产登记 requires two-step verification. Your account has a passkey: use “Sign in with a passkey”.');
+    expect(refused.html).toContain('data-passkey="authenticate"');
+    const uid = refused.url.pathname.split('/')[2]!;
+    expect(await h.yihao.services.secondFactors.pending(uid)).toBeUndefined();
   });
 
   it.skipIf(!enabled)('signs in later with password + TOTP at loa:2; a loa:1 request still needs only the password', async () => {

@@ -47,6 +47,11 @@ export interface HarnessOptions {
   /** A second instance on the same stores and issuer, on its own port (scaled out). */
   share?: Harness;
   overrides?: (config: Config) => Config;
+  /**
+   * The issuer's host name (it still listens on 127.0.0.1). WebAuthn needs `localhost`: a relying
+   * party ID cannot be an IP address.
+   */
+  host?: 'localhost';
 }
 
 /** Starts a real Yihao on a random port with a fresh store. */
@@ -54,7 +59,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const backend = opts.reuse?.backend ?? opts.share?.backend ?? opts.backend ?? 'sqlite';
   // A restart keeps its issuer, as a real deployment would; so does a second instance.
   const port = opts.reuse ? new URL(opts.reuse.issuer).port : String(await freePort());
-  const issuer = opts.share?.issuer ?? `http://127.0.0.1:${port}`;
+  const issuer = opts.share?.issuer ?? `http://${opts.host ?? '127.0.0.1'}:${port}`;
   let env: Record<string, string>;
   let cleanup: () => Promise<void>;
   let schema: string | undefined;

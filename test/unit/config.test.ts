@@ -116,4 +116,16 @@ describe('configuration', () => {
     const err = configError({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file });
     expect(err.message).toContain('argon2.memoryKiB');
   });
+
+  it('takes an outbound CA file only if it is there and holds a certificate', () => {
+    const dir = dataDir();
+    expect(configError({ YIHAO_DATA_DIR: dir, YIHAO_OUTBOUND_CA_FILE: join(dir, 'missing.pem') }).message).toBe(
+      `configuration: outbound.trustedCaFile cannot be read (ENOENT): ${join(dir, 'missing.pem')}`,
+    );
+    writeFileSync(join(dir, 'empty.pem'), 'not a certificate');
+    expect(configError({ YIHAO_DATA_DIR: dir, YIHAO_OUTBOUND_CA_FILE: join(dir, 'empty.pem') }).message).toContain('holds no PEM certificate');
+    writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const c = loadConfig({ YIHAO_DATA_DIR: dir, YIHAO_OUTBOUND_CA_FILE: join(dir, 'ca.pem'), YIHAO_OUTBOUND_ALLOW: '10.0.0.0/8' });
+    expect(c.outbound).toEqual({ allowedNetworks: ['10.0.0.0/8'], trustedCaFile: join(dir, 'ca.pem') });
+  });
 });

@@ -1,6 +1,7 @@
 import { html, trusted } from './html.js';
 import { layout } from './layout.js';
 import { messages, type Locale } from '../i18n.js';
+import { passkeyScript } from '../../passkeys/index.js';
 import type { LoginOption } from '../deps.js';
 
 interface PageBase {
@@ -27,6 +28,7 @@ ${p.error ? html`<p class="error" role="alert" id="form-error">${p.error}</p>` :
 <input type="password" id="password" name="password" autocomplete="current-password" required maxlength="128"${invalid}${p.error ? html` aria-describedby="form-error"` : ''}>
 <button type="submit">${t.signIn}</button>
 </form>
+${passkeyControl(p)}
 ${p.loginOptions?.length
   ? html`<h2>${t.otherWays}</h2>
 ${p.loginOptions.map((o) => html`<form method="post" action="/interaction/${p.uid}/${o.path}">
@@ -38,6 +40,17 @@ ${p.loginOptions.map((o) => html`<form method="post" action="/interaction/${p.ui
 <p><a href="/password-reset?ui_locales=${p.locale}&amp;return_to=/interaction/${p.uid}">${t.sms.forgotPassword}</a></p>
 <p><a href="/register?ui_locales=${p.locale}&amp;return_to=/interaction/${p.uid}">${p.locale === 'en' ? 'Create an account' : '注册账号'}</a></p>`,
   });
+}
+
+/** A passkey sign-in: a button that the script shows where WebAuthn works, and the form it submits. */
+function passkeyControl(p: PageBase & { uid: string; csrf: string }) {
+  const t = messages(p.locale);
+  return html`<form id="passkey-form" method="post" action="/interaction/${p.uid}/passkey">
+<input type="hidden" name="csrf" value="${p.csrf}"><input type="hidden" name="credential" value="">
+</form>
+<button type="button" class="secondary" hidden data-passkey="authenticate" data-options="/interaction/${p.uid}/passkey/options" data-form="passkey-form" data-status="passkey-status">${t.passkey.button}</button>
+<p class="error" role="alert" id="passkey-status" hidden>${t.passkey.failed}</p>
+<script nonce="${p.nonce}">${trusted(passkeyScript)}</script>`;
 }
 
 export function consentPage(

@@ -39,6 +39,31 @@ ${codeField(p, { label: t.code, hint: t.codeHint, digitsOnly: false })}
   });
 }
 
+/**
+ * Before an authenticator app is bound to the account: a code sent to the account's mobile number,
+ * so that a password alone (guessed, phished) cannot set up the attacker's own second factor.
+ */
+export function phoneProofPage(p: StepPage & { maskedPhone: string; codeMinutes: number; notice?: string | undefined }): string {
+  const t = messages(p.locale).secondFactor;
+  return layout({
+    ...p,
+    title: t.phoneProofTitle,
+    body: html`<h1>${t.phoneProofTitle}</h1>
+<p>${t.phoneProofLead(p.clientName, p.maskedPhone, p.codeMinutes)}</p>
+${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
+${errorLine(p.error)}
+<form method="post" action="/interaction/${p.uid}/phone-proof" novalidate>
+<input type="hidden" name="csrf" value="${p.csrf}">
+${codeField(p, { label: t.smsCode, hint: t.smsCodeHint, digitsOnly: true })}
+<button type="submit">${t.confirm}</button>
+</form>
+<form method="post" action="/interaction/${p.uid}/phone-proof/resend">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<button type="submit" class="secondary">${t.resendCode}</button>
+</form>`,
+  });
+}
+
 /** Setting TOTP up in the middle of a sign-in: the QR code, the same secret as text, and a code to prove it works. */
 export function totpEnrolmentPage(p: StepPage & { qrCode: string; secret: string }): string {
   const t = messages(p.locale).secondFactor;

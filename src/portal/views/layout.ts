@@ -63,7 +63,9 @@ export function portalLayout(p: { locale: Locale; t: PortalMessages; nonce: stri
     ? html`<span>${t.signedInAs(p.signedIn.name)}</span>
 <form method="post" action="/account/logout"><input type="hidden" name="csrf" value="${p.signedIn.csrf}"><button type="submit">${t.signOut}</button></form>`
     : '';
-  const notice = p.signedIn?.notice ? html`<p class="notice" role="status">${t.notices[p.signedIn.notice]}</p>` : '';
+  const n = p.signedIn?.notice;
+  // A notice that reports a failure is an alert, so assistive technology announces it at once.
+  const notice = n ? (n.endsWith('_failed') ? html`<p class="error" role="alert">${t.notices[n]}</p>` : html`<p class="notice" role="status">${t.notices[n]}</p>`) : '';
   return `<!doctype html>${html`<html lang="${p.locale}">
 <head>
 <meta charset="utf-8">

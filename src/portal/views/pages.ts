@@ -1,4 +1,5 @@
-import { html, type SafeHtml } from '../../interactions/views/html.js';
+import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
+import { passkeyScript } from '../../passkeys/index.js';
 import { formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
 import { isRemovable, type CredentialSummary } from '../credential-store.js';
 import type { AppView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
@@ -49,7 +50,25 @@ ${p.assuranceAt !== undefined ? html`<dt>${t.assuranceAt}</dt><dd>${formatDate(c
   );
 }
 
-export function credentialsPage(c: SignedInPage, credentials: CredentialSummary[]): string {
+/**
+ * Adding a passkey: right after a sign-in, the button (shown by the script where WebAuthn works);
+ * otherwise a form that signs in again first, as removing a method does.
+ */
+function addPasskey(c: SignedInPage, fresh: boolean): SafeHtml {
+  const { t } = c;
+  const control = fresh
+    ? html`<form id="passkey-form" method="post" action="/account/passkeys">
+<input type="hidden" name="csrf" value="${c.chrome.csrf}"><input type="hidden" name="credential" value="">
+</form>
+<button type="button" hidden data-passkey="register" data-options="/account/passkeys/options" data-form="passkey-form" data-status="passkey-status">${t.addPasskey}</button>
+<p class="error" role="alert" id="passkey-status" hidden>${t.notices.passkey_failed}</p>
+<noscript><p class="hint">${t.passkeyUnsupported}</p></noscript>
+<script nonce="${c.nonce}">${trusted(passkeyScript)}</script>`
+    : html`<p class="hint" id="passkey-sign-in-hint">${t.addPasskeyNeedsSignIn}</p>${actionForm(c, '/account/passkeys/sign-in', {}, html`${t.signInToAddPasskey}`, { describedBy: 'passkey-sign-in-hint' })}`;
+  return html`<section class="card" aria-labelledby="add-passkey"><h2 id="add-passkey">${t.addPasskeyTitle}</h2><p>${t.addPasskeyLead}</p>${control}</section>`;
+}
+
+export function credentialsPage(c: SignedInPage, credentials: CredentialSummary[], opts: { freshSignIn: boolean }): string {
   const { t } = c;
   const cards = credentials.map((cred) => {
     const label = t.credentialTypes[cred.type] ?? cred.type;
@@ -62,7 +81,7 @@ ${isRemovable(cred.type)
   : html`<p class="hint">${t.passwordKept}</p>`}
 </section>`;
   });
-  return page(c, t.credentialsTitle, html`<p class="lead">${t.credentialsLead}</p>${cards}`);
+  return page(c, t.credentialsTitle, html`<p class="lead">${t.credentialsLead}</p>${cards}${addPasskey(c, opts.freshSignIn)}`);
 }
 
 export function sessionsPage(c: SignedInPage, sessions: SessionView[], currentUid: string): string {

@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import {
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type AuthenticationResponseJSON,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+  type RegistrationResponseJSON,
+} from '@simplewebauthn/server';
+import { ACR, type Account, type Accounts, type Authentication } from '../accounts/index.js';
+import { maskCitizenId } from '../identity/index.js';
+import type { Database } from '../storage/database.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { webauthnChallenges, type ChallengeBinding } from './challenges.js';
+import { passkeyStore, type PasskeyRow } from './passkey-store.js';
+import { parseAuthenticationResponse, parseRegistrationResponse } from './responses.js';
+
+export interface PasskeysDeps {
+  db: Database;
+  Adapter: AdapterConstructor;
+  accounts: Accounts;
+  /** The relying party: the issuer's origin, and its host as the RP ID. */
+  origin: string;
+  rpId: string;
+  rpName: string;
+  /** How long a ceremony may take, challenge included. */
+  timeoutSeconds: number;
+}
+
+export type PasskeyEnrolment = { ok: true; credentialId: string } | { ok: false; reason: 'invalid' | 'expired' | 'already_registered' };
+
+export type PasskeySignIn =
+  | { ok: true; account: Account; authentication: Authentication }
+  | { ok: false; reason: 'invalid' | 'expired' | 'unknown_passkey' | 'inactive' }
+  | { ok: false; reason: 'locked'; sub: string; until: Date; lockedNow: boolean };
+
+/**
+ * RFC 8176: a passkey bound to one authenticator is a hardware-secured key (`hwk`); a synced
+ * passkey (backup eligible) lives in a cloud keychain, so it is a software-secured key (`swk`).
+ */
+export const passkeyAmr = (deviceType: PasskeyRow['device_type']): string[] => [deviceType === 'singleDevice' ? 'hwk' : 'swk'];
+
+const newCredentialId = () => `c_${randomBytes(12).toString('base64url')}`;
+// The WebAuthn user handle is the account's public `sub`: random, stable, and nothing about the citizen.
+const userHandleOf = (account: Account) => new TextEncoder().encode(account.sub);
+
+/**
+ * Passkeys (WebAuthn, via @simplewebauthn/server): enrolment for a signed-in citizen, and
+ * discoverable sign-in that reaches `urn:yihao:loa:2` on its own (possession of the key plus the
+ * authenticator's user verification). Knows nothing about HTTP.
+ *
+ * - Every ceremony needs user verification, and every challenge is single use (see challenges.ts).
+ * - A sign-in counts against the account's shared lockout like any other login method; a signature
+ *   counter that goes backwards (a cloned authenticator) is refused.
+ */
+export function createPasskeys(deps: PasskeysDeps) {
+  const store = passkeyStore(deps.db);
+  const challenges = webauthnChallenges(deps.Adapter, deps.timeoutSeconds);
+  const timeout = deps.timeoutSeconds * 1000;
+  const expected = { expectedOrigin: deps.origin, expectedRPID: deps.rpId, requireUserVerification: true };
+
+  // The library base64url-encodes a challenge given as bytes; given a string, it would encode the
+  // string's UTF-8 instead. Bytes, so that clientDataJSON carries exactly the stored id.
+  const issue = async (binding: ChallengeBinding) => Buffer.from(await challenges.issue(binding), 'base64url');
+
+  /** The challenge in a response's clientDataJSON, taken (single use) if it was issued for `binding`. */
+  async function takeChallenge(clientDataJSON: string, binding: ChallengeBinding): Promise<string | undefined> {
+    let challenge: unknown;
+    try {
+      challenge = (JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8')) as { challenge?: unknown }).challenge;
+    } catch {
+      return undefined;
+    }
+    return typeof challenge === 'string' && (await challenges.take(challenge, binding)) ? challenge : undefined;
+  }
+
+  return {
+    async registrationOptions(account: Account, boundTo: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
+      const existing = await store.forAccount(account.id);
+      const label = maskCitizenId(account.citizenId());
+      return generateRegistrationOptions({
+        rpName: deps.rpName,
+        rpID: deps.rpId,
+        userName: label,
+        userDisplayName: label,
+        userID: userHandleOf(account),
+        challenge: await issue({ purpose: 'register', boundTo }),
+        timeout,
+        attestationType: 'none',
+        excludeCredentials: existing.map((p) => ({ id: p.webauthn_id, ...(p.transports ? { transports: p.transports.split(',') } : {}) })),
+        authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+      });
+    },
+
+    /** Verifies a registration response against the challenge issued for `boundTo`, and stores the passkey. */
+    async register(account: Account, boundTo: string, raw: unknown): Promise<PasskeyEnrolment> {
+      const response = parseRegistrationResponse(raw);
+      if (!response) return { ok: false, reason: 'invalid' };
+      const challenge = await takeChallenge(response.response.clientDataJSON, { purpose: 'register', boundTo });
+      if (!challenge) return { ok: false, reason: 'expired' };
+      let info;
+      try {
+        const verified = await verifyRegistrationResponse({ response: response as RegistrationResponseJSON, expectedChallenge: challenge, ...expected });
+        if (!verified.verified) return { ok: false, reason: 'invalid' };
+        info = verified.registrationInfo;
+      } catch {
+        return { ok: false, reason: 'invalid' };
+      }
+      if (await store.byWebauthnId(info.credential.id)) return { ok: false, reason: 'already_registered' };
+      const credentialId = newCredentialId();
+      await store.insert(
+        {
+          credential_id: credentialId,
+          account_id: account.id,
+          webauthn_id: info.credential.id,
+          public_key: Buffer.from(info.credential.publicKey).toString('base64url'),
+          sign_count: info.credential.counter,
+          transports: info.credential.transports?.length ? info.credential.transports.join(',') : null,
+          device_type: info.credentialDeviceType,
+          backed_up: info.credentialBackedUp,
+          aaguid: info.aaguid,
+        },
+        Date.now(),
+      );
+      return { ok: true, credentialId };
+    },
+
+    /** Options for a discoverable sign-in: no account is named, the authenticator offers its passkeys. */
+    async authenticationOptions(boundTo: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+      return generateAuthenticationOptions({
+        rpID: deps.rpId,
+        challenge: await issue({ purpose: 'authenticate', boundTo }),
+        timeout,
+        userVerification: 'required',
+      });
+    },
+
+    /** Verifies an assertion against the challenge issued for `boundTo`; on success, a web loa:2 Authentication. */
+    async signIn(boundTo: string, raw: unknown): Promise<PasskeySignIn> {
+      const response = parseAuthenticationResponse(raw);
+      if (!response) return { ok: false, reason: 'invalid' };
+      const challenge = await takeChallenge(response.response.clientDataJSON, { purpose: 'authenticate', boundTo });
+      if (!challenge) return { ok: false, reason: 'expired' };
+      const passkey = await store.byWebauthnId(response.id);
+      if (!passkey) return { ok: false, reason: 'unknown_passkey' };
+      const account = await deps.accounts.findById(passkey.account_id);
+      if (!account || account.status !== 'active') return { ok: false, reason: 'inactive' };
+      if (response.response.userHandle !== undefined && response.response.userHandle !== Buffer.from(userHandleOf(account)).toString('base64url')) {
+        return { ok: false, reason: 'invalid' };
+      }
+      const locked = (s: { until: Date; lockedNow: boolean }) => ({ ok: false, reason: 'locked', sub: account.sub, until: s.until, lockedNow: s.lockedNow }) as const;
+      const gate = await deps.accounts.lockout.beginAttempt(account.id);
+      if (gate.locked) return locked(gate);
+      const fail = async (): Promise<PasskeySignIn> => {
+        const after = await deps.accounts.lockout.recordFailure(account.id);
+        return after.locked ? locked(after) : { ok: false, reason: 'invalid' };
+      };
+      let info;
+      try {
+        const verified = await verifyAuthenticationResponse({
+          response: response as AuthenticationResponseJSON,
+          expectedChallenge: challenge,
+          ...expected,
+          credential: { id: passkey.webauthn_id, publicKey: Buffer.from(passkey.public_key, 'base64url'), counter: Number(passkey.sign_count) },
+        });
+        if (!verified.verified) return await fail();
+        info = verified.authenticationInfo;
+      } catch {
+        // Includes a counter that did not move forward: the sign of a cloned authenticator.
+        return await fail();
+      }
+      if (!(await store.recordUse(passkey.credential_id, Number(passkey.sign_count), info.newCounter, Date.now()))) return await fail();
+      await deps.accounts.lockout.recordSuccess(account.id);
+      const authentication: Authentication = {
+        accountId: account.sub,
+        channel: 'web',
+        amr: passkeyAmr(info.credentialDeviceType),
+        acr: ACR.twoFactor,
+        at: Math.floor(Date.now() / 1000),
+      };
+      return { ok: true, account, authentication };
+    },
+  };
+}
+export type Passkeys = ReturnType<typeof createPasskeys>;

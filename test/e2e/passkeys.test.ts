@@ -1,0 +1,269 @@
+/**
+ * Passkeys in a real browser (the system Chromium) with its virtual WebAuthn authenticator (CDP
+ * `WebAuthn.addVirtualAuthenticator`): enrolment in the portal right after a sign-in, sign-in with
+ * the passkey alone at urn:yihao:loa:2 (amr `hwk` for a device-bound passkey, `swk` for a synced
+ * one), the step-up of a loa:1 session, and the refusals: a removed passkey, a cancelled ceremony,
+ * a signature counter that went backwards (a cloned authenticator), a locked account, and a
+ * response replayed into another sign-in. openid-client redeems every code and reads acr and amr.
+ */
+import http from 'node:http';
+import type net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import type { Browser, CDPSession, Page } from 'playwright-core';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
+import { expectNoSeriousAxeViolations } from '../support/axe.js';
+
+const LOA2 = 'urn:yihao:loa:2';
+
+interface VirtualCredential {
+  credentialId: string;
+  isResidentCredential: boolean;
+  rpId: string;
+  privateKey: string;
+  userHandle: string;
+  signCount: number;
+}
+
+/** A virtual platform authenticator with user verification, in this page's tab. */
+async function virtualAuthenticator(page: Page, opts: { synced?: boolean } = {}) {
+  const cdp: CDPSession = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+      // A synced passkey (iCloud Keychain, Google Password Manager) is backup eligible.
+      ...(opts.synced ? { defaultBackupEligibility: true, defaultBackupState: true } : {}),
+    },
+  });
+  return {
+    async credentials(): Promise<VirtualCredential[]> {
+      return ((await cdp.send('WebAuthn.getCredentials', { authenticatorId })) as { credentials: VirtualCredential[] }).credentials;
+    },
+    /** The same passkey on another device (a roaming key moved over, or a synced one arriving). */
+    async add(credential: VirtualCredential) {
+      await cdp.send('WebAuthn.addCredential', { authenticatorId, credential });
+    },
+    async userVerifies(yes: boolean) {
+      await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: yes });
+    },
+  };
+}
+
+// PostgreSQL + Redis too: the passkeys table, and the single-use challenges in Redis.
+const backends: { name: Backend; enabled: boolean }[] = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (Chromium virtual authenticator, $name)', ({ name, enabled }) => {
+  if (!enabled) return it.skip(`${name} is not available`);
+  let h: Harness;
+  let browser: Browser;
+  let rpServer: http.Server;
+  let redirectUri: string;
+  let app: oidc.Configuration;
+  const pages = freshPages(() => browser);
+
+  beforeAll(async () => {
+    rpServer = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end('<!doctype html><html lang="en"><head><title>Relying party</title></head><body><h1>Back at the relying party</h1></body></html>');
+    });
+    await new Promise<void>((resolve) => rpServer.listen(0, '127.0.0.1', resolve));
+    redirectUri = `http://127.0.0.1:${(rpServer.address() as net.AddressInfo).port}/cb`;
+    // WebAuthn needs a host name for the relying party ID: the issuer is http://localhost:<port>.
+    [h, browser] = await Promise.all([startHarness({ backend: name, host: 'localhost' }), launchChromium()]);
+    const client = await h.client({ name: '不动产登记', redirectUris: [redirectUri], scope: 'openid profile', firstParty: true });
+    app = await oidc.discovery(new URL(h.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+  });
+
+  afterAll(async () => {
+    await pages.close();
+    await browser?.close();
+    if (rpServer) {
+      rpServer.closeAllConnections();
+      await new Promise<void>((resolve) => rpServer.close(() => resolve()));
+    }
+    await h?.close();
+  });
+
+  /** Opens an authorization request; `land` performs the last click and redeems the code at the app. */
+  async function authorize(page: Page, extra: Record<string, string> = {}) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const url = oidc.buildAuthorizationUrl(app, {
+      redirect_uri: redirectUri,
+      scope: 'openid profile',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+      ...extra,
+    });
+    expect((await page.goto(url.href))?.status()).toBe(200);
+    return {
+      async land(click: () => Promise<void>) {
+        await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri)), click()]);
+        const tokens = await oidc.authorizationCodeGrant(app, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+        return tokens.claims()!;
+      },
+    };
+  }
+
+  async function signInWithPassword(page: Page, citizen: { citizenId: string; password: string }, lang: 'en' | 'zh-CN' = 'en') {
+    const ui = lang === 'en' ? { identifier: 'ID number or mobile number', password: 'Password', signIn: 'Sign in' } : { identifier: '身份证号或手机号', password: '密码', signIn: '登录' };
+    await page.getByLabel(ui.identifier, { exact: true }).fill(citizen.citizenId);
+    await page.getByLabel(ui.password, { exact: true }).fill(citizen.password);
+    await page.getByRole('button', { name: ui.signIn, exact: true }).click();
+  }
+
+  /** Signs in to the portal with the password and adds a passkey from its sign-in methods page. */
+  async function enrolInPortal(page: Page, citizen: { citizenId: string; password: string }) {
+    await page.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    await signInWithPassword(page, citizen);
+    await page.waitForURL((u) => u.pathname === '/account/credentials');
+    await page.getByRole('button', { name: 'Add a passkey', exact: true }).click();
+    await page.waitForURL((u) => u.searchParams.get('notice') === 'passkey_added');
+    expect((await page.getByRole('status').textContent())?.trim()).toBe('Passkey added. You can now sign in with it, without your password.');
+    expect(await page.locator('[data-credential-type="passkey"]').count()).toBe(1);
+  }
+
+  let citizen: Awaited<ReturnType<Harness['citizen']>>;
+  let devicePasskey: VirtualCredential;
+
+  it('enrols a device-bound passkey in the portal; a loa:1 session is stepped up by it in place, and the app gets acr loa:2 with amr hwk', async () => {
+    citizen = await h.citizen();
+    const page = await pages.next();
+    const authenticator = await virtualAuthenticator(page);
+    await enrolInPortal(page, citizen);
+    await expectNoSeriousAxeViolations(page, 'the en sign-in methods page with a passkey');
+    const [stored] = await authenticator.credentials();
+    expect(stored).toMatchObject({ isResidentCredential: true, rpId: 'localhost' });
+
+    // The same browser is signed in at loa:1 (password). An app that demands loa:2 gets the login
+    // page, and the passkey alone takes the session to loa:2.
+    const flow = await authorize(page, { acr_values: LOA2, ui_locales: 'en' });
+    const button = page.getByRole('button', { name: 'Sign in with a passkey', exact: true });
+    await button.waitFor();
+    await expectNoSeriousAxeViolations(page, 'the en login page with the passkey button');
+    const claims = await flow.land(() => button.click());
+    expect(claims).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['hwk'], channel: 'web' });
+    // Taken as it is now: a copy with an older signature counter would look like a clone.
+    devicePasskey = (await authenticator.credentials())[0]!;
+    expect(devicePasskey.signCount).toBeGreaterThan(stored!.signCount);
+  });
+
+  it('signs in with the passkey alone in another browser (zh-CN page), with no password typed; later apps ride the loa:2 session', async () => {
+    expect(devicePasskey, 'the enrolment test ran first').toBeDefined();
+    const page = await pages.next();
+    const authenticator = await virtualAuthenticator(page);
+    await authenticator.add(devicePasskey);
+    const flow = await authorize(page, { acr_values: LOA2 });
+    expect(await page.locator('html').getAttribute('lang')).toBe('zh-CN');
+    const claims = await flow.land(() => page.getByRole('button', { name: '使用通行密钥登录', exact: true }).click());
+    expect(claims).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['hwk'], channel: 'web' });
+    // Single sign-on: the next request (no level asked) returns at once with the session's level.
+    const again = await authorize(page);
+    expect(await again.land(async () => {})).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['hwk'] });
+  });
+
+  it('a synced passkey (backup eligible) gives amr swk', async () => {
+    const other = await h.citizen();
+    const page = await pages.next();
+    const laptop = await virtualAuthenticator(page, { synced: true });
+    await enrolInPortal(page, other);
+    const [synced] = await laptop.credentials();
+    // The keychain brings it to the citizen's other device.
+    const next = await pages.next();
+    const phone = await virtualAuthenticator(next, { synced: true });
+    await phone.add({ ...synced!, backupEligibility: true, backupState: true } as VirtualCredential);
+    const flow = await authorize(next, { acr_values: LOA2, ui_locales: 'en' });
+    const claims = await flow.land(() => next.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click());
+    expect(claims).toMatchObject({ sub: other.sub, acr: LOA2, amr: ['swk'], channel: 'web' });
+  });
+
+  it('refuses a cloned authenticator (counter gone backwards), a locked account, and an assertion replayed into another sign-in', async () => {
+    const someone = await h.citizen();
+    const page = await pages.next();
+    const authenticator = await virtualAuthenticator(page);
+    await enrolInPortal(page, someone);
+    const account = (await h.yihao.accounts.findBySub(someone.sub))!;
+    const db = h.yihao.stores.db;
+    const alert = async () => (await page.getByRole('alert').textContent())?.trim();
+    const passkeyButton = () => page.getByRole('button', { name: 'Sign in with a passkey', exact: true });
+
+    // The server has seen a higher signature counter than this authenticator now reports.
+    await db('passkeys').where({ account_id: account.id }).update({ sign_count: 1_000_000 });
+    await authorize(page, { acr_values: LOA2, ui_locales: 'en', prompt: 'login' });
+    const refused = page.waitForResponse((r) => r.url().endsWith('/passkey') && r.request().method() === 'POST');
+    await passkeyButton().click();
+    expect((await refused).status()).toBe(401);
+    expect(await alert()).toBe('This passkey could not be verified. Try again, or use another way to sign in.');
+    await db('passkeys').where({ account_id: account.id }).update({ sign_count: 0 });
+
+    // Capture a good assertion on its way, then try it again in a new sign-in.
+    let captured: string | undefined;
+    await page.route('**/interaction/*/passkey', async (route) => {
+      captured = route.request().postData() ?? undefined;
+      await route.continue();
+    });
+    const flow = await authorize(page, { acr_values: LOA2, ui_locales: 'en', prompt: 'login' });
+    expect(await flow.land(() => passkeyButton().click())).toMatchObject({ sub: someone.sub, acr: LOA2 });
+    await page.unroute('**/interaction/*/passkey');
+    const credential = new URLSearchParams(captured!).get('credential')!;
+    expect(credential).toContain('authenticatorData');
+    await authorize(page, { acr_values: LOA2, ui_locales: 'en', prompt: 'login' });
+    const uid = new URL(page.url()).pathname.split('/')[2]!;
+    const csrf = await page.locator('#passkey-form input[name=csrf]').inputValue();
+    const replay = await page.request.post(`${h.issuer}/interaction/${uid}/passkey`, { form: { csrf, credential }, maxRedirects: 0 });
+    expect(replay.status()).toBe(401);
+    expect(await replay.text()).toContain('This passkey could not be verified.');
+    const garbage = await page.request.post(`${h.issuer}/interaction/${uid}/passkey`, { form: { csrf, credential: '{"id":' }, maxRedirects: 0 });
+    expect(garbage.status()).toBe(401);
+
+    // A locked account: the passkey is refused like the password would be, with when to come back.
+    for (let i = 0; i < h.config.lockout.maxFailures; i++) await h.yihao.accounts.verifyPassword(someone.citizenId, 'not the password');
+    await page.reload();
+    await passkeyButton().click();
+    await page.getByRole('alert').waitFor();
+    expect(await alert()).toMatch(/temporarily locked/);
+    expect(authenticator).toBeDefined();
+  });
+
+  it('refuses a removed passkey with a clear message, and shows an alert when the citizen cancels', async () => {
+    const someone = await h.citizen();
+    const page = await pages.next();
+    const authenticator = await virtualAuthenticator(page);
+    await enrolInPortal(page, someone);
+    // Still within the fresh sign-in: remove the passkey from the portal.
+    await page.getByRole('button', { name: 'Remove Passkey', exact: true }).click();
+    await page.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');
+    expect(await page.locator('[data-credential-type="passkey"]').count()).toBe(0);
+
+    // The authenticator still holds it, but Yihao no longer knows it.
+    await authorize(page, { acr_values: LOA2, ui_locales: 'en', prompt: 'login' });
+    await page.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click();
+    await page.getByRole('alert').waitFor();
+    expect((await page.getByRole('alert').textContent())?.trim()).toBe(
+      'This passkey is not linked to a Yihao account (it may have been removed). Use another way to sign in.',
+    );
+
+    // The citizen fails the fingerprint / PIN check: the ceremony fails in the browser, the page says so.
+    await authenticator.userVerifies(false);
+    const button = page.getByRole('button', { name: 'Sign in with a passkey', exact: true });
+    await button.click();
+    const status = page.locator('#passkey-status');
+    await status.waitFor({ state: 'visible' });
+    expect((await status.textContent())?.trim()).toBe('Passkey sign-in did not complete. Try again, or use another way to sign in.');
+    expect(await button.isEnabled()).toBe(true);
+  });
+});

@@ -2,12 +2,12 @@
  * `yihao idp add|list|disable|enable`: the real launcher as a child process, on a fresh SQLite
  * store, read back as the server reads it.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -53,7 +53,14 @@ function expectBadInput(run: Run, message: RegExp): void {
 
 const base = ['idp', 'add', '--name', 'province', '--issuer', 'https://sso.province.example.gov.cn/', '--client-id', 'yihao', '--citizen-id-claim', 'id_number'];
 
-describe('yihao idp add | list | disable | enable', () => {
+describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
+  beforeAll(() => {
+    // The launcher runs dist/: build it first (incremental), as cli.test.ts does.
+    const build = spawnSync(process.execPath, [join(root, 'scripts', 'build-if-needed.mjs')], { cwd: root, encoding: 'utf8' });
+    if (!existsSync(join(root, 'dist', 'src', 'cli', 'main.js')) || /src\/(cli|federation)\//.test(`${build.stdout}${build.stderr}`)) {
+      throw new Error(`the build failed:\n${build.stdout}${build.stderr}`);
+    }
+  });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('adds an upstream with a secret from stdin; --json shows the definition and the URIs to register, never the secret', async () => {

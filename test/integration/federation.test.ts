@@ -218,6 +218,16 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     }
   });
 
+  it.skipIf(!enabled)('refuses to create an account when the upstream sends no name', async () => {
+    const citizenId = syntheticCitizenId();
+    up.citizens.set('nameless', { claims: { citizen_id: citizenId } });
+    const refused = page((await signInVia('nameless')).step);
+    expect(refused.status).toBe(403);
+    expect(alertOf(refused.html)).toContain('没有提供您的姓名');
+    expect(await h.yihao.accounts.findByIdentifier(citizenId)).toBeUndefined();
+    expect(await refusals('name_missing')).toBe(1);
+  });
+
   it.skipIf(!enabled)('refuses a replayed state, a callback in another browser, a tampered code and a wrong issuer', async () => {
     up.citizens.set('replay', { claims: { citizen_id: syntheticCitizenId(), name: '周九' } });
     const done = await signInVia('replay');
@@ -281,5 +291,32 @@ describe('federation with population-registry checks on', () => {
     expect(await h.yihao.accounts.findByIdentifier('310104197211081230')).toBeUndefined();
     const [row] = await h.yihao.stores.db('audit_events').where({ action: 'federation.refused' }).select('details');
     expect(JSON.parse((row as { details: string }).details)).toEqual({ upstream: 'province', reason: 'name_mismatch' });
+  });
+});
+
+describe('federation with private_key_jwt client authentication', () => {
+  let h: Harness;
+  let up: UpstreamOp;
+  afterAll(async () => {
+    await up?.close();
+    await h?.close();
+  });
+
+  it('authenticates to the upstream with the key pair Yihao made, whose public half was registered there', async () => {
+    h = await startHarness({ overrides: (c) => ({ ...c, outbound: { allowedNetworks: ['127.0.0.0/8'] } }) });
+    const definition = { name: 'keyed', displayNameEn: 'Keyed Province', clientId: 'yihao-keyed', clientAuth: 'private_key_jwt', scope: 'openid profile citizen_id', citizenIdClaim: 'citizen_id' } as const;
+    // The key comes first (to register at the upstream); the definition then gets the real issuer and keeps the key.
+    const { publicJwk } = await h.yihao.federation.upstreams.add({ ...definition, issuer: 'https://placeholder.example' });
+    expect(publicJwk).not.toHaveProperty('d');
+    up = await startUpstreamOp({ yihaoIssuer: h.issuer, name: 'keyed', clientJwk: publicJwk! });
+    const updated = await h.yihao.federation.upstreams.put({ ...definition, clientId: up.clientId, issuer: up.issuer });
+    expect(updated.publicJwk).toEqual(publicJwk);
+
+    up.citizens.set('k1', { claims: { citizen_id: syntheticCitizenId(), name: '褚三' } });
+    const rp = await relyingParty(h, await h.client({}));
+    const verifier = oidc.randomPKCECodeVerifier();
+    const { step } = await federatedWalk(new ScriptedBrowser(), h, up, 'keyed', 'k1', await authorizationUrl(rp, verifier));
+    if (step.kind !== 'rp') throw new Error(`not at the relying party: ${step.status} ${step.html.slice(0, 300)}`);
+    expect((await oidc.authorizationCodeGrant(rp, step.url, { pkceCodeVerifier: verifier })).claims()!.amr).toEqual(['fed']);
   });
 });

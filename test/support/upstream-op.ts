@@ -46,6 +46,8 @@ export async function startUpstreamOp(opts: {
   name: string;
   /** A second client (for tests that must get tokens for another audience). */
   otherClient?: boolean;
+  /** Yihao authenticates with private_key_jwt, with this public key (from `yihao idp add --private-key-jwt`). */
+  clientJwk?: Record<string, unknown>;
 }): Promise<UpstreamOp> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
@@ -60,7 +62,9 @@ export async function startUpstreamOp(opts: {
     clients: [
       {
         client_id: clientId,
-        client_secret: clientSecret,
+        ...(opts.clientJwk
+          ? { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [opts.clientJwk as JWK] }, token_endpoint_auth_signing_alg: 'ES256' }
+          : { client_secret: clientSecret }),
         redirect_uris: [`${opts.yihaoIssuer}/federation/callback`],
         grant_types: ['authorization_code'],
         response_types: ['code'],

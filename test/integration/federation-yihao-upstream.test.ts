@@ -50,7 +50,7 @@ describe('federation: a second Yihao instance as the upstream', () => {
     await province?.close();
   });
 
-  it('a citizen of the province signs in to a national app with the province login: account created, same sub next time, logout at the province ends it', async () => {
+  it('a citizen of the province signs in to a national app with the province login: account created, same sub next time; national logout leaves the province session, province logout ends the national one', async () => {
     const citizen = await province.citizen({ name: '陈一' });
     const rp = await relyingParty(national, await national.client({ backchannelLogoutUri: receiver.url }));
     const nationalOrigin = new URL(national.issuer).origin;
@@ -85,11 +85,21 @@ describe('federation: a second Yihao instance as the upstream', () => {
     const again = await signIn(new ScriptedBrowser(), new ScriptedBrowser());
     expect(again.sub).toBe(first.sub);
 
-    // Signing the citizen out everywhere at the province reaches the national Yihao by back-channel logout.
+    const silently = async (browser: ScriptedBrowser, at: oidc.Configuration) =>
+      (await browser.follow(await authorizationUrl(at, oidc.randomPKCECodeVerifier(), { prompt: 'none' }))).url.searchParams;
+
+    // The national Yihao signing the citizen out everywhere leaves the province's own session alone.
+    const provinceApp = await relyingParty(province, await province.client({ firstParty: true }));
+    await national.yihao.signOut.everywhere(first.sub);
+    expect((await silently(atNational, rp)).get('error')).toBe('login_required');
+    expect((await silently(atProvince, provinceApp)).get('code')).toBeTruthy();
+
+    // Signed in again (the province remembers the citizen), then signed out everywhere at the
+    // province: its back-channel logout ends the national session too.
+    expect((await signIn(atNational, atProvince)).sub).toBe(first.sub);
     const provinceAccount = await province.yihao.accounts.findBySub(citizen.sub);
     await province.yihao.signOut.disableAccount(provinceAccount!.id, { actorType: 'operator', actorId: 'op-test' });
-    const { url } = await atNational.follow(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { prompt: 'none' }));
-    expect(url.searchParams.get('error')).toBe('login_required');
+    expect((await silently(atNational, rp)).get('error')).toBe('login_required');
     await expect.poll(() => receiver.tokens.length).toBeGreaterThanOrEqual(1);
   });
 });

@@ -3,7 +3,10 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { isYihaoError } from '../errors.js';
 import { readForm } from '../http/form-body.js';
+import { ACR } from '../accounts/index.js';
 import { MAX_RESPONSE_LENGTH } from '../passkeys/index.js';
+import { SmsDeliveryError } from '../sms/index.js';
+import { passkeyGate } from './passkey-gate.js';
 import type { PortalDeps } from './deps.js';
 import { endPortalSession, fail, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 
@@ -41,6 +44,7 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   // stolen portal cookie) can neither strip the second factor nor add an attacker's passkey.
   const fresh = (s: SignedIn) => Date.now() / 1000 - s.session.authTime <= deps.freshSignInSeconds;
   const passkeyBinding = (s: SignedIn) => `portal:${s.session.id}`;
+  const passkeyReturn = '/account/credentials?notice=signed_in_for_passkey';
 
   post('/account/sessions/end', z.object({ session: id }), async (ctx, s, form) => {
     if (!(await deps.self.endSession(s.actor, form.session!))) return notFound(ctx);
@@ -69,18 +73,39 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });
 
-  post('/account/passkeys/sign-in', z.object({}), async (ctx) => {
-    await startSignIn(ctx, deps, '/account/credentials?notice=signed_in_for_passkey', { reauthenticate: true });
+  post('/account/passkeys/sign-in', z.object({}), async (ctx, s) => {
+    // An account with a second factor signs in with it: the passkey is then bound at loa:2.
+    const strong = await deps.strongCredentials(s.account.id);
+    await startSignIn(ctx, deps, passkeyReturn, { reauthenticate: true, ...(strong.totp || strong.passkey ? { acr: ACR.twoFactor } : {}) });
+  });
+
+  post('/account/passkeys/send-code', z.object({}), async (ctx, s) => {
+    if ((await passkeyGate(deps, s)) !== 'prove_phone' || !s.account.phone) return seeOther(ctx, '/account/credentials');
+    let sent = false;
+    try {
+      sent = (await deps.otp.issue({ phone: s.account.phone, purpose: 'bind_factor', clientIp: ctx.ip })).ok;
+    } catch (e) {
+      if (!(e instanceof SmsDeliveryError)) throw e;
+    }
+    seeOther(ctx, `/account/credentials?notice=${sent ? 'code_sent' : 'code_not_sent'}`);
+  });
+
+  post('/account/passkeys/prove-phone', z.object({ code: z.string().max(deps.formFieldMaxLength) }), async (ctx, s, form) => {
+    if ((await passkeyGate(deps, s)) !== 'prove_phone' || !s.account.phone) return seeOther(ctx, '/account/credentials');
+    const check = await deps.otp.verify({ phone: s.account.phone, purpose: 'bind_factor', code: form.code!.trim() });
+    if (check !== 'ok') return seeOther(ctx, '/account/credentials?notice=code_wrong');
+    await deps.sessions.markPhoneProven(s.session);
+    seeOther(ctx, '/account/credentials?notice=phone_proven');
   });
 
   post('/account/passkeys/options', z.object({}), async (ctx, s) => {
-    if (!fresh(s)) return fail(ctx, deps, 403, (t) => t.addPasskeyNeedsSignIn, 'sign_in_again');
+    if ((await passkeyGate(deps, s)) !== 'ready') return fail(ctx, deps, 403, (t) => t.addPasskeyNeedsSignIn, 'not_ready');
     ctx.set('cache-control', 'no-store');
     ctx.body = await deps.passkeys.registrationOptions(s.account, passkeyBinding(s));
   });
 
   post('/account/passkeys', z.object({ credential: z.string().max(MAX_RESPONSE_LENGTH) }), async (ctx, s, form) => {
-    if (!fresh(s)) return startSignIn(ctx, deps, '/account/credentials?notice=signed_in_for_passkey', { reauthenticate: true });
+    if ((await passkeyGate(deps, s)) !== 'ready') return seeOther(ctx, '/account/credentials');
     const added = await deps.self.addPasskey(s.actor, s.account, passkeyBinding(s), form.credential);
     seeOther(ctx, `/account/credentials?notice=${added ? 'passkey_added' : 'passkey_failed'}`);
   });

@@ -2,6 +2,7 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Accounts } from '../accounts/index.js';
 import type { Passkeys } from '../passkeys/index.js';
+import type { OtpService } from '../sms/index.js';
 import type { CsrfTokens } from '../interactions/csrf.js';
 import type { PortalRelyingParty } from './relying-party.js';
 import type { PortalSessions } from './portal-sessions.js';
@@ -12,6 +13,10 @@ export interface PortalDeps {
   accounts: Accounts;
   self: SelfService;
   passkeys: Passkeys;
+  /** Which loa:2 credentials an account holds (TOTP, passkey). */
+  strongCredentials(accountId: string): Promise<{ totp: boolean; passkey: boolean }>;
+  /** SMS codes that prove the account's mobile number before its first second factor is bound. */
+  otp: OtpService;
   rp: PortalRelyingParty;
   sessions: PortalSessions;
   /** Keyed for the portal only; a token is bound to one portal session. */

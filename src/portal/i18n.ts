@@ -3,8 +3,22 @@ import { messages as interactionMessages, pickLocale, type Locale } from '../int
 export { pickLocale, type Locale };
 
 /** Notices shown once after an action (carried as a code in the redirect, never as text). */
-export const NOTICES = ['consent_revoked', 'session_ended', 'credential_removed', 'signed_in_again', 'passkey_added', 'passkey_failed', 'signed_in_for_passkey'] as const;
+export const NOTICES = [
+  'consent_revoked',
+  'session_ended',
+  'credential_removed',
+  'signed_in_again',
+  'passkey_added',
+  'passkey_failed',
+  'signed_in_for_passkey',
+  'code_sent',
+  'code_not_sent',
+  'code_wrong',
+  'phone_proven',
+] as const;
 export type Notice = (typeof NOTICES)[number];
+/** Notices that report a failure: shown as alerts, so assistive technology announces them at once. */
+export const ALERT_NOTICES: ReadonlySet<Notice> = new Set(['passkey_failed', 'code_not_sent', 'code_wrong']);
 
 const zh = {
   portalName: '个人中心',
@@ -54,6 +68,11 @@ const zh = {
   addPasskeyNeedsSignIn: '为保护您的账号，添加通行密钥前需要重新登录。',
   signInToAddPasskey: '重新登录后添加',
   passkeyUnsupported: '此浏览器不支持通行密钥，或未启用 JavaScript。',
+  addPasskeyNeedsSecondFactor: '您的账号已设置两步验证。为保护账号，请先使用两步验证重新登录，再添加通行密钥。',
+  addPasskeyNeedsPhone: (phone: string) => `添加第一个两步验证方式之前，请先用短信验证码确认您的手机号 ${phone}。`,
+  sendCode: '发送验证码',
+  smsCode: '短信验证码',
+  confirmCode: '确认',
 
   sessionsTitle: '登录会话',
   sessionsLead: '以下是您在各渠道保持登录的会话。结束会话后，该设备或浏览器需要重新登录。',
@@ -125,6 +144,10 @@ const zh = {
     passkey_added: '已添加通行密钥。今后可以用它登录，无需输入密码。',
     passkey_failed: '通行密钥没有添加成功，请重试。',
     signed_in_for_passkey: '您已重新登录，现在可以添加通行密钥。',
+    code_sent: '验证码已发送到您的手机。',
+    code_not_sent: '验证码暂时无法发送（可能发送过于频繁），请稍后重试。',
+    code_wrong: '验证码不正确或已过期。',
+    phone_proven: '手机号已确认，现在可以添加通行密钥。',
   } satisfies Record<Notice, string>,
 
   signedOutTitle: '已退出',
@@ -185,6 +208,11 @@ const en: typeof zh = {
   addPasskeyNeedsSignIn: 'To protect your account, sign in again before adding a passkey.',
   signInToAddPasskey: 'Sign in again to add one',
   passkeyUnsupported: 'This browser does not support passkeys, or JavaScript is off.',
+  addPasskeyNeedsSecondFactor: 'Your account has two-step verification. To protect it, sign in again using it before adding a passkey.',
+  addPasskeyNeedsPhone: (phone: string) => `Before your first two-step method is added, confirm your mobile number ${phone} with a text message code.`,
+  sendCode: 'Send a code',
+  smsCode: 'Text message code',
+  confirmCode: 'Confirm',
 
   sessionsTitle: 'Sessions',
   sessionsLead: 'These are the places where you are signed in, on every channel. After you end a session, that device or browser must sign in again.',
@@ -256,6 +284,10 @@ const en: typeof zh = {
     passkey_added: 'Passkey added. You can now sign in with it, without your password.',
     passkey_failed: 'The passkey was not added. Please try again.',
     signed_in_for_passkey: 'You have signed in again and can now add a passkey.',
+    code_sent: 'A code has been sent to your phone.',
+    code_not_sent: 'A code cannot be sent right now (perhaps too many were requested). Please try again later.',
+    code_wrong: 'The code is not correct, or it has expired.',
+    phone_proven: 'Your mobile number is confirmed: you can now add a passkey.',
   },
 
   signedOutTitle: 'Signed out',

@@ -4,6 +4,8 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Accounts } from '../accounts/index.js';
 import type { Passkeys } from '../passkeys/index.js';
+import type { SecondFactors } from '../mfa/index.js';
+import type { OtpService } from '../sms/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { Config } from '../config/index.js';
@@ -32,6 +34,8 @@ export interface PortalOptions {
   db: Database;
   accounts: Accounts;
   passkeys: Passkeys;
+  secondFactors: SecondFactors;
+  otp: OtpService;
   audit: AuditLog;
   accountIndex: AccountIndex;
   authentications: SessionAuthentications;
@@ -56,6 +60,8 @@ export function createPortal(o: PortalOptions) {
     accounts: o.accounts,
     self: selfService({ provider: o.provider, accountIndex: o.accountIndex, authentications: o.authentications, signOut: o.signOut, audit: o.audit, credentials: credentialStore(o.db), passkeys: o.passkeys }),
     passkeys: o.passkeys,
+    strongCredentials: (accountId) => o.secondFactors.strongCredentials(accountId),
+    otp: o.otp,
     rp: portalRelyingParty({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider }),
     sessions: portalSessions(o.Adapter, o.sessionSeconds ?? 1800),
     csrf: csrfTokens(csrfKey),

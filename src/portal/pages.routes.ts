@@ -2,6 +2,8 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { htmlPage } from '../http/html-page.js';
 import type { PortalDeps } from './deps.js';
+import { maskPhone } from '../sms/index.js';
+import { passkeyGate } from './passkey-gate.js';
 import { noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 import { sectionPath, type Section, type SignedInChrome } from './views/layout.js';
 import { appsPage, credentialsPage, historyPage, profilePage, sessionsPage, type PageContext } from './views/pages.js';
@@ -18,8 +20,8 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
     },
     credentials: async (s) => {
       const credentials = await deps.self.credentials(s.account);
-      const freshSignIn = Date.now() / 1000 - s.session.authTime <= deps.freshSignInSeconds;
-      return (c) => credentialsPage(c, credentials, { freshSignIn });
+      const passkey = { gate: await passkeyGate(deps, s), maskedPhone: s.account.phone ? maskPhone(s.account.phone) : '' };
+      return (c) => credentialsPage(c, credentials, passkey);
     },
     sessions: async (s) => {
       const sessions = await deps.self.sessions(s.session.sub);

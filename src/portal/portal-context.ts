@@ -76,7 +76,7 @@ export async function signedIn(ctx: Context, deps: PortalDeps): Promise<SignedIn
 }
 
 /** Sends the browser to sign in at Yihao, to come back to `returnTo` (one of our own paths). */
-export async function startSignIn(ctx: Context, deps: PortalDeps, returnTo: string, opts: { reauthenticate?: boolean } = {}): Promise<void> {
+export async function startSignIn(ctx: Context, deps: PortalDeps, returnTo: string, opts: { reauthenticate?: boolean; acr?: string } = {}): Promise<void> {
   const { transactionId, authorizationUrl } = await deps.rp.begin({ returnTo, locale: localeOf(ctx), ...opts });
   ctx.cookies.set(LOGIN_COOKIE, transactionId, { ...cookieOptions(ctx), maxAge: 600_000 });
   ctx.status = 303;

@@ -8,6 +8,10 @@ export interface PortalSession {
   sessionUid: string;
   /** Epoch seconds of the sign-in behind it. */
   authTime: number;
+  /** The level of that sign-in. */
+  acr?: string | undefined;
+  /** Epoch seconds at which the account's mobile number was last proven by an SMS code in this portal session. */
+  phoneProvenAt?: number | undefined;
   createdAt: number;
 }
 
@@ -28,6 +32,12 @@ export function portalSessions(Adapter: AdapterConstructor, ttlSeconds: number) 
     async find(id: string): Promise<PortalSession | undefined> {
       const payload = (await store.find(id)) as Omit<PortalSession, 'id'> | undefined;
       return payload && typeof payload.sub === 'string' && typeof payload.sessionUid === 'string' ? { ...payload, id } : undefined;
+    },
+    /** Records that the mobile number was proven just now; the session keeps its remaining lifetime. */
+    async markPhoneProven(session: PortalSession): Promise<void> {
+      const { id, ...payload } = session;
+      const left = Math.max(1, Math.floor(session.createdAt / 1000) + ttlSeconds - Math.floor(Date.now() / 1000));
+      await store.upsert(id, { ...payload, phoneProvenAt: Math.floor(Date.now() / 1000) } as AdapterPayload, left);
     },
     async destroy(id: string): Promise<void> {
       await store.destroy(id);

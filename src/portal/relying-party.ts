@@ -64,7 +64,7 @@ export function portalRelyingParty({ issuer, client, Adapter, provider, timeoutM
 
   return {
     /** Starts a sign-in: returns the transaction id (for a cookie) and where to send the browser. */
-    async begin({ returnTo, locale, reauthenticate = false }: { returnTo: string; locale: Locale; reauthenticate?: boolean }): Promise<{ transactionId: string; authorizationUrl: string }> {
+    async begin({ returnTo, locale, reauthenticate = false, acr }: { returnTo: string; locale: Locale; reauthenticate?: boolean; acr?: string }): Promise<{ transactionId: string; authorizationUrl: string }> {
       const tx: LoginTransaction = { state: random(), nonce: random(), verifier: random(), returnTo, locale };
       const transactionId = random();
       await transactions.upsert(transactionId, { ...tx } as AdapterPayload, TRANSACTION_SECONDS);
@@ -81,6 +81,7 @@ export function portalRelyingParty({ issuer, client, Adapter, provider, timeoutM
         ui_locales: locale,
         // A sensitive change needs a sign-in made just now, not the session's old one.
         ...(reauthenticate ? { prompt: 'login' } : {}),
+        ...(acr ? { acr_values: acr } : {}),
       }).toString();
       return { transactionId, authorizationUrl: url.href };
     },

@@ -9,8 +9,12 @@ import { startHarness, type Backend, type Harness } from '../support/harness.js'
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { formAction, formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 
 type Citizen = Awaited<ReturnType<Harness['citizen']>>;
+
+let phoneCounter = 0;
+const freshPhone = () => `136${String(process.pid % 10_000).padStart(4, '0')}${String(++phoneCounter).padStart(4, '0')}`;
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -276,12 +280,13 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     await db('recovery_codes').insert(['a', 'b', 'c'].map((c) => ({ account_id: account.id, code_hash: `${c}${totpId}`.slice(0, 64), created_at: Date.now(), used_at: null })));
     const browser = new ScriptedBrowser();
     const { page } = await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
-    expect(page).toContain('data-passkey="register"');
 
     const res = await submit(h, browser, page, '/account/credentials/remove', { credential: totpId });
     expect(res.headers.get('location')).toBe('/account/credentials?notice=credential_removed');
     expect(await db('credentials').where({ id: totpId })).toHaveLength(0);
     expect(await db('recovery_codes').where({ account_id: account.id })).toHaveLength(0);
+    // No second factor and no mobile number left: a fresh sign-in is all that adding a passkey needs.
+    expect((await openPortal(h, browser, citizen, '/account/credentials')).page).toContain('data-passkey="register"');
 
     // An hour later the page offers a fresh sign-in instead, and the options endpoint refuses.
     const portalSessions = new h.yihao.services.Adapter('PortalSession');
@@ -293,8 +298,53 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     expect(stale).toContain('Sign in again to add one');
     expect((await submit(h, browser, stale, '/account/passkeys/options', {})).status).toBe(403);
     const add = await submit(h, browser, stale, '/account/passkeys', { credential: '{}' });
-    expect(new URL(add.headers.get('location')!).searchParams.get('prompt')).toBe('login');
+    expect(add.headers.get('location')).toBe('/account/credentials');
     expect(await db('passkeys').where({ account_id: account.id })).toHaveLength(0);
+  });
+
+  it.skipIf(!enabled)('binds a first passkey only after an SMS code to the account\'s mobile number', async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const browser = new ScriptedBrowser();
+    let { page } = await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
+    expect(page).toContain(`${phone.slice(0, 3)}****${phone.slice(7)} with a text message code`);
+    expect(page).not.toContain(phone);
+    expect(page).not.toContain('data-passkey="register"');
+    expect((await submit(h, browser, page, '/account/passkeys/options', {})).status).toBe(403);
+
+    expect((await submit(h, browser, page, '/account/passkeys/send-code', {})).headers.get('location')).toBe('/account/credentials?notice=code_sent');
+    const code = (await latestOutboxCode(outboxPath(h.config.dataDir), `+86${phone}`, 'bind_factor'))!;
+    const wrong = await submit(h, browser, page, '/account/passkeys/prove-phone', { code: code === '000000' ? '111111' : '000000' });
+    expect(wrong.headers.get('location')).toBe('/account/credentials?notice=code_wrong');
+    page = (await openPortal(h, browser, citizen, '/account/credentials?notice=code_wrong')).page;
+    expect(page).toContain('<p class="error" role="alert">The code is not correct, or it has expired.</p>');
+    expect(page).not.toContain('data-passkey="register"');
+
+    const right = await submit(h, browser, page, '/account/passkeys/prove-phone', { code });
+    expect(right.headers.get('location')).toBe('/account/credentials?notice=phone_proven');
+    page = (await openPortal(h, browser, citizen, '/account/credentials')).page;
+    expect(page).toContain('data-passkey="register"');
+    const options = await submit(h, browser, page, '/account/passkeys/options', {});
+    expect(options.status).toBe(200);
+    const json = (await options.json()) as { challenge: string; rp: { id: string }; authenticatorSelection: { userVerification: string } };
+    expect(json.rp.id).toBe(new URL(h.issuer).hostname);
+    expect(json.authenticatorSelection.userVerification).toBe('required');
+    expect(JSON.stringify(json)).not.toContain(citizen.citizenId);
+  });
+
+  it.skipIf(!enabled)('binds another passkey only after a sign-in at loa:2 when the account already has a second factor', async () => {
+    const citizen = await h.citizen({ phone: freshPhone() });
+    const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
+    await h.yihao.stores.db('credentials').insert({ id: `c_totp2_${name.length}_${Date.now()}`, account_id: account.id, type: 'totp', secret: 'sealed', created_at: Date.now(), last_used_at: null });
+    const browser = new ScriptedBrowser();
+    const { page } = await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
+    expect(page).toContain('Your account has two-step verification. To protect it, sign in again using it before adding a passkey.');
+    expect(page).not.toContain('data-passkey="register"');
+    expect((await submit(h, browser, page, '/account/passkeys/options', {})).status).toBe(403);
+    const again = new URL((await submit(h, browser, page, '/account/passkeys/sign-in', {})).headers.get('location')!);
+    expect(again.pathname).toBe('/auth');
+    expect(again.searchParams.get('prompt')).toBe('login');
+    expect(again.searchParams.get('acr_values')).toBe('urn:yihao:loa:2');
   });
 
   it.skipIf(!enabled)('refuses a form without its CSRF token, or with the token of another portal session', async () => {

@@ -1,5 +1,5 @@
 import { html, type SafeHtml } from '../../interactions/views/html.js';
-import type { Locale, Notice, PortalMessages } from '../i18n.js';
+import { ALERT_NOTICES, type Locale, type Notice, type PortalMessages } from '../i18n.js';
 
 export type Section = 'profile' | 'credentials' | 'sessions' | 'apps' | 'history';
 export const SECTIONS: readonly Section[] = ['profile', 'credentials', 'sessions', 'apps', 'history'];
@@ -36,6 +36,8 @@ th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e5e7eb;verti
 th{background:#f9fafb}
 ul.plain{margin:0;padding-left:1.1rem}
 button{margin-top:.25rem;padding:.5rem 1rem;font-size:1rem;border-radius:4px;border:2px solid #1e40af;background:#1e40af;color:#fff;cursor:pointer}
+label{display:block;font-weight:600;margin:.75rem 0 .25rem}
+input[type=text]{padding:.5rem .6rem;font-size:1rem;border:2px solid #6b7280;border-radius:4px;max-width:12rem}
 button.danger{background:#fff;color:#991b1b;border-color:#991b1b}
 :focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
 .notice{border-left:4px solid #047857;background:#ecfdf5;color:#064e3b;padding:.6rem .8rem;margin:0 0 1rem}
@@ -64,8 +66,7 @@ export function portalLayout(p: { locale: Locale; t: PortalMessages; nonce: stri
 <form method="post" action="/account/logout"><input type="hidden" name="csrf" value="${p.signedIn.csrf}"><button type="submit">${t.signOut}</button></form>`
     : '';
   const n = p.signedIn?.notice;
-  // A notice that reports a failure is an alert, so assistive technology announces it at once.
-  const notice = n ? (n.endsWith('_failed') ? html`<p class="error" role="alert">${t.notices[n]}</p>` : html`<p class="notice" role="status">${t.notices[n]}</p>`) : '';
+  const notice = n ? (ALERT_NOTICES.has(n) ? html`<p class="error" role="alert">${t.notices[n]}</p>` : html`<p class="notice" role="status">${t.notices[n]}</p>`) : '';
   return `<!doctype html>${html`<html lang="${p.locale}">
 <head>
 <meta charset="utf-8">

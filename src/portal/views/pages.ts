@@ -1,5 +1,6 @@
 import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
 import { passkeyScript } from '../../passkeys/index.js';
+import type { PasskeyGate } from '../passkey-gate.js';
 import { formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
 import { isRemovable, type CredentialSummary } from '../credential-store.js';
 import type { AppView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
@@ -50,25 +51,33 @@ ${p.assuranceAt !== undefined ? html`<dt>${t.assuranceAt}</dt><dd>${formatDate(c
   );
 }
 
-/**
- * Adding a passkey: right after a sign-in, the button (shown by the script where WebAuthn works);
- * otherwise a form that signs in again first, as removing a method does.
- */
-function addPasskey(c: SignedInPage, fresh: boolean): SafeHtml {
+/** What the add-a-passkey card offers: the step the gate asks for first, or the button itself. */
+function passkeyStep(c: SignedInPage, gate: PasskeyGate, maskedPhone: string): SafeHtml {
   const { t } = c;
-  const control = fresh
-    ? html`<form id="passkey-form" method="post" action="/account/passkeys">
+  if (gate === 'sign_in_again' || gate === 'sign_in_at_loa2') {
+    const hint = gate === 'sign_in_again' ? t.addPasskeyNeedsSignIn : t.addPasskeyNeedsSecondFactor;
+    return html`<p class="hint" id="passkey-sign-in-hint">${hint}</p>${actionForm(c, '/account/passkeys/sign-in', {}, html`${t.signInToAddPasskey}`, { describedBy: 'passkey-sign-in-hint' })}`;
+  }
+  if (gate === 'prove_phone') {
+    return html`<p class="hint" id="passkey-phone-hint">${t.addPasskeyNeedsPhone(maskedPhone)}</p>
+${actionForm(c, '/account/passkeys/send-code', {}, html`${t.sendCode}`, { describedBy: 'passkey-phone-hint' })}
+<form method="post" action="/account/passkeys/prove-phone" novalidate>
+<input type="hidden" name="csrf" value="${c.chrome.csrf}">
+<label for="passkey-code">${t.smsCode}</label>
+<input type="text" id="passkey-code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6" required aria-describedby="passkey-phone-hint">
+<button type="submit">${t.confirmCode}</button>
+</form>`;
+  }
+  return html`<form id="passkey-form" method="post" action="/account/passkeys">
 <input type="hidden" name="csrf" value="${c.chrome.csrf}"><input type="hidden" name="credential" value="">
 </form>
 <button type="button" hidden data-passkey="register" data-options="/account/passkeys/options" data-form="passkey-form" data-status="passkey-status">${t.addPasskey}</button>
 <p class="error" role="alert" id="passkey-status" hidden>${t.notices.passkey_failed}</p>
 <noscript><p class="hint">${t.passkeyUnsupported}</p></noscript>
-<script nonce="${c.nonce}">${trusted(passkeyScript)}</script>`
-    : html`<p class="hint" id="passkey-sign-in-hint">${t.addPasskeyNeedsSignIn}</p>${actionForm(c, '/account/passkeys/sign-in', {}, html`${t.signInToAddPasskey}`, { describedBy: 'passkey-sign-in-hint' })}`;
-  return html`<section class="card" aria-labelledby="add-passkey"><h2 id="add-passkey">${t.addPasskeyTitle}</h2><p>${t.addPasskeyLead}</p>${control}</section>`;
+<script nonce="${c.nonce}">${trusted(passkeyScript)}</script>`;
 }
 
-export function credentialsPage(c: SignedInPage, credentials: CredentialSummary[], opts: { freshSignIn: boolean }): string {
+export function credentialsPage(c: SignedInPage, credentials: CredentialSummary[], passkey: { gate: PasskeyGate; maskedPhone: string }): string {
   const { t } = c;
   const cards = credentials.map((cred) => {
     const label = t.credentialTypes[cred.type] ?? cred.type;
@@ -81,7 +90,7 @@ ${isRemovable(cred.type)
   : html`<p class="hint">${t.passwordKept}</p>`}
 </section>`;
   });
-  return page(c, t.credentialsTitle, html`<p class="lead">${t.credentialsLead}</p>${cards}${addPasskey(c, opts.freshSignIn)}`);
+  return page(c, t.credentialsTitle, html`<p class="lead">${t.credentialsLead}</p>${cards}<section class="card" aria-labelledby="add-passkey"><h2 id="add-passkey">${t.addPasskeyTitle}</h2><p>${t.addPasskeyLead}</p>${passkeyStep(c, passkey.gate, passkey.maskedPhone)}</section>`);
 }
 
 export function sessionsPage(c: SignedInPage, sessions: SessionView[], currentUid: string): string {

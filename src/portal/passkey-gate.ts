@@ -1,0 +1,24 @@
+import { ACR } from '../accounts/index.js';
+import { acrRank } from '../oidc/acr-policy.js';
+import type { PortalDeps } from './deps.js';
+import type { SignedIn } from './portal-context.js';
+
+/**
+ * What stands between a signed-in citizen and adding a passkey (a loa:2 credential):
+ * - `sign_in_again`: the portal sign-in is not fresh;
+ * - `sign_in_at_loa2`: the account already has a second factor, so only a sign-in that used it
+ *   may bind another one (else a password alone would);
+ * - `prove_phone`: the account's first second factor: an SMS code to its mobile number first, as
+ *   for an authenticator app set up during a sign-in;
+ * - `ready`.
+ */
+export type PasskeyGate = 'ready' | 'sign_in_again' | 'sign_in_at_loa2' | 'prove_phone';
+
+export async function passkeyGate(deps: Pick<PortalDeps, 'freshSignInSeconds' | 'strongCredentials'>, s: SignedIn): Promise<PasskeyGate> {
+  const now = Date.now() / 1000;
+  if (now - s.session.authTime > deps.freshSignInSeconds) return 'sign_in_again';
+  const strong = await deps.strongCredentials(s.account.id);
+  if (strong.totp || strong.passkey) return acrRank(s.session.acr) >= acrRank(ACR.twoFactor) ? 'ready' : 'sign_in_at_loa2';
+  const proven = s.session.phoneProvenAt !== undefined && now - s.session.phoneProvenAt <= deps.freshSignInSeconds;
+  return s.account.phone && !proven ? 'prove_phone' : 'ready';
+}

@@ -51,19 +51,23 @@ export function createLinkedIdentities(db: Database, vault: CitizenIdVault) {
   async function attempt(trx: Knex.Transaction, a: Assertion): Promise<LinkResult> {
     const now = Date.now();
     const index = vault.index(a.citizenId);
-    const link = await trx<LinkRow>('federated_identities').where({ upstream_issuer: a.issuer, upstream_sub: a.sub }).first();
-    if (link) {
+    /** This upstream identity is linked already: the same account, if the same citizen ID. */
+    const returning = async (link: LinkRow): Promise<LinkResult> => {
       const account = await trx<AccountRow>('accounts').where({ id: link.account_id }).first();
       if (link.citizen_index !== index) return { ok: false, reason: 'citizen_id_conflict', ...(account ? { accountSub: account.sub } : {}) };
       if (!account || account.status !== 'active') return { ok: false, reason: 'account_inactive', ...(account ? { accountSub: account.sub } : {}) };
       await trx('federated_identities').where({ upstream_issuer: a.issuer, upstream_sub: a.sub }).update({ last_used_at: now });
       return { ok: true, account: { id: account.id, sub: account.sub }, how: 'returning' };
-    }
+    };
+    const link = await trx<LinkRow>('federated_identities').where({ upstream_issuer: a.issuer, upstream_sub: a.sub }).first();
+    if (link) return returning(link);
     let account = await trx<AccountRow>('accounts').where({ citizen_index: index }).first();
     let how: 'linked' | 'created' = 'linked';
     if (account) {
       if (account.status !== 'active') return { ok: false, reason: 'account_inactive', accountSub: account.sub };
       const other = await trx<LinkRow>('federated_identities').where({ upstream_issuer: a.issuer, account_id: account.id }).first();
+      // The same identity, linked by a concurrent sign-in since our first read: as if it had been there.
+      if (other?.upstream_sub === a.sub) return returning(other);
       if (other) return { ok: false, reason: 'account_already_linked', accountSub: account.sub };
     } else {
       if (!a.name) return { ok: false, reason: 'name_missing' };

@@ -228,6 +228,18 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     expect(await refusals('name_missing')).toBe(1);
   });
 
+  it.skipIf(!enabled)('links exactly once when the same new citizen signs in from two browsers at the same moment', async () => {
+    const citizenId = syntheticCitizenId();
+    up.citizens.set('racer', { claims: { citizen_id: citizenId, name: '蒋四' } });
+    const [a, b] = await Promise.all([signInVia('racer'), signInVia('racer')]);
+    expect(a.claims!.sub).toBe(b.claims!.sub);
+    const account = await h.yihao.accounts.findByIdentifier(citizenId);
+    expect(account?.sub).toBe(a.claims!.sub);
+    expect(await h.yihao.federation.links.ofAccount(account!.id)).toHaveLength(1);
+    const created = await h.yihao.stores.db('audit_events').where({ action: 'federation.linked', account_id: account!.sub }).select('details');
+    expect(created.map((r: { details: string }) => JSON.parse(r.details))).toEqual([{ upstream: UPSTREAM, created: true }]);
+  });
+
   it.skipIf(!enabled)('refuses a replayed state, a callback in another browser, a tampered code and a wrong issuer', async () => {
     up.citizens.set('replay', { claims: { citizen_id: syntheticCitizenId(), name: '周九' } });
     const done = await signInVia('replay');

@@ -12,6 +12,7 @@ import { pgAvailable, redisAvailable } from '../support/services.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { federatedWalk, startUpstreamOp, type UpstreamOp } from '../support/upstream-op.js';
 import type { UpstreamInput } from '../../src/federation/index.js';
+import { createFlowStore } from '../../src/federation/flow-store.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -238,6 +239,20 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     expect(await h.yihao.federation.links.ofAccount(account!.id)).toHaveLength(1);
     const created = await h.yihao.stores.db('audit_events').where({ action: 'federation.linked', account_id: account!.sub }).select('details');
     expect(created.map((r: { details: string }) => JSON.parse(r.details))).toEqual([{ upstream: UPSTREAM, created: true }]);
+  });
+
+  it.skipIf(!enabled)('keeps pending sign-ins single-use and short-lived, and sweeps what expired', async () => {
+    const flows = createFlowStore(h.yihao.stores.db);
+    const pending = { upstream: UPSTREAM, interactionUid: 'uid', clientId: 'c', nonce: 'n', codeVerifier: 'v', browserBinding: 'b' };
+    await flows.savePending('state-once', pending, 60);
+    const [first, second] = await Promise.all([flows.consumePending('state-once'), flows.consumePending('state-once')]);
+    expect([first, second].filter(Boolean)).toEqual([pending]);
+    await flows.savePending('state-expiring', pending, 1);
+    await flows.recordSession(UPSTREAM, 'sid-x', (await h.yihao.accounts.findBySub((await h.citizen()).sub))!.id, 1);
+    expect(await flows.firstUseOfJti(UPSTREAM, 'jti-x', 1)).toBe(true);
+    expect(await flows.firstUseOfJti(UPSTREAM, 'jti-x', 1)).toBe(false);
+    expect(await flows.sweep(Date.now() + 2_000)).toBe(3);
+    expect(await flows.consumePending('state-expiring')).toBeUndefined();
   });
 
   it.skipIf(!enabled)('refuses a replayed state, a callback in another browser, a tampered code and a wrong issuer', async () => {

@@ -4,13 +4,12 @@
  * labels and roles. The relying party is a tiny HTTP server on 127.0.0.1, so the browser really
  * lands back at the redirect_uri, and openid-client then redeems the code.
  */
-import http from 'node:http';
-import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import type { Browser, Page, Response } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.js';
 import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
+import { startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
@@ -41,22 +40,15 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in with a real browser (Chr
   let h: Harness;
   let browser: Browser;
   let rp: oidc.Configuration;
-  let rpServer: http.Server;
+  let landing: LandingPage;
   let redirectUri: string;
   let citizen: Awaited<ReturnType<Harness['citizen']>>;
-  /** Every request the relying party's callback received (path + query). */
-  const rpHits: string[] = [];
   const pages = freshPages(() => browser);
   const newPage = () => pages.next();
 
   beforeAll(async () => {
-    rpServer = http.createServer((req, res) => {
-      rpHits.push(req.url ?? '');
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end('<!doctype html><html lang="en"><head><title>Relying party</title></head><body><h1>Back at the relying party</h1></body></html>');
-    });
-    await new Promise<void>((resolve) => rpServer.listen(0, '127.0.0.1', resolve));
-    redirectUri = `http://127.0.0.1:${(rpServer.address() as net.AddressInfo).port}/cb`;
+    landing = await startLandingPage();
+    redirectUri = landing.redirectUri;
 
     [h, browser] = await Promise.all([startHarness({ backend: 'sqlite' }), launchChromium()]);
     const client = await h.client({ name: '社保查询', redirectUris: [redirectUri], scope: SCOPE });
@@ -67,10 +59,7 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in with a real browser (Chr
   afterAll(async () => {
     await pages.close();
     await browser?.close();
-    if (rpServer) {
-      rpServer.closeAllConnections();
-      await new Promise<void>((resolve) => rpServer.close(() => resolve()));
-    }
+    await landing?.close();
     await h?.close();
   });
 
@@ -119,7 +108,7 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in with a real browser (Chr
     expect(landed.searchParams.has('error')).toBe(false);
     // The browser really is at the relying party: its page rendered, and its server saw the callback.
     expect(await page.getByRole('heading', { name: 'Back at the relying party' }).isVisible()).toBe(true);
-    expect(rpHits).toContain(landed.pathname + landed.search);
+    expect(landing.hits).toContain(landed.pathname + landed.search);
 
     const tokens = await oidc.authorizationCodeGrant(rp, landed, { pkceCodeVerifier: auth.verifier, expectedState: auth.state, expectedNonce: auth.nonce });
     const claims = tokens.claims()!;

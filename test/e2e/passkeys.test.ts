@@ -6,14 +6,13 @@
  * a signature counter that went backwards (a cloned authenticator), a locked account, and a
  * response replayed into another sign-in. openid-client redeems every code and reads acr and amr.
  */
-import http from 'node:http';
-import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import type { Browser, CDPSession, Page } from 'playwright-core';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
+import { authorizeInBrowser, startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
 const LOA2 = 'urn:yihao:loa:2';
@@ -67,18 +66,14 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
   if (!enabled) return it.skip(`${name} is not available`);
   let h: Harness;
   let browser: Browser;
-  let rpServer: http.Server;
+  let landing: LandingPage;
   let redirectUri: string;
   let app: oidc.Configuration;
   const pages = freshPages(() => browser);
 
   beforeAll(async () => {
-    rpServer = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end('<!doctype html><html lang="en"><head><title>Relying party</title></head><body><h1>Back at the relying party</h1></body></html>');
-    });
-    await new Promise<void>((resolve) => rpServer.listen(0, '127.0.0.1', resolve));
-    redirectUri = `http://127.0.0.1:${(rpServer.address() as net.AddressInfo).port}/cb`;
+    landing = await startLandingPage();
+    redirectUri = landing.redirectUri;
     // WebAuthn needs a host name for the relying party ID: the issuer is http://localhost:<port>.
     [h, browser] = await Promise.all([startHarness({ backend: name, host: 'localhost' }), launchChromium()]);
     const client = await h.client({ name: '不动产登记', redirectUris: [redirectUri], scope: 'openid profile', firstParty: true });
@@ -88,36 +83,12 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
   afterAll(async () => {
     await pages.close();
     await browser?.close();
-    if (rpServer) {
-      rpServer.closeAllConnections();
-      await new Promise<void>((resolve) => rpServer.close(() => resolve()));
-    }
+    await landing?.close();
     await h?.close();
   });
 
   /** Opens an authorization request; `land` performs the last click and redeems the code at the app. */
-  async function authorize(page: Page, extra: Record<string, string> = {}) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(app, {
-      redirect_uri: redirectUri,
-      scope: 'openid profile',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-      ...extra,
-    });
-    expect((await page.goto(url.href))?.status()).toBe(200);
-    return {
-      async land(click: () => Promise<void>) {
-        await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri)), click()]);
-        const tokens = await oidc.authorizationCodeGrant(app, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
-        return tokens.claims()!;
-      },
-    };
-  }
+  const authorize = (page: Page, extra: Record<string, string> = {}) => authorizeInBrowser(page, app, redirectUri, extra);
 
   async function signInWithPassword(page: Page, citizen: { citizenId: string; password: string }, lang: 'en' | 'zh-CN' = 'en') {
     const ui = lang === 'en' ? { identifier: 'ID number or mobile number', password: 'Password', signIn: 'Sign in' } : { identifier: '身份证号或手机号', password: '密码', signIn: '登录' };

@@ -9,8 +9,6 @@
  * another (or with the shipped synthetic registry): each test has its own person and phone.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +17,7 @@ import type { Browser, Page, Response } from 'playwright-core';
 import type { Config } from '../../src/config/index.js';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
+import { startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
@@ -109,7 +108,7 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
   let h: Harness;
   let browser: Browser;
   let rp: oidc.Configuration;
-  let rpServer: http.Server;
+  let landing: LandingPage;
   let redirectUri: string;
   let dir: string;
   const pages = freshPages(() => browser);
@@ -120,12 +119,8 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
     const registryFile = join(dir, 'registry.json');
     writeFileSync(registryFile, JSON.stringify(Object.values(PEOPLE).map(({ citizenId, name }) => ({ citizenId, name }))));
 
-    rpServer = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end('<!doctype html><html lang="en"><head><title>Relying party</title></head><body><h1>Back at the relying party</h1></body></html>');
-    });
-    await new Promise<void>((resolve) => rpServer.listen(0, '127.0.0.1', resolve));
-    redirectUri = `http://127.0.0.1:${(rpServer.address() as net.AddressInfo).port}/cb`;
+    landing = await startLandingPage();
+    redirectUri = landing.redirectUri;
 
     [h, browser] = await Promise.all([
       startHarness({
@@ -146,10 +141,7 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
   afterAll(async () => {
     await pages.close();
     await browser?.close();
-    if (rpServer) {
-      rpServer.closeAllConnections();
-      await new Promise<void>((resolve) => rpServer.close(() => resolve()));
-    }
+    await landing?.close();
     await h?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

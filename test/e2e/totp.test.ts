@@ -5,8 +5,6 @@
  * at loa:1 is stepped up in place when another app demands loa:2. openid-client redeems every code
  * and checks the ID token's acr and amr.
  */
-import http from 'node:http';
-import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { generate } from 'otplib';
@@ -14,6 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { maskCitizenId, parseCitizenId } from '../../src/identity/index.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
+import { authorizeInBrowser, startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
 const LOA1 = 'urn:yihao:loa:1';
@@ -58,7 +57,7 @@ const codeAt = (secret: string, steps = 0) => generate({ secret, epoch: Math.flo
 describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a real browser (Chromium)', () => {
   let h: Harness;
   let browser: Browser;
-  let rpServer: http.Server;
+  let landing: LandingPage;
   let redirectUri: string;
   /** Two government apps: one content with a password, one that demands loa:2. */
   let socialSecurity: oidc.Configuration;
@@ -67,12 +66,8 @@ describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a re
   const newPage = () => pages.next();
 
   beforeAll(async () => {
-    rpServer = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end('<!doctype html><html lang="en"><head><title>Relying party</title></head><body><h1>Back at the relying party</h1></body></html>');
-    });
-    await new Promise<void>((resolve) => rpServer.listen(0, '127.0.0.1', resolve));
-    redirectUri = `http://127.0.0.1:${(rpServer.address() as net.AddressInfo).port}/cb`;
+    landing = await startLandingPage();
+    redirectUri = landing.redirectUri;
     [h, browser] = await Promise.all([startHarness({ backend: 'sqlite' }), launchChromium()]);
     const rp = async (name: string) => {
       const client = await h.client({ name, redirectUris: [redirectUri], scope: 'openid profile', firstParty: true });
@@ -85,44 +80,13 @@ describe.skipIf(!chromiumAvailable)('TOTP enrolment, sign-in and step-up in a re
   afterAll(async () => {
     await pages.close();
     await browser?.close();
-    if (rpServer) {
-      rpServer.closeAllConnections();
-      await new Promise<void>((resolve) => rpServer.close(() => resolve()));
-    }
+    await landing?.close();
     await h?.close();
   });
 
 
   /** Opens an authorization request in the page; `land` clicks the button that ends at the RP and redeems the code there. */
-  async function authorize(page: Page, rp: oidc.Configuration, extra: Record<string, string> = {}) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: redirectUri,
-      scope: 'openid profile',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-      ...extra,
-    });
-    expect((await page.goto(url.href))?.status()).toBe(200);
-    const redeem = async () => {
-      const landed = new URL(page.url());
-      expect(landed.origin + landed.pathname).toBe(redirectUri);
-      expect(await page.getByRole('heading', { name: 'Back at the relying party' }).isVisible()).toBe(true);
-      const tokens = await oidc.authorizationCodeGrant(rp, landed, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
-      return tokens.claims()!;
-    };
-    return {
-      redeem,
-      async land(click: () => Promise<void>) {
-        await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri)), click()]);
-        return redeem();
-      },
-    };
-  }
+  const authorize = (page: Page, rp: oidc.Configuration, extra: Record<string, string> = {}) => authorizeInBrowser(page, rp, redirectUri, extra);
 
   async function signInWithPassword(page: Page, lang: Lang, citizen: { citizenId: string; password: string }) {
     await page.getByLabel(UI[lang].identifier, { exact: true }).fill(citizen.citizenId);

@@ -1,10 +1,8 @@
 /**
  * A real browser (system Chromium) signs a citizen in through an upstream identity provider: a
- * real second OpenID Provider on 127.0.0.1 (test/support/upstream-op.ts). The relying party is a
- * tiny HTTP server plus openid-client, as in browser-sign-in.test.ts.
+ * real second OpenID Provider on 127.0.0.1 (test/support/upstream-op.ts). The relying party is the
+ * shared landing page plus openid-client.
  */
-import http from 'node:http';
-import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import type { Browser, Page } from 'playwright-core';
@@ -12,6 +10,7 @@ import { startHarness, type Harness } from '../support/harness.js';
 import { chromiumAvailable, freshPages, launchChromium } from '../support/chromium.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { authorizeInBrowser, startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { startUpstreamOp, type UpstreamOp } from '../support/upstream-op.js';
 
 const UPSTREAM = 'province';
@@ -26,18 +25,12 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in through an upstream iden
   let up: UpstreamOp;
   let browser: Browser;
   let rp: oidc.Configuration;
-  let rpServer: http.Server;
-  let redirectUri: string;
+  let landing: LandingPage;
   let citizen: Awaited<ReturnType<Harness['citizen']>>;
   const pages = freshPages(() => browser);
 
   beforeAll(async () => {
-    rpServer = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><html lang="en"><head><title>Relying party</title></head><body><h1>Back at the relying party</h1></body></html>');
-    });
-    await new Promise<void>((resolve) => rpServer.listen(0, '127.0.0.1', resolve));
-    redirectUri = `http://127.0.0.1:${(rpServer.address() as net.AddressInfo).port}/cb`;
+    landing = await startLandingPage();
     [h, browser] = await Promise.all([startHarness({ backend: 'sqlite', overrides: (c) => ({ ...c, outbound: { allowedNetworks: ['127.0.0.0/8'] } }) }), launchChromium()]);
     up = await startUpstreamOp({ yihaoIssuer: h.issuer, name: UPSTREAM });
     await h.yihao.federation.upstreams.add(
@@ -54,7 +47,7 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in through an upstream iden
       },
       up.clientSecret,
     );
-    const client = await h.client({ name: '社保查询', redirectUris: [redirectUri], scope: 'openid profile' });
+    const client = await h.client({ name: '社保查询', redirectUris: [landing.redirectUri], scope: 'openid profile' });
     rp = await oidc.discovery(new URL(h.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
     citizen = await h.citizen();
     up.citizens.set('zhang.san', { claims: { citizen_id: citizen.citizenId, name: citizen.name }, acr: 'urn:upstream:strong', amr: ['pwd', 'otp'] });
@@ -63,30 +56,12 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in through an upstream iden
   afterAll(async () => {
     await pages.close();
     await browser?.close();
-    if (rpServer) {
-      rpServer.closeAllConnections();
-      await new Promise<void>((resolve) => rpServer.close(() => resolve()));
-    }
+    await landing?.close();
     await up?.close();
     await h?.close();
   });
 
-  async function openLogin(page: Page, lang: Lang) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: redirectUri,
-      scope: 'openid profile',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-      ...(UI[lang].uiLocales ? { ui_locales: UI[lang].uiLocales } : {}),
-    });
-    expect((await page.goto(url.href))?.status()).toBe(200);
-    return { verifier, state, nonce };
-  }
+  const openLogin = (page: Page, lang: Lang) => authorizeInBrowser(page, rp, landing.redirectUri, UI[lang].uiLocales ? { ui_locales: UI[lang].uiLocales } : {});
 
   /** At the upstream's own page: type the login name and continue. */
   async function atUpstream(page: Page, login: string) {
@@ -95,11 +70,8 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in through an upstream iden
     await page.getByRole('button', { name: 'Continue' }).click();
   }
 
-  async function land(page: Page, lang: Lang, auth: Awaited<ReturnType<typeof openLogin>>) {
-    await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri)), page.getByRole('button', { name: UI[lang].allow, exact: true }).click()]);
-    const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url()), { pkceCodeVerifier: auth.verifier, expectedState: auth.state, expectedNonce: auth.nonce });
-    return tokens.claims()!;
-  }
+  const land = (page: Page, lang: Lang, auth: Awaited<ReturnType<typeof openLogin>>) =>
+    auth.land(() => page.getByRole('button', { name: UI[lang].allow, exact: true }).click());
 
   it('signs in via the upstream and reaches the relying party with the expected sub, acr, amr and channel', async () => {
     const page = await pages.next();

@@ -27,7 +27,7 @@ import { createAuditLog } from './audit/index.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
-import { createFederation, type Federation } from './federation/index.js';
+import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
 
 export interface Stores {
   db: Database;
@@ -98,7 +98,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const services = createServices(config, stores);
   await services.signingKeys.ensure();
 
-  const authentications = sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
+  // A session an upstream sign-in created stays that upstream's (for its back-channel logout).
+  const authentications = keepUpstreamOrigin(sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds)));
   const holder = await ProviderHolder.create(
     { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit },
     services.signingKeys,

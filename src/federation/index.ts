@@ -31,6 +31,7 @@ export { upstreamInput, type Upstream, type UpstreamInput } from './upstream.js'
 export { mappedAcr, federatedAmr } from './assurance.js';
 export type { FederatedAuthentication, Refusal } from './federated-sign-in.js';
 export { backchannelLogoutPath, CALLBACK_PATH } from './paths.js';
+export { keepUpstreamOrigin } from './session-origin.js';
 
 /** How long the login page trusts its list of active upstreams; `yihao idp disable` takes effect within it. */
 const ACTIVE_LIST_TTL_MS = 5_000;

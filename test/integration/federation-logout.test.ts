@@ -109,6 +109,22 @@ describe.each(backends)('federation: back-channel logout from the upstream ($nam
     expect(url.searchParams.get('error')).toBe('login_required');
   });
 
+  it.skipIf(!enabled)('still ends a session that the upstream created after the citizen signed in again in it with a password', async () => {
+    const citizen = await h.citizen();
+    up.citizens.set('again', { claims: { citizen_id: citizen.citizenId, name: citizen.name } });
+    const rp = await relyingParty(h, await h.client({}));
+    const browser = new ScriptedBrowser();
+    const { step } = await federatedWalk(browser, h, up, UPSTREAM, 'again', await authorizationUrl(rp, oidc.randomPKCECodeVerifier()));
+    expect(step.kind).toBe('rp');
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(browser, await authorizationUrl(rp, verifier, { prompt: 'login' }), { identifier: citizen.citizenId, password: citizen.password });
+    expect((await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier })).claims()!.amr).toEqual(['pwd']);
+
+    expect((await post(await up.sign(claims({ sub: 'again' })))).status).toBe(200);
+    const { url } = await browser.follow(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { prompt: 'none' }));
+    expect(url.searchParams.get('error')).toBe('login_required');
+  });
+
   it.skipIf(!enabled)('refuses logout tokens signed by the upstream that break the rules: no event, a nonce, neither sub nor sid, another audience, too old', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [claims({ sub: 'someone', events: undefined }), /not valid|no back-channel logout event/],

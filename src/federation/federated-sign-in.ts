@@ -154,9 +154,9 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
     },
 
     /**
-     * Handles the upstream's redirect back to Yihao. `undefined` when the state is unknown, expired
-     * or already used (a replay), or the browser is not the one that started: no interaction is
-     * touched then. Otherwise the interaction it belongs to and what came of it.
+     * Handles the upstream's redirect back to Yihao. `refused` when the state is unknown, expired or
+     * already used (a replay), or the browser is not the one that started: no interaction is touched
+     * then. Otherwise the interaction it belongs to and what came of it (audited either way).
      */
     async callback(currentUrl: URL, browserCookie: string | undefined, where: Where): Promise<{ interactionUid: string; outcome: SignInOutcome } | { refused: 'state_unknown' | 'browser_mismatch' }> {
       const state = currentUrl.searchParams.get('state');
@@ -187,7 +187,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
         const idToken = tokens.claims()!;
         claims = { ...idToken };
         // Providers often put profile claims in userinfo only; the ID token's own claims win.
-        if (claims[upstream.citizenIdClaim] === undefined && tokens.access_token) {
+        if ((claims[upstream.citizenIdClaim] === undefined || claims[upstream.nameClaim] === undefined) && tokens.access_token) {
           claims = { ...(await oidc.fetchUserInfo(config, tokens.access_token, idToken.sub)), ...idToken };
         }
       } catch (e) {

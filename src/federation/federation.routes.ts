@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { readForm } from '../http/form-body.js';
-import { completeLogin, fail, loadInteraction, pickLocale, refuseUnreachableLevel, renderLogin, type InteractionDeps, type LoadedInteraction } from '../interactions/index.js';
+import { completeLogin, fail, loadInteraction, refuseUnreachableLevel, renderLogin, type InteractionDeps, type LoadedInteraction, type Locale } from '../interactions/index.js';
 import { requestedAcr } from '../oidc/acr-policy.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import type { FederatedSignIn, SignInOutcome } from './federated-sign-in.js';
@@ -100,7 +100,8 @@ export function federationRouter(deps: FederationRouteDeps): Router {
     const result = await deps.signIn.callback(current, ctx.cookies.get(BINDING_COOKIE, { signed: true }), { ip: ctx.ip, requestId: ctx.state.requestId as string | undefined });
     ctx.cookies.set(BINDING_COOKIE, null, { path: CALLBACK_PATH });
     if ('refused' in result) {
-      const locale = pickLocale(ctx.get('accept-language').toLowerCase().startsWith('en') ? 'en' : undefined);
+      // No interaction to take the language from: the browser's first preference, zh-CN by default.
+      const locale: Locale = /^en\b/i.test(ctx.get('accept-language')) ? 'en' : 'zh-CN';
       return fail(ctx, 400, locale, federationMessages(locale).expired, result.refused);
     }
     await outcomes.upsert(result.interactionUid, { ...result.outcome } as never, 600);

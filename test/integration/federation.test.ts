@@ -163,6 +163,13 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     expect((await buttonRedirect(UPSTREAM, {})).searchParams.has('acr_values')).toBe(false);
     const stepped = await buttonRedirect(UPSTREAM, { acr_values: 'urn:yihao:loa:2' });
     expect(stepped.searchParams.get('acr_values')?.split(' ')).toEqual(['urn:upstream:strong', 'urn:yihao:loa:2', 'urn:yihao:loa:3']);
+    // An upstream whose cap is below the requested level is not offered, and cannot be used.
+    const browser = new ScriptedBrowser();
+    const strongPage = page(await go(browser, await authorizationUrl(rp.config, oidc.randomPKCECodeVerifier(), { acr_values: 'urn:yihao:loa:2' }), new URL(h.issuer).origin));
+    expect(formAction(strongPage.html, '/federation/par-province')).toBeUndefined();
+    expect(formAction(strongPage.html, `/federation/${UPSTREAM}`)).toBeDefined();
+    const forced = await browser.request(new URL(formAction(strongPage.html, `/federation/${UPSTREAM}`)!.replace(UPSTREAM, 'par-province'), strongPage.url), { form: { csrf: formField(strongPage.html, 'csrf')! } });
+    expect(forced.status).toBe(400);
     // An app's demand for a fresh sign-in reaches the upstream too.
     const fresh = await buttonRedirect(UPSTREAM, { prompt: 'login', max_age: '300' });
     expect([fresh.searchParams.get('prompt'), fresh.searchParams.get('max_age')]).toEqual(['login', '300']);

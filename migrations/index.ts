@@ -7,6 +7,7 @@ import * as accountIndex from './20261130_005_account_index.js';
 import * as mfa from './20261130_006_mfa.js';
 import * as passkeys from './20261130_007_passkeys.js';
 import * as federation from './20261130_008_federation.js';
+import * as mobileChannel from './20261130_010_mobile_channel.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -18,4 +19,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261130_006_mfa', mfa],
   ['20261130_007_passkeys', passkeys],
   ['20261130_008_federation', federation],
+  ['20261130_010_mobile_channel', mobileChannel],
 ];

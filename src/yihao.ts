@@ -27,6 +27,7 @@ import { createAuditLog } from './audit/index.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
+import { createChannels, type Channels } from './channels/index.js';
 import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
 
 export interface Stores {
@@ -82,6 +83,8 @@ export interface Yihao {
   /** Sign an account out everywhere, or disable it. */
   signOut: SignOut;
   signingKeys: SigningKeys;
+  /** Mobile app, QR hand-off and counter (CIBA) channels. */
+  channels: Channels;
   /** Upstream identity providers: their definitions and linked identities. */
   federation: Federation;
   stores: Stores;
@@ -100,12 +103,33 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
 
   // A session an upstream sign-in created stays that upstream's (for its back-channel logout).
   const authentications = keepUpstreamOrigin(sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds)));
-  const holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit },
+  const csrf = csrfTokens(config.secrets.cookieKeys[0]!);
+  // The channels reach the provider only at request time, once the holder below exists.
+  // eslint-disable-next-line prefer-const
+  let holder: ProviderHolder;
+  const channels = createChannels({
+    db: stores.db,
+    Adapter: services.Adapter,
+    accounts: services.accounts,
+    audit: services.audit,
+    authentications,
+    issuer: config.issuer,
+    settings: { trustClaimedHardwareKeys: config.mobile.trustClaimedHardwareKeys, challengeSeconds: config.mobile.challengeSeconds, challengeKey: config.secrets.cookieKeys[0]!, handoffSeconds: config.mobile.qrHandoffSeconds },
+    interactions: {
+      provider: () => holder.current,
+      accounts: services.accounts,
+      audit: services.audit,
+      csrf,
+      formFieldMaxLength: config.limits.formFieldMaxLength,
+      bodyMaxBytes: config.limits.bodyMaxBytes,
+    },
+  });
+  holder = await ProviderHolder.create(
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
-  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now), (now) => federation.sweep(now)] });
+  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now), (now) => channels.sweep(now), (now) => federation.sweep(now)] });
 
   const interactionDeps = {
     provider: () => holder.current,
@@ -114,7 +138,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     passkeys: services.passkeys,
     otp: services.otp,
     audit: services.audit,
-    csrf: csrfTokens(config.secrets.cookieKeys[0]!),
+    csrf,
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,
     smsSignIn: createSmsSignIn({ ...services, codeTtlSeconds: config.sms.limits.codeTtlSeconds }),
@@ -151,7 +175,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const portal = createPortal({ ...services, config, provider: () => holder.current, db: stores.db, authentications, signOut, logger });
   await portal.ensureClient();
-  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, federation.router(interactionDeps), signUp.router, resetRouter, portal.router], logger });
+  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, ...channels.routers, federation.router(interactionDeps), signUp.router, resetRouter, portal.router], logger });
 
   let server: Server | undefined;
   return {
@@ -161,6 +185,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     signOut,
     clients: createClientRegistry({ Adapter: services.Adapter, provider: () => holder.current, secrets: services.clientSecrets }),
     signingKeys: services.signingKeys,
+    channels,
     federation,
     stores,
     services,

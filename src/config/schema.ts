@@ -61,6 +61,19 @@ export const fileConfigSchema = z
       .strict(),
     /** How one-time codes reach phones, and their limits. */
     sms: smsConfigSchema.prefault({}),
+    /**
+     * The mobile app channel and the web QR hand-off (docs/channels/mobile.md). Yihao does not verify
+     * platform key attestation: `trustClaimedHardwareKeys` is the explicit decision to record an app's
+     * claim of hardware key storage as amr `hwk` (default: every device key is `swk`).
+     */
+    mobile: z
+      .object({
+        trustClaimedHardwareKeys: z.boolean().default(false),
+        challengeSeconds: seconds.max(300).default(60),
+        qrHandoffSeconds: seconds.max(600).default(120),
+      })
+      .strict()
+      .prefault({}),
     /** The population registry for real-name checks; a relative file path is from the checkout. */
     registry: registryConfigSchema,
     /** Upstream identity providers (src/federation); the providers themselves are defined with `yihao idp`. */

@@ -52,6 +52,7 @@ const zh = {
   fieldRequired: '请填写此项。',
   formExpired: '页面已过期，请重新开始登录。',
   skipToMain: '跳到主要内容',
+  mobileAppLink: '使用一号 App 扫码登录',
   sms: {
     link: '使用短信验证码登录',
     forgotPassword: '忘记密码？',
@@ -153,6 +154,7 @@ const en: typeof zh = {
   fieldRequired: 'Please fill in this field.',
   formExpired: 'This page has expired. Please start signing in again.',
   skipToMain: 'Skip to main content',
+  mobileAppLink: 'Sign in with the mobile app',
   sms: {
     link: 'Sign in with an SMS code',
     forgotPassword: 'Forgot password?',

@@ -5,3 +5,40 @@ import { isSpecialUseIP as internalIsSpecialUseIP } from 'oidc-provider/lib/help
 
 /** oidc-provider's own list of loopback, private and other special-use addresses. */
 export const isSpecialUseIP = internalIsSpecialUseIP as (address: string) => boolean;
+
+// `lib/helpers/grants.js` is meant for custom grants (typed, but outside semver); `issueTokens` is
+// the step the built-in grants share. Both are re-checked on every oidc-provider upgrade.
+import * as internalGrantHelpers from 'oidc-provider/lib/helpers/grants.js';
+// @ts-expect-error -- no types ship for internal modules
+import { issueTokens as internalIssueTokens } from 'oidc-provider/lib/helpers/grant_common.js';
+
+/** What an extension grant hands oidc-provider's own token issuance (the fields its grants read). */
+export interface GrantSource {
+  accountId: string;
+  acr: string;
+  amr: string[];
+  authTime: number;
+  sessionUid: string;
+  expiresWithSession: boolean;
+  grantId: string;
+  scope: string;
+  scopes: Set<string>;
+  claims: Record<string, unknown>;
+}
+
+/**
+ * oidc-provider's own grant plumbing for an extension grant (registerGrantType): DPoP validation,
+ * and issuing access, refresh and ID tokens exactly as its built-in grants do (bindings, resource
+ * indicators, refresh-token policy, ID token claims).
+ */
+export function grantPlumbing(provider: object) {
+  const helpers = Object.fromEntries(
+    Object.entries(internalGrantHelpers as Record<string, (...args: unknown[]) => unknown>).map(([name, helper]) => [name, helper.bind(undefined, provider)]),
+  );
+  return {
+    /** The request's validated DPoP proof ({ thumbprint, jti, iat }), or undefined without one. */
+    validateDpop: (ctx: unknown) => helpers.validateDpop!(ctx) as Promise<{ thumbprint: string } | undefined>,
+    issueTokens: (ctx: unknown, source: GrantSource, grant: unknown, opts: { gty: string; entityLabel: string; dPoP: unknown }) =>
+      (internalIssueTokens as (...args: unknown[]) => Promise<void>)(provider, helpers, ctx, source, grant, { ...opts, cert: undefined }),
+  };
+}

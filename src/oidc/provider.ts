@@ -16,6 +16,7 @@ import { ttl } from './ttl.js';
 import { auditProviderEvents } from './events.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
+import type { ProviderExtension } from '../channels/index.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -25,16 +26,18 @@ export interface ProviderDeps {
   logger: Logger;
   clientSecrets: ClientSecrets;
   audit: AuditLog;
+  /** The mobile, QR and counter channels: CIBA, the device-key grant, discovery entries. */
+  channels?: ProviderExtension;
 }
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, channels }: ProviderDeps, jwks: JWK[]): Provider {
   const pairwise = createBlindIndex(config.secrets.indexKey);
   const configuration: Configuration = {
     adapter,
     jwks: { keys: jwks },
-    findAccount: findAccount(accounts, authentications, pairwise),
+    findAccount: channels ? channels.findAccount(findAccount(accounts, authentications, pairwise)) : findAccount(accounts, authentications, pairwise),
     claims: claimsConfig,
     acrValues: [...ACR_VALUES],
     scopes: ['openid', 'offline_access', 'profile', 'phone', 'citizen_id', 'identity_assurance'],
@@ -67,6 +70,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       claimsParameter: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
+      ...channels?.features,
       resourceIndicators: resourceIndicators(config.resourceServers),
       rpInitiatedLogout: {
         enabled: true,
@@ -74,6 +78,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
         postLogoutSuccessSource: providerPages.postLogoutSuccessSource,
       },
     },
+    ...(channels ? { discovery: channels.discovery } : {}),
     renderError: providerPages.renderError,
     // A session below the requested acr goes back to the login interaction, which steps it up.
     interactions: { policy: stepUpPolicy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -100,6 +105,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   clientSecrets.install(provider);
+  channels?.install(provider);
   auditProviderEvents(provider, { logger, audit, authentications });
   return provider;
 }

@@ -32,7 +32,18 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'PendingSmsLogin',
   'PasswordResetPending',
   'WebAuthnChallenge',
+  // The QR hand-offs' browser bindings.
+  'QrHandoff',
 ]);
+
+/**
+ * Requests a client polls for (CIBA). oidc-provider answers a poll of an expired one with
+ * `expired_token` only while the record is still stored (its own `exp` says it expired), so these
+ * stay a while past their expiry instead of vanishing into `invalid_grant`. (The device flow's
+ * DeviceCode has the same need.)
+ */
+const POLLED_MODELS: ReadonlySet<string> = new Set(['BackchannelAuthenticationRequest']);
+const POLL_GRACE_SECONDS = 300;
 
 export interface OidcAdapterOptions {
   db: Database;
@@ -51,8 +62,10 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
 
   return class OidcAdapter implements Adapter {
     readonly #store: Adapter;
+    readonly #grace: number;
 
     constructor(model: string) {
+      this.#grace = POLLED_MODELS.has(model) ? POLL_GRACE_SECONDS : 0;
       let store: Adapter = Redis && REDIS_MODELS.has(model) ? new Redis(model) : new Sql(model);
       if (model === 'Client' && clientCache) store = clientCache.wrap(store);
       if (accountIndex) store = accountIndex.wrap(model, store);
@@ -60,11 +73,16 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     }
 
     upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      return this.#store.upsert(id, payload, expiresIn);
+      return this.#store.upsert(id, payload, this.#keep(expiresIn));
     }
     find(id: string): Promise<AdapterPayload | undefined> {
       return this.#store.find(id);
     }
+
+    #keep(expiresIn: number | undefined): number | undefined {
+      return typeof expiresIn === 'number' ? expiresIn + this.#grace : expiresIn;
+    }
+
     findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
       return this.#store.findByUserCode(userCode);
     }

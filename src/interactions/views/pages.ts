@@ -37,6 +37,7 @@ ${p.loginOptions.map((o) => html`<form method="post" action="/interaction/${p.ui
 </form>`)}`
   : ''}
 <p><a href="/interaction/${p.uid}/sms">${t.sms.link}</a></p>
+<p><a href="/interaction/${p.uid}/qr">${t.mobileAppLink}</a></p>
 <p><a href="/password-reset?ui_locales=${p.locale}&amp;return_to=/interaction/${p.uid}">${t.sms.forgotPassword}</a></p>
 <p><a href="/register?ui_locales=${p.locale}&amp;return_to=/interaction/${p.uid}">${p.locale === 'en' ? 'Create an account' : '注册账号'}</a></p>`,
   });

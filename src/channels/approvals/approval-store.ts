@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import type { Authentication } from '../../accounts/index.js';
+import type { Database } from '../../storage/database.js';
+
+export type ApprovalStatus = 'pending' | 'approved' | 'denied';
+
+/** What the phone shows before the citizen decides: the requesting app, a binding code or message, times. */
+export interface ApprovalDisplay {
+  client_name: string;
+  binding_code?: string;
+  binding_message?: string;
+  scope?: string;
+  [key: string]: unknown;
+}
+
+/** The outcome recorded with a decision; for an approval, the login it amounts to. */
+export interface ApprovalDecision {
+  deviceKeyId: string;
+  authentication?: Authentication;
+}
+
+export interface ApprovalRequest {
+  id: string;
+  kind: string;
+  ref: string;
+  accountId: string | undefined;
+  clientId: string;
+  display: ApprovalDisplay;
+  status: ApprovalStatus;
+  decision: ApprovalDecision | undefined;
+  createdAt: number;
+  expiresAt: number;
+  decidedAt: number | undefined;
+}
+
+interface Row {
+  id: string;
+  kind: string;
+  ref: string;
+  account_id: string | null;
+  client_id: string;
+  display: string;
+  status: ApprovalStatus;
+  decision: string | null;
+  created_at: number | string;
+  expires_at: number | string;
+  decided_at: number | string | null;
+}
+
+const toRequest = (r: Row): ApprovalRequest => ({
+  id: r.id,
+  kind: r.kind,
+  ref: r.ref,
+  accountId: r.account_id ?? undefined,
+  clientId: r.client_id,
+  display: JSON.parse(r.display) as ApprovalDisplay,
+  status: r.status,
+  decision: r.decision === null ? undefined : (JSON.parse(r.decision) as ApprovalDecision),
+  createdAt: Number(r.created_at),
+  expiresAt: Number(r.expires_at),
+  decidedAt: r.decided_at === null ? undefined : Number(r.decided_at),
+});
+
+/**
+ * The approvals inbox in SQL (`approval_requests`). Every state change is one conditional UPDATE,
+ * so on any number of instances a request is tied to one account once and decided once.
+ */
+export function approvalStore(db: Database) {
+  const table = () => db<Row>('approval_requests');
+  return {
+    async create(input: { kind: string; ref: string; accountId?: string | undefined; clientId: string; display: ApprovalDisplay; expiresAt: number }): Promise<ApprovalRequest> {
+      const row: Row = {
+        id: `ap_${randomBytes(16).toString('base64url')}`,
+        kind: input.kind,
+        ref: input.ref,
+        account_id: input.accountId ?? null,
+        client_id: input.clientId,
+        display: JSON.stringify(input.display),
+        status: 'pending',
+        decision: null,
+        created_at: Date.now(),
+        expires_at: input.expiresAt,
+        decided_at: null,
+      };
+      await table().insert(row);
+      return toRequest(row);
+    },
+
+    async find(id: string): Promise<ApprovalRequest | undefined> {
+      const row = await table().where({ id }).first();
+      return row && toRequest(row as Row);
+    },
+
+    async findByRef(kind: string, ref: string): Promise<ApprovalRequest | undefined> {
+      const row = await table().where({ kind, ref }).first();
+      return row && toRequest(row as Row);
+    },
+
+    /** Live, undecided requests of an account, oldest first. */
+    async pendingFor(accountId: string): Promise<ApprovalRequest[]> {
+      const rows = await table().where({ account_id: accountId, status: 'pending' }).andWhere('expires_at', '>', Date.now()).orderBy('created_at');
+      return (rows as Row[]).map(toRequest);
+    },
+
+    /** Ties a live, unclaimed request to an account; true if this call did (or the account already had it). */
+    async claim(id: string, accountId: string): Promise<boolean> {
+      const n = await table().where({ id, status: 'pending' }).whereNull('account_id').andWhere('expires_at', '>', Date.now()).update({ account_id: accountId });
+      if (n > 0) return true;
+      const row = await table().where({ id, account_id: accountId, status: 'pending' }).andWhere('expires_at', '>', Date.now()).first();
+      return Boolean(row);
+    },
+
+    /** Decides a live, pending request of the account; false if it was not (any more) pending for it. */
+    async decide(id: string, accountId: string, status: Exclude<ApprovalStatus, 'pending'>, decision: ApprovalDecision): Promise<boolean> {
+      const now = Date.now();
+      const n = await table()
+        .where({ id, account_id: accountId, status: 'pending' })
+        .andWhere('expires_at', '>', now)
+        .update({ status, decision: JSON.stringify(decision), decided_at: now });
+      return n > 0;
+    },
+
+    /** Deletes requests that expired before `cutoff` (epoch ms); for the sweeper. */
+    async sweep(cutoff: number): Promise<number> {
+      return table().where('expires_at', '<', cutoff).delete();
+    },
+  };
+}
+export type ApprovalStore = ReturnType<typeof approvalStore>;

@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import type Provider from 'oidc-provider';
+import { errors, type Account as OidcAccount, type Configuration, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Accounts } from '../../accounts/index.js';
+import type { AuditLog } from '../../audit/index.js';
+import { isCitizenIdShaped, parseCitizenId } from '../../identity/index.js';
+import type { SessionAuthentications } from '../../oidc/index.js';
+import { allowedChannelsOf } from '../../oidc/client-metadata.js';
+import type { Approvals } from '../approvals/approvals.js';
+import type { DeviceKeys } from '../mobile/device-keys.js';
+
+export const CIBA_KIND = 'ciba';
+
+/** Binding messages: short, in any script (the counter shows the same text), no control characters. */
+const BINDING_MESSAGE = /^[\p{L}\p{N} \-._+/!?#:]{1,20}$/u;
+
+type CibaFeature = NonNullable<NonNullable<Configuration['features']>['ciba']>;
+
+/**
+ * The counter channel through CIBA (OpenID Connect Client-Initiated Backchannel Authentication),
+ * poll mode or ping. The counter system (a confidential client) posts `login_hint` = the citizen's
+ * ID number and a `binding_message`; the request appears in the citizen's approvals inbox; their
+ * decision on the phone completes it (`provider.backchannelResult`), and the counter's tokens say
+ * `channel: counter`.
+ *
+ * No enumeration: every well-formed ID number gets an `auth_req_id`. For a number with no active
+ * account, or an account without a device key, nothing is sent anywhere and the request simply
+ * stays pending until it expires (`expired_token`), exactly like a citizen who does not answer.
+ * The number is looked up through the blind index, dropped from the stored request, and never
+ * appears in a response, a log line or the audit log.
+ */
+export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; approvals: Approvals; authentications: SessionAuthentications; audit: AuditLog; provider: () => Provider }) {
+  /** Stand-in subjects for requests that reach nobody, known only to the request that made them. */
+  const decoys = new WeakMap<object, string>();
+
+  deps.approvals.register({
+    kind: CIBA_KIND,
+    channel: 'counter',
+    async onDecision(request, { approved, account, authentication }) {
+      const provider = deps.provider();
+      // Gone (revoked by signing out everywhere, or swept): the counter's polls already fail.
+      const backchannel = await provider.BackchannelAuthenticationRequest.find(request.ref, { ignoreExpiration: true });
+      if (!backchannel) return;
+      if (!approved || !authentication) {
+        await provider.backchannelResult(backchannel, new errors.AccessDenied('the citizen denied the request'));
+        return;
+      }
+      const grant = new provider.Grant({ accountId: account.sub, clientId: request.clientId });
+      if (backchannel.scope) grant.addOIDCScope(backchannel.scope);
+      const claims = backchannel.claims as { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> } | undefined;
+      const claimNames = [...Object.keys(claims?.id_token ?? {}), ...Object.keys(claims?.userinfo ?? {})];
+      if (claimNames.length) grant.addOIDCClaims(claimNames);
+      await grant.save();
+      const sessionUid = randomBytes(16).toString('base64url');
+      await deps.authentications.save(sessionUid, authentication);
+      await provider.backchannelResult(backchannel, grant, { acr: authentication.acr, amr: authentication.amr, authTime: authentication.at, sessionUid });
+    },
+  });
+
+  const feature: CibaFeature = {
+    enabled: true,
+    deliveryModes: ['poll', 'ping'],
+    async processLoginHint(ctx: KoaContextWithOIDC, loginHint?: string) {
+      // Never stored with the request: the citizen's number does not outlive this lookup.
+      (ctx.oidc.params as Record<string, unknown>).login_hint = undefined;
+      if (!allowedChannelsOf(ctx.oidc.client).includes('counter')) throw new errors.UnauthorizedClient('this client does not accept sign-ins on the counter channel');
+      const hint = (loginHint ?? '').trim();
+      if (!isCitizenIdShaped(hint)) throw new errors.InvalidRequest('login_hint must be a citizen ID number (18 characters)');
+      try {
+        parseCitizenId(hint);
+      } catch {
+        throw new errors.InvalidRequest('login_hint is not a valid citizen ID number');
+      }
+      const account = await deps.accounts.findByIdentifier(hint);
+      if (account?.status === 'active') return account.sub;
+      const decoy = `unreachable:${randomBytes(12).toString('base64url')}`;
+      decoys.set(ctx, decoy);
+      return decoy;
+    },
+    async processLoginHintToken() {
+      throw new errors.InvalidRequest('login_hint_token is not supported: send the citizen ID number as login_hint');
+    },
+    async verifyUserCode(_ctx, _account, userCode) {
+      if (userCode !== undefined) throw new errors.InvalidRequest('user_code is not supported');
+    },
+    async validateRequestContext() {},
+    async validateBindingMessage(_ctx, bindingMessage) {
+      if (typeof bindingMessage !== 'string' || !BINDING_MESSAGE.test(bindingMessage)) {
+        throw new errors.InvalidBindingMessage('binding_message is required: 1-20 letters, digits, spaces or - . _ + / ! ? # :, shown on the phone and at the counter');
+      }
+    },
+    async triggerAuthenticationDevice(ctx: KoaContextWithOIDC, request, account, client) {
+      const sub = account.accountId;
+      await deps.audit.append({ action: 'ciba.requested', actorType: 'client', actorId: client.clientId, clientId: client.clientId, channel: 'counter', ip: ctx.ip, ...(decoys.get(ctx) === sub ? {} : { accountId: sub }) });
+      if (decoys.get(ctx) === sub) return;
+      const found = await deps.accounts.findBySub(sub);
+      if (!found || (await deps.deviceKeys.listForAccount(found.id)).length === 0) return;
+      await deps.approvals.create({
+        kind: CIBA_KIND,
+        ref: request.jti,
+        accountId: found.id,
+        clientId: client.clientId,
+        display: { client_name: client.clientName ?? client.clientId, binding_message: String(request.params?.binding_message ?? ''), scope: request.scope ?? 'openid' },
+        expiresAt: Date.now() + request.expiration * 1000,
+      });
+    },
+  };
+
+  return {
+    feature,
+    /** findAccount that also resolves this request's stand-in subject (and nothing else new). */
+    findAccount(inner: FindAccount): FindAccount {
+      return async (ctx, sub, token) => {
+        if (decoys.get(ctx) === sub) return { accountId: sub, claims: async () => ({ sub }) } satisfies OidcAccount;
+        return inner(ctx, sub, token);
+      };
+    },
+  };
+}
+export type CounterCiba = ReturnType<typeof counterCiba>;
+

@@ -1,0 +1,108 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { htmlPage } from '../../http/html-page.js';
+import type { InteractionDeps } from '../../interactions/index.js';
+import { completeLogin, fail, loadInteraction, type LoadedInteraction } from '../../interactions/interaction-context.js';
+import { refuseUnreachableLevel } from '../../interactions/second-factor.js';
+import { allowedChannelsOf } from '../../oidc/client-metadata.js';
+import { qrCodeDataUrl } from '../../mfa/totp.js';
+import type { QrHandoffs } from './qr-handoffs.js';
+import { handoffText, qrEndPage, qrLinkPage, qrPage } from './views.js';
+import { pickLocale } from '../../interactions/i18n.js';
+
+export interface HandoffRoutesDeps extends InteractionDeps {
+  handoffs: QrHandoffs;
+  /** The issuer's origin: the QR code is a claimed https link the app opens (`<origin>/m/qr/<code>`). */
+  origin: string;
+}
+
+const COOKIE = 'yihao.qr';
+
+/**
+ * The web side of the QR hand-off, inside the login interaction:
+ * - `GET /interaction/:uid/qr`: the QR code and binding code (a new hand-off, or the live one);
+ * - `GET /interaction/:uid/qr/status`: `{ status }` for the page's polling script;
+ * - `POST /interaction/:uid/qr/complete`: completes the login once the phone approved (the script
+ *   posts it by itself; without JavaScript the citizen presses "Continue").
+ */
+export function handoffRoutes(router: Router, deps: HandoffRoutesDeps): void {
+  const minutes = Math.max(1, Math.round(deps.handoffs.ttlSeconds / 60));
+  const secretOf = (ctx: Context) => ctx.cookies.get(COOKIE, { signed: true }) ?? undefined;
+
+  async function load(ctx: Context, form: boolean): Promise<LoadedInteraction | undefined> {
+    const it = await loadInteraction(ctx, deps, { form, prompt: 'login' });
+    if (!it) return undefined;
+    if (await refuseUnreachableLevel(ctx, deps, it)) return undefined;
+    const client = await deps.provider().Client.find(String(it.details.params.client_id));
+    if (!allowedChannelsOf(client).includes('mobile')) {
+      fail(ctx, 400, it.locale, handoffText(it.locale).notAccepted(it.clientName), 'channel_not_allowed');
+      return undefined;
+    }
+    return it;
+  }
+
+  const end = (ctx: Context, it: LoadedInteraction, status: number, message: string, canRestart: boolean) => {
+    ctx.status = status;
+    htmlPage(ctx, (nonce) => qrEndPage({ locale: it.locale, nonce, uid: it.uid, message, canRestart }));
+  };
+
+  async function show(ctx: Context, it: LoadedInteraction, handoff: { ref: string; bindingCode: string }, error?: string) {
+    const qrDataUrl = await qrCodeDataUrl(`${deps.origin}/m/qr/${handoff.ref}`);
+    htmlPage(ctx, (nonce) => qrPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, qrDataUrl, bindingCode: handoff.bindingCode, minutes, error }), { script: true });
+  }
+
+  // The QR code's link, opened by something other than the app: it says how to use it, nothing more.
+  router.get('/m/qr/:code', (ctx) => {
+    htmlPage(ctx, (nonce) => qrLinkPage({ locale: pickLocale(ctx.query.ui_locales), nonce }));
+  });
+
+  router.get('/interaction/:uid/qr', async (ctx) => {
+    const it = await load(ctx, false);
+    if (!it) return;
+    const current = await deps.handoffs.state(it.uid, secretOf(ctx));
+    // A reload keeps the live code; anything else (none, used up, another browser's) starts afresh.
+    if (current.state === 'pending' && ctx.query.new === undefined) return show(ctx, it, current.handoff);
+    const { handoff, secret } = await deps.handoffs.start(it.uid, { clientId: String(it.details.params.client_id), clientName: it.clientName });
+    ctx.cookies.set(COOKIE, secret, { signed: true, httpOnly: true, sameSite: 'lax', path: `/interaction/${it.uid}`, maxAge: deps.handoffs.ttlSeconds * 1000 + 60_000 });
+    await show(ctx, it, handoff);
+  });
+
+  router.get('/interaction/:uid/qr/status', async (ctx) => {
+    const it = await load(ctx, false);
+    if (!it) return;
+    const current = await deps.handoffs.state(it.uid, secretOf(ctx));
+    ctx.set('cache-control', 'no-store');
+    if (current.state === 'other_browser' || current.state === 'none') ctx.status = 403;
+    ctx.body = { status: current.state };
+  });
+
+  router.post('/interaction/:uid/qr/complete', async (ctx) => {
+    const it = await load(ctx, true);
+    if (!it) return;
+    const t = handoffText(it.locale);
+    const current = await deps.handoffs.state(it.uid, secretOf(ctx));
+    switch (current.state) {
+      case 'none':
+        return end(ctx, it, 400, t.expired, true);
+      case 'other_browser':
+        return end(ctx, it, 403, t.otherBrowser, false);
+      case 'expired':
+        return end(ctx, it, 400, t.expired, true);
+      case 'denied':
+        await deps.handoffs.finish(it.uid);
+        return end(ctx, it, 403, t.denied, true);
+      case 'pending':
+        ctx.status = 409;
+        return show(ctx, it, current.handoff, t.notYet);
+      case 'approved': {
+        const authentication = current.approval?.decision?.authentication;
+        // Single use: of two completions racing, one wins; the other sees the hand-off gone.
+        if (!authentication || !(await deps.handoffs.finish(it.uid))) return end(ctx, it, 400, t.expired, true);
+        ctx.cookies.set(COOKIE, null, { path: `/interaction/${it.uid}` });
+        const returnTo = await completeLogin(ctx, deps, it, authentication, { method: 'qr_handoff', approvalId: current.handoff.approvalId });
+        ctx.status = 303;
+        return ctx.redirect(returnTo);
+      }
+    }
+  });
+}

@@ -1,0 +1,106 @@
+import Router from '@koa/router';
+import type { Configuration, FindAccount } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { InteractionDeps } from '../interactions/index.js';
+import type { SessionAuthentications } from '../oidc/index.js';
+import type { Database } from '../storage/database.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { approvalStore } from './approvals/approval-store.js';
+import { createApprovals } from './approvals/approvals.js';
+import { approvalsRoutes } from './approvals/approvals.routes.js';
+import { counterCiba } from './ciba/counter-ciba.js';
+import { handoffRoutes } from './handoff/handoff.routes.js';
+import { qrHandoffs } from './handoff/qr-handoffs.js';
+import { channelApiErrors } from './mobile/api-error.js';
+import { mobileApiAuth } from './mobile/api-auth.js';
+import { deviceKeyChallenges } from './mobile/challenges.js';
+import { deviceKeyGrant, JWT_BEARER } from './mobile/device-key-grant.js';
+import { createDeviceKeys } from './mobile/device-keys.js';
+import { mobileRoutes } from './mobile/mobile.routes.js';
+import { proofReplay } from './mobile/request-proofs.js';
+
+export { ChannelApiError } from './mobile/api-error.js';
+export type { ApprovalKind, Approvals } from './approvals/approvals.js';
+export type { ApprovalRequest, ApprovalDisplay } from './approvals/approval-store.js';
+export type { MobileApiAuth, AppCall } from './mobile/api-auth.js';
+export type { DeviceKey, DeviceKeys } from './mobile/device-keys.js';
+export { JWT_BEARER, DEVICE_KEY_ASSERTION_TYP } from './mobile/device-key-grant.js';
+export { DEVICE_SIGNATURE_HEADER, DEVICE_SIGNATURE_TYP } from './mobile/request-proofs.js';
+
+/** What the channels add to oidc-provider's configuration and to each Provider built from it. */
+export interface ProviderExtension {
+  features: Pick<NonNullable<Configuration['features']>, 'ciba'>;
+  findAccount(inner: FindAccount): FindAccount;
+  install(provider: Provider): void;
+  /** Extra discovery metadata: the channels and the mobile endpoints. */
+  discovery: Record<string, unknown>;
+}
+
+export interface ChannelSettings {
+  /** Believe an app's claim of hardware key storage (amr `hwk`); see docs/channels/mobile.md. */
+  trustClaimedHardwareKeys: boolean;
+  challengeSeconds: number;
+  /** Server key for the device-key challenges' MACs. */
+  challengeKey: string;
+  handoffSeconds: number;
+}
+
+/**
+ * The mobile app channel (device keys, device-key login, approvals API), the web QR hand-off and
+ * the counter's CIBA path. `routers` go into the outer app; `provider` into oidc-provider's
+ * configuration (CIBA, the JWT bearer grant).
+ */
+export function createChannels(deps: {
+  db: Database;
+  Adapter: AdapterConstructor;
+  accounts: Accounts;
+  audit: AuditLog;
+  authentications: SessionAuthentications;
+  interactions: InteractionDeps;
+  issuer: string;
+  settings: ChannelSettings;
+}) {
+  const origin = new URL(deps.issuer).origin;
+  const deviceKeys = createDeviceKeys(deps.db);
+  const replay = proofReplay(deps.Adapter);
+  const challenges = deviceKeyChallenges(deps.Adapter, deps.settings.challengeSeconds, deps.settings.challengeKey);
+  const store = approvalStore(deps.db);
+  const approvals = createApprovals({ store, audit: deps.audit });
+  const handoffs = qrHandoffs({ Adapter: deps.Adapter, approvals, ttlSeconds: deps.settings.handoffSeconds });
+  const ciba = counterCiba({ ...deps, deviceKeys, approvals, provider: deps.interactions.provider });
+  const grant = deviceKeyGrant({ ...deps, deviceKeys, challenges });
+  const auth = mobileApiAuth({
+    provider: deps.interactions.provider,
+    accounts: deps.accounts,
+    deviceKeys,
+    authentications: deps.authentications,
+    replay,
+    origin,
+    bodyMaxBytes: deps.interactions.bodyMaxBytes,
+  });
+
+  const api = new Router();
+  api.use('/mobile', channelApiErrors);
+  mobileRoutes(api, { auth, deviceKeys, challenges, replay, audit: deps.audit, trustClaimedHardwareKeys: deps.settings.trustClaimedHardwareKeys });
+  approvalsRoutes(api, { auth, approvals });
+  const web = new Router();
+  handoffRoutes(web, { ...deps.interactions, handoffs, origin });
+
+  const provider: ProviderExtension = {
+    features: { ciba: ciba.feature },
+    findAccount: ciba.findAccount,
+    discovery: {
+      channels_supported: ['web', 'mobile', 'counter'],
+      device_key_challenge_endpoint: `${origin}/mobile/challenge`,
+      device_keys_endpoint: `${origin}/mobile/device-keys`,
+      approvals_endpoint: `${origin}/mobile/approvals`,
+    },
+    install(p) {
+      grant.install(p);
+    },
+  };
+  return { routers: [api, web], provider, approvals, auth, deviceKeys, sweep: (cutoff: number) => store.sweep(cutoff), grantTypes: [JWT_BEARER] };
+}
+export type Channels = ReturnType<typeof createChannels>;

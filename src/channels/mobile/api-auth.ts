@@ -1,0 +1,110 @@
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Account, Accounts, Authentication } from '../../accounts/index.js';
+import { isFirstParty, type SessionAuthentications } from '../../oidc/index.js';
+import { invalidRequest, invalidToken } from './api-error.js';
+import type { DeviceKey, DeviceKeys } from './device-keys.js';
+import { DEVICE_SIGNATURE_HEADER, deviceSignatureKid, verifyDeviceSignature, verifyDpopProof, type ProofReplay, type RequestFacts } from './request-proofs.js';
+import { invalidDeviceSignature } from './api-error.js';
+
+export interface MobileApiDeps {
+  provider: () => Provider;
+  accounts: Accounts;
+  deviceKeys: DeviceKeys;
+  authentications: SessionAuthentications;
+  replay: ProofReplay;
+  /** The issuer's origin: `htu` values are our public URLs, not whatever Host a proxy passed. */
+  origin: string;
+  bodyMaxBytes: number;
+}
+
+/** A call made by the government app for a signed-in citizen, its DPoP proof checked. */
+export interface AppCall {
+  account: Account;
+  clientId: string;
+  /** The login the access token came from. */
+  authentication: Authentication | undefined;
+  facts: RequestFacts;
+  /** The parsed JSON body ({} for none). */
+  body: unknown;
+}
+
+async function readBody(ctx: Context, maxBytes: number): Promise<Buffer> {
+  if (Number(ctx.get('content-length') || 0) > maxBytes) throw invalidRequest('the request body is too large', 413);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw invalidRequest('the request body is too large', 413);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseJson(raw: Buffer, ctx: Context): unknown {
+  if (raw.length === 0) return {};
+  if (ctx.request.type !== 'application/json') throw invalidRequest('the body must be application/json', 415);
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw invalidRequest('the body is not valid JSON');
+  }
+}
+
+/**
+ * Authenticates calls to the mobile APIs (device keys, approvals):
+ * - `Authorization: DPoP <access token>`: a live token, DPoP-bound, issued to a first-party app for
+ *   an active account (a Bearer token is refused: a token usable without its key is not enough);
+ * - `DPoP: <proof>` for this method and URL, signed with the key the token is bound to;
+ * - for `deviceCall`, also a device-key signature over the call (see request-proofs.ts) by one of
+ *   the account's registered device keys.
+ * Every refusal happens before anything is changed.
+ */
+export function mobileApiAuth(deps: MobileApiDeps) {
+  async function appCall(ctx: Context): Promise<AppCall> {
+    const authorization = ctx.get('authorization');
+    const match = /^DPoP ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization);
+    if (!match) {
+      throw invalidToken(authorization ? 'this API needs a DPoP-bound access token (Authorization: DPoP ...)' : 'an access token is required (Authorization: DPoP ...)');
+    }
+    const accessToken = match[1]!;
+    const raw = await readBody(ctx, deps.bodyMaxBytes);
+    const facts: RequestFacts = { method: ctx.method, url: `${deps.origin}${ctx.path}`, accessToken, body: raw };
+    const provider = deps.provider();
+    const token = await provider.AccessToken.find(accessToken);
+    if (!token || token.isExpired) throw invalidToken('the access token is unknown, expired or revoked');
+    // As at userinfo: a token whose grant was revoked (signed out everywhere) is dead too.
+    const grant = token.grantId ? await provider.Grant.find(token.grantId) : undefined;
+    if (!grant || grant.isExpired || grant.accountId !== token.accountId) throw invalidToken('the access token is unknown, expired or revoked');
+    const jkt = (token as unknown as { jkt?: string }).jkt;
+    if (!jkt) throw invalidToken('the access token is not DPoP-bound');
+    await verifyDpopProof(ctx.get('dpop') || undefined, facts, jkt, deps.replay);
+    const client = await provider.Client.find(token.clientId!);
+    if (!client || !isFirstParty(client)) throw invalidToken('this API is for the government app only');
+    const account = token.accountId ? await deps.accounts.findBySub(token.accountId) : undefined;
+    if (account?.status !== 'active') throw invalidToken('the account behind the access token is not active');
+    const sessionUid = (token as unknown as { sessionUid?: string }).sessionUid;
+    const authentication = sessionUid ? await deps.authentications.find(sessionUid) : undefined;
+    return { account, clientId: client.clientId, authentication, facts, body: parseJson(raw, ctx) };
+  }
+
+  return {
+    appCall,
+
+    /** An app call signed with one of the account's device keys. */
+    async deviceCall(ctx: Context): Promise<AppCall & { key: DeviceKey }> {
+      const call = await appCall(ctx);
+      const signature = ctx.get(DEVICE_SIGNATURE_HEADER) || undefined;
+      const kid = deviceSignatureKid(signature);
+      if (!signature) await verifyDeviceSignature(undefined, call.facts, { id: '', jwk: {} }, deps.replay);
+      const key = kid ? await deps.deviceKeys.find(kid) : undefined;
+      // The key must be this account's, enrolled through the app that holds the token.
+      if (!key || key.accountId !== call.account.id || key.clientId !== call.clientId) {
+        throw invalidDeviceSignature('the device signature names no device key of this account registered through this app');
+      }
+      await verifyDeviceSignature(signature, call.facts, key, deps.replay);
+      return { ...call, key };
+    },
+  };
+}
+export type MobileApiAuth = ReturnType<typeof mobileApiAuth>;

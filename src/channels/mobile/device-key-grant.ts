@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto';
+import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import type Provider from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { ACR, type Accounts, type Authentication } from '../../accounts/index.js';
+import type { AuditLog } from '../../audit/index.js';
+import { grantPlumbing } from '../../oidc/internals.js';
+import { allowedChannelsOf } from '../../oidc/client-metadata.js';
+import type { SessionAuthentications } from '../../oidc/index.js';
+import type { DeviceKeyChallenges } from './challenges.js';
+import type { DeviceKeys } from './device-keys.js';
+import { PROOF_WINDOW_SECONDS } from './request-proofs.js';
+
+/** RFC 7523 §2.1: a JWT (here signed with a registered device key) as an authorization grant. */
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+export const DEVICE_KEY_ASSERTION_TYP = 'device-key-assertion+jwt';
+
+export interface DeviceKeyGrantDeps {
+  accounts: Accounts;
+  deviceKeys: DeviceKeys;
+  challenges: DeviceKeyChallenges;
+  authentications: SessionAuthentications;
+  audit: AuditLog;
+}
+
+// InvalidGrant's own description is generic; the app developer gets the reason.
+const refuse = (description: string) => Object.assign(new errors.InvalidGrant(description), { error_description: description });
+
+/**
+ * The device-key login as the JWT bearer grant (RFC 7523) at the token endpoint. The app asks for
+ * a challenge (`POST /mobile/challenge`), signs an assertion with the device key and posts it,
+ * with a DPoP proof, as `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=...`.
+ *
+ * The assertion: header `{ alg: ES256, typ: device-key-assertion+jwt, kid: <device key id> }`,
+ * claims `iss` = the app's client_id, `sub` = the device key id, `aud` = the issuer, `nonce` = the
+ * challenge, `iat`, `exp`. A key logs in only through the app that enrolled it.
+ *
+ * Success is a login `{ channel: 'mobile', amr: ['hwk' | 'swk'], acr: loa:2 }`: tokens are issued
+ * by oidc-provider's own machinery (DPoP-bound access token, refresh token by client policy, ID
+ * token with acr/amr/channel). Each verification counts against the account's lockout.
+ */
+export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
+  async function verifyAssertion(ctx: KoaContextWithOIDC, assertion: string) {
+    const client = ctx.oidc.client!;
+    let kid: unknown;
+    try {
+      const header = decodeProtectedHeader(assertion);
+      if (header.alg !== 'ES256' || header.typ !== DEVICE_KEY_ASSERTION_TYP) throw new Error('header');
+      kid = header.kid;
+    } catch {
+      throw refuse(`the assertion must be a compact JWS with alg ES256 and typ ${DEVICE_KEY_ASSERTION_TYP}`);
+    }
+    const key = typeof kid === 'string' && kid.length <= 64 ? await deps.deviceKeys.find(kid) : undefined;
+    if (!key || key.clientId !== client.clientId) throw refuse('the assertion names no device key registered through this app');
+    const account = await deps.accounts.findById(key.accountId);
+    if (account?.status !== 'active') throw refuse('the assertion names no device key registered through this app');
+
+    const lockout = deps.accounts.lockout;
+    const where = { accountId: account.sub, clientId: client.clientId, channel: 'mobile', ip: ctx.ip };
+    const LOCKED = 'the account is temporarily locked after too many failed sign-in attempts';
+    const gate = await lockout.beginAttempt(account.id);
+    if (gate.locked) {
+      await deps.audit.append({ action: 'login.locked', actorType: 'citizen', ...where, details: { method: 'device_key', until: gate.until.toISOString() } });
+      throw refuse(LOCKED);
+    }
+    const failed = async (description: string) => {
+      const after = await lockout.recordFailure(account.id);
+      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', ...where, details: { method: 'device_key', reason: description } });
+      if (after.locked && after.lockedNow) {
+        await deps.audit.append({ action: 'account.locked', actorType: 'system', ...where, details: { reason: 'failed_logins', method: 'device_key', until: after.until.toISOString() } });
+      }
+      return refuse(after.locked ? LOCKED : description);
+    };
+    let nonce: unknown;
+    try {
+      const { payload } = await jwtVerify(assertion, await importJWK(key.jwk, 'ES256'), {
+        algorithms: ['ES256'],
+        typ: DEVICE_KEY_ASSERTION_TYP,
+        issuer: client.clientId,
+        subject: key.id,
+        audience: ctx.oidc.issuer,
+        requiredClaims: ['exp', 'iat', 'nonce'],
+        maxTokenAge: PROOF_WINDOW_SECONDS * 2,
+        clockTolerance: PROOF_WINDOW_SECONDS,
+      });
+      nonce = payload.nonce;
+    } catch {
+      throw await failed('the assertion does not verify with the registered device key');
+    }
+    if (typeof nonce !== 'string' || !(await deps.challenges.take(nonce))) throw await failed('the challenge is unknown, expired or already used');
+    await lockout.recordSuccess(account.id);
+    await deps.deviceKeys.touch(key.id);
+    return { account, key };
+  }
+
+  async function handler(ctx: KoaContextWithOIDC): Promise<void> {
+    const provider = ctx.oidc.provider;
+    const plumbing = grantPlumbing(provider);
+    const params = ctx.oidc.params as { assertion?: unknown; scope?: unknown };
+    if (typeof params.assertion !== 'string' || !params.assertion) throw new errors.InvalidRequest('missing required parameter: assertion');
+    const dPoP = await plumbing.validateDpop(ctx);
+    if (!dPoP) throw new errors.InvalidDpopProof('the device-key grant issues DPoP-bound tokens only: send a DPoP proof');
+    const client = ctx.oidc.client!;
+    if (!allowedChannelsOf(client).includes('mobile')) throw new errors.UnauthorizedClient('this client does not accept sign-ins on the mobile channel');
+    const requested = typeof params.scope === 'string' && params.scope ? params.scope.split(' ') : ['openid'];
+    const allowed = new Set(String(client.scope ?? 'openid').split(' ').concat('openid'));
+    const unknownScope = requested.find((s) => !allowed.has(s));
+    if (unknownScope) throw new errors.InvalidScope('requested scope is not allowed for this client', unknownScope);
+
+    const { account, key } = await verifyAssertion(ctx, params.assertion);
+    const at = Math.floor(Date.now() / 1000);
+    const authentication: Authentication = { accountId: account.sub, channel: 'mobile', amr: [key.amr], acr: ACR.twoFactor, at };
+    // No browser session here: the login's record lives under a session uid of its own, which every
+    // token from this grant (and each refresh) carries, so `channel` reaches them all.
+    const sessionUid = randomBytes(16).toString('base64url');
+    await deps.authentications.save(sessionUid, authentication);
+
+    const grant = new provider.Grant({ accountId: account.sub, clientId: client.clientId });
+    const scope = [...new Set(requested)].join(' ');
+    grant.addOIDCScope(scope);
+    const grantId = await grant.save();
+    await plumbing.issueTokens(
+      ctx,
+      { accountId: account.sub, acr: ACR.twoFactor, amr: [key.amr], authTime: at, sessionUid, expiresWithSession: false, grantId, scope, scopes: new Set(scope.split(' ')), claims: {} },
+      grant,
+      { gty: 'device_key', entityLabel: 'device key assertion', dPoP },
+    );
+    await deps.audit.append({
+      action: 'login.succeeded',
+      actorType: 'citizen',
+      actorId: account.sub,
+      accountId: account.sub,
+      clientId: client.clientId,
+      channel: 'mobile',
+      ip: ctx.ip,
+      details: { method: 'device_key', amr: authentication.amr, acr: authentication.acr, deviceKeyId: key.id },
+    });
+  }
+
+  return {
+    install(provider: Provider): void {
+      provider.registerGrantType(JWT_BEARER, handler as never, ['assertion', 'scope']);
+    },
+  };
+}

@@ -1,0 +1,317 @@
+/**
+ * The mobile app channel end to end over HTTP, with openid-client and a jose-simulated phone: the
+ * app signs in as a native client (PKCE, loopback redirect on any port, DPoP), enrols a device key,
+ * logs in with it (RFC 7523 JWT bearer grant, loa:2, amr swk, channel mobile) and uses the
+ * approvals API. And what must NOT work: a Bearer or proof-less token, a wrong or foreign key, a
+ * replayed challenge or call, and guessing past the lockout.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { generateKeyPair } from 'jose';
+import type { Config } from '../../src/config/index.js';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { relyingParty } from '../support/relying-party.js';
+import { MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+import { deviceKeyChallenges } from '../../src/channels/mobile/challenges.js';
+
+const LOA2 = 'urn:yihao:loa:2';
+const MAX_FAILURES = 3;
+
+const backends: { name: Backend; enabled: boolean }[] = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
+  let h: Harness;
+  let app: { client_id: string };
+  let web: oidc.Configuration;
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend: name, overrides: (c): Config => ({ ...c, lockout: { maxFailures: MAX_FAILURES, windowSeconds: 900, lockSeconds: 900 } }) });
+    app = await registerMobileApp(h);
+    web = await relyingParty(h, await h.client({ name: '不动产登记', firstParty: true }));
+  });
+  afterAll(async () => h?.close());
+
+  /** A pending QR hand-off on the web, scanned by `phone`: an approvals-inbox request. */
+  async function pendingRequest(phone: MobileApp) {
+    const qr = await startQrSignIn(h, web);
+    const scanned = await phone.scan(qr.code);
+    expect(scanned.status).toBe(200);
+    return { qr, id: scanned.json.id as string };
+  }
+
+  const countRows = async (table: string, where: Record<string, unknown>) => Number(((await h.yihao.stores.db(table).where(where).count({ n: '*' }).first()) as { n: number | string }).n);
+
+  it.skipIf(!enabled)('signs the app in as a native client (loopback redirect on any port, PKCE, DPoP-bound tokens) and enrols a device key as swk', async () => {
+    const citizen = await h.citizen();
+    const phone = await MobileApp.create(h, app);
+    const { claims } = await phone.signInWithBrowser(citizen);
+    expect(claims).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['pwd', 'otp', 'mfa'], channel: 'web' });
+
+    const enrolled = await phone.enrolDeviceKey({ storage: 'secure-enclave', name: 'Pixel' });
+    expect(enrolled.status).toBe(201);
+    // Platform attestation is not verified, so a claim of hardware storage is not believed.
+    expect(enrolled.json).toMatchObject({ name: 'Pixel', amr: 'swk' });
+    const listed = await phone.call('GET', '/mobile/device-keys');
+    expect(listed.json.keys).toEqual([expect.objectContaining({ id: phone.deviceKeyId, amr: 'swk' })]);
+    // The same key cannot be enrolled twice.
+    expect((await phone.enrolDeviceKey()).status).toBe(409);
+    const events = (await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action);
+    expect(events).toContain('credential.added');
+  });
+
+  it.skipIf(!enabled)('logs in with the device key: loa:2, amr swk, channel mobile, the same sub, DPoP-bound tokens that refresh on the mobile channel', async () => {
+    const { citizen, phone, firstClaims } = await phoneWithDeviceKey(h, app);
+    const tokens = await phone.loginWithDeviceKey(undefined, 'openid profile offline_access');
+    expect(tokens.token_type.toLowerCase()).toBe('dpop');
+    expect(tokens.claims()).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile' });
+    expect(tokens.claims()!.sub).toBe(firstClaims.sub);
+    expect(tokens.refresh_token).toBeTruthy();
+
+    // The new token works on the API (DPoP-bound, device-signed).
+    expect((await phone.approvals()).status).toBe(200);
+    // Refreshing keeps the login's channel.
+    const refreshed = await oidc.refreshTokenGrant(phone.rp, tokens.refresh_token!, undefined, { DPoP: phone.dpop });
+    expect(refreshed.claims()).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile' });
+  });
+
+  it.skipIf(!enabled)('signing out everywhere ends the device-key login\'s tokens (its grant is the account\'s), but keeps the device key', async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const tokens = await phone.loginWithDeviceKey(undefined, 'openid offline_access');
+    expect((await phone.approvals()).status).toBe(200);
+    await h.yihao.signOut.everywhere(citizen.sub);
+    expect(await phone.approvals()).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
+    await expect(oidc.refreshTokenGrant(phone.rp, tokens.refresh_token!, undefined, { DPoP: phone.dpop })).rejects.toMatchObject({ error: 'invalid_grant' });
+    // The phone signs in again with its key.
+    expect((await phone.loginWithDeviceKey()).claims()).toMatchObject({ sub: citizen.sub, channel: 'mobile' });
+  });
+
+  it.skipIf(!enabled)('refuses a device-key login with a wrong key, a replayed challenge, another app, or no DPoP proof; failures count against the lockout', async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const stranger = await generateKeyPair('ES256');
+    const wrongKey = await phone.assertion(await phone.challenge(), { privateKey: stranger.privateKey });
+    await expect(phone.loginWithDeviceKey(wrongKey)).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'the assertion does not verify with the registered device key' });
+
+    const challenge = await phone.challenge();
+    await phone.loginWithDeviceKey(await phone.assertion(challenge));
+    await expect(phone.loginWithDeviceKey(await phone.assertion(challenge))).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'the challenge is unknown, expired or already used' });
+
+    // A challenge Yihao did not issue, and one that has run out, count as failures too.
+    const forged = (await phone.challenge()).replace(/\.[^.]+$/, `.${'A'.repeat(43)}`);
+    await expect(phone.loginWithDeviceKey(await phone.assertion(forged))).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'the challenge is unknown, expired or already used' });
+    await phone.loginWithDeviceKey();
+    const shortLived = deviceKeyChallenges(h.yihao.services.Adapter, 1, h.config.secrets.cookieKeys[0]!).issue();
+    await new Promise((r) => setTimeout(r, 1_100));
+    await expect(phone.loginWithDeviceKey(await phone.assertion(shortLived))).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'the challenge is unknown, expired or already used' });
+
+    // No DPoP proof: refused before the assertion is even looked at.
+    const res = await fetch(new URL('/token', h.issuer), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', client_id: app.client_id, assertion: await phone.assertion(await phone.challenge()), scope: 'openid' }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+
+    // Another app cannot use this app's device key.
+    const other = await registerMobileApp(h);
+    const otherApp = await MobileApp.create(h, other);
+    await expect(otherApp.loginWithDeviceKey(await phone.assertion(await otherApp.challenge(), { iss: other.client_id }))).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    // The expired challenge counted one failure (the success before it cleared the others); two more
+    // wrong keys spend the budget of three, and then even the right key is refused.
+    for (let i = 0; i < 2; i++) {
+      await expect(phone.loginWithDeviceKey(await phone.assertion(await phone.challenge(), { privateKey: stranger.privateKey }))).rejects.toMatchObject({ error: 'invalid_grant' });
+    }
+    await expect(phone.loginWithDeviceKey()).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'the account is temporarily locked after too many failed sign-in attempts' });
+    const events = (await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action);
+    expect(events.filter((a) => a === 'login.failed').length).toBeGreaterThanOrEqual(3);
+    expect(events).toEqual(expect.arrayContaining(['account.locked', 'login.locked']));
+  });
+
+  it.skipIf(!enabled)('approvals API: lists the pending request with the requesting app and binding code, and refuses a wrong key, a foreign key, a missing DPoP proof, a Bearer token and a replay, changing nothing', async () => {
+    const { phone, citizen, totpSecret } = await phoneWithDeviceKey(h, app);
+    const { id, qr } = await pendingRequest(phone);
+    const listed = await phone.approvals();
+    expect(listed.status).toBe(200);
+    expect(listed.json.requests).toEqual([expect.objectContaining({ id, kind: 'qr', client_name: '不动产登记', binding_code: qr.bindingCode, status: 'pending' })]);
+
+    const stranger = await generateKeyPair('ES256');
+    const wrongKey = await phone.decide(id, 'approve', { signWith: { privateKey: stranger.privateKey, kid: phone.deviceKeyId! } });
+    expect(wrongKey).toMatchObject({ status: 401, json: { error: 'invalid_device_signature' } });
+
+    // A signature over another body ("deny") does not carry an "approve", nor one for another request.
+    const url = `${new URL(h.issuer).origin}/mobile/approvals/${id}`;
+    const tampered = await fetch(url, {
+      method: 'POST',
+      headers: {
+        authorization: `DPoP ${phone.accessToken}`,
+        dpop: await phone.dpopProof('POST', url),
+        'device-signature': await phone.deviceSignature('POST', url, JSON.stringify({ decision: 'deny' })),
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ decision: 'approve' }),
+    });
+    expect(tampered.status).toBe(401);
+    expect(await tampered.json()).toMatchObject({ error: 'invalid_device_signature', error_description: 'the device signature does not cover this request body' });
+    const elsewhere = await fetch(url, {
+      method: 'POST',
+      headers: {
+        authorization: `DPoP ${phone.accessToken}`,
+        dpop: await phone.dpopProof('POST', url),
+        'device-signature': await phone.deviceSignature('POST', `${url}x`, JSON.stringify({ decision: 'approve' })),
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ decision: 'approve' }),
+    });
+    expect(await elsewhere.json()).toMatchObject({ error: 'invalid_device_signature', error_description: 'the device signature names another request' });
+
+    const noSignature = await phone.decide(id, 'approve', { noSignature: true });
+    expect(noSignature).toMatchObject({ status: 401, json: { error: 'invalid_device_signature' } });
+
+    const noDpop = await phone.decide(id, 'approve', { noDpop: true });
+    expect(noDpop).toMatchObject({ status: 401, json: { error: 'invalid_dpop_proof', error_description: 'a DPoP proof is required (DPoP header)' } });
+
+    const bearer = await phone.decide(id, 'approve', { bearer: true });
+    expect(bearer).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
+
+    // Another citizen's own, valid device key cannot decide this citizen's request.
+    const other = await phoneWithDeviceKey(h, app);
+    expect(await other.phone.decide(id, 'approve')).toMatchObject({ status: 404, json: { error: 'not_found' } });
+    // Nor can this account's token be used with the other phone's key.
+    const foreign = await phone.decide(id, 'approve', { signWith: { privateKey: other.phone.deviceKeys.privateKey, kid: other.phone.deviceKeyId! } });
+    expect(foreign).toMatchObject({ status: 401, json: { error: 'invalid_device_signature' } });
+
+    // Nor can a token of another first-party app use this phone's key.
+    const otherApp = await MobileApp.create(h, await registerMobileApp(h));
+    await otherApp.signInWithBrowser(citizen, { secret: totpSecret });
+    otherApp.deviceKeyId = phone.deviceKeyId;
+    otherApp.deviceKeys = phone.deviceKeys;
+    expect(await otherApp.decide(id, 'approve')).toMatchObject({ status: 401, json: { error: 'invalid_device_signature' } });
+
+    expect(await countRows('approval_requests', { id, status: 'pending' })).toBe(1);
+
+    // A captured call does not work twice.
+    const listedAgain = await phone.approvals();
+    expect(listedAgain.status).toBe(200);
+    const replay = await phone.call('GET', '/mobile/approvals', undefined, { reuse: phone.lastProofs! });
+    expect(replay.status).toBe(401);
+
+    const approved = await phone.decide(id, 'deny');
+    expect(approved).toMatchObject({ status: 200, json: { status: 'denied' } });
+    expect(await countRows('approval_requests', { id, status: 'denied' })).toBe(1);
+  });
+
+  it.skipIf(!enabled)('refuses a device-key login for an app that does not accept the mobile channel (allowed_channels)', async () => {
+    const webOnly = await registerMobileApp(h, { allowed_channels: ['web'] });
+    const { phone } = await phoneWithDeviceKey(h, webOnly);
+    await expect(phone.loginWithDeviceKey()).rejects.toMatchObject({ error: 'unauthorized_client' });
+  });
+
+  it.skipIf(!enabled)('refuses enrolment with a Bearer token, without a DPoP proof, without proof of the new key, or from a loa:1 login', async () => {
+    const citizen = await h.citizen();
+    const phone = await MobileApp.create(h, app);
+    await phone.signInWithBrowser(citizen);
+    const body = { jwk: phone.deviceJwk };
+    expect(await phone.call('POST', '/mobile/device-keys', body, { bearer: true, signWith: { privateKey: phone.deviceKeys.privateKey, kid: '' } })).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
+    expect(await phone.call('POST', '/mobile/device-keys', body, { noDpop: true, signWith: { privateKey: phone.deviceKeys.privateKey, kid: '' } })).toMatchObject({ status: 401, json: { error: 'invalid_dpop_proof' } });
+    const stranger = await generateKeyPair('ES256');
+    expect(await phone.call('POST', '/mobile/device-keys', body, { signWith: { privateKey: stranger.privateKey, kid: '' } })).toMatchObject({ status: 401, json: { error: 'invalid_device_signature' } });
+    expect(await phone.call('POST', '/mobile/device-keys', { jwk: { ...phone.deviceJwk, d: 'AAAA' } })).toMatchObject({ status: 400, json: { error: 'invalid_request' } });
+    const account = await h.yihao.accounts.findBySub(citizen.sub);
+    expect(await countRows('device_keys', { account_id: account!.id })).toBe(0);
+
+    // A password alone does not make a key that logs in at loa:2.
+    const weak = await MobileApp.create(h, app);
+    const { claims } = await weak.signInWithBrowser(citizen, { passwordOnly: true });
+    expect(claims).toMatchObject({ acr: 'urn:yihao:loa:1', channel: 'web' });
+    expect(await weak.enrolDeviceKey()).toMatchObject({ status: 403, json: { error: 'insufficient_user_authentication' } });
+    expect(await countRows('device_keys', { account_id: account!.id })).toBe(0);
+  });
+});
+
+describe.skipIf(!(pgAvailable && redisAvailable))('mobile app channel scaled out (two instances on PostgreSQL + Redis)', () => {
+  let a: Harness;
+  let b: Harness;
+  beforeAll(async () => {
+    a = await startHarness({ backend: 'postgres+redis' });
+    b = await startHarness({ share: a });
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  it('redeems a challenge from one instance on the other (once), and completes a QR sign-in shown by one instance on the other', async () => {
+    const app = await registerMobileApp(a);
+    const { citizen, phone } = await phoneWithDeviceKey(a, app);
+    const onB = await MobileApp.create(b, app);
+    Object.assign(onB, { deviceKeys: phone.deviceKeys, deviceKeyId: phone.deviceKeyId });
+    const challenge = await phone.challenge();
+    const assertion = await phone.assertion(challenge);
+    expect((await onB.loginWithDeviceKey(assertion)).claims()).toMatchObject({ sub: citizen.sub, channel: 'mobile' });
+    await expect(phone.loginWithDeviceKey(await phone.assertion(challenge))).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    const web = await relyingParty(a, await a.client({ name: '出入境', firstParty: true }));
+    const qr = await startQrSignIn(a, web);
+    const scanned = await onB.scan(qr.code);
+    expect(await onB.decide(scanned.json.id as string, 'approve')).toMatchObject({ status: 200 });
+    // The browser's next request lands on instance B.
+    const res = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/complete`, b.url), { form: { csrf: /name="csrf" value="([^"]+)"/.exec(qr.qr.html)![1]! } });
+    expect(res.status).toBe(303);
+  });
+});
+
+describe('mobile APIs answer bad input with a 4xx', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h?.close());
+
+  it('refuses malformed JSON, a wrong content type, an oversized body, an unknown request, a kind that is not scanned and the wrong method, with JSON errors', async () => {
+    const { phone } = await phoneWithDeviceKey(h, await registerMobileApp(h));
+    const origin = new URL(h.issuer).origin;
+    const signed = async (path: string, body: string, type = 'application/json') => {
+      const url = `${origin}${path}`;
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { authorization: `DPoP ${phone.accessToken}`, dpop: await phone.dpopProof('POST', url), 'device-signature': await phone.deviceSignature('POST', url, body), 'content-type': type },
+        body,
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    expect(await signed('/mobile/approvals/ap_x', '{"decision":')).toMatchObject({ status: 400, json: { error: 'invalid_request' } });
+    expect(await signed('/mobile/approvals/ap_x', 'decision=approve', 'application/x-www-form-urlencoded')).toMatchObject({ status: 415, json: { error: 'invalid_request' } });
+    expect(await signed('/mobile/approvals/ap_x', JSON.stringify({ decision: 'x'.repeat(70_000) }))).toMatchObject({ status: 413 });
+    expect(await signed('/mobile/approvals/ap_x', JSON.stringify({ decision: 'maybe' }))).toMatchObject({ status: 400, json: { error: 'invalid_request' } });
+    expect(await signed('/mobile/approvals/ap_x', JSON.stringify({ decision: 'approve' }))).toMatchObject({ status: 404, json: { error: 'not_found' } });
+    expect(await signed('/mobile/approvals/scan', JSON.stringify({ kind: 'ciba', code: 'x' }))).toMatchObject({ status: 400, json: { error: 'invalid_request' } });
+    expect(await signed('/mobile/approvals/scan', JSON.stringify({ code: 'nope' }))).toMatchObject({ status: 410, json: { error: 'expired' } });
+    expect((await fetch(new URL('/mobile/challenge', h.issuer))).status).toBe(405);
+    expect((await fetch(new URL('/mobile/approvals', h.issuer))).status).toBe(401);
+    expect((await fetch(new URL('/mobile/device-keys', h.issuer), { headers: { authorization: 'DPoP not-a-token' }, method: 'GET' })).status).toBe(401);
+  });
+});
+
+describe('mobile app channel: an explicit trust decision for claimed hardware keys', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ overrides: (c): Config => ({ ...c, mobile: { ...c.mobile, trustClaimedHardwareKeys: true } }) });
+  });
+  afterAll(async () => h?.close());
+
+  it('records a key the app says is in hardware as hwk, and its login says amr hwk', async () => {
+    const app = await registerMobileApp(h);
+    const citizen = await h.citizen();
+    const phone = await MobileApp.create(h, app);
+    await phone.signInWithBrowser(citizen);
+    expect((await phone.enrolDeviceKey({ storage: 'strongbox' })).json).toMatchObject({ amr: 'hwk' });
+    const tokens = await phone.loginWithDeviceKey();
+    expect(tokens.claims()).toMatchObject({ sub: citizen.sub, acr: 'urn:yihao:loa:2', amr: ['hwk'], channel: 'mobile' });
+  });
+});

@@ -1,0 +1,222 @@
+/**
+ * QR cross-device sign-in over HTTP: a relying party's login page offers "Sign in with the mobile
+ * app"; the simulated phone scans the QR code, sees the requesting app, the binding code and the
+ * time, and approves with its device key; the browser that showed the code completes the login and
+ * openid-client checks what the ID token says. And what must NOT work: completing in another
+ * browser (a relayed code), a code used twice, approved twice or from another account, an expired
+ * code, a denied request, and "Continue" before the phone approved.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { relyingParty } from '../support/relying-party.js';
+import { alertOf, formAction, formField, go, page, ScriptedBrowser, scriptedSignIn, type PageStep } from '../support/scripted-browser.js';
+import { authorizationUrl } from '../support/relying-party.js';
+import { phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+
+const LOA2 = 'urn:yihao:loa:2';
+
+const backends: { name: Backend; enabled: boolean }[] = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) => {
+  let h: Harness;
+  let app: { client_id: string };
+  let rp: oidc.Configuration;
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend: name });
+    app = await registerMobileApp(h);
+    rp = await relyingParty(h, await h.client({ name: '公积金查询', firstParty: true }));
+  });
+  afterAll(async () => h?.close());
+
+  type Qr = Awaited<ReturnType<typeof startQrSignIn>>;
+  /** Posts the page's "Continue" form, as the script does (or the citizen, without JavaScript). */
+  const complete = async (qr: Qr, from: PageStep = qr.qr) => {
+    const res = await qr.browser.request(new URL(formAction(from.html, '/qr/complete')!, qr.origin), { form: { csrf: formField(from.html, 'csrf')! } });
+    if (res.status === 303) return go(qr.browser, new URL(res.headers.get('location')!, qr.origin), qr.origin);
+    return { kind: 'page' as const, status: res.status, url: from.url, html: await res.text() };
+  };
+  const status = async (qr: Qr) => {
+    const res = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/status`, qr.origin));
+    return { code: res.status, ...((await res.json()) as { status: string }) };
+  };
+
+  it.skipIf(!enabled)('signs in by QR: the phone sees app, binding code and time; the page completes at loa:2 with amr swk and channel mobile, the same sub as everywhere', async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const qr = await startQrSignIn(h, rp);
+    expect(qr.qr.html).toContain('<h1>Sign in with the mobile app</h1>');
+    expect(qr.qr.html).toMatch(/<img src="data:image\/png;base64,[A-Za-z0-9+/=]+" alt="QR code to scan with the Yihao app"/);
+    expect(qr.qr.html).toContain(`<strong id="binding-code">${qr.bindingCode}</strong>`);
+    expect(qr.qr.html).toMatch(/<script nonce="[^"]+">/);
+    expect(await status(qr)).toMatchObject({ code: 200, status: 'pending' });
+
+    // The QR code is a link the app claims; opened anywhere else it only says so.
+    const link = await fetch(new URL(`/m/qr/${qr.code}?ui_locales=en`, h.issuer));
+    expect(link.status).toBe(200);
+    expect(await link.text()).toContain('Scan the QR code on the sign-in page with the Yihao app.');
+
+    const scanned = await phone.scan(qr.code);
+    expect(scanned.status).toBe(200);
+    const now = Math.floor(Date.now() / 1000);
+    expect(scanned.json).toMatchObject({ kind: 'qr', client_name: '公积金查询', binding_code: qr.bindingCode, status: 'pending' });
+    expect(scanned.json.created_at).toBeGreaterThan(now - 10);
+    expect(scanned.json.expires_at).toBeGreaterThan(now + 100);
+    expect(scanned.json.expires_at).toBeLessThanOrEqual(now + 121);
+
+    const approved = await phone.decide(scanned.json.id as string, 'approve');
+    expect(approved).toMatchObject({ status: 200, json: { status: 'approved' } });
+    expect(await status(qr)).toMatchObject({ status: 'approved' });
+
+    const back = await complete(qr);
+    if (back.kind !== 'rp') throw new Error(`expected the relying party, got ${back.status}: ${back.html.slice(0, 300)}`);
+    const claims = await qr.redeem(back.url);
+    expect(claims).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile' });
+    const events = (await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action);
+    expect(events).toEqual(expect.arrayContaining(['approval.approved', 'login.succeeded']));
+  });
+
+  it.skipIf(!enabled)('gives a pairwise client the same sub for the same person by password on the web and by QR from the phone', async () => {
+    const pairwise = await relyingParty(h, await h.client({ name: '医保服务', firstParty: true, subjectType: 'pairwise' }));
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const nonce = oidc.randomNonce();
+    const landed = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(pairwise, verifier, { scope: 'openid', nonce }), { identifier: citizen.citizenId, password: citizen.password });
+    const byPassword = (await oidc.authorizationCodeGrant(pairwise, landed, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: oidc.skipStateCheck })).claims()!;
+    expect(byPassword).toMatchObject({ channel: 'web', amr: ['pwd'] });
+    expect(byPassword.sub).not.toBe(citizen.sub);
+
+    const qr = await startQrSignIn(h, pairwise);
+    const scanned = await phone.scan(qr.code);
+    await phone.decide(scanned.json.id as string, 'approve');
+    const back = await complete(qr);
+    if (back.kind !== 'rp') throw new Error('expected the relying party');
+    const byQr = await qr.redeem(back.url);
+    expect(byQr).toMatchObject({ sub: byPassword.sub, channel: 'mobile', amr: ['swk'] });
+  });
+
+  it.skipIf(!enabled)('offers no hand-off to an app that does not accept the mobile channel (allowed_channels)', async () => {
+    const { client_id } = await h.client({ name: '仅网页', firstParty: true });
+    const store = new h.yihao.services.Adapter('Client');
+    await store.upsert(client_id, { ...(await store.find(client_id))!, allowed_channels: ['web'] });
+    const webOnly = await relyingParty(h, { client_id });
+    const browser = new ScriptedBrowser();
+    const origin = new URL(h.issuer).origin;
+    const login = page(await go(browser, await authorizationUrl(webOnly, oidc.randomPKCECodeVerifier(), { scope: 'openid', ui_locales: 'en' }), origin));
+    const refused = page(await go(browser, new URL(/href="(\/interaction\/[^"]+\/qr)"/.exec(login.html)![1]!, origin), origin));
+    expect(refused.status).toBe(400);
+    expect(refused.html).toContain('仅网页 does not accept sign-in with the mobile app.');
+    expect(await h.yihao.stores.db('approval_requests').where({ client_id }).count({ n: '*' }).first()).toMatchObject({ n: 0 });
+  });
+
+  it.skipIf(!enabled)('meets a loa:2 request by QR (the phone key is a second factor in itself)', async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const qr = await startQrSignIn(h, rp, undefined, { acr_values: LOA2 });
+    const scanned = await phone.scan(qr.code);
+    await phone.decide(scanned.json.id as string, 'approve');
+    const back = await complete(qr);
+    if (back.kind !== 'rp') throw new Error('expected the relying party');
+    expect(await qr.redeem(back.url)).toMatchObject({ sub: citizen.sub, acr: LOA2, channel: 'mobile' });
+  });
+
+  it.skipIf(!enabled)('refuses to complete in another browser (a relayed code), even once approved', async () => {
+    const { phone } = await phoneWithDeviceKey(h, app);
+    const qr = await startQrSignIn(h, rp);
+    const scanned = await phone.scan(qr.code);
+    await phone.decide(scanned.json.id as string, 'approve');
+    // Everything the other browser could get (even the interaction cookies) but the hand-off's own cookie.
+    const url = new URL(`/interaction/${qr.uid}/qr/complete`, qr.origin);
+    const cookie = qr.browser
+      .cookieHeader(url)
+      .split('; ')
+      .filter((c) => !c.startsWith('yihao.qr'))
+      .join('; ');
+    const relayed = await fetch(url, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf: formField(qr.qr.html, 'csrf')! }),
+    });
+    expect(relayed.status).toBe(403);
+    expect(alertOf(await relayed.text())).toBe('This QR code was shown in another browser; the sign-in cannot be completed here.');
+    const statusElsewhere = await fetch(new URL(`/interaction/${qr.uid}/qr/status`, qr.origin), { headers: { cookie } });
+    expect(statusElsewhere.status).toBe(403);
+    // The browser that showed it still completes.
+    expect((await complete(qr)).kind).toBe('rp');
+  });
+
+  it.skipIf(!enabled)('refuses a code approved twice, used twice, or taken from another account', async () => {
+    const a = await phoneWithDeviceKey(h, app);
+    const b = await phoneWithDeviceKey(h, app);
+    const qr = await startQrSignIn(h, rp);
+    const scanned = await a.phone.scan(qr.code);
+    const id = scanned.json.id as string;
+
+    // Another account cannot take over a code already scanned, nor decide the request.
+    expect(await b.phone.scan(qr.code)).toMatchObject({ status: 409, json: { error: 'already_claimed' } });
+    expect(await b.phone.decide(id, 'approve')).toMatchObject({ status: 404, json: { error: 'not_found' } });
+    expect((await b.phone.approvals()).json.requests).toEqual([]);
+
+    expect(await a.phone.decide(id, 'approve')).toMatchObject({ status: 200 });
+    expect(await a.phone.decide(id, 'approve')).toMatchObject({ status: 409, json: { error: 'already_decided' } });
+    expect(await a.phone.decide(id, 'deny')).toMatchObject({ status: 409, json: { error: 'already_decided' } });
+
+    const back = await complete(qr);
+    expect(back.kind).toBe('rp');
+    expect(await qr.redeem(back.url)).toMatchObject({ sub: a.citizen.sub });
+    // Scanning the same code again (a replay) is refused.
+    expect(await b.phone.scan(qr.code)).toMatchObject({ status: 409, json: { error: 'already_decided' } });
+  });
+
+  it.skipIf(!enabled)('completes a hand-off once: a second completion of the same code finds it used up', async () => {
+    const { phone } = await phoneWithDeviceKey(h, app);
+    const qr = await startQrSignIn(h, rp);
+    const scanned = await phone.scan(qr.code);
+    await phone.decide(scanned.json.id as string, 'approve');
+    const statuses = await Promise.all([0, 1].map(async () => (await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/complete`, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } })).status));
+    expect(statuses.filter((s) => s === 303)).toHaveLength(1);
+  });
+
+  it.skipIf(!enabled)('refuses an expired code: the phone cannot take it and the page says so', async () => {
+    const { phone } = await phoneWithDeviceKey(h, app);
+    const qr = await startQrSignIn(h, rp);
+    // Two minutes pass.
+    await h.yihao.stores.db('approval_requests').where({ ref: qr.code }).update({ expires_at: Date.now() - 1 });
+    const handoffs = new h.yihao.services.Adapter('QrHandoff');
+    const record = (await handoffs.find(qr.uid))!;
+    await handoffs.upsert(qr.uid, { ...record, expiresAt: Date.now() - 1 }, 60);
+
+    expect(await phone.scan(qr.code)).toMatchObject({ status: 410, json: { error: 'expired' } });
+    expect(await status(qr)).toMatchObject({ status: 'expired' });
+    const ended = page(await complete(qr));
+    expect(ended.status).toBe(400);
+    expect(alertOf(ended.html)).toBe('This QR code has expired. Get a new one.');
+    // A new code is one click away, and it works.
+    const fresh = page(await go(qr.browser, new URL(`/interaction/${qr.uid}/qr?new=1`, qr.origin), qr.origin));
+    const ref = ((await handoffs.find(qr.uid)) as { ref: string }).ref;
+    expect(ref).not.toBe(qr.code);
+    const again = await phone.scan(ref);
+    await phone.decide(again.json.id as string, 'approve');
+    expect((await complete(qr, fresh)).kind).toBe('rp');
+  });
+
+  it.skipIf(!enabled)('without JavaScript: "Continue" before approval keeps waiting; a denial on the phone ends the hand-off', async () => {
+    const { phone } = await phoneWithDeviceKey(h, app);
+    const qr = await startQrSignIn(h, rp);
+    const early = page(await complete(qr));
+    expect(early.status).toBe(409);
+    expect(alertOf(early.html)).toBe('Not approved in the app yet. Approve it in the app, then select Continue.');
+    expect(early.html).toContain(`<strong id="binding-code">${qr.bindingCode}</strong>`);
+
+    const scanned = await phone.scan(qr.code);
+    expect(await phone.decide(scanned.json.id as string, 'deny')).toMatchObject({ status: 200, json: { status: 'denied' } });
+    const denied = page(await complete(qr, early));
+    expect(denied.status).toBe(403);
+    expect(alertOf(denied.html)).toBe('The sign-in was declined in the app.');
+  });
+});

@@ -4,6 +4,7 @@ import { YihaoError } from '../errors.js';
 import { backchannelLogoutPath, CALLBACK_PATH } from '../federation/paths.js';
 import { upstreamInput, type Upstream, type UpstreamInput } from '../federation/upstream.js';
 import { createUpstreamStore } from '../federation/upstream-store.js';
+import { createLinkedIdentities } from '../federation/linked-identities.js';
 import { parseOptions, required, usageError } from './args.js';
 import type { Command, CommandContext } from './command.js';
 import { withYihao } from './open-yihao.js';
@@ -221,6 +222,35 @@ ${verb === 'disable' ? 'Removes the upstream from the login page at once (within
     },
   };
 }
+
+export const idpUnlinkCommand: Command = {
+  name: 'idp unlink',
+  summary: "Remove one upstream identity's link to its account (audited)",
+  usage: `Usage: yihao idp unlink NAME --sub SUB [--json]
+
+Removes the link between the upstream identity SUB (its 'sub' at upstream NAME) and its Yihao
+account, for example after the upstream corrected the citizen ID it asserts. The next sign-in
+through that identity links afresh by citizen ID. The account and its sessions stay.`,
+
+  async run(args, { env, out }) {
+    const [name, ...rest] = args[0] !== undefined && !args[0].startsWith('-') ? [args[0], ...args.slice(1)] : [undefined, ...args];
+    const opts = parseOptions(this.name, rest, { sub: { type: 'string' }, json: { type: 'boolean' } } as const);
+    if (name === undefined) throw usageError(this.name, 'the upstream NAME is required');
+    if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(name)) throw usageError(this.name, 'NAME is 1-32 characters of a-z 0-9 -');
+    const sub = required(this.name, opts.sub, '--sub');
+    if (sub.length > 255) throw usageError(this.name, '--sub is longer than 255 characters');
+    const config = loadConfig(env);
+    const account = await withYihao(config, async (yihao) => {
+      const upstream = await createUpstreamStore(yihao.stores.db, yihao.services.sealer).find(name);
+      if (!upstream) throw new YihaoError('not_found', `no upstream named "${name}" ('yihao idp list' lists them)`, 404);
+      const unlinked = await createLinkedIdentities(yihao.stores.db, yihao.services.vault).unlink(upstream.issuer, sub);
+      if (!unlinked) throw new YihaoError('not_found', `no identity with that sub is linked through ${name}`, 404);
+      await yihao.services.audit.append({ action: 'federation.unlinked', actorType: 'operator', actorId: 'cli', accountId: unlinked.sub, details: { upstream: name, upstream_sub: sub } });
+      return unlinked;
+    });
+    out.result(opts.json, { upstream: name, sub, account: account.sub, unlinked: true }, [`unlinked ${name} identity from account ${account.sub}`]);
+  },
+};
 
 export const idpDisableCommand = statusCommand('disabled', 'disable');
 export const idpEnableCommand = statusCommand('active', 'enable');

@@ -122,6 +122,22 @@ export function createLinkedIdentities(db: Database, vault: CitizenIdVault) {
       return row as { id: string; sub: string } | undefined;
     },
 
+    /**
+     * Removes a link (an operator's decision, e.g. after the upstream corrected a citizen ID): the next
+     * sign-in through that identity links afresh by citizen ID. Returns the account it was linked to.
+     */
+    async unlink(issuer: string, sub: string): Promise<{ id: string; sub: string } | undefined> {
+      return db.transaction(async (trx) => {
+        const row = await trx('federated_identities as f')
+          .join('accounts as a', 'a.id', 'f.account_id')
+          .where({ 'f.upstream_issuer': issuer, 'f.upstream_sub': sub })
+          .first('a.id as id', 'a.sub as sub');
+        if (!row) return undefined;
+        await trx('federated_identities').where({ upstream_issuer: issuer, upstream_sub: sub }).delete();
+        return row as { id: string; sub: string };
+      });
+    },
+
     /** The linked identities of an account (for the portal and operators), without any citizen data. */
     async ofAccount(accountId: string): Promise<{ upstream: string; issuer: string; sub: string; createdAt: number; lastUsedAt: number }[]> {
       const rows = await db<LinkRow>('federated_identities').where({ account_id: accountId }).orderBy('created_at');

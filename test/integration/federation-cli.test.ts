@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
+import { syntheticCitizenId } from '../support/citizen-ids.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = join(root, 'bin', 'yihao.js');
@@ -123,6 +124,43 @@ describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
     ]);
     expect(JSON.stringify(listed)).not.toContain(SECRET);
     expect((await yihao(['idp', 'enable', 'province'])).stdout).toBe('province: active\n');
+  });
+
+  it('unlinks an upstream identity from its account, audited', async () => {
+    const created = await yihao(['account', 'create', '--citizen-id', syntheticCitizenId(), '--name', '韩五', '--password-stdin', '--json'], 'a-long-enough-password\n');
+    expect(created.code).toBe(0);
+    const { sub: accountSub } = JSON.parse(created.stdout) as { sub: string };
+    // The link a sign-in through the upstream would have made.
+    const db = openDatabase({ dataDir });
+    try {
+      const account = (await db('accounts').where({ sub: accountSub }).first()) as { id: string; citizen_index: string };
+      await db('federated_identities').insert({
+        upstream_issuer: 'https://sso.province.example.gov.cn',
+        upstream_sub: 'province-user-1',
+        upstream_name: 'province',
+        account_id: account.id,
+        citizen_index: account.citizen_index,
+        created_at: Date.now(),
+        last_used_at: Date.now(),
+      });
+    } finally {
+      await db.destroy();
+    }
+    const run = await yihao(['idp', 'unlink', 'province', '--sub', 'province-user-1', '--json']);
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ upstream: 'province', sub: 'province-user-1', account: accountSub, unlinked: true });
+    expectBadInput(await yihao(['idp', 'unlink', 'province', '--sub', 'province-user-1']), /no identity with that sub is linked through province/);
+    expectBadInput(await yihao(['idp', 'unlink', 'province']), /--sub is required/);
+    const check = openDatabase({ dataDir });
+    try {
+      expect(await check('federated_identities').count({ n: '*' })).toEqual([{ n: 0 }]);
+      const events = (await check('audit_events').where({ action: 'federation.unlinked' }).select('actor_type', 'account_id', 'details')) as { actor_type: string; account_id: string; details: string }[];
+      expect(events.map((e) => ({ ...e, details: JSON.parse(e.details) as unknown }))).toEqual([
+        { actor_type: 'operator', account_id: accountSub, details: { upstream: 'province', upstream_sub: 'province-user-1' } },
+      ]);
+    } finally {
+      await check.destroy();
+    }
   });
 
   it('refuses bad input with exit code 2 and one line naming the problem', async () => {

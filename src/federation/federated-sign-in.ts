@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Acr, Authentication } from '../accounts/index.js';
 import type { AuditEventInput, AuditLog } from '../audit/index.js';
+import type { Logger } from '../logger.js';
 import { InvalidCitizenIdError, parseCitizenId, type CitizenId } from '../identity/index.js';
 import type { IdentityRegistry } from '../registry/index.js';
 import { federatedAmr, mappedAcr, upstreamAcrValuesFor } from './assurance.js';
@@ -67,6 +68,7 @@ export interface FederatedSignInDeps {
   callbackUrl: string;
   /** How long an upstream session id is remembered, for its back-channel logout. */
   sessionTtlSeconds: number;
+  logger: Pick<Logger, 'warn'>;
 }
 
 /**
@@ -192,6 +194,10 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
         }
       } catch (e) {
         const unavailable = e instanceof UpstreamUnavailableError || unavailableReason(e) !== undefined;
+        // For the operator connecting an upstream: openid-client says what did not fit (an alg, the
+        // iss, the nonce). Its message and code only: never the tokens or claims it may hold.
+        const { message, code } = e as { message?: string; code?: string };
+        deps.logger.warn({ event: 'federation.callback_failed', upstream: upstream.name, code, error: String(message).slice(0, 200) }, 'sign-in through an upstream failed');
         return done(await refuse(upstream.name, unavailable ? 'upstream_unavailable' : 'token_invalid', at));
       }
 

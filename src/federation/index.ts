@@ -70,6 +70,7 @@ export function createFederation(deps: FederationDeps) {
     registryCheck: config.federation.registryCheck,
     callbackUrl: `${config.issuer}${CALLBACK_PATH}`,
     sessionTtlSeconds: config.ttl.sessionSeconds,
+    logger: deps.logger,
   });
   const logout = createUpstreamLogout({ ...deps, upstreams, clients, flows, links, fetch, timeoutMs });
 

@@ -30,6 +30,7 @@ import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
 import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, type ClientRegistry } from './clients/index.js';
 import { createChannels, type Channels } from './channels/index.js';
+import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
 
 export interface Stores {
   db: Database;
@@ -87,6 +88,8 @@ export interface Yihao {
   signingKeys: SigningKeys;
   /** Mobile app, QR hand-off and counter (CIBA) channels. */
   channels: Channels;
+  /** Upstream identity providers: their definitions and linked identities. */
+  federation: Federation;
   stores: Stores;
   services: Services;
   logger: Logger;
@@ -101,7 +104,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const services = createServices(config, stores);
   await services.signingKeys.ensure();
 
-  const authentications = sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
+  // A session an upstream sign-in created stays that upstream's (for its back-channel logout).
+  const authentications = keepUpstreamOrigin(sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds)));
   const csrf = csrfTokens(config.secrets.cookieKeys[0]!);
   // The channels reach the provider only at request time, once the holder below exists.
   // eslint-disable-next-line prefer-const
@@ -128,9 +132,9 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
-  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now), (now) => channels.sweep(now)] });
+  const sweeper = startSweeper(stores.db, { intervalSeconds: config.sweeper.intervalSeconds, logger, extra: [(now) => services.otpStore.sweep(now), (now) => channels.sweep(now), (now) => federation.sweep(now)] });
 
-  const interactions = interactionRouter({
+  const interactionDeps = {
     provider: () => holder.current,
     accounts: services.accounts,
     secondFactors: services.secondFactors,
@@ -142,7 +146,10 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     bodyMaxBytes: config.limits.bodyMaxBytes,
     smsSignIn: createSmsSignIn({ ...services, codeTtlSeconds: config.sms.limits.codeTtlSeconds }),
     codeMinutes: Math.max(1, Math.round(config.sms.limits.codeTtlSeconds / 60)),
-  });
+    // Upstream sign-in buttons; `federation` is built below, once sign-out exists.
+    loginOptions: (params: Record<string, unknown>) => federation.loginOptions(params),
+  };
+  const interactions = interactionRouter(interactionDeps);
   const signUp = registration({
     ...services,
     csrfKey: config.secrets.cookieKeys[0]!,
@@ -161,6 +168,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     audit: services.audit,
     logger,
   });
+  const federation = createFederation({ ...services, config, db: stores.db, authentications, signOut, logger });
+  await federation.applyConfigured();
   const resetRouter = passwordReset({
     ...services,
     signOut,
@@ -177,7 +186,12 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     sessions,
     audit: services.audit,
   });
-  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, ...channels.routers, kiosk, signUp.router, resetRouter, portal.router], logger });
+  const app = createHttpApp({
+    config,
+    holder,
+    routers: [healthRouter(stores), interactions, ...channels.routers, kiosk, federation.router(interactionDeps), signUp.router, resetRouter, portal.router],
+    logger,
+  });
 
   let server: Server | undefined;
   return {
@@ -188,6 +202,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     clients: createClientRegistry({ Adapter: services.Adapter, provider: () => holder.current, secrets: services.clientSecrets }),
     signingKeys: services.signingKeys,
     channels,
+    federation,
     stores,
     services,
     logger,

@@ -6,12 +6,24 @@ import { isYihaoError, YihaoError } from '../errors.js';
 import { accountCreateCommand } from './account.command.js';
 import { wantsHelp } from './args.js';
 import { clientCreateCommand } from './client.command.js';
+import { idpAddCommand, idpDisableCommand, idpEnableCommand, idpListCommand, idpUnlinkCommand } from './idp.command.js';
 import type { Command, CommandContext } from './command.js';
 import { keysListCommand, keysRotateCommand } from './keys.command.js';
 import { migrateCommand } from './migrate.command.js';
 import { streamOutput } from './output.js';
 
-const commands: readonly Command[] = [migrateCommand, clientCreateCommand, accountCreateCommand, keysListCommand, keysRotateCommand];
+const commands: readonly Command[] = [
+  migrateCommand,
+  clientCreateCommand,
+  accountCreateCommand,
+  keysListCommand,
+  keysRotateCommand,
+  idpAddCommand,
+  idpListCommand,
+  idpDisableCommand,
+  idpEnableCommand,
+  idpUnlinkCommand,
+];
 
 const EXIT = { ok: 0, unexpected: 1, badInput: 2 } as const;
 

@@ -6,6 +6,7 @@ import * as lockout from './20261130_004_lockout.js';
 import * as accountIndex from './20261130_005_account_index.js';
 import * as mfa from './20261130_006_mfa.js';
 import * as passkeys from './20261130_007_passkeys.js';
+import * as federation from './20261130_008_federation.js';
 import * as admin from './20261130_009_admin.js';
 import * as mobileChannel from './20261130_010_mobile_channel.js';
 import * as kioskCounter from './20261130_011_kiosk_counter.js';
@@ -19,6 +20,7 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261130_005_account_index', accountIndex],
   ['20261130_006_mfa', mfa],
   ['20261130_007_passkeys', passkeys],
+  ['20261130_008_federation', federation],
   ['20261130_009_admin', admin],
   ['20261130_010_mobile_channel', mobileChannel],
   ['20261130_011_kiosk_counter', kioskCounter],

@@ -31,6 +31,7 @@ import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
 import { counterStaffCheck, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
+import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
 
 export interface Stores {
   db: Database;
@@ -91,6 +92,8 @@ export interface Yihao {
   signingKeys: SigningKeys;
   /** Mobile app, QR hand-off and counter (CIBA) channels. */
   channels: Channels;
+  /** Upstream identity providers: their definitions and linked identities. */
+  federation: Federation;
   stores: Stores;
   services: Services;
   logger: Logger;
@@ -105,7 +108,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const services = createServices(config, stores);
   await services.signingKeys.ensure();
 
-  const authentications = sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
+  // A session an upstream sign-in created stays that upstream's (for its back-channel logout).
+  const authentications = keepUpstreamOrigin(sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds)));
   const csrf = csrfTokens(config.secrets.cookieKeys[0]!);
   // The channels reach the provider only at request time, once the holder below exists.
   // eslint-disable-next-line prefer-const
@@ -135,10 +139,10 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const sweeper = startSweeper(stores.db, {
     intervalSeconds: config.sweeper.intervalSeconds,
     logger,
-    extra: [(now) => services.otpStore.sweep(now), (now) => channels.sweep(now), (now) => services.secretGrace.sweep(now)],
+    extra: [(now) => services.otpStore.sweep(now), (now) => channels.sweep(now), (now) => federation.sweep(now), (now) => services.secretGrace.sweep(now)],
   });
 
-  const interactions = interactionRouter({
+  const interactionDeps = {
     provider: () => holder.current,
     accounts: services.accounts,
     secondFactors: services.secondFactors,
@@ -150,7 +154,10 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     bodyMaxBytes: config.limits.bodyMaxBytes,
     smsSignIn: createSmsSignIn({ ...services, codeTtlSeconds: config.sms.limits.codeTtlSeconds }),
     codeMinutes: Math.max(1, Math.round(config.sms.limits.codeTtlSeconds / 60)),
-  });
+    // Upstream sign-in buttons; `federation` is built below, once sign-out exists.
+    loginOptions: (params: Record<string, unknown>) => federation.loginOptions(params),
+  };
+  const interactions = interactionRouter(interactionDeps);
   const signUp = registration({
     ...services,
     csrfKey: config.secrets.cookieKeys[0]!,
@@ -169,6 +176,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     audit: services.audit,
     logger,
   });
+  const federation = createFederation({ ...services, config, db: stores.db, authentications, signOut, logger });
+  await federation.applyConfigured();
   const resetRouter = passwordReset({
     ...services,
     signOut,
@@ -187,7 +196,12 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut });
   await admin.ensureClient();
-  const app = createHttpApp({ config, holder, routers: [healthRouter(stores), interactions, ...channels.routers, kiosk, signUp.router, resetRouter, portal.router, ...admin.routers], logger });
+  const app = createHttpApp({
+    config,
+    holder,
+    routers: [healthRouter(stores), interactions, ...channels.routers, kiosk, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers],
+    logger,
+  });
 
   let server: Server | undefined;
   return {
@@ -199,6 +213,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     clients: createClientRegistry({ Adapter: services.Adapter, provider: () => holder.current, secrets: services.clientSecrets }),
     signingKeys: services.signingKeys,
     channels,
+    federation,
     stores,
     services,
     logger,

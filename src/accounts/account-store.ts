@@ -2,7 +2,8 @@ import type { Database } from '../storage/database.js';
 
 export type AccountStatus = 'active' | 'locked' | 'disabled';
 /** How the citizen ID binding was proven. */
-export type IdentityAssurance = 'self_asserted' | 'registry' | 'id_chip' | 'in_person';
+/** `federated`: asserted by an upstream identity provider (which one: `federated_identities`). */
+export type IdentityAssurance = 'self_asserted' | 'registry' | 'id_chip' | 'in_person' | 'federated';
 
 export interface AccountRow {
   id: string;

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { smsConfigSchema } from '../sms/sms-config.js';
 import { registryConfigSchema } from '../registry/index.js';
+import { configuredUpstream } from '../federation/upstream.js';
 
 const seconds = z.number().int().positive();
 
@@ -85,6 +86,21 @@ export const fileConfigSchema = z
       .prefault({}),
     /** The population registry for real-name checks; a relative file path is from the checkout. */
     registry: registryConfigSchema,
+    /** Upstream identity providers (src/federation); the providers themselves are defined with `yihao idp`. */
+    federation: z
+      .object({
+        /** Per request to an upstream (discovery, token, userinfo, JWKS). */
+        timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+        /** Check the name an upstream sends against the population registry before linking. */
+        registryCheck: z.boolean().default(false),
+        /** Upstreams defined here are (re)applied at every start; `yihao idp` adds more at run time. */
+        upstreams: z
+          .array(configuredUpstream)
+          .default([])
+          .refine((list) => new Set(list.map((u) => u.name)).size === list.length, 'names each upstream once'),
+      })
+      .strict()
+      .prefault({}),
     /** Operators' settings (src/admin). */
     admin: z
       .object({

@@ -10,4 +10,12 @@ export interface InteractionDeps {
   csrf: CsrfTokens;
   formFieldMaxLength: number;
   bodyMaxBytes: number;
+  /** Other ways to sign in that the login page links to (upstream identity providers), if any. */
+  loginOptions?: (params: Record<string, unknown>) => Promise<LoginOption[]>;
+}
+
+/** A "Sign in with <label>" button on the login page: posts to `/interaction/<uid>/<path>`. */
+export interface LoginOption {
+  path: string;
+  label: { 'zh-CN': string; en: string };
 }

@@ -23,3 +23,7 @@ export function interactionRouter(deps: SmsLoginDeps & PasskeyLoginDeps): Router
   consentRoutes(router, deps);
   return router;
 }
+export type { LoginOption } from './deps.js';
+export type { Locale } from './i18n.js';
+export { completeLogin, fail, loadInteraction, renderLogin, type LoadedInteraction } from './interaction-context.js';
+export { refuseUnreachableLevel } from './second-factor.js';

@@ -6,7 +6,7 @@ import { htmlPage } from '../http/html-page.js';
 import { YihaoError } from '../errors.js';
 import { allowedChannelsOf, citizenIdReleaseOf, minAcrOf } from '../oidc/client-metadata.js';
 import { messages, pickLocale, type Locale, type Messages } from './i18n.js';
-import type { InteractionDeps } from './deps.js';
+import type { InteractionDeps, LoginOption } from './deps.js';
 import { errorPage, loginPage } from './views/pages.js';
 
 type Details = Awaited<ReturnType<ReturnType<InteractionDeps['provider']>['interactionDetails']>>;
@@ -26,6 +26,8 @@ export interface LoadedInteraction {
   csrf: string;
   form: Record<string, string>;
   result?: InteractionResults;
+  /** Upstream sign-in buttons for the login page. */
+  loginOptions: LoginOption[];
 }
 
 export function fail(ctx: Context, status: number, locale: Locale, message: string, code: string) {
@@ -87,11 +89,12 @@ export async function loadInteraction(
     allowedChannels: allowedChannelsOf(client),
     csrf: deps.csrf.make(details.uid),
     form,
+    loginOptions: details.prompt.name === 'login' && deps.loginOptions ? await deps.loginOptions(details.params) : [],
   };
 }
 
 export function renderLogin(ctx: Context, it: LoadedInteraction, extra: { error?: string } = {}): void {
-  htmlPage(ctx, (nonce) => loginPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, ...extra }), { script: true });
+  htmlPage(ctx, (nonce) => loginPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, loginOptions: it.loginOptions, ...extra }), { script: true });
 }
 
 /** Where an interaction's audit events happened. */

@@ -9,7 +9,8 @@ export const TRUST_FRAMEWORK = 'cn_resident_identity';
  * it gets none.
  */
 export function verifiedClaims(account: Pick<Account, 'assurance' | 'assuranceAt'>, claims: Record<string, unknown>): Record<string, unknown> | undefined {
-  if (account.assurance === 'self_asserted' || account.assuranceAt === undefined) return undefined;
+  // A federated binding was asserted by an upstream, not verified here: Yihao vouches for nothing more.
+  if (account.assurance === 'self_asserted' || account.assurance === 'federated' || account.assuranceAt === undefined) return undefined;
   const time = new Date(account.assuranceAt).toISOString();
   const evidence = {
     registry: { type: 'electronic_record', check_details: [{ check_method: 'data' }], time, record: { type: 'population_register' } },

@@ -43,6 +43,7 @@ const zh = {
     registry: '已通过人口信息库核验',
     id_chip: '已通过身份证芯片核验',
     in_person: '已在服务窗口当面核验',
+    federated: '由地方或部门统一身份认证平台提供',
   } as Record<string, string>,
   memberSince: '注册时间',
 
@@ -182,6 +183,7 @@ const en: typeof zh = {
     registry: 'Checked against the population registry',
     id_chip: 'Checked with the ID card chip',
     in_person: 'Checked in person at a service counter',
+    federated: 'Asserted by a regional or departmental sign-in service',
   },
   memberSince: 'Account created',
 

@@ -1,6 +1,7 @@
 import type { Account, Accounts } from '../../accounts/index.js';
 
-const STRENGTH: Record<Account['assurance'], number> = { self_asserted: 0, registry: 1, id_chip: 2, in_person: 3 };
+// An upstream's assertion is vouched for by another system, not proven to us: no stronger than self-asserted here.
+const STRENGTH: Record<Account['assurance'], number> = { self_asserted: 0, federated: 0, registry: 1, id_chip: 2, in_person: 3 };
 
 /**
  * Records a stronger proof of the binding to the ID number (a chip read with a face match, an

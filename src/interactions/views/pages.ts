@@ -2,13 +2,14 @@ import { html, trusted } from './html.js';
 import { layout } from './layout.js';
 import { messages, type Locale } from '../i18n.js';
 import { passkeyScript } from '../../passkeys/index.js';
+import type { LoginOption } from '../deps.js';
 
 interface PageBase {
   locale: Locale;
   nonce: string;
 }
 
-export function loginPage(p: PageBase & { uid: string; csrf: string; clientName: string; error?: string }): string {
+export function loginPage(p: PageBase & { uid: string; csrf: string; clientName: string; error?: string; loginOptions?: LoginOption[] }): string {
   const t = messages(p.locale);
   const invalid = p.error ? html` aria-invalid="true"` : '';
   return layout({
@@ -28,6 +29,13 @@ ${p.error ? html`<p class="error" role="alert" id="form-error">${p.error}</p>` :
 <button type="submit">${t.signIn}</button>
 </form>
 ${passkeyControl(p)}
+${p.loginOptions?.length
+  ? html`<h2>${t.otherWays}</h2>
+${p.loginOptions.map((o) => html`<form method="post" action="/interaction/${p.uid}/${o.path}">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<button type="submit" class="secondary">${t.signInWith(o.label[p.locale])}</button>
+</form>`)}`
+  : ''}
 <p><a href="/interaction/${p.uid}/sms">${t.sms.link}</a></p>
 <p><a href="/interaction/${p.uid}/qr">${t.mobileAppLink}</a></p>
 <p><a href="/password-reset?ui_locales=${p.locale}&amp;return_to=/interaction/${p.uid}">${t.sms.forgotPassword}</a></p>

@@ -1,0 +1,256 @@
+import { loadConfig } from '../config/index.js';
+import { YihaoError } from '../errors.js';
+// Not the federation index: that loads oidc-provider, which the CLI loads only when it must.
+import { backchannelLogoutPath, CALLBACK_PATH } from '../federation/paths.js';
+import { upstreamInput, type Upstream, type UpstreamInput } from '../federation/upstream.js';
+import { createUpstreamStore } from '../federation/upstream-store.js';
+import { createLinkedIdentities } from '../federation/linked-identities.js';
+import { parseOptions, required, usageError } from './args.js';
+import type { Command, CommandContext } from './command.js';
+import { withYihao } from './open-yihao.js';
+import { table } from './output.js';
+
+const addOptions = {
+  name: { type: 'string' },
+  'display-name': { type: 'string' },
+  'display-name-en': { type: 'string' },
+  issuer: { type: 'string' },
+  'client-id': { type: 'string' },
+  'client-secret-stdin': { type: 'boolean' },
+  'client-secret-post': { type: 'boolean' },
+  'private-key-jwt': { type: 'boolean' },
+  scope: { type: 'string' },
+  'citizen-id-claim': { type: 'string' },
+  'name-claim': { type: 'string' },
+  'phone-claim': { type: 'string' },
+  'max-acr': { type: 'string' },
+  'acr-map': { type: 'string', multiple: true },
+  'trust-amr': { type: 'boolean' },
+  channel: { type: 'string', multiple: true },
+  par: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+/** Far above any real client secret, far below anything silly. */
+const MAX_SECRET_BYTES = 1024;
+
+/** The client secret from the first line of stdin; a terminal is refused (it would echo it). */
+async function readSecretLine(stdin: CommandContext['stdin']): Promise<string> {
+  if (stdin.isTTY) throw new YihaoError('invalid_input', `--client-secret-stdin reads the secret from a pipe, not a terminal (as in: printf '%s\\n' "$SECRET" | yihao idp add ...)`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const newline = buf.indexOf(0x0a);
+    const part = newline === -1 ? buf : buf.subarray(0, newline);
+    chunks.push(part);
+    size += part.length;
+    if (size > MAX_SECRET_BYTES) throw new YihaoError('invalid_input', 'the client secret on stdin is too long');
+    if (newline !== -1) break;
+  }
+  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r$/, '');
+  if (secret === '') throw new YihaoError('invalid_input', 'the client secret on stdin is empty');
+  return secret;
+}
+
+/** `UPSTREAM_ACR=urn:yihao:loa:N`, repeatable. */
+function acrMap(command: string, pairs: readonly string[] | undefined): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const at = pair.lastIndexOf('=');
+    if (at <= 0 || at === pair.length - 1) throw usageError(command, '--acr-map takes UPSTREAM_ACR=urn:yihao:loa:N');
+    map[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return map;
+}
+
+/** Schema fields, by the option that sets them, so a message names what to fix. */
+const optionOf: Record<string, string> = {
+  name: '--name',
+  displayName: '--display-name',
+  displayNameEn: '--display-name-en',
+  issuer: '--issuer',
+  clientId: '--client-id',
+  scope: '--scope',
+  citizenIdClaim: '--citizen-id-claim',
+  nameClaim: '--name-claim',
+  phoneClaim: '--phone-claim',
+  acrMap: '--acr-map',
+  maxAcr: '--max-acr',
+  channels: '--channel',
+};
+
+function checkInput(input: UpstreamInput): void {
+  const checked = upstreamInput.safeParse(input);
+  if (checked.success) return;
+  const issue = checked.error.issues[0]!;
+  const option = optionOf[String(issue.path[0])] ?? String(issue.path[0]);
+  throw new YihaoError('invalid_input', `${option} ${issue.message}`);
+}
+
+/** What operators and scripts see of an upstream: never its secret or private key. */
+const describe = (u: Upstream, issuer: string) => ({
+  name: u.name,
+  status: u.status,
+  display_name: u.displayName,
+  display_name_en: u.displayNameEn,
+  issuer: u.issuer,
+  client_id: u.clientId,
+  client_auth: u.clientAuth,
+  scope: u.scope,
+  citizen_id_claim: u.citizenIdClaim,
+  name_claim: u.nameClaim,
+  phone_claim: u.phoneClaim,
+  acr_map: u.acrMap,
+  max_acr: u.maxAcr,
+  trust_amr: u.trustAmr,
+  channels: u.channels,
+  par: u.usePar,
+  redirect_uri: `${issuer}${CALLBACK_PATH}`,
+  backchannel_logout_uri: `${issuer}${backchannelLogoutPath(u.name)}`,
+  ...(u.publicJwk ? { public_jwk: u.publicJwk } : {}),
+});
+
+export const idpAddCommand: Command = {
+  name: 'idp add',
+  summary: 'Connect an upstream identity provider (a regional or departmental OIDC login)',
+  usage: `Usage: yihao idp add --name N --issuer URL --client-id ID
+         (--client-secret-stdin [--client-secret-post] | --private-key-jwt)
+         --citizen-id-claim C [--name-claim C] [--phone-claim C] [--scope S]
+         [--max-acr A] [--acr-map UPSTREAM_ACR=A ...] [--trust-amr] [--channel C ...]
+         [--display-name N] [--display-name-en N] [--par] [--json]
+
+Connects an upstream OpenID Provider: citizens can then sign in with it on the login page
+("Sign in with <display name>"), and are linked to their Yihao account by citizen ID.
+Register Yihao at the upstream with the redirect URI and back-channel logout URI printed.
+
+Options:
+  --name N                  short name, a-z 0-9 - (appears in URLs and the audit log)
+  --issuer URL              the upstream's issuer (its discovery document is fetched from it)
+  --client-id ID            Yihao's client_id at the upstream
+  --client-secret-stdin     read Yihao's client secret at the upstream from stdin (sealed at rest)
+  --client-secret-post      send the secret in the body (client_secret_post), not Basic
+  --private-key-jwt         authenticate with private_key_jwt: Yihao makes an ES256 key pair
+                            and prints the public key to register at the upstream
+  --citizen-id-claim C      the claim that carries the citizen ID number (required)
+  --name-claim C            the claim with the citizen's name (default: name)
+  --phone-claim C           the claim with the mobile number (default: phone_number)
+  --scope S                 scopes to ask for (default: "openid profile"); must include openid
+  --max-acr A               the highest level a sign-in through it reaches (default urn:yihao:loa:1)
+  --acr-map X=A             the upstream's acr X counts as our A; repeat for more. Unknown
+                            values count as urn:yihao:loa:1; the result never exceeds --max-acr
+  --trust-amr               pass the upstream's own (RFC 8176) amr values on, after "fed"
+  --channel C               web, mobile, kiosk or counter; repeat for more (default: web)
+  --display-name N          the name on the zh-CN login page (default: --name)
+  --display-name-en N       the name on the English login page (default: --display-name)
+  --par                     push authorization requests (RFC 9126) where the upstream offers it
+  --json                    print the definition as JSON (never the secret)`,
+
+  async run(args, { env, stdin, out }) {
+    const opts = parseOptions(this.name, args, addOptions);
+    const secretIn = opts['client-secret-stdin'] ?? false;
+    const keyJwt = opts['private-key-jwt'] ?? false;
+    if (secretIn === keyJwt) throw usageError(this.name, 'give exactly one of --client-secret-stdin and --private-key-jwt');
+    if (keyJwt && opts['client-secret-post']) throw usageError(this.name, '--client-secret-post goes with --client-secret-stdin');
+    const input: UpstreamInput = {
+      name: required(this.name, opts.name, '--name'),
+      displayName: opts['display-name'],
+      displayNameEn: opts['display-name-en'],
+      issuer: required(this.name, opts.issuer, '--issuer'),
+      clientId: required(this.name, opts['client-id'], '--client-id'),
+      clientAuth: keyJwt ? 'private_key_jwt' : opts['client-secret-post'] ? 'client_secret_post' : 'client_secret_basic',
+      scope: opts.scope,
+      citizenIdClaim: required(this.name, opts['citizen-id-claim'], '--citizen-id-claim'),
+      nameClaim: opts['name-claim'],
+      phoneClaim: opts['phone-claim'],
+      acrMap: acrMap(this.name, opts['acr-map']) as UpstreamInput['acrMap'],
+      maxAcr: opts['max-acr'] as UpstreamInput['maxAcr'],
+      trustAmr: opts['trust-amr'] ?? false,
+      channels: opts.channel as UpstreamInput['channels'],
+      usePar: opts.par ?? false,
+    };
+    // Refuse bad input before reading the secret or opening any store.
+    checkInput(input);
+    const secret = secretIn ? await readSecretLine(stdin) : undefined;
+    const config = loadConfig(env);
+    const added = await withYihao(config, (yihao) => createUpstreamStore(yihao.stores.db, yihao.services.sealer).add(input, secret));
+    const shown = describe(added, config.issuer);
+    out.result(opts.json, shown, [
+      `added upstream ${added.name} (${added.issuer})`,
+      `register Yihao at the upstream with:`,
+      `  redirect_uri: ${shown.redirect_uri}`,
+      `  backchannel_logout_uri: ${shown.backchannel_logout_uri}`,
+      ...(added.publicJwk ? [`  jwks: {"keys":[${JSON.stringify(added.publicJwk)}]}`] : []),
+    ]);
+  },
+};
+
+export const idpListCommand: Command = {
+  name: 'idp list',
+  summary: 'List the upstream identity providers',
+  usage: `Usage: yihao idp list [--json]
+
+Lists the upstream identity providers (active and disabled); never their secrets.`,
+
+  async run(args, { env, out }) {
+    const opts = parseOptions(this.name, args, { json: { type: 'boolean' } } as const);
+    const config = loadConfig(env);
+    const all = await withYihao(config, (yihao) => createUpstreamStore(yihao.stores.db, yihao.services.sealer).list());
+    const rows = all.map((u) => [u.name, u.status, u.maxAcr, u.channels.join(','), u.issuer]);
+    out.result(opts.json, all.map((u) => describe(u, config.issuer)), all.length ? table([['NAME', 'STATUS', 'MAX ACR', 'CHANNELS', 'ISSUER'], ...rows]) : ['no upstream identity providers']);
+  },
+};
+
+/** `yihao idp disable N` and `yihao idp enable N`: the name as the one positional argument. */
+function statusCommand(status: 'disabled' | 'active', verb: 'disable' | 'enable'): Command {
+  return {
+    name: `idp ${verb}`,
+    summary: verb === 'disable' ? 'Stop offering an upstream identity provider (its links stay)' : 'Offer a disabled upstream identity provider again',
+    usage: `Usage: yihao idp ${verb} NAME [--json]
+
+${verb === 'disable' ? 'Removes the upstream from the login page at once (within seconds on every instance) and refuses\nsign-ins through it. Linked identities are kept, so enabling it again restores them.' : 'Offers a disabled upstream on the login page again.'}`,
+
+    async run(args, { env, out }) {
+      const [name, ...rest] = args[0] !== undefined && !args[0].startsWith('-') ? [args[0], ...args.slice(1)] : [undefined, ...args];
+      const opts = parseOptions(this.name, rest, { json: { type: 'boolean' } } as const);
+      if (name === undefined) throw usageError(this.name, 'the upstream NAME is required');
+      if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(name)) throw usageError(this.name, 'NAME is 1-32 characters of a-z 0-9 -');
+      const config = loadConfig(env);
+      const changed = await withYihao(config, (yihao) => createUpstreamStore(yihao.stores.db, yihao.services.sealer).setStatus(name, status));
+      if (!changed) throw new YihaoError('not_found', `no upstream named "${name}" ('yihao idp list' lists them)`, 404);
+      out.result(opts.json, { name, status }, [`${name}: ${status}`]);
+    },
+  };
+}
+
+export const idpUnlinkCommand: Command = {
+  name: 'idp unlink',
+  summary: "Remove one upstream identity's link to its account (audited)",
+  usage: `Usage: yihao idp unlink NAME --sub SUB [--json]
+
+Removes the link between the upstream identity SUB (its 'sub' at upstream NAME) and its Yihao
+account, for example after the upstream corrected the citizen ID it asserts. The next sign-in
+through that identity links afresh by citizen ID. The account and its sessions stay.`,
+
+  async run(args, { env, out }) {
+    const [name, ...rest] = args[0] !== undefined && !args[0].startsWith('-') ? [args[0], ...args.slice(1)] : [undefined, ...args];
+    const opts = parseOptions(this.name, rest, { sub: { type: 'string' }, json: { type: 'boolean' } } as const);
+    if (name === undefined) throw usageError(this.name, 'the upstream NAME is required');
+    if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(name)) throw usageError(this.name, 'NAME is 1-32 characters of a-z 0-9 -');
+    const sub = required(this.name, opts.sub, '--sub');
+    if (sub.length > 255) throw usageError(this.name, '--sub is longer than 255 characters');
+    const config = loadConfig(env);
+    const account = await withYihao(config, async (yihao) => {
+      const upstream = await createUpstreamStore(yihao.stores.db, yihao.services.sealer).find(name);
+      if (!upstream) throw new YihaoError('not_found', `no upstream named "${name}" ('yihao idp list' lists them)`, 404);
+      const unlinked = await createLinkedIdentities(yihao.stores.db, yihao.services.vault).unlink(upstream.issuer, sub);
+      if (!unlinked) throw new YihaoError('not_found', `no identity with that sub is linked through ${name}`, 404);
+      await yihao.services.audit.append({ action: 'federation.unlinked', actorType: 'operator', actorId: 'cli', accountId: unlinked.sub, details: { upstream: name, upstream_sub: sub } });
+      return unlinked;
+    });
+    out.result(opts.json, { upstream: name, sub, account: account.sub, unlinked: true }, [`unlinked ${name} identity from account ${account.sub}`]);
+  },
+};
+
+export const idpDisableCommand = statusCommand('disabled', 'disable');
+export const idpEnableCommand = statusCommand('active', 'enable');

@@ -1,0 +1,241 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as oidc from 'openid-client';
+import type { Acr, Authentication } from '../accounts/index.js';
+import type { AuditEventInput, AuditLog } from '../audit/index.js';
+import type { Logger } from '../logger.js';
+import { InvalidCitizenIdError, parseCitizenId, type CitizenId } from '../identity/index.js';
+import type { IdentityRegistry } from '../registry/index.js';
+import { federatedAmr, mappedAcr, upstreamAcrValuesFor } from './assurance.js';
+import type { FlowStore } from './flow-store.js';
+import type { LinkedIdentities, LinkRefusal } from './linked-identities.js';
+import type { Upstream } from './upstream.js';
+import { unavailableReason, UpstreamUnavailableError, type UpstreamClients } from './upstream-clients.js';
+import type { UpstreamStore } from './upstream-store.js';
+
+/** A login through an upstream: the usual Authentication, plus the upstream session it came from. */
+export interface FederatedAuthentication extends Authentication {
+  upstream: { name: string; sub: string; sid?: string };
+}
+
+/** Why a sign-in through an upstream was refused; each has its own message on the login page. */
+export type Refusal =
+  | 'browser_mismatch'
+  | 'upstream_disabled'
+  | 'upstream_error'
+  | 'upstream_unavailable'
+  | 'token_invalid'
+  | 'citizen_id_missing'
+  | 'citizen_id_malformed'
+  | 'name_mismatch'
+  | 'registry_unavailable'
+  | LinkRefusal;
+
+export type SignInOutcome =
+  | { ok: true; upstream: string; authentication: FederatedAuthentication; how: 'returning' | 'linked' | 'created' }
+  | { ok: false; upstream: string; reason: Refusal };
+
+/** Where a request came from, for the audit log. */
+export interface Where {
+  ip: string;
+  requestId: string | undefined;
+}
+
+const random = () => randomBytes(32).toString('base64url');
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+function sameBrowser(pendingBinding: string, cookie: string | undefined): boolean {
+  if (!cookie) return false;
+  const expected = Buffer.from(pendingBinding, 'base64url');
+  const actual = sha256(cookie);
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+const claimString = (claims: Record<string, unknown>, name: string): string | undefined => {
+  const v = claims[name];
+  return typeof v === 'string' && v.trim() ? v.trim() : undefined;
+};
+
+export interface FederatedSignInDeps {
+  upstreams: UpstreamStore;
+  clients: UpstreamClients;
+  flows: FlowStore;
+  links: LinkedIdentities;
+  audit: AuditLog;
+  registry: IdentityRegistry;
+  /** Check the upstream's name against the population registry before linking. */
+  registryCheck: boolean;
+  /** Yihao's fixed callback, registered at every upstream as the redirect URI. */
+  callbackUrl: string;
+  /** How long an upstream session id is remembered, for its back-channel logout. */
+  sessionTtlSeconds: number;
+  logger: Pick<Logger, 'warn'>;
+}
+
+/**
+ * Sign-in through an upstream OIDC provider: authorization code with PKCE, state and nonce (and
+ * PAR where configured), all kept server-side and bound to the interaction and the browser. The ID
+ * token is validated by openid-client; the citizen ID it carries (GB 11643) links the identity.
+ */
+export function createFederatedSignIn(deps: FederatedSignInDeps) {
+  const { upstreams, clients, flows, links, audit } = deps;
+
+  async function refuse(upstream: string, reason: Refusal, where: Where & { clientId?: string }, accountId?: string): Promise<SignInOutcome> {
+    const event: AuditEventInput = { action: 'federation.refused', actorType: 'citizen', accountId, channel: 'web', details: { upstream, reason }, ...where };
+    await audit.append(event);
+    return { ok: false, upstream, reason };
+  }
+
+  /** The upstream's citizen ID claim, validated; or why it cannot be used. */
+  function citizenIdOf(upstream: Upstream, claims: Record<string, unknown>): { id: CitizenId } | { problem: 'citizen_id_missing' | 'citizen_id_malformed' } {
+    const raw = claims[upstream.citizenIdClaim];
+    if (raw === undefined || raw === null || raw === '') return { problem: 'citizen_id_missing' };
+    if (typeof raw !== 'string') return { problem: 'citizen_id_malformed' };
+    try {
+      return { id: parseCitizenId(raw.trim()) };
+    } catch (e) {
+      if (e instanceof InvalidCitizenIdError) return { problem: 'citizen_id_malformed' };
+      throw e;
+    }
+  }
+
+  /** The registry check, where it is on. */
+  async function registryRefusal(citizenId: CitizenId, name: string | undefined): Promise<Refusal | undefined> {
+    if (!deps.registryCheck) return undefined;
+    if (!name) return 'name_missing';
+    try {
+      const result = await deps.registry.verify({ citizenId, name });
+      return result.outcome === 'match' ? undefined : 'name_mismatch';
+    } catch {
+      return 'registry_unavailable';
+    }
+  }
+
+  return {
+    /**
+     * Prepares the redirect to the upstream for one interaction. Returns the URL and the value for
+     * the browser's binding cookie. Throws UpstreamUnavailableError when the upstream cannot be reached.
+     */
+    async start(
+      upstream: Upstream,
+      it: { uid: string; clientId: string; ttlSeconds: number; wantedAcr: Acr | undefined; freshLogin: boolean; maxAge: number | undefined },
+    ): Promise<{ url: URL; browserValue: string }> {
+      const config = await clients.configuration(upstream);
+      const state = random();
+      const nonce = random();
+      const codeVerifier = oidc.randomPKCECodeVerifier();
+      const acrValues = upstreamAcrValuesFor(upstream, it.wantedAcr, config.serverMetadata().acr_values_supported);
+      const params: Record<string, string> = {
+        redirect_uri: deps.callbackUrl,
+        scope: upstream.scope,
+        state,
+        nonce,
+        code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+        code_challenge_method: 'S256',
+        ...(acrValues.length ? { acr_values: acrValues.join(' ') } : {}),
+        // What the app asked of Yihao about the sign-in's freshness, the upstream must honour too.
+        ...(it.freshLogin ? { prompt: 'login' } : {}),
+        ...(it.maxAge !== undefined ? { max_age: String(it.maxAge) } : {}),
+      };
+      let url: URL;
+      if (upstream.usePar && config.serverMetadata().pushed_authorization_request_endpoint) {
+        try {
+          url = await oidc.buildAuthorizationUrlWithPAR(config, params);
+        } catch (e) {
+          throw new UpstreamUnavailableError(upstream.name, unavailableReason(e) ?? 'bad_metadata');
+        }
+      } else {
+        url = oidc.buildAuthorizationUrl(config, params);
+      }
+      const browserValue = random();
+      await flows.savePending(
+        state,
+        { upstream: upstream.name, interactionUid: it.uid, clientId: it.clientId, nonce, codeVerifier, browserBinding: sha256(browserValue).toString('base64url') },
+        Math.max(1, it.ttlSeconds),
+      );
+      return { url, browserValue };
+    },
+
+    /**
+     * Handles the upstream's redirect back to Yihao. `refused` when the state is unknown, expired or
+     * already used (a replay), or the browser is not the one that started: no interaction is touched
+     * then. Otherwise the interaction it belongs to and what came of it (audited either way).
+     */
+    async callback(currentUrl: URL, browserCookie: string | undefined, where: Where): Promise<{ interactionUid: string; outcome: SignInOutcome } | { refused: 'state_unknown' | 'browser_mismatch' }> {
+      const state = currentUrl.searchParams.get('state');
+      const pending = state ? await flows.consumePending(state) : undefined;
+      if (!state || !pending) {
+        await audit.append({ action: 'federation.refused', actorType: 'citizen', channel: 'web', details: { reason: 'state_unknown' }, ...where });
+        return { refused: 'state_unknown' };
+      }
+      const at = { ...where, clientId: pending.clientId };
+      if (!sameBrowser(pending.browserBinding, browserCookie)) {
+        await refuse(pending.upstream, 'browser_mismatch', at);
+        return { refused: 'browser_mismatch' };
+      }
+      const done = (outcome: SignInOutcome) => ({ interactionUid: pending.interactionUid, outcome });
+      const upstream = await upstreams.find(pending.upstream);
+      if (upstream?.status !== 'active') return done(await refuse(pending.upstream, 'upstream_disabled', at));
+      if (currentUrl.searchParams.has('error')) return done(await refuse(upstream.name, 'upstream_error', at));
+
+      let claims: Record<string, unknown>;
+      try {
+        const config = await clients.configuration(upstream);
+        const tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
+          pkceCodeVerifier: pending.codeVerifier,
+          expectedState: state,
+          expectedNonce: pending.nonce,
+          idTokenExpected: true,
+        });
+        const idToken = tokens.claims()!;
+        claims = { ...idToken };
+        // Providers often put profile claims in userinfo only; the ID token's own claims win.
+        if ((claims[upstream.citizenIdClaim] === undefined || claims[upstream.nameClaim] === undefined) && tokens.access_token) {
+          claims = { ...(await oidc.fetchUserInfo(config, tokens.access_token, idToken.sub)), ...idToken };
+        }
+      } catch (e) {
+        const unavailable = e instanceof UpstreamUnavailableError || unavailableReason(e) !== undefined;
+        // For the operator connecting an upstream: openid-client says what did not fit (an alg, the
+        // iss, the nonce). Its message and code only: never the tokens or claims it may hold.
+        const { message, code } = e as { message?: string; code?: string };
+        deps.logger.warn({ event: 'federation.callback_failed', upstream: upstream.name, code, error: String(message).slice(0, 200) }, 'sign-in through an upstream failed');
+        return done(await refuse(upstream.name, unavailable ? 'upstream_unavailable' : 'token_invalid', at));
+      }
+
+      const asserted = citizenIdOf(upstream, claims);
+      if ('problem' in asserted) return done(await refuse(upstream.name, asserted.problem, at));
+      const citizenId = asserted.id;
+      const name = claimString(claims, upstream.nameClaim);
+      const registryProblem = await registryRefusal(citizenId, name);
+      if (registryProblem) return done(await refuse(upstream.name, registryProblem, at));
+
+      const sub = String(claims.sub);
+      const linked = await links.link({ upstream: upstream.name, issuer: upstream.issuer, sub, citizenId, name, phone: claimString(claims, upstream.phoneClaim) });
+      if (!linked.ok) return done(await refuse(upstream.name, linked.reason, at, linked.accountSub));
+      if (linked.how !== 'returning') {
+        await audit.append({
+          action: 'federation.linked',
+          actorType: 'citizen',
+          actorId: linked.account.sub,
+          accountId: linked.account.sub,
+          channel: 'web',
+          details: { upstream: upstream.name, created: linked.how === 'created' },
+          ...at,
+        });
+      }
+      const sid = typeof claims.sid === 'string' ? claims.sid : undefined;
+      const now = Math.floor(Date.now() / 1000);
+      if (sid) await flows.recordSession(upstream.name, sid, linked.account.id, deps.sessionTtlSeconds);
+      const authentication: FederatedAuthentication = {
+        accountId: linked.account.sub,
+        channel: 'web',
+        amr: federatedAmr(upstream, claims.amr),
+        acr: mappedAcr(upstream, claims.acr),
+        // When the citizen really authenticated: at the upstream, perhaps earlier (its single sign-on).
+        at: typeof claims.auth_time === 'number' && claims.auth_time <= now ? claims.auth_time : now,
+        upstream: { name: upstream.name, sub, ...(sid ? { sid } : {}) },
+      };
+      return done({ ok: true, upstream: upstream.name, authentication, how: linked.how });
+    },
+  };
+}
+export type FederatedSignIn = ReturnType<typeof createFederatedSignIn>;

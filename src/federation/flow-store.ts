@@ -1,0 +1,67 @@
+import { uniqueViolation } from '../accounts/account-store.js';
+import type { Database } from '../storage/database.js';
+
+/** A sign-in sent to an upstream: everything needed to check what comes back, kept server-side. */
+export interface PendingLogin {
+  upstream: string;
+  interactionUid: string;
+  clientId: string;
+  nonce: string;
+  codeVerifier: string;
+  /** SHA-256 of the random value in the browser's cookie: the callback must come from the same browser. */
+  browserBinding: string;
+}
+
+/**
+ * The short-lived federation records, in SQL so that consuming one is a single DELETE whose row
+ * count decides, on every backend and across instances, which request got it.
+ */
+export function createFlowStore(db: Database) {
+  return {
+    async savePending(state: string, pending: PendingLogin, ttlSeconds: number): Promise<void> {
+      await db('federation_pending_logins').insert({ state, payload: JSON.stringify(pending), expires_at: Date.now() + ttlSeconds * 1000 });
+    },
+
+    /** The pending sign-in for `state`, exactly once; a replayed or expired state gets nothing. */
+    async consumePending(state: string): Promise<PendingLogin | undefined> {
+      const row = await db('federation_pending_logins').where({ state }).andWhere('expires_at', '>', Date.now()).first<{ payload: string } | undefined>();
+      if (!row) return undefined;
+      const taken = await db('federation_pending_logins').where({ state }).delete();
+      return taken === 1 ? (JSON.parse(row.payload) as PendingLogin) : undefined;
+    },
+
+    async recordSession(upstream: string, sid: string, accountId: string, ttlSeconds: number): Promise<void> {
+      await db('federation_sessions')
+        .insert({ upstream_name: upstream, upstream_sid: sid, account_id: accountId, expires_at: Date.now() + ttlSeconds * 1000 })
+        .onConflict(['upstream_name', 'upstream_sid', 'account_id'])
+        .merge(['expires_at']);
+    },
+
+    /** Accounts (internal ids) that an upstream session signed in. */
+    async accountsOfSession(upstream: string, sid: string): Promise<string[]> {
+      const rows = await db('federation_sessions').select('account_id').where({ upstream_name: upstream, upstream_sid: sid }).andWhere('expires_at', '>', Date.now());
+      return rows.map((r: { account_id: string }) => r.account_id);
+    },
+
+    /** Records a logout token's jti; false if it was seen before (a replay). */
+    async firstUseOfJti(upstream: string, jti: string, ttlSeconds: number): Promise<boolean> {
+      try {
+        await db('federation_logout_jtis').insert({ upstream_name: upstream, jti, expires_at: Date.now() + ttlSeconds * 1000 });
+        return true;
+      } catch (e) {
+        if (uniqueViolation(e) !== undefined) return false;
+        throw e;
+      }
+    },
+
+    /** For the sweeper: deletes expired rows, returns how many. */
+    async sweep(now: number): Promise<number> {
+      let total = 0;
+      for (const table of ['federation_pending_logins', 'federation_sessions', 'federation_logout_jtis']) {
+        total += await db(table).where('expires_at', '<', now).delete();
+      }
+      return total;
+    },
+  };
+}
+export type FlowStore = ReturnType<typeof createFlowStore>;

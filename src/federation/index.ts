@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Accounts } from '../accounts/index.js';
+import { ConfigError } from '../config/config-error.js';
+import { projectRoot } from '../config/paths.js';
+import type { AuditLog } from '../audit/index.js';
+import type { Config } from '../config/index.js';
+import type { CitizenIdVault, Sealer } from '../identity/index.js';
+import type { InteractionDeps, LoginOption } from '../interactions/index.js';
+import type { Logger } from '../logger.js';
+import { acrRank, requestedAcr } from '../oidc/acr-policy.js';
+import type { SessionAuthentications } from '../oidc/session-authentications.js';
+import type { SignOut } from '../oidc/sign-out.js';
+import type { IdentityRegistry } from '../registry/index.js';
+import type { AccountIndex } from '../storage/account-index.js';
+import type { Database } from '../storage/database.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { createFederatedSignIn } from './federated-sign-in.js';
+import { federationRouter } from './federation.routes.js';
+import { CALLBACK_PATH } from './paths.js';
+import { createFlowStore } from './flow-store.js';
+import { createLinkedIdentities } from './linked-identities.js';
+import type { Upstream } from './upstream.js';
+import { createUpstreamClients } from './upstream-clients.js';
+import { upstreamFetch } from './upstream-fetch.js';
+import { createUpstreamLogout } from './upstream-logout.js';
+import { createUpstreamStore } from './upstream-store.js';
+
+export { createUpstreamStore, parseUpstreamInput, type UpstreamStore } from './upstream-store.js';
+export { upstreamInput, type Upstream, type UpstreamInput } from './upstream.js';
+export { mappedAcr, federatedAmr } from './assurance.js';
+export type { FederatedAuthentication, Refusal } from './federated-sign-in.js';
+export { backchannelLogoutPath, CALLBACK_PATH } from './paths.js';
+export { keepUpstreamOrigin } from './session-origin.js';
+
+/** How long the login page trusts its list of active upstreams; `yihao idp disable` takes effect within it. */
+const ACTIVE_LIST_TTL_MS = 5_000;
+
+export interface FederationDeps {
+  config: Config;
+  db: Database;
+  sealer: Sealer;
+  vault: CitizenIdVault;
+  audit: AuditLog;
+  registry: IdentityRegistry;
+  accounts: Accounts;
+  accountIndex: AccountIndex;
+  authentications: SessionAuthentications;
+  signOut: SignOut;
+  Adapter: AdapterConstructor;
+  logger: Logger;
+}
+
+/** Upstream identity providers as sign-in methods: definitions, sign-in, linking and logout. */
+export function createFederation(deps: FederationDeps) {
+  const { config, db } = deps;
+  const timeoutMs = config.federation.timeoutMs;
+  const upstreams = createUpstreamStore(db, deps.sealer);
+  const fetch = upstreamFetch(config.outbound, deps.logger, timeoutMs);
+  const clients = createUpstreamClients({ store: upstreams, fetch, allowInsecureHttp: config.env !== 'production', timeoutMs });
+  const flows = createFlowStore(db);
+  const links = createLinkedIdentities(db, deps.vault);
+  const signIn = createFederatedSignIn({
+    upstreams,
+    clients,
+    flows,
+    links,
+    audit: deps.audit,
+    registry: deps.registry,
+    registryCheck: config.federation.registryCheck,
+    callbackUrl: `${config.issuer}${CALLBACK_PATH}`,
+    sessionTtlSeconds: config.ttl.sessionSeconds,
+    logger: deps.logger,
+  });
+  const logout = createUpstreamLogout({ ...deps, upstreams, clients, flows, links, fetch, timeoutMs });
+
+  let active: { until: number; list: Promise<Upstream[]> } | undefined;
+  const activeUpstreams = () => {
+    if (!active || active.until < Date.now()) {
+      const list = upstreams.active();
+      active = { until: Date.now() + ACTIVE_LIST_TTL_MS, list };
+      list.catch(() => (active = undefined));
+    }
+    return active.list;
+  };
+
+  return {
+    upstreams,
+    links,
+
+    /** The upstreams offered on the web login page: active, allowed on the web, and able to reach the requested level. */
+    async loginOptions(params: Record<string, unknown>): Promise<LoginOption[]> {
+      const wanted = acrRank(requestedAcr(params));
+      return (await activeUpstreams())
+        .filter((u) => u.channels.includes('web') && acrRank(u.maxAcr) >= wanted)
+        .map((u) => ({ path: `federation/${u.name}`, label: { 'zh-CN': u.displayName, en: u.displayNameEn } }));
+    },
+
+    router(interactionDeps: InteractionDeps) {
+      return federationRouter({ ...interactionDeps, upstreams, signIn, logout, Adapter: deps.Adapter, secureCookies: config.issuer.startsWith('https:') });
+    },
+
+    sweep: (now: number) => flows.sweep(now),
+
+    /** Applies the upstreams of the configuration file (at start-up): added, or updated to match. */
+    async applyConfigured(): Promise<void> {
+      for (const [i, { clientSecretFile, ...input }] of config.federation.upstreams.entries()) {
+        let secret: string | undefined;
+        if (clientSecretFile) {
+          try {
+            secret = readFileSync(resolve(projectRoot, clientSecretFile), 'utf8').replace(/\r?\n$/, '');
+          } catch (e) {
+            throw new ConfigError(`federation.upstreams.${i}.clientSecretFile`, `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+          }
+        }
+        if (input.clientAuth !== 'private_key_jwt' && !secret) throw new ConfigError(`federation.upstreams.${i}.clientSecretFile`, `is required for ${input.clientAuth}`);
+        await upstreams.put(input, input.clientAuth === 'private_key_jwt' ? undefined : secret);
+        clients.forget(input.name);
+      }
+    },
+  };
+}
+export type Federation = ReturnType<typeof createFederation>;

@@ -1,0 +1,76 @@
+/**
+ * Upstreams defined in the configuration file: applied at start-up (added, then kept in step on
+ * every restart), with the client secret read from a file, never from the configuration itself.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { startHarness, type Harness } from '../support/harness.js';
+import { authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { ScriptedBrowser } from '../support/scripted-browser.js';
+import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { federatedWalk, startUpstreamOp, type UpstreamOp } from '../support/upstream-op.js';
+import { configuredUpstream } from '../../src/federation/upstream.js';
+import { loadConfig } from '../../src/config/index.js';
+
+describe('federation: upstreams from the configuration file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yihao-fed-config-'));
+  const harnesses: Harness[] = [];
+  let up: UpstreamOp | undefined;
+  afterAll(async () => {
+    await up?.close();
+    for (const h of harnesses.reverse()) await h.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('applies a configured upstream at start-up with its secret from a file, and keeps it in step on restart', async () => {
+    const first = await startHarness();
+    harnesses.push(first);
+    up = await startUpstreamOp({ yihaoIssuer: first.issuer, name: 'configured' });
+    await first.stop();
+    const secretFile = join(dir, 'upstream-secret');
+    writeFileSync(secretFile, `${up.clientSecret}\n`, { mode: 0o600 });
+    const withUpstream = (displayNameEn: string, file = secretFile) => (c: Harness['config']) => ({
+      ...c,
+      outbound: { allowedNetworks: ['127.0.0.0/8'] },
+      federation: {
+        ...c.federation,
+        upstreams: [configuredUpstream.parse({ name: 'configured', displayNameEn, issuer: up!.issuer, clientId: up!.clientId, scope: 'openid profile citizen_id', citizenIdClaim: 'citizen_id', clientSecretFile: file })],
+      },
+    });
+
+    const h = await startHarness({ reuse: first, overrides: withUpstream('Configured Province') });
+    harnesses.push(h);
+    const [defined] = await h.yihao.federation.upstreams.list();
+    expect(defined).toMatchObject({ name: 'configured', displayNameEn: 'Configured Province', status: 'active', clientAuth: 'client_secret_basic' });
+    const stored = (await h.yihao.stores.db('federation_upstreams').first()) as { sealed_credential: string };
+    expect(stored.sealed_credential).not.toContain(up.clientSecret);
+
+    up.citizens.set('c1', { claims: { citizen_id: syntheticCitizenId(), name: '冯二' } });
+    const rp = await relyingParty(h, await h.client({}));
+    const { step } = await federatedWalk(new ScriptedBrowser(), h, up, 'configured', 'c1', await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { ui_locales: 'en' }));
+    expect(step.kind).toBe('rp');
+
+    // A restart with a changed definition updates it in place.
+    await h.stop();
+    const again = await startHarness({ reuse: h, overrides: withUpstream('Renamed Province') });
+    harnesses.push(again);
+    expect((await again.yihao.federation.upstreams.list()).map((u) => [u.name, u.displayNameEn])).toEqual([['configured', 'Renamed Province']]);
+
+    // A secret file that cannot be read stops the start with one line naming the setting.
+    await again.stop();
+    await expect(startHarness({ reuse: again, overrides: withUpstream('x', join(dir, 'missing')) })).rejects.toThrow(
+      'configuration: federation.upstreams.0.clientSecretFile cannot be read (ENOENT)',
+    );
+  });
+
+  it('refuses a bad upstream in the configuration file with one line naming the setting', () => {
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ federation: { upstreams: [{ name: 'p', issuer: 'not a url', clientId: 'c', citizenIdClaim: 'x' }] } }));
+    expect(() => loadConfig({ NODE_ENV: 'test', YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file })).toThrow('configuration: federation.upstreams.0.issuer must be an absolute URL');
+    writeFileSync(file, JSON.stringify({ federation: { upstreams: [{ name: 'p', issuer: 'https://a.example', clientId: 'c', citizenIdClaim: 'x', clientSecret: 'inline' }] } }));
+    expect(() => loadConfig({ NODE_ENV: 'test', YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file })).toThrow(/configuration: federation.upstreams.0/);
+  });
+});

@@ -10,6 +10,7 @@ import * as federation from './20261130_008_federation.js';
 import * as admin from './20261130_009_admin.js';
 import * as mobileChannel from './20261130_010_mobile_channel.js';
 import * as kioskCounter from './20261130_011_kiosk_counter.js';
+import * as federationSignOut from './20261130_012_federation_sign_out.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -24,4 +25,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261130_009_admin', admin],
   ['20261130_010_mobile_channel', mobileChannel],
   ['20261130_011_kiosk_counter', kioskCounter],
+  ['20261130_012_federation_sign_out', federationSignOut],
 ];

@@ -186,7 +186,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     bodyMaxBytes: config.limits.bodyMaxBytes,
     codeTtlSeconds: config.sms.limits.codeTtlSeconds,
   });
-  const portal = createPortal({ ...services, config, provider: () => holder.current, db: stores.db, authentications, signOut, logger });
+  const portal = createPortal({ ...services, config, provider: () => holder.current, db: stores.db, authentications, signOut, logger, afterSignOut: federation.afterSignOut });
   await portal.ensureClient();
   const kiosk = kioskSessionRouter({
     provider: () => holder.current,

@@ -1,7 +1,7 @@
 import { loadConfig } from '../config/index.js';
 import { YihaoError } from '../errors.js';
 // Not the federation index: that loads oidc-provider, which the CLI loads only when it must.
-import { backchannelLogoutPath, CALLBACK_PATH } from '../federation/paths.js';
+import { backchannelLogoutPath, CALLBACK_PATH, SIGNED_OUT_PATH } from '../federation/paths.js';
 import { upstreamInput, type Upstream, type UpstreamInput } from '../federation/upstream.js';
 import { createUpstreamStore } from '../federation/upstream-store.js';
 import { createLinkedIdentities } from '../federation/linked-identities.js';
@@ -28,6 +28,7 @@ const addOptions = {
   'trust-amr': { type: 'boolean' },
   channel: { type: 'string', multiple: true },
   par: { type: 'boolean' },
+  'sign-out-upstream': { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
@@ -106,8 +107,10 @@ const describe = (u: Upstream, issuer: string) => ({
   trust_amr: u.trustAmr,
   channels: u.channels,
   par: u.usePar,
+  sign_out_upstream: u.signOutUpstream,
   redirect_uri: `${issuer}${CALLBACK_PATH}`,
   backchannel_logout_uri: `${issuer}${backchannelLogoutPath(u.name)}`,
+  ...(u.signOutUpstream ? { post_logout_redirect_uri: `${issuer}${SIGNED_OUT_PATH}` } : {}),
   ...(u.publicJwk ? { public_jwk: u.publicJwk } : {}),
 });
 
@@ -118,7 +121,7 @@ export const idpAddCommand: Command = {
          (--client-secret-stdin [--client-secret-post] | --private-key-jwt)
          --citizen-id-claim C [--name-claim C] [--phone-claim C] [--scope S]
          [--max-acr A] [--acr-map UPSTREAM_ACR=A ...] [--trust-amr] [--channel C ...]
-         [--display-name N] [--display-name-en N] [--par] [--json]
+         [--display-name N] [--display-name-en N] [--par] [--sign-out-upstream] [--json]
 
 Connects an upstream OpenID Provider: citizens can then sign in with it on the login page
 ("Sign in with <display name>"), and are linked to their Yihao account by citizen ID.
@@ -144,6 +147,9 @@ Options:
   --display-name N          the name on the zh-CN login page (default: --name)
   --display-name-en N       the name on the English login page (default: --display-name)
   --par                     push authorization requests (RFC 9126) where the upstream offers it
+  --sign-out-upstream       when a citizen who signed in through it signs out of Yihao in a
+                            browser, sign them out of the upstream too (its end_session_endpoint;
+                            register the printed post_logout_redirect_uri there). Default: off
   --json                    print the definition as JSON (never the secret)`,
 
   async run(args, { env, stdin, out }) {
@@ -168,6 +174,7 @@ Options:
       trustAmr: opts['trust-amr'] ?? false,
       channels: opts.channel as UpstreamInput['channels'],
       usePar: opts.par ?? false,
+      signOutUpstream: opts['sign-out-upstream'] ?? false,
     };
     // Refuse bad input before reading the secret or opening any store.
     checkInput(input);
@@ -180,6 +187,7 @@ Options:
       `register Yihao at the upstream with:`,
       `  redirect_uri: ${shown.redirect_uri}`,
       `  backchannel_logout_uri: ${shown.backchannel_logout_uri}`,
+      ...(shown.post_logout_redirect_uri ? [`  post_logout_redirect_uri: ${shown.post_logout_redirect_uri}`] : []),
       ...(added.publicJwk ? [`  jwks: {"keys":[${JSON.stringify(added.publicJwk)}]}`] : []),
     ]);
   },

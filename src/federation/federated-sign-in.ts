@@ -4,6 +4,7 @@ import type { Acr, Authentication } from '../accounts/index.js';
 import type { AuditEventInput, AuditLog } from '../audit/index.js';
 import type { Logger } from '../logger.js';
 import { InvalidCitizenIdError, parseCitizenId, type CitizenId } from '../identity/index.js';
+import type { Sealer } from '../identity/index.js';
 import type { IdentityRegistry } from '../registry/index.js';
 import { federatedAmr, mappedAcr, upstreamAcrValuesFor } from './assurance.js';
 import type { FlowStore } from './flow-store.js';
@@ -14,8 +15,17 @@ import type { UpstreamStore } from './upstream-store.js';
 
 /** A login through an upstream: the usual Authentication, plus the upstream session it came from. */
 export interface FederatedAuthentication extends Authentication {
-  upstream: { name: string; sub: string; sid?: string };
+  upstream: {
+    name: string;
+    sub: string;
+    sid?: string;
+    /** The upstream's ID token, sealed: the id_token_hint for signing out there (only where that is on). */
+    idToken?: string;
+  };
 }
+
+/** The sealed upstream ID token opens only for its upstream and purpose. */
+export const idTokenPurpose = (upstream: string) => `federation_id_token:${upstream}`;
 
 /** Why a sign-in through an upstream was refused; each has its own message on the login page. */
 export type Refusal =
@@ -62,6 +72,7 @@ export interface FederatedSignInDeps {
   links: LinkedIdentities;
   audit: AuditLog;
   registry: IdentityRegistry;
+  sealer: Sealer;
   /** Check the upstream's name against the population registry before linking. */
   registryCheck: boolean;
   /** Yihao's fixed callback, registered at every upstream as the redirect URI. */
@@ -178,6 +189,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       if (currentUrl.searchParams.has('error')) return done(await refuse(upstream.name, 'upstream_error', at));
 
       let claims: Record<string, unknown>;
+      let idTokenJwt: string | undefined;
       try {
         const config = await clients.configuration(upstream);
         const tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
@@ -187,6 +199,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
           idTokenExpected: true,
         });
         const idToken = tokens.claims()!;
+        idTokenJwt = tokens.id_token;
         claims = { ...idToken };
         // Providers often put profile claims in userinfo only; the ID token's own claims win.
         if ((claims[upstream.citizenIdClaim] === undefined || claims[upstream.nameClaim] === undefined) && tokens.access_token) {
@@ -232,7 +245,13 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
         acr: mappedAcr(upstream, claims.acr),
         // When the citizen really authenticated: at the upstream, perhaps earlier (its single sign-on).
         at: typeof claims.auth_time === 'number' && claims.auth_time <= now ? claims.auth_time : now,
-        upstream: { name: upstream.name, sub, ...(sid ? { sid } : {}) },
+        upstream: {
+          name: upstream.name,
+          sub,
+          ...(sid ? { sid } : {}),
+          // Kept only where Yihao signs citizens out at this upstream, and only sealed.
+          ...(upstream.signOutUpstream && idTokenJwt ? { idToken: deps.sealer.seal(idTokenJwt, idTokenPurpose(upstream.name)) } : {}),
+        },
       };
       return done({ ok: true, upstream: upstream.name, authentication, how: linked.how });
     },

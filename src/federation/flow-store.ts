@@ -12,6 +12,15 @@ export interface PendingLogin {
   browserBinding: string;
 }
 
+/** A browser sent to an upstream's end_session_endpoint, and where Yihao continues when it is back. */
+export interface PendingSignOut {
+  upstream: string;
+  /** A URL Yihao itself chose (the app's registered post_logout_redirect_uri, or its own page). */
+  returnTo: string;
+  /** SHA-256 of the random value in the browser's cookie: the return must come from the same browser. */
+  browserBinding: string;
+}
+
 /**
  * The short-lived federation records, in SQL so that consuming one is a single DELETE whose row
  * count decides, on every backend and across instances, which request got it.
@@ -28,6 +37,18 @@ export function createFlowStore(db: Database) {
       if (!row) return undefined;
       const taken = await db('federation_pending_logins').where({ state }).delete();
       return taken === 1 ? (JSON.parse(row.payload) as PendingLogin) : undefined;
+    },
+
+    async savePendingSignOut(state: string, pending: PendingSignOut, ttlSeconds: number): Promise<void> {
+      await db('federation_pending_sign_outs').insert({ state, payload: JSON.stringify(pending), expires_at: Date.now() + ttlSeconds * 1000 });
+    },
+
+    /** The pending sign-out for `state`, exactly once. */
+    async consumePendingSignOut(state: string): Promise<PendingSignOut | undefined> {
+      const row = await db('federation_pending_sign_outs').where({ state }).andWhere('expires_at', '>', Date.now()).first<{ payload: string } | undefined>();
+      if (!row) return undefined;
+      const taken = await db('federation_pending_sign_outs').where({ state }).delete();
+      return taken === 1 ? (JSON.parse(row.payload) as PendingSignOut) : undefined;
     },
 
     async recordSession(upstream: string, sid: string, accountId: string, ttlSeconds: number): Promise<void> {
@@ -57,7 +78,7 @@ export function createFlowStore(db: Database) {
     /** For the sweeper: deletes expired rows, returns how many. */
     async sweep(now: number): Promise<number> {
       let total = 0;
-      for (const table of ['federation_pending_logins', 'federation_sessions', 'federation_logout_jtis']) {
+      for (const table of ['federation_pending_logins', 'federation_pending_sign_outs', 'federation_sessions', 'federation_logout_jtis']) {
         total += await db(table).where('expires_at', '<', now).delete();
       }
       return total;

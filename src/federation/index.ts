@@ -17,20 +17,23 @@ import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { createFederatedSignIn } from './federated-sign-in.js';
 import { federationRouter } from './federation.routes.js';
-import { CALLBACK_PATH } from './paths.js';
+import { CALLBACK_PATH, SIGNED_OUT_PATH } from './paths.js';
+import { continueSignOut, signOutRoutes } from './sign-out.routes.js';
 import { createFlowStore } from './flow-store.js';
 import { createLinkedIdentities } from './linked-identities.js';
 import type { Upstream } from './upstream.js';
 import { createUpstreamClients } from './upstream-clients.js';
 import { upstreamFetch } from './upstream-fetch.js';
 import { createUpstreamLogout } from './upstream-logout.js';
+import { createUpstreamSignOut } from './upstream-sign-out.js';
 import { createUpstreamStore } from './upstream-store.js';
 
 export { createUpstreamStore, parseUpstreamInput, type UpstreamStore } from './upstream-store.js';
 export { upstreamInput, type Upstream, type UpstreamInput } from './upstream.js';
 export { mappedAcr, federatedAmr } from './assurance.js';
 export type { FederatedAuthentication, Refusal } from './federated-sign-in.js';
-export { backchannelLogoutPath, CALLBACK_PATH } from './paths.js';
+export { backchannelLogoutPath, CALLBACK_PATH, SIGNED_OUT_PATH } from './paths.js';
+export type { ContinueSignOut } from './sign-out.routes.js';
 export { keepUpstreamOrigin } from './session-origin.js';
 
 /** How long the login page trusts its list of active upstreams; `yihao idp disable` takes effect within it. */
@@ -67,12 +70,16 @@ export function createFederation(deps: FederationDeps) {
     links,
     audit: deps.audit,
     registry: deps.registry,
+    sealer: deps.sealer,
     registryCheck: config.federation.registryCheck,
     callbackUrl: `${config.issuer}${CALLBACK_PATH}`,
     sessionTtlSeconds: config.ttl.sessionSeconds,
     logger: deps.logger,
   });
   const logout = createUpstreamLogout({ ...deps, upstreams, clients, flows, links, fetch, timeoutMs });
+  const signOut = createUpstreamSignOut({ ...deps, upstreams, clients, flows, signedOutUrl: `${config.issuer}${SIGNED_OUT_PATH}` });
+  const secureCookies = config.issuer.startsWith('https:');
+  const afterSignOut = continueSignOut(signOut, secureCookies);
 
   let active: { until: number; list: Promise<Upstream[]> } | undefined;
   const activeUpstreams = () => {
@@ -96,8 +103,15 @@ export function createFederation(deps: FederationDeps) {
         .map((u) => ({ path: `federation/${u.name}`, label: { 'zh-CN': u.displayName, en: u.displayNameEn } }));
     },
 
+    /**
+     * After a Yihao session ended in a browser (the portal's sign-out): where to send the browser,
+     * through the upstream's sign-out where that session came from one set to be signed out.
+     */
+    afterSignOut,
+
     router(interactionDeps: InteractionDeps) {
-      return federationRouter({ ...interactionDeps, upstreams, signIn, logout, Adapter: deps.Adapter, secureCookies: config.issuer.startsWith('https:') });
+      const router = federationRouter({ ...interactionDeps, upstreams, signIn, logout, Adapter: deps.Adapter, secureCookies });
+      return signOutRoutes(router, { provider: interactionDeps.provider, signOut, continueSignOut: afterSignOut });
     },
 
     sweep: (now: number) => flows.sweep(now),

@@ -20,6 +20,7 @@ const zh = {
     registry_unavailable: () => '人口信息库暂时无法核验，请稍后重试，或使用密码登录。',
   } satisfies Record<Refusal, (name: string) => string>,
   expired: '登录请求已失效或已使用，请返回应用重新登录。',
+  signOutExpired: '您已退出一号。此返回链接已失效或已使用，请直接打开您要使用的应用。',
 };
 
 const en: typeof zh = {
@@ -40,6 +41,7 @@ const en: typeof zh = {
     registry_unavailable: () => 'The population registry cannot be checked right now. Try again later, or sign in with your password.',
   },
   expired: 'This sign-in has expired or was already used. Please go back to the app and sign in again.',
+  signOutExpired: 'You are signed out of Yihao. This way back has expired or was already used; please open the app you want directly.',
 };
 
 export const federationMessages = (locale: Locale) => (locale === 'en' ? en : zh);

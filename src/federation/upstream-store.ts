@@ -23,6 +23,7 @@ interface UpstreamRow {
   trust_amr: boolean | number;
   channels: string;
   use_par: boolean | number;
+  sign_out_upstream: boolean | number;
   status: UpstreamStatus;
   created_at: number;
   updated_at: number;
@@ -48,6 +49,7 @@ const toUpstream = (r: UpstreamRow): Upstream => ({
   trustAmr: Boolean(r.trust_amr),
   channels: JSON.parse(r.channels) as Upstream['channels'],
   usePar: Boolean(r.use_par),
+  signOutUpstream: Boolean(r.sign_out_upstream),
   status: r.status,
   publicJwk: r.public_jwk ? (JSON.parse(r.public_jwk) as Record<string, unknown>) : undefined,
   createdAt: Number(r.created_at),
@@ -116,6 +118,7 @@ export function createUpstreamStore(db: Database, sealer: Sealer) {
         trust_amr: def.trustAmr,
         channels: JSON.stringify(def.channels),
         use_par: def.usePar,
+        sign_out_upstream: def.signOutUpstream,
         status: 'active',
         created_at: now,
         updated_at: now,
@@ -175,6 +178,7 @@ export function createUpstreamStore(db: Database, sealer: Sealer) {
           trust_amr: def.trustAmr,
           channels: JSON.stringify(def.channels),
           use_par: def.usePar,
+          sign_out_upstream: def.signOutUpstream,
           updated_at: Date.now(),
         });
       return (await this.find(def.name))!;

@@ -37,6 +37,11 @@ export const upstreamInput = z
     channels: z.array(z.enum(CHANNELS)).min(1).default(['web']),
     /** Push the authorization request first (RFC 9126), when the upstream offers it. */
     usePar: z.boolean().default(false),
+    /**
+     * A citizen who signs out at Yihao in a browser is sent through the upstream's
+     * end_session_endpoint too (RP-Initiated Logout), when the Yihao session came from it.
+     */
+    signOutUpstream: z.boolean().default(false),
   })
   .strict();
 export type UpstreamInput = z.input<typeof upstreamInput>;

@@ -45,19 +45,22 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   const fresh = (s: SignedIn) => Date.now() / 1000 - s.session.authTime <= deps.freshSignInSeconds;
   const passkeyBinding = (s: SignedIn) => `portal:${s.session.id}`;
   const passkeyReturn = '/account/credentials?notice=signed_in_for_passkey';
+  // The browser's Yihao session is gone: on to the signed-out page, through its upstream's sign-out
+  // first where the session came from an upstream set to be signed out too.
+  const signedOutTo = (ctx: Context, s: SignedIn) => (deps.afterSignOut ? deps.afterSignOut(ctx, s.session.sessionUid, '/account/signed-out') : Promise.resolve('/account/signed-out'));
 
   post('/account/sessions/end', z.object({ session: id }), async (ctx, s, form) => {
     if (!(await deps.self.endSession(s.actor, form.session!))) return notFound(ctx);
     if (form.session !== s.session.sessionUid) return seeOther(ctx, '/account/sessions?notice=session_ended');
     // This browser's own session: the portal goes with it.
     await endPortalSession(ctx, deps, s.session);
-    seeOther(ctx, '/account/signed-out');
+    seeOther(ctx, await signedOutTo(ctx, s));
   });
 
   post('/account/sessions/end-all', z.object({}), async (ctx, s) => {
     await deps.self.endAllSessions(s.actor);
     await endPortalSession(ctx, deps, s.session);
-    seeOther(ctx, '/account/signed-out');
+    seeOther(ctx, await signedOutTo(ctx, s));
   });
 
   post('/account/apps/revoke', z.object({ client_id: id }), async (ctx, s, form) => {
@@ -115,6 +118,6 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   post('/account/logout', z.object({}), async (ctx, s) => {
     await deps.self.endSession(s.actor, s.session.sessionUid);
     await endPortalSession(ctx, deps, s.session);
-    seeOther(ctx, '/account/signed-out');
+    seeOther(ctx, await signedOutTo(ctx, s));
   });
 }

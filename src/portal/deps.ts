@@ -1,3 +1,4 @@
+import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Accounts } from '../accounts/index.js';
@@ -29,4 +30,9 @@ export interface PortalDeps {
   /** Adding or removing a credential needs a sign-in at most this old. */
   freshSignInSeconds: number;
   logger: Logger;
+  /**
+   * After this browser's Yihao session ended: where to send the browser instead of `returnTo`
+   * (federation: through the upstream's sign-out, where the session came from one set to be).
+   */
+  afterSignOut?: ((ctx: Context, sessionUid: string, returnTo: string) => Promise<string>) | undefined;
 }

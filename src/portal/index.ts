@@ -46,6 +46,8 @@ export interface PortalOptions {
   sessionSeconds?: number;
   timeZone?: string;
   historyLimit?: number;
+  /** Federation's detour through an upstream's sign-out, after the portal ended the Yihao session. */
+  afterSignOut?: PortalDeps['afterSignOut'];
   /** Removing a credential needs a sign-in at most this old; older ones sign in again first. */
   freshSignInSeconds?: number;
 }
@@ -71,6 +73,7 @@ export function createPortal(o: PortalOptions) {
     historyLimit: o.historyLimit ?? 50,
     freshSignInSeconds: o.freshSignInSeconds ?? 600,
     logger: o.logger,
+    afterSignOut: o.afterSignOut,
   };
   const router = new Router();
   signInRoutes(router, deps);

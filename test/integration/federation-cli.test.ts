@@ -66,7 +66,7 @@ describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
 
   it('adds an upstream with a secret from stdin; --json shows the definition and the URIs to register, never the secret', async () => {
     const run = await yihao(
-      [...base, '--client-secret-stdin', '--display-name', '某省统一身份认证', '--display-name-en', 'Province Sign-In', '--max-acr', 'urn:yihao:loa:2', '--acr-map', 'urn:province:high=urn:yihao:loa:2', '--trust-amr', '--scope', 'openid profile id_card', '--json'],
+      [...base, '--client-secret-stdin', '--display-name', '某省统一身份认证', '--display-name-en', 'Province Sign-In', '--max-acr', 'urn:yihao:loa:2', '--acr-map', 'urn:province:high=urn:yihao:loa:2', '--trust-amr', '--scope', 'openid profile id_card', '--sign-out-upstream', '--json'],
       `${SECRET}\n`,
     );
     expect(run.stderr).toBe('');
@@ -85,6 +85,8 @@ describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
       channels: ['web'],
       redirect_uri: 'https://id.example.gov.cn/federation/callback',
       backchannel_logout_uri: 'https://id.example.gov.cn/federation/province/backchannel-logout',
+      sign_out_upstream: true,
+      post_logout_redirect_uri: 'https://id.example.gov.cn/federation/signed-out',
     });
     expect(run.stdout).not.toContain(SECRET);
     // At rest the secret is sealed.
@@ -105,6 +107,8 @@ describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
     const jwks = JSON.parse(/jwks: (.*)$/m.exec(run.stdout)![1]!) as { keys: Record<string, unknown>[] };
     expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
     expect(jwks.keys[0]).not.toHaveProperty('d');
+    // Off unless asked for: no post_logout_redirect_uri to register.
+    expect(run.stdout).not.toContain('post_logout_redirect_uri');
   });
 
   it('lists upstreams as a table and as JSON, and disables and enables one', async () => {

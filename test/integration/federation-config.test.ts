@@ -32,19 +32,19 @@ describe('federation: upstreams from the configuration file', () => {
     await first.stop();
     const secretFile = join(dir, 'upstream-secret');
     writeFileSync(secretFile, `${up.clientSecret}\n`, { mode: 0o600 });
-    const withUpstream = (displayNameEn: string, file = secretFile) => (c: Harness['config']) => ({
+    const withUpstream = (displayNameEn: string, file = secretFile, signOutUpstream = false) => (c: Harness['config']) => ({
       ...c,
       outbound: { allowedNetworks: ['127.0.0.0/8'] },
       federation: {
         ...c.federation,
-        upstreams: [configuredUpstream.parse({ name: 'configured', displayNameEn, issuer: up!.issuer, clientId: up!.clientId, scope: 'openid profile citizen_id', citizenIdClaim: 'citizen_id', clientSecretFile: file })],
+        upstreams: [configuredUpstream.parse({ name: 'configured', displayNameEn, issuer: up!.issuer, clientId: up!.clientId, scope: 'openid profile citizen_id', citizenIdClaim: 'citizen_id', clientSecretFile: file, ...(signOutUpstream ? { signOutUpstream } : {}) })],
       },
     });
 
     const h = await startHarness({ reuse: first, overrides: withUpstream('Configured Province') });
     harnesses.push(h);
     const [defined] = await h.yihao.federation.upstreams.list();
-    expect(defined).toMatchObject({ name: 'configured', displayNameEn: 'Configured Province', status: 'active', clientAuth: 'client_secret_basic' });
+    expect(defined).toMatchObject({ name: 'configured', displayNameEn: 'Configured Province', status: 'active', clientAuth: 'client_secret_basic', signOutUpstream: false });
     const stored = (await h.yihao.stores.db('federation_upstreams').first()) as { sealed_credential: string };
     expect(stored.sealed_credential).not.toContain(up.clientSecret);
 
@@ -55,9 +55,9 @@ describe('federation: upstreams from the configuration file', () => {
 
     // A restart with a changed definition updates it in place.
     await h.stop();
-    const again = await startHarness({ reuse: h, overrides: withUpstream('Renamed Province') });
+    const again = await startHarness({ reuse: h, overrides: withUpstream('Renamed Province', secretFile, true) });
     harnesses.push(again);
-    expect((await again.yihao.federation.upstreams.list()).map((u) => [u.name, u.displayNameEn])).toEqual([['configured', 'Renamed Province']]);
+    expect((await again.yihao.federation.upstreams.list()).map((u) => [u.name, u.displayNameEn, u.signOutUpstream])).toEqual([['configured', 'Renamed Province', true]]);
 
     // A secret file that cannot be read stops the start with one line naming the setting.
     await again.stop();

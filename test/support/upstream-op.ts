@@ -48,6 +48,8 @@ export async function startUpstreamOp(opts: {
   otherClient?: boolean;
   /** Yihao authenticates with private_key_jwt, with this public key (from `yihao idp add --private-key-jwt`). */
   clientJwk?: Record<string, unknown>;
+  /** false: no RP-initiated logout, so discovery has no end_session_endpoint. */
+  endSession?: boolean;
 }): Promise<UpstreamOp> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
@@ -70,6 +72,8 @@ export async function startUpstreamOp(opts: {
         response_types: ['code'],
         backchannel_logout_uri: `${opts.yihaoIssuer}/federation/${opts.name}/backchannel-logout`,
         backchannel_logout_session_required: true,
+        // Where Yihao has the browser come back after signing the citizen out here.
+        post_logout_redirect_uris: [`${opts.yihaoIssuer}/federation/signed-out`],
         id_token_signed_response_alg: 'RS256',
       },
       ...(opts.otherClient
@@ -89,6 +93,7 @@ export async function startUpstreamOp(opts: {
       devInteractions: { enabled: false },
       backchannelLogout: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
+      rpInitiatedLogout: { enabled: opts.endSession !== false },
     },
     async findAccount(_ctx, sub) {
       const citizen = citizens.get(sub);
@@ -182,3 +187,35 @@ export async function federatedWalk(browser: ScriptedBrowser, h: Harness, up: Up
   return { step, callback: back.url };
 }
 
+
+/**
+ * Whether the browser still has a session at the upstream: a prompt=none authorization for Yihao's
+ * client there gets a code, or login_required once the citizen is signed out.
+ */
+export async function upstreamSession(browser: ScriptedBrowser, h: Harness, up: UpstreamOp): Promise<'alive' | 'login_required'> {
+  const url = new URL(`${up.issuer}/auth`);
+  url.search = new URLSearchParams({
+    client_id: up.clientId,
+    redirect_uri: `${h.issuer}/federation/callback`,
+    response_type: 'code',
+    scope: 'openid',
+    prompt: 'none',
+    state: 'probe',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
+  }).toString();
+  const { url: back } = await browser.follow(url, {}, new URL(up.issuer).origin);
+  if (back.searchParams.get('code')) return 'alive';
+  if (back.searchParams.get('error') === 'login_required') return 'login_required';
+  throw new Error(`unexpected answer from the upstream: ${back.href}`);
+}
+
+/** At the upstream's end_session_endpoint (where Yihao sent the browser): confirm, and follow on into Yihao. */
+export async function confirmUpstreamSignOut(browser: ScriptedBrowser, h: Harness, endSessionUrl: URL): Promise<{ res: Response; url: URL }> {
+  const confirmPage = await browser.request(endSessionUrl);
+  const html = await confirmPage.text();
+  const xsrf = formField(html, 'xsrf');
+  const action = formAction(html, '/session/end/confirm');
+  if (!xsrf || !action) throw new Error(`no sign-out form at the upstream (${confirmPage.status}): ${html.slice(0, 300)}`);
+  return browser.follow(new URL(action, endSessionUrl), { form: { xsrf, logout: 'yes' } }, new URL(h.issuer).origin);
+}

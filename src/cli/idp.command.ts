@@ -260,5 +260,36 @@ through that identity links afresh by citizen ID. The account and its sessions s
   },
 };
 
+export const idpSetCommand: Command = {
+  name: 'idp set',
+  summary: 'Change a setting of an upstream identity provider',
+  usage: `Usage: yihao idp set NAME --sign-out-upstream on|off [--json]
+
+--sign-out-upstream on: when a citizen who signed in through upstream NAME signs out of Yihao in a
+browser (an app's sign-out, the portal's sign-out), the browser goes through the upstream's
+end_session_endpoint too. Register the printed post_logout_redirect_uri at the upstream.
+Sign-outs without a browser (password reset, an operator disabling an account) leave the upstream alone.`,
+
+  async run(args, { env, out }) {
+    const [name, ...rest] = args[0] !== undefined && !args[0].startsWith('-') ? [args[0], ...args.slice(1)] : [undefined, ...args];
+    const opts = parseOptions(this.name, rest, { 'sign-out-upstream': { type: 'string' }, json: { type: 'boolean' } } as const);
+    if (name === undefined) throw usageError(this.name, 'the upstream NAME is required');
+    if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(name)) throw usageError(this.name, 'NAME is 1-32 characters of a-z 0-9 -');
+    const value = required(this.name, opts['sign-out-upstream'], '--sign-out-upstream');
+    if (value !== 'on' && value !== 'off') throw usageError(this.name, '--sign-out-upstream takes on or off');
+    const config = loadConfig(env);
+    const updated = await withYihao(config, async (yihao) => {
+      const store = createUpstreamStore(yihao.stores.db, yihao.services.sealer);
+      if (!(await store.setSignOutUpstream(name, value === 'on'))) throw new YihaoError('not_found', `no upstream named "${name}" ('yihao idp list' lists them)`, 404);
+      return (await store.find(name))!;
+    });
+    const shown = describe(updated, config.issuer);
+    out.result(opts.json, shown, [
+      `${name}: sign-out-upstream ${value}`,
+      ...(shown.post_logout_redirect_uri ? [`register at the upstream: post_logout_redirect_uri: ${shown.post_logout_redirect_uri}`] : []),
+    ]);
+  },
+};
+
 export const idpDisableCommand = statusCommand('disabled', 'disable');
 export const idpEnableCommand = statusCommand('active', 'enable');

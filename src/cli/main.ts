@@ -9,7 +9,7 @@ import { departmentCreateCommand } from './department.command.js';
 import { operatorCreateCommand } from './operator.command.js';
 import { wantsHelp } from './args.js';
 import { clientCreateCommand } from './client.command.js';
-import { idpAddCommand, idpDisableCommand, idpEnableCommand, idpListCommand, idpUnlinkCommand } from './idp.command.js';
+import { idpAddCommand, idpDisableCommand, idpEnableCommand, idpListCommand, idpSetCommand, idpUnlinkCommand } from './idp.command.js';
 import type { Command, CommandContext } from './command.js';
 import { keysListCommand, keysRotateCommand } from './keys.command.js';
 import { migrateCommand } from './migrate.command.js';
@@ -26,6 +26,7 @@ const commands: readonly Command[] = [
   idpDisableCommand,
   idpEnableCommand,
   idpUnlinkCommand,
+  idpSetCommand,
   departmentCreateCommand,
   operatorCreateCommand,
   auditVerifyCommand,

@@ -202,6 +202,11 @@ export function createUpstreamStore(db: Database, sealer: Sealer) {
       return (await db(TABLE).where({ name }).update({ status, updated_at: Date.now() })) > 0;
     },
 
+    /** Turns signing citizens out of the upstream too on or off; false when there is no such upstream. */
+    async setSignOutUpstream(name: string, on: boolean): Promise<boolean> {
+      return (await db(TABLE).where({ name }).update({ sign_out_upstream: on, updated_at: Date.now() })) > 0;
+    },
+
     async credential(name: string): Promise<UpstreamCredential | undefined> {
       const row = await db<UpstreamRow>(TABLE).select('sealed_credential').where({ name }).first();
       if (!row?.sealed_credential) return undefined;

@@ -128,6 +128,14 @@ describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
     ]);
     expect(JSON.stringify(listed)).not.toContain(SECRET);
     expect((await yihao(['idp', 'enable', 'province'])).stdout).toBe('province: active\n');
+
+    // Signing citizens out of the upstream too, turned off and on again for an existing upstream.
+    const off = await yihao(['idp', 'set', 'province', '--sign-out-upstream', 'off', '--json']);
+    expect(off.code).toBe(0);
+    expect(JSON.parse(off.stdout)).toMatchObject({ name: 'province', sign_out_upstream: false });
+    expect(JSON.parse(off.stdout)).not.toHaveProperty('post_logout_redirect_uri');
+    const on = await yihao(['idp', 'set', 'province', '--sign-out-upstream', 'on']);
+    expect(on.stdout).toBe('province: sign-out-upstream on\nregister at the upstream: post_logout_redirect_uri: https://id.example.gov.cn/federation/signed-out\n');
   });
 
   it('unlinks an upstream identity from its account, audited', async () => {
@@ -180,6 +188,9 @@ describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
     expectBadInput(await yihao([...base, '--client-secret-stdin'], '\n'), /the client secret on stdin is empty/);
     expectBadInput(await yihao([...base, '--client-secret-stdin'], `${SECRET}\n`), /an upstream named "province" already exists/);
     expectBadInput(await yihao(['idp', 'disable', 'nobody']), /no upstream named "nobody"/);
+    expectBadInput(await yihao(['idp', 'set', 'province', '--sign-out-upstream', 'maybe']), /--sign-out-upstream takes on or off/);
+    expectBadInput(await yihao(['idp', 'set', 'province']), /--sign-out-upstream is required/);
+    expectBadInput(await yihao(['idp', 'set', 'nobody', '--sign-out-upstream', 'on']), /no upstream named "nobody"/);
     expectBadInput(await yihao(['idp', 'disable']), /the upstream NAME is required/);
     expectBadInput(await yihao(['idp', 'list', '--bogus']), /unknown option --bogus/);
     expectBadInput(await yihao(['idp', 'remove']), /'idp' has no command 'remove'/);

@@ -23,6 +23,8 @@ describe('federation: a second Yihao instance as the upstream', () => {
       name: '国家一号',
       redirectUris: [`${national.issuer}/federation/callback`],
       backchannelLogoutUri: `${national.issuer}/federation/province/backchannel-logout`,
+      // For `--sign-out-upstream`: where the province sends the browser back after signing out.
+      postLogoutRedirectUris: [`${national.issuer}/federation/signed-out`],
       scope: 'openid profile phone citizen_id',
       citizenIdRelease: 'full',
       firstParty: true,
@@ -101,5 +103,47 @@ describe('federation: a second Yihao instance as the upstream', () => {
     await province.yihao.signOut.disableAccount(provinceAccount!.id, { actorType: 'operator', actorId: 'op-test' });
     expect((await silently(atNational, rp)).get('error')).toBe('login_required');
     await expect.poll(() => receiver.tokens.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('with --sign-out-upstream, signing out of a national app in the browser signs the citizen out of the province too, and back at the app', async () => {
+    const BYE = 'http://127.0.0.1:9/bye';
+    expect(await national.yihao.federation.upstreams.setSignOutUpstream('province', true)).toBe(true);
+    const citizen = await province.citizen({ name: '陈二' });
+    const rp = await relyingParty(national, await national.client({ postLogoutRedirectUris: [BYE] }));
+    const provinceApp = await relyingParty(province, await province.client({ firstParty: true }));
+    const nationalOrigin = new URL(national.issuer).origin;
+    const atNational = new ScriptedBrowser();
+    const atProvince = new ScriptedBrowser();
+
+    const verifier = oidc.randomPKCECodeVerifier();
+    const login = page(await go(atNational, await authorizationUrl(rp, verifier), nationalOrigin));
+    const res = await atNational.request(new URL(formAction(login.html, '/federation/province')!, login.url), { form: { csrf: formField(login.html, 'csrf')! } });
+    const callback = await scriptedSignIn(atProvince, new URL(res.headers.get('location')!), { identifier: citizen.citizenId, password: citizen.password });
+    let step = await go(atNational, callback, nationalOrigin);
+    if (step.kind === 'page' && formAction(step.html, '/confirm')) step = await submit(atNational, step, '/confirm', {}, nationalOrigin);
+    if (step.kind !== 'rp') throw new Error('did not reach the relying party');
+    const tokens = await oidc.authorizationCodeGrant(rp, step.url, { pkceCodeVerifier: verifier });
+
+    const silently = async (browser: ScriptedBrowser, at: oidc.Configuration) =>
+      (await browser.follow(await authorizationUrl(at, oidc.randomPKCECodeVerifier(), { prompt: 'none' }))).url.searchParams;
+    expect((await silently(atProvince, provinceApp)).get('code')).toBeTruthy();
+
+    const confirm = async (browser: ScriptedBrowser, url: URL) => {
+      const html = await (await browser.request(url)).text();
+      return browser.request(new URL(formAction(html, '/session/end/confirm')!, url), { form: { xsrf: formField(html, 'xsrf')!, logout: 'yes' } });
+    };
+    // "Sign out" at the national Yihao: on to the province's end_session_endpoint.
+    const out = await confirm(atNational, oidc.buildEndSessionUrl(rp, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: BYE }));
+    const toProvince = new URL(out.headers.get('location')!);
+    expect(`${toProvince.origin}${toProvince.pathname}`).toBe(`${province.issuer}/session/end`);
+    expect(toProvince.searchParams.get('id_token_hint')).toBeTruthy();
+    // "Sign out" at the province (its own confirmation page): back to the national Yihao, then the app.
+    const back = await confirm(atProvince, toProvince);
+    const backUrl = new URL(back.headers.get('location')!);
+    expect(`${backUrl.origin}${backUrl.pathname}`).toBe(`${national.issuer}/federation/signed-out`);
+    expect((await atNational.follow(backUrl)).url.href).toBe(BYE);
+
+    expect((await silently(atNational, rp)).get('error')).toBe('login_required');
+    expect((await silently(atProvince, provinceApp)).get('error')).toBe('login_required');
   });
 });

@@ -27,6 +27,23 @@ export interface FederatedAuthentication extends Authentication {
 /** The sealed upstream ID token opens only for its upstream and purpose. */
 export const idTokenPurpose = (upstream: string) => `federation_id_token:${upstream}`;
 
+/** Whether a string is a valid citizen ID number (which must never go into a URL). */
+export function isCitizenId(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    parseCitizenId(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An ID token fit to be an id_token_hint: it travels in a URL (the browser's GET to the upstream's
+ * end_session_endpoint), so not one that carries a citizen ID number under any claim.
+ */
+const fitForHint = (upstream: Upstream, idToken: Record<string, unknown>) => idToken[upstream.citizenIdClaim] === undefined && !Object.values(idToken).some(isCitizenId);
+
 /** Why a sign-in through an upstream was refused; each has its own message on the login page. */
 export type Refusal =
   | 'browser_mismatch'
@@ -189,7 +206,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       if (currentUrl.searchParams.has('error')) return done(await refuse(upstream.name, 'upstream_error', at));
 
       let claims: Record<string, unknown>;
-      let idTokenJwt: string | undefined;
+      let hintToken: string | undefined;
       try {
         const config = await clients.configuration(upstream);
         const tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
@@ -199,7 +216,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
           idTokenExpected: true,
         });
         const idToken = tokens.claims()!;
-        idTokenJwt = tokens.id_token;
+        if (upstream.signOutUpstream && fitForHint(upstream, idToken)) hintToken = tokens.id_token;
         claims = { ...idToken };
         // Providers often put profile claims in userinfo only; the ID token's own claims win.
         if ((claims[upstream.citizenIdClaim] === undefined || claims[upstream.nameClaim] === undefined) && tokens.access_token) {
@@ -250,7 +267,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
           sub,
           ...(sid ? { sid } : {}),
           // Kept only where Yihao signs citizens out at this upstream, and only sealed.
-          ...(upstream.signOutUpstream && idTokenJwt ? { idToken: deps.sealer.seal(idTokenJwt, idTokenPurpose(upstream.name)) } : {}),
+          ...(hintToken ? { idToken: deps.sealer.seal(hintToken, idTokenPurpose(upstream.name)) } : {}),
         },
       };
       return done({ ok: true, upstream: upstream.name, authentication, how: linked.how });

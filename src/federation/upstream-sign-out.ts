@@ -4,7 +4,7 @@ import type { AuditLog } from '../audit/index.js';
 import type { Sealer } from '../identity/index.js';
 import type { Logger } from '../logger.js';
 import type { SessionAuthentications } from '../oidc/session-authentications.js';
-import { idTokenPurpose, type FederatedAuthentication, type Where } from './federated-sign-in.js';
+import { idTokenPurpose, isCitizenId, type FederatedAuthentication, type Where } from './federated-sign-in.js';
 import type { FlowStore } from './flow-store.js';
 import type { UpstreamClients } from './upstream-clients.js';
 import type { UpstreamStore } from './upstream-store.js';
@@ -19,8 +19,8 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
  * OpenID Connect RP-Initiated Logout 1.0, with Yihao as the relying party: after a citizen signed
  * out of a Yihao session in a browser, and that session came from an upstream defined with
  * `signOutUpstream`, the browser goes through the upstream's discovered end_session_endpoint
- * (id_token_hint with the upstream ID token kept sealed for that session, else client_id and
- * logout_hint) and comes back to Yihao's fixed SIGNED_OUT_PATH with a state bound to the browser.
+ * (id_token_hint with the upstream ID token kept sealed for that session where it carries no
+ * citizen ID number, else client_id and logout_hint) and comes back to Yihao's fixed SIGNED_OUT_PATH with a state bound to the browser.
  * Yihao then continues only to the URL it stored itself.
  */
 export function createUpstreamSignOut(deps: {
@@ -73,18 +73,16 @@ export function createUpstreamSignOut(deps: {
       const browserValue = random();
       await deps.flows.savePendingSignOut(state, { upstream: upstream.name, returnTo, browserBinding: sha256(browserValue).toString('base64url') }, PENDING_SIGN_OUT_SECONDS);
       // Only the discovered end_session_endpoint, with client_id always (openid-client adds it).
-      const url = oidc.buildEndSessionUrl(config, {
-        post_logout_redirect_uri: deps.signedOutUrl,
-        state,
-        ...(idTokenHint ? { id_token_hint: idTokenHint } : { logout_hint: from.sub }),
-      });
+      // Without the ID token, the upstream's sub is the hint, unless it is a citizen ID number (never in a URL).
+      const hint: Record<string, string> = idTokenHint ? { id_token_hint: idTokenHint } : isCitizenId(from.sub) ? {} : { logout_hint: from.sub };
+      const url = oidc.buildEndSessionUrl(config, { post_logout_redirect_uri: deps.signedOutUrl, state, ...hint });
       await deps.audit.append({
         action: 'federation.sign_out_sent',
         actorType: 'citizen',
         actorId: auth.accountId,
         accountId: auth.accountId,
         channel: 'web',
-        details: { upstream: upstream.name, hint: idTokenHint ? 'id_token_hint' : 'logout_hint' },
+        details: { upstream: upstream.name, hint: Object.keys(hint)[0] ?? 'none' },
         ...where,
       });
       return { url, browserValue };

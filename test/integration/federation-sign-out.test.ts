@@ -32,7 +32,8 @@ describe.each(backends)('federation: signing out of the upstream too ($name)', (
   beforeAll(async () => {
     if (!enabled) return;
     h = await startHarness({ backend, overrides: (c) => ({ ...c, outbound: { allowedNetworks: ['127.0.0.0/8'] } }) });
-    on = await startUpstreamOp({ yihaoIssuer: h.issuer, name: 'on' });
+    // Its ID tokens carry no citizen ID (that comes from userinfo), so they can be the id_token_hint.
+    on = await startUpstreamOp({ yihaoIssuer: h.issuer, name: 'on', idTokenClaims: 'minimal' });
     off = await startUpstreamOp({ yihaoIssuer: h.issuer, name: 'off' });
     bare = await startUpstreamOp({ yihaoIssuer: h.issuer, name: 'bare', endSession: false });
     const define = (name: string, up: UpstreamOp, signOutUpstream?: boolean) =>
@@ -49,10 +50,10 @@ describe.each(backends)('federation: signing out of the upstream too ($name)', (
     await h?.close();
   });
 
-  /** A citizen signed in at an app through `up` (as `name`); the tokens the app got. */
-  async function federatedAtApp(up: UpstreamOp, name: string) {
+  /** A citizen signed in at an app through `up` (as `name`); the tokens the app got. The upstream's sub is `asSub` or made up. */
+  async function federatedAtApp(up: UpstreamOp, name: string, asSub?: (citizenId: string) => string) {
     const citizen = await h.citizen();
-    const login = `${name}-${Math.random().toString(36).slice(2)}`;
+    const login = asSub ? asSub(citizen.citizenId) : `${name}-${Math.random().toString(36).slice(2)}`;
     up.citizens.set(login, { claims: { citizen_id: citizen.citizenId, name: citizen.name } });
     const rp = await relyingParty(h, await h.client({ postLogoutRedirectUris: [BYE] }));
     const browser = new ScriptedBrowser();
@@ -93,7 +94,9 @@ describe.each(backends)('federation: signing out of the upstream too ($name)', (
     // The upstream's own ID token for this session, kept sealed until now.
     const hint = toUpstream.searchParams.get('id_token_hint')!;
     const hintClaims = JSON.parse(Buffer.from(hint.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
-    expect(hintClaims).toMatchObject({ iss: on.issuer, aud: on.clientId, citizen_id: citizen.citizenId });
+    expect(hintClaims).toMatchObject({ iss: on.issuer, aud: on.clientId });
+    expect(hintClaims).not.toHaveProperty('citizen_id');
+    expect(toUpstream.href).not.toContain(citizen.citizenId);
     // Yihao's session ended before the detour: the app's prompt=none already fails.
     expect(await yihaoSession(browser, rp)).toBe('login_required');
 
@@ -199,7 +202,7 @@ describe.each(backends)('federation: signing out of the upstream too ($name)', (
     expect((await second.browser.request(back2)).status).toBe(400);
   });
 
-  it.skipIf(!enabled)('a session from before the setting was turned on (no upstream ID token kept) is signed out by client_id and logout_hint', async () => {
+  it.skipIf(!enabled)('without a kept ID token (a session from before the setting, or a token carrying the citizen ID) the upstream gets client_id and logout_hint, never the citizen ID', async () => {
     const { rp, browser, tokens } = await federatedAtApp(off, 'off');
     const definition = { name: 'off', issuer: off.issuer, clientId: off.clientId, scope: 'openid profile citizen_id', citizenIdClaim: 'citizen_id' };
     await h.yihao.federation.upstreams.put({ ...definition, signOutUpstream: true }, off.clientSecret);
@@ -213,6 +216,18 @@ describe.each(backends)('federation: signing out of the upstream too ($name)', (
       const { url } = await confirmUpstreamSignOut(browser, h, toUpstream);
       expect(url.href).toBe(BYE);
       expect(await upstreamSession(browser, h, off)).toBe('login_required');
+
+      // An ID token that carries the citizen ID is never kept for a hint (it would travel in a URL),
+      // and an upstream sub that is a citizen ID is no logout_hint either: client_id alone.
+      const fresh = await federatedAtApp(off, 'off', (citizenId) => citizenId);
+      expect(fresh.tokens.claims()!.sub).toBe(fresh.citizen.sub);
+      const res2 = await signOutAtYihao(fresh.browser, fresh.rp, fresh.tokens.id_token!);
+      const toUpstream2 = new URL(res2.headers.get('location')!);
+      expect(toUpstream2.origin).toBe(off.issuer);
+      expect([...toUpstream2.searchParams.keys()].sort()).toEqual(['client_id', 'post_logout_redirect_uri', 'state']);
+      expect(toUpstream2.href).not.toContain(fresh.citizen.citizenId);
+      expect((await confirmUpstreamSignOut(fresh.browser, h, toUpstream2)).url.href).toBe(BYE);
+      expect(await upstreamSession(fresh.browser, h, off)).toBe('login_required');
     } finally {
       await h.yihao.federation.upstreams.put(definition, off.clientSecret);
     }

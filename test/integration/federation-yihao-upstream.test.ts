@@ -136,7 +136,8 @@ describe('federation: a second Yihao instance as the upstream', () => {
     const out = await confirm(atNational, oidc.buildEndSessionUrl(rp, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: BYE }));
     const toProvince = new URL(out.headers.get('location')!);
     expect(`${toProvince.origin}${toProvince.pathname}`).toBe(`${province.issuer}/session/end`);
-    expect(toProvince.searchParams.get('id_token_hint')).toBeTruthy();
+    expect(toProvince.searchParams.get('client_id')).toBeTruthy();
+    expect(toProvince.href).not.toContain(citizen.citizenId);
     // "Sign out" at the province (its own confirmation page): back to the national Yihao, then the app.
     const back = await confirm(atProvince, toProvince);
     const backUrl = new URL(back.headers.get('location')!);

@@ -50,6 +50,8 @@ export async function startUpstreamOp(opts: {
   clientJwk?: Record<string, unknown>;
   /** false: no RP-initiated logout, so discovery has no end_session_endpoint. */
   endSession?: boolean;
+  /** 'minimal': scope claims (the citizen ID among them) in userinfo only, not in the ID token. */
+  idTokenClaims?: 'minimal';
 }): Promise<UpstreamOp> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
@@ -85,8 +87,8 @@ export async function startUpstreamOp(opts: {
     cookies: { keys: ['upstream-test-cookie-key-0123456789abcdef'], names: { session: '_up_session', interaction: '_up_interaction', resume: '_up_resume' } },
     claims: { openid: ['sub', 'acr', 'amr', 'sid'], profile: ['name'], phone: ['phone_number'], citizen_id: ['citizen_id', 'id_number'] },
     scopes: ['openid', 'profile', 'phone', 'citizen_id'],
-    // Scope claims go into the ID token as well as userinfo.
-    conformIdTokenClaims: false,
+    // Scope claims go into the ID token as well as userinfo (unless idTokenClaims is 'minimal').
+    conformIdTokenClaims: opts.idTokenClaims === 'minimal',
     acrValues: ['urn:upstream:password', 'urn:upstream:strong', 'urn:yihao:loa:1', 'urn:yihao:loa:2', 'urn:yihao:loa:3'],
     pkce: { required: () => true },
     features: {

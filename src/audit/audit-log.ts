@@ -3,7 +3,8 @@ import { isPostgres } from '../storage/database.js';
 import { GENESIS, rowHash, verifyChain, type AuditRow, type ChainReport } from './audit-chain.js';
 import { queryEvents, type AuditPage, type AuditQuery } from './audit-query.js';
 
-export type ActorType = 'citizen' | 'operator' | 'client' | 'system';
+/** `anonymous`: a request that proved no identity at all (an admin API call without a valid token). */
+export type ActorType = 'citizen' | 'operator' | 'client' | 'system' | 'anonymous';
 
 export interface AuditEventInput {
   action: string;

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { InteractionDeps } from './deps.js';
-import { loadInteraction } from './interaction-context.js';
+import { auditWhere, loadInteraction } from './interaction-context.js';
 
 interface ConsentDetails {
   missingOIDCScope?: string[];
@@ -25,6 +25,14 @@ export function consentRoutes(router: Router, deps: InteractionDeps): void {
       grant.addResourceScope(indicator, scopes.join(' '));
     }
     const grantId = await grant.save();
+    await deps.audit.append({
+      action: 'consent.granted',
+      actorType: 'citizen',
+      actorId: accountId,
+      accountId,
+      details: { scopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [], resources: missing.missingResourceScopes ?? {} },
+      ...auditWhere(ctx, it),
+    });
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
     ctx.status = 303;
     ctx.redirect(returnTo);
@@ -33,6 +41,8 @@ export function consentRoutes(router: Router, deps: InteractionDeps): void {
   router.post('/interaction/:uid/abort', async (ctx) => {
     const it = await loadInteraction(ctx, deps, { form: true });
     if (!it) return;
+    const accountId = it.details.session?.accountId;
+    await deps.audit.append({ action: 'consent.declined', actorType: 'citizen', actorId: accountId, accountId, ...auditWhere(ctx, it) });
     const returnTo = await deps
       .provider()
       .interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: 'the citizen declined the request' }, { mergeWithLastSubmission: false });

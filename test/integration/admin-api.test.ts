@@ -73,6 +73,11 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
     expect((await callApi(h, 'not-a-real-token-at-all', 'GET', '/me')).status).toBe(401);
+    // Denied without an identity, and still audited: where from, never the token.
+    const anonymous = (await h.yihao.services.audit.query({ action: 'admin.denied', limit: 100 })).events.filter((e) => e.actorType === 'anonymous');
+    expect(anonymous.length).toBeGreaterThanOrEqual(2);
+    expect(anonymous[0]).toMatchObject({ ip: expect.any(String), details: { operation: 'getMe', reason: 'no_valid_token' } });
+    expect(JSON.stringify(anonymous)).not.toContain('not-a-real-token-at-all');
 
     const citizen = await h.citizen();
     const { token } = await consoleToken(h, citizen);

@@ -84,7 +84,7 @@ describe('sign-ins reach the audit log', () => {
   let h: Harness;
   afterAll(async () => h?.close());
 
-  it('records the failed and the successful login and the app that was granted, with channel and method', async () => {
+  it('records the failed and the successful login, the consent and the app that was granted, with channel and method', async () => {
     h = await startHarness();
     const client = await h.client({});
     const citizen = await h.citizen();
@@ -93,9 +93,10 @@ describe('sign-ins reach the audit log', () => {
     await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier), { identifier: citizen.citizenId, password: citizen.password });
 
     const audit = h.yihao.services.audit;
-    await expect.poll(async () => (await audit.forAccount(citizen.sub)).map((e) => e.action)).toEqual(['authorization.granted', 'login.succeeded']);
-    const [granted] = await audit.forAccount(citizen.sub);
+    await expect.poll(async () => (await audit.forAccount(citizen.sub)).map((e) => e.action)).toEqual(['authorization.granted', 'consent.granted', 'login.succeeded']);
+    const [granted, consent] = await audit.forAccount(citizen.sub);
     expect(granted).toMatchObject({ clientId: client.client_id, channel: 'web', details: { amr: ['pwd'], acr: 'urn:yihao:loa:1' } });
+    expect(consent).toMatchObject({ clientId: client.client_id, actorType: 'citizen', details: { scopes: expect.arrayContaining(['openid', 'profile']) } });
     const all = await h.yihao.stores.db('audit_events');
     expect(JSON.stringify(all)).not.toContain(citizen.citizenId);
     expect(await audit.verify()).toBeUndefined();

@@ -270,6 +270,19 @@ describe('yihao CLI', () => {
       for (const old of keysBefore) {
         expect(keys.find((k) => k.kid === old.kid)).toMatchObject({ status: 'retired', retired_at: expect.any(String) });
       }
+      // The rotation is in the audit trail, with the keys before and after.
+      const db = openDatabase({ dataDir });
+      try {
+        const event = await db('audit_events').where({ action: 'keys.rotated' }).orderBy('id', 'desc').first();
+        expect(event).toMatchObject({ actor_type: 'system', actor_id: 'cli' });
+        expect(JSON.parse(event.details as string)).toEqual({
+          via: 'cli',
+          before: { active: expect.arrayContaining(keysBefore.filter((k) => k.status === 'active').map((k) => k.kid)) },
+          after: { active: activated },
+        });
+      } finally {
+        await db.destroy();
+      }
     });
   });
 });

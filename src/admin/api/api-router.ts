@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
+import type { AuditLog } from '../../audit/index.js';
 import { AdminError, isAdminError } from '../admin-error.js';
 import { ADMIN_API_PATH } from '../admin-resource.js';
 import type { OperatorAuth } from '../operator-auth.js';
@@ -16,6 +17,7 @@ export interface ApiRouterDeps {
   auth: OperatorAuth;
   bodyMaxBytes: number;
   logger: Logger;
+  audit: AuditLog;
 }
 
 const koaPath = (path: string) => `${ADMIN_API_PATH}${path.replace(/\{([a-z_]+)\}/g, ':$1')}`;
@@ -27,7 +29,7 @@ function bearer(ctx: Context): string {
 }
 
 /** The admin REST API: each route of the table, validated on the way in and on the way out. */
-export function adminApiRouter({ issuer, services, auth, bodyMaxBytes, logger }: ApiRouterDeps, routes: readonly ApiRoute[] = apiRoutes): Router {
+export function adminApiRouter({ issuer, services, auth, bodyMaxBytes, logger, audit }: ApiRouterDeps, routes: readonly ApiRoute[] = apiRoutes): Router {
   const router = new Router();
   const document = openApiDocument(routes, issuer);
 
@@ -54,7 +56,17 @@ export function adminApiRouter({ issuer, services, auth, bodyMaxBytes, logger }:
       } catch (e) {
         if (isAdminError(e)) {
           ctx.status = e.status;
-          if (e.status === 401) ctx.set('www-authenticate', 'Bearer error="invalid_token"');
+          if (e.status === 401) {
+            ctx.set('www-authenticate', 'Bearer error="invalid_token"');
+            // Denied without any identity: still in the trail, with where it came from (never the token).
+            await audit.append({
+              action: 'admin.denied',
+              actorType: 'anonymous',
+              ip: ctx.ip,
+              requestId: ctx.state.requestId as string | undefined,
+              details: { operation: route.operationId, reason: 'no_valid_token' },
+            });
+          }
           ctx.body = { error: e.code, message: e.message, ...(e.fields ? { fields: e.fields } : {}) };
           return;
         }

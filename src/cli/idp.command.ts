@@ -8,6 +8,7 @@ import { createLinkedIdentities } from '../federation/linked-identities.js';
 import { parseOptions, required, usageError } from './args.js';
 import type { Command, CommandContext } from './command.js';
 import { withYihao } from './open-yihao.js';
+import { readSecretLine } from './password-stdin.js';
 import { table } from './output.js';
 
 const addOptions = {
@@ -32,26 +33,12 @@ const addOptions = {
   json: { type: 'boolean' },
 } as const;
 
-/** Far above any real client secret, far below anything silly. */
-const MAX_SECRET_BYTES = 1024;
-
 /** The client secret from the first line of stdin; a terminal is refused (it would echo it). */
-async function readSecretLine(stdin: CommandContext['stdin']): Promise<string> {
-  if (stdin.isTTY) throw new YihaoError('invalid_input', `--client-secret-stdin reads the secret from a pipe, not a terminal (as in: printf '%s\\n' "$SECRET" | yihao idp add ...)`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stdin) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    const newline = buf.indexOf(0x0a);
-    const part = newline === -1 ? buf : buf.subarray(0, newline);
-    chunks.push(part);
-    size += part.length;
-    if (size > MAX_SECRET_BYTES) throw new YihaoError('invalid_input', 'the client secret on stdin is too long');
-    if (newline !== -1) break;
-  }
-  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r$/, '');
-  if (secret === '') throw new YihaoError('invalid_input', 'the client secret on stdin is empty');
-  return secret;
+function readClientSecretLine(stdin: CommandContext['stdin']): Promise<string> {
+  return readSecretLine(stdin, {
+    what: 'client secret',
+    tty: `--client-secret-stdin reads the secret from a pipe, not a terminal (as in: printf '%s\\n' "$SECRET" | yihao idp add ...)`,
+  });
 }
 
 /** `UPSTREAM_ACR=urn:yihao:loa:N`, repeatable. */
@@ -178,7 +165,7 @@ Options:
     };
     // Refuse bad input before reading the secret or opening any store.
     checkInput(input);
-    const secret = secretIn ? await readSecretLine(stdin) : undefined;
+    const secret = secretIn ? await readClientSecretLine(stdin) : undefined;
     const config = loadConfig(env);
     const added = await withYihao(config, (yihao) => createUpstreamStore(yihao.stores.db, yihao.services.sealer).add(input, secret));
     const shown = describe(added, config.issuer);

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,52 +6,20 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { runYihao, type CliRun } from '../support/yihao-cli.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = join(root, 'bin', 'yihao.js');
 /** A CLI command that has not exited by then hangs: fail rather than wait for the test timeout. */
 const SPAWN_LIMIT_MS = 30_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 const dirs: string[] = [];
 let dataDir: string;
 
-/** The environment a deployment would give the CLI, pointed at a fresh SQLite store. */
-function cliEnv(dir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k === 'DATABASE_URL' || k === 'REDIS_URL' || k === 'LOG_LEVEL' || k.startsWith('YIHAO_')) continue;
-    env[k] = v;
-  }
-  return { ...env, NODE_ENV: 'test', YIHAO_DATA_DIR: dir, ...extra };
-}
-
-/** Runs the real `yihao` launcher as a child process; `input` goes to its stdin. */
+/** Runs the real `yihao` launcher, pointed at a fresh SQLite store; `input` goes to its stdin. */
 function yihao(args: string[], opts: { input?: string; dir?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: cliEnv(opts.dir ?? dataDir, opts.env), stdio: 'pipe' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    // A command that refuses its input early exits before reading stdin: that is not an error here.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
-    const limit = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`yihao ${args.join(' ')} did not exit within ${SPAWN_LIMIT_MS} ms`));
-    }, SPAWN_LIMIT_MS);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(limit);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runYihao(args, { YIHAO_DATA_DIR: opts.dir ?? dataDir, ...opts.env }, opts.input ?? '', SPAWN_LIMIT_MS);
 }
 
 function freshDir(): string {

@@ -2,7 +2,7 @@
  * `yihao idp add|list|disable|enable`: the real launcher as a child process, on a fresh SQLite
  * store, read back as the server reads it.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,39 +10,16 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { runYihao, type CliRun } from '../support/yihao-cli.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = join(root, 'bin', 'yihao.js');
 const dataDir = mkdtempSync(join(tmpdir(), 'yihao-idp-cli-'));
 const SECRET = 'upstream-client-secret-Zq81';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function yihao(args: string[], input = ''): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k === 'DATABASE_URL' || k === 'REDIS_URL' || k === 'LOG_LEVEL' || k.startsWith('YIHAO_')) continue;
-    env[k] = v;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...env, NODE_ENV: 'test', YIHAO_DATA_DIR: dataDir, ISSUER: 'https://id.example.gov.cn' }, stdio: 'pipe' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-    const limit = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`yihao ${args.join(' ')} hung`))), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(limit);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runYihao(args, { YIHAO_DATA_DIR: dataDir, ISSUER: 'https://id.example.gov.cn' }, input, 60_000);
 }
 
 function expectBadInput(run: Run, message: RegExp): void {

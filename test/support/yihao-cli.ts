@@ -27,20 +27,21 @@ function cliEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 /** A DATABASE_URL that puts the CLI in one PostgreSQL schema (as the test harness does for the server). */
 export const pgUrlWithSchema = (url: string, schema: string) => `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
 
-/** Runs the real `yihao` launcher as a child process. */
-export function runYihao(args: string[], env: Record<string, string>, input = ''): Promise<CliRun> {
+/** Runs the real `yihao` launcher as a child process; `input` goes to its stdin. A run past `limitMs` fails rather than hang the test. */
+export function runYihao(args: string[], env: Record<string, string>, input = '', limitMs = SPAWN_LIMIT_MS): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: cliEnv(env), stdio: 'pipe' });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    // A command that refuses its input early exits before reading stdin: that is not an error here.
     child.stdin.on('error', () => undefined);
     child.stdin.end(input);
     const limit = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`yihao ${args.join(' ')} did not exit within ${SPAWN_LIMIT_MS} ms`));
-    }, SPAWN_LIMIT_MS);
+      reject(new Error(`yihao ${args.join(' ')} did not exit within ${limitMs} ms`));
+    }, limitMs);
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(limit);

@@ -186,7 +186,17 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     bodyMaxBytes: config.limits.bodyMaxBytes,
     codeTtlSeconds: config.sms.limits.codeTtlSeconds,
   });
-  const portal = createPortal({ ...services, config, provider: () => holder.current, db: stores.db, authentications, signOut, logger, afterSignOut: federation.afterSignOut });
+  const portal = createPortal({
+    ...services,
+    config,
+    provider: () => holder.current,
+    db: stores.db,
+    authentications,
+    signOut,
+    logger,
+    afterSignOut: federation.afterSignOut,
+    devices: channels.deviceKeys,
+  });
   await portal.ensureClient();
   const kiosk = kioskSessionRouter({
     provider: () => holder.current,

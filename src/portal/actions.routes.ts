@@ -76,6 +76,12 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });
 
+  post('/account/devices/remove', z.object({ device: id }), async (ctx, s, form) => {
+    if (!fresh(s)) return startSignIn(ctx, deps, '/account/credentials?notice=signed_in_again', { reauthenticate: true });
+    if (!(await deps.self.removeDevice(s.actor, s.account, form.device!))) return notFound(ctx);
+    seeOther(ctx, '/account/credentials?notice=credential_removed');
+  });
+
   post('/account/passkeys/sign-in', z.object({}), async (ctx, s) => {
     // An account with a second factor signs in with it: the passkey is then bound at loa:2.
     const strong = await deps.strongCredentials(s.account.id);

@@ -22,7 +22,7 @@ import { pageRoutes } from './pages.routes.js';
 import { portalClient } from './portal-client.js';
 import { portalSessions } from './portal-sessions.js';
 import { portalRelyingParty } from './relying-party.js';
-import { selfService } from './self-service.js';
+import { selfService, type PortalDevices } from './self-service.js';
 import { signInRoutes } from './sign-in.routes.js';
 
 export { PORTAL_CLIENT_ID } from './portal-client.js';
@@ -36,6 +36,8 @@ export interface PortalOptions {
   passkeys: Passkeys;
   secondFactors: SecondFactors;
   otp: OtpService;
+  /** The mobile channel's device keys, listed and revocable among the sign-in methods. */
+  devices?: PortalDevices;
   audit: AuditLog;
   accountIndex: AccountIndex;
   authentications: SessionAuthentications;
@@ -60,7 +62,7 @@ export function createPortal(o: PortalOptions) {
   const deps: PortalDeps = {
     provider: o.provider,
     accounts: o.accounts,
-    self: selfService({ provider: o.provider, accountIndex: o.accountIndex, authentications: o.authentications, signOut: o.signOut, audit: o.audit, credentials: credentialStore(o.db), passkeys: o.passkeys }),
+    self: selfService({ provider: o.provider, accountIndex: o.accountIndex, authentications: o.authentications, signOut: o.signOut, audit: o.audit, credentials: credentialStore(o.db), passkeys: o.passkeys, devices: o.devices }),
     passkeys: o.passkeys,
     strongCredentials: (accountId) => o.secondFactors.strongCredentials(accountId),
     otp: o.otp,

@@ -20,8 +20,9 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
     },
     credentials: async (s) => {
       const credentials = await deps.self.credentials(s.account);
+      const devices = await deps.self.devices(s.account);
       const passkey = { gate: await passkeyGate(deps, s), maskedPhone: s.account.phone ? maskPhone(s.account.phone) : '' };
-      return (c) => credentialsPage(c, credentials, passkey);
+      return (c) => credentialsPage(c, credentials, devices, passkey);
     },
     sessions: async (s) => {
       const sessions = await deps.self.sessions(s.session.sub);

@@ -73,7 +73,22 @@ function maskPhone(phone: string): string {
  * signed-in citizen: ids that come from a form are looked up among that citizen's own records,
  * never trusted on their own.
  */
-export function selfService({ provider, accountIndex, authentications, signOut, audit, credentials, passkeys }: {
+/** A mobile-app device key as the portal shows it (see src/channels/mobile). */
+export interface DeviceView {
+  id: string;
+  name: string;
+  amr: string;
+  createdAt: number;
+  lastUsedAt: number | undefined;
+}
+
+/** The mobile channel's device keys, as far as the portal needs them. */
+export interface PortalDevices {
+  listForAccount(accountId: string): Promise<DeviceView[]>;
+  revoke(accountId: string, id: string): Promise<boolean>;
+}
+
+export function selfService({ provider, accountIndex, authentications, signOut, audit, credentials, passkeys, devices }: {
   provider: () => Provider;
   accountIndex: AccountIndex;
   authentications: SessionAuthentications;
@@ -81,6 +96,7 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
   audit: AuditLog;
   credentials: CredentialStore;
   passkeys: Passkeys;
+  devices?: PortalDevices | undefined;
 }) {
   /** Client names, looked up once per page. */
   function clientNames() {
@@ -124,6 +140,19 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
 
     async credentials(account: Account): Promise<CredentialSummary[]> {
       return credentials.list(account.id);
+    },
+
+    /** The phones (government app device keys) that can sign this account in. */
+    async devices(account: Account): Promise<DeviceView[]> {
+      const keys = (await devices?.listForAccount(account.id)) ?? [];
+      return keys.map(({ id, name, amr, createdAt, lastUsedAt }) => ({ id, name, amr, createdAt, lastUsedAt }));
+    },
+
+    /** Revokes one of the account's device keys; false if it has no such active key. */
+    async removeDevice(actor: Actor, account: Account, deviceId: string): Promise<boolean> {
+      if (!devices || !(await devices.revoke(account.id, deviceId))) return false;
+      await record(actor, 'credential.removed', { details: { type: 'device' } });
+      return true;
     },
 
     /** The account's live sessions on every channel, newest sign-in first. */

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
+import { exportJWK, generateKeyPair } from 'jose';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { formAction, formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
@@ -345,6 +346,35 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     expect(again.pathname).toBe('/auth');
     expect(again.searchParams.get('prompt')).toBe('login');
     expect(again.searchParams.get('acr_values')).toBe('urn:yihao:loa:2');
+  });
+
+  it.skipIf(!enabled)("lists the government app's device keys among the sign-in methods; removing one revokes it, and only one's own", async () => {
+    const citizen = await h.citizen();
+    const other = await h.citizen();
+    const [account, otherAccount] = [(await h.yihao.accounts.findBySub(citizen.sub))!, (await h.yihao.accounts.findBySub(other.sub))!];
+    const enrol = async (accountId: string, name: string) => {
+      const { publicKey } = await generateKeyPair('ES256');
+      const jwk = await exportJWK(publicKey);
+      const made = await h.yihao.channels.deviceKeys.enrol({ accountId, clientId: 'gov-app', jwk, amr: 'swk', name });
+      if (!made.ok) throw new Error('enrolment failed');
+      return made.key.id;
+    };
+    const mine = await enrol(account.id, '我的手机');
+    const theirs = await enrol(otherAccount.id, '别人的手机');
+    const browser = new ScriptedBrowser();
+    const { page } = await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
+    const card = sectionWith(page, `data-device="${mine}"`)!;
+    expect(card).toContain('我的手机');
+    expect(card).toContain('Never');
+    expect(page).not.toContain('别人的手机');
+
+    expect((await submit(h, browser, page, '/account/devices/remove', { device: theirs })).status).toBe(404);
+    expect(await h.yihao.channels.deviceKeys.find(theirs)).toBeDefined();
+    const res = await submit(h, browser, page, '/account/devices/remove', { device: mine });
+    expect(res.headers.get('location')).toBe('/account/credentials?notice=credential_removed');
+    expect(await h.yihao.channels.deviceKeys.find(mine)).toBeUndefined();
+    expect((await openPortal(h, browser, citizen, '/account/credentials')).page).not.toContain(`data-device="${mine}"`);
+    expect((await h.yihao.services.audit.forAccount(citizen.sub))[0]).toMatchObject({ action: 'credential.removed', details: { type: 'device' } });
   });
 
   it.skipIf(!enabled)('refuses a form without its CSRF token, or with the token of another portal session', async () => {

@@ -3,7 +3,7 @@ import { passkeyScript } from '../../passkeys/index.js';
 import type { PasskeyGate } from '../passkey-gate.js';
 import { formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
 import { isRemovable, type CredentialSummary } from '../credential-store.js';
-import type { AppView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
+import type { AppView, DeviceView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
 import { portalLayout, type SignedInChrome } from './layout.js';
 
 export interface PageContext {
@@ -51,6 +51,19 @@ ${p.assuranceAt !== undefined ? html`<dt>${t.assuranceAt}</dt><dd>${formatDate(c
   );
 }
 
+/** A phone that holds a device key of the government app: named as the app named it, removable. */
+function deviceCard(c: SignedInPage, d: DeviceView): SafeHtml {
+  const { t } = c;
+  const label = `${t.credentialTypes.device ?? 'device'} · ${d.name}`;
+  return html`<section class="card" data-device="${d.id}" aria-labelledby="device-${d.id}">
+<h2 id="device-${d.id}">${label}</h2>
+<dl><dt>${t.method}</dt><dd>${t.methods[d.amr] ?? d.amr}</dd>
+<dt>${t.created}</dt><dd>${time(c, d.createdAt)}</dd>
+<dt>${t.lastUsed}</dt><dd>${d.lastUsedAt === undefined ? t.never : time(c, d.lastUsedAt)}</dd></dl>
+${actionForm(c, '/account/devices/remove', { device: d.id }, html`${t.remove}`, { label: t.removeLabel(label), danger: true })}
+</section>`;
+}
+
 /** What the add-a-passkey card offers: the step the gate asks for first, or the button itself. */
 function passkeyStep(c: SignedInPage, gate: PasskeyGate, maskedPhone: string): SafeHtml {
   const { t } = c;
@@ -77,7 +90,7 @@ ${actionForm(c, '/account/passkeys/send-code', {}, html`${t.sendCode}`, { descri
 <script nonce="${c.nonce}">${trusted(passkeyScript)}</script>`;
 }
 
-export function credentialsPage(c: SignedInPage, credentials: CredentialSummary[], passkey: { gate: PasskeyGate; maskedPhone: string }): string {
+export function credentialsPage(c: SignedInPage, credentials: CredentialSummary[], devices: DeviceView[], passkey: { gate: PasskeyGate; maskedPhone: string }): string {
   const { t } = c;
   const cards = credentials.map((cred) => {
     const label = t.credentialTypes[cred.type] ?? cred.type;
@@ -90,7 +103,7 @@ ${isRemovable(cred.type)
   : html`<p class="hint">${t.passwordKept}</p>`}
 </section>`;
   });
-  return page(c, t.credentialsTitle, html`<p class="lead">${t.credentialsLead}</p>${cards}<section class="card" aria-labelledby="add-passkey"><h2 id="add-passkey">${t.addPasskeyTitle}</h2><p>${t.addPasskeyLead}</p>${passkeyStep(c, passkey.gate, passkey.maskedPhone)}</section>`);
+  return page(c, t.credentialsTitle, html`<p class="lead">${t.credentialsLead}</p>${cards}${devices.map((d) => deviceCard(c, d))}<section class="card" aria-labelledby="add-passkey"><h2 id="add-passkey">${t.addPasskeyTitle}</h2><p>${t.addPasskeyLead}</p>${passkeyStep(c, passkey.gate, passkey.maskedPhone)}</section>`);
 }
 
 export function sessionsPage(c: SignedInPage, sessions: SessionView[], currentUid: string): string {

@@ -9,7 +9,7 @@ import * as oidc from 'openid-client';
 import type { Browser, Page, Response } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.js';
 import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
-import { startLandingPage, type LandingPage } from '../support/landing-page.js';
+import { authorizationRequest, startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
@@ -65,21 +65,9 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in with a real browser (Chr
 
 
   /** An authorization request with code + PKCE (S256), state and nonce, as openid-client builds it. */
-  async function authorization(lang: Lang) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
+  function authorization(lang: Lang) {
     const uiLocales = UI[lang].uiLocales;
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: redirectUri,
-      scope: SCOPE,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-      ...(uiLocales ? { ui_locales: uiLocales } : {}),
-    });
-    return { url, verifier, state, nonce };
+    return authorizationRequest(rp, redirectUri, { scope: SCOPE, ...(uiLocales ? { ui_locales: uiLocales } : {}) });
   }
 
   async function openLogin(page: Page, lang: Lang) {

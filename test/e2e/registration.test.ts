@@ -17,7 +17,7 @@ import type { Browser, Page, Response } from 'playwright-core';
 import type { Config } from '../../src/config/index.js';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
-import { startLandingPage, type LandingPage } from '../support/landing-page.js';
+import { authorizationRequest, startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
@@ -164,21 +164,9 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
   const alertText = async (page: Page) => (await page.getByRole('alert').textContent())?.trim();
 
 
-  async function authorization(lang: Lang) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
+  function authorization(lang: Lang) {
     const uiLocales = UI[lang].uiLocales;
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: redirectUri,
-      scope: SCOPE,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-      ...(uiLocales ? { ui_locales: uiLocales } : {}),
-    });
-    return { url, verifier, state, nonce };
+    return authorizationRequest(rp, redirectUri, { scope: SCOPE, ...(uiLocales ? { ui_locales: uiLocales } : {}) });
   }
 
   /** The registration form, opened directly (as from a government portal's "register" link). */

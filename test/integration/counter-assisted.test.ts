@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
-import { REDIRECT, authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { oauthError, REDIRECT, authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
@@ -24,16 +24,6 @@ const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
 
-async function oauthError(p: Promise<unknown>): Promise<{ error: string; error_description?: string }> {
-  try {
-    await p;
-  } catch (e) {
-    const { error, error_description } = e as { error?: string; error_description?: string };
-    if (error) return { error, ...(error_description ? { error_description } : {}) };
-    throw e;
-  }
-  throw new Error('the request was not refused');
-}
 
 describe.each(backends)('assisted counter login through token exchange ($name)', ({ name, enabled }) => {
   let h: Harness;

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { scriptedSignIn, ScriptedBrowser } from '../support/scripted-browser.js';
-import { REDIRECT, authorizationUrl } from '../support/relying-party.js';
+import { oauthError, REDIRECT, authorizationUrl } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { ID_CARD_GRANT, LOA3, simulatedKiosk, type SimulatedKiosk } from '../support/simulated-kiosk.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
@@ -25,17 +25,6 @@ const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
 
-/** The OAuth error a refused token request carries (openid-client's ResponseBodyError). */
-async function oauthError(p: Promise<unknown>): Promise<{ error: string; error_description?: string }> {
-  try {
-    await p;
-  } catch (e) {
-    const { error, error_description } = e as { error?: string; error_description?: string };
-    if (error) return { error, ...(error_description ? { error_description } : {}) };
-    throw e;
-  }
-  throw new Error('the request was not refused');
-}
 
 describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => {
   let h: Harness;

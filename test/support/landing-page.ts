@@ -32,12 +32,8 @@ export async function startLandingPage(): Promise<LandingPage> {
   };
 }
 
-/**
- * Opens an authorization request (code + S256 PKCE, state, nonce, as openid-client builds it) in a
- * real browser page. `land(click)` performs the click that ends at the landing page and redeems the
- * code there; `redeem()` does the second half alone, for a page that has already landed.
- */
-export async function authorizeInBrowser(page: Page, rp: oidc.Configuration, redirectUri: string, extra: Record<string, string> = {}) {
+/** An authorization request with code + S256 PKCE, state and nonce, as openid-client builds it; `extra` adds or overrides parameters. */
+export async function authorizationRequest(rp: oidc.Configuration, redirectUri: string, extra: Record<string, string> = {}) {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
@@ -50,6 +46,16 @@ export async function authorizeInBrowser(page: Page, rp: oidc.Configuration, red
     nonce,
     ...extra,
   });
+  return { url, verifier, state, nonce };
+}
+
+/**
+ * Opens an authorization request (see `authorizationRequest`) in a
+ * real browser page. `land(click)` performs the click that ends at the landing page and redeems the
+ * code there; `redeem()` does the second half alone, for a page that has already landed.
+ */
+export async function authorizeInBrowser(page: Page, rp: oidc.Configuration, redirectUri: string, extra: Record<string, string> = {}) {
+  const { url, verifier, state, nonce } = await authorizationRequest(rp, redirectUri, extra);
   expect((await page.goto(url.href))?.status()).toBe(200);
   const redeem = async () => {
     const landed = new URL(page.url());

@@ -19,3 +19,15 @@ export async function authorizationUrl(rp: oidc.Configuration, verifier: string,
     ...extra,
   });
 }
+
+/** The OAuth error a refused request carries (openid-client's ResponseBodyError); fails if it was not refused. */
+export async function oauthError(p: Promise<unknown>): Promise<{ error: string; error_description?: string }> {
+  try {
+    await p;
+  } catch (e) {
+    const { error, error_description } = e as { error?: string; error_description?: string };
+    if (error) return { error, ...(error_description ? { error_description } : {}) };
+    throw e;
+  }
+  throw new Error('the request was not refused');
+}

@@ -66,6 +66,27 @@ export function parseUpstreamInput(input: UpstreamInput) {
   return parsed.data;
 }
 
+/** The columns an operator's definition sets, the same for a new upstream and an updated one. */
+function definitionColumns(def: ReturnType<typeof parseUpstreamInput>) {
+  return {
+    display_name: def.displayName ?? def.name,
+    display_name_en: def.displayNameEn ?? def.displayName ?? def.name,
+    issuer: def.issuer,
+    client_id: def.clientId,
+    client_auth: def.clientAuth,
+    scope: def.scope,
+    citizen_id_claim: def.citizenIdClaim,
+    name_claim: def.nameClaim,
+    phone_claim: def.phoneClaim,
+    acr_map: JSON.stringify(def.acrMap),
+    max_acr: def.maxAcr,
+    trust_amr: def.trustAmr,
+    channels: JSON.stringify(def.channels),
+    use_par: def.usePar,
+    sign_out_upstream: def.signOutUpstream,
+  };
+}
+
 /**
  * Upstream definitions in SQL. The client secret (or the private key for private_key_jwt, which
  * Yihao generates itself) is sealed and is opened only to authenticate to the upstream.
@@ -102,23 +123,9 @@ export function createUpstreamStore(db: Database, sealer: Sealer) {
       const now = Date.now();
       const row: UpstreamRow = {
         name: def.name,
-        display_name: def.displayName ?? def.name,
-        display_name_en: def.displayNameEn ?? def.displayName ?? def.name,
-        issuer: def.issuer,
-        client_id: def.clientId,
-        client_auth: def.clientAuth,
+        ...definitionColumns(def),
         sealed_credential: sealed,
         public_jwk: publicJwk ? JSON.stringify(publicJwk) : null,
-        scope: def.scope,
-        citizen_id_claim: def.citizenIdClaim,
-        name_claim: def.nameClaim,
-        phone_claim: def.phoneClaim,
-        acr_map: JSON.stringify(def.acrMap),
-        max_acr: def.maxAcr,
-        trust_amr: def.trustAmr,
-        channels: JSON.stringify(def.channels),
-        use_par: def.usePar,
-        sign_out_upstream: def.signOutUpstream,
         status: 'active',
         created_at: now,
         updated_at: now,
@@ -162,23 +169,9 @@ export function createUpstreamStore(db: Database, sealer: Sealer) {
       await db(TABLE)
         .where({ name: def.name })
         .update({
-          display_name: def.displayName ?? def.name,
-          display_name_en: def.displayNameEn ?? def.displayName ?? def.name,
-          issuer: def.issuer,
-          client_id: def.clientId,
-          client_auth: def.clientAuth,
+          ...definitionColumns(def),
           sealed_credential: sealed,
           public_jwk: publicJwk,
-          scope: def.scope,
-          citizen_id_claim: def.citizenIdClaim,
-          name_claim: def.nameClaim,
-          phone_claim: def.phoneClaim,
-          acr_map: JSON.stringify(def.acrMap),
-          max_acr: def.maxAcr,
-          trust_amr: def.trustAmr,
-          channels: JSON.stringify(def.channels),
-          use_par: def.usePar,
-          sign_out_upstream: def.signOutUpstream,
           updated_at: Date.now(),
         });
       return (await this.find(def.name))!;

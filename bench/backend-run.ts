@@ -33,8 +33,8 @@ const PASSWORD = 'bench-password-Aa1';
 export async function runBackend(backend: Backend, bare: BareProvider): Promise<BackendResult> {
   const store = await prepareStore(backend);
   const yihao = await startYihao(store, 0);
-  const setup = await setUp(yihao, knobs.signInLoops);
   const startMb = memoryMb(yihao.child.pid).rss;
+  const setup = await setUp(yihao, knobs.signInLoops);
   const discovery = await sendOnce(store.issuer, { method: 'GET', path: '/.well-known/openid-configuration' });
   const endpoint = (key: string) => new URL(String(discovery[key])).pathname;
   const target = (request: Target['request']): Target => ({ server: 'Yihao', base: yihao.base, meter: yihao.meter, measuresDb: yihao.measuresDb, request });

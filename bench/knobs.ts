@@ -1,5 +1,5 @@
 /** The bench's settings: environment knobs (documented in bench/README.md) and fixed constants. */
-const num = (name: string, fallback: number): number => {
+export const num = (name: string, fallback: number): number => {
   const v = Number(process.env[name]);
   return Number.isFinite(v) && v > 0 ? v : fallback;
 };

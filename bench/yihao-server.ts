@@ -1,19 +1,23 @@
 /**
  * Child process for the benchmark: starts Yihao the way src/main.ts + src/server.ts do (config from
  * the environment and YIHAO_CONFIG, pino logger at the configured level, createYihao, listen), but
- * binds 127.0.0.1 only and answers a few IPC messages so the parent can register a client and
- * citizens before it measures. UV_THREADPOOL_SIZE is set by the parent, as src/main.ts does.
+ * binds 127.0.0.1 only and answers a few IPC messages: the parent registers a client and citizens
+ * before it measures, and reads the stores' round-trip counters before and after each scenario.
+ * UV_THREADPOOL_SIZE is set by the parent, as src/main.ts does.
  */
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config/index.js';
 import { createLogger } from '../src/logger.js';
-import { createYihao } from '../src/yihao.js';
+import { countRoundTrips } from '../src/storage/round-trips.js';
+import { createYihao, openStores } from '../src/yihao.js';
 import { syntheticCitizenId } from './sign-in.js';
 
-export type ToYihao = { type: 'setup'; citizens: number; redirectUri: string } | { type: 'close' };
+export type ToYihao = { type: 'setup'; citizens: number; redirectUri: string } | { type: 'counts' } | { type: 'close' };
 export type FromYihao =
   | { type: 'ready' }
   | { type: 'setup'; clientId: string; clientSecret: string; citizens: { identifier: string; password: string }[] }
+  /** Statements sent to SQL and commands sent to Redis since the server started. */
+  | { type: 'counts'; sql: number; redis: number }
   | { type: 'error'; message: string };
 
 const send = (msg: FromYihao) => process.send?.(msg);
@@ -21,7 +25,11 @@ const send = (msg: FromYihao) => process.send?.(msg);
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const schema = process.env.BENCH_PG_SCHEMA;
-  const yihao = await createYihao(config, { logger: createLogger(config.logLevel), ...(schema ? { schema } : {}) });
+  const logger = createLogger(config.logLevel);
+  // The bench opens the stores itself so that the counter sees every statement and command the app sends.
+  const stores = await openStores(config, { logger, ...(schema ? { schema } : {}) });
+  const counter = countRoundTrips(stores);
+  const yihao = await createYihao(config, { logger, stores });
   await yihao.listen(config.port, '127.0.0.1');
 
   let closing = false;
@@ -29,12 +37,16 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     await yihao.close();
+    counter.stop();
+    await stores.db.destroy();
+    await stores.redis?.quit();
     process.exit(0);
   };
   process.on('disconnect', () => void close());
 
   process.on('message', (msg: ToYihao) => {
     if (msg.type === 'close') return void close();
+    if (msg.type === 'counts') return void send({ type: 'counts', ...counter.read() });
     void (async () => {
       const client = await yihao.clients.create({
         name: 'Bench RP',

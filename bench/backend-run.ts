@@ -1,0 +1,132 @@
+/**
+ * Every scenario of the default bench against one backend: client_credentials interleaved with
+ * the bare provider, userinfo, complete sign-ins bracketed by raw argon2, refresh, the round-trip
+ * counting pass, RSS, and (on PostgreSQL + Redis) two instances sharing the stores.
+ */
+import argon2 from 'argon2';
+import { countPerOp, type PerOp } from './count-pass.js';
+import { prepareStore } from './backends.js';
+import { setUp, startYihao, type BareProvider } from './instances.js';
+import { knobs, REDIRECT, SCOPE, type Backend } from './knobs.js';
+import { argon2Row, argon2Run, cannon, combine, measure, signInLoad, type Row, type Target } from './load.js';
+import { memoryMb } from './proc.js';
+import { checkJwtAccessToken, clientCredentialsRequest, refreshRequest, sendOnce } from './requests.js';
+import { signIn, type RelyingParty } from './sign-in.js';
+import { twoInstances, type TwoInstances } from './two-instances.js';
+
+export interface BackendResult {
+  backend: Backend;
+  rows: Row[];
+  clientCredentials: Row;
+  bare: Row;
+  userinfo: Row;
+  signIn: Row;
+  argon2: Row;
+  refresh: Row;
+  counts: { clientCredentials: PerOp; userinfo: PerOp; signIn: PerOp; refresh: PerOp };
+  rss: { startMb: number; afterLoadMb: number; peakMb: number };
+  twoInstances: TwoInstances | undefined;
+}
+
+const PASSWORD = 'bench-password-Aa1';
+
+export async function runBackend(backend: Backend, bare: BareProvider): Promise<BackendResult> {
+  const store = await prepareStore(backend);
+  const yihao = await startYihao(store, 0);
+  const startMb = memoryMb(yihao.child.pid).rss;
+  const setup = await setUp(yihao, knobs.signInLoops);
+  const discovery = await sendOnce(store.issuer, { method: 'GET', path: '/.well-known/openid-configuration' });
+  const endpoint = (key: string) => new URL(String(discovery[key])).pathname;
+  const target = (request: Target['request']): Target => ({ server: 'Yihao', base: yihao.base, meter: yihao.meter, measuresDb: yihao.measuresDb, request });
+
+  // --- client_credentials: Yihao and the bare provider in Y B B Y order, so drift in the machine's
+  // other load hits both alike
+  console.log('client_credentials, Yihao and bare oidc-provider interleaved (Y B B Y):');
+  const ccY = target(clientCredentialsRequest(setup.clientId, setup.clientSecret));
+  const ccB: Target = { server: 'bare oidc-provider', base: bare.base, meter: bare.meter, measuresDb: false, request: clientCredentialsRequest(bare.clientId, bare.clientSecret) };
+  for (const t of [ccY, ccB]) checkJwtAccessToken(t.server, await sendOnce(t.base, t.request));
+  await cannon(ccY, knobs.warmupSeconds);
+  await cannon(ccB, knobs.warmupSeconds);
+  const half = knobs.seconds / 2;
+  const y1 = await cannon(ccY, half);
+  const b1 = await cannon(ccB, half);
+  const b2 = await cannon(ccB, half);
+  const y2 = await cannon(ccY, half);
+  const clientCredentials = combine('client_credentials /token', 'Yihao', [y1, y2]);
+  const bareRow = combine('client_credentials /token', 'bare oidc-provider', [b1, b2]);
+
+  const rp: RelyingParty = {
+    issuer: store.issuer,
+    authorizationEndpoint: String(discovery.authorization_endpoint),
+    tokenEndpoint: String(discovery.token_endpoint),
+    clientId: setup.clientId,
+    clientSecret: setup.clientSecret,
+    redirectUri: REDIRECT,
+    scope: SCOPE,
+  };
+  const first = await signIn(rp, setup.citizens[0]!); // warm-up and sanity check
+  if (!first.refresh_token || !first.id_token) throw new Error('the sign-in returned no refresh token or ID token');
+  console.log('Yihao endpoints:');
+  const userinfoT = target({ method: 'GET', path: endpoint('userinfo_endpoint'), headers: { authorization: `Bearer ${first.access_token}` } });
+  await sendOnce(yihao.base, userinfoT.request);
+  const userinfo = await measure('userinfo', userinfoT);
+
+  // --- sign-ins, bracketed by raw argon2 runs (A S A) for the same reason
+  console.log('sign-ins, bracketed by raw argon2.verify runs in this process (A S A):');
+  const settings = store.config.argon2;
+  const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: settings.memoryKiB, timeCost: settings.iterations, parallelism: settings.parallelism });
+  await argon2.verify(hash, PASSWORD);
+  const a1 = await argon2Run(settings, hash, PASSWORD, knobs.argon2Seconds / 2);
+  const signIns = await signInLoad(rp, (loop) => setup.citizens[loop % setup.citizens.length]!, {
+    meter: yihao.meter,
+    measuresDb: yihao.measuresDb,
+    loops: knobs.signInLoops,
+    seconds: knobs.signInSeconds,
+  });
+  const a2 = await argon2Run(settings, hash, PASSWORD, knobs.argon2Seconds / 2);
+  const argon = argon2Row(settings, [a1, a2]);
+
+  const pool = [first, ...signIns.tokens].map((t) => t.refresh_token).filter((t): t is string => Boolean(t));
+  // A very busy machine may leave too few; top up so that every connection always finds one.
+  while (pool.length < knobs.connections * 2) {
+    const more = await Promise.all(setup.citizens.slice(0, 4).map((c) => signIn(rp, c)));
+    pool.push(...more.map((t) => t.refresh_token!));
+  }
+  console.log(`refresh_token (pool of ${pool.length} rotating tokens from the sign-ins):`);
+  const refreshT = target(refreshRequest(setup.clientId, setup.clientSecret, pool));
+  const refresh = await measure('refresh_token /token', refreshT);
+
+  // --- round trips per operation, one at a time on the now idle server
+  const chain = [(await signIn(rp, setup.citizens[0]!)).refresh_token!];
+  const counts = {
+    clientCredentials: await countPerOp(yihao, () => sendOnce(yihao.base, ccY.request)),
+    userinfo: await countPerOp(yihao, () => sendOnce(yihao.base, userinfoT.request)),
+    signIn: await countPerOp(yihao, (i) => signIn(rp, setup.citizens[i % setup.citizens.length]!)),
+    // A chain of its own: the pool's tokens may belong to sessions that later sign-ins replaced.
+    refresh: await countPerOp(yihao, () => sendOnce(yihao.base, refreshRequest(setup.clientId, setup.clientSecret, chain))),
+  };
+  const perOp = (c: PerOp) => `${c.sql.toFixed(1)} SQL + ${c.redis.toFixed(1)} Redis`;
+  console.log(
+    `round trips per operation (${knobs.countOps} of each, one at a time): client_credentials ${perOp(counts.clientCredentials)}, ` +
+      `userinfo ${perOp(counts.userinfo)}, sign-in ${perOp(counts.signIn)}, refresh ${perOp(counts.refresh)}`,
+  );
+
+  const two = backend === 'postgres+redis' ? await twoInstances(store, yihao, ccY.request) : undefined;
+  const mem = memoryMb(yihao.child.pid);
+  console.log(`Yihao RSS: ${startMb.toFixed(0)} MB at start, ${mem.rss.toFixed(0)} MB after the load, ${mem.peak.toFixed(0)} MB at peak`);
+  await yihao.child.stop();
+
+  return {
+    backend,
+    rows: [clientCredentials, bareRow, userinfo, signIns.row, argon, refresh],
+    clientCredentials,
+    bare: bareRow,
+    userinfo,
+    signIn: signIns.row,
+    argon2: argon,
+    refresh,
+    counts,
+    rss: { startMb, afterLoadMb: mem.rss, peakMb: mem.peak },
+    twoInstances: two,
+  };
+}

@@ -1,0 +1,22 @@
+/**
+ * Round trips per operation, counted by the Yihao child itself (src/storage/round-trips.ts) and
+ * read over IPC before and after. The operations run one after another on an otherwise idle
+ * server, and the counters are read only after a settle, so that work done after the response
+ * (audit appends fired by provider events) counts towards the operation that caused it.
+ */
+import { knobs } from './knobs.js';
+import type { YihaoInstance } from './instances.js';
+
+export interface PerOp {
+  sql: number;
+  redis: number;
+  ops: number;
+}
+
+export async function countPerOp(y: YihaoInstance, op: (i: number) => Promise<unknown>, ops = knobs.countOps): Promise<PerOp> {
+  const before = await y.counts();
+  for (let i = 0; i < ops; i++) await op(i);
+  await new Promise((r) => setTimeout(r, knobs.settleMs));
+  const after = await y.counts();
+  return { sql: (after.sql - before.sql) / ops, redis: (after.redis - before.redis) / ops, ops };
+}

@@ -1,0 +1,69 @@
+/** Starting the servers under test: Yihao instances on a store, and the bare oidc-provider baseline. */
+import { randomBytes } from 'node:crypto';
+import { startChild, freePort, type Child } from './children.js';
+import { knobs, RESOURCE, RESOURCE_SCOPE, REDIRECT } from './knobs.js';
+import { cpuMeter, type CpuMeter } from './proc.js';
+import type { Store } from './backends.js';
+import type { FromYihao, ToYihao } from './yihao-server.js';
+import type { ToBare } from './bare-provider.js';
+
+export type Setup = Extract<FromYihao, { type: 'setup' }>;
+
+export interface YihaoInstance {
+  child: Child<ToYihao>;
+  base: string;
+  /** This instance's CPU and, on PostgreSQL, its backends'. */
+  meter: CpuMeter;
+  measuresDb: boolean;
+  /** SQL statements and Redis commands the instance has sent so far. */
+  counts(): Promise<{ sql: number; redis: number }>;
+}
+
+export async function startYihao(store: Store, n: number): Promise<YihaoInstance> {
+  const { env, base, appName } = await store.instanceEnv(n);
+  const child = startChild<ToYihao>('./yihao-server.js', env);
+  await child.next('ready');
+  const dbPids = store.dbPids && appName ? () => store.dbPids!(appName) : undefined;
+  return {
+    child,
+    base,
+    meter: cpuMeter([child.pid], dbPids),
+    measuresDb: Boolean(dbPids),
+    async counts() {
+      child.send({ type: 'counts' });
+      const m = await child.next<Extract<FromYihao, { type: 'counts' }>>('counts');
+      return { sql: m.sql, redis: m.redis };
+    },
+  };
+}
+
+/** Registers the bench's relying party and `citizens` accounts (with random passwords) on the instance. */
+export async function setUp(y: YihaoInstance, citizens: number): Promise<Setup> {
+  y.child.send({ type: 'setup', citizens, redirectUri: REDIRECT });
+  return y.child.next<Setup>('setup');
+}
+
+export interface BareProvider {
+  child: Child<ToBare>;
+  base: string;
+  clientId: string;
+  clientSecret: string;
+  meter: CpuMeter;
+}
+
+export async function startBare(): Promise<BareProvider> {
+  const port = await freePort();
+  const clientId = 'bench-bare';
+  const clientSecret = randomBytes(32).toString('base64url');
+  const child = startChild<ToBare>('./bare-provider.js', {
+    NODE_ENV: 'development',
+    UV_THREADPOOL_SIZE: knobs.threadpool,
+    BENCH_PORT: String(port),
+    BENCH_CLIENT_ID: clientId,
+    BENCH_CLIENT_SECRET: clientSecret,
+    BENCH_RESOURCE: RESOURCE,
+    BENCH_SCOPE: RESOURCE_SCOPE,
+  });
+  await child.next('ready');
+  return { child, base: `http://127.0.0.1:${port}`, clientId, clientSecret, meter: cpuMeter([child.pid]) };
+}

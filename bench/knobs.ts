@@ -1,0 +1,37 @@
+/** The bench's settings: environment knobs (documented in bench/README.md) and fixed constants. */
+export const num = (name: string, fallback: number): number => {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+};
+
+export type Backend = 'postgres+redis' | 'sqlite';
+
+export const knobs = {
+  /** auto (both when PostgreSQL and Redis answer, else SQLite), sqlite, or postgres+redis. */
+  backend: process.env.BENCH_BACKEND ?? 'auto',
+  seconds: num('BENCH_SECONDS', 4),
+  warmupSeconds: 1,
+  connections: num('BENCH_CONNECTIONS', 10),
+  signInLoops: num('BENCH_SIGNIN_LOOPS', 8),
+  signInSeconds: num('BENCH_SIGNIN_SECONDS', 6),
+  /** Split in two: before and after the sign-ins. */
+  argon2Seconds: 4,
+  /** Operations per scenario in the round-trip counting pass. */
+  countOps: num('BENCH_COUNT_OPS', 20),
+  /** Wait after the last response of a counting pass, for work done after the response (audit appends). */
+  settleMs: num('BENCH_SETTLE_MS', 500),
+  quietWaitSeconds: num('BENCH_QUIET_WAIT', 20),
+  logLevel: process.env.BENCH_LOG_LEVEL,
+  configJson: process.env.BENCH_CONFIG_JSON,
+  cpuProfile: Boolean(process.env.BENCH_CPU_PROF),
+  jsonPath: process.env.BENCH_JSON,
+  pgUrl: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+  redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  /** src/main.ts's default. */
+  threadpool: process.env.UV_THREADPOOL_SIZE ?? '16',
+};
+
+export const RESOURCE = 'https://bench.example/api';
+export const RESOURCE_SCOPE = 'bench';
+export const REDIRECT = 'http://127.0.0.1:9/cb';
+export const SCOPE = 'openid profile phone';

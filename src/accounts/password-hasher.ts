@@ -69,6 +69,16 @@ function semaphore(limit: number) {
   return Object.assign(run, { load: () => ({ running: active, queued: waiting.length }) });
 }
 
+/**
+ * Memory: node-argon2 allocates its m KiB buffer with malloc in whichever libuv thread runs the hash.
+ * After the first free, glibc raises its mmap threshold to that size, so later buffers come from the
+ * thread's own malloc arena and stay there: every pool thread that ever hashed keeps ~19 MiB
+ * (UV_THREADPOOL_SIZE=16 -> ~300 MiB). The queue below bounds the hashes at once, not the threads that
+ * run them, so the bound on memory comes from the allocator: MALLOC_ARENA_MAX=1 (set by `npm start`
+ * and the Dockerfile) makes those threads share one arena, which keeps about `maxConcurrent` buffers.
+ * Measured in bench/argon2-memory.ts, with the alternatives; the choice is explained in docs/memory.md.
+ * src/accounts/malloc-arenas.ts warns at start-up when the setting is missing.
+ */
 export function createPasswordHasher(settings: Argon2Settings): PasswordHasher {
   const options = {
     type: argon2.argon2id as 2,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createPasswordHasher } from '../../src/accounts/password-hasher.js';
+import { mallocArenasUnbounded } from '../../src/accounts/malloc-arenas.js';
 
 // config/default.json's cost: the tests run what production runs.
 const settings = { memoryKiB: 19456, iterations: 2, parallelism: 1, maxConcurrent: 2 };
@@ -104,5 +105,19 @@ describe('password hasher', () => {
     const { result, maxRunning } = await watchLoad(single, work);
     expect(maxRunning).toBe(1);
     expect(result.slice(0, 2)).toEqual([false, true]);
+  });
+});
+
+describe('malloc arenas', () => {
+  it('are unbounded on glibc unless MALLOC_ARENA_MAX or the glibc tunable bounds them', () => {
+    expect(mallocArenasUnbounded({}, '2.36')).toBe(true);
+    expect(mallocArenasUnbounded({ MALLOC_ARENA_MAX: '' }, '2.36')).toBe(true);
+    expect(mallocArenasUnbounded({ GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0' }, '2.36')).toBe(true);
+    expect(mallocArenasUnbounded({ MALLOC_ARENA_MAX: '1' }, '2.36')).toBe(false);
+    expect(mallocArenasUnbounded({ GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1' }, '2.36')).toBe(false);
+  });
+
+  it('are not a concern where the process does not run on glibc', () => {
+    expect(mallocArenasUnbounded({}, undefined)).toBe(false);
   });
 });

@@ -18,6 +18,7 @@ FROM node:22-bookworm-slim
 ENV NODE_ENV=production \
     PORT=3000 \
     UV_THREADPOOL_SIZE=16 \
+    MALLOC_ARENA_MAX=1 \
     YIHAO_DATA_DIR=/var/lib/yihao
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

@@ -1,6 +1,7 @@
 import type { Config } from './config/index.js';
 import { loadConfig, ConfigError } from './config/index.js';
 import { createLogger, flushLogger } from './logger.js';
+import { mallocArenasUnbounded, runtimeGlibcVersion } from './accounts/malloc-arenas.js';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -33,6 +34,9 @@ async function main(): Promise<void> {
     },
     `Yihao listening on port ${port}; discovery at ${config.issuer}/.well-known/openid-configuration`,
   );
+  if (mallocArenasUnbounded(process.env, runtimeGlibcVersion())) {
+    logger.warn('MALLOC_ARENA_MAX is not set: each libuv thread that runs argon2 keeps its ~19 MiB buffer (start with `npm start` or the Docker image, or set MALLOC_ARENA_MAX=1)');
+  }
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,4 +1,5 @@
 import argon2 from 'argon2';
+import { z } from 'zod';
 
 export interface Argon2Settings {
   memoryKiB: number;
@@ -13,23 +14,71 @@ export interface PasswordHasher {
   verify(hash: string, password: string): Promise<boolean>;
   /** Spends the same time as a real verify, so an unknown identifier cannot be told apart by timing. */
   verifyNothing(password: string): Promise<false>;
+  /** Hashes running now (never above `maxConcurrent`) and hashes waiting in Yihao's queue. */
+  load(): { running: number; queued: number };
+}
+
+/** How far above the configured cost a stored hash may be and still be checked. */
+const COST_HEADROOM = 16;
+
+const decimal = z.string().regex(/^\d{1,10}$/).transform(Number);
+// Other parameters (a `data=` from old node-argon2 versions) are argon2's to read, not a cost.
+const costParams = z.object({ m: decimal, t: decimal, p: decimal });
+
+/** m, t and p of a PHC string such as `$argon2id$v=19$m=19456,p=1,t=2$<salt>$<digest>`, if it is one. */
+function storedCost(stored: string): z.infer<typeof costParams> | undefined {
+  const params = /^\$argon2(?:id|i|d)\$(?:v=\d+\$)?([^$]+)\$[^$]+\$[^$]+$/.exec(stored)?.[1];
+  const cost = params && costParams.safeParse(Object.fromEntries(params.split(',').map((kv) => kv.split('='))));
+  return cost && cost.success ? cost.data : undefined;
+}
+
+/**
+ * argon2 takes its cost from the stored hash, so a damaged or tampered row decides what a check
+ * costs: `t=-1` reads as 2^32-1 passes and holds a slot of the queue (and a libuv thread, and the
+ * process's exit) for days; a large `m` allocates gigabytes. A stored hash may cost up to
+ * COST_HEADROOM times the configured memory and work (old rows made under a higher setting still
+ * verify); beyond that, or unreadable, it is a failed check that spends nothing.
+ */
+function storedHashWithin(settings: Argon2Settings): (stored: string) => boolean {
+  const maxMemoryKiB = settings.memoryKiB * COST_HEADROOM;
+  const maxWork = settings.memoryKiB * settings.iterations * COST_HEADROOM;
+  return (stored) => {
+    const cost = storedCost(stored);
+    if (!cost) return false;
+    const { m, t, p } = cost;
+    return t >= 1 && p >= 1 && p <= Math.max(settings.parallelism, 16) && m <= maxMemoryKiB && m * t <= maxWork;
+  };
 }
 
 function semaphore(limit: number) {
   let active = 0;
   const waiting: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
+  const run = async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active < limit) active++;
+    // A finished task hands its slot straight to the next in line: were it freed first, a caller
+    // arriving before the woken waiter resumes could take it too, and one more hash would run.
+    else await new Promise<void>((resolve) => waiting.push(resolve));
     try {
       return await task();
     } finally {
-      active--;
-      waiting.shift()?.();
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
     }
   };
+  return Object.assign(run, { load: () => ({ running: active, queued: waiting.length }) });
 }
 
+/**
+ * Memory: node-argon2 allocates its m KiB buffer with malloc in whichever libuv thread runs the hash.
+ * After the first free, glibc raises its mmap threshold to that size, so later buffers come from the
+ * thread's own malloc arena and stay there: every pool thread that ever hashed keeps ~19 MiB
+ * (UV_THREADPOOL_SIZE=16 -> ~300 MiB). The queue below bounds the hashes at once, not the threads that
+ * run them, so the bound on memory comes from the allocator: MALLOC_ARENA_MAX=1 (set by `npm start`
+ * and the Dockerfile) makes those threads share one arena, which keeps about `maxConcurrent` buffers.
+ * Measured in bench/argon2-memory.ts, with the alternatives; the choice is explained in docs/memory.md.
+ * src/accounts/malloc-arenas.ts warns at start-up when the setting is missing.
+ */
 export function createPasswordHasher(settings: Argon2Settings): PasswordHasher {
   const options = {
     type: argon2.argon2id as 2,
@@ -38,24 +87,31 @@ export function createPasswordHasher(settings: Argon2Settings): PasswordHasher {
     parallelism: settings.parallelism,
   };
   const limit = semaphore(settings.maxConcurrent);
+  const affordable = storedHashWithin(settings);
   let decoy: Promise<string> | undefined;
 
-  const verify = (hash: string, password: string) =>
+  const hash = (password: string) => limit(() => argon2.hash(password, options));
+  const check = (stored: string, password: string) =>
     limit(async () => {
       try {
-        return await argon2.verify(hash, password);
+        return await argon2.verify(stored, password);
       } catch {
         return false; // a malformed stored hash is a failed check, never a crash
       }
     });
+  const verifyNothing = async (password: string): Promise<false> => {
+    // Made once, through the queue like any other hash, so that the first unknown identifier
+    // does not run one argon2 more than the cap allows.
+    decoy ??= hash('decoy-password-never-matches');
+    await check(await decoy, password);
+    return false;
+  };
 
   return {
-    hash: (password) => limit(() => argon2.hash(password, options)),
-    verify,
-    async verifyNothing(password) {
-      decoy ??= argon2.hash('decoy-password-never-matches', options);
-      await verify(await decoy, password);
-      return false;
-    },
+    hash,
+    // A stored hash beyond the cost we accept fails after a decoy check: as slow as any other answer.
+    verify: (stored, password) => (affordable(stored) ? check(stored, password) : verifyNothing(password)),
+    verifyNothing,
+    load: limit.load,
   };
 }

@@ -2,7 +2,9 @@
  * Round trips per operation, counted by the Yihao child itself (src/storage/round-trips.ts) and
  * read over IPC before and after. The operations run one after another on an otherwise idle
  * server, and the counters are read only after a settle, so that work done after the response
- * (audit appends fired by provider events) counts towards the operation that caused it.
+ * (audit appends fired by provider events) counts towards the operation that caused it. What
+ * timers do behind the hot path (the audit sealer, the signing-key poll) is counted apart by the
+ * child (`backgroundWork`) and is not part of these figures.
  */
 import { knobs } from './knobs.js';
 import type { YihaoInstance } from './instances.js';

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config/index.js';
 import { createLogger } from '../src/logger.js';
-import { countRoundTrips } from '../src/storage/round-trips.js';
+import { countRoundTrips, type RoundTrips } from '../src/storage/round-trips.js';
 import { createYihao, openStores } from '../src/yihao.js';
 import { syntheticCitizenId } from './sign-in.js';
 
@@ -17,7 +17,7 @@ export type FromYihao =
   | { type: 'ready' }
   | { type: 'setup'; clientId: string; clientSecret: string; citizens: { identifier: string; password: string }[] }
   /** Statements sent to SQL and commands sent to Redis since the server started. */
-  | { type: 'counts'; sql: number; redis: number }
+  | ({ type: 'counts' } & RoundTrips)
   | { type: 'error'; message: string };
 
 const send = (msg: FromYihao) => process.send?.(msg);

@@ -8,6 +8,7 @@ import type { PasswordHasher } from './password-hasher.js';
 import { normalisePhone } from './phone.js';
 import type { Database } from '../storage/database.js';
 import type { Lockout } from './lockout.js';
+import { forget, once } from '../storage/request-memo.js';
 
 const newId = (prefix: string) => `${prefix}${randomBytes(12).toString('base64url')}`;
 
@@ -191,21 +192,24 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
     },
 
     async findById(id: string): Promise<Account | undefined> {
-      const row = await store.byId(id);
+      const row = await once(`account:id:${id}`, () => store.byId(id));
       return row && toAccount(row);
     },
 
     async setStatus(id: string, status: AccountRow['status']): Promise<void> {
       await store.setStatus(id, status, Date.now());
+      forget('account:');
     },
 
     /** Records how the binding to the ID number was proven (registry check, chip, in person). */
     async setAssurance(id: string, assurance: AccountRow['assurance'], at = Date.now()): Promise<void> {
       await store.setAssurance(id, assurance, at);
+      forget('account:');
     },
 
     async findBySub(sub: string): Promise<Account | undefined> {
-      const row = await store.bySub(sub);
+      // oidc-provider, the channels and the interactions each ask for the account in one request.
+      const row = await once(`account:sub:${sub}`, () => store.bySub(sub));
       return row && toAccount(row);
     },
   };

@@ -5,6 +5,7 @@ import { sqlAdapter } from './sql-adapter.js';
 import { redisAdapter } from './redis-adapter.js';
 import type { ClientCache } from './client-cache.js';
 import type { AccountIndex } from './account-index.js';
+import { requestMemo } from './request-memo.js';
 
 export type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
 export { AlreadyConsumedError, ReplayDetectedError } from './adapter-types.js';
@@ -65,6 +66,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     readonly #grace: number;
 
     constructor(model: string) {
+      this.#model = model;
       this.#grace = POLLED_MODELS.has(model) ? POLL_GRACE_SECONDS : 0;
       let store: Adapter = Redis && REDIS_MODELS.has(model) ? new Redis(model) : new Sql(model);
       if (model === 'Client' && clientCache) store = clientCache.wrap(store);
@@ -72,31 +74,71 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       this.#store = store;
     }
 
-    upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      return this.#store.upsert(id, payload, this.#keep(expiresIn));
+    readonly #model: string;
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+      await this.#store.upsert(id, payload, this.#keep(expiresIn));
+      const memo = requestMemo();
+      if (!memo) return;
+      memo.records.set(this.#recordKey(id), JSON.stringify(payload));
+      if (typeof payload.uid === 'string') memo.uids.set(this.#recordKey(payload.uid), id);
     }
-    find(id: string): Promise<AdapterPayload | undefined> {
-      return this.#store.find(id);
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      const memo = requestMemo();
+      if (!memo) return this.#store.find(id);
+      const key = this.#recordKey(id);
+      const known = memo.records.get(key);
+      if (known !== undefined) return known === null ? undefined : (JSON.parse(known) as AdapterPayload);
+      const found = await this.#store.find(id);
+      memo.records.set(key, found === undefined ? null : JSON.stringify(found));
+      return found;
     }
 
     #keep(expiresIn: number | undefined): number | undefined {
       return typeof expiresIn === 'number' ? expiresIn + this.#grace : expiresIn;
     }
 
+    #recordKey(id: string): string {
+      return `${this.#model}:${id}`;
+    }
+
     findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
       return this.#store.findByUserCode(userCode);
     }
-    findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.#store.findByUid(uid);
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      const memo = requestMemo();
+      if (!memo) return this.#store.findByUid(uid);
+      const id = memo.uids.get(this.#recordKey(uid));
+      if (id !== undefined) return this.find(id);
+      const found = await this.#store.findByUid(uid);
+      const foundId = typeof found?.jti === 'string' ? found.jti : undefined;
+      if (found && foundId) {
+        memo.uids.set(this.#recordKey(uid), foundId);
+        memo.records.set(this.#recordKey(foundId), JSON.stringify(found));
+      }
+      return found;
     }
-    consume(id: string): Promise<void> {
-      return this.#store.consume(id);
+
+    async consume(id: string): Promise<void> {
+      await this.#store.consume(id);
+      const memo = requestMemo();
+      const known = memo?.records.get(this.#recordKey(id));
+      // The store decided (compare-and-set); this request now knows the record as consumed, as the store would answer.
+      if (memo && known) memo.records.set(this.#recordKey(id), JSON.stringify({ ...(JSON.parse(known) as AdapterPayload), consumed: Math.floor(Date.now() / 1000) }));
     }
-    destroy(id: string): Promise<void> {
-      return this.#store.destroy(id);
+
+    async destroy(id: string): Promise<void> {
+      await this.#store.destroy(id);
+      requestMemo()?.records.set(this.#recordKey(id), null);
     }
-    revokeByGrantId(grantId: string): Promise<void> {
-      return this.#store.revokeByGrantId(grantId);
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await this.#store.revokeByGrantId(grantId);
+      const memo = requestMemo();
+      if (!memo) return;
+      for (const key of memo.records.keys()) if (key.startsWith(`${this.#model}:`)) memo.records.delete(key);
     }
   };
 }

@@ -9,6 +9,7 @@ import { normalisePhone } from './phone.js';
 import type { Database } from '../storage/database.js';
 import type { Lockout } from './lockout.js';
 import { forget, once } from '../storage/request-memo.js';
+import { accountKey } from '../storage/oidc-adapter.js';
 
 const newId = (prefix: string) => `${prefix}${randomBytes(12).toString('base64url')}`;
 
@@ -209,7 +210,7 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
 
     async findBySub(sub: string): Promise<Account | undefined> {
       // oidc-provider, the channels and the interactions each ask for the account in one request.
-      const row = await once(`account:sub:${sub}`, () => store.bySub(sub));
+      const row = (await once(accountKey(sub), () => store.bySub(sub))) as AccountRow | undefined;
       return row && toAccount(row);
     },
   };

@@ -1,6 +1,7 @@
 import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
 import type { Authentication } from '../accounts/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
+import { factsOf, noteLogin } from './token-facts.js';
 
 export const isFirstParty = (client: { metadata(): Record<string, unknown> } | undefined): boolean => client?.metadata().first_party === true;
 
@@ -19,6 +20,13 @@ export function loadExistingGrant(authentications: SessionAuthentications) {
     // A consent result carries the earlier login along (merged); that login was saved already.
     if (login?.authentication && !result?.consent && oidc.session?.uid) {
       await authentications.save(oidc.session.uid, login.authentication);
+    }
+    // What the codes and tokens issued from this request will carry: the login just finished, or
+    // the signed-in session's (read once here rather than by every later token use).
+    if (login?.authentication) noteLogin(factsOf(login.authentication));
+    else if (oidc.session?.accountId && oidc.session.uid) {
+      const auth = await authentications.find(oidc.session.uid as string);
+      if (auth) noteLogin(factsOf(auth));
     }
 
     const client = oidc.client!;

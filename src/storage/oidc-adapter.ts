@@ -1,11 +1,11 @@
 import type { Database } from './database.js';
 import type { RedisClient } from './redis.js';
 import type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
-import { sqlAdapter } from './sql-adapter.js';
-import { redisAdapter } from './redis-adapter.js';
+import { sqlAdapter, tokenContextQueries, type TokenContext } from './sql-adapter.js';
+import { redisAdapter, type RedisStore } from './redis-adapter.js';
 import type { ClientCache } from './client-cache.js';
 import type { AccountIndex } from './account-index.js';
-import { requestMemo } from './request-memo.js';
+import { requestMemo, type RequestMemo } from './request-memo.js';
 
 export type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
 export { AlreadyConsumedError, ReplayDetectedError } from './adapter-types.js';
@@ -56,10 +56,22 @@ export interface OidcAdapterOptions {
   accountIndex?: AccountIndex | undefined;
 }
 
+/** Tokens whose every use reads their grant and account next. */
+const TOKEN_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+/** The memo key under which accounts.ts remembers an `accounts` row by sub. */
+export const accountKey = (sub: string) => `account:sub:${sub}`;
+
+function rememberContext(memo: RequestMemo, payload: AdapterPayload, context: TokenContext): void {
+  if (typeof payload.grantId === 'string') memo.records.set(`Grant:${payload.grantId}`, context.grant === undefined ? null : JSON.stringify(context.grant));
+  if (typeof payload.accountId === 'string') memo.values.set(accountKey(payload.accountId), Promise.resolve(context.account));
+}
+
 /** The `adapter` for oidc-provider's configuration: each model to Redis or SQL. */
 export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, accountIndex }: OidcAdapterOptions): AdapterConstructor {
   const Sql = sqlAdapter(db);
   const Redis = redis ? redisAdapter(redis, redisPrefix) : undefined;
+  const tokenContext = tokenContextQueries(db);
 
   return class OidcAdapter implements Adapter {
     readonly #store: Adapter;
@@ -68,13 +80,17 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     constructor(model: string) {
       this.#model = model;
       this.#grace = POLLED_MODELS.has(model) ? POLL_GRACE_SECONDS : 0;
-      let store: Adapter = Redis && REDIS_MODELS.has(model) ? new Redis(model) : new Sql(model);
+      this.#inRedis = Boolean(Redis && REDIS_MODELS.has(model));
+      if (Redis && this.#inRedis) this.#redisStore = new Redis(model);
+      let store: Adapter = this.#redisStore ?? new Sql(model);
       if (model === 'Client' && clientCache) store = clientCache.wrap(store);
       if (accountIndex) store = accountIndex.wrap(model, store);
       this.#store = store;
     }
 
     readonly #model: string;
+    readonly #inRedis: boolean;
+    readonly #redisStore: RedisStore | undefined;
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       await this.#store.upsert(id, payload, this.#keep(expiresIn));
@@ -90,9 +106,34 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       const key = this.#recordKey(id);
       const known = memo.records.get(key);
       if (known !== undefined) return known === null ? undefined : (JSON.parse(known) as AdapterPayload);
-      const found = await this.#store.find(id);
+      const found = TOKEN_MODELS.has(this.#model) ? await this.#findWithContext(memo, id) : await this.#store.find(id);
       memo.records.set(key, found === undefined ? null : JSON.stringify(found));
       return found;
+    }
+
+    /**
+     * Every use of a token goes on to read its grant and its account: they come along in the same
+     * SQL round trip as a SQL-stored token, or in one round trip after a Redis-stored one.
+     */
+    async #findWithContext(memo: RequestMemo, id: string): Promise<AdapterPayload | undefined> {
+      if (!this.#inRedis) {
+        const found = await tokenContext.find(this.#model, id);
+        if (found) rememberContext(memo, found.payload, found);
+        return found?.payload;
+      }
+      const found = await this.#redisStore!.findWithSession(id);
+      const payload = found?.payload;
+      if (found?.session) {
+        const sessionId = found.session.payload?.jti;
+        memo.uids.set(`Session:${found.session.uid}`, typeof sessionId === 'string' ? sessionId : '');
+        if (typeof sessionId === 'string') memo.records.set(`Session:${sessionId}`, JSON.stringify(found.session.payload));
+      }
+      const grantId = payload?.grantId;
+      const sub = payload?.accountId;
+      if (payload && typeof grantId === 'string' && typeof sub === 'string' && !(memo.records.has(`Grant:${grantId}`) && memo.values.has(accountKey(sub)))) {
+        rememberContext(memo, payload, await tokenContext.context(grantId, sub));
+      }
+      return payload;
     }
 
     #keep(expiresIn: number | undefined): number | undefined {
@@ -111,7 +152,8 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       const memo = requestMemo();
       if (!memo) return this.#store.findByUid(uid);
       const id = memo.uids.get(this.#recordKey(uid));
-      if (id !== undefined) return this.find(id);
+      // '' : this request already found that no record has this uid.
+      if (id !== undefined) return id === '' ? undefined : this.find(id);
       const found = await this.#store.findByUid(uid);
       const foundId = typeof found?.jti === 'string' ? found.jti : undefined;
       if (found && foundId) {

@@ -4,7 +4,6 @@ import {
   AlreadyConsumedError,
   ReplayDetectedError,
   type Adapter,
-  type AdapterConstructor,
   type AdapterPayload,
 } from './adapter-types.js';
 
@@ -49,6 +48,24 @@ const FIND_BY_INDEX = `
 local id = redis.call('GET', KEYS[1])
 if not id then return false end
 return redis.call('HGETALL', ARGV[1] .. id)`;
+
+/**
+ * A token and, when it lives only as long as its session (it has a `sessionUid` field: see upsert),
+ * that session found through its uid: oidc-provider checks the session on every use of such a token.
+ * Replies {} (no token), {token} (no session to check) or {token, session} (session {} if gone).
+ * ARGV[1]/ARGV[2]: the Session uid-index and record key prefixes (same Cluster caveat as above).
+ */
+const FIND_WITH_SESSION = `
+local record = redis.call('HGETALL', KEYS[1])
+if #record == 0 then return {} end
+local sessionUid
+for i = 1, #record, 2 do
+  if record[i] == 'sessionUid' then sessionUid = record[i + 1] end
+end
+if not sessionUid then return {record} end
+local id = redis.call('GET', ARGV[1] .. sessionUid)
+if not id then return {record, {}} end
+return {record, redis.call('HGETALL', ARGV[2] .. id)}`;
 
 /**
  * Deletes a record, takes it out of its grant's set, and deletes each of its index keys that still
@@ -100,6 +117,13 @@ async function execAll(multi: ReturnType<RedisClient['multi']>): Promise<void> {
   if (failed?.[0]) throw failed[0];
 }
 
+/** HGETALL's reply inside a script comes back flat: field, value, field, value... */
+function pairs(flat: string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  return fields;
+}
+
 function parseRecord({ payload, consumed }: Record<string, string>): AdapterPayload | undefined {
   if (payload === undefined) return undefined;
   const parsed = JSON.parse(payload) as AdapterPayload;
@@ -113,15 +137,21 @@ const ttlMs = (expiresIn: number | undefined): number | undefined =>
   typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn * 1000)) : undefined;
 
 /** Short-lived oidc-provider models in Redis, with native expiry. Keys start with `prefix`. */
-export function redisAdapter(redis: RedisClient, prefix: string): AdapterConstructor {
+/** A Redis-stored model: the adapter, plus a token's read that brings its session along. */
+export interface RedisStore extends Adapter {
+  findWithSession(id: string): Promise<{ payload: AdapterPayload; session?: { uid: string; payload: AdapterPayload | undefined } } | undefined>;
+}
+
+export function redisAdapter(redis: RedisClient, prefix: string): new (model: string) => RedisStore {
   const consume = script(redis, CONSUME);
   const createIfAbsent = script(redis, CREATE_IF_ABSENT);
   const upsert = script(redis, UPSERT);
   const findByIndex = script(redis, FIND_BY_INDEX);
   const destroy = script(redis, DESTROY);
+  const findWithSession = script(redis, FIND_WITH_SESSION);
   const grantKey = (grantId: string) => `${prefix}grant:${grantId}`;
 
-  return class RedisAdapter implements Adapter {
+  return class RedisAdapter implements RedisStore {
     readonly #model: string;
 
     constructor(model: string) {
@@ -158,6 +188,9 @@ export function redisAdapter(redis: RedisClient, prefix: string): AdapterConstru
       if (grantId) fields.push('grantId', grantId);
       if (uid) fields.push('uid', uid);
       if (userCode) fields.push('userCode', userCode);
+      // A token bound to its session: its reads fetch the session in the same round trip.
+      const sessionUid = payload.expiresWithSession === true ? text(payload.sessionUid) : undefined;
+      if (sessionUid) fields.push('sessionUid', sessionUid);
       const indexKeys = [uid && this.#uidKey(uid), userCode && this.#userCodeKey(userCode)].filter((k): k is string => Boolean(k));
       const keys = [key, ...indexKeys, ...(grantId ? [grantKey(grantId)] : [])];
       await upsert(keys, [ms ?? -1, indexKeys.length, grantId ? 1 : 0, id, ...fields]);
@@ -165,6 +198,17 @@ export function redisAdapter(redis: RedisClient, prefix: string): AdapterConstru
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       return parseRecord(await redis.hgetall(this.#key(id)));
+    }
+
+    /** The record and, for a token bound to its session, that session (null: it is gone). */
+    async findWithSession(id: string): ReturnType<RedisStore['findWithSession']> {
+      const reply = (await findWithSession([this.#key(id)], [`${prefix}uid:Session:`, `${prefix}oidc:Session:`])) as string[][];
+      const [record, session] = reply;
+      const payload = record && parseRecord(pairs(record));
+      if (!record || !payload) return undefined;
+      if (!session) return { payload };
+      const uid = pairs(record).sessionUid!;
+      return { payload, session: { uid, payload: parseRecord(pairs(session)) } };
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
@@ -177,10 +221,7 @@ export function redisAdapter(redis: RedisClient, prefix: string): AdapterConstru
 
     async #findByIndex(indexKey: string): Promise<AdapterPayload | undefined> {
       const flat = (await findByIndex([indexKey], [this.#key('')])) as string[] | null;
-      if (!flat || flat.length === 0) return undefined;
-      const fields: Record<string, string> = {};
-      for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-      return parseRecord(fields);
+      return flat ? parseRecord(pairs(flat)) : undefined;
     }
 
     async consume(id: string): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Database } from './database.js';
+import { isPostgres, type Database } from './database.js';
 import {
   AlreadyConsumedError,
   ReplayDetectedError,
@@ -106,3 +106,69 @@ export function sqlAdapter(db: Database): AdapterConstructor {
     }
   };
 }
+
+/** What a token's use reads next: its grant and its account (by `sub`, the token's accountId). */
+export interface TokenContext {
+  /** Undefined: no live grant of that id. */
+  grant: AdapterPayload | undefined;
+  /** The `accounts` row as stored, or undefined. */
+  account: Record<string, unknown> | undefined;
+}
+
+interface ContextRow {
+  g_payload: string | null;
+  g_consumed_at: number | null;
+  [column: string]: unknown;
+}
+
+const CONTEXT_COLUMNS = `g.payload as g_payload, g.consumed_at as g_consumed_at, a.*`;
+const LIVE_GRANT = `g.model = 'Grant' and (g.expires_at is null or g.expires_at > ?)`;
+
+function splitContext(row: ContextRow | undefined): TokenContext {
+  if (!row) return { grant: undefined, account: undefined };
+  const { g_payload, g_consumed_at, r_payload: _payload, r_consumed_at: _consumed, ...account } = row;
+  return {
+    grant: g_payload === null ? undefined : toPayload({ payload: g_payload, consumed_at: g_consumed_at } as OidcModelRow),
+    account: account.sub === null || account.sub === undefined ? undefined : account,
+  };
+}
+
+const rowsOf = (result: unknown): ContextRow[] => (Array.isArray(result) ? result : (result as { rows: ContextRow[] }).rows);
+
+/**
+ * Hand-written statements for the hot path: a token's use (userinfo, introspection, the code and
+ * refresh grants) reads the token, its grant and its account; these read all of it in one round trip.
+ */
+export function tokenContextQueries(db: Database) {
+  const accountIdOf = isPostgres(db) ? `(r.payload::json ->> 'accountId')` : `json_extract(r.payload, '$.accountId')`;
+  return {
+    /** The grant and the account of a token stored elsewhere (Redis). */
+    async context(grantId: string, sub: string): Promise<TokenContext> {
+      const rows = rowsOf(
+        await db.raw(`select ${CONTEXT_COLUMNS} from (select 1 as one) x left join oidc_models g on g.id = ? and ${LIVE_GRANT} left join accounts a on a.sub = ?`, [
+          grantId,
+          Date.now(),
+          sub,
+        ]),
+      );
+      return splitContext(rows[0]);
+    },
+    /** A SQL-stored token (a refresh token) with its grant and account. */
+    async find(model: string, id: string): Promise<(TokenContext & { payload: AdapterPayload }) | undefined> {
+      const now = Date.now();
+      const rows = rowsOf(
+        await db.raw(
+          `select r.payload as r_payload, r.consumed_at as r_consumed_at, ${CONTEXT_COLUMNS} from oidc_models r ` +
+            `left join oidc_models g on g.id = r.grant_id and ${LIVE_GRANT} left join accounts a on a.sub = ${accountIdOf} ` +
+            `where r.model = ? and r.id = ? and (r.expires_at is null or r.expires_at > ?)`,
+          [now, model, id, now],
+        ),
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      const payload = toPayload({ payload: row.r_payload, consumed_at: row.r_consumed_at } as OidcModelRow);
+      return { payload, ...splitContext(row) };
+    },
+  };
+}
+export type TokenContextQueries = ReturnType<typeof tokenContextQueries>;

@@ -1,7 +1,7 @@
 import type { Database } from './database.js';
 import type { RedisClient } from './redis.js';
 import type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
-import { sqlAdapter, tokenContextQueries, type TokenContext } from './sql-adapter.js';
+import { sqlAdapter, tokenContextQueries, type SqlStore, type TokenContext } from './sql-adapter.js';
 import { redisAdapter, type RedisStore } from './redis-adapter.js';
 import type { ClientCache } from './client-cache.js';
 import type { AccountIndex } from './account-index.js';
@@ -67,6 +67,38 @@ function rememberContext(memo: RequestMemo, payload: AdapterPayload, context: To
   if (typeof payload.accountId === 'string') memo.values.set(accountKey(payload.accountId), Promise.resolve(context.account));
 }
 
+/**
+ * Models whose consume is always followed, in the same request, by the save of a successor: the
+ * refresh_token grant consumes the presented refresh token and then saves the rotated one. The
+ * consume waits for that save and both go out as one compare-and-set statement; the loser of two
+ * concurrent rotations gets AlreadyConsumedError from the save, exactly as it would have from the
+ * consume, and nothing was issued to it. Any other write in the meantime, or the end of the
+ * request, sends the consume on its own first.
+ */
+const DEFERRED_CONSUME: ReadonlySet<string> = new Set(['RefreshToken']);
+const PENDING_CONSUME = 'storage:pendingConsume';
+
+interface PendingConsume {
+  model: string;
+  id: string;
+  flush(): Promise<void>;
+}
+
+function deferConsume(memo: RequestMemo, model: string, id: string, store: SqlStore): void {
+  const pending: PendingConsume = { model, id, flush: () => store.consume(id) };
+  memo.notes.set(PENDING_CONSUME, pending);
+  memo.settle.push(async () => {
+    // Nothing was saved after it: consume it anyway, as oidc-provider asked; whoever consumed it first already did.
+    if (takePendingConsume(memo) === pending) await pending.flush().catch(() => undefined);
+  });
+}
+
+function takePendingConsume(memo: RequestMemo): PendingConsume | undefined {
+  const pending = memo.notes.get(PENDING_CONSUME) as PendingConsume | undefined;
+  memo.notes.delete(PENDING_CONSUME);
+  return pending;
+}
+
 /** The `adapter` for oidc-provider's configuration: each model to Redis or SQL. */
 export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, accountIndex }: OidcAdapterOptions): AdapterConstructor {
   const Sql = sqlAdapter(db);
@@ -82,7 +114,8 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       this.#grace = POLLED_MODELS.has(model) ? POLL_GRACE_SECONDS : 0;
       this.#inRedis = Boolean(Redis && REDIS_MODELS.has(model));
       if (Redis && this.#inRedis) this.#redisStore = new Redis(model);
-      let store: Adapter = this.#redisStore ?? new Sql(model);
+      else this.#sqlStore = new Sql(model);
+      let store: Adapter = this.#redisStore ?? this.#sqlStore!;
       if (model === 'Client' && clientCache) store = clientCache.wrap(store);
       if (accountIndex) store = accountIndex.wrap(model, store);
       this.#store = store;
@@ -91,10 +124,18 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     readonly #model: string;
     readonly #inRedis: boolean;
     readonly #redisStore: RedisStore | undefined;
+    readonly #sqlStore: SqlStore | undefined;
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      await this.#store.upsert(id, payload, this.#keep(expiresIn));
       const memo = requestMemo();
+      const pending = memo && takePendingConsume(memo);
+      if (pending && pending.model === this.#model && this.#sqlStore) {
+        // The rotated refresh token's consume and its successor's save, as one statement.
+        await this.#sqlStore.consumeThenUpsert(pending.id, id, payload, this.#keep(expiresIn));
+      } else {
+        await pending?.flush();
+        await this.#store.upsert(id, payload, this.#keep(expiresIn));
+      }
       if (!memo) return;
       memo.records.set(this.#recordKey(id), JSON.stringify(payload));
       if (typeof payload.uid === 'string') memo.uids.set(this.#recordKey(payload.uid), id);
@@ -164,21 +205,26 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     }
 
     async consume(id: string): Promise<void> {
-      await this.#store.consume(id);
       const memo = requestMemo();
+      if (memo) await takePendingConsume(memo)?.flush();
+      if (memo && this.#sqlStore && DEFERRED_CONSUME.has(this.#model)) deferConsume(memo, this.#model, id, this.#sqlStore);
+      else await this.#store.consume(id);
       const known = memo?.records.get(this.#recordKey(id));
       // The store decided (compare-and-set); this request now knows the record as consumed, as the store would answer.
       if (memo && known) memo.records.set(this.#recordKey(id), JSON.stringify({ ...(JSON.parse(known) as AdapterPayload), consumed: Math.floor(Date.now() / 1000) }));
     }
 
     async destroy(id: string): Promise<void> {
+      const memo = requestMemo();
+      if (memo) await takePendingConsume(memo)?.flush();
       await this.#store.destroy(id);
       requestMemo()?.records.set(this.#recordKey(id), null);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await this.#store.revokeByGrantId(grantId);
       const memo = requestMemo();
+      if (memo) await takePendingConsume(memo)?.flush();
+      await this.#store.revokeByGrantId(grantId);
       if (!memo) return;
       for (const key of memo.records.keys()) if (key.startsWith(`${this.#model}:`)) memo.records.delete(key);
     }

@@ -16,13 +16,22 @@ export interface RequestMemo {
   readonly values: Map<string, Promise<unknown>>;
   /** Facts that this request's code wants to hand to the tokens it issues (see oidc/token-facts.ts). */
   readonly notes: Map<string, unknown>;
+  /** Work to finish before the request's response goes out (a deferred write nothing followed). */
+  readonly settle: (() => Promise<void>)[];
 }
 
 const scope = new AsyncLocalStorage<RequestMemo>();
 
 /** Runs `fn` (one request's handling) with a fresh memo. */
-export function withRequestMemo<T>(fn: () => T): T {
-  return scope.run({ records: new Map(), uids: new Map(), values: new Map(), notes: new Map() }, fn);
+export function withRequestMemo<T>(fn: () => Promise<T>): Promise<T> {
+  const memo: RequestMemo = { records: new Map(), uids: new Map(), values: new Map(), notes: new Map(), settle: [] };
+  return scope.run(memo, async () => {
+    try {
+      return await fn();
+    } finally {
+      for (const work of memo.settle.splice(0)) await work();
+    }
+  });
 }
 
 /** The current request's memo; undefined outside a request (CLI, timers, background work). */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { YihaoError } from '../errors.js';
 import { isCitizenIdShaped, parseCitizenId, type CitizenId } from '../identity/index.js';
 import type { CitizenIdVault } from '../identity/index.js';
-import { accountStore, uniqueViolation, type AccountRow } from './account-store.js';
+import { accountStore, uniqueViolation, type AccountRow, type AccountWithPassword } from './account-store.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { normalisePhone } from './phone.js';
 import type { Database } from '../storage/database.js';
@@ -71,7 +71,10 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
     citizenId: () => vault.open(row.citizen_sealed),
   });
 
-  async function findByIdentifier(identifier: string): Promise<AccountRow | undefined> {
+  /** With `withPassword`, the row carries its password hash too (one round trip for a sign-in). */
+  async function findByIdentifier(identifier: string, withPassword?: false): Promise<AccountRow | undefined>;
+  async function findByIdentifier(identifier: string, withPassword: true): Promise<AccountWithPassword | undefined>;
+  async function findByIdentifier(identifier: string, withPassword = false): Promise<AccountRow | undefined> {
     const trimmed = identifier.trim();
     if (isCitizenIdShaped(trimmed)) {
       let id: CitizenId;
@@ -80,10 +83,11 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
       } catch {
         return undefined;
       }
-      return store.byCitizenIndex(vault.index(id));
+      return withPassword ? store.byCitizenIndexWithPassword(vault.index(id)) : store.byCitizenIndex(vault.index(id));
     }
     const phone = normalisePhone(trimmed);
-    return phone ? store.byPhone(phone) : undefined;
+    if (!phone) return undefined;
+    return withPassword ? store.byPhoneWithPassword(phone) : store.byPhone(phone);
   }
 
   return {
@@ -147,8 +151,8 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
      * hammering a locked account costs us no hashing.
      */
     async verifyPassword(identifier: string, password: string): Promise<PasswordCheck> {
-      const row = await findByIdentifier(identifier);
-      const credential = row?.status === 'active' ? await store.credential(row.id, 'password') : undefined;
+      const row = await findByIdentifier(identifier, true);
+      const credential = row?.status === 'active' && row.password_id && row.password_secret ? { id: row.password_id, secret: row.password_secret } : undefined;
       if (!row || !credential) {
         await hasher.verifyNothing(password);
         return { ok: false, reason: 'invalid' };

@@ -149,7 +149,21 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       if (known !== undefined) return known === null ? undefined : (JSON.parse(known) as AdapterPayload);
       const found = TOKEN_MODELS.has(this.#model) ? await this.#findWithContext(memo, id) : await this.#store.find(id);
       memo.records.set(key, found === undefined ? null : JSON.stringify(found));
+      if (found && this.#model === 'Interaction') await this.#prefetchConsented(memo, found);
       return found;
+    }
+
+    /**
+     * An interaction that comes back with a consent result is being resumed: the authorization
+     * goes on to read the consented grant and the account, which come along in one statement.
+     */
+    async #prefetchConsented(memo: RequestMemo, interaction: AdapterPayload): Promise<void> {
+      const { result, session } = interaction as { result?: { consent?: { grantId?: unknown }; login?: { accountId?: unknown } }; session?: { accountId?: unknown } };
+      const grantId = result?.consent?.grantId;
+      const sub = result?.login?.accountId ?? session?.accountId;
+      if (typeof grantId !== 'string' || typeof sub !== 'string') return;
+      if (memo.records.has(`Grant:${grantId}`) && memo.values.has(accountKey(sub))) return;
+      rememberContext(memo, { grantId, accountId: sub }, await tokenContext.context(grantId, sub));
     }
 
     /**

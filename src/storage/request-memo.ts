@@ -58,3 +58,8 @@ export function forget(prefix: string): void {
   if (!memo) return;
   for (const key of memo.values.keys()) if (key.startsWith(prefix)) memo.values.delete(key);
 }
+
+/** Tells this request's memo that `model` has no record `id` (one it is about to create under a fresh id). */
+export function rememberAbsent(model: string, id: string): void {
+  scope.getStore()?.records.set(`${model}:${id}`, null);
+}

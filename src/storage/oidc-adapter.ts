@@ -2,7 +2,7 @@ import type { Database } from './database.js';
 import type { RedisClient } from './redis.js';
 import type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
 import { sqlAdapter, tokenContextQueries, type SqlStore, type TokenContext } from './sql-adapter.js';
-import { redisAdapter, type RedisStore } from './redis-adapter.js';
+import { deferDelete, flushDeferredDeletes, redisAdapter, type RedisStore } from './redis-adapter.js';
 import type { ClientCache } from './client-cache.js';
 import type { AccountIndex } from './account-index.js';
 import { requestMemo, type RequestMemo } from './request-memo.js';
@@ -65,6 +65,15 @@ export const accountKey = (sub: string) => `account:sub:${sub}`;
 function rememberContext(memo: RequestMemo, payload: AdapterPayload, context: TokenContext): void {
   if (typeof payload.grantId === 'string') memo.records.set(`Grant:${payload.grantId}`, context.grant === undefined ? null : JSON.stringify(context.grant));
   if (typeof payload.accountId === 'string') memo.values.set(accountKey(payload.accountId), Promise.resolve(context.account));
+}
+
+/** Redis-stored models whose delete oidc-provider follows with a save (see redis-adapter's deferDelete). */
+const DEFERRED_DESTROY: ReadonlySet<string> = new Set(['Interaction', 'Session']);
+
+function rememberSession(memo: RequestMemo, session: { uid: string; payload: AdapterPayload | undefined }): void {
+  const sessionId = session.payload?.jti;
+  memo.uids.set(`Session:${session.uid}`, typeof sessionId === 'string' ? sessionId : '');
+  if (typeof sessionId === 'string') memo.records.set(`Session:${sessionId}`, JSON.stringify(session.payload));
 }
 
 /**
@@ -147,7 +156,15 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       const key = this.#recordKey(id);
       const known = memo.records.get(key);
       if (known !== undefined) return known === null ? undefined : (JSON.parse(known) as AdapterPayload);
-      const found = TOKEN_MODELS.has(this.#model) ? await this.#findWithContext(memo, id) : await this.#store.find(id);
+      let found: AdapterPayload | undefined;
+      if (TOKEN_MODELS.has(this.#model)) found = await this.#findWithContext(memo, id);
+      else if (this.#model === 'Interaction' && this.#redisStore) {
+        // The interaction routes and oidc-provider go on to read its session and its pending second factor.
+        const withSession = await this.#redisStore.findWithSession(id, 'PendingSecondFactor');
+        found = withSession?.payload;
+        if (withSession?.session) rememberSession(memo, withSession.session);
+        if (withSession) memo.records.set(`PendingSecondFactor:${id}`, withSession.also === undefined ? null : JSON.stringify(withSession.also));
+      } else found = await this.#store.find(id);
       memo.records.set(key, found === undefined ? null : JSON.stringify(found));
       if (found && this.#model === 'Interaction') await this.#prefetchConsented(memo, found);
       return found;
@@ -178,11 +195,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       }
       const found = await this.#redisStore!.findWithSession(id);
       const payload = found?.payload;
-      if (found?.session) {
-        const sessionId = found.session.payload?.jti;
-        memo.uids.set(`Session:${found.session.uid}`, typeof sessionId === 'string' ? sessionId : '');
-        if (typeof sessionId === 'string') memo.records.set(`Session:${sessionId}`, JSON.stringify(found.session.payload));
-      }
+      if (found?.session) rememberSession(memo, found.session);
       const grantId = payload?.grantId;
       const sub = payload?.accountId;
       if (payload && typeof grantId === 'string' && typeof sub === 'string' && !(memo.records.has(`Grant:${grantId}`) && memo.values.has(accountKey(sub)))) {
@@ -221,6 +234,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     async consume(id: string): Promise<void> {
       const memo = requestMemo();
       if (memo) await takePendingConsume(memo)?.flush();
+      if (memo) await flushDeferredDeletes(memo);
       if (memo && this.#sqlStore && DEFERRED_CONSUME.has(this.#model)) deferConsume(memo, this.#model, id, this.#sqlStore);
       else await this.#store.consume(id);
       const known = memo?.records.get(this.#recordKey(id));
@@ -231,13 +245,15 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     async destroy(id: string): Promise<void> {
       const memo = requestMemo();
       if (memo) await takePendingConsume(memo)?.flush();
-      await this.#store.destroy(id);
+      if (memo && this.#redisStore && DEFERRED_DESTROY.has(this.#model)) deferDelete(memo, this.#redisStore, id);
+      else await this.#store.destroy(id);
       requestMemo()?.records.set(this.#recordKey(id), null);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
       const memo = requestMemo();
       if (memo) await takePendingConsume(memo)?.flush();
+      if (memo) await flushDeferredDeletes(memo);
       await this.#store.revokeByGrantId(grantId);
       if (!memo) return;
       for (const key of memo.records.keys()) if (key.startsWith(`${this.#model}:`)) memo.records.delete(key);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RedisClient } from './redis.js';
+import { requestMemo, type RequestMemo } from './request-memo.js';
 import {
   AlreadyConsumedError,
   ReplayDetectedError,
@@ -11,17 +12,29 @@ import {
 // indexed fields, so destroy can clean the indexes without parsing the payload.
 
 /**
- * A whole save in one server-side step: the record (replacing every field), its expiry, its index
- * keys (uid, userCode: they live exactly as long as the record) and its grant's member set (whose
- * TTL stretches to cover the record; a member with no TTL makes it persist).
+ * A whole save in one server-side step: first any deletes this request deferred (see DESTROY
+ * below, same steps), then the record (replacing every field), its expiry, its index keys (uid,
+ * userCode: they live exactly as long as the record) and its grant's member set (whose TTL
+ * stretches to cover the record; a member with no TTL makes it persist).
  * KEYS: record, the index keys, then the grant set if any. ARGV: ttl ms (-1: none), how many index
- * keys, 1 if a grant set follows, the id, then the hash's field/value pairs.
+ * keys, 1 if a grant set follows, the id, how many deletes, five values per delete (record key, id,
+ * grant/uid/userCode key prefixes), then the hash's field/value pairs.
  */
 const UPSERT = `
 local ms = tonumber(ARGV[1])
 local indexes = tonumber(ARGV[2])
+local at = 6
+for _ = 1, tonumber(ARGV[5]) do
+  local key, id, grants, uids, codes = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+  at = at + 5
+  local f = redis.call('HMGET', key, 'grantId', 'uid', 'userCode')
+  redis.call('DEL', key)
+  if f[1] then redis.call('SREM', grants .. f[1], key) end
+  if f[2] and redis.call('GET', uids .. f[2]) == id then redis.call('DEL', uids .. f[2]) end
+  if f[3] and redis.call('GET', codes .. f[3]) == id then redis.call('DEL', codes .. f[3]) end
+end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, at))
 if ms > 0 then redis.call('PEXPIRE', KEYS[1], ms) end
 for i = 2, 1 + indexes do
   if ms > 0 then redis.call('SET', KEYS[i], ARGV[4], 'PX', ms) else redis.call('SET', KEYS[i], ARGV[4]) end
@@ -50,22 +63,26 @@ if not id then return false end
 return redis.call('HGETALL', ARGV[1] .. id)`;
 
 /**
- * A token and, when it lives only as long as its session (it has a `sessionUid` field: see upsert),
- * that session found through its uid: oidc-provider checks the session on every use of such a token.
- * Replies {} (no token), {token} (no session to check) or {token, session} (session {} if gone).
- * ARGV[1]/ARGV[2]: the Session uid-index and record key prefixes (same Cluster caveat as above).
+ * A record and what its reader goes on to read: the session it is bound to (a `sessionUid` field,
+ * see upsert: a token that expires with its session, or an interaction), found through its uid, and
+ * optionally one more record (ARGV[3]: an interaction's pending second factor, under the same id).
+ * Replies {} (no record) or {record, 0|1 (whether a session was looked up), session ({} if gone),
+ * the other record ({} if none)}. ARGV[1]/ARGV[2]: the Session uid-index and record key prefixes
+ * (same Cluster caveat as above).
  */
 const FIND_WITH_SESSION = `
 local record = redis.call('HGETALL', KEYS[1])
 if #record == 0 then return {} end
+local other = {}
+if ARGV[3] ~= '' then other = redis.call('HGETALL', ARGV[3]) end
 local sessionUid
 for i = 1, #record, 2 do
   if record[i] == 'sessionUid' then sessionUid = record[i + 1] end
 end
-if not sessionUid then return {record} end
+if not sessionUid then return {record, 0, {}, other} end
 local id = redis.call('GET', ARGV[1] .. sessionUid)
-if not id then return {record, {}} end
-return {record, redis.call('HGETALL', ARGV[2] .. id)}`;
+if not id then return {record, 1, {}, other} end
+return {record, 1, redis.call('HGETALL', ARGV[2] .. id), other}`;
 
 /**
  * Deletes a record, takes it out of its grant's set, and deletes each of its index keys that still
@@ -137,9 +154,51 @@ const ttlMs = (expiresIn: number | undefined): number | undefined =>
   typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn * 1000)) : undefined;
 
 /** Short-lived oidc-provider models in Redis, with native expiry. Keys start with `prefix`. */
-/** A Redis-stored model: the adapter, plus a token's read that brings its session along. */
+const DEFERRED_DELETES = 'storage:redisDeletes';
+
+/**
+ * Defers deleting `id` (Redis-stored) to the request's next Redis save, which carries it out first
+ * in the same script: oidc-provider deletes the interaction it resumes and then saves the next one
+ * or a code, and deletes a session it re-keys and then saves it under the new id. Until then this
+ * request already treats the record as gone (the memo); the end of the request deletes whatever no
+ * save carried.
+ */
+export function deferDelete(memo: RequestMemo, store: RedisStore, id: string): void {
+  let deletes = memo.notes.get(DEFERRED_DELETES) as { store: RedisStore; id: string }[] | undefined;
+  if (!deletes) {
+    memo.notes.set(DEFERRED_DELETES, (deletes = []));
+    memo.settle.push(() => flushDeferredDeletes(memo));
+  }
+  deletes.push({ store, id });
+}
+
+/** Carries out the deferred deletes now, one by one (before a write they must precede). */
+export async function flushDeferredDeletes(memo: RequestMemo): Promise<void> {
+  const deletes = memo.notes.get(DEFERRED_DELETES) as { store: RedisStore; id: string }[] | undefined;
+  for (const { store, id } of deletes?.splice(0) ?? []) await store.destroy(id);
+}
+
+function takeDeferredDeletes(): PendingDelete[] {
+  const deletes = requestMemo()?.notes.get(DEFERRED_DELETES) as { store: RedisStore; id: string }[] | undefined;
+  return (deletes?.splice(0) ?? []).map(({ store, id }) => store.pendingDelete(id));
+}
+
+/** A delete deferred to ride on the next save: the record key, its id and its index key prefixes. */
+export interface PendingDelete {
+  key: string;
+  id: string;
+  uidPrefix: string;
+  userCodePrefix: string;
+}
+
+/** A Redis-stored model: the adapter, plus reads that bring what comes next along, and deferred deletes. */
 export interface RedisStore extends Adapter {
-  findWithSession(id: string): Promise<{ payload: AdapterPayload; session?: { uid: string; payload: AdapterPayload | undefined } } | undefined>;
+  /** The record, the session it is bound to (if any; payload undefined if gone), and `alsoModel`'s record of the same id. */
+  findWithSession(
+    id: string,
+    alsoModel?: string,
+  ): Promise<{ payload: AdapterPayload; session?: { uid: string; payload: AdapterPayload | undefined }; also?: AdapterPayload | undefined } | undefined>;
+  pendingDelete(id: string): PendingDelete;
 }
 
 export function redisAdapter(redis: RedisClient, prefix: string): new (model: string) => RedisStore {
@@ -188,27 +247,35 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
       if (grantId) fields.push('grantId', grantId);
       if (uid) fields.push('uid', uid);
       if (userCode) fields.push('userCode', userCode);
-      // A token bound to its session: its reads fetch the session in the same round trip.
-      const sessionUid = payload.expiresWithSession === true ? text(payload.sessionUid) : undefined;
+      // A token bound to its session, or an interaction: its reads fetch the session in the same round trip.
+      const sessionUid =
+        this.#model === 'Interaction' ? text((payload.session as { uid?: unknown } | undefined)?.uid) : payload.expiresWithSession === true ? text(payload.sessionUid) : undefined;
       if (sessionUid) fields.push('sessionUid', sessionUid);
       const indexKeys = [uid && this.#uidKey(uid), userCode && this.#userCodeKey(userCode)].filter((k): k is string => Boolean(k));
       const keys = [key, ...indexKeys, ...(grantId ? [grantKey(grantId)] : [])];
-      await upsert(keys, [ms ?? -1, indexKeys.length, grantId ? 1 : 0, id, ...fields]);
+      const deletes = takeDeferredDeletes().flatMap((d) => [d.key, d.id, grantKey(''), d.uidPrefix, d.userCodePrefix]);
+      await upsert(keys, [ms ?? -1, indexKeys.length, grantId ? 1 : 0, id, deletes.length / 5, ...deletes, ...fields]);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       return parseRecord(await redis.hgetall(this.#key(id)));
     }
 
-    /** The record and, for a token bound to its session, that session (null: it is gone). */
-    async findWithSession(id: string): ReturnType<RedisStore['findWithSession']> {
-      const reply = (await findWithSession([this.#key(id)], [`${prefix}uid:Session:`, `${prefix}oidc:Session:`])) as string[][];
-      const [record, session] = reply;
+    async findWithSession(id: string, alsoModel?: string): ReturnType<RedisStore['findWithSession']> {
+      const also = alsoModel ? `${prefix}oidc:${alsoModel}:${id}` : '';
+      const reply = (await findWithSession([this.#key(id)], [`${prefix}uid:Session:`, `${prefix}oidc:Session:`, also])) as [string[]?, number?, string[]?, string[]?];
+      const [record, lookedUp, session, other] = reply;
       const payload = record && parseRecord(pairs(record));
       if (!record || !payload) return undefined;
-      if (!session) return { payload };
-      const uid = pairs(record).sessionUid!;
-      return { payload, session: { uid, payload: parseRecord(pairs(session)) } };
+      const found: Awaited<ReturnType<RedisStore['findWithSession']>> = { payload };
+      if (lookedUp === 1) found.session = { uid: pairs(record).sessionUid!, payload: parseRecord(pairs(session ?? [])) };
+      if (alsoModel) found.also = parseRecord(pairs(other ?? []));
+      return found;
+    }
+
+    /** The delete that a later save in the same request carries out (see UPSERT). */
+    pendingDelete(id: string): PendingDelete {
+      return { key: this.#key(id), id, uidPrefix: this.#uidKey(''), userCodePrefix: this.#userCodeKey('') };
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {

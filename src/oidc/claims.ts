@@ -59,7 +59,9 @@ export function findAccount(accounts: Accounts, authentications: SessionAuthenti
       async claims(use) {
         const facts = await tokenFactsOf(ctx, token);
         const citizenId = account.citizenId();
-        const client = ctx.oidc?.client;
+        // metadata() builds a fresh object on every call: once here, for every policy below.
+        const metadata = ctx.oidc?.client?.metadata();
+        const client = ctx.oidc?.client && metadata && { clientId: ctx.oidc.client.clientId, metadata: () => metadata };
         const released = client && releaseCitizenId(citizenIdReleaseOf(client), citizenId, () => keyed(`citizen_pseudonym:${client.clientId}`, citizenId));
         const profile = { name: account.name, birthdate: birthDateOf(citizenId) };
         const verified = verifiedClaimsAllowed(client) ? verifiedClaims(account, profile) : undefined;

@@ -62,9 +62,12 @@ const TOKEN_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'Authorization
 /** The memo key under which accounts.ts remembers an `accounts` row by sub. */
 export const accountKey = (sub: string) => `account:sub:${sub}`;
 
+/** Never over what the request already knows: it may have saved that grant itself (not yet sent, see write-batch.ts). */
 function rememberContext(memo: RequestMemo, payload: AdapterPayload, context: TokenContext): void {
-  if (typeof payload.grantId === 'string') memo.records.set(`Grant:${payload.grantId}`, context.grant === undefined ? null : JSON.stringify(context.grant));
-  if (typeof payload.accountId === 'string') memo.values.set(accountKey(payload.accountId), Promise.resolve(context.account));
+  const grantKey = `Grant:${String(payload.grantId)}`;
+  if (typeof payload.grantId === 'string' && !memo.records.has(grantKey)) memo.records.set(grantKey, context.grant === undefined ? null : JSON.stringify(context.grant));
+  const account = typeof payload.accountId === 'string' ? accountKey(payload.accountId) : undefined;
+  if (account && !memo.values.has(account)) memo.values.set(account, Promise.resolve(context.account));
 }
 
 /** Redis-stored models whose delete oidc-provider follows with a save (see redis-adapter's deferDelete). */

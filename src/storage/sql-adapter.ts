@@ -1,5 +1,6 @@
 import { isPostgres, type Database } from './database.js';
 import { statements } from './statements.js';
+import { writeBatch } from './write-batch.js';
 import {
   AlreadyConsumedError,
   ReplayDetectedError,
@@ -71,8 +72,12 @@ export interface SqlStore extends Adapter {
 }
 
 /** Every oidc-provider model in the one `oidc_models` table, keyed by (model, id). */
+/** Models whose saves can wait for the end of the request (see write-batch.ts). */
+const DEFERRED_WRITE: ReadonlySet<string> = new Set(['Grant', 'SessionAuthentication']);
+
 export function sqlAdapter(db: Database): new (model: string) => SqlStore {
   const sql = statements(db);
+  const batch = writeBatch(db);
   return class SqlAdapter implements SqlStore {
     readonly #model: string;
 
@@ -84,12 +89,15 @@ export function sqlAdapter(db: Database): new (model: string) => SqlStore {
       const now = Date.now();
       const row = toRow(this.#model, id, payload, expiresIn, now);
       if (this.#model === 'ReplayDetection') {
+        await batch.flush();
         // Insert-if-absent: only an expired, not yet swept row may be replaced. Of two instances
         // racing through find-then-upsert, exactly one gets its row back.
         const won = await db(TABLE).insert(row).onConflict(['model', 'id']).merge().where(`${TABLE}.expires_at`, '<=', now).returning('id');
         if (won.length === 0) throw new ReplayDetectedError();
         return;
       }
+      if (DEFERRED_WRITE.has(this.#model)) return batch.defer(UPSERT, rowValues(row));
+      await batch.flush();
       await sql.run(UPSERT, rowValues(row));
     }
 
@@ -97,6 +105,7 @@ export function sqlAdapter(db: Database): new (model: string) => SqlStore {
       const now = Date.now();
       const row = toRow(this.#model, id, payload, expiresIn, now);
       const consume = [now, this.#model, consumedId, now];
+      await batch.flush();
       let saved: boolean;
       if (sql.pg) saved = (await sql.all(CONSUME_THEN_UPSERT_PG, [...consume, ...rowValues(row)])).length > 0;
       else {
@@ -127,15 +136,18 @@ export function sqlAdapter(db: Database): new (model: string) => SqlStore {
     }
 
     async consume(id: string): Promise<void> {
+      await batch.flush();
       const now = Date.now();
       if ((await sql.run(CONSUME, [now, this.#model, id, now])) === 0) throw new AlreadyConsumedError(this.#model);
     }
 
     async destroy(id: string): Promise<void> {
+      await batch.flush();
       await db(TABLE).where({ model: this.#model, id }).delete();
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      await batch.flush();
       await db(TABLE).where({ model: this.#model, grant_id: grantId }).delete();
     }
 

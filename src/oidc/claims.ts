@@ -45,7 +45,7 @@ export function findAccount(accounts: Accounts, authentications: SessionAuthenti
   };
   /** What the token (or the request's login) was issued with; a token issued before tokens carried them falls back to the session's record. */
   const tokenFactsOf = async (ctx: KoaContextWithOIDC, token: unknown): Promise<TokenFacts | undefined> => {
-    const known = issuedFacts(token) ?? currentFacts((token as TokenLike | undefined)?.grantId);
+    const known = issuedFacts(token) ?? currentFacts((token as TokenLike | undefined)?.grantId, (token as { accountId?: string } | undefined)?.accountId ?? ctx.oidc?.session?.accountId);
     if (known) return known;
     const uid = sessionUidOf(ctx, token);
     const auth = uid ? await authentications.find(uid) : undefined;

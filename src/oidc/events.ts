@@ -20,7 +20,7 @@ export function auditProviderEvents(provider: Provider, { logger, audit, authent
     if (!session?.accountId || !client) return;
     const sessionUid = session.uid as string;
     // The login this authorization was issued from is known in the request; an older session's is read.
-    const known = currentFacts(undefined);
+    const known = currentFacts(undefined, session.accountId);
     void (known ? Promise.resolve(known) : authentications.find(sessionUid)).then((auth) =>
       record({
         action: 'authorization.granted',

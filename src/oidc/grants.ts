@@ -1,7 +1,7 @@
 import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
 import type { Authentication } from '../accounts/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
-import { factsOf, noteLogin } from './token-facts.js';
+import { noteLogin } from './token-facts.js';
 import { rememberAbsent } from '../storage/request-memo.js';
 
 export const isFirstParty = (client: { metadata(): Record<string, unknown> } | undefined): boolean => client?.metadata().first_party === true;
@@ -26,10 +26,10 @@ export function loadExistingGrant(authentications: SessionAuthentications) {
     }
     // What the codes and tokens issued from this request will carry: the login just finished, or
     // the signed-in session's (read once here rather than by every later token use).
-    if (login?.authentication) noteLogin(factsOf(login.authentication));
+    if (login?.authentication) noteLogin(login.authentication);
     else if (oidc.session?.accountId && oidc.session.uid) {
       const auth = await authentications.find(oidc.session.uid as string);
-      if (auth) noteLogin(factsOf(auth));
+      if (auth) noteLogin(auth);
     }
 
     const client = oidc.client!;

@@ -45,7 +45,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   const accessTokenFacts = async (_ctx: unknown, issued: object): Promise<TokenFacts | undefined> => {
     const token = issued as { accountId?: string; grantId?: string; sessionUid?: string };
     if (!token.accountId) return undefined;
-    const known = currentFacts(token.grantId);
+    const known = currentFacts(token.grantId, token.accountId);
     if (known) return known;
     // An artifact issued before tokens carried their facts: the session's record, as before.
     const auth = token.sessionUid ? await authentications.find(token.sessionUid) : undefined;

@@ -27,16 +27,22 @@ const byGrant = (grantId: string) => `facts:grant:${grantId}`;
 
 export const factsOf = (auth: Authentication): TokenFacts => ({ acr: auth.acr, amr: auth.amr, auth_time: auth.at, channel: auth.channel });
 
-/** The login this request completed or resumed: what the artifacts it issues will carry. */
-export function noteLogin(facts: TokenFacts): void {
-  requestMemo()?.notes.set(LOGIN, facts);
+/** The login this request completed or resumed: what the artifacts it issues for that account will carry. */
+export function noteLogin(auth: Authentication): void {
+  requestMemo()?.notes.set(LOGIN, { accountId: auth.accountId, facts: factsOf(auth) });
 }
 
-/** The facts of the grant's artifact this request has read (a code, a refresh token), else of its login. */
-export function currentFacts(grantId: unknown): TokenFacts | undefined {
+/**
+ * The facts of the grant's artifact this request has read (a code, a refresh token), else of the
+ * login it noted, if that login is the same account's.
+ */
+export function currentFacts(grantId: unknown, accountId: unknown): TokenFacts | undefined {
   const notes = requestMemo()?.notes;
   if (!notes) return undefined;
-  return ((typeof grantId === 'string' && notes.get(byGrant(grantId))) || notes.get(LOGIN)) as TokenFacts | undefined;
+  const ofGrant = typeof grantId === 'string' ? (notes.get(byGrant(grantId)) as TokenFacts | undefined) : undefined;
+  if (ofGrant) return ofGrant;
+  const login = notes.get(LOGIN) as { accountId: string; facts: TokenFacts } | undefined;
+  return login && login.accountId === accountId ? login.facts : undefined;
 }
 
 /** The facts an access token was issued with (its `extra`), if it has them. */
@@ -60,7 +66,7 @@ export function withTokenFacts(Inner: AdapterClass): AdapterClass {
 
     async upsert(id: string, payload: Record<string, unknown>, expiresIn: number) {
       if (this.#carrier && payload.facts === undefined && payload.accountId) {
-        const facts = currentFacts(payload.grantId);
+        const facts = currentFacts(payload.grantId, payload.accountId);
         if (facts) payload = { ...payload, facts };
       }
       return this.#inner.upsert(id, payload as never, expiresIn);

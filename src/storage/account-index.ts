@@ -34,7 +34,7 @@ export function createAccountIndex(db: Database): AccountIndex {
     const until = expiresIn === undefined ? Number.MAX_SAFE_INTEGER : Date.now() + expiresIn * 1000;
     const known = written.get(key);
     if (known !== undefined && known >= until - 60_000) return;
-    await batch.defer(UPSERT_INDEX, [model, id, accountId, expiresIn === undefined ? null : until]);
+    await batch.defer(`account_index:${model}:${id}`, UPSERT_INDEX, [model, id, accountId, expiresIn === undefined ? null : until]);
     remember(key, until);
   }
 

@@ -215,7 +215,10 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       return `${this.#model}:${id}`;
     }
 
-    findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      const memo = requestMemo();
+      // An index key still points at a record whose delete waits for a save: carry it out first.
+      if (memo) await flushDeferredDeletes(memo);
       return this.#store.findByUserCode(userCode);
     }
 
@@ -225,6 +228,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       const id = memo.uids.get(this.#recordKey(uid));
       // '' : this request already found that no record has this uid.
       if (id !== undefined) return id === '' ? undefined : this.find(id);
+      await flushDeferredDeletes(memo);
       const found = await this.#store.findByUid(uid);
       const foundId = typeof found?.jti === 'string' ? found.jti : undefined;
       if (found && foundId) {

@@ -96,7 +96,7 @@ export function sqlAdapter(db: Database): new (model: string) => SqlStore {
         if (won.length === 0) throw new ReplayDetectedError();
         return;
       }
-      if (DEFERRED_WRITE.has(this.#model)) return batch.defer(UPSERT, rowValues(row));
+      if (DEFERRED_WRITE.has(this.#model)) return batch.defer(`${TABLE}:${this.#model}:${id}`, UPSERT, rowValues(row));
       await batch.flush();
       await sql.run(UPSERT, rowValues(row));
     }

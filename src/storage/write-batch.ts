@@ -5,7 +5,7 @@ import { statements } from './statements.js';
 const QUEUE = 'storage:sqlWrites';
 
 interface Queue {
-  writes: { sql: string; params: unknown[] }[];
+  writes: { key: string; sql: string; params: unknown[] }[];
   flush(): Promise<void>;
 }
 
@@ -51,14 +51,20 @@ export function writeBatch(db: Database) {
   };
 
   return {
-    /** Queues the upsert in a request; outside one, runs it now. */
-    async defer(text: string, params: unknown[]): Promise<void> {
+    /**
+     * Queues the upsert of the row `key` names in a request; outside one, runs it now. A later
+     * upsert of the same row replaces the queued one (one statement must not change a row twice).
+     */
+    async defer(key: string, text: string, params: unknown[]): Promise<void> {
       const memo = requestMemo();
       if (!memo) {
         await sql.run(text, params);
         return;
       }
-      queueOf(memo).writes.push({ sql: text, params });
+      const { writes } = queueOf(memo);
+      const same = writes.findIndex((w) => w.key === key);
+      if (same >= 0) writes.splice(same, 1);
+      writes.push({ key, sql: text, params });
     },
     /** Sends the request's queued upserts now (before a write that must come after them). */
     async flush(): Promise<void> {

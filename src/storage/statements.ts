@@ -1,6 +1,10 @@
 import type { Database } from './database.js';
 import { isPostgres } from './database.js';
 
+interface PgClient {
+  query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+
 interface SqliteStatement {
   all(...params: unknown[]): unknown[];
   get(...params: unknown[]): unknown;
@@ -13,12 +17,13 @@ export interface SqliteConnection {
 }
 
 /**
- * Hand-written statements for the hot queries, without knex's query builder (12-14% of the main
- * thread on them). SQL text uses `?` placeholders on both backends. On PostgreSQL they go through
- * `db.raw` (one parameterised statement each). On SQLite they run on the pool's one better-sqlite3
- * connection as prepared statements cached on that connection, instead of being prepared again on
- * every call. Each statement still fires knex's `query` event, so the round-trip counter (bench and
- * tests) sees them as it sees knex's own.
+ * Hand-written statements for the hot queries, without knex's query builder and runner (12-14% of
+ * the main thread on them). SQL text uses `?` placeholders on both backends. On PostgreSQL each is
+ * one parameterised statement on a connection of knex's pool (unnamed: a named one's cached plan
+ * breaks with "cached plan must not change result type" once another instance's migration adds a
+ * column to a table it reads with `*`). On SQLite they run on the pool's one better-sqlite3 connection as prepared statements cached on
+ * that connection, instead of being prepared again on every call. Each statement still fires knex's
+ * `query` event, so the round-trip counter (bench and tests) sees them as it sees knex's own.
  */
 export function statements(db: Database) {
   const pg = isPostgres(db);
@@ -43,23 +48,43 @@ export function statements(db: Database) {
     }
   }
 
-  const rowsOf = <T>(result: unknown): T[] => (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+  const pgText = new Map<string, string>();
+  /** `?` placeholders become `$1`, `$2`... */
+  const pgStatement = (sql: string): string => {
+    let text = pgText.get(sql);
+    if (text === undefined) {
+      let n = 0;
+      pgText.set(sql, (text = sql.replace(/\?/g, () => `$${++n}`)));
+    }
+    return text;
+  };
+
+  async function onPg(sql: string, params: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }> {
+    const statement = pgStatement(sql);
+    const conn = (await db.client.acquireConnection()) as PgClient;
+    try {
+      db.emit('query', { sql, direct: true });
+      return await conn.query(statement, params);
+    } finally {
+      await db.client.releaseConnection(conn);
+    }
+  }
 
   return {
     pg,
     /** Every row the query returns. */
     async all<T>(sql: string, params: unknown[]): Promise<T[]> {
-      if (pg) return rowsOf<T>(await db.raw(sql, params as never[]));
+      if (pg) return (await onPg(sql, params)).rows as T[];
       return onSqlite((statement) => statement(sql).all(...params) as T[]);
     },
     /** The first row, or undefined. */
     async first<T>(sql: string, params: unknown[]): Promise<T | undefined> {
-      if (pg) return rowsOf<T>(await db.raw(sql, params as never[]))[0];
+      if (pg) return (await onPg(sql, params)).rows[0] as T | undefined;
       return onSqlite((statement) => statement(sql).get(...params) as T | undefined);
     },
     /** How many rows a write changed. */
     async run(sql: string, params: unknown[]): Promise<number> {
-      if (pg) return (((await db.raw(sql, params as never[])) as { rowCount?: number }).rowCount ?? 0);
+      if (pg) return (await onPg(sql, params)).rowCount ?? 0;
       return onSqlite((statement) => statement(sql).run(...params).changes);
     },
     /** SQLite only: `fn` gets the connection's cached statements (and the connection, for its transactions). */

@@ -1,4 +1,5 @@
 import type { Database } from '../storage/database.js';
+import { statements } from '../storage/statements.js';
 
 export type AccountStatus = 'active' | 'locked' | 'disabled';
 /** How the citizen ID binding was proven. */
@@ -28,9 +29,22 @@ export interface CredentialRow {
   last_used_at: number | null;
 }
 
+/** An account row with its newest password credential (id and hash), if it has one. */
+export type AccountWithPassword = AccountRow & { password_id: string | null; password_secret: string | null };
+
+// The sign-in's lookup: the account and its password hash in one round trip.
+const withPassword = (column: 'citizen_index' | 'phone') =>
+  `select a.*, c.id as password_id, c.secret as password_secret from accounts a left join credentials c on c.id = ` +
+  `(select id from credentials where account_id = a.id and type = 'password' order by created_at desc limit 1) where a.${column} = ? limit 1`;
+const BY_CITIZEN_INDEX_WITH_PASSWORD = withPassword('citizen_index');
+const BY_PHONE_WITH_PASSWORD = withPassword('phone');
+
 /** SQL for accounts and credentials; no business rules here. */
 export function accountStore(db: Database) {
+  const sql = statements(db);
   return {
+    byCitizenIndexWithPassword: (citizenIndex: string) => sql.first<AccountWithPassword>(BY_CITIZEN_INDEX_WITH_PASSWORD, [citizenIndex]),
+    byPhoneWithPassword: (phone: string) => sql.first<AccountWithPassword>(BY_PHONE_WITH_PASSWORD, [phone]),
     async insertWithCredential(account: AccountRow, credential: CredentialRow): Promise<void> {
       await db.transaction(async (trx) => {
         await trx('accounts').insert(account);
@@ -41,7 +55,7 @@ export function accountStore(db: Database) {
       await db('credentials').insert(credential);
     },
     byId: (id: string) => db<AccountRow>('accounts').where({ id }).first(),
-    bySub: (sub: string) => db<AccountRow>('accounts').where({ sub }).first(),
+    bySub: (sub: string) => sql.first<AccountRow>('select * from accounts where sub = ?', [sub]),
     byCitizenIndex: (citizen_index: string) => db<AccountRow>('accounts').where({ citizen_index }).first(),
     byPhone: (phone: string) => db<AccountRow>('accounts').where({ phone }).first(),
     credential: (account_id: string, type: CredentialRow['type']) =>

@@ -3,11 +3,13 @@ import { z } from 'zod';
 import { YihaoError } from '../errors.js';
 import { isCitizenIdShaped, parseCitizenId, type CitizenId } from '../identity/index.js';
 import type { CitizenIdVault } from '../identity/index.js';
-import { accountStore, uniqueViolation, type AccountRow } from './account-store.js';
+import { accountStore, uniqueViolation, type AccountRow, type AccountWithPassword } from './account-store.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { normalisePhone } from './phone.js';
 import type { Database } from '../storage/database.js';
 import type { Lockout } from './lockout.js';
+import { forget, once } from '../storage/request-memo.js';
+import { accountKey } from '../storage/oidc-adapter.js';
 
 const newId = (prefix: string) => `${prefix}${randomBytes(12).toString('base64url')}`;
 
@@ -69,7 +71,10 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
     citizenId: () => vault.open(row.citizen_sealed),
   });
 
-  async function findByIdentifier(identifier: string): Promise<AccountRow | undefined> {
+  /** With `withPassword`, the row carries its password hash too (one round trip for a sign-in). */
+  async function findByIdentifier(identifier: string, withPassword?: false): Promise<AccountRow | undefined>;
+  async function findByIdentifier(identifier: string, withPassword: true): Promise<AccountWithPassword | undefined>;
+  async function findByIdentifier(identifier: string, withPassword = false): Promise<AccountRow | undefined> {
     const trimmed = identifier.trim();
     if (isCitizenIdShaped(trimmed)) {
       let id: CitizenId;
@@ -78,10 +83,11 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
       } catch {
         return undefined;
       }
-      return store.byCitizenIndex(vault.index(id));
+      return withPassword ? store.byCitizenIndexWithPassword(vault.index(id)) : store.byCitizenIndex(vault.index(id));
     }
     const phone = normalisePhone(trimmed);
-    return phone ? store.byPhone(phone) : undefined;
+    if (!phone) return undefined;
+    return withPassword ? store.byPhoneWithPassword(phone) : store.byPhone(phone);
   }
 
   return {
@@ -145,8 +151,8 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
      * hammering a locked account costs us no hashing.
      */
     async verifyPassword(identifier: string, password: string): Promise<PasswordCheck> {
-      const row = await findByIdentifier(identifier);
-      const credential = row?.status === 'active' ? await store.credential(row.id, 'password') : undefined;
+      const row = await findByIdentifier(identifier, true);
+      const credential = row?.status === 'active' && row.password_id && row.password_secret ? { id: row.password_id, secret: row.password_secret } : undefined;
       if (!row || !credential) {
         await hasher.verifyNothing(password);
         return { ok: false, reason: 'invalid' };
@@ -191,21 +197,24 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
     },
 
     async findById(id: string): Promise<Account | undefined> {
-      const row = await store.byId(id);
+      const row = await once(`account:id:${id}`, () => store.byId(id));
       return row && toAccount(row);
     },
 
     async setStatus(id: string, status: AccountRow['status']): Promise<void> {
       await store.setStatus(id, status, Date.now());
+      forget('account:');
     },
 
     /** Records how the binding to the ID number was proven (registry check, chip, in person). */
     async setAssurance(id: string, assurance: AccountRow['assurance'], at = Date.now()): Promise<void> {
       await store.setAssurance(id, assurance, at);
+      forget('account:');
     },
 
     async findBySub(sub: string): Promise<Account | undefined> {
-      const row = await store.bySub(sub);
+      // oidc-provider, the channels and the interactions each ask for the account in one request.
+      const row = (await once(accountKey(sub), () => store.bySub(sub))) as AccountRow | undefined;
       return row && toAccount(row);
     },
   };

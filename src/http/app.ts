@@ -6,6 +6,7 @@ import type { ProviderHolder } from '../oidc/index.js';
 import type Router from '@koa/router';
 import { requestContext } from './request-context.js';
 import { securityHeaders } from './security-headers.js';
+import { withRequestMemo } from '../storage/request-memo.js';
 
 /**
  * The outer app. Our own routers run first; anything they do not answer goes to oidc-provider,
@@ -14,6 +15,8 @@ import { securityHeaders } from './security-headers.js';
 export function createHttpApp({ config, holder, routers, logger }: { config: Config; holder: ProviderHolder; routers: Router[]; logger: Logger }): Koa {
   const app = new Koa({ proxy: config.trustProxy, keys: [...config.secrets.cookieKeys] });
   app.silent = true;
+  // One memo of store reads per request (see storage/request-memo.ts).
+  app.use((_ctx, next) => withRequestMemo(next));
   app.use(requestContext(logger));
   app.use(securityHeaders({ https: config.issuer.startsWith('https://') }));
   const ours = compose(routers.flatMap((r) => [r.routes(), r.allowedMethods()]) as Middleware[]);

@@ -4,6 +4,7 @@ import { birthDateOf, genderOf, releaseCitizenId } from '../identity/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { citizenIdReleaseOf, verifiedClaimsAllowed } from './client-metadata.js';
 import { verifiedClaims } from './verified-claims.js';
+import { currentFacts, factsOf, issuedFacts, type TokenFacts } from './token-facts.js';
 
 /**
  * `acr`, `amr`, `auth_time` and `channel` sit under `openid`, which every ID token carries, so they
@@ -21,6 +22,7 @@ export const claimsConfig = {
 
 interface TokenLike {
   sessionUid?: string;
+  grantId?: string;
 }
 
 /** The session a token (or the current request) belongs to. */
@@ -41,16 +43,25 @@ export function findAccount(accounts: Accounts, authentications: SessionAuthenti
     if (!found) memo.set(sub, (found = accounts.findBySub(sub)));
     return found;
   };
+  /** What the token (or the request's login) was issued with; a token issued before tokens carried them falls back to the session's record. */
+  const tokenFactsOf = async (ctx: KoaContextWithOIDC, token: unknown): Promise<TokenFacts | undefined> => {
+    const known = issuedFacts(token) ?? currentFacts((token as TokenLike | undefined)?.grantId, (token as { accountId?: string } | undefined)?.accountId ?? ctx.oidc?.session?.accountId);
+    if (known) return known;
+    const uid = sessionUidOf(ctx, token);
+    const auth = uid ? await authentications.find(uid) : undefined;
+    return auth && factsOf(auth);
+  };
   return async (ctx, sub, token): Promise<OidcAccount | undefined> => {
     const account = await load(ctx, sub);
     if (!account || account.status === 'disabled') return undefined;
     return {
       accountId: account.sub,
-      async claims() {
-        const uid = sessionUidOf(ctx, token);
-        const auth = uid ? await authentications.find(uid) : undefined;
+      async claims(use) {
+        const facts = await tokenFactsOf(ctx, token);
         const citizenId = account.citizenId();
-        const client = ctx.oidc?.client;
+        // metadata() builds a fresh object on every call: once here, for every policy below.
+        const metadata = ctx.oidc?.client?.metadata();
+        const client = ctx.oidc?.client && metadata && { clientId: ctx.oidc.client.clientId, metadata: () => metadata };
         const released = client && releaseCitizenId(citizenIdReleaseOf(client), citizenId, () => keyed(`citizen_pseudonym:${client.clientId}`, citizenId));
         const profile = { name: account.name, birthdate: birthDateOf(citizenId) };
         const verified = verifiedClaimsAllowed(client) ? verifiedClaims(account, profile) : undefined;
@@ -59,7 +70,9 @@ export function findAccount(accounts: Accounts, authentications: SessionAuthenti
           ...profile,
           gender: genderOf(citizenId),
           ...(account.phone ? { phone_number: account.phone, phone_number_verified: false } : {}),
-          ...(auth ? { channel: auth.channel } : {}),
+          ...(facts ? { channel: facts.channel } : {}),
+          // An ID token gets these from the code or refresh token; userinfo states what its access token was issued with.
+          ...(facts && use === 'userinfo' ? { acr: facts.acr, amr: facts.amr, auth_time: facts.auth_time } : {}),
           ...(released ? { citizen_id: released } : {}),
           ...(verified ? { verified_claims: verified } : {}),
         };

@@ -3,6 +3,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { AuditEventInput, AuditLog } from '../audit/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
+import { currentFacts } from './token-facts.js';
 
 /**
  * Provider events: the ones a citizen or an auditor cares about go to the audit log, the rest to a
@@ -18,7 +19,9 @@ export function auditProviderEvents(provider: Provider, { logger, audit, authent
     const { session, client } = ctx.oidc;
     if (!session?.accountId || !client) return;
     const sessionUid = session.uid as string;
-    void authentications.find(sessionUid).then((auth) =>
+    // The login this authorization was issued from is known in the request; an older session's is read.
+    const known = currentFacts(undefined, session.accountId);
+    void (known ? Promise.resolve(known) : authentications.find(sessionUid)).then((auth) =>
       record({
         action: 'authorization.granted',
         actorType: 'citizen',

@@ -1,6 +1,8 @@
 import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
 import type { Authentication } from '../accounts/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
+import { noteLogin } from './token-facts.js';
+import { rememberAbsent } from '../storage/request-memo.js';
 
 export const isFirstParty = (client: { metadata(): Record<string, unknown> } | undefined): boolean => client?.metadata().first_party === true;
 
@@ -18,7 +20,16 @@ export function loadExistingGrant(authentications: SessionAuthentications) {
     const login = result?.login;
     // A consent result carries the earlier login along (merged); that login was saved already.
     if (login?.authentication && !result?.consent && oidc.session?.uid) {
+      // A session created by this very request has no record yet: nothing to read before saving it.
+      if ((oidc.session as { new?: boolean }).new) rememberAbsent('SessionAuthentication', oidc.session.uid as string);
       await authentications.save(oidc.session.uid, login.authentication);
+    }
+    // What the codes and tokens issued from this request will carry: the login just finished, or
+    // the signed-in session's (read once here rather than by every later token use).
+    if (login?.authentication) noteLogin(login.authentication);
+    else if (oidc.session?.accountId && oidc.session.uid) {
+      const auth = await authentications.find(oidc.session.uid as string);
+      if (auth) noteLogin(auth);
     }
 
     const client = oidc.client!;

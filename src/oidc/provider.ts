@@ -13,6 +13,7 @@ import { providerPages } from './pages.js';
 import { resourceIndicators } from './resources.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { ttl } from './ttl.js';
+import { currentFacts, factsOf, withTokenFacts, type TokenFacts } from './token-facts.js';
 import { auditProviderEvents } from './events.js';
 import { skipPersistOfUnsavedSessions } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
@@ -41,8 +42,17 @@ const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token:
 export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, isCounterStaff, channels }: ProviderDeps, jwks: JWK[]): Provider {
   const pairwise = createBlindIndex(config.secrets.indexKey);
   const accountFinder = findAccount(accounts, authentications, pairwise);
+  const accessTokenFacts = async (_ctx: unknown, issued: object): Promise<TokenFacts | undefined> => {
+    const token = issued as { accountId?: string; grantId?: string; sessionUid?: string };
+    if (!token.accountId) return undefined;
+    const known = currentFacts(token.grantId, token.accountId);
+    if (known) return known;
+    // An artifact issued before tokens carried their facts: the session's record, as before.
+    const auth = token.sessionUid ? await authentications.find(token.sessionUid) : undefined;
+    return auth && factsOf(auth);
+  };
   const configuration: Configuration = {
-    adapter,
+    adapter: withTokenFacts(adapter),
     jwks: { keys: jwks },
     findAccount: channels ? channels.findAccount(accountFinder) : accountFinder,
     claims: claimsConfig,
@@ -99,8 +109,9 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: () => true,
     ttl: withKioskIdle(ttl(config.ttl), config.kiosk.idleSeconds),
-    // RFC 8693 `act` on access tokens issued for an assisted counter login.
-    extraTokenClaims: (_ctx, token) => actOf(token),
+    // The login's acr, amr, auth_time and channel on every access token (introspection, userinfo and
+    // JWT access tokens state them); RFC 8693 `act` on those issued for an assisted counter login.
+    extraTokenClaims: async (ctx, token) => ({ ...(await accessTokenFacts(ctx, token)), ...actOf(token) }),
     fetch: outboundFetch(config.outbound, logger) as unknown as Configuration['fetch'],
     enableHttpPostMethods: false,
     // Asymmetric only: client secrets are stored as HMACs, so nothing can be keyed with them.

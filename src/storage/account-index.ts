@@ -1,4 +1,5 @@
 import type { Database } from './database.js';
+import { writeBatch } from './write-batch.js';
 import type { Adapter, AdapterPayload } from './adapter-types.js';
 
 /** Models whose records belong to one account and must be found by it. Sessions by their stable uid. */
@@ -15,7 +16,12 @@ export interface AccountIndex {
   wrap(model: string, inner: Adapter): Adapter;
 }
 
+const UPSERT_INDEX =
+  'insert into account_index (model, id, account_id, expires_at) values (?, ?, ?, ?) ' +
+  'on conflict (model, id) do update set account_id = excluded.account_id, expires_at = excluded.expires_at';
+
 export function createAccountIndex(db: Database): AccountIndex {
+  const batch = writeBatch(db);
   // A session is saved on every authorization; its index row needs writing only once per uid.
   const written = new Map<string, number>();
   const remember = (key: string, until: number) => {
@@ -28,15 +34,13 @@ export function createAccountIndex(db: Database): AccountIndex {
     const until = expiresIn === undefined ? Number.MAX_SAFE_INTEGER : Date.now() + expiresIn * 1000;
     const known = written.get(key);
     if (known !== undefined && known >= until - 60_000) return;
-    await db('account_index')
-      .insert({ model, id, account_id: accountId, expires_at: expiresIn === undefined ? null : until })
-      .onConflict(['model', 'id'])
-      .merge(['account_id', 'expires_at']);
+    await batch.defer(`account_index:${model}:${id}`, UPSERT_INDEX, [model, id, accountId, expiresIn === undefined ? null : until]);
     remember(key, until);
   }
 
   const index: AccountIndex = {
     async list(accountId) {
+      await batch.flush();
       const rows = await db('account_index')
         .select('model', 'id')
         .where({ account_id: accountId })
@@ -44,6 +48,7 @@ export function createAccountIndex(db: Database): AccountIndex {
       return rows as { model: 'Session' | 'Grant'; id: string }[];
     },
     async remove(model, id) {
+      await batch.flush();
       await db('account_index').where({ model, id }).delete();
     },
     wrap(model, inner) {

@@ -1,10 +1,11 @@
 import type { Database } from './database.js';
 import type { RedisClient } from './redis.js';
 import type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
-import { sqlAdapter } from './sql-adapter.js';
-import { redisAdapter } from './redis-adapter.js';
+import { sqlAdapter, tokenContextQueries, type SqlStore, type TokenContext } from './sql-adapter.js';
+import { deferDelete, flushDeferredDeletes, redisAdapter, type RedisStore } from './redis-adapter.js';
 import type { ClientCache } from './client-cache.js';
 import type { AccountIndex } from './account-index.js';
+import { requestMemo, type RequestMemo } from './request-memo.js';
 
 export type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
 export { AlreadyConsumedError, ReplayDetectedError } from './adapter-types.js';
@@ -55,48 +56,214 @@ export interface OidcAdapterOptions {
   accountIndex?: AccountIndex | undefined;
 }
 
+/** Tokens whose every use reads their grant and account next. */
+const TOKEN_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+/** The memo key under which accounts.ts remembers an `accounts` row by sub. */
+export const accountKey = (sub: string) => `account:sub:${sub}`;
+
+/** Never over what the request already knows: it may have saved that grant itself (not yet sent, see write-batch.ts). */
+function rememberContext(memo: RequestMemo, payload: AdapterPayload, context: TokenContext): void {
+  const grantKey = `Grant:${String(payload.grantId)}`;
+  if (typeof payload.grantId === 'string' && !memo.records.has(grantKey)) memo.records.set(grantKey, context.grant === undefined ? null : JSON.stringify(context.grant));
+  const account = typeof payload.accountId === 'string' ? accountKey(payload.accountId) : undefined;
+  if (account && !memo.values.has(account)) memo.values.set(account, Promise.resolve(context.account));
+}
+
+/** Redis-stored models whose delete oidc-provider follows with a save (see redis-adapter's deferDelete). */
+const DEFERRED_DESTROY: ReadonlySet<string> = new Set(['Interaction', 'Session']);
+
+function rememberSession(memo: RequestMemo, session: { uid: string; payload: AdapterPayload | undefined }): void {
+  const sessionId = session.payload?.jti;
+  memo.uids.set(`Session:${session.uid}`, typeof sessionId === 'string' ? sessionId : '');
+  if (typeof sessionId === 'string') memo.records.set(`Session:${sessionId}`, JSON.stringify(session.payload));
+}
+
+/**
+ * Models whose consume is always followed, in the same request, by the save of a successor: the
+ * refresh_token grant consumes the presented refresh token and then saves the rotated one. The
+ * consume waits for that save and both go out as one compare-and-set statement; the loser of two
+ * concurrent rotations gets AlreadyConsumedError from the save, exactly as it would have from the
+ * consume, and nothing was issued to it. Any other write in the meantime, or the end of the
+ * request, sends the consume on its own first.
+ */
+const DEFERRED_CONSUME: ReadonlySet<string> = new Set(['RefreshToken']);
+const PENDING_CONSUME = 'storage:pendingConsume';
+
+interface PendingConsume {
+  model: string;
+  id: string;
+  flush(): Promise<void>;
+}
+
+function deferConsume(memo: RequestMemo, model: string, id: string, store: SqlStore): void {
+  const pending: PendingConsume = { model, id, flush: () => store.consume(id) };
+  memo.notes.set(PENDING_CONSUME, pending);
+  memo.settle.push(async () => {
+    // Nothing was saved after it: consume it anyway, as oidc-provider asked; whoever consumed it first already did.
+    if (takePendingConsume(memo) === pending) await pending.flush().catch(() => undefined);
+  });
+}
+
+function takePendingConsume(memo: RequestMemo): PendingConsume | undefined {
+  const pending = memo.notes.get(PENDING_CONSUME) as PendingConsume | undefined;
+  memo.notes.delete(PENDING_CONSUME);
+  return pending;
+}
+
 /** The `adapter` for oidc-provider's configuration: each model to Redis or SQL. */
 export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, accountIndex }: OidcAdapterOptions): AdapterConstructor {
   const Sql = sqlAdapter(db);
   const Redis = redis ? redisAdapter(redis, redisPrefix) : undefined;
+  const tokenContext = tokenContextQueries(db);
 
   return class OidcAdapter implements Adapter {
     readonly #store: Adapter;
     readonly #grace: number;
 
     constructor(model: string) {
+      this.#model = model;
       this.#grace = POLLED_MODELS.has(model) ? POLL_GRACE_SECONDS : 0;
-      let store: Adapter = Redis && REDIS_MODELS.has(model) ? new Redis(model) : new Sql(model);
+      this.#inRedis = Boolean(Redis && REDIS_MODELS.has(model));
+      if (Redis && this.#inRedis) this.#redisStore = new Redis(model);
+      else this.#sqlStore = new Sql(model);
+      let store: Adapter = this.#redisStore ?? this.#sqlStore!;
       if (model === 'Client' && clientCache) store = clientCache.wrap(store);
       if (accountIndex) store = accountIndex.wrap(model, store);
       this.#store = store;
     }
 
-    upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      return this.#store.upsert(id, payload, this.#keep(expiresIn));
+    readonly #model: string;
+    readonly #inRedis: boolean;
+    readonly #redisStore: RedisStore | undefined;
+    readonly #sqlStore: SqlStore | undefined;
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+      const memo = requestMemo();
+      const pending = memo && takePendingConsume(memo);
+      if (pending && pending.model === this.#model && this.#sqlStore) {
+        // The rotated refresh token's consume and its successor's save, as one statement.
+        await this.#sqlStore.consumeThenUpsert(pending.id, id, payload, this.#keep(expiresIn));
+      } else {
+        await pending?.flush();
+        await this.#store.upsert(id, payload, this.#keep(expiresIn));
+      }
+      if (!memo) return;
+      memo.records.set(this.#recordKey(id), JSON.stringify(payload));
+      if (typeof payload.uid === 'string') memo.uids.set(this.#recordKey(payload.uid), id);
     }
-    find(id: string): Promise<AdapterPayload | undefined> {
-      return this.#store.find(id);
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      const memo = requestMemo();
+      if (!memo) return this.#store.find(id);
+      const key = this.#recordKey(id);
+      const known = memo.records.get(key);
+      if (known !== undefined) return known === null ? undefined : (JSON.parse(known) as AdapterPayload);
+      let found: AdapterPayload | undefined;
+      if (TOKEN_MODELS.has(this.#model)) found = await this.#findWithContext(memo, id);
+      else if (this.#model === 'Interaction' && this.#redisStore) {
+        // The interaction routes and oidc-provider go on to read its session and its pending second factor.
+        const withSession = await this.#redisStore.findWithSession(id, 'PendingSecondFactor');
+        found = withSession?.payload;
+        if (withSession?.session) rememberSession(memo, withSession.session);
+        if (withSession) memo.records.set(`PendingSecondFactor:${id}`, withSession.also === undefined ? null : JSON.stringify(withSession.also));
+      } else found = await this.#store.find(id);
+      memo.records.set(key, found === undefined ? null : JSON.stringify(found));
+      if (found && this.#model === 'Interaction') await this.#prefetchConsented(memo, found);
+      return found;
+    }
+
+    /**
+     * An interaction that comes back with a consent result is being resumed: the authorization
+     * goes on to read the consented grant and the account, which come along in one statement.
+     */
+    async #prefetchConsented(memo: RequestMemo, interaction: AdapterPayload): Promise<void> {
+      const { result, session } = interaction as { result?: { consent?: { grantId?: unknown }; login?: { accountId?: unknown } }; session?: { accountId?: unknown } };
+      const grantId = result?.consent?.grantId;
+      const sub = result?.login?.accountId ?? session?.accountId;
+      if (typeof grantId !== 'string' || typeof sub !== 'string') return;
+      if (memo.records.has(`Grant:${grantId}`) && memo.values.has(accountKey(sub))) return;
+      rememberContext(memo, { grantId, accountId: sub }, await tokenContext.context(grantId, sub));
+    }
+
+    /**
+     * Every use of a token goes on to read its grant and its account: they come along in the same
+     * SQL round trip as a SQL-stored token, or in one round trip after a Redis-stored one.
+     */
+    async #findWithContext(memo: RequestMemo, id: string): Promise<AdapterPayload | undefined> {
+      if (!this.#inRedis) {
+        const found = await tokenContext.find(this.#model, id);
+        if (found) rememberContext(memo, found.payload, found);
+        return found?.payload;
+      }
+      const found = await this.#redisStore!.findWithSession(id);
+      const payload = found?.payload;
+      if (found?.session) rememberSession(memo, found.session);
+      const grantId = payload?.grantId;
+      const sub = payload?.accountId;
+      if (payload && typeof grantId === 'string' && typeof sub === 'string' && !(memo.records.has(`Grant:${grantId}`) && memo.values.has(accountKey(sub)))) {
+        rememberContext(memo, payload, await tokenContext.context(grantId, sub));
+      }
+      return payload;
     }
 
     #keep(expiresIn: number | undefined): number | undefined {
       return typeof expiresIn === 'number' ? expiresIn + this.#grace : expiresIn;
     }
 
-    findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    #recordKey(id: string): string {
+      return `${this.#model}:${id}`;
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      const memo = requestMemo();
+      // An index key still points at a record whose delete waits for a save: carry it out first.
+      if (memo) await flushDeferredDeletes(memo);
       return this.#store.findByUserCode(userCode);
     }
-    findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.#store.findByUid(uid);
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      const memo = requestMemo();
+      if (!memo) return this.#store.findByUid(uid);
+      const id = memo.uids.get(this.#recordKey(uid));
+      // '' : this request already found that no record has this uid.
+      if (id !== undefined) return id === '' ? undefined : this.find(id);
+      await flushDeferredDeletes(memo);
+      const found = await this.#store.findByUid(uid);
+      const foundId = typeof found?.jti === 'string' ? found.jti : undefined;
+      if (found && foundId) {
+        memo.uids.set(this.#recordKey(uid), foundId);
+        memo.records.set(this.#recordKey(foundId), JSON.stringify(found));
+      }
+      return found;
     }
-    consume(id: string): Promise<void> {
-      return this.#store.consume(id);
+
+    async consume(id: string): Promise<void> {
+      const memo = requestMemo();
+      if (memo) await takePendingConsume(memo)?.flush();
+      if (memo) await flushDeferredDeletes(memo);
+      if (memo && this.#sqlStore && DEFERRED_CONSUME.has(this.#model)) deferConsume(memo, this.#model, id, this.#sqlStore);
+      else await this.#store.consume(id);
+      const known = memo?.records.get(this.#recordKey(id));
+      // The store decided (compare-and-set); this request now knows the record as consumed, as the store would answer.
+      if (memo && known) memo.records.set(this.#recordKey(id), JSON.stringify({ ...(JSON.parse(known) as AdapterPayload), consumed: Math.floor(Date.now() / 1000) }));
     }
-    destroy(id: string): Promise<void> {
-      return this.#store.destroy(id);
+
+    async destroy(id: string): Promise<void> {
+      const memo = requestMemo();
+      if (memo) await takePendingConsume(memo)?.flush();
+      if (memo && this.#redisStore && DEFERRED_DESTROY.has(this.#model)) deferDelete(memo, this.#redisStore, id);
+      else await this.#store.destroy(id);
+      requestMemo()?.records.set(this.#recordKey(id), null);
     }
-    revokeByGrantId(grantId: string): Promise<void> {
-      return this.#store.revokeByGrantId(grantId);
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      const memo = requestMemo();
+      if (memo) await takePendingConsume(memo)?.flush();
+      if (memo) await flushDeferredDeletes(memo);
+      await this.#store.revokeByGrantId(grantId);
+      if (!memo) return;
+      for (const key of memo.records.keys()) if (key.startsWith(`${this.#model}:`)) memo.records.delete(key);
     }
   };
 }

@@ -1,29 +1,100 @@
 import { createHash } from 'node:crypto';
 import type { RedisClient } from './redis.js';
+import { requestMemo, type RequestMemo } from './request-memo.js';
 import {
   AlreadyConsumedError,
   ReplayDetectedError,
   type Adapter,
-  type AdapterConstructor,
   type AdapterPayload,
 } from './adapter-types.js';
 
 // Each record is a hash: `payload` (JSON), `consumed` (epoch s, once used) and copies of the
 // indexed fields, so destroy can clean the indexes without parsing the payload.
 
-/** Adds a member and stretches the index TTL to cover it; a member with no TTL makes it persist. */
-const ADD_TO_GRANT = `
-local fresh = redis.call('EXISTS', KEYS[1]) == 0
-redis.call('SADD', KEYS[1], ARGV[1])
-local ttl = tonumber(ARGV[2])
-if ttl < 0 then
-  redis.call('PERSIST', KEYS[1])
-  return 1
+/**
+ * A whole save in one server-side step: first any deletes this request deferred (see DESTROY
+ * below, same steps), then the record (replacing every field), its expiry, its index keys (uid,
+ * userCode: they live exactly as long as the record) and its grant's member set (whose TTL
+ * stretches to cover the record; a member with no TTL makes it persist).
+ * KEYS: record, the index keys, then the grant set if any. ARGV: ttl ms (-1: none), how many index
+ * keys, 1 if a grant set follows, the id, how many deletes, five values per delete (record key, id,
+ * grant/uid/userCode key prefixes), then the hash's field/value pairs.
+ */
+const UPSERT = `
+local ms = tonumber(ARGV[1])
+local indexes = tonumber(ARGV[2])
+local at = 6
+for _ = 1, tonumber(ARGV[5]) do
+  local key, id, grants, uids, codes = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+  at = at + 5
+  local f = redis.call('HMGET', key, 'grantId', 'uid', 'userCode')
+  redis.call('DEL', key)
+  if f[1] then redis.call('SREM', grants .. f[1], key) end
+  if f[2] and redis.call('GET', uids .. f[2]) == id then redis.call('DEL', uids .. f[2]) end
+  if f[3] and redis.call('GET', codes .. f[3]) == id then redis.call('DEL', codes .. f[3]) end
 end
-local current = redis.call('PTTL', KEYS[1])
-if fresh or (current >= 0 and current < ttl) then
-  redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, at))
+if ms > 0 then redis.call('PEXPIRE', KEYS[1], ms) end
+for i = 2, 1 + indexes do
+  if ms > 0 then redis.call('SET', KEYS[i], ARGV[4], 'PX', ms) else redis.call('SET', KEYS[i], ARGV[4]) end
 end
+if ARGV[3] == '1' then
+  local grant = KEYS[2 + indexes]
+  local fresh = redis.call('EXISTS', grant) == 0
+  redis.call('SADD', grant, KEYS[1])
+  if ms < 0 then
+    redis.call('PERSIST', grant)
+  else
+    local current = redis.call('PTTL', grant)
+    if fresh or (current >= 0 and current < ms) then redis.call('PEXPIRE', grant, ms) end
+  end
+end
+return 1`;
+
+/**
+ * The record an index key (a Session's uid, a device code's userCode) points at, in one round trip.
+ * The record's key is built here from ARGV[1] and the id, so it is not declared in KEYS: under Redis
+ * Cluster it must share the index key's slot (not yet the case; see the report of issue 10).
+ */
+const FIND_BY_INDEX = `
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+return redis.call('HGETALL', ARGV[1] .. id)`;
+
+/**
+ * A record and what its reader goes on to read: the session it is bound to (a `sessionUid` field,
+ * see upsert: a token that expires with its session, or an interaction), found through its uid, and
+ * optionally one more record (ARGV[3]: an interaction's pending second factor, under the same id).
+ * Replies {} (no record) or {record, 0|1 (whether a session was looked up), session ({} if gone),
+ * the other record ({} if none)}. ARGV[1]/ARGV[2]: the Session uid-index and record key prefixes
+ * (same Cluster caveat as above).
+ */
+const FIND_WITH_SESSION = `
+local record = redis.call('HGETALL', KEYS[1])
+if #record == 0 then return {} end
+local other = {}
+if ARGV[3] ~= '' then other = redis.call('HGETALL', ARGV[3]) end
+local sessionUid
+for i = 1, #record, 2 do
+  if record[i] == 'sessionUid' then sessionUid = record[i + 1] end
+end
+if not sessionUid then return {record, 0, {}, other} end
+local id = redis.call('GET', ARGV[1] .. sessionUid)
+if not id then return {record, 1, {}, other} end
+return {record, 1, redis.call('HGETALL', ARGV[2] .. id), other}`;
+
+/**
+ * Deletes a record, takes it out of its grant's set, and deletes each of its index keys that still
+ * points at it (a Session's uid may already point at its new id). Key names are built from ARGV:
+ * ARGV[1] the id, ARGV[2] the grant key prefix, ARGV[3]/ARGV[4] the uid/userCode key prefixes.
+ */
+const DESTROY = `
+local fields = redis.call('HMGET', KEYS[1], 'grantId', 'uid', 'userCode')
+redis.call('DEL', KEYS[1])
+if fields[1] then redis.call('SREM', ARGV[2] .. fields[1], KEYS[1]) end
+if fields[2] and redis.call('GET', ARGV[3] .. fields[2]) == ARGV[1] then redis.call('DEL', ARGV[3] .. fields[2]) end
+if fields[3] and redis.call('GET', ARGV[4] .. fields[3]) == ARGV[1] then redis.call('DEL', ARGV[4] .. fields[3]) end
 return 1`;
 
 /** Sets `consumed` once, on a record that still exists. 1 = this call consumed it. */
@@ -40,13 +111,6 @@ const CREATE_IF_ABSENT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'payload', ARGV[1])
 if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 1`;
-
-/** Deletes each index key that still points at ARGV[1]; a Session's uid may already point at its new id. */
-const DELETE_IF_POINTS_AT = `
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
-end
 return 1`;
 
 type Arg = string | number;
@@ -70,6 +134,19 @@ async function execAll(multi: ReturnType<RedisClient['multi']>): Promise<void> {
   if (failed?.[0]) throw failed[0];
 }
 
+/** HGETALL's reply inside a script comes back flat: field, value, field, value... */
+function pairs(flat: string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  return fields;
+}
+
+function parseRecord({ payload, consumed }: Record<string, string>): AdapterPayload | undefined {
+  if (payload === undefined) return undefined;
+  const parsed = JSON.parse(payload) as AdapterPayload;
+  return consumed === undefined ? parsed : { ...parsed, consumed: Number(consumed) };
+}
+
 const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
 /** Milliseconds for PX/PEXPIRE, which refuse 0 and negatives; undefined means no expiry. */
@@ -77,12 +154,63 @@ const ttlMs = (expiresIn: number | undefined): number | undefined =>
   typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn * 1000)) : undefined;
 
 /** Short-lived oidc-provider models in Redis, with native expiry. Keys start with `prefix`. */
-export function redisAdapter(redis: RedisClient, prefix: string): AdapterConstructor {
+const DEFERRED_DELETES = 'storage:redisDeletes';
+
+/**
+ * Defers deleting `id` (Redis-stored) to the request's next Redis save, which carries it out first
+ * in the same script: oidc-provider deletes the interaction it resumes and then saves the next one
+ * or a code, and deletes a session it re-keys and then saves it under the new id. Until then this
+ * request already treats the record as gone (the memo); the end of the request deletes whatever no
+ * save carried.
+ */
+export function deferDelete(memo: RequestMemo, store: RedisStore, id: string): void {
+  let deletes = memo.notes.get(DEFERRED_DELETES) as { store: RedisStore; id: string }[] | undefined;
+  if (!deletes) {
+    memo.notes.set(DEFERRED_DELETES, (deletes = []));
+    memo.settle.push(() => flushDeferredDeletes(memo));
+  }
+  deletes.push({ store, id });
+}
+
+/** Carries out the deferred deletes now, one by one (before a write they must precede). */
+export async function flushDeferredDeletes(memo: RequestMemo): Promise<void> {
+  const deletes = memo.notes.get(DEFERRED_DELETES) as { store: RedisStore; id: string }[] | undefined;
+  for (const { store, id } of deletes?.splice(0) ?? []) await store.destroy(id);
+}
+
+function takeDeferredDeletes(): PendingDelete[] {
+  const deletes = requestMemo()?.notes.get(DEFERRED_DELETES) as { store: RedisStore; id: string }[] | undefined;
+  return (deletes?.splice(0) ?? []).map(({ store, id }) => store.pendingDelete(id));
+}
+
+/** A delete deferred to ride on the next save: the record key, its id and its index key prefixes. */
+export interface PendingDelete {
+  key: string;
+  id: string;
+  uidPrefix: string;
+  userCodePrefix: string;
+}
+
+/** A Redis-stored model: the adapter, plus reads that bring what comes next along, and deferred deletes. */
+export interface RedisStore extends Adapter {
+  /** The record, the session it is bound to (if any; payload undefined if gone), and `alsoModel`'s record of the same id. */
+  findWithSession(
+    id: string,
+    alsoModel?: string,
+  ): Promise<{ payload: AdapterPayload; session?: { uid: string; payload: AdapterPayload | undefined }; also?: AdapterPayload | undefined } | undefined>;
+  pendingDelete(id: string): PendingDelete;
+}
+
+export function redisAdapter(redis: RedisClient, prefix: string): new (model: string) => RedisStore {
   const consume = script(redis, CONSUME);
   const createIfAbsent = script(redis, CREATE_IF_ABSENT);
+  const upsert = script(redis, UPSERT);
+  const findByIndex = script(redis, FIND_BY_INDEX);
+  const destroy = script(redis, DESTROY);
+  const findWithSession = script(redis, FIND_WITH_SESSION);
   const grantKey = (grantId: string) => `${prefix}grant:${grantId}`;
 
-  return class RedisAdapter implements Adapter {
+  return class RedisAdapter implements RedisStore {
     readonly #model: string;
 
     constructor(model: string) {
@@ -114,40 +242,53 @@ export function redisAdapter(redis: RedisClient, prefix: string): AdapterConstru
       const grantId = text(payload.grantId);
       const uid = text(payload.uid);
       const userCode = text(payload.userCode);
-      const fields: Record<string, string | number> = { payload: json };
-      if (typeof payload.consumed === 'number') fields.consumed = payload.consumed;
-      if (grantId) fields.grantId = grantId;
-      if (uid) fields.uid = uid;
-      if (userCode) fields.userCode = userCode;
-
-      const multi = redis.multi().del(key).hset(key, fields);
-      if (ms) multi.pexpire(key, ms);
-      // Index keys live exactly as long as the record they point at.
-      for (const indexKey of [uid && this.#uidKey(uid), userCode && this.#userCodeKey(userCode)]) {
-        if (!indexKey) continue;
-        if (ms) multi.set(indexKey, id, 'PX', ms);
-        else multi.set(indexKey, id);
-      }
-      // MULTI cannot run EVALSHA safely (a NOSCRIPT aborts only that entry), so send the source.
-      if (grantId) multi.eval(ADD_TO_GRANT, 1, grantKey(grantId), key, ms ?? -1);
-      await execAll(multi);
+      const fields: Arg[] = ['payload', json];
+      if (typeof payload.consumed === 'number') fields.push('consumed', payload.consumed);
+      if (grantId) fields.push('grantId', grantId);
+      if (uid) fields.push('uid', uid);
+      if (userCode) fields.push('userCode', userCode);
+      // A token bound to its session, or an interaction: its reads fetch the session in the same round trip.
+      const sessionUid =
+        this.#model === 'Interaction' ? text((payload.session as { uid?: unknown } | undefined)?.uid) : payload.expiresWithSession === true ? text(payload.sessionUid) : undefined;
+      if (sessionUid) fields.push('sessionUid', sessionUid);
+      const indexKeys = [uid && this.#uidKey(uid), userCode && this.#userCodeKey(userCode)].filter((k): k is string => Boolean(k));
+      const keys = [key, ...indexKeys, ...(grantId ? [grantKey(grantId)] : [])];
+      const deletes = takeDeferredDeletes().flatMap((d) => [d.key, d.id, grantKey(''), d.uidPrefix, d.userCodePrefix]);
+      await upsert(keys, [ms ?? -1, indexKeys.length, grantId ? 1 : 0, id, deletes.length / 5, ...deletes, ...fields]);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      const { payload, consumed } = await redis.hgetall(this.#key(id));
-      if (payload === undefined) return undefined;
-      const parsed = JSON.parse(payload) as AdapterPayload;
-      return consumed === undefined ? parsed : { ...parsed, consumed: Number(consumed) };
+      return parseRecord(await redis.hgetall(this.#key(id)));
+    }
+
+    async findWithSession(id: string, alsoModel?: string): ReturnType<RedisStore['findWithSession']> {
+      const also = alsoModel ? `${prefix}oidc:${alsoModel}:${id}` : '';
+      const reply = (await findWithSession([this.#key(id)], [`${prefix}uid:Session:`, `${prefix}oidc:Session:`, also])) as [string[]?, number?, string[]?, string[]?];
+      const [record, lookedUp, session, other] = reply;
+      const payload = record && parseRecord(pairs(record));
+      if (!record || !payload) return undefined;
+      const found: Awaited<ReturnType<RedisStore['findWithSession']>> = { payload };
+      if (lookedUp === 1) found.session = { uid: pairs(record).sessionUid!, payload: parseRecord(pairs(session ?? [])) };
+      if (alsoModel) found.also = parseRecord(pairs(other ?? []));
+      return found;
+    }
+
+    /** The delete that a later save in the same request carries out (see UPSERT). */
+    pendingDelete(id: string): PendingDelete {
+      return { key: this.#key(id), id, uidPrefix: this.#uidKey(''), userCodePrefix: this.#userCodeKey('') };
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      const id = await redis.get(this.#userCodeKey(userCode));
-      return id === null ? undefined : this.find(id);
+      return this.#findByIndex(this.#userCodeKey(userCode));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      const id = await redis.get(this.#uidKey(uid));
-      return id === null ? undefined : this.find(id);
+      return this.#findByIndex(this.#uidKey(uid));
+    }
+
+    async #findByIndex(indexKey: string): Promise<AdapterPayload | undefined> {
+      const flat = (await findByIndex([indexKey], [this.#key('')])) as string[] | null;
+      return flat ? parseRecord(pairs(flat)) : undefined;
     }
 
     async consume(id: string): Promise<void> {
@@ -157,15 +298,7 @@ export function redisAdapter(redis: RedisClient, prefix: string): AdapterConstru
     }
 
     async destroy(id: string): Promise<void> {
-      const key = this.#key(id);
-      const [grantId, uid, userCode] = await redis.hmget(key, 'grantId', 'uid', 'userCode');
-      const multi = redis.multi().del(key);
-      if (grantId) multi.srem(grantKey(grantId), key);
-      const indexKeys = [uid && this.#uidKey(uid), userCode && this.#userCodeKey(userCode)].filter(
-        (k): k is string => Boolean(k),
-      );
-      if (indexKeys.length) multi.eval(DELETE_IF_POINTS_AT, indexKeys.length, ...indexKeys, id);
-      await execAll(multi);
+      await destroy([this.#key(id)], [id, grantKey(''), this.#uidKey(''), this.#userCodeKey('')]);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

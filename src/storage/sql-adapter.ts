@@ -1,10 +1,10 @@
-import type { Knex } from 'knex';
-import type { Database } from './database.js';
+import { isPostgres, type Database } from './database.js';
+import { statements } from './statements.js';
+import { writeBatch } from './write-batch.js';
 import {
   AlreadyConsumedError,
   ReplayDetectedError,
   type Adapter,
-  type AdapterConstructor,
   type AdapterPayload,
 } from './adapter-types.js';
 
@@ -25,19 +25,60 @@ interface OidcModelRow {
 
 const indexed = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
-// Expired rows linger until the sweeper runs, so every read filters them out itself.
-function live(query: Knex.QueryBuilder, now = Date.now()): Knex.QueryBuilder {
-  return query.andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now));
-}
+// Expired rows linger until the sweeper runs, so every read filters them out itself (LIVE below).
 
 function toPayload(row: OidcModelRow): AdapterPayload {
   const payload = JSON.parse(row.payload) as AdapterPayload;
   return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };
 }
 
+const COLUMNS = 'model, id, payload, grant_id, user_code, uid, expires_at, consumed_at';
+const UPSERT =
+  `insert into ${TABLE} (${COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (model, id) do update set ` +
+  'payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at';
+const LIVE = '(expires_at is null or expires_at > ?)';
+const CONSUME = `update ${TABLE} set consumed_at = ? where model = ? and id = ? and consumed_at is null and ${LIVE}`;
+// One statement on PostgreSQL: the insert happens only if this very statement consumed the old row.
+const CONSUME_THEN_UPSERT_PG =
+  `with consumed as (${CONSUME} returning id) ` +
+  `insert into ${TABLE} (${COLUMNS}) select ?::varchar, ?::varchar, ?::text, ?::varchar, ?::varchar, ?::varchar, ?::bigint, ?::bigint where exists (select 1 from consumed) ` +
+  'on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at ' +
+  'returning id';
+
+const rowValues = (r: OidcModelRow) => [r.model, r.id, r.payload, r.grant_id, r.user_code, r.uid, r.expires_at, r.consumed_at];
+
+function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined, now: number): OidcModelRow {
+  return {
+    model,
+    id,
+    payload: JSON.stringify(payload),
+    grant_id: indexed(payload.grantId),
+    user_code: indexed(payload.userCode),
+    uid: indexed(payload.uid),
+    expires_at: typeof expiresIn === 'number' ? now + Math.ceil(expiresIn * 1000) : null,
+    // A re-saved artifact keeps its consumed mark, or a second consume would succeed.
+    consumed_at: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
+  };
+}
+
+/** A SQL-stored model's adapter, plus the one write that consumes a token and saves its successor. */
+export interface SqlStore extends Adapter {
+  /**
+   * Consumes `consumedId` (compare-and-set, as `consume`) and saves `id` only if that succeeded, in
+   * one step: a rotated refresh token costs one round trip instead of two. AlreadyConsumedError if
+   * the old one was consumed already (then nothing is saved).
+   */
+  consumeThenUpsert(consumedId: string, id: string, payload: AdapterPayload, expiresIn?: number): Promise<void>;
+}
+
 /** Every oidc-provider model in the one `oidc_models` table, keyed by (model, id). */
-export function sqlAdapter(db: Database): AdapterConstructor {
-  return class SqlAdapter implements Adapter {
+/** Models whose saves can wait for the end of the request (see write-batch.ts). */
+const DEFERRED_WRITE: ReadonlySet<string> = new Set(['Grant', 'SessionAuthentication']);
+
+export function sqlAdapter(db: Database): new (model: string) => SqlStore {
+  const sql = statements(db);
+  const batch = writeBatch(db);
+  return class SqlAdapter implements SqlStore {
     readonly #model: string;
 
     constructor(model: string) {
@@ -46,63 +87,137 @@ export function sqlAdapter(db: Database): AdapterConstructor {
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const now = Date.now();
-      const row: OidcModelRow = {
-        model: this.#model,
-        id,
-        payload: JSON.stringify(payload),
-        grant_id: indexed(payload.grantId),
-        user_code: indexed(payload.userCode),
-        uid: indexed(payload.uid),
-        expires_at: typeof expiresIn === 'number' ? now + Math.ceil(expiresIn * 1000) : null,
-        // A re-saved artifact keeps its consumed mark, or a second consume would succeed.
-        consumed_at: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
-      };
-      const upsert = db(TABLE).insert(row).onConflict(['model', 'id']).merge();
-
+      const row = toRow(this.#model, id, payload, expiresIn, now);
       if (this.#model === 'ReplayDetection') {
+        await batch.flush();
         // Insert-if-absent: only an expired, not yet swept row may be replaced. Of two instances
         // racing through find-then-upsert, exactly one gets its row back.
-        const won = await upsert.where(`${TABLE}.expires_at`, '<=', now).returning('id');
+        const won = await db(TABLE).insert(row).onConflict(['model', 'id']).merge().where(`${TABLE}.expires_at`, '<=', now).returning('id');
         if (won.length === 0) throw new ReplayDetectedError();
         return;
       }
-      await upsert;
+      if (DEFERRED_WRITE.has(this.#model)) return batch.defer(`${TABLE}:${this.#model}:${id}`, UPSERT, rowValues(row));
+      await batch.flush();
+      await sql.run(UPSERT, rowValues(row));
+    }
+
+    async consumeThenUpsert(consumedId: string, id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+      const now = Date.now();
+      const row = toRow(this.#model, id, payload, expiresIn, now);
+      const consume = [now, this.#model, consumedId, now];
+      await batch.flush();
+      let saved: boolean;
+      if (sql.pg) saved = (await sql.all(CONSUME_THEN_UPSERT_PG, [...consume, ...rowValues(row)])).length > 0;
+      else {
+        saved = await sql.onSqlite((statement, conn) =>
+          conn
+            .transaction(() => {
+              if (statement(CONSUME).run(...consume).changes === 0) return false;
+              statement(UPSERT).run(...rowValues(row));
+              return true;
+            })
+            .immediate(),
+        );
+      }
+      if (!saved) throw new AlreadyConsumedError(this.#model);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      return this.#first({ id });
+      const row = await sql.first<OidcModelRow>(`select payload, consumed_at from ${TABLE} where model = ? and id = ? and ${LIVE}`, [this.#model, id, Date.now()]);
+      return row && toPayload(row);
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return this.#first({ user_code: userCode });
+      return this.#newest('user_code', userCode);
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.#first({ uid });
+      return this.#newest('uid', uid);
     }
 
     async consume(id: string): Promise<void> {
+      await batch.flush();
       const now = Date.now();
-      const updated = await live(db(TABLE).where({ model: this.#model, id }).whereNull('consumed_at'), now).update({
-        consumed_at: now,
-      });
-      if (updated === 0) throw new AlreadyConsumedError(this.#model);
+      if ((await sql.run(CONSUME, [now, this.#model, id, now])) === 0) throw new AlreadyConsumedError(this.#model);
     }
 
     async destroy(id: string): Promise<void> {
+      await batch.flush();
       await db(TABLE).where({ model: this.#model, id }).delete();
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      await batch.flush();
       await db(TABLE).where({ model: this.#model, grant_id: grantId }).delete();
     }
 
-    async #first(where: Partial<OidcModelRow>): Promise<AdapterPayload | undefined> {
+    async #newest(column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
       // Newest first: a Session's old id can still be stored under the same uid for a moment.
-      const row = (await live(db(TABLE).where({ ...where, model: this.#model }))
-        .orderBy('expires_at', 'desc')
-        .first()) as OidcModelRow | undefined;
+      const row = await sql.first<OidcModelRow>(
+        `select payload, consumed_at from ${TABLE} where model = ? and ${column} = ? and ${LIVE} order by expires_at desc limit 1`,
+        [this.#model, value, Date.now()],
+      );
       return row && toPayload(row);
     }
   };
 }
+
+/** What a token's use reads next: its grant and its account (by `sub`, the token's accountId). */
+export interface TokenContext {
+  /** Undefined: no live grant of that id. */
+  grant: AdapterPayload | undefined;
+  /** The `accounts` row as stored, or undefined. */
+  account: Record<string, unknown> | undefined;
+}
+
+interface ContextRow {
+  g_payload: string | null;
+  g_consumed_at: number | null;
+  [column: string]: unknown;
+}
+
+const CONTEXT_COLUMNS = `g.payload as g_payload, g.consumed_at as g_consumed_at, a.*`;
+const LIVE_GRANT = `g.model = 'Grant' and (g.expires_at is null or g.expires_at > ?)`;
+
+function splitContext(row: ContextRow | undefined): TokenContext {
+  if (!row) return { grant: undefined, account: undefined };
+  const { g_payload, g_consumed_at, r_payload: _payload, r_consumed_at: _consumed, ...account } = row;
+  return {
+    grant: g_payload === null ? undefined : toPayload({ payload: g_payload, consumed_at: g_consumed_at } as OidcModelRow),
+    account: account.sub === null || account.sub === undefined ? undefined : account,
+  };
+}
+
+
+/**
+ * Hand-written statements for the hot path: a token's use (userinfo, introspection, the code and
+ * refresh grants) reads the token, its grant and its account; these read all of it in one round trip.
+ */
+export function tokenContextQueries(db: Database) {
+  const sql = statements(db);
+  const accountIdOf = isPostgres(db) ? `(r.payload::json ->> 'accountId')` : `json_extract(r.payload, '$.accountId')`;
+  return {
+    /** The grant and the account of a token stored elsewhere (Redis). */
+    async context(grantId: string, sub: string): Promise<TokenContext> {
+      const row = await sql.first<ContextRow>(
+        `select ${CONTEXT_COLUMNS} from (select 1 as one) x left join oidc_models g on g.id = ? and ${LIVE_GRANT} left join accounts a on a.sub = ?`,
+        [grantId, Date.now(), sub],
+      );
+      return splitContext(row);
+    },
+    /** A SQL-stored token (a refresh token) with its grant and account. */
+    async find(model: string, id: string): Promise<(TokenContext & { payload: AdapterPayload }) | undefined> {
+      const now = Date.now();
+      const row = await sql.first<ContextRow>(
+        `select r.payload as r_payload, r.consumed_at as r_consumed_at, ${CONTEXT_COLUMNS} from oidc_models r ` +
+          `left join oidc_models g on g.id = r.grant_id and ${LIVE_GRANT} left join accounts a on a.sub = ${accountIdOf} ` +
+          `where r.model = ? and r.id = ? and (r.expires_at is null or r.expires_at > ?)`,
+        [now, model, id, now],
+      );
+      if (!row) return undefined;
+      const payload = toPayload({ payload: row.r_payload, consumed_at: row.r_consumed_at } as OidcModelRow);
+      return { payload, ...splitContext(row) };
+    },
+  };
+}
+export type TokenContextQueries = ReturnType<typeof tokenContextQueries>;

@@ -8,6 +8,7 @@ import type { SessionAuthentications } from '../../oidc/index.js';
 import { allowedChannelsOf } from '../../oidc/client-metadata.js';
 import type { Approvals } from '../approvals/approvals.js';
 import type { DeviceKeys } from '../mobile/device-keys.js';
+import { noteLogin } from '../../oidc/token-facts.js';
 
 export const CIBA_KIND = 'ciba';
 
@@ -53,6 +54,7 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
       await grant.save();
       const sessionUid = randomBytes(16).toString('base64url');
       await deps.authentications.save(sessionUid, authentication);
+      noteLogin(authentication);
       await provider.backchannelResult(backchannel, grant, { acr: authentication.acr, amr: authentication.amr, authTime: authentication.at, sessionUid });
     },
   });

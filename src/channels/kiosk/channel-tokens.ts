@@ -5,6 +5,7 @@ import type { Authentication } from '../../accounts/index.js';
 import { allowedChannelsOf } from '../../oidc/client-metadata.js';
 import type { SessionAuthentications } from '../../oidc/session-authentications.js';
 import { invalidGrant } from './oauth-errors.js';
+import { noteLogin } from '../../oidc/token-facts.js';
 
 /** What the logout-everywhere path needs to tell a client about a session-less channel login. */
 export interface ChannelSession {
@@ -96,6 +97,7 @@ export async function issueChannelTokens(ctx: TokenEndpointGrantContext, deps: C
   const sessionUid = `${auth.channel}_${randomBytes(18).toString('base64url')}`;
   const sid = randomBytes(18).toString('base64url');
   await deps.authentications.save(sessionUid, auth);
+  noteLogin(auth);
 
   const grant = new provider.Grant({ accountId: auth.accountId, clientId: client.clientId });
   grant.addOIDCScope(scope);

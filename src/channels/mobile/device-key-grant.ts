@@ -10,6 +10,7 @@ import type { SessionAuthentications } from '../../oidc/index.js';
 import type { DeviceKeyChallenges } from './challenges.js';
 import type { DeviceKeys } from './device-keys.js';
 import { PROOF_WINDOW_SECONDS } from './request-proofs.js';
+import { noteLogin } from '../../oidc/token-facts.js';
 
 /** RFC 7523 §2.1: a JWT (here signed with a registered device key) as an authorization grant. */
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -114,6 +115,7 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
     // token from this grant (and each refresh) carries, so `channel` reaches them all.
     const sessionUid = randomBytes(16).toString('base64url');
     await deps.authentications.save(sessionUid, authentication);
+    noteLogin(authentication);
 
     const grant = new provider.Grant({ accountId: account.sub, clientId: client.clientId });
     const scope = [...new Set(requested)].join(' ');

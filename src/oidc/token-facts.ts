@@ -1,0 +1,105 @@
+import type { Adapter } from 'oidc-provider';
+import type { Authentication, Channel } from '../accounts/index.js';
+import { requestMemo } from '../storage/request-memo.js';
+
+/**
+ * What a login established, as every token issued from it states it: `acr`, `amr`, `auth_time`
+ * and `channel`. Carried on the token itself from the moment it is issued, so that userinfo,
+ * refresh and introspection never re-read the session's authentication record, and a token keeps
+ * the facts it was issued with when its session is later stepped up (or signed in again elsewhere).
+ */
+export interface TokenFacts {
+  acr: string;
+  amr: string[];
+  auth_time: number;
+  channel: Channel;
+}
+
+/**
+ * The artifacts a token is issued from. Each saved one carries `facts` in its payload (oidc-provider
+ * keeps payload fields it does not know in the store, and we read them back from there); a rotated
+ * refresh token takes them from the one it replaces. Access tokens carry them in `extra`.
+ */
+const CARRIERS: ReadonlySet<string> = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+const LOGIN = 'facts:login';
+const byGrant = (grantId: string) => `facts:grant:${grantId}`;
+
+export const factsOf = (auth: Authentication): TokenFacts => ({ acr: auth.acr, amr: auth.amr, auth_time: auth.at, channel: auth.channel });
+
+/** The login this request completed or resumed: what the artifacts it issues for that account will carry. */
+export function noteLogin(auth: Authentication): void {
+  requestMemo()?.notes.set(LOGIN, { accountId: auth.accountId, facts: factsOf(auth) });
+}
+
+/**
+ * The facts of the grant's artifact this request has read (a code, a refresh token), else of the
+ * login it noted, if that login is the same account's.
+ */
+export function currentFacts(grantId: unknown, accountId: unknown): TokenFacts | undefined {
+  const notes = requestMemo()?.notes;
+  if (!notes) return undefined;
+  const ofGrant = typeof grantId === 'string' ? (notes.get(byGrant(grantId)) as TokenFacts | undefined) : undefined;
+  if (ofGrant) return ofGrant;
+  const login = notes.get(LOGIN) as { accountId: string; facts: TokenFacts } | undefined;
+  return login && login.accountId === accountId ? login.facts : undefined;
+}
+
+/** The facts an access token was issued with (its `extra`), if it has them. */
+export function issuedFacts(token: unknown): TokenFacts | undefined {
+  const extra = (token as { extra?: Partial<TokenFacts> } | undefined)?.extra;
+  return extra?.channel && extra.acr ? (extra as TokenFacts) : undefined;
+}
+
+type AdapterClass = new (name: string) => Adapter;
+
+/** Wraps the adapter so that artifacts carry their login's facts and reading one makes them current. */
+export function withTokenFacts(Inner: AdapterClass): AdapterClass {
+  return class TokenFactsAdapter {
+    readonly #inner: Adapter;
+    readonly #carrier: boolean;
+
+    constructor(model: string) {
+      this.#inner = new Inner(model);
+      this.#carrier = CARRIERS.has(model);
+    }
+
+    async upsert(id: string, payload: Record<string, unknown>, expiresIn: number) {
+      if (this.#carrier && payload.facts === undefined && payload.accountId) {
+        const facts = currentFacts(payload.grantId, payload.accountId);
+        if (facts) payload = { ...payload, facts };
+      }
+      return this.#inner.upsert(id, payload as never, expiresIn);
+    }
+
+    async find(id: string) {
+      const found = await this.#inner.find(id);
+      if (this.#carrier) remember(found);
+      return found;
+    }
+
+    async findByUserCode(userCode: string) {
+      const found = await this.#inner.findByUserCode(userCode);
+      if (this.#carrier) remember(found);
+      return found;
+    }
+
+    findByUid(uid: string) {
+      return this.#inner.findByUid(uid);
+    }
+    consume(id: string) {
+      return this.#inner.consume(id);
+    }
+    destroy(id: string) {
+      return this.#inner.destroy(id);
+    }
+    revokeByGrantId(grantId: string) {
+      return this.#inner.revokeByGrantId(grantId);
+    }
+  } as unknown as AdapterClass;
+}
+
+function remember(found: unknown): void {
+  const { facts, grantId } = (found ?? {}) as { facts?: TokenFacts; grantId?: string };
+  if (facts && grantId) requestMemo()?.notes.set(byGrant(grantId), facts);
+}

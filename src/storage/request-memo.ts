@@ -1,0 +1,65 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * What one HTTP request has already read. oidc-provider and our routes load the same Interaction,
+ * Session, Grant and account several times per request (each step looks it up on its own); the
+ * first read goes to the store, the rest come from here. Scoped to one request and dropped with it,
+ * so instances stay stateless and nothing read by one request is ever seen by another. Every write
+ * the request makes goes to the store and updates the memo, so a request sees its own writes.
+ */
+export interface RequestMemo {
+  /** Stored records by `model:id`, as JSON (null: known to be absent); parsed afresh on each read, so a caller's mutation cannot leak into the next read. */
+  readonly records: Map<string, string | null>;
+  /** `model:uid` → id. */
+  readonly uids: Map<string, string>;
+  /** Other per-request reads (accounts by sub), by key. */
+  readonly values: Map<string, Promise<unknown>>;
+  /** Facts that this request's code wants to hand to the tokens it issues (see oidc/token-facts.ts). */
+  readonly notes: Map<string, unknown>;
+  /** Work to finish before the request's response goes out (a deferred write nothing followed). */
+  readonly settle: (() => Promise<void>)[];
+}
+
+const scope = new AsyncLocalStorage<RequestMemo>();
+
+/** Runs `fn` (one request's handling) with a fresh memo. */
+export function withRequestMemo<T>(fn: () => Promise<T>): Promise<T> {
+  const memo: RequestMemo = { records: new Map(), uids: new Map(), values: new Map(), notes: new Map(), settle: [] };
+  return scope.run(memo, async () => {
+    try {
+      return await fn();
+    } finally {
+      for (const work of memo.settle.splice(0)) await work();
+    }
+  });
+}
+
+/** The current request's memo; undefined outside a request (CLI, timers, background work). */
+export const requestMemo = (): RequestMemo | undefined => scope.getStore();
+
+/** `load()` once per request for `key`; outside a request, every call loads. */
+export function once<T>(key: string, load: () => Promise<T>): Promise<T> {
+  const memo = scope.getStore();
+  if (!memo) return Promise.resolve(load());
+  let found = memo.values.get(key) as Promise<T> | undefined;
+  if (!found) {
+    // Resolved once into a real promise: a knex query builder is a thenable that runs again on every await.
+    found = Promise.resolve(load());
+    memo.values.set(key, found);
+    // A failed read is not remembered: the next caller tries again.
+    found.catch(() => memo.values.delete(key));
+  }
+  return found;
+}
+
+/** Drops remembered values whose key starts with `prefix` (after a write that changes them). */
+export function forget(prefix: string): void {
+  const memo = scope.getStore();
+  if (!memo) return;
+  for (const key of memo.values.keys()) if (key.startsWith(prefix)) memo.values.delete(key);
+}
+
+/** Tells this request's memo that `model` has no record `id` (one it is about to create under a fresh id). */
+export function rememberAbsent(model: string, id: string): void {
+  scope.getStore()?.records.set(`${model}:${id}`, null);
+}

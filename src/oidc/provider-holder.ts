@@ -4,6 +4,7 @@ import compose from 'koa-compose';
 import type { Logger } from 'pino';
 import type { SigningKeys } from '../keys/index.js';
 import { buildProvider, type ProviderDeps } from './provider.js';
+import { backgroundWork } from '../storage/round-trips.js';
 
 /**
  * Holds the live Provider. oidc-provider fixes its keystore at construction, so when the signing
@@ -55,7 +56,7 @@ export class ProviderHolder {
 
   startPolling(intervalSeconds: number): void {
     this.timer = setInterval(() => {
-      this.refresh().catch((err: unknown) => this.logger.error({ err }, 'signing key refresh failed'));
+      backgroundWork(() => this.refresh()).catch((err: unknown) => this.logger.error({ err }, 'signing key refresh failed'));
     }, intervalSeconds * 1000);
     this.timer.unref();
   }

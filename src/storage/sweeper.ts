@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Database } from './database.js';
+import { backgroundWork } from './round-trips.js';
 
 export interface SweeperOptions {
   intervalSeconds: number;
@@ -48,7 +49,7 @@ export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, l
   }
 
   const timer = setInterval(() => {
-    sweepOnce().then(
+    backgroundWork(sweepOnce).then(
       (deleted) => {
         if (deleted > 0) logger?.info({ event: 'oidc_models.swept', deleted }, 'deleted expired OIDC records');
       },

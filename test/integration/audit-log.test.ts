@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { createAuditLog } from '../../src/audit/index.js';
+import { auditOn, auditTestKey } from '../support/audit.js';
 import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
@@ -55,17 +55,23 @@ describe.each(stores)('hash-chained audit log ($name)', ({ enabled, open }) => {
   it.skipIf(!enabled)('keeps an intact chain under concurrent writers and detects edits and deletions', async () => {
     const s = await open();
     try {
-      const a = createAuditLog(s.db);
-      const b = createAuditLog(s.second());
+      const key = auditTestKey();
+      const { log: a, sealer } = auditOn(s.db, key);
+      const { log: b } = auditOn(s.second(), key);
       await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
           (i % 2 ? a : b).append({ action: 'test.event', actorType: 'system', accountId: `acct${i % 3}`, details: { i } }),
         ),
       );
+      // Unsealed events are readable at once (a citizen sees them in the portal) and break nothing.
+      expect(await a.forAccount('acct1')).toHaveLength(7);
+      expect(await a.check()).toMatchObject({ intact: true, checked: 0, unsealed: { count: 20 } });
+      expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 20, checkpoints: 1 });
+      expect(await a.check()).toMatchObject({ intact: true, checked: 20, unsealed: { count: 0 } });
       expect(await a.verify()).toBeUndefined();
       expect(await a.forAccount('acct1')).toHaveLength(7);
 
-      const rows = await s.db('audit_events').orderBy('id');
+      const rows = await s.db('audit_events').orderBy('seq');
       const victim = rows[5]!;
       await s.db('audit_events').where({ id: victim.id }).update({ details: '{"i":999}' });
       expect(await a.verify()).toBe(Number(victim.id));

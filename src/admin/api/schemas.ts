@@ -144,7 +144,12 @@ export const chainBody = z
     intact: z.boolean(),
     checked: z.number().int(),
     first_broken: z
-      .object({ id: z.number().int(), reason: z.enum(['row_altered', 'link_broken', 'rows_missing_at_end', 'head_mismatch']) })
+      .object({
+        id: z.number().int(),
+        reason: z.enum(['row_altered', 'link_broken', 'rows_missing_at_end', 'checkpoint_mismatch', 'checkpoint_bad_signature', 'unsigned_rows']),
+        checkpoint: z.number().int().optional(),
+        exportLine: z.number().int().optional(),
+      })
       .nullable(),
   })
   .meta({ id: 'ChainReport' });

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Knex } from 'knex';
+import { setImmediate } from 'node:timers/promises';
 import type { Database } from '../storage/database.js';
-import { isPostgres } from '../storage/database.js';
 import { openCheckpoint, type AuditVerifyKeys, type CheckpointClaim } from './audit-key.js';
 
 export const GENESIS = '0'.repeat(64);
@@ -83,89 +82,130 @@ export interface ExportedCheckpoint {
 }
 
 /**
- * Walks the sealed rows in chain order and every signed checkpoint, inside one read snapshot (a
- * sealer committing meanwhile must not look like a break), and names the first thing that does
- * not fit. Checkpoints from an exported copy are checked against the same chain: that is what
+ * Walks the sealed rows in chain order and every signed checkpoint, and names the first thing that
+ * does not fit. Checkpoints from an exported copy are checked against the same chain: that is what
  * finds a truncated tail whose checkpoints were deleted along with it.
+ *
+ * No transaction: on SQLite it would hold the server's only connection for the whole walk. A sealer
+ * committing meanwhile cannot look like a break, because it adds rows and their checkpoint in one
+ * commit and only after the last sealed row: checkpoints read before the walk never name rows the
+ * walk cannot reach, and rows the walk finds beyond them come with checkpoints that are read (and
+ * followed) after it.
  */
 export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported: readonly ExportedCheckpoint[] = []): Promise<ChainReport> {
-  const run = (trx: Knex.Transaction) => walk(trx, keys, exported);
-  return isPostgres(db) ? db.transaction(run, { isolationLevel: 'repeatable read', readOnly: true }) : db.transaction(run);
-}
-
-async function walk(trx: Knex.Transaction, keys: AuditVerifyKeys, exported: readonly ExportedCheckpoint[]): Promise<ChainReport> {
-  const pendingRow = (await trx('audit_events').whereNull('seq').count({ n: '*' }).min({ oldest: 'at' }).first()) as { n: number | string; oldest: number | string | null };
+  const pendingRow = (await db('audit_events').whereNull('seq').count({ n: '*' }).min({ oldest: 'at' }).first()) as { n: number | string; oldest: number | string | null };
   const unsealed = { count: Number(pendingRow.n), oldestAt: pendingRow.oldest === null ? undefined : Number(pendingRow.oldest) };
-  const report = (extra: Partial<ChainReport> & Pick<ChainReport, 'checked'>): ChainReport => ({
-    intact: extra.firstBroken === undefined,
-    checkpoints: 0,
-    exported: exported.length,
-    unsealed,
-    lastCheckpoint: undefined,
-    ...extra,
-  });
 
-  // Checkpoints first: each must carry a valid signature; then the chain must pass through every
-  // (seq, hash) they sign. seq -> the claims at that place.
-  const stored = (await trx('audit_checkpoints').select('id', 'jws').orderBy('id')) as StoredCheckpoint[];
-  const claims = new Map<number, { hash: string; checkpoint?: number; exportLine?: number }[]>();
+  type Where = { checkpoint: number } | { exportLine: number };
+  // seq -> what the signed checkpoints claim the chain's hash is there.
+  const claims = new Map<number, { hash: string; where: Where }[]>();
   let lastCheckpoint: { seq: number; at: number } | undefined;
-  const want = (claim: CheckpointClaim, where: { checkpoint?: number; exportLine?: number }) => {
-    const list = claims.get(claim.seq) ?? [];
-    list.push({ hash: claim.hash, ...where });
-    claims.set(claim.seq, list);
-  };
-  for (const c of stored) {
-    const claim = await openCheckpoint(keys, c.jws);
-    if (!claim) return report({ checked: 0, firstBroken: { id: 0, reason: 'checkpoint_bad_signature', checkpoint: Number(c.id) } });
-    want(claim, { checkpoint: Number(c.id) });
-    if (!lastCheckpoint || claim.seq > lastCheckpoint.seq || (claim.seq === lastCheckpoint.seq && claim.at > lastCheckpoint.at)) lastCheckpoint = { seq: claim.seq, at: claim.at };
-  }
-  for (const e of exported) {
-    const claim = await openCheckpoint(keys, e.jws);
-    if (!claim) return report({ checked: 0, checkpoints: stored.length, firstBroken: { id: 0, reason: 'checkpoint_bad_signature', exportLine: e.line } });
-    want(claim, { exportLine: e.line });
-  }
-  const base = { checkpoints: stored.length, lastCheckpoint };
-  const mismatch = (seq: number, hash: string, id: number): ChainReport['firstBroken'] => {
-    const bad = claims.get(seq)?.find((c) => c.hash !== hash);
-    return bad && { id, reason: 'checkpoint_mismatch', ...(bad.checkpoint !== undefined ? { checkpoint: bad.checkpoint } : { exportLine: bad.exportLine! }) };
-  };
-  const atGenesis = mismatch(0, GENESIS, 0);
-  if (atGenesis) return report({ ...base, checked: 0, firstBroken: atGenesis });
-
+  let checkpoints = 0;
+  let seenCheckpointId = 0;
   let prev = GENESIS;
   let lastSeq = 0;
   let lastId = 0;
   let checked = 0;
-  for (;;) {
-    const rows = (await trx('audit_events').whereNotNull('seq').where('seq', '>', lastSeq).orderBy('seq').limit(1000)) as AuditRow[];
-    if (rows.length === 0) break;
-    for (const r of rows) {
-      const id = Number(r.id);
-      if (r.hash === null || rowHash(r.prev_hash ?? '', r) !== r.hash) return report({ ...base, checked, firstBroken: { id, reason: 'row_altered' } });
-      if (r.prev_hash !== prev) return report({ ...base, checked, firstBroken: { id, reason: 'link_broken' } });
-      const broken = mismatch(Number(r.seq), r.hash, id);
-      if (broken) return report({ ...base, checked, firstBroken: broken });
-      prev = r.hash;
-      lastSeq = Number(r.seq);
-      lastId = id;
-      checked++;
+  // Hashes at the places a checkpoint signed during the walk may name (the head before it, or later).
+  const recent = new Map<number, { hash: string; id: number }>([[0, { hash: GENESIS, id: 0 }]]);
+  let recentFrom = 0;
+
+  const report = (firstBroken?: NonNullable<ChainReport['firstBroken']>): ChainReport => ({
+    intact: firstBroken === undefined,
+    checked,
+    checkpoints,
+    exported: exported.length,
+    ...(firstBroken ? { firstBroken } : {}),
+    unsealed,
+    lastCheckpoint,
+  });
+  const add = (claim: CheckpointClaim, where: Where) => {
+    const list = claims.get(claim.seq) ?? [];
+    list.push({ hash: claim.hash, where });
+    claims.set(claim.seq, list);
+  };
+  /** The next stored checkpoints: the first whose signature fails, if any. */
+  const readCheckpoints = async (): Promise<NonNullable<ChainReport['firstBroken']> | undefined> => {
+    for (;;) {
+      const page = (await db('audit_checkpoints').select('id', 'jws').where('id', '>', seenCheckpointId).orderBy('id').limit(1000)) as StoredCheckpoint[];
+      if (page.length === 0) return undefined;
+      for (const c of page) {
+        const claim = await openCheckpoint(keys, c.jws);
+        if (!claim) return { id: 0, reason: 'checkpoint_bad_signature', checkpoint: Number(c.id) };
+        add(claim, { checkpoint: Number(c.id) });
+        checkpoints++;
+        seenCheckpointId = Number(c.id);
+        if (!lastCheckpoint || claim.seq > lastCheckpoint.seq || (claim.seq === lastCheckpoint.seq && claim.at > lastCheckpoint.at)) lastCheckpoint = { seq: claim.seq, at: claim.at };
+      }
     }
+  };
+  const mismatch = (seq: number, hash: string, id: number): NonNullable<ChainReport['firstBroken']> | undefined => {
+    const bad = claims.get(seq)?.find((c) => c.hash !== hash);
+    return bad && { id, reason: 'checkpoint_mismatch', ...bad.where };
+  };
+  /** Follows the chain from where it stopped to its current end. */
+  const walkRows = async (): Promise<NonNullable<ChainReport['firstBroken']> | undefined> => {
+    for (;;) {
+      // better-sqlite3 answers synchronously: without this turn of the event loop, a long walk on
+      // SQLite would keep every request (and the sealer) waiting until it ends.
+      await setImmediate();
+      const rows = (await db('audit_events').whereNotNull('seq').where('seq', '>', lastSeq).orderBy('seq').limit(1000)) as AuditRow[];
+      if (rows.length === 0) return undefined;
+      for (const r of rows) {
+        const id = Number(r.id);
+        if (r.hash === null || rowHash(r.prev_hash ?? '', r) !== r.hash) return { id, reason: 'row_altered' };
+        if (r.prev_hash !== prev) return { id, reason: 'link_broken' };
+        const broken = mismatch(Number(r.seq), r.hash, id);
+        if (broken) return broken;
+        prev = r.hash;
+        lastSeq = Number(r.seq);
+        lastId = id;
+        if (lastSeq >= recentFrom) recent.set(lastSeq, { hash: r.hash, id });
+        checked++;
+      }
+    }
+  };
+
+  // A checkpoint signed after this read names the head at its signing: this one or a later one.
+  const head = (await db('audit_events').max({ seq: 'seq' }).first()) as { seq: number | string | null } | undefined;
+  recentFrom = Number(head?.seq ?? 0);
+  let broken = await readCheckpoints();
+  if (broken) return report(broken);
+  for (const e of exported) {
+    const claim = await openCheckpoint(keys, e.jws);
+    if (!claim) return report({ id: 0, reason: 'checkpoint_bad_signature', exportLine: e.line });
+    add(claim, { exportLine: e.line });
   }
+  broken = mismatch(0, GENESIS, 0);
+  if (broken) return report(broken);
+  broken = await walkRows();
+  if (broken) return report(broken);
   // A checkpoint beyond the last row: the rows it signed were deleted (with the checkpoints that
   // came after them, if it is the exported copy that still has it).
   for (const [seq, list] of claims) {
-    if (seq > lastSeq) {
-      const c = list[0]!;
-      return report({ ...base, checked, firstBroken: { id: lastId, reason: 'rows_missing_at_end', ...(c.checkpoint !== undefined ? { checkpoint: c.checkpoint } : { exportLine: c.exportLine! }) } });
+    if (seq > lastSeq) return report({ id: lastId, reason: 'rows_missing_at_end', ...list[0]!.where });
+  }
+  // Checkpoints a running sealer signed during the walk: they must fit the rows walked, and where
+  // they reach further, the walk follows (a few rounds at most, while the sealer keeps sealing).
+  for (let round = 0; round < 5; round++) {
+    const before = seenCheckpointId;
+    broken = await readCheckpoints();
+    if (broken) return report(broken);
+    if (seenCheckpointId === before) break;
+    for (const [seq, list] of claims) {
+      const at = recent.get(seq);
+      const bad = at && list.find((c) => c.hash !== at.hash);
+      if (bad) return report({ id: at.id, reason: 'checkpoint_mismatch', ...bad.where });
     }
+    if ((lastCheckpoint?.seq ?? 0) <= lastSeq) break;
+    broken = await walkRows();
+    if (broken) return report(broken);
   }
   // Rows sealed beyond the last signed checkpoint: the sealer signs every batch in the batch's own
   // transaction, so only someone without the key leaves rows like these.
   if (checked > 0 && (!lastCheckpoint || lastCheckpoint.seq < lastSeq)) {
-    const first = (await trx('audit_events').where('seq', '>', lastCheckpoint?.seq ?? 0).orderBy('seq').first('id')) as { id: number };
-    return report({ ...base, checked, firstBroken: { id: Number(first.id), reason: 'unsigned_rows' } });
+    const first = (await db('audit_events').where('seq', '>', lastCheckpoint?.seq ?? 0).orderBy('seq').first('id')) as { id: number };
+    return report({ id: Number(first.id), reason: 'unsigned_rows' });
   }
-  return report({ ...base, checked });
+  return report();
 }

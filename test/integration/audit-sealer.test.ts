@@ -124,6 +124,30 @@ describe.each(stores)('audit sealer ($name)', ({ name, enabled, open }) => {
     }
   });
 
+  it.skipIf(!enabled)('reports an intact log to a verifier that runs while the sealer seals batch after batch', async () => {
+    const s = await open();
+    try {
+      await migrate(s.db);
+      const key = auditTestKey();
+      const { log, sealer } = auditOn(s.db, key, { batchSize: 7 });
+      const { log: reader } = auditOn(s.second(), key);
+      for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 30 }, (_, j) => log.append(event(i * 30 + j))));
+      let sealing = true;
+      const seal = (async () => {
+        while ((await sealer.sealNow()).sealed > 0);
+      })().finally(() => (sealing = false));
+      const reports = [];
+      while (sealing) reports.push(await reader.check());
+      await seal;
+      reports.push(await reader.check());
+      expect(reports.length).toBeGreaterThan(1);
+      for (const r of reports) expect(r.firstBroken).toBeUndefined();
+      expect(reports.at(-1)).toMatchObject({ intact: true, checked: 300, unsealed: { count: 0 } });
+    } finally {
+      await s.close();
+    }
+  });
+
   it.skipIf(!enabled || name !== 'postgres')('seals a row that commits after a row with a higher id was sealed, instead of skipping it', async () => {
     const s = await open();
     try {

@@ -18,7 +18,7 @@ describe.each(backends)('business changes and their audit events ($backend)', ({
   let h: Harness | undefined;
   afterEach(async () => h?.close());
 
-  it.skipIf(!enabled)('leaves a client active, and grants no role, when their audit event cannot be written', async () => {
+  it.skipIf(!enabled)('leaves a client active, grants no role and rotates no key when their audit event cannot be written', async () => {
     h = await startHarness({ backend });
     const { services } = h.yihao.admin;
     const db = h.yihao.stores.db;
@@ -62,6 +62,13 @@ describe.each(backends)('business changes and their audit events ($backend)', ({
     await refuse('admin.role.assigned');
     await expect(services.operators.assign(op, { sub: newcomer.sub, role: 'auditor', department_id: nation.id })).rejects.toThrow();
     expect(await db('role_assignments').where({ account_id: (await h.yihao.accounts.findBySub(newcomer.sub))!.id })).toEqual([]);
+    await allow();
+
+    const activeKeys = async () => (await h!.yihao.signingKeys.list()).filter((k) => k.status === 'active').map((k) => k.kid);
+    const keysBefore = await activeKeys();
+    await refuse('admin.keys.rotated');
+    await expect(services.keys.rotate(op)).rejects.toThrow();
+    expect(await activeKeys()).toEqual(keysBefore);
     await allow();
 
     // Everything that did land is in the log, and the log seals intact.

@@ -135,6 +135,16 @@ describe('configuration', () => {
     expect(c.trustProxy).toBe(true);
   });
 
+  it('reads the audit settings, with the export file relative to the checkout', () => {
+    const dir = dataDir();
+    const file = join(dir, 'audit.json');
+    writeFileSync(file, JSON.stringify({ audit: { sealIntervalMs: 250, export: { file: 'data/checkpoints.jsonl' } } }));
+    const c = loadConfig({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file });
+    expect(c.audit).toMatchObject({ sealer: true, sealIntervalMs: 250, leaseSeconds: 10, export: { file: join(projectRoot, 'data', 'checkpoints.jsonl') } });
+    writeFileSync(file, JSON.stringify({ audit: { sealIntervalMs: 10_000, leaseSeconds: 5 } }));
+    expect(configError({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file }).message).toBe('configuration: audit leaseSeconds must outlast two sealing passes');
+  });
+
   it('refuses argon2 parameters below the floor', () => {
     const dir = dataDir();
     const file = join(dir, 'weak.json');

@@ -11,6 +11,7 @@ import * as admin from './20261130_009_admin.js';
 import * as mobileChannel from './20261130_010_mobile_channel.js';
 import * as kioskCounter from './20261130_011_kiosk_counter.js';
 import * as federationSignOut from './20261130_012_federation_sign_out.js';
+import * as auditSealer from './20261204_013_audit_sealer.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -26,4 +27,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261130_010_mobile_channel', mobileChannel],
   ['20261130_011_kiosk_counter', kioskCounter],
   ['20261130_012_federation_sign_out', federationSignOut],
+  ['20261204_013_audit_sealer', auditSealer],
 ];

@@ -23,7 +23,8 @@ import { createSignOut, type SignOut } from './oidc/sign-out.js';
 import { createPortal } from './portal/index.js';
 import { createBlindIndex } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
-import { createAuditLog } from './audit/index.js';
+import { checkpointExporter, createAuditLog, createAuditSealer, parseAuditKey, parseAuditPublicKey, verifyKeys, type AuditSealer, type AuditSigningKey } from './audit/index.js';
+import { upstreamFetch } from './federation/upstream-fetch.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
 import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
@@ -62,7 +63,8 @@ export function createServices(config: Config, stores: Stores) {
   const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, clientCache, accountIndex });
   const secretGrace = createSecretGrace(stores.db);
   const clientSecrets = createClientSecrets(config.secrets.indexKey, { grace: secretGrace });
-  const audit = createAuditLog(stores.db);
+  const auditKey = auditSigningKey(config);
+  const audit = createAuditLog(stores.db, { verifyKeys: verifyKeys(auditKey, config.audit.retiredPublicKeys.map(retiredAuditKey)), exportFile: config.audit.export.file });
   const registry = registryFromConfig(config.registry);
   const otpStore = createOtpStore({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
   const otp = createOtpService({
@@ -76,9 +78,22 @@ export function createServices(config: Config, stores: Stores) {
   const issuer = new URL(config.issuer);
   // The passkey relying party is the issuer's host: passkeys made here work on every instance behind it.
   const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300 });
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff };
+  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, auditKey, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff };
 }
 export type Services = ReturnType<typeof createServices>;
+
+function auditSigningKey(config: Config): AuditSigningKey {
+  const key = parseAuditKey(config.secrets.auditKey);
+  // The config loader checked it already.
+  if (!key) throw new Error('the audit key is not an Ed25519 private key');
+  return key;
+}
+
+function retiredAuditKey(text: string) {
+  const key = parseAuditPublicKey(text);
+  if (!key) throw new Error('audit.retiredPublicKeys: an entry is not an Ed25519 public key (base64 SPKI DER)');
+  return key;
+}
 
 export interface Yihao {
   app: Koa;
@@ -94,6 +109,8 @@ export interface Yihao {
   channels: Channels;
   /** Upstream identity providers: their definitions and linked identities. */
   federation: Federation;
+  /** Chains and signs audit events behind the hot path; runs (if elected) once `listen` is called. */
+  auditSealer: AuditSealer;
   stores: Stores;
   services: Services;
   logger: Logger;
@@ -213,6 +230,18 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     logger,
   });
 
+  // Started with the server, not for CLI commands: an instance that serves is one that may seal.
+  const auditSealer = createAuditSealer({
+    db: stores.db,
+    key: services.auditKey,
+    intervalMs: config.audit.sealIntervalMs,
+    batchSize: config.audit.batchSize,
+    leaseMs: config.audit.leaseSeconds * 1000,
+    idleCheckpointMs: config.audit.idleCheckpointSeconds * 1000,
+    exporter: checkpointExporter(config.audit.export, config.audit.export.webhookUrl ? upstreamFetch(config.outbound, logger, 10_000) : undefined),
+    log: logger,
+  });
+
   let server: Server | undefined;
   return {
     app,
@@ -224,6 +253,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     signingKeys: services.signingKeys,
     channels,
     federation,
+    auditSealer,
     stores,
     services,
     logger,
@@ -233,7 +263,10 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
         // Keep-alive must outlast a load balancer's idle timeout, or it sees resets.
         server.keepAliveTimeout = 65_000;
         server.once('error', reject);
-        server.listen(port, host, () => resolve(server!));
+        server.listen(port, host, () => {
+          if (config.audit.sealer) auditSealer.start();
+          resolve(server!);
+        });
       });
     },
     async close() {
@@ -249,6 +282,9 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
         await closed;
         clearTimeout(grace);
       }
+      // After the requests in flight, so that their events are sealed by whoever seals next; before
+      // the stores close. Frees the lease, so another instance takes over at once.
+      await auditSealer.stop();
       if (!opts.stores) {
         await stores.db.destroy();
         await stores.redis?.quit();

@@ -134,11 +134,11 @@ export function clientService(d: ClientServiceDeps) {
         reviewNote: undefined,
         createdAt: now,
       };
-      await store.transaction(async (s) => {
+      await store.transaction(async (s, trx) => {
         await s.insert(client);
         await s.insertChange(change);
+        await guard.record(op, 'admin.client.created', { departmentId: dept.id, clientId }, { change_id: change.id, after: settings }, trx);
       });
-      await guard.record(op, 'admin.client.created', { departmentId: dept.id, clientId }, { change_id: change.id, after: settings });
       return { client, change, clientSecret: secret?.secret };
     },
 
@@ -164,8 +164,10 @@ export function clientService(d: ClientServiceDeps) {
         reviewNote: undefined,
         createdAt: Date.now(),
       };
-      await store.insertChange(change);
-      await guard.record(op, 'admin.client_change.drafted', { departmentId: client.departmentId, clientId }, { change_id: change.id, diff: settingsDiff(client.settings, settings) });
+      await store.transaction(async (s, trx) => {
+        await s.insertChange(change);
+        await guard.record(op, 'admin.client_change.drafted', { departmentId: client.departmentId, clientId }, { change_id: change.id, diff: settingsDiff(client.settings, settings) }, trx);
+      });
       return change;
     },
 
@@ -189,8 +191,10 @@ export function clientService(d: ClientServiceDeps) {
       keepsKind(client, settings);
       await checkLiveable(client.clientId, settings, client.secretDigest);
       const next = { ...change, proposed: settings };
-      if (!(await store.updateChange(next, 'draft'))) throw conflict('only a draft can be edited');
-      await guard.record(op, 'admin.client_change.edited', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id, before: change.proposed, after: settings });
+      await store.transaction(async (s, trx) => {
+        if (!(await s.updateChange(next, 'draft'))) throw conflict('only a draft can be edited');
+        await guard.record(op, 'admin.client_change.edited', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id, before: change.proposed, after: settings }, trx);
+      });
       return next;
     },
 
@@ -198,8 +202,10 @@ export function clientService(d: ClientServiceDeps) {
       const { change } = await ownedChange(op, 'client.write', 'client_change.submit', changeId);
       if (change.status !== 'draft') throw conflict('only a draft can be submitted');
       const next: ClientChange = { ...change, status: 'submitted', submittedAt: Date.now() };
-      if (!(await store.updateChange(next, 'draft'))) throw conflict('only a draft can be submitted');
-      await guard.record(op, 'admin.client_change.submitted', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id });
+      await store.transaction(async (s, trx) => {
+        if (!(await s.updateChange(next, 'draft'))) throw conflict('only a draft can be submitted');
+        await guard.record(op, 'admin.client_change.submitted', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id }, trx);
+      });
       return next;
     },
 
@@ -222,18 +228,18 @@ export function clientService(d: ClientServiceDeps) {
       };
       const reviewed: ClientChange = { ...change, status: 'approved', reviewerId: op.sub, reviewedAt: now, reviewNote: note };
       // Both or neither: a change marked approved whose settings did not land would lie.
-      await store.transaction(async (s) => {
+      await store.transaction(async (s, trx) => {
         if (!(await s.updateChange(reviewed, 'submitted'))) throw conflict('only a submitted change can be approved');
         if (!(await s.update(next, client.version))) throw conflict('the client changed since this change was drafted; draft it again');
+        await guard.record(
+          op,
+          'admin.client_change.approved',
+          { departmentId: change.departmentId, clientId: change.clientId },
+          { change_id: change.id, author: change.authorId, before: client.settings ?? null, after: change.proposed, status: { before: client.status, after: next.status } },
+          trx,
+        );
       });
       if (next.status === 'active') await publish(next);
-      await guard.record(op, 'admin.client_change.approved', { departmentId: change.departmentId, clientId: change.clientId }, {
-        change_id: change.id,
-        author: change.authorId,
-        before: client.settings ?? null,
-        after: change.proposed,
-        status: { before: client.status, after: next.status },
-      });
       return { change: reviewed, client: next };
     },
 
@@ -243,8 +249,10 @@ export function clientService(d: ClientServiceDeps) {
       if (change.authorId === op.sub) await guard.deny(op, 'client_change.reject', 'self_approval', { departmentId: change.departmentId, clientId: change.clientId });
       if (change.status !== 'submitted') throw conflict('only a submitted change can be rejected');
       const reviewed: ClientChange = { ...change, status: 'rejected', reviewerId: op.sub, reviewedAt: Date.now(), reviewNote: note };
-      if (!(await store.updateChange(reviewed, 'submitted'))) throw conflict('only a submitted change can be rejected');
-      await guard.record(op, 'admin.client_change.rejected', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id, note: note ?? null });
+      await store.transaction(async (s, trx) => {
+        if (!(await s.updateChange(reviewed, 'submitted'))) throw conflict('only a submitted change can be rejected');
+        await guard.record(op, 'admin.client_change.rejected', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id, note: note ?? null }, trx);
+      });
       return reviewed;
     },
 
@@ -253,9 +261,11 @@ export function clientService(d: ClientServiceDeps) {
       const client = await owned(op, 'client.write', 'client.suspend', clientId);
       if (client.status !== 'active') throw conflict('only an active client can be suspended');
       const next: ClientRecord = { ...client, status: 'suspended', version: client.version + 1, updatedAt: Date.now() };
-      if (!(await store.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+      await store.transaction(async (s, trx) => {
+        if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+        await guard.record(op, 'admin.client.suspended', { departmentId: client.departmentId, clientId }, { reason, status: { before: 'active', after: 'suspended' } }, trx);
+      });
       await d.live.unpublish(clientId);
-      await guard.record(op, 'admin.client.suspended', { departmentId: client.departmentId, clientId }, { reason, status: { before: 'active', after: 'suspended' } });
       return next;
     },
 
@@ -263,9 +273,11 @@ export function clientService(d: ClientServiceDeps) {
       const client = await owned(op, 'client.write', 'client.resume', clientId);
       if (client.status !== 'suspended') throw conflict('only a suspended client can be resumed');
       const next: ClientRecord = { ...client, status: 'active', version: client.version + 1, updatedAt: Date.now() };
-      if (!(await store.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+      await store.transaction(async (s, trx) => {
+        if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+        await guard.record(op, 'admin.client.resumed', { departmentId: client.departmentId, clientId }, { status: { before: 'suspended', after: 'active' } }, trx);
+      });
       await publish(next);
-      await guard.record(op, 'admin.client.resumed', { departmentId: client.departmentId, clientId }, { status: { before: 'suspended', after: 'active' } });
       return next;
     },
 
@@ -285,12 +297,15 @@ export function clientService(d: ClientServiceDeps) {
       await store.transaction(async (s, trx) => {
         if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
         if (previousValidUntil) await secretGrace(trx).add(clientId, client.secretDigest!, previousValidUntil);
+        await guard.record(
+          op,
+          'admin.client.secret_rotated',
+          { departmentId: client.departmentId, clientId },
+          { grace_seconds: graceSeconds, previous_valid_until: previousValidUntil ? new Date(previousValidUntil).toISOString() : null },
+          trx,
+        );
       });
       if (next.status === 'active') await publish(next);
-      await guard.record(op, 'admin.client.secret_rotated', { departmentId: client.departmentId, clientId }, {
-        grace_seconds: graceSeconds,
-        previous_valid_until: previousValidUntil ? new Date(previousValidUntil).toISOString() : null,
-      });
       return { clientSecret: fresh.secret, previousValidUntil };
     },
   };

@@ -1,11 +1,12 @@
 import { parseInput } from './validate.js';
 import { AdminError } from './admin-error.js';
-import { departmentInput, placementProblem, type Department, type DepartmentInput, type DepartmentStore } from './departments.js';
+import type { Database } from '../storage/database.js';
+import { departmentInput, departmentStore, placementProblem, type Department, type DepartmentInput, type DepartmentStore } from './departments.js';
 import type { Guard } from './guard.js';
 import { offsetOf, type Page } from './paging.js';
 import type { Operator } from './roles.js';
 
-export function departmentService({ departments, guard }: { departments: DepartmentStore; guard: Guard }) {
+export function departmentService({ departments, guard, db }: { departments: DepartmentStore; guard: Guard; db: Database }) {
   return {
     async list(op: Operator, q: { q?: string | undefined; page: number; per_page: number }): Promise<Page<Department>> {
       const scopes = await guard.scopes(op, 'department.read', 'department.list');
@@ -24,9 +25,12 @@ export function departmentService({ departments, guard }: { departments: Departm
       const parent = await guard.require(op, 'department.write', 'department.create', await departments.find(parsed.parent_id));
       const problem = placementProblem(parsed.level, parent);
       if (problem) throw new AdminError('invalid_input', problem, { level: problem });
-      const created = await departments.create({ name: parsed.name, level: parsed.level, parent });
-      await guard.record(op, 'admin.department.created', { departmentId: created.id }, { after: { name: created.name, level: created.level, parent_id: parent.id } });
-      return created;
+      // The department and its record commit together.
+      return db.transaction(async (trx) => {
+        const created = await departmentStore(trx).create({ name: parsed.name, level: parsed.level, parent });
+        await guard.record(op, 'admin.department.created', { departmentId: created.id }, { after: { name: created.name, level: created.level, parent_id: parent.id } }, trx);
+        return created;
+      });
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { AuditLog } from '../audit/index.js';
 import { AdminError, notFound } from './admin-error.js';
 import type { Department } from './departments.js';
@@ -19,7 +20,8 @@ export interface Target {
  * (404), so that names and ids outside the operator's departments never leak.
  */
 export function createGuard(audit: AuditLog) {
-  async function record(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, action: string, target: Target, details?: Record<string, unknown>): Promise<void> {
+  /** `trx`: the change's own transaction, so that the change and its record commit together. */
+  async function record(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, action: string, target: Target, details?: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
     await audit.append({
       action,
       actorType: 'operator',
@@ -31,7 +33,7 @@ export function createGuard(audit: AuditLog) {
       requestId: op.requestId,
       channel: 'web',
       ...(details ? { details } : {}),
-    });
+    }, { trx });
   }
 
   async function deny(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, operation: string, reason: DenyReason, target: Target = {}): Promise<never> {

@@ -12,9 +12,8 @@ export function keyService({ signingKeys, guard }: { signingKeys: SigningKeys; g
     async rotate(op: Operator): Promise<{ activated: string[]; keys: SigningKeyInfo[] }> {
       await guard.scopes(op, 'key.rotate', 'key.rotate');
       const before = (await signingKeys.list()).filter((k) => k.status === 'active').map((k) => k.kid);
-      const fresh = await signingKeys.rotate();
+      const fresh = await signingKeys.rotate((trx, activated) => guard.record(op, 'admin.keys.rotated', {}, { before: { active: before }, after: { active: activated } }, trx));
       const activated = fresh.map((k) => k.kid);
-      await guard.record(op, 'admin.keys.rotated', {}, { before: { active: before }, after: { active: activated } });
       return { activated, keys: await signingKeys.list() };
     },
   };

@@ -2,7 +2,8 @@ import { parseInput } from './validate.js';
 import { z } from 'zod';
 import type { Accounts } from '../accounts/index.js';
 import { AdminError, notFound } from './admin-error.js';
-import type { AssignmentRecord, AssignmentStore } from './assignments.js';
+import type { Database } from '../storage/database.js';
+import { assignmentStore, type AssignmentRecord, type AssignmentStore } from './assignments.js';
 import type { DepartmentStore } from './departments.js';
 import type { Guard } from './guard.js';
 import { type Page } from './paging.js';
@@ -29,7 +30,7 @@ export interface OperatorView {
 
 const assignmentView = (a: AssignmentRecord) => ({ id: a.id, role: a.role, department_id: a.departmentId });
 
-export function operatorService({ accounts, assignments, departments, guard }: { accounts: Accounts; assignments: AssignmentStore; departments: DepartmentStore; guard: Guard }) {
+export function operatorService({ accounts, assignments, departments, guard, db }: { accounts: Accounts; assignments: AssignmentStore; departments: DepartmentStore; guard: Guard; db: Database }) {
   /** Only a super-admin over the department may grant or take away super-admin. */
   const mayManageRole = (op: Operator, role: string, path: string) =>
     role !== 'super-admin' || op.assignments.some((held) => held.role === 'super-admin' && path.startsWith(held.departmentPath));
@@ -66,8 +67,12 @@ export function operatorService({ accounts, assignments, departments, guard }: {
       if (await assignments.exists({ accountId: account.id, role: a.role, departmentId: dept.id })) {
         throw new AdminError('conflict', 'the account already holds this role in this department');
       }
-      const id = await assignments.add({ accountId: account.id, role: a.role, departmentId: dept.id, createdBy: op.sub });
-      await guard.record(op, 'admin.role.assigned', { departmentId: dept.id, accountId: account.sub }, { before: null, after: { id, role: a.role, department_id: dept.id } });
+      // The role and its record commit together.
+      const id = await db.transaction(async (trx) => {
+        const added = await assignmentStore(trx).add({ accountId: account.id, role: a.role, departmentId: dept.id, createdBy: op.sub });
+        await guard.record(op, 'admin.role.assigned', { departmentId: dept.id, accountId: account.sub }, { before: null, after: { id: added, role: a.role, department_id: dept.id } }, trx);
+        return added;
+      });
       return { id, sub: account.sub, role: a.role, department_id: dept.id };
     },
 
@@ -79,8 +84,10 @@ export function operatorService({ accounts, assignments, departments, guard }: {
       const account = await accounts.findById(a.accountId);
       if (!account) throw notFound('operator');
       if (account.sub === op.sub) await guard.deny(op, 'operator.revoke', 'self_assignment', { departmentId: dept.id, accountId: account.sub });
-      await assignments.remove(a.id);
-      await guard.record(op, 'admin.role.revoked', { departmentId: dept.id, accountId: account.sub }, { before: assignmentView(a), after: null });
+      await db.transaction(async (trx) => {
+        await assignmentStore(trx).remove(a.id);
+        await guard.record(op, 'admin.role.revoked', { departmentId: dept.id, accountId: account.sub }, { before: assignmentView(a), after: null }, trx);
+      });
     },
   };
 }

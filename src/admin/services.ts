@@ -35,8 +35,8 @@ export function createAdminServices(d: AdminServiceDeps) {
   return {
     guard,
     stores: { departments, assignments, clients },
-    departments: departmentService({ departments, guard }),
-    operators: operatorService({ accounts: d.accounts, assignments, departments, guard }),
+    departments: departmentService({ departments, guard, db: d.db }),
+    operators: operatorService({ accounts: d.accounts, assignments, departments, guard, db: d.db }),
     clients: clientService({
       store: clients,
       departments,

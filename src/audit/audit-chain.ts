@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
+import { setImmediate } from 'node:timers/promises';
 import type { Database } from '../storage/database.js';
+import { openCheckpoint, type AuditVerifyKeys, type CheckpointClaim } from './audit-key.js';
 
 export const GENESIS = '0'.repeat(64);
 
-/** The stored shape of one event. */
+/** The stored shape of one event. `seq`, `prev_hash` and `hash` are null until the sealer chains it. */
 export interface AuditRow {
   id: number;
+  seq: number | null;
   at: number;
   action: string;
   actor_type: string;
@@ -17,62 +20,192 @@ export interface AuditRow {
   request_id: string | null;
   details: string | null;
   department_id: string | null;
-  prev_hash: string;
-  hash: string;
+  prev_hash: string | null;
+  hash: string | null;
 }
 
+export type AuditContent = Omit<AuditRow, 'id' | 'seq' | 'hash' | 'prev_hash'>;
+
 /**
- * The canonical encoding: every column but the id and the hashes, in a fixed order, as a JSON
- * array, chained to the previous hash. `department_id` came later; it joins the array only when
- * set, so rows written before it still verify.
+ * The canonical encoding: every column but the id, the place and the hashes, in a fixed order, as
+ * a JSON array, chained to the previous hash. `department_id` came later; it joins the array only
+ * when set, so rows written before it still verify. The place (`seq`) is not hashed: the chain
+ * itself fixes the order, each row naming the hash of the one before it.
  */
-export function rowHash(prev: string, r: Omit<AuditRow, 'id' | 'hash' | 'prev_hash'>): string {
+export function rowHash(prev: string, r: AuditContent): string {
   const fields: unknown[] = [Number(r.at), r.action, r.actor_type, r.actor_id, r.account_id, r.client_id, r.channel, r.ip, r.request_id, r.details];
   if (r.department_id !== null && r.department_id !== undefined) fields.push(r.department_id);
   return createHash('sha256').update(prev).update(JSON.stringify(fields)).digest('hex');
 }
 
-/** Why a row does not fit the chain. */
+/** Why the log does not verify. */
 export type BreakReason =
-  /** Its own content no longer matches its hash: the row was edited. */
+  /** A row's own content no longer matches its hash: the row was edited. */
   | 'row_altered'
-  /** Its content is intact but it does not follow the row before it: a row before it was deleted or moved. */
+  /** A row's content is intact but it does not follow the row before it: a row was deleted, inserted or moved. */
   | 'link_broken'
-  /** The chain ends before the recorded head: the newest rows were deleted. */
+  /** A signed checkpoint (in the database or in the exported copy) names rows that are gone: the newest rows were deleted. */
   | 'rows_missing_at_end'
-  /** The recorded head does not match the last row. */
-  | 'head_mismatch';
+  /** The chain does not reach the hash a signed checkpoint holds: it was rewritten (every hash recomputed). */
+  | 'checkpoint_mismatch'
+  /** A checkpoint's signature does not verify with the audit key (or a retired one): it was forged or edited. */
+  | 'checkpoint_bad_signature'
+  /** Sealed rows that no signed checkpoint covers: added or re-sealed by someone without the audit key. */
+  | 'unsigned_rows';
 
 export interface ChainReport {
   intact: boolean;
-  /** Rows checked. */
+  /** Sealed rows checked. */
   checked: number;
-  /** The first row that does not fit; for `rows_missing_at_end`, the last row the head names. */
-  firstBroken?: { id: number; reason: BreakReason };
+  /** Signed checkpoints checked (in the database, and lines of the exported copy). */
+  checkpoints: number;
+  exported: number;
+  /**
+   * The first thing that does not fit. `id` is the row (for a checkpoint: the row at its place,
+   * when there is one); `checkpoint` the checkpoint's id, or its line number in the exported copy.
+   */
+  firstBroken?: { id: number; reason: BreakReason; checkpoint?: number; exportLine?: number };
+  /** Events the sealer has not chained yet: the window (docs/audit.md). */
+  unsealed: { count: number; oldestAt: number | undefined };
+  lastCheckpoint: { seq: number; at: number } | undefined;
 }
 
-/** Walks the whole chain in id order and names the first row that does not fit. */
-export async function verifyChain(db: Database): Promise<ChainReport> {
+interface StoredCheckpoint {
+  id: number;
+  jws: string;
+}
+
+/** One line of the exported copy (what the sealer writes to the file or the webhook). */
+export interface ExportedCheckpoint {
+  line: number;
+  jws: string;
+}
+
+/**
+ * Walks the sealed rows in chain order and every signed checkpoint, and names the first thing that
+ * does not fit. Checkpoints from an exported copy are checked against the same chain: that is what
+ * finds a truncated tail whose checkpoints were deleted along with it.
+ *
+ * No transaction: on SQLite it would hold the server's only connection for the whole walk. A sealer
+ * committing meanwhile cannot look like a break, because it adds rows and their checkpoint in one
+ * commit and only after the last sealed row: checkpoints read before the walk never name rows the
+ * walk cannot reach, and rows the walk finds beyond them come with checkpoints that are read (and
+ * followed) after it.
+ */
+export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported: readonly ExportedCheckpoint[] = []): Promise<ChainReport> {
+  const pendingRow = (await db('audit_events').whereNull('seq').count({ n: '*' }).min({ oldest: 'at' }).first()) as { n: number | string; oldest: number | string | null };
+  const unsealed = { count: Number(pendingRow.n), oldestAt: pendingRow.oldest === null ? undefined : Number(pendingRow.oldest) };
+
+  type Where = { checkpoint: number } | { exportLine: number };
+  // seq -> what the signed checkpoints claim the chain's hash is there.
+  const claims = new Map<number, { hash: string; where: Where }[]>();
+  let lastCheckpoint: { seq: number; at: number } | undefined;
+  let checkpoints = 0;
+  let seenCheckpointId = 0;
   let prev = GENESIS;
-  let after = 0;
+  let lastSeq = 0;
+  let lastId = 0;
   let checked = 0;
-  let lastHash: string | undefined;
-  for (;;) {
-    const rows = await db<AuditRow>('audit_events').where('id', '>', after).orderBy('id').limit(1000);
-    if (rows.length === 0) break;
-    for (const r of rows) {
-      const id = Number(r.id);
-      if (rowHash(r.prev_hash, r) !== r.hash) return { intact: false, checked, firstBroken: { id, reason: 'row_altered' } };
-      if (r.prev_hash !== prev) return { intact: false, checked, firstBroken: { id, reason: 'link_broken' } };
-      prev = r.hash;
-      after = id;
-      lastHash = r.hash;
-      checked++;
+  // Hashes at the places a checkpoint signed during the walk may name (the head before it, or later).
+  const recent = new Map<number, { hash: string; id: number }>([[0, { hash: GENESIS, id: 0 }]]);
+  let recentFrom = 0;
+
+  const report = (firstBroken?: NonNullable<ChainReport['firstBroken']>): ChainReport => ({
+    intact: firstBroken === undefined,
+    checked,
+    checkpoints,
+    exported: exported.length,
+    ...(firstBroken ? { firstBroken } : {}),
+    unsealed,
+    lastCheckpoint,
+  });
+  const add = (claim: CheckpointClaim, where: Where) => {
+    const list = claims.get(claim.seq) ?? [];
+    list.push({ hash: claim.hash, where });
+    claims.set(claim.seq, list);
+  };
+  /** The next stored checkpoints: the first whose signature fails, if any. */
+  const readCheckpoints = async (): Promise<NonNullable<ChainReport['firstBroken']> | undefined> => {
+    for (;;) {
+      const page = (await db('audit_checkpoints').select('id', 'jws').where('id', '>', seenCheckpointId).orderBy('id').limit(1000)) as StoredCheckpoint[];
+      if (page.length === 0) return undefined;
+      for (const c of page) {
+        const claim = await openCheckpoint(keys, c.jws);
+        if (!claim) return { id: 0, reason: 'checkpoint_bad_signature', checkpoint: Number(c.id) };
+        add(claim, { checkpoint: Number(c.id) });
+        checkpoints++;
+        seenCheckpointId = Number(c.id);
+        if (!lastCheckpoint || claim.seq > lastCheckpoint.seq || (claim.seq === lastCheckpoint.seq && claim.at > lastCheckpoint.at)) lastCheckpoint = { seq: claim.seq, at: claim.at };
+      }
     }
+  };
+  const mismatch = (seq: number, hash: string, id: number): NonNullable<ChainReport['firstBroken']> | undefined => {
+    const bad = claims.get(seq)?.find((c) => c.hash !== hash);
+    return bad && { id, reason: 'checkpoint_mismatch', ...bad.where };
+  };
+  /** Follows the chain from where it stopped to its current end. */
+  const walkRows = async (): Promise<NonNullable<ChainReport['firstBroken']> | undefined> => {
+    for (;;) {
+      // better-sqlite3 answers synchronously: without this turn of the event loop, a long walk on
+      // SQLite would keep every request (and the sealer) waiting until it ends.
+      await setImmediate();
+      const rows = (await db('audit_events').whereNotNull('seq').where('seq', '>', lastSeq).orderBy('seq').limit(1000)) as AuditRow[];
+      if (rows.length === 0) return undefined;
+      for (const r of rows) {
+        const id = Number(r.id);
+        if (r.hash === null || rowHash(r.prev_hash ?? '', r) !== r.hash) return { id, reason: 'row_altered' };
+        if (r.prev_hash !== prev) return { id, reason: 'link_broken' };
+        const broken = mismatch(Number(r.seq), r.hash, id);
+        if (broken) return broken;
+        prev = r.hash;
+        lastSeq = Number(r.seq);
+        lastId = id;
+        if (lastSeq >= recentFrom) recent.set(lastSeq, { hash: r.hash, id });
+        checked++;
+      }
+    }
+  };
+
+  // A checkpoint signed after this read names the head at its signing: this one or a later one.
+  const head = (await db('audit_events').max({ seq: 'seq' }).first()) as { seq: number | string | null } | undefined;
+  recentFrom = Number(head?.seq ?? 0);
+  let broken = await readCheckpoints();
+  if (broken) return report(broken);
+  for (const e of exported) {
+    const claim = await openCheckpoint(keys, e.jws);
+    if (!claim) return report({ id: 0, reason: 'checkpoint_bad_signature', exportLine: e.line });
+    add(claim, { exportLine: e.line });
   }
-  const head = (await db('audit_head').where({ id: 1 }).first()) as { last_id: number; last_hash: string } | undefined;
-  if (!head) return checked === 0 ? { intact: true, checked } : { intact: false, checked, firstBroken: { id: after, reason: 'head_mismatch' } };
-  if (Number(head.last_id) > after) return { intact: false, checked, firstBroken: { id: Number(head.last_id), reason: 'rows_missing_at_end' } };
-  if (Number(head.last_id) !== after || head.last_hash !== lastHash) return { intact: false, checked, firstBroken: { id: after, reason: 'head_mismatch' } };
-  return { intact: true, checked };
+  broken = mismatch(0, GENESIS, 0);
+  if (broken) return report(broken);
+  broken = await walkRows();
+  if (broken) return report(broken);
+  // A checkpoint beyond the last row: the rows it signed were deleted (with the checkpoints that
+  // came after them, if it is the exported copy that still has it).
+  for (const [seq, list] of claims) {
+    if (seq > lastSeq) return report({ id: lastId, reason: 'rows_missing_at_end', ...list[0]!.where });
+  }
+  // Checkpoints a running sealer signed during the walk: they must fit the rows walked, and where
+  // they reach further, the walk follows (a few rounds at most, while the sealer keeps sealing).
+  for (let round = 0; round < 5; round++) {
+    const before = seenCheckpointId;
+    broken = await readCheckpoints();
+    if (broken) return report(broken);
+    if (seenCheckpointId === before) break;
+    for (const [seq, list] of claims) {
+      const at = recent.get(seq);
+      const bad = at && list.find((c) => c.hash !== at.hash);
+      if (bad) return report({ id: at.id, reason: 'checkpoint_mismatch', ...bad.where });
+    }
+    if ((lastCheckpoint?.seq ?? 0) <= lastSeq) break;
+    broken = await walkRows();
+    if (broken) return report(broken);
+  }
+  // Rows sealed beyond the last signed checkpoint: the sealer signs every batch in the batch's own
+  // transaction, so only someone without the key leaves rows like these.
+  if (checked > 0 && (!lastCheckpoint || lastCheckpoint.seq < lastSeq)) {
+    const first = (await db('audit_events').where('seq', '>', lastCheckpoint?.seq ?? 0).orderBy('seq').first('id')) as { id: number };
+    return report({ id: Number(first.id), reason: 'unsigned_rows' });
+  }
+  return report();
 }

@@ -1,6 +1,8 @@
+import { readFile } from 'node:fs/promises';
+import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
-import { isPostgres } from '../storage/database.js';
-import { GENESIS, rowHash, verifyChain, type AuditRow, type ChainReport } from './audit-chain.js';
+import { verifyChain, type AuditRow, type ChainReport, type ExportedCheckpoint } from './audit-chain.js';
+import type { AuditVerifyKeys } from './audit-key.js';
 import { queryEvents, type AuditPage, type AuditQuery } from './audit-query.js';
 
 /** `anonymous`: a request that proved no identity at all (an admin API call without a valid token). */
@@ -28,18 +30,28 @@ export interface AuditEvent extends Omit<AuditEventInput, 'details'> {
   details: Record<string, unknown> | undefined;
 }
 
-interface SqliteConnection {
-  prepare(sql: string): { get(...args: unknown[]): unknown; run(...args: unknown[]): unknown };
-  transaction(fn: () => void): { immediate(): void };
+export interface AppendOptions {
+  /**
+   * The business change's own transaction: the event commits with the change or not at all, so
+   * that no action lands without its record.
+   */
+  trx?: Knex.Transaction | undefined;
 }
 
-// Any fixed key serialises the PostgreSQL writers; SQLite has a single writer anyway.
-const CHAIN_LOCK = 0x79_69_68_61;
+export interface AuditLogOptions {
+  /** The keys that verify checkpoints: the audit key's public half and any retired ones. */
+  verifyKeys: AuditVerifyKeys;
+  /** The exported copy of the checkpoints (JSON lines), checked against the chain when it exists. */
+  exportFile?: string | undefined;
+}
 
-export function createAuditLog(db: Database) {
-  const pg = isPostgres(db);
+export function createAuditLog(db: Database, opts: AuditLogOptions = { verifyKeys: new Map() }) {
   return {
-    async append(e: AuditEventInput): Promise<void> {
+    /**
+     * One insert, no lock and no read: the row is stored unsealed, and the elected sealer chains
+     * and signs it within about a second (audit-sealer.ts).
+     */
+    async append(e: AuditEventInput, options: AppendOptions = {}): Promise<void> {
       const row = {
         at: Date.now(),
         action: e.action,
@@ -53,41 +65,7 @@ export function createAuditLog(db: Database) {
         details: e.details ? JSON.stringify(e.details) : null,
         department_id: e.departmentId ?? null,
       };
-      // The head row moves with every append, in the same transaction: the newest rows cannot be
-      // deleted without the chain ending short of it.
-      if (pg) {
-        await db.transaction(async (trx) => {
-          await trx.raw('select pg_advisory_xact_lock(?)', [CHAIN_LOCK]);
-          const last = await trx<AuditRow>('audit_events').select('hash').orderBy('id', 'desc').first();
-          const prev = last?.hash ?? GENESIS;
-          const hash = rowHash(prev, row);
-          const [inserted] = (await trx('audit_events').insert({ ...row, prev_hash: prev, hash }).returning('id')) as { id: number }[];
-          await trx('audit_head').insert({ id: 1, last_id: inserted!.id, last_hash: hash }).onConflict('id').merge();
-        });
-        return;
-      }
-      // SQLite: another process (the CLI) may write too. A deferred transaction that reads and then
-      // writes can deadlock on the lock upgrade, so take the write lock first (BEGIN IMMEDIATE),
-      // which better-sqlite3 offers only on its own synchronous transactions.
-      const conn = (await db.client.acquireConnection()) as SqliteConnection;
-      try {
-        conn
-          .transaction(() => {
-            const last = conn.prepare('select hash from audit_events order by id desc limit 1').get() as { hash: string } | undefined;
-            const prev = last?.hash ?? GENESIS;
-            const full = { ...row, prev_hash: prev, hash: rowHash(prev, row) };
-            const columns = Object.keys(full);
-            const { lastInsertRowid } = conn.prepare(`insert into audit_events (${columns.join(', ')}) values (${columns.map((c) => `@${c}`).join(', ')})`).run(full) as {
-              lastInsertRowid: number | bigint;
-            };
-            conn
-              .prepare('insert into audit_head (id, last_id, last_hash) values (1, ?, ?) on conflict (id) do update set last_id = excluded.last_id, last_hash = excluded.last_hash')
-              .run(Number(lastInsertRowid), full.hash);
-          })
-          .immediate();
-      } finally {
-        await db.client.releaseConnection(conn);
-      }
+      await (options.trx ?? db)('audit_events').insert(row);
     },
 
     /** Newest first: what happened to one citizen's account. */
@@ -102,18 +80,46 @@ export function createAuditLog(db: Database) {
       return { events: rows.map(toEvent), ...(next !== undefined ? { next } : {}) };
     },
 
-    /** Recomputes the chain and names the first row that does not fit. */
-    check(): Promise<ChainReport> {
-      return verifyChain(db);
+    /**
+     * Recomputes the chain, checks every checkpoint's signature (and the exported copy's, when
+     * there is one) and names the first row or checkpoint that does not fit; also says how far the
+     * sealer lags.
+     */
+    async check(exportFile: string | undefined = opts.exportFile): Promise<ChainReport> {
+      return verifyChain(db, opts.verifyKeys, exportFile ? await readExport(exportFile) : []);
     },
 
-    /** The id of the first row that does not fit the chain, or undefined when the log is intact. */
+    /** The id of the first row that does not fit (0 for a checkpoint), or undefined when the log is intact. */
     async verify(): Promise<number | undefined> {
-      return (await verifyChain(db)).firstBroken?.id;
+      return (await this.check()).firstBroken?.id;
     },
   };
 }
 export type AuditLog = ReturnType<typeof createAuditLog>;
+
+/** The exported copy: one JSON object per line with at least `jws`; a missing file is no copy yet. */
+async function readExport(file: string): Promise<ExportedCheckpoint[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const out: ExportedCheckpoint[] = [];
+  text.split('\n').forEach((raw, i) => {
+    if (!raw.trim()) return;
+    let jws: unknown;
+    try {
+      jws = (JSON.parse(raw) as { jws?: unknown }).jws;
+    } catch {
+      jws = undefined;
+    }
+    // A line that cannot be read counts as a checkpoint whose signature does not verify.
+    out.push({ line: i + 1, jws: typeof jws === 'string' ? jws : '' });
+  });
+  return out;
+}
 
 function toEvent(r: AuditRow): AuditEvent {
   return {

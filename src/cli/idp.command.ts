@@ -238,9 +238,10 @@ through that identity links afresh by citizen ID. The account and its sessions s
     const account = await withYihao(config, async (yihao) => {
       const upstream = await createUpstreamStore(yihao.stores.db, yihao.services.sealer).find(name);
       if (!upstream) throw new YihaoError('not_found', `no upstream named "${name}" ('yihao idp list' lists them)`, 404);
-      const unlinked = await createLinkedIdentities(yihao.stores.db, yihao.services.vault).unlink(upstream.issuer, sub);
+      const unlinked = await createLinkedIdentities(yihao.stores.db, yihao.services.vault).unlink(upstream.issuer, sub, (trx, account) =>
+        yihao.services.audit.append({ action: 'federation.unlinked', actorType: 'operator', actorId: 'cli', accountId: account.sub, details: { upstream: name, upstream_sub: sub } }, { trx }),
+      );
       if (!unlinked) throw new YihaoError('not_found', `no identity with that sub is linked through ${name}`, 404);
-      await yihao.services.audit.append({ action: 'federation.unlinked', actorType: 'operator', actorId: 'cli', accountId: unlinked.sub, details: { upstream: name, upstream_sub: sub } });
       return unlinked;
     });
     out.result(opts.json, { upstream: name, sub, account: account.sub, unlinked: true }, [`unlinked ${name} identity from account ${account.sub}`]);

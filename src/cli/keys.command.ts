@@ -54,14 +54,10 @@ Options:
     const config = loadConfig(env);
     const { fresh, keys } = await withYihao(config, async (yihao) => {
       const before = (await yihao.signingKeys.list()).filter((k) => k.status === 'active').map((k) => k.kid);
-      const fresh = await yihao.signingKeys.rotate();
       // Whoever runs the CLI on the server is the actor; the trail says the rotation came from there.
-      await yihao.services.audit.append({
-        action: 'keys.rotated',
-        actorType: 'system',
-        actorId: 'cli',
-        details: { via: 'cli', before: { active: before }, after: { active: fresh.map((k) => k.kid) } },
-      });
+      const fresh = await yihao.signingKeys.rotate((trx, activated) =>
+        yihao.services.audit.append({ action: 'keys.rotated', actorType: 'system', actorId: 'cli', details: { via: 'cli', before: { active: before }, after: { active: activated } } }, { trx }),
+      );
       return { fresh, keys: await yihao.signingKeys.list() };
     });
     const activated = fresh.map((k) => k.kid);

@@ -89,6 +89,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const outbound = file.outbound.trustedCaFile ? { ...file.outbound, trustedCaFile: trustedCaFile(resolve(projectRoot, file.outbound.trustedCaFile)) } : file.outbound;
   const registry = file.registry.kind === 'file' ? { ...file.registry, path: resolve(projectRoot, file.registry.path) } : file.registry;
+  // Like the other files: relative to the checkout, so the server and `yihao audit verify` agree.
+  const audit = file.audit.export.file ? { ...file.audit, export: { ...file.audit.export, file: resolve(projectRoot, file.audit.export.file) } } : file.audit;
   const sms =
     file.sms.sender.kind === 'webhook' && env.YIHAO_SMS_WEBHOOK_TOKEN ? { ...file.sms, sender: { ...file.sms.sender, token: env.YIHAO_SMS_WEBHOOK_TOKEN } } : file.sms;
   const { secrets, source } = loadSecrets(env, dataDir, production);
@@ -104,6 +106,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     outbound,
     registry,
+    audit,
     sms,
     env: nodeEnv,
     issuer,

@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { smsConfigSchema } from '../sms/sms-config.js';
@@ -16,8 +17,19 @@ export const secretsSchema = z.object({
   cookieKeys: z.array(z.string().min(32, 'each cookie key needs at least 32 characters')).min(1),
   sealKeys: z.array(sealKeySchema).min(1),
   indexKey: z.string().refine((k) => Buffer.from(k, 'base64').length >= 32, 'must be at least 32 bytes, base64-encoded'),
+  /** Signs audit checkpoints (docs/audit.md); optional here because the loader fills it in outside production. */
+  auditKey: z.string().refine(isEd25519PrivateKey, 'must be an Ed25519 private key: base64 of its PKCS#8 DER form').optional(),
 });
-export type Secrets = z.infer<typeof secretsSchema>;
+/** After loading, the audit key is always there (loadSecrets supplies or refuses it). */
+export type Secrets = z.infer<typeof secretsSchema> & { auditKey: string };
+
+function isEd25519PrivateKey(text: string): boolean {
+  try {
+    return createPrivateKey({ key: Buffer.from(text, 'base64'), format: 'der', type: 'pkcs8' }).asymmetricKeyType === 'ed25519';
+  } catch {
+    return false;
+  }
+}
 
 export const fileConfigSchema = z
   .object({
@@ -110,6 +122,33 @@ export const fileConfigSchema = z
         maxSecretGraceSeconds: z.number().int().min(0).default(30 * 86_400),
       })
       .strict()
+      .prefault({}),
+    /** The audit log's sealer and checkpoints (docs/audit.md). */
+    audit: z
+      .object({
+        /** Whether this instance stands for election as the sealer (exactly one instance seals at a time). */
+        sealer: z.boolean().default(true),
+        /** Pause between sealing passes: new events are chained and signed about this long after they are written. */
+        sealIntervalMs: z.number().int().min(10).max(60_000).default(1_000),
+        batchSize: z.number().int().min(1).max(10_000).default(500),
+        /** The sealer's lease: when its instance dies, another takes over within about this long. */
+        leaseSeconds: z.number().positive().max(600).default(10),
+        /** A quiet log still gets a signed checkpoint this often, so the end of the log stays dated. */
+        idleCheckpointSeconds: seconds.default(60),
+        /** Public keys (base64 SPKI DER) of retired audit keys, still trusted to verify old checkpoints. */
+        retiredPublicKeys: z.array(z.string().min(1)).default([]),
+        /** The outside copy of every checkpoint, as JSON lines. */
+        export: z
+          .object({
+            file: z.string().min(1).optional(),
+            /** Reached through the outbound guard (outbound.allowedNetworks for internal hosts). */
+            webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .refine((a) => a.leaseSeconds * 1000 > a.sealIntervalMs * 2, 'leaseSeconds must outlast two sealing passes')
       .prefault({}),
     resourceServers: z.record(
       z.url(),

@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { z } from 'zod';
 import { secretsSchema, type Secrets } from './schema.js';
 import { ConfigError } from './config-error.js';
 
@@ -14,7 +15,7 @@ function parseSealKeys(raw: string): { kid: string; key: string }[] {
   });
 }
 
-function validate(candidate: unknown, source: string): Secrets {
+function validate(candidate: unknown, source: string): z.infer<typeof secretsSchema> {
   const r = secretsSchema.safeParse(candidate);
   if (!r.success) {
     const issue = r.error.issues[0]!;
@@ -28,7 +29,33 @@ function generate(): Secrets {
     cookieKeys: [randomBytes(32).toString('base64url')],
     sealKeys: [{ kid: `k${Date.now().toString(36)}`, key: randomBytes(32).toString('base64') }],
     indexKey: randomBytes(32).toString('base64'),
+    auditKey: generateAuditKey(),
   };
+}
+
+function generateAuditKey(): string {
+  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, randomBytes(32)]), format: 'der', type: 'pkcs8' }).export({ format: 'der', type: 'pkcs8' }).toString('base64');
+}
+
+// The fixed DER header of an Ed25519 PKCS#8 key; the 32-byte seed follows it.
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/**
+ * The audit key (docs/audit.md) is kept apart from the database: YIHAO_AUDIT_KEY, or `auditKey` in
+ * the secrets file. Production refuses to start without one. Elsewhere, a secrets file written
+ * before the audit key existed (or secrets given in the environment) gets one derived from the
+ * index key: stable across restarts, but not apart from the other secrets, so not for production.
+ */
+function withAuditKey(secrets: Secrets | Omit<Secrets, 'auditKey'>, env: Env, production: boolean): Secrets {
+  if (env.YIHAO_AUDIT_KEY) {
+    const auditKey = secretsSchema.shape.auditKey.safeParse(env.YIHAO_AUDIT_KEY.trim());
+    if (!auditKey.success || !auditKey.data) throw new ConfigError('YIHAO_AUDIT_KEY', 'must be an Ed25519 private key: base64 of its PKCS#8 DER form');
+    return { ...secrets, auditKey: auditKey.data };
+  }
+  if ('auditKey' in secrets && secrets.auditKey) return secrets as Secrets;
+  if (production) throw new ConfigError('YIHAO_AUDIT_KEY', 'is required in production (or auditKey in YIHAO_SECRETS_FILE): it signs the audit log\'s checkpoints');
+  const seed = Buffer.from(hkdfSync('sha256', Buffer.from(secrets.indexKey, 'base64'), Buffer.alloc(0), 'yihao audit key v1', 32));
+  return { ...secrets, auditKey: createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' }).export({ format: 'der', type: 'pkcs8' }).toString('base64') };
 }
 
 /**
@@ -37,6 +64,11 @@ function generate(): Secrets {
  * sessions, keys and sealed data readable.
  */
 export function loadSecrets(env: Env, dataDir: string, production: boolean): { secrets: Secrets; source: 'environment' | 'file' | 'generated' } {
+  const found = findSecrets(env, dataDir, production);
+  return { ...found, secrets: withAuditKey(found.secrets, env, production) };
+}
+
+function findSecrets(env: Env, dataDir: string, production: boolean): { secrets: z.infer<typeof secretsSchema>; source: 'environment' | 'file' | 'generated' } {
   const names = ['YIHAO_COOKIE_KEYS', 'YIHAO_SEAL_KEYS', 'YIHAO_INDEX_KEY'] as const;
   const given = names.filter((n) => env[n]);
   if (given.length > 0) {

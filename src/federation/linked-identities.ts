@@ -126,7 +126,7 @@ export function createLinkedIdentities(db: Database, vault: CitizenIdVault) {
      * Removes a link (an operator's decision, e.g. after the upstream corrected a citizen ID): the next
      * sign-in through that identity links afresh by citizen ID. Returns the account it was linked to.
      */
-    async unlink(issuer: string, sub: string): Promise<{ id: string; sub: string } | undefined> {
+    async unlink(issuer: string, sub: string, record?: (trx: Knex.Transaction, account: { id: string; sub: string }) => Promise<void>): Promise<{ id: string; sub: string } | undefined> {
       return db.transaction(async (trx) => {
         const row = await trx('federated_identities as f')
           .join('accounts as a', 'a.id', 'f.account_id')
@@ -134,6 +134,8 @@ export function createLinkedIdentities(db: Database, vault: CitizenIdVault) {
           .first('a.id as id', 'a.sub as sub');
         if (!row) return undefined;
         await trx('federated_identities').where({ upstream_issuer: issuer, upstream_sub: sub }).delete();
+        // The audit event, in the same transaction: no link goes without its record.
+        await record?.(trx, row as { id: string; sub: string });
         return row as { id: string; sub: string };
       });
     },

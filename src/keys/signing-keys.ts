@@ -1,4 +1,5 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 import type { Sealer } from '../identity/index.js';
 
@@ -58,12 +59,14 @@ export function createSigningKeys(db: Database, sealer: Sealer, { retiredKeepSec
     },
 
     /** Adds new active keys and retires the previous ones, in one transaction. */
-    async rotate(): Promise<SigningKeyInfo[]> {
+    /** `record` writes the audit event in the rotation's own transaction: both land or neither. */
+    async rotate(record?: (trx: Knex.Transaction, activated: string[]) => Promise<void>): Promise<SigningKeyInfo[]> {
       const now = Date.now();
       const fresh = await Promise.all(SIGNING_ALGS.map((alg) => generate(alg, now)));
       await db.transaction(async (trx) => {
         await trx('signing_keys').whereNull('retired_at').update({ retired_at: now });
         await trx('signing_keys').insert(fresh);
+        await record?.(trx, fresh.map((k) => k.kid));
       });
       return fresh.map(info);
     },

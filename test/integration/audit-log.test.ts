@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { createAuditLog } from '../../src/audit/index.js';
+import { auditOn, auditTestKey } from '../support/audit.js';
 import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
+import { countRoundTrips } from '../../src/storage/round-trips.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
@@ -55,17 +56,29 @@ describe.each(stores)('hash-chained audit log ($name)', ({ enabled, open }) => {
   it.skipIf(!enabled)('keeps an intact chain under concurrent writers and detects edits and deletions', async () => {
     const s = await open();
     try {
-      const a = createAuditLog(s.db);
-      const b = createAuditLog(s.second());
+      const key = auditTestKey();
+      const { log: a, sealer } = auditOn(s.db, key);
+      const { log: b } = auditOn(s.second(), key);
       await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
           (i % 2 ? a : b).append({ action: 'test.event', actorType: 'system', accountId: `acct${i % 3}`, details: { i } }),
         ),
       );
+      // The hot path: one statement per event, no lock, no read (it was six, under one global lock).
+      const counter = countRoundTrips({ db: s.db });
+      await a.append({ action: 'test.counted', actorType: 'system' });
+      counter.stop();
+      expect(counter.read()).toEqual({ sql: 1, redis: 0 });
+      await s.db('audit_events').where({ action: 'test.counted' }).delete();
+      // Unsealed events are readable at once (a citizen sees them in the portal) and break nothing.
+      expect(await a.forAccount('acct1')).toHaveLength(7);
+      expect(await a.check()).toMatchObject({ intact: true, checked: 0, unsealed: { count: 20 } });
+      expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 20, checkpoints: 1 });
+      expect(await a.check()).toMatchObject({ intact: true, checked: 20, unsealed: { count: 0 } });
       expect(await a.verify()).toBeUndefined();
       expect(await a.forAccount('acct1')).toHaveLength(7);
 
-      const rows = await s.db('audit_events').orderBy('id');
+      const rows = await s.db('audit_events').orderBy('seq');
       const victim = rows[5]!;
       await s.db('audit_events').where({ id: victim.id }).update({ details: '{"i":999}' });
       expect(await a.verify()).toBe(Number(victim.id));

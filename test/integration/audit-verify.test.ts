@@ -1,19 +1,24 @@
 /**
- * Tampering with the audit log directly in the database (an edit, a deletion, a reorder, and a
- * deletion of the newest rows) is found by `yihao audit verify`, which names the first row that
- * does not fit and exits non-zero; on SQLite and on PostgreSQL.
+ * The attacker can write the database but does not hold the audit key. Whatever they do to the log
+ * (edit, delete, insert or reorder rows, delete the newest rows with their checkpoints, recompute
+ * the whole chain, forge checkpoints with a key of their own), `yihao audit verify` names the first
+ * row or checkpoint that does not fit and exits 3; on SQLite and on PostgreSQL.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditLog } from '../../src/audit/index.js';
+import { CompactSign } from 'jose';
+import { loadConfig } from '../../src/config/index.js';
+import { GENESIS, rowHash, type AuditRow } from '../../src/audit/audit-chain.js';
 import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
+import { auditOn, auditTestKey } from '../support/audit.js';
 import { createPgSchema, pgAvailable, PG_URL } from '../support/services.js';
 import { buildCli, pgUrlWithSchema, runYihao } from '../support/yihao-cli.js';
 
 interface Store {
   db: Database;
+  dir: string;
   env: Record<string, string>;
   close(): Promise<void>;
 }
@@ -25,7 +30,7 @@ const backends: { name: string; enabled: boolean; open(): Promise<Store> }[] = [
     async open() {
       const dir = mkdtempSync(join(tmpdir(), 'yihao-audit-cli-'));
       const db = openDatabase({ dataDir: dir });
-      return { db, env: { YIHAO_DATA_DIR: dir }, close: async () => (await db.destroy(), rmSync(dir, { recursive: true, force: true })) };
+      return { db, dir, env: { YIHAO_DATA_DIR: dir }, close: async () => (await db.destroy(), rmSync(dir, { recursive: true, force: true })) };
     },
   },
   {
@@ -37,6 +42,7 @@ const backends: { name: string; enabled: boolean; open(): Promise<Store> }[] = [
       const dir = mkdtempSync(join(tmpdir(), 'yihao-audit-cli-'));
       return {
         db,
+        dir,
         env: { DATABASE_URL: pgUrlWithSchema(PG_URL, pg.schema), YIHAO_DATA_DIR: dir },
         close: async () => (await db.destroy(), await pg.drop(), rmSync(dir, { recursive: true, force: true })),
       };
@@ -46,89 +52,178 @@ const backends: { name: string; enabled: boolean; open(): Promise<Store> }[] = [
 
 beforeAll(buildCli, 180_000);
 
-type Row = Record<string, unknown> & { id: number };
-const CONTENT = ['at', 'action', 'actor_type', 'actor_id', 'account_id', 'client_id', 'channel', 'ip', 'request_id', 'details', 'department_id', 'prev_hash', 'hash'];
-const contentOf = (r: Row) => Object.fromEntries(CONTENT.map((c) => [c, r[c]]));
+type Row = AuditRow & Record<string, unknown>;
+type Report = {
+  intact: boolean;
+  checked: number;
+  checkpoints: number;
+  first_broken: { id: number; reason: string; checkpoint?: number; export_line?: number } | null;
+  unsealed: { count: number; oldest_age_seconds: number | null };
+};
 
 describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
   let s: Store;
   let rows: Row[];
+  let checkpoints: Record<string, unknown>[];
+  let exportFile: string;
 
   beforeAll(async () => {
     if (!enabled) return;
     s = await open();
     await migrate(s.db);
-    const audit = createAuditLog(s.db);
+    // The same secrets.json the CLI will read: its audit key signs the checkpoints.
+    const key = auditTestKey(loadConfig({ NODE_ENV: 'test', ...s.env }).secrets.auditKey);
+    exportFile = join(s.dir, 'checkpoints.jsonl');
+    const { log, sealer } = auditOn(s.db, key, { exportFile });
+    // Two batches, so two checkpoints: rows 1-4 and rows 1-8.
     for (let i = 1; i <= 8; i++) {
-      await audit.append({ action: 'admin.client.created', actorType: 'operator', actorId: `op${i % 2}`, clientId: `yh_c${i}`, departmentId: 'dp_test', details: { i } });
+      await log.append({ action: 'admin.client.created', actorType: 'operator', actorId: `op${i % 2}`, clientId: `yh_c${i}`, departmentId: 'dp_test', details: { i } });
+      if (i === 4) await sealer.sealNow();
     }
-    rows = (await s.db('audit_events').orderBy('id')) as Row[];
+    await sealer.sealNow();
+    await sealer.stop();
+    rows = (await s.db('audit_events').orderBy('seq')) as Row[];
+    checkpoints = (await s.db('audit_checkpoints').orderBy('id')) as Record<string, unknown>[];
   });
   afterAll(async () => s?.close());
 
-  const verify = async () => {
-    const run = await runYihao(['audit', 'verify', '--json'], s.env);
-    return { ...run, report: run.stdout ? (JSON.parse(run.stdout) as { intact: boolean; checked: number; first_broken: { id: number; reason: string } | null }) : undefined };
+  const verify = async (...extra: string[]) => {
+    const run = await runYihao(['audit', 'verify', '--json', ...extra], s.env);
+    return { ...run, report: run.stdout ? (JSON.parse(run.stdout) as Report) : undefined };
   };
-  const restore = async (r: Row) => {
-    await s.db('audit_events').where({ id: r.id }).delete();
-    await s.db('audit_events').insert(r);
+  /** Puts back the log as the sealer left it; the next attack starts from an intact log. */
+  const restore = async () => {
+    await s.db('audit_events').delete();
+    await s.db('audit_checkpoints').delete();
+    await s.db('audit_events').insert(rows);
+    await s.db('audit_checkpoints').insert(checkpoints);
+    expect((await verify('--export', exportFile)).code).toBe(0);
+  };
+  const expectBroken = async (run: Awaited<ReturnType<typeof verify>>, broken: Report['first_broken']) => {
+    expect(run.code).toBe(3);
+    expect(run.report).toMatchObject({ intact: false, first_broken: broken });
+    expect(run.stderr).toMatch(/^yihao: audit log broken at .* \(\w+\)\n$/);
+  };
+  /** What an attacker without the key can do: recompute every hash from `from` on, in chain order. */
+  const recomputeFrom = async (from: number) => {
+    let prev = from === 0 ? GENESIS : rows[from - 1]!.hash!;
+    for (const r of (await s.db('audit_events').orderBy('seq')).slice(from) as Row[]) {
+      const hash = rowHash(prev, r);
+      await s.db('audit_events').where({ id: r.id }).update({ prev_hash: prev, hash });
+      prev = hash;
+    }
+    return prev;
   };
 
-  it.skipIf(!enabled)('reports an intact log and exits 0', async () => {
-    const run = await verify();
+  it.skipIf(!enabled)('reports an intact log, the signed checkpoints and the sealer’s lag, and exits 0', async () => {
+    const run = await verify('--export', exportFile);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(run.report).toEqual({ intact: true, checked: 8, first_broken: null });
+    expect(run.report).toMatchObject({ intact: true, checked: 8, checkpoints: 2, exported: 2, first_broken: null, unsealed: { count: 0, oldest_age_seconds: null } });
     const text = await runYihao(['audit', 'verify'], s.env);
-    expect(text.stdout).toBe('audit log intact: 8 rows checked\n');
+    expect(text.stdout).toMatch(/^audit log intact: 8 rows checked, 2 signed checkpoints\nnot yet sealed: 0 events\nlast checkpoint: row 8, signed .* ago\)\n$/);
+  });
+
+  it.skipIf(!enabled)('counts events not yet sealed, with the age of the oldest, without calling them a break', async () => {
+    await s.db('audit_events').insert({ at: Date.now() - 5_000, action: 'login.succeeded', actor_type: 'citizen' });
+    const run = await verify();
+    expect(run.code).toBe(0);
+    expect(run.report!.unsealed.count).toBe(1);
+    expect(run.report!.unsealed.oldest_age_seconds).toBeGreaterThanOrEqual(5);
+    await restore();
   });
 
   it.skipIf(!enabled)('names an edited row', async () => {
     const victim = rows[3]!;
     await s.db('audit_events').where({ id: victim.id }).update({ details: '{"i":999}' });
-    const run = await verify();
-    expect(run.code).toBe(3);
-    expect(run.report).toMatchObject({ intact: false, first_broken: { id: Number(victim.id), reason: 'row_altered' } });
-    expect(run.stderr).toBe(`yihao: audit chain broken at row ${victim.id} (row_altered)\n`);
+    await expectBroken(await verify(), { id: Number(victim.id), reason: 'row_altered' });
     const text = await runYihao(['audit', 'verify'], s.env);
     expect(text.stdout).toContain(`audit log BROKEN at row ${victim.id}: its content does not match its hash`);
-    await s.db('audit_events').where({ id: victim.id }).update({ details: victim.details });
-    expect((await verify()).code).toBe(0);
+    await restore();
   });
 
   it.skipIf(!enabled)('names the row after a deleted one', async () => {
-    const victim = rows[5]!;
-    await s.db('audit_events').where({ id: victim.id }).delete();
-    const run = await verify();
-    expect(run.code).toBe(3);
-    expect(run.report).toMatchObject({ intact: false, first_broken: { id: Number(rows[6]!.id), reason: 'link_broken' } });
-    await restore(victim);
-    expect((await verify()).code).toBe(0);
+    await s.db('audit_events').where({ id: rows[5]!.id }).delete();
+    await expectBroken(await verify(), { id: Number(rows[6]!.id), reason: 'link_broken' });
+    await restore();
   });
 
   it.skipIf(!enabled)('names the first of two rows that swapped places', async () => {
     const [a, b] = [rows[2]!, rows[3]!];
-    await s.db('audit_events').where({ id: a.id }).delete();
-    await s.db('audit_events').where({ id: b.id }).delete();
-    // Each keeps its content, but under the other's id: the order of the log changed.
-    await s.db('audit_events').insert({ id: a.id, ...contentOf(b) });
-    await s.db('audit_events').insert({ id: b.id, ...contentOf(a) });
-    const run = await verify();
-    expect(run.code).toBe(3);
-    expect(run.report).toMatchObject({ intact: false, first_broken: { id: Number(a.id), reason: 'link_broken' } });
-    await s.db('audit_events').whereIn('id', [a.id, b.id]).delete();
-    await s.db('audit_events').insert([a, b]);
-    expect((await verify()).code).toBe(0);
+    // Each keeps its content and hashes, but takes the other's place in the chain.
+    await s.db('audit_events').where({ id: a.id }).update({ seq: -1 });
+    await s.db('audit_events').where({ id: b.id }).update({ seq: a.seq });
+    await s.db('audit_events').where({ id: a.id }).update({ seq: b.seq });
+    await expectBroken(await verify(), { id: Number(b.id), reason: 'link_broken' });
+    await restore();
   });
 
-  it.skipIf(!enabled)('notices that the newest rows were deleted', async () => {
+  it.skipIf(!enabled)('names the row after one inserted in the middle, and rows added at the end without a checkpoint', async () => {
+    // In the middle: the later rows move up one place, the forged row links to the row before it.
+    for (const r of [...rows].reverse().slice(0, 4)) await s.db('audit_events').where({ id: r.id }).update({ seq: Number(r.seq) + 1 });
+    const forged = { at: Number(rows[3]!.at) + 1, action: 'admin.client.approved', actor_type: 'operator', actor_id: 'op1', account_id: null, client_id: 'yh_c4', channel: null, ip: null, request_id: null, details: null, department_id: 'dp_test' };
+    await s.db('audit_events').insert({ ...forged, seq: 5, prev_hash: rows[3]!.hash, hash: rowHash(rows[3]!.hash!, forged) });
+    await expectBroken(await verify(), { id: Number(rows[4]!.id), reason: 'link_broken' });
+    await restore();
+
+    // At the end, correctly linked: only the missing signature gives it away.
     const last = rows.at(-1)!;
-    await s.db('audit_events').where({ id: last.id }).delete();
-    const run = await verify();
-    expect(run.code).toBe(3);
-    expect(run.report).toMatchObject({ intact: false, first_broken: { id: Number(last.id), reason: 'rows_missing_at_end' } });
-    await restore(last);
-    expect((await verify()).code).toBe(0);
+    const [added] = (await s.db('audit_events').insert({ ...forged, seq: 9, prev_hash: last.hash, hash: rowHash(last.hash!, forged) }).returning('id')) as { id: number }[];
+    await expectBroken(await verify(), { id: Number(added!.id), reason: 'unsigned_rows' });
+    await restore();
+  });
+
+  it.skipIf(!enabled)('notices that the newest rows were deleted: by the checkpoint that names them, or by the exported copy when their checkpoint went too', async () => {
+    const tail = rows.slice(4);
+    await s.db('audit_events').whereIn('id', tail.map((r) => r.id)).delete();
+    await expectBroken(await verify(), { id: Number(rows[3]!.id), reason: 'rows_missing_at_end', checkpoint: Number(checkpoints[1]!.id) });
+
+    // The attacker deletes the newest checkpoint as well: the database alone now looks like an
+    // older, intact log; the copy outside it does not agree.
+    await s.db('audit_checkpoints').where({ id: checkpoints[1]!.id }).delete();
+    expect((await verify()).report).toMatchObject({ intact: true, checked: 4 });
+    await expectBroken(await verify('--export', exportFile), { id: Number(rows[3]!.id), reason: 'rows_missing_at_end', export_line: 2 });
+    await restore();
+  });
+
+  it.skipIf(!enabled)('detects a chain recomputed without the key: against the checkpoints, without them, and with forged ones', async () => {
+    // Edit row 2 and recompute every hash after it: the chain is self-consistent again.
+    await s.db('audit_events').where({ id: rows[1]!.id }).update({ details: '{"i":"rewritten"}' });
+    const head = await recomputeFrom(1);
+    await expectBroken(await verify(), { id: Number(rows[3]!.id), reason: 'checkpoint_mismatch', checkpoint: Number(checkpoints[0]!.id) });
+
+    // Without checkpoints, the sealed rows have no signature at all.
+    await s.db('audit_checkpoints').delete();
+    await expectBroken(await verify(), { id: Number(rows[0]!.id), reason: 'unsigned_rows' });
+
+    // With checkpoints signed by a key of the attacker's own, named like ours.
+    const ours = (checkpoints[0]!.jws as string).split('.')[0]!;
+    const kid = (JSON.parse(Buffer.from(ours, 'base64url').toString()) as { kid: string }).kid;
+    const theirs = auditTestKey();
+    const at = Date.now();
+    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify({ v: 1, seq: 8, hash: head, at })))
+      .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'yihao-audit-checkpoint' })
+      .sign(theirs.privateKey);
+    const [forged] = (await s.db('audit_checkpoints').insert({ seq: 8, hash: head, at, kid, jws }).returning('id')) as { id: number }[];
+    await expectBroken(await verify(), { id: 0, reason: 'checkpoint_bad_signature', checkpoint: Number(forged!.id) });
+
+    // Or ours, with the claim edited to the new head.
+    const [h, , sig] = (checkpoints[1]!.jws as string).split('.');
+    const edited = `${h}.${Buffer.from(JSON.stringify({ v: 1, seq: 8, hash: head, at })).toString('base64url')}.${sig}`;
+    await s.db('audit_checkpoints').where({ id: forged!.id }).update({ jws: edited });
+    await expectBroken(await verify(), { id: 0, reason: 'checkpoint_bad_signature', checkpoint: Number(forged!.id) });
+    await restore();
+  });
+
+  it.skipIf(!enabled)('refuses an exported copy that was edited', async () => {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const lines = readFileSync(exportFile, 'utf8').trimEnd().split('\n');
+    const tampered = join(s.dir, 'tampered.jsonl');
+    const line = JSON.parse(lines[1]!) as { jws: string };
+    const [h, p, sig] = line.jws.split('.');
+    const claim = JSON.parse(Buffer.from(p!, 'base64url').toString()) as { seq: number };
+    claim.seq = 99;
+    writeFileSync(tampered, `${lines[0]}\n${JSON.stringify({ jws: `${h}.${Buffer.from(JSON.stringify(claim)).toString('base64url')}.${sig}` })}\n`);
+    await expectBroken(await verify('--export', tampered), { id: 0, reason: 'checkpoint_bad_signature', export_line: 2 });
   });
 });

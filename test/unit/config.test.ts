@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +18,8 @@ const explicitSecrets = {
   YIHAO_COOKIE_KEYS: 'c'.repeat(40),
   YIHAO_SEAL_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
   YIHAO_INDEX_KEY: Buffer.alloc(32, 2).toString('base64'),
+  // An Ed25519 private key (PKCS#8 DER, base64) with a fixed seed of 3s.
+  YIHAO_AUDIT_KEY: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.alloc(32, 3)]).toString('base64'),
 };
 
 function configError(env: Record<string, string>): ConfigError {
@@ -76,6 +78,30 @@ describe('configuration', () => {
     expect(() => statSync(join(dir, 'secrets.json'))).toThrow();
   });
 
+  it('refuses production without the audit key, and takes it from the environment or the secrets file', () => {
+    const { YIHAO_AUDIT_KEY, ...others } = explicitSecrets;
+    const err = configError({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', YIHAO_DATA_DIR: dataDir(), ...others });
+    expect(err.message).toBe("configuration: YIHAO_AUDIT_KEY is required in production (or auditKey in YIHAO_SECRETS_FILE): it signs the audit log's checkpoints");
+    expect(configError({ YIHAO_DATA_DIR: dataDir(), ...others, YIHAO_AUDIT_KEY: Buffer.alloc(48, 1).toString('base64') }).message).toBe(
+      'configuration: YIHAO_AUDIT_KEY must be an Ed25519 private key: base64 of its PKCS#8 DER form',
+    );
+    expect(loadConfig({ YIHAO_DATA_DIR: dataDir(), ...explicitSecrets }).secrets.auditKey).toBe(YIHAO_AUDIT_KEY);
+    const dir = dataDir();
+    const file = join(dir, 'secrets.json');
+    writeFileSync(file, JSON.stringify({ cookieKeys: ['c'.repeat(40)], sealKeys: [{ kid: 'k1', key: Buffer.alloc(32, 1).toString('base64') }], indexKey: others.YIHAO_INDEX_KEY, auditKey: YIHAO_AUDIT_KEY }));
+    expect(loadConfig({ YIHAO_DATA_DIR: dir, YIHAO_SECRETS_FILE: file }).secrets.auditKey).toBe(YIHAO_AUDIT_KEY);
+  });
+
+  it('generates an audit key into secrets.json outside production, and derives a stable one for older secrets files', () => {
+    const dir = dataDir();
+    const first = loadConfig({ YIHAO_DATA_DIR: dir });
+    expect(JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8'))).toHaveProperty('auditKey', first.secrets.auditKey);
+    const { YIHAO_AUDIT_KEY, ...others } = explicitSecrets;
+    const derived = loadConfig({ YIHAO_DATA_DIR: dataDir(), ...others }).secrets.auditKey;
+    expect(derived).not.toBe(YIHAO_AUDIT_KEY);
+    expect(loadConfig({ YIHAO_DATA_DIR: dataDir(), ...others }).secrets.auditKey).toBe(derived);
+  });
+
   it('refuses production with the development SMS outbox or the synthetic registry', () => {
     const err = configError({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', YIHAO_DATA_DIR: dataDir(), ...explicitSecrets });
     expect(err.message).toMatch(/^configuration: sms.sender must be a webhook in production/);
@@ -107,6 +133,16 @@ describe('configuration', () => {
     });
     expect(c.registry.kind).toBe('http');
     expect(c.trustProxy).toBe(true);
+  });
+
+  it('reads the audit settings, with the export file relative to the checkout', () => {
+    const dir = dataDir();
+    const file = join(dir, 'audit.json');
+    writeFileSync(file, JSON.stringify({ audit: { sealIntervalMs: 250, export: { file: 'data/checkpoints.jsonl' } } }));
+    const c = loadConfig({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file });
+    expect(c.audit).toMatchObject({ sealer: true, sealIntervalMs: 250, leaseSeconds: 10, export: { file: join(projectRoot, 'data', 'checkpoints.jsonl') } });
+    writeFileSync(file, JSON.stringify({ audit: { sealIntervalMs: 10_000, leaseSeconds: 5 } }));
+    expect(configError({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file }).message).toBe('configuration: audit leaseSeconds must outlast two sealing passes');
   });
 
   it('refuses argon2 parameters below the floor', () => {

@@ -144,11 +144,23 @@ export const chainBody = z
     intact: z.boolean(),
     checked: z.number().int(),
     first_broken: z
-      .object({ id: z.number().int(), reason: z.enum(['row_altered', 'link_broken', 'rows_missing_at_end', 'head_mismatch']) })
+      .object({
+        id: z.number().int(),
+        reason: z.enum(['row_altered', 'link_broken', 'rows_missing_at_end', 'checkpoint_mismatch', 'checkpoint_bad_signature', 'unsigned_rows']),
+        checkpoint: z.number().int().optional(),
+        export_line: z.number().int().optional(),
+      })
       .nullable(),
   })
   .meta({ id: 'ChainReport' });
-export const toChain = (r: ChainReport) => ({ intact: r.intact, checked: r.checked, first_broken: r.firstBroken ?? null });
+export const toChain = (r: ChainReport) => {
+  const b = r.firstBroken;
+  return {
+    intact: r.intact,
+    checked: r.checked,
+    first_broken: b ? { id: b.id, reason: b.reason, ...(b.checkpoint !== undefined ? { checkpoint: b.checkpoint } : {}), ...(b.exportLine !== undefined ? { export_line: b.exportLine } : {}) } : null,
+  };
+};
 
 /** A page of `item`. */
 export const pageOf = <T extends z.ZodType>(item: T, id: string) =>

@@ -1,0 +1,203 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Knex } from 'knex';
+import type { Database } from '../storage/database.js';
+import { GENESIS, rowHash, type AuditRow } from './audit-chain.js';
+import { signCheckpoint, type AuditSigningKey } from './audit-key.js';
+
+export interface SealerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface AuditSealerOptions {
+  db: Database;
+  key: AuditSigningKey;
+  /** Pause between passes: how far (at most, roughly) the chain lags behind the appends. */
+  intervalMs: number;
+  /** Rows chained and signed per transaction. */
+  batchSize: number;
+  /** How long an elected sealer's lease lasts without renewal: the fail-over time after it dies. */
+  leaseMs: number;
+  /** A quiet log still gets a fresh signed checkpoint this often (docs/audit.md: tail truncation). */
+  idleCheckpointMs: number;
+  /** Sends one checkpoint (a JSON line) to the outside copy; failures are logged, never fatal. */
+  exporter?: ((line: string) => Promise<void>) | undefined;
+  log: SealerLog;
+}
+
+export interface SealPass {
+  /** Whether this instance held the lease for the pass. */
+  leader: boolean;
+  sealed: number;
+  checkpoints: number;
+}
+
+/** A batch found the lease taken by another instance: roll back and step down. */
+class LeaseLost extends Error {}
+
+// Bound one pass, so a huge backlog does not keep a transaction stream running without a pause.
+const MAX_BATCHES_PER_PASS = 50;
+// Rows per UPDATE statement; 4 bound values each stays far below SQLite's 32,766.
+const UPDATE_CHUNK = 200;
+
+/**
+ * The one elected sealer. Election is a lease row taken by compare-and-set (an UPDATE whose WHERE
+ * says "free, expired or mine"), which works the same on SQLite and PostgreSQL and needs no held
+ * connection. Every batch renews the lease as its transaction's first statement: on PostgreSQL the
+ * row stays locked until the batch commits, so an instance that takes an expired lease waits for a
+ * batch in flight and the old holder's next batch finds the lease gone; on SQLite the batch holds
+ * the database's single write lock. Two sealers therefore never interleave batches, whatever their
+ * clocks say; the unique `seq` and the `seq is null` guard on each update are a second line.
+ */
+export function createAuditSealer(opts: AuditSealerOptions) {
+  const { db, key, log } = opts;
+  const holder = `${hostname().slice(0, 64)}:${process.pid}:${randomBytes(6).toString('hex')}`;
+  let leader = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  let stopped = true;
+  let exports: Promise<void> = Promise.resolve();
+
+  async function takeLease(now: number): Promise<boolean> {
+    const n = await db('audit_sealer_lease')
+      .where({ name: 'sealer' })
+      .andWhere((w) => w.where('holder', holder).orWhereNull('holder').orWhere('expires_at', '<', now))
+      .update({ holder, expires_at: now + opts.leaseMs });
+    return n === 1;
+  }
+
+  /** One transaction: renew the lease, chain up to batchSize unsealed rows, sign the new head. */
+  async function sealBatch(): Promise<{ sealed: number; checkpoint?: string }> {
+    return db.transaction(async (trx) => {
+      const now = Date.now();
+      const renewed = await trx('audit_sealer_lease').where({ name: 'sealer', holder }).update({ expires_at: now + opts.leaseMs });
+      if (renewed !== 1) throw new LeaseLost();
+      const head = (await trx('audit_events')
+        .select('seq', 'hash')
+        .where('seq', trx('audit_events').max('seq'))
+        .first()) as { seq: number; hash: string } | undefined;
+      let seq = head ? Number(head.seq) : 0;
+      let prev = head?.hash ?? GENESIS;
+      // By id, but the place is ours to give: a row whose id is lower than one already sealed
+      // (a PostgreSQL transaction that committed late) simply takes the next place.
+      const pending = (await trx('audit_events').whereNull('seq').orderBy('id').limit(opts.batchSize)) as AuditRow[];
+      if (pending.length === 0) {
+        const last = (await trx('audit_checkpoints').select('seq', 'at').orderBy('id', 'desc').first()) as { seq: number; at: number } | undefined;
+        // Sign the head when nothing signed it yet (rows chained before checkpoints existed) and,
+        // while quiet, now and then: a recent checkpoint is what dates the end of the log.
+        if (last && Number(last.seq) === seq && now - Number(last.at) < opts.idleCheckpointMs) return { sealed: 0 };
+        return { sealed: 0, checkpoint: await checkpoint(trx, seq, prev, now) };
+      }
+      const updates: [number, number, string, string][] = [];
+      for (const r of pending) {
+        const hash = rowHash(prev, r);
+        updates.push([Number(r.id), ++seq, prev, hash]);
+        prev = hash;
+      }
+      for (let i = 0; i < updates.length; i += UPDATE_CHUNK) await sealRows(trx, updates.slice(i, i + UPDATE_CHUNK));
+      return { sealed: pending.length, checkpoint: await checkpoint(trx, seq, prev, now) };
+    });
+  }
+
+  async function checkpoint(trx: Knex.Transaction, seq: number, hash: string, at: number): Promise<string> {
+    const jws = await signCheckpoint(key, { seq, hash, at });
+    await trx('audit_checkpoints').insert({ seq, hash, at, kid: key.kid, jws });
+    return JSON.stringify({ seq, hash, at, kid: key.kid, jws });
+  }
+
+  function exportLine(line: string): void {
+    if (!opts.exporter) return;
+    const send = opts.exporter;
+    // In order, one at a time, off the sealing path; a later checkpoint covers an earlier one that failed.
+    exports = exports.then(() => send(line)).catch((e: unknown) => log.warn({ component: 'audit', error: (e as Error).message }, 'audit checkpoint export failed'));
+  }
+
+  async function pass(): Promise<SealPass> {
+    const result: SealPass = { leader: false, sealed: 0, checkpoints: 0 };
+    if (!(await takeLease(Date.now()))) {
+      if (leader) log.info({ component: 'audit' }, 'audit sealer lease taken by another instance');
+      leader = false;
+      return result;
+    }
+    if (!leader) log.info({ component: 'audit', holder }, 'audit sealer elected');
+    leader = true;
+    result.leader = true;
+    try {
+      for (let i = 0; i < MAX_BATCHES_PER_PASS; i++) {
+        const batch = await sealBatch();
+        result.sealed += batch.sealed;
+        if (batch.checkpoint) {
+          result.checkpoints++;
+          exportLine(batch.checkpoint);
+        }
+        if (batch.sealed < opts.batchSize) break;
+      }
+    } catch (e) {
+      if (!(e instanceof LeaseLost)) throw e;
+      leader = false;
+      result.leader = false;
+    }
+    return result;
+  }
+
+  function once(): Promise<SealPass> {
+    // One pass at a time in this process (a test's sealNow and the timer may overlap).
+    const next = (running ?? Promise.resolve()).catch(() => undefined).then(pass);
+    running = next;
+    return next;
+  }
+
+  function schedule(): void {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      once()
+        .catch((e: unknown) => log.warn({ component: 'audit', error: (e as Error).message }, 'audit sealing pass failed'))
+        .finally(schedule);
+    }, opts.intervalMs);
+  }
+
+  return {
+    holder,
+    get isLeader() {
+      return leader;
+    },
+    start(): void {
+      if (!stopped) return;
+      stopped = false;
+      schedule();
+    },
+    /** Runs one pass now (taking the lease if it is free) and waits for its exports. */
+    async sealNow(): Promise<SealPass> {
+      const r = await once();
+      await exports;
+      return r;
+    },
+    /** Stops the timer, waits for a pass in flight and its exports, and frees the lease for another instance. */
+    async stop(): Promise<void> {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      await running?.catch(() => undefined);
+      await exports;
+      if (leader) {
+        leader = false;
+        await db('audit_sealer_lease').where({ name: 'sealer', holder }).update({ holder: null, expires_at: 0 }).catch(() => undefined);
+      }
+    },
+  };
+}
+export type AuditSealer = ReturnType<typeof createAuditSealer>;
+
+async function sealRows(trx: Knex.Transaction, rows: [number, number, string, string][]): Promise<void> {
+  const cases = (n: number) => rows.map(() => 'when ? then cast(? as ' + (n === 0 ? 'bigint' : 'varchar(64)') + ')').join(' ');
+  const bind = (col: 1 | 2 | 3) => rows.flatMap((r) => [r[0], r[col]]);
+  const sql =
+    `update audit_events set seq = case id ${cases(0)} end, prev_hash = case id ${cases(1)} end, hash = case id ${cases(1)} end ` +
+    `where seq is null and id in (${rows.map(() => '?').join(', ')})`;
+  const result = (await trx.raw(sql, [...bind(1), ...bind(2), ...bind(3), ...rows.map((r) => r[0])])) as { rowCount?: number; changes?: number };
+  const changed = result.rowCount ?? result.changes;
+  // Another sealer got there first (it cannot under the lease; see above): undo the whole batch.
+  if (changed !== rows.length) throw new Error(`audit sealing updated ${String(changed)} of ${rows.length} rows`);
+}

@@ -1,0 +1,81 @@
+/**
+ * An operator's action and its audit event commit together: when the event cannot be written, the
+ * action does not land either (before, the client was suspended first and its record written
+ * after). The audit insert is made to fail with a trigger, on SQLite and on PostgreSQL.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Operator } from '../../src/admin/roles.js';
+import { isPostgres } from '../../src/storage/database.js';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+
+const backends: { backend: Backend; enabled: boolean }[] = [
+  { backend: 'sqlite', enabled: true },
+  { backend: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+describe.each(backends)('business changes and their audit events ($backend)', ({ backend, enabled }) => {
+  let h: Harness | undefined;
+  afterEach(async () => h?.close());
+
+  it.skipIf(!enabled)('leaves a client active, grants no role and rotates no key when their audit event cannot be written', async () => {
+    h = await startHarness({ backend });
+    const { services } = h.yihao.admin;
+    const db = h.yihao.stores.db;
+    const nation = await services.bootstrap.createDepartment({ name: '国家政务服务平台', level: 'national' });
+    const admin = await h.citizen();
+    const reviewer = await h.citizen();
+    const granted = await services.bootstrap.grantRole({ identifier: admin.citizenId, role: 'super-admin', departmentId: nation.id });
+    await services.bootstrap.grantRole({ identifier: reviewer.citizenId, role: 'super-admin', departmentId: nation.id });
+    const operator = async (sub: string): Promise<Operator> => {
+      const account = (await h!.yihao.accounts.findBySub(sub))!;
+      return { accountId: account.id, sub, name: account.name, assignments: [{ id: granted.id, role: 'super-admin', departmentId: nation.id, departmentPath: nation.path }] };
+    };
+    const [op, rev] = [await operator(admin.sub), await operator(reviewer.sub)];
+    const { client, change } = await services.clients.create(op, {
+      department_id: nation.id,
+      settings: { client_name: '办事App', redirect_uris: ['https://app.example.gov.cn/cb'] },
+    });
+    await services.clients.submit(op, change.id);
+    await services.clients.approve(rev, change.id);
+
+    const refuse = async (action: string) => {
+      if (isPostgres(db)) {
+        await db.raw(`create function refuse_audit() returns trigger language plpgsql as $$ begin raise exception 'audit store refused'; end $$`);
+        await db.raw(`create trigger refuse_audit before insert on audit_events for each row when (new.action = '${action}') execute function refuse_audit()`);
+      } else {
+        await db.raw(`create trigger refuse_audit before insert on audit_events when new.action = '${action}' begin select raise(abort, 'audit store refused'); end`);
+      }
+    };
+    const allow = async () => {
+      await db.raw('drop trigger refuse_audit' + (isPostgres(db) ? ' on audit_events' : ''));
+      if (isPostgres(db)) await db.raw('drop function refuse_audit()');
+    };
+
+    await refuse('admin.client.suspended');
+    await expect(services.clients.suspend(op, client.clientId, { reason: '检查' })).rejects.toThrow();
+    expect((await services.clients.get(op, client.clientId)).client.status).toBe('active');
+    await allow();
+    expect((await services.clients.suspend(op, client.clientId, { reason: '检查' })).status).toBe('suspended');
+
+    const newcomer = await h.citizen();
+    await refuse('admin.role.assigned');
+    await expect(services.operators.assign(op, { sub: newcomer.sub, role: 'auditor', department_id: nation.id })).rejects.toThrow();
+    expect(await db('role_assignments').where({ account_id: (await h.yihao.accounts.findBySub(newcomer.sub))!.id })).toEqual([]);
+    await allow();
+
+    const activeKeys = async () => (await h!.yihao.signingKeys.list()).filter((k) => k.status === 'active').map((k) => k.kid);
+    const keysBefore = await activeKeys();
+    await refuse('admin.keys.rotated');
+    await expect(services.keys.rotate(op)).rejects.toThrow();
+    expect(await activeKeys()).toEqual(keysBefore);
+    await allow();
+
+    // Everything that did land is in the log, and the log seals intact.
+    await h.yihao.auditSealer.sealNow();
+    const actions = (await services.audit.query(op, { actor: op.sub, limit: 50 })).events.map((e) => e.action);
+    expect(actions.filter((a) => a === 'admin.client.suspended')).toHaveLength(1);
+    expect(actions).not.toContain('admin.role.assigned');
+    expect(await h.yihao.services.audit.check()).toMatchObject({ intact: true, unsealed: { count: 0 } });
+  });
+});

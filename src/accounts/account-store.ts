@@ -1,5 +1,6 @@
 import type { Database } from '../storage/database.js';
 import { statements } from '../storage/statements.js';
+import { writeBatch } from '../storage/write-batch.js';
 
 export type AccountStatus = 'active' | 'locked' | 'disabled';
 /** How the citizen ID binding was proven. */
@@ -42,6 +43,7 @@ const BY_PHONE_WITH_PASSWORD = withPassword('phone');
 /** SQL for accounts and credentials; no business rules here. */
 export function accountStore(db: Database) {
   const sql = statements(db);
+  const writes = writeBatch(db);
   return {
     byCitizenIndexWithPassword: (citizenIndex: string) => sql.first<AccountWithPassword>(BY_CITIZEN_INDEX_WITH_PASSWORD, [citizenIndex]),
     byPhoneWithPassword: (phone: string) => sql.first<AccountWithPassword>(BY_PHONE_WITH_PASSWORD, [phone]),
@@ -70,8 +72,9 @@ export function accountStore(db: Database) {
     async replaceSecret(account_id: string, type: CredentialRow['type'], secret: string, at: number): Promise<number> {
       return db('credentials').where({ account_id, type }).update({ secret, created_at: at, last_used_at: null });
     },
+    /** Goes out with the request's other pending writes (the sign-in's audit event): one round trip. */
     async touchCredential(id: string, at: number): Promise<void> {
-      await db('credentials').where({ id }).update({ last_used_at: at });
+      await writes.defer(`credentials:${id}:last_used_at`, 'update credentials set last_used_at = ? where id = ?', [at, id]);
     },
   };
 }

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 import { GENESIS, rowHash, type AuditRow } from './audit-chain.js';
 import { signCheckpoint, type AuditSigningKey } from './audit-key.js';
+import { backgroundWork } from '../storage/round-trips.js';
 
 export interface SealerLog {
   info(obj: object, msg: string): void;
@@ -143,7 +144,7 @@ export function createAuditSealer(opts: AuditSealerOptions) {
 
   function once(): Promise<SealPass> {
     // One pass at a time in this process (a test's sealNow and the timer may overlap).
-    const next = (running ?? Promise.resolve()).catch(() => undefined).then(pass);
+    const next = (running ?? Promise.resolve()).catch(() => undefined).then(() => backgroundWork(pass));
     running = next;
     return next;
   }

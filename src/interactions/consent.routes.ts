@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import type { InteractionDeps } from './deps.js';
+import { flushPendingWrites } from '../storage/write-batch.js';
 import { auditWhere, loadInteraction } from './interaction-context.js';
 
 interface ConsentDetails {
@@ -32,7 +33,9 @@ export function consentRoutes(router: Router, deps: InteractionDeps): void {
       accountId,
       details: { scopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [], resources: missing.missingResourceScopes ?? {} },
       ...auditWhere(ctx, it),
-    });
+    }, { withRequestWrites: true });
+    // The grant and its event land together, in one round trip, before the consent is recorded.
+    await flushPendingWrites();
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
     ctx.status = 303;
     ctx.redirect(returnTo);

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
 import type { Acr, Authentication, Channel } from '../accounts/index.js';
 import { readForm } from '../http/form-body.js';
+import { flushPendingWrites } from '../storage/write-batch.js';
 import { htmlPage } from '../http/html-page.js';
 import { YihaoError } from '../errors.js';
 import { allowedChannelsOf, citizenIdReleaseOf, minAcrOf } from '../oidc/client-metadata.js';
@@ -120,7 +121,9 @@ export async function completeLogin(
   auditDetails: Record<string, unknown> = {},
 ): Promise<string> {
   const { accountId: sub, acr, amr, at } = authentication;
-  await deps.audit.append({ action: 'login.succeeded', actorType: 'citizen', actorId: sub, accountId: sub, details: { amr, acr, ...auditDetails }, ...auditWhere(ctx, it) });
+  // The event and the credential's last use go out together, and land before the login does.
+  await deps.audit.append({ action: 'login.succeeded', actorType: 'citizen', actorId: sub, accountId: sub, details: { amr, acr, ...auditDetails }, ...auditWhere(ctx, it) }, { withRequestWrites: true });
+  await flushPendingWrites();
   return deps
     .provider()
     .interactionResult(ctx.req, ctx.res, { login: { accountId: sub, acr, amr, ts: at, remember: true, authentication } }, { mergeWithLastSubmission: false });

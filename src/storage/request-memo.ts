@@ -18,28 +18,42 @@ export interface RequestMemo {
   readonly notes: Map<string, unknown>;
   /** Work to finish before the request's response goes out (a deferred write nothing followed). */
   readonly settle: (() => Promise<void>)[];
+  /**
+   * Set once the settle work has run. Work the request started but did not wait for (a provider
+   * event's audit append) may still run in its async context afterwards: it must see no memo, so
+   * that it writes straight to the store instead of into a queue nobody will flush.
+   */
+  closed: boolean;
 }
 
 const scope = new AsyncLocalStorage<RequestMemo>();
 
 /** Runs `fn` (one request's handling) with a fresh memo. */
 export function withRequestMemo<T>(fn: () => Promise<T>): Promise<T> {
-  const memo: RequestMemo = { records: new Map(), uids: new Map(), values: new Map(), notes: new Map(), settle: [] };
+  const memo: RequestMemo = { records: new Map(), uids: new Map(), values: new Map(), notes: new Map(), settle: [], closed: false };
   return scope.run(memo, async () => {
     try {
       return await fn();
     } finally {
-      for (const work of memo.settle.splice(0)) await work();
+      try {
+        // Settle work may queue more (a flush that defers another write): run until none is left.
+        while (memo.settle.length) for (const work of memo.settle.splice(0)) await work();
+      } finally {
+        memo.closed = true;
+      }
     }
   });
 }
 
 /** The current request's memo; undefined outside a request (CLI, timers, background work). */
-export const requestMemo = (): RequestMemo | undefined => scope.getStore();
+export const requestMemo = (): RequestMemo | undefined => {
+  const memo = scope.getStore();
+  return memo && !memo.closed ? memo : undefined;
+};
 
 /** `load()` once per request for `key`; outside a request, every call loads. */
 export function once<T>(key: string, load: () => Promise<T>): Promise<T> {
-  const memo = scope.getStore();
+  const memo = requestMemo();
   if (!memo) return Promise.resolve(load());
   let found = memo.values.get(key) as Promise<T> | undefined;
   if (!found) {
@@ -54,12 +68,12 @@ export function once<T>(key: string, load: () => Promise<T>): Promise<T> {
 
 /** Drops remembered values whose key starts with `prefix` (after a write that changes them). */
 export function forget(prefix: string): void {
-  const memo = scope.getStore();
+  const memo = requestMemo();
   if (!memo) return;
   for (const key of memo.values.keys()) if (key.startsWith(prefix)) memo.values.delete(key);
 }
 
 /** Tells this request's memo that `model` has no record `id` (one it is about to create under a fresh id). */
 export function rememberAbsent(model: string, id: string): void {
-  scope.getStore()?.records.set(`${model}:${id}`, null);
+  requestMemo()?.records.set(`${model}:${id}`, null);
 }

@@ -15,7 +15,9 @@ interface Queue {
  * from different places. Within the request every read of them is served by the memo; before the
  * response goes out (and before any other SQL write, so order is kept) they are sent together, as
  * one statement on PostgreSQL (data-modifying CTEs) and one immediate transaction on SQLite.
- * Only plain upserts belong here: nothing that must fail or succeed before the request goes on.
+ * Only plain upserts (and inserts of new rows) belong here: nothing whose outcome the request
+ * must know before it goes on. A route that must not go past a point until they landed calls
+ * `flushPendingWrites` there.
  */
 export function writeBatch(db: Database) {
   const sql = statements(db);
@@ -67,10 +69,16 @@ export function writeBatch(db: Database) {
       writes.push({ key, sql: text, params });
     },
     /** Sends the request's queued upserts now (before a write that must come after them). */
-    async flush(): Promise<void> {
-      const queue = requestMemo()?.notes.get(QUEUE) as Queue | undefined;
-      await queue?.flush();
-    },
+    flush: flushPendingWrites,
   };
+}
+
+/**
+ * Sends the current request's queued writes now, as one round trip. A route calls it before its
+ * point of no return (saving an interaction's result), so that what it queued has landed first.
+ */
+export async function flushPendingWrites(): Promise<void> {
+  const queue = requestMemo()?.notes.get(QUEUE) as Queue | undefined;
+  await queue?.flush();
 }
 export type WriteBatch = ReturnType<typeof writeBatch>;

@@ -8,6 +8,12 @@ import { requestContext } from './request-context.js';
 import { securityHeaders } from './security-headers.js';
 import { withRequestMemo } from '../storage/request-memo.js';
 
+/** `/interaction` for `/interaction/abc/login`; `/` for `/`. */
+const firstSegment = (path: string): string => {
+  const end = path.indexOf('/', 1);
+  return end === -1 ? path : path.slice(0, end);
+};
+
 /**
  * The outer app. Our own routers run first; anything they do not answer goes to oidc-provider,
  * which writes the response itself (so logging and headers must come before it).
@@ -20,9 +26,9 @@ export function createHttpApp({ config, holder, routers, logger }: { config: Con
   app.use(requestContext(logger));
   app.use(securityHeaders({ https: config.issuer.startsWith('https://') }));
   const ours = compose(routers.flatMap((r) => [r.routes(), r.allowedMethods()]) as Middleware[]);
-  const prefixes = [...new Set(routers.flatMap((r) => r.stack.map((layer) => `/${String(layer.path).split('/')[1] ?? ''}`)))];
-  // Protocol requests (most of the traffic) skip our routers' matching altogether.
-  app.use((ctx, next) => (prefixes.some((p) => ctx.path === p || ctx.path.startsWith(`${p}/`)) ? ours(ctx, next) : next()));
-  app.use((ctx, next) => holder.middleware(ctx, next));
+  const prefixes = new Set(routers.flatMap((r) => r.stack.map((layer) => `/${String(layer.path).split('/')[1] ?? ''}`)));
+  // Protocol requests (most of the traffic) skip our routers' matching altogether, and go to the
+  // provider in this same step rather than through one more layer of the chain.
+  app.use((ctx, next) => (prefixes.has(firstSegment(ctx.path)) ? ours(ctx, () => holder.middleware(ctx, next)) : holder.middleware(ctx, next)));
   return app;
 }

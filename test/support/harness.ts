@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { createYihao, type Yihao } from '../../src/yihao.js';
 import type { ClientInput } from '../../src/clients/index.js';
 import { createPgSchema, PG_URL, REDIS_URL, uniqueName } from './services.js';
@@ -52,6 +52,8 @@ export interface HarnessOptions {
    * party ID cannot be an IP address.
    */
   host?: 'localhost';
+  /** Where the app logs (default: stdout at the configured level), to inspect its log lines. */
+  logger?: Logger;
 }
 
 /** Starts a real Yihao on a random port with a fresh store. */
@@ -88,7 +90,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   }
   let config = loadConfig(env);
   if (opts.overrides) config = opts.overrides(config);
-  const yihao = await createYihao(config, { logger: createLogger(config.logLevel), ...(schema ? { schema } : {}) });
+  const yihao = await createYihao(config, { logger: opts.logger ?? createLogger(config.logLevel), ...(schema ? { schema } : {}) });
   await yihao.listen(Number(port), '127.0.0.1');
 
   let stopped = false;

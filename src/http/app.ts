@@ -21,9 +21,10 @@ const firstSegment = (path: string): string => {
 export function createHttpApp({ config, holder, routers, logger }: { config: Config; holder: ProviderHolder; routers: Router[]; logger: Logger }): Koa {
   const app = new Koa({ proxy: config.trustProxy, keys: [...config.secrets.cookieKeys] });
   app.silent = true;
-  // One memo of store reads per request (see storage/request-memo.ts).
-  app.use((_ctx, next) => withRequestMemo(next));
   app.use(requestContext(logger));
+  // One memo of store reads per request (see storage/request-memo.ts). Inside the request context,
+  // so that a failure of the writes it sends at the end is logged and answered like any other.
+  app.use((_ctx, next) => withRequestMemo(next));
   app.use(securityHeaders({ https: config.issuer.startsWith('https://') }));
   const ours = compose(routers.flatMap((r) => [r.routes(), r.allowedMethods()]) as Middleware[]);
   const prefixes = new Set(routers.flatMap((r) => r.stack.map((layer) => `/${String(layer.path).split('/')[1] ?? ''}`)));

@@ -11,6 +11,7 @@ export const knobs = {
   backend: process.env.BENCH_BACKEND ?? 'auto',
   seconds: num('BENCH_SECONDS', 4),
   warmupSeconds: 1,
+  ccWarmupSeconds: 3,
   connections: num('BENCH_CONNECTIONS', 10),
   signInLoops: num('BENCH_SIGNIN_LOOPS', 8),
   signInSeconds: num('BENCH_SIGNIN_SECONDS', 6),

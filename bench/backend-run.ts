@@ -6,12 +6,12 @@
 import argon2 from 'argon2';
 import { countPerOp, type PerOp } from './count-pass.js';
 import { prepareStore } from './backends.js';
-import { setUp, startYihao, type BareProvider } from './instances.js';
-import { knobs, REDIRECT, SCOPE, type Backend } from './knobs.js';
+import { benchRelyingParty, setUp, startYihao, type BareProvider } from './instances.js';
+import { knobs, type Backend } from './knobs.js';
 import { argon2Row, argon2Run, cannon, combine, measure, signInLoad, type Row, type Target } from './load.js';
 import { memoryMb } from './proc.js';
 import { checkJwtAccessToken, clientCredentialsRequest, refreshRequest, sendOnce } from './requests.js';
-import { signIn, type RelyingParty } from './sign-in.js';
+import { signIn } from './sign-in.js';
 import { twoInstances, type TwoInstances } from './two-instances.js';
 
 export interface BackendResult {
@@ -57,15 +57,7 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   const clientCredentials = combine('client_credentials /token', 'Yihao', [y1, y2]);
   const bareRow = combine('client_credentials /token', 'bare oidc-provider', [b1, b2]);
 
-  const rp: RelyingParty = {
-    issuer: store.issuer,
-    authorizationEndpoint: String(discovery.authorization_endpoint),
-    tokenEndpoint: String(discovery.token_endpoint),
-    clientId: setup.clientId,
-    clientSecret: setup.clientSecret,
-    redirectUri: REDIRECT,
-    scope: SCOPE,
-  };
+  const rp = benchRelyingParty(store.issuer, discovery, setup);
   const first = await signIn(rp, setup.citizens[0]!); // warm-up and sanity check
   if (!first.refresh_token || !first.id_token) throw new Error('the sign-in returned no refresh token or ID token');
   console.log('Yihao endpoints:');

@@ -1,7 +1,8 @@
 /** Starting the servers under test: Yihao instances on a store, and the bare oidc-provider baseline. */
 import { randomBytes } from 'node:crypto';
 import { startChild, freePort, type Child } from './children.js';
-import { knobs, RESOURCE, RESOURCE_SCOPE, REDIRECT } from './knobs.js';
+import { knobs, RESOURCE, RESOURCE_SCOPE, REDIRECT, SCOPE } from './knobs.js';
+import type { RelyingParty } from './sign-in.js';
 import { cpuMeter, type CpuMeter } from './proc.js';
 import type { Store } from './backends.js';
 import type { FromYihao, ToYihao } from './yihao-server.js';
@@ -41,6 +42,19 @@ export async function startYihao(store: Store, n: number): Promise<YihaoInstance
 export async function setUp(y: YihaoInstance, citizens: number): Promise<Setup> {
   y.child.send({ type: 'setup', citizens, redirectUri: REDIRECT });
   return y.child.next<Setup>('setup');
+}
+
+/** The bench's relying party: the client `setUp` registered, at the endpoints discovery names. */
+export function benchRelyingParty(issuer: string, discovery: Record<string, unknown>, setup: Setup): RelyingParty {
+  return {
+    issuer,
+    authorizationEndpoint: String(discovery.authorization_endpoint),
+    tokenEndpoint: String(discovery.token_endpoint),
+    clientId: setup.clientId,
+    clientSecret: setup.clientSecret,
+    redirectUri: REDIRECT,
+    scope: SCOPE,
+  };
 }
 
 export interface BareProvider {

@@ -13,8 +13,8 @@ import argon2 from 'argon2';
 import { createCitizenIdVault } from '../src/identity/index.js';
 import { openStores } from '../src/yihao.js';
 import { chooseBackends, prepareStore, type Store } from './backends.js';
-import { setUp, startYihao, type YihaoInstance } from './instances.js';
-import { knobs, num, REDIRECT, SCOPE, type Backend } from './knobs.js';
+import { benchRelyingParty, setUp, startYihao, type YihaoInstance } from './instances.js';
+import { knobs, num, type Backend } from './knobs.js';
 import { runBench } from './lifecycle.js';
 import { fmtMs, percentile } from './load.js';
 import { cpuSpent, loadavg } from './proc.js';
@@ -156,15 +156,7 @@ async function side(store: Store, name: string, accounts: number): Promise<Side>
   const yihao = await startYihao(store, 0);
   const setup = await setUp(yihao, 0);
   const discovery = await sendOnce(yihao.base, { method: 'GET', path: '/.well-known/openid-configuration' });
-  const rp: RelyingParty = {
-    issuer: store.issuer,
-    authorizationEndpoint: String(discovery.authorization_endpoint),
-    tokenEndpoint: String(discovery.token_endpoint),
-    clientId: setup.clientId,
-    clientSecret: setup.clientSecret,
-    redirectUri: REDIRECT,
-    scope: SCOPE,
-  };
+  const rp = benchRelyingParty(store.issuer, discovery, setup);
   return { name, accounts, yihao, rp, userinfoPath: new URL(String(discovery.userinfo_endpoint)).pathname, tokens: [] };
 }
 

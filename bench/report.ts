@@ -64,6 +64,12 @@ interface Budget {
   name: string;
   /** A Redis figure: SQLite has no Redis, so it shows "-" there rather than a trivial pass. */
   redis?: true;
+  /**
+   * A round-trip budget, which the issue sets for PostgreSQL + Redis. On SQLite every model is in
+   * SQL, so its count is shown for information only; SQLite's own budget is its CPU relative to
+   * PostgreSQL + Redis (the table below).
+   */
+  statements?: true;
   budget: string;
   value(f: Figures): number | undefined;
   pass(v: number): boolean;
@@ -79,14 +85,14 @@ const budgets: Budget[] = [
   atLeast('  CPU view: bare / Yihao CPU per token', 0.8, (f) => f.ratios.clientCredentialsCpu),
   atLeast('complete sign-ins / raw argon2 verifies (per s)', 0.9, (f) => f.ratios.signIns),
   atMost('non-argon2 server CPU per sign-in, ms', 6, (f) => f.scenarios.signIn.nonArgon2CpuMsPerOp, 1),
-  atMost('SQL statements per sign-in', 10, (f) => f.scenarios.signIn.sqlPerOp, 1),
-  { ...atMost('Redis commands per sign-in', 20, (f) => f.scenarios.signIn.redisPerOp, 1), redis: true },
+  { ...atMost('SQL statements per sign-in', 10, (f) => f.scenarios.signIn.sqlPerOp), statements: true },
+  { ...atMost('Redis commands per sign-in', 20, (f) => f.scenarios.signIn.redisPerOp), redis: true },
   atMost('refresh: server CPU per op, ms', 0.6, (f) => f.scenarios.refresh.cpuMsPerOp),
-  atMost('refresh: SQL statements per op', 2, (f) => f.scenarios.refresh.sqlPerOp, 1),
-  { ...atMost('refresh: Redis commands per op', 3, (f) => f.scenarios.refresh.redisPerOp, 1), redis: true },
+  { ...atMost('refresh: SQL statements per op', 2, (f) => f.scenarios.refresh.sqlPerOp), statements: true },
+  { ...atMost('refresh: Redis commands per op', 3, (f) => f.scenarios.refresh.redisPerOp), redis: true },
   atMost('userinfo: server CPU per op, ms', 0.35, (f) => f.scenarios.userinfo.cpuMsPerOp),
-  atMost('userinfo: SQL statements per op', 1, (f) => f.scenarios.userinfo.sqlPerOp, 1),
-  { ...atMost('userinfo: Redis commands per op', 1, (f) => f.scenarios.userinfo.redisPerOp, 1), redis: true },
+  { ...atMost('userinfo: SQL statements per op', 1, (f) => f.scenarios.userinfo.sqlPerOp), statements: true },
+  { ...atMost('userinfo: Redis commands per op', 1, (f) => f.scenarios.userinfo.redisPerOp), redis: true },
   atMost('RSS of the Yihao process after the bench, MB', 256, (f) => f.rss.afterLoadMb, 0),
   atLeast('client_credentials, two instances / one', 1.6, (f) => f.scale?.twoInstancesOverOne.clientCredentials),
 ];
@@ -113,6 +119,7 @@ export function budgetReport(results: BackendResult[]): { text: string; json: Re
     ...all.map(({ backend, f }) => {
       const v = b.redis && backend === 'sqlite' ? undefined : b.value(f);
       if (v === undefined || !Number.isFinite(v)) return '-';
+      if (b.statements && backend === 'sqlite') return `${v.toFixed(b.digits)} info`;
       verdicts.push({ name: b.name.trim(), budget: b.budget, backend, value: v, pass: b.pass(v) });
       return `${v.toFixed(b.digits)} ${b.pass(v) ? 'pass' : 'FAIL'}`;
     }),

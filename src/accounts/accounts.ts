@@ -57,20 +57,23 @@ export interface DerivedProfile {
  * Every userinfo and every ID token states birth date and gender, and opening the sealed ID for
  * them (AES-GCM) was the largest cost of building claims. They are kept per sealed value, so a
  * re-sealed or changed ID is a new entry; only these two derived facts are held, never the number.
- * Bounded, oldest first out: a busy instance keeps its recently active citizens.
+ * Bounded, oldest first out: a busy instance keeps its recently active citizens. One memo per
+ * vault, so a value is only ever answered for by the keys that opened it.
  */
-const MAX_PROFILES = 50_000;
-const profiles = new Map<string, DerivedProfile>();
+const MAX_PROFILES = 20_000;
 
-function derivedProfile(sealed: string, open: () => CitizenId): DerivedProfile {
-  let found = profiles.get(sealed);
-  if (!found) {
-    const id = open();
-    found = Object.freeze({ birthdate: birthDateOf(id), gender: genderOf(id) });
-    if (profiles.size >= MAX_PROFILES) profiles.delete(profiles.keys().next().value!);
-    profiles.set(sealed, found);
-  }
-  return found;
+function profileMemo(vault: CitizenIdVault): (sealed: string) => DerivedProfile {
+  const profiles = new Map<string, DerivedProfile>();
+  return (sealed) => {
+    let found = profiles.get(sealed);
+    if (!found) {
+      const id = vault.open(sealed);
+      found = Object.freeze({ birthdate: birthDateOf(id), gender: genderOf(id) });
+      if (profiles.size >= MAX_PROFILES) profiles.delete(profiles.keys().next().value!);
+      profiles.set(sealed, found);
+    }
+    return found;
+  };
 }
 
 /**
@@ -85,6 +88,7 @@ export type PasswordCheck =
 
 export function createAccounts({ db, vault, hasher, lockout }: { db: Database; vault: CitizenIdVault; hasher: PasswordHasher; lockout: Lockout }) {
   const store = accountStore(db);
+  const profileOf = profileMemo(vault);
 
   const toAccount = (row: AccountRow): Account => ({
     id: row.id,
@@ -96,7 +100,7 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
     assuranceAt: row.assurance_at === null ? undefined : Number(row.assurance_at),
     createdAt: Number(row.created_at),
     citizenId: () => vault.open(row.citizen_sealed),
-    profile: () => derivedProfile(row.citizen_sealed, () => vault.open(row.citizen_sealed)),
+    profile: () => profileOf(row.citizen_sealed),
   });
 
   /** With `withPassword`, the row carries its password hash too (one round trip for a sign-in). */

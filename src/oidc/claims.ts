@@ -58,9 +58,7 @@ export function findAccount(accounts: Accounts, authentications: SessionAuthenti
       accountId: account.sub,
       async claims(use) {
         const facts = await tokenFactsOf(ctx, token);
-        // metadata() builds a fresh object on every call: once here, for every policy below.
-        const metadata = ctx.oidc?.client?.metadata();
-        const client = ctx.oidc?.client && metadata && { clientId: ctx.oidc.client.clientId, metadata: () => metadata };
+        const client = ctx.oidc?.client;
         const policy = client ? citizenIdReleaseOf(client) : 'none';
         // The number itself is opened only for a client whose policy releases something of it.
         const citizenId = policy === 'none' ? undefined : account.citizenId();

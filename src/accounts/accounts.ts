@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { YihaoError } from '../errors.js';
-import { isCitizenIdShaped, parseCitizenId, type CitizenId } from '../identity/index.js';
+import { birthDateOf, genderOf, isCitizenIdShaped, parseCitizenId, type CitizenId } from '../identity/index.js';
 import type { CitizenIdVault } from '../identity/index.js';
 import { accountStore, uniqueViolation, type AccountRow, type AccountWithPassword } from './account-store.js';
 import type { PasswordHasher } from './password-hasher.js';
@@ -44,6 +44,36 @@ export interface Account {
   createdAt: number;
   /** Opens the sealed citizen ID; call only where the number is really needed. */
   citizenId(): CitizenId;
+  /** Birth date and gender, which the ID number states; opens the sealed ID only the first time this process sees it. */
+  profile(): DerivedProfile;
+}
+
+export interface DerivedProfile {
+  birthdate: string;
+  gender: 'male' | 'female';
+}
+
+/**
+ * Every userinfo and every ID token states birth date and gender, and opening the sealed ID for
+ * them (AES-GCM) was the largest cost of building claims. They are kept per sealed value, so a
+ * re-sealed or changed ID is a new entry; only these two derived facts are held, never the number.
+ * Bounded, oldest first out: a busy instance keeps its recently active citizens. One memo per
+ * vault, so a value is only ever answered for by the keys that opened it.
+ */
+const MAX_PROFILES = 20_000;
+
+function profileMemo(vault: CitizenIdVault): (sealed: string) => DerivedProfile {
+  const profiles = new Map<string, DerivedProfile>();
+  return (sealed) => {
+    let found = profiles.get(sealed);
+    if (!found) {
+      const id = vault.open(sealed);
+      found = Object.freeze({ birthdate: birthDateOf(id), gender: genderOf(id) });
+      if (profiles.size >= MAX_PROFILES) profiles.delete(profiles.keys().next().value!);
+      profiles.set(sealed, found);
+    }
+    return found;
+  };
 }
 
 /**
@@ -58,6 +88,7 @@ export type PasswordCheck =
 
 export function createAccounts({ db, vault, hasher, lockout }: { db: Database; vault: CitizenIdVault; hasher: PasswordHasher; lockout: Lockout }) {
   const store = accountStore(db);
+  const profileOf = profileMemo(vault);
 
   const toAccount = (row: AccountRow): Account => ({
     id: row.id,
@@ -69,6 +100,7 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
     assuranceAt: row.assurance_at === null ? undefined : Number(row.assurance_at),
     createdAt: Number(row.created_at),
     citizenId: () => vault.open(row.citizen_sealed),
+    profile: () => profileOf(row.citizen_sealed),
   });
 
   /** With `withPassword`, the row carries its password hash too (one round trip for a sign-in). */

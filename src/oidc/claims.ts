@@ -1,6 +1,6 @@
 import type { Account as OidcAccount, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { Account, Accounts } from '../accounts/index.js';
-import { birthDateOf, genderOf, releaseCitizenId } from '../identity/index.js';
+import { releaseCitizenId } from '../identity/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { citizenIdReleaseOf, verifiedClaimsAllowed } from './client-metadata.js';
 import { verifiedClaims } from './verified-claims.js';
@@ -58,17 +58,18 @@ export function findAccount(accounts: Accounts, authentications: SessionAuthenti
       accountId: account.sub,
       async claims(use) {
         const facts = await tokenFactsOf(ctx, token);
-        const citizenId = account.citizenId();
-        // metadata() builds a fresh object on every call: once here, for every policy below.
-        const metadata = ctx.oidc?.client?.metadata();
-        const client = ctx.oidc?.client && metadata && { clientId: ctx.oidc.client.clientId, metadata: () => metadata };
-        const released = client && releaseCitizenId(citizenIdReleaseOf(client), citizenId, () => keyed(`citizen_pseudonym:${client.clientId}`, citizenId));
-        const profile = { name: account.name, birthdate: birthDateOf(citizenId) };
+        const client = ctx.oidc?.client;
+        const policy = client ? citizenIdReleaseOf(client) : 'none';
+        // The number itself is opened only for a client whose policy releases something of it.
+        const citizenId = policy === 'none' ? undefined : account.citizenId();
+        const released = client && citizenId && releaseCitizenId(policy, citizenId, () => keyed(`citizen_pseudonym:${client.clientId}`, citizenId));
+        const { birthdate, gender } = account.profile();
+        const profile = { name: account.name, birthdate };
         const verified = verifiedClaimsAllowed(client) ? verifiedClaims(account, profile) : undefined;
         return {
           sub: account.sub,
           ...profile,
-          gender: genderOf(citizenId),
+          gender,
           ...(account.phone ? { phone_number: account.phone, phone_number_verified: false } : {}),
           ...(facts ? { channel: facts.channel } : {}),
           // An ID token gets these from the code or refresh token; userinfo states what its access token was issued with.

@@ -2,9 +2,10 @@ import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
 import type { Authentication } from '../accounts/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { noteLogin } from './token-facts.js';
+import { metadataOf } from './client-metadata.js';
 import { rememberAbsent } from '../storage/request-memo.js';
 
-export const isFirstParty = (client: { metadata(): Record<string, unknown> } | undefined): boolean => client?.metadata().first_party === true;
+export const isFirstParty = (client: { metadata(): Record<string, unknown> } | undefined): boolean => client !== undefined && metadataOf(client).first_party === true;
 
 /**
  * Runs on every authorization request. Two jobs that need the same moment (right after the login

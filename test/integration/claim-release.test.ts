@@ -66,6 +66,28 @@ describe('claim release', () => {
     expect((await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub)).citizen_id).toBe(pa);
   });
 
+  it("states each citizen's own birth date and gender, also when asked again, whatever the client's ID policy", async () => {
+    const citizens = [citizen, await h.citizen(), await h.citizen()];
+    for (const citizenIdRelease of ['none', 'masked'] as const) {
+      const client = await h.client({ redirectUris: [REDIRECT], scope: 'openid profile citizen_id', citizenIdRelease });
+      const rp = await relyingParty(h, client);
+      for (const who of citizens) {
+        const verifier = oidc.randomPKCECodeVerifier();
+        const url = await authorizationUrl(rp, verifier, { scope: 'openid profile citizen_id' });
+        const callback = await scriptedSignIn(new ScriptedBrowser(), url, { identifier: who.citizenId, password: who.password });
+        const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+        const id = who.citizenId;
+        const expected = { birthdate: `${id.slice(6, 10)}-${id.slice(10, 12)}-${id.slice(12, 14)}`, gender: Number(id[16]) % 2 === 1 ? 'male' : 'female' };
+        // The second answer comes from what the first one derived; it must still be this citizen's.
+        for (let i = 0; i < 2; i++) {
+          const info = await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub);
+          expect(info).toMatchObject(expected);
+          expect(info.citizen_id).toBe(citizenIdRelease === 'masked' ? `${id.slice(0, 6)}********${id.slice(14)}` : undefined);
+        }
+      }
+    }
+  });
+
   it('says on the consent page in plain words what the policy shares', async () => {
     const texts: Record<string, string> = {};
     for (const policy of ['none', 'masked', 'pseudonym', 'full'] as const) {

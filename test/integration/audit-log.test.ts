@@ -1,56 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { auditOn, auditTestKey } from '../support/audit.js';
-import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
+import { auditOn, auditStores, auditTestKey } from '../support/audit.js';
 import { countRoundTrips } from '../../src/storage/round-trips.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
-import { createPgSchema, pgAvailable, PG_URL } from '../support/services.js';
 
-type Opened = { db: Database; second: () => Database; close(): Promise<void> };
-
-const stores: { name: string; enabled: boolean; open(): Promise<Opened> }[] = [
-  {
-    name: 'sqlite',
-    enabled: true,
-    async open() {
-      const dir = mkdtempSync(join(tmpdir(), 'yihao-audit-'));
-      const db = openDatabase({ dataDir: dir });
-      await migrate(db);
-      const extra: Database[] = [];
-      return {
-        db,
-        second: () => (extra.push(openDatabase({ dataDir: dir })), extra.at(-1)!),
-        async close() {
-          for (const d of [db, ...extra]) await d.destroy();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-  {
-    name: 'postgres',
-    enabled: pgAvailable,
-    async open() {
-      const pg = await createPgSchema();
-      const db = openDatabase({ url: PG_URL, dataDir: '.', schema: pg.schema });
-      await migrate(db);
-      const extra: Database[] = [];
-      return {
-        db,
-        second: () => (extra.push(openDatabase({ url: PG_URL, dataDir: '.', schema: pg.schema })), extra.at(-1)!),
-        async close() {
-          for (const d of [db, ...extra]) await d.destroy();
-          await pg.drop();
-        },
-      };
-    },
-  },
-];
+const stores = auditStores({ migrated: true });
 
 describe.each(stores)('hash-chained audit log ($name)', ({ enabled, open }) => {
   it.skipIf(!enabled)('keeps an intact chain under concurrent writers and detects edits and deletions', async () => {

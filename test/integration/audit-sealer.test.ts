@@ -13,52 +13,15 @@ import * as oidc from 'openid-client';
 import { GENESIS, rowHash } from '../../src/audit/audit-chain.js';
 import { loadConfig } from '../../src/config/index.js';
 import { migrations } from '../../migrations/index.js';
-import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
-import { auditOn, auditTestKey } from '../support/audit.js';
+import { migrate, openDatabase } from '../../src/storage/database.js';
+import { auditOn, auditStores, auditTestKey } from '../support/audit.js';
 import { freePort, startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { createPgSchema, pgAvailable, PG_URL, redisAvailable, REDIS_URL, uniqueName } from '../support/services.js';
 import { pgUrlWithSchema } from '../support/yihao-cli.js';
 
-type Opened = { db: Database; second(): Database; close(): Promise<void> };
-
-const stores: { name: string; enabled: boolean; open(): Promise<Opened> }[] = [
-  {
-    name: 'sqlite',
-    enabled: true,
-    async open() {
-      const dir = mkdtempSync(join(tmpdir(), 'yihao-sealer-'));
-      const opened: Database[] = [];
-      const db = openDatabase({ dataDir: dir });
-      return {
-        db,
-        second: () => (opened.push(openDatabase({ dataDir: dir })), opened.at(-1)!),
-        async close() {
-          for (const d of [db, ...opened]) await d.destroy();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-  {
-    name: 'postgres',
-    enabled: pgAvailable,
-    async open() {
-      const pg = await createPgSchema();
-      const opened: Database[] = [];
-      const db = openDatabase({ url: PG_URL, dataDir: '.', schema: pg.schema });
-      return {
-        db,
-        second: () => (opened.push(openDatabase({ url: PG_URL, dataDir: '.', schema: pg.schema })), opened.at(-1)!),
-        async close() {
-          for (const d of [db, ...opened]) await d.destroy();
-          await pg.drop();
-        },
-      };
-    },
-  },
-];
+const stores = auditStores({ migrated: false });
 
 const event = (i: number) => ({ action: 'test.event', actorType: 'system' as const, details: { i } });
 

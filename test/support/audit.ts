@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createAuditLog, createAuditSealer, generateAuditKey, parseAuditKey, verifyKeys, type AuditSigningKey } from '../../src/audit/index.js';
-import type { Database } from '../../src/storage/database.js';
+import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
+import { createPgSchema, pgAvailable, PG_URL } from './services.js';
 
 export const quietSealerLog = { info: () => undefined, warn: () => undefined };
 
@@ -20,4 +24,42 @@ export function auditOn(db: Database, key: AuditSigningKey, opts: { exportFile?:
     log: quietSealerLog,
   });
   return { log, sealer };
+}
+
+/** A fresh store, and more handles on it (another instance or process writing alongside). */
+export type AuditStore = { db: Database; second(): Database; close(): Promise<void> };
+
+/** SQLite and (when reachable) PostgreSQL, each fresh; `migrated: false` leaves the schema to the test. */
+export function auditStores({ migrated }: { migrated: boolean }): { name: 'sqlite' | 'postgres'; enabled: boolean; open(): Promise<AuditStore> }[] {
+  const opened = async (open: () => Database, drop: () => Promise<void>): Promise<AuditStore> => {
+    const db = open();
+    if (migrated) await migrate(db);
+    const extra: Database[] = [];
+    return {
+      db,
+      second: () => (extra.push(open()), extra.at(-1)!),
+      async close() {
+        for (const d of [db, ...extra]) await d.destroy();
+        await drop();
+      },
+    };
+  };
+  return [
+    {
+      name: 'sqlite',
+      enabled: true,
+      async open() {
+        const dir = mkdtempSync(join(tmpdir(), 'yihao-audit-'));
+        return opened(() => openDatabase({ dataDir: dir }), async () => rmSync(dir, { recursive: true, force: true }));
+      },
+    },
+    {
+      name: 'postgres',
+      enabled: pgAvailable,
+      async open() {
+        const pg = await createPgSchema();
+        return opened(() => openDatabase({ url: PG_URL, dataDir: '.', schema: pg.schema }), pg.drop);
+      },
+    },
+  ];
 }

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 import { statements } from '../storage/statements.js';
 import { writeBatch } from '../storage/write-batch.js';
@@ -62,8 +63,9 @@ export function accountStore(db: Database) {
     byPhone: (phone: string) => db<AccountRow>('accounts').where({ phone }).first(),
     credential: (account_id: string, type: CredentialRow['type']) =>
       db<CredentialRow>('credentials').where({ account_id, type }).orderBy('created_at', 'desc').first(),
-    async setStatus(id: string, status: AccountStatus, at: number): Promise<void> {
-      await db('accounts').where({ id }).update({ status, updated_at: at });
+    /** With `trx`, the change commits with the rest of that transaction (its audit event). */
+    async setStatus(id: string, status: AccountStatus, at: number, trx?: Knex.Transaction): Promise<void> {
+      await (trx ?? db)('accounts').where({ id }).update({ status, updated_at: at });
     },
     async setAssurance(id: string, assurance: IdentityAssurance, at: number): Promise<void> {
       await db('accounts').where({ id }).update({ assurance, assurance_at: at, updated_at: at });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import { YihaoError } from '../errors.js';
 import { birthDateOf, genderOf, isCitizenIdShaped, parseCitizenId, type CitizenId } from '../identity/index.js';
@@ -233,8 +234,19 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
       return row && toAccount(row);
     },
 
-    async setStatus(id: string, status: AccountRow['status']): Promise<void> {
-      await store.setStatus(id, status, Date.now());
+    /**
+     * `recordIn` writes what belongs with the change (its audit event) in the same transaction, so
+     * that neither lands without the other.
+     */
+    async setStatus(id: string, status: AccountRow['status'], recordIn?: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
+      if (recordIn) {
+        await db.transaction(async (trx) => {
+          await store.setStatus(id, status, Date.now(), trx);
+          await recordIn(trx);
+        });
+      } else {
+        await store.setStatus(id, status, Date.now());
+      }
       forget('account:');
     },
 

@@ -173,9 +173,10 @@ export function createSignOut({
     async disableAccount(accountId: string, by: { actorType: 'operator' | 'system'; actorId?: string }): Promise<SignOutResult> {
       const account = await accounts.findById(accountId);
       if (!account) throw new Error('no such account');
-      await accounts.setStatus(accountId, 'disabled');
+      // The account is disabled with its record, or not at all; from that commit on its tokens fail.
+      await accounts.setStatus(accountId, 'disabled', (trx) => audit.append({ action: 'account.disabled', ...by, accountId: account.sub }, { trx }));
       const result = await everywhere(account.sub);
-      await audit.append({ action: 'account.disabled', ...by, accountId: account.sub, details: { ...result } });
+      await audit.append({ action: 'session.ended', ...by, accountId: account.sub, details: { everywhere: true, reason: 'account_disabled', ...result } });
       return result;
     },
   };

@@ -18,7 +18,7 @@ describe.each(backends)('business changes and their audit events ($backend)', ({
   let h: Harness | undefined;
   afterEach(async () => h?.close());
 
-  it.skipIf(!enabled)('leaves a client active, grants no role and rotates no key when their audit event cannot be written', async () => {
+  it.skipIf(!enabled)('leaves a client active, grants no role, rotates no key and disables no account when their audit event cannot be written', async () => {
     h = await startHarness({ backend });
     const { services } = h.yihao.admin;
     const db = h.yihao.stores.db;
@@ -71,11 +71,22 @@ describe.each(backends)('business changes and their audit events ($backend)', ({
     expect(await activeKeys()).toEqual(keysBefore);
     await allow();
 
+    // An account disabled without its record would be an operator acting unseen: it stays active.
+    const citizen = await h.citizen();
+    const citizenId = (await h.yihao.accounts.findBySub(citizen.sub))!.id;
+    await refuse('account.disabled');
+    await expect(h.yihao.signOut.disableAccount(citizenId, { actorType: 'operator', actorId: op.sub })).rejects.toThrow();
+    expect((await h.yihao.accounts.findBySub(citizen.sub))!.status).toBe('active');
+    await allow();
+    await h.yihao.signOut.disableAccount(citizenId, { actorType: 'operator', actorId: op.sub });
+    expect((await h.yihao.accounts.findBySub(citizen.sub))!.status).toBe('disabled');
+
     // Everything that did land is in the log, and the log seals intact.
     await h.yihao.auditSealer.sealNow();
     const actions = (await services.audit.query(op, { actor: op.sub, limit: 50 })).events.map((e) => e.action);
     expect(actions.filter((a) => a === 'admin.client.suspended')).toHaveLength(1);
     expect(actions).not.toContain('admin.role.assigned');
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action)).toEqual(['session.ended', 'account.disabled']);
     expect(await h.yihao.services.audit.check()).toMatchObject({ intact: true, unsealed: { count: 0 } });
   });
 });

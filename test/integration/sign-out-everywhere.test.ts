@@ -60,7 +60,10 @@ describe.each(backends)('signing an account out everywhere ($name)', ({ name, en
     // A disabled account cannot sign in again; the other citizen is untouched.
     await expect(signIn(plain, citizen)).rejects.toThrow();
     expect((await oidc.refreshTokenGrant(bystander.rp, bystander.tokens.refresh_token!)).access_token).toBeTruthy();
-    expect((await h.yihao.services.audit.forAccount(citizen.sub))[0]).toMatchObject({ action: 'account.disabled', actorId: 'op-test' });
+    // The disable commits with its record; what the sign-out then ended is recorded after it.
+    const [ended, disabled] = await h.yihao.services.audit.forAccount(citizen.sub);
+    expect(disabled).toMatchObject({ action: 'account.disabled', actorId: 'op-test' });
+    expect(ended).toMatchObject({ action: 'session.ended', actorId: 'op-test', details: { everywhere: true, reason: 'account_disabled' } });
   });
 
   it.skipIf(!enabled)('signing out everywhere leaves the account usable', async () => {

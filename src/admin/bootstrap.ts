@@ -1,17 +1,19 @@
+import type { Knex } from 'knex';
 import type { Accounts } from '../accounts/index.js';
+import type { Database } from '../storage/database.js';
 import type { AuditLog } from '../audit/index.js';
 import { YihaoError } from '../errors.js';
-import type { AssignmentStore } from './assignments.js';
-import { placementProblem, type Department, type DepartmentStore, type Level } from './departments.js';
+import { assignmentStore, type AssignmentStore } from './assignments.js';
+import { departmentStore, placementProblem, type Department, type DepartmentStore, type Level } from './departments.js';
 import type { Role } from './roles.js';
 
 /**
  * What the `yihao` command does with the server's own authority, before any operator exists (or
  * to recover when none can sign in): create departments and grant roles. Audited as the system.
  */
-export function adminBootstrap({ departments, assignments, accounts, audit }: { departments: DepartmentStore; assignments: AssignmentStore; accounts: Accounts; audit: AuditLog }) {
-  const record = (action: string, target: { departmentId?: string; accountId?: string }, details: Record<string, unknown>) =>
-    audit.append({ action, actorType: 'system', actorId: 'cli', departmentId: target.departmentId, accountId: target.accountId, details });
+export function adminBootstrap({ db, departments, assignments, accounts, audit }: { db: Database; departments: DepartmentStore; assignments: AssignmentStore; accounts: Accounts; audit: AuditLog }) {
+  const record = (trx: Knex.Transaction, action: string, target: { departmentId?: string; accountId?: string }, details: Record<string, unknown>) =>
+    audit.append({ action, actorType: 'system', actorId: 'cli', departmentId: target.departmentId, accountId: target.accountId, details }, { trx });
 
   return {
     async createDepartment(input: { name: string; level: Level; parentId?: string | undefined }): Promise<Department> {
@@ -19,9 +21,12 @@ export function adminBootstrap({ departments, assignments, accounts, audit }: { 
       if (input.parentId && !parent) throw new YihaoError('not_found', 'no department has that --parent id');
       const problem = placementProblem(input.level, parent);
       if (problem) throw new YihaoError('invalid_input', problem);
-      const created = await departments.create({ name: input.name, level: input.level, parent });
-      await record('admin.department.created', { departmentId: created.id }, { after: { name: created.name, level: created.level, parent_id: parent?.id ?? null } });
-      return created;
+      // The department and its record commit together.
+      return db.transaction(async (trx) => {
+        const created = await departmentStore(trx).create({ name: input.name, level: input.level, parent });
+        await record(trx, 'admin.department.created', { departmentId: created.id }, { after: { name: created.name, level: created.level, parent_id: parent?.id ?? null } });
+        return created;
+      });
     },
 
     /** Grants `role` in `departmentId` to the account with this citizen ID, mobile number or sub. */
@@ -33,8 +38,12 @@ export function adminBootstrap({ departments, assignments, accounts, audit }: { 
       if (await assignments.exists({ accountId: account.id, role: input.role, departmentId: department.id })) {
         throw new YihaoError('invalid_input', 'that account already holds this role in this department');
       }
-      const id = await assignments.add({ accountId: account.id, role: input.role, departmentId: department.id, createdBy: 'cli' });
-      await record('admin.role.assigned', { departmentId: department.id, accountId: account.sub }, { before: null, after: { id, role: input.role, department_id: department.id } });
+      // The role and its record commit together.
+      const id = await db.transaction(async (trx) => {
+        const added = await assignmentStore(trx).add({ accountId: account.id, role: input.role, departmentId: department.id, createdBy: 'cli' });
+        await record(trx, 'admin.role.assigned', { departmentId: department.id, accountId: account.sub }, { before: null, after: { id: added, role: input.role, department_id: department.id } });
+        return added;
+      });
       return { id, sub: account.sub, name: account.name, department };
     },
   };

@@ -48,7 +48,7 @@ export function createAdminServices(d: AdminServiceDeps) {
     keys: keyService({ signingKeys: d.signingKeys, guard }),
     audit: auditService({ audit: d.audit, departments, clients, guard }),
     /** For the CLI only: no operator behind it. */
-    bootstrap: adminBootstrap({ departments, assignments, accounts: d.accounts, audit: d.audit }),
+    bootstrap: adminBootstrap({ db: d.db, departments, assignments, accounts: d.accounts, audit: d.audit }),
   };
 }
 export type AdminServices = ReturnType<typeof createAdminServices>;

@@ -18,7 +18,7 @@ describe.each(backends)('business changes and their audit events ($backend)', ({
   let h: Harness | undefined;
   afterEach(async () => h?.close());
 
-  it.skipIf(!enabled)('leaves a client active, grants no role, rotates no key and disables no account when their audit event cannot be written', async () => {
+  it.skipIf(!enabled)('leaves a client active, grants no role, rotates no key, creates no department and disables no account when their audit event cannot be written', async () => {
     h = await startHarness({ backend });
     const { services } = h.yihao.admin;
     const db = h.yihao.stores.db;
@@ -69,6 +69,12 @@ describe.each(backends)('business changes and their audit events ($backend)', ({
     await refuse('admin.keys.rotated');
     await expect(services.keys.rotate(op)).rejects.toThrow();
     expect(await activeKeys()).toEqual(keysBefore);
+    await allow();
+
+    // The CLI's bootstrap (no operator behind it) keeps the same promise.
+    await refuse('admin.department.created');
+    await expect(services.bootstrap.createDepartment({ name: '无记录的部门', level: 'province', parentId: nation.id })).rejects.toThrow();
+    expect(await db('departments').where({ name: '无记录的部门' })).toEqual([]);
     await allow();
 
     // An account disabled without its record would be an operator acting unseen: it stays active.

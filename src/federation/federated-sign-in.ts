@@ -239,19 +239,14 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       if (registryProblem) return done(await refuse(upstream.name, registryProblem, at));
 
       const sub = String(claims.sub);
-      const linked = await links.link({ upstream: upstream.name, issuer: upstream.issuer, sub, citizenId, name, phone: claimString(claims, upstream.phoneClaim) });
+      const assertion = { upstream: upstream.name, issuer: upstream.issuer, sub, citizenId, name, phone: claimString(claims, upstream.phoneClaim) };
+      const linked = await links.link(assertion, (trx, { account, how }) =>
+        audit.append(
+          { action: 'federation.linked', actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', details: { upstream: upstream.name, created: how === 'created' }, ...at },
+          { trx },
+        ),
+      );
       if (!linked.ok) return done(await refuse(upstream.name, linked.reason, at, linked.accountSub));
-      if (linked.how !== 'returning') {
-        await audit.append({
-          action: 'federation.linked',
-          actorType: 'citizen',
-          actorId: linked.account.sub,
-          accountId: linked.account.sub,
-          channel: 'web',
-          details: { upstream: upstream.name, created: linked.how === 'created' },
-          ...at,
-        });
-      }
       const sid = typeof claims.sid === 'string' ? claims.sid : undefined;
       const now = Math.floor(Date.now() / 1000);
       if (sid) await flows.recordSession(upstream.name, sid, linked.account.id, deps.sessionTtlSeconds);

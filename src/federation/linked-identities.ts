@@ -103,13 +103,20 @@ export function createLinkedIdentities(db: Database, vault: CitizenIdVault) {
   }
 
   return {
-    async link(a: Assertion): Promise<LinkResult> {
+    /** `recordLink` writes a new link's audit event in the link's own transaction: no link goes without its record. */
+    async link(a: Assertion, recordLink?: (trx: Knex.Transaction, linked: Extract<LinkResult, { ok: true }>) => Promise<void>): Promise<LinkResult> {
+      const decide = () =>
+        db.transaction(async (trx) => {
+          const result = await attempt(trx, a);
+          if (result.ok && result.how !== 'returning' && recordLink) await recordLink(trx, result);
+          return result;
+        });
       try {
-        return await db.transaction((trx) => attempt(trx, a));
+        return await decide();
       } catch (e) {
         if (uniqueViolation(e) === undefined) throw e;
         // A concurrent sign-in of the same person linked or created first: decide again on what it wrote.
-        return db.transaction((trx) => attempt(trx, a));
+        return decide();
       }
     },
 

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Operator } from '../../src/admin/roles.js';
-import { isPostgres } from '../../src/storage/database.js';
+import { refuseAuditEvents } from '../support/audit.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
@@ -39,17 +39,9 @@ describe.each(backends)('business changes and their audit events ($backend)', ({
     await services.clients.submit(op, change.id);
     await services.clients.approve(rev, change.id);
 
+    let allow = async () => undefined as void;
     const refuse = async (action: string) => {
-      if (isPostgres(db)) {
-        await db.raw(`create function refuse_audit() returns trigger language plpgsql as $$ begin raise exception 'audit store refused'; end $$`);
-        await db.raw(`create trigger refuse_audit before insert on audit_events for each row when (new.action = '${action}') execute function refuse_audit()`);
-      } else {
-        await db.raw(`create trigger refuse_audit before insert on audit_events when new.action = '${action}' begin select raise(abort, 'audit store refused'); end`);
-      }
-    };
-    const allow = async () => {
-      await db.raw('drop trigger refuse_audit' + (isPostgres(db) ? ' on audit_events' : ''));
-      if (isPostgres(db)) await db.raw('drop function refuse_audit()');
+      allow = await refuseAuditEvents(db, action);
     };
 
     await refuse('admin.client.suspended');

@@ -10,6 +10,7 @@ import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { alertOf, formAction, formField, go, page, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { refuseAuditEvents } from '../support/audit.js';
 import { federatedWalk, startUpstreamOp, type UpstreamOp } from '../support/upstream-op.js';
 import type { UpstreamInput } from '../../src/federation/index.js';
 import { createFlowStore } from '../../src/federation/flow-store.js';
@@ -234,6 +235,24 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     expect(alertOf(refused.html)).toContain('没有提供您的姓名');
     expect(await h.yihao.accounts.findByIdentifier(citizenId)).toBeUndefined();
     expect(await refusals('name_missing')).toBe(1);
+  });
+
+  it.skipIf(!enabled)('links nothing and creates no account when the link cannot be audited', async () => {
+    const citizenId = syntheticCitizenId();
+    up.citizens.set('unrecorded', { claims: { citizen_id: citizenId, name: '钱五' } });
+    const allow = await refuseAuditEvents(h.yihao.stores.db, 'federation.linked');
+    try {
+      const { step } = await signInVia('unrecorded');
+      expect(step.kind).not.toBe('rp');
+    } finally {
+      await allow();
+    }
+    expect(await h.yihao.accounts.findByIdentifier(citizenId)).toBeUndefined();
+    expect(await h.yihao.stores.db('federated_identities').where({ upstream_sub: 'unrecorded' })).toEqual([]);
+    // Once the audit store works again, the same sign-in links, with its record.
+    const { claims } = await signInVia('unrecorded');
+    const actions = (await h.yihao.services.audit.forAccount(claims!.sub)).map((e) => e.action);
+    expect(actions).toContain('federation.linked');
   });
 
   it.skipIf(!enabled)('links exactly once when the same new citizen signs in from two browsers at the same moment', async () => {

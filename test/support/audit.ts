@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuditLog, createAuditSealer, generateAuditKey, parseAuditKey, verifyKeys, type AuditSigningKey } from '../../src/audit/index.js';
-import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
+import { isPostgres, migrate, openDatabase, type Database } from '../../src/storage/database.js';
 import { createPgSchema, pgAvailable, PG_URL } from './services.js';
 
 export const quietSealerLog = { info: () => undefined, warn: () => undefined };
@@ -62,4 +62,18 @@ export function auditStores({ migrated }: { migrated: boolean }): { name: 'sqlit
       },
     },
   ];
+}
+
+/** Makes the store refuse audit events of one action (a trigger), as a failing audit store would; returns the undo. */
+export async function refuseAuditEvents(db: Database, action: string): Promise<() => Promise<void>> {
+  if (isPostgres(db)) {
+    await db.raw(`create function refuse_audit() returns trigger language plpgsql as $$ begin raise exception 'audit store refused'; end $$`);
+    await db.raw(`create trigger refuse_audit before insert on audit_events for each row when (new.action = '${action}') execute function refuse_audit()`);
+  } else {
+    await db.raw(`create trigger refuse_audit before insert on audit_events when new.action = '${action}' begin select raise(abort, 'audit store refused'); end`);
+  }
+  return async () => {
+    await db.raw('drop trigger refuse_audit' + (isPostgres(db) ? ' on audit_events' : ''));
+    if (isPostgres(db)) await db.raw('drop function refuse_audit()');
+  };
 }

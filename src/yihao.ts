@@ -14,6 +14,7 @@ import { migrate, openDatabase, type Database } from './storage/database.js';
 import { oidcAdapter } from './storage/oidc-adapter.js';
 import { openRedis, type RedisClient } from './storage/redis.js';
 import { startSweeper } from './storage/sweeper.js';
+import { sweepGuesses } from './accounts/lockout-sql.js';
 import { createClientCache } from './storage/client-cache.js';
 import { registryFromConfig } from './registry/index.js';
 import { registration } from './registration/index.js';
@@ -55,8 +56,8 @@ export function createServices(config: Config, stores: Stores) {
   const sealer = createSealer(config.secrets.sealKeys);
   const vault = createCitizenIdVault(config.secrets);
   const hasher = createPasswordHasher(config.argon2);
-  const lockout = createLockout({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, policy: config.lockout });
-  const accounts = createAccounts({ db: stores.db, vault, hasher, lockout });
+  const lockout = createLockout({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, policy: config.lockout, distributed: config.distributedLockout });
+  const accounts = createAccounts({ db: stores.db, vault, hasher, lockout, keyed: createBlindIndex(config.secrets.indexKey) });
   const signingKeys = createSigningKeys(stores.db, sealer, config.keys);
   const clientCache = createClientCache({ ttlMs: 5_000, maxEntries: 10_000, redis: stores.redis, channel: `${config.redisPrefix}client-changed` });
   const accountIndex = createAccountIndex(stores.db);
@@ -156,7 +157,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const sweeper = startSweeper(stores.db, {
     intervalSeconds: config.sweeper.intervalSeconds,
     logger,
-    extra: [(now) => services.otpStore.sweep(now), (now) => channels.sweep(now), (now) => federation.sweep(now), (now) => services.secretGrace.sweep(now)],
+    extra: [(now) => sweepGuesses(stores.db, now), (now) => services.otpStore.sweep(now), (now) => channels.sweep(now), (now) => federation.sweep(now), (now) => services.secretGrace.sweep(now)],
   });
 
   const interactionDeps = {

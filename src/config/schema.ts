@@ -59,8 +59,18 @@ export const fileConfigSchema = z
           .transform((v) => (v === 'auto' ? Math.max(1, availableParallelism() - 1) : v)),
       })
       .strict(),
-    // Per account, across every login method and instance: see src/accounts/lockout.ts.
+    // Guesses from one address at one account: answered at once up to maxFailures, then each waits
+    // twice as long as the last, up to lockSeconds (src/accounts/lockout.ts).
     lockout: z.object({ maxFailures: z.number().int().min(1).max(100), windowSeconds: seconds, lockSeconds: seconds }).strict(),
+    // Failures at one account from every address that lock it to addresses it never signed in from.
+    distributedLockout: z
+      .object({
+        maxFailures: z.number().int().min(10).default(100),
+        windowSeconds: seconds.default(3_600),
+        familiarSeconds: seconds.default(90 * 86_400),
+      })
+      .strict()
+      .prefault({}),
     keys: z.object({ refreshSeconds: z.number().positive(), retiredKeepSeconds: seconds }).strict(),
     sweeper: z.object({ intervalSeconds: seconds }).strict(),
     limits: z.object({ formFieldMaxLength: z.number().int().min(16), bodyMaxBytes: z.number().int().min(1024) }).strict(),

@@ -6,6 +6,8 @@ import { createAccounts, createLockout, createPasswordHasher, type Accounts } fr
 import { createCitizenIdVault, createSealer } from './identity/index.js';
 import { createSigningKeys, type SigningKeys } from './keys/index.js';
 import { createHttpApp } from './http/app.js';
+import { createRateLimits } from './http/rate-limits.js';
+import { edgeLimits } from './http/edge-limits.js';
 import { healthRouter } from './http/health.js';
 import { createSmsSignIn, csrfTokens, interactionRouter } from './interactions/index.js';
 import { passwordReset } from './password-reset/index.js';
@@ -227,6 +229,16 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const app = createHttpApp({
     config,
     holder,
+    edge: edgeLimits(
+      createRateLimits({
+        redis: stores.redis,
+        prefix: config.redisPrefix,
+        logger,
+        onRefusalStart: ({ limit, ip, windowSeconds, points }) =>
+          services.audit.append({ action: 'ratelimit.refused', actorType: 'system', ip, details: { limit, points, windowSeconds } }),
+      }),
+      config.rateLimits,
+    ),
     routers: [healthRouter(stores), interactions, ...channels.routers, kiosk, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers],
     logger,
   });

@@ -6,6 +6,8 @@ import { registryConfigSchema } from '../registry/index.js';
 import { configuredUpstream } from '../federation/upstream.js';
 
 const seconds = z.number().int().positive();
+const rateLimitRule = (points: number, durationSeconds: number) =>
+  z.object({ points: z.number().int().min(1).default(points), durationSeconds: seconds.default(durationSeconds) }).strict().prefault({});
 
 /** One sealing key: `kid` goes with every ciphertext so that keys can rotate. */
 export const sealKeySchema = z.object({
@@ -68,6 +70,17 @@ export const fileConfigSchema = z
         maxFailures: z.number().int().min(10).default(100),
         windowSeconds: seconds.default(3_600),
         familiarSeconds: seconds.default(90 * 86_400),
+      })
+      .strict()
+      .prefault({}),
+    // Per client address at the edge, shared across instances through Redis (src/http/edge-limits.ts).
+    rateLimits: z
+      .object({
+        clientAuthFailures: rateLimitRule(50, 60),
+        signInFailures: rateLimitRule(100, 900),
+        forms: rateLimitRule(30, 60),
+        mobile: rateLimitRule(120, 60),
+        adminUnauthenticated: rateLimitRule(30, 60),
       })
       .strict()
       .prefault({}),

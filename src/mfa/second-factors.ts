@@ -129,8 +129,9 @@ export function createSecondFactors({ db, sealer, keyed, lockout, Adapter, issue
       }
       const shared = gate.ifFailed;
       const own = await failures.recordFailure(accountId, now);
-      if (shared.locked) return lockedResult(shared);
+      // The streak's lock outlasts the address's wait: it is the one to tell.
       if (own.locked) return lockedResult(own);
+      if (shared.locked) return lockedResult(shared);
       return { ok: false, reason: outcome };
     },
 

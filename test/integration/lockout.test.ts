@@ -109,7 +109,7 @@ describe('guessing on the web login is slowed per (account, address), never a lo
     expect((await logins.attempt(h, c.citizenId, c.password, 'en', '203.0.113.99')).status).toBe(303);
     // The stranger's own address stays slowed, even with the right password.
     expect((await logins.attempt(h, c.citizenId, c.password, 'en', STRANGER)).status).toBe(429);
-  });
+  }, 120_000);
 
   it("lets the citizen in with the password from its usual address after 1,000 wrong guesses from 50 addresses, and locks only unfamiliar ones", async () => {
     const c = await h.citizen();
@@ -129,9 +129,9 @@ describe('guessing on the web login is slowed per (account, address), never a lo
     expect(await h.yihao.accounts.lockout.isLocked(id)).toMatchObject({ locked: true });
     await h.yihao.accounts.lockout.unlock(id);
     expect((await logins.attempt(h, c.citizenId, c.password, 'en', '203.0.113.77')).status).toBe(303);
-  });
+  }, 120_000);
 
-  it('answers a guesser alike whether or not an account has the ID number or mobile number', async () => {
+  it('answers a guesser alike whether or not an account has the ID number or mobile number', { timeout: 120_000 }, async () => {
     const c = await h.citizen({ phone: '13912345670' });
     const unknownId = syntheticCitizenId();
     const seen = async (identifier: string, ip: string) =>

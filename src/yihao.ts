@@ -6,6 +6,8 @@ import { createAccounts, createLockout, createPasswordHasher, type Accounts } fr
 import { createCitizenIdVault, createSealer } from './identity/index.js';
 import { createSigningKeys, type SigningKeys } from './keys/index.js';
 import { createHttpApp } from './http/app.js';
+import { createRateLimits } from './http/rate-limits.js';
+import { edgeLimits } from './http/edge-limits.js';
 import { healthRouter } from './http/health.js';
 import { createSmsSignIn, csrfTokens, interactionRouter } from './interactions/index.js';
 import { passwordReset } from './password-reset/index.js';
@@ -14,6 +16,7 @@ import { migrate, openDatabase, type Database } from './storage/database.js';
 import { oidcAdapter } from './storage/oidc-adapter.js';
 import { openRedis, type RedisClient } from './storage/redis.js';
 import { startSweeper } from './storage/sweeper.js';
+import { sweepGuesses } from './accounts/lockout-sql.js';
 import { createClientCache } from './storage/client-cache.js';
 import { registryFromConfig } from './registry/index.js';
 import { registration } from './registration/index.js';
@@ -55,8 +58,8 @@ export function createServices(config: Config, stores: Stores) {
   const sealer = createSealer(config.secrets.sealKeys);
   const vault = createCitizenIdVault(config.secrets);
   const hasher = createPasswordHasher(config.argon2);
-  const lockout = createLockout({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, policy: config.lockout });
-  const accounts = createAccounts({ db: stores.db, vault, hasher, lockout });
+  const lockout = createLockout({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, policy: config.lockout, distributed: config.distributedLockout });
+  const accounts = createAccounts({ db: stores.db, vault, hasher, lockout, keyed: createBlindIndex(config.secrets.indexKey) });
   const signingKeys = createSigningKeys(stores.db, sealer, config.keys);
   const clientCache = createClientCache({ ttlMs: 5_000, maxEntries: 10_000, redis: stores.redis, channel: `${config.redisPrefix}client-changed` });
   const accountIndex = createAccountIndex(stores.db);
@@ -156,7 +159,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const sweeper = startSweeper(stores.db, {
     intervalSeconds: config.sweeper.intervalSeconds,
     logger,
-    extra: [(now) => services.otpStore.sweep(now), (now) => channels.sweep(now), (now) => federation.sweep(now), (now) => services.secretGrace.sweep(now)],
+    extra: [(now) => sweepGuesses(stores.db, now), (now) => services.otpStore.sweep(now), (now) => channels.sweep(now), (now) => federation.sweep(now), (now) => services.secretGrace.sweep(now)],
   });
 
   const interactionDeps = {
@@ -226,6 +229,16 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const app = createHttpApp({
     config,
     holder,
+    edge: edgeLimits(
+      createRateLimits({
+        redis: stores.redis,
+        prefix: config.redisPrefix,
+        logger,
+        onRefusalStart: ({ limit, ip, windowSeconds, points }) =>
+          services.audit.append({ action: 'ratelimit.refused', actorType: 'system', ip, details: { limit, points, windowSeconds } }),
+      }),
+      config.rateLimits,
+    ),
     routers: [healthRouter(stores), interactions, ...channels.routers, kiosk, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers],
     logger,
   });

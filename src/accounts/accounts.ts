@@ -79,15 +79,22 @@ function profileMemo(vault: CitizenIdVault): (sealed: string) => DerivedProfile 
 
 /**
  * What a password check tells the caller. `invalid` covers an unknown identifier, a wrong password
- * and an account that is not active, so they cannot be told apart. `locked` names the account
- * (`sub`) for the audit log; `lockedNow` means this attempt's failure set the lock.
+ * and an account that is not active, so they cannot be told apart; `throttled` (this address must
+ * wait until `until`) comes alike for all of them too. `distributedLock` names the account (`sub`)
+ * whose distributed lock this failure began, for the audit log only: the answer does not show it.
  */
 export type PasswordCheck =
   | { ok: true; account: Account }
-  | { ok: false; reason: 'invalid' }
-  | { ok: false; reason: 'locked'; sub: string; until: Date; lockedNow: boolean };
-
-export function createAccounts({ db, vault, hasher, lockout }: { db: Database; vault: CitizenIdVault; hasher: PasswordHasher; lockout: Lockout }) {
+  | { ok: false; reason: 'invalid'; distributedLock?: { sub: string; until: Date } }
+  | { ok: false; reason: 'throttled'; until: Date };
+export function createAccounts({ db, vault, hasher, lockout, keyed }: {
+  db: Database;
+  vault: CitizenIdVault;
+  hasher: PasswordHasher;
+  lockout: Lockout;
+  /** A keyed hash (the blind index's), so that an identifier naming no account gets a lockout subject of its own. */
+  keyed: (purpose: string, value: string) => string;
+}) {
   const store = accountStore(db);
   const profileOf = profileMemo(vault);
 
@@ -123,8 +130,20 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
     return withPassword ? store.byPhoneWithPassword(phone) : store.byPhone(phone);
   }
 
+  /**
+   * The lockout subject for an identifier: the account it names, else a keyed hash of the identifier
+   * in its canonical form. Guesses at a number with no account are then slowed exactly like guesses
+   * at one with an account, and the stored subject says nothing about the number.
+   */
+  function subjectOf(identifier: string, row: AccountRow | undefined): string {
+    if (row) return row.id;
+    const trimmed = identifier.trim();
+    const canonical = normalisePhone(trimmed) ?? trimmed.toUpperCase();
+    return `u_${keyed('lockout-subject', canonical).slice(0, 30)}`;
+  }
+
   return {
-    /** Per-account lockout, shared by every login method; operators lift locks with `lockout.unlock(account.id)`. */
+    /** Slows guessing per (account, address); operators lift a distributed lock with `lockout.unlock(account.id)`. */
     lockout,
 
     /**
@@ -174,32 +193,35 @@ export function createAccounts({ db, vault, hasher, lockout }: { db: Database; v
     },
 
     /**
-     * Checks an identifier (ID number or mobile number) and password. Unknown identifiers and
-     * accounts that are not active cost the same time as wrong passwords and get the same answer,
-     * so accounts cannot be enumerated that way.
+     * Checks an identifier (ID number or mobile number) and password from client address `ip`.
+     * Unknown identifiers and accounts that are not active cost the same time as wrong passwords
+     * and get the same answers, throttling included, so accounts cannot be enumerated that way.
      *
-     * Each check of an active account counts against its lockout budget, which every login method
-     * shares (see lockout.ts). A locked account is refused without looking at the password: its
-     * answer already says "locked", so skipping the argon2 time reveals nothing more, and a guesser
-     * hammering a locked account costs us no hashing.
+     * Each check counts against the subject's lockout (see lockout.ts), which the other guessable
+     * methods (SMS and TOTP codes) share. A throttled attempt is refused without looking at the
+     * password: a guesser hammering one account from one address costs us no hashing.
      */
-    async verifyPassword(identifier: string, password: string): Promise<PasswordCheck> {
+    async verifyPassword(identifier: string, password: string, ip: string): Promise<PasswordCheck> {
       const row = await findByIdentifier(identifier, true);
       const credential = row?.status === 'active' && row.password_id && row.password_secret ? { id: row.password_id, secret: row.password_secret } : undefined;
-      if (!row || !credential) {
-        await hasher.verifyNothing(password);
-        return { ok: false, reason: 'invalid' };
+      const subject = subjectOf(identifier, row);
+      const gate = await lockout.beginAttempt(subject, ip);
+      if (gate.locked) return { ok: false, reason: 'throttled', until: gate.until };
+      const ok = credential ? await hasher.verify(credential.secret, password) : await hasher.verifyNothing(password);
+      if (!ok || !row || !credential) {
+        const after = gate.ifFailed;
+        return after.locked && after.lockedNow && row ? { ok: false, reason: 'invalid', distributedLock: { sub: row.sub, until: after.until } } : { ok: false, reason: 'invalid' };
       }
-      const locked = (s: { until: Date; lockedNow: boolean }) => ({ ok: false, reason: 'locked', sub: row.sub, until: s.until, lockedNow: s.lockedNow }) as const;
-      const gate = await lockout.beginAttempt(row.id);
-      if (gate.locked) return locked(gate);
-      if (!(await hasher.verify(credential.secret, password))) {
-        const after = await lockout.recordFailure(row.id);
-        return after.locked ? locked(after) : { ok: false, reason: 'invalid' };
-      }
-      await lockout.recordSuccess(row.id);
+      await lockout.recordSuccess(subject, ip);
       await store.touchCredential(credential.id, Date.now());
       return { ok: true, account: toAccount(row) };
+    },
+
+    /** The lockout subject of a mobile number (its account's, or the number's own when none): for SMS sign-in. */
+    async lockoutSubjectOfPhone(phone: string): Promise<{ subject: string; account: Account | undefined }> {
+      const e164 = normalisePhone(phone);
+      const row = e164 ? await store.byPhone(e164) : undefined;
+      return { subject: subjectOf(phone, row), account: row && toAccount(row) };
     },
 
     /** The account an ID number or mobile number names, whatever its status. */

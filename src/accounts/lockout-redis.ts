@@ -1,68 +1,98 @@
 import { createHash } from 'node:crypto';
 import type { RedisClient } from '../storage/redis.js';
-import type { LockoutPolicy, LockoutStore } from './lockout.js';
+import type { DistributedLockoutPolicy, LockoutPolicy, LockoutStore } from './lockout.js';
 
-// Two keys per account, in one hash slot (`{accountId}`) so the scripts also run on Redis Cluster:
-// `...:lock` exists while the account is locked (its TTL is the lock), `...:attempts` counts the
-// attempts of the current window (its TTL is the window). Redis keeps the time, so instances with
-// skewed clocks still agree.
+// Keys per subject, in one hash slot (`{subject}`) so the scripts also run on Redis Cluster:
+// `...:ip:<address>` is a hash for one address (n: failures, exp: when they are forgotten, next:
+// when it may try again, known: until when it is familiar), `...:all` counts the failures from
+// every address in the current window (its TTL is the window, and the distributed lock), and
+// `...:ips` lists the addresses, so that an unlock can find them without a SCAN.
 
-/** KEYS: lock, attempts. ARGV: windowMs. Returns {1, lockPttl} or {0, attempts, windowPttl}. */
+/** KEYS: pair, all, ips. ARGV: now, maxFailures, windowMs, maxWaitMs, distributedMax, distributedWindowMs, ip, familiarMs. */
 const BEGIN = `
-local lock = redis.call('PTTL', KEYS[1])
-if lock > 0 then return {1, lock} end
-local n = redis.call('INCR', KEYS[2])
-local window = redis.call('PTTL', KEYS[2])
-if window < 0 then
-  window = tonumber(ARGV[1])
-  redis.call('PEXPIRE', KEYS[2], window)
+local now = tonumber(ARGV[1])
+local pair = redis.call('HMGET', KEYS[1], 'n', 'exp', 'next', 'known')
+local nxt = tonumber(pair[3] or '0')
+if nxt > now then return {1, nxt} end
+local all = tonumber(redis.call('GET', KEYS[2]) or '0')
+if all >= tonumber(ARGV[5]) and tonumber(pair[4] or '0') <= now then
+  return {1, now + math.max(redis.call('PTTL', KEYS[2]), 0)}
 end
-return {0, n, window}`;
+local n = 1
+if tonumber(pair[2] or '0') > now then n = tonumber(pair[1] or '0') + 1 end
+local free = tonumber(ARGV[2])
+local wait = 0
+if n >= free then wait = math.min(1000 * 2 ^ math.min(n - free, 30), tonumber(ARGV[4])) end
+redis.call('HSET', KEYS[1], 'n', n, 'exp', now + tonumber(ARGV[3]), 'next', now + wait)
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+redis.call('SADD', KEYS[3], ARGV[7])
+redis.call('PEXPIRE', KEYS[3], math.max(tonumber(ARGV[3]), tonumber(ARGV[8])))
+local a = redis.call('INCR', KEYS[2])
+if a == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[6]) end
+local lockedNow = 0
+if a == tonumber(ARGV[5]) then lockedNow = 1 end
+return {0, now + wait, lockedNow, now + math.max(redis.call('PTTL', KEYS[2]), 0)}`;
 
-/** KEYS: lock, attempts. ARGV: maxFailures, lockMs. Returns {0}, {1, lockPttl} (already) or {2, lockPttl} (locked now). */
-const LOCK_IF_SPENT = `
-local lock = redis.call('PTTL', KEYS[1])
-if lock > 0 then return {1, lock} end
-local n = tonumber(redis.call('GET', KEYS[2]) or '0')
-if n < tonumber(ARGV[1]) then return {0} end
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
-redis.call('DEL', KEYS[2])
-return {2, tonumber(ARGV[2])}`;
+/** KEYS: pair, all, ips. ARGV: now, familiarMs, ip. */
+const SUCCEED = `
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'known', tonumber(ARGV[1]) + tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return 0`;
+
+/** KEYS: all. ARGV: distributedMax. Returns the lock's PTTL, or 0. */
+const LOCKED = `
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then return 0 end
+return math.max(redis.call('PTTL', KEYS[1]), 0)`;
+
+/** KEYS: all, ips. ARGV: the pair key's prefix. Forgets every count and wait; familiar addresses stay. */
+const CLEAR = `
+redis.call('DEL', KEYS[1])
+for _, ip in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  redis.call('HDEL', ARGV[1] .. ip, 'n', 'exp', 'next')
+end
+return 0`;
 
 function script(redis: RedisClient, source: string) {
   const sha = createHash('sha1').update(source).digest('hex');
-  return async (keys: string[], args: (string | number)[]): Promise<number[]> => {
+  return async (keys: string[], args: (string | number)[]): Promise<number[] | number> => {
     try {
-      return (await redis.evalsha(sha, keys.length, ...keys, ...args)) as number[];
+      return (await redis.evalsha(sha, keys.length, ...keys, ...args)) as number[] | number;
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-      return (await redis.eval(source, keys.length, ...keys, ...args)) as number[];
+      return (await redis.eval(source, keys.length, ...keys, ...args)) as number[] | number;
     }
   };
 }
 
-export function redisLockoutStore(redis: RedisClient, prefix: string, policy: LockoutPolicy): LockoutStore {
-  const keys = (accountId: string) => [`${prefix}lockout:{${accountId}}:lock`, `${prefix}lockout:{${accountId}}:attempts`];
+export function redisLockoutStore(redis: RedisClient, prefix: string, policy: LockoutPolicy, distributed: DistributedLockoutPolicy): LockoutStore {
+  const all = (subject: string) => `${prefix}lockout:{${subject}}:all`;
+  const ips = (subject: string) => `${prefix}lockout:{${subject}}:ips`;
+  const pairPrefix = (subject: string) => `${prefix}lockout:{${subject}}:ip:`;
+  const keys = (subject: string, ip: string) => [pairPrefix(subject) + ip, all(subject), ips(subject)];
   const begin = script(redis, BEGIN);
-  const lockIfSpent = script(redis, LOCK_IF_SPENT);
+  const succeed = script(redis, SUCCEED);
+  const locked = script(redis, LOCKED);
+  const clear = script(redis, CLEAR);
   return {
-    async begin(accountId, now) {
-      const [locked, a = 0, b = 0] = await begin(keys(accountId), [policy.windowSeconds * 1000]);
-      return locked ? { lockedUntil: now + a } : { attempts: a, windowEndsAt: now + b };
+    async begin(subject, ip, now) {
+      const args = [now, policy.maxFailures, policy.windowSeconds * 1000, policy.lockSeconds * 1000, distributed.maxFailures, distributed.windowSeconds * 1000, ip, distributed.familiarSeconds * 1000];
+      const [refused, a = 0, b = 0, c = 0] = (await begin(keys(subject, ip), args)) as number[];
+      return refused ? { refusedUntil: a } : { nextAt: a, lockedNow: b === 1, lockedUntil: c };
     },
-    async lockIfSpent(accountId, now) {
-      const [state, ttl = 0] = await lockIfSpent(keys(accountId), [policy.maxFailures, policy.lockSeconds * 1000]);
-      return state ? { lockedUntil: now + ttl, lockedNow: state === 2 } : undefined;
+    async succeed(subject, ip, now) {
+      await succeed(keys(subject, ip), [now, distributed.familiarSeconds * 1000, ip]);
     },
-    async clearAttempts(accountId) {
-      await redis.del(keys(accountId)[1]!);
-    },
-    async lockedUntil(accountId, now) {
-      const ttl = await redis.pttl(keys(accountId)[0]!);
+    async lockedUntil(subject, now) {
+      const ttl = (await locked([all(subject)], [distributed.maxFailures])) as number;
       return ttl > 0 ? now + ttl : undefined;
     },
-    async clear(accountId) {
-      await redis.del(...keys(accountId));
+    async clear(subject) {
+      // A key named inside the script: every pair key shares the subject's slot (its hash tag).
+      await clear([all(subject), ips(subject)], [pairPrefix(subject)]);
     },
   };
 }

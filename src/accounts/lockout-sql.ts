@@ -1,76 +1,105 @@
-import type { Knex } from 'knex';
+import { randomBytes } from 'node:crypto';
 import type { Database } from '../storage/database.js';
-import type { LockoutPolicy, LockoutStore } from './lockout.js';
+import { waitAfter, type DistributedLockoutPolicy, type LockoutPolicy, type LockoutStore } from './lockout.js';
 
-interface LockoutRow {
-  account_id: string;
-  attempts: number;
-  window_ends_at: number;
-  locked_until: number | null;
+interface GuessRow {
+  subject: string;
+  ip: string;
+  failures: number;
+  window_ends_at: number | string;
+  next_at: number | string;
+  known_until: number | string | null;
+  attempt: string | null;
 }
 
-const TABLE = 'login_lockouts';
+const TABLE = 'sign_in_guesses';
+/** The row that counts a subject's failures from every address. */
+const ALL = '';
 
 /**
- * The SQL lockout store (no Redis configured). Every step is a single statement, so it is atomic on
- * PostgreSQL (row locks, re-checked WHERE) and on SQLite (one writer) without a transaction.
- * A row exists only for an account with recent attempts or a lock; a success deletes it.
+ * The SQL lockout store (no Redis configured). The address's row is counted in one upsert that
+ * admits the attempt only if its wait is over, so concurrent guesses from one address cannot
+ * overtake it on PostgreSQL (row locks) or SQLite (one writer). The subject-wide count is read
+ * before and counted after: a burst may pass the distributed limit by the attempts in flight,
+ * which only ever makes the lock begin a little later.
  */
-export function sqlLockoutStore(db: Database, policy: LockoutPolicy): LockoutStore {
+export function sqlLockoutStore(db: Database, policy: LockoutPolicy, distributed: DistributedLockoutPolicy): LockoutStore {
   const windowMs = policy.windowSeconds * 1000;
-  const lockMs = policy.lockSeconds * 1000;
-  const notLocked = (now: number) => (q: Knex.QueryBuilder) => q.whereNull('locked_until').orWhere('locked_until', '<=', now);
+  const num = (v: number | string | null | undefined) => Number(v ?? 0);
+  // The wait after n failures, as SQL over the new count (values from config, never from a request).
+  const waits: string[] = [];
+  for (let n = policy.maxFailures; waitAfter(policy, n) < policy.lockSeconds * 1000; n++) waits.push(`WHEN ? = ${n} THEN ${waitAfter(policy, n)}`);
+  const waitSql = (n: string) =>
+    `CASE WHEN ${n} < ${policy.maxFailures} THEN 0 ${waits.map((w) => w.replace('?', n)).join(' ')} ELSE ${policy.lockSeconds * 1000} END`;
 
-  async function lockedUntil(accountId: string, now: number): Promise<number | undefined> {
-    const row = await db<LockoutRow>(TABLE).where({ account_id: accountId }).first('locked_until');
-    return row?.locked_until != null && row.locked_until > now ? Number(row.locked_until) : undefined;
+  async function allRow(subject: string): Promise<GuessRow | undefined> {
+    return db<GuessRow>(TABLE).where({ subject, ip: ALL }).first();
   }
+  const lockedAt = (row: GuessRow | undefined, now: number) =>
+    row && row.failures >= distributed.maxFailures && num(row.window_ends_at) > now ? num(row.window_ends_at) : undefined;
 
   return {
-    async begin(accountId, now) {
-      // Locked: nothing changes. Window over (or a lock just ended): a fresh window. Else count one more.
+    async begin(subject, ip, now) {
+      const rows = await db<GuessRow>(TABLE).where({ subject }).whereIn('ip', [ip, ALL]);
+      const pair = rows.find((r) => r.ip === ip);
+      if (pair && num(pair.next_at) > now) return { refusedUntil: num(pair.next_at) };
+      const lock = lockedAt(rows.find((r) => r.ip === ALL), now);
+      if (lock !== undefined && !(num(pair?.known_until) > now)) return { refusedUntil: lock };
+
+      const token = randomBytes(12).toString('base64url');
+      const t = TABLE;
+      const admitted = `${t}.next_at <= ${now}`;
+      const counted = `(CASE WHEN ${t}.window_ends_at <= ${now} THEN 1 ELSE ${t}.failures + 1 END)`;
       const [row] = (await db(TABLE)
-        .insert({ account_id: accountId, attempts: 1, window_ends_at: now + windowMs, locked_until: null })
-        .onConflict('account_id')
+        .insert({ subject, ip, failures: 1, window_ends_at: now + windowMs, next_at: now + waitAfter(policy, 1), known_until: null, attempt: token })
+        .onConflict(['subject', 'ip'])
         .merge({
-          attempts: db.raw(
-            `CASE WHEN ${TABLE}.locked_until > ? THEN ${TABLE}.attempts WHEN ${TABLE}.window_ends_at <= ? THEN 1 ELSE ${TABLE}.attempts + 1 END`,
-            [now, now],
-          ),
-          window_ends_at: db.raw(
-            `CASE WHEN ${TABLE}.locked_until > ? THEN ${TABLE}.window_ends_at WHEN ${TABLE}.window_ends_at <= ? THEN ? ELSE ${TABLE}.window_ends_at END`,
-            [now, now, now + windowMs],
-          ),
+          failures: db.raw(`CASE WHEN ${admitted} THEN ${counted} ELSE ${t}.failures END`),
+          next_at: db.raw(`CASE WHEN ${admitted} THEN ${now} + ${waitSql(counted)} ELSE ${t}.next_at END`),
+          window_ends_at: db.raw(`CASE WHEN ${admitted} THEN ${now + windowMs} ELSE ${t}.window_ends_at END`),
+          attempt: db.raw(`CASE WHEN ${admitted} THEN ? ELSE ${t}.attempt END`, [token]),
         })
-        .returning(['attempts', 'window_ends_at', 'locked_until'])) as LockoutRow[];
+        .returning(['next_at', 'attempt'])) as GuessRow[];
       if (!row) throw new Error('lockout upsert returned no row');
-      if (row.locked_until != null && Number(row.locked_until) > now) return { lockedUntil: Number(row.locked_until) };
-      return { attempts: Number(row.attempts), windowEndsAt: Number(row.window_ends_at) };
+      if (row.attempt !== token) return { refusedUntil: num(row.next_at) };
+
+      const dWindowMs = distributed.windowSeconds * 1000;
+      const [all] = (await db(TABLE)
+        .insert({ subject, ip: ALL, failures: 1, window_ends_at: now + dWindowMs, next_at: 0, known_until: null, attempt: null })
+        .onConflict(['subject', 'ip'])
+        .merge({
+          failures: db.raw(`CASE WHEN ${t}.window_ends_at <= ${now} THEN 1 ELSE ${t}.failures + 1 END`),
+          window_ends_at: db.raw(`CASE WHEN ${t}.window_ends_at <= ${now} THEN ${now + dWindowMs} ELSE ${t}.window_ends_at END`),
+        })
+        .returning(['failures', 'window_ends_at'])) as GuessRow[];
+      return { nextAt: num(row.next_at), lockedNow: Number(all?.failures) === distributed.maxFailures, lockedUntil: num(all?.window_ends_at) };
     },
 
-    async lockIfSpent(accountId, now) {
-      const until = now + lockMs;
-      const updated = await db(TABLE)
-        .where({ account_id: accountId })
-        .andWhere('attempts', '>=', policy.maxFailures)
-        .andWhere('window_ends_at', '>', now)
-        .andWhere(notLocked(now))
-        // The window closes with the lock, so the count starts over when the lock ends.
-        .update({ locked_until: until, attempts: 0, window_ends_at: now });
-      if (updated > 0) return { lockedUntil: until, lockedNow: true };
-      const current = await lockedUntil(accountId, now);
-      return current === undefined ? undefined : { lockedUntil: current, lockedNow: false };
+    async succeed(subject, ip, now) {
+      const knownUntil = now + distributed.familiarSeconds * 1000;
+      await db(TABLE)
+        .insert({ subject, ip, failures: 0, window_ends_at: 0, next_at: 0, known_until: knownUntil, attempt: null })
+        .onConflict(['subject', 'ip'])
+        .merge({ failures: 0, window_ends_at: 0, next_at: 0, known_until: knownUntil });
+      await db(TABLE).where({ subject, ip: ALL }).andWhere('failures', '>', 0).decrement('failures', 1);
     },
 
-    async clearAttempts(accountId, now) {
-      const deleted = await db(TABLE).where({ account_id: accountId }).andWhere(notLocked(now)).delete();
-      if (deleted === 0) await db(TABLE).where({ account_id: accountId }).update({ attempts: 0 });
+    async lockedUntil(subject, now) {
+      return lockedAt(await allRow(subject), now);
     },
 
-    lockedUntil,
-
-    async clear(accountId) {
-      await db(TABLE).where({ account_id: accountId }).delete();
+    async clear(subject) {
+      await db(TABLE).where({ subject }).whereNull('known_until').delete();
+      await db(TABLE).where({ subject }).update({ failures: 0, window_ends_at: 0, next_at: 0 });
     },
   };
+}
+
+/** Deletes rows whose counts, waits and familiarity have all run out; for the sweeper. */
+export async function sweepGuesses(db: Database, now: number): Promise<number> {
+  return db(TABLE)
+    .where('window_ends_at', '<=', now)
+    .andWhere('next_at', '<=', now)
+    .andWhere((q) => q.whereNull('known_until').orWhere('known_until', '<=', now))
+    .delete();
 }

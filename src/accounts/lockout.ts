@@ -3,93 +3,115 @@ import type { RedisClient } from '../storage/redis.js';
 import { redisLockoutStore } from './lockout-redis.js';
 import { sqlLockoutStore } from './lockout-sql.js';
 
-/** From config `lockout`. */
+/** From config `lockout`: guesses from one client address at one account (or unknown identifier). */
 export interface LockoutPolicy {
-  /** Failed attempts within one window that lock the account. */
+  /** Failed attempts from one address that are answered at once; each one after waits, doubling from 1 s. */
   maxFailures: number;
-  /** The window starts with the first counted attempt and is fixed (not sliding). */
+  /** An address's failures are forgotten this long after its last one. */
   windowSeconds: number;
-  /** How long a lock lasts; an operator can lift it sooner with `unlock`. */
+  /** The longest wait between two attempts from one address; also how long a second-factor lock lasts. */
   lockSeconds: number;
 }
 
-/** `until`: when an attempt may start again. `lockedNow`: this very call set the lock (audit it once). */
-export type LockState = { locked: false } | { locked: true; until: Date; lockedNow: boolean };
-
-/**
- * Atomic per-account counters. Each method is one atomic step on the shared store (a Lua script
- * in Redis, one SQL statement), so concurrent requests on any number of instances see one count.
- * Times are epoch milliseconds.
- */
-export interface LockoutStore {
-  /** Unless locked: counts one attempt (opening a fresh window when the last one is over). */
-  begin(accountId: string, now: number): Promise<{ lockedUntil: number } | { attempts: number; windowEndsAt: number }>;
-  /** Locks the account if this window's count has reached `maxFailures`; reports any lock in force. */
-  lockIfSpent(accountId: string, now: number): Promise<{ lockedUntil: number; lockedNow: boolean } | undefined>;
-  /** Forgets the counted attempts; a lock in force stays. */
-  clearAttempts(accountId: string, now: number): Promise<void>;
-  lockedUntil(accountId: string, now: number): Promise<number | undefined>;
-  /** Forgets everything: the lock and the count. */
-  clear(accountId: string): Promise<void>;
+/** From config `distributedLockout`: guesses at one account from every address together. */
+export interface DistributedLockoutPolicy {
+  /** Failures within one window, from all addresses, that lock the account to unfamiliar addresses. */
+  maxFailures: number;
+  /** Fixed (not sliding): starts with the first counted failure; the lock ends with it. */
+  windowSeconds: number;
+  /** How long an address where the account signed in stays familiar (exempt from the distributed lock). */
+  familiarSeconds: number;
 }
 
 /**
- * Lockout after repeated failures, per account: every login method (password, SMS code, TOTP, ...)
- * and every instance sharing the store count against the same budget.
+ * `locked`: refused, not counted, the credential not even looked at; `until` is when to try again.
+ * `lockedNow`: this attempt began the distributed lock (audit it once).
+ * Admitted (`locked: false`): `ifFailed` says what the answer is should this attempt fail.
+ */
+export type LockState = { locked: false } | { locked: true; until: Date; lockedNow: boolean };
+export type Gate = { locked: true; until: Date; lockedNow: false } | { locked: false; ifFailed: LockState };
+
+/**
+ * Atomic counters per subject (an account id, or a keyed hash of an identifier that names no
+ * account): one per (subject, address) with its wait, one per subject for the distributed lock.
+ * Each method is one atomic step on the shared store. Times are epoch milliseconds.
+ */
+export interface LockoutStore {
+  /**
+   * Refuses (`refusedUntil`) while the address must wait, or while the subject is locked and the
+   * address is not familiar. Otherwise counts the attempt as a failure from the start (a success
+   * takes it back), sets the address's next wait, and reports `nextAt` (0: none) and whether the
+   * count just reached the distributed limit.
+   */
+  begin(subject: string, ip: string, now: number): Promise<{ refusedUntil: number } | { nextAt: number; lockedNow: boolean; lockedUntil: number }>;
+  /** Forgets the address's failures, takes back the subject-wide count, and makes the address familiar. */
+  succeed(subject: string, ip: string, now: number): Promise<void>;
+  /** The distributed lock in force (as unfamiliar addresses see it). */
+  lockedUntil(subject: string, now: number): Promise<number | undefined>;
+  /** Forgets every count of the subject (familiar addresses stay familiar). */
+  clear(subject: string): Promise<void>;
+}
+
+/** The wait after the n-th failure from one address: none below maxFailures, then 1 s, 2 s, 4 s, ... up to lockSeconds. */
+export function waitAfter(policy: LockoutPolicy, failures: number): number {
+  if (failures < policy.maxFailures) return 0;
+  return Math.min(1000 * 2 ** Math.min(failures - policy.maxFailures, 30), policy.lockSeconds * 1000);
+}
+
+/**
+ * Slows guessing of passwords and one-time codes without handing strangers a way to lock citizens
+ * out (issue 11). Three rules, every login method and instance sharing the same counts:
+ * - per (subject, client address): `maxFailures` guesses are answered at once, then each waits
+ *   twice as long as the one before (up to `lockSeconds`). One stranger cannot stop the citizen,
+ *   who is elsewhere; a guesser gets about a hundred guesses a day.
+ * - per subject, from all addresses: `distributedLockout.maxFailures` failures in a window lock
+ *   the subject to every address it has not signed in from lately. A citizen at home still gets in.
+ * - only guessable secrets count: passkeys, device keys and the kiosk's ID card never consult this.
+ * An identifier that names no account gets exactly the same counting under its own keyed subject,
+ * so the answers (status, text, wait) never tell whether an account exists.
  *
- * Use it around each credential check:
  * ```ts
- * const gate = await lockout.beginAttempt(account.id);   // before the check, never after
- * if (gate.locked) return refuse(gate.until);            // the credential is not even looked at
- * if (!(await check())) return (await lockout.recordFailure(account.id)).locked ? locked : invalid;
- * await lockout.recordSuccess(account.id);
+ * const gate = await lockout.beginAttempt(subject, ip);  // before the check, never after
+ * if (gate.locked) return refuse(gate.until);
+ * if (!(await check())) return gate.ifFailed.locked ? wait(gate.ifFailed.until) : invalid;
+ * await lockout.recordSuccess(subject, ip);
  * ```
- * An attempt counts from the moment it starts, and a success clears the count. So concurrent
- * guesses cannot overtake the lock: a burst of 1,000 parallel guesses gets `maxFailures` credential
- * checks, not 1,000 (checking a lock first and counting failures afterwards would let every guess
- * already in flight through). An attempt that never finishes (a crash) counts as a failure until
- * its window ends: the budget fails closed.
- *
- * The failure that brings the count to `maxFailures` locks the account for `lockSeconds`. While
- * the count is spent but no lock is set (guesses still in flight), new attempts are refused until
- * the window ends or a lock or success settles it. Attempts refused during a lock are not counted
- * and do not extend it, so the lock always ends on time. When the lock ends, the count starts over.
+ * An attempt counts from the moment it starts, so a burst of parallel guesses gets `maxFailures`
+ * checks, not all of them; an attempt that never finishes counts as a failure (fails closed).
  */
 export interface Lockout {
   readonly policy: LockoutPolicy;
-  isLocked(accountId: string): Promise<LockState>;
-  beginAttempt(accountId: string): Promise<LockState>;
-  recordFailure(accountId: string): Promise<LockState>;
-  recordSuccess(accountId: string): Promise<void>;
-  /** For operators: lifts a lock at once and forgets the count. */
-  unlock(accountId: string): Promise<void>;
+  readonly distributed: DistributedLockoutPolicy;
+  /** The distributed lock, for operators and unfamiliar addresses. */
+  isLocked(subject: string): Promise<LockState>;
+  beginAttempt(subject: string, ip: string): Promise<Gate>;
+  recordSuccess(subject: string, ip: string): Promise<void>;
+  /** For operators: lifts the distributed lock and forgets every count. */
+  unlock(subject: string): Promise<void>;
 }
 
-export function lockoutService(store: LockoutStore, policy: LockoutPolicy): Lockout {
-  const locked = (until: number, lockedNow = false): LockState => ({ locked: true, until: new Date(until), lockedNow });
+export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distributed: DistributedLockoutPolicy): Lockout {
   return {
     policy,
-    async isLocked(accountId) {
-      const until = await store.lockedUntil(accountId, Date.now());
-      return until === undefined ? { locked: false } : locked(until);
+    distributed,
+    async isLocked(subject) {
+      const until = await store.lockedUntil(subject, Date.now());
+      return until === undefined ? { locked: false } : { locked: true, until: new Date(until), lockedNow: false };
     },
-    async beginAttempt(accountId) {
-      const r = await store.begin(accountId, Date.now());
-      if ('lockedUntil' in r) return locked(r.lockedUntil);
-      // Over budget with no lock yet: earlier attempts are still in flight. Wait for the window.
-      return r.attempts > policy.maxFailures ? locked(r.windowEndsAt) : { locked: false };
+    async beginAttempt(subject, ip) {
+      const now = Date.now();
+      const r = await store.begin(subject, ip, now);
+      if ('refusedUntil' in r) return { locked: true, until: new Date(r.refusedUntil), lockedNow: false };
+      const until = Math.max(r.nextAt, r.lockedNow ? r.lockedUntil : 0);
+      return { locked: false, ifFailed: until > now ? { locked: true, until: new Date(until), lockedNow: r.lockedNow } : { locked: false } };
     },
-    async recordFailure(accountId) {
-      const r = await store.lockIfSpent(accountId, Date.now());
-      return r ? locked(r.lockedUntil, r.lockedNow) : { locked: false };
-    },
-    recordSuccess: (accountId) => store.clearAttempts(accountId, Date.now()),
-    unlock: (accountId) => store.clear(accountId),
+    recordSuccess: (subject, ip) => store.succeed(subject, ip, Date.now()),
+    unlock: (subject) => store.clear(subject),
   };
 }
 
 /** Redis when it is configured (shared by every instance), else the SQL store. */
-export function createLockout(opts: { db: Database; redis?: RedisClient | undefined; redisPrefix: string; policy: LockoutPolicy }): Lockout {
-  const store = opts.redis ? redisLockoutStore(opts.redis, opts.redisPrefix, opts.policy) : sqlLockoutStore(opts.db, opts.policy);
-  return lockoutService(store, opts.policy);
+export function createLockout(opts: { db: Database; redis?: RedisClient | undefined; redisPrefix: string; policy: LockoutPolicy; distributed: DistributedLockoutPolicy }): Lockout {
+  const store = opts.redis ? redisLockoutStore(opts.redis, opts.redisPrefix, opts.policy, opts.distributed) : sqlLockoutStore(opts.db, opts.policy, opts.distributed);
+  return lockoutService(store, opts.policy, opts.distributed);
 }

@@ -6,6 +6,8 @@ import { registryConfigSchema } from '../registry/index.js';
 import { configuredUpstream } from '../federation/upstream.js';
 
 const seconds = z.number().int().positive();
+const rateLimitRule = (points: number, durationSeconds: number) =>
+  z.object({ points: z.number().int().min(1).default(points), durationSeconds: seconds.default(durationSeconds) }).strict().prefault({});
 
 /** One sealing key: `kid` goes with every ciphertext so that keys can rotate. */
 export const sealKeySchema = z.object({
@@ -59,8 +61,29 @@ export const fileConfigSchema = z
           .transform((v) => (v === 'auto' ? Math.max(1, availableParallelism() - 1) : v)),
       })
       .strict(),
-    // Per account, across every login method and instance: see src/accounts/lockout.ts.
+    // Guesses from one address at one account: answered at once up to maxFailures, then each waits
+    // twice as long as the last, up to lockSeconds (src/accounts/lockout.ts).
     lockout: z.object({ maxFailures: z.number().int().min(1).max(100), windowSeconds: seconds, lockSeconds: seconds }).strict(),
+    // Failures at one account from every address that lock it to addresses it never signed in from.
+    distributedLockout: z
+      .object({
+        maxFailures: z.number().int().min(10).default(100),
+        windowSeconds: seconds.default(3_600),
+        familiarSeconds: seconds.default(90 * 86_400),
+      })
+      .strict()
+      .prefault({}),
+    // Per client address at the edge, shared across instances through Redis (src/http/edge-limits.ts).
+    rateLimits: z
+      .object({
+        clientAuthFailures: rateLimitRule(50, 60),
+        signInFailures: rateLimitRule(100, 900),
+        forms: rateLimitRule(30, 60),
+        mobile: rateLimitRule(120, 60),
+        adminUnauthenticated: rateLimitRule(30, 60),
+      })
+      .strict()
+      .prefault({}),
     keys: z.object({ refreshSeconds: z.number().positive(), retiredKeepSeconds: seconds }).strict(),
     sweeper: z.object({ intervalSeconds: seconds }).strict(),
     limits: z.object({ formFieldMaxLength: z.number().int().min(16), bodyMaxBytes: z.number().int().min(1024) }).strict(),

@@ -18,7 +18,7 @@ const firstSegment = (path: string): string => {
  * The outer app. Our own routers run first; anything they do not answer goes to oidc-provider,
  * which writes the response itself (so logging and headers must come before it).
  */
-export function createHttpApp({ config, holder, routers, logger }: { config: Config; holder: ProviderHolder; routers: Router[]; logger: Logger }): Koa {
+export function createHttpApp({ config, holder, routers, logger, edge }: { config: Config; holder: ProviderHolder; routers: Router[]; logger: Logger; edge?: Middleware }): Koa {
   const app = new Koa({ proxy: config.trustProxy, keys: [...config.secrets.cookieKeys] });
   app.silent = true;
   app.use(requestContext(logger));
@@ -26,6 +26,8 @@ export function createHttpApp({ config, holder, routers, logger }: { config: Con
   // so that a failure of the writes it sends at the end is logged and answered like any other.
   app.use((_ctx, next) => withRequestMemo(next));
   app.use(securityHeaders({ https: config.issuer.startsWith('https://') }));
+  // Rate limits (src/http/edge-limits.ts) before anything else does work for the request.
+  if (edge) app.use(edge);
   const ours = compose(routers.flatMap((r) => [r.routes(), r.allowedMethods()]) as Middleware[]);
   const prefixes = new Set(routers.flatMap((r) => r.stack.map((layer) => `/${String(layer.path).split('/')[1] ?? ''}`)));
   // Protocol requests (most of the traffic) skip our routers' matching altogether, and go to the

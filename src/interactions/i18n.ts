@@ -23,6 +23,7 @@ const zh = {
   signInWith: (name: string) => `使用「${name}」登录`,
   invalidCredentials: '身份证号/手机号或密码不正确。',
   accountLocked: (minutes: number) => `登录失败次数过多，账号已被暂时锁定。请在 ${minutes} 分钟后重试。`,
+  tooManyAttempts: (seconds: number) => (seconds < 60 ? `登录失败次数过多，请等待 ${seconds} 秒后重试。` : `登录失败次数过多，请等待 ${Math.ceil(seconds / 60)} 分钟后重试。`),
   consentTitle: '授权确认',
   consentLead: (client: string) => `「${client}」请求获取以下信息：`,
   allow: '同意',
@@ -125,6 +126,10 @@ const en: typeof zh = {
   signInWith: (name: string) => `Sign in with ${name}`,
   invalidCredentials: 'The ID number, mobile number or password is not correct.',
   accountLocked: (minutes) => `This account is temporarily locked after too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+  tooManyAttempts: (seconds) => {
+    const [n, unit] = seconds < 60 ? [seconds, 'second'] : [Math.ceil(seconds / 60), 'minute'];
+    return `Too many failed sign-in attempts. Wait ${n} ${unit}${n === 1 ? '' : 's'} and try again.`;
+  },
   consentTitle: 'Allow access',
   consentLead: (client) => `${client} asks for:`,
   allow: 'Allow',

@@ -109,6 +109,14 @@ export const auditWhere = (ctx: Context, it: LoadedInteraction) => ({
 /** Whole minutes until `until`, at least one: what the lock message tells the citizen. */
 export const minutesUntil = (until: Date): number => Math.max(1, Math.ceil((until.getTime() - Date.now()) / 60_000));
 
+/** A guess refused until `until` (src/accounts/lockout.ts): 429 with Retry-After, and the text to show. */
+export function throttled(ctx: Context, it: LoadedInteraction, until: Date): string {
+  const seconds = Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000));
+  ctx.status = 429;
+  ctx.set('retry-after', String(seconds));
+  return it.t.tooManyAttempts(seconds);
+}
+
 /**
  * Completes the login prompt with one Authentication (audited) and returns where the browser goes
  * next: back into the authorization flow.

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import { ACR, type Authentication } from '../accounts/index.js';
-import { completeLogin, loadInteraction, renderLogin } from './interaction-context.js';
+import { completeLogin, loadInteraction, renderLogin, throttled } from './interaction-context.js';
 import { needsSecondFactor, refuseUnreachableLevel, renderSecondFactor, sendPhoneProof, startSecondFactor, type SecondFactorDeps } from './second-factor.js';
 
 /**
@@ -26,31 +26,17 @@ export function loginRoutes(router: Router, deps: SecondFactorDeps): void {
       ctx.status = 400;
       return renderLogin(ctx, it, { error: tooLong ? it.t.fieldTooLong : it.t.fieldRequired });
     }
-    const check = await deps.accounts.verifyPassword(parsed.data.identifier, parsed.data.password);
+    const check = await deps.accounts.verifyPassword(parsed.data.identifier, parsed.data.password, ctx.ip);
     const where = { clientId: String(it.details.params.client_id), channel: 'web', ip: ctx.ip, requestId: ctx.state.requestId as string };
-    if (!check.ok && check.reason === 'locked') {
-      // The lock message tells whoever made `maxFailures` wrong guesses against this identifier (or
-      // tries it during the lock) that an account exists for it. We accept that: the citizen must
-      // learn why the right password is refused and when to come back, unknown identifiers never
-      // lock, registration's duplicate check tells the same, and every lock is audited.
-      if (check.lockedNow) {
-        await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'pwd' }, ...where });
-        await deps.audit.append({
-          action: 'account.locked',
-          actorType: 'system',
-          accountId: check.sub,
-          details: { reason: 'failed_logins', method: 'pwd', until: check.until.toISOString() },
-          ...where,
-        });
-      } else {
-        await deps.audit.append({ action: 'login.locked', actorType: 'citizen', accountId: check.sub, details: { method: 'pwd', until: check.until.toISOString() }, ...where });
-      }
-      ctx.status = 423;
-      const minutes = Math.max(1, Math.ceil((check.until.getTime() - Date.now()) / 60_000));
-      return renderLogin(ctx, it, { error: it.t.accountLocked(minutes) });
-    }
+    // Alike for every identifier, with an account or without: the same text, status and wait.
+    // Refusals are not audited one by one (a flood would write as fast as it comes); failures are.
+    if (!check.ok && check.reason === 'throttled') return renderLogin(ctx, it, { error: throttled(ctx, it, check.until) });
     if (!check.ok) {
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'pwd' }, ...where });
+      if (check.distributedLock) {
+        const { sub, until } = check.distributedLock;
+        await deps.audit.append({ action: 'account.locked', actorType: 'system', accountId: sub, details: { reason: 'distributed_guessing', method: 'pwd', until: until.toISOString() }, ...where });
+      }
       ctx.status = 401;
       // One message for an unknown identifier and a wrong password: no account enumeration.
       return renderLogin(ctx, it, { error: it.t.invalidCredentials });

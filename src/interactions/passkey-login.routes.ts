@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Passkeys } from '../passkeys/index.js';
-import { auditWhere, completeLogin, loadInteraction, minutesUntil, renderLogin } from './interaction-context.js';
+import { auditWhere, completeLogin, loadInteraction, renderLogin } from './interaction-context.js';
 import type { SecondFactorDeps } from './second-factor.js';
 
 export interface PasskeyLoginDeps extends SecondFactorDeps {
@@ -30,12 +30,6 @@ export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDeps): void
     const result = await deps.passkeys.signIn(boundTo(it.uid), it.form.credential);
     const where = auditWhere(ctx, it);
     if (!result.ok) {
-      if (result.reason === 'locked') {
-        const action = result.lockedNow ? 'account.locked' : 'login.locked';
-        await deps.audit.append({ action, actorType: result.lockedNow ? 'system' : 'citizen', accountId: result.sub, details: { method: 'passkey', until: result.until.toISOString(), ...(result.lockedNow ? { reason: 'failed_logins' } : {}) }, ...where });
-        ctx.status = 423;
-        return renderLogin(ctx, it, { error: it.t.accountLocked(minutesUntil(result.until)) });
-      }
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'passkey', reason: result.reason }, ...where });
       ctx.status = result.reason === 'invalid' && !it.form.credential ? 400 : 401;
       return renderLogin(ctx, it, { error: result.reason === 'unknown_passkey' ? it.t.passkey.unknown : it.t.passkey.invalid });

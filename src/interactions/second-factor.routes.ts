@@ -48,7 +48,7 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     const step = await load(ctx, 'verify');
     if (!step) return;
     const { it, pending, code } = step;
-    const check = await deps.secondFactors.verify(pending.accountId, code);
+    const check = await deps.secondFactors.verify(pending.accountId, code, ctx.ip);
     const where = auditWhere(ctx, it);
     const sub = pending.sub;
     if (!check.ok && check.reason === 'locked') {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ACR, normalisePhone, type Authentication } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
 import { maskPhone } from '../sms/index.js';
-import { auditWhere, completeLogin, fail, loadInteraction, minutesUntil, type LoadedInteraction } from './interaction-context.js';
+import { auditWhere, completeLogin, fail, loadInteraction, throttled, type LoadedInteraction } from './interaction-context.js';
 import { needsSecondFactor, refuseUnreachableLevel, type SecondFactorDeps } from './second-factor.js';
 import type { SmsSignIn } from './sms-sign-in.js';
 import { smsCodePage, smsPhonePage } from './views/sms.pages.js';
@@ -113,7 +113,7 @@ export function smsLoginRoutes(router: Router, deps: SmsLoginDeps): void {
       ctx.status = 400;
       return renderCode(ctx, it, problemText(it, parsed.error.issues[0]?.message));
     }
-    const check = await deps.smsSignIn.verify(it.uid, parsed.data.code);
+    const check = await deps.smsSignIn.verify(it.uid, parsed.data.code, ctx.ip);
     const where = auditWhere(ctx, it);
     const t = it.t.sms;
     if (!check.ok) {
@@ -121,15 +121,10 @@ export function smsLoginRoutes(router: Router, deps: SmsLoginDeps): void {
         ctx.status = 400;
         return renderPhone(ctx, it, t.noPending);
       }
-      if (check.reason === 'locked') {
-        if (check.lockedNow) {
-          await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'sms' }, ...where });
-          await deps.audit.append({ action: 'account.locked', actorType: 'system', accountId: check.sub, details: { reason: 'failed_logins', method: 'sms', until: check.until.toISOString() }, ...where });
-        } else {
-          await deps.audit.append({ action: 'login.locked', actorType: 'citizen', accountId: check.sub, details: { method: 'sms', until: check.until.toISOString() }, ...where });
-        }
-        ctx.status = 423;
-        return renderCode(ctx, it, it.t.accountLocked(minutesUntil(check.until)));
+      if (check.reason === 'throttled') return renderCode(ctx, it, throttled(ctx, it, check.until));
+      if (check.distributedLock) {
+        const { sub, until } = check.distributedLock;
+        await deps.audit.append({ action: 'account.locked', actorType: 'system', accountId: sub, details: { reason: 'distributed_guessing', method: 'sms', until: until.toISOString() }, ...where });
       }
       // No account named: a wrong code for an unregistered number must look like any wrong code.
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'sms', reason: check.reason }, ...where });

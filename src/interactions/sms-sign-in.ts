@@ -10,8 +10,9 @@ export type SmsSendResult =
 
 export type SmsCheck =
   | { ok: true; account: Account }
-  | { ok: false; reason: 'no_pending' | 'invalid' | 'expired' | 'too_many_attempts' }
-  | { ok: false; reason: 'locked'; sub: string; until: Date; lockedNow: boolean };
+  | { ok: false; reason: 'no_pending' }
+  | { ok: false; reason: 'invalid' | 'expired' | 'too_many_attempts'; distributedLock?: { sub: string; until: Date } }
+  | { ok: false; reason: 'throttled'; until: Date };
 
 const MODEL = 'PendingSmsLogin';
 
@@ -23,9 +24,9 @@ const MODEL = 'PendingSmsLogin';
  * AAD naming the uid), for as long as a code lives; the page never carries it.
  *
  * No account enumeration: a number with no active account gets the same answer ("if this number
- * is registered, a code has been sent") but no SMS, and any code for it is simply "wrong". What
- * still tells the two apart: the resend throttles (they count real sends only) and the lock
- * message once an account's budget is spent, the same trade-off the password path makes.
+ * is registered, a code has been sent") but no SMS, and any code for it is simply "wrong", slowed
+ * by the same lockout as a number with an account (src/accounts/lockout.ts). What still tells the
+ * two apart: the resend throttles, which count real sends only.
  */
 export function createSmsSignIn({ accounts, otp, Adapter, sealer, codeTtlSeconds }: {
   accounts: Accounts;
@@ -71,25 +72,26 @@ export function createSmsSignIn({ accounts, otp, Adapter, sealer, codeTtlSeconds
     },
 
     /**
-     * Checks a code for the interaction's pending number. Each check of an active account counts
-     * against its lockout budget, shared with every other login method.
+     * Checks a code for the interaction's pending number, from client address `ip`. Each check
+     * counts against the number's lockout subject, shared with the password; a number with no
+     * active account counts and answers alike.
      */
-    async verify(uid: string, code: string): Promise<SmsCheck> {
+    async verify(uid: string, code: string, ip: string): Promise<SmsCheck> {
       const phone = await pendingPhone(uid);
       if (!phone) return { ok: false, reason: 'no_pending' };
-      const account = await activeAccount(phone);
-      if (!account) return { ok: false, reason: 'invalid' };
-      const locked = (s: { until: Date; lockedNow: boolean }) => ({ ok: false, reason: 'locked', sub: account.sub, until: s.until, lockedNow: s.lockedNow }) as const;
-      const gate = await accounts.lockout.beginAttempt(account.id);
-      if (gate.locked) return locked(gate);
-      const result = await otp.verify({ phone, purpose: 'login', code });
-      if (result !== 'ok') {
-        const after = await accounts.lockout.recordFailure(account.id);
-        return after.locked ? locked(after) : { ok: false, reason: result };
+      const { subject, account } = await accounts.lockoutSubjectOfPhone(phone);
+      const active = account?.status === 'active' ? account : undefined;
+      const gate = await accounts.lockout.beginAttempt(subject, ip);
+      if (gate.locked) return { ok: false, reason: 'throttled', until: gate.until };
+      const result = active ? await otp.verify({ phone, purpose: 'login', code }) : 'invalid';
+      if (result !== 'ok' || !active) {
+        const after = gate.ifFailed;
+        const reason = result === 'ok' ? 'invalid' : result;
+        return after.locked && after.lockedNow && account ? { ok: false, reason, distributedLock: { sub: account.sub, until: after.until } } : { ok: false, reason };
       }
-      await accounts.lockout.recordSuccess(account.id);
+      await accounts.lockout.recordSuccess(subject, ip);
       await store.destroy(uid);
-      return { ok: true, account };
+      return { ok: true, account: active };
     },
 
     /** Forgets the pending number ("use another number"). */

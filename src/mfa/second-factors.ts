@@ -22,7 +22,7 @@ export interface SecondFactorsDeps {
   sealer: Sealer;
   /** A blind index (`createBlindIndex(indexKey)`): recovery codes are stored only as keyed HMACs. */
   keyed: (purpose: string, value: string) => string;
-  /** The account's shared lockout: second-factor checks count against it like passwords do. */
+  /** The account's shared lockout: second-factor checks count against it (per client address) like passwords do. */
   lockout: Lockout;
   Adapter: AdapterConstructor;
   /** The issuer name authenticator apps show beside the code. */
@@ -114,23 +114,24 @@ export function createSecondFactors({ db, sealer, keyed, lockout, Adapter, issue
     },
 
     /** A TOTP code (6 digits) or a recovery code, for an account that passed its first factor. */
-    async verify(accountId: string, code: string): Promise<SecondFactorCheck> {
+    async verify(accountId: string, code: string, ip: string): Promise<SecondFactorCheck> {
       const streak = await failures.state(accountId);
       if (streak.locked) return lockedResult(streak);
-      const gate = await lockout.beginAttempt(accountId);
+      const gate = await lockout.beginAttempt(accountId, ip);
       if (gate.locked) return lockedResult(gate);
       const now = Date.now();
       const method: SecondFactorMethod = TOTP_CODE.test(code) ? 'totp' : 'recovery_code';
       const outcome = method === 'totp' ? await checkTotp(accountId, code, now) : await checkRecoveryCode(accountId, code, now);
       if (outcome === 'ok') {
-        await lockout.recordSuccess(accountId);
+        await lockout.recordSuccess(accountId, ip);
         await failures.clear(accountId);
         return { ok: true, method };
       }
-      const shared = await lockout.recordFailure(accountId);
+      const shared = gate.ifFailed;
       const own = await failures.recordFailure(accountId, now);
-      if (shared.locked) return lockedResult(shared);
+      // The streak's lock outlasts the address's wait: it is the one to tell.
       if (own.locked) return lockedResult(own);
+      if (shared.locked) return lockedResult(shared);
       return { ok: false, reason: outcome };
     },
 

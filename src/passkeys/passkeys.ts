@@ -33,8 +33,7 @@ export type PasskeyEnrolment = { ok: true; credentialId: string } | { ok: false;
 
 export type PasskeySignIn =
   | { ok: true; account: Account; authentication: Authentication }
-  | { ok: false; reason: 'invalid' | 'expired' | 'unknown_passkey' | 'inactive' }
-  | { ok: false; reason: 'locked'; sub: string; until: Date; lockedNow: boolean };
+  | { ok: false; reason: 'invalid' | 'expired' | 'unknown_passkey' | 'inactive' };
 
 /**
  * RFC 8176: a passkey bound to one authenticator is a hardware-secured key (`hwk`); a synced
@@ -52,8 +51,9 @@ const userHandleOf = (account: Account) => new TextEncoder().encode(account.sub)
  * authenticator's user verification). Knows nothing about HTTP.
  *
  * - Every ceremony needs user verification, and every challenge is single use (see challenges.ts).
- * - A sign-in counts against the account's shared lockout like any other login method; a signature
- *   counter that goes backwards (a cloned authenticator) is refused.
+ * - Never throttled or locked by failed guesses of the account's other credentials (issue 11): a
+ *   passkey is how a citizen gets in while a stranger guesses the password. A signature counter
+ *   that goes backwards (a cloned authenticator) is refused.
  */
 export function createPasskeys(deps: PasskeysDeps) {
   const store = passkeyStore(deps.db);
@@ -150,13 +150,9 @@ export function createPasskeys(deps: PasskeysDeps) {
       if (response.response.userHandle !== undefined && response.response.userHandle !== Buffer.from(userHandleOf(account)).toString('base64url')) {
         return { ok: false, reason: 'invalid' };
       }
-      const locked = (s: { until: Date; lockedNow: boolean }) => ({ ok: false, reason: 'locked', sub: account.sub, until: s.until, lockedNow: s.lockedNow }) as const;
-      const gate = await deps.accounts.lockout.beginAttempt(account.id);
-      if (gate.locked) return locked(gate);
-      const fail = async (): Promise<PasskeySignIn> => {
-        const after = await deps.accounts.lockout.recordFailure(account.id);
-        return after.locked ? locked(after) : { ok: false, reason: 'invalid' };
-      };
+      // No lockout: a signature cannot be guessed, and password guesses must never block a passkey.
+      // Floods of bad assertions meet the rate limit at the edge instead.
+      const fail = async (): Promise<PasskeySignIn> => ({ ok: false, reason: 'invalid' });
       let info;
       try {
         const verified = await verifyAuthenticationResponse({
@@ -172,7 +168,6 @@ export function createPasskeys(deps: PasskeysDeps) {
         return await fail();
       }
       if (!(await store.recordUse(passkey.credential_id, Number(passkey.sign_count), info.newCounter, Date.now()))) return await fail();
-      await deps.accounts.lockout.recordSuccess(account.id);
       const authentication: Authentication = {
         accountId: account.sub,
         channel: 'web',

@@ -85,7 +85,8 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
       }
       await store.destroy(flowId);
       await accounts.replacePassword(account.id, password);
-      await accounts.lockout.recordSuccess(account.id);
+      // Proven by a code to the account's phone: a distributed lock on its password ends here too.
+      await accounts.lockout.unlock(account.id);
       const ended = await signOut.everywhere(account.sub);
       await audit.append({ action: 'password.reset', actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', details: { method: 'sms', ...ended }, ...origin });
       return { ok: true };

@@ -245,7 +245,7 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
     await page.getByRole('link', { name: ui.continueSignIn, exact: true }).click();
     await page.waitForURL((u) => u.pathname === loginPath);
     const claims = await signInAndLand(page, lang, auth, by === 'ID number' ? who.citizenId : who.phone, password);
-    const check = await h.yihao.accounts.verifyPassword(who.citizenId, password);
+    const check = await h.yihao.accounts.verifyPassword(who.citizenId, password, '127.0.0.1');
     expect(check.ok && check.account.sub).toBe(claims.sub);
     expect(claims.acr).toBe('urn:yihao:loa:1');
     expect(claims.amr).toEqual(['pwd']);

@@ -30,14 +30,14 @@ describe.each(backends)('bench seeding (%s)', (backend) => {
 
   it('stores accounts that sign in with the seed password and open to their own citizen ID', async () => {
     for (const i of [0, 123, 249]) {
-      const check = await h.yihao.accounts.verifyPassword(seededCitizenId(i), SEED_PASSWORD);
+      const check = await h.yihao.accounts.verifyPassword(seededCitizenId(i), SEED_PASSWORD, '127.0.0.1');
       expect(check.ok).toBe(true);
       if (!check.ok) continue;
       expect(check.account.status).toBe('active');
       expect(check.account.citizenId()).toBe(seededCitizenId(i));
       expect((await h.yihao.accounts.findBySub(check.account.sub))?.id).toBe(check.account.id);
     }
-    expect((await h.yihao.accounts.verifyPassword(seededCitizenId(250), SEED_PASSWORD)).ok).toBe(false);
+    expect((await h.yihao.accounts.verifyPassword(seededCitizenId(250), SEED_PASSWORD, '127.0.0.1')).ok).toBe(false);
   });
 
   it('refuses a second account for a seeded citizen ID', async () => {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { lockoutService, type Lockout, type LockoutPolicy, type LockoutStore } from '../../src/accounts/index.js';
+import { lockoutService, type DistributedLockoutPolicy, type Lockout, type LockoutPolicy, type LockoutStore } from '../../src/accounts/index.js';
 import { redisLockoutStore } from '../../src/accounts/lockout-redis.js';
 import { sqlLockoutStore } from '../../src/accounts/lockout-sql.js';
 import type { Config } from '../../src/config/index.js';
@@ -9,176 +9,191 @@ import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { formAction, formField, ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { syntheticCitizenId } from '../support/citizen-ids.js';
 
 const withRedis = pgAvailable && redisAvailable;
 
-const lockoutConfig = (lockout: LockoutPolicy) => (c: Config): Config => ({ ...c, lockout });
-
-const LOCKED_EN = /^This account is temporarily locked after too many failed sign-in attempts\. Try again in \d+ minutes?\.$/;
-const LOCKED_ZH = /^登录失败次数过多，账号已被暂时锁定。请在 \d+ 分钟后重试。$/;
-const INVALID_EN = 'The ID number, mobile number or password is not correct.';
 
 const accountId = async (h: Harness, sub: string) => (await h.yihao.accounts.findBySub(sub))!.id;
 
-/** One sign-in attempt through the login page of one instance (`instance.url`, which may differ from the issuer). */
+/** Sign-in attempts through the login page of one instance (`instance.url`, which may differ from the issuer), from a given client address. */
 function loginAttempts(issuer: Harness) {
   let rp: oidc.Configuration;
+  const answer = async (res: Response) => ({ status: res.status, message: /role="alert"[^>]*>([^<]+)</.exec(await res.text())?.[1], retryAfter: res.headers.get('retry-after') });
+  /** A login form (one interaction) on `instance`, posted to as often as wanted. */
+  async function form(instance: Harness, locale = 'en') {
+    const browser = new ScriptedBrowser();
+    // Every request goes to this instance, whatever origin the issuer's redirects name.
+    const here = (u: string | URL) => {
+      const url = new URL(u, instance.url);
+      return new URL(url.pathname + url.search, instance.url);
+    };
+    let res = await browser.request(here(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { scope: 'openid', ui_locales: locale })));
+    for (let hops = 0; res.status >= 300 && res.status < 400 && hops < 5; hops++) res = await browser.request(here(res.headers.get('location')!));
+    const page = await res.text();
+    const csrf = formField(page, 'csrf');
+    const action = formAction(page, '/login');
+    if (!csrf || !action) throw new Error(`no login form (${res.status}): ${page.slice(0, 200)}`);
+    return {
+      post: async (identifier: string, password: string, ip?: string) =>
+        answer(await browser.request(here(action), { form: { csrf, identifier, password }, headers: ip ? { 'x-forwarded-for': ip } : {} })),
+    };
+  }
   return {
     async setup() {
       rp = await relyingParty(issuer, await issuer.client({ redirectUris: [REDIRECT] }));
     },
-    async attempt(instance: Harness, identifier: string, password: string, locale = 'en'): Promise<{ status: number; message: string | undefined }> {
-      const browser = new ScriptedBrowser();
-      // Every request goes to this instance, whatever origin the issuer's redirects name.
-      const here = (u: string | URL) => {
-        const url = new URL(u, instance.url);
-        return new URL(url.pathname + url.search, instance.url);
-      };
-      let res = await browser.request(here(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { scope: 'openid', ui_locales: locale })));
-      for (let hops = 0; res.status >= 300 && res.status < 400 && hops < 5; hops++) res = await browser.request(here(res.headers.get('location')!));
-      const page = await res.text();
-      const csrf = formField(page, 'csrf');
-      const action = formAction(page, '/login');
-      if (!csrf || !action) throw new Error(`no login form (${res.status}): ${page.slice(0, 200)}`);
-      const post = await browser.request(here(action), { form: { csrf, identifier, password } });
-      return { status: post.status, message: /role="alert"[^>]*>([^<]+)</.exec(await post.text())?.[1] };
+    form,
+    async attempt(instance: Harness, identifier: string, password: string, locale = 'en', ip?: string): Promise<{ status: number; message: string | undefined; retryAfter: string | null }> {
+      return (await form(instance, locale)).post(identifier, password, ip);
     },
   };
 }
 
-describe('lockout on the web login (SQLite, short lock)', () => {
+const USUAL = '203.0.113.10';
+const STRANGER = '198.51.100.66';
+/** 50 addresses of a stranger's botnet. */
+const BOTNET = Array.from({ length: 50 }, (_, i) => `192.0.2.${i + 1}`);
+const TOO_MANY_EN = /^Too many failed sign-in attempts\. Wait \d+ (seconds?|minutes?) and try again\.$/;
+
+/** A stranger's guesses through one login form (one interaction), each from the given address. */
+async function guess(h: Harness, logins: ReturnType<typeof loginAttempts>, identifier: string, ips: readonly string[], perIp: number, parallel = 8) {
+  const answers: { status: number; message: string | undefined; retryAfter: string | null }[] = [];
+  const queue = ips.flatMap((ip) => Array.from({ length: perIp }, () => ip));
+  const form = await logins.form(h);
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let ip = queue.shift(); ip; ip = queue.shift()) answers.push(await form.post(identifier, `wrong ${answers.length}`, ip));
+    }),
+  );
+  return answers;
+}
+
+describe('guessing on the web login is slowed per (account, address), never a lock-out weapon (SQLite, behind a trusted proxy)', () => {
   let h: Harness;
   let logins: ReturnType<typeof loginAttempts>;
 
   beforeAll(async () => {
-    h = await startHarness({ overrides: lockoutConfig({ maxFailures: 5, windowSeconds: 900, lockSeconds: 2 }) });
+    h = await startHarness({
+      overrides: (c) => ({ ...c, trustProxy: true, lockout: { maxFailures: 5, windowSeconds: 900, lockSeconds: 900 }, distributedLockout: { maxFailures: 100, windowSeconds: 3600, familiarSeconds: 86_400 } }),
+    });
     logins = loginAttempts(h);
     await logins.setup();
   });
   afterAll(async () => h?.close());
 
-  it('locks an account after 5 wrong passwords, refuses even the right one with the lock message, and lets it in after lockSeconds', async () => {
+  it("lets the citizen in with the password from its usual address after a stranger's 1,000 wrong guesses from one address", async () => {
     const c = await h.citizen();
-    const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const r = await logins.attempt(h, c.citizenId, 'wrong password');
-      statuses.push(r.status);
-      expect(r.message).toBe(INVALID_EN);
+    expect((await logins.attempt(h, c.citizenId, c.password, 'en', USUAL)).status).toBe(303);
+    const hasher = h.yihao.services.hasher;
+    const verify = hasher.verify;
+    let checks = 0;
+    hasher.verify = (hash, password) => (checks++, verify(hash, password));
+    let answers;
+    try {
+      answers = await guess(h, logins, c.citizenId, [STRANGER], 1_000);
+    } finally {
+      hasher.verify = verify;
     }
-    const fifth = await logins.attempt(h, c.citizenId, 'wrong password');
-    expect(statuses).toEqual([401, 401, 401, 401]);
-    expect(fifth.status).toBe(423);
-    expect(fifth.message).toMatch(LOCKED_EN);
+    // The first maxFailures guesses are checked; after that each waits twice as long as the last
+    // (1 s, 2 s, 4 s, ...), so the ~15 s this loop takes buys a few more checks, not 1,000.
+    expect(checks).toBeLessThanOrEqual(10);
+    expect(answers.filter((a) => a.status === 401).length).toBe(checks);
+    const slowed = answers.filter((a) => a.status === 429);
+    expect(slowed.length).toBeGreaterThan(990);
+    expect(slowed[0]!.message).toMatch(TOO_MANY_EN);
+    expect(Number(slowed[0]!.retryAfter)).toBeGreaterThan(0);
 
-    const right = await logins.attempt(h, c.citizenId, c.password);
-    expect(right.status).toBe(423);
-    expect(right.message).toMatch(LOCKED_EN);
-    const zh = await logins.attempt(h, c.citizenId, c.password, 'zh-CN');
-    expect(zh.status).toBe(423);
-    expect(zh.message).toMatch(LOCKED_ZH);
+    expect((await logins.attempt(h, c.citizenId, c.password, 'en', USUAL)).status).toBe(303);
+    // From another network the citizen is not held back either: one stranger is not a distributed attack.
+    expect((await logins.attempt(h, c.citizenId, c.password, 'en', '203.0.113.99')).status).toBe(303);
+    // The stranger's own address stays slowed, even with the right password.
+    expect((await logins.attempt(h, c.citizenId, c.password, 'en', STRANGER)).status).toBe(429);
+  }, 120_000);
 
-    await sleep(2_100);
-    expect((await logins.attempt(h, c.citizenId, c.password)).status).toBe(303);
-
+  it("lets the citizen in with the password from its usual address after 1,000 wrong guesses from 50 addresses, and locks only unfamiliar ones", async () => {
+    const c = await h.citizen();
+    expect((await logins.attempt(h, c.citizenId, c.password, 'en', USUAL)).status).toBe(303);
+    const answers = await guess(h, logins, c.citizenId, BOTNET, 20);
+    expect(answers).toHaveLength(1_000);
+    expect(answers.filter((a) => a.status === 401).length).toBeLessThanOrEqual(101);
+    expect((await logins.attempt(h, c.citizenId, c.password, 'en', USUAL)).status).toBe(303);
+    // A network the account never signed in from waits out the distributed attack (passkeys, device keys and the kiosk still work).
+    const elsewhere = await logins.attempt(h, c.citizenId, c.password, 'en', '203.0.113.77');
+    expect([elsewhere.status, elsewhere.message]).toEqual([429, expect.stringMatching(TOO_MANY_EN)]);
     const actions = (await h.yihao.services.audit.forAccount(c.sub)).map((e) => e.action);
     expect(actions.filter((a) => a === 'account.locked')).toHaveLength(1);
-    expect(actions.filter((a) => a === 'login.locked')).toHaveLength(2);
-    expect(actions).toContain('login.succeeded');
-  });
 
-  it('starts the count over after the lock ends', async () => {
-    const c = await h.citizen();
-    for (let i = 0; i < 5; i++) await logins.attempt(h, c.citizenId, 'wrong password');
-    await sleep(2_100);
-    // A fresh budget: four more wrong passwords do not lock it again.
-    for (let i = 0; i < 4; i++) expect((await logins.attempt(h, c.citizenId, 'wrong password')).status).toBe(401);
-    expect((await logins.attempt(h, c.citizenId, c.password)).status).toBe(303);
-  });
-
-  it('resets the count after a successful sign-in', async () => {
-    const c = await h.citizen();
-    for (let i = 0; i < 4; i++) expect((await logins.attempt(h, c.citizenId, 'wrong password')).status).toBe(401);
-    expect((await logins.attempt(h, c.citizenId, c.password)).status).toBe(303);
-    for (let i = 0; i < 4; i++) expect((await logins.attempt(h, c.citizenId, 'wrong password')).status).toBe(401);
-    expect((await logins.attempt(h, c.citizenId, c.password)).status).toBe(303);
-  });
-
-  it('counts per account, whichever identifier is used', async () => {
-    const c = await h.citizen({ phone: '13912345678' });
-    for (let i = 0; i < 3; i++) expect((await logins.attempt(h, c.citizenId, 'wrong password')).status).toBe(401);
-    expect((await logins.attempt(h, '13912345678', 'wrong password')).status).toBe(401);
-    expect((await logins.attempt(h, '139 1234 5678', 'wrong password')).status).toBe(423);
-    expect((await logins.attempt(h, c.citizenId, c.password)).status).toBe(423);
-  });
-
-  it('never locks an unknown identifier', async () => {
-    for (let i = 0; i < 7; i++) {
-      const r = await logins.attempt(h, '11010519491231002X', 'wrong password');
-      expect([r.status, r.message]).toEqual([401, INVALID_EN]);
-    }
-  });
-});
-
-describe('lockout on the web login (SQLite, long lock)', () => {
-  let h: Harness;
-  let logins: ReturnType<typeof loginAttempts>;
-
-  beforeAll(async () => {
-    h = await startHarness({ overrides: lockoutConfig({ maxFailures: 5, windowSeconds: 900, lockSeconds: 900 }) });
-    logins = loginAttempts(h);
-    await logins.setup();
-  });
-  afterAll(async () => h?.close());
-
-  it('shows how long the lock lasts', async () => {
-    const c = await h.citizen();
-    for (let i = 0; i < 4; i++) await logins.attempt(h, c.citizenId, 'wrong password');
-    const fifth = await logins.attempt(h, c.citizenId, 'wrong password');
-    expect(fifth.message).toBe('This account is temporarily locked after too many failed sign-in attempts. Try again in 15 minutes.');
-    expect((await logins.attempt(h, c.citizenId, c.password, 'zh-CN')).message).toBe('登录失败次数过多，账号已被暂时锁定。请在 15 分钟后重试。');
-  });
-
-  it('lets an operator unlock an account at once, and leaves other accounts alone', async () => {
-    const [c, other] = [await h.citizen(), await h.citizen()];
-    for (let i = 0; i < 5; i++) await logins.attempt(h, c.citizenId, 'wrong password');
-    expect((await logins.attempt(h, c.citizenId, c.password)).status).toBe(423);
-    expect((await logins.attempt(h, other.citizenId, other.password)).status).toBe(303);
-
+    // An operator can lift the distributed lock at once.
     const id = await accountId(h, c.sub);
     expect(await h.yihao.accounts.lockout.isLocked(id)).toMatchObject({ locked: true });
     await h.yihao.accounts.lockout.unlock(id);
-    expect(await h.yihao.accounts.lockout.isLocked(id)).toEqual({ locked: false });
-    expect((await logins.attempt(h, c.citizenId, c.password)).status).toBe(303);
+    expect((await logins.attempt(h, c.citizenId, c.password, 'en', '203.0.113.77')).status).toBe(303);
+  }, 120_000);
+
+  it('answers a guesser alike whether or not an account has the ID number or mobile number', { timeout: 120_000 }, async () => {
+    const c = await h.citizen({ phone: '13912345670' });
+    const unknownId = syntheticCitizenId();
+    const seen = async (identifier: string, ip: string) =>
+      (await guess(h, logins, identifier, [ip], 9, 1)).map((a) => [a.status, a.message?.replace(/\d+/, 'N'), a.retryAfter === null]);
+    const known = await seen(c.citizenId, '198.51.100.1');
+    expect(await seen(unknownId, '198.51.100.2')).toEqual(known);
+    expect(await seen('13912345670', '198.51.100.3')).toEqual(await seen('13912345679', '198.51.100.4'));
+    expect(known.map((k) => k[0])).toEqual([401, 401, 401, 401, 401, 429, 429, 429, 429]);
+
+    // And under a distributed attack: the same lock, the same answers.
+    const other = await h.citizen();
+    const spread = async (identifier: string, prefix: string) => {
+      await guess(h, logins, identifier, Array.from({ length: 25 }, (_, i) => `${prefix}.${i + 1}`), 5);
+      return (await guess(h, logins, identifier, [`${prefix}.200`], 2, 1)).map((a) => [a.status, a.message?.replace(/\d+/, 'N')]);
+    };
+    expect(await spread(other.citizenId, '10.1.1')).toEqual(await spread(syntheticCitizenId(), '10.1.2'));
   });
 
-  it('gives a burst of parallel guesses no more than maxFailures password checks', async () => {
+  it('gives a burst of parallel guesses from one address no more than maxFailures password checks', async () => {
     const c = await h.citizen();
     const hasher = h.yihao.services.hasher;
     const verify = hasher.verify;
     let checks = 0;
     hasher.verify = (hash, password) => (checks++, verify(hash, password));
     try {
-      const results = await Promise.all(Array.from({ length: 12 }, () => h.yihao.accounts.verifyPassword(c.citizenId, 'wrong password')));
+      const results = await Promise.all(Array.from({ length: 12 }, () => h.yihao.accounts.verifyPassword(c.citizenId, 'wrong password', STRANGER)));
       expect(checks).toBe(5);
       expect(results.some((r) => r.ok)).toBe(false);
-      expect(results.filter((r) => !r.ok && r.reason === 'locked' && r.lockedNow)).toHaveLength(1);
-      // Locked: even the right password is not checked.
-      expect(await h.yihao.accounts.verifyPassword(c.citizenId, c.password)).toMatchObject({ ok: false, reason: 'locked', sub: c.sub });
+      expect(await h.yihao.accounts.verifyPassword(c.citizenId, c.password, STRANGER)).toMatchObject({ ok: false, reason: 'throttled' });
       expect(checks).toBe(5);
+      expect(await h.yihao.accounts.verifyPassword(c.citizenId, c.password, USUAL)).toMatchObject({ ok: true });
     } finally {
       hasher.verify = verify;
     }
   });
+
+  it('forgets the failures from an address after a success from it', async () => {
+    const c = await h.citizen();
+    for (let i = 0; i < 4; i++) expect((await logins.attempt(h, c.citizenId, 'wrong password', 'en', STRANGER)).status).toBe(401);
+    expect((await logins.attempt(h, c.citizenId, c.password, 'en', STRANGER)).status).toBe(303);
+    for (let i = 0; i < 4; i++) expect((await logins.attempt(h, c.citizenId, 'wrong password', 'en', STRANGER)).status).toBe(401);
+    expect((await logins.attempt(h, c.citizenId, c.password, 'en', STRANGER)).status).toBe(303);
+  });
+
+  it('counts per account, whichever identifier is used', async () => {
+    const c = await h.citizen({ phone: '13912345678' });
+    for (let i = 0; i < 3; i++) expect((await logins.attempt(h, c.citizenId, 'wrong password', 'en', STRANGER)).status).toBe(401);
+    expect((await logins.attempt(h, '13912345678', 'wrong password', 'en', STRANGER)).status).toBe(401);
+    expect((await logins.attempt(h, '139 1234 5678', 'wrong password', 'en', STRANGER)).status).toBe(401);
+    expect((await logins.attempt(h, c.citizenId, c.password, 'en', STRANGER)).status).toBe(429);
+  });
 });
 
-describe.skipIf(!withRedis)('lockout across two instances sharing PostgreSQL + Redis', () => {
+describe.skipIf(!withRedis)('guessing throttle across two instances sharing PostgreSQL + Redis', () => {
   let a: Harness;
   let b: Harness;
   let logins: ReturnType<typeof loginAttempts>;
+  const trusted = (c: Config): Config => ({ ...c, trustProxy: true, distributedLockout: { maxFailures: 10, windowSeconds: 3600, familiarSeconds: 86_400 } });
 
   beforeAll(async () => {
-    a = await startHarness({ backend: 'postgres+redis' });
-    b = await startHarness({ share: a });
+    a = await startHarness({ backend: 'postgres+redis', overrides: trusted });
+    b = await startHarness({ share: a, overrides: trusted });
     logins = loginAttempts(a);
     await logins.setup();
   });
@@ -187,121 +202,113 @@ describe.skipIf(!withRedis)('lockout across two instances sharing PostgreSQL + R
     await a?.close();
   });
 
-  it('locks an account on both instances when the failures are spread over them', async () => {
-    const [c, other] = [await a.citizen(), await a.citizen()];
-    for (let i = 0; i < 3; i++) expect((await logins.attempt(a, c.citizenId, 'wrong password')).status).toBe(401);
-    expect((await logins.attempt(b, c.citizenId, 'wrong password')).status).toBe(401);
-    const fifth = await logins.attempt(b, c.citizenId, 'wrong password');
-    expect([fifth.status, fifth.message]).toEqual([423, expect.stringMatching(LOCKED_EN)]);
+  it('slows one address on both instances when its guesses are spread over them, and leaves the citizen alone', async () => {
+    const c = await a.citizen();
+    for (let i = 0; i < 3; i++) expect((await logins.attempt(a, c.citizenId, 'wrong password', 'en', STRANGER)).status).toBe(401);
+    for (let i = 0; i < 2; i++) expect((await logins.attempt(b, c.citizenId, 'wrong password', 'en', STRANGER)).status).toBe(401);
+    expect((await logins.attempt(a, c.citizenId, c.password, 'en', STRANGER)).status).toBe(429);
+    expect((await logins.attempt(b, c.citizenId, c.password, 'en', STRANGER)).status).toBe(429);
+    expect((await logins.attempt(b, c.citizenId, c.password, 'en', USUAL)).status).toBe(303);
+  });
 
-    expect((await logins.attempt(a, c.citizenId, c.password)).status).toBe(423);
-    expect((await logins.attempt(b, c.citizenId, c.password)).status).toBe(423);
-    // Another account on the same instances is not affected.
-    expect((await logins.attempt(a, other.citizenId, other.password)).status).toBe(303);
-    expect((await logins.attempt(b, other.citizenId, other.password)).status).toBe(303);
-
-    // An operator's unlock on one instance holds on the other.
+  it('locks to unfamiliar addresses on both instances after a distributed attack; an unlock on one holds on the other', async () => {
+    const c = await a.citizen();
+    expect((await logins.attempt(a, c.citizenId, c.password, 'en', USUAL)).status).toBe(303);
+    for (let i = 0; i < 10; i++) await logins.attempt(i % 2 ? a : b, c.citizenId, 'wrong password', 'en', `192.0.2.${i + 1}`);
+    expect((await logins.attempt(b, c.citizenId, c.password, 'en', '203.0.113.77')).status).toBe(429);
+    expect((await logins.attempt(a, c.citizenId, c.password, 'en', USUAL)).status).toBe(303);
     await a.yihao.accounts.lockout.unlock(await accountId(a, c.sub));
-    expect((await logins.attempt(b, c.citizenId, c.password)).status).toBe(303);
+    expect((await logins.attempt(b, c.citizenId, c.password, 'en', '203.0.113.77')).status).toBe(303);
   });
 });
 
-/** The same behaviour from every store; `open` gives a harness (for real accounts: SQL rows reference them) and a store. */
-function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h: Harness; store: (p: LockoutPolicy) => LockoutStore }>) {
+/** The same behaviour from every store. */
+function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h: Harness; store: (p: LockoutPolicy, d: DistributedLockoutPolicy) => LockoutStore }>) {
   describe.skipIf(!enabled)(`lockout store contract (${name})`, () => {
     let h: Harness;
-    let store: (p: LockoutPolicy) => LockoutStore;
+    let store: (p: LockoutPolicy, d: DistributedLockoutPolicy) => LockoutStore;
     beforeAll(async () => {
       ({ h, store } = await open());
     });
     afterAll(async () => h?.close());
 
-    const service = (p: Partial<LockoutPolicy> = {}): Lockout => {
-      const policy = { maxFailures: 3, windowSeconds: 60, lockSeconds: 1, ...p };
-      return lockoutService(store(policy), policy);
+    const service = (p: Partial<LockoutPolicy> = {}, d: Partial<DistributedLockoutPolicy> = {}): Lockout => {
+      const policy = { maxFailures: 3, windowSeconds: 60, lockSeconds: 4, ...p };
+      const distributed = { maxFailures: 10, windowSeconds: 60, familiarSeconds: 60, ...d };
+      return lockoutService(store(policy, distributed), policy, distributed);
     };
-    const account = async (): Promise<string> => accountId(h, (await h.citizen()).sub);
-    const fail = async (l: Lockout, id: string) => {
-      const gate = await l.beginAttempt(id);
-      return gate.locked ? gate : l.recordFailure(id);
+    let n = 0;
+    const subject = () => `s_${name}_${Date.now()}_${n++}`;
+    const fail = async (l: Lockout, s: string, ip = '10.0.0.1') => {
+      const gate = await l.beginAttempt(s, ip);
+      return gate.locked ? gate : gate.ifFailed;
     };
 
-    it('locks on the maxFailures-th failure, once, and refuses attempts without counting them', async () => {
+    it('answers maxFailures failures from one address at once, then makes it wait, doubling, without counting refusals', async () => {
       const l = service();
-      const id = await account();
-      expect(await fail(l, id)).toEqual({ locked: false });
-      expect(await fail(l, id)).toEqual({ locked: false });
-      const third = await fail(l, id);
-      expect(third).toMatchObject({ locked: true, lockedNow: true });
-      const until = third.locked ? third.until.getTime() : 0;
-      expect(until).toBeGreaterThan(Date.now() + 500);
-      expect(until).toBeLessThanOrEqual(Date.now() + 1_000);
-      expect(await l.beginAttempt(id)).toMatchObject({ locked: true, lockedNow: false });
-      expect(await l.recordFailure(id)).toMatchObject({ locked: true, lockedNow: false });
-      expect(await l.isLocked(id)).toMatchObject({ locked: true });
-
+      const s = subject();
+      expect(await fail(l, s)).toEqual({ locked: false });
+      expect(await fail(l, s)).toEqual({ locked: false });
+      const third = await fail(l, s);
+      expect(third).toMatchObject({ locked: true, lockedNow: false });
+      const wait = third.locked ? third.until.getTime() - Date.now() : 0;
+      expect(wait).toBeGreaterThan(500);
+      expect(wait).toBeLessThanOrEqual(1_000);
+      expect(await l.beginAttempt(s, '10.0.0.1')).toMatchObject({ locked: true });
+      // Another address is not held back.
+      expect(await l.beginAttempt(s, '10.0.0.2')).toMatchObject({ locked: false });
       await sleep(1_100);
-      expect(await l.isLocked(id)).toEqual({ locked: false });
-      // Refused attempts did not count: the budget after the lock is whole again.
-      expect(await fail(l, id)).toEqual({ locked: false });
-      expect(await fail(l, id)).toEqual({ locked: false });
-      expect(await fail(l, id)).toMatchObject({ locked: true, lockedNow: true });
+      const fourth = await fail(l, s);
+      expect(fourth.locked && fourth.until.getTime() - Date.now()).toBeGreaterThan(1_500);
     });
 
-    it('clears the count on success', async () => {
+    it('forgets an address\'s failures on success', async () => {
       const l = service();
-      const id = await account();
-      await fail(l, id);
-      await fail(l, id);
-      expect(await l.beginAttempt(id)).toEqual({ locked: false });
-      await l.recordSuccess(id);
-      await fail(l, id);
-      expect(await fail(l, id)).toEqual({ locked: false });
+      const s = subject();
+      await fail(l, s);
+      await fail(l, s);
+      expect(await l.beginAttempt(s, '10.0.0.1')).toMatchObject({ locked: false });
+      await l.recordSuccess(s, '10.0.0.1');
+      expect(await fail(l, s)).toEqual({ locked: false });
+      expect(await fail(l, s)).toEqual({ locked: false });
     });
 
-    it('starts a fresh window when the last one is over', async () => {
-      const l = service({ windowSeconds: 1, lockSeconds: 60 });
-      const id = await account();
-      await fail(l, id);
-      await fail(l, id);
-      await sleep(1_100);
-      expect(await fail(l, id)).toEqual({ locked: false });
-      expect(await fail(l, id)).toEqual({ locked: false });
-    });
-
-    it('admits exactly maxFailures of many parallel attempts, and locks once', async () => {
-      const l = service({ lockSeconds: 60 });
-      const id = await account();
-      const gates = await Promise.all(Array.from({ length: 20 }, () => l.beginAttempt(id)));
+    it('admits exactly maxFailures of many parallel attempts from one address', async () => {
+      const l = service();
+      const s = subject();
+      const gates = await Promise.all(Array.from({ length: 20 }, () => l.beginAttempt(s, '10.0.0.1')));
       expect(gates.filter((g) => !g.locked)).toHaveLength(3);
-      const failures = await Promise.all(gates.filter((g) => !g.locked).map(() => l.recordFailure(id)));
-      expect(failures.filter((f) => f.locked && f.lockedNow)).toHaveLength(1);
-      expect(failures.every((f) => f.locked)).toBe(true);
     });
 
-    it('unlocks at once, and keeps each account to itself', async () => {
-      const l = service({ lockSeconds: 60 });
-      const [id, other] = [await account(), await account()];
-      for (let i = 0; i < 3; i++) await fail(l, id);
-      expect(await l.isLocked(id)).toMatchObject({ locked: true });
-      expect(await l.beginAttempt(other)).toEqual({ locked: false });
+    it('locks the subject to unfamiliar addresses after distributed failures, once, and unlocks at once', async () => {
+      const l = service();
+      const s = subject();
+      const other = subject();
+      await l.beginAttempt(s, '10.9.9.9');
+      await l.recordSuccess(s, '10.9.9.9');
+      const results = [];
+      for (let i = 0; i < 10; i++) results.push(await fail(l, s, `10.0.1.${i}`));
+      expect(results.filter((r) => r.locked && r.lockedNow)).toHaveLength(1);
+      expect(await l.isLocked(s)).toMatchObject({ locked: true });
+      expect(await l.beginAttempt(s, '10.0.2.1')).toMatchObject({ locked: true });
+      expect(await l.beginAttempt(s, '10.9.9.9')).toMatchObject({ locked: false });
       expect(await l.isLocked(other)).toEqual({ locked: false });
-      await l.unlock(id);
-      expect(await l.isLocked(id)).toEqual({ locked: false });
-      expect(await fail(l, id)).toEqual({ locked: false });
+      await l.unlock(s);
+      expect(await l.isLocked(s)).toEqual({ locked: false });
+      expect(await l.beginAttempt(s, '10.0.1.1')).toMatchObject({ locked: false });
     });
   });
 }
 
 lockoutContract('SQLite', true, async () => {
   const h = await startHarness();
-  return { h, store: (p) => sqlLockoutStore(h.yihao.stores.db, p) };
+  return { h, store: (p, d) => sqlLockoutStore(h.yihao.stores.db, p, d) };
 });
 lockoutContract('PostgreSQL', pgAvailable && redisAvailable, async () => {
   const h = await startHarness({ backend: 'postgres+redis' });
-  return { h, store: (p) => sqlLockoutStore(h.yihao.stores.db, p) };
+  return { h, store: (p, d) => sqlLockoutStore(h.yihao.stores.db, p, d) };
 });
 lockoutContract('Redis', pgAvailable && redisAvailable, async () => {
   const h = await startHarness({ backend: 'postgres+redis' });
-  return { h, store: (p) => redisLockoutStore(h.yihao.stores.redis!, `${h.env.YIHAO_REDIS_PREFIX}contract:`, p) };
+  return { h, store: (p, d) => redisLockoutStore(h.yihao.stores.redis!, `${h.env.YIHAO_REDIS_PREFIX}contract:`, p, d) };
 });

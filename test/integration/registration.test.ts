@@ -163,7 +163,7 @@ describe('self-registration over HTTP', () => {
     expect(done.html).toContain(`${who.citizenId.slice(0, 6)}********${who.citizenId.slice(14)}`);
     expect(done.html).not.toContain(who.citizenId);
 
-    const check = await h.yihao.accounts.verifyPassword(who.citizenId, PASSWORD);
+    const check = await h.yihao.accounts.verifyPassword(who.citizenId, PASSWORD, '127.0.0.1');
     expect(check.ok).toBe(true);
     const account = check.ok ? check.account : undefined;
     expect(account?.assurance).toBe('registry');
@@ -194,7 +194,7 @@ describe('self-registration over HTTP', () => {
     expect(registry.state.requests - requestsBefore).toBe(2); // one attempt and one retry
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(await accountCount()).toBe(before);
-    expect((await h.yihao.accounts.verifyPassword(who.citizenId, PASSWORD)).ok).toBe(false);
+    expect((await h.yihao.accounts.verifyPassword(who.citizenId, PASSWORD, '127.0.0.1')).ok).toBe(false);
     expect(await registeredEvents()).toBe(registeredBefore);
     // The phone is proven: the retry page asks only for the password again.
     expect(failed.html).not.toContain('name="code"');
@@ -220,7 +220,7 @@ describe('self-registration over HTTP', () => {
     const after = await r.finish({ password: PASSWORD });
     expect(after.status).toBe(400);
     expect(after.html).toContain('This page has expired');
-    expect((await h.yihao.accounts.verifyPassword(who.citizenId, PASSWORD)).ok).toBe(false);
+    expect((await h.yihao.accounts.verifyPassword(who.citizenId, PASSWORD, '127.0.0.1')).ok).toBe(false);
   });
 
   it('a wrong code five times: the sixth try says "too many attempts, request a new code" (429), even with the right code', async () => {
@@ -237,7 +237,7 @@ describe('self-registration over HTTP', () => {
     expect(blocked.status).toBe(429);
     expect(blocked.html).toContain('Too many wrong attempts. Please request a new code.');
     expect(blocked.html).toMatch(/id="code"[^>]*aria-invalid="true"/);
-    expect((await h.yihao.accounts.verifyPassword(who.citizenId, PASSWORD)).ok).toBe(false);
+    expect((await h.yihao.accounts.verifyPassword(who.citizenId, PASSWORD, '127.0.0.1')).ok).toBe(false);
   });
 
   it.each(['not_json', 'wrong_shape', 'html'] as const)('a registry answering garbage (%s): "try again later" and no partial account', async (mode) => {

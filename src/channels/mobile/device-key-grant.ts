@@ -38,7 +38,7 @@ const refuse = (description: string) => Object.assign(new errors.InvalidGrant(de
  *
  * Success is a login `{ channel: 'mobile', amr: ['hwk' | 'swk'], acr: loa:2 }`: tokens are issued
  * by oidc-provider's own machinery (DPoP-bound access token, refresh token by client policy, ID
- * token with acr/amr/channel). Each verification counts against the account's lockout.
+ * token with acr/amr/channel). Failures count against the key's own budget once its signature checks out.
  */
 export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
   async function verifyAssertion(ctx: KoaContextWithOIDC, assertion: string) {
@@ -58,19 +58,12 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
 
     const lockout = deps.accounts.lockout;
     const where = { accountId: account.sub, clientId: client.clientId, channel: 'mobile', ip: ctx.ip };
-    const LOCKED = 'the account is temporarily locked after too many failed sign-in attempts';
-    const gate = await lockout.beginAttempt(account.id);
-    if (gate.locked) {
-      await deps.audit.append({ action: 'login.locked', actorType: 'citizen', ...where, details: { method: 'device_key', until: gate.until.toISOString() } });
-      throw refuse(LOCKED);
-    }
+    // Counted under the key's own subject, and only once the signature checks out: nobody without
+    // the key can spend its budget, and password guesses never block it (issue 11).
+    const subject = `dk_${key.id}`;
     const failed = async (description: string) => {
-      const after = await lockout.recordFailure(account.id);
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', ...where, details: { method: 'device_key', reason: description } });
-      if (after.locked && after.lockedNow) {
-        await deps.audit.append({ action: 'account.locked', actorType: 'system', ...where, details: { reason: 'failed_logins', method: 'device_key', until: after.until.toISOString() } });
-      }
-      return refuse(after.locked ? LOCKED : description);
+      return refuse(description);
     };
     let nonce: unknown;
     try {
@@ -88,8 +81,10 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
     } catch {
       throw await failed('the assertion does not verify with the registered device key');
     }
+    const gate = await lockout.beginAttempt(subject, ctx.ip);
+    if (gate.locked) throw refuse('too many failed sign-in attempts with this device key: try again later');
     if (typeof nonce !== 'string' || !(await deps.challenges.take(nonce))) throw await failed('the challenge is unknown, expired or already used');
-    await lockout.recordSuccess(account.id);
+    await lockout.recordSuccess(subject, ctx.ip);
     await deps.deviceKeys.touch(key.id);
     return { account, key };
   }

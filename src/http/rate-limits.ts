@@ -1,0 +1,112 @@
+import type { Context, Middleware, Next } from 'koa';
+import type { Logger } from 'pino';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RedisClient } from '../storage/redis.js';
+
+/** From config `rateLimits`: `points` per client address within `durationSeconds`. */
+export interface RateLimitRule {
+  points: number;
+  durationSeconds: number;
+}
+
+/** Which answers spend a point: every request, or only those that `failed` says are failures. */
+export type Counting = 'every' | { failed: (ctx: Context) => boolean };
+
+interface Refusal {
+  until: number;
+}
+
+/**
+ * Rate limits at the edge, per client address (Koa's `ctx.ip`, which honours the trusted-proxy
+ * setting), counted in Redis when it is configured (shared by every instance) and in memory
+ * otherwise, with rate-limiter-flexible.
+ *
+ * Counting only failures keeps legitimate traffic free: a gateway sending thousands of good
+ * requests a second from one address never spends a point, and a good request costs no Redis
+ * command at all. The verdict "refused until T" is also kept in this instance's memory, so a
+ * refused flood costs no Redis command either; another instance learns it at its next failure.
+ *
+ * 429 with Retry-After. Audited in aggregate: one `ratelimit.refused` event per limit and address
+ * when its refusal begins (at most once per window per instance), never one per refused request.
+ */
+export function createRateLimits(opts: {
+  redis?: RedisClient | undefined;
+  prefix: string;
+  logger?: Pick<Logger, 'warn'>;
+  /** One aggregated event when an address starts being refused. */
+  onRefusalStart?: (e: { limit: string; ip: string; windowSeconds: number; points: number }) => Promise<void>;
+}) {
+  const refusals = new Map<string, Refusal>();
+  const MAX_REMEMBERED = 50_000;
+
+  function limiterFor(name: string, rule: RateLimitRule): RateLimiterAbstract {
+    const common = { keyPrefix: `${opts.prefix}ratelimit:${name}`, points: rule.points, duration: rule.durationSeconds };
+    return opts.redis ? new RateLimiterRedis({ ...common, storeClient: opts.redis, useRedisPackage: false }) : new RateLimiterMemory(common);
+  }
+
+  function refuse(ctx: Context, until: number, html: boolean): void {
+    const seconds = Math.max(1, Math.ceil((until - Date.now()) / 1000));
+    ctx.status = 429;
+    ctx.set('retry-after', String(seconds));
+    ctx.set('cache-control', 'no-store');
+    if (html) {
+      ctx.type = 'text/html; charset=utf-8';
+      ctx.body = `<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>请求过多 / Too many requests</title><main><h1>请求过多 / Too many requests</h1><p role="alert">请 ${seconds} 秒后重试。 Try again in ${seconds} seconds.</p></main></html>`;
+    } else {
+      ctx.body = { error: 'too_many_requests', error_description: `too many failed requests from this address: try again in ${seconds} seconds` };
+    }
+  }
+
+  return {
+    /**
+     * A middleware that limits `name` per address. `html`: the refusal is a page (browser forms),
+     * else RFC 6749-style JSON.
+     */
+    limit(name: string, rule: RateLimitRule, counting: Counting, { html = false }: { html?: boolean } = {}): Middleware {
+      const limiter = limiterFor(name, rule);
+      return async (ctx: Context, next: Next) => {
+        const key = `${name}:${ctx.ip}`;
+        const known = refusals.get(key);
+        if (known && known.until > Date.now()) return refuse(ctx, known.until, html);
+        if (known) refusals.delete(key);
+
+        // Counting failures, the one that spends the last point is refused; counting every request,
+        // the one after it.
+        const spend = async (): Promise<number | undefined> => {
+          try {
+            const res = await limiter.consume(ctx.ip);
+            return counting !== 'every' && res.consumedPoints >= rule.points ? Date.now() + res.msBeforeNext : undefined;
+          } catch (e) {
+            if (e instanceof RateLimiterRes) return Date.now() + e.msBeforeNext;
+            // The store is down: let the request be rather than refuse every citizen.
+            opts.logger?.warn({ event: 'ratelimit.store_failed', limit: name, err: e }, 'rate limit store failed; request let through');
+            return undefined;
+          }
+        };
+        const started = async (until: number) => {
+          if (refusals.size >= MAX_REMEMBERED) refusals.clear();
+          refusals.set(key, { until });
+          await opts.onRefusalStart?.({ limit: name, ip: ctx.ip, windowSeconds: rule.durationSeconds, points: rule.points });
+        };
+
+        if (counting === 'every') {
+          const until = await spend();
+          if (until !== undefined) {
+            await started(until);
+            return refuse(ctx, until, html);
+          }
+          return next();
+        }
+        await next();
+        if (!counting.failed(ctx)) return;
+        const until = await spend();
+        // The failure that spends the last point is itself answered 429.
+        if (until !== undefined) {
+          await started(until);
+          refuse(ctx, until, html);
+        }
+      };
+    },
+  };
+}
+export type RateLimits = ReturnType<typeof createRateLimits>;

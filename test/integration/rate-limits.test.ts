@@ -1,0 +1,54 @@
+/**
+ * Rate limits at the edge (src/http/edge-limits.ts): failed client authentication from one address
+ * is refused by the 50th failure within a minute, while good requests from the same kind of
+ * gateway are never counted. Refusals are audited once per address and window, not per request.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/harness.js';
+
+describe('failed client authentication is rate limited per address (SQLite, behind a trusted proxy)', () => {
+  let h: Harness;
+  let client: { client_id: string; client_secret?: string };
+
+  beforeAll(async () => {
+    h = await startHarness({ overrides: (c) => ({ ...c, trustProxy: true }) });
+    client = await h.client({ redirectUris: ['https://rp.example.gov.cn/cb'] });
+  });
+  afterAll(async () => h?.close());
+
+  const introspect = (ip: string, secret: string) =>
+    fetch(new URL('/token/introspection', h.issuer), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${client.client_id}:${secret}`).toString('base64')}`,
+        'x-forwarded-for': ip,
+      },
+      body: new URLSearchParams({ token: 'not-a-token' }),
+    });
+
+  it('answers 429 with Retry-After by the 50th failure from one address, and audits it once', async () => {
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 50; i++) {
+      last = await introspect('198.51.100.20', 'wrong secret');
+      statuses.push(last.status);
+    }
+    expect(statuses.slice(0, 49).every((s) => s === 401)).toBe(true);
+    expect(statuses[49]).toBe(429);
+    expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await last!.json()).toMatchObject({ error: 'too_many_requests' });
+    for (let i = 0; i < 20; i++) expect((await introspect('198.51.100.20', 'wrong secret')).status).toBe(429);
+    const events = await h.yihao.stores.db('audit_events').where({ action: 'ratelimit.refused' });
+    expect(events).toHaveLength(1);
+  });
+
+  it('never counts good requests: a gateway sending many from one address is not throttled', async () => {
+    for (let round = 0; round < 4; round++) {
+      const good = await Promise.all(Array.from({ length: 100 }, () => introspect('198.51.100.30', client.client_secret!)));
+      expect(good.every((r) => r.status === 200)).toBe(true);
+    }
+    // Its budget for failures is untouched.
+    expect((await introspect('198.51.100.30', 'wrong secret')).status).toBe(401);
+  });
+});

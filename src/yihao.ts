@@ -53,7 +53,7 @@ export async function openStores(config: Config, opts: { schema?: string; logger
 /** The domain services, shared by the server and the CLI. */
 export function createServices(config: Config, stores: Stores) {
   const sealer = createSealer(config.secrets.sealKeys);
-  const vault = createCitizenIdVault(config.secrets);
+  const vault = createCitizenIdVault(config.secrets, config.keys.purposes.citizenIndex);
   const hasher = createPasswordHasher(config.argon2);
   const lockout = createLockout({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, policy: config.lockout });
   const accounts = createAccounts({ db: stores.db, vault, hasher, lockout });

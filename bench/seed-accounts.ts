@@ -45,7 +45,7 @@ function rows(vault: CitizenIdVault, from: number, to: number): SeedRows {
     r.subs.push(b.subarray(12, 28).toString('base64url'));
     r.credentialIds.push(`c_${b.subarray(28, 40).toString('base64url')}`);
     r.indexes.push(vault.index(id));
-    r.sealed.push(vault.seal(id));
+    r.sealed.push(vault.seal(id, r.ids[k]!));
   }
   return r;
 }

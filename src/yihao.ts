@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type Koa from 'koa';
 import type { Config } from './config/index.js';
 import { createAccounts, createLockout, createPasswordHasher, type Accounts } from './accounts/index.js';
-import { createCitizenIdVault, createSealer } from './identity/index.js';
+import { createCitizenIdVault, createPurposeKeys, createSealer } from './identity/index.js';
 import { createSigningKeys, type SigningKeys } from './keys/index.js';
 import { createHttpApp } from './http/app.js';
 import { createRateLimits } from './http/rate-limits.js';
@@ -24,7 +24,6 @@ import { createOtpService, createOtpStore, createSmsSender } from './sms/index.j
 import { createAccountIndex } from './storage/account-index.js';
 import { createSignOut, type SignOut } from './oidc/sign-out.js';
 import { createPortal } from './portal/index.js';
-import { createBlindIndex } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { checkpointExporter, createAuditLog, createAuditSealer, parseAuditKey, parseAuditPublicKey, verifyKeys, type AuditSealer, type AuditSigningKey } from './audit/index.js';
 import { upstreamFetch } from './federation/upstream-fetch.js';
@@ -56,16 +55,22 @@ export async function openStores(config: Config, opts: { schema?: string; logger
 /** The domain services, shared by the server and the CLI. */
 export function createServices(config: Config, stores: Stores) {
   const sealer = createSealer(config.secrets.sealKeys);
-  const vault = createCitizenIdVault(config.secrets);
+  const vault = createCitizenIdVault(config.secrets, config.keys.purposes.citizenIndex);
+  // One key per purpose (docs/keys.md); pairwise subjects and pseudonyms stay on version 1 for good.
+  const purposeKeys = createPurposeKeys(config.secrets);
+  const versions = config.keys.purposes;
   const hasher = createPasswordHasher(config.argon2);
+  // Nothing was ever stored under version 1 of this purpose, so it starts on a derived key; its
+  // records live one throttle window, so a switch needs no migration.
+  const lockoutSubjects = purposeKeys.keyed('lockout_subject', 2);
   const lockout = createLockout({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, policy: config.lockout, distributed: config.distributedLockout });
-  const accounts = createAccounts({ db: stores.db, vault, hasher, lockout, keyed: createBlindIndex(config.secrets.indexKey) });
+  const accounts = createAccounts({ db: stores.db, vault, hasher, lockout, keyed: lockoutSubjects });
   const signingKeys = createSigningKeys(stores.db, sealer, config.keys);
   const clientCache = createClientCache({ ttlMs: 5_000, maxEntries: 10_000, redis: stores.redis, channel: `${config.redisPrefix}client-changed` });
   const accountIndex = createAccountIndex(stores.db);
   const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, clientCache, accountIndex });
   const secretGrace = createSecretGrace(stores.db);
-  const clientSecrets = createClientSecrets(config.secrets.indexKey, { grace: secretGrace });
+  const clientSecrets = createClientSecrets(purposeKeys, { clientSecret: versions.clientSecret.version, firstPartySecret: versions.firstPartySecret.version }, { grace: secretGrace });
   const auditKey = auditSigningKey(config);
   const audit = createAuditLog(stores.db, { verifyKeys: verifyKeys(auditKey, config.audit.retiredPublicKeys.map(retiredAuditKey)), exportFile: config.audit.export.file });
   const registry = registryFromConfig(config.registry);
@@ -73,15 +78,15 @@ export function createServices(config: Config, stores: Stores) {
   const otp = createOtpService({
     store: otpStore,
     sender: createSmsSender(config.sms.sender, { dataDir: config.dataDir }),
-    indexKey: config.secrets.indexKey,
+    keyed: purposeKeys.keyed('sms', versions.sms.version),
     limits: config.sms.limits,
   });
   const counterStaff = counterStaffList(stores.db);
-  const secondFactors = createSecondFactors({ db: stores.db, sealer, keyed: createBlindIndex(config.secrets.indexKey), lockout, Adapter, issuerName: 'Yihao' });
+  const secondFactors = createSecondFactors({ db: stores.db, sealer, keyed: purposeKeys.keyed('recovery_code', 1), lockout, Adapter, issuerName: 'Yihao' });
   const issuer = new URL(config.issuer);
   // The passkey relying party is the issuer's host: passkeys made here work on every instance behind it.
   const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300 });
-  return { sealer, vault, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, auditKey, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff };
+  return { sealer, vault, purposeKeys, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, auditKey, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -192,7 +197,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     channelSessions: sessions,
     accountIndex: services.accountIndex,
     accounts: services.accounts,
-    keyed: createBlindIndex(config.secrets.indexKey),
+    keyed: services.purposeKeys.keyed('pairwise', 1),
     audit: services.audit,
     logger,
   });

@@ -35,18 +35,21 @@ export interface CredentialRow {
 export type AccountWithPassword = AccountRow & { password_id: string | null; password_secret: string | null };
 
 // The sign-in's lookup: the account and its password hash in one round trip.
-const withPassword = (column: 'citizen_index' | 'phone') =>
+const withPassword = (where: string) =>
   `select a.*, c.id as password_id, c.secret as password_secret from accounts a left join credentials c on c.id = ` +
-  `(select id from credentials where account_id = a.id and type = 'password' order by created_at desc limit 1) where a.${column} = ? limit 1`;
-const BY_CITIZEN_INDEX_WITH_PASSWORD = withPassword('citizen_index');
-const BY_PHONE_WITH_PASSWORD = withPassword('phone');
+  `(select id from credentials where account_id = a.id and type = 'password' order by created_at desc limit 1) where ${where} limit 1`;
+// During a re-index a citizen's row has its index in one of two versions: asked for both at once.
+const BY_CITIZEN_INDEX_WITH_PASSWORD = [withPassword('a.citizen_index = ?'), withPassword('a.citizen_index in (?, ?)')] as const;
+const BY_PHONE_WITH_PASSWORD = withPassword('a.phone = ?');
 
 /** SQL for accounts and credentials; no business rules here. */
 export function accountStore(db: Database) {
   const sql = statements(db);
   const writes = writeBatch(db);
   return {
-    byCitizenIndexWithPassword: (citizenIndex: string) => sql.first<AccountWithPassword>(BY_CITIZEN_INDEX_WITH_PASSWORD, [citizenIndex]),
+    /** `citizenIndexes`: the current index, and during a re-index the older one too (`CitizenIdVault.lookupIndexes`). */
+    byCitizenIndexWithPassword: (citizenIndexes: readonly string[]) =>
+      sql.first<AccountWithPassword>(BY_CITIZEN_INDEX_WITH_PASSWORD[citizenIndexes.length > 1 ? 1 : 0], citizenIndexes.slice(0, 2)),
     byPhoneWithPassword: (phone: string) => sql.first<AccountWithPassword>(BY_PHONE_WITH_PASSWORD, [phone]),
     async insertWithCredential(account: AccountRow, credential: CredentialRow): Promise<void> {
       await db.transaction(async (trx) => {
@@ -59,7 +62,7 @@ export function accountStore(db: Database) {
     },
     byId: (id: string) => db<AccountRow>('accounts').where({ id }).first(),
     bySub: (sub: string) => sql.first<AccountRow>('select * from accounts where sub = ?', [sub]),
-    byCitizenIndex: (citizen_index: string) => db<AccountRow>('accounts').where({ citizen_index }).first(),
+    byCitizenIndex: (citizenIndexes: readonly string[]) => db<AccountRow>('accounts').whereIn('citizen_index', citizenIndexes).first(),
     byPhone: (phone: string) => db<AccountRow>('accounts').where({ phone }).first(),
     credential: (account_id: string, type: CredentialRow['type']) =>
       db<CredentialRow>('credentials').where({ account_id, type }).orderBy('created_at', 'desc').first(),

@@ -56,26 +56,30 @@ export interface DerivedProfile {
 
 /**
  * Every userinfo and every ID token states birth date and gender, and opening the sealed ID for
- * them (AES-GCM) was the largest cost of building claims. They are kept per sealed value, so a
- * re-sealed or changed ID is a new entry; only these two derived facts are held, never the number.
- * Bounded, oldest first out: a busy instance keeps its recently active citizens. One memo per
- * vault, so a value is only ever answered for by the keys that opened it.
+ * them (AES-GCM) was the largest cost of building claims. They are kept per row and sealed value
+ * (the value opens only for its own row, so a value copied to another row must miss here and be
+ * opened, and refused, there); a re-sealed or changed ID is a new entry; only these two derived
+ * facts are held, never the number. Bounded, oldest first out: a busy instance keeps its recently
+ * active citizens. One memo per vault, so a value is only ever answered for by the keys that opened it.
  */
 const MAX_PROFILES = 20_000;
 
-function profileMemo(vault: CitizenIdVault): (sealed: string) => DerivedProfile {
+function profileMemo(vault: CitizenIdVault): (row: AccountRow) => DerivedProfile {
   const profiles = new Map<string, DerivedProfile>();
-  return (sealed) => {
-    let found = profiles.get(sealed);
+  return (row) => {
+    const key = `${row.id}\n${row.citizen_index}\n${row.citizen_sealed}`;
+    let found = profiles.get(key);
     if (!found) {
-      const id = vault.open(sealed);
+      const id = vault.open(row.citizen_sealed, ownerOf(row));
       found = Object.freeze({ birthdate: birthDateOf(id), gender: genderOf(id) });
       if (profiles.size >= MAX_PROFILES) profiles.delete(profiles.keys().next().value!);
-      profiles.set(sealed, found);
+      profiles.set(key, found);
     }
     return found;
   };
 }
+
+const ownerOf = (row: AccountRow) => ({ accountId: row.id, citizenIndex: row.citizen_index });
 
 /**
  * What a password check tells the caller. `invalid` covers an unknown identifier, a wrong password
@@ -107,8 +111,8 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
     assurance: row.assurance,
     assuranceAt: row.assurance_at === null ? undefined : Number(row.assurance_at),
     createdAt: Number(row.created_at),
-    citizenId: () => vault.open(row.citizen_sealed),
-    profile: () => profileOf(row.citizen_sealed),
+    citizenId: () => vault.open(row.citizen_sealed, ownerOf(row)),
+    profile: () => profileOf(row),
   });
 
   /** With `withPassword`, the row carries its password hash too (one round trip for a sign-in). */
@@ -123,7 +127,9 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
       } catch {
         return undefined;
       }
-      return withPassword ? store.byCitizenIndexWithPassword(vault.index(id)) : store.byCitizenIndex(vault.index(id));
+      // One index, or two during a re-index: one query either way.
+      const indexes = vault.lookupIndexes(id);
+      return withPassword ? store.byCitizenIndexWithPassword(indexes) : store.byCitizenIndex(indexes);
     }
     const phone = normalisePhone(trimmed);
     if (!phone) return undefined;
@@ -162,16 +168,17 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
       }
       const index = vault.index(citizenId);
       const duplicate = new YihaoError('duplicate_citizen_id', 'an account already exists for this ID number', 409);
-      if (await store.byCitizenIndex(index)) throw duplicate;
+      if (await store.byCitizenIndex(vault.lookupIndexes(citizenId))) throw duplicate;
       if (phone && (await store.byPhone(phone))) throw new YihaoError('duplicate_phone', 'this mobile number is already bound to another account', 409);
 
       const now = Date.now();
+      const accountId = newId('a_');
       const row: AccountRow = {
-        id: newId('a_'),
+        id: accountId,
         sub: randomBytes(16).toString('base64url'),
         status: 'active',
         citizen_index: index,
-        citizen_sealed: vault.seal(citizenId),
+        citizen_sealed: vault.seal(citizenId, accountId),
         name,
         phone: phone ?? null,
         assurance: proof?.assurance ?? 'self_asserted',

@@ -72,7 +72,7 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
     authentications: o.authentications,
     guard: services.guard,
   });
-  const client = consoleClient({ issuer: o.config.issuer, indexKey: o.config.secrets.indexKey, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });
+  const client = consoleClient({ issuer: o.config.issuer, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });
   const api = adminApiRouter({ issuer: o.config.issuer, services, auth, bodyMaxBytes: o.config.limits.bodyMaxBytes, logger: o.logger, audit: o.audit });
   const ui = new Router();
   consoleRoutes(ui, {

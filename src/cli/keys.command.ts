@@ -1,5 +1,9 @@
 import { loadConfig } from '../config/index.js';
+import { YihaoError } from '../errors.js';
 import type { SigningKeyInfo } from '../keys/index.js';
+import { rewriteColumn, type RewritableColumn, type RewriteProgress } from '../keys/column-rewrite.js';
+import type { Database } from '../storage/database.js';
+import { CheckFailed } from './audit.command.js';
 import { parseOptions } from './args.js';
 import type { Command } from './command.js';
 import { withYihao } from './open-yihao.js';
@@ -66,6 +70,138 @@ Options:
       `Running servers sign with them within ${config.keys.refreshSeconds}s; the retired keys stay published for verification for ${duration(config.keys.retiredKeepSeconds)}.`,
       '',
       ...keyTable(keys),
+    ]);
+  },
+};
+
+const rewriteOptions = {
+  json: { type: 'boolean' },
+  'batch-size': { type: 'string' },
+} as const;
+
+/** A batch small enough that each transaction is short next to a running server's writes. */
+const DEFAULT_BATCH = 500;
+/** Rows changed by the server during a pass are looked at again, a few times at most. */
+const MAX_PASSES = 3;
+
+function batchSizeOf(command: string, raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_BATCH;
+  const n = Number(raw);
+  if (!/^[0-9]+$/.test(raw) || n < 1 || n > 10_000) throw new YihaoError('invalid_input', `${command}: --batch-size must be a whole number from 1 to 10000`);
+  return n;
+}
+
+/** Runs each column to the end, again while the server changed rows under it, and reports. */
+async function rewriteAll(db: Database, columns: readonly RewritableColumn[], batchSize: number, progress: ((line: string) => void) | undefined): Promise<RewriteProgress[]> {
+  const results: RewriteProgress[] = [];
+  for (const col of columns) {
+    let total: RewriteProgress | undefined;
+    for (let pass = 1; pass <= MAX_PASSES; pass++) {
+      const p = await rewriteColumn(db, col, {
+        batchSize,
+        onBatch: (b) => progress?.(`${col.name}: ${b.scanned} scanned, ${b.rewritten} rewritten${b.unreadable ? `, ${b.unreadable} unreadable` : ''}`),
+      });
+      total = total
+        ? { ...p, scanned: total.scanned + p.scanned, rewritten: total.rewritten + p.rewritten, changedMeanwhile: p.changedMeanwhile, unreadable: p.unreadable, unreadableKeys: p.unreadableKeys }
+        : p;
+      if (p.changedMeanwhile === 0) break;
+    }
+    results.push(total!);
+  }
+  return results;
+}
+
+const resultTable = (results: readonly RewriteProgress[]) =>
+  table([['COLUMN', 'SCANNED', 'REWRITTEN', 'UNREADABLE'], ...results.map((r) => [r.column, String(r.scanned), String(r.rewritten), String(r.unreadable)])]);
+
+const asJsonResult = (r: RewriteProgress) => ({
+  column: r.column,
+  scanned: r.scanned,
+  rewritten: r.rewritten,
+  changed_meanwhile: r.changedMeanwhile,
+  unreadable: r.unreadable,
+  unreadable_keys: r.unreadableKeys,
+});
+
+/** Unreadable rows are a finding (exit 3), named by their keys for a person to look at. */
+function failIfUnreadable(results: readonly RewriteProgress[]): void {
+  const bad = results.filter((r) => r.unreadable > 0);
+  if (bad.length > 0) {
+    throw new CheckFailed(`${bad.map((r) => `${r.column}: ${r.unreadable} unreadable (${r.unreadableKeys.join(', ')})`).join('; ')}; left as they were`);
+  }
+}
+
+export const keysResealCommand: Command = {
+  name: 'keys reseal',
+  summary: 'Seal every stored sealed value again under the current seal key',
+  usage: `Usage: yihao keys reseal [--batch-size N] [--json]
+
+Re-encrypts, under the current (first) seal key and the current envelope version, every
+value sealed under an older key or envelope: citizen ID numbers (which then name their
+account), TOTP secrets, signing keys and upstream credentials. Runs while the server
+runs: each row is written only if it still holds what was read. Safe to stop and run
+again; a rerun continues with the rows still to do. When it reports nothing left, the
+old seal key can be removed from YIHAO_SEAL_KEYS (see docs/keys.md for how long the
+short-lived sealed records need it).
+
+Options:
+  --batch-size N  rows per batch (default ${DEFAULT_BATCH})
+  --json          print {"seal_kid", "columns": [{"column", "scanned", "rewritten",
+                  "changed_meanwhile", "unreadable", "unreadable_keys"}]}
+
+Exit codes: 0 done; 3 some values could not be opened (their rows are named; nothing
+was changed there); 2 bad input; 1 unexpected error.`,
+
+  async run(args, { env, out }) {
+    const opts = parseOptions(this.name, args, rewriteOptions);
+    const batchSize = batchSizeOf(this.name, opts['batch-size']);
+    const config = loadConfig(env);
+    // Loaded here: the columns' modules are not needed for help and bad input.
+    const { sealedColumns } = await import('./rewritable-columns.js');
+    const results = await withYihao(config, (yihao) =>
+      rewriteAll(yihao.stores.db, sealedColumns(yihao.services), batchSize, opts.json ? undefined : (line) => out.progress(line)),
+    );
+    failIfUnreadable(results);
+    const kid = config.secrets.sealKeys[0]!.kid;
+    out.result(opts.json, { seal_kid: kid, columns: results.map(asJsonResult) }, [
+      `Everything sealed is now under seal key ${kid}.`,
+      '',
+      ...resultTable(results),
+    ]);
+  },
+};
+
+export const keysReindexCommand: Command = {
+  name: 'keys reindex',
+  summary: "Move the citizen ID's blind index to the configured key version",
+  usage: `Usage: yihao keys reindex [--batch-size N] [--json]
+
+Recomputes every account's citizen ID index (and the copy that federated identities keep)
+under keys.purposes.citizenIndex.version. Set that version together with reindexFrom (the
+version the rows have now) on every server first: they then look up both, in one query,
+until the re-index is done. Runs while the server runs, row by row with compare-and-set;
+safe to stop and run again. When it is done, remove reindexFrom.
+
+Options:
+  --batch-size N  rows per batch (default ${DEFAULT_BATCH})
+  --json          print {"version", "columns": [...]} as yihao keys reseal does
+
+Exit codes: as yihao keys reseal.`,
+
+  async run(args, { env, out }) {
+    const opts = parseOptions(this.name, args, rewriteOptions);
+    const batchSize = batchSizeOf(this.name, opts['batch-size']);
+    const config = loadConfig(env);
+    const { version } = config.keys.purposes.citizenIndex;
+    const { citizenIndexColumn } = await import('./rewritable-columns.js');
+    const results = await withYihao(config, (yihao) =>
+      rewriteAll(yihao.stores.db, [citizenIndexColumn(yihao.services.vault, version === 1 ? undefined : `${version}$`)], batchSize, opts.json ? undefined : (line) => out.progress(line)),
+    );
+    failIfUnreadable(results);
+    out.result(opts.json, { version, columns: results.map(asJsonResult) }, [
+      `Every citizen ID index is now version ${version}.${config.keys.purposes.citizenIndex.reindexFrom !== undefined ? ' Remove keys.purposes.citizenIndex.reindexFrom from the configuration.' : ''}`,
+      '',
+      ...resultTable(results),
     ]);
   },
 };

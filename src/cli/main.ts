@@ -11,7 +11,7 @@ import { wantsHelp } from './args.js';
 import { clientCreateCommand } from './client.command.js';
 import { idpAddCommand, idpDisableCommand, idpEnableCommand, idpListCommand, idpSetCommand, idpUnlinkCommand } from './idp.command.js';
 import type { Command, CommandContext } from './command.js';
-import { keysListCommand, keysRotateCommand } from './keys.command.js';
+import { keysListCommand, keysReindexCommand, keysResealCommand, keysRotateCommand } from './keys.command.js';
 import { migrateCommand } from './migrate.command.js';
 import { streamOutput } from './output.js';
 
@@ -21,6 +21,8 @@ const commands: readonly Command[] = [
   accountCreateCommand,
   keysListCommand,
   keysRotateCommand,
+  keysResealCommand,
+  keysReindexCommand,
   idpAddCommand,
   idpListCommand,
   idpDisableCommand,
@@ -71,7 +73,7 @@ YIHAO_DATA_DIR, default ./data under the current directory), REDIS_URL, YIHAO_CO
 (YIHAO_COOKIE_KEYS, YIHAO_SEAL_KEYS, YIHAO_INDEX_KEY, or YIHAO_SECRETS_FILE).
 
 Exit codes: 0 done; 2 bad input or configuration (one line on stderr);
-3 a check found a problem (yihao audit verify); 1 unexpected error.`;
+3 a check found a problem (yihao audit verify, unreadable values in yihao keys reseal/reindex); 1 unexpected error.`;
 
 const groupHelp = (group: string, members: readonly Command[]) => `Usage: yihao ${group} <command> [options]
 

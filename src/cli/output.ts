@@ -4,6 +4,8 @@ import type { Writable } from 'node:stream';
 export interface Output {
   /** One result: a JSON document with --json, lines of text otherwise. */
   result(json: boolean | undefined, data: unknown, text: readonly string[]): void;
+  /** A line of progress on a long command (stdout, before its result); commands skip it with --json. */
+  progress(line: string): void;
   /** Help and usage text (stdout: asked for, so not an error). */
   help(text: string): void;
   /** The single error line, `yihao: <message>`. */
@@ -19,6 +21,9 @@ export function streamOutput(stdout: Writable, stderr: Writable): Output {
   return {
     result(json, data, text) {
       stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : text.map((line) => `${line}\n`).join(''));
+    },
+    progress(line) {
+      stdout.write(`${oneLine(line)}\n`);
     },
     help(text) {
       stdout.write(text.endsWith('\n') ? text : `${text}\n`);

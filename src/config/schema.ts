@@ -19,6 +19,16 @@ export const secretsSchema = z.object({
   cookieKeys: z.array(z.string().min(32, 'each cookie key needs at least 32 characters')).min(1),
   sealKeys: z.array(sealKeySchema).min(1),
   indexKey: z.string().refine((k) => Buffer.from(k, 'base64').length >= 32, 'must be at least 32 bytes, base64-encoded'),
+  /**
+   * Roots of later purpose-key versions, by version (2, 3, ...): what retires a leaked index key
+   * (docs/keys.md). A version without a root of its own is derived from `indexKey`.
+   */
+  indexKeys: z
+    .record(
+      z.string().regex(/^(?:[2-9]|[1-9][0-9]{1,2})$/, 'versions of index keys are 2-999'),
+      z.string().refine((k) => Buffer.from(k, 'base64').length >= 32, 'must be at least 32 bytes, base64-encoded'),
+    )
+    .optional(),
   /** Signs audit checkpoints (docs/audit.md); optional here because the loader fills it in outside production. */
   auditKey: z.string().refine(isEd25519PrivateKey, 'must be an Ed25519 private key: base64 of its PKCS#8 DER form').optional(),
 });
@@ -32,6 +42,27 @@ function isEd25519PrivateKey(text: string): boolean {
     return false;
   }
 }
+
+const keyVersion = z.number().int().min(1).max(999);
+/**
+ * Pairwise subjects and citizen-ID pseudonyms have no entry: they stay on version 1 for good, since
+ * a new key would change every identifier that clients already hold.
+ */
+const purposeVersionsSchema = z
+  .object({
+    /** `reindexFrom`: the version rows are being moved from by `yihao keys reindex`; lookups try both meanwhile. */
+    citizenIndex: z
+      .object({ version: keyVersion.default(1), reindexFrom: keyVersion.optional() })
+      .strict()
+      .prefault({}),
+    /** New and rotated secrets get `version`; a stored HMAC names its own version and is checked with it. */
+    clientSecret: z.object({ version: keyVersion.default(1) }).strict().prefault({}),
+    /** Codes live minutes: a switch only voids the codes in flight. */
+    sms: z.object({ version: keyVersion.default(1) }).strict().prefault({}),
+    /** A switch gives Yihao's own clients new secrets (every instance derives the same ones). */
+    firstPartySecret: z.object({ version: keyVersion.default(1) }).strict().prefault({}),
+  })
+  .strict();
 
 export const fileConfigSchema = z
   .object({
@@ -84,7 +115,14 @@ export const fileConfigSchema = z
       })
       .strict()
       .prefault({}),
-    keys: z.object({ refreshSeconds: z.number().positive(), retiredKeepSeconds: seconds }).strict(),
+    keys: z
+      .object({
+        refreshSeconds: z.number().positive(),
+        retiredKeepSeconds: seconds,
+        /** Which version of its key each purpose uses (src/identity/purpose-keys.ts, docs/keys.md). */
+        purposes: purposeVersionsSchema.prefault({}),
+      })
+      .strict(),
     sweeper: z.object({ intervalSeconds: seconds }).strict(),
     limits: z.object({ formFieldMaxLength: z.number().int().min(16), bodyMaxBytes: z.number().int().min(1024) }).strict(),
     outbound: z

@@ -15,6 +15,17 @@ function parseSealKeys(raw: string): { kid: string; key: string }[] {
   });
 }
 
+/** `YIHAO_INDEX_KEYS`: `2:base64,3:base64`, roots of later purpose-key versions. */
+function parseIndexKeys(raw: string): Record<string, string> {
+  return Object.fromEntries(
+    raw.split(',').map((entry) => {
+      const at = entry.indexOf(':');
+      if (at <= 0) throw new ConfigError('YIHAO_INDEX_KEYS', 'expected a comma-separated list of version:base64key');
+      return [entry.slice(0, at).trim(), entry.slice(at + 1).trim()];
+    }),
+  );
+}
+
 function validate(candidate: unknown, source: string): z.infer<typeof secretsSchema> {
   const r = secretsSchema.safeParse(candidate);
   if (!r.success) {
@@ -81,6 +92,7 @@ function findSecrets(env: Env, dataDir: string, production: boolean): { secrets:
           cookieKeys: env.YIHAO_COOKIE_KEYS!.split(',').map((s) => s.trim()),
           sealKeys: parseSealKeys(env.YIHAO_SEAL_KEYS!),
           indexKey: env.YIHAO_INDEX_KEY,
+          ...(env.YIHAO_INDEX_KEYS ? { indexKeys: parseIndexKeys(env.YIHAO_INDEX_KEYS) } : {}),
         },
         'secrets',
       ),

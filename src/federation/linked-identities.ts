@@ -51,17 +51,19 @@ export function createLinkedIdentities(db: Database, vault: CitizenIdVault) {
   async function attempt(trx: Knex.Transaction, a: Assertion): Promise<LinkResult> {
     const now = Date.now();
     const index = vault.index(a.citizenId);
+    // During a re-index, rows may still carry the older version of the index.
+    const indexes = vault.lookupIndexes(a.citizenId);
     /** This upstream identity is linked already: the same account, if the same citizen ID. */
     const returning = async (link: LinkRow): Promise<LinkResult> => {
       const account = await trx<AccountRow>('accounts').where({ id: link.account_id }).first();
-      if (link.citizen_index !== index) return { ok: false, reason: 'citizen_id_conflict', ...(account ? { accountSub: account.sub } : {}) };
+      if (!indexes.includes(link.citizen_index)) return { ok: false, reason: 'citizen_id_conflict', ...(account ? { accountSub: account.sub } : {}) };
       if (!account || account.status !== 'active') return { ok: false, reason: 'account_inactive', ...(account ? { accountSub: account.sub } : {}) };
       await trx('federated_identities').where({ upstream_issuer: a.issuer, upstream_sub: a.sub }).update({ last_used_at: now });
       return { ok: true, account: { id: account.id, sub: account.sub }, how: 'returning' };
     };
     const link = await trx<LinkRow>('federated_identities').where({ upstream_issuer: a.issuer, upstream_sub: a.sub }).first();
     if (link) return returning(link);
-    let account = await trx<AccountRow>('accounts').where({ citizen_index: index }).first();
+    let account = await trx<AccountRow>('accounts').whereIn('citizen_index', indexes).first();
     let how: 'linked' | 'created' = 'linked';
     if (account) {
       if (account.status !== 'active') return { ok: false, reason: 'account_inactive', accountSub: account.sub };
@@ -74,12 +76,13 @@ export function createLinkedIdentities(db: Database, vault: CitizenIdVault) {
       // A number already bound to another account stays there; the new account simply has none.
       const phone = a.phone ? normalisePhone(a.phone) : undefined;
       const phoneFree = phone && !(await trx('accounts').where({ phone }).first());
+      const accountId = newId('a_');
       account = {
-        id: newId('a_'),
+        id: accountId,
         sub: randomBytes(16).toString('base64url'),
         status: 'active',
         citizen_index: index,
-        citizen_sealed: vault.seal(a.citizenId),
+        citizen_sealed: vault.seal(a.citizenId, accountId),
         name: a.name,
         phone: phoneFree ? phone : null,
         assurance: 'federated',

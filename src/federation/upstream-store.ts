@@ -31,7 +31,8 @@ interface UpstreamRow {
 
 const TABLE = 'federation_upstreams';
 /** The sealed credential opens only for its upstream and purpose. */
-const purposeOf = (name: string) => `federation_credential:${name}`;
+export const upstreamCredentialPurpose = (name: string) => `federation_credential:${name}`;
+const purposeOf = upstreamCredentialPurpose;
 
 const toUpstream = (r: UpstreamRow): Upstream => ({
   name: r.name,

@@ -3,10 +3,15 @@ import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBy
 /**
  * AES-256-GCM sealing with key ids, so that keys can rotate.
  *
- * Sealed format: `v1.<kid>.<iv>.<ciphertext+tag>` (iv and ciphertext base64url, 12-byte random IV,
- * 16-byte tag). The caller's `aad` names the purpose (`citizen_id`, `signing_key:<kid>`, ...) and is
- * authenticated together with the version and kid: a sealed value opens only for the purpose it was
- * sealed for, so it cannot be moved to another column.
+ * Sealed format: `<version>.<kid>.<iv>.<ciphertext+tag>` (iv and ciphertext base64url, 12-byte random
+ * IV, 16-byte tag). The caller's `aad` names the purpose (`citizen_id:<account>`, `signing_key:<kid>`,
+ * ...) and is authenticated together with the version and kid: a sealed value opens only for the
+ * purpose it was sealed for, so it cannot be moved to another column.
+ *
+ * Envelope versions: `v2` (what `seal` makes) promises that the caller's aad names the row that owns
+ * the value, so it cannot be moved to another row either. `v1` values were sealed before that promise
+ * (the citizen ID's aad named only the column); they still open, and `needsReseal` says they should
+ * be sealed again (`yihao keys reseal`). The caller picks the aad by `versionOf`.
  *
  * Keys live in `KeyObject`s inside closures: the returned objects carry no key material that a log
  * line or `JSON.stringify` could reach. Errors never contain plaintext or keys.
@@ -25,7 +30,15 @@ export interface Sealer {
   open(sealed: string, aad: string): string;
   /** The kid a sealed value was made with, e.g. to find values that need re-sealing after rotation. */
   kidOf(sealed: string): string;
+  /** The envelope version of a sealed value (`v1`: made before aads named the owning row). */
+  versionOf(sealed: string): SealVersion;
+  /** Whether a value was sealed with an older key or envelope version and should be sealed again. */
+  needsReseal(sealed: string): boolean;
+  /** What a value sealed now starts with: values that do not are the ones `needsReseal` finds. */
+  readonly currentPrefix: string;
 }
+
+export type SealVersion = 'v1' | 'v2';
 
 export class SealError extends Error {
   constructor(message: string) {
@@ -34,7 +47,8 @@ export class SealError extends Error {
   }
 }
 
-const VERSION = 'v1';
+const VERSION: SealVersion = 'v2';
+const VERSIONS: readonly string[] = ['v1', 'v2'];
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KID = /^[A-Za-z0-9_-]{1,32}$/;
@@ -55,15 +69,15 @@ function checkAad(aad: string): void {
 }
 
 /** The authenticated data: version and kid (so the header cannot be edited) and the purpose. */
-const aadBytes = (kid: string, aad: string) => Buffer.from(`yihao-seal:${VERSION}:${kid}:${aad}`, 'utf8');
+const aadBytes = (version: SealVersion, kid: string, aad: string) => Buffer.from(`yihao-seal:${version}:${kid}:${aad}`, 'utf8');
 
-function split(sealed: string): { kid: string; iv: string; body: string } {
+function split(sealed: string): { version: SealVersion; kid: string; iv: string; body: string } {
   const parts = typeof sealed === 'string' ? sealed.split('.') : [];
   const [version, kid, iv, body] = parts;
-  if (parts.length !== 4 || version !== VERSION || !kid || !KID.test(kid) || !iv || !body) {
+  if (parts.length !== 4 || !version || !VERSIONS.includes(version) || !kid || !KID.test(kid) || !iv || !body) {
     throw new SealError('sealed value is malformed');
   }
-  return { kid, iv, body };
+  return { version: version as SealVersion, kid, iv, body };
 }
 
 export function createSealer(sealKeys: readonly SealKey[]): Sealer {
@@ -85,14 +99,14 @@ export function createSealer(sealKeys: readonly SealKey[]): Sealer {
       checkAad(aad);
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', currentKey, iv, { authTagLength: TAG_BYTES });
-      cipher.setAAD(aadBytes(currentKid, aad));
+      cipher.setAAD(aadBytes(VERSION, currentKid, aad));
       const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
       return `${VERSION}.${currentKid}.${iv.toString('base64url')}.${body.toString('base64url')}`;
     },
 
     open(sealed: string, aad: string): string {
       checkAad(aad);
-      const { kid, iv: ivText, body: bodyText } = split(sealed);
+      const { version, kid, iv: ivText, body: bodyText } = split(sealed);
       const key = keys.get(kid);
       if (!key) throw new SealError(`sealed value uses unknown key id "${kid}"`);
       if (!B64URL.test(ivText) || !B64URL.test(bodyText)) throw new SealError('sealed value is malformed');
@@ -101,7 +115,7 @@ export function createSealer(sealKeys: readonly SealKey[]): Sealer {
       if (iv.length !== IV_BYTES || body.length < TAG_BYTES) throw new SealError('sealed value is malformed');
       try {
         const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-        decipher.setAAD(aadBytes(kid, aad));
+        decipher.setAAD(aadBytes(version, kid, aad));
         decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
         const plain = Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);
         return plain.toString('utf8');
@@ -113,6 +127,17 @@ export function createSealer(sealKeys: readonly SealKey[]): Sealer {
     kidOf(sealed: string): string {
       return split(sealed).kid;
     },
+
+    versionOf(sealed: string): SealVersion {
+      return split(sealed).version;
+    },
+
+    needsReseal(sealed: string): boolean {
+      const { version, kid } = split(sealed);
+      return version !== VERSION || kid !== currentKid;
+    },
+
+    currentPrefix: `${VERSION}.${currentKid}.`,
   });
 }
 

@@ -22,7 +22,8 @@ export interface SigningKeyInfo {
   retiredAt: string | undefined;
 }
 
-const aad = (kid: string) => `signing_key:${kid}`;
+export const signingKeyPurpose = (kid: string) => `signing_key:${kid}`;
+const aad = signingKeyPurpose;
 
 /**
  * Signing keys live sealed in SQL so that every instance signs with the same keys. A rotation adds

@@ -29,7 +29,7 @@ export interface SecondFactorsDeps {
   issuerName: string;
 }
 
-const totpPurpose = (credentialId: string) => `totp:${credentialId}`;
+export const totpPurpose = (credentialId: string) => `totp:${credentialId}`;
 const enrolmentPurpose = (interactionUid: string) => `totp-enrolment:${interactionUid}`;
 
 /**

@@ -1,7 +1,7 @@
 import Provider, { type Adapter, type Configuration, type JWK } from 'oidc-provider';
 import { CHANNELS, extraClientMetadata } from './client-metadata.js';
 import { subjectFor, type PairwiseClient } from './pairwise.js';
-import { createBlindIndex } from '../identity/index.js';
+import { createPurposeKeys } from '../identity/index.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { ACR_VALUES, type Accounts } from '../accounts/index.js';
@@ -40,7 +40,8 @@ export interface ProviderDeps {
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
 export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, isCounterStaff, channels }: ProviderDeps, jwks: JWK[]): Provider {
-  const pairwise = createBlindIndex(config.secrets.indexKey);
+  // Pairwise subjects and citizen-ID pseudonyms: version 1 for good, or every client's identifiers would change.
+  const pairwise = createPurposeKeys(config.secrets).keyed('pairwise', 1);
   const accountFinder = findAccount(accounts, authentications, pairwise);
   const accessTokenFacts = async (_ctx: unknown, issued: object): Promise<TokenFacts | undefined> => {
     const token = issued as { accountId?: string; grantId?: string; sessionUid?: string };

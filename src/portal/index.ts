@@ -56,7 +56,7 @@ export interface PortalOptions {
 
 /** The citizen portal at /account: a first-party relying party of Yihao with its self-service pages. */
 export function createPortal(o: PortalOptions) {
-  const client = portalClient({ issuer: o.config.issuer, indexKey: o.config.secrets.indexKey, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });
+  const client = portalClient({ issuer: o.config.issuer, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });
   // Its own CSRF key, so a portal token can never pass for an interaction's and the reverse.
   const csrfKey = createHmac('sha256', o.config.secrets.cookieKeys[0]!).update('yihao-portal-csrf').digest('base64url');
   const deps: PortalDeps = {

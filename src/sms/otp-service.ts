@@ -1,7 +1,7 @@
 import { randomInt, timingSafeEqual } from 'node:crypto';
 import { normalisePhone } from '../accounts/phone.js';
 import { YihaoError } from '../errors.js';
-import { createBlindIndex } from '../identity/sealer.js';
+import type { Keyed } from '../identity/purpose-keys.js';
 import { ipBucket } from './ip-bucket.js';
 import type { OtpStore, RollingLimit } from './otp-store.js';
 import type { SmsLimits } from './sms-config.js';
@@ -39,8 +39,8 @@ export interface OtpService {
 export interface OtpServiceOptions {
   store: OtpStore;
   sender: SmsSender;
-  /** The server's blind-index key (base64, ≥ 32 bytes). */
-  indexKey: string;
+  /** The keyed hash of the `sms` purpose (`PurposeKeys.keyed('sms', version)`). */
+  keyed: Keyed;
   limits: SmsLimits;
   /** Epoch milliseconds; tests inject a clock. */
   now?: () => number;
@@ -65,8 +65,8 @@ const normaliseCode = (code: string): string => code.normalize('NFKC').replace(/
  * HMAC of number, purpose and code (so a code is useless for another number or purpose), and the
  * throttles count under HMACs of the number and of the client's IP bucket.
  */
-export function createOtpService({ store, sender, indexKey, limits, now = Date.now, random = randomInt }: OtpServiceOptions): OtpService {
-  const blindIndex = createBlindIndex(indexKey);
+export function createOtpService({ store, sender, keyed, limits, now = Date.now, random = randomInt }: OtpServiceOptions): OtpService {
+  const blindIndex = keyed;
   const slotKey = (phone: string, purpose: SmsPurpose) => blindIndex('sms_code_slot', `${phone}|${purpose}`);
   const codeHash = (phone: string, purpose: SmsPurpose, code: string) => blindIndex('sms_code', `${phone}|${purpose}|${code}`);
   const throttleKey = (scope: string) => blindIndex('sms_throttle', scope);

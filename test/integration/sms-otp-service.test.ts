@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { YihaoError } from '../../src/errors.js';
+import { createBlindIndex } from '../../src/identity/index.js';
 import {
   DEFAULT_SMS_LIMITS,
   SmsDeliveryError,
@@ -142,7 +143,7 @@ describe.each(backends)('SMS one-time codes ($name)', ({ enabled, open }) => {
     const otp: OtpService = createOtpService({
       store: options.store ?? backend.store,
       sender: options.sender ?? sender,
-      indexKey: INDEX_KEY,
+      keyed: createBlindIndex(INDEX_KEY),
       limits: { ...DEFAULT_SMS_LIMITS, ...options.limits },
       now: () => clock.t,
       ...(options.random ? { random: options.random } : {}),

@@ -62,7 +62,7 @@ export async function consoleToken(
   if (html !== undefined) throw new Error(`sign-in stopped at ${url.pathname}: ${html.slice(0, 300)}`);
   const code = url.searchParams.get('code');
   if (!code) throw new Error(`no code at the console callback: ${url.search}`);
-  const client = consoleClient({ issuer: h.issuer, indexKey: h.config.secrets.indexKey, clientSecrets: h.yihao.services.clientSecrets, Adapter: h.yihao.services.Adapter, provider: () => h.yihao.holder.current });
+  const client = consoleClient({ issuer: h.issuer, clientSecrets: h.yihao.services.clientSecrets, Adapter: h.yihao.services.Adapter, provider: () => h.yihao.holder.current });
   const res = await fetch(`${h.issuer}/token`, {
     method: 'POST',
     headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },

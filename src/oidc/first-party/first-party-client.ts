@@ -1,5 +1,4 @@
 import type Provider from 'oidc-provider';
-import { createBlindIndex } from '../../identity/index.js';
 import type { ClientSecrets } from '../../clients/index.js';
 import type { AdapterConstructor, AdapterPayload } from '../../storage/oidc-adapter.js';
 
@@ -27,7 +26,6 @@ export interface FirstPartyClientSpec {
 /** What every first-party client is built from. */
 export interface FirstPartyClientDeps {
   issuer: string;
-  indexKey: string;
   clientSecrets: ClientSecrets;
   Adapter: AdapterConstructor;
   provider: () => Provider;
@@ -35,13 +33,13 @@ export interface FirstPartyClientDeps {
 
 /**
  * Yihao's own applications (the portal, the admin console) are first-party confidential clients
- * of Yihao itself. Their secrets are derived from the index key and the issuer, so every instance
+ * of Yihao itself. Their secrets are derived from their purpose key and the issuer, so every instance
  * agrees on them without storing them anywhere; the Client store keeps only their HMAC, like every
  * other client secret (see clients/client-secrets.ts).
  */
-export function firstPartyClient(spec: FirstPartyClientSpec, { issuer, indexKey, clientSecrets, Adapter, provider }: FirstPartyClientDeps): FirstPartyClient {
+export function firstPartyClient(spec: FirstPartyClientSpec, { issuer, clientSecrets, Adapter, provider }: FirstPartyClientDeps): FirstPartyClient {
   const { clientId } = spec;
-  const secret = createBlindIndex(indexKey)(spec.secretLabel, issuer);
+  const secret = clientSecrets.firstPartySecret(spec.secretLabel, issuer);
   const redirectUri = `${issuer}${spec.redirectPath}`;
   const metadata = {
     client_id: clientId,

@@ -80,7 +80,6 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
     provider: o.provider,
     accounts: o.accounts,
     assignments: services.stores.assignments,
-    authentications: o.authentications,
     guard: services.guard,
   });
   const client = consoleClient({ issuer: o.config.issuer, indexKey: o.config.secrets.indexKey, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });

@@ -21,6 +21,8 @@ export class AccessTokenRefused extends Error {
   constructor(
     readonly reason: AccessTokenRefusal,
     message: string,
+    /** The token's subject, once the token is known to be live (for the caller's audit record). */
+    readonly sub?: string,
   ) {
     super(message);
     this.name = 'AccessTokenRefused';
@@ -93,12 +95,12 @@ export function accessTokenVerifier(deps: { provider: () => Provider; accounts: 
       const session = uid ? await provider.Session.findByUid(uid) : undefined;
       if (!session || session.accountId !== token.accountId) throw new AccessTokenRefused('session_ended', 'the access token is not from a live session');
     }
-    const facts = issuedFacts(token);
-    if (rules.minAcr && acrRank(facts?.acr) < acrRank(rules.minAcr)) {
-      throw new AccessTokenRefused('insufficient_acr', `the access token's sign-in is below ${rules.minAcr}`);
-    }
     const account = await deps.accounts.findBySub(token.accountId);
     if (account?.status !== 'active') throw new AccessTokenRefused('account_inactive', 'the account behind the access token is not active');
+    const facts = issuedFacts(token);
+    if (rules.minAcr && acrRank(facts?.acr) < acrRank(rules.minAcr)) {
+      throw new AccessTokenRefused('insufficient_acr', `the access token's sign-in is below ${rules.minAcr}`, account.sub);
+    }
     return { token, client, account, facts };
   };
 }

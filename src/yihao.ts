@@ -225,6 +225,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   await portal.ensureClient();
   const kiosk = kioskSessionRouter({
     provider: () => holder.current,
+    accounts: services.accounts,
     signOut,
     sessions,
     audit: services.audit,

@@ -1,7 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/index.js';
-import { acrRank } from '../oidc/acr-policy.js';
-import type { SessionAuthentications } from '../oidc/index.js';
+import { accessTokenVerifier, AccessTokenRefused } from '../oidc/access-token-verifier.js';
 import { AdminError } from './admin-error.js';
 import { ADMIN_CONSOLE_CLIENT_ID, ADMIN_SCOPE, adminResource } from './admin-resource.js';
 import type { AssignmentStore } from './assignments.js';
@@ -20,29 +19,30 @@ export interface RequestOrigin {
  * Turns an admin access token into an operator: a live token that the admin console obtained for
  * the admin resource, from a Yihao session at loa:2 or above, of an active account holding roles.
  */
-export function operatorAuth({ issuer, provider, accounts, assignments, authentications, guard }: {
+export function operatorAuth({ issuer, provider, accounts, assignments, guard }: {
   issuer: string;
   provider: () => Provider;
   accounts: Accounts;
   assignments: AssignmentStore;
-  authentications: SessionAuthentications;
   guard: Guard;
 }) {
   const resource = adminResource(issuer);
   const unauthorized = () => new AdminError('unauthorized', 'a valid admin access token is required');
+  const verify = accessTokenVerifier({ provider, accounts });
 
   return {
     async fromAccessToken(token: string, origin: RequestOrigin): Promise<Operator> {
       if (!/^[A-Za-z0-9_-]{16,256}$/.test(token)) throw unauthorized();
-      const at = await provider().AccessToken.find(token);
-      if (!at || at.clientId !== ADMIN_CONSOLE_CLIENT_ID || !at.accountId) throw unauthorized();
-      const audience = [at.aud].flat();
-      if (!audience.includes(resource) || !String(at.scope ?? '').split(' ').includes(ADMIN_SCOPE)) throw unauthorized();
-      const account = await accounts.findBySub(at.accountId);
-      if (!account || account.status !== 'active') throw unauthorized();
+      let account;
+      try {
+        // The level is the token's own sign-in's: a later step-up of its session does not raise it.
+        ({ account } = await verify(token, { client: ADMIN_CONSOLE_CLIENT_ID, audience: resource, scope: ADMIN_SCOPE, minAcr: OPERATOR_ACR }));
+      } catch (e) {
+        if (!(e instanceof AccessTokenRefused)) throw e;
+        if (e.reason !== 'insufficient_acr' || !e.sub) throw unauthorized();
+        return guard.deny({ sub: e.sub, ...origin }, 'admin.sign_in', 'insufficient_acr', { accountId: e.sub });
+      }
       const who = { sub: account.sub, ...origin };
-      const auth = at.sessionUid ? await authentications.find(at.sessionUid) : undefined;
-      if (!auth || acrRank(auth.acr) < acrRank(OPERATOR_ACR)) await guard.deny(who, 'admin.sign_in', 'insufficient_acr', { accountId: account.sub });
       const held = await assignments.forAccount(account.id);
       if (held.length === 0) await guard.deny(who, 'admin.sign_in', 'not_operator', { accountId: account.sub });
       return { accountId: account.id, sub: account.sub, name: account.name, assignments: held, ...origin };

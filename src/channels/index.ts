@@ -75,7 +75,6 @@ export function createChannels(deps: {
     provider: deps.interactions.provider,
     accounts: deps.accounts,
     deviceKeys,
-    authentications: deps.authentications,
     replay,
     origin,
     bodyMaxBytes: deps.interactions.bodyMaxBytes,

@@ -10,7 +10,7 @@ export const isSpecialUseIP = internalIsSpecialUseIP as (address: string) => boo
 // the step the built-in grants share. Both are re-checked on every oidc-provider upgrade.
 import * as internalGrantHelpers from 'oidc-provider/lib/helpers/grants.js';
 // @ts-expect-error -- no types ship for internal modules
-import { issueTokens as internalIssueTokens } from 'oidc-provider/lib/helpers/grant_common.js';
+import { applyDpopBinding as internalApplyDpopBinding, issueTokens as internalIssueTokens } from 'oidc-provider/lib/helpers/grant_common.js';
 
 /** What an extension grant hands oidc-provider's own token issuance (the fields its grants read). */
 export interface GrantSource {
@@ -38,6 +38,8 @@ export function grantPlumbing(provider: object) {
   return {
     /** The request's validated DPoP proof ({ thumbprint, jti, iat }), or undefined without one. */
     validateDpop: (ctx: unknown) => helpers.validateDpop!(ctx) as Promise<{ thumbprint: string } | undefined>,
+    /** Binds an access token to the request's DPoP key (RFC 9449), spending the proof's jti as the built-in grants do. */
+    bindDpop: (ctx: unknown, dPoP: { thumbprint: string } | undefined, token: unknown) => (internalApplyDpopBinding as (...args: unknown[]) => Promise<void>)(provider, ctx, dPoP, token),
     issueTokens: (ctx: unknown, source: GrantSource, grant: unknown, opts: { gty: string; entityLabel: string; dPoP: unknown }) =>
       (internalIssueTokens as (...args: unknown[]) => Promise<void>)(provider, helpers, ctx, source, grant, { ...opts, cert: undefined }),
   };

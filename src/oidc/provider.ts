@@ -22,6 +22,7 @@ import { actOf, channelSessions, devicePages, registerKioskGrants, withKioskIdle
 import { registerCounterGrants } from '../channels/counter/index.js';
 import type { ProviderExtension } from '../channels/index.js';
 import { withAdminResource } from '../admin/admin-resource.js';
+import { accessTokenVerifier } from './access-token-verifier.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -31,8 +32,8 @@ export interface ProviderDeps {
   logger: Logger;
   clientSecrets: ClientSecrets;
   audit: AuditLog;
-  /** Whether an account (internal id) holds the counter role (assisted counter login). */
-  isCounterStaff: (accountId: string) => Promise<boolean>;
+  /** Whether an account (internal id) holds the counter-staff role for a counter client (assisted counter login). */
+  isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
   /** The mobile, QR and counter channels: CIBA, the device-key grant, discovery entries. */
   channels?: ProviderExtension;
 }
@@ -136,6 +137,6 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   const sessions = channelSessions(adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const tokens = { findAccount: accountFinder, authentications, sessions };
   registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds });
-  registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff });
+  registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff, verifyAccessToken: accessTokenVerifier({ provider: () => provider, accounts }) });
   return provider;
 }

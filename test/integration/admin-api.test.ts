@@ -92,11 +92,11 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     const asked = await consoleToken(h, weak, { acrValues: 'urn:yihao:loa:1' });
     expect(asked.totpSecret).toBeDefined();
     expect((await callApi(h, asked.token, 'GET', '/me')).status).toBe(200);
-    // And the API checks the level itself: a token whose session is (somehow) below loa:2 is refused.
-    const sessionUid = (await h.yihao.holder.current.AccessToken.find(asked.token))!.sessionUid!;
-    const authentications = new h.yihao.services.Adapter('SessionAuthentication');
-    const auth = (await authentications.find(sessionUid))!;
-    await authentications.upsert(sessionUid, { ...auth, acr: 'urn:yihao:loa:1', amr: ['pwd'] }, 600);
+    // And the API checks the level itself, the token's own (what it was issued with, not its session's
+    // latest): a token whose sign-in is (somehow) below loa:2 is refused.
+    const tokens = new h.yihao.services.Adapter('AccessToken');
+    const stored = (await tokens.find(asked.token)) as unknown as { extra: Record<string, unknown> };
+    await tokens.upsert(asked.token, { ...stored, extra: { ...stored.extra, acr: 'urn:yihao:loa:1', amr: ['pwd'] } } as never, 600);
     expect((await callApi(h, asked.token, 'GET', '/me')).status).toBe(403);
     expect(await denials(weak.sub)).toEqual([{ operation: 'admin.sign_in', reason: 'insufficient_acr' }]);
   });

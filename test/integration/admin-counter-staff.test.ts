@@ -6,14 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { operator } from '../support/admin-operators.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { REDIRECT, authorizationUrl, relyingParty } from '../support/relying-party.js';
-import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { REDIRECT, relyingParty } from '../support/relying-party.js';
+import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 describe('counter-staff role and assisted counter login', () => {
   let h: Harness;
   let counter: oidc.Configuration;
+  let counterClientId: string;
 
   beforeAll(async () => {
     h = await startHarness();
@@ -26,14 +27,12 @@ describe('counter-staff role and assisted counter login', () => {
       firstParty: true,
     });
     counter = await relyingParty(h, client);
+    counterClientId = client.client_id;
   });
   afterAll(async () => h?.close());
 
-  const signedIn = async (who: { citizenId: string; password: string }) => {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(counter, verifier, { scope: 'openid' }), { identifier: who.citizenId, password: who.password });
-    return (await oidc.authorizationCodeGrant(counter, callback, { pkceCodeVerifier: verifier })).access_token;
-  };
+  // Staff attest identities only from a loa:2 sign-in.
+  const signedIn = async (who: { citizenId: string; password: string }) => (await staffSignIn(h, counter, who)).access_token;
   const exchange = (actorToken: string, citizenId: string) =>
     oidc.genericGrantRequest(counter, TOKEN_EXCHANGE, {
       subject_token: citizenId,
@@ -48,6 +47,8 @@ describe('counter-staff role and assisted counter login', () => {
     const boot = h.yihao.admin.services.bootstrap;
     const nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
     const province = await boot.createDepartment({ name: '浙江省大数据局', level: 'province', parentId: nation.id });
+    // The counter system belongs to the province: its counter staff may assist there.
+    await counterClientOf(h, counterClientId, '浙江省政务服务中心', province.id);
     const admin = await operator(h, [{ role: 'dept-admin', departmentId: province.id }]);
     const staff = await h.citizen({ name: '李柜员' });
     const granted = await admin.api('POST', '/role-assignments', { sub: staff.sub, role: 'counter-staff', department_id: province.id });

@@ -112,6 +112,7 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
     expect(claims.sub).toBe(firstClaims.sub);
     const userinfo = await oidc.fetchUserInfo(counter, tokens.access_token, citizen.sub);
     expect(userinfo).toMatchObject({ sub: citizen.sub, name: citizen.name, channel: 'counter' });
+    expect(await oidc.tokenIntrospection(counter, tokens.access_token)).toMatchObject({ active: true, sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'counter', auth_time: claims.auth_time });
     // Used once.
     expect(await pollError(started.auth_req_id)).toMatchObject({ error: 'invalid_grant' });
 

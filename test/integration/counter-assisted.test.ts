@@ -13,6 +13,7 @@ import { oauthError, REDIRECT, authorizationUrl, relyingParty } from '../support
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const CITIZEN_ID_TYPE = 'urn:yihao:token-type:citizen-id';
@@ -29,6 +30,8 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
   let h: Harness;
   let counter: oidc.Configuration;
   let counterClientId: string;
+  /** The department that owns the counter system. */
+  let departmentId: string;
 
   beforeAll(async () => {
     if (!enabled) return;
@@ -44,6 +47,7 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
     });
     counterClientId = client.client_id;
     counter = await relyingParty(h, client);
+    departmentId = await counterClientOf(h, counterClientId, '杭州市政务服务中心');
   });
   afterAll(async () => h?.close());
 
@@ -55,22 +59,23 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
     return { accessToken: tokens.access_token, claims: tokens.claims()! };
   }
 
-  async function staffMember() {
+  /** A counter-staff member of the counter's department, signed in to the counter system at loa:2. */
+  async function staffMember(opts: { dpop?: oidc.DPoPHandle } = {}) {
     const staff = await h.citizen({ name: '李柜员' });
-    await h.yihao.services.counterStaff.add((await h.yihao.accounts.findBySub(staff.sub))!.id, 'test');
-    return { ...staff, token: (await signedIn(staff)).accessToken };
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
+    return { ...staff, token: (await staffSignIn(h, counter, staff, opts)).access_token };
   }
 
-  const exchange = (actorToken: string, citizenId: string, extra: Record<string, string> = {}, rp = counter) =>
-    oidc.genericGrantRequest(rp, TOKEN_EXCHANGE, {
-      subject_token: citizenId,
-      subject_token_type: CITIZEN_ID_TYPE,
-      actor_token: actorToken,
-      actor_token_type: ACCESS_TOKEN_TYPE,
-      document_check: 'in_person',
-      scope: 'openid profile identity_assurance',
-      ...extra,
-    });
+  const exchangeParams = (actorToken: string, citizenId: string, extra: Record<string, string> = {}) => ({
+    subject_token: citizenId,
+    subject_token_type: CITIZEN_ID_TYPE,
+    actor_token: actorToken,
+    actor_token_type: ACCESS_TOKEN_TYPE,
+    document_check: 'in_person',
+    scope: 'openid profile identity_assurance',
+    ...extra,
+  });
+  const exchange = (actorToken: string, citizenId: string, extra: Record<string, string> = {}, rp = counter) => oidc.genericGrantRequest(rp, TOKEN_EXCHANGE, exchangeParams(actorToken, citizenId, extra));
 
   const footprint = async (sub: string) => {
     const account = (await h.yihao.accounts.findBySub(sub))!;
@@ -88,7 +93,7 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
     expect(JSON.stringify(tokens)).not.toContain(citizen.citizenId);
 
     const introspected = await oidc.tokenIntrospection(counter, tokens.access_token);
-    expect(introspected).toMatchObject({ active: true, sub: citizen.sub, act: { sub: staff.sub } });
+    expect(introspected).toMatchObject({ active: true, sub: citizen.sub, act: { sub: staff.sub }, acr: LOA3, amr: ['face'], channel: 'counter', auth_time: claims.auth_time });
 
     const info = await oidc.fetchUserInfo(counter, tokens.access_token, citizen.sub);
     expect(info.channel).toBe('counter');
@@ -112,7 +117,7 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
 
   it.skipIf(!enabled)('refuses a staff member without the counter role with invalid_grant, and nothing about the citizen changes', async () => {
     const notStaff = await h.citizen({ name: '赵路人' });
-    const token = (await signedIn(notStaff)).accessToken;
+    const token = (await staffSignIn(h, counter, notStaff)).access_token;
     const citizen = await h.citizen();
     const before = await footprint(citizen.sub);
     expect(await oauthError(exchange(token, citizen.citizenId))).toEqual({ error: 'invalid_grant', error_description: 'the actor is not counter staff' });
@@ -122,9 +127,68 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
 
     // The role withdrawn: the same refusal from then on.
     const staff = await staffMember();
-    await h.yihao.services.counterStaff.remove((await h.yihao.accounts.findBySub(staff.sub))!.id);
+    const staffAccount = (await h.yihao.accounts.findBySub(staff.sub))!;
+    for (const held of await h.yihao.admin.services.stores.assignments.forAccount(staffAccount.id)) await h.yihao.admin.services.stores.assignments.remove(held.id);
     expect(await oauthError(exchange(staff.token, citizen.citizenId))).toMatchObject({ error: 'invalid_grant', error_description: 'the actor is not counter staff' });
     expect(await footprint(citizen.sub)).toEqual(before);
+  });
+
+  it.skipIf(!enabled)('refuses an actor whose Yihao session has ended, or whose grant was revoked, with invalid_grant and nothing changed', async () => {
+    const citizen = await h.citizen();
+    const before = await footprint(citizen.sub);
+    const provider = h.yihao.holder.current;
+
+    const signedOut = await staffMember();
+    const session = await provider.Session.findByUid((await provider.AccessToken.find(signedOut.token))!.sessionUid!);
+    await session!.destroy();
+    expect(await oauthError(exchange(signedOut.token, citizen.citizenId))).toMatchObject({ error: 'invalid_grant' });
+
+    const revoked = await staffMember();
+    await h.yihao.signOut.revokeGrant((await provider.AccessToken.find(revoked.token))!.grantId!);
+    expect(await oauthError(exchange(revoked.token, citizen.citizenId))).toMatchObject({ error: 'invalid_grant' });
+    expect(await footprint(citizen.sub)).toEqual(before);
+  });
+
+  it.skipIf(!enabled)('refuses a staff member signed in with a password only (loa:1)', async () => {
+    const staff = await h.citizen({ name: '李柜员' });
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
+    const atLoa1 = (await signedIn(staff)).accessToken;
+    const citizen = await h.citizen();
+    const before = await footprint(citizen.sub);
+    expect(await oauthError(exchange(atLoa1, citizen.citizenId))).toEqual({ error: 'invalid_grant', error_description: 'the actor must have signed in at urn:yihao:loa:2 or above' });
+    expect(await footprint(citizen.sub)).toEqual(before);
+  });
+
+  it.skipIf(!enabled)('refuses counter staff of another department', async () => {
+    const boot = h.yihao.admin.services.bootstrap;
+    const elsewhere = await boot.createDepartment({ name: '宁波市政务服务中心', level: 'national' });
+    const staff = await h.citizen({ name: '钱柜员' });
+    await boot.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId: elsewhere.id });
+    const token = (await staffSignIn(h, counter, staff)).access_token;
+    const citizen = await h.citizen();
+    const before = await footprint(citizen.sub);
+    expect(await oauthError(exchange(token, citizen.citizenId))).toEqual({ error: 'invalid_grant', error_description: 'the actor is not counter staff' });
+    expect(await footprint(citizen.sub)).toEqual(before);
+  });
+
+  it.skipIf(!enabled)('with a DPoP-bound actor token, requires a DPoP proof of the same key; the citizen token is bound to it', async () => {
+    const key = await oidc.randomDPoPKeyPair('ES256');
+    const dpop = oidc.getDPoPHandle(counter, key);
+    const staff = await staffMember({ dpop });
+    const citizen = await h.citizen();
+    const before = await footprint(citizen.sub);
+    expect(await oauthError(exchange(staff.token, citizen.citizenId))).toEqual({ error: 'invalid_grant', error_description: 'the actor_token is DPoP-bound: send a DPoP proof of its key' });
+    const otherKey = oidc.getDPoPHandle(counter, await oidc.randomDPoPKeyPair('ES256'));
+    expect(await oauthError(oidc.genericGrantRequest(counter, TOKEN_EXCHANGE, exchangeParams(staff.token, citizen.citizenId), { DPoP: otherKey }))).toEqual({
+      error: 'invalid_grant',
+      error_description: 'the actor_token is DPoP-bound: send a DPoP proof of its key',
+    });
+    expect(await footprint(citizen.sub)).toEqual(before);
+
+    const tokens = await oidc.genericGrantRequest(counter, TOKEN_EXCHANGE, exchangeParams(staff.token, citizen.citizenId), { DPoP: dpop });
+    expect(tokens.token_type.toLowerCase()).toBe('dpop');
+    const introspected = await oidc.tokenIntrospection(counter, tokens.access_token);
+    expect(introspected).toMatchObject({ active: true, act: { sub: staff.sub }, acr: LOA3, channel: 'counter', cnf: { jkt: expect.any(String) } });
   });
 
   it.skipIf(!enabled)('refuses malformed exchanges with clear errors', async () => {

@@ -68,12 +68,16 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
 
     const info = await oidc.fetchUserInfo(kiosk.rp, tokens.access_token, citizen.sub);
     expect(info).toMatchObject({ sub: citizen.sub, channel: 'kiosk' });
+    const facts = { active: true, sub: citizen.sub, acr: LOA3, amr: ['sc', 'face'], channel: 'kiosk', auth_time: claims.auth_time };
+    expect(await oidc.tokenIntrospection(kiosk.rp, tokens.access_token)).toMatchObject(facts);
     expect((await h.yihao.accounts.findBySub(citizen.sub))!.assurance).toBe('id_chip');
     const events = await h.yihao.services.audit.forAccount(citizen.sub);
     expect(events.find((e) => e.action === 'login.succeeded')).toMatchObject({ channel: 'kiosk', clientId: kiosk.client.client_id, details: expect.objectContaining({ method: 'id_card', acr: LOA3 }) });
     expect(JSON.stringify(events)).not.toContain(citizen.citizenId);
 
-    await oidc.refreshTokenGrant(kiosk.rp, tokens.refresh_token!);
+    const refreshed = await oidc.refreshTokenGrant(kiosk.rp, tokens.refresh_token!);
+    expect(refreshed.claims()).toMatchObject({ acr: LOA3, amr: ['sc', 'face'], channel: 'kiosk', auth_time: claims.auth_time });
+    expect(await oidc.tokenIntrospection(kiosk.rp, refreshed.access_token)).toMatchObject(facts);
     expect(setCookies).toEqual([]);
     delete kiosk.rp[oidc.customFetch];
   });

@@ -78,6 +78,14 @@ describe.each(backends)('kiosk device authorization grant ($name)', ({ name, ena
 
     const tokens = await oidc.pollDeviceAuthorizationGrant(kiosk.rp, started);
     expect(tokens.claims()).toMatchObject({ sub: citizen.sub, acr: 'urn:yihao:loa:1', amr: ['pwd'], channel: 'web' });
+    expect(await oidc.tokenIntrospection(kiosk.rp, tokens.access_token)).toMatchObject({
+      active: true,
+      sub: citizen.sub,
+      acr: 'urn:yihao:loa:1',
+      amr: ['pwd'],
+      channel: 'web',
+      auth_time: tokens.claims()!.auth_time,
+    });
     // A kiosk's device-flow tokens end on idle like its card sessions.
     expect(tokens.expires_in).toBeLessThanOrEqual(IDLE_SECONDS);
   });

@@ -10,6 +10,7 @@ import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { REDIRECT, authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { staffSignIn } from '../support/counter-staff.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { logoutReceiver } from '../support/logout-receiver.js';
@@ -80,7 +81,7 @@ describe.each(backends)('log out everywhere from any channel ($name)', ({ name, 
     const counterRp = await relyingParty(h, counterClient);
     const staff = await h.citizen({ name: '李柜员' });
     await h.yihao.services.counterStaff.add((await h.yihao.accounts.findBySub(staff.sub))!.id);
-    const staffSession = await signIn(counterRp, staff);
+    const staffSession = { tokens: await staffSignIn(h, counterRp, staff) };
     const atCounter = await oidc.genericGrantRequest(counterRp, TOKEN_EXCHANGE, {
       subject_token: citizen.citizenId,
       subject_token_type: 'urn:yihao:token-type:citizen-id',

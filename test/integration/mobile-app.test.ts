@@ -77,6 +77,26 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     // Refreshing keeps the login's channel.
     const refreshed = await oidc.refreshTokenGrant(phone.rp, tokens.refresh_token!, undefined, { DPoP: phone.dpop });
     expect(refreshed.claims()).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile' });
+    // Introspection states what each token was issued with, and its DPoP binding.
+    const jkt = await phone.dpopThumbprint();
+    const facts = { active: true, sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile', auth_time: tokens.claims()!.auth_time, cnf: { jkt } };
+    expect(await oidc.tokenIntrospection(phone.rp, tokens.access_token)).toMatchObject(facts);
+    expect(await oidc.tokenIntrospection(phone.rp, refreshed.access_token)).toMatchObject(facts);
+  });
+
+  it.skipIf(!enabled)('binds the device-key login to the DPoP key: a stolen assertion replayed with another DPoP key is refused, and one naming no DPoP key too', async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const stolen = await phone.assertion(await phone.challenge());
+    const attacker = await MobileApp.create(h, app);
+    await expect(attacker.loginWithDeviceKey(stolen)).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'the assertion is bound to another DPoP key (cnf.jkt)' });
+    await expect(phone.loginWithDeviceKey(await phone.assertion(await phone.challenge(), { jkt: null }))).rejects.toMatchObject({
+      error: 'invalid_grant',
+      error_description: 'the assertion must name the DPoP key of this request (cnf.jkt)',
+    });
+    // The refusal spent nothing: the app itself still logs in with the assertion it made.
+    const tokens = await phone.loginWithDeviceKey(stolen);
+    expect(tokens.claims()).toMatchObject({ sub: citizen.sub, channel: 'mobile' });
+    expect(await oidc.tokenIntrospection(phone.rp, tokens.access_token)).toMatchObject({ active: true, cnf: { jkt: await phone.dpopThumbprint() } });
   });
 
   it.skipIf(!enabled)('signing out everywhere ends the device-key login\'s tokens (its grant is the account\'s), but keeps the device key', async () => {
@@ -258,7 +278,8 @@ describe.skipIf(!(pgAvailable && redisAvailable))('mobile app channel scaled out
     const onB = await MobileApp.create(b, app);
     Object.assign(onB, { deviceKeys: phone.deviceKeys, deviceKeyId: phone.deviceKeyId });
     const challenge = await phone.challenge();
-    const assertion = await phone.assertion(challenge);
+    // The same phone talking to instance B (with B's DPoP handle): the assertion names that DPoP key.
+    const assertion = await phone.assertion(challenge, { jkt: await onB.dpopThumbprint() });
     expect((await onB.loginWithDeviceKey(assertion)).claims()).toMatchObject({ sub: citizen.sub, channel: 'mobile' });
     await expect(phone.loginWithDeviceKey(await phone.assertion(challenge))).rejects.toMatchObject({ error: 'invalid_grant' });
 

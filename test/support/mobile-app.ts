@@ -8,7 +8,7 @@
  */
 import { randomBytes, createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { generate } from 'otplib';
 import type { Harness } from './harness.js';
 import { formAction, go, page, ScriptedBrowser, submit } from './scripted-browser.js';
@@ -190,10 +190,19 @@ export class MobileApp {
     return res;
   }
 
-  /** A device-key assertion (RFC 7523) for a challenge. */
-  async assertion(challenge: string, overrides: { privateKey?: CryptoKey; kid?: string; iss?: string } = {}): Promise<string> {
+  /** The RFC 7638 thumbprint of the app's DPoP key. */
+  dpopThumbprint(): Promise<string> {
+    return calculateJwkThumbprint(this.dpopJwk);
+  }
+
+  /**
+   * A device-key assertion (RFC 7523) for a challenge, bound to the app's DPoP key (`cnf.jkt`);
+   * `jkt: null` leaves the binding out.
+   */
+  async assertion(challenge: string, overrides: { privateKey?: CryptoKey; kid?: string; iss?: string; jkt?: string | null } = {}): Promise<string> {
     const kid = overrides.kid ?? this.deviceKeyId!;
-    return new SignJWT({ nonce: challenge, jti: randomBytes(12).toString('base64url') })
+    const jkt = overrides.jkt === undefined ? await this.dpopThumbprint() : overrides.jkt;
+    return new SignJWT({ nonce: challenge, jti: randomBytes(12).toString('base64url'), ...(jkt ? { cnf: { jkt } } : {}) })
       .setProtectedHeader({ alg: 'ES256', typ: 'device-key-assertion+jwt', kid })
       .setIssuer(overrides.iss ?? this.clientId)
       .setSubject(kid)

@@ -2,6 +2,8 @@ import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import { ACR, type Accounts, type Authentication } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { parseCitizenId } from '../../identity/index.js';
+import { AccessTokenRefused, type AccessTokenRefusal, type VerifyAccessToken } from '../../oidc/access-token-verifier.js';
+import { grantPlumbing } from '../../oidc/internals.js';
 import { subjectFor, type Keyed, type PairwiseClient } from '../../oidc/pairwise.js';
 import { assertChannelAllowed, issueChannelTokens, type ChannelTokenDeps } from '../kiosk/channel-tokens.js';
 import { raiseIdentityProofing } from '../kiosk/identity-proofing.js';
@@ -13,9 +15,23 @@ export interface TokenExchangeDeps {
   audit: AuditLog;
   tokens: ChannelTokenDeps;
   keyed: Keyed;
-  /** Whether an account (internal id) holds the counter role. The one place that decides it. */
-  isCounterStaff: (accountId: string) => Promise<boolean>;
+  verifyAccessToken: VerifyAccessToken;
+  /**
+   * Whether an account (internal id) holds the counter-staff role in the department that owns the
+   * counter system `clientId`. The one place that decides it.
+   */
+  isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
 }
+
+/** The level a staff member's own sign-in must have reached to attest someone else's identity. */
+export const STAFF_ACR = ACR.twoFactor;
+
+const ACTOR_REFUSALS: Partial<Record<AccessTokenRefusal, string>> = {
+  session_ended: 'the actor_token is not from a live staff session',
+  insufficient_acr: `the actor must have signed in at ${STAFF_ACR} or above`,
+  dpop_proof: 'the actor_token is DPoP-bound: send a DPoP proof of its key',
+  account_inactive: 'the actor is not counter staff',
+};
 
 /** The staff member's attestation that they checked the citizen's ID document in person. */
 export const DOCUMENT_CHECKED = 'in_person';
@@ -56,13 +72,24 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     }
     if (required(params, 'document_check') !== DOCUMENT_CHECKED) throw new errors.InvalidRequest(`document_check must be ${DOCUMENT_CHECKED}: the staff member attests an in-person check`);
 
-    // The actor: a staff member signed in to this very counter system, holding the counter role.
-    const actor = await provider.AccessToken.find(actorToken);
-    if (!actor || actor.isExpired || actor.clientId !== client.clientId) throw invalidGrant('the actor_token is not a live access token of this counter system');
-    const staff = await deps.accounts.findBySub(actor.accountId);
+    // The actor: a staff member signed in to this very counter system, in a live session at loa:2 or
+    // above; a DPoP-bound actor token only with a proof of its key (which then binds the citizen's token).
+    const dPoP = await grantPlumbing(provider).validateDpop(ctx);
     const where = { clientId: client.clientId, channel: 'counter', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
-    if (staff?.status !== 'active' || !(await deps.isCounterStaff(staff.id))) {
-      await deps.audit.append({ action: 'counter.assist_refused', actorType: 'operator', actorId: actor.accountId, details: { reason: 'not_counter_staff' }, ...where });
+    let staff;
+    try {
+      ({ account: staff } = await deps.verifyAccessToken(actorToken, {
+        client: client.clientId,
+        liveSession: true,
+        minAcr: STAFF_ACR,
+        dpop: { required: false, prove: async (jkt) => dPoP?.thumbprint === jkt },
+      }));
+    } catch (e) {
+      if (!(e instanceof AccessTokenRefused)) throw e;
+      throw invalidGrant(ACTOR_REFUSALS[e.reason] ?? 'the actor_token is not a live access token of this counter system');
+    }
+    if (!(await deps.isCounterStaff(staff.id, client.clientId))) {
+      await deps.audit.append({ action: 'counter.assist_refused', actorType: 'operator', actorId: staff.sub, details: { reason: 'not_counter_staff' }, ...where });
       throw invalidGrant('the actor is not counter staff');
     }
 
@@ -83,6 +110,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
       gty: TOKEN_EXCHANGE_GRANT,
       refresh: false,
       act,
+      dPoP,
       response: { issued_token_type: ACCESS_TOKEN_TYPE },
     });
     await deps.audit.append({

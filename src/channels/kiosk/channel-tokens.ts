@@ -6,6 +6,7 @@ import { allowedChannelsOf } from '../../oidc/client-metadata.js';
 import type { SessionAuthentications } from '../../oidc/session-authentications.js';
 import { invalidGrant } from './oauth-errors.js';
 import { noteLogin } from '../../oidc/token-facts.js';
+import { grantPlumbing } from '../../oidc/internals.js';
 
 /** What the logout-everywhere path needs to tell a client about a session-less channel login. */
 export interface ChannelSession {
@@ -65,6 +66,8 @@ export interface ChannelLogin {
   act?: Actor;
   /** Extra members of the token response (RFC 8693 `issued_token_type`). */
   response?: Record<string, string>;
+  /** The request's validated DPoP proof: the access token is bound to its key. */
+  dPoP?: { thumbprint: string } | undefined;
 }
 
 /** The scopes asked for (default `openid`), each one the client registered for; otherwise `invalid_scope`. */
@@ -108,6 +111,7 @@ export async function issueChannelTokens(ctx: TokenEndpointGrantContext, deps: C
 
   const at: AccessToken = new provider.AccessToken({ accountId: auth.accountId, client, grantId, gty, scope, sessionUid, sid });
   if (login.act) actors.set(at, login.act);
+  await grantPlumbing(provider).bindDpop(ctx, login.dPoP, at);
   ctx.oidc.entity('AccessToken', at);
   const accessToken = await at.save();
 

@@ -1,7 +1,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { Accounts } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
+import { accessTokenVerifier, AccessTokenRefused, type VerifyAccessToken } from '../../oidc/access-token-verifier.js';
 import type { SignOut } from '../../oidc/sign-out.js';
 import type { ChannelSessions } from './channel-tokens.js';
 import { isKioskToken } from './idle.js';
@@ -11,6 +13,7 @@ export interface KioskSessionDeps {
   signOut: Pick<SignOut, 'revokeGrant' | 'everywhere'>;
   sessions: ChannelSessions;
   audit: AuditLog;
+  accounts: Pick<Accounts, 'findBySub'>;
 }
 
 /** RFC 6750 section 3: a missing or unusable token, said in the header a client library reads. */
@@ -22,16 +25,15 @@ function refuse(ctx: Context, status: 400 | 401, error: string, description: str
 }
 
 /** The live kiosk-session access token presented as a Bearer token, or an answer already sent. */
-async function kioskToken(ctx: Context, deps: KioskSessionDeps) {
+async function kioskToken(ctx: Context, verify: VerifyAccessToken) {
   const match = /^Bearer ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
   if (!match) return refuse(ctx, 401, 'invalid_request', 'a Bearer access token of the kiosk session is required'), undefined;
-  const provider = deps.provider();
-  const token = await provider.AccessToken.find(match[1]!);
-  const client = token && (await provider.Client.find(token.clientId!));
-  if (!token || token.isExpired || !client || !isKioskToken(token, client)) {
+  try {
+    return await verify(match[1]!, { kioskSession: isKioskToken });
+  } catch (e) {
+    if (!(e instanceof AccessTokenRefused)) throw e;
     return refuse(ctx, 401, 'invalid_token', 'the access token is not a live kiosk session token'), undefined;
   }
-  return { token, client };
 }
 
 /**
@@ -43,8 +45,9 @@ async function kioskToken(ctx: Context, deps: KioskSessionDeps) {
  */
 export function kioskSessionRouter(deps: KioskSessionDeps): Router {
   const router = new Router();
+  const verify = accessTokenVerifier(deps);
   router.post('/kiosk/session/end-everywhere', async (ctx) => {
-    const found = await kioskToken(ctx, deps);
+    const found = await kioskToken(ctx, verify);
     if (!found) return;
     const { token, client } = found;
     const result = await deps.signOut.everywhere(token.accountId);
@@ -64,7 +67,7 @@ export function kioskSessionRouter(deps: KioskSessionDeps): Router {
   });
 
   router.post('/kiosk/session/end', async (ctx) => {
-    const found = await kioskToken(ctx, deps);
+    const found = await kioskToken(ctx, verify);
     if (!found) return;
     const { token, client } = found;
     const session = await deps.sessions.find(token.grantId);

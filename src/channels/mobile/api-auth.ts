@@ -1,7 +1,8 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Account, Accounts, Authentication } from '../../accounts/index.js';
-import { isFirstParty, type SessionAuthentications } from '../../oidc/index.js';
+import { isFirstParty } from '../../oidc/index.js';
+import { accessTokenVerifier, AccessTokenRefused } from '../../oidc/access-token-verifier.js';
 import { invalidRequest, invalidToken } from './api-error.js';
 import type { DeviceKey, DeviceKeys } from './device-keys.js';
 import { DEVICE_SIGNATURE_HEADER, deviceSignatureKid, verifyDeviceSignature, verifyDpopProof, type ProofReplay, type RequestFacts } from './request-proofs.js';
@@ -11,7 +12,6 @@ export interface MobileApiDeps {
   provider: () => Provider;
   accounts: Accounts;
   deviceKeys: DeviceKeys;
-  authentications: SessionAuthentications;
   replay: ProofReplay;
   /** The issuer's origin: `htu` values are our public URLs, not whatever Host a proxy passed. */
   origin: string;
@@ -22,7 +22,7 @@ export interface MobileApiDeps {
 export interface AppCall {
   account: Account;
   clientId: string;
-  /** The login the access token came from. */
+  /** The login the access token was issued on (not the session's latest: a later step-up does not raise it). */
   authentication: Authentication | undefined;
   facts: RequestFacts;
   /** The parsed JSON body ({} for none). */
@@ -61,6 +61,8 @@ function parseJson(raw: Buffer, ctx: Context): unknown {
  * Every refusal happens before anything is changed.
  */
 export function mobileApiAuth(deps: MobileApiDeps) {
+  const verify = accessTokenVerifier(deps);
+  const APP_ONLY = 'this API is for the government app only';
   async function appCall(ctx: Context): Promise<AppCall> {
     const authorization = ctx.get('authorization');
     const match = /^DPoP ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization);
@@ -70,21 +72,15 @@ export function mobileApiAuth(deps: MobileApiDeps) {
     const accessToken = match[1]!;
     const raw = await readBody(ctx, deps.bodyMaxBytes);
     const facts: RequestFacts = { method: ctx.method, url: `${deps.origin}${ctx.path}`, accessToken, body: raw };
-    const provider = deps.provider();
-    const token = await provider.AccessToken.find(accessToken);
-    if (!token || token.isExpired) throw invalidToken('the access token is unknown, expired or revoked');
-    // As at userinfo: a token whose grant was revoked (signed out everywhere) is dead too.
-    const grant = token.grantId ? await provider.Grant.find(token.grantId) : undefined;
-    if (!grant || grant.isExpired || grant.accountId !== token.accountId) throw invalidToken('the access token is unknown, expired or revoked');
-    const jkt = (token as unknown as { jkt?: string }).jkt;
-    if (!jkt) throw invalidToken('the access token is not DPoP-bound');
-    await verifyDpopProof(ctx.get('dpop') || undefined, facts, jkt, deps.replay);
-    const client = await provider.Client.find(token.clientId!);
-    if (!client || !isFirstParty(client)) throw invalidToken('this API is for the government app only');
-    const account = token.accountId ? await deps.accounts.findBySub(token.accountId) : undefined;
-    if (account?.status !== 'active') throw invalidToken('the account behind the access token is not active');
-    const sessionUid = (token as unknown as { sessionUid?: string }).sessionUid;
-    const authentication = sessionUid ? await deps.authentications.find(sessionUid) : undefined;
+    const verified = await verify(accessToken, {
+      client: isFirstParty,
+      // A proof for this very call (method, URL, ath), signed by the token's key; a bad one throws invalid_dpop_proof.
+      dpop: { required: true, prove: async (jkt) => (await verifyDpopProof(ctx.get('dpop') || undefined, facts, jkt, deps.replay), true) },
+    }).catch((e: unknown) => {
+      throw e instanceof AccessTokenRefused ? invalidToken(e.reason === 'wrong_client' ? APP_ONLY : e.message) : e;
+    });
+    const { account, client, facts: issued } = verified;
+    const authentication = issued && { accountId: account.sub, channel: issued.channel, amr: issued.amr, acr: issued.acr as Authentication['acr'], at: issued.auth_time };
     return { account, clientId: client.clientId, authentication, facts, body: parseJson(raw, ctx) };
   }
 

@@ -34,14 +34,15 @@ const refuse = (description: string) => Object.assign(new errors.InvalidGrant(de
  *
  * The assertion: header `{ alg: ES256, typ: device-key-assertion+jwt, kid: <device key id> }`,
  * claims `iss` = the app's client_id, `sub` = the device key id, `aud` = the issuer, `nonce` = the
- * challenge, `iat`, `exp`. A key logs in only through the app that enrolled it.
+ * challenge, `cnf.jkt` = the thumbprint of the DPoP key whose proof comes with it, `iat`, `exp`. A
+ * key logs in only through the app that enrolled it, and only for the DPoP key it names.
  *
  * Success is a login `{ channel: 'mobile', amr: ['hwk' | 'swk'], acr: loa:2 }`: tokens are issued
  * by oidc-provider's own machinery (DPoP-bound access token, refresh token by client policy, ID
  * token with acr/amr/channel). Failures count against the key's own budget once its signature checks out.
  */
 export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
-  async function verifyAssertion(ctx: KoaContextWithOIDC, assertion: string) {
+  async function verifyAssertion(ctx: KoaContextWithOIDC, assertion: string, dPoP: { thumbprint: string }) {
     const client = ctx.oidc.client!;
     let kid: unknown;
     try {
@@ -66,6 +67,7 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
       return refuse(description);
     };
     let nonce: unknown;
+    let cnf: unknown;
     try {
       const { payload } = await jwtVerify(assertion, await importJWK(key.jwk, 'ES256'), {
         algorithms: ['ES256'],
@@ -78,11 +80,21 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
         clockTolerance: PROOF_WINDOW_SECONDS,
       });
       nonce = payload.nonce;
+      cnf = payload.cnf;
     } catch {
       throw await failed('the assertion does not verify with the registered device key');
     }
     const gate = await lockout.beginAttempt(subject, ctx.ip);
     if (gate.locked) throw refuse('too many failed sign-in attempts with this device key: try again later');
+    // The device key vouches for the DPoP key the tokens will be bound to: a stolen assertion is
+    // worthless with any other key. Checked before the challenge is spent and without counting
+    // against the lockout, so that a thief's replay neither burns the app's own login nor locks it out.
+    const jkt = (cnf as { jkt?: unknown } | undefined)?.jkt;
+    if (typeof jkt !== 'string') throw refuse('the assertion must name the DPoP key of this request (cnf.jkt)');
+    if (jkt !== dPoP.thumbprint) {
+      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', ...where, details: { method: 'device_key', reason: 'dpop_key_mismatch' } });
+      throw refuse('the assertion is bound to another DPoP key (cnf.jkt)');
+    }
     if (typeof nonce !== 'string' || !(await deps.challenges.take(nonce))) throw await failed('the challenge is unknown, expired or already used');
     await lockout.recordSuccess(subject, ctx.ip);
     await deps.deviceKeys.touch(key.id);
@@ -103,7 +115,7 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
     const unknownScope = requested.find((s) => !allowed.has(s));
     if (unknownScope) throw new errors.InvalidScope('requested scope is not allowed for this client', unknownScope);
 
-    const { account, key } = await verifyAssertion(ctx, params.assertion);
+    const { account, key } = await verifyAssertion(ctx, params.assertion, dPoP);
     const at = Math.floor(Date.now() / 1000);
     const authentication: Authentication = { accountId: account.sub, channel: 'mobile', amr: [key.amr], acr: ACR.twoFactor, at };
     // No browser session here: the login's record lives under a session uid of its own, which every

@@ -12,6 +12,7 @@ import * as mobileChannel from './20261130_010_mobile_channel.js';
 import * as kioskCounter from './20261130_011_kiosk_counter.js';
 import * as federationSignOut from './20261130_012_federation_sign_out.js';
 import * as auditSealer from './20261204_013_audit_sealer.js';
+import * as operatorReview from './20261205_014_operator_review.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -28,4 +29,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261130_011_kiosk_counter', kioskCounter],
   ['20261130_012_federation_sign_out', federationSignOut],
   ['20261204_013_audit_sealer', auditSealer],
+  ['20261205_014_operator_review', operatorReview],
 ];

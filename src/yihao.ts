@@ -30,7 +30,7 @@ import { createPasskeys } from './passkeys/index.js';
 import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
 import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
-import { counterStaffCheck, createAdmin, type Admin } from './admin/index.js';
+import { counterStaffAt, counterStaffCheck, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
 import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
 
@@ -149,7 +149,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     },
   });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffCheck(stores.db, services.counterStaff.isCounterStaff) },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffWhere(stores.db, services.counterStaff.isCounterStaff) },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -291,4 +291,15 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
       }
     },
   };
+}
+
+/**
+ * Counter staff, scoped to the counter client's department when the grant names the client. The
+ * unscoped answer is only for a caller that does not name one yet (the token-exchange grant, until
+ * it passes `client.clientId`); remove it then.
+ */
+function counterStaffWhere(db: Database, listed: (accountId: string) => Promise<boolean>) {
+  const scoped = counterStaffAt(db, listed);
+  const anywhere = counterStaffCheck(db, listed);
+  return (accountId: string, clientId?: string): Promise<boolean> => (clientId === undefined ? anywhere(accountId) : scoped(accountId, clientId));
 }

@@ -32,6 +32,7 @@ export function counterStaffCheck(db: Database, listed: (accountId: string) => P
   const assignments = assignmentStore(db);
   return async (accountId: string): Promise<boolean> => (await listed(accountId)) || (await assignments.holds(accountId, 'counter-staff'));
 }
+export { counterStaffAt } from './counter-staff-scope.js';
 export { ROLES, type Role, type Operator } from './roles.js';
 export { consoleClient } from './console/console-client.js';
 export { apiRoutes } from './api/route-table.js';

@@ -111,8 +111,8 @@ export function identityProofing(d: IdentityProofingDeps) {
   const auditActor = (a: ProofingActor) => (a.type === 'kiosk' ? { actorType: 'client' as const, actorId: a.id } : { actorType: 'operator' as const, actorId: a.id });
 
   /** Raises the standing proofing to `method` if that is stronger; never lowers it. */
-  async function raise(accountId: string, method: ProofingMethod): Promise<boolean> {
-    const account = await d.accounts.findById(accountId);
+  async function raise(accountOrId: Account | string, method: ProofingMethod): Promise<boolean> {
+    const account = typeof accountOrId === 'string' ? await d.accounts.findById(accountOrId) : accountOrId;
     if (!account || STRENGTH[account.assurance] >= STRENGTH[method]) return false;
     await d.accounts.setAssurance(account.id, method);
     return true;
@@ -157,7 +157,7 @@ export function identityProofing(d: IdentityProofingDeps) {
           { trx },
         );
       });
-      const raised = atOnce ? await raise(e.account.id, e.method) : false;
+      const raised = atOnce ? await raise(e.account, e.method) : false;
       if (raised) {
         await d.audit.append({ action: 'identity.proofing_raised', actorType: 'system', accountId: e.account.sub, clientId: e.clientId, channel: e.channel, details: { evidence_id: row.id, to: e.method } });
       }

@@ -10,6 +10,7 @@ import { operator, type SignedInOperator } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { REDIRECT } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { formAction, formField, ScriptedBrowser } from '../support/scripted-browser.js';
 import { simulatedKiosk } from '../support/simulated-kiosk.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
@@ -36,6 +37,17 @@ describe.each(backends)('identity proofing evidence ($name)', ({ name, enabled }
     reviewer = await operator(h, [{ role: 'reviewer', departmentId: dept.nation.id }], '审核员');
   });
   afterAll(async () => h?.close());
+
+  /** Opens the portal's profile page, signing in with the password when sent to the login page. */
+  async function openPortal(browser: ScriptedBrowser, who: { citizenId: string; password: string }): Promise<{ page: string }> {
+    let { res, url } = await browser.follow(`${h.url}/account`);
+    let page = await res.text();
+    if (url.pathname.startsWith('/interaction/')) {
+      ({ res, url } = await browser.follow(new URL(formAction(page, '/login')!, url), { form: { csrf: formField(page, 'csrf')!, identifier: who.citizenId, password: who.password } }));
+      page = await res.text();
+    }
+    return { page };
+  }
 
   const evidenceRows = (accountId: string) => h.yihao.stores.db('identity_proofing_evidence').where({ account_id: accountId });
   const internalId = async (sub: string) => (await h.yihao.services.accounts.findBySub(sub))!.id;
@@ -91,13 +103,29 @@ describe.each(backends)('identity proofing evidence ($name)', ({ name, enabled }
     expect(refusals).toEqual(expect.arrayContaining(['same_staff', 'not_counter_staff', 'not_found', 'not_pending']));
   });
 
-  it.skipIf(!enabled)('lets the citizen confirm a check made about them', async () => {
+  it.skipIf(!enabled)('lets the citizen confirm a check made about them in the portal, and nobody else', async () => {
     const citizen = await h.citizen();
     const account = (await h.yihao.services.accounts.findBySub(citizen.sub))!;
     const counter = await h.client({ name: '安装级柜台', redirectUris: [REDIRECT], allowedChannels: ['web', 'counter'] });
     const { evidenceId } = await h.yihao.services.proofing.record({ account, method: 'in_person', channel: 'counter', clientId: counter.client_id, actor: { type: 'staff', id: 'some-staff-sub' }, documentType: 'idcard' });
-    expect(await h.yihao.services.proofing.pending(account.id)).toEqual([expect.objectContaining({ id: evidenceId, departmentId: undefined })]);
-    expect(await h.yihao.services.proofing.confirm(evidenceId, { type: 'citizen', sub: citizen.sub, accountId: account.id })).toEqual({ ok: true, raised: true });
+
+    // Another citizen posting the id (with their own valid form token) finds nothing.
+    const other = await h.citizen();
+    const otherBrowser = new ScriptedBrowser();
+    const otherPage = await openPortal(otherBrowser, other);
+    expect(otherPage.page).not.toContain(evidenceId);
+    const foreign = await otherBrowser.request(`${h.url}/account/proofing/confirm`, { form: { csrf: formField(otherPage.page, 'csrf')!, evidence: evidenceId } });
+    expect(foreign.status).toBe(404);
+    expect((await h.yihao.services.accounts.findBySub(citizen.sub))!.assurance).toBe('self_asserted');
+
+    const browser = new ScriptedBrowser();
+    const { page } = await openPortal(browser, citizen);
+    expect(page).toContain(`data-proofing="${evidenceId}"`);
+    const confirmed = await browser.request(`${h.url}/account/proofing/confirm`, { form: { csrf: formField(page, 'csrf')!, evidence: evidenceId } });
+    expect(confirmed.status).toBe(303);
+    expect(confirmed.headers.get('location')).toContain('notice=proofing_confirmed');
     expect((await h.yihao.services.accounts.findBySub(citizen.sub))!.assurance).toBe('in_person');
+    expect((await events(citizen.sub, 'identity.proofing_confirmed'))[0]).toMatchObject({ actorType: 'citizen', actorId: citizen.sub });
+    expect((await openPortal(browser, citizen)).page).not.toContain(`data-proofing="${evidenceId}"`);
   });
 });

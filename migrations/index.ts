@@ -13,6 +13,7 @@ import * as kioskCounter from './20261130_011_kiosk_counter.js';
 import * as federationSignOut from './20261130_012_federation_sign_out.js';
 import * as auditSealer from './20261204_013_audit_sealer.js';
 import * as guessThrottle from './20261205_014_guess_throttle.js';
+import * as operatorReview from './20261205_015_operator_review.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -30,4 +31,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261130_012_federation_sign_out', federationSignOut],
   ['20261204_013_audit_sealer', auditSealer],
   ['20261205_014_guess_throttle', guessThrottle],
+  ['20261205_015_operator_review', operatorReview],
 ];

@@ -29,10 +29,10 @@ import { checkpointExporter, createAuditLog, createAuditSealer, parseAuditKey, p
 import { upstreamFetch } from './federation/upstream-fetch.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
-import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
+import { channelSessions, identityProofing, kioskSessionRouter } from './channels/kiosk/index.js';
 import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
-import { counterStaffCheck, createAdmin, type Admin } from './admin/index.js';
+import { counterStaffAt, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
 import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
 
@@ -82,11 +82,12 @@ export function createServices(config: Config, stores: Stores) {
     limits: config.sms.limits,
   });
   const counterStaff = counterStaffList(stores.db);
+  const proofing = identityProofing({ db: stores.db, accounts, audit, isCounterStaffAt: counterStaffAt(stores.db, counterStaff.isCounterStaff) });
   const secondFactors = createSecondFactors({ db: stores.db, sealer, keyed: purposeKeys.keyed('recovery_code', 1), lockout, Adapter, issuerName: 'Yihao' });
   const issuer = new URL(config.issuer);
   // The passkey relying party is the issuer's host: passkeys made here work on every instance behind it.
   const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300 });
-  return { sealer, vault, purposeKeys, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, auditKey, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff };
+  return { sealer, vault, purposeKeys, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, auditKey, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff, proofing };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -157,7 +158,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     },
   });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffCheck(stores.db, services.counterStaff.isCounterStaff) },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -311,3 +312,4 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     },
   };
 }
+

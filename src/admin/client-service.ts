@@ -17,11 +17,18 @@ import type { DepartmentStore } from './departments.js';
 import type { Guard } from './guard.js';
 import { offsetOf, type Page } from './paging.js';
 import type { Operator } from './roles.js';
+import { isNationalSuperAdmin, needsNationalReview, tookPart, withParticipant } from './review-rules.js';
 import { parseInput } from './validate.js';
 
 export const newClientInput = z.object({ department_id: z.string().min(1, 'is required').max(32), settings: clientSettings }).strict();
 export const rotationInput = z.object({ grace_seconds: z.number().int().min(0, 'must be 0 or more').optional() }).strict();
-export const reviewInput = z.object({ note: z.string().trim().max(500, 'is longer than 500 characters').optional() }).strict();
+export const reviewInput = z
+  .object({
+    note: z.string().trim().max(500, 'is longer than 500 characters').optional(),
+    /** The revision the reviewer was shown; when given, a change edited since is refused (409). */
+    revision: z.number().int().min(1).optional(),
+  })
+  .strict();
 export const suspensionInput = z.object({ reason: z.string().trim().min(1, 'is required').max(500, 'is longer than 500 characters') }).strict();
 
 export interface ClientDetail {
@@ -128,6 +135,8 @@ export function clientService(d: ClientServiceDeps) {
         proposed: settings,
         baseVersion: 1,
         authorId: op.sub,
+        participants: [op.sub],
+        revision: 1,
         submittedAt: undefined,
         reviewerId: undefined,
         reviewedAt: undefined,
@@ -158,6 +167,8 @@ export function clientService(d: ClientServiceDeps) {
         proposed: settings,
         baseVersion: client.version,
         authorId: op.sub,
+        participants: [op.sub],
+        revision: 1,
         submittedAt: undefined,
         reviewerId: undefined,
         reviewedAt: undefined,
@@ -183,17 +194,26 @@ export function clientService(d: ClientServiceDeps) {
       return { items, total, page: q.page, per_page: q.per_page };
     },
 
-    /** Replaces a draft's proposal. */
+    /**
+     * Replaces an open change's proposal. The editor takes part in the change (and so cannot review
+     * it); a submitted change goes back to draft, so that what is reviewed is what was submitted.
+     */
     async edit(op: Operator, changeId: string, input: unknown): Promise<ClientChange> {
       const { change, client } = await ownedChange(op, 'client.write', 'client_change.edit', changeId);
-      if (change.status !== 'draft') throw conflict('only a draft can be edited');
+      if (change.status !== 'draft' && change.status !== 'submitted') throw conflict('only an open change can be edited');
       const settings = settingsOf(input);
       keepsKind(client, settings);
       await checkLiveable(client.clientId, settings, client.secretDigest);
-      const next = { ...change, proposed: settings };
+      const next: ClientChange = { ...withParticipant(change, op.sub), proposed: settings, status: 'draft', submittedAt: undefined };
       await store.transaction(async (s, trx) => {
-        if (!(await s.updateChange(next, 'draft'))) throw conflict('only a draft can be edited');
-        await guard.record(op, 'admin.client_change.edited', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id, before: change.proposed, after: settings }, trx);
+        if (!(await s.updateChange(next, change))) throw conflict('the change moved on meanwhile; reload it');
+        await guard.record(
+          op,
+          'admin.client_change.edited',
+          { departmentId: change.departmentId, clientId: change.clientId },
+          { change_id: change.id, before: change.proposed, after: settings, status: { before: change.status, after: next.status }, revision: next.revision },
+          trx,
+        );
       });
       return next;
     },
@@ -201,20 +221,26 @@ export function clientService(d: ClientServiceDeps) {
     async submit(op: Operator, changeId: string): Promise<ClientChange> {
       const { change } = await ownedChange(op, 'client.write', 'client_change.submit', changeId);
       if (change.status !== 'draft') throw conflict('only a draft can be submitted');
-      const next: ClientChange = { ...change, status: 'submitted', submittedAt: Date.now() };
+      const next: ClientChange = { ...withParticipant(change, op.sub), status: 'submitted', submittedAt: Date.now() };
       await store.transaction(async (s, trx) => {
-        if (!(await s.updateChange(next, 'draft'))) throw conflict('only a draft can be submitted');
-        await guard.record(op, 'admin.client_change.submitted', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id }, trx);
+        if (!(await s.updateChange(next, change))) throw conflict('only a draft can be submitted');
+        await guard.record(op, 'admin.client_change.submitted', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id, revision: next.revision, participants: next.participants }, trx);
       });
       return next;
     },
 
-    /** A reviewer other than the author approves: the settings go live (a new client becomes active). */
+    /**
+     * A reviewer who took no part in the change approves it: the settings go live (a new client
+     * becomes active). Dangerous settings need a national super-admin.
+     */
     async approve(op: Operator, changeId: string, input: unknown = {}): Promise<{ change: ClientChange; client: ClientRecord }> {
-      const { note } = parseInput(reviewInput, input);
+      const { note, revision } = parseInput(reviewInput, input);
       const { change, client } = await ownedChange(op, 'client.review', 'client_change.approve', changeId);
-      if (change.authorId === op.sub) await guard.deny(op, 'client_change.approve', 'self_approval', { departmentId: change.departmentId, clientId: change.clientId });
+      const target = { departmentId: change.departmentId, clientId: change.clientId };
+      if (tookPart(change, op.sub)) await guard.deny(op, 'client_change.approve', 'self_approval', target);
       if (change.status !== 'submitted') throw conflict('only a submitted change can be approved');
+      if (revision !== undefined && revision !== change.revision) throw conflict('the change was edited since you saw it; review it again');
+      if (needsNationalReview(change.proposed) && !isNationalSuperAdmin(op)) await guard.deny(op, 'client_change.approve', 'national_review', target);
       if (change.baseVersion !== client.version) throw conflict('the client changed since this change was drafted; draft it again');
       await checkLiveable(client.clientId, change.proposed, client.secretDigest);
       const now = Date.now();
@@ -229,13 +255,13 @@ export function clientService(d: ClientServiceDeps) {
       const reviewed: ClientChange = { ...change, status: 'approved', reviewerId: op.sub, reviewedAt: now, reviewNote: note };
       // Both or neither: a change marked approved whose settings did not land would lie.
       await store.transaction(async (s, trx) => {
-        if (!(await s.updateChange(reviewed, 'submitted'))) throw conflict('only a submitted change can be approved');
+        if (!(await s.updateChange(reviewed, change))) throw conflict('the change was edited since you saw it; review it again');
         if (!(await s.update(next, client.version))) throw conflict('the client changed since this change was drafted; draft it again');
         await guard.record(
           op,
           'admin.client_change.approved',
           { departmentId: change.departmentId, clientId: change.clientId },
-          { change_id: change.id, author: change.authorId, before: client.settings ?? null, after: change.proposed, status: { before: client.status, after: next.status } },
+          { change_id: change.id, author: change.authorId, participants: change.participants, revision: change.revision, before: client.settings ?? null, after: change.proposed, status: { before: client.status, after: next.status } },
           trx,
         );
       });
@@ -244,13 +270,14 @@ export function clientService(d: ClientServiceDeps) {
     },
 
     async reject(op: Operator, changeId: string, input: unknown = {}): Promise<ClientChange> {
-      const { note } = parseInput(reviewInput, input);
+      const { note, revision } = parseInput(reviewInput, input);
       const { change } = await ownedChange(op, 'client.review', 'client_change.reject', changeId);
-      if (change.authorId === op.sub) await guard.deny(op, 'client_change.reject', 'self_approval', { departmentId: change.departmentId, clientId: change.clientId });
+      if (tookPart(change, op.sub)) await guard.deny(op, 'client_change.reject', 'self_approval', { departmentId: change.departmentId, clientId: change.clientId });
       if (change.status !== 'submitted') throw conflict('only a submitted change can be rejected');
+      if (revision !== undefined && revision !== change.revision) throw conflict('the change was edited since you saw it; review it again');
       const reviewed: ClientChange = { ...change, status: 'rejected', reviewerId: op.sub, reviewedAt: Date.now(), reviewNote: note };
       await store.transaction(async (s, trx) => {
-        if (!(await s.updateChange(reviewed, 'submitted'))) throw conflict('only a submitted change can be rejected');
+        if (!(await s.updateChange(reviewed, change))) throw conflict('the change was edited since you saw it; review it again');
         await guard.record(op, 'admin.client_change.rejected', { departmentId: change.departmentId, clientId: change.clientId }, { change_id: change.id, note: note ?? null }, trx);
       });
       return reviewed;

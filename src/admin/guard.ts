@@ -4,7 +4,17 @@ import { AdminError, notFound } from './admin-error.js';
 import type { Department } from './departments.js';
 import { scopesFor, withinScopes, type Operator, type Permission } from './roles.js';
 
-export type DenyReason = 'role' | 'scope' | 'not_found' | 'self_approval' | 'self_assignment' | 'not_operator' | 'insufficient_acr' | 'csrf';
+export type DenyReason =
+  | 'role'
+  | 'scope'
+  | 'not_found'
+  | 'self_approval'
+  | 'national_review'
+  | 'self_assignment'
+  | 'elevated_role'
+  | 'not_operator'
+  | 'insufficient_acr'
+  | 'csrf';
 
 /** What an admin event is about, for the audit log. */
 export interface Target {
@@ -41,8 +51,10 @@ export function createGuard(audit: AuditLog) {
     if (reason === 'scope' || reason === 'not_found') throw notFound(operation.split('.')[0] ?? 'resource');
     const messages: Record<string, string> = {
       role: 'your roles do not allow this',
-      self_approval: 'a change must be reviewed by someone other than its author',
+      self_approval: 'a change must be reviewed by someone who did not draft, edit or submit it',
+      national_review: 'this change needs a super-admin of a national department to approve it',
       self_assignment: 'operators cannot change their own roles',
+      elevated_role: 'only a super-admin over the department may grant reviewer, counter-staff or super-admin',
       not_operator: 'this account holds no operator role',
       insufficient_acr: 'the admin API needs a sign-in at urn:yihao:loa:2 or above',
       csrf: 'the form did not come from this console session; reload the page and try again',

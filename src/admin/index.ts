@@ -18,31 +18,13 @@ import { consoleSignIn } from './console/console-sign-in.js';
 import { csrfTokens } from '../interactions/csrf.js';
 import { operatorAuth } from './operator-auth.js';
 import { createAdminServices } from './services.js';
-import { isRootPath } from './roles.js';
 
 export { ADMIN_CONSOLE_CLIENT_ID, ADMIN_API_PATH, ADMIN_SCOPE, adminResource } from './admin-resource.js';
 export { createAdminServices, type AdminServices } from './services.js';
 export { departmentStore, LEVELS, placementProblem, type Department, type Level } from './departments.js';
 export { assignmentStore };
 
-/**
- * Counter staff for the counter channel's assisted login at one counter system: an account holding
- * the counter-staff role in the department that owns the client, or in one above it (a role covers
- * its subtree). A counter system registered outside the admin API (the CLI) belongs to no department:
- * there, the channel's own list or the role at a root department.
- */
-export function counterStaffCheck(db: Database, listed: (accountId: string) => Promise<boolean>) {
-  const assignments = assignmentStore(db);
-  return async (accountId: string, clientId: string): Promise<boolean> => {
-    const [owner, held] = await Promise.all([
-      db('client_registrations as c').join('departments as d', 'd.id', 'c.department_id').where('c.client_id', clientId).first('d.path') as Promise<{ path: string } | undefined>,
-      assignments.forAccount(accountId),
-    ]);
-    const roles = held.filter((a) => a.role === 'counter-staff');
-    if (owner) return roles.some((a) => owner.path.startsWith(a.departmentPath));
-    return roles.some((a) => isRootPath(a.departmentPath)) || (await listed(accountId));
-  };
-}
+export { counterStaffAt } from './counter-staff-scope.js';
 export { ROLES, type Role, type Operator } from './roles.js';
 export { consoleClient } from './console/console-client.js';
 export { apiRoutes } from './api/route-table.js';

@@ -7,7 +7,7 @@ import { assignmentStore, type AssignmentRecord, type AssignmentStore } from './
 import type { DepartmentStore } from './departments.js';
 import type { Guard } from './guard.js';
 import { type Page } from './paging.js';
-import { ROLES, type Operator } from './roles.js';
+import { ELEVATED_ROLES, ROLES, type Operator, type Role } from './roles.js';
 
 export const assignmentInput = z
   .object({
@@ -31,9 +31,16 @@ export interface OperatorView {
 const assignmentView = (a: AssignmentRecord) => ({ id: a.id, role: a.role, department_id: a.departmentId });
 
 export function operatorService({ accounts, assignments, departments, guard, db }: { accounts: Accounts; assignments: AssignmentStore; departments: DepartmentStore; guard: Guard; db: Database }) {
-  /** Only a super-admin over the department may grant or take away super-admin. */
-  const mayManageRole = (op: Operator, role: string, path: string) =>
-    role !== 'super-admin' || op.assignments.some((held) => held.role === 'super-admin' && path.startsWith(held.departmentPath));
+  const superAdminOver = (op: Operator, path: string) => op.assignments.some((held) => held.role === 'super-admin' && path.startsWith(held.departmentPath));
+  /**
+   * Roles that review or attest are granted by a super-admin over the department, never by a
+   * dept-admin: otherwise a dept-admin could give a colleague (or a second account) the power to
+   * approve the dept-admin's own changes, or to attest identities at a counter. Refused, not
+   * queued for approval: the super-admin's grant is itself the second pair of eyes.
+   */
+  const mayGrantRole = (op: Operator, role: Role, path: string) => !ELEVATED_ROLES.has(role) || superAdminOver(op, path);
+  /** Taking a review role away is always open to the department's admins; super-admin stays a super-admin's. */
+  const mayRevokeRole = (op: Operator, role: Role, path: string) => role !== 'super-admin' || superAdminOver(op, path);
 
   return {
     /** Operators holding roles in the caller's departments (only those assignments are shown). */
@@ -60,7 +67,7 @@ export function operatorService({ accounts, assignments, departments, guard, db 
     async assign(op: Operator, input: AssignmentInput): Promise<{ id: string; sub: string; role: string; department_id: string }> {
       const a = parseInput(assignmentInput, input);
       const dept = await guard.require(op, 'operator.write', 'operator.assign', await departments.find(a.department_id));
-      if (!mayManageRole(op, a.role, dept.path)) await guard.deny(op, 'operator.assign', 'role', { departmentId: dept.id });
+      if (!mayGrantRole(op, a.role, dept.path)) await guard.deny(op, 'operator.assign', 'elevated_role', { departmentId: dept.id });
       const account = a.sub ? await accounts.findBySub(a.sub) : await accounts.findByIdentifier(a.identifier!);
       if (!account) throw new AdminError('not_found', 'no account matches', { [a.sub ? 'sub' : 'identifier']: 'no account matches' });
       if (account.sub === op.sub) await guard.deny(op, 'operator.assign', 'self_assignment', { departmentId: dept.id, accountId: account.sub });
@@ -80,7 +87,7 @@ export function operatorService({ accounts, assignments, departments, guard, db 
       const found = await assignments.find(assignmentId);
       const dept = await guard.require(op, 'operator.write', 'operator.revoke', found && (await departments.find(found.departmentId)));
       const a = found!;
-      if (!mayManageRole(op, a.role, dept.path)) await guard.deny(op, 'operator.revoke', 'role', { departmentId: dept.id });
+      if (!mayRevokeRole(op, a.role, dept.path)) await guard.deny(op, 'operator.revoke', 'role', { departmentId: dept.id });
       const account = await accounts.findById(a.accountId);
       if (!account) throw notFound('operator');
       if (account.sub === op.sub) await guard.deny(op, 'operator.revoke', 'self_assignment', { departmentId: dept.id, accountId: account.sub });

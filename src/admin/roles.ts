@@ -28,6 +28,9 @@ const GRANTS: Record<Role, readonly Permission[]> = {
   'counter-staff': [],
 };
 
+/** Roles that approve others' work or attest identities: granted only by a super-admin (docs/admin.md). */
+export const ELEVATED_ROLES: ReadonlySet<Role> = new Set(['super-admin', 'reviewer', 'counter-staff']);
+
 export const roleGrants = (role: Role, permission: Permission): boolean => GRANTS[role].includes(permission);
 
 /** Permissions that concern the whole installation, not a department: held only at a root department. */

@@ -33,6 +33,13 @@ export interface ClientChange {
   proposed: ClientSettings;
   baseVersion: number;
   authorId: string;
+  /**
+   * Everyone who created, edited or submitted this change, in order of first part taken: none of
+   * them may review it (four eyes).
+   */
+  participants: readonly string[];
+  /** Goes up with every edit and submission; an approval names the revision its reviewer saw. */
+  revision: number;
   submittedAt: number | undefined;
   reviewerId: string | undefined;
   reviewedAt: number | undefined;
@@ -62,6 +69,8 @@ interface ChangeRow {
   proposed: string;
   base_version: number;
   author_id: string;
+  participants: string | null;
+  revision: number;
   submitted_at: number | null;
   reviewer_id: string | null;
   reviewed_at: number | null;
@@ -91,6 +100,8 @@ const toChange = (r: ChangeRow): ClientChange => ({
   proposed: JSON.parse(r.proposed) as ClientSettings,
   baseVersion: Number(r.base_version),
   authorId: r.author_id,
+  participants: r.participants ? (JSON.parse(r.participants) as string[]) : [r.author_id],
+  revision: Number(r.revision),
   submittedAt: r.submitted_at === null ? undefined : Number(r.submitted_at),
   reviewerId: r.reviewer_id ?? undefined,
   reviewedAt: r.reviewed_at === null ? undefined : Number(r.reviewed_at),
@@ -170,6 +181,8 @@ export function clientStore(db: Database | Knex.Transaction): ClientStore {
         proposed: JSON.stringify(c.proposed),
         base_version: c.baseVersion,
         author_id: c.authorId,
+        participants: JSON.stringify(c.participants),
+        revision: c.revision,
         submitted_at: c.submittedAt ?? null,
         reviewer_id: c.reviewerId ?? null,
         reviewed_at: c.reviewedAt ?? null,
@@ -181,11 +194,16 @@ export function clientStore(db: Database | Knex.Transaction): ClientStore {
       const row = (await db('client_changes').where({ id }).first()) as ChangeRow | undefined;
       return row && toChange(row);
     },
-    /** Moves a change on only from the status it is expected to be in; false when someone was first. */
-    async updateChange(next: ClientChange, expectedStatus: ChangeStatus): Promise<boolean> {
-      const n = await db('client_changes').where({ id: next.id, status: expectedStatus }).update({
+    /**
+     * Moves a change on only from the status and revision it is expected to be at; false when
+     * someone was first (so an approval never lands on content its reviewer did not see).
+     */
+    async updateChange(next: ClientChange, expected: { status: ChangeStatus; revision: number }): Promise<boolean> {
+      const n = await db('client_changes').where({ id: next.id, status: expected.status, revision: expected.revision }).update({
         status: next.status,
         proposed: JSON.stringify(next.proposed),
+        participants: JSON.stringify(next.participants),
+        revision: next.revision,
         submitted_at: next.submittedAt ?? null,
         reviewer_id: next.reviewerId ?? null,
         reviewed_at: next.reviewedAt ?? null,
@@ -219,7 +237,7 @@ export interface ClientStore {
   clientIdsIn(departmentIds: readonly string[]): Promise<string[]>;
   insertChange(c: ClientChange): Promise<void>;
   findChange(id: string): Promise<ClientChange | undefined>;
-  updateChange(next: ClientChange, expectedStatus: ChangeStatus): Promise<boolean>;
+  updateChange(next: ClientChange, expected: { status: ChangeStatus; revision: number }): Promise<boolean>;
   openChangeFor(clientId: string): Promise<ClientChange | undefined>;
   listChanges(f: { departmentIds: readonly string[]; status?: string | undefined; clientId?: string | undefined; offset: number; limit: number }): Promise<{ items: ClientChange[]; total: number }>;
 }

@@ -18,7 +18,7 @@ import { auditProviderEvents } from './events.js';
 import { skipPersistOfUnsavedSessions } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
-import { actOf, channelSessions, devicePages, registerKioskGrants, withKioskIdle } from '../channels/kiosk/index.js';
+import { actOf, channelSessions, devicePages, registerKioskGrants, withKioskIdle, type CardGrantDeps } from '../channels/kiosk/index.js';
 import { registerCounterGrants } from '../channels/counter/index.js';
 import type { ProviderExtension } from '../channels/index.js';
 import { withAdminResource } from '../admin/admin-resource.js';
@@ -34,13 +34,15 @@ export interface ProviderDeps {
   audit: AuditLog;
   /** Whether an account (internal id) holds the counter-staff role for a counter client (assisted counter login). */
   isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
+  /** In-person and kiosk identity proofing, kept as evidence. */
+  proofing: CardGrantDeps['proofing'];
   /** The mobile, QR and counter channels: CIBA, the device-key grant, discovery entries. */
   channels?: ProviderExtension;
 }
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, isCounterStaff, channels }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, isCounterStaff, proofing, channels }: ProviderDeps, jwks: JWK[]): Provider {
   // Pairwise subjects and citizen-ID pseudonyms: version 1 for good, or every client's identifiers would change.
   const pairwise = createPurposeKeys(config.secrets).keyed('pairwise', 1);
   const accountFinder = findAccount(accounts, authentications, pairwise);
@@ -136,7 +138,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   auditProviderEvents(provider, { logger, audit, authentications });
   const sessions = channelSessions(adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const tokens = { findAccount: accountFinder, authentications, sessions };
-  registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds });
+  registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds, proofing });
   registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff, verifyAccessToken: accessTokenVerifier({ provider: () => provider, accounts }) });
   return provider;
 }

@@ -63,6 +63,13 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     seeOther(ctx, await signedOutTo(ctx, s));
   });
 
+  // The citizen says an in-person check made about them was them; anyone else's evidence is not found.
+  post('/account/proofing/confirm', z.object({ evidence: id }), async (ctx, s, form) => {
+    const outcome = deps.proofing && (await deps.proofing.confirm(form.evidence!, { type: 'citizen', accountId: s.account.id, sub: s.account.sub }, { ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined }));
+    if (!outcome?.ok) return notFound(ctx);
+    seeOther(ctx, '/account/profile?notice=proofing_confirmed');
+  });
+
   post('/account/apps/revoke', z.object({ client_id: id }), async (ctx, s, form) => {
     if (!(await deps.self.revokeApp(s.actor, form.client_id!))) return notFound(ctx);
     seeOther(ctx, '/account/apps?notice=consent_revoked');

@@ -9,6 +9,12 @@ import type { PortalRelyingParty } from './relying-party.js';
 import type { PortalSessions } from './portal-sessions.js';
 import type { SelfService } from './self-service.js';
 
+/** Proofing evidence about the citizen waiting for their confirmation (docs/channels/assurance.md). */
+export interface PortalProofing {
+  pending(accountId: string): Promise<{ id: string; method: string; channel: string; createdAt: number }[]>;
+  confirm(evidenceId: string, by: { type: 'citizen'; accountId: string; sub: string }, where?: { ip?: string | undefined; requestId?: string | undefined }): Promise<{ ok: boolean }>;
+}
+
 export interface PortalDeps {
   provider: () => Provider;
   accounts: Accounts;
@@ -35,4 +41,5 @@ export interface PortalDeps {
    * (federation: through the upstream's sign-out, where the session came from one set to be).
    */
   afterSignOut?: ((ctx: Context, sessionUid: string, returnTo: string) => Promise<string>) | undefined;
+  proofing?: PortalProofing | undefined;
 }

@@ -15,6 +15,7 @@ export const NOTICES = [
   'code_not_sent',
   'code_wrong',
   'phone_proven',
+  'proofing_confirmed',
 ] as const;
 export type Notice = (typeof NOTICES)[number];
 /** Notices that report a failure: shown as alerts, so assistive technology announces them at once. */
@@ -29,6 +30,9 @@ const zh = {
   signedInAs: (name: string) => `已登录：${name}`,
 
   profileTitle: '个人资料',
+  proofingPendingTitle: '待您确认的身份核验',
+  proofingPendingLead: (where: string) => `工作人员在${where}当面核验了您的身份证件。如果是您本人办理，请确认；确认后您的账号身份核验方式将变为“当面核验”。`,
+  proofingConfirm: '是我本人，确认',
   name: '姓名',
   citizenId: '身份证号',
   phone: '手机号码',
@@ -136,10 +140,14 @@ const zh = {
     'credential.added': '添加登录方式',
     'credential.add_failed': '添加登录方式未成功',
     'grant.revoked': '应用授权被撤销',
+    'identity.proofing_recorded': '身份证件核验',
+    'identity.proofing_confirmed': '确认身份核验',
+    'identity.proofing_raised': '身份核验方式提升',
   } as Record<string, string>,
 
   notices: {
     consent_revoked: '已撤销该应用的授权，它持有的令牌已失效。',
+    proofing_confirmed: '已确认。您的账号身份核验方式已更新。',
     session_ended: '会话已结束，该设备或浏览器需要重新登录。',
     credential_removed: '已移除该登录方式。',
     signed_in_again: '为保护您的账号，移除登录方式前需要重新登录。您已重新登录，请再次点击“移除”。',
@@ -171,6 +179,9 @@ const en: typeof zh = {
   signedInAs: (name) => `Signed in as ${name}`,
 
   profileTitle: 'Profile',
+  proofingPendingTitle: 'Identity checks waiting for you',
+  proofingPendingLead: (where) => `A member of staff checked your ID document in person (${where}). If that was you, confirm it: your account's identity proofing then becomes "in person".`,
+  proofingConfirm: 'That was me: confirm',
   name: 'Name',
   citizenId: 'ID number',
   phone: 'Mobile number',
@@ -278,10 +289,14 @@ const en: typeof zh = {
     'credential.added': 'Sign-in method added',
     'credential.add_failed': 'Adding a sign-in method failed',
     'grant.revoked': 'App access revoked',
+    'identity.proofing_recorded': 'ID document checked',
+    'identity.proofing_confirmed': 'Identity check confirmed',
+    'identity.proofing_raised': 'Identity proofing raised',
   },
 
   notices: {
     consent_revoked: 'Access revoked. The app’s tokens no longer work.',
+    proofing_confirmed: 'Confirmed. Your account’s identity proofing is updated.',
     session_ended: 'Session ended. That device or browser must sign in again.',
     credential_removed: 'Sign-in method removed.',
     signed_in_again: 'To protect your account, removing a sign-in method needs a fresh sign-in. You have signed in again: select “Remove” once more.',

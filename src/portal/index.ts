@@ -52,6 +52,8 @@ export interface PortalOptions {
   afterSignOut?: PortalDeps['afterSignOut'];
   /** Removing a credential needs a sign-in at most this old; older ones sign in again first. */
   freshSignInSeconds?: number;
+  /** In-person proofing the citizen may confirm on the profile page. */
+  proofing?: PortalDeps['proofing'];
 }
 
 /** The citizen portal at /account: a first-party relying party of Yihao with its self-service pages. */
@@ -76,6 +78,7 @@ export function createPortal(o: PortalOptions) {
     freshSignInSeconds: o.freshSignInSeconds ?? 600,
     logger: o.logger,
     afterSignOut: o.afterSignOut,
+    proofing: o.proofing,
   };
   const router = new Router();
   signInRoutes(router, deps);

@@ -16,7 +16,8 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
   const pages: Record<Section, Page> = {
     profile: async (s) => {
       const profile = deps.self.profile(s.account);
-      return (c) => profilePage(c, profile);
+      const pending = deps.proofing ? await deps.proofing.pending(s.account.id) : [];
+      return (c) => profilePage(c, profile, pending);
     },
     credentials: async (s) => {
       const credentials = await deps.self.credentials(s.account);

@@ -162,7 +162,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['createDepartment', 'superP1', 'POST', '/departments', { name: '宁波市大数据局', level: 'city', parent_id: dept.p1.id }, 201],
       ['getDepartment', 'reviewerP1', 'GET', `/departments/${dept.p1.id}`, undefined, 200],
       ['listOperators', 'adminP1', 'GET', '/operators', undefined, 200],
-      ['assignRole', 'adminP1', 'POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id }, 201],
+      ['assignRole', 'adminP1', 'POST', '/role-assignments', { sub: newcomer.sub, role: 'auditor', department_id: dept.c1.id }, 201],
       ['revokeRole', 'adminP1', 'DELETE', `/role-assignments/${assignment.id}`, undefined, 204],
       ['listClients', 'reviewerP1', 'GET', '/clients', undefined, 200],
       ['createClient', 'adminP1', 'POST', '/clients', { department_id: dept.p1.id, settings: settings() }, 201],
@@ -233,7 +233,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
   it.skipIf(!enabled)('refuses self-approval, even to an operator who holds both roles, and audits it', async () => {
     const mine = await submittedClient(ops.adminReviewerP1, dept.p1, { client_name: '自审应用' });
     const self = await ops.adminReviewerP1.api('POST', `/client-changes/${mine.changeId}/approve`, {});
-    expect(self).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'a change must be reviewed by someone other than its author' } });
+    expect(self).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'a change must be reviewed by someone who did not draft, edit or submit it' } });
     expect(await denials(ops.adminReviewerP1.sub)).toEqual(expect.arrayContaining([{ operation: 'client_change.approve', reason: 'self_approval' }]));
     expect((await ops.adminReviewerP1.api('GET', `/clients/${mine.clientId}`)).body.client.status).toBe('draft');
     // Another reviewer may.
@@ -376,11 +376,12 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     expect(Date.parse(byDefault.body.previous_secret_valid_until) - Date.now()).toBeGreaterThan(590_000);
   });
 
-  it.skipIf(!enabled)('manages role assignments within the subtree: no super-admin grants, no self-changes', async () => {
+  it.skipIf(!enabled)('manages role assignments within the subtree: review roles only from a super-admin, no self-changes', async () => {
     const newcomer = await h.citizen({ name: '李审核' });
-    const granted = await ops.adminP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id });
+    expect((await ops.adminP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id })).status).toBe(403);
+    const granted = await ops.superP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id });
     expect(granted).toMatchObject({ status: 201, body: { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id } });
-    expect((await ops.adminP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id })).status).toBe(409);
+    expect((await ops.superP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id })).status).toBe(409);
     expect((await ops.adminP1.api('POST', '/role-assignments', { identifier: newcomer.citizenId, role: 'auditor', department_id: dept.c1.id })).status).toBe(201);
     expect((await ops.adminP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'super-admin', department_id: dept.c1.id })).status).toBe(403);
     expect((await ops.adminP1.api('POST', '/role-assignments', { sub: ops.adminP1.sub, role: 'reviewer', department_id: dept.p1.id })).status).toBe(403);

@@ -43,15 +43,18 @@ describe('counter-staff role and assisted counter login', () => {
       scope: 'openid profile',
     });
 
-  it('lets a holder of the role assist at the counter, and stops once a department admin revokes it', async () => {
+  it('lets a holder of the role (granted by a super-admin) assist at the counter, and stops once a department admin revokes it', async () => {
     const boot = h.yihao.admin.services.bootstrap;
     const nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
     const province = await boot.createDepartment({ name: '浙江省大数据局', level: 'province', parentId: nation.id });
     // The counter system belongs to the province: its counter staff may assist there.
     await counterClientOf(h, counterClientId, '浙江省政务服务中心', province.id);
+    // Counter staff attest identities: the role is a super-admin's to grant (a dept-admin may take it away).
+    const superAdmin = await operator(h, [{ role: 'super-admin', departmentId: province.id }]);
     const admin = await operator(h, [{ role: 'dept-admin', departmentId: province.id }]);
     const staff = await h.citizen({ name: '李柜员' });
-    const granted = await admin.api('POST', '/role-assignments', { sub: staff.sub, role: 'counter-staff', department_id: province.id });
+    expect((await admin.api('POST', '/role-assignments', { sub: staff.sub, role: 'counter-staff', department_id: province.id })).status).toBe(403);
+    const granted = await superAdmin.api('POST', '/role-assignments', { sub: staff.sub, role: 'counter-staff', department_id: province.id });
     expect(granted.status).toBe(201);
 
     const token = await signedIn(staff);

@@ -4,6 +4,7 @@ import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettings, type ClientChange, ty
 import type { SigningKeyInfo } from '../../keys/index.js';
 import type { Department } from '../departments.js';
 import { LEVELS } from '../departments.js';
+import { needsNationalReview } from '../review-rules.js';
 import { ROLES, type Operator } from '../roles.js';
 
 /** The answers of the admin API: each response is checked against these before it leaves. */
@@ -65,6 +66,9 @@ export const changeBody = z
     status: z.enum(CHANGE_STATUSES),
     proposed: settingsBody,
     author: z.string(),
+    participants: z.array(z.string()).describe('Everyone who created, edited or submitted the change: none of them may review it.'),
+    revision: z.number().int().describe('Goes up with each edit and submission; give it when approving to approve only what you saw.'),
+    needs_national_review: z.boolean().describe('The proposal is first-party or releases the full ID number: only a super-admin of a national department may approve it.'),
     submitted_at: time.nullable(),
     reviewer: z.string().nullable(),
     reviewed_at: time.nullable(),
@@ -81,6 +85,9 @@ export const toChange = (c: ClientChange & { diff?: z.infer<typeof diffBody> }) 
   status: c.status,
   proposed: c.proposed,
   author: c.authorId,
+  participants: [...c.participants],
+  revision: c.revision,
+  needs_national_review: needsNationalReview(c.proposed),
   submitted_at: iso(c.submittedAt),
   reviewer: c.reviewerId ?? null,
   reviewed_at: iso(c.reviewedAt),

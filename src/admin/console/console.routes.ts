@@ -290,7 +290,9 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   }));
 
   router.post('/admin/changes/:id/review', pageRoute('changes', async (ctx, v, form) => {
-    const note = form.note?.trim() ? { note: form.note.trim() } : {};
+    // The revision the page showed: an approval of a change edited since then is refused.
+    const revision = /^[1-9][0-9]{0,8}$/.test(form.revision ?? '') ? { revision: Number(form.revision) } : {};
+    const note = { ...(form.note?.trim() ? { note: form.note.trim() } : {}), ...revision };
     if (form.decision === 'approve') {
       await d.services.clients.approve(v.op, ctx.params.id!, note);
       return done(ctx, `/admin/changes/${ctx.params.id!}`, 'approved');

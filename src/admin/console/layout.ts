@@ -50,6 +50,8 @@ button.secondary{background:#fff;color:#1e40af}
 a.button{display:inline-block;padding:.45rem 1rem;border-radius:4px;background:#1e40af;color:#fff;text-decoration:none}
 :focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
 .notice{border-left:4px solid #047857;background:#ecfdf5;color:#064e3b;padding:.6rem .8rem;margin:0 0 1rem}
+.warning{border-left:4px solid #b45309;background:#fffbeb;color:#78350f;padding:.6rem .8rem;margin:0 0 1rem}
+.tag.danger{background:#fef3c7;color:#78350f}
 .error{border-left:4px solid #b91c1c;background:#fef2f2;color:#7f1d1d;padding:.6rem .8rem;margin:0 0 1rem}
 .secret{font:1.1rem/1.4 ui-monospace,monospace;background:#f9fafb;border:1px dashed #6b7280;padding:.5rem;overflow-wrap:anywhere}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;color:#000;padding:.25rem .5rem}

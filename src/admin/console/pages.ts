@@ -7,6 +7,7 @@ import type { Department } from '../departments.js';
 import type { OperatorView } from '../operator-service.js';
 import type { Page } from '../paging.js';
 import type { Operator } from '../roles.js';
+import { dangerousSettings, tookPart } from '../review-rules.js';
 import { ROLES } from '../roles.js';
 import { clientForm, formFromSettings, type ClientFormOptions } from './client-form.js';
 import { consoleLayout, type PageFrame } from './layout.js';
@@ -31,6 +32,14 @@ function shown(f: PageFrame, field: string, v: unknown): SafeHtml | string {
   if (field === 'grant_types') return (v as string[]).map((g) => t.grantTypes[g] ?? g).join('、');
   if (Array.isArray(v)) return html`${v.map((x, i) => html`${i ? html`<br>` : ''}${String(x)}`)}`;
   return String(v);
+}
+
+/** The badge and warning for settings that need national review (first-party, full ID release). */
+function nationalReviewWarning(f: PageFrame, s: ClientSettings | undefined, say: (fields: string) => string): SafeHtml | string {
+  const fields = s ? dangerousSettings(s) : [];
+  if (fields.length === 0) return '';
+  const names = fields.map((x) => f.t.fields[x] ?? x).join('、');
+  return html`<p class="warning" role="note" data-national-review><span class="tag danger">${f.t.nationalReviewBadge}</span> ${say(names)}</p>`;
 }
 
 const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
@@ -133,13 +142,13 @@ export function clientPage(f: PageFrame, d: ClientDetail, dept: Department | und
   return consoleLayout(
     f,
     t.clientTitle(c.name),
-    html`<dl><dt>${t.status}</dt><dd><span class="tag" data-status="${c.status}">${t.clientStatus[c.status] ?? c.status}</span></dd>
+    html`${nationalReviewWarning(f, c.settings, t.dangerousClient)}<dl><dt>${t.status}</dt><dd><span class="tag" data-status="${c.status}">${t.clientStatus[c.status] ?? c.status}</span></dd>
 <dt>${t.clientId}</dt><dd><code>${c.clientId}</code></dd>
 <dt>${t.department}</dt><dd>${dept?.name ?? c.departmentId}</dd>
 <dt>${t.updated}</dt><dd>${when(f, c.updatedAt)}</dd></dl>
 <h2>${t.pendingChange}</h2>
 ${pending
-  ? html`<div class="card"><p><a href="/admin/changes/${pending.id}">${t.changeKind[pending.kind]} · ${t.changeStatus[pending.status]}</a></p>${diffTable(f, pending.diff)}
+  ? html`<div class="card"><p><a href="/admin/changes/${pending.id}">${t.changeKind[pending.kind]} · ${t.changeStatus[pending.status]}</a></p>${nationalReviewWarning(f, pending.proposed, t.nationalReview)}${diffTable(f, pending.diff)}
 ${pending.status === 'draft' && may.write ? html`<div class="actions"><a href="/admin/changes/${pending.id}/edit">${t.editDraft}</a><form method="post" action="/admin/changes/${pending.id}/submit">${csrfField(csrf)}<button type="submit">${t.submitForReview}</button></form></div>` : ''}</div>`
   : html`<p>${t.noPending}</p>`}
 <h2>${t.settings}</h2>
@@ -186,22 +195,23 @@ ${pager(f, p, '/admin/changes', { status: q.status })}`,
 export function changePage(f: PageFrame, c: ClientChange & { diff: Diff; client: ClientRecord }, may: { review: boolean; write: boolean; self: string }): string {
   const { t } = f;
   const csrf = f.chrome!.csrf;
-  const own = c.authorId === may.self;
+  const own = tookPart(c, may.self);
   let review: SafeHtml | string = '';
   if (c.status === 'submitted' && may.review) {
     review = own
       ? html`<p class="notice" role="note">${t.ownChange}</p>`
-      : html`<form method="post" action="/admin/changes/${c.id}/review">${csrfField(csrf)}
+      : html`<form method="post" action="/admin/changes/${c.id}/review">${csrfField(csrf)}<input type="hidden" name="revision" value="${String(c.revision)}">
 <label for="note">${t.reviewNote}</label><textarea id="note" name="note" maxlength="500"></textarea>
 <div class="actions"><button type="submit" name="decision" value="approve">${t.approve}</button><button type="submit" name="decision" value="reject" class="danger">${t.reject}</button></div></form>`;
   }
   return consoleLayout(
     f,
     t.changeTitle(c.proposed.client_name),
-    html`<dl><dt>${t.status}</dt><dd><span class="tag" data-status="${c.status}">${t.changeStatus[c.status]}</span></dd>
+    html`${nationalReviewWarning(f, c.proposed, t.nationalReview)}<dl><dt>${t.status}</dt><dd><span class="tag" data-status="${c.status}">${t.changeStatus[c.status]}</span></dd>
 <dt>${t.kind}</dt><dd>${t.changeKind[c.kind]}</dd>
 <dt>${t.clientId}</dt><dd><a href="/admin/clients/${c.clientId}">${c.clientId}</a></dd>
 <dt>${t.author}</dt><dd><code>${c.authorId}</code></dd>
+<dt>${t.participants}</dt><dd data-participants>${c.participants.map((p, i) => html`${i ? '、' : ''}<code>${p}</code>`)}</dd>
 ${c.reviewerId ? html`<dt>${t.reviewedBy}</dt><dd><code>${c.reviewerId}</code>${c.reviewNote ? html` — ${c.reviewNote}` : ''}</dd>` : ''}</dl>
 <h2>${t.diffCaption}</h2>
 ${diffTable(f, c.diff)}

@@ -1,6 +1,13 @@
 import type { Database } from '../../storage/database.js';
 
 /**
+ * Whether an account (internal id) may act as counter staff at this counter client (client_id):
+ * the counter-staff role in the department that owns the client or above it. Built by the admin
+ * slice (`counterStaffAt`), which knows departments; the counter grant only asks.
+ */
+export type CounterStaffCheck = (accountId: string, clientId: string) => Promise<boolean>;
+
+/**
  * Who may attest an in-person document check at a counter. For now a plain list (`counter_staff`);
  * everything else asks only `isCounterStaff(accountId)`, so the admin work's department-scoped
  * `counter-staff` role can take its place without touching the grant.

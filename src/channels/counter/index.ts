@@ -3,7 +3,7 @@ import { TOKEN_EXCHANGE_GRANT } from './grant-type.js';
 import { TOKEN_EXCHANGE_PARAMS, tokenExchangeGrant, type TokenExchangeDeps } from './token-exchange.js';
 
 export { TOKEN_EXCHANGE_GRANT, CITIZEN_ID_TOKEN_TYPE, ACCESS_TOKEN_TYPE } from './grant-type.js';
-export { counterStaffList, type CounterStaffList } from './counter-staff.js';
+export { counterStaffList, type CounterStaffCheck, type CounterStaffList } from './counter-staff.js';
 export { DOCUMENT_CHECKED } from './token-exchange.js';
 
 /** The counter channel's token endpoint addition: assisted login through token exchange. */

@@ -6,7 +6,7 @@ import { ReplayDetectedError } from '../../storage/adapter-types.js';
 import { verifyCardAssertion } from './card-assertion.js';
 import { assertChannelAllowed, issueChannelTokens, type ChannelTokenDeps } from './channel-tokens.js';
 import { ID_CARD_GRANT } from './grant-type.js';
-import { raiseIdentityProofing } from './identity-proofing.js';
+import type { IdentityProofing } from './identity-proofing.js';
 import { invalidGrant, isOAuthError } from './oauth-errors.js';
 
 export interface CardGrantDeps {
@@ -14,6 +14,8 @@ export interface CardGrantDeps {
   audit: AuditLog;
   tokens: ChannelTokenDeps;
   maxAgeSeconds: number;
+  /** Where the chip read is kept as proofing evidence. */
+  proofing: Pick<IdentityProofing, 'record'>;
 }
 
 /** RFC 8176: smart card, and facial recognition. */
@@ -75,7 +77,16 @@ export function idCardGrant(deps: CardGrantDeps) {
     }
 
     const authentication: Authentication = { accountId: account.sub, channel: 'kiosk', amr: CARD_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
-    const raised = await raiseIdentityProofing(deps.accounts, account, 'id_chip');
+    const { raised } = await deps.proofing.record({
+      account,
+      method: 'id_chip',
+      channel: 'kiosk',
+      clientId: client.clientId,
+      actor: { type: 'kiosk', id: client.clientId },
+      documentType: 'idcard',
+      ip: where.ip,
+      requestId: where.requestId,
+    });
     const session = await issueChannelTokens(ctx, deps.tokens, { authentication, gty: ID_CARD_GRANT, refresh: true });
     await deps.audit.append({
       action: 'login.succeeded',

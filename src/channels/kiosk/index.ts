@@ -7,7 +7,8 @@ export { channelSessions, actOf, issueChannelTokens, assertChannelAllowed, type 
 export { withKioskIdle, isKioskToken } from './idle.js';
 export { kioskSessionRouter } from './session.routes.js';
 export { devicePages } from './device-pages.js';
-export { raiseIdentityProofing } from './identity-proofing.js';
+export { raiseIdentityProofing, identityProofing, raisesAtOnce, type IdentityProofing, type ProofingEvidence, type ProofingConfirmer, type ConfirmOutcome } from './identity-proofing.js';
+export type { CardGrantDeps } from './card-grant.js';
 
 /** The kiosk channel's token endpoint additions: the ID-card grant. */
 export function registerKioskGrants(provider: Provider, deps: CardGrantDeps): void {

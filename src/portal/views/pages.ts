@@ -33,7 +33,17 @@ function actionForm(c: SignedInPage, action: string, fields: Record<string, stri
 </form>`;
 }
 
-export function profilePage(c: SignedInPage, p: ProfileView): string {
+/** An in-person check made about the citizen, waiting for them to say it was them. */
+function pendingProofing(c: SignedInPage, pending: readonly { id: string; channel: string; createdAt: number }[]): SafeHtml | string {
+  const { t } = c;
+  if (pending.length === 0) return '';
+  return html`<h2>${t.proofingPendingTitle}</h2>${pending.map(
+    (e) => html`<section class="card" data-proofing="${e.id}"><p>${t.proofingPendingLead(channelLabel(t, e.channel))} ${time(c, e.createdAt)}</p>
+${actionForm(c, '/account/proofing/confirm', { evidence: e.id }, html`${t.proofingConfirm}`)}</section>`,
+  )}`;
+}
+
+export function profilePage(c: SignedInPage, p: ProfileView, pending: readonly { id: string; channel: string; createdAt: number }[] = []): string {
   const { t } = c;
   return page(
     c,
@@ -47,7 +57,7 @@ export function profilePage(c: SignedInPage, p: ProfileView): string {
 <dt>${t.assurance}</dt><dd data-field="assurance" data-value="${p.assurance}">${t.assurances[p.assurance] ?? p.assurance}</dd>
 ${p.assuranceAt !== undefined ? html`<dt>${t.assuranceAt}</dt><dd>${formatDate(c.locale, p.assuranceAt, c.timeZone)}</dd>` : ''}
 <dt>${t.memberSince}</dt><dd>${formatDate(c.locale, p.createdAt, c.timeZone)}</dd>
-</dl>`,
+</dl>${pendingProofing(c, pending)}`,
   );
 }
 

@@ -2,7 +2,7 @@ import Koa, { type Middleware } from 'koa';
 import compose from 'koa-compose';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
-import type { ProviderHolder } from '../oidc/index.js';
+import { endpointMethods, type ProviderHolder } from '../oidc/index.js';
 import type Router from '@koa/router';
 import { requestContext } from './request-context.js';
 import { securityHeaders } from './security-headers.js';
@@ -26,6 +26,7 @@ export function createHttpApp({ config, holder, routers, logger }: { config: Con
   // so that a failure of the writes it sends at the end is logged and answered like any other.
   app.use((_ctx, next) => withRequestMemo(next));
   app.use(securityHeaders({ https: config.issuer.startsWith('https://') }));
+  app.use(endpointMethods());
   const ours = compose(routers.flatMap((r) => [r.routes(), r.allowedMethods()]) as Middleware[]);
   const prefixes = new Set(routers.flatMap((r) => r.stack.map((layer) => `/${String(layer.path).split('/')[1] ?? ''}`)));
   // Protocol requests (most of the traffic) skip our routers' matching altogether, and go to the

@@ -85,9 +85,10 @@ export function createOutbound(
 
   async function pin(url: URL): Promise<PinnedHost> {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`outbound requests are http(s) only, not ${url.protocol}`);
-    const host = url.hostname;
-    const literal = parseIp(host);
-    const addresses = literal ? [literal] : (await resolver(host)).map((a) => parseIp(a.address)).filter((a) => a !== undefined);
+    // Logged as host:port, never with the path or query (they may carry tokens).
+    const host = url.host;
+    const literal = parseIp(url.hostname);
+    const addresses = literal ? [literal] : (await resolver(url.hostname)).map((a) => parseIp(a.address)).filter((a) => a !== undefined);
     if (addresses.length === 0) throw Object.assign(new Error(`${host} has no address`), { code: 'ENOTFOUND' });
     for (const address of addresses) {
       const v = verdict(address);
@@ -129,10 +130,10 @@ export function createOutbound(
     let body: ReadableStream<Uint8Array> | null = null;
     if (NULL_BODY.has(status) || method === 'HEAD') res.resume();
     else {
+      let done = false;
       body = new ReadableStream<Uint8Array>({
         start(controller) {
           let size = 0;
-          let done = false;
           const fail = (err: Error) => {
             if (done) return;
             done = true;
@@ -155,6 +156,7 @@ export function createOutbound(
           });
         },
         cancel() {
+          done = true;
           res.destroy();
         },
       });

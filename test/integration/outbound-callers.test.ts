@@ -75,7 +75,7 @@ function captureLog() {
 const refusedFor = (lines: Record<string, unknown>[], caller: Caller) => lines.filter((l) => l.event === 'outbound.refused' && String(l.host).endsWith(`:${receivers[caller].port}`));
 
 async function harnessFor(t: Target, allowedNetworks: string[], logger: pino.Logger): Promise<Harness> {
-  return startHarness({
+  const h = await startHarness({
     logger,
     overrides: (c) => ({
       ...c,
@@ -86,6 +86,9 @@ async function harnessFor(t: Target, allowedNetworks: string[], logger: pino.Log
       federation: { ...c.federation, timeoutMs: 1500 },
     }),
   });
+  // Before any login page lists the upstreams (the list is cached for a few seconds).
+  await h.yihao.federation.upstreams.add({ name: 'upstream', displayNameEn: 'Upstream', issuer: url(t, 'federation', '/op'), clientId: 'yihao', citizenIdClaim: 'citizen_id' }, 'secret-secret-secret');
+  return h;
 }
 
 /** Drives each caller once at target `t`; returns nothing, the receivers and the log tell. */
@@ -111,13 +114,11 @@ const drive: Record<Caller, (h: Harness, t: Target) => Promise<unknown>> = {
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)![1]!;
     return browser.follow(new URL(/action="([^"]+)"/.exec(html)![1]!, h.issuer), { form: { xsrf, logout: 'yes' } });
   },
-  async federation(h, t) {
-    const name = `up${Math.random().toString(36).slice(2, 8)}`;
-    await h.yihao.federation.upstreams.add({ name, displayNameEn: 'Upstream', issuer: url(t, 'federation', '/op'), clientId: 'yihao', citizenIdClaim: 'citizen_id' }, 'secret-secret-secret');
+  async federation(h) {
     const rp = await relyingParty(h, await h.client({}));
     const browser = new ScriptedBrowser();
     const login = page(await go(browser, await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { ui_locales: 'en' }), new URL(h.issuer).origin));
-    return browser.request(new URL(formAction(login.html, `/federation/${name}`)!, login.url), { form: { csrf: formField(login.html, 'csrf')! } });
+    return browser.request(new URL(formAction(login.html, '/federation/upstream')!, login.url), { form: { csrf: formField(login.html, 'csrf')! } });
   },
   async registry(h) {
     return h.yihao.services.registry.verify({ citizenId: parseCitizenId(syntheticCitizenId()) as never, name: '张三' }).catch((e: unknown) => e);

@@ -9,7 +9,8 @@ import { createHttpApp } from './http/app.js';
 import { createRateLimits } from './http/rate-limits.js';
 import { edgeLimits } from './http/edge-limits.js';
 import { healthRouter } from './http/health.js';
-import { createSmsSignIn, csrfTokens, interactionRouter } from './interactions/index.js';
+import { createSmsSignIn, interactionRouter } from './interactions/index.js';
+import { csrfTokens } from './http/csrf.js';
 import { passwordReset } from './password-reset/index.js';
 import { ProviderHolder, sessionAuthentications } from './oidc/index.js';
 import { migrate, openDatabase, type Database } from './storage/database.js';
@@ -26,7 +27,7 @@ import { createSignOut, type SignOut } from './oidc/sign-out.js';
 import { createPortal } from './portal/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { checkpointExporter, createAuditLog, createAuditSealer, parseAuditKey, parseAuditPublicKey, verifyKeys, type AuditSealer, type AuditSigningKey } from './audit/index.js';
-import { upstreamFetch } from './federation/upstream-fetch.js';
+import { createOutbound } from './outbound/index.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
 import { channelSessions, identityProofing, kioskSessionRouter } from './channels/kiosk/index.js';
@@ -53,7 +54,9 @@ export async function openStores(config: Config, opts: { schema?: string; logger
 }
 
 /** The domain services, shared by the server and the CLI. */
-export function createServices(config: Config, stores: Stores) {
+export function createServices(config: Config, stores: Stores, logger: Logger) {
+  // The one outbound client: every request to another server goes through its guard.
+  const outbound = createOutbound(config.outbound, { logger });
   const sealer = createSealer(config.secrets.sealKeys);
   const vault = createCitizenIdVault(config.secrets, config.keys.purposes.citizenIndex);
   // One key per purpose (docs/keys.md); pairwise subjects and pseudonyms stay on version 1 for good.
@@ -73,11 +76,11 @@ export function createServices(config: Config, stores: Stores) {
   const clientSecrets = createClientSecrets(purposeKeys, { clientSecret: versions.clientSecret.version, firstPartySecret: versions.firstPartySecret.version }, { grace: secretGrace });
   const auditKey = auditSigningKey(config);
   const audit = createAuditLog(stores.db, { verifyKeys: verifyKeys(auditKey, config.audit.retiredPublicKeys.map(retiredAuditKey)), exportFile: config.audit.export.file });
-  const registry = registryFromConfig(config.registry);
+  const registry = registryFromConfig(config.registry, { logger, outbound });
   const otpStore = createOtpStore({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
   const otp = createOtpService({
     store: otpStore,
-    sender: createSmsSender(config.sms.sender, { dataDir: config.dataDir }),
+    sender: createSmsSender(config.sms.sender, { dataDir: config.dataDir, fetch: outbound.fetch }),
     keyed: purposeKeys.keyed('sms', versions.sms.version),
     limits: config.sms.limits,
   });
@@ -87,7 +90,7 @@ export function createServices(config: Config, stores: Stores) {
   const issuer = new URL(config.issuer);
   // The passkey relying party is the issuer's host: passkeys made here work on every instance behind it.
   const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300 });
-  return { sealer, vault, purposeKeys, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, auditKey, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff, proofing };
+  return { outbound, sealer, vault, purposeKeys, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, auditKey, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff, proofing };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -131,12 +134,12 @@ export interface Yihao {
 export async function createYihao(config: Config, opts: { logger?: Logger; schema?: string; stores?: Stores } = {}): Promise<Yihao> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const stores = opts.stores ?? (await openStores(config, { logger, ...(opts.schema ? { schema: opts.schema } : {}) }));
-  const services = createServices(config, stores);
+  const services = createServices(config, stores, logger);
   await services.signingKeys.ensure();
 
   // A session an upstream sign-in created stays that upstream's (for its back-channel logout).
   const authentications = keepUpstreamOrigin(sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds)));
-  const csrf = csrfTokens(config.secrets.cookieKeys[0]!);
+  const csrf = csrfTokens(config.secrets.cookieKeys[0]!, 'interaction');
   // The channels reach the provider only at request time, once the holder below exists.
   // eslint-disable-next-line prefer-const
   let holder: ProviderHolder;
@@ -158,7 +161,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     },
   });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -258,7 +261,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     batchSize: config.audit.batchSize,
     leaseMs: config.audit.leaseSeconds * 1000,
     idleCheckpointMs: config.audit.idleCheckpointSeconds * 1000,
-    exporter: checkpointExporter(config.audit.export, config.audit.export.webhookUrl ? upstreamFetch(config.outbound, logger, 10_000) : undefined),
+    exporter: checkpointExporter(config.audit.export, services.outbound.fetch),
     log: logger,
   });
 

@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import Router from '@koa/router';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
@@ -15,7 +14,7 @@ import { assignmentStore } from './assignments.js';
 import { consoleClient } from './console/console-client.js';
 import { consoleRoutes } from './console/console.routes.js';
 import { consoleSignIn } from './console/console-sign-in.js';
-import { csrfTokens } from '../interactions/csrf.js';
+import { csrfTokens } from '../http/csrf.js';
 import { operatorAuth } from './operator-auth.js';
 import { createAdminServices } from './services.js';
 
@@ -72,7 +71,7 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
     auth,
     signIn: consoleSignIn({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider }),
     // Its own key, so that a console token never passes for an interaction's or the portal's.
-    csrf: csrfTokens(createHmac('sha256', o.config.secrets.cookieKeys[0]!).update('yihao-admin-csrf').digest('base64url')),
+    csrf: csrfTokens(o.config.secrets.cookieKeys[0]!, 'console'),
     bodyMaxBytes: o.config.limits.bodyMaxBytes,
     logger: o.logger,
     endYihaoSession: o.signOut && ((uid, sub) => o.signOut!.endSession(uid, sub)),

@@ -5,7 +5,7 @@ export type ExportFetch = (url: string | URL, init?: RequestInit) => Promise<Res
 /**
  * The outside copy of the checkpoints: each one as a JSON line appended to a file (on storage the
  * database's writers cannot reach, ideally append-only or shipped elsewhere) and/or POSTed to a
- * webhook. `fetch` is the guarded outbound fetch (src/oidc/outbound.ts), passed in by the
+ * webhook. `fetch` is the guarded outbound fetch (src/outbound), passed in by the
  * composition root.
  */
 export function checkpointExporter(settings: { file?: string | undefined; webhookUrl?: string | undefined }, fetch: ExportFetch | undefined): ((line: string) => Promise<void>) | undefined {

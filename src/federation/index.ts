@@ -23,6 +23,7 @@ import { createFlowStore } from './flow-store.js';
 import { createLinkedIdentities } from './linked-identities.js';
 import type { Upstream } from './upstream.js';
 import { createUpstreamClients } from './upstream-clients.js';
+import type { Outbound } from '../outbound/index.js';
 import { upstreamFetch } from './upstream-fetch.js';
 import { createUpstreamLogout } from './upstream-logout.js';
 import { createUpstreamSignOut } from './upstream-sign-out.js';
@@ -41,6 +42,7 @@ const ACTIVE_LIST_TTL_MS = 5_000;
 
 export interface FederationDeps {
   config: Config;
+  outbound: Pick<Outbound, 'fetch'>;
   db: Database;
   sealer: Sealer;
   vault: CitizenIdVault;
@@ -59,7 +61,7 @@ export function createFederation(deps: FederationDeps) {
   const { config, db } = deps;
   const timeoutMs = config.federation.timeoutMs;
   const upstreams = createUpstreamStore(db, deps.sealer);
-  const fetch = upstreamFetch(config.outbound, deps.logger, timeoutMs);
+  const fetch = upstreamFetch(deps.outbound, timeoutMs);
   const clients = createUpstreamClients({ store: upstreams, fetch, allowInsecureHttp: config.env !== 'production', timeoutMs });
   const flows = createFlowStore(db);
   const links = createLinkedIdentities(db, deps.vault);

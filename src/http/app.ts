@@ -2,7 +2,7 @@ import Koa, { type Middleware } from 'koa';
 import compose from 'koa-compose';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
-import type { ProviderHolder } from '../oidc/index.js';
+import { endpointMethods, type ProviderHolder } from '../oidc/index.js';
 import type Router from '@koa/router';
 import { requestContext } from './request-context.js';
 import { securityHeaders } from './security-headers.js';
@@ -28,6 +28,7 @@ export function createHttpApp({ config, holder, routers, logger, edge }: { confi
   app.use(securityHeaders({ https: config.issuer.startsWith('https://') }));
   // Rate limits (src/http/edge-limits.ts) before anything else does work for the request.
   if (edge) app.use(edge);
+  app.use(endpointMethods());
   const ours = compose(routers.flatMap((r) => [r.routes(), r.allowedMethods()]) as Middleware[]);
   const prefixes = new Set(routers.flatMap((r) => r.stack.map((layer) => `/${String(layer.path).split('/')[1] ?? ''}`)));
   // Protocol requests (most of the traffic) skip our routers' matching altogether, and go to the

@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/index.js';
-import type { CsrfTokens } from './csrf.js';
+import type { CsrfTokens } from '../http/csrf.js';
 import type { AuditLog } from '../audit/index.js';
 
 export interface InteractionDeps {

@@ -6,7 +6,6 @@ import { secondFactorRoutes } from './second-factor.routes.js';
 import { showRoutes } from './show.routes.js';
 import { smsLoginRoutes, type SmsLoginDeps } from './sms-login.routes.js';
 
-export { csrfTokens, type CsrfTokens } from './csrf.js';
 export type { InteractionDeps } from './deps.js';
 export type { SecondFactorDeps } from './second-factor.js';
 export type { SmsLoginDeps } from './sms-login.routes.js';

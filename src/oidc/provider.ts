@@ -8,7 +8,7 @@ import { ACR_VALUES, type Accounts } from '../accounts/index.js';
 import { stepUpPolicy } from './acr-policy.js';
 import { claimsConfig, findAccount } from './claims.js';
 import { loadExistingGrant } from './grants.js';
-import { outboundFetch } from './outbound.js';
+import type { Outbound } from '../outbound/index.js';
 import { providerPages } from './pages.js';
 import { resourceIndicators } from './resources.js';
 import type { SessionAuthentications } from './session-authentications.js';
@@ -30,6 +30,8 @@ export interface ProviderDeps {
   accounts: Accounts;
   authentications: SessionAuthentications;
   logger: Logger;
+  /** The guarded outbound client: jwks_uri, sector_identifier_uri, back-channel logout and CIBA pings go through it. */
+  outbound: Pick<Outbound, 'fetch'>;
   clientSecrets: ClientSecrets;
   audit: AuditLog;
   /** Whether an account (internal id) holds the counter-staff role for a counter client (assisted counter login). */
@@ -42,7 +44,7 @@ export interface ProviderDeps {
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, clientSecrets, audit, isCounterStaff, proofing, channels }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, channels }: ProviderDeps, jwks: JWK[]): Provider {
   // Pairwise subjects and citizen-ID pseudonyms: version 1 for good, or every client's identifiers would change.
   const pairwise = createPurposeKeys(config.secrets).keyed('pairwise', 1);
   const accountFinder = findAccount(accounts, authentications, pairwise);
@@ -116,7 +118,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     // The login's acr, amr, auth_time and channel on every access token (introspection, userinfo and
     // JWT access tokens state them); RFC 8693 `act` on those issued for an assisted counter login.
     extraTokenClaims: async (ctx, token) => ({ ...(await accessTokenFacts(ctx, token)), ...actOf(token) }),
-    fetch: outboundFetch(config.outbound, logger) as unknown as Configuration['fetch'],
+    fetch: outbound.fetch as Configuration['fetch'],
     enableHttpPostMethods: false,
     // Asymmetric only: client secrets are stored as HMACs, so nothing can be keyed with them.
     enabledJWA: {

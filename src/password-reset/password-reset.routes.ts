@@ -1,9 +1,9 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { looksLikePhone } from '../accounts/index.js';
 import { YihaoError } from '../errors.js';
+import { csrfTokens } from '../http/csrf.js';
 import { readForm } from '../http/form-body.js';
 import { htmlPage } from '../http/html-page.js';
 import { isCitizenIdShaped } from '../identity/index.js';
@@ -44,13 +44,7 @@ export function passwordResetRouter(deps: PasswordResetDeps): Router {
   const router = new Router();
   const { service } = deps;
   const max = deps.formFieldMaxLength;
-  const csrfOf = (flowId: string) => createHmac('sha256', deps.csrfKey).update(`csrf:password-reset:${flowId}`).digest('base64url');
-  const csrfFits = (flowId: string, given: unknown) => {
-    if (typeof given !== 'string') return false;
-    const expected = Buffer.from(csrfOf(flowId));
-    const actual = Buffer.from(given);
-    return actual.length === expected.length && timingSafeEqual(actual, expected);
-  };
+  const { make: csrfOf, check: csrfFits } = csrfTokens(deps.csrfKey, 'password-reset');
   const setCookie = (ctx: Context, value: string | null) =>
     ctx.cookies.set(COOKIE, value, {
       signed: true,

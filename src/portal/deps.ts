@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Accounts } from '../accounts/index.js';
 import type { Passkeys } from '../passkeys/index.js';
 import type { OtpService } from '../sms/index.js';
-import type { CsrfTokens } from '../interactions/csrf.js';
+import type { CsrfTokens } from '../http/csrf.js';
 import type { PortalRelyingParty } from './relying-party.js';
 import type { PortalSessions } from './portal-sessions.js';
 import type { SelfService } from './self-service.js';

@@ -9,7 +9,7 @@ import type { OtpService } from '../sms/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { Config } from '../config/index.js';
-import { csrfTokens } from '../interactions/index.js';
+import { csrfTokens } from '../http/csrf.js';
 import type { SessionAuthentications } from '../oidc/index.js';
 import type { SignOut } from '../oidc/sign-out.js';
 import type { AccountIndex } from '../storage/account-index.js';
@@ -70,7 +70,7 @@ export function createPortal(o: PortalOptions) {
     otp: o.otp,
     rp: portalRelyingParty({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider }),
     sessions: portalSessions(o.Adapter, o.sessionSeconds ?? 1800),
-    csrf: csrfTokens(csrfKey),
+    csrf: csrfTokens(csrfKey, 'portal'),
     bodyMaxBytes: o.config.limits.bodyMaxBytes,
     formFieldMaxLength: o.config.limits.formFieldMaxLength,
     timeZone: o.timeZone ?? 'Asia/Shanghai',

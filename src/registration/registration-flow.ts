@@ -1,5 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
+import { csrfTokens } from '../http/csrf.js';
 import type { PendingRegistrations } from './pending-registrations.js';
 
 const COOKIE = 'yihao.registration';
@@ -10,7 +10,7 @@ const COOKIE = 'yihao.registration';
  * cookie holds nothing but the id; the details stay server-side (see pending-registrations.ts).
  */
 export function registrationFlow(pending: PendingRegistrations, csrfKey: string, maxAgeSeconds: number) {
-  const token = (flowId: string) => createHmac('sha256', csrfKey).update(`csrf:registration:${flowId}`).digest('base64url');
+  const tokens = csrfTokens(csrfKey, 'registration');
 
   const current = (ctx: Context): string | undefined => {
     const id = ctx.cookies.get(COOKIE, { signed: true });
@@ -40,13 +40,8 @@ export function registrationFlow(pending: PendingRegistrations, csrfKey: string,
     end(ctx: Context): void {
       set(ctx, null);
     },
-    csrf: token,
-    checkCsrf(flowId: string, given: unknown): boolean {
-      if (typeof given !== 'string') return false;
-      const expected = Buffer.from(token(flowId));
-      const actual = Buffer.from(given);
-      return actual.length === expected.length && timingSafeEqual(actual, expected);
-    },
+    csrf: tokens.make,
+    checkCsrf: tokens.check,
   };
 }
 export type RegistrationFlow = ReturnType<typeof registrationFlow>;

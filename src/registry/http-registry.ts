@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { Outbound } from '../outbound/index.js';
 import { z } from 'zod';
 import {
   normaliseName,
@@ -27,6 +28,8 @@ export interface HttpRegistryOptions {
   logger?: Pick<Logger, 'warn'>;
   /** Answers larger than this are refused (default 64 KiB). */
   maxAnswerBytes?: number;
+  /** The outbound guard: the endpoint's host is resolved and checked before each connection. */
+  outbound: Pick<Outbound, 'pin'>;
 }
 
 export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024;
@@ -67,8 +70,12 @@ interface Answer {
  * with a 2xx answer's status and body, or with the status alone for anything else; rejects with
  * an `AttemptFailure`. The timeout covers the whole exchange, the answer's body included.
  */
-function post(url: URL, payload: Buffer, agent: http.Agent, timeoutMs: number, maxBytes: number): Promise<Answer> {
+async function post(url: URL, payload: Buffer, agent: http.Agent, timeoutMs: number, maxBytes: number, outbound: HttpRegistryOptions['outbound']): Promise<Answer> {
   const signal = AbortSignal.timeout(timeoutMs);
+  // A refused address is not a passing fault: retrying will not change the network's rules.
+  const { lookup } = await outbound.pin(url).catch((err: unknown) => {
+    throw new AttemptFailure('network', false, undefined, err);
+  });
   const transport = url.protocol === 'https:' ? https : http;
   return new Promise<Answer>((resolve, reject) => {
     let settled = false;
@@ -83,6 +90,7 @@ function post(url: URL, payload: Buffer, agent: http.Agent, timeoutMs: number, m
       {
         method: 'POST',
         agent,
+        lookup,
         signal,
         headers: {
           'content-type': 'application/json; charset=utf-8',
@@ -172,7 +180,7 @@ export function createHttpRegistry(options: HttpRegistryOptions): IdentityRegist
   const source = url.origin;
 
   async function attempt(payload: Buffer): Promise<RegistryResult> {
-    const answer = await post(url, payload, agent, timeoutMs, maxBytes);
+    const answer = await post(url, payload, agent, timeoutMs, maxBytes, options.outbound);
     if (answer.status < 200 || answer.status > 299) throw statusFailure(answer.status);
     return interpret(answer, source);
   }

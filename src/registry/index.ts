@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Outbound } from '../outbound/index.js';
 import { z } from 'zod';
 import { ConfigError } from '../config/config-error.js';
 import { createFileRegistry } from './file-registry.js';
@@ -46,7 +47,7 @@ export type RegistryConfig = z.output<typeof registryConfigSchema>;
 export type RegistryConfigInput = z.input<typeof registryConfigSchema>;
 
 /** Builds the configured registry. `cfg` is parsed here too, so defaults apply to hand-written objects; bad settings throw `ConfigError`. */
-export function registryFromConfig(cfg: RegistryConfigInput, deps: { logger?: Pick<Logger, 'warn'> } = {}): IdentityRegistry {
+export function registryFromConfig(cfg: RegistryConfigInput, deps: { logger?: Pick<Logger, 'warn'>; outbound: Pick<Outbound, 'pin'> }): IdentityRegistry {
   const parsed = registryConfigSchema.safeParse(cfg);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -54,5 +55,5 @@ export function registryFromConfig(cfg: RegistryConfigInput, deps: { logger?: Pi
   }
   const c = parsed.data;
   if (c.kind === 'file') return createFileRegistry(c.path);
-  return createHttpRegistry({ ...c, logger: deps.logger });
+  return createHttpRegistry({ ...c, logger: deps.logger, outbound: deps.outbound });
 }

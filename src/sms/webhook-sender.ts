@@ -15,8 +15,8 @@ export interface WebhookSenderOptions {
   backoffMs?: number;
   /** The longest pause between attempts; a `Retry-After` beyond it ends the retries (the citizen is waiting). Default 5000 ms. */
   maxBackoffMs?: number;
-  /** Test seam. */
-  fetch?: typeof fetch;
+  /** The guarded outbound fetch (src/outbound): the gateway is reached only through it. */
+  fetch: (url: URL, init: RequestInit) => Promise<Response>;
 }
 
 type Outcome = { done: true } | { done: false; retryable: boolean; reason: string; status?: number; retryAfterMs?: number };
@@ -31,6 +31,7 @@ function describeFailure(err: unknown, timeoutMs: number): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `no answer within ${timeoutMs} ms`;
   // undici puts the socket error (ECONNREFUSED, ENOTFOUND, ...) in `cause`; its code is safe to show.
   const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+  if (cause?.code === 'ERR_OUTBOUND_REFUSED') return 'the gateway address is outside outbound.allowedNetworks';
   return typeof cause?.code === 'string' ? `network error ${cause.code}` : 'network error';
 }
 
@@ -42,7 +43,7 @@ function describeFailure(err: unknown, timeoutMs: number): string {
  */
 export function createWebhookSender(options: WebhookSenderOptions): SmsSender {
   const { url, token, timeoutMs, retries = 2, backoffMs = 200, maxBackoffMs = 5000 } = options;
-  const doFetch = options.fetch ?? fetch;
+  const doFetch = options.fetch;
   const endpoint = new URL(url);
   if (endpoint.protocol !== 'https:' && endpoint.protocol !== 'http:') throw new TypeError('the SMS webhook URL must be http(s)');
 
@@ -61,7 +62,9 @@ export function createWebhookSender(options: WebhookSenderOptions): SmsSender {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      return { done: false, retryable: true, reason: describeFailure(err, timeoutMs) };
+      // A refused address will be refused again: no point in retrying.
+      const refused = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code === 'ERR_OUTBOUND_REFUSED';
+      return { done: false, retryable: !refused, reason: describeFailure(err, timeoutMs) };
     }
     // The body is not needed; releasing it frees the connection for the next message.
     await res.body?.cancel().catch(() => undefined);

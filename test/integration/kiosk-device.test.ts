@@ -140,7 +140,7 @@ describe.each(backends)('kiosk device authorization grant ($name)', ({ name, ena
       expect(res.status, `${init.method ?? 'GET'} ${path}`).toBeLessThan(500);
     }
     // A failed request without a session offers a fresh start instead of a form that cannot succeed.
-    const stray = await (await fetch(`${h.url}/device/auth?ui_locales=en`)).text();
+    const stray = await (await fetch(`${h.url}/device?ui_locales=en`, { method: 'POST', headers: form, body: 'xsrf=forged&user_code=BBBB-BBBB' })).text();
     expect(stray).toContain('<a href="/device?ui_locales=en">Enter the code again</a>');
   });
 

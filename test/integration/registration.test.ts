@@ -123,6 +123,8 @@ describe('self-registration over HTTP', () => {
     h = await startHarness({
       overrides: (c: Config) => ({
         ...c,
+        // The registry runs on loopback, an internal network this deployment allows.
+        outbound: { ...c.outbound, allowedNetworks: ['127.0.0.0/8'] },
         registry: { kind: 'http', endpoint: registry.endpoint, timeoutMs: 200, retries: 1, backoffMs: 10 },
         // Every request comes from 127.0.0.1: lift the per-IP limit so the suite does not trip it.
         sms: { ...c.sms, limits: { ...c.sms.limits, perIp: { max: 100, windowSeconds: 3600 } } },
@@ -462,7 +464,7 @@ describe('self-registration when the SMS gateway fails', () => {
     await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/sms`;
     h = await startHarness({
-      overrides: (c: Config) => ({ ...c, sms: { ...c.sms, sender: { kind: 'webhook', url, timeoutMs: 500, retries: 0, backoffMs: 0 } } }),
+      overrides: (c: Config) => ({ ...c, outbound: { ...c.outbound, allowedNetworks: ['127.0.0.0/8'] }, sms: { ...c.sms, sender: { kind: 'webhook', url, timeoutMs: 500, retries: 0, backoffMs: 0 } } }),
     });
   });
   afterAll(async () => {

@@ -11,6 +11,7 @@ import {
   type RegistryRecord,
 } from '../../src/registry/index.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { loopbackOutbound } from '../support/outbound.js';
 
 /**
  * One contract, run against every IdentityRegistry: the file registry, the in-memory registry, and
@@ -63,7 +64,7 @@ const implementations: [string, () => Promise<Subject>][] = [
     'HTTP registry',
     async () => {
       const server = await startRegistryServer(createFileRegistry(FIXTURE));
-      const registry = createHttpRegistry({ endpoint: server.endpoint, timeoutMs: 2000, retries: 1, backoffMs: 20 });
+      const registry = createHttpRegistry({ endpoint: server.endpoint, timeoutMs: 2000, retries: 1, backoffMs: 20, outbound: loopbackOutbound() });
       return { registry, close: async () => (await registry.close?.(), await server.close()) };
     },
   ],

@@ -18,6 +18,9 @@ import {
 } from '../../src/registry/index.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { hasOpenssl, makeCertificates, type Pems } from '../support/certificates.js';
+import { loopbackOutbound } from '../support/outbound.js';
+
+const outbound = loopbackOutbound();
 
 interface Seen {
   method: string;
@@ -68,7 +71,7 @@ const json = (res: ServerResponse, status: number, body: unknown) =>
   res.writeHead(status, { 'content-type': 'application/json' }).end(typeof body === 'string' ? body : JSON.stringify(body));
 
 function registryFor(endpoint: string, options: Partial<HttpRegistryOptions> = {}): IdentityRegistry {
-  const registry = createHttpRegistry({ endpoint, timeoutMs: 1000, retries: 2, backoffMs: 10, ...options });
+  const registry = createHttpRegistry({ endpoint, timeoutMs: 1000, retries: 2, backoffMs: 10, outbound, ...options });
   registries.push(registry);
   return registry;
 }

@@ -2,6 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SmsDeliveryError, createWebhookSender } from '../../src/sms/index.js';
+import { loopbackOutbound } from '../support/outbound.js';
+
+const outbound = loopbackOutbound();
 
 interface Received {
   headers: IncomingMessage['headers'];
@@ -61,7 +64,7 @@ function expectSafe(err: SmsDeliveryError) {
 
 describe('webhook SMS sender', () => {
   it('posts the message as JSON with the bearer token', async () => {
-    await createWebhookSender({ url, token: 'secret-token-123', timeoutMs: 1000 }).send(message);
+    await createWebhookSender({ url, token: 'secret-token-123', timeoutMs: 1000, fetch: outbound.fetch }).send(message);
     expect(received).toHaveLength(1);
     expect(received[0]!.body).toEqual(message);
     expect(received[0]!.headers).toMatchObject({ 'content-type': 'application/json', authorization: 'Bearer secret-token-123' });
@@ -69,20 +72,20 @@ describe('webhook SMS sender', () => {
   });
 
   it('sends no authorization header without a token', async () => {
-    await createWebhookSender({ url, timeoutMs: 1000 }).send(message);
+    await createWebhookSender({ url, timeoutMs: 1000, fetch: outbound.fetch }).send(message);
     expect(received[0]!.headers.authorization).toBeUndefined();
   });
 
   it('retries a 503 and a 429 with the same idempotency key, then succeeds', async () => {
     answers = [status(503), status(429, { 'retry-after': '0' })];
-    await createWebhookSender({ url, timeoutMs: 1000, retries: 2, backoffMs: 5 }).send(message);
+    await createWebhookSender({ url, timeoutMs: 1000, retries: 2, backoffMs: 5, fetch: outbound.fetch }).send(message);
     expect(received).toHaveLength(3);
     expect(new Set(received.map((r) => r.headers['idempotency-key'])).size).toBe(1);
   });
 
   it('gives up after the retries with a retryable error that names only the masked number', async () => {
     answers = [status(503), status(502), status(500)];
-    const err = await deliveryError(createWebhookSender({ url, timeoutMs: 1000, retries: 2, backoffMs: 5 }).send(message));
+    const err = await deliveryError(createWebhookSender({ url, timeoutMs: 1000, retries: 2, backoffMs: 5, fetch: outbound.fetch }).send(message));
     expect(received).toHaveLength(3);
     expect(err).toMatchObject({ retryable: true, status: 500, code: 'sms_delivery_failed' });
     expectSafe(err);
@@ -90,7 +93,7 @@ describe('webhook SMS sender', () => {
 
   it('stops retrying when the gateway asks for a longer pause than the citizen can wait', async () => {
     answers = [status(429, { 'retry-after': '120' })];
-    const err = await deliveryError(createWebhookSender({ url, timeoutMs: 1000, retries: 3, backoffMs: 5 }).send(message));
+    const err = await deliveryError(createWebhookSender({ url, timeoutMs: 1000, retries: 3, backoffMs: 5, fetch: outbound.fetch }).send(message));
     expect(received).toHaveLength(1);
     expect(err).toMatchObject({ retryable: true, status: 429 });
     expect(err.message).toContain('failed 1 time(s)');
@@ -98,7 +101,7 @@ describe('webhook SMS sender', () => {
 
   it('does not retry a 400: the gateway refused the message', async () => {
     answers = [status(400)];
-    const err = await deliveryError(createWebhookSender({ url, token: 'secret-token-123', timeoutMs: 1000, retries: 3, backoffMs: 5 }).send(message));
+    const err = await deliveryError(createWebhookSender({ url, token: 'secret-token-123', timeoutMs: 1000, retries: 3, backoffMs: 5, fetch: outbound.fetch }).send(message));
     expect(received).toHaveLength(1);
     expect(err).toMatchObject({ retryable: false, status: 400 });
     expectSafe(err);
@@ -106,7 +109,7 @@ describe('webhook SMS sender', () => {
 
   it('does not follow redirects', async () => {
     answers = [status(307, { location: 'http://127.0.0.1:1/elsewhere' })];
-    const err = await deliveryError(createWebhookSender({ url, timeoutMs: 1000, retries: 2, backoffMs: 5 }).send(message));
+    const err = await deliveryError(createWebhookSender({ url, timeoutMs: 1000, retries: 2, backoffMs: 5, fetch: outbound.fetch }).send(message));
     expect(received).toHaveLength(1);
     expect(err).toMatchObject({ retryable: false, status: 307 });
   });
@@ -114,7 +117,7 @@ describe('webhook SMS sender', () => {
   it('times out a gateway that does not answer, retrying within the bound', async () => {
     answers = [silence(), silence()];
     const started = Date.now();
-    const err = await deliveryError(createWebhookSender({ url, timeoutMs: 150, retries: 1, backoffMs: 5 }).send(message));
+    const err = await deliveryError(createWebhookSender({ url, timeoutMs: 150, retries: 1, backoffMs: 5, fetch: outbound.fetch }).send(message));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(received).toHaveLength(2);
     expect(err.retryable).toBe(true);
@@ -127,7 +130,7 @@ describe('webhook SMS sender', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    const err = await deliveryError(createWebhookSender({ url: `http://127.0.0.1:${port}/sms`, timeoutMs: 500, retries: 1, backoffMs: 5 }).send(message));
+    const err = await deliveryError(createWebhookSender({ url: `http://127.0.0.1:${port}/sms`, timeoutMs: 500, retries: 1, backoffMs: 5, fetch: outbound.fetch }).send(message));
     expect(err).toMatchObject({ retryable: true });
     expect(err.message).toContain('ECONNREFUSED');
     expectSafe(err);

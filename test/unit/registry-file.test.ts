@@ -13,6 +13,9 @@ import {
   type RegistryRecord,
 } from '../../src/registry/index.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { loopbackOutbound } from '../support/outbound.js';
+
+const outbound = loopbackOutbound();
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/registry.json', import.meta.url));
 const id = (raw: string) => parseCitizenId(raw);
@@ -139,18 +142,18 @@ describe('an invalid registry file is refused at construction', () => {
 
 describe('registryFromConfig', () => {
   it('builds a file registry', async () => {
-    const registry = registryFromConfig({ kind: 'file', path: FIXTURE });
+    const registry = registryFromConfig({ kind: 'file', path: FIXTURE }, { outbound });
     expect((await registry.verify({ citizenId: id('440305199001010157'), name: '李四' })).outcome).toBe('match');
   });
 
   it('refuses bad settings with a ConfigError that names the setting', () => {
-    expect(() => registryFromConfig({ kind: 'http', endpoint: 'ftp://registry.example/verify' })).toThrow(ConfigError);
-    expect(() => registryFromConfig({ kind: 'http', endpoint: 'ftp://registry.example/verify' })).toThrow(/registry\.endpoint must be an http or https URL/);
-    expect(() => registryFromConfig({ kind: 'http', endpoint: 'http://registry.example/verify', retries: 9 })).toThrow(/registry\.retries/);
-    expect(() => registryFromConfig({ kind: 'http', endpoint: 'http://registry.example/verify', tls: {} })).toThrow(/registry\.tls needs an https endpoint/);
-    expect(() => registryFromConfig({ kind: 'http', endpoint: 'https://registry.example/verify', tls: { cert: '-----BEGIN CERTIFICATE-----' } })).toThrow(
+    expect(() => registryFromConfig({ kind: 'http', endpoint: 'ftp://registry.example/verify' }, { outbound })).toThrow(ConfigError);
+    expect(() => registryFromConfig({ kind: 'http', endpoint: 'ftp://registry.example/verify' }, { outbound })).toThrow(/registry\.endpoint must be an http or https URL/);
+    expect(() => registryFromConfig({ kind: 'http', endpoint: 'http://registry.example/verify', retries: 9 }, { outbound })).toThrow(/registry\.retries/);
+    expect(() => registryFromConfig({ kind: 'http', endpoint: 'http://registry.example/verify', tls: {} }, { outbound })).toThrow(/registry\.tls needs an https endpoint/);
+    expect(() => registryFromConfig({ kind: 'http', endpoint: 'https://registry.example/verify', tls: { cert: '-----BEGIN CERTIFICATE-----' } }, { outbound })).toThrow(
       /registry\.tls cert and key go together/,
     );
-    expect(() => registryFromConfig({ kind: 'file', path: FIXTURE, endpoint: 'x' } as never)).toThrow(/registry .*endpoint/);
+    expect(() => registryFromConfig({ kind: 'file', path: FIXTURE, endpoint: 'x' } as never, { outbound })).toThrow(/registry .*endpoint/);
   });
 });

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SMS_LIMITS, createSmsSender, ipBucket, maskPhone, smsCodeText, smsConfigSchema } from '../../src/sms/index.js';
 
+const fetch = () => Promise.reject(new Error('not called'));
+
 describe('SMS configuration', () => {
   it('defaults to the outbox sender and the limits of the specification', () => {
     expect(smsConfigSchema.parse({})).toEqual({
@@ -45,8 +47,8 @@ describe('SMS configuration', () => {
   it('builds the configured sender', () => {
     const dir = mkdtempSync(join(tmpdir(), 'yihao-sms-config-'));
     try {
-      expect(createSmsSender({ kind: 'outbox' }, { dataDir: dir })).toMatchObject({ path: join(dir, 'sms-outbox.jsonl') });
-      expect(typeof createSmsSender({ kind: 'webhook', url: 'https://sms.example.gov.cn/send', timeoutMs: 1000, retries: 0, backoffMs: 0 }, { dataDir: dir }).send).toBe('function');
+      expect(createSmsSender({ kind: 'outbox' }, { dataDir: dir, fetch })).toMatchObject({ path: join(dir, 'sms-outbox.jsonl') });
+      expect(typeof createSmsSender({ kind: 'webhook', url: 'https://sms.example.gov.cn/send', timeoutMs: 1000, retries: 0, backoffMs: 0 }, { dataDir: dir, fetch }).send).toBe('function');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import { readForm } from '../../http/form-body.js';
 import { htmlPage } from '../../http/html-page.js';
-import type { CsrfTokens } from '../../interactions/csrf.js';
+import type { CsrfTokens } from '../../http/csrf.js';
 import { isYihaoError } from '../../errors.js';
 import { AdminError, isAdminError } from '../admin-error.js';
 import { auditQueryInput } from '../audit-service.js';

@@ -78,13 +78,19 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
       if (!flow) return { ok: false, reason: 'no_pending' };
       const account = flow.accountId ? await accounts.findById(flow.accountId) : undefined;
       if (account?.status !== 'active' || !account.phone) return { ok: false, reason: 'invalid' };
-      const result = await otp.verify({ phone: account.phone, purpose: 'reset_password', code });
-      if (result !== 'ok') {
-        await audit.append({ action: 'password.reset_failed', actorType: 'citizen', accountId: account.sub, channel: 'web', details: { reason: result }, ...origin });
-        return { ok: false, reason: result };
+      // Shed (503) before the code is spent: a full argon2 queue must not cost the citizen the code.
+      const place = accounts.reserveHashing();
+      try {
+        const result = await otp.verify({ phone: account.phone, purpose: 'reset_password', code });
+        if (result !== 'ok') {
+          await audit.append({ action: 'password.reset_failed', actorType: 'citizen', accountId: account.sub, channel: 'web', details: { reason: result }, ...origin });
+          return { ok: false, reason: result };
+        }
+        await store.destroy(flowId);
+        await accounts.replacePassword(account.id, password, place);
+      } finally {
+        place.release();
       }
-      await store.destroy(flowId);
-      await accounts.replacePassword(account.id, password);
       // Proven by a code to the account's phone: a distributed lock on its password ends here too.
       await accounts.lockout.unlock(account.id);
       const ended = await signOut.everywhere(account.sub);

@@ -237,6 +237,12 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
       }
     },
 
+    /** The account an ID number or mobile number names, with its lockout subject (the identifier's own keyed one when none). */
+    async lockoutSubjectOf(identifier: string): Promise<{ subject: string; account: Account | undefined }> {
+      const row = await findByIdentifier(identifier);
+      return { subject: subjectOf(identifier, row), account: row && toAccount(row) };
+    },
+
     /** The lockout subject of a mobile number (its account's, or the number's own when none): for SMS sign-in. */
     async lockoutSubjectOfPhone(phone: string): Promise<{ subject: string; account: Account | undefined }> {
       const e164 = normalisePhone(phone);

@@ -79,12 +79,14 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
     async complete(flowId: string, code: string, password: string, origin: Origin): Promise<ResetResult> {
       const flow = await pending(flowId);
       if (!flow) return { ok: false, reason: 'no_pending' };
-      const account = flow.accountId ? await accounts.findById(flow.accountId) : undefined;
-      // No account to reset: the decoy code counts attempts and expires like a real one, and is never right.
-      if (account?.status !== 'active' || !account.phone) return { ok: false, reason: flow.decoy ? await otp.verifyDecoy({ ticket: flow.decoy, code }) : 'invalid' };
       // Shed (503) before the code is spent: a full argon2 queue must not cost the citizen the code.
+      // Before looking at the account, so that a decoy flow is shed alike.
       const place = accounts.reserveHashing();
+      let account;
       try {
+        account = flow.accountId ? await accounts.findById(flow.accountId) : undefined;
+        // No account to reset: the decoy code counts attempts and expires like a real one, and is never right.
+        if (account?.status !== 'active' || !account.phone) return { ok: false, reason: flow.decoy ? await otp.verifyDecoy({ ticket: flow.decoy, code }) : 'invalid' };
         const result = await otp.verify({ phone: account.phone, purpose: 'reset_password', code });
         if (result !== 'ok') {
           await audit.append({ action: 'password.reset_failed', actorType: 'citizen', accountId: account.sub, channel: 'web', details: { reason: result }, ...origin });

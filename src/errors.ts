@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'account_locked'
   | 'csrf'
   | 'interaction_mismatch'
-  | 'config';
+  | 'config'
+  | 'overloaded';
 
 export class YihaoError extends Error {
   constructor(

@@ -5,7 +5,7 @@ import { YihaoError } from '../errors.js';
 import { birthDateOf, genderOf, isCitizenIdShaped, parseCitizenId, type CitizenId } from '../identity/index.js';
 import type { CitizenIdVault } from '../identity/index.js';
 import { accountStore, uniqueViolation, type AccountRow, type AccountWithPassword } from './account-store.js';
-import type { PasswordHasher } from './password-hasher.js';
+import type { HashLoad, HashPlace, PasswordHasher } from './password-hasher.js';
 import { normalisePhone } from './phone.js';
 import type { Database } from '../storage/database.js';
 import type { Lockout } from './lockout.js';
@@ -148,15 +148,41 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
     return `u_${keyed('lockout-subject', canonical).slice(0, 30)}`;
   }
 
+  async function checkPassword(place: HashPlace, identifier: string, password: string, ip: string): Promise<PasswordCheck> {
+    const row = await findByIdentifier(identifier, true);
+    const credential = row?.status === 'active' && row.password_id && row.password_secret ? { id: row.password_id, secret: row.password_secret } : undefined;
+    const subject = subjectOf(identifier, row);
+    const gate = await lockout.beginAttempt(subject, ip);
+    if (gate.locked) return { ok: false, reason: 'throttled', until: gate.until };
+    const ok = credential ? await place.verify(credential.secret, password) : await place.verifyNothing(password);
+    if (!ok || !row || !credential) {
+      const after = gate.ifFailed;
+      return after.locked && after.lockedNow && row ? { ok: false, reason: 'invalid', distributedLock: { sub: row.sub, until: after.until } } : { ok: false, reason: 'invalid' };
+    }
+    await lockout.recordSuccess(subject, ip);
+    await store.touchCredential(credential.id, Date.now());
+    return { ok: true, account: toAccount(row) };
+  }
+
   return {
     /** Slows guessing per (account, address); operators lift a distributed lock with `lockout.unlock(account.id)`. */
     lockout,
 
     /**
+     * A place in the argon2 queue, or `Overloaded` (503 + Retry-After) when it is full. A flow that
+     * consumes something before it hashes (a one-time code, a pending registration) reserves first,
+     * so that a shed request leaves everything as it was; it passes the place to `create` or
+     * `replacePassword`, and releases it in a `finally`.
+     */
+    reserveHashing: (): HashPlace => hasher.reserve(),
+    /** The argon2 queue now (for metrics). */
+    hashingLoad: (): HashLoad => hasher.load(),
+
+    /**
      * Creates an account bound to one citizen ID, with a password credential. With `proof`, the
      * assurance is recorded in the same insert: there is never a moment with a self-asserted row.
      */
-    async create(input: AccountInput, proof?: IdentityProof): Promise<Account> {
+    async create(input: AccountInput, proof?: IdentityProof, place?: HashPlace): Promise<Account> {
       const parsed = accountInput.safeParse(input);
       if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
       const { name, password } = parsed.data;
@@ -186,7 +212,7 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
         created_at: now,
         updated_at: now,
       };
-      const secret = await hasher.hash(password);
+      const secret = await (place ?? hasher).hash(password);
       try {
         await store.insertWithCredential(row, { id: newId('c_'), account_id: row.id, type: 'password', secret, created_at: now, last_used_at: null });
       } catch (e) {
@@ -209,19 +235,19 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
      * password: a guesser hammering one account from one address costs us no hashing.
      */
     async verifyPassword(identifier: string, password: string, ip: string): Promise<PasswordCheck> {
-      const row = await findByIdentifier(identifier, true);
-      const credential = row?.status === 'active' && row.password_id && row.password_secret ? { id: row.password_id, secret: row.password_secret } : undefined;
-      const subject = subjectOf(identifier, row);
-      const gate = await lockout.beginAttempt(subject, ip);
-      if (gate.locked) return { ok: false, reason: 'throttled', until: gate.until };
-      const ok = credential ? await hasher.verify(credential.secret, password) : await hasher.verifyNothing(password);
-      if (!ok || !row || !credential) {
-        const after = gate.ifFailed;
-        return after.locked && after.lockedNow && row ? { ok: false, reason: 'invalid', distributedLock: { sub: row.sub, until: after.until } } : { ok: false, reason: 'invalid' };
+      // Shed (throws `Overloaded`) before the guess is counted: a full queue must not cost the citizen an attempt.
+      const place = hasher.reserve();
+      try {
+        return await checkPassword(place, identifier, password, ip);
+      } finally {
+        place.release();
       }
-      await lockout.recordSuccess(subject, ip);
-      await store.touchCredential(credential.id, Date.now());
-      return { ok: true, account: toAccount(row) };
+    },
+
+    /** The account an ID number or mobile number names, with its lockout subject (the identifier's own keyed one when none). */
+    async lockoutSubjectOf(identifier: string): Promise<{ subject: string; account: Account | undefined }> {
+      const row = await findByIdentifier(identifier);
+      return { subject: subjectOf(identifier, row), account: row && toAccount(row) };
     },
 
     /** The lockout subject of a mobile number (its account's, or the number's own when none): for SMS sign-in. */
@@ -248,10 +274,10 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
      * Sets a new password (argon2). The caller has proven the citizen some other way (a verified
      * SMS code) and decides what else goes with it (lockout, sessions, audit).
      */
-    async replacePassword(id: string, password: string): Promise<void> {
+    async replacePassword(id: string, password: string, place?: HashPlace): Promise<void> {
       const parsed = accountInput.shape.password.safeParse(password);
       if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
-      const secret = await hasher.hash(password);
+      const secret = await (place ?? hasher).hash(password);
       const now = Date.now();
       if ((await store.replaceSecret(id, 'password', secret, now)) === 0) {
         await store.insertCredential({ id: newId('c_'), account_id: id, type: 'password', secret, created_at: now, last_used_at: null });

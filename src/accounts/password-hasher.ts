@@ -1,5 +1,6 @@
 import argon2 from 'argon2';
 import { z } from 'zod';
+import { YihaoError } from '../errors.js';
 
 export interface Argon2Settings {
   memoryKiB: number;
@@ -7,6 +8,38 @@ export interface Argon2Settings {
   parallelism: number;
   /** Hashes in flight at once; the rest queue here rather than in libuv, where token signing waits too. */
   maxConcurrent: number;
+  /** Hashes that may wait for a slot; past them a hash is refused at once (`Overloaded`) instead of queueing without end. */
+  maxQueued: number;
+}
+
+/**
+ * A hash refused because the queue is full (load shedding, issue 11): answered 503 with
+ * Retry-After. Thrown before anything is counted or consumed, so the caller can answer as if the
+ * request never came.
+ */
+export class Overloaded extends YihaoError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('overloaded', 'the service is busy; try again shortly', 503);
+  }
+}
+export const isOverloaded = (e: unknown): e is Overloaded => e instanceof Overloaded;
+
+/** What a caller holds between admission and its hash: a place in the queue, spent by one hash. */
+export interface HashPlace {
+  hash(password: string): Promise<string>;
+  verify(hash: string, password: string): Promise<boolean>;
+  verifyNothing(password: string): Promise<false>;
+  /** Gives the place back unused (idempotent; a hash gives it back by itself). */
+  release(): void;
+}
+
+/** The queue as a metrics endpoint reads it. */
+export interface HashLoad {
+  running: number;
+  /** Places taken and not yet running: hashes waiting for a slot, and callers admitted but not yet hashing. */
+  queued: number;
+  maxConcurrent: number;
+  maxQueued: number;
 }
 
 export interface PasswordHasher {
@@ -14,8 +47,15 @@ export interface PasswordHasher {
   verify(hash: string, password: string): Promise<boolean>;
   /** Spends the same time as a real verify, so an unknown identifier cannot be told apart by timing. */
   verifyNothing(password: string): Promise<false>;
-  /** Hashes running now (never above `maxConcurrent`) and hashes waiting in Yihao's queue. */
-  load(): { running: number; queued: number };
+  /**
+   * Takes a place in the queue now, or throws `Overloaded` when `maxQueued` are already waiting.
+   * A caller that must not count or consume anything for a request it cannot serve (a sign-in
+   * counts a guess before it hashes) reserves first. `hash`, `verify` and `verifyNothing` reserve
+   * for themselves.
+   */
+  reserve(): HashPlace;
+  /** Hashes running now (never above `maxConcurrent`) and places waiting in Yihao's queue. */
+  load(): HashLoad;
 }
 
 /** How far above the configured cost a stored hash may be and still be checked. */
@@ -66,7 +106,23 @@ function semaphore(limit: number) {
       else active--;
     }
   };
-  return Object.assign(run, { load: () => ({ running: active, queued: waiting.length }) });
+  return Object.assign(run, { running: () => active });
+}
+
+/** How long a hash takes here, smoothed, for Retry-After: the cost depends on the machine and its load. */
+function hashTimer(initialMs: number) {
+  let meanMs = initialMs;
+  return {
+    async time<T>(task: () => Promise<T>): Promise<T> {
+      const started = performance.now();
+      try {
+        return await task();
+      } finally {
+        meanMs = 0.8 * meanMs + 0.2 * (performance.now() - started);
+      }
+    },
+    meanMs: () => meanMs,
+  };
 }
 
 /**
@@ -87,31 +143,66 @@ export function createPasswordHasher(settings: Argon2Settings): PasswordHasher {
     parallelism: settings.parallelism,
   };
   const limit = semaphore(settings.maxConcurrent);
+  // ~23 ms at the default cost (docs/DESIGN.md), scaled by the configured work until measured.
+  const timer = hashTimer((23 * settings.memoryKiB * settings.iterations) / (19456 * 2));
   const affordable = storedHashWithin(settings);
+  /** Places taken: running, waiting for a slot, or reserved by a caller not yet hashing. */
+  let taken = 0;
   let decoy: Promise<string> | undefined;
 
-  const hash = (password: string) => limit(() => argon2.hash(password, options));
+  const run = <T>(task: () => Promise<T>) => limit(() => timer.time(task));
   const check = (stored: string, password: string) =>
-    limit(async () => {
+    run(async () => {
       try {
         return await argon2.verify(stored, password);
       } catch {
         return false; // a malformed stored hash is a failed check, never a crash
       }
     });
-  const verifyNothing = async (password: string): Promise<false> => {
-    // Made once, through the queue like any other hash, so that the first unknown identifier
-    // does not run one argon2 more than the cap allows.
-    decoy ??= hash('decoy-password-never-matches');
-    await check(await decoy, password);
-    return false;
-  };
+
+  function reserve(): HashPlace {
+    if (taken >= settings.maxConcurrent + settings.maxQueued) {
+      // Long enough for the queue ahead to drain, as this machine hashes now.
+      const waitMs = ((taken + 1) / settings.maxConcurrent) * timer.meanMs();
+      throw new Overloaded(Math.max(1, Math.ceil(waitMs / 1000)));
+    }
+    taken++;
+    let held = true;
+    const release = () => {
+      if (held) taken--;
+      held = false;
+    };
+    const spend = async <T>(task: () => Promise<T>): Promise<T> => {
+      if (!held) throw new Error('a hash place is spent once');
+      try {
+        return await task();
+      } finally {
+        release();
+      }
+    };
+    const verifyNothing = (password: string) =>
+      spend(async (): Promise<false> => {
+        // Made once, through the queue like any other hash (in this caller's place), so that the
+        // first unknown identifier does not run one argon2 more than the cap allows.
+        decoy ??= run(() => argon2.hash('decoy-password-never-matches', options));
+        await check(await decoy, password);
+        return false;
+      });
+    return {
+      hash: (password) => spend(() => run(() => argon2.hash(password, options))),
+      // A stored hash beyond the cost we accept fails after a decoy check: as slow as any other answer.
+      verify: (stored, password) => (affordable(stored) ? spend(() => check(stored, password)) : verifyNothing(password)),
+      verifyNothing,
+      release,
+    };
+  }
 
   return {
-    hash,
-    // A stored hash beyond the cost we accept fails after a decoy check: as slow as any other answer.
-    verify: (stored, password) => (affordable(stored) ? check(stored, password) : verifyNothing(password)),
-    verifyNothing,
-    load: limit.load,
+    // async: a full queue is a rejected promise here, never a synchronous throw.
+    hash: async (password) => reserve().hash(password),
+    verify: async (stored, password) => reserve().verify(stored, password),
+    verifyNothing: async (password) => reserve().verifyNothing(password),
+    reserve,
+    load: () => ({ running: limit.running(), queued: taken - limit.running(), maxConcurrent: settings.maxConcurrent, maxQueued: settings.maxQueued }),
   };
 }

@@ -90,8 +90,12 @@ export const fileConfigSchema = z
         maxConcurrent: z
           .union([z.literal('auto'), z.number().int().min(1).max(64)])
           .transform((v) => (v === 'auto' ? Math.max(1, availableParallelism() - 1) : v)),
+        // Hashes waiting for a slot before a sign-in is shed (503 + Retry-After). 'auto': about a second
+        // of work at the default cost (~23 ms a hash), 50 per slot; bursts of sign-ins fit, a flood does not.
+        maxQueued: z.union([z.literal('auto'), z.number().int().min(1).max(100_000)]).default('auto'),
       })
-      .strict(),
+      .strict()
+      .transform((a) => ({ ...a, maxQueued: a.maxQueued === 'auto' ? 50 * a.maxConcurrent : a.maxQueued })),
     // Guesses from one address at one account: answered at once up to maxFailures, then each waits
     // twice as long as the last, up to lockSeconds (src/accounts/lockout.ts).
     lockout: z.object({ maxFailures: z.number().int().min(1).max(100), windowSeconds: seconds, lockSeconds: seconds }).strict(),

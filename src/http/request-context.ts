@@ -1,10 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { isYihaoError } from '../errors.js';
 import { requestLog } from '../logger.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Load shedding (the argon2 queue is full) where no page answered it itself: Retry-After always,
+ * and for a browser form a page in both languages rather than JSON it cannot show.
+ */
+function shed(ctx: Context, seconds: number): void {
+  ctx.set('retry-after', String(seconds));
+  if (ctx.accepts('json', 'html') !== 'html') return;
+  ctx.type = 'text/html; charset=utf-8';
+  ctx.set('cache-control', 'no-store');
+  ctx.body = `<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>服务繁忙 / Service busy</title><main><h1>服务繁忙 / Service busy</h1><p role="alert">服务繁忙，请 ${seconds} 秒后重试。 <span lang="en">The service is busy. Try again in ${seconds} seconds.</span></p></main></html>`;
+}
 
 /**
  * First in the chain: a request id, one log line per request, and the mapping of errors to
@@ -24,6 +36,7 @@ export function requestContext(logger: Logger): Middleware {
       if (isYihaoError(err)) {
         ctx.status = err.status;
         ctx.body = { error: err.code, error_description: err.message };
+        if (err.code === 'overloaded') shed(ctx, (err as { retryAfterSeconds?: number }).retryAfterSeconds ?? 1);
       } else {
         logger.error({ err, requestId: id, method: ctx.method, path: ctx.path }, 'unhandled error');
         ctx.status = 500;

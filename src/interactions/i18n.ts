@@ -24,6 +24,7 @@ const zh = {
   invalidCredentials: '身份证号/手机号或密码不正确。',
   accountLocked: (minutes: number) => `登录失败次数过多，账号已被暂时锁定。请在 ${minutes} 分钟后重试。`,
   tooManyAttempts: (seconds: number) => (seconds < 60 ? `登录失败次数过多，请等待 ${seconds} 秒后重试。` : `登录失败次数过多，请等待 ${Math.ceil(seconds / 60)} 分钟后重试。`),
+  busy: (seconds: number) => `服务繁忙，请 ${seconds} 秒后重试。`,
   consentTitle: '授权确认',
   consentLead: (client: string) => `「${client}」请求获取以下信息：`,
   allow: '同意',
@@ -130,6 +131,7 @@ const en: typeof zh = {
     const [n, unit] = seconds < 60 ? [seconds, 'second'] : [Math.ceil(seconds / 60), 'minute'];
     return `Too many failed sign-in attempts. Wait ${n} ${unit}${n === 1 ? '' : 's'} and try again.`;
   },
+  busy: (seconds) => `The service is busy. Try again in ${seconds} second${seconds === 1 ? '' : 's'}.`,
   consentTitle: 'Allow access',
   consentLead: (client) => `${client} asks for:`,
   allow: 'Allow',

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import { ACR, type Authentication } from '../accounts/index.js';
+import { ACR, isOverloaded, type Authentication, type PasswordCheck } from '../accounts/index.js';
 import { completeLogin, loadInteraction, renderLogin, throttled } from './interaction-context.js';
 import { needsSecondFactor, refuseUnreachableLevel, renderSecondFactor, sendPhoneProof, startSecondFactor, type SecondFactorDeps } from './second-factor.js';
 
@@ -26,7 +26,16 @@ export function loginRoutes(router: Router, deps: SecondFactorDeps): void {
       ctx.status = 400;
       return renderLogin(ctx, it, { error: tooLong ? it.t.fieldTooLong : it.t.fieldRequired });
     }
-    const check = await deps.accounts.verifyPassword(parsed.data.identifier, parsed.data.password, ctx.ip);
+    let check: PasswordCheck;
+    try {
+      check = await deps.accounts.verifyPassword(parsed.data.identifier, parsed.data.password, ctx.ip);
+    } catch (e) {
+      if (!isOverloaded(e)) throw e;
+      // Shed before the guess was counted (load shedding): the citizen simply tries again.
+      ctx.status = 503;
+      ctx.set('retry-after', String(e.retryAfterSeconds));
+      return renderLogin(ctx, it, { error: it.t.busy(e.retryAfterSeconds) });
+    }
     const where = { clientId: String(it.details.params.client_id), channel: 'web', ip: ctx.ip, requestId: ctx.state.requestId as string };
     // Alike for every identifier, with an account or without: the same text, status and wait.
     // Refusals are not audited one by one (a flood would write as fast as it comes); failures are.

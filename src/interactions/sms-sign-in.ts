@@ -25,8 +25,9 @@ const MODEL = 'PendingSmsLogin';
  *
  * No account enumeration: a number with no active account gets the same answer ("if this number
  * is registered, a code has been sent") but no SMS, and any code for it is simply "wrong", slowed
- * by the same lockout as a number with an account (src/accounts/lockout.ts). What still tells the
- * two apart: the resend throttles, which count real sends only.
+ * by the same lockout as a number with an account (src/accounts/lockout.ts). The resend throttles
+ * and the code's attempt limit answer alike too: such a number gets a decoy code that nobody
+ * receives (`OtpService.issueDecoy`), throttled and counted like a real one.
  */
 export function createSmsSignIn({ accounts, otp, Adapter, sealer, codeTtlSeconds }: {
   accounts: Accounts;
@@ -58,14 +59,13 @@ export function createSmsSignIn({ accounts, otp, Adapter, sealer, codeTtlSeconds
     /** `phone` is E.164 (the form normalised it). Sends only when an active account holds the number. */
     async sendCode(uid: string, phone: string, clientIp: string): Promise<SmsSendResult> {
       const account = await activeAccount(phone);
-      if (account) {
-        try {
-          const issued = await otp.issue({ phone, purpose: 'login', clientIp });
-          if (!issued.ok) return issued;
-        } catch (e) {
-          if (e instanceof SmsDeliveryError) return { ok: false, reason: 'sms_unavailable' };
-          throw e;
-        }
+      try {
+        // A number with no active account takes the same throttles and gets a code nobody receives.
+        const issued = account ? await otp.issue({ phone, purpose: 'login', clientIp }) : await otp.issueDecoy({ target: phone, purpose: 'login', clientIp });
+        if (!issued.ok) return issued;
+      } catch (e) {
+        if (e instanceof SmsDeliveryError) return { ok: false, reason: 'sms_unavailable' };
+        throw e;
       }
       await store.upsert(uid, { sealed: sealer.seal(phone, aad(uid)) }, codeTtlSeconds);
       return { ok: true };
@@ -83,7 +83,7 @@ export function createSmsSignIn({ accounts, otp, Adapter, sealer, codeTtlSeconds
       const active = account?.status === 'active' ? account : undefined;
       const gate = await accounts.lockout.beginAttempt(subject, ip);
       if (gate.locked) return { ok: false, reason: 'throttled', until: gate.until };
-      const result = active ? await otp.verify({ phone, purpose: 'login', code }) : 'invalid';
+      const result = active ? await otp.verify({ phone, purpose: 'login', code }) : await otp.verifyDecoy({ ticket: otp.decoyTicket(phone, 'login'), code });
       if (result !== 'ok' || !active) {
         const after = gate.ifFailed;
         const reason = result === 'ok' ? 'invalid' : result;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Accounts } from '../accounts/index.js';
+import { normalisePhone, type Accounts } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { SignOut } from '../oidc/sign-out.js';
 import { SmsDeliveryError, type OtpService } from '../sms/index.js';
@@ -42,11 +42,11 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
   const store = new Adapter(MODEL);
   const isId = (value: unknown): value is string => typeof value === 'string' && ID.test(value);
 
-  async function pending(flowId: string): Promise<{ accountId: string | null } | undefined> {
+  async function pending(flowId: string): Promise<{ accountId: string | null; decoy?: string } | undefined> {
     if (!isId(flowId)) return undefined;
     const payload = await store.find(flowId);
     if (!payload || !('accountId' in payload)) return undefined;
-    return { accountId: typeof payload.accountId === 'string' ? payload.accountId : null };
+    return { accountId: typeof payload.accountId === 'string' ? payload.accountId : null, ...(typeof payload.decoy === 'string' ? { decoy: payload.decoy } : {}) };
   }
 
   return {
@@ -57,34 +57,46 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
 
     /** Sends a code to the phone of the account that `identifier` (ID number or mobile number) names, if any. */
     async start(flowId: string, identifier: string, origin: Origin): Promise<ResetSendResult> {
-      const account = await accounts.findByIdentifier(identifier);
+      const { account, subject } = await accounts.lockoutSubjectOf(identifier);
       const target = account?.status === 'active' && account.phone ? account : undefined;
-      if (target) {
-        try {
-          const issued = await otp.issue({ phone: target.phone!, purpose: 'reset_password', clientIp: origin.ip });
-          if (!issued.ok) return issued;
-        } catch (e) {
-          if (e instanceof SmsDeliveryError) return { ok: false, reason: 'sms_unavailable' };
-          throw e;
-        }
-        await audit.append({ action: 'password.reset_requested', actorType: 'citizen', accountId: target.sub, channel: 'web', ...origin });
+      // No one to send to: a decoy code, throttled and counted like a real one, under the number
+      // itself (sharing its throttles with real sends) or a keyed hash of the identifier.
+      const decoy = target ? undefined : (normalisePhone(identifier) ?? subject);
+      try {
+        const issued = target
+          ? await otp.issue({ phone: target.phone!, purpose: 'reset_password', clientIp: origin.ip })
+          : await otp.issueDecoy({ target: decoy!, purpose: 'reset_password', clientIp: origin.ip });
+        if (!issued.ok) return issued;
+      } catch (e) {
+        if (e instanceof SmsDeliveryError) return { ok: false, reason: 'sms_unavailable' };
+        throw e;
       }
-      await store.upsert(flowId, { accountId: target?.id ?? null }, ttlSeconds);
+      if (target) await audit.append({ action: 'password.reset_requested', actorType: 'citizen', accountId: target.sub, channel: 'web', ...origin });
+      await store.upsert(flowId, target ? { accountId: target.id } : { accountId: null, decoy: otp.decoyTicket(decoy!, 'reset_password') }, ttlSeconds);
       return { ok: true };
     },
 
     async complete(flowId: string, code: string, password: string, origin: Origin): Promise<ResetResult> {
       const flow = await pending(flowId);
       if (!flow) return { ok: false, reason: 'no_pending' };
-      const account = flow.accountId ? await accounts.findById(flow.accountId) : undefined;
-      if (account?.status !== 'active' || !account.phone) return { ok: false, reason: 'invalid' };
-      const result = await otp.verify({ phone: account.phone, purpose: 'reset_password', code });
-      if (result !== 'ok') {
-        await audit.append({ action: 'password.reset_failed', actorType: 'citizen', accountId: account.sub, channel: 'web', details: { reason: result }, ...origin });
-        return { ok: false, reason: result };
+      // Shed (503) before the code is spent: a full argon2 queue must not cost the citizen the code.
+      // Before looking at the account, so that a decoy flow is shed alike.
+      const place = accounts.reserveHashing();
+      let account;
+      try {
+        account = flow.accountId ? await accounts.findById(flow.accountId) : undefined;
+        // No account to reset: the decoy code counts attempts and expires like a real one, and is never right.
+        if (account?.status !== 'active' || !account.phone) return { ok: false, reason: flow.decoy ? await otp.verifyDecoy({ ticket: flow.decoy, code }) : 'invalid' };
+        const result = await otp.verify({ phone: account.phone, purpose: 'reset_password', code });
+        if (result !== 'ok') {
+          await audit.append({ action: 'password.reset_failed', actorType: 'citizen', accountId: account.sub, channel: 'web', details: { reason: result }, ...origin });
+          return { ok: false, reason: result };
+        }
+        await store.destroy(flowId);
+        await accounts.replacePassword(account.id, password, place);
+      } finally {
+        place.release();
       }
-      await store.destroy(flowId);
-      await accounts.replacePassword(account.id, password);
       // Proven by a code to the account's phone: a distributed lock on its password ends here too.
       await accounts.lockout.unlock(account.id);
       const ended = await signOut.everywhere(account.sub);

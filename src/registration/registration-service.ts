@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Account, Accounts } from '../accounts/index.js';
+import type { Account, Accounts, HashPlace } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { isYihaoError } from '../errors.js';
 import { maskCitizenId, type CitizenId } from '../identity/index.js';
@@ -136,6 +136,41 @@ export function createRegistrationService({ accounts, registry, otp, audit, pend
     }
   }
 
+  /** The registration's last step, holding a place in the argon2 queue for the password. */
+  async function completeWith(place: HashPlace, flowId: string, { code, password }: { code?: string | undefined; password: string }, origin: RequestOrigin): Promise<CompleteResult> {
+    const found = await pending.find(flowId);
+    if (!found) return { ok: false, reason: 'no_pending' };
+    const proven = await proveCode(flowId, found, code);
+    if ('ok' in proven) return proven;
+    const { citizenId, name, phone } = proven;
+
+    let result;
+    try {
+      result = await registry.verify({ citizenId, name });
+    } catch (e) {
+      if (!isRegistryUnavailable(e)) throw e;
+      logger?.warn({ event: 'registration.registry_unavailable', requestId: origin.requestId, reason: e.reason, attempts: e.attempts }, e.message);
+      const failures = proven.registryFailures + 1;
+      if (failures >= MAX_REGISTRY_FAILURES) await pending.remove(flowId);
+      else await pending.update(flowId, { ...proven, registryFailures: failures });
+      return { ok: false, reason: 'registry_unavailable' };
+    }
+    if (result.outcome !== 'match') return refuse(flowId, 'registry_mismatch', origin, proven, result.outcome);
+
+    let account: Account;
+    try {
+      account = await accounts.create({ citizenId, name, password, phone }, { assurance: 'registry', at: result.checkedAt.getTime() }, place);
+    } catch (e) {
+      if (isYihaoError(e) && (e.code === 'duplicate_citizen_id' || e.code === 'duplicate_phone')) return refuse(flowId, e.code, origin, proven);
+      throw e;
+    }
+    await pending.remove(flowId);
+    await record('account.registered', origin, {
+      accountId: account.sub,
+      details: { assurance: 'registry', registry: result.source, checked_at: result.checkedAt.toISOString() },
+    });
+    return { ok: true, account };
+  }
   return {
     async start(flowId, { citizenId, name, phone }, origin) {
       // The code goes out first: a throttled or failed send leaves an earlier pending step as it was.
@@ -155,41 +190,17 @@ export function createRegistrationService({ accounts, registry, otp, audit, pend
       return current && { maskedPhone: maskPhone(current.phone), phoneVerified: current.phoneVerified };
     },
 
-    async complete(flowId, { code, password }, origin) {
-      const found = await pending.find(flowId);
-      if (!found) return { ok: false, reason: 'no_pending' };
-      const proven = await proveCode(flowId, found, code);
-      if ('ok' in proven) return proven;
-      const { citizenId, name, phone } = proven;
-
-      let result;
+    async complete(flowId, args, origin) {
+      // Shed (503) before the code is proven or the registry asked: a full argon2 queue must not spend either.
+      const place = accounts.reserveHashing();
       try {
-        result = await registry.verify({ citizenId, name });
-      } catch (e) {
-        if (!isRegistryUnavailable(e)) throw e;
-        logger?.warn({ event: 'registration.registry_unavailable', requestId: origin.requestId, reason: e.reason, attempts: e.attempts }, e.message);
-        const failures = proven.registryFailures + 1;
-        if (failures >= MAX_REGISTRY_FAILURES) await pending.remove(flowId);
-        else await pending.update(flowId, { ...proven, registryFailures: failures });
-        return { ok: false, reason: 'registry_unavailable' };
+        return await completeWith(place, flowId, args, origin);
+      } finally {
+        place.release();
       }
-      if (result.outcome !== 'match') return refuse(flowId, 'registry_mismatch', origin, proven, result.outcome);
-
-      let account: Account;
-      try {
-        account = await accounts.create({ citizenId, name, password, phone }, { assurance: 'registry', at: result.checkedAt.getTime() });
-      } catch (e) {
-        if (isYihaoError(e) && (e.code === 'duplicate_citizen_id' || e.code === 'duplicate_phone')) return refuse(flowId, e.code, origin, proven);
-        throw e;
-      }
-      await pending.remove(flowId);
-      await record('account.registered', origin, {
-        accountId: account.sub,
-        details: { assurance: 'registry', registry: result.source, checked_at: result.checkedAt.toISOString() },
-      });
-      return { ok: true, account };
     },
   };
+
 }
 
 /** The masked number for the success page. */

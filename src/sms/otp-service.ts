@@ -34,6 +34,18 @@ export interface OtpService {
    * 'invalid' for a code that exists; a wrong, used, replaced or unknown code is 'invalid'.
    */
   verify(request: { phone: string; purpose: SmsPurpose; code: string }): Promise<VerifyResult>;
+  /**
+   * `issue` for a number or identifier that has no account to send to: takes the same throttles
+   * and keeps a code that nobody receives, so every answer a stranger can probe ("too soon", "too
+   * many codes", attempts, expiry) comes as it would for a registered number. Sends nothing.
+   * `target` is a mobile number (then it shares that number's throttles with real sends) or
+   * another stable key for the identifier (a keyed hash of an ID number).
+   */
+  issueDecoy(request: { target: string; purpose: SmsPurpose; clientIp: string }): Promise<IssueResult>;
+  /** Names the decoy of `target` and `purpose` for `verifyDecoy`: a keyed hash, safe to keep in a flow record. */
+  decoyTicket(target: string, purpose: SmsPurpose): string;
+  /** `verify` against a decoy: never 'ok', otherwise the same answers, attempts and expiry as a real code. */
+  verifyDecoy(request: { ticket: string; code: string }): Promise<Exclude<VerifyResult, 'ok'>>;
 }
 
 export interface OtpServiceOptions {
@@ -96,48 +108,83 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
     return undefined;
   }
 
+  /** Throttles, then a fresh code in the slot; `deliver` sends it (absent for a decoy). */
+  async function put(phone: string, purpose: SmsPurpose, clientIp: string, deliver?: (code: string) => Promise<void>): Promise<IssueResult> {
+    const at = now();
+    const refused = await passThrottles(phone, purpose, clientIp, at);
+    if (refused) return refused;
+
+    const code = String(random(CODE_SPACE)).padStart(6, '0');
+    const expiresAt = at + limits.codeTtlSeconds * 1000;
+    // Stored before sending: a citizen quick enough to type it before we return must find it.
+    await store.putCode(slotKey(phone, purpose), { codeHash: codeHash(phone, purpose, code), createdAt: at, expiresAt }, at);
+    await deliver?.(code);
+    return { ok: true, expiresAt, resendAfterSeconds: limits.resendIntervalSeconds };
+  }
+
+  /** An attempt at the code in slot `key`: 'claimed' when there is a live code to compare with. */
+  async function attempt(key: string): Promise<Exclude<VerifyResult, 'ok'> | { claimed: string }> {
+    const claim = await store.claimAttempt(key, now(), limits.maxAttempts);
+    switch (claim.status) {
+      case 'missing':
+      case 'consumed':
+        return 'invalid';
+      case 'exhausted':
+        return 'too_many_attempts';
+      case 'expired':
+        return 'expired';
+      case 'claimed':
+        return { claimed: claim.codeHash };
+    }
+  }
+
+  async function check(phone: string | undefined, purpose: SmsPurpose, rawCode: unknown): Promise<VerifyResult> {
+    const code = typeof rawCode === 'string' ? normaliseCode(rawCode) : '';
+    // Malformed input cannot be right, so it costs no attempt.
+    if (!phone || !CODE_PATTERN.test(code)) return 'invalid';
+
+    const key = slotKey(phone, purpose);
+    const claim = await attempt(key);
+    if (typeof claim === 'string') return claim;
+    const candidate = Buffer.from(codeHash(phone, purpose, code));
+    const stored = Buffer.from(claim.claimed);
+    if (candidate.length !== stored.length || !timingSafeEqual(candidate, stored)) return 'invalid';
+    // Two right answers racing (or a new code issued meanwhile): only one consumes this code.
+    return (await store.consume(key, claim.claimed, now())) ? 'ok' : 'invalid';
+  }
+
+  /** A decoy's key: the number itself (sharing its throttles with real sends), else the caller's stable key. */
+  const decoyKey = (target: string) => normalisePhone(target) ?? `decoy|${target}`;
+
   return {
     async issue({ phone: rawPhone, purpose, clientIp }) {
       checkPurpose(purpose);
       const phone = normalisePhone(rawPhone);
       if (!phone) throw new YihaoError('invalid_input', 'not a mainland China mobile number');
-      const at = now();
-      const refused = await passThrottles(phone, purpose, clientIp, at);
-      if (refused) return refused;
-
-      const code = String(random(CODE_SPACE)).padStart(6, '0');
-      const expiresAt = at + limits.codeTtlSeconds * 1000;
-      // Stored before sending: a citizen quick enough to type it before we return must find it.
-      await store.putCode(slotKey(phone, purpose), { codeHash: codeHash(phone, purpose, code), createdAt: at, expiresAt }, at);
-      await sender.send({ to: phone, purpose, text: smsCodeText(purpose, code, validMinutes) });
-      return { ok: true, expiresAt, resendAfterSeconds: limits.resendIntervalSeconds };
+      return put(phone, purpose, clientIp, (code) => sender.send({ to: phone, purpose, text: smsCodeText(purpose, code, validMinutes) }));
     },
 
-    async verify({ phone: rawPhone, purpose, code: rawCode }) {
+    async verify({ phone: rawPhone, purpose, code }) {
       checkPurpose(purpose);
-      const phone = normalisePhone(rawPhone);
-      const code = typeof rawCode === 'string' ? normaliseCode(rawCode) : '';
-      // Malformed input cannot be right, so it costs no attempt.
-      if (!phone || !CODE_PATTERN.test(code)) return 'invalid';
+      return check(normalisePhone(rawPhone), purpose, code);
+    },
 
-      const key = slotKey(phone, purpose);
-      const claim = await store.claimAttempt(key, now(), limits.maxAttempts);
-      switch (claim.status) {
-        case 'missing':
-        case 'consumed':
-          return 'invalid';
-        case 'exhausted':
-          return 'too_many_attempts';
-        case 'expired':
-          return 'expired';
-        case 'claimed':
-          break;
-      }
-      const candidate = Buffer.from(codeHash(phone, purpose, code));
-      const stored = Buffer.from(claim.codeHash);
-      if (candidate.length !== stored.length || !timingSafeEqual(candidate, stored)) return 'invalid';
-      // Two right answers racing (or a new code issued meanwhile): only one consumes this code.
-      return (await store.consume(key, claim.codeHash, now())) ? 'ok' : 'invalid';
+    async issueDecoy({ target, purpose, clientIp }) {
+      checkPurpose(purpose);
+      return put(decoyKey(target), purpose, clientIp);
+    },
+
+    decoyTicket(target, purpose) {
+      checkPurpose(purpose);
+      return slotKey(decoyKey(target), purpose);
+    },
+
+    async verifyDecoy({ ticket, code: rawCode }) {
+      const code = typeof rawCode === 'string' ? normaliseCode(rawCode) : '';
+      if (typeof ticket !== 'string' || !CODE_PATTERN.test(code)) return 'invalid';
+      // Counted like a real attempt; there is no code to compare with, so a live one is just wrong.
+      const claim = await attempt(ticket);
+      return typeof claim === 'string' ? claim : 'invalid';
     },
   };
 }

@@ -159,3 +159,59 @@ describe('password reset through a verified SMS code', () => {
     expect(ok.html).toContain('href="/interaction/abc123"');
   });
 });
+
+describe('password reset: the resend throttle and the per-code attempt limit answer alike for an identifier with no account (issue 11)', () => {
+  let h: Harness;
+  const MAX_ATTEMPTS = 2;
+
+  beforeAll(async () => {
+    h = await startHarness({
+      overrides: (c): Config => ({ ...c, sms: { ...c.sms, limits: { ...c.sms.limits, maxAttempts: MAX_ATTEMPTS, resendIntervalSeconds: 60, perIp: { max: 100, windowSeconds: 3600 } } } }),
+    });
+  });
+  afterAll(async () => h?.close());
+
+  async function start(identifier: string) {
+    const browser = new ScriptedBrowser();
+    const at = (path: string) => new URL(path, h.url);
+    const form = await (await browser.request(at('/password-reset?ui_locales=en'))).text();
+    const sent = await browser.request(at('/password-reset?ui_locales=en'), { form: { csrf: formField(form, 'csrf')!, identifier } });
+    const first = { status: sent.status, text: alertOf(await sent.text())?.replace(/\d+/g, 'N') };
+    let csrf = formField(form, 'csrf')!;
+    if (sent.status === 303) csrf = formField(await (await browser.request(at(sent.headers.get('location')!))).text(), 'csrf') ?? csrf;
+    const finish = async (code: string) => {
+      const res = await browser.request(at('/password-reset/code?ui_locales=en'), { form: { csrf, code, password: NEW_PASSWORD, password_confirm: NEW_PASSWORD } });
+      const html = await res.text();
+      csrf = formField(html, 'csrf') ?? csrf;
+      return [res.status, alertOf(html)];
+    };
+    return { first, finish };
+  }
+
+  it('says "too soon" to a second request for an unknown mobile number or ID number too', async () => {
+    const phone = freshPhone();
+    // Another citizen for the ID number: the first one's number is already waiting out its interval.
+    const citizen = (await Promise.all([h.citizen({ phone }), h.citizen({ phone: freshPhone() })]))[1];
+    for (const [knownId, unknownId] of [
+      [phone, freshPhone()],
+      [citizen.citizenId, syntheticCitizenId()],
+    ] as const) {
+      const known = [(await start(knownId)).first, (await start(knownId)).first];
+      expect(known[1]!.status).toBe(429);
+      expect([(await start(unknownId)).first, (await start(unknownId)).first]).toEqual(known);
+    }
+  });
+
+  it('kills the code after maxAttempts wrong guesses for an unknown identifier too', async () => {
+    const guess = async (identifier: string) => {
+      const flow = await start(identifier);
+      const answers = [];
+      for (let i = 0; i < MAX_ATTEMPTS + 1; i++) answers.push(await flow.finish('000000'));
+      return answers;
+    };
+    const known = await guess((await h.citizen({ phone: freshPhone() })).citizenId);
+    expect(known.map(([s]) => s)).toEqual([...Array(MAX_ATTEMPTS).fill(400), 429]);
+    expect(await guess(syntheticCitizenId())).toEqual(known);
+    expect(await guess(freshPhone())).toEqual(known);
+  });
+});

@@ -162,3 +162,71 @@ describe('sign-in with a mobile number and an SMS code', () => {
     expect(sms.html).toContain('higher level of assurance');
   });
 });
+
+describe('SMS sign-in: the resend throttle and the per-code attempt limit answer alike for a number with no account (issue 11)', () => {
+  let h: Harness;
+  let rp: oidc.Configuration;
+  let origin: string;
+  const MAX_ATTEMPTS = 2;
+
+  beforeAll(async () => {
+    h = await startHarness({
+      overrides: (c): Config => ({
+        ...c,
+        // Guessing is slowed later than the code dies, so that the code's own limit is what shows.
+        lockout: { maxFailures: 10, windowSeconds: 900, lockSeconds: 900 },
+        sms: { ...c.sms, limits: { ...c.sms.limits, maxAttempts: MAX_ATTEMPTS, resendIntervalSeconds: 60, perIp: { max: 100, windowSeconds: 3600 } } },
+      }),
+    });
+    origin = new URL(h.issuer).origin;
+    rp = await relyingParty(h, await h.client({ name: '社保查询', firstParty: true }));
+  });
+  afterAll(async () => h?.close());
+
+  async function smsPage() {
+    const browser = new ScriptedBrowser();
+    const url = await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { scope: 'openid', ui_locales: 'en' });
+    const login = page(await walk(browser, url, origin));
+    const link = /<a href="([^"]+\/sms)">/.exec(login.html)![1]!;
+    return { browser, sms: page(await walk(browser, new URL(link, login.url), origin)) };
+  }
+  const answer = (step: PageStep) => [step.status, (alertOf(step.html) ?? statusOf(step.html))?.replace(/\+86\d+/, 'N').replace(/\d+/g, 'N')];
+
+  /** Asks twice for a code for `phone`, in two interactions, as a stranger probing the number would. */
+  async function askTwice(phone: string) {
+    const answers = [];
+    for (let i = 0; i < 2; i++) {
+      const { browser, sms } = await smsPage();
+      answers.push(answer(page(await post(browser, sms, '/sms', { phone }, origin))));
+    }
+    return answers;
+  }
+
+  it('says "too soon" to a second request for a number with no account too (and still sends it nothing)', async () => {
+    const registered = freshPhone();
+    await h.citizen({ phone: registered });
+    const unknown = freshPhone();
+    const known = await askTwice(registered);
+    expect(known[1]![0]).toBe(429);
+    expect(await askTwice(unknown)).toEqual(known);
+    expect((await readOutbox(outboxPath(h.config.dataDir))).some((m) => m.to === `+86${unknown}`)).toBe(false);
+  });
+
+  it('kills the code after maxAttempts wrong guesses for a number with no account too', async () => {
+    const guess = async (phone: string) => {
+      const { browser, sms } = await smsPage();
+      let step = page(await post(browser, sms, '/sms', { phone }, origin));
+      const answers = [];
+      for (let i = 0; i < MAX_ATTEMPTS + 2; i++) {
+        step = page(await post(browser, step, '/sms/verify', { code: '000000' }, origin));
+        answers.push(answer(step));
+      }
+      return answers;
+    };
+    const registered = freshPhone();
+    await h.citizen({ phone: registered });
+    const known = await guess(registered);
+    expect(known.map(([s]) => s)).toEqual([...Array(MAX_ATTEMPTS).fill(401), 429, 429]);
+    expect(await guess(freshPhone())).toEqual(known);
+  });
+});

@@ -240,6 +240,27 @@ describe.each(backends)('SMS one-time codes ($name)', ({ enabled, open }) => {
       expect(sender.sent).toHaveLength(3);
     });
 
+    it('keeps a decoy for a number with no account: same throttles (shared with real sends), attempts and expiry, nothing sent, never right', async () => {
+      const { otp, sender, advance } = service();
+      const phone = newPhone();
+      const ip = newIp();
+      const issued = await otp.issueDecoy({ target: phone, purpose: 'login', clientIp: ip });
+      expect(issued).toMatchObject({ ok: true, resendAfterSeconds: 60 });
+      expect(sender.sent).toHaveLength(0);
+      expect(await otp.issueDecoy({ target: phone, purpose: 'login', clientIp: ip })).toMatchObject({ ok: false, reason: 'too_soon' });
+      // A number's hourly limit counts decoys and real codes alike, across purposes.
+      expect(await otp.issue({ phone, purpose: 'login', clientIp: ip })).toMatchObject({ ok: false, reason: 'too_soon' });
+      const ticket = otp.decoyTicket(phone, 'login');
+      expect(await otp.verifyDecoy({ ticket, code: 'abc' })).toBe('invalid'); // malformed: no attempt
+      for (let i = 0; i < 5; i++) expect(await otp.verifyDecoy({ ticket, code: String(i).padStart(6, '0') })).toBe('invalid');
+      expect(await otp.verifyDecoy({ ticket, code: '123456' })).toBe('too_many_attempts');
+      advance(60_000);
+      await otp.issueDecoy({ target: 'decoy-key-of-an-id-number', purpose: 'reset_password', clientIp: ip });
+      advance(5 * MINUTE + 1);
+      expect(await otp.verifyDecoy({ ticket: otp.decoyTicket('decoy-key-of-an-id-number', 'reset_password'), code: '123456' })).toBe('expired');
+      expect(sender.sent).toHaveLength(0);
+    });
+
     it('replaces the previous code with a new one', async () => {
       const codes = [111111, 222222];
       const { otp, sender, advance } = service({ random: () => codes.shift()! });

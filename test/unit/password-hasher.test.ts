@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createPasswordHasher } from '../../src/accounts/password-hasher.js';
+import { createPasswordHasher, isOverloaded } from '../../src/accounts/password-hasher.js';
 import { mallocArenasUnbounded } from '../../src/accounts/malloc-arenas.js';
 
 // config/default.json's cost: the tests run what production runs.
-const settings = { memoryKiB: 19456, iterations: 2, parallelism: 1, maxConcurrent: 2 };
+const settings = { memoryKiB: 19456, iterations: 2, parallelism: 1, maxConcurrent: 2, maxQueued: 50 };
 const password = 'correct horse battery staple';
 
 // Made by the `argon2` package (0.45) before this hasher changed, as rows in the accounts table hold them.
@@ -90,13 +90,30 @@ describe('password hasher', () => {
       hasher.hash(password),
       hasher.verifyNothing(password),
     ];
-    expect(hasher.load()).toEqual({ running: 2, queued: 5 });
+    expect(hasher.load()).toEqual({ running: 2, queued: 5, maxConcurrent: 2, maxQueued: 50 });
     const { result, maxRunning } = await watchLoad(hasher, Promise.all(checks));
     expect(maxRunning).toBe(2);
     expect(result.slice(0, 5)).toEqual([false, true, false, true, false]);
     expect(await hasher.verify(result[5] as string, password)).toBe(true);
     expect(result[6]).toBe(false);
-    expect(hasher.load()).toEqual({ running: 0, queued: 0 });
+    expect(hasher.load()).toMatchObject({ running: 0, queued: 0 });
+  });
+
+  it('sheds past maxQueued: refused at once with a Retry-After, and a reserved place holds its turn until spent or released', async () => {
+    const small = createPasswordHasher({ ...settings, maxConcurrent: 1, maxQueued: 2 });
+    const place = small.reserve(); // a sign-in admitted, still counting its guess
+    const work = [small.hash(password), small.verify(storedBefore.argon2idDefault, password)];
+    expect(small.load()).toMatchObject({ running: 1, queued: 2 });
+    const refused = await small.hash(password).catch((e: unknown) => e);
+    expect(isOverloaded(refused) && refused.status === 503 && refused.retryAfterSeconds >= 1).toBe(true);
+    expect(() => small.reserve()).toThrow(/busy/);
+    place.release();
+    place.release(); // idempotent
+    const next = small.reserve();
+    expect(await next.verify(storedBefore.argon2idDefault, password)).toBe(true);
+    await Promise.all(work);
+    await expect(next.hash(password)).rejects.toThrow(/spent once/);
+    expect(small.load()).toEqual({ running: 0, queued: 0, maxConcurrent: 1, maxQueued: 2 });
   });
 
   it('runs one hash at a time when maxConcurrent is 1, including the decoy for verifyNothing', async () => {
@@ -120,4 +137,5 @@ describe('malloc arenas', () => {
   it('are not a concern where the process does not run on glibc', () => {
     expect(mallocArenasUnbounded({}, undefined)).toBe(false);
   });
+
 });

@@ -29,7 +29,8 @@ import { checkpointExporter, createAuditLog, createAuditSealer, parseAuditKey, p
 import { upstreamFetch } from './federation/upstream-fetch.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
-import { channelSessions, kioskSessionRouter } from './channels/kiosk/index.js';
+import { kioskSessionRouter } from './channels/kiosk/index.js';
+import { channelSessions } from './oidc/grant-tokens.js';
 import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
 import { counterStaffCheck, createAdmin, type Admin } from './admin/index.js';

@@ -5,7 +5,7 @@ import type { Accounts } from '../accounts/index.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { ProviderHolder } from './provider-holder.js';
 import { subjectFor, type Keyed, type PairwiseClient } from './pairwise.js';
-import type { ChannelSessions } from '../channels/kiosk/channel-tokens.js';
+import type { ChannelSessions } from './grant-tokens.js';
 
 /** oidc-provider's Client sends back-channel logout itself; its type declarations omit the method. */
 interface BackchannelClient {

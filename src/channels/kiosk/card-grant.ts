@@ -4,7 +4,7 @@ import type { AuditLog } from '../../audit/index.js';
 import { parseCitizenId } from '../../identity/index.js';
 import { ReplayDetectedError } from '../../storage/adapter-types.js';
 import { verifyCardAssertion } from './card-assertion.js';
-import { assertChannelAllowed, issueChannelTokens, type ChannelTokenDeps } from './channel-tokens.js';
+import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
 import { ID_CARD_GRANT } from './grant-type.js';
 import { raiseIdentityProofing } from './identity-proofing.js';
 import { invalidGrant, isOAuthError } from './oauth-errors.js';
@@ -12,7 +12,7 @@ import { invalidGrant, isOAuthError } from './oauth-errors.js';
 export interface CardGrantDeps {
   accounts: Accounts;
   audit: AuditLog;
-  tokens: ChannelTokenDeps;
+  tokens: GrantTokenDeps;
   maxAgeSeconds: number;
 }
 
@@ -76,7 +76,7 @@ export function idCardGrant(deps: CardGrantDeps) {
 
     const authentication: Authentication = { accountId: account.sub, channel: 'kiosk', amr: CARD_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
     const raised = await raiseIdentityProofing(deps.accounts, account, 'id_chip');
-    const session = await issueChannelTokens(ctx, deps.tokens, { authentication, gty: ID_CARD_GRANT, refresh: true });
+    const session = await issueGrantTokens(ctx, deps.tokens, { authentication, gty: ID_CARD_GRANT, refresh: true });
     await deps.audit.append({
       action: 'login.succeeded',
       actorType: 'citizen',

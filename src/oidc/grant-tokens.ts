@@ -85,7 +85,9 @@ export function assertChannelAllowed(ctx: TokenEndpointGrantContext | KoaContext
  * token where the options and the client allow, and an ID token with acr, amr, auth_time, channel,
  * sid (and act). The Authentication is stored under a fresh session uid that every token carries,
  * and the login's facts travel on the tokens themselves (token-facts.ts), so introspection, userinfo
- * and refreshes report what this login was. Nothing is written before the scopes check out.
+ * and refreshes report what this login was. Nothing is written before the scopes check out. These
+ * grants do not take `resource` (oidc-provider passes a grant only the parameters it registered):
+ * their tokens are for userinfo and Yihao's own APIs.
  */
 export async function issueGrantTokens(ctx: TokenEndpointGrantContext | KoaContextWithOIDC, deps: GrantTokenDeps, login: GrantLogin): Promise<ChannelSession & { grantId: string }> {
   const { provider } = ctx.oidc;
@@ -93,9 +95,6 @@ export async function issueGrantTokens(ctx: TokenEndpointGrantContext | KoaConte
   const plumbing = grantPlumbing(provider);
   const { authentication: auth, gty, act } = login;
   assertChannelAllowed(ctx, auth.channel);
-  // These logins create their grant here and now: there is no earlier authorization that a resource
-  // server's scopes could come from, so their tokens are for userinfo (and Yihao's own APIs) only.
-  if (ctx.oidc.params?.resource !== undefined) throw new errors.InvalidTarget('this grant issues tokens without a resource indicator');
   const scopes = grantedScopes(ctx);
   const scope = scopes.join(' ');
   const sessionUid = `${auth.channel}_${randomBytes(18).toString('base64url')}`;

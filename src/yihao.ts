@@ -30,7 +30,8 @@ import { checkpointExporter, createAuditLog, createAuditSealer, parseAuditKey, p
 import { createOutbound } from './outbound/index.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
-import { channelSessions, identityProofing, kioskSessionRouter } from './channels/kiosk/index.js';
+import { identityProofing, kioskSessionRouter } from './channels/kiosk/index.js';
+import { channelSessions } from './oidc/grant-tokens.js';
 import { counterStaffList } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
 import { counterStaffAt, createAdmin, type Admin } from './admin/index.js';

@@ -5,6 +5,7 @@ import type { Accounts } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { InteractionDeps } from '../interactions/index.js';
 import type { SessionAuthentications } from '../oidc/index.js';
+import type { GrantTokenDeps } from '../oidc/grant-tokens.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { approvalStore } from './approvals/approval-store.js';
@@ -33,7 +34,8 @@ export { DEVICE_SIGNATURE_HEADER, DEVICE_SIGNATURE_TYP } from './mobile/request-
 export interface ProviderExtension {
   features: Pick<NonNullable<Configuration['features']>, 'ciba'>;
   findAccount(inner: FindAccount): FindAccount;
-  install(provider: Provider): void;
+  /** Registers the channels' extension grants, which issue through the one issuing function with `tokens`. */
+  install(provider: Provider, tokens: GrantTokenDeps): void;
   /** Extra discovery metadata: the channels and the mobile endpoints. */
   discovery: Record<string, unknown>;
 }
@@ -96,8 +98,8 @@ export function createChannels(deps: {
       device_keys_endpoint: `${origin}/mobile/device-keys`,
       approvals_endpoint: `${origin}/mobile/approvals`,
     },
-    install(p) {
-      grant.install(p);
+    install(p, tokens) {
+      grant.install(p, tokens);
     },
   };
   return { routers: [api, web], provider, approvals, auth, deviceKeys, sweep: (cutoff: number) => store.sweep(cutoff), grantTypes: [JWT_BEARER] };

@@ -1,30 +1,25 @@
 // The one place that reaches into oidc-provider's internals. Keep it small, and re-check it on
 // every oidc-provider upgrade (the version is pinned with `~`).
 
-// `lib/helpers/grants.js` is meant for custom grants (typed, but outside semver); `issueTokens` is
-// the step the built-in grants share. Both are re-checked on every oidc-provider upgrade.
+// `lib/helpers/grants.js` is meant for custom grants (typed, but outside semver). Re-checked on every
+// oidc-provider upgrade.
 import * as internalGrantHelpers from 'oidc-provider/lib/helpers/grants.js';
-// @ts-expect-error -- no types ship for internal modules
-import { applyDpopBinding as internalApplyDpopBinding, issueTokens as internalIssueTokens } from 'oidc-provider/lib/helpers/grant_common.js';
 
-/** What an extension grant hands oidc-provider's own token issuance (the fields its grants read). */
-export interface GrantSource {
-  accountId: string;
-  acr: string;
-  amr: string[];
-  authTime: number;
-  sessionUid: string;
-  expiresWithSession: boolean;
-  grantId: string;
+/** The token response's members, as oidc-provider's own grants build it. */
+export interface TokenResponseFields {
+  accessToken: string;
+  expiresIn: number;
+  idToken?: string | undefined;
+  issuedTokenType?: string | undefined;
+  refreshToken?: string | undefined;
   scope: string;
-  scopes: Set<string>;
-  claims: Record<string, unknown>;
+  tokenType: string;
 }
 
 /**
- * oidc-provider's own grant plumbing for an extension grant (registerGrantType): DPoP validation,
- * and issuing access, refresh and ID tokens exactly as its built-in grants do (bindings, resource
- * indicators, refresh-token policy, ID token claims).
+ * oidc-provider's own grant plumbing for an extension grant (registerGrantType): DPoP validation and
+ * binding, the refresh-token policy and bindings, and the token response, exactly as its built-in
+ * grants do them. The one issuing function (grant-tokens.ts) is built on these.
  */
 export function grantPlumbing(provider: object) {
   const helpers = Object.fromEntries(
@@ -34,9 +29,16 @@ export function grantPlumbing(provider: object) {
     /** The request's validated DPoP proof ({ thumbprint, jti, iat }), or undefined without one. */
     validateDpop: (ctx: unknown) => helpers.validateDpop!(ctx) as Promise<{ thumbprint: string } | undefined>,
     /** Binds an access token to the request's DPoP key (RFC 9449), spending the proof's jti as the built-in grants do. */
-    bindDpop: (ctx: unknown, dPoP: { thumbprint: string } | undefined, token: unknown) => (internalApplyDpopBinding as (...args: unknown[]) => Promise<void>)(provider, ctx, dPoP, token),
-    issueTokens: (ctx: unknown, source: GrantSource, grant: unknown, opts: { gty: string; entityLabel: string; dPoP: unknown }) =>
-      (internalIssueTokens as (...args: unknown[]) => Promise<void>)(provider, helpers, ctx, source, grant, { ...opts, cert: undefined }),
+    bindDpop: async (ctx: { oidc: { client?: { clientId: string } | undefined } }, dPoP: { thumbprint: string } | undefined, token: { setThumbprint(kind: string, value: string): void }) => {
+      if (!dPoP) return;
+      await helpers.checkDpopReplay!(ctx, dPoP, ctx.oidc.client!.clientId);
+      token.setThumbprint('jkt', dPoP.thumbprint);
+    },
+    /** The provider's `issueRefreshToken` policy for this client and source. */
+    shouldIssueRefreshToken: (ctx: unknown, source: object) => helpers.shouldIssueRefreshToken!(ctx, source) as Promise<boolean>,
+    /** A public client's refresh token takes its access token's sender constraint (DPoP key). */
+    bindRefreshToken: (ctx: unknown, accessToken: unknown, refreshToken: unknown) => helpers.applyRefreshTokenBindings!(ctx, accessToken, refreshToken) as Promise<void>,
+    tokenResponse: (fields: TokenResponseFields) => helpers.buildTokenResponse!(fields) as Record<string, unknown>,
   };
 }
 

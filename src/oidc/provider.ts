@@ -18,7 +18,8 @@ import { auditProviderEvents } from './events.js';
 import { skipPersistOfUnsavedSessions } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
-import { actOf, channelSessions, devicePages, registerKioskGrants, withKioskIdle, type CardGrantDeps } from '../channels/kiosk/index.js';
+import { devicePages, registerKioskGrants, withKioskIdle, type CardGrantDeps } from '../channels/kiosk/index.js';
+import { channelSessions } from './grant-tokens.js';
 import { registerCounterGrants } from '../channels/counter/index.js';
 import type { ProviderExtension } from '../channels/index.js';
 import { withAdminResource } from '../admin/admin-resource.js';
@@ -116,8 +117,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     rotateRefreshToken: () => true,
     ttl: withKioskIdle(ttl(config.ttl), config.kiosk.idleSeconds),
     // The login's acr, amr, auth_time and channel on every access token (introspection, userinfo and
-    // JWT access tokens state them); RFC 8693 `act` on those issued for an assisted counter login.
-    extraTokenClaims: async (ctx, token) => ({ ...(await accessTokenFacts(ctx, token)), ...actOf(token) }),
+    // JWT access tokens state them), with RFC 8693 `act` on those of an assisted counter login.
+    extraTokenClaims: async (ctx, token) => ({ ...(await accessTokenFacts(ctx, token)) }),
     fetch: outbound.fetch as Configuration['fetch'],
     enableHttpPostMethods: false,
     // Asymmetric only: client secrets are stored as HMACs, so nothing can be keyed with them.
@@ -136,10 +137,11 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   provider.proxy = config.trustProxy;
   skipPersistOfUnsavedSessions(provider);
   clientSecrets.install(provider);
-  channels?.install(provider);
-  auditProviderEvents(provider, { logger, audit, authentications });
+  // Every extension grant issues its tokens through the one issuing function, with these.
   const sessions = channelSessions(adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const tokens = { findAccount: accountFinder, authentications, sessions };
+  channels?.install(provider, tokens);
+  auditProviderEvents(provider, { logger, audit, authentications });
   registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds, proofing });
   registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff, verifyAccessToken: accessTokenVerifier({ provider: () => provider, accounts }) });
   return provider;

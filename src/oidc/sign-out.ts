@@ -5,7 +5,7 @@ import type { Accounts } from '../accounts/index.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { ProviderHolder } from './provider-holder.js';
 import { subjectFor, type Keyed, type PairwiseClient } from './pairwise.js';
-import type { ChannelSessions } from '../channels/kiosk/channel-tokens.js';
+import type { ChannelSessions } from './grant-tokens.js';
 
 /** oidc-provider's Client sends back-channel logout itself; its type declarations omit the method. */
 interface BackchannelClient {
@@ -39,9 +39,10 @@ export interface EndSessionResult {
  * Ends every session of an account on every channel, revokes every grant with its tokens, and
  * tells each affected client through back-channel logout:
  * - web (and QR hand-off) sessions: each client of the browser session, with that session's `sid`;
- * - kiosk and counter logins, which have no browser session: the client of each such grant, with
- *   the `sid` its ID token carried;
- * - grants that outlived their session (a mobile app's refresh tokens): the client, by `sub` alone.
+ * - logins through an extension grant (kiosk card, counter, device key), which have no browser
+ *   session: the client of each such grant, with the `sid` its ID token carried;
+ * - grants that outlived their browser session (a mobile app's refresh tokens from its browser
+ *   sign-in): the client, by `sub` alone.
  */
 export function createSignOut({
   holder,
@@ -58,7 +59,7 @@ export function createSignOut({
   keyed: Keyed;
   audit: AuditLog;
   logger: Logger;
-  /** Kiosk and counter logins (grant → sid); without it those clients are not notified. */
+  /** Extension-grant logins (grant → sid); without it those clients are not notified. */
   channelSessions?: ChannelSessions | undefined;
 }) {
   /** Revokes one grant with every token and pending request issued under it. */

@@ -13,6 +13,13 @@ export interface TokenFacts {
   amr: string[];
   auth_time: number;
   channel: Channel;
+  /** RFC 8693: who acted for the subject (a counter's staff member), on an assisted login's tokens. */
+  act?: Actor;
+}
+
+/** RFC 8693 `act`. */
+export interface Actor {
+  sub: string;
 }
 
 /**
@@ -27,9 +34,12 @@ const byGrant = (grantId: string) => `facts:grant:${grantId}`;
 
 export const factsOf = (auth: Authentication): TokenFacts => ({ acr: auth.acr, amr: auth.amr, auth_time: auth.at, channel: auth.channel });
 
-/** The login this request completed or resumed: what the artifacts it issues for that account will carry. */
-export function noteLogin(auth: Authentication): void {
-  requestMemo()?.notes.set(LOGIN, { accountId: auth.accountId, facts: factsOf(auth) });
+/**
+ * The login this request completed or resumed: what the artifacts it issues for that account will
+ * carry, with the actor of an assisted login (so `act` survives on the tokens themselves, refreshes too).
+ */
+export function noteLogin(auth: Authentication, act?: Actor): void {
+  requestMemo()?.notes.set(LOGIN, { accountId: auth.accountId, facts: act ? { ...factsOf(auth), act } : factsOf(auth) });
 }
 
 /**

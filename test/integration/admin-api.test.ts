@@ -8,12 +8,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import type { Department } from '../../src/admin/index.js';
-import { adminResource, apiRoutes } from '../../src/admin/index.js';
+import { ADMIN_CONSOLE_CLIENT_ID, adminResource, apiRoutes } from '../../src/admin/index.js';
 import { callApi, consoleToken, operator, type SignedInOperator } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+
+const LOA1 = 'urn:yihao:loa:1';
+const LOA2 = 'urn:yihao:loa:2';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -99,6 +102,30 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     await tokens.upsert(asked.token, { ...stored, extra: { ...stored.extra, acr: 'urn:yihao:loa:1', amr: ['pwd'] } } as never, 600);
     expect((await callApi(h, asked.token, 'GET', '/me')).status).toBe(403);
     expect(await denials(weak.sub)).toEqual([{ operation: 'admin.sign_in', reason: 'insufficient_acr' }]);
+  });
+
+  it.skipIf(!enabled)('keeps a console token issued at loa:1 at loa:1 after its session steps up to loa:2: the admin API refuses it', async () => {
+    // Only a console registered (wrongly) to take a password alone could get such a token; the API must
+    // still read the level the token was issued with, not its session's latest login.
+    const clients = new h.yihao.services.Adapter('Client');
+    const registered = (await clients.find(ADMIN_CONSOLE_CLIENT_ID))!;
+    await clients.upsert(ADMIN_CONSOLE_CLIENT_ID, { ...registered, min_acr: LOA1, default_acr_values: [LOA1] } as never, undefined as never);
+    const who = await h.citizen();
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: who.sub, role: 'super-admin', departmentId: dept.nation.id });
+    const browser = new ScriptedBrowser();
+    let weak;
+    try {
+      weak = await consoleToken(h, who, { acrValues: LOA1, browser });
+    } finally {
+      await clients.upsert(ADMIN_CONSOLE_CLIENT_ID, registered as never, undefined as never);
+    }
+    expect(weak.totpSecret).toBeUndefined();
+    // The same browser session steps up in place (TOTP set up on the way) and gets a loa:2 token.
+    const strong = await consoleToken(h, who, { acrValues: LOA2, browser });
+    expect(strong.totpSecret).toBeDefined();
+    expect((await callApi(h, strong.token, 'GET', '/me')).status).toBe(200);
+    expect((await callApi(h, weak.token, 'GET', '/me')).status).toBe(403);
+    expect(await denials(who.sub)).toEqual([{ operation: 'admin.sign_in', reason: 'insufficient_acr' }]);
   });
 
   it.skipIf(!enabled)('gives admin-resource tokens to the admin console only', async () => {

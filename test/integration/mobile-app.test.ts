@@ -12,9 +12,11 @@ import type { Config } from '../../src/config/index.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { relyingParty } from '../support/relying-party.js';
 import { MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
+import { ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { deviceKeyChallenges } from '../../src/channels/mobile/challenges.js';
 
+const LOA1 = 'urn:yihao:loa:1';
 const LOA2 = 'urn:yihao:loa:2';
 const MAX_FAILURES = 3;
 
@@ -82,6 +84,16 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     const facts = { active: true, sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile', auth_time: tokens.claims()!.auth_time, cnf: { jkt } };
     expect(await oidc.tokenIntrospection(phone.rp, tokens.access_token)).toMatchObject(facts);
     expect(await oidc.tokenIntrospection(phone.rp, refreshed.access_token)).toMatchObject(facts);
+  });
+
+  it.skipIf(!enabled)('issues device-key tokens as every extension grant does: an ID token naming its sid, a refresh token bound to the DPoP key', async () => {
+    const { phone } = await phoneWithDeviceKey(h, app);
+    const tokens = await phone.loginWithDeviceKey(undefined, 'openid offline_access');
+    // The sid that a back-channel logout of this login will name.
+    expect(tokens.claims()!.sid).toEqual(expect.any(String));
+    const thief = await MobileApp.create(h, app);
+    await expect(oidc.refreshTokenGrant(thief.rp, tokens.refresh_token!, undefined, { DPoP: thief.dpop })).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await oidc.refreshTokenGrant(phone.rp, tokens.refresh_token!, undefined, { DPoP: phone.dpop })).access_token).toBeTruthy();
   });
 
   it.skipIf(!enabled)('binds the device-key login to the DPoP key: a stolen assertion replayed with another DPoP key is refused, and one naming no DPoP key too', async () => {
@@ -236,6 +248,24 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     const webOnly = await registerMobileApp(h, { allowed_channels: ['web'] });
     const { phone } = await phoneWithDeviceKey(h, webOnly);
     await expect(phone.loginWithDeviceKey()).rejects.toMatchObject({ error: 'unauthorized_client' });
+  });
+
+  it.skipIf(!enabled)('keeps a loa:1 token at loa:1 after its session steps up: the mobile API refuses it what it gives the stepped-up token', async () => {
+    const citizen = await h.citizen();
+    const phone = await MobileApp.create(h, app);
+    const browser = new ScriptedBrowser();
+    const weak = await phone.signInWithBrowser(citizen, { passwordOnly: true }, browser);
+    expect(weak.claims).toMatchObject({ acr: LOA1, amr: ['pwd'], channel: 'web' });
+    const loa1Token = phone.accessToken!;
+    // The same browser session steps up in place (no password asked again; TOTP set up on the way): loa:2.
+    const strong = await phone.signInWithBrowser(citizen, {}, browser);
+    expect(strong.claims).toMatchObject({ sub: weak.claims.sub, acr: LOA2, channel: 'web' });
+    const loa2Token = phone.accessToken!;
+
+    phone.accessToken = loa1Token;
+    expect(await phone.enrolDeviceKey()).toMatchObject({ status: 403, json: { error: 'insufficient_user_authentication' } });
+    phone.accessToken = loa2Token;
+    expect(await phone.enrolDeviceKey()).toMatchObject({ status: 201 });
   });
 
   it.skipIf(!enabled)('refuses enrolment with a Bearer token, without a DPoP proof, without proof of the new key, or from a loa:1 login', async () => {

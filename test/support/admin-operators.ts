@@ -39,9 +39,10 @@ export async function callApi(h: Harness, token: string | undefined, method: str
 export async function consoleToken(
   h: Harness,
   who: { citizenId: string; password: string; totpSecret?: string; step?: number },
-  opts: { acrValues?: string } = {},
+  /** `browser`: one already signed in, so that this sign-in resumes (or steps up) its session. */
+  opts: { acrValues?: string; browser?: ScriptedBrowser } = {},
 ): Promise<{ token: string; totpSecret: string | undefined }> {
-  const browser = new ScriptedBrowser();
+  const browser = opts.browser ?? new ScriptedBrowser();
   const verifier = random();
   const redirectUri = `${h.issuer}/admin/callback`;
   const auth = new URL(`${h.issuer}/auth`);

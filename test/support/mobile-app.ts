@@ -98,9 +98,14 @@ export class MobileApp {
   /**
    * The first sign-in, in the system browser: code + PKCE with a loopback redirect on an ephemeral
    * port, at loa:2 (password, then TOTP, set up on the way when the account has none).
-   * Returns the ID token claims; the app keeps the DPoP-bound tokens.
+   * Returns the ID token claims; the app keeps the DPoP-bound tokens. In a `browser` that is already
+   * signed in (a step-up), the sign-in starts at the second factor.
    */
-  async signInWithBrowser(citizen: { citizenId: string; password: string }, totp: { secret?: string; passwordOnly?: boolean } = {}): Promise<{ claims: oidc.IDToken; totpSecret: string }> {
+  async signInWithBrowser(
+    citizen: { citizenId: string; password: string },
+    totp: { secret?: string; passwordOnly?: boolean } = {},
+    browser = new ScriptedBrowser(),
+  ): Promise<{ claims: oidc.IDToken; totpSecret: string }> {
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
@@ -117,9 +122,8 @@ export class MobileApp {
       nonce,
     });
     const origin = new URL(this.h.issuer).origin;
-    const browser = new ScriptedBrowser();
     const login = page(await go(browser, url, origin));
-    const afterPassword = await submit(browser, login, '/login', { identifier: citizen.citizenId, password: citizen.password }, origin);
+    const afterPassword = formAction(login.html, '/login') ? await submit(browser, login, '/login', { identifier: citizen.citizenId, password: citizen.password }, origin) : login;
     if (totp.passwordOnly) return this.finishBrowser(afterPassword, browser, { verifier, state, nonce, origin, secret: '' });
     const step = page(afterPassword);
     let secret = totp.secret;

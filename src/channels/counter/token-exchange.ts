@@ -5,7 +5,7 @@ import { parseCitizenId } from '../../identity/index.js';
 import { AccessTokenRefused, type AccessTokenRefusal, type VerifyAccessToken } from '../../oidc/access-token-verifier.js';
 import { grantPlumbing } from '../../oidc/internals.js';
 import { subjectFor, type Keyed, type PairwiseClient } from '../../oidc/pairwise.js';
-import { assertChannelAllowed, issueChannelTokens, type ChannelTokenDeps } from '../kiosk/channel-tokens.js';
+import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
 import { raiseIdentityProofing } from '../kiosk/identity-proofing.js';
 import { invalidGrant } from '../kiosk/oauth-errors.js';
 import { ACCESS_TOKEN_TYPE, CITIZEN_ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './grant-type.js';
@@ -13,7 +13,7 @@ import { ACCESS_TOKEN_TYPE, CITIZEN_ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '
 export interface TokenExchangeDeps {
   accounts: Accounts;
   audit: AuditLog;
-  tokens: ChannelTokenDeps;
+  tokens: GrantTokenDeps;
   keyed: Keyed;
   verifyAccessToken: VerifyAccessToken;
   /**
@@ -105,13 +105,13 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: COUNTER_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
     const act = { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, staff.sub) };
     const raised = await raiseIdentityProofing(deps.accounts, citizen, 'in_person');
-    const session = await issueChannelTokens(ctx, deps.tokens, {
+    const session = await issueGrantTokens(ctx, deps.tokens, {
       authentication,
       gty: TOKEN_EXCHANGE_GRANT,
       refresh: false,
       act,
       dPoP,
-      response: { issued_token_type: ACCESS_TOKEN_TYPE },
+      issuedTokenType: ACCESS_TOKEN_TYPE,
     });
     await deps.audit.append({
       action: 'counter.assisted_login',

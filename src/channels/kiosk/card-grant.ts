@@ -4,7 +4,7 @@ import type { AuditLog } from '../../audit/index.js';
 import { parseCitizenId } from '../../identity/index.js';
 import { ReplayDetectedError } from '../../storage/adapter-types.js';
 import { verifyCardAssertion } from './card-assertion.js';
-import { assertChannelAllowed, issueChannelTokens, type ChannelTokenDeps } from './channel-tokens.js';
+import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
 import { ID_CARD_GRANT } from './grant-type.js';
 import type { IdentityProofing } from './identity-proofing.js';
 import { invalidGrant, isOAuthError } from './oauth-errors.js';
@@ -12,7 +12,7 @@ import { invalidGrant, isOAuthError } from './oauth-errors.js';
 export interface CardGrantDeps {
   accounts: Accounts;
   audit: AuditLog;
-  tokens: ChannelTokenDeps;
+  tokens: GrantTokenDeps;
   maxAgeSeconds: number;
   /** Where the chip read is kept as proofing evidence. */
   proofing: Pick<IdentityProofing, 'record'>;
@@ -87,7 +87,7 @@ export function idCardGrant(deps: CardGrantDeps) {
       ip: where.ip,
       requestId: where.requestId,
     });
-    const session = await issueChannelTokens(ctx, deps.tokens, { authentication, gty: ID_CARD_GRANT, refresh: true });
+    const session = await issueGrantTokens(ctx, deps.tokens, { authentication, gty: ID_CARD_GRANT, refresh: true });
     await deps.audit.append({
       action: 'login.succeeded',
       actorType: 'citizen',

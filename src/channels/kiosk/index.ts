@@ -3,7 +3,6 @@ import { CARD_GRANT_PARAMS, idCardGrant, type CardGrantDeps } from './card-grant
 import { ID_CARD_GRANT } from './grant-type.js';
 
 export { ID_CARD_GRANT, CARD_ASSERTION_TYP, DEVICE_CODE_GRANT } from './grant-type.js';
-export { channelSessions, actOf, issueChannelTokens, assertChannelAllowed, type ChannelSessions, type ChannelSession, type ChannelTokenDeps } from './channel-tokens.js';
 export { withKioskIdle, isKioskToken } from './idle.js';
 export { kioskSessionRouter } from './session.routes.js';
 export { devicePages } from './device-pages.js';

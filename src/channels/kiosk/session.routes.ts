@@ -5,7 +5,7 @@ import type { Accounts } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { accessTokenVerifier, AccessTokenRefused, type VerifyAccessToken } from '../../oidc/access-token-verifier.js';
 import type { SignOut } from '../../oidc/sign-out.js';
-import type { ChannelSessions } from './channel-tokens.js';
+import type { ChannelSessions } from '../../oidc/grant-tokens.js';
 import { isKioskToken } from './idle.js';
 
 export interface KioskSessionDeps {

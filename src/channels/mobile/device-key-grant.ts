@@ -1,16 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { ACR, type Accounts, type Authentication } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { grantPlumbing } from '../../oidc/internals.js';
-import { allowedChannelsOf } from '../../oidc/client-metadata.js';
-import type { SessionAuthentications } from '../../oidc/index.js';
+import { assertChannelAllowed, grantedScopes, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
 import type { DeviceKeyChallenges } from './challenges.js';
 import type { DeviceKeys } from './device-keys.js';
 import { PROOF_WINDOW_SECONDS } from './request-proofs.js';
-import { noteLogin } from '../../oidc/token-facts.js';
 
 /** RFC 7523 §2.1: a JWT (here signed with a registered device key) as an authorization grant. */
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -20,7 +17,6 @@ export interface DeviceKeyGrantDeps {
   accounts: Accounts;
   deviceKeys: DeviceKeys;
   challenges: DeviceKeyChallenges;
-  authentications: SessionAuthentications;
   audit: AuditLog;
 }
 
@@ -37,9 +33,10 @@ const refuse = (description: string) => Object.assign(new errors.InvalidGrant(de
  * challenge, `cnf.jkt` = the thumbprint of the DPoP key whose proof comes with it, `iat`, `exp`. A
  * key logs in only through the app that enrolled it, and only for the DPoP key it names.
  *
- * Success is a login `{ channel: 'mobile', amr: ['hwk' | 'swk'], acr: loa:2 }`: tokens are issued
- * by oidc-provider's own machinery (DPoP-bound access token, refresh token by client policy, ID
- * token with acr/amr/channel). Failures count against the key's own budget once its signature checks out.
+ * Success is a login `{ channel: 'mobile', amr: ['hwk' | 'swk'], acr: loa:2 }`, issued as every
+ * extension grant's is (`issueGrantTokens`): DPoP-bound access token, a refresh token by client
+ * policy (bound to the same key for a public app), an ID token with acr/amr/channel/sid. Failures
+ * count against the key's own budget once its signature checks out.
  */
 export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
   async function verifyAssertion(ctx: KoaContextWithOIDC, assertion: string, dPoP: { thumbprint: string }) {
@@ -101,39 +98,19 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
     return { account, key };
   }
 
-  async function handler(ctx: KoaContextWithOIDC): Promise<void> {
-    const provider = ctx.oidc.provider;
-    const plumbing = grantPlumbing(provider);
-    const params = ctx.oidc.params as { assertion?: unknown; scope?: unknown };
+  async function handler(ctx: KoaContextWithOIDC, tokens: GrantTokenDeps): Promise<void> {
+    const params = ctx.oidc.params as { assertion?: unknown };
     if (typeof params.assertion !== 'string' || !params.assertion) throw new errors.InvalidRequest('missing required parameter: assertion');
-    const dPoP = await plumbing.validateDpop(ctx);
+    const dPoP = await grantPlumbing(ctx.oidc.provider).validateDpop(ctx);
     if (!dPoP) throw new errors.InvalidDpopProof('the device-key grant issues DPoP-bound tokens only: send a DPoP proof');
     const client = ctx.oidc.client!;
-    if (!allowedChannelsOf(client).includes('mobile')) throw new errors.UnauthorizedClient('this client does not accept sign-ins on the mobile channel');
-    const requested = typeof params.scope === 'string' && params.scope ? params.scope.split(' ') : ['openid'];
-    const allowed = new Set(String(client.scope ?? 'openid').split(' ').concat('openid'));
-    const unknownScope = requested.find((s) => !allowed.has(s));
-    if (unknownScope) throw new errors.InvalidScope('requested scope is not allowed for this client', unknownScope);
+    // Refusals that need no key come before the assertion is checked, so they spend nothing.
+    assertChannelAllowed(ctx, 'mobile');
+    grantedScopes(ctx);
 
     const { account, key } = await verifyAssertion(ctx, params.assertion, dPoP);
-    const at = Math.floor(Date.now() / 1000);
-    const authentication: Authentication = { accountId: account.sub, channel: 'mobile', amr: [key.amr], acr: ACR.twoFactor, at };
-    // No browser session here: the login's record lives under a session uid of its own, which every
-    // token from this grant (and each refresh) carries, so `channel` reaches them all.
-    const sessionUid = randomBytes(16).toString('base64url');
-    await deps.authentications.save(sessionUid, authentication);
-    noteLogin(authentication);
-
-    const grant = new provider.Grant({ accountId: account.sub, clientId: client.clientId });
-    const scope = [...new Set(requested)].join(' ');
-    grant.addOIDCScope(scope);
-    const grantId = await grant.save();
-    await plumbing.issueTokens(
-      ctx,
-      { accountId: account.sub, acr: ACR.twoFactor, amr: [key.amr], authTime: at, sessionUid, expiresWithSession: false, grantId, scope, scopes: new Set(scope.split(' ')), claims: {} },
-      grant,
-      { gty: 'device_key', entityLabel: 'device key assertion', dPoP },
-    );
+    const authentication: Authentication = { accountId: account.sub, channel: 'mobile', amr: [key.amr], acr: ACR.twoFactor, at: Math.floor(Date.now() / 1000) };
+    const session = await issueGrantTokens(ctx, tokens, { authentication, gty: 'device_key', refresh: true, dPoP });
     await deps.audit.append({
       action: 'login.succeeded',
       actorType: 'citizen',
@@ -142,13 +119,13 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
       clientId: client.clientId,
       channel: 'mobile',
       ip: ctx.ip,
-      details: { method: 'device_key', amr: authentication.amr, acr: authentication.acr, deviceKeyId: key.id },
+      details: { method: 'device_key', amr: authentication.amr, acr: authentication.acr, deviceKeyId: key.id, sid: session.sid },
     });
   }
 
   return {
-    install(provider: Provider): void {
-      provider.registerGrantType(JWT_BEARER, handler as never, ['assertion', 'scope']);
+    install(provider: Provider, tokens: GrantTokenDeps): void {
+      provider.registerGrantType(JWT_BEARER, ((ctx: KoaContextWithOIDC) => handler(ctx, tokens)) as never, ['assertion', 'scope']);
     },
   };
 }

@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { errors, type Adapter, type FindAccount, type KoaContextWithOIDC, type TokenEndpointGrantContext } from 'oidc-provider';
+import type { Authentication, Channel } from '../accounts/index.js';
+import { allowedChannelsOf } from './client-metadata.js';
+import { grantPlumbing } from './internals.js';
+import type { SessionAuthentications } from './session-authentications.js';
+import { noteLogin, type Actor } from './token-facts.js';
+
+export type { Actor } from './token-facts.js';
+
+/** What the logout-everywhere path needs to tell a client about a login that has no browser session. */
+export interface ChannelSession {
+  sessionUid: string;
+  /** The `sid` in the ID token, and in a back-channel logout token. */
+  sid: string;
+  clientId: string;
+  accountId: string;
+  channel: Channel;
+}
+
+type AdapterClass = new (name: string) => Adapter;
+
+/**
+ * Logins through an extension grant (kiosk card, counter assistance, device key) have no browser
+ * session: the grant is the session. Each gets a record, keyed by its grant id, so that logging out
+ * everywhere can notify the client with the `sid` its ID token carried.
+ */
+export function channelSessions(Adapter: AdapterClass, ttlSeconds: number) {
+  const adapter = new Adapter('ChannelSession');
+  return {
+    async save(grantId: string, session: ChannelSession): Promise<void> {
+      await adapter.upsert(grantId, { ...session } as never, ttlSeconds);
+    },
+    async find(grantId: string): Promise<ChannelSession | undefined> {
+      return (await adapter.find(grantId)) as ChannelSession | undefined;
+    },
+    async destroy(grantId: string): Promise<void> {
+      await adapter.destroy(grantId);
+    },
+  };
+}
+export type ChannelSessions = ReturnType<typeof channelSessions>;
+
+export interface GrantTokenDeps {
+  findAccount: FindAccount;
+  authentications: SessionAuthentications;
+  sessions: ChannelSessions;
+}
+
+/** How one extension grant's login differs from another's; everything else is the same for all. */
+export interface GrantLogin {
+  authentication: Authentication;
+  /** The token's `gty` (kiosk idle rules and refreshes read it). */
+  gty: string;
+  /** A refresh token where the provider's refresh-token policy gives one (the client's registration); never without this. */
+  refresh: boolean;
+  /** RFC 8693 `act`: who acted for the subject. On the access token (so introspection), refreshes, and the ID token. */
+  act?: Actor | undefined;
+  /** The request's validated DPoP proof: the access token (and a public client's refresh token) is bound to its key. */
+  dPoP?: { thumbprint: string } | undefined;
+  /** RFC 8693 `issued_token_type` in the token response. */
+  issuedTokenType?: string;
+}
+
+/** The scopes asked for (default `openid`), each one the client registered for; otherwise `invalid_scope`. */
+export function grantedScopes(ctx: TokenEndpointGrantContext | KoaContextWithOIDC): string[] {
+  const scope = ctx.oidc.params?.scope;
+  const asked = typeof scope === 'string' && scope ? scope.split(' ') : ['openid'];
+  const registered = new Set(String(ctx.oidc.client?.scope ?? '').split(' '));
+  const refused = asked.filter((s) => !registered.has(s) && s !== 'openid');
+  if (refused.length) throw new errors.InvalidScope('requested scope is not allowed for this client', refused.join(' '));
+  return [...new Set(asked)];
+}
+
+/** A client that does not accept this channel gets no tokens from it. */
+export function assertChannelAllowed(ctx: TokenEndpointGrantContext | KoaContextWithOIDC, channel: Channel): void {
+  if (!allowedChannelsOf(ctx.oidc.client!).includes(channel)) {
+    throw new errors.UnauthorizedClient(`this client does not accept sign-ins through the ${channel} channel`);
+  }
+}
+
+/**
+ * The one way an extension grant issues tokens. A login that happened at the token endpoint (a card
+ * read, a counter's assistance, a device-key assertion) becomes a Grant, an access token, a refresh
+ * token where the options and the client allow, and an ID token with acr, amr, auth_time, channel,
+ * sid (and act). The Authentication is stored under a fresh session uid that every token carries,
+ * and the login's facts travel on the tokens themselves (token-facts.ts), so introspection, userinfo
+ * and refreshes report what this login was. Nothing is written before the scopes check out. These
+ * grants do not take `resource` (oidc-provider passes a grant only the parameters it registered):
+ * their tokens are for userinfo and Yihao's own APIs.
+ */
+export async function issueGrantTokens(ctx: TokenEndpointGrantContext | KoaContextWithOIDC, deps: GrantTokenDeps, login: GrantLogin): Promise<ChannelSession & { grantId: string }> {
+  const { provider } = ctx.oidc;
+  const client = ctx.oidc.client!;
+  const plumbing = grantPlumbing(provider);
+  const { authentication: auth, gty, act } = login;
+  assertChannelAllowed(ctx, auth.channel);
+  const scopes = grantedScopes(ctx);
+  const scope = scopes.join(' ');
+  const sessionUid = `${auth.channel}_${randomBytes(18).toString('base64url')}`;
+  const sid = randomBytes(18).toString('base64url');
+  await deps.authentications.save(sessionUid, auth);
+  noteLogin(auth, act);
+
+  const grant = new provider.Grant({ accountId: auth.accountId, clientId: client.clientId });
+  grant.addOIDCScope(scope);
+  const grantId = await grant.save();
+  ctx.oidc.entity('Grant', grant);
+  const session: ChannelSession = { sessionUid, sid, clientId: client.clientId, accountId: auth.accountId, channel: auth.channel };
+  await deps.sessions.save(grantId, session);
+
+  const at = new provider.AccessToken({ accountId: auth.accountId, client, grantId, gty, scope, sessionUid, sid });
+  await plumbing.bindDpop(ctx, login.dPoP, at);
+  ctx.oidc.entity('AccessToken', at);
+  const accessToken = await at.save();
+
+  const source = { accountId: auth.accountId, acr: auth.acr, amr: auth.amr, authTime: auth.at, grantId, gty, scope, sessionUid, sid };
+  let refreshToken: string | undefined;
+  if (login.refresh && (await plumbing.shouldIssueRefreshToken(ctx, source))) {
+    const rt = new provider.RefreshToken({ ...source, client, rotations: 0 });
+    await plumbing.bindRefreshToken(ctx, at, rt);
+    ctx.oidc.entity('RefreshToken', rt);
+    refreshToken = await rt.save();
+  }
+
+  let idToken: string | undefined;
+  if (scopes.includes('openid')) {
+    const account = await deps.findAccount(ctx as KoaContextWithOIDC, auth.accountId, at);
+    if (!account) throw new errors.CustomOIDCProviderError('invalid_grant', 'the account cannot sign in');
+    ctx.oidc.entity('Account', account);
+    const token = new provider.IdToken({ ...(await account.claims('id_token', scope, {}, [])), acr: auth.acr, amr: auth.amr, auth_time: auth.at }, { ctx: ctx as KoaContextWithOIDC });
+    (token as unknown as { scope: string }).scope = scope;
+    token.set('sid', sid);
+    if (act) token.set('act', act);
+    idToken = await token.issue({ use: 'idtoken' });
+  }
+
+  ctx.body = plumbing.tokenResponse({
+    accessToken,
+    expiresIn: at.expiration,
+    idToken,
+    issuedTokenType: login.issuedTokenType,
+    refreshToken,
+    scope,
+    tokenType: at.tokenType,
+  });
+  return { ...session, grantId };
+}

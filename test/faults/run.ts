@@ -63,6 +63,12 @@ interface Deployment {
 /** Seeds a client and citizens in-process (as `yihao` would), then starts two instances on the shared stores. */
 async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string, string>, redis: Redis | Cluster): Promise<Deployment> {
   const dir = mkdtempSync(join(tmpdir(), `yihao-faults-${name}-`));
+  // A database of its own: each deployment has its own secrets (generated in its data directory).
+  const database = `faults_${name.replace(/\W/g, '_')}`;
+  const admin = knexFactory({ client: 'pg', connection: pg.url, pool: { min: 0, max: 1 } });
+  await admin.raw(`create database "${database}"`);
+  await admin.destroy();
+  const dbUrl = pg.url.replace(/\/postgres$/, `/${database}`);
   const [portA, portB] = [await freePort(), await freePort()];
   const issuer = `http://127.0.0.1:${portA}`;
   const prefix = `faults-${name}:`;
@@ -73,7 +79,7 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
     ISSUER: issuer,
-    DATABASE_URL: pg.url,
+    DATABASE_URL: dbUrl,
     YIHAO_DATA_DIR: dir,
     YIHAO_CONFIG: configFile,
     YIHAO_REDIS_PREFIX: prefix,
@@ -94,7 +100,7 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
   const log = join(dir, 'instances.log');
   const a = await startInstance(env, portA, log);
   const b = await startInstance(env, portB, log);
-  const db = knexFactory({ client: 'pg', connection: pg.url, pool: { min: 0, max: 2 } });
+  const db = knexFactory({ client: 'pg', connection: dbUrl, pool: { min: 0, max: 2 } });
   // The suite's own view of Redis goes down with it; its errors are expected.
   redis.on('error', () => undefined);
   return {

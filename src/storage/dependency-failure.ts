@@ -12,7 +12,7 @@ const PG_UNAVAILABLE = /^(08...|57P0[123])$/;
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 // ioredis's own errors while it has no usable connection, and what Redis answers during a fail-over.
 const REDIS_UNAVAILABLE =
-  /^(Reached the max retries per request limit|Connection is closed|Stream isn't writeable|Command timed out|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)/;
+  /^(Reached the max retries per request limit|Connection is closed|Stream isn't writeable|Command timed out|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|MOVED |ASK |Too many Cluster redirections|Cluster isn't ready|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)/;
 const PG_CLIENT_GONE = /^(Connection terminated|Client has encountered a connection error|timeout expired|Knex: Timeout acquiring a connection)/;
 
 /**

@@ -54,16 +54,39 @@ class Unavailable extends Error {}
 
 export class Balancer {
   #next = 0;
+  /** Targets whose last /readyz said 503 (or did not answer): no new requests, as a balancer's health check does. */
+  readonly #out = new Set<string>();
+  #checks: NodeJS.Timeout | undefined;
   constructor(
     readonly targets: () => string[],
     readonly tally: Tally,
   ) {}
 
+  /** Health checks every 250 ms, out after one failure (a production balancer: every 2 s, out after 2). */
+  healthChecks(): this {
+    this.#checks = setInterval(() => {
+      for (const t of this.targets()) {
+        once(new URL('/readyz', t), {}).then(
+          (r) => (r.status === 200 || !r.text.includes('stopping') ? this.#out.delete(t) : this.#out.add(t)),
+          () => this.#out.add(t),
+        );
+      }
+    }, 250);
+    return this;
+  }
+
+  stop(): void {
+    clearInterval(this.#checks);
+  }
+
   /** One request to the next instance (`path` on the issuer is rewritten to that instance). */
   async send(pathAndQuery: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}, pin?: number): Promise<Answer> {
-    const targets = this.targets();
+    const all = this.targets();
+    const live = all.filter((t) => !this.#out.has(t));
+    const targets = pin === undefined && live.length ? live : all;
     let index = pin ?? this.#next++ % targets.length;
     this.tally.sent++;
+    const idempotent = (init.method ?? 'GET') === 'GET';
     for (let attempt = 0; ; attempt++) {
       try {
         // A reverse proxy keeps the public Host: the instances build their redirects from it.
@@ -73,7 +96,8 @@ export class Balancer {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         // Nothing reached the instance: the balancer tries the other one, as nginx or HAProxy do.
-        if (code === 'ECONNREFUSED' && attempt < targets.length) {
+        // So is a GET whose connection was closed under it (nginx's proxy_next_upstream default).
+        if ((code === 'ECONNREFUSED' || (idempotent && (code === 'ECONNRESET' || code === 'EPIPE'))) && attempt < targets.length) {
           this.tally.rerouted++;
           index++;
           continue;

@@ -16,7 +16,7 @@ import { createLogger } from '../../src/logger.js';
 import { createYihao } from '../../src/yihao.js';
 import { syntheticCitizenId } from '../../bench/sign-in.js';
 import { Balancer, drive, newTally, type Rp, type Tally } from './load.js';
-import { freePort, privatePostgres, redisCluster, redisServer, sentinelSet, sleep, stopAll, until, type PrivatePostgres } from './stores.js';
+import { freePort, privatePostgres, redisCli, redisCluster, redisServer, sentinelSet, sleep, stopAll, until, type PrivatePostgres } from './stores.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const SECONDS = Number(process.env.FAULTS_SECONDS ?? 24);
@@ -57,11 +57,13 @@ interface Deployment {
   db: Knex;
   redis: Redis | Cluster;
   prefix: string;
+  /** The Redis servers that hold data now (the master; every Cluster master). */
+  dataPorts: () => number[];
   close(): Promise<void>;
 }
 
 /** Seeds a client and citizens in-process (as `yihao` would), then starts two instances on the shared stores. */
-async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string, string>, redis: Redis | Cluster): Promise<Deployment> {
+async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string, string>, redis: Redis | Cluster, dataPorts: () => number[]): Promise<Deployment> {
   const dir = mkdtempSync(join(tmpdir(), `yihao-faults-${name}-`));
   // A database of its own: each deployment has its own secrets (generated in its data directory).
   const database = `faults_${name.replace(/\W/g, '_')}`;
@@ -74,7 +76,7 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
   const prefix = `faults-${name}:`;
   const configFile = join(dir, 'config.json');
   // Quick key refresh, short sealing lease: what the two-instance checks wait for stays short.
-  writeFileSync(configFile, JSON.stringify({ keys: { refreshSeconds: 2, retiredKeepSeconds: 3600 }, audit: { sealIntervalMs: 200, leaseSeconds: 3 }, shutdown: { drainSeconds: 0, deadlineSeconds: 10 } }));
+  writeFileSync(configFile, JSON.stringify({ keys: { refreshSeconds: 2, retiredKeepSeconds: 3600 }, audit: { sealIntervalMs: 200, leaseSeconds: 3 }, shutdown: { drainSeconds: 1.5, deadlineSeconds: 10 } }));
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
@@ -103,7 +105,7 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
   const db = knexFactory({ client: 'pg', connection: dbUrl, pool: { min: 0, max: 2 } });
   // The suite's own view of Redis goes down with it; its errors are expected.
   redis.on('error', () => undefined);
-  return {
+  const deployment: Deployment = {
     env,
     a,
     b,
@@ -113,13 +115,16 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
     db,
     redis,
     prefix,
+    dataPorts,
     async close() {
-      await Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]);
+      // SIGTERM: their logs (pino, asynchronous) reach the file.
+      await Promise.all([deployment.a.stop('SIGTERM'), deployment.b.stop('SIGTERM')]);
       await db.destroy();
       redis.disconnect();
       if (process.env.FAULTS_KEEP_LOGS !== '1') rmSync(dir, { recursive: true, force: true });
     },
   };
+  return deployment;
 }
 
 interface Snapshot {
@@ -127,6 +132,11 @@ interface Snapshot {
   clients: Set<string>;
   refreshTokens: Set<string>;
   sessions: Set<string>;
+}
+
+/** Keys on the servers that hold data now, straight from each (a client's node list may lag after a restart). */
+function scanPorts(ports: number[], match: string): string[] {
+  return ports.flatMap((port) => redisCli(port, '--scan', '--pattern', match).split('\n').filter(Boolean));
 }
 
 async function scanAll(redis: Redis | Cluster, match: string): Promise<string[]> {
@@ -149,7 +159,7 @@ async function snapshot(d: Deployment): Promise<Snapshot> {
     accounts: new Set(((await d.db('accounts').select('id')) as { id: string }[]).map((r) => r.id)),
     clients: await ids('Client'),
     refreshTokens: await ids('RefreshToken'),
-    sessions: new Set(await scanAll(d.redis, `${d.prefix}{oidc}:Session:*`)),
+    sessions: new Set(scanPorts(d.dataPorts(), `${d.prefix}{oidc}:Session:*`)),
   };
 }
 
@@ -172,7 +182,7 @@ interface Outcome {
  */
 async function underLoad(d: Deployment, name: string, fault: (lb: Balancer) => Promise<void>, opts: { allowedSessionLoss?: number; targets?: () => string[] } = {}): Promise<Outcome> {
   const tally = newTally();
-  const lb = new Balancer(opts.targets ?? (() => [d.a.url, d.b.url]), tally);
+  const lb = new Balancer(opts.targets ?? (() => [d.a.url, d.b.url]), tally).healthChecks();
   const endAt = Date.now() + SECONDS * 1000;
   // Warm up with sign-ins, so that there are sessions and refresh tokens to lose.
   const warm = new Balancer(() => [d.a.url, d.b.url], newTally());
@@ -197,8 +207,9 @@ async function underLoad(d: Deployment, name: string, fault: (lb: Balancer) => P
     await until(`${name}: recovery`, async () => (await ok(0)) && (await ok(1)), 60_000);
     recoverMs = Date.now() - back;
   })();
-  await Promise.all([load, faultDone]);
+  await Promise.all([load, faultDone]).finally(() => lb.stop());
   const after = await snapshot(d);
+  if (process.env.FAULTS_DEBUG) console.log(`  [debug] sessions before ${before.sessions.size}, after ${after.sessions.size}; lost: ${[...before.sessions].filter((k) => !after.sessions.has(k)).join(' ')}`);
   return {
     name,
     tally,
@@ -249,7 +260,7 @@ const scenarios: Scenario[] = [
     name: 'Redis (one server) killed and restarted',
     async run(pg) {
       const r = await redisServer();
-      const d = await deploy('standalone', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'));
+      const d = await deploy('standalone', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
       try {
         return await underLoad(d, this.name, async () => {
           await r.kill();
@@ -265,7 +276,7 @@ const scenarios: Scenario[] = [
     name: 'Redis Sentinel: the master killed, the replica promoted',
     async run(pg) {
       const s = await sentinelSet();
-      const d = await deploy('sentinel', pg, { REDIS_SENTINELS: s.sentinels.map((x) => `127.0.0.1:${x.port}`).join(','), REDIS_SENTINEL_MASTER: s.masterName }, new Redis({ sentinels: s.sentinels.map((x) => ({ host: '127.0.0.1', port: x.port })), name: s.masterName }));
+      const d = await deploy('sentinel', pg, { REDIS_SENTINELS: s.sentinels.map((x) => `127.0.0.1:${x.port}`).join(','), REDIS_SENTINEL_MASTER: s.masterName }, new Redis({ sentinels: s.sentinels.map((x) => ({ host: '127.0.0.1', port: x.port })), name: s.masterName }), () => [s.currentMasterPort()]);
       try {
         const o = await underLoad(
           d,
@@ -292,17 +303,18 @@ const scenarios: Scenario[] = [
     async run(pg) {
       const c = await redisCluster();
       const nodes = c.nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
-      const d = await deploy('cluster', pg, { REDIS_CLUSTER_NODES: nodes }, new Cluster(c.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))));
+      const d = await deploy('cluster', pg, { REDIS_CLUSTER_NODES: nodes }, new Cluster(c.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))), () => c.nodes.map((n) => n.port));
       try {
         const holder = c.nodeFor('{oidc}');
         const o = await underLoad(d, this.name, async () => {
           await holder.kill();
           await sleep(5_000);
           await holder.start();
-          await until('cluster_state:ok', async () => (await (d.redis as Cluster).cluster('INFO')).includes('cluster_state:ok'), 30_000);
+          await until('cluster_state:ok on every node', () => c.nodes.every((n) => redisCli(n.port, 'cluster', 'info').includes('cluster_state:ok')), 30_000);
         });
-        const lockoutKeys = await scanAll(d.redis, `${d.prefix}lockout:*`);
-        o.checks.push({ what: `keys spread over the masters (lockout keys seen: ${lockoutKeys.length})`, ok: true });
+        // Lockout keys (one hash tag per account) spread over the masters; the sign-ins with a wrong password make some.
+        const perNode = c.nodes.map((n) => scanPorts([n.port], `${d.prefix}lockout:*`).length);
+        o.checks.push({ what: `lockout keys on each master: ${perNode.join(', ')}`, ok: true });
         return o;
       } finally {
         await d.close();
@@ -313,7 +325,7 @@ const scenarios: Scenario[] = [
     name: 'PostgreSQL restarted (pg_ctl restart -m fast)',
     async run(pg) {
       const r = await redisServer();
-      const d = await deploy('pg-restart', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'));
+      const d = await deploy('pg-restart', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
       try {
         return await underLoad(d, this.name, async () => {
           pg.stop();
@@ -329,7 +341,7 @@ const scenarios: Scenario[] = [
     name: 'Rolling restart: SIGTERM to one of two instances under load, then started again',
     async run(pg) {
       const r = await redisServer();
-      const d = await deploy('rolling', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'));
+      const d = await deploy('rolling', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
       let exitCode: number | null = -1;
       try {
         const o = await underLoad(d, this.name, async () => {

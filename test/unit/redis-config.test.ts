@@ -68,6 +68,9 @@ describe('store failures', () => {
     expect(isDependencyFailure(new Error('Connection terminated unexpectedly'))).toBe(true);
     expect(isDependencyFailure(Object.assign(new Error('Reached the max retries per request limit (which is 3).'), { name: 'MaxRetriesPerRequestError' }))).toBe(true);
     expect(isDependencyFailure(new Error('READONLY You can\'t write against a read only replica.'))).toBe(true);
+    expect(isDependencyFailure(new Error('Too many Cluster redirections. Last error: Error: connect ECONNREFUSED 127.0.0.1:7001'))).toBe(true);
+    expect(isDependencyFailure(new Error('CLUSTERDOWN The cluster is down'))).toBe(true);
+    expect(isDependencyFailure(new Error('MOVED 5101 127.0.0.1:42027'))).toBe(true);
     expect(isDependencyFailure(new Error('wrapped', { cause: Object.assign(new Error('x'), { code: 'ECONNRESET' }) }))).toBe(true);
     expect(isDependencyFailure(Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' }))).toBe(false);
     expect(isDependencyFailure(new TypeError('cannot read properties of undefined'))).toBe(false);

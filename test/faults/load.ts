@@ -90,7 +90,7 @@ export class Balancer {
     for (let attempt = 0; ; attempt++) {
       try {
         // A reverse proxy keeps the public Host: the instances build their redirects from it.
-        const res = await once(new URL(pathAndQuery, targets[index % targets.length]), { ...init, headers: { ...init.headers, host: new URL(targets[0]!).host } });
+        const res = await once(new URL(pathAndQuery, targets[index % targets.length]), { ...init, headers: { ...init.headers, host: new URL(all[0]!).host } });
         this.count(res, pathAndQuery);
         return res;
       } catch (err) {
@@ -155,11 +155,19 @@ const action = (html: string, contains: string) => [...html.matchAll(/<form[^>]*
  * authorize → login → consent → code → token → userinfo → refresh, each request to whichever
  * instance the balancer picks: the instances must act as one provider.
  */
-export async function signInFlow(lb: Balancer, rp: Rp, issuer: string, creds: { identifier: string; password: string }): Promise<{ refreshToken: string } | undefined> {
+export async function signInFlow(
+  lb: Balancer,
+  rp: Rp,
+  issuer: string,
+  creds: { identifier: string; password: string },
+  /** Where the token set is used (userinfo, refresh): by default, wherever `lb` sends them. */
+  after: Balancer = lb,
+): Promise<{ accessToken: string; refreshToken: string; idToken: string } | undefined> {
   const cookies = new Map<string, string>();
+  let via = lb;
   const send = async (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) => {
     const headers = { ...init.headers, ...(cookies.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {}) };
-    const res = expectOk(await lb.send(path, { ...init, headers }));
+    const res = expectOk(await via.send(path, { ...init, headers }));
     const set = res.headers['set-cookie'];
     for (const raw of Array.isArray(set) ? set : []) {
       const [pair = ''] = raw.split(';');
@@ -216,13 +224,14 @@ export async function signInFlow(lb: Balancer, rp: Rp, issuer: string, creds: { 
     }
     const tokens = JSON.parse(
       (await send('/token', { method: 'POST', headers: { authorization: basic(rp), 'content-type': FORM }, body: formBody({ grant_type: 'authorization_code', code, redirect_uri: rp.redirectUri, code_verifier: verifier }) })).text,
-    ) as { access_token: string; refresh_token: string };
+    ) as { access_token: string; refresh_token: string; id_token: string };
+    via = after;
     await send('/me', { headers: { authorization: `Bearer ${tokens.access_token}` } });
     const refreshed = JSON.parse(
       (await send('/token', { method: 'POST', headers: { authorization: basic(rp), 'content-type': FORM }, body: formBody({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }) })).text,
-    ) as { refresh_token: string };
+    ) as { access_token: string; refresh_token: string };
     lb.tally.flowsDone++;
-    return { refreshToken: refreshed.refresh_token };
+    return { accessToken: refreshed.access_token, refreshToken: refreshed.refresh_token, idToken: tokens.id_token };
   } catch (e) {
     if (e instanceof Unavailable) {
       lb.tally.flowsInterrupted++;
@@ -248,4 +257,27 @@ export async function drive(lb: Balancer, rp: Rp, issuer: string, citizens: { id
     }
   };
   await Promise.all(Array.from({ length: opts.workers }, (_, w) => worker(w)));
+}
+
+/** One password attempt through the login page, on whichever instance `lb` picks: the page it answers with. */
+export async function loginAttempt(lb: Balancer, rp: Rp, creds: { identifier: string; password: string }): Promise<string> {
+  const cookies = new Map<string, string>();
+  const send = async (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) => {
+    const res = await lb.send(path, { ...init, headers: { ...init.headers, ...(cookies.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {}) } });
+    const set = res.headers['set-cookie'];
+    for (const raw of Array.isArray(set) ? set : []) {
+      const [pair = ''] = raw.split(';');
+      const eq = pair.indexOf('=');
+      cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+    return res;
+  };
+  const q = new URLSearchParams({ client_id: rp.clientId, response_type: 'code', redirect_uri: rp.redirectUri, scope: 'openid', ui_locales: 'en', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+  let res = await send(`/auth?${q}`);
+  for (let hops = 0; hops < 5 && res.status >= 300 && res.status < 400; hops++) res = await send(new URL(String(res.headers.location)).pathname);
+  const csrf = field(res.text, 'csrf');
+  const login = action(res.text, '/login');
+  if (!csrf || !login) return `no login form (${res.status})`;
+  res = await send(new URL(login, 'http://x').pathname, { method: 'POST', headers: { 'content-type': FORM }, body: formBody({ csrf, identifier: creds.identifier, password: creds.password }) });
+  return res.text;
 }

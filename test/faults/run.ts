@@ -4,7 +4,7 @@
  * store is killed and brought back or an instance is stopped. Per scenario it prints what the load
  * saw and what the stores lost; the last line is `N passed, N failed`, and any failure exits 1.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logger.js';
 import { createYihao } from '../../src/yihao.js';
 import { syntheticCitizenId } from '../../bench/sign-in.js';
-import { Balancer, drive, newTally, type Rp, type Tally } from './load.js';
+import { Balancer, drive, loginAttempt, newTally, signInFlow, type Rp, type Tally } from './load.js';
 import { freePort, privatePostgres, redisCli, redisCluster, redisServer, sentinelSet, sleep, stopAll, until, type PrivatePostgres } from './stores.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -139,20 +139,6 @@ function scanPorts(ports: number[], match: string): string[] {
   return ports.flatMap((port) => redisCli(port, '--scan', '--pattern', match).split('\n').filter(Boolean));
 }
 
-async function scanAll(redis: Redis | Cluster, match: string): Promise<string[]> {
-  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
-  const keys: string[] = [];
-  for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-      keys.push(...batch);
-      cursor = next;
-    } while (cursor !== '0');
-  }
-  return keys;
-}
-
 async function snapshot(d: Deployment): Promise<Snapshot> {
   const ids = async (model: string) => new Set(((await d.db('oidc_models').where({ model }).select('id')) as { id: string }[]).map((r) => r.id));
   return {
@@ -256,6 +242,7 @@ function print(o: Outcome): void {
 type Scenario = { name: string; run(pg: PrivatePostgres): Promise<Outcome> };
 
 const scenarios: Scenario[] = [
+  { name: 'Two instances are one provider', run: oneProvider },
   {
     name: 'Redis (one server) killed and restarted',
     async run(pg) {
@@ -356,6 +343,75 @@ const scenarios: Scenario[] = [
     },
   },
 ];
+
+/** The `kid` of a JWT's header. */
+const kidOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()) as { kid?: string }).kid;
+
+/** "Two instances are one provider": each promise checked across two processes on different ports. */
+async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
+  const r = await redisServer();
+  const d = await deploy('one-provider', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
+  const tally = newTally();
+  const onA = new Balancer(() => [d.a.url], tally);
+  const onB = new Balancer(() => [d.b.url], tally);
+  const checks: Outcome['checks'] = [];
+  const check = async (what: string, run: () => Promise<boolean>) => {
+    try {
+      checks.push({ what, ok: await run() });
+    } catch (e) {
+      checks.push({ what: `${what}: ${(e as Error).message}`, ok: false });
+    }
+  };
+  try {
+    const citizen = d.citizens[0]!;
+    let tokens: Awaited<ReturnType<typeof signInFlow>>;
+    await check('sign in on A, then userinfo and refresh on B with A\'s tokens', async () => {
+      tokens = await signInFlow(onA, d.rp, d.issuer, citizen, onB);
+      return Boolean(tokens?.refreshToken);
+    });
+    await check('a refresh token rotated on B is refused on A when reused', async () => {
+      const body = `grant_type=refresh_token&refresh_token=${encodeURIComponent(tokens!.refreshToken)}`;
+      const auth = `Basic ${Buffer.from(`${d.rp.clientId}:${d.rp.clientSecret}`).toString('base64')}`;
+      const first = await onB.send('/token', { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body });
+      // The reuse is refused (invalid_grant, a 400): counted here as expected, not as an unexpected answer.
+      const reuse = await fetch(`${d.a.url}/token`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded', host: new URL(d.issuer).host }, body });
+      return first.status === 200 && reuse.status === 400 && ((await reuse.json()) as { error: string }).error === 'invalid_grant';
+    });
+    await check('a key rotated (yihao keys rotate) is published by A and B and used by B within keys.refreshSeconds (2 s)', async () => {
+      const rotate = spawnSync(process.execPath, [join(root, 'bin', 'yihao.js'), 'keys', 'rotate', '--json'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...d.env }, encoding: 'utf8', timeout: 60_000 });
+      if (rotate.status !== 0) throw new Error(`keys rotate exited ${rotate.status}: ${rotate.stderr.slice(0, 200)}`);
+      const rotatedAt = Date.now();
+      const jwks = async (url: string) => ((await (await fetch(`${url}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+      let kid: string | undefined;
+      await until('B signs with the new key', async () => {
+        const t = await signInFlow(onB, d.rp, d.issuer, d.citizens[1]!);
+        kid = t && kidOf(t.idToken);
+        const published = await Promise.all([jwks(d.a.url), jwks(d.b.url)]);
+        return Boolean(kid && kid !== kidOf(tokens!.idToken) && published.every((kids) => kids.includes(kid!)));
+      }, 20_000);
+      const took = Date.now() - rotatedAt;
+      checks.push({ what: `  new key in use on B and published by both after ${(took / 1000).toFixed(1)} s (one sign-in included)`, ok: true });
+      return took < 2_000 + 10_000;
+    });
+    await check('lockout counts across both: 5 wrong passwords, alternating A and B, lock the account on both', async () => {
+      const citizen = d.citizens[2]!;
+      for (let i = 0; i < 5; i++) await loginAttempt(i % 2 ? onB : onA, d.rp, { identifier: citizen.identifier, password: `wrong-${i}-Aa1` });
+      // The right password, now, on each instance: both refuse with the lockout message.
+      const [a, b] = [await loginAttempt(onA, d.rp, citizen), await loginAttempt(onB, d.rp, citizen)];
+      return [a, b].every((page) => page.includes('temporarily locked'));
+    });
+    await check('exactly one audit sealer: one lease holder, every event sealed once, in one unbroken sequence', async () => {
+      await until('every event sealed', async () => Number(((await d.db('audit_events').whereNull('seq').count({ n: '*' })) as { n: string }[])[0]!.n) === 0, 20_000);
+      const seqs = ((await d.db('audit_events').orderBy('seq').select('seq')) as { seq: number }[]).map((x) => Number(x.seq));
+      const holder = (await d.db('audit_sealer_lease').first('holder')) as { holder: string | null };
+      const pids = [d.a.proc.pid, d.b.proc.pid].map(String);
+      return seqs.length > 0 && seqs.every((v, i) => v === i + 1) && Boolean(holder.holder && pids.some((p) => holder.holder!.includes(`:${p}:`)));
+    });
+  } finally {
+    await d.close();
+  }
+  return { name: 'Two instances are one provider', tally, recoverMs: 0, lost: { accounts: 0, clients: 0, sessions: 0, refreshTokens: 0 }, allowedSessionLoss: 0, checks };
+}
 
 async function main(): Promise<void> {
   const only = process.env.FAULTS_ONLY;

@@ -60,6 +60,8 @@ export class Balancer {
   constructor(
     readonly targets: () => string[],
     readonly tally: Tally,
+    /** The public host (the issuer's); by default the first target's. */
+    readonly publicHost?: string,
   ) {}
 
   /** Health checks every 250 ms, out after one failure (a production balancer: every 2 s, out after 2). */
@@ -90,7 +92,7 @@ export class Balancer {
     for (let attempt = 0; ; attempt++) {
       try {
         // A reverse proxy keeps the public Host: the instances build their redirects from it.
-        const res = await once(new URL(pathAndQuery, targets[index % targets.length]), { ...init, headers: { ...init.headers, host: new URL(all[0]!).host } });
+        const res = await once(new URL(pathAndQuery, targets[index % targets.length]), { ...init, headers: { ...init.headers, host: this.publicHost ?? new URL(all[0]!).host } });
         this.count(res, pathAndQuery);
         return res;
       } catch (err) {
@@ -274,7 +276,10 @@ export async function loginAttempt(lb: Balancer, rp: Rp, creds: { identifier: st
   };
   const q = new URLSearchParams({ client_id: rp.clientId, response_type: 'code', redirect_uri: rp.redirectUri, scope: 'openid', ui_locales: 'en', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
   let res = await send(`/auth?${q}`);
-  for (let hops = 0; hops < 5 && res.status >= 300 && res.status < 400; hops++) res = await send(new URL(String(res.headers.location)).pathname);
+  for (let hops = 0; hops < 5 && res.status >= 300 && res.status < 400; hops++) {
+    const next = new URL(String(res.headers.location), 'http://x');
+    res = await send(`${next.pathname}${next.search}`);
+  }
   const csrf = field(res.text, 'csrf');
   const login = action(res.text, '/login');
   if (!csrf || !login) return `no login form (${res.status})`;

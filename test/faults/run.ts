@@ -352,8 +352,9 @@ async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
   const r = await redisServer();
   const d = await deploy('one-provider', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
   const tally = newTally();
-  const onA = new Balancer(() => [d.a.url], tally);
-  const onB = new Balancer(() => [d.b.url], tally);
+  const host = new URL(d.issuer).host;
+  const onA = new Balancer(() => [d.a.url], tally, host);
+  const onB = new Balancer(() => [d.b.url], tally, host);
   const checks: Outcome['checks'] = [];
   const check = async (what: string, run: () => Promise<boolean>) => {
     try {
@@ -395,9 +396,12 @@ async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
     });
     await check('lockout counts across both: 5 wrong passwords, alternating A and B, lock the account on both', async () => {
       const citizen = d.citizens[2]!;
-      for (let i = 0; i < 5; i++) await loginAttempt(i % 2 ? onB : onA, d.rp, { identifier: citizen.identifier, password: `wrong-${i}-Aa1` });
+      // Refusals are the point here (401, then 423): tallied apart from the unexpected answers.
+      const refusedA = new Balancer(() => [d.a.url], newTally(), host);
+      const refusedB = new Balancer(() => [d.b.url], newTally(), host);
+      for (let i = 0; i < 5; i++) await loginAttempt(i % 2 ? refusedB : refusedA, d.rp, { identifier: citizen.identifier, password: `wrong-${i}-Aa1` });
       // The right password, now, on each instance: both refuse with the lockout message.
-      const [a, b] = [await loginAttempt(onA, d.rp, citizen), await loginAttempt(onB, d.rp, citizen)];
+      const [a, b] = [await loginAttempt(refusedA, d.rp, citizen), await loginAttempt(refusedB, d.rp, citizen)];
       return [a, b].every((page) => page.includes('temporarily locked'));
     });
     await check('exactly one audit sealer: one lease holder, every event sealed once, in one unbroken sequence', async () => {

@@ -19,7 +19,7 @@ import { Balancer, drive, loginAttempt, newTally, signInFlow, type Rp, type Tall
 import { freePort, privatePostgres, redisCli, redisCluster, redisServer, sentinelSet, sleep, stopAll, until, type PrivatePostgres } from './stores.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const SECONDS = Number(process.env.FAULTS_SECONDS ?? 24);
+const SECONDS = Number(process.env.FAULTS_SECONDS ?? 18);
 
 interface Instance {
   port: number;

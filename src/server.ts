@@ -1,5 +1,5 @@
 import type { Config } from './config/index.js';
-import { loadConfig, ConfigError } from './config/index.js';
+import { describeRedis, loadConfig, ConfigError, withoutPassword } from './config/index.js';
 import { createLogger, flushLogger } from './logger.js';
 import { mallocArenasUnbounded, runtimeGlibcVersion } from './accounts/malloc-arenas.js';
 
@@ -28,8 +28,8 @@ async function main(): Promise<void> {
     {
       issuer: config.issuer,
       port,
-      database: config.databaseUrl ? 'postgresql' : 'sqlite',
-      redis: config.redisUrl ? 'on' : 'off',
+      database: config.databaseUrl ? withoutPassword(config.databaseUrl) : 'sqlite',
+      redis: config.redis ? describeRedis(config.redis) : 'off',
       secrets: config.secretsSource,
     },
     `Yihao listening on port ${port}; discovery at ${config.issuer}/.well-known/openid-configuration`,
@@ -43,7 +43,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
+    // close() drains, then waits for requests in flight up to the deadline; this is the backstop.
+    const force = setTimeout(() => process.exit(1), (config.shutdown.drainSeconds + config.shutdown.deadlineSeconds + 10) * 1000);
     force.unref();
     yihao.close().then(
       () => {

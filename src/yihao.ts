@@ -15,7 +15,9 @@ import { passwordReset } from './password-reset/index.js';
 import { ProviderHolder, sessionAuthentications } from './oidc/index.js';
 import { migrate, openDatabase, type Database } from './storage/database.js';
 import { oidcAdapter } from './storage/oidc-adapter.js';
-import { openRedis, type RedisClient } from './storage/redis.js';
+import { expectRedis, openRedis, type RedisClient } from './storage/redis.js';
+import { DependencyUnavailable, isDependencyFailure } from './storage/dependency-failure.js';
+import { withoutPassword } from './config/index.js';
 import { startSweeper } from './storage/sweeper.js';
 import { sweepGuesses } from './accounts/lockout-sql.js';
 import { createClientCache } from './storage/client-cache.js';
@@ -47,10 +49,18 @@ export interface Stores {
 export async function openStores(config: Config, opts: { schema?: string; logger?: Logger } = {}): Promise<Stores> {
   const log = opts.logger && { warn: (m: string) => opts.logger!.warn({ component: 'knex' }, m), error: (m: string) => opts.logger!.error({ component: 'knex' }, m) };
   const db = openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, ...(opts.schema ? { schema: opts.schema } : {}), ...(log ? { log } : {}) });
-  await migrate(db);
-  const redis = config.redisUrl
-    ? openRedis(config.redisUrl, (err) => opts.logger?.warn({ component: 'redis', error: err.message }, 'redis connection problem'))
-    : undefined;
+  await migrate(db).catch(async (err: unknown) => {
+    if (!config.databaseUrl || !isDependencyFailure(err)) throw err;
+    await db.destroy();
+    throw new DependencyUnavailable(`PostgreSQL at ${withoutPassword(config.databaseUrl)} is not reachable`);
+  });
+  if (!config.redis) return { db, redis: undefined };
+  const redis = openRedis(config.redis, (err) => opts.logger?.warn({ component: 'redis', error: err.message }, 'redis connection problem'));
+  await expectRedis(redis, config.redis).catch(async (err: unknown) => {
+    redis.disconnect();
+    await db.destroy();
+    throw err;
+  });
   return { db, redis };
 }
 
@@ -250,7 +260,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
       }),
       config.rateLimits,
     ),
-    routers: [healthRouter(stores), interactions, ...channels.routers, kiosk, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers],
+    routers: [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers],
     logger,
   });
 
@@ -267,6 +277,10 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
 
   let server: Server | undefined;
+  // Set on close: /readyz answers 503 and every response says `Connection: close`, so that a load
+  // balancer moves new requests elsewhere while this instance finishes the ones it has.
+  let draining = false;
+  const handler = app.callback();
   return {
     app,
     holder,
@@ -283,7 +297,10 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     logger,
     listen(port = config.port, host) {
       return new Promise((resolve, reject) => {
-        server = createServer(app.callback());
+        server = createServer((req, res) => {
+          if (draining) res.setHeader('connection', 'close');
+          return handler(req, res);
+        });
         // Keep-alive must outlast a load balancer's idle timeout, or it sees resets.
         server.keepAliveTimeout = 65_000;
         server.once('error', reject);
@@ -294,18 +311,21 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
       });
     },
     async close() {
+      draining = true;
+      if (server?.listening && config.shutdown.drainSeconds > 0) await new Promise((r) => setTimeout(r, config.shutdown.drainSeconds * 1000));
       holder.stop();
       sweeper.stop();
-      await services.clientCache.close();
-      await services.registry.close?.();
       if (server) {
-        // Stop accepting, drop idle keep-alive sockets now, and give requests in flight a grace period.
+        // Stop accepting, drop idle keep-alive sockets now, and give requests in flight until the deadline.
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
         server.closeIdleConnections();
-        const grace = setTimeout(() => server!.closeAllConnections(), 5_000);
+        const deadline = setTimeout(() => server!.closeAllConnections(), config.shutdown.deadlineSeconds * 1000);
         await closed;
-        clearTimeout(grace);
+        clearTimeout(deadline);
       }
+      // After the requests in flight: they may still need the client cache and the registry.
+      await services.clientCache.close();
+      await services.registry.close?.();
       // After the requests in flight, so that their events are sealed by whoever seals next; before
       // the stores close. Frees the lease, so another instance takes over at once.
       await auditSealer.stop();

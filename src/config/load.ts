@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ConfigError } from './config-error.js';
 import { fileConfigSchema, type Config } from './schema.js';
 import { loadSecrets } from './secrets.js';
+import { redisConnection } from './redis-connection.js';
 import { projectRoot } from './paths.js';
 
 type Env = Record<string, string | undefined>;
@@ -93,6 +94,7 @@ export function loadConfig(env: Env = process.env): Config {
   const audit = file.audit.export.file ? { ...file.audit, export: { ...file.audit.export, file: resolve(projectRoot, file.audit.export.file) } } : file.audit;
   const sms =
     file.sms.sender.kind === 'webhook' && env.YIHAO_SMS_WEBHOOK_TOKEN ? { ...file.sms, sender: { ...file.sms.sender, token: env.YIHAO_SMS_WEBHOOK_TOKEN } } : file.sms;
+  const redis = redisConnection(env, REDIS_URL);
   const { secrets, source } = loadSecrets(env, dataDir, production);
   if (production && file.sms.sender.kind === 'outbox') {
     throw new ConfigError('sms.sender', 'must be a webhook in production: the outbox only writes codes to a local file');
@@ -112,6 +114,7 @@ export function loadConfig(env: Env = process.env): Config {
     issuer,
     databaseUrl: DATABASE_URL,
     redisUrl: REDIS_URL,
+    redis,
     redisPrefix: env.YIHAO_REDIS_PREFIX || 'yihao:',
     secrets,
     secretsSource: source,

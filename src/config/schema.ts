@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { smsConfigSchema } from '../sms/sms-config.js';
 import { registryConfigSchema } from '../registry/index.js';
 import { configuredUpstream } from '../federation/upstream.js';
+import type { RedisConnection } from './redis-connection.js';
 
 const seconds = z.number().int().positive();
 const rateLimitRule = (points: number, durationSeconds: number) =>
@@ -128,6 +129,11 @@ export const fileConfigSchema = z
       })
       .strict(),
     sweeper: z.object({ intervalSeconds: seconds }).strict(),
+    /** SIGTERM (docs/operations.md): report not ready for `drainSeconds` while still serving, then stop accepting and give requests in flight up to `deadlineSeconds`. */
+    shutdown: z
+      .object({ drainSeconds: z.number().min(0).max(120).default(0), deadlineSeconds: z.number().positive().max(300).default(10) })
+      .strict()
+      .prefault({}),
     limits: z.object({ formFieldMaxLength: z.number().int().min(16), bodyMaxBytes: z.number().int().min(1024) }).strict(),
     outbound: z
       .object({
@@ -232,6 +238,8 @@ export interface Config extends FileConfig {
   readonly issuer: string;
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
+  /** How to reach Redis (standalone REDIS_URL, Sentinel or Cluster); undefined: no Redis. */
+  readonly redis: RedisConnection | undefined;
   /** Key prefix for everything Yihao writes to Redis; lets tests and tenants share one server. */
   readonly redisPrefix: string;
   readonly secrets: Secrets;

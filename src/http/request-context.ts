@@ -3,6 +3,18 @@ import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { isYihaoError } from '../errors.js';
 import { requestLog } from '../logger.js';
+import { DEPENDENCY_DOWN, isDependencyFailure, RETRY_AFTER_SECONDS } from '../storage/dependency-failure.js';
+
+/**
+ * A store was unreachable: the request may well succeed shortly, on this or another instance, so it
+ * is a 503 with Retry-After rather than a 500. Pages keep their HTML; API answers say so in JSON.
+ */
+function unavailable(ctx: Parameters<Middleware>[0], id: string): void {
+  ctx.status = 503;
+  ctx.set('retry-after', String(RETRY_AFTER_SECONDS));
+  if (typeof ctx.body === 'string' && ctx.response.is('html')) return;
+  ctx.body = { error: 'temporarily_unavailable', error_description: 'a store this request needs is not reachable; try again shortly', request_id: id };
+}
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -32,8 +44,12 @@ export function requestContext(logger: Logger): Middleware {
     ctx.set('x-request-id', id);
     try {
       await next();
+      if (ctx.state[DEPENDENCY_DOWN] && ctx.status === 500) unavailable(ctx, id);
     } catch (err) {
-      if (isYihaoError(err)) {
+      if (isDependencyFailure(err)) {
+        logger.warn({ requestId: id, method: ctx.method, path: ctx.path, error: (err as Error).message }, 'a store is not reachable');
+        unavailable(ctx, id);
+      } else if (isYihaoError(err)) {
         ctx.status = err.status;
         ctx.body = { error: err.code, error_description: err.message };
         if (err.code === 'overloaded') shed(ctx, (err as { retryAfterSeconds?: number }).retryAfterSeconds ?? 1);

@@ -9,6 +9,7 @@ import { allowedChannelsOf, citizenIdReleaseOf, minAcrOf } from '../oidc/client-
 import { messages, pickLocale, type Locale, type Messages } from './i18n.js';
 import type { InteractionDeps, LoginOption } from './deps.js';
 import { errorPage, loginPage } from './views/pages.js';
+import { isDependencyFailure } from '../storage/dependency-failure.js';
 
 type Details = Awaited<ReturnType<ReturnType<InteractionDeps['provider']>['interactionDetails']>>;
 
@@ -50,7 +51,9 @@ export async function loadInteraction(
   let details: Details;
   try {
     details = await deps.provider().interactionDetails(ctx.req, ctx.res);
-  } catch {
+  } catch (err) {
+    // A store that is down is not an expired form: the outer app answers 503, and a retry works.
+    if (isDependencyFailure(err)) throw err;
     fail(ctx, 400, fallbackLocale, messages(fallbackLocale).formExpired, 'session_not_found');
     return undefined;
   }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AuditEventInput, AuditLog } from '../audit/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { currentFacts } from './token-facts.js';
+import { DEPENDENCY_DOWN, isDependencyFailure } from '../storage/dependency-failure.js';
 
 /**
  * Provider events: the ones a citizen or an auditor cares about go to the audit log, the rest to a
@@ -38,7 +39,13 @@ export function auditProviderEvents(provider: Provider, { logger, audit, authent
     const accountId = ctx.oidc.session?.accountId;
     record({ action: 'session.ended', actorType: 'citizen', actorId: accountId, accountId, clientId: ctx.oidc.client?.clientId, ...where(ctx) });
   });
-  provider.on('server_error', (ctx, err) => logger.error({ err, path: ctx.path }, 'oidc-provider server error'));
+  provider.on('server_error', (ctx, err) => {
+    // A store that went away is the outer app's 503 (http/request-context.ts), not a bug.
+    if (isDependencyFailure(err)) {
+      ctx.state[DEPENDENCY_DOWN] = true;
+      logger.warn({ path: ctx.path, error: err.message }, 'a store is not reachable');
+    } else logger.error({ err, path: ctx.path }, 'oidc-provider server error');
+  });
   provider.on('grant.revoked', (ctx, grantId) => {
     const client = ctx.oidc?.client;
     record({ action: 'grant.revoked', actorType: client ? 'client' : 'system', actorId: client?.clientId, clientId: client?.clientId, details: { grantId }, ...where(ctx) });

@@ -54,8 +54,8 @@ return 1`;
 
 /**
  * The record an index key (a Session's uid, a device code's userCode) points at, in one round trip.
- * The record's key is built here from ARGV[1] and the id, so it is not declared in KEYS: under Redis
- * Cluster it must share the index key's slot (not yet the case; see the report of issue 10).
+ * The record's key is built here from ARGV[1] and the id, so it is not declared in KEYS: on a Redis
+ * Cluster that works because every key of these models shares one hash slot (see `slot` below).
  */
 const FIND_BY_INDEX = `
 local id = redis.call('GET', KEYS[1])
@@ -68,7 +68,7 @@ return redis.call('HGETALL', ARGV[1] .. id)`;
  * optionally one more record (ARGV[3]: an interaction's pending second factor, under the same id).
  * Replies {} (no record) or {record, 0|1 (whether a session was looked up), session ({} if gone),
  * the other record ({} if none)}. ARGV[1]/ARGV[2]: the Session uid-index and record key prefixes
- * (same Cluster caveat as above).
+ * (in the same hash slot, as above).
  */
 const FIND_WITH_SESSION = `
 local record = redis.call('HGETALL', KEYS[1])
@@ -208,7 +208,12 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
   const findByIndex = script(redis, FIND_BY_INDEX);
   const destroy = script(redis, DESTROY);
   const findWithSession = script(redis, FIND_WITH_SESSION);
-  const grantKey = (grantId: string) => `${prefix}grant:${grantId}`;
+  // One hash tag for every key of these models: the scripts above reach from a token to its
+  // session, from a record to its indexes and grant set, and delete other records in the same step,
+  // and on a Redis Cluster a script may touch only keys of one slot. So these records live on one
+  // master of a Cluster (with its replica); lockout, SMS codes and rate limits spread over all.
+  const slot = `${prefix}{oidc}:`;
+  const grantKey = (grantId: string) => `${slot}grant:${grantId}`;
 
   return class RedisAdapter implements RedisStore {
     readonly #model: string;
@@ -218,15 +223,15 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
     }
 
     #key(id: string): string {
-      return `${prefix}oidc:${this.#model}:${id}`;
+      return `${slot}${this.#model}:${id}`;
     }
 
     #uidKey(uid: string): string {
-      return `${prefix}uid:${this.#model}:${uid}`;
+      return `${slot}uid:${this.#model}:${uid}`;
     }
 
     #userCodeKey(userCode: string): string {
-      return `${prefix}userCode:${this.#model}:${userCode}`;
+      return `${slot}userCode:${this.#model}:${userCode}`;
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
@@ -262,8 +267,8 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
     }
 
     async findWithSession(id: string, alsoModel?: string): ReturnType<RedisStore['findWithSession']> {
-      const also = alsoModel ? `${prefix}oidc:${alsoModel}:${id}` : '';
-      const reply = (await findWithSession([this.#key(id)], [`${prefix}uid:Session:`, `${prefix}oidc:Session:`, also])) as [string[]?, number?, string[]?, string[]?];
+      const also = alsoModel ? `${slot}${alsoModel}:${id}` : '';
+      const reply = (await findWithSession([this.#key(id)], [`${slot}uid:Session:`, `${slot}Session:`, also])) as [string[]?, number?, string[]?, string[]?];
       const [record, lookedUp, session, other] = reply;
       const payload = record && parseRecord(pairs(record));
       if (!record || !payload) return undefined;
@@ -304,7 +309,7 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
     async revokeByGrantId(grantId: string): Promise<void> {
       const index = grantKey(grantId);
       // The index is shared by every model of the grant; this model removes only its own members.
-      const own = `${prefix}oidc:${this.#model}:`;
+      const own = `${slot}${this.#model}:`;
       const members = (await redis.smembers(index)).filter((member) => member.startsWith(own));
       if (members.length === 0) return;
       // A member re-saved under another grant since it was indexed is no longer this grant's.

@@ -1,13 +1,72 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { describeRedis, type RedisConnection } from '../config/redis-connection.js';
+import { DependencyUnavailable } from './dependency-failure.js';
 
-export type RedisClient = Redis;
+/** One server, a Sentinel-watched master, or a Cluster: the stores use only what all three share. */
+export type RedisClient = Redis | Cluster;
+
+// A request that needs Redis while it is down fails after a few reconnection attempts (a 503, see
+// http/request-context.ts) instead of waiting for it; a dead socket is noticed within seconds.
+const perConnection: RedisOptions = {
+  maxRetriesPerRequest: 3,
+  connectTimeout: 2_000,
+  commandTimeout: 5_000,
+  // After a Sentinel fail-over the old master comes back as a replica: a write sent to it reconnects
+  // (ioredis asks the sentinels for the new master) and is sent again.
+  reconnectOnError: (err) => (/^(READONLY|LOADING|MASTERDOWN)/.test(err.message) ? 2 : false),
+};
 
 /**
- * One connection per process; commands queue while it reconnects instead of failing at once.
- * Connection errors go to `onError` (a log line), never to ioredis's unhandled-error stack dump.
+ * One connection (or one set of cluster connections) per process; commands queue briefly while it
+ * reconnects. Connection errors go to `onError` (a log line), never to ioredis's unhandled-error
+ * stack dump.
  */
-export function openRedis(url: string, onError: (err: Error) => void = () => undefined): RedisClient {
-  const redis = new Redis(url, { maxRetriesPerRequest: 3, enableAutoPipelining: true, lazyConnect: false });
+export function openRedis(url: string, onError?: (err: Error) => void): Redis;
+export function openRedis(conn: RedisConnection, onError?: (err: Error) => void): RedisClient;
+export function openRedis(conn: RedisConnection | string, onError: (err: Error) => void = () => undefined): RedisClient {
+  const c: RedisConnection = typeof conn === 'string' ? { kind: 'standalone', url: conn } : conn;
+  let redis: RedisClient;
+  if (c.kind === 'cluster') {
+    redis = new Cluster(c.nodes, {
+      enableAutoPipelining: true,
+      // Every command goes to a master: a replica may lag behind a write this instance just made.
+      scaleReads: 'master',
+      clusterRetryStrategy: (times) => Math.min(100 * times, 2_000),
+      redisOptions: { ...perConnection, ...(c.password ? { password: c.password } : {}), ...(c.tls ? { tls: {} } : {}) },
+    });
+  } else if (c.kind === 'sentinel') {
+    redis = new Redis({
+      ...perConnection,
+      enableAutoPipelining: true,
+      sentinels: c.sentinels,
+      name: c.masterName,
+      // Listens for +switch-master, so a fail-over moves this connection at once, not at its next error.
+      failoverDetector: true,
+      ...(c.password ? { password: c.password } : {}),
+      ...(c.sentinelPassword ? { sentinelPassword: c.sentinelPassword } : {}),
+      ...(c.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+    });
+  } else {
+    redis = new Redis(c.url, { ...perConnection, enableAutoPipelining: true });
+  }
   redis.on('error', onError);
   return redis;
+}
+
+/**
+ * Start-up check: one line naming Redis (never its password) when it does not answer, instead of
+ * ioredis's "Reached the max retries per request limit" from whichever store asked first.
+ */
+export async function expectRedis(redis: RedisClient, conn: RedisConnection, timeoutMs = 5_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
+  });
+  try {
+    await Promise.race([redis.ping(), timeout]);
+  } catch {
+    throw new DependencyUnavailable(`${describeRedis(conn)} is not reachable`);
+  } finally {
+    clearTimeout(timer);
+  }
 }

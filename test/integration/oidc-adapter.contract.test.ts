@@ -304,7 +304,7 @@ describe.skipIf(!pgAvailable)('oidc adapter contract: PostgreSQL', () => {
 
 describe.skipIf(!redisAvailable)('oidc adapter contract: Redis-routed', () => {
   const backend = adapterContract(openRedisRouted);
-  const recordKey = (model: string, id: string) => `${backend().prefix}oidc:${model}:${id}`;
+  const recordKey = (model: string, id: string) => `${backend().prefix}{oidc}:${model}:${id}`;
 
   it('puts the short-lived models in Redis and everything else in SQL', async () => {
     const { Adapter, redis, db } = backend();
@@ -324,7 +324,7 @@ describe.skipIf(!redisAvailable)('oidc adapter contract: Redis-routed', () => {
     await new Adapter('AuthorizationCode').upsert(code, { jti: code, grantId }, 600);
     await new Adapter('AccessToken').upsert(token, { jti: token, grantId }, 60);
     await new Adapter('AccessToken').upsert(shortToken, { jti: shortToken, grantId }, 10);
-    const pttl = await redis.pttl(`${prefix}grant:${grantId}`);
+    const pttl = await redis.pttl(`${prefix}{oidc}:grant:${grantId}`);
     expect(pttl).toBeGreaterThan(590_000);
     expect(pttl).toBeLessThanOrEqual(600_000);
   });
@@ -336,7 +336,7 @@ describe.skipIf(!redisAvailable)('oidc adapter contract: Redis-routed', () => {
     await new Adapter('AccessToken').upsert(a, { jti: a, grantId }, 60);
     await new Adapter('AccessToken').upsert(b, { jti: b, grantId }, 60);
     await new Adapter('AccessToken').destroy(a);
-    expect(await redis.smembers(`${prefix}grant:${grantId}`)).toEqual([recordKey('AccessToken', b)]);
+    expect(await redis.smembers(`${prefix}{oidc}:grant:${grantId}`)).toEqual([recordKey('AccessToken', b)]);
   });
 
   it('gives uid and user code index keys the TTL of their record', async () => {
@@ -346,8 +346,8 @@ describe.skipIf(!redisAvailable)('oidc adapter contract: Redis-routed', () => {
     await new Adapter('Session').upsert(session, { jti: session, uid }, 300);
     await new Adapter('DeviceCode').upsert(device, { jti: device, userCode }, 600);
 
-    const uidTtl = await redis.pttl(`${prefix}uid:Session:${uid}`);
-    const userCodeTtl = await redis.pttl(`${prefix}userCode:DeviceCode:${userCode}`);
+    const uidTtl = await redis.pttl(`${prefix}{oidc}:uid:Session:${uid}`);
+    const userCodeTtl = await redis.pttl(`${prefix}{oidc}:userCode:DeviceCode:${userCode}`);
     expect(uidTtl).toBeGreaterThan(290_000);
     expect(uidTtl).toBeLessThanOrEqual(300_000);
     expect(userCodeTtl).toBeGreaterThan(590_000);

@@ -19,7 +19,8 @@ import {
   type SmsSender,
 } from '../../src/sms/index.js';
 import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
-import { openRedis, type RedisClient } from '../../src/storage/redis.js';
+import type { Redis } from 'ioredis';
+import { openRedis } from '../../src/storage/redis.js';
 import { PG_URL, REDIS_URL, createPgSchema, pgAvailable, redisAvailable, uniqueName } from '../support/services.js';
 
 const INDEX_KEY = Buffer.alloc(32, 7).toString('base64');
@@ -79,7 +80,7 @@ const backends: { name: string; enabled: boolean; open(): Promise<Backend> }[] =
       // createOtpStore is handed the SQL database too, as in the app; with Redis it never touches it.
       const dataDir = await mkdtemp(join(tmpdir(), 'yihao-sms-otp-'));
       const db = openDatabase({ dataDir });
-      const keys = async (redis: RedisClient) => {
+      const keys = async (redis: Redis) => {
         const found: string[] = [];
         for await (const batch of redis.scanStream({ match: `${prefix}*`, count: 200 }) as AsyncIterable<string[]>) found.push(...batch);
         return found;

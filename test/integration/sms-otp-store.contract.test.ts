@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisOtpStore, createSqlOtpStore, type OtpStore } from '../../src/sms/index.js';
 import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
-import { openRedis, type RedisClient } from '../../src/storage/redis.js';
+import type { Redis } from 'ioredis';
+import { openRedis } from '../../src/storage/redis.js';
 import { PG_URL, REDIS_URL, createPgSchema, pgAvailable, redisAvailable, uniqueName } from '../support/services.js';
 
 /** One backend, reachable through two independent connections (two instances of the server). */
@@ -50,7 +51,7 @@ async function openPostgres(): Promise<Backend> {
   };
 }
 
-async function deleteRedisKeys(redis: RedisClient, prefix: string): Promise<void> {
+async function deleteRedisKeys(redis: Redis, prefix: string): Promise<void> {
   for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 200 }) as AsyncIterable<string[]>) {
     if (keys.length) await redis.del(...keys);
   }

@@ -1,0 +1,452 @@
+/**
+ * The fault suite (`npm run test:faults`, docs/operations.md): two real Yihao processes on a private
+ * PostgreSQL and on Redis as one server, a Sentinel set and a Cluster, under bounded load, while a
+ * store is killed and brought back or an instance is stopped. Per scenario it prints what the load
+ * saw and what the stores lost; the last line is `N passed, N failed`, and any failure exits 1.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Cluster, Redis } from 'ioredis';
+import knexFactory, { type Knex } from 'knex';
+import { loadConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/logger.js';
+import { createYihao } from '../../src/yihao.js';
+import { syntheticCitizenId } from '../../bench/sign-in.js';
+import { Balancer, drive, loginAttempt, newTally, signInFlow, type Rp, type Tally } from './load.js';
+import { freePort, privatePostgres, redisCli, redisCluster, redisServer, sentinelSet, sleep, stopAll, until, type PrivatePostgres } from './stores.js';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const SECONDS = Number(process.env.FAULTS_SECONDS ?? 18);
+
+interface Instance {
+  port: number;
+  url: string;
+  proc: ChildProcess;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+async function startInstance(env: Record<string, string>, port: number, logFile: string): Promise<Instance> {
+  const out = openSync(logFile, 'a');
+  const proc = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js')], { cwd: root, env: { PATH: process.env.PATH ?? '', MALLOC_ARENA_MAX: '1', ...env, PORT: String(port) }, stdio: ['ignore', out, out] });
+  closeSync(out);
+  const url = `http://127.0.0.1:${port}`;
+  await until(`instance on ${port}`, async () => (await fetch(`${url}/healthz`)).status === 200, 60_000);
+  return {
+    port,
+    url,
+    proc,
+    stop: (signal = 'SIGTERM') =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve(proc.exitCode);
+        proc.once('exit', (code) => resolve(code));
+        proc.kill(signal);
+      }),
+  };
+}
+
+interface Deployment {
+  env: Record<string, string>;
+  a: Instance;
+  b: Instance;
+  rp: Rp;
+  issuer: string;
+  citizens: { identifier: string; password: string }[];
+  db: Knex;
+  redis: Redis | Cluster;
+  prefix: string;
+  /** The Redis servers that hold data now (the master; every Cluster master). */
+  dataPorts: () => number[];
+  close(): Promise<void>;
+}
+
+/** Seeds a client and citizens in-process (as `yihao` would), then starts two instances on the shared stores. */
+async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string, string>, redis: Redis | Cluster, dataPorts: () => number[]): Promise<Deployment> {
+  const dir = mkdtempSync(join(tmpdir(), `yihao-faults-${name}-`));
+  // A database of its own: each deployment has its own secrets (generated in its data directory).
+  const database = `faults_${name.replace(/\W/g, '_')}`;
+  const admin = knexFactory({ client: 'pg', connection: pg.url, pool: { min: 0, max: 1 } });
+  await admin.raw(`create database "${database}"`);
+  await admin.destroy();
+  const dbUrl = pg.url.replace(/\/postgres$/, `/${database}`);
+  const [portA, portB] = [await freePort(), await freePort()];
+  const issuer = `http://127.0.0.1:${portA}`;
+  const prefix = `faults-${name}:`;
+  const configFile = join(dir, 'config.json');
+  // Quick key refresh, short sealing lease: what the two-instance checks wait for stays short.
+  writeFileSync(configFile, JSON.stringify({ keys: { refreshSeconds: 2, retiredKeepSeconds: 3600 }, audit: { sealIntervalMs: 200, leaseSeconds: 3 }, shutdown: { drainSeconds: 1.5, deadlineSeconds: 10 } }));
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    ISSUER: issuer,
+    DATABASE_URL: dbUrl,
+    YIHAO_DATA_DIR: dir,
+    YIHAO_CONFIG: configFile,
+    YIHAO_REDIS_PREFIX: prefix,
+    ...redisEnv,
+  };
+  const config = loadConfig(env);
+  const seeder = await createYihao(config, { logger: createLogger('silent') });
+  const redirectUri = 'http://127.0.0.1:9/cb';
+  const client = await seeder.clients.create({ name: `Fault RP ${name}`, redirectUris: [redirectUri], grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], scope: 'openid profile' });
+  const citizens: { identifier: string; password: string }[] = [];
+  for (let i = 0; i < 8; i++) {
+    const identifier = syntheticCitizenId();
+    const password = `faults-${i}-${Date.now()}-Aa1`;
+    await seeder.accounts.create({ citizenId: identifier, name: '测试', password });
+    citizens.push({ identifier, password });
+  }
+  await seeder.close();
+  const log = join(dir, 'instances.log');
+  const a = await startInstance(env, portA, log);
+  const b = await startInstance(env, portB, log);
+  const db = knexFactory({ client: 'pg', connection: dbUrl, pool: { min: 0, max: 2 } });
+  // The suite's own view of Redis goes down with it; its errors are expected.
+  redis.on('error', () => undefined);
+  const deployment: Deployment = {
+    env,
+    a,
+    b,
+    rp: { clientId: client.client_id, clientSecret: client.client_secret!, redirectUri },
+    issuer,
+    citizens,
+    db,
+    redis,
+    prefix,
+    dataPorts,
+    async close() {
+      // SIGTERM: their logs (pino, asynchronous) reach the file.
+      await Promise.all([deployment.a.stop('SIGTERM'), deployment.b.stop('SIGTERM')]);
+      await db.destroy();
+      redis.disconnect();
+      if (process.env.FAULTS_KEEP_LOGS !== '1') rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return deployment;
+}
+
+interface Snapshot {
+  accounts: Set<string>;
+  clients: Set<string>;
+  refreshTokens: Set<string>;
+  sessions: Set<string>;
+}
+
+/** Keys on the servers that hold data now, straight from each (a client's node list may lag after a restart). */
+function scanPorts(ports: number[], match: string): string[] {
+  return ports.flatMap((port) => redisCli(port, '--scan', '--pattern', match).split('\n').filter(Boolean));
+}
+
+async function snapshot(d: Deployment): Promise<Snapshot> {
+  const ids = async (model: string) => new Set(((await d.db('oidc_models').where({ model }).select('id')) as { id: string }[]).map((r) => r.id));
+  return {
+    accounts: new Set(((await d.db('accounts').select('id')) as { id: string }[]).map((r) => r.id)),
+    clients: await ids('Client'),
+    refreshTokens: await ids('RefreshToken'),
+    sessions: new Set(scanPorts(d.dataPorts(), `${d.prefix}{oidc}:Session:*`)),
+  };
+}
+
+const lost = (before: Set<string>, after: Set<string>) => [...before].filter((id) => !after.has(id)).length;
+
+interface Outcome {
+  name: string;
+  tally: Tally;
+  recoverMs: number | undefined;
+  lost: { accounts: number; clients: number; sessions: number; refreshTokens: number };
+  /** What the scenario documents as possibly lost (written but not yet replicated when the master died). */
+  allowedSessionLoss: number;
+  checks: { what: string; ok: boolean }[];
+  error?: string;
+}
+
+/**
+ * Load for SECONDS; `fault` runs a third of the way in and returns when the store is back; recovery
+ * is measured from then to the first 2xx token answered on both instances.
+ */
+async function underLoad(d: Deployment, name: string, fault: (lb: Balancer) => Promise<void>, opts: { allowedSessionLoss?: number; targets?: () => string[] } = {}): Promise<Outcome> {
+  const tally = newTally();
+  const lb = new Balancer(opts.targets ?? (() => [d.a.url, d.b.url]), tally).healthChecks();
+  const endAt = Date.now() + SECONDS * 1000;
+  // Warm up with sign-ins, so that there are sessions and refresh tokens to lose.
+  const warm = new Balancer(() => [d.a.url, d.b.url], newTally());
+  await drive(warm, d.rp, d.issuer, d.citizens, { workers: 4, untilMs: Date.now() + 3000, flowEvery: 1 });
+  await sleep(1_200); // replication and fsync settle: what is in the snapshot was acknowledged a second ago
+  const before = await snapshot(d);
+  const load = drive(lb, d.rp, d.issuer, d.citizens, { workers: 6, untilMs: endAt, flowEvery: 4 });
+  await sleep((SECONDS * 1000) / 3);
+  let recoverMs: number | undefined;
+  const faultDone = (async () => {
+    await fault(lb);
+    const back = Date.now();
+    const probe = new Balancer(opts.targets ?? (() => [d.a.url, d.b.url]), newTally());
+    const ok = async (i: number) => {
+      try {
+        const res = await probe.send('/token', { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${d.rp.clientId}:${d.rp.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' }, i);
+        return res.status === 200;
+      } catch {
+        return false;
+      }
+    };
+    await until(`${name}: recovery`, async () => (await ok(0)) && (await ok(1)), 60_000);
+    recoverMs = Date.now() - back;
+  })();
+  await Promise.all([load, faultDone]).finally(() => lb.stop());
+  const after = await snapshot(d);
+  if (process.env.FAULTS_DEBUG) console.log(`  [debug] sessions before ${before.sessions.size}, after ${after.sessions.size}; lost: ${[...before.sessions].filter((k) => !after.sessions.has(k)).join(' ')}`);
+  return {
+    name,
+    tally,
+    recoverMs,
+    lost: { accounts: lost(before.accounts, after.accounts), clients: lost(before.clients, after.clients), sessions: lost(before.sessions, after.sessions), refreshTokens: lost(before.refreshTokens, after.refreshTokens) },
+    allowedSessionLoss: opts.allowedSessionLoss ?? 0,
+    checks: [{ what: 'sessions before the fault', ok: before.sessions.size > 0 }],
+  };
+}
+
+function verdict(o: Outcome): boolean {
+  const t = o.tally;
+  return (
+    !o.error &&
+    t.otherNon2xx === 0 &&
+    t.other5xx === 0 &&
+    t.ok > 0 &&
+    o.recoverMs !== undefined &&
+    o.lost.accounts === 0 &&
+    o.lost.clients === 0 &&
+    o.lost.refreshTokens === 0 &&
+    o.lost.sessions <= o.allowedSessionLoss &&
+    o.checks.every((c) => c.ok)
+  );
+}
+
+function print(o: Outcome): void {
+  const t = o.tally;
+  const pass = verdict(o);
+  console.log(`\n${pass ? 'PASS' : 'FAIL'} ${o.name}`);
+  if (o.error) console.log(`  error: ${o.error}`);
+  console.log(
+    `  requests ${t.sent}: 2xx ${t.ok}, 3xx ${t.redirects}, 503 ${t.unavailable}, other non-2xx ${t.otherNon2xx}, 5xx other than 503 ${t.other5xx}` +
+      `; refused connections re-routed by the balancer ${t.rerouted}; sign-ins completed ${t.flowsDone}, interrupted by a 503 ${t.flowsInterrupted}`,
+  );
+  console.log(`  time to recover: ${o.recoverMs === undefined ? 'did not recover' : `${(o.recoverMs / 1000).toFixed(1)} s`}`);
+  console.log(
+    `  lost: accounts ${o.lost.accounts}, clients ${o.lost.clients}, sessions ${o.lost.sessions}${o.allowedSessionLoss ? ` (up to ${o.allowedSessionLoss} documented as in flight)` : ''}, refresh tokens ${o.lost.refreshTokens}`,
+  );
+  for (const c of o.checks) console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}`);
+  for (const s of t.samples) console.log(`  unexpected: ${s}`);
+}
+
+type Scenario = { name: string; run(pg: PrivatePostgres): Promise<Outcome> };
+
+const scenarios: Scenario[] = [
+  { name: 'Two instances are one provider', run: oneProvider },
+  {
+    name: 'Redis (one server) killed and restarted',
+    async run(pg) {
+      const r = await redisServer();
+      const d = await deploy('standalone', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
+      try {
+        return await underLoad(d, this.name, async () => {
+          await r.kill();
+          await sleep(5_000);
+          await r.start();
+        });
+      } finally {
+        await d.close();
+      }
+    },
+  },
+  {
+    name: 'Redis Sentinel: the master killed, the replica promoted',
+    async run(pg) {
+      const s = await sentinelSet();
+      const d = await deploy('sentinel', pg, { REDIS_SENTINELS: s.sentinels.map((x) => `127.0.0.1:${x.port}`).join(','), REDIS_SENTINEL_MASTER: s.masterName }, new Redis({ sentinels: s.sentinels.map((x) => ({ host: '127.0.0.1', port: x.port })), name: s.masterName }), () => [s.currentMasterPort()]);
+      try {
+        const o = await underLoad(
+          d,
+          this.name,
+          async () => {
+            await s.master.kill();
+            await until('fail-over', () => s.currentMasterPort() === s.replica.port, 30_000);
+            // The old master comes back as a replica of the new one.
+            await s.master.start();
+          },
+          // Asynchronous replication: what the master acknowledged in its last moments may not have
+          // reached the replica. The snapshot is taken a second before the kill, so in practice 0.
+          { allowedSessionLoss: 0 },
+        );
+        o.checks.push({ what: 'the replica is the master now', ok: s.currentMasterPort() === s.replica.port });
+        return o;
+      } finally {
+        await d.close();
+      }
+    },
+  },
+  {
+    name: 'Redis Cluster (3 masters): the master holding the sessions killed and restarted',
+    async run(pg) {
+      const c = await redisCluster();
+      const nodes = c.nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
+      const d = await deploy('cluster', pg, { REDIS_CLUSTER_NODES: nodes }, new Cluster(c.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))), () => c.nodes.map((n) => n.port));
+      try {
+        const holder = c.nodeFor('{oidc}');
+        const o = await underLoad(d, this.name, async () => {
+          await holder.kill();
+          await sleep(5_000);
+          await holder.start();
+          await until('cluster_state:ok on every node', () => c.nodes.every((n) => redisCli(n.port, 'cluster', 'info').includes('cluster_state:ok')), 30_000);
+        });
+        // Lockout keys (one hash tag per account) spread over the masters; the sign-ins with a wrong password make some.
+        const perNode = c.nodes.map((n) => scanPorts([n.port], `${d.prefix}lockout:*`).length);
+        o.checks.push({ what: `lockout keys on each master: ${perNode.join(', ')}`, ok: true });
+        return o;
+      } finally {
+        await d.close();
+      }
+    },
+  },
+  {
+    name: 'PostgreSQL restarted (pg_ctl restart -m fast)',
+    async run(pg) {
+      const r = await redisServer();
+      const d = await deploy('pg-restart', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
+      try {
+        return await underLoad(d, this.name, async () => {
+          pg.stop();
+          await sleep(4_000);
+          pg.start();
+        });
+      } finally {
+        await d.close();
+      }
+    },
+  },
+  {
+    name: 'Rolling restart: SIGTERM to one of two instances under load, then started again',
+    async run(pg) {
+      const r = await redisServer();
+      const d = await deploy('rolling', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
+      let exitCode: number | null = -1;
+      try {
+        const o = await underLoad(d, this.name, async () => {
+          exitCode = await d.a.stop('SIGTERM');
+          d.a = await startInstance(d.env, d.a.port, join(d.env.YIHAO_DATA_DIR!, 'instances.log'));
+        });
+        o.checks.push({ what: `the stopped instance exited with code 0 (got ${exitCode})`, ok: exitCode === 0 });
+        return o;
+      } finally {
+        await d.close();
+      }
+    },
+  },
+];
+
+/** The `kid` of a JWT's header. */
+const kidOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()) as { kid?: string }).kid;
+
+/** "Two instances are one provider": each promise checked across two processes on different ports. */
+async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
+  const r = await redisServer();
+  const d = await deploy('one-provider', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
+  const tally = newTally();
+  const host = new URL(d.issuer).host;
+  const onA = new Balancer(() => [d.a.url], tally, host);
+  const onB = new Balancer(() => [d.b.url], tally, host);
+  const checks: Outcome['checks'] = [];
+  const check = async (what: string, run: () => Promise<boolean>) => {
+    try {
+      checks.push({ what, ok: await run() });
+    } catch (e) {
+      checks.push({ what: `${what}: ${(e as Error).message}`, ok: false });
+    }
+  };
+  try {
+    const citizen = d.citizens[0]!;
+    let tokens: Awaited<ReturnType<typeof signInFlow>>;
+    await check('sign in on A, then userinfo and refresh on B with A\'s tokens', async () => {
+      tokens = await signInFlow(onA, d.rp, d.issuer, citizen, onB);
+      return Boolean(tokens?.refreshToken);
+    });
+    await check('a refresh token rotated on B is refused on A when reused', async () => {
+      const body = `grant_type=refresh_token&refresh_token=${encodeURIComponent(tokens!.refreshToken)}`;
+      const auth = `Basic ${Buffer.from(`${d.rp.clientId}:${d.rp.clientSecret}`).toString('base64')}`;
+      const first = await onB.send('/token', { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body });
+      // The reuse is refused (invalid_grant, a 400): counted here as expected, not as an unexpected answer.
+      const reuse = await fetch(`${d.a.url}/token`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded', host: new URL(d.issuer).host }, body });
+      return first.status === 200 && reuse.status === 400 && ((await reuse.json()) as { error: string }).error === 'invalid_grant';
+    });
+    await check('a key rotated (yihao keys rotate) is published by A and B and used by B within keys.refreshSeconds (2 s)', async () => {
+      const rotate = spawnSync(process.execPath, [join(root, 'bin', 'yihao.js'), 'keys', 'rotate', '--json'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...d.env }, encoding: 'utf8', timeout: 60_000 });
+      if (rotate.status !== 0) throw new Error(`keys rotate exited ${rotate.status}: ${rotate.stderr.slice(0, 200)}`);
+      const rotatedAt = Date.now();
+      const jwks = async (url: string) => ((await (await fetch(`${url}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+      let kid: string | undefined;
+      await until('B signs with the new key', async () => {
+        const t = await signInFlow(onB, d.rp, d.issuer, d.citizens[1]!);
+        kid = t && kidOf(t.idToken);
+        const published = await Promise.all([jwks(d.a.url), jwks(d.b.url)]);
+        return Boolean(kid && kid !== kidOf(tokens!.idToken) && published.every((kids) => kids.includes(kid!)));
+      }, 20_000);
+      const took = Date.now() - rotatedAt;
+      checks.push({ what: `  new key in use on B and published by both after ${(took / 1000).toFixed(1)} s (one sign-in included)`, ok: true });
+      return took < 2_000 + 10_000;
+    });
+    await check('lockout counts across both: 5 wrong passwords, alternating A and B, lock the account on both', async () => {
+      const citizen = d.citizens[2]!;
+      // Refusals are the point here (401, then 423): tallied apart from the unexpected answers.
+      const refusedA = new Balancer(() => [d.a.url], newTally(), host);
+      const refusedB = new Balancer(() => [d.b.url], newTally(), host);
+      for (let i = 0; i < 5; i++) await loginAttempt(i % 2 ? refusedB : refusedA, d.rp, { identifier: citizen.identifier, password: `wrong-${i}-Aa1` });
+      // The right password, now, on each instance: both refuse with the lockout message.
+      const [a, b] = [await loginAttempt(refusedA, d.rp, citizen), await loginAttempt(refusedB, d.rp, citizen)];
+      return [a, b].every((page) => page.includes('temporarily locked'));
+    });
+    await check('exactly one audit sealer: one lease holder, every event sealed once, in one unbroken sequence', async () => {
+      await until('every event sealed', async () => Number(((await d.db('audit_events').whereNull('seq').count({ n: '*' })) as { n: string }[])[0]!.n) === 0, 20_000);
+      const seqs = ((await d.db('audit_events').orderBy('seq').select('seq')) as { seq: number }[]).map((x) => Number(x.seq));
+      const holder = (await d.db('audit_sealer_lease').first('holder')) as { holder: string | null };
+      const pids = [d.a.proc.pid, d.b.proc.pid].map(String);
+      return seqs.length > 0 && seqs.every((v, i) => v === i + 1) && Boolean(holder.holder && pids.some((p) => holder.holder!.includes(`:${p}:`)));
+    });
+  } finally {
+    await d.close();
+  }
+  return { name: 'Two instances are one provider', tally, recoverMs: 0, lost: { accounts: 0, clients: 0, sessions: 0, refreshTokens: 0 }, allowedSessionLoss: 0, checks };
+}
+
+async function main(): Promise<void> {
+  const only = process.env.FAULTS_ONLY;
+  const chosen = only ? scenarios.filter((s) => s.name.toLowerCase().includes(only.toLowerCase())) : scenarios;
+  const started = Date.now();
+  const pg = await privatePostgres();
+  console.log(`fault suite: private PostgreSQL on ${pg.port}, ${chosen.length} scenarios of ${SECONDS} s of load each`);
+  const outcomes: Outcome[] = [];
+  try {
+    for (const s of chosen) {
+      let o: Outcome;
+      try {
+        o = await s.run(pg);
+      } catch (e) {
+        o = { name: s.name, tally: newTally(), recoverMs: undefined, lost: { accounts: 0, clients: 0, sessions: 0, refreshTokens: 0 }, allowedSessionLoss: 0, checks: [], error: (e as Error).stack ?? String(e) };
+      }
+      print(o);
+      outcomes.push(o);
+    }
+  } finally {
+    await stopAll();
+  }
+  const passed = outcomes.filter(verdict).length;
+  console.log(`\nfault suite took ${Math.round((Date.now() - started) / 1000)} s`);
+  console.log(`${passed} passed, ${outcomes.length - passed} failed`);
+  process.exit(passed === outcomes.length ? 0 : 1);
+}
+
+main().catch(async (e: unknown) => {
+  console.error(e);
+  await stopAll();
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+});

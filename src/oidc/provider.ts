@@ -143,6 +143,6 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   channels?.install(provider, tokens);
   auditProviderEvents(provider, { logger, audit, authentications });
   registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds, proofing });
-  registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff, verifyAccessToken: accessTokenVerifier({ provider: () => provider, accounts }) });
+  registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff, proofing, verifyAccessToken: accessTokenVerifier({ provider: () => provider, accounts }) });
   return provider;
 }

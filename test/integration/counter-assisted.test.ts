@@ -82,7 +82,7 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
     return { assurance: account.assurance, index: (await h.yihao.services.accountIndex.list(sub)).length, audit: (await h.yihao.services.audit.forAccount(sub)).length };
   };
 
-  it.skipIf(!enabled)('gives the counter system a citizen token at loa:3, channel counter, with act naming the staff member; proofing becomes in-person; audited', async () => {
+  it.skipIf(!enabled)('gives the counter system a citizen token at loa:3, channel counter, with act naming the staff member; the in-person check is kept as pending evidence (proofing is raised only once confirmed); audited', async () => {
     const staff = await staffMember();
     const citizen = await h.citizen({ name: '王大爷' });
     const tokens = await exchange(staff.token, citizen.citizenId);
@@ -97,9 +97,18 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
 
     const info = await oidc.fetchUserInfo(counter, tokens.access_token, citizen.sub);
     expect(info.channel).toBe('counter');
-    const verified = info.verified_claims as { verification: { evidence: { check_details: { check_method: string }[] }[] } };
-    expect(verified.verification.evidence[0]!.check_details).toEqual([{ check_method: 'pvp' }]);
+    expect(info.verified_claims).toBeUndefined();
+    // One staff member's word does not raise the citizen's standing proofing on its own
+    // (docs/channels/assurance.md): the check waits, as evidence, for the citizen or a second staff member.
+    const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
+    expect(account.assurance).not.toBe('in_person');
+    const evidence = (await h.yihao.stores.db('identity_proofing_evidence').where({ account_id: account.id })) as { id: string; status: string; actor_id: string; channel: string }[];
+    expect(evidence).toEqual([expect.objectContaining({ status: 'pending', actor_id: staff.sub, channel: 'counter' })]);
+    expect(await h.yihao.services.proofing.confirm(evidence[0]!.id, { type: 'citizen', sub: citizen.sub, accountId: account.id })).toEqual({ ok: true, raised: true });
     expect((await h.yihao.accounts.findBySub(citizen.sub))!.assurance).toBe('in_person');
+    const confirmed = await oidc.fetchUserInfo(counter, tokens.access_token, citizen.sub);
+    const verified = confirmed.verified_claims as { verification: { evidence: { check_details: { check_method: string }[] }[] } };
+    expect(verified.verification.evidence[0]!.check_details).toEqual([{ check_method: 'pvp' }]);
 
     const event = (await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'counter.assisted_login');
     expect(event).toMatchObject({ actorType: 'operator', actorId: staff.sub, clientId: counterClientId, channel: 'counter', details: expect.objectContaining({ documentCheck: 'in_person' }) });

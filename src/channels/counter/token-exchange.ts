@@ -6,7 +6,7 @@ import { AccessTokenRefused, type AccessTokenRefusal, type VerifyAccessToken } f
 import { grantPlumbing } from '../../oidc/internals.js';
 import { subjectFor, type Keyed, type PairwiseClient } from '../../oidc/pairwise.js';
 import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
-import { raiseIdentityProofing } from '../kiosk/identity-proofing.js';
+import type { IdentityProofing } from '../kiosk/identity-proofing.js';
 import { invalidGrant } from '../kiosk/oauth-errors.js';
 import { ACCESS_TOKEN_TYPE, CITIZEN_ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './grant-type.js';
 
@@ -21,6 +21,8 @@ export interface TokenExchangeDeps {
    * counter system `clientId`. The one place that decides it.
    */
   isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
+  /** Where the staff member's document check is kept as evidence: it raises proofing only once confirmed. */
+  proofing: Pick<IdentityProofing, 'record'>;
 }
 
 /** The level a staff member's own sign-in must have reached to attest someone else's identity. */
@@ -104,7 +106,16 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
 
     const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: COUNTER_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
     const act = { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, staff.sub) };
-    const raised = await raiseIdentityProofing(deps.accounts, citizen, 'in_person');
+    const { raised } = await deps.proofing.record({
+      account: citizen,
+      method: 'in_person',
+      channel: 'counter',
+      clientId: client.clientId,
+      actor: { type: 'staff', id: staff.sub },
+      documentType: 'idcard',
+      ip: where.ip,
+      requestId: where.requestId,
+    });
     const session = await issueGrantTokens(ctx, deps.tokens, {
       authentication,
       gty: TOKEN_EXCHANGE_GRANT,

@@ -6,7 +6,7 @@ export { ID_CARD_GRANT, CARD_ASSERTION_TYP, DEVICE_CODE_GRANT } from './grant-ty
 export { withKioskIdle, isKioskToken } from './idle.js';
 export { kioskSessionRouter } from './session.routes.js';
 export { devicePages } from './device-pages.js';
-export { raiseIdentityProofing, identityProofing, raisesAtOnce, type IdentityProofing, type ProofingEvidence, type ProofingConfirmer, type ConfirmOutcome } from './identity-proofing.js';
+export { identityProofing, raisesAtOnce, type IdentityProofing, type ProofingEvidence, type ProofingConfirmer, type ConfirmOutcome } from './identity-proofing.js';
 export type { CardGrantDeps } from './card-grant.js';
 
 /** The kiosk channel's token endpoint additions: the ID-card grant. */

@@ -4,6 +4,7 @@
  * gateway are never counted. Refusals are audited once per address and window, not per request.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 describe('failed client authentication is rate limited per address (SQLite, behind a trusted proxy)', () => {
@@ -50,5 +51,31 @@ describe('failed client authentication is rate limited per address (SQLite, behi
     }
     // Its budget for failures is untouched.
     expect((await introspect('198.51.100.30', 'wrong secret')).status).toBe(401);
+  });
+});
+
+describe('forms that send an SMS or start a flow are limited per address (SQLite, behind a trusted proxy)', () => {
+  let h: Harness;
+  const defaults = loadConfig({ NODE_ENV: 'test' }).rateLimits.forms;
+
+  beforeAll(async () => {
+    h = await startHarness({ overrides: (c) => ({ ...c, trustProxy: true, rateLimits: { ...c.rateLimits, forms: defaults } }) });
+  });
+  afterAll(async () => h?.close());
+
+  const startReset = (ip: string) =>
+    fetch(new URL('/password-reset', h.issuer), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', 'x-forwarded-for': ip },
+      body: new URLSearchParams({ identifier: '13800000000' }),
+      redirect: 'manual',
+    });
+
+  it('refuses the request past the default budget with 429 and Retry-After, for that address only', async () => {
+    for (let i = 0; i < defaults.points; i++) expect((await startReset('198.51.100.40')).status).not.toBe(429);
+    const refused = await startReset('198.51.100.40');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await startReset('198.51.100.41')).status).not.toBe(429);
   });
 });

@@ -70,7 +70,7 @@ describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
     const db = openDatabase({ dataDir });
     try {
       const row = (await db('federation_upstreams').where({ name: 'province' }).first()) as { sealed_credential: string };
-      expect(row.sealed_credential).toMatch(/^v1\./);
+      expect(row.sealed_credential).toMatch(/^v2\./);
       expect(row.sealed_credential).not.toContain(SECRET);
     } finally {
       await db.destroy();

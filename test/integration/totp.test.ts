@@ -108,7 +108,7 @@ describe.each(backends)('TOTP and recovery codes on the web sign-in ($name)', ({
     const accountId = (await h.yihao.accounts.findBySub(citizen.sub))!.id;
     const db = h.yihao.stores.db;
     const [credential] = await db('credentials').where({ account_id: accountId, type: 'totp' });
-    expect(credential.secret).toMatch(/^v1\./);
+    expect(credential.secret).toMatch(/^v2\./);
     const rows = await db('recovery_codes').where({ account_id: accountId });
     expect(rows).toHaveLength(10);
     const stored = JSON.stringify([credential, rows]);

@@ -198,7 +198,8 @@ describe('sealer fail-over between two instances', () => {
     const dir = mkdtempSync(join(tmpdir(), 'yihao-failover-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const configFile = join(dir, 'config.json');
-    writeFileSync(configFile, JSON.stringify({ audit: { sealIntervalMs: 100, leaseSeconds: 2 } }));
+    // The load is unauthenticated admin API calls from one address: lift the edge limit on those.
+    writeFileSync(configFile, JSON.stringify({ audit: { sealIntervalMs: 100, leaseSeconds: 2 }, rateLimits: { adminUnauthenticated: { points: 10_000, durationSeconds: 60 } } }));
     const [portA, portB] = [await freePort(), await freePort()];
     const env = {
       NODE_ENV: 'test',

@@ -33,8 +33,9 @@ import { createOutbound } from './outbound/index.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
 import { identityProofing, kioskSessionRouter } from './channels/kiosk/index.js';
+import { proofReplay } from './channels/mobile/request-proofs.js';
 import { channelSessions } from './oidc/grant-tokens.js';
-import { counterStaffList } from './channels/counter/index.js';
+import { counterStaffList, proofingConfirmRouter } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
 import { counterStaffAt, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
@@ -245,6 +246,13 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     sessions,
     audit: services.audit,
   });
+  const counterProofing = proofingConfirmRouter({
+    provider: () => holder.current,
+    accounts: services.accounts,
+    proofing: services.proofing,
+    replay: proofReplay(services.Adapter),
+    origin: new URL(config.issuer).origin,
+  });
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut });
   await admin.ensureClient();
   const app = createHttpApp({
@@ -260,7 +268,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
       }),
       config.rateLimits,
     ),
-    routers: [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers],
+    routers: [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers],
     logger,
   });
 

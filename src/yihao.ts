@@ -1,3 +1,4 @@
+import type Router from '@koa/router';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type Koa from 'koa';
@@ -121,6 +122,8 @@ function retiredAuditKey(text: string) {
 
 export interface Yihao {
   app: Koa;
+  /** Our own routers, in the order they run (tests walk their routes). */
+  routers: Router[];
   holder: ProviderHolder;
   accounts: Accounts;
   clients: ClientRegistry;
@@ -255,6 +258,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut });
   await admin.ensureClient();
+  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers];
   const app = createHttpApp({
     config,
     holder,
@@ -268,7 +272,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
       }),
       config.rateLimits,
     ),
-    routers: [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers],
+    routers,
     logger,
   });
 
@@ -291,6 +295,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const handler = app.callback();
   return {
     app,
+    routers,
     holder,
     accounts: services.accounts,
     signOut,

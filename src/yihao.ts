@@ -1,3 +1,4 @@
+import type Router from '@koa/router';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type Koa from 'koa';
@@ -33,8 +34,9 @@ import { createOutbound } from './outbound/index.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
 import { identityProofing, kioskSessionRouter } from './channels/kiosk/index.js';
+import { proofReplay } from './channels/mobile/request-proofs.js';
 import { channelSessions } from './oidc/grant-tokens.js';
-import { counterStaffList } from './channels/counter/index.js';
+import { counterStaffList, proofingConfirmRouter } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
 import { counterStaffAt, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
@@ -120,6 +122,8 @@ function retiredAuditKey(text: string) {
 
 export interface Yihao {
   app: Koa;
+  /** Our own routers, in the order they run (tests walk their routes). */
+  routers: Router[];
   holder: ProviderHolder;
   accounts: Accounts;
   clients: ClientRegistry;
@@ -245,8 +249,16 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     sessions,
     audit: services.audit,
   });
+  const counterProofing = proofingConfirmRouter({
+    provider: () => holder.current,
+    accounts: services.accounts,
+    proofing: services.proofing,
+    replay: proofReplay(services.Adapter),
+    origin: new URL(config.issuer).origin,
+  });
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut });
   await admin.ensureClient();
+  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers];
   const app = createHttpApp({
     config,
     holder,
@@ -260,7 +272,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
       }),
       config.rateLimits,
     ),
-    routers: [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers],
+    routers,
     logger,
   });
 
@@ -283,6 +295,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const handler = app.callback();
   return {
     app,
+    routers,
     holder,
     accounts: services.accounts,
     signOut,

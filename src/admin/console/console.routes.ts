@@ -171,7 +171,12 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
     const id = ctx.cookies.get(SESSION_COOKIE, { signed: true });
     const session = id ? await d.signIn.find(id) : undefined;
     const form = await readForm(ctx, d.bodyMaxBytes).catch(() => ({}) as Record<string, string>);
-    if (session && d.csrf.check(session.id, form.csrf)) {
+    // A forged sign-out must not even drop the cookie: a page elsewhere could sign an operator out mid-review.
+    if (session && !d.csrf.check(session.id, form.csrf)) {
+      const f = frameFor(ctx);
+      return render(ctx, f, 403, (page) => pages.errorPage(page, localised(f.locale, 'the form did not come from this console session; reload the page and try again')));
+    }
+    if (session) {
       await d.signIn.end(session.id);
       // On a shared counter PC, the next person must not find a loa:2 Yihao session waiting.
       if (session.sessionUid) await d.endYihaoSession?.(session.sessionUid, session.sub);

@@ -5,6 +5,7 @@ import { TOKEN_EXCHANGE_PARAMS, tokenExchangeGrant, type TokenExchangeDeps } fro
 export { TOKEN_EXCHANGE_GRANT, CITIZEN_ID_TOKEN_TYPE, ACCESS_TOKEN_TYPE } from './grant-type.js';
 export { counterStaffList, type CounterStaffCheck, type CounterStaffList } from './counter-staff.js';
 export { DOCUMENT_CHECKED } from './token-exchange.js';
+export { proofingConfirmRouter, type ProofingConfirmDeps } from './proofing-confirm.routes.js';
 
 /** The counter channel's token endpoint addition: assisted login through token exchange. */
 export function registerCounterGrants(provider: Provider, deps: TokenExchangeDeps): void {

@@ -106,7 +106,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
 
     const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: COUNTER_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
     const act = { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, staff.sub) };
-    const { raised } = await deps.proofing.record({
+    const { evidenceId, raised } = await deps.proofing.record({
       account: citizen,
       method: 'in_person',
       channel: 'counter',
@@ -124,6 +124,8 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
       dPoP,
       issuedTokenType: ACCESS_TOKEN_TYPE,
     });
+    // The counter system needs the id to have a second staff member confirm the check (POST /counter/proofing/{id}/confirm).
+    if (!raised) ctx.body = { ...(ctx.body as Record<string, unknown>), proofing_evidence_id: evidenceId };
     await deps.audit.append({
       action: 'counter.assisted_login',
       actorType: 'operator',

@@ -99,7 +99,7 @@ export function createServices(config: Config, stores: Stores, logger: Logger) {
   });
   const counterStaff = counterStaffList(stores.db);
   const proofing = identityProofing({ db: stores.db, accounts, audit, isCounterStaffAt: counterStaffAt(stores.db, counterStaff.isCounterStaff) });
-  const secondFactors = createSecondFactors({ db: stores.db, sealer, keyed: purposeKeys.keyed('recovery_code', 1), lockout, Adapter, issuerName: 'Yihao' });
+  const secondFactors = createSecondFactors({ db: stores.db, sealer, recoveryKeys: { version: versions.recoveryCode.version, keyed: (v) => purposeKeys.keyed('recovery_code', v) }, lockout, Adapter, issuerName: 'Yihao' });
   const issuer = new URL(config.issuer);
   // The passkey relying party is the issuer's host: passkeys made here work on every instance behind it.
   const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300 });

@@ -60,6 +60,8 @@ const purposeVersionsSchema = z
     clientSecret: z.object({ version: keyVersion.default(1) }).strict().prefault({}),
     /** Codes live minutes: a switch only voids the codes in flight. */
     sms: z.object({ version: keyVersion.default(1) }).strict().prefault({}),
+    /** Codes made before a switch keep working: a check tries every version up to this one. */
+    recoveryCode: z.object({ version: keyVersion.default(1) }).strict().prefault({}),
     /** A switch gives Yihao's own clients new secrets (every instance derives the same ones). */
     firstPartySecret: z.object({ version: keyVersion.default(1) }).strict().prefault({}),
   })

@@ -37,8 +37,9 @@ export function mfaStore(db: Database) {
     },
 
     /** Marks an unused code used; false if there is no such unused code (one winner under races). */
-    async useRecoveryCode(accountId: string, codeHash: string, at: number): Promise<boolean> {
-      const updated = await db('recovery_codes').where({ account_id: accountId, code_hash: codeHash }).whereNull('used_at').update({ used_at: at });
+    /** Spends the unused code stored under any of `codeHashes` (one per key version). */
+    async useRecoveryCode(accountId: string, codeHashes: readonly string[], at: number): Promise<boolean> {
+      const updated = await db('recovery_codes').where({ account_id: accountId }).whereIn('code_hash', codeHashes).whereNull('used_at').update({ used_at: at });
       return updated > 0;
     },
 

@@ -20,8 +20,12 @@ export type SecondFactorCheck =
 export interface SecondFactorsDeps {
   db: Database;
   sealer: Sealer;
-  /** A blind index (`createBlindIndex(indexKey)`): recovery codes are stored only as keyed HMACs. */
-  keyed: (purpose: string, value: string) => string;
+  /**
+   * The recovery-code key of each version, and the version new codes are made under: codes are
+   * stored only as keyed HMACs, and a check tries every version up to the current one in one query,
+   * so codes shown before a key switch keep working (docs/keys.md).
+   */
+  recoveryKeys: { version: number; keyed: (version: number) => (label: string, value: string) => string };
   /** The account's shared lockout: second-factor checks count against it (per client address) like passwords do. */
   lockout: Lockout;
   Adapter: AdapterConstructor;
@@ -44,11 +48,18 @@ const enrolmentPurpose = (interactionUid: string) => `totp-enrolment:${interacti
  * - Every check counts against the account's lockout, and against a second-factor streak that a
  *   correct password does not clear (see factor-failures.ts).
  */
-export function createSecondFactors({ db, sealer, keyed, lockout, Adapter, issuerName }: SecondFactorsDeps) {
+export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter, issuerName }: SecondFactorsDeps) {
   const store = mfaStore(db);
   const failures = factorFailures(db, lockout.policy);
   const pending = pendingSecondFactors(Adapter);
-  const recoveryHash = (accountId: string, code: string) => keyed(`recovery_code:${accountId}`, code);
+  // Version 1 hashes are stored bare, as they always were; later ones name their version.
+  const recoveryHashAt = (version: number, accountId: string, code: string) => {
+    const hash = recoveryKeys.keyed(version)(`recovery_code:${accountId}`, code);
+    return version === 1 ? hash : `r${version}$${hash}`;
+  };
+  const recoveryHash = (accountId: string, code: string) => recoveryHashAt(recoveryKeys.version, accountId, code);
+  const recoveryHashesOfEveryVersion = (accountId: string, code: string) =>
+    Array.from({ length: recoveryKeys.version }, (_, i) => recoveryHashAt(i + 1, accountId, code));
 
   async function checkTotp(accountId: string, code: string, now: number): Promise<'ok' | 'invalid' | 'replayed'> {
     const credential = await store.totpCredential(accountId);
@@ -61,7 +72,7 @@ export function createSecondFactors({ db, sealer, keyed, lockout, Adapter, issue
   async function checkRecoveryCode(accountId: string, code: string, now: number): Promise<'ok' | 'invalid'> {
     const canonical = normaliseRecoveryCode(code);
     if (!canonical) return 'invalid';
-    return (await store.useRecoveryCode(accountId, recoveryHash(accountId, canonical), now)) ? 'ok' : 'invalid';
+    return (await store.useRecoveryCode(accountId, recoveryHashesOfEveryVersion(accountId, canonical), now)) ? 'ok' : 'invalid';
   }
 
   const lockedResult = (s: Extract<LockState, { locked: true }>): SecondFactorCheck => ({ ok: false, reason: 'locked', until: s.until, lockedNow: s.lockedNow });

@@ -386,4 +386,30 @@ describe.each(backends)('TOTP and recovery codes on the web sign-in ($name)', ({
     expect(done.status).toBe(200);
     await flow.redeem(await go(b2, new URL(formAction(done.html, '/auth/')!, done.url)));
   });
+  // Last in the file: it restarts the server with a new key version, as an operator's switch would.
+  it.skipIf(!enabled)('keeps recovery codes shown before a key switch working after it, and makes new ones under the new version', async () => {
+    const { citizen, recoveryCodes } = await enrolled();
+    const bare = (await h.yihao.stores.db('recovery_codes').select('code_hash')) as { code_hash: string }[];
+    expect(bare.every((r) => !r.code_hash.includes('$'))).toBe(true);
+    await h.stop();
+    h = await startHarness({
+      reuse: h,
+      overrides: (c): Config => ({
+        ...c,
+        lockout: { maxFailures: MAX_FAILURES, windowSeconds: 900, lockSeconds: 900 },
+        keys: { ...c.keys, purposes: { ...c.keys.purposes, recoveryCode: { version: 2 } } },
+      }),
+    });
+    const before = await atSecondStep(citizen);
+    const claims = await before.redeem(await submit(before.browser, before.step, '/second-factor', { code: recoveryCodes[0]! }));
+    expect(claims).toMatchObject({ sub: citizen.sub, acr: LOA2 });
+
+    const later = await enrolled();
+    const account = (await h.yihao.services.accounts.findBySub(later.citizen.sub))!;
+    const made = (await h.yihao.stores.db('recovery_codes').where({ account_id: account.id }).select('code_hash')) as { code_hash: string }[];
+    expect(made).toHaveLength(10);
+    expect(made.every((r) => r.code_hash.startsWith('r2$'))).toBe(true);
+    const after = await atSecondStep(later.citizen);
+    await after.redeem(await submit(after.browser, after.step, '/second-factor', { code: later.recoveryCodes[0]! }));
+  });
 });

@@ -144,3 +144,30 @@ describe('/metrics without a configured token', () => {
     expect(await res.text()).not.toContain('yihao_');
   });
 });
+
+describe('/metrics counts rate-limit refusals', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ overrides: (c) => ({ ...c, metricsToken: TOKEN, rateLimits: { ...c.rateLimits, clientAuthFailures: { ...c.rateLimits.clientAuthFailures, points: 3 } } }) });
+  });
+  afterAll(async () => h?.close());
+
+  it('once per refusal episode, by limit', async () => {
+    const client = await h.client({});
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${h.url}/token/introspection`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.client_id}:wrong`).toString('base64')}` },
+        body: new URLSearchParams({ token: 'not-a-token' }),
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toContain(429);
+    const { samples } = parsePrometheus(await (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text());
+    expect(total(samples, 'yihao_rate_limit_refusals_total', { limit: 'client-auth' })).toBe(1);
+    // Those refused at the edge, before any route matched, count as `unmatched`; every one counts.
+    expect(total(samples, 'yihao_http_requests_total', { route: '/token/introspection', status: '4xx' })).toBeGreaterThanOrEqual(2);
+    expect(total(samples, 'yihao_http_requests_total', { method: 'POST', status: '4xx' })).toBe(6);
+  });
+});

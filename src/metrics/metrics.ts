@@ -26,6 +26,15 @@ const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIO
 /** Label values from the audit log come from our own code, but are capped anyway: a label is a series. */
 const label = (v: unknown, fallback: string): string => (typeof v === 'string' && /^[A-Za-z0-9_.:/-]{1,64}$/.test(v) ? v : fallback);
 
+let processRegistry: client.Registry | undefined;
+function processMetrics(): client.Registry {
+  if (!processRegistry) {
+    processRegistry = new client.Registry();
+    client.collectDefaultMetrics({ register: processRegistry, prefix: 'yihao_' });
+  }
+  return processRegistry;
+}
+
 /**
  * One Prometheus registry per instance of the app (tests start several in one process). Counters are
  * fed from what already happens (the request line, audit appends, provider events); gauges are read
@@ -33,7 +42,6 @@ const label = (v: unknown, fallback: string): string => (typeof v === 'string' &
  */
 export function createMetrics() {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: 'yihao_' });
   const requests = new client.Counter({ name: 'yihao_http_requests_total', help: 'HTTP requests by route template, method and status class', labelNames: ['route', 'method', 'status'], registers: [registry] });
   const latency = new client.Histogram({
     name: 'yihao_http_request_duration_seconds',
@@ -112,7 +120,9 @@ export function createMetrics() {
   void [argon2, up, pool, sealerLag, unsealed];
 
   return {
-    registry,
+    // The process's own numbers (event loop lag, heap, GC) once per process: their collectors hook
+    // into the runtime, and tests start many apps in one process.
+    registry: client.Registry.merge([processMetrics(), registry]),
     /** The gauges' sources, once the services exist. */
     watch(s: MetricSources): void {
       sources = s;

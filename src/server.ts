@@ -34,6 +34,8 @@ async function main(): Promise<void> {
     },
     `Yihao listening on port ${port}; discovery at ${config.issuer}/.well-known/openid-configuration`,
   );
+  // The line an operator waits for: out now, not with the next buffer's worth.
+  flushLogger(logger);
   if (mallocArenasUnbounded(process.env, runtimeGlibcVersion())) {
     logger.warn('MALLOC_ARENA_MAX is not set: each libuv thread that runs argon2 keeps its ~19 MiB buffer (start with `npm start` or the Docker image, or set MALLOC_ARENA_MAX=1)');
   }

@@ -29,6 +29,9 @@ import { createAccountIndex } from './storage/account-index.js';
 import { createSignOut, type SignOut } from './oidc/sign-out.js';
 import { createPortal } from './portal/index.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics/metrics.js';
+import { metricsRouter } from './metrics/metrics.routes.js';
+import type { AuditEventInput } from './audit/index.js';
 import { checkpointExporter, createAuditLog, createAuditSealer, parseAuditKey, parseAuditPublicKey, verifyKeys, type AuditSealer, type AuditSigningKey } from './audit/index.js';
 import { createOutbound } from './outbound/index.js';
 import { createSecondFactors } from './mfa/index.js';
@@ -67,7 +70,7 @@ export async function openStores(config: Config, opts: { schema?: string; logger
 }
 
 /** The domain services, shared by the server and the CLI. */
-export function createServices(config: Config, stores: Stores, logger: Logger) {
+export function createServices(config: Config, stores: Stores, logger: Logger, observeAudit?: (e: AuditEventInput) => void) {
   // The one outbound client: every request to another server goes through its guard.
   const outbound = createOutbound(config.outbound, { logger });
   const sealer = createSealer(config.secrets.sealKeys);
@@ -88,7 +91,7 @@ export function createServices(config: Config, stores: Stores, logger: Logger) {
   const secretGrace = createSecretGrace(stores.db);
   const clientSecrets = createClientSecrets(purposeKeys, { clientSecret: versions.clientSecret.version, firstPartySecret: versions.firstPartySecret.version }, { grace: secretGrace });
   const auditKey = auditSigningKey(config);
-  const audit = createAuditLog(stores.db, { verifyKeys: verifyKeys(auditKey, config.audit.retiredPublicKeys.map(retiredAuditKey)), exportFile: config.audit.export.file });
+  const audit = createAuditLog(stores.db, { verifyKeys: verifyKeys(auditKey, config.audit.retiredPublicKeys.map(retiredAuditKey)), exportFile: config.audit.export.file, observe: observeAudit });
   const registry = registryFromConfig(config.registry, { logger, outbound });
   const otpStore = createOtpStore({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
   const otp = createOtpService({
@@ -149,7 +152,9 @@ export interface Yihao {
 export async function createYihao(config: Config, opts: { logger?: Logger; schema?: string; stores?: Stores } = {}): Promise<Yihao> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const stores = opts.stores ?? (await openStores(config, { logger, ...(opts.schema ? { schema: opts.schema } : {}) }));
-  const services = createServices(config, stores, logger);
+  const metrics = createMetrics();
+  const services = createServices(config, stores, logger, metrics.auditEvent);
+  metrics.watch({ hashingLoad: services.accounts.hashingLoad, db: stores.db, redis: stores.redis });
   await services.signingKeys.ensure();
 
   // A session an upstream sign-in created stays that upstream's (for its back-channel logout).
@@ -176,7 +181,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     },
   });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -258,7 +263,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut });
   await admin.ensureClient();
-  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers];
+  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
   const app = createHttpApp({
     config,
     holder,
@@ -274,6 +279,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     ),
     routers,
     logger,
+    metrics,
   });
 
   // Started with the server, not for CLI commands: an instance that serves is one that may seal.

@@ -51,6 +51,8 @@ export interface AuditLogOptions {
   verifyKeys: AuditVerifyKeys;
   /** The exported copy of the checkpoints (JSON lines), checked against the chain when it exists. */
   exportFile?: string | undefined;
+  /** Sees every event as it is appended (metrics count some of them); must not throw or wait. */
+  observe?: ((e: AuditEventInput) => void) | undefined;
 }
 
 const COLUMNS = ['at', 'action', 'actor_type', 'actor_id', 'account_id', 'client_id', 'channel', 'ip', 'request_id', 'details', 'department_id'] as const;
@@ -67,6 +69,7 @@ export function createAuditLog(db: Database, opts: AuditLogOptions = { verifyKey
      * and signs it within about a second (audit-sealer.ts).
      */
     async append(e: AuditEventInput, options: AppendOptions = {}): Promise<void> {
+      opts.observe?.(e);
       const row = {
         at: Date.now(),
         action: e.action,

@@ -118,8 +118,16 @@ export function loadConfig(env: Env = process.env): Config {
     redisPrefix: env.YIHAO_REDIS_PREFIX || 'yihao:',
     secrets,
     secretsSource: source,
+    metricsToken: metricsToken(env.YIHAO_METRICS_TOKEN),
   };
   return deepFreeze(config);
+}
+
+/** Long enough not to be guessed: the metrics say how busy the service is and which stores are down. */
+function metricsToken(token: string | undefined): string | undefined {
+  if (!token) return undefined;
+  if (token.length < 32 || !/^[\x21-\x7e]+$/.test(token)) throw new ConfigError('YIHAO_METRICS_TOKEN', 'must be at least 32 printable characters without spaces (e.g. `openssl rand -hex 32`)');
+  return token;
 }
 
 /** The CA file must be there and hold a certificate now, not fail the first outbound request later. */

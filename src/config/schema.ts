@@ -247,4 +247,6 @@ export interface Config extends FileConfig {
   readonly secrets: Secrets;
   /** Where secrets came from, for the start-up line (never the secrets themselves). */
   readonly secretsSource: 'environment' | 'file' | 'generated';
+  /** The bearer token `/metrics` asks for (YIHAO_METRICS_TOKEN); undefined: `/metrics` is off (404). See docs/metrics.md. */
+  readonly metricsToken: string | undefined;
 }

@@ -7,6 +7,7 @@ import type Router from '@koa/router';
 import { requestContext } from './request-context.js';
 import { securityHeaders } from './security-headers.js';
 import { withRequestMemo } from '../storage/request-memo.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 /** `/interaction` for `/interaction/abc/login`; `/` for `/`. */
 const firstSegment = (path: string): string => {
@@ -18,10 +19,10 @@ const firstSegment = (path: string): string => {
  * The outer app. Our own routers run first; anything they do not answer goes to oidc-provider,
  * which writes the response itself (so logging and headers must come before it).
  */
-export function createHttpApp({ config, holder, routers, logger, edge }: { config: Config; holder: ProviderHolder; routers: Router[]; logger: Logger; edge?: Middleware }): Koa {
+export function createHttpApp({ config, holder, routers, logger, edge, metrics }: { config: Config; holder: ProviderHolder; routers: Router[]; logger: Logger; edge?: Middleware; metrics?: Metrics }): Koa {
   const app = new Koa({ proxy: config.trustProxy, keys: [...config.secrets.cookieKeys] });
   app.silent = true;
-  app.use(requestContext(logger));
+  app.use(requestContext(logger, metrics));
   // One memo of store reads per request (see storage/request-memo.ts). Inside the request context,
   // so that a failure of the writes it sends at the end is logged and answered like any other.
   app.use((_ctx, next) => withRequestMemo(next));

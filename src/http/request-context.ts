@@ -3,6 +3,7 @@ import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { isYihaoError } from '../errors.js';
 import { requestLog } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { DEPENDENCY_DOWN, isDependencyFailure, RETRY_AFTER_SECONDS } from '../storage/dependency-failure.js';
 
 /**
@@ -34,7 +35,7 @@ function shed(ctx: Context, seconds: number): void {
  * First in the chain: a request id, one log line per request, and the mapping of errors to
  * answers. Paths are logged without their query string: queries can carry hints and codes.
  */
-export function requestContext(logger: Logger): Middleware {
+export function requestContext(logger: Logger, metrics?: Metrics): Middleware {
   const logRequest = requestLog(logger);
   return async (ctx, next) => {
     const started = performance.now();
@@ -60,7 +61,9 @@ export function requestContext(logger: Logger): Middleware {
       }
     } finally {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
-      logRequest({ requestId: id, method: ctx.method, path: ctx.path, status, ms: Math.round((performance.now() - started) * 10) / 10 });
+      const ms = performance.now() - started;
+      logRequest({ requestId: id, method: ctx.method, path: ctx.path, status, ms: Math.round(ms * 10) / 10 });
+      metrics?.request(ctx, status, ms / 1000);
     }
   };
 }

@@ -10,7 +10,10 @@ import { DEPENDENCY_DOWN, isDependencyFailure } from '../storage/dependency-fail
  * Provider events: the ones a citizen or an auditor cares about go to the audit log, the rest to a
  * log line. Errors carry no tokens, secrets or citizen IDs.
  */
-export function auditProviderEvents(provider: Provider, { logger, audit, authentications }: { logger: Logger; audit: AuditLog; authentications: SessionAuthentications }): void {
+export function auditProviderEvents(
+  provider: Provider,
+  { logger, audit, authentications, onGrant }: { logger: Logger; audit: AuditLog; authentications: SessionAuthentications; onGrant?: ((grantType: unknown) => void) | undefined },
+): void {
   const record = (e: AuditEventInput) => {
     audit.append(e).catch((err: unknown) => logger.error({ err, action: e.action }, 'audit append failed'));
   };
@@ -35,6 +38,7 @@ export function auditProviderEvents(provider: Provider, { logger, audit, authent
       }),
     );
   });
+  if (onGrant) provider.on('grant.success', (ctx) => onGrant(ctx.oidc.params?.grant_type));
   provider.on('end_session.success', (ctx) => {
     const accountId = ctx.oidc.session?.accountId;
     record({ action: 'session.ended', actorType: 'citizen', actorId: accountId, accountId, clientId: ctx.oidc.client?.clientId, ...where(ctx) });

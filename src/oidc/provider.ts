@@ -26,6 +26,8 @@ import { withAdminResource } from '../admin/admin-resource.js';
 import { accessTokenVerifier } from './access-token-verifier.js';
 
 export interface ProviderDeps {
+  /** Told the grant type of every successful token endpoint answer (metrics). */
+  onGrant?: ((grantType: unknown) => void) | undefined;
   config: Config;
   adapter: new (name: string) => Adapter;
   accounts: Accounts;
@@ -45,7 +47,7 @@ export interface ProviderDeps {
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, channels }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, channels, onGrant }: ProviderDeps, jwks: JWK[]): Provider {
   // Pairwise subjects and citizen-ID pseudonyms: version 1 for good, or every client's identifiers would change.
   const pairwise = createPurposeKeys(config.secrets).keyed('pairwise', 1);
   const accountFinder = findAccount(accounts, authentications, pairwise);
@@ -141,7 +143,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   const sessions = channelSessions(adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const tokens = { findAccount: accountFinder, authentications, sessions };
   channels?.install(provider, tokens);
-  auditProviderEvents(provider, { logger, audit, authentications });
+  auditProviderEvents(provider, { logger, audit, authentications, onGrant });
   registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds, proofing });
   registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff, proofing, verifyAccessToken: accessTokenVerifier({ provider: () => provider, accounts }) });
   return provider;

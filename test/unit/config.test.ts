@@ -165,3 +165,16 @@ describe('configuration', () => {
     expect(c.outbound).toEqual({ allowedNetworks: ['10.0.0.0/8'], trustedCaFile: join(dir, 'ca.pem') });
   });
 });
+
+describe('the metrics token', () => {
+  it('is off unless YIHAO_METRICS_TOKEN is set, and refuses a short or spaced one', () => {
+    expect(loadConfig({ NODE_ENV: 'test', YIHAO_DATA_DIR: dataDir() }).metricsToken).toBeUndefined();
+    const token = 'a'.repeat(32);
+    expect(loadConfig({ NODE_ENV: 'test', YIHAO_DATA_DIR: dataDir(), YIHAO_METRICS_TOKEN: token }).metricsToken).toBe(token);
+    for (const bad of ['short', `${'a'.repeat(32)} b`]) {
+      const e = configError({ NODE_ENV: 'test', YIHAO_DATA_DIR: dataDir(), YIHAO_METRICS_TOKEN: bad });
+      expect(e.setting).toBe('YIHAO_METRICS_TOKEN');
+      expect(e.message).not.toContain(bad);
+    }
+  });
+});

@@ -1,16 +1,38 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+/**
+ * ioredis attaches the failed command to its errors (`command: { name, args }`), and the args are
+ * whatever was being written: a whole Interaction or Session, with personal data. Logs keep the
+ * command's name and lose its arguments, at any depth (a `cause`, a Cluster's `lastNodeError`).
+ */
+function withoutCommandArgs(value: unknown, seen = new WeakSet<object>()): unknown {
+  if (!value || typeof value !== 'object' || seen.has(value)) return value;
+  seen.add(value);
+  if (Array.isArray(value)) return value.map((v) => withoutCommandArgs(v, seen));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'command' && v && typeof v === 'object' && 'args' in v) {
+      const { name } = v as { name?: unknown };
+      out[k] = { name, args: '[redacted]' };
+    } else out[k] = withoutCommandArgs(v, seen);
+  }
+  return out;
+}
+
+const safeError = (e: unknown): unknown => withoutCommandArgs(e instanceof Error ? pino.stdSerializers.err(e) : e);
 
 /**
  * JSON logs to stdout. Redaction is a second line of defence: citizen IDs and secrets are kept out
  * of log calls in the first place.
  */
-export function createLogger(level: string): Logger {
+export function createLogger(level: string, to?: DestinationStream): Logger {
   // Asynchronous, buffered writes: a synchronous write per request line showed up in the token
   // benchmark. `flushLogger` drains the buffer on shutdown.
-  const destination = level === 'silent' ? undefined : pino.destination({ sync: false, minLength: 4096 });
+  const destination = level === 'silent' ? undefined : (to ?? pino.destination({ sync: false, minLength: 4096 }));
   const options = {
     level,
     base: { service: 'yihao' },
+    serializers: { err: safeError, error: safeError },
     redact: {
       paths: ['password', '*.password', 'client_secret', '*.client_secret', 'citizenId', '*.citizenId', 'citizen_id', '*.citizen_id', 'req.headers.authorization', 'req.headers.cookie'],
       censor: '[redacted]',

@@ -14,6 +14,7 @@ import knexFactory, { type Knex } from 'knex';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logger.js';
 import { createYihao } from '../../src/yihao.js';
+import { liveClients } from '../../src/clients/index.js';
 import { syntheticCitizenId } from '../../bench/sign-in.js';
 import { action, Balancer, browserSend, drive, field, loginAttempt, newTally, signInFlow, type Rp, type Tally } from './load.js';
 import { freePort, privatePostgres, redisCli, redisCluster, redisServer, sentinelSet, sleep, stopAll, until, type PrivatePostgres } from './stores.js';
@@ -464,7 +465,34 @@ async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
       const after = await silent();
       return !after.get('code') && after.get('error') === 'login_required';
     });
-    await check('rate limits count across both: failed client authentication at /token alternating A and B is refused (429) by the 50th in total', async () => {
+    await check('a client suspended by another process on the shared stores is refused by B at once, and taken back at once (10 times)', async () => {
+      // No CLI command or unauthenticated API suspends a client: the operator's process here does what
+      // the admin API's suspend and resume do after their transaction (src/admin/client-service.ts).
+      const operatorSide = await createYihao(loadConfig(d.env), { logger: createLogger('silent') });
+      // Its refusals are the point: tallied apart.
+      const checkOnB = new Balancer(() => [d.b.url], newTally(), host);
+      const tokenOnB = async () => (await checkOnB.send('/token', { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${d.rp.clientId}:${d.rp.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' })).status;
+      try {
+        const live = liveClients({ Adapter: operatorSide.services.Adapter, provider: () => operatorSide.holder.current });
+        const metadata = await new operatorSide.services.Adapter('Client').find(d.rp.clientId);
+        if (!metadata) throw new Error('the client is not in the store');
+        const seen: string[] = [];
+        for (let i = 0; i < 10; i++) {
+          const cached = await tokenOnB(); // B has just read (and cached) the client
+          await live.unpublish(d.rp.clientId);
+          const suspended = await tokenOnB();
+          await live.publish(d.rp.clientId, metadata);
+          const resumed = await tokenOnB();
+          seen.push(`${cached}/${suspended}/${resumed}`);
+        }
+        const ok = seen.every((x) => x === '200/401/200');
+        if (!ok) throw new Error(`B answered (before/suspended/resumed): ${seen.join(' ')}`);
+        return ok;
+      } finally {
+        await operatorSide.close();
+      }
+    });
+    await check('rate limits count across both: failed client authentication at /token alternating A and B is refused (429) by the 50th in total (the suspension check\'s 10 refusals count too)', async () => {
       // Refusals are the point: tallied apart. One bad secret, so every answer is invalid_client.
       const refusedA = new Balancer(() => [d.a.url], newTally(), host);
       const refusedB = new Balancer(() => [d.b.url], newTally(), host);

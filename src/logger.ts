@@ -6,6 +6,27 @@ const WARN = 40;
 const IDLE_FLUSH_MS = 1_000;
 
 /**
+ * ioredis attaches the failed command to its errors (`command: { name, args }`), and the args are
+ * whatever was being written: a whole Interaction or Session, with personal data. Logs keep the
+ * command's name and lose its arguments, at any depth (a `cause`, a Cluster's `lastNodeError`).
+ */
+function withoutCommandArgs(value: unknown, seen = new WeakSet<object>()): unknown {
+  if (!value || typeof value !== 'object' || seen.has(value)) return value;
+  seen.add(value);
+  if (Array.isArray(value)) return value.map((v) => withoutCommandArgs(v, seen));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'command' && v && typeof v === 'object' && 'args' in v) {
+      const { name } = v as { name?: unknown };
+      out[k] = { name, args: '[redacted]' };
+    } else out[k] = withoutCommandArgs(v, seen);
+  }
+  return out;
+}
+
+const safeError = (e: unknown): unknown => withoutCommandArgs(e instanceof Error ? pino.stdSerializers.err(e) : e);
+
+/**
  * Buffered stdout that does not sit on what an operator needs to see: a warning or an error is
  * handed to the terminal as soon as it is logged, and quieter lines within a second. Without this,
  * `npm start` showed nothing (not even the listening line) until 4 KiB had piled up or Ctrl-C.
@@ -53,6 +74,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   const options = {
     level,
     base: { service: 'yihao' },
+    serializers: { err: safeError, error: safeError },
     redact: {
       paths: REDACTED,
       censor: '[redacted]',

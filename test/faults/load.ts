@@ -26,7 +26,7 @@ export interface Tally {
 
 export const newTally = (): Tally => ({ sent: 0, ok: 0, redirects: 0, unavailable: 0, otherNon2xx: 0, other5xx: 0, rerouted: 0, flowsInterrupted: 0, flowsDone: 0, samples: [] });
 
-interface Answer {
+export interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
@@ -150,8 +150,24 @@ export async function clientCredentials(lb: Balancer, rp: Rp): Promise<void> {
   expectOk(await lb.send('/token', { method: 'POST', headers: { authorization: basic(rp), 'content-type': FORM }, body: 'grant_type=client_credentials' }));
 }
 
-const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]?.replace(/&amp;/g, '&');
-const action = (html: string, contains: string) => [...html.matchAll(/<form[^>]*action="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&')).find((a) => a.includes(contains));
+export const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]?.replace(/&amp;/g, '&');
+export const action = (html: string, contains: string) => [...html.matchAll(/<form[^>]*action="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&')).find((a) => a.includes(contains));
+
+/** One request as a browser sends it: the jar's cookies go with it, and what it sets is kept. */
+export async function browserSend(lb: Balancer, cookies: Map<string, string>, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
+  const headers = { ...init.headers, ...(cookies.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {}) };
+  const res = await lb.send(path, { ...init, headers });
+  const set = res.headers['set-cookie'];
+  for (const raw of Array.isArray(set) ? set : []) {
+    const [pair = ''] = raw.split(';');
+    const eq = pair.indexOf('=');
+    const value = pair.slice(eq + 1).trim();
+    // Path-scoped cookies are sent everywhere here: harmless for these walks.
+    if (value === '' || /expires=thu, 01 jan 1970/i.test(raw)) cookies.delete(pair.slice(0, eq).trim());
+    else cookies.set(pair.slice(0, eq).trim(), value);
+  }
+  return res;
+}
 
 /**
  * authorize → login → consent → code → token → userinfo → refresh, each request to whichever
@@ -164,23 +180,11 @@ export async function signInFlow(
   creds: { identifier: string; password: string },
   /** Where the token set is used (userinfo, refresh): by default, wherever `lb` sends them. */
   after: Balancer = lb,
+  /** The browser's cookies, kept by the caller to go on with the same session. */
+  cookies = new Map<string, string>(),
 ): Promise<{ accessToken: string; refreshToken: string; idToken: string } | undefined> {
-  const cookies = new Map<string, string>();
   let via = lb;
-  const send = async (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) => {
-    const headers = { ...init.headers, ...(cookies.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {}) };
-    const res = expectOk(await via.send(path, { ...init, headers }));
-    const set = res.headers['set-cookie'];
-    for (const raw of Array.isArray(set) ? set : []) {
-      const [pair = ''] = raw.split(';');
-      const eq = pair.indexOf('=');
-      const value = pair.slice(eq + 1).trim();
-      // Path-scoped cookies are sent everywhere here: harmless for this walk.
-      if (value === '' || /expires=thu, 01 jan 1970/i.test(raw)) cookies.delete(pair.slice(0, eq).trim());
-      else cookies.set(pair.slice(0, eq).trim(), value);
-    }
-    return res;
-  };
+  const send = async (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) => expectOk(await browserSend(via, cookies, path, init));
   const local = (location: string) => {
     const u = new URL(location, issuer);
     return u.origin === new URL(issuer).origin ? `${u.pathname}${u.search}` : undefined;

@@ -14,8 +14,9 @@ import knexFactory, { type Knex } from 'knex';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logger.js';
 import { createYihao } from '../../src/yihao.js';
+import { liveClients } from '../../src/clients/index.js';
 import { syntheticCitizenId } from '../../bench/sign-in.js';
-import { Balancer, drive, loginAttempt, newTally, signInFlow, type Rp, type Tally } from './load.js';
+import { action, Balancer, browserSend, drive, field, loginAttempt, newTally, signInFlow, type Rp, type Tally } from './load.js';
 import { freePort, privatePostgres, redisCli, redisCluster, redisServer, sentinelSet, sleep, stopAll, until, type PrivatePostgres } from './stores.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -102,7 +103,9 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
   const log = join(dir, 'instances.log');
   const a = await startInstance(env, portA, log);
   const b = await startInstance(env, portB, log);
-  const db = knexFactory({ client: 'pg', connection: dbUrl, pool: { min: 0, max: 2 } });
+  // The suite's own pool sees PostgreSQL go away too: knex's "Connection Error" line is expected noise there.
+  const quiet = () => undefined;
+  const db = knexFactory({ client: 'pg', connection: dbUrl, pool: { min: 0, max: 2 }, log: { warn: quiet, error: quiet, deprecate: quiet, debug: quiet } });
   // The suite's own view of Redis goes down with it; its errors are expected.
   redis.on('error', () => undefined);
   const deployment: Deployment = {
@@ -147,6 +150,36 @@ async function snapshot(d: Deployment): Promise<Snapshot> {
     refreshTokens: await ids('RefreshToken'),
     sessions: new Set(scanPorts(d.dataPorts(), `${d.prefix}{oidc}:Session:*`)),
   };
+}
+
+/**
+ * Rows that must come in sets, checked row by row after the fault: a change that spans rows was
+ * written whole or not at all (a restart mid-transaction leaves no half of it).
+ */
+async function halfWritten(d: Deployment): Promise<Outcome['checks']> {
+  const count = async (q: Knex.QueryBuilder) => Number(((await q.count({ n: '*' })) as { n: string | number }[])[0]!.n);
+  const now = Date.now();
+  const live = (alias: string) => (q: Knex.QueryBuilder) => q.whereNull(`${alias}.expires_at`).orWhere(`${alias}.expires_at`, '>', now);
+  const accounts = await count(d.db('accounts'));
+  const noPassword = await count(d.db('accounts as a').whereNotExists((q) => q.select(d.db.raw('1')).from('credentials as c').whereRaw('c.account_id = a.id').andWhere('c.type', 'password')));
+  const registrations = await count(d.db('client_registrations').where({ status: 'active' }));
+  const unpublished = await count(
+    d.db('client_registrations as r').where('r.status', 'active').whereNotExists((q) => q.select(d.db.raw('1')).from('oidc_models as m').where('m.model', 'Client').whereRaw('m.id = r.client_id')),
+  );
+  const tokens = await count(d.db('oidc_models as t').where('t.model', 'RefreshToken').whereNull('t.consumed_at').where(live('t')));
+  const orphanTokens = await count(
+    d.db('oidc_models as t').where('t.model', 'RefreshToken').whereNull('t.consumed_at').where(live('t')).whereNotExists((q) => q.select(d.db.raw('1')).from('oidc_models as g').where('g.model', 'Grant').whereRaw('g.id = t.grant_id')),
+  );
+  const grants = await count(d.db('oidc_models as g').where('g.model', 'Grant').where(live('g')));
+  const unindexed = await count(
+    d.db('oidc_models as g').where('g.model', 'Grant').where(live('g')).whereNotExists((q) => q.select(d.db.raw('1')).from('account_index as i').where('i.model', 'Grant').whereRaw('i.id = g.id')),
+  );
+  return [
+    { what: `every account (${accounts}) has its password credential row: ${noPassword} without`, ok: accounts > 0 && noPassword === 0 },
+    { what: `every active client registration (${registrations}) has its published client row: ${unpublished} without`, ok: unpublished === 0 },
+    { what: `every live refresh token (${tokens}) has its grant row: ${orphanTokens} without`, ok: tokens > 0 && orphanTokens === 0 },
+    { what: `every live grant (${grants}) has its account-index row: ${unindexed} without`, ok: grants > 0 && unindexed === 0 },
+  ];
 }
 
 const lost = (before: Set<string>, after: Set<string>) => [...before].filter((id) => !after.has(id)).length;
@@ -202,7 +235,7 @@ async function underLoad(d: Deployment, name: string, fault: (lb: Balancer) => P
     recoverMs,
     lost: { accounts: lost(before.accounts, after.accounts), clients: lost(before.clients, after.clients), sessions: lost(before.sessions, after.sessions), refreshTokens: lost(before.refreshTokens, after.refreshTokens) },
     allowedSessionLoss: opts.allowedSessionLoss ?? 0,
-    checks: [{ what: 'sessions before the fault', ok: before.sessions.size > 0 }],
+    checks: [{ what: 'sessions before the fault', ok: before.sessions.size > 0 }, ...(await halfWritten(d))],
   };
 }
 
@@ -400,9 +433,82 @@ async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
       const refusedA = new Balancer(() => [d.a.url], newTally(), host);
       const refusedB = new Balancer(() => [d.b.url], newTally(), host);
       for (let i = 0; i < 5; i++) await loginAttempt(i % 2 ? refusedB : refusedA, d.rp, { identifier: citizen.identifier, password: `wrong-${i}-Aa1` });
-      // The right password, now, on each instance: both refuse with the lockout message.
+      // The right password, now, on each instance: both refuse it (the guess throttle of
+      // src/accounts/lockout.ts: a wait after maxFailures, told as "Too many failed sign-in attempts").
       const [a, b] = [await loginAttempt(refusedA, d.rp, citizen), await loginAttempt(refusedB, d.rp, citizen)];
-      return [a, b].every((page) => page.includes('temporarily locked'));
+      const refused = (page: string) => /Too many failed sign-in attempts|temporarily locked/.test(page);
+      if (!refused(a) || !refused(b)) throw new Error(`not refused: ${[a, b].map((p) => p.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 160)).join(' | ')}`);
+      return true;
+    });
+    await check('log out on A ends the session on B (prompt=none on B: a code before, login_required after)', async () => {
+      const jar = new Map<string, string>();
+      const t = await signInFlow(onA, d.rp, d.issuer, d.citizens[3]!, onA, jar);
+      if (!t) throw new Error('the sign-in on A failed');
+      // A silent authorization on B with the browser's cookies: where it sends the browser back.
+      const silent = async () => {
+        const q = new URLSearchParams({ client_id: d.rp.clientId, response_type: 'code', redirect_uri: d.rp.redirectUri, scope: 'openid profile', prompt: 'none', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+        let res = await browserSend(onB, jar, `/auth?${q}`);
+        for (let hops = 0; hops < 5 && res.status >= 300 && res.status < 400; hops++) {
+          const loc = new URL(String(res.headers.location), d.issuer);
+          if (loc.origin !== new URL(d.issuer).origin) return loc.searchParams;
+          res = await browserSend(onB, jar, `${loc.pathname}${loc.search}`);
+        }
+        throw new Error(`no redirect back to the RP (${res.status})`);
+      };
+      const before = await silent();
+      if (!before.get('code')) throw new Error(`B did not see A's session: ${before.get('error') ?? 'no code'}`);
+      // RP-initiated logout on A: the confirmation page, then "Sign out".
+      const page = await browserSend(onA, jar, `/session/end?${new URLSearchParams({ id_token_hint: t.idToken, client_id: d.rp.clientId, ui_locales: 'en' })}`);
+      const xsrf = field(page.text, 'xsrf');
+      const confirm = action(page.text, '/session/end');
+      if (!xsrf || !confirm) throw new Error(`no logout form (${page.status})`);
+      const done = await browserSend(onA, jar, new URL(confirm, d.issuer).pathname, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ xsrf, logout: 'yes' }).toString() });
+      if (done.status >= 400) throw new Error(`logout answered ${done.status}`);
+      const after = await silent();
+      return !after.get('code') && after.get('error') === 'login_required';
+    });
+    await check('a client suspended by another process on the shared stores is refused by B at once, and taken back at once (10 times)', async () => {
+      // No CLI command or unauthenticated API suspends a client: the operator's process here does what
+      // the admin API's suspend and resume do after their transaction (src/admin/client-service.ts).
+      const operatorSide = await createYihao(loadConfig(d.env), { logger: createLogger('silent') });
+      // Its refusals are the point: tallied apart.
+      const checkOnB = new Balancer(() => [d.b.url], newTally(), host);
+      const tokenOnB = async () => (await checkOnB.send('/token', { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${d.rp.clientId}:${d.rp.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' })).status;
+      try {
+        const live = liveClients({ Adapter: operatorSide.services.Adapter, provider: () => operatorSide.holder.current });
+        const metadata = await new operatorSide.services.Adapter('Client').find(d.rp.clientId);
+        if (!metadata) throw new Error('the client is not in the store');
+        const seen: string[] = [];
+        for (let i = 0; i < 10; i++) {
+          const cached = await tokenOnB(); // B has just read (and cached) the client
+          await live.unpublish(d.rp.clientId);
+          const suspended = await tokenOnB();
+          await live.publish(d.rp.clientId, metadata);
+          const resumed = await tokenOnB();
+          seen.push(`${cached}/${suspended}/${resumed}`);
+        }
+        const ok = seen.every((x) => x === '200/401/200');
+        if (!ok) throw new Error(`B answered (before/suspended/resumed): ${seen.join(' ')}`);
+        return ok;
+      } finally {
+        await operatorSide.close();
+      }
+    });
+    await check('rate limits count across both: failed client authentication at /token alternating A and B is refused (429) by the 50th in total (the suspension check\'s 10 refusals count too)', async () => {
+      // Refusals are the point: tallied apart. One bad secret, so every answer is invalid_client.
+      const refusedA = new Balancer(() => [d.a.url], newTally(), host);
+      const refusedB = new Balancer(() => [d.b.url], newTally(), host);
+      const auth = `Basic ${Buffer.from(`${d.rp.clientId}:not-the-secret`).toString('base64')}`;
+      let firstRefused: number | undefined;
+      for (let i = 1; i <= 50 && firstRefused === undefined; i++) {
+        const res = await (i % 2 ? refusedA : refusedB).send('/token', { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+        if (res.status === 429) firstRefused = i;
+        else if (res.status !== 401) throw new Error(`attempt ${i} answered ${res.status}`);
+      }
+      // And the other instance refuses too, at once.
+      const other = await ((firstRefused ?? 0) % 2 ? refusedB : refusedA).send('/token', { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+      checks.push({ what: `  first 429 at attempt ${firstRefused ?? 'none'} of 50; the other instance then answered ${other.status}`, ok: true });
+      return firstRefused !== undefined && firstRefused <= 50 && other.status === 429;
     });
     await check('exactly one audit sealer: one lease holder, every event sealed once, in one unbroken sequence', async () => {
       await until('every event sealed', async () => Number(((await d.db('audit_events').whereNull('seq').count({ n: '*' })) as { n: string }[])[0]!.n) === 0, 20_000);

@@ -1,5 +1,5 @@
 import Provider, { type Adapter, type Configuration, type JWK } from 'oidc-provider';
-import { CHANNELS, extraClientMetadata } from './client-metadata.js';
+import { CHANNELS, extraClientMetadata, SCOPES } from './client-metadata.js';
 import { subjectFor, type PairwiseClient } from './pairwise.js';
 import { createPurposeKeys } from '../identity/index.js';
 import type { Logger } from 'pino';
@@ -64,7 +64,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     findAccount: channels ? channels.findAccount(accountFinder) : accountFinder,
     claims: claimsConfig,
     acrValues: [...ACR_VALUES],
-    scopes: ['openid', 'offline_access', 'profile', 'phone', 'citizen_id', 'identity_assurance'],
+    scopes: [...SCOPES],
     responseTypes: ['code'],
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],

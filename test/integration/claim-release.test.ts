@@ -145,8 +145,30 @@ describe('claim release', () => {
       },
       claims: { name: citizen.name, birthdate: `${citizen.citizenId.slice(6, 10)}-${citizen.citizenId.slice(10, 12)}-${citizen.citizenId.slice(12, 14)}` },
     });
-    const refused = await signInThrough({ verifiedClaimsAllowed: false }, 'openid identity_assurance');
-    expect(refused.userinfo.verified_claims).toBeUndefined();
+  });
+
+  it('refuses to register a client for identity_assurance unless it may receive verified_claims', async () => {
+    await expect(h.client({ scope: 'openid identity_assurance', verifiedClaimsAllowed: false })).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: 'scope identity_assurance needs verified claims allowed (--verified-claims)',
+    });
+  });
+
+  it('never tells the citizen a client gets verified_claims that it would not get (a client stored before the rule)', async () => {
+    // A client saved before registration refused this: its scope lists identity_assurance, its policy does not allow it.
+    const { client_id, client_secret, metadata } = await h.yihao.clients.create({ name: 'Old RP', redirectUris: [REDIRECT], scope: 'openid profile', verifiedClaimsAllowed: false });
+    await new h.yihao.services.Adapter('Client').upsert(client_id, { ...metadata, scope: 'openid profile identity_assurance' } as never);
+    const rp = await relyingParty(h, { client_id, ...(client_secret ? { client_secret } : {}) });
+    const browser = new ScriptedBrowser();
+    const answer = await browser.follow(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { scope: 'openid profile identity_assurance', ui_locales: 'en' }));
+    // Refused at the request, before any page could describe it.
+    expect(answer.url.searchParams.get('error')).toBe('invalid_scope');
+    expect(await answer.res.text()).not.toContain('how and when your identity was verified');
+    // The same client still signs in for what it may have.
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier, { scope: 'openid profile' }), { identifier: citizen.citizenId, password: citizen.password });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+    expect(tokens.scope?.split(' ')).not.toContain('identity_assurance');
   });
 });
 

@@ -10,6 +10,7 @@ import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-par
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import type { ClientInput } from '../../src/clients/index.js';
 import { hasOpenssl, makeCertificates } from '../support/certificates.js';
+import { claimsInVerifiedClaims, verifiedClaims } from '../../src/oidc/verified-claims.js';
 
 describe('claim release', () => {
   let h: Harness;
@@ -145,6 +146,26 @@ describe('claim release', () => {
       },
       claims: { name: citizen.name, birthdate: `${citizen.citizenId.slice(6, 10)}-${citizen.citizenId.slice(10, 12)}-${citizen.citizenId.slice(12, 14)}` },
     });
+  });
+
+  it('publishes in discovery the Identity Assurance metadata that matches the verified_claims it returns', async () => {
+    const discovery = (await (await fetch(new URL('/.well-known/openid-configuration', h.issuer))).json()) as Record<string, unknown>;
+    const returned = (['registry', 'id_chip', 'in_person'] as const).map(
+      (assurance) => verifiedClaims({ assurance, assuranceAt: Date.UTC(2026, 0, 1) }, { name: citizen.name, birthdate: '1990-01-01' })!,
+    );
+    type Evidence = { type: string; check_details: { check_method: string }[]; document_details?: { type: string }; record?: { type: string } };
+    const evidence = returned.flatMap((v) => (v.verification as { evidence: Evidence[] }).evidence);
+    const sorted = (values: Iterable<string>) => [...new Set(values)].sort();
+    expect(discovery.verified_claims_supported).toBe(true);
+    expect(discovery.trust_frameworks_supported).toEqual(sorted(returned.map((v) => (v.verification as { trust_framework: string }).trust_framework)));
+    expect(sorted(discovery.evidence_supported as string[])).toEqual(sorted(evidence.map((e) => e.type)));
+    expect(sorted(discovery.documents_supported as string[])).toEqual(sorted(evidence.flatMap((e) => (e.document_details ? [e.document_details.type] : []))));
+    expect(sorted(discovery.electronic_records_supported as string[])).toEqual(sorted(evidence.flatMap((e) => (e.record ? [e.record.type] : []))));
+    expect(sorted(discovery.documents_check_methods_supported as string[])).toEqual(
+      sorted(evidence.flatMap((e) => (e.document_details ? e.check_details.map((c) => c.check_method) : []))),
+    );
+    // What a signed-in client really gets under verified_claims.claims.
+    expect(sorted(discovery.claims_in_verified_claims_supported as string[])).toEqual(sorted(Object.keys(claimsInVerifiedClaims(citizen.name, '1990-01-01'))));
   });
 
   it('refuses to register a client for identity_assurance unless it may receive verified_claims', async () => {

@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Account } from '../accounts/index.js';
-import type { AuditLog } from '../audit/index.js';
+import type { AuditAction, AuditLog } from '../audit/index.js';
 import { birthDateOf, genderOf, maskCitizenId } from '../identity/index.js';
 import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
 import type { SessionAuthentications } from '../oidc/index.js';
@@ -120,7 +120,7 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
     return grants.filter((g) => g !== undefined && g.accountId === sub && g.clientId !== undefined).map((g) => g!);
   }
 
-  const record = (actor: Actor, action: string, extra: { clientId?: string; details?: Record<string, unknown> }) =>
+  const record = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }) =>
     audit.append({ action, actorType: 'citizen', actorId: actor.sub, accountId: actor.sub, channel: 'web', ip: actor.ip, requestId: actor.requestId, ...extra });
 
   return {

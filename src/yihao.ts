@@ -147,6 +147,9 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const stores = opts.stores ?? (await openStores(config, { logger, ...(opts.schema ? { schema: opts.schema } : {}) }));
   const services = createServices(config, stores, logger);
   await services.signingKeys.ensure();
+  if (!services.passkeys.available) {
+    logger.warn({ issuer: config.issuer }, 'passkeys are off: WebAuthn needs the issuer to have a host name, not an IP address (set ISSUER to a name, e.g. http://localhost:PORT)');
+  }
 
   // A session an upstream sign-in created stays that upstream's (for its back-channel logout).
   const authentications = keepUpstreamOrigin(sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds)));

@@ -156,6 +156,9 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const services = createServices(config, stores, logger, metrics.auditEvent);
   metrics.watch({ hashingLoad: services.accounts.hashingLoad, db: stores.db, redis: stores.redis });
   await services.signingKeys.ensure();
+  if (!services.passkeys.available) {
+    logger.warn({ issuer: config.issuer }, 'passkeys are off: WebAuthn needs the issuer to have a host name, not an IP address (set ISSUER to a name, e.g. http://localhost:PORT)');
+  }
 
   // A session an upstream sign-in created stays that upstream's (for its back-channel logout).
   const authentications = keepUpstreamOrigin(sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds)));

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Accounts } from '../accounts/index.js';
 import type { Database } from '../storage/database.js';
-import type { AuditLog } from '../audit/index.js';
+import type { AdminAction, AuditLog } from '../audit/index.js';
 import { YihaoError } from '../errors.js';
 import { assignmentStore, type AssignmentStore } from './assignments.js';
 import { departmentStore, placementProblem, type Department, type DepartmentStore, type Level } from './departments.js';
@@ -12,7 +12,7 @@ import type { Role } from './roles.js';
  * to recover when none can sign in): create departments and grant roles. Audited as the system.
  */
 export function adminBootstrap({ db, departments, assignments, accounts, audit }: { db: Database; departments: DepartmentStore; assignments: AssignmentStore; accounts: Accounts; audit: AuditLog }) {
-  const record = (trx: Knex.Transaction, action: string, target: { departmentId?: string; accountId?: string }, details: Record<string, unknown>) =>
+  const record = (trx: Knex.Transaction, action: AdminAction, target: { departmentId?: string; accountId?: string }, details: Record<string, unknown>) =>
     audit.append({ action, actorType: 'system', actorId: 'cli', departmentId: target.departmentId, accountId: target.accountId, details }, { trx });
 
   return {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { AuditLog } from '../audit/index.js';
+import type { AuditAction, AuditLog } from '../audit/index.js';
 import { AdminError, notFound } from './admin-error.js';
 import type { Department } from './departments.js';
 import { scopesFor, withinScopes, type Operator, type Permission } from './roles.js';
@@ -31,7 +31,7 @@ export interface Target {
  */
 export function createGuard(audit: AuditLog) {
   /** `trx`: the change's own transaction, so that the change and its record commit together. */
-  async function record(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, action: string, target: Target, details?: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
+  async function record(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, action: AuditAction, target: Target, details?: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
     await audit.append({
       action,
       actorType: 'operator',

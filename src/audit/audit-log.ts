@@ -5,13 +5,14 @@ import { statements } from '../storage/statements.js';
 import { writeBatch } from '../storage/write-batch.js';
 import { verifyChain, type AuditRow, type ChainReport, type ExportedCheckpoint } from './audit-chain.js';
 import type { AuditVerifyKeys } from './audit-key.js';
+import type { AuditAction } from './audit-actions.js';
 import { queryEvents, type AuditPage, type AuditQuery } from './audit-query.js';
 
 /** `anonymous`: a request that proved no identity at all (an admin API call without a valid token). */
 export type ActorType = 'citizen' | 'operator' | 'client' | 'system' | 'anonymous';
 
 export interface AuditEventInput {
-  action: string;
+  action: AuditAction;
   actorType: ActorType;
   actorId?: string | undefined;
   /** The citizen the event is about (their `sub`); they can read it in the portal. */
@@ -26,7 +27,9 @@ export interface AuditEventInput {
   details?: Record<string, unknown> | undefined;
 }
 
-export interface AuditEvent extends Omit<AuditEventInput, 'details'> {
+export interface AuditEvent extends Omit<AuditEventInput, 'details' | 'action'> {
+  /** As stored: an event written by an older version may name an action no longer emitted. */
+  action: string;
   id: number;
   at: string;
   details: Record<string, unknown> | undefined;

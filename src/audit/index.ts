@@ -4,3 +4,4 @@ export type { AuditQuery, AuditPage } from './audit-query.js';
 export { createAuditSealer, type AuditSealer, type SealPass } from './audit-sealer.js';
 export { checkpointExporter } from './audit-export.js';
 export { generateAuditKey, parseAuditKey, parseAuditPublicKey, publicKeyText, verifyKeys, type AuditSigningKey } from './audit-key.js';
+export { AUDIT_ACTIONS, type AuditAction, type AdminAction } from './audit-actions.js';

@@ -52,6 +52,10 @@ export const clientInput = z
   })
   .refine((c) => !(c.public && c.grantTypes.includes('client_credentials')), {
     message: 'a public client cannot use client_credentials',
+  })
+  // The consent page would promise what the claims never deliver.
+  .refine((c) => c.verifiedClaimsAllowed || !c.scope.split(' ').includes('identity_assurance'), {
+    message: 'scope identity_assurance needs verified claims allowed (--verified-claims)',
   });
 export type ClientInput = z.input<typeof clientInput>;
 

@@ -3,7 +3,7 @@ import type { Account, Accounts } from '../accounts/index.js';
 import { releaseCitizenId } from '../identity/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { citizenIdReleaseOf, verifiedClaimsAllowed } from './client-metadata.js';
-import { verifiedClaims } from './verified-claims.js';
+import { claimsInVerifiedClaims, verifiedClaims } from './verified-claims.js';
 import { currentFacts, factsOf, issuedFacts, type TokenFacts } from './token-facts.js';
 
 /**
@@ -65,7 +65,7 @@ export function findAccount(accounts: Accounts, authentications: SessionAuthenti
         const released = client && citizenId && releaseCitizenId(policy, citizenId, () => keyed(`citizen_pseudonym:${client.clientId}`, citizenId));
         const { birthdate, gender } = account.profile();
         const profile = { name: account.name, birthdate };
-        const verified = verifiedClaimsAllowed(client) ? verifiedClaims(account, profile) : undefined;
+        const verified = verifiedClaimsAllowed(client) ? verifiedClaims(account, claimsInVerifiedClaims(profile.name, profile.birthdate)) : undefined;
         return {
           sub: account.sub,
           ...profile,

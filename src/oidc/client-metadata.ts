@@ -2,6 +2,9 @@ import { errors, type Configuration } from 'oidc-provider';
 import { ACR_VALUES, type Acr, type Channel } from '../accounts/index.js';
 import { CITIZEN_ID_RELEASE, type CitizenIdRelease } from '../identity/index.js';
 
+/** Every scope the provider knows; each client may ask for those its registration lists. */
+export const SCOPES: readonly string[] = ['openid', 'offline_access', 'profile', 'phone', 'citizen_id', 'identity_assurance'];
+
 export const CHANNELS: readonly Channel[] = ['web', 'mobile', 'kiosk', 'counter'];
 
 /** Yihao's own client metadata, beside the standard fields. */
@@ -21,7 +24,8 @@ const booleans = new Set(['first_party', 'verified_claims_allowed']);
 
 export const extraClientMetadata: NonNullable<Configuration['extraClientMetadata']> = {
   properties: ['first_party', 'citizen_id_release', 'verified_claims_allowed', 'min_acr', 'allowed_channels'],
-  validator(_ctx, key, value) {
+  validator(_ctx, key, value, metadata) {
+    if (key === 'verified_claims_allowed') withholdUnreleasedScopes(metadata, value === true);
     if (value === undefined) return;
     if (booleans.has(key) && typeof value !== 'boolean') throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
     if (key === 'citizen_id_release' && !CITIZEN_ID_RELEASE.includes(value as CitizenIdRelease)) {
@@ -34,6 +38,19 @@ export const extraClientMetadata: NonNullable<Configuration['extraClientMetadata
     }
   },
 };
+
+/**
+ * A client that may not receive `verified_claims` may not ask for `identity_assurance` either, so
+ * the request is refused (invalid_scope) before a consent page could promise it. Registration
+ * refuses such a scope; this also covers clients stored before that rule, and clients with no
+ * scope list (which oidc-provider would let ask for every scope).
+ */
+function withholdUnreleasedScopes(metadata: { scope?: string | undefined }, verifiedClaims: boolean): void {
+  if (verifiedClaims) return;
+  const scopes = metadata.scope === undefined ? SCOPES : metadata.scope.split(' ');
+  // An empty list would read as "no list" to oidc-provider, which then allows every scope.
+  metadata.scope = scopes.filter((s) => s !== 'identity_assurance').join(' ') || 'openid';
+}
 
 type ClientLike = { metadata(): Record<string, unknown> } | undefined;
 

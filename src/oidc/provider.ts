@@ -1,5 +1,6 @@
 import Provider, { type Adapter, type Configuration, type JWK } from 'oidc-provider';
-import { CHANNELS, extraClientMetadata } from './client-metadata.js';
+import { CHANNELS, extraClientMetadata, SCOPES } from './client-metadata.js';
+import { identityAssuranceDiscovery } from './verified-claims.js';
 import { subjectFor, type PairwiseClient } from './pairwise.js';
 import { createPurposeKeys } from '../identity/index.js';
 import type { Logger } from 'pino';
@@ -66,7 +67,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     findAccount: channels ? channels.findAccount(accountFinder) : accountFinder,
     claims: claimsConfig,
     acrValues: [...ACR_VALUES],
-    scopes: ['openid', 'offline_access', 'profile', 'phone', 'citizen_id', 'identity_assurance'],
+    scopes: [...SCOPES],
     responseTypes: ['code'],
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
@@ -108,7 +109,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     },
     // The channels' endpoints, and every channel a sign-in can come through (the `channel` claim,
     // clients' `allowed_channels`).
-    discovery: { ...channels?.discovery, channels_supported: [...CHANNELS] },
+    discovery: { ...channels?.discovery, channels_supported: [...CHANNELS], ...identityAssuranceDiscovery },
     renderError: providerPages.renderError,
     // A session below the requested acr goes back to the login interaction, which steps it up.
     interactions: { policy: stepUpPolicy(authentications), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },

@@ -5,7 +5,7 @@ import type { Accounts } from '../accounts/index.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { ProviderHolder } from './provider-holder.js';
 import { subjectFor, type Keyed, type PairwiseClient } from './pairwise.js';
-import type { ChannelSessions } from './grant-tokens.js';
+import type { ChannelSession, ChannelSessions } from './grant-tokens.js';
 
 /** oidc-provider's Client sends back-channel logout itself; its type declarations omit the method. */
 interface BackchannelClient {
@@ -154,9 +154,32 @@ export function createSignOut({
    * clients, revocation of the grants whose tokens do not outlive it (no `offline_access`), and the
    * session itself. A session of another account is left alone (`ended: false`).
    */
+  /**
+   * The account's logins through an extension grant (kiosk, counter, mobile device key): each grant
+   * of the account that has a channel-session record is one. Not on a hot path: the portal's page.
+   */
+  async function channelLogins(accountSub: string): Promise<{ grantId: string; session: ChannelSession }[]> {
+    if (!channelSessions) return [];
+    const grantIds = (await accountIndex.list(accountSub)).filter((e) => e.model === 'Grant').map((e) => e.id);
+    const found = await Promise.all(grantIds.map(async (grantId) => ({ grantId, session: await channelSessions.find(grantId) })));
+    return found.filter((f): f is { grantId: string; session: ChannelSession } => f.session !== undefined && f.session.accountId === accountSub);
+  }
+
+  /** Ends a login without a browser session (by its session uid): its client is told, its grant revoked. */
+  async function endChannelLogin(uid: string, accountSub: string): Promise<EndSessionResult> {
+    const login = (await channelLogins(accountSub)).find((l) => l.session.sessionUid === uid);
+    if (!login) return { ended: false, grants: 0, notified: [] };
+    const notified = new Set<string>();
+    await notify(login.session.clientId, accountSub, login.session.sid, notified);
+    await channelSessions!.destroy(login.grantId);
+    await revokeGrant(login.grantId);
+    return { ended: true, grants: 1, notified: [...notified] };
+  }
+
   async function endSession(uid: string, accountSub: string): Promise<EndSessionResult> {
     const session = await holder.current.Session.findByUid(uid);
-    if (!session || session.accountId !== accountSub) return { ended: false, grants: 0, notified: [] };
+    if (!session) return endChannelLogin(uid, accountSub);
+    if (session.accountId !== accountSub) return { ended: false, grants: 0, notified: [] };
     const notified = new Set<string>();
     const authorizations = await closeSession(session, accountSub, notified);
     const grants = new Set(authorizations.filter((a) => a.grantId && !a.persistsLogout).map((a) => a.grantId!));
@@ -168,6 +191,7 @@ export function createSignOut({
   return {
     everywhere,
     endSession,
+    channelLogins,
     revokeGrant,
 
     /** Disables an account and ends everything it holds. Its tokens fail from here on. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { hostCanHoldPasskeys } from './rp-id.js';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -77,6 +78,8 @@ export function createPasskeys(deps: PasskeysDeps) {
   }
 
   return {
+    /** False at an IP-address issuer: no browser would make or use a passkey for it. */
+    available: hostCanHoldPasskeys(deps.rpId),
     async registrationOptions(account: Account, boundTo: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
       const existing = await store.forAccount(account.id);
       const label = maskCitizenId(account.citizenId());

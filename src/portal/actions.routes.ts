@@ -115,7 +115,8 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   });
 
   post('/account/passkeys/options', z.object({}), async (ctx, s) => {
-    if ((await passkeyGate(deps, s)) !== 'ready') return fail(ctx, deps, 403, (t) => t.addPasskeyNeedsSignIn, 'not_ready');
+    const gate = await passkeyGate(deps, s);
+    if (gate !== 'ready') return fail(ctx, deps, 403, (t) => (gate === 'no_host_name' ? t.passkeyNeedsHostName : t.addPasskeyNeedsSignIn), 'not_ready');
     ctx.set('cache-control', 'no-store');
     ctx.body = await deps.passkeys.registrationOptions(s.account, passkeyBinding(s));
   });

@@ -1,3 +1,4 @@
+import type { AUDIT_ACTIONS } from '../audit/index.js';
 import { messages as interactionMessages, pickLocale, type Locale } from '../interactions/i18n.js';
 
 export { pickLocale, type Locale };
@@ -70,6 +71,7 @@ const zh = {
   addPasskeyLead: '通行密钥保存在您的手机、电脑或安全密钥中，用指纹、面容或设备密码解锁即可登录，安全级别相当于密码加动态口令。',
   addPasskey: '添加通行密钥',
   addPasskeyNeedsSignIn: '为保护您的账号，添加通行密钥前需要重新登录。',
+  passkeyNeedsHostName: '本服务当前通过 IP 地址访问，浏览器不允许为 IP 地址创建通行密钥。通行密钥需要通过域名访问本服务，请联系服务管理员。',
   signInToAddPasskey: '重新登录后添加',
   passkeyUnsupported: '此浏览器不支持通行密钥，或未启用 JavaScript。',
   addPasskeyNeedsSecondFactor: '您的账号已设置两步验证。为保护账号，请先使用两步验证重新登录，再添加通行密钥。',
@@ -103,6 +105,17 @@ const zh = {
     fed: '联合登录',
     pin: 'PIN 码',
     user: '本人确认',
+    sc: '智能卡（身份证芯片）',
+    fpt: '指纹',
+    iris: '虹膜',
+    retina: '视网膜',
+    vbm: '声纹',
+    geo: '位置',
+    kba: '知识问答',
+    mca: '多渠道确认',
+    rba: '风险评估',
+    tel: '电话确认',
+    wia: 'Windows 集成认证',
   } as Record<string, string>,
   levels: {
     'urn:yihao:loa:1': '一级（单因素）',
@@ -143,7 +156,32 @@ const zh = {
     'identity.proofing_recorded': '身份证件核验',
     'identity.proofing_confirmed': '确认身份核验',
     'identity.proofing_raised': '身份核验方式提升',
-  } as Record<string, string>,
+    'identity.proofing_confirm_refused': '确认身份核验未通过',
+    'account.registered': '注册账号',
+    'registration.refused': '注册未通过',
+    'admin.denied': '管理操作被拒绝',
+    'approval.approved': '在手机应用上批准登录',
+    'approval.denied': '在手机应用上拒绝登录',
+    'ciba.requested': '服务窗口请求登录',
+    'counter.assist_refused': '服务窗口协助登录被拒绝',
+    'counter.assisted_login': '服务窗口工作人员协助登录',
+    'federation.linked': '关联外部身份',
+    'federation.unlinked': '解除外部身份关联',
+    'federation.refused': '外部身份登录被拒绝',
+    'federation.unavailable': '外部身份服务暂不可用',
+    'federation.logout': '外部身份服务通知退出',
+    'federation.logout_refused': '外部身份服务的退出通知被拒绝',
+    'federation.sign_out_sent': '已通知外部身份服务退出',
+    'federation.sign_out_skipped': '未通知外部身份服务退出',
+    'keys.rotated': '更换签名密钥',
+    'login.step_up': '提升登录级别',
+    'password.reset': '重设密码',
+    'password.reset_failed': '重设密码未成功',
+    'password.reset_requested': '申请重设密码',
+    'ratelimit.refused': '请求过于频繁被拒绝',
+  } satisfies Record<ListedAction, string> as Record<string, string>,
+  /** Operators' actions (`admin.*`) are many and named by route; the citizen learns who acted. */
+  operatorAction: '管理员操作',
 
   notices: {
     consent_revoked: '已撤销该应用的授权，它持有的令牌已失效。',
@@ -169,6 +207,8 @@ const zh = {
   signInFailed: '登录没有完成，请重试。',
   backToPortal: '返回个人中心',
 };
+
+type ListedAction = (typeof AUDIT_ACTIONS)[number];
 
 const en: typeof zh = {
   portalName: 'My account',
@@ -219,6 +259,7 @@ const en: typeof zh = {
   addPasskeyLead: 'A passkey is kept on your phone, computer or security key and unlocked with your fingerprint, face or device PIN. It signs you in at the same level as a password plus a code.',
   addPasskey: 'Add a passkey',
   addPasskeyNeedsSignIn: 'To protect your account, sign in again before adding a passkey.',
+  passkeyNeedsHostName: 'Passkeys need the service to be reached by a host name. This service is reached by an IP address, for which browsers make no passkeys; please tell its administrator.',
   signInToAddPasskey: 'Sign in again to add one',
   passkeyUnsupported: 'This browser does not support passkeys, or JavaScript is off.',
   addPasskeyNeedsSecondFactor: 'Your account has two-step verification. To protect it, sign in again using it before adding a passkey.',
@@ -252,6 +293,17 @@ const en: typeof zh = {
     fed: 'Federated sign-in',
     pin: 'PIN',
     user: 'User presence',
+    sc: 'Smart card (ID card chip)',
+    fpt: 'Fingerprint',
+    iris: 'Iris scan',
+    retina: 'Retina scan',
+    vbm: 'Voice',
+    geo: 'Location',
+    kba: 'Security questions',
+    mca: 'Confirmed on several channels',
+    rba: 'Risk check',
+    tel: 'Phone call',
+    wia: 'Windows sign-in',
   },
   levels: {
     'urn:yihao:loa:1': 'Level 1 (one factor)',
@@ -292,7 +344,31 @@ const en: typeof zh = {
     'identity.proofing_recorded': 'ID document checked',
     'identity.proofing_confirmed': 'Identity check confirmed',
     'identity.proofing_raised': 'Identity proofing raised',
+    'identity.proofing_confirm_refused': 'Identity check confirmation refused',
+    'account.registered': 'Account registered',
+    'registration.refused': 'Registration refused',
+    'admin.denied': 'Administrative action refused',
+    'approval.approved': 'Sign-in approved in the mobile app',
+    'approval.denied': 'Sign-in declined in the mobile app',
+    'ciba.requested': 'Sign-in requested at a service counter',
+    'counter.assist_refused': 'Assisted sign-in at a counter refused',
+    'counter.assisted_login': 'Signed in with help at a service counter',
+    'federation.linked': 'External identity linked',
+    'federation.unlinked': 'External identity unlinked',
+    'federation.refused': 'Sign-in through an external identity refused',
+    'federation.unavailable': 'External identity service unavailable',
+    'federation.logout': 'Signed out by an external identity service',
+    'federation.logout_refused': 'Sign-out notice from an external identity service refused',
+    'federation.sign_out_sent': 'External identity service told of sign-out',
+    'federation.sign_out_skipped': 'External identity service not told of sign-out',
+    'keys.rotated': 'Signing keys rotated',
+    'login.step_up': 'Sign-in level raised',
+    'password.reset': 'Password reset',
+    'password.reset_failed': 'Password reset failed',
+    'password.reset_requested': 'Password reset requested',
+    'ratelimit.refused': 'Refused: too many requests',
   },
+  operatorAction: 'Action by an administrator',
 
   notices: {
     consent_revoked: 'Access revoked. The app’s tokens no longer work.',
@@ -333,4 +409,9 @@ export function formatTime(locale: Locale, epochMs: number, timeZone: string): s
 
 export function formatDate(locale: Locale, epochMs: number, timeZone: string): string {
   return new Intl.DateTimeFormat(locale === 'en' ? 'en-GB' : 'zh-CN', { timeZone, dateStyle: 'long' }).format(epochMs);
+}
+
+/** The words for an audit action; an operator's (`admin.*`) by its family, never the code. */
+export function actionLabel(t: PortalMessages, action: string): string {
+  return t.actions[action] ?? (action.startsWith('admin.') ? t.operatorAction : action);
 }

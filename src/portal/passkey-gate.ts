@@ -10,11 +10,14 @@ import type { SignedIn } from './portal-context.js';
  *   may bind another one (else a password alone would);
  * - `prove_phone`: the account's first second factor: an SMS code to its mobile number first, as
  *   for an authenticator app set up during a sign-in;
+ * - `no_host_name`: the issuer is an IP address, where no browser makes a passkey (first: no
+ *   step the citizen could take would help);
  * - `ready`.
  */
-export type PasskeyGate = 'ready' | 'sign_in_again' | 'sign_in_at_loa2' | 'prove_phone';
+export type PasskeyGate = 'ready' | 'sign_in_again' | 'sign_in_at_loa2' | 'prove_phone' | 'no_host_name';
 
-export async function passkeyGate(deps: Pick<PortalDeps, 'freshSignInSeconds' | 'strongCredentials'>, s: SignedIn): Promise<PasskeyGate> {
+export async function passkeyGate(deps: Pick<PortalDeps, 'freshSignInSeconds' | 'strongCredentials' | 'passkeys'>, s: SignedIn): Promise<PasskeyGate> {
+  if (!deps.passkeys.available) return 'no_host_name';
   const now = Date.now() / 1000;
   if (now - s.session.authTime > deps.freshSignInSeconds) return 'sign_in_again';
   const strong = await deps.strongCredentials(s.account.id);

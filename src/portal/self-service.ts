@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Account } from '../accounts/index.js';
-import type { AuditLog } from '../audit/index.js';
+import type { AuditAction, AuditLog } from '../audit/index.js';
 import { birthDateOf, genderOf, maskCitizenId } from '../identity/index.js';
 import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
 import type { SessionAuthentications } from '../oidc/index.js';
@@ -120,7 +120,7 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
     return grants.filter((g) => g !== undefined && g.accountId === sub && g.clientId !== undefined).map((g) => g!);
   }
 
-  const record = (actor: Actor, action: string, extra: { clientId?: string; details?: Record<string, unknown> }) =>
+  const record = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }) =>
     audit.append({ action, actorType: 'citizen', actorId: actor.sub, accountId: actor.sub, channel: 'web', ip: actor.ip, requestId: actor.requestId, ...extra });
 
   return {
@@ -170,7 +170,21 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
           return { uid, channel: auth?.channel, amr: auth?.amr ?? session.amr ?? [], acr: auth?.acr ?? session.acr, signedInAt: at === undefined ? undefined : at * 1000, apps };
         }),
       );
-      return views.filter((v) => v !== undefined).sort((a, b) => (b.signedInAt ?? 0) - (a.signedInAt ?? 0));
+      // Kiosk, counter and mobile-app logins have no browser session: their grant is the session.
+      const channelViews = await Promise.all(
+        (await signOut.channelLogins(sub)).map(async ({ session }): Promise<SessionView> => {
+          const auth = await authentications.find(session.sessionUid);
+          return {
+            uid: session.sessionUid,
+            channel: session.channel,
+            amr: auth?.amr ?? [],
+            acr: auth?.acr,
+            signedInAt: auth?.at === undefined ? undefined : auth.at * 1000,
+            apps: [await nameOf(session.clientId)],
+          };
+        }),
+      );
+      return [...views.filter((v) => v !== undefined), ...channelViews].sort((a, b) => (b.signedInAt ?? 0) - (a.signedInAt ?? 0));
     },
 
     /** Apps holding the citizen's consent, one row per app however many grants it holds. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Account, Accounts, HashPlace } from '../accounts/index.js';
-import type { AuditLog } from '../audit/index.js';
+import type { AuditAction, AuditLog } from '../audit/index.js';
 import { isYihaoError } from '../errors.js';
 import { maskCitizenId, type CitizenId } from '../identity/index.js';
 import { isRegistryUnavailable, normaliseName, type IdentityRegistry } from '../registry/index.js';
@@ -96,7 +96,7 @@ export function createRegistrationService({ accounts, registry, otp, audit, pend
   }
 
   /** Audit entries never carry the ID number, the name or the full phone number. */
-  async function record(action: string, origin: RequestOrigin, extra: { accountId?: string; details: Record<string, unknown> }) {
+  async function record(action: AuditAction, origin: RequestOrigin, extra: { accountId?: string; details: Record<string, unknown> }) {
     try {
       await audit.append({
         action,

@@ -40,7 +40,7 @@ describe('checkpoint export', () => {
       },
     });
     await h.citizen();
-    await h.yihao.services.audit.append({ action: 'test.exported', actorType: 'system' });
+    await h.yihao.services.audit.append({ action: 'admin.test.exported', actorType: 'system' });
     await expect.poll(async () => (await h!.yihao.services.audit.check()).unsealed.count, { timeout: 30_000, interval: 100 }).toBe(0);
     await h.yihao.auditSealer.stop();
 

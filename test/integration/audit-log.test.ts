@@ -17,15 +17,15 @@ describe.each(stores)('hash-chained audit log ($name)', ({ enabled, open }) => {
       const { log: b } = auditOn(s.second(), key);
       await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
-          (i % 2 ? a : b).append({ action: 'test.event', actorType: 'system', accountId: `acct${i % 3}`, details: { i } }),
+          (i % 2 ? a : b).append({ action: 'admin.test.event', actorType: 'system', accountId: `acct${i % 3}`, details: { i } }),
         ),
       );
       // The hot path: one statement per event, no lock, no read (it was six, under one global lock).
       const counter = countRoundTrips({ db: s.db });
-      await a.append({ action: 'test.counted', actorType: 'system' });
+      await a.append({ action: 'admin.test.counted', actorType: 'system' });
       counter.stop();
       expect(counter.read()).toMatchObject({ sql: 1, redis: 0 });
-      await s.db('audit_events').where({ action: 'test.counted' }).delete();
+      await s.db('audit_events').where({ action: 'admin.test.counted' }).delete();
       // Unsealed events are readable at once (a citizen sees them in the portal) and break nothing.
       expect(await a.forAccount('acct1')).toHaveLength(7);
       expect(await a.check()).toMatchObject({ intact: true, checked: 0, unsealed: { count: 20 } });

@@ -23,7 +23,7 @@ import { pgUrlWithSchema } from '../support/yihao-cli.js';
 
 const stores = auditStores({ migrated: false });
 
-const event = (i: number) => ({ action: 'test.event', actorType: 'system' as const, details: { i } });
+const event = (i: number) => ({ action: 'admin.test.event' as const, actorType: 'system' as const, details: { i } });
 
 describe.each(stores)('audit sealer ($name)', ({ name, enabled, open }) => {
   it.skipIf(!enabled)('keeps rows chained before the sealer existed valid, signs them, and chains new rows after them', async () => {

@@ -10,6 +10,7 @@ import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-par
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import type { ClientInput } from '../../src/clients/index.js';
 import { hasOpenssl, makeCertificates } from '../support/certificates.js';
+import { claimsInVerifiedClaims, verifiedClaims } from '../../src/oidc/verified-claims.js';
 
 describe('claim release', () => {
   let h: Harness;
@@ -145,8 +146,50 @@ describe('claim release', () => {
       },
       claims: { name: citizen.name, birthdate: `${citizen.citizenId.slice(6, 10)}-${citizen.citizenId.slice(10, 12)}-${citizen.citizenId.slice(12, 14)}` },
     });
-    const refused = await signInThrough({ verifiedClaimsAllowed: false }, 'openid identity_assurance');
-    expect(refused.userinfo.verified_claims).toBeUndefined();
+  });
+
+  it('publishes in discovery the Identity Assurance metadata that matches the verified_claims it returns', async () => {
+    const discovery = (await (await fetch(new URL('/.well-known/openid-configuration', h.issuer))).json()) as Record<string, unknown>;
+    const returned = (['registry', 'id_chip', 'in_person'] as const).map(
+      (assurance) => verifiedClaims({ assurance, assuranceAt: Date.UTC(2026, 0, 1) }, { name: citizen.name, birthdate: '1990-01-01' })!,
+    );
+    type Evidence = { type: string; check_details: { check_method: string }[]; document_details?: { type: string }; record?: { type: string } };
+    const evidence = returned.flatMap((v) => (v.verification as { evidence: Evidence[] }).evidence);
+    const sorted = (values: Iterable<string>) => [...new Set(values)].sort();
+    expect(discovery.verified_claims_supported).toBe(true);
+    expect(discovery.trust_frameworks_supported).toEqual(sorted(returned.map((v) => (v.verification as { trust_framework: string }).trust_framework)));
+    expect(sorted(discovery.evidence_supported as string[])).toEqual(sorted(evidence.map((e) => e.type)));
+    expect(sorted(discovery.documents_supported as string[])).toEqual(sorted(evidence.flatMap((e) => (e.document_details ? [e.document_details.type] : []))));
+    expect(sorted(discovery.electronic_records_supported as string[])).toEqual(sorted(evidence.flatMap((e) => (e.record ? [e.record.type] : []))));
+    expect(sorted(discovery.documents_check_methods_supported as string[])).toEqual(
+      sorted(evidence.flatMap((e) => (e.document_details ? e.check_details.map((c) => c.check_method) : []))),
+    );
+    // What a signed-in client really gets under verified_claims.claims.
+    expect(sorted(discovery.claims_in_verified_claims_supported as string[])).toEqual(sorted(Object.keys(claimsInVerifiedClaims(citizen.name, '1990-01-01'))));
+  });
+
+  it('refuses to register a client for identity_assurance unless it may receive verified_claims', async () => {
+    await expect(h.client({ scope: 'openid identity_assurance', verifiedClaimsAllowed: false })).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: 'scope identity_assurance needs verified claims allowed (--verified-claims)',
+    });
+  });
+
+  it('never tells the citizen a client gets verified_claims that it would not get (a client stored before the rule)', async () => {
+    // A client saved before registration refused this: its scope lists identity_assurance, its policy does not allow it.
+    const { client_id, client_secret, metadata } = await h.yihao.clients.create({ name: 'Old RP', redirectUris: [REDIRECT], scope: 'openid profile', verifiedClaimsAllowed: false });
+    await new h.yihao.services.Adapter('Client').upsert(client_id, { ...metadata, scope: 'openid profile identity_assurance' } as never);
+    const rp = await relyingParty(h, { client_id, ...(client_secret ? { client_secret } : {}) });
+    const browser = new ScriptedBrowser();
+    const answer = await browser.follow(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { scope: 'openid profile identity_assurance', ui_locales: 'en' }));
+    // Refused at the request, before any page could describe it.
+    expect(answer.url.searchParams.get('error')).toBe('invalid_scope');
+    expect(await answer.res.text()).not.toContain('how and when your identity was verified');
+    // The same client still signs in for what it may have.
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier, { scope: 'openid profile' }), { identifier: citizen.citizenId, password: citizen.password });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+    expect(tokens.scope?.split(' ')).not.toContain('identity_assurance');
   });
 });
 

@@ -128,7 +128,7 @@ const drive: Record<Caller, (h: Harness, t: Target) => Promise<unknown>> = {
   },
   async audit(h) {
     // The sealer exports each checkpoint in the background; `settle` waits for it.
-    await h.yihao.services.audit.append({ action: 'test.exported', actorType: 'system' });
+    await h.yihao.services.audit.append({ action: 'admin.test.exported', actorType: 'system' });
   },
 };
 

@@ -24,7 +24,7 @@ const backends: { name: Backend; enabled: boolean }[] = [
 
 /** Opens a portal page, signing in at Yihao's login page when the portal sends the browser there. */
 async function openPortal(h: Harness, browser: ScriptedBrowser, who: Citizen, path = '/account'): Promise<{ status: number; url: URL; page: string }> {
-  let { res, url } = await browser.follow(`${h.url}${path}`);
+  let { res, url } = await browser.follow(`${h.issuer}${path}`);
   let page = await res.text();
   if (url.pathname.startsWith('/interaction/')) {
     const action = formAction(page, '/login');
@@ -38,7 +38,7 @@ async function openPortal(h: Harness, browser: ScriptedBrowser, who: Citizen, pa
 /** Posts one of the portal's forms; `fields` are added to (or replace) the form's hidden fields. */
 async function submit(h: Harness, browser: ScriptedBrowser, page: string, action: string, fields: Record<string, string> = {}) {
   const csrf = formField(page, 'csrf');
-  const res = await browser.request(`${h.url}${action}`, { form: { ...(csrf ? { csrf } : {}), ...fields } });
+  const res = await browser.request(`${h.issuer}${action}`, { form: { ...(csrf ? { csrf } : {}), ...fields } });
   return res;
 }
 
@@ -67,7 +67,7 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
 
   beforeAll(async () => {
     if (!enabled) return;
-    h = await startHarness({ backend: name });
+    h = await startHarness({ backend: name, host: 'localhost' });
     app = await h.client({ name: '社保查询 Social Security', grantTypes: ['authorization_code', 'refresh_token'] });
   });
   afterAll(async () => {
@@ -172,7 +172,7 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     const res = await submit(h, browser, sessions.page, '/account/sessions/end', { session: own });
     expect(res.headers.get('location')).toBe('/account/signed-out');
     // Back at /account, the citizen meets the login page: the Yihao session is gone, not just the portal's.
-    const { url } = await browser.follow(`${h.url}/account`);
+    const { url } = await browser.follow(`${h.issuer}/account`);
     expect(url.pathname).toMatch(/^\/interaction\//);
   });
 
@@ -248,7 +248,7 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
 
     // An hour later the portal sign-in is too old for this: the citizen signs in again first.
     const portalSessions = new h.yihao.services.Adapter('PortalSession');
-    const portalId = /yihao_portal=([^;]+)/.exec(browser.cookieHeader(new URL(`${h.url}/account`)))![1]!;
+    const portalId = /yihao_portal=([^;]+)/.exec(browser.cookieHeader(new URL(`${h.issuer}/account`)))![1]!;
     const stored = (await portalSessions.find(portalId))!;
     await portalSessions.upsert(portalId, { ...stored, authTime: Number(stored.authTime) - 3600 }, 600);
     const stale = await submit(h, browser, page, '/account/credentials/remove', { credential: deviceId });
@@ -291,7 +291,7 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
 
     // An hour later the page offers a fresh sign-in instead, and the options endpoint refuses.
     const portalSessions = new h.yihao.services.Adapter('PortalSession');
-    const portalId = /yihao_portal=([^;]+)/.exec(browser.cookieHeader(new URL(`${h.url}/account`)))![1]!;
+    const portalId = /yihao_portal=([^;]+)/.exec(browser.cookieHeader(new URL(`${h.issuer}/account`)))![1]!;
     const stored = (await portalSessions.find(portalId))!;
     await portalSessions.upsert(portalId, { ...stored, authTime: Number(stored.authTime) - 3600 }, 600);
     const stale = (await openPortal(h, browser, citizen, '/account/credentials')).page;
@@ -384,11 +384,11 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     const { page } = await openPortal(h, browser, citizen, '/account/apps');
     const other = await openPortal(h, new ScriptedBrowser(), citizen, '/account/apps');
 
-    const missing = await browser.request(`${h.url}/account/apps/revoke`, { form: { client_id: app.client_id } });
+    const missing = await browser.request(`${h.issuer}/account/apps/revoke`, { form: { client_id: app.client_id } });
     expect(missing.status).toBe(403);
-    const foreign = await browser.request(`${h.url}/account/apps/revoke`, { form: { client_id: app.client_id, csrf: formField(other.page, 'csrf')! } });
+    const foreign = await browser.request(`${h.issuer}/account/apps/revoke`, { form: { client_id: app.client_id, csrf: formField(other.page, 'csrf')! } });
     expect(foreign.status).toBe(403);
-    const noSession = await new ScriptedBrowser().request(`${h.url}/account/apps/revoke`, { form: { client_id: app.client_id, csrf: formField(page, 'csrf')! } });
+    const noSession = await new ScriptedBrowser().request(`${h.issuer}/account/apps/revoke`, { form: { client_id: app.client_id, csrf: formField(page, 'csrf')! } });
     expect(noSession.status).toBe(403);
     expect((await openPortal(h, browser, citizen, '/account/apps')).page).toContain(`data-client="${app.client_id}"`);
   });
@@ -400,31 +400,31 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     let { page } = await openPortal(h, browser, citizen);
     const out = await submit(h, browser, page, '/account/logout');
     expect(out.headers.get('location')).toBe('/account/signed-out');
-    expect((await browser.follow(`${h.url}/account`)).url.pathname).toMatch(/^\/interaction\//);
+    expect((await browser.follow(`${h.issuer}/account`)).url.pathname).toMatch(/^\/interaction\//);
     expect((await silentSignIn(h, atApp)).code, 'the other browser is untouched').toBeTruthy();
 
     ({ page } = await openPortal(h, browser, citizen, '/account/sessions'));
     const all = await submit(h, browser, page, '/account/sessions/end-all');
     expect(all.headers.get('location')).toBe('/account/signed-out');
     expect(await silentSignIn(h, atApp)).toEqual({ code: null, error: 'login_required' });
-    expect((await browser.follow(`${h.url}/account`)).url.pathname).toMatch(/^\/interaction\//);
+    expect((await browser.follow(`${h.issuer}/account`)).url.pathname).toMatch(/^\/interaction\//);
     expect(await h.yihao.services.accountIndex.list(citizen.sub)).toEqual([]);
   });
 
   it.skipIf(!enabled)('refuses a callback that this browser did not start, or whose state does not match', async () => {
     const browser = new ScriptedBrowser();
-    const stray = await browser.request(`${h.url}/account/callback?code=x&state=y`);
+    const stray = await browser.request(`${h.issuer}/account/callback?code=x&state=y`);
     expect(stray.status).toBe(400);
     // Start a real sign-in, then come back with another state.
-    const start = await browser.request(`${h.url}/account`);
+    const start = await browser.request(`${h.issuer}/account`);
     expect(start.status).toBe(303);
     const auth = new URL(start.headers.get('location')!);
     expect(auth.pathname).toBe('/auth');
     expect(auth.searchParams.get('code_challenge_method')).toBe('S256');
     expect(auth.searchParams.get('nonce')).toBeTruthy();
-    const forged = await browser.request(`${h.url}/account/callback?code=x&state=not-${auth.searchParams.get('state')}`);
+    const forged = await browser.request(`${h.issuer}/account/callback?code=x&state=not-${auth.searchParams.get('state')}`);
     expect(forged.status).toBe(400);
     expect(await forged.text()).toContain('state_mismatch');
-    expect((await browser.request(`${h.url}/account/sessions`)).status).toBe(303);
+    expect((await browser.request(`${h.issuer}/account/sessions`)).status).toBe(303);
   });
 });

@@ -1,7 +1,7 @@
 import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
 import { passkeyScript } from '../../passkeys/index.js';
 import type { PasskeyGate } from '../passkey-gate.js';
-import { formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
+import { actionLabel, formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
 import { isRemovable, type CredentialSummary } from '../credential-store.js';
 import type { AppView, DeviceView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
 import { portalLayout, type SignedInChrome } from './layout.js';
@@ -77,6 +77,7 @@ ${actionForm(c, '/account/devices/remove', { device: d.id }, html`${t.remove}`, 
 /** What the add-a-passkey card offers: the step the gate asks for first, or the button itself. */
 function passkeyStep(c: SignedInPage, gate: PasskeyGate, maskedPhone: string): SafeHtml {
   const { t } = c;
+  if (gate === 'no_host_name') return html`<p class="hint">${t.passkeyNeedsHostName}</p>`;
   if (gate === 'sign_in_again' || gate === 'sign_in_at_loa2') {
     const hint = gate === 'sign_in_again' ? t.addPasskeyNeedsSignIn : t.addPasskeyNeedsSecondFactor;
     return html`<p class="hint" id="passkey-sign-in-hint">${hint}</p>${actionForm(c, '/account/passkeys/sign-in', {}, html`${t.signInToAddPasskey}`, { describedBy: 'passkey-sign-in-hint' })}`;
@@ -165,7 +166,7 @@ export function historyPage(c: SignedInPage, entries: HistoryEntry[], limit: num
   const rows = entries.map(
     (e) => html`<tr data-action="${e.action}">
 <td>${time(c, e.at)}</td>
-<td>${t.actions[e.action] ?? e.action}</td>
+<td>${actionLabel(t, e.action)}</td>
 <td${e.app ? html` data-client="${e.app.clientId}"` : ''}>${e.app?.name ?? ''}</td>
 <td data-channel="${e.channel ?? ''}">${channelLabel(t, e.channel)}</td>
 <td data-amr="${e.amr.join(' ')}">${methodLabel(t, e.amr)}</td>

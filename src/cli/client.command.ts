@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { clientInput, type ClientInput } from '../clients/index.js';
+import { parseClientInput, type ClientInput } from '../clients/index.js';
 import { loadConfig } from '../config/index.js';
 import { YihaoError } from '../errors.js';
 import { parseOptions, required } from './args.js';
@@ -7,6 +7,7 @@ import type { Command } from './command.js';
 import { withYihao } from './open-yihao.js';
 
 const options = {
+  kind: { type: 'string' },
   name: { type: 'string' },
   'redirect-uri': { type: 'string', multiple: true },
   'post-logout-redirect-uri': { type: 'string', multiple: true },
@@ -23,6 +24,9 @@ const options = {
   'allowed-channel': { type: 'string', multiple: true },
   'jwks-file': { type: 'string' },
   'jwks-uri': { type: 'string' },
+  dpop: { type: 'boolean' },
+  'ciba-mode': { type: 'string' },
+  'notification-endpoint': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -33,6 +37,7 @@ const urlOptions: Record<string, string> = {
   backchannelLogoutUri: '--backchannel-logout-uri',
   sectorIdentifierUri: '--sector-identifier-uri',
   jwksUri: '--jwks-uri',
+  notificationEndpoint: '--notification-endpoint',
 };
 
 /** A JWK Set file for a client that authenticates with private_key_jwt (kiosks, counter systems). */
@@ -46,7 +51,7 @@ function readJwks(file: string): ClientInput['jwks'] {
 
 /** Refuses bad input before any store is opened, with the registry's own schema and messages. */
 function checkInput(input: ClientInput): void {
-  const checked = clientInput.safeParse(input);
+  const checked = parseClientInput(input);
   if (checked.success) return;
   const issue = checked.error.issues[0]!;
   const option = urlOptions[String(issue.path[0])];
@@ -56,17 +61,28 @@ function checkInput(input: ClientInput): void {
 export const clientCreateCommand: Command = {
   name: 'client create',
   summary: 'Register a relying party (an OIDC client) and print its credentials',
-  usage: `Usage: yihao client create --name N --redirect-uri U [--redirect-uri U2 ...]
+  usage: `Usage: yihao client create [--kind K] --name N [--redirect-uri U ...]
          [--post-logout-redirect-uri U ...] [--grant-type G ...] [--scope S]
          [--public] [--first-party] [--backchannel-logout-uri U]
          [--citizen-id-release none|masked|pseudonym|full] [--verified-claims]
          [--subject-type public|pairwise] [--sector-identifier-uri U]
-         [--min-acr A] [--allowed-channel C ...] [--jwks-file F | --jwks-uri U] [--json]
+         [--min-acr A] [--allowed-channel C ...] [--jwks-file F | --jwks-uri U]
+         [--dpop] [--ciba-mode poll|ping] [--notification-endpoint U] [--json]
 
 Registers a relying party and prints its client_id and client_secret. The secret is
 shown only this once: Yihao keeps only a keyed hash of it.
 
 Options:
+  --kind K                        what sort of app, which fills in what you leave unset:
+                                  web      code flow with a secret (the default)
+                                  mobile   native app: public, PKCE, device-key login
+                                           (JWT bearer grant), DPoP-bound tokens
+                                  ciba     counter system asking by ID number (CIBA): poll,
+                                           or ping with --notification-endpoint
+                                  kiosk    device flow + ID-card grant, kiosk channel only,
+                                           private_key_jwt (needs --jwks-file or --jwks-uri)
+                                  counter  staff code flow + token exchange (assisted login)
+                                  service  client_credentials only
   --name N                        the name citizens see on the consent page (required)
   --redirect-uri U                an allowed redirect URI; repeat for more (needed for
                                   authorization_code)
@@ -74,8 +90,10 @@ Options:
   --grant-type G                  authorization_code, refresh_token, client_credentials,
                                   urn:ietf:params:oauth:grant-type:device_code (kiosk),
                                   urn:yihao:grant-type:id-card (kiosk card reader) or
-                                  urn:ietf:params:oauth:grant-type:token-exchange (counter);
-                                  repeat for more (default: authorization_code refresh_token)
+                                  urn:ietf:params:oauth:grant-type:token-exchange (counter),
+                                  urn:ietf:params:oauth:grant-type:jwt-bearer (mobile device key)
+                                  or urn:openid:params:grant-type:ciba; repeat for more
+                                  (default: the kind's, else authorization_code refresh_token)
   --scope S                       space-separated scopes it may ask for
                                   (default: "openid profile phone")
   --public                        no secret (mobile and single-page apps, which rely on PKCE)
@@ -93,19 +111,24 @@ Options:
   --jwks-file F                   the app's public keys (a JWK Set file): it authenticates
                                   with private_key_jwt and gets no secret
   --jwks-uri U                    where the app publishes its public keys (private_key_jwt)
+  --dpop                          access tokens must be DPoP-bound (default for mobile)
+  --ciba-mode M                   poll (default) or ping, for a CIBA client
+  --notification-endpoint U       where a ping-mode CIBA client is told the citizen answered
   --json                          print {"client_id", "client_secret", ...metadata}`,
 
   async run(args, { env, out }) {
     const opts = parseOptions(this.name, args, options);
     const name = required(this.name, opts.name, '--name');
     const input: ClientInput = {
+      kind: opts.kind as ClientInput['kind'],
       name,
       redirectUris: opts['redirect-uri'] ?? [],
       postLogoutRedirectUris: opts['post-logout-redirect-uri'] ?? [],
       // Checked below with the registry's own schema.
       grantTypes: opts['grant-type'] as ClientInput['grantTypes'],
       scope: opts.scope,
-      public: opts.public ?? false,
+      // Unset (not false) so that the kind decides: a mobile app is public unless told otherwise.
+      public: opts.public,
       firstParty: opts['first-party'] ?? false,
       backchannelLogoutUri: opts['backchannel-logout-uri'],
       citizenIdRelease: opts['citizen-id-release'] as ClientInput['citizenIdRelease'],
@@ -116,6 +139,9 @@ Options:
       allowedChannels: opts['allowed-channel'] as ClientInput['allowedChannels'],
       jwks: opts['jwks-file'] === undefined ? undefined : readJwks(opts['jwks-file']),
       jwksUri: opts['jwks-uri'],
+      dpopRequired: opts.dpop,
+      cibaMode: opts['ciba-mode'] as ClientInput['cibaMode'],
+      notificationEndpoint: opts['notification-endpoint'],
     };
     checkInput(input);
     const config = loadConfig(env);

@@ -5,7 +5,7 @@
  * (private_key_jwt, device flow), a counter system (token exchange) and a service (client
  * credentials). And what the CLI must refuse, with exit code 2 and nothing stored.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,5 +136,14 @@ describe('yihao client create --kind', { timeout: 120_000 }, () => {
     expectBadInput(await yihao(['client', 'create', '--kind', 'mobile', '--name', 'X', '--redirect-uri', 'http://127.0.0.1/cb', '--jwks-file', key.file]), /public client has no keys/);
     expectBadInput(await yihao(['client', 'create', '--kind', 'ciba', '--name', 'X', '--notification-endpoint', 'not a url']), /--notification-endpoint must be an absolute URL/);
     expect(await clients()).toBe(before);
+  });
+
+  it('documents every flag of its --help in the README', async () => {
+    const help = await yihao(['client', 'create', '--help']);
+    const flags = new Set(help.stdout.match(/--[a-z][a-z-]+/g));
+    expect(flags.size).toBeGreaterThan(15);
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('`yihao client create` flags'));
+    for (const flag of flags) expect(table, flag).toContain(`\`${flag}`);
   });
 });

@@ -27,6 +27,7 @@ const options = {
   dpop: { type: 'boolean' },
   'ciba-mode': { type: 'string' },
   'notification-endpoint': { type: 'string' },
+  department: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -67,10 +68,15 @@ export const clientCreateCommand: Command = {
          [--citizen-id-release none|masked|pseudonym|full] [--verified-claims]
          [--subject-type public|pairwise] [--sector-identifier-uri U]
          [--min-acr A] [--allowed-channel C ...] [--jwks-file F | --jwks-uri U]
-         [--dpop] [--ciba-mode poll|ping] [--notification-endpoint U] [--json]
+         [--dpop] [--ciba-mode poll|ping] [--notification-endpoint U]
+         [--department D] [--json]
 
 Registers a relying party and prints its client_id and client_secret. The secret is
 shown only this once: Yihao keeps only a keyed hash of it.
+
+This is the administrator's bootstrap tool: the client is active at once, without review.
+Every later change (settings, secret rotation, suspension) goes through the console or
+the admin API, where the four-eyes review applies.
 
 Options:
   --kind K                        what sort of app, which fills in what you leave unset:
@@ -114,6 +120,9 @@ Options:
   --dpop                          access tokens must be DPoP-bound (default for mobile)
   --ciba-mode M                   poll (default) or ping, for a CIBA client
   --notification-endpoint U       where a ping-mode CIBA client is told the citizen answered
+  --department D                  the department that owns it (an id dp_…, or its path
+                                  /dp_…/dp_…/); default: the root department. The console
+                                  shows it there, and its later changes go through review
   --json                          print {"client_id", "client_secret", ...metadata}`,
 
   async run(args, { env, out }) {
@@ -145,16 +154,33 @@ Options:
     };
     checkInput(input);
     const config = loadConfig(env);
-    const created = await withYihao(config, (yihao) => yihao.clients.create(input));
+    const { created, department } = await withYihao(config, async (yihao) => {
+      const { bootstrap } = yihao.admin.services;
+      // Resolved first: a wrong --department creates nothing.
+      const department = await bootstrap.departmentForClient(opts.department);
+      const created = await yihao.clients.create(input);
+      const m = created.metadata;
+      if (department) {
+        await bootstrap.adoptClient({
+          clientId: created.client_id,
+          name: String(m.client_name),
+          secretDigest: typeof m.client_secret === 'string' ? m.client_secret : undefined,
+          department,
+          after: { client_name: m.client_name, kind: input.kind ?? 'web', grant_types: m.grant_types, token_endpoint_auth_method: m.token_endpoint_auth_method },
+        });
+      }
+      return { created, department };
+    });
     // The stored `client_secret` is the keyed hash: show the secret itself, and only here.
     const { client_secret: _hash, ...metadata } = created.metadata;
     const secret = created.client_secret;
     const text = [
       `client_id: ${created.client_id}`,
+      `department: ${department ? `${department.name} (${department.id})` : '- (no department exists yet: the console does not show it)'}`,
       ...(secret
         ? [`client_secret: ${secret}`, '', 'Store the client secret now: it is shown only once and cannot be recovered.']
         : [`client_secret: (none: ${metadata.token_endpoint_auth_method === 'private_key_jwt' ? 'the client authenticates with its own keys (private_key_jwt)' : 'a public client authenticates with PKCE'})`]),
     ];
-    out.result(opts.json, { client_id: created.client_id, ...(secret ? { client_secret: secret } : {}), ...metadata }, text);
+    out.result(opts.json, { client_id: created.client_id, ...(secret ? { client_secret: secret } : {}), department_id: department?.id ?? null, ...metadata }, text);
   },
 };

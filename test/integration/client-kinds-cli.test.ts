@@ -146,4 +146,26 @@ describe('yihao client create --kind', { timeout: 120_000 }, () => {
     const table = readme.slice(readme.indexOf('`yihao client create` flags'));
     for (const flag of flags) expect(table, flag).toContain(`\`${flag}`);
   });
+
+  it('puts a client under the root department by default, or the one named by id or path, audited; a wrong department creates nothing', async () => {
+    const root = JSON.parse((await yihao(['department', 'create', '--name', '国家政务服务平台', '--level', 'national', '--json'])).stdout) as { id: string };
+    const province = JSON.parse((await yihao(['department', 'create', '--name', '某省', '--level', 'province', '--parent', root.id, '--json'])).stdout) as { id: string };
+    const registration = (clientId: string) => h.yihao.stores.db('client_registrations').where({ client_id: clientId }).first() as Promise<{ department_id: string; status: string } | undefined>;
+
+    const byDefault = await create(['--kind', 'service', '--name', 'Root service']);
+    expect(byDefault.department_id).toBe(root.id);
+    expect(await registration(byDefault.client_id as string)).toMatchObject({ department_id: root.id, status: 'active' });
+    const byId = await create(['--kind', 'service', '--name', 'Province service', '--department', province.id]);
+    expect(await registration(byId.client_id as string)).toMatchObject({ department_id: province.id });
+    const byPath = await create(['--kind', 'service', '--name', 'Province service 2', '--department', `/${root.id}/${province.id}/`]);
+    expect(byPath.department_id).toBe(province.id);
+
+    const events = await h.yihao.stores.db('audit_events').where({ action: 'admin.client.created' }).select('details');
+    expect(events.map((e: { details: string }) => String(e.details)).join()).toContain(byId.client_id as string);
+
+    const clients = async () => Number((await h.yihao.stores.db('oidc_models').where({ model: 'Client' }).count({ n: '*' }))[0]?.n);
+    const before = await clients();
+    expectBadInput(await yihao(['client', 'create', '--kind', 'service', '--name', 'X', '--department', 'dp_nosuchdepartment']), /no department has that --department/);
+    expect(await clients()).toBe(before);
+  });
 });

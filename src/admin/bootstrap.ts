@@ -3,13 +3,15 @@ import type { Accounts } from '../accounts/index.js';
 import type { Database } from '../storage/database.js';
 import type { AdminAction, AuditLog } from '../audit/index.js';
 import { YihaoError } from '../errors.js';
+import { clientStore } from '../clients/index.js';
 import { assignmentStore, type AssignmentStore } from './assignments.js';
 import { departmentStore, placementProblem, type Department, type DepartmentStore, type Level } from './departments.js';
 import type { Role } from './roles.js';
 
 /**
  * What the `yihao` command does with the server's own authority, before any operator exists (or
- * to recover when none can sign in): create departments and grant roles. Audited as the system.
+ * to recover when none can sign in): create departments and grant roles, and put a client that the
+ * CLI registered under a department. Audited as the system.
  */
 export function adminBootstrap({ db, departments, assignments, accounts, audit }: { db: Database; departments: DepartmentStore; assignments: AssignmentStore; accounts: Accounts; audit: AuditLog }) {
   const record = (trx: Knex.Transaction, action: AdminAction, target: { departmentId?: string; accountId?: string }, details: Record<string, unknown>) =>
@@ -26,6 +28,47 @@ export function adminBootstrap({ db, departments, assignments, accounts, audit }
         const created = await departmentStore(trx).create({ name: input.name, level: input.level, parent });
         await record(trx, 'admin.department.created', { departmentId: created.id }, { after: { name: created.name, level: created.level, parent_id: parent?.id ?? null } });
         return created;
+      });
+    },
+
+    /**
+     * The department a client made with the CLI belongs to: the one named (an id, or a path
+     * `/dp_…/dp_…/` whose last step is the id), else the only root. No department yet (a fresh
+     * installation): undefined, and the client is registered outside the console.
+     */
+    async departmentForClient(named: string | undefined): Promise<Department | undefined> {
+      if (named !== undefined) {
+        const id = named.startsWith('/') ? named.split('/').filter(Boolean).pop() : named;
+        const found = id && /^dp_[A-Za-z0-9_-]{1,40}$/.test(id) ? await departments.find(id) : undefined;
+        if (!found) throw new YihaoError('not_found', 'no department has that --department id or path');
+        return found;
+      }
+      const roots = (await departments.within(['/'])).items.filter((d) => d.parentId === undefined);
+      if (roots.length > 1) throw new YihaoError('invalid_input', 'there are several root departments: name one with --department');
+      return roots[0];
+    },
+
+    /**
+     * Records a client that the CLI registered as an active client of `department`, so that the
+     * console shows it; from then on its changes go through review like any other client's. The
+     * administrator running the CLI is its only reviewer here: creating is the bootstrap step.
+     */
+    async adoptClient(input: { clientId: string; name: string; secretDigest: string | undefined; department: Department; after: Record<string, unknown> }): Promise<void> {
+      const now = Date.now();
+      await db.transaction(async (trx) => {
+        await clientStore(trx).insert({
+          clientId: input.clientId,
+          departmentId: input.department.id,
+          status: 'active',
+          settings: undefined,
+          name: input.name,
+          secretDigest: input.secretDigest,
+          version: 1,
+          createdBy: 'cli',
+          createdAt: now,
+          updatedAt: now,
+        });
+        await record(trx, 'admin.client.created', { departmentId: input.department.id }, { client_id: input.clientId, via: 'cli', after: input.after });
       });
     },
 

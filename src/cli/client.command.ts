@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { clientInput, type ClientInput } from '../clients/index.js';
+import { parseClientInput, type ClientInput } from '../clients/index.js';
 import { loadConfig } from '../config/index.js';
 import { YihaoError } from '../errors.js';
 import { parseOptions, required } from './args.js';
@@ -7,6 +7,7 @@ import type { Command } from './command.js';
 import { withYihao } from './open-yihao.js';
 
 const options = {
+  kind: { type: 'string' },
   name: { type: 'string' },
   'redirect-uri': { type: 'string', multiple: true },
   'post-logout-redirect-uri': { type: 'string', multiple: true },
@@ -23,6 +24,10 @@ const options = {
   'allowed-channel': { type: 'string', multiple: true },
   'jwks-file': { type: 'string' },
   'jwks-uri': { type: 'string' },
+  dpop: { type: 'boolean' },
+  'ciba-mode': { type: 'string' },
+  'notification-endpoint': { type: 'string' },
+  department: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -33,6 +38,7 @@ const urlOptions: Record<string, string> = {
   backchannelLogoutUri: '--backchannel-logout-uri',
   sectorIdentifierUri: '--sector-identifier-uri',
   jwksUri: '--jwks-uri',
+  notificationEndpoint: '--notification-endpoint',
 };
 
 /** A JWK Set file for a client that authenticates with private_key_jwt (kiosks, counter systems). */
@@ -46,7 +52,7 @@ function readJwks(file: string): ClientInput['jwks'] {
 
 /** Refuses bad input before any store is opened, with the registry's own schema and messages. */
 function checkInput(input: ClientInput): void {
-  const checked = clientInput.safeParse(input);
+  const checked = parseClientInput(input);
   if (checked.success) return;
   const issue = checked.error.issues[0]!;
   const option = urlOptions[String(issue.path[0])];
@@ -56,17 +62,33 @@ function checkInput(input: ClientInput): void {
 export const clientCreateCommand: Command = {
   name: 'client create',
   summary: 'Register a relying party (an OIDC client) and print its credentials',
-  usage: `Usage: yihao client create --name N --redirect-uri U [--redirect-uri U2 ...]
+  usage: `Usage: yihao client create [--kind K] --name N [--redirect-uri U ...]
          [--post-logout-redirect-uri U ...] [--grant-type G ...] [--scope S]
          [--public] [--first-party] [--backchannel-logout-uri U]
          [--citizen-id-release none|masked|pseudonym|full] [--verified-claims]
          [--subject-type public|pairwise] [--sector-identifier-uri U]
-         [--min-acr A] [--allowed-channel C ...] [--jwks-file F | --jwks-uri U] [--json]
+         [--min-acr A] [--allowed-channel C ...] [--jwks-file F | --jwks-uri U]
+         [--dpop] [--ciba-mode poll|ping] [--notification-endpoint U]
+         [--department D] [--json]
 
 Registers a relying party and prints its client_id and client_secret. The secret is
 shown only this once: Yihao keeps only a keyed hash of it.
 
+This is the administrator's bootstrap tool: the client is active at once, without review.
+Every later change (settings, secret rotation, suspension) goes through the console or
+the admin API, where the four-eyes review applies.
+
 Options:
+  --kind K                        what sort of app, which fills in what you leave unset:
+                                  web      code flow with a secret (the default)
+                                  mobile   native app: public, PKCE, device-key login
+                                           (JWT bearer grant), DPoP-bound tokens
+                                  ciba     counter system asking by ID number (CIBA): poll,
+                                           or ping with --notification-endpoint
+                                  kiosk    device flow + ID-card grant, kiosk channel only,
+                                           private_key_jwt (needs --jwks-file or --jwks-uri)
+                                  counter  staff code flow + token exchange (assisted login)
+                                  service  client_credentials only
   --name N                        the name citizens see on the consent page (required)
   --redirect-uri U                an allowed redirect URI; repeat for more (needed for
                                   authorization_code)
@@ -74,8 +96,10 @@ Options:
   --grant-type G                  authorization_code, refresh_token, client_credentials,
                                   urn:ietf:params:oauth:grant-type:device_code (kiosk),
                                   urn:yihao:grant-type:id-card (kiosk card reader) or
-                                  urn:ietf:params:oauth:grant-type:token-exchange (counter);
-                                  repeat for more (default: authorization_code refresh_token)
+                                  urn:ietf:params:oauth:grant-type:token-exchange (counter),
+                                  urn:ietf:params:oauth:grant-type:jwt-bearer (mobile device key)
+                                  or urn:openid:params:grant-type:ciba; repeat for more
+                                  (default: the kind's, else authorization_code refresh_token)
   --scope S                       space-separated scopes it may ask for
                                   (default: "openid profile phone")
   --public                        no secret (mobile and single-page apps, which rely on PKCE)
@@ -93,19 +117,27 @@ Options:
   --jwks-file F                   the app's public keys (a JWK Set file): it authenticates
                                   with private_key_jwt and gets no secret
   --jwks-uri U                    where the app publishes its public keys (private_key_jwt)
+  --dpop                          access tokens must be DPoP-bound (default for mobile)
+  --ciba-mode M                   poll (default) or ping, for a CIBA client
+  --notification-endpoint U       where a ping-mode CIBA client is told the citizen answered
+  --department D                  the department that owns it (an id dp_…, or its path
+                                  /dp_…/dp_…/); default: the root department. The console
+                                  shows it there, and its later changes go through review
   --json                          print {"client_id", "client_secret", ...metadata}`,
 
   async run(args, { env, out }) {
     const opts = parseOptions(this.name, args, options);
     const name = required(this.name, opts.name, '--name');
     const input: ClientInput = {
+      kind: opts.kind as ClientInput['kind'],
       name,
       redirectUris: opts['redirect-uri'] ?? [],
       postLogoutRedirectUris: opts['post-logout-redirect-uri'] ?? [],
       // Checked below with the registry's own schema.
       grantTypes: opts['grant-type'] as ClientInput['grantTypes'],
       scope: opts.scope,
-      public: opts.public ?? false,
+      // Unset (not false) so that the kind decides: a mobile app is public unless told otherwise.
+      public: opts.public,
       firstParty: opts['first-party'] ?? false,
       backchannelLogoutUri: opts['backchannel-logout-uri'],
       citizenIdRelease: opts['citizen-id-release'] as ClientInput['citizenIdRelease'],
@@ -116,19 +148,39 @@ Options:
       allowedChannels: opts['allowed-channel'] as ClientInput['allowedChannels'],
       jwks: opts['jwks-file'] === undefined ? undefined : readJwks(opts['jwks-file']),
       jwksUri: opts['jwks-uri'],
+      dpopRequired: opts.dpop,
+      cibaMode: opts['ciba-mode'] as ClientInput['cibaMode'],
+      notificationEndpoint: opts['notification-endpoint'],
     };
     checkInput(input);
     const config = loadConfig(env);
-    const created = await withYihao(config, (yihao) => yihao.clients.create(input));
+    const { created, department } = await withYihao(config, async (yihao) => {
+      const { bootstrap } = yihao.admin.services;
+      // Resolved first: a wrong --department creates nothing.
+      const department = await bootstrap.departmentForClient(opts.department);
+      const created = await yihao.clients.create(input);
+      const m = created.metadata;
+      if (department) {
+        await bootstrap.adoptClient({
+          clientId: created.client_id,
+          name: String(m.client_name),
+          secretDigest: typeof m.client_secret === 'string' ? m.client_secret : undefined,
+          department,
+          after: { client_name: m.client_name, kind: input.kind ?? 'web', grant_types: m.grant_types, token_endpoint_auth_method: m.token_endpoint_auth_method },
+        });
+      }
+      return { created, department };
+    });
     // The stored `client_secret` is the keyed hash: show the secret itself, and only here.
     const { client_secret: _hash, ...metadata } = created.metadata;
     const secret = created.client_secret;
     const text = [
       `client_id: ${created.client_id}`,
+      `department: ${department ? `${department.name} (${department.id})` : '- (no department exists yet: the console does not show it)'}`,
       ...(secret
         ? [`client_secret: ${secret}`, '', 'Store the client secret now: it is shown only once and cannot be recovered.']
         : [`client_secret: (none: ${metadata.token_endpoint_auth_method === 'private_key_jwt' ? 'the client authenticates with its own keys (private_key_jwt)' : 'a public client authenticates with PKCE'})`]),
     ];
-    out.result(opts.json, { client_id: created.client_id, ...(secret ? { client_secret: secret } : {}), ...metadata }, text);
+    out.result(opts.json, { client_id: created.client_id, ...(secret ? { client_secret: secret } : {}), department_id: department?.id ?? null, ...metadata }, text);
   },
 };

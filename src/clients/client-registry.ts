@@ -8,15 +8,18 @@ import { CITIZEN_ID_RELEASE } from '../identity/index.js';
 import { ACR_VALUES, type Channel } from '../accounts/index.js';
 import { DEVICE_CODE_GRANT, ID_CARD_GRANT } from '../channels/kiosk/grant-type.js';
 import { TOKEN_EXCHANGE_GRANT } from '../channels/counter/grant-type.js';
+import { CIBA_GRANT, CLIENT_KINDS, JWT_BEARER_GRANT, KIND_DEFAULTS } from './client-kinds.js';
 
 // The same list as oidc/client-metadata.ts, which oidc-provider validates against; kept here so that
 // the CLI does not load oidc-provider just to check its arguments.
 const CHANNELS = ['web', 'mobile', 'kiosk', 'counter'] as const satisfies readonly Channel[];
-const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, ID_CARD_GRANT, TOKEN_EXCHANGE_GRANT] as const;
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, ID_CARD_GRANT, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, CIBA_GRANT] as const;
 const url = z.url({ message: 'must be an absolute URL' }).max(2000, 'is longer than 2000 characters');
 
 export const clientInput = z
   .object({
+    /** What sort of app it is: fills in the grants and settings that kind needs (see client-kinds.ts). */
+    kind: z.enum(CLIENT_KINDS, { message: `kind must be one of ${CLIENT_KINDS.join(', ')}` }).optional(),
     name: z.string().trim().min(1, 'name is required').max(128, 'name is longer than 128 characters'),
     redirectUris: z.array(url).default([]),
     postLogoutRedirectUris: z.array(url).default([]),
@@ -44,6 +47,13 @@ export const clientInput = z
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1, 'jwks needs at least one key') }).optional(),
     /** Where the client publishes its public keys: it then authenticates with private_key_jwt. */
     jwksUri: url.optional(),
+    applicationType: z.enum(['web', 'native'], { message: 'application type must be web or native' }).default('web'),
+    /** Access tokens must be DPoP-bound (RFC 9449): a Bearer token of this client is refused. */
+    dpopRequired: z.boolean().default(false),
+    /** How a CIBA client learns that the citizen answered. */
+    cibaMode: z.enum(['poll', 'ping'], { message: 'CIBA mode must be poll or ping' }).optional(),
+    /** Where a ping-mode CIBA client is notified. */
+    notificationEndpoint: url.optional(),
   })
   .refine((c) => !(c.jwks && c.jwksUri), { message: 'give either jwks or a jwks URI, not both' })
   .refine((c) => !(c.public && (c.jwks || c.jwksUri)), { message: 'a public client has no keys to authenticate with' })
@@ -56,8 +66,38 @@ export const clientInput = z
   // The consent page would promise what the claims never deliver.
   .refine((c) => c.verifiedClaimsAllowed || !c.scope.split(' ').includes('identity_assurance'), {
     message: 'scope identity_assurance needs verified claims allowed (--verified-claims)',
+  })
+  .refine((c) => !(c.kind && KIND_DEFAULTS[c.kind].needsKeys) || Boolean(c.jwks || c.jwksUri), {
+    message: 'a kiosk authenticates with its own keys: give --jwks-file or --jwks-uri',
+  })
+  .refine((c) => !(c.public && c.grantTypes.includes(CIBA_GRANT)), { message: 'a CIBA client must authenticate: it cannot be public' })
+  .refine((c) => c.cibaMode === undefined || c.grantTypes.includes(CIBA_GRANT), { message: 'a CIBA mode needs the CIBA grant (--kind ciba)' })
+  .refine((c) => (c.cibaMode === 'ping') === Boolean(c.notificationEndpoint), {
+    message: 'ping mode needs --notification-endpoint, and a notification endpoint needs ping mode',
   });
 export type ClientInput = z.input<typeof clientInput>;
+
+/**
+ * Fills in what the client's kind implies, where the input leaves it unset. A notification endpoint
+ * alone makes a CIBA client ping.
+ */
+export function withKindDefaults(input: ClientInput): ClientInput {
+  if (!input.kind || !CLIENT_KINDS.includes(input.kind)) return input;
+  const d = KIND_DEFAULTS[input.kind];
+  const cibaMode = input.cibaMode ?? (d.cibaMode ? (input.notificationEndpoint ? 'ping' : d.cibaMode) : undefined);
+  return {
+    ...input,
+    grantTypes: input.grantTypes ?? (d.grantTypes as ClientInput['grantTypes']),
+    public: input.public ?? d.public,
+    applicationType: input.applicationType ?? d.applicationType,
+    dpopRequired: input.dpopRequired ?? d.dpopRequired,
+    allowedChannels: input.allowedChannels ?? d.allowedChannels,
+    ...(cibaMode ? { cibaMode } : {}),
+  };
+}
+
+/** Kind defaults, then the schema: the one check that the CLI and the registry share. */
+export const parseClientInput = (input: ClientInput) => clientInput.safeParse(withKindDefaults(input));
 
 export interface CreatedClient {
   client_id: string;
@@ -70,7 +110,7 @@ export function createClientRegistry({ Adapter, provider, secrets }: { Adapter: 
   const store = new Adapter('Client');
   return {
     async create(input: ClientInput): Promise<CreatedClient> {
-      const parsed = clientInput.safeParse(input);
+      const parsed = parseClientInput(input);
       if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
       const c = parsed.data;
       const clientId = `yh_${randomBytes(12).toString('base64url')}`;
@@ -97,6 +137,10 @@ export function createClientRegistry({ Adapter, provider, secrets }: { Adapter: 
         ...(c.jwks ? { jwks: c.jwks } : {}),
         ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
         ...(secret ? { client_secret: secret.stored } : {}),
+        ...(c.applicationType === 'native' ? { application_type: 'native' } : {}),
+        ...(c.dpopRequired ? { dpop_bound_access_tokens: true } : {}),
+        ...(c.grantTypes.includes(CIBA_GRANT) ? { backchannel_token_delivery_mode: c.cibaMode ?? 'poll' } : {}),
+        ...(c.notificationEndpoint ? { backchannel_client_notification_endpoint: c.notificationEndpoint } : {}),
         ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
       };
       try {

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { exportJWK, generateKeyPair } from 'jose';
+import type { ClientInput } from '../../src/clients/index.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { phoneWithDeviceKey, registerMobileApp, type MobileApp } from '../support/mobile-app.js';
@@ -31,28 +32,19 @@ const backends: { name: Backend; enabled: boolean }[] = [
 ];
 
 /**
- * Registers a counter system: confidential, private_key_jwt, CIBA in poll mode. (The CLI's client
- * registry has no CIBA clients yet; oidc-provider validates the metadata.)
+ * Registers a counter system as an operator would (`yihao client create --kind ciba --jwks-file F`,
+ * through the same registry): confidential, private_key_jwt, CIBA in poll mode unless a notification
+ * endpoint makes it ping.
  */
-async function registerCounter(h: Harness, extra: Record<string, unknown> = {}) {
+async function registerCounter(h: Harness, extra: Partial<ClientInput> = {}) {
   const keys = await generateKeyPair('ES256', { extractable: true });
-  const clientId = `yh_counter_${randomBytes(6).toString('base64url')}`;
-  const metadata = {
-    client_id: clientId,
-    client_name: '政务服务中心 3 号窗口',
-    client_id_issued_at: Math.floor(Date.now() / 1000),
-    grant_types: [CIBA],
-    response_types: [],
-    redirect_uris: [],
-    token_endpoint_auth_method: 'private_key_jwt',
-    token_endpoint_auth_signing_alg: 'ES256',
+  const { client_id: clientId } = await h.yihao.clients.create({
+    kind: 'ciba',
+    name: '政务服务中心 3 号窗口',
     jwks: { keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'counter-1', use: 'sig', alg: 'ES256' }] },
-    backchannel_token_delivery_mode: 'poll',
     scope: 'openid profile',
     ...extra,
-  };
-  await h.yihao.holder.current.Client.validate(metadata as never);
-  await new h.yihao.services.Adapter('Client').upsert(clientId, metadata as never);
+  });
   return oidc.discovery(new URL(h.issuer), clientId, undefined, oidc.PrivateKeyJwt({ key: keys.privateKey, kid: 'counter-1' }), { execute: [oidc.allowInsecureRequests] });
 }
 
@@ -189,7 +181,7 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
   });
 
   it.skipIf(!enabled)('refuses a counter system that does not accept the counter channel (allowed_channels)', async () => {
-    const webOnly = await registerCounter(h, { allowed_channels: ['web'] });
+    const webOnly = await registerCounter(h, { allowedChannels: ['web'] });
     const { citizen } = await phoneWithDeviceKey(h, app);
     await expect(oidc.initiateBackchannelAuthentication(webOnly, { scope: 'openid', login_hint: citizen.citizenId, binding_message: 'A1' })).rejects.toMatchObject({ error: 'unauthorized_client' });
   });
@@ -238,7 +230,7 @@ describe.skipIf(!hasOpenssl)('counter channel: CIBA in ping mode (https notifica
   it('pings the counter system once the citizen approves; its token request then gets channel counter', async () => {
     const { citizen, phone } = await phoneWithDeviceKey(h, await registerMobileApp(h));
     const endpoint = `https://127.0.0.1:${(receiver.address() as AddressInfo).port}/ciba-ping`;
-    const counter = await registerCounter(h, { backchannel_token_delivery_mode: 'ping', backchannel_client_notification_endpoint: endpoint });
+    const counter = await registerCounter(h, { cibaMode: 'ping', notificationEndpoint: endpoint });
     const notificationToken = randomBytes(24).toString('base64url');
     const started = await oidc.initiateBackchannelAuthentication(counter, { scope: 'openid', login_hint: citizen.citizenId, binding_message: 'B-12', client_notification_token: notificationToken });
     expect(await oidc.genericGrantRequest(counter, CIBA, { auth_req_id: started.auth_req_id }).catch((e: unknown) => (e as { error: string }).error)).toBe('authorization_pending');

@@ -131,7 +131,7 @@ describe.each(backends)('log out everywhere from any channel ($name)', ({ name, 
 
   it.skipIf(!enabled)("ends the government app's device-key session (DPoP-bound, channel mobile) with the kiosk's, and both apps hear of it", async () => {
     const [appR, kioskR] = [await receiver(), await receiver()];
-    const app = await registerMobileApp(h, { backchannel_logout_uri: appR.url, backchannel_logout_session_required: true });
+    const app = await registerMobileApp(h, { backchannelLogoutUri: appR.url });
     const { citizen, phone } = await phoneWithDeviceKey(h, app);
     const onPhone = await phone.loginWithDeviceKey(undefined, 'openid profile offline_access');
     expect(onPhone.claims()).toMatchObject({ sub: citizen.sub, channel: 'mobile' });

@@ -245,7 +245,7 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
   });
 
   it.skipIf(!enabled)('refuses a device-key login for an app that does not accept the mobile channel (allowed_channels)', async () => {
-    const webOnly = await registerMobileApp(h, { allowed_channels: ['web'] });
+    const webOnly = await registerMobileApp(h, { allowedChannels: ['web'] });
     const { phone } = await phoneWithDeviceKey(h, webOnly);
     await expect(phone.loginWithDeviceKey()).rejects.toMatchObject({ error: 'unauthorized_client' });
   });

@@ -10,6 +10,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { generate } from 'otplib';
+import type { ClientInput } from '../../src/clients/index.js';
 import type { Harness } from './harness.js';
 import { formAction, go, page, ScriptedBrowser, submit } from './scripted-browser.js';
 
@@ -20,29 +21,19 @@ export const APP_REDIRECT = 'http://127.0.0.1/callback';
 const b64sha = (v: string | Buffer) => createHash('sha256').update(v).digest('base64url');
 
 /**
- * Registers the government app: a public native client, first party, DPoP-bound tokens, allowed
- * the JWT bearer grant. (The CLI's client registry does not yet offer native clients or extension
- * grants, so the metadata is validated by oidc-provider and stored as the registry would.)
+ * Registers the government app as an operator would (`yihao client create --kind mobile`, through
+ * the same registry): a public native client, first party, DPoP-bound tokens, allowed the JWT bearer grant.
  */
-export async function registerMobileApp(h: Harness, extra: Record<string, unknown> = {}): Promise<{ client_id: string }> {
-  const clientId = `yh_app_${randomBytes(8).toString('base64url')}`;
-  const metadata = {
-    client_id: clientId,
-    client_name: '一号 App',
-    client_id_issued_at: Math.floor(Date.now() / 1000),
-    application_type: 'native',
-    grant_types: ['authorization_code', 'refresh_token', JWT_BEARER],
-    response_types: ['code'],
-    redirect_uris: [APP_REDIRECT, 'https://app.yihao.example/callback'],
-    token_endpoint_auth_method: 'none',
-    dpop_bound_access_tokens: true,
-    first_party: true,
+export async function registerMobileApp(h: Harness, extra: Partial<ClientInput> = {}): Promise<{ client_id: string }> {
+  const { client_id } = await h.yihao.clients.create({
+    kind: 'mobile',
+    name: '一号 App',
+    redirectUris: [APP_REDIRECT, 'https://app.yihao.example/callback'],
+    firstParty: true,
     scope: 'openid profile offline_access',
     ...extra,
-  };
-  await h.yihao.holder.current.Client.validate(metadata as never);
-  await new h.yihao.services.Adapter('Client').upsert(clientId, metadata as never);
-  return { client_id: clientId };
+  });
+  return { client_id };
 }
 
 /** What an authenticator app would show `steps` periods from now. */

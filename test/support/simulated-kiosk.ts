@@ -30,14 +30,14 @@ export interface SimulatedKiosk {
   cardLogin(read: CardRead | string, scope?: string): ReturnType<typeof oidc.genericGrantRequest>;
 }
 
-/** A kiosk: a confidential client with its own ES256 key, registered for the ID-card grant. */
+/** A kiosk registered as an operator would (`yihao client create --kind kiosk --jwks-file F`): its own ES256 key, the device flow and the ID-card grant. */
 export async function simulatedKiosk(h: Harness, extra: Partial<ClientInput> = {}): Promise<SimulatedKiosk> {
   const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
   const kid = randomBytes(6).toString('hex');
   const client = await h.client({
+    kind: 'kiosk',
     name: '政务自助终端',
     redirectUris: [],
-    grantTypes: [ID_CARD_GRANT as never, 'refresh_token'],
     scope: 'openid profile',
     allowedChannels: ['kiosk'],
     jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] },

@@ -116,7 +116,10 @@ describe('guessing on the web login is slowed per (account, address), never a lo
     expect((await logins.attempt(h, c.citizenId, c.password, 'en', USUAL)).status).toBe(303);
     // From another network the citizen is not held back either: one stranger is not a distributed attack.
     expect((await logins.attempt(h, c.citizenId, c.password, 'en', '203.0.113.99')).status).toBe(303);
-    // The stranger's own address stays slowed, even with the right password.
+    // The stranger's own address stays slowed, even with the right password. The current wait may
+    // just have run out (the loop's length is the machine's), so one more wrong guess first: it is
+    // either refused in the wait or checked, and a checked one starts a longer wait.
+    expect([401, 429]).toContain((await logins.attempt(h, c.citizenId, 'another wrong password', 'en', STRANGER)).status);
     expect((await logins.attempt(h, c.citizenId, c.password, 'en', STRANGER)).status).toBe(429);
   }, 120_000);
 

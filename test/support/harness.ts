@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -9,19 +8,11 @@ import { createYihao, type Yihao } from '../../src/yihao.js';
 import type { ClientInput } from '../../src/clients/index.js';
 import { createPgSchema, PG_URL, REDIS_URL, uniqueName } from './services.js';
 import { syntheticCitizenId } from './citizen-ids.js';
+import { freePort } from './free-port.js';
 
 export type Backend = 'sqlite' | 'postgres+redis';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface Harness {
   issuer: string;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counterStaffAt, type Department } from '../../src/admin/index.js';
-import { operator, type SignedInOperator } from '../support/admin-operators.js';
+import { nationalTree, type SignedInOperator } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { REDIRECT } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
@@ -18,7 +18,7 @@ const backends: { name: Backend; enabled: boolean }[] = [
 
 describe.each(backends)('counter-staff scope ($name)', ({ name, enabled }) => {
   let h: Harness;
-  const dept: Record<'nation' | 'x' | 'xCity' | 'y', Department> = {} as never;
+  let dept: Awaited<ReturnType<typeof nationalTree>>['dept'];
   let superN: SignedInOperator;
   let adminX: SignedInOperator;
   let reviewer: SignedInOperator;
@@ -26,14 +26,7 @@ describe.each(backends)('counter-staff scope ($name)', ({ name, enabled }) => {
   beforeAll(async () => {
     if (!enabled) return;
     h = await startHarness({ backend: name });
-    const boot = h.yihao.admin.services.bootstrap;
-    dept.nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
-    dept.x = await boot.createDepartment({ name: '浙江省大数据局', level: 'province', parentId: dept.nation.id });
-    dept.xCity = await boot.createDepartment({ name: '杭州市数据资源局', level: 'city', parentId: dept.x.id });
-    dept.y = await boot.createDepartment({ name: '江苏省政务办', level: 'province', parentId: dept.nation.id });
-    superN = await operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '总管理员');
-    adminX = await operator(h, [{ role: 'dept-admin', departmentId: dept.nation.id }], '部门管理员');
-    reviewer = await operator(h, [{ role: 'reviewer', departmentId: dept.nation.id }], '审核员');
+    ({ dept, superAdmin: superN, deptAdmin: adminX, reviewer } = await nationalTree(h));
   });
   afterAll(async () => h?.close());
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Department } from '../../src/admin/index.js';
-import { operator, type SignedInOperator } from '../support/admin-operators.js';
+import { nationalTree, type SignedInOperator } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { REDIRECT } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
@@ -20,7 +20,7 @@ const backends: { name: Backend; enabled: boolean }[] = [
 
 describe.each(backends)('identity proofing evidence ($name)', ({ name, enabled }) => {
   let h: Harness;
-  const dept: Record<'nation' | 'x' | 'y', Department> = {} as never;
+  let dept: Awaited<ReturnType<typeof nationalTree>>['dept'];
   let superN: SignedInOperator;
   let adminN: SignedInOperator;
   let reviewer: SignedInOperator;
@@ -28,13 +28,7 @@ describe.each(backends)('identity proofing evidence ($name)', ({ name, enabled }
   beforeAll(async () => {
     if (!enabled) return;
     h = await startHarness({ backend: name });
-    const boot = h.yihao.admin.services.bootstrap;
-    dept.nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
-    dept.x = await boot.createDepartment({ name: '浙江省大数据局', level: 'province', parentId: dept.nation.id });
-    dept.y = await boot.createDepartment({ name: '江苏省政务办', level: 'province', parentId: dept.nation.id });
-    superN = await operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '总管理员');
-    adminN = await operator(h, [{ role: 'dept-admin', departmentId: dept.nation.id }], '部门管理员');
-    reviewer = await operator(h, [{ role: 'reviewer', departmentId: dept.nation.id }], '审核员');
+    ({ dept, superAdmin: superN, deptAdmin: adminN, reviewer } = await nationalTree(h));
   });
   afterAll(async () => h?.close());
 

@@ -138,3 +138,21 @@ export async function consoleBrowser(h: Harness, who: { citizenId: string; passw
   const landed = await walkSignIn(browser, new URL(`${h.issuer}/admin?ui_locales=${locale}`), who, () => false);
   return { browser, landed };
 }
+
+/**
+ * A small national tree (the nation, two provinces x and y, a city under x) with the three operators
+ * that review tests need, all at the national level: a super-admin, a dept-admin and a reviewer.
+ */
+export async function nationalTree(h: Harness) {
+  const boot = h.yihao.admin.services.bootstrap;
+  const nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
+  const x = await boot.createDepartment({ name: '浙江省大数据局', level: 'province', parentId: nation.id });
+  const xCity = await boot.createDepartment({ name: '杭州市数据资源局', level: 'city', parentId: x.id });
+  const y = await boot.createDepartment({ name: '江苏省政务办', level: 'province', parentId: nation.id });
+  return {
+    dept: { nation, x, xCity, y },
+    superAdmin: await operator(h, [{ role: 'super-admin', departmentId: nation.id }], '总管理员'),
+    deptAdmin: await operator(h, [{ role: 'dept-admin', departmentId: nation.id }], '部门管理员'),
+    reviewer: await operator(h, [{ role: 'reviewer', departmentId: nation.id }], '审核员'),
+  };
+}

@@ -49,7 +49,7 @@ export function startChild<In>(entry: string, env: Record<string, string>): Chil
     // buffers bounded by argon2.maxConcurrent. The bare provider gets the same, so both are alike.
     env: { PATH: process.env.PATH ?? '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1', ...env },
     stdio: ['ignore', devnull, 'pipe', 'ipc'],
-    execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+    execArgv: [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(knobs.perfMap ? ['--perf-basic-prof'] : [])],
   });
   closeSync(devnull);
   let stderr = '';

@@ -25,6 +25,8 @@ export const knobs = {
   logLevel: process.env.BENCH_LOG_LEVEL,
   configJson: process.env.BENCH_CONFIG_JSON,
   cpuProfile: Boolean(process.env.BENCH_CPU_PROF),
+  /** Children write /tmp/perf-<pid>.map so that Linux perf names JIT-compiled functions (bench:profile sets it). */
+  perfMap: Boolean(process.env.BENCH_PERF_MAP),
   jsonPath: process.env.BENCH_JSON,
   pgUrl: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',

@@ -74,6 +74,8 @@ interface Budget {
   value(f: Figures): number | undefined;
   pass(v: number): boolean;
   digits: number;
+  /** The most this machine allows for the figure, where the issue asks for it only "where the machine's cores allow it". */
+  ceiling?(f: Figures): number | undefined;
 }
 
 const atLeast = (name: string, min: number, value: Budget['value'], digits = 2): Budget => ({ name, budget: `>= ${min}`, value, pass: (v) => v >= min, digits });
@@ -94,7 +96,7 @@ const budgets: Budget[] = [
   { ...atMost('userinfo: SQL statements per op', 1, (f) => f.scenarios.userinfo.sqlPerOp), statements: true },
   { ...atMost('userinfo: Redis commands per op', 1, (f) => f.scenarios.userinfo.redisPerOp), redis: true },
   atMost('RSS of the Yihao process after the bench, MB', 256, (f) => f.rss.afterLoadMb, 0),
-  atLeast('client_credentials, two instances / one', 1.6, (f) => f.scale?.twoInstancesOverOne.clientCredentials),
+  { ...atLeast('client_credentials, two instances / one', 1.6, (f) => f.scale?.twoInstancesOverOne.clientCredentials), ceiling: (f) => f.twoInstances?.ceiling },
 ];
 
 /** SQLite's CPU per op over PostgreSQL + Redis's, per scenario: Yihao's process alone, and with PostgreSQL's backends added. */
@@ -112,7 +114,7 @@ function sqliteOverPostgres(pg: Figures, lite: Figures) {
 export function budgetReport(results: BackendResult[]): { text: string; json: Record<string, unknown> } {
   const all = results.map((r) => ({ backend: r.backend, f: figures(r) }));
   const head = ['figure', 'budget', ...all.map((a) => backendName[a.backend])];
-  const verdicts: { name: string; budget: string; backend: Backend; value: number; pass: boolean }[] = [];
+  const verdicts: { name: string; budget: string; backend: Backend; value: number; pass: boolean; machineCeiling?: number }[] = [];
   const body = budgets.map((b) => [
     b.name,
     b.budget,
@@ -120,6 +122,12 @@ export function budgetReport(results: BackendResult[]): { text: string; json: Re
       const v = b.redis && backend === 'sqlite' ? undefined : b.value(f);
       if (v === undefined || !Number.isFinite(v)) return '-';
       if (b.statements && backend === 'sqlite') return `${v.toFixed(b.digits)} info`;
+      const ceiling = b.ceiling?.(f);
+      // Short of the budget only because the machine cannot reach it: said so, and not counted as a failure.
+      if (!b.pass(v) && ceiling !== undefined && !b.pass(ceiling)) {
+        verdicts.push({ name: b.name.trim(), budget: b.budget, backend, value: v, pass: true, machineCeiling: ceiling });
+        return `${v.toFixed(b.digits)} limited: this machine allows ${ceiling.toFixed(b.digits)}`;
+      }
       verdicts.push({ name: b.name.trim(), budget: b.budget, backend, value: v, pass: b.pass(v) });
       return `${v.toFixed(b.digits)} ${b.pass(v) ? 'pass' : 'FAIL'}`;
     }),
@@ -141,7 +149,8 @@ export function budgetReport(results: BackendResult[]): { text: string; json: Re
     );
   }
   const fails = verdicts.filter((v) => !v.pass).length;
-  lines.push(`${verdicts.length - fails} of ${verdicts.length} budget figures pass; ${fails} fail.`);
+  const limited = verdicts.filter((v) => v.machineCeiling !== undefined).length;
+  lines.push(`${verdicts.length - fails - limited} of ${verdicts.length} budget figures pass; ${fails} fail${limited ? `; ${limited} cannot be reached on this machine (its ceiling is below the budget)` : ''}.`);
 
   // The first backend's figures sit at the top level (PostgreSQL + Redis when it ran); each backend's under `backends`.
   const json = {

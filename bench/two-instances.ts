@@ -18,6 +18,13 @@ export interface TwoInstances {
   ratio: number;
   /** Cores' worth of CPU each party used during the two-instance slices (of `cores`). */
   cores: { machine: number; yihao: number; loadGenerator: number; postgres: number; other: number; available: number };
+  /** Cores' worth of CPU one instance used alone (its process and its PostgreSQL backends). */
+  oneInstanceCores: number;
+  /**
+   * The highest ratio this machine allows: the cores left once the load generator and everything
+   * else have theirs, over what one instance used alone. Below the budget, the machine limits it.
+   */
+  ceiling: number;
   failed: number;
 }
 
@@ -65,13 +72,17 @@ export async function twoInstances(store: Store, first: YihaoInstance, request: 
     const twoPerSecond = (t1.ok + t2.ok) / (t1.seconds + t2.seconds);
     const avg = (k: keyof TwoInstances['cores']) => (t1.cores[k] + t2.cores[k]) / 2;
     const cores = { machine: avg('machine'), yihao: avg('yihao'), loadGenerator: avg('loadGenerator'), postgres: avg('postgres'), other: avg('other'), available: t1.cores.available };
-    const result: TwoInstances = { onePerSecond, twoPerSecond, ratio: twoPerSecond / onePerSecond, cores, failed: o1.failed + o2.failed + t1.failed + t2.failed };
+    const oneInstanceCores = (o1.cpuMs + o2.cpuMs + (a.measuresDb ? o1.dbCpuMs + o2.dbCpuMs : 0)) / ((o1.seconds + o2.seconds) * 1000);
+    const ceiling = (cores.available - cores.loadGenerator - Math.max(0, cores.other)) / oneInstanceCores;
+    const result: TwoInstances = { onePerSecond, twoPerSecond, ratio: twoPerSecond / onePerSecond, cores, oneInstanceCores, ceiling, failed: o1.failed + o2.failed + t1.failed + t2.failed };
     const c = (n: number) => n.toFixed(2);
     console.log(
       `  one instance ${fmtRate(onePerSecond)}/s, two instances ${fmtRate(twoPerSecond)}/s: ${result.ratio.toFixed(2)}x` +
         `${result.failed ? `, ${result.failed} FAILED` : ''}\n` +
         `  cores busy during the two-instance slices: ${c(cores.machine)} of ${cores.available} (Yihao ${c(cores.yihao)}, ` +
-        `load generator ${c(cores.loadGenerator)}, PostgreSQL backends ${c(cores.postgres)}, Redis and all other processes ${c(cores.other)})`,
+        `load generator ${c(cores.loadGenerator)}, PostgreSQL backends ${c(cores.postgres)}, Redis and all other processes ${c(cores.other)})\n` +
+        `  one instance alone used ${c(oneInstanceCores)} cores (its main thread and its thread pool, which signs the tokens), ` +
+        `so this machine allows at most ${c(ceiling)}x`,
     );
     return result;
   } finally {

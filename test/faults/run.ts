@@ -454,7 +454,7 @@ async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
       const me = await superAdmin.api('GET', '/me');
       return me.status === 200 && me.body.sub === superAdmin.sub;
     });
-    await check('a key rotated through A\'s admin API (POST /keys/rotate) is published by A and B, and B signs ID tokens with it, within keys.refreshSeconds (2 s)', async () => {
+    await check('a key rotated through A\'s admin API (POST /keys/rotate) is published by A and B, and B signs ID tokens with it, within keys.refreshSeconds (2 s; failed past 12 s, a margin for a loaded machine)', async () => {
       if (!superAdmin) throw new Error('no operator signed in');
       const rotated = await superAdmin.api('POST', '/keys/rotate');
       if (rotated.status !== 200) throw new Error(`rotate answered ${rotated.status}: ${JSON.stringify(rotated.body).slice(0, 200)}`);

@@ -136,7 +136,8 @@ export interface Rp {
   redirectUri: string;
 }
 
-const basic = (rp: Rp) => `Basic ${Buffer.from(`${encodeURIComponent(rp.clientId)}:${encodeURIComponent(rp.clientSecret)}`).toString('base64')}`;
+/** HTTP Basic client authentication (RFC 6749 2.3.1: each part form-encoded). */
+export const basic = (rp: Pick<Rp, 'clientId' | 'clientSecret'>) => `Basic ${Buffer.from(`${encodeURIComponent(rp.clientId)}:${encodeURIComponent(rp.clientSecret)}`).toString('base64')}`;
 const formBody = (f: Record<string, string>) => new URLSearchParams(f).toString();
 const FORM = 'application/x-www-form-urlencoded';
 

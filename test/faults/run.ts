@@ -4,19 +4,21 @@
  * store is killed and brought back or an instance is stopped. Per scenario it prints what the load
  * saw and what the stores lost; the last line is `N passed, N failed`, and any failure exits 1.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, Redis } from 'ioredis';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import knexFactory, { type Knex } from 'knex';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logger.js';
 import { createYihao } from '../../src/yihao.js';
-import { liveClients } from '../../src/clients/index.js';
+import { consoleClient } from '../../src/admin/index.js';
 import { syntheticCitizenId } from '../../bench/sign-in.js';
-import { action, Balancer, browserSend, drive, field, loginAttempt, newTally, signInFlow, type Rp, type Tally } from './load.js';
+import { signInOperator, type ConsoleSite, type SignedInOperator } from '../support/admin-operators.js';
+import { action, basic, Balancer, browserSend, drive, field, loginAttempt, newTally, signInFlow, type Rp, type Tally } from './load.js';
 import { freePort, privatePostgres, redisCli, redisCluster, redisServer, sentinelSet, sleep, stopAll, until, type PrivatePostgres } from './stores.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -48,6 +50,13 @@ async function startInstance(env: Record<string, string>, port: number, logFile:
   };
 }
 
+/** An account given operator roles before the instances started (as `yihao operator create` does). */
+interface OperatorAccount {
+  sub: string;
+  citizenId: string;
+  password: string;
+}
+
 interface Deployment {
   env: Record<string, string>;
   a: Instance;
@@ -55,6 +64,10 @@ interface Deployment {
   rp: Rp;
   issuer: string;
   citizens: { identifier: string; password: string }[];
+  /** Where operators sign in: the issuer (A) and the console's client credentials. */
+  console: ConsoleSite;
+  /** With `operators`: a national department, its super-admin and its reviewer. */
+  operators?: { departmentId: string; superAdmin: OperatorAccount; reviewer: OperatorAccount };
   db: Knex;
   redis: Redis | Cluster;
   prefix: string;
@@ -63,8 +76,11 @@ interface Deployment {
   close(): Promise<void>;
 }
 
-/** Seeds a client and citizens in-process (as `yihao` would), then starts two instances on the shared stores. */
-async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string, string>, redis: Redis | Cluster, dataPorts: () => number[]): Promise<Deployment> {
+/**
+ * Seeds a client and citizens in-process (as `yihao` would), and with `operators` a department and
+ * two operators, then starts two instances on the shared stores.
+ */
+async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string, string>, redis: Redis | Cluster, dataPorts: () => number[], opts: { operators?: boolean } = {}): Promise<Deployment> {
   const dir = mkdtempSync(join(tmpdir(), `yihao-faults-${name}-`));
   // A database of its own: each deployment has its own secrets (generated in its data directory).
   const database = `faults_${name.replace(/\W/g, '_')}`;
@@ -99,6 +115,22 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
     await seeder.accounts.create({ citizenId: identifier, name: '测试', password });
     citizens.push({ identifier, password });
   }
+  let operators: Deployment['operators'];
+  if (opts.operators) {
+    // What `yihao department create` and `yihao operator create` do; the operators then sign in on A.
+    const boot = seeder.admin.services.bootstrap;
+    const nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
+    const account = async (name: string, role: 'super-admin' | 'reviewer'): Promise<OperatorAccount> => {
+      const citizenId = syntheticCitizenId();
+      const password = `faults-op-${role}-${Date.now()}-Aa1`;
+      const { sub } = await seeder.accounts.create({ citizenId, name, password });
+      await boot.grantRole({ identifier: sub, role, departmentId: nation.id });
+      return { sub, citizenId, password };
+    };
+    operators = { departmentId: nation.id, superAdmin: await account('总管理员', 'super-admin'), reviewer: await account('审核员', 'reviewer') };
+  }
+  // Every instance derives the console's secret alike; the suite redeems operators' codes with it, as the console does.
+  const { clientId: consoleId, secret: consoleSecret } = consoleClient({ issuer, clientSecrets: seeder.services.clientSecrets, Adapter: seeder.services.Adapter, provider: () => seeder.holder.current });
   await seeder.close();
   const log = join(dir, 'instances.log');
   const a = await startInstance(env, portA, log);
@@ -115,6 +147,8 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
     rp: { clientId: client.client_id, clientSecret: client.client_secret!, redirectUri },
     issuer,
     citizens,
+    console: { issuer, console: { clientId: consoleId, secret: consoleSecret } },
+    ...(operators ? { operators } : {}),
     db,
     redis,
     prefix,
@@ -383,7 +417,7 @@ const kidOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base
 /** "Two instances are one provider": each promise checked across two processes on different ports. */
 async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
   const r = await redisServer();
-  const d = await deploy('one-provider', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
+  const d = await deploy('one-provider', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port], { operators: true });
   const tally = newTally();
   const host = new URL(d.issuer).host;
   const onA = new Balancer(() => [d.a.url], tally, host);
@@ -411,21 +445,37 @@ async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
       const reuse = await fetch(`${d.a.url}/token`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded', host: new URL(d.issuer).host }, body });
       return first.status === 200 && reuse.status === 400 && ((await reuse.json()) as { error: string }).error === 'invalid_grant';
     });
-    await check('a key rotated (yihao keys rotate) is published by A and B and used by B within keys.refreshSeconds (2 s)', async () => {
-      const rotate = spawnSync(process.execPath, [join(root, 'bin', 'yihao.js'), 'keys', 'rotate', '--json'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...d.env }, encoding: 'utf8', timeout: 60_000 });
-      if (rotate.status !== 0) throw new Error(`keys rotate exited ${rotate.status}: ${rotate.stderr.slice(0, 200)}`);
+    // The operators sign in at loa:2 on A (the issuer), as at the console: password, then TOTP set-up.
+    let superAdmin: SignedInOperator | undefined;
+    let reviewer: SignedInOperator | undefined;
+    await check('two operators (a super-admin and a reviewer) sign in on A at loa:2 and get admin API tokens', async () => {
+      superAdmin = await signInOperator(d.console, d.operators!.superAdmin);
+      reviewer = await signInOperator(d.console, d.operators!.reviewer);
+      const me = await superAdmin.api('GET', '/me');
+      return me.status === 200 && me.body.sub === superAdmin.sub;
+    });
+    await check('a key rotated through A\'s admin API (POST /keys/rotate) is published by A and B, and B signs ID tokens with it, within keys.refreshSeconds (2 s; failed past 12 s, a margin for a loaded machine)', async () => {
+      if (!superAdmin) throw new Error('no operator signed in');
+      const rotated = await superAdmin.api('POST', '/keys/rotate');
+      if (rotated.status !== 200) throw new Error(`rotate answered ${rotated.status}: ${JSON.stringify(rotated.body).slice(0, 200)}`);
       const rotatedAt = Date.now();
-      const jwks = async (url: string) => ((await (await fetch(`${url}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
-      let kid: string | undefined;
-      await until('B signs with the new key', async () => {
+      const activated = (rotated.body as { activated: string[] }).activated;
+      const jwks = async (url: string) => (await (await fetch(`${url}/jwks`)).json()) as JSONWebKeySet;
+      const has = (set: JSONWebKeySet, kid: string) => set.keys.some((k) => k.kid === kid);
+      let idToken: string | undefined;
+      await until('B signs with the new key, and A and B publish it', async () => {
         const t = await signInFlow(onB, d.rp, d.issuer, d.citizens[1]!);
-        kid = t && kidOf(t.idToken);
-        const published = await Promise.all([jwks(d.a.url), jwks(d.b.url)]);
-        return Boolean(kid && kid !== kidOf(tokens!.idToken) && published.every((kids) => kids.includes(kid!)));
+        idToken = t?.idToken;
+        const [onA, onBNow] = await Promise.all([jwks(d.a.url), jwks(d.b.url)]);
+        return Boolean(idToken && activated.includes(kidOf(idToken)!) && activated.every((kid) => has(onA, kid) && has(onBNow, kid)));
       }, 20_000);
       const took = Date.now() - rotatedAt;
-      checks.push({ what: `  new key in use on B and published by both after ${(took / 1000).toFixed(1)} s (one sign-in included)`, ok: true });
-      return took < 2_000 + 10_000;
+      // The ID token B signed verifies with B's published key of that kid; A's earlier one still verifies (the retired key stays published).
+      const published = createLocalJWKSet(await jwks(d.b.url));
+      const fresh = await jwtVerify(idToken!, published, { issuer: d.issuer, audience: d.rp.clientId });
+      const earlier = await jwtVerify(tokens!.idToken, published, { issuer: d.issuer, audience: d.rp.clientId });
+      checks.push({ what: `  new key ${kidOf(idToken!)} in use on B and published by both ${(took / 1000).toFixed(1)} s after A answered the rotation (one sign-in included)`, ok: true });
+      return fresh.protectedHeader.kid === kidOf(idToken!) && earlier.protectedHeader.kid !== fresh.protectedHeader.kid && took < 2_000 + 10_000;
     });
     await check('lockout counts across both: 5 wrong passwords, alternating A and B, lock the account on both', async () => {
       const citizen = d.citizens[2]!;
@@ -467,32 +517,36 @@ async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
       const after = await silent();
       return !after.get('code') && after.get('error') === 'login_required';
     });
-    await check('a client suspended by another process on the shared stores is refused by B at once, and taken back at once (10 times)', async () => {
-      // No CLI command or unauthenticated API suspends a client: the operator's process here does what
-      // the admin API's suspend and resume do after their transaction (src/admin/client-service.ts).
-      const operatorSide = await createYihao(loadConfig(d.env), { logger: createLogger('silent') });
+    await check('a client made through A\'s admin API and approved by a second operator is refused by B at once when suspended through A (invalid_client), and taken back at once when resumed (10 times)', async () => {
+      if (!superAdmin || !reviewer) throw new Error('no operators signed in');
+      const made = await superAdmin.api('POST', '/clients', { department_id: d.operators!.departmentId, settings: { client_name: '故障演练服务', grant_types: ['client_credentials'], scope: 'openid' } });
+      if (made.status !== 201) throw new Error(`create answered ${made.status}: ${JSON.stringify(made.body).slice(0, 200)}`);
+      const clientId = made.body.client.client_id as string;
+      const change = `/client-changes/${made.body.change.id as string}`;
+      if ((await superAdmin.api('POST', `${change}/submit`)).status !== 200) throw new Error('submit refused');
+      // Four eyes: its author cannot approve it; the reviewer can.
+      const own = await superAdmin.api('POST', `${change}/approve`, {});
+      const approved = await reviewer.api('POST', `${change}/approve`, {});
+      if (own.status !== 403 || approved.status !== 200 || approved.body.client.status !== 'active') throw new Error(`approval: by its author ${own.status}, by the reviewer ${approved.status}`);
+      const rp = { clientId, clientSecret: made.body.client_secret as string };
       // Its refusals are the point: tallied apart.
       const checkOnB = new Balancer(() => [d.b.url], newTally(), host);
-      const tokenOnB = async () => (await checkOnB.send('/token', { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${d.rp.clientId}:${d.rp.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' })).status;
-      try {
-        const live = liveClients({ Adapter: operatorSide.services.Adapter, provider: () => operatorSide.holder.current });
-        const metadata = await new operatorSide.services.Adapter('Client').find(d.rp.clientId);
-        if (!metadata) throw new Error('the client is not in the store');
-        const seen: string[] = [];
-        for (let i = 0; i < 10; i++) {
-          const cached = await tokenOnB(); // B has just read (and cached) the client
-          await live.unpublish(d.rp.clientId);
-          const suspended = await tokenOnB();
-          await live.publish(d.rp.clientId, metadata);
-          const resumed = await tokenOnB();
-          seen.push(`${cached}/${suspended}/${resumed}`);
-        }
-        const ok = seen.every((x) => x === '200/401/200');
-        if (!ok) throw new Error(`B answered (before/suspended/resumed): ${seen.join(' ')}`);
-        return ok;
-      } finally {
-        await operatorSide.close();
+      const tokenOnB = async () => {
+        const res = await checkOnB.send('/token', { method: 'POST', headers: { authorization: basic(rp), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+        return res.status === 401 ? (JSON.parse(res.text) as { error: string }).error : String(res.status);
+      };
+      const seen: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const cached = await tokenOnB(); // B has just read (and cached) the client
+        const suspend = await superAdmin.api('POST', `/clients/${clientId}/suspend`, { reason: '故障演练' });
+        const suspended = await tokenOnB();
+        const resume = await superAdmin.api('POST', `/clients/${clientId}/resume`);
+        const resumed = await tokenOnB();
+        seen.push(`${cached}/${suspend.status}:${suspend.body?.status}/${suspended}/${resume.status}:${resume.body?.status}/${resumed}`);
       }
+      const ok = seen.every((x) => x === '200/200:suspended/invalid_client/200:active/200');
+      if (!ok) throw new Error(`B answered (before/suspend on A/after/resume on A/after): ${seen.join(' ')}`);
+      return ok;
     });
     await check('rate limits count across both: failed client authentication at /token alternating A and B is refused (429) by the 50th in total (the suspension check\'s 10 refusals count too)', async () => {
       // Refusals are the point: tallied apart. One bad secret, so every answer is invalid_client.

@@ -20,8 +20,21 @@ export interface SignedInOperator {
 
 const random = () => randomBytes(32).toString('base64url');
 
+/**
+ * Where operators sign in, without a harness (the fault suite's instances run in other processes):
+ * the issuer, and the console's client credentials, which every instance derives alike
+ * (`consoleClient(...)` on any Yihao on the same secrets and issuer).
+ */
+export interface ConsoleSite {
+  issuer: string;
+  console: { clientId: string; secret: string };
+}
+
+const siteOf = (h: Harness | ConsoleSite): ConsoleSite =>
+  'console' in h ? h : { issuer: h.issuer, console: consoleClient({ issuer: h.issuer, clientSecrets: h.yihao.services.clientSecrets, Adapter: h.yihao.services.Adapter, provider: () => h.yihao.holder.current }) };
+
 /** Calls the admin API with a bearer token (or none). */
-export async function callApi(h: Harness, token: string | undefined, method: string, path: string, body?: unknown) {
+export async function callApi(h: { issuer: string }, token: string | undefined, method: string, path: string, body?: unknown) {
   const res = await fetch(`${adminResource(h.issuer)}${path}`, {
     method,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -37,21 +50,22 @@ export async function callApi(h: Harness, token: string | undefined, method: str
  * the console's credentials. `acrValues` may ask for less, to test the API's own check.
  */
 export async function consoleToken(
-  h: Harness,
+  at: Harness | ConsoleSite,
   who: { citizenId: string; password: string; totpSecret?: string; step?: number },
   /** `browser`: one already signed in, so that this sign-in resumes (or steps up) its session. */
   opts: { acrValues?: string; browser?: ScriptedBrowser } = {},
 ): Promise<{ token: string; totpSecret: string | undefined }> {
+  const site = siteOf(at);
   const browser = opts.browser ?? new ScriptedBrowser();
   const verifier = random();
-  const redirectUri = `${h.issuer}/admin/callback`;
-  const auth = new URL(`${h.issuer}/auth`);
+  const redirectUri = `${site.issuer}/admin/callback`;
+  const auth = new URL(`${site.issuer}/auth`);
   auth.search = new URLSearchParams({
     client_id: ADMIN_CONSOLE_CLIENT_ID,
     response_type: 'code',
     scope: 'openid admin',
     redirect_uri: redirectUri,
-    resource: adminResource(h.issuer),
+    resource: adminResource(site.issuer),
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',
     state: random(),
@@ -63,11 +77,10 @@ export async function consoleToken(
   if (html !== undefined) throw new Error(`sign-in stopped at ${url.pathname}: ${html.slice(0, 300)}`);
   const code = url.searchParams.get('code');
   if (!code) throw new Error(`no code at the console callback: ${url.search}`);
-  const client = consoleClient({ issuer: h.issuer, clientSecrets: h.yihao.services.clientSecrets, Adapter: h.yihao.services.Adapter, provider: () => h.yihao.holder.current });
-  const res = await fetch(`${h.issuer}/token`, {
+  const res = await fetch(`${site.issuer}/token`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, resource: adminResource(h.issuer) }),
+    headers: { authorization: `Basic ${Buffer.from(`${site.console.clientId}:${site.console.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, resource: adminResource(site.issuer) }),
   });
   const tokens = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
   if (!tokens.access_token) throw new Error(`token request failed: ${tokens.error} ${tokens.error_description}`);
@@ -121,14 +134,19 @@ export async function walkSignIn(
 export async function operator(h: Harness, roles: { role: Role; departmentId: string }[], name = '王管理'): Promise<SignedInOperator> {
   const citizen = await h.citizen({ name });
   for (const r of roles) await h.yihao.admin.services.bootstrap.grantRole({ identifier: citizen.sub, role: r.role, departmentId: r.departmentId });
-  const { token, totpSecret } = await consoleToken(h, citizen);
+  return signInOperator(h, citizen);
+}
+
+/** An account that already holds its roles, signed in at loa:2 (setting up TOTP) with an admin API token. */
+export async function signInOperator(at: Harness | ConsoleSite, account: { sub: string; citizenId: string; password: string }): Promise<SignedInOperator> {
+  const { token, totpSecret } = await consoleToken(at, account);
   return {
-    sub: citizen.sub,
-    citizenId: citizen.citizenId,
-    password: citizen.password,
+    sub: account.sub,
+    citizenId: account.citizenId,
+    password: account.password,
     totpSecret: totpSecret!,
     token,
-    api: (method, path, body) => callApi(h, token, method, path, body),
+    api: (method, path, body) => callApi(at, token, method, path, body),
   };
 }
 

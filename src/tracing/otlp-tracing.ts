@@ -47,6 +47,16 @@ type Constructor = new (options?: Record<string, unknown>) => Record<string, unk
  * wraps ES module imports, its require hook the CommonJS ones). The exporter, its endpoint, headers
  * and sampling come from the standard OTEL_* variables, read by the SDK itself.
  */
+/**
+ * Query parameters whose values are secrets or personal data (codes, tokens, hints that may carry an
+ * ID number): spans show them as REDACTED. Bodies and headers are never recorded.
+ */
+const SECRET_QUERY_PARAMETERS = [
+  'code', 'state', 'nonce', 'code_verifier', 'id_token_hint', 'login_hint', 'login_hint_token', 'access_token', 'refresh_token', 'token',
+  'client_secret', 'client_assertion', 'assertion', 'subject_token', 'actor_token', 'request', 'request_uri', 'user_code', 'device_code',
+  'logout_token', 'session_state', 'sid', 'csrf',
+];
+
 let shutdown: (() => Promise<void>) | undefined;
 
 /** Sends the spans still buffered; a no-op when tracing is off. The server awaits it before exiting. */
@@ -60,10 +70,16 @@ export async function startTracing(env: Env): Promise<void> {
   const instance = make(sdk!, 'NodeSDK', {
     serviceName: env.OTEL_SERVICE_NAME || 'yihao',
     instrumentations: [
-      // Health checks and scrapes every few seconds would drown the requests that matter.
-      make(http!, 'HttpInstrumentation', { ignoreIncomingRequestHook: (req: { url?: string }) => /^\/(healthz|readyz|metrics)(\?|$)/.test(req.url ?? '') }),
-      make(pg!, 'PgInstrumentation'),
-      make(ioredis!, 'IORedisInstrumentation'),
+      make(http!, 'HttpInstrumentation', {
+        // Health checks and scrapes every few seconds would drown the requests that matter.
+        ignoreIncomingRequestHook: (req: { url?: string }) => /^\/(healthz|readyz|metrics)(\?|$)/.test(req.url ?? ''),
+        redactedQueryParamsServer: SECRET_QUERY_PARAMETERS,
+        redactedQueryParams: SECRET_QUERY_PARAMETERS,
+      }),
+      // Statements with placeholders, never their values (the default).
+      make(pg!, 'PgInstrumentation', { enhancedDatabaseReporting: false }),
+      // The command's name only: its arguments are session, token and grant records.
+      make(ioredis!, 'IORedisInstrumentation', { dbStatementSerializer: (command: string) => command }),
     ],
   });
   (instance.start as () => void).call(instance);

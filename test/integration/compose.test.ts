@@ -6,7 +6,7 @@
  * party (openid-client) and a scripted browser talk only to nginx, over https.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ import { createPgSchema, pgAvailable, PG_URL, redisAvailable, REDIS_URL, uniqueN
 import { buildCli, pgUrlWithSchema, runYihao } from '../support/yihao-cli.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const TEMPLATE = join(root, 'deploy', 'nginx', 'templates', 'yihao.conf.template');
+const TEMPLATE = join(root, 'deploy', 'nginx', 'templates', 'default.conf.template');
 const MAKE_CA = join(root, 'deploy', 'tls', 'make-local-ca.sh');
 
 // ---- compose.yaml, as far as this deployment relies on it ----------------------------------------
@@ -143,6 +143,8 @@ describe('compose.yaml', () => {
     }
     expect(readFileSync(join(root, '.gitignore'), 'utf8')).toMatch(/^\/deploy\/tls\/\*$/m);
     expect(mounts(nginx)).toContainEqual({ source: './deploy/nginx/templates', target: '/etc/nginx/templates' });
+    // Rendered to conf.d/default.conf, in place of the image's welcome site (which would answer port 80 for localhost).
+    expect(readdirSync(join(root, 'deploy', 'nginx', 'templates'))).toEqual(['default.conf.template']);
   });
 
   it('wires the ports, addresses and issuer together: instances, nginx upstreams, published ports', () => {

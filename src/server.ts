@@ -2,6 +2,7 @@ import type { Config } from './config/index.js';
 import { describeRedis, loadConfig, ConfigError, withoutPassword } from './config/index.js';
 import { createLogger, flushLogger } from './logger.js';
 import { mallocArenasUnbounded, runtimeGlibcVersion } from './accounts/malloc-arenas.js';
+import { flushTracing } from './tracing/otlp-tracing.js';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
     // close() drains, then waits for requests in flight up to the deadline; this is the backstop.
     const force = setTimeout(() => process.exit(1), (config.shutdown.drainSeconds + config.shutdown.deadlineSeconds + 10) * 1000);
     force.unref();
-    yihao.close().then(
+    yihao.close().then(flushTracing).then(
       () => {
         logger.info('stopped');
         flushLogger(logger);

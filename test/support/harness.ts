@@ -120,7 +120,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   return harness;
 }
 
-async function deleteRedisPrefix(prefix: string): Promise<void> {
+/** Removes every Redis key under `prefix` (a test's own). */
+export async function deleteRedisPrefix(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
   let cursor = '0';
   do {

@@ -11,6 +11,9 @@ interface Cookie {
 export class ScriptedBrowser {
   private cookies: Cookie[] = [];
 
+  /** `send` is how requests go out: `fetch`, or one that trusts a test CA (a proxy with TLS in front). */
+  constructor(private readonly send: (input: URL, init: RequestInit) => Promise<Response> = fetch) {}
+
   cookieHeader(url: URL): string {
     return this.cookies
       .filter((c) => url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`) || c.path === '/')
@@ -42,7 +45,7 @@ export class ScriptedBrowser {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(init.form).toString();
     }
-    const res = await fetch(u, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+    const res = await this.send(u, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     this.store(u, res);
     return res;
   }

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { randomBytes } from 'node:crypto';
+import type { JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
+import * as oidc from 'openid-client';
 import { z } from 'zod';
 import type { AdapterConstructor, AdapterPayload } from '../../storage/oidc-adapter.js';
 import type { FirstPartyClient } from './first-party-client.js';
@@ -55,21 +56,8 @@ export function firstPartySignIn<T extends BaseTokens, L extends string>({ issue
   timeoutMs?: number;
 }) {
   const transactions = new Adapter(transactionModel);
-  const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`), { timeoutDuration: timeoutMs });
   const withResource: Record<string, string> = resource ? { resource } : {};
-
-  async function redeem(code: string, verifier: string): Promise<T | undefined> {
-    const basic = Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.secret)}`).toString('base64');
-    const res = await fetch(`${issuer}/token`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier, ...withResource }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (!res.ok) return undefined;
-    const parsed = tokenResponse.safeParse(await res.json());
-    return parsed.success ? parsed.data : undefined;
-  }
+  const config = ownIssuer(issuer, client, timeoutMs);
 
   return {
     /** Starts a sign-in: returns the transaction id (for a cookie) and where to send the browser. */
@@ -77,9 +65,7 @@ export function firstPartySignIn<T extends BaseTokens, L extends string>({ issue
       const tx: LoginTransaction<L> = { state: randomToken(), nonce: randomToken(), verifier: randomToken(), returnTo, locale };
       const transactionId = randomToken();
       await transactions.upsert(transactionId, { ...tx } as AdapterPayload, TRANSACTION_SECONDS);
-      const url = new URL(`${issuer}/auth`);
-      url.search = new URLSearchParams({
-        client_id: client.clientId,
+      const url = oidc.buildAuthorizationUrl(config, {
         response_type: 'code',
         scope,
         redirect_uri: client.redirectUri,
@@ -87,11 +73,11 @@ export function firstPartySignIn<T extends BaseTokens, L extends string>({ issue
         ...authorizationParams,
         state: tx.state,
         nonce: tx.nonce,
-        code_challenge: createHash('sha256').update(tx.verifier).digest('base64url'),
+        code_challenge: await oidc.calculatePKCECodeChallenge(tx.verifier),
         code_challenge_method: 'S256',
         ui_locales: locale,
         ...params,
-      }).toString();
+      });
       return { transactionId, authorizationUrl: url.href };
     },
 
@@ -110,16 +96,64 @@ export function firstPartySignIn<T extends BaseTokens, L extends string>({ issue
       if (typeof query.error === 'string') return fail(query.error.slice(0, 64));
       if (typeof query.code !== 'string' || !query.code) return fail('no_code');
 
-      const tokens = await redeem(query.code, stored.verifier).catch(() => undefined);
-      if (!tokens) return fail('token_exchange_failed');
-      let claims;
+      let granted;
       try {
-        ({ payload: claims } = await jwtVerify(tokens.id_token, jwks, { issuer, audience: client.clientId, algorithms: ['ES256', 'RS256'] }));
-      } catch {
-        return fail('invalid_id_token');
+        granted = await oidc.authorizationCodeGrant(config, callbackUrl(client.redirectUri, query), { pkceCodeVerifier: stored.verifier, expectedState: stored.state, expectedNonce: stored.nonce, idTokenExpected: true }, withResource);
+      } catch (e) {
+        return fail(idTokenProblem(e) ? 'invalid_id_token' : 'token_exchange_failed');
       }
-      if (claims.nonce !== stored.nonce || typeof claims.sub !== 'string') return fail('invalid_id_token');
-      return { ok: true, tokens, claims: claims as JWTPayload & { sub: string }, returnTo: stored.returnTo, locale: stored.locale };
+      const tokens = tokenResponse.safeParse({ ...granted });
+      if (!tokens.success) return fail('token_exchange_failed');
+      const claims = granted.claims();
+      if (!claims || typeof claims.sub !== 'string') return fail('invalid_id_token');
+      return { ok: true, tokens: tokens.data, claims: claims as JWTPayload & { sub: string }, returnTo: stored.returnTo, locale: stored.locale };
     },
   };
+}
+
+/**
+ * openid-client's view of Yihao, for one of its own apps. The metadata is stated rather than
+ * discovered: the app and the provider are one deployment, on oidc-provider's default routes, so
+ * there is nothing to learn and no start-up request that could fail. The requests go to the issuer
+ * as any relying party's would (not through the outbound guard, which is for other parties' URLs).
+ * The ID token's signature is checked against the published keys too (openid-client otherwise
+ * trusts TLS for it), as before.
+ */
+function ownIssuer(issuer: string, client: FirstPartyClient, timeoutMs: number): oidc.Configuration {
+  const config = new oidc.Configuration(
+    {
+      issuer,
+      authorization_endpoint: `${issuer}/auth`,
+      token_endpoint: `${issuer}/token`,
+      jwks_uri: `${issuer}/jwks`,
+      authorization_response_iss_parameter_supported: true,
+      id_token_signing_alg_values_supported: ['ES256', 'RS256'],
+      code_challenge_methods_supported: ['S256'],
+    },
+    client.clientId,
+    { redirect_uris: [client.redirectUri] },
+    oidc.ClientSecretBasic(client.secret),
+  );
+  config.timeout = Math.max(1, Math.ceil(timeoutMs / 1000));
+  if (new URL(issuer).protocol === 'http:') oidc.allowInsecureRequests(config);
+  oidc.enableNonRepudiationChecks(config);
+  return config;
+}
+
+/** The callback as openid-client reads it: the redirect URI with the query's single-valued parameters. */
+function callbackUrl(redirectUri: string, query: Record<string, unknown>): URL {
+  const url = new URL(redirectUri);
+  for (const [k, v] of Object.entries(query)) if (typeof v === 'string') url.searchParams.set(k, v);
+  return url;
+}
+
+/** The codes openid-client gives a token endpoint that answered, but not with a token response. */
+const UNUSABLE_ANSWER = new Set(['OAUTH_RESPONSE_IS_NOT_JSON', 'OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_PARSE_ERROR']);
+
+/**
+ * Whether openid-client refused what came back (the ID token, its signature or claims, the
+ * response's iss) rather than failed to get it (an error answer, no answer, a timeout).
+ */
+function idTokenProblem(e: unknown): boolean {
+  return e instanceof oidc.ClientError && !UNUSABLE_ANSWER.has(e.code ?? '');
 }

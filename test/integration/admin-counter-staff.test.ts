@@ -15,7 +15,6 @@ const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 describe('counter-staff role and assisted counter login', () => {
   let h: Harness;
   let counter: oidc.Configuration;
-  let counterClientId: string;
   let counterClient: CreatedClient;
 
   beforeAll(async () => {
@@ -30,7 +29,6 @@ describe('counter-staff role and assisted counter login', () => {
     });
     counter = await relyingParty(h, client);
     counterClient = client;
-    counterClientId = client.client_id;
   });
   afterAll(async () => h?.close());
 

@@ -455,4 +455,16 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     expect(await forged.text()).toContain('state_mismatch');
     expect((await browser.request(`${h.issuer}/account/sessions`)).status).toBe(303);
   });
+
+  // Last in the file: it rotates the signing keys under the other tests.
+  it.skipIf(!enabled)('signs citizens in right after a key rotation: the portal checks the ID token with the new key at once, not once its cached keys have aged', async () => {
+    const before = await h.citizen();
+    expect((await openPortal(h, new ScriptedBrowser(), before)).status).toBe(200);
+    await h.yihao.signingKeys.rotate(); // what `yihao keys rotate` does
+    expect(await h.yihao.holder.refresh()).toBe(true);
+    const after = await h.citizen();
+    const profile = await openPortal(h, new ScriptedBrowser(), after);
+    expect(profile.status).toBe(200);
+    expect(profile.url.pathname).toBe('/account');
+  });
 });

@@ -41,10 +41,12 @@ export interface FirstPartySignInDeps {
  * with the app's client secret and the ID token is verified against the issuer's published keys.
  * What the app does with the tokens afterwards is its own business.
  */
-export function firstPartySignIn<T extends BaseTokens, L extends string>({ issuer, client, Adapter, transactionModel, scope, tokenResponse, resource, authorizationParams = {}, timeoutMs = 10_000 }: {
+export function firstPartySignIn<T extends BaseTokens, L extends string>({ issuer, client, Adapter, provider, transactionModel, scope, tokenResponse, resource, authorizationParams = {}, timeoutMs = 10_000 }: {
   issuer: string;
   client: FirstPartyClient;
   Adapter: AdapterConstructor;
+  /** The live provider: a new one (after a signing-key reload) means new keys to fetch. */
+  provider: () => Provider;
   /** Adapter model holding the login transactions; existing deployments depend on the name. */
   transactionModel: string;
   scope: string;
@@ -57,7 +59,15 @@ export function firstPartySignIn<T extends BaseTokens, L extends string>({ issue
 }) {
   const transactions = new Adapter(transactionModel);
   const withResource: Record<string, string> = resource ? { resource } : {};
-  const config = ownIssuer(issuer, client, timeoutMs);
+  // openid-client caches the issuer's JWKS for up to a minute and refetches only after that, so
+  // right after a key rotation it would refuse ID tokens signed with the new key. This instance
+  // rebuilds its provider when the keys change: a fresh view of the issuer (and its keys) with it.
+  let built: { for: Provider; config: oidc.Configuration } | undefined;
+  const configuration = (): oidc.Configuration => {
+    const current = provider();
+    if (built?.for !== current) built = { for: current, config: ownIssuer(issuer, client, timeoutMs) };
+    return built.config;
+  };
 
   return {
     /** Starts a sign-in: returns the transaction id (for a cookie) and where to send the browser. */
@@ -65,7 +75,7 @@ export function firstPartySignIn<T extends BaseTokens, L extends string>({ issue
       const tx: LoginTransaction<L> = { state: randomToken(), nonce: randomToken(), verifier: randomToken(), returnTo, locale };
       const transactionId = randomToken();
       await transactions.upsert(transactionId, { ...tx } as AdapterPayload, TRANSACTION_SECONDS);
-      const url = oidc.buildAuthorizationUrl(config, {
+      const url = oidc.buildAuthorizationUrl(configuration(), {
         response_type: 'code',
         scope,
         redirect_uri: client.redirectUri,
@@ -98,7 +108,7 @@ export function firstPartySignIn<T extends BaseTokens, L extends string>({ issue
 
       let granted;
       try {
-        granted = await oidc.authorizationCodeGrant(config, callbackUrl(client.redirectUri, query), { pkceCodeVerifier: stored.verifier, expectedState: stored.state, expectedNonce: stored.nonce, idTokenExpected: true }, withResource);
+        granted = await oidc.authorizationCodeGrant(configuration(), callbackUrl(client.redirectUri, query), { pkceCodeVerifier: stored.verifier, expectedState: stored.state, expectedNonce: stored.nonce, idTokenExpected: true }, withResource);
       } catch (e) {
         return fail(idTokenProblem(e) ? 'invalid_id_token' : 'token_exchange_failed');
       }

@@ -36,10 +36,11 @@ export interface FirstPartySignInDeps {
 }
 
 /**
- * A first-party app signs in as an ordinary relying party of Yihao: authorization code with PKCE
- * (S256), state and nonce kept server-side; the code is redeemed at the issuer's token endpoint
- * with the app's client secret and the ID token is verified against the issuer's published keys.
- * What the app does with the tokens afterwards is its own business.
+ * A first-party app signs in as an ordinary relying party of Yihao, through openid-client:
+ * authorization code with PKCE (S256), state and nonce kept server-side; the code is redeemed at the
+ * issuer's token endpoint with the app's client secret, and openid-client checks the response's
+ * `iss`, the state, the nonce and the ID token (its claims, and its signature against the issuer's
+ * published keys). What the app does with the tokens afterwards is its own business.
  */
 export function firstPartySignIn<T extends BaseTokens, L extends string>({ issuer, client, Adapter, provider, transactionModel, scope, tokenResponse, resource, authorizationParams = {}, timeoutMs = 10_000 }: {
   issuer: string;

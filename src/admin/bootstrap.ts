@@ -3,7 +3,7 @@ import type { Accounts } from '../accounts/index.js';
 import type { Database } from '../storage/database.js';
 import type { AdminAction, AuditLog } from '../audit/index.js';
 import { YihaoError } from '../errors.js';
-import { clientStore } from '../clients/index.js';
+import { clientStore, type CreatedClient } from '../clients/index.js';
 import { assignmentStore, type AssignmentStore } from './assignments.js';
 import { departmentStore, placementProblem, type Department, type DepartmentStore, type Level } from './departments.js';
 import type { Role } from './roles.js';
@@ -49,26 +49,30 @@ export function adminBootstrap({ db, departments, assignments, accounts, audit }
     },
 
     /**
-     * Records a client that the CLI registered as an active client of `department`, so that the
-     * console shows it; from then on its changes go through review like any other client's. The
-     * administrator running the CLI is its only reviewer here: creating is the bootstrap step.
+     * Records a client that the CLI registered (`created`, from the client registry) as an active
+     * client of `department`, so that the console shows it; from then on its changes go through
+     * review like any other client's. The administrator running the CLI is its only reviewer here:
+     * creating is the bootstrap step.
      */
-    async adoptClient(input: { clientId: string; name: string; secretDigest: string | undefined; department: Department; after: Record<string, unknown> }): Promise<void> {
+    async adoptClient(created: CreatedClient, kind: string, department: Department): Promise<void> {
+      const m = created.metadata;
       const now = Date.now();
       await db.transaction(async (trx) => {
         await clientStore(trx).insert({
-          clientId: input.clientId,
-          departmentId: input.department.id,
+          clientId: created.client_id,
+          departmentId: department.id,
           status: 'active',
           settings: undefined,
-          name: input.name,
-          secretDigest: input.secretDigest,
+          name: String(m.client_name),
+          // The stored client_secret is already the keyed hash.
+          secretDigest: typeof m.client_secret === 'string' ? m.client_secret : undefined,
           version: 1,
           createdBy: 'cli',
           createdAt: now,
           updatedAt: now,
         });
-        await record(trx, 'admin.client.created', { departmentId: input.department.id }, { client_id: input.clientId, via: 'cli', after: input.after });
+        const after = { client_name: m.client_name, kind, grant_types: m.grant_types, token_endpoint_auth_method: m.token_endpoint_auth_method };
+        await record(trx, 'admin.client.created', { departmentId: department.id }, { client_id: created.client_id, via: 'cli', after });
       });
     },
 

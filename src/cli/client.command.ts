@@ -159,16 +159,7 @@ Options:
       // Resolved first: a wrong --department creates nothing.
       const department = await bootstrap.departmentForClient(opts.department);
       const created = await yihao.clients.create(input);
-      const m = created.metadata;
-      if (department) {
-        await bootstrap.adoptClient({
-          clientId: created.client_id,
-          name: String(m.client_name),
-          secretDigest: typeof m.client_secret === 'string' ? m.client_secret : undefined,
-          department,
-          after: { client_name: m.client_name, kind: input.kind ?? 'web', grant_types: m.grant_types, token_endpoint_auth_method: m.token_endpoint_auth_method },
-        });
-      }
+      if (department) await bootstrap.adoptClient(created, input.kind ?? 'web', department);
       return { created, department };
     });
     // The stored `client_secret` is the keyed hash: show the secret itself, and only here.

@@ -68,6 +68,19 @@ export interface Where {
 }
 
 const random = () => randomBytes(32).toString('base64url');
+
+const LANGUAGE_TAG = /^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,4}$/;
+
+/**
+ * The app's `ui_locales` as the upstream gets them: the well-formed language tags only, in the app's
+ * order, at most eight; undefined when none is left. The value goes into a URL at another provider,
+ * so nothing else the request carried rides along.
+ */
+export function upstreamUiLocales(requested: unknown): string | undefined {
+  if (typeof requested !== 'string') return undefined;
+  const tags = [...new Set(requested.split(' ').filter((t) => LANGUAGE_TAG.test(t)))].slice(0, 8);
+  return tags.length ? tags.join(' ') : undefined;
+}
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 function sameBrowser(pendingBinding: string, cookie: string | undefined): boolean {
@@ -145,12 +158,13 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
      */
     async start(
       upstream: Upstream,
-      it: { uid: string; clientId: string; ttlSeconds: number; wantedAcr: Acr | undefined; freshLogin: boolean; maxAge: number | undefined },
+      it: { uid: string; clientId: string; ttlSeconds: number; wantedAcr: Acr | undefined; freshLogin: boolean; maxAge: number | undefined; uiLocales?: unknown },
     ): Promise<{ url: URL; browserValue: string }> {
       const config = await clients.configuration(upstream);
       const state = random();
       const nonce = random();
       const codeVerifier = oidc.randomPKCECodeVerifier();
+      const uiLocales = upstreamUiLocales(it.uiLocales);
       const acrValues = upstreamAcrValuesFor(upstream, it.wantedAcr, config.serverMetadata().acr_values_supported);
       const params: Record<string, string> = {
         redirect_uri: deps.callbackUrl,
@@ -163,6 +177,8 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
         // What the app asked of Yihao about the sign-in's freshness, the upstream must honour too.
         ...(it.freshLogin ? { prompt: 'login' } : {}),
         ...(it.maxAge !== undefined ? { max_age: String(it.maxAge) } : {}),
+        // The citizen chose a language at the app; the upstream's pages should speak it too.
+        ...(uiLocales ? { ui_locales: uiLocales } : {}),
       };
       let url: URL;
       if (upstream.usePar && config.serverMetadata().pushed_authorization_request_endpoint) {

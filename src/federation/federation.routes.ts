@@ -61,6 +61,7 @@ export function federationRouter(deps: FederationRouteDeps): Router {
         wantedAcr: requestedAcr(params),
         freshLogin: String(params.prompt ?? '').split(' ').includes('login'),
         maxAge: /^\d{1,9}$/.test(String(params.max_age ?? '')) ? Number(params.max_age) : undefined,
+        uiLocales: params.ui_locales,
       });
     } catch (e) {
       if (!(e instanceof UpstreamUnavailableError)) throw e;

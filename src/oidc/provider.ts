@@ -25,6 +25,7 @@ import { registerCounterGrants } from '../channels/counter/index.js';
 import type { ProviderExtension } from '../channels/index.js';
 import { withAdminResource } from '../admin/admin-resource.js';
 import { accessTokenVerifier } from './access-token-verifier.js';
+import { amendResponses } from './response-amendments.js';
 
 export interface ProviderDeps {
   /** Told the grant type of every successful token endpoint answer (metrics). */
@@ -139,6 +140,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   skipPersistOfUnsavedSessions(provider);
+  amendResponses(provider);
   clientSecrets.install(provider);
   // Every extension grant issues its tokens through the one issuing function, with these.
   const sessions = channelSessions(adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));

@@ -24,7 +24,7 @@ const tokenResponse = baseTokenResponse.extend({ token_type: z.string() });
  * learns from the access token which Yihao session the sign-in rides on.
  */
 export function portalRelyingParty({ issuer, client, Adapter, provider, timeoutMs = 10_000 }: FirstPartySignInDeps) {
-  const rp = firstPartySignIn<z.infer<typeof tokenResponse>, Locale>({ issuer, client, Adapter, transactionModel: 'PortalLogin', scope: PORTAL_SCOPE, tokenResponse, timeoutMs });
+  const rp = firstPartySignIn<z.infer<typeof tokenResponse>, Locale>({ issuer, client, Adapter, provider, transactionModel: 'PortalLogin', scope: PORTAL_SCOPE, tokenResponse, timeoutMs });
 
   return {
     /** Starts a sign-in: returns the transaction id (for a cookie) and where to send the browser. */

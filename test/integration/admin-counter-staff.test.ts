@@ -8,13 +8,14 @@ import { operator } from '../support/admin-operators.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { REDIRECT, relyingParty } from '../support/relying-party.js';
 import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
+import type { CreatedClient } from '../../src/clients/index.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 describe('counter-staff role and assisted counter login', () => {
   let h: Harness;
   let counter: oidc.Configuration;
-  let counterClientId: string;
+  let counterClient: CreatedClient;
 
   beforeAll(async () => {
     h = await startHarness();
@@ -27,7 +28,7 @@ describe('counter-staff role and assisted counter login', () => {
       firstParty: true,
     });
     counter = await relyingParty(h, client);
-    counterClientId = client.client_id;
+    counterClient = client;
   });
   afterAll(async () => h?.close());
 
@@ -48,7 +49,7 @@ describe('counter-staff role and assisted counter login', () => {
     const nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
     const province = await boot.createDepartment({ name: '浙江省大数据局', level: 'province', parentId: nation.id });
     // The counter system belongs to the province: its counter staff may assist there.
-    await counterClientOf(h, counterClientId, '浙江省政务服务中心', province.id);
+    await counterClientOf(h, counterClient, '浙江省政务服务中心', province.id);
     // Counter staff attest identities: the role is a super-admin's to grant (a dept-admin may take it away).
     const superAdmin = await operator(h, [{ role: 'super-admin', departmentId: province.id }]);
     const admin = await operator(h, [{ role: 'dept-admin', departmentId: province.id }]);

@@ -180,6 +180,14 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
     }
   });
 
+  it.skipIf(!enabled)('discovery says what the backchannel endpoint does with user_code: not supported, and a request with one is refused', async () => {
+    const meta = (await (await fetch(`${h.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(meta.backchannel_user_code_parameter_supported).toBe(false);
+    const { citizen } = await phoneWithDeviceKey(h, app);
+    const refused = await oidc.initiateBackchannelAuthentication(counter, { scope: 'openid', login_hint: citizen.citizenId, binding_message: 'A1', user_code: '1234' }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ error: 'invalid_request', error_description: 'user_code is not supported' });
+  });
+
   it.skipIf(!enabled)('refuses a counter system that does not accept the counter channel (allowed_channels)', async () => {
     const webOnly = await registerCounter(h, { allowedChannels: ['web'] });
     const { citizen } = await phoneWithDeviceKey(h, app);

@@ -14,6 +14,7 @@ import { exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { startHarness, type Harness } from '../support/harness.js';
 import { phoneWithDeviceKey } from '../support/mobile-app.js';
 import { buildCli, runYihao, type CliRun } from '../support/yihao-cli.js';
+import { kioskOf } from '../support/simulated-kiosk.js';
 
 const CIBA = 'urn:openid:params:grant-type:ciba';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -79,15 +80,21 @@ describe('yihao client create --kind', { timeout: 120_000 }, () => {
     expect(asBearer.status).toBe(401);
   });
 
-  it('registers a CIBA client in poll mode with private_key_jwt; the counter system starts a request and polls', async () => {
+  it('registers a CIBA client in poll mode with private_key_jwt; the counter system asks, the citizen approves in a CLI-made app, and the poll gets tokens', async () => {
     const key = await keyFile('ciba');
     const made = await create(['--kind', 'ciba', '--name', '政务服务中心 5 号窗口', '--jwks-file', key.file, '--scope', 'openid profile']);
     expect(made).toMatchObject({ grant_types: [CIBA], backchannel_token_delivery_mode: 'poll', token_endpoint_auth_method: 'private_key_jwt', redirect_uris: [] });
     const counter = await rpWithKey(made.client_id as string, key);
-    const citizen = await h.citizen();
-    const started = await oidc.initiateBackchannelAuthentication(counter, { scope: 'openid', login_hint: citizen.citizenId, binding_message: 'K-1' });
+    const app = await create(['--kind', 'mobile', '--name', '一号 App', '--redirect-uri', 'http://127.0.0.1/callback', '--first-party', '--scope', 'openid profile offline_access']);
+    const { citizen, phone } = await phoneWithDeviceKey(h, { client_id: app.client_id as string });
+    const started = await oidc.initiateBackchannelAuthentication(counter, { scope: 'openid profile', login_hint: citizen.citizenId, binding_message: 'K-1' });
     expect(started.auth_req_id).toBeTruthy();
     await expect(oidc.genericGrantRequest(counter, CIBA, { auth_req_id: started.auth_req_id })).rejects.toMatchObject({ error: 'authorization_pending' });
+    const entry = ((await phone.approvals()).json.requests as Record<string, unknown>[]).find((r) => r.kind === 'ciba');
+    expect(entry).toMatchObject({ client_name: '政务服务中心 5 号窗口', binding_message: 'K-1' });
+    expect(await phone.decide(entry!.id as string, 'approve')).toMatchObject({ status: 200 });
+    const tokens = await oidc.genericGrantRequest(counter, CIBA, { auth_req_id: started.auth_req_id });
+    expect(tokens.claims()).toMatchObject({ sub: citizen.sub, channel: 'counter' });
   });
 
   it('registers a CIBA client in ping mode when given a notification endpoint', async () => {
@@ -96,14 +103,18 @@ describe('yihao client create --kind', { timeout: 120_000 }, () => {
     expect(made).toMatchObject({ backchannel_token_delivery_mode: 'ping', backchannel_client_notification_endpoint: 'https://counter.example.gov.cn/ciba' });
   });
 
-  it('registers a kiosk for the device flow and the ID-card grant with private_key_jwt; it starts a device authorization', async () => {
+  it('registers a kiosk for the device flow and the ID-card grant with private_key_jwt; it starts a device authorization and signs a citizen in by card', async () => {
     const key = await keyFile('kiosk');
     const made = await create(['--kind', 'kiosk', '--name', '政务自助终端', '--jwks-file', key.file, '--scope', 'openid profile']);
     expect(made).toMatchObject({ grant_types: [DEVICE_CODE, ID_CARD, 'refresh_token'], token_endpoint_auth_method: 'private_key_jwt', response_types: [] });
     expect(made).not.toHaveProperty('client_secret');
-    const kiosk = await rpWithKey(made.client_id as string, key);
-    const device = await oidc.initiateDeviceAuthorization(kiosk, { scope: 'openid' });
-    expect(device).toMatchObject({ device_code: expect.any(String), user_code: expect.any(String) });
+    const kiosk = await kioskOf(h, { client_id: made.client_id as string }, key);
+    const device = await oidc.initiateDeviceAuthorization(kiosk.rp, { scope: 'openid' });
+    expect(device).toMatchObject({ device_code: expect.any(String), user_code: expect.any(String), interval: 5 });
+    // The card reader's sign-in: the kiosk's own key signs the card assertion, and the citizen gets loa:3 at the kiosk.
+    const citizen = await h.citizen();
+    const tokens = await kiosk.cardLogin({ citizenId: citizen.citizenId });
+    expect(tokens.claims()).toMatchObject({ sub: citizen.sub, acr: 'urn:yihao:loa:3', channel: 'kiosk' });
   });
 
   it('registers a counter system for the staff code flow and token exchange, with a secret', async () => {

@@ -47,7 +47,7 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
     });
     counterClientId = client.client_id;
     counter = await relyingParty(h, client);
-    departmentId = await counterClientOf(h, counterClientId, '杭州市政务服务中心');
+    departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
   });
   afterAll(async () => h?.close());
 

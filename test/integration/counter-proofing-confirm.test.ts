@@ -34,7 +34,7 @@ describe.each(backends)('a second staff member confirms an in-person check over 
     const client = await counterClient(h, '政务服务中心柜台');
     counterClientId = client.client_id;
     counter = await relyingParty(h, client);
-    departmentId = await counterClientOf(h, counterClientId, '杭州市政务服务中心');
+    departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
   });
   afterAll(async () => h?.close());
 
@@ -131,7 +131,7 @@ describe.each(backends)('a second staff member confirms an in-person check over 
 
     // Another counter system of the same department: its evidence is not this counter's to confirm.
     const otherClient = await counterClient(h, '另一柜台');
-    await counterClientOf(h, otherClient.client_id, '另一柜台', departmentId);
+    await counterClientOf(h, otherClient, '另一柜台', departmentId);
     const { citizen, evidenceId } = await pendingCheck(first, otherClient.client_id);
     const second = await staffMember();
     expect(await confirm(second.token, evidenceId)).toMatchObject({ status: 404, body: { error: 'not_found' } });

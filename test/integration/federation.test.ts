@@ -185,6 +185,25 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     if (step.kind === 'rp') expect((await oidc.authorizationCodeGrant(rp.config, step.url, { pkceCodeVerifier: verifier })).claims()!.amr).toEqual(['fed']);
   });
 
+  it.skipIf(!enabled)("passes the app's ui_locales on to the upstream, in plain and pushed (PAR) requests, and nothing when the app sent none", async () => {
+    const atUpstream = async (upstream: string, extra: Record<string, string>) => {
+      const browser = new ScriptedBrowser();
+      const login = page(await go(browser, await authorizationUrl(rp.config, oidc.randomPKCECodeVerifier(), extra), new URL(h.issuer).origin));
+      const res = await browser.request(new URL(formAction(login.html, `/federation/${upstream}`)!, login.url), { form: { csrf: formField(login.html, 'csrf')! } });
+      expect(res.status).toBe(303);
+      const seen = up.authorizationRequests.length;
+      const { res: form } = await browser.follow(new URL(res.headers.get('location')!), {}, new URL(up.issuer).origin);
+      expect(form.status).toBe(200);
+      expect(up.authorizationRequests).toHaveLength(seen + 1);
+      return up.authorizationRequests.at(-1)!;
+    };
+    expect((await atUpstream(UPSTREAM, { ui_locales: 'en' })).ui_locales).toBe('en');
+    expect((await atUpstream('par-province', { ui_locales: 'en-GB zh-CN' })).ui_locales).toBe('en-GB zh-CN');
+    expect((await atUpstream(UPSTREAM, {})).ui_locales).toBeUndefined();
+    // Only well-formed language tags travel: nothing else the app put there reaches the upstream.
+    expect((await atUpstream(UPSTREAM, { ui_locales: 'en <script> zh-CN' })).ui_locales).toBe('en zh-CN');
+  });
+
   it.skipIf(!enabled)('refuses a second upstream identity for an already linked account, a cancelled sign-in, and a disabled upstream', async () => {
     const citizenId = syntheticCitizenId();
     up.citizens.set('twin-a', { claims: { citizen_id: citizenId, name: '郑一' } });

@@ -55,6 +55,7 @@ describe.each(backends)('kiosk device authorization grant ($name)', ({ name, ena
     const started = await oidc.initiateDeviceAuthorization(kiosk.rp, { scope: 'openid profile' });
     expect(started.user_code).toMatch(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
     expect(started.verification_uri_complete).toBe(`${h.issuer}/device?user_code=${started.user_code}`);
+    expect(started.interval).toBe(5);
     const pending = await fetch(`${h.issuer}/token`, { method: 'POST' });
     expect(pending.status).toBe(400);
 

@@ -411,6 +411,34 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     expect(await h.yihao.services.accountIndex.list(citizen.sub)).toEqual([]);
   });
 
+  it.skipIf(!enabled)("refuses a code injected from another sign-in (PKCE binds it to the browser's own transaction), and does not sign the victim in", async () => {
+    /** Signs in at Yihao's login page and stops at the portal's callback, without letting the portal redeem the code. */
+    async function callbackOf(browser: ScriptedBrowser, who: Citizen): Promise<URL> {
+      const start = await browser.request(`${h.issuer}/account`);
+      const { res, url } = await browser.follow(new URL(start.headers.get('location')!, h.issuer));
+      const login = await res.text();
+      let next = await browser.request(new URL(formAction(login, '/login')!, url), { form: { csrf: formField(login, 'csrf')!, identifier: who.citizenId, password: who.password } });
+      let at = new URL(next.headers.get('location')!, url);
+      for (let hops = 0; at.pathname !== '/account/callback' && hops < 10; hops++) {
+        next = await browser.request(at);
+        at = new URL(next.headers.get('location')!, at);
+      }
+      expect(at.pathname).toBe('/account/callback');
+      return at;
+    }
+    const attacker = await h.citizen();
+    const stolen = await callbackOf(new ScriptedBrowser(), attacker);
+    const victim = new ScriptedBrowser();
+    const started = new URL((await victim.request(`${h.issuer}/account`)).headers.get('location')!, h.issuer);
+    const injected = new URL(stolen);
+    injected.searchParams.set('state', started.searchParams.get('state')!);
+    const res = await victim.request(injected);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('token_exchange_failed');
+    // The victim's browser holds no portal session, and the attacker's code is spent for nothing.
+    expect((await victim.request(`${h.issuer}/account/sessions`)).status).toBe(303);
+  });
+
   it.skipIf(!enabled)('refuses a callback that this browser did not start, or whose state does not match', async () => {
     const browser = new ScriptedBrowser();
     const stray = await browser.request(`${h.issuer}/account/callback?code=x&state=y`);
@@ -426,5 +454,17 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     expect(forged.status).toBe(400);
     expect(await forged.text()).toContain('state_mismatch');
     expect((await browser.request(`${h.issuer}/account/sessions`)).status).toBe(303);
+  });
+
+  // Last in the file: it rotates the signing keys under the other tests.
+  it.skipIf(!enabled)('signs citizens in right after a key rotation: the portal checks the ID token with the new key at once, not once its cached keys have aged', async () => {
+    const before = await h.citizen();
+    expect((await openPortal(h, new ScriptedBrowser(), before)).status).toBe(200);
+    await h.yihao.signingKeys.rotate(); // what `yihao keys rotate` does
+    expect(await h.yihao.holder.refresh()).toBe(true);
+    const after = await h.citizen();
+    const profile = await openPortal(h, new ScriptedBrowser(), after);
+    expect(profile.status).toBe(200);
+    expect(profile.url.pathname).toBe('/account');
   });
 });

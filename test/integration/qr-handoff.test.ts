@@ -101,9 +101,7 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
   });
 
   it.skipIf(!enabled)('offers no hand-off to an app that does not accept the mobile channel (allowed_channels)', async () => {
-    const { client_id } = await h.client({ name: '仅网页', firstParty: true });
-    const store = new h.yihao.services.Adapter('Client');
-    await store.upsert(client_id, { ...(await store.find(client_id))!, allowed_channels: ['web'] });
+    const { client_id } = await h.client({ name: '仅网页', firstParty: true, allowedChannels: ['web'] });
     const webOnly = await relyingParty(h, { client_id });
     const browser = new ScriptedBrowser();
     const origin = new URL(h.issuer).origin;

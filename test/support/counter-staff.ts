@@ -1,30 +1,20 @@
 import * as oidc from 'openid-client';
-import { clientStore } from '../../src/clients/index.js';
+import type { CreatedClient } from '../../src/clients/index.js';
 import { walkSignIn } from './admin-operators.js';
 import type { Harness } from './harness.js';
 import { REDIRECT, authorizationUrl } from './relying-party.js';
 import { ScriptedBrowser } from './scripted-browser.js';
 
 /**
- * Puts a registered counter system under a department, as the admin API would: `departmentId`, or a
- * new root department named `name`. Returns the department id.
+ * Puts a counter system, registered through the client registry, under a department the way
+ * `yihao client create --department` does: `departmentId`, or a new root department named `name`.
+ * Returns the department id.
  */
-export async function counterClientOf(h: Harness, clientId: string, name: string, departmentId?: string): Promise<string> {
-  const department = departmentId ? { id: departmentId } : await h.yihao.admin.services.bootstrap.createDepartment({ name, level: 'national' });
-  const now = Date.now();
-  await clientStore(h.yihao.stores.db).insert({
-    clientId,
-    departmentId: department.id,
-    status: 'active',
-    settings: undefined,
-    name,
-    secretDigest: undefined,
-    version: 1,
-    createdBy: 'test',
-    createdAt: now,
-    updatedAt: now,
-  });
-  return department.id;
+export async function counterClientOf(h: Harness, client: CreatedClient, name: string, departmentId?: string): Promise<string> {
+  const { bootstrap } = h.yihao.admin.services;
+  const department = departmentId ? await bootstrap.departmentForClient(departmentId) : await bootstrap.createDepartment({ name, level: 'national' });
+  await bootstrap.adoptClient(client, 'counter', department!);
+  return department!.id;
 }
 
 /**

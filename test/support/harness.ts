@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { createYihao, type Yihao } from '../../src/yihao.js';
-import type { ClientInput } from '../../src/clients/index.js';
+import type { ClientInput, CreatedClient } from '../../src/clients/index.js';
 import { createPgSchema, PG_URL, REDIS_URL, uniqueName } from './services.js';
 import { syntheticCitizenId } from './citizen-ids.js';
 import { freePort } from './free-port.js';
@@ -22,7 +22,7 @@ export interface Harness {
   yihao: Yihao;
   backend: Backend;
   /** Registers a client through the same registry the CLI uses. */
-  client(input: Partial<ClientInput>): Promise<{ client_id: string; client_secret?: string }>;
+  client(input: Partial<ClientInput>): Promise<CreatedClient>;
   /** A citizen with a fresh synthetic ID number. */
   citizen(extra?: { phone?: string; name?: string }): Promise<{ citizenId: string; password: string; sub: string; name: string }>;
   /** Stops the server but keeps the stores, so a new harness can start on them (restart tests). */

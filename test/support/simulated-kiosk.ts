@@ -43,6 +43,11 @@ export async function simulatedKiosk(h: Harness, extra: Partial<ClientInput> = {
     jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] },
     ...extra,
   });
+  return kioskOf(h, client, { privateKey, kid });
+}
+
+/** The kiosk software for a kiosk already registered (by the CLI or the registry), holding its private key. */
+export async function kioskOf(h: Harness, client: { client_id: string }, { privateKey, kid }: { privateKey: CryptoKey; kid: string }): Promise<SimulatedKiosk> {
   const rp = await oidc.discovery(new URL(h.issuer), client.client_id, undefined, oidc.PrivateKeyJwt({ key: privateKey, kid }), {
     execute: [oidc.allowInsecureRequests],
   });

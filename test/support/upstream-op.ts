@@ -30,6 +30,8 @@ export interface UpstreamOp {
   citizens: Map<string, UpstreamCitizen>;
   /** Every back-channel logout token this provider sent (to Yihao). */
   logoutTokens: string[];
+  /** The parameters of every authorization request that reached this provider's login page (pushed ones too). */
+  authorizationRequests: Record<string, unknown>[];
   /** Signs a JWT with this provider's own published key, for tests that craft logout tokens. */
   sign(payload: Record<string, unknown>, typ?: string): Promise<string>;
   /** The upstream session id (sid) for Yihao's client, from the session cookie a browser holds. */
@@ -57,6 +59,7 @@ export async function startUpstreamOp(opts: {
   const issuer = `http://127.0.0.1:${port}`;
   const citizens = new Map<string, UpstreamCitizen>();
   const logoutTokens: string[] = [];
+  const authorizationRequests: Record<string, unknown>[] = [];
   const clientId = `yihao-${opts.name}`;
   const clientSecret = `secret-${Math.random().toString(36).slice(2)}-${Date.now()}`;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -124,6 +127,7 @@ export async function startUpstreamOp(opts: {
   const router = new Router();
   router.get('/interaction/:uid', async (ctx) => {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
+    authorizationRequests.push({ ...details.params });
     ctx.type = 'html';
     ctx.body = `<!doctype html><html lang="en"><head><title>Province sign-in</title></head><body>
 <h1>Province unified sign-in</h1>
@@ -160,6 +164,7 @@ export async function startUpstreamOp(opts: {
     clientSecret,
     citizens,
     logoutTokens,
+    authorizationRequests,
     sign: (payload, typ = 'logout+jwt') => new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: `up-${port}`, typ }).sign(privateKey),
     async sidFor(cookieHeader) {
       const id = /(?:^|; )_up_session=([^;]+)/.exec(cookieHeader)?.[1];

@@ -28,6 +28,7 @@ export function consoleSignIn({ issuer, client, Adapter, provider, timeoutMs = 1
     issuer,
     client,
     Adapter,
+    provider,
     transactionModel: 'AdminConsoleLogin',
     scope: CONSOLE_SCOPE,
     tokenResponse,

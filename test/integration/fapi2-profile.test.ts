@@ -15,6 +15,7 @@ import type { ClientInput } from '../../src/clients/index.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { oauthError, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { buildCli, runYihao, type CliRun } from '../support/yihao-cli.js';
+import { operator } from '../support/admin-operators.js';
 
 /** FAPI 2.0 needs https redirect URIs; nothing listens here, the tests read the redirect. */
 const FAPI_REDIRECT = 'https://rp.example.gov.cn/cb';
@@ -228,6 +229,20 @@ describe('FAPI 2.0 Security Profile per client', { timeout: 120_000 }, () => {
     const unknown = await yihao(['client', 'create', '--profile', 'fapi1', '--name', 'Bad', '--redirect-uri', FAPI_REDIRECT]);
     expect(unknown.stderr).toMatch(/profile must be one of fapi2/);
     expect(unknown.code).toBe(2);
+  });
+
+  it('refuses an admin API change that would publish a fapi2 client without the profile', async () => {
+    const { clientId } = await registered('adopted');
+    const boot = h.yihao.admin.services.bootstrap;
+    const department = await boot.createDepartment({ name: '国家税务总局', level: 'national' });
+    // What `yihao client create --department` does: the console shows the client from then on.
+    await boot.adoptClient({ clientId, name: 'Adopted', secretDigest: undefined, department, after: {} });
+    const admin = await operator(h, [{ role: 'dept-admin', departmentId: department.id }]);
+    // A client without a secret can only be described as public there: the profile would be gone.
+    const change = await admin.api('POST', `/clients/${clientId}/changes`, { client_name: 'Adopted', redirect_uris: [FAPI_REDIRECT], public: true });
+    expect(change.status).toBe(400);
+    expect(JSON.stringify(change.body)).toMatch(/FAPI 2.0 Security Profile/);
+    expect(await new h.yihao.services.Adapter('Client').find(clientId)).toMatchObject({ security_profile: 'fapi2' });
   });
 
   it('leaves a client outside the profile as it was: front-channel request, Bearer token, client secret, rotated refresh tokens', async () => {

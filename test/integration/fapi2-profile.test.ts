@@ -231,6 +231,28 @@ describe('FAPI 2.0 Security Profile per client', { timeout: 120_000 }, () => {
     expect(unknown.code).toBe(2);
   });
 
+  it("refuses, in oidc-provider's own client validation, fapi2 metadata that breaks any rule of the profile", async () => {
+    const { clientId } = await registered('rules');
+    const stored = (await new h.yihao.services.Adapter('Client').find(clientId))! as Record<string, unknown>;
+    const validate = (m: Record<string, unknown>) => h.yihao.holder.current.Client.validate(m as never).then(
+      () => 'valid',
+      (e: { error_description?: string }) => e.error_description ?? 'refused',
+    );
+    expect(await validate(stored)).toBe('valid');
+    const broken: [Record<string, unknown>, RegExp][] = [
+      [{ token_endpoint_auth_method: 'client_secret_basic', client_secret: 'hmac1$x' }, /private_key_jwt/],
+      [{ require_pushed_authorization_requests: false }, /pushed authorization requests/],
+      [{ dpop_bound_access_tokens: false }, /DPoP-bound/],
+      [{ response_types: ['code id_token'] }, /only the code response type/],
+      [{ grant_types: ['authorization_code', 'implicit'] }, /not implicit/],
+      [{ redirect_uris: ['http://rp.example.gov.cn/cb'] }, /https redirect_uris/],
+      [{ id_token_signed_response_alg: 'RS256' }, /id_token_signed_response_alg must be one of PS256, ES256, EdDSA/],
+      [{ token_endpoint_auth_signing_alg: 'RS256' }, /token_endpoint_auth_signing_alg must be one of/],
+      [{ security_profile: 'fapi1' }, /security_profile must be one of fapi2/],
+    ];
+    for (const [change, message] of broken) expect(await validate({ ...stored, ...change })).toMatch(message);
+  });
+
   it('refuses an admin API change that would publish a fapi2 client without the profile', async () => {
     const { clientId } = await registered('adopted');
     const boot = h.yihao.admin.services.bootstrap;

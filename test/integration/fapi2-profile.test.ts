@@ -201,13 +201,17 @@ describe.each(backends)('FAPI 2.0 Security Profile per client ($name)', { timeou
     expect(tokens.token_type.toLowerCase()).toBe('dpop');
   });
 
-  it.runIf(enabled)('refuses plain PKCE and a request without PKCE from a fapi2 client', async () => {
+  it.runIf(enabled)('refuses from a fapi2 client plain PKCE, a request without PKCE, and one without redirect_uri', async () => {
     const { clientId, key } = await registered('plain');
     const rp = await fapiClient(clientId, key);
     const plain = await oauthError(pushed(rp, undefined, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }));
     expect(plain.error).toBe('invalid_request');
     const none = await oauthError(oidc.buildAuthorizationUrlWithPAR(rp, { redirect_uri: FAPI_REDIRECT, scope: 'openid' }));
     expect(none).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/PKCE/) });
+    // Every other client may leave out its one registered redirect URI; a FAPI 2.0 client may not.
+    const challenge = { scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256' };
+    const noRedirect = await oauthError(oidc.buildAuthorizationUrlWithPAR(rp, challenge));
+    expect(noRedirect).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/redirect_uri/) });
   });
 
   it.runIf(enabled)('refuses a fapi2 client that authenticates with a client secret', async () => {

@@ -71,7 +71,13 @@ export function adminBootstrap({ db, departments, assignments, accounts, audit }
           createdAt: now,
           updatedAt: now,
         });
-        const after = { client_name: m.client_name, kind, grant_types: m.grant_types, token_endpoint_auth_method: m.token_endpoint_auth_method };
+        const after = {
+          client_name: m.client_name,
+          kind,
+          grant_types: m.grant_types,
+          token_endpoint_auth_method: m.token_endpoint_auth_method,
+          ...(m.security_profile ? { security_profile: m.security_profile } : {}),
+        };
         await record(trx, 'admin.client.created', { departmentId: department.id }, { client_id: created.client_id, via: 'cli', after });
       });
     },

@@ -28,6 +28,7 @@ const options = {
   'ciba-mode': { type: 'string' },
   'notification-endpoint': { type: 'string' },
   department: { type: 'string' },
+  profile: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -69,7 +70,7 @@ export const clientCreateCommand: Command = {
          [--subject-type public|pairwise] [--sector-identifier-uri U]
          [--min-acr A] [--allowed-channel C ...] [--jwks-file F | --jwks-uri U]
          [--dpop] [--ciba-mode poll|ping] [--notification-endpoint U]
-         [--department D] [--json]
+         [--department D] [--profile fapi2] [--json]
 
 Registers a relying party and prints its client_id and client_secret. The secret is
 shown only this once: Yihao keeps only a keyed hash of it.
@@ -123,6 +124,11 @@ Options:
   --department D                  the department that owns it (an id dp_…, or its path
                                   /dp_…/dp_…/); default: the root department. The console
                                   shows it there, and its later changes go through review
+  --profile fapi2                 hold the client to the FAPI 2.0 Security Profile: pushed
+                                  authorization requests only, S256 PKCE, DPoP-bound tokens,
+                                  private_key_jwt (needs --jwks-file or --jwks-uri), https
+                                  redirect URIs, 60-second codes, refresh tokens not rotated
+                                  (see docs/fapi2.md)
   --json                          print {"client_id", "client_secret", ...metadata}`,
 
   async run(args, { env, out }) {
@@ -151,6 +157,7 @@ Options:
       dpopRequired: opts.dpop,
       cibaMode: opts['ciba-mode'] as ClientInput['cibaMode'],
       notificationEndpoint: opts['notification-endpoint'],
+      profile: opts.profile as ClientInput['profile'],
     };
     checkInput(input);
     const config = loadConfig(env);

@@ -9,6 +9,7 @@ import { ACR_VALUES, type Channel } from '../accounts/index.js';
 import { DEVICE_CODE_GRANT, ID_CARD_GRANT } from '../channels/kiosk/grant-type.js';
 import { TOKEN_EXCHANGE_GRANT } from '../channels/counter/grant-type.js';
 import { CIBA_GRANT, CLIENT_KINDS, JWT_BEARER_GRANT, KIND_DEFAULTS } from './client-kinds.js';
+import { fapi2InputProblem, fapi2Metadata, SECURITY_PROFILES } from './fapi2-profile.js';
 
 // The same list as oidc/client-metadata.ts, which oidc-provider validates against; kept here so that
 // the CLI does not load oidc-provider just to check its arguments.
@@ -54,6 +55,8 @@ export const clientInput = z
     cibaMode: z.enum(['poll', 'ping'], { message: 'CIBA mode must be poll or ping' }).optional(),
     /** Where a ping-mode CIBA client is notified. */
     notificationEndpoint: url.optional(),
+    /** A security profile the client is held to (fapi2-profile.ts): it fixes and checks the settings above. */
+    profile: z.enum(SECURITY_PROFILES, { message: `profile must be one of ${SECURITY_PROFILES.join(', ')}` }).optional(),
   })
   .refine((c) => !(c.jwks && c.jwksUri), { message: 'give either jwks or a jwks URI, not both' })
   .refine((c) => !(c.public && (c.jwks || c.jwksUri)), { message: 'a public client has no keys to authenticate with' })
@@ -74,14 +77,20 @@ export const clientInput = z
   .refine((c) => c.cibaMode === undefined || c.grantTypes.includes(CIBA_GRANT), { message: 'a CIBA mode needs the CIBA grant (--kind ciba)' })
   .refine((c) => (c.cibaMode === 'ping') === Boolean(c.notificationEndpoint), {
     message: 'ping mode needs --notification-endpoint, and a notification endpoint needs ping mode',
+  })
+  .superRefine((c, ctx) => {
+    const problem = fapi2InputProblem(c);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 export type ClientInput = z.input<typeof clientInput>;
 
 /**
- * Fills in what the client's kind implies, where the input leaves it unset. A notification endpoint
- * alone makes a CIBA client ping.
+ * Fills in what the client's kind (and security profile) implies, where the input leaves it unset.
+ * A notification endpoint alone makes a CIBA client ping.
  */
 export function withKindDefaults(input: ClientInput): ClientInput {
+  // The fapi2 profile's tokens are DPoP-bound unless the input says otherwise (which its check refuses).
+  if (input.profile === 'fapi2' && input.dpopRequired === undefined) input = { ...input, dpopRequired: true };
   if (!input.kind || !CLIENT_KINDS.includes(input.kind)) return input;
   const d = KIND_DEFAULTS[input.kind];
   const cibaMode = input.cibaMode ?? (d.cibaMode ? (input.notificationEndpoint ? 'ping' : d.cibaMode) : undefined);
@@ -142,6 +151,7 @@ export function createClientRegistry({ Adapter, provider, secrets }: { Adapter: 
         ...(c.grantTypes.includes(CIBA_GRANT) ? { backchannel_token_delivery_mode: c.cibaMode ?? 'poll' } : {}),
         ...(c.notificationEndpoint ? { backchannel_client_notification_endpoint: c.notificationEndpoint } : {}),
         ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+        ...fapi2Metadata(c.profile),
       };
       try {
         await provider().Client.validate(metadata as never);

@@ -5,3 +5,4 @@ export { clientSettings, clientMetadata, settingsDiff, EDITABLE_SETTINGS, type C
 export { clientStore, CLIENT_STATUSES, CHANGE_STATUSES, type ClientStore, type ClientRecord, type ClientChange, type ClientStatus, type ChangeStatus } from './client-store.js';
 export { liveClients, type LiveClients } from './live-clients.js';
 export { CLIENT_KINDS, KIND_DEFAULTS, JWT_BEARER_GRANT, CIBA_GRANT, type ClientKind } from './client-kinds.js';
+export { fapi2MetadataProblem, isFapi2, FAPI2_CODE_SECONDS, FAPI2_SIGNING_ALGS, SECURITY_PROFILES, type SecurityProfile } from './fapi2-profile.js';

@@ -1,5 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { AdapterConstructor, AdapterPayload } from '../storage/oidc-adapter.js';
+import { isFapi2 } from './fapi2-profile.js';
 
 /**
  * The oidc-provider Client store holds exactly the clients that may be used now. Publishing puts a
@@ -11,6 +12,12 @@ export function liveClients({ Adapter, provider }: { Adapter: AdapterConstructor
   return {
     /** oidc-provider's own validation of the metadata; the problem in its words, or undefined. */
     async problem(metadata: Record<string, unknown>): Promise<string | undefined> {
+      // Console settings cannot describe a FAPI 2.0 client (no keys, no profile): a change made
+      // there would publish it without the profile, so it is refused instead.
+      const live = typeof metadata.client_id === 'string' ? await store.find(metadata.client_id) : undefined;
+      if (isFapi2(live as { security_profile?: unknown } | undefined) && !isFapi2(metadata)) {
+        return 'this client is held to the FAPI 2.0 Security Profile, which console settings cannot express: a change here would take it out of the profile';
+      }
       try {
         await provider().Client.validate(metadata as never);
         return undefined;

@@ -1,6 +1,7 @@
 import { errors, type Configuration } from 'oidc-provider';
 import { ACR_VALUES, type Acr, type Channel } from '../accounts/index.js';
 import { CITIZEN_ID_RELEASE, type CitizenIdRelease } from '../identity/index.js';
+import { fapi2MetadataProblem, isFapi2 } from '../clients/index.js';
 
 /** Every scope the provider knows; each client may ask for those its registration lists. */
 export const SCOPES: readonly string[] = ['openid', 'offline_access', 'profile', 'phone', 'citizen_id', 'identity_assurance'];
@@ -18,14 +19,20 @@ export interface YihaoClientMetadata {
   min_acr?: Acr;
   /** The channels this app accepts sign-ins from; unset means every channel. */
   allowed_channels?: Channel[];
+  /** A security profile the client is held to: 'fapi2' (FAPI 2.0 Security Profile, docs/fapi2.md). */
+  security_profile?: 'fapi2';
 }
 
 const booleans = new Set(['first_party', 'verified_claims_allowed']);
 
 export const extraClientMetadata: NonNullable<Configuration['extraClientMetadata']> = {
-  properties: ['first_party', 'citizen_id_release', 'verified_claims_allowed', 'min_acr', 'allowed_channels'],
+  properties: ['first_party', 'citizen_id_release', 'verified_claims_allowed', 'min_acr', 'allowed_channels', 'security_profile'],
   validator(_ctx, key, value, metadata) {
     if (key === 'verified_claims_allowed') withholdUnreleasedScopes(metadata, value === true);
+    if (key === 'security_profile') {
+      const problem = fapi2MetadataProblem(metadata as Record<string, unknown>);
+      if (problem) throw new errors.InvalidClientMetadata(problem);
+    }
     if (value === undefined) return;
     if (booleans.has(key) && typeof value !== 'boolean') throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
     if (key === 'citizen_id_release' && !CITIZEN_ID_RELEASE.includes(value as CitizenIdRelease)) {
@@ -75,3 +82,6 @@ export const verifiedClaimsAllowed = (client: ClientLike): boolean => client !==
 export const minAcrOf = (client: ClientLike): Acr | undefined => (client && metadataOf(client).min_acr) as Acr | undefined;
 
 export const allowedChannelsOf = (client: ClientLike): readonly Channel[] => ((client && metadataOf(client).allowed_channels) as Channel[] | undefined) ?? CHANNELS;
+
+/** Whether the client is held to the FAPI 2.0 Security Profile. */
+export const isFapi2Client = (client: ClientLike): boolean => client !== undefined && isFapi2(metadataOf(client));

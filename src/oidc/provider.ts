@@ -26,6 +26,7 @@ import type { ProviderExtension } from '../channels/index.js';
 import { withAdminResource } from '../admin/admin-resource.js';
 import { accessTokenVerifier } from './access-token-verifier.js';
 import { amendResponses } from './response-amendments.js';
+import { fapi2Profile } from './fapi2.js';
 
 export interface ProviderDeps {
   /** Told the grant type of every successful token endpoint answer (metrics). */
@@ -98,6 +99,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       claimsParameter: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       dPoP: { enabled: true },
+      // The FAPI 2.0 Security Profile, for the clients registered under it (docs/fapi2.md).
+      fapi: fapi2Profile.feature,
       // RFC 8628: a kiosk shows verification_uri_complete as a QR code; the citizen approves on the phone.
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...devicePages },
       ...channels?.features,
@@ -116,10 +119,12 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     interactions: { policy: stepUpPolicy(authentications), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     loadExistingGrant: loadExistingGrant(authentications),
     // Refresh tokens go to clients registered for the refresh_token grant; each use rotates them,
-    // and oidc-provider revokes the whole grant when a rotated-out token comes back.
+    // and oidc-provider revokes the whole grant when a rotated-out token comes back. FAPI 2.0
+    // clients' are not rotated: the profile forbids it, and each use needs the client's key.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    rotateRefreshToken: () => true,
-    ttl: withKioskIdle(ttl(config.ttl), config.kiosk.idleSeconds),
+    rotateRefreshToken: fapi2Profile.rotateRefreshToken(true),
+    assertJwtClientAuthClaimsAndHeader: fapi2Profile.assertJwtClientAuthClaimsAndHeader,
+    ttl: fapi2Profile.ttl(withKioskIdle(ttl(config.ttl), config.kiosk.idleSeconds)),
     // The login's acr, amr, auth_time and channel on every access token (introspection, userinfo and
     // JWT access tokens state them), with RFC 8693 `act` on those of an assisted counter login.
     extraTokenClaims: async (ctx, token) => ({ ...(await accessTokenFacts(ctx, token)) }),

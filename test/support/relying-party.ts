@@ -27,6 +27,10 @@ export async function oauthError(p: Promise<unknown>): Promise<{ error: string; 
   } catch (e) {
     const { error, error_description } = e as { error?: string; error_description?: string };
     if (error) return { error, ...(error_description ? { error_description } : {}) };
+    // A 401 answered with a WWW-Authenticate challenge (WWWAuthenticateChallengeError) carries it there.
+    const challenge = (e as { cause?: { parameters?: { error?: string; error_description?: string } }[] }).cause;
+    const params = Array.isArray(challenge) ? challenge[0]?.parameters : undefined;
+    if (params?.error) return { error: params.error, ...(params.error_description ? { error_description: params.error_description } : {}) };
     throw e;
   }
   throw new Error('the request was not refused');

@@ -32,7 +32,7 @@ export interface Dashboard {
   hours: { window: Window; starts: number[]; signIns: Record<ChannelKey, number[]> };
   days: { window: Window; starts: number[]; signIns: number[]; failures: number[]; lockedAttempts: number[]; lockouts: number[] };
   totals: { day: Totals; week: Totals };
-  /** The apps with the most sign-ins over the 7 days, most first. */
+  /** The apps with the most sign-ins over the 7 days, most first, with their failed sign-ins (`login.failed`). */
   apps: { clientId: string; name: string; signIns: number; failures: number }[];
   /** Whole installation only: a browser session is not one app's. */
   sessions: LiveSessionCount | undefined;
@@ -79,7 +79,7 @@ export function dashboardService(d: { stats: AuditStats; departments: Department
       const [hourly, daily, top, sessions] = await Promise.all([
         d.stats.byBucket({ actions: ALL_ACTIONS, from: hours.from, to: hours.to, bucketMs: hours.bucketMs, clientIds }),
         d.stats.byBucket({ actions: ALL_ACTIONS, from: days.from, to: days.to, bucketMs: days.bucketMs, clientIds }),
-        d.stats.topClients({ actions: [...SIGN_IN_ACTIONS, ...FAILURE_ACTIONS], ranked: SIGN_IN_ACTIONS, from: days.from, to: days.to, limit: TOP_APPS, clientIds }),
+        d.stats.topClients({ actions: [...SIGN_IN_ACTIONS, 'login.failed'], ranked: SIGN_IN_ACTIONS, from: days.from, to: days.to, limit: TOP_APPS, clientIds }),
         whole ? d.accountIndex?.countLive(now) : undefined,
       ]);
       const perDay = denseSeries(days, daily, ['signIns', 'login.failed', 'login.locked', 'account.locked'], (r) => (signIn(r.action) ? 'signIns' : r.action));

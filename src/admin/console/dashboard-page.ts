@@ -16,7 +16,7 @@ const number = (f: PageFrame, n: number) => new Intl.NumberFormat(f.locale).form
 /** A <details> with the chart's figures as a table; `data-figure` names each cell for tests and scrapers. */
 function figuresTable(f: PageFrame, caption: string, head: string[], rows: { label: string; cells: { value: number; key: string }[] }[]): SafeHtml {
   return html`<details><summary>${f.t.dash.showTable}</summary><table><caption>${caption}</caption>
-<thead><tr>${head.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead>
+<thead><tr>${head.map((h, i) => html`<th scope="col"${i ? html` class="num"` : ''}>${h}</th>`)}</tr></thead>
 <tbody>${rows.map((r) => html`<tr><th scope="row">${r.label}</th>${r.cells.map((c) => html`<td data-figure="${c.key}">${number(f, c.value)}</td>`)}</tr>`)}</tbody></table></details>`;
 }
 
@@ -26,7 +26,7 @@ function totalsTable(f: PageFrame, d: Dashboard): SafeHtml {
   const row = (label: string, key: string, pick: (x: Totals) => number, sub = false) =>
     html`<tr${sub ? html` class="sub"` : ''}><th scope="row">${label}</th><td data-figure="day.${key}">${number(f, pick(d.totals.day))}</td><td data-figure="week.${key}">${number(f, pick(d.totals.week))}</td></tr>`;
   return html`<table data-totals><caption>${t.dash.totalsCaption}</caption>
-<thead><tr><th scope="col">${t.dash.event}</th><th scope="col">${t.dash.last24h}</th><th scope="col">${t.dash.last7d}</th></tr></thead>
+<thead><tr><th scope="col">${t.dash.event}</th><th scope="col" class="num">${t.dash.last24h}</th><th scope="col" class="num">${t.dash.last7d}</th></tr></thead>
 <tbody>${row(t.dash.signIns, 'signIns', (x) => x.signInsTotal)}
 ${channels.map((c) => row(t.dash.viaChannel(t.channels[c] ?? t.dash.otherChannel), `signIns.${c}`, (x) => x.signIns[c], true))}
 ${row(t.dash.failures, 'failures', (x) => x.failures)}
@@ -83,7 +83,7 @@ function appsChart(f: PageFrame, d: Dashboard): SafeHtml {
   return html`<section aria-labelledby="dash-apps-h"><h2 id="dash-apps-h">${t.dash.appsTitle}</h2>
 ${horizontalBars({ id: 'dash-apps', title: t.dash.appsTitle, desc, rows: d.apps.map((a) => ({ label: a.name, value: a.signIns })), color: COLORS.web })}
 <details><summary>${t.dash.showTable}</summary><table data-apps><caption>${t.dash.appsTitle}</caption>
-<thead><tr><th scope="col">${t.dash.app}</th><th scope="col">${t.clientId}</th><th scope="col">${t.dash.signIns}</th><th scope="col">${t.dash.failures}</th></tr></thead>
+<thead><tr><th scope="col">${t.dash.app}</th><th scope="col">${t.clientId}</th><th scope="col" class="num">${t.dash.signIns}</th><th scope="col" class="num">${t.dash.failures}</th></tr></thead>
 <tbody>${d.apps.map((a) => html`<tr data-app="${a.clientId}"><th scope="row">${a.name}</th><td><code>${a.clientId}</code></td><td data-figure="signIns">${number(f, a.signIns)}</td><td data-figure="failures">${number(f, a.failures)}</td></tr>`)}</tbody></table></details></section>`;
 }
 

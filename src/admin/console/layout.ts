@@ -61,7 +61,7 @@ svg.chart{display:block;width:100%;height:auto;max-width:48rem}
 details{margin:.5rem 0}
 summary{cursor:pointer;color:#1e40af}
 tr.sub th{font-weight:400;padding-left:1.5rem}
-td[data-figure]{text-align:right;font-variant-numeric:tabular-nums}
+td[data-figure],th.num{text-align:right;font-variant-numeric:tabular-nums}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;color:#000;padding:.25rem .5rem}
 @media (max-width:40rem){main{margin:0;border-radius:0}dl{grid-template-columns:1fr}}
 `;

@@ -7,6 +7,7 @@ import type { ClientSecrets } from '../clients/index.js';
 import type { Config } from '../config/index.js';
 import type { SigningKeys } from '../keys/index.js';
 import type { SessionAuthentications } from '../oidc/index.js';
+import type { AccountIndex } from '../storage/account-index.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { adminApiRouter } from './api/api-router.js';
@@ -42,6 +43,8 @@ export interface AdminOptions {
   logger: Logger;
   /** Signing out of the console ends the Yihao session it rode on. */
   signOut?: { endSession(uid: string, accountSub: string): Promise<unknown> } | undefined;
+  /** For the dashboard's count of live sessions. */
+  accountIndex?: AccountIndex | undefined;
 }
 
 /** Operators' side of Yihao: the admin API at /admin/api/v1, and the console at /admin that signs operators in and uses it. */
@@ -55,6 +58,7 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
     clientSecrets: o.clientSecrets,
     signingKeys: o.signingKeys,
     secretGrace: { defaultSeconds: o.config.admin.secretGraceSeconds, maxSeconds: o.config.admin.maxSecretGraceSeconds },
+    accountIndex: o.accountIndex,
   });
   const auth = operatorAuth({
     issuer: o.config.issuer,

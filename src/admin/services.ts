@@ -1,14 +1,16 @@
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/index.js';
-import type { AuditLog } from '../audit/index.js';
+import { auditStats, type AuditLog } from '../audit/index.js';
 import { clientStore, liveClients, type ClientSecrets } from '../clients/index.js';
 import type { SigningKeys } from '../keys/index.js';
+import type { AccountIndex } from '../storage/account-index.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { assignmentStore } from './assignments.js';
 import { auditService } from './audit-service.js';
 import { adminBootstrap } from './bootstrap.js';
 import { clientService } from './client-service.js';
+import { dashboardService } from './dashboard-service.js';
 import { departmentService } from './department-service.js';
 import { departmentStore } from './departments.js';
 import { createGuard } from './guard.js';
@@ -24,6 +26,8 @@ export interface AdminServiceDeps {
   clientSecrets: ClientSecrets;
   signingKeys: SigningKeys;
   secretGrace: { defaultSeconds: number; maxSeconds: number };
+  /** Counts live sessions for the dashboard; without it the dashboard shows none. */
+  accountIndex?: AccountIndex | undefined;
 }
 
 /** Everything an operator can do, each call checked against the operator's roles and departments. */
@@ -47,6 +51,7 @@ export function createAdminServices(d: AdminServiceDeps) {
     }),
     keys: keyService({ signingKeys: d.signingKeys, guard }),
     audit: auditService({ audit: d.audit, departments, clients, guard }),
+    dashboard: dashboardService({ stats: auditStats(d.db), departments, clients, accountIndex: d.accountIndex, provider: d.provider }),
     /** For the CLI only: no operator behind it. */
     bootstrap: adminBootstrap({ db: d.db, departments, assignments, accounts: d.accounts, audit: d.audit }),
   };

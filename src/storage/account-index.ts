@@ -2,16 +2,37 @@ import type { Database } from './database.js';
 import { writeBatch } from './write-batch.js';
 import type { Adapter, AdapterPayload } from './adapter-types.js';
 
-/** Models whose records belong to one account and must be found by it. Sessions by their stable uid. */
+/**
+ * Models whose records belong to one account and must be found by it. Sessions by their stable uid.
+ * Channel logins (kiosk, counter, device key: src/oidc/grant-tokens.ts) by their grant id, so that
+ * live ones can be counted; `list` leaves them out (their grant is listed).
+ */
 const INDEXED: Record<string, (id: string, payload: AdapterPayload) => string | undefined> = {
   Session: (_id, payload) => payload.uid,
   Grant: (id) => id,
+  ChannelSession: (id) => id,
 };
+/** Destroyed by the id they are indexed under, so that their row can go with them without a read. */
+const REMOVED_ON_DESTROY = new Set(['ChannelSession']);
+
+/** Live sign-ins, as the index knows them (see `count`). */
+export interface LiveSessionCount {
+  /** Browser sessions (the web channel, QR hand-off and federated sign-ins included). */
+  browser: number;
+  /** Kiosk, counter and mobile-app logins, which have no browser session. */
+  channel: number;
+}
 
 export interface AccountIndex {
   /** Sessions (by uid) and grants (by id) of an account that have not expired. */
   list(accountId: string): Promise<{ model: 'Session' | 'Grant'; id: string }[]>;
   remove(model: string, id: string): Promise<void>;
+  /**
+   * Sessions not yet expired, for the console's dashboard: one indexed count, whether the sessions
+   * live in SQL or Redis. A browser session ended by an app's logout link (RP-initiated logout)
+   * keeps its row, so it counts until it would have expired; every other way out removes it.
+   */
+  countLive(now?: number): Promise<LiveSessionCount>;
   /** Wraps a model's adapter so that its writes keep the index current. */
   wrap(model: string, inner: Adapter): Adapter;
 }
@@ -44,6 +65,7 @@ export function createAccountIndex(db: Database): AccountIndex {
       const rows = await db('account_index')
         .select('model', 'id')
         .where({ account_id: accountId })
+        .whereIn('model', ['Session', 'Grant'])
         .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()));
       return rows as { model: 'Session' | 'Grant'; id: string }[];
     },
@@ -51,10 +73,21 @@ export function createAccountIndex(db: Database): AccountIndex {
       await batch.flush();
       await db('account_index').where({ model, id }).delete();
     },
+    async countLive(now = Date.now()) {
+      await batch.flush();
+      const rows = (await db('account_index')
+        .select('model')
+        .count({ n: '*' })
+        .whereIn('model', ['Session', 'ChannelSession'])
+        .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
+        .groupBy('model')) as { model: string; n: number | string }[];
+      const of = (model: string) => Number(rows.find((r) => r.model === model)?.n ?? 0);
+      return { browser: of('Session'), channel: of('ChannelSession') };
+    },
     wrap(model, inner) {
       const keyOf = INDEXED[model];
       if (!keyOf) return inner;
-      return {
+      const wrapped: Adapter = {
         ...bind(inner),
         async upsert(id, payload, expiresIn) {
           await inner.upsert(id, payload, expiresIn);
@@ -63,6 +96,13 @@ export function createAccountIndex(db: Database): AccountIndex {
           if (key && accountId) await add(model, key, accountId, expiresIn);
         },
       };
+      if (REMOVED_ON_DESTROY.has(model)) {
+        wrapped.destroy = async (id) => {
+          await inner.destroy(id);
+          await index.remove(model, id);
+        };
+      }
+      return wrapped;
     },
   };
   return index;

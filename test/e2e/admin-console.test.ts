@@ -7,20 +7,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
 import type { Department } from '../../src/admin/index.js';
+import { CHROMIUM_SIGN_IN, consoleSignInInChromium } from '../support/admin-operators.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
 import { chromiumAvailable, freshPages, launchChromium } from '../support/chromium.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 
-const SIGN_IN = {
-  en: { identifier: 'ID number or mobile number', password: 'Password', signIn: 'Sign in', enrolTitle: 'Set up an authenticator app', enrolCode: '6-digit code from the app', confirm: 'Confirm', continue: 'Continue' },
-  'zh-CN': { identifier: '身份证号或手机号', password: '密码', signIn: '登录', enrolTitle: '设置身份验证器', enrolCode: '应用显示的 6 位验证码', confirm: '确认', continue: '继续' },
-} as const;
-const codeNow = (secret: string) => generate({ secret, epoch: Math.floor(Date.now() / 1000) });
 const AXE_RULES = ['html-has-lang', 'document-title', 'label', 'color-contrast'];
 
 describe.skipIf(!chromiumAvailable)('admin console in a real browser (Chromium)', () => {
@@ -49,21 +44,7 @@ describe.skipIf(!chromiumAvailable)('admin console in a real browser (Chromium)'
     await h?.close();
   });
 
-  /** Opens the console, signs in with password, sets up TOTP from the page, and lands on the console home. */
-  async function signIn(page: Page, who: { citizenId: string; password: string }, lang: 'en' | 'zh-CN') {
-    const ui = SIGN_IN[lang];
-    await page.goto(`${h.issuer}/admin${lang === 'en' ? '?ui_locales=en' : ''}`);
-    await page.getByLabel(ui.identifier, { exact: true }).fill(who.citizenId);
-    await page.getByLabel(ui.password, { exact: true }).fill(who.password);
-    await page.getByRole('button', { name: ui.signIn, exact: true }).click();
-    // The console demands loa:2: an operator without a second factor sets one up now.
-    await page.getByRole('heading', { name: ui.enrolTitle, exact: true }).waitFor();
-    const secret = (await page.locator('#manual-key').textContent())!.replace(/\s/g, '');
-    await page.getByLabel(ui.enrolCode, { exact: true }).fill(await codeNow(secret));
-    await page.getByRole('button', { name: ui.confirm, exact: true }).click();
-    await page.getByRole('button', { name: ui.continue, exact: true }).click();
-    await page.waitForURL((u) => u.pathname === '/admin');
-  }
+  const signIn = (page: Page, who: { citizenId: string; password: string }, lang: 'en' | 'zh-CN') => consoleSignInInChromium(h, page, who, lang);
 
   it('an operator signs in at loa:2, registers an app (fixing inline errors) and submits it', async () => {
     const page = await pages.next();
@@ -191,7 +172,7 @@ describe.skipIf(!chromiumAvailable)('admin console in a real browser (Chromium)'
     await page.getByRole('heading', { name: 'Signed out of the admin console' }).waitFor();
     // The Yihao session ended too: the next person at this browser must sign in again.
     await page.getByRole('link', { name: 'Sign in again' }).click();
-    await page.getByLabel(SIGN_IN.en.password, { exact: true }).waitFor();
+    await page.getByLabel(CHROMIUM_SIGN_IN.en.password, { exact: true }).waitFor();
     expect((await h.yihao.services.audit.forAccount(chief.sub, 1))[0]).toMatchObject({ action: 'session.ended', actorType: 'operator', details: { via: 'admin_console' } });
   });
 });

@@ -109,9 +109,14 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
     expect(await pollError(started.auth_req_id)).toMatchObject({ error: 'invalid_grant' });
 
     // Nor in the audit log.
-    const audit = JSON.stringify(await h.yihao.services.audit.forAccount(citizen.sub));
+    const events = await h.yihao.services.audit.forAccount(citizen.sub);
+    const audit = JSON.stringify(events);
     expect(audit).toContain('ciba.requested');
     expect(audit).not.toContain(citizen.citizenId);
+    // The sign-in it made is audited as one, at the counter (metrics and the console's dashboard count it).
+    expect(events.filter((e) => e.action === 'login.succeeded' && e.channel === 'counter')).toEqual([
+      expect.objectContaining({ clientId: counter.clientMetadata().client_id, accountId: citizen.sub, details: expect.objectContaining({ method: 'ciba', amr: ['swk'], acr: LOA2 }) }),
+    ]);
   });
 
   it.skipIf(!enabled)('denied on the phone: access_denied, and no tokens', async () => {
@@ -121,6 +126,7 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
     expect(await phone.decide(entry!.id as string, 'deny')).toMatchObject({ status: 200, json: { status: 'denied' } });
     expect(await pollError(started.auth_req_id)).toMatchObject({ error: 'access_denied' });
     expect(await phone.decide(entry!.id as string, 'approve')).toMatchObject({ status: 409 });
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).filter((e) => e.channel === 'counter' && e.action === 'login.succeeded')).toEqual([]);
   });
 
   it.skipIf(!enabled)('expired: expired_token, and the phone can no longer approve it', async () => {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { generate } from 'otplib';
+import type { Page } from 'playwright-core';
 import { ADMIN_CONSOLE_CLIENT_ID, adminResource, consoleClient, type Role } from '../../src/admin/index.js';
 import type { Harness } from './harness.js';
 import { formAction, formField, ScriptedBrowser } from './scripted-browser.js';
@@ -173,4 +174,29 @@ export async function nationalTree(h: Harness) {
     deptAdmin: await operator(h, [{ role: 'dept-admin', departmentId: nation.id }], '部门管理员'),
     reviewer: await operator(h, [{ role: 'reviewer', departmentId: nation.id }], '审核员'),
   };
+}
+
+/** The sign-in pages' labels, as a browser user finds them. */
+export const CHROMIUM_SIGN_IN = {
+  en: { identifier: 'ID number or mobile number', password: 'Password', signIn: 'Sign in', enrolTitle: 'Set up an authenticator app', enrolCode: '6-digit code from the app', confirm: 'Confirm', continue: 'Continue' },
+  'zh-CN': { identifier: '身份证号或手机号', password: '密码', signIn: '登录', enrolTitle: '设置身份验证器', enrolCode: '应用显示的 6 位验证码', confirm: '确认', continue: '继续' },
+} as const;
+
+/**
+ * In a real browser (Chromium): opens the console, signs in with the password, sets up TOTP from
+ * the page (the console demands loa:2; the account must have no second factor yet), and lands on
+ * the console home, in `lang`.
+ */
+export async function consoleSignInInChromium(h: Harness, page: Page, who: { citizenId: string; password: string }, lang: 'en' | 'zh-CN'): Promise<void> {
+  const ui = CHROMIUM_SIGN_IN[lang];
+  await page.goto(`${h.issuer}/admin${lang === 'en' ? '?ui_locales=en' : ''}`);
+  await page.getByLabel(ui.identifier, { exact: true }).fill(who.citizenId);
+  await page.getByLabel(ui.password, { exact: true }).fill(who.password);
+  await page.getByRole('button', { name: ui.signIn, exact: true }).click();
+  await page.getByRole('heading', { name: ui.enrolTitle, exact: true }).waitFor();
+  const secret = (await page.locator('#manual-key').textContent())!.replace(/\s/g, '');
+  await page.getByLabel(ui.enrolCode, { exact: true }).fill(await generate({ secret, epoch: Math.floor(Date.now() / 1000) }));
+  await page.getByRole('button', { name: ui.confirm, exact: true }).click();
+  await page.getByRole('button', { name: ui.continue, exact: true }).click();
+  await page.waitForURL((u) => u.pathname === '/admin');
 }

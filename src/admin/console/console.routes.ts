@@ -187,12 +187,12 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   });
 
   router.get('/admin', pageRoute('home', async (ctx, v) => {
-    const depts = new Map<string, import('../departments.js').Department>();
-    for (const a of v.op.assignments) {
-      const dept = await d.services.stores.departments.find(a.departmentId);
-      if (dept) depts.set(dept.id, dept);
-    }
-    render(ctx, v.frame, 200, (f) => pages.homePage(f, v.op, depts));
+    const [found, dashboard] = await Promise.all([
+      Promise.all([...new Set(v.op.assignments.map((a) => a.departmentId))].map((id) => d.services.stores.departments.find(id))),
+      d.services.dashboard.figures(v.op),
+    ]);
+    const depts = new Map(found.filter((x) => x !== undefined).map((x) => [x.id, x]));
+    render(ctx, v.frame, 200, (f) => pages.homePage(f, v.op, depts, dashboard));
   }));
 
   // Apps.

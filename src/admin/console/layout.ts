@@ -54,6 +54,14 @@ a.button{display:inline-block;padding:.45rem 1rem;border-radius:4px;background:#
 .tag.danger{background:#fef3c7;color:#78350f}
 .error{border-left:4px solid #b91c1c;background:#fef2f2;color:#7f1d1d;padding:.6rem .8rem;margin:0 0 1rem}
 .secret{font:1.1rem/1.4 ui-monospace,monospace;background:#f9fafb;border:1px dashed #6b7280;padding:.5rem;overflow-wrap:anywhere}
+.dashboard section{margin:1.5rem 0}
+svg.chart{display:block;width:100%;height:auto;max-width:48rem}
+.legend{list-style:none;margin:.25rem 0;padding:0;display:flex;flex-wrap:wrap;gap:.25rem 1.25rem;font-size:.9rem}
+.legend svg{vertical-align:-2px;margin-right:.35rem}
+details{margin:.5rem 0}
+summary{cursor:pointer;color:#1e40af}
+tr.sub th{font-weight:400;padding-left:1.5rem}
+td[data-figure],th.num{text-align:right;font-variant-numeric:tabular-nums}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;color:#000;padding:.25rem .5rem}
 @media (max-width:40rem){main{margin:0;border-radius:0}dl{grid-template-columns:1fr}}
 `;

@@ -3,6 +3,7 @@ import type { AuditEvent, ChainReport } from '../../audit/index.js';
 import type { ClientChange, ClientRecord, ClientSettings } from '../../clients/index.js';
 import type { SigningKeyInfo } from '../../keys/index.js';
 import type { ClientDetail } from '../client-service.js';
+import type { Dashboard } from '../dashboard-service.js';
 import type { Department } from '../departments.js';
 import type { OperatorView } from '../operator-service.js';
 import type { Page } from '../paging.js';
@@ -10,6 +11,7 @@ import type { Operator } from '../roles.js';
 import { dangerousSettings, tookPart } from '../review-rules.js';
 import { ROLES } from '../roles.js';
 import { clientForm, formFromSettings, type ClientFormOptions } from './client-form.js';
+import { dashboardSection } from './dashboard-page.js';
 import { consoleLayout, type PageFrame } from './layout.js';
 
 type Diff = { field: string; before: unknown; after: unknown }[];
@@ -76,12 +78,13 @@ export const errorPage = (f: PageFrame, message: string) => consoleLayout(f, f.t
 export const signedOutPage = (f: PageFrame) =>
   consoleLayout(f, f.t.signedOutTitle, html`<p>${f.t.signedOutBody}</p><p><a class="button" href="/admin">${f.t.signInAgain}</a></p>`);
 
-export function homePage(f: PageFrame, op: Operator, departments: Map<string, Department>): string {
+/** The console's home: the dashboard (for operators who read apps or the audit log), then the operator's roles. */
+export function homePage(f: PageFrame, op: Operator, departments: Map<string, Department>, dashboard: Dashboard | undefined): string {
   const { t } = f;
   return consoleLayout(
     f,
     t.homeTitle,
-    html`<p class="lead">${t.homeLead}</p>
+    html`${dashboard ? dashboardSection(f, dashboard) : html`<p class="lead">${t.homeLead}</p>`}
 <table><caption>${t.yourRoles}</caption><thead><tr><th scope="col">${t.role}</th><th scope="col">${t.department}</th></tr></thead>
 <tbody>${op.assignments.map((a) => html`<tr><td>${t.roles[a.role] ?? a.role}</td><td>${departments.get(a.departmentId)?.name ?? a.departmentId}</td></tr>`)}</tbody></table>`,
   );

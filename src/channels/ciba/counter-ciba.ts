@@ -56,6 +56,17 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
       await deps.authentications.save(sessionUid, authentication);
       noteLogin(authentication);
       await provider.backchannelResult(backchannel, grant, { acr: authentication.acr, amr: authentication.amr, authTime: authentication.at, sessionUid });
+      // The phone's approval is audited as such (channel mobile); this is the sign-in it made, at the
+      // counter, counted with every other channel's (metrics, the console's dashboard).
+      await deps.audit.append({
+        action: 'login.succeeded',
+        actorType: 'citizen',
+        actorId: account.sub,
+        accountId: account.sub,
+        clientId: request.clientId,
+        channel: 'counter',
+        details: { method: 'ciba', amr: authentication.amr, acr: authentication.acr, approvalId: request.id },
+      });
     },
   });
 

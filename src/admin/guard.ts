@@ -46,6 +46,11 @@ export function createGuard(audit: AuditLog) {
     }, { trx });
   }
 
+  /** The same record for what the `yihao` command did with the server's own authority (no operator behind it). */
+  async function recordSystem(action: AuditAction, target: Target, details: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
+    await audit.append({ action, actorType: 'system', actorId: 'cli', clientId: target.clientId, departmentId: target.departmentId, details: { ...details, via: 'cli' } }, { trx });
+  }
+
   async function deny(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, operation: string, reason: DenyReason, target: Target = {}): Promise<never> {
     await record(op, 'admin.denied', target, { operation, reason });
     if (reason === 'scope' || reason === 'not_found') throw notFound(operation.split('.')[0] ?? 'resource');
@@ -64,6 +69,7 @@ export function createGuard(audit: AuditLog) {
 
   return {
     record,
+    recordSystem,
     deny,
     /** The department paths where `op` holds `permission`; refuses (403, audited) when there are none. */
     async scopes(op: Operator, permission: Permission, operation: string): Promise<string[]> {

@@ -14,7 +14,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type { Department } from '../../src/admin/index.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { buildCli, runYihao, type CliRun } from '../support/yihao-cli.js';
+import { buildCli, pgUrlWithSchema, runYihao, type CliRun } from '../support/yihao-cli.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -42,7 +42,9 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
   /** Operators, by sub: a dept-admin of the province, a reviewer there, and a dept-admin of another province. */
   const ops = {} as Record<'admin' | 'reviewer' | 'stranger', string>;
 
-  const yihao = (args: string[]): Promise<CliRun> => runYihao(args, h.env, '', 90_000);
+  /** The CLI on the server's own stores (on PostgreSQL, in the harness's schema). */
+  const cliEnv = () => (h.env.DATABASE_URL ? { ...h.env, DATABASE_URL: pgUrlWithSchema(h.env.DATABASE_URL, h.env.TEST_SCHEMA!) } : h.env);
+  const yihao = (args: string[]): Promise<CliRun> => runYihao(args, cliEnv(), '', 90_000);
   async function ok(args: string[]): Promise<Json> {
     const run = await yihao([...args, '--json']);
     expect(run.stderr).toBe('');
@@ -127,10 +129,13 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('kind: kiosk\nstatus: active\ndepartment: 浙江省大数据局');
     expect(text.stdout).toContain('authentication: private_key_jwt');
-    for (const out of [JSON.stringify(shown), text.stdout]) {
+    const serviceText = (await yihao(['client', 'show', service.client_id])).stdout;
+    expect(serviceText).toContain('authentication: client_secret_basic');
+    expect(shown).not.toHaveProperty('client_secret');
+    expect(serviceText).not.toMatch(/^client_secret:/m);
+    for (const out of [JSON.stringify(shown), serviceText]) {
       expect(out).not.toContain(service.client_secret);
       expect(out).not.toMatch(/hmac\d+\$/);
-      expect(out).not.toContain('client_secret');
     }
     expectFailure(await yihao(['client', 'show', 'yh_nosuchclient']), 3, /no client has that id/);
     expectFailure(await yihao(['client', 'show']), 2, /the CLIENT_ID is required/);
@@ -229,7 +234,7 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
     expectFailure(await update(service.client_id, '--as', ops.admin, '--backchannel-logout-uri', 'not a url'), 2, /--backchannel-logout-uri must be an absolute URL/);
     expectFailure(await update(service.client_id, '--as', ops.admin, '--grant-type', 'authorization_code'), 2, /needs at least one redirect URI/);
     expectFailure(await update(service.client_id, '--as', ops.admin, '--dpop', '--no-dpop'), 2, /not both/);
-    expectFailure(await update(service.client_id, '--as', ops.admin, '--public'), 2, /unknown option '--public'/);
+    expectFailure(await update(service.client_id, '--as', ops.admin, '--public'), 2, /unknown option --public/);
     expectFailure(await update('yh_nosuchclient', '--as', ops.admin, '--name', 'X'), 3, /no client has that id/);
     expect((await clientsWithOpenChange()).includes(service.client_id)).toBe(false);
   });

@@ -64,7 +64,8 @@ waiting for review.
 Options:
   --department D   only this department and those under it (an id dp_…, or its path /dp_…/dp_…/)
   --kind K         only this kind: ${CLIENT_KINDS.join(', ')}
-  --json           print {"clients": [...]}, each without settings ('yihao client show' has them)`,
+  --json           print {"clients": [...]}, each without settings ('yihao client show' has them);
+                   status is active, suspended or draft (pending review), as in the admin API`,
 
   async run(args, { env, out }) {
     const opts = parseOptions(this.name, args, { department: { type: 'string' }, kind: { type: 'string' }, json: { type: 'boolean' } } as const);

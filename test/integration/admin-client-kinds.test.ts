@@ -76,8 +76,10 @@ describe('registering clients by kind through the admin API and the console', { 
     expect((await refused({ kind: 'fridge' })).fields['settings.kind']).toMatch(/must be one of web, mobile, ciba, kiosk, counter, service/);
     // A kiosk cannot later trade its keys for a secret or become public.
     const kiosk = await registered({ kind: 'kiosk', client_name: '第二台终端', jwks: kioskKey.jwks });
-    const change = await tree.deptAdmin.api('POST', `/clients/${kiosk.clientId}/changes`, { kind: 'kiosk', client_name: '第二台终端', jwks: kioskKey.jwks, public: true });
-    expect(change.status).toBe(400);
+    const toPublic = await tree.deptAdmin.api('POST', `/clients/${kiosk.clientId}/changes`, { kind: 'kiosk', client_name: '第二台终端', jwks: kioskKey.jwks, public: true });
+    expect(toPublic).toMatchObject({ status: 400, body: { fields: { public: 'a public client has no keys to authenticate with' } } });
+    const toSecret = await tree.deptAdmin.api('POST', `/clients/${kiosk.clientId}/changes`, { client_name: '第二台终端', grant_types: ['client_credentials'] });
+    expect(toSecret).toMatchObject({ status: 400, body: { message: expect.stringMatching(/cannot change how it authenticates/), fields: { public: 'cannot change' } } });
   });
 
   it('registers a kiosk from the console form by kind, with its keys pasted in', async () => {

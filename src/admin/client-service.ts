@@ -97,9 +97,9 @@ export function clientService(d: ClientServiceDeps) {
   }
 
   const publish = (c: ClientRecord) => d.live.publish(c.clientId, clientMetadata(c.clientId, c.settings!, c.secretDigest, Math.floor(c.createdAt / 1000)));
-  const publishLive = async (c: ClientRecord) => {
+  /** Checked before anything is written: a write that could not then be published would leave the two apart. */
+  const publishable = (c: ClientRecord) => {
     if (!c.settings) throw conflict('this client has no recorded settings to publish; draft a change with its settings first');
-    await publish(c);
   };
 
   /**
@@ -132,18 +132,20 @@ export function clientService(d: ClientServiceDeps) {
 
   async function resume(client: ClientRecord, record: Recorder): Promise<ClientRecord> {
     if (client.status !== 'suspended') throw conflict('only a suspended client can be resumed');
+    publishable(client);
     const next: ClientRecord = { ...client, status: 'active', version: client.version + 1, updatedAt: Date.now() };
     await store.transaction(async (s, trx) => {
       if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
       await record('admin.client.resumed', { departmentId: client.departmentId, clientId: client.clientId }, { status: { before: 'suspended', after: 'active' } }, trx);
     });
-    await publishLive(next);
+    await publish(next);
     return next;
   }
 
   async function rotateSecret(found: ClientRecord, graceAsked: number | undefined, record: Recorder): Promise<{ clientSecret: string; previousValidUntil: number | undefined }> {
     const client = await withRecordedSettings(found);
     if (!client.secretDigest) throw new AdminError('invalid_input', 'this client has no secret (it is public, or authenticates with its own keys)');
+    if (client.status === 'active') publishable(client);
     const graceSeconds = graceAsked ?? d.secretGrace.defaultSeconds;
     if (graceSeconds > d.secretGrace.maxSeconds) {
       throw new AdminError('invalid_input', `grace_seconds must be at most ${d.secretGrace.maxSeconds}`, { grace_seconds: `must be at most ${d.secretGrace.maxSeconds}` });
@@ -162,7 +164,7 @@ export function clientService(d: ClientServiceDeps) {
         trx,
       );
     });
-    if (next.status === 'active') await publishLive(next);
+    if (next.status === 'active') await publish(next);
     return { clientSecret: fresh.secret, previousValidUntil };
   }
 

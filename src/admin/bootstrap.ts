@@ -82,7 +82,7 @@ export function adminBootstrap({ db, departments, assignments, accounts, audit }
       if (!account) throw new YihaoError('not_found', 'no account matches that --as identifier');
       const held = await assignments.forAccount(account.id);
       if (held.length === 0) throw new YihaoError('invalid_input', 'that --as account holds no operator role');
-      return { accountId: account.id, sub: account.sub, name: account.name, assignments: held };
+      return { accountId: account.id, sub: account.sub, name: account.name, assignments: held, channel: 'cli' };
     },
 
     /** Grants `role` in `departmentId` to the account with this citizen ID, mobile number or sub. */

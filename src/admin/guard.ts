@@ -31,7 +31,7 @@ export interface Target {
  */
 export function createGuard(audit: AuditLog) {
   /** `trx`: the change's own transaction, so that the change and its record commit together. */
-  async function record(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, action: AuditAction, target: Target, details?: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
+  async function record(op: Pick<Operator, 'sub' | 'ip' | 'requestId' | 'channel'>, action: AuditAction, target: Target, details?: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
     await audit.append({
       action,
       actorType: 'operator',
@@ -41,7 +41,7 @@ export function createGuard(audit: AuditLog) {
       departmentId: target.departmentId,
       ip: op.ip,
       requestId: op.requestId,
-      channel: 'web',
+      channel: op.channel ?? 'web',
       ...(details ? { details } : {}),
     }, { trx });
   }

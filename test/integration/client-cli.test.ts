@@ -72,7 +72,7 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
     else await expect.poll(request, { timeout: 10_000, interval: 250 }).toMatchObject(expected as object);
   }
   const events = async (clientId: string, action: string) =>
-    (await h.yihao.stores.db('audit_events').where({ client_id: clientId, action }).select('actor_type', 'actor_id', 'details')) as { actor_type: string; actor_id: string; details: unknown }[];
+    (await h.yihao.stores.db('audit_events').where({ client_id: clientId, action }).select('actor_type', 'actor_id', 'channel', 'details')) as { actor_type: string; actor_id: string; channel: string | null; details: unknown }[];
 
   beforeAll(async () => {
     if (!enabled) return;
@@ -227,7 +227,7 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
     expect(await tokenWith(service.client_id, service.client_secret)).toEqual({ status: 200 });
 
     const drafted = (await events(service.client_id, 'admin.client_change.drafted')).concat(await events(service.client_id, 'admin.client_change.submitted'));
-    expect(drafted.map((e) => [e.actor_type, e.actor_id])).toEqual([['operator', ops.admin], ['operator', ops.admin]]);
+    expect(drafted.map((e) => [e.actor_type, e.actor_id, e.channel])).toEqual([['operator', ops.admin, 'cli'], ['operator', ops.admin, 'cli']]);
 
     // A draft stays a draft; a second change waits until the first is done.
     const draft = await ok(['client', 'update', kiosk.client_id, '--as', ops.admin, '--no-first-party', '--allowed-channel', 'kiosk', '--draft']);

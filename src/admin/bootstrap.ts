@@ -3,10 +3,10 @@ import type { Accounts } from '../accounts/index.js';
 import type { Database } from '../storage/database.js';
 import type { AdminAction, AuditLog } from '../audit/index.js';
 import { YihaoError } from '../errors.js';
-import { clientStore, type CreatedClient } from '../clients/index.js';
+import { clientStore, type ClientSettings } from '../clients/index.js';
 import { assignmentStore, type AssignmentStore } from './assignments.js';
 import { departmentStore, placementProblem, type Department, type DepartmentStore, type Level } from './departments.js';
-import type { Role } from './roles.js';
+import type { Operator, Role } from './roles.js';
 
 /**
  * What the `yihao` command does with the server's own authority, before any operator exists (or
@@ -14,8 +14,8 @@ import type { Role } from './roles.js';
  * CLI registered under a department. Audited as the system.
  */
 export function adminBootstrap({ db, departments, assignments, accounts, audit }: { db: Database; departments: DepartmentStore; assignments: AssignmentStore; accounts: Accounts; audit: AuditLog }) {
-  const record = (trx: Knex.Transaction, action: AdminAction, target: { departmentId?: string; accountId?: string }, details: Record<string, unknown>) =>
-    audit.append({ action, actorType: 'system', actorId: 'cli', departmentId: target.departmentId, accountId: target.accountId, details }, { trx });
+  const record = (trx: Knex.Transaction, action: AdminAction, target: { departmentId?: string; accountId?: string; clientId?: string }, details: Record<string, unknown>) =>
+    audit.append({ action, actorType: 'system', actorId: 'cli', departmentId: target.departmentId, accountId: target.accountId, clientId: target.clientId, details }, { trx });
 
   return {
     async createDepartment(input: { name: string; level: Level; parentId?: string | undefined }): Promise<Department> {
@@ -49,37 +49,40 @@ export function adminBootstrap({ db, departments, assignments, accounts, audit }
     },
 
     /**
-     * Records a client that the CLI registered (`created`, from the client registry) as an active
-     * client of `department`, so that the console shows it; from then on its changes go through
-     * review like any other client's. The administrator running the CLI is its only reviewer here:
-     * creating is the bootstrap step.
+     * Records a client that the CLI registered as an active client of `department`, with its
+     * settings as approved ones, so that the console shows and edits it like a client made there;
+     * from then on its changes go through review like any other client's. The administrator
+     * running the CLI is its only reviewer here: creating is the bootstrap step.
      */
-    async adoptClient(created: CreatedClient, kind: string, department: Department): Promise<void> {
-      const m = created.metadata;
+    async adoptClient(input: { clientId: string; settings: ClientSettings; secretDigest: string | undefined; department: Department }): Promise<void> {
       const now = Date.now();
       await db.transaction(async (trx) => {
         await clientStore(trx).insert({
-          clientId: created.client_id,
-          departmentId: department.id,
+          clientId: input.clientId,
+          departmentId: input.department.id,
           status: 'active',
-          settings: undefined,
-          name: String(m.client_name),
-          // The stored client_secret is already the keyed hash.
-          secretDigest: typeof m.client_secret === 'string' ? m.client_secret : undefined,
+          settings: input.settings,
+          name: input.settings.client_name,
+          secretDigest: input.secretDigest,
           version: 1,
           createdBy: 'cli',
           createdAt: now,
           updatedAt: now,
         });
-        const after = {
-          client_name: m.client_name,
-          kind,
-          grant_types: m.grant_types,
-          token_endpoint_auth_method: m.token_endpoint_auth_method,
-          ...(m.security_profile ? { security_profile: m.security_profile } : {}),
-        };
-        await record(trx, 'admin.client.created', { departmentId: department.id }, { client_id: created.client_id, via: 'cli', after });
+        await record(trx, 'admin.client.created', { departmentId: input.department.id, clientId: input.clientId }, { client_id: input.clientId, via: 'cli', after: input.settings });
       });
+    },
+
+    /**
+     * The operator that the account with this sub, citizen ID or mobile number is, for a CLI command
+     * done in an operator's name (`yihao client update --as`): its roles then decide, as in the console.
+     */
+    async operatorFor(identifier: string): Promise<Operator> {
+      const account = (await accounts.findBySub(identifier)) ?? (await accounts.findByIdentifier(identifier));
+      if (!account) throw new YihaoError('not_found', 'no account matches that --as identifier');
+      const held = await assignments.forAccount(account.id);
+      if (held.length === 0) throw new YihaoError('invalid_input', 'that --as account holds no operator role');
+      return { accountId: account.id, sub: account.sub, name: account.name, assignments: held, channel: 'cli' };
     },
 
     /** Grants `role` in `departmentId` to the account with this citizen ID, mobile number or sub. */

@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
 import { z } from 'zod';
+import type { AdminAction } from '../audit/index.js';
 import {
+  authMethodOf,
   clientMetadata,
   clientSettings,
   settingsDiff,
+  settingsFromMetadata,
   type ClientChange,
   type ClientRecord,
   type ClientSecrets,
@@ -14,7 +18,7 @@ import {
 } from '../clients/index.js';
 import { AdminError } from './admin-error.js';
 import type { DepartmentStore } from './departments.js';
-import type { Guard } from './guard.js';
+import type { Guard, Target } from './guard.js';
 import { offsetOf, type Page } from './paging.js';
 import type { Operator } from './roles.js';
 import { isNationalSuperAdmin, needsNationalReview, tookPart, withParticipant } from './review-rules.js';
@@ -47,6 +51,9 @@ export interface ClientServiceDeps {
   secretGrace: { defaultSeconds: number; maxSeconds: number };
 }
 
+/** Writes an action's audit event inside its transaction, as an operator or as the system (the CLI). */
+type Recorder = (action: AdminAction, target: Target, details: Record<string, unknown>, trx: Knex.Transaction) => Promise<void>;
+
 const newChangeId = () => `cc_${randomBytes(9).toString('base64url')}`;
 const newClientId = () => `yh_${randomBytes(12).toString('base64url')}`;
 
@@ -73,20 +80,93 @@ export function clientService(d: ClientServiceDeps) {
 
   const settingsOf = (value: unknown): ClientSettings => parseInput(clientSettings, value);
 
-  /** Public or confidential is decided at registration (a confidential client got its secret then). */
-  const keepsKind = (client: ClientRecord, s: ClientSettings) => {
-    if (s.public === !client.secretDigest) return;
-    throw new AdminError('invalid_input', 'a client cannot change between public and confidential', { public: 'cannot change' });
+  const needsSecret = (s: ClientSettings) => authMethodOf(s) === 'client_secret_basic';
+
+  /**
+   * How a client authenticates (a secret, its own keys, or nothing: public) is decided at
+   * registration: a client with a secret got it then, and one without has none to use.
+   */
+  const keepsAuthMethod = (client: ClientRecord, s: ClientSettings) => {
+    if (needsSecret(s) === Boolean(client.secretDigest) && (!client.settings || authMethodOf(client.settings) === authMethodOf(s))) return;
+    throw new AdminError('invalid_input', 'a client cannot change how it authenticates (between public, a secret and its own keys)', { public: 'cannot change' });
   };
 
   async function checkLiveable(clientId: string, s: ClientSettings, digest: string | undefined) {
-    const problem = await d.live.problem(clientMetadata(clientId, s, digest ?? (s.public ? undefined : 'hmac1$placeholder'), Math.floor(Date.now() / 1000)));
+    const problem = await d.live.problem(clientMetadata(clientId, s, digest ?? (needsSecret(s) ? 'hmac1$placeholder' : undefined), Math.floor(Date.now() / 1000)));
     if (problem) throw new AdminError('invalid_input', problem, { settings: problem });
   }
 
   const publish = (c: ClientRecord) => d.live.publish(c.clientId, clientMetadata(c.clientId, c.settings!, c.secretDigest, Math.floor(c.createdAt / 1000)));
+  /** Checked before anything is written: a write that could not then be published would leave the two apart. */
+  const publishable = (c: ClientRecord) => {
+    if (!c.settings) throw conflict('this client has no recorded settings to publish; draft a change with its settings first');
+  };
+
+  /**
+   * A client that the CLI registered before settings were recorded has them only in its live
+   * metadata: take them from there, so that what is written next (and published) keeps them.
+   */
+  async function withRecordedSettings(c: ClientRecord): Promise<ClientRecord> {
+    if (c.settings || c.status === 'draft') return c;
+    const live = await d.live.find(c.clientId);
+    const parsed = live && clientSettings.safeParse(settingsFromMetadata(live));
+    return parsed && parsed.success ? { ...c, settings: parsed.data } : c;
+  }
 
   const conflict = (message: string) => new AdminError('conflict', message);
+
+  const asOperator = (op: Operator): Recorder => (action, target, details, trx) => guard.record(op, action, target, details, trx);
+  const asSystem: Recorder = (action, target, details, trx) => guard.recordSystem(action, target, details, trx);
+
+  async function suspend(found: ClientRecord, reason: string, record: Recorder): Promise<ClientRecord> {
+    const client = await withRecordedSettings(found);
+    if (client.status !== 'active') throw conflict('only an active client can be suspended');
+    const next: ClientRecord = { ...client, status: 'suspended', version: client.version + 1, updatedAt: Date.now() };
+    await store.transaction(async (s, trx) => {
+      if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+      await record('admin.client.suspended', { departmentId: client.departmentId, clientId: client.clientId }, { reason, status: { before: 'active', after: 'suspended' } }, trx);
+    });
+    await d.live.unpublish(client.clientId);
+    return next;
+  }
+
+  async function resume(client: ClientRecord, record: Recorder): Promise<ClientRecord> {
+    if (client.status !== 'suspended') throw conflict('only a suspended client can be resumed');
+    publishable(client);
+    const next: ClientRecord = { ...client, status: 'active', version: client.version + 1, updatedAt: Date.now() };
+    await store.transaction(async (s, trx) => {
+      if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+      await record('admin.client.resumed', { departmentId: client.departmentId, clientId: client.clientId }, { status: { before: 'suspended', after: 'active' } }, trx);
+    });
+    await publish(next);
+    return next;
+  }
+
+  async function rotateSecret(found: ClientRecord, graceAsked: number | undefined, record: Recorder): Promise<{ clientSecret: string; previousValidUntil: number | undefined }> {
+    const client = await withRecordedSettings(found);
+    if (!client.secretDigest) throw new AdminError('invalid_input', 'this client has no secret (it is public, or authenticates with its own keys)');
+    if (client.status === 'active') publishable(client);
+    const graceSeconds = graceAsked ?? d.secretGrace.defaultSeconds;
+    if (graceSeconds > d.secretGrace.maxSeconds) {
+      throw new AdminError('invalid_input', `grace_seconds must be at most ${d.secretGrace.maxSeconds}`, { grace_seconds: `must be at most ${d.secretGrace.maxSeconds}` });
+    }
+    const fresh = d.secrets.generate();
+    const now = Date.now();
+    const previousValidUntil = graceSeconds > 0 ? now + graceSeconds * 1000 : undefined;
+    const next: ClientRecord = { ...client, secretDigest: fresh.stored, version: client.version + 1, updatedAt: now };
+    await store.transaction(async (s, trx) => {
+      if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
+      if (previousValidUntil) await secretGrace(trx).add(client.clientId, client.secretDigest!, previousValidUntil);
+      await record(
+        'admin.client.secret_rotated',
+        { departmentId: client.departmentId, clientId: client.clientId },
+        { grace_seconds: graceSeconds, previous_valid_until: previousValidUntil ? new Date(previousValidUntil).toISOString() : null },
+        trx,
+      );
+    });
+    if (next.status === 'active') await publish(next);
+    return { clientSecret: fresh.secret, previousValidUntil };
+  }
 
   return {
     async list(op: Operator, q: { q?: string | undefined; status?: string | undefined; page: number; per_page: number }): Promise<Page<ClientRecord>> {
@@ -112,7 +192,7 @@ export function clientService(d: ClientServiceDeps) {
       const settings = body.settings;
       const clientId = newClientId();
       await checkLiveable(clientId, settings, undefined);
-      const secret = settings.public ? undefined : d.secrets.generate();
+      const secret = needsSecret(settings) ? d.secrets.generate() : undefined;
       const now = Date.now();
       const client: ClientRecord = {
         clientId,
@@ -155,7 +235,7 @@ export function clientService(d: ClientServiceDeps) {
     async propose(op: Operator, clientId: string, input: unknown): Promise<ClientChange> {
       const client = await owned(op, 'client.write', 'client.change', clientId);
       const settings = settingsOf(input);
-      keepsKind(client, settings);
+      keepsAuthMethod(client, settings);
       if (await store.openChangeFor(clientId)) throw conflict('this client already has a change in progress');
       await checkLiveable(clientId, settings, client.secretDigest);
       const change: ClientChange = {
@@ -202,7 +282,7 @@ export function clientService(d: ClientServiceDeps) {
       const { change, client } = await ownedChange(op, 'client.write', 'client_change.edit', changeId);
       if (change.status !== 'draft' && change.status !== 'submitted') throw conflict('only an open change can be edited');
       const settings = settingsOf(input);
-      keepsKind(client, settings);
+      keepsAuthMethod(client, settings);
       await checkLiveable(client.clientId, settings, client.secretDigest);
       const next: ClientChange = { ...withParticipant(change, op.sub), proposed: settings, status: 'draft', submittedAt: undefined };
       await store.transaction(async (s, trx) => {
@@ -285,55 +365,54 @@ export function clientService(d: ClientServiceDeps) {
 
     async suspend(op: Operator, clientId: string, input: unknown): Promise<ClientRecord> {
       const { reason } = parseInput(suspensionInput, input);
-      const client = await owned(op, 'client.write', 'client.suspend', clientId);
-      if (client.status !== 'active') throw conflict('only an active client can be suspended');
-      const next: ClientRecord = { ...client, status: 'suspended', version: client.version + 1, updatedAt: Date.now() };
-      await store.transaction(async (s, trx) => {
-        if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
-        await guard.record(op, 'admin.client.suspended', { departmentId: client.departmentId, clientId }, { reason, status: { before: 'active', after: 'suspended' } }, trx);
-      });
-      await d.live.unpublish(clientId);
-      return next;
+      return suspend(await owned(op, 'client.write', 'client.suspend', clientId), reason, asOperator(op));
     },
 
     async resume(op: Operator, clientId: string): Promise<ClientRecord> {
-      const client = await owned(op, 'client.write', 'client.resume', clientId);
-      if (client.status !== 'suspended') throw conflict('only a suspended client can be resumed');
-      const next: ClientRecord = { ...client, status: 'active', version: client.version + 1, updatedAt: Date.now() };
-      await store.transaction(async (s, trx) => {
-        if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
-        await guard.record(op, 'admin.client.resumed', { departmentId: client.departmentId, clientId }, { status: { before: 'suspended', after: 'active' } }, trx);
-      });
-      await publish(next);
-      return next;
+      return resume(await owned(op, 'client.write', 'client.resume', clientId), asOperator(op));
     },
 
     /** A new secret, shown once; the old one keeps working for the grace period. */
     async rotateSecret(op: Operator, clientId: string, input: unknown = {}): Promise<{ clientSecret: string; previousValidUntil: number | undefined }> {
       const body = parseInput(rotationInput, input);
-      const client = await owned(op, 'client.write', 'client.rotate_secret', clientId);
-      if (!client.secretDigest) throw new AdminError('invalid_input', 'a public client has no secret');
-      const graceSeconds = body.grace_seconds ?? d.secretGrace.defaultSeconds;
-      if (graceSeconds > d.secretGrace.maxSeconds) {
-        throw new AdminError('invalid_input', `grace_seconds must be at most ${d.secretGrace.maxSeconds}`, { grace_seconds: `must be at most ${d.secretGrace.maxSeconds}` });
-      }
-      const fresh = d.secrets.generate();
-      const now = Date.now();
-      const previousValidUntil = graceSeconds > 0 ? now + graceSeconds * 1000 : undefined;
-      const next: ClientRecord = { ...client, secretDigest: fresh.stored, version: client.version + 1, updatedAt: now };
-      await store.transaction(async (s, trx) => {
-        if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
-        if (previousValidUntil) await secretGrace(trx).add(clientId, client.secretDigest!, previousValidUntil);
-        await guard.record(
-          op,
-          'admin.client.secret_rotated',
-          { departmentId: client.departmentId, clientId },
-          { grace_seconds: graceSeconds, previous_valid_until: previousValidUntil ? new Date(previousValidUntil).toISOString() : null },
-          trx,
+      return rotateSecret(await owned(op, 'client.write', 'client.rotate_secret', clientId), body.grace_seconds, asOperator(op));
+    },
+
+    /**
+     * The same actions with the server's own authority, for the `yihao` command: no operator and no
+     * department scope behind them, audited as the system (the CLI), and live at once as above.
+     */
+    system: {
+      /** The client, or not_found naming what to do. */
+      async find(clientId: string): Promise<ClientRecord> {
+        const client = /^[\x21-\x7E]{1,128}$/.test(clientId) ? await store.find(clientId) : undefined;
+        if (!client) throw new AdminError('not_found', "no client has that id ('yihao client list' lists them)");
+        return client;
+      },
+      async suspend(clientId: string, input: unknown): Promise<ClientRecord> {
+        const { reason } = parseInput(suspensionInput, input);
+        return suspend(await this.find(clientId), reason, asSystem);
+      },
+      async resume(clientId: string): Promise<ClientRecord> {
+        return resume(await this.find(clientId), asSystem);
+      },
+      async rotateSecret(clientId: string, input: unknown = {}): Promise<{ clientSecret: string; previousValidUntil: number | undefined }> {
+        const body = parseInput(rotationInput, input);
+        return rotateSecret(await this.find(clientId), body.grace_seconds, asSystem);
+      },
+      /** The open change of a client, if any. */
+      openChange: (clientId: string) => store.openChangeFor(clientId),
+      /** The client's approved settings (taken from its live metadata if they were never recorded). */
+      async currentSettings(client: ClientRecord): Promise<ClientSettings | undefined> {
+        return (await withRecordedSettings(client)).settings;
+      },
+      /** Open changes (draft or submitted) of clients in these departments, by client id. */
+      async openChanges(departmentIds: readonly string[]): Promise<Map<string, ClientChange>> {
+        const open = await Promise.all(
+          (['draft', 'submitted'] as const).map((status) => store.listChanges({ departmentIds, status, offset: 0, limit: 100_000 })),
         );
-      });
-      if (next.status === 'active') await publish(next);
-      return { clientSecret: fresh.secret, previousValidUntil };
+        return new Map(open.flatMap((p) => p.items).map((c) => [c.clientId, c]));
+      },
     },
   };
 }

@@ -31,7 +31,7 @@ export interface Target {
  */
 export function createGuard(audit: AuditLog) {
   /** `trx`: the change's own transaction, so that the change and its record commit together. */
-  async function record(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, action: AuditAction, target: Target, details?: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
+  async function record(op: Pick<Operator, 'sub' | 'ip' | 'requestId' | 'channel'>, action: AuditAction, target: Target, details?: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
     await audit.append({
       action,
       actorType: 'operator',
@@ -41,9 +41,14 @@ export function createGuard(audit: AuditLog) {
       departmentId: target.departmentId,
       ip: op.ip,
       requestId: op.requestId,
-      channel: 'web',
+      channel: op.channel ?? 'web',
       ...(details ? { details } : {}),
     }, { trx });
+  }
+
+  /** The same record for what the `yihao` command did with the server's own authority (no operator behind it). */
+  async function recordSystem(action: AuditAction, target: Target, details: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
+    await audit.append({ action, actorType: 'system', actorId: 'cli', clientId: target.clientId, departmentId: target.departmentId, details: { ...details, via: 'cli' } }, { trx });
   }
 
   async function deny(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, operation: string, reason: DenyReason, target: Target = {}): Promise<never> {
@@ -64,6 +69,7 @@ export function createGuard(audit: AuditLog) {
 
   return {
     record,
+    recordSystem,
     deny,
     /** The department paths where `op` holds `permission`; refuses (403, audited) when there are none. */
     async scopes(op: Operator, permission: Permission, operation: string): Promise<string[]> {

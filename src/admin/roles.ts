@@ -53,6 +53,8 @@ export interface Operator {
   assignments: readonly Assignment[];
   ip?: string | undefined;
   requestId?: string | undefined;
+  /** Where the operator acted, for the audit log: the console and API (`web`, the default) or the CLI (`cli`). */
+  channel?: 'web' | 'cli' | undefined;
 }
 
 export const isRootPath = (path: string) => path.split('/').filter(Boolean).length === 1;

@@ -1,64 +1,17 @@
-import { readFileSync } from 'node:fs';
-import { parseClientInput, type ClientInput } from '../clients/index.js';
+import type { ClientSettingsInput } from '../clients/index.js';
 import { loadConfig } from '../config/index.js';
-import { YihaoError } from '../errors.js';
 import { parseOptions, required } from './args.js';
+import { checkSettings, settingOptions, settingsFromOptions } from './client-options.js';
 import type { Command } from './command.js';
 import { withYihao } from './open-yihao.js';
 
 const options = {
+  ...settingOptions,
   kind: { type: 'string' },
-  name: { type: 'string' },
-  'redirect-uri': { type: 'string', multiple: true },
-  'post-logout-redirect-uri': { type: 'string', multiple: true },
-  'grant-type': { type: 'string', multiple: true },
-  scope: { type: 'string' },
   public: { type: 'boolean' },
-  'first-party': { type: 'boolean' },
-  'backchannel-logout-uri': { type: 'string' },
-  'citizen-id-release': { type: 'string' },
-  'verified-claims': { type: 'boolean' },
-  'subject-type': { type: 'string' },
-  'sector-identifier-uri': { type: 'string' },
-  'min-acr': { type: 'string' },
-  'allowed-channel': { type: 'string', multiple: true },
-  'jwks-file': { type: 'string' },
-  'jwks-uri': { type: 'string' },
-  dpop: { type: 'boolean' },
-  'ciba-mode': { type: 'string' },
-  'notification-endpoint': { type: 'string' },
   department: { type: 'string' },
   profile: { type: 'string' },
-  json: { type: 'boolean' },
 } as const;
-
-/** URL problems say only "must be an absolute URL": name the option that holds the URL. */
-const urlOptions: Record<string, string> = {
-  redirectUris: '--redirect-uri',
-  postLogoutRedirectUris: '--post-logout-redirect-uri',
-  backchannelLogoutUri: '--backchannel-logout-uri',
-  sectorIdentifierUri: '--sector-identifier-uri',
-  jwksUri: '--jwks-uri',
-  notificationEndpoint: '--notification-endpoint',
-};
-
-/** A JWK Set file for a client that authenticates with private_key_jwt (kiosks, counter systems). */
-function readJwks(file: string): ClientInput['jwks'] {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as ClientInput['jwks'];
-  } catch {
-    throw new YihaoError('invalid_input', '--jwks-file must name a readable JSON file holding a JWK Set ({"keys": [...]})');
-  }
-}
-
-/** Refuses bad input before any store is opened, with the registry's own schema and messages. */
-function checkInput(input: ClientInput): void {
-  const checked = parseClientInput(input);
-  if (checked.success) return;
-  const issue = checked.error.issues[0]!;
-  const option = urlOptions[String(issue.path[0])];
-  throw new YihaoError('invalid_input', option ? `${option} ${issue.message}` : issue.message);
-}
 
 export const clientCreateCommand: Command = {
   name: 'client create',
@@ -75,9 +28,11 @@ export const clientCreateCommand: Command = {
 Registers a relying party and prints its client_id and client_secret. The secret is
 shown only this once: Yihao keeps only a keyed hash of it.
 
-This is the administrator's bootstrap tool: the client is active at once, without review.
-Every later change (settings, secret rotation, suspension) goes through the console or
-the admin API, where the four-eyes review applies.
+This is the administrator's bootstrap tool: the client is active at once, without review,
+under a department (--department, or the root), with its settings recorded as approved, so
+that the console shows and edits it. Every later change of its settings goes through review
+('yihao client update', the console or the admin API); 'yihao client
+rotate-secret|suspend|resume' act at once and are audited.
 
 Options:
   --kind K                        what sort of app, which fills in what you leave unset:
@@ -86,7 +41,7 @@ Options:
                                            (JWT bearer grant), DPoP-bound tokens
                                   ciba     counter system asking by ID number (CIBA): poll,
                                            or ping with --notification-endpoint
-                                  kiosk    device flow + ID-card grant, kiosk channel only,
+                                  kiosk    device flow + ID-card grant + refresh_token,
                                            private_key_jwt (needs --jwks-file or --jwks-uri)
                                   counter  staff code flow + token exchange (assisted login)
                                   service  client_credentials only
@@ -133,40 +88,30 @@ Options:
 
   async run(args, { env, out }) {
     const opts = parseOptions(this.name, args, options);
-    const name = required(this.name, opts.name, '--name');
-    const input: ClientInput = {
-      kind: opts.kind as ClientInput['kind'],
-      name,
-      redirectUris: opts['redirect-uri'] ?? [],
-      postLogoutRedirectUris: opts['post-logout-redirect-uri'] ?? [],
-      // Checked below with the registry's own schema.
-      grantTypes: opts['grant-type'] as ClientInput['grantTypes'],
-      scope: opts.scope,
+    required(this.name, opts.name, '--name');
+    const input = {
+      ...settingsFromOptions(opts),
+      ...(opts.kind !== undefined ? { kind: opts.kind } : {}),
       // Unset (not false) so that the kind decides: a mobile app is public unless told otherwise.
-      public: opts.public,
-      firstParty: opts['first-party'] ?? false,
-      backchannelLogoutUri: opts['backchannel-logout-uri'],
-      citizenIdRelease: opts['citizen-id-release'] as ClientInput['citizenIdRelease'],
-      verifiedClaimsAllowed: opts['verified-claims'] ?? false,
-      subjectType: opts['subject-type'] as ClientInput['subjectType'],
-      sectorIdentifierUri: opts['sector-identifier-uri'],
-      minAcr: opts['min-acr'],
-      allowedChannels: opts['allowed-channel'] as ClientInput['allowedChannels'],
-      jwks: opts['jwks-file'] === undefined ? undefined : readJwks(opts['jwks-file']),
-      jwksUri: opts['jwks-uri'],
-      dpopRequired: opts.dpop,
-      cibaMode: opts['ciba-mode'] as ClientInput['cibaMode'],
-      notificationEndpoint: opts['notification-endpoint'],
-      profile: opts.profile as ClientInput['profile'],
-    };
-    checkInput(input);
+      ...(opts.public !== undefined ? { public: opts.public } : {}),
+      ...(opts.profile !== undefined ? { security_profile: opts.profile } : {}),
+    } as ClientSettingsInput;
+    checkSettings(input);
     const config = loadConfig(env);
     const { created, department } = await withYihao(config, async (yihao) => {
       const { bootstrap } = yihao.admin.services;
       // Resolved first: a wrong --department creates nothing.
       const department = await bootstrap.departmentForClient(opts.department);
-      const created = await yihao.clients.create(input);
-      if (department) await bootstrap.adoptClient(created, input.kind ?? 'web', department);
+      const created = await yihao.clients.register(input);
+      const m = created.metadata;
+      if (department) {
+        await bootstrap.adoptClient({
+          clientId: created.client_id,
+          settings: created.settings,
+          secretDigest: typeof m.client_secret === 'string' ? m.client_secret : undefined,
+          department,
+        });
+      }
       return { created, department };
     });
     // The stored `client_secret` is the keyed hash: show the secret itself, and only here.

@@ -9,6 +9,9 @@ import { departmentCreateCommand } from './department.command.js';
 import { operatorCreateCommand } from './operator.command.js';
 import { wantsHelp } from './args.js';
 import { clientCreateCommand } from './client.command.js';
+import { clientListCommand, clientResumeCommand, clientRotateSecretCommand, clientShowCommand, clientSuspendCommand } from './client-manage.command.js';
+import { clientUpdateCommand } from './client-update.command.js';
+import { isAdminError } from '../admin/admin-error.js';
 import { idpAddCommand, idpDisableCommand, idpEnableCommand, idpListCommand, idpSetCommand, idpUnlinkCommand } from './idp.command.js';
 import type { Command, CommandContext } from './command.js';
 import { keysListCommand, keysReindexCommand, keysResealCommand, keysRotateCommand } from './keys.command.js';
@@ -18,6 +21,12 @@ import { streamOutput } from './output.js';
 const commands: readonly Command[] = [
   migrateCommand,
   clientCreateCommand,
+  clientListCommand,
+  clientShowCommand,
+  clientUpdateCommand,
+  clientRotateSecretCommand,
+  clientSuspendCommand,
+  clientResumeCommand,
   accountCreateCommand,
   keysListCommand,
   keysRotateCommand,
@@ -34,7 +43,7 @@ const commands: readonly Command[] = [
   auditVerifyCommand,
 ];
 
-const EXIT = { ok: 0, unexpected: 1, badInput: 2 } as const;
+const EXIT = { ok: 0, unexpected: 1, badInput: 2, notFound: 3 } as const;
 
 /**
  * knex puts the failed statement, values inlined (names, phone numbers), before the driver's
@@ -47,6 +56,8 @@ const withoutStatement = (message: string) =>
 function failure(e: unknown): { code: number; message: string } {
   if (isYihaoError(e) || e instanceof ConfigError) return { code: EXIT.badInput, message: e.message };
   if (e instanceof CheckFailed) return { code: e.exitCode, message: e.message };
+  // The admin services (yihao client ...): the thing named does not exist, or the input or state is wrong.
+  if (isAdminError(e)) return { code: e.code === 'not_found' ? EXIT.notFound : EXIT.badInput, message: e.message };
   const message = withoutStatement(e instanceof Error ? e.message : String(e));
   return { code: EXIT.unexpected, message: `unexpected error: ${message.split('\n')[0]!.slice(0, 300)}` };
 }
@@ -73,7 +84,8 @@ YIHAO_DATA_DIR, default ./data under the current directory), REDIS_URL, YIHAO_CO
 (YIHAO_COOKIE_KEYS, YIHAO_SEAL_KEYS, YIHAO_INDEX_KEY, or YIHAO_SECRETS_FILE).
 
 Exit codes: 0 done; 2 bad input or configuration (one line on stderr);
-3 a check found a problem (yihao audit verify, unreadable values in yihao keys reseal/reindex); 1 unexpected error.`;
+3 a check found a problem (yihao audit verify, unreadable values in yihao keys reseal/reindex)
+or the client named does not exist (yihao client show|update|rotate-secret|suspend|resume); 1 unexpected error.`;
 
 const groupHelp = (group: string, members: readonly Command[]) => `Usage: yihao ${group} <command> [options]
 

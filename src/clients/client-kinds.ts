@@ -41,3 +41,18 @@ export const KIND_DEFAULTS: Readonly<Record<ClientKind, KindDefaults>> = {
   // A back-end service calling APIs in its own name.
   service: { grantTypes: ['client_credentials'] },
 };
+
+/**
+ * The kind of a client: the one it was registered as, or for one registered before kinds were
+ * recorded, the kind its grants say.
+ */
+export function kindOf(s: { kind?: ClientKind | undefined; grant_types?: readonly string[] | undefined }): ClientKind {
+  if (s.kind) return s.kind;
+  const g = s.grant_types ?? [];
+  if (g.includes(CIBA_GRANT)) return 'ciba';
+  if (g.includes(DEVICE_CODE_GRANT) || g.includes(ID_CARD_GRANT)) return 'kiosk';
+  if (g.includes(TOKEN_EXCHANGE_GRANT)) return 'counter';
+  if (g.includes(JWT_BEARER_GRANT)) return 'mobile';
+  if (g.length > 0 && g.every((x) => x === 'client_credentials')) return 'service';
+  return 'web';
+}

@@ -56,17 +56,18 @@ interface ProfileInput {
 const isHttps = (uri: string): boolean => URL.canParse(uri) && new URL(uri).protocol === 'https:';
 
 /**
- * Where a registration contradicts the profile, in words an operator can act on (CLI option names);
- * undefined when it does not. The registry's schema refuses the input with this message.
+ * Where a registration contradicts the profile, naming settings by their metadata names (the CLI
+ * puts its option names in their place); undefined when it does not. The one client schema
+ * (client-settings.ts) refuses the settings with this message.
  */
 export function fapi2InputProblem(c: ProfileInput): string | undefined {
   if (c.profile !== 'fapi2') return undefined;
-  if (c.public) return 'the fapi2 profile is for confidential clients only: it cannot be --public';
-  if (!c.jwks && !c.jwksUri) return 'the fapi2 profile authenticates clients with private_key_jwt: give --jwks-file or --jwks-uri';
+  if (c.public) return 'the fapi2 profile is for confidential clients only: it cannot be public';
+  if (!c.jwks && !c.jwksUri) return 'the fapi2 profile authenticates clients with private_key_jwt: give jwks or jwks_uri';
   const other = c.grantTypes.find((g) => !FAPI2_GRANTS.includes(g));
   if (other) return `the fapi2 profile allows only the ${FAPI2_GRANTS.join(', ')} grants, not ${other}`;
   if (!c.redirectUris.every(isHttps)) return 'the fapi2 profile needs https redirect URIs';
-  if (!c.dpopRequired) return 'the fapi2 profile needs DPoP-bound access tokens';
+  if (!c.dpopRequired) return 'the fapi2 profile needs DPoP-bound access tokens (dpop_bound_access_tokens)';
   return undefined;
 }
 

@@ -26,6 +26,10 @@ export function liveClients({ Adapter, provider }: { Adapter: AdapterConstructor
         return err.error_description ?? err.error ?? 'invalid client metadata';
       }
     },
+    /** The metadata the provider serves now; undefined for a client that is not live (suspended, or unknown). */
+    async find(clientId: string): Promise<Record<string, unknown> | undefined> {
+      return (await store.find(clientId)) as Record<string, unknown> | undefined;
+    },
     async publish(clientId: string, metadata: Record<string, unknown>): Promise<void> {
       await store.upsert(clientId, metadata as AdapterPayload);
     },

@@ -16,6 +16,7 @@ import { consoleSignInInChromium } from '../support/admin-operators.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
 import { chromiumAvailable, freshPages, launchChromium } from '../support/chromium.js';
 import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
+import { clientSettings, settingsFromMetadata } from '../../src/clients/index.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { phoneWithDeviceKey, registerMobileApp, totpCode } from '../support/mobile-app.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
@@ -61,7 +62,7 @@ describe.skipIf(!chromiumAvailable)('the console dashboard after a scripted day 
     const place = async (clientId: string, name: string, d: Department) => {
       // The mobile and kiosk helpers hand back only the id: adoption records the stored metadata.
       const metadata = (await new h.yihao.services.Adapter('Client').find(clientId)) as Record<string, unknown>;
-      await counterClientOf(h, { client_id: clientId, metadata }, name, d.id);
+      await counterClientOf(h, { client_id: clientId, metadata, settings: clientSettings.parse(settingsFromMetadata(metadata)) }, name, d.id);
       (d === dept.x ? ofX : ofY).push({ id: clientId, name });
     };
 

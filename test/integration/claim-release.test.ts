@@ -171,7 +171,7 @@ describe('claim release', () => {
   it('refuses to register a client for identity_assurance unless it may receive verified_claims', async () => {
     await expect(h.client({ scope: 'openid identity_assurance', verifiedClaimsAllowed: false })).rejects.toMatchObject({
       code: 'invalid_input',
-      message: 'scope identity_assurance needs verified claims allowed (--verified-claims)',
+      message: 'scope identity_assurance needs verified_claims_allowed',
     });
   });
 

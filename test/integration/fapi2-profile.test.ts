@@ -289,17 +289,19 @@ describe.each(backends)('FAPI 2.0 Security Profile per client ($name)', { timeou
     for (const [change, message] of broken) expect(await validate({ ...stored, ...change })).toMatch(message);
   });
 
-  it.runIf(enabled)('refuses an admin API change that would publish a fapi2 client without the profile', async () => {
+  it.runIf(enabled)('keeps a fapi2 client under the profile through the admin API: its recorded settings carry the profile, and a change cannot make it public', async () => {
     const { clientId, made } = await registered('adopted');
     const boot = h.yihao.admin.services.bootstrap;
     const department = await boot.createDepartment({ name: '国家税务总局', level: 'national' });
     // What `yihao client create --department` does: the console shows the client from then on.
-    await boot.adoptClient(made, 'web', department);
+    await boot.adoptClient({ clientId, settings: made.settings, secretDigest: undefined, department });
     const admin = await operator(h, [{ role: 'dept-admin', departmentId: department.id }]);
-    // A client without a secret can only be described as public there: the profile would be gone.
+    const shown = await admin.api('GET', `/clients/${clientId}`);
+    expect(JSON.stringify(shown.body)).toMatch(/"security_profile":"fapi2"/);
+    // Turning it public would take it out of the profile: no change may alter how a client authenticates.
     const change = await admin.api('POST', `/clients/${clientId}/changes`, { client_name: 'Adopted', redirect_uris: [FAPI_REDIRECT], public: true });
     expect(change.status).toBe(400);
-    expect(JSON.stringify(change.body)).toMatch(/FAPI 2.0 Security Profile/);
+    expect(JSON.stringify(change.body)).toMatch(/cannot change how it authenticates/);
     expect(await new h.yihao.services.Adapter('Client').find(clientId)).toMatchObject({ security_profile: 'fapi2' });
   });
 

@@ -13,7 +13,8 @@ import { ScriptedBrowser } from './scripted-browser.js';
 export async function counterClientOf(h: Harness, client: CreatedClient, name: string, departmentId?: string): Promise<string> {
   const { bootstrap } = h.yihao.admin.services;
   const department = departmentId ? await bootstrap.departmentForClient(departmentId) : await bootstrap.createDepartment({ name, level: 'national' });
-  await bootstrap.adoptClient(client, 'counter', department!);
+  const secret = client.metadata.client_secret;
+  await bootstrap.adoptClient({ clientId: client.client_id, settings: client.settings, secretDigest: typeof secret === 'string' ? secret : undefined, department: department! });
   return department!.id;
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AuditEvent, ChainReport } from '../../audit/index.js';
-import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettings, type ClientChange, type ClientRecord } from '../../clients/index.js';
+import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettingsFields, type ClientChange, type ClientRecord } from '../../clients/index.js';
 import type { SigningKeyInfo } from '../../keys/index.js';
 import type { Department } from '../departments.js';
 import { LEVELS } from '../departments.js';
@@ -28,7 +28,8 @@ export const toMe = (op: Operator) => ({ sub: op.sub, name: op.name, assignments
 export const operatorBody = z.object({ sub: z.string(), name: z.string(), assignments: z.array(assignmentBody) }).meta({ id: 'Operator' });
 export const assignedBody = z.object({ id: z.string(), sub: z.string(), role: z.enum(ROLES), department_id: z.string() }).meta({ id: 'Assigned' });
 
-const settingsBody = clientSettings.meta({ id: 'ClientSettings' });
+// Settings as stored: the kind's defaults are filled in already (the request side parses through clientSettings).
+const settingsBody = clientSettingsFields.meta({ id: 'ClientSettings' });
 
 export const clientBody = z
   .object({

@@ -235,7 +235,7 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   router.post('/admin/clients/:id/change', pageRoute('clients', async (ctx, v, form) => {
     const { client } = await d.services.clients.get(v.op, ctx.params.id!);
     try {
-      await d.services.clients.propose(v.op, client.clientId, settingsFromForm(form, { fixedPublic: !client.secretDigest }));
+      await d.services.clients.propose(v.op, client.clientId, settingsFromForm(form, { base: client.settings, fixedPublic: client.settings?.public ?? !client.secretDigest }));
       done(ctx, `/admin/clients/${client.clientId}`, 'drafted');
     } catch (e) {
       if (!isAdminError(e) || e.code !== 'invalid_input') throw e;
@@ -281,7 +281,7 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   router.post('/admin/changes/:id/edit', pageRoute('changes', async (ctx, v, form) => {
     const change = await d.services.clients.getChange(v.op, ctx.params.id!);
     try {
-      await d.services.clients.edit(v.op, change.id, settingsFromForm(form, { fixedPublic: !change.client.secretDigest }));
+      await d.services.clients.edit(v.op, change.id, settingsFromForm(form, { base: change.proposed, fixedPublic: change.proposed.public }));
       done(ctx, `/admin/clients/${change.clientId}`, 'drafted');
     } catch (e) {
       if (!isAdminError(e) || e.code !== 'invalid_input') throw e;

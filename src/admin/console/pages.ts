@@ -32,6 +32,9 @@ function shown(f: PageFrame, field: string, v: unknown): SafeHtml | string {
   if (field === 'min_acr') return t.acrs[String(v)] ?? String(v);
   if (field === 'allowed_channels') return (v as string[]).map((c) => t.channels[c] ?? c).join('、');
   if (field === 'grant_types') return (v as string[]).map((g) => t.grantTypes[g] ?? g).join('、');
+  if (field === 'kind') return t.kinds[String(v)] ?? String(v);
+  // Keys are long: say which (by kid) rather than print them.
+  if (field === 'jwks') return ((v as { keys?: { kid?: unknown }[] }).keys ?? []).map((k, i) => (typeof k.kid === 'string' ? k.kid : `#${i + 1}`)).join('、');
   if (Array.isArray(v)) return html`${v.map((x, i) => html`${i ? html`<br>` : ''}${String(x)}`)}`;
   return String(v);
 }
@@ -69,7 +72,7 @@ function diffTable(f: PageFrame, diff: Diff): SafeHtml {
 }
 
 function settingsList(f: PageFrame, s: ClientSettings): SafeHtml {
-  const fields: (keyof ClientSettings)[] = ['client_name', 'redirect_uris', 'post_logout_redirect_uris', 'scope', 'grant_types', 'citizen_id_release', 'min_acr', 'allowed_channels', 'backchannel_logout_uri', 'public', 'first_party', 'verified_claims_allowed'];
+  const fields: (keyof ClientSettings)[] = ['kind', 'client_name', 'redirect_uris', 'post_logout_redirect_uris', 'scope', 'grant_types', 'citizen_id_release', 'min_acr', 'allowed_channels', 'backchannel_logout_uri', 'jwks', 'jwks_uri', 'backchannel_client_notification_endpoint', 'public', 'first_party', 'verified_claims_allowed', 'dpop_bound_access_tokens'];
   return html`<dl>${fields.map((k) => html`<dt>${f.t.fields[k] ?? k}</dt><dd>${shown(f, k, s[k])}</dd>`)}</dl>`;
 }
 

@@ -13,6 +13,8 @@ export function pickLocale(uiLocales: unknown): Locale {
 
 const zh = {
   siteName: '一号 · 统一身份认证',
+  /** The language switch: the other language's own name, and its tag. */
+  otherLanguage: { label: 'English', href: 'en' },
   signInTitle: '登录',
   signInTo: (client: string) => `登录以继续访问「${client}」`,
   identifier: '身份证号或手机号',
@@ -117,6 +119,7 @@ const zh = {
 
 const en: typeof zh = {
   siteName: 'Yihao · unified government sign-in',
+  otherLanguage: { label: '中文', href: 'zh-CN' },
   signInTitle: 'Sign in',
   signInTo: (client) => `Sign in to continue to ${client}`,
   identifier: 'ID number or mobile number',

@@ -5,7 +5,9 @@ import { messages, type Locale } from '../i18n.js';
 const css = `
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;color:#1b1b1b;background:#f3f4f6}
-header{background:#9b1c1c;color:#fff;padding:.75rem 1.25rem;font-weight:600}
+header{background:#9b1c1c;color:#fff;padding:.75rem 1.25rem;display:flex;flex-wrap:wrap;gap:.5rem 1.25rem;align-items:center}
+header .site{font-weight:600;margin-right:auto}
+header a{color:#fff}
 main{max-width:28rem;margin:2rem auto;background:#fff;padding:1.5rem 1.75rem;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.15)}
 h1{font-size:1.5rem;margin:0 0 1rem}
 label{display:block;font-weight:600;margin:1rem 0 .25rem}
@@ -19,8 +21,16 @@ button.secondary{background:#fff;color:#1e40af}
 ul{padding-left:1.25rem}
 `;
 
-export function layout({ locale, title, nonce, body }: { locale: Locale; title: string; nonce: string; body: SafeHtml }): string {
+/**
+ * `switchLanguage` is where the language switch points (a page that takes `?ui_locales=`); pages
+ * that cannot change language midway leave it out.
+ */
+export function layout({ locale, title, nonce, body, switchLanguage }: { locale: Locale; title: string; nonce: string; body: SafeHtml; switchLanguage?: string | undefined }): string {
   const t = messages(locale);
+  const other = t.otherLanguage.href;
+  const switcher = switchLanguage
+    ? html`<a href="${switchLanguage}${switchLanguage.includes('?') ? '&' : '?'}ui_locales=${other}" lang="${other}" hreflang="${other}">${t.otherLanguage.label}</a>`
+    : '';
   return `<!doctype html>${html`<html lang="${locale}">
 <head>
 <meta charset="utf-8">
@@ -30,7 +40,7 @@ export function layout({ locale, title, nonce, body }: { locale: Locale; title: 
 </head>
 <body>
 <a class="skip" href="#main">${t.skipToMain}</a>
-<header role="banner">${t.siteName}</header>
+<header role="banner"><span class="site">${t.siteName}</span>${switcher}</header>
 <main id="main">${body}</main>
 </body>
 </html>`}`;

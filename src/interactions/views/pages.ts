@@ -7,6 +7,8 @@ import type { LoginOption } from '../deps.js';
 interface PageBase {
   locale: Locale;
   nonce: string;
+  /** Where the language switch points, on pages that offer it (layout.ts). */
+  switchLanguage?: string | undefined;
 }
 
 export function loginPage(p: PageBase & { uid: string; csrf: string; clientName: string; error?: string; loginOptions?: LoginOption[] }): string {

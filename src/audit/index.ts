@@ -5,3 +5,4 @@ export { createAuditSealer, type AuditSealer, type SealPass } from './audit-seal
 export { checkpointExporter } from './audit-export.js';
 export { generateAuditKey, parseAuditKey, parseAuditPublicKey, publicKeyText, verifyKeys, type AuditSigningKey } from './audit-key.js';
 export { AUDIT_ACTIONS, type AuditAction, type AdminAction } from './audit-actions.js';
+export { auditActionLabel, NAMED_OPERATOR_ACTIONS } from './audit-labels.js';

@@ -26,7 +26,10 @@ dd{margin:0;overflow-wrap:anywhere}
 .hint{color:#4b5563;font-size:.9rem;margin:.25rem 0}
 table{border-collapse:collapse;width:100%;font-size:.95rem}
 caption{text-align:left;color:#374151;padding-bottom:.5rem;font-weight:600}
-th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:top;overflow-wrap:anywhere}
+th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:top;word-break:normal;overflow-wrap:normal}
+/* Ids, codes and JSON have no words to keep whole: they alone may break anywhere. */
+code.id{overflow-wrap:anywhere;font-size:.85rem;color:#374151}
+.nowrap{white-space:nowrap}
 th{background:#f9fafb}
 del{background:#fee2e2;color:#7f1d1d}
 ins{background:#dcfce7;color:#14532d;text-decoration:none}

@@ -11,14 +11,16 @@ import { dangerousSettings, tookPart } from '../review-rules.js';
 import { ROLES } from '../roles.js';
 import { clientForm, formFromSettings, type ClientFormOptions } from './client-form.js';
 import { consoleLayout, type PageFrame } from './layout.js';
+import { SERVICE_TIME_ZONE, zonedTime } from '../../http/zoned-time.js';
+import { auditActionLabel } from '../../audit/index.js';
 
 type Diff = { field: string; before: unknown; after: unknown }[];
 
-const when = (f: PageFrame, ms: number | string | undefined) => {
+/** Times with their zone, alike in both languages: operators compare them with other logs. */
+const when = (_f: PageFrame, ms: number | string | undefined) => {
   if (ms === undefined) return '—';
   const d = new Date(ms);
-  const text = new Intl.DateTimeFormat(f.locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Shanghai' }).format(d);
-  return html`<time datetime="${d.toISOString()}">${text}</time>`;
+  return html`<time datetime="${d.toISOString()}">${zonedTime(d, SERVICE_TIME_ZONE)}</time>`;
 };
 
 /** A setting's value as people read it. */
@@ -277,7 +279,7 @@ export function auditPage(f: PageFrame, events: AuditEvent[], next: number | und
   const filter = (name: string, label: string, type = 'text') =>
     html`<div><label for="a-${name}">${label}</label><input type="${type}" id="a-${name}" name="${name}" value="${q[name] ?? ''}"${errors[name] ? html` aria-invalid="true" aria-describedby="a-${name}-error"` : ''}>${errors[name] ? html`<p class="field-error" id="a-${name}-error">${errors[name]}</p>` : ''}</div>`;
   const rows = events.map(
-    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td>${when(f, e.at)}</td><td><code>${e.action}</code></td><td>${e.actorType}${e.actorId ? html` <code>${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code>${e.accountId}</code>` : ''}</td><td>${e.clientId ?? ''}</td><td><code>${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
+    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td class="nowrap">${when(f, e.at)}</td><td>${auditActionLabel(f.locale, e.action, 'operator')}<br><code class="id">${e.action}</code></td><td>${t.actorTypes[e.actorType] ?? e.actorType}${e.actorId ? html`<br><code class="id">${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code class="id">${e.accountId}</code>` : ''}</td><td>${e.clientId ? html`<code class="id">${e.clientId}</code>` : ''}</td><td><code class="id">${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
   );
   const older = next !== undefined ? `/admin/audit?${new URLSearchParams(Object.entries({ ...q, before: String(next) }).filter((x): x is [string, string] => !!x[1])).toString()}` : undefined;
   return consoleLayout(

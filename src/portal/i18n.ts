@@ -1,3 +1,4 @@
+import { quoteName } from '../http/quote-name.js';
 import { messages as interactionMessages, pickLocale, type Locale } from '../interactions/i18n.js';
 
 export { pickLocale, type Locale };
@@ -20,6 +21,8 @@ export const NOTICES = [
 export type Notice = (typeof NOTICES)[number];
 /** Notices that report a failure: shown as alerts, so assistive technology announces them at once. */
 export const ALERT_NOTICES: ReadonlySet<Notice> = new Set(['passkey_failed', 'code_not_sent', 'code_wrong']);
+
+const q = quoteName['zh-CN'];
 
 const zh = {
   portalName: '个人中心',
@@ -127,7 +130,7 @@ const zh = {
   sharedData: '可获取的信息',
   grantedAt: '授权时间',
   revoke: '撤销授权',
-  revokeLabel: (app: string) => `撤销授权：${app}`,
+  revokeLabel: (app: string) => `撤销${q(app)}的授权`,
   noApps: '您尚未授权任何应用。',
 
   historyTitle: '访问记录',

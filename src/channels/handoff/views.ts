@@ -1,10 +1,13 @@
 import { html, trusted } from '../../interactions/views/html.js';
 import { layout } from '../../interactions/views/layout.js';
 import type { Locale } from '../../interactions/i18n.js';
+import { quoteName } from '../../http/quote-name.js';
+
+const q = quoteName['zh-CN'];
 
 const zh = {
   title: '使用一号 App 扫码登录',
-  lead: (client: string) => `登录以继续访问「${client}」。请打开一号 App 扫描下方二维码，并核对 App 中显示的确认码与本页一致后再确认。`,
+  lead: (client: string) => `登录以继续访问${q(client)}。请打开一号 App 扫描下方二维码，并核对 App 中显示的确认码与本页一致后再确认。`,
   qrAlt: '用一号 App 扫描的登录二维码',
   bindingCode: '确认码',
   validFor: (minutes: number) => `二维码 ${minutes} 分钟内有效，只能使用一次。`,
@@ -18,7 +21,7 @@ const zh = {
   otherBrowser: '此二维码是在另一个浏览器中显示的，不能在这里完成登录。',
   usePassword: '使用密码登录',
   openInApp: '请使用一号 App 扫描登录页面上的二维码。用相机或其他应用打开此链接不能登录。',
-  notAccepted: (client: string) => `「${client}」不接受使用一号 App 登录。请使用其他方式登录。`,
+  notAccepted: (client: string) => `${q(client)}不接受使用一号 App 登录。请使用其他方式登录。`,
 };
 const en: typeof zh = {
   title: 'Sign in with the mobile app',

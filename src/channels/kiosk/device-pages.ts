@@ -67,6 +67,18 @@ const actionOf = (form: string): string | undefined => /action="([^"]*)"/.exec(f
 
 const clientName = (client: Client | undefined) => client?.clientName ?? client?.clientId ?? '';
 
+/**
+ * The code to compare with the kiosk screen: large, monospaced, in its groups (BCDF-GHJK); screen
+ * readers get it spelled out character by character, group by group.
+ */
+function userCodeDisplay(userCode: string) {
+  const groups = userCode.split('-');
+  const spelled = groups.map((g) => [...g].join(' ')).join(', ');
+  return html`<p class="user-code" data-user-code="${userCode}"><span class="sr-only">${spelled}</span><span aria-hidden="true">${groups.map(
+    (g, i) => html`${i ? html`<span class="sep">-</span>` : ''}<span>${g}</span>`,
+  )}</span></p>`;
+}
+
 /** The pages of `features.deviceFlow`: the code input, the confirmation, and the success page. */
 export const devicePages = {
   userCodeInputSource(ctx: KoaContextWithOIDC, form: string, _out?: unknown, err?: Error & { userCode?: string }) {
@@ -119,7 +131,7 @@ ${
         body: html`<h1>${t.confirmTitle}</h1>
 <p>${t.confirmLead(clientName(client))}</p>
 <p>${t.confirmCheck}</p>
-<p><strong><code>${userCode}</code></strong></p>
+${userCodeDisplay(userCode)}
 <p>${t.confirmWarning}</p>
 ${trusted(form)}
 <button type="submit" form="op.deviceConfirmForm">${t.confirm}</button>

@@ -19,6 +19,9 @@ button.secondary{background:#fff;color:#1e40af}
 .error{border-left:4px solid #b91c1c;background:#fef2f2;color:#7f1d1d;padding:.6rem .8rem;margin:0 0 1rem}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;color:#000;padding:.25rem .5rem}
 ul{padding-left:1.25rem}
+.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+.user-code{margin:1rem 0;padding:.75rem 1rem;text-align:center;font:700 2.5rem/1.2 ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace;letter-spacing:.12em;background:#f9fafb;border:2px solid #1b1b1b;border-radius:6px}
+.user-code .sep{color:#4b5563;margin:0 .2em}
 `;
 
 /**

@@ -7,6 +7,8 @@ const q = quoteName['zh-CN'];
 
 const zh = {
   title: '使用一号 App 扫码登录',
+  endTitle: '扫码登录未完成',
+  linkTitle: '在一号 App 中打开',
   lead: (client: string) => `登录以继续访问${q(client)}。请打开一号 App 扫描下方二维码，并核对 App 中显示的确认码与本页一致后再确认。`,
   qrAlt: '用一号 App 扫描的登录二维码',
   bindingCode: '确认码',
@@ -25,6 +27,8 @@ const zh = {
 };
 const en: typeof zh = {
   title: 'Sign in with the mobile app',
+  endTitle: 'Mobile app sign-in did not finish',
+  linkTitle: 'Open this link in the Yihao app',
   lead: (client) => `Sign in to continue to ${client}. Open the Yihao app, scan this QR code, and approve only if the app shows the same binding code as this page.`,
   qrAlt: 'QR code to scan with the Yihao app',
   bindingCode: 'Binding code',
@@ -97,8 +101,8 @@ export function qrEndPage(p: { locale: Locale; nonce: string; uid: string; messa
   return layout({
     locale: p.locale,
     nonce: p.nonce,
-    title: t.title,
-    body: html`<h1>${t.title}</h1>
+    title: t.endTitle,
+    body: html`<h1>${t.endTitle}</h1>
 <p class="error" role="alert">${p.message}</p>
 ${p.canRestart ? html`<p><a href="/interaction/${p.uid}/qr?new=1">${t.newCode}</a></p>` : ''}
 <p><a href="/interaction/${p.uid}">${t.usePassword}</a></p>`,
@@ -108,5 +112,5 @@ ${p.canRestart ? html`<p><a href="/interaction/${p.uid}/qr?new=1">${t.newCode}</
 /** Where the QR link leads a phone without the app (the app claims the link and never shows this). */
 export function qrLinkPage(p: { locale: Locale; nonce: string }): string {
   const t = handoffText(p.locale);
-  return layout({ locale: p.locale, nonce: p.nonce, title: t.title, body: html`<h1>${t.title}</h1><p>${t.openInApp}</p>` });
+  return layout({ locale: p.locale, nonce: p.nonce, title: t.linkTitle, body: html`<h1>${t.linkTitle}</h1><p>${t.openInApp}</p>` });
 }

@@ -279,7 +279,7 @@ export function auditPage(f: PageFrame, events: AuditEvent[], next: number | und
   const filter = (name: string, label: string, type = 'text') =>
     html`<div><label for="a-${name}">${label}</label><input type="${type}" id="a-${name}" name="${name}" value="${q[name] ?? ''}"${errors[name] ? html` aria-invalid="true" aria-describedby="a-${name}-error"` : ''}>${errors[name] ? html`<p class="field-error" id="a-${name}-error">${errors[name]}</p>` : ''}</div>`;
   const rows = events.map(
-    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td class="nowrap">${when(f, e.at)}</td><td>${auditActionLabel(f.locale, e.action, 'operator')}<br><code class="id">${e.action}</code></td><td>${t.actorTypes[e.actorType] ?? e.actorType}${e.actorId ? html`<br><code class="id">${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code class="id">${e.accountId}</code>` : ''}</td><td>${e.clientId ? html`<code class="id">${e.clientId}</code>` : ''}</td><td><code class="id">${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
+    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td class="nowrap">${when(f, e.at)}</td><td>${auditActionLabel(f.locale, e.action, 'operator')}<br><code class="id">${e.action}</code></td><td>${t.actorTypes[e.actorType] ?? e.actorType}${e.actorId ? html`<br><code class="id">${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code class="id">${e.accountId}</code>` : ''}</td><td>${e.clientId ? html`<code class="id">${e.clientId}</code>` : ''}</td><td class="details"><code class="json">${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
   );
   const older = next !== undefined ? `/admin/audit?${new URLSearchParams(Object.entries({ ...q, before: String(next) }).filter((x): x is [string, string] => !!x[1])).toString()}` : undefined;
   return consoleLayout(
@@ -293,7 +293,7 @@ ${filter('actor', t.actor)}${filter('subject', t.subject)}${filter('client_id', 
 ${filter('from', t.from, 'datetime-local')}${filter('to', t.to, 'datetime-local')}
 <button type="submit">${t.search}</button></form>
 ${events.length
-  ? html`<table><caption>${t.auditTitle}</caption><thead><tr><th scope="col">#</th><th scope="col">${t.at}</th><th scope="col">${t.action}</th><th scope="col">${t.actor}</th><th scope="col">${t.subject}</th><th scope="col">${t.clientId}</th><th scope="col">${t.details}</th></tr></thead><tbody>${rows}</tbody></table>`
+  ? html`<div class="table-scroll" role="region" aria-label="${t.auditTitle}" tabindex="0"><table><caption>${t.auditTitle}</caption><thead><tr><th scope="col">#</th><th scope="col">${t.at}</th><th scope="col">${t.action}</th><th scope="col">${t.actor}</th><th scope="col">${t.subject}</th><th scope="col">${t.clientId}</th><th scope="col">${t.details}</th></tr></thead><tbody>${rows}</tbody></table></div>`
   : html`<p>${t.noEvents}</p>`}
 ${older ? html`<p><a href="${older}" rel="next">${t.olderEvents}</a></p>` : ''}`,
   );

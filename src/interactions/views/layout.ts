@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from './html.js';
+import { html, trusted, type SafeHtml } from './html.js';
 import { messages, type Locale } from '../i18n.js';
 
 // Inline, nonce-guarded CSS keeps the pages one request each and working without JavaScript.
@@ -23,6 +23,8 @@ ul{padding-left:1.25rem}
 .user-code{margin:1rem 0;padding:.75rem 1rem;text-align:center;font:700 2.5rem/1.2 ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace;letter-spacing:.12em;background:#f9fafb;border:2px solid #1b1b1b;border-radius:6px}
 .user-code .sep{color:#4b5563;margin:0 .2em}
 `;
+// Trusted markup: escaped, its quotes (font names) would become &quot;, which CSS does not read.
+const stylesheet = trusted(css);
 
 /**
  * `switchLanguage` is where the language switch points (a page that takes `?ui_locales=`); pages
@@ -39,7 +41,7 @@ export function layout({ locale, title, nonce, body, switchLanguage }: { locale:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${t.siteName}</title>
-<style nonce="${nonce}">${css}</style>
+<style nonce="${nonce}">${stylesheet}</style>
 </head>
 <body>
 <a class="skip" href="#main">${t.skipToMain}</a>

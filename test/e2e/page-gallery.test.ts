@@ -84,6 +84,8 @@ describe.skipIf(!chromiumAvailable)('every page in both languages: axe, screensh
       await page.goto((await authorizationUrl(rp, 'p'.repeat(43), { ui_locales: lang, scope: 'openid profile phone' })).href);
       await page.getByLabel(ui.identifier, { exact: true }).waitFor();
       const uid = new URL(page.url()).pathname.split('/')[2]!;
+      // The stylesheet arrives whole (its quoted font names were once escaped away).
+      expect(await cssOf(page, 'body', 'fontFamily')).toContain('PingFang SC');
       await look(page, lang, 'login');
 
       await page.goto(`${h.issuer}/interaction/${uid}/sms`);

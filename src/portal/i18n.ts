@@ -315,9 +315,12 @@ export type PortalMessages = typeof zh & {
 
 export const portalMessages = (locale: Locale): PortalMessages => ({ ...(locale === 'en' ? en : zh), shared: interactionMessages(locale) });
 
-/** A date and time for people, in the service's time zone. */
+/** A date and time for people, in the service's time zone, which it names (`5 Dec 2026, 11:22 GMT+8`). */
 export function formatTime(locale: Locale, epochMs: number, timeZone: string): string {
-  return new Intl.DateTimeFormat(locale === 'en' ? 'en-GB' : 'zh-CN', { timeZone, dateStyle: 'medium', timeStyle: 'short' }).format(epochMs);
+  const tag = locale === 'en' ? 'en-GB' : 'zh-CN';
+  const zone = new Intl.DateTimeFormat(tag, { timeZone, timeZoneName: 'shortOffset' }).formatToParts(epochMs).find((p) => p.type === 'timeZoneName')?.value;
+  const text = new Intl.DateTimeFormat(tag, { timeZone, dateStyle: 'medium', timeStyle: 'short' }).format(epochMs);
+  return zone ? `${text} ${zone}` : text;
 }
 
 export function formatDate(locale: Locale, epochMs: number, timeZone: string): string {

@@ -151,6 +151,8 @@ describe.skipIf(!chromiumAvailable)('every page in both languages: axe, screensh
         await page.waitForURL((u) => u.pathname === `/account/${section}`);
         await look(page, lang, `portal-${section}`);
       }
+      // The access history says which zone its times are in.
+      expect(await page.locator('tbody tr td time').first().textContent()).toMatch(/GMT\+8$/);
     });
   }
 

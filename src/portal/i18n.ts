@@ -130,7 +130,7 @@ const zh = {
   sharedData: '可获取的信息',
   grantedAt: '授权时间',
   revoke: '撤销授权',
-  revokeLabel: (app: string) => `撤销${q(app)}的授权`,
+  revokeLabel: (app: string) => `撤销授权：${q(app)}`,
   noApps: '您尚未授权任何应用。',
 
   historyTitle: '访问记录',

@@ -15,7 +15,7 @@ describe('names in running text', () => {
   it('quotes app names the same way on the sign-in pages, the portal and the console', () => {
     expect(messages('zh-CN').signInTo('社保查询')).toContain('「社保查询」');
     expect(messages('zh-CN').consentLead('社保查询')).toContain('「社保查询」');
-    expect(portalMessages('zh-CN').revokeLabel('社保查询')).toContain('「社保查询」');
+    expect(portalMessages('zh-CN').revokeLabel('社保查询')).toBe('撤销授权：「社保查询」');
     expect(consoleMessages('zh-CN').clientTitle('社保查询')).toContain('「社保查询」');
     expect(messages('en').signInTo('Social Security')).toBe('Sign in to continue to Social Security');
   });

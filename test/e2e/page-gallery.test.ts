@@ -185,14 +185,23 @@ describe.skipIf(!chromiumAvailable)('every page in both languages: axe, screensh
       expect(await cells.nth(1).textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\+08:00$/);
       expect(await cells.nth(2).textContent()).toBe(`${lang === 'en' ? 'Operator role assigned' : '授予操作员角色'}admin.role.assigned`);
       const wrap = async (sel: string) => `${await cssOf(page, sel, 'wordBreak')} ${await cssOf(page, sel, 'overflowWrap')}`;
-      expect(await wrap('tr[data-event] td:nth-child(3)')).toBe('normal normal');
-      expect(await wrap('tr[data-event] code.id')).toBe('normal break-word');
-      expect(await wrap('tr[data-event] code.json')).toBe('normal anywhere');
+      expect(await wrap('tr[data-event] td:nth-child(3)')).toBe('keep-all normal');
+      expect(await wrap('tr[data-event] code.id')).toBe('keep-all break-word');
+      expect(await wrap('tr[data-event] code.json')).toBe('keep-all anywhere');
       // Ids stay whole: the action's code fits its column on one line.
       expect(await page.locator('tr[data-event] code.id').first().evaluate((el) => el.getClientRects().length)).toBe(1);
-      // A column is never narrower than its longest word: the headers are whole.
+      // A column is never narrower than its longest word: the headers are whole, and a Chinese
+      // word (系统) is not split over two lines.
       for (const th of await page.locator('thead th').all()) expect(await th.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+      const actor = row.locator('td').nth(3);
+      expect(await actor.evaluate((el) => el.firstChild!.textContent)).toBe(lang === 'en' ? 'System' : '系统');
+      expect(await actor.evaluate((el) => { const r = el.ownerDocument.createRange(); r.selectNodeContents(el.firstChild!); return r.getClientRects().length; })).toBe(1);
       await look(page, lang, 'console-audit-filtered');
+      // On a phone-sized screen the table scrolls in its own region; the page itself does not.
+      await page.setViewportSize({ width: 390, height: 844 });
+      expect(await page.locator('html').evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+      await page.screenshot({ path: join(SHOTS, lang, 'console-audit-narrow.png'), fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 720 });
     }
   });
 

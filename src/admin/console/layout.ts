@@ -26,13 +26,15 @@ dd{margin:0;overflow-wrap:anywhere}
 .hint{color:#4b5563;font-size:.9rem;margin:.25rem 0}
 table{border-collapse:collapse;width:100%;font-size:.95rem}
 caption{text-align:left;color:#374151;padding-bottom:.5rem;font-weight:600}
-th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:top;word-break:normal;overflow-wrap:normal}
+/* keep-all: a Chinese word (系统, 操作人) stays on one line as an English one does; lines break at
+   spaces and punctuation. */
+th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:top;word-break:keep-all;overflow-wrap:normal}
 /* Ids and codes break only when one cannot fit its column (so columns grow to hold them whole);
    JSON has no words to keep whole and may break anywhere. */
 code.id,code.json{font-size:.85rem;color:#374151}
 code.id{overflow-wrap:break-word}
 code.json{overflow-wrap:anywhere}
-td.details{min-width:16rem}
+td.details{min-width:12rem}
 .nowrap{white-space:nowrap}
 .table-scroll{overflow-x:auto}
 th{background:#f9fafb}

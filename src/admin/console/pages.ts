@@ -16,11 +16,15 @@ import { auditActionLabel } from '../../audit/index.js';
 
 type Diff = { field: string; before: unknown; after: unknown }[];
 
-/** Times with their zone, alike in both languages: operators compare them with other logs. */
+/**
+ * Times with their zone, alike in both languages: operators compare them with other logs. A
+ * narrow column may put the zone on a line of its own, never break the date or the time.
+ */
 const when = (_f: PageFrame, ms: number | string | undefined) => {
   if (ms === undefined) return '—';
   const d = new Date(ms);
-  return html`<time datetime="${d.toISOString()}">${zonedTime(d, SERVICE_TIME_ZONE)}</time>`;
+  const [day, clock, zone] = zonedTime(d, SERVICE_TIME_ZONE).split(' ');
+  return html`<time datetime="${d.toISOString()}"><span class="nowrap">${day} ${clock}</span> <span class="nowrap">${zone}</span></time>`;
 };
 
 /** A setting's value as people read it. */
@@ -279,7 +283,7 @@ export function auditPage(f: PageFrame, events: AuditEvent[], next: number | und
   const filter = (name: string, label: string, type = 'text') =>
     html`<div><label for="a-${name}">${label}</label><input type="${type}" id="a-${name}" name="${name}" value="${q[name] ?? ''}"${errors[name] ? html` aria-invalid="true" aria-describedby="a-${name}-error"` : ''}>${errors[name] ? html`<p class="field-error" id="a-${name}-error">${errors[name]}</p>` : ''}</div>`;
   const rows = events.map(
-    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td class="nowrap">${when(f, e.at)}</td><td>${auditActionLabel(f.locale, e.action, 'operator')}<br><code class="id">${e.action}</code></td><td>${t.actorTypes[e.actorType] ?? e.actorType}${e.actorId ? html`<br><code class="id">${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code class="id">${e.accountId}</code>` : ''}</td><td>${e.clientId ? html`<code class="id">${e.clientId}</code>` : ''}</td><td class="details"><code class="json">${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
+    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td>${when(f, e.at)}</td><td>${auditActionLabel(f.locale, e.action, 'operator')}<br><code class="id">${e.action}</code></td><td>${t.actorTypes[e.actorType] ?? e.actorType}${e.actorId ? html`<br><code class="id">${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code class="id">${e.accountId}</code>` : ''}</td><td>${e.clientId ? html`<code class="id">${e.clientId}</code>` : ''}</td><td class="details"><code class="json">${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
   );
   const older = next !== undefined ? `/admin/audit?${new URLSearchParams(Object.entries({ ...q, before: String(next) }).filter((x): x is [string, string] => !!x[1])).toString()}` : undefined;
   return consoleLayout(

@@ -123,7 +123,7 @@ export async function renderSecondFactor(
   error?: string,
   notice?: string,
 ): Promise<void> {
-  const base = { locale: it.locale, uid: it.uid, csrf: it.csrf, clientName: it.clientName, error };
+  const base = { locale: it.locale, uid: it.uid, csrf: it.csrf, clientName: it.clientName, error, switchLanguage: `/interaction/${it.uid}` };
   if (pending.stage === 'verify') {
     htmlPage(ctx, (nonce) => totpPage({ ...base, nonce, stepUp: pending.stepUp }));
     return;

@@ -57,7 +57,7 @@ export function smsLoginRoutes(router: Router, deps: SmsLoginDeps): void {
   }
 
   const renderPhone = (ctx: Context, it: LoadedInteraction, error?: string, phone?: string) =>
-    htmlPage(ctx, (nonce) => smsPhonePage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, error, phone }));
+    htmlPage(ctx, (nonce) => smsPhonePage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, error, phone, switchLanguage: `/interaction/${it.uid}/sms` }));
 
   async function renderCode(ctx: Context, it: LoadedInteraction, error?: string): Promise<void> {
     const phone = await deps.smsSignIn.pendingPhone(it.uid);

@@ -69,6 +69,18 @@ describe('language switch on the sign-in pages', () => {
     expect(wrong.html).toContain('身份证号/手机号或密码不正确');
   });
 
+  it('offers the switch on the SMS sign-in page too, which stays on that page', async () => {
+    const browser = new ScriptedBrowser();
+    const login = page(await go(browser, await authorizationUrl(rp, 'y'.repeat(43)), h.issuer));
+    const uid = uidOf(login)!;
+    const sms = page(await go(browser, new URL(`/interaction/${uid}/sms`, h.issuer), h.issuer));
+    expect(switchOf(sms.html)).toBe(`/interaction/${uid}/sms?ui_locales=en`);
+    const english = page(await go(browser, new URL(switchOf(sms.html)!, h.issuer), h.issuer));
+    expect(langOf(english.html)).toBe('en');
+    expect(english.html).toContain(`action="/interaction/${uid}/sms"`);
+    expect(english.html).toContain('Mobile number');
+  });
+
   it('keeps unknown language tags to the two it has, whatever the query says', async () => {
     const browser = new ScriptedBrowser();
     const login = page(await go(browser, await authorizationUrl(rp, 'x'.repeat(43)), h.issuer));

@@ -4,6 +4,7 @@ import { messages, type Locale } from '../i18n.js';
 
 interface SmsPage {
   locale: Locale;
+  switchLanguage?: string | undefined;
   nonce: string;
   uid: string;
   csrf: string;

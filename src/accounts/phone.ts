@@ -6,3 +6,15 @@ export function normalisePhone(raw: string): string | undefined {
 }
 
 export const looksLikePhone = (s: string): boolean => normalisePhone(s) !== undefined;
+
+/**
+ * The one way a mobile number is shown, on every page, in SMS notices and in log lines: the first
+ * three and last four digits of a mainland number with the middle hidden (`138 **** 8000`). Spaced
+ * so that it reads (and is read out) in its three groups. Anything else keeps its last two
+ * characters only, and never shows its length.
+ */
+export function maskPhone(phone: string): string {
+  const mainland = normalisePhone(phone);
+  if (mainland) return `${mainland.slice(3, 6)} **** ${mainland.slice(-4)}`;
+  return phone.length > 2 ? `**** ${phone.slice(-2)}` : '****';
+}

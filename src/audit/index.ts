@@ -6,3 +6,4 @@ export { checkpointExporter } from './audit-export.js';
 export { generateAuditKey, parseAuditKey, parseAuditPublicKey, publicKeyText, verifyKeys, type AuditSigningKey } from './audit-key.js';
 export { AUDIT_ACTIONS, type AuditAction, type AdminAction } from './audit-actions.js';
 export { auditStats, SIGN_IN_ACTIONS, FAILURE_ACTIONS, LOCKOUT_ACTIONS, type AuditStats, type BucketCount, type ClientCount, type StatsQuery } from './audit-stats.js';
+export { auditActionLabel, NAMED_OPERATOR_ACTIONS } from './audit-labels.js';

@@ -1,22 +1,25 @@
 import type { Locale } from '../interactions/index.js';
 import type { Refusal } from './federated-sign-in.js';
+import { quoteName } from '../http/quote-name.js';
 
 /** What the login page says when a sign-in through an upstream does not work out. */
+const q = quoteName['zh-CN'];
+
 const zh = {
-  unavailable: (name: string) => `暂时无法连接「${name}」，请稍后重试，或使用密码等其他方式登录。`,
+  unavailable: (name: string) => `暂时无法连接${q(name)}，请稍后重试，或使用密码等其他方式登录。`,
   refusals: {
     browser_mismatch: () => '登录请求与当前浏览器不符，请重新开始登录。',
-    upstream_disabled: (name: string) => `「${name}」登录已停用，请使用其他方式登录。`,
-    upstream_error: (name: string) => `未能通过「${name}」完成登录（已取消或被拒绝），请重试或使用其他方式登录。`,
-    upstream_unavailable: (name: string) => `暂时无法连接「${name}」，请稍后重试，或使用密码等其他方式登录。`,
-    token_invalid: (name: string) => `「${name}」返回的登录凭证无效，已拒绝登录。请重试或使用其他方式登录。`,
-    citizen_id_missing: (name: string) => `「${name}」没有提供您的身份证号，无法关联账号。`,
-    citizen_id_malformed: (name: string) => `「${name}」提供的身份证号无效，无法关联账号。`,
-    citizen_id_conflict: (name: string) => `「${name}」此次提供的身份证号与该账号此前关联的不一致，已拒绝登录。请联系该平台核实。`,
-    account_already_linked: (name: string) => `您的账号已关联另一个「${name}」账户，已拒绝登录。`,
+    upstream_disabled: (name: string) => `${q(name)}登录已停用，请使用其他方式登录。`,
+    upstream_error: (name: string) => `未能通过${q(name)}完成登录（已取消或被拒绝），请重试或使用其他方式登录。`,
+    upstream_unavailable: (name: string) => `暂时无法连接${q(name)}，请稍后重试，或使用密码等其他方式登录。`,
+    token_invalid: (name: string) => `${q(name)}返回的登录凭证无效，已拒绝登录。请重试或使用其他方式登录。`,
+    citizen_id_missing: (name: string) => `${q(name)}没有提供您的身份证号，无法关联账号。`,
+    citizen_id_malformed: (name: string) => `${q(name)}提供的身份证号无效，无法关联账号。`,
+    citizen_id_conflict: (name: string) => `${q(name)}此次提供的身份证号与该账号此前关联的不一致，已拒绝登录。请联系该平台核实。`,
+    account_already_linked: (name: string) => `您的账号已关联另一个${q(name)}账户，已拒绝登录。`,
     account_inactive: () => '该账号已被锁定或停用，无法登录。',
-    name_missing: (name: string) => `「${name}」没有提供您的姓名，无法创建账号。`,
-    name_mismatch: (name: string) => `「${name}」提供的姓名与人口信息库不一致，已拒绝登录。`,
+    name_missing: (name: string) => `${q(name)}没有提供您的姓名，无法创建账号。`,
+    name_mismatch: (name: string) => `${q(name)}提供的姓名与人口信息库不一致，已拒绝登录。`,
     registry_unavailable: () => '人口信息库暂时无法核验，请稍后重试，或使用密码登录。',
   } satisfies Record<Refusal, (name: string) => string>,
   expired: '登录请求已失效或已使用，请返回应用重新登录。',

@@ -1,3 +1,5 @@
+import { quoteName } from '../http/quote-name.js';
+
 export type Locale = 'zh-CN' | 'en';
 
 /** The first supported tag in `ui_locales` wins; Simplified Chinese is the default. */
@@ -11,22 +13,26 @@ export function pickLocale(uiLocales: unknown): Locale {
   return 'zh-CN';
 }
 
+const q = quoteName['zh-CN'];
+
 const zh = {
   siteName: '一号 · 统一身份认证',
+  /** The language switch: the other language's own name, and its tag. */
+  otherLanguage: { label: 'English', href: 'en' },
   signInTitle: '登录',
-  signInTo: (client: string) => `登录以继续访问「${client}」`,
+  signInTo: (client: string) => `登录以继续访问${q(client)}`,
   identifier: '身份证号或手机号',
   identifierHint: '18 位居民身份证号码，或 11 位手机号码',
   password: '密码',
   signIn: '登录',
   otherWays: '其他登录方式',
-  signInWith: (name: string) => `使用「${name}」登录`,
+  signInWith: (name: string) => `使用${q(name)}登录`,
   invalidCredentials: '身份证号/手机号或密码不正确。',
   accountLocked: (minutes: number) => `登录失败次数过多，账号已被暂时锁定。请在 ${minutes} 分钟后重试。`,
   tooManyAttempts: (seconds: number) => (seconds < 60 ? `登录失败次数过多，请等待 ${seconds} 秒后重试。` : `登录失败次数过多，请等待 ${Math.ceil(seconds / 60)} 分钟后重试。`),
   busy: (seconds: number) => `服务繁忙，请 ${seconds} 秒后重试。`,
   consentTitle: '授权确认',
-  consentLead: (client: string) => `「${client}」请求获取以下信息：`,
+  consentLead: (client: string) => `${q(client)}请求获取以下信息：`,
   allow: '同意',
   deny: '拒绝',
   scopeText: {
@@ -44,6 +50,7 @@ const zh = {
   } as Record<string, string | undefined>,
   resourceText: (resource: string, scopes: string) => `访问 ${resource}（${scopes}）`,
   signOutTitle: '退出登录',
+  signedOutTitle: '已退出登录',
   signOutQuestion: '是否退出一号统一身份认证？',
   signOut: '退出登录',
   stay: '保持登录',
@@ -59,6 +66,7 @@ const zh = {
     link: '使用短信验证码登录',
     forgotPassword: '忘记密码？',
     title: '短信验证码登录',
+    codeTitle: '输入短信验证码',
     phoneLead: '请输入账号绑定的手机号，我们会向该号码发送登录验证码。',
     phone: '手机号',
     phoneHint: '11 位中国大陆手机号码',
@@ -78,7 +86,7 @@ const zh = {
     tooSoon: (seconds: number) => `发送过于频繁，请在 ${seconds} 秒后重试。`,
     tooManyCodes: (seconds: number) => `验证码发送次数过多，请在 ${Math.ceil(seconds / 60)} 分钟后重试。`,
     smsUnavailable: '短信暂时无法发送，请稍后重试，或使用密码登录。',
-    notEnough: (client: string) => `「${client}」要求更高的安全级别，短信验证码登录不能满足。请使用密码登录。`,
+    notEnough: (client: string) => `${q(client)}要求更高的安全级别，短信验证码登录不能满足。请使用密码登录。`,
   },
   passkey: {
     button: '使用通行密钥登录',
@@ -89,7 +97,7 @@ const zh = {
   secondFactor: {
     title: '两步验证',
     lead: '请输入身份验证器应用显示的 6 位动态验证码。',
-    stepUpLead: (client: string) => `「${client}」要求更高的安全级别。请输入身份验证器应用显示的 6 位动态验证码。`,
+    stepUpLead: (client: string) => `${q(client)}要求更高的安全级别。请输入身份验证器应用显示的 6 位动态验证码。`,
     code: '验证码',
     codeHint: '6 位数字。无法使用身份验证器时，可输入一个恢复码。',
     verify: '验证',
@@ -97,14 +105,14 @@ const zh = {
     replayedCode: '此验证码已使用过。请等待身份验证器显示新的验证码。',
     phoneProofTitle: '验证手机号',
     phoneProofLead: (client: string, phone: string, minutes: number) =>
-      `「${client}」要求两步验证。设置身份验证器之前，请输入发送到 ${phone} 的短信验证码（${minutes} 分钟内有效），以确认是您本人。`,
+      `${q(client)}要求两步验证。设置身份验证器之前，请输入发送到 ${phone} 的短信验证码（${minutes} 分钟内有效），以确认是您本人。`,
     smsCode: '短信验证码',
     smsCodeHint: '短信中的 6 位数字',
     resendCode: '重新发送验证码',
     codeResent: '已发送新的验证码。',
-    usePasskey: (client: string) => `「${client}」要求两步验证。您的账号已设置通行密钥，请使用“使用通行密钥登录”。`,
+    usePasskey: (client: string) => `${q(client)}要求两步验证。您的账号已设置通行密钥，请使用“使用通行密钥登录”。`,
     enrolTitle: '设置身份验证器',
-    enrolLead: (client: string) => `「${client}」要求两步验证。请用身份验证器应用（支持 TOTP 的任意应用）扫描下方二维码。`,
+    enrolLead: (client: string) => `${q(client)}要求两步验证。请用身份验证器应用（支持 TOTP 的任意应用）扫描下方二维码。`,
     qrAlt: '用于在身份验证器应用中添加一号账号的二维码',
     manualKey: '无法扫描？请在应用中手动输入以下密钥：',
     enrolCode: '应用显示的 6 位验证码',
@@ -117,6 +125,7 @@ const zh = {
 
 const en: typeof zh = {
   siteName: 'Yihao · unified government sign-in',
+  otherLanguage: { label: '中文', href: 'zh-CN' },
   signInTitle: 'Sign in',
   signInTo: (client) => `Sign in to continue to ${client}`,
   identifier: 'ID number or mobile number',
@@ -151,6 +160,7 @@ const en: typeof zh = {
   },
   resourceText: (resource, scopes) => `access to ${resource} (${scopes})`,
   signOutTitle: 'Sign out',
+  signedOutTitle: 'Signed out',
   signOutQuestion: 'Do you want to sign out of Yihao?',
   signOut: 'Sign out',
   stay: 'Stay signed in',
@@ -166,6 +176,7 @@ const en: typeof zh = {
     link: 'Sign in with an SMS code',
     forgotPassword: 'Forgot password?',
     title: 'Sign in with an SMS code',
+    codeTitle: 'Enter the SMS code',
     phoneLead: 'Enter the mobile number bound to your account. We will send a sign-in code to it.',
     phone: 'Mobile number',
     phoneHint: 'An 11-digit mainland China mobile number',

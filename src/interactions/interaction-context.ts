@@ -32,6 +32,24 @@ export interface LoadedInteraction {
   loginOptions: LoginOption[];
 }
 
+const LOCALE_COOKIE = 'yihao_lang';
+
+/**
+ * The language of the sign-in pages: the language switch (`?ui_locales=` on an interaction page)
+ * wins and is remembered for this browser session on every interaction page, so the consent page
+ * after the login page and the next sign-in keep it; else the relying party's `ui_locales`.
+ */
+function interactionLocale(ctx: Context, asked: unknown): Locale {
+  const switched = ctx.query.ui_locales;
+  if (typeof switched === 'string') {
+    const locale = pickLocale(switched);
+    ctx.cookies.set(LOCALE_COOKIE, locale, { signed: false, httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/interaction', overwrite: true });
+    return locale;
+  }
+  const remembered = ctx.cookies.get(LOCALE_COOKIE);
+  return remembered === 'en' || remembered === 'zh-CN' ? remembered : pickLocale(asked);
+}
+
 export function fail(ctx: Context, status: number, locale: Locale, message: string, code: string) {
   ctx.status = status;
   htmlPage(ctx, (nonce) => errorPage({ locale, nonce, message, code }));
@@ -47,17 +65,17 @@ export async function loadInteraction(
   deps: InteractionDeps,
   opts: { form: boolean; prompt?: 'login' | 'consent' },
 ): Promise<LoadedInteraction | undefined> {
-  const fallbackLocale = pickLocale(ctx.query.ui_locales);
   let details: Details;
   try {
     details = await deps.provider().interactionDetails(ctx.req, ctx.res);
   } catch (err) {
     // A store that is down is not an expired form: the outer app answers 503, and a retry works.
     if (isDependencyFailure(err)) throw err;
+    const fallbackLocale = interactionLocale(ctx, undefined);
     fail(ctx, 400, fallbackLocale, messages(fallbackLocale).formExpired, 'session_not_found');
     return undefined;
   }
-  const locale = pickLocale(details.params.ui_locales);
+  const locale = interactionLocale(ctx, details.params.ui_locales);
   const t = messages(locale);
   if (details.uid !== ctx.params.uid) {
     fail(ctx, 400, locale, t.formExpired, 'interaction_mismatch');
@@ -98,7 +116,7 @@ export async function loadInteraction(
 }
 
 export function renderLogin(ctx: Context, it: LoadedInteraction, extra: { error?: string } = {}): void {
-  htmlPage(ctx, (nonce) => loginPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, loginOptions: it.loginOptions, ...extra }), { script: true });
+  htmlPage(ctx, (nonce) => loginPage({ locale: it.locale, nonce, uid: it.uid, switchLanguage: `/interaction/${it.uid}`, csrf: it.csrf, clientName: it.clientName, loginOptions: it.loginOptions, ...extra }), { script: true });
 }
 
 /** Where an interaction's audit events happened. */

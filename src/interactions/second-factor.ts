@@ -1,9 +1,9 @@
 import type { Context } from 'koa';
-import { ACR, type Account, type Channel } from '../accounts/index.js';
+import { ACR, maskPhone, type Account, type Channel } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
 import { maskCitizenId } from '../identity/index.js';
 import type { PendingSecondFactor, SecondFactors } from '../mfa/index.js';
-import { maskPhone, SmsDeliveryError, type OtpService } from '../sms/index.js';
+import { SmsDeliveryError, type OtpService } from '../sms/index.js';
 import { ACR_BELOW_REQUESTED, acrRank, requiredAcr } from '../oidc/acr-policy.js';
 import type { InteractionDeps } from './deps.js';
 import { auditWhere, renderLogin, type LoadedInteraction } from './interaction-context.js';
@@ -123,7 +123,7 @@ export async function renderSecondFactor(
   error?: string,
   notice?: string,
 ): Promise<void> {
-  const base = { locale: it.locale, uid: it.uid, csrf: it.csrf, clientName: it.clientName, error };
+  const base = { locale: it.locale, uid: it.uid, csrf: it.csrf, clientName: it.clientName, error, switchLanguage: `/interaction/${it.uid}` };
   if (pending.stage === 'verify') {
     htmlPage(ctx, (nonce) => totpPage({ ...base, nonce, stepUp: pending.stepUp }));
     return;

@@ -20,6 +20,7 @@ export function showRoutes(router: Router, deps: SecondFactorDeps): void {
       locale: it.locale,
       nonce,
       uid: it.uid,
+      switchLanguage: `/interaction/${it.uid}`,
       csrf: it.csrf,
       clientName: it.clientName,
       citizenIdRelease: it.citizenIdRelease,

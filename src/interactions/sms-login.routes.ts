@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { ACR, normalisePhone, type Authentication } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
-import { maskPhone } from '../sms/index.js';
+import { maskPhone } from '../accounts/index.js';
 import { auditWhere, completeLogin, fail, loadInteraction, throttled, type LoadedInteraction } from './interaction-context.js';
 import { needsSecondFactor, refuseUnreachableLevel, type SecondFactorDeps } from './second-factor.js';
 import type { SmsSignIn } from './sms-sign-in.js';
@@ -57,7 +57,7 @@ export function smsLoginRoutes(router: Router, deps: SmsLoginDeps): void {
   }
 
   const renderPhone = (ctx: Context, it: LoadedInteraction, error?: string, phone?: string) =>
-    htmlPage(ctx, (nonce) => smsPhonePage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, error, phone }));
+    htmlPage(ctx, (nonce) => smsPhonePage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, error, phone, switchLanguage: `/interaction/${it.uid}/sms` }));
 
   async function renderCode(ctx: Context, it: LoadedInteraction, error?: string): Promise<void> {
     const phone = await deps.smsSignIn.pendingPhone(it.uid);

@@ -98,9 +98,9 @@ export function passwordResetRouter(deps: PasswordResetDeps): Router {
     return p;
   }
 
-  function message(ctx: Context, p: Page, status: number, text: string, restart = true): void {
+  function message(ctx: Context, p: Page, status: number, text: string, restart = true, title = p.t.endedTitle): void {
     ctx.status = status;
-    htmlPage(ctx, (nonce) => resetMessagePage({ ...p, nonce, title: p.t.title, message: text, restart }));
+    htmlPage(ctx, (nonce) => resetMessagePage({ ...p, nonce, title, message: text, restart }));
   }
 
   /** Every POST: a flow cookie, a readable form and its CSRF token. */
@@ -179,7 +179,7 @@ export function passwordResetRouter(deps: PasswordResetDeps): Router {
     const done = await service.complete(it.flowId, code, password, { ip: ctx.ip, requestId: ctx.state.requestId as string });
     if (done.ok) {
       setCookie(ctx, null);
-      return message(ctx, it, 200, it.t.done, false);
+      return message(ctx, it, 200, it.t.done, false, it.t.doneTitle);
     }
     const t = it.t;
     switch (done.reason) {

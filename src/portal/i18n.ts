@@ -1,4 +1,4 @@
-import type { AUDIT_ACTIONS } from '../audit/index.js';
+import { quoteName } from '../http/quote-name.js';
 import { messages as interactionMessages, pickLocale, type Locale } from '../interactions/i18n.js';
 
 export { pickLocale, type Locale };
@@ -21,6 +21,8 @@ export const NOTICES = [
 export type Notice = (typeof NOTICES)[number];
 /** Notices that report a failure: shown as alerts, so assistive technology announces them at once. */
 export const ALERT_NOTICES: ReadonlySet<Notice> = new Set(['passkey_failed', 'code_not_sent', 'code_wrong']);
+
+const q = quoteName['zh-CN'];
 
 const zh = {
   portalName: '个人中心',
@@ -128,7 +130,7 @@ const zh = {
   sharedData: '可获取的信息',
   grantedAt: '授权时间',
   revoke: '撤销授权',
-  revokeLabel: (app: string) => `撤销授权：${app}`,
+  revokeLabel: (app: string) => `撤销授权：${q(app)}`,
   noApps: '您尚未授权任何应用。',
 
   historyTitle: '访问记录',
@@ -138,50 +140,6 @@ const zh = {
   app: '应用',
   ip: 'IP 地址',
   noHistory: '暂无记录。',
-  actions: {
-    'authorization.granted': '登录应用',
-    'login.succeeded': '登录成功',
-    'login.failed': '登录失败',
-    'login.locked': '账号锁定期间尝试登录',
-    'account.locked': '账号被暂时锁定',
-    'account.disabled': '账号被停用',
-    'consent.revoked': '撤销应用授权',
-    'consent.granted': '同意应用获取信息',
-    'consent.declined': '拒绝应用获取信息',
-    'session.ended': '结束登录会话',
-    'credential.removed': '移除登录方式',
-    'credential.added': '添加登录方式',
-    'credential.add_failed': '添加登录方式未成功',
-    'grant.revoked': '应用授权被撤销',
-    'identity.proofing_recorded': '身份证件核验',
-    'identity.proofing_confirmed': '确认身份核验',
-    'identity.proofing_raised': '身份核验方式提升',
-    'identity.proofing_confirm_refused': '确认身份核验未通过',
-    'account.registered': '注册账号',
-    'registration.refused': '注册未通过',
-    'admin.denied': '管理操作被拒绝',
-    'approval.approved': '在手机应用上批准登录',
-    'approval.denied': '在手机应用上拒绝登录',
-    'ciba.requested': '服务窗口请求登录',
-    'counter.assist_refused': '服务窗口协助登录被拒绝',
-    'counter.assisted_login': '服务窗口工作人员协助登录',
-    'federation.linked': '关联外部身份',
-    'federation.unlinked': '解除外部身份关联',
-    'federation.refused': '外部身份登录被拒绝',
-    'federation.unavailable': '外部身份服务暂不可用',
-    'federation.logout': '外部身份服务通知退出',
-    'federation.logout_refused': '外部身份服务的退出通知被拒绝',
-    'federation.sign_out_sent': '已通知外部身份服务退出',
-    'federation.sign_out_skipped': '未通知外部身份服务退出',
-    'keys.rotated': '更换签名密钥',
-    'login.step_up': '提升登录级别',
-    'password.reset': '重设密码',
-    'password.reset_failed': '重设密码未成功',
-    'password.reset_requested': '申请重设密码',
-    'ratelimit.refused': '请求过于频繁被拒绝',
-  } satisfies Record<ListedAction, string> as Record<string, string>,
-  /** Operators' actions (`admin.*`) are many and named by route; the citizen learns who acted. */
-  operatorAction: '管理员操作',
 
   notices: {
     consent_revoked: '已撤销该应用的授权，它持有的令牌已失效。',
@@ -207,8 +165,6 @@ const zh = {
   signInFailed: '登录没有完成，请重试。',
   backToPortal: '返回个人中心',
 };
-
-type ListedAction = (typeof AUDIT_ACTIONS)[number];
 
 const en: typeof zh = {
   portalName: 'My account',
@@ -326,49 +282,6 @@ const en: typeof zh = {
   app: 'App',
   ip: 'IP address',
   noHistory: 'Nothing yet.',
-  actions: {
-    'authorization.granted': 'Signed in to an app',
-    'login.succeeded': 'Signed in',
-    'login.failed': 'Sign-in failed',
-    'login.locked': 'Sign-in attempt while locked',
-    'account.locked': 'Account locked for a while',
-    'account.disabled': 'Account disabled',
-    'consent.revoked': 'App access revoked',
-    'consent.granted': 'App access allowed',
-    'consent.declined': 'App access declined',
-    'session.ended': 'Session ended',
-    'credential.removed': 'Sign-in method removed',
-    'credential.added': 'Sign-in method added',
-    'credential.add_failed': 'Adding a sign-in method failed',
-    'grant.revoked': 'App access revoked',
-    'identity.proofing_recorded': 'ID document checked',
-    'identity.proofing_confirmed': 'Identity check confirmed',
-    'identity.proofing_raised': 'Identity proofing raised',
-    'identity.proofing_confirm_refused': 'Identity check confirmation refused',
-    'account.registered': 'Account registered',
-    'registration.refused': 'Registration refused',
-    'admin.denied': 'Administrative action refused',
-    'approval.approved': 'Sign-in approved in the mobile app',
-    'approval.denied': 'Sign-in declined in the mobile app',
-    'ciba.requested': 'Sign-in requested at a service counter',
-    'counter.assist_refused': 'Assisted sign-in at a counter refused',
-    'counter.assisted_login': 'Signed in with help at a service counter',
-    'federation.linked': 'External identity linked',
-    'federation.unlinked': 'External identity unlinked',
-    'federation.refused': 'Sign-in through an external identity refused',
-    'federation.unavailable': 'External identity service unavailable',
-    'federation.logout': 'Signed out by an external identity service',
-    'federation.logout_refused': 'Sign-out notice from an external identity service refused',
-    'federation.sign_out_sent': 'External identity service told of sign-out',
-    'federation.sign_out_skipped': 'External identity service not told of sign-out',
-    'keys.rotated': 'Signing keys rotated',
-    'login.step_up': 'Sign-in level raised',
-    'password.reset': 'Password reset',
-    'password.reset_failed': 'Password reset failed',
-    'password.reset_requested': 'Password reset requested',
-    'ratelimit.refused': 'Refused: too many requests',
-  },
-  operatorAction: 'Action by an administrator',
 
   notices: {
     consent_revoked: 'Access revoked. The app’s tokens no longer work.',
@@ -402,16 +315,15 @@ export type PortalMessages = typeof zh & {
 
 export const portalMessages = (locale: Locale): PortalMessages => ({ ...(locale === 'en' ? en : zh), shared: interactionMessages(locale) });
 
-/** A date and time for people, in the service's time zone. */
+/** A date and time for people, in the service's time zone, which it names (`5 Dec 2026, 11:22 GMT+8`). */
 export function formatTime(locale: Locale, epochMs: number, timeZone: string): string {
-  return new Intl.DateTimeFormat(locale === 'en' ? 'en-GB' : 'zh-CN', { timeZone, dateStyle: 'medium', timeStyle: 'short' }).format(epochMs);
+  const tag = locale === 'en' ? 'en-GB' : 'zh-CN';
+  const zone = new Intl.DateTimeFormat(tag, { timeZone, timeZoneName: 'shortOffset' }).formatToParts(epochMs).find((p) => p.type === 'timeZoneName')?.value;
+  const text = new Intl.DateTimeFormat(tag, { timeZone, dateStyle: 'medium', timeStyle: 'short' }).format(epochMs);
+  return zone ? `${text} ${zone}` : text;
 }
 
 export function formatDate(locale: Locale, epochMs: number, timeZone: string): string {
   return new Intl.DateTimeFormat(locale === 'en' ? 'en-GB' : 'zh-CN', { timeZone, dateStyle: 'long' }).format(epochMs);
 }
 
-/** The words for an audit action; an operator's (`admin.*`) by its family, never the code. */
-export function actionLabel(t: PortalMessages, action: string): string {
-  return t.actions[action] ?? (action.startsWith('admin.') ? t.operatorAction : action);
-}

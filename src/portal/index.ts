@@ -10,6 +10,7 @@ import type { AuditLog } from '../audit/index.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { Config } from '../config/index.js';
 import { csrfTokens } from '../http/csrf.js';
+import { SERVICE_TIME_ZONE } from '../http/zoned-time.js';
 import type { SessionAuthentications } from '../oidc/index.js';
 import type { SignOut } from '../oidc/sign-out.js';
 import type { AccountIndex } from '../storage/account-index.js';
@@ -73,7 +74,7 @@ export function createPortal(o: PortalOptions) {
     csrf: csrfTokens(csrfKey, 'portal'),
     bodyMaxBytes: o.config.limits.bodyMaxBytes,
     formFieldMaxLength: o.config.limits.formFieldMaxLength,
-    timeZone: o.timeZone ?? 'Asia/Shanghai',
+    timeZone: o.timeZone ?? SERVICE_TIME_ZONE,
     historyLimit: o.historyLimit ?? 50,
     freshSignInSeconds: o.freshSignInSeconds ?? 600,
     logger: o.logger,

@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { htmlPage } from '../http/html-page.js';
 import type { PortalDeps } from './deps.js';
-import { maskPhone } from '../sms/index.js';
+import { maskPhone } from '../accounts/index.js';
 import { passkeyGate } from './passkey-gate.js';
 import { noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 import { sectionPath, type Section, type SignedInChrome } from './views/layout.js';

@@ -1,5 +1,5 @@
 import type Provider from 'oidc-provider';
-import type { Account } from '../accounts/index.js';
+import { maskPhone, type Account } from '../accounts/index.js';
 import type { AuditAction, AuditLog } from '../audit/index.js';
 import { birthDateOf, genderOf, maskCitizenId } from '../identity/index.js';
 import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
@@ -59,13 +59,6 @@ export interface HistoryEntry {
   channel: string | undefined;
   amr: string[];
   ip: string | undefined;
-}
-
-/** A mobile number shows its first three and last four digits (`+86 138****8000`). */
-function maskPhone(phone: string): string {
-  const mainland = /^(\+86)?(1\d{2})\d{4}(\d{4})$/.exec(phone);
-  if (mainland) return `${mainland[1] ? '+86 ' : ''}${mainland[2]}****${mainland[3]}`;
-  return phone.length > 4 ? `****${phone.slice(-4)}` : '****';
 }
 
 /**

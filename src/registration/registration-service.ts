@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { Account, Accounts, HashPlace } from '../accounts/index.js';
+import { maskPhone, type Account, type Accounts, type HashPlace } from '../accounts/index.js';
 import type { AuditAction, AuditLog } from '../audit/index.js';
 import { isYihaoError } from '../errors.js';
 import { maskCitizenId, type CitizenId } from '../identity/index.js';
 import { isRegistryUnavailable, normaliseName, type IdentityRegistry } from '../registry/index.js';
-import { maskPhone, SmsDeliveryError, type OtpService } from '../sms/index.js';
+import { SmsDeliveryError, type OtpService } from '../sms/index.js';
 import type { PendingRegistration, PendingRegistrations } from './pending-registrations.js';
 
 /** Where a request came from, for throttles and the audit log. */

@@ -66,7 +66,7 @@ export function registrationRouter(deps: RegistrationDeps): Router {
     const links = { query, returnTo: returnTo.ok ? returnTo.path : undefined };
     if (!returnTo.ok) {
       ctx.status = 400;
-      htmlPage(ctx, (nonce) => registerEndedPage({ locale, nonce, title: t.registerTitle, message: t.badReturnTo, links, restart: true }));
+      htmlPage(ctx, (nonce) => registerEndedPage({ locale, nonce, title: t.endedTitle, message: t.badReturnTo, links, restart: true }));
       return undefined;
     }
     return { locale, t, links };
@@ -74,7 +74,7 @@ export function registrationRouter(deps: RegistrationDeps): Router {
 
   function ended(ctx: Context, p: Page, status: number, message: string, restart = true): void {
     ctx.status = status;
-    htmlPage(ctx, (nonce) => registerEndedPage({ locale: p.locale, nonce, title: p.t.registerTitle, message, links: p.links, restart }));
+    htmlPage(ctx, (nonce) => registerEndedPage({ locale: p.locale, nonce, title: p.t.endedTitle, message, links: p.links, restart }));
   }
 
   /** The checks every POST passes: a flow cookie, a readable form, and the flow's CSRF token. */

@@ -1,5 +1,5 @@
 export type { SmsMessage, SmsSender } from './sms-sender.js';
-export { SmsDeliveryError, maskPhone } from './sms-sender.js';
+export { SmsDeliveryError } from './sms-sender.js';
 export { createOutboxSender, outboxPath, readOutbox, latestOutboxCode, type OutboxMessage, type OutboxSender } from './outbox-sender.js';
 export { createWebhookSender, type WebhookSenderOptions } from './webhook-sender.js';
 export { createSmsSender } from './create-sms-sender.js';

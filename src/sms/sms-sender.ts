@@ -29,9 +29,3 @@ export class SmsDeliveryError extends Error {
   }
 }
 
-/** `+8613800138000` → `+86138****8000`; anything else keeps only its last two characters. */
-export function maskPhone(phone: string): string {
-  const m = /^(\+86\d{3})\d{4}(\d{4})$/.exec(phone);
-  if (m) return `${m[1]}****${m[2]}`;
-  return phone.length > 2 ? `${'*'.repeat(Math.min(phone.length - 2, 12))}${phone.slice(-2)}` : '**';
-}

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { maskPhone, SmsDeliveryError, type SmsMessage, type SmsSender } from './sms-sender.js';
+import { maskPhone } from '../accounts/phone.js';
+import { SmsDeliveryError, type SmsMessage, type SmsSender } from './sms-sender.js';
 
 export interface WebhookSenderOptions {
   /** The SMS gateway endpoint; it receives `POST {"to","text","purpose"}` as JSON. */

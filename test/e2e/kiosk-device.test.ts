@@ -46,7 +46,7 @@ describe.skipIf(!chromiumAvailable)('kiosk sign-in with the phone (device flow) 
       await page.goto(started.verification_uri_complete!);
       await page.getByRole('heading', { name: ui.confirmTitle, exact: true }).waitFor();
       expect(await page.locator('html').getAttribute('lang')).toBe(lang);
-      expect(await page.locator('code').textContent()).toBe(started.user_code);
+      expect(await page.locator('.user-code [aria-hidden=true]').textContent()).toBe(started.user_code);
       await expectNoSeriousAxeViolations(page, `the ${lang} device confirmation page`, ['html-has-lang', 'document-title']);
 
       await page.getByRole('button', { name: ui.confirm, exact: true }).click();

@@ -64,8 +64,12 @@ describe.each(backends)('kiosk device authorization grant ($name)', ({ name, ena
     expect(confirmation.res.status).toBe(200);
     expect(h1Of(confirmation.html)).toBe('确认终端登录');
     expect(confirmation.html).toContain('<html lang="zh-CN">');
-    expect(confirmation.html).toContain(`<code>${started.user_code}</code>`);
-    expect(confirmation.html).toContain('政务自助终端');
+    // The code to compare, large and in its groups; read out character by character.
+    const [g1, g2] = started.user_code.split('-') as [string, string];
+    expect(confirmation.html).toContain(`<p class="user-code" data-user-code="${started.user_code}">`);
+    expect(confirmation.html).toContain(`<span class="sr-only">${[...g1].join(' ')}, ${[...g2].join(' ')}</span>`);
+    expect(confirmation.html).toContain(`<span>${g1}</span><span class="sep">-</span><span>${g2}</span>`);
+    expect(confirmation.html).toContain('「政务自助终端」请求以您的身份登录');
     expect(confirmation.res.headers.get('content-security-policy')).toContain("default-src 'none'");
 
     const login = await confirm(phone, confirmation.html, h.issuer);
@@ -75,7 +79,7 @@ describe.each(backends)('kiosk device authorization grant ($name)', ({ name, ena
     const doneHtml = await done.res.text();
     expect(done.res.status).toBe(200);
     expect(h1Of(doneHtml)).toBe('已登录');
-    expect(doneHtml).toContain('您已在 政务自助终端 上登录');
+    expect(doneHtml).toContain('您已在「政务自助终端」上登录');
 
     const tokens = await oidc.pollDeviceAuthorizationGrant(kiosk.rp, started);
     expect(tokens.claims()).toMatchObject({ sub: citizen.sub, acr: 'urn:yihao:loa:1', amr: ['pwd'], channel: 'web' });

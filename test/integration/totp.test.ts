@@ -125,7 +125,7 @@ describe.each(backends)('TOTP and recovery codes on the web sign-in ($name)', ({
     const { first, redeem } = await begin(browser, { acr_values: LOA2 });
     const proof = page(await submit(browser, page(first), '/login', password(citizen)));
     expect(proof.html).toContain('<h1>Confirm your mobile number</h1>');
-    expect(proof.html).toContain(`${phone.slice(0, 3)}****${phone.slice(7)}`);
+    expect(proof.html).toContain(`${phone.slice(0, 3)} **** ${phone.slice(7)}`);
     expect(proof.html).not.toContain(phone);
     expect(secretOf(proof.html)).toBeUndefined();
     const code = await latestOutboxCode(outboxPath(h.config.dataDir), `+86${phone}`, 'bind_factor');

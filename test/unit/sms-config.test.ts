@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SMS_LIMITS, createSmsSender, ipBucket, maskPhone, smsCodeText, smsConfigSchema } from '../../src/sms/index.js';
+import { DEFAULT_SMS_LIMITS, createSmsSender, ipBucket, smsCodeText, smsConfigSchema } from '../../src/sms/index.js';
 
 const fetch = () => Promise.reject(new Error('not called'));
 
@@ -55,15 +55,10 @@ describe('SMS configuration', () => {
   });
 });
 
-describe('SMS text and masking', () => {
+describe('SMS text', () => {
   it('writes the code text in zh-CN with the signature first and the purpose named', () => {
     expect(smsCodeText('register', '123456', 5)).toBe('【一号】验证码 123456，用于注册一号账号，5 分钟内有效。请勿告诉他人。');
     expect(smsCodeText('reset_password', '000042', 10)).toBe('【一号】验证码 000042，用于重置一号账号密码，10 分钟内有效。请勿告诉他人。');
-  });
-
-  it('masks a mobile number to its first three and last four digits', () => {
-    expect(maskPhone('+8613800138000')).toBe('+86138****8000');
-    expect(maskPhone('12345')).toBe('***45');
   });
 });
 

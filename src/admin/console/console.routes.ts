@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import { readForm } from '../../http/form-body.js';
 import { htmlPage } from '../../http/html-page.js';
+import { SERVICE_TIME_ZONE, zonedTime } from '../../http/zoned-time.js';
 import type { CsrfTokens } from '../../http/csrf.js';
 import { isYihaoError } from '../../errors.js';
 import { AdminError, isAdminError } from '../admin-error.js';
@@ -256,7 +257,7 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   router.post('/admin/clients/:id/secret', pageRoute('clients', async (ctx, v, form) => {
     const grace = form.grace_seconds && /^\d{1,9}$/.test(form.grace_seconds) ? Number(form.grace_seconds) : undefined;
     const rotated = await d.services.clients.rotateSecret(v.op, ctx.params.id!, grace === undefined ? {} : { grace_seconds: grace });
-    const until = rotated.previousValidUntil ? new Intl.DateTimeFormat(v.frame.locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Shanghai' }).format(rotated.previousValidUntil) : undefined;
+    const until = rotated.previousValidUntil ? zonedTime(rotated.previousValidUntil, SERVICE_TIME_ZONE) : undefined;
     render(ctx, v.frame, 200, (f) => pages.secretShownPage(f, f.t.rotatedTitle, ctx.params.id!, rotated.clientSecret, f.t.rotatedBody(until)));
   }));
 

@@ -1,9 +1,12 @@
 import { pickLocale, type Locale } from '../../interactions/i18n.js';
+import { quoteName } from '../../http/quote-name.js';
 
 export { pickLocale, type Locale };
 
 export const SECTIONS = ['clients', 'changes', 'departments', 'operators', 'audit', 'keys'] as const;
 export type Section = 'home' | (typeof SECTIONS)[number];
+
+const q = quoteName['zh-CN'];
 
 const zh = {
   lang: 'zh-CN' as Locale,
@@ -103,14 +106,14 @@ const zh = {
   secretOnce: '请立即保存客户端密钥：它只显示这一次，无法找回。应用经审核上线后，此密钥才可使用。',
   clientSecret: '客户端密钥',
   goToClient: '查看应用',
-  clientTitle: (name: string) => `应用：${name}`,
+  clientTitle: (name: string) => `应用${q(name)}`,
   settings: '当前生效的设置',
   notApprovedYet: '此应用尚未经审核上线。',
   pendingChange: '待处理的变更',
   noPending: '没有待处理的变更。',
   proposeChange: '提出修改',
   editDraft: '修改草稿',
-  proposeTitle: (name: string) => `修改应用：${name}`,
+  proposeTitle: (name: string) => `修改应用${q(name)}`,
   proposeLead: '修改先保存为草稿，提交审核并获批准后才会生效。',
   submitForReview: '提交审核',
   suspend: '停用此应用',
@@ -126,7 +129,7 @@ const zh = {
   author: '提交人',
   noChanges: '没有符合条件的变更。',
   review: '审核',
-  changeTitle: (name: string) => `变更：${name}`,
+  changeTitle: (name: string) => `应用${q(name)}的变更`,
   diffCaption: '此变更将修改的设置',
   field: '设置项',
   before: '修改前',
@@ -156,6 +159,7 @@ const zh = {
   auditTitle: '审计日志',
   filters: '筛选',
   actor: '操作人',
+  actorTypes: { citizen: '公民', operator: '操作员', client: '应用', system: '系统', anonymous: '匿名' } as Record<string, string>,
   subject: '涉及的公民（sub）',
   action: '操作',
   from: '开始时间',
@@ -376,6 +380,7 @@ const en: ConsoleMessages = {
   auditTitle: 'Audit log',
   filters: 'Filters',
   actor: 'Actor',
+  actorTypes: { citizen: 'Citizen', operator: 'Operator', client: 'App', system: 'System', anonymous: 'Anonymous' },
   subject: 'Citizen concerned (sub)',
   action: 'Action',
   from: 'From',

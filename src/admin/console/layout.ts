@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from '../../interactions/views/html.js';
+import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
 import { SECTIONS, type ConsoleMessages, type Locale, type Section } from './i18n.js';
 
 // The portal's look, wider for tables. Inline and nonce-guarded: one request per page, no JavaScript.
@@ -26,7 +26,17 @@ dd{margin:0;overflow-wrap:anywhere}
 .hint{color:#4b5563;font-size:.9rem;margin:.25rem 0}
 table{border-collapse:collapse;width:100%;font-size:.95rem}
 caption{text-align:left;color:#374151;padding-bottom:.5rem;font-weight:600}
-th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:top;overflow-wrap:anywhere}
+/* keep-all: a Chinese word (系统, 操作人) stays on one line as an English one does; lines break at
+   spaces and punctuation. */
+th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:top;word-break:keep-all;overflow-wrap:normal}
+/* Ids and codes break only when one cannot fit its column (so columns grow to hold them whole);
+   JSON has no words to keep whole and may break anywhere. */
+code.id,code.json{font-size:.85rem;color:#374151}
+code.id{overflow-wrap:break-word}
+code.json{overflow-wrap:anywhere}
+td.details{min-width:12rem}
+.nowrap{white-space:nowrap}
+.table-scroll{overflow-x:auto}
 th{background:#f9fafb}
 del{background:#fee2e2;color:#7f1d1d}
 ins{background:#dcfce7;color:#14532d;text-decoration:none}
@@ -65,6 +75,8 @@ td[data-figure],th.num{text-align:right;font-variant-numeric:tabular-nums}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;color:#000;padding:.25rem .5rem}
 @media (max-width:40rem){main{margin:0;border-radius:0}dl{grid-template-columns:1fr}}
 `;
+// Trusted markup: escaped, its quotes (font names) would become &quot;, which CSS does not read.
+const stylesheet = trusted(css);
 
 export const sectionPath = (s: Section) => (s === 'home' ? '/admin' : `/admin/${s}`);
 
@@ -104,7 +116,7 @@ export function consoleLayout(f: PageFrame, title: string, body: SafeHtml): stri
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${t.consoleName} · ${t.siteName}</title>
-<style nonce="${f.nonce}">${css}</style>
+<style nonce="${f.nonce}">${stylesheet}</style>
 </head>
 <body>
 <a class="skip" href="#main">${t.skipToMain}</a>

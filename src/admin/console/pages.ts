@@ -13,14 +13,20 @@ import { ROLES } from '../roles.js';
 import { clientForm, formFromSettings, type ClientFormOptions } from './client-form.js';
 import { dashboardSection } from './dashboard-page.js';
 import { consoleLayout, type PageFrame } from './layout.js';
+import { SERVICE_TIME_ZONE, zonedTime } from '../../http/zoned-time.js';
+import { auditActionLabel } from '../../audit/index.js';
 
 type Diff = { field: string; before: unknown; after: unknown }[];
 
-const when = (f: PageFrame, ms: number | string | undefined) => {
+/**
+ * Times with their zone, alike in both languages: operators compare them with other logs. A
+ * narrow column may put the zone on a line of its own, never break the date or the time.
+ */
+const when = (_f: PageFrame, ms: number | string | undefined) => {
   if (ms === undefined) return '—';
   const d = new Date(ms);
-  const text = new Intl.DateTimeFormat(f.locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Shanghai' }).format(d);
-  return html`<time datetime="${d.toISOString()}">${text}</time>`;
+  const [day, clock, zone] = zonedTime(d, SERVICE_TIME_ZONE).split(' ');
+  return html`<time datetime="${d.toISOString()}"><span class="nowrap">${day} ${clock}</span> <span class="nowrap">${zone}</span></time>`;
 };
 
 /** A setting's value as people read it. */
@@ -283,7 +289,7 @@ export function auditPage(f: PageFrame, events: AuditEvent[], next: number | und
   const filter = (name: string, label: string, type = 'text') =>
     html`<div><label for="a-${name}">${label}</label><input type="${type}" id="a-${name}" name="${name}" value="${q[name] ?? ''}"${errors[name] ? html` aria-invalid="true" aria-describedby="a-${name}-error"` : ''}>${errors[name] ? html`<p class="field-error" id="a-${name}-error">${errors[name]}</p>` : ''}</div>`;
   const rows = events.map(
-    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td>${when(f, e.at)}</td><td><code>${e.action}</code></td><td>${e.actorType}${e.actorId ? html` <code>${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code>${e.accountId}</code>` : ''}</td><td>${e.clientId ?? ''}</td><td><code>${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
+    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td>${when(f, e.at)}</td><td>${auditActionLabel(f.locale, e.action, 'operator')}<br><code class="id">${e.action}</code></td><td>${t.actorTypes[e.actorType] ?? e.actorType}${e.actorId ? html`<br><code class="id">${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code class="id">${e.accountId}</code>` : ''}</td><td>${e.clientId ? html`<code class="id">${e.clientId}</code>` : ''}</td><td class="details"><code class="json">${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
   );
   const older = next !== undefined ? `/admin/audit?${new URLSearchParams(Object.entries({ ...q, before: String(next) }).filter((x): x is [string, string] => !!x[1])).toString()}` : undefined;
   return consoleLayout(
@@ -297,7 +303,7 @@ ${filter('actor', t.actor)}${filter('subject', t.subject)}${filter('client_id', 
 ${filter('from', t.from, 'datetime-local')}${filter('to', t.to, 'datetime-local')}
 <button type="submit">${t.search}</button></form>
 ${events.length
-  ? html`<table><caption>${t.auditTitle}</caption><thead><tr><th scope="col">#</th><th scope="col">${t.at}</th><th scope="col">${t.action}</th><th scope="col">${t.actor}</th><th scope="col">${t.subject}</th><th scope="col">${t.clientId}</th><th scope="col">${t.details}</th></tr></thead><tbody>${rows}</tbody></table>`
+  ? html`<div class="table-scroll" role="region" aria-label="${t.auditTitle}" tabindex="0"><table><caption>${t.auditTitle}</caption><thead><tr><th scope="col">#</th><th scope="col">${t.at}</th><th scope="col">${t.action}</th><th scope="col">${t.actor}</th><th scope="col">${t.subject}</th><th scope="col">${t.clientId}</th><th scope="col">${t.details}</th></tr></thead><tbody>${rows}</tbody></table></div>`
   : html`<p>${t.noEvents}</p>`}
 ${older ? html`<p><a href="${older}" rel="next">${t.olderEvents}</a></p>` : ''}`,
   );

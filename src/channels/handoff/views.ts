@@ -1,10 +1,15 @@
 import { html, trusted } from '../../interactions/views/html.js';
 import { layout } from '../../interactions/views/layout.js';
 import type { Locale } from '../../interactions/i18n.js';
+import { quoteName } from '../../http/quote-name.js';
+
+const q = quoteName['zh-CN'];
 
 const zh = {
   title: '使用一号 App 扫码登录',
-  lead: (client: string) => `登录以继续访问「${client}」。请打开一号 App 扫描下方二维码，并核对 App 中显示的确认码与本页一致后再确认。`,
+  endTitle: '扫码登录未完成',
+  linkTitle: '在一号 App 中打开',
+  lead: (client: string) => `登录以继续访问${q(client)}。请打开一号 App 扫描下方二维码，并核对 App 中显示的确认码与本页一致后再确认。`,
   qrAlt: '用一号 App 扫描的登录二维码',
   bindingCode: '确认码',
   validFor: (minutes: number) => `二维码 ${minutes} 分钟内有效，只能使用一次。`,
@@ -18,10 +23,12 @@ const zh = {
   otherBrowser: '此二维码是在另一个浏览器中显示的，不能在这里完成登录。',
   usePassword: '使用密码登录',
   openInApp: '请使用一号 App 扫描登录页面上的二维码。用相机或其他应用打开此链接不能登录。',
-  notAccepted: (client: string) => `「${client}」不接受使用一号 App 登录。请使用其他方式登录。`,
+  notAccepted: (client: string) => `${q(client)}不接受使用一号 App 登录。请使用其他方式登录。`,
 };
 const en: typeof zh = {
   title: 'Sign in with the mobile app',
+  endTitle: 'Mobile app sign-in did not finish',
+  linkTitle: 'Open this link in the Yihao app',
   lead: (client) => `Sign in to continue to ${client}. Open the Yihao app, scan this QR code, and approve only if the app shows the same binding code as this page.`,
   qrAlt: 'QR code to scan with the Yihao app',
   bindingCode: 'Binding code',
@@ -94,8 +101,8 @@ export function qrEndPage(p: { locale: Locale; nonce: string; uid: string; messa
   return layout({
     locale: p.locale,
     nonce: p.nonce,
-    title: t.title,
-    body: html`<h1>${t.title}</h1>
+    title: t.endTitle,
+    body: html`<h1>${t.endTitle}</h1>
 <p class="error" role="alert">${p.message}</p>
 ${p.canRestart ? html`<p><a href="/interaction/${p.uid}/qr?new=1">${t.newCode}</a></p>` : ''}
 <p><a href="/interaction/${p.uid}">${t.usePassword}</a></p>`,
@@ -105,5 +112,5 @@ ${p.canRestart ? html`<p><a href="/interaction/${p.uid}/qr?new=1">${t.newCode}</
 /** Where the QR link leads a phone without the app (the app claims the link and never shows this). */
 export function qrLinkPage(p: { locale: Locale; nonce: string }): string {
   const t = handoffText(p.locale);
-  return layout({ locale: p.locale, nonce: p.nonce, title: t.title, body: html`<h1>${t.title}</h1><p>${t.openInApp}</p>` });
+  return layout({ locale: p.locale, nonce: p.nonce, title: t.linkTitle, body: html`<h1>${t.linkTitle}</h1><p>${t.openInApp}</p>` });
 }

@@ -3,6 +3,9 @@ import { htmlPage } from '../../http/html-page.js';
 import { pickLocale, type Locale } from '../../interactions/i18n.js';
 import { html, trusted } from '../../interactions/views/html.js';
 import { layout } from '../../interactions/views/layout.js';
+import { quoteName } from '../../http/quote-name.js';
+
+const q = quoteName['zh-CN'];
 
 /** What the citizen reads on their phone while approving a kiosk (RFC 8628 device flow). */
 const text = {
@@ -17,13 +20,13 @@ const text = {
     aborted: '已取消登录请求。',
     failed: '处理请求时出错，请重试。',
     confirmTitle: '确认终端登录',
-    confirmLead: (client: string) => `${client} 请求以您的身份登录。`,
+    confirmLead: (client: string) => `${q(client)}请求以您的身份登录。`,
     confirmCheck: '请核对终端屏幕上显示的代码与下面的代码一致：',
     confirmWarning: '如果这不是您本人面前的终端，或代码不一致，请选择“取消”。',
     confirm: '确认登录',
     abort: '取消',
     doneTitle: '已登录',
-    done: (client: string) => `您已在 ${client} 上登录，可以关闭此页面。`,
+    done: (client: string) => `您已在${q(client)}上登录，可以关闭此页面。`,
   },
   en: {
     inputTitle: 'Sign in to a kiosk with your phone',
@@ -63,6 +66,18 @@ const xsrfOf = (form: string): string | undefined => /name="xsrf" value="([^"]*)
 const actionOf = (form: string): string | undefined => /action="([^"]*)"/.exec(form)?.[1];
 
 const clientName = (client: Client | undefined) => client?.clientName ?? client?.clientId ?? '';
+
+/**
+ * The code to compare with the kiosk screen: large, monospaced, in its groups (BCDF-GHJK); screen
+ * readers get it spelled out character by character, group by group.
+ */
+function userCodeDisplay(userCode: string) {
+  const groups = userCode.split('-');
+  const spelled = groups.map((g) => [...g].join(' ')).join(', ');
+  return html`<p class="user-code" data-user-code="${userCode}"><span class="sr-only">${spelled}</span><span aria-hidden="true">${groups.map(
+    (g, i) => html`${i ? html`<span class="sep">-</span>` : ''}<span>${g}</span>`,
+  )}</span></p>`;
+}
 
 /** The pages of `features.deviceFlow`: the code input, the confirmation, and the success page. */
 export const devicePages = {
@@ -116,7 +131,7 @@ ${
         body: html`<h1>${t.confirmTitle}</h1>
 <p>${t.confirmLead(clientName(client))}</p>
 <p>${t.confirmCheck}</p>
-<p><strong><code>${userCode}</code></strong></p>
+${userCodeDisplay(userCode)}
 <p>${t.confirmWarning}</p>
 ${trusted(form)}
 <button type="submit" form="op.deviceConfirmForm">${t.confirm}</button>

@@ -7,6 +7,8 @@ import type { LoginOption } from '../deps.js';
 interface PageBase {
   locale: Locale;
   nonce: string;
+  /** Where the language switch points, on pages that offer it (layout.ts). */
+  switchLanguage?: string | undefined;
 }
 
 export function loginPage(p: PageBase & { uid: string; csrf: string; clientName: string; error?: string; loginOptions?: LoginOption[] }): string {
@@ -102,7 +104,7 @@ ${trusted(p.form)}
 
 export function signedOutPage(p: PageBase): string {
   const t = messages(p.locale);
-  return layout({ ...p, title: t.signOutTitle, body: html`<h1>${t.signOutTitle}</h1><p>${t.signedOut}</p>` });
+  return layout({ ...p, title: t.signedOutTitle, body: html`<h1>${t.signedOutTitle}</h1><p>${t.signedOut}</p>` });
 }
 
 export function errorPage(p: PageBase & { message: string; code?: string }): string {

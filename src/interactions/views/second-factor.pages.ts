@@ -4,6 +4,8 @@ import { messages, type Locale } from '../i18n.js';
 
 interface StepPage {
   locale: Locale;
+  /** The language switch: the step's own page, which shows the same step again. */
+  switchLanguage?: string | undefined;
   nonce: string;
   uid: string;
   csrf: string;

@@ -4,6 +4,7 @@ import { messages, type Locale } from '../i18n.js';
 
 interface SmsPage {
   locale: Locale;
+  switchLanguage?: string | undefined;
   nonce: string;
   uid: string;
   csrf: string;
@@ -38,8 +39,8 @@ export function smsCodePage(p: SmsPage & { maskedPhone: string; codeMinutes: num
   const t = messages(p.locale).sms;
   return layout({
     ...p,
-    title: t.title,
-    body: html`<h1>${t.title}</h1>
+    title: t.codeTitle,
+    body: html`<h1>${t.codeTitle}</h1>
 ${errorLine(p.error)}
 <p role="status">${t.sent(p.maskedPhone, p.codeMinutes)}</p>
 <form method="post" action="/interaction/${p.uid}/sms/verify" novalidate>

@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from '../../interactions/views/html.js';
+import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
 import { ALERT_NOTICES, type Locale, type Notice, type PortalMessages } from '../i18n.js';
 
 export type Section = 'profile' | 'credentials' | 'sessions' | 'apps' | 'history';
@@ -45,6 +45,8 @@ button.danger{background:#fff;color:#991b1b;border-color:#991b1b}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;color:#000;padding:.25rem .5rem}
 @media (max-width:40rem){main{margin:0;border-radius:0}dl{grid-template-columns:1fr}dd{margin-bottom:.4rem}}
 `;
+// Trusted markup: escaped, its quotes (font names) would become &quot;, which CSS does not read.
+const stylesheet = trusted(css);
 
 export interface SignedInChrome {
   section: Section;
@@ -72,7 +74,7 @@ export function portalLayout(p: { locale: Locale; t: PortalMessages; nonce: stri
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${p.title} · ${t.portalName} · ${t.shared.siteName}</title>
-<style nonce="${p.nonce}">${css}</style>
+<style nonce="${p.nonce}">${stylesheet}</style>
 </head>
 <body>
 <a class="skip" href="#main">${t.shared.skipToMain}</a>

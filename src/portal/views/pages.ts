@@ -1,7 +1,8 @@
 import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
 import { passkeyScript } from '../../passkeys/index.js';
 import type { PasskeyGate } from '../passkey-gate.js';
-import { actionLabel, formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
+import { auditActionLabel } from '../../audit/index.js';
+import { formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
 import { isRemovable, type CredentialSummary } from '../credential-store.js';
 import type { AppView, DeviceView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
 import { portalLayout, type SignedInChrome } from './layout.js';
@@ -166,7 +167,7 @@ export function historyPage(c: SignedInPage, entries: HistoryEntry[], limit: num
   const rows = entries.map(
     (e) => html`<tr data-action="${e.action}">
 <td>${time(c, e.at)}</td>
-<td>${actionLabel(t, e.action)}</td>
+<td>${auditActionLabel(c.locale, e.action)}</td>
 <td${e.app ? html` data-client="${e.app.clientId}"` : ''}>${e.app?.name ?? ''}</td>
 <td data-channel="${e.channel ?? ''}">${channelLabel(t, e.channel)}</td>
 <td data-amr="${e.amr.join(' ')}">${methodLabel(t, e.amr)}</td>

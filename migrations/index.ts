@@ -14,6 +14,7 @@ import * as federationSignOut from './20261130_012_federation_sign_out.js';
 import * as auditSealer from './20261204_013_audit_sealer.js';
 import * as guessThrottle from './20261205_014_guess_throttle.js';
 import * as operatorReview from './20261205_015_operator_review.js';
+import * as credentials from './20261206_016_credentials.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -32,4 +33,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261204_013_audit_sealer', auditSealer],
   ['20261205_014_guess_throttle', guessThrottle],
   ['20261205_015_operator_review', operatorReview],
+  ['20261206_016_credentials', credentials],
 ];

@@ -25,6 +25,7 @@ import { registerCounterGrants } from '../channels/counter/index.js';
 import type { ProviderExtension } from '../channels/index.js';
 import { withAdminResource } from '../admin/admin-resource.js';
 import { accessTokenVerifier } from './access-token-verifier.js';
+import { withCredentialResource } from '../credentials/credential-resource.js';
 
 export interface ProviderDeps {
   /** Told the grant type of every successful token endpoint answer (metrics). */
@@ -100,7 +101,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       // RFC 8628: a kiosk shows verification_uri_complete as a QR code; the citizen approves on the phone.
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...devicePages },
       ...channels?.features,
-      resourceIndicators: withAdminResource(resourceIndicators(config.resourceServers), config.issuer, config.ttl.accessTokenSeconds),
+      resourceIndicators: withCredentialResource(withAdminResource(resourceIndicators(config.resourceServers), config.issuer, config.ttl.accessTokenSeconds), config.issuer, config.ttl.accessTokenSeconds),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: providerPages.logoutSource,

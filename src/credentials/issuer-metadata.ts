@@ -34,7 +34,10 @@ const CLAIM_LABELS: Record<string, [string, string]> = {
  * access token for this issuer (resource indicator = the issuer identifier).
  */
 export function credentialIssuerMetadata(issuer: string): CredentialIssuerMetadata {
-  return new Openid4vciIssuer({ callbacks: unusedCallbacks }).createCredentialIssuerMetadata({
+  // Not through the library's createCredentialIssuerMetadata: it refuses http:// URLs unless a
+  // process-wide switch is set, and a development issuer (http://localhost:3000) must start. The
+  // wallet in test/integration/credentials-issuance.test.ts checks the document with the library.
+  return {
     credential_issuer: issuer,
     authorization_servers: [issuer],
     credential_endpoint: `${issuer}${CREDENTIAL_PATHS.credential}`,
@@ -58,7 +61,7 @@ export function credentialIssuerMetadata(issuer: string): CredentialIssuerMetada
         },
       },
     },
-  });
+  };
 }
 
 /** The metadata in the shape the library's request checks take. */

@@ -109,9 +109,8 @@ export const credentialRotateKeyCommand: Command = {
 
 Adds a new active credential issuer key and retires the current one. Running servers sign
 new credentials and status lists with it within keys.refreshSeconds; the retired key stays
-published for verification for keys.retiredKeepSeconds. Credentials signed with it stay
-verifiable only while it is published: keep keys.retiredKeepSeconds at least as long as
-credentials.validitySeconds, or wallets must fetch their credentials again.
+published for verification as long as a credential it signed can be valid (the longer of
+credentials.validitySeconds and keys.retiredKeepSeconds).
 
 Options:
   --json    print {"activated": [kid], "keys": [...]}`,

@@ -40,7 +40,9 @@ export function createCredentials(deps: {
 }) {
   const { config } = deps;
   const issuer = config.issuer;
-  const keys = createIssuerKeys(deps.db, deps.sealer, { retiredKeepSeconds: config.keys.retiredKeepSeconds });
+  // A retired issuer key stays published while a credential it signed can still be valid: a
+  // rotation must not strand wallets' credentials before their own expiry.
+  const keys = createIssuerKeys(deps.db, deps.sealer, { retiredKeepSeconds: Math.max(config.keys.retiredKeepSeconds, config.credentials.validitySeconds) });
   const signer = issuerSigner(keys, config.keys.refreshSeconds);
   const store = credentialStore(deps.db, { statusListSize: config.credentials.statusListSize });
   const lists = statusLists({ store, signer, issuer, ttlSeconds: config.credentials.statusListTtlSeconds });

@@ -11,7 +11,8 @@ import { digest, ES256 } from '@sd-jwt/crypto-nodejs';
 import { present } from '@sd-jwt/present';
 import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 import { getListFromStatusListJWT } from '@sd-jwt/jwt-status-list';
-import { decodeJwt, type JWK } from 'jose';
+import { createHash, randomUUID } from 'node:crypto';
+import { decodeJwt, importJWK, SignJWT, type JWK } from 'jose';
 import { LOA2, walkSignIn } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { APP_REDIRECT, registerMobileApp } from '../support/mobile-app.js';
@@ -245,6 +246,41 @@ describe.each(backends)('identity credential issuance ($name)', ({ name, enabled
       }),
     );
     expect(answer).toEqual({ status: 401, error: 'insufficient_user_authentication' });
+  });
+
+  it.runIf(enabled)('answers malformed requests with a 4xx and an OAuth-style error, never a 500', async () => {
+    const post = (path: string, init: { headers?: Record<string, string>; body?: string } = {}) =>
+      fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...init.headers }, body: init.body ?? '{}' });
+    const bearer = { authorization: `Bearer ${accessToken}` };
+    const cases: [string, Response][] = [
+      ['no token', await post('/credentials/credential')],
+      ['garbage token', await post('/credentials/credential', { headers: { authorization: 'Bearer not a token' } })],
+      ['bound token as Bearer', await post('/credentials/credential', { headers: bearer })],
+      ['form body', await post('/credentials/credential', { headers: { ...bearer, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=b' })],
+      ['broken JSON', await post('/credentials/credential', { headers: bearer, body: '{"credential_configuration_id":' })],
+      ['huge body', await post('/credentials/credential', { headers: bearer, body: JSON.stringify({ x: 'y'.repeat(h.config.limits.bodyMaxBytes) }) })],
+    ];
+    for (const [what, res] of cases) {
+      expect(res.status, what).toBeGreaterThanOrEqual(400);
+      expect(res.status, what).toBeLessThan(500);
+      expect(((await res.json()) as { error?: string }).error, what).toMatch(/^[a-z_]+$/);
+    }
+    // With the token and a DPoP proof of its key, but a request for another credential, or one that is not a credential request.
+    const withProof = async (body: unknown) => {
+      const url = `${h.issuer}/credentials/credential`;
+      const proof = await new SignJWT({ htm: 'POST', htu: url, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), ath: createHash('sha256').update(accessToken).digest('base64url') })
+        .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: wallet.dpopKey.publicJwk })
+        .sign(await importJWK(wallet.dpopKey.privateJwk, 'ES256'));
+      const res = await fetch(url, { method: 'POST', headers: { authorization: `DPoP ${accessToken}`, dpop: proof, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, error: ((await res.json()) as { error?: string }).error };
+    };
+    const proofJwt = await wallet.proof(metadata, CONFIGURATION, await wallet.newKey());
+    expect(await withProof({ credential_configuration_id: 'driving_licence', proofs: { jwt: [proofJwt] } })).toMatchObject({ status: 400 });
+    expect(await withProof([1, 2])).toEqual({ status: 400, error: 'invalid_credential_request' });
+    expect(await withProof({ credential_configuration_id: CONFIGURATION })).toEqual({ status: 400, error: 'invalid_proof' });
+    expect(await withProof({ credential_configuration_id: CONFIGURATION, proofs: { jwt: ['x.y.z'] } })).toMatchObject({ status: 400 });
+    expect((await fetch(`${h.url}/credentials/status/nosuchlist000000`)).status).toBe(404);
+    expect((await fetch(`${h.url}/credentials/status/${'x'.repeat(300)}`)).status).toBe(404);
   });
 
   it.runIf(enabled)('issues a batch, one credential per key, each with its own status entry', async () => {

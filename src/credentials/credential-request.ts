@@ -139,7 +139,9 @@ export function credentialRequests(deps: {
       nonce = claimed.nonce as string;
       let verified: Awaited<ReturnType<typeof vci.verifyCredentialRequestJwtProof>>;
       try {
-        verified = await vci.verifyCredentialRequestJwtProof({ issuerMetadata: deps.metadata, jwt, expectedNonce: nonce, nonceExpiresAt: checked.expiresAt, clientId, now: new Date(now) });
+        // `iss` is optional (OID4VCI §F.1); when present it must be this app.
+        const expectedIss = claimed.iss === undefined ? {} : { clientId };
+        verified = await vci.verifyCredentialRequestJwtProof({ issuerMetadata: deps.metadata, jwt, expectedNonce: nonce, nonceExpiresAt: checked.expiresAt, ...expectedIss, now: new Date(now) });
       } catch {
         throw refuse('invalid_proof', 'a key proof is not signed by the key in its header (jwk, ES256), or is not for this issuer and app');
       }

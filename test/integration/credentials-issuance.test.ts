@@ -203,6 +203,13 @@ describe.each(backends)('identity credential issuance ($name)', ({ name, enabled
     expect(await refusal(request([`${swapped}.${payload}.${signature}`]))).toEqual({ status: 400, error: 'invalid_proof' });
   });
 
+  it.runIf(enabled)('accepts a proof without iss, and refuses one that names another app', async () => {
+    const anonymous = await request([await wallet.proof(metadata, CONFIGURATION, await wallet.newKey(), { clientId: null })]);
+    expect(anonymous.credentialResponse.credentials).toHaveLength(1);
+    const other = await wallet.proof(metadata, CONFIGURATION, await wallet.newKey(), { clientId: 'yh_someone_else' });
+    expect(await refusal(request([other]))).toEqual({ status: 400, error: 'invalid_proof' });
+  });
+
   it.runIf(enabled)('refuses a proof from long ago', async () => {
     const old = await wallet.proof(metadata, CONFIGURATION, await wallet.newKey(), { issuedAt: new Date(Date.now() - 3_600_000) });
     expect(await refusal(request([old]))).toEqual({ status: 400, error: 'invalid_proof' });

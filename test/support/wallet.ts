@@ -78,14 +78,15 @@ export class Wallet {
   }
 
   /** Asks the nonce endpoint and signs a key proof for `key`. */
-  async proof(metadata: IssuerMetadataResult, configurationId: string, key: WalletKey, opts: { nonce?: string; issuedAt?: Date } = {}): Promise<string> {
+  /** `clientId: null` leaves `iss` out, as a wallet may. */
+  async proof(metadata: IssuerMetadataResult, configurationId: string, key: WalletKey, opts: { nonce?: string; issuedAt?: Date; clientId?: string | null } = {}): Promise<string> {
     const nonce = opts.nonce ?? (await this.client.requestNonce({ issuerMetadata: metadata })).c_nonce;
     const { jwt } = await this.client.createCredentialRequestJwtProof({
       issuerMetadata: metadata,
       credentialConfigurationId: configurationId,
       signer: jwkSigner(key),
       nonce,
-      clientId: this.clientId,
+      ...(opts.clientId === null ? {} : { clientId: opts.clientId ?? this.clientId }),
       ...(opts.issuedAt ? { issuedAt: opts.issuedAt } : {}),
     });
     return jwt;

@@ -255,6 +255,13 @@ describe.each(backends)('identity credential issuance ($name)', ({ name, enabled
     expect(answer).toEqual({ status: 401, error: 'insufficient_user_authentication' });
   });
 
+  it.runIf(enabled)('refuses the credential resource to an app that is not first-party', async () => {
+    const { client_id: thirdParty } = await h.client({ name: '某商业 App', redirectUris: [APP_REDIRECT], public: true, scope: 'openid' });
+    const stranger = await Wallet.create(thirdParty);
+    const attempt = stranger.client.initiateAuthorization({ credentialOffer: Wallet.offer(h.issuer, CONFIGURATION), issuerMetadata: metadata, clientId: thirdParty, redirectUri: APP_REDIRECT, scope: SCOPE });
+    await expect(attempt).rejects.toThrow(/invalid_target/);
+  });
+
   it.runIf(enabled)('answers malformed requests with a 4xx and an OAuth-style error, never a 500', async () => {
     const post = (path: string, init: { headers?: Record<string, string>; body?: string } = {}) =>
       fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...init.headers }, body: init.body ?? '{}' });

@@ -13,6 +13,8 @@ import { departmentService } from './department-service.js';
 import { departmentStore } from './departments.js';
 import { createGuard } from './guard.js';
 import { keyService } from './key-service.js';
+import { credentialService } from './credential-service.js';
+import type { CredentialRevocation } from '../credentials/index.js';
 import { operatorService } from './operator-service.js';
 
 export interface AdminServiceDeps {
@@ -24,6 +26,7 @@ export interface AdminServiceDeps {
   clientSecrets: ClientSecrets;
   signingKeys: SigningKeys;
   secretGrace: { defaultSeconds: number; maxSeconds: number };
+  credentialRevocation: CredentialRevocation;
 }
 
 /** Everything an operator can do, each call checked against the operator's roles and departments. */
@@ -46,6 +49,7 @@ export function createAdminServices(d: AdminServiceDeps) {
       secretGrace: d.secretGrace,
     }),
     keys: keyService({ signingKeys: d.signingKeys, guard }),
+    credentials: credentialService({ revocation: d.credentialRevocation, guard }),
     audit: auditService({ audit: d.audit, departments, clients, guard }),
     /** For the CLI only: no operator behind it. */
     bootstrap: adminBootstrap({ db: d.db, departments, assignments, accounts: d.accounts, audit: d.audit }),

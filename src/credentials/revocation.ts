@@ -5,7 +5,7 @@ import type { Database } from '../storage/database.js';
 import type { CredentialStore, IssuedCredential } from './credential-store.js';
 
 /** Who revokes: an operator (by sub) or the server's own CLI. */
-export type Revoker = { type: 'operator'; id: string } | { type: 'system'; id: 'cli' };
+export type Revoker = ({ type: 'operator'; id: string } | { type: 'system'; id: 'cli' }) & { ip?: string | undefined; requestId?: string | undefined };
 
 const CREDENTIAL_ID = /^[A-Za-z0-9_-]{22}$/;
 
@@ -32,6 +32,8 @@ export function credentialRevocation(deps: { db: Database; store: CredentialStor
             actorType: by.type,
             actorId: by.id,
             accountId: account?.sub,
+            ip: by.ip,
+            requestId: by.requestId,
             clientId: found.clientId,
             details: { credential_id: id, type: found.type, status_list: found.statusListId, ...(reason ? { reason } : {}) },
           },

@@ -1,4 +1,5 @@
 /**
+ * Revoking through the admin API (`POST /admin/api/v1/credentials/{id}/revoke`), and
  * `yihao credential ...` against a running server's store (docs/credentials.md): an operator lists
  * an account's credentials, revokes one (its status list entry turns invalid at the server's next
  * serving of the list, audited), and rotates the credential issuer key (published beside the old
@@ -9,6 +10,7 @@ import { getListFromStatusListJWT } from '@sd-jwt/jwt-status-list';
 import type { JWK } from 'jose';
 import { startHarness, type Harness } from '../support/harness.js';
 import { buildCli, runYihao } from '../support/yihao-cli.js';
+import { operator } from '../support/admin-operators.js';
 
 describe('yihao credential', () => {
   let h: Harness;
@@ -78,5 +80,27 @@ describe('yihao credential', () => {
     // The token signing keys are untouched.
     const tokenKeys = (await (await fetch(`${h.issuer}/jwks`)).json()) as { keys: JWK[] };
     expect(tokenKeys.keys.some((k) => k.kid === activated[0])).toBe(false);
+  });
+
+  it('revokes through the admin API: a super-admin at a root department may, one at a province may not', async () => {
+    const account = await h.yihao.accounts.findBySub(citizen.sub);
+    const fresh = await h.yihao.credentials.store.record({ accountId: account!.id, type: 'urn:yihao:vct:identity:1', clientId: 'yh_app', holderJkt: 'jkt2', issuedAt: Date.now(), expiresAt: Date.now() + 86_400_000 });
+    const boot = h.yihao.admin.services.bootstrap;
+    const nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
+    const province = await boot.createDepartment({ name: '浙江省大数据局', level: 'province', parentId: nation.id });
+    const provincial = await operator(h, [{ role: 'super-admin', departmentId: province.id }], '省管理员');
+    const national = await operator(h, [{ role: 'super-admin', departmentId: nation.id }], '总管理员');
+
+    expect((await provincial.api('POST', `/credentials/${fresh.id}/revoke`, {})).status).toBe(403);
+    expect((await national.api('POST', `/credentials/${fresh.id}/revoke`, { reason: '' })).status).toBe(400);
+    expect((await national.api('POST', `/credentials/${'B'.repeat(22)}/revoke`, {})).status).toBe(404);
+    const ok = await national.api('POST', `/credentials/${fresh.id}/revoke`, { reason: 'identity fraud' });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ id: fresh.id, status: 'revoked', revoked_at: expect.any(String) });
+    expect((await national.api('POST', `/credentials/${fresh.id}/revoke`, {})).status).toBe(409);
+    const status = getListFromStatusListJWT(await (await fetch(`${h.issuer}/credentials/status/${fresh.statusListId}`)).text()).getStatus(fresh.statusIndex);
+    expect(status).toBe(1);
+    const event = await h.yihao.stores.db('audit_events').where({ action: 'vc.revoked', actor_id: national.sub }).first();
+    expect(event).toMatchObject({ actor_type: 'operator', account_id: citizen.sub });
   });
 });

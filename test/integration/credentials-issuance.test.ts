@@ -116,6 +116,16 @@ describe.each(backends)('identity credential issuance ($name)', ({ name, enabled
     throw new Error('the credential request was not refused');
   }
 
+  /** A credential request sent by hand (to `base`, an instance), with the wallet's token and a DPoP proof for the issuer's URL. */
+  async function direct(base: string, body: unknown): Promise<{ status: number; error: string | undefined }> {
+    const url = `${h.issuer}/credentials/credential`;
+    const proof = await new SignJWT({ htm: 'POST', htu: url, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), ath: createHash('sha256').update(accessToken).digest('base64url') })
+      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: wallet.dpopKey.publicJwk })
+      .sign(await importJWK(wallet.dpopKey.privateJwk, 'ES256'));
+    const res = await fetch(`${base}/credentials/credential`, { method: 'POST', headers: { authorization: `DPoP ${accessToken}`, dpop: proof, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, error: ((await res.json()) as { error?: string }).error };
+  }
+
   it.runIf(enabled)('publishes issuer metadata that the wallet library accepts, with Yihao as the authorization server', async () => {
     expect(metadata.credentialIssuer.credential_issuer).toBe(h.issuer);
     expect(metadata.authorizationServers[0]!.issuer).toBe(h.issuer);
@@ -183,6 +193,18 @@ describe.each(backends)('identity credential issuance ($name)', ({ name, enabled
     const nonce = (await wallet.client.requestNonce({ issuerMetadata: metadata })).c_nonce;
     await request([await wallet.proof(metadata, CONFIGURATION, key, { nonce })]);
     expect(await refusal(request([await wallet.proof(metadata, CONFIGURATION, key, { nonce })]))).toEqual({ status: 400, error: 'invalid_nonce' });
+  });
+
+  it.runIf(enabled)('refuses on a second instance a nonce used on the first', async () => {
+    const second = await startHarness({ share: h });
+    try {
+      const nonce = (await wallet.client.requestNonce({ issuerMetadata: metadata })).c_nonce;
+      const body = async () => ({ credential_configuration_id: CONFIGURATION, proofs: { jwt: [await wallet.proof(metadata, CONFIGURATION, await wallet.newKey(), { nonce })] } });
+      expect((await direct(h.url, await body())).status).toBe(200);
+      expect(await direct(second.url, await body())).toEqual({ status: 400, error: 'invalid_nonce' });
+    } finally {
+      await second.close();
+    }
   });
 
   it.runIf(enabled)('refuses a nonce it never made', async () => {
@@ -280,14 +302,7 @@ describe.each(backends)('identity credential issuance ($name)', ({ name, enabled
       expect(((await res.json()) as { error?: string }).error, what).toMatch(/^[a-z_]+$/);
     }
     // With the token and a DPoP proof of its key, but a request for another credential, or one that is not a credential request.
-    const withProof = async (body: unknown) => {
-      const url = `${h.issuer}/credentials/credential`;
-      const proof = await new SignJWT({ htm: 'POST', htu: url, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), ath: createHash('sha256').update(accessToken).digest('base64url') })
-        .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: wallet.dpopKey.publicJwk })
-        .sign(await importJWK(wallet.dpopKey.privateJwk, 'ES256'));
-      const res = await fetch(url, { method: 'POST', headers: { authorization: `DPoP ${accessToken}`, dpop: proof, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      return { status: res.status, error: ((await res.json()) as { error?: string }).error };
-    };
+    const withProof = (body: unknown) => direct(h.url, body);
     const proofJwt = await wallet.proof(metadata, CONFIGURATION, await wallet.newKey());
     expect(await withProof({ credential_configuration_id: 'driving_licence', proofs: { jwt: [proofJwt] } })).toMatchObject({ status: 400 });
     expect(await withProof([1, 2])).toEqual({ status: 400, error: 'invalid_credential_request' });

@@ -15,6 +15,7 @@ import * as auditSealer from './20261204_013_audit_sealer.js';
 import * as guessThrottle from './20261205_014_guess_throttle.js';
 import * as operatorReview from './20261205_015_operator_review.js';
 import * as auditDashboardIndex from './20261206_016_audit_dashboard_index.js';
+import * as credentials from './20261206_017_credentials.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -34,4 +35,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261205_014_guess_throttle', guessThrottle],
   ['20261205_015_operator_review', operatorReview],
   ['20261206_016_audit_dashboard_index', auditDashboardIndex],
+  ['20261206_017_credentials', credentials],
 ];

@@ -44,6 +44,7 @@ import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace
 import { counterStaffAt, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
 import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
+import { createCredentials, type Credentials } from './credentials/index.js';
 
 export interface Stores {
   db: Database;
@@ -139,6 +140,8 @@ export interface Yihao {
   channels: Channels;
   /** Upstream identity providers: their definitions and linked identities. */
   federation: Federation;
+  /** Verifiable credentials: the issuer's keys, issued credentials and their revocation. */
+  credentials: Credentials;
   /** Chains and signs audit events behind the hot path; runs (if elected) once `listen` is called. */
   auditSealer: AuditSealer;
   stores: Stores;
@@ -264,9 +267,11 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     replay: proofReplay(services.Adapter),
     origin: new URL(config.issuer).origin,
   });
-  const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut });
+  const credentials = createCredentials({ ...services, config, db: stores.db, provider: () => holder.current });
+  await credentials.ensureKeys();
+  const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation });
   await admin.ensureClient();
-  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
+  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, credentials.router(), ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
   const app = createHttpApp({
     config,
     holder,
@@ -313,6 +318,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     signingKeys: services.signingKeys,
     channels,
     federation,
+    credentials,
     auditSealer,
     stores,
     services,

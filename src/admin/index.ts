@@ -6,6 +6,7 @@ import type { AuditLog } from '../audit/index.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { Config } from '../config/index.js';
 import type { SigningKeys } from '../keys/index.js';
+import type { CredentialRevocation } from '../credentials/index.js';
 import type { SessionAuthentications } from '../oidc/index.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { Database } from '../storage/database.js';
@@ -39,6 +40,8 @@ export interface AdminOptions {
   provider: () => Provider;
   clientSecrets: ClientSecrets;
   signingKeys: SigningKeys;
+  /** Revoking issued verifiable credentials. */
+  credentialRevocation: CredentialRevocation;
   authentications: SessionAuthentications;
   logger: Logger;
   /** Signing out of the console ends the Yihao session it rode on. */
@@ -57,6 +60,7 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
     provider: o.provider,
     clientSecrets: o.clientSecrets,
     signingKeys: o.signingKeys,
+    credentialRevocation: o.credentialRevocation,
     secretGrace: { defaultSeconds: o.config.admin.secretGraceSeconds, maxSeconds: o.config.admin.maxSecretGraceSeconds },
     accountIndex: o.accountIndex,
   });

@@ -13,6 +13,7 @@ export const PERMISSIONS = [
   'audit.read',
   'key.read',
   'key.rotate',
+  'credential.revoke',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -34,7 +35,7 @@ export const ELEVATED_ROLES: ReadonlySet<Role> = new Set(['super-admin', 'review
 export const roleGrants = (role: Role, permission: Permission): boolean => GRANTS[role].includes(permission);
 
 /** Permissions that concern the whole installation, not a department: held only at a root department. */
-export const GLOBAL_PERMISSIONS: ReadonlySet<Permission> = new Set(['key.read', 'key.rotate']);
+export const GLOBAL_PERMISSIONS: ReadonlySet<Permission> = new Set(['key.read', 'key.rotate', 'credential.revoke']);
 
 /** One role held in one department (and so in its subtree). */
 export interface Assignment {

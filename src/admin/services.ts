@@ -15,6 +15,8 @@ import { departmentService } from './department-service.js';
 import { departmentStore } from './departments.js';
 import { createGuard } from './guard.js';
 import { keyService } from './key-service.js';
+import { credentialService } from './credential-service.js';
+import type { CredentialRevocation } from '../credentials/index.js';
 import { operatorService } from './operator-service.js';
 
 export interface AdminServiceDeps {
@@ -28,6 +30,7 @@ export interface AdminServiceDeps {
   secretGrace: { defaultSeconds: number; maxSeconds: number };
   /** Counts live sessions for the dashboard; without it the dashboard shows none. */
   accountIndex?: AccountIndex | undefined;
+  credentialRevocation: CredentialRevocation;
 }
 
 /** Everything an operator can do, each call checked against the operator's roles and departments. */
@@ -50,6 +53,7 @@ export function createAdminServices(d: AdminServiceDeps) {
       secretGrace: d.secretGrace,
     }),
     keys: keyService({ signingKeys: d.signingKeys, guard }),
+    credentials: credentialService({ revocation: d.credentialRevocation, guard }),
     audit: auditService({ audit: d.audit, departments, clients, guard }),
     dashboard: dashboardService({ stats: auditStats(d.db), departments, clients, accountIndex: d.accountIndex, provider: d.provider }),
     /** For the CLI only: no operator behind it. */

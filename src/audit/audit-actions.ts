@@ -43,6 +43,9 @@ export const AUDIT_ACTIONS = [
   'ratelimit.refused',
   'registration.refused',
   'session.ended',
+  'vc.issued',
+  'vc.issuer_key_rotated',
+  'vc.revoked',
 ] as const;
 
 /** Operators' actions are named by the admin route table (`admin.client.created`, ...): one family. */

@@ -16,6 +16,7 @@ import { idpAddCommand, idpDisableCommand, idpEnableCommand, idpListCommand, idp
 import type { Command, CommandContext } from './command.js';
 import { keysListCommand, keysReindexCommand, keysResealCommand, keysRotateCommand } from './keys.command.js';
 import { migrateCommand } from './migrate.command.js';
+import { credentialKeysCommand, credentialListCommand, credentialRevokeCommand, credentialRotateKeyCommand } from './credential.command.js';
 import { streamOutput } from './output.js';
 
 const commands: readonly Command[] = [
@@ -41,6 +42,10 @@ const commands: readonly Command[] = [
   departmentCreateCommand,
   operatorCreateCommand,
   auditVerifyCommand,
+  credentialListCommand,
+  credentialRevokeCommand,
+  credentialKeysCommand,
+  credentialRotateKeyCommand,
 ];
 
 const EXIT = { ok: 0, unexpected: 1, badInput: 2, notFound: 3 } as const;

@@ -223,6 +223,18 @@ export const fileConfigSchema = z
       .strict()
       .refine((a) => a.leaseSeconds * 1000 > a.sealIntervalMs * 2, 'leaseSeconds must outlast two sealing passes')
       .prefault({}),
+    /** Verifiable credentials (docs/credentials.md). */
+    credentials: z
+      .object({
+        /** How long an issued identity credential is valid. */
+        validitySeconds: seconds.max(5 * 366 * 86_400).default(365 * 86_400),
+        /** Status lists' `ttl` and Cache-Control max-age: a revocation reaches verifiers within it. */
+        statusListTtlSeconds: seconds.max(86_400).default(300),
+        /** Entries per status list; indices are drawn at random, and a list is closed half full. */
+        statusListSize: z.number().int().min(1024).max(1_048_576).default(131_072),
+      })
+      .strict()
+      .prefault({}),
     resourceServers: z.record(
       z.url(),
       z.object({

@@ -22,7 +22,9 @@ export type KeyPurpose =
   /** Hashes of TOTP recovery codes. */
   | 'recovery_code'
   /** Guess-throttle subjects of identifiers that name no account: records that live one window. */
-  | 'lockout_subject';
+  | 'lockout_subject'
+  /** Credential-request nonces (OID4VCI `c_nonce`): minutes-long, stateless until used. */
+  | 'credential_nonce';
 
 /** A keyed hash: (label, value) to 43 characters of base64url, as `createBlindIndex` gives. */
 export type Keyed = (label: string, value: string) => string;

@@ -1,1 +1,1 @@
-export { createSigningKeys, type SigningKeys, type SigningKeyInfo, SIGNING_ALGS } from './signing-keys.js';
+export { createSigningKeys, type SigningKeys, type SigningKeyInfo, type SigningKeySet, SIGNING_ALGS, TOKEN_SIGNING_KEYS } from './signing-keys.js';

@@ -23,7 +23,19 @@ export interface SigningKeyInfo {
 }
 
 export const signingKeyPurpose = (kid: string) => `signing_key:${kid}`;
-const aad = signingKeyPurpose;
+
+/** A set of signing keys with its own table, algorithms and sealing purpose. */
+export interface SigningKeySet {
+  table: string;
+  algs: readonly SigningAlg[];
+  /** The AAD a key of this set is sealed for: a key copied into another set does not open there. */
+  aad: (kid: string) => string;
+  /** Put before the algorithm in each kid, so keys of different sets are told apart at a glance. */
+  kidPrefix: string;
+}
+
+/** The token signing keys (oidc-provider's JWKS). */
+export const TOKEN_SIGNING_KEYS: SigningKeySet = { table: 'signing_keys', algs: SIGNING_ALGS, aad: signingKeyPurpose, kidPrefix: '' };
 
 /**
  * Signing keys live sealed in SQL so that every instance signs with the same keys. A rotation adds
@@ -31,17 +43,18 @@ const aad = signingKeyPurpose;
  * verification only; they sort after the active key, and oidc-provider signs with the first match)
  * until `retiredKeepSeconds` has passed.
  */
-export function createSigningKeys(db: Database, sealer: Sealer, { retiredKeepSeconds }: { retiredKeepSeconds: number }) {
+export function createSigningKeys(db: Database, sealer: Sealer, { retiredKeepSeconds }: { retiredKeepSeconds: number }, set: SigningKeySet = TOKEN_SIGNING_KEYS) {
+  const { table, algs, aad } = set;
   async function generate(alg: SigningAlg, now: number): Promise<SigningKeyRow> {
     const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
     const jwk = await exportJWK(privateKey);
-    const kid = `${alg.toLowerCase()}-${(await calculateJwkThumbprint(jwk)).slice(0, 16)}`;
+    const kid = `${set.kidPrefix}${alg.toLowerCase()}-${(await calculateJwkThumbprint(jwk)).slice(0, 16)}`;
     const full: JWK = { ...jwk, kid, alg, use: 'sig' };
     return { kid, alg, sealed_private_jwk: sealer.seal(JSON.stringify(full), aad(kid)), created_at: now, retired_at: null };
   }
 
   const visible = () =>
-    db<SigningKeyRow>('signing_keys')
+    db<SigningKeyRow>(table)
       .whereNull('retired_at')
       .orWhere('retired_at', '>', Date.now() - retiredKeepSeconds * 1000)
       .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'kid', order: 'asc' }]);
@@ -53,9 +66,9 @@ export function createSigningKeys(db: Database, sealer: Sealer, { retiredKeepSec
      */
     async ensure(): Promise<void> {
       const now = Date.now();
-      for (const alg of SIGNING_ALGS) {
-        const active = await db('signing_keys').where({ alg }).whereNull('retired_at').first();
-        if (!active) await db('signing_keys').insert(await generate(alg, now));
+      for (const alg of algs) {
+        const active = await db(table).where({ alg }).whereNull('retired_at').first();
+        if (!active) await db(table).insert(await generate(alg, now));
       }
     },
 
@@ -63,10 +76,10 @@ export function createSigningKeys(db: Database, sealer: Sealer, { retiredKeepSec
     /** `record` writes the audit event in the rotation's own transaction: both land or neither. */
     async rotate(record?: (trx: Knex.Transaction, activated: string[]) => Promise<void>): Promise<SigningKeyInfo[]> {
       const now = Date.now();
-      const fresh = await Promise.all(SIGNING_ALGS.map((alg) => generate(alg, now)));
+      const fresh = await Promise.all(algs.map((alg) => generate(alg, now)));
       await db.transaction(async (trx) => {
-        await trx('signing_keys').whereNull('retired_at').update({ retired_at: now });
-        await trx('signing_keys').insert(fresh);
+        await trx(table).whereNull('retired_at').update({ retired_at: now });
+        await trx(table).insert(fresh);
         await record?.(trx, fresh.map((k) => k.kid));
       });
       return fresh.map(info);

@@ -27,6 +27,7 @@ import { withAdminResource } from '../admin/admin-resource.js';
 import { accessTokenVerifier } from './access-token-verifier.js';
 import { amendResponses } from './response-amendments.js';
 import { fapi2Profile } from './fapi2.js';
+import { withCredentialResource } from '../credentials/credential-resource.js';
 
 export interface ProviderDeps {
   /** Told the grant type of every successful token endpoint answer (metrics). */
@@ -104,7 +105,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       // RFC 8628: a kiosk shows verification_uri_complete as a QR code; the citizen approves on the phone.
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...devicePages },
       ...channels?.features,
-      resourceIndicators: withAdminResource(resourceIndicators(config.resourceServers), config.issuer, config.ttl.accessTokenSeconds),
+      resourceIndicators: withCredentialResource(withAdminResource(resourceIndicators(config.resourceServers), config.issuer, config.ttl.accessTokenSeconds), config.issuer, config.ttl.accessTokenSeconds),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: providerPages.logoutSource,

@@ -156,6 +156,8 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     const someone = await h.citizen();
     const assignment = await h.yihao.admin.services.bootstrap.grantRole({ identifier: someone.sub, role: 'auditor', departmentId: dept.c1.id });
     const newcomer = await h.citizen();
+    const holder = await h.yihao.accounts.findBySub(someone.sub);
+    const credential = await h.yihao.credentials.store.record({ accountId: holder!.id, type: 'urn:yihao:vct:identity:1', clientId: 'yh_app', holderJkt: 'jkt', issuedAt: Date.now(), expiresAt: Date.now() + 86_400_000 });
 
     type Who = keyof typeof ops;
     // [operationId, who, method, path, body, status]: refusals first, then the calls that change state.
@@ -181,6 +183,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['rejectClientChange', 'auditorP1', 'POST', `/client-changes/${reject.changeId}/reject`, {}, 403],
       ['listSigningKeys', 'superP1', 'GET', '/keys', undefined, 403],
       ['rotateSigningKeys', 'adminP1', 'POST', '/keys/rotate', undefined, 403],
+      ['revokeCredential', 'superP1', 'POST', `/credentials/${credential.id}/revoke`, {}, 403],
       ['queryAuditEvents', 'adminP1', 'GET', '/audit/events', undefined, 403],
       ['verifyAuditChain', 'reviewerP1', 'GET', '/audit/verify', undefined, 403],
 
@@ -208,6 +211,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['queryAuditEvents', 'auditorP1', 'GET', '/audit/events', undefined, 200],
       ['verifyAuditChain', 'auditorP1', 'GET', '/audit/verify', undefined, 200],
       ['rotateSigningKeys', 'superN', 'POST', '/keys/rotate', undefined, 200],
+      ['revokeCredential', 'superN', 'POST', `/credentials/${credential.id}/revoke`, { reason: '测试' }, 200],
     ];
     for (const [operation, who, method, path, body, status] of calls) {
       const res = await ops[who].api(method, path, body);

@@ -69,6 +69,7 @@ describe.each(backends)('key rotation (%s)', (backend) => {
     const byColumn = Object.fromEntries(report.columns.map((c) => [c.column, c.rewritten]));
     expect(byColumn['accounts.citizen_sealed']).toBeGreaterThanOrEqual(2);
     expect(byColumn['signing_keys.sealed_private_jwk']).toBeGreaterThanOrEqual(1);
+    expect(byColumn['credential_issuer_keys.sealed_private_jwk']).toBeGreaterThanOrEqual(1);
 
     // Nothing left: a rerun (after a kill, say) finds no work.
     const again = await runYihao(['keys', 'reseal', '--json'], cliEnv(both));
@@ -85,6 +86,10 @@ describe.each(backends)('key rotation (%s)', (backend) => {
       expect(await userinfoOf(after, modern)).toMatchObject({ citizen_id: modern.citizenId });
       const rows = (await after.yihao.stores.db('accounts').select('citizen_sealed')) as { citizen_sealed: string }[];
       expect(rows.every((r) => r.citizen_sealed.startsWith('v2.k2_new.'))).toBe(true);
+      // The credential issuer key opens under the new seal key alone: its public half is published.
+      const issuerKeys = await fetch(`${after.url}/.well-known/jwt-vc-issuer`);
+      expect(issuerKeys.status).toBe(200);
+      expect(((await issuerKeys.json()) as { jwks: { keys: unknown[] } }).jwks.keys).toHaveLength(1);
     } finally {
       await after.stop();
     }

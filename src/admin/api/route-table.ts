@@ -4,6 +4,7 @@ import { auditQueryInput } from '../audit-service.js';
 import { newClientInput, reviewInput, rotationInput, suspensionInput } from '../client-service.js';
 import { departmentInput } from '../departments.js';
 import { assignmentInput } from '../operator-service.js';
+import { revocationInput } from '../credential-service.js';
 import { paging } from '../paging.js';
 import type { AdminServices } from '../services.js';
 import type { Operator } from '../roles.js';
@@ -181,6 +182,11 @@ export const apiRoutes: readonly ApiRoute[] = [
       const r = await sv.keys.rotate(op(o));
       return { activated: r.activated, keys: r.keys.map(s.toKey) };
     },
+  },
+  {
+    method: 'post', path: '/credentials/{credential_id}/revoke', operationId: 'revokeCredential', summary: 'Revoke an issued verifiable credential: its status list entry turns invalid', tag: 'credentials', roles: 'super-admin of a root department',
+    body: revocationInput, status: 200, response: s.credentialBody,
+    handler: async (o, r, sv) => s.toCredential(await sv.credentials.revoke(op(o), id(r, 'credential_id'), as(r.body))),
   },
   {
     method: 'get', path: '/audit/events', operationId: 'queryAuditEvents', summary: 'Audit events, newest first, by actor, subject, client, action and time', tag: 'audit', roles: 'super-admin, auditor',

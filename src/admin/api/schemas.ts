@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AuditEvent, ChainReport } from '../../audit/index.js';
 import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettingsFields, type ClientChange, type ClientRecord } from '../../clients/index.js';
 import type { SigningKeyInfo } from '../../keys/index.js';
+import type { IssuedCredential } from '../../credentials/index.js';
 import type { Department } from '../departments.js';
 import { LEVELS } from '../departments.js';
 import { needsNationalReview } from '../review-rules.js';
@@ -112,6 +113,31 @@ export const keyBody = z
 export const toKey = (k: SigningKeyInfo) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt, retired_at: k.retiredAt ?? null });
 export const keysBody = z.object({ keys: z.array(keyBody) }).meta({ id: 'SigningKeys' });
 export const rotatedKeysBody = z.object({ activated: z.array(z.string()), keys: z.array(keyBody) }).meta({ id: 'RotatedKeys' });
+
+export const credentialBody = z
+  .object({
+    id: z.string(),
+    type: z.string().describe('The credential type (its vct).'),
+    client_id: z.string().describe('The wallet app it was issued to.'),
+    status: z.enum(['valid', 'revoked']),
+    status_list: z.string().describe('The id of its status list (served at /credentials/status/{id}).'),
+    status_index: z.number().int(),
+    issued_at: time,
+    expires_at: time,
+    revoked_at: time.nullable(),
+  })
+  .meta({ id: 'IssuedCredential' });
+export const toCredential = (c: IssuedCredential) => ({
+  id: c.id,
+  type: c.type,
+  client_id: c.clientId,
+  status: c.status,
+  status_list: c.statusListId,
+  status_index: c.statusIndex,
+  issued_at: iso(c.issuedAt)!,
+  expires_at: iso(c.expiresAt)!,
+  revoked_at: iso(c.revokedAt),
+});
 
 export const auditEventBody = z
   .object({

@@ -1,0 +1,131 @@
+import { loadConfig } from '../config/index.js';
+import { YihaoError } from '../errors.js';
+import type { IssuedCredential } from '../credentials/index.js';
+import type { SigningKeyInfo } from '../keys/index.js';
+import { parseOptions, usageError } from './args.js';
+import type { Command } from './command.js';
+import { withYihao } from './open-yihao.js';
+import { table } from './output.js';
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+const credentialJson = (c: IssuedCredential) => ({
+  id: c.id,
+  type: c.type,
+  client_id: c.clientId,
+  status: c.status,
+  status_list: c.statusListId,
+  status_index: c.statusIndex,
+  issued_at: iso(c.issuedAt),
+  expires_at: iso(c.expiresAt),
+  revoked_at: iso(c.revokedAt),
+});
+
+/** `ID ...` or `... ID`: the first argument that is not an option, if any. */
+function positional(command: string, args: string[], what: string): [string, string[]] {
+  const [first, ...rest] = args;
+  if (first === undefined || first.startsWith('-')) throw usageError(command, `the ${what} is required`);
+  return [first, rest];
+}
+
+export const credentialRevokeCommand: Command = {
+  name: 'credential revoke',
+  summary: 'Revoke an issued verifiable credential (its status list entry turns invalid)',
+  usage: `Usage: yihao credential revoke ID [--reason TEXT] [--json]
+
+Marks the credential ID invalid in its Token Status List, with an audit event (vc.revoked).
+Verifiers see it at their next fetch of the list: within the list's ttl
+(credentials.statusListTtlSeconds). 'yihao credential list --sub SUB' lists an account's
+credentials and their ids.
+
+Options:
+  --reason TEXT  why (1-200 characters; kept in the audit event)
+  --json         print the credential as {"id", "type", "status", ...}
+
+Exit codes: 0 revoked; 2 bad input, no such credential, or already revoked.`,
+
+  async run(args, { env, out }) {
+    const [id, rest] = positional(this.name, args, 'credential ID');
+    const opts = parseOptions(this.name, rest, { reason: { type: 'string' }, json: { type: 'boolean' } } as const);
+    const config = loadConfig(env);
+    const revoked = await withYihao(config, (yihao) => yihao.credentials.revocation.revoke(id, { type: 'system', id: 'cli' }, opts.reason));
+    out.result(opts.json, credentialJson(revoked), [`revoked ${revoked.id} (${revoked.type}); verifiers see it within ${config.credentials.statusListTtlSeconds}s`]);
+  },
+};
+
+export const credentialListCommand: Command = {
+  name: 'credential list',
+  summary: "List an account's issued verifiable credentials",
+  usage: `Usage: yihao credential list --sub SUB [--json]
+
+Lists the credentials issued to the account whose public sub is SUB, newest first: what was
+issued and when, never the claims (those stay in the wallet).
+
+Options:
+  --sub SUB  the account's public sub
+  --json     print {"credentials": [{"id", "type", "client_id", "status", ...}]}`,
+
+  async run(args, { env, out }) {
+    const opts = parseOptions(this.name, args, { sub: { type: 'string' }, json: { type: 'boolean' } } as const);
+    if (!opts.sub) throw usageError(this.name, '--sub is required');
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(opts.sub)) throw usageError(this.name, '--sub is a public sub (base64url)');
+    const sub = opts.sub;
+    const config = loadConfig(env);
+    const list = await withYihao(config, async (yihao) => {
+      const account = await yihao.accounts.findBySub(sub);
+      if (!account) throw new YihaoError('not_found', 'no account with that sub', 404);
+      return yihao.credentials.store.listByAccount(account.id);
+    });
+    out.result(opts.json, { credentials: list.map(credentialJson) }, table([['ID', 'TYPE', 'STATUS', 'ISSUED', 'EXPIRES'], ...list.map((c) => [c.id, c.type, c.status, iso(c.issuedAt)!, iso(c.expiresAt)!])]));
+  },
+};
+
+const keyJson = (k: SigningKeyInfo) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt, retired_at: k.retiredAt ?? null });
+const keyTable = (keys: readonly SigningKeyInfo[]) => table([['KID', 'ALG', 'STATUS', 'CREATED', 'RETIRED'], ...keys.map((k) => [k.kid, k.alg, k.status, k.createdAt, k.retiredAt ?? '-'])]);
+
+export const credentialKeysCommand: Command = {
+  name: 'credential keys',
+  summary: 'List the credential issuer keys (active, and retired ones still published)',
+  usage: `Usage: yihao credential keys [--json]
+
+Lists the keys that sign credentials and status lists, as published at
+/.well-known/jwt-vc-issuer: the active key, and retired keys that still verify what was
+signed before a rotation. They are apart from the token signing keys ('yihao keys list').
+
+Options:
+  --json    print {"keys": [{"kid", "alg", "status", "created_at", "retired_at"}]}`,
+
+  async run(args, { env, out }) {
+    const opts = parseOptions(this.name, args, { json: { type: 'boolean' } } as const);
+    const keys = await withYihao(loadConfig(env), (yihao) => yihao.credentials.keys.list());
+    out.result(opts.json, { keys: keys.map(keyJson) }, keyTable(keys));
+  },
+};
+
+export const credentialRotateKeyCommand: Command = {
+  name: 'credential rotate-key',
+  summary: 'Add a new credential issuer key and retire the current one',
+  usage: `Usage: yihao credential rotate-key [--json]
+
+Adds a new active credential issuer key and retires the current one. Running servers sign
+new credentials and status lists with it within keys.refreshSeconds; the retired key stays
+published for verification as long as a credential it signed can be valid (the longer of
+credentials.validitySeconds and keys.retiredKeepSeconds).
+
+Options:
+  --json    print {"activated": [kid], "keys": [...]}`,
+
+  async run(args, { env, out }) {
+    const opts = parseOptions(this.name, args, { json: { type: 'boolean' } } as const);
+    const config = loadConfig(env);
+    const { fresh, keys } = await withYihao(config, async (yihao) => {
+      const before = (await yihao.credentials.keys.list()).filter((k) => k.status === 'active').map((k) => k.kid);
+      const fresh = await yihao.credentials.keys.rotate((trx, activated) =>
+        yihao.services.audit.append({ action: 'vc.issuer_key_rotated', actorType: 'system', actorId: 'cli', details: { via: 'cli', before: { active: before }, after: { active: activated } } }, { trx }),
+      );
+      return { fresh, keys: await yihao.credentials.keys.list() };
+    });
+    const activated = fresh.map((k) => k.kid);
+    out.result(opts.json, { activated, keys: keys.map(keyJson) }, [`Activated ${activated.join(', ')}.`, '', ...keyTable(keys)]);
+  },
+};

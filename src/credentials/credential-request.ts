@@ -1,0 +1,204 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { HashAlgorithm, Oauth2ServerErrorResponseError, type VerifyJwtCallback } from '@openid4vc/oauth2';
+import { Openid4vciIssuer, type IssuerMetadataResult } from '@openid4vc/openid4vci';
+import { calculateJwkThumbprint, compactVerify, decodeJwt, importJWK, type JWK } from 'jose';
+import type { AuditLog } from '../audit/index.js';
+import { ChannelApiError } from '../channels/mobile/api-error.js';
+import { verifyDpopProof, type ProofReplay } from '../channels/mobile/request-proofs.js';
+import { AccessTokenRefused, type VerifyAccessToken } from '../oidc/access-token-verifier.js';
+import type { CredentialStore } from './credential-store.js';
+import { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT, issueIdentityCredential } from './identity-credential.js';
+import type { IssuerSigner } from './issuer-signer.js';
+import { BATCH_SIZE, PROOF_ALGS } from './issuer-metadata.js';
+import type { CredentialNonces } from './nonces.js';
+import type { StatusLists } from './status-lists.js';
+
+/** The level the identity credential needs (docs/channels/assurance.md): two factors or a device-bound key. */
+export const IDENTITY_MIN_ACR = 'urn:yihao:loa:2';
+
+/** How far a key proof's `iat` may be from our clock: behind (the wallet took its time), and ahead (clock skew). */
+const PROOF_MAX_AGE_SECONDS = 300;
+const PROOF_MAX_AHEAD_SECONDS = 60;
+
+const refuse = (error: string, description: string, status = 400) => new ChannelApiError(status, error, description);
+const tokenChallenge = (scheme: string, error: string, description: string) => `${scheme} error="${error}", error_description="${description}"`;
+
+/** What the HTTP layer hands over: the request as received. */
+export interface CredentialHttpRequest {
+  method: string;
+  /** Our public URL of the endpoint (RFC 9449 `htu`). */
+  url: string;
+  authorization: string;
+  dpop: string | undefined;
+  body: unknown;
+  rawBody: Buffer;
+  ip?: string | undefined;
+  requestId?: string | undefined;
+}
+
+const hash = (data: Uint8Array, alg: HashAlgorithm) => new Uint8Array(createHash(alg.replace('-', '')).update(data).digest());
+
+/** A key proof verifies only with the public key in its own header (`jwk`), ES256. */
+const verifyProofJwt: VerifyJwtCallback = async (signer, { compact }) => {
+  if (signer.method !== 'jwk' || !PROOF_ALGS.includes(signer.alg)) return { verified: false };
+  try {
+    await compactVerify(compact, await importJWK(signer.publicJwk as JWK, signer.alg), { algorithms: PROOF_ALGS });
+    return { verified: true, signerJwk: signer.publicJwk };
+  } catch {
+    return { verified: false };
+  }
+};
+
+/**
+ * The credential endpoint's work (OID4VCI 1.0 §8): the access token through the one access-token
+ * verifier (for this issuer, with the credential's scope, from a sign-in at loa:2 at least, its
+ * DPoP proof if it is DPoP-bound), then the request, then every key proof (signed by the key in its
+ * header, for this issuer, fresh, carrying one of our nonces, which is then used up), and only then
+ * one credential per proven key, each bound to its key and given its own status list entry.
+ */
+export function credentialRequests(deps: {
+  issuer: string;
+  metadata: IssuerMetadataResult;
+  verifyAccessToken: VerifyAccessToken;
+  replay: ProofReplay;
+  nonces: CredentialNonces;
+  store: CredentialStore;
+  statusLists: StatusLists;
+  signer: IssuerSigner;
+  audit: AuditLog;
+  validitySeconds: number;
+}) {
+  const vci = new Openid4vciIssuer({
+    callbacks: {
+      hash,
+      verifyJwt: verifyProofJwt,
+      generateRandom: (n) => new Uint8Array(randomBytes(n)),
+      signJwt: () => {
+        throw new Error('the credential endpoint signs with the issuer key directly');
+      },
+      clientAuthentication: () => undefined,
+    },
+  });
+
+  async function authorize(req: CredentialHttpRequest) {
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/.exec(req.authorization);
+    if (!match) throw new ChannelApiError(401, 'invalid_token', 'an access token is required (Authorization: Bearer or DPoP)', 'Bearer, DPoP algs="ES256 EdDSA RS256 PS256"');
+    const [, scheme, token] = match as unknown as [string, 'Bearer' | 'DPoP', string];
+    try {
+      return await deps.verifyAccessToken(token, {
+        audience: deps.issuer,
+        scope: IDENTITY_SCOPE,
+        minAcr: IDENTITY_MIN_ACR,
+        dpop: {
+          required: scheme === 'DPoP',
+          prove: async (jkt) => {
+            // RFC 9449 §7.1: a DPoP-bound token comes with the DPoP scheme, and a proof of its key for this call.
+            if (scheme !== 'DPoP') throw new ChannelApiError(401, 'invalid_token', 'the access token is DPoP-bound: send it as Authorization: DPoP', tokenChallenge('DPoP', 'invalid_token', 'the access token is DPoP-bound'));
+            await verifyDpopProof(req.dpop, { method: req.method, url: req.url, accessToken: token, body: req.rawBody }, jkt, deps.replay);
+            return true;
+          },
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof AccessTokenRefused)) throw e;
+      if (e.reason === 'insufficient_acr') {
+        throw new ChannelApiError(401, 'insufficient_user_authentication', e.message, tokenChallenge(scheme, 'insufficient_user_authentication', e.message) + `, acr_values="${IDENTITY_MIN_ACR}"`);
+      }
+      if (e.reason === 'insufficient_scope') throw new ChannelApiError(403, 'insufficient_scope', e.message, tokenChallenge(scheme, 'insufficient_scope', e.message));
+      throw new ChannelApiError(401, 'invalid_token', e.message, tokenChallenge(scheme, 'invalid_token', e.message));
+    }
+  }
+
+  function parse(body: unknown) {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw refuse('invalid_credential_request', 'the body must be a JSON object');
+    try {
+      return vci.parseCredentialRequest({ issuerMetadata: deps.metadata, credentialRequest: body as Record<string, unknown> });
+    } catch (e) {
+      if (e instanceof Oauth2ServerErrorResponseError) throw refuse(String(e.errorResponse.error), String(e.errorResponse.error_description ?? 'the credential request is not valid'));
+      throw refuse('invalid_credential_request', 'the credential request is not valid');
+    }
+  }
+
+  /** Checks every proof and returns the keys they prove, using up their (one) nonce. */
+  async function provenKeys(jwts: string[], clientId: string, now: number): Promise<JWK[]> {
+    if (jwts.length === 0) throw refuse('invalid_proof', 'a key proof (proofs.jwt) is required');
+    if (jwts.length > BATCH_SIZE) throw refuse('invalid_proof', `at most ${BATCH_SIZE} key proofs per request`);
+    let nonce: string | undefined;
+    const keys: JWK[] = [];
+    for (const jwt of jwts) {
+      let claimed: Record<string, unknown>;
+      try {
+        claimed = decodeJwt(jwt);
+      } catch {
+        throw refuse('invalid_proof', 'a key proof is not a JWT');
+      }
+      // OID4VCI §8.3.1.2: a missing, unknown, expired or used nonce asks the wallet for a fresh one.
+      const checked = deps.nonces.check(claimed.nonce, now);
+      if (!checked.ok) throw refuse('invalid_nonce', checked.reason === 'expired' ? 'the key proof nonce has expired: get a new one from the nonce endpoint' : 'the key proof needs a nonce from the nonce endpoint');
+      if (nonce !== undefined && claimed.nonce !== nonce) throw refuse('invalid_proof', 'every key proof of a request must carry the same nonce');
+      nonce = claimed.nonce as string;
+      let verified: Awaited<ReturnType<typeof vci.verifyCredentialRequestJwtProof>>;
+      try {
+        // `iss` is optional (OID4VCI §F.1); when present it must be this app.
+        const expectedIss = claimed.iss === undefined ? {} : { clientId };
+        verified = await vci.verifyCredentialRequestJwtProof({ issuerMetadata: deps.metadata, jwt, expectedNonce: nonce, nonceExpiresAt: checked.expiresAt, ...expectedIss, now: new Date(now) });
+      } catch {
+        throw refuse('invalid_proof', 'a key proof is not signed by the key in its header (jwk, ES256), or is not for this issuer and app');
+      }
+      const iat = verified.payload.iat;
+      if (iat < now / 1000 - PROOF_MAX_AGE_SECONDS || iat > now / 1000 + PROOF_MAX_AHEAD_SECONDS) throw refuse('invalid_proof', 'a key proof is not fresh (iat)');
+      const jwk = verified.signer.publicJwk as JWK;
+      if (verified.signer.method !== 'jwk' || 'd' in jwk) throw refuse('invalid_proof', 'a key proof must name its public key (jwk)');
+      keys.push(jwk);
+    }
+    const thumbprints = await Promise.all(keys.map((k) => calculateJwkThumbprint(k)));
+    if (new Set(thumbprints).size !== thumbprints.length) throw refuse('invalid_proof', 'each key proof of a batch must be for a different key');
+    if (!(await deps.nonces.consume(nonce!))) throw refuse('invalid_nonce', 'the key proof nonce was used before: get a new one from the nonce endpoint');
+    return keys;
+  }
+
+  return {
+    async handle(req: CredentialHttpRequest): Promise<Record<string, unknown>> {
+      const now = Date.now();
+      const { client, account, facts } = await authorize(req);
+      const parsed = parse(req.body);
+      if (parsed.credentialConfigurationId !== IDENTITY_CONFIGURATION_ID) {
+        throw refuse('unknown_credential_configuration', `this issuer issues ${IDENTITY_CONFIGURATION_ID} (credential_configuration_id)`);
+      }
+      const jwts = parsed.proofs?.jwt;
+      if (!jwts) throw refuse('invalid_proof', 'key proofs of type jwt are required (proofs.jwt)');
+      const keys = await provenKeys(jwts, client.clientId, now);
+      const acr = facts?.acr ?? IDENTITY_MIN_ACR;
+      const expiresAt = now + deps.validitySeconds * 1000;
+      const signingKey = await deps.signer.active();
+      const credentials: { credential: string }[] = [];
+      const ids: string[] = [];
+      for (const holderJwk of keys) {
+        const row = await deps.store.record({ accountId: account.id, type: IDENTITY_VCT, clientId: client.clientId, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: now, expiresAt });
+        ids.push(row.id);
+        const credential = await issueIdentityCredential({
+          subject: { account, acr },
+          holderJwk,
+          issuer: deps.issuer,
+          issuedAt: now,
+          expiresAt,
+          status: { uri: deps.statusLists.uri(row.statusListId), idx: row.statusIndex },
+          signingKey,
+        });
+        credentials.push({ credential });
+      }
+      await deps.audit.append({
+        action: 'vc.issued',
+        actorType: 'citizen',
+        actorId: account.sub,
+        accountId: account.sub,
+        clientId: client.clientId,
+        ip: req.ip,
+        requestId: req.requestId,
+        details: { type: IDENTITY_VCT, credential_ids: ids, acr },
+      });
+      return vci.createCredentialResponse({ credentialRequest: parsed, credentials });
+    },
+  };
+}
+export type CredentialRequests = ReturnType<typeof credentialRequests>;

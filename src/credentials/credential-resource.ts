@@ -1,0 +1,25 @@
+import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import { isFirstParty } from '../oidc/grants.js';
+import { IDENTITY_SCOPE } from './identity-credential.js';
+
+type ResourceFeature = {
+  getResourceServerInfo(ctx: KoaContextWithOIDC, indicator: string, client: { clientId: string }): ResourceServer | Promise<ResourceServer>;
+};
+
+/**
+ * Adds the credential issuer to the resource servers: a wallet asks for `resource` = the credential
+ * issuer identifier (OID4VCI §5.1.2), which is Yihao's own issuer. Only first-party apps (the
+ * government app's wallet) may: an identity credential is the citizen's ID in a third party's
+ * hands otherwise. Its tokens are opaque, so the credential endpoint looks them up (a signed-out
+ * session's token is dead at once), and carry the credential's scope.
+ */
+export function withCredentialResource<F extends ResourceFeature>(feature: F, issuer: string, accessTokenTTL: number): F {
+  return {
+    ...feature,
+    getResourceServerInfo(ctx: KoaContextWithOIDC, asked: string, client: { clientId: string }) {
+      if (asked !== issuer) return feature.getResourceServerInfo(ctx, asked, client);
+      if (!isFirstParty(client as unknown as Parameters<typeof isFirstParty>[0])) throw new errors.InvalidTarget('only the government app (a first-party client) may obtain credentials');
+      return { scope: IDENTITY_SCOPE, audience: issuer, accessTokenFormat: 'opaque', accessTokenTTL };
+    },
+  };
+}

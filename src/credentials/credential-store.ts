@@ -1,0 +1,146 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Knex } from 'knex';
+import { uniqueViolation } from '../accounts/account-store.js';
+import type { Database } from '../storage/database.js';
+
+export type CredentialStatus = 'valid' | 'revoked';
+
+interface IssuedRow {
+  id: string;
+  account_id: string;
+  type: string;
+  client_id: string;
+  holder_jkt: string;
+  status_list_id: string;
+  status_index: number;
+  status: CredentialStatus;
+  issued_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+interface ListRow {
+  id: string;
+  bits: number;
+  size: number;
+  issued: number;
+  created_at: number;
+}
+
+export interface IssuedCredential {
+  id: string;
+  accountId: string;
+  type: string;
+  clientId: string;
+  holderJkt: string;
+  statusListId: string;
+  statusIndex: number;
+  status: CredentialStatus;
+  issuedAt: number;
+  expiresAt: number;
+  revokedAt: number | undefined;
+}
+
+export interface StatusListInfo {
+  id: string;
+  bits: 1;
+  size: number;
+}
+
+const toCredential = (r: IssuedRow): IssuedCredential => ({
+  id: r.id,
+  accountId: r.account_id,
+  type: r.type,
+  clientId: r.client_id,
+  holderJkt: r.holder_jkt,
+  statusListId: r.status_list_id,
+  statusIndex: Number(r.status_index),
+  status: r.status,
+  issuedAt: Number(r.issued_at),
+  expiresAt: Number(r.expires_at),
+  revokedAt: r.revoked_at === null ? undefined : Number(r.revoked_at),
+});
+
+/** Attempts at a free random index before giving up: a list is closed half full, so each succeeds with odds of at least one half. */
+const INDEX_ATTEMPTS = 24;
+
+/**
+ * Issued credentials and their status lists. An entry's index is drawn at random, not counted up,
+ * so that neighbouring indices say nothing about who got a credential when (the herd privacy the
+ * Token Status List draft asks for); a list is closed once half its entries are handed out, which
+ * keeps a draw's odds of a free entry above one half. A list is not stored as bits: its bits are
+ * the revoked rows, read when it is served, so that two revocations can never overwrite each other.
+ */
+export function credentialStore(db: Database, settings: { statusListSize: number }) {
+  async function openList(now: number): Promise<ListRow> {
+    const open = (await db<ListRow>('credential_status_lists')
+      .whereRaw('issued * 2 < size')
+      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'asc' }])
+      .first()) as ListRow | undefined;
+    if (open) return open;
+    // Instances racing here may each open one; both are served, and the newest fills first.
+    const fresh: ListRow = { id: randomBytes(12).toString('base64url'), bits: 1, size: settings.statusListSize, issued: 0, created_at: now };
+    await db('credential_status_lists').insert(fresh);
+    return fresh;
+  }
+
+  return {
+    /** Records a credential about to be issued, with a free entry in an open status list. */
+    async record(c: { accountId: string; type: string; clientId: string; holderJkt: string; issuedAt: number; expiresAt: number }): Promise<IssuedCredential> {
+      const list = await openList(c.issuedAt);
+      for (let attempt = 0; attempt < INDEX_ATTEMPTS; attempt++) {
+        const row: IssuedRow = {
+          id: randomBytes(16).toString('base64url'),
+          account_id: c.accountId,
+          type: c.type,
+          client_id: c.clientId,
+          holder_jkt: c.holderJkt,
+          status_list_id: list.id,
+          status_index: randomInt(Number(list.size)),
+          status: 'valid',
+          issued_at: c.issuedAt,
+          expires_at: c.expiresAt,
+          revoked_at: null,
+        };
+        try {
+          await db('issued_credentials').insert(row);
+        } catch (e) {
+          if (uniqueViolation(e)) continue;
+          throw e;
+        }
+        // Only the fill level that closes the list; a lost increment closes it a little later.
+        await db('credential_status_lists').where({ id: list.id }).increment('issued', 1);
+        return toCredential(row);
+      }
+      throw new Error(`no free entry found in status list ${list.id}`);
+    },
+
+    async find(id: string): Promise<IssuedCredential | undefined> {
+      const row = (await db<IssuedRow>('issued_credentials').where({ id }).first()) as IssuedRow | undefined;
+      return row && toCredential(row);
+    },
+
+    async listByAccount(accountId: string): Promise<IssuedCredential[]> {
+      const rows = (await db<IssuedRow>('issued_credentials').where({ account_id: accountId }).orderBy('issued_at', 'desc')) as IssuedRow[];
+      return rows.map(toCredential);
+    },
+
+    /** Revokes a valid credential; false if it was not valid (unknown or already revoked). */
+    async revoke(id: string, at: number, trx: Knex.Transaction): Promise<boolean> {
+      const n = await trx('issued_credentials').where({ id, status: 'valid' }).update({ status: 'revoked', revoked_at: at });
+      return n === 1;
+    },
+
+    async statusList(id: string): Promise<StatusListInfo | undefined> {
+      const row = (await db<ListRow>('credential_status_lists').where({ id }).first()) as ListRow | undefined;
+      return row && { id: row.id, bits: 1, size: Number(row.size) };
+    },
+
+    /** The indices of a list's revoked entries. */
+    async revokedIndices(listId: string): Promise<number[]> {
+      const rows = (await db('issued_credentials').where({ status_list_id: listId, status: 'revoked' }).select('status_index')) as { status_index: number }[];
+      return rows.map((r) => Number(r.status_index));
+    },
+  };
+}
+export type CredentialStore = ReturnType<typeof credentialStore>;

@@ -1,0 +1,75 @@
+import type Provider from 'oidc-provider';
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import { proofReplay } from '../channels/mobile/request-proofs.js';
+import type { Config } from '../config/index.js';
+import type { PurposeKeys, Sealer } from '../identity/index.js';
+import { accessTokenVerifier } from '../oidc/access-token-verifier.js';
+import type { Database } from '../storage/database.js';
+import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { credentialRequests } from './credential-request.js';
+import { credentialStore } from './credential-store.js';
+import { credentialRoutes } from './credentials.routes.js';
+import { createIssuerKeys } from './issuer-keys.js';
+import { credentialIssuerMetadata, issuerMetadataResult } from './issuer-metadata.js';
+import { issuerSigner } from './issuer-signer.js';
+import { credentialNonces } from './nonces.js';
+import { credentialRevocation } from './revocation.js';
+import { statusLists } from './status-lists.js';
+
+export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
+export type { IssuedCredential } from './credential-store.js';
+export type { CredentialRevocation, Revoker } from './revocation.js';
+
+/** A c_nonce is good for this long: time for a wallet to ask the citizen to unlock its keys. */
+const NONCE_SECONDS = 300;
+
+/**
+ * Yihao as a credential issuer (docs/credentials.md): the citizen's identity credential as an
+ * SD-JWT VC through OID4VCI's authorization-code flow, with revocation through Token Status Lists.
+ */
+export function createCredentials(deps: {
+  config: Config;
+  db: Database;
+  sealer: Sealer;
+  purposeKeys: PurposeKeys;
+  Adapter: AdapterConstructor;
+  accounts: Accounts;
+  audit: AuditLog;
+  provider: () => Provider;
+}) {
+  const { config } = deps;
+  const issuer = config.issuer;
+  // A retired issuer key stays published while a credential it signed can still be valid: a
+  // rotation must not strand wallets' credentials before their own expiry.
+  const keys = createIssuerKeys(deps.db, deps.sealer, { retiredKeepSeconds: Math.max(config.keys.retiredKeepSeconds, config.credentials.validitySeconds) });
+  const signer = issuerSigner(keys, config.keys.refreshSeconds);
+  const store = credentialStore(deps.db, { statusListSize: config.credentials.statusListSize });
+  const lists = statusLists({ store, signer, issuer, ttlSeconds: config.credentials.statusListTtlSeconds });
+  const nonces = credentialNonces({ keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: NONCE_SECONDS });
+  const metadata = credentialIssuerMetadata(issuer);
+  const requests = credentialRequests({
+    issuer,
+    metadata: issuerMetadataResult(issuer, metadata),
+    verifyAccessToken: accessTokenVerifier({ provider: deps.provider, accounts: deps.accounts }),
+    replay: proofReplay(deps.Adapter),
+    nonces,
+    store,
+    statusLists: lists,
+    signer,
+    audit: deps.audit,
+    validitySeconds: config.credentials.validitySeconds,
+  });
+  const revocation = credentialRevocation({ db: deps.db, store, accounts: deps.accounts, audit: deps.audit });
+  return {
+    /** Creates the first issuer key if there is none (as the token signing keys are). */
+    ensureKeys: () => keys.ensure(),
+    keys,
+    signer,
+    store,
+    revocation,
+    router: () =>
+      credentialRoutes({ issuer, metadata, requests, nonces, signer, statusLists: lists, statusListTtlSeconds: config.credentials.statusListTtlSeconds, bodyMaxBytes: config.limits.bodyMaxBytes }),
+  };
+}
+export type Credentials = ReturnType<typeof createCredentials>;

@@ -1,0 +1,22 @@
+import { createSigningKeys, type SigningKeySet } from '../keys/index.js';
+import type { Sealer } from '../identity/index.js';
+import type { Database } from '../storage/database.js';
+
+export const credentialIssuerKeyPurpose = (kid: string) => `credential_issuer_key:${kid}`;
+
+/**
+ * The credential issuer's own keys: kept apart from the token signing keys, so that a wallet or a
+ * verifier trusting the issuer's credentials never has to trust an ID token key (and the reverse),
+ * and each rotates on its own. ES256 only: what SD-JWT VC verifiers support everywhere.
+ */
+export const CREDENTIAL_ISSUER_KEYS: SigningKeySet = {
+  table: 'credential_issuer_keys',
+  algs: ['ES256'],
+  aad: credentialIssuerKeyPurpose,
+  kidPrefix: 'vc-',
+};
+
+export function createIssuerKeys(db: Database, sealer: Sealer, settings: { retiredKeepSeconds: number }) {
+  return createSigningKeys(db, sealer, settings, CREDENTIAL_ISSUER_KEYS);
+}
+export type IssuerKeys = ReturnType<typeof createIssuerKeys>;

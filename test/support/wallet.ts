@@ -1,0 +1,100 @@
+/**
+ * An independent OID4VCI wallet, built only from @openid4vc/openid4vci (issuance) and @sd-jwt/*
+ * (holding and presenting) with jose for its keys: nothing of Yihao's own code, so that a test
+ * passes only if Yihao speaks the protocols as another implementation reads them.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { clientAuthenticationNone, type HashAlgorithm, type JwtSigner } from '@openid4vc/oauth2';
+import { Openid4vciClient, type CredentialOfferObject, type IssuerMetadataResult } from '@openid4vc/openid4vci';
+import { setGlobalConfig } from '@openid4vc/utils';
+import { digest, ES256 } from '@sd-jwt/crypto-nodejs';
+import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+
+// The harness serves plain http on loopback; a real wallet insists on https.
+setGlobalConfig({ allowInsecureUrls: true });
+
+export interface WalletKey {
+  publicJwk: JWK;
+  privateJwk: JWK;
+}
+
+export async function walletKey(): Promise<WalletKey> {
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  return { publicJwk: await exportJWK(publicKey), privateJwk: await exportJWK(privateKey) };
+}
+
+export const jwkSigner = (key: WalletKey): JwtSigner & { method: 'jwk' } => ({ method: 'jwk', alg: 'ES256', publicJwk: key.publicJwk as never });
+
+/** The wallet's key store: signs for whichever of its keys a JWT names. */
+class KeyStore {
+  private readonly keys = new Map<string, WalletKey>();
+  async add(key: WalletKey): Promise<WalletKey> {
+    this.keys.set(await calculateJwkThumbprint(key.publicJwk), key);
+    return key;
+  }
+  async privateFor(publicJwk: JWK): Promise<JWK> {
+    const key = this.keys.get(await calculateJwkThumbprint(publicJwk));
+    if (!key) throw new Error('the wallet holds no such key');
+    return key.privateJwk;
+  }
+}
+
+export class Wallet {
+  readonly keys = new KeyStore();
+  readonly client: Openid4vciClient;
+  /** The wallet's DPoP key (RFC 9449), for every token of this wallet. */
+  dpopKey!: WalletKey;
+  readonly credentials: { credential: string; key: WalletKey }[] = [];
+
+  constructor(readonly clientId: string) {
+    this.client = new Openid4vciClient({
+      callbacks: {
+        hash: (data: Uint8Array, alg: HashAlgorithm) => new Uint8Array(createHash(alg.replace('-', '')).update(data).digest()),
+        generateRandom: (n: number) => new Uint8Array(randomBytes(n)),
+        clientAuthentication: clientAuthenticationNone({ clientId }),
+        signJwt: async (signer, { header, payload }) => {
+          if (signer.method !== 'jwk') throw new Error('this wallet signs with JWKs only');
+          const jwt = await new SignJWT(payload as never).setProtectedHeader(header as never).sign(await importJWK(await this.keys.privateFor(signer.publicJwk as JWK), 'ES256'));
+          return { jwt, signerJwk: signer.publicJwk };
+        },
+      },
+    });
+  }
+
+  static async create(clientId: string): Promise<Wallet> {
+    const wallet = new Wallet(clientId);
+    wallet.dpopKey = await wallet.keys.add(await walletKey());
+    return wallet;
+  }
+
+  async newKey(): Promise<WalletKey> {
+    return this.keys.add(await walletKey());
+  }
+
+  /** The offer a wallet makes itself when the citizen picks the issuer and credential in the app (wallet-initiated). */
+  static offer(issuer: string, configurationId: string): CredentialOfferObject {
+    return { credential_issuer: issuer, credential_configuration_ids: [configurationId], grants: { authorization_code: {} } };
+  }
+
+  /** Asks the nonce endpoint and signs a key proof for `key`. */
+  /** `clientId: null` leaves `iss` out, as a wallet may. */
+  async proof(metadata: IssuerMetadataResult, configurationId: string, key: WalletKey, opts: { nonce?: string; issuedAt?: Date; clientId?: string | null } = {}): Promise<string> {
+    const nonce = opts.nonce ?? (await this.client.requestNonce({ issuerMetadata: metadata })).c_nonce;
+    const { jwt } = await this.client.createCredentialRequestJwtProof({
+      issuerMetadata: metadata,
+      credentialConfigurationId: configurationId,
+      signer: jwkSigner(key),
+      nonce,
+      ...(opts.clientId === null ? {} : { clientId: opts.clientId ?? this.clientId }),
+      ...(opts.issuedAt ? { issuedAt: opts.issuedAt } : {}),
+    });
+    return jwt;
+  }
+
+  /** Shows the disclosures `frame` names, with a key-binding JWT for `aud` and `nonce`. */
+  async present(held: { credential: string; key: WalletKey }, frame: Record<string, boolean>, kb: { aud: string; nonce: string }): Promise<string> {
+    const sdjwt = new SDJwtVcInstance({ hasher: digest, kbSigner: await ES256.getSigner(held.key.privateJwk), kbSignAlg: 'ES256' });
+    return sdjwt.present(held.credential, frame, { kb: { payload: { iat: Math.floor(Date.now() / 1000), aud: kb.aud, nonce: kb.nonce } } });
+  }
+}

@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/index.js';
 import { YihaoError } from '../errors.js';
-import type { IssuedCredential } from '../credentials/index.js';
+// The store module alone: the credentials index loads the issuer's libraries, which a listing needs not.
+import { credentialView } from '../credentials/credential-store.js';
 import type { SigningKeyInfo } from '../keys/index.js';
 import { parseOptions, usageError } from './args.js';
 import type { Command } from './command.js';
@@ -9,17 +10,6 @@ import { table } from './output.js';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
-const credentialJson = (c: IssuedCredential) => ({
-  id: c.id,
-  type: c.type,
-  client_id: c.clientId,
-  status: c.status,
-  status_list: c.statusListId,
-  status_index: c.statusIndex,
-  issued_at: iso(c.issuedAt),
-  expires_at: iso(c.expiresAt),
-  revoked_at: iso(c.revokedAt),
-});
 
 /** `ID ...` or `... ID`: the first argument that is not an option, if any. */
 function positional(command: string, args: string[], what: string): [string, string[]] {
@@ -49,7 +39,7 @@ Exit codes: 0 revoked; 2 bad input, no such credential, or already revoked.`,
     const opts = parseOptions(this.name, rest, { reason: { type: 'string' }, json: { type: 'boolean' } } as const);
     const config = loadConfig(env);
     const revoked = await withYihao(config, (yihao) => yihao.credentials.revocation.revoke(id, { type: 'system', id: 'cli' }, opts.reason));
-    out.result(opts.json, credentialJson(revoked), [`revoked ${revoked.id} (${revoked.type}); verifiers see it within ${config.credentials.statusListTtlSeconds}s`]);
+    out.result(opts.json, credentialView(revoked), [`revoked ${revoked.id} (${revoked.type}); verifiers see it within ${config.credentials.statusListTtlSeconds}s`]);
   },
 };
 
@@ -76,7 +66,7 @@ Options:
       if (!account) throw new YihaoError('not_found', 'no account with that sub', 404);
       return yihao.credentials.store.listByAccount(account.id);
     });
-    out.result(opts.json, { credentials: list.map(credentialJson) }, table([['ID', 'TYPE', 'STATUS', 'ISSUED', 'EXPIRES'], ...list.map((c) => [c.id, c.type, c.status, iso(c.issuedAt)!, iso(c.expiresAt)!])]));
+    out.result(opts.json, { credentials: list.map(credentialView) }, table([['ID', 'TYPE', 'STATUS', 'ISSUED', 'EXPIRES'], ...list.map((c) => [c.id, c.type, c.status, iso(c.issuedAt)!, iso(c.expiresAt)!])]));
   },
 };
 

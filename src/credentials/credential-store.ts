@@ -47,6 +47,19 @@ export interface StatusListInfo {
   size: number;
 }
 
+/** An issued credential as the admin API and the CLI show it (times as ISO strings). */
+export const credentialView = (c: IssuedCredential) => ({
+  id: c.id,
+  type: c.type,
+  client_id: c.clientId,
+  status: c.status,
+  status_list: c.statusListId,
+  status_index: c.statusIndex,
+  issued_at: new Date(c.issuedAt).toISOString(),
+  expires_at: new Date(c.expiresAt).toISOString(),
+  revoked_at: c.revokedAt === undefined ? null : new Date(c.revokedAt).toISOString(),
+});
+
 const toCredential = (r: IssuedRow): IssuedCredential => ({
   id: r.id,
   accountId: r.account_id,

@@ -18,7 +18,7 @@ import { credentialRevocation } from './revocation.js';
 import { statusLists } from './status-lists.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
-export type { IssuedCredential } from './credential-store.js';
+export { credentialView, type IssuedCredential } from './credential-store.js';
 export type { CredentialRevocation, Revoker } from './revocation.js';
 
 /** A c_nonce is good for this long: time for a wallet to ask the citizen to unlock its keys. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AuditEvent, ChainReport } from '../../audit/index.js';
 import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettingsFields, type ClientChange, type ClientRecord } from '../../clients/index.js';
 import type { SigningKeyInfo } from '../../keys/index.js';
-import type { IssuedCredential } from '../../credentials/index.js';
+import { credentialView } from '../../credentials/index.js';
 import type { Department } from '../departments.js';
 import { LEVELS } from '../departments.js';
 import { needsNationalReview } from '../review-rules.js';
@@ -127,17 +127,7 @@ export const credentialBody = z
     revoked_at: time.nullable(),
   })
   .meta({ id: 'IssuedCredential' });
-export const toCredential = (c: IssuedCredential) => ({
-  id: c.id,
-  type: c.type,
-  client_id: c.clientId,
-  status: c.status,
-  status_list: c.statusListId,
-  status_index: c.statusIndex,
-  issued_at: iso(c.issuedAt)!,
-  expires_at: iso(c.expiresAt)!,
-  revoked_at: iso(c.revokedAt),
-});
+export const toCredential = credentialView;
 
 export const auditEventBody = z
   .object({

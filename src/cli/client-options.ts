@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { clientSettings, type ClientSettings, type ClientSettingsInput } from '../clients/index.js';
+import { clientSettings, namesNoField, type ClientSettings, type ClientSettingsInput } from '../clients/index.js';
 import { YihaoError } from '../errors.js';
 
 /** The options that set a client's settings, shared by `client create` and `client update`. */
@@ -99,5 +99,5 @@ export function checkSettings(input: ClientSettingsInput): ClientSettings {
   const issue = checked.error.issues[0]!;
   const option = FIELD_OPTIONS[String(issue.path[0])];
   const message = issue.message.replace(fieldNames, (f) => FIELD_OPTIONS[f] ?? f);
-  throw new YihaoError('invalid_input', option && issue.code !== 'custom' ? `${option} ${message}` : message);
+  throw new YihaoError('invalid_input', option && namesNoField(issue) ? `${option} ${message}` : message);
 }

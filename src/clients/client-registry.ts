@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { YihaoError } from '../errors.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import type { ClientSecrets } from './client-secrets.js';
-import { authMethodOf, clientMetadata, clientSettings, type ClientSettings, type ClientSettingsInput } from './client-settings.js';
+import { authMethodOf, clientMetadata, clientSettings, namesNoField, type ClientSettings, type ClientSettingsInput } from './client-settings.js';
 import type { ClientKind } from './client-kinds.js';
 
 /**
@@ -67,7 +67,7 @@ export function settingsInput(input: ClientInput): ClientSettingsInput {
 
 /** A settings problem in one line: the field, then what is wrong (a whole-settings rule says it all). */
 export function settingsProblem(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'custom' || issue.path.length === 0) return issue.message;
+  if (!namesNoField(issue) || issue.path.length === 0) return issue.message;
   if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.join(', ')}`;
   return `${issue.path.map(String).join('.')} ${issue.message}`;
 }

@@ -11,6 +11,13 @@ import { fapi2InputProblem, fapi2Metadata, SECURITY_PROFILES } from './fapi2-pro
 export const CLIENT_CHANNELS = ['web', 'mobile', 'kiosk', 'counter'] as const satisfies readonly Channel[];
 export const CLIENT_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, ID_CARD_GRANT, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, CIBA_GRANT] as const;
 const url = z.url({ message: 'must be an absolute URL' }).max(2000, 'is longer than 2000 characters');
+/**
+ * Marks a rule of one field, whose message, like zod's own, names no field: whoever words the problem
+ * puts the field (or its CLI option) in front. Rules over the whole settings say everything themselves.
+ */
+export const FIELD_RULE = { fieldRule: true } as const;
+/** Whether a settings problem needs its field named in front of its message. */
+export const namesNoField = (issue: { code: string; params?: Record<string, unknown> | undefined }): boolean => issue.code !== 'custom' || issue.params?.fieldRule === true;
 const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/;
 
 /**
@@ -28,7 +35,7 @@ export const clientSettingsFields = z
     grant_types: z
       .array(z.enum(CLIENT_GRANT_TYPES, { message: `must be among ${CLIENT_GRANT_TYPES.join(', ')}` }))
       .min(1, 'needs at least one grant type')
-      .refine((g) => new Set(g).size === g.length, 'lists a grant type twice')
+      .refine((g) => new Set(g).size === g.length, { message: 'lists a grant type twice', params: FIELD_RULE })
       .optional(),
     scope: z.string().max(1000).regex(scopeToken, 'must be space-separated scope tokens').default('openid profile phone'),
     /** No secret and no keys: the app relies on PKCE (mobile and single-page apps). */
@@ -45,7 +52,7 @@ export const clientSettingsFields = z
     allowed_channels: z
       .array(z.enum(CLIENT_CHANNELS, { message: `must be among ${CLIENT_CHANNELS.join(', ')}` }))
       .min(1, 'needs at least one channel')
-      .refine((a) => new Set(a).size === a.length, 'lists a channel twice')
+      .refine((a) => new Set(a).size === a.length, { message: 'lists a channel twice', params: FIELD_RULE })
       .optional(),
     /** The app's public keys (a JWK Set): it then authenticates with private_key_jwt instead of a secret. */
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1, 'needs at least one key') }, { message: 'must be a JWK Set ({"keys": [...]})' }).optional(),

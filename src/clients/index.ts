@@ -7,6 +7,7 @@ export {
   clientMetadata,
   settingsFromMetadata,
   settingsDiff,
+  namesNoField,
   authMethodOf,
   EDITABLE_SETTINGS,
   CLIENT_CHANNELS,

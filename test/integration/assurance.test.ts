@@ -170,9 +170,9 @@ describe.each(backends)('client assurance requirements: min_acr and allowed_chan
   });
 
   it.skipIf(!enabled)('refuses bad registrations with a clear message', async () => {
-    await expect(h.client({ minAcr: 'urn:yihao:loa:9' as never })).rejects.toThrow(/min acr must be one of/);
-    await expect(h.client({ allowedChannels: ['web', 'web'] as never })).rejects.toThrow(/once/);
-    await expect(h.client({ allowedChannels: ['fax'] as never })).rejects.toThrow(/channel must be one of/);
+    await expect(h.client({ minAcr: 'urn:yihao:loa:9' as never })).rejects.toThrow(/min_acr must be one of/);
+    await expect(h.client({ allowedChannels: ['web', 'web'] as never })).rejects.toThrow(/^allowed_channels lists a channel twice$/);
+    await expect(h.client({ allowedChannels: ['fax'] as never })).rejects.toThrow(/allowed_channels\.0 must be among web, mobile, kiosk, counter/);
   });
 });
 
@@ -212,9 +212,9 @@ describe('yihao client create --min-acr --allowed-channel --jwks-file', () => {
 
     const badAcr = await yihao(['client', 'create', '--name', 'x', '--redirect-uri', 'https://a.example/cb', '--min-acr', 'loa2']);
     expect(badAcr.code).toBe(2);
-    expect(badAcr.stderr).toContain(`yihao: min acr must be one of ${LOA1}, ${LOA2}, ${LOA3}\n`);
+    expect(badAcr.stderr).toContain(`yihao: --min-acr must be one of ${LOA1}, ${LOA2}, ${LOA3}\n`);
     const badChannel = await yihao(['client', 'create', '--name', 'x', '--redirect-uri', 'https://a.example/cb', '--allowed-channel', 'fax']);
     expect(badChannel.code).toBe(2);
-    expect(badChannel.stderr).toContain('channel must be one of web, mobile, kiosk, counter');
+    expect(badChannel.stderr).toContain('yihao: --allowed-channel must be among web, mobile, kiosk, counter\n');
   });
 });

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { loadConfig } from '../config/index.js';
 import { bundleTrust, offlineBundleSchema, type OfflineBundle } from '../credentials/offline-bundle.js';
 import { checkPresentation, PresentationRefused, REQUESTABLE_CLAIMS } from '../credentials/presentation-check.js';
@@ -39,9 +39,8 @@ Options:
 function readInput(command: string, path: string, what: string, stdin: () => string): string {
   try {
     if (path === '-') return stdin();
-    const text = readFileSync(path, 'utf8');
-    if (text.length > MAX_FILE_BYTES) throw usageError(command, `the ${what} file is too large`);
-    return text;
+    if (statSync(path).size > MAX_FILE_BYTES) throw usageError(command, `the ${what} file is too large`);
+    return readFileSync(path, 'utf8');
   } catch (e) {
     if (e instanceof YihaoError) throw e;
     throw usageError(command, `cannot read the ${what} file`);

@@ -7,7 +7,7 @@
  * independent wallet (test/support/wallet.ts); the attacker's presentations are refused with
  * their reason and exit code 1, bad input with 2.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +106,13 @@ describe.each(backends)('yihao credential bundle | verify, offline ($name)', ({ 
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`^valid: ${VCT}\\n  name: 王五\\nstatus as of `));
     expect(text.stdout).not.toContain(citizen.citizenId);
+
+    // A bundle older than its status lists' ttl still answers (the counter is offline), and says so.
+    const aged = JSON.parse(readFileSync(join(dir, 'bundle.json'), 'utf8')) as { status_lists: { fetched_at: string }[] };
+    for (const list of aged.status_lists) list.fetched_at = new Date(Date.now() - 3_600_000).toISOString();
+    writeFileSync(join(dir, 'aged.json'), JSON.stringify(aged));
+    const stale = await verify(presentation, { bundle: 'aged.json' });
+    expect([stale.code, stale.body?.status_stale]).toEqual([0, true]);
   });
 
   it.runIf(enabled)('refuses a tampered disclosure, a wrong nonce or audience, and a key the credential is not bound to', async () => {

@@ -9,7 +9,12 @@ const options = { json: { type: 'boolean' }, export: { type: 'string' } } as con
 
 /** A check that ran and found a problem: its own exit code, and its one line on stderr. */
 export class CheckFailed extends Error {
-  readonly exitCode = 3;
+  constructor(
+    message: string,
+    readonly exitCode: number = 3,
+  ) {
+    super(message);
+  }
 }
 
 type Broken = NonNullable<ChainReport['firstBroken']>;

@@ -17,6 +17,7 @@ import type { Command, CommandContext } from './command.js';
 import { keysListCommand, keysReindexCommand, keysResealCommand, keysRotateCommand } from './keys.command.js';
 import { migrateCommand } from './migrate.command.js';
 import { credentialKeysCommand, credentialListCommand, credentialRevokeCommand, credentialRotateKeyCommand } from './credential.command.js';
+import { credentialBundleCommand, credentialVerifyCommand } from './credential-verify.command.js';
 import { streamOutput } from './output.js';
 
 const commands: readonly Command[] = [
@@ -46,6 +47,8 @@ const commands: readonly Command[] = [
   credentialRevokeCommand,
   credentialKeysCommand,
   credentialRotateKeyCommand,
+  credentialBundleCommand,
+  credentialVerifyCommand,
 ];
 
 const EXIT = { ok: 0, unexpected: 1, badInput: 2, notFound: 3 } as const;

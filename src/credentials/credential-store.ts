@@ -154,6 +154,12 @@ export function credentialStore(db: Database, settings: { statusListSize: number
       const rows = (await db('issued_credentials').where({ status_list_id: listId, status: 'revoked' }).select('status_index')) as { status_index: number }[];
       return rows.map((r) => Number(r.status_index));
     },
+
+    /** Every status list's id (for the offline bundle). */
+    async statusListIds(): Promise<string[]> {
+      const rows = (await db('credential_status_lists').select('id').orderBy('created_at', 'asc')) as { id: string }[];
+      return rows.map((r) => r.id);
+    },
   };
 }
 export type CredentialStore = ReturnType<typeof credentialStore>;

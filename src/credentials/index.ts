@@ -14,6 +14,7 @@ import { createIssuerKeys } from './issuer-keys.js';
 import { credentialIssuerMetadata, issuerMetadataResult } from './issuer-metadata.js';
 import { issuerSigner } from './issuer-signer.js';
 import { credentialNonces } from './nonces.js';
+import { exportBundle } from './offline-bundle.js';
 import { credentialRevocation } from './revocation.js';
 import { statusLists } from './status-lists.js';
 
@@ -70,6 +71,8 @@ export function createCredentials(deps: {
     revocation,
     router: () =>
       credentialRoutes({ issuer, metadata, requests, nonces, signer, statusLists: lists, statusListTtlSeconds: config.credentials.statusListTtlSeconds, bodyMaxBytes: config.limits.bodyMaxBytes }),
+    /** The offline verification bundle (`yihao credential bundle`). */
+    bundle: () => exportBundle({ issuer, metadata, signer, store, statusLists: lists, ttlSeconds: config.credentials.statusListTtlSeconds }),
   };
 }
 export type Credentials = ReturnType<typeof createCredentials>;

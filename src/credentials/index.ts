@@ -16,6 +16,11 @@ import { issuerSigner } from './issuer-signer.js';
 import { credentialNonces } from './nonces.js';
 import { credentialRevocation } from './revocation.js';
 import { statusLists } from './status-lists.js';
+import type { Authentication } from '../accounts/index.js';
+import { credentialOfferRoutes } from './credential-offer.routes.js';
+import { credentialOffers } from './credential-offers.js';
+import { identityOffers } from './identity-offers.js';
+import { preAuthorizedGrant } from './pre-authorized-grant.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export type { IssuedCredential } from './credential-store.js';
@@ -73,3 +78,36 @@ export function createCredentials(deps: {
   };
 }
 export type Credentials = ReturnType<typeof createCredentials>;
+
+/**
+ * The pre-authorized code flow (docs/credentials.md): credential offers, the token endpoint's grant
+ * that redeems them, the offer documents' route, and the portal's offers of the identity credential.
+ * Built before the provider, which registers the grant.
+ */
+export function createCredentialOffers(deps: {
+  config: Config;
+  purposeKeys: PurposeKeys;
+  Adapter: AdapterConstructor;
+  accounts: Accounts;
+  audit: AuditLog;
+  authentications: { find(sessionUid: string): Promise<Authentication | undefined> };
+}) {
+  const { issuer } = deps.config;
+  // The transaction code's keyed hash: a key of the same short-lived issuance secrets as c_nonces, under its own label.
+  const offers = credentialOffers({ issuer, keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter });
+  const configurations = credentialIssuerMetadata(issuer).credential_configurations_supported;
+  return {
+    offers,
+    grant: preAuthorizedGrant({
+      issuer,
+      offers,
+      accounts: deps.accounts,
+      audit: deps.audit,
+      scopeOf: (id) => (Object.hasOwn(configurations, id) ? configurations[id]!.scope : undefined),
+      accessTokenTTL: deps.config.ttl.accessTokenSeconds,
+    }),
+    portal: identityOffers({ offers, authentications: deps.authentications, audit: deps.audit }),
+    router: () => credentialOfferRoutes(offers),
+  };
+}
+export type CredentialOfferService = ReturnType<typeof createCredentialOffers>;

@@ -1,0 +1,176 @@
+/**
+ * The pre-authorized code flow (docs/credentials.md): the citizen, signed in to the portal at
+ * loa:2, asks for a credential offer; the page shows a QR code and, apart from it, a transaction
+ * code. An independent wallet (test/support/wallet.ts: @openid4vc/openid4vci and @sd-jwt only)
+ * scans the offer, redeems its pre-authorized code with the transaction code, and gets the
+ * identity credential bound to its key. The attacker's tries come with it: a wrong transaction
+ * code (and the offer dead after five), a replayed code, an app that is not first party.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digest, ES256 } from '@sd-jwt/crypto-nodejs';
+import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
+import type { JWK } from 'jose';
+import { walkSignIn } from '../support/admin-operators.js';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
+import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+import { Wallet } from '../support/wallet.js';
+
+const CONFIGURATION = 'yihao_identity_sd_jwt';
+const PRE_AUTHORIZED = 'urn:ietf:params:oauth:grant-type:pre-authorized_code';
+const LOA2 = 'urn:yihao:loa:2';
+
+const backends: { name: Backend; enabled: boolean }[] = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+type Citizen = Awaited<ReturnType<Harness['citizen']>>;
+
+const unescape = (s: string) => s.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'");
+
+/** The token endpoint's OAuth error for a refused redemption. */
+async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as { errorResponse?: { error?: string }; response?: Response; message?: string };
+    if (err.errorResponse?.error) return err.errorResponse.error;
+    const body = (await err.response?.clone().json().catch(() => undefined)) as { error?: string } | undefined;
+    return body?.error ?? String(err.message);
+  }
+  throw new Error('the redemption was not refused');
+}
+
+describe.each(backends)('credential offers and the pre-authorized code flow ($name)', ({ name, enabled }) => {
+  let h: Harness;
+  let appId: string;
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend: name });
+    ({ client_id: appId } = await registerMobileApp(h, { minAcr: LOA2, grantTypes: ['authorization_code', 'refresh_token', JWT_BEARER, PRE_AUTHORIZED] }));
+  });
+  afterAll(async () => h?.close());
+
+  /** The citizen's browser signed in to the portal's wallet page at loa:2 (TOTP enrolled on the way). */
+  async function walletPage(citizen: Citizen): Promise<{ browser: ScriptedBrowser; html: string }> {
+    const browser = new ScriptedBrowser();
+    const first = await walkSignIn(browser, new URL(`${h.issuer}/account/wallet`), citizen, () => false);
+    expect(first.url.pathname).toBe('/account/wallet');
+    // Signed in with a password only: the page asks for two factors first.
+    expect(first.html).toContain('action="/account/wallet/sign-in"');
+    expect(first.html).not.toContain('action="/account/wallet/offer"');
+    const res = await browser.request(`${h.issuer}/account/wallet/sign-in`, { form: { csrf: formField(first.html!, 'csrf')! } });
+    expect(res.status).toBe(303);
+    const second = await walkSignIn(browser, new URL(res.headers.get('location')!, h.issuer), citizen, () => false);
+    expect(second.url.pathname).toBe('/account/wallet');
+    expect(second.html).toContain('action="/account/wallet/offer"');
+    return { browser, html: second.html! };
+  }
+
+  /** Posts "add my identity credential to a wallet" and reads the offer URI (the QR code's) and the transaction code. */
+  async function makeOffer(s: { browser: ScriptedBrowser; html: string }): Promise<{ offerUri: string; txCode: string }> {
+    const res = await s.browser.request(`${h.issuer}/account/wallet/offer`, { form: { csrf: formField(s.html, 'csrf')! } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const html = await res.text();
+    const offerUri = unescape(/data-offer-uri="([^"]+)"/.exec(html)![1]!);
+    const txCode = /data-tx-code>(\d+)</.exec(html)![1]!;
+    expect(html).toContain('src="data:image/png;base64,');
+    expect(offerUri).toMatch(/^openid-credential-offer:\/\/\?credential_offer_uri=/);
+    // The transaction code travels apart from the QR code: never in the offer or its URL.
+    expect(offerUri).not.toContain(txCode);
+    return { offerUri, txCode };
+  }
+
+  it.runIf(enabled)('a wallet redeems the portal’s offer with the transaction code and gets the identity credential bound to its key', async () => {
+    const citizen = await h.citizen({ name: '王五' });
+    const { offerUri, txCode } = await makeOffer(await walletPage(citizen));
+
+    const wallet = await Wallet.create(appId);
+    const offer = await wallet.client.resolveCredentialOffer(offerUri);
+    expect(offer.credential_configuration_ids).toEqual([CONFIGURATION]);
+    const grant = offer.grants?.[PRE_AUTHORIZED];
+    expect(grant?.tx_code).toMatchObject({ input_mode: 'numeric', length: 6 });
+    expect(JSON.stringify(offer)).not.toContain(txCode);
+
+    const redeemed = await wallet.redeemOffer(offerUri, txCode);
+    expect(redeemed.tokenResponse.token_type).toBe('DPoP');
+    expect(redeemed.tokenResponse.refresh_token).toBeUndefined();
+    expect(redeemed.tokenResponse.id_token).toBeUndefined();
+
+    const key = await wallet.newKey();
+    const res = await wallet.client.retrieveCredentials({
+      issuerMetadata: redeemed.metadata,
+      accessToken: redeemed.accessToken,
+      credentialConfigurationId: CONFIGURATION,
+      proofs: { jwt: [await wallet.proof(redeemed.metadata, CONFIGURATION, key)] },
+      dpop: redeemed.dpop!,
+    });
+    const credential = (res.credentialResponse.credentials as { credential: string }[])[0]!.credential;
+
+    // An independent verifier: the issuer's published keys, the credential bound to the wallet's key.
+    const jwks = (await (await fetch(`${h.issuer}/.well-known/jwt-vc-issuer`)).json()) as { jwks: { keys: JWK[] } };
+    const verifiers = await Promise.all(jwks.jwks.keys.map((k) => ES256.getVerifier(k)));
+    const sdjwt = new SDJwtVcInstance({
+      hasher: digest,
+      verifier: async (data, sig) => (await Promise.all(verifiers.map((v) => v(data, sig)))).some(Boolean),
+      statusVerifier: async (data, sig) => (await Promise.all(verifiers.map((v) => v(data, sig)))).some(Boolean),
+    });
+    const verified = await sdjwt.verify(credential);
+    const payload = verified.payload as Record<string, unknown> & { cnf: { jwk: JWK } };
+    expect(payload.cnf.jwk).toMatchObject({ x: key.publicJwk.x, y: key.publicJwk.y });
+    expect(payload.name).toBe('王五');
+    expect(payload.citizen_id).toBe(citizen.citizenId);
+    // The level is the one the portal session that made the offer signed in at.
+    expect(payload.acr).toBe(LOA2);
+  });
+
+  it.runIf(enabled)('refuses a pre-authorized code used a second time', async () => {
+    const { offerUri, txCode } = await makeOffer(await walletPage(await h.citizen()));
+    const wallet = await Wallet.create(appId);
+    // The thief read the offer (and saw the code typed in) before the citizen's wallet redeemed it.
+    const offer = await wallet.client.resolveCredentialOffer(offerUri);
+    await wallet.redeemOffer(offer, txCode);
+    const thief = await Wallet.create(appId);
+    expect(await refusal(thief.redeemOffer(offer, txCode))).toBe('invalid_grant');
+    expect(await refusal(wallet.redeemOffer(offer, txCode))).toBe('invalid_grant');
+  });
+
+  it.runIf(enabled)('redeems a code at most once when two wallets race with it', async () => {
+    const { offerUri, txCode } = await makeOffer(await walletPage(await h.citizen()));
+    const wallets = await Promise.all([Wallet.create(appId), Wallet.create(appId), Wallet.create(appId)]);
+    const offer = await wallets[0]!.client.resolveCredentialOffer(offerUri);
+    const outcomes = await Promise.allSettled(wallets.map((w) => w.redeemOffer(offer, txCode)));
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it.runIf(enabled)('refuses a wrong transaction code, and after five wrong ones refuses the right one too', async () => {
+    const { offerUri, txCode } = await makeOffer(await walletPage(await h.citizen()));
+    const wrong = String((Number(txCode) + 1) % 1_000_000).padStart(6, '0');
+    const wallet = await Wallet.create(appId);
+    expect(await refusal(wallet.redeemOffer(offerUri, wrong))).toBe('invalid_grant');
+    expect(await refusal(wallet.redeemOffer(offerUri, undefined))).toMatch(/invalid_grant|invalid_request|tx_code/);
+    for (let i = 0; i < 4; i++) expect(await refusal(wallet.redeemOffer(offerUri, wrong))).toBe('invalid_grant');
+    expect(await refusal(wallet.redeemOffer(offerUri, txCode))).toBe('invalid_grant');
+  });
+
+  it.runIf(enabled)('refuses an app that is not first party, and the offer survives for the right one', async () => {
+    const { offerUri, txCode } = await makeOffer(await walletPage(await h.citizen()));
+    const { client_id: otherApp } = await registerMobileApp(h, { firstParty: false, grantTypes: ['authorization_code', PRE_AUTHORIZED] });
+    expect(await refusal((await Wallet.create(otherApp)).redeemOffer(offerUri, txCode))).toBe('unauthorized_client');
+    const redeemed = await (await Wallet.create(appId)).redeemOffer(offerUri, txCode);
+    expect(redeemed.accessToken).toBeTruthy();
+  });
+
+  it.runIf(enabled)('serves no offer document for an unknown offer, and none once it has been redeemed', async () => {
+    const { offerUri, txCode } = await makeOffer(await walletPage(await h.citizen()));
+    const reference = new URL(offerUri).searchParams.get('credential_offer_uri')!;
+    expect((await fetch(reference)).status).toBe(200);
+    await (await Wallet.create(appId)).redeemOffer(offerUri, txCode);
+    expect((await fetch(reference)).status).toBe(404);
+    expect((await fetch(`${h.issuer}/credentials/offers/${'A'.repeat(32)}`)).status).toBe(404);
+  });
+});

@@ -7,8 +7,6 @@ import { CREDENTIAL_PATHS } from './issuer-metadata.js';
 
 export { PRE_AUTHORIZED_CODE_GRANT } from '../clients/client-kinds.js';
 
-/** How long an offer (and its pre-authorized code) lives: long enough to scan a QR and type six digits. */
-export const OFFER_SECONDS = 600;
 /** The transaction code's length (numeric): sent out of band, typed into the wallet. */
 export const TX_CODE_LENGTH = 6;
 /** Wrong transaction codes an offer takes before it is dead: 5 guesses of 10^6 is a 1 in 200,000 chance. */
@@ -54,8 +52,8 @@ export type RedeemResult = { ok: true; sub: string; configurationIds: string[]; 
  * the redemption itself one more, so a code guessed at on several instances at once still dies
  * after the same few tries, and is redeemed at most once.
  */
-export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: AdapterConstructor; lifetimeSeconds?: number }) {
-  const lifetime = deps.lifetimeSeconds ?? OFFER_SECONDS;
+export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: AdapterConstructor; lifetimeSeconds: number }) {
+  const lifetime = deps.lifetimeSeconds;
   const offers = new deps.Adapter('CredentialOffer');
   const slots = new deps.Adapter('ReplayDetection');
   const txHash = (offerId: string, txCode: string) => deps.keyed('tx_code', `${offerId}:${txCode}`);

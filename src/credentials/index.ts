@@ -94,7 +94,7 @@ export function createCredentialOffers(deps: {
 }) {
   const { issuer } = deps.config;
   // The transaction code's keyed hash: a key of the same short-lived issuance secrets as c_nonces, under its own label.
-  const offers = credentialOffers({ issuer, keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter });
+  const offers = credentialOffers({ issuer, keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: deps.config.credentials.offerSeconds });
   const configurations = credentialIssuerMetadata(issuer).credential_configurations_supported;
   return {
     offers,

@@ -188,3 +188,35 @@ describe.each(backends)('credential offers and the pre-authorized code flow ($na
     expect((await fetch(`${h.issuer}/credentials/offers/${'A'.repeat(32)}`)).status).toBe(404);
   });
 });
+
+describe.each(backends)('an expired credential offer ($name)', ({ name, enabled }) => {
+  let h: Harness;
+  let appId: string;
+  const OFFER_SECONDS = 4;
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend: name, overrides: (c) => ({ ...c, credentials: { ...c.credentials, offerSeconds: OFFER_SECONDS } }) });
+    ({ client_id: appId } = await registerMobileApp(h, { minAcr: LOA2, grantTypes: ['authorization_code', 'refresh_token', JWT_BEARER, PRE_AUTHORIZED] }));
+  });
+  afterAll(async () => h?.close());
+
+  it.runIf(enabled)('refuses the code with the right transaction code once the offer has expired, and serves its document no more', async () => {
+    const citizen = await h.citizen();
+    const browser = new ScriptedBrowser();
+    await walkSignIn(browser, new URL(`${h.issuer}/account/wallet`), citizen, () => false);
+    const first = await browser.follow(`${h.issuer}/account/wallet`);
+    const signIn = await browser.request(`${h.issuer}/account/wallet/sign-in`, { form: { csrf: formField(await first.res.text(), 'csrf')! } });
+    const walk = await walkSignIn(browser, new URL(signIn.headers.get('location')!, h.issuer), citizen, () => false);
+    const res = await browser.request(`${h.issuer}/account/wallet/offer`, { form: { csrf: formField(walk.html!, 'csrf')! } });
+    const html = await res.text();
+    const offerUri = unescape(/data-offer-uri="([^"]+)"/.exec(html)![1]!);
+    const txCode = /data-tx-code>(\d+)</.exec(html)![1]!;
+    const wallet = await Wallet.create(appId);
+    const offer = await wallet.client.resolveCredentialOffer(offerUri);
+    // Well past the offer's lifetime, with a margin for a loaded machine's clock reads.
+    await new Promise((r) => setTimeout(r, (OFFER_SECONDS + 2) * 1000));
+    expect(await refusal(wallet.redeemOffer(offer, txCode))).toBe('invalid_grant');
+    expect((await fetch(new URL(offerUri).searchParams.get('credential_offer_uri')!)).status).toBe(404);
+  }, 30_000);
+});

@@ -187,7 +187,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     },
   });
   // The credential issuer's pre-authorized code flow: its grant is registered with the provider.
-  const credentialOffers = createCredentialOffers({ ...services, config, authentications });
+  const credentialOffers = createCredentialOffers({ ...services, config, authentications, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), provider: () => holder.current });
   holder = await ProviderHolder.create(
     { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant, extraGrants: [credentialOffers.grant] },
     services.signingKeys,
@@ -274,7 +274,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   await credentials.ensureKeys();
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation });
   await admin.ensureClient();
-  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, credentials.router(), credentialOffers.router(), ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
+  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, credentials.router(), credentialOffers.router(), credentialOffers.counterRouter(), ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
   const app = createHttpApp({
     config,
     holder,

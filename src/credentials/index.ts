@@ -18,6 +18,7 @@ import { credentialRevocation } from './revocation.js';
 import { statusLists } from './status-lists.js';
 import type { Authentication } from '../accounts/index.js';
 import { credentialOfferRoutes } from './credential-offer.routes.js';
+import { counterOfferRoutes } from './counter-offer.routes.js';
 import { credentialOffers } from './credential-offers.js';
 import { identityOffers } from './identity-offers.js';
 import { preAuthorizedGrant } from './pre-authorized-grant.js';
@@ -91,6 +92,9 @@ export function createCredentialOffers(deps: {
   accounts: Accounts;
   audit: AuditLog;
   authentications: { find(sessionUid: string): Promise<Authentication | undefined> };
+  /** Whether an account holds counter-staff over a counter client (admin/counter-staff-scope.ts). */
+  isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
+  provider: () => Provider;
 }) {
   const { issuer } = deps.config;
   // The transaction code's keyed hash: a key of the same short-lived issuance secrets as c_nonces, under its own label.
@@ -108,6 +112,17 @@ export function createCredentialOffers(deps: {
     }),
     portal: identityOffers({ offers, authentications: deps.authentications, audit: deps.audit }),
     router: () => credentialOfferRoutes(offers),
+    counterRouter: () =>
+      counterOfferRoutes({
+        issuer,
+        offers,
+        accounts: deps.accounts,
+        verifyAccessToken: accessTokenVerifier({ provider: deps.provider, accounts: deps.accounts }),
+        isCounterStaff: deps.isCounterStaff,
+        replay: proofReplay(deps.Adapter),
+        audit: deps.audit,
+        bodyMaxBytes: deps.config.limits.bodyMaxBytes,
+      }),
   };
 }
 export type CredentialOfferService = ReturnType<typeof createCredentialOffers>;

@@ -17,6 +17,11 @@ import { JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
 import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { Wallet, walletKey } from '../support/wallet.js';
+import * as oidc from 'openid-client';
+import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
+import { REDIRECT, relyingParty } from '../support/relying-party.js';
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 const CONFIGURATION = 'yihao_identity_sd_jwt';
 const PRE_AUTHORIZED = 'urn:ietf:params:oauth:grant-type:pre-authorized_code';
@@ -219,4 +224,69 @@ describe.each(backends)('an expired credential offer ($name)', ({ name, enabled 
     expect(await refusal(wallet.redeemOffer(offer, txCode))).toBe('invalid_grant');
     expect((await fetch(new URL(offerUri).searchParams.get('credential_offer_uri')!)).status).toBe(404);
   }, 30_000);
+});
+
+describe.each(backends)('a credential offer made at a counter ($name)', ({ name, enabled }) => {
+  let h: Harness;
+  let appId: string;
+  let counter: oidc.Configuration;
+  let departmentId: string;
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend: name });
+    ({ client_id: appId } = await registerMobileApp(h, { minAcr: LOA2, grantTypes: ['authorization_code', 'refresh_token', JWT_BEARER, PRE_AUTHORIZED] }));
+    const client = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
+    counter = await relyingParty(h, client);
+    departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
+  });
+  afterAll(async () => h?.close());
+
+  const offerAt = (token: string, body: unknown) =>
+    fetch(`${h.issuer}/credentials/offers/counter`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it.runIf(enabled)('counter staff make the offer; the citizen’s wallet redeems it with the code from the counter screen, at the counter’s level', async () => {
+    const staff = await h.citizen({ name: '李柜员' });
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
+    const staffToken = (await staffSignIn(h, counter, staff)).access_token;
+    const citizen = await h.citizen({ name: '孙七' });
+
+    const res = await offerAt(staffToken, { citizen_id: citizen.citizenId, document_check: 'in_person' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const made = (await res.json()) as { credential_offer: string; qr_code: string; tx_code: string; expires_at: number };
+    expect(made.qr_code).toMatch(/^data:image\/png;base64,/);
+    expect(made.tx_code).toMatch(/^\d{6}$/);
+
+    const wallet = await Wallet.create(appId);
+    const redeemed = await wallet.redeemOffer(made.credential_offer, made.tx_code);
+    const key = await wallet.newKey();
+    const issued = await wallet.client.retrieveCredentials({
+      issuerMetadata: redeemed.metadata,
+      accessToken: redeemed.accessToken,
+      credentialConfigurationId: CONFIGURATION,
+      proofs: { jwt: [await wallet.proof(redeemed.metadata, CONFIGURATION, key)] },
+      dpop: redeemed.dpop!,
+    });
+    const credential = (issued.credentialResponse.credentials as { credential: string }[])[0]!.credential;
+    const claims = (await new SDJwtVcInstance({ hasher: digest }).getClaims(credential)) as Record<string, unknown>;
+    expect(claims.name).toBe('孙七');
+    expect(claims.acr).toBe('urn:yihao:loa:3');
+  });
+
+  it.runIf(enabled)('refuses someone without the counter-staff role, and a bad citizen ID, creating no offer', async () => {
+    const notStaff = await h.citizen({ name: '周八' });
+    const token = (await staffSignIn(h, counter, notStaff)).access_token;
+    const citizen = await h.citizen();
+    const refused = await offerAt(token, { citizen_id: citizen.citizenId, document_check: 'in_person' });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: string }).error).toBe('insufficient_scope');
+
+    const staff = await h.citizen({ name: '吴柜员' });
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
+    const staffToken = (await staffSignIn(h, counter, staff)).access_token;
+    expect((await offerAt(staffToken, { citizen_id: 'not-an-id', document_check: 'in_person' })).status).toBe(400);
+    expect((await offerAt(staffToken, { citizen_id: citizen.citizenId })).status).toBe(400);
+    expect((await offerAt('x'.repeat(40), { citizen_id: citizen.citizenId, document_check: 'in_person' })).status).toBe(401);
+  });
 });

@@ -79,6 +79,8 @@ export function preAuthorizedGrant(deps: PreAuthorizedGrantDeps) {
   }
 
   return {
+    // OID4VCI 1.0 §12.3: an offer is redeemed by a registered (first-party) app only, never anonymously.
+    discovery: { 'pre-authorized_grant_anonymous_access_supported': false },
     install(provider: Provider, tokens: GrantTokenDeps): void {
       provider.registerGrantType(PRE_AUTHORIZED_CODE_GRANT, ((ctx: KoaContextWithOIDC) => handler(ctx, tokens)) as never, PARAMS);
     },

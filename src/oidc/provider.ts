@@ -48,7 +48,7 @@ export interface ProviderDeps {
   /** The mobile, QR and counter channels: CIBA, the device-key grant, discovery entries. */
   channels?: ProviderExtension;
   /** More extension grants (the credential issuer's pre-authorized code), issuing through the one issuing function. */
-  extraGrants?: { install(provider: Provider, tokens: GrantTokenDeps): void }[];
+  extraGrants?: { install(provider: Provider, tokens: GrantTokenDeps): void; discovery?: Record<string, unknown> }[];
 }
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
@@ -116,7 +116,12 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     },
     // The channels' endpoints, and every channel a sign-in can come through (the `channel` claim,
     // clients' `allowed_channels`).
-    discovery: { ...channels?.discovery, channels_supported: [...CHANNELS], ...identityAssuranceDiscovery },
+    discovery: {
+      ...channels?.discovery,
+      channels_supported: [...CHANNELS],
+      ...identityAssuranceDiscovery,
+      ...Object.assign({}, ...(extraGrants ?? []).map((g) => g.discovery)),
+    },
     renderError: providerPages.renderError,
     // A session below the requested acr goes back to the login interaction, which steps it up.
     interactions: { policy: stepUpPolicy(authentications), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },

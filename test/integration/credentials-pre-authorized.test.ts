@@ -134,6 +134,12 @@ describe.each(backends)('credential offers and the pre-authorized code flow ($na
     expect(payload.acr).toBe(LOA2);
   });
 
+  it.runIf(enabled)('announces the grant, and that it is not for anonymous wallets, in the authorization server metadata', async () => {
+    const meta = (await (await fetch(`${h.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(meta.grant_types_supported).toContain(PRE_AUTHORIZED);
+    expect(meta['pre-authorized_grant_anonymous_access_supported']).toBe(false);
+  });
+
   it.runIf(enabled)('refuses a pre-authorized code used a second time', async () => {
     const { offerUri, txCode } = await makeOffer(await walletPage(await h.citizen()));
     const wallet = await Wallet.create(appId);
@@ -174,6 +180,11 @@ describe.each(backends)('credential offers and the pre-authorized code flow ($na
     expect(await refusal(wallet.redeemOffer(offerUri, undefined))).toMatch(/invalid_grant|invalid_request|tx_code/);
     for (let i = 0; i < 4; i++) expect(await refusal(wallet.redeemOffer(offerUri, wrong))).toBe('invalid_grant');
     expect(await refusal(wallet.redeemOffer(offerUri, txCode))).toBe('invalid_grant');
+    const refusals = (await h.yihao.stores.db('audit_events').where({ action: 'vc.offer_refused', client_id: appId }).select('details')) as { details: unknown }[];
+    const reasons = refusals.map((r) => (typeof r.details === 'string' ? JSON.parse(r.details) : r.details) as { reason: string }).map((d) => d.reason);
+    expect(reasons.filter((r) => r === 'attempts_exhausted').length).toBeGreaterThanOrEqual(1);
+    // The codes themselves are in no audit record.
+    expect(JSON.stringify(refusals)).not.toContain(txCode);
   });
 
   it.runIf(enabled)('refuses an app that is not first party, and the offer survives for the right one', async () => {

@@ -113,13 +113,18 @@ export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: 
       };
     },
 
-    /** Redeems a pre-authorized code with its transaction code, once. */
-    async redeem(code: unknown, txCode: unknown, now = Date.now()): Promise<RedeemResult> {
+    /**
+     * Redeems a pre-authorized code with its transaction code, once. `admit` sees the offer's login
+     * before any attempt is counted, and may throw: an app that could not take the tokens anyway
+     * (say, one that accepts no sign-ins from that channel) must not spend the citizen's offer.
+     */
+    async redeem(code: unknown, txCode: unknown, admit: (authentication: Authentication) => void = () => undefined, now = Date.now()): Promise<RedeemResult> {
       const m = typeof code === 'string' ? PRE_AUTHORIZED_CODE.exec(code) : null;
       if (!m) return { ok: false, reason: 'unknown' };
       const [, offerId, secret] = m as unknown as [string, string, string];
       const offer = await load(offerId, now);
       if (!offer || !secretsMatch(offer.secret, secret)) return { ok: false, reason: 'unknown' };
+      admit(offer.authentication);
       const left = Math.max(1, Math.ceil((offer.expiresAt - now) / 1000) + 60);
       let slot = 0;
       while (slot < TX_CODE_ATTEMPTS && !(await take(`${offerId}:try:${slot}`, left))) slot++;

@@ -3,7 +3,7 @@ import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Accounts } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { isFirstParty } from '../oidc/grants.js';
-import { issueGrantTokens, type GrantTokenDeps } from '../oidc/grant-tokens.js';
+import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../oidc/grant-tokens.js';
 import { grantPlumbing } from '../oidc/internals.js';
 import { PRE_AUTHORIZED_CODE_GRANT, type CredentialOffers, type RedeemRefusal } from './credential-offers.js';
 
@@ -45,7 +45,7 @@ export function preAuthorizedGrant(deps: PreAuthorizedGrantDeps) {
     const dPoP = await grantPlumbing(ctx.oidc.provider).validateDpop(ctx);
     if (!dPoP && (client as unknown as { dpopBoundAccessTokens?: boolean }).dpopBoundAccessTokens) throw new errors.InvalidDpopProof('this client’s tokens are DPoP-bound: send a DPoP proof');
 
-    const redeemed = await deps.offers.redeem(params['pre-authorized_code'], params.tx_code);
+    const redeemed = await deps.offers.redeem(params['pre-authorized_code'], params.tx_code, (login) => assertChannelAllowed(ctx, login.channel));
     if (!redeemed.ok) {
       if (redeemed.reason === 'wrong_tx_code' || redeemed.reason === 'attempts_exhausted') {
         await deps.audit.append({ action: 'vc.offer_refused', actorType: 'system', clientId: client.clientId, ip: ctx.ip, details: { reason: redeemed.reason } });

@@ -187,10 +187,13 @@ describe.each(backends)('credential offers and the pre-authorized code flow ($na
     expect(JSON.stringify(refusals)).not.toContain(txCode);
   });
 
-  it.runIf(enabled)('refuses an app that is not first party, and the offer survives for the right one', async () => {
+  it.runIf(enabled)('refuses an app that is not first party or takes no web sign-ins, and the offer survives for the right one', async () => {
     const { offerUri, txCode } = await makeOffer(await walletPage(await h.citizen()));
     const { client_id: otherApp } = await registerMobileApp(h, { firstParty: false, grantTypes: ['authorization_code', PRE_AUTHORIZED] });
     expect(await refusal((await Wallet.create(otherApp)).redeemOffer(offerUri, txCode))).toBe('unauthorized_client');
+    // An app that accepts no sign-ins from the web (where this offer's login happened) cannot spend it either.
+    const { client_id: mobileOnly } = await registerMobileApp(h, { allowedChannels: ['mobile'], grantTypes: ['authorization_code', PRE_AUTHORIZED] });
+    for (let i = 0; i < 6; i++) expect(await refusal((await Wallet.create(mobileOnly)).redeemOffer(offerUri, txCode))).toBe('unauthorized_client');
     const redeemed = await (await Wallet.create(appId)).redeemOffer(offerUri, txCode);
     expect(redeemed.accessToken).toBeTruthy();
   });

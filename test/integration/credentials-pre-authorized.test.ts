@@ -132,6 +132,23 @@ describe.each(backends)('credential offers and the pre-authorized code flow ($na
     expect(payload.citizen_id).toBe(citizen.citizenId);
     // The level is the one the portal session that made the offer signed in at.
     expect(payload.acr).toBe(LOA2);
+    const audited = await h.yihao.stores.db('audit_events').where({ account_id: citizen.sub }).whereIn('action', ['vc.offer_created', 'vc.offer_redeemed', 'vc.issued']).select('action');
+    expect(audited.map((a: { action: string }) => a.action).sort()).toEqual(['vc.issued', 'vc.offer_created', 'vc.offer_redeemed']);
+  });
+
+  it.runIf(enabled)('makes no offer for a portal sign-in below loa:2, nor for a form without its CSRF token', async () => {
+    const citizen = await h.citizen();
+    const browser = new ScriptedBrowser();
+    const first = await walkSignIn(browser, new URL(`${h.issuer}/account/wallet`), citizen, () => false);
+    // The form posted by hand, past the page that did not offer it: sent to sign in with two factors instead.
+    const weak = await browser.request(`${h.issuer}/account/wallet/offer`, { form: { csrf: formField(first.html!, 'csrf')! } });
+    expect(weak.status).toBe(303);
+    expect(new URL(weak.headers.get('location')!, h.issuer).searchParams.get('acr_values')).toBe(LOA2);
+    const s = await walletPage(citizen);
+    const forged = await s.browser.request(`${h.issuer}/account/wallet/offer`, { form: { csrf: 'x'.repeat(43) } });
+    expect(forged.status).toBe(403);
+    expect(await forged.text()).not.toContain('data-tx-code');
+    expect(await h.yihao.stores.db('audit_events').where({ action: 'vc.offer_created', account_id: citizen.sub }).count({ n: '*' }).first()).toEqual({ n: 0 });
   });
 
   it.runIf(enabled)('announces the grant, and that it is not for anonymous wallets, in the authorization server metadata', async () => {

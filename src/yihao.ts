@@ -44,7 +44,7 @@ import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace
 import { counterStaffAt, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
 import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
-import { createCredentials, type Credentials } from './credentials/index.js';
+import { createCredentialOffers, createCredentials, type Credentials } from './credentials/index.js';
 
 export interface Stores {
   db: Database;
@@ -186,8 +186,10 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
       bodyMaxBytes: config.limits.bodyMaxBytes,
     },
   });
+  // The credential issuer's pre-authorized code flow: its grant is registered with the provider.
+  const credentialOffers = createCredentialOffers({ ...services, config, authentications, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), provider: () => holder.current });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant, extraGrants: [credentialOffers.grant] },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -251,6 +253,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     logger,
     afterSignOut: federation.afterSignOut,
     devices: channels.deviceKeys,
+    walletOffers: credentialOffers.portal,
   });
   await portal.ensureClient();
   const kiosk = kioskSessionRouter({
@@ -271,7 +274,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   await credentials.ensureKeys();
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation });
   await admin.ensureClient();
-  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, credentials.router(), ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
+  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, credentials.router(), credentialOffers.router(), credentialOffers.counterRouter(), ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
   const app = createHttpApp({
     config,
     holder,

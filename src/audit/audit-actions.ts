@@ -46,6 +46,9 @@ export const AUDIT_ACTIONS = [
   'vc.issued',
   'vc.issuer_key_rotated',
   'vc.revoked',
+  'vc.offer_created',
+  'vc.offer_redeemed',
+  'vc.offer_refused',
 ] as const;
 
 /** Operators' actions are named by the admin route table (`admin.client.created`, ...): one family. */

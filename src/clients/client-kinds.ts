@@ -6,6 +6,8 @@ import { TOKEN_EXCHANGE_GRANT } from '../channels/counter/grant-type.js';
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 /** OpenID CIBA core: the grant a CIBA client polls (or is pinged for). */
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+/** OID4VCI 1.0 §4.1.1: the government app's wallet redeems a credential offer (docs/credentials.md). */
+export const PRE_AUTHORIZED_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:pre-authorized_code';
 
 /**
  * The kinds of relying party that the channels need. A kind only fills in what the operator left

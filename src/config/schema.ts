@@ -232,6 +232,8 @@ export const fileConfigSchema = z
         statusListTtlSeconds: seconds.max(86_400).default(300),
         /** Entries per status list; indices are drawn at random, and a list is closed half full. */
         statusListSize: z.number().int().min(1024).max(1_048_576).default(131_072),
+        /** How long a credential offer (its QR code, pre-authorized code and transaction code) can be redeemed. */
+        offerSeconds: seconds.max(3600).default(600),
       })
       .strict()
       .prefault({}),

@@ -32,7 +32,7 @@ function publicJson(ctx: Context, body: unknown, maxAge: number): void {
   ctx.body = body;
 }
 
-async function readBody(ctx: Context, maxBytes: number): Promise<{ raw: Buffer; json: unknown }> {
+export async function readBody(ctx: Context, maxBytes: number): Promise<{ raw: Buffer; json: unknown }> {
   const tooLarge = () => new ChannelApiError(413, 'invalid_credential_request', 'the request body is too large');
   if (Number(ctx.get('content-length') || 0) > maxBytes) throw tooLarge();
   const chunks: Buffer[] = [];

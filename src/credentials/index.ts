@@ -17,6 +17,12 @@ import { credentialNonces } from './nonces.js';
 import { exportBundle } from './offline-bundle.js';
 import { credentialRevocation } from './revocation.js';
 import { statusLists } from './status-lists.js';
+import type { Authentication } from '../accounts/index.js';
+import { credentialOfferRoutes } from './credential-offer.routes.js';
+import { counterOfferRoutes } from './counter-offer.routes.js';
+import { credentialOffers } from './credential-offers.js';
+import { identityOffers } from './identity-offers.js';
+import { preAuthorizedGrant } from './pre-authorized-grant.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export { credentialView, type IssuedCredential } from './credential-store.js';
@@ -76,3 +82,50 @@ export function createCredentials(deps: {
   };
 }
 export type Credentials = ReturnType<typeof createCredentials>;
+
+/**
+ * The pre-authorized code flow (docs/credentials.md): credential offers, the token endpoint's grant
+ * that redeems them, the offer documents' route, and the portal's offers of the identity credential.
+ * Built before the provider, which registers the grant.
+ */
+export function createCredentialOffers(deps: {
+  config: Config;
+  purposeKeys: PurposeKeys;
+  Adapter: AdapterConstructor;
+  accounts: Accounts;
+  audit: AuditLog;
+  authentications: { find(sessionUid: string): Promise<Authentication | undefined> };
+  /** Whether an account holds counter-staff over a counter client (admin/counter-staff-scope.ts). */
+  isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
+  provider: () => Provider;
+}) {
+  const { issuer } = deps.config;
+  // The transaction code's keyed hash: a key of the same short-lived issuance secrets as c_nonces, under its own label.
+  const offers = credentialOffers({ issuer, keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: deps.config.credentials.offerSeconds });
+  const configurations = credentialIssuerMetadata(issuer).credential_configurations_supported;
+  return {
+    offers,
+    grant: preAuthorizedGrant({
+      issuer,
+      offers,
+      accounts: deps.accounts,
+      audit: deps.audit,
+      scopeOf: (id) => (Object.hasOwn(configurations, id) ? configurations[id]!.scope : undefined),
+      accessTokenTTL: deps.config.ttl.accessTokenSeconds,
+    }),
+    portal: identityOffers({ offers, authentications: deps.authentications, audit: deps.audit }),
+    router: () => credentialOfferRoutes(offers),
+    counterRouter: () =>
+      counterOfferRoutes({
+        issuer,
+        offers,
+        accounts: deps.accounts,
+        verifyAccessToken: accessTokenVerifier({ provider: deps.provider, accounts: deps.accounts }),
+        isCounterStaff: deps.isCounterStaff,
+        replay: proofReplay(deps.Adapter),
+        audit: deps.audit,
+        bodyMaxBytes: deps.config.limits.bodyMaxBytes,
+      }),
+  };
+}
+export type CredentialOfferService = ReturnType<typeof createCredentialOffers>;

@@ -5,6 +5,8 @@ import { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './ident
 export const CREDENTIAL_PATHS = {
   credential: '/credentials/credential',
   nonce: '/credentials/nonce',
+  /** Credential offers by reference (pre-authorized code flow): `<offers>/<offer id>`. */
+  offers: '/credentials/offers',
 } as const;
 
 /** How many credentials one request may ask for (one proof, and one wallet key, each). */

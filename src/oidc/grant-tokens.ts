@@ -60,6 +60,12 @@ export interface GrantLogin {
   dPoP?: { thumbprint: string } | undefined;
   /** RFC 8693 `issued_token_type` in the token response. */
   issuedTokenType?: string;
+  /**
+   * Tokens for one resource server (RFC 8707) instead of the client's OIDC scopes: the access
+   * token has its audience and exactly `scope`, and there is no ID token. The credential issuer's
+   * pre-authorized code grant (credentials/pre-authorized-grant.ts) issues so.
+   */
+  resource?: { audience: string; scope: string; accessTokenTTL: number } | undefined;
 }
 
 /** The scopes asked for (default `openid`), each one the client registered for; otherwise `invalid_scope`. */
@@ -87,7 +93,7 @@ export function assertChannelAllowed(ctx: TokenEndpointGrantContext | KoaContext
  * and the login's facts travel on the tokens themselves (token-facts.ts), so introspection, userinfo
  * and refreshes report what this login was. Nothing is written before the scopes check out. These
  * grants do not take `resource` (oidc-provider passes a grant only the parameters it registered):
- * their tokens are for userinfo and Yihao's own APIs.
+ * their tokens are for userinfo and Yihao's own APIs, unless the grant names one (`login.resource`).
  */
 export async function issueGrantTokens(ctx: TokenEndpointGrantContext | KoaContextWithOIDC, deps: GrantTokenDeps, login: GrantLogin): Promise<ChannelSession & { grantId: string }> {
   const { provider } = ctx.oidc;
@@ -95,7 +101,7 @@ export async function issueGrantTokens(ctx: TokenEndpointGrantContext | KoaConte
   const plumbing = grantPlumbing(provider);
   const { authentication: auth, gty, act } = login;
   assertChannelAllowed(ctx, auth.channel);
-  const scopes = grantedScopes(ctx);
+  const scopes = login.resource ? login.resource.scope.split(' ') : grantedScopes(ctx);
   const scope = scopes.join(' ');
   const sessionUid = `${auth.channel}_${randomBytes(18).toString('base64url')}`;
   const sid = randomBytes(18).toString('base64url');
@@ -103,13 +109,18 @@ export async function issueGrantTokens(ctx: TokenEndpointGrantContext | KoaConte
   noteLogin(auth, act);
 
   const grant = new provider.Grant({ accountId: auth.accountId, clientId: client.clientId });
-  grant.addOIDCScope(scope);
+  if (login.resource) grant.addResourceScope(login.resource.audience, scope);
+  else grant.addOIDCScope(scope);
   const grantId = await grant.save();
   ctx.oidc.entity('Grant', grant);
   const session: ChannelSession = { sessionUid, sid, clientId: client.clientId, accountId: auth.accountId, channel: auth.channel };
   await deps.sessions.save(grantId, session);
 
   const at = new provider.AccessToken({ accountId: auth.accountId, client, grantId, gty, scope, sessionUid, sid });
+  if (login.resource) {
+    const { audience, accessTokenTTL } = login.resource;
+    at.resourceServer = new provider.ResourceServer(audience, { scope, audience, accessTokenFormat: 'opaque', accessTokenTTL });
+  }
   await plumbing.bindDpop(ctx, login.dPoP, at);
   ctx.oidc.entity('AccessToken', at);
   const accessToken = await at.save();
@@ -124,7 +135,7 @@ export async function issueGrantTokens(ctx: TokenEndpointGrantContext | KoaConte
   }
 
   let idToken: string | undefined;
-  if (scopes.includes('openid')) {
+  if (scopes.includes('openid') && !login.resource) {
     const account = await deps.findAccount(ctx as KoaContextWithOIDC, auth.accountId, at);
     if (!account) throw new errors.CustomOIDCProviderError('invalid_grant', 'the account cannot sign in');
     ctx.oidc.entity('Account', account);

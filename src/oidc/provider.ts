@@ -20,7 +20,7 @@ import { skipPersistOfUnsavedSessions } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { devicePages, registerKioskGrants, withKioskIdle, type CardGrantDeps } from '../channels/kiosk/index.js';
-import { channelSessions } from './grant-tokens.js';
+import { channelSessions, type GrantTokenDeps } from './grant-tokens.js';
 import { registerCounterGrants } from '../channels/counter/index.js';
 import type { ProviderExtension } from '../channels/index.js';
 import { withAdminResource } from '../admin/admin-resource.js';
@@ -47,11 +47,13 @@ export interface ProviderDeps {
   proofing: CardGrantDeps['proofing'];
   /** The mobile, QR and counter channels: CIBA, the device-key grant, discovery entries. */
   channels?: ProviderExtension;
+  /** More extension grants (the credential issuer's pre-authorized code), issuing through the one issuing function. */
+  extraGrants?: { install(provider: Provider, tokens: GrantTokenDeps): void; discovery?: Record<string, unknown> }[];
 }
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, channels, onGrant }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, channels, onGrant, extraGrants }: ProviderDeps, jwks: JWK[]): Provider {
   // Pairwise subjects and citizen-ID pseudonyms: version 1 for good, or every client's identifiers would change.
   const pairwise = createPurposeKeys(config.secrets).keyed('pairwise', 1);
   const accountFinder = findAccount(accounts, authentications, pairwise);
@@ -114,7 +116,12 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     },
     // The channels' endpoints, and every channel a sign-in can come through (the `channel` claim,
     // clients' `allowed_channels`).
-    discovery: { ...channels?.discovery, channels_supported: [...CHANNELS], ...identityAssuranceDiscovery },
+    discovery: {
+      ...channels?.discovery,
+      channels_supported: [...CHANNELS],
+      ...identityAssuranceDiscovery,
+      ...Object.assign({}, ...(extraGrants ?? []).map((g) => g.discovery)),
+    },
     renderError: providerPages.renderError,
     // A session below the requested acr goes back to the login interaction, which steps it up.
     interactions: { policy: stepUpPolicy(authentications), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -155,5 +162,6 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   auditProviderEvents(provider, { logger, audit, authentications, onGrant });
   registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds, proofing });
   registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff, proofing, verifyAccessToken: accessTokenVerifier({ provider: () => provider, accounts }) });
+  for (const grant of extraGrants ?? []) grant.install(provider, tokens);
   return provider;
 }

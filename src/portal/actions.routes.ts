@@ -8,7 +8,10 @@ import { MAX_RESPONSE_LENGTH } from '../passkeys/index.js';
 import { SmsDeliveryError } from '../sms/index.js';
 import { passkeyGate } from './passkey-gate.js';
 import type { PortalDeps } from './deps.js';
-import { endPortalSession, fail, signedIn, startSignIn, type SignedIn } from './portal-context.js';
+import { endPortalSession, fail, noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
+import { htmlPage } from '../http/html-page.js';
+import { qrCodeDataUrl } from '../mfa/totp.js';
+import { walletPage } from './views/pages.js';
 
 type Action = (ctx: Context, s: SignedIn, form: Record<string, string>) => Promise<void>;
 
@@ -125,6 +128,21 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     if ((await passkeyGate(deps, s)) !== 'ready') return seeOther(ctx, '/account/credentials');
     const added = await deps.self.addPasskey(s.actor, s.account, passkeyBinding(s), form.credential);
     seeOther(ctx, `/account/credentials?notice=${added ? 'passkey_added' : 'passkey_failed'}`);
+  });
+
+  // The identity credential needs loa:2: the citizen signs in again with the second factor first.
+  post('/account/wallet/sign-in', z.object({}), async (ctx) => {
+    await startSignIn(ctx, deps, '/account/wallet', { acr: ACR.twoFactor });
+  });
+
+  // The offer is shown on this answer only (never in a URL): the QR code, and the transaction code apart from it.
+  post('/account/wallet/offer', z.object({}), async (ctx, s) => {
+    if (!deps.walletOffers) return notFound(ctx);
+    const offer = await deps.walletOffers.offerIdentity({ sub: s.account.sub, sessionUid: s.session.sessionUid, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined });
+    if (!offer) return startSignIn(ctx, deps, '/account/wallet', { acr: ACR.twoFactor });
+    const qrDataUrl = await qrCodeDataUrl(offer.offerUri);
+    const base = pageContext(ctx, deps);
+    htmlPage(ctx, (nonce) => walletPage({ ...base, path: '/account/wallet', nonce, chrome: { section: 'wallet', name: s.account.name, csrf: s.csrf, notice: noticeOf(ctx) } }, { strongEnough: true, offer: { ...offer, qrDataUrl } }));
   });
 
   // Signing out of the portal signs this browser out of Yihao: the portal is Yihao's own page, and

@@ -42,4 +42,11 @@ export interface PortalDeps {
    */
   afterSignOut?: ((ctx: Context, sessionUid: string, returnTo: string) => Promise<string>) | undefined;
   proofing?: PortalProofing | undefined;
+  /** Offers of the citizen's identity credential to the app's wallet (docs/credentials.md). */
+  walletOffers?: PortalWalletOffers | undefined;
+}
+
+/** Makes a credential offer of the identity credential from the citizen's own Yihao session, if that session's level is enough. */
+export interface PortalWalletOffers {
+  offerIdentity(who: { sub: string; sessionUid: string; ip?: string | undefined; requestId?: string | undefined }): Promise<{ offerUri: string; txCode: string; expiresAt: number } | undefined>;
 }

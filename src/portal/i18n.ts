@@ -26,7 +26,7 @@ const q = quoteName['zh-CN'];
 
 const zh = {
   portalName: '个人中心',
-  nav: { profile: '个人资料', credentials: '登录方式', sessions: '登录会话', apps: '授权应用', history: '访问记录' },
+  nav: { profile: '个人资料', credentials: '登录方式', sessions: '登录会话', apps: '授权应用', history: '访问记录', wallet: '电子凭证' },
   navLabel: '个人中心导航',
   signOut: '退出登录',
   otherLanguage: { label: 'English', href: 'en' },
@@ -125,6 +125,17 @@ const zh = {
     'urn:yihao:loa:3': '三级（证件核验）',
   } as Record<string, string>,
 
+  walletTitle: '添加到证照钱包',
+  walletLead: '把您的居民身份电子凭证添加到一号 App 的证照钱包。凭证存放在您的手机上，您出示时可以只出示需要的信息。',
+  walletNeedsLoa2: '添加身份凭证需要以二级（两步验证）登录。',
+  walletSignIn: '以两步验证登录',
+  walletOffer: '把我的居民身份电子凭证添加到钱包',
+  walletScan: '用一号 App 扫描下面的二维码。',
+  walletQrLabel: '凭证领取二维码',
+  walletTxCode: '验证码',
+  walletTxCodeHint: 'App 提示时输入这 6 位数字。请勿告诉任何人：工作人员不会向您索要。',
+  walletExpires: '二维码和验证码的有效期至',
+  walletOnce: '二维码只能使用一次；数字输错 5 次后作废，请重新生成。',
   appsTitle: '授权应用',
   appsLead: '以下应用经您同意，可以获取您的信息。撤销授权后，该应用的令牌立即失效，下次使用时需要重新授权。',
   sharedData: '可获取的信息',
@@ -168,7 +179,7 @@ const zh = {
 
 const en: typeof zh = {
   portalName: 'My account',
-  nav: { profile: 'Profile', credentials: 'Sign-in methods', sessions: 'Sessions', apps: 'Connected apps', history: 'Access history' },
+  nav: { profile: 'Profile', credentials: 'Sign-in methods', sessions: 'Sessions', apps: 'Connected apps', history: 'Access history', wallet: 'Wallet' },
   navLabel: 'Account sections',
   signOut: 'Sign out',
   otherLanguage: { label: '中文', href: 'zh-CN' },
@@ -267,6 +278,17 @@ const en: typeof zh = {
     'urn:yihao:loa:3': 'Level 3 (ID document checked)',
   },
 
+  walletTitle: 'Add to your wallet',
+  walletLead: 'Add your citizen identity credential to the wallet in the Yihao app. The credential stays on your phone, and when you show it you can show only the information that is needed.',
+  walletNeedsLoa2: 'Adding your identity credential needs a sign-in at level 2 (two factors).',
+  walletSignIn: 'Sign in with two factors',
+  walletOffer: 'Add my identity credential to a wallet',
+  walletScan: 'Scan the QR code below with the Yihao app.',
+  walletQrLabel: 'QR code to receive the credential',
+  walletTxCode: 'Code',
+  walletTxCodeHint: 'Type these 6 digits when the app asks. Tell no one: staff will never ask you for it.',
+  walletExpires: 'The QR code and the code work until',
+  walletOnce: 'The QR code works once; after 5 wrong codes it stops working and you need a new one.',
   appsTitle: 'Connected apps',
   appsLead: 'You allowed these apps to receive your information. When you revoke access, the app’s tokens stop working at once and it must ask you again.',
   sharedData: 'Information shared',

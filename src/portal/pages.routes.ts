@@ -6,7 +6,9 @@ import { maskPhone } from '../accounts/index.js';
 import { passkeyGate } from './passkey-gate.js';
 import { noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 import { sectionPath, type Section, type SignedInChrome } from './views/layout.js';
-import { appsPage, credentialsPage, historyPage, profilePage, sessionsPage, type PageContext } from './views/pages.js';
+import { appsPage, credentialsPage, historyPage, profilePage, sessionsPage, walletPage, type PageContext } from './views/pages.js';
+import { ACR } from '../accounts/index.js';
+import { acrRank } from '../oidc/acr-policy.js';
 
 /** Loads a page's data, then gives the view that renders it (once the CSP nonce is known). */
 type Page = (s: SignedIn) => Promise<(c: PageContext & { chrome: SignedInChrome }) => string>;
@@ -36,6 +38,10 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
     history: async (s) => {
       const entries = await deps.self.history(s.session.sub, deps.historyLimit);
       return (c) => historyPage(c, entries, deps.historyLimit);
+    },
+    wallet: async (s) => {
+      const strongEnough = acrRank(s.session.acr) >= acrRank(ACR.twoFactor);
+      return (c) => walletPage(c, { strongEnough });
     },
   };
 

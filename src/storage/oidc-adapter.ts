@@ -35,6 +35,8 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'WebAuthnChallenge',
   // The QR hand-offs' browser bindings.
   'QrHandoff',
+  // Credential offers (pre-authorized code flow): minutes-long.
+  'CredentialOffer',
 ]);
 
 /**

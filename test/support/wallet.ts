@@ -77,6 +77,23 @@ export class Wallet {
     return { credential_issuer: issuer, credential_configuration_ids: [configurationId], grants: { authorization_code: {} } };
   }
 
+  /**
+   * Scans a credential offer (`openid-credential-offer://?credential_offer_uri=…`, or one it has read already), reads the
+   * issuer's metadata and redeems the pre-authorized code with the transaction code the citizen
+   * typed in, for a DPoP-bound access token (OID4VCI §4.1, §6.1).
+   */
+  async redeemOffer(offerUri: string | CredentialOfferObject, txCode: string | undefined) {
+    const offer = typeof offerUri === 'string' ? await this.client.resolveCredentialOffer(offerUri) : offerUri;
+    const metadata = await this.client.resolveIssuerMetadata(offer.credential_issuer);
+    const tokens = await this.client.retrievePreAuthorizedCodeAccessTokenFromOffer({
+      credentialOffer: offer,
+      issuerMetadata: metadata,
+      ...(txCode === undefined ? {} : { txCode }),
+      dpop: { signer: jwkSigner(this.dpopKey) },
+    });
+    return { offer, metadata, accessToken: tokens.accessTokenResponse.access_token, tokenResponse: tokens.accessTokenResponse, dpop: tokens.dpop };
+  }
+
   /** Asks the nonce endpoint and signs a key proof for `key`. */
   /** `clientId: null` leaves `iss` out, as a wallet may. */
   async proof(metadata: IssuerMetadataResult, configurationId: string, key: WalletKey, opts: { nonce?: string; issuedAt?: Date; clientId?: string | null } = {}): Promise<string> {

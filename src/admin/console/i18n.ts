@@ -86,6 +86,7 @@ const zh = {
     'urn:ietf:params:oauth:grant-type:token-exchange': '令牌交换（服务窗口代办）',
     'urn:ietf:params:oauth:grant-type:jwt-bearer': '设备密钥登录（手机应用）',
     'urn:openid:params:grant-type:ciba': 'CIBA（服务窗口发起、手机确认）',
+    'urn:ietf:params:oauth:grant-type:pre-authorized_code': '预授权码（扫码领取电子凭证）',
   } as Record<string, string>,
   kinds: {
     web: '网页应用（授权码，带密钥）',
@@ -307,6 +308,7 @@ const en: ConsoleMessages = {
     'urn:ietf:params:oauth:grant-type:token-exchange': 'Token exchange (counter, assisted sign-in)',
     'urn:ietf:params:oauth:grant-type:jwt-bearer': 'Device-key sign-in (mobile app)',
     'urn:openid:params:grant-type:ciba': 'CIBA (counter asks, phone approves)',
+    'urn:ietf:params:oauth:grant-type:pre-authorized_code': 'Pre-authorized code (credential offer QR)',
   },
   kinds: {
     web: 'Web app (code flow with a secret)',

@@ -1,8 +1,8 @@
 import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
 import { ALERT_NOTICES, type Locale, type Notice, type PortalMessages } from '../i18n.js';
 
-export type Section = 'profile' | 'credentials' | 'sessions' | 'apps' | 'history';
-export const SECTIONS: readonly Section[] = ['profile', 'credentials', 'sessions', 'apps', 'history'];
+export type Section = 'profile' | 'credentials' | 'sessions' | 'apps' | 'history' | 'wallet';
+export const SECTIONS: readonly Section[] = ['profile', 'credentials', 'sessions', 'apps', 'history', 'wallet'];
 export const sectionPath = (s: Section): string => (s === 'profile' ? '/account' : `/account/${s}`);
 
 // The sign-in pages' look (interactions/views/layout.ts), widened for lists and tables, with a
@@ -42,6 +42,7 @@ button.danger{background:#fff;color:#991b1b;border-color:#991b1b}
 :focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
 .notice{border-left:4px solid #047857;background:#ecfdf5;color:#064e3b;padding:.6rem .8rem;margin:0 0 1rem}
 .error{border-left:4px solid #b91c1c;background:#fef2f2;color:#7f1d1d;padding:.6rem .8rem;margin:0 0 1rem}
+.tx-code{font-size:2rem;letter-spacing:.3em;font-weight:600;margin:.25rem 0}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;color:#000;padding:.25rem .5rem}
 @media (max-width:40rem){main{margin:0;border-radius:0}dl{grid-template-columns:1fr}dd{margin-bottom:.4rem}}
 `;

@@ -198,3 +198,30 @@ export function portalErrorPage(c: PageContext, message: string, code: string): 
     body: html`<p class="error" role="alert"><code>${code}</code>: ${message}</p><p><a href="/account">${t.backToPortal}</a></p>`,
   });
 }
+
+/** A credential offer made just now: its QR code, and the transaction code shown apart from it. */
+export interface WalletOfferView {
+  offerUri: string;
+  qrDataUrl: string;
+  txCode: string;
+  expiresAt: number;
+}
+
+/** "Add to your wallet": a sign-in at loa:2 first, then an offer of the identity credential. */
+export function walletPage(c: SignedInPage, w: { strongEnough: boolean; offer?: WalletOfferView | undefined }): string {
+  const { t } = c;
+  const action = w.strongEnough
+    ? actionForm(c, '/account/wallet/offer', {}, html`${t.walletOffer}`)
+    : html`<p>${t.walletNeedsLoa2}</p>${actionForm(c, '/account/wallet/sign-in', {}, html`${t.walletSignIn}`)}`;
+  const offer = w.offer
+    ? html`<section class="card" data-offer aria-labelledby="offer-title">
+<h2 id="offer-title">${t.walletScan}</h2>
+<p><img src="${w.offer.qrDataUrl}" alt="${t.walletQrLabel}" width="232" height="232" data-offer-uri="${w.offer.offerUri}"></p>
+<h2>${t.walletTxCode}</h2>
+<p class="tx-code" data-tx-code>${w.offer.txCode}</p>
+<p class="hint">${t.walletTxCodeHint}</p>
+<p class="hint">${t.walletExpires} ${time(c, w.offer.expiresAt)}. ${t.walletOnce}</p>
+</section>`
+    : action;
+  return page(c, t.walletTitle, html`<p class="lead">${t.walletLead}</p>${offer}`);
+}

@@ -1,0 +1,100 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import { ACR, type Accounts, type Authentication } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import { ChannelApiError, channelApiErrors } from '../channels/mobile/api-error.js';
+import { verifyDpopProof, type ProofReplay } from '../channels/mobile/request-proofs.js';
+import { COUNTER_AMR, STAFF_ACR } from '../channels/counter/token-exchange.js';
+import { parseCitizenId } from '../identity/index.js';
+import { qrCodeDataUrl } from '../mfa/totp.js';
+import { AccessTokenRefused, type VerifyAccessToken } from '../oidc/access-token-verifier.js';
+import type { CredentialOffers } from './credential-offers.js';
+import { readBody } from './credentials.routes.js';
+import { IDENTITY_CONFIGURATION_ID } from './identity-credential.js';
+import { CREDENTIAL_PATHS } from './issuer-metadata.js';
+
+const COUNTER_OFFERS_PATH = `${CREDENTIAL_PATHS.offers}/counter`;
+
+const request = z.object({
+  citizen_id: z.string().max(64),
+  /** The staff member attests that they checked the citizen's ID document in person, as token exchange asks. */
+  document_check: z.literal('in_person'),
+});
+
+export interface CounterOfferDeps {
+  issuer: string;
+  offers: CredentialOffers;
+  accounts: Pick<Accounts, 'findByIdentifier'>;
+  verifyAccessToken: VerifyAccessToken;
+  isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
+  replay: ProofReplay;
+  audit: AuditLog;
+  bodyMaxBytes: number;
+}
+
+/**
+ * `POST /credentials/offers/counter`: counter staff hand the identity credential to the phone of the
+ * citizen in front of them (docs/credentials.md). The counter system calls it with the staff
+ * member's own access token (a live session at loa:2 or above, with a DPoP proof when bound), and
+ * the staff member must hold `counter-staff` over that counter system, as token exchange checks.
+ * The answer carries the QR code for the citizen's phone and the transaction code for the counter
+ * screen; the offer states the counter's check (channel `counter`, loa:3, the staff member as actor).
+ */
+export function counterOfferRoutes(deps: CounterOfferDeps): Router {
+  const router = new Router();
+  router.post(COUNTER_OFFERS_PATH, channelApiErrors, async (ctx) => {
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
+    if (!match) throw new ChannelApiError(401, 'invalid_token', 'an access token of the staff member is required (Authorization: Bearer or DPoP)', 'Bearer, DPoP');
+    const accessToken = match[2]!;
+    const { raw, json } = await readBody(ctx, deps.bodyMaxBytes);
+    let verified;
+    try {
+      verified = await deps.verifyAccessToken(accessToken, {
+        liveSession: true,
+        minAcr: STAFF_ACR,
+        dpop: {
+          required: false,
+          prove: (jkt) =>
+            verifyDpopProof(ctx.get('dpop') || undefined, { method: ctx.method, url: `${deps.issuer}${COUNTER_OFFERS_PATH}`, accessToken, body: raw }, jkt, deps.replay).then(
+              () => true,
+              () => false,
+            ),
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof AccessTokenRefused)) throw e;
+      if (e.reason === 'insufficient_acr') throw new ChannelApiError(401, 'insufficient_user_authentication', `the staff member must have signed in at ${STAFF_ACR} or above`, `Bearer error="insufficient_user_authentication", acr_values="${STAFF_ACR}"`);
+      throw new ChannelApiError(401, 'invalid_token', 'the access token is not a live staff access token', 'Bearer error="invalid_token"');
+    }
+    const { account: staff, client } = verified;
+    const where = { clientId: client.clientId, channel: 'counter' as const, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined };
+    if (!(await deps.isCounterStaff(staff.id, client.clientId))) {
+      await deps.audit.append({ action: 'vc.offer_refused', actorType: 'operator', actorId: staff.sub, details: { reason: 'not_counter_staff' }, ...where });
+      throw new ChannelApiError(403, 'insufficient_scope', 'the staff member is not counter staff of the department over this counter');
+    }
+    const body = request.safeParse(json);
+    if (!body.success) throw new ChannelApiError(400, 'invalid_request', 'the body must be { "citizen_id": …, "document_check": "in_person" }');
+    let citizen;
+    try {
+      citizen = await deps.accounts.findByIdentifier(parseCitizenId(body.data.citizen_id));
+    } catch {
+      throw new ChannelApiError(400, 'invalid_request', 'citizen_id is not a valid citizen ID number');
+    }
+    if (citizen?.status !== 'active') throw new ChannelApiError(404, 'not_found', 'there is no active account for this citizen ID number');
+    if (citizen.id === staff.id) throw new ChannelApiError(403, 'insufficient_scope', 'staff cannot hand a credential to themselves');
+
+    const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: COUNTER_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
+    const offer = await deps.offers.create({ authentication, sub: citizen.sub, configurationIds: [IDENTITY_CONFIGURATION_ID], creator: { type: 'staff', sub: staff.sub, clientId: client.clientId } });
+    await deps.audit.append({
+      action: 'vc.offer_created',
+      actorType: 'operator',
+      actorId: staff.sub,
+      accountId: citizen.sub,
+      details: { configurations: [IDENTITY_CONFIGURATION_ID], acr: authentication.acr, documentCheck: 'in_person', expires_at: offer.expiresAt },
+      ...where,
+    });
+    ctx.set('cache-control', 'no-store');
+    ctx.body = { credential_offer: offer.offerUri, qr_code: await qrCodeDataUrl(offer.offerUri), tx_code: offer.txCode, expires_at: Math.floor(offer.expiresAt / 1000) };
+  });
+  return router;
+}

@@ -1,0 +1,88 @@
+import type Provider from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import { isFirstParty } from '../oidc/grants.js';
+import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../oidc/grant-tokens.js';
+import { grantPlumbing } from '../oidc/internals.js';
+import { PRE_AUTHORIZED_CODE_GRANT, type CredentialOffers, type RedeemRefusal } from './credential-offers.js';
+
+const PARAMS = ['pre-authorized_code', 'tx_code'];
+
+/** One answer for every dead code, so a guesser cannot tell a wrong code from a spent one. */
+const REFUSALS: Record<RedeemRefusal, string> = {
+  unknown: 'the pre-authorized code is unknown, expired or already used',
+  expired: 'the pre-authorized code is unknown, expired or already used',
+  used: 'the pre-authorized code is unknown, expired or already used',
+  wrong_tx_code: 'the transaction code (tx_code) is wrong',
+  attempts_exhausted: 'too many wrong transaction codes: the offer is dead, ask for a new one',
+};
+
+export interface PreAuthorizedGrantDeps {
+  issuer: string;
+  offers: CredentialOffers;
+  accounts: Pick<Accounts, 'findBySub'>;
+  audit: AuditLog;
+  /** Each offered configuration's scope (from the issuer metadata). */
+  scopeOf: (configurationId: string) => string | undefined;
+  accessTokenTTL: number;
+}
+
+/**
+ * The token endpoint's pre-authorized code grant (OID4VCI 1.0 §6.1): the government app's wallet
+ * redeems a credential offer's code with the transaction code the citizen typed in, and gets an
+ * access token for the credential issuer only, with the scopes of the offered configurations,
+ * for the account the offer was made for, stating the login that made the offer (its acr, amr and
+ * channel, and the counter staff member as `act`). Only first-party apps may, as with the
+ * authorization-code flow (credential-resource.ts).
+ */
+export function preAuthorizedGrant(deps: PreAuthorizedGrantDeps) {
+  async function handler(ctx: KoaContextWithOIDC, tokens: GrantTokenDeps): Promise<void> {
+    const params = ctx.oidc.params as Record<string, unknown>;
+    const client = ctx.oidc.client!;
+    if (!isFirstParty(client as unknown as Parameters<typeof isFirstParty>[0])) throw new errors.UnauthorizedClient('only the government app (a first-party client) may redeem credential offers');
+    if (typeof params['pre-authorized_code'] !== 'string' || !params['pre-authorized_code']) throw new errors.InvalidRequest('missing required parameter: pre-authorized_code');
+    const dPoP = await grantPlumbing(ctx.oidc.provider).validateDpop(ctx);
+    if (!dPoP && (client as unknown as { dpopBoundAccessTokens?: boolean }).dpopBoundAccessTokens) throw new errors.InvalidDpopProof('this client’s tokens are DPoP-bound: send a DPoP proof');
+
+    const redeemed = await deps.offers.redeem(params['pre-authorized_code'], params.tx_code, (login) => assertChannelAllowed(ctx, login.channel));
+    if (!redeemed.ok) {
+      if (redeemed.reason === 'wrong_tx_code' || redeemed.reason === 'attempts_exhausted') {
+        await deps.audit.append({ action: 'vc.offer_refused', actorType: 'system', clientId: client.clientId, ip: ctx.ip, details: { reason: redeemed.reason } });
+      }
+      throw new errors.InvalidGrant(REFUSALS[redeemed.reason]);
+    }
+    const account = await deps.accounts.findBySub(redeemed.sub);
+    if (account?.status !== 'active') throw new errors.InvalidGrant('the account of this offer cannot receive credentials');
+    const scopes = redeemed.configurationIds.map((id) => deps.scopeOf(id));
+    if (scopes.some((s) => !s)) throw new errors.InvalidGrant('the offer names a credential this issuer no longer issues');
+
+    const creator = redeemed.creator;
+    const session = await issueGrantTokens(ctx, tokens, {
+      authentication: redeemed.authentication,
+      gty: 'pre-authorized_code',
+      refresh: false,
+      dPoP,
+      act: creator.type === 'staff' ? { sub: creator.sub } : undefined,
+      resource: { audience: deps.issuer, scope: [...new Set(scopes as string[])].join(' '), accessTokenTTL: deps.accessTokenTTL },
+    });
+    await deps.audit.append({
+      action: 'vc.offer_redeemed',
+      actorType: 'citizen',
+      actorId: account.sub,
+      accountId: account.sub,
+      clientId: client.clientId,
+      channel: redeemed.authentication.channel,
+      ip: ctx.ip,
+      details: { configurations: redeemed.configurationIds, acr: redeemed.authentication.acr, created_by: creator.type, sid: session.sid },
+    });
+  }
+
+  return {
+    // OID4VCI 1.0 §12.3: an offer is redeemed by a registered (first-party) app only, never anonymously.
+    discovery: { 'pre-authorized_grant_anonymous_access_supported': false },
+    install(provider: Provider, tokens: GrantTokenDeps): void {
+      provider.registerGrantType(PRE_AUTHORIZED_CODE_GRANT, ((ctx: KoaContextWithOIDC) => handler(ctx, tokens)) as never, PARAMS);
+    },
+  };
+}

@@ -44,7 +44,7 @@ import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace
 import { counterStaffAt, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
 import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
-import { createCredentials, type Credentials } from './credentials/index.js';
+import { certificateScopes, createCredentials, type Credentials } from './credentials/index.js';
 
 export interface Stores {
   db: Database;
@@ -187,7 +187,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     },
   });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant, credentialScopes: certificateScopes(stores.db) },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -269,7 +269,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const credentials = createCredentials({ ...services, config, db: stores.db, provider: () => holder.current });
   await credentials.ensureKeys();
-  const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation });
+  const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation, certificates: credentials.certificates });
   await admin.ensureClient();
   const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, credentials.router(), ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
   const app = createHttpApp({

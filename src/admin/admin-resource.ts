@@ -3,6 +3,8 @@ import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provi
 export const ADMIN_CONSOLE_CLIENT_ID = 'yihao-admin-console';
 export const ADMIN_SCOPE = 'admin';
 export const ADMIN_API_PATH = '/admin/api/v1';
+/** The one scope a department's system may hold at the admin API (client_credentials): pushing its certificates. */
+export const CERTIFICATES_PUSH_SCOPE = 'certificates:push';
 
 /** The admin API's resource indicator (RFC 8707). */
 export const adminResource = (issuer: string) => `${issuer}${ADMIN_API_PATH}`;
@@ -22,6 +24,11 @@ export function withAdminResource<F extends ResourceFeature>(feature: F, issuer:
     ...feature,
     getResourceServerInfo(ctx: KoaContextWithOIDC, asked: string, client: { clientId: string }) {
       if (asked !== indicator) return feature.getResourceServerInfo(ctx, asked, client);
+      // A department's system (a service client) gets only the certificate push scope; the admin
+      // API checks that it is an active client of a department (src/admin/department-system-auth.ts).
+      if (client.clientId !== ADMIN_CONSOLE_CLIENT_ID && (ctx.oidc.params as { grant_type?: unknown } | undefined)?.grant_type === 'client_credentials') {
+        return { scope: CERTIFICATES_PUSH_SCOPE, audience: indicator, accessTokenFormat: 'opaque', accessTokenTTL };
+      }
       if (client.clientId !== ADMIN_CONSOLE_CLIENT_ID) throw new errors.InvalidTarget('this resource is reserved for the admin console');
       return { scope: ADMIN_SCOPE, audience: indicator, accessTokenFormat: 'opaque', accessTokenTTL };
     },

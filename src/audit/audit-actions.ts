@@ -46,6 +46,8 @@ export const AUDIT_ACTIONS = [
   'vc.issued',
   'vc.issuer_key_rotated',
   'vc.revoked',
+  'vc.certificate_pushed',
+  'vc.certificate_issued',
 ] as const;
 
 /** Operators' actions are named by the admin route table (`admin.client.created`, ...): one family. */

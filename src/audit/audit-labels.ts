@@ -44,6 +44,8 @@ const ACTION_WORDS: Record<Lang, Record<ListedAction, string>> = {
     'vc.issued': '领取电子身份凭证',
     'vc.issuer_key_rotated': '更换电子凭证签名密钥',
     'vc.revoked': '电子凭证已撤销',
+    'vc.certificate_pushed': '部门签发电子证照',
+    'vc.certificate_issued': '领取电子证照',
     'login.step_up': '提升登录级别',
     'password.reset': '重设密码',
     'password.reset_failed': '重设密码未成功',
@@ -89,6 +91,8 @@ const ACTION_WORDS: Record<Lang, Record<ListedAction, string>> = {
     'vc.issued': 'Identity credential issued to a wallet',
     'vc.issuer_key_rotated': 'Credential signing key rotated',
     'vc.revoked': 'Credential revoked',
+    'vc.certificate_pushed': 'Certificate issued by a department',
+    'vc.certificate_issued': 'Certificate added to a wallet',
     'login.step_up': 'Sign-in level raised',
     'password.reset': 'Password reset',
     'password.reset_failed': 'Password reset failed',
@@ -116,6 +120,8 @@ const OPERATOR_ACTION_WORDS: Record<Lang, Record<string, string>> = {
     'admin.role.assigned': '授予操作员角色',
     'admin.role.revoked': '撤销操作员角色',
     'admin.keys.rotated': '更换签名密钥',
+    'admin.certificate_type.created': '定义证照类型',
+    'admin.certificate.revoked': '撤销电子证照',
   },
   en: {
     'admin.department.created': 'Department created',
@@ -131,6 +137,8 @@ const OPERATOR_ACTION_WORDS: Record<Lang, Record<string, string>> = {
     'admin.role.assigned': 'Operator role assigned',
     'admin.role.revoked': 'Operator role revoked',
     'admin.keys.rotated': 'Signing keys rotated',
+    'admin.certificate_type.created': 'Certificate type defined',
+    'admin.certificate.revoked': 'Certificate revoked',
   },
 };
 

@@ -140,6 +140,11 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
     expect((await callApi(h, policeAdmin.token, 'POST', '/certificates', good)).status).toBe(401);
     expect((await callApi(h, systemToken, 'GET', '/certificate-types')).status).toBe(401);
     expect((await push(good, 'not-a-token-at-all-xxxxxxxx')).status).toBe(401);
+
+    // A service client outside every department obtains a token, but may push nothing.
+    const stray = await h.client({ kind: 'service', name: '无部门系统' });
+    const strayToken = (await oidc.clientCredentialsGrant(await relyingParty(h, stray), { scope: 'certificates:push', resource: adminResource(h.issuer) })).access_token;
+    expect((await push(good, strayToken)).status).toBe(403);
   });
 
   describe('issued to the wallet', () => {

@@ -44,7 +44,7 @@ import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace
 import { counterStaffAt, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
 import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
-import { certificateScopes, createCredentials, type Credentials } from './credentials/index.js';
+import { certificateScopes, citizenCertificates, createCredentials, type Credentials } from './credentials/index.js';
 
 export interface Stores {
   db: Database;
@@ -251,6 +251,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     logger,
     afterSignOut: federation.afterSignOut,
     devices: channels.deviceKeys,
+    certificates: citizenCertificates(stores.db, services.sealer),
   });
   await portal.ensureClient();
   const kiosk = kioskSessionRouter({

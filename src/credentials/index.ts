@@ -26,6 +26,7 @@ export type { CredentialRevocation, Revoker } from './revocation.js';
 export type { Certificate, CertificateStore, CertificateType, ClaimValues } from './certificate-store.js';
 export type { CertificateIssuance } from './certificates.js';
 export { certificateScopes } from './certificate-credential.js';
+export { citizenCertificates, type CertificateSummary, type CitizenCertificates } from './citizen-certificates.js';
 export * from './certificate-types.js';
 
 /** A c_nonce is good for this long: time for a wallet to ask the citizen to unlock its keys. */

@@ -8,6 +8,7 @@ import type { CsrfTokens } from '../http/csrf.js';
 import type { PortalRelyingParty } from './relying-party.js';
 import type { PortalSessions } from './portal-sessions.js';
 import type { SelfService } from './self-service.js';
+import type { CertificateSummary } from '../credentials/index.js';
 
 /** Proofing evidence about the citizen waiting for their confirmation (docs/channels/assurance.md). */
 export interface PortalProofing {
@@ -42,4 +43,16 @@ export interface PortalDeps {
    */
   afterSignOut?: ((ctx: Context, sessionUid: string, returnTo: string) => Promise<string>) | undefined;
   proofing?: PortalProofing | undefined;
+  /** The citizen's department certificates (docs/credentials.md). */
+  certificates?: PortalCertificates | undefined;
+}
+
+/** The certificates page's data, and the hook for adding one to the wallet. */
+export interface PortalCertificates {
+  list(accountId: string): Promise<CertificateSummary[]>;
+  /**
+   * Where "add to wallet" goes for a certificate: a credential offer (QR) page. Left out until the
+   * pre-authorized code flow's credential offers land; without it the page shows no such button.
+   */
+  walletOffer?(certificate: CertificateSummary): string | undefined;
 }

@@ -55,6 +55,8 @@ export interface PortalOptions {
   freshSignInSeconds?: number;
   /** In-person proofing the citizen may confirm on the profile page. */
   proofing?: PortalDeps['proofing'];
+  /** Department certificates, listed on their own page. */
+  certificates?: PortalDeps['certificates'];
 }
 
 /** The citizen portal at /account: a first-party relying party of Yihao with its self-service pages. */
@@ -80,6 +82,7 @@ export function createPortal(o: PortalOptions) {
     logger: o.logger,
     afterSignOut: o.afterSignOut,
     proofing: o.proofing,
+    certificates: o.certificates,
   };
   const router = new Router();
   signInRoutes(router, deps);

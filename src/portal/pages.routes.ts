@@ -6,7 +6,7 @@ import { maskPhone } from '../accounts/index.js';
 import { passkeyGate } from './passkey-gate.js';
 import { noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 import { sectionPath, type Section, type SignedInChrome } from './views/layout.js';
-import { appsPage, credentialsPage, historyPage, profilePage, sessionsPage, type PageContext } from './views/pages.js';
+import { appsPage, certificatesPage, credentialsPage, historyPage, profilePage, sessionsPage, type PageContext } from './views/pages.js';
 
 /** Loads a page's data, then gives the view that renders it (once the CSP nonce is known). */
 type Page = (s: SignedIn) => Promise<(c: PageContext & { chrome: SignedInChrome }) => string>;
@@ -36,6 +36,11 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
     history: async (s) => {
       const entries = await deps.self.history(s.session.sub, deps.historyLimit);
       return (c) => historyPage(c, entries, deps.historyLimit);
+    },
+    certificates: async (s) => {
+      const list = deps.certificates ? await deps.certificates.list(s.account.id) : [];
+      const offer = deps.certificates?.walletOffer?.bind(deps.certificates);
+      return (c) => certificatesPage(c, list, offer);
     },
   };
 

@@ -19,6 +19,7 @@ import { statusLists } from './status-lists.js';
 import { certificateConfigurations } from './certificate-credential.js';
 import { certificateStore } from './certificate-store.js';
 import { certificateIssuance } from './certificates.js';
+import { certificateTypeRoutes } from './certificate-type.routes.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export type { IssuedCredential } from './credential-store.js';
@@ -85,8 +86,11 @@ export function createCredentials(deps: {
     revocation,
     /** Department certificates: their types and pushed certificates, and revoking them with their wallet copies. */
     certificates: { store: certificates, issuance },
-    router: () =>
-      credentialRoutes({ issuer, metadata, requests, nonces, signer, statusLists: lists, statusListTtlSeconds: config.credentials.statusListTtlSeconds, bodyMaxBytes: config.limits.bodyMaxBytes }),
+    router: () => {
+      const router = credentialRoutes({ issuer, metadata, requests, nonces, signer, statusLists: lists, statusListTtlSeconds: config.credentials.statusListTtlSeconds, bodyMaxBytes: config.limits.bodyMaxBytes });
+      certificateTypeRoutes(router, { issuer, certificates, maxAge: 300 });
+      return router;
+    },
   };
 }
 export type Credentials = ReturnType<typeof createCredentials>;

@@ -108,6 +108,11 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
     const metadata = (await (await fetch(`${h.issuer}/.well-known/openid-credential-issuer`)).json()) as { credential_configurations_supported: Record<string, { vct: string; scope: string }> };
     expect(metadata.credential_configurations_supported[CONFIGURATION]).toMatchObject({ vct: made.body.vct, scope: SCOPE });
     expect(metadata.credential_configurations_supported.cert_social_security).toBeDefined();
+    // The vct resolves to the type's metadata, with its names and its claims, each disclosable.
+    const typeMetadata = await fetch(made.body.vct);
+    expect(typeMetadata.status).toBe(200);
+    expect(await typeMetadata.json()).toMatchObject({ vct: made.body.vct, display: [{ locale: 'zh-CN', name: '机动车驾驶证' }, { locale: 'en', name: 'Driving licence' }], claims: expect.arrayContaining([{ path: ['licence_class'], sd: 'always', display: [{ locale: 'zh-CN', label: '准驾车型' }, { locale: 'en', label: 'Class' }] }]) });
+    expect((await fetch(`${h.issuer}/credentials/types/no_such_type`)).status).toBe(404);
   });
 
   it.runIf(enabled)('refuses a push that breaks the claim schema (400 naming the field), of another department (403), for an unknown citizen (404, the number not echoed)', async () => {

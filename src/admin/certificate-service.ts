@@ -158,6 +158,19 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       return { items, total, page: query.page, per_page: query.per_page };
     },
 
+    async suspend(op: Operator, id: string, suspend: boolean, input: z.output<typeof certificateRevocationInput>): Promise<Certificate> {
+      const operation = suspend ? 'certificate.suspend' : 'certificate.resume';
+      const found = /^[A-Za-z0-9_-]{22}$/.test(id) ? await store.find(id) : undefined;
+      await d.guard.require(op, 'certificate.revoke', operation, found && (await d.departments.find(found.departmentId)));
+      const account = await d.accounts.findById(found!.accountId);
+      try {
+        return await d.certificates.issuance.suspend(found!, suspend, { sub: op.sub, ip: op.ip, requestId: op.requestId }, account?.sub, input.reason);
+      } catch (e) {
+        if (isYihaoError(e)) throw new AdminError(e.status === 409 ? 'conflict' : 'invalid_input', e.message);
+        throw e;
+      }
+    },
+
     async revoke(op: Operator, id: string, input: z.output<typeof certificateRevocationInput>): Promise<Certificate> {
       const found = /^[A-Za-z0-9_-]{22}$/.test(id) ? await store.find(id) : undefined;
       await d.guard.require(op, 'certificate.revoke', 'certificate.revoke', found && (await d.departments.find(found.departmentId)));

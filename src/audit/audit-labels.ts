@@ -122,6 +122,8 @@ const OPERATOR_ACTION_WORDS: Record<Lang, Record<string, string>> = {
     'admin.keys.rotated': '更换签名密钥',
     'admin.certificate_type.created': '定义证照类型',
     'admin.certificate.revoked': '撤销电子证照',
+    'admin.certificate.suspended': '暂停电子证照',
+    'admin.certificate.resumed': '恢复电子证照',
   },
   en: {
     'admin.department.created': 'Department created',
@@ -139,6 +141,8 @@ const OPERATOR_ACTION_WORDS: Record<Lang, Record<string, string>> = {
     'admin.keys.rotated': 'Signing keys rotated',
     'admin.certificate_type.created': 'Certificate type defined',
     'admin.certificate.revoked': 'Certificate revoked',
+    'admin.certificate.suspended': 'Certificate suspended',
+    'admin.certificate.resumed': 'Certificate resumed',
   },
 };
 

@@ -5,7 +5,7 @@ import type { Sealer } from '../identity/index.js';
 import type { Database } from '../storage/database.js';
 import type { ClaimSchema } from './certificate-types.js';
 
-export type CertificateStatus = 'valid' | 'revoked';
+export type CertificateStatus = 'valid' | 'suspended' | 'revoked';
 export type ClaimValues = Record<string, string | number | boolean>;
 
 export interface CertificateType {
@@ -202,9 +202,15 @@ export function certificateStore(db: Database, sealer: Sealer) {
       return rows.map((r) => r.credential_id);
     },
 
-    /** Revokes a valid certificate; false if it was not valid. */
+    /** Revokes a valid or suspended certificate; false if it was neither. */
     async revoke(id: string, at: number, trx: Knex.Transaction): Promise<boolean> {
-      return (await trx('certificates').where({ id, status: 'valid' }).update({ status: 'revoked', revoked_at: at })) === 1;
+      return (await trx('certificates').where({ id }).whereIn('status', ['valid', 'suspended']).update({ status: 'revoked', revoked_at: at })) === 1;
+    },
+
+    /** Suspends a valid certificate, or resumes a suspended one; false if it was not in the `from` state. */
+    async setSuspended(id: string, suspended: boolean, trx: Knex.Transaction): Promise<boolean> {
+      const [from, to] = suspended ? ['valid', 'suspended'] : ['suspended', 'valid'];
+      return (await trx('certificates').where({ id, status: from }).update({ status: to })) === 1;
     },
   };
 }

@@ -53,7 +53,8 @@ export function certificateIssuance(deps: { db: Database; certificates: Certific
       const credentials: { credential: string }[] = [];
       const ids: string[] = [];
       for (const holderJwk of ctx.keys) {
-        const row = await deps.store.record({ accountId: ctx.account.id, type: held.type.vct, clientId: ctx.client, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: ctx.now, expiresAt: held.certificate.validUntil });
+        // A 2-bit list: a certificate can be suspended (2) and resumed, as well as revoked (1).
+        const row = await deps.store.record({ accountId: ctx.account.id, type: held.type.vct, clientId: ctx.client, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: ctx.now, expiresAt: held.certificate.validUntil, bits: 2 });
         await deps.certificates.linkCredential(held.certificate.id, row.id);
         ids.push(row.id);
         credentials.push({
@@ -95,7 +96,7 @@ export function certificateIssuance(deps: { db: Database; certificates: Certific
       const done = await deps.db.transaction(async (trx) => {
         if (!(await deps.certificates.revoke(certificate.id, at, trx))) return false;
         const copies = await deps.certificates.credentialIds(certificate.id, trx);
-        for (const id of copies) await deps.store.revoke(id, at, trx);
+        await deps.store.setStatus(copies, ['valid', 'suspended'], 'revoked', at, trx);
         await deps.audit.append(
           {
             action: 'admin.certificate.revoked',
@@ -114,6 +115,36 @@ export function certificateIssuance(deps: { db: Database; certificates: Certific
       });
       if (!done) throw new YihaoError('invalid_input', 'the certificate is already revoked', 409);
       return { ...certificate, status: 'revoked', revokedAt: at };
+    },
+
+    /**
+     * Suspends a valid certificate (`suspend: true`) or resumes a suspended one, with every wallet
+     * copy: their status entries read "suspended" (2) meanwhile. Audited in the same transaction.
+     */
+    async suspend(certificate: Certificate, suspend: boolean, by: CertificateRevoker, accountSub: string | undefined, reason?: string): Promise<Certificate> {
+      const at = Date.now();
+      const done = await deps.db.transaction(async (trx) => {
+        if (!(await deps.certificates.setSuspended(certificate.id, suspend, trx))) return false;
+        const copies = await deps.certificates.credentialIds(certificate.id, trx);
+        await deps.store.setStatus(copies, [suspend ? 'valid' : 'suspended'], suspend ? 'suspended' : 'valid', at, trx);
+        await deps.audit.append(
+          {
+            action: suspend ? 'admin.certificate.suspended' : 'admin.certificate.resumed',
+            actorType: 'operator',
+            actorId: by.sub,
+            accountId: accountSub,
+            departmentId: certificate.departmentId,
+            ip: by.ip,
+            requestId: by.requestId,
+            channel: 'web',
+            details: { certificate_id: certificate.id, type: certificate.typeId, credential_ids: copies, ...(reason ? { reason } : {}) },
+          },
+          { trx },
+        );
+        return true;
+      });
+      if (!done) throw new YihaoError('invalid_input', suspend ? 'only a valid certificate can be suspended' : 'only a suspended certificate can be resumed', 409);
+      return { ...certificate, status: suspend ? 'suspended' : 'valid' };
     },
   };
 }

@@ -12,7 +12,7 @@ export interface CertificateSummary {
   department: string;
   validFrom: number;
   validUntil: number;
-  status: 'valid' | 'revoked' | 'expired' | 'pending';
+  status: 'valid' | 'suspended' | 'revoked' | 'expired' | 'pending';
 }
 
 /** The citizen's own certificates, newest first, for the portal's certificates page. */
@@ -33,7 +33,7 @@ export function citizenCertificates(db: Database, sealer: Sealer) {
         department: departments.get(c.departmentId) ?? '',
         validFrom: c.validFrom,
         validUntil: c.validUntil,
-        status: c.status === 'revoked' ? 'revoked' : c.validUntil <= now ? 'expired' : c.validFrom > now ? 'pending' : 'valid',
+        status: c.status !== 'valid' ? c.status : c.validUntil <= now ? 'expired' : c.validFrom > now ? 'pending' : 'valid',
       }));
     },
   };

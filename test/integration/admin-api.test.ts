@@ -195,6 +195,8 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['createCertificateType', 'reviewerP1', 'POST', '/certificate-types', certificateType, 403],
       ['listCertificateTypes', 'auditorP1', 'GET', '/certificate-types', undefined, 403],
       ['revokeCertificate', 'reviewerP1', 'POST', `/certificates/${certificate.certificate.id}/revoke`, {}, 403],
+      ['suspendCertificate', 'auditorP1', 'POST', `/certificates/${certificate.certificate.id}/suspend`, {}, 403],
+      ['resumeCertificate', 'reviewerP1', 'POST', `/certificates/${certificate.certificate.id}/resume`, {}, 403],
 
       ['getMe', 'counterP1', 'GET', '/me', undefined, 200],
       ['listDepartments', 'auditorP1', 'GET', '/departments', undefined, 200],
@@ -223,6 +225,8 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['revokeCredential', 'superN', 'POST', `/credentials/${credential.id}/revoke`, { reason: '测试' }, 200],
       ['createCertificateType', 'adminP1', 'POST', '/certificate-types', certificateType, 201],
       ['listCertificateTypes', 'superP1', 'GET', '/certificate-types', undefined, 200],
+      ['suspendCertificate', 'adminP1', 'POST', `/certificates/${certificate.certificate.id}/suspend`, {}, 200],
+      ['resumeCertificate', 'superP1', 'POST', `/certificates/${certificate.certificate.id}/resume`, {}, 200],
       ['revokeCertificate', 'adminP1', 'POST', `/certificates/${certificate.certificate.id}/revoke`, {}, 200],
     ];
     for (const [operation, who, method, path, body, status] of calls) {

@@ -159,15 +159,13 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
     let held: { credential: string; key: WalletKey };
 
     /** Signs `who` in through the wallet for `scope` and asks for the driving licence with one key proof. */
-    async function walletRun(who: { citizenId: string; password: string; totpSecret?: string }, w: Wallet) {
+    async function walletRun(who: { citizenId: string; password: string }, w: Wallet) {
       metadata = await w.client.resolveIssuerMetadata(h.issuer);
       const offer = Wallet.offer(h.issuer, CONFIGURATION);
       const auth = await w.client.initiateAuthorization({ credentialOffer: offer, issuerMetadata: metadata, clientId: appId, redirectUri: APP_REDIRECT, scope: SCOPE, dpop: { signer: jwkSigner(w.dpopKey) } });
       if (auth.authorizationFlow !== 'Oauth2Redirect') throw new Error(`unexpected flow ${auth.authorizationFlow}`);
       const walk = await walkSignIn(new ScriptedBrowser(), new URL(auth.authorizationRequestUrl), who, (u) => u.href.startsWith(APP_REDIRECT));
       if (walk.html !== undefined) throw new Error(`sign-in stopped at ${walk.url.pathname}: ${walk.html.slice(0, 300)}`);
-      // The second factor set up at the first sign-in, for the next one.
-      who.totpSecret = walk.totpSecret;
       const tokens = await w.client.retrieveAuthorizationCodeAccessTokenFromOffer({
         credentialOffer: offer,
         issuerMetadata: metadata,
@@ -177,16 +175,24 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
         dpop: { signer: jwkSigner(w.dpopKey) },
       });
       expect(tokens.accessTokenResponse.scope).toBe(SCOPE);
-      const key = await w.newKey();
-      const res = await w.client.retrieveCredentials({
+      const session = { wallet: w, accessToken: tokens.accessTokenResponse.access_token, dpop: tokens.dpop! };
+      if (who === citizen) citizenSession = session;
+      return askAgain(session);
+    }
+
+    /** The wallet asks again with the token it holds and a fresh key proof (no new sign-in). */
+    async function askAgain(session: { wallet: Wallet; accessToken: string; dpop: NonNullable<unknown> }) {
+      const key = await session.wallet.newKey();
+      const res = await session.wallet.client.retrieveCredentials({
         issuerMetadata: metadata,
-        accessToken: tokens.accessTokenResponse.access_token,
+        accessToken: session.accessToken,
         credentialConfigurationId: CONFIGURATION,
-        proofs: { jwt: [await w.proof(metadata, CONFIGURATION, key)] },
-        dpop: tokens.dpop!,
+        proofs: { jwt: [await session.wallet.proof(metadata, CONFIGURATION, key)] },
+        dpop: session.dpop as never,
       });
       return { credential: (res.credentialResponse.credentials![0] as { credential: string }).credential, key };
     }
+    let citizenSession: Parameters<typeof askAgain>[0];
 
     beforeAll(async () => {
       if (!enabled) return;
@@ -265,6 +271,29 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
       expect(await refusal(walletRun(other, await Wallet.create(appId)))).toMatchObject({ status: 400, body: { error: 'credential_request_denied' } });
     });
 
+    /** The status of the held copy in its status list, as a verifier reads it. */
+    async function copyStatus(): Promise<number> {
+      const { status } = (await new SDJwtVcInstance({ hasher: digest }).decode(held.credential)).jwt!.payload as { status: { status_list: { uri: string; idx: number } } };
+      return getListFromStatusListJWT(await (await fetch(status.status_list.uri)).text()).getStatus(status.status_list.idx);
+    }
+
+    it.runIf(enabled)('suspended, the wallet copy reads "suspended" (2) in a 2-bit list and no new copy is issued; resumed, it is valid again', async () => {
+      expect(await copyStatus()).toBe(0);
+      expect((await socialAdmin.api('POST', `/certificates/${certificateId}/suspend`, {})).status).toBe(404);
+      const suspended = await policeAdmin.api('POST', `/certificates/${certificateId}/suspend`, { reason: '记满 12 分' });
+      expect(suspended.status, JSON.stringify(suspended.body)).toBe(200);
+      expect(suspended.body.status).toBe('suspended');
+      expect(await copyStatus()).toBe(2);
+      expect((await policeAdmin.api('POST', `/certificates/${certificateId}/suspend`, {})).status).toBe(409);
+      expect(await refusal(askAgain(citizenSession))).toMatchObject({ status: 400, body: { error: 'credential_request_denied' } });
+
+      const resumed = await policeAdmin.api('POST', `/certificates/${certificateId}/resume`, {});
+      expect(resumed.body.status).toBe('valid');
+      expect(await copyStatus()).toBe(0);
+      const events = await h.yihao.services.audit.query({ actor: policeAdmin.sub, action: 'admin.certificate.', limit: 10 });
+      expect(events.events.map((e) => e.action).sort()).toEqual(['admin.certificate.resumed', 'admin.certificate.suspended']);
+    });
+
     it.runIf(enabled)("another department's operator cannot revoke it; its own can, audited, and the status list then shows the wallet copy revoked", async () => {
       expect((await socialAdmin.api('POST', `/certificates/${certificateId}/revoke`, {})).status).toBe(404);
       const revoked = await policeAdmin.api('POST', `/certificates/${certificateId}/revoke`, { reason: '驾驶证被吊销' });
@@ -279,7 +308,7 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
       expect(events.events).toHaveLength(1);
       expect(events.events[0]!.details).toMatchObject({ certificate_id: certificateId, reason: '驾驶证被吊销' });
       // Revoked: the wallet gets no new copy.
-      expect(await refusal(walletRun(citizen, await Wallet.create(appId)))).toMatchObject({ status: 400, body: { error: 'credential_request_denied' } });
+      expect(await refusal(askAgain(citizenSession))).toMatchObject({ status: 400, body: { error: 'credential_request_denied' } });
     });
   });
 });

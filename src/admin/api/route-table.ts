@@ -234,4 +234,14 @@ export const apiRoutes: readonly ApiRoute[] = [
     body: certificateRevocationInput, status: 200, response: s.certificateBody,
     handler: async (o, r, sv) => s.toCertificate(await sv.certificates.revoke(op(o), id(r, 'certificate_id'), as(r.body))),
   },
+  {
+    method: 'post', path: '/certificates/{certificate_id}/suspend', operationId: 'suspendCertificate', summary: 'Suspend a valid certificate: it and every wallet copy read "suspended" in their status lists until resumed', tag: 'certificates', roles: 'super-admin, dept-admin',
+    body: certificateRevocationInput, status: 200, response: s.certificateBody,
+    handler: async (o, r, sv) => s.toCertificate(await sv.certificates.suspend(op(o), id(r, 'certificate_id'), true, as(r.body))),
+  },
+  {
+    method: 'post', path: '/certificates/{certificate_id}/resume', operationId: 'resumeCertificate', summary: 'Resume a suspended certificate: it and its wallet copies are valid again', tag: 'certificates', roles: 'super-admin, dept-admin',
+    body: certificateRevocationInput, status: 200, response: s.certificateBody,
+    handler: async (o, r, sv) => s.toCertificate(await sv.certificates.suspend(op(o), id(r, 'certificate_id'), false, as(r.body))),
+  },
 ];

@@ -129,9 +129,9 @@ export function credentialStore(db: Database, settings: { statusListSize: number
       return rows.map(toCredential);
     },
 
-    /** Revokes a valid credential; false if it was not valid (unknown or already revoked). */
+    /** Revokes a valid (or suspended) credential; false if it was neither (unknown or already revoked). */
     async revoke(id: string, at: number, trx: Knex.Transaction): Promise<boolean> {
-      const n = await trx('issued_credentials').where({ id, status: 'valid' }).update({ status: 'revoked', revoked_at: at });
+      const n = await trx('issued_credentials').where({ id }).whereIn('status', ['valid', 'suspended']).update({ status: 'revoked', revoked_at: at });
       return n === 1;
     },
 

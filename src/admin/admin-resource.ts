@@ -16,7 +16,8 @@ type ResourceFeature = {
 /**
  * Adds the admin API to the configured resource servers. Its tokens are opaque (the API looks them
  * up, so that revocation and sign-out take effect at once) and only the admin console may ask for
- * them: no other app can obtain a token that the admin API accepts.
+ * them: no other app can obtain a token that the operators' endpoints accept. The one exception is
+ * a department's system, by client_credentials, with only the `certificates:push` scope.
  */
 export function withAdminResource<F extends ResourceFeature>(feature: F, issuer: string, accessTokenTTL: number): F {
   const indicator = adminResource(issuer);

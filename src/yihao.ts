@@ -44,7 +44,7 @@ import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace
 import { counterStaffAt, createAdmin, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
 import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
-import { createCredentialOffers, createCredentials, type Credentials } from './credentials/index.js';
+import { certificateScopes, citizenCertificates, createCredentialOffers, createCredentials, type Credentials } from './credentials/index.js';
 
 export interface Stores {
   db: Database;
@@ -189,7 +189,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   // The credential issuer's pre-authorized code flow: its grant is registered with the provider.
   const credentialOffers = createCredentialOffers({ ...services, config, authentications, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), provider: () => holder.current });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant, extraGrants: [credentialOffers.grant] },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant, extraGrants: [credentialOffers.grant], credentialScopes: certificateScopes(stores.db) },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -254,6 +254,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     afterSignOut: federation.afterSignOut,
     devices: channels.deviceKeys,
     walletOffers: credentialOffers.portal,
+    certificates: citizenCertificates(stores.db, services.sealer),
   });
   await portal.ensureClient();
   const kiosk = kioskSessionRouter({
@@ -272,7 +273,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const credentials = createCredentials({ ...services, config, db: stores.db, provider: () => holder.current });
   await credentials.ensureKeys();
-  const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation });
+  const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation, certificates: credentials.certificates });
   await admin.ensureClient();
   const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, credentials.router(), credentialOffers.router(), credentialOffers.counterRouter(), ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
   const app = createHttpApp({

@@ -7,6 +7,8 @@ import type { ClientSecrets } from '../clients/index.js';
 import type { Config } from '../config/index.js';
 import type { SigningKeys } from '../keys/index.js';
 import type { CredentialRevocation } from '../credentials/index.js';
+import type { CertificateIssuance, CertificateStore } from '../credentials/index.js';
+import { departmentSystemAuth } from './department-system-auth.js';
 import type { SessionAuthentications } from '../oidc/index.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { Database } from '../storage/database.js';
@@ -42,6 +44,8 @@ export interface AdminOptions {
   signingKeys: SigningKeys;
   /** Revoking issued verifiable credentials. */
   credentialRevocation: CredentialRevocation;
+  /** Department certificates: types, pushes by department systems, revocation. */
+  certificates: { store: CertificateStore; issuance: CertificateIssuance };
   authentications: SessionAuthentications;
   logger: Logger;
   /** Signing out of the console ends the Yihao session it rode on. */
@@ -61,6 +65,8 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
     clientSecrets: o.clientSecrets,
     signingKeys: o.signingKeys,
     credentialRevocation: o.credentialRevocation,
+    certificates: o.certificates,
+    issuer: o.config.issuer,
     secretGrace: { defaultSeconds: o.config.admin.secretGraceSeconds, maxSeconds: o.config.admin.maxSecretGraceSeconds },
     accountIndex: o.accountIndex,
   });
@@ -72,7 +78,7 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
     guard: services.guard,
   });
   const client = consoleClient({ issuer: o.config.issuer, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });
-  const api = adminApiRouter({ issuer: o.config.issuer, services, auth, bodyMaxBytes: o.config.limits.bodyMaxBytes, logger: o.logger, audit: o.audit });
+  const api = adminApiRouter({ issuer: o.config.issuer, services, auth, bodyMaxBytes: o.config.limits.bodyMaxBytes, logger: o.logger, audit: o.audit, systemAuth: departmentSystemAuth({ issuer: o.config.issuer, provider: o.provider, clients: services.stores.clients }) });
   const ui = new Router();
   consoleRoutes(ui, {
     services,

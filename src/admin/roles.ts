@@ -14,6 +14,8 @@ export const PERMISSIONS = [
   'key.read',
   'key.rotate',
   'credential.revoke',
+  'certificate.define',
+  'certificate.revoke',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -23,7 +25,7 @@ export type Permission = (typeof PERMISSIONS)[number];
  */
 const GRANTS: Record<Role, readonly Permission[]> = {
   'super-admin': PERMISSIONS,
-  'dept-admin': ['department.read', 'operator.read', 'operator.write', 'client.read', 'client.write'],
+  'dept-admin': ['department.read', 'operator.read', 'operator.write', 'client.read', 'client.write', 'certificate.define', 'certificate.revoke'],
   reviewer: ['department.read', 'client.read', 'client.review'],
   auditor: ['department.read', 'audit.read'],
   'counter-staff': [],

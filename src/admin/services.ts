@@ -17,6 +17,8 @@ import { createGuard } from './guard.js';
 import { keyService } from './key-service.js';
 import { credentialService } from './credential-service.js';
 import type { CredentialRevocation } from '../credentials/index.js';
+import type { CertificateIssuance, CertificateStore } from '../credentials/index.js';
+import { certificateService } from './certificate-service.js';
 import { operatorService } from './operator-service.js';
 
 export interface AdminServiceDeps {
@@ -31,6 +33,9 @@ export interface AdminServiceDeps {
   /** Counts live sessions for the dashboard; without it the dashboard shows none. */
   accountIndex?: AccountIndex | undefined;
   credentialRevocation: CredentialRevocation;
+  /** Department certificates (their types, pushes, revocation) and the issuer their `vct`s are under. */
+  certificates: { store: CertificateStore; issuance: CertificateIssuance };
+  issuer: string;
 }
 
 /** Everything an operator can do, each call checked against the operator's roles and departments. */
@@ -54,6 +59,7 @@ export function createAdminServices(d: AdminServiceDeps) {
     }),
     keys: keyService({ signingKeys: d.signingKeys, guard }),
     credentials: credentialService({ revocation: d.credentialRevocation, guard }),
+    certificates: certificateService({ db: d.db, audit: d.audit, accounts: d.accounts, departments, guard, issuer: d.issuer, certificates: d.certificates }),
     audit: auditService({ audit: d.audit, departments, clients, guard }),
     dashboard: dashboardService({ stats: auditStats(d.db), departments, clients, accountIndex: d.accountIndex, provider: d.provider }),
     /** For the CLI only: no operator behind it. */

@@ -49,6 +49,8 @@ export const AUDIT_ACTIONS = [
   'vc.offer_created',
   'vc.offer_redeemed',
   'vc.offer_refused',
+  'vc.certificate_pushed',
+  'vc.certificate_issued',
 ] as const;
 
 /** Operators' actions are named by the admin route table (`admin.client.created`, ...): one family. */

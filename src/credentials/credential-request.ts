@@ -12,6 +12,7 @@ import type { IssuerSigner } from './issuer-signer.js';
 import { BATCH_SIZE, PROOF_ALGS } from './issuer-metadata.js';
 import type { CredentialNonces } from './nonces.js';
 import type { StatusLists } from './status-lists.js';
+import type { CertificateIssuance } from './certificates.js';
 
 /** The level the identity credential needs (docs/channels/assurance.md): two factors or a device-bound key. */
 export const IDENTITY_MIN_ACR = 'urn:yihao:loa:2';
@@ -58,7 +59,8 @@ const verifyProofJwt: VerifyJwtCallback = async (signer, { compact }) => {
  */
 export function credentialRequests(deps: {
   issuer: string;
-  metadata: IssuerMetadataResult;
+  /** Read per request: certificate types add configurations without a restart. */
+  metadata: () => Promise<IssuerMetadataResult>;
   verifyAccessToken: VerifyAccessToken;
   replay: ProofReplay;
   nonces: CredentialNonces;
@@ -67,6 +69,8 @@ export function credentialRequests(deps: {
   signer: IssuerSigner;
   audit: AuditLog;
   validitySeconds: number;
+  /** Department certificates (`cert_<type>` configurations), when the server issues them. */
+  certificates?: CertificateIssuance | undefined;
 }) {
   const vci = new Openid4vciIssuer({
     callbacks: {
@@ -80,6 +84,7 @@ export function credentialRequests(deps: {
     },
   });
 
+  /** The token's scope is checked once the request says which configuration (and so which scope) it is for. */
   async function authorize(req: CredentialHttpRequest) {
     const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/.exec(req.authorization);
     if (!match) throw new ChannelApiError(401, 'invalid_token', 'an access token is required (Authorization: Bearer or DPoP)', 'Bearer, DPoP algs="ES256 EdDSA RS256 PS256"');
@@ -87,7 +92,6 @@ export function credentialRequests(deps: {
     try {
       return await deps.verifyAccessToken(token, {
         audience: deps.issuer,
-        scope: IDENTITY_SCOPE,
         minAcr: IDENTITY_MIN_ACR,
         dpop: {
           required: scheme === 'DPoP',
@@ -109,10 +113,10 @@ export function credentialRequests(deps: {
     }
   }
 
-  function parse(body: unknown) {
+  function parse(body: unknown, metadata: IssuerMetadataResult) {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw refuse('invalid_credential_request', 'the body must be a JSON object');
     try {
-      return vci.parseCredentialRequest({ issuerMetadata: deps.metadata, credentialRequest: body as Record<string, unknown> });
+      return vci.parseCredentialRequest({ issuerMetadata: metadata, credentialRequest: body as Record<string, unknown> });
     } catch (e) {
       if (e instanceof Oauth2ServerErrorResponseError) throw refuse(String(e.errorResponse.error), String(e.errorResponse.error_description ?? 'the credential request is not valid'));
       throw refuse('invalid_credential_request', 'the credential request is not valid');
@@ -120,7 +124,7 @@ export function credentialRequests(deps: {
   }
 
   /** Checks every proof and returns the keys they prove, using up their (one) nonce. */
-  async function provenKeys(jwts: string[], clientId: string, now: number): Promise<JWK[]> {
+  async function provenKeys(jwts: string[], clientId: string, now: number, metadata: IssuerMetadataResult): Promise<JWK[]> {
     if (jwts.length === 0) throw refuse('invalid_proof', 'a key proof (proofs.jwt) is required');
     if (jwts.length > BATCH_SIZE) throw refuse('invalid_proof', `at most ${BATCH_SIZE} key proofs per request`);
     let nonce: string | undefined;
@@ -141,7 +145,7 @@ export function credentialRequests(deps: {
       try {
         // `iss` is optional (OID4VCI §F.1); when present it must be this app.
         const expectedIss = claimed.iss === undefined ? {} : { clientId };
-        verified = await vci.verifyCredentialRequestJwtProof({ issuerMetadata: deps.metadata, jwt, expectedNonce: nonce, nonceExpiresAt: checked.expiresAt, ...expectedIss, now: new Date(now) });
+        verified = await vci.verifyCredentialRequestJwtProof({ issuerMetadata: metadata, jwt, expectedNonce: nonce, nonceExpiresAt: checked.expiresAt, ...expectedIss, now: new Date(now) });
       } catch {
         throw refuse('invalid_proof', 'a key proof is not signed by the key in its header (jwk, ES256), or is not for this issuer and app');
       }
@@ -160,14 +164,28 @@ export function credentialRequests(deps: {
   return {
     async handle(req: CredentialHttpRequest): Promise<Record<string, unknown>> {
       const now = Date.now();
-      const { client, account, facts } = await authorize(req);
-      const parsed = parse(req.body);
-      if (parsed.credentialConfigurationId !== IDENTITY_CONFIGURATION_ID) {
-        throw refuse('unknown_credential_configuration', `this issuer issues ${IDENTITY_CONFIGURATION_ID} (credential_configuration_id)`);
+      const { client, account, facts, token } = await authorize(req);
+      const metadata = await deps.metadata();
+      const parsed = parse(req.body, metadata);
+      const certificate = parsed.credentialConfigurationId === undefined ? undefined : deps.certificates?.configuration(parsed.credentialConfigurationId);
+      if (parsed.credentialConfigurationId !== IDENTITY_CONFIGURATION_ID && !certificate) {
+        throw refuse('unknown_credential_configuration', `this issuer issues ${IDENTITY_CONFIGURATION_ID} and its certificate types' configurations (credential_configuration_id)`);
+      }
+      const scope = certificate?.scope ?? IDENTITY_SCOPE;
+      if (!String(token.scope ?? '').split(' ').includes(scope)) {
+        const message = `the access token lacks the ${scope} scope`;
+        throw new ChannelApiError(403, 'insufficient_scope', message, tokenChallenge(req.authorization.startsWith('DPoP') ? 'DPoP' : 'Bearer', 'insufficient_scope', message));
       }
       const jwts = parsed.proofs?.jwt;
       if (!jwts) throw refuse('invalid_proof', 'key proofs of type jwt are required (proofs.jwt)');
-      const keys = await provenKeys(jwts, client.clientId, now);
+      // Before a proof uses its nonce up: a citizen without the certificate may ask again once they have it.
+      const held = certificate && (await deps.certificates!.held(account, certificate.typeId, now));
+      if (certificate && !held) throw refuse('credential_request_denied', 'the citizen holds no valid certificate of this type');
+      const keys = await provenKeys(jwts, client.clientId, now, metadata);
+      if (held) {
+        const credentials = await deps.certificates!.issue(held, { account, client: client.clientId, keys, now, ip: req.ip, requestId: req.requestId });
+        return vci.createCredentialResponse({ credentialRequest: parsed, credentials });
+      }
       const acr = facts?.acr ?? IDENTITY_MIN_ACR;
       const expiresAt = now + deps.validitySeconds * 1000;
       const signingKey = await deps.signer.active();

@@ -13,13 +13,15 @@ type ResourceFeature = {
  * hands otherwise. Its tokens are opaque, so the credential endpoint looks them up (a signed-out
  * session's token is dead at once), and carry the credential's scope.
  */
-export function withCredentialResource<F extends ResourceFeature>(feature: F, issuer: string, accessTokenTTL: number): F {
+export function withCredentialResource<F extends ResourceFeature>(feature: F, issuer: string, accessTokenTTL: number, moreScopes?: () => Promise<string[]>): F {
   return {
     ...feature,
-    getResourceServerInfo(ctx: KoaContextWithOIDC, asked: string, client: { clientId: string }) {
+    async getResourceServerInfo(ctx: KoaContextWithOIDC, asked: string, client: { clientId: string }) {
       if (asked !== issuer) return feature.getResourceServerInfo(ctx, asked, client);
       if (!isFirstParty(client as unknown as Parameters<typeof isFirstParty>[0])) throw new errors.InvalidTarget('only the government app (a first-party client) may obtain credentials');
-      return { scope: IDENTITY_SCOPE, audience: issuer, accessTokenFormat: 'opaque', accessTokenTTL };
+      // Department certificates: one scope per certificate type (docs/credentials.md).
+      const scope = [IDENTITY_SCOPE, ...((await moreScopes?.()) ?? [])].join(' ');
+      return { scope, audience: issuer, accessTokenFormat: 'opaque', accessTokenTTL };
     },
   };
 }

@@ -3,7 +3,8 @@ import type { Knex } from 'knex';
 import { uniqueViolation } from '../accounts/account-store.js';
 import type { Database } from '../storage/database.js';
 
-export type CredentialStatus = 'valid' | 'revoked';
+/** `suspended` only in 2-bit lists (department certificates): Token Status List's value 2. */
+export type CredentialStatus = 'valid' | 'revoked' | 'suspended';
 
 interface IssuedRow {
   id: string;
@@ -43,7 +44,8 @@ export interface IssuedCredential {
 
 export interface StatusListInfo {
   id: string;
-  bits: 1;
+  /** 1: valid or invalid (identity credentials); 2: also suspended (department certificates). */
+  bits: 1 | 2;
   size: number;
 }
 
@@ -85,22 +87,24 @@ const INDEX_ATTEMPTS = 24;
  * the revoked rows, read when it is served, so that two revocations can never overwrite each other.
  */
 export function credentialStore(db: Database, settings: { statusListSize: number }) {
-  async function openList(now: number): Promise<ListRow> {
+  async function openList(now: number, bits: 1 | 2): Promise<ListRow> {
     const open = (await db<ListRow>('credential_status_lists')
       .whereRaw('issued * 2 < size')
+      .where({ bits })
       .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'asc' }])
       .first()) as ListRow | undefined;
     if (open) return open;
     // Instances racing here may each open one; both are served, and the newest fills first.
-    const fresh: ListRow = { id: randomBytes(12).toString('base64url'), bits: 1, size: settings.statusListSize, issued: 0, created_at: now };
+    const fresh: ListRow = { id: randomBytes(12).toString('base64url'), bits, size: settings.statusListSize, issued: 0, created_at: now };
     await db('credential_status_lists').insert(fresh);
     return fresh;
   }
 
   return {
     /** Records a credential about to be issued, with a free entry in an open status list. */
-    async record(c: { accountId: string; type: string; clientId: string; holderJkt: string; issuedAt: number; expiresAt: number }): Promise<IssuedCredential> {
-      const list = await openList(c.issuedAt);
+    /** `bits: 2` puts it in a list that can also say "suspended". */
+    async record(c: { accountId: string; type: string; clientId: string; holderJkt: string; issuedAt: number; expiresAt: number; bits?: 1 | 2 }): Promise<IssuedCredential> {
+      const list = await openList(c.issuedAt, c.bits ?? 1);
       for (let attempt = 0; attempt < INDEX_ATTEMPTS; attempt++) {
         const row: IssuedRow = {
           id: randomBytes(16).toString('base64url'),
@@ -138,15 +142,27 @@ export function credentialStore(db: Database, settings: { statusListSize: number
       return rows.map(toCredential);
     },
 
-    /** Revokes a valid credential; false if it was not valid (unknown or already revoked). */
+    /** Revokes a valid (or suspended) credential; false if it was neither (unknown or already revoked). */
     async revoke(id: string, at: number, trx: Knex.Transaction): Promise<boolean> {
-      const n = await trx('issued_credentials').where({ id, status: 'valid' }).update({ status: 'revoked', revoked_at: at });
+      const n = await trx('issued_credentials').where({ id }).whereIn('status', ['valid', 'suspended']).update({ status: 'revoked', revoked_at: at });
       return n === 1;
     },
 
     async statusList(id: string): Promise<StatusListInfo | undefined> {
       const row = (await db<ListRow>('credential_status_lists').where({ id }).first()) as ListRow | undefined;
-      return row && { id: row.id, bits: 1, size: Number(row.size) };
+      return row && { id: row.id, bits: Number(row.bits) === 2 ? 2 : 1, size: Number(row.size) };
+    },
+
+    /** A list's entries that are not valid, with their state. */
+    async invalidEntries(listId: string): Promise<{ index: number; status: 'revoked' | 'suspended' }[]> {
+      const rows = (await db('issued_credentials').where({ status_list_id: listId }).whereIn('status', ['revoked', 'suspended']).select('status_index', 'status')) as { status_index: number; status: 'revoked' | 'suspended' }[];
+      return rows.map((r) => ({ index: Number(r.status_index), status: r.status }));
+    },
+
+    /** Moves credentials from one of `from` to `to` (suspend, resume, revoke a certificate's copies); how many moved. */
+    async setStatus(ids: readonly string[], from: readonly CredentialStatus[], to: CredentialStatus, at: number, trx: Knex.Transaction): Promise<number> {
+      if (ids.length === 0) return 0;
+      return trx('issued_credentials').whereIn('id', [...ids]).whereIn('status', [...from]).update({ status: to, ...(to === 'revoked' ? { revoked_at: at } : {}) });
     },
 
     /** The indices of a list's revoked entries. */

@@ -11,7 +11,7 @@ import { statusListPath, type StatusLists } from './status-lists.js';
 
 export interface CredentialRoutesDeps {
   issuer: string;
-  metadata: CredentialIssuerMetadata;
+  metadata: () => Promise<CredentialIssuerMetadata>;
   requests: CredentialRequests;
   nonces: CredentialNonces;
   signer: IssuerSigner;
@@ -60,7 +60,7 @@ export function credentialRoutes(deps: CredentialRoutesDeps): Router {
   const router = new Router();
   const issuerPath = new URL(deps.issuer).pathname.replace(/\/$/, '');
 
-  router.get(`/.well-known/openid-credential-issuer${issuerPath}`, (ctx) => publicJson(ctx, deps.metadata, METADATA_MAX_AGE));
+  router.get(`/.well-known/openid-credential-issuer${issuerPath}`, async (ctx) => publicJson(ctx, await deps.metadata(), METADATA_MAX_AGE));
 
   // SD-JWT VC issuer metadata: where a verifier finds the keys that sign credentials and status lists.
   router.get(`/.well-known/jwt-vc-issuer${issuerPath}`, async (ctx) => publicJson(ctx, { issuer: deps.issuer, jwks: await deps.signer.publicJwks() }, METADATA_MAX_AGE));

@@ -23,10 +23,19 @@ import { counterOfferRoutes } from './counter-offer.routes.js';
 import { credentialOffers } from './credential-offers.js';
 import { identityOffers } from './identity-offers.js';
 import { preAuthorizedGrant } from './pre-authorized-grant.js';
+import { certificateConfigurations } from './certificate-credential.js';
+import { certificateStore } from './certificate-store.js';
+import { certificateIssuance } from './certificates.js';
+import { certificateTypeRoutes } from './certificate-type.routes.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export { credentialView, type IssuedCredential } from './credential-store.js';
 export type { CredentialRevocation, Revoker } from './revocation.js';
+export type { Certificate, CertificateStore, CertificateType, ClaimValues } from './certificate-store.js';
+export type { CertificateIssuance } from './certificates.js';
+export { certificateScopes } from './certificate-credential.js';
+export { citizenCertificates, type CertificateSummary, type CitizenCertificates } from './citizen-certificates.js';
+export * from './certificate-types.js';
 
 /** A c_nonce is good for this long: time for a wallet to ask the citizen to unlock its keys. */
 const NONCE_SECONDS = 300;
@@ -54,10 +63,16 @@ export function createCredentials(deps: {
   const store = credentialStore(deps.db, { statusListSize: config.credentials.statusListSize });
   const lists = statusLists({ store, signer, issuer, ttlSeconds: config.credentials.statusListTtlSeconds });
   const nonces = credentialNonces({ keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: NONCE_SECONDS });
-  const metadata = credentialIssuerMetadata(issuer);
+  const certificates = certificateStore(deps.db, deps.sealer);
+  const issuance = certificateIssuance({ db: deps.db, certificates, store, statusLists: lists, signer, audit: deps.audit, issuer });
+  // The identity credential's configuration, and one per certificate type (read each time: types are few).
+  const metadata = async () => {
+    const base = credentialIssuerMetadata(issuer);
+    return { ...base, credential_configurations_supported: { ...base.credential_configurations_supported, ...certificateConfigurations(await certificates.types()) } };
+  };
   const requests = credentialRequests({
     issuer,
-    metadata: issuerMetadataResult(issuer, metadata),
+    metadata: async () => issuerMetadataResult(issuer, await metadata()),
     verifyAccessToken: accessTokenVerifier({ provider: deps.provider, accounts: deps.accounts }),
     replay: proofReplay(deps.Adapter),
     nonces,
@@ -66,6 +81,7 @@ export function createCredentials(deps: {
     signer,
     audit: deps.audit,
     validitySeconds: config.credentials.validitySeconds,
+    certificates: issuance,
   });
   const revocation = credentialRevocation({ db: deps.db, store, accounts: deps.accounts, audit: deps.audit });
   return {
@@ -75,10 +91,15 @@ export function createCredentials(deps: {
     signer,
     store,
     revocation,
-    router: () =>
-      credentialRoutes({ issuer, metadata, requests, nonces, signer, statusLists: lists, statusListTtlSeconds: config.credentials.statusListTtlSeconds, bodyMaxBytes: config.limits.bodyMaxBytes }),
+    /** Department certificates: their types and pushed certificates, and revoking them with their wallet copies. */
+    certificates: { store: certificates, issuance },
+    router: () => {
+      const router = credentialRoutes({ issuer, metadata, requests, nonces, signer, statusLists: lists, statusListTtlSeconds: config.credentials.statusListTtlSeconds, bodyMaxBytes: config.limits.bodyMaxBytes });
+      certificateTypeRoutes(router, { issuer, certificates, maxAge: 300 });
+      return router;
+    },
     /** The offline verification bundle (`yihao credential bundle`). */
-    bundle: () => exportBundle({ issuer, metadata, signer, store, statusLists: lists, ttlSeconds: config.credentials.statusListTtlSeconds }),
+    bundle: async () => exportBundle({ issuer, metadata: await metadata(), signer, store, statusLists: lists, ttlSeconds: config.credentials.statusListTtlSeconds }),
   };
 }
 export type Credentials = ReturnType<typeof createCredentials>;

@@ -6,6 +6,8 @@ import type { IssuerSigner } from './issuer-signer.js';
 /** Bit values of a 1-bit list (Token Status List: 0 valid, 1 invalid). */
 export const STATUS_VALID = 0;
 export const STATUS_INVALID = 1;
+/** Token Status List's "suspended", in 2-bit lists only. */
+export const STATUS_SUSPENDED = 2;
 
 /**
  * How long a verifier may keep using a list it fetched (`exp`), beyond the `ttl` after which it
@@ -28,9 +30,9 @@ export function statusLists(deps: { store: CredentialStore; signer: IssuerSigner
   const memo = new Map<string, { fingerprint: string; at: number; jwt: string }>();
   const uri = (id: string) => `${deps.issuer}${statusListPath(id)}`;
 
-  async function build(info: StatusListInfo, revoked: readonly number[], now: number): Promise<string> {
+  async function build(info: StatusListInfo, invalid: readonly { index: number; status: 'revoked' | 'suspended' }[], now: number): Promise<string> {
     const bits = new Array<number>(info.size).fill(STATUS_VALID);
-    for (const i of revoked) bits[i] = STATUS_INVALID;
+    for (const e of invalid) bits[e.index] = e.status === 'suspended' && info.bits === 2 ? STATUS_SUSPENDED : STATUS_INVALID;
     const iat = Math.floor(now / 1000);
     const { header, payload } = createHeaderAndPayload(
       new StatusList(bits, info.bits),
@@ -45,12 +47,13 @@ export function statusLists(deps: { store: CredentialStore; signer: IssuerSigner
 
     /** The signed list, or undefined for an unknown id. */
     async render(id: string, now = Date.now()): Promise<string | undefined> {
-      const [info, revoked, key] = await Promise.all([deps.store.statusList(id), deps.store.revokedIndices(id), deps.signer.active()]);
+      const [info, invalid, key] = await Promise.all([deps.store.statusList(id), deps.store.invalidEntries(id), deps.signer.active()]);
       if (!info) return undefined;
-      const fingerprint = createHash('sha256').update(`${key.kid}:${info.size}:${revoked.sort((a, b) => a - b).join(',')}`).digest('base64url');
+      const entries = invalid.sort((a, b) => a.index - b.index).map((e) => `${e.index}${e.status === 'suspended' ? 's' : ''}`);
+      const fingerprint = createHash('sha256').update(`${key.kid}:${info.size}:${entries.join(',')}`).digest('base64url');
       const kept = memo.get(id);
       if (kept && kept.fingerprint === fingerprint && now - kept.at < (deps.ttlSeconds * 1000) / 2) return kept.jwt;
-      const jwt = await build(info, revoked, now);
+      const jwt = await build(info, invalid, now);
       memo.delete(id);
       if (memo.size >= MEMO_LISTS) memo.delete(memo.keys().next().value!);
       memo.set(id, { fingerprint, at: now, jwt });

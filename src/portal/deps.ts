@@ -8,6 +8,7 @@ import type { CsrfTokens } from '../http/csrf.js';
 import type { PortalRelyingParty } from './relying-party.js';
 import type { PortalSessions } from './portal-sessions.js';
 import type { SelfService } from './self-service.js';
+import type { CertificateSummary } from '../credentials/index.js';
 
 /** Proofing evidence about the citizen waiting for their confirmation (docs/channels/assurance.md). */
 export interface PortalProofing {
@@ -44,9 +45,21 @@ export interface PortalDeps {
   proofing?: PortalProofing | undefined;
   /** Offers of the citizen's identity credential to the app's wallet (docs/credentials.md). */
   walletOffers?: PortalWalletOffers | undefined;
+  /** The citizen's department certificates (docs/credentials.md). */
+  certificates?: PortalCertificates | undefined;
 }
 
 /** Makes a credential offer of the identity credential from the citizen's own Yihao session, if that session's level is enough. */
 export interface PortalWalletOffers {
   offerIdentity(who: { sub: string; sessionUid: string; ip?: string | undefined; requestId?: string | undefined }): Promise<{ offerUri: string; txCode: string; expiresAt: number } | undefined>;
+}
+
+/** The certificates page's data, and the hook for adding one to the wallet. */
+export interface PortalCertificates {
+  list(accountId: string): Promise<CertificateSummary[]>;
+  /**
+   * Where "add to wallet" goes for a certificate: a credential offer (QR) page. Left out until the
+   * pre-authorized code flow's credential offers land; without it the page shows no such button.
+   */
+  walletOffer?(certificate: CertificateSummary): string | undefined;
 }

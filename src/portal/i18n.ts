@@ -26,7 +26,7 @@ const q = quoteName['zh-CN'];
 
 const zh = {
   portalName: '个人中心',
-  nav: { profile: '个人资料', credentials: '登录方式', sessions: '登录会话', apps: '授权应用', history: '访问记录', wallet: '电子凭证' },
+  nav: { profile: '个人资料', credentials: '登录方式', sessions: '登录会话', apps: '授权应用', history: '访问记录', wallet: '电子凭证', certificates: '电子证照' },
   navLabel: '个人中心导航',
   signOut: '退出登录',
   otherLanguage: { label: 'English', href: 'en' },
@@ -152,6 +152,17 @@ const zh = {
   ip: 'IP 地址',
   noHistory: '暂无记录。',
 
+  certificatesTitle: '电子证照',
+  certificatesLead: '各部门为您签发的电子证照。在一号 App 中领取后，可以只出示所需的信息。',
+  noCertificates: '您还没有电子证照。',
+  certificateIssuer: '签发部门',
+  certificateValidity: '有效期',
+  certificateStatus: '状态',
+  certificateStatuses: { valid: '有效', suspended: '已暂停', revoked: '已撤销', expired: '已过期', pending: '尚未生效' } as Record<string, string>,
+  validityRange: (from: string, until: string) => `${from} 至 ${until}`,
+  addToWallet: '添加到一号 App',
+  addToWalletLabel: (name: string) => `将${q(name)}添加到一号 App`,
+
   notices: {
     consent_revoked: '已撤销该应用的授权，它持有的令牌已失效。',
     proofing_confirmed: '已确认。您的账号身份核验方式已更新。',
@@ -179,7 +190,7 @@ const zh = {
 
 const en: typeof zh = {
   portalName: 'My account',
-  nav: { profile: 'Profile', credentials: 'Sign-in methods', sessions: 'Sessions', apps: 'Connected apps', history: 'Access history', wallet: 'Wallet' },
+  nav: { profile: 'Profile', credentials: 'Sign-in methods', sessions: 'Sessions', apps: 'Connected apps', history: 'Access history', wallet: 'Wallet', certificates: 'Certificates' },
   navLabel: 'Account sections',
   signOut: 'Sign out',
   otherLanguage: { label: '中文', href: 'zh-CN' },
@@ -304,6 +315,17 @@ const en: typeof zh = {
   app: 'App',
   ip: 'IP address',
   noHistory: 'Nothing yet.',
+
+  certificatesTitle: 'Certificates',
+  certificatesLead: 'Certificates that departments have issued to you. Add one to the Yihao app, and show only what is needed.',
+  noCertificates: 'You have no certificates yet.',
+  certificateIssuer: 'Issued by',
+  certificateValidity: 'Valid',
+  certificateStatus: 'Status',
+  certificateStatuses: { valid: 'Valid', suspended: 'Suspended', revoked: 'Revoked', expired: 'Expired', pending: 'Not yet valid' },
+  validityRange: (from, until) => `${from} to ${until}`,
+  addToWallet: 'Add to the Yihao app',
+  addToWalletLabel: (name) => `Add ${name} to the Yihao app`,
 
   notices: {
     consent_revoked: 'Access revoked. The app’s tokens no longer work.',

@@ -57,6 +57,8 @@ export interface PortalOptions {
   proofing?: PortalDeps['proofing'];
   /** Credential offers of the identity credential (the wallet page). */
   walletOffers?: PortalDeps['walletOffers'];
+  /** Department certificates, listed on their own page. */
+  certificates?: PortalDeps['certificates'];
 }
 
 /** The citizen portal at /account: a first-party relying party of Yihao with its self-service pages. */
@@ -83,6 +85,7 @@ export function createPortal(o: PortalOptions) {
     afterSignOut: o.afterSignOut,
     proofing: o.proofing,
     walletOffers: o.walletOffers,
+    certificates: o.certificates,
   };
   const router = new Router();
   signInRoutes(router, deps);

@@ -6,7 +6,7 @@ import { maskPhone } from '../accounts/index.js';
 import { passkeyGate } from './passkey-gate.js';
 import { noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 import { sectionPath, type Section, type SignedInChrome } from './views/layout.js';
-import { appsPage, credentialsPage, historyPage, profilePage, sessionsPage, walletPage, type PageContext } from './views/pages.js';
+import { appsPage, certificatesPage, credentialsPage, historyPage, profilePage, sessionsPage, walletPage, type PageContext } from './views/pages.js';
 import { ACR } from '../accounts/index.js';
 import { acrRank } from '../oidc/acr-policy.js';
 
@@ -42,6 +42,11 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
     wallet: async (s) => {
       const strongEnough = acrRank(s.session.acr) >= acrRank(ACR.twoFactor);
       return (c) => walletPage(c, { strongEnough });
+    },
+    certificates: async (s) => {
+      const list = deps.certificates ? await deps.certificates.list(s.account.id) : [];
+      const offer = deps.certificates?.walletOffer?.bind(deps.certificates);
+      return (c) => certificatesPage(c, list, offer);
     },
   };
 

@@ -158,6 +158,12 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     const newcomer = await h.citizen();
     const holder = await h.yihao.accounts.findBySub(someone.sub);
     const credential = await h.yihao.credentials.store.record({ accountId: holder!.id, type: 'urn:yihao:vct:identity:1', clientId: 'yh_app', holderJkt: 'jkt', issuedAt: Date.now(), expiresAt: Date.now() + 86_400_000 });
+    const certificateType = { id: 'residence_permit', department_id: dept.p1.id, names: { 'zh-CN': '居住证', en: 'Residence permit' }, claims: { permit_number: { type: 'string', required: true } } };
+    const certificates = h.yihao.credentials.certificates.store;
+    await certificates.insertType({ id: 'work_permit', departmentId: dept.p1.id, vct: `${h.issuer}/credentials/types/work_permit`, names: { 'zh-CN': '工作许可', en: 'Work permit' }, claims: { permit_number: { type: 'string', required: true } }, validityDays: 365, createdBy: 'test', createdAt: Date.now() });
+    const certificate = await h.yihao.stores.db.transaction((trx) =>
+      certificates.insert({ typeId: 'work_permit', departmentId: dept.p1.id, accountId: holder!.id, claims: { permit_number: 'W1' }, validFrom: Date.now(), validUntil: Date.now() + 86_400_000, pushedBy: 'dept-system', createdAt: Date.now(), idempotencyKey: undefined }, trx),
+    );
 
     type Who = keyof typeof ops;
     // [operationId, who, method, path, body, status]: refusals first, then the calls that change state.
@@ -186,6 +192,11 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['revokeCredential', 'superP1', 'POST', `/credentials/${credential.id}/revoke`, {}, 403],
       ['queryAuditEvents', 'adminP1', 'GET', '/audit/events', undefined, 403],
       ['verifyAuditChain', 'reviewerP1', 'GET', '/audit/verify', undefined, 403],
+      ['createCertificateType', 'reviewerP1', 'POST', '/certificate-types', certificateType, 403],
+      ['listCertificateTypes', 'auditorP1', 'GET', '/certificate-types', undefined, 403],
+      ['revokeCertificate', 'reviewerP1', 'POST', `/certificates/${certificate.certificate.id}/revoke`, {}, 403],
+      ['suspendCertificate', 'auditorP1', 'POST', `/certificates/${certificate.certificate.id}/suspend`, {}, 403],
+      ['resumeCertificate', 'reviewerP1', 'POST', `/certificates/${certificate.certificate.id}/resume`, {}, 403],
 
       ['getMe', 'counterP1', 'GET', '/me', undefined, 200],
       ['listDepartments', 'auditorP1', 'GET', '/departments', undefined, 200],
@@ -212,6 +223,11 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['verifyAuditChain', 'auditorP1', 'GET', '/audit/verify', undefined, 200],
       ['rotateSigningKeys', 'superN', 'POST', '/keys/rotate', undefined, 200],
       ['revokeCredential', 'superN', 'POST', `/credentials/${credential.id}/revoke`, { reason: '测试' }, 200],
+      ['createCertificateType', 'adminP1', 'POST', '/certificate-types', certificateType, 201],
+      ['listCertificateTypes', 'superP1', 'GET', '/certificate-types', undefined, 200],
+      ['suspendCertificate', 'adminP1', 'POST', `/certificates/${certificate.certificate.id}/suspend`, {}, 200],
+      ['resumeCertificate', 'superP1', 'POST', `/certificates/${certificate.certificate.id}/resume`, {}, 200],
+      ['revokeCertificate', 'adminP1', 'POST', `/certificates/${certificate.certificate.id}/revoke`, {}, 200],
     ];
     for (const [operation, who, method, path, body, status] of calls) {
       const res = await ops[who].api(method, path, body);
@@ -219,8 +235,9 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       if (status === 403) expect(res.body).toMatchObject({ error: 'forbidden' });
     }
 
-    // Every endpoint has been both allowed and refused here (getMe is refused only to non-operators, above).
-    for (const route of apiRoutes.filter((r) => !r.public)) {
+    // Every endpoint has been both allowed and refused here (getMe is refused only to non-operators, above);
+    // department systems' endpoints take no operator at all (test/integration/certificates.test.ts).
+    for (const route of apiRoutes.filter((r) => !r.public && r.caller !== 'department-system')) {
       const tried = calls.filter(([operation]) => operation === route.operationId).map(([, , , , , status]) => status);
       expect({ operation: route.operationId, allowed: tried.some((st) => st < 300) }).toEqual({ operation: route.operationId, allowed: true });
       if (route.operationId !== 'getMe') expect({ operation: route.operationId, refused: tried.includes(403) }).toEqual({ operation: route.operationId, refused: true });

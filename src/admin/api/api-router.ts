@@ -5,6 +5,7 @@ import type { AuditLog } from '../../audit/index.js';
 import { AdminError, isAdminError } from '../admin-error.js';
 import { ADMIN_API_PATH } from '../admin-resource.js';
 import type { OperatorAuth } from '../operator-auth.js';
+import type { DepartmentSystemAuth } from '../department-system-auth.js';
 import type { AdminServices } from '../services.js';
 import { parseInput } from '../validate.js';
 import { readJson } from './json-body.js';
@@ -18,6 +19,8 @@ export interface ApiRouterDeps {
   bodyMaxBytes: number;
   logger: Logger;
   audit: AuditLog;
+  /** The machine path: department systems' client_credentials tokens, for their routes only. */
+  systemAuth?: DepartmentSystemAuth | undefined;
 }
 
 const koaPath = (path: string) => `${ADMIN_API_PATH}${path.replace(/\{([a-z_]+)\}/g, ':$1')}`;
@@ -28,8 +31,12 @@ function bearer(ctx: Context): string {
   return m[1]!;
 }
 
+const unavailable = (): never => {
+  throw new AdminError('unauthorized', 'this server takes no department system tokens');
+};
+
 /** The admin REST API: each route of the table, validated on the way in and on the way out. */
-export function adminApiRouter({ issuer, services, auth, bodyMaxBytes, logger, audit }: ApiRouterDeps, routes: readonly ApiRoute[] = apiRoutes): Router {
+export function adminApiRouter({ issuer, services, auth, bodyMaxBytes, logger, audit, systemAuth }: ApiRouterDeps, routes: readonly ApiRoute[] = apiRoutes): Router {
   const router = new Router();
   const document = openApiDocument(routes, issuer);
 
@@ -41,11 +48,14 @@ export function adminApiRouter({ issuer, services, auth, bodyMaxBytes, logger, a
           ctx.body = document;
           return;
         }
-        const op = await auth.fromAccessToken(bearer(ctx), { ip: ctx.ip, requestId: ctx.state.requestId as string | undefined });
+        const origin = { ip: ctx.ip, requestId: ctx.state.requestId as string | undefined };
+        // A route is either an operator's or a department system's: neither token passes for the other.
+        const system = route.caller === 'department-system' ? await (systemAuth ?? unavailable()).fromAccessToken(bearer(ctx), origin) : undefined;
+        const op = system ? undefined : await auth.fromAccessToken(bearer(ctx), origin);
         const query = route.query ? parseInput(route.query, ctx.query) : {};
         const raw = route.method === 'get' || route.method === 'delete' ? undefined : await readJson(ctx, bodyMaxBytes);
         const body = route.body ? parseInput(route.body, raw ?? {}) : undefined;
-        const result = await route.handler(op, { params: ctx.params as Record<string, string>, query: query as Record<string, unknown>, body }, services);
+        const result = await route.handler(op, { params: ctx.params as Record<string, string>, query: query as Record<string, unknown>, body }, services, system);
         ctx.status = route.status;
         if (route.status !== 204) {
           // An answer that breaks its own contract is a bug: it never leaves (500, logged).

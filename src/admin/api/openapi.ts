@@ -81,6 +81,7 @@ export function openApiDocument(routes: readonly ApiRoute[], issuer: string): Js
       ...(r.body ? { requestBody: { required: r.method !== 'post' || !isOptionalBody(r.body), content: { 'application/json': { schema: toSchema(r.body, 'input') } } } } : {}),
       responses,
       ...(r.public ? { security: [] } : {}),
+      ...(r.caller === 'department-system' ? { security: [{ departmentSystemToken: [] }] } : {}),
     };
   }
   return {
@@ -98,7 +99,14 @@ export function openApiDocument(routes: readonly ApiRoute[], issuer: string): Js
     paths,
     components: {
       schemas,
-      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: `An access token for the resource ${issuer}${ADMIN_API_PATH} with scope admin` } },
+      securitySchemes: {
+        adminToken: { type: 'http', scheme: 'bearer', description: `An access token for the resource ${issuer}${ADMIN_API_PATH} with scope admin` },
+        departmentSystemToken: {
+          type: 'oauth2',
+          description: "A department system's client_credentials token (a service client registered in that department) for the resource " + `${issuer}${ADMIN_API_PATH}` + ' with scope certificates:push',
+          flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { 'certificates:push': "Push and list your department's certificates" } } },
+        },
+      },
     },
   };
 }

@@ -5,6 +5,8 @@ import { newClientInput, reviewInput, rotationInput, suspensionInput } from '../
 import { departmentInput } from '../departments.js';
 import { assignmentInput } from '../operator-service.js';
 import { revocationInput } from '../credential-service.js';
+import { certificateListQuery, certificatePushInput, certificateRevocationInput, certificateTypeInput } from '../certificate-service.js';
+import type { DepartmentSystem } from '../department-system-auth.js';
 import { paging } from '../paging.js';
 import type { AdminServices } from '../services.js';
 import type { Operator } from '../roles.js';
@@ -32,12 +34,15 @@ export interface ApiRoute {
   response?: z.ZodType;
   /** Whether it needs no token (the OpenAPI document itself). */
   public?: boolean;
-  handler(op: Operator | undefined, req: ApiRequest, services: AdminServices): Promise<unknown>;
+  /** Called by a department's system (client_credentials, scope certificates:push) instead of an operator. */
+  caller?: 'department-system';
+  handler(op: Operator | undefined, req: ApiRequest, services: AdminServices, system?: DepartmentSystem): Promise<unknown>;
 }
 
 const id = (r: ApiRequest, name: string) => r.params[name]!;
 const as = <T>(v: unknown) => v as T;
 const op = (o: Operator | undefined) => o!;
+const sys = (s: DepartmentSystem | undefined) => s!;
 
 const listQuery = z.object({ q: z.string().max(128).optional(), ...paging }).strict();
 
@@ -200,5 +205,43 @@ export const apiRoutes: readonly ApiRoute[] = [
     method: 'get', path: '/audit/verify', operationId: 'verifyAuditChain', summary: 'Recompute the hash chain and name the first broken row', tag: 'audit', roles: 'super-admin, auditor',
     status: 200, response: s.chainBody,
     handler: async (o, _r, sv) => s.toChain(await sv.audit.verify(op(o))),
+  },
+  {
+    method: 'post', path: '/certificate-types', operationId: 'createCertificateType', summary: 'Define a certificate type for a department: its names, claim schema and default validity', tag: 'certificates', roles: 'super-admin, dept-admin',
+    body: certificateTypeInput, status: 201, response: s.certificateTypeBody,
+    handler: async (o, r, sv) => s.toCertificateType(await sv.certificates.defineType(op(o), as(r.body))),
+  },
+  {
+    method: 'get', path: '/certificate-types', operationId: 'listCertificateTypes', summary: 'Certificate types of the departments in your subtrees', tag: 'certificates', roles: 'super-admin, dept-admin',
+    status: 200, response: s.certificateTypeListBody,
+    handler: async (o, _r, sv) => ({ items: (await sv.certificates.listTypes(op(o))).map(s.toCertificateType) }),
+  },
+  {
+    method: 'post', path: '/certificates', operationId: 'pushCertificate', summary: "Push a citizen's certificate of one of your department's types (a department system's client_credentials token, scope certificates:push)", tag: 'certificates', roles: 'department system',
+    caller: 'department-system', body: certificatePushInput, status: 201, response: s.certificateBody,
+    handler: async (_o, r, sv, system) => s.toCertificate(await sv.certificates.push(sys(system), as(r.body))),
+  },
+  {
+    method: 'get', path: '/certificates', operationId: 'listCertificates', summary: "Your department's certificates, newest first (a department system's token)", tag: 'certificates', roles: 'department system',
+    caller: 'department-system', query: certificateListQuery, status: 200, response: s.pageOf(s.certificateBody, 'CertificatePage'),
+    handler: async (_o, r, sv, system) => {
+      const page = await sv.certificates.listForSystem(sys(system), as(r.query));
+      return { ...page, items: page.items.map(s.toCertificate) };
+    },
+  },
+  {
+    method: 'post', path: '/certificates/{certificate_id}/revoke', operationId: 'revokeCertificate', summary: 'Revoke a certificate: it and every wallet copy turn invalid in their status lists', tag: 'certificates', roles: 'super-admin, dept-admin',
+    body: certificateRevocationInput, status: 200, response: s.certificateBody,
+    handler: async (o, r, sv) => s.toCertificate(await sv.certificates.revoke(op(o), id(r, 'certificate_id'), as(r.body))),
+  },
+  {
+    method: 'post', path: '/certificates/{certificate_id}/suspend', operationId: 'suspendCertificate', summary: 'Suspend a valid certificate: it and every wallet copy read "suspended" in their status lists until resumed', tag: 'certificates', roles: 'super-admin, dept-admin',
+    body: certificateRevocationInput, status: 200, response: s.certificateBody,
+    handler: async (o, r, sv) => s.toCertificate(await sv.certificates.suspend(op(o), id(r, 'certificate_id'), true, as(r.body))),
+  },
+  {
+    method: 'post', path: '/certificates/{certificate_id}/resume', operationId: 'resumeCertificate', summary: 'Resume a suspended certificate: it and its wallet copies are valid again', tag: 'certificates', roles: 'super-admin, dept-admin',
+    body: certificateRevocationInput, status: 200, response: s.certificateBody,
+    handler: async (o, r, sv) => s.toCertificate(await sv.certificates.suspend(op(o), id(r, 'certificate_id'), false, as(r.body))),
   },
 ];

@@ -3,6 +3,7 @@ import type { AuditEvent, ChainReport } from '../../audit/index.js';
 import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettingsFields, type ClientChange, type ClientRecord } from '../../clients/index.js';
 import type { SigningKeyInfo } from '../../keys/index.js';
 import { credentialView } from '../../credentials/index.js';
+import { configurationIdOf, scopeOf, type Certificate, type CertificateType } from '../../credentials/index.js';
 import type { Department } from '../departments.js';
 import { LEVELS } from '../departments.js';
 import { needsNationalReview } from '../review-rules.js';
@@ -119,7 +120,7 @@ export const credentialBody = z
     id: z.string(),
     type: z.string().describe('The credential type (its vct).'),
     client_id: z.string().describe('The wallet app it was issued to.'),
-    status: z.enum(['valid', 'revoked']),
+    status: z.enum(['valid', 'revoked', 'suspended']),
     status_list: z.string().describe('The id of its status list (served at /credentials/status/{id}).'),
     status_index: z.number().int(),
     issued_at: time,
@@ -189,3 +190,61 @@ export const toChain = (r: ChainReport) => {
 /** A page of `item`. */
 export const pageOf = <T extends z.ZodType>(item: T, id: string) =>
   z.object({ items: z.array(item), page: z.number().int(), per_page: z.number().int(), total: z.number().int() }).meta({ id });
+
+const claimSpecBody = z.object({
+  type: z.enum(['string', 'date', 'number', 'boolean']),
+  required: z.boolean(),
+  max_length: z.number().int().optional(),
+  names: z.object({ 'zh-CN': z.string(), en: z.string() }).optional(),
+});
+export const certificateTypeBody = z
+  .object({
+    id: z.string(),
+    department_id: z.string(),
+    vct: z.string().describe('The SD-JWT VC type of its certificates, a URL under the issuer.'),
+    credential_configuration_id: z.string().describe('Its OID4VCI credential configuration (cert_<id>) in the issuer metadata.'),
+    scope: z.string().describe('The scope a wallet asks for to get it (certificate:<id>).'),
+    names: z.object({ 'zh-CN': z.string(), en: z.string() }),
+    claims: z.record(z.string(), claimSpecBody),
+    validity_days: z.number().int(),
+    created_at: time,
+  })
+  .meta({ id: 'CertificateType' });
+export const toCertificateType = (t: CertificateType) => ({
+  id: t.id,
+  department_id: t.departmentId,
+  vct: t.vct,
+  credential_configuration_id: configurationIdOf(t.id),
+  scope: scopeOf(t.id),
+  names: t.names,
+  claims: t.claims,
+  validity_days: t.validityDays,
+  created_at: iso(t.createdAt)!,
+});
+export const certificateTypeListBody = z.object({ items: z.array(certificateTypeBody) }).meta({ id: 'CertificateTypeList' });
+
+export const certificateBody = z
+  .object({
+    id: z.string(),
+    type: z.string(),
+    department_id: z.string().describe('The issuing department.'),
+    status: z.enum(['valid', 'suspended', 'revoked']),
+    valid_from: time,
+    valid_until: time,
+    pushed_by: z.string().describe('The department system (client id) that pushed it.'),
+    created_at: time,
+    revoked_at: time.nullable(),
+  })
+  .describe('A pushed certificate. It names neither the citizen nor the claims: the citizen holds those.')
+  .meta({ id: 'Certificate' });
+export const toCertificate = (c: Certificate) => ({
+  id: c.id,
+  type: c.typeId,
+  department_id: c.departmentId,
+  status: c.status,
+  valid_from: iso(c.validFrom)!,
+  valid_until: iso(c.validUntil)!,
+  pushed_by: c.pushedBy,
+  created_at: iso(c.createdAt)!,
+  revoked_at: iso(c.revokedAt),
+});

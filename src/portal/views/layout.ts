@@ -1,8 +1,8 @@
 import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
 import { ALERT_NOTICES, type Locale, type Notice, type PortalMessages } from '../i18n.js';
 
-export type Section = 'profile' | 'credentials' | 'sessions' | 'apps' | 'history' | 'wallet';
-export const SECTIONS: readonly Section[] = ['profile', 'credentials', 'sessions', 'apps', 'history', 'wallet'];
+export type Section = 'profile' | 'credentials' | 'sessions' | 'apps' | 'history' | 'wallet' | 'certificates';
+export const SECTIONS: readonly Section[] = ['profile', 'credentials', 'sessions', 'apps', 'history', 'wallet', 'certificates'];
 export const sectionPath = (s: Section): string => (s === 'profile' ? '/account' : `/account/${s}`);
 
 // The sign-in pages' look (interactions/views/layout.ts), widened for lists and tables, with a

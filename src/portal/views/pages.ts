@@ -5,6 +5,7 @@ import { auditActionLabel } from '../../audit/index.js';
 import { formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
 import { isRemovable, type CredentialSummary } from '../credential-store.js';
 import type { AppView, DeviceView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
+import type { CertificateSummary } from '../../credentials/index.js';
 import { portalLayout, type SignedInChrome } from './layout.js';
 
 export interface PageContext {
@@ -183,6 +184,26 @@ export function historyPage(c: SignedInPage, entries: HistoryEntry[], limit: num
 <tbody>${rows}</tbody>
 </table>`,
   );
+}
+
+export function certificatesPage(c: SignedInPage, certificates: CertificateSummary[], walletOffer?: (cert: CertificateSummary) => string | undefined): string {
+  const { t } = c;
+  const day = (ms: number) => html`<time datetime="${new Date(ms).toISOString()}">${formatDate(c.locale, ms, c.timeZone)}</time>`;
+  const cards = certificates.map((cert, i) => {
+    const name = cert.names[c.locale === 'en' ? 'en' : 'zh-CN'];
+    // The hook for i14-preauth's credential offers: a QR page per certificate, when there is one.
+    const offer = cert.status === 'valid' ? walletOffer?.(cert) : undefined;
+    return html`<section class="card" data-certificate="${cert.id}" data-configuration="${cert.configurationId}" aria-labelledby="cert-${i}">
+<h2 id="cert-${i}">${name}</h2>
+<dl>
+<dt>${t.certificateIssuer}</dt><dd>${cert.department}</dd>
+<dt>${t.certificateValidity}</dt><dd>${trusted(t.validityRange(String(day(cert.validFrom)), String(day(cert.validUntil))))}</dd>
+<dt>${t.certificateStatus}</dt><dd data-status="${cert.status}">${t.certificateStatuses[cert.status] ?? cert.status}</dd>
+</dl>
+${offer ? html`<p><a href="${offer}" aria-label="${t.addToWalletLabel(name)}">${t.addToWallet}</a></p>` : ''}
+</section>`;
+  });
+  return page(c, t.certificatesTitle, html`<p class="lead">${t.certificatesLead}</p>${certificates.length ? cards : html`<p>${t.noCertificates}</p>`}`);
 }
 
 export function signedOutPage(c: PageContext): string {

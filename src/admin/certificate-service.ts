@@ -1,0 +1,187 @@
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { uniqueViolation } from '../accounts/account-store.js';
+import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
+import {
+  certificateTypeInput,
+  claimsValidator,
+  vctOf,
+  type Certificate,
+  type CertificateIssuance,
+  type CertificateStore,
+  type CertificateType,
+} from '../credentials/index.js';
+import { isYihaoError } from '../errors.js';
+import { parseCitizenId } from '../identity/index.js';
+import type { Database } from '../storage/database.js';
+import { AdminError, notFound } from './admin-error.js';
+import type { DepartmentSystem } from './department-system-auth.js';
+import type { DepartmentStore } from './departments.js';
+import type { Guard } from './guard.js';
+import { offsetOf, paging, type Page } from './paging.js';
+import type { Operator } from './roles.js';
+import { parseInput } from './validate.js';
+
+export { certificateTypeInput };
+
+const DAY = 86_400_000;
+
+export const certificatePushInput = z
+  .object({
+    /** The certificate type's id. */
+    type: z.string().min(1).max(40),
+    /** The issuing department: the pushing system's own. */
+    department_id: z.string().min(1).max(32),
+    /** The citizen's ID number: looked up through the citizen index, never stored or echoed. */
+    citizen_id: z.string().min(1).max(40),
+    claims: z.record(z.string(), z.unknown()),
+    valid_from: z.iso.datetime({ offset: true }).optional(),
+    valid_until: z.iso.datetime({ offset: true }).optional(),
+    /** Repeating a push with the same key returns the certificate the first one made. */
+    idempotency_key: z.string().regex(/^[A-Za-z0-9._:-]{8,128}$/, 'must be 8 to 128 letters, digits or ._:-').optional(),
+  })
+  .strict();
+
+export const certificateListQuery = z.object({ type: z.string().min(1).max(40).optional(), ...paging }).strict();
+export const certificateRevocationInput = z.object({ reason: z.string().trim().min(1).max(200).optional() }).strict();
+
+/**
+ * Department certificates at the admin API. Operators define certificate types for departments in
+ * their scope (`certificate.define`) and revoke certificates there (`certificate.revoke`), audited
+ * like every admin action. A department's system (department-system-auth.ts) pushes and lists
+ * certificates of its own department's types only.
+ */
+export function certificateService(d: { db: Database; audit: AuditLog; accounts: Pick<Accounts, 'findByIdentifier' | 'findById'>; departments: DepartmentStore; guard: Guard; issuer: string; certificates: { store: CertificateStore; issuance: CertificateIssuance } }) {
+  const store = d.certificates.store;
+
+  async function typesOf(op: Operator): Promise<CertificateType[]> {
+    const scopes = await d.guard.scopes(op, 'certificate.define', 'certificate_type.list');
+    const { items } = await d.departments.within(scopes);
+    return store.types(items.map((x) => x.id));
+  }
+
+  /** A push's claims against its type's schema; problems are named `claims.<name>`. */
+  function checkedClaims(type: CertificateType, claims: unknown) {
+    try {
+      return parseInput(claimsValidator(type.claims), claims);
+    } catch (e) {
+      if (!(e instanceof AdminError) || !e.fields) throw e;
+      const fields = Object.fromEntries(Object.entries(e.fields).map(([k, v]) => [k === '_' ? 'claims' : `claims.${k}`, v]));
+      const [first] = Object.entries(fields);
+      throw new AdminError('invalid_input', `${first![0]} ${first![1]}`, fields);
+    }
+  }
+
+  async function replayed(system: DepartmentSystem, key: string, typeId: string, accountId: string): Promise<Certificate> {
+    const earlier = await store.byIdempotencyKey(system.clientId, key);
+    if (!earlier) throw new Error('idempotency key vanished');
+    if (earlier.typeId !== typeId || earlier.accountId !== accountId) throw new AdminError('conflict', 'idempotency_key was used before for another certificate');
+    return earlier;
+  }
+
+  return {
+    async defineType(op: Operator, input: z.output<typeof certificateTypeInput>): Promise<CertificateType> {
+      const dept = await d.guard.require(op, 'certificate.define', 'certificate_type.create', await d.departments.find(input.department_id));
+      const type: CertificateType = {
+        id: input.id,
+        departmentId: dept.id,
+        vct: vctOf(d.issuer, input.id),
+        names: input.names,
+        claims: input.claims,
+        validityDays: input.validity_days,
+        createdBy: op.sub,
+        createdAt: Date.now(),
+      };
+      await d.db.transaction(async (trx: Knex.Transaction) => {
+        if (!(await store.insertType(type, trx))) throw new AdminError('conflict', `a certificate type ${input.id} exists already`);
+        await d.guard.record(op, 'admin.certificate_type.created', { departmentId: dept.id }, { type: type.id, vct: type.vct, claims: Object.keys(type.claims) }, trx);
+      });
+      return type;
+    },
+
+    async listTypes(op: Operator): Promise<CertificateType[]> {
+      return typesOf(op);
+    },
+
+    async push(system: DepartmentSystem, input: z.output<typeof certificatePushInput>): Promise<Certificate> {
+      if (input.department_id !== system.departmentId) throw new AdminError('forbidden', 'a department system pushes certificates of its own department only');
+      const type = await store.type(input.type);
+      if (!type) throw notFound('certificate type');
+      if (type.departmentId !== system.departmentId) throw new AdminError('forbidden', "this certificate type is another department's");
+      const claims = checkedClaims(type, input.claims);
+      let citizenId: string;
+      try {
+        citizenId = parseCitizenId(input.citizen_id);
+      } catch {
+        throw new AdminError('invalid_input', 'citizen_id is not a valid citizen ID number', { citizen_id: 'is not a valid citizen ID number' });
+      }
+      const account = await d.accounts.findByIdentifier(citizenId);
+      if (!account) throw new AdminError('not_found', 'no account for this citizen ID number');
+      const now = Date.now();
+      const validFrom = input.valid_from ? Date.parse(input.valid_from) : now;
+      const validUntil = input.valid_until ? Date.parse(input.valid_until) : validFrom + type.validityDays * DAY;
+      if (validUntil <= validFrom) throw new AdminError('invalid_input', 'valid_until must be after valid_from', { valid_until: 'must be after valid_from' });
+      if (validUntil <= now) throw new AdminError('invalid_input', 'valid_until must be in the future', { valid_until: 'must be in the future' });
+      if (input.idempotency_key && (await store.byIdempotencyKey(system.clientId, input.idempotency_key))) return replayed(system, input.idempotency_key, type.id, account.id);
+      try {
+        return await d.db.transaction(async (trx) => {
+          const { certificate } = await store.insert(
+            { typeId: type.id, departmentId: type.departmentId, accountId: account.id, claims, validFrom, validUntil, pushedBy: system.clientId, createdAt: now, idempotencyKey: input.idempotency_key },
+            trx,
+          );
+          await d.audit.append(
+            {
+              action: 'vc.certificate_pushed',
+              actorType: 'client',
+              actorId: system.clientId,
+              clientId: system.clientId,
+              accountId: account.sub,
+              departmentId: type.departmentId,
+              ip: system.ip,
+              requestId: system.requestId,
+              details: { certificate_id: certificate.id, type: type.id, valid_until: new Date(validUntil).toISOString() },
+            },
+            { trx },
+          );
+          return certificate;
+        });
+      } catch (e) {
+        // Two pushes with one key at once: the loser answers with the winner's certificate.
+        if (input.idempotency_key && uniqueViolation(e)) return replayed(system, input.idempotency_key, type.id, account.id);
+        throw e;
+      }
+    },
+
+    async listForSystem(system: DepartmentSystem, query: z.output<typeof certificateListQuery>): Promise<Page<Certificate>> {
+      const { items, total } = await store.listByDepartment([system.departmentId], { offset: offsetOf(query), limit: query.per_page, typeId: query.type });
+      return { items, total, page: query.page, per_page: query.per_page };
+    },
+
+    async suspend(op: Operator, id: string, suspend: boolean, input: z.output<typeof certificateRevocationInput>): Promise<Certificate> {
+      const operation = suspend ? 'certificate.suspend' : 'certificate.resume';
+      const found = /^[A-Za-z0-9_-]{22}$/.test(id) ? await store.find(id) : undefined;
+      await d.guard.require(op, 'certificate.revoke', operation, found && (await d.departments.find(found.departmentId)));
+      const account = await d.accounts.findById(found!.accountId);
+      try {
+        return await d.certificates.issuance.suspend(found!, suspend, { sub: op.sub, ip: op.ip, requestId: op.requestId }, account?.sub, input.reason);
+      } catch (e) {
+        if (isYihaoError(e)) throw new AdminError(e.status === 409 ? 'conflict' : 'invalid_input', e.message);
+        throw e;
+      }
+    },
+
+    async revoke(op: Operator, id: string, input: z.output<typeof certificateRevocationInput>): Promise<Certificate> {
+      const found = /^[A-Za-z0-9_-]{22}$/.test(id) ? await store.find(id) : undefined;
+      await d.guard.require(op, 'certificate.revoke', 'certificate.revoke', found && (await d.departments.find(found.departmentId)));
+      const account = await d.accounts.findById(found!.accountId);
+      try {
+        return await d.certificates.issuance.revoke(found!, { sub: op.sub, ip: op.ip, requestId: op.requestId }, account?.sub, input.reason);
+      } catch (e) {
+        if (isYihaoError(e)) throw new AdminError(e.status === 409 ? 'conflict' : 'invalid_input', e.message);
+        throw e;
+      }
+    },
+  };
+}
+export type CertificateService = ReturnType<typeof certificateService>;

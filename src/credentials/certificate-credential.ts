@@ -1,0 +1,82 @@
+import { digest, ES256, generateSalt } from '@sd-jwt/crypto-nodejs';
+import { SDJwtVcInstance, type SdJwtVcPayload } from '@sd-jwt/sd-jwt-vc';
+import type { CredentialConfigurationSupportedWithFormats } from '@openid4vc/openid4vci';
+import type { JWK } from 'jose';
+import type { Database } from '../storage/database.js';
+import type { CertificateType, ClaimValues } from './certificate-store.js';
+import { configurationIdOf, scopeOf } from './certificate-types.js';
+import { PROOF_ALGS } from './issuer-metadata.js';
+
+const label = (zh: string, en: string) => [
+  { name: zh, locale: 'zh-CN' },
+  { name: en, locale: 'en' },
+];
+
+/** The OID4VCI configuration of each certificate type: `cert_<id>`, its own scope, its type's `vct`. */
+export function certificateConfigurations(types: readonly CertificateType[]): Record<string, CredentialConfigurationSupportedWithFormats> {
+  return Object.fromEntries(
+    types.map((t) => [
+      configurationIdOf(t.id),
+      {
+        format: 'dc+sd-jwt',
+        vct: t.vct,
+        scope: scopeOf(t.id),
+        cryptographic_binding_methods_supported: ['jwk'],
+        credential_signing_alg_values_supported: PROOF_ALGS,
+        proof_types_supported: { jwt: { proof_signing_alg_values_supported: PROOF_ALGS } },
+        credential_metadata: {
+          display: label(t.names['zh-CN'], t.names.en),
+          claims: [
+            ...Object.entries(t.claims).map(([claim, spec]) => ({ path: [claim], mandatory: spec.required, ...(spec.names ? { display: label(spec.names['zh-CN'], spec.names.en) } : {}) })),
+            { path: ['issuing_department'], display: label('签发部门', 'Issuing department') },
+          ],
+        },
+      } as CredentialConfigurationSupportedWithFormats,
+    ]),
+  );
+}
+
+/**
+ * The scopes a wallet may ask for at the credential issuer beside the identity credential's: one
+ * per certificate type, read when a token is asked for (a new type needs no restart).
+ */
+export const certificateScopes = (db: Database) => async (): Promise<string[]> => {
+  const rows = (await db('certificate_types').select('id')) as { id: string }[];
+  return rows.map((r) => scopeOf(r.id));
+};
+
+export interface CertificateCredentialInput {
+  type: CertificateType;
+  claims: ClaimValues;
+  /** The issuing department's name, a disclosable claim like the others. */
+  issuingDepartment: string;
+  holderJwk: JWK;
+  issuer: string;
+  issuedAt: number;
+  validFrom: number;
+  validUntil: number;
+  status: { uri: string; idx: number };
+  signingKey: JWK & { kid: string; alg: string };
+}
+
+/**
+ * Signs a department certificate as an SD-JWT VC (`dc+sd-jwt`) with its type's `vct`, bound to the
+ * wallet's key, every claim its own disclosure (the issuing department too), `nbf`/`exp` from the
+ * certificate's validity and its entry in a status list.
+ */
+export async function issueCertificateCredential(input: CertificateCredentialInput): Promise<string> {
+  const sdjwt = new SDJwtVcInstance({ signer: await ES256.getSigner(input.signingKey), signAlg: input.signingKey.alg, hasher: digest, hashAlg: 'sha-256', saltGenerator: generateSalt });
+  const claims = { ...input.claims, issuing_department: input.issuingDepartment };
+  const payload: SdJwtVcPayload = {
+    iss: input.issuer,
+    vct: input.type.vct,
+    iat: Math.floor(input.issuedAt / 1000),
+    nbf: Math.floor(input.validFrom / 1000),
+    exp: Math.floor(input.validUntil / 1000),
+    cnf: { jwk: input.holderJwk },
+    status: { status_list: input.status },
+    ...claims,
+  };
+  const frame = { _sd: Object.keys(claims) } as unknown as Parameters<SDJwtVcInstance['issue']>[1];
+  return sdjwt.issue(payload, frame, { header: { kid: input.signingKey.kid } });
+}

@@ -2,11 +2,12 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Account } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { YihaoError } from '../errors.js';
+import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 import { issueCertificateCredential } from './certificate-credential.js';
 import type { Certificate, CertificateStore, CertificateType, ClaimValues } from './certificate-store.js';
 import { scopeOf, typeIdOfConfiguration } from './certificate-types.js';
-import type { CredentialStore } from './credential-store.js';
+import type { CredentialStatus, CredentialStore } from './credential-store.js';
 import type { IssuerSigner } from './issuer-signer.js';
 import type { StatusLists } from './status-lists.js';
 
@@ -33,6 +34,39 @@ export interface CertificateRevoker {
  * status entry, linked to the certificate), and revocation of a certificate with every copy.
  */
 export function certificateIssuance(deps: { db: Database; certificates: CertificateStore; store: CredentialStore; statusLists: StatusLists; signer: IssuerSigner; audit: AuditLog; issuer: string }) {
+  /**
+   * One operator action on a certificate: `apply` changes the certificate (false: it was not in a
+   * state to change), every wallet copy's status entry follows, and the audit event commits with both.
+   */
+  async function changeStatus(
+    certificate: Certificate,
+    by: CertificateRevoker,
+    accountSub: string | undefined,
+    reason: string | undefined,
+    change: { action: 'admin.certificate.revoked' | 'admin.certificate.suspended' | 'admin.certificate.resumed'; apply: (trx: Knex.Transaction) => Promise<boolean>; copies: { from: CredentialStatus[]; to: CredentialStatus; at: number } },
+  ): Promise<boolean> {
+    return deps.db.transaction(async (trx) => {
+      if (!(await change.apply(trx))) return false;
+      const copies = await deps.certificates.credentialIds(certificate.id, trx);
+      await deps.store.setStatus(copies, change.copies.from, change.copies.to, change.copies.at, trx);
+      await deps.audit.append(
+        {
+          action: change.action,
+          actorType: 'operator',
+          actorId: by.sub,
+          accountId: accountSub,
+          departmentId: certificate.departmentId,
+          ip: by.ip,
+          requestId: by.requestId,
+          channel: 'web',
+          details: { certificate_id: certificate.id, type: certificate.typeId, credential_ids: copies, ...(reason ? { reason } : {}) },
+        },
+        { trx },
+      );
+      return true;
+    });
+  }
+
   const departmentName = async (id: string) => ((await deps.db('departments').where({ id }).first('name')) as { name: string } | undefined)?.name ?? id;
   return {
     /** The type a configuration id names (`cert_<type>`), with its scope; undefined for other ids. */
@@ -93,25 +127,10 @@ export function certificateIssuance(deps: { db: Database; certificates: Certific
     async revoke(certificate: Certificate, by: CertificateRevoker, accountSub: string | undefined, reason?: string): Promise<Certificate> {
       if (!CERTIFICATE_ID.test(certificate.id)) throw new YihaoError('invalid_input', 'a certificate id is 22 characters of base64url');
       const at = Date.now();
-      const done = await deps.db.transaction(async (trx) => {
-        if (!(await deps.certificates.revoke(certificate.id, at, trx))) return false;
-        const copies = await deps.certificates.credentialIds(certificate.id, trx);
-        await deps.store.setStatus(copies, ['valid', 'suspended'], 'revoked', at, trx);
-        await deps.audit.append(
-          {
-            action: 'admin.certificate.revoked',
-            actorType: 'operator',
-            actorId: by.sub,
-            accountId: accountSub,
-            departmentId: certificate.departmentId,
-            ip: by.ip,
-            requestId: by.requestId,
-            channel: 'web',
-            details: { certificate_id: certificate.id, type: certificate.typeId, credential_ids: copies, ...(reason ? { reason } : {}) },
-          },
-          { trx },
-        );
-        return true;
+      const done = await changeStatus(certificate, by, accountSub, reason, {
+        action: 'admin.certificate.revoked',
+        apply: (trx) => deps.certificates.revoke(certificate.id, at, trx),
+        copies: { from: ['valid', 'suspended'], to: 'revoked', at },
       });
       if (!done) throw new YihaoError('invalid_input', 'the certificate is already revoked', 409);
       return { ...certificate, status: 'revoked', revokedAt: at };
@@ -122,26 +141,10 @@ export function certificateIssuance(deps: { db: Database; certificates: Certific
      * copy: their status entries read "suspended" (2) meanwhile. Audited in the same transaction.
      */
     async suspend(certificate: Certificate, suspend: boolean, by: CertificateRevoker, accountSub: string | undefined, reason?: string): Promise<Certificate> {
-      const at = Date.now();
-      const done = await deps.db.transaction(async (trx) => {
-        if (!(await deps.certificates.setSuspended(certificate.id, suspend, trx))) return false;
-        const copies = await deps.certificates.credentialIds(certificate.id, trx);
-        await deps.store.setStatus(copies, [suspend ? 'valid' : 'suspended'], suspend ? 'suspended' : 'valid', at, trx);
-        await deps.audit.append(
-          {
-            action: suspend ? 'admin.certificate.suspended' : 'admin.certificate.resumed',
-            actorType: 'operator',
-            actorId: by.sub,
-            accountId: accountSub,
-            departmentId: certificate.departmentId,
-            ip: by.ip,
-            requestId: by.requestId,
-            channel: 'web',
-            details: { certificate_id: certificate.id, type: certificate.typeId, credential_ids: copies, ...(reason ? { reason } : {}) },
-          },
-          { trx },
-        );
-        return true;
+      const done = await changeStatus(certificate, by, accountSub, reason, {
+        action: suspend ? 'admin.certificate.suspended' : 'admin.certificate.resumed',
+        apply: (trx) => deps.certificates.setSuspended(certificate.id, suspend, trx),
+        copies: { from: [suspend ? 'valid' : 'suspended'], to: suspend ? 'suspended' : 'valid', at: Date.now() },
       });
       if (!done) throw new YihaoError('invalid_input', suspend ? 'only a valid certificate can be suspended' : 'only a suspended certificate can be resumed', 409);
       return { ...certificate, status: suspend ? 'suspended' : 'valid' };

@@ -19,6 +19,8 @@ export interface BackendResult {
   rows: Row[];
   clientCredentials: Row;
   bare: Row;
+  /** The bare provider's userinfo: oidc-provider's floor, no storage round trips. */
+  bareUserinfo: Row;
   userinfo: Row;
   signIn: Row;
   argon2: Row;
@@ -60,10 +62,20 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   const rp = benchRelyingParty(store.issuer, discovery, setup);
   const first = await signIn(rp, setup.citizens[0]!); // warm-up and sanity check
   if (!first.refresh_token || !first.id_token) throw new Error('the sign-in returned no refresh token or ID token');
-  console.log('Yihao endpoints:');
+  // userinfo in Y B B Y order too. The bare provider's token lives in its in-memory adapter, so its
+  // figure is oidc-provider's own floor for userinfo, without any storage round trip.
+  console.log('userinfo, Yihao and bare oidc-provider interleaved (Y B B Y):');
   const userinfoT = target({ method: 'GET', path: endpoint('userinfo_endpoint'), headers: { authorization: `Bearer ${first.access_token}` } });
-  await sendOnce(yihao.base, userinfoT.request);
-  const userinfo = await measure('userinfo', userinfoT);
+  const userinfoB: Target = { server: 'bare oidc-provider', base: bare.base, meter: bare.meter, measuresDb: false, request: { method: 'GET', path: '/me', headers: { authorization: `Bearer ${bare.userinfoToken}` } } };
+  for (const t of [userinfoT, userinfoB]) await sendOnce(t.base, t.request);
+  await cannon(userinfoT, knobs.warmupSeconds);
+  await cannon(userinfoB, knobs.warmupSeconds);
+  const u1 = await cannon(userinfoT, half);
+  const ub1 = await cannon(userinfoB, half);
+  const ub2 = await cannon(userinfoB, half);
+  const u2 = await cannon(userinfoT, half);
+  const userinfo = combine('userinfo', 'Yihao', [u1, u2]);
+  const bareUserinfo = combine('userinfo', 'bare oidc-provider', [ub1, ub2]);
 
   // --- sign-ins, bracketed by raw argon2 runs (A S A) for the same reason
   console.log('sign-ins, bracketed by raw argon2.verify runs in this process (A S A):');
@@ -112,9 +124,10 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
 
   return {
     backend,
-    rows: [clientCredentials, bareRow, userinfo, signIns.row, argon, refresh],
+    rows: [clientCredentials, bareRow, userinfo, bareUserinfo, signIns.row, argon, refresh],
     clientCredentials,
     bare: bareRow,
+    bareUserinfo,
     userinfo,
     signIn: signIns.row,
     argon2: argon,

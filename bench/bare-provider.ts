@@ -1,14 +1,17 @@
 /**
  * Child process for the benchmark's baseline: a bare oidc-provider with its default in-memory
  * adapter, one static client, client_credentials with the same resource indicator (JWT access
- * tokens signed ES256), an ES256 key, behind a plain node:http server on 127.0.0.1.
+ * tokens signed ES256), an ES256 key, behind a plain node:http server on 127.0.0.1. For userinfo it
+ * mints one opaque access token for one account at start-up (a grant and a token saved through the
+ * in-memory adapter, with oidc-provider's default findAccount), so the floor of oidc-provider's own
+ * userinfo is measured without any storage round trip.
  */
 import { createServer } from 'node:http';
 import Provider, { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import { exportJWK, generateKeyPair } from 'jose';
 
 export type ToBare = { type: 'close' };
-export type FromBare = { type: 'ready' } | { type: 'error'; message: string };
+export type FromBare = { type: 'ready'; userinfoToken: string } | { type: 'error'; message: string };
 
 const send = (msg: FromBare) => process.send?.(msg);
 
@@ -30,9 +33,9 @@ async function main(): Promise<void> {
       {
         client_id: env('BENCH_CLIENT_ID'),
         client_secret: env('BENCH_CLIENT_SECRET'),
-        grant_types: ['client_credentials'],
-        redirect_uris: [],
-        response_types: [],
+        grant_types: ['client_credentials', 'authorization_code'],
+        redirect_uris: ['https://bench.example/cb'],
+        response_types: ['code'],
         id_token_signed_response_alg: 'ES256', // the only key is ES256 (Yihao's clientDefaults say the same)
       },
     ],
@@ -53,6 +56,13 @@ async function main(): Promise<void> {
     ttl: { ClientCredentials: 600 },
   });
 
+  const client = await provider.Client.find(env('BENCH_CLIENT_ID'));
+  if (!client) throw new Error('the static client is missing');
+  const grant = new provider.Grant({ accountId: 'bench-citizen', clientId: client.clientId });
+  grant.addOIDCScope('openid profile');
+  const grantId = await grant.save();
+  const userinfoToken = await new provider.AccessToken({ accountId: 'bench-citizen', client, grantId, gty: 'authorization_code', scope: 'openid profile' }).save();
+
   const server = createServer(provider.callback());
   server.keepAliveTimeout = 65_000; // as Yihao's listen() does
   await new Promise<void>((resolve, reject) => {
@@ -68,7 +78,7 @@ async function main(): Promise<void> {
   process.on('message', (msg: ToBare) => {
     if (msg.type === 'close') close();
   });
-  send({ type: 'ready' });
+  send({ type: 'ready', userinfoToken });
 }
 
 main().catch((e: unknown) => {

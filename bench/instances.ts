@@ -62,6 +62,8 @@ export interface BareProvider {
   base: string;
   clientId: string;
   clientSecret: string;
+  /** An opaque access token for one account, for the bare provider's userinfo. */
+  userinfoToken: string;
   meter: CpuMeter;
 }
 
@@ -78,6 +80,6 @@ export async function startBare(): Promise<BareProvider> {
     BENCH_RESOURCE: RESOURCE,
     BENCH_SCOPE: RESOURCE_SCOPE,
   });
-  await child.next('ready');
-  return { child, base: `http://127.0.0.1:${port}`, clientId, clientSecret, meter: cpuMeter([child.pid]) };
+  const { userinfoToken } = await child.next<{ userinfoToken: string }>('ready');
+  return { child, base: `http://127.0.0.1:${port}`, clientId, clientSecret, userinfoToken, meter: cpuMeter([child.pid]) };
 }

@@ -26,7 +26,7 @@ export interface BackendResult {
   argon2: Row;
   refresh: Row;
   counts: { clientCredentials: PerOp; userinfo: PerOp; signIn: PerOp; refresh: PerOp };
-  rss: { startMb: number; afterLoadMb: number; peakMb: number };
+  rss: { startMb: number; afterLoadMb: number; peakMb: number; anonMb: number; fileMb: number; v8HeapTotalMb: number; v8HeapUsedMb: number; externalMb: number };
   twoInstances: TwoInstances | undefined;
 }
 
@@ -119,7 +119,13 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
 
   const two = backend === 'postgres+redis' ? await twoInstances(store, yihao, ccY.request) : undefined;
   const mem = memoryMb(yihao.child.pid);
-  console.log(`Yihao RSS: ${startMb.toFixed(0)} MB at start, ${mem.rss.toFixed(0)} MB after the load, ${mem.peak.toFixed(0)} MB at peak`);
+  const v8 = await yihao.memory();
+  const mb = (n: number) => n.toFixed(0);
+  console.log(`Yihao RSS: ${mb(startMb)} MB at start, ${mb(mem.rss)} MB after the load, ${mb(mem.peak)} MB at peak`);
+  console.log(
+    `  after the load: ${mb(mem.anon)} MB anonymous (V8 heap ${mb(v8.heapTotal)} MB reserved, ${mb(v8.heapUsed)} MB used; ` +
+      `${mb(v8.external)} MB outside it; the rest malloc and stacks), ${mb(mem.file)} MB file-backed (code)`,
+  );
   await yihao.child.stop();
 
   return {
@@ -133,7 +139,7 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
     argon2: argon,
     refresh,
     counts,
-    rss: { startMb, afterLoadMb: mem.rss, peakMb: mem.peak },
+    rss: { startMb, afterLoadMb: mem.rss, peakMb: mem.peak, anonMb: mem.anon, fileMb: mem.file, v8HeapTotalMb: v8.heapTotal, v8HeapUsedMb: v8.heapUsed, externalMb: v8.external },
     twoInstances: two,
   };
 }

@@ -18,6 +18,8 @@ export interface YihaoInstance {
   measuresDb: boolean;
   /** SQL statements and Redis commands the instance has sent so far. */
   counts(): Promise<{ sql: number; redis: number }>;
+  /** V8's heap and the memory outside it, as the instance itself sees them (MB). */
+  memory(): Promise<Omit<Extract<FromYihao, { type: 'memory' }>, 'type'>>;
 }
 
 export async function startYihao(store: Store, n: number): Promise<YihaoInstance> {
@@ -34,6 +36,11 @@ export async function startYihao(store: Store, n: number): Promise<YihaoInstance
       child.send({ type: 'counts' });
       const m = await child.next<Extract<FromYihao, { type: 'counts' }>>('counts');
       return { sql: m.sql, redis: m.redis };
+    },
+    async memory() {
+      child.send({ type: 'memory' });
+      const { type: _, ...m } = await child.next<Extract<FromYihao, { type: 'memory' }>>('memory');
+      return m;
     },
   };
 }

@@ -15,14 +15,17 @@ export function processCpuMs(pid: number): number {
   }
 }
 
-/** Resident memory now (VmRSS) and at its peak so far (VmHWM), in MB. */
-export function memoryMb(pid: number): { rss: number; peak: number } {
+/**
+ * Resident memory now (VmRSS) and at its peak so far (VmHWM), in MB, and what the resident memory
+ * is: anonymous (heaps, malloc, stacks) or file-backed (the node binary and libraries mapped in).
+ */
+export function memoryMb(pid: number): { rss: number; peak: number; anon: number; file: number } {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+    return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
   } catch {
-    return { rss: NaN, peak: NaN };
+    return { rss: NaN, peak: NaN, anon: NaN, file: NaN };
   }
 }
 

@@ -12,12 +12,14 @@ import { countRoundTrips, type RoundTrips } from '../src/storage/round-trips.js'
 import { createYihao, openStores } from '../src/yihao.js';
 import { syntheticCitizenId } from './sign-in.js';
 
-export type ToYihao = { type: 'setup'; citizens: number; redirectUri: string } | { type: 'counts' } | { type: 'close' };
+export type ToYihao = { type: 'setup'; citizens: number; redirectUri: string } | { type: 'counts' } | { type: 'memory' } | { type: 'close' };
 export type FromYihao =
   | { type: 'ready' }
   | { type: 'setup'; clientId: string; clientSecret: string; citizens: { identifier: string; password: string }[] }
   /** Statements sent to SQL and commands sent to Redis since the server started. */
   | ({ type: 'counts' } & RoundTrips)
+  /** The process's own view of its memory, in MB: V8's heap (reserved and used), and memory outside it. */
+  | { type: 'memory'; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
   | { type: 'error'; message: string };
 
 const send = (msg: FromYihao) => process.send?.(msg);
@@ -47,6 +49,11 @@ async function main(): Promise<void> {
   process.on('message', (msg: ToYihao) => {
     if (msg.type === 'close') return void close();
     if (msg.type === 'counts') return void send({ type: 'counts', ...counter.read() });
+    if (msg.type === 'memory') {
+      const m = process.memoryUsage();
+      const mb = (n: number) => n / 1024 / 1024;
+      return void send({ type: 'memory', heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) });
+    }
     void (async () => {
       const client = await yihao.clients.create({
         name: 'Bench RP',

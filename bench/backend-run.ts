@@ -8,7 +8,7 @@ import { countPerOp, type PerOp } from './count-pass.js';
 import { prepareStore } from './backends.js';
 import { benchRelyingParty, setUp, startYihao, type BareProvider } from './instances.js';
 import { knobs, type Backend } from './knobs.js';
-import { argon2Row, argon2Run, cannon, combine, measure, signInLoad, type Row, type Target } from './load.js';
+import { argon2Row, argon2Run, cannon, combine, signInLoad, type Row, type Target } from './load.js';
 import { memoryMb } from './proc.js';
 import { checkJwtAccessToken, clientCredentialsRequest, refreshRequest, sendOnce } from './requests.js';
 import { signIn } from './sign-in.js';
@@ -21,6 +21,8 @@ export interface BackendResult {
   bare: Row;
   /** The bare provider's userinfo: oidc-provider's floor, no storage round trips. */
   bareUserinfo: Row;
+  /** The bare provider's refresh, rotating as Yihao's does: oidc-provider's floor. */
+  bareRefresh: Row;
   userinfo: Row;
   signIn: Row;
   argon2: Row;
@@ -98,9 +100,18 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
     const more = await Promise.all(setup.citizens.slice(0, 4).map((c) => signIn(rp, c)));
     pool.push(...more.map((t) => t.refresh_token!));
   }
-  console.log(`refresh_token (pool of ${pool.length} rotating tokens from the sign-ins):`);
+  console.log(`refresh_token (pool of ${pool.length} rotating tokens from the sign-ins), Yihao and bare oidc-provider interleaved (Y B B Y):`);
   const refreshT = target(refreshRequest(setup.clientId, setup.clientSecret, pool));
-  const refresh = await measure('refresh_token /token', refreshT);
+  // The bare provider's pool is its own: the first run on it uses it up and refills it as it rotates.
+  const refreshB: Target = { server: 'bare oidc-provider', base: bare.base, meter: bare.meter, measuresDb: false, request: refreshRequest(bare.clientId, bare.clientSecret, bare.refreshTokens) };
+  await cannon(refreshT, knobs.warmupSeconds);
+  await cannon(refreshB, knobs.warmupSeconds);
+  const r1 = await cannon(refreshT, half);
+  const rb1 = await cannon(refreshB, half);
+  const rb2 = await cannon(refreshB, half);
+  const r2 = await cannon(refreshT, half);
+  const refresh = combine('refresh_token /token', 'Yihao', [r1, r2]);
+  const bareRefresh = combine('refresh_token /token', 'bare oidc-provider', [rb1, rb2]);
 
   // --- round trips per operation, one at a time on the now idle server
   const chain = [(await signIn(rp, setup.citizens[0]!)).refresh_token!];
@@ -130,10 +141,11 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
 
   return {
     backend,
-    rows: [clientCredentials, bareRow, userinfo, bareUserinfo, signIns.row, argon, refresh],
+    rows: [clientCredentials, bareRow, userinfo, bareUserinfo, signIns.row, argon, refresh, bareRefresh],
     clientCredentials,
     bare: bareRow,
     bareUserinfo,
+    bareRefresh,
     userinfo,
     signIn: signIns.row,
     argon2: argon,

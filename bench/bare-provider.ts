@@ -4,14 +4,15 @@
  * tokens signed ES256), an ES256 key, behind a plain node:http server on 127.0.0.1. For userinfo it
  * mints one opaque access token for one account at start-up (a grant and a token saved through the
  * in-memory adapter, with oidc-provider's default findAccount), so the floor of oidc-provider's own
- * userinfo is measured without any storage round trip.
+ * userinfo is measured without any storage round trip. Likewise a pool of refresh tokens of that
+ * grant, rotated on every use as Yihao rotates them.
  */
 import { createServer } from 'node:http';
 import Provider, { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import { exportJWK, generateKeyPair } from 'jose';
 
 export type ToBare = { type: 'close' };
-export type FromBare = { type: 'ready'; userinfoToken: string } | { type: 'error'; message: string };
+export type FromBare = { type: 'ready'; userinfoToken: string; refreshTokens: string[] } | { type: 'error'; message: string };
 
 const send = (msg: FromBare) => process.send?.(msg);
 
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
       {
         client_id: env('BENCH_CLIENT_ID'),
         client_secret: env('BENCH_CLIENT_SECRET'),
-        grant_types: ['client_credentials', 'authorization_code'],
+        grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
         redirect_uris: ['https://bench.example/cb'],
         response_types: ['code'],
         id_token_signed_response_alg: 'ES256', // the only key is ES256 (Yihao's clientDefaults say the same)
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
       },
     },
     ttl: { ClientCredentials: 600 },
+    rotateRefreshToken: true,
   });
 
   const client = await provider.Client.find(env('BENCH_CLIENT_ID'));
@@ -62,6 +64,13 @@ async function main(): Promise<void> {
   grant.addOIDCScope('openid profile');
   const grantId = await grant.save();
   const userinfoToken = await new provider.AccessToken({ accountId: 'bench-citizen', client, grantId, gty: 'authorization_code', scope: 'openid profile' }).save();
+  grant.addOIDCScope('openid profile offline_access');
+  await grant.save();
+  const refreshTokens = await Promise.all(
+    Array.from({ length: 40 }, () =>
+      new provider.RefreshToken({ accountId: 'bench-citizen', client, grantId, gty: 'authorization_code', scope: 'openid profile offline_access', authTime: Math.floor(Date.now() / 1000) }).save(),
+    ),
+  );
 
   const server = createServer(provider.callback());
   server.keepAliveTimeout = 65_000; // as Yihao's listen() does
@@ -78,7 +87,7 @@ async function main(): Promise<void> {
   process.on('message', (msg: ToBare) => {
     if (msg.type === 'close') close();
   });
-  send({ type: 'ready', userinfoToken });
+  send({ type: 'ready', userinfoToken, refreshTokens });
 }
 
 main().catch((e: unknown) => {

@@ -71,6 +71,8 @@ export interface BareProvider {
   clientSecret: string;
   /** An opaque access token for one account, for the bare provider's userinfo. */
   userinfoToken: string;
+  /** Refresh tokens of that account's grant, for the bare provider's refresh (each use rotates one). */
+  refreshTokens: string[];
   meter: CpuMeter;
 }
 
@@ -87,6 +89,6 @@ export async function startBare(): Promise<BareProvider> {
     BENCH_RESOURCE: RESOURCE,
     BENCH_SCOPE: RESOURCE_SCOPE,
   });
-  const { userinfoToken } = await child.next<{ userinfoToken: string }>('ready');
-  return { child, base: `http://127.0.0.1:${port}`, clientId, clientSecret, userinfoToken, meter: cpuMeter([child.pid]) };
+  const { userinfoToken, refreshTokens } = await child.next<{ userinfoToken: string; refreshTokens: string[] }>('ready');
+  return { child, base: `http://127.0.0.1:${port}`, clientId, clientSecret, userinfoToken, refreshTokens, meter: cpuMeter([child.pid]) };
 }

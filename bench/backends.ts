@@ -31,6 +31,7 @@ export interface Store {
 /** Which backends this run covers: both by default when PostgreSQL and Redis answer. */
 export async function chooseBackends(): Promise<Backend[]> {
   const wanted = knobs.backend;
+  if (knobs.serverNode && wanted !== 'postgres+redis') throw new Error('BENCH_NODE needs BENCH_BACKEND=postgres+redis (better-sqlite3 is built for the node that installed it)');
   if (wanted === 'sqlite') return ['sqlite'];
   const servicesUp = (await reachable(knobs.pgUrl, 5432)) && (await reachable(knobs.redisUrl, 6379));
   if (wanted === 'postgres+redis') {

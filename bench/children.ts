@@ -45,6 +45,7 @@ export interface Child<In> {
 export function startChild<In>(entry: string, env: Record<string, string>): Child<In> {
   const devnull = openSync('/dev/null', 'w');
   const proc = fork(fileURLToPath(new URL(entry, import.meta.url)), [], {
+    ...(knobs.serverNode ? { execPath: knobs.serverNode } : {}),
     // As `npm start` and the Dockerfile run Yihao (docs/memory.md): one malloc arena keeps argon2's
     // buffers bounded by argon2.maxConcurrent. The bare provider gets the same, so both are alike.
     env: { PATH: process.env.PATH ?? '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1', ...env },

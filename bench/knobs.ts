@@ -27,6 +27,12 @@ export const knobs = {
   cpuProfile: Boolean(process.env.BENCH_CPU_PROF),
   /** Children write /tmp/perf-<pid>.map so that Linux perf names JIT-compiled functions (bench:profile sets it). */
   perfMap: Boolean(process.env.BENCH_PERF_MAP),
+  /**
+   * Another node binary for the servers under test (Yihao and the bare provider), e.g. the
+   * Dockerfile's Node 22 from `npx -p node@22`. PostgreSQL + Redis only: better-sqlite3 is built for
+   * the node that installed it.
+   */
+  serverNode: process.env.BENCH_NODE,
   jsonPath: process.env.BENCH_JSON,
   pgUrl: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',

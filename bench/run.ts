@@ -4,6 +4,7 @@
  * scenario tables side by side with issue 10's budgets, and writes BENCH_JSON. Stops by itself
  * within HARD_LIMIT_MS. Knobs: bench/knobs.ts and bench/README.md.
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { chooseBackends } from './backends.js';
@@ -16,6 +17,12 @@ import { loadavg, QUIET_BUSY, waitForQuiet } from './proc.js';
 import { budgetReport, scenarioTable } from './report.js';
 
 const HARD_LIMIT_MS = 175_000;
+
+/** The version of the node that runs the servers (BENCH_NODE, else this one). */
+function serverNodeVersion(): string {
+  if (!knobs.serverNode) return process.version;
+  return spawnSync(knobs.serverNode, ['--version'], { encoding: 'utf8' }).stdout.trim() || `${knobs.serverNode} (did not answer --version)`;
+}
 
 async function main(): Promise<void> {
   const backends = await chooseBackends();
@@ -35,7 +42,7 @@ async function main(): Promise<void> {
           '(the ratios interleave their two sides to limit the bias)',
   );
   console.log(
-    `servers in child processes on 127.0.0.1, UV_THREADPOOL_SIZE=${knobs.threadpool}, Yihao log level ${knobs.logLevel ?? 'from config'} (to /dev/null); ` +
+    `servers in child processes on 127.0.0.1 (node ${serverNodeVersion()}), UV_THREADPOOL_SIZE=${knobs.threadpool}, Yihao log level ${knobs.logLevel ?? 'from config'} (to /dev/null); ` +
       `autocannon ${knobs.connections} connections, ${knobs.warmupSeconds} s warm-up + ${knobs.seconds} s per endpoint; ` +
       `${knobs.signInLoops} sign-in loops for ${knobs.signInSeconds} s`,
   );

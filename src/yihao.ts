@@ -232,6 +232,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     keyed: services.purposeKeys.keyed('pairwise', 1),
     audit: services.audit,
     logger,
+    // Built below; called only once requests run.
+    onAccountDisabled: (account, by) => credentials.accountDisabled(account, by),
   });
   const federation = createFederation({ ...services, config, db: stores.db, authentications, signOut, logger });
   await federation.applyConfigured();
@@ -271,7 +273,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     replay: proofReplay(services.Adapter),
     origin: new URL(config.issuer).origin,
   });
-  const credentials = createCredentials({ ...services, config, db: stores.db, provider: () => holder.current });
+  const credentials = createCredentials({ ...services, config, db: stores.db, provider: () => holder.current, offers: credentialOffers.offers });
   await credentials.ensureKeys();
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation, certificates: credentials.certificates });
   await admin.ensureClient();

@@ -29,6 +29,7 @@ import { certificateIssuance } from './certificates.js';
 import { certificateTypeRoutes } from './certificate-type.routes.js';
 import { accountDisabledCredentials } from './account-disabled.js';
 import type { AccountIndex } from '../storage/account-index.js';
+import type { IdentityProofing } from '../channels/kiosk/identity-proofing.js';
 import type { CredentialOffers } from './credential-offers.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
@@ -127,6 +128,8 @@ export function createCredentialOffers(deps: {
   isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
   provider: () => Provider;
   accountIndex: Pick<AccountIndex, 'idsOf'>;
+  /** Identity proofing evidence: the counter's offer keeps the staff member's check (channels/kiosk/identity-proofing.ts). */
+  proofing: Pick<IdentityProofing, 'record'>;
 }) {
   const { issuer } = deps.config;
   // The transaction code's keyed hash: a key of the same short-lived issuance secrets as c_nonces, under its own label.
@@ -141,6 +144,7 @@ export function createCredentialOffers(deps: {
       audit: deps.audit,
       scopeOf: (id) => (Object.hasOwn(configurations, id) ? configurations[id]!.scope : undefined),
       accessTokenTTL: deps.config.ttl.accessTokenSeconds,
+      keyed: deps.purposeKeys.keyed('pairwise', 1),
     }),
     portal: identityOffers({ offers, authentications: deps.authentications, audit: deps.audit }),
     router: () => credentialOfferRoutes(offers),
@@ -154,6 +158,7 @@ export function createCredentialOffers(deps: {
         replay: proofReplay(deps.Adapter),
         audit: deps.audit,
         bodyMaxBytes: deps.config.limits.bodyMaxBytes,
+        proofing: deps.proofing,
       }),
   };
 }

@@ -41,7 +41,7 @@ import { proofReplay } from './channels/mobile/request-proofs.js';
 import { channelSessions } from './oidc/grant-tokens.js';
 import { counterStaffList, proofingConfirmRouter } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
-import { counterStaffAt, createAdmin, type Admin } from './admin/index.js';
+import { counterStaffAt, createAdmin, isDepartmentSystemIn, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
 import { createFederation, keepUpstreamOrigin, type Federation } from './federation/index.js';
 import { certificateScopes, citizenCertificates, createCredentialOffers, createCredentials, type Credentials } from './credentials/index.js';
@@ -189,7 +189,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   // The credential issuer's pre-authorized code flow: its grant is registered with the provider.
   const credentialOffers = createCredentialOffers({ ...services, config, authentications, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), provider: () => holder.current });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant, extraGrants: [credentialOffers.grant], credentialScopes: certificateScopes(stores.db) },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant, extraGrants: [credentialOffers.grant], credentialScopes: certificateScopes(stores.db), isDepartmentSystem: isDepartmentSystemIn(stores.db) },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);
@@ -232,6 +232,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     keyed: services.purposeKeys.keyed('pairwise', 1),
     audit: services.audit,
     logger,
+    // Built below; called only once requests run.
+    onAccountDisabled: (account, by) => credentials.accountDisabled(account, by),
   });
   const federation = createFederation({ ...services, config, db: stores.db, authentications, signOut, logger });
   await federation.applyConfigured();
@@ -271,7 +273,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     replay: proofReplay(services.Adapter),
     origin: new URL(config.issuer).origin,
   });
-  const credentials = createCredentials({ ...services, config, db: stores.db, provider: () => holder.current });
+  const credentials = createCredentials({ ...services, config, db: stores.db, provider: () => holder.current, offers: credentialOffers.offers });
   await credentials.ensureKeys();
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation, certificates: credentials.certificates });
   await admin.ensureClient();

@@ -19,15 +19,16 @@ type ResourceFeature = {
  * them: no other app can obtain a token that the operators' endpoints accept. The one exception is
  * a department's system, by client_credentials, with only the `certificates:push` scope.
  */
-export function withAdminResource<F extends ResourceFeature>(feature: F, issuer: string, accessTokenTTL: number): F {
+export function withAdminResource<F extends ResourceFeature>(feature: F, issuer: string, accessTokenTTL: number, isDepartmentSystem: (clientId: string) => Promise<boolean> = async () => false): F {
   const indicator = adminResource(issuer);
   return {
     ...feature,
-    getResourceServerInfo(ctx: KoaContextWithOIDC, asked: string, client: { clientId: string }) {
+    async getResourceServerInfo(ctx: KoaContextWithOIDC, asked: string, client: { clientId: string }) {
       if (asked !== indicator) return feature.getResourceServerInfo(ctx, asked, client);
-      // A department's system (a service client) gets only the certificate push scope; the admin
-      // API checks that it is an active client of a department (src/admin/department-system-auth.ts).
+      // A department's system gets only the certificate push scope, and no other client gets any
+      // token for this resource: the same check as the admin API's (src/admin/department-system-auth.ts).
       if (client.clientId !== ADMIN_CONSOLE_CLIENT_ID && (ctx.oidc.params as { grant_type?: unknown } | undefined)?.grant_type === 'client_credentials') {
+        if (!(await isDepartmentSystem(client.clientId))) throw new errors.InvalidTarget('this resource takes client_credentials tokens only from department systems (active service clients of a department)');
         return { scope: CERTIFICATES_PUSH_SCOPE, audience: indicator, accessTokenFormat: 'opaque', accessTokenTTL };
       }
       if (client.clientId !== ADMIN_CONSOLE_CLIENT_ID) throw new errors.InvalidTarget('this resource is reserved for the admin console');

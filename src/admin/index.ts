@@ -9,6 +9,7 @@ import type { SigningKeys } from '../keys/index.js';
 import type { CredentialRevocation } from '../credentials/index.js';
 import type { CertificateIssuance, CertificateStore } from '../credentials/index.js';
 import { departmentSystemAuth } from './department-system-auth.js';
+import { proofReplay } from '../channels/mobile/request-proofs.js';
 import type { SessionAuthentications } from '../oidc/index.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { Database } from '../storage/database.js';
@@ -28,6 +29,7 @@ export { departmentStore, LEVELS, placementProblem, type Department, type Level 
 export { assignmentStore };
 
 export { counterStaffAt } from './counter-staff-scope.js';
+export { isDepartmentSystemIn } from './department-system-auth.js';
 export { ROLES, type Role, type Operator } from './roles.js';
 export { consoleClient } from './console/console-client.js';
 export { apiRoutes } from './api/route-table.js';
@@ -78,7 +80,7 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
     guard: services.guard,
   });
   const client = consoleClient({ issuer: o.config.issuer, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });
-  const api = adminApiRouter({ issuer: o.config.issuer, services, auth, bodyMaxBytes: o.config.limits.bodyMaxBytes, logger: o.logger, audit: o.audit, systemAuth: departmentSystemAuth({ issuer: o.config.issuer, provider: o.provider, clients: services.stores.clients }) });
+  const api = adminApiRouter({ issuer: o.config.issuer, services, auth, bodyMaxBytes: o.config.limits.bodyMaxBytes, logger: o.logger, audit: o.audit, systemAuth: departmentSystemAuth({ issuer: o.config.issuer, provider: o.provider, clients: services.stores.clients, replay: proofReplay(o.Adapter) }) });
   const ui = new Router();
   consoleRoutes(ui, {
     services,

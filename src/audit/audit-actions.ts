@@ -46,6 +46,7 @@ export const AUDIT_ACTIONS = [
   'vc.issued',
   'vc.issuer_key_rotated',
   'vc.revoked',
+  'vc.revoked_with_account',
   'vc.offer_created',
   'vc.offer_redeemed',
   'vc.offer_refused',

@@ -5,6 +5,7 @@ import type { AuditLog } from '../audit/index.js';
 import { ChannelApiError, channelApiErrors } from '../channels/mobile/api-error.js';
 import { verifyDpopProof, type ProofReplay } from '../channels/mobile/request-proofs.js';
 import { COUNTER_AMR, STAFF_ACR } from '../channels/counter/token-exchange.js';
+import type { IdentityProofing } from '../channels/kiosk/identity-proofing.js';
 import { parseCitizenId } from '../identity/index.js';
 import { qrCodeDataUrl } from '../mfa/totp.js';
 import { AccessTokenRefused, type VerifyAccessToken } from '../oidc/access-token-verifier.js';
@@ -30,6 +31,8 @@ export interface CounterOfferDeps {
   replay: ProofReplay;
   audit: AuditLog;
   bodyMaxBytes: number;
+  /** Where the staff member's document check is kept as evidence, as token exchange keeps it. */
+  proofing: Pick<IdentityProofing, 'record'>;
 }
 
 /**
@@ -83,6 +86,18 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
     if (citizen?.status !== 'active') throw new ChannelApiError(404, 'not_found', 'there is no active account for this citizen ID number');
     if (citizen.id === staff.id) throw new ChannelApiError(403, 'insufficient_scope', 'staff cannot hand a credential to themselves');
 
+    // The check is evidence about the citizen's identity whatever becomes of the offer: kept as token
+    // exchange keeps it (who, which counter, when, which document; never the number), pending until confirmed.
+    const { evidenceId, raised } = await deps.proofing.record({
+      account: citizen,
+      method: 'in_person',
+      channel: 'counter',
+      clientId: client.clientId,
+      actor: { type: 'staff', id: staff.sub },
+      documentType: 'idcard',
+      ip: where.ip,
+      requestId: where.requestId,
+    });
     const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: COUNTER_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
     const offer = await deps.offers.create({ authentication, sub: citizen.sub, configurationIds: [IDENTITY_CONFIGURATION_ID], creator: { type: 'staff', sub: staff.sub, clientId: client.clientId } });
     await deps.audit.append({
@@ -90,11 +105,18 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
       actorType: 'operator',
       actorId: staff.sub,
       accountId: citizen.sub,
-      details: { configurations: [IDENTITY_CONFIGURATION_ID], acr: authentication.acr, documentCheck: 'in_person', expires_at: offer.expiresAt },
+      details: { configurations: [IDENTITY_CONFIGURATION_ID], acr: authentication.acr, documentCheck: 'in_person', expires_at: offer.expiresAt, proofing_evidence_id: evidenceId },
       ...where,
     });
     ctx.set('cache-control', 'no-store');
-    ctx.body = { credential_offer: offer.offerUri, qr_code: await qrCodeDataUrl(offer.offerUri), tx_code: offer.txCode, expires_at: Math.floor(offer.expiresAt / 1000) };
+    ctx.body = {
+      credential_offer: offer.offerUri,
+      qr_code: await qrCodeDataUrl(offer.offerUri),
+      tx_code: offer.txCode,
+      expires_at: Math.floor(offer.expiresAt / 1000),
+      // For a second staff member to confirm the check (POST /counter/proofing/{id}/confirm), as after token exchange.
+      ...(raised ? {} : { proofing_evidence_id: evidenceId }),
+    };
   });
   return router;
 }

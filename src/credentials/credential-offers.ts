@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Authentication } from '../accounts/index.js';
 import type { Keyed } from '../identity/index.js';
+import type { AccountIndex } from '../storage/account-index.js';
 import { ReplayDetectedError, type AdapterConstructor, type AdapterPayload } from '../storage/oidc-adapter.js';
 import { PRE_AUTHORIZED_CODE_GRANT } from '../clients/client-kinds.js';
 import { CREDENTIAL_PATHS } from './issuer-metadata.js';
@@ -21,6 +22,8 @@ export type OfferCreator = { type: 'citizen'; sub: string } | { type: 'staff'; s
 interface StoredOffer {
   /** The account (its `sub`) the credential is for. */
   sub: string;
+  /** The same `sub`, under the name the account index reads (storage/account-index.ts): an account's offers can be found, and die with it. */
+  accountId: string;
   configurationIds: string[];
   /** The login that made the offer: the credential's token states exactly this level. */
   authentication: Authentication;
@@ -52,7 +55,7 @@ export type RedeemResult = { ok: true; sub: string; configurationIds: string[]; 
  * the redemption itself one more, so a code guessed at on several instances at once still dies
  * after the same few tries, and is redeemed at most once.
  */
-export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: AdapterConstructor; lifetimeSeconds: number }) {
+export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: AdapterConstructor; lifetimeSeconds: number; accountIndex: Pick<AccountIndex, 'idsOf'> }) {
   const lifetime = deps.lifetimeSeconds;
   const offers = new deps.Adapter('CredentialOffer');
   const slots = new deps.Adapter('ReplayDetection');
@@ -84,6 +87,7 @@ export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: 
       const expiresAt = now + lifetime * 1000;
       const stored: StoredOffer = {
         sub: o.sub,
+        accountId: o.sub,
         configurationIds: o.configurationIds,
         authentication: o.authentication,
         creator: o.creator,
@@ -94,6 +98,17 @@ export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: 
       await offers.upsert(offerId, stored as unknown as AdapterPayload, lifetime);
       const reference = `${deps.issuer}${CREDENTIAL_PATHS.offers}/${offerId}`;
       return { offerId, offerUri: `openid-credential-offer://?credential_offer_uri=${encodeURIComponent(reference)}`, txCode, expiresAt };
+    },
+
+    /**
+     * Destroys every pending offer made for an account (by its `sub`), on its account being disabled;
+     * how many there were. Their documents are gone and their codes redeem nothing from then on.
+     */
+    async dropFor(sub: string): Promise<number> {
+      const ids = await deps.accountIndex.idsOf(sub, 'CredentialOffer');
+      const found = await Promise.all(ids.map(async (id) => ((await offers.find(id)) as StoredOffer | undefined)?.sub === sub));
+      await Promise.all(ids.map((id) => offers.destroy(id)));
+      return found.filter(Boolean).length;
     },
 
     /** The credential offer document (OID4VCI §4.1.1) the offer URI points at, while the offer lives. */

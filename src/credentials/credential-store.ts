@@ -148,6 +148,14 @@ export function credentialStore(db: Database, settings: { statusListSize: number
       return n === 1;
     },
 
+    /** Revokes every valid or suspended credential of an account (its account is disabled); the ones it revoked. */
+    async revokeAllOf(accountId: string, at: number, trx: Knex.Transaction): Promise<{ id: string; type: string }[]> {
+      const live = (await trx('issued_credentials').where({ account_id: accountId }).whereIn('status', ['valid', 'suspended']).select('id', 'type')) as { id: string; type: string }[];
+      if (live.length === 0) return [];
+      await trx('issued_credentials').whereIn('id', live.map((r) => r.id)).whereIn('status', ['valid', 'suspended']).update({ status: 'revoked', revoked_at: at });
+      return live;
+    },
+
     async statusList(id: string): Promise<StatusListInfo | undefined> {
       const row = (await db<ListRow>('credential_status_lists').where({ id }).first()) as ListRow | undefined;
       return row && { id: row.id, bits: Number(row.bits) === 2 ? 2 : 1, size: Number(row.size) };

@@ -27,6 +27,10 @@ import { certificateConfigurations } from './certificate-credential.js';
 import { certificateStore } from './certificate-store.js';
 import { certificateIssuance } from './certificates.js';
 import { certificateTypeRoutes } from './certificate-type.routes.js';
+import { accountDisabledCredentials } from './account-disabled.js';
+import type { AccountIndex } from '../storage/account-index.js';
+import type { IdentityProofing } from '../channels/kiosk/identity-proofing.js';
+import type { CredentialOffers } from './credential-offers.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export { credentialView, type IssuedCredential } from './credential-store.js';
@@ -53,6 +57,8 @@ export function createCredentials(deps: {
   accounts: Accounts;
   audit: AuditLog;
   provider: () => Provider;
+  /** The pending credential offers (createCredentialOffers), which die with a disabled account. */
+  offers: Pick<CredentialOffers, 'dropFor'>;
 }) {
   const { config } = deps;
   const issuer = config.issuer;
@@ -91,6 +97,8 @@ export function createCredentials(deps: {
     signer,
     store,
     revocation,
+    /** For oidc/sign-out.ts's disableAccount: revokes the account's credentials and drops its offers (account-disabled.ts). */
+    accountDisabled: accountDisabledCredentials({ offers: deps.offers, store, audit: deps.audit }),
     /** Department certificates: their types and pushed certificates, and revoking them with their wallet copies. */
     certificates: { store: certificates, issuance },
     router: () => {
@@ -119,10 +127,13 @@ export function createCredentialOffers(deps: {
   /** Whether an account holds counter-staff over a counter client (admin/counter-staff-scope.ts). */
   isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
   provider: () => Provider;
+  accountIndex: Pick<AccountIndex, 'idsOf'>;
+  /** Identity proofing evidence: the counter's offer keeps the staff member's check (channels/kiosk/identity-proofing.ts). */
+  proofing: Pick<IdentityProofing, 'record'>;
 }) {
   const { issuer } = deps.config;
   // The transaction code's keyed hash: a key of the same short-lived issuance secrets as c_nonces, under its own label.
-  const offers = credentialOffers({ issuer, keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: deps.config.credentials.offerSeconds });
+  const offers = credentialOffers({ issuer, keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: deps.config.credentials.offerSeconds, accountIndex: deps.accountIndex });
   const configurations = credentialIssuerMetadata(issuer).credential_configurations_supported;
   return {
     offers,
@@ -133,6 +144,7 @@ export function createCredentialOffers(deps: {
       audit: deps.audit,
       scopeOf: (id) => (Object.hasOwn(configurations, id) ? configurations[id]!.scope : undefined),
       accessTokenTTL: deps.config.ttl.accessTokenSeconds,
+      keyed: deps.purposeKeys.keyed('pairwise', 1),
     }),
     portal: identityOffers({ offers, authentications: deps.authentications, audit: deps.audit }),
     router: () => credentialOfferRoutes(offers),
@@ -146,6 +158,7 @@ export function createCredentialOffers(deps: {
         replay: proofReplay(deps.Adapter),
         audit: deps.audit,
         bodyMaxBytes: deps.config.limits.bodyMaxBytes,
+        proofing: deps.proofing,
       }),
   };
 }

@@ -5,6 +5,7 @@ import type { AuditLog } from '../audit/index.js';
 import { isFirstParty } from '../oidc/grants.js';
 import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../oidc/grant-tokens.js';
 import { grantPlumbing } from '../oidc/internals.js';
+import { subjectFor, type Keyed, type PairwiseClient } from '../oidc/pairwise.js';
 import { PRE_AUTHORIZED_CODE_GRANT, type CredentialOffers, type RedeemRefusal } from './credential-offers.js';
 
 const PARAMS = ['pre-authorized_code', 'tx_code'];
@@ -26,6 +27,8 @@ export interface PreAuthorizedGrantDeps {
   /** Each offered configuration's scope (from the issuer metadata). */
   scopeOf: (configurationId: string) => string | undefined;
   accessTokenTTL: number;
+  /** The pairwise key: `act.sub` is the staff member's sub as the redeeming app sees it, as in token exchange. */
+  keyed: Keyed;
 }
 
 /**
@@ -63,7 +66,7 @@ export function preAuthorizedGrant(deps: PreAuthorizedGrantDeps) {
       gty: 'pre-authorized_code',
       refresh: false,
       dPoP,
-      act: creator.type === 'staff' ? { sub: creator.sub } : undefined,
+      act: creator.type === 'staff' ? { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, creator.sub) } : undefined,
       resource: { audience: deps.issuer, scope: [...new Set(scopes as string[])].join(' '), accessTokenTTL: deps.accessTokenTTL },
     });
     await deps.audit.append({

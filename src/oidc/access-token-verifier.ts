@@ -1,5 +1,5 @@
 import type Provider from 'oidc-provider';
-import type { AccessToken, Client } from 'oidc-provider';
+import type { AccessToken, Client, ClientCredentials } from 'oidc-provider';
 import type { Account, Accounts, Acr } from '../accounts/index.js';
 import { acrRank } from './acr-policy.js';
 import { issuedFacts, type TokenFacts } from './token-facts.js';
@@ -63,14 +63,35 @@ export interface VerifiedAccessToken {
 
 const TOKEN_SHAPE = /^[A-Za-z0-9._~+/-]{16,2048}=*$/;
 
+/** The rules that hold whatever the token's subject (a citizen, or a client in its own name). */
+type TokenRules = Pick<AccessTokenRules, 'client' | 'audience' | 'scope' | 'dpop'>;
+
+/** Checks a live token against the rules about its client, audience and scope. */
+function checkAudience(token: { aud?: unknown; scope?: unknown }, client: Client, rules: TokenRules): void {
+  if (typeof rules.client === 'string' ? client.clientId !== rules.client : rules.client && !rules.client(client)) {
+    throw new AccessTokenRefused('wrong_client', 'the access token was issued to another client');
+  }
+  if (rules.audience && ![token.aud].flat().includes(rules.audience)) throw new AccessTokenRefused('wrong_audience', 'the access token is not for this resource');
+  if (rules.scope && !String(token.scope ?? '').split(' ').includes(rules.scope)) throw new AccessTokenRefused('insufficient_scope', `the access token lacks the ${rules.scope} scope`);
+}
+
+/** Proof of possession (RFC 9449): a DPoP-bound token only with the caller's proof of its key. */
+async function checkProof(token: object, rules: TokenRules): Promise<void> {
+  const jkt = (token as unknown as { jkt?: string }).jkt;
+  if (rules.dpop?.required && !jkt) throw new AccessTokenRefused('not_dpop_bound', 'the access token is not DPoP-bound');
+  if (jkt && !(rules.dpop && (await rules.dpop.prove(jkt)))) throw new AccessTokenRefused('dpop_proof', 'the access token is DPoP-bound: send a DPoP proof of its key');
+}
+
 /**
  * The one access-token verifier: every Yihao resource that accepts an access token (mobile APIs,
  * the admin API, the kiosk session API, token exchange's actor token) asks it, with its rules as
  * options. The level is the token's own (a later step-up of its session does not raise it).
+ * `clientCredentials` verifies a token that a client obtained in its own name (a department
+ * system's), with the same rules about client, audience, scope and DPoP.
  */
 export function accessTokenVerifier(deps: { provider: () => Provider; accounts: Pick<Accounts, 'findBySub'> }) {
-  return async function verifyAccessToken(value: string, rules: AccessTokenRules = {}): Promise<VerifiedAccessToken> {
-    const dead = () => new AccessTokenRefused('unknown', 'the access token is unknown, expired or revoked');
+  const dead = () => new AccessTokenRefused('unknown', 'the access token is unknown, expired or revoked');
+  async function verifyAccessToken(value: string, rules: AccessTokenRules = {}): Promise<VerifiedAccessToken> {
     if (!TOKEN_SHAPE.test(value)) throw dead();
     const provider = deps.provider();
     const token = await provider.AccessToken.find(value);
@@ -79,16 +100,9 @@ export function accessTokenVerifier(deps: { provider: () => Provider; accounts: 
     // As at userinfo and introspection: a token whose grant was revoked (signed out everywhere) is dead too.
     if (!grant || grant.isExpired || grant.accountId !== token.accountId || grant.clientId !== token.clientId || !client) throw dead();
 
-    if (typeof rules.client === 'string' ? client.clientId !== rules.client : rules.client && !rules.client(client)) {
-      throw new AccessTokenRefused('wrong_client', 'the access token was issued to another client');
-    }
-    if (rules.audience && ![token.aud].flat().includes(rules.audience)) throw new AccessTokenRefused('wrong_audience', 'the access token is not for this resource');
-    if (rules.scope && !String(token.scope ?? '').split(' ').includes(rules.scope)) throw new AccessTokenRefused('insufficient_scope', `the access token lacks the ${rules.scope} scope`);
+    checkAudience(token, client, rules);
     if (rules.kioskSession && !rules.kioskSession(token, client)) throw new AccessTokenRefused('not_kiosk_session', 'the access token is not a live kiosk session token');
-
-    const jkt = (token as unknown as { jkt?: string }).jkt;
-    if (rules.dpop?.required && !jkt) throw new AccessTokenRefused('not_dpop_bound', 'the access token is not DPoP-bound');
-    if (jkt && !(rules.dpop && (await rules.dpop.prove(jkt)))) throw new AccessTokenRefused('dpop_proof', 'the access token is DPoP-bound: send a DPoP proof of its key');
+    await checkProof(token, rules);
 
     if (rules.liveSession) {
       const uid = (token as unknown as { sessionUid?: string }).sessionUid;
@@ -102,6 +116,21 @@ export function accessTokenVerifier(deps: { provider: () => Provider; accounts: 
       throw new AccessTokenRefused('insufficient_acr', `the access token's sign-in is below ${rules.minAcr}`, account.sub);
     }
     return { token, client, account, facts };
-  };
+  }
+
+  /** A client_credentials token: live (known, unexpired), of a client the provider still has (an active one), and the rules. */
+  async function clientCredentials(value: string, rules: TokenRules = {}): Promise<{ token: ClientCredentials; client: Client }> {
+    if (!TOKEN_SHAPE.test(value)) throw dead();
+    const provider = deps.provider();
+    const token = await provider.ClientCredentials.find(value);
+    if (!token || token.isExpired || !token.clientId) throw dead();
+    const client = await provider.Client.find(token.clientId);
+    if (!client) throw dead();
+    checkAudience(token, client, rules);
+    await checkProof(token, rules);
+    return { token, client };
+  }
+
+  return Object.assign(verifyAccessToken, { clientCredentials });
 }
 export type VerifyAccessToken = ReturnType<typeof accessTokenVerifier>;

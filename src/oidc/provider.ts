@@ -51,11 +51,13 @@ export interface ProviderDeps {
   extraGrants?: { install(provider: Provider, tokens: GrantTokenDeps): void; discovery?: Record<string, unknown> }[];
   /** Scopes at the credential issuer beside the identity credential's (one per certificate type). */
   credentialScopes?: (() => Promise<string[]>) | undefined;
+  /** Whether a client is a department system, which alone gets `certificates:push` tokens (admin/department-system-auth.ts). */
+  isDepartmentSystem?: ((clientId: string) => Promise<boolean>) | undefined;
 }
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, channels, onGrant, extraGrants, credentialScopes }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, channels, onGrant, extraGrants, credentialScopes, isDepartmentSystem }: ProviderDeps, jwks: JWK[]): Provider {
   // Pairwise subjects and citizen-ID pseudonyms: version 1 for good, or every client's identifiers would change.
   const pairwise = createPurposeKeys(config.secrets).keyed('pairwise', 1);
   const accountFinder = findAccount(accounts, authentications, pairwise);
@@ -109,7 +111,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       // RFC 8628: a kiosk shows verification_uri_complete as a QR code; the citizen approves on the phone.
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...devicePages },
       ...channels?.features,
-      resourceIndicators: withCredentialResource(withAdminResource(resourceIndicators(config.resourceServers), config.issuer, config.ttl.accessTokenSeconds), config.issuer, config.ttl.accessTokenSeconds, credentialScopes),
+      resourceIndicators: withCredentialResource(withAdminResource(resourceIndicators(config.resourceServers), config.issuer, config.ttl.accessTokenSeconds, isDepartmentSystem), config.issuer, config.ttl.accessTokenSeconds, credentialScopes),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: providerPages.logoutSource,

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Session } from 'oidc-provider';
 import type { AuditLog } from '../audit/index.js';
-import type { Accounts } from '../accounts/index.js';
+import type { Knex } from 'knex';
+import type { Account, Accounts } from '../accounts/index.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { ProviderHolder } from './provider-holder.js';
 import { subjectFor, type Keyed, type PairwiseClient } from './pairwise.js';
@@ -18,6 +19,12 @@ interface SessionAuthorization {
   grantId?: string;
   /** Set by oidc-provider when the client got tokens that outlive the session (offline_access). */
   persistsLogout?: boolean;
+}
+
+/** Who disables an account. */
+export interface DisabledBy {
+  actorType: 'operator' | 'system';
+  actorId?: string;
 }
 
 export interface SignOutResult {
@@ -52,6 +59,7 @@ export function createSignOut({
   audit,
   logger,
   channelSessions,
+  onAccountDisabled,
 }: {
   holder: ProviderHolder;
   accountIndex: AccountIndex;
@@ -61,6 +69,11 @@ export function createSignOut({
   logger: Logger;
   /** Extension-grant logins (grant → sid); without it those clients are not notified. */
   channelSessions?: ChannelSessions | undefined;
+  /**
+   * What else ends with a disabled account (its verifiable credentials: src/credentials/account-disabled.ts).
+   * Called before the change; the step it returns runs inside the transaction that disables the account.
+   */
+  onAccountDisabled?: ((account: Account, by: DisabledBy) => Promise<(trx: Knex.Transaction) => Promise<void>>) | undefined;
 }) {
   /** Revokes one grant with every token and pending request issued under it. */
   async function revokeGrant(grantId: string): Promise<void> {
@@ -195,11 +208,15 @@ export function createSignOut({
     revokeGrant,
 
     /** Disables an account and ends everything it holds. Its tokens fail from here on. */
-    async disableAccount(accountId: string, by: { actorType: 'operator' | 'system'; actorId?: string }): Promise<SignOutResult> {
+    async disableAccount(accountId: string, by: DisabledBy): Promise<SignOutResult> {
       const account = await accounts.findById(accountId);
       if (!account) throw new Error('no such account');
-      // The account is disabled with its record, or not at all; from that commit on its tokens fail.
-      await accounts.setStatus(accountId, 'disabled', (trx) => audit.append({ action: 'account.disabled', ...by, accountId: account.sub }, { trx }));
+      const alsoInTransaction = await onAccountDisabled?.(account, by);
+      // The account is disabled with its record (and its credentials revoked), or not at all; from that commit on its tokens fail.
+      await accounts.setStatus(accountId, 'disabled', async (trx) => {
+        await audit.append({ action: 'account.disabled', ...by, accountId: account.sub }, { trx });
+        await alsoInTransaction?.(trx);
+      });
       const result = await everywhere(account.sub);
       await audit.append({ action: 'session.ended', ...by, accountId: account.sub, details: { everywhere: true, reason: 'account_disabled', ...result } });
       return result;

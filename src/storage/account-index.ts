@@ -11,9 +11,11 @@ const INDEXED: Record<string, (id: string, payload: AdapterPayload) => string | 
   Session: (_id, payload) => payload.uid,
   Grant: (id) => id,
   ChannelSession: (id) => id,
+  // Pending credential offers (src/credentials/credential-offers.ts), which die with a disabled account.
+  CredentialOffer: (id) => id,
 };
 /** Destroyed by the id they are indexed under, so that their row can go with them without a read. */
-const REMOVED_ON_DESTROY = new Set(['ChannelSession']);
+const REMOVED_ON_DESTROY = new Set(['ChannelSession', 'CredentialOffer']);
 
 /** Live sign-ins, as the index knows them (see `count`). */
 export interface LiveSessionCount {
@@ -26,6 +28,8 @@ export interface LiveSessionCount {
 export interface AccountIndex {
   /** Sessions (by uid) and grants (by id) of an account that have not expired. */
   list(accountId: string): Promise<{ model: 'Session' | 'Grant'; id: string }[]>;
+  /** The ids of an account's records of one other indexed model (credential offers) that have not expired. */
+  idsOf(accountId: string, model: 'CredentialOffer'): Promise<string[]>;
   remove(model: string, id: string): Promise<void>;
   /**
    * Sessions not yet expired, for the console's dashboard: one indexed count, whether the sessions
@@ -68,6 +72,14 @@ export function createAccountIndex(db: Database): AccountIndex {
         .whereIn('model', ['Session', 'Grant'])
         .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()));
       return rows as { model: 'Session' | 'Grant'; id: string }[];
+    },
+    async idsOf(accountId, model) {
+      await batch.flush();
+      const rows = (await db('account_index')
+        .select('id')
+        .where({ account_id: accountId, model })
+        .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()))) as { id: string }[];
+      return rows.map((r) => r.id);
     },
     async remove(model, id) {
       await batch.flush();

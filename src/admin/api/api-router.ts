@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../../audit/index.js';
 import { AdminError, isAdminError } from '../admin-error.js';
 import { ADMIN_API_PATH } from '../admin-resource.js';
+import { DPOP_ALGS } from '../../channels/mobile/request-proofs.js';
 import type { OperatorAuth } from '../operator-auth.js';
 import type { DepartmentSystemAuth } from '../department-system-auth.js';
 import type { AdminServices } from '../services.js';
@@ -50,7 +51,10 @@ export function adminApiRouter({ issuer, services, auth, bodyMaxBytes, logger, a
         }
         const origin = { ip: ctx.ip, requestId: ctx.state.requestId as string | undefined };
         // A route is either an operator's or a department system's: neither token passes for the other.
-        const system = route.caller === 'department-system' ? await (systemAuth ?? unavailable()).fromAccessToken(bearer(ctx), origin) : undefined;
+        const system =
+          route.caller === 'department-system'
+            ? await (systemAuth ?? unavailable()).fromRequest({ authorization: ctx.get('authorization'), dpop: ctx.get('dpop') || undefined, method: ctx.method, path: ctx.path }, origin)
+            : undefined;
         const op = system ? undefined : await auth.fromAccessToken(bearer(ctx), origin);
         const query = route.query ? parseInput(route.query, ctx.query) : {};
         const raw = route.method === 'get' || route.method === 'delete' ? undefined : await readJson(ctx, bodyMaxBytes);
@@ -67,7 +71,8 @@ export function adminApiRouter({ issuer, services, auth, bodyMaxBytes, logger, a
         if (isAdminError(e)) {
           ctx.status = e.status;
           if (e.status === 401) {
-            ctx.set('www-authenticate', 'Bearer error="invalid_token"');
+            // RFC 9449 §7.1: a DPoP-scheme request is answered with a DPoP challenge.
+            ctx.set('www-authenticate', /^dpop /i.test(ctx.get('authorization')) ? `DPoP error="invalid_token", algs="${DPOP_ALGS.join(' ')}"` : 'Bearer error="invalid_token"');
             // Denied without any identity: still in the trail, with where it came from (never the token).
             await audit.append({
               action: 'admin.denied',

@@ -103,7 +103,7 @@ export function openApiDocument(routes: readonly ApiRoute[], issuer: string): Js
         adminToken: { type: 'http', scheme: 'bearer', description: `An access token for the resource ${issuer}${ADMIN_API_PATH} with scope admin` },
         departmentSystemToken: {
           type: 'oauth2',
-          description: "A department system's client_credentials token (a service client registered in that department) for the resource " + `${issuer}${ADMIN_API_PATH}` + ' with scope certificates:push',
+          description: "A department system's client_credentials token (an active service client registered in that department) for the resource " + `${issuer}${ADMIN_API_PATH}` + ' with scope certificates:push; a DPoP-bound one is sent as Authorization: DPoP with a DPoP proof per request',
           flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { 'certificates:push': "Push and list your department's certificates" } } },
         },
       },

@@ -31,7 +31,7 @@ import { certificateTypeRoutes } from './certificate-type.routes.js';
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export { credentialView, type IssuedCredential } from './credential-store.js';
 export type { CredentialRevocation, Revoker } from './revocation.js';
-export type { Certificate, CertificateStore, CertificateType, ClaimValues } from './certificate-store.js';
+export type { Certificate, CertificateStatus, CertificateStore, CertificateType, CertificateTypeVersion, ClaimValues } from './certificate-store.js';
 export type { CertificateIssuance } from './certificates.js';
 export { certificateScopes } from './certificate-credential.js';
 export { citizenCertificates, type CertificateSummary, type CitizenCertificates } from './citizen-certificates.js';
@@ -68,7 +68,8 @@ export function createCredentials(deps: {
   // The identity credential's configuration, and one per certificate type (read each time: types are few).
   const metadata = async () => {
     const base = credentialIssuerMetadata(issuer);
-    return { ...base, credential_configurations_supported: { ...base.credential_configurations_supported, ...certificateConfigurations(await certificates.types()) } };
+    const [types, versions] = await Promise.all([certificates.types(), certificates.allTypeVersions()]);
+    return { ...base, credential_configurations_supported: { ...base.credential_configurations_supported, ...certificateConfigurations(types, versions) } };
   };
   const requests = credentialRequests({
     issuer,

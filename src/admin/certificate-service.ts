@@ -22,7 +22,8 @@ import type { Database } from '../storage/database.js';
 import { AdminError, notFound } from './admin-error.js';
 import type { DepartmentSystem } from './department-system-auth.js';
 import type { DepartmentStore } from './departments.js';
-import type { Guard } from './guard.js';
+import type { Guard, Target } from './guard.js';
+import type { AdminAction } from '../audit/index.js';
 import { offsetOf, paging, type Page } from './paging.js';
 import type { Operator } from './roles.js';
 import { parseInput } from './validate.js';
@@ -90,24 +91,64 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
     return earlier;
   }
 
+  /** Writes an action's audit event in its transaction, as an operator or as the system (the CLI). */
+  type Recorder = (action: AdminAction, target: Target, details: Record<string, unknown>, trx: Knex.Transaction) => Promise<void>;
+  const asOperator = (op: Operator): Recorder => (action, target, details, trx) => d.guard.record(op, action, target, details, trx);
+  const asSystem: Recorder = (action, target, details, trx) => d.guard.recordSystem(action, target, details, trx);
+
+  async function define(departmentId: string, input: z.output<typeof certificateTypeInput>, by: string, record: Recorder): Promise<CertificateType> {
+    const type: Omit<CertificateType, 'version' | 'updatedAt' | 'retiredAt'> = {
+      id: input.id,
+      departmentId,
+      vct: vctOf(d.issuer, input.id),
+      names: input.names,
+      claims: input.claims,
+      validityDays: input.validity_days,
+      createdBy: by,
+      createdAt: Date.now(),
+    };
+    await d.db.transaction(async (trx: Knex.Transaction) => {
+      if (!(await store.insertType(type, trx))) throw new AdminError('conflict', `a certificate type ${input.id} exists already`);
+      await record('admin.certificate_type.created', { departmentId }, { type: type.id, vct: type.vct, claims: Object.keys(type.claims) }, trx);
+    });
+    return { ...type, version: 1, updatedAt: undefined, retiredAt: undefined };
+  }
+
+  async function update(type: CertificateType, change: z.output<typeof certificateTypeChange>, by: string, record: Recorder): Promise<CertificateType> {
+    if (type.retiredAt !== undefined) throw new AdminError('conflict', 'a retired certificate type cannot be changed');
+    if (change.base_version !== undefined && change.base_version !== type.version) throw new AdminError('conflict', `the certificate type is at version ${type.version} now, not ${change.base_version}`);
+    const problems = change.claims ? incompatibleChanges(type.claims, change.claims) : {};
+    const [first] = Object.entries(problems);
+    if (first) throw new AdminError('invalid_input', `${first[0]} ${first[1]}`, problems);
+    const next: CertificateTypeVersion = {
+      version: type.version + 1,
+      names: change.names ?? type.names,
+      claims: change.claims ?? type.claims,
+      validityDays: change.validity_days ?? type.validityDays,
+      createdBy: by,
+      createdAt: Date.now(),
+    };
+    await d.db.transaction(async (trx: Knex.Transaction) => {
+      if (!(await store.updateType(type.id, next, trx))) throw new AdminError('conflict', 'the certificate type changed meanwhile; reload it and try again');
+      const changed = (['names', 'claims', 'validity_days'] as const).filter((k) => change[k] !== undefined);
+      await record('admin.certificate_type.updated', { departmentId: type.departmentId }, { type: type.id, before: { version: type.version }, after: { version: next.version }, changed, claims: Object.keys(next.claims) }, trx);
+    });
+    return { ...type, ...next, createdBy: type.createdBy, createdAt: type.createdAt, updatedAt: next.createdAt };
+  }
+
+  async function retire(type: CertificateType, reason: string | undefined, record: Recorder): Promise<CertificateType> {
+    const at = Date.now();
+    await d.db.transaction(async (trx: Knex.Transaction) => {
+      if (!(await store.retireType(type.id, at, trx))) throw new AdminError('conflict', 'the certificate type is retired already');
+      await record('admin.certificate_type.retired', { departmentId: type.departmentId }, { type: type.id, version: type.version, ...(reason ? { reason } : {}) }, trx);
+    });
+    return { ...type, retiredAt: at, updatedAt: at };
+  }
+
   return {
     async defineType(op: Operator, input: z.output<typeof certificateTypeInput>): Promise<CertificateType> {
       const dept = await d.guard.require(op, 'certificate.define', 'certificate_type.create', await d.departments.find(input.department_id));
-      const type: Omit<CertificateType, 'version' | 'updatedAt' | 'retiredAt'> = {
-        id: input.id,
-        departmentId: dept.id,
-        vct: vctOf(d.issuer, input.id),
-        names: input.names,
-        claims: input.claims,
-        validityDays: input.validity_days,
-        createdBy: op.sub,
-        createdAt: Date.now(),
-      };
-      await d.db.transaction(async (trx: Knex.Transaction) => {
-        if (!(await store.insertType(type, trx))) throw new AdminError('conflict', `a certificate type ${input.id} exists already`);
-        await d.guard.record(op, 'admin.certificate_type.created', { departmentId: dept.id }, { type: type.id, vct: type.vct, claims: Object.keys(type.claims) }, trx);
-      });
-      return { ...type, version: 1, updatedAt: undefined, retiredAt: undefined };
+      return define(dept.id, input, op.sub, asOperator(op));
     },
 
     async listTypes(op: Operator): Promise<CertificateType[]> {
@@ -127,36 +168,39 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
      */
     async updateType(op: Operator, id: string, change: z.output<typeof certificateTypeChange>): Promise<CertificateType> {
       const { type } = await this.showType(op, id, 'certificate_type.update');
-      if (type.retiredAt !== undefined) throw new AdminError('conflict', 'a retired certificate type cannot be changed');
-      if (change.base_version !== undefined && change.base_version !== type.version) throw new AdminError('conflict', `the certificate type is at version ${type.version} now, not ${change.base_version}`);
-      const problems = change.claims ? incompatibleChanges(type.claims, change.claims) : {};
-      const [first] = Object.entries(problems);
-      if (first) throw new AdminError('invalid_input', `${first[0]} ${first[1]}`, problems);
-      const next: CertificateTypeVersion = {
-        version: type.version + 1,
-        names: change.names ?? type.names,
-        claims: change.claims ?? type.claims,
-        validityDays: change.validity_days ?? type.validityDays,
-        createdBy: op.sub,
-        createdAt: Date.now(),
-      };
-      await d.db.transaction(async (trx: Knex.Transaction) => {
-        if (!(await store.updateType(type.id, next, trx))) throw new AdminError('conflict', 'the certificate type changed meanwhile; reload it and try again');
-        const changed = (['names', 'claims', 'validity_days'] as const).filter((k) => change[k] !== undefined);
-        await d.guard.record(op, 'admin.certificate_type.updated', { departmentId: type.departmentId }, { type: type.id, before: { version: type.version }, after: { version: next.version }, changed, claims: Object.keys(next.claims) }, trx);
-      });
-      return { ...type, ...next, updatedAt: next.createdAt };
+      return update(type, change, op.sub, asOperator(op));
     },
 
     /** Retires a type: no new pushes; certificates already issued stay valid (and go to wallets) until revoked. */
     async retireType(op: Operator, id: string, input: z.output<typeof certificateRevocationInput>): Promise<CertificateType> {
       const { type } = await this.showType(op, id, 'certificate_type.retire');
-      const at = Date.now();
-      await d.db.transaction(async (trx: Knex.Transaction) => {
-        if (!(await store.retireType(type.id, at, trx))) throw new AdminError('conflict', 'the certificate type is retired already');
-        await d.guard.record(op, 'admin.certificate_type.retired', { departmentId: type.departmentId }, { type: type.id, version: type.version, ...(input.reason ? { reason: input.reason } : {}) }, trx);
-      });
-      return { ...type, retiredAt: at, updatedAt: at };
+      return retire(type, input.reason, asOperator(op));
+    },
+
+    /**
+     * The same with the server's own authority, for the CLI (`yihao certificate-type`): no operator
+     * and no department scope behind them, audited as the system with `via: "cli"`.
+     */
+    system: {
+      async listTypes(departmentIds?: readonly string[]): Promise<CertificateType[]> {
+        return store.types(departmentIds);
+      },
+      async showType(id: string): Promise<{ type: CertificateType; versions: CertificateTypeVersion[] }> {
+        const type = /^[a-z][a-z0-9_]{2,39}$/.test(id) ? await store.type(id) : undefined;
+        if (!type) throw notFound('certificate type');
+        return { type, versions: await store.typeVersions(type.id) };
+      },
+      async defineType(input: z.output<typeof certificateTypeInput>): Promise<CertificateType> {
+        const dept = await d.departments.find(input.department_id);
+        if (!dept) throw notFound('department');
+        return define(dept.id, input, 'cli', asSystem);
+      },
+      async updateType(id: string, change: z.output<typeof certificateTypeChange>): Promise<CertificateType> {
+        return update((await this.showType(id)).type, change, 'cli', asSystem);
+      },
+      async retireType(id: string, reason?: string): Promise<CertificateType> {
+        return retire((await this.showType(id)).type, reason, asSystem);
+      },
     },
 
     /**

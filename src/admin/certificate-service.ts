@@ -207,6 +207,14 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
      * A department's certificates for its operators (`certificate.revoke` over it: those who act on
      * them), newest first, with each citizen's ID number masked. Another department's answer 404.
      */
+    /** One certificate of the operator's departments (`certificate.revoke` over it), with the ID number masked. */
+    async getForOperator(op: Operator, id: string): Promise<ListedCertificate> {
+      const found = /^[A-Za-z0-9_-]{22}$/.test(id) ? await store.find(id) : undefined;
+      await d.guard.require(op, 'certificate.revoke', 'certificate.get', found && (await d.departments.find(found.departmentId)));
+      const account = await d.accounts.findById(found!.accountId);
+      return { ...found!, citizenIdMasked: account && maskCitizenId(account.citizenId()) };
+    },
+
     async listForOperator(op: Operator, departmentId: string, query: z.output<typeof operatorCertificateQuery>): Promise<Page<ListedCertificate>> {
       const dept = await d.guard.require(op, 'certificate.revoke', 'certificate.list', await d.departments.find(departmentId));
       const { items, total } = await store.listByDepartment([dept.id], { offset: offsetOf(query), limit: query.per_page, typeId: query.type, status: query.status });

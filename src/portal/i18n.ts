@@ -329,7 +329,7 @@ const en: typeof zh = {
   certificateStatuses: { valid: 'Valid', suspended: 'Suspended', revoked: 'Revoked', expired: 'Expired', pending: 'Not yet valid' },
   validityRange: (from, until) => `${from} to ${until}`,
   addToWallet: 'Add to the Yihao app',
-  addToWalletLabel: (name) => `Add ${name} to the Yihao app`,
+  addToWalletLabel: (name) => `Add to the Yihao app: ${name}`,
   certificateNeedsLoa2: 'Adding a certificate to the Yihao app needs a two-factor sign-in: when you press “Add to the Yihao app” you will be asked to sign in again.',
   certificateOfferTitle: (name) => `Add ${name}`,
   certificateOfferLead: 'This certificate goes to the wallet in the Yihao app: the app receives this one.',

@@ -187,7 +187,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     },
   });
   // The credential issuer's pre-authorized code flow: its grant is registered with the provider.
-  const credentialOffers = createCredentialOffers({ ...services, config, authentications, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), provider: () => holder.current });
+  const credentialOffers = createCredentialOffers({ ...services, config, db: stores.db, authentications, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), provider: () => holder.current });
   holder = await ProviderHolder.create(
     { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant, extraGrants: [credentialOffers.grant], credentialScopes: certificateScopes(stores.db), isDepartmentSystem: isDepartmentSystemIn(stores.db) },
     services.signingKeys,
@@ -256,7 +256,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     afterSignOut: federation.afterSignOut,
     devices: channels.deviceKeys,
     walletOffers: credentialOffers.portal,
-    certificates: citizenCertificates(stores.db, services.sealer),
+    certificates: { ...citizenCertificates(stores.db, services.sealer), walletOffer: (who) => credentialOffers.certificates.offerCertificate(who) },
   });
   await portal.ensureClient();
   const kiosk = kioskSessionRouter({

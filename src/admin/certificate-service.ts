@@ -4,26 +4,31 @@ import { uniqueViolation } from '../accounts/account-store.js';
 import type { Accounts } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
 import {
+  certificateTypeChange,
   certificateTypeInput,
   claimsValidator,
+  incompatibleChanges,
   vctOf,
+  type CertificateStatus,
+  type CertificateTypeVersion,
   type Certificate,
   type CertificateIssuance,
   type CertificateStore,
   type CertificateType,
 } from '../credentials/index.js';
 import { isYihaoError } from '../errors.js';
-import { parseCitizenId } from '../identity/index.js';
+import { maskCitizenId, parseCitizenId } from '../identity/index.js';
 import type { Database } from '../storage/database.js';
 import { AdminError, notFound } from './admin-error.js';
 import type { DepartmentSystem } from './department-system-auth.js';
 import type { DepartmentStore } from './departments.js';
-import type { Guard } from './guard.js';
+import type { Guard, Target } from './guard.js';
+import type { AdminAction } from '../audit/index.js';
 import { offsetOf, paging, type Page } from './paging.js';
 import type { Operator } from './roles.js';
 import { parseInput } from './validate.js';
 
-export { certificateTypeInput };
+export { certificateTypeChange, certificateTypeInput };
 
 const DAY = 86_400_000;
 
@@ -44,6 +49,12 @@ export const certificatePushInput = z
   .strict();
 
 export const certificateListQuery = z.object({ type: z.string().min(1).max(40).optional(), ...paging }).strict();
+export const CERTIFICATE_STATUSES = ['valid', 'suspended', 'revoked'] as const satisfies readonly CertificateStatus[];
+/** An operator's list of a department's certificates: by type and status. */
+export const operatorCertificateQuery = z.object({ type: z.string().min(1).max(40).optional(), status: z.enum(CERTIFICATE_STATUSES).optional(), ...paging }).strict();
+
+/** A certificate as an operator lists it: with the citizen's ID number masked, never whole, and never the claims. */
+export type ListedCertificate = Certificate & { citizenIdMasked: string | undefined };
 export const certificateRevocationInput = z.object({ reason: z.string().trim().min(1).max(200).optional() }).strict();
 
 /**
@@ -52,7 +63,7 @@ export const certificateRevocationInput = z.object({ reason: z.string().trim().m
  * like every admin action. A department's system (department-system-auth.ts) pushes and lists
  * certificates of its own department's types only.
  */
-export function certificateService(d: { db: Database; audit: AuditLog; accounts: Pick<Accounts, 'findByIdentifier' | 'findById'>; departments: DepartmentStore; guard: Guard; issuer: string; certificates: { store: CertificateStore; issuance: CertificateIssuance } }) {
+export function certificateService(d: { db: Database; audit: AuditLog; accounts: Pick<Accounts, 'findByIdentifier' | 'findById' | 'findByIds'>; departments: DepartmentStore; guard: Guard; issuer: string; certificates: { store: CertificateStore; issuance: CertificateIssuance } }) {
   const store = d.certificates.store;
 
   async function typesOf(op: Operator): Promise<CertificateType[]> {
@@ -80,28 +91,139 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
     return earlier;
   }
 
+  /** Writes an action's audit event in its transaction, as an operator or as the system (the CLI). */
+  type Recorder = (action: AdminAction, target: Target, details: Record<string, unknown>, trx: Knex.Transaction) => Promise<void>;
+  const asOperator = (op: Operator): Recorder => (action, target, details, trx) => d.guard.record(op, action, target, details, trx);
+  const asSystem: Recorder = (action, target, details, trx) => d.guard.recordSystem(action, target, details, trx);
+
+  async function define(departmentId: string, input: z.output<typeof certificateTypeInput>, by: string, record: Recorder): Promise<CertificateType> {
+    const type: Omit<CertificateType, 'version' | 'updatedAt' | 'retiredAt'> = {
+      id: input.id,
+      departmentId,
+      vct: vctOf(d.issuer, input.id),
+      names: input.names,
+      claims: input.claims,
+      validityDays: input.validity_days,
+      createdBy: by,
+      createdAt: Date.now(),
+    };
+    await d.db.transaction(async (trx: Knex.Transaction) => {
+      if (!(await store.insertType(type, trx))) throw new AdminError('conflict', `a certificate type ${input.id} exists already`);
+      await record('admin.certificate_type.created', { departmentId }, { type: type.id, vct: type.vct, claims: Object.keys(type.claims) }, trx);
+    });
+    return { ...type, version: 1, updatedAt: undefined, retiredAt: undefined };
+  }
+
+  async function update(type: CertificateType, change: z.output<typeof certificateTypeChange>, by: string, record: Recorder): Promise<CertificateType> {
+    if (type.retiredAt !== undefined) throw new AdminError('conflict', 'a retired certificate type cannot be changed');
+    if (change.base_version !== undefined && change.base_version !== type.version) throw new AdminError('conflict', `the certificate type is at version ${type.version} now, not ${change.base_version}`);
+    const problems = change.claims ? incompatibleChanges(type.claims, change.claims) : {};
+    const [first] = Object.entries(problems);
+    if (first) throw new AdminError('invalid_input', `${first[0]} ${first[1]}`, problems);
+    const next: CertificateTypeVersion = {
+      version: type.version + 1,
+      names: change.names ?? type.names,
+      claims: change.claims ?? type.claims,
+      validityDays: change.validity_days ?? type.validityDays,
+      createdBy: by,
+      createdAt: Date.now(),
+    };
+    await d.db.transaction(async (trx: Knex.Transaction) => {
+      if (!(await store.updateType(type.id, next, trx))) throw new AdminError('conflict', 'the certificate type changed meanwhile; reload it and try again');
+      const changed = (['names', 'claims', 'validity_days'] as const).filter((k) => change[k] !== undefined);
+      await record('admin.certificate_type.updated', { departmentId: type.departmentId }, { type: type.id, before: { version: type.version }, after: { version: next.version }, changed, claims: Object.keys(next.claims) }, trx);
+    });
+    return { ...type, ...next, createdBy: type.createdBy, createdAt: type.createdAt, updatedAt: next.createdAt };
+  }
+
+  async function retire(type: CertificateType, reason: string | undefined, record: Recorder): Promise<CertificateType> {
+    const at = Date.now();
+    await d.db.transaction(async (trx: Knex.Transaction) => {
+      if (!(await store.retireType(type.id, at, trx))) throw new AdminError('conflict', 'the certificate type is retired already');
+      await record('admin.certificate_type.retired', { departmentId: type.departmentId }, { type: type.id, version: type.version, ...(reason ? { reason } : {}) }, trx);
+    });
+    return { ...type, retiredAt: at, updatedAt: at };
+  }
+
   return {
     async defineType(op: Operator, input: z.output<typeof certificateTypeInput>): Promise<CertificateType> {
       const dept = await d.guard.require(op, 'certificate.define', 'certificate_type.create', await d.departments.find(input.department_id));
-      const type: CertificateType = {
-        id: input.id,
-        departmentId: dept.id,
-        vct: vctOf(d.issuer, input.id),
-        names: input.names,
-        claims: input.claims,
-        validityDays: input.validity_days,
-        createdBy: op.sub,
-        createdAt: Date.now(),
-      };
-      await d.db.transaction(async (trx: Knex.Transaction) => {
-        if (!(await store.insertType(type, trx))) throw new AdminError('conflict', `a certificate type ${input.id} exists already`);
-        await d.guard.record(op, 'admin.certificate_type.created', { departmentId: dept.id }, { type: type.id, vct: type.vct, claims: Object.keys(type.claims) }, trx);
-      });
-      return type;
+      return define(dept.id, input, op.sub, asOperator(op));
     },
 
     async listTypes(op: Operator): Promise<CertificateType[]> {
       return typesOf(op);
+    },
+
+    /** One type with its versions, for an operator who may define types for its department. */
+    async showType(op: Operator, id: string, operation = 'certificate_type.get'): Promise<{ type: CertificateType; versions: CertificateTypeVersion[] }> {
+      const type = /^[a-z][a-z0-9_]{2,39}$/.test(id) ? await store.type(id) : undefined;
+      await d.guard.require(op, 'certificate.define', operation, type && (await d.departments.find(type.departmentId)));
+      return { type: type!, versions: await store.typeVersions(type!.id) };
+    },
+
+    /**
+     * A new version of a type. Certificates already pushed keep the version they were checked
+     * against; a schema that would drop or retype a claim they carry is refused (400, by field).
+     */
+    async updateType(op: Operator, id: string, change: z.output<typeof certificateTypeChange>): Promise<CertificateType> {
+      const { type } = await this.showType(op, id, 'certificate_type.update');
+      return update(type, change, op.sub, asOperator(op));
+    },
+
+    /** Retires a type: no new pushes; certificates already issued stay valid (and go to wallets) until revoked. */
+    async retireType(op: Operator, id: string, input: z.output<typeof certificateRevocationInput>): Promise<CertificateType> {
+      const { type } = await this.showType(op, id, 'certificate_type.retire');
+      return retire(type, input.reason, asOperator(op));
+    },
+
+    /**
+     * The same with the server's own authority, for the CLI (`yihao certificate-type`): no operator
+     * and no department scope behind them, audited as the system with `via: "cli"`.
+     */
+    system: {
+      async listTypes(departmentIds?: readonly string[]): Promise<CertificateType[]> {
+        return store.types(departmentIds);
+      },
+      async showType(id: string): Promise<{ type: CertificateType; versions: CertificateTypeVersion[] }> {
+        const type = /^[a-z][a-z0-9_]{2,39}$/.test(id) ? await store.type(id) : undefined;
+        if (!type) throw notFound('certificate type');
+        return { type, versions: await store.typeVersions(type.id) };
+      },
+      async defineType(input: z.output<typeof certificateTypeInput>): Promise<CertificateType> {
+        const dept = await d.departments.find(input.department_id);
+        if (!dept) throw notFound('department');
+        return define(dept.id, input, 'cli', asSystem);
+      },
+      async updateType(id: string, change: z.output<typeof certificateTypeChange>): Promise<CertificateType> {
+        return update((await this.showType(id)).type, change, 'cli', asSystem);
+      },
+      async retireType(id: string, reason?: string): Promise<CertificateType> {
+        return retire((await this.showType(id)).type, reason, asSystem);
+      },
+    },
+
+    /**
+     * A department's certificates for its operators (`certificate.revoke` over it: those who act on
+     * them), newest first, with each citizen's ID number masked. Another department's answer 404.
+     */
+    /** One certificate of the operator's departments (`certificate.revoke` over it), with the ID number masked. */
+    async getForOperator(op: Operator, id: string): Promise<ListedCertificate> {
+      const found = /^[A-Za-z0-9_-]{22}$/.test(id) ? await store.find(id) : undefined;
+      await d.guard.require(op, 'certificate.revoke', 'certificate.get', found && (await d.departments.find(found.departmentId)));
+      const account = await d.accounts.findById(found!.accountId);
+      return { ...found!, citizenIdMasked: account && maskCitizenId(account.citizenId()) };
+    },
+
+    async listForOperator(op: Operator, departmentId: string, query: z.output<typeof operatorCertificateQuery>): Promise<Page<ListedCertificate>> {
+      const dept = await d.guard.require(op, 'certificate.revoke', 'certificate.list', await d.departments.find(departmentId));
+      const { items, total } = await store.listByDepartment([dept.id], { offset: offsetOf(query), limit: query.per_page, typeId: query.type, status: query.status });
+      const accounts = new Map((await d.accounts.findByIds(items.map((c) => c.accountId))).map((a) => [a.id, a]));
+      const listed = items.map((c) => {
+        const account = accounts.get(c.accountId);
+        return { ...c, citizenIdMasked: account && maskCitizenId(account.citizenId()) };
+      });
+      return { items: listed, total, page: query.page, per_page: query.per_page };
     },
 
     async push(system: DepartmentSystem, input: z.output<typeof certificatePushInput>): Promise<Certificate> {
@@ -109,6 +231,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       const type = await store.type(input.type);
       if (!type) throw notFound('certificate type');
       if (type.departmentId !== system.departmentId) throw new AdminError('forbidden', "this certificate type is another department's");
+      if (type.retiredAt !== undefined) throw new AdminError('conflict', 'this certificate type is retired: it takes no new certificates');
       const claims = checkedClaims(type, input.claims);
       let citizenId: string;
       try {
@@ -127,7 +250,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       try {
         return await d.db.transaction(async (trx) => {
           const { certificate } = await store.insert(
-            { typeId: type.id, departmentId: type.departmentId, accountId: account.id, claims, validFrom, validUntil, pushedBy: system.clientId, createdAt: now, idempotencyKey: input.idempotency_key },
+            { typeId: type.id, typeVersion: type.version, departmentId: type.departmentId, accountId: account.id, claims, validFrom, validUntil, pushedBy: system.clientId, createdAt: now, idempotencyKey: input.idempotency_key },
             trx,
           );
           await d.audit.append(
@@ -140,7 +263,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
               departmentId: type.departmentId,
               ip: system.ip,
               requestId: system.requestId,
-              details: { certificate_id: certificate.id, type: type.id, valid_until: new Date(validUntil).toISOString() },
+              details: { certificate_id: certificate.id, type: type.id, type_version: type.version, valid_until: new Date(validUntil).toISOString() },
             },
             { trx },
           );

@@ -68,7 +68,8 @@ export const credentialVerifyCommand: Command = {
 Checks an SD-JWT VC presentation (with its key-binding JWT) from the bundle that
 'yihao credential bundle' wrote, without a network or a database: the issuer's signature
 against the bundle's keys, the validity dates, the holder's key binding with this nonce and
-audience, the disclosures, the status list entry, and the identity credential's schema. Prints
+audience, the disclosures, the status list entry, and the schema of the identity credential or
+of the department certificate type (from the bundle). Prints
 only the disclosed claims.
 
 Options:
@@ -76,7 +77,8 @@ Options:
   --presentation FILE  the presentation (the wallet's vp_token); - reads it from stdin
   --nonce N            the nonce the counter gave the wallet
   --audience A         the counter's identifier, the key-binding JWT's aud
-  --claim NAME         a claim that must be disclosed (repeatable): ${REQUESTABLE_CLAIMS.join(', ')}
+  --claim NAME         a claim that must be disclosed (repeatable): ${REQUESTABLE_CLAIMS.join(', ')},
+                       or one of a certificate type's in the bundle
   --json               print {"valid", "claims", ...} or {"valid": false, "reason", "message"}
 
 Exit codes: 0 valid; 1 refused (the reason on stderr); 2 bad input.`,
@@ -97,8 +99,10 @@ Exit codes: 0 valid; 1 refused (the reason on stderr); 2 bad input.`,
     if (nonce.length === 0 || nonce.length > 512) throw usageError(this.name, '--nonce is 1-512 characters');
     if (audience.length === 0 || audience.length > 512) throw usageError(this.name, '--audience is 1-512 characters');
     const claims = opts.claim ?? [];
-    if (claims.some((c) => !REQUESTABLE_CLAIMS.includes(c))) throw usageError(this.name, `--claim is one of ${REQUESTABLE_CLAIMS.join(', ')}`);
     const bundle = parseBundle(this.name, readInput(this.name, bundlePath, 'bundle', () => readFileSync(0, 'utf8')));
+    // The identity credential's claims, and those of the certificate types the bundle knows.
+    const requestable = new Set([...REQUESTABLE_CLAIMS, ...(bundle.certificate_types ?? []).flatMap((t) => [...Object.keys(t.claims), 'issuing_department'])]);
+    if (claims.some((c) => !requestable.has(c))) throw usageError(this.name, `--claim is one of ${[...requestable].join(', ')}`);
     const presentation = readInput(this.name, presentationPath, 'presentation', () => readFileSync(0, 'utf8')).trim();
     if (!/^[A-Za-z0-9_.~-]+$/.test(presentation)) throw usageError(this.name, 'the presentation is not an SD-JWT (base64url parts separated by ~)');
 

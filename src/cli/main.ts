@@ -18,6 +18,7 @@ import { keysListCommand, keysReindexCommand, keysResealCommand, keysRotateComma
 import { migrateCommand } from './migrate.command.js';
 import { credentialKeysCommand, credentialListCommand, credentialRevokeCommand, credentialRotateKeyCommand } from './credential.command.js';
 import { credentialBundleCommand, credentialVerifyCommand } from './credential-verify.command.js';
+import { certificateTypeCreateCommand, certificateTypeListCommand, certificateTypeRetireCommand, certificateTypeShowCommand, certificateTypeUpdateCommand } from './certificate-type.command.js';
 import { streamOutput } from './output.js';
 
 const commands: readonly Command[] = [
@@ -49,6 +50,11 @@ const commands: readonly Command[] = [
   credentialRotateKeyCommand,
   credentialBundleCommand,
   credentialVerifyCommand,
+  certificateTypeListCommand,
+  certificateTypeShowCommand,
+  certificateTypeCreateCommand,
+  certificateTypeUpdateCommand,
+  certificateTypeRetireCommand,
 ];
 
 const EXIT = { ok: 0, unexpected: 1, badInput: 2, notFound: 3 } as const;

@@ -3,8 +3,8 @@ import { SDJwtVcInstance, type SdJwtVcPayload } from '@sd-jwt/sd-jwt-vc';
 import type { CredentialConfigurationSupportedWithFormats } from '@openid4vc/openid4vci';
 import type { JWK } from 'jose';
 import type { Database } from '../storage/database.js';
-import type { CertificateType, ClaimValues } from './certificate-store.js';
-import { configurationIdOf, scopeOf } from './certificate-types.js';
+import type { CertificateType, CertificateTypeVersion, ClaimValues } from './certificate-store.js';
+import { alwaysPresent, configurationIdOf, scopeOf } from './certificate-types.js';
 import { PROOF_ALGS } from './issuer-metadata.js';
 
 const label = (zh: string, en: string) => [
@@ -12,8 +12,13 @@ const label = (zh: string, en: string) => [
   { name: en, locale: 'en' },
 ];
 
-/** The OID4VCI configuration of each certificate type: `cert_<id>`, its own scope, its type's `vct`. */
-export function certificateConfigurations(types: readonly CertificateType[]): Record<string, CredentialConfigurationSupportedWithFormats> {
+/**
+ * The OID4VCI configuration of each certificate type: `cert_<id>`, its own scope, its type's `vct`,
+ * its current claims. A claim is `mandatory` only if every version required it: a certificate
+ * pushed before a claim became required does not have it. Retired types stay: their certificates
+ * are still issued to wallets.
+ */
+export function certificateConfigurations(types: readonly CertificateType[], versions: ReadonlyMap<string, readonly CertificateTypeVersion[]>): Record<string, CredentialConfigurationSupportedWithFormats> {
   return Object.fromEntries(
     types.map((t) => [
       configurationIdOf(t.id),
@@ -27,7 +32,7 @@ export function certificateConfigurations(types: readonly CertificateType[]): Re
         credential_metadata: {
           display: label(t.names['zh-CN'], t.names.en),
           claims: [
-            ...Object.entries(t.claims).map(([claim, spec]) => ({ path: [claim], mandatory: spec.required, ...(spec.names ? { display: label(spec.names['zh-CN'], spec.names.en) } : {}) })),
+            ...Object.entries(t.claims).map(([claim, spec]) => ({ path: [claim], mandatory: alwaysPresent(claim, versions.get(t.id) ?? [t]), ...(spec.names ? { display: label(spec.names['zh-CN'], spec.names.en) } : {}) })),
             { path: ['issuing_department'], display: label('签发部门', 'Issuing department') },
           ],
         },

@@ -17,13 +17,23 @@ export interface CertificateType {
   validityDays: number;
   createdBy: string;
   createdAt: number;
+  /** The current version: 1 at creation, one more at each change. */
+  version: number;
+  updatedAt: number | undefined;
+  /** Once retired: no new pushes; issued certificates stay valid until revoked. */
+  retiredAt: number | undefined;
 }
+
+/** One version of a type's names, claim schema and default validity. */
+export type CertificateTypeVersion = Pick<CertificateType, 'names' | 'claims' | 'validityDays' | 'createdBy' | 'createdAt' | 'version'>;
 
 export interface Certificate {
   id: string;
   typeId: string;
   departmentId: string;
   accountId: string;
+  /** The type's version whose schema its claims were checked against at push. */
+  typeVersion: number;
   validFrom: number;
   validUntil: number;
   status: CertificateStatus;
@@ -42,6 +52,20 @@ interface TypeRow {
   validity_days: number;
   created_by: string;
   created_at: number;
+  version: number;
+  updated_at: number | null;
+  retired_at: number | null;
+}
+
+interface VersionRow {
+  type_id: string;
+  version: number;
+  name_zh: string;
+  name_en: string;
+  claims: string;
+  validity_days: number;
+  created_by: string;
+  created_at: number;
 }
 
 interface CertificateRow {
@@ -49,6 +73,7 @@ interface CertificateRow {
   type_id: string;
   department_id: string;
   account_id: string;
+  type_version: number;
   sealed_claims: string;
   valid_from: number;
   valid_until: number;
@@ -68,6 +93,29 @@ const toType = (r: TypeRow): CertificateType => ({
   validityDays: Number(r.validity_days),
   createdBy: r.created_by,
   createdAt: Number(r.created_at),
+  version: Number(r.version),
+  updatedAt: r.updated_at === null ? undefined : Number(r.updated_at),
+  retiredAt: r.retired_at === null ? undefined : Number(r.retired_at),
+});
+
+const toVersion = (r: VersionRow): CertificateTypeVersion => ({
+  version: Number(r.version),
+  names: { 'zh-CN': r.name_zh, en: r.name_en },
+  claims: JSON.parse(r.claims) as ClaimSchema,
+  validityDays: Number(r.validity_days),
+  createdBy: r.created_by,
+  createdAt: Number(r.created_at),
+});
+
+const versionRow = (typeId: string, v: CertificateTypeVersion): VersionRow => ({
+  type_id: typeId,
+  version: v.version,
+  name_zh: v.names['zh-CN'],
+  name_en: v.names.en,
+  claims: JSON.stringify(v.claims),
+  validity_days: v.validityDays,
+  created_by: v.createdBy,
+  created_at: v.createdAt,
 });
 
 const toCertificate = (r: CertificateRow): Certificate => ({
@@ -75,6 +123,7 @@ const toCertificate = (r: CertificateRow): Certificate => ({
   typeId: r.type_id,
   departmentId: r.department_id,
   accountId: r.account_id,
+  typeVersion: Number(r.type_version),
   validFrom: Number(r.valid_from),
   validUntil: Number(r.valid_until),
   status: r.status,
@@ -92,10 +141,11 @@ const claimsAad = (id: string) => `certificate:${id}:claims`;
  */
 export function certificateStore(db: Database, sealer: Sealer) {
   return {
-    /** Adds a type; false if its id or vct is taken. */
-    async insertType(t: CertificateType, trx?: Knex.Transaction): Promise<boolean> {
+    /** Adds a type (version 1, recorded among its versions too); false if its id or vct is taken. */
+    async insertType(t: Omit<CertificateType, 'version' | 'updatedAt' | 'retiredAt'>, trx?: Knex.Transaction): Promise<boolean> {
+      if (!trx) return db.transaction((own) => this.insertType(t, own));
       try {
-        await (trx ?? db)('certificate_types').insert({
+        await trx('certificate_types').insert({
           id: t.id,
           department_id: t.departmentId,
           vct: t.vct,
@@ -105,7 +155,9 @@ export function certificateStore(db: Database, sealer: Sealer) {
           validity_days: t.validityDays,
           created_by: t.createdBy,
           created_at: t.createdAt,
+          version: 1,
         });
+        await trx('certificate_type_versions').insert(versionRow(t.id, { ...t, version: 1 }));
         return true;
       } catch (e) {
         if (uniqueViolation(e)) return false;
@@ -118,6 +170,39 @@ export function certificateStore(db: Database, sealer: Sealer) {
       return row && toType(row);
     },
 
+    /**
+     * Makes `next` the type's current version, if the type is still at `next.version - 1` and not
+     * retired (false otherwise: another change came first, or it was retired meanwhile).
+     */
+    async updateType(id: string, next: CertificateTypeVersion, trx: Knex.Transaction): Promise<boolean> {
+      const changed = await trx('certificate_types')
+        .where({ id, version: next.version - 1 })
+        .whereNull('retired_at')
+        .update({ version: next.version, name_zh: next.names['zh-CN'], name_en: next.names.en, claims: JSON.stringify(next.claims), validity_days: next.validityDays, updated_at: next.createdAt });
+      if (changed !== 1) return false;
+      await trx('certificate_type_versions').insert(versionRow(id, next));
+      return true;
+    },
+
+    /** Retires a type; false if it was retired already. */
+    async retireType(id: string, at: number, trx: Knex.Transaction): Promise<boolean> {
+      return (await trx('certificate_types').where({ id }).whereNull('retired_at').update({ retired_at: at, updated_at: at })) === 1;
+    },
+
+    /** Every version of a type, oldest first. */
+    async typeVersions(id: string): Promise<CertificateTypeVersion[]> {
+      const rows = (await db<VersionRow>('certificate_type_versions').where({ type_id: id }).orderBy('version')) as VersionRow[];
+      return rows.map(toVersion);
+    },
+
+    /** Every version of every type, by type id (for the issuer metadata and the offline bundle). */
+    async allTypeVersions(): Promise<Map<string, CertificateTypeVersion[]>> {
+      const rows = (await db<VersionRow>('certificate_type_versions').orderBy([{ column: 'type_id' }, { column: 'version' }])) as VersionRow[];
+      const byType = new Map<string, CertificateTypeVersion[]>();
+      for (const r of rows) byType.set(r.type_id, [...(byType.get(r.type_id) ?? []), toVersion(r)]);
+      return byType;
+    },
+
     /** Types, of some departments or all. */
     async types(departmentIds?: readonly string[]): Promise<CertificateType[]> {
       const q = db<TypeRow>('certificate_types').orderBy('id');
@@ -127,7 +212,7 @@ export function certificateStore(db: Database, sealer: Sealer) {
 
     /** Records a pushed certificate; returns the one an earlier push with the same key made instead, if any. */
     async insert(
-      c: Omit<Certificate, 'id' | 'status' | 'revokedAt'> & { claims: ClaimValues; idempotencyKey: string | undefined },
+      c: Omit<Certificate, 'id' | 'status' | 'revokedAt' | 'typeVersion'> & { typeVersion?: number; claims: ClaimValues; idempotencyKey: string | undefined },
       trx: Knex.Transaction,
     ): Promise<{ certificate: Certificate; created: boolean }> {
       const id = randomBytes(16).toString('base64url');
@@ -136,6 +221,7 @@ export function certificateStore(db: Database, sealer: Sealer) {
         type_id: c.typeId,
         department_id: c.departmentId,
         account_id: c.accountId,
+        type_version: c.typeVersion ?? 1,
         sealed_claims: sealer.seal(JSON.stringify(c.claims), claimsAad(id)),
         valid_from: c.validFrom,
         valid_until: c.validUntil,
@@ -165,10 +251,15 @@ export function certificateStore(db: Database, sealer: Sealer) {
       return JSON.parse(sealer.open(row.sealed_claims, claimsAad(c.id))) as ClaimValues;
     },
 
-    async listByDepartment(departmentIds: readonly string[], page: { offset: number; limit: number; typeId?: string | undefined }): Promise<{ items: Certificate[]; total: number }> {
+    async listByDepartment(
+      departmentIds: readonly string[],
+      page: { offset: number; limit: number; typeId?: string | undefined; status?: CertificateStatus | undefined },
+    ): Promise<{ items: Certificate[]; total: number }> {
       const base = () => {
         const q = db<CertificateRow>('certificates').whereIn('department_id', [...departmentIds]);
-        return page.typeId ? q.where({ type_id: page.typeId }) : q;
+        if (page.typeId) q.where({ type_id: page.typeId });
+        if (page.status) q.where({ status: page.status });
+        return q;
       };
       const [rows, count] = await Promise.all([
         base().orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'asc' }]).offset(page.offset).limit(page.limit),
@@ -182,10 +273,13 @@ export function certificateStore(db: Database, sealer: Sealer) {
       return rows.map(toCertificate);
     },
 
-    /** The citizen's certificate of a type that a wallet gets now: the newest valid one in its validity. */
-    async current(accountId: string, typeId: string, now: number): Promise<Certificate | undefined> {
+    /**
+     * The citizen's certificate of a type that a wallet gets now: the one named (an offer names
+     * one), else the newest; valid and within its validity either way.
+     */
+    async current(accountId: string, typeId: string, now: number, certificateId?: string): Promise<Certificate | undefined> {
       const row = (await db<CertificateRow>('certificates')
-        .where({ account_id: accountId, type_id: typeId, status: 'valid' })
+        .where({ account_id: accountId, type_id: typeId, status: 'valid', ...(certificateId ? { id: certificateId } : {}) })
         .where('valid_from', '<=', now)
         .where('valid_until', '>', now)
         .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'asc' }])

@@ -49,6 +49,55 @@ export const certificateTypeInput = z
   .strict();
 export type CertificateTypeInput = z.output<typeof certificateTypeInput>;
 
+/**
+ * A change to a type: a new version of any of its names, claim schema and default validity (the
+ * rest carried over from the current version). `base_version`, when given, must be the current
+ * version, so that two operators' changes cannot silently overwrite each other.
+ */
+export const certificateTypeChange = z
+  .object({
+    names: z.object({ 'zh-CN': typeName, en: typeName }).strict().optional(),
+    claims: claimSchema.optional(),
+    validity_days: z.number().int().min(1).max(36_500).optional(),
+    base_version: z.number().int().min(1).optional(),
+  })
+  .strict()
+  .refine((c) => c.names !== undefined || c.claims !== undefined || c.validity_days !== undefined, { message: 'a change names at least one of names, claims and validity_days' });
+export type CertificateTypeChange = z.output<typeof certificateTypeChange>;
+
+/**
+ * What a new claim schema may not do to certificates already issued under the current one: drop a
+ * claim they carry, or change its type (wallets and verifiers read it as that type). Anything
+ * else is allowed: new claims (required ones apply to new pushes only), `required`, `max_length`
+ * and names. Returns the problems by field (`claims.<name>`), empty when the change is compatible.
+ */
+export function incompatibleChanges(current: ClaimSchema, next: ClaimSchema): Record<string, string> {
+  const problems: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(current)) {
+    const after = next[name];
+    if (!after) problems[`claims.${name}`] = 'cannot be removed: issued certificates carry it (make it optional instead)';
+    else if (after.type !== spec.type) problems[`claims.${name}`] = `cannot change its type from ${spec.type} to ${after.type}: issued certificates carry it as ${spec.type}`;
+  }
+  return problems;
+}
+
+/**
+ * Whether a claim is in every certificate of a type: required in each of its versions (a claim
+ * made required later is missing from certificates pushed before).
+ */
+export const alwaysPresent = (claim: string, versions: readonly { claims: ClaimSchema }[]) => versions.length > 0 && versions.every((v) => v.claims[claim]?.required === true);
+
+/**
+ * The claims a presentation of a type may disclose, by type: every claim of its current schema
+ * (which holds every earlier version's claims, each with its type: see incompatibleChanges).
+ * Length limits are left to the push: an older certificate may hold a value a later limit forbids.
+ */
+export function disclosedClaimsValidator(schema: ClaimSchema): z.ZodType<Record<string, unknown>> {
+  const shape: Record<string, z.ZodType> = { issuing_department: z.string().min(1).max(200).optional() };
+  for (const [name, spec] of Object.entries(schema)) shape[name] = (spec.type === 'string' ? z.string().min(1) : claimValue(spec)).optional();
+  return z.object(shape).strict() as unknown as z.ZodType<Record<string, unknown>>;
+}
+
 export const configurationIdOf = (typeId: string) => `cert_${typeId}`;
 export const scopeOf = (typeId: string) => `certificate:${typeId}`;
 export const typeIdOfConfiguration = (configurationId: string) => (configurationId.startsWith('cert_') ? configurationId.slice(5) : undefined);

@@ -10,6 +10,13 @@ import { scopeOf, typeIdOfConfiguration } from './certificate-types.js';
 import type { CredentialStatus, CredentialStore } from './credential-store.js';
 import type { IssuerSigner } from './issuer-signer.js';
 import type { StatusLists } from './status-lists.js';
+import type { OfferBindings } from './offer-bindings.js';
+
+/** The token a wallet asks with: an offer's token (`gty` pre-authorized_code) is bound to one certificate. */
+export interface AskingToken {
+  gty?: string | undefined;
+  grantId?: string | undefined;
+}
 
 const CERTIFICATE_ID = /^[A-Za-z0-9_-]{22}$/;
 
@@ -33,7 +40,7 @@ export interface CertificateRevoker {
  * citizen's current certificate of that type, one SD-JWT VC per proven wallet key (each its own
  * status entry, linked to the certificate), and revocation of a certificate with every copy.
  */
-export function certificateIssuance(deps: { db: Database; certificates: CertificateStore; store: CredentialStore; statusLists: StatusLists; signer: IssuerSigner; audit: AuditLog; issuer: string }) {
+export function certificateIssuance(deps: { db: Database; certificates: CertificateStore; store: CredentialStore; statusLists: StatusLists; signer: IssuerSigner; audit: AuditLog; issuer: string; bindings: OfferBindings }) {
   /**
    * One operator action on a certificate: `apply` changes the certificate (false: it was not in a
    * state to change), every wallet copy's status entry follows, and the audit event commits with both.
@@ -75,9 +82,16 @@ export function certificateIssuance(deps: { db: Database; certificates: Certific
       return typeId ? { typeId, scope: scopeOf(typeId) } : undefined;
     },
 
-    /** The citizen's certificate of this type that a wallet gets now, if they hold a valid one. */
-    async held(account: Pick<Account, 'id'>, typeId: string, now: number): Promise<HeldCertificate | undefined> {
-      const [type, certificate] = await Promise.all([deps.certificates.type(typeId), deps.certificates.current(account.id, typeId, now)]);
+    /**
+     * The citizen's certificate of this type that a wallet gets now, if they hold a valid one: the
+     * one its offer named for an offer's token (and nothing if that one is no longer valid), else
+     * the newest (the authorization-code flow, where the wallet names only the type).
+     */
+    async held(account: Pick<Account, 'id'>, typeId: string, now: number, token: AskingToken = {}): Promise<HeldCertificate | undefined> {
+      const fromOffer = token.gty === 'pre-authorized_code';
+      const bound = fromOffer && token.grantId ? await deps.bindings.certificateOf(token.grantId) : undefined;
+      if (fromOffer && !bound) return undefined;
+      const [type, certificate] = await Promise.all([deps.certificates.type(typeId), deps.certificates.current(account.id, typeId, now, bound)]);
       if (!type || !certificate) return undefined;
       return { certificate, type, claims: await deps.certificates.claims(certificate), departmentName: await departmentName(certificate.departmentId) };
     },

@@ -25,6 +25,8 @@ interface StoredOffer {
   /** The same `sub`, under the name the account index reads (storage/account-index.ts): an account's offers can be found, and die with it. */
   accountId: string;
   configurationIds: string[];
+  /** The one certificate a certificate's offer is for: the wallet gets that one, not the newest of its type. */
+  certificateId?: string | undefined;
   /** The login that made the offer: the credential's token states exactly this level. */
   authentication: Authentication;
   creator: OfferCreator;
@@ -45,7 +47,7 @@ export interface CreatedOffer {
 
 export type RedeemRefusal = 'unknown' | 'expired' | 'used' | 'wrong_tx_code' | 'attempts_exhausted';
 
-export type RedeemResult = { ok: true; sub: string; configurationIds: string[]; authentication: Authentication; creator: OfferCreator } | { ok: false; reason: RedeemRefusal };
+export type RedeemResult = { ok: true; sub: string; configurationIds: string[]; certificateId: string | undefined; authentication: Authentication; creator: OfferCreator } | { ok: false; reason: RedeemRefusal };
 
 /**
  * Credential offers for the pre-authorized code flow (OID4VCI 1.0 §4.1). An offer is served by
@@ -81,7 +83,7 @@ export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: 
   return {
     lifetimeSeconds: lifetime,
 
-    async create(o: { authentication: Authentication; sub: string; configurationIds: string[]; creator: OfferCreator }, now = Date.now()): Promise<CreatedOffer> {
+    async create(o: { authentication: Authentication; sub: string; configurationIds: string[]; certificateId?: string | undefined; creator: OfferCreator }, now = Date.now()): Promise<CreatedOffer> {
       const offerId = randomBytes(24).toString('base64url');
       const txCode = String(randomInt(0, 10 ** TX_CODE_LENGTH)).padStart(TX_CODE_LENGTH, '0');
       const expiresAt = now + lifetime * 1000;
@@ -89,6 +91,7 @@ export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: 
         sub: o.sub,
         accountId: o.sub,
         configurationIds: o.configurationIds,
+        ...(o.certificateId ? { certificateId: o.certificateId } : {}),
         authentication: o.authentication,
         creator: o.creator,
         secret: randomBytes(32).toString('base64url'),
@@ -147,7 +150,7 @@ export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: 
       if (typeof txCode !== 'string' || !secretsMatch(offer.txCodeHash, txHash(offerId, txCode))) return { ok: false, reason: 'wrong_tx_code' };
       if (!(await take(`${offerId}:redeemed`, left))) return { ok: false, reason: 'used' };
       await offers.destroy(offerId);
-      return { ok: true, sub: offer.sub, configurationIds: offer.configurationIds, authentication: offer.authentication, creator: offer.creator };
+      return { ok: true, sub: offer.sub, configurationIds: offer.configurationIds, certificateId: offer.certificateId, authentication: offer.authentication, creator: offer.creator };
     },
   };
 }

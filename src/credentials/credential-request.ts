@@ -179,7 +179,7 @@ export function credentialRequests(deps: {
       const jwts = parsed.proofs?.jwt;
       if (!jwts) throw refuse('invalid_proof', 'key proofs of type jwt are required (proofs.jwt)');
       // Before a proof uses its nonce up: a citizen without the certificate may ask again once they have it.
-      const held = certificate && (await deps.certificates!.held(account, certificate.typeId, now));
+      const held = certificate && (await deps.certificates!.held(account, certificate.typeId, now, token as { gty?: string; grantId?: string }));
       if (certificate && !held) throw refuse('credential_request_denied', 'the citizen holds no valid certificate of this type');
       const keys = await provenKeys(jwts, client.clientId, now, metadata);
       if (held) {

@@ -31,13 +31,19 @@ import { accountDisabledCredentials } from './account-disabled.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { IdentityProofing } from '../channels/kiosk/identity-proofing.js';
 import type { CredentialOffers } from './credential-offers.js';
+import { certificateOffers, issuable } from './certificate-offers.js';
+import { offerBindings } from './offer-bindings.js';
+import { scopeOf as certificateScopeOf, typeIdOfConfiguration } from './certificate-types.js';
+import type { Database as OfferDatabase } from '../storage/database.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export { credentialView, type IssuedCredential } from './credential-store.js';
 export type { CredentialRevocation, Revoker } from './revocation.js';
-export type { Certificate, CertificateStore, CertificateType, ClaimValues } from './certificate-store.js';
+export type { Certificate, CertificateStatus, CertificateStore, CertificateType, CertificateTypeVersion, ClaimValues } from './certificate-store.js';
 export type { CertificateIssuance } from './certificates.js';
 export { certificateScopes } from './certificate-credential.js';
+export type { CertificateOffers, CertificateOfferRefusal } from './certificate-offers.js';
+export type { CreatedOffer } from './credential-offers.js';
 export { citizenCertificates, type CertificateSummary, type CitizenCertificates } from './citizen-certificates.js';
 export * from './certificate-types.js';
 
@@ -70,11 +76,12 @@ export function createCredentials(deps: {
   const lists = statusLists({ store, signer, issuer, ttlSeconds: config.credentials.statusListTtlSeconds });
   const nonces = credentialNonces({ keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: NONCE_SECONDS });
   const certificates = certificateStore(deps.db, deps.sealer);
-  const issuance = certificateIssuance({ db: deps.db, certificates, store, statusLists: lists, signer, audit: deps.audit, issuer });
+  const issuance = certificateIssuance({ db: deps.db, certificates, store, statusLists: lists, signer, audit: deps.audit, issuer, bindings: offerBindings(deps.Adapter) });
   // The identity credential's configuration, and one per certificate type (read each time: types are few).
   const metadata = async () => {
     const base = credentialIssuerMetadata(issuer);
-    return { ...base, credential_configurations_supported: { ...base.credential_configurations_supported, ...certificateConfigurations(await certificates.types()) } };
+    const [types, versions] = await Promise.all([certificates.types(), certificates.allTypeVersions()]);
+    return { ...base, credential_configurations_supported: { ...base.credential_configurations_supported, ...certificateConfigurations(types, versions) } };
   };
   const requests = credentialRequests({
     issuer,
@@ -107,7 +114,7 @@ export function createCredentials(deps: {
       return router;
     },
     /** The offline verification bundle (`yihao credential bundle`). */
-    bundle: async () => exportBundle({ issuer, metadata: await metadata(), signer, store, statusLists: lists, ttlSeconds: config.credentials.statusListTtlSeconds }),
+    bundle: async () => exportBundle({ issuer, metadata: await metadata(), certificateTypes: await certificates.types(), signer, store, statusLists: lists, ttlSeconds: config.credentials.statusListTtlSeconds }),
   };
 }
 export type Credentials = ReturnType<typeof createCredentials>;
@@ -119,6 +126,8 @@ export type Credentials = ReturnType<typeof createCredentials>;
  */
 export function createCredentialOffers(deps: {
   config: Config;
+  db: OfferDatabase;
+  sealer: Sealer;
   purposeKeys: PurposeKeys;
   Adapter: AdapterConstructor;
   accounts: Accounts;
@@ -135,6 +144,12 @@ export function createCredentialOffers(deps: {
   // The transaction code's keyed hash: a key of the same short-lived issuance secrets as c_nonces, under its own label.
   const offers = credentialOffers({ issuer, keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: deps.config.credentials.offerSeconds, accountIndex: deps.accountIndex });
   const configurations = credentialIssuerMetadata(issuer).credential_configurations_supported;
+  const certificates = certificateStore(deps.db, deps.sealer);
+  const scopeOf = (id: string) => {
+    if (Object.hasOwn(configurations, id)) return configurations[id]!.scope;
+    const typeId = typeIdOfConfiguration(id);
+    return typeId ? certificateScopeOf(typeId) : undefined;
+  };
   return {
     offers,
     grant: preAuthorizedGrant({
@@ -142,11 +157,15 @@ export function createCredentialOffers(deps: {
       offers,
       accounts: deps.accounts,
       audit: deps.audit,
-      scopeOf: (id) => (Object.hasOwn(configurations, id) ? configurations[id]!.scope : undefined),
+      scopeOf,
       accessTokenTTL: deps.config.ttl.accessTokenSeconds,
       keyed: deps.purposeKeys.keyed('pairwise', 1),
+      bindings: offerBindings(deps.Adapter),
+      certificateIssuable: async (accountId, certificateId) => issuable(await certificates.find(certificateId), accountId, Date.now()),
     }),
     portal: identityOffers({ offers, authentications: deps.authentications, audit: deps.audit }),
+    /** The portal's offers of one department certificate each. */
+    certificates: certificateOffers({ offers, certificates, authentications: deps.authentications, audit: deps.audit }),
     router: () => credentialOfferRoutes(offers),
     counterRouter: () =>
       counterOfferRoutes({

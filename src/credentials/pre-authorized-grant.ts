@@ -7,6 +7,7 @@ import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../
 import { grantPlumbing } from '../oidc/internals.js';
 import { subjectFor, type Keyed, type PairwiseClient } from '../oidc/pairwise.js';
 import { PRE_AUTHORIZED_CODE_GRANT, type CredentialOffers, type RedeemRefusal } from './credential-offers.js';
+import type { OfferBindings } from './offer-bindings.js';
 
 const PARAMS = ['pre-authorized_code', 'tx_code'];
 
@@ -29,6 +30,10 @@ export interface PreAuthorizedGrantDeps {
   accessTokenTTL: number;
   /** The pairwise key: `act.sub` is the staff member's sub as the redeeming app sees it, as in token exchange. */
   keyed: Keyed;
+  /** Where the token of a certificate's offer is bound to that certificate. */
+  bindings: OfferBindings;
+  /** Whether the account may still get this certificate (its own, valid, within its validity). */
+  certificateIssuable: (accountId: string, certificateId: string) => Promise<boolean>;
 }
 
 /**
@@ -59,6 +64,11 @@ export function preAuthorizedGrant(deps: PreAuthorizedGrantDeps) {
     if (account?.status !== 'active') throw new errors.InvalidGrant('the account of this offer cannot receive credentials');
     const scopes = redeemed.configurationIds.map((id) => deps.scopeOf(id));
     if (scopes.some((s) => !s)) throw new errors.InvalidGrant('the offer names a credential this issuer no longer issues');
+    // Revoked or suspended since the offer was made: the offer is spent, and nothing is issued.
+    if (redeemed.certificateId && !(await deps.certificateIssuable(account.id, redeemed.certificateId))) {
+      await deps.audit.append({ action: 'vc.offer_refused', actorType: 'system', accountId: account.sub, clientId: client.clientId, ip: ctx.ip, details: { reason: 'certificate_not_valid', certificate_id: redeemed.certificateId } });
+      throw new errors.InvalidGrant('the certificate of this offer is no longer valid');
+    }
 
     const creator = redeemed.creator;
     const session = await issueGrantTokens(ctx, tokens, {
@@ -69,6 +79,7 @@ export function preAuthorizedGrant(deps: PreAuthorizedGrantDeps) {
       act: creator.type === 'staff' ? { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, creator.sub) } : undefined,
       resource: { audience: deps.issuer, scope: [...new Set(scopes as string[])].join(' '), accessTokenTTL: deps.accessTokenTTL },
     });
+    if (redeemed.certificateId) await deps.bindings.save(session.grantId, redeemed.certificateId, deps.accessTokenTTL);
     await deps.audit.append({
       action: 'vc.offer_redeemed',
       actorType: 'citizen',
@@ -77,7 +88,7 @@ export function preAuthorizedGrant(deps: PreAuthorizedGrantDeps) {
       clientId: client.clientId,
       channel: redeemed.authentication.channel,
       ip: ctx.ip,
-      details: { configurations: redeemed.configurationIds, acr: redeemed.authentication.acr, created_by: creator.type, sid: session.sid },
+      details: { configurations: redeemed.configurationIds, ...(redeemed.certificateId ? { certificate_id: redeemed.certificateId } : {}), acr: redeemed.authentication.acr, created_by: creator.type, sid: session.sid },
     });
   }
 

@@ -5,7 +5,8 @@ import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWK, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { IDENTITY_CLAIMS, IDENTITY_VCT } from './identity-credential.js';
-import { STATUS_VALID } from './status-lists.js';
+import { STATUS_SUSPENDED, STATUS_VALID } from './status-lists.js';
+import { disclosedClaimsValidator, type ClaimSchema } from './certificate-types.js';
 
 /**
  * Why a presentation is refused. Stable codes (the CLI prints them, tests and counter software
@@ -29,6 +30,7 @@ export const REFUSALS = {
   status_unknown: "the credential's status list is not available",
   status_list_invalid: "the credential's status list is not signed by the issuer, or is out of date",
   revoked: 'the credential has been revoked',
+  suspended: 'the credential is suspended',
   schema: "the disclosed claims do not fit the credential type's schema",
   missing_claim: 'a claim the request needs was not disclosed',
 } as const;
@@ -45,6 +47,8 @@ export class PresentationRefused extends Error {
 export interface IssuerTrust {
   issuer: string;
   jwks: { keys: JWK[] };
+  /** The department certificate types it knows, by `vct`, with their current claim schemas. */
+  certificateTypes?: ReadonlyMap<string, ClaimSchema> | undefined;
 }
 
 /** Where a status list comes from: a bundle offline, a cached fetch online. */
@@ -148,7 +152,8 @@ export async function checkPresentation(presentation: string, request: Presentat
   if (!payload.success || header.typ !== 'dc+sd-jwt') refuse('malformed');
   const vc = payload.data;
   if (vc.iss !== trust.issuer) refuse('wrong_issuer');
-  if (vc.vct !== IDENTITY_VCT) refuse('unknown_type');
+  const certificateType = trust.certificateTypes?.get(vc.vct);
+  if (vc.vct !== IDENTITY_VCT && !certificateType) refuse('unknown_type');
   const keys = trust.jwks.keys.filter((k) => header.kid === undefined || k.kid === header.kid);
   if (keys.length === 0) refuse('unknown_key');
   if (!(await verifiedBy(issuerJwt, keys))) refuse('bad_signature');
@@ -182,7 +187,7 @@ export async function checkPresentation(presentation: string, request: Presentat
   if (!list.success || list.data.iss !== trust.issuer || list.data.sub !== uri || (list.data.exp !== undefined && list.data.exp <= seconds - SKEW)) refuse('status_list_invalid');
   if (!(await verifiedBy(listJwt, listKeys))) refuse('status_list_invalid');
   const status = decodeSafely(() => getListFromStatusListJWT(listJwt).getStatus(idx));
-  if (status !== STATUS_VALID) refuse('revoked');
+  if (status !== STATUS_VALID) refuse(status === STATUS_SUSPENDED ? 'suspended' : 'revoked');
 
   // Everything again through the library: the disclosures' digests above all.
   const byIssuerKey = async (data: string, sig: string) => {
@@ -206,7 +211,7 @@ export async function checkPresentation(presentation: string, request: Presentat
     return refuse('tampered');
   }
   const disclosed = Object.fromEntries(Object.entries(verified.payload as JWTPayload).filter(([k]) => !CREDENTIAL_MEMBERS.includes(k) && k !== '_sd' && k !== '_sd_alg'));
-  if (!identityClaimsSchema.safeParse(disclosed).success) refuse('schema');
+  if (!(certificateType ? disclosedClaimsValidator(certificateType) : identityClaimsSchema).safeParse(disclosed).success) refuse('schema');
   for (const claim of request.claims ?? []) if (!(claim in disclosed)) refuse('missing_claim');
   return { vct: vc.vct, claims: disclosed, issuedAt: vc.iat, expiresAt: vc.exp, statusList: uri, statusAsOf: list.data.iat };
 }

@@ -11,7 +11,7 @@ import type { PortalDeps } from './deps.js';
 import { endPortalSession, fail, noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 import { htmlPage } from '../http/html-page.js';
 import { qrCodeDataUrl } from '../mfa/totp.js';
-import { walletPage } from './views/pages.js';
+import { certificateOfferPage, walletPage } from './views/pages.js';
 
 type Action = (ctx: Context, s: SignedIn, form: Record<string, string>) => Promise<void>;
 
@@ -143,6 +143,21 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     const qrDataUrl = await qrCodeDataUrl(offer.offerUri);
     const base = pageContext(ctx, deps);
     htmlPage(ctx, (nonce) => walletPage({ ...base, path: '/account/wallet', nonce, chrome: { section: 'wallet', name: s.account.name, csrf: s.csrf, notice: noticeOf(ctx) } }, { strongEnough: true, offer: { ...offer, qrDataUrl } }));
+  });
+
+  // One certificate to the app's wallet: the offer names it, so the app gets this one. Shown on this
+  // answer only; a sign-in below loa:2 steps up first and comes back to the list.
+  post('/account/certificates/offer', z.object({ certificate: id }), async (ctx, s, form) => {
+    const offers = deps.certificates?.walletOffer?.bind(deps.certificates);
+    if (!offers) return notFound(ctx);
+    const offer = await offers({ sub: s.account.sub, accountId: s.account.id, sessionUid: s.session.sessionUid, certificateId: form.certificate!, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined });
+    if (offer === 'not_found') return notFound(ctx);
+    if (offer === 'sign_in') return startSignIn(ctx, deps, '/account/certificates', { acr: ACR.twoFactor });
+    const summary = (await deps.certificates!.list(s.account.id)).find((x) => x.id === form.certificate);
+    const base = pageContext(ctx, deps);
+    const name = summary ? summary.names[base.locale === 'en' ? 'en' : 'zh-CN'] : '';
+    const qrDataUrl = await qrCodeDataUrl(offer.offerUri);
+    htmlPage(ctx, (nonce) => certificateOfferPage({ ...base, path: '/account/certificates', nonce, chrome: { section: 'certificates', name: s.account.name, csrf: s.csrf, notice: noticeOf(ctx) } }, name, { ...offer, qrDataUrl }));
   });
 
   // Signing out of the portal signs this browser out of Yihao: the portal is Yihao's own page, and

@@ -58,8 +58,9 @@ export interface PortalWalletOffers {
 export interface PortalCertificates {
   list(accountId: string): Promise<CertificateSummary[]>;
   /**
-   * Where "add to wallet" goes for a certificate: a credential offer (QR) page. Left out until the
-   * pre-authorized code flow's credential offers land; without it the page shows no such button.
+   * A credential offer of one certificate from the citizen's own Yihao session: `sign_in` when that
+   * session is below the level the certificate needs, `not_found` when the certificate is not the
+   * citizen's or not valid. Without it the page shows no "add to the app" button.
    */
-  walletOffer?(certificate: CertificateSummary): string | undefined;
+  walletOffer?(who: { sub: string; accountId: string; sessionUid: string; certificateId: string; ip?: string | undefined; requestId?: string | undefined }): Promise<{ offerUri: string; txCode: string; expiresAt: number } | 'sign_in' | 'not_found'>;
 }

@@ -162,6 +162,10 @@ const zh = {
   validityRange: (from: string, until: string) => `${from} 至 ${until}`,
   addToWallet: '添加到一号 App',
   addToWalletLabel: (name: string) => `将${q(name)}添加到一号 App`,
+  certificateNeedsLoa2: '添加电子证照到一号 App 需要以两步验证登录；点击“添加到一号 App”时会请您再次登录。',
+  certificateOfferTitle: (name: string) => `添加${q(name)}`,
+  certificateOfferLead: '这张证照将添加到一号 App 的证照钱包，App 领取的就是这一张。',
+  backToCertificates: '返回电子证照',
 
   notices: {
     consent_revoked: '已撤销该应用的授权，它持有的令牌已失效。',
@@ -325,7 +329,11 @@ const en: typeof zh = {
   certificateStatuses: { valid: 'Valid', suspended: 'Suspended', revoked: 'Revoked', expired: 'Expired', pending: 'Not yet valid' },
   validityRange: (from, until) => `${from} to ${until}`,
   addToWallet: 'Add to the Yihao app',
-  addToWalletLabel: (name) => `Add ${name} to the Yihao app`,
+  addToWalletLabel: (name) => `Add to the Yihao app: ${name}`,
+  certificateNeedsLoa2: 'Adding a certificate to the Yihao app needs a two-factor sign-in: when you press “Add to the Yihao app” you will be asked to sign in again.',
+  certificateOfferTitle: (name) => `Add ${name}`,
+  certificateOfferLead: 'This certificate goes to the wallet in the Yihao app: the app receives this one.',
+  backToCertificates: 'Back to your certificates',
 
   notices: {
     consent_revoked: 'Access revoked. The app’s tokens no longer work.',

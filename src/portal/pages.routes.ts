@@ -45,8 +45,8 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
     },
     certificates: async (s) => {
       const list = deps.certificates ? await deps.certificates.list(s.account.id) : [];
-      const offer = deps.certificates?.walletOffer?.bind(deps.certificates);
-      return (c) => certificatesPage(c, list, offer);
+      const wallet = { canOffer: Boolean(deps.certificates?.walletOffer), strongEnough: acrRank(s.session.acr) >= acrRank(ACR.twoFactor) };
+      return (c) => certificatesPage(c, list, wallet);
     },
   };
 

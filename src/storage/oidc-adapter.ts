@@ -37,6 +37,8 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'QrHandoff',
   // Credential offers (pre-authorized code flow): minutes-long.
   'CredentialOffer',
+  // Which certificate an offer's tokens are for: lives as long as their access token.
+  'CredentialOfferBinding',
 ]);
 
 /**

@@ -55,6 +55,9 @@ describe.skipIf(!chromiumAvailable)('certificates in the portal (Chromium)', () 
     const content = await page.content();
     // The claims are the wallet's to show, not the portal's.
     for (const secret of ['330100200099', 'R-77', citizen.citizenId]) expect(content).not.toContain(secret);
+    // A valid certificate can go to the app's wallet; a revoked one offers nothing.
+    expect(await card.getByRole('button', { name: '将「机动车驾驶证」添加到一号 App' }).count()).toBe(1);
+    expect(await page.locator(`[data-certificate="${permit.certificate.id}"] button`).count()).toBe(0);
     await expectNoSeriousAxeViolations(page, 'the zh-CN certificates page');
 
     await page.getByRole('link', { name: 'English', exact: true }).click();

@@ -63,7 +63,7 @@ describe('admin console over HTTP', () => {
     expect(home).toContain('部门管理员');
     // Only the sections the roles open are offered.
     const nav = /<nav aria-label="管理控制台导航">([\s\S]*?)<\/nav>/.exec(home)![1]!;
-    expect([...nav.matchAll(/<a href="([^"]+)"/g)].map((m) => m[1])).toEqual(['/admin/clients', '/admin/changes', '/admin/departments', '/admin/operators']);
+    expect([...nav.matchAll(/<a href="([^"]+)"/g)].map((m) => m[1])).toEqual(['/admin/clients', '/admin/changes', '/admin/departments', '/admin/operators', '/admin/certificates']);
     const en = await get('/admin?ui_locales=en');
     expect(en.html).toContain('<html lang="en">');
     expect(en.html).toContain('Department administrator');

@@ -5,7 +5,7 @@ import { newClientInput, reviewInput, rotationInput, suspensionInput } from '../
 import { departmentInput } from '../departments.js';
 import { assignmentInput } from '../operator-service.js';
 import { revocationInput } from '../credential-service.js';
-import { certificateListQuery, certificatePushInput, certificateRevocationInput, certificateTypeInput } from '../certificate-service.js';
+import { certificateListQuery, certificatePushInput, certificateRevocationInput, certificateTypeChange, certificateTypeInput, operatorCertificateQuery } from '../certificate-service.js';
 import type { DepartmentSystem } from '../department-system-auth.js';
 import { paging } from '../paging.js';
 import type { AdminServices } from '../services.js';
@@ -215,6 +215,32 @@ export const apiRoutes: readonly ApiRoute[] = [
     method: 'get', path: '/certificate-types', operationId: 'listCertificateTypes', summary: 'Certificate types of the departments in your subtrees', tag: 'certificates', roles: 'super-admin, dept-admin',
     status: 200, response: s.certificateTypeListBody,
     handler: async (o, _r, sv) => ({ items: (await sv.certificates.listTypes(op(o))).map(s.toCertificateType) }),
+  },
+  {
+    method: 'get', path: '/certificate-types/{type_id}', operationId: 'getCertificateType', summary: 'A certificate type with every version of its schema', tag: 'certificates', roles: 'super-admin, dept-admin',
+    status: 200, response: s.certificateTypeDetailBody,
+    handler: async (o, r, sv) => {
+      const { type, versions } = await sv.certificates.showType(op(o), id(r, 'type_id'));
+      return { type: s.toCertificateType(type), versions: versions.map(s.toCertificateTypeVersion) };
+    },
+  },
+  {
+    method: 'post', path: '/certificate-types/{type_id}/versions', operationId: 'changeCertificateType', summary: 'Change a certificate type: a new version of its names, claim schema or default validity (issued certificates keep theirs; no claim they carry may be dropped or retyped)', tag: 'certificates', roles: 'super-admin, dept-admin',
+    body: certificateTypeChange, status: 201, response: s.certificateTypeBody,
+    handler: async (o, r, sv) => s.toCertificateType(await sv.certificates.updateType(op(o), id(r, 'type_id'), as(r.body))),
+  },
+  {
+    method: 'post', path: '/certificate-types/{type_id}/retire', operationId: 'retireCertificateType', summary: 'Retire a certificate type: no new pushes; issued certificates stay valid until revoked', tag: 'certificates', roles: 'super-admin, dept-admin',
+    body: certificateRevocationInput, status: 200, response: s.certificateTypeBody,
+    handler: async (o, r, sv) => s.toCertificateType(await sv.certificates.retireType(op(o), id(r, 'type_id'), as(r.body))),
+  },
+  {
+    method: 'get', path: '/departments/{department_id}/certificates', operationId: 'listDepartmentCertificates', summary: "A department's certificates for its operators, newest first, by type and status; citizens by masked ID number only", tag: 'certificates', roles: 'super-admin, dept-admin',
+    query: operatorCertificateQuery, status: 200, response: s.pageOf(s.listedCertificateBody, 'ListedCertificatePage'),
+    handler: async (o, r, sv) => {
+      const page = await sv.certificates.listForOperator(op(o), id(r, 'department_id'), as(r.query));
+      return { ...page, items: page.items.map(s.toListedCertificate) };
+    },
   },
   {
     method: 'post', path: '/certificates', operationId: 'pushCertificate', summary: "Push a citizen's certificate of one of your department's types (a department system's client_credentials token, scope certificates:push)", tag: 'certificates', roles: 'department system',

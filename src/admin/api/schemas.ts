@@ -3,7 +3,8 @@ import type { AuditEvent, ChainReport } from '../../audit/index.js';
 import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettingsFields, type ClientChange, type ClientRecord } from '../../clients/index.js';
 import type { SigningKeyInfo } from '../../keys/index.js';
 import { credentialView } from '../../credentials/index.js';
-import { configurationIdOf, scopeOf, type Certificate, type CertificateType } from '../../credentials/index.js';
+import { configurationIdOf, scopeOf, type Certificate, type CertificateType, type CertificateTypeVersion } from '../../credentials/index.js';
+import type { ListedCertificate } from '../certificate-service.js';
 import type { Department } from '../departments.js';
 import { LEVELS } from '../departments.js';
 import { needsNationalReview } from '../review-rules.js';
@@ -207,7 +208,10 @@ export const certificateTypeBody = z
     names: z.object({ 'zh-CN': z.string(), en: z.string() }),
     claims: z.record(z.string(), claimSpecBody),
     validity_days: z.number().int(),
+    version: z.number().int().describe('The current version: 1 at creation, one more at each change.'),
     created_at: time,
+    updated_at: time.nullable(),
+    retired_at: time.nullable().describe('Once set, the type takes no new pushes; its certificates stay valid until revoked.'),
   })
   .meta({ id: 'CertificateType' });
 export const toCertificateType = (t: CertificateType) => ({
@@ -219,14 +223,32 @@ export const toCertificateType = (t: CertificateType) => ({
   names: t.names,
   claims: t.claims,
   validity_days: t.validityDays,
+  version: t.version,
   created_at: iso(t.createdAt)!,
+  updated_at: iso(t.updatedAt),
+  retired_at: iso(t.retiredAt),
 });
+export const certificateTypeVersionBody = z
+  .object({
+    version: z.number().int(),
+    names: z.object({ 'zh-CN': z.string(), en: z.string() }),
+    claims: z.record(z.string(), claimSpecBody),
+    validity_days: z.number().int(),
+    created_by: z.string().describe('The operator (sub) who made this version.'),
+    created_at: time,
+  })
+  .meta({ id: 'CertificateTypeVersion' });
+export const certificateTypeDetailBody = z
+  .object({ type: certificateTypeBody, versions: z.array(certificateTypeVersionBody).describe('Every version, oldest first. Each certificate names the version it was pushed under.') })
+  .meta({ id: 'CertificateTypeDetail' });
+export const toCertificateTypeVersion = (v: CertificateTypeVersion) => ({ version: v.version, names: v.names, claims: v.claims, validity_days: v.validityDays, created_by: v.createdBy, created_at: iso(v.createdAt)! });
 export const certificateTypeListBody = z.object({ items: z.array(certificateTypeBody) }).meta({ id: 'CertificateTypeList' });
 
 export const certificateBody = z
   .object({
     id: z.string(),
     type: z.string(),
+    type_version: z.number().int().describe('The version of its type whose claim schema it was pushed under.'),
     department_id: z.string().describe('The issuing department.'),
     status: z.enum(['valid', 'suspended', 'revoked']),
     valid_from: time,
@@ -240,6 +262,7 @@ export const certificateBody = z
 export const toCertificate = (c: Certificate) => ({
   id: c.id,
   type: c.typeId,
+  type_version: c.typeVersion,
   department_id: c.departmentId,
   status: c.status,
   valid_from: iso(c.validFrom)!,
@@ -248,3 +271,9 @@ export const toCertificate = (c: Certificate) => ({
   created_at: iso(c.createdAt)!,
   revoked_at: iso(c.revokedAt),
 });
+
+export const listedCertificateBody = certificateBody
+  .extend({ citizen_id_masked: z.string().nullable().describe("The citizen's ID number, masked (110105********002X): never the whole number.") })
+  .describe("A department's certificate as its operators list it: the citizen only by masked ID number, never the claims.")
+  .meta({ id: 'ListedCertificate' });
+export const toListedCertificate = (c: ListedCertificate) => ({ ...toCertificate(c), citizen_id_masked: c.citizenIdMasked ?? null });

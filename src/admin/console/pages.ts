@@ -22,7 +22,7 @@ type Diff = { field: string; before: unknown; after: unknown }[];
  * Times with their zone, alike in both languages: operators compare them with other logs. A
  * narrow column may put the zone on a line of its own, never break the date or the time.
  */
-const when = (_f: PageFrame, ms: number | string | undefined) => {
+export const when = (_f: PageFrame, ms: number | string | undefined) => {
   if (ms === undefined) return '—';
   const d = new Date(ms);
   const [day, clock, zone] = zonedTime(d, SERVICE_TIME_ZONE).split(' ');
@@ -53,10 +53,10 @@ function nationalReviewWarning(f: PageFrame, s: ClientSettings | undefined, say:
   return html`<p class="warning" role="note" data-national-review><span class="tag danger">${f.t.nationalReviewBadge}</span> ${say(names)}</p>`;
 }
 
-const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
+export const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
 
 /** Links to the previous and next pages, keeping the other query parameters. */
-function pager(f: PageFrame, p: { page: number; per_page: number; total: number }, base: string, query: Record<string, string | undefined>): SafeHtml {
+export function pager(f: PageFrame, p: { page: number; per_page: number; total: number }, base: string, query: Record<string, string | undefined>): SafeHtml {
   const pages = Math.max(1, Math.ceil(p.total / p.per_page));
   const link = (page: number) => {
     const q = new URLSearchParams(Object.entries({ ...query, page: String(page) }).filter((e): e is [string, string] => !!e[1]));

@@ -186,13 +186,13 @@ export function historyPage(c: SignedInPage, entries: HistoryEntry[], limit: num
   );
 }
 
-export function certificatesPage(c: SignedInPage, certificates: CertificateSummary[], walletOffer?: (cert: CertificateSummary) => string | undefined): string {
+export function certificatesPage(c: SignedInPage, certificates: CertificateSummary[], wallet: { canOffer: boolean; strongEnough: boolean }): string {
   const { t } = c;
   const day = (ms: number) => html`<time datetime="${new Date(ms).toISOString()}">${formatDate(c.locale, ms, c.timeZone)}</time>`;
   const cards = certificates.map((cert, i) => {
     const name = cert.names[c.locale === 'en' ? 'en' : 'zh-CN'];
-    // The hook for i14-preauth's credential offers: a QR page per certificate, when there is one.
-    const offer = cert.status === 'valid' ? walletOffer?.(cert) : undefined;
+    // Only a valid certificate can go to the wallet: a suspended, revoked or expired one offers nothing.
+    const offer = wallet.canOffer && cert.status === 'valid' ? actionForm(c, '/account/certificates/offer', { certificate: cert.id }, html`${t.addToWallet}`, { label: t.addToWalletLabel(name) }) : '';
     return html`<section class="card" data-certificate="${cert.id}" data-configuration="${cert.configurationId}" aria-labelledby="cert-${i}">
 <h2 id="cert-${i}">${name}</h2>
 <dl>
@@ -200,10 +200,17 @@ export function certificatesPage(c: SignedInPage, certificates: CertificateSumma
 <dt>${t.certificateValidity}</dt><dd>${trusted(t.validityRange(String(day(cert.validFrom)), String(day(cert.validUntil))))}</dd>
 <dt>${t.certificateStatus}</dt><dd data-status="${cert.status}">${t.certificateStatuses[cert.status] ?? cert.status}</dd>
 </dl>
-${offer ? html`<p><a href="${offer}" aria-label="${t.addToWalletLabel(name)}">${t.addToWallet}</a></p>` : ''}
+${offer}
 </section>`;
   });
-  return page(c, t.certificatesTitle, html`<p class="lead">${t.certificatesLead}</p>${certificates.length ? cards : html`<p>${t.noCertificates}</p>`}`);
+  const hint = wallet.canOffer && !wallet.strongEnough && certificates.some((x) => x.status === 'valid') ? html`<p class="hint">${t.certificateNeedsLoa2}</p>` : '';
+  return page(c, t.certificatesTitle, html`<p class="lead">${t.certificatesLead}</p>${hint}${certificates.length ? cards : html`<p>${t.noCertificates}</p>`}`);
+}
+
+/** The offer of one certificate, made just now: its QR code and transaction code. */
+export function certificateOfferPage(c: SignedInPage, name: string, offer: WalletOfferView): string {
+  const { t } = c;
+  return page(c, t.certificateOfferTitle(name), html`<p class="lead">${t.certificateOfferLead}</p>${offerCard(c, offer)}<p><a href="/account/certificates">${t.backToCertificates}</a></p>`);
 }
 
 export function signedOutPage(c: PageContext): string {
@@ -228,21 +235,25 @@ export interface WalletOfferView {
   expiresAt: number;
 }
 
+/** A credential offer's QR code, and the transaction code apart from it. */
+function offerCard(c: SignedInPage, offer: WalletOfferView) {
+  const { t } = c;
+  return html`<section class="card" data-offer aria-labelledby="offer-title">
+<h2 id="offer-title">${t.walletScan}</h2>
+<p><img src="${offer.qrDataUrl}" alt="${t.walletQrLabel}" width="232" height="232" data-offer-uri="${offer.offerUri}"></p>
+<h2>${t.walletTxCode}</h2>
+<p class="tx-code" data-tx-code>${offer.txCode}</p>
+<p class="hint">${t.walletTxCodeHint}</p>
+<p class="hint">${t.walletExpires} ${time(c, offer.expiresAt)}. ${t.walletOnce}</p>
+</section>`;
+}
+
 /** "Add to your wallet": a sign-in at loa:2 first, then an offer of the identity credential. */
 export function walletPage(c: SignedInPage, w: { strongEnough: boolean; offer?: WalletOfferView | undefined }): string {
   const { t } = c;
   const action = w.strongEnough
     ? actionForm(c, '/account/wallet/offer', {}, html`${t.walletOffer}`)
     : html`<p>${t.walletNeedsLoa2}</p>${actionForm(c, '/account/wallet/sign-in', {}, html`${t.walletSignIn}`)}`;
-  const offer = w.offer
-    ? html`<section class="card" data-offer aria-labelledby="offer-title">
-<h2 id="offer-title">${t.walletScan}</h2>
-<p><img src="${w.offer.qrDataUrl}" alt="${t.walletQrLabel}" width="232" height="232" data-offer-uri="${w.offer.offerUri}"></p>
-<h2>${t.walletTxCode}</h2>
-<p class="tx-code" data-tx-code>${w.offer.txCode}</p>
-<p class="hint">${t.walletTxCodeHint}</p>
-<p class="hint">${t.walletExpires} ${time(c, w.offer.expiresAt)}. ${t.walletOnce}</p>
-</section>`
-    : action;
+  const offer = w.offer ? offerCard(c, w.offer) : action;
   return page(c, t.walletTitle, html`<p class="lead">${t.walletLead}</p>${offer}`);
 }

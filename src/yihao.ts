@@ -271,7 +271,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     replay: proofReplay(services.Adapter),
     origin: new URL(config.issuer).origin,
   });
-  const credentials = createCredentials({ ...services, config, db: stores.db, provider: () => holder.current });
+  const credentials = createCredentials({ ...services, config, db: stores.db, provider: () => holder.current, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff) });
   await credentials.ensureKeys();
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation, certificates: credentials.certificates });
   await admin.ensureClient();

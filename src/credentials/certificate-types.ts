@@ -79,3 +79,13 @@ export function claimsValidator(schema: ClaimSchema): z.ZodType<Record<string, s
   for (const [name, spec] of Object.entries(schema)) shape[name] = spec.required ? claimValue(spec) : claimValue(spec).optional();
   return z.object(shape).strict() as unknown as z.ZodType<Record<string, string | number | boolean>>;
 }
+
+/**
+ * What a presentation of a certificate may disclose: any of the type's claims, each in its form (a
+ * holder discloses a subset, so none is required), and the issuing department's name.
+ */
+export function presentedClaimsValidator(schema: ClaimSchema): z.ZodType {
+  const shape: Record<string, z.ZodType> = { issuing_department: z.string().min(1).max(200).optional() };
+  for (const [name, spec] of Object.entries(schema)) shape[name] = claimValue(spec).optional();
+  return z.object(shape).strict();
+}

@@ -27,6 +27,7 @@ import { certificateConfigurations } from './certificate-credential.js';
 import { certificateStore } from './certificate-store.js';
 import { certificateIssuance } from './certificates.js';
 import { certificateTypeRoutes } from './certificate-type.routes.js';
+import { createVerifier } from './verifier.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export { credentialView, type IssuedCredential } from './credential-store.js';
@@ -53,6 +54,8 @@ export function createCredentials(deps: {
   accounts: Accounts;
   audit: AuditLog;
   provider: () => Provider;
+  /** Whether an account holds counter-staff over a counter client (admin/counter-staff-scope.ts): who may start a presentation request. */
+  isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
 }) {
   const { config } = deps;
   const issuer = config.issuer;
@@ -84,9 +87,24 @@ export function createCredentials(deps: {
     certificates: issuance,
   });
   const revocation = credentialRevocation({ db: deps.db, store, accounts: deps.accounts, audit: deps.audit });
+  const verifier = createVerifier({
+    ...deps,
+    issuer,
+    issuerSigner: signer,
+    statusLists: lists,
+    certificates,
+    lifetimeSeconds: config.credentials.presentationSeconds,
+    keys: { retiredKeepSeconds: config.keys.retiredKeepSeconds, refreshSeconds: config.keys.refreshSeconds },
+    bodyMaxBytes: config.limits.bodyMaxBytes,
+  });
   return {
-    /** Creates the first issuer key if there is none (as the token signing keys are). */
-    ensureKeys: () => keys.ensure(),
+    /** Creates the first issuer and verifier keys if there are none (as the token signing keys are). */
+    ensureKeys: async () => {
+      await keys.ensure();
+      await verifier.ensureKeys();
+    },
+    /** The OID4VP verifier for counters and kiosks: presentation requests, their results, sign-in by presentation. */
+    verifier,
     keys,
     signer,
     store,
@@ -96,6 +114,8 @@ export function createCredentials(deps: {
     router: () => {
       const router = credentialRoutes({ issuer, metadata, requests, nonces, signer, statusLists: lists, statusListTtlSeconds: config.credentials.statusListTtlSeconds, bodyMaxBytes: config.limits.bodyMaxBytes });
       certificateTypeRoutes(router, { issuer, certificates, maxAge: 300 });
+      const verifying = verifier.router();
+      router.use(verifying.routes(), verifying.allowedMethods());
       return router;
     },
     /** The offline verification bundle (`yihao credential bundle`). */

@@ -5,7 +5,7 @@ import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWK, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { IDENTITY_CLAIMS, IDENTITY_VCT } from './identity-credential.js';
-import { STATUS_VALID } from './status-lists.js';
+import { STATUS_SUSPENDED, STATUS_VALID } from './status-lists.js';
 
 /**
  * Why a presentation is refused. Stable codes (the CLI prints them, tests and counter software
@@ -29,6 +29,7 @@ export const REFUSALS = {
   status_unknown: "the credential's status list is not available",
   status_list_invalid: "the credential's status list is not signed by the issuer, or is out of date",
   revoked: 'the credential has been revoked',
+  suspended: 'the credential is suspended',
   schema: "the disclosed claims do not fit the credential type's schema",
   missing_claim: 'a claim the request needs was not disclosed',
 } as const;
@@ -56,6 +57,14 @@ export interface PresentationRequest {
   audience: string;
   /** Claims the verifier needs disclosed. */
   claims?: readonly string[];
+  /** The credential type asked for, and its claims' schema (default: the identity credential). */
+  type?: CredentialTypeCheck;
+}
+
+/** A credential type a verifier accepts: its `vct`, and the schema its disclosed claims must fit. */
+export interface CredentialTypeCheck {
+  vct: string;
+  claims: z.ZodType;
 }
 
 export interface VerifiedPresentation {
@@ -67,6 +76,9 @@ export interface VerifiedPresentation {
   /** The status list checked, and its own `iat`: how fresh the revocation check was (seconds). */
   statusList: string;
   statusAsOf: number;
+  /** The credential's status entry (its index in `statusList`) and holder key: what names this very credential. */
+  statusIndex: number;
+  holderJwk: JWK;
 }
 
 /** A KB-JWT must have been made this recently (seconds), and not ahead of the clock. */
@@ -74,7 +86,7 @@ const KB_MAX_AGE = 300;
 const SKEW = 60;
 
 /** The identity credential's disclosable claims (docs/credentials.md); anything else is not its type. */
-const identityClaimsSchema = z
+export const identityClaimsSchema = z
   .object({
     name: z.string().min(1).max(200),
     birthdate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
@@ -86,6 +98,9 @@ const identityClaimsSchema = z
   })
   .partial()
   .strict();
+
+/** The identity credential, the type checked when a request names none. */
+export const IDENTITY_TYPE: CredentialTypeCheck = { vct: IDENTITY_VCT, claims: identityClaimsSchema };
 
 /** The credential's own claims, which every presentation carries (not the citizen's). */
 const CREDENTIAL_MEMBERS = ['iss', 'vct', 'iat', 'exp', 'nbf', 'cnf', 'status', 'sub'];
@@ -148,7 +163,8 @@ export async function checkPresentation(presentation: string, request: Presentat
   if (!payload.success || header.typ !== 'dc+sd-jwt') refuse('malformed');
   const vc = payload.data;
   if (vc.iss !== trust.issuer) refuse('wrong_issuer');
-  if (vc.vct !== IDENTITY_VCT) refuse('unknown_type');
+  const type = request.type ?? IDENTITY_TYPE;
+  if (vc.vct !== type.vct) refuse('unknown_type');
   const keys = trust.jwks.keys.filter((k) => header.kid === undefined || k.kid === header.kid);
   if (keys.length === 0) refuse('unknown_key');
   if (!(await verifiedBy(issuerJwt, keys))) refuse('bad_signature');
@@ -182,6 +198,7 @@ export async function checkPresentation(presentation: string, request: Presentat
   if (!list.success || list.data.iss !== trust.issuer || list.data.sub !== uri || (list.data.exp !== undefined && list.data.exp <= seconds - SKEW)) refuse('status_list_invalid');
   if (!(await verifiedBy(listJwt, listKeys))) refuse('status_list_invalid');
   const status = decodeSafely(() => getListFromStatusListJWT(listJwt).getStatus(idx));
+  if (status === STATUS_SUSPENDED) refuse('suspended');
   if (status !== STATUS_VALID) refuse('revoked');
 
   // Everything again through the library: the disclosures' digests above all.
@@ -206,9 +223,9 @@ export async function checkPresentation(presentation: string, request: Presentat
     return refuse('tampered');
   }
   const disclosed = Object.fromEntries(Object.entries(verified.payload as JWTPayload).filter(([k]) => !CREDENTIAL_MEMBERS.includes(k) && k !== '_sd' && k !== '_sd_alg'));
-  if (!identityClaimsSchema.safeParse(disclosed).success) refuse('schema');
+  if (!type.claims.safeParse(disclosed).success) refuse('schema');
   for (const claim of request.claims ?? []) if (!(claim in disclosed)) refuse('missing_claim');
-  return { vct: vc.vct, claims: disclosed, issuedAt: vc.iat, expiresAt: vc.exp, statusList: uri, statusAsOf: list.data.iat };
+  return { vct: vc.vct, claims: disclosed, issuedAt: vc.iat, expiresAt: vc.exp, statusList: uri, statusAsOf: list.data.iat, statusIndex: idx, holderJwk: vc.cnf.jwk as JWK };
 }
 
 /** The claims a verifier may ask the identity credential for. */

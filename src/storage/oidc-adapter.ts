@@ -37,6 +37,8 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'QrHandoff',
   // Credential offers (pre-authorized code flow): minutes-long.
   'CredentialOffer',
+  // Presentation requests (OID4VP) and their results: minutes-long.
+  'PresentationRequest',
 ]);
 
 /**

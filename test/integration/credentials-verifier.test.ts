@@ -1,0 +1,280 @@
+/**
+ * Yihao as an OpenID4VP verifier for counters and kiosks (docs/credentials.md, "Verifying online").
+ * A kiosk (by its client assertion) or a counter staff member (by their token) starts a request; an
+ * independent wallet (test/support/wallet.ts: @openid4vc/openid4vci, @openid4vc/openid4vp and
+ * @sd-jwt only) that got its credential through the counter's offer resolves the `openid4vp://` link,
+ * verifies the request object's signature against the pre-registered verifier key, and presents a
+ * subset; the starter reads exactly the disclosed claims. The attacker's presentations are refused
+ * each for its own reason, a replayed response is refused, and another starter reads nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digest, ES256 } from '@sd-jwt/crypto-nodejs';
+import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
+import { importJWK, SignJWT, type JWK } from 'jose';
+import * as oidc from 'openid-client';
+import { issueIdentityCredential } from '../../src/credentials/identity-credential.js';
+import { LOA2 } from '../support/admin-operators.js';
+import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
+import { REDIRECT, relyingParty } from '../support/relying-party.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+import { simulatedKiosk, type SimulatedKiosk } from '../support/simulated-kiosk.js';
+import { PresentingWallet, Wallet, walletKey, type WalletKey } from '../support/wallet.js';
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const PRE_AUTHORIZED = 'urn:ietf:params:oauth:grant-type:pre-authorized_code';
+const CONFIGURATION = 'yihao_identity_sd_jwt';
+const VCT = 'urn:yihao:vct:identity:1';
+const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+const backends: { name: Backend; enabled: boolean }[] = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+type Held = { credential: string; key: WalletKey };
+interface Started {
+  request_id: string;
+  result_token: string;
+  request_uri: string;
+  request_link: string;
+  qr_code: string;
+  expires_at: number;
+}
+
+export interface VerifierSetup {
+  h: Harness;
+  kiosk: SimulatedKiosk;
+  counter: oidc.Configuration;
+  staffToken: string;
+  citizen: Awaited<ReturnType<Harness['citizen']>>;
+  wallet: Wallet;
+  held: Held;
+  presenter: PresentingWallet;
+}
+
+/** The kiosk's client assertion for the presentation request endpoint (RFC 7523). */
+export async function kioskAssertion(h: Harness, kiosk: SimulatedKiosk, opts: { jti?: string } = {}): Promise<string> {
+  const kid = JSON.parse(Buffer.from((await kiosk.assertion({ citizenId: '0' })).split('.')[0]!, 'base64url').toString()).kid as string;
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'ES256', kid })
+    .setIssuer(kiosk.client.client_id)
+    .setSubject(kiosk.client.client_id)
+    .setAudience(h.issuer)
+    .setIssuedAt()
+    .setExpirationTime('1m')
+    .setJti(opts.jti ?? randomBytes(16).toString('base64url'))
+    .sign(kiosk.privateKey);
+}
+
+export async function startAsKiosk(h: Harness, kiosk: SimulatedKiosk, body: Record<string, unknown>, assertion?: string): Promise<Response> {
+  return fetch(`${h.issuer}/presentations/requests`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...body, client_id: kiosk.client.client_id, client_assertion_type: JWT_BEARER_ASSERTION, client_assertion: assertion ?? (await kioskAssertion(h, kiosk)) }),
+  });
+}
+
+export async function startAsStaff(h: Harness, token: string, body: Record<string, unknown>): Promise<Response> {
+  return fetch(`${h.issuer}/presentations/requests`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+}
+
+export async function readResult(h: Harness, id: string, token: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${h.issuer}/presentations/requests/${id}`, { headers: { authorization: `Bearer ${token}` } });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/**
+ * The wallet's part: scans the link, resolves and verifies the request, shows the claims the request
+ * asks for (or `frame`), with a key-binding JWT for the request's client id and nonce unless told otherwise.
+ */
+export async function present(presenter: PresentingWallet, link: string, held: Held, opts: { frame?: Record<string, boolean>; nonce?: string; aud?: string; mangle?: (p: string) => string } = {}): Promise<Response> {
+  const resolved = await presenter.resolve(link);
+  const asked = PresentingWallet.asked(resolved);
+  const payload = resolved.authorizationRequestPayload as { client_id: string; nonce: string };
+  const sdjwt = new SDJwtVcInstance({ hasher: digest, kbSigner: await ES256.getSigner(held.key.privateJwk), kbSignAlg: 'ES256' });
+  const frame = opts.frame ?? Object.fromEntries(asked.claims.map((c) => [c, true]));
+  let presentation = await sdjwt.present(held.credential, frame, { kb: { payload: { iat: Math.floor(Date.now() / 1000), aud: opts.aud ?? payload.client_id, nonce: opts.nonce ?? payload.nonce } } });
+  if (opts.mangle) presentation = opts.mangle(presentation);
+  return presenter.submit(resolved, { [asked.id]: [presentation] });
+}
+
+/** Everything a verifier test needs: a kiosk, counter staff signed in, and a citizen whose wallet holds the identity credential. */
+export async function verifierSetup(backend: Backend): Promise<VerifierSetup> {
+  const h = await startHarness({ backend });
+  const { client_id: appId } = await registerMobileApp(h, { minAcr: LOA2, grantTypes: ['authorization_code', 'refresh_token', JWT_BEARER, PRE_AUTHORIZED] });
+  const counterClient = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
+  const counter: oidc.Configuration = await relyingParty(h, counterClient);
+  const departmentId = await counterClientOf(h, counterClient, '杭州市政务服务中心');
+  const staff = await h.citizen({ name: '李柜员' });
+  await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
+  const staffToken = (await staffSignIn(h, counter, staff)).access_token;
+  const kiosk = await simulatedKiosk(h);
+  const citizen = await h.citizen({ name: '孙七' });
+
+  // The citizen's wallet gets the credential through the counter's offer (OID4VCI, pre-authorized code).
+  const offer = (await (
+    await fetch(`${h.issuer}/credentials/offers/counter`, { method: 'POST', headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ citizen_id: citizen.citizenId, document_check: 'in_person' }) })
+  ).json()) as { credential_offer: string; tx_code: string };
+  const wallet = await Wallet.create(appId);
+  const redeemed = await wallet.redeemOffer(offer.credential_offer, offer.tx_code);
+  const key = await wallet.newKey();
+  const issued = await wallet.client.retrieveCredentials({
+    issuerMetadata: redeemed.metadata,
+    accessToken: redeemed.accessToken,
+    credentialConfigurationId: CONFIGURATION,
+    proofs: { jwt: [await wallet.proof(redeemed.metadata, CONFIGURATION, key)] },
+    dpop: redeemed.dpop!,
+  });
+  const held = { credential: (issued.credentialResponse.credentials as { credential: string }[])[0]!.credential, key };
+
+  // The government app ships Yihao's verifier as pre-registered: its client id and request-signing keys.
+  const verifier = (await (await fetch(`${h.issuer}/presentations/verifier`)).json()) as { client_id: string; jwks: { keys: JWK[] } };
+  return { h, kiosk, counter, staffToken, citizen, wallet, held, presenter: new PresentingWallet({ clientId: verifier.client_id, jwks: verifier.jwks }) };
+}
+
+describe.each(backends)('the OID4VP verifier for counters and kiosks ($name)', ({ name, enabled }) => {
+  let s: VerifierSetup;
+
+  beforeAll(async () => {
+    if (enabled) s = await verifierSetup(name);
+  }, 60_000);
+  afterAll(async () => s?.h.close());
+
+  const started = async (res: Response): Promise<Started> => {
+    expect(res.status).toBe(201);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    return (await res.json()) as Started;
+  };
+  const kioskRequest = async (claims = ['citizen_id_masked', 'name']) => started(await startAsKiosk(s.h, s.kiosk, { type: 'identity', claims }));
+  const refusedFor = async (res: Response, req: Started) => {
+    expect(res.status).toBe(400);
+    const result = await readResult(s.h, req.request_id, req.result_token);
+    return result.body.reason;
+  };
+
+  it.runIf(enabled)('a kiosk asks, the wallet verifies the signed request and presents a subset, and the kiosk reads exactly the disclosed claims', async () => {
+    const req = await kioskRequest();
+    expect(req.request_link).toMatch(/^openid4vp:\/\/\?/);
+    const link = new URL(req.request_link);
+    expect(link.searchParams.get('request_uri')).toBe(req.request_uri);
+    expect(req.qr_code).toMatch(/^data:image\/png;base64,/);
+    expect(await readResult(s.h, req.request_id, req.result_token)).toMatchObject({ status: 200, body: { status: 'pending' } });
+
+    // The library resolves the request: its signature verified with the pre-registered verifier key.
+    const resolved = await s.presenter.resolve(req.request_link);
+    expect(resolved.client.prefix).toBe('pre-registered');
+    expect(resolved.authorizationRequestPayload).toMatchObject({ response_mode: 'direct_post', response_type: 'vp_token' });
+    expect(PresentingWallet.asked(resolved)).toEqual({ id: 'identity', vct: [VCT], claims: ['citizen_id_masked', 'name'] });
+    // A wallet that trusts another key for that verifier refuses the request.
+    const other = await walletKey();
+    const suspicious = new PresentingWallet({ clientId: s.presenter.trusted.clientId, jwks: { keys: s.presenter.trusted.jwks.keys.map((k) => ({ ...other.publicJwk, kid: k.kid })) } });
+    await expect(suspicious.resolve(req.request_link)).rejects.toThrow();
+
+    const res = await present(s.presenter, req.request_link, s.held);
+    expect(res.status).toBe(200);
+    const { status, body } = await readResult(s.h, req.request_id, req.result_token);
+    expect(status).toBe(200);
+    const masked = `${s.citizen.citizenId.slice(0, 6)}********${s.citizen.citizenId.slice(14)}`;
+    expect(body).toMatchObject({ status: 'verified', vct: VCT, claims: { name: '孙七', citizen_id_masked: masked } });
+    expect(Object.keys(body.claims as object).sort()).toEqual(['citizen_id_masked', 'name']);
+    expect(JSON.stringify(body)).not.toContain(s.citizen.citizenId);
+
+    // Answered once: the request object is gone and a replayed response is refused, leaving the result as it was.
+    expect((await fetch(req.request_uri)).status).toBe(404);
+    const replay = await present(s.presenter, req.request_link, s.held).catch(() => undefined);
+    expect(replay?.status ?? 400).toBe(400);
+    const form = new URLSearchParams({ vp_token: JSON.stringify({ identity: ['x~y~'] }), state: req.request_id });
+    const direct = await fetch(`${s.h.issuer}/presentations/requests/${req.request_id}/response`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+    expect(direct.status).toBe(400);
+    expect((await readResult(s.h, req.request_id, req.result_token)).body).toMatchObject({ status: 'verified' });
+  });
+
+  it.runIf(enabled)('only the starter reads a result: another starter’s token, or none, reads nothing', async () => {
+    const mine = await kioskRequest();
+    const theirs = await started(await startAsStaff(s.h, s.staffToken, { type: 'identity', claims: ['name'] }));
+    expect((await present(s.presenter, mine.request_link, s.held)).status).toBe(200);
+    expect(await readResult(s.h, mine.request_id, theirs.result_token)).toMatchObject({ status: 404 });
+    const none = await fetch(`${s.h.issuer}/presentations/requests/${mine.request_id}`);
+    expect(none.status).toBe(401);
+    expect(JSON.stringify(await none.json())).not.toContain('孙七');
+  });
+
+  it.runIf(enabled)('refuses a tampered disclosure, a wrong nonce, a wrong audience and another wallet’s key, each for its reason', async () => {
+    const tamper = (p: string) => {
+      const [jwt, disclosure, ...rest] = p.split('~');
+      const [salt, claim] = JSON.parse(Buffer.from(disclosure!, 'base64url').toString()) as [string, string, unknown];
+      return [jwt, Buffer.from(JSON.stringify([salt, claim, '冒充者'])).toString('base64url'), ...rest].join('~');
+    };
+    const one = await kioskRequest(['name']);
+    expect(await refusedFor(await present(s.presenter, one.request_link, s.held, { mangle: tamper }), one)).toBe('tampered');
+    const two = await kioskRequest(['name']);
+    expect(await refusedFor(await present(s.presenter, two.request_link, s.held, { nonce: 'another-nonce' }), two)).toBe('wrong_nonce');
+    const three = await kioskRequest(['name']);
+    expect(await refusedFor(await present(s.presenter, three.request_link, s.held, { aud: 'https://elsewhere.example' }), three)).toBe('wrong_audience');
+    const four = await kioskRequest(['name']);
+    const thief = await walletKey();
+    expect(await refusedFor(await present(s.presenter, four.request_link, { credential: s.held.credential, key: thief }), four)).toBe('holder_key_mismatch');
+    // A presentation that leaves out a claim the request needs.
+    const five = await kioskRequest(['name', 'birthdate']);
+    expect(await refusedFor(await present(s.presenter, five.request_link, s.held, { frame: { name: true } }), five)).toBe('missing_claim');
+  });
+
+  it.runIf(enabled)('refuses an expired credential, and a revoked one once the status list says so', async () => {
+    const account = (await s.h.yihao.accounts.findBySub(s.citizen.sub))!;
+    const issue = async (issuedAt: number, expiresAt: number) => {
+      const key = await s.wallet.newKey();
+      const record = await s.h.yihao.credentials.store.record({ accountId: account.id, type: VCT, clientId: 'yh_app', holderJkt: 'jkt', issuedAt, expiresAt });
+      const credential = await issueIdentityCredential({
+        subject: { account, acr: LOA2 },
+        holderJwk: key.publicJwk,
+        issuer: s.h.issuer,
+        issuedAt,
+        expiresAt,
+        status: { uri: `${s.h.issuer}/credentials/status/${record.statusListId}`, idx: record.statusIndex },
+        signingKey: await s.h.yihao.credentials.signer.active(),
+      });
+      return { held: { credential, key }, id: record.id };
+    };
+    const expired = await issue(Date.now() - 2 * 86_400_000, Date.now() - 86_400_000);
+    const one = await kioskRequest(['name']);
+    expect(await refusedFor(await present(s.presenter, one.request_link, expired.held), one)).toBe('expired');
+
+    const victim = await issue(Date.now(), Date.now() + 86_400_000);
+    const before = await kioskRequest(['name']);
+    expect((await present(s.presenter, before.request_link, victim.held)).status).toBe(200);
+    await s.h.yihao.credentials.revocation.revoke(victim.id, { type: 'system', id: 'cli' }, 'phone reported stolen');
+    const after = await kioskRequest(['name']);
+    expect(await refusedFor(await present(s.presenter, after.request_link, victim.held), after)).toBe('revoked');
+    // The wallet's other credential on that list is still good.
+    const still = await kioskRequest(['name']);
+    expect((await present(s.presenter, still.request_link, s.held)).status).toBe(200);
+  });
+
+  it.runIf(enabled)('lets only a kiosk by its key or counter staff by their token start a request, for known claims', async () => {
+    const body = { type: 'identity', claims: ['name'] };
+    const anonymous = await fetch(`${s.h.issuer}/presentations/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(anonymous.status).toBe(401);
+    const assertion = await kioskAssertion(s.h, s.kiosk);
+    expect((await startAsKiosk(s.h, s.kiosk, body, assertion)).status).toBe(201);
+    expect((await startAsKiosk(s.h, s.kiosk, body, assertion)).status).toBe(401);
+    const forged = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer(s.kiosk.client.client_id)
+      .setSubject(s.kiosk.client.client_id)
+      .setAudience(s.h.issuer)
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .setJti(randomBytes(16).toString('base64url'))
+      .sign(await importJWK((await walletKey()).privateJwk, 'ES256'));
+    expect((await startAsKiosk(s.h, s.kiosk, body, forged)).status).toBe(401);
+    expect((await startAsStaff(s.h, 'x'.repeat(43), body)).status).toBe(401);
+    // Someone signed in to the counter system without the counter-staff role.
+    const notStaff = await s.h.citizen({ name: '周八' });
+    expect((await startAsStaff(s.h, (await staffSignIn(s.h, s.counter, notStaff)).access_token, body)).status).toBe(403);
+    expect((await startAsStaff(s.h, s.staffToken, { type: 'identity', claims: ['not_a_claim'] })).status).toBe(400);
+    expect((await startAsStaff(s.h, s.staffToken, { type: 'no_such_type', claims: ['name'] })).status).toBe(400);
+  });
+});

@@ -189,7 +189,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   // The credential issuer's pre-authorized code flow: its grant is registered with the provider.
   const credentialOffers = createCredentialOffers({ ...services, config, authentications, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), provider: () => holder.current });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, onGrant: metrics.grant, extraGrants: [credentialOffers.grant], credentialScopes: certificateScopes(stores.db) },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, presentationSignIn: () => credentials.verifier.signIn, onGrant: metrics.grant, extraGrants: [credentialOffers.grant], credentialScopes: certificateScopes(stores.db) },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);

@@ -92,6 +92,7 @@ export function createCredentials(deps: {
     issuer,
     issuerSigner: signer,
     statusLists: lists,
+    store,
     certificates,
     lifetimeSeconds: config.credentials.presentationSeconds,
     keys: { retiredKeepSeconds: config.keys.retiredKeepSeconds, refreshSeconds: config.keys.refreshSeconds },

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ChannelApiError } from '../channels/mobile/api-error.js';
 import { verifyDpopProof, type ProofReplay } from '../channels/mobile/request-proofs.js';
 import { STAFF_ACR } from '../channels/counter/token-exchange.js';
-import { ID_CARD_GRANT } from '../channels/kiosk/grant-type.js';
+import { ID_CARD_GRANT, PRESENTATION_GRANT } from '../channels/kiosk/grant-type.js';
 import { ClientKeysUnavailable, verifiedByClientKey } from '../channels/kiosk/kiosk-keys.js';
 import { AccessTokenRefused, type VerifyAccessToken } from '../oidc/access-token-verifier.js';
 import { ReplayDetectedError } from '../storage/adapter-types.js';
@@ -38,7 +38,7 @@ const unauthorized = (description: string) => new ChannelApiError(401, 'invalid_
 /**
  * Who may start a presentation request (docs/credentials.md, "Verifying online"):
  *
- * - a **kiosk**: a client registered for the ID-card grant that authenticates with
+ * - a **kiosk**: a client registered for the ID-card or presentation grant that authenticates with
  *   `private_key_jwt`, here with a client assertion (RFC 7523: `iss` = `sub` = its client id, `aud`
  *   the issuer or this endpoint, a fresh single-use `jti`) signed with its registered key;
  * - a **staff member at a counter system**: their own access token of that system (through the one
@@ -54,7 +54,7 @@ export function starterAuthentication(deps: StarterAuthDeps) {
     }
     const provider = deps.provider();
     const client = await provider.Client.find(body.client_id);
-    if (!client || client.clientAuthMethod !== 'private_key_jwt' || !client.grantTypeAllowed(ID_CARD_GRANT)) throw unauthorized('the client is not a kiosk that authenticates with private_key_jwt');
+    if (!client || client.clientAuthMethod !== 'private_key_jwt' || !(client.grantTypeAllowed(ID_CARD_GRANT) || client.grantTypeAllowed(PRESENTATION_GRANT))) throw unauthorized('the client is not a kiosk that authenticates with private_key_jwt');
     let header;
     try {
       header = decodeProtectedHeader(body.client_assertion);

@@ -6,6 +6,8 @@ import { accessTokenVerifier } from '../oidc/access-token-verifier.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import type { CertificateStore } from './certificate-store.js';
+import type { CredentialStore } from './credential-store.js';
+import { presentationSignIn } from './presentation-sign-in.js';
 import { configurationIdOf, presentedClaimsValidator, vctOf } from './certificate-types.js';
 import { IDENTITY_CLAIMS, IDENTITY_VCT } from './identity-credential.js';
 import { createVerifierKeys } from './issuer-keys.js';
@@ -36,6 +38,8 @@ export interface VerifierDeps {
   /** The credential issuer's signer (its public keys are the trust) and status lists (read locally). */
   issuerSigner: IssuerSigner;
   statusLists: StatusLists;
+  /** Issued credentials: sign-in by presentation finds the account through the one presented. */
+  store: CredentialStore;
   certificates: CertificateStore;
   lifetimeSeconds: number;
   keys: { retiredKeepSeconds: number; refreshSeconds: number };
@@ -78,6 +82,7 @@ export function createVerifier(deps: VerifierDeps) {
     ensureKeys: () => keys.ensure(),
     keys,
     requests,
+    signIn: presentationSignIn({ issuer, requests, store: deps.store, accounts: deps.accounts }),
     router: () =>
       verifierRoutes({
         issuer,

@@ -10,11 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importJWK, SignJWT } from 'jose';
-import { issueIdentityCredential } from '../../src/credentials/identity-credential.js';
-import { LOA2 } from '../support/admin-operators.js';
 import { staffSignIn } from '../support/counter-staff.js';
 import type { Backend } from '../support/harness.js';
-import { kioskAssertion, present, readResult, startAsKiosk, startAsStaff, verifierSetup, VCT, type Started, type VerifierSetup } from '../support/presentations.js';
+import { issueDirect, kioskAssertion, present, readResult, startAsKiosk, startAsStaff, verifierSetup, VCT, type Started, type VerifierSetup } from '../support/presentations.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { PresentingWallet, walletKey } from '../support/wallet.js';
 
@@ -111,21 +109,7 @@ describe.each(backends)('the OID4VP verifier for counters and kiosks ($name)', (
   });
 
   it.runIf(enabled)('refuses an expired credential, and a revoked one once the status list says so', async () => {
-    const account = (await s.h.yihao.accounts.findBySub(s.citizen.sub))!;
-    const issue = async (issuedAt: number, expiresAt: number) => {
-      const key = await s.wallet.newKey();
-      const record = await s.h.yihao.credentials.store.record({ accountId: account.id, type: VCT, clientId: 'yh_app', holderJkt: 'jkt', issuedAt, expiresAt });
-      const credential = await issueIdentityCredential({
-        subject: { account, acr: LOA2 },
-        holderJwk: key.publicJwk,
-        issuer: s.h.issuer,
-        issuedAt,
-        expiresAt,
-        status: { uri: `${s.h.issuer}/credentials/status/${record.statusListId}`, idx: record.statusIndex },
-        signingKey: await s.h.yihao.credentials.signer.active(),
-      });
-      return { held: { credential, key }, id: record.id };
-    };
+    const issue = (issuedAt: number, expiresAt: number) => issueDirect(s.h, s.citizen.sub, s.wallet, { issuedAt, expiresAt });
     const expired = await issue(Date.now() - 2 * 86_400_000, Date.now() - 86_400_000);
     const one = await kioskRequest(['name']);
     expect(await refusedFor(await present(s.presenter, one.request_link, expired.held), one)).toBe('expired');

@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { digest, ES256 } from '@sd-jwt/crypto-nodejs';
 import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
-import { SignJWT, type JWK } from 'jose';
+import { calculateJwkThumbprint, SignJWT, type JWK } from 'jose';
+import { issueIdentityCredential } from '../../src/credentials/identity-credential.js';
 import type * as oidc from 'openid-client';
 import { LOA2 } from './admin-operators.js';
 import { counterClientOf, staffSignIn } from './counter-staff.js';
@@ -124,3 +125,23 @@ export async function verifierSetup(backend: Backend): Promise<VerifierSetup> {
   return { h, kiosk, counter, staffToken, citizen, wallet, held, presenter: new PresentingWallet({ clientId: verifier.client_id, jwks: verifier.jwks }) };
 }
 
+
+/**
+ * An identity credential as the credential endpoint makes it (its record with the holder key's
+ * thumbprint and status entry, signed with the active issuer key), for validity dates the OID4VCI
+ * flow cannot give (an expired credential) or an account made for one test.
+ */
+export async function issueDirect(h: Harness, sub: string, wallet: Wallet, validity: { issuedAt: number; expiresAt: number } = { issuedAt: Date.now(), expiresAt: Date.now() + 86_400_000 }): Promise<{ held: Held; id: string }> {
+  const account = (await h.yihao.accounts.findBySub(sub))!;
+  const key = await wallet.newKey();
+  const record = await h.yihao.credentials.store.record({ accountId: account.id, type: VCT, clientId: 'yh_app', holderJkt: await calculateJwkThumbprint(key.publicJwk), ...validity });
+  const credential = await issueIdentityCredential({
+    subject: { account, acr: LOA2 },
+    holderJwk: key.publicJwk,
+    issuer: h.issuer,
+    ...validity,
+    status: { uri: `${h.issuer}/credentials/status/${record.statusListId}`, idx: record.statusIndex },
+    signingKey: await h.yihao.credentials.signer.active(),
+  });
+  return { held: { credential, key }, id: record.id };
+}

@@ -116,7 +116,7 @@ export function createCredentials(deps: {
       const router = credentialRoutes({ issuer, metadata, requests, nonces, signer, statusLists: lists, statusListTtlSeconds: config.credentials.statusListTtlSeconds, bodyMaxBytes: config.limits.bodyMaxBytes });
       certificateTypeRoutes(router, { issuer, certificates, maxAge: 300 });
       const verifying = verifier.router();
-      router.use(verifying.routes(), verifying.allowedMethods());
+      router.use(verifying.routes());
       return router;
     },
     /** The offline verification bundle (`yihao credential bundle`). */

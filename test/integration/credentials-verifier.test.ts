@@ -9,7 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importJWK, SignJWT } from 'jose';
+import { calculateJwkThumbprint, importJWK, SignJWT } from 'jose';
+import { issueCertificateCredential } from '../../src/credentials/certificate-credential.js';
 import { staffSignIn } from '../support/counter-staff.js';
 import type { Backend } from '../support/harness.js';
 import { issueDirect, kioskAssertion, present, readResult, startAsKiosk, startAsStaff, verifierSetup, VCT, type Started, type VerifierSetup } from '../support/presentations.js';
@@ -123,6 +124,47 @@ describe.each(backends)('the OID4VP verifier for counters and kiosks ($name)', (
     // The wallet's other credential on that list is still good.
     const still = await kioskRequest(['name']);
     expect((await present(s.presenter, still.request_link, s.held)).status).toBe(200);
+  });
+
+  it.runIf(enabled)('verifies a department certificate against its type, and refuses a suspended one', async () => {
+    const type = {
+      id: 'driving_licence',
+      departmentId: s.departmentId,
+      vct: `${s.h.issuer}/credentials/types/driving_licence`,
+      names: { 'zh-CN': '机动车驾驶证', en: 'Driving licence' },
+      claims: { licence_class: { type: 'string' as const, required: true, max_length: 4 }, first_issued: { type: 'date' as const, required: true } },
+      validityDays: 2190,
+      createdBy: 'test',
+      createdAt: Date.now(),
+    };
+    await s.h.yihao.credentials.certificates.store.insertType(type);
+    const account = (await s.h.yihao.accounts.findBySub(s.citizen.sub))!;
+    const key = await s.wallet.newKey();
+    const now = Date.now();
+    const record = await s.h.yihao.credentials.store.record({ accountId: account.id, type: type.vct, clientId: 'yh_app', holderJkt: await calculateJwkThumbprint(key.publicJwk), issuedAt: now, expiresAt: now + 86_400_000, bits: 2 });
+    const credential = await issueCertificateCredential({
+      type,
+      claims: { licence_class: 'C1', first_issued: '2015-03-02' },
+      issuingDepartment: '杭州市公安局交通警察支队',
+      holderJwk: key.publicJwk,
+      issuer: s.h.issuer,
+      issuedAt: now,
+      validFrom: now,
+      validUntil: now + 86_400_000,
+      status: { uri: `${s.h.issuer}/credentials/status/${record.statusListId}`, idx: record.statusIndex },
+      signingKey: await s.h.yihao.credentials.signer.active(),
+    });
+    const held = { credential, key };
+    const req = await started(await startAsStaff(s.h, s.staffToken, { type: 'driving_licence', claims: ['licence_class'] }));
+    expect((await present(s.presenter, req.request_link, held)).status).toBe(200);
+    expect((await readResult(s.h, req.request_id, req.result_token)).body).toMatchObject({ status: 'verified', vct: type.vct, claims: { licence_class: 'C1' } });
+    // The identity credential is not what this request asked for.
+    const wrongType = await started(await startAsStaff(s.h, s.staffToken, { type: 'driving_licence', claims: ['licence_class'] }));
+    expect(await refusedFor(await present(s.presenter, wrongType.request_link, s.held, { frame: { name: true } }), wrongType)).toBe('unknown_type');
+
+    await s.h.yihao.stores.db.transaction((trx) => s.h.yihao.credentials.store.setStatus([record.id], ['valid'], 'suspended', Date.now(), trx));
+    const suspended = await started(await startAsStaff(s.h, s.staffToken, { type: 'driving_licence', claims: ['licence_class'] }));
+    expect(await refusedFor(await present(s.presenter, suspended.request_link, held), suspended)).toBe('suspended');
   });
 
   it.runIf(enabled)('lets only a kiosk by its key or counter staff by their token start a request, for known claims', async () => {

@@ -38,6 +38,8 @@ export interface VerifierSetup {
   h: Harness;
   kiosk: SimulatedKiosk;
   counter: oidc.Configuration;
+  /** The department that owns the counter system. */
+  departmentId: string;
   staffToken: string;
   citizen: Awaited<ReturnType<Harness['citizen']>>;
   wallet: Wallet;
@@ -122,7 +124,7 @@ export async function verifierSetup(backend: Backend): Promise<VerifierSetup> {
 
   // The government app ships Yihao's verifier as pre-registered: its client id and request-signing keys.
   const verifier = (await (await fetch(`${h.issuer}/presentations/verifier`)).json()) as { client_id: string; jwks: { keys: JWK[] } };
-  return { h, kiosk, counter, staffToken, citizen, wallet, held, presenter: new PresentingWallet({ clientId: verifier.client_id, jwks: verifier.jwks }) };
+  return { h, kiosk, counter, departmentId, staffToken, citizen, wallet, held, presenter: new PresentingWallet({ clientId: verifier.client_id, jwks: verifier.jwks }) };
 }
 
 

@@ -167,6 +167,32 @@ describe.each(backends)('the OID4VP verifier for counters and kiosks ($name)', (
     expect(await refusedFor(await present(s.presenter, suspended.request_link, held), suspended)).toBe('suspended');
   });
 
+  it.runIf(enabled)('keeps a wallet’s refusal as "declined", and answers bad input with a 4xx, never a 500', async () => {
+    const req = await kioskRequest(['name']);
+    const response = `${s.h.issuer}/presentations/requests/${req.request_id}/response`;
+    const form = (body: string, type = 'application/x-www-form-urlencoded') => fetch(response, { method: 'POST', headers: { 'content-type': type }, body });
+    expect((await form('{}', 'application/json')).status).toBe(415);
+    expect((await form(new URLSearchParams({ error: 'access_denied', state: req.request_id }).toString())).status).toBe(400);
+    expect((await readResult(s.h, req.request_id, req.result_token)).body).toMatchObject({ status: 'refused', reason: 'declined' });
+
+    const garbage = await kioskRequest(['name']);
+    const answer = await fetch(`${s.h.issuer}/presentations/requests/${garbage.request_id}/response`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'vp_token=%7Bnot-json' });
+    expect(answer.status).toBe(400);
+    expect((await readResult(s.h, garbage.request_id, garbage.result_token)).body).toMatchObject({ status: 'refused', reason: 'bad_response' });
+
+    for (const [path, init] of [
+      ['/presentations/requests/nope/object', {}],
+      ['/presentations/requests/nope', { headers: { authorization: `Bearer ${'A'.repeat(43)}` } }],
+      ['/presentations/requests/nope/response', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'vp_token=x' }],
+      ['/presentations/requests', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' }],
+      ['/presentations/requests', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' }],
+      ['/presentations/page', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'request_id=x' }],
+    ] as const) {
+      const res = await fetch(`${s.h.issuer}${path}`, init as RequestInit);
+      expect([path, res.status >= 400 && res.status < 500]).toEqual([path, true]);
+    }
+  });
+
   it.runIf(enabled)('lets only a kiosk by its key or counter staff by their token start a request, for known claims', async () => {
     const body = { type: 'identity', claims: ['name'] };
     const anonymous = await fetch(`${s.h.issuer}/presentations/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -1,6 +1,7 @@
 import { html, trusted } from '../interactions/views/html.js';
 import { layout } from '../interactions/views/layout.js';
 import type { Locale } from '../interactions/i18n.js';
+import { SERVICE_TIME_ZONE, zonedTime } from '../http/zoned-time.js';
 import type { PresentationOutcome, ResponseRefusal } from './presentation-requests.js';
 import { PRESENTATION_PATHS } from './presentation-requests.js';
 
@@ -94,7 +95,8 @@ const TEXT = {
   },
 };
 
-const time = (locale: Locale, ms: number) => new Date(ms).toLocaleTimeString(locale, { timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit' });
+/** Times as every page shows them, with the zone written out. */
+const time = (ms: number) => zonedTime(ms, SERVICE_TIME_ZONE);
 
 const value = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -139,7 +141,7 @@ export function verifierPage(p: VerifierPageInput): string {
       body: html`<h1>${t.verifiedTitle}</h1>
 <p role="status">${t.verifiedLead}</p>
 <dl id="claims">${rows}</dl>
-<p class="hint">${t.statusAsOf(time(p.locale, outcome.statusAsOf * 1000))}</p>`,
+<p class="hint">${t.statusAsOf(time(outcome.statusAsOf * 1000))}</p>`,
     });
   }
   const statusUrl = PRESENTATION_PATHS.result(p.requestId);
@@ -151,7 +153,7 @@ export function verifierPage(p: VerifierPageInput): string {
 <p>${t.lead}</p>
 <p><img src="${p.state.qrDataUrl}" alt="${t.qrAlt}" width="232" height="232"></p>
 <p><a href="${p.state.link}" data-same-device>${t.sameDevice}</a></p>
-<p>${t.validUntil(time(p.locale, p.state.expiresAt))}</p>
+<p>${t.validUntil(time(p.state.expiresAt))}</p>
 <p id="vp-status" role="status" aria-live="polite">${t.waiting}</p>
 ${again}
 <script nonce="${p.nonce}">

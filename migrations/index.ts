@@ -17,6 +17,7 @@ import * as operatorReview from './20261205_015_operator_review.js';
 import * as auditDashboardIndex from './20261206_016_audit_dashboard_index.js';
 import * as credentials from './20261206_017_credentials.js';
 import * as certificates from './20261206_019_certificates.js';
+import * as verifierKeys from './20261207_020_verifier_keys.js';
 import * as certificateTypeVersions from './20261207_030_certificate_type_versions.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
@@ -39,5 +40,6 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261206_016_audit_dashboard_index', auditDashboardIndex],
   ['20261206_017_credentials', credentials],
   ['20261206_019_certificates', certificates],
+  ['20261207_020_verifier_keys', verifierKeys],
   ['20261207_030_certificate_type_versions', certificateTypeVersions],
 ];

@@ -51,7 +51,8 @@ Options:
   --post-logout-redirect-uri U    an allowed URI after logout; repeat for more
   --grant-type G                  authorization_code, refresh_token, client_credentials,
                                   urn:ietf:params:oauth:grant-type:device_code (kiosk),
-                                  urn:yihao:grant-type:id-card (kiosk card reader) or
+                                  urn:yihao:grant-type:id-card (kiosk card reader),
+                                  urn:yihao:grant-type:presentation (kiosk, wallet) or
                                   urn:ietf:params:oauth:grant-type:token-exchange (counter),
                                   urn:ietf:params:oauth:grant-type:jwt-bearer (mobile device key)
                                   or urn:openid:params:grant-type:ciba; repeat for more

@@ -4,7 +4,7 @@ import type { CitizenIdVault, Sealer } from '../identity/index.js';
 import type { RewritableColumn } from '../keys/column-rewrite.js';
 import { signingKeyPurpose } from '../keys/signing-keys.js';
 import { totpPurpose } from '../mfa/second-factors.js';
-import { credentialIssuerKeyPurpose } from '../credentials/issuer-keys.js';
+import { credentialIssuerKeyPurpose, verifierKeyPurpose } from '../credentials/issuer-keys.js';
 
 /** Rows whose value does not start with `prefix` (substr, not LIKE: kids may hold `_`, a LIKE wildcard). */
 const notStartingWith = (column: string, prefix: string) => (q: Knex.QueryBuilder) =>
@@ -55,6 +55,14 @@ export function sealedColumns({ sealer, vault }: { sealer: Sealer; vault: Citize
       column: 'sealed_private_jwk',
       pending: notStartingWith('sealed_private_jwk', sealer.currentPrefix),
       rewrite: (r) => resealed(sealer, r.sealed_private_jwk!, credentialIssuerKeyPurpose(r.kid!)),
+    },
+    {
+      name: 'verifier_keys.sealed_private_jwk',
+      table: 'verifier_keys',
+      key: 'kid',
+      column: 'sealed_private_jwk',
+      pending: notStartingWith('sealed_private_jwk', sealer.currentPrefix),
+      rewrite: (r) => resealed(sealer, r.sealed_private_jwk!, verifierKeyPurpose(r.kid!)),
     },
     {
       name: 'federation_upstreams.sealed_credential',

@@ -1,5 +1,5 @@
 import type { Channel } from '../accounts/index.js';
-import { DEVICE_CODE_GRANT, ID_CARD_GRANT } from '../channels/kiosk/grant-type.js';
+import { DEVICE_CODE_GRANT, ID_CARD_GRANT, PRESENTATION_GRANT } from '../channels/kiosk/grant-type.js';
 import { TOKEN_EXCHANGE_GRANT } from '../channels/counter/grant-type.js';
 
 /** RFC 7523: the mobile app's device-key login. Spelled here so that the CLI need not load the grant (and oidc-provider). */
@@ -37,7 +37,7 @@ export const KIND_DEFAULTS: Readonly<Record<ClientKind, KindDefaults>> = {
   ciba: { grantTypes: [CIBA_GRANT], cibaMode: 'poll' },
   // A kiosk signs in citizens by the device flow (phone) or its card reader; it proves itself with its own keys.
   // No channel limit: with the device flow the citizen signs in on a phone or a browser, not at the kiosk.
-  kiosk: { grantTypes: [DEVICE_CODE_GRANT, ID_CARD_GRANT, 'refresh_token'], needsKeys: true },
+  kiosk: { grantTypes: [DEVICE_CODE_GRANT, ID_CARD_GRANT, PRESENTATION_GRANT, 'refresh_token'], needsKeys: true },
   // A counter system: staff sign in with the code flow, then exchange their token for an assisted citizen login.
   counter: { grantTypes: ['authorization_code', 'refresh_token', TOKEN_EXCHANGE_GRANT] },
   // A back-end service calling APIs in its own name.

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ACR_VALUES, type Channel } from '../accounts/index.js';
 import { CITIZEN_ID_RELEASE } from '../identity/index.js';
-import { DEVICE_CODE_GRANT, ID_CARD_GRANT } from '../channels/kiosk/grant-type.js';
+import { DEVICE_CODE_GRANT, ID_CARD_GRANT, PRESENTATION_GRANT } from '../channels/kiosk/grant-type.js';
 import { TOKEN_EXCHANGE_GRANT } from '../channels/counter/grant-type.js';
 import { CIBA_GRANT, CLIENT_KINDS, JWT_BEARER_GRANT, KIND_DEFAULTS, PRE_AUTHORIZED_CODE_GRANT } from './client-kinds.js';
 import { fapi2InputProblem, fapi2Metadata, SECURITY_PROFILES } from './fapi2-profile.js';
@@ -9,7 +9,7 @@ import { fapi2InputProblem, fapi2Metadata, SECURITY_PROFILES } from './fapi2-pro
 // The same list as oidc/client-metadata's CHANNELS; not imported from there, because that module
 // loads oidc-provider, which the CLI loads only when a command needs it.
 export const CLIENT_CHANNELS = ['web', 'mobile', 'kiosk', 'counter'] as const satisfies readonly Channel[];
-export const CLIENT_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, ID_CARD_GRANT, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, CIBA_GRANT, PRE_AUTHORIZED_CODE_GRANT] as const;
+export const CLIENT_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, ID_CARD_GRANT, PRESENTATION_GRANT, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, CIBA_GRANT, PRE_AUTHORIZED_CODE_GRANT] as const;
 const url = z.url({ message: 'must be an absolute URL' }).max(2000, 'is longer than 2000 characters');
 /**
  * Marks a rule of one field, whose message, like zod's own, names no field: whoever words the problem

@@ -234,6 +234,8 @@ export const fileConfigSchema = z
         statusListSize: z.number().int().min(1024).max(1_048_576).default(131_072),
         /** How long a credential offer (its QR code, pre-authorized code and transaction code) can be redeemed. */
         offerSeconds: seconds.max(3600).default(600),
+        /** How long a presentation request (a counter's or kiosk's QR code) can be answered, and its result read. */
+        presentationSeconds: seconds.max(1800).default(300),
       })
       .strict()
       .prefault({}),

@@ -137,6 +137,12 @@ export function credentialStore(db: Database, settings: { statusListSize: number
       return row && toCredential(row);
     },
 
+    /** The credential that holds a status entry: each entry is one credential's (a unique index). */
+    async findByStatusEntry(statusListId: string, statusIndex: number): Promise<IssuedCredential | undefined> {
+      const row = (await db<IssuedRow>('issued_credentials').where({ status_list_id: statusListId, status_index: statusIndex }).first()) as IssuedRow | undefined;
+      return row && toCredential(row);
+    },
+
     async listByAccount(accountId: string): Promise<IssuedCredential[]> {
       const rows = (await db<IssuedRow>('issued_credentials').where({ account_id: accountId }).orderBy('issued_at', 'desc')) as IssuedRow[];
       return rows.map(toCredential);

@@ -32,8 +32,8 @@ function publicJson(ctx: Context, body: unknown, maxAge: number): void {
   ctx.body = body;
 }
 
-export async function readBody(ctx: Context, maxBytes: number): Promise<{ raw: Buffer; json: unknown }> {
-  const tooLarge = () => new ChannelApiError(413, 'invalid_credential_request', 'the request body is too large');
+export async function readBody(ctx: Context, maxBytes: number, errorCode = 'invalid_credential_request'): Promise<{ raw: Buffer; json: unknown }> {
+  const tooLarge = () => new ChannelApiError(413, errorCode, 'the request body is too large');
   if (Number(ctx.get('content-length') || 0) > maxBytes) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -43,11 +43,11 @@ export async function readBody(ctx: Context, maxBytes: number): Promise<{ raw: B
     chunks.push(chunk);
   }
   const raw = Buffer.concat(chunks);
-  if (ctx.request.type !== 'application/json') throw new ChannelApiError(415, 'invalid_credential_request', 'the body must be application/json');
+  if (ctx.request.type !== 'application/json') throw new ChannelApiError(415, errorCode, 'the body must be application/json');
   try {
     return { raw, json: JSON.parse(raw.toString('utf8')) as unknown };
   } catch {
-    throw new ChannelApiError(400, 'invalid_credential_request', 'the body is not valid JSON');
+    throw new ChannelApiError(400, errorCode, 'the body is not valid JSON');
   }
 }
 

@@ -35,6 +35,7 @@ import { certificateOffers, issuable } from './certificate-offers.js';
 import { offerBindings } from './offer-bindings.js';
 import { scopeOf as certificateScopeOf, typeIdOfConfiguration } from './certificate-types.js';
 import type { Database as OfferDatabase } from '../storage/database.js';
+import { createVerifier } from './verifier.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export { credentialView, type IssuedCredential } from './credential-store.js';
@@ -65,6 +66,8 @@ export function createCredentials(deps: {
   provider: () => Provider;
   /** The pending credential offers (createCredentialOffers), which die with a disabled account. */
   offers: Pick<CredentialOffers, 'dropFor'>;
+  /** Whether an account holds counter-staff over a counter client (admin/counter-staff-scope.ts): who may start a presentation request. */
+  isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
 }) {
   const { config } = deps;
   const issuer = config.issuer;
@@ -97,9 +100,25 @@ export function createCredentials(deps: {
     certificates: issuance,
   });
   const revocation = credentialRevocation({ db: deps.db, store, accounts: deps.accounts, audit: deps.audit });
+  const verifier = createVerifier({
+    ...deps,
+    issuer,
+    issuerSigner: signer,
+    statusLists: lists,
+    store,
+    certificates,
+    lifetimeSeconds: config.credentials.presentationSeconds,
+    keys: { retiredKeepSeconds: config.keys.retiredKeepSeconds, refreshSeconds: config.keys.refreshSeconds },
+    bodyMaxBytes: config.limits.bodyMaxBytes,
+  });
   return {
-    /** Creates the first issuer key if there is none (as the token signing keys are). */
-    ensureKeys: () => keys.ensure(),
+    /** Creates the first issuer and verifier keys if there are none (as the token signing keys are). */
+    ensureKeys: async () => {
+      await keys.ensure();
+      await verifier.ensureKeys();
+    },
+    /** The OID4VP verifier for counters and kiosks: presentation requests, their results, sign-in by presentation. */
+    verifier,
     keys,
     signer,
     store,
@@ -111,6 +130,8 @@ export function createCredentials(deps: {
     router: () => {
       const router = credentialRoutes({ issuer, metadata, requests, nonces, signer, statusLists: lists, statusListTtlSeconds: config.credentials.statusListTtlSeconds, bodyMaxBytes: config.limits.bodyMaxBytes });
       certificateTypeRoutes(router, { issuer, certificates, maxAge: 300 });
+      const verifying = verifier.router();
+      router.use(verifying.routes());
       return router;
     },
     /** The offline verification bundle (`yihao credential bundle`). */

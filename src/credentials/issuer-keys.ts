@@ -20,3 +20,21 @@ export function createIssuerKeys(db: Database, sealer: Sealer, settings: { retir
   return createSigningKeys(db, sealer, settings, CREDENTIAL_ISSUER_KEYS);
 }
 export type IssuerKeys = ReturnType<typeof createIssuerKeys>;
+
+export const verifierKeyPurpose = (kid: string) => `verifier_key:${kid}`;
+
+/**
+ * The OID4VP verifier's keys: they sign the presentation requests (JAR) that counters and kiosks
+ * show, so a wallet that knows Yihao's verifier can tell a request is Yihao's. Apart from the
+ * issuer's keys: a key that signs requests must never be able to pass for one that signs credentials.
+ */
+export const VERIFIER_KEYS: SigningKeySet = {
+  table: 'verifier_keys',
+  algs: ['ES256'],
+  aad: verifierKeyPurpose,
+  kidPrefix: 'vp-',
+};
+
+export function createVerifierKeys(db: Database, sealer: Sealer, settings: { retiredKeepSeconds: number }) {
+  return createSigningKeys(db, sealer, settings, VERIFIER_KEYS);
+}

@@ -60,6 +60,14 @@ export interface PresentationRequest {
   audience: string;
   /** Claims the verifier needs disclosed. */
   claims?: readonly string[];
+  /** The credential type asked for, and its claims' schema (default: the identity credential or a type the trust knows). */
+  type?: CredentialTypeCheck;
+}
+
+/** A credential type a verifier accepts: its `vct`, and the schema its disclosed claims must fit. */
+export interface CredentialTypeCheck {
+  vct: string;
+  claims: z.ZodType;
 }
 
 export interface VerifiedPresentation {
@@ -71,6 +79,9 @@ export interface VerifiedPresentation {
   /** The status list checked, and its own `iat`: how fresh the revocation check was (seconds). */
   statusList: string;
   statusAsOf: number;
+  /** The credential's status entry (its index in `statusList`) and holder key: what names this very credential. */
+  statusIndex: number;
+  holderJwk: JWK;
 }
 
 /** A KB-JWT must have been made this recently (seconds), and not ahead of the clock. */
@@ -78,7 +89,7 @@ const KB_MAX_AGE = 300;
 const SKEW = 60;
 
 /** The identity credential's disclosable claims (docs/credentials.md); anything else is not its type. */
-const identityClaimsSchema = z
+export const identityClaimsSchema = z
   .object({
     name: z.string().min(1).max(200),
     birthdate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
@@ -90,6 +101,19 @@ const identityClaimsSchema = z
   })
   .partial()
   .strict();
+
+/** The identity credential's type check. */
+export const IDENTITY_TYPE: CredentialTypeCheck = { vct: IDENTITY_VCT, claims: identityClaimsSchema };
+
+/** A department certificate type's check: any of its claims, in its form, and the issuing department. */
+export const certificateTypeCheck = (vct: string, schema: ClaimSchema): CredentialTypeCheck => ({ vct, claims: disclosedClaimsValidator(schema) });
+
+/** The identity credential, or a certificate type the trust carries (the offline bundle's). */
+function typeKnownTo(trust: IssuerTrust, vct: string): CredentialTypeCheck | undefined {
+  if (vct === IDENTITY_VCT) return IDENTITY_TYPE;
+  const schema = trust.certificateTypes?.get(vct);
+  return schema && certificateTypeCheck(vct, schema);
+}
 
 /** The credential's own claims, which every presentation carries (not the citizen's). */
 const CREDENTIAL_MEMBERS = ['iss', 'vct', 'iat', 'exp', 'nbf', 'cnf', 'status', 'sub'];
@@ -152,8 +176,9 @@ export async function checkPresentation(presentation: string, request: Presentat
   if (!payload.success || header.typ !== 'dc+sd-jwt') refuse('malformed');
   const vc = payload.data;
   if (vc.iss !== trust.issuer) refuse('wrong_issuer');
-  const certificateType = trust.certificateTypes?.get(vc.vct);
-  if (vc.vct !== IDENTITY_VCT && !certificateType) refuse('unknown_type');
+  // The type the request names (the online verifier), else any type the trust knows (offline).
+  const type = request.type ?? typeKnownTo(trust, vc.vct);
+  if (!type || vc.vct !== type.vct) refuse('unknown_type');
   const keys = trust.jwks.keys.filter((k) => header.kid === undefined || k.kid === header.kid);
   if (keys.length === 0) refuse('unknown_key');
   if (!(await verifiedBy(issuerJwt, keys))) refuse('bad_signature');
@@ -187,7 +212,8 @@ export async function checkPresentation(presentation: string, request: Presentat
   if (!list.success || list.data.iss !== trust.issuer || list.data.sub !== uri || (list.data.exp !== undefined && list.data.exp <= seconds - SKEW)) refuse('status_list_invalid');
   if (!(await verifiedBy(listJwt, listKeys))) refuse('status_list_invalid');
   const status = decodeSafely(() => getListFromStatusListJWT(listJwt).getStatus(idx));
-  if (status !== STATUS_VALID) refuse(status === STATUS_SUSPENDED ? 'suspended' : 'revoked');
+  if (status === STATUS_SUSPENDED) refuse('suspended');
+  if (status !== STATUS_VALID) refuse('revoked');
 
   // Everything again through the library: the disclosures' digests above all.
   const byIssuerKey = async (data: string, sig: string) => {
@@ -211,9 +237,9 @@ export async function checkPresentation(presentation: string, request: Presentat
     return refuse('tampered');
   }
   const disclosed = Object.fromEntries(Object.entries(verified.payload as JWTPayload).filter(([k]) => !CREDENTIAL_MEMBERS.includes(k) && k !== '_sd' && k !== '_sd_alg'));
-  if (!(certificateType ? disclosedClaimsValidator(certificateType) : identityClaimsSchema).safeParse(disclosed).success) refuse('schema');
+  if (!type.claims.safeParse(disclosed).success) refuse('schema');
   for (const claim of request.claims ?? []) if (!(claim in disclosed)) refuse('missing_claim');
-  return { vct: vc.vct, claims: disclosed, issuedAt: vc.iat, expiresAt: vc.exp, statusList: uri, statusAsOf: list.data.iat };
+  return { vct: vc.vct, claims: disclosed, issuedAt: vc.iat, expiresAt: vc.exp, statusList: uri, statusAsOf: list.data.iat, statusIndex: idx, holderJwk: vc.cnf.jwk as JWK };
 }
 
 /** The claims a verifier may ask the identity credential for. */

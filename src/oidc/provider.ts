@@ -21,6 +21,7 @@ import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { devicePages, registerKioskGrants, withKioskIdle, type CardGrantDeps } from '../channels/kiosk/index.js';
 import { channelSessions, type GrantTokenDeps } from './grant-tokens.js';
+import type { PresentationSignIn } from '../credentials/presentation-sign-in.js';
 import { registerCounterGrants } from '../channels/counter/index.js';
 import type { ProviderExtension } from '../channels/index.js';
 import { withAdminResource } from '../admin/admin-resource.js';
@@ -45,6 +46,8 @@ export interface ProviderDeps {
   isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
   /** In-person and kiosk identity proofing, kept as evidence. */
   proofing: CardGrantDeps['proofing'];
+  /** Sign-in by presentation (kiosk grant, counter token exchange); late-bound: the verifier is built after the provider. */
+  presentationSignIn: () => PresentationSignIn;
   /** The mobile, QR and counter channels: CIBA, the device-key grant, discovery entries. */
   channels?: ProviderExtension;
   /** More extension grants (the credential issuer's pre-authorized code), issuing through the one issuing function. */
@@ -57,7 +60,7 @@ export interface ProviderDeps {
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, channels, onGrant, extraGrants, credentialScopes, isDepartmentSystem }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, presentationSignIn, channels, onGrant, extraGrants, credentialScopes, isDepartmentSystem }: ProviderDeps, jwks: JWK[]): Provider {
   // Pairwise subjects and citizen-ID pseudonyms: version 1 for good, or every client's identifiers would change.
   const pairwise = createPurposeKeys(config.secrets).keyed('pairwise', 1);
   const accountFinder = findAccount(accounts, authentications, pairwise);
@@ -164,8 +167,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   const tokens = { findAccount: accountFinder, authentications, sessions };
   channels?.install(provider, tokens);
   auditProviderEvents(provider, { logger, audit, authentications, onGrant });
-  registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds, proofing });
-  registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff, proofing, verifyAccessToken: accessTokenVerifier({ provider: () => provider, accounts }) });
+  registerKioskGrants(provider, { accounts, audit, tokens, maxAgeSeconds: config.kiosk.cardAssertionMaxAgeSeconds, proofing, presentationSignIn });
+  registerCounterGrants(provider, { accounts, audit, tokens, keyed: pairwise, isCounterStaff, proofing, presentationSignIn, verifyAccessToken: accessTokenVerifier({ provider: () => provider, accounts }) });
   for (const grant of extraGrants ?? []) grant.install(provider, tokens);
   return provider;
 }

@@ -39,6 +39,8 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'CredentialOffer',
   // Which certificate an offer's tokens are for: lives as long as their access token.
   'CredentialOfferBinding',
+  // Presentation requests (OID4VP) and their results: minutes-long.
+  'PresentationRequest',
 ]);
 
 /**

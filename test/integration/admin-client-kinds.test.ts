@@ -15,6 +15,7 @@ import { formField } from '../support/scripted-browser.js';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 const ID_CARD = 'urn:yihao:grant-type:id-card';
+const PRESENTATION = 'urn:yihao:grant-type:presentation';
 
 describe('registering clients by kind through the admin API and the console', { timeout: 120_000 }, () => {
   let h: Harness;
@@ -60,7 +61,7 @@ describe('registering clients by kind through the admin API and the console', { 
   it('registers a kiosk by kind with its keys (private_key_jwt, no secret); it starts a device authorization', async () => {
     const kiosk = await registered({ kind: 'kiosk', client_name: '政务自助终端', jwks: kioskKey.jwks, scope: 'openid profile' });
     expect(kiosk.clientSecret).toBeUndefined();
-    expect(await served(kiosk.clientId)).toMatchObject({ grant_types: [DEVICE_CODE, ID_CARD, 'refresh_token'], token_endpoint_auth_method: 'private_key_jwt', response_types: [] });
+    expect(await served(kiosk.clientId)).toMatchObject({ grant_types: [DEVICE_CODE, ID_CARD, PRESENTATION, 'refresh_token'], token_endpoint_auth_method: 'private_key_jwt', response_types: [] });
     const rp = await oidc.discovery(new URL(h.issuer), kiosk.clientId, undefined, oidc.PrivateKeyJwt({ key: kioskKey.privateKey, kid: 'kiosk-1' }), { execute: [oidc.allowInsecureRequests] });
     expect(await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' })).toMatchObject({ device_code: expect.any(String), user_code: expect.any(String) });
   });
@@ -96,6 +97,6 @@ describe('registering clients by kind through the admin API and the console', { 
     const clientId = /data-client-id>([^<]+)</.exec(html)![1]!;
     expect(html).not.toContain('data-client-secret');
     const detail = await tree.deptAdmin.api('GET', `/clients/${clientId}`);
-    expect(detail.body.pending.proposed).toMatchObject({ kind: 'kiosk', grant_types: [DEVICE_CODE, ID_CARD, 'refresh_token'], jwks: kioskKey.jwks, public: false });
+    expect(detail.body.pending.proposed).toMatchObject({ kind: 'kiosk', grant_types: [DEVICE_CODE, ID_CARD, PRESENTATION, 'refresh_token'], jwks: kioskKey.jwks, public: false });
   });
 });

@@ -20,6 +20,7 @@ const CIBA = 'urn:openid:params:grant-type:ciba';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 const ID_CARD = 'urn:yihao:grant-type:id-card';
+const PRESENTATION = 'urn:yihao:grant-type:presentation';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 let h: Harness;
@@ -106,7 +107,7 @@ describe('yihao client create --kind', { timeout: 120_000 }, () => {
   it('registers a kiosk for the device flow and the ID-card grant with private_key_jwt; it starts a device authorization and signs a citizen in by card', async () => {
     const key = await keyFile('kiosk');
     const made = await create(['--kind', 'kiosk', '--name', '政务自助终端', '--jwks-file', key.file, '--scope', 'openid profile']);
-    expect(made).toMatchObject({ grant_types: [DEVICE_CODE, ID_CARD, 'refresh_token'], token_endpoint_auth_method: 'private_key_jwt', response_types: [] });
+    expect(made).toMatchObject({ grant_types: [DEVICE_CODE, ID_CARD, PRESENTATION, 'refresh_token'], token_endpoint_auth_method: 'private_key_jwt', response_types: [] });
     expect(made).not.toHaveProperty('client_secret');
     const kiosk = await kioskOf(h, { client_id: made.client_id as string }, key);
     const device = await oidc.initiateDeviceAuthorization(kiosk.rp, { scope: 'openid' });

@@ -206,7 +206,7 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
     const before = await footprint(citizen.sub);
     expect(await oauthError(exchange(staff.token, citizen.citizenId, { subject_token_type: ACCESS_TOKEN_TYPE }))).toEqual({
       error: 'invalid_request',
-      error_description: `subject_token_type must be ${CITIZEN_ID_TYPE}`,
+      error_description: `subject_token_type must be ${CITIZEN_ID_TYPE} or urn:yihao:token-type:presentation-request`,
     });
     expect(await oauthError(exchange(staff.token, citizen.citizenId, { document_check: 'none' }))).toMatchObject({ error: 'invalid_request' });
     expect(await oauthError(exchange('not-a-token', citizen.citizenId))).toEqual({

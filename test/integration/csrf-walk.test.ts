@@ -12,8 +12,12 @@ import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { formAction, formField, ScriptedBrowser } from '../support/scripted-browser.js';
 
-/** Not forms: they authenticate with an access token, a device signature or a signed logout token (the credential issuer: OID4VCI JSON APIs). */
-const NOT_FORMS = [/^\/mobile\//, /^\/credentials\//, /^\/kiosk\/session\//, /^\/counter\//, /^\/admin\/api\//, /^\/federation\/[^/]+\/backchannel-logout$/];
+/**
+ * Not forms: they authenticate with an access token, a device signature or a signed logout token (the credential issuer: OID4VCI JSON APIs).
+ * The verifier (/presentations/): JSON APIs, the wallet's direct_post, and a page opened with the request's result token,
+ * which is its whole authority (no cookie is read or set), so a cross-site post carries none.
+ */
+const NOT_FORMS = [/^\/mobile\//, /^\/credentials\//, /^\/presentations\//, /^\/kiosk\/session\//, /^\/counter\//, /^\/admin\/api\//, /^\/federation\/[^/]+\/backchannel-logout$/];
 
 describe('every POST form route wants its CSRF token', () => {
   let h: Harness;

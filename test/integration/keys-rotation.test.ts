@@ -70,6 +70,7 @@ describe.each(backends)('key rotation (%s)', (backend) => {
     expect(byColumn['accounts.citizen_sealed']).toBeGreaterThanOrEqual(2);
     expect(byColumn['signing_keys.sealed_private_jwk']).toBeGreaterThanOrEqual(1);
     expect(byColumn['credential_issuer_keys.sealed_private_jwk']).toBeGreaterThanOrEqual(1);
+    expect(byColumn['verifier_keys.sealed_private_jwk']).toBeGreaterThanOrEqual(1);
 
     // Nothing left: a rerun (after a kill, say) finds no work.
     const again = await runYihao(['keys', 'reseal', '--json'], cliEnv(both));

@@ -1,15 +1,17 @@
 /**
- * An independent OID4VCI wallet, built only from @openid4vc/openid4vci (issuance) and @sd-jwt/*
- * (holding and presenting) with jose for its keys: nothing of Yihao's own code, so that a test
- * passes only if Yihao speaks the protocols as another implementation reads them.
+ * An independent wallet, built only from @openid4vc/openid4vci (issuance), @openid4vc/openid4vp
+ * (presentation) and @sd-jwt/* (holding and presenting) with jose for its keys: nothing of Yihao's
+ * own code, so that a test passes only if Yihao speaks the protocols as another implementation
+ * reads them.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { clientAuthenticationNone, type HashAlgorithm, type JwtSigner } from '@openid4vc/oauth2';
 import { Openid4vciClient, type CredentialOfferObject, type IssuerMetadataResult } from '@openid4vc/openid4vci';
+import { Openid4vpClient, type ResolvedOpenid4vpAuthorizationRequest } from '@openid4vc/openid4vp';
 import { setGlobalConfig } from '@openid4vc/utils';
 import { digest, ES256 } from '@sd-jwt/crypto-nodejs';
 import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { calculateJwkThumbprint, compactVerify, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 
 // The harness serves plain http on loopback; a real wallet insists on https.
 setGlobalConfig({ allowInsecureUrls: true });
@@ -113,5 +115,64 @@ export class Wallet {
   async present(held: { credential: string; key: WalletKey }, frame: Record<string, boolean>, kb: { aud: string; nonce: string }): Promise<string> {
     const sdjwt = new SDJwtVcInstance({ hasher: digest, kbSigner: await ES256.getSigner(held.key.privateJwk), kbSignAlg: 'ES256' });
     return sdjwt.present(held.credential, frame, { kb: { payload: { iat: Math.floor(Date.now() / 1000), aud: kb.aud, nonce: kb.nonce } } });
+  }
+}
+
+/**
+ * The wallet's side of OpenID4VP 1.0: it knows the verifiers it trusts (pre-registered: a client id
+ * and the keys that sign that verifier's requests, as the government app ships them), resolves a
+ * scanned `openid4vp://` request through the library, which verifies the request object's
+ * signature through `verifyJwt` below, and answers with `direct_post`.
+ */
+export class PresentingWallet {
+  readonly client: Openid4vpClient;
+
+  constructor(readonly trusted: { clientId: string; jwks: { keys: JWK[] } }) {
+    this.client = new Openid4vpClient({
+      callbacks: {
+        hash: (data: Uint8Array, alg: HashAlgorithm) => new Uint8Array(createHash(alg.replace('-', '')).update(data).digest()),
+        fetch: (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => fetch(input, init),
+        verifyJwt: async (signer: { method: string; kid?: string }, { compact, payload }: { compact: string; payload: unknown }) => {
+          // Only a pre-registered verifier's own key, by kid: the library calls this for the request object.
+          const p = payload as { client_id?: string };
+          if (signer.method !== 'custom' || p.client_id !== this.trusted.clientId) return { verified: false };
+          const key = this.trusted.jwks.keys.find((k) => k.kid === signer.kid);
+          if (!key) return { verified: false };
+          try {
+            await compactVerify(compact, await importJWK(key, 'ES256'), { algorithms: ['ES256'] });
+            return { verified: true, signerJwk: key as never };
+          } catch {
+            return { verified: false };
+          }
+        },
+        signJwt: async () => {
+          throw new Error('this wallet does not sign authorization responses');
+        },
+        decryptJwe: async () => ({ decrypted: false }),
+        encryptJwe: async () => {
+          throw new Error('this wallet does not encrypt authorization responses');
+        },
+      } as never,
+    });
+  }
+
+  /** Resolves a scanned `openid4vp://` link: fetches the request object and verifies its signature. */
+  async resolve(link: string): Promise<ResolvedOpenid4vpAuthorizationRequest> {
+    const parsed = this.client.parseOpenid4vpAuthorizationRequest({ authorizationRequest: link });
+    return this.client.resolveOpenId4vpAuthorizationRequest({ authorizationRequestPayload: parsed.params as never });
+  }
+
+  /** The DCQL query's credential id and the claims it asks for (each a one-member path). */
+  static asked(resolved: ResolvedOpenid4vpAuthorizationRequest): { id: string; vct: string[]; claims: string[] } {
+    const query = resolved.dcql!.query as { credentials: { id: string; meta: { vct_values: string[] }; claims?: { path: string[] }[] }[] };
+    const c = query.credentials[0]!;
+    return { id: c.id, vct: c.meta.vct_values, claims: (c.claims ?? []).map((x) => x.path[0]!) };
+  }
+
+  /** Posts `vp_token` (`{ <credential query id>: [presentation] }`) to the request's response_uri. */
+  async submit(resolved: ResolvedOpenid4vpAuthorizationRequest, vpToken: Record<string, string[]>): Promise<Response> {
+    const created = await this.client.createOpenid4vpAuthorizationResponse({ authorizationRequestPayload: resolved.authorizationRequestPayload, authorizationResponsePayload: { vp_token: vpToken } });
+    const { response } = await this.client.submitOpenid4vpAuthorizationResponse({ authorizationRequestPayload: resolved.authorizationRequestPayload as never, authorizationResponsePayload: created.authorizationResponsePayload });
+    return response;
   }
 }

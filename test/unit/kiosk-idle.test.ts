@@ -13,6 +13,11 @@ describe('kiosk sessions end on idle', () => {
     expect(ttl.RefreshToken!(undefined, { gty: `${ID_CARD} refresh_token` }, kiosk)).toBe(120);
   });
 
+  it('caps sign-ins by presentation at a kiosk the same way', () => {
+    expect(ttl.AccessToken!(undefined, { gty: 'urn:yihao:grant-type:presentation' }, kiosk)).toBe(120);
+    expect(ttl.RefreshToken!(undefined, { gty: 'urn:yihao:grant-type:presentation refresh_token' }, kiosk)).toBe(120);
+  });
+
   it("caps a kiosk's device-flow tokens, but not another device's (a TV app keeps the normal lifetimes)", () => {
     expect(ttl.AccessToken!(undefined, { gty: 'device_code' }, kiosk)).toBe(120);
     expect(ttl.AccessToken!(undefined, { gty: 'device_code' }, tv)).toBe(600);

@@ -8,7 +8,8 @@ import { subjectFor, type Keyed, type PairwiseClient } from '../../oidc/pairwise
 import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
 import type { IdentityProofing } from '../kiosk/identity-proofing.js';
 import { invalidGrant } from '../kiosk/oauth-errors.js';
-import { ACCESS_TOKEN_TYPE, CITIZEN_ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './grant-type.js';
+import { ACCESS_TOKEN_TYPE, CITIZEN_ID_TOKEN_TYPE, PRESENTATION_REQUEST_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './grant-type.js';
+import { PRESENTATION_ACR, PRESENTATION_AMR, PresentationSignInRefused, type PresentationSignIn } from '../../credentials/presentation-sign-in.js';
 
 export interface TokenExchangeDeps {
   accounts: Accounts;
@@ -23,6 +24,8 @@ export interface TokenExchangeDeps {
   isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
   /** Where the staff member's document check is kept as evidence: it raises proofing only once confirmed. */
   proofing: Pick<IdentityProofing, 'record'>;
+  /** Sign-in by presentation (late-bound: the verifier is built after the provider). */
+  presentationSignIn: () => PresentationSignIn;
 }
 
 /** The level a staff member's own sign-in must have reached to attest someone else's identity. */
@@ -52,6 +55,40 @@ const required = (params: Params, name: keyof Params & string): string => {
 };
 
 /**
+ * Sign-in by presentation at a counter: the subject is a presentation request this staff member
+ * started at this counter system, answered by the citizen's wallet with a verified identity
+ * credential. The citizen signed themself in (loa:2, amr `vc`); the staff member is the `act`.
+ */
+async function presentationLogin(
+  deps: TokenExchangeDeps,
+  ctx: TokenEndpointGrantContext<Params>,
+  requestId: string,
+  { staff, dPoP, where }: { staff: { sub: string; id: string }; dPoP: { thumbprint: string } | undefined; where: { clientId: string; channel: string; ip: string; requestId: string | undefined } },
+): Promise<void> {
+  const { client } = ctx.oidc;
+  let citizen;
+  try {
+    citizen = await deps.presentationSignIn()(requestId, (s) => s.type === 'staff' && s.sub === staff.sub && s.clientId === client.clientId);
+  } catch (e) {
+    if (!(e instanceof PresentationSignInRefused)) throw e;
+    await deps.audit.append({ action: 'login.failed', actorType: 'operator', actorId: staff.sub, details: { method: 'vc_presentation', reason: e.reason }, ...where });
+    throw invalidGrant(e.message);
+  }
+  if (citizen.id === staff.id) throw invalidGrant('staff cannot sign themselves in at their own counter');
+  const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: PRESENTATION_AMR, acr: PRESENTATION_ACR, at: Math.floor(Date.now() / 1000) };
+  const act = { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, staff.sub) };
+  const session = await issueGrantTokens(ctx, deps.tokens, { authentication, gty: TOKEN_EXCHANGE_GRANT, refresh: false, act, dPoP, issuedTokenType: ACCESS_TOKEN_TYPE });
+  await deps.audit.append({
+    action: 'login.succeeded',
+    actorType: 'citizen',
+    actorId: citizen.sub,
+    accountId: citizen.sub,
+    details: { method: 'vc_presentation', amr: authentication.amr, acr: authentication.acr, sid: session.sid, staff: staff.sub },
+    ...where,
+  });
+}
+
+/**
  * Assisted counter login through RFC 8693 token exchange. The counter system (a confidential client)
  * presents the signed-in staff member's own access token as `actor_token`, the citizen ID number
  * from the presented document as `subject_token` (type `urn:yihao:token-type:citizen-id`), and
@@ -66,13 +103,15 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     if (client.clientAuthMethod === 'none') throw new errors.UnauthorizedClient('token exchange is for confidential counter systems');
     assertChannelAllowed(ctx, 'counter');
     const subjectToken = required(params, 'subject_token');
-    if (required(params, 'subject_token_type') !== CITIZEN_ID_TOKEN_TYPE) throw new errors.InvalidRequest(`subject_token_type must be ${CITIZEN_ID_TOKEN_TYPE}`);
+    const subjectType = required(params, 'subject_token_type');
+    if (subjectType !== CITIZEN_ID_TOKEN_TYPE && subjectType !== PRESENTATION_REQUEST_TOKEN_TYPE) throw new errors.InvalidRequest(`subject_token_type must be ${CITIZEN_ID_TOKEN_TYPE} or ${PRESENTATION_REQUEST_TOKEN_TYPE}`);
     const actorToken = required(params, 'actor_token');
     if (required(params, 'actor_token_type') !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest(`actor_token_type must be ${ACCESS_TOKEN_TYPE}`);
     if (params.requested_token_type !== undefined && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
       throw new errors.InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
     }
-    if (required(params, 'document_check') !== DOCUMENT_CHECKED) throw new errors.InvalidRequest(`document_check must be ${DOCUMENT_CHECKED}: the staff member attests an in-person check`);
+    // A presentation is the citizen's own proof: the staff member attests no document check for it.
+    if (subjectType === CITIZEN_ID_TOKEN_TYPE && required(params, 'document_check') !== DOCUMENT_CHECKED) throw new errors.InvalidRequest(`document_check must be ${DOCUMENT_CHECKED}: the staff member attests an in-person check`);
 
     // The actor: a staff member signed in to this very counter system, in a live session at loa:2 or
     // above; a DPoP-bound actor token only with a proof of its key (which then binds the citizen's token).
@@ -93,6 +132,10 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     if (!(await deps.isCounterStaff(staff.id, client.clientId))) {
       await deps.audit.append({ action: 'counter.assist_refused', actorType: 'operator', actorId: staff.sub, details: { reason: 'not_counter_staff' }, ...where });
       throw invalidGrant('the actor is not counter staff');
+    }
+    if (subjectType === PRESENTATION_REQUEST_TOKEN_TYPE) {
+      await presentationLogin(deps, ctx, subjectToken, { staff, dPoP, where });
+      return;
     }
 
     let citizen;

@@ -1,9 +1,9 @@
-import { compactVerify, decodeProtectedHeader, type JWK } from 'jose';
-import type { KeyObject } from 'node:crypto';
+import { decodeProtectedHeader } from 'jose';
 import type { Client } from 'oidc-provider';
 import { z } from 'zod';
 import { CARD_ASSERTION_TYP } from './grant-type.js';
 import { invalidGrant, isOAuthError } from './oauth-errors.js';
+import { ClientKeysUnavailable, verifiedByClientKey } from './kiosk-keys.js';
 
 /**
  * What a kiosk asserts after reading an ID card: the number from the chip and the result of its
@@ -27,13 +27,6 @@ const claimsSchema = z.object({
   face_match: z.object({ result: z.enum(['pass', 'fail']), score: z.number().min(0).max(1).optional() }),
 });
 
-/** The public part of oidc-provider's client key store (jwks or jwks_uri), which private_key_jwt uses too. */
-interface ClientKeyStore {
-  refresh(): Promise<void>;
-  selectForVerify(opts: { alg?: string; kid?: string }): JWK[];
-  getKeyObject(jwk: JWK, asymmetric: boolean): Promise<KeyObject> | KeyObject;
-}
-
 const invalid = invalidGrant;
 
 /** Checks the signature against the kiosk's registered keys; the payload is parsed only after that. */
@@ -46,19 +39,14 @@ async function verifiedPayload(jwt: string, client: Client): Promise<Uint8Array>
   }
   if (header.typ !== CARD_ASSERTION_TYP) throw invalid(`the card assertion must have typ "${CARD_ASSERTION_TYP}"`);
   if (!header.alg || header.alg === 'none' || header.alg.startsWith('HS')) throw invalid('the card assertion must be signed with the kiosk key');
-  const store = (client as unknown as { asymmetricKeyStore: ClientKeyStore }).asymmetricKeyStore;
+  let payload: Uint8Array | undefined;
   try {
-    await store.refresh();
-  } catch {
-    throw invalid('the kiosk keys cannot be loaded');
+    payload = await verifiedByClientKey(jwt, client, header);
+  } catch (e) {
+    if (e instanceof ClientKeysUnavailable) throw invalid('the kiosk keys cannot be loaded');
+    throw e;
   }
-  for (const jwk of store.selectForVerify({ alg: header.alg, ...(header.kid ? { kid: header.kid } : {}) })) {
-    try {
-      return (await compactVerify(jwt, await store.getKeyObject(jwk, true), { algorithms: [header.alg] })).payload;
-    } catch {
-      // Try the next key that fits.
-    }
-  }
+  if (payload) return payload;
   throw invalid('the card assertion signature is not valid for this kiosk');
 }
 

@@ -1,5 +1,5 @@
 import type { Configuration } from 'oidc-provider';
-import { ID_CARD_GRANT } from './grant-type.js';
+import { ID_CARD_GRANT, PRESENTATION_GRANT } from './grant-type.js';
 
 type Ttl = NonNullable<Configuration['ttl']>;
 interface TokenLike {
@@ -10,12 +10,12 @@ interface ClientLike {
 }
 
 /**
- * Whether a token belongs to a kiosk session: issued through the ID-card grant, or through the device
+ * Whether a token belongs to a kiosk session: issued through the ID-card or presentation grant, or through the device
  * flow to a kiosk (a client registered for the ID-card grant). Refreshes keep the original `gty`.
  */
 export const isKioskToken = (token: TokenLike | undefined, client: ClientLike | undefined): boolean => {
   const gty = token?.gty ?? '';
-  return gty.startsWith(ID_CARD_GRANT) || (gty.startsWith('device_code') && client?.grantTypeAllowed(ID_CARD_GRANT) === true);
+  return gty.startsWith(ID_CARD_GRANT) || gty.startsWith(PRESENTATION_GRANT) || (gty.startsWith('device_code') && client?.grantTypeAllowed(ID_CARD_GRANT) === true);
 };
 
 /**

@@ -197,6 +197,10 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['revokeCertificate', 'reviewerP1', 'POST', `/certificates/${certificate.certificate.id}/revoke`, {}, 403],
       ['suspendCertificate', 'auditorP1', 'POST', `/certificates/${certificate.certificate.id}/suspend`, {}, 403],
       ['resumeCertificate', 'reviewerP1', 'POST', `/certificates/${certificate.certificate.id}/resume`, {}, 403],
+      ['getCertificateType', 'reviewerP1', 'GET', '/certificate-types/work_permit', undefined, 403],
+      ['changeCertificateType', 'auditorP1', 'POST', '/certificate-types/work_permit/versions', { validity_days: 30 }, 403],
+      ['retireCertificateType', 'reviewerP1', 'POST', '/certificate-types/work_permit/retire', {}, 403],
+      ['listDepartmentCertificates', 'auditorP1', 'GET', `/departments/${dept.p1.id}/certificates`, undefined, 403],
 
       ['getMe', 'counterP1', 'GET', '/me', undefined, 200],
       ['listDepartments', 'auditorP1', 'GET', '/departments', undefined, 200],
@@ -228,6 +232,10 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['suspendCertificate', 'adminP1', 'POST', `/certificates/${certificate.certificate.id}/suspend`, {}, 200],
       ['resumeCertificate', 'superP1', 'POST', `/certificates/${certificate.certificate.id}/resume`, {}, 200],
       ['revokeCertificate', 'adminP1', 'POST', `/certificates/${certificate.certificate.id}/revoke`, {}, 200],
+      ['getCertificateType', 'adminP1', 'GET', '/certificate-types/work_permit', undefined, 200],
+      ['listDepartmentCertificates', 'adminP1', 'GET', `/departments/${dept.p1.id}/certificates`, undefined, 200],
+      ['changeCertificateType', 'adminP1', 'POST', '/certificate-types/work_permit/versions', { base_version: 1, validity_days: 30 }, 201],
+      ['retireCertificateType', 'superP1', 'POST', '/certificate-types/work_permit/retire', { reason: '停用' }, 200],
     ];
     for (const [operation, who, method, path, body, status] of calls) {
       const res = await ops[who].api(method, path, body);

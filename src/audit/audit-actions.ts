@@ -45,6 +45,7 @@ export const AUDIT_ACTIONS = [
   'session.ended',
   'vc.issued',
   'vc.issuer_key_rotated',
+  'vc.verifier_key_rotated',
   'vc.revoked',
   'vc.revoked_with_account',
   'vc.offer_created',

@@ -82,6 +82,28 @@ describe('yihao credential', () => {
     expect(tokenKeys.keys.some((k) => k.kid === activated[0])).toBe(false);
   });
 
+  it('rotates the verifier key with --verifier: published beside the old one, the issuer keys untouched, audited', async () => {
+    const published = async () => ((await (await fetch(`${h.issuer}/presentations/verifier`)).json()) as { jwks: { keys: JWK[] } }).jwks.keys.map((k) => k.kid);
+    const issuerKeys = async () => ((await (await fetch(`${h.issuer}/.well-known/jwt-vc-issuer`)).json()) as { jwks: { keys: JWK[] } }).jwks.keys.map((k) => k.kid);
+    const before = await published();
+    const issuerBefore = await issuerKeys();
+    expect(before).toHaveLength(1);
+    const listed = await yihao(['credential', 'keys', '--verifier', '--json']);
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as { keys: { kid: string; status: string }[] }).keys).toEqual([expect.objectContaining({ kid: before[0], status: 'active' })]);
+
+    const run = await yihao(['credential', 'rotate-key', '--verifier', '--json']);
+    expect(run.code).toBe(0);
+    const { activated } = JSON.parse(run.stdout) as { activated: string[] };
+    expect(activated).toEqual([expect.stringMatching(/^vp-es256-/)]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await published()).toEqual([activated[0], before[0]]);
+    expect(await issuerKeys()).toEqual(issuerBefore);
+    const events = await h.yihao.stores.db('audit_events').where({ action: 'vc.verifier_key_rotated' });
+    expect(events).toHaveLength(1);
+    expect(JSON.parse(events[0].details as string)).toMatchObject({ via: 'cli', before: { active: before }, after: { active: activated } });
+  });
+
   it('revokes through the admin API: a super-admin at a root department may, one at a province may not', async () => {
     const account = await h.yihao.accounts.findBySub(citizen.sub);
     const fresh = await h.yihao.credentials.store.record({ accountId: account!.id, type: 'urn:yihao:vct:identity:1', clientId: 'yh_app', holderJkt: 'jkt2', issuedAt: Date.now(), expiresAt: Date.now() + 86_400_000 });

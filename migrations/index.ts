@@ -17,6 +17,7 @@ import * as operatorReview from './20261205_015_operator_review.js';
 import * as auditDashboardIndex from './20261206_016_audit_dashboard_index.js';
 import * as credentials from './20261206_017_credentials.js';
 import * as certificates from './20261206_019_certificates.js';
+import * as accountStatus from './20261207_050_account_status.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -38,4 +39,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261206_016_audit_dashboard_index', auditDashboardIndex],
   ['20261206_017_credentials', credentials],
   ['20261206_019_certificates', certificates],
+  ['20261207_050_account_status', accountStatus],
 ];

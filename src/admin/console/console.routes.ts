@@ -17,6 +17,7 @@ import { consoleMessages, pickLocale, SECTIONS, type Locale, type Section } from
 import type { PageFrame } from './layout.js';
 import * as pages from './pages.js';
 import { localised } from './messages.js';
+import { accountConsoleRoutes } from './account.routes.js';
 
 export interface ConsoleDeps {
   services: AdminServices;
@@ -66,6 +67,7 @@ const SECTION_PERMISSION: Record<(typeof SECTIONS)[number], Permission> = {
   changes: 'client.read',
   departments: 'department.read',
   operators: 'operator.read',
+  accounts: 'account.read',
   audit: 'audit.read',
   keys: 'key.read',
 };
@@ -378,6 +380,8 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   };
   router.get('/admin/audit', pageRoute('audit', async (ctx, v) => auditView(ctx, v)));
   router.post('/admin/audit/verify', pageRoute('audit', async (ctx, v) => auditView(ctx, v, await d.services.audit.verify(v.op))));
+
+  accountConsoleRoutes(router, { services: d.services, pageRoute, render, done, fieldErrors });
 
   // Signing keys.
   router.get('/admin/keys', pageRoute('keys', async (ctx, v) => {

@@ -3,7 +3,7 @@ import { quoteName } from '../../http/quote-name.js';
 
 export { pickLocale, type Locale };
 
-export const SECTIONS = ['clients', 'changes', 'departments', 'operators', 'audit', 'keys'] as const;
+export const SECTIONS = ['clients', 'changes', 'departments', 'operators', 'accounts', 'audit', 'keys'] as const;
 export type Section = 'home' | (typeof SECTIONS)[number];
 
 const q = quoteName['zh-CN'];
@@ -14,7 +14,7 @@ const zh = {
   consoleName: '管理控制台',
   skipToMain: '跳到主要内容',
   navLabel: '管理控制台导航',
-  nav: { clients: '应用', changes: '变更审核', departments: '部门', operators: '操作员', audit: '审计日志', keys: '签名密钥' } as Record<string, string>,
+  nav: { clients: '应用', changes: '变更审核', departments: '部门', operators: '操作员', accounts: '公民账号', audit: '审计日志', keys: '签名密钥' } as Record<string, string>,
   otherLanguage: { label: 'English', href: 'en' },
   signedInAs: (name: string) => `已登录：${name}`,
   signOut: '退出登录',
@@ -225,6 +225,10 @@ const zh = {
     revoked: '角色已撤销。',
     department_created: '部门已创建。',
     keys_rotated: '签名密钥已轮换。',
+    account_disabled: '账号已停用：其会话、令牌和电子凭证均已失效。',
+    enable_requested: '恢复启用的申请已提交，须由另一位操作员审核。',
+    account_enabled: '账号已恢复启用。',
+    enable_rejected: '恢复启用的申请已驳回。',
   } as Record<string, string>,
 };
 
@@ -236,7 +240,7 @@ const en: ConsoleMessages = {
   consoleName: 'Admin console',
   skipToMain: 'Skip to main content',
   navLabel: 'Admin console',
-  nav: { clients: 'Apps', changes: 'Reviews', departments: 'Departments', operators: 'Operators', audit: 'Audit log', keys: 'Signing keys' },
+  nav: { clients: 'Apps', changes: 'Reviews', departments: 'Departments', operators: 'Operators', accounts: 'Citizen accounts', audit: 'Audit log', keys: 'Signing keys' },
   otherLanguage: { label: '中文', href: 'zh-CN' },
   signedInAs: (name) => `Signed in as ${name}`,
   signOut: 'Sign out',
@@ -446,6 +450,10 @@ const en: ConsoleMessages = {
     revoked: 'The role was revoked.',
     department_created: 'The department was created.',
     keys_rotated: 'The signing keys were rotated.',
+    account_disabled: 'The account was disabled: its sessions, tokens and credentials have ended.',
+    enable_requested: 'The request to enable the account was filed; another operator reviews it.',
+    account_enabled: 'The account was enabled again.',
+    enable_rejected: 'The request to enable the account was rejected.',
   },
 };
 

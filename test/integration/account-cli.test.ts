@@ -112,5 +112,10 @@ describe.each(backends)('yihao account show|disable|enable ($name)', ({ name, en
       expect(run.stderr).not.toContain(broken);
     }
     expect((await h.yihao.accounts.findBySub(citizen.sub))!.status).toBe('active');
+
+    const help = await yihao(['help', 'account', 'disable']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: yihao account disable \(--citizen-id ID \| --sub SUB\) --reason R/);
+    expect(help.stdout).toContain('one of fraud, deceased, court_order, citizen_request, compromised, other');
   }, 180_000);
 });

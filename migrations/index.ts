@@ -19,6 +19,7 @@ import * as credentials from './20261206_017_credentials.js';
 import * as certificates from './20261206_019_certificates.js';
 import * as verifierKeys from './20261207_020_verifier_keys.js';
 import * as certificateTypeVersions from './20261207_030_certificate_type_versions.js';
+import * as accountStatus from './20261207_050_account_status.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -42,4 +43,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261206_019_certificates', certificates],
   ['20261207_020_verifier_keys', verifierKeys],
   ['20261207_030_certificate_type_versions', certificateTypeVersions],
+  ['20261207_050_account_status', accountStatus],
 ];

@@ -14,6 +14,7 @@ export type DenyReason =
   | 'elevated_role'
   | 'not_operator'
   | 'insufficient_acr'
+  | 'self_account'
   | 'csrf';
 
 /** What an admin event is about, for the audit log. */
@@ -48,7 +49,7 @@ export function createGuard(audit: AuditLog) {
 
   /** The same record for what the `yihao` command did with the server's own authority (no operator behind it). */
   async function recordSystem(action: AuditAction, target: Target, details: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
-    await audit.append({ action, actorType: 'system', actorId: 'cli', clientId: target.clientId, departmentId: target.departmentId, details: { ...details, via: 'cli' } }, { trx });
+    await audit.append({ action, actorType: 'system', actorId: 'cli', accountId: target.accountId, clientId: target.clientId, departmentId: target.departmentId, details: { ...details, via: 'cli' } }, { trx });
   }
 
   async function deny(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, operation: string, reason: DenyReason, target: Target = {}): Promise<never> {
@@ -62,6 +63,7 @@ export function createGuard(audit: AuditLog) {
       elevated_role: 'only a super-admin over the department may grant reviewer, counter-staff or super-admin',
       not_operator: 'this account holds no operator role',
       insufficient_acr: 'the admin API needs a sign-in at urn:yihao:loa:2 or above',
+      self_account: 'operators cannot disable or enable their own account',
       csrf: 'the form did not come from this console session; reload the page and try again',
     };
     throw new AdminError('forbidden', messages[reason] ?? 'not allowed');

@@ -11,6 +11,7 @@ import type { CertificateIssuance, CertificateStore } from '../credentials/index
 import { departmentSystemAuth } from './department-system-auth.js';
 import { proofReplay } from '../channels/mobile/request-proofs.js';
 import type { SessionAuthentications } from '../oidc/index.js';
+import type { SignOut } from '../oidc/sign-out.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
@@ -51,7 +52,7 @@ export interface AdminOptions {
   authentications: SessionAuthentications;
   logger: Logger;
   /** Signing out of the console ends the Yihao session it rode on. */
-  signOut?: { endSession(uid: string, accountSub: string): Promise<unknown> } | undefined;
+  signOut?: Pick<SignOut, 'endSession' | 'disableAccount'> | undefined;
   /** For the dashboard's count of live sessions. */
   accountIndex?: AccountIndex | undefined;
 }
@@ -71,6 +72,7 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
     issuer: o.config.issuer,
     secretGrace: { defaultSeconds: o.config.admin.secretGraceSeconds, maxSeconds: o.config.admin.maxSecretGraceSeconds },
     accountIndex: o.accountIndex,
+    disableAccount: o.signOut && ((id, by, record) => o.signOut!.disableAccount(id, by, record)),
   });
   const auth = operatorAuth({
     issuer: o.config.issuer,

@@ -16,6 +16,10 @@ export const PERMISSIONS = [
   'credential.revoke',
   'certificate.define',
   'certificate.revoke',
+  'account.read',
+  'account.disable',
+  'account.enable_request',
+  'account.enable_review',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -26,7 +30,7 @@ export type Permission = (typeof PERMISSIONS)[number];
 const GRANTS: Record<Role, readonly Permission[]> = {
   'super-admin': PERMISSIONS,
   'dept-admin': ['department.read', 'operator.read', 'operator.write', 'client.read', 'client.write', 'certificate.define', 'certificate.revoke'],
-  reviewer: ['department.read', 'client.read', 'client.review'],
+  reviewer: ['department.read', 'client.read', 'client.review', 'account.read', 'account.enable_review'],
   auditor: ['department.read', 'audit.read'],
   'counter-staff': [],
 };
@@ -37,7 +41,16 @@ export const ELEVATED_ROLES: ReadonlySet<Role> = new Set(['super-admin', 'review
 export const roleGrants = (role: Role, permission: Permission): boolean => GRANTS[role].includes(permission);
 
 /** Permissions that concern the whole installation, not a department: held only at a root department. */
-export const GLOBAL_PERMISSIONS: ReadonlySet<Permission> = new Set(['key.read', 'key.rotate', 'credential.revoke']);
+export const GLOBAL_PERMISSIONS: ReadonlySet<Permission> = new Set([
+  'key.read',
+  'key.rotate',
+  'credential.revoke',
+  // Citizen accounts are national, not any department's (docs/admin.md, "Citizen accounts").
+  'account.read',
+  'account.disable',
+  'account.enable_request',
+  'account.enable_review',
+]);
 
 /** One role held in one department (and so in its subtree). */
 export interface Assignment {

@@ -20,6 +20,7 @@ import type { CredentialRevocation } from '../credentials/index.js';
 import type { CertificateIssuance, CertificateStore } from '../credentials/index.js';
 import { certificateService } from './certificate-service.js';
 import { operatorService } from './operator-service.js';
+import { accountStatusService, type AccountStatusDeps } from './account-status-service.js';
 
 export interface AdminServiceDeps {
   db: Database;
@@ -36,6 +37,8 @@ export interface AdminServiceDeps {
   /** Department certificates (their types, pushes, revocation) and the issuer their `vct`s are under. */
   certificates: { store: CertificateStore; issuance: CertificateIssuance };
   issuer: string;
+  /** `signOut.disableAccount`, through which operators disable citizen accounts. */
+  disableAccount?: AccountStatusDeps['disableAccount'];
 }
 
 /** Everything an operator can do, each call checked against the operator's roles and departments. */
@@ -57,6 +60,7 @@ export function createAdminServices(d: AdminServiceDeps) {
       secrets: d.clientSecrets,
       secretGrace: d.secretGrace,
     }),
+    accounts: accountStatusService({ db: d.db, accounts: d.accounts, guard, accountIndex: d.accountIndex, disableAccount: d.disableAccount }),
     keys: keyService({ signingKeys: d.signingKeys, guard }),
     credentials: credentialService({ revocation: d.credentialRevocation, guard }),
     certificates: certificateService({ db: d.db, audit: d.audit, accounts: d.accounts, departments, guard, issuer: d.issuer, certificates: d.certificates }),

@@ -4,6 +4,7 @@
  */
 export const AUDIT_ACTIONS = [
   'account.disabled',
+  'account.enabled',
   'account.locked',
   'account.registered',
   'admin.denied',

@@ -12,6 +12,7 @@ const ACTION_WORDS: Record<Lang, Record<ListedAction, string>> = {
     'login.locked': '账号锁定期间尝试登录',
     'account.locked': '账号被暂时锁定',
     'account.disabled': '账号被停用',
+    'account.enabled': '账号恢复启用',
     'consent.revoked': '撤销应用授权',
     'consent.granted': '同意应用获取信息',
     'consent.declined': '拒绝应用获取信息',
@@ -64,6 +65,7 @@ const ACTION_WORDS: Record<Lang, Record<ListedAction, string>> = {
     'login.locked': 'Sign-in attempt while locked',
     'account.locked': 'Account locked for a while',
     'account.disabled': 'Account disabled',
+    'account.enabled': 'Account enabled again',
     'consent.revoked': 'App access revoked',
     'consent.granted': 'App access allowed',
     'consent.declined': 'App access declined',
@@ -136,6 +138,9 @@ const OPERATOR_ACTION_WORDS: Record<Lang, Record<string, string>> = {
     'admin.certificate.revoked': '撤销电子证照',
     'admin.certificate.suspended': '暂停电子证照',
     'admin.certificate.resumed': '恢复电子证照',
+    'admin.account.looked_up': '查询公民账号',
+    'admin.account.enable_requested': '申请恢复启用账号',
+    'admin.account.enable_rejected': '驳回恢复启用账号申请',
   },
   en: {
     'admin.department.created': 'Department created',
@@ -157,6 +162,9 @@ const OPERATOR_ACTION_WORDS: Record<Lang, Record<string, string>> = {
     'admin.certificate.revoked': 'Certificate revoked',
     'admin.certificate.suspended': 'Certificate suspended',
     'admin.certificate.resumed': 'Certificate resumed',
+    'admin.account.looked_up': 'Citizen account looked up',
+    'admin.account.enable_requested': 'Enabling an account requested',
+    'admin.account.enable_rejected': 'Request to enable an account rejected',
   },
 };
 

@@ -4,6 +4,7 @@ import { ConfigError } from '../config/config-error.js';
 import { projectRoot } from '../config/paths.js';
 import { isYihaoError, YihaoError } from '../errors.js';
 import { accountCreateCommand } from './account.command.js';
+import { accountDisableCommand, accountEnableCommand, accountShowCommand } from './account-status.command.js';
 import { auditVerifyCommand, CheckFailed } from './audit.command.js';
 import { departmentCreateCommand } from './department.command.js';
 import { operatorCreateCommand } from './operator.command.js';
@@ -31,6 +32,9 @@ const commands: readonly Command[] = [
   clientSuspendCommand,
   clientResumeCommand,
   accountCreateCommand,
+  accountShowCommand,
+  accountDisableCommand,
+  accountEnableCommand,
   keysListCommand,
   keysRotateCommand,
   keysResealCommand,
@@ -99,7 +103,8 @@ YIHAO_DATA_DIR, default ./data under the current directory), REDIS_URL, YIHAO_CO
 
 Exit codes: 0 done; 2 bad input or configuration (one line on stderr);
 3 a check found a problem (yihao audit verify, unreadable values in yihao keys reseal/reindex)
-or the client named does not exist (yihao client show|update|rotate-secret|suspend|resume); 1 unexpected error.`;
+or the client or account named does not exist (yihao client show|update|rotate-secret|suspend|resume,
+yihao account show|disable|enable); 1 unexpected error.`;
 
 const groupHelp = (group: string, members: readonly Command[]) => `Usage: yihao ${group} <command> [options]
 

@@ -25,6 +25,15 @@ interface SessionAuthorization {
 export interface DisabledBy {
   actorType: 'operator' | 'system';
   actorId?: string;
+  /** Where the operator acted from, for the audit events. */
+  ip?: string | undefined;
+  requestId?: string | undefined;
+}
+
+/** What an operator's disable adds (src/admin/account-status-service.ts): the event's details, and its own row in the same transaction. */
+export interface DisableRecord {
+  details?: Record<string, unknown>;
+  inTransaction?: (trx: Knex.Transaction) => Promise<void>;
 }
 
 export interface SignOutResult {
@@ -208,13 +217,14 @@ export function createSignOut({
     revokeGrant,
 
     /** Disables an account and ends everything it holds. Its tokens fail from here on. */
-    async disableAccount(accountId: string, by: DisabledBy): Promise<SignOutResult> {
+    async disableAccount(accountId: string, by: DisabledBy, record: DisableRecord = {}): Promise<SignOutResult> {
       const account = await accounts.findById(accountId);
       if (!account) throw new Error('no such account');
       const alsoInTransaction = await onAccountDisabled?.(account, by);
       // The account is disabled with its record (and its credentials revoked), or not at all; from that commit on its tokens fail.
       await accounts.setStatus(accountId, 'disabled', async (trx) => {
-        await audit.append({ action: 'account.disabled', ...by, accountId: account.sub }, { trx });
+        await audit.append({ action: 'account.disabled', ...by, accountId: account.sub, ...(record.details ? { details: record.details } : {}) }, { trx });
+        await record.inTransaction?.(trx);
         await alsoInTransaction?.(trx);
       });
       const result = await everywhere(account.sub);

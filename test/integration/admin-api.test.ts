@@ -164,6 +164,16 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     const certificate = await h.yihao.stores.db.transaction((trx) =>
       certificates.insert({ typeId: 'work_permit', departmentId: dept.p1.id, accountId: holder!.id, claims: { permit_number: 'W1' }, validFrom: Date.now(), validUntil: Date.now() + 86_400_000, pushedBy: 'dept-system', createdAt: Date.now(), idempotencyKey: undefined }, trx),
     );
+    // Citizen accounts: one to disable here, two disabled with a request to enable waiting (from another national super-admin).
+    const citizens = { target: await h.citizen(), toApprove: await h.citizen(), toReject: await h.citizen() };
+    const asker = await h.citizen();
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: asker.sub, role: 'super-admin', departmentId: dept.nation.id });
+    const askerOp = await h.yihao.admin.services.bootstrap.operatorFor(asker.sub);
+    const enableRequest = async (sub: string) => {
+      await h.yihao.admin.services.accounts.disable(askerOp, sub, { reason: 'fraud' });
+      return (await h.yihao.admin.services.accounts.requestEnable(askerOp, sub, { reason: 'identity_confirmed' })).id;
+    };
+    const requests = { approve: await enableRequest(citizens.toApprove.sub), reject: await enableRequest(citizens.toReject.sub) };
 
     type Who = keyof typeof ops;
     // [operationId, who, method, path, body, status]: refusals first, then the calls that change state.
@@ -201,6 +211,13 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['changeCertificateType', 'auditorP1', 'POST', '/certificate-types/work_permit/versions', { validity_days: 30 }, 403],
       ['retireCertificateType', 'reviewerP1', 'POST', '/certificate-types/work_permit/retire', {}, 403],
       ['listDepartmentCertificates', 'auditorP1', 'GET', `/departments/${dept.p1.id}/certificates`, undefined, 403],
+      ['lookUpAccount', 'adminP1', 'POST', '/accounts/lookup', { citizen_id: citizens.target.citizenId }, 403],
+      ['getAccount', 'reviewerP1', 'GET', `/accounts/${citizens.target.sub}`, undefined, 403],
+      ['disableAccount', 'superP1', 'POST', `/accounts/${citizens.target.sub}/disable`, { reason: 'fraud' }, 403],
+      ['requestAccountEnable', 'auditorN', 'POST', `/accounts/${citizens.toReject.sub}/enable-requests`, { reason: 'citizen_request' }, 403],
+      ['listAccountEnableRequests', 'auditorP1', 'GET', '/account-enable-requests', undefined, 403],
+      ['approveAccountEnable', 'adminP1', 'POST', `/account-enable-requests/${requests.approve}/approve`, {}, 403],
+      ['rejectAccountEnable', 'counterP1', 'POST', `/account-enable-requests/${requests.reject}/reject`, {}, 403],
 
       ['getMe', 'counterP1', 'GET', '/me', undefined, 200],
       ['listDepartments', 'auditorP1', 'GET', '/departments', undefined, 200],
@@ -236,6 +253,13 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['listDepartmentCertificates', 'adminP1', 'GET', `/departments/${dept.p1.id}/certificates`, undefined, 200],
       ['changeCertificateType', 'adminP1', 'POST', '/certificate-types/work_permit/versions', { base_version: 1, validity_days: 30 }, 201],
       ['retireCertificateType', 'superP1', 'POST', '/certificate-types/work_permit/retire', { reason: '停用' }, 200],
+      ['lookUpAccount', 'superN', 'POST', '/accounts/lookup', { citizen_id: citizens.target.citizenId }, 200],
+      ['getAccount', 'superN', 'GET', `/accounts/${citizens.target.sub}`, undefined, 200],
+      ['disableAccount', 'superN', 'POST', `/accounts/${citizens.target.sub}/disable`, { reason: 'citizen_request' }, 200],
+      ['requestAccountEnable', 'superN', 'POST', `/accounts/${citizens.target.sub}/enable-requests`, { reason: 'citizen_request' }, 201],
+      ['listAccountEnableRequests', 'superN', 'GET', '/account-enable-requests', undefined, 200],
+      ['approveAccountEnable', 'superN', 'POST', `/account-enable-requests/${requests.approve}/approve`, {}, 200],
+      ['rejectAccountEnable', 'superN', 'POST', `/account-enable-requests/${requests.reject}/reject`, {}, 200],
     ];
     for (const [operation, who, method, path, body, status] of calls) {
       const res = await ops[who].api(method, path, body);

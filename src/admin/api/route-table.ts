@@ -5,6 +5,7 @@ import { newClientInput, reviewInput, rotationInput, suspensionInput } from '../
 import { departmentInput } from '../departments.js';
 import { assignmentInput } from '../operator-service.js';
 import { revocationInput } from '../credential-service.js';
+import { accountLookupInput, disableInput, enableInput, enableRequestQuery, enableReviewInput } from '../account-status-service.js';
 import { certificateListQuery, certificatePushInput, certificateRevocationInput, certificateTypeChange, certificateTypeInput, operatorCertificateQuery } from '../certificate-service.js';
 import type { DepartmentSystem } from '../department-system-auth.js';
 import { paging } from '../paging.js';
@@ -192,6 +193,44 @@ export const apiRoutes: readonly ApiRoute[] = [
     method: 'post', path: '/credentials/{credential_id}/revoke', operationId: 'revokeCredential', summary: 'Revoke an issued verifiable credential: its status list entry turns invalid', tag: 'credentials', roles: 'super-admin of a root department',
     body: revocationInput, status: 200, response: s.credentialBody,
     handler: async (o, r, sv) => s.toCredential(await sv.credentials.revoke(op(o), id(r, 'credential_id'), as(r.body))),
+  },
+  {
+    method: 'post', path: '/accounts/lookup', operationId: 'lookUpAccount', summary: 'Find a citizen account by its ID number (in the body, never in a URL; the answer shows it masked). Audited', tag: 'accounts', roles: 'super-admin, reviewer of a root department',
+    body: accountLookupInput, status: 200, response: s.accountBody,
+    handler: async (o, r, sv) => s.toAccount(await sv.accounts.lookup(op(o), r.body)),
+  },
+  {
+    method: 'get', path: '/accounts/{sub}', operationId: 'getAccount', summary: "A citizen account's status and sign-in summary", tag: 'accounts', roles: 'super-admin, reviewer of a root department',
+    status: 200, response: s.accountBody,
+    handler: async (o, r, sv) => s.toAccount(await sv.accounts.get(op(o), id(r, 'sub'))),
+  },
+  {
+    method: 'post', path: '/accounts/{sub}/disable', operationId: 'disableAccount', summary: 'Disable an account at once: its sessions, tokens and verifiable credentials end on every instance', tag: 'accounts', roles: 'super-admin of a root department (not their own account)',
+    body: disableInput, status: 200, response: s.accountBody,
+    handler: async (o, r, sv) => s.toAccount(await sv.accounts.disable(op(o), id(r, 'sub'), r.body)),
+  },
+  {
+    method: 'post', path: '/accounts/{sub}/enable-requests', operationId: 'requestAccountEnable', summary: 'Ask for a disabled account to be enabled again; another operator approves', tag: 'accounts', roles: 'super-admin of a root department (not their own account)',
+    body: enableInput, status: 201, response: s.enableRequestBody,
+    handler: async (o, r, sv) => s.toEnableRequest(await sv.accounts.requestEnable(op(o), id(r, 'sub'), r.body)),
+  },
+  {
+    method: 'get', path: '/account-enable-requests', operationId: 'listAccountEnableRequests', summary: 'Requests to enable an account waiting for review, oldest first', tag: 'accounts', roles: 'super-admin, reviewer of a root department',
+    query: enableRequestQuery, status: 200, response: s.pageOf(s.enableRequestBody, 'AccountEnableRequestPage'),
+    handler: async (o, r, sv) => {
+      const page = await sv.accounts.listEnableRequests(op(o), r.query);
+      return { ...page, items: page.items.map(s.toEnableRequest) };
+    },
+  },
+  {
+    method: 'post', path: '/account-enable-requests/{request_id}/approve', operationId: 'approveAccountEnable', summary: 'Approve a request (not your own): the account may sign in again; nothing revoked comes back', tag: 'accounts', roles: 'super-admin, reviewer of a root department',
+    body: enableReviewInput, status: 200, response: s.accountBody,
+    handler: async (o, r, sv) => s.toAccount(await sv.accounts.approveEnable(op(o), id(r, 'request_id'), r.body ?? {})),
+  },
+  {
+    method: 'post', path: '/account-enable-requests/{request_id}/reject', operationId: 'rejectAccountEnable', summary: 'Reject a request (not your own): the account stays disabled', tag: 'accounts', roles: 'super-admin, reviewer of a root department',
+    body: enableReviewInput, status: 200, response: s.enableRequestBody,
+    handler: async (o, r, sv) => s.toEnableRequest(await sv.accounts.rejectEnable(op(o), id(r, 'request_id'), r.body ?? {})),
   },
   {
     method: 'get', path: '/audit/events', operationId: 'queryAuditEvents', summary: 'Audit events, newest first, by actor, subject, client, action and time', tag: 'audit', roles: 'super-admin, auditor',

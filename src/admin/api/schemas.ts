@@ -9,6 +9,8 @@ import type { Department } from '../departments.js';
 import { LEVELS } from '../departments.js';
 import { needsNationalReview } from '../review-rules.js';
 import { ROLES, type Operator } from '../roles.js';
+import type { AccountView } from '../account-status-service.js';
+import type { PendingEnable, StatusChange } from '../account-status-store.js';
 
 /** The answers of the admin API: each response is checked against these before it leaves. */
 const time = z.iso.datetime();
@@ -277,3 +279,76 @@ export const listedCertificateBody = certificateBody
   .describe("A department's certificate as its operators list it: the citizen only by masked ID number, never the claims.")
   .meta({ id: 'ListedCertificate' });
 export const toListedCertificate = (c: ListedCertificate) => ({ ...toCertificate(c), citizen_id_masked: c.citizenIdMasked ?? null });
+
+const statusChangeBody = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['disable', 'enable']),
+    status: z.enum(['done', 'pending', 'approved', 'rejected', 'superseded']),
+    reason: z.string().describe('A code from the fixed list of its kind.'),
+    note: z.string().nullable(),
+    actor_type: z.enum(['operator', 'system']),
+    actor: z.string().describe("The operator's sub, or 'cli'."),
+    created_at: time,
+    reviewer: z.string().nullable(),
+    reviewed_at: time.nullable(),
+    review_note: z.string().nullable(),
+  })
+  .meta({ id: 'AccountStatusChange' });
+export const toStatusChange = (c: StatusChange) => ({
+  id: c.id,
+  kind: c.kind,
+  status: c.status,
+  reason: c.reason,
+  note: c.note ?? null,
+  actor_type: c.actorType,
+  actor: c.actorId,
+  created_at: iso(c.createdAt)!,
+  reviewer: c.reviewerId ?? null,
+  reviewed_at: iso(c.reviewedAt),
+  review_note: c.reviewNote ?? null,
+});
+export const enableRequestBody = statusChangeBody
+  .extend({ account: z.object({ sub: z.string(), name: z.string() }).optional() })
+  .meta({ id: 'AccountEnableRequest' });
+export const toEnableRequest = (c: StatusChange | PendingEnable) => ({
+  ...toStatusChange(c),
+  ...('accountSub' in c ? { account: { sub: c.accountSub, name: c.accountName } } : {}),
+});
+
+export const accountBody = z
+  .object({
+    sub: z.string(),
+    citizen_id_masked: z.string().describe('The ID number is never shown in full.'),
+    name: z.string(),
+    status: z.enum(['active', 'locked', 'disabled']),
+    assurance: z.string(),
+    created_at: time,
+    disabled: statusChangeBody.nullable().describe('The disable in force, when an operator or the CLI disabled it.'),
+    pending_enable: statusChangeBody.nullable().describe('A request to enable it again, waiting for another operator.'),
+    sign_in: z.object({
+      last: z.object({ at: time, channel: z.string().nullable(), client_id: z.string().nullable() }).nullable(),
+      failed: z.number().int().describe('Failed sign-ins over the last `failed_window_days` days.'),
+      failed_window_days: z.number().int(),
+      sessions: z.number().int().describe('Browser sessions that have not expired.'),
+      methods: z.array(z.object({ type: z.string(), last_used_at: time.nullable() })),
+    }),
+  })
+  .meta({ id: 'CitizenAccount' });
+export const toAccount = (a: AccountView) => ({
+  sub: a.sub,
+  citizen_id_masked: a.citizenIdMasked,
+  name: a.name,
+  status: a.status,
+  assurance: a.assurance,
+  created_at: iso(a.createdAt)!,
+  disabled: a.disabled ? toStatusChange(a.disabled) : null,
+  pending_enable: a.pendingEnable ? toStatusChange(a.pendingEnable) : null,
+  sign_in: {
+    last: a.signIn.last ? { at: iso(a.signIn.last.at)!, channel: a.signIn.last.channel ?? null, client_id: a.signIn.last.clientId ?? null } : null,
+    failed: a.signIn.failedSince,
+    failed_window_days: a.signIn.failedWindowDays,
+    sessions: a.signIn.sessions,
+    methods: a.signIn.methods.map((m) => ({ type: m.type, last_used_at: iso(m.lastUsedAt) })),
+  },
+});

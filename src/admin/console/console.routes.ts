@@ -18,6 +18,7 @@ import type { PageFrame } from './layout.js';
 import * as pages from './pages.js';
 import { localised } from './messages.js';
 import { certificateConsoleRoutes } from './certificates.routes.js';
+import { accountConsoleRoutes } from './account.routes.js';
 
 export interface ConsoleDeps {
   services: AdminServices;
@@ -68,6 +69,7 @@ const SECTION_PERMISSION: Record<(typeof SECTIONS)[number], Permission> = {
   departments: 'department.read',
   operators: 'operator.read',
   certificates: 'certificate.revoke',
+  accounts: 'account.read',
   audit: 'audit.read',
   keys: 'key.read',
 };
@@ -382,6 +384,7 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   router.post('/admin/audit/verify', pageRoute('audit', async (ctx, v) => auditView(ctx, v, await d.services.audit.verify(v.op))));
 
   certificateConsoleRoutes(router, { services: d.services, pageRoute, render, done });
+  accountConsoleRoutes(router, { services: d.services, pageRoute, render, done, fieldErrors });
 
   // Signing keys.
   router.get('/admin/keys', pageRoute('keys', async (ctx, v) => {

@@ -3,7 +3,7 @@ import { quoteName } from '../../http/quote-name.js';
 
 export { pickLocale, type Locale };
 
-export const SECTIONS = ['clients', 'changes', 'departments', 'operators', 'certificates', 'audit', 'keys'] as const;
+export const SECTIONS = ['clients', 'changes', 'departments', 'operators', 'certificates', 'accounts', 'audit', 'keys'] as const;
 export type Section = 'home' | (typeof SECTIONS)[number];
 
 const q = quoteName['zh-CN'];
@@ -14,7 +14,7 @@ const zh = {
   consoleName: '管理控制台',
   skipToMain: '跳到主要内容',
   navLabel: '管理控制台导航',
-  nav: { clients: '应用', changes: '变更审核', departments: '部门', operators: '操作员', certificates: '电子证照', audit: '审计日志', keys: '签名密钥' } as Record<string, string>,
+  nav: { clients: '应用', changes: '变更审核', departments: '部门', operators: '操作员', certificates: '电子证照', accounts: '公民账号', audit: '审计日志', keys: '签名密钥' } as Record<string, string>,
   otherLanguage: { label: 'English', href: 'en' },
   signedInAs: (name: string) => `已登录：${name}`,
   signOut: '退出登录',
@@ -259,6 +259,10 @@ const zh = {
     certificate_suspended: '证照已暂停。',
     certificate_resumed: '证照已恢复。',
     certificate_revoked: '证照已撤销。',
+    account_disabled: '账号已停用：其会话、令牌和电子凭证均已失效。',
+    enable_requested: '恢复启用的申请已提交，须由另一位操作员审核。',
+    account_enabled: '账号已恢复启用。',
+    enable_rejected: '恢复启用的申请已驳回。',
   } as Record<string, string>,
 };
 
@@ -270,7 +274,7 @@ const en: ConsoleMessages = {
   consoleName: 'Admin console',
   skipToMain: 'Skip to main content',
   navLabel: 'Admin console',
-  nav: { clients: 'Apps', changes: 'Reviews', departments: 'Departments', operators: 'Operators', certificates: 'Certificates', audit: 'Audit log', keys: 'Signing keys' },
+  nav: { clients: 'Apps', changes: 'Reviews', departments: 'Departments', operators: 'Operators', certificates: 'Certificates', accounts: 'Citizen accounts', audit: 'Audit log', keys: 'Signing keys' },
   otherLanguage: { label: '中文', href: 'zh-CN' },
   signedInAs: (name) => `Signed in as ${name}`,
   signOut: 'Sign out',
@@ -514,6 +518,10 @@ const en: ConsoleMessages = {
     certificate_suspended: 'The certificate is suspended.',
     certificate_resumed: 'The certificate is valid again.',
     certificate_revoked: 'The certificate is revoked.',
+    account_disabled: 'The account was disabled: its sessions, tokens and credentials have ended.',
+    enable_requested: 'The request to enable the account was filed; another operator reviews it.',
+    account_enabled: 'The account was enabled again.',
+    enable_rejected: 'The request to enable the account was rejected.',
   },
 };
 

@@ -32,6 +32,17 @@ const zh: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^a change must be reviewed by someone other than its author$/, () => '变更须由提交人以外的审核员审核'],
   [/^this client already has a change in progress$/, () => '此应用已有一个未完成的变更'],
   [/^only a (\w+) (?:change|client|draft) can be (\w+)$/, () => '当前状态不允许此操作'],
+  [/^operators cannot disable or enable their own account$/, () => '操作员不能停用或恢复自己的账号'],
+  [/^the account is already disabled$/, () => '该账号已被停用'],
+  [/^only a disabled account can be enabled$/, () => '只有已停用的账号才能恢复启用'],
+  [/^the account is not disabled$/, () => '该账号未被停用'],
+  [/^a request to enable this account is already waiting for review$/, () => '已有一个恢复启用此账号的申请等待审核'],
+  [/^the request was (?:\w+|reviewed) already$/, () => '该申请已处理'],
+  [/^a change must be reviewed by someone who did not draft, edit or submit it$/, () => '须由未参与提出的另一位操作员审核'],
+  [/^must be one line of text without control characters$/, () => '必须是一行文字，不能含控制字符'],
+  [/^must not contain an ID number$/, () => '不能包含身份证号码'],
+  [/^is required when the reason is other$/, () => '原因为“其他”时必须填写'],
+  [/^is not a valid citizen ID number$/, () => '不是有效的身份证号码'],
   [/^the form did not come from this console session/, () => '表单不是来自当前的控制台会话，请刷新页面后重试'],
 ];
 

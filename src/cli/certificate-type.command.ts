@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import { loadConfig } from '../config/index.js';
 // The leaf module only: help and bad input answer without loading the provider (open-yihao.ts).
-import { certificateTypeChange, certificateTypeInput, configurationIdOf, scopeOf } from '../credentials/certificate-types.js';
-import type { CertificateType, CertificateTypeVersion } from '../credentials/certificate-store.js';
+import { certificateTypeChange, certificateTypeInput, certificateTypeVersionView as toCertificateTypeVersion, certificateTypeView as toCertificateType } from '../credentials/certificate-types.js';
+import type { CertificateType } from '../credentials/certificate-store.js';
 import { parseOptions, required, usageError } from './args.js';
 import type { Command } from './command.js';
 import { withYihao } from './open-yihao.js';
@@ -47,24 +47,6 @@ function checked<S extends z.ZodType>(command: string, schema: S, value: unknown
   const issue = parsed.error.issues[0]!;
   throw usageError(command, `${issue.path.join('.') || 'input'}: ${issue.message}`);
 }
-
-const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
-/** As the admin API's CertificateType and CertificateTypeVersion show them. */
-const toCertificateType = (t: CertificateType) => ({
-  id: t.id,
-  department_id: t.departmentId,
-  vct: t.vct,
-  credential_configuration_id: configurationIdOf(t.id),
-  scope: scopeOf(t.id),
-  names: t.names,
-  claims: t.claims,
-  validity_days: t.validityDays,
-  version: t.version,
-  created_at: iso(t.createdAt),
-  updated_at: iso(t.updatedAt),
-  retired_at: iso(t.retiredAt),
-});
-const toCertificateTypeVersion = (v: CertificateTypeVersion) => ({ version: v.version, names: v.names, claims: v.claims, validity_days: v.validityDays, created_by: v.createdBy, created_at: iso(v.createdAt) });
 
 const names = (zh: string | undefined, en: string | undefined) => (zh === undefined && en === undefined ? undefined : { 'zh-CN': zh, en });
 const statusOf = (t: CertificateType) => (t.retiredAt === undefined ? 'active' : 'retired');

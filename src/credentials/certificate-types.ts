@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { CertificateType, CertificateTypeVersion } from './certificate-store.js';
 
 /** What a claim of a certificate may be. A `date` is a calendar day, `YYYY-MM-DD`. */
 export const CLAIM_TYPES = ['string', 'date', 'number', 'boolean'] as const;
@@ -128,3 +129,31 @@ export function claimsValidator(schema: ClaimSchema): z.ZodType<Record<string, s
   for (const [name, spec] of Object.entries(schema)) shape[name] = spec.required ? claimValue(spec) : claimValue(spec).optional();
   return z.object(shape).strict() as unknown as z.ZodType<Record<string, string | number | boolean>>;
 }
+
+const isoOrNull = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** A type as the admin API (CertificateType) and `yihao certificate-type --json` show it. */
+export const certificateTypeView = (t: CertificateType) => ({
+  id: t.id,
+  department_id: t.departmentId,
+  vct: t.vct,
+  credential_configuration_id: configurationIdOf(t.id),
+  scope: scopeOf(t.id),
+  names: t.names,
+  claims: t.claims,
+  validity_days: t.validityDays,
+  version: t.version,
+  created_at: new Date(t.createdAt).toISOString(),
+  updated_at: isoOrNull(t.updatedAt),
+  retired_at: isoOrNull(t.retiredAt),
+});
+
+/** One version of a type, likewise (CertificateTypeVersion). */
+export const certificateTypeVersionView = (v: CertificateTypeVersion) => ({
+  version: v.version,
+  names: v.names,
+  claims: v.claims,
+  validity_days: v.validityDays,
+  created_by: v.createdBy,
+  created_at: new Date(v.createdAt).toISOString(),
+});

@@ -3,12 +3,13 @@ import { z } from 'zod';
 import { ACR, type Accounts, type Authentication } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { ChannelApiError, channelApiErrors } from '../channels/mobile/api-error.js';
-import { verifyDpopProof, type ProofReplay } from '../channels/mobile/request-proofs.js';
-import { COUNTER_AMR, STAFF_ACR } from '../channels/counter/token-exchange.js';
+import type { ProofReplay } from '../channels/mobile/request-proofs.js';
+import { staffTokenCheck } from '../channels/counter/staff-token.js';
+import { COUNTER_AMR } from '../channels/counter/token-exchange.js';
 import type { IdentityProofing } from '../channels/kiosk/identity-proofing.js';
 import { parseCitizenId } from '../identity/index.js';
 import { qrCodeDataUrl } from '../mfa/totp.js';
-import { AccessTokenRefused, type VerifyAccessToken } from '../oidc/access-token-verifier.js';
+import type { VerifyAccessToken } from '../oidc/access-token-verifier.js';
 import type { CredentialOffers } from './credential-offers.js';
 import { readBody } from './credentials.routes.js';
 import { IDENTITY_CONFIGURATION_ID } from './identity-credential.js';
@@ -45,30 +46,13 @@ export interface CounterOfferDeps {
  */
 export function counterOfferRoutes(deps: CounterOfferDeps): Router {
   const router = new Router();
+  const checkStaffToken = staffTokenCheck(deps);
   router.post(COUNTER_OFFERS_PATH, channelApiErrors, async (ctx) => {
     const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
     if (!match) throw new ChannelApiError(401, 'invalid_token', 'an access token of the staff member is required (Authorization: Bearer or DPoP)', 'Bearer, DPoP');
     const accessToken = match[2]!;
     const { raw, json } = await readBody(ctx, deps.bodyMaxBytes);
-    let verified;
-    try {
-      verified = await deps.verifyAccessToken(accessToken, {
-        liveSession: true,
-        minAcr: STAFF_ACR,
-        dpop: {
-          required: false,
-          prove: (jkt) =>
-            verifyDpopProof(ctx.get('dpop') || undefined, { method: ctx.method, url: `${deps.issuer}${COUNTER_OFFERS_PATH}`, accessToken, body: raw }, jkt, deps.replay).then(
-              () => true,
-              () => false,
-            ),
-        },
-      });
-    } catch (e) {
-      if (!(e instanceof AccessTokenRefused)) throw e;
-      if (e.reason === 'insufficient_acr') throw new ChannelApiError(401, 'insufficient_user_authentication', `the staff member must have signed in at ${STAFF_ACR} or above`, `Bearer error="insufficient_user_authentication", acr_values="${STAFF_ACR}"`);
-      throw new ChannelApiError(401, 'invalid_token', 'the access token is not a live staff access token', 'Bearer error="invalid_token"');
-    }
+    const verified = await checkStaffToken(ctx, accessToken, raw, `${deps.issuer}${COUNTER_OFFERS_PATH}`);
     const { account: staff, client } = verified;
     const where = { clientId: client.clientId, channel: 'counter' as const, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined };
     if (!(await deps.isCounterStaff(staff.id, client.clientId))) {

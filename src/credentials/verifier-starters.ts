@@ -3,11 +3,11 @@ import { decodeProtectedHeader } from 'jose';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import { ChannelApiError } from '../channels/mobile/api-error.js';
-import { verifyDpopProof, type ProofReplay } from '../channels/mobile/request-proofs.js';
-import { STAFF_ACR } from '../channels/counter/token-exchange.js';
+import type { ProofReplay } from '../channels/mobile/request-proofs.js';
+import { staffTokenCheck } from '../channels/counter/staff-token.js';
 import { ID_CARD_GRANT, PRESENTATION_GRANT } from '../channels/kiosk/grant-type.js';
 import { ClientKeysUnavailable, verifiedByClientKey } from '../channels/kiosk/kiosk-keys.js';
-import { AccessTokenRefused, type VerifyAccessToken } from '../oidc/access-token-verifier.js';
+import type { VerifyAccessToken } from '../oidc/access-token-verifier.js';
 import { ReplayDetectedError } from '../storage/adapter-types.js';
 import type { Starter } from './presentation-requests.js';
 
@@ -90,26 +90,9 @@ export function starterAuthentication(deps: StarterAuthDeps) {
     return { type: 'kiosk', clientId: client.clientId };
   }
 
+  const checkStaffToken = staffTokenCheck(deps);
   async function staff(ctx: Context, accessToken: string, raw: Buffer, endpoint: string): Promise<Starter> {
-    let verified;
-    try {
-      verified = await deps.verifyAccessToken(accessToken, {
-        liveSession: true,
-        minAcr: STAFF_ACR,
-        dpop: {
-          required: false,
-          prove: (jkt) =>
-            verifyDpopProof(ctx.get('dpop') || undefined, { method: ctx.method, url: endpoint, accessToken, body: raw }, jkt, deps.replay).then(
-              () => true,
-              () => false,
-            ),
-        },
-      });
-    } catch (e) {
-      if (!(e instanceof AccessTokenRefused)) throw e;
-      if (e.reason === 'insufficient_acr') throw new ChannelApiError(401, 'insufficient_user_authentication', `the staff member must have signed in at ${STAFF_ACR} or above`, `Bearer error="insufficient_user_authentication", acr_values="${STAFF_ACR}"`);
-      throw new ChannelApiError(401, 'invalid_token', 'the access token is not a live staff access token', 'Bearer error="invalid_token"');
-    }
+    const verified = await checkStaffToken(ctx, accessToken, raw, endpoint);
     if (!(await deps.isCounterStaff(verified.account.id, verified.client.clientId))) {
       throw new ChannelApiError(403, 'insufficient_scope', 'the staff member is not counter staff of the department over this counter');
     }

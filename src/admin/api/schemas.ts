@@ -3,7 +3,7 @@ import type { AuditEvent, ChainReport } from '../../audit/index.js';
 import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettingsFields, type ClientChange, type ClientRecord } from '../../clients/index.js';
 import type { SigningKeyInfo } from '../../keys/index.js';
 import { credentialView } from '../../credentials/index.js';
-import { configurationIdOf, scopeOf, type Certificate, type CertificateType, type CertificateTypeVersion } from '../../credentials/index.js';
+import { certificateTypeVersionView, certificateTypeView, type Certificate } from '../../credentials/index.js';
 import type { ListedCertificate } from '../certificate-service.js';
 import type { Department } from '../departments.js';
 import { LEVELS } from '../departments.js';
@@ -216,20 +216,7 @@ export const certificateTypeBody = z
     retired_at: time.nullable().describe('Once set, the type takes no new pushes; its certificates stay valid until revoked.'),
   })
   .meta({ id: 'CertificateType' });
-export const toCertificateType = (t: CertificateType) => ({
-  id: t.id,
-  department_id: t.departmentId,
-  vct: t.vct,
-  credential_configuration_id: configurationIdOf(t.id),
-  scope: scopeOf(t.id),
-  names: t.names,
-  claims: t.claims,
-  validity_days: t.validityDays,
-  version: t.version,
-  created_at: iso(t.createdAt)!,
-  updated_at: iso(t.updatedAt),
-  retired_at: iso(t.retiredAt),
-});
+export const toCertificateType = certificateTypeView;
 export const certificateTypeVersionBody = z
   .object({
     version: z.number().int(),
@@ -243,7 +230,7 @@ export const certificateTypeVersionBody = z
 export const certificateTypeDetailBody = z
   .object({ type: certificateTypeBody, versions: z.array(certificateTypeVersionBody).describe('Every version, oldest first. Each certificate names the version it was pushed under.') })
   .meta({ id: 'CertificateTypeDetail' });
-export const toCertificateTypeVersion = (v: CertificateTypeVersion) => ({ version: v.version, names: v.names, claims: v.claims, validity_days: v.validityDays, created_by: v.createdBy, created_at: iso(v.createdAt)! });
+export const toCertificateTypeVersion = certificateTypeVersionView;
 export const certificateTypeListBody = z.object({ items: z.array(certificateTypeBody) }).meta({ id: 'CertificateTypeList' });
 
 export const certificateBody = z

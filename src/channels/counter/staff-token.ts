@@ -1,0 +1,34 @@
+import type { Context } from 'koa';
+import { ChannelApiError } from '../mobile/api-error.js';
+import { verifyDpopProof, type ProofReplay } from '../mobile/request-proofs.js';
+import { AccessTokenRefused, type VerifyAccessToken } from '../../oidc/access-token-verifier.js';
+import { STAFF_ACR } from './token-exchange.js';
+
+/**
+ * A counter staff member's own access token on a counter system's call to Yihao (a credential
+ * offer, a presentation request): a live session at STAFF_ACR or above, with a DPoP proof of this
+ * very request (method, `url`, body) when the token is bound. Refusals are the channel API's 401s;
+ * whether the staff member serves this counter is the caller's next question (counterStaffAt).
+ */
+export function staffTokenCheck(deps: { verifyAccessToken: VerifyAccessToken; replay: ProofReplay }) {
+  return async (ctx: Context, accessToken: string, raw: Buffer, url: string) => {
+    try {
+      return await deps.verifyAccessToken(accessToken, {
+        liveSession: true,
+        minAcr: STAFF_ACR,
+        dpop: {
+          required: false,
+          prove: (jkt) =>
+            verifyDpopProof(ctx.get('dpop') || undefined, { method: ctx.method, url, accessToken, body: raw }, jkt, deps.replay).then(
+              () => true,
+              () => false,
+            ),
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof AccessTokenRefused)) throw e;
+      if (e.reason === 'insufficient_acr') throw new ChannelApiError(401, 'insufficient_user_authentication', `the staff member must have signed in at ${STAFF_ACR} or above`, `Bearer error="insufficient_user_authentication", acr_values="${STAFF_ACR}"`);
+      throw new ChannelApiError(401, 'invalid_token', 'the access token is not a live staff access token', 'Bearer error="invalid_token"');
+    }
+  };
+}

@@ -68,7 +68,7 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   // figure is oidc-provider's own floor for userinfo, without any storage round trip.
   console.log('userinfo, Yihao and bare oidc-provider interleaved (Y B B Y):');
   const userinfoT = target({ method: 'GET', path: endpoint('userinfo_endpoint'), headers: { authorization: `Bearer ${first.access_token}` } });
-  const userinfoB: Target = { server: 'bare oidc-provider', base: bare.base, meter: bare.meter, measuresDb: false, request: { method: 'GET', path: '/me', headers: { authorization: `Bearer ${bare.userinfoToken}` } } };
+  const userinfoB: Target = { server: 'bare oidc-provider', base: bare.base, meter: bare.meter, measuresDb: false, request: { method: 'GET', path: '/me', headers: { authorization: `Bearer ${(await bare.mint()).userinfoToken}` } } };
   for (const t of [userinfoT, userinfoB]) await sendOnce(t.base, t.request);
   await cannon(userinfoT, knobs.warmupSeconds);
   await cannon(userinfoB, knobs.warmupSeconds);
@@ -102,8 +102,8 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   }
   console.log(`refresh_token (pool of ${pool.length} rotating tokens from the sign-ins), Yihao and bare oidc-provider interleaved (Y B B Y):`);
   const refreshT = target(refreshRequest(setup.clientId, setup.clientSecret, pool));
-  // The bare provider's pool is its own: the first run on it uses it up and refills it as it rotates.
-  const refreshB: Target = { server: 'bare oidc-provider', base: bare.base, meter: bare.meter, measuresDb: false, request: refreshRequest(bare.clientId, bare.clientSecret, bare.refreshTokens) };
+  // The bare provider's pool is its own, made now; each answer puts its rotated token back.
+  const refreshB: Target = { server: 'bare oidc-provider', base: bare.base, meter: bare.meter, measuresDb: false, request: refreshRequest(bare.clientId, bare.clientSecret, (await bare.mint()).refreshTokens) };
   await cannon(refreshT, knobs.warmupSeconds);
   await cannon(refreshB, knobs.warmupSeconds);
   const r1 = await cannon(refreshT, half);

@@ -11,8 +11,9 @@ import { createServer } from 'node:http';
 import Provider, { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import { exportJWK, generateKeyPair } from 'jose';
 
-export type ToBare = { type: 'close' };
-export type FromBare = { type: 'ready'; userinfoToken: string; refreshTokens: string[] } | { type: 'error'; message: string };
+export type ToBare = { type: 'mint' } | { type: 'close' };
+/** `minted`: a grant's userinfo token and refresh tokens, made when asked (see mint below). */
+export type FromBare = { type: 'ready' } | { type: 'minted'; userinfoToken: string; refreshTokens: string[] } | { type: 'error'; message: string };
 
 const send = (msg: FromBare) => process.send?.(msg);
 
@@ -60,17 +61,20 @@ async function main(): Promise<void> {
 
   const client = await provider.Client.find(env('BENCH_CLIENT_ID'));
   if (!client) throw new Error('the static client is missing');
-  const grant = new provider.Grant({ accountId: 'bench-citizen', clientId: client.clientId });
-  grant.addOIDCScope('openid profile');
-  const grantId = await grant.save();
-  const userinfoToken = await new provider.AccessToken({ accountId: 'bench-citizen', client, grantId, gty: 'authorization_code', scope: 'openid profile' }).save();
-  grant.addOIDCScope('openid profile offline_access');
-  await grant.save();
-  const refreshTokens = await Promise.all(
-    Array.from({ length: 40 }, () =>
-      new provider.RefreshToken({ accountId: 'bench-citizen', client, grantId, gty: 'authorization_code', scope: 'openid profile offline_access', authTime: Math.floor(Date.now() / 1000) }).save(),
-    ),
-  );
+  // Made just before each use: the default in-memory adapter is an LRU of 1,000 records, which a
+  // refresh run (two new tokens per refresh) turns over many times, so tokens made earlier are gone.
+  const mint = async () => {
+    const grant = new provider.Grant({ accountId: 'bench-citizen', clientId: client.clientId });
+    grant.addOIDCScope('openid profile offline_access');
+    const grantId = await grant.save();
+    const userinfoToken = await new provider.AccessToken({ accountId: 'bench-citizen', client, grantId, gty: 'authorization_code', scope: 'openid profile' }).save();
+    const refreshTokens = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        new provider.RefreshToken({ accountId: 'bench-citizen', client, grantId, gty: 'authorization_code', scope: 'openid profile offline_access', authTime: Math.floor(Date.now() / 1000) }).save(),
+      ),
+    );
+    return { userinfoToken, refreshTokens };
+  };
 
   const server = createServer(provider.callback());
   server.keepAliveTimeout = 65_000; // as Yihao's listen() does
@@ -86,8 +90,9 @@ async function main(): Promise<void> {
   process.on('disconnect', close);
   process.on('message', (msg: ToBare) => {
     if (msg.type === 'close') close();
+    else if (msg.type === 'mint') void mint().then((tokens) => send({ type: 'minted', ...tokens }), (e: unknown) => send({ type: 'error', message: String(e) }));
   });
-  send({ type: 'ready', userinfoToken, refreshTokens });
+  send({ type: 'ready' });
 }
 
 main().catch((e: unknown) => {

@@ -69,10 +69,8 @@ export interface BareProvider {
   base: string;
   clientId: string;
   clientSecret: string;
-  /** An opaque access token for one account, for the bare provider's userinfo. */
-  userinfoToken: string;
-  /** Refresh tokens of that account's grant, for the bare provider's refresh (each use rotates one). */
-  refreshTokens: string[];
+  /** A fresh grant's opaque access token for userinfo, and refresh tokens (each use rotates one). */
+  mint(): Promise<{ userinfoToken: string; refreshTokens: string[] }>;
   meter: CpuMeter;
 }
 
@@ -89,6 +87,10 @@ export async function startBare(): Promise<BareProvider> {
     BENCH_RESOURCE: RESOURCE,
     BENCH_SCOPE: RESOURCE_SCOPE,
   });
-  const { userinfoToken, refreshTokens } = await child.next<{ userinfoToken: string; refreshTokens: string[] }>('ready');
-  return { child, base: `http://127.0.0.1:${port}`, clientId, clientSecret, userinfoToken, refreshTokens, meter: cpuMeter([child.pid]) };
+  await child.next('ready');
+  const mint = async () => {
+    child.send({ type: 'mint' });
+    return child.next<{ userinfoToken: string; refreshTokens: string[] }>('minted');
+  };
+  return { child, base: `http://127.0.0.1:${port}`, clientId, clientSecret, mint, meter: cpuMeter([child.pid]) };
 }

@@ -11,6 +11,9 @@ import { parseCitizenId } from '../identity/index.js';
 import { qrCodeDataUrl } from '../mfa/totp.js';
 import type { VerifyAccessToken } from '../oidc/access-token-verifier.js';
 import type { CredentialOffers } from './credential-offers.js';
+import { issuable } from './certificate-offers.js';
+import type { Certificate, CertificateStore } from './certificate-store.js';
+import { configurationIdOf } from './certificate-types.js';
 import { readBody } from './credentials.routes.js';
 import { IDENTITY_CONFIGURATION_ID } from './identity-credential.js';
 import { CREDENTIAL_PATHS } from './issuer-metadata.js';
@@ -21,6 +24,8 @@ const request = z.object({
   citizen_id: z.string().max(64),
   /** The staff member attests that they checked the citizen's ID document in person, as token exchange asks. */
   document_check: z.literal('in_person'),
+  /** One of the citizen's certificates of the counter's own department, instead of the identity credential. */
+  certificate_id: z.string().regex(/^[A-Za-z0-9_-]{22}$/).optional(),
 });
 
 export interface CounterOfferDeps {
@@ -34,6 +39,9 @@ export interface CounterOfferDeps {
   bodyMaxBytes: number;
   /** Where the staff member's document check is kept as evidence, as token exchange keeps it. */
   proofing: Pick<IdentityProofing, 'record'>;
+  certificates: Pick<CertificateStore, 'find'>;
+  /** The department a counter system is registered in (the console's registry), if any. */
+  departmentOf: (clientId: string) => Promise<string | undefined>;
 }
 
 /**
@@ -60,7 +68,7 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
       throw new ChannelApiError(403, 'insufficient_scope', 'the staff member is not counter staff of the department over this counter');
     }
     const body = request.safeParse(json);
-    if (!body.success) throw new ChannelApiError(400, 'invalid_request', 'the body must be { "citizen_id": …, "document_check": "in_person" }');
+    if (!body.success) throw new ChannelApiError(400, 'invalid_request', 'the body must be { "citizen_id": …, "document_check": "in_person" } with an optional "certificate_id"');
     let citizen;
     try {
       citizen = await deps.accounts.findByIdentifier(parseCitizenId(body.data.citizen_id));
@@ -69,6 +77,18 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
     }
     if (citizen?.status !== 'active') throw new ChannelApiError(404, 'not_found', 'there is no active account for this citizen ID number');
     if (citizen.id === staff.id) throw new ChannelApiError(403, 'insufficient_scope', 'staff cannot hand a credential to themselves');
+    // A certificate only of the counter's own department: a counter hands out what its department
+    // issued. Not the citizen's, not valid, or another department's: one answer, so that a counter
+    // learns nothing about certificates it may not hand out.
+    let certificate: Certificate | undefined;
+    if (body.data.certificate_id) {
+      const [found, counterDepartment] = await Promise.all([deps.certificates.find(body.data.certificate_id), deps.departmentOf(client.clientId)]);
+      if (!issuable(found, citizen.id, Date.now()) || found.departmentId !== counterDepartment) {
+        throw new ChannelApiError(404, 'not_found', "there is no valid certificate with this id of this citizen's from this counter's department");
+      }
+      certificate = found;
+    }
+    const configurationIds = certificate ? [configurationIdOf(certificate.typeId)] : [IDENTITY_CONFIGURATION_ID];
 
     // The check is evidence about the citizen's identity whatever becomes of the offer: kept as token
     // exchange keeps it (who, which counter, when, which document; never the number), pending until confirmed.
@@ -83,13 +103,14 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
       requestId: where.requestId,
     });
     const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: COUNTER_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
-    const offer = await deps.offers.create({ authentication, sub: citizen.sub, configurationIds: [IDENTITY_CONFIGURATION_ID], creator: { type: 'staff', sub: staff.sub, clientId: client.clientId } });
+    const offer = await deps.offers.create({ authentication, sub: citizen.sub, configurationIds, ...(certificate ? { certificateId: certificate.id } : {}), creator: { type: 'staff', sub: staff.sub, clientId: client.clientId } });
     await deps.audit.append({
       action: 'vc.offer_created',
       actorType: 'operator',
       actorId: staff.sub,
       accountId: citizen.sub,
-      details: { configurations: [IDENTITY_CONFIGURATION_ID], acr: authentication.acr, documentCheck: 'in_person', expires_at: offer.expiresAt, proofing_evidence_id: evidenceId },
+      ...(certificate ? { departmentId: certificate.departmentId } : {}),
+      details: { configurations: configurationIds, ...(certificate ? { certificate_id: certificate.id } : {}), acr: authentication.acr, documentCheck: 'in_person', expires_at: offer.expiresAt, proofing_evidence_id: evidenceId },
       ...where,
     });
     ctx.set('cache-control', 'no-store');

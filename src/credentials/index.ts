@@ -36,6 +36,7 @@ import { offerBindings } from './offer-bindings.js';
 import { scopeOf as certificateScopeOf, typeIdOfConfiguration } from './certificate-types.js';
 import type { Database as OfferDatabase } from '../storage/database.js';
 import { createVerifier } from './verifier.js';
+import { clientStore } from '../clients/index.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export { credentialView, type IssuedCredential } from './credential-store.js';
@@ -166,6 +167,7 @@ export function createCredentialOffers(deps: {
   const offers = credentialOffers({ issuer, keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: deps.config.credentials.offerSeconds, accountIndex: deps.accountIndex });
   const configurations = credentialIssuerMetadata(issuer).credential_configurations_supported;
   const certificates = certificateStore(deps.db, deps.sealer);
+  const registry = clientStore(deps.db);
   const scopeOf = (id: string) => {
     if (Object.hasOwn(configurations, id)) return configurations[id]!.scope;
     const typeId = typeIdOfConfiguration(id);
@@ -199,6 +201,8 @@ export function createCredentialOffers(deps: {
         audit: deps.audit,
         bodyMaxBytes: deps.config.limits.bodyMaxBytes,
         proofing: deps.proofing,
+        certificates,
+        departmentOf: async (clientId) => (await registry.find(clientId))?.departmentId,
       }),
   };
 }

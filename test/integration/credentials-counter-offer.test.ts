@@ -29,6 +29,7 @@ describe.each(backends)('a counter’s credential offer: evidence and act ($name
   let counterId: string;
   let staff: Awaited<ReturnType<Harness['citizen']>>;
   let staffToken: string;
+  let departmentId: string;
 
   beforeAll(async () => {
     if (!enabled) return;
@@ -37,13 +38,19 @@ describe.each(backends)('a counter’s credential offer: evidence and act ($name
     ({ client_id: appId } = await registerMobileApp(h, { minAcr: LOA2, grantTypes: ['authorization_code', 'refresh_token', JWT_BEARER, PRE_AUTHORIZED], subjectType: 'pairwise', redirectUris: ['http://127.0.0.1/callback'] }));
     const client = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
     counterId = client.client_id;
-    const departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
+    departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
     staff = await h.citizen({ name: '李柜员' });
     await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
     staffToken = (await staffSignIn(h, await relyingParty(h, client), staff)).access_token;
   });
   afterAll(async () => h?.close());
 
+  const postOffer = (body: Record<string, unknown>) =>
+    fetch(`${h.issuer}/credentials/offers/counter`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ document_check: 'in_person', ...body }),
+    });
   const offerFor = async (citizenId: string) => {
     const res = await fetch(`${h.issuer}/credentials/offers/counter`, {
       method: 'POST',
@@ -81,5 +88,55 @@ describe.each(backends)('a counter’s credential offer: evidence and act ($name
     const expected = subjectFor(h.yihao.services.purposeKeys.keyed('pairwise', 1), appClient, staff.sub);
     expect(expected).not.toBe(staff.sub);
     expect(introspected.act).toEqual({ sub: expected });
+  });
+
+  it.runIf(enabled)('hands one of the citizen’s certificates of the counter’s own department to the wallet; never another department’s, another citizen’s, or one not valid', async () => {
+    const store = h.yihao.credentials.certificates.store;
+    const elsewhere = await h.yihao.admin.services.bootstrap.createDepartment({ name: '浙江省公安厅', level: 'national' });
+    const type = (id: string, dept: string) => ({ id, departmentId: dept, vct: `${h.issuer}/credentials/types/${id}`, names: { 'zh-CN': id, en: id }, claims: { number: { type: 'string' as const, required: true } }, validityDays: 365, createdBy: 'test', createdAt: Date.now() });
+    await store.insertType(type('residence_permit', departmentId));
+    await store.insertType(type('driving_licence', elsewhere.id));
+    const citizen = await h.citizen({ name: '吴九' });
+    const other = await h.citizen({ name: '郑十' });
+    const push = async (typeId: string, dept: string, sub: string, number: string) => {
+      const account = await h.yihao.accounts.findBySub(sub);
+      const made = await h.yihao.stores.db.transaction((trx) =>
+        store.insert({ typeId, departmentId: dept, accountId: account!.id, claims: { number }, validFrom: Date.now() - 1000, validUntil: Date.now() + 86_400_000, pushedBy: 'test', createdAt: Date.now(), idempotencyKey: undefined }, trx),
+      );
+      return made.certificate.id;
+    };
+    const own = await push('residence_permit', departmentId, citizen.sub, 'RP-1');
+    const foreign = await push('driving_licence', elsewhere.id, citizen.sub, 'DL-1');
+    const someoneElses = await push('residence_permit', departmentId, other.sub, 'RP-2');
+    const revoked = await push('residence_permit', departmentId, citizen.sub, 'RP-3');
+    await h.yihao.stores.db.transaction((trx) => store.revoke(revoked, Date.now(), trx));
+
+    // The attacker's cases first: each refused with the same 404, and no offer made.
+    for (const certificate_id of [foreign, someoneElses, revoked, 'A'.repeat(22)]) {
+      const res = await postOffer({ citizen_id: citizen.citizenId, certificate_id });
+      expect({ certificate_id, status: res.status }).toEqual({ certificate_id, status: 404 });
+    }
+    expect((await postOffer({ citizen_id: citizen.citizenId, certificate_id: 'not an id' })).status).toBe(400);
+
+    const res = await postOffer({ citizen_id: citizen.citizenId, certificate_id: own });
+    expect(res.status).toBe(200);
+    const made = (await res.json()) as { credential_offer: string; tx_code: string };
+    const wallet = await Wallet.create(appId);
+    const redeemed = await wallet.redeemOffer(made.credential_offer, made.tx_code);
+    expect(redeemed.offer.credential_configuration_ids).toEqual(['cert_residence_permit']);
+    const key = await wallet.newKey();
+    const got = await wallet.client.retrieveCredentials({
+      issuerMetadata: redeemed.metadata,
+      accessToken: redeemed.accessToken,
+      credentialConfigurationId: 'cert_residence_permit',
+      proofs: { jwt: [await wallet.proof(redeemed.metadata, 'cert_residence_permit', key)] },
+      ...(redeemed.dpop ? { dpop: redeemed.dpop } : {}),
+    });
+    const credential = (got.credentialResponse.credentials as { credential: string }[])[0]!.credential;
+    const disclosed = credential.split('~').slice(1, -1).map((d) => JSON.parse(Buffer.from(d, 'base64url').toString()) as unknown[]);
+    expect(disclosed).toContainEqual([expect.any(String), 'number', 'RP-1']);
+    const audited = await h.yihao.stores.db('audit_events').where({ account_id: citizen.sub, action: 'vc.offer_created' });
+    expect(audited).toHaveLength(1);
+    expect(JSON.parse(audited[0].details as string)).toMatchObject({ configurations: ['cert_residence_permit'], certificate_id: own });
   });
 });

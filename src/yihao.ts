@@ -165,7 +165,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
 
   // A session an upstream sign-in created stays that upstream's (for its back-channel logout).
   const authentications = keepUpstreamOrigin(sessionAuthentications(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds)));
-  const csrf = csrfTokens(config.secrets.cookieKeys[0]!, 'interaction');
+  const csrf = csrfTokens(config.secrets.cookieKeys, 'interaction');
   // The channels reach the provider only at request time, once the holder below exists.
   // eslint-disable-next-line prefer-const
   let holder: ProviderHolder;
@@ -217,7 +217,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const interactions = interactionRouter(interactionDeps);
   const signUp = registration({
     ...services,
-    csrfKey: config.secrets.cookieKeys[0]!,
+    csrfKeys: config.secrets.cookieKeys,
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,
     codeTtlSeconds: config.sms.limits.codeTtlSeconds,
@@ -240,7 +240,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const resetRouter = passwordReset({
     ...services,
     signOut,
-    csrfKey: config.secrets.cookieKeys[0]!,
+    csrfKeys: config.secrets.cookieKeys,
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,
     codeTtlSeconds: config.sms.limits.codeTtlSeconds,

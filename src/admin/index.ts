@@ -89,7 +89,7 @@ export function createAdmin(o: AdminOptions): { routers: Router[]; ensureClient(
     auth,
     signIn: consoleSignIn({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider }),
     // Its own key, so that a console token never passes for an interaction's or the portal's.
-    csrf: csrfTokens(o.config.secrets.cookieKeys[0]!, 'console'),
+    csrf: csrfTokens(o.config.secrets.cookieKeys, 'console'),
     bodyMaxBytes: o.config.limits.bodyMaxBytes,
     logger: o.logger,
     endYihaoSession: o.signOut && ((uid, sub) => o.signOut!.endSession(uid, sub)),

@@ -6,6 +6,7 @@ import { endpointMethods, type ProviderHolder } from '../oidc/index.js';
 import type Router from '@koa/router';
 import { requestContext } from './request-context.js';
 import { securityHeaders } from './security-headers.js';
+import { CookieSigner } from './cookie-signer.js';
 import { withRequestMemo } from '../storage/request-memo.js';
 import type { Metrics } from '../metrics/metrics.js';
 
@@ -20,7 +21,9 @@ const firstSegment = (path: string): string => {
  * which writes the response itself (so logging and headers must come before it).
  */
 export function createHttpApp({ config, holder, routers, logger, edge, metrics }: { config: Config; holder: ProviderHolder; routers: Router[]; logger: Logger; edge?: Middleware; metrics?: Metrics }): Koa {
-  const app = new Koa({ proxy: config.trustProxy, keys: [...config.secrets.cookieKeys] });
+  const app = new Koa({ proxy: config.trustProxy });
+  // Koa hands `keys` to the cookies module as is when it is not an array (see cookie-signer.ts).
+  app.keys = new CookieSigner(config.secrets.cookieKeys) as unknown as string[];
   app.silent = true;
   app.use(requestContext(logger, metrics));
   // One memo of store reads per request (see storage/request-memo.ts). Inside the request context,

@@ -29,6 +29,7 @@ import { accessTokenVerifier } from './access-token-verifier.js';
 import { amendResponses } from './response-amendments.js';
 import { fapi2Profile } from './fapi2.js';
 import { withCredentialResource } from '../credentials/credential-resource.js';
+import { CookieSigner } from '../http/cookie-signer.js';
 
 export interface ProviderDeps {
   /** Told the grant type of every successful token endpoint answer (metrics). */
@@ -84,7 +85,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     cookies: {
-      keys: [...config.secrets.cookieKeys],
+      // oidc-provider passes a non-array `keys` to the cookies module as is (src/http/cookie-signer.ts).
+      keys: new CookieSigner(config.secrets.cookieKeys) as unknown as string[],
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },

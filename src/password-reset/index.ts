@@ -19,7 +19,8 @@ export function passwordReset(opts: {
   audit: AuditLog;
   signOut: Pick<SignOut, 'everywhere'>;
   Adapter: AdapterConstructor;
-  csrfKey: string;
+  /** The cookie keys, newest first (src/http/csrf.ts). */
+  csrfKeys: readonly string[];
   formFieldMaxLength: number;
   bodyMaxBytes: number;
   codeTtlSeconds: number;
@@ -27,7 +28,7 @@ export function passwordReset(opts: {
   const service = createPasswordResetService({ ...opts, ttlSeconds: PENDING_RESET_SECONDS });
   return passwordResetRouter({
     service,
-    csrfKey: opts.csrfKey,
+    csrfKeys: opts.csrfKeys,
     formFieldMaxLength: opts.formFieldMaxLength,
     bodyMaxBytes: opts.bodyMaxBytes,
     codeMinutes: Math.max(1, Math.round(opts.codeTtlSeconds / 60)),

@@ -18,7 +18,7 @@ const RETURN_TO = /^\/interaction\/[A-Za-z0-9_-]{1,128}$/;
 export interface PasswordResetDeps {
   service: PasswordResetService;
   /** Signs the CSRF tokens (the first cookie key). */
-  csrfKey: string;
+  csrfKeys: readonly string[];
   formFieldMaxLength: number;
   bodyMaxBytes: number;
   codeMinutes: number;
@@ -44,7 +44,7 @@ export function passwordResetRouter(deps: PasswordResetDeps): Router {
   const router = new Router();
   const { service } = deps;
   const max = deps.formFieldMaxLength;
-  const { make: csrfOf, check: csrfFits } = csrfTokens(deps.csrfKey, 'password-reset');
+  const { make: csrfOf, check: csrfFits } = csrfTokens(deps.csrfKeys, 'password-reset');
   const setCookie = (ctx: Context, value: string | null) =>
     ctx.cookies.set(COOKIE, value, {
       signed: true,

@@ -65,7 +65,7 @@ export interface PortalOptions {
 export function createPortal(o: PortalOptions) {
   const client = portalClient({ issuer: o.config.issuer, clientSecrets: o.clientSecrets, Adapter: o.Adapter, provider: o.provider });
   // Its own CSRF key, so a portal token can never pass for an interaction's and the reverse.
-  const csrfKey = createHmac('sha256', o.config.secrets.cookieKeys[0]!).update('yihao-portal-csrf').digest('base64url');
+  const csrfKeys = o.config.secrets.cookieKeys.map((key) => createHmac('sha256', key).update('yihao-portal-csrf').digest('base64url'));
   const deps: PortalDeps = {
     provider: o.provider,
     accounts: o.accounts,
@@ -75,7 +75,7 @@ export function createPortal(o: PortalOptions) {
     otp: o.otp,
     rp: portalRelyingParty({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider }),
     sessions: portalSessions(o.Adapter, o.sessionSeconds ?? 1800),
-    csrf: csrfTokens(csrfKey, 'portal'),
+    csrf: csrfTokens(csrfKeys, 'portal'),
     bodyMaxBytes: o.config.limits.bodyMaxBytes,
     formFieldMaxLength: o.config.limits.formFieldMaxLength,
     timeZone: o.timeZone ?? SERVICE_TIME_ZONE,

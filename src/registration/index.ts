@@ -28,7 +28,8 @@ export interface RegistrationOptions {
   Adapter: AdapterConstructor;
   sealer: Sealer;
   /** Signs the CSRF tokens (the first cookie key). */
-  csrfKey: string;
+  /** The cookie keys, newest first (src/http/csrf.ts). */
+  csrfKeys: readonly string[];
   formFieldMaxLength: number;
   bodyMaxBytes: number;
   codeTtlSeconds: number;
@@ -41,7 +42,7 @@ export function registration(opts: RegistrationOptions): { service: ReturnType<t
   const service = createRegistrationService({ ...opts, pending });
   const router = registrationRouter({
     service,
-    flow: registrationFlow(pending, opts.csrfKey, FLOW_COOKIE_SECONDS),
+    flow: registrationFlow(pending, opts.csrfKeys, FLOW_COOKIE_SECONDS),
     formFieldMaxLength: opts.formFieldMaxLength,
     bodyMaxBytes: opts.bodyMaxBytes,
     codeMinutes: Math.max(1, Math.round(opts.codeTtlSeconds / 60)),

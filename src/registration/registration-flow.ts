@@ -9,8 +9,8 @@ const COOKIE = 'yihao.registration';
  * SameSite=Lax cookie scoped to `/register`, and a CSRF token that is an HMAC of that id. The
  * cookie holds nothing but the id; the details stay server-side (see pending-registrations.ts).
  */
-export function registrationFlow(pending: PendingRegistrations, csrfKey: string, maxAgeSeconds: number) {
-  const tokens = csrfTokens(csrfKey, 'registration');
+export function registrationFlow(pending: PendingRegistrations, csrfKeys: readonly string[], maxAgeSeconds: number) {
+  const tokens = csrfTokens(csrfKeys, 'registration');
 
   const current = (ctx: Context): string | undefined => {
     const id = ctx.cookies.get(COOKIE, { signed: true });

@@ -14,9 +14,11 @@ export class ScriptedBrowser {
   /** `send` is how requests go out: `fetch`, or one that trusts a test CA (a proxy with TLS in front). */
   constructor(private readonly send: (input: URL, init: RequestInit) => Promise<Response> = fetch) {}
 
+  /** As browsers send them (RFC 6265, 5.4): longer paths first, so a path's own cookie wins over a same-named one at `/`. */
   cookieHeader(url: URL): string {
     return this.cookies
       .filter((c) => url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`) || c.path === '/')
+      .sort((a, b) => b.path.length - a.path.length)
       .map((c) => `${c.name}=${c.value}`)
       .join('; ');
   }

@@ -4,6 +4,7 @@ import type { SessionAuthentications } from './session-authentications.js';
 import { noteLogin } from './token-facts.js';
 import { metadataOf } from './client-metadata.js';
 import { rememberAbsent } from '../storage/request-memo.js';
+import { grantFromAllowed, type FindAllowedBefore } from './remembered-consent.js';
 
 export const isFirstParty = (client: { metadata(): Record<string, unknown> } | undefined): boolean => client !== undefined && metadataOf(client).first_party === true;
 
@@ -13,8 +14,10 @@ export const isFirstParty = (client: { metadata(): Record<string, unknown> } | u
  * - remember the login's full Authentication (with its channel) beside the session;
  * - for a first-party client, record consent in a real, saved Grant rather than skipping the check:
  *   the consent prompt still runs and finds nothing missing; revoking the grant revokes the tokens.
+ * - for other clients, a session with no grant for the client yet starts from what the citizen
+ *   allowed it before, while a grant of theirs for it lives (remembered-consent.ts).
  */
-export function loadExistingGrant(authentications: SessionAuthentications) {
+export function loadExistingGrant(authentications: SessionAuthentications, findAllowedBefore?: FindAllowedBefore) {
   return async (ctx: KoaContextWithOIDC): Promise<Grant | undefined> => {
     const { oidc } = ctx;
     const result = oidc.result as { login?: { authentication?: Authentication }; consent?: unknown } | undefined;
@@ -36,9 +39,17 @@ export function loadExistingGrant(authentications: SessionAuthentications) {
     const client = oidc.client!;
     const grantId = (oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId || oidc.session!.grantIdFor(client.clientId);
     let grant = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
-    if (!isFirstParty(client) || !oidc.session?.accountId) return grant;
+    const accountId = oidc.session?.accountId;
+    if (!accountId) return grant;
+    if (!isFirstParty(client)) {
+      if (grant || !findAllowedBefore) return grant;
+      const before = await findAllowedBefore(accountId, client.clientId);
+      const remembered = before && grantFromAllowed(ctx, before, accountId);
+      if (remembered) await remembered.save();
+      return remembered;
+    }
 
-    grant ??= new oidc.provider.Grant({ clientId: client.clientId, accountId: oidc.session.accountId });
+    grant ??= new oidc.provider.Grant({ clientId: client.clientId, accountId });
     const scopes = [...(oidc.requestParamOIDCScopes as Set<string>)].join(' ');
     if (scopes) grant.addOIDCScope(scopes);
     const claims = oidc.requestParamClaims as Set<string> | undefined;

@@ -152,6 +152,8 @@ describe.skipIf(!chromiumAvailable)('a citizen signs in with a real browser (Chr
   });
 
   it('English (ui_locales=en) by keyboard alone: Tab order, visible focus, Enter in the password field submits; axe-clean pages', async () => {
+    // Someone who has not allowed this app yet, so that the consent page comes (it is asked once per app).
+    citizen = await h.citizen();
     const page = await newPage();
     const auth = await openLogin(page, 'en');
     const ui = UI.en;

@@ -24,10 +24,13 @@ export interface BackendResult {
   /** The bare provider's refresh, rotating as Yihao's does: oidc-provider's floor. */
   bareRefresh: Row;
   userinfo: Row;
+  /** Returning citizens: consent was given before (docs/claims.md), so no consent page. */
   signIn: Row;
+  /** The consent page on every sign-in (`prompt=consent`), as a first sign-in to an app has it. */
+  signInWithConsent: Row;
   argon2: Row;
   refresh: Row;
-  counts: { clientCredentials: PerOp; userinfo: PerOp; signIn: PerOp; refresh: PerOp };
+  counts: { clientCredentials: PerOp; userinfo: PerOp; signIn: PerOp; signInWithConsent: PerOp; refresh: PerOp };
   rss: { startMb: number; afterLoadMb: number; peakMb: number; anonMb: number; fileMb: number; v8HeapTotalMb: number; v8HeapUsedMb: number; externalMb: number };
   twoInstances: TwoInstances | undefined;
 }
@@ -85,16 +88,15 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: settings.memoryKiB, timeCost: settings.iterations, parallelism: settings.parallelism });
   await argon2.verify(hash, PASSWORD);
   const a1 = await argon2Run(settings, hash, PASSWORD, knobs.argon2Seconds / 2);
-  const signIns = await signInLoad(rp, (loop) => setup.citizens[loop % setup.citizens.length]!, {
-    meter: yihao.meter,
-    measuresDb: yihao.measuresDb,
-    loops: knobs.signInLoops,
-    seconds: knobs.signInSeconds,
-  });
+  const citizen = (loop: number) => setup.citizens[loop % setup.citizens.length]!;
+  const signInLoadOpts = { meter: yihao.meter, measuresDb: yihao.measuresDb, loops: knobs.signInLoops, seconds: knobs.signInSeconds };
+  const signIns = await signInLoad(rp, citizen, { ...signInLoadOpts, name: `complete sign-ins, returning (${knobs.signInLoops} loops)` });
   const a2 = await argon2Run(settings, hash, PASSWORD, knobs.argon2Seconds / 2);
-  const argon = argon2Row(settings, [a1, a2]);
+  const withConsent = await signInLoad(rp, citizen, { ...signInLoadOpts, name: `sign-ins, consent page each time (${knobs.signInLoops} loops)`, extra: { prompt: 'consent' } });
+  const a3 = await argon2Run(settings, hash, PASSWORD, knobs.argon2Seconds / 2);
+  const argon = argon2Row(settings, [a1, a2, a3]);
 
-  const pool = [first, ...signIns.tokens].map((t) => t.refresh_token).filter((t): t is string => Boolean(t));
+  const pool = [first, ...signIns.tokens, ...withConsent.tokens].map((t) => t.refresh_token).filter((t): t is string => Boolean(t));
   // A very busy machine may leave too few; top up so that every connection always finds one.
   while (pool.length < knobs.connections * 2) {
     const more = await Promise.all(setup.citizens.slice(0, 4).map((c) => signIn(rp, c)));
@@ -118,14 +120,15 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   const counts = {
     clientCredentials: await countPerOp(yihao, () => sendOnce(yihao.base, ccY.request)),
     userinfo: await countPerOp(yihao, () => sendOnce(yihao.base, userinfoT.request)),
-    signIn: await countPerOp(yihao, (i) => signIn(rp, setup.citizens[i % setup.citizens.length]!)),
+    signIn: await countPerOp(yihao, (i) => signIn(rp, citizen(i))),
+    signInWithConsent: await countPerOp(yihao, (i) => signIn(rp, citizen(i), { prompt: 'consent' })),
     // A chain of its own: the pool's tokens may belong to sessions that later sign-ins replaced.
     refresh: await countPerOp(yihao, () => sendOnce(yihao.base, refreshRequest(setup.clientId, setup.clientSecret, chain))),
   };
   const perOp = (c: PerOp) => `${c.sql.toFixed(1)} SQL + ${c.redis.toFixed(1)} Redis`;
   console.log(
     `round trips per operation (${knobs.countOps} of each, one at a time): client_credentials ${perOp(counts.clientCredentials)}, ` +
-      `userinfo ${perOp(counts.userinfo)}, sign-in ${perOp(counts.signIn)}, refresh ${perOp(counts.refresh)}`,
+      `userinfo ${perOp(counts.userinfo)}, sign-in ${perOp(counts.signIn)} (consent page each time: ${perOp(counts.signInWithConsent)}), refresh ${perOp(counts.refresh)}`,
   );
 
   const two = backend === 'postgres+redis' ? await twoInstances(store, yihao, ccY.request) : undefined;
@@ -141,13 +144,14 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
 
   return {
     backend,
-    rows: [clientCredentials, bareRow, userinfo, bareUserinfo, signIns.row, argon, refresh, bareRefresh],
+    rows: [clientCredentials, bareRow, userinfo, bareUserinfo, signIns.row, withConsent.row, argon, refresh, bareRefresh],
     clientCredentials,
     bare: bareRow,
     bareUserinfo,
     bareRefresh,
     userinfo,
     signIn: signIns.row,
+    signInWithConsent: withConsent.row,
     argon2: argon,
     refresh,
     counts,

@@ -42,7 +42,7 @@ export interface Child<In> {
 }
 
 /** Forks a compiled bench entry with an IPC channel; stdout (logs) goes to /dev/null, stderr is kept for errors. */
-export function startChild<In>(entry: string, env: Record<string, string>): Child<In> {
+export function startChild<In>(entry: string, env: Record<string, string>, nodeFlags: readonly string[] = []): Child<In> {
   const devnull = openSync('/dev/null', 'w');
   const proc = fork(fileURLToPath(new URL(entry, import.meta.url)), [], {
     ...(knobs.serverNode ? { execPath: knobs.serverNode } : {}),
@@ -50,7 +50,7 @@ export function startChild<In>(entry: string, env: Record<string, string>): Chil
     // buffers bounded by argon2.maxConcurrent. The bare provider gets the same, so both are alike.
     env: { PATH: process.env.PATH ?? '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1', ...env },
     stdio: ['ignore', devnull, 'pipe', 'ipc'],
-    execArgv: [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(knobs.perfMap ? ['--perf-basic-prof'] : [])],
+    execArgv: [...nodeFlags, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(knobs.perfMap ? ['--perf-basic-prof'] : [])],
   });
   closeSync(devnull);
   let stderr = '';

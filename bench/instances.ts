@@ -24,7 +24,7 @@ export interface YihaoInstance {
 
 export async function startYihao(store: Store, n: number): Promise<YihaoInstance> {
   const { env, base, appName } = await store.instanceEnv(n);
-  const child = startChild<ToYihao>('./yihao-server.js', env);
+  const child = startChild<ToYihao>('./yihao-server.js', env, knobs.yihaoNodeFlags);
   await child.next('ready');
   const dbPids = store.dbPids && appName ? () => store.dbPids!(appName) : undefined;
   return {

@@ -33,6 +33,8 @@ export const knobs = {
    * the node that installed it.
    */
   serverNode: process.env.BENCH_NODE,
+  /** Node flags for the Yihao children only (the bare provider is the control), e.g. `--max-semi-space-size=32`. */
+  yihaoNodeFlags: (process.env.BENCH_YIHAO_NODE_FLAGS ?? '').split(' ').filter(Boolean),
   jsonPath: process.env.BENCH_JSON,
   pgUrl: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',

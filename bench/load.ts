@@ -93,7 +93,7 @@ export async function measure(name: string, t: Target): Promise<Row> {
 export async function signInLoad(
   rp: RelyingParty,
   pick: (loop: number) => { identifier: string; password: string },
-  opts: { meter: CpuMeter; measuresDb: boolean; loops: number; seconds: number; name?: string },
+  opts: { meter: CpuMeter; measuresDb: boolean; loops: number; seconds: number; name?: string; extra?: Record<string, string> },
 ): Promise<{ row: Row; tokens: TokenSet[] }> {
   const latencies: number[] = [];
   const tokens: TokenSet[] = [];
@@ -108,7 +108,7 @@ export async function signInLoad(
       while (performance.now() < deadline) {
         const t0 = performance.now();
         try {
-          tokens.push(await signIn(rp, pick(i)));
+          tokens.push(await signIn(rp, pick(i), opts.extra));
           latencies.push(performance.now() - t0);
         } catch (e) {
           failed++;

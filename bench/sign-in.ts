@@ -132,8 +132,11 @@ export interface TokenSet {
 export const basicAuth = (id: string, secret: string): string =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
-/** One complete sign-in: authorize → login → consent → code → token, with PKCE, state and nonce. */
-export async function signIn(rp: RelyingParty, creds: { identifier: string; password: string }): Promise<TokenSet> {
+/**
+ * One complete sign-in: authorize → login → (consent, when asked) → code → token, with PKCE, state
+ * and nonce. `extra` adds authorization parameters (`prompt=consent` for the consent page every time).
+ */
+export async function signIn(rp: RelyingParty, creds: { identifier: string; password: string }, extra: Record<string, string> = {}): Promise<TokenSet> {
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
   const auth = new URL(rp.authorizationEndpoint);
@@ -146,6 +149,7 @@ export async function signIn(rp: RelyingParty, creds: { identifier: string; pass
     nonce: randomBytes(16).toString('base64url'),
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',
+    ...extra,
   }).toString();
   const callback = await scriptedSignIn(new ScriptedBrowser(), auth, creds);
   const code = callback.searchParams.get('code');

@@ -92,7 +92,7 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   const signInLoadOpts = { meter: yihao.meter, measuresDb: yihao.measuresDb, loops: knobs.signInLoops, seconds: knobs.signInSeconds };
   const signIns = await signInLoad(rp, citizen, { ...signInLoadOpts, name: `complete sign-ins, returning (${knobs.signInLoops} loops)` });
   const a2 = await argon2Run(settings, hash, PASSWORD, knobs.argon2Seconds / 2);
-  const withConsent = await signInLoad(rp, citizen, { ...signInLoadOpts, name: `sign-ins, consent page each time (${knobs.signInLoops} loops)`, extra: { prompt: 'consent' } });
+  const withConsent = await signInLoad(rp, citizen, { ...signInLoadOpts, name: `sign-ins, prompt=consent (${knobs.signInLoops} loops)`, extra: { prompt: 'consent' } });
   const a3 = await argon2Run(settings, hash, PASSWORD, knobs.argon2Seconds / 2);
   const argon = argon2Row(settings, [a1, a2, a3]);
 

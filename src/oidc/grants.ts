@@ -42,7 +42,8 @@ export function loadExistingGrant(authentications: SessionAuthentications, findA
     const accountId = oidc.session?.accountId;
     if (!accountId) return grant;
     if (!isFirstParty(client)) {
-      if (grant || !findAllowedBefore) return grant;
+      // prompt=consent: the app wants the citizen asked afresh, about everything it asks for.
+      if (grant || !findAllowedBefore || (oidc.prompts as Set<string>).has('consent')) return grant;
       const before = await findAllowedBefore(accountId, client.clientId);
       const remembered = before && grantFromAllowed(ctx, before, accountId);
       if (remembered) await remembered.save();

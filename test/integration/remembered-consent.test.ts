@@ -88,7 +88,10 @@ describe.each(backends)('consent asked once per app ($name)', ({ name, enabled }
   it.skipIf(!enabled)('asks when the app asks for it with prompt=consent', async () => {
     const citizen = await h.citizen();
     await signIn(h, app, citizen);
-    expect((await signIn(h, app, citizen, { prompt: 'consent' })).consentPages).toHaveLength(1);
+    const asked = await signIn(h, app, citizen, { prompt: 'consent' });
+    expect(asked.consentPages).toHaveLength(1);
+    // Asked afresh about everything, not about nothing.
+    expect(asked.consentPages[0]).toContain('姓名、出生日期和性别');
   });
 
   it.skipIf(!enabled)("never carries over to another citizen or another app", async () => {

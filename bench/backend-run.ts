@@ -30,7 +30,7 @@ export interface BackendResult {
   signInWithConsent: Row;
   argon2: Row;
   refresh: Row;
-  counts: { clientCredentials: PerOp; userinfo: PerOp; signIn: PerOp; signInWithConsent: PerOp; refresh: PerOp };
+  counts: { clientCredentials: PerOp; userinfo: PerOp; signIn: PerOp; signInWithConsent: PerOp; firstSignIn: PerOp; refresh: PerOp };
   rss: { startMb: number; afterLoadMb: number; peakMb: number; anonMb: number; fileMb: number; v8HeapTotalMb: number; v8HeapUsedMb: number; externalMb: number };
   twoInstances: TwoInstances | undefined;
 }
@@ -41,7 +41,9 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   const store = await prepareStore(backend);
   const yihao = await startYihao(store, 0);
   const startMb = memoryMb(yihao.child.pid).rss;
-  const setup = await setUp(yihao, knobs.signInLoops);
+  // One citizen per sign-in loop, and fresh ones for counting a first sign-in to the app.
+  const setup = await setUp(yihao, knobs.signInLoops + knobs.countOps);
+  const newcomers = setup.citizens.splice(knobs.signInLoops);
   const discovery = await sendOnce(store.issuer, { method: 'GET', path: '/.well-known/openid-configuration' });
   const endpoint = (key: string) => new URL(String(discovery[key])).pathname;
   const target = (request: Target['request']): Target => ({ server: 'Yihao', base: yihao.base, meter: yihao.meter, measuresDb: yihao.measuresDb, request });
@@ -122,13 +124,15 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
     userinfo: await countPerOp(yihao, () => sendOnce(yihao.base, userinfoT.request)),
     signIn: await countPerOp(yihao, (i) => signIn(rp, citizen(i))),
     signInWithConsent: await countPerOp(yihao, (i) => signIn(rp, citizen(i), { prompt: 'consent' })),
+    // Each one's first sign-in to the app: the remembered-consent lookup finds nothing, the page comes.
+    firstSignIn: await countPerOp(yihao, (i) => signIn(rp, newcomers[i % newcomers.length]!)),
     // A chain of its own: the pool's tokens may belong to sessions that later sign-ins replaced.
     refresh: await countPerOp(yihao, () => sendOnce(yihao.base, refreshRequest(setup.clientId, setup.clientSecret, chain))),
   };
   const perOp = (c: PerOp) => `${c.sql.toFixed(1)} SQL + ${c.redis.toFixed(1)} Redis`;
   console.log(
     `round trips per operation (${knobs.countOps} of each, one at a time): client_credentials ${perOp(counts.clientCredentials)}, ` +
-      `userinfo ${perOp(counts.userinfo)}, sign-in ${perOp(counts.signIn)} (consent page each time: ${perOp(counts.signInWithConsent)}), refresh ${perOp(counts.refresh)}`,
+      `userinfo ${perOp(counts.userinfo)}, sign-in ${perOp(counts.signIn)} (prompt=consent: ${perOp(counts.signInWithConsent)}; a first sign-in to the app: ${perOp(counts.firstSignIn)}), refresh ${perOp(counts.refresh)}`,
   );
 
   const two = backend === 'postgres+redis' ? await twoInstances(store, yihao, ccY.request) : undefined;

@@ -190,7 +190,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   // The credential issuer's pre-authorized code flow: its grant is registered with the provider.
   const credentialOffers = createCredentialOffers({ ...services, config, db: stores.db, authentications, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), provider: () => holder.current });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, presentationSignIn: () => credentials.verifier.signIn, onGrant: metrics.grant, extraGrants: [credentialOffers.grant], credentialScopes: certificateScopes(stores.db), isDepartmentSystem: isDepartmentSystemIn(stores.db), findAllowedBefore: allowedBefore(stores.db) },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, presentationSignIn: () => credentials.verifier.signIn, onGrant: metrics.grant, extraGrants: [credentialOffers.grant], credentialScopes: certificateScopes(stores.db), isDepartmentSystem: isDepartmentSystemIn(stores.db), allowedBefore: allowedBefore(stores.db) },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);

@@ -34,13 +34,19 @@ function sessionUidOf(ctx: KoaContextWithOIDC, token: unknown): string | undefin
  * Session accountId is the public `sub`, so no internal id ever reaches a token. oidc-provider
  * asks several times per request; one read per request is enough.
  */
-export function findAccount(accounts: Accounts, authentications: SessionAuthentications, keyed: (purpose: string, value: string) => string): FindAccount {
+export function findAccount(
+  accounts: Accounts,
+  authentications: SessionAuthentications,
+  keyed: (purpose: string, value: string) => string,
+  /** Reads ahead with the account what the request will ask next (remembered-consent.ts). */
+  prefetch?: (ctx: KoaContextWithOIDC, sub: string) => Promise<void>,
+): FindAccount {
   const perRequest = new WeakMap<object, Map<string, Promise<Account | undefined>>>();
-  const load = (ctx: object, sub: string) => {
+  const load = (ctx: KoaContextWithOIDC, sub: string) => {
     let memo = perRequest.get(ctx);
     if (!memo) perRequest.set(ctx, (memo = new Map()));
     let found = memo.get(sub);
-    if (!found) memo.set(sub, (found = accounts.findBySub(sub)));
+    if (!found) memo.set(sub, (found = prefetch ? prefetch(ctx, sub).then(() => accounts.findBySub(sub)) : accounts.findBySub(sub)));
     return found;
   };
   /** What the token (or the request's login) was issued with; a token issued before tokens carried them falls back to the session's record. */

@@ -4,7 +4,7 @@ import type { SessionAuthentications } from './session-authentications.js';
 import { noteLogin } from './token-facts.js';
 import { metadataOf } from './client-metadata.js';
 import { rememberAbsent } from '../storage/request-memo.js';
-import { grantFromAllowed, type FindAllowedBefore } from './remembered-consent.js';
+import { grantFromAllowed, type AllowedBeforeLookup } from './remembered-consent.js';
 
 export const isFirstParty = (client: { metadata(): Record<string, unknown> } | undefined): boolean => client !== undefined && metadataOf(client).first_party === true;
 
@@ -17,7 +17,7 @@ export const isFirstParty = (client: { metadata(): Record<string, unknown> } | u
  * - for other clients, a session with no grant for the client yet starts from what the citizen
  *   allowed it before, while a grant of theirs for it lives (remembered-consent.ts).
  */
-export function loadExistingGrant(authentications: SessionAuthentications, findAllowedBefore?: FindAllowedBefore) {
+export function loadExistingGrant(authentications: SessionAuthentications, allowedBefore?: AllowedBeforeLookup) {
   return async (ctx: KoaContextWithOIDC): Promise<Grant | undefined> => {
     const { oidc } = ctx;
     const result = oidc.result as { login?: { authentication?: Authentication }; consent?: unknown } | undefined;
@@ -43,8 +43,8 @@ export function loadExistingGrant(authentications: SessionAuthentications, findA
     if (!accountId) return grant;
     if (!isFirstParty(client)) {
       // prompt=consent: the app wants the citizen asked afresh, about everything it asks for.
-      if (grant || !findAllowedBefore || (oidc.prompts as Set<string>).has('consent')) return grant;
-      const before = await findAllowedBefore(accountId, client.clientId);
+      if (grant || !allowedBefore || (oidc.prompts as Set<string>).has('consent')) return grant;
+      const before = await allowedBefore.find(accountId, client.clientId);
       const remembered = before && grantFromAllowed(ctx, before, accountId);
       if (remembered) await remembered.save();
       return remembered;

@@ -9,7 +9,7 @@ import { ACR_VALUES, type Accounts } from '../accounts/index.js';
 import { stepUpPolicy } from './acr-policy.js';
 import { claimsConfig, findAccount } from './claims.js';
 import { loadExistingGrant } from './grants.js';
-import type { FindAllowedBefore } from './remembered-consent.js';
+import { prefetchAllowedBefore, type AllowedBeforeLookup } from './remembered-consent.js';
 import type { Outbound } from '../outbound/index.js';
 import { providerPages } from './pages.js';
 import { resourceIndicators } from './resources.js';
@@ -59,15 +59,15 @@ export interface ProviderDeps {
   /** Whether a client is a department system, which alone gets `certificates:push` tokens (admin/department-system-auth.ts). */
   isDepartmentSystem?: ((clientId: string) => Promise<boolean>) | undefined;
   /** What a citizen allowed a client in a grant still live (remembered-consent.ts): consent is asked once per app. */
-  findAllowedBefore?: FindAllowedBefore | undefined;
+  allowedBefore?: AllowedBeforeLookup | undefined;
 }
 
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
-export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, presentationSignIn, channels, onGrant, extraGrants, credentialScopes, isDepartmentSystem, findAllowedBefore }: ProviderDeps, jwks: JWK[]): Provider {
+export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, presentationSignIn, channels, onGrant, extraGrants, credentialScopes, isDepartmentSystem, allowedBefore }: ProviderDeps, jwks: JWK[]): Provider {
   // Pairwise subjects and citizen-ID pseudonyms: version 1 for good, or every client's identifiers would change.
   const pairwise = createPurposeKeys(config.secrets).keyed('pairwise', 1);
-  const accountFinder = findAccount(accounts, authentications, pairwise);
+  const accountFinder = findAccount(accounts, authentications, pairwise, allowedBefore && prefetchAllowedBefore(allowedBefore));
   const accessTokenFacts = async (_ctx: unknown, issued: object): Promise<TokenFacts | undefined> => {
     const token = issued as { accountId?: string; grantId?: string; sessionUid?: string };
     if (!token.accountId) return undefined;
@@ -137,7 +137,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     renderError: providerPages.renderError,
     // A session below the requested acr goes back to the login interaction, which steps it up.
     interactions: { policy: stepUpPolicy(authentications), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
-    loadExistingGrant: loadExistingGrant(authentications, findAllowedBefore),
+    loadExistingGrant: loadExistingGrant(authentications, allowedBefore),
     // Refresh tokens go to clients registered for the refresh_token grant; each use rotates them,
     // and oidc-provider revokes the whole grant when a rotated-out token comes back. FAPI 2.0
     // clients' are not rotated: the profile forbids it, and each use needs the client's key.

@@ -1,6 +1,9 @@
 import type { Grant, KoaContextWithOIDC } from 'oidc-provider';
 import { isPostgres, type Database } from '../storage/database.js';
 import { statements } from '../storage/statements.js';
+import { once, requestMemo } from '../storage/request-memo.js';
+import { accountKey } from '../storage/oidc-adapter.js';
+import { metadataOf } from './client-metadata.js';
 
 /** What a citizen allowed an app in a grant that is still live: its OIDC scopes and claims, and its resource scopes. */
 export interface AllowedBefore {
@@ -9,8 +12,16 @@ export interface AllowedBefore {
   resources: Record<string, string>;
 }
 
-/** The newest live grant of an account for a client, read in one statement. */
-export type FindAllowedBefore = (accountId: string, clientId: string) => Promise<AllowedBefore | undefined>;
+/** What a citizen allowed a client before (the newest live grant of theirs for it), found by account `sub` and client id. */
+export interface AllowedBeforeLookup {
+  find(accountId: string, clientId: string): Promise<AllowedBefore | undefined>;
+  /**
+   * Reads the account by `sub` together with what it allowed `clientId` before, in one statement,
+   * and leaves both in the request's memo: the account for `accounts.findBySub`, the rest for
+   * `find`. An authorization request reads the account anyway, just before it looks for the grant.
+   */
+  prefetch(accountId: string, clientId: string): Promise<void>;
+}
 
 /**
  * Consent is asked once per app, not once per browser session. A grant (what the citizen allowed
@@ -23,33 +34,84 @@ export type FindAllowedBefore = (accountId: string, clientId: string) => Promise
  * A new grant rather than the old one: each session's grant is revoked when that session signs
  * out, and sharing one would sign the citizen out of the app everywhere.
  */
-export function allowedBefore(db: Database): FindAllowedBefore {
+export function allowedBefore(db: Database): AllowedBeforeLookup {
   const sql = statements(db);
   const clientIdOf = isPostgres(db) ? `(g.payload::json ->> 'clientId')` : `json_extract(g.payload, '$.clientId')`;
-  const text =
-    `select g.payload as payload from account_index i join oidc_models g on g.model = 'Grant' and g.id = i.id ` +
-    `where i.account_id = ? and i.model = 'Grant' and (i.expires_at is null or i.expires_at > ?) ` +
-    `and (g.expires_at is null or g.expires_at > ?) and ${clientIdOf} = ? ` +
-    `order by g.expires_at desc limit 1`;
-  return async (accountId, clientId) => {
-    const now = Date.now();
-    const row = await sql.first<{ payload: string | Record<string, unknown> }>(text, [accountId, now, now, clientId]);
-    if (!row) return undefined;
-    const payload = (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as {
-      accountId?: unknown;
-      clientId?: unknown;
-      openid?: { scope?: unknown; claims?: unknown };
-      resources?: Record<string, unknown>;
-    };
-    // The index row names the account; the grant itself must say the same.
-    if (payload.accountId !== accountId || payload.clientId !== clientId) return undefined;
-    const resources: Record<string, string> = {};
-    for (const [indicator, scope] of Object.entries(payload.resources ?? {})) if (typeof scope === 'string') resources[indicator] = scope;
-    return {
-      scope: typeof payload.openid?.scope === 'string' ? payload.openid.scope : '',
-      claims: Array.isArray(payload.openid?.claims) ? payload.openid.claims.filter((c): c is string => typeof c === 'string') : [],
-      resources,
-    };
+  const newestGrant = (account: string) =>
+    `select g.payload from account_index i join oidc_models g on g.model = 'Grant' and g.id = i.id ` +
+    `where i.account_id = ${account} and i.model = 'Grant' and (i.expires_at is null or i.expires_at > ?) ` +
+    `and (g.expires_at is null or g.expires_at > ?) and ${clientIdOf} = ? order by g.expires_at desc limit 1`;
+  const alone = `select (${newestGrant('?')}) as allowed_before`;
+  const withAccount = `select a.*, (${newestGrant('a.sub')}) as allowed_before from accounts a where a.sub = ?`;
+  const key = (accountId: string, clientId: string) => `allowed-before:${accountId}:${clientId}`;
+
+  return {
+    find: (accountId, clientId) =>
+      once(key(accountId, clientId), async () => {
+        const now = Date.now();
+        const row = await sql.first<{ allowed_before: unknown }>(alone, [accountId, now, now, clientId]);
+        return parse(row?.allowed_before, accountId, clientId);
+      }),
+    async prefetch(accountId, clientId) {
+      const memo = requestMemo();
+      if (!memo || memo.values.has(accountKey(accountId))) return;
+      const now = Date.now();
+      const found = sql.first<Record<string, unknown>>(withAccount, [now, now, clientId, accountId]);
+      // Both keys wait on the one statement; a failure is not remembered (as `once` does).
+      const account = found.then((row) => {
+        if (!row) return undefined;
+        const rest = { ...row };
+        delete rest.allowed_before;
+        return rest;
+      });
+      const allowed = found.then((row) => parse(row?.allowed_before, accountId, clientId));
+      // Whoever reads them after a failure reads the store again (below); these must not go unhandled.
+      account.catch(() => undefined);
+      allowed.catch(() => undefined);
+      memo.values.set(accountKey(accountId), account);
+      memo.values.set(key(accountId, clientId), allowed);
+      found.catch(() => {
+        memo.values.delete(accountKey(accountId));
+        memo.values.delete(key(accountId, clientId));
+      });
+      await found.catch(() => undefined);
+    },
+  };
+}
+
+function parse(stored: unknown, accountId: string, clientId: string): AllowedBefore | undefined {
+  if (stored === null || stored === undefined) return undefined;
+  const payload = (typeof stored === 'string' ? JSON.parse(stored) : stored) as {
+    accountId?: unknown;
+    clientId?: unknown;
+    openid?: { scope?: unknown; claims?: unknown };
+    resources?: Record<string, unknown>;
+  };
+  // The index row names the account; the grant itself must say the same.
+  if (payload.accountId !== accountId || payload.clientId !== clientId) return undefined;
+  const resources: Record<string, string> = {};
+  for (const [indicator, scope] of Object.entries(payload.resources ?? {})) if (typeof scope === 'string') resources[indicator] = scope;
+  return {
+    scope: typeof payload.openid?.scope === 'string' ? payload.openid.scope : '',
+    claims: Array.isArray(payload.openid?.claims) ? payload.openid.claims.filter((c): c is string => typeof c === 'string') : [],
+    resources,
+  };
+}
+
+/**
+ * For findAccount: on an authorization request about to look for a grant it has not got (a new
+ * session at this client, no consent just given, no `prompt=consent`), the account is read with
+ * what it allowed the client before (`prefetch`). Elsewhere it does nothing.
+ */
+export function prefetchAllowedBefore(lookup: AllowedBeforeLookup) {
+  return async (ctx: KoaContextWithOIDC, accountId: string): Promise<void> => {
+    const { oidc } = ctx;
+    if (!oidc || (oidc.route !== 'authorization' && oidc.route !== 'resume')) return;
+    const client = oidc.client;
+    const session = oidc.session;
+    if (!client || metadataOf(client).first_party === true || session?.accountId !== accountId || session.grantIdFor(client.clientId)) return;
+    if ((oidc.result as { consent?: unknown } | undefined)?.consent || (oidc.prompts as Set<string>).has('consent')) return;
+    await lookup.prefetch(accountId, client.clientId);
   };
 }
 

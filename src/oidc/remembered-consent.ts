@@ -115,6 +115,14 @@ export function prefetchAllowedBefore(lookup: AllowedBeforeLookup) {
   };
 }
 
+/**
+ * Never carried over: what an app sees of the citizen ID depends on its release policy (none,
+ * masked, pseudonym, full), which operators may change after the citizen allowed it, and the consent
+ * page says what the policy reveals now. A citizen who allowed a masked number has not allowed the
+ * full one, so this is asked each time the app asks for it.
+ */
+const ASKED_EVERY_TIME: ReadonlySet<string> = new Set(['citizen_id']);
+
 const words = (s: unknown): string[] => String(s ?? '').split(' ').filter(Boolean);
 
 /**
@@ -126,10 +134,10 @@ export function grantFromAllowed(ctx: KoaContextWithOIDC, before: AllowedBefore,
   const client = oidc.client!;
   const grant = new oidc.provider.Grant({ clientId: client.clientId, accountId });
   const allowedScopes = new Set(words(before.scope));
-  const scopes = [...(oidc.requestParamOIDCScopes as Set<string>)].filter((s) => allowedScopes.has(s));
+  const scopes = [...(oidc.requestParamOIDCScopes as Set<string>)].filter((s) => allowedScopes.has(s) && !ASKED_EVERY_TIME.has(s));
   if (scopes.length) grant.addOIDCScope(scopes.join(' '));
   const allowedClaims = new Set(before.claims);
-  const claims = [...((oidc.requestParamClaims as Set<string> | undefined) ?? [])].filter((c) => allowedClaims.has(c));
+  const claims = [...((oidc.requestParamClaims as Set<string> | undefined) ?? [])].filter((c) => allowedClaims.has(c) && !ASKED_EVERY_TIME.has(c));
   if (claims.length) grant.addOIDCClaims(claims);
   let resources = 0;
   for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {

@@ -85,6 +85,21 @@ describe.each(backends)('consent asked once per app ($name)', ({ name, enabled }
     expect((await signIn(h, app, citizen, { scope: 'openid profile phone' })).consentPages).toEqual([]);
   });
 
+  it.skipIf(!enabled)('asks again for the citizen ID each time: what the app sees of it follows a policy operators may change', async () => {
+    const citizen = await h.citizen();
+    const idApp = await h.client({ name: '不动产登记', scope: 'openid profile citizen_id', citizenIdRelease: 'masked' });
+    const first = await signIn(h, idApp, citizen, { scope: 'openid profile citizen_id' });
+    expect(first.consentPages).toHaveLength(1);
+    expect(first.consentPages[0]).toContain('部分隐藏的身份证号');
+    const again = await signIn(h, idApp, citizen, { scope: 'openid profile citizen_id' });
+    expect(again.consentPages).toHaveLength(1);
+    // Only the citizen ID is asked: the rest was allowed before.
+    expect(again.consentPages[0]).toContain('部分隐藏的身份证号');
+    expect(again.consentPages[0]).not.toContain('姓名、出生日期和性别');
+    // Without it, nothing is asked.
+    expect((await signIn(h, idApp, citizen)).consentPages).toEqual([]);
+  });
+
   it.skipIf(!enabled)('asks when the app asks for it with prompt=consent', async () => {
     const citizen = await h.citizen();
     await signIn(h, app, citizen);

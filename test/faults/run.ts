@@ -109,7 +109,10 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
   const redirectUri = 'http://127.0.0.1:9/cb';
   const client = await seeder.clients.create({ name: `Fault RP ${name}`, redirectUris: [redirectUri], grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], scope: 'openid profile' });
   const citizens: { identifier: string; password: string }[] = [];
-  for (let i = 0; i < 8; i++) {
+  // Enough citizens that no one of them signs in often: a sign-in counts as a guess until it
+  // succeeds (src/accounts/lockout.ts), so attempts that a fault cut short stay counted, and five
+  // of them in a row on one citizen would rightly throttle that citizen (a 429 the load reports).
+  for (let i = 0; i < 24; i++) {
     const identifier = syntheticCitizenId();
     const password = `faults-${i}-${Date.now()}-Aa1`;
     await seeder.accounts.create({ citizenId: identifier, name: '测试', password });

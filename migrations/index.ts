@@ -20,6 +20,7 @@ import * as certificates from './20261206_019_certificates.js';
 import * as verifierKeys from './20261207_020_verifier_keys.js';
 import * as certificateTypeVersions from './20261207_030_certificate_type_versions.js';
 import * as accountStatus from './20261207_050_account_status.js';
+import * as accountIndexClient from './20261208_060_account_index_client.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -44,4 +45,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261207_020_verifier_keys', verifierKeys],
   ['20261207_030_certificate_type_versions', certificateTypeVersions],
   ['20261207_050_account_status', accountStatus],
+  ['20261208_060_account_index_client', accountIndexClient],
 ];

@@ -42,8 +42,12 @@ export interface AccountIndex {
 }
 
 const UPSERT_INDEX =
-  'insert into account_index (model, id, account_id, expires_at) values (?, ?, ?, ?) ' +
-  'on conflict (model, id) do update set account_id = excluded.account_id, expires_at = excluded.expires_at';
+  'insert into account_index (model, id, account_id, client_id, expires_at) values (?, ?, ?, ?, ?) ' +
+  'on conflict (model, id) do update set account_id = excluded.account_id, client_id = excluded.client_id, expires_at = excluded.expires_at';
+
+/** A grant's app, kept on its index row so that a citizen's grants for one app are found by index (src/oidc/remembered-consent.ts). */
+const clientOf = (model: string, payload: AdapterPayload): string | null =>
+  model === 'Grant' && typeof payload.clientId === 'string' ? payload.clientId : null;
 
 export function createAccountIndex(db: Database): AccountIndex {
   const batch = writeBatch(db);
@@ -54,12 +58,12 @@ export function createAccountIndex(db: Database): AccountIndex {
     written.set(key, until);
   };
 
-  async function add(model: string, id: string, accountId: string, expiresIn: number | undefined) {
-    const key = `${model}:${id}:${accountId}`;
+  async function add(model: string, id: string, accountId: string, clientId: string | null, expiresIn: number | undefined) {
+    const key = `${model}:${id}:${accountId}:${clientId ?? ''}`;
     const until = expiresIn === undefined ? Number.MAX_SAFE_INTEGER : Date.now() + expiresIn * 1000;
     const known = written.get(key);
     if (known !== undefined && known >= until - 60_000) return;
-    await batch.defer(`account_index:${model}:${id}`, UPSERT_INDEX, [model, id, accountId, expiresIn === undefined ? null : until]);
+    await batch.defer(`account_index:${model}:${id}`, UPSERT_INDEX, [model, id, accountId, clientId, expiresIn === undefined ? null : until]);
     remember(key, until);
   }
 
@@ -105,7 +109,7 @@ export function createAccountIndex(db: Database): AccountIndex {
           await inner.upsert(id, payload, expiresIn);
           const key = keyOf(id, payload);
           const accountId = payload.accountId as string | undefined;
-          if (key && accountId) await add(model, key, accountId, expiresIn);
+          if (key && accountId) await add(model, key, accountId, clientOf(model, payload), expiresIn);
         },
       };
       if (REMOVED_ON_DESTROY.has(model)) {

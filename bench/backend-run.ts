@@ -54,10 +54,8 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   const ccY = target(clientCredentialsRequest(setup.clientId, setup.clientSecret));
   const ccB: Target = { server: 'bare oidc-provider', base: bare.base, meter: bare.meter, measuresDb: false, request: clientCredentialsRequest(bare.clientId, bare.clientSecret) };
   for (const t of [ccY, ccB]) checkJwtAccessToken(t.server, await sendOnce(t.base, t.request));
-  // A longer warm-up here than elsewhere: Yihao has more code for V8 to optimise than the bare
-  // provider, and with 1 s its first measured slice still cost 25-40% more than its later ones.
-  await cannon(ccY, knobs.ccWarmupSeconds);
-  await cannon(ccB, knobs.ccWarmupSeconds);
+  await cannon(ccY, knobs.warmupSeconds);
+  await cannon(ccB, knobs.warmupSeconds);
   const half = knobs.seconds / 2;
   const y1 = await cannon(ccY, half);
   const b1 = await cannon(ccB, half);

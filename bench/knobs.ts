@@ -10,8 +10,12 @@ export const knobs = {
   /** auto (both when PostgreSQL and Redis answer, else SQLite), sqlite, or postgres+redis. */
   backend: process.env.BENCH_BACKEND ?? 'auto',
   seconds: num('BENCH_SECONDS', 4),
-  warmupSeconds: 1,
-  ccWarmupSeconds: 3,
+  /**
+   * Before each server's first slice of an endpoint. Yihao has more code for V8 to optimise than
+   * the bare provider: after 1 s its userinfo still cost twice its steady CPU per request, and
+   * client_credentials 25-40% more (bench/README.md, "Method").
+   */
+  warmupSeconds: 3,
   connections: num('BENCH_CONNECTIONS', 10),
   signInLoops: num('BENCH_SIGNIN_LOOPS', 8),
   signInSeconds: num('BENCH_SIGNIN_SECONDS', 6),

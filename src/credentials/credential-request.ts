@@ -6,7 +6,7 @@ import type { AuditLog } from '../audit/index.js';
 import { ChannelApiError } from '../channels/mobile/api-error.js';
 import { verifyDpopProof, type ProofReplay } from '../channels/mobile/request-proofs.js';
 import { AccessTokenRefused, type VerifyAccessToken } from '../oidc/access-token-verifier.js';
-import type { CredentialStore } from './credential-store.js';
+import { AccountNotActive, type CredentialStore } from './credential-store.js';
 import { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT, issueIdentityCredential } from './identity-credential.js';
 import type { IssuerSigner } from './issuer-signer.js';
 import { BATCH_SIZE, PROOF_ALGS } from './issuer-metadata.js';
@@ -163,60 +163,72 @@ export function credentialRequests(deps: {
 
   return {
     async handle(req: CredentialHttpRequest): Promise<Record<string, unknown>> {
-      const now = Date.now();
-      const { client, account, facts, token } = await authorize(req);
-      const metadata = await deps.metadata();
-      const parsed = parse(req.body, metadata);
-      const certificate = parsed.credentialConfigurationId === undefined ? undefined : deps.certificates?.configuration(parsed.credentialConfigurationId);
-      if (parsed.credentialConfigurationId !== IDENTITY_CONFIGURATION_ID && !certificate) {
-        throw refuse('unknown_credential_configuration', `this issuer issues ${IDENTITY_CONFIGURATION_ID} and its certificate types' configurations (credential_configuration_id)`);
+      try {
+        return await issue(req);
+      } catch (e) {
+        // Disabled after its token was checked: refused as its token would be now.
+        if (!(e instanceof AccountNotActive)) throw e;
+        const scheme = req.authorization.startsWith('DPoP') ? 'DPoP' : 'Bearer';
+        const message = 'the account behind the access token is not active';
+        throw new ChannelApiError(401, 'invalid_token', message, tokenChallenge(scheme, 'invalid_token', message));
       }
-      const scope = certificate?.scope ?? IDENTITY_SCOPE;
-      if (!String(token.scope ?? '').split(' ').includes(scope)) {
-        const message = `the access token lacks the ${scope} scope`;
-        throw new ChannelApiError(403, 'insufficient_scope', message, tokenChallenge(req.authorization.startsWith('DPoP') ? 'DPoP' : 'Bearer', 'insufficient_scope', message));
-      }
-      const jwts = parsed.proofs?.jwt;
-      if (!jwts) throw refuse('invalid_proof', 'key proofs of type jwt are required (proofs.jwt)');
-      // Before a proof uses its nonce up: a citizen without the certificate may ask again once they have it.
-      const held = certificate && (await deps.certificates!.held(account, certificate.typeId, now, token as { gty?: string; grantId?: string }));
-      if (certificate && !held) throw refuse('credential_request_denied', 'the citizen holds no valid certificate of this type');
-      const keys = await provenKeys(jwts, client.clientId, now, metadata);
-      if (held) {
-        const credentials = await deps.certificates!.issue(held, { account, client: client.clientId, keys, now, ip: req.ip, requestId: req.requestId });
-        return vci.createCredentialResponse({ credentialRequest: parsed, credentials });
-      }
-      const acr = facts?.acr ?? IDENTITY_MIN_ACR;
-      const expiresAt = now + deps.validitySeconds * 1000;
-      const signingKey = await deps.signer.active();
-      const credentials: { credential: string }[] = [];
-      const ids: string[] = [];
-      for (const holderJwk of keys) {
-        const row = await deps.store.record({ accountId: account.id, type: IDENTITY_VCT, clientId: client.clientId, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: now, expiresAt });
-        ids.push(row.id);
-        const credential = await issueIdentityCredential({
-          subject: { account, acr },
-          holderJwk,
-          issuer: deps.issuer,
-          issuedAt: now,
-          expiresAt,
-          status: { uri: deps.statusLists.uri(row.statusListId), idx: row.statusIndex },
-          signingKey,
-        });
-        credentials.push({ credential });
-      }
-      await deps.audit.append({
-        action: 'vc.issued',
-        actorType: 'citizen',
-        actorId: account.sub,
-        accountId: account.sub,
-        clientId: client.clientId,
-        ip: req.ip,
-        requestId: req.requestId,
-        details: { type: IDENTITY_VCT, credential_ids: ids, acr },
-      });
-      return vci.createCredentialResponse({ credentialRequest: parsed, credentials });
     },
   };
+
+  async function issue(req: CredentialHttpRequest): Promise<Record<string, unknown>> {
+    const now = Date.now();
+    const { client, account, facts, token } = await authorize(req);
+    const metadata = await deps.metadata();
+    const parsed = parse(req.body, metadata);
+    const certificate = parsed.credentialConfigurationId === undefined ? undefined : deps.certificates?.configuration(parsed.credentialConfigurationId);
+    if (parsed.credentialConfigurationId !== IDENTITY_CONFIGURATION_ID && !certificate) {
+      throw refuse('unknown_credential_configuration', `this issuer issues ${IDENTITY_CONFIGURATION_ID} and its certificate types' configurations (credential_configuration_id)`);
+    }
+    const scope = certificate?.scope ?? IDENTITY_SCOPE;
+    if (!String(token.scope ?? '').split(' ').includes(scope)) {
+      const message = `the access token lacks the ${scope} scope`;
+      throw new ChannelApiError(403, 'insufficient_scope', message, tokenChallenge(req.authorization.startsWith('DPoP') ? 'DPoP' : 'Bearer', 'insufficient_scope', message));
+    }
+    const jwts = parsed.proofs?.jwt;
+    if (!jwts) throw refuse('invalid_proof', 'key proofs of type jwt are required (proofs.jwt)');
+    // Before a proof uses its nonce up: a citizen without the certificate may ask again once they have it.
+    const held = certificate && (await deps.certificates!.held(account, certificate.typeId, now, token as { gty?: string; grantId?: string }));
+    if (certificate && !held) throw refuse('credential_request_denied', 'the citizen holds no valid certificate of this type');
+    const keys = await provenKeys(jwts, client.clientId, now, metadata);
+    if (held) {
+      const credentials = await deps.certificates!.issue(held, { account, client: client.clientId, keys, now, ip: req.ip, requestId: req.requestId });
+      return vci.createCredentialResponse({ credentialRequest: parsed, credentials });
+    }
+    const acr = facts?.acr ?? IDENTITY_MIN_ACR;
+    const expiresAt = now + deps.validitySeconds * 1000;
+    const signingKey = await deps.signer.active();
+    const credentials: { credential: string }[] = [];
+    const ids: string[] = [];
+    for (const holderJwk of keys) {
+      const row = await deps.store.record({ accountId: account.id, type: IDENTITY_VCT, clientId: client.clientId, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: now, expiresAt });
+      ids.push(row.id);
+      const credential = await issueIdentityCredential({
+        subject: { account, acr },
+        holderJwk,
+        issuer: deps.issuer,
+        issuedAt: now,
+        expiresAt,
+        status: { uri: deps.statusLists.uri(row.statusListId), idx: row.statusIndex },
+        signingKey,
+      });
+      credentials.push({ credential });
+    }
+    await deps.audit.append({
+      action: 'vc.issued',
+      actorType: 'citizen',
+      actorId: account.sub,
+      accountId: account.sub,
+      clientId: client.clientId,
+      ip: req.ip,
+      requestId: req.requestId,
+      details: { type: IDENTITY_VCT, credential_ids: ids, acr },
+    });
+    return vci.createCredentialResponse({ credentialRequest: parsed, credentials });
+  }
 }
 export type CredentialRequests = ReturnType<typeof credentialRequests>;

@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { Knex } from 'knex';
 import { uniqueViolation } from '../accounts/account-store.js';
 import type { Database } from '../storage/database.js';
+import { statements } from '../storage/statements.js';
 
 /** `suspended` only in 2-bit lists (department certificates): Token Status List's value 2. */
 export type CredentialStatus = 'valid' | 'revoked' | 'suspended';
@@ -76,6 +77,14 @@ const toCredential = (r: IssuedRow): IssuedCredential => ({
   revokedAt: r.revoked_at === null ? undefined : Number(r.revoked_at),
 });
 
+/** The account a credential was about to be recorded for is no longer active (it was disabled meanwhile). */
+export class AccountNotActive extends Error {
+  constructor() {
+    super('the account is not active');
+    this.name = 'AccountNotActive';
+  }
+}
+
 /** Attempts at a free random index before giving up: a list is closed half full, so each succeeds with odds of at least one half. */
 const INDEX_ATTEMPTS = 24;
 
@@ -87,6 +96,37 @@ const INDEX_ATTEMPTS = 24;
  * the revoked rows, read when it is served, so that two revocations can never overwrite each other.
  */
 export function credentialStore(db: Database, settings: { statusListSize: number }) {
+  const sql = statements(db);
+
+  /**
+   * Inserts `row` only while its account is active, so that a request let in just before a disable
+   * cannot leave a live credential behind. A disable updates the account row and then revokes its
+   * credentials in one transaction (src/oidc/sign-out.ts). On PostgreSQL the account row is read
+   * FOR SHARE: an insert waits for a disable in flight, then sees it; one that got in first is
+   * committed before the disable's revocation reads. On SQLite both are immediate transactions.
+   */
+  async function insertWhileActive(row: IssuedRow): Promise<void> {
+    if (sql.pg) {
+      await db.transaction(async (trx) => {
+        const account = (await trx('accounts').where({ id: row.account_id }).forShare().first('status')) as { status: string } | undefined;
+        if (account?.status !== 'active') throw new AccountNotActive();
+        await trx('issued_credentials').insert(row);
+      });
+      return;
+    }
+    const columns = Object.keys(row);
+    const insert = `insert into issued_credentials (${columns.join(', ')}) values (${columns.map(() => '?').join(', ')})`;
+    await sql.onSqlite((statement, conn) =>
+      conn
+        .transaction(() => {
+          const account = statement('select status from accounts where id = ?').get(row.account_id) as { status: string } | undefined;
+          if (account?.status !== 'active') throw new AccountNotActive();
+          statement(insert).run(...columns.map((c) => row[c as keyof IssuedRow]));
+        })
+        .immediate(),
+    );
+  }
+
   async function openList(now: number, bits: 1 | 2): Promise<ListRow> {
     const open = (await db<ListRow>('credential_status_lists')
       .whereRaw('issued * 2 < size')
@@ -101,7 +141,10 @@ export function credentialStore(db: Database, settings: { statusListSize: number
   }
 
   return {
-    /** Records a credential about to be issued, with a free entry in an open status list. */
+    /**
+     * Records a credential about to be issued, with a free entry in an open status list; throws
+     * `AccountNotActive` once its account is disabled (or being disabled).
+     */
     /** `bits: 2` puts it in a list that can also say "suspended". */
     async record(c: { accountId: string; type: string; clientId: string; holderJkt: string; issuedAt: number; expiresAt: number; bits?: 1 | 2 }): Promise<IssuedCredential> {
       const list = await openList(c.issuedAt, c.bits ?? 1);
@@ -120,7 +163,7 @@ export function credentialStore(db: Database, settings: { statusListSize: number
           revoked_at: null,
         };
         try {
-          await db('issued_credentials').insert(row);
+          await insertWhileActive(row);
         } catch (e) {
           if (uniqueViolation(e)) continue;
           throw e;

@@ -19,13 +19,15 @@ export const knobs = {
   connections: num('BENCH_CONNECTIONS', 10),
   signInLoops: num('BENCH_SIGNIN_LOOPS', 8),
   signInSeconds: num('BENCH_SIGNIN_SECONDS', 6),
+  /** Sign-in loops before the measured ones (not measured). */
+  signInWarmupSeconds: 2,
   /** Split in two: before and after the sign-ins. */
   argon2Seconds: 4,
   /** Operations per scenario in the round-trip counting pass. */
   countOps: num('BENCH_COUNT_OPS', 20),
   /** Wait after the last response of a counting pass, for work done after the response (audit appends). */
   settleMs: num('BENCH_SETTLE_MS', 500),
-  quietWaitSeconds: num('BENCH_QUIET_WAIT', 20),
+  quietWaitSeconds: num('BENCH_QUIET_WAIT', 10),
   logLevel: process.env.BENCH_LOG_LEVEL,
   configJson: process.env.BENCH_CONFIG_JSON,
   cpuProfile: Boolean(process.env.BENCH_CPU_PROF),

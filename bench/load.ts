@@ -93,7 +93,7 @@ export async function measure(name: string, t: Target): Promise<Row> {
 export async function signInLoad(
   rp: RelyingParty,
   pick: (loop: number) => { identifier: string; password: string },
-  opts: { meter: CpuMeter; measuresDb: boolean; loops: number; seconds: number; name?: string; extra?: Record<string, string> },
+  opts: { meter: CpuMeter; measuresDb: boolean; loops: number; seconds: number; name?: string; extra?: Record<string, string>; /** A warm-up: no line printed. */ quiet?: boolean },
 ): Promise<{ row: Row; tokens: TokenSet[] }> {
   const latencies: number[] = [];
   const tokens: TokenSet[] = [];
@@ -133,7 +133,7 @@ export async function signInLoad(
     total: latencies.length,
     failed,
   };
-  printRow(row, `, scripted browser CPU ${fmtMs((client.user + client.system) / 1000 / latencies.length)} ms/op`);
+  if (!opts.quiet) printRow(row, `, scripted browser CPU ${fmtMs((client.user + client.system) / 1000 / latencies.length)} ms/op`);
   return { row, tokens };
 }
 

@@ -67,8 +67,11 @@ export function accountStore(db: Database) {
     credential: (account_id: string, type: CredentialRow['type']) =>
       db<CredentialRow>('credentials').where({ account_id, type }).orderBy('created_at', 'desc').first(),
     /** With `trx`, the change commits with the rest of that transaction (its audit event). */
-    async setStatus(id: string, status: AccountStatus, at: number, trx?: Knex.Transaction): Promise<void> {
-      await (trx ?? db)('accounts').where({ id }).update({ status, updated_at: at });
+    /** How many rows changed: 0 when `from` is given and the account's status is not one of them. */
+    async setStatus(id: string, status: AccountStatus, at: number, trx?: Knex.Transaction, from?: readonly AccountStatus[]): Promise<number> {
+      const q = (trx ?? db)('accounts').where({ id });
+      if (from) q.whereIn('status', [...from]);
+      return q.update({ status, updated_at: at });
     },
     async setAssurance(id: string, assurance: IdentityAssurance, at: number): Promise<void> {
       await db('accounts').where({ id }).update({ assurance, assurance_at: at, updated_at: at });

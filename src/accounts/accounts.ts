@@ -12,6 +12,14 @@ import type { Lockout } from './lockout.js';
 import { forget, once } from '../storage/request-memo.js';
 import { accountKey } from '../storage/oidc-adapter.js';
 
+/** A conditional status change (`setStatus` with `from`) found the account already changed: another change got there first. */
+export class StatusChanged extends Error {
+  constructor() {
+    super('the account status changed meanwhile');
+    this.name = 'StatusChanged';
+  }
+}
+
 const newId = (prefix: string) => `${prefix}${randomBytes(12).toString('base64url')}`;
 
 export const accountInput = z.object({
@@ -300,16 +308,18 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
      * `recordIn` writes what belongs with the change (its audit event) in the same transaction, so
      * that neither lands without the other.
      */
-    async setStatus(id: string, status: AccountRow['status'], recordIn?: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
-      if (recordIn) {
-        await db.transaction(async (trx) => {
-          await store.setStatus(id, status, Date.now(), trx);
-          await recordIn(trx);
-        });
-      } else {
-        await store.setStatus(id, status, Date.now());
+    async setStatus(id: string, status: AccountRow['status'], recordIn?: (trx: Knex.Transaction) => Promise<void>, opts: { from?: readonly AccountRow['status'][] } = {}): Promise<void> {
+      try {
+        if (recordIn) {
+          await db.transaction(async (trx) => {
+            // The row first, conditionally: of two changes at once, the second finds it changed and writes no record.
+            if ((await store.setStatus(id, status, Date.now(), trx, opts.from)) === 0 && opts.from) throw new StatusChanged();
+            await recordIn(trx);
+          });
+        } else if ((await store.setStatus(id, status, Date.now(), undefined, opts.from)) === 0 && opts.from) throw new StatusChanged();
+      } finally {
+        forget('account:');
       }
-      forget('account:');
     },
 
     /** Records how the binding to the ID number was proven (registry check, chip, in person). */

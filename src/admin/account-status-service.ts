@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { Account, Accounts } from '../accounts/index.js';
+import { StatusChanged, type Account, type Accounts } from '../accounts/index.js';
 import { maskCitizenId, parseCitizenId } from '../identity/index.js';
 import type { DisableRecord, DisabledBy, SignOutResult } from '../oidc/sign-out.js';
 import type { AccountIndex } from '../storage/account-index.js';
@@ -79,6 +79,10 @@ export interface AccountStatusDeps {
 
 const newId = () => `as_${randomBytes(12).toString('base64url')}`;
 const conflict = (message: string) => new AdminError('conflict', message);
+/** An enable that found the account enabled meanwhile (by another operator or the CLI). */
+const notDisabled = (e: unknown): never => {
+  throw e instanceof StatusChanged ? conflict('the account is not disabled') : e;
+};
 
 /**
  * Disabling a citizen account and enabling it again (docs/admin.md, "Citizen accounts"). Accounts
@@ -126,10 +130,15 @@ export function accountStatusService(d: AccountStatusDeps) {
       id, accountId: account.id, kind: 'disable', status: 'done', reason: input.reason, note: input.note || undefined,
       actorType: by.actorType, actorId: by.actorId, createdAt: Date.now(), reviewerId: undefined, reviewedAt: undefined, reviewNote: undefined,
     };
-    await d.disableAccount(account.id, by, {
-      details: { change_id: id, reason: input.reason, note: change.note ?? null, status: { before: account.status, after: 'disabled' }, ...details },
-      inTransaction: (trx) => store.insert(change, trx),
-    });
+    await d
+      .disableAccount(account.id, by, {
+        details: { change_id: id, reason: input.reason, note: change.note ?? null, status: { before: account.status, after: 'disabled' }, ...details },
+        inTransaction: (trx) => store.insert(change, trx),
+      })
+      .catch((e: unknown) => {
+        // Another disable got there first (its record is the one that landed).
+        throw e instanceof StatusChanged ? conflict('the account is already disabled') : e;
+      });
   }
 
   async function reviewable(op: Operator, id: string, operation: string): Promise<{ request: StatusChange; account: Account }> {
@@ -211,7 +220,7 @@ export function accountStatusService(d: AccountStatusDeps) {
         await guard.record(op, 'account.enabled', { accountId: account.sub }, {
           request_id: request.id, reason: request.reason, note: request.note ?? null, requested_by: request.actorId, review_note: body.note || null, status: { before: 'disabled', after: 'active' },
         }, trx);
-      });
+      }, { from: ['disabled'] }).catch(notDisabled);
       return view((await accounts.findById(account.id))!);
     },
 
@@ -253,7 +262,7 @@ export function accountStatusService(d: AccountStatusDeps) {
           await store.supersedePending(account.id, change.createdAt, trx);
           await store.insert(change, trx);
           await guard.recordSystem('account.enabled', { accountId: account.sub }, { change_id: change.id, reason: change.reason, note: change.note ?? null, status: { before: 'disabled', after: 'active' } }, trx);
-        });
+        }, { from: ['disabled'] }).catch(notDisabled);
         return view((await accounts.findById(account.id))!);
       },
     },

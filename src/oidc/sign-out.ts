@@ -226,7 +226,7 @@ export function createSignOut({
         await audit.append({ action: 'account.disabled', ...by, accountId: account.sub, ...(record.details ? { details: record.details } : {}) }, { trx });
         await record.inTransaction?.(trx);
         await alsoInTransaction?.(trx);
-      });
+      }, { from: ['active', 'locked'] });
       const result = await everywhere(account.sub);
       await audit.append({ action: 'session.ended', ...by, accountId: account.sub, details: { everywhere: true, reason: 'account_disabled', ...result } });
       return result;

@@ -116,6 +116,22 @@ describe.each(backends)('disabling and enabling citizen accounts ($name)', ({ na
     expect(enabled).toMatchObject({ actorType: 'operator', actorId: ops.reviewerN.sub, details: { request_id: requestId, requested_by: ops.superN.sub, reason: 'identity_confirmed' } });
   });
 
+  it.skipIf(!enabled)('two operators disabling one account at the same moment: one disable lands, with one record; the other is told it is already disabled', async () => {
+    const citizen = await h.citizen();
+    const answers = await Promise.all([
+      ops.superN.api('POST', `/accounts/${citizen.sub}/disable`, { reason: 'fraud' }),
+      ops.superN2.api('POST', `/accounts/${citizen.sub}/disable`, { reason: 'compromised' }),
+    ]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    expect(await statusOf(citizen.sub)).toBe('disabled');
+    const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
+    const changes = (await h.yihao.stores.db('account_status_changes').where({ account_id: account.id, kind: 'disable' }).select('actor_id')) as { actor_id: string }[];
+    const events = (await h.yihao.services.audit.query({ subject: citizen.sub, action: 'account.disabled', limit: 5 })).events;
+    expect(changes).toHaveLength(1);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.actorId).toBe(changes[0]!.actor_id);
+  });
+
   it.skipIf(!enabled)('a rejected request leaves the account disabled; only a disabled account takes one', async () => {
     const citizen = await h.citizen();
     expect((await ops.superN.api('POST', `/accounts/${citizen.sub}/enable-requests`, { reason: 'citizen_request' })).status).toBe(409);

@@ -28,9 +28,16 @@ export async function up(knex: Knex): Promise<void> {
       .limit(500)
       .select('i.id', 'g.payload')) as { id: string; payload: string }[];
     if (rows.length === 0) break;
-    for (const row of rows) {
+    // One statement per batch (a CASE over its ids), not one per grant: a national table holds millions.
+    const found = rows.flatMap((row) => {
       const clientId = clientIdOf(row.payload);
-      if (clientId) await knex('account_index').where({ model: 'Grant', id: row.id }).update({ client_id: clientId });
+      return clientId ? [{ id: row.id, clientId }] : [];
+    });
+    if (found.length > 0) {
+      await knex('account_index')
+        .where('model', 'Grant')
+        .whereIn('id', found.map((f) => f.id))
+        .update({ client_id: knex.raw(`case id ${found.map(() => 'when ? then ?').join(' ')} end`, found.flatMap((f) => [f.id, f.clientId])) });
     }
     after = rows.at(-1)!.id;
   }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { RedisClient } from '../storage/redis.js';
 import type { DistributedLockoutPolicy, LockoutPolicy, LockoutStore } from './lockout.js';
 
@@ -6,10 +6,23 @@ import type { DistributedLockoutPolicy, LockoutPolicy, LockoutStore } from './lo
 // `...:ip:<address>` is a hash for one address (n: failures, exp: when they are forgotten, next:
 // when it may try again, known: until when it is familiar), `...:all` counts the failures from
 // every address in the current window (its TTL is the window, and the distributed lock), and
-// `...:ips` lists the addresses, so that an unlock can find them without a SCAN.
+// `...:ips` lists the addresses, so that an unlock can find them without a SCAN. `...:op:<id>` marks
+// one call of BEGIN or SUCCEED as done (BEGIN keeps its answer there) for OP_MS.
+//
+// Each call counts once however often it arrives: when a connection drops after a script reached
+// Redis but before its reply came back, ioredis sends it again on the next connection, and Redis
+// runs it again (test/integration/lockout-resend.test.ts). Without the mark, a network fault would
+// count one sign-in attempt as two guesses, or take back two for one success.
+const OP_MS = 60_000;
 
-/** KEYS: pair, all, ips. ARGV: now, maxFailures, windowMs, maxWaitMs, distributedMax, distributedWindowMs, ip, familiarMs. */
+/** KEYS: pair, all, ips, op. ARGV: now, maxFailures, windowMs, maxWaitMs, distributedMax, distributedWindowMs, ip, familiarMs, opMs. */
 const BEGIN = `
+local done = redis.call('GET', KEYS[4])
+if done then
+  local answer = {}
+  for v in string.gmatch(done, '%S+') do answer[#answer + 1] = tonumber(v) end
+  return answer
+end
 local now = tonumber(ARGV[1])
 local pair = redis.call('HMGET', KEYS[1], 'n', 'exp', 'next', 'known')
 local nxt = tonumber(pair[3] or '0')
@@ -31,10 +44,13 @@ local a = redis.call('INCR', KEYS[2])
 if a == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[6]) end
 local lockedNow = 0
 if a == tonumber(ARGV[5]) then lockedNow = 1 end
-return {0, now + wait, lockedNow, now + math.max(redis.call('PTTL', KEYS[2]), 0)}`;
+local answer = {0, now + wait, lockedNow, now + math.max(redis.call('PTTL', KEYS[2]), 0)}
+redis.call('SET', KEYS[4], table.concat(answer, ' '), 'PX', ARGV[9])
+return answer`;
 
-/** KEYS: pair, all, ips. ARGV: now, familiarMs, ip. */
+/** KEYS: pair, all, ips, op. ARGV: now, familiarMs, ip, opMs. */
 const SUCCEED = `
+if not redis.call('SET', KEYS[4], 1, 'NX', 'PX', ARGV[4]) then return 0 end
 redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
 redis.call('DEL', KEYS[1])
@@ -73,18 +89,20 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
   const ips = (subject: string) => `${prefix}lockout:{${subject}}:ips`;
   const pairPrefix = (subject: string) => `${prefix}lockout:{${subject}}:ip:`;
   const keys = (subject: string, ip: string) => [pairPrefix(subject) + ip, all(subject), ips(subject)];
+  // A new id per call; a resent call carries the same one.
+  const op = (subject: string) => `${prefix}lockout:{${subject}}:op:${randomBytes(12).toString('base64url')}`;
   const begin = script(redis, BEGIN);
   const succeed = script(redis, SUCCEED);
   const locked = script(redis, LOCKED);
   const clear = script(redis, CLEAR);
   return {
     async begin(subject, ip, now) {
-      const args = [now, policy.maxFailures, policy.windowSeconds * 1000, policy.lockSeconds * 1000, distributed.maxFailures, distributed.windowSeconds * 1000, ip, distributed.familiarSeconds * 1000];
-      const [refused, a = 0, b = 0, c = 0] = (await begin(keys(subject, ip), args)) as number[];
+      const args = [now, policy.maxFailures, policy.windowSeconds * 1000, policy.lockSeconds * 1000, distributed.maxFailures, distributed.windowSeconds * 1000, ip, distributed.familiarSeconds * 1000, OP_MS];
+      const [refused, a = 0, b = 0, c = 0] = (await begin([...keys(subject, ip), op(subject)], args)) as number[];
       return refused ? { refusedUntil: a } : { nextAt: a, lockedNow: b === 1, lockedUntil: c };
     },
     async succeed(subject, ip, now) {
-      await succeed(keys(subject, ip), [now, distributed.familiarSeconds * 1000, ip]);
+      await succeed([...keys(subject, ip), op(subject)], [now, distributed.familiarSeconds * 1000, ip, OP_MS]);
     },
     async lockedUntil(subject, now) {
       const ttl = (await locked([all(subject)], [distributed.maxFailures])) as number;

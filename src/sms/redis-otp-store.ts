@@ -7,27 +7,40 @@ import { DEFAULT_RETAIN_EXPIRED_MS, type AttemptClaim, type OtpStore, type Rolli
 // A throttle is a sorted set at `<prefix>sms:sends:<key>` of sends scored by time (a sliding log),
 // expiring natively one window after the latest send.
 // Each script touches one key, so the store also works on Redis Cluster.
+//
+// Each call answers a resend as it answered the first run: when a connection drops after a script
+// reached Redis but before its reply came back, ioredis sends it again on the next connection and
+// Redis runs it again (test/integration/sms-store-resend.test.ts). A call carries its own id (the
+// same in a resend), kept in the key it changed: `claim` and `consumedBy` in the code's hash, the
+// member itself in the throttle's set.
 
-/** KEYS[1] code; ARGV now, maxAttempts. Counts an attempt only on a live code. */
+/** KEYS[1] code; ARGV now, maxAttempts, call id. Counts an attempt only on a live code. */
 const CLAIM_ATTEMPT = `
-local h = redis.call('HMGET', KEYS[1], 'hash', 'exp', 'att', 'consumed')
+local h = redis.call('HMGET', KEYS[1], 'hash', 'exp', 'att', 'consumed', 'claim')
 if not h[1] then return {'missing'} end
+if h[5] == ARGV[3] then return {'claimed', h[1]} end
 if h[4] then return {'consumed'} end
 if tonumber(h[3]) >= tonumber(ARGV[2]) then return {'exhausted'} end
 if tonumber(h[2]) <= tonumber(ARGV[1]) then return {'expired'} end
 redis.call('HINCRBY', KEYS[1], 'att', 1)
+redis.call('HSET', KEYS[1], 'claim', ARGV[3])
 return {'claimed', h[1]}`;
 
-/** KEYS[1] code; ARGV codeHash, now. 1 = this call consumed it. */
+/** KEYS[1] code; ARGV codeHash, now, call id. 1 = this call consumed it. */
 const CONSUME = `
-if redis.call('HGET', KEYS[1], 'hash') ~= ARGV[1] then return 0 end
-return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[2])`;
+local h = redis.call('HMGET', KEYS[1], 'hash', 'consumedBy')
+if h[1] ~= ARGV[1] then return 0 end
+if h[2] == ARGV[3] then return 1 end
+local done = redis.call('HSETNX', KEYS[1], 'consumed', ARGV[2])
+if done == 1 then redis.call('HSET', KEYS[1], 'consumedBy', ARGV[3]) end
+return done`;
 
-/** KEYS[1] sends; ARGV now, windowMs, max, member. {1, 0} = taken; {0, ms} = full for ms more. */
+/** KEYS[1] sends; ARGV now, windowMs, max, member (this call's own). {1, 0} = taken; {0, ms} = full for ms more. */
 const TAKE = `
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return {1, 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local n = redis.call('ZCARD', KEYS[1])
 if n >= max then
@@ -39,6 +52,8 @@ redis.call('PEXPIRE', KEYS[1], window)
 return {1, 0}`;
 
 type Arg = string | number;
+
+const callId = () => randomBytes(12).toString('base64url');
 
 /** EVALSHA, falling back to EVAL once when the server has not seen the script (after a restart or failover). */
 function script(redis: RedisClient, source: string) {
@@ -77,14 +92,14 @@ export function createRedisOtpStore(redis: RedisClient, { prefix, retainExpiredM
     },
 
     async claimAttempt(key: string, now: number, maxAttempts: number): Promise<AttemptClaim> {
-      const [status, codeHash] = (await claimAttempt(codeKey(key), [now, maxAttempts])) as [string, string?];
+      const [status, codeHash] = (await claimAttempt(codeKey(key), [now, maxAttempts, callId()])) as [string, string?];
       if (status === 'claimed' && codeHash) return { status, codeHash };
       if (status === 'missing' || status === 'consumed' || status === 'exhausted' || status === 'expired') return { status };
       throw new Error(`unexpected answer from the SMS code script: ${status}`);
     },
 
     async consume(key: string, codeHash: string, now: number): Promise<boolean> {
-      return (await consume(codeKey(key), [codeHash, now])) === 1;
+      return (await consume(codeKey(key), [codeHash, now, callId()])) === 1;
     },
 
     async take(key: string, { max, windowMs }: RollingLimit, now: number): Promise<ThrottleTake> {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { RedisClient } from './redis.js';
 import { requestMemo, type RequestMemo } from './request-memo.js';
 import {
@@ -97,20 +97,35 @@ if fields[2] and redis.call('GET', ARGV[3] .. fields[2]) == ARGV[1] then redis.c
 if fields[3] and redis.call('GET', ARGV[4] .. fields[3]) == ARGV[1] then redis.call('DEL', ARGV[4] .. fields[3]) end
 return 1`;
 
-/** Sets `consumed` once, on a record that still exists. 1 = this call consumed it. */
+/**
+ * One-time steps answer a resent call as they answered it first. When a connection drops after a
+ * script reached Redis but before its reply came back, ioredis sends it again on the next
+ * connection, and Redis runs it again: a consume would then find the code consumed (by itself) and
+ * fail the token request, a replay check would call its own proof a replay. KEYS[2] is a key of
+ * this call's own (a random id, the same in a resend), set when the step succeeds and kept OP_MS.
+ */
+const OP_MS = 60_000;
+
+/** Sets `consumed` once, on a record that still exists. 1 = this call consumed it. KEYS: record, op. ARGV: now, opMs. */
 const CONSUME = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1])`;
+local done = redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1])
+if done == 1 then redis.call('SET', KEYS[2], 1, 'PX', ARGV[2]) end
+return done`;
 
 /**
  * SET NX for a hash record. ReplayDetection.unique() is find-then-upsert: two instances handed the
  * same JWT can both find nothing and both upsert, and both would accept the replay. Creating the
  * record only if absent, in one step on the server, lets exactly one of them succeed.
+ * KEYS: record, op. ARGV: payload, ttlMs (-1: none), opMs.
  */
 const CREATE_IF_ABSENT = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'payload', ARGV[1])
 if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+redis.call('SET', KEYS[2], 1, 'PX', ARGV[3])
 return 1`;
 
 type Arg = string | number;
@@ -214,6 +229,8 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
   // master of a Cluster (with its replica); lockout, SMS codes and rate limits spread over all.
   const slot = `${prefix}{oidc}:`;
   const grantKey = (grantId: string) => `${slot}grant:${grantId}`;
+  /** A new one per call of a one-time step (see OP_MS); a resent call carries the same. */
+  const opKey = () => `${slot}op:${randomBytes(12).toString('base64url')}`;
 
   return class RedisAdapter implements RedisStore {
     readonly #model: string;
@@ -240,7 +257,7 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
       const json = JSON.stringify(payload);
 
       if (this.#model === 'ReplayDetection') {
-        if ((await createIfAbsent([key], [json, ms ?? -1])) !== 1) throw new ReplayDetectedError();
+        if ((await createIfAbsent([key, opKey()], [json, ms ?? -1, OP_MS])) !== 1) throw new ReplayDetectedError();
         return;
       }
 
@@ -297,7 +314,7 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
     }
 
     async consume(id: string): Promise<void> {
-      if ((await consume([this.#key(id)], [Math.floor(Date.now() / 1000)])) !== 1) {
+      if ((await consume([this.#key(id), opKey()], [Math.floor(Date.now() / 1000), OP_MS])) !== 1) {
         throw new AlreadyConsumedError(this.#model);
       }
     }

@@ -5,48 +5,14 @@
  * guesses (a citizen throttled sooner for a network fault), or takes back two from the
  * account-wide count for one success. Each step must count once however often it arrives.
  */
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisLockoutStore } from '../../src/accounts/lockout-redis.js';
+import { cuttingProxy } from '../support/cutting-proxy.js';
 import { redisAvailable, REDIS_URL, uniqueName } from '../support/services.js';
 
 const policy = { maxFailures: 5, windowSeconds: 900, lockSeconds: 900 };
 const distributed = { maxFailures: 50, windowSeconds: 3600, familiarSeconds: 86_400 };
-
-/** A TCP proxy to Redis that, when armed, drops the next reply and cuts the connection. */
-async function cuttingProxy() {
-  const target = new URL(REDIS_URL);
-  const sockets = new Set<net.Socket>();
-  let armed = false;
-  let cuts = 0;
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 6379), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => sockets.delete(s));
-    }
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
-      if (!armed) return void client.write(chunk);
-      armed = false;
-      cuts++;
-      client.destroy();
-      upstream.destroy();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    arm: () => void (armed = true),
-    cuts: () => cuts,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 describe.skipIf(!redisAvailable)('lockout steps resent after a dropped reply (Redis)', () => {
   let proxy: Awaited<ReturnType<typeof cuttingProxy>>;

@@ -54,6 +54,8 @@ export const AUDIT_ACTIONS = [
   'vc.offer_refused',
   'vc.certificate_pushed',
   'vc.certificate_issued',
+  'vc.presentation_verified',
+  'vc.presentation_refused',
 ] as const;
 
 /** Operators' actions are named by the admin route table (`admin.client.created`, ...): one family. */

@@ -92,6 +92,18 @@ export interface PresentationRequestsDeps {
   /** The issuer's keys, as verifiers see them at `/.well-known/jwt-vc-issuer`. */
   trust: () => Promise<IssuerTrust>;
   statusLists: StatusListSource;
+  /** Told of every answered request, once (the verifier audits it). */
+  answered?: (a: AnsweredRequest) => Promise<void>;
+}
+
+/** A request as it was answered: what was asked, by whom, and the outcome (with the credential when verified). */
+export interface AnsweredRequest {
+  id: string;
+  starter: Starter;
+  typeId: string;
+  claims: readonly string[];
+  outcome: Exclude<PresentationOutcome, { status: 'pending' }>;
+  credential?: PresentedCredential;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
@@ -144,6 +156,7 @@ export function presentationRequests(deps: PresentationRequestsDeps) {
     const left = Math.max(1, Math.ceil((stored.expiresAt - Date.now()) / 1000) + keep - lifetime);
     const next: StoredRequest = { ...stored, sealedOutcome: deps.sealer.seal(JSON.stringify(outcome), OUTCOME_AAD(id)), ...(credential ? { credential } : {}) };
     await records.upsert(id, next as unknown as AdapterPayload, left);
+    await deps.answered?.({ id, starter: stored.starter, typeId: stored.typeId, claims: stored.claims, outcome, ...(credential ? { credential } : {}) });
   }
 
   return {

@@ -1,5 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/index.js';
+import type { AuditLog } from '../audit/index.js';
 import { proofReplay } from '../channels/mobile/request-proofs.js';
 import type { Sealer } from '../identity/index.js';
 import { accessTokenVerifier } from '../oidc/access-token-verifier.js';
@@ -13,7 +14,7 @@ import { IDENTITY_CLAIMS, IDENTITY_VCT } from './identity-credential.js';
 import { createVerifierKeys } from './issuer-keys.js';
 import { issuerSigner, type IssuerSigner } from './issuer-signer.js';
 import { certificateTypeCheck, IDENTITY_TYPE, type CredentialTypeCheck } from './presentation-check.js';
-import { presentationRequests, type RequestableType } from './presentation-requests.js';
+import { presentationRequests, type AnsweredRequest, type PresentedCredential, type RequestableType } from './presentation-requests.js';
 import { statusListPath, type StatusLists } from './status-lists.js';
 import { verifierRoutes } from './verifier.routes.js';
 import { starterAuthentication } from './verifier-starters.js';
@@ -44,6 +45,7 @@ export interface VerifierDeps {
   lifetimeSeconds: number;
   keys: { retiredKeepSeconds: number; refreshSeconds: number };
   bodyMaxBytes: number;
+  audit: AuditLog;
 }
 
 /**
@@ -56,6 +58,31 @@ export function createVerifier(deps: VerifierDeps) {
   const keys = createVerifierKeys(deps.db, deps.sealer, { retiredKeepSeconds: deps.keys.retiredKeepSeconds });
   const signer = issuerSigner(keys, deps.keys.refreshSeconds);
   const listPrefix = `${issuer}${statusListPath('')}`;
+
+  /** The account a presented credential was issued to, from its status entry and holder key (never from a disclosed claim). */
+  async function holderOf(presented: PresentedCredential): Promise<string | undefined> {
+    if (!presented.statusList.startsWith(listPrefix)) return undefined;
+    const record = await deps.store.findByStatusEntry(presented.statusList.slice(listPrefix.length), presented.statusIndex);
+    if (!record || record.holderJkt !== presented.holderJkt) return undefined;
+    return (await deps.accounts.findById(record.accountId))?.sub;
+  }
+
+  /**
+   * Each answered request in the audit log: who asked (a counter staff member or a kiosk), at which
+   * counter system or kiosk, for which type and claims, and, once verified, whose credential it was,
+   * so that the citizen sees it among their own events. The claims' names, never their values.
+   */
+  async function audit(a: AnsweredRequest): Promise<void> {
+    const accountId = a.credential ? await holderOf(a.credential) : undefined;
+    await deps.audit.append({
+      action: a.outcome.status === 'verified' ? 'vc.presentation_verified' : 'vc.presentation_refused',
+      ...(a.starter.type === 'staff' ? { actorType: 'operator', actorId: a.starter.sub, channel: 'counter' } : { actorType: 'client', actorId: a.starter.clientId, channel: 'kiosk' }),
+      clientId: a.starter.clientId,
+      ...(accountId ? { accountId } : {}),
+      details: { request_id: a.id, type: a.typeId, claims: [...a.claims], ...(a.outcome.status === 'refused' ? { reason: a.outcome.reason } : {}) },
+    });
+  }
+
   const requests = presentationRequests({
     issuer,
     clientId: verifierClientId(issuer),
@@ -65,6 +92,7 @@ export function createVerifier(deps: VerifierDeps) {
     lifetimeSeconds: deps.lifetimeSeconds,
     trust: async () => ({ issuer, jwks: await deps.issuerSigner.publicJwks() }),
     statusLists: async (uri) => (uri.startsWith(listPrefix) ? deps.statusLists.render(uri.slice(listPrefix.length)) : undefined),
+    answered: audit,
   });
   const typePrefix = vctOf(issuer, '');
 

@@ -89,6 +89,35 @@ describe.each(backends)('the OID4VP verifier for counters and kiosks ($name)', (
     expect(JSON.stringify(await none.json())).not.toContain('孙七');
   });
 
+  it.runIf(enabled)('audits every answered request: who asked, at which counter or kiosk, whose credential, which claims (never their values), and why a refusal', async () => {
+    const audit = s.h.yihao.services.audit;
+    const byRequest = async (action: string, id: string) => (await audit.query({ action, limit: 200 })).events.filter((e) => (e.details as { request_id?: string }).request_id === id);
+    const asked = await started(await startAsStaff(s.h, s.staffToken, { type: 'identity', claims: ['name', 'citizen_id_masked'] }));
+    expect((await present(s.presenter, asked.request_link, s.held)).status).toBe(200);
+    const [verified, ...more] = await byRequest('vc.presentation_verified', asked.request_id);
+    expect(more).toEqual([]);
+    expect(verified).toMatchObject({
+      actorType: 'operator',
+      actorId: s.staffSub,
+      clientId: s.counterClientId,
+      accountId: s.citizen.sub,
+      channel: 'counter',
+      details: { request_id: asked.request_id, type: 'identity', claims: ['name', 'citizen_id_masked'] },
+    });
+    // The citizen sees it among their own account's events.
+    expect((await audit.forAccount(s.citizen.sub, 50)).map((e) => e.action)).toContain('vc.presentation_verified');
+
+    const tampered = await kioskRequest(['name']);
+    const mangle = (p: string) => p.replace(/~[^~]+~/, `~${Buffer.from(JSON.stringify(['salt', 'name', '冒充者'])).toString('base64url')}~`);
+    expect((await present(s.presenter, tampered.request_link, s.held, { mangle })).status).toBe(400);
+    const [refused] = await byRequest('vc.presentation_refused', tampered.request_id);
+    expect(refused).toMatchObject({ actorType: 'client', actorId: s.kiosk.client.client_id, clientId: s.kiosk.client.client_id, channel: 'kiosk', details: { request_id: tampered.request_id, type: 'identity', claims: ['name'], reason: 'tampered' } });
+    expect(refused!.accountId).toBeFalsy();
+
+    const text = JSON.stringify((await audit.query({ limit: 1000 })).events);
+    for (const secret of [s.citizen.citizenId, `${s.citizen.citizenId.slice(0, 6)}********${s.citizen.citizenId.slice(14)}`, '孙七']) expect(text).not.toContain(secret);
+  });
+
   it.runIf(enabled)('refuses a tampered disclosure, a wrong nonce, a wrong audience and another wallet’s key, each for its reason', async () => {
     const tamper = (p: string) => {
       const [jwt, disclosure, ...rest] = p.split('~');

@@ -41,6 +41,9 @@ export interface VerifierSetup {
   /** The department that owns the counter system. */
   departmentId: string;
   staffToken: string;
+  /** The counter staff member's `sub`, and the counter system's client id. */
+  staffSub: string;
+  counterClientId: string;
   citizen: Awaited<ReturnType<Harness['citizen']>>;
   wallet: Wallet;
   held: Held;
@@ -124,7 +127,7 @@ export async function verifierSetup(backend: Backend): Promise<VerifierSetup> {
 
   // The government app ships Yihao's verifier as pre-registered: its client id and request-signing keys.
   const verifier = (await (await fetch(`${h.issuer}/presentations/verifier`)).json()) as { client_id: string; jwks: { keys: JWK[] } };
-  return { h, kiosk, counter, departmentId, staffToken, citizen, wallet, held, presenter: new PresentingWallet({ clientId: verifier.client_id, jwks: verifier.jwks }) };
+  return { h, kiosk, counter, departmentId, staffToken, staffSub: staff.sub, counterClientId: counterClient.client_id, citizen, wallet, held, presenter: new PresentingWallet({ clientId: verifier.client_id, jwks: verifier.jwks }) };
 }
 
 

@@ -16,13 +16,15 @@ export const knobs = {
    * client_credentials 25-40% more (bench/README.md, "Method").
    */
   warmupSeconds: 3,
+  /** The second instance of the two-instance scenario: client_credentials only, already warm in the first. */
+  secondInstanceWarmupSeconds: 1,
   connections: num('BENCH_CONNECTIONS', 10),
   signInLoops: num('BENCH_SIGNIN_LOOPS', 8),
-  signInSeconds: num('BENCH_SIGNIN_SECONDS', 6),
+  signInSeconds: num('BENCH_SIGNIN_SECONDS', 5),
   /** Sign-in loops before the measured ones (not measured). */
   signInWarmupSeconds: 2,
   /** Split in two: before and after the sign-ins. */
-  argon2Seconds: 4,
+  argon2Seconds: 3,
   /** Operations per scenario in the round-trip counting pass. */
   countOps: num('BENCH_COUNT_OPS', 20),
   /** Wait after the last response of a counting pass, for work done after the response (audit appends). */

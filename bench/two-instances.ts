@@ -62,7 +62,7 @@ export async function twoInstances(store: Store, first: YihaoInstance, request: 
     const a = target(first);
     const b = target(second);
     checkJwtAccessToken('second instance', await sendOnce(b.base, request));
-    await cannon(b, knobs.warmupSeconds);
+    await cannon(b, knobs.secondInstanceWarmupSeconds);
     const half = knobs.seconds / 2;
     const o1 = await cannon(a, half);
     const t1 = await bothAtOnce(a, b, half);

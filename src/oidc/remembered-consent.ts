@@ -1,5 +1,5 @@
 import type { Grant, KoaContextWithOIDC } from 'oidc-provider';
-import type { Database } from '../storage/database.js';
+import { isPostgres, type Database } from '../storage/database.js';
 import { statements } from '../storage/statements.js';
 import { once, requestMemo } from '../storage/request-memo.js';
 import { accountKey } from '../storage/oidc-adapter.js';
@@ -37,11 +37,15 @@ export interface AllowedBeforeLookup {
 export function allowedBefore(db: Database): AllowedBeforeLookup {
   const sql = statements(db);
   // By the index row's client id (account_index_account_client): one probe, however many grants
-  // the citizen holds for this and other apps. `parse` checks the grant itself says the same.
-  const newestGrant = (account: string) =>
-    `select g.payload from account_index i join oidc_models g on g.model = 'Grant' and g.id = i.id ` +
-    `where i.account_id = ${account} and i.model = 'Grant' and i.client_id = ? and (i.expires_at is null or i.expires_at > ?) ` +
-    `and (g.expires_at is null or g.expires_at > ?) order by i.expires_at desc limit 1`;
+  // the citizen holds. Only if that finds nothing, a row without one (indexed before migration 060,
+  // or by an instance on the older code during a rolling upgrade) is matched by its record's client
+  // id, as before; those are gone within 30 days. `parse` checks the grant itself says the same.
+  const clientIdOf = isPostgres(db) ? `(g.payload::json ->> 'clientId')` : `json_extract(g.payload, '$.clientId')`;
+  const newest = (account: string, which: string) =>
+    `(select g.payload from account_index i join oidc_models g on g.model = 'Grant' and g.id = i.id ` +
+    `where i.account_id = ${account} and i.model = 'Grant' and ${which} ` +
+    `and (i.expires_at is null or i.expires_at > ?) and (g.expires_at is null or g.expires_at > ?) order by i.expires_at desc limit 1)`;
+  const newestGrant = (account: string) => `coalesce(${newest(account, 'i.client_id = ?')}, ${newest(account, `i.client_id is null and ${clientIdOf} = ?`)})`;
   const alone = `select (${newestGrant('?')}) as allowed_before`;
   const withAccount = `select a.*, (${newestGrant('a.sub')}) as allowed_before from accounts a where a.sub = ?`;
   const key = (accountId: string, clientId: string) => `allowed-before:${accountId}:${clientId}`;
@@ -50,14 +54,14 @@ export function allowedBefore(db: Database): AllowedBeforeLookup {
     find: (accountId, clientId) =>
       once(key(accountId, clientId), async () => {
         const now = Date.now();
-        const row = await sql.first<{ allowed_before: unknown }>(alone, [accountId, clientId, now, now]);
+        const row = await sql.first<{ allowed_before: unknown }>(alone, [accountId, clientId, now, now, accountId, clientId, now, now]);
         return parse(row?.allowed_before, accountId, clientId);
       }),
     async prefetch(accountId, clientId) {
       const memo = requestMemo();
       if (!memo || memo.values.has(accountKey(accountId))) return;
       const now = Date.now();
-      const found = sql.first<Record<string, unknown>>(withAccount, [clientId, now, now, accountId]);
+      const found = sql.first<Record<string, unknown>>(withAccount, [clientId, now, now, clientId, now, now, accountId]);
       // Both keys wait on the one statement; a failure is not remembered (as `once` does).
       const account = found.then((row) => {
         if (!row) return undefined;

@@ -1,8 +1,8 @@
 /**
  * A grant's index row carries its app (migration 20261208_060), so that what a citizen allowed an
- * app before is one index probe (src/oidc/remembered-consent.ts): grants indexed before the
- * migration get it from their own record, new ones as they are saved, and the lookup finds the
- * newest live grant for that app among many of the citizen's grants for other apps.
+ * app before is one index probe (src/oidc/remembered-consent.ts): new grants get it as they are
+ * saved, grants indexed before the migration are still found by their own record, and the lookup
+ * finds the newest live grant for that app among many of the citizen's grants for other apps.
  */
 import { describe, expect, it } from 'vitest';
 import { migrations } from '../../migrations/index.js';
@@ -16,35 +16,35 @@ const DAY = 86_400_000;
 const grantPayload = (accountId: string, clientId: string, scope: string) => ({ kind: 'Grant', accountId, clientId, openid: { scope }, jti: 'x' });
 
 describe.each(auditStores({ migrated: false }))('account index: grants by app ($name)', ({ enabled, open }) => {
-  it.skipIf(!enabled)('fills in the app of grants indexed before the migration, and only of grants', async () => {
+  it.skipIf(!enabled)('finds a grant indexed before the migration (no app on its row) by its record, and prefers one indexed with its app', async () => {
     const s = await open();
     try {
       const at = migrations.findIndex(([n]) => n === '20261208_060_account_index_client');
       for (const [, m] of migrations.slice(0, at)) await m.up(s.db);
       const later = Date.now() + DAY;
-      const grant = (id: string, payload: string) =>
-        s.db('oidc_models').insert({ model: 'Grant', id, payload, expires_at: later });
-      const indexed = (model: string, id: string) => s.db('account_index').insert({ model, id, account_id: 'sub-1', expires_at: later });
-      // More than one batch of the migration's backfill.
-      for (let i = 0; i < 620; i++) {
-        await grant(`g${String(i).padStart(4, '0')}`, JSON.stringify(grantPayload('sub-1', i % 2 ? 'app-odd' : 'app-even', 'openid')));
-        await indexed('Grant', `g${String(i).padStart(4, '0')}`);
-      }
-      await grant('g-broken', '{not json');
-      await indexed('Grant', 'g-broken');
-      await indexed('Grant', 'g-no-record');
-      await indexed('Session', 'uid-1');
+      const legacy = async (id: string, clientId: string, scope: string) => {
+        await s.db('oidc_models').insert({ model: 'Grant', id, payload: JSON.stringify(grantPayload('sub-1', clientId, scope)), expires_at: later });
+        await s.db('account_index').insert({ model: 'Grant', id, account_id: 'sub-1', expires_at: later });
+      };
+      for (let i = 0; i < 30; i++) await legacy(`old-b-${i}`, 'app-b', 'openid phone');
+      await legacy('old-a', 'app-a', 'openid');
+      await s.db('account_index').insert({ model: 'Session', id: 'uid-1', account_id: 'sub-1', expires_at: later });
 
       await migrations[at]![1].up(s.db);
+      const rows = (await s.db('account_index').select('client_id')) as { client_id: string | null }[];
+      expect(rows.every((r) => r.client_id === null)).toBe(true);
 
-      const rows = (await s.db('account_index').select('model', 'id', 'client_id')) as { model: string; id: string; client_id: string | null }[];
-      const clientOf = new Map(rows.map((r) => [`${r.model}:${r.id}`, r.client_id]));
-      expect(clientOf.get('Grant:g0000')).toBe('app-even');
-      expect(clientOf.get('Grant:g0619')).toBe('app-odd');
-      expect(rows.filter((r) => r.model === 'Grant' && r.id.startsWith('g0') && r.client_id === null)).toEqual([]);
-      expect(clientOf.get('Grant:g-broken')).toBeNull();
-      expect(clientOf.get('Grant:g-no-record')).toBeNull();
-      expect(clientOf.get('Session:uid-1')).toBeNull();
+      const lookup = allowedBefore(s.db);
+      expect(await lookup.find('sub-1', 'app-a')).toEqual({ scope: 'openid', claims: [], resources: {} });
+      expect(await lookup.find('sub-1', 'app-b')).toMatchObject({ scope: 'openid phone' });
+      expect(await lookup.find('sub-1', 'app-c')).toBeUndefined();
+      expect(await lookup.find('sub-2', 'app-a')).toBeUndefined();
+
+      // A grant saved from now on carries its app on its row, and is the one found.
+      const grants = new (oidcAdapter({ db: s.db, accountIndex: createAccountIndex(s.db) }))('Grant');
+      await grants.upsert('new-a', grantPayload('sub-1', 'app-a', 'openid profile'), 60);
+      expect(((await s.db('account_index').where({ model: 'Grant', id: 'new-a' }).first()) as { client_id: string }).client_id).toBe('app-a');
+      expect(await lookup.find('sub-1', 'app-a')).toMatchObject({ scope: 'openid profile' });
     } finally {
       await s.close();
     }

@@ -5,59 +5,40 @@
  * guesses (a citizen throttled sooner for a network fault), or takes back two from the
  * account-wide count for one success. Each step must count once however often it arrives.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { redisLockoutStore } from '../../src/accounts/lockout-redis.js';
-import { cuttingProxy } from '../support/cutting-proxy.js';
-import { redisAvailable, REDIS_URL, uniqueName } from '../support/services.js';
+import { redisBehindCuttingProxy } from '../support/cutting-proxy.js';
+import { redisAvailable } from '../support/services.js';
 
 const policy = { maxFailures: 5, windowSeconds: 900, lockSeconds: 900 };
 const distributed = { maxFailures: 50, windowSeconds: 3600, familiarSeconds: 86_400 };
 
 describe.skipIf(!redisAvailable)('lockout steps resent after a dropped reply (Redis)', () => {
-  let proxy: Awaited<ReturnType<typeof cuttingProxy>>;
-  let viaProxy: Redis;
-  let direct: Redis;
-  const prefix = `${uniqueName('yihao_resend')}:`;
-
-  beforeAll(async () => {
-    proxy = await cuttingProxy();
-    // The options Yihao uses (src/storage/redis.ts): ioredis resends unanswered commands after a reconnect.
-    viaProxy = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 3, commandTimeout: 5_000, enableAutoPipelining: true });
-    direct = new Redis(REDIS_URL);
-    await viaProxy.ping();
-  });
-  afterAll(async () => {
-    const keys = await direct.keys(`${prefix}*`);
-    if (keys.length) await direct.del(...keys);
-    viaProxy?.disconnect();
-    direct?.disconnect();
-    await proxy?.close();
-  });
+  const r = redisBehindCuttingProxy();
 
   const counts = async (subject: string, ip: string) => ({
-    pair: Number((await direct.hget(`${prefix}lockout:{${subject}}:ip:${ip}`, 'n')) ?? 0),
-    all: Number((await direct.get(`${prefix}lockout:{${subject}}:all`)) ?? 0),
+    pair: Number((await r.direct.hget(`${r.prefix}lockout:{${subject}}:ip:${ip}`, 'n')) ?? 0),
+    all: Number((await r.direct.get(`${r.prefix}lockout:{${subject}}:all`)) ?? 0),
   });
 
   it('counts an attempt once when its reply was lost and the step ran again', async () => {
-    const store = redisLockoutStore(viaProxy, prefix, policy, distributed);
-    proxy.arm();
+    const store = redisLockoutStore(r.viaProxy, r.prefix, policy, distributed);
+    r.proxy.arm();
     const answer = await store.begin('acc-begin', '203.0.113.7', Date.now());
-    expect(proxy.cuts()).toBe(1);
+    expect(r.proxy.cuts()).toBe(1);
     expect(answer).toMatchObject({ nextAt: expect.any(Number), lockedNow: false });
     expect(await counts('acc-begin', '203.0.113.7')).toEqual({ pair: 1, all: 1 });
   });
 
   it('takes back one attempt for one success when its reply was lost', async () => {
-    const store = redisLockoutStore(viaProxy, prefix, policy, distributed);
+    const store = redisLockoutStore(r.viaProxy, r.prefix, policy, distributed);
     const now = Date.now();
     await store.begin('acc-succeed', '203.0.113.8', now);
     await store.begin('acc-succeed', '203.0.113.9', now);
     expect((await counts('acc-succeed', '203.0.113.8')).all).toBe(2);
-    proxy.arm();
+    r.proxy.arm();
     await store.succeed('acc-succeed', '203.0.113.8', now);
-    expect(proxy.cuts()).toBe(2);
+    expect(r.proxy.cuts()).toBe(2);
     expect(await counts('acc-succeed', '203.0.113.8')).toEqual({ pair: 0, all: 1 });
   });
 });

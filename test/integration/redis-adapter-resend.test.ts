@@ -6,48 +6,30 @@
  * the proof it had just recorded and called it a replay. Each call must answer as it did the first
  * time, while a second, different call of the same step is still refused.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AlreadyConsumedError, ReplayDetectedError } from '../../src/storage/adapter-types.js';
 import { redisAdapter } from '../../src/storage/redis-adapter.js';
-import { cuttingProxy } from '../support/cutting-proxy.js';
-import { redisAvailable, REDIS_URL, uniqueName } from '../support/services.js';
+import { redisBehindCuttingProxy } from '../support/cutting-proxy.js';
+import { redisAvailable } from '../support/services.js';
 
 describe.skipIf(!redisAvailable)('one-time steps resent after a dropped reply (Redis adapter)', () => {
-  let proxy: Awaited<ReturnType<typeof cuttingProxy>>;
-  let viaProxy: Redis;
-  let direct: Redis;
-  const prefix = `${uniqueName('yihao_resend')}:`;
-
-  beforeAll(async () => {
-    proxy = await cuttingProxy();
-    viaProxy = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 3, commandTimeout: 5_000, enableAutoPipelining: true });
-    direct = new Redis(REDIS_URL);
-    await viaProxy.ping();
-  });
-  afterAll(async () => {
-    const keys = await direct.keys(`${prefix}*`);
-    if (keys.length) await direct.del(...keys);
-    viaProxy?.disconnect();
-    direct?.disconnect();
-    await proxy?.close();
-  });
+  const r = redisBehindCuttingProxy();
 
   it('consumes a code once and answers as the first run did; a second consume is still refused', async () => {
-    const Codes = new (redisAdapter(viaProxy, prefix))('AuthorizationCode');
+    const Codes = new (redisAdapter(r.viaProxy, r.prefix))('AuthorizationCode');
     await Codes.upsert('code-1', { jti: 'code-1', grantId: 'g-1', kind: 'AuthorizationCode' }, 60);
-    proxy.arm();
+    r.proxy.arm();
     await expect(Codes.consume('code-1')).resolves.toBeUndefined();
-    expect(proxy.cuts()).toBe(1);
+    expect(r.proxy.cuts()).toBe(1);
     expect(await Codes.find('code-1')).toMatchObject({ consumed: expect.any(Number) });
     await expect(Codes.consume('code-1')).rejects.toBeInstanceOf(AlreadyConsumedError);
   });
 
   it('records a proof once and answers as the first run did; the same proof again is still a replay', async () => {
-    const Replays = new (redisAdapter(viaProxy, prefix))('ReplayDetection');
-    proxy.arm();
+    const Replays = new (redisAdapter(r.viaProxy, r.prefix))('ReplayDetection');
+    r.proxy.arm();
     await expect(Replays.upsert('jti-1', { jti: 'jti-1', iat: 1 }, 60)).resolves.toBeUndefined();
-    expect(proxy.cuts()).toBe(2);
+    expect(r.proxy.cuts()).toBe(2);
     await expect(Replays.upsert('jti-1', { jti: 'jti-1', iat: 1 }, 60)).rejects.toBeInstanceOf(ReplayDetectedError);
   });
 });

@@ -5,53 +5,35 @@
  * already used (by the first run), and their one send must not be refused as over the limit (by
  * itself). Different calls are still counted and refused as before.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRedisOtpStore } from '../../src/sms/redis-otp-store.js';
-import { cuttingProxy } from '../support/cutting-proxy.js';
-import { redisAvailable, REDIS_URL, uniqueName } from '../support/services.js';
+import { redisBehindCuttingProxy } from '../support/cutting-proxy.js';
+import { redisAvailable } from '../support/services.js';
 
 describe.skipIf(!redisAvailable)('SMS code steps resent after a dropped reply (Redis)', () => {
-  let proxy: Awaited<ReturnType<typeof cuttingProxy>>;
-  let viaProxy: Redis;
-  let direct: Redis;
-  const prefix = `${uniqueName('yihao_resend')}:`;
+  const r = redisBehindCuttingProxy();
   const now = Date.now();
 
-  beforeAll(async () => {
-    proxy = await cuttingProxy();
-    viaProxy = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 3, commandTimeout: 5_000, enableAutoPipelining: true });
-    direct = new Redis(REDIS_URL);
-    await viaProxy.ping();
-  });
-  afterAll(async () => {
-    const keys = await direct.keys(`${prefix}*`);
-    if (keys.length) await direct.del(...keys);
-    viaProxy?.disconnect();
-    direct?.disconnect();
-    await proxy?.close();
-  });
-
   it('counts one try once, and consumes the right code once with the answer of the first run', async () => {
-    const store = createRedisOtpStore(viaProxy, { prefix });
+    const store = createRedisOtpStore(r.viaProxy, { prefix: r.prefix });
     await store.putCode('c1', { codeHash: 'h1', createdAt: now, expiresAt: now + 300_000 }, now);
-    proxy.arm();
+    r.proxy.arm();
     expect(await store.claimAttempt('c1', now, 5)).toEqual({ status: 'claimed', codeHash: 'h1' });
-    expect(Number(await direct.hget(`${prefix}sms:code:c1`, 'att'))).toBe(1);
-    proxy.arm();
+    expect(Number(await r.direct.hget(`${r.prefix}sms:code:c1`, 'att'))).toBe(1);
+    r.proxy.arm();
     expect(await store.consume('c1', 'h1', now)).toBe(true);
-    expect(proxy.cuts()).toBe(2);
+    expect(r.proxy.cuts()).toBe(2);
     // Another call is another try, and the code is used.
     expect(await store.claimAttempt('c1', now, 5)).toEqual({ status: 'consumed' });
     expect(await store.consume('c1', 'h1', now)).toBe(false);
   });
 
   it('takes one send once: the last send a limit allows is not refused by its own resend', async () => {
-    const store = createRedisOtpStore(viaProxy, { prefix });
-    proxy.arm();
+    const store = createRedisOtpStore(r.viaProxy, { prefix: r.prefix });
+    r.proxy.arm();
     expect(await store.take('t1', { max: 1, windowMs: 60_000 }, now)).toMatchObject({ ok: true });
-    expect(proxy.cuts()).toBe(3);
-    expect(await direct.zcard(`${prefix}sms:sends:t1`)).toBe(1);
+    expect(r.proxy.cuts()).toBe(3);
+    expect(await r.direct.zcard(`${r.prefix}sms:sends:t1`)).toBe(1);
     expect(await store.take('t1', { max: 1, windowMs: 60_000 }, now)).toMatchObject({ ok: false });
   });
 });

@@ -1,5 +1,7 @@
 import net from 'node:net';
-import { REDIS_URL } from './services.js';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import { REDIS_URL, uniqueName } from './services.js';
 
 /** A TCP proxy to Redis that, when armed, drops the next reply and cuts the connection. */
 export async function cuttingProxy() {
@@ -33,4 +35,28 @@ export async function cuttingProxy() {
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * For a describe block: a Redis client through a cutting proxy (with the options Yihao uses,
+ * src/storage/redis.ts, under which ioredis resends unanswered commands after a reconnect), a
+ * direct client to look at what Redis holds, and a key prefix of the block's own, removed after.
+ */
+export function redisBehindCuttingProxy() {
+  const s = {} as { proxy: Awaited<ReturnType<typeof cuttingProxy>>; viaProxy: Redis; direct: Redis; prefix: string };
+  s.prefix = `${uniqueName('yihao_resend')}:`;
+  beforeAll(async () => {
+    s.proxy = await cuttingProxy();
+    s.viaProxy = new Redis({ host: '127.0.0.1', port: s.proxy.port, maxRetriesPerRequest: 3, commandTimeout: 5_000, enableAutoPipelining: true });
+    s.direct = new Redis(REDIS_URL);
+    await s.viaProxy.ping();
+  });
+  afterAll(async () => {
+    const keys = await s.direct.keys(`${s.prefix}*`);
+    if (keys.length) await s.direct.del(...keys);
+    s.viaProxy?.disconnect();
+    s.direct?.disconnect();
+    await s.proxy?.close();
+  });
+  return s;
 }

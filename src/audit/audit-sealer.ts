@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 import { GENESIS, rowHash, type AuditRow } from './audit-chain.js';
 import { signCheckpoint, type AuditSigningKey } from './audit-key.js';
-import { backgroundWork } from '../storage/round-trips.js';
+import { backgroundWork } from '../storage/request-memo.js';
 
 export interface SealerLog {
   info(obj: object, msg: string): void;

@@ -4,7 +4,7 @@ import compose from 'koa-compose';
 import type { Logger } from 'pino';
 import type { SigningKeys } from '../keys/index.js';
 import { buildProvider, type ProviderDeps } from './provider.js';
-import { backgroundWork } from '../storage/round-trips.js';
+import { backgroundWork } from '../storage/request-memo.js';
 
 /**
  * Holds the live Provider. oidc-provider fixes its keystore at construction, so when the signing

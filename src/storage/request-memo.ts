@@ -26,7 +26,15 @@ export interface RequestMemo {
   closed: boolean;
 }
 
-const scope = new AsyncLocalStorage<RequestMemo>();
+/** The store of work that no request waits for (a timer's pass): it has no memo. */
+const BACKGROUND = Symbol('background work');
+
+/**
+ * Yihao's only AsyncLocalStorage. On Node 20 every enabled instance copies its store onto every new
+ * promise, so each one costs on every request whether it is read or not: the request memo and the
+ * background mark share this one (oidc-provider enables its own).
+ */
+const scope = new AsyncLocalStorage<RequestMemo | typeof BACKGROUND>();
 
 /** Runs `fn` (one request's handling) with a fresh memo. */
 export function withRequestMemo<T>(fn: () => Promise<T>): Promise<T> {
@@ -48,8 +56,20 @@ export function withRequestMemo<T>(fn: () => Promise<T>): Promise<T> {
 /** The current request's memo; undefined outside a request (CLI, timers, background work). */
 export const requestMemo = (): RequestMemo | undefined => {
   const memo = scope.getStore();
-  return memo && !memo.closed ? memo : undefined;
+  return memo && memo !== BACKGROUND && !memo.closed ? memo : undefined;
 };
+
+/**
+ * Runs work that no request waits for (a timer's pass), outside any request's memo. Its statements
+ * still go to the same stores; a round-trip counter files them under `background`, so per-request
+ * figures count requests only.
+ */
+export function backgroundWork<T>(work: () => Promise<T>): Promise<T> {
+  return scope.run(BACKGROUND, work);
+}
+
+/** Whether the caller runs inside `backgroundWork`. */
+export const inBackground = (): boolean => scope.getStore() === BACKGROUND;
 
 /** `load()` once per request for `key`; outside a request, every call loads. */
 export function once<T>(key: string, load: () => Promise<T>): Promise<T> {

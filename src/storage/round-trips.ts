@@ -1,12 +1,12 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Database } from './database.js';
 import type { RedisClient } from './redis.js';
+import { inBackground } from './request-memo.js';
 
 /** Statements sent to SQL and commands sent to Redis since the counter started. */
 export interface RoundTrips {
   sql: number;
   redis: number;
-  /** What timers did behind the hot path (the audit sealer, the signing-key poll), counted apart. */
+  /** What timers did behind the hot path (the audit sealer, the signing-key poll; see `backgroundWork`), counted apart. */
   background: { sql: number; redis: number };
 }
 
@@ -20,16 +20,6 @@ interface CommandSender {
   sendCommand(command: { name: string }, stream?: unknown): unknown;
 }
 
-const background = new AsyncLocalStorage<true>();
-
-/**
- * Runs work that no request waits for (a timer's pass). Its statements still go to the same
- * stores; a counter files them under `background`, so per-request figures count requests only.
- */
-export function backgroundWork<T>(work: () => Promise<T>): Promise<T> {
-  return background.run(true, work);
-}
-
 /**
  * Counts what the stores are asked to do, for the bench and for the round-trip tests, so their
  * figures come from the code itself. SQL: knex's `query` event, which fires once per statement sent
@@ -39,7 +29,7 @@ export function backgroundWork<T>(work: () => Promise<T>): Promise<T> {
 export function countRoundTrips(stores: { db: Database; redis?: RedisClient | undefined }): RoundTripCounter {
   const counts = { sql: 0, redis: 0, background: { sql: 0, redis: 0 } };
   const tally = (kind: 'sql' | 'redis') => {
-    if (background.getStore()) counts.background[kind]++;
+    if (inBackground()) counts.background[kind]++;
     else counts[kind]++;
   };
   const onQuery = () => tally('sql');

@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Database } from './database.js';
-import { backgroundWork } from './round-trips.js';
+import { backgroundWork } from './request-memo.js';
 
 export interface SweeperOptions {
   intervalSeconds: number;

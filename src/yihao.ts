@@ -37,7 +37,7 @@ import { createOutbound } from './outbound/index.js';
 import { createSecondFactors } from './mfa/index.js';
 import { createPasskeys } from './passkeys/index.js';
 import { identityProofing, kioskSessionRouter } from './channels/kiosk/index.js';
-import { proofReplay } from './channels/mobile/request-proofs.js';
+import { proofReplay } from './http/request-proofs.js';
 import { channelSessions } from './oidc/grant-tokens.js';
 import { allowedBefore } from './oidc/remembered-consent.js';
 import { counterStaffList, proofingConfirmRouter } from './channels/counter/index.js';

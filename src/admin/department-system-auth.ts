@@ -1,5 +1,5 @@
 import type Provider from 'oidc-provider';
-import { verifyDpopProof, type ProofReplay } from '../channels/mobile/request-proofs.js';
+import { verifyDpopProof, type ProofReplay } from '../http/request-proofs.js';
 import { clientStore, kindOf, type ClientRecord, type ClientStore } from '../clients/index.js';
 import type { Database } from '../storage/database.js';
 import { accessTokenVerifier, AccessTokenRefused } from '../oidc/access-token-verifier.js';

@@ -9,7 +9,7 @@ import type { SigningKeys } from '../keys/index.js';
 import type { CredentialRevocation } from '../credentials/index.js';
 import type { CertificateIssuance, CertificateStore } from '../credentials/index.js';
 import { departmentSystemAuth } from './department-system-auth.js';
-import { proofReplay } from '../channels/mobile/request-proofs.js';
+import { proofReplay } from '../http/request-proofs.js';
 import type { SessionAuthentications } from '../oidc/index.js';
 import type { SignOut } from '../oidc/sign-out.js';
 import type { AccountIndex } from '../storage/account-index.js';

@@ -14,21 +14,21 @@ import { approvalsRoutes } from './approvals/approvals.routes.js';
 import { counterCiba } from './ciba/counter-ciba.js';
 import { handoffRoutes } from './handoff/handoff.routes.js';
 import { qrHandoffs } from './handoff/qr-handoffs.js';
-import { channelApiErrors } from './mobile/api-error.js';
+import { channelApiErrors } from '../http/api-error.js';
 import { mobileApiAuth } from './mobile/api-auth.js';
 import { deviceKeyChallenges } from './mobile/challenges.js';
 import { deviceKeyGrant, JWT_BEARER } from './mobile/device-key-grant.js';
 import { createDeviceKeys } from './mobile/device-keys.js';
 import { mobileRoutes } from './mobile/mobile.routes.js';
-import { proofReplay } from './mobile/request-proofs.js';
+import { proofReplay } from '../http/request-proofs.js';
 
-export { ChannelApiError } from './mobile/api-error.js';
+export { ChannelApiError } from '../http/api-error.js';
 export type { ApprovalKind, Approvals } from './approvals/approvals.js';
 export type { ApprovalRequest, ApprovalDisplay } from './approvals/approval-store.js';
 export type { MobileApiAuth, AppCall } from './mobile/api-auth.js';
 export type { DeviceKey, DeviceKeys } from './mobile/device-keys.js';
 export { JWT_BEARER, DEVICE_KEY_ASSERTION_TYP } from './mobile/device-key-grant.js';
-export { DEVICE_SIGNATURE_HEADER, DEVICE_SIGNATURE_TYP } from './mobile/request-proofs.js';
+export { DEVICE_SIGNATURE_HEADER, DEVICE_SIGNATURE_TYP } from './mobile/device-signatures.js';
 
 /** What the channels add to oidc-provider's configuration and to each Provider built from it. */
 export interface ProviderExtension {

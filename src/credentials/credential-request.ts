@@ -3,8 +3,8 @@ import { HashAlgorithm, Oauth2ServerErrorResponseError, type VerifyJwtCallback }
 import { Openid4vciIssuer, type IssuerMetadataResult } from '@openid4vc/openid4vci';
 import { calculateJwkThumbprint, compactVerify, decodeJwt, importJWK, type JWK } from 'jose';
 import type { AuditLog } from '../audit/index.js';
-import { ChannelApiError } from '../channels/mobile/api-error.js';
-import { verifyDpopProof, type ProofReplay } from '../channels/mobile/request-proofs.js';
+import { ChannelApiError } from '../http/api-error.js';
+import { verifyDpopProof, type ProofReplay } from '../http/request-proofs.js';
 import { AccessTokenRefused, type VerifyAccessToken } from '../oidc/access-token-verifier.js';
 import { AccountNotActive, type CredentialStore } from './credential-store.js';
 import { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT, issueIdentityCredential } from './identity-credential.js';

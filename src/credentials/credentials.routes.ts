@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { ChannelApiError, channelApiErrors } from '../channels/mobile/api-error.js';
+import { ChannelApiError, channelApiErrors } from '../http/api-error.js';
 import type { CredentialIssuerMetadata } from '@openid4vc/openid4vci';
 import type { CredentialRequests } from './credential-request.js';
 import { CREDENTIAL_PATHS } from './issuer-metadata.js';

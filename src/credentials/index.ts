@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
-import { proofReplay } from '../channels/mobile/request-proofs.js';
+import { proofReplay } from '../http/request-proofs.js';
 import type { Config } from '../config/index.js';
 import type { PurposeKeys, Sealer } from '../identity/index.js';
 import { accessTokenVerifier } from '../oidc/access-token-verifier.js';

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { ChannelApiError, channelApiErrors } from '../channels/mobile/api-error.js';
+import { ChannelApiError, channelApiErrors } from '../http/api-error.js';
 import { readForm } from '../http/form-body.js';
 import { htmlPage } from '../http/html-page.js';
 import { pickLocale } from '../interactions/i18n.js';

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../../audit/index.js';
 import { AdminError, isAdminError } from '../admin-error.js';
 import { ADMIN_API_PATH } from '../admin-resource.js';
-import { DPOP_ALGS } from '../../channels/mobile/request-proofs.js';
+import { DPOP_ALGS } from '../../http/request-proofs.js';
 import type { OperatorAuth } from '../operator-auth.js';
 import type { DepartmentSystemAuth } from '../department-system-auth.js';
 import type { AdminServices } from '../services.js';

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import { invalidRequest } from '../mobile/api-error.js';
+import { invalidRequest } from '../../http/api-error.js';
 import type { MobileApiAuth } from '../mobile/api-auth.js';
 import { approvalView, type Approvals } from './approvals.js';
 

@@ -1,6 +1,6 @@
 import { ACR, type Account, type Authentication, type Channel } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
-import { ChannelApiError } from '../mobile/api-error.js';
+import { ChannelApiError } from '../../http/api-error.js';
 import type { DeviceKey } from '../mobile/device-keys.js';
 import type { ApprovalDisplay, ApprovalRequest, ApprovalStore } from './approval-store.js';
 

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Accounts } from '../../accounts/index.js';
 import { accessTokenVerifier, AccessTokenRefused } from '../../oidc/access-token-verifier.js';
 import type { IdentityProofing } from '../kiosk/identity-proofing.js';
-import { verifyDpopProof, type ProofReplay } from '../mobile/request-proofs.js';
+import { verifyDpopProof, type ProofReplay } from '../../http/request-proofs.js';
 import { STAFF_ACR } from './token-exchange.js';
 
 export interface ProofingConfirmDeps {

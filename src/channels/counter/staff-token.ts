@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
-import { ChannelApiError } from '../mobile/api-error.js';
-import { verifyDpopProof, type ProofReplay } from '../mobile/request-proofs.js';
+import { ChannelApiError } from '../../http/api-error.js';
+import { verifyDpopProof, type ProofReplay } from '../../http/request-proofs.js';
 import { AccessTokenRefused, type VerifyAccessToken } from '../../oidc/access-token-verifier.js';
 import { STAFF_ACR } from './token-exchange.js';
 

@@ -3,10 +3,10 @@ import type Provider from 'oidc-provider';
 import type { Account, Accounts, Authentication } from '../../accounts/index.js';
 import { isFirstParty } from '../../oidc/index.js';
 import { accessTokenVerifier, AccessTokenRefused } from '../../oidc/access-token-verifier.js';
-import { invalidRequest, invalidToken } from './api-error.js';
+import { invalidDeviceSignature, invalidRequest, invalidToken } from '../../http/api-error.js';
 import type { DeviceKey, DeviceKeys } from './device-keys.js';
-import { DEVICE_SIGNATURE_HEADER, deviceSignatureKid, verifyDeviceSignature, verifyDpopProof, type ProofReplay, type RequestFacts } from './request-proofs.js';
-import { invalidDeviceSignature } from './api-error.js';
+import { verifyDpopProof, type ProofReplay, type RequestFacts } from '../../http/request-proofs.js';
+import { DEVICE_SIGNATURE_HEADER, deviceSignatureKid, verifyDeviceSignature } from './device-signatures.js';
 
 export interface MobileApiDeps {
   provider: () => Provider;

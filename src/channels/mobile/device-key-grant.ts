@@ -7,7 +7,7 @@ import { grantPlumbing } from '../../oidc/internals.js';
 import { assertChannelAllowed, grantedScopes, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
 import type { DeviceKeyChallenges } from './challenges.js';
 import type { DeviceKeys } from './device-keys.js';
-import { PROOF_WINDOW_SECONDS } from './request-proofs.js';
+import { PROOF_WINDOW_SECONDS } from '../../http/request-proofs.js';
 
 /** RFC 7523 §2.1: a JWT (here signed with a registered device key) as an authorization grant. */
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';

@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { ACR } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { acrRank } from '../../oidc/acr-policy.js';
-import { ChannelApiError, invalidDeviceSignature, invalidRequest } from './api-error.js';
+import { ChannelApiError, invalidDeviceSignature, invalidRequest } from '../../http/api-error.js';
 import type { MobileApiAuth } from './api-auth.js';
 import type { DeviceKeyChallenges } from './challenges.js';
 import { p256PublicJwk, type DeviceKey, type DeviceKeyAmr, type DeviceKeys } from './device-keys.js';
-import { DEVICE_SIGNATURE_HEADER, verifyDeviceSignature, type ProofReplay } from './request-proofs.js';
+import { type ProofReplay } from '../../http/request-proofs.js';
+import { DEVICE_SIGNATURE_HEADER, verifyDeviceSignature } from './device-signatures.js';
 
 /** Key storage an app may claim; only the hardware ones can ever count as `hwk`. */
 export const CLAIMED_STORAGE = ['secure-enclave', 'strongbox', 'tee', 'software'] as const;

@@ -1,7 +1,8 @@
 import type { Context } from 'koa';
 
 /**
- * An expected refusal of a channel API call, answered as an OAuth-style JSON error
+ * An expected refusal of a call to one of the JSON APIs that channels, wallets and department
+ * systems call (mobile, counter, approvals, credentials, verifier), answered as an OAuth-style JSON error
  * (`{ error, error_description }`). `challenge` becomes the WWW-Authenticate header (RFC 9449 §7.1).
  */
 export class ChannelApiError extends Error {
@@ -26,7 +27,7 @@ export const invalidDeviceSignature = (description: string) => new ChannelApiErr
 
 export const invalidRequest = (description: string, status = 400) => new ChannelApiError(status, 'invalid_request', description);
 
-/** Koa middleware for the channel APIs: refusals become JSON errors, never a 500. */
+/** Koa middleware for those APIs: refusals become JSON errors, never a 500. */
 export async function channelApiErrors(ctx: Context, next: () => Promise<unknown>): Promise<void> {
   try {
     await next();

@@ -1,6 +1,7 @@
-import { html, trusted } from '../interactions/views/html.js';
-import { layout } from '../interactions/views/layout.js';
-import type { Locale } from '../interactions/i18n.js';
+import { html } from '../http/html.js';
+import { layout } from '../http/layout.js';
+import type { Locale } from '../http/locale.js';
+import { pollThenSubmit } from '../http/poll-script.js';
 import { SERVICE_TIME_ZONE, zonedTime } from '../http/zoned-time.js';
 import type { PresentationOutcome, ResponseRefusal } from './presentation-requests.js';
 import { PRESENTATION_PATHS } from './presentation-requests.js';
@@ -156,21 +157,6 @@ export function verifierPage(p: VerifierPageInput): string {
 <p>${t.validUntil(time(p.state.expiresAt))}</p>
 <p id="vp-status" role="status" aria-live="polite">${t.waiting}</p>
 ${again}
-<script nonce="${p.nonce}">
-(function () {
-  var form = document.getElementById('vp-result');
-  var token = form.elements.result_token.value;
-  function poll() {
-    fetch(${trusted(JSON.stringify(statusUrl))}, { headers: { authorization: 'Bearer ' + token }, cache: 'no-store' })
-      .then(function (r) { return r.json(); })
-      .then(function (s) {
-        if (s.status === 'pending') return setTimeout(poll, 1000);
-        form.submit();
-      })
-      .catch(function () { setTimeout(poll, 3000); });
-  }
-  setTimeout(poll, 1000);
-})();
-</script>`,
+${pollThenSubmit({ nonce: p.nonce, statusUrl, formId: 'vp-result', bearerField: 'result_token' })}`,
   });
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ChannelApiError, channelApiErrors } from '../http/api-error.js';
 import { readForm } from '../http/form-body.js';
 import { htmlPage } from '../http/html-page.js';
-import { pickLocale } from '../interactions/i18n.js';
+import { pickLocale } from '../http/locale.js';
 import { qrCodeDataUrl } from '../mfa/totp.js';
 import { YihaoError } from '../errors.js';
 import { readBody } from './credentials.routes.js';

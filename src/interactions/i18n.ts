@@ -1,24 +1,11 @@
+import { pageChrome, type Locale } from '../http/locale.js';
 import { quoteName } from '../http/quote-name.js';
 
-export type Locale = 'zh-CN' | 'en';
-
-/** The first supported tag in `ui_locales` wins; Simplified Chinese is the default. */
-export function pickLocale(uiLocales: unknown): Locale {
-  if (typeof uiLocales !== 'string') return 'zh-CN';
-  for (const tag of uiLocales.split(' ')) {
-    const t = tag.toLowerCase();
-    if (t === 'en' || t.startsWith('en-')) return 'en';
-    if (t === 'zh' || t.startsWith('zh-')) return 'zh-CN';
-  }
-  return 'zh-CN';
-}
 
 const q = quoteName['zh-CN'];
 
 const zh = {
-  siteName: '一号 · 统一身份认证',
-  /** The language switch: the other language's own name, and its tag. */
-  otherLanguage: { label: 'English', href: 'en' },
+  ...pageChrome('zh-CN'),
   signInTitle: '登录',
   signInTo: (client: string) => `登录以继续访问${q(client)}`,
   identifier: '身份证号或手机号',
@@ -60,7 +47,6 @@ const zh = {
   fieldTooLong: '输入内容过长。',
   fieldRequired: '请填写此项。',
   formExpired: '页面已过期，请重新开始登录。',
-  skipToMain: '跳到主要内容',
   mobileAppLink: '使用一号 App 扫码登录',
   sms: {
     link: '使用短信验证码登录',
@@ -124,8 +110,7 @@ const zh = {
 };
 
 const en: typeof zh = {
-  siteName: 'Yihao · unified government sign-in',
-  otherLanguage: { label: '中文', href: 'zh-CN' },
+  ...pageChrome('en'),
   signInTitle: 'Sign in',
   signInTo: (client) => `Sign in to continue to ${client}`,
   identifier: 'ID number or mobile number',
@@ -170,7 +155,6 @@ const en: typeof zh = {
   fieldTooLong: 'This entry is too long.',
   fieldRequired: 'Please fill in this field.',
   formExpired: 'This page has expired. Please start signing in again.',
-  skipToMain: 'Skip to main content',
   mobileAppLink: 'Sign in with the mobile app',
   sms: {
     link: 'Sign in with an SMS code',

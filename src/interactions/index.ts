@@ -23,6 +23,6 @@ export function interactionRouter(deps: SmsLoginDeps & PasskeyLoginDeps): Router
   return router;
 }
 export type { LoginOption } from './deps.js';
-export type { Locale } from './i18n.js';
+export type { Locale } from '../http/locale.js';
 export { completeLogin, fail, loadInteraction, renderLogin, type LoadedInteraction } from './interaction-context.js';
 export { refuseUnreachableLevel } from './second-factor.js';

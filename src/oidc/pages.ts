@@ -1,6 +1,6 @@
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { htmlPage } from '../http/html-page.js';
-import { pickLocale } from '../interactions/i18n.js';
+import { pickLocale } from '../http/locale.js';
 import { errorPage, logoutPage, signedOutPage } from '../interactions/views/pages.js';
 
 const localeOf = (ctx: KoaContextWithOIDC) => pickLocale((ctx.oidc?.params as { ui_locales?: unknown } | undefined)?.ui_locales ?? ctx.query?.ui_locales);

@@ -7,7 +7,7 @@ import { csrfTokens } from '../http/csrf.js';
 import { readForm } from '../http/form-body.js';
 import { htmlPage } from '../http/html-page.js';
 import { isCitizenIdShaped } from '../identity/index.js';
-import { pickLocale, type Locale } from '../interactions/i18n.js';
+import { pickLocale, type Locale } from '../http/locale.js';
 import type { PasswordResetService } from './password-reset-service.js';
 import { resetCodePage, resetMessagePage, resetMessages, resetStartPage, type ResetMessages } from './views.js';
 

@@ -1,6 +1,6 @@
-import type { Locale } from '../interactions/i18n.js';
-import { html, type SafeHtml } from '../interactions/views/html.js';
-import { layout } from '../interactions/views/layout.js';
+import type { Locale } from '../http/locale.js';
+import { html, type SafeHtml } from '../http/html.js';
+import { layout } from '../http/layout.js';
 
 const zh = {
   title: '重置密码',

@@ -1,5 +1,6 @@
 import { quoteName } from '../http/quote-name.js';
-import { messages as interactionMessages, pickLocale, type Locale } from '../interactions/i18n.js';
+import { messages as interactionMessages } from '../interactions/i18n.js';
+import { pageChrome, pickLocale, type Locale } from '../http/locale.js';
 
 export { pickLocale, type Locale };
 
@@ -29,7 +30,7 @@ const zh = {
   nav: { profile: '个人资料', credentials: '登录方式', sessions: '登录会话', apps: '授权应用', history: '访问记录', wallet: '电子凭证', certificates: '电子证照' },
   navLabel: '个人中心导航',
   signOut: '退出登录',
-  otherLanguage: { label: 'English', href: 'en' },
+  otherLanguage: pageChrome('zh-CN').otherLanguage,
   signedInAs: (name: string) => `已登录：${name}`,
 
   profileTitle: '个人资料',
@@ -197,7 +198,7 @@ const en: typeof zh = {
   nav: { profile: 'Profile', credentials: 'Sign-in methods', sessions: 'Sessions', apps: 'Connected apps', history: 'Access history', wallet: 'Wallet', certificates: 'Certificates' },
   navLabel: 'Account sections',
   signOut: 'Sign out',
-  otherLanguage: { label: '中文', href: 'zh-CN' },
+  otherLanguage: pageChrome('en').otherLanguage,
   signedInAs: (name) => `Signed in as ${name}`,
 
   profileTitle: 'Profile',

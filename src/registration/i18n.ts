@@ -1,5 +1,5 @@
 import type { CitizenIdProblem } from '../identity/index.js';
-import type { Locale } from '../interactions/i18n.js';
+import type { Locale } from '../http/locale.js';
 
 /** How long to wait, in words: seconds under two minutes, whole minutes (rounded up) above. */
 const waitZh = (seconds: number) => (seconds < 120 ? `${seconds} 秒` : `${Math.ceil(seconds / 60)} 分钟`);

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { YihaoError } from '../errors.js';
 import { readForm } from '../http/form-body.js';
 import { htmlPage } from '../http/html-page.js';
-import { pickLocale, type Locale } from '../interactions/i18n.js';
+import { pickLocale, type Locale } from '../http/locale.js';
 import { registrationMessages, type RegistrationMessages } from './i18n.js';
 import { checkForm, codeForm, startForm, type CodeField, type StartField } from './registration-forms.js';
 import type { RegistrationFlow } from './registration-flow.js';

@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from '../../interactions/views/html.js';
+import { html, type SafeHtml } from '../../http/html.js';
 import { SERVICE_TIME_ZONE, zonedTime } from '../../http/zoned-time.js';
 import { DISABLE_REASONS, ENABLE_REASONS, type AccountView } from '../account-status-service.js';
 import type { PendingEnable, StatusChange } from '../account-status-store.js';

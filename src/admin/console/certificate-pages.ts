@@ -1,4 +1,4 @@
-import { html } from '../../interactions/views/html.js';
+import { html } from '../../http/html.js';
 import type { CertificateType } from '../../credentials/index.js';
 import type { ListedCertificate } from '../certificate-service.js';
 import type { Department } from '../departments.js';

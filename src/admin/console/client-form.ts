@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from '../../interactions/views/html.js';
+import { html, type SafeHtml } from '../../http/html.js';
 import { CLIENT_GRANT_TYPES, CLIENT_KINDS, type ClientSettings } from '../../clients/index.js';
 import type { Department } from '../departments.js';
 import type { ConsoleMessages } from './i18n.js';

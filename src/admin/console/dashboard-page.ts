@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from '../../interactions/views/html.js';
+import { html, type SafeHtml } from '../../http/html.js';
 import { DASHBOARD_CHANNELS, type ChannelKey, type Dashboard, type Totals } from '../dashboard-service.js';
 import { sum } from '../dashboard-windows.js';
 import type { PageFrame } from './layout.js';

@@ -1,4 +1,4 @@
-import { pickLocale, type Locale } from '../../interactions/i18n.js';
+import { pageChrome, pickLocale, type Locale } from '../../http/locale.js';
 import { quoteName } from '../../http/quote-name.js';
 
 export { pickLocale, type Locale };
@@ -10,12 +10,10 @@ const q = quoteName['zh-CN'];
 
 const zh = {
   lang: 'zh-CN' as Locale,
-  siteName: '一号 · 统一身份认证',
+  ...pageChrome('zh-CN'),
   consoleName: '管理控制台',
-  skipToMain: '跳到主要内容',
   navLabel: '管理控制台导航',
   nav: { clients: '应用', changes: '变更审核', departments: '部门', operators: '操作员', certificates: '电子证照', accounts: '公民账号', audit: '审计日志', keys: '签名密钥' } as Record<string, string>,
-  otherLanguage: { label: 'English', href: 'en' },
   signedInAs: (name: string) => `已登录：${name}`,
   signOut: '退出登录',
   signedOutTitle: '已退出管理控制台',
@@ -270,12 +268,10 @@ export type ConsoleMessages = typeof zh;
 
 const en: ConsoleMessages = {
   lang: 'en',
-  siteName: 'Yihao · unified government sign-in',
+  ...pageChrome('en'),
   consoleName: 'Admin console',
-  skipToMain: 'Skip to main content',
   navLabel: 'Admin console',
   nav: { clients: 'Apps', changes: 'Reviews', departments: 'Departments', operators: 'Operators', certificates: 'Certificates', accounts: 'Citizen accounts', audit: 'Audit log', keys: 'Signing keys' },
-  otherLanguage: { label: '中文', href: 'zh-CN' },
   signedInAs: (name) => `Signed in as ${name}`,
   signOut: 'Sign out',
   signedOutTitle: 'Signed out of the admin console',

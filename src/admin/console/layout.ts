@@ -1,4 +1,4 @@
-import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
+import { html, trusted, type SafeHtml } from '../../http/html.js';
 import { SECTIONS, type ConsoleMessages, type Locale, type Section } from './i18n.js';
 
 // The portal's look, wider for tables. Inline and nonce-guarded: one request per page, no JavaScript.

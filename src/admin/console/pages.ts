@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from '../../interactions/views/html.js';
+import { html, type SafeHtml } from '../../http/html.js';
 import type { AuditEvent, ChainReport } from '../../audit/index.js';
 import type { ClientChange, ClientRecord, ClientSettings } from '../../clients/index.js';
 import type { SigningKeyInfo } from '../../keys/index.js';

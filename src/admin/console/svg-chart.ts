@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from '../../interactions/views/html.js';
+import { html, type SafeHtml } from '../../http/html.js';
 
 /**
  * Bar charts as server-rendered SVG: no script, no client-side library. Each is one image to

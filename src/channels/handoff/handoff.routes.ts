@@ -8,7 +8,7 @@ import { allowedChannelsOf } from '../../oidc/client-metadata.js';
 import { qrCodeDataUrl } from '../../mfa/totp.js';
 import type { QrHandoffs } from './qr-handoffs.js';
 import { handoffText, qrEndPage, qrLinkPage, qrPage } from './views.js';
-import { pickLocale } from '../../interactions/i18n.js';
+import { pickLocale } from '../../http/locale.js';
 
 export interface HandoffRoutesDeps extends InteractionDeps {
   handoffs: QrHandoffs;

@@ -1,6 +1,7 @@
-import { html, trusted } from '../../interactions/views/html.js';
-import { layout } from '../../interactions/views/layout.js';
-import type { Locale } from '../../interactions/i18n.js';
+import { html } from '../../http/html.js';
+import { layout } from '../../http/layout.js';
+import type { Locale } from '../../http/locale.js';
+import { pollThenSubmit } from '../../http/poll-script.js';
 import { quoteName } from '../../http/quote-name.js';
 
 const q = quoteName['zh-CN'];
@@ -77,21 +78,7 @@ ${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
 <button type="submit">${t.continue}</button>
 </form>
 <p><a href="/interaction/${p.uid}">${t.usePassword}</a></p>
-<script nonce="${p.nonce}">
-(function () {
-  var form = document.getElementById('qr-complete');
-  function poll() {
-    fetch(${trusted(JSON.stringify(statusUrl))}, { credentials: 'same-origin', cache: 'no-store' })
-      .then(function (r) { return r.json(); })
-      .then(function (s) {
-        if (s.status === 'pending') return setTimeout(poll, 1000);
-        form.submit();
-      })
-      .catch(function () { setTimeout(poll, 3000); });
-  }
-  setTimeout(poll, 1000);
-})();
-</script>`,
+${pollThenSubmit({ nonce: p.nonce, statusUrl, formId: 'qr-complete' })}`,
   });
 }
 

@@ -1,8 +1,8 @@
 import type { Client, KoaContextWithOIDC } from 'oidc-provider';
 import { htmlPage } from '../../http/html-page.js';
-import { pickLocale, type Locale } from '../../interactions/i18n.js';
-import { html, trusted } from '../../interactions/views/html.js';
-import { layout } from '../../interactions/views/layout.js';
+import { pickLocale, type Locale } from '../../http/locale.js';
+import { html, trusted } from '../../http/html.js';
+import { layout } from '../../http/layout.js';
 import { quoteName } from '../../http/quote-name.js';
 
 const q = quoteName['zh-CN'];

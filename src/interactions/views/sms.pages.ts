@@ -1,6 +1,7 @@
-import { html } from './html.js';
-import { layout } from './layout.js';
-import { messages, type Locale } from '../i18n.js';
+import { html } from '../../http/html.js';
+import { layout } from '../../http/layout.js';
+import { messages } from '../i18n.js';
+import { type Locale } from '../../http/locale.js';
 
 interface SmsPage {
   locale: Locale;

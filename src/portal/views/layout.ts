@@ -1,4 +1,4 @@
-import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
+import { html, trusted, type SafeHtml } from '../../http/html.js';
 import { ALERT_NOTICES, type Locale, type Notice, type PortalMessages } from '../i18n.js';
 
 export type Section = 'profile' | 'credentials' | 'sessions' | 'apps' | 'history' | 'wallet' | 'certificates';

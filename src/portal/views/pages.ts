@@ -1,4 +1,4 @@
-import { html, trusted, type SafeHtml } from '../../interactions/views/html.js';
+import { html, trusted, type SafeHtml } from '../../http/html.js';
 import { passkeyScript } from '../../passkeys/index.js';
 import type { PasskeyGate } from '../passkey-gate.js';
 import { auditActionLabel } from '../../audit/index.js';

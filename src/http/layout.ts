@@ -1,5 +1,5 @@
 import { html, trusted, type SafeHtml } from './html.js';
-import { messages, type Locale } from '../i18n.js';
+import { pageChrome, type Locale } from './locale.js';
 
 // Inline, nonce-guarded CSS keeps the pages one request each and working without JavaScript.
 const css = `
@@ -31,7 +31,7 @@ const stylesheet = trusted(css);
  * that cannot change language midway leave it out.
  */
 export function layout({ locale, title, nonce, body, switchLanguage }: { locale: Locale; title: string; nonce: string; body: SafeHtml; switchLanguage?: string | undefined }): string {
-  const t = messages(locale);
+  const t = pageChrome(locale);
   const other = t.otherLanguage.href;
   const switcher = switchLanguage
     ? html`<a href="${switchLanguage}${switchLanguage.includes('?') ? '&' : '?'}ui_locales=${other}" lang="${other}" hreflang="${other}">${t.otherLanguage.label}</a>`

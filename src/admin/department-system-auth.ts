@@ -2,7 +2,7 @@ import type Provider from 'oidc-provider';
 import { verifyDpopProof, type ProofReplay } from '../http/request-proofs.js';
 import { clientStore, kindOf, type ClientRecord, type ClientStore } from '../clients/index.js';
 import type { Database } from '../storage/database.js';
-import { accessTokenVerifier, AccessTokenRefused } from '../oidc/access-token-verifier.js';
+import { AccessTokenRefused, clientCredentialsVerifier } from '../oidc/access-token-verifier.js';
 import { AdminError } from './admin-error.js';
 import { adminResource, CERTIFICATES_PUSH_SCOPE } from './admin-resource.js';
 import type { RequestOrigin } from './operator-auth.js';
@@ -52,8 +52,7 @@ export function isDepartmentSystemIn(db: Database): (clientId: string) => Promis
  */
 export function departmentSystemAuth({ issuer, provider, clients, replay }: { issuer: string; provider: () => Provider; clients: Pick<ClientStore, 'find'>; replay: ProofReplay }) {
   const resource = adminResource(issuer);
-  // Only its client_credentials side is used here: those tokens name no account.
-  const verify = accessTokenVerifier({ provider, accounts: { findBySub: async () => undefined } });
+  const verify = clientCredentialsVerifier({ provider });
   const systemOf = departmentSystems(clients);
   const unauthorized = (dpop = false) =>
     new AdminError('unauthorized', dpop ? 'the access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof of its key for this request' : 'a valid access token is required: a client_credentials token for the admin API with the certificates:push scope');
@@ -65,7 +64,7 @@ export function departmentSystemAuth({ issuer, provider, clients, replay }: { is
       const accessToken = m[2]!;
       let token;
       try {
-        ({ token } = await verify.clientCredentials(accessToken, {
+        ({ token } = await verify(accessToken, {
           audience: resource,
           scope: CERTIFICATES_PUSH_SCOPE,
           dpop: {

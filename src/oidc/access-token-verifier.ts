@@ -63,6 +63,8 @@ export interface VerifiedAccessToken {
 
 const TOKEN_SHAPE = /^[A-Za-z0-9._~+/-]{16,2048}=*$/;
 
+const dead = () => new AccessTokenRefused('unknown', 'the access token is unknown, expired or revoked');
+
 /** The rules that hold whatever the token's subject (a citizen, or a client in its own name). */
 type TokenRules = Pick<AccessTokenRules, 'client' | 'audience' | 'scope' | 'dpop'>;
 
@@ -86,11 +88,8 @@ async function checkProof(token: object, rules: TokenRules): Promise<void> {
  * The one access-token verifier: every Yihao resource that accepts an access token (mobile APIs,
  * the admin API, the kiosk session API, token exchange's actor token) asks it, with its rules as
  * options. The level is the token's own (a later step-up of its session does not raise it).
- * `clientCredentials` verifies a token that a client obtained in its own name (a department
- * system's), with the same rules about client, audience, scope and DPoP.
  */
 export function accessTokenVerifier(deps: { provider: () => Provider; accounts: Pick<Accounts, 'findBySub'> }) {
-  const dead = () => new AccessTokenRefused('unknown', 'the access token is unknown, expired or revoked');
   async function verifyAccessToken(value: string, rules: AccessTokenRules = {}): Promise<VerifiedAccessToken> {
     if (!TOKEN_SHAPE.test(value)) throw dead();
     const provider = deps.provider();
@@ -118,8 +117,17 @@ export function accessTokenVerifier(deps: { provider: () => Provider; accounts: 
     return { token, client, account, facts };
   }
 
-  /** A client_credentials token: live (known, unexpired), of a client the provider still has (an active one), and the rules. */
-  async function clientCredentials(value: string, rules: TokenRules = {}): Promise<{ token: ClientCredentials; client: Client }> {
+  return verifyAccessToken;
+}
+export type VerifyAccessToken = ReturnType<typeof accessTokenVerifier>;
+
+/**
+ * The same verifier for a token that a client obtained in its own name (client_credentials, a
+ * department system's): live (known, unexpired), of a client the provider still has (an active
+ * one), with the same rules about client, audience, scope and DPoP. Such a token names no account.
+ */
+export function clientCredentialsVerifier(deps: { provider: () => Provider }) {
+  return async function verifyClientCredentials(value: string, rules: TokenRules = {}): Promise<{ token: ClientCredentials; client: Client }> {
     if (!TOKEN_SHAPE.test(value)) throw dead();
     const provider = deps.provider();
     const token = await provider.ClientCredentials.find(value);
@@ -129,8 +137,5 @@ export function accessTokenVerifier(deps: { provider: () => Provider; accounts: 
     checkAudience(token, client, rules);
     await checkProof(token, rules);
     return { token, client };
-  }
-
-  return Object.assign(verifyAccessToken, { clientCredentials });
+  };
 }
-export type VerifyAccessToken = ReturnType<typeof accessTokenVerifier>;

@@ -57,7 +57,7 @@ export function createGuard(audit: AuditLog) {
     if (reason === 'scope' || reason === 'not_found') throw notFound(operation.split('.')[0] ?? 'resource');
     const messages: Record<string, string> = {
       role: 'your roles do not allow this',
-      self_approval: 'a change must be reviewed by someone who did not draft, edit or submit it',
+      self_approval: 'a change or request must be decided by someone who did not draft, edit, submit or ask for it',
       national_review: 'this change needs a super-admin of a national department to approve it',
       self_assignment: 'operators cannot change their own roles',
       elevated_role: 'only a super-admin over the department may grant reviewer, counter-staff or super-admin',

@@ -95,7 +95,7 @@ describe.each(backends)('disabling and enabling citizen accounts ($name)', ({ na
     for (const verb of ['approve', 'reject']) {
       const self = await ops.superN.api('POST', `/account-enable-requests/${requestId}/${verb}`, {});
       expect(self.status, verb).toBe(403);
-      expect(self.body.message).toMatch(/reviewed by someone who did not/);
+      expect(self.body.message).toMatch(/decided by someone who did not/);
       for (const who of ['adminN', 'auditorN', 'counterN', 'superX'] as const) {
         expect((await ops[who].api('POST', `/account-enable-requests/${requestId}/${verb}`, {})).status, `${who} ${verb}`).toBe(403);
       }

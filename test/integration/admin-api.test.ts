@@ -313,7 +313,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
   it.skipIf(!enabled)('refuses self-approval, even to an operator who holds both roles, and audits it', async () => {
     const mine = await submittedClient(ops.adminReviewerP1, dept.p1, { client_name: '自审应用' });
     const self = await ops.adminReviewerP1.api('POST', `/client-changes/${mine.changeId}/approve`, {});
-    expect(self).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'a change must be reviewed by someone who did not draft, edit or submit it' } });
+    expect(self).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'a change or request must be decided by someone who did not draft, edit, submit or ask for it' } });
     expect(await denials(ops.adminReviewerP1.sub)).toEqual(expect.arrayContaining([{ operation: 'client_change.approve', reason: 'self_approval' }]));
     expect((await ops.adminReviewerP1.api('GET', `/clients/${mine.clientId}`)).body.client.status).toBe('draft');
     // Another reviewer may.

@@ -104,7 +104,7 @@ describe.each(backends)('four-eyes review ($name)', ({ name, enabled }) => {
     expect((await ops.superN.api('PUT', `/client-changes/${changeId}`, settings({ client_name: '超管改过' }))).status).toBe(200);
     expect((await ops.adminP1.api('POST', `/client-changes/${changeId}/submit`)).status).toBe(200);
     const self = await ops.superN.api('POST', `/client-changes/${changeId}/approve`, {});
-    expect(self).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'a change must be reviewed by someone who did not draft, edit or submit it' } });
+    expect(self).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'a change or request must be decided by someone who did not draft, edit, submit or ask for it' } });
     expect((await ops.superN.api('POST', `/client-changes/${changeId}/reject`, {})).status).toBe(403);
     expect(await denialsOf('superN')).toEqual(expect.arrayContaining([
       { operation: 'client_change.approve', reason: 'self_approval' },

@@ -38,7 +38,7 @@ const zh: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^the account is not disabled$/, () => '该账号未被停用'],
   [/^a request to enable this account is already waiting for review$/, () => '已有一个恢复启用此账号的申请等待审核'],
   [/^the request was (?:\w+|reviewed) already$/, () => '该申请已处理'],
-  [/^a change must be reviewed by someone who did not draft, edit or submit it$/, () => '须由未参与提出的另一位操作员审核'],
+  [/^a change or request must be decided by someone who did not draft, edit, submit or ask for it$/, () => '须由未参与提出的另一位操作员审核'],
   [/^must be one line of text without control characters$/, () => '必须是一行文字，不能含控制字符'],
   [/^must not contain an ID number$/, () => '不能包含身份证号码'],
   [/^is required when the reason is other$/, () => '原因为“其他”时必须填写'],

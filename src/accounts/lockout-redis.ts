@@ -13,7 +13,20 @@ import type { DistributedLockoutPolicy, LockoutPolicy, LockoutStore } from './lo
 // Redis but before its reply came back, ioredis sends it again on the next connection, and Redis
 // runs it again (test/integration/lockout-resend.test.ts). Without the mark, a network fault would
 // count one sign-in attempt as two guesses, or take back two for one success.
+//
+// A call can also fail at the caller and still run: the path stalls (a fail-over, a slow master),
+// the caller's command timeout answers the sign-in with a 503 before the password is checked, and
+// Redis runs BEGIN once the path clears. That attempt was never a guess, so the caller then sends
+// ABANDON for the same call id until Redis answers: it takes back what BEGIN counted, or, if BEGIN
+// has not arrived yet, leaves a mark that makes it count nothing. A SUCCEED that failed is sent
+// again the same way: the password was right. Without this, citizens who retried through an outage
+// were throttled after it for guesses they never made.
 const OP_MS = 60_000;
+/** Retries of a failed call's ABANDON or SUCCEED: first after this, doubling up to RETRY_MAX_MS, for at most OP_MS / 2. */
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 5_000;
+/** Calls being settled at once, at most (a long outage under load): past it, a failed attempt stays counted, as before. */
+const MAX_SETTLING = 10_000;
 
 /** KEYS: pair, all, ips, op. ARGV: now, maxFailures, windowMs, maxWaitMs, distributedMax, distributedWindowMs, ip, familiarMs, opMs. */
 const BEGIN = `
@@ -59,6 +72,27 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
 return 0`;
 
+/**
+ * KEYS: pair, all, op. ARGV: opMs, maxFailures. Takes back what BEGIN call `op` counted (a refusal
+ * counted nothing), once; or marks the call abandoned so that a BEGIN arriving later counts nothing.
+ */
+const ABANDON = `
+local done = redis.call('GET', KEYS[3])
+if not done then
+  redis.call('SET', KEYS[3], 'abandoned', 'PX', ARGV[1])
+  return 0
+end
+if done == 'abandoned' or done == 'undone' then return 0 end
+redis.call('SET', KEYS[3], 'undone', 'PX', ARGV[1])
+if tonumber(string.match(done, '^%S+')) ~= 0 then return 0 end
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if n > 0 then
+  redis.call('HSET', KEYS[1], 'n', n - 1)
+  if n - 1 < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'next', 0) end
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return 0`;
+
 /** KEYS: all. ARGV: distributedMax. Returns the lock's PTTL, or 0. */
 const LOCKED = `
 if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then return 0 end
@@ -93,16 +127,50 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
   const op = (subject: string) => `${prefix}lockout:{${subject}}:op:${randomBytes(12).toString('base64url')}`;
   const begin = script(redis, BEGIN);
   const succeed = script(redis, SUCCEED);
+  const abandon = script(redis, ABANDON);
   const locked = script(redis, LOCKED);
   const clear = script(redis, CLEAR);
+
+  // Sends `call` until Redis answers it (it is idempotent: the same call id), in the background.
+  let settling = 0;
+  const settleLater = (call: () => Promise<unknown>) => {
+    if (settling >= MAX_SETTLING) return;
+    settling++;
+    const started = Date.now();
+    const attempt = (delay: number) => {
+      const timer = setTimeout(() => {
+        call().then(
+          () => settling--,
+          () => (Date.now() - started < OP_MS / 2 ? attempt(Math.min(delay * 2, RETRY_MAX_MS)) : settling--),
+        );
+      }, delay);
+      timer.unref();
+    };
+    attempt(RETRY_FIRST_MS);
+  };
+
   return {
     async begin(subject, ip, now) {
       const args = [now, policy.maxFailures, policy.windowSeconds * 1000, policy.lockSeconds * 1000, distributed.maxFailures, distributed.windowSeconds * 1000, ip, distributed.familiarSeconds * 1000, OP_MS];
-      const [refused, a = 0, b = 0, c = 0] = (await begin([...keys(subject, ip), op(subject)], args)) as number[];
-      return refused ? { refusedUntil: a } : { nextAt: a, lockedNow: b === 1, lockedUntil: c };
+      const [pair, allKey, ipsKey] = keys(subject, ip);
+      const call = op(subject);
+      try {
+        const [refused, a = 0, b = 0, c = 0] = (await begin([pair!, allKey!, ipsKey!, call], args)) as number[];
+        return refused ? { refusedUntil: a } : { nextAt: a, lockedNow: b === 1, lockedUntil: c };
+      } catch (err) {
+        settleLater(() => abandon([pair!, allKey!, call], [OP_MS, policy.maxFailures]));
+        throw err;
+      }
     },
     async succeed(subject, ip, now) {
-      await succeed([...keys(subject, ip), op(subject)], [now, distributed.familiarSeconds * 1000, ip, OP_MS]);
+      const callKeys = [...keys(subject, ip), op(subject)];
+      const args = [now, distributed.familiarSeconds * 1000, ip, OP_MS];
+      try {
+        await succeed(callKeys, args);
+      } catch (err) {
+        settleLater(() => succeed(callKeys, args));
+        throw err;
+      }
     },
     async lockedUntil(subject, now) {
       const ttl = (await locked([all(subject)], [distributed.maxFailures])) as number;

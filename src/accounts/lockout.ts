@@ -77,7 +77,9 @@ export function waitAfter(policy: LockoutPolicy, failures: number): number {
  * await lockout.recordSuccess(subject, ip);
  * ```
  * An attempt counts from the moment it starts, so a burst of parallel guesses gets `maxFailures`
- * checks, not all of them; an attempt that never finishes counts as a failure (fails closed).
+ * checks, not all of them; an attempt that never finishes counts as a failure (fails closed). One
+ * whose start failed at the caller checked nothing, so the store takes it back should it have
+ * counted anyway (lockout-redis.ts).
  */
 export interface Lockout {
   readonly policy: LockoutPolicy;

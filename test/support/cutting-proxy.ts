@@ -3,12 +3,18 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { REDIS_URL, uniqueName } from './services.js';
 
-/** A TCP proxy to Redis that, when armed, drops the next reply and cuts the connection. */
+/**
+ * A TCP proxy to Redis that, when armed, drops the next reply and cuts the connection; and that,
+ * while holding, delivers what the client sends only `ms` later (a stalled path: the client gives
+ * up on a command that Redis then runs anyway); and that, while dropping, loses it.
+ */
 export async function cuttingProxy() {
   const target = new URL(REDIS_URL);
   const sockets = new Set<net.Socket>();
   let armed = false;
   let cuts = 0;
+  let holdMs = 0;
+  let dropping = false;
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port || 6379), target.hostname);
     for (const s of [client, upstream]) {
@@ -16,7 +22,13 @@ export async function cuttingProxy() {
       s.on('error', () => undefined);
       s.on('close', () => sockets.delete(s));
     }
-    client.pipe(upstream);
+    // In order: every chunk waits the same time, and timers with equal delays fire in order.
+    client.on('data', (chunk: Buffer) => {
+      if (dropping) return;
+      if (holdMs === 0) return void upstream.write(chunk);
+      setTimeout(() => upstream.write(chunk), holdMs);
+    });
+    client.on('end', () => upstream.end());
     upstream.on('data', (chunk: Buffer) => {
       if (!armed) return void client.write(chunk);
       armed = false;
@@ -29,6 +41,10 @@ export async function cuttingProxy() {
   return {
     port: (server.address() as net.AddressInfo).port,
     arm: () => void (armed = true),
+    /** From now on, what clients send reaches Redis `ms` later (0: at once again). */
+    hold: (ms: number) => void (holdMs = ms),
+    /** While on, what clients send is lost on the way (whole commands: they are small). */
+    drop: (on: boolean) => void (dropping = on),
     cuts: () => cuts,
     close: () => {
       for (const s of sockets) s.destroy();

@@ -5,7 +5,7 @@
  * saw and what the stores lost; the last line is `N passed, N failed`, and any failure exits 1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,8 @@ import { freePort, privatePostgres, redisCli, redisCluster, redisServer, sentine
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const SECONDS = Number(process.env.FAULTS_SECONDS ?? 18);
+/** Where the instances' log of each scenario's latest run is kept (`<deployment>.log`). */
+const LAST_LOGS = join(tmpdir(), 'yihao-faults-last');
 
 interface Instance {
   port: number;
@@ -161,6 +163,9 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
       await Promise.all([deployment.a.stop('SIGTERM'), deployment.b.stop('SIGTERM')]);
       await db.destroy();
       redis.disconnect();
+      // The instances' log of each scenario's latest run stays, so that a flake can be read afterwards.
+      mkdirSync(LAST_LOGS, { recursive: true });
+      if (existsSync(log)) copyFileSync(log, join(LAST_LOGS, `${name}.log`));
       if (process.env.FAULTS_KEEP_LOGS !== '1') rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -177,6 +182,22 @@ interface Snapshot {
 /** Keys on the servers that hold data now, straight from each (a client's node list may lag after a restart). */
 function scanPorts(ports: number[], match: string): string[] {
   return ports.flatMap((port) => redisCli(port, '--scan', '--pattern', match).split('\n').filter(Boolean));
+}
+
+/**
+ * What the lockout counted after a Redis fault, per (account, address): the highest count left and
+ * how many pairs reached maxFailures (5, when the next attempt waits). Told, not judged: the load's
+ * wrong-password sign-ins count too. If a correct password was answered 429, this says whether
+ * counted attempts piled up on one citizen.
+ */
+function lockoutCounts(ports: number[], prefix: string): string {
+  const counts = ports.flatMap((port) =>
+    redisCli(port, '--scan', '--pattern', `${prefix}lockout:*:ip:*`)
+      .split('\n')
+      .filter(Boolean)
+      .map((key) => Number(redisCli(port, 'hget', key, 'n').trim() || 0)),
+  );
+  return `lockout counts left per (account, address): ${counts.length} pairs, highest ${Math.max(0, ...counts)}, at 5 or more ${counts.filter((n) => n >= 5).length}`;
 }
 
 async function snapshot(d: Deployment): Promise<Snapshot> {
@@ -349,6 +370,7 @@ const scenarios: Scenario[] = [
           { allowedSessionLoss: 0 },
         );
         o.checks.push({ what: 'the replica is the master now', ok: s.currentMasterPort() === s.replica.port });
+        o.checks.push({ what: lockoutCounts([s.currentMasterPort()], d.prefix), ok: true });
         return o;
       } finally {
         await d.close();
@@ -372,6 +394,7 @@ const scenarios: Scenario[] = [
         // Lockout keys (one hash tag per account) spread over the masters; the sign-ins with a wrong password make some.
         const perNode = c.nodes.map((n) => scanPorts([n.port], `${d.prefix}lockout:*`).length);
         o.checks.push({ what: `lockout keys on each master: ${perNode.join(', ')}`, ok: true });
+        o.checks.push({ what: lockoutCounts(c.nodes.map((n) => n.port), d.prefix), ok: true });
         return o;
       } finally {
         await d.close();
@@ -602,7 +625,7 @@ async function main(): Promise<void> {
     await stopAll();
   }
   const passed = outcomes.filter(verdict).length;
-  console.log(`\nfault suite took ${Math.round((Date.now() - started) / 1000)} s`);
+  console.log(`\nfault suite took ${Math.round((Date.now() - started) / 1000)} s; the instances' logs of this run: ${LAST_LOGS}/`);
   console.log(`${passed} passed, ${outcomes.length - passed} failed`);
   process.exit(passed === outcomes.length ? 0 : 1);
 }

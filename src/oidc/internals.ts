@@ -4,6 +4,9 @@
 // `lib/helpers/grants.js` is meant for custom grants (typed, but outside semver). Re-checked on every
 // oidc-provider upgrade.
 import * as internalGrantHelpers from 'oidc-provider/lib/helpers/grants.js';
+import instance from 'oidc-provider/lib/helpers/weak_cache.js';
+import filterClaims from 'oidc-provider/lib/helpers/filter_claims.js';
+import type { FindAccount } from 'oidc-provider';
 
 /** The token response's members, as oidc-provider's own grants build it. */
 export interface TokenResponseFields {
@@ -55,5 +58,26 @@ export function skipPersistOfUnsavedSessions(provider: { Session: { prototype: o
   const persist = proto.persist;
   proto.persist = function (this: { exp?: unknown }) {
     return typeof this.exp === 'number' ? persist.call(this) : Promise.resolve(undefined);
+  };
+}
+
+/**
+ * What userinfo-fast-path.ts answers with exactly as oidc-provider's userinfo action does: the
+ * configured findAccount (with the channels' wrapper around it), the claims a token's `claims`
+ * parameter asked for at userinfo (filtered by its grant), where the route is, and whether CORS
+ * answers expose DPoP-Nonce.
+ */
+export function userinfoInternals(provider: object) {
+  const configuration = instance(provider).configuration as {
+    findAccount: FindAccount;
+    routes: { userinfo: string };
+    features: { dPoP: { enabled: boolean; nonceSecret?: unknown }; attestClientAuth: { enabled: boolean } };
+  };
+  const { dPoP } = configuration.features;
+  return {
+    findAccount: configuration.findAccount,
+    route: configuration.routes.userinfo,
+    filterClaims: (claims: unknown, grant: object) => filterClaims(claims, 'userinfo', grant),
+    exposedHeaders: [dPoP.enabled && dPoP.nonceSecret ? 'DPoP-Nonce' : undefined, 'WWW-Authenticate'].filter(Boolean).join(','),
   };
 }

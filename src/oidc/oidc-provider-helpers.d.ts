@@ -1,0 +1,12 @@
+// Types for the two untyped oidc-provider helpers that internals.ts reaches into (oidc-provider 9.13).
+// Re-checked on every oidc-provider upgrade, with internals.ts.
+
+declare module 'oidc-provider/lib/helpers/weak_cache.js' {
+  /** oidc-provider's private per-instance state: its resolved configuration among it. */
+  export default function instance(provider: object): { configuration: Record<string, unknown> };
+}
+
+declare module 'oidc-provider/lib/helpers/filter_claims.js' {
+  /** The claims a `claims` request parameter asked for at `target`, less those the grant does not allow. */
+  export default function filterClaims(source: unknown, target: 'userinfo' | 'id_token', grant: object): { [claim: string]: import('oidc-provider').ClaimsParameterMember | null };
+}

@@ -35,6 +35,8 @@ export function userinfoFastPath(provider: Provider): Middleware {
     if (ctx.path !== route || ctx.method !== 'GET' || ctx.querystring || mayHaveBody(ctx.headers) || ctx.headers.origin !== undefined || ctx.headers.dpop !== undefined) return next();
     const value = bearerToken(ctx.headers.authorization);
     if (!value) return next();
+    // noCache: first, as in oidc-provider, so that an answer to a failed store read is not cached either.
+    ctx.set('cache-control', 'no-store');
 
     const token = await provider.AccessToken.find(value);
     // validateAccessToken, its `openid` scope check, and validateAudience.
@@ -61,8 +63,7 @@ export function userinfoFastPath(provider: Provider): Middleware {
     claims.rejected(rejected);
     const body = await claims.result();
 
-    // noCache, and the CORS middleware's answer to a request without Origin.
-    ctx.set('cache-control', 'no-store');
+    // The CORS middleware's answer to a request without Origin.
     ctx.vary('Origin');
     ctx.set('access-control-allow-origin', '*');
     ctx.set('access-control-expose-headers', exposedHeaders);

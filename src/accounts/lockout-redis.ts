@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { RedisClient } from '../storage/redis.js';
+import { settleLater } from '../storage/settle-later.js';
 import type { DistributedLockoutPolicy, LockoutPolicy, LockoutStore } from './lockout.js';
 
 // Keys per subject, in one hash slot (`{subject}`) so the scripts also run on Redis Cluster:
@@ -132,22 +133,7 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
   const clear = script(redis, CLEAR);
 
   // Sends `call` until Redis answers it (it is idempotent: the same call id), in the background.
-  let settling = 0;
-  const settleLater = (call: () => Promise<unknown>) => {
-    if (settling >= MAX_SETTLING) return;
-    settling++;
-    const started = Date.now();
-    const attempt = (delay: number) => {
-      const timer = setTimeout(() => {
-        call().then(
-          () => settling--,
-          () => (Date.now() - started < OP_MS / 2 ? attempt(Math.min(delay * 2, RETRY_MAX_MS)) : settling--),
-        );
-      }, delay);
-      timer.unref();
-    };
-    attempt(RETRY_FIRST_MS);
-  };
+  const later = settleLater({ firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS, forMs: OP_MS / 2, maxPending: MAX_SETTLING });
 
   return {
     async begin(subject, ip, now) {
@@ -158,7 +144,7 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
         const [refused, a = 0, b = 0, c = 0] = (await begin([pair!, allKey!, ipsKey!, call], args)) as number[];
         return refused ? { refusedUntil: a } : { nextAt: a, lockedNow: b === 1, lockedUntil: c };
       } catch (err) {
-        settleLater(() => abandon([pair!, allKey!, call], [OP_MS, policy.maxFailures]));
+        later(() => abandon([pair!, allKey!, call], [OP_MS, policy.maxFailures]));
         throw err;
       }
     },
@@ -168,7 +154,7 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
       try {
         await succeed(callKeys, args);
       } catch (err) {
-        settleLater(() => succeed(callKeys, args));
+        later(() => succeed(callKeys, args));
         throw err;
       }
     },

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { RedisClient } from '../storage/redis.js';
+import { settleLater } from '../storage/settle-later.js';
 import { DEFAULT_RETAIN_EXPIRED_MS, type AttemptClaim, type OtpStore, type RollingLimit, type StoredCode, type ThrottleTake } from './otp-store.js';
 
 // A code is a hash at `<prefix>sms:code:<key>`: `hash`, `exp`, `created`, `att` and, once used,
@@ -13,27 +14,51 @@ import { DEFAULT_RETAIN_EXPIRED_MS, type AttemptClaim, type OtpStore, type Rolli
 // Redis runs it again (test/integration/sms-store-resend.test.ts). A call carries its own id (the
 // same in a resend), kept in the key it changed: `claim` and `consumedBy` in the code's hash, the
 // member itself in the throttle's set.
+//
+// A call can also fail at the caller and still run: the path stalls (a fail-over, a slow master),
+// the caller's command timeout answers the citizen with a 503 before any code was compared, and
+// Redis runs the step once the path clears. The caller then sends ABANDON for that call id until
+// Redis answers, so that a check that never happened neither spends a try nor uses up the code
+// (test/integration/sms-store-resend.test.ts). A send (TAKE) that failed stays taken: it errs on
+// the side of the limit.
 
-/** KEYS[1] code; ARGV now, maxAttempts, call id. Counts an attempt only on a live code. */
+/**
+ * KEYS[1] code; ARGV now, maxAttempts, call id. Counts an attempt only on a live code, and marks it
+ * `claim:<id>` (an older instance marks the latest in `claim`). A call abandoned before it arrived
+ * counts nothing.
+ */
 const CLAIM_ATTEMPT = `
-local h = redis.call('HMGET', KEYS[1], 'hash', 'exp', 'att', 'consumed', 'claim')
-if not h[1] then return {'missing'} end
-if h[5] == ARGV[3] then return {'claimed', h[1]} end
+local h = redis.call('HMGET', KEYS[1], 'hash', 'exp', 'att', 'consumed', 'claim', 'claim:' .. ARGV[3], 'abandoned:' .. ARGV[3])
+if not h[1] or h[7] then return {'missing'} end
+if h[5] == ARGV[3] or h[6] then return {'claimed', h[1]} end
 if h[4] then return {'consumed'} end
 if tonumber(h[3]) >= tonumber(ARGV[2]) then return {'exhausted'} end
 if tonumber(h[2]) <= tonumber(ARGV[1]) then return {'expired'} end
 redis.call('HINCRBY', KEYS[1], 'att', 1)
-redis.call('HSET', KEYS[1], 'claim', ARGV[3])
+redis.call('HSET', KEYS[1], 'claim:' .. ARGV[3], 1)
 return {'claimed', h[1]}`;
 
 /** KEYS[1] code; ARGV codeHash, now, call id. 1 = this call consumed it. */
 const CONSUME = `
-local h = redis.call('HMGET', KEYS[1], 'hash', 'consumedBy')
-if h[1] ~= ARGV[1] then return 0 end
+local h = redis.call('HMGET', KEYS[1], 'hash', 'consumedBy', 'abandoned:' .. ARGV[3])
+if h[1] ~= ARGV[1] or h[3] then return 0 end
 if h[2] == ARGV[3] then return 1 end
 local done = redis.call('HSETNX', KEYS[1], 'consumed', ARGV[2])
 if done == 1 then redis.call('HSET', KEYS[1], 'consumedBy', ARGV[3]) end
 return done`;
+
+/**
+ * KEYS[1] code; ARGV call id. The caller of CLAIM_ATTEMPT or CONSUME with this id gave up before
+ * its answer (its command timed out) and compared nothing: take back the attempt it counted, or the
+ * use it made of the code, and make it count nothing if it has not arrived yet. Never creates the
+ * key (a code that is gone stays gone).
+ */
+const ABANDON = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HDEL', KEYS[1], 'claim:' .. ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'att', -1) end
+if redis.call('HGET', KEYS[1], 'consumedBy') == ARGV[1] then redis.call('HDEL', KEYS[1], 'consumed', 'consumedBy') end
+redis.call('HSET', KEYS[1], 'abandoned:' .. ARGV[1], 1)
+return 1`;
 
 /** KEYS[1] sends; ARGV now, windowMs, max, member (this call's own). {1, 0} = taken; {0, ms} = full for ms more. */
 const TAKE = `
@@ -79,6 +104,18 @@ export function createRedisOtpStore(redis: RedisClient, { prefix, retainExpiredM
   const claimAttempt = script(redis, CLAIM_ATTEMPT);
   const consume = script(redis, CONSUME);
   const take = script(redis, TAKE);
+  const abandon = script(redis, ABANDON);
+  // A stall longer than this (Redis unreachable, not slow) ends with the step counted, as before.
+  const later = settleLater({ forMs: 120_000 });
+  /** Runs one step of a check; if its caller gives up, the step is abandoned (see ABANDON). */
+  const step = async (run: typeof claimAttempt, key: string, args: Arg[], id: string): Promise<unknown> => {
+    try {
+      return await run(key, [...args, id]);
+    } catch (err) {
+      later(() => abandon(key, [id]));
+      throw err;
+    }
+  };
   const codeKey = (key: string) => `${prefix}sms:code:${key}`;
   const sendsKey = (key: string) => `${prefix}sms:sends:${key}`;
 
@@ -92,14 +129,14 @@ export function createRedisOtpStore(redis: RedisClient, { prefix, retainExpiredM
     },
 
     async claimAttempt(key: string, now: number, maxAttempts: number): Promise<AttemptClaim> {
-      const [status, codeHash] = (await claimAttempt(codeKey(key), [now, maxAttempts, callId()])) as [string, string?];
+      const [status, codeHash] = (await step(claimAttempt, codeKey(key), [now, maxAttempts], callId())) as [string, string?];
       if (status === 'claimed' && codeHash) return { status, codeHash };
       if (status === 'missing' || status === 'consumed' || status === 'exhausted' || status === 'expired') return { status };
       throw new Error(`unexpected answer from the SMS code script: ${status}`);
     },
 
     async consume(key: string, codeHash: string, now: number): Promise<boolean> {
-      return (await consume(codeKey(key), [codeHash, now, callId()])) === 1;
+      return (await step(consume, codeKey(key), [codeHash, now], callId())) === 1;
     },
 
     async take(key: string, { max, windowMs }: RollingLimit, now: number): Promise<ThrottleTake> {

@@ -5,10 +5,9 @@
  * guesses (a citizen throttled sooner for a network fault), or takes back two from the
  * account-wide count for one success. Each step must count once however often it arrives.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { redisLockoutStore } from '../../src/accounts/lockout-redis.js';
-import { redisBehindCuttingProxy } from '../support/cutting-proxy.js';
+import { redisBehindCuttingProxy, until } from '../support/cutting-proxy.js';
 import { redisAvailable } from '../support/services.js';
 
 const policy = { maxFailures: 5, windowSeconds: 900, lockSeconds: 900 };
@@ -52,31 +51,20 @@ describe.skipIf(!redisAvailable)('lockout steps resent after a dropped reply (Re
  */
 describe.skipIf(!redisAvailable)('lockout steps that arrive after the caller gave up (Redis)', () => {
   const r = redisBehindCuttingProxy();
-  let impatient: Redis;
-  beforeAll(async () => {
-    // Yihao's options, with a command timeout short enough for a test (Yihao's is 5 s).
-    impatient = new Redis({ host: '127.0.0.1', port: r.proxy.port, maxRetriesPerRequest: 3, commandTimeout: 300, enableAutoPipelining: true });
-    await impatient.ping();
-  });
-  afterAll(() => impatient?.disconnect());
 
   const counts = async (subject: string, ip: string) => ({
     pair: Number((await r.direct.hget(`${r.prefix}lockout:{${subject}}:ip:${ip}`, 'n')) ?? 0),
     all: Number((await r.direct.get(`${r.prefix}lockout:{${subject}}:all`)) ?? 0),
   });
-  const settle = async (check: () => Promise<boolean>) => {
-    // Generous for a loaded machine: the abandoned steps are retried with backoff.
-    for (let waited = 0; waited < 15_000 && !(await check()); waited += 100) await new Promise((s) => setTimeout(s, 100));
-  };
 
   it('does not count attempts whose first step timed out, however late Redis runs it', async () => {
-    const store = redisLockoutStore(impatient, r.prefix, policy, distributed);
+    const store = redisLockoutStore(r.impatient, r.prefix, policy, distributed);
     r.proxy.hold(700);
     for (let i = 0; i < policy.maxFailures; i++) await expect(store.begin('acc-stalled', '203.0.113.20', Date.now())).rejects.toThrow();
     r.proxy.hold(0);
     // Each step reaches Redis 700 ms after it was sent, long after the caller gave up.
     await new Promise((s) => setTimeout(s, 1_000));
-    await settle(async () => (await counts('acc-stalled', '203.0.113.20')).all === 0);
+    await until(async () => (await counts('acc-stalled', '203.0.113.20')).all === 0);
     expect(await counts('acc-stalled', '203.0.113.20')).toEqual({ pair: 0, all: 0 });
     // The citizen's next attempt is answered at once, as a first one.
     const patient = redisLockoutStore(r.viaProxy, r.prefix, policy, distributed);
@@ -85,7 +73,7 @@ describe.skipIf(!redisAvailable)('lockout steps that arrive after the caller gav
   });
 
   it('takes back a verified attempt once Redis answers again, when its success step never arrived', async () => {
-    const store = redisLockoutStore(impatient, r.prefix, policy, distributed);
+    const store = redisLockoutStore(r.impatient, r.prefix, policy, distributed);
     const patient = redisLockoutStore(r.viaProxy, r.prefix, policy, distributed);
     const now = Date.now();
     await patient.begin('acc-late-success', '203.0.113.21', now);
@@ -93,7 +81,7 @@ describe.skipIf(!redisAvailable)('lockout steps that arrive after the caller gav
     r.proxy.drop(true);
     await expect(store.succeed('acc-late-success', '203.0.113.21', now)).rejects.toThrow();
     r.proxy.drop(false);
-    await settle(async () => (await counts('acc-late-success', '203.0.113.21')).all === 1);
+    await until(async () => (await counts('acc-late-success', '203.0.113.21')).all === 1);
     expect(await counts('acc-late-success', '203.0.113.21')).toEqual({ pair: 0, all: 1 });
   });
 });

@@ -5,10 +5,9 @@
  * already used (by the first run), and their one send must not be refused as over the limit (by
  * itself). Different calls are still counted and refused as before.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { createRedisOtpStore } from '../../src/sms/redis-otp-store.js';
-import { redisBehindCuttingProxy } from '../support/cutting-proxy.js';
+import { redisBehindCuttingProxy, until } from '../support/cutting-proxy.js';
 import { redisAvailable } from '../support/services.js';
 
 describe.skipIf(!redisAvailable)('SMS code steps resent after a dropped reply (Redis)', () => {
@@ -47,23 +46,12 @@ describe.skipIf(!redisAvailable)('SMS code steps resent after a dropped reply (R
  */
 describe.skipIf(!redisAvailable)('SMS code steps that arrive after the caller gave up (Redis)', () => {
   const r = redisBehindCuttingProxy();
-  let impatient: Redis;
-  beforeAll(async () => {
-    // Yihao's options, with a command timeout short enough for a test (Yihao's is 5 s).
-    impatient = new Redis({ host: '127.0.0.1', port: r.proxy.port, maxRetriesPerRequest: 3, commandTimeout: 300, enableAutoPipelining: true });
-    await impatient.ping();
-  });
-  afterAll(() => impatient?.disconnect());
 
   const code = async (key: string) => r.direct.hgetall(`${r.prefix}sms:code:${key}`);
-  const settle = async (check: () => Promise<boolean>) => {
-    // Generous for a loaded machine: the abandoned steps are retried with backoff.
-    for (let waited = 0; waited < 15_000 && !(await check()); waited += 100) await new Promise((s) => setTimeout(s, 100));
-  };
 
   it('spends no try on a check whose step timed out, however late Redis runs it', async () => {
     const now = Date.now();
-    const store = createRedisOtpStore(impatient, { prefix: r.prefix });
+    const store = createRedisOtpStore(r.impatient, { prefix: r.prefix });
     const patient = createRedisOtpStore(r.viaProxy, { prefix: r.prefix });
     await patient.putCode('s1', { codeHash: 'h1', createdAt: now, expiresAt: now + 300_000 }, now);
     r.proxy.hold(700);
@@ -71,7 +59,7 @@ describe.skipIf(!redisAvailable)('SMS code steps that arrive after the caller ga
     r.proxy.hold(0);
     // Each step reaches Redis 700 ms after it was sent, long after the caller gave up.
     await new Promise((s) => setTimeout(s, 1_000));
-    await settle(async () => Number((await code('s1')).att) === 0);
+    await until(async () => Number((await code('s1')).att) === 0);
     expect(Number((await code('s1')).att)).toBe(0);
     // The citizen's next try is a first one, and the right code still works.
     expect(await patient.claimAttempt('s1', now, 5)).toEqual({ status: 'claimed', codeHash: 'h1' });
@@ -80,7 +68,7 @@ describe.skipIf(!redisAvailable)('SMS code steps that arrive after the caller ga
 
   it('gives back a right code whose use timed out, so that the citizen can send it again', async () => {
     const now = Date.now();
-    const store = createRedisOtpStore(impatient, { prefix: r.prefix });
+    const store = createRedisOtpStore(r.impatient, { prefix: r.prefix });
     const patient = createRedisOtpStore(r.viaProxy, { prefix: r.prefix });
     await patient.putCode('s2', { codeHash: 'h2', createdAt: now, expiresAt: now + 300_000 }, now);
     expect(await patient.claimAttempt('s2', now, 5)).toEqual({ status: 'claimed', codeHash: 'h2' });
@@ -88,7 +76,7 @@ describe.skipIf(!redisAvailable)('SMS code steps that arrive after the caller ga
     await expect(store.consume('s2', 'h2', now)).rejects.toThrow();
     r.proxy.hold(0);
     await new Promise((s) => setTimeout(s, 1_000));
-    await settle(async () => (await code('s2')).consumed === undefined);
+    await until(async () => (await code('s2')).consumed === undefined);
     expect(await patient.claimAttempt('s2', now, 5)).toEqual({ status: 'claimed', codeHash: 'h2' });
     expect(await patient.consume('s2', 'h2', now)).toBe(true);
     // Used once for good: a third try finds it used.
@@ -97,7 +85,7 @@ describe.skipIf(!redisAvailable)('SMS code steps that arrive after the caller ga
 
   it('takes back only the calls that gave up: a try that reached its answer stays counted', async () => {
     const now = Date.now();
-    const store = createRedisOtpStore(impatient, { prefix: r.prefix });
+    const store = createRedisOtpStore(r.impatient, { prefix: r.prefix });
     const patient = createRedisOtpStore(r.viaProxy, { prefix: r.prefix });
     await patient.putCode('s3', { codeHash: 'h3', createdAt: now, expiresAt: now + 300_000 }, now);
     expect(await patient.claimAttempt('s3', now, 5)).toMatchObject({ status: 'claimed' });
@@ -105,7 +93,7 @@ describe.skipIf(!redisAvailable)('SMS code steps that arrive after the caller ga
     await expect(store.claimAttempt('s3', now, 5)).rejects.toThrow();
     r.proxy.hold(0);
     await new Promise((s) => setTimeout(s, 1_000));
-    await settle(async () => Number((await code('s3')).att) === 1);
+    await until(async () => Number((await code('s3')).att) === 1);
     expect(await patient.claimAttempt('s3', now, 5)).toMatchObject({ status: 'claimed' });
     expect(Number((await code('s3')).att)).toBe(2);
   });

@@ -59,20 +59,29 @@ export async function cuttingProxy() {
  * direct client to look at what Redis holds, and a key prefix of the block's own, removed after.
  */
 export function redisBehindCuttingProxy() {
-  const s = {} as { proxy: Awaited<ReturnType<typeof cuttingProxy>>; viaProxy: Redis; direct: Redis; prefix: string };
+  const s = {} as { proxy: Awaited<ReturnType<typeof cuttingProxy>>; viaProxy: Redis; impatient: Redis; direct: Redis; prefix: string };
   s.prefix = `${uniqueName('yihao_resend')}:`;
   beforeAll(async () => {
     s.proxy = await cuttingProxy();
     s.viaProxy = new Redis({ host: '127.0.0.1', port: s.proxy.port, maxRetriesPerRequest: 3, commandTimeout: 5_000, enableAutoPipelining: true });
+    // Yihao's options, with a command timeout short enough for a test (Yihao's is 5 s): a caller that gives up on a held step.
+    s.impatient = new Redis({ host: '127.0.0.1', port: s.proxy.port, maxRetriesPerRequest: 3, commandTimeout: 300, enableAutoPipelining: true });
     s.direct = new Redis(REDIS_URL);
     await s.viaProxy.ping();
+    await s.impatient.ping();
   });
   afterAll(async () => {
     const keys = await s.direct.keys(`${s.prefix}*`);
     if (keys.length) await s.direct.del(...keys);
     s.viaProxy?.disconnect();
+    s.impatient?.disconnect();
     s.direct?.disconnect();
     await s.proxy?.close();
   });
   return s;
+}
+
+/** Waits until `check` holds, generously for a loaded machine (abandoned steps are retried with backoff). */
+export async function until(check: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  for (let waited = 0; waited < ms && !(await check()); waited += 100) await new Promise((s) => setTimeout(s, 100));
 }

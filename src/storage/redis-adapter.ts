@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { RedisClient } from './redis.js';
 import { requestMemo, type RequestMemo } from './request-memo.js';
+import { settleLater } from './settle-later.js';
 import {
   AlreadyConsumedError,
   ReplayDetectedError,
@@ -115,6 +116,16 @@ if done == 1 then redis.call('SET', KEYS[2], 1, 'PX', ARGV[2]) end
 return done`;
 
 /**
+ * The caller of CONSUME with this op gave up before its answer (its command timed out on a stalled
+ * path) and so used nothing: what the record was consumed for was never issued. Takes back the
+ * consume if it ran, or marks the op so that it uses nothing when it arrives. KEYS: record, op. ARGV: opMs.
+ */
+const UNCONSUME = `
+if redis.call('GET', KEYS[2]) == '1' then redis.call('HDEL', KEYS[1], 'consumed') end
+redis.call('SET', KEYS[2], 'abandoned', 'PX', ARGV[1])
+return 1`;
+
+/**
  * SET NX for a hash record. ReplayDetection.unique() is find-then-upsert: two instances handed the
  * same JWT can both find nothing and both upsert, and both would accept the replay. Creating the
  * record only if absent, in one step on the server, lets exactly one of them succeed.
@@ -218,6 +229,8 @@ export interface RedisStore extends Adapter {
 
 export function redisAdapter(redis: RedisClient, prefix: string): new (model: string) => RedisStore {
   const consume = script(redis, CONSUME);
+  const unconsume = script(redis, UNCONSUME);
+  const later = settleLater({ forMs: OP_MS / 2 });
   const createIfAbsent = script(redis, CREATE_IF_ABSENT);
   const upsert = script(redis, UPSERT);
   const findByIndex = script(redis, FIND_BY_INDEX);
@@ -314,9 +327,16 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
     }
 
     async consume(id: string): Promise<void> {
-      if ((await consume([this.#key(id), opKey()], [Math.floor(Date.now() / 1000), OP_MS])) !== 1) {
-        throw new AlreadyConsumedError(this.#model);
+      const keys = [this.#key(id), opKey()];
+      let done: unknown;
+      try {
+        done = await consume(keys, [Math.floor(Date.now() / 1000), OP_MS]);
+      } catch (err) {
+        // oidc-provider issues nothing when a consume throws; Redis may still run it (see UNCONSUME).
+        later(() => unconsume(keys, [OP_MS]));
+        throw err;
       }
+      if (done !== 1) throw new AlreadyConsumedError(this.#model);
     }
 
     async destroy(id: string): Promise<void> {

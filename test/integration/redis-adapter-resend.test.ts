@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { AlreadyConsumedError, ReplayDetectedError } from '../../src/storage/adapter-types.js';
 import { redisAdapter } from '../../src/storage/redis-adapter.js';
-import { redisBehindCuttingProxy } from '../support/cutting-proxy.js';
+import { redisBehindCuttingProxy, until } from '../support/cutting-proxy.js';
 import { redisAvailable } from '../support/services.js';
 
 describe.skipIf(!redisAvailable)('one-time steps resent after a dropped reply (Redis adapter)', () => {
@@ -31,5 +31,30 @@ describe.skipIf(!redisAvailable)('one-time steps resent after a dropped reply (R
     await expect(Replays.upsert('jti-1', { jti: 'jti-1', iat: 1 }, 60)).resolves.toBeUndefined();
     expect(r.proxy.cuts()).toBe(2);
     await expect(Replays.upsert('jti-1', { jti: 'jti-1', iat: 1 }, 60)).rejects.toBeInstanceOf(ReplayDetectedError);
+  });
+});
+
+/**
+ * A stalled path to Redis (a fail-over, a slow master): the token request gives up on the code's
+ * consume and answers 503 without issuing anything, but Redis runs the consume once the path
+ * clears. The relying party's retry then finds the code used, and oidc-provider takes it for a
+ * replayed code: invalid_grant, and the grant's tokens revoked. The citizen has to sign in again.
+ */
+describe.skipIf(!redisAvailable)('a consume that arrives after the caller gave up (Redis adapter)', () => {
+  const r = redisBehindCuttingProxy();
+
+  it('gives the code back, so that the retry of the token request can use it, once', async () => {
+    const Codes = new (redisAdapter(r.impatient, r.prefix))('AuthorizationCode');
+    const Patient = new (redisAdapter(r.viaProxy, r.prefix))('AuthorizationCode');
+    await Patient.upsert('code-2', { jti: 'code-2', grantId: 'g-2', kind: 'AuthorizationCode' }, 60);
+    r.proxy.hold(700);
+    await expect(Codes.consume('code-2')).rejects.toThrow();
+    r.proxy.hold(0);
+    // The consume reaches Redis 700 ms after it was sent, long after the caller gave up.
+    await new Promise((s) => setTimeout(s, 1_000));
+    await until(async () => (await r.direct.hget(`${r.prefix}{oidc}:AuthorizationCode:code-2`, 'consumed')) === null);
+    expect(await Patient.find('code-2')).not.toHaveProperty('consumed');
+    await expect(Patient.consume('code-2')).resolves.toBeUndefined();
+    await expect(Patient.consume('code-2')).rejects.toBeInstanceOf(AlreadyConsumedError);
   });
 });

@@ -22,11 +22,16 @@ export async function cuttingProxy() {
       s.on('error', () => undefined);
       s.on('close', () => sockets.delete(s));
     }
-    // In order: every chunk waits the same time, and timers with equal delays fire in order.
+    // In order, as on a stalled TCP path: a chunk is never delivered before one sent earlier, also
+    // when the hold ends (Redis answers in the order it receives, and the client matches replies
+    // to its commands in the order it sent them).
+    let releasedAt = 0;
     client.on('data', (chunk: Buffer) => {
       if (dropping) return;
-      if (holdMs === 0) return void upstream.write(chunk);
-      setTimeout(() => upstream.write(chunk), holdMs);
+      const at = Math.max(Date.now() + holdMs, releasedAt);
+      releasedAt = at;
+      if (at <= Date.now()) return void upstream.write(chunk);
+      setTimeout(() => upstream.write(chunk), at - Date.now());
     });
     client.on('end', () => upstream.end());
     upstream.on('data', (chunk: Buffer) => {

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../storage/redis.js';
 import { settleLater } from '../storage/settle-later.js';
+import { redisScript, type ScriptArg } from '../storage/redis-script.js';
 import type { DistributedLockoutPolicy, LockoutPolicy, LockoutStore } from './lockout.js';
 
 // Keys per subject, in one hash slot (`{subject}`) so the scripts also run on Redis Cluster:
@@ -107,17 +108,11 @@ for _, ip in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 return 0`;
 
-function script(redis: RedisClient, source: string) {
-  const sha = createHash('sha1').update(source).digest('hex');
-  return async (keys: string[], args: (string | number)[]): Promise<number[] | number> => {
-    try {
-      return (await redis.evalsha(sha, keys.length, ...keys, ...args)) as number[] | number;
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-      return (await redis.eval(source, keys.length, ...keys, ...args)) as number[] | number;
-    }
-  };
-}
+/** The lockout scripts answer numbers, or lists of numbers. */
+const script = (redis: RedisClient, source: string) => {
+  const run = redisScript(redis, source);
+  return async (keys: string[], args: ScriptArg[]) => (await run(keys, args)) as number[] | number;
+};
 
 export function redisLockoutStore(redis: RedisClient, prefix: string, policy: LockoutPolicy, distributed: DistributedLockoutPolicy): LockoutStore {
   const all = (subject: string) => `${prefix}lockout:{${subject}}:all`;

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../storage/redis.js';
 import { settleLater } from '../storage/settle-later.js';
+import { redisScript, type ScriptArg } from '../storage/redis-script.js';
 import { DEFAULT_RETAIN_EXPIRED_MS, type AttemptClaim, type OtpStore, type RollingLimit, type StoredCode, type ThrottleTake } from './otp-store.js';
 
 // A code is a hash at `<prefix>sms:code:<key>`: `hash`, `exp`, `created`, `att` and, once used,
@@ -76,21 +77,12 @@ redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
 return {1, 0}`;
 
-type Arg = string | number;
-
 const callId = () => randomBytes(12).toString('base64url');
 
-/** EVALSHA, falling back to EVAL once when the server has not seen the script (after a restart or failover). */
+/** Each script here touches one key. */
 function script(redis: RedisClient, source: string) {
-  const sha = createHash('sha1').update(source).digest('hex');
-  return async (key: string, args: Arg[]): Promise<unknown> => {
-    try {
-      return await redis.evalsha(sha, 1, key, ...args);
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-      return redis.eval(source, 1, key, ...args);
-    }
-  };
+  const run = redisScript(redis, source);
+  return (key: string, args: ScriptArg[]) => run([key], args);
 }
 
 export interface RedisOtpStoreOptions {
@@ -108,7 +100,7 @@ export function createRedisOtpStore(redis: RedisClient, { prefix, retainExpiredM
   // A stall longer than this (Redis unreachable, not slow) ends with the step counted, as before.
   const later = settleLater({ forMs: 120_000 });
   /** Runs one step of a check; if its caller gives up, the step is abandoned (see ABANDON). */
-  const step = async (run: typeof claimAttempt, key: string, args: Arg[], id: string): Promise<unknown> => {
+  const step = async (run: typeof claimAttempt, key: string, args: ScriptArg[], id: string): Promise<unknown> => {
     try {
       return await run(key, [...args, id]);
     } catch (err) {

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { RedisClient } from './redis.js';
 import { requestMemo, type RequestMemo } from './request-memo.js';
 import { settleLater } from './settle-later.js';
+import { redisScript as script, type ScriptArg } from './redis-script.js';
 import {
   AlreadyConsumedError,
   ReplayDetectedError,
@@ -139,20 +140,6 @@ if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 redis.call('SET', KEYS[2], 1, 'PX', ARGV[3])
 return 1`;
 
-type Arg = string | number;
-
-function script(redis: RedisClient, source: string) {
-  const sha = createHash('sha1').update(source).digest('hex');
-  return async (keys: string[], args: Arg[]): Promise<unknown> => {
-    try {
-      return await redis.evalsha(sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-      return redis.eval(source, keys.length, ...keys, ...args);
-    }
-  };
-}
-
 /** MULTI reports command errors per entry instead of rejecting. */
 async function execAll(multi: ReturnType<RedisClient['multi']>): Promise<void> {
   const results = await multi.exec();
@@ -277,7 +264,7 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
       const grantId = text(payload.grantId);
       const uid = text(payload.uid);
       const userCode = text(payload.userCode);
-      const fields: Arg[] = ['payload', json];
+      const fields: ScriptArg[] = ['payload', json];
       if (typeof payload.consumed === 'number') fields.push('consumed', payload.consumed);
       if (grantId) fields.push('grantId', grantId);
       if (uid) fields.push('uid', uid);

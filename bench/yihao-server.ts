@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const schema = process.env.BENCH_PG_SCHEMA;
   const logger = createLogger(config.logLevel);
   // The bench opens the stores itself so that the counter sees every statement and command the app sends.
-  const stores = await openStores(config, { logger, ...(schema ? { schema } : {}) });
+  const stores = await openStores(config, { logger, serving: true, ...(schema ? { schema } : {}) });
   const counter = countRoundTrips(stores);
   const yihao = await createYihao(config, { logger, stores });
   await yihao.listen(config.port, '127.0.0.1');

@@ -52,15 +52,30 @@ export interface Stores {
   redis: RedisClient | undefined;
 }
 
-/** Opens the SQL store (migrated) and, if configured, Redis. */
-export async function openStores(config: Config, opts: { schema?: string; logger?: Logger } = {}): Promise<Stores> {
+/**
+ * How long a serving instance waits for PostgreSQL to send anything back on a query before it cuts
+ * that connection (src/storage/database.ts, cutWhenUnanswered). Every statement a request or the
+ * background work runs takes milliseconds; Redis commands get 5 s (src/storage/redis.ts).
+ */
+export const SERVING_STALL_MS = 15_000;
+
+/**
+ * Opens the SQL store (migrated) and, if configured, Redis. `serving`: for the server, whose
+ * PostgreSQL connections are cut when they stall; the CLI's may run long statements.
+ */
+export async function openStores(config: Config, opts: { schema?: string; logger?: Logger; serving?: boolean } = {}): Promise<Stores> {
   const log = opts.logger && { warn: (m: string) => opts.logger!.warn({ component: 'knex' }, m), error: (m: string) => opts.logger!.error({ component: 'knex' }, m) };
-  const db = openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, ...(opts.schema ? { schema: opts.schema } : {}), ...(log ? { log } : {}) });
-  await migrate(db).catch(async (err: unknown) => {
+  const options = { url: config.databaseUrl, dataDir: config.dataDir, ...(opts.schema ? { schema: opts.schema } : {}), ...(log ? { log } : {}) };
+  const guarded = Boolean(opts.serving && config.databaseUrl);
+  // A migration may build an index for minutes without a byte on the wire: never under the guard.
+  const migrator = openDatabase(options);
+  await migrate(migrator).catch(async (err: unknown) => {
     if (!config.databaseUrl || !isDependencyFailure(err)) throw err;
-    await db.destroy();
+    await migrator.destroy();
     throw new DependencyUnavailable(`PostgreSQL at ${withoutPassword(config.databaseUrl)} is not reachable`);
   });
+  if (guarded) await migrator.destroy();
+  const db = guarded ? openDatabase({ ...options, stallMs: SERVING_STALL_MS }) : migrator;
   if (!config.redis) return { db, redis: undefined };
   const redis = openRedis(config.redis, (err) => opts.logger?.warn({ component: 'redis', error: err.message }, 'redis connection problem'));
   await expectRedis(redis, config.redis).catch(async (err: unknown) => {
@@ -155,7 +170,7 @@ export interface Yihao {
 /** Builds a whole provider: stores, services, the live oidc-provider and the outer HTTP app. */
 export async function createYihao(config: Config, opts: { logger?: Logger; schema?: string; stores?: Stores; userinfoFastPath?: boolean } = {}): Promise<Yihao> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const stores = opts.stores ?? (await openStores(config, { logger, ...(opts.schema ? { schema: opts.schema } : {}) }));
+  const stores = opts.stores ?? (await openStores(config, { logger, serving: true, ...(opts.schema ? { schema: opts.schema } : {}) }));
   const metrics = createMetrics();
   const services = createServices(config, stores, logger, metrics.auditEvent);
   metrics.watch({ hashingLoad: services.accounts.hashingLoad, db: stores.db, redis: stores.redis });

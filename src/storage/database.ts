@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
@@ -23,6 +24,40 @@ export interface DatabaseOptions {
   schema?: string;
   poolMax?: number;
   log?: DatabaseLog;
+  /**
+   * PostgreSQL only: a connection whose query gets no byte back for this long is cut (see
+   * cutWhenUnanswered), and a new connection that has not connected in this long fails.
+   */
+  stallMs?: number | undefined;
+}
+
+/** The parts of node-postgres's Client that the stall guard reads (node-postgres 8). */
+interface PgConnection {
+  connection: { stream: Socket };
+  _getActiveQuery?: () => unknown;
+  _activeQuery?: unknown;
+  _queryQueue?: unknown[];
+}
+
+/**
+ * A database host that is lost or cut off (a fail-over whose old primary vanished, a partition)
+ * resets nothing: node-postgres would wait for the operating system, about 15 minutes, on every
+ * query in flight and on every pooled connection it hands out next. So a connection that has a
+ * query out and has heard nothing for `ms` is destroyed: its queries fail now (a 503 for the
+ * request), knex drops it from the pool, and the next query opens a new connection, to wherever
+ * the database is by then (test/integration/database-stall.test.ts). Idle time in the pool does
+ * not count. The cost: a statement that runs `ms` without sending a byte is cut too, which is why
+ * migrations and the CLI run without the guard.
+ */
+function cutWhenUnanswered(conn: PgConnection, ms: number): void {
+  const socket = conn.connection.stream;
+  const busy = () => Boolean(conn._getActiveQuery ? conn._getActiveQuery() : conn._activeQuery) || (conn._queryQueue?.length ?? 0) > 0;
+  // Node restarts this timer on every byte either way, and fires it once per silence.
+  socket.setTimeout(ms);
+  socket.on('timeout', () => {
+    // ETIMEDOUT: a store that is not reachable (storage/dependency-failure.ts), so the request gets a 503.
+    if (busy()) socket.destroy(Object.assign(new Error(`PostgreSQL sent nothing for ${ms} ms`), { code: 'ETIMEDOUT' }));
+  });
 }
 
 const quietLog: DatabaseLog = { warn: () => undefined, error: () => undefined };
@@ -39,12 +74,24 @@ const common = (opts: DatabaseOptions) => {
 export function openDatabase(opts: DatabaseOptions): Database {
   if (opts.url) {
     const searchPath = opts.schema ? [opts.schema] : undefined;
+    const stallMs = opts.stallMs;
     return knexFactory({
       ...common(opts),
       client: 'pg',
-      connection: opts.url,
+      connection: stallMs ? { connectionString: opts.url, connectionTimeoutMillis: stallMs, keepAlive: true } : opts.url,
       searchPath,
-      pool: { min: 0, max: opts.poolMax ?? 10 },
+      pool: {
+        min: 0,
+        max: opts.poolMax ?? 10,
+        ...(stallMs
+          ? {
+              afterCreate(conn: PgConnection, done: (err: Error | null, conn: unknown) => void) {
+                cutWhenUnanswered(conn, stallMs);
+                done(null, conn);
+              },
+            }
+          : {}),
+      },
     });
   }
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });

@@ -4,12 +4,12 @@ import { afterAll, beforeAll } from 'vitest';
 import { REDIS_URL, uniqueName } from './services.js';
 
 /**
- * A TCP proxy to Redis that, when armed, drops the next reply and cuts the connection; and that,
+ * A TCP proxy (to Redis unless told otherwise) that, when armed, drops the next reply and cuts the connection; and that,
  * while holding, delivers what the client sends only `ms` later (a stalled path: the client gives
  * up on a command that Redis then runs anyway); and that, while dropping, loses it.
  */
-export async function cuttingProxy() {
-  const target = new URL(REDIS_URL);
+export async function cuttingProxy(to: string = REDIS_URL) {
+  const target = new URL(to);
   const sockets = new Set<net.Socket>();
   let armed = false;
   let cuts = 0;

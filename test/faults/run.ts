@@ -19,7 +19,7 @@ import { consoleClient } from '../../src/admin/index.js';
 import { syntheticCitizenId } from '../../bench/sign-in.js';
 import { signInOperator, type ConsoleSite, type SignedInOperator } from '../support/admin-operators.js';
 import { action, basic, Balancer, browserSend, drive, field, loginAttempt, newTally, signInFlow, type Rp, type Tally } from './load.js';
-import { freePort, privatePostgres, redisCli, redisCluster, redisServer, sentinelSet, sleep, stopAll, until, type PrivatePostgres } from './stores.js';
+import { freePort, movingAddress, privatePostgres, redisCli, redisCluster, redisServer, sentinelSet, sleep, stopAll, until, type PrivatePostgres } from './stores.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const SECONDS = Number(process.env.FAULTS_SECONDS ?? 18);
@@ -82,14 +82,22 @@ interface Deployment {
  * Seeds a client and citizens in-process (as `yihao` would), and with `operators` a department and
  * two operators, then starts two instances on the shared stores.
  */
-async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string, string>, redis: Redis | Cluster, dataPorts: () => number[], opts: { operators?: boolean } = {}): Promise<Deployment> {
+async function deploy(
+  name: string,
+  pg: PrivatePostgres,
+  redisEnv: Record<string, string>,
+  redis: Redis | Cluster,
+  dataPorts: () => number[],
+  opts: { operators?: boolean; /** The instances reach PostgreSQL on this port instead (movingAddress). */ databasePort?: number } = {},
+): Promise<Deployment> {
   const dir = mkdtempSync(join(tmpdir(), `yihao-faults-${name}-`));
   // A database of its own: each deployment has its own secrets (generated in its data directory).
   const database = `faults_${name.replace(/\W/g, '_')}`;
   const admin = knexFactory({ client: 'pg', connection: pg.url, pool: { min: 0, max: 1 } });
   await admin.raw(`create database "${database}"`);
   await admin.destroy();
-  const dbUrl = pg.url.replace(/\/postgres$/, `/${database}`);
+  const directUrl = pg.url.replace(/\/postgres$/, `/${database}`);
+  const dbUrl = directUrl.replace(`:${pg.port}/`, `:${opts.databasePort ?? pg.port}/`);
   const [portA, portB] = [await freePort(), await freePort()];
   const issuer = `http://127.0.0.1:${portA}`;
   const prefix = `faults-${name}:`;
@@ -142,7 +150,8 @@ async function deploy(name: string, pg: PrivatePostgres, redisEnv: Record<string
   const b = await startInstance(env, portB, log);
   // The suite's own pool sees PostgreSQL go away too: knex's "Connection Error" line is expected noise there.
   const quiet = () => undefined;
-  const db = knexFactory({ client: 'pg', connection: dbUrl, pool: { min: 0, max: 2 }, log: { warn: quiet, error: quiet, deprecate: quiet, debug: quiet } });
+  // The suite's own checks reach the database directly, past any fault of the instances' path.
+  const db = knexFactory({ client: 'pg', connection: directUrl, pool: { min: 0, max: 2 }, log: { warn: quiet, error: quiet, deprecate: quiet, debug: quiet } });
   // The suite's own view of Redis goes down with it; its errors are expected.
   redis.on('error', () => undefined);
   const deployment: Deployment = {
@@ -257,7 +266,12 @@ interface Outcome {
  * Load for SECONDS; `fault` runs a third of the way in and returns when the store is back; recovery
  * is measured from then to the first 2xx token answered on both instances.
  */
-async function underLoad(d: Deployment, name: string, fault: (lb: Balancer) => Promise<void>, opts: { allowedSessionLoss?: number; targets?: () => string[] } = {}): Promise<Outcome> {
+async function underLoad(
+  d: Deployment,
+  name: string,
+  fault: (lb: Balancer) => Promise<void>,
+  opts: { allowedSessionLoss?: number; targets?: () => string[]; recovered?: () => Promise<boolean> } = {},
+): Promise<Outcome> {
   const tally = newTally();
   const lb = new Balancer(opts.targets ?? (() => [d.a.url, d.b.url]), tally).healthChecks();
   const endAt = Date.now() + SECONDS * 1000;
@@ -281,7 +295,7 @@ async function underLoad(d: Deployment, name: string, fault: (lb: Balancer) => P
         return false;
       }
     };
-    await until(`${name}: recovery`, async () => (await ok(0)) && (await ok(1)), 60_000);
+    await until(`${name}: recovery`, opts.recovered ?? (async () => (await ok(0)) && (await ok(1))), 60_000);
     recoverMs = Date.now() - back;
   })();
   await Promise.all([load, faultDone]).finally(() => lb.stop());
@@ -412,6 +426,30 @@ const scenarios: Scenario[] = [
           await sleep(4_000);
           pg.start();
         });
+      } finally {
+        await d.close();
+      }
+    },
+  },
+  {
+    name: 'PostgreSQL lost without a reset, then failed over to the same address',
+    async run(pg) {
+      const r = await redisServer();
+      const address = await movingAddress(pg.port);
+      const d = await deploy('pg-lost', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port], { databasePort: address.port });
+      // Ready again means PostgreSQL answers each instance again: client_credentials would not tell.
+      const ready = async (url: string) => (await fetch(new URL('/readyz', url), { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))?.status === 200;
+      try {
+        return await underLoad(
+          d,
+          this.name,
+          async () => {
+            address.lose();
+            await sleep(4_000);
+            address.failOver();
+          },
+          { recovered: async () => (await ready(d.a.url)) && (await ready(d.b.url)) },
+        );
       } finally {
         await d.close();
       }

@@ -6,6 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../support/free-port.js';
@@ -75,6 +76,50 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
     restart: () => ctl('-m', 'fast', '-o', opts, 'restart'),
     stop: () => ctl('-m', 'fast', 'stop'),
     start: () => ctl('-o', opts, 'start'),
+  };
+}
+
+/**
+ * PostgreSQL's address, in front of the private server, as a fail-over sees it when the old
+ * primary's machine is lost: `lose()` and every connection open through it goes silent, both ways,
+ * without a reset (nothing closes it); a connection opened while the address points nowhere goes
+ * silent too. `failOver()` and new connections reach a database again (the same server here, as a
+ * promoted replica behind the moved address would be). The silent ones stay silent for good.
+ */
+export async function movingAddress(port: number) {
+  let era = 0;
+  let pointsNowhere = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const born = era;
+    const silent = () => pointsNowhere || born !== era;
+    const upstream = net.connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    const bornSilent = pointsNowhere;
+    client.on('data', (chunk: Buffer) => void (bornSilent || silent() ? undefined : upstream.write(chunk)));
+    upstream.on('data', (chunk: Buffer) => void (bornSilent || silent() ? undefined : client.write(chunk)));
+    // The client giving up closes its side; the database then ends that session (and rolls back).
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    lose: () => {
+      era++;
+      pointsNowhere = true;
+    },
+    failOver: () => {
+      era++;
+      pointsNowhere = false;
+    },
   };
 }
 

@@ -212,7 +212,13 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const sweeper = startSweeper(stores.db, {
     intervalSeconds: config.sweeper.intervalSeconds,
     logger,
-    extra: [(now) => sweepGuesses(stores.db, now), (now) => services.otpStore.sweep(now), (now) => channels.sweep(now), (now) => federation.sweep(now), (now) => services.secretGrace.sweep(now)],
+    extra: {
+      signInGuesses: (now) => sweepGuesses(stores.db, now),
+      smsCodes: (now) => services.otpStore.sweep(now),
+      channelApprovals: (now) => channels.sweep(now),
+      federation: (now) => federation.sweep(now),
+      clientSecretGrace: (now) => services.secretGrace.sweep(now),
+    },
   });
 
   const interactionDeps = {

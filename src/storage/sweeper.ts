@@ -8,8 +8,8 @@ export interface SweeperOptions {
   /** Rows per DELETE; small batches keep each statement's locks short when a backlog piles up. */
   batchSize?: number;
   logger?: Pick<Logger, 'info' | 'error'>;
-  /** Other stores' expiry sweeps (one-time codes), run on the same schedule. */
-  extra?: ((now: number) => Promise<number>)[];
+  /** Other stores' expiry sweeps (one-time codes), by name, run on the same schedule. */
+  extra?: Record<string, (now: number) => Promise<number>>;
 }
 
 export interface Sweeper {
@@ -19,7 +19,7 @@ export interface Sweeper {
 }
 
 /** SQL has no native expiry: reads already hide expired oidc_models rows, this reclaims the space. */
-export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, logger, extra = [] }: SweeperOptions): Sweeper {
+export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, logger, extra = {} }: SweeperOptions): Sweeper {
   let running: Promise<number> | undefined;
 
   async function sweepTable(table: 'oidc_models' | 'account_index', cutoff: number): Promise<number> {
@@ -37,7 +37,15 @@ export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, l
   async function sweep(): Promise<number> {
     const cutoff = Date.now();
     let total = (await sweepTable('oidc_models', cutoff)) + (await sweepTable('account_index', cutoff));
-    for (const sweepOther of extra) total += await sweepOther(cutoff);
+    for (const [store, sweepOther] of Object.entries(extra)) {
+      // One store's failure (a statement cut off by a stalled database, a missing table) must not
+      // leave the stores after it unswept on every run.
+      try {
+        total += await sweepOther(cutoff);
+      } catch (err) {
+        logger?.error({ event: 'sweep.store_failed', store, err }, "sweeping one store's expired records failed; the others were swept");
+      }
+    }
     return total;
   }
 

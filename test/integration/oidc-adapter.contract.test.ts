@@ -290,6 +290,32 @@ function sweeperContract(backend: () => Backend) {
     const remaining = await db('oidc_models').whereIn('id', [...expired, ...live]).pluck('id');
     expect(remaining.sort()).toEqual([...live].sort());
   });
+
+  it("runs every other store's sweep when one of them fails, and says which failed", async () => {
+    const { db } = backend();
+    const ran: string[] = [];
+    const errors: unknown[] = [];
+    const sweeper = startSweeper(db, {
+      intervalSeconds: 3600,
+      logger: { info: () => undefined, error: (obj: unknown) => void errors.push(obj) },
+      extra: {
+        first: async () => (ran.push('first'), 1),
+        // A statement cut off (the database stalled) or refused: the stores after it must still be swept.
+        failing: async () => {
+          ran.push('failing');
+          throw new Error('PostgreSQL sent nothing for 15000 ms');
+        },
+        last: async () => (ran.push('last'), 2),
+      },
+    });
+    try {
+      expect(await sweeper.sweepOnce()).toBeGreaterThanOrEqual(3);
+    } finally {
+      sweeper.stop();
+    }
+    expect(ran).toEqual(['first', 'failing', 'last']);
+    expect(errors).toEqual([expect.objectContaining({ event: 'sweep.store_failed', store: 'failing' })]);
+  });
 }
 
 describe('oidc adapter contract: SQLite', () => {

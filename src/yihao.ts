@@ -19,7 +19,7 @@ import { oidcAdapter } from './storage/oidc-adapter.js';
 import { expectRedis, openRedis, type RedisClient } from './storage/redis.js';
 import { DependencyUnavailable, isDependencyFailure } from './storage/dependency-failure.js';
 import { withoutPassword } from './config/index.js';
-import { startSweeper } from './storage/sweeper.js';
+import { startSweeper, type Sweeper } from './storage/sweeper.js';
 import { sweepGuesses } from './accounts/lockout-sql.js';
 import { createClientCache } from './storage/client-cache.js';
 import { registryFromConfig } from './registry/index.js';
@@ -162,6 +162,8 @@ export interface Yihao {
   auditSealer: AuditSealer;
   stores: Stores;
   services: Services;
+  /** Deletes expired SQL rows on its schedule; `sweepOnce` runs it now. */
+  sweeper: Sweeper;
   logger: Logger;
   listen(port?: number, host?: string): Promise<Server>;
   close(): Promise<void>;
@@ -211,13 +213,14 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   holder.startPolling(config.keys.refreshSeconds);
   const sweeper = startSweeper(stores.db, {
     intervalSeconds: config.sweeper.intervalSeconds,
+    batchSize: config.sweeper.batchSize,
     logger,
     extra: {
-      signInGuesses: (now) => sweepGuesses(stores.db, now),
-      smsCodes: (now) => services.otpStore.sweep(now),
-      channelApprovals: (now) => channels.sweep(now),
-      federation: (now) => federation.sweep(now),
-      clientSecretGrace: (now) => services.secretGrace.sweep(now),
+      signInGuesses: (now, batch) => sweepGuesses(stores.db, now, batch),
+      smsCodes: (now, batch) => services.otpStore.sweep(now, batch),
+      channelApprovals: (now, batch) => channels.sweep(now, batch),
+      federation: (now, batch) => federation.sweep(now, batch),
+      clientSecretGrace: (now, batch) => services.secretGrace.sweep(now, batch),
     },
   });
 
@@ -350,6 +353,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     auditSealer,
     stores,
     services,
+    sweeper,
     logger,
     listen(port = config.port, host) {
       return new Promise((resolve, reject) => {

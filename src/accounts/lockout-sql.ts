@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../storage/database.js';
 import { waitAfter, type DistributedLockoutPolicy, type LockoutPolicy, type LockoutStore } from './lockout.js';
+import { deleteInBatches } from '../storage/batched-delete.js';
 
 interface GuessRow {
   subject: string;
@@ -96,10 +97,14 @@ export function sqlLockoutStore(db: Database, policy: LockoutPolicy, distributed
 }
 
 /** Deletes rows whose counts, waits and familiarity have all run out; for the sweeper. */
-export async function sweepGuesses(db: Database, now: number): Promise<number> {
-  return db(TABLE)
-    .where('window_ends_at', '<=', now)
-    .andWhere('next_at', '<=', now)
-    .andWhere((q) => q.whereNull('known_until').orWhere('known_until', '<=', now))
-    .delete();
+export async function sweepGuesses(db: Database, now: number, batchSize?: number): Promise<number> {
+  return deleteInBatches(db, {
+    table: TABLE,
+    key: ['subject', 'ip'],
+    where: (q) => q.where('window_ends_at', '<=', now).andWhere('next_at', '<=', now).andWhere((k) => k.whereNull('known_until').orWhere('known_until', '<=', now)),
+    batchSize,
+    // No index serves this condition, and familiar devices' rows (kept for weeks) would be scanned
+    // again by every batch.
+    inKeyOrder: true,
+  });
 }

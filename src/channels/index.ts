@@ -102,6 +102,6 @@ export function createChannels(deps: {
       grant.install(p, tokens);
     },
   };
-  return { routers: [api, web], provider, approvals, auth, deviceKeys, sweep: (cutoff: number) => store.sweep(cutoff), grantTypes: [JWT_BEARER] };
+  return { routers: [api, web], provider, approvals, auth, deviceKeys, sweep: (cutoff: number, batchSize?: number) => store.sweep(cutoff, batchSize), grantTypes: [JWT_BEARER] };
 }
 export type Channels = ReturnType<typeof createChannels>;

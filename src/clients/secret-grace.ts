@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
+import { deleteInBatches } from '../storage/batched-delete.js';
 
 /**
  * Secrets replaced by a rotation that are still accepted until their grace period ends, so that a
@@ -19,8 +20,8 @@ export function secretGrace(db: Database | Knex.Transaction) {
       await db('client_secret_grace').where({ client_id: clientId }).delete();
     },
     /** Removes rows whose grace period is over; returns how many. */
-    async sweep(now = Date.now()): Promise<number> {
-      return db('client_secret_grace').where('expires_at', '<=', now).delete();
+    async sweep(now = Date.now(), batchSize?: number): Promise<number> {
+      return deleteInBatches(db, { table: 'client_secret_grace', key: ['client_id', 'digest'], where: (q) => q.where('expires_at', '<=', now), batchSize });
     },
   };
 }

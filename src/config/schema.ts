@@ -130,7 +130,7 @@ export const fileConfigSchema = z
         purposes: purposeVersionsSchema.prefault({}),
       })
       .strict(),
-    sweeper: z.object({ intervalSeconds: seconds }).strict(),
+    sweeper: z.object({ intervalSeconds: seconds, batchSize: z.number().int().min(1).max(100_000).default(500) }).strict(),
     /** SIGTERM (docs/operations.md): report not ready for `drainSeconds` while still serving, then stop accepting and give requests in flight up to `deadlineSeconds`. */
     shutdown: z
       .object({ drainSeconds: z.number().min(0).max(120).default(0), deadlineSeconds: z.number().positive().max(300).default(10) })

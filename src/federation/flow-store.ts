@@ -1,5 +1,14 @@
 import { uniqueViolation } from '../accounts/account-store.js';
+import { deleteInBatches } from '../storage/batched-delete.js';
 import type { Database } from '../storage/database.js';
+
+/** The tables whose rows expire, with the primary key that picks each batch of a sweep. */
+const SWEPT: [table: string, key: string[]][] = [
+  ['federation_pending_logins', ['state']],
+  ['federation_pending_sign_outs', ['state']],
+  ['federation_sessions', ['upstream_name', 'upstream_sid', 'account_id']],
+  ['federation_logout_jtis', ['upstream_name', 'jti']],
+];
 
 /** A sign-in sent to an upstream: everything needed to check what comes back, kept server-side. */
 export interface PendingLogin {
@@ -76,11 +85,9 @@ export function createFlowStore(db: Database) {
     },
 
     /** For the sweeper: deletes expired rows, returns how many. */
-    async sweep(now: number): Promise<number> {
+    async sweep(now: number, batchSize?: number): Promise<number> {
       let total = 0;
-      for (const table of ['federation_pending_logins', 'federation_pending_sign_outs', 'federation_sessions', 'federation_logout_jtis']) {
-        total += await db(table).where('expires_at', '<', now).delete();
-      }
+      for (const [table, key] of SWEPT) total += await deleteInBatches(db, { table, key, where: (q) => q.where('expires_at', '<', now), batchSize });
       return total;
     },
   };

@@ -116,7 +116,7 @@ export function createFederation(deps: FederationDeps) {
       return signOutRoutes(router, { provider: interactionDeps.provider, signOut, continueSignOut: afterSignOut });
     },
 
-    sweep: (now: number) => flows.sweep(now),
+    sweep: (now: number, batchSize?: number) => flows.sweep(now, batchSize),
 
     /** Applies the upstreams of the configuration file (at start-up): added, or updated to match. */
     async applyConfigured(): Promise<void> {

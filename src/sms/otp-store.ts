@@ -47,8 +47,8 @@ export interface OtpStore {
    * the oldest slot leaves the window. Concurrent takers never get more than `max` slots.
    */
   take(key: string, limit: RollingLimit, now: number): Promise<ThrottleTake>;
-  /** Deletes records nothing will read again; returns how many. Redis expires them itself. */
-  sweep(now: number): Promise<number>;
+  /** Deletes records nothing will read again, `batchSize` rows per statement; returns how many. Redis expires them itself. */
+  sweep(now: number, batchSize?: number): Promise<number>;
 }
 
 /** How long an expired code is kept, so that verifying it says 'expired' rather than 'invalid'. */

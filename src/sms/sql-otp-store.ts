@@ -1,5 +1,6 @@
 import type { Database } from '../storage/database.js';
 import { DEFAULT_RETAIN_EXPIRED_MS, type AttemptClaim, type OtpStore, type RollingLimit, type StoredCode, type ThrottleTake } from './otp-store.js';
+import { deleteInBatches } from '../storage/batched-delete.js';
 
 interface CodeRow {
   code_hash: string;
@@ -103,9 +104,9 @@ export function createSqlOtpStore(db: Database, { retainExpiredMs = DEFAULT_RETA
       return { ok: false, retryAfterMs: 1000 };
     },
 
-    async sweep(now: number): Promise<number> {
-      const codes = await db('sms_codes').where('expires_at', '<', now - retainExpiredMs).delete();
-      const sends = await db('sms_sends').where('expires_at', '<', now).delete();
+    async sweep(now: number, batchSize?: number): Promise<number> {
+      const codes = await deleteInBatches(db, { table: 'sms_codes', key: ['key'], where: (q) => q.where('expires_at', '<', now - retainExpiredMs), batchSize });
+      const sends = await deleteInBatches(db, { table: 'sms_sends', key: ['key', 'slot'], where: (q) => q.where('expires_at', '<', now), batchSize });
       return codes + sends;
     },
   };

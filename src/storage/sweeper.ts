@@ -1,5 +1,5 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { deleteInBatches, SWEEP_BATCH_SIZE } from './batched-delete.js';
 import type { Database } from './database.js';
 import { backgroundWork } from './request-memo.js';
 
@@ -8,8 +8,8 @@ export interface SweeperOptions {
   /** Rows per DELETE; small batches keep each statement's locks short when a backlog piles up. */
   batchSize?: number;
   logger?: Pick<Logger, 'info' | 'error'>;
-  /** Other stores' expiry sweeps (one-time codes), by name, run on the same schedule. */
-  extra?: Record<string, (now: number) => Promise<number>>;
+  /** Other stores' expiry sweeps (one-time codes), by name, run on the same schedule, each deleting in batches of `batchSize`. */
+  extra?: Record<string, (now: number, batchSize: number) => Promise<number>>;
 }
 
 export interface Sweeper {
@@ -19,20 +19,11 @@ export interface Sweeper {
 }
 
 /** SQL has no native expiry: reads already hide expired oidc_models rows, this reclaims the space. */
-export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, logger, extra = {} }: SweeperOptions): Sweeper {
+export function startSweeper(db: Database, { intervalSeconds, batchSize = SWEEP_BATCH_SIZE, logger, extra = {} }: SweeperOptions): Sweeper {
   let running: Promise<number> | undefined;
 
-  async function sweepTable(table: 'oidc_models' | 'account_index', cutoff: number): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const batch = db(table).select('model', 'id').where('expires_at', '<', cutoff).limit(batchSize);
-      const deleted = await db(table).whereIn(['model', 'id'], batch).delete();
-      total += deleted;
-      if (deleted < batchSize) return total;
-      // Let requests waiting for the connection (SQLite has only one) in between batches.
-      await nextTurn();
-    }
-  }
+  const sweepTable = (table: 'oidc_models' | 'account_index', cutoff: number) =>
+    deleteInBatches(db, { table, key: ['model', 'id'], where: (q) => q.where('expires_at', '<', cutoff), batchSize });
 
   async function sweep(): Promise<number> {
     const cutoff = Date.now();
@@ -41,7 +32,7 @@ export function startSweeper(db: Database, { intervalSeconds, batchSize = 500, l
       // One store's failure (a statement cut off by a stalled database, a missing table) must not
       // leave the stores after it unswept on every run.
       try {
-        total += await sweepOther(cutoff);
+        total += await sweepOther(cutoff, batchSize);
       } catch (err) {
         logger?.error({ event: 'sweep.store_failed', store, err }, "sweeping one store's expired records failed; the others were swept");
       }

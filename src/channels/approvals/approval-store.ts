@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Authentication } from '../../accounts/index.js';
 import type { Database } from '../../storage/database.js';
+import { deleteInBatches } from '../../storage/batched-delete.js';
 
 export type ApprovalStatus = 'pending' | 'approved' | 'denied';
 
@@ -121,8 +122,8 @@ export function approvalStore(db: Database) {
     },
 
     /** Deletes requests that expired before `cutoff` (epoch ms); for the sweeper. */
-    async sweep(cutoff: number): Promise<number> {
-      return table().where('expires_at', '<', cutoff).delete();
+    async sweep(cutoff: number, batchSize?: number): Promise<number> {
+      return deleteInBatches(db, { table: 'approval_requests', key: ['id'], where: (q) => q.where('expires_at', '<', cutoff), batchSize });
     },
   };
 }

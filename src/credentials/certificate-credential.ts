@@ -1,5 +1,5 @@
-import { digest, ES256, generateSalt } from '@sd-jwt/crypto-nodejs';
-import { SDJwtVcInstance, type SdJwtVcPayload } from '@sd-jwt/sd-jwt-vc';
+import type { SDJwtVcInstance, SdJwtVcPayload } from '@sd-jwt/sd-jwt-vc';
+import { sdJwtCrypto, sdJwtVc } from './libraries.js';
 import type { CredentialConfigurationSupportedWithFormats } from '@openid4vc/openid4vci';
 import type { JWK } from 'jose';
 import type { Database } from '../storage/database.js';
@@ -70,6 +70,7 @@ export interface CertificateCredentialInput {
  * certificate's validity and its entry in a status list.
  */
 export async function issueCertificateCredential(input: CertificateCredentialInput): Promise<string> {
+  const [{ SDJwtVcInstance }, { digest, ES256, generateSalt }] = await Promise.all([sdJwtVc(), sdJwtCrypto()]);
   const sdjwt = new SDJwtVcInstance({ signer: await ES256.getSigner(input.signingKey), signAlg: input.signingKey.alg, hasher: digest, hashAlg: 'sha-256', saltGenerator: generateSalt });
   const claims = { ...input.claims, issuing_department: input.issuingDepartment };
   const payload: SdJwtVcPayload = {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { HashAlgorithm, Oauth2ServerErrorResponseError, type VerifyJwtCallback } from '@openid4vc/oauth2';
-import { Openid4vciIssuer, type IssuerMetadataResult } from '@openid4vc/openid4vci';
+import type { HashAlgorithm, VerifyJwtCallback } from '@openid4vc/oauth2';
+import type { IssuerMetadataResult, Openid4vciIssuer } from '@openid4vc/openid4vci';
 import { calculateJwkThumbprint, compactVerify, decodeJwt, importJWK, type JWK } from 'jose';
 import type { AuditLog } from '../audit/index.js';
 import { ChannelApiError } from '../http/api-error.js';
@@ -10,6 +10,8 @@ import { AccountNotActive, type CredentialStore } from './credential-store.js';
 import { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT, issueIdentityCredential } from './identity-credential.js';
 import type { IssuerSigner } from './issuer-signer.js';
 import { BATCH_SIZE, PROOF_ALGS } from './issuer-metadata.js';
+import { oauth2, openid4vci } from './libraries.js';
+import { lazyImport } from '../lazy-import.js';
 import type { CredentialNonces } from './nonces.js';
 import type { StatusLists } from './status-lists.js';
 import type { CertificateIssuance } from './certificates.js';
@@ -72,16 +74,21 @@ export function credentialRequests(deps: {
   /** Department certificates (`cert_<type>` configurations), when the server issues them. */
   certificates?: CertificateIssuance | undefined;
 }) {
-  const vci = new Openid4vciIssuer({
-    callbacks: {
-      hash,
-      verifyJwt: verifyProofJwt,
-      generateRandom: (n) => new Uint8Array(randomBytes(n)),
-      signJwt: () => {
-        throw new Error('the credential endpoint signs with the issuer key directly');
+  // Built with its library on the first credential request (libraries.ts).
+  const library = lazyImport(async () => {
+    const [{ Openid4vciIssuer }, { Oauth2ServerErrorResponseError }] = await Promise.all([openid4vci(), oauth2()]);
+    const vci = new Openid4vciIssuer({
+      callbacks: {
+        hash,
+        verifyJwt: verifyProofJwt,
+        generateRandom: (n) => new Uint8Array(randomBytes(n)),
+        signJwt: () => {
+          throw new Error('the credential endpoint signs with the issuer key directly');
+        },
+        clientAuthentication: () => undefined,
       },
-      clientAuthentication: () => undefined,
-    },
+    });
+    return { vci, Oauth2ServerErrorResponseError };
   });
 
   /** The token's scope is checked once the request says which configuration (and so which scope) it is for. */
@@ -113,7 +120,7 @@ export function credentialRequests(deps: {
     }
   }
 
-  function parse(body: unknown, metadata: IssuerMetadataResult) {
+  function parse({ vci, Oauth2ServerErrorResponseError }: Awaited<ReturnType<typeof library>>, body: unknown, metadata: IssuerMetadataResult) {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw refuse('invalid_credential_request', 'the body must be a JSON object');
     try {
       return vci.parseCredentialRequest({ issuerMetadata: metadata, credentialRequest: body as Record<string, unknown> });
@@ -124,7 +131,7 @@ export function credentialRequests(deps: {
   }
 
   /** Checks every proof and returns the keys they prove, using up their (one) nonce. */
-  async function provenKeys(jwts: string[], clientId: string, now: number, metadata: IssuerMetadataResult): Promise<JWK[]> {
+  async function provenKeys(vci: Openid4vciIssuer, jwts: string[], clientId: string, now: number, metadata: IssuerMetadataResult): Promise<JWK[]> {
     if (jwts.length === 0) throw refuse('invalid_proof', 'a key proof (proofs.jwt) is required');
     if (jwts.length > BATCH_SIZE) throw refuse('invalid_proof', `at most ${BATCH_SIZE} key proofs per request`);
     let nonce: string | undefined;
@@ -179,7 +186,9 @@ export function credentialRequests(deps: {
     const now = Date.now();
     const { client, account, facts, token } = await authorize(req);
     const metadata = await deps.metadata();
-    const parsed = parse(req.body, metadata);
+    const lib = await library();
+    const { vci } = lib;
+    const parsed = parse(lib, req.body, metadata);
     const certificate = parsed.credentialConfigurationId === undefined ? undefined : deps.certificates?.configuration(parsed.credentialConfigurationId);
     if (parsed.credentialConfigurationId !== IDENTITY_CONFIGURATION_ID && !certificate) {
       throw refuse('unknown_credential_configuration', `this issuer issues ${IDENTITY_CONFIGURATION_ID} and its certificate types' configurations (credential_configuration_id)`);
@@ -194,7 +203,7 @@ export function credentialRequests(deps: {
     // Before a proof uses its nonce up: a citizen without the certificate may ask again once they have it.
     const held = certificate && (await deps.certificates!.held(account, certificate.typeId, now, token as { gty?: string; grantId?: string }));
     if (certificate && !held) throw refuse('credential_request_denied', 'the citizen holds no valid certificate of this type');
-    const keys = await provenKeys(jwts, client.clientId, now, metadata);
+    const keys = await provenKeys(vci, jwts, client.clientId, now, metadata);
     if (held) {
       const credentials = await deps.certificates!.issue(held, { account, client: client.clientId, keys, now, ip: req.ip, requestId: req.requestId });
       return vci.createCredentialResponse({ credentialRequest: parsed, credentials });

@@ -1,5 +1,5 @@
-import { digest, ES256, generateSalt } from '@sd-jwt/crypto-nodejs';
-import { SDJwtVcInstance, type SdJwtVcPayload } from '@sd-jwt/sd-jwt-vc';
+import type { SDJwtVcInstance, SdJwtVcPayload } from '@sd-jwt/sd-jwt-vc';
+import { sdJwtCrypto, sdJwtVc } from './libraries.js';
 import type { JWK } from 'jose';
 import type { Account } from '../accounts/index.js';
 import { maskCitizenId } from '../identity/index.js';
@@ -55,6 +55,7 @@ export function identityClaims({ account, acr }: IdentitySubject): Record<string
 /** Signs the identity credential as an SD-JWT VC (`dc+sd-jwt`), bound to the wallet's key. */
 export async function issueIdentityCredential(input: IssueInput): Promise<string> {
   const claims = identityClaims(input.subject);
+  const [{ SDJwtVcInstance }, { digest, ES256, generateSalt }] = await Promise.all([sdJwtVc(), sdJwtCrypto()]);
   const sdjwt = new SDJwtVcInstance({
     signer: await ES256.getSigner(input.signingKey),
     signAlg: input.signingKey.alg,

@@ -1,5 +1,6 @@
-import { Openid4vciIssuer, Openid4vciVersion, type CredentialIssuerMetadata, type IssuerMetadataResult } from '@openid4vc/openid4vci';
+import type { CredentialIssuerMetadata, IssuerMetadataResult, Openid4vciIssuer } from '@openid4vc/openid4vci';
 import { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
+import { openid4vci } from './libraries.js';
 
 /** Where the credential issuer's endpoints live, under the issuer. */
 export const CREDENTIAL_PATHS = {
@@ -67,7 +68,8 @@ export function credentialIssuerMetadata(issuer: string): CredentialIssuerMetada
 }
 
 /** The metadata in the shape the library's request checks take. */
-export function issuerMetadataResult(issuer: string, metadata: CredentialIssuerMetadata): IssuerMetadataResult {
+export async function issuerMetadataResult(issuer: string, metadata: CredentialIssuerMetadata): Promise<IssuerMetadataResult> {
+  const { Openid4vciIssuer, Openid4vciVersion } = await openid4vci();
   return {
     originalDraftVersion: Openid4vciVersion.V1,
     credentialIssuer: metadata,

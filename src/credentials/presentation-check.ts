@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
-import { digest, ES256 } from '@sd-jwt/crypto-nodejs';
-import { getListFromStatusListJWT } from '@sd-jwt/jwt-status-list';
-import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
+import { sdJwtCrypto, sdJwtVc, statusListCodec } from './libraries.js';
 import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWK, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { IDENTITY_CLAIMS, IDENTITY_VCT } from './identity-credential.js';
@@ -211,6 +209,7 @@ export async function checkPresentation(presentation: string, request: Presentat
   const listKeys = trust.jwks.keys.filter((k) => listKid === undefined || k.kid === listKid);
   if (!list.success || list.data.iss !== trust.issuer || list.data.sub !== uri || (list.data.exp !== undefined && list.data.exp <= seconds - SKEW)) refuse('status_list_invalid');
   if (!(await verifiedBy(listJwt, listKeys))) refuse('status_list_invalid');
+  const [{ SDJwtVcInstance }, { digest, ES256 }, { getListFromStatusListJWT }] = await Promise.all([sdJwtVc(), sdJwtCrypto(), statusListCodec()]);
   const status = decodeSafely(() => getListFromStatusListJWT(listJwt).getStatus(idx));
   if (status === STATUS_SUSPENDED) refuse('suspended');
   if (status !== STATUS_VALID) refuse('revoked');

@@ -1,9 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Openid4vpVerifier, parseOpenid4vpAuthorizationResponse } from '@openid4vc/openid4vp';
+import type { Openid4vpVerifier } from '@openid4vc/openid4vp';
 import { calculateJwkThumbprint } from 'jose';
 import type { Sealer } from '../identity/index.js';
 import { ReplayDetectedError, type AdapterConstructor, type AdapterPayload } from '../storage/oidc-adapter.js';
 import type { IssuerSigner } from './issuer-signer.js';
+import { openid4vp } from './libraries.js';
+import { lazyImport } from '../lazy-import.js';
 import { checkPresentation, PresentationRefused, REFUSALS, type CredentialTypeCheck, type IssuerTrust, type RefusalCode, type StatusListSource } from './presentation-check.js';
 
 /** Who started a request, and so who may read its result: a kiosk (by client), or a staff member at a counter system. */
@@ -123,7 +125,7 @@ export function presentationRequests(deps: PresentationRequestsDeps) {
   // The result stays readable for a while after the request itself expires.
   const keep = lifetime * 2;
   // The library builds and parses; jose (through the signer) signs. Nothing here is encrypted.
-  const verifier = new Openid4vpVerifier({
+  const verifier = lazyImport(async () => new (await openid4vp()).Openid4vpVerifier({
     callbacks: {
       hash: (data: Uint8Array, alg: string) => new Uint8Array(createHash(alg.replace('-', '').toLowerCase()).update(data).digest()),
       signJwt: async (_signer: unknown, { header, payload }: { header: Record<string, unknown>; payload: Record<string, unknown> }) => ({ jwt: await deps.signer.signJwt(header, payload), signerJwk: undefined }),
@@ -133,7 +135,7 @@ export function presentationRequests(deps: PresentationRequestsDeps) {
         throw new Error('request objects are not encrypted');
       },
     } as unknown as ConstructorParameters<typeof Openid4vpVerifier>[0]['callbacks'],
-  });
+  }));
 
   async function load(id: string, now: number): Promise<StoredRequest | undefined> {
     if (!REQUEST_ID.test(id)) return undefined;
@@ -172,7 +174,7 @@ export function presentationRequests(deps: PresentationRequestsDeps) {
       const dcql = {
         credentials: [{ id: o.type.id, format: 'dc+sd-jwt', meta: { vct_values: [o.type.check.vct] }, claims: o.claims.map((c) => ({ path: [c] })) }],
       };
-      const created = await verifier.createOpenId4vpAuthorizationRequest({
+      const created = await (await verifier()).createOpenId4vpAuthorizationRequest({
         authorizationRequestPayload: {
           response_type: 'vp_token',
           client_id: deps.clientId,
@@ -230,7 +232,7 @@ export function presentationRequests(deps: PresentationRequestsDeps) {
       }
       let presentation: string | undefined;
       try {
-        const parsed = await parseOpenid4vpAuthorizationResponse({
+        const parsed = await (await openid4vp()).parseOpenid4vpAuthorizationResponse({
           authorizationResponse: body,
           authorizationRequestPayload: stored.payload as never,
           callbacks: { verifyJwt: async () => ({ verified: false }), decryptJwe: async () => ({ decrypted: false }) } as never,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createHeaderAndPayload, StatusList } from '@sd-jwt/jwt-status-list';
+import { statusListCodec } from './libraries.js';
 import type { CredentialStore, StatusListInfo } from './credential-store.js';
 import type { IssuerSigner } from './issuer-signer.js';
 
@@ -34,6 +34,7 @@ export function statusLists(deps: { store: CredentialStore; signer: IssuerSigner
     const bits = new Array<number>(info.size).fill(STATUS_VALID);
     for (const e of invalid) bits[e.index] = e.status === 'suspended' && info.bits === 2 ? STATUS_SUSPENDED : STATUS_INVALID;
     const iat = Math.floor(now / 1000);
+    const { createHeaderAndPayload, StatusList } = await statusListCodec();
     const { header, payload } = createHeaderAndPayload(
       new StatusList(bits, info.bits),
       { iss: deps.issuer, sub: uri(info.id), iat, exp: iat + LIST_VALIDITY_SECONDS, ttl: deps.ttlSeconds },

@@ -1,10 +1,12 @@
 import { generateSecret, generateURI, verify } from 'otplib';
-import QRCode from 'qrcode';
+import { lazyImport } from '../lazy-import.js';
 
 /**
  * RFC 6238 with the parameters every authenticator app understands: SHA-1, 6 digits, 30 seconds,
  * a 160-bit secret. One step of clock drift is accepted each way.
  */
+const qrcode = lazyImport(() => import('qrcode'));
+
 export const TOTP_PARAMS = { algorithm: 'sha1', digits: 6, period: 30 } as const;
 const TOLERANCE_SECONDS = TOTP_PARAMS.period;
 
@@ -18,7 +20,7 @@ export const totpUri = (secret: string, { issuer, label }: { issuer: string; lab
   generateURI({ issuer, label, secret, ...TOTP_PARAMS });
 
 /** The URI as an inline PNG (`data:` URL), so the page needs no extra request and no script. */
-export const qrCodeDataUrl = (text: string): Promise<string> => QRCode.toDataURL(text, { errorCorrectionLevel: 'M', margin: 2, width: 232 });
+export const qrCodeDataUrl = async (text: string): Promise<string> => (await qrcode()).default.toDataURL(text, { errorCorrectionLevel: 'M', margin: 2, width: 232 });
 
 /** The secret in groups of four, for typing it in by hand. */
 export const groupedSecret = (secret: string): string => secret.replace(/(.{4})(?=.)/g, '$1 ');

@@ -1,15 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostCanHoldPasskeys } from './rp-id.js';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import { lazyImport } from '../lazy-import.js';
 import { ACR, type Account, type Accounts, type Authentication } from '../accounts/index.js';
 import { maskCitizenId } from '../identity/index.js';
 import type { Database } from '../storage/database.js';
@@ -17,6 +14,9 @@ import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { webauthnChallenges, type ChallengeBinding } from './challenges.js';
 import { passkeyStore, type PasskeyRow } from './passkey-store.js';
 import { parseAuthenticationResponse, parseRegistrationResponse } from './responses.js';
+
+// Its certificate and CBOR parsers are the heaviest library Yihao loads (src/lazy-import.ts).
+const webauthn = lazyImport(() => import('@simplewebauthn/server'));
 
 export interface PasskeysDeps {
   db: Database;
@@ -83,7 +83,7 @@ export function createPasskeys(deps: PasskeysDeps) {
     async registrationOptions(account: Account, boundTo: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
       const existing = await store.forAccount(account.id);
       const label = maskCitizenId(account.citizenId());
-      return generateRegistrationOptions({
+      return (await webauthn()).generateRegistrationOptions({
         rpName: deps.rpName,
         rpID: deps.rpId,
         userName: label,
@@ -105,7 +105,7 @@ export function createPasskeys(deps: PasskeysDeps) {
       if (!challenge) return { ok: false, reason: 'expired' };
       let info;
       try {
-        const verified = await verifyRegistrationResponse({ response: response as RegistrationResponseJSON, expectedChallenge: challenge, ...expected });
+        const verified = await (await webauthn()).verifyRegistrationResponse({ response: response as RegistrationResponseJSON, expectedChallenge: challenge, ...expected });
         if (!verified.verified) return { ok: false, reason: 'invalid' };
         info = verified.registrationInfo;
       } catch {
@@ -132,7 +132,7 @@ export function createPasskeys(deps: PasskeysDeps) {
 
     /** Options for a discoverable sign-in: no account is named, the authenticator offers its passkeys. */
     async authenticationOptions(boundTo: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
-      return generateAuthenticationOptions({
+      return (await webauthn()).generateAuthenticationOptions({
         rpID: deps.rpId,
         challenge: await issue({ purpose: 'authenticate', boundTo }),
         timeout,
@@ -158,7 +158,7 @@ export function createPasskeys(deps: PasskeysDeps) {
       const fail = async (): Promise<PasskeySignIn> => ({ ok: false, reason: 'invalid' });
       let info;
       try {
-        const verified = await verifyAuthenticationResponse({
+        const verified = await (await webauthn()).verifyAuthenticationResponse({
           response: response as AuthenticationResponseJSON,
           expectedChallenge: challenge,
           ...expected,

@@ -13,11 +13,11 @@ const unused = () => {
 };
 
 describe('credential issuer metadata on an http:// development issuer', () => {
-  it('builds, and the library parses a credential request against it', () => {
+  it('builds, and the library parses a credential request against it', async () => {
     expect(getGlobalConfig().allowInsecureUrls).toBe(false);
     const issuer = 'http://localhost:3000';
     const metadata = credentialIssuerMetadata(issuer);
-    const result = issuerMetadataResult(issuer, metadata);
+    const result = await issuerMetadataResult(issuer, metadata);
     expect(Object.keys(result.knownCredentialConfigurations)).toEqual(['yihao_identity_sd_jwt']);
     const vci = new Openid4vciIssuer({ callbacks: { hash: unused, signJwt: unused, verifyJwt: unused, generateRandom: unused, clientAuthentication: unused } });
     const parsed = vci.parseCredentialRequest({ issuerMetadata: result, credentialRequest: { credential_configuration_id: 'yihao_identity_sd_jwt', proofs: { jwt: ['eyJhbGciOiJFUzI1NiJ9.e30.c2ln'] } } });

@@ -1,12 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import knexFactory, { type Knex } from 'knex';
-import pg from 'pg';
 import { migrations } from '../../migrations/index.js';
 
-// BIGINT (epoch ms) columns come back as numbers, as they do from SQLite.
-pg.types.setTypeParser(20, (v) => Number(v));
+/**
+ * The PostgreSQL driver, loaded when a database URL is configured (the embedded default never needs
+ * it); knex loads the same module. BIGINT (epoch ms) columns come back as numbers, as they do from
+ * SQLite.
+ */
+function loadPg(): void {
+  const pg = createRequire(import.meta.url)('pg') as typeof import('pg');
+  pg.types.setTypeParser(20, (v) => Number(v));
+}
 
 export type Database = Knex;
 
@@ -73,6 +80,7 @@ const common = (opts: DatabaseOptions) => {
 
 export function openDatabase(opts: DatabaseOptions): Database {
   if (opts.url) {
+    loadPg();
     const searchPath = opts.schema ? [opts.schema] : undefined;
     const stallMs = opts.stallMs;
     return knexFactory({

@@ -1,6 +1,10 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { describeRedis, type RedisConnection } from '../config/redis-connection.js';
 import { DependencyUnavailable } from './dependency-failure.js';
+
+// Loaded when Redis is configured: the embedded default (SQLite alone) never needs it.
+const ioredis = () => createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
 
 /** One server, a Sentinel-watched master, or a Cluster: the stores use only what all three share. */
 export type RedisClient = Redis | Cluster;
@@ -25,6 +29,7 @@ export function openRedis(url: string, onError?: (err: Error) => void): Redis;
 export function openRedis(conn: RedisConnection, onError?: (err: Error) => void): RedisClient;
 export function openRedis(conn: RedisConnection | string, onError: (err: Error) => void = () => undefined): RedisClient {
   const c: RedisConnection = typeof conn === 'string' ? { kind: 'standalone', url: conn } : conn;
+  const { Cluster, Redis } = ioredis();
   let redis: RedisClient;
   if (c.kind === 'cluster') {
     redis = new Cluster(c.nodes, {

@@ -5,6 +5,7 @@ import { smsConfigSchema } from '../sms/sms-config.js';
 import { registryConfigSchema } from '../registry/index.js';
 import { configuredUpstream } from '../federation/upstream.js';
 import type { RedisConnection } from './redis-connection.js';
+import './validation-messages.js';
 
 const seconds = z.number().int().positive();
 const rateLimitRule = (points: number, durationSeconds: number) =>
@@ -130,7 +131,7 @@ export const fileConfigSchema = z
         purposes: purposeVersionsSchema.prefault({}),
       })
       .strict(),
-    sweeper: z.object({ intervalSeconds: seconds, batchSize: z.number().int().min(1).max(100_000).default(500) }).strict(),
+    sweeper: z.object({ intervalSeconds: seconds, batchSize: z.number().int().min(1).max(10_000).default(500) }).strict(),
     /** SIGTERM (docs/operations.md): report not ready for `drainSeconds` while still serving, then stop accepting and give requests in flight up to `deadlineSeconds`. */
     shutdown: z
       .object({ drainSeconds: z.number().min(0).max(120).default(0), deadlineSeconds: z.number().positive().max(300).default(10) })

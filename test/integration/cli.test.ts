@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -204,6 +204,15 @@ describe('yihao CLI', () => {
     it('refuses an unknown command and a configuration error with exit code 2', async () => {
       expectBadInput(await yihao(['frobnicate']), /unknown command 'frobnicate'/);
       expectBadInput(await yihao(['migrate'], { env: { DATABASE_URL: 'mysql://db.example/yihao' } }), /configuration: DATABASE_URL/);
+    });
+
+    it('says in words what is wrong with a configured value, in a process that has served nothing', async () => {
+      const dir = freshDir();
+      const file = join(dir, 'yihao.json');
+      writeFileSync(file, JSON.stringify({ port: 70000 }));
+      expectBadInput(await yihao(['migrate'], { env: { YIHAO_CONFIG: file } }), /configuration: port expected number to be less than or equal to 65,535$/m);
+      writeFileSync(file, JSON.stringify({ sweeper: { intervalSeconds: 300, batchSize: 0 } }));
+      expectBadInput(await yihao(['migrate'], { env: { YIHAO_CONFIG: file } }), /configuration: sweeper\.batchSize expected number to be greater than or equal to 1$/m);
     });
 
     it('reports an unreachable database in one line with exit code 1', async () => {

@@ -27,6 +27,8 @@ export interface BatchedDelete {
  */
 export async function deleteInBatches(db: Database, { table, key, where, batchSize = SWEEP_BATCH_SIZE, inKeyOrder = false }: BatchedDelete): Promise<number> {
   const columns = [...key];
+  const tuple = `(${columns.map(() => '??').join(', ')})`;
+  const slots = `(${columns.map(() => '?').join(', ')})`;
   let total = 0;
   let after: Knex.Value[] | undefined;
   for (;;) {
@@ -34,13 +36,16 @@ export async function deleteInBatches(db: Database, { table, key, where, batchSi
     let picked: number;
     if (inKeyOrder) {
       const pick = db(table).select(columns).where(where).orderBy(columns).limit(batchSize);
-      if (after) pick.whereRaw(`(${columns.map(() => '??').join(', ')}) > (${columns.map(() => '?').join(', ')})`, [...columns, ...after]);
+      if (after) pick.whereRaw(`${tuple} > ${slots}`, [...columns, ...after]);
       const keys = ((await pick) as Record<string, Knex.Value>[]).map((row) => columns.map((c) => row[c]!));
       if (keys.length === 0) return total;
-      after = keys.at(-1);
+      const last = keys.at(-1)!;
       picked = keys.length;
-      const victims = db(table).where(where);
-      deleted = await (columns.length === 1 ? victims.whereIn(columns[0]!, keys.map((k) => k[0]!)) : victims.whereIn(columns, keys)).delete();
+      // The batch as a key range, not a list: the statement's size stays the same whatever the batch size.
+      const victims = db(table).where(where).whereRaw(`${tuple} <= ${slots}`, [...columns, ...last]);
+      if (after) victims.whereRaw(`${tuple} > ${slots}`, [...columns, ...after]);
+      deleted = await victims.delete();
+      after = last;
     } else {
       const batch = db(table).select(columns).where(where).limit(batchSize);
       const victims = db(table).where(where);

@@ -21,13 +21,51 @@ const perConnection: RedisOptions = {
 };
 
 /**
+ * How long a connection with commands waiting may hear nothing before it is dropped and opened
+ * anew. Twice the command timeout: a Redis that answers, however slowly, is never cut off.
+ */
+export const REDIS_STALL_MS = 10_000;
+
+/**
+ * A Redis whose host is lost without a reset (a managed Redis failing over behind the same
+ * address, a partition) leaves the connection open and silent: every command would time out, for
+ * about 15 minutes until the operating system gives up, also once Redis is back. A connection that
+ * has had commands waiting and has heard nothing for `stallMs` is destroyed instead; ioredis then
+ * reconnects and sends the unanswered commands again (what a resent step must not count twice is
+ * the stores' concern: redis-adapter.ts, lockout-redis.ts, redis-otp-store.ts).
+ */
+function reconnectWhenSilent(redis: Redis, stallMs: number): void {
+  let heard = Date.now();
+  // When this check first saw commands waiting (undefined: none were).
+  let waitingSince: number | undefined;
+  redis.on('connect', () => {
+    heard = Date.now();
+    waitingSince = undefined;
+    redis.stream.on('data', () => void (heard = Date.now()));
+  });
+  const check = setInterval(
+    () => {
+      if (redis.status !== 'ready' || redis.commandQueue.length === 0) return void (waitingSince = undefined);
+      const now = Date.now();
+      waitingSince ??= now;
+      if (now - Math.max(heard, waitingSince) < stallMs) return;
+      waitingSince = undefined;
+      redis.stream.destroy(new Error(`Redis heard nothing for ${stallMs} ms with commands waiting: opening a new connection`));
+    },
+    Math.min(1_000, stallMs / 4),
+  );
+  check.unref();
+  redis.once('end', () => clearInterval(check));
+}
+
+/**
  * One connection (or one set of cluster connections) per process; commands queue briefly while it
  * reconnects. Connection errors go to `onError` (a log line), never to ioredis's unhandled-error
  * stack dump.
  */
-export function openRedis(url: string, onError?: (err: Error) => void): Redis;
-export function openRedis(conn: RedisConnection, onError?: (err: Error) => void): RedisClient;
-export function openRedis(conn: RedisConnection | string, onError: (err: Error) => void = () => undefined): RedisClient {
+export function openRedis(url: string, onError?: (err: Error) => void, opts?: { stallMs?: number }): Redis;
+export function openRedis(conn: RedisConnection, onError?: (err: Error) => void, opts?: { stallMs?: number }): RedisClient;
+export function openRedis(conn: RedisConnection | string, onError: (err: Error) => void = () => undefined, { stallMs = REDIS_STALL_MS }: { stallMs?: number } = {}): RedisClient {
   const c: RedisConnection = typeof conn === 'string' ? { kind: 'standalone', url: conn } : conn;
   const { Cluster, Redis } = ioredis();
   let redis: RedisClient;
@@ -54,6 +92,9 @@ export function openRedis(conn: RedisConnection | string, onError: (err: Error) 
   } else {
     redis = new Redis(c.url, { ...perConnection, enableAutoPipelining: true });
   }
+  // A Cluster holds one connection per node, each watched on its own.
+  if (c.kind === 'cluster') redis.on('+node', (node: Redis) => reconnectWhenSilent(node, stallMs));
+  else reconnectWhenSilent(redis as Redis, stallMs);
   redis.on('error', onError);
   return redis;
 }

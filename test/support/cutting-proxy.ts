@@ -15,7 +15,10 @@ export async function cuttingProxy(to: string = REDIS_URL) {
   let cuts = 0;
   let holdMs = 0;
   let dropping = false;
+  // Connections opened before the last `silenceOpen` hear nothing and pass nothing on, for good.
+  let era = 0;
   const server = net.createServer((client) => {
+    const born = era;
     const upstream = net.connect(Number(target.port || 6379), target.hostname);
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -27,7 +30,7 @@ export async function cuttingProxy(to: string = REDIS_URL) {
     // to its commands in the order it sent them).
     let releasedAt = 0;
     client.on('data', (chunk: Buffer) => {
-      if (dropping) return;
+      if (dropping || born !== era) return;
       const at = Math.max(Date.now() + holdMs, releasedAt);
       releasedAt = at;
       if (at <= Date.now()) return void upstream.write(chunk);
@@ -35,6 +38,7 @@ export async function cuttingProxy(to: string = REDIS_URL) {
     });
     client.on('end', () => upstream.end());
     upstream.on('data', (chunk: Buffer) => {
+      if (born !== era) return;
       if (!armed) return void client.write(chunk);
       armed = false;
       cuts++;
@@ -50,6 +54,8 @@ export async function cuttingProxy(to: string = REDIS_URL) {
     hold: (ms: number) => void (holdMs = ms),
     /** While on, what clients send is lost on the way (whole commands: they are small). */
     drop: (on: boolean) => void (dropping = on),
+    /** The connections open now go silent for good, without a reset (their host is lost); new ones go through. */
+    silenceOpen: () => void era++,
     cuts: () => cuts,
     close: () => {
       for (const s of sockets) s.destroy();

@@ -346,6 +346,9 @@ function print(o: Outcome): void {
 
 type Scenario = { name: string; run(pg: PrivatePostgres): Promise<Outcome> };
 
+/** Whether an instance's /readyz says it can reach every store. */
+const ready = async (url: string) => (await fetch(new URL('/readyz', url), { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))?.status === 200;
+
 const scenarios: Scenario[] = [
   { name: 'Two instances are one provider', run: oneProvider },
   {
@@ -438,7 +441,6 @@ const scenarios: Scenario[] = [
       const address = await movingAddress(pg.port);
       const d = await deploy('pg-lost', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port], { databasePort: address.port });
       // Ready again means PostgreSQL answers each instance again: client_credentials would not tell.
-      const ready = async (url: string) => (await fetch(new URL('/readyz', url), { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))?.status === 200;
       try {
         return await underLoad(
           d,
@@ -448,6 +450,29 @@ const scenarios: Scenario[] = [
             await sleep(4_000);
             address.failOver();
           },
+          { recovered: async () => (await ready(d.a.url)) && (await ready(d.b.url)) },
+        );
+      } finally {
+        await d.close();
+      }
+    },
+  },
+  {
+    name: 'Redis lost without a reset, then failed over to the same address',
+    async run(pg) {
+      const r = await redisServer();
+      const address = await movingAddress(r.port);
+      const d = await deploy('redis-lost', pg, { REDIS_URL: `redis://127.0.0.1:${address.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
+      try {
+        return await underLoad(
+          d,
+          this.name,
+          async () => {
+            address.lose();
+            await sleep(4_000);
+            address.failOver();
+          },
+          // Ready again means Redis answers each instance again, on a new connection.
           { recovered: async () => (await ready(d.a.url)) && (await ready(d.b.url)) },
         );
       } finally {

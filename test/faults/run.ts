@@ -349,6 +349,24 @@ type Scenario = { name: string; run(pg: PrivatePostgres): Promise<Outcome> };
 /** Whether an instance's /readyz says it can reach every store. */
 const ready = async (url: string) => (await fetch(new URL('/readyz', url), { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))?.status === 200;
 
+/** A store's address loses every open connection without a reset, and points to the store again 4 s later; recovered once both instances are ready. */
+async function lostThenFailedOver(d: Deployment, name: string, address: { lose(): void; failOver(): void }): Promise<Outcome> {
+  try {
+    return await underLoad(
+      d,
+      name,
+      async () => {
+        address.lose();
+        await sleep(4_000);
+        address.failOver();
+      },
+      { recovered: async () => (await ready(d.a.url)) && (await ready(d.b.url)) },
+    );
+  } finally {
+    await d.close();
+  }
+}
+
 const scenarios: Scenario[] = [
   { name: 'Two instances are one provider', run: oneProvider },
   {
@@ -441,20 +459,7 @@ const scenarios: Scenario[] = [
       const address = await movingAddress(pg.port);
       const d = await deploy('pg-lost', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port], { databasePort: address.port });
       // Ready again means PostgreSQL answers each instance again: client_credentials would not tell.
-      try {
-        return await underLoad(
-          d,
-          this.name,
-          async () => {
-            address.lose();
-            await sleep(4_000);
-            address.failOver();
-          },
-          { recovered: async () => (await ready(d.a.url)) && (await ready(d.b.url)) },
-        );
-      } finally {
-        await d.close();
-      }
+      return lostThenFailedOver(d, this.name, address);
     },
   },
   {
@@ -463,21 +468,8 @@ const scenarios: Scenario[] = [
       const r = await redisServer();
       const address = await movingAddress(r.port);
       const d = await deploy('redis-lost', pg, { REDIS_URL: `redis://127.0.0.1:${address.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
-      try {
-        return await underLoad(
-          d,
-          this.name,
-          async () => {
-            address.lose();
-            await sleep(4_000);
-            address.failOver();
-          },
-          // Ready again means Redis answers each instance again, on a new connection.
-          { recovered: async () => (await ready(d.a.url)) && (await ready(d.b.url)) },
-        );
-      } finally {
-        await d.close();
-      }
+      // Ready again means Redis answers each instance again, on a new connection.
+      return lostThenFailedOver(d, this.name, address);
     },
   },
   {

@@ -102,7 +102,13 @@ export function createServices(config: Config, stores: Stores, logger: Logger, o
   const lockout = createLockout({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, policy: config.lockout, distributed: config.distributedLockout });
   const accounts = createAccounts({ db: stores.db, vault, hasher, lockout, keyed: lockoutSubjects });
   const signingKeys = createSigningKeys(stores.db, sealer, config.keys);
-  const clientCache = createClientCache({ ttlMs: 5_000, maxEntries: 10_000, redis: stores.redis, channel: `${config.redisPrefix}client-changed` });
+  const clientCache = createClientCache({
+    ttlMs: 5_000,
+    maxEntries: 10_000,
+    redis: stores.redis,
+    channel: `${config.redisPrefix}client-changed`,
+    onError: (err) => logger.warn({ component: 'redis', error: err.message }, 'redis connection problem'),
+  });
   const accountIndex = createAccountIndex(stores.db);
   const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, clientCache, accountIndex });
   const secretGrace = createSecretGrace(stores.db);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Adapter, AdapterPayload } from './adapter-types.js';
-import type { RedisClient } from './redis.js';
+import { REDIS_STALL_MS, type RedisClient } from './redis.js';
+import { backgroundWork } from './request-memo.js';
 
 // How long a write waits for every instance to confirm it dropped the client (a stuck one is the TTL's).
 const ACK_WAIT_MS = 2_000;
@@ -12,6 +13,12 @@ export interface ClientCacheOptions {
   /** With Redis, a write on one instance drops the entry on every instance at once. */
   redis?: RedisClient | undefined;
   channel: string;
+  /** How long the subscriber may miss its own heartbeat before it is opened anew (Redis's stall limit). */
+  silentMs?: number;
+  /** How often the cache sends itself a heartbeat through Redis. */
+  heartbeatMs?: number;
+  /** Where a deaf subscriber is reported (a log line). */
+  onError?: (err: Error) => void;
 }
 
 /**
@@ -19,20 +26,26 @@ export interface ClientCacheOptions {
  * request was the largest cost of a client_credentials token. Only hits are cached (an unknown
  * client_id costs a query, but cannot fill memory), and writes invalidate.
  */
-export function createClientCache({ ttlMs, maxEntries, redis, channel }: ClientCacheOptions) {
+export function createClientCache({ ttlMs, maxEntries, redis, channel, silentMs = REDIS_STALL_MS, heartbeatMs = silentMs / 4, onError = () => undefined }: ClientCacheOptions) {
   const entries = new Map<string, { payload: AdapterPayload; until: number }>();
   // Bumped by every invalidation: a read that was in flight when one arrived may hold the old
   // metadata, and must not put it back into the cache.
   let epoch = 0;
+  const forgetAll = () => {
+    entries.clear();
+    epoch++;
+  };
   // A suspension is refused "at once" on every instance: the writer waits until each subscriber
   // that PUBLISH reached has dropped its entry and said so on the ack channel (bounded wait).
   const ackChannel = `${channel}:ack`;
   const waiting = new Map<string, { got: number; need: number; done: () => void }>();
   const subscriber = redis?.duplicate();
+  const hearing = subscriber && redis ? listenForOwnHeartbeat(redis, subscriber, { channel, silentMs, heartbeatMs, onError, onDeaf: forgetAll, onHearingAgain: forgetAll }) : undefined;
   if (subscriber) {
     subscriber.on('error', () => undefined); // the TTL still bounds staleness while it reconnects
     subscriber.on('message', (from: string, message: string) => {
       const space = message.indexOf(' ');
+      if (hearing?.isHeartbeat(from, message)) return;
       if (from === ackChannel) {
         const w = waiting.get(message);
         if (w && ++w.got >= w.need) w.done();
@@ -44,7 +57,8 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel }: ClientC
       epoch++;
       if (nonce) void redis!.publish(ackChannel, nonce).catch(() => undefined);
     });
-    void subscriber.subscribe(channel, ackChannel).catch(() => undefined);
+    // A first heartbeat as soon as the subscription stands, so that the cache starts keeping entries.
+    void subscriber.subscribe(channel, ackChannel, hearing!.channel).then(hearing!.beat, () => undefined);
   }
 
   const invalidate = async (id: string) => {
@@ -82,7 +96,8 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel }: ClientC
           if (hit && hit.until > Date.now()) return hit.payload;
           const seen = epoch;
           const payload = await inner.find(id);
-          if (payload && seen === epoch) {
+          // While the subscriber cannot hear, a change elsewhere would not reach this entry: keep none.
+          if (payload && seen === epoch && hearing?.deaf !== true) {
             if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
             entries.set(id, { payload, until: Date.now() + ttlMs });
           }
@@ -103,8 +118,93 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel }: ClientC
       };
     },
     async close(): Promise<void> {
+      hearing?.stop();
       await subscriber?.quit().catch(() => undefined);
     },
   };
 }
 export type ClientCache = ReturnType<typeof createClientCache>;
+
+/**
+ * Whether the subscriber still hears Redis. A subscriber only listens: no command of its own ever
+ * waits on it, so a connection whose Redis host was lost without a reset (a managed Redis failing
+ * over behind the same address, a partition) looks open and hears nothing for about 15 minutes,
+ * and the new Redis does not know it at all. So the cache sends itself a heartbeat through Redis,
+ * on a channel only it listens on. When a heartbeat Redis took has not come back within `silentMs`,
+ * or Redis says nobody listens on that channel, the subscriber is deaf: it is opened anew (ioredis
+ * subscribes again), and until a heartbeat is heard again the cache keeps nothing, since a change
+ * made meanwhile on another instance would not reach it.
+ */
+function listenForOwnHeartbeat(
+  redis: RedisClient,
+  subscriber: RedisClient,
+  { channel, silentMs, heartbeatMs, onError, onDeaf, onHearingAgain }: { channel: string; silentMs: number; heartbeatMs: number; onError: (err: Error) => void; onDeaf: () => void; onHearingAgain: () => void },
+) {
+  const own = `${channel}:heartbeat:${randomBytes(9).toString('base64url')}`;
+  // Deaf until the first heartbeat is heard: the subscription itself is not confirmed before then.
+  let deaf = true;
+  // When the oldest heartbeat that Redis took, and that no heartbeat heard since was sent after, was sent.
+  let unheardSince: number | undefined;
+  let lastHeard = 0;
+  let sending = false;
+  const becomeDeaf = (why: string) => {
+    unheardSince = undefined;
+    if (!deaf) onDeaf();
+    deaf = true;
+    const err = new Error(`client cache: the Redis subscriber ${why}: opening it anew`);
+    onError(err);
+    // Not disconnect(): its goodbye would wait on a lost host for as long as the silence itself.
+    if ('stream' in subscriber && subscriber.stream) subscriber.stream.destroy(err);
+    else subscriber.disconnect(true);
+  };
+  const beat = async () => {
+    if (sending) return;
+    sending = true;
+    try {
+      const sentAt = Date.now();
+      if (unheardSince !== undefined && sentAt - unheardSince >= silentMs) return becomeDeaf(`heard none of its heartbeats for ${silentMs} ms`);
+      // Not subscribed yet (connecting, or subscribing again): nothing to judge.
+      if (subscriber.status !== 'ready') return;
+      const receivers = await backgroundWork(() => redis.publish(own, String(sentAt)));
+      // A subscriber that has not been heard on its connection may still be subscribing; and on a
+      // Cluster the count covers only the node that took the PUBLISH: a 0 proves nothing there.
+      if (receivers === 0) {
+        if (!deaf && !('nodes' in redis) && subscriber.status === 'ready') becomeDeaf('is not known to Redis');
+        return;
+      }
+      // (Its message may have come back before PUBLISH's own answer did.)
+      if (sentAt > lastHeard) unheardSince ??= sentAt;
+    } catch {
+      // Redis did not take the heartbeat: the main connection's trouble, watched in redis.ts.
+    } finally {
+      sending = false;
+    }
+  };
+  const timer = setInterval(() => void beat(), heartbeatMs);
+  timer.unref();
+  // A closed connection hears nothing: what changed meanwhile is lost with it.
+  subscriber.on('close', () => {
+    unheardSince = undefined;
+    if (!deaf) onDeaf();
+    deaf = true;
+  });
+  return {
+    channel: own,
+    beat: () => void beat(),
+    get deaf() {
+      return deaf;
+    },
+    isHeartbeat(from: string, message: string): boolean {
+      if (from !== own) return false;
+      const sentAt = Number(message);
+      lastHeard = Math.max(lastHeard, sentAt);
+      if (unheardSince !== undefined && unheardSince <= sentAt) unheardSince = undefined;
+      if (deaf) {
+        deaf = false;
+        onHearingAgain();
+      }
+      return true;
+    },
+    stop: () => clearInterval(timer),
+  };
+}

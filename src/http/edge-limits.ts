@@ -1,6 +1,7 @@
 import type { Context, Middleware } from 'koa';
 import compose from 'koa-compose';
 import type { RateLimitRule, RateLimits } from './rate-limits.js';
+import { routedPath } from './routed-path.js';
 
 /** From config `rateLimits`. */
 export interface EdgeLimitsConfig {
@@ -38,7 +39,8 @@ export function edgeLimits(limits: RateLimits, config: EdgeLimitsConfig): Middle
   ];
   return compose([
     (ctx, next) => {
-      const entry = table.find((e) => (e.method === '*' || e.method === ctx.method) && e.path.test(ctx.path));
+      const path = routedPath(ctx.path);
+      const entry = table.find((e) => (e.method === '*' || e.method === ctx.method) && e.path.test(path));
       return entry ? entry.run(ctx, next) : next();
     },
   ]);

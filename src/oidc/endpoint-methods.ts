@@ -1,4 +1,5 @@
 import type { Middleware } from 'koa';
+import { routedPath } from '../http/routed-path.js';
 
 /**
  * The provider's machine-facing endpoints (oidc-provider's default routes) and the methods each
@@ -24,7 +25,8 @@ const ENDPOINT_METHODS: ReadonlyMap<string, readonly string[]> = new Map([
  */
 export function endpointMethods(): Middleware {
   return async (ctx, next) => {
-    const allowed = ENDPOINT_METHODS.get(ctx.path) ?? (ctx.path.startsWith('/device/auth/') ? [] : undefined);
+    const path = routedPath(ctx.path);
+    const allowed = ENDPOINT_METHODS.get(path) ?? (path.startsWith('/device/auth/') ? [] : undefined);
     if (!allowed || ctx.method === 'OPTIONS' || allowed.includes(ctx.method)) return next();
     ctx.status = allowed.length ? 405 : 404;
     if (allowed.length) ctx.set('Allow', [...allowed, 'OPTIONS'].join(', '));

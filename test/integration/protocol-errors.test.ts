@@ -19,6 +19,9 @@ describe('wrong methods and stray routes at protocol and API endpoints', () => {
     ['PUT', '/device/auth'],
     ['DELETE', '/device/auth'],
     ['GET', '/device/auth/extra'],
+    // Other spellings the routers answer: a trailing slash, another letter case.
+    ['GET', '/DEVICE/auth/'],
+    ['GET', '/Token/'],
     ['GET', '/token'],
     ['PUT', '/token'],
     ['GET', '/token/introspection'],

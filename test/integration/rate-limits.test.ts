@@ -17,8 +17,8 @@ describe('failed client authentication is rate limited per address (SQLite, behi
   });
   afterAll(async () => h?.close());
 
-  const introspect = (ip: string, secret: string) =>
-    fetch(new URL('/token/introspection', h.issuer), {
+  const introspect = (ip: string, secret: string, path = '/token/introspection') =>
+    fetch(new URL(path, h.issuer), {
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
@@ -44,6 +44,15 @@ describe('failed client authentication is rate limited per address (SQLite, behi
     expect(events).toHaveLength(1);
   });
 
+  it('counts the same endpoint under every spelling its router answers (a trailing slash, any letter case)', async () => {
+    const spellings = ['/token/introspection/', '/TOKEN/introspection', '/Token/Introspection/', '/token/introspection'];
+    const statuses: number[] = [];
+    for (let i = 0; i < 50; i++) statuses.push((await introspect('198.51.100.21', 'wrong secret', spellings[i % spellings.length])).status);
+    expect(statuses.slice(0, 49).every((s) => s === 401)).toBe(true);
+    expect(statuses[49]).toBe(429);
+    for (const path of spellings) expect((await introspect('198.51.100.21', 'wrong secret', path)).status).toBe(429);
+  });
+
   it('never counts good requests: a gateway sending many from one address is not throttled', async () => {
     for (let round = 0; round < 4; round++) {
       const good = await Promise.all(Array.from({ length: 100 }, () => introspect('198.51.100.30', client.client_secret!)));
@@ -63,8 +72,8 @@ describe('forms that send an SMS or start a flow are limited per address (SQLite
   });
   afterAll(async () => h?.close());
 
-  const startReset = (ip: string) =>
-    fetch(new URL('/password-reset', h.issuer), {
+  const startReset = (ip: string, path = '/password-reset') =>
+    fetch(new URL(path, h.issuer), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', 'x-forwarded-for': ip },
       body: new URLSearchParams({ identifier: '13800000000' }),
@@ -77,5 +86,11 @@ describe('forms that send an SMS or start a flow are limited per address (SQLite
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await startReset('198.51.100.41')).status).not.toBe(429);
+  });
+
+  it('counts the form under every spelling its router answers (a trailing slash, any letter case)', async () => {
+    const spellings = ['/password-reset/', '/PASSWORD-RESET', '/Password-Reset/'];
+    for (let i = 0; i < defaults.points; i++) expect((await startReset('198.51.100.42', spellings[i % spellings.length])).status).not.toBe(429);
+    for (const path of [...spellings, '/password-reset']) expect((await startReset('198.51.100.42', path)).status).toBe(429);
   });
 });

@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { InteractionDeps } from './deps.js';
 import { flushPendingWrites } from '../storage/write-batch.js';
 import { auditWhere, loadInteraction } from './interaction-context.js';
+import { claimsForClient } from '../oidc/claims.js';
 
 interface ConsentDetails {
   missingOIDCScope?: string[];
@@ -21,7 +22,11 @@ export function consentRoutes(router: Router, deps: InteractionDeps): void {
     const grant = (details.grantId && (await provider.Grant.find(details.grantId))) || new provider.Grant({ accountId, clientId });
     const missing = details.prompt.details as ConsentDetails;
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-    if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
+    // Claims asked for by name: those the page listed (under the client's scopes) are allowed; the
+    // rest are refused in the grant, so that they are neither released nor asked about again.
+    const claims = claimsForClient({ scope: it.clientScope }, missing.missingOIDCClaims ?? []);
+    if (claims.allowed.length) grant.addOIDCClaims(claims.allowed);
+    if (claims.refused.length) grant.rejectOIDCClaims(claims.refused);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
       grant.addResourceScope(indicator, scopes.join(' '));
     }
@@ -31,7 +36,7 @@ export function consentRoutes(router: Router, deps: InteractionDeps): void {
       actorType: 'citizen',
       actorId: accountId,
       accountId,
-      details: { scopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [], resources: missing.missingResourceScopes ?? {} },
+      details: { scopes: missing.missingOIDCScope ?? [], claims: claims.allowed, resources: missing.missingResourceScopes ?? {} },
       ...auditWhere(ctx, it),
     }, { withRequestWrites: true });
     // The grant and its event land together, in one round trip, before the consent is recorded.

@@ -22,6 +22,8 @@ export interface LoadedInteraction {
   clientName: string;
   /** The client's citizen_id_release policy, for the consent page. */
   citizenIdRelease: string;
+  /** The scopes the client is registered for: what claims asked for by name may come under. */
+  clientScope: string | undefined;
   /** The client's registered minimum level (`min_acr`), if any. */
   minAcr: Acr | undefined;
   /** The channels the client accepts sign-ins from. */
@@ -108,6 +110,7 @@ export async function loadInteraction(
     t,
     clientName: client?.clientName ?? clientId,
     citizenIdRelease: citizenIdReleaseOf(client),
+    clientScope: client?.scope,
     minAcr: minAcrOf(client),
     allowedChannels: allowedChannelsOf(client),
     csrf: deps.csrf.make(details.uid),

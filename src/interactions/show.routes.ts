@@ -3,9 +3,11 @@ import { htmlPage } from '../http/html-page.js';
 import { loadInteraction } from './interaction-context.js';
 import { showLoginStep, type SecondFactorDeps } from './second-factor.js';
 import { consentPage } from './views/pages.js';
+import { claimsForClient } from '../oidc/claims.js';
 
 interface ConsentDetails {
   missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
   missingResourceScopes?: Record<string, string[]>;
 }
 
@@ -16,6 +18,8 @@ export function showRoutes(router: Router, deps: SecondFactorDeps): void {
     if (!it) return;
     if (it.details.prompt.name === 'login') return showLoginStep(ctx, deps, it);
     const missing = it.details.prompt.details as ConsentDetails;
+    // Claims asked for by name are listed by the scope each comes under (consent.routes.ts grants them).
+    const byName = claimsForClient({ scope: it.clientScope }, missing.missingOIDCClaims ?? []).scopes;
     htmlPage(ctx, (nonce) => consentPage({
       locale: it.locale,
       nonce,
@@ -24,7 +28,7 @@ export function showRoutes(router: Router, deps: SecondFactorDeps): void {
       csrf: it.csrf,
       clientName: it.clientName,
       citizenIdRelease: it.citizenIdRelease,
-      scopes: missing.missingOIDCScope ?? [],
+      scopes: [...new Set([...(missing.missingOIDCScope ?? []), ...byName])],
       resources: Object.entries(missing.missingResourceScopes ?? {}).map(([indicator, scopes]) => ({ indicator, scopes })),
     }));
   });

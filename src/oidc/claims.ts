@@ -20,6 +20,30 @@ export const claimsConfig = {
   identity_assurance: ['verified_claims'],
 };
 
+const scopeByClaim = new Map(Object.entries(claimsConfig).flatMap(([scope, claims]) => claims.map((claim) => [claim, scope] as const)));
+
+/**
+ * Claims asked for by name (the `claims` request parameter) split by what the client may receive:
+ * only claims under a scope its registration lists (`openid`'s always). Without this the parameter
+ * is a side door: an app registered for `openid` alone could name the phone number or the ID number.
+ * `scopes` are the scopes of the allowed claims, for the consent page to list (not `openid`).
+ */
+export function claimsForClient(client: { scope?: string | undefined }, claims: Iterable<string>): { allowed: string[]; refused: string[]; scopes: string[] } {
+  const registered = new Set(['openid', ...String(client.scope ?? '').split(' ')]);
+  const allowed: string[] = [];
+  const refused: string[] = [];
+  const scopes = new Set<string>();
+  for (const claim of claims) {
+    const scope = scopeByClaim.get(claim);
+    if (scope === undefined || !registered.has(scope)) refused.push(claim);
+    else {
+      allowed.push(claim);
+      if (scope !== 'openid') scopes.add(scope);
+    }
+  }
+  return { allowed, refused, scopes: [...scopes] };
+}
+
 interface TokenLike {
   sessionUid?: string;
   grantId?: string;

@@ -5,6 +5,7 @@ import { noteLogin } from './token-facts.js';
 import { metadataOf } from './client-metadata.js';
 import { rememberAbsent } from '../storage/request-memo.js';
 import { grantFromAllowed, type AllowedBeforeLookup } from './remembered-consent.js';
+import { claimsForClient } from './claims.js';
 
 export const isFirstParty = (client: { metadata(): Record<string, unknown> } | undefined): boolean => client !== undefined && metadataOf(client).first_party === true;
 
@@ -53,8 +54,10 @@ export function loadExistingGrant(authentications: SessionAuthentications, allow
     grant ??= new oidc.provider.Grant({ clientId: client.clientId, accountId });
     const scopes = [...(oidc.requestParamOIDCScopes as Set<string>)].join(' ');
     if (scopes) grant.addOIDCScope(scopes);
-    const claims = oidc.requestParamClaims as Set<string> | undefined;
-    if (claims?.size) grant.addOIDCClaims([...claims]);
+    // Claims asked for by name: only those under the client's registered scopes (claims.ts).
+    const claims = claimsForClient(client, (oidc.requestParamClaims as Set<string> | undefined) ?? []);
+    if (claims.allowed.length) grant.addOIDCClaims(claims.allowed);
+    if (claims.refused.length) grant.rejectOIDCClaims(claims.refused);
     for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
       const allowed = new Set(String((server as { scope?: string }).scope ?? '').split(' '));
       const wanted = String(oidc.params?.scope ?? '').split(' ').filter((s) => allowed.has(s));

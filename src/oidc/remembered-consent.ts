@@ -4,6 +4,7 @@ import { statements } from '../storage/statements.js';
 import { once, requestMemo } from '../storage/request-memo.js';
 import { accountKey } from '../storage/oidc-adapter.js';
 import { metadataOf } from './client-metadata.js';
+import { claimsForClient } from './claims.js';
 
 /** What a citizen allowed an app in a grant that is still live: its OIDC scopes and claims, and its resource scopes. */
 export interface AllowedBefore {
@@ -142,7 +143,9 @@ export function grantFromAllowed(ctx: KoaContextWithOIDC, before: AllowedBefore,
   const scopes = [...(oidc.requestParamOIDCScopes as Set<string>)].filter((s) => allowedScopes.has(s) && !ASKED_EVERY_TIME.has(s));
   if (scopes.length) grant.addOIDCScope(scopes.join(' '));
   const allowedClaims = new Set(before.claims);
-  const claims = [...((oidc.requestParamClaims as Set<string> | undefined) ?? [])].filter((c) => allowedClaims.has(c) && !ASKED_EVERY_TIME.has(c));
+  // Under the client's scopes as registered now (claims.ts): a registration narrowed since is obeyed.
+  const asked = claimsForClient(client, (oidc.requestParamClaims as Set<string> | undefined) ?? []).allowed;
+  const claims = asked.filter((c) => allowedClaims.has(c) && !ASKED_EVERY_TIME.has(c));
   if (claims.length) grant.addOIDCClaims(claims);
   let resources = 0;
   for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {

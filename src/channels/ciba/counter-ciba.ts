@@ -6,6 +6,7 @@ import type { AuditLog } from '../../audit/index.js';
 import { isCitizenIdShaped, parseCitizenId } from '../../identity/index.js';
 import type { SessionAuthentications } from '../../oidc/index.js';
 import { allowedChannelsOf } from '../../oidc/client-metadata.js';
+import { claimsForClient } from '../../oidc/claims.js';
 import type { Approvals } from '../approvals/approvals.js';
 import type { DeviceKeys } from '../mobile/device-keys.js';
 import { noteLogin } from '../../oidc/token-facts.js';
@@ -30,6 +31,18 @@ type CibaFeature = NonNullable<NonNullable<Configuration['features']>['ciba']>;
  * The number is looked up through the blind index, dropped from the stored request, and never
  * appears in a response, a log line or the audit log.
  */
+/** The names in a `claims` request parameter (both members). */
+function claimsNamed(claims: unknown): string[] {
+  const c = claims as { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> } | undefined;
+  return [...Object.keys(c?.id_token ?? {}), ...Object.keys(c?.userinfo ?? {})];
+}
+
+/** What the phone lists: the scopes asked for, and the scope of each claim asked for by name that the client may receive. */
+function displayedScope(client: { scope?: string | undefined }, request: { scope?: string | undefined; claims?: unknown }): string {
+  const scopes = (request.scope ?? 'openid').split(' ');
+  return [...new Set([...scopes, ...claimsForClient(client, claimsNamed(request.claims)).scopes])].join(' ');
+}
+
 export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; approvals: Approvals; authentications: SessionAuthentications; audit: AuditLog; provider: () => Provider }) {
   /** Stand-in subjects for requests that reach nobody, known only to the request that made them. */
   const decoys = new WeakMap<object, string>();
@@ -48,9 +61,10 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
       }
       const grant = new provider.Grant({ accountId: account.sub, clientId: request.clientId });
       if (backchannel.scope) grant.addOIDCScope(backchannel.scope);
-      const claims = backchannel.claims as { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> } | undefined;
-      const claimNames = [...Object.keys(claims?.id_token ?? {}), ...Object.keys(claims?.userinfo ?? {})];
-      if (claimNames.length) grant.addOIDCClaims(claimNames);
+      // Claims asked for by name: those under the client's registered scopes, which the phone listed.
+      const claims = claimsForClient((await provider.Client.find(request.clientId)) ?? {}, claimsNamed(backchannel.claims));
+      if (claims.allowed.length) grant.addOIDCClaims(claims.allowed);
+      if (claims.refused.length) grant.rejectOIDCClaims(claims.refused);
       await grant.save();
       const sessionUid = randomBytes(16).toString('base64url');
       await deps.authentications.save(sessionUid, authentication);
@@ -113,7 +127,7 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
         ref: request.jti,
         accountId: found.id,
         clientId: client.clientId,
-        display: { client_name: client.clientName ?? client.clientId, binding_message: String(request.params?.binding_message ?? ''), scope: request.scope ?? 'openid' },
+        display: { client_name: client.clientName ?? client.clientId, binding_message: String(request.params?.binding_message ?? ''), scope: displayedScope(client, request) },
         expiresAt: Date.now() + request.expiration * 1000,
       });
     },

@@ -60,7 +60,7 @@ export function createGuard(audit: AuditLog) {
       self_approval: 'a change or request must be decided by someone who did not draft, edit, submit or ask for it',
       national_review: 'this change needs a super-admin of a national department to approve it',
       self_assignment: 'operators cannot change their own roles',
-      elevated_role: 'only a super-admin over the department may grant reviewer, counter-staff or super-admin',
+      elevated_role: 'only a super-admin over the department may grant dept-admin, reviewer, counter-staff or super-admin',
       not_operator: 'this account holds no operator role',
       insufficient_acr: 'the admin API needs a sign-in at urn:yihao:loa:2 or above',
       self_account: 'operators cannot disable or enable their own account',

@@ -33,10 +33,12 @@ const assignmentView = (a: AssignmentRecord) => ({ id: a.id, role: a.role, depar
 export function operatorService({ accounts, assignments, departments, guard, db }: { accounts: Accounts; assignments: AssignmentStore; departments: DepartmentStore; guard: Guard; db: Database }) {
   const superAdminOver = (op: Operator, path: string) => op.assignments.some((held) => held.role === 'super-admin' && path.startsWith(held.departmentPath));
   /**
-   * Roles that review or attest are granted by a super-admin over the department, never by a
-   * dept-admin: otherwise a dept-admin could give a colleague (or a second account) the power to
-   * approve the dept-admin's own changes, or to attest identities at a counter. Refused, not
-   * queued for approval: the super-admin's grant is itself the second pair of eyes.
+   * Roles that author, review or attest are granted by a super-admin over the department, never by
+   * a dept-admin: otherwise a dept-admin could give a second account the power to approve the
+   * dept-admin's own changes, or to author changes that the dept-admin then approves as a
+   * non-participant (holding reviewer too, now or later), or to attest identities at a counter. So
+   * every account that can write or review a change was vouched for by a super-admin (or the CLI).
+   * Refused, not queued for approval: the super-admin's grant is itself the second pair of eyes.
    */
   const mayGrantRole = (op: Operator, role: Role, path: string) => !ELEVATED_ROLES.has(role) || superAdminOver(op, path);
   /** Taking a review role away is always open to the department's admins; super-admin stays a super-admin's. */

@@ -35,8 +35,13 @@ const GRANTS: Record<Role, readonly Permission[]> = {
   'counter-staff': [],
 };
 
-/** Roles that approve others' work or attest identities: granted only by a super-admin (docs/admin.md). */
-export const ELEVATED_ROLES: ReadonlySet<Role> = new Set(['super-admin', 'reviewer', 'counter-staff']);
+/**
+ * Roles that author client changes, approve others' work or attest identities: granted only by a
+ * super-admin (docs/admin.md). A dept-admin authors, so it is one of them: otherwise a dept-admin who
+ * also reviews (or is made a reviewer later) could make a second account an author and approve its
+ * changes as someone who took no part.
+ */
+export const ELEVATED_ROLES: ReadonlySet<Role> = new Set(['super-admin', 'dept-admin', 'reviewer', 'counter-staff']);
 
 export const roleGrants = (role: Role, permission: Permission): boolean => GRANTS[role].includes(permission);
 

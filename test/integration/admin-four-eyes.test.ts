@@ -4,8 +4,8 @@
  * reviewer, operators of another department). The approver must differ from everyone who took part
  * since the last approval; a change edited after submission needs a fresh submission and review;
  * an approval lands only on the revision the reviewer saw; settings that skip consent or release
- * the full ID number need a super-admin of a national department. Granting a role that reviews or
- * attests is a super-admin's act, never a dept-admin's.
+ * the full ID number need a super-admin of a national department. Granting a role that authors,
+ * reviews or attests is a super-admin's act, never a dept-admin's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Department } from '../../src/admin/index.js';
@@ -179,19 +179,42 @@ describe.each(backends)('four-eyes review ($name)', ({ name, enabled }) => {
   });
 
   describe('role grants', () => {
-    it.skipIf(!enabled).each(['reviewer', 'counter-staff', 'super-admin'])('refuses a dept-admin granting %s to anyone, and audits it', async (role) => {
+    it.skipIf(!enabled).each(['dept-admin', 'reviewer', 'counter-staff', 'super-admin'])('refuses a dept-admin granting %s to anyone, and audits it', async (role) => {
       const someone = await h.citizen();
       const tried = await ops.adminP1.api('POST', '/role-assignments', { sub: someone.sub, role, department_id: dept.p1.id });
-      expect(tried).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'only a super-admin over the department may grant reviewer, counter-staff or super-admin' } });
+      expect(tried).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'only a super-admin over the department may grant dept-admin, reviewer, counter-staff or super-admin' } });
       expect(await denialsOf('adminP1')).toEqual(expect.arrayContaining([{ operation: 'operator.assign', reason: 'elevated_role' }]));
       // A dept-admin who also reviews cannot either.
       expect((await ops.adminReviewerP1.api('POST', '/role-assignments', { sub: someone.sub, role, department_id: dept.p1.id })).status).toBe(403);
     });
 
-    it.skipIf(!enabled)('lets a dept-admin grant dept-admin and auditor, and a super-admin grant reviewer and counter-staff (never to themselves)', async () => {
+    it.skipIf(!enabled)('refuses a dept-admin who also reviews making a second account an author, so nobody approves their own change through it', async () => {
+      // The attack: X (dept-admin + reviewer in P1) makes X2, a second account X controls, a
+      // dept-admin; X2 drafts and submits a change; X, not a participant, would approve it.
+      const second = await h.citizen({ name: '小号' });
+      const tried = await ops.adminReviewerP1.api('POST', '/role-assignments', { sub: second.sub, role: 'dept-admin', department_id: dept.p1.id });
+      expect(tried).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'only a super-admin over the department may grant dept-admin, reviewer, counter-staff or super-admin' } });
+      expect(await denialsOf('adminReviewerP1')).toEqual(expect.arrayContaining([{ operation: 'operator.assign', reason: 'elevated_role' }]));
+      const held = await ops.superP1.api('GET', `/operators?department_id=${dept.p1.id}&q=${second.sub}`);
+      expect(held.body.items).toEqual([]);
+    });
+
+    it.skipIf(!enabled)('refuses the author grant before any review role is held, so a dept-admin made a reviewer later has no second account to approve', async () => {
+      const x = await operator(h, [{ role: 'dept-admin', departmentId: dept.p1.id }], '先授权后审核');
+      const second = await h.citizen({ name: '小号' });
+      const tried = await x.api('POST', '/role-assignments', { sub: second.sub, role: 'dept-admin', department_id: dept.p1.id });
+      expect(tried.status).toBe(403);
+      expect((await h.yihao.services.audit.query({ actor: x.sub, action: 'admin.denied', limit: 10 })).events.map((e) => e.details)).toEqual([{ operation: 'operator.assign', reason: 'elevated_role' }]);
+      // The review role comes later, from a super-admin: X still authors nothing through anyone else.
+      expect((await ops.superP1.api('POST', '/role-assignments', { sub: x.sub, role: 'reviewer', department_id: dept.p1.id })).status).toBe(201);
+      const held = await ops.superP1.api('GET', `/operators?department_id=${dept.p1.id}&q=${second.sub}`);
+      expect(held.body.items).toEqual([]);
+    });
+
+    it.skipIf(!enabled)('lets a dept-admin grant auditor, and a super-admin grant dept-admin, reviewer and counter-staff (never to themselves)', async () => {
       const someone = await h.citizen();
       expect((await ops.adminP1.api('POST', '/role-assignments', { sub: someone.sub, role: 'auditor', department_id: dept.p1.id })).status).toBe(201);
-      expect((await ops.adminP1.api('POST', '/role-assignments', { sub: someone.sub, role: 'dept-admin', department_id: dept.p1.id })).status).toBe(201);
+      expect((await ops.superP1.api('POST', '/role-assignments', { sub: someone.sub, role: 'dept-admin', department_id: dept.p1.id })).status).toBe(201);
       const reviewer = await ops.superP1.api('POST', '/role-assignments', { sub: someone.sub, role: 'reviewer', department_id: dept.p1.id });
       expect(reviewer.status).toBe(201);
       expect((await ops.superP1.api('POST', '/role-assignments', { sub: someone.sub, role: 'counter-staff', department_id: dept.p1.id })).status).toBe(201);

@@ -83,7 +83,7 @@ export const apiRoutes: readonly ApiRoute[] = [
     handler: async (o, r, sv) => sv.operators.list(op(o), as(r.query)),
   },
   {
-    method: 'post', path: '/role-assignments', operationId: 'assignRole', summary: 'Give an account a role in a department', tag: 'operators', roles: 'super-admin, dept-admin (not super-admin)',
+    method: 'post', path: '/role-assignments', operationId: 'assignRole', summary: 'Give an account a role in a department', tag: 'operators', roles: 'super-admin, dept-admin (auditor only)',
     body: assignmentInput, status: 201, response: s.assignedBody,
     handler: async (o, r, sv) => sv.operators.assign(op(o), as(r.body)),
   },

@@ -32,6 +32,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics/metrics.js';
 import { metricsRouter } from './metrics/metrics.routes.js';
 import type { AuditEventInput } from './audit/index.js';
+import { redisAuditAnchor } from './audit/audit-anchor.js';
 import { checkpointExporter, createAuditLog, createAuditSealer, parseAuditKey, parseAuditPublicKey, verifyKeys, type AuditSealer, type AuditSigningKey } from './audit/index.js';
 import { createOutbound } from './outbound/index.js';
 import { createSecondFactors } from './mfa/index.js';
@@ -114,7 +115,14 @@ export function createServices(config: Config, stores: Stores, logger: Logger, o
   const secretGrace = createSecretGrace(stores.db);
   const clientSecrets = createClientSecrets(purposeKeys, { clientSecret: versions.clientSecret.version, firstPartySecret: versions.firstPartySecret.version }, { grace: secretGrace });
   const auditKey = auditSigningKey(config);
-  const audit = createAuditLog(stores.db, { verifyKeys: verifyKeys(auditKey, config.audit.retiredPublicKeys.map(retiredAuditKey)), exportFile: config.audit.export.file, observe: observeAudit });
+  // With Redis, the newest checkpoint is also kept there: outside the database's reach (docs/audit.md).
+  const auditAnchor = stores.redis ? redisAuditAnchor(stores.redis, config.redisPrefix) : undefined;
+  const audit = createAuditLog(stores.db, {
+    verifyKeys: verifyKeys(auditKey, config.audit.retiredPublicKeys.map(retiredAuditKey)),
+    exportFile: config.audit.export.file,
+    observe: observeAudit,
+    anchor: auditAnchor,
+  });
   const registry = registryFromConfig(config.registry, { logger, outbound });
   const otpStore = createOtpStore({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
   const otp = createOtpService({
@@ -129,7 +137,7 @@ export function createServices(config: Config, stores: Stores, logger: Logger, o
   const issuer = new URL(config.issuer);
   // The passkey relying party is the issuer's host: passkeys made here work on every instance behind it.
   const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300 });
-  return { outbound, sealer, vault, purposeKeys, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, auditKey, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff, proofing };
+  return { outbound, sealer, vault, purposeKeys, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, auditKey, auditAnchor, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff, proofing };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -336,6 +344,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     leaseMs: config.audit.leaseSeconds * 1000,
     idleCheckpointMs: config.audit.idleCheckpointSeconds * 1000,
     exporter: checkpointExporter(config.audit.export, services.outbound.fetch),
+    anchor: services.auditAnchor,
     log: logger,
   });
 

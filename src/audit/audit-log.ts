@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { anchoredHead, type AuditAnchor } from './audit-anchor.js';
 import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 import { statements } from '../storage/statements.js';
@@ -56,6 +57,8 @@ export interface AuditLogOptions {
   exportFile?: string | undefined;
   /** Sees every event as it is appended (metrics count some of them); must not throw or wait. */
   observe?: ((e: AuditEventInput) => void) | undefined;
+  /** The newest checkpoint kept outside the database (Redis), checked against the chain. */
+  anchor?: AuditAnchor | undefined;
 }
 
 const COLUMNS = ['at', 'action', 'actor_type', 'actor_id', 'account_id', 'client_id', 'channel', 'ip', 'request_id', 'details', 'department_id'] as const;
@@ -113,7 +116,7 @@ export function createAuditLog(db: Database, opts: AuditLogOptions = { verifyKey
      * sealer lags.
      */
     async check(exportFile: string | undefined = opts.exportFile): Promise<ChainReport> {
-      return verifyChain(db, opts.verifyKeys, exportFile ? await readExport(exportFile) : []);
+      return verifyChain(db, opts.verifyKeys, exportFile ? await readExport(exportFile) : [], anchoredHead(await opts.anchor?.read())?.jws);
     },
 
     /** The id of the first row that does not fit (0 for a checkpoint), or undefined when the log is intact. */

@@ -3,12 +3,14 @@ import { hostname } from 'node:os';
 import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 import { GENESIS, rowHash, type AuditRow } from './audit-chain.js';
-import { signCheckpoint, type AuditSigningKey } from './audit-key.js';
+import { openCheckpoint, signCheckpoint, verifyKeys, type AuditSigningKey } from './audit-key.js';
+import { anchoredHead, type AuditAnchor } from './audit-anchor.js';
 import { backgroundWork } from '../storage/request-memo.js';
 
 export interface SealerLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
 }
 
 export interface AuditSealerOptions {
@@ -24,6 +26,8 @@ export interface AuditSealerOptions {
   idleCheckpointMs: number;
   /** Sends one checkpoint (a JSON line) to the outside copy; failures are logged, never fatal. */
   exporter?: ((line: string) => Promise<void>) | undefined;
+  /** The newest checkpoint kept outside the database (Redis), for the next sealer to check against. */
+  anchor?: AuditAnchor | undefined;
   log: SealerLog;
 }
 
@@ -32,10 +36,28 @@ export interface SealPass {
   leader: boolean;
   sealed: number;
   checkpoints: number;
+  /** The database no longer holds the head this sealer (or the anchor) last signed: nothing was sealed. */
+  refused?: true;
 }
 
 /** A batch found the lease taken by another instance: roll back and step down. */
 class LeaseLost extends Error {}
+
+/** The database's chain no longer reaches the head last signed: someone rewrote or cut the log. */
+class HeadLost extends Error {
+  constructor(readonly head: SignedHead) {
+    super(`the audit log no longer holds row ${head.seq} as it was signed`);
+  }
+}
+
+/** The chain's place and hash that a checkpoint signed. */
+interface SignedHead {
+  seq: number;
+  hash: string;
+}
+
+// How often a sealer that found the log rewritten says so again while it stays so.
+const HEAD_LOST_REPEAT_MS = 60_000;
 
 // Bound one pass, so a huge backlog does not keep a transaction stream running without a pause.
 const MAX_BATCHES_PER_PASS = 50;
@@ -59,6 +81,13 @@ export function createAuditSealer(opts: AuditSealerOptions) {
   let running: Promise<unknown> | undefined;
   let stopped = true;
   let exports: Promise<void> = Promise.resolve();
+  // The furthest head signed that this sealer knows of (its own checkpoints, or the anchor's): it
+  // never seals below it. Without it, someone who can write the database could delete the newest
+  // checkpoints, rewrite the rows after the last one left and mark them unsealed, and this sealer
+  // would chain and sign them afresh, with the key they do not hold.
+  let signed: SignedHead | undefined;
+  let headLostSaidAt = 0;
+  const ownKeys = verifyKeys(key, []);
 
   async function takeLease(now: number): Promise<boolean> {
     const n = await db('audit_sealer_lease')
@@ -69,7 +98,7 @@ export function createAuditSealer(opts: AuditSealerOptions) {
   }
 
   /** One transaction: renew the lease, chain up to batchSize unsealed rows, sign the new head. */
-  async function sealBatch(): Promise<{ sealed: number; checkpoint?: string }> {
+  async function sealBatch(): Promise<{ sealed: number; checkpoint?: { line: string; seq: number; hash: string } }> {
     return db.transaction(async (trx) => {
       const now = Date.now();
       const renewed = await trx('audit_sealer_lease').where({ name: 'sealer', holder }).update({ expires_at: now + opts.leaseMs });
@@ -80,6 +109,7 @@ export function createAuditSealer(opts: AuditSealerOptions) {
         .first()) as { seq: number; hash: string } | undefined;
       let seq = head ? Number(head.seq) : 0;
       let prev = head?.hash ?? GENESIS;
+      if (signed && !(seq === signed.seq ? prev === signed.hash : seq > signed.seq && (await hashAt(trx, signed.seq)) === signed.hash)) throw new HeadLost(signed);
       // By id, but the place is ours to give: a row whose id is lower than one already sealed
       // (a PostgreSQL transaction that committed late) simply takes the next place.
       const pending = (await trx('audit_events').whereNull('seq').orderBy('id').limit(opts.batchSize)) as AuditRow[];
@@ -101,10 +131,31 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     });
   }
 
-  async function checkpoint(trx: Knex.Transaction, seq: number, hash: string, at: number): Promise<string> {
+  async function checkpoint(trx: Knex.Transaction, seq: number, hash: string, at: number): Promise<{ line: string; seq: number; hash: string }> {
     const jws = await signCheckpoint(key, { seq, hash, at });
     await trx('audit_checkpoints').insert({ seq, hash, at, kid: key.kid, jws });
-    return JSON.stringify({ seq, hash, at, kid: key.kid, jws });
+    return { line: JSON.stringify({ seq, hash, at, kid: key.kid, jws }), seq, hash };
+  }
+
+  /** Whichever is further: the head this sealer knows, or the anchor's (when its signature is ours). */
+  async function learnAnchor(): Promise<void> {
+    if (!opts.anchor) return;
+    let line: string | undefined;
+    try {
+      line = await opts.anchor.read();
+    } catch (e) {
+      return log.warn({ component: 'audit', error: (e as Error).message }, 'audit anchor could not be read');
+    }
+    const kept = anchoredHead(line);
+    if (!kept) return;
+    const claim = await openCheckpoint(ownKeys, kept.jws);
+    // Not signed with this key (forged, or by a key retired since): nothing to go by.
+    if (!claim || claim.seq !== kept.seq || claim.hash !== kept.hash) return log.warn({ component: 'audit' }, 'audit anchor is not signed with the audit key; ignored');
+    if (!signed || claim.seq > signed.seq) signed = { seq: claim.seq, hash: claim.hash };
+  }
+
+  async function keepAnchor(line: string, seq: number): Promise<void> {
+    await opts.anchor?.write(line, seq).catch((e: unknown) => log.warn({ component: 'audit', error: (e as Error).message }, 'audit anchor could not be written'));
   }
 
   function exportLine(line: string): void {
@@ -121,7 +172,11 @@ export function createAuditSealer(opts: AuditSealerOptions) {
       leader = false;
       return result;
     }
-    if (!leader) log.info({ component: 'audit', holder }, 'audit sealer elected');
+    if (!leader) {
+      log.info({ component: 'audit', holder }, 'audit sealer elected');
+      // Another instance may have sealed further meanwhile.
+      await learnAnchor();
+    }
     leader = true;
     result.leader = true;
     try {
@@ -130,11 +185,26 @@ export function createAuditSealer(opts: AuditSealerOptions) {
         result.sealed += batch.sealed;
         if (batch.checkpoint) {
           result.checkpoints++;
-          exportLine(batch.checkpoint);
+          signed = { seq: batch.checkpoint.seq, hash: batch.checkpoint.hash };
+          exportLine(batch.checkpoint.line);
+          await keepAnchor(batch.checkpoint.line, batch.checkpoint.seq);
         }
         if (batch.sealed < opts.batchSize) break;
       }
     } catch (e) {
+      if (e instanceof HeadLost) {
+        // Holding the lease all the same: stepping down would hand the log to an instance that does
+        // not know the head, and without an anchor it would seal the rewrite.
+        result.refused = true;
+        if (Date.now() - headLostSaidAt >= HEAD_LOST_REPEAT_MS) {
+          headLostSaidAt = Date.now();
+          log.error(
+            { component: 'audit', event: 'audit.head_lost', seq: e.head.seq },
+            'audit log rewritten or cut: the database no longer holds the last signed checkpoint; sealing stopped (docs/audit.md)',
+          );
+        }
+        return result;
+      }
       if (!(e instanceof LeaseLost)) throw e;
       leader = false;
       result.leader = false;
@@ -190,6 +260,11 @@ export function createAuditSealer(opts: AuditSealerOptions) {
   };
 }
 export type AuditSealer = ReturnType<typeof createAuditSealer>;
+
+async function hashAt(trx: Knex.Transaction, seq: number): Promise<string | undefined> {
+  const row = (await trx('audit_events').select('hash').where({ seq }).first()) as { hash: string | null } | undefined;
+  return row?.hash ?? undefined;
+}
 
 async function sealRows(trx: Knex.Transaction, rows: [number, number, string, string][]): Promise<void> {
   const cases = (n: number) => rows.map(() => 'when ? then cast(? as ' + (n === 0 ? 'bigint' : 'varchar(64)') + ')').join(' ');

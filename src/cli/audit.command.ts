@@ -33,7 +33,7 @@ const where = (b: Broken): string =>
     ? b.checkpoint !== undefined
       ? `checkpoint ${b.checkpoint}`
       : `line ${b.exportLine} of the exported checkpoints`
-    : `row ${b.id}${b.checkpoint !== undefined ? ` (checkpoint ${b.checkpoint})` : b.exportLine !== undefined ? ` (line ${b.exportLine} of the exported checkpoints)` : ''}`;
+    : `row ${b.id}${b.checkpoint !== undefined ? ` (checkpoint ${b.checkpoint})` : b.exportLine !== undefined ? ` (line ${b.exportLine} of the exported checkpoints)` : b.anchor ? ' (the newest checkpoint, as kept in Redis)' : ''}`;
 
 const ageSeconds = (at: number | undefined, now: number) => (at === undefined ? null : Math.max(0, Math.round((now - at) / 100) / 10));
 
@@ -52,7 +52,7 @@ chained yet and how old the oldest of them is. Reads the whole log.
 
 Options:
   --json         print {"intact", "checked", "checkpoints", "exported",
-                 "first_broken": {"id", "reason", "checkpoint"?, "export_line"?} | null,
+                 "first_broken": {"id", "reason", "checkpoint"?, "export_line"?, "anchor"?} | null,
                  "unsealed": {"count", "oldest_age_seconds"},
                  "last_checkpoint": {"seq", "at", "age_seconds"} | null, "audit_key": {"kid", "public_key"}}
   --export FILE  the exported checkpoints (JSON lines) to compare with`,
@@ -75,7 +75,13 @@ Options:
       checkpoints: report.checkpoints,
       exported: report.exported,
       first_broken: broken
-        ? { id: broken.id, reason: broken.reason, ...(broken.checkpoint !== undefined ? { checkpoint: broken.checkpoint } : {}), ...(broken.exportLine !== undefined ? { export_line: broken.exportLine } : {}) }
+        ? {
+            id: broken.id,
+            reason: broken.reason,
+            ...(broken.checkpoint !== undefined ? { checkpoint: broken.checkpoint } : {}),
+            ...(broken.exportLine !== undefined ? { export_line: broken.exportLine } : {}),
+            ...(broken.anchor ? { anchor: true } : {}),
+          }
         : null,
       unsealed: lag,
       last_checkpoint: last ?? null,

@@ -2,17 +2,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuditLog, createAuditSealer, generateAuditKey, parseAuditKey, verifyKeys, type AuditSigningKey } from '../../src/audit/index.js';
+import type { AuditAnchor } from '../../src/audit/audit-anchor.js';
 import { isPostgres, migrate, openDatabase, type Database } from '../../src/storage/database.js';
 import { createPgSchema, pgAvailable, PG_URL } from './services.js';
 
-export const quietSealerLog = { info: () => undefined, warn: () => undefined };
+export const quietSealerLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** A fresh audit key, as `yihao` would generate into secrets.json. */
 export const auditTestKey = (text = generateAuditKey()): AuditSigningKey => parseAuditKey(text)!;
 
 /** An audit log and a sealer over `db` that never starts its timer: tests seal with `sealNow()`. */
-export function auditOn(db: Database, key: AuditSigningKey, opts: { exportFile?: string; batchSize?: number; leaseMs?: number } = {}) {
-  const log = createAuditLog(db, { verifyKeys: verifyKeys(key, []), ...(opts.exportFile ? { exportFile: opts.exportFile } : {}) });
+export function auditOn(db: Database, key: AuditSigningKey, opts: { exportFile?: string; batchSize?: number; leaseMs?: number; anchor?: AuditAnchor | undefined } = {}) {
+  const log = createAuditLog(db, { verifyKeys: verifyKeys(key, []), ...(opts.exportFile ? { exportFile: opts.exportFile } : {}), anchor: opts.anchor });
   const sealer = createAuditSealer({
     db,
     key,
@@ -21,6 +22,7 @@ export function auditOn(db: Database, key: AuditSigningKey, opts: { exportFile?:
     leaseMs: opts.leaseMs ?? 10_000,
     idleCheckpointMs: 60_000,
     exporter: opts.exportFile ? async (line) => (await import('node:fs/promises')).appendFile(opts.exportFile!, line + '\n') : undefined,
+    anchor: opts.anchor,
     log: quietSealerLog,
   });
   return { log, sealer };

@@ -2,6 +2,7 @@ import type { Database } from '../storage/database.js';
 import type { RedisClient } from '../storage/redis.js';
 import { redisLockoutStore } from './lockout-redis.js';
 import { sqlLockoutStore } from './lockout-sql.js';
+import { ipBucket } from '../http/ip-bucket.js';
 
 /** From config `lockout`: guesses from one client address at one account (or unknown identifier). */
 export interface LockoutPolicy {
@@ -61,7 +62,7 @@ export function waitAfter(policy: LockoutPolicy, failures: number): number {
 /**
  * Slows guessing of passwords and one-time codes without handing strangers a way to lock citizens
  * out (issue 11). Three rules, every login method and instance sharing the same counts:
- * - per (subject, client address): `maxFailures` guesses are answered at once, then each waits
+ * - per (subject, client address; an IPv6 /64 is one address, http/ip-bucket.ts): `maxFailures` guesses are answered at once, then each waits
  *   twice as long as the one before (up to `lockSeconds`). One stranger cannot stop the citizen,
  *   who is elsewhere; a guesser gets about a hundred guesses a day.
  * - per subject, from all addresses: `distributedLockout.maxFailures` failures in a window lock
@@ -102,12 +103,12 @@ export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distr
     },
     async beginAttempt(subject, ip) {
       const now = Date.now();
-      const r = await store.begin(subject, ip, now);
+      const r = await store.begin(subject, ipBucket(ip), now);
       if ('refusedUntil' in r) return { locked: true, until: new Date(r.refusedUntil), lockedNow: false };
       const until = Math.max(r.nextAt, r.lockedNow ? r.lockedUntil : 0);
       return { locked: false, ifFailed: until > now ? { locked: true, until: new Date(until), lockedNow: r.lockedNow } : { locked: false } };
     },
-    recordSuccess: (subject, ip) => store.succeed(subject, ip, Date.now()),
+    recordSuccess: (subject, ip) => store.succeed(subject, ipBucket(ip), Date.now()),
     unlock: (subject) => store.clear(subject),
   };
 }

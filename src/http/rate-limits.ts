@@ -2,6 +2,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { RedisClient } from '../storage/redis.js';
+import { ipBucket } from './ip-bucket.js';
 
 /** From config `rateLimits`: `points` per client address within `durationSeconds`. */
 export interface RateLimitRule {
@@ -65,7 +66,9 @@ export function createRateLimits(opts: {
     limit(name: string, rule: RateLimitRule, counting: Counting, { html = false }: { html?: boolean } = {}): Middleware {
       const limiter = limiterFor(name, rule);
       return async (ctx: Context, next: Next) => {
-        const key = `${name}:${ctx.ip}`;
+        // An IPv6 /64 is one client (ip-bucket.ts): rotating through one's own /64 is not a fresh budget.
+        const client = ipBucket(ctx.ip);
+        const key = `${name}:${client}`;
         const known = refusals.get(key);
         if (known && known.until > Date.now()) return refuse(ctx, known.until, html);
         if (known) refusals.delete(key);
@@ -74,7 +77,7 @@ export function createRateLimits(opts: {
         // the one after it.
         const spend = async (): Promise<number | undefined> => {
           try {
-            const res = await limiter.consume(ctx.ip);
+            const res = await limiter.consume(client);
             return counting !== 'every' && res.consumedPoints >= rule.points ? Date.now() + res.msBeforeNext : undefined;
           } catch (e) {
             if (e instanceof RateLimiterRes) return Date.now() + e.msBeforeNext;

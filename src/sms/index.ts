@@ -17,4 +17,4 @@ export { createOtpStore, type OtpStoreOptions } from './create-otp-store.js';
 export { createSqlOtpStore } from './sql-otp-store.js';
 export { createRedisOtpStore, type RedisOtpStoreOptions } from './redis-otp-store.js';
 export { createOtpService, type IssueResult, type OtpService, type OtpServiceOptions, type VerifyResult } from './otp-service.js';
-export { ipBucket } from './ip-bucket.js';
+export { ipBucket } from '../http/ip-bucket.js';

@@ -2,7 +2,7 @@ import { randomInt, timingSafeEqual } from 'node:crypto';
 import { normalisePhone } from '../accounts/phone.js';
 import { YihaoError } from '../errors.js';
 import type { Keyed } from '../identity/purpose-keys.js';
-import { ipBucket } from './ip-bucket.js';
+import { ipBucket } from '../http/ip-bucket.js';
 import type { OtpStore, RollingLimit } from './otp-store.js';
 import type { SmsLimits } from './sms-config.js';
 import type { SmsSender } from './sms-sender.js';

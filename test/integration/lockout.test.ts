@@ -289,6 +289,26 @@ function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h
       expect(gates.filter((g) => !g.locked)).toHaveLength(3);
     });
 
+    it('counts the addresses of one IPv6 /64 as one: a guesser rotating through theirs, and a citizen whose address changes', async () => {
+      const l = service();
+      const s = subject();
+      // The citizen signs in from their home /64 (phones and PCs take a new address in it daily).
+      await l.beginAttempt(s, '2001:db8:1:1::5');
+      await l.recordSuccess(s, '2001:db8:1:1::5');
+      // A guesser with a /64 of their own gets maxFailures checks, then waits, whichever address.
+      const guesses = [];
+      for (let i = 1; i <= 4; i++) guesses.push(await fail(l, s, `2001:db8:666:1::${i}`));
+      expect(guesses.slice(0, 2)).toEqual([{ locked: false }, { locked: false }]);
+      expect(guesses[2]).toMatchObject({ locked: true });
+      expect(guesses[3]).toMatchObject({ locked: true });
+      // Guesses from many /64s lock the account to unfamiliar ones...
+      for (let i = 0; i < 10; i++) await fail(l, s, `2001:db8:${(0x100 + i).toString(16)}::1`);
+      expect(await l.isLocked(s)).toMatchObject({ locked: true });
+      expect(await l.beginAttempt(s, '2001:db8:200::1')).toMatchObject({ locked: true });
+      // ...but not the citizen, at a new address of their own /64.
+      expect(await l.beginAttempt(s, '2001:db8:1:1:abcd::42')).toMatchObject({ locked: false });
+    });
+
     it('locks the subject to unfamiliar addresses after distributed failures, once, and unlocks at once', async () => {
       const l = service();
       const s = subject();

@@ -53,6 +53,15 @@ describe('failed client authentication is rate limited per address (SQLite, behi
     for (const path of spellings) expect((await introspect('198.51.100.21', 'wrong secret', path)).status).toBe(429);
   });
 
+  it('counts the addresses of one IPv6 /64 as one client: rotating through it buys no fresh budget', async () => {
+    const statuses: number[] = [];
+    for (let i = 1; i <= 50; i++) statuses.push((await introspect(`2001:db8:77:1::${i.toString(16)}`, 'wrong secret')).status);
+    expect(statuses[49]).toBe(429);
+    expect((await introspect('2001:db8:77:1:ffff::1', 'wrong secret')).status).toBe(429);
+    // Another /64 is another client.
+    expect((await introspect('2001:db8:77:2::1', 'wrong secret')).status).toBe(401);
+  });
+
   it('never counts good requests: a gateway sending many from one address is not throttled', async () => {
     for (let round = 0; round < 4; round++) {
       const good = await Promise.all(Array.from({ length: 100 }, () => introspect('198.51.100.30', client.client_secret!)));

@@ -17,9 +17,10 @@ function ipv6Groups(address: string): number[] {
 }
 
 /**
- * The client a per-IP limit counts against. IPv4 (also when IPv4-mapped) counts per address;
- * IPv6 per /64, because one household or phone is routinely handed a whole /64 and could
- * otherwise rotate through it. Anything unparseable counts as itself.
+ * The client a per-address rule counts against (rate limits, SMS sends, the sign-in lockout and its
+ * familiar addresses). IPv4 (also when IPv4-mapped) counts per address; IPv6 per /64, because one
+ * household or phone is routinely handed a whole /64: a guesser could otherwise rotate through
+ * theirs, and a citizen's own address changes within theirs daily. Anything unparseable counts as itself.
  */
 export function ipBucket(clientIp: string): string {
   let ip = clientIp.trim().toLowerCase();

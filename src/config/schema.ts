@@ -102,7 +102,15 @@ export const fileConfigSchema = z
       .transform((a) => ({ ...a, maxQueued: a.maxQueued === 'auto' ? 50 * a.maxConcurrent : a.maxQueued })),
     // Guesses from one address at one account: answered at once up to maxFailures, then each waits
     // twice as long as the last, up to lockSeconds (src/accounts/lockout.ts).
-    lockout: z.object({ maxFailures: z.number().int().min(1).max(100), windowSeconds: seconds, lockSeconds: seconds }).strict(),
+    // The window must outlast the longest wait: failures forgotten by the time it ends would let a
+    // patient guesser start afresh after every wait (675 guesses a day with both at 900 s).
+    lockout: z
+      .object({ maxFailures: z.number().int().min(1).max(100), windowSeconds: seconds, lockSeconds: seconds })
+      .strict()
+      .refine((l) => l.windowSeconds > l.lockSeconds, {
+        message: "windowSeconds must be longer than lockSeconds: an address's failures would be forgotten by the time its longest wait ends",
+        path: ['windowSeconds'],
+      }),
     // Failures at one account from every address that lock it to addresses it never signed in from.
     distributedLockout: z
       .object({

@@ -4,7 +4,7 @@ import * as oidc from 'openid-client';
 import { lockoutService, type DistributedLockoutPolicy, type Lockout, type LockoutPolicy, type LockoutStore } from '../../src/accounts/index.js';
 import { redisLockoutStore } from '../../src/accounts/lockout-redis.js';
 import { sqlLockoutStore } from '../../src/accounts/lockout-sql.js';
-import type { Config } from '../../src/config/index.js';
+import { loadConfig, type Config } from '../../src/config/index.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { formAction, formField, ScriptedBrowser } from '../support/scripted-browser.js';
@@ -328,6 +328,39 @@ function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h
     });
   });
 }
+
+/** The SQL stores take the time as given: a whole day of guessing runs in a moment. */
+function guessesPerDay(name: string, enabled: boolean, open: () => Promise<Harness>) {
+  describe.skipIf(!enabled)(`a patient guesser under the default policy (${name})`, () => {
+    let h: Harness;
+    beforeAll(async () => {
+      h = await open();
+    });
+    afterAll(async () => h?.close());
+
+    it('gets about a hundred checked guesses a day from one address, retrying the moment each wait ends', async () => {
+      const { lockout: policy, distributedLockout: distributed } = loadConfig({ NODE_ENV: 'test' });
+      const store = sqlLockoutStore(h.yihao.stores.db, policy, distributed);
+      const subject = `s_day_${name}_${Date.now()}`;
+      const start = Date.now();
+      let now = start;
+      let checked = 0;
+      while (now < start + 86_400_000) {
+        const r = await store.begin(subject, '203.0.113.9', now);
+        if ('refusedUntil' in r) now = Math.max(r.refusedUntil, now + 1);
+        else {
+          checked++;
+          // A wrong guess; the next one as soon as it is let in (or a second later).
+          now = Math.max(r.nextAt, now + 1_000);
+        }
+      }
+      expect(checked).toBeGreaterThan(50);
+      expect(checked).toBeLessThanOrEqual(130);
+    }, 60_000);
+  });
+}
+guessesPerDay('SQLite', true, () => startHarness());
+guessesPerDay('PostgreSQL', pgAvailable && redisAvailable, () => startHarness({ backend: 'postgres+redis' }));
 
 lockoutContract('SQLite', true, async () => {
   const h = await startHarness();

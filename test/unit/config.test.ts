@@ -145,6 +145,14 @@ describe('configuration', () => {
     expect(configError({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file }).message).toBe('configuration: audit leaseSeconds must outlast two sealing passes');
   });
 
+  it('refuses a lockout window that ends before the longest wait does', () => {
+    const dir = dataDir();
+    const file = join(dir, 'lockout.json');
+    writeFileSync(file, JSON.stringify({ lockout: { maxFailures: 5, windowSeconds: 900, lockSeconds: 900 } }));
+    expect(configError({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file }).message).toContain('lockout.windowSeconds');
+    expect(loadConfig({ YIHAO_DATA_DIR: dir }).lockout).toMatchObject({ windowSeconds: 3600, lockSeconds: 900 });
+  });
+
   it('refuses argon2 parameters below the floor', () => {
     const dir = dataDir();
     const file = join(dir, 'weak.json');

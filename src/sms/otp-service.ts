@@ -88,6 +88,7 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
   /** Takes a slot in every throttle, or none: a refused request leaves no trace in the others. */
   async function passThrottles(phone: string, purpose: SmsPurpose, clientIp: string, at: number): Promise<IssueResult | undefined> {
     const throttles: { key: string; limit: RollingLimit; reason: 'too_soon' | 'too_many_codes' }[] = [
+      { key: throttleKey(`number|${phone}|${purpose}`), limit: window(limits.perNumberAndPurpose), reason: 'too_many_codes' },
       { key: throttleKey(`number|${phone}`), limit: window(limits.perNumber), reason: 'too_many_codes' },
       { key: throttleKey(`ip|${ipBucket(clientIp)}`), limit: window(limits.perIp), reason: 'too_many_codes' },
     ];

@@ -17,12 +17,21 @@ export const smsLimitsSchema = z
     maxAttempts: z.number().int().min(1).max(10).default(5),
     /** At most one code per number and purpose in this interval; 0 turns it off. */
     resendIntervalSeconds: z.number().int().min(0).max(3600).default(60),
-    /** Per mobile number, across purposes. */
+    /** Per mobile number, all purposes together: the most texts one phone receives. */
     perNumber: rollingLimit(5).prefault({}),
+    /**
+     * Per mobile number and purpose, below `perNumber`: codes someone else can ask for (a password
+     * reset names the account by its ID number alone) never use up all of the citizen's sign-in codes.
+     */
+    perNumberAndPurpose: rollingLimit(3).prefault({}),
     /** Per client IP address (IPv6 by /64). */
     perIp: rollingLimit(20).prefault({}),
   })
-  .strict();
+  .strict()
+  .refine((l) => l.perNumberAndPurpose.max < l.perNumber.max, {
+    message: "perNumberAndPurpose.max must be below perNumber.max: one purpose's codes would use up the number's",
+    path: ['perNumberAndPurpose', 'max'],
+  });
 export type SmsLimits = z.infer<typeof smsLimitsSchema>;
 
 export const outboxSenderSchema = z.object({ kind: z.literal('outbox') }).strict();
@@ -49,8 +58,13 @@ export const smsConfigSchema = z
 export type SmsConfig = z.infer<typeof smsConfigSchema>;
 export type SmsSenderConfig = SmsConfig['sender'];
 
-/** 5-minute codes, 5 attempts, one per minute per number and purpose, 5 per hour per number, 20 per hour per IP. */
+/** 5-minute codes, 5 attempts, one per minute and 3 per hour per number and purpose, 5 per hour per number, 20 per hour per IP. */
 export const DEFAULT_SMS_LIMITS: SmsLimits = (() => {
   const limits = smsLimitsSchema.parse({});
-  return Object.freeze({ ...limits, perNumber: Object.freeze(limits.perNumber), perIp: Object.freeze(limits.perIp) });
+  return Object.freeze({
+    ...limits,
+    perNumberAndPurpose: Object.freeze(limits.perNumberAndPurpose),
+    perNumber: Object.freeze(limits.perNumber),
+    perIp: Object.freeze(limits.perIp),
+  });
 })();

@@ -7,6 +7,7 @@ import { YihaoError } from '../../src/errors.js';
 import { createBlindIndex } from '../../src/identity/index.js';
 import {
   DEFAULT_SMS_LIMITS,
+  SMS_PURPOSES,
   SmsDeliveryError,
   createOtpService,
   createOtpStore,
@@ -300,6 +301,23 @@ describe.each(backends)('SMS one-time codes ($name)', ({ enabled, open }) => {
       expect(await otp.issue({ phone, purpose: 'login', clientIp: newIp() })).toMatchObject({ ok: false });
     });
 
+    it("keeps a stranger's password resets from using up the citizen's sign-in codes", async () => {
+      const { otp, sender, advance } = service();
+      const phone = newPhone();
+      // All a stranger needs for these is the citizen's ID number: one purpose gets 3 of the hour's 5.
+      for (let i = 0; i < 3; i++) {
+        expect((await otp.issue({ phone, purpose: 'reset_password', clientIp: newIp() })).ok).toBe(true);
+        advance(MINUTE);
+      }
+      expect(await otp.issue({ phone, purpose: 'reset_password', clientIp: newIp() })).toMatchObject({ ok: false, reason: 'too_many_codes' });
+      // The citizen still signs in with a code, twice within the hour.
+      for (let i = 0; i < 2; i++) {
+        expect((await otp.issue({ phone, purpose: 'login', clientIp: newIp() })).ok).toBe(true);
+        expect(await otp.verify({ phone, purpose: 'login', code: sender.code(phone) })).toBe('ok');
+        advance(MINUTE);
+      }
+      expect(sender.sent).toHaveLength(5);
+    });
     it('refuses the 21st code from one client IP within an hour, without spending the refused number\'s quota', async () => {
       const { otp, sender, advance } = service();
       const ip = newIp();
@@ -393,7 +411,7 @@ describe.each(backends)('SMS one-time codes ($name)', ({ enabled, open }) => {
       const b = service({ clock, limits, store: backend.other });
       const phone = newPhone();
       const results = await Promise.all(
-        Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).otp.issue({ phone, purpose: 'register', clientIp: newIp() })),
+        Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).otp.issue({ phone, purpose: SMS_PURPOSES[i % SMS_PURPOSES.length]!, clientIp: newIp() })),
       );
       expect(results.filter((r) => r.ok)).toHaveLength(5);
       expect(results.filter((r) => !r.ok && r.reason === 'too_many_codes')).toHaveLength(11);
@@ -408,7 +426,9 @@ describe.each(backends)('SMS one-time codes ($name)', ({ enabled, open }) => {
       const ip = newIp();
       const outcomes: string[] = [];
       for (let round = 0; round < 8; round++) {
-        const both = await Promise.all([a, b].map((s) => s.otp.issue({ phone, purpose: 'login', clientIp: ip })));
+        // A purpose per round: the number's hourly limit is across purposes (each has a smaller one of its own).
+        const purpose = SMS_PURPOSES[round % SMS_PURPOSES.length]!;
+        const both = await Promise.all([a, b].map((s) => s.otp.issue({ phone, purpose, clientIp: ip })));
         outcomes.push(both.map((r) => (r.ok ? 'sent' : r.reason)).sort().join('+'));
         clock.t += 61_000;
       }

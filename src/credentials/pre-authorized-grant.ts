@@ -3,8 +3,7 @@ import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Accounts } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { isFirstParty } from '../oidc/grants.js';
-import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../oidc/grant-tokens.js';
-import { grantPlumbing } from '../oidc/internals.js';
+import { assertChannelAllowed, dpopProof, issueGrantTokens, type GrantTokenDeps } from '../oidc/grant-tokens.js';
 import { subjectFor, type Keyed, type PairwiseClient } from '../oidc/pairwise.js';
 import { PRE_AUTHORIZED_CODE_GRANT, type CredentialOffers, type RedeemRefusal } from './credential-offers.js';
 import type { OfferBindings } from './offer-bindings.js';
@@ -50,8 +49,8 @@ export function preAuthorizedGrant(deps: PreAuthorizedGrantDeps) {
     const client = ctx.oidc.client!;
     if (!isFirstParty(client as unknown as Parameters<typeof isFirstParty>[0])) throw new errors.UnauthorizedClient('only the government app (a first-party client) may redeem credential offers');
     if (typeof params['pre-authorized_code'] !== 'string' || !params['pre-authorized_code']) throw new errors.InvalidRequest('missing required parameter: pre-authorized_code');
-    const dPoP = await grantPlumbing(ctx.oidc.provider).validateDpop(ctx);
-    if (!dPoP && (client as unknown as { dpopBoundAccessTokens?: boolean }).dpopBoundAccessTokens) throw new errors.InvalidDpopProof('this client’s tokens are DPoP-bound: send a DPoP proof');
+    // Before the offer is redeemed; issueGrantTokens binds the token to it.
+    await dpopProof(ctx);
 
     const redeemed = await deps.offers.redeem(params['pre-authorized_code'], params.tx_code, (login) => assertChannelAllowed(ctx, login.channel));
     if (!redeemed.ok) {
@@ -75,7 +74,6 @@ export function preAuthorizedGrant(deps: PreAuthorizedGrantDeps) {
       authentication: redeemed.authentication,
       gty: 'pre-authorized_code',
       refresh: false,
-      dPoP,
       act: creator.type === 'staff' ? { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, creator.sub) } : undefined,
       resource: { audience: deps.issuer, scope: [...new Set(scopes as string[])].join(' '), accessTokenTTL: deps.accessTokenTTL },
     });

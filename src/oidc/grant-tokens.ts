@@ -56,8 +56,6 @@ export interface GrantLogin {
   refresh: boolean;
   /** RFC 8693 `act`: who acted for the subject. On the access token (so introspection), refreshes, and the ID token. */
   act?: Actor | undefined;
-  /** The request's validated DPoP proof: the access token (and a public client's refresh token) is bound to its key. */
-  dPoP?: { thumbprint: string } | undefined;
   /** RFC 8693 `issued_token_type` in the token response. */
   issuedTokenType?: string;
   /**
@@ -78,6 +76,20 @@ export function grantedScopes(ctx: TokenEndpointGrantContext | KoaContextWithOID
   return [...new Set(asked)];
 }
 
+/**
+ * The request's DPoP proof ({ thumbprint }), validated, or undefined without one; without one from a
+ * client whose tokens must be DPoP-bound (`dpop_bound_access_tokens`), `invalid_grant`, as
+ * oidc-provider's built-in grants answer. An extension grant calls it before it spends or records
+ * anything, so that a refusal changes nothing; issueGrantTokens calls it again (oidc-provider
+ * validates a request's proof once) and binds the tokens to the proof's key.
+ */
+export async function dpopProof(ctx: TokenEndpointGrantContext | KoaContextWithOIDC): Promise<{ thumbprint: string } | undefined> {
+  const plumbing = grantPlumbing(ctx.oidc.provider);
+  const dPoP = await plumbing.validateDpop(ctx);
+  plumbing.checkDpopRequired(ctx, dPoP);
+  return dPoP;
+}
+
 /** A client that does not accept this channel gets no tokens from it. */
 export function assertChannelAllowed(ctx: TokenEndpointGrantContext | KoaContextWithOIDC, channel: Channel): void {
   if (!allowedChannelsOf(ctx.oidc.client!).includes(channel)) {
@@ -91,7 +103,9 @@ export function assertChannelAllowed(ctx: TokenEndpointGrantContext | KoaContext
  * token where the options and the client allow, and an ID token with acr, amr, auth_time, channel,
  * sid (and act). The Authentication is stored under a fresh session uid that every token carries,
  * and the login's facts travel on the tokens themselves (token-facts.ts), so introspection, userinfo
- * and refreshes report what this login was. Nothing is written before the scopes check out. These
+ * and refreshes report what this login was. A DPoP proof sent with the request binds the access token
+ * (and a public client's refresh token) to its key; a client whose tokens must be DPoP-bound gets
+ * nothing without one. Nothing is written before the proof and the scopes check out. These
  * grants do not take `resource` (oidc-provider passes a grant only the parameters it registered):
  * their tokens are for userinfo and Yihao's own APIs, unless the grant names one (`login.resource`).
  */
@@ -100,6 +114,7 @@ export async function issueGrantTokens(ctx: TokenEndpointGrantContext | KoaConte
   const client = ctx.oidc.client!;
   const plumbing = grantPlumbing(provider);
   const { authentication: auth, gty, act } = login;
+  const dPoP = await dpopProof(ctx);
   assertChannelAllowed(ctx, auth.channel);
   const scopes = login.resource ? login.resource.scope.split(' ') : grantedScopes(ctx);
   const scope = scopes.join(' ');
@@ -121,7 +136,7 @@ export async function issueGrantTokens(ctx: TokenEndpointGrantContext | KoaConte
     const { audience, accessTokenTTL } = login.resource;
     at.resourceServer = new provider.ResourceServer(audience, { scope, audience, accessTokenFormat: 'opaque', accessTokenTTL });
   }
-  await plumbing.bindDpop(ctx, login.dPoP, at);
+  await plumbing.bindDpop(ctx, dPoP, at);
   ctx.oidc.entity('AccessToken', at);
   const accessToken = await at.save();
 

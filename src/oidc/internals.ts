@@ -6,7 +6,7 @@
 import * as internalGrantHelpers from 'oidc-provider/lib/helpers/grants.js';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 import filterClaims from 'oidc-provider/lib/helpers/filter_claims.js';
-import type { FindAccount } from 'oidc-provider';
+import { errors, type FindAccount } from 'oidc-provider';
 
 /** The token response's members, as oidc-provider's own grants build it. */
 export interface TokenResponseFields {
@@ -19,10 +19,17 @@ export interface TokenResponseFields {
   tokenType: string;
 }
 
+/** `invalid_grant` that says which rule failed (oidc-provider's own InvalidGrant says only "grant request is invalid"). */
+class DescribedInvalidGrant extends errors.CustomOIDCProviderError {
+  constructor(description: string) {
+    super('invalid_grant', description);
+  }
+}
+
 /**
- * oidc-provider's own grant plumbing for an extension grant (registerGrantType): DPoP validation and
- * binding, the refresh-token policy and bindings, and the token response, exactly as its built-in
- * grants do them. The one issuing function (grant-tokens.ts) is built on these.
+ * oidc-provider's own grant plumbing for an extension grant (registerGrantType): DPoP validation,
+ * requirement and binding, the refresh-token policy and bindings, and the token response, exactly as
+ * its built-in grants do them. The one issuing function (grant-tokens.ts) is built on these.
  */
 export function grantPlumbing(provider: object) {
   const helpers = Object.fromEntries(
@@ -31,6 +38,14 @@ export function grantPlumbing(provider: object) {
   return {
     /** The request's validated DPoP proof ({ thumbprint, jti, iat }), or undefined without one. */
     validateDpop: (ctx: unknown) => helpers.validateDpop!(ctx) as Promise<{ thumbprint: string } | undefined>,
+    /**
+     * Refuses a request without a DPoP proof from a client whose tokens must be DPoP-bound
+     * (`dpop_bound_access_tokens`, RFC 9449 §5.2), with the built-in grants' answer: `invalid_grant`,
+     * its description ("DPoP proof JWT not provided") shown as Yihao's grants show theirs.
+     */
+    checkDpopRequired: (ctx: unknown, dPoP: { thumbprint: string } | undefined): void => {
+      helpers.checkDpopRequired!(ctx, dPoP, DescribedInvalidGrant);
+    },
     /** Binds an access token to the request's DPoP key (RFC 9449), spending the proof's jti as the built-in grants do. */
     bindDpop: async (ctx: { oidc: { client?: { clientId: string } | undefined } }, dPoP: { thumbprint: string } | undefined, token: { setThumbprint(kind: string, value: string): void }) => {
       if (!dPoP) return;

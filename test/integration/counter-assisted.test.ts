@@ -200,6 +200,31 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
     expect(introspected).toMatchObject({ active: true, act: { sub: staff.sub }, acr: LOA3, channel: 'counter', cnf: { jkt: expect.any(String) } });
   });
 
+  it.skipIf(!enabled)('refuses a counter system whose tokens must be DPoP-bound an exchange without a DPoP proof, even with a Bearer actor token, changing nothing; with a proof the citizen token is bound to it', async () => {
+    // A counter system of its own in the same department, so that requiring DPoP of it changes no other case.
+    const client = await h.client({ name: '政务服务中心柜台 2', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', allowedChannels: ['web', 'counter'], firstParty: true });
+    const rp = await relyingParty(h, client);
+    await counterClientOf(h, client, '杭州市政务服务中心', departmentId);
+    const staff = await h.citizen({ name: '周柜员' });
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
+    const staffToken = (await staffSignIn(h, rp, staff)).access_token;
+    // An operator then requires DPoP-bound tokens of the counter system; the staff member's Bearer token lives on.
+    const clients = new h.yihao.services.Adapter('Client');
+    await clients.upsert(client.client_id, { ...(await clients.find(client.client_id))!, dpop_bound_access_tokens: true });
+
+    const citizen = await h.citizen();
+    const before = await footprint(citizen.sub);
+    const params = exchangeParams(staffToken, citizen.citizenId, { scope: 'openid profile' });
+    // RFC 9449 §5.2: as oidc-provider's own grants answer such a client.
+    expect(await oauthError(oidc.genericGrantRequest(rp, TOKEN_EXCHANGE, params))).toEqual({ error: 'invalid_grant', error_description: 'DPoP proof JWT not provided' });
+    expect(await footprint(citizen.sub)).toEqual(before);
+
+    const dpop = oidc.getDPoPHandle(rp, await oidc.randomDPoPKeyPair('ES256'));
+    const tokens = await oidc.genericGrantRequest(rp, TOKEN_EXCHANGE, params, { DPoP: dpop });
+    expect(tokens.token_type.toLowerCase()).toBe('dpop');
+    expect(await oidc.tokenIntrospection(rp, tokens.access_token)).toMatchObject({ active: true, sub: citizen.sub, act: { sub: staff.sub }, channel: 'counter', cnf: { jkt: expect.any(String) } });
+  });
+
   it.skipIf(!enabled)('refuses malformed exchanges with clear errors', async () => {
     const staff = await staffMember();
     const citizen = await h.citizen();

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
+import { calculateJwkThumbprint, exportJWK } from 'jose';
 import type { Backend } from '../support/harness.js';
 import { issueDirect, present, startAsKiosk, startAsStaff, verifierSetup, type Started, type VerifierSetup } from '../support/presentations.js';
 import { oauthError } from '../support/relying-party.js';
@@ -90,6 +91,20 @@ describe.each(backends)('sign-in by presentation at kiosks and counters ($name)'
     const failed = (await s.h.yihao.stores.db('audit_events').where({ action: 'login.failed', actor_id: s.kiosk.client.client_id }).select('details')) as { details: unknown }[];
     const reasons = failed.map((f) => (typeof f.details === 'string' ? JSON.parse(f.details) : f.details) as { method: string; reason: string }).filter((d) => d.method === 'vc_presentation');
     expect(reasons.map((r) => r.reason)).toEqual(expect.arrayContaining(['unknown_request', 'credential_invalid', 'no_active_account']));
+  });
+
+  it.runIf(enabled)('refuses a kiosk whose tokens must be DPoP-bound a sign-in without a DPoP proof, spending nothing; with a proof its tokens are bound to that key', async () => {
+    const bound = await simulatedKiosk(s.h, { dpopRequired: true });
+    const req = await kioskRequest(bound);
+    expect((await present(s.presenter, req.request_link, s.held)).status).toBe(200);
+    // RFC 9449 §5.2: as oidc-provider's own grants answer such a client.
+    expect(await oauthError(kioskSignIn(req, bound))).toEqual({ error: 'invalid_grant', error_description: 'DPoP proof JWT not provided' });
+
+    // The refusal did not spend the request: with a proof, the same request signs the citizen in.
+    const key = await oidc.randomDPoPKeyPair('ES256');
+    const tokens = await oidc.genericGrantRequest(bound.rp, PRESENTATION_GRANT, { presentation_request: req.request_id, scope: 'openid profile' }, { DPoP: oidc.getDPoPHandle(bound.rp, key) });
+    expect(tokens.token_type.toLowerCase()).toBe('dpop');
+    expect(await oidc.tokenIntrospection(bound.rp, tokens.access_token)).toMatchObject({ active: true, amr: ['vc'], cnf: { jkt: await calculateJwkThumbprint(await exportJWK(key.publicKey)) } });
   });
 
   it.runIf(enabled)('a counter signs the citizen in by token exchange, with the staff member as act', async () => {

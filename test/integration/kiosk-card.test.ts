@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { scriptedSignIn, ScriptedBrowser } from '../support/scripted-browser.js';
 import { oauthError, REDIRECT, authorizationUrl } from '../support/relying-party.js';
@@ -180,6 +180,38 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
       error: 'unauthorized_client',
       error_description: 'this client does not accept sign-ins through the kiosk channel',
     });
+  });
+
+  it.skipIf(!enabled)('refuses a kiosk whose tokens must be DPoP-bound a card login without a DPoP proof, spending nothing; with a proof its tokens are bound to that key', async () => {
+    const citizen = await h.citizen();
+    const bound = await simulatedKiosk(h, { dpopRequired: true });
+    const before = await footprint(citizen.sub);
+    const assertion = await bound.assertion({ citizenId: citizen.citizenId });
+    // RFC 9449 §5.2: as oidc-provider's own grants answer such a client.
+    expect(await oauthError(bound.cardLogin(assertion))).toEqual({ error: 'invalid_grant', error_description: 'DPoP proof JWT not provided' });
+    expect(await footprint(citizen.sub)).toEqual(before);
+
+    // The same card read with a proof: the refusal spent neither the assertion nor anything else.
+    const key = await oidc.randomDPoPKeyPair('ES256');
+    const tokens = await oidc.genericGrantRequest(bound.rp, ID_CARD_GRANT, { assertion, scope: 'openid profile' }, { DPoP: oidc.getDPoPHandle(bound.rp, key) });
+    expect(tokens.token_type.toLowerCase()).toBe('dpop');
+    expect(await oidc.tokenIntrospection(bound.rp, tokens.access_token)).toMatchObject({ active: true, sub: citizen.sub, cnf: { jkt: await calculateJwkThumbprint(await exportJWK(key.publicKey)) } });
+  });
+
+  it.skipIf(!enabled)('binds a kiosk\u2019s tokens to the DPoP key it sends a proof of, and refuses a bad proof with invalid_dpop_proof, spending nothing', async () => {
+    const citizen = await h.citizen();
+    const sender = await simulatedKiosk(h);
+    const before = await footprint(citizen.sub);
+    const assertion = await sender.assertion({ citizenId: citizen.citizenId });
+    sender.rp[oidc.customFetch] = (url, init) => fetch(url, { ...(init as RequestInit), headers: { ...init.headers, dpop: 'not-a-proof' } });
+    expect(await oauthError(sender.cardLogin(assertion))).toMatchObject({ error: 'invalid_dpop_proof' });
+    expect(await footprint(citizen.sub)).toEqual(before);
+
+    sender.rp[oidc.customFetch] = (url, init) => fetch(url, init as RequestInit);
+    const key = await oidc.randomDPoPKeyPair('ES256');
+    const tokens = await oidc.genericGrantRequest(sender.rp, ID_CARD_GRANT, { assertion, scope: 'openid profile' }, { DPoP: oidc.getDPoPHandle(sender.rp, key) });
+    expect(tokens.token_type.toLowerCase()).toBe('dpop');
+    expect(await oidc.tokenIntrospection(sender.rp, tokens.access_token)).toMatchObject({ active: true, sub: citizen.sub, cnf: { jkt: await calculateJwkThumbprint(await exportJWK(key.publicKey)) } });
   });
 
   it.skipIf(!enabled)('ends a kiosk session on idle: a refresh in time extends it, one after the idle time fails', async () => {

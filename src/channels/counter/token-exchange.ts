@@ -3,9 +3,8 @@ import { ACR, type Accounts, type Authentication } from '../../accounts/index.js
 import type { AuditLog } from '../../audit/index.js';
 import { parseCitizenId } from '../../identity/index.js';
 import { AccessTokenRefused, type AccessTokenRefusal, type VerifyAccessToken } from '../../oidc/access-token-verifier.js';
-import { grantPlumbing } from '../../oidc/internals.js';
 import { subjectFor, type Keyed, type PairwiseClient } from '../../oidc/pairwise.js';
-import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
+import { assertChannelAllowed, dpopProof, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
 import type { IdentityProofing } from '../kiosk/identity-proofing.js';
 import { invalidGrant } from '../kiosk/oauth-errors.js';
 import { ACCESS_TOKEN_TYPE, CITIZEN_ID_TOKEN_TYPE, PRESENTATION_REQUEST_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './grant-type.js';
@@ -63,7 +62,7 @@ async function presentationLogin(
   deps: TokenExchangeDeps,
   ctx: TokenEndpointGrantContext<Params>,
   requestId: string,
-  { staff, dPoP, where }: { staff: { sub: string; id: string }; dPoP: { thumbprint: string } | undefined; where: { clientId: string; channel: string; ip: string; requestId: string | undefined } },
+  { staff, where }: { staff: { sub: string; id: string }; where: { clientId: string; channel: string; ip: string; requestId: string | undefined } },
 ): Promise<void> {
   const { client } = ctx.oidc;
   let citizen;
@@ -77,7 +76,7 @@ async function presentationLogin(
   if (citizen.id === staff.id) throw invalidGrant('staff cannot sign themselves in at their own counter');
   const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: PRESENTATION_AMR, acr: PRESENTATION_ACR, at: Math.floor(Date.now() / 1000) };
   const act = { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, staff.sub) };
-  const session = await issueGrantTokens(ctx, deps.tokens, { authentication, gty: TOKEN_EXCHANGE_GRANT, refresh: false, act, dPoP, issuedTokenType: ACCESS_TOKEN_TYPE });
+  const session = await issueGrantTokens(ctx, deps.tokens, { authentication, gty: TOKEN_EXCHANGE_GRANT, refresh: false, act, issuedTokenType: ACCESS_TOKEN_TYPE });
   await deps.audit.append({
     action: 'login.succeeded',
     actorType: 'citizen',
@@ -98,7 +97,7 @@ async function presentationLogin(
  */
 export function tokenExchangeGrant(deps: TokenExchangeDeps) {
   return async (ctx: TokenEndpointGrantContext<Params>): Promise<void> => {
-    const { client, provider } = ctx.oidc;
+    const { client } = ctx.oidc;
     const params = ctx.oidc.params as Params;
     if (client.clientAuthMethod === 'none') throw new errors.UnauthorizedClient('token exchange is for confidential counter systems');
     assertChannelAllowed(ctx, 'counter');
@@ -115,7 +114,8 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
 
     // The actor: a staff member signed in to this very counter system, in a live session at loa:2 or
     // above; a DPoP-bound actor token only with a proof of its key (which then binds the citizen's token).
-    const dPoP = await grantPlumbing(provider).validateDpop(ctx);
+    // A counter system whose tokens must be DPoP-bound sends a proof whatever its actor token.
+    const dPoP = await dpopProof(ctx);
     const where = { clientId: client.clientId, channel: 'counter', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
     let staff;
     try {
@@ -134,7 +134,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
       throw invalidGrant('the actor is not counter staff');
     }
     if (subjectType === PRESENTATION_REQUEST_TOKEN_TYPE) {
-      await presentationLogin(deps, ctx, subjectToken, { staff, dPoP, where });
+      await presentationLogin(deps, ctx, subjectToken, { staff, where });
       return;
     }
 
@@ -164,7 +164,6 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
       gty: TOKEN_EXCHANGE_GRANT,
       refresh: false,
       act,
-      dPoP,
       issuedTokenType: ACCESS_TOKEN_TYPE,
     });
     // The counter system needs the id to have a second staff member confirm the check (POST /counter/proofing/{id}/confirm).

@@ -4,7 +4,7 @@ import type { AuditLog } from '../../audit/index.js';
 import { parseCitizenId } from '../../identity/index.js';
 import { ReplayDetectedError } from '../../storage/adapter-types.js';
 import { verifyCardAssertion } from './card-assertion.js';
-import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
+import { assertChannelAllowed, dpopProof, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
 import { ID_CARD_GRANT } from './grant-type.js';
 import type { IdentityProofing } from './identity-proofing.js';
 import { invalidGrant, isOAuthError } from './oauth-errors.js';
@@ -27,7 +27,8 @@ export const CARD_GRANT_PARAMS = ['assertion', 'scope'];
  * The ID-card grant (`urn:yihao:grant-type:id-card`). The kiosk, authenticated with private_key_jwt,
  * posts a card assertion signed with its registered key. Refusals change nothing: the assertion's
  * nonce is spent only once signature, issuer, audience and freshness have passed, and the account
- * only once the face match has too. Success: loa:3, amr sc+face, channel kiosk, with an ID token.
+ * only once the face match has too. Success: loa:3, amr sc+face, channel kiosk, with an ID token,
+ * bound to the key of a DPoP proof sent with it (required of a kiosk whose tokens must be DPoP-bound).
  */
 export function idCardGrant(deps: CardGrantDeps) {
   return async (ctx: TokenEndpointGrantContext<{ assertion?: string }>): Promise<void> => {
@@ -35,6 +36,8 @@ export function idCardGrant(deps: CardGrantDeps) {
     if (client.clientAuthMethod !== 'private_key_jwt') throw new errors.UnauthorizedClient('the ID-card grant is for kiosks that authenticate with private_key_jwt');
     assertChannelAllowed(ctx, 'kiosk');
     if (typeof params.assertion !== 'string' || !params.assertion) throw new errors.InvalidRequest("missing required parameter 'assertion'");
+    // Before the assertion's nonce is spent; issueGrantTokens binds the tokens to it.
+    await dpopProof(ctx);
 
     const where = { clientId: client.clientId, channel: 'kiosk', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
     // A forged, stale or replayed card read is a security event for the kiosk's operators: on record,

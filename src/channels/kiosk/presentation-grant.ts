@@ -1,7 +1,7 @@
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { Authentication } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
-import { assertChannelAllowed, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
+import { assertChannelAllowed, dpopProof, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
 import { PRESENTATION_ACR, PRESENTATION_AMR, PresentationSignInRefused, type PresentationSignIn } from '../../credentials/presentation-sign-in.js';
 import { PRESENTATION_GRANT } from './grant-type.js';
 import { invalidGrant } from './oauth-errors.js';
@@ -19,7 +19,8 @@ export interface PresentationGrantDeps {
  * Sign-in by presentation at a kiosk (`urn:yihao:grant-type:presentation`). The kiosk,
  * authenticated with private_key_jwt, names a presentation request it started itself, which the
  * citizen's wallet answered with a verified identity credential; the citizen gets a kiosk session
- * at loa:2 with amr `vc`. Each request signs in once; a refusal is audited against the kiosk.
+ * at loa:2 with amr `vc`, bound to the key of a DPoP proof sent with it (required of a kiosk whose
+ * tokens must be DPoP-bound). Each request signs in once; a refusal is audited against the kiosk.
  */
 export function presentationGrant(deps: PresentationGrantDeps) {
   return async (ctx: TokenEndpointGrantContext<{ presentation_request?: string }>): Promise<void> => {
@@ -27,6 +28,8 @@ export function presentationGrant(deps: PresentationGrantDeps) {
     if (client.clientAuthMethod !== 'private_key_jwt') throw new errors.UnauthorizedClient('the presentation grant is for kiosks that authenticate with private_key_jwt');
     assertChannelAllowed(ctx, 'kiosk');
     if (typeof params.presentation_request !== 'string' || !params.presentation_request) throw new errors.InvalidRequest("missing required parameter 'presentation_request'");
+    // Before the presentation request is spent; issueGrantTokens binds the tokens to it.
+    await dpopProof(ctx);
     const where = { clientId: client.clientId, channel: 'kiosk', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
     let account;
     try {

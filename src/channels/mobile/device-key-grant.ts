@@ -110,7 +110,7 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
 
     const { account, key } = await verifyAssertion(ctx, params.assertion, dPoP);
     const authentication: Authentication = { accountId: account.sub, channel: 'mobile', amr: [key.amr], acr: ACR.twoFactor, at: Math.floor(Date.now() / 1000) };
-    const session = await issueGrantTokens(ctx, tokens, { authentication, gty: 'device_key', refresh: true, dPoP });
+    const session = await issueGrantTokens(ctx, tokens, { authentication, gty: 'device_key', refresh: true });
     await deps.audit.append({
       action: 'login.succeeded',
       actorType: 'citizen',

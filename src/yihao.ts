@@ -304,6 +304,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     signOut,
     sessions,
     audit: services.audit,
+    replay: proofReplay(services.Adapter),
+    origin: new URL(config.issuer).origin,
   });
   const counterProofing = proofingConfirmRouter({
     provider: () => holder.current,

@@ -196,6 +196,15 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
     const tokens = await oidc.genericGrantRequest(bound.rp, ID_CARD_GRANT, { assertion, scope: 'openid profile' }, { DPoP: oidc.getDPoPHandle(bound.rp, key) });
     expect(tokens.token_type.toLowerCase()).toBe('dpop');
     expect(await oidc.tokenIntrospection(bound.rp, tokens.access_token)).toMatchObject({ active: true, sub: citizen.sub, cnf: { jkt: await calculateJwkThumbprint(await exportJWK(key.publicKey)) } });
+
+    // The card is removed: the kiosk ends the session with its bound token and a proof of the key.
+    const end = new URL('/kiosk/session/end', h.url);
+    const withoutProof = await fetch(end, { method: 'POST', headers: { authorization: `DPoP ${tokens.access_token}` } });
+    expect(withoutProof.status).toBe(401);
+    expect(await withoutProof.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+    const ended = await oidc.fetchProtectedResource(bound.rp, tokens.access_token, end, 'POST', null, undefined, { DPoP: oidc.getDPoPHandle(bound.rp, key) });
+    expect(ended.status).toBe(204);
+    expect((await oidc.tokenIntrospection(bound.rp, tokens.access_token)).active).toBe(false);
   });
 
   it.skipIf(!enabled)('binds a kiosk\u2019s tokens to the DPoP key it sends a proof of, and refuses a bad proof with invalid_dpop_proof, spending nothing', async () => {

@@ -7,6 +7,7 @@ import { accessTokenVerifier, AccessTokenRefused, type VerifyAccessToken } from 
 import type { SignOut } from '../../oidc/sign-out.js';
 import type { ChannelSessions } from '../../oidc/grant-tokens.js';
 import { isKioskToken } from './idle.js';
+import { verifyDpopProof, type ProofReplay } from '../../http/request-proofs.js';
 
 export interface KioskSessionDeps {
   provider: () => Provider;
@@ -14,6 +15,9 @@ export interface KioskSessionDeps {
   sessions: ChannelSessions;
   audit: AuditLog;
   accounts: Pick<Accounts, 'findBySub'>;
+  replay: ProofReplay;
+  /** The issuer's origin: a DPoP proof's `htu` is our public URL, not whatever Host a proxy passed. */
+  origin: string;
 }
 
 /** RFC 6750 section 3: a missing or unusable token, said in the header a client library reads. */
@@ -24,20 +28,30 @@ function refuse(ctx: Context, status: 400 | 401, error: string, description: str
   ctx.body = { error, error_description: description };
 }
 
-/** The live kiosk-session access token presented as a Bearer token, or an answer already sent. */
-async function kioskToken(ctx: Context, verify: VerifyAccessToken) {
-  const match = /^Bearer ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
-  if (!match) return refuse(ctx, 401, 'invalid_request', 'a Bearer access token of the kiosk session is required'), undefined;
+/**
+ * The live kiosk-session access token (Bearer, or DPoP with a proof of its key for this request when
+ * the kiosk's tokens are DPoP-bound), or an answer already sent.
+ */
+async function kioskToken(ctx: Context, verify: VerifyAccessToken, deps: Pick<KioskSessionDeps, 'replay' | 'origin'>) {
+  const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
+  if (!match) return refuse(ctx, 401, 'invalid_request', 'an access token of the kiosk session is required (Authorization: Bearer or DPoP)'), undefined;
+  const accessToken = match[2]!;
+  const prove = (jkt: string) =>
+    verifyDpopProof(ctx.get('dpop') || undefined, { method: ctx.method, url: `${deps.origin}${ctx.path}`, accessToken, body: Buffer.alloc(0) }, jkt, deps.replay).then(
+      () => true,
+      () => false,
+    );
   try {
-    return await verify(match[1]!, { kioskSession: isKioskToken });
+    return await verify(accessToken, { kioskSession: isKioskToken, dpop: { required: false, prove } });
   } catch (e) {
     if (!(e instanceof AccessTokenRefused)) throw e;
+    if (e.reason === 'dpop_proof') return refuse(ctx, 401, 'invalid_dpop_proof', 'the access token is DPoP-bound: send a DPoP proof of its key for this request'), undefined;
     return refuse(ctx, 401, 'invalid_token', 'the access token is not a live kiosk session token'), undefined;
   }
 }
 
 /**
- * The kiosk's session API, authenticated by the session's own access token (Bearer): a kiosk can
+ * The kiosk's session API, authenticated by the session's own access token (Bearer or DPoP): a kiosk can
  * end only its own sessions, and only kiosk sessions.
  * - `POST /kiosk/session/end` (card removal): this session ends now, every token of its grant revoked.
  * - `POST /kiosk/session/end-everywhere`: the citizen at the kiosk logs out everywhere (every
@@ -47,7 +61,7 @@ export function kioskSessionRouter(deps: KioskSessionDeps): Router {
   const router = new Router();
   const verify = accessTokenVerifier(deps);
   router.post('/kiosk/session/end-everywhere', async (ctx) => {
-    const found = await kioskToken(ctx, verify);
+    const found = await kioskToken(ctx, verify, deps);
     if (!found) return;
     const { token, client } = found;
     const result = await deps.signOut.everywhere(token.accountId);
@@ -67,7 +81,7 @@ export function kioskSessionRouter(deps: KioskSessionDeps): Router {
   });
 
   router.post('/kiosk/session/end', async (ctx) => {
-    const found = await kioskToken(ctx, verify);
+    const found = await kioskToken(ctx, verify, deps);
     if (!found) return;
     const { token, client } = found;
     const session = await deps.sessions.find(token.grantId);

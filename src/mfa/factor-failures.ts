@@ -15,7 +15,7 @@ const TABLE = 'second_factor_failures';
 export function factorFailures(db: Database, policy: LockoutPolicy) {
   const windowMs = policy.windowSeconds * 1000;
   const lockMs = policy.lockSeconds * 1000;
-  const locked = (until: number, lockedNow: boolean): LockState => ({ locked: true, until: new Date(until), lockedNow });
+  const locked = (until: number, lockedNow: boolean): Extract<LockState, { locked: true }> => ({ locked: true, until: new Date(until), lockedNow });
 
   return {
     async state(accountId: string, now = Date.now()): Promise<LockState> {
@@ -25,8 +25,19 @@ export function factorFailures(db: Database, policy: LockoutPolicy) {
       return until > now ? locked(until, false) : { locked: false };
     },
 
-    /** Counts one failure (a fresh streak once the window or a served lock is over); one atomic statement. */
-    async recordFailure(accountId: string, now = Date.now()): Promise<LockState> {
+    /**
+     * Counts an attempt as a failure before its code is checked (a correct one clears the streak),
+     * in one atomic statement: parallel guesses, from however many addresses, get `maxFailures`
+     * checks in all, as guesses one after another would. `refused`: over the limit, check nothing.
+     */
+    async begin(accountId: string, now = Date.now()): Promise<{ refused: Extract<LockState, { locked: true }> } | { ifFailed: LockState }> {
+      const failures = await this.recordFailure(accountId, now);
+      if (failures > policy.maxFailures) return { refused: locked(now + lockMs, false) };
+      return { ifFailed: failures === policy.maxFailures ? locked(now + lockMs, true) : { locked: false } };
+    },
+
+    /** Counts one failure (a fresh streak once the window or a served lock is over); one atomic statement. The count now. */
+    async recordFailure(accountId: string, now = Date.now()): Promise<number> {
       // Fresh when the window is over, or when a lock has been served in full.
       const fresh = `${TABLE}.last_failure_at <= ? OR (${TABLE}.failures >= ? AND ${TABLE}.last_failure_at <= ?)`;
       const [row] = (await db(TABLE)
@@ -37,7 +48,7 @@ export function factorFailures(db: Database, policy: LockoutPolicy) {
           last_failure_at: now,
         })
         .returning(['failures'])) as { failures: number }[];
-      return row && row.failures >= policy.maxFailures ? locked(now + lockMs, true) : { locked: false };
+      return Number(row?.failures ?? 1);
     },
 
     async clear(accountId: string): Promise<void> {

@@ -131,6 +131,10 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
       const gate = await lockout.beginAttempt(accountId, ip);
       if (gate.locked) return lockedResult(gate);
       const now = Date.now();
+      // Counted before the check: the state read above is only a shortcut, and parallel guesses
+      // from many addresses all pass it before any of them has failed.
+      const own = await failures.begin(accountId, now);
+      if ('refused' in own) return lockedResult(own.refused);
       const method: SecondFactorMethod = TOTP_CODE.test(code) ? 'totp' : 'recovery_code';
       const outcome = method === 'totp' ? await checkTotp(accountId, code, now) : await checkRecoveryCode(accountId, code, now);
       if (outcome === 'ok') {
@@ -138,11 +142,9 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
         await failures.clear(accountId);
         return { ok: true, method };
       }
-      const shared = gate.ifFailed;
-      const own = await failures.recordFailure(accountId, now);
       // The streak's lock outlasts the address's wait: it is the one to tell.
-      if (own.locked) return lockedResult(own);
-      if (shared.locked) return lockedResult(shared);
+      if (own.ifFailed.locked) return lockedResult(own.ifFailed);
+      if (gate.ifFailed.locked) return lockedResult(gate.ifFailed);
       return { ok: false, reason: outcome };
     },
 

@@ -255,6 +255,23 @@ describe.each(backends)('TOTP and recovery codes on the web sign-in ($name)', ({
     expect(events).toEqual(expect.arrayContaining([['login.failed', 'otp'], ['account.locked', 'otp'], ['login.locked', 'otp']]));
   });
 
+  it.skipIf(!enabled)('gives parallel guesses from many addresses no more than maxFailures code checks in all', async () => {
+    const { citizen, secret } = await enrolled();
+    const account = (await h.yihao.services.accounts.findBySub(citizen.sub))!;
+    const bad = await wrongCode(secret);
+    const right = await codeAt(secret, 1);
+    // Someone who has the password sends 40 code guesses at once from 8 addresses, each address
+    // within its own lockout allowance for its first guesses. One of them (the 21st, its address's
+    // third) is the right code: it must find the second factor already locked by the ones before it.
+    const guesses = Array.from({ length: 40 }, (_, i) => (i === 20 ? right : bad));
+    const results = await Promise.all(guesses.map((code, i) => h.yihao.services.secondFactors.verify(account.id, code, `198.51.100.${100 + (i % 8)}`)));
+    expect(results.filter((r) => !r.ok && r.reason === 'invalid').length).toBeLessThanOrEqual(MAX_FAILURES);
+    expect(results[20]).toMatchObject({ ok: false, reason: 'locked' });
+    expect(results.every((r) => !r.ok)).toBe(true);
+    // And the second factor stays locked: the right code is not looked at.
+    expect(await h.yihao.services.secondFactors.verify(account.id, right, '198.51.100.99')).toMatchObject({ ok: false, reason: 'locked' });
+  });
+
   it.skipIf(!enabled)('does not let a correct password reset the count of wrong codes', async () => {
     const { citizen, secret } = await enrolled();
     const bad = await wrongCode(secret);

@@ -21,6 +21,7 @@ import * as verifierKeys from './20261207_020_verifier_keys.js';
 import * as certificateTypeVersions from './20261207_030_certificate_type_versions.js';
 import * as accountStatus from './20261207_050_account_status.js';
 import * as accountIndexClient from './20261208_060_account_index_client.js';
+import * as clientCitizenIdConsent from './20261208_070_client_citizen_id_consent.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -46,4 +47,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261207_030_certificate_type_versions', certificateTypeVersions],
   ['20261207_050_account_status', accountStatus],
   ['20261208_060_account_index_client', accountIndexClient],
+  ['20261208_070_client_citizen_id_consent', clientCitizenIdConsent],
 ];

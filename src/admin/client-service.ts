@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { AdminAction } from '../audit/index.js';
+import { revealsNoMoreThan } from '../identity/index.js';
 import {
   authMethodOf,
   clientMetadata,
@@ -96,7 +97,13 @@ export function clientService(d: ClientServiceDeps) {
     if (problem) throw new AdminError('invalid_input', problem, { settings: problem });
   }
 
-  const publish = (c: ClientRecord) => d.live.publish(c.clientId, clientMetadata(c.clientId, c.settings!, c.secretDigest, Math.floor(c.createdAt / 1000)));
+  /**
+   * The metadata that bounds what citizens' consents to the ID number cover (src/oidc/citizen-id-consent.ts):
+   * grants count from the first whole second after the change, since a grant is dated in seconds.
+   */
+  const citizenIdConsent = (c: ClientRecord) => (c.citizenIdConsentSince === undefined ? {} : { citizen_id_consent_since: Math.floor(c.citizenIdConsentSince / 1000) + 1 });
+  const publish = (c: ClientRecord) =>
+    d.live.publish(c.clientId, { ...clientMetadata(c.clientId, c.settings!, c.secretDigest, Math.floor(c.createdAt / 1000)), ...citizenIdConsent(c) });
   /** Checked before anything is written: a write that could not then be published would leave the two apart. */
   const publishable = (c: ClientRecord) => {
     if (!c.settings) throw conflict('this client has no recorded settings to publish; draft a change with its settings first');
@@ -114,6 +121,17 @@ export function clientService(d: ClientServiceDeps) {
   }
 
   const conflict = (message: string) => new AdminError('conflict', message);
+
+  /**
+   * When citizens' consents to this client's ID-number release last stopped covering it: `now`, if
+   * the approved settings let it see more of the number than before (another policy, unless it is
+   * `none` or the old one was `full`); else as it was. A client never approved has no consents yet.
+   */
+  async function citizenIdConsentSince(client: ClientRecord, proposed: ClientSettings, now: number): Promise<number | undefined> {
+    if (client.status === 'draft') return client.citizenIdConsentSince;
+    const before = (await withRecordedSettings(client)).settings?.citizen_id_release;
+    return before !== undefined && revealsNoMoreThan(proposed.citizen_id_release, before) ? client.citizenIdConsentSince : now;
+  }
 
   const asOperator = (op: Operator): Recorder => (action, target, details, trx) => guard.record(op, action, target, details, trx);
   const asSystem: Recorder = (action, target, details, trx) => guard.recordSystem(action, target, details, trx);
@@ -331,6 +349,7 @@ export function clientService(d: ClientServiceDeps) {
         status: client.status === 'draft' ? 'active' : client.status,
         version: client.version + 1,
         updatedAt: now,
+        citizenIdConsentSince: await citizenIdConsentSince(client, change.proposed, now),
       };
       const reviewed: ClientChange = { ...change, status: 'approved', reviewerId: op.sub, reviewedAt: now, reviewNote: note };
       // Both or neither: a change marked approved whose settings did not land would lie.

@@ -22,6 +22,11 @@ export interface ClientRecord {
   createdBy: string;
   createdAt: number;
   updatedAt: number;
+  /**
+   * When (epoch ms) an approved change last let the client see more of the citizen ID number than
+   * before: citizens' consents from before it cover less (src/oidc/citizen-id-consent.ts).
+   */
+  citizenIdConsentSince?: number | undefined;
 }
 
 export interface ClientChange {
@@ -58,6 +63,7 @@ interface RecordRow {
   created_by: string;
   created_at: number;
   updated_at: number;
+  citizen_id_consent_since?: number | string | null;
 }
 
 interface ChangeRow {
@@ -89,6 +95,7 @@ const toRecord = (r: RecordRow): ClientRecord => ({
   createdBy: r.created_by,
   createdAt: Number(r.created_at),
   updatedAt: Number(r.updated_at),
+  citizenIdConsentSince: r.citizen_id_consent_since === null || r.citizen_id_consent_since === undefined ? undefined : Number(r.citizen_id_consent_since),
 });
 
 const toChange = (r: ChangeRow): ClientChange => ({
@@ -137,6 +144,7 @@ export function clientStore(db: Database | Knex.Transaction): ClientStore {
         created_by: r.createdBy,
         created_at: r.createdAt,
         updated_at: r.updatedAt,
+        citizen_id_consent_since: r.citizenIdConsentSince ?? null,
       });
     },
     async find(clientId: string): Promise<ClientRecord | undefined> {
@@ -152,6 +160,7 @@ export function clientStore(db: Database | Knex.Transaction): ClientStore {
         secret_digest: next.secretDigest ?? null,
         version: next.version,
         updated_at: next.updatedAt,
+        citizen_id_consent_since: next.citizenIdConsentSince ?? null,
       });
       return n === 1;
     },

@@ -5,7 +5,7 @@ import { readForm } from '../http/form-body.js';
 import { flushPendingWrites } from '../storage/write-batch.js';
 import { htmlPage } from '../http/html-page.js';
 import { YihaoError } from '../errors.js';
-import { allowedChannelsOf, citizenIdReleaseOf, minAcrOf } from '../oidc/client-metadata.js';
+import { allowedChannelsOf, citizenIdConsentSinceOf, citizenIdReleaseOf, minAcrOf } from '../oidc/client-metadata.js';
 import { messages, type Messages } from './i18n.js';
 import { pickLocale, type Locale } from '../http/locale.js';
 import type { InteractionDeps, LoginOption } from './deps.js';
@@ -22,6 +22,8 @@ export interface LoadedInteraction {
   clientName: string;
   /** The client's citizen_id_release policy, for the consent page. */
   citizenIdRelease: string;
+  /** Since when (epoch seconds) that policy holds for grants (src/oidc/citizen-id-consent.ts); undefined: always. */
+  citizenIdConsentSince: number | undefined;
   /** The scopes the client is registered for: what claims asked for by name may come under. */
   clientScope: string | undefined;
   /** The client's registered minimum level (`min_acr`), if any. */
@@ -110,6 +112,7 @@ export async function loadInteraction(
     t,
     clientName: client?.clientName ?? clientId,
     citizenIdRelease: citizenIdReleaseOf(client),
+    citizenIdConsentSince: citizenIdConsentSinceOf(client),
     clientScope: client?.scope,
     minAcr: minAcrOf(client),
     allowedChannels: allowedChannelsOf(client),

@@ -2,7 +2,8 @@ import type { Account as OidcAccount, FindAccount, KoaContextWithOIDC } from 'oi
 import type { Account, Accounts } from '../accounts/index.js';
 import { releaseCitizenId } from '../identity/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
-import { citizenIdReleaseOf, verifiedClaimsAllowed } from './client-metadata.js';
+import { verifiedClaimsAllowed } from './client-metadata.js';
+import { citizenIdReleaseFrom } from './citizen-id-consent.js';
 import { claimsInVerifiedClaims, verifiedClaims } from './verified-claims.js';
 import { currentFacts, factsOf, issuedFacts, type TokenFacts } from './token-facts.js';
 
@@ -89,7 +90,8 @@ export function findAccount(
       async claims(use) {
         const facts = await tokenFactsOf(ctx, token);
         const client = ctx.oidc?.client;
-        const policy = client ? citizenIdReleaseOf(client) : 'none';
+        // The client's policy, bounded by the one the citizen allowed: none from a grant allowed before it (citizen-id-consent.ts).
+        const policy = client ? citizenIdReleaseFrom(client, ctx.oidc.grant) : 'none';
         // The number itself is opened only for a client whose policy releases something of it.
         const citizenId = policy === 'none' ? undefined : account.citizenId();
         const released = client && citizenId && releaseCitizenId(policy, citizenId, () => keyed(`citizen_pseudonym:${client.clientId}`, citizenId));

@@ -13,6 +13,11 @@ export interface YihaoClientMetadata {
   /** A first-party app records consent in a saved grant instead of asking. */
   first_party?: boolean;
   citizen_id_release?: CitizenIdRelease;
+  /**
+   * Epoch seconds, set when an approved change let the client see more of the ID number: a grant
+   * dated before it was allowed under a policy that revealed less (citizen-id-consent.ts).
+   */
+  citizen_id_consent_since?: number;
   /** May receive `verified_claims` (scope `identity_assurance`). */
   verified_claims_allowed?: boolean;
   /** The lowest level this app accepts: a session below it is stepped up, whatever the request asks. */
@@ -26,7 +31,7 @@ export interface YihaoClientMetadata {
 const booleans = new Set(['first_party', 'verified_claims_allowed']);
 
 export const extraClientMetadata: NonNullable<Configuration['extraClientMetadata']> = {
-  properties: ['first_party', 'citizen_id_release', 'verified_claims_allowed', 'min_acr', 'allowed_channels', 'security_profile'],
+  properties: ['first_party', 'citizen_id_release', 'citizen_id_consent_since', 'verified_claims_allowed', 'min_acr', 'allowed_channels', 'security_profile'],
   validator(_ctx, key, value, metadata) {
     if (key === 'verified_claims_allowed') withholdUnreleasedScopes(metadata, value === true);
     if (key === 'security_profile') {
@@ -37,6 +42,9 @@ export const extraClientMetadata: NonNullable<Configuration['extraClientMetadata
     if (booleans.has(key) && typeof value !== 'boolean') throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
     if (key === 'citizen_id_release' && !CITIZEN_ID_RELEASE.includes(value as CitizenIdRelease)) {
       throw new errors.InvalidClientMetadata(`citizen_id_release must be one of ${CITIZEN_ID_RELEASE.join(', ')}`);
+    }
+    if (key === 'citizen_id_consent_since' && !(Number.isSafeInteger(value) && (value as number) >= 0)) {
+      throw new errors.InvalidClientMetadata('citizen_id_consent_since must be a whole number of seconds');
     }
     if (key === 'min_acr' && !ACR_VALUES.includes(value as Acr)) throw new errors.InvalidClientMetadata(`min_acr must be one of ${ACR_VALUES.join(', ')}`);
     if (key === 'allowed_channels') {
@@ -76,6 +84,9 @@ export function metadataOf(client: NonNullable<ClientLike>): Readonly<Record<str
 
 export const citizenIdReleaseOf = (client: ClientLike): CitizenIdRelease =>
   ((client && metadataOf(client).citizen_id_release) as CitizenIdRelease | undefined) ?? 'none';
+
+export const citizenIdConsentSinceOf = (client: ClientLike): number | undefined =>
+  (client && metadataOf(client).citizen_id_consent_since) as number | undefined;
 
 export const verifiedClaimsAllowed = (client: ClientLike): boolean => client !== undefined && metadataOf(client).verified_claims_allowed === true;
 

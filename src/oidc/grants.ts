@@ -2,10 +2,11 @@ import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
 import type { Authentication } from '../accounts/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { noteLogin } from './token-facts.js';
-import { metadataOf } from './client-metadata.js';
+import { citizenIdConsentSinceOf, metadataOf } from './client-metadata.js';
 import { rememberAbsent } from '../storage/request-memo.js';
 import { grantFromAllowed, type AllowedBeforeLookup } from './remembered-consent.js';
 import { claimsForClient } from './claims.js';
+import { allowsCitizenId, dateCitizenIdConsent, withholdOutdatedCitizenId } from './citizen-id-consent.js';
 
 export const isFirstParty = (client: { metadata(): Record<string, unknown> } | undefined): boolean => client !== undefined && metadataOf(client).first_party === true;
 
@@ -16,7 +17,9 @@ export const isFirstParty = (client: { metadata(): Record<string, unknown> } | u
  * - for a first-party client, record consent in a real, saved Grant rather than skipping the check:
  *   the consent prompt still runs and finds nothing missing; revoking the grant revokes the tokens.
  * - for other clients, a session with no grant for the client yet starts from what the citizen
- *   allowed it before, while a grant of theirs for it lives (remembered-consent.ts).
+ *   allowed it before, while a grant of theirs for it lives (remembered-consent.ts); a session's
+ *   grant allowed before the client's ID-number policy revealed what it does now is asked about
+ *   citizen_id again (citizen-id-consent.ts).
  */
 export function loadExistingGrant(authentications: SessionAuthentications, allowedBefore?: AllowedBeforeLookup) {
   return async (ctx: KoaContextWithOIDC): Promise<Grant | undefined> => {
@@ -43,8 +46,12 @@ export function loadExistingGrant(authentications: SessionAuthentications, allow
     const accountId = oidc.session?.accountId;
     if (!accountId) return grant;
     if (!isFirstParty(client)) {
+      if (grant) {
+        withholdOutdatedCitizenId(client, grant);
+        return grant;
+      }
       // prompt=consent: the app wants the citizen asked afresh, about everything it asks for.
-      if (grant || !allowedBefore || (oidc.prompts as Set<string>).has('consent')) return grant;
+      if (!allowedBefore || (oidc.prompts as Set<string>).has('consent')) return grant;
       const before = await allowedBefore.find(accountId, client.clientId);
       const remembered = before && grantFromAllowed(ctx, before, accountId);
       if (remembered) await remembered.save();
@@ -63,6 +70,8 @@ export function loadExistingGrant(authentications: SessionAuthentications, allow
       const wanted = String(oidc.params?.scope ?? '').split(' ').filter((s) => allowed.has(s));
       if (wanted.length) grant.addResourceScope(indicator, wanted.join(' '));
     }
+    // Recorded, not asked: under the client's policy as it is at this sign-in.
+    if (allowsCitizenId([...(oidc.requestParamOIDCScopes as Set<string>)], claims.allowed)) dateCitizenIdConsent(citizenIdConsentSinceOf(client), grant);
     await grant.save();
     return grant;
   };

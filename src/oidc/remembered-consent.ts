@@ -125,7 +125,8 @@ export function prefetchAllowedBefore(lookup: AllowedBeforeLookup) {
  * Never carried over: what an app sees of the citizen ID depends on its release policy (none,
  * masked, pseudonym, full), which operators may change after the citizen allowed it, and the consent
  * page says what the policy reveals now. A citizen who allowed a masked number has not allowed the
- * full one, so this is asked each time the app asks for it.
+ * full one, so this is asked each time the app asks for it. Within a session, and for the tokens
+ * already issued, citizen-id-consent.ts holds a grant to the policy it was allowed under.
  */
 const ASKED_EVERY_TIME: ReadonlySet<string> = new Set(['citizen_id']);
 

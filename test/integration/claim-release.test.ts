@@ -7,10 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
-import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { formAction, formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import type { ClientInput } from '../../src/clients/index.js';
 import { hasOpenssl, makeCertificates } from '../support/certificates.js';
 import { claimsInVerifiedClaims, verifiedClaims } from '../../src/oidc/verified-claims.js';
+import { messages } from '../../src/interactions/i18n.js';
+import type { CitizenIdRelease } from '../../src/identity/index.js';
+import type { Department, Operator } from '../../src/admin/index.js';
 
 describe('claim release', () => {
   let h: Harness;
@@ -108,6 +111,170 @@ describe('claim release', () => {
     expect(texts.pseudonym).toContain('a code for this app derived from your ID number');
     expect(texts.full).toContain('your full ID number');
     for (const page of Object.values(texts)) expect(page).not.toContain(citizen.citizenId);
+  });
+
+  describe('when operators change the policy after the citizen consented', () => {
+    const SCOPE = 'openid citizen_id';
+    const masked = (id: string) => `${id.slice(0, 6)}********${id.slice(14)}`;
+    let nation: Department;
+    let author: Operator;
+    let reviewer: Operator;
+
+    beforeAll(async () => {
+      const boot = h.yihao.admin.services.bootstrap;
+      nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
+      // Two national super-admins: one files the change, the other approves it (a full release needs one).
+      const operatorAt = async () => {
+        const who = await h.citizen({ name: '李审核' });
+        await boot.grantRole({ identifier: who.sub, role: 'super-admin', departmentId: nation.id });
+        return boot.operatorFor(who.sub);
+      };
+      author = await operatorAt();
+      reviewer = await operatorAt();
+    });
+
+    /** A client registered as `yihao client create --department` does: live, and managed in the console. */
+    async function managedClient(policy: CitizenIdRelease) {
+      const created = await h.client({ scope: SCOPE, citizenIdRelease: policy });
+      const digest = created.metadata.client_secret;
+      await h.yihao.admin.services.bootstrap.adoptClient({
+        clientId: created.client_id,
+        settings: created.settings,
+        secretDigest: typeof digest === 'string' ? digest : undefined,
+        department: nation,
+      });
+      return created;
+    }
+
+    /** As operators change it: `yihao client update` files and submits the change, another operator approves it. */
+    async function changePolicy(clientId: string, policy: CitizenIdRelease): Promise<void> {
+      const clients = h.yihao.admin.services.clients;
+      const current = await clients.system.currentSettings(await clients.system.find(clientId));
+      const drafted = await clients.propose(author, clientId, { ...current, citizen_id_release: policy });
+      await clients.submit(author, drafted.id);
+      await clients.approve(reviewer, drafted.id);
+    }
+
+    /** What a browser posts back of a form: its hidden fields (the consent page's are the CSRF token and the policy it stated). */
+    const hiddenFields = (page: string) => Object.fromEntries([...page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));
+
+    /** Signs in through the app in `browser`, allowing what the consent page asks; the consent pages seen, and the tokens. */
+    async function signIn(rp: oidc.Configuration, browser: ScriptedBrowser, who: { citizenId: string; password: string }) {
+      const verifier = oidc.randomPKCECodeVerifier();
+      let { res, url } = await browser.follow(await authorizationUrl(rp, verifier, { scope: SCOPE }), {}, h.issuer);
+      const consentPages: string[] = [];
+      for (let step = 0; step < 5 && url.origin === h.issuer; step++) {
+        const page = await res.text();
+        const login = formAction(page, '/login');
+        const confirm = formAction(page, '/confirm');
+        if (confirm) consentPages.push(page);
+        expect(login ?? confirm, `a login or consent form at ${url.pathname}: ${page.slice(0, 300)}`).toBeTruthy();
+        const form = login ? { csrf: formField(page, 'csrf')!, identifier: who.citizenId, password: who.password } : hiddenFields(page);
+        ({ res, url } = await browser.follow(new URL((login ?? confirm)!, url), { form }, h.issuer));
+      }
+      expect(url.origin).not.toBe(h.issuer);
+      const tokens = await oidc.authorizationCodeGrant(rp, url, { pkceCodeVerifier: verifier });
+      return { consentPages, tokens };
+    }
+
+    const userinfo = async (rp: oidc.Configuration, tokens: { access_token: string; claims(): { sub: string } | undefined }) =>
+      (await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub)).citizen_id;
+
+    it.each([
+      ['masked', 'full'],
+      ['masked', 'pseudonym'],
+      ['none', 'masked'],
+    ] as const)(
+      'never widens a consent given under %s when the policy becomes %s: tokens held and refreshes withhold the number, and the same session is asked again',
+      async (before, after) => {
+        const who = await h.citizen();
+        const client = await managedClient(before);
+        const rp = await relyingParty(h, client);
+        const browser = new ScriptedBrowser();
+        const first = await signIn(rp, browser, who);
+        expect(first.consentPages).toHaveLength(1);
+        expect(await userinfo(rp, first.tokens)).toBe(before === 'masked' ? masked(who.citizenId) : undefined);
+        expect(first.tokens.refresh_token).toBeDefined();
+
+        await changePolicy(client.client_id, after);
+
+        // (a) The app's access token, and a refresh of the consent it holds: the citizen allowed less than this.
+        expect(await userinfo(rp, first.tokens)).toBeUndefined();
+        const refreshed = await oidc.refreshTokenGrant(rp, first.tokens.refresh_token!);
+        expect(refreshed.claims()?.citizen_id).toBeUndefined();
+        expect(await userinfo(rp, refreshed)).toBeUndefined();
+
+        // (b) A new sign-in in the same browser session: its grant holds citizen_id, yet the consent page comes, saying what the app sees now.
+        const again = await signIn(rp, browser, who);
+        expect(again.consentPages).toHaveLength(1);
+        expect(again.consentPages[0]).toContain(messages('zh-CN').citizenIdText[after]);
+        const now = await userinfo(rp, again.tokens);
+        if (after === 'pseudonym') expect(now).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        else expect(now).toBe(after === 'full' ? who.citizenId : masked(who.citizenId));
+        // Allowed once, it is not asked again in this session.
+        expect((await signIn(rp, browser, who)).consentPages).toEqual([]);
+      },
+    );
+
+    it('keeps a raise in force through a suspension: the resumed client still gets nothing from older consents', async () => {
+      const who = await h.citizen();
+      const client = await managedClient('masked');
+      const rp = await relyingParty(h, client);
+      const first = await signIn(rp, new ScriptedBrowser(), who);
+      await changePolicy(client.client_id, 'full');
+      const clients = h.yihao.admin.services.clients;
+      await clients.system.suspend(client.client_id, { reason: '核查' });
+      await clients.system.resume(client.client_id);
+      expect(await userinfo(rp, first.tokens)).toBeUndefined();
+      expect(await userinfo(rp, await oidc.refreshTokenGrant(rp, first.tokens.refresh_token!))).toBeUndefined();
+    });
+
+    it('shows the consent page again, as it is now, when the policy changed while it was open', async () => {
+      const who = await h.citizen();
+      const client = await managedClient('masked');
+      const rp = await relyingParty(h, client);
+      const browser = new ScriptedBrowser();
+      const verifier = oidc.randomPKCECodeVerifier();
+      const login = await browser.follow(await authorizationUrl(rp, verifier, { scope: SCOPE }), {}, h.issuer);
+      const loginPage = await login.res.text();
+      const shown = await browser.follow(
+        new URL(formAction(loginPage, '/login')!, login.url),
+        { form: { csrf: formField(loginPage, 'csrf')!, identifier: who.citizenId, password: who.password } },
+        h.issuer,
+      );
+      const stale = await shown.res.text();
+      expect(stale).toContain(messages('zh-CN').citizenIdText.masked);
+
+      await changePolicy(client.client_id, 'full');
+      // Allow, on the page that said "partly hidden": the page comes back, saying what the app gets now.
+      const again = await browser.follow(new URL(formAction(stale, '/confirm')!, shown.url), { form: hiddenFields(stale) }, h.issuer);
+      expect(again.url.origin).toBe(h.issuer);
+      const fresh = await again.res.text();
+      expect(fresh).toContain(messages('zh-CN').citizenIdText.full);
+      const done = await browser.follow(new URL(formAction(fresh, '/confirm')!, again.url), { form: hiddenFields(fresh) }, h.issuer);
+      expect(done.url.origin).not.toBe(h.issuer);
+      const tokens = await oidc.authorizationCodeGrant(rp, done.url, { pkceCodeVerifier: verifier });
+      expect(await userinfo(rp, tokens)).toBe(who.citizenId);
+    });
+
+    it('applies a lowered policy at once to tokens already issued, without asking', async () => {
+      const who = await h.citizen();
+      const client = await managedClient('full');
+      const rp = await relyingParty(h, client);
+      const browser = new ScriptedBrowser();
+      const first = await signIn(rp, browser, who);
+      expect(await userinfo(rp, first.tokens)).toBe(who.citizenId);
+
+      await changePolicy(client.client_id, 'masked');
+      expect(await userinfo(rp, first.tokens)).toBe(masked(who.citizenId));
+      const refreshed = await oidc.refreshTokenGrant(rp, first.tokens.refresh_token!);
+      expect(await userinfo(rp, refreshed)).toBe(masked(who.citizenId));
+      expect((await signIn(rp, browser, who)).consentPages).toEqual([]);
+
+      await changePolicy(client.client_id, 'none');
+      expect(await userinfo(rp, refreshed)).toBeUndefined();
+      expect(await userinfo(rp, await oidc.refreshTokenGrant(rp, refreshed.refresh_token!))).toBeUndefined();
+    });
   });
 
   it('gives pairwise clients of different sectors different subjects, and public ones the public sub', async () => {

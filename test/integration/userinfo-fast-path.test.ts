@@ -108,6 +108,19 @@ describe.each(backends)('userinfo fast path ($backend)', ({ backend, enabled }) 
     }
   });
 
+  it.skipIf(!enabled)('withholds citizen_id from a grant allowed before the client\'s policy revealed more, as oidc-provider does', async () => {
+    const { tokens, client } = await signIn({ scope: 'openid citizen_id', citizenIdRelease: 'masked' }, { scope: 'openid citizen_id' });
+    // What an approved raise publishes (admin/client-service.ts): the new policy, and the second from which consents count.
+    const clients = new fast.yihao.services.Adapter('Client');
+    const metadata = await clients.find(client.client_id);
+    await clients.upsert(client.client_id, { ...metadata, citizen_id_release: 'full', citizen_id_consent_since: Math.floor(Date.now() / 1000) + 1 } as never);
+    const { answer, builtBy } = await compare({ headers: bearer(tokens.access_token) });
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ sub: tokens.claims()!.sub });
+    expect(JSON.parse(answer.body)).not.toHaveProperty('citizen_id');
+    expect(builtBy).toEqual({ fast: ['fast path'], reference: ['oidc-provider'] });
+  });
+
   it.skipIf(!enabled)('refuses a DPoP-bound token presented as a Bearer token, as oidc-provider does, and serves it with its proof', async () => {
     const key = await oidc.randomDPoPKeyPair('ES256');
     const { tokens, rp } = await signIn({ scope: 'openid profile', dpopRequired: true }, { scope: 'openid profile' }, key);

@@ -80,6 +80,7 @@ export function consentPage(
 <ul>${items}${resources}</ul>
 <form method="post" action="/interaction/${p.uid}/confirm">
 <input type="hidden" name="csrf" value="${p.csrf}">
+<input type="hidden" name="citizen_id_release" value="${p.citizenIdRelease}">
 <button type="submit">${t.allow}</button>
 </form>
 <form method="post" action="/interaction/${p.uid}/abort">

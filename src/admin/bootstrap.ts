@@ -49,27 +49,32 @@ export function adminBootstrap({ db, departments, assignments, accounts, audit }
     },
 
     /**
-     * Records a client that the CLI registered as an active client of `department`, with its
-     * settings as approved ones, so that the console shows and edits it like a client made there;
-     * from then on its changes go through review like any other client's. The administrator
-     * running the CLI is its only reviewer here: creating is the bootstrap step.
+     * Records a client that the CLI registered, before it is published: its `admin.client.created`
+     * event and, under `department`, an active client with its settings as approved ones, so that
+     * the console shows and edits it like a client made there; from then on its changes go through
+     * review like any other client's. The administrator running the CLI is its only reviewer here:
+     * creating is the bootstrap step. No department yet (a fresh installation): the event alone.
      */
-    async adoptClient(input: { clientId: string; settings: ClientSettings; secretDigest: string | undefined; department: Department }): Promise<void> {
+    async adoptClient(input: { clientId: string; settings: ClientSettings; secretDigest: string | undefined; department: Department | undefined }): Promise<void> {
+      const { department } = input;
       const now = Date.now();
+      // The client and its record commit together.
       await db.transaction(async (trx) => {
-        await clientStore(trx).insert({
-          clientId: input.clientId,
-          departmentId: input.department.id,
-          status: 'active',
-          settings: input.settings,
-          name: input.settings.client_name,
-          secretDigest: input.secretDigest,
-          version: 1,
-          createdBy: 'cli',
-          createdAt: now,
-          updatedAt: now,
-        });
-        await record(trx, 'admin.client.created', { departmentId: input.department.id, clientId: input.clientId }, { client_id: input.clientId, via: 'cli', after: input.settings });
+        if (department) {
+          await clientStore(trx).insert({
+            clientId: input.clientId,
+            departmentId: department.id,
+            status: 'active',
+            settings: input.settings,
+            name: input.settings.client_name,
+            secretDigest: input.secretDigest,
+            version: 1,
+            createdBy: 'cli',
+            createdAt: now,
+            updatedAt: now,
+          });
+        }
+        await record(trx, 'admin.client.created', { departmentId: department?.id, clientId: input.clientId }, { client_id: input.clientId, via: 'cli', after: input.settings });
       });
     },
 

@@ -3,6 +3,7 @@
  * event is added here first, and the portal's labels test then asks for its words in each locale.
  */
 export const AUDIT_ACTIONS = [
+  'account.created',
   'account.disabled',
   'account.enabled',
   'account.locked',
@@ -58,7 +59,10 @@ export const AUDIT_ACTIONS = [
   'vc.presentation_refused',
 ] as const;
 
-/** Operators' actions are named by the admin route table (`admin.client.created`, ...): one family. */
+/**
+ * Operators' actions are named by the admin route table (`admin.client.created`, ...), and the
+ * CLI's acts with the server's authority by the same family (`admin.upstream.added`): one family.
+ */
 export type AdminAction = `admin.${string}`;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number] | AdminAction;

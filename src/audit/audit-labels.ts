@@ -11,6 +11,7 @@ const ACTION_WORDS: Record<Lang, Record<ListedAction, string>> = {
     'login.failed': '登录失败',
     'login.locked': '账号锁定期间尝试登录',
     'account.locked': '账号被暂时锁定',
+    'account.created': '管理员创建账号',
     'account.disabled': '账号被停用',
     'account.enabled': '账号恢复启用',
     'consent.revoked': '撤销应用授权',
@@ -66,6 +67,7 @@ const ACTION_WORDS: Record<Lang, Record<ListedAction, string>> = {
     'login.failed': 'Sign-in failed',
     'login.locked': 'Sign-in attempt while locked',
     'account.locked': 'Account locked for a while',
+    'account.created': 'Account created by an administrator',
     'account.disabled': 'Account disabled',
     'account.enabled': 'Account enabled again',
     'consent.revoked': 'App access revoked',
@@ -145,6 +147,10 @@ const OPERATOR_ACTION_WORDS: Record<Lang, Record<string, string>> = {
     'admin.account.looked_up': '查询公民账号',
     'admin.account.enable_requested': '申请恢复启用账号',
     'admin.account.enable_rejected': '驳回恢复启用账号申请',
+    'admin.upstream.added': '接入外部身份服务',
+    'admin.upstream.disabled': '停用外部身份服务',
+    'admin.upstream.enabled': '恢复启用外部身份服务',
+    'admin.upstream.updated': '修改外部身份服务设置',
   },
   en: {
     'admin.department.created': 'Department created',
@@ -169,6 +175,10 @@ const OPERATOR_ACTION_WORDS: Record<Lang, Record<string, string>> = {
     'admin.account.looked_up': 'Citizen account looked up',
     'admin.account.enable_requested': 'Enabling an account requested',
     'admin.account.enable_rejected': 'Request to enable an account rejected',
+    'admin.upstream.added': 'External identity provider connected',
+    'admin.upstream.disabled': 'External identity provider disabled',
+    'admin.upstream.enabled': 'External identity provider enabled again',
+    'admin.upstream.updated': 'External identity provider setting changed',
   },
 };
 

@@ -20,6 +20,7 @@ export const accountCreateCommand: Command = {
 
 Creates a citizen account bound to one citizen ID number, with a password read from
 the first line of stdin. The ID number is printed only masked (110105********002X).
+Audited as account.created (by the account's sub; the citizen sees it in the portal).
 
   printf '%s\\n' "$PASSWORD" | yihao account create --citizen-id "$ID" --name "Li Wei" --password-stdin
 
@@ -37,7 +38,13 @@ Options:
     if (!opts['password-stdin']) throw usageError(this.name, '--password-stdin is required: the password is read from stdin, never from the command line');
     const password = await readPasswordLine(stdin);
     const config = loadConfig(env);
-    const account = await withYihao(config, (yihao) => yihao.accounts.create({ citizenId, name, password, phone: opts.phone }));
+    const account = await withYihao(config, async (yihao) => {
+      const created = await yihao.accounts.create({ citizenId, name, password, phone: opts.phone });
+      // Named by sub, never by the ID number. Written just after the account: `accounts.create`
+      // takes no transaction of the caller's yet (docs/audit.md).
+      await yihao.services.audit.append({ action: 'account.created', actorType: 'system', actorId: 'cli', accountId: created.sub, details: { via: 'cli', assurance: created.assurance } });
+      return created;
+    });
     const masked = maskCitizenId(citizenId);
     out.result(opts.json, { sub: account.sub, citizen_id_masked: masked, name: account.name }, [
       `sub: ${account.sub}`,

@@ -103,16 +103,16 @@ Options:
       const { bootstrap } = yihao.admin.services;
       // Resolved first: a wrong --department creates nothing.
       const department = await bootstrap.departmentForClient(opts.department);
-      const created = await yihao.clients.register(input);
+      const created = await yihao.clients.prepare(input);
       const m = created.metadata;
-      if (department) {
-        await bootstrap.adoptClient({
-          clientId: created.client_id,
-          settings: created.settings,
-          secretDigest: typeof m.client_secret === 'string' ? m.client_secret : undefined,
-          department,
-        });
-      }
+      // Recorded (and put under its department) first, then live: no client serves without its record.
+      await bootstrap.adoptClient({
+        clientId: created.client_id,
+        settings: created.settings,
+        secretDigest: typeof m.client_secret === 'string' ? m.client_secret : undefined,
+        department,
+      });
+      await yihao.clients.publish(created);
       return { created, department };
     });
     // The stored `client_secret` is the keyed hash: show the secret itself, and only here.

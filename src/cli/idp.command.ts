@@ -1,9 +1,9 @@
-import { loadConfig } from '../config/index.js';
+import { loadConfig, type Config } from '../config/index.js';
 import { YihaoError } from '../errors.js';
 // Not the federation index: that loads oidc-provider, which the CLI loads only when it must.
 import { backchannelLogoutPath, CALLBACK_PATH, SIGNED_OUT_PATH } from '../federation/paths.js';
 import { upstreamInput, type Upstream, type UpstreamInput } from '../federation/upstream.js';
-import { createUpstreamStore } from '../federation/upstream-store.js';
+import { createUpstreamStore, type UpstreamStore } from '../federation/upstream-store.js';
 import { createLinkedIdentities } from '../federation/linked-identities.js';
 import { parseOptions, required, usageError } from './args.js';
 import type { Command, CommandContext } from './command.js';
@@ -76,10 +76,9 @@ function checkInput(input: UpstreamInput): void {
   throw new YihaoError('invalid_input', `${option} ${issue.message}`);
 }
 
-/** What operators and scripts see of an upstream: never its secret or private key. */
-const describe = (u: Upstream, issuer: string) => ({
+/** An upstream's definition, as its audit event records it: never its secret or private key. */
+const definition = (u: Upstream) => ({
   name: u.name,
-  status: u.status,
   display_name: u.displayName,
   display_name_en: u.displayNameEn,
   issuer: u.issuer,
@@ -95,15 +94,45 @@ const describe = (u: Upstream, issuer: string) => ({
   channels: u.channels,
   par: u.usePar,
   sign_out_upstream: u.signOutUpstream,
-  redirect_uri: `${issuer}${CALLBACK_PATH}`,
-  backchannel_logout_uri: `${issuer}${backchannelLogoutPath(u.name)}`,
-  ...(u.signOutUpstream ? { post_logout_redirect_uri: `${issuer}${SIGNED_OUT_PATH}` } : {}),
-  ...(u.publicJwk ? { public_jwk: u.publicJwk } : {}),
 });
+
+/** What operators and scripts see of an upstream: never its secret or private key. */
+function describe(u: Upstream, issuer: string) {
+  const { name, ...settings } = definition(u);
+  return {
+    name,
+    status: u.status,
+    ...settings,
+    redirect_uri: `${issuer}${CALLBACK_PATH}`,
+    backchannel_logout_uri: `${issuer}${backchannelLogoutPath(u.name)}`,
+    ...(u.signOutUpstream ? { post_logout_redirect_uri: `${issuer}${SIGNED_OUT_PATH}` } : {}),
+    ...(u.publicJwk ? { public_jwk: u.publicJwk } : {}),
+  };
+}
+
+const noSuchUpstream = (name: string) => new YihaoError('not_found', `no upstream named "${name}" ('yihao idp list' lists them)`, 404);
+
+type UpstreamAction = 'admin.upstream.added' | 'admin.upstream.disabled' | 'admin.upstream.enabled' | 'admin.upstream.updated';
+type RecordUpstream = (action: UpstreamAction, name: string, details: Record<string, unknown>) => Promise<void>;
+
+/**
+ * Runs `change` on the upstreams in one transaction with its audit event. An upstream decides who
+ * can sign in (one capped at urn:yihao:loa:2 links to any account by citizen ID), so no change to
+ * one lands without its record; the CLI acts as the system.
+ */
+function changeUpstreams<T>(config: Config, change: (store: UpstreamStore, record: RecordUpstream) => Promise<T>): Promise<T> {
+  return withYihao(config, (yihao) =>
+    yihao.stores.db.transaction((trx) =>
+      change(createUpstreamStore(trx, yihao.services.sealer), (action, name, details) =>
+        yihao.services.audit.append({ action, actorType: 'system', actorId: 'cli', details: { upstream: name, via: 'cli', ...details } }, { trx }),
+      ),
+    ),
+  );
+}
 
 export const idpAddCommand: Command = {
   name: 'idp add',
-  summary: 'Connect an upstream identity provider (a regional or departmental OIDC login)',
+  summary: 'Connect an upstream identity provider (a regional or departmental OIDC login; audited)',
   usage: `Usage: yihao idp add --name N --issuer URL --client-id ID
          (--client-secret-stdin [--client-secret-post] | --private-key-jwt)
          --citizen-id-claim C [--name-claim C] [--phone-claim C] [--scope S]
@@ -167,7 +196,11 @@ Options:
     checkInput(input);
     const secret = secretIn ? await readClientSecretLine(stdin) : undefined;
     const config = loadConfig(env);
-    const added = await withYihao(config, (yihao) => createUpstreamStore(yihao.stores.db, yihao.services.sealer).add(input, secret));
+    const added = await changeUpstreams(config, async (store, record) => {
+      const upstream = await store.add(input, secret);
+      await record('admin.upstream.added', upstream.name, { after: definition(upstream) });
+      return upstream;
+    });
     const shown = describe(added, config.issuer);
     out.result(opts.json, shown, [
       `added upstream ${added.name} (${added.issuer})`,
@@ -200,7 +233,7 @@ Lists the upstream identity providers (active and disabled); never their secrets
 function statusCommand(status: 'disabled' | 'active', verb: 'disable' | 'enable'): Command {
   return {
     name: `idp ${verb}`,
-    summary: verb === 'disable' ? 'Stop offering an upstream identity provider (its links stay)' : 'Offer a disabled upstream identity provider again',
+    summary: verb === 'disable' ? 'Stop offering an upstream identity provider (its links stay; audited)' : 'Offer a disabled upstream identity provider again (audited)',
     usage: `Usage: yihao idp ${verb} NAME [--json]
 
 ${verb === 'disable' ? 'Removes the upstream from the login page at once (within seconds on every instance) and refuses\nsign-ins through it. Linked identities are kept, so enabling it again restores them.' : 'Offers a disabled upstream on the login page again.'}`,
@@ -211,8 +244,11 @@ ${verb === 'disable' ? 'Removes the upstream from the login page at once (within
       if (name === undefined) throw usageError(this.name, 'the upstream NAME is required');
       if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(name)) throw usageError(this.name, 'NAME is 1-32 characters of a-z 0-9 -');
       const config = loadConfig(env);
-      const changed = await withYihao(config, (yihao) => createUpstreamStore(yihao.stores.db, yihao.services.sealer).setStatus(name, status));
-      if (!changed) throw new YihaoError('not_found', `no upstream named "${name}" ('yihao idp list' lists them)`, 404);
+      await changeUpstreams(config, async (store, record) => {
+        const before = (await store.find(name))?.status;
+        if (!before || !(await store.setStatus(name, status))) throw noSuchUpstream(name);
+        await record(verb === 'disable' ? 'admin.upstream.disabled' : 'admin.upstream.enabled', name, { status: { before, after: status } });
+      });
       out.result(opts.json, { name, status }, [`${name}: ${status}`]);
     },
   };
@@ -237,7 +273,7 @@ through that identity links afresh by citizen ID. The account and its sessions s
     const config = loadConfig(env);
     const account = await withYihao(config, async (yihao) => {
       const upstream = await createUpstreamStore(yihao.stores.db, yihao.services.sealer).find(name);
-      if (!upstream) throw new YihaoError('not_found', `no upstream named "${name}" ('yihao idp list' lists them)`, 404);
+      if (!upstream) throw noSuchUpstream(name);
       const unlinked = await createLinkedIdentities(yihao.stores.db, yihao.services.vault).unlink(upstream.issuer, sub, (trx, account) =>
         yihao.services.audit.append({ action: 'federation.unlinked', actorType: 'operator', actorId: 'cli', accountId: account.sub, details: { upstream: name, upstream_sub: sub } }, { trx }),
       );
@@ -250,7 +286,7 @@ through that identity links afresh by citizen ID. The account and its sessions s
 
 export const idpSetCommand: Command = {
   name: 'idp set',
-  summary: 'Change a setting of an upstream identity provider',
+  summary: 'Change a setting of an upstream identity provider (audited)',
   usage: `Usage: yihao idp set NAME --sign-out-upstream on|off [--json]
 
 --sign-out-upstream on: when a citizen who signed in through upstream NAME signs out of Yihao in a
@@ -266,9 +302,10 @@ Sign-outs without a browser (password reset, an operator disabling an account) l
     const value = required(this.name, opts['sign-out-upstream'], '--sign-out-upstream');
     if (value !== 'on' && value !== 'off') throw usageError(this.name, '--sign-out-upstream takes on or off');
     const config = loadConfig(env);
-    const updated = await withYihao(config, async (yihao) => {
-      const store = createUpstreamStore(yihao.stores.db, yihao.services.sealer);
-      if (!(await store.setSignOutUpstream(name, value === 'on'))) throw new YihaoError('not_found', `no upstream named "${name}" ('yihao idp list' lists them)`, 404);
+    const updated = await changeUpstreams(config, async (store, record) => {
+      const before = await store.find(name);
+      if (!before || !(await store.setSignOutUpstream(name, value === 'on'))) throw noSuchUpstream(name);
+      await record('admin.upstream.updated', name, { before: { sign_out_upstream: before.signOutUpstream }, after: { sign_out_upstream: value === 'on' } });
       return (await store.find(name))!;
     });
     const shown = describe(updated, config.issuer);

@@ -81,15 +81,17 @@ export interface CreatedClient {
 }
 
 /**
- * Registers relying parties, active at once and outside any department (the CLI then puts them
- * under one: admin/bootstrap.ts). Settings go through the one client schema; the metadata is then
- * checked by oidc-provider's own client validation.
+ * Registers relying parties, active at once and outside any department. Settings go through the
+ * one client schema; the metadata is then checked by oidc-provider's own client validation. The
+ * CLI prepares a client, records it (under a department: admin/bootstrap.ts) and only then
+ * publishes it, so that none goes live without its record; `register` does both at once, for code
+ * that seeds clients directly (tests, benchmarks).
  */
 export function createClientRegistry({ Adapter, provider, secrets }: { Adapter: AdapterConstructor; provider: () => Provider; secrets: ClientSecrets }) {
   const store = new Adapter('Client');
   return {
-    /** Registers a client from its settings (`ClientSettingsInput`, metadata names). */
-    async register(input: ClientSettingsInput): Promise<CreatedClient> {
+    /** A client from its settings (`ClientSettingsInput`, metadata names), checked but not live yet. */
+    async prepare(input: ClientSettingsInput): Promise<CreatedClient> {
       const parsed = clientSettings.safeParse(input);
       if (!parsed.success) throw new YihaoError('invalid_input', settingsProblem(parsed.error.issues[0]!));
       const settings = parsed.data;
@@ -102,8 +104,17 @@ export function createClientRegistry({ Adapter, provider, secrets }: { Adapter: 
         const err = e as { error?: string; error_description?: string };
         throw new YihaoError('invalid_input', err.error_description ?? err.error ?? 'invalid client metadata');
       }
-      await store.upsert(clientId, metadata as never);
       return { client_id: clientId, ...(secret ? { client_secret: secret.secret } : {}), metadata, settings };
+    },
+    /** Puts a prepared client live: the provider serves it from now on. */
+    async publish(created: CreatedClient): Promise<void> {
+      await store.upsert(created.client_id, created.metadata as never);
+    },
+    /** Prepares and publishes a client at once, unrecorded. */
+    async register(input: ClientSettingsInput): Promise<CreatedClient> {
+      const created = await this.prepare(input);
+      await this.publish(created);
+      return created;
     },
     /** The same, from the camelCase spelling. */
     async create(input: ClientInput): Promise<CreatedClient> {

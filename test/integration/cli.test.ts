@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
+import { refuseAuditEvents } from '../support/audit.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { runYihao, type CliRun } from '../support/yihao-cli.js';
 
@@ -42,6 +43,28 @@ async function countAccounts(dir: string, name: string): Promise<number> {
   try {
     const [row] = await db('accounts').where({ name }).count({ n: '*' });
     return Number(row?.n);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** The audit events `where` selects, in the store the CLI wrote, with their details parsed. */
+async function auditEvents(dir: string, where: Record<string, string>): Promise<Record<string, unknown>[]> {
+  const db = openDatabase({ dataDir: dir });
+  try {
+    const rows = (await db('audit_events').where(where).orderBy('id').select('action', 'actor_type', 'actor_id', 'account_id', 'client_id', 'department_id', 'details')) as { details: string | null }[];
+    return rows.map((r) => ({ ...r, details: r.details === null ? null : (JSON.parse(r.details) as unknown) }));
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** The names of the clients that the provider serves (its Client store). */
+async function liveClientNames(dir: string): Promise<string[]> {
+  const db = openDatabase({ dataDir: dir });
+  try {
+    const rows = (await db('oidc_models').where({ model: 'Client' }).select('payload')) as { payload: string }[];
+    return rows.map((r) => (JSON.parse(r.payload) as { client_name?: string }).client_name ?? '');
   } finally {
     await db.destroy();
   }
@@ -148,6 +171,56 @@ describe('yihao CLI', () => {
       });
       expect(run.stdout + run.stderr).not.toContain(id);
       expect(run.stdout + run.stderr).not.toContain(id.slice(6, 14));
+    });
+
+    it('records a client it creates before any department exists in the audit log, as the system, without its secret', async () => {
+      const run = await yihao(['client', 'create', '--json', '--name', 'Pension office', '--redirect-uri', 'https://pension.example.gov.cn/cb']);
+      expect(run.code).toBe(0);
+      const created = JSON.parse(run.stdout) as { client_id: string; client_secret: string; department_id: string | null };
+      expect(created.department_id).toBeNull();
+      const events = await auditEvents(dataDir, { client_id: created.client_id });
+      expect(events).toEqual([
+        {
+          action: 'admin.client.created',
+          actor_type: 'system',
+          actor_id: 'cli',
+          account_id: null,
+          client_id: created.client_id,
+          department_id: null,
+          details: { client_id: created.client_id, via: 'cli', after: expect.objectContaining({ client_name: 'Pension office', redirect_uris: ['https://pension.example.gov.cn/cb'] }) },
+        },
+      ]);
+      expect(JSON.stringify(events)).not.toContain(created.client_secret);
+      expect(JSON.stringify(events)).not.toMatch(/hmac\d+\$/);
+    });
+
+    it('puts no client live when its audit record cannot be written', async () => {
+      const dir = freshDir();
+      expect((await yihao(['migrate'], { dir })).code).toBe(0);
+      const db = openDatabase({ dataDir: dir });
+      try {
+        await refuseAuditEvents(db, 'admin.client.created');
+        const run = await yihao(['client', 'create', '--name', 'Unrecorded office', '--redirect-uri', 'https://unrecorded.example.gov.cn/cb'], { dir });
+        expect(run.code).toBe(1);
+        expect(run.stdout).toBe('');
+      } finally {
+        await db.destroy();
+      }
+      expect(await liveClientNames(dir)).not.toContain('Unrecorded office');
+    });
+
+    it('records an account it creates in the audit log, as the system and by sub, never with the ID number', async () => {
+      const id = syntheticCitizenId();
+      const run = await yihao(['account', 'create', '--citizen-id', id, '--name', 'Zhao Lei', '--password-stdin', '--json'], { input: PASSWORD });
+      expect(run.code).toBe(0);
+      const { sub } = JSON.parse(run.stdout) as { sub: string };
+      const events = await auditEvents(dataDir, { account_id: sub });
+      expect(events).toEqual([
+        { action: 'account.created', actor_type: 'system', actor_id: 'cli', account_id: sub, client_id: null, department_id: null, details: { via: 'cli', assurance: 'self_asserted' } },
+      ]);
+      expect(JSON.stringify(events)).not.toContain(id);
+      expect(JSON.stringify(events)).not.toContain(id.slice(6, 14));
+      expect(JSON.stringify(events)).not.toContain('Zhao Lei');
     });
 
     it('refuses a second account for the same ID number and creates nothing', async () => {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, generateKeyPair } from 'jose';
 import type { Department } from '../../src/admin/index.js';
+import { refuseAuditEvents } from '../support/audit.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { buildCli, pgUrlWithSchema, runYihao, type CliRun } from '../support/yihao-cli.js';
@@ -123,6 +124,31 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
     expectFailure(await yihao(['client', 'list', '--kind', 'fridge']), 2, /--kind must be one of web, mobile, ciba, kiosk, counter, service/);
     expectFailure(await yihao(['client', 'list', '--department', 'dp_nosuchdepartment']), 2, /no department has that --department/);
     expectFailure(await yihao(['client', 'list', 'extra']), 2, /unexpected argument/);
+  });
+
+  it.skipIf(!enabled)('records the clients it creates under their department as the system, without their secret; none goes live without its record', async () => {
+    const created = await events(service.client_id, 'admin.client.created');
+    expect(created).toEqual([{ actor_type: 'system', actor_id: 'cli', channel: null, details: expect.anything() }]);
+    const details = (typeof created[0]!.details === 'string' ? JSON.parse(created[0]!.details) : created[0]!.details) as Json;
+    expect(details).toMatchObject({ client_id: service.client_id, via: 'cli', after: { kind: 'service', client_name: '社保后台' } });
+    expect(JSON.stringify(created)).not.toContain(service.client_secret);
+    expect(JSON.stringify(created)).not.toMatch(/hmac\d+\$/);
+    expect(await h.yihao.stores.db('audit_events').where({ client_id: service.client_id, action: 'admin.client.created' }).first()).toMatchObject({ department_id: dept.province.id });
+
+    // The live client is published only after the client and its record are committed.
+    const liveNames = async () =>
+      ((await h.yihao.stores.db('oidc_models').where({ model: 'Client' }).select('payload')) as { payload: string }[]).map((r) => (JSON.parse(r.payload) as Json).client_name as string);
+    const allow = await refuseAuditEvents(h.yihao.stores.db, 'admin.client.created');
+    try {
+      const run = await yihao(['client', 'create', '--kind', 'service', '--name', '未留记录的应用', '--department', dept.province.id]);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+    } finally {
+      await allow();
+    }
+    expect(await liveNames()).not.toContain('未留记录的应用');
+    expect(await liveNames()).toContain('社保后台');
+    expect(await h.yihao.stores.db('client_registrations').where({ name: '未留记录的应用' })).toEqual([]);
   });
 
   it.skipIf(!enabled)('shows a client with its approved settings, never its secret or the secret’s hash; an unknown id exits 3', async () => {

@@ -1,6 +1,7 @@
 /**
- * `yihao idp add|list|disable|enable`: the real launcher as a child process, on a fresh SQLite
- * store, read back as the server reads it.
+ * `yihao idp add|list|disable|enable|set|unlink`: the real launcher as a child process, on a fresh
+ * SQLite store, read back as the server reads it. Each change of who can sign in is audited as the
+ * system, in the change's own transaction, and never with the upstream's secret.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
+import { refuseAuditEvents } from '../support/audit.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { runYihao, type CliRun } from '../support/yihao-cli.js';
 
@@ -27,6 +29,32 @@ function expectBadInput(run: Run, message: RegExp): void {
   expect(run.stderr).toMatch(message);
   expect(run.stdout).toBe('');
   expect(run.code).toBe(2);
+}
+
+/** The audit events about upstream definitions, oldest first, as stored. */
+async function upstreamEvents(): Promise<{ action: string; actor_type: string; actor_id: string; details: Record<string, unknown> }[]> {
+  const db = openDatabase({ dataDir });
+  try {
+    const rows = (await db('audit_events').where('action', 'like', 'admin.upstream.%').orderBy('id').select('action', 'actor_type', 'actor_id', 'details')) as { action: string; actor_type: string; actor_id: string; details: string }[];
+    return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Runs `use` with the store refusing audit events of `action`, as a failing audit store would. */
+async function withAuditRefused(action: string, use: () => Promise<void>): Promise<void> {
+  const db = openDatabase({ dataDir });
+  try {
+    const allow = await refuseAuditEvents(db, action);
+    try {
+      await use();
+    } finally {
+      await allow();
+    }
+  } finally {
+    await db.destroy();
+  }
 }
 
 const base = ['idp', 'add', '--name', 'province', '--issuer', 'https://sso.province.example.gov.cn/', '--client-id', 'yihao', '--citizen-id-claim', 'id_number'];
@@ -115,6 +143,77 @@ describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
     expect(on.stdout).toBe('province: sign-out-upstream on\nregister at the upstream: post_logout_redirect_uri: https://id.example.gov.cn/federation/signed-out\n');
   });
 
+  it('audits adding, disabling, enabling and changing an upstream as the system via the CLI, never with its secret', async () => {
+    const events = await upstreamEvents();
+    const system = { actor_type: 'system', actor_id: 'cli' };
+    expect(events).toEqual([
+      {
+        ...system,
+        action: 'admin.upstream.added',
+        details: {
+          upstream: 'province',
+          via: 'cli',
+          after: {
+            name: 'province',
+            display_name: '某省统一身份认证',
+            display_name_en: 'Province Sign-In',
+            issuer: 'https://sso.province.example.gov.cn',
+            client_id: 'yihao',
+            client_auth: 'client_secret_basic',
+            scope: 'openid profile id_card',
+            citizen_id_claim: 'id_number',
+            name_claim: 'name',
+            phone_claim: 'phone_number',
+            acr_map: { 'urn:province:high': 'urn:yihao:loa:2' },
+            max_acr: 'urn:yihao:loa:2',
+            trust_amr: true,
+            channels: ['web'],
+            par: false,
+            sign_out_upstream: true,
+          },
+        },
+      },
+      { ...system, action: 'admin.upstream.added', details: expect.objectContaining({ upstream: 'dept', via: 'cli', after: expect.objectContaining({ client_auth: 'private_key_jwt', max_acr: 'urn:yihao:loa:1', channels: ['web', 'kiosk'] }) }) },
+      { ...system, action: 'admin.upstream.disabled', details: { upstream: 'province', via: 'cli', status: { before: 'active', after: 'disabled' } } },
+      { ...system, action: 'admin.upstream.enabled', details: { upstream: 'province', via: 'cli', status: { before: 'disabled', after: 'active' } } },
+      { ...system, action: 'admin.upstream.updated', details: { upstream: 'province', via: 'cli', before: { sign_out_upstream: true }, after: { sign_out_upstream: false } } },
+      { ...system, action: 'admin.upstream.updated', details: { upstream: 'province', via: 'cli', before: { sign_out_upstream: false }, after: { sign_out_upstream: true } } },
+    ]);
+    // Neither a secret, nor a sealed credential, nor the private_key_jwt upstream's private key.
+    expect(JSON.stringify(events)).not.toMatch(/"d":/);
+    const db = openDatabase({ dataDir });
+    try {
+      const everything = JSON.stringify(await db('audit_events').select());
+      expect(everything).not.toContain(SECRET);
+      for (const { sealed_credential } of (await db('federation_upstreams').select('sealed_credential')) as { sealed_credential: string }[]) {
+        expect(everything).not.toContain(sealed_credential);
+      }
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('adds, disables and changes no upstream when its audit event cannot be written', async () => {
+    await withAuditRefused('admin.upstream.added', async () => {
+      const run = await yihao(['idp', 'add', '--name', 'unrecorded', ...base.slice(4), '--client-secret-stdin'], `${SECRET}\n`);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).not.toContain(SECRET);
+    });
+    await withAuditRefused('admin.upstream.disabled', async () => {
+      expect((await yihao(['idp', 'disable', 'dept'])).code).toBe(1);
+    });
+    await withAuditRefused('admin.upstream.updated', async () => {
+      expect((await yihao(['idp', 'set', 'dept', '--sign-out-upstream', 'on'])).code).toBe(1);
+    });
+    const listed = JSON.parse((await yihao(['idp', 'list', '--json'])).stdout) as { name: string; status: string; sign_out_upstream: boolean }[];
+    expect(listed.map((u) => [u.name, u.status, u.sign_out_upstream])).toEqual([
+      ['dept', 'active', false],
+      ['province', 'active', true],
+    ]);
+    expect((await upstreamEvents()).length).toBe(6);
+  });
+
   it('unlinks an upstream identity from its account, audited', async () => {
     const created = await yihao(['account', 'create', '--citizen-id', syntheticCitizenId(), '--name', '韩五', '--password-stdin', '--json'], 'a-long-enough-password\n');
     expect(created.code).toBe(0);
@@ -171,5 +270,7 @@ describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
     expectBadInput(await yihao(['idp', 'disable']), /the upstream NAME is required/);
     expectBadInput(await yihao(['idp', 'list', '--bogus']), /unknown option --bogus/);
     expectBadInput(await yihao(['idp', 'remove']), /'idp' has no command 'remove'/);
+    // What was refused left no record of a change that did not happen.
+    expect((await upstreamEvents()).length).toBe(6);
   });
 });

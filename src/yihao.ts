@@ -408,7 +408,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
       await auditSealer.stop();
       if (!opts.stores) {
         await stores.db.destroy();
-        await stores.redis?.quit();
+        // Redis may be down as the instance stops: what is still queued for it is dropped, not waited on.
+        await stores.redis?.quit().catch(() => stores.redis?.disconnect());
       }
     },
   };

@@ -154,11 +154,30 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     if (!signed || claim.seq > signed.seq) signed = { seq: claim.seq, hash: claim.hash };
   }
 
-  /** In order, off the sealing path (a stalled Redis must not hold the chain back); a later line covers an earlier one that failed. */
+  // The newest checkpoint line not yet written to the anchor; only the newest matters.
+  let anchorNext: { line: string; seq: number } | undefined;
+  let anchorWriting: Promise<void> = Promise.resolve();
+  /**
+   * Off the sealing path (a stalled Redis must not hold the chain back), one write at a time, and
+   * only the newest line: while Redis is slow or down, the lines in between are skipped, not queued.
+   */
   function keepAnchor(line: string, seq: number): void {
     const anchor = opts.anchor;
     if (!anchor) return;
-    exports = exports.then(() => anchor.write(line, seq)).catch((e: unknown) => log.warn({ component: 'audit', error: (e as Error).message }, 'audit anchor could not be written'));
+    const idle = anchorNext === undefined;
+    anchorNext = { line, seq };
+    if (!idle) return;
+    anchorWriting = anchorWriting.then(async () => {
+      while (anchorNext) {
+        const next = anchorNext;
+        try {
+          await anchor.write(next.line, next.seq);
+        } catch (e) {
+          log.warn({ component: 'audit', error: (e as Error).message }, 'audit anchor could not be written');
+        }
+        if (anchorNext === next) anchorNext = undefined;
+      }
+    });
   }
 
   function exportLine(line: string): void {
@@ -246,6 +265,7 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     async sealNow(): Promise<SealPass> {
       const r = await once();
       await exports;
+      await anchorWriting;
       return r;
     },
     /** Stops the timer, waits for a pass in flight and its exports, and frees the lease for another instance. */
@@ -255,6 +275,7 @@ export function createAuditSealer(opts: AuditSealerOptions) {
       timer = undefined;
       await running?.catch(() => undefined);
       await exports;
+      await anchorWriting;
       if (leader) {
         leader = false;
         await db('audit_sealer_lease').where({ name: 'sealer', holder }).update({ holder: null, expires_at: 0 }).catch(() => undefined);

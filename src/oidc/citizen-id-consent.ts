@@ -19,7 +19,10 @@ type Dated = { iat?: number | undefined };
 
 const CITIZEN_ID = 'citizen_id';
 
-const predates = (since: number | undefined, grant: Dated | undefined): boolean => since !== undefined && !((grant?.iat ?? 0) >= since);
+// A grant made in this request has no `iat` of its own yet (oidc-provider dates only the stored
+// record): it is new, not older. No grant at all releases nothing.
+const predates = (since: number | undefined, grant: Dated | undefined): boolean =>
+  since !== undefined && (grant === undefined || (grant.iat !== undefined && grant.iat < since));
 
 /** The policy `citizen_id` is released under from `grant`: the client's, or `none` for a grant dated before it. */
 export const citizenIdReleaseFrom = (client: ClientLike, grant: Dated | undefined): CitizenIdRelease =>
@@ -47,5 +50,5 @@ export const allowsCitizenId = (scopes: readonly string[], claims: readonly stri
  * Call it before the grant is saved.
  */
 export function dateCitizenIdConsent(since: number | undefined, grant: Dated): void {
-  if (predates(since, grant)) grant.iat = Math.max(Math.floor(Date.now() / 1000), since!);
+  if (since !== undefined && !(grant.iat !== undefined && grant.iat >= since)) grant.iat = Math.max(Math.floor(Date.now() / 1000), since);
 }

@@ -145,9 +145,11 @@ export function grantFromAllowed(ctx: KoaContextWithOIDC, before: AllowedBefore,
   if (scopes.length) grant.addOIDCScope(scopes.join(' '));
   const allowedClaims = new Set(before.claims);
   // Under the client's scopes as registered now (claims.ts): a registration narrowed since is obeyed.
-  const asked = claimsForClient(client, (oidc.requestParamClaims as Set<string> | undefined) ?? []).allowed;
-  const claims = asked.filter((c) => allowedClaims.has(c) && !ASKED_EVERY_TIME.has(c));
+  const named = claimsForClient(client, (oidc.requestParamClaims as Set<string> | undefined) ?? []);
+  const claims = named.allowed.filter((c) => allowedClaims.has(c) && !ASKED_EVERY_TIME.has(c));
   if (claims.length) grant.addOIDCClaims(claims);
+  // Refused as they were the first time, or the consent page would come back empty for them.
+  if (named.refused.length) grant.rejectOIDCClaims(named.refused);
   let resources = 0;
   for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
     const allowed = new Set(words(before.resources[indicator]));
@@ -158,5 +160,5 @@ export function grantFromAllowed(ctx: KoaContextWithOIDC, before: AllowedBefore,
       resources++;
     }
   }
-  return scopes.length || claims.length || resources ? grant : undefined;
+  return scopes.length || claims.length || named.refused.length || resources ? grant : undefined;
 }

@@ -20,18 +20,15 @@ export const smsLimitsSchema = z
     /** Per mobile number, all purposes together: the most texts one phone receives. */
     perNumber: rollingLimit(5).prefault({}),
     /**
-     * Per mobile number and purpose, below `perNumber`: codes someone else can ask for (a password
-     * reset names the account by its ID number alone) never use up all of the citizen's sign-in codes.
+     * Per mobile number and purpose: codes someone else can ask for (a password reset names the
+     * account by its ID number alone) never use up all of the citizen's sign-in codes. Only a cap
+     * below `perNumber` does that; one at or above it changes nothing.
      */
     perNumberAndPurpose: rollingLimit(3).prefault({}),
     /** Per client IP address (IPv6 by /64). */
     perIp: rollingLimit(20).prefault({}),
   })
-  .strict()
-  .refine((l) => l.perNumberAndPurpose.max < l.perNumber.max, {
-    message: "perNumberAndPurpose.max must be below perNumber.max: one purpose's codes would use up the number's",
-    path: ['perNumberAndPurpose', 'max'],
-  });
+  .strict();
 export type SmsLimits = z.infer<typeof smsLimitsSchema>;
 
 export const outboxSenderSchema = z.object({ kind: z.literal('outbox') }).strict();

@@ -166,10 +166,12 @@ function listenForOwnHeartbeat(
       // Not subscribed yet (connecting, or subscribing again): nothing to judge.
       if (subscriber.status !== 'ready') return;
       const receivers = await backgroundWork(() => redis.publish(own, String(sentAt)));
-      // A subscriber that has not been heard on its connection may still be subscribing; and on a
-      // Cluster the count covers only the node that took the PUBLISH: a 0 proves nothing there.
-      if (receivers === 0) {
-        if (!deaf && !('nodes' in redis) && subscriber.status === 'ready') becomeDeaf('is not known to Redis');
+      // A subscriber that has not been heard on its connection may still be subscribing. On a
+      // Cluster the count covers only the node that took the PUBLISH (the message still reaches
+      // every node): a 0 proves nothing there, and the heartbeat is waited for all the same.
+      const cluster = 'nodes' in redis;
+      if (receivers === 0 && !cluster) {
+        if (!deaf && subscriber.status === 'ready') becomeDeaf('is not known to Redis');
         return;
       }
       // (Its message may have come back before PUBLISH's own answer did.)

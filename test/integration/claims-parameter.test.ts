@@ -42,6 +42,19 @@ describe('claims asked for by name', () => {
     expect(JSON.stringify(userinfo)).not.toContain(citizen.citizenId);
   });
 
+  it('does not ask again from a new browser because of a claim it refused the app', async () => {
+    const citizen = await h.citizen({ phone: '13800001236' });
+    const app = await h.client({ scope: 'openid profile' });
+    const extra = { scope: 'openid profile', claims: claims(['phone_number']) };
+    const first = await userinfoAfter(app, citizen, extra);
+    expect(first.consentPages).toHaveLength(1);
+    expect(first.userinfo.phone_number).toBeUndefined();
+    const again = await userinfoAfter(app, citizen, extra);
+    expect(again.consentPages).toEqual([]);
+    expect(again.userinfo.phone_number).toBeUndefined();
+    expect(again.userinfo.name).toBe(first.userinfo.name);
+  });
+
   it('lists on the consent page what it asks for by name, and releases only that', async () => {
     const phone = '13800001234';
     const citizen = await h.citizen({ phone });

@@ -17,7 +17,7 @@ const parse = <O extends OptionsConfig>(args: string[], options: O) =>
 export function parseOptions<O extends OptionsConfig>(command: string, args: string[], options: O): ReturnType<typeof parse<O>>['values'] {
   let parsed: ReturnType<typeof parse<O>>;
   try {
-    parsed = parse(args, options);
+    parsed = parse(joinDashedValues(args, options), options);
   } catch (e) {
     throw usageError(command, parseProblem(e));
   }
@@ -28,6 +28,31 @@ export function parseOptions<O extends OptionsConfig>(command: string, args: str
     seen.add(token.name);
   }
   return parsed.values;
+}
+
+/**
+ * Node refuses `--sub -Xb3kQ` as ambiguous, yet an account's sub is base64url and one in 64 begins
+ * with a dash. A word after a string option is its value unless it is one of the command's own
+ * options (then the value is missing, as Node says).
+ */
+function joinDashedValues(args: readonly string[], options: OptionsConfig): string[] {
+  const shorts = new Set(Object.values(options).flatMap((o) => (o.short ? [o.short] : [])));
+  const isOwnOption = (word: string): boolean =>
+    word === '--' || (word.startsWith('--') ? Object.hasOwn(options, word.slice(2).split('=')[0]!) : shorts.has(word.slice(1, 2)));
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!;
+    const next = args[i + 1];
+    if (word === '--') return [...joined, ...args.slice(i)];
+    const name = word.startsWith('--') && !word.includes('=') ? word.slice(2) : undefined;
+    if (name !== undefined && Object.hasOwn(options, name) && options[name]!.type === 'string' && next?.startsWith('-') && !isOwnOption(next)) {
+      joined.push(`${word}=${next}`);
+      i++;
+    } else {
+      joined.push(word);
+    }
+  }
+  return joined;
 }
 
 function parseProblem(e: unknown): string {

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { parseOptions } from '../../src/cli/args.js';
+
+const options = { sub: { type: 'string' }, note: { type: 'string' }, json: { type: 'boolean' }, tag: { type: 'string', multiple: true } } as const;
+
+describe('command-line options', () => {
+  it('takes a value that begins with a dash, as an account sub can (base64url)', () => {
+    expect(parseOptions('account show', ['--sub', '-Xb3kQ'], options)).toMatchObject({ sub: '-Xb3kQ' });
+    expect(parseOptions('account show', ['--sub', '--9f', '--json'], options)).toMatchObject({ sub: '--9f', json: true });
+    expect(parseOptions('account show', ['--note', '-', '--tag', '-a', '--tag', '-b'], options)).toMatchObject({ note: '-', tag: ['-a', '-b'] });
+    expect(parseOptions('account show', ['--sub=-Xb3kQ'], options)).toMatchObject({ sub: '-Xb3kQ' });
+  });
+
+  it('still says a value is missing when the next word is one of the command’s own options', () => {
+    expect(() => parseOptions('account show', ['--sub', '--json'], options)).toThrow(/--sub/);
+    expect(() => parseOptions('account show', ['--sub', '--note', 'x'], options)).toThrow(/--sub/);
+    expect(() => parseOptions('account show', ['--sub'], options)).toThrow(/argument missing/);
+  });
+
+  it('refuses unknown options, stray words and repeats without echoing a value', () => {
+    expect(() => parseOptions('account show', ['--bogus=110101199003076111'], options)).toThrow(/^unknown option --bogus \(see/);
+    expect(() => parseOptions('account show', ['stray'], options)).toThrow(/unexpected argument/);
+    expect(() => parseOptions('account show', ['--sub', 'a', '--sub', 'b'], options)).toThrow(/--sub is given more than once/);
+    expect(() => parseOptions('account show', ['--json', '--', '--sub'], options)).toThrow(/unexpected argument/);
+  });
+});

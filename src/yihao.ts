@@ -256,6 +256,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const interactions = interactionRouter(interactionDeps);
   const signUp = registration({
     ...services,
+    phoneCheck: config.registry.phoneCheck,
     csrfKeys: config.secrets.cookieKeys,
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,

@@ -23,6 +23,8 @@ const FLOW_COOKIE_SECONDS = 3600;
 export interface RegistrationOptions {
   accounts: Accounts;
   registry: IdentityRegistry;
+  /** Whether the registry is asked if the phone is registered in the citizen's name. */
+  phoneCheck: boolean;
   otp: OtpService;
   audit: AuditLog;
   Adapter: AdapterConstructor;

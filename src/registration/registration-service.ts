@@ -25,7 +25,7 @@ export type CompleteResult =
   | { readonly ok: true; readonly account: Account }
   | { readonly ok: false; readonly reason: 'no_pending' | 'invalid_code' | 'expired_code' | 'too_many_attempts' | 'registry_unavailable' | 'duplicate_citizen_id' }
   /** The flow is over; `entered` lets the first step's form be filled in again for a correction. */
-  | { readonly ok: false; readonly reason: 'registry_mismatch' | 'duplicate_phone'; readonly entered: Entered };
+  | { readonly ok: false; readonly reason: 'registry_mismatch' | 'phone_not_in_name' | 'duplicate_phone'; readonly entered: Entered };
 
 /** What the citizen typed in step 1 (normalised), handed back only to the page that asked. */
 export interface Entered {
@@ -66,7 +66,10 @@ export const MAX_REGISTRY_FAILURES = 5;
  *    "already registered" answer) cost a code, which the per-number and per-IP throttles limit.
  * 2. The population registry. A mismatch or an unknown number ends the flow; a registry that
  *    cannot answer leaves the flow as it is (phone proven) so the citizen can simply retry later,
- *    up to `MAX_REGISTRY_FAILURES` times.
+ *    up to `MAX_REGISTRY_FAILURES` times. With `phoneCheck` it is also asked whether the phone is
+ *    registered in the citizen's name: the name and number alone are no secret, and without this
+ *    a stranger who knows them registers the citizen with the stranger's phone, takes the number
+ *    for good ("already registered") and receives its password resets.
  * 3. The duplicate ID number (and phone), told only now: whoever learns that an account exists
  *    holds the phone *and* knows a name that matches the number in the registry. Telling it is
  *    needed (the citizen must learn to sign in instead), and this is the narrowest place to tell it.
@@ -76,9 +79,10 @@ export const MAX_REGISTRY_FAILURES = 5;
  * The account is created with assurance 'registry' and the registry's check time in one
  * transaction (account row + password credential), so a failure anywhere leaves no account.
  */
-export function createRegistrationService({ accounts, registry, otp, audit, pending, logger }: {
+export function createRegistrationService({ accounts, registry, phoneCheck, otp, audit, pending, logger }: {
   accounts: Accounts;
   registry: IdentityRegistry;
+  phoneCheck: boolean;
   otp: OtpService;
   audit: AuditLog;
   pending: PendingRegistrations;
@@ -114,7 +118,7 @@ export function createRegistrationService({ accounts, registry, otp, audit, pend
     }
   }
 
-  async function refuse(flowId: string, reason: 'registry_mismatch' | 'duplicate_citizen_id' | 'duplicate_phone', origin: RequestOrigin, entered: Entered, detail?: string): Promise<CompleteResult> {
+  async function refuse(flowId: string, reason: 'registry_mismatch' | 'phone_not_in_name' | 'duplicate_citizen_id' | 'duplicate_phone', origin: RequestOrigin, entered: Entered, detail?: string): Promise<CompleteResult> {
     await pending.remove(flowId);
     await record('registration.refused', origin, { details: { reason, ...(detail ? { registry_outcome: detail } : {}) } });
     const { citizenId, name, phone } = entered;
@@ -146,7 +150,7 @@ export function createRegistrationService({ accounts, registry, otp, audit, pend
 
     let result;
     try {
-      result = await registry.verify({ citizenId, name });
+      result = await registry.verify({ citizenId, name, ...(phoneCheck ? { phone } : {}) });
     } catch (e) {
       if (!isRegistryUnavailable(e)) throw e;
       logger?.warn({ event: 'registration.registry_unavailable', requestId: origin.requestId, reason: e.reason, attempts: e.attempts }, e.message);
@@ -155,6 +159,7 @@ export function createRegistrationService({ accounts, registry, otp, audit, pend
       else await pending.update(flowId, { ...proven, registryFailures: failures });
       return { ok: false, reason: 'registry_unavailable' };
     }
+    if (result.outcome === 'phone_mismatch') return refuse(flowId, 'phone_not_in_name', origin, proven);
     if (result.outcome !== 'match') return refuse(flowId, 'registry_mismatch', origin, proven, result.outcome);
 
     let account: Account;
@@ -167,7 +172,7 @@ export function createRegistrationService({ accounts, registry, otp, audit, pend
     await pending.remove(flowId);
     await record('account.registered', origin, {
       accountId: account.sub,
-      details: { assurance: 'registry', registry: result.source, checked_at: result.checkedAt.toISOString() },
+      details: { assurance: 'registry', registry: result.source, checked_at: result.checkedAt.toISOString(), phone_in_name: phoneCheck },
     });
     return { ok: true, account };
   }

@@ -197,6 +197,9 @@ export function registrationRouter(deps: RegistrationDeps): Router {
       case 'registry_mismatch':
         ctx.status = 422;
         return renderStart(ctx, it, it.flowId, { values: refill(done.entered), errors: { message: t.registryMismatch, about: ['citizen_id', 'name'] } });
+      case 'phone_not_in_name':
+        ctx.status = 422;
+        return renderStart(ctx, it, it.flowId, { values: refill(done.entered), errors: { message: t.phoneNotInName, about: ['phone'] } });
       case 'duplicate_phone':
         ctx.status = 409;
         return renderStart(ctx, it, it.flowId, { values: refill(done.entered), errors: { message: t.duplicatePhone, about: ['phone'] } });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { z } from 'zod';
+import { looksLikePhone, normalisePhone } from '../accounts/phone.js';
 import { InvalidCitizenIdError, parseCitizenId, type CitizenId } from '../identity/index.js';
 import { normaliseName, type IdentityRegistry, type RegistryQuery, type RegistryResult } from './identity-registry.js';
 
@@ -9,6 +10,8 @@ export interface RegistryRecord {
   citizenId: string;
   name: string;
   status?: 'active' | 'deceased';
+  /** Mobile numbers registered in this person's name with their carriers. */
+  phones?: string[];
 }
 
 const recordSchema = z
@@ -16,6 +19,7 @@ const recordSchema = z
     citizenId: z.string(),
     name: z.string().refine((n) => normaliseName(n).length > 0, 'must not be empty'),
     status: z.enum(['active', 'deceased']).default('active'),
+    phones: z.array(z.string().refine(looksLikePhone, 'must be mainland mobile numbers')).default([]),
   })
   .strict();
 const recordsSchema = z.array(recordSchema);
@@ -23,6 +27,8 @@ const recordsSchema = z.array(recordSchema);
 interface StoredRecord {
   readonly name: string;
   readonly deceased: boolean;
+  /** Normalised (E.164). */
+  readonly phones: ReadonlySet<string>;
 }
 
 /**
@@ -74,17 +80,18 @@ function indexRecords(input: unknown, origin: string): Map<CitizenId, StoredReco
     const first = positions.get(id);
     if (first !== undefined) throw new RegistryRecordsError(origin, `record ${i + 1} repeats the citizen ID number of record ${first + 1}`);
     positions.set(id, i);
-    records.set(id, { name: normaliseName(record.name), deceased: record.status === 'deceased' });
+    records.set(id, { name: normaliseName(record.name), deceased: record.status === 'deceased', phones: new Set(record.phones.map((p) => normalisePhone(p)!)) });
   });
   return records;
 }
 
 function registryOver(records: ReadonlyMap<CitizenId, StoredRecord>, source: string): IdentityRegistry {
   return {
-    async verify({ citizenId, name }: RegistryQuery): Promise<RegistryResult> {
+    async verify({ citizenId, name, phone }: RegistryQuery): Promise<RegistryResult> {
       const record = records.get(citizenId);
       if (!record) return { outcome: 'unknown' };
       if (record.deceased || record.name !== normaliseName(name)) return { outcome: 'mismatch' };
+      if (phone !== undefined && !record.phones.has(normalisePhone(phone) ?? '')) return { outcome: 'phone_mismatch' };
       return { outcome: 'match', checkedAt: new Date(), source };
     },
   };
@@ -92,7 +99,7 @@ function registryOver(records: ReadonlyMap<CitizenId, StoredRecord>, source: str
 
 /**
  * A registry backed by a JSON file of synthetic records, for the embedded mode and the tests:
- * `[{ "citizenId": "...", "name": "...", "status"?: "active" | "deceased" }]`.
+ * `[{ "citizenId": "...", "name": "...", "status"?: "active" | "deceased", "phones"?: ["+86..."] }]`.
  *
  * The file is read and validated once, here; a missing or invalid file throws a
  * `RegistryRecordsError` naming the file and the problem. A deceased person is a 'mismatch'.

@@ -38,6 +38,8 @@ export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024;
 const answerSchema = z.object({
   result: z.enum(['match', 'mismatch', 'unknown']),
   checked_at: z.iso.datetime({ offset: true }).optional(),
+  /** Asked about a phone: whether it is registered in the person's name. */
+  phone_result: z.enum(['match', 'mismatch']).optional(),
 });
 
 /** One failed attempt: why, and whether another attempt could help. */
@@ -132,7 +134,7 @@ async function post(url: URL, payload: Buffer, agent: http.Agent, timeoutMs: num
 }
 
 /** Turns a 2xx body into a result, or fails without retry: a registry that talks nonsense will again. */
-function interpret(answer: Answer, source: string): RegistryResult {
+function interpret(answer: Answer, source: string, phoneAsked: boolean): RegistryResult {
   let json: unknown;
   try {
     json = JSON.parse(answer.body.toString('utf8'));
@@ -142,8 +144,11 @@ function interpret(answer: Answer, source: string): RegistryResult {
   }
   const parsed = answerSchema.safeParse(json);
   if (!parsed.success) throw new AttemptFailure('malformed_answer', false);
-  const { result, checked_at } = parsed.data;
+  const { result, checked_at, phone_result } = parsed.data;
   if (result !== 'match') return { outcome: result };
+  // A registry that ignores the phone must not pass for one that checked it.
+  if (phoneAsked && phone_result === undefined) throw new AttemptFailure('malformed_answer', false);
+  if (phoneAsked && phone_result !== 'match') return { outcome: 'phone_mismatch' };
   return { outcome: 'match', checkedAt: checked_at ? new Date(checked_at) : new Date(), source };
 }
 
@@ -165,7 +170,9 @@ function agentFor(url: URL, tls: HttpRegistryOptions['tls']): http.Agent {
 
 /**
  * A client for a population registry that answers `POST endpoint` with JSON
- * `{ citizen_id, name }` → `{ result: 'match' | 'mismatch' | 'unknown', checked_at? }`.
+ * `{ citizen_id, name, phone? }` → `{ result: 'match' | 'mismatch' | 'unknown', checked_at?, phone_result? }`.
+ * Asked about a phone, a 'match' must say `phone_result: 'match' | 'mismatch'`; without it the
+ * answer is malformed.
  *
  * Timeouts, network errors, 5xx and 429 are retried `retries` times with exponential backoff and
  * jitter (a lookup is read-only, so repeating the POST is safe). Other 4xx, TLS failures, malformed
@@ -179,18 +186,18 @@ export function createHttpRegistry(options: HttpRegistryOptions): IdentityRegist
   const agent = agentFor(url, options.tls);
   const source = url.origin;
 
-  async function attempt(payload: Buffer): Promise<RegistryResult> {
+  async function attempt(payload: Buffer, phoneAsked: boolean): Promise<RegistryResult> {
     const answer = await post(url, payload, agent, timeoutMs, maxBytes, options.outbound);
     if (answer.status < 200 || answer.status > 299) throw statusFailure(answer.status);
-    return interpret(answer, source);
+    return interpret(answer, source, phoneAsked);
   }
 
   return {
-    async verify({ citizenId, name }: RegistryQuery): Promise<RegistryResult> {
-      const payload = Buffer.from(JSON.stringify({ citizen_id: citizenId, name: normaliseName(name) }), 'utf8');
+    async verify({ citizenId, name, phone }: RegistryQuery): Promise<RegistryResult> {
+      const payload = Buffer.from(JSON.stringify({ citizen_id: citizenId, name: normaliseName(name), ...(phone === undefined ? {} : { phone }) }), 'utf8');
       for (let n = 1; ; n++) {
         try {
-          return await attempt(payload);
+          return await attempt(payload, phone !== undefined);
         } catch (e) {
           if (!(e instanceof AttemptFailure)) throw e;
           const log = { event: 'registry.unavailable', registry: source, attempt: n, reason: e.reason, status: e.status };

@@ -17,6 +17,11 @@ export interface RegistryQuery {
   readonly citizenId: CitizenId;
   /** The name as the citizen typed it; implementations compare it after `normaliseName`. */
   readonly name: string;
+  /**
+   * A mobile number (E.164) to check as well: is it registered in this person's name with its
+   * carrier (real-name SIM registration)? Then 'match' means the name and the number both match.
+   */
+  readonly phone?: string;
 }
 
 export type RegistryResult =
@@ -25,7 +30,9 @@ export type RegistryResult =
   /** The number is known but the name differs, or the person is deceased. */
   | { readonly outcome: 'mismatch' }
   /** The registry does not know the number. */
-  | { readonly outcome: 'unknown' };
+  | { readonly outcome: 'unknown' }
+  /** The name matches, but the phone asked about is not registered in this person's name. */
+  | { readonly outcome: 'phone_mismatch' };
 
 export type RegistryUnavailableReason =
   /** No answer within the per-attempt timeout, on every attempt. */

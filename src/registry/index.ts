@@ -25,11 +25,19 @@ const pem = (kind: string) => z.string().regex(/-----BEGIN [A-Z0-9 ]+-----/, `mu
  * Which registry checks real names. `file` serves synthetic records (embedded mode, tests);
  * `http` asks the population registry. Meant to be embedded in the main config schema.
  */
+/**
+ * Registration also asks whether the phone is registered in the citizen's name (real-name SIM
+ * registration): without it, whoever knows a citizen's name and ID number can register them with
+ * a phone of their own. Turn it off only for a registry that cannot check phones.
+ */
+const phoneCheck = z.boolean().default(true);
+
 export const registryConfigSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('file'), path: z.string().min(1) }).strict(),
+  z.object({ kind: z.literal('file'), path: z.string().min(1), phoneCheck }).strict(),
   z
     .object({
       kind: z.literal('http'),
+      phoneCheck,
       endpoint: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }),
       timeoutMs: z.number().int().min(50).max(60_000).default(3000),
       retries: z.number().int().min(0).max(5).default(2),

@@ -101,6 +101,8 @@ const PEOPLE = {
   expired: personNamed('陈静'),
   tooMany: personNamed('杨帆'),
 };
+/** A second number in the name of the person who registers twice. */
+const SECOND_PHONE = phoneFor();
 
 const SCOPE = 'openid profile';
 
@@ -117,7 +119,8 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'yihao-registry-'));
     const registryFile = join(dir, 'registry.json');
-    writeFileSync(registryFile, JSON.stringify(Object.values(PEOPLE).map(({ citizenId, name }) => ({ citizenId, name }))));
+    // Each person's phone is registered in their name, as the carrier's real-name check will ask.
+    writeFileSync(registryFile, JSON.stringify(Object.values(PEOPLE).map(({ citizenId, name, phone }) => ({ citizenId, name, phones: citizenId === PEOPLE.duplicate.citizenId ? [phone, SECOND_PHONE] : [phone] }))));
 
     landing = await startLandingPage();
     redirectUri = landing.redirectUri;
@@ -127,7 +130,7 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
         backend: 'sqlite',
         overrides: (c: Config) => ({
           ...c,
-          registry: { kind: 'file', path: registryFile },
+          registry: { kind: 'file', path: registryFile, phoneCheck: true },
           // No resend pause, and two codes per number per hour, so "too many codes" comes on the third.
           sms: { ...c.sms, limits: { ...c.sms.limits, resendIntervalSeconds: 0, perNumber: { max: 2, windowSeconds: 3600 }, perIp: { max: 100, windowSeconds: 3600 } } },
         }),
@@ -280,7 +283,7 @@ describe.skipIf(!chromiumAvailable)('a citizen registers with a real browser (Ch
 
     const page = await newPage();
     await openRegistration(page, 'zh-CN');
-    const again = { ...who, phone: phoneFor() };
+    const again = { ...who, phone: SECOND_PHONE };
     // Step 1 does not tell: someone without the phone learns nothing about the number.
     expect((await stepOne(page, 'zh-CN', again)).status()).toBe(303);
     const refused = await stepTwo(page, 'zh-CN', await outboxCode(again.phone), '另一个足够长的密码');

@@ -80,7 +80,7 @@ async function harnessFor(t: Target, allowedNetworks: string[], logger: pino.Log
     overrides: (c) => ({
       ...c,
       outbound: { allowedNetworks },
-      registry: { kind: 'http', endpoint: url(t, 'registry', '/verify'), timeoutMs: 1500, retries: 0, backoffMs: 0 },
+      registry: { kind: 'http', endpoint: url(t, 'registry', '/verify'), timeoutMs: 1500, retries: 0, backoffMs: 0, phoneCheck: true },
       sms: { ...c.sms, sender: { kind: 'webhook', url: url(t, 'sms', '/sms'), timeoutMs: 1500, retries: 0, backoffMs: 0 } },
       audit: { ...c.audit, sealIntervalMs: 100, idleCheckpointSeconds: 1, export: { webhookUrl: url(t, 'audit', '/checkpoints') } },
       federation: { ...c.federation, timeoutMs: 1500 },

@@ -16,15 +16,21 @@ import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
 
 type RegistryMode = 'match' | 'mismatch' | 'unknown' | 'hang' | 'not_json' | 'wrong_shape' | 'html';
 
-/** A stand-in population registry: answers according to `mode`. */
+/**
+ * A stand-in population registry: answers according to `mode`. Asked about a phone too, it answers
+ * whether the number is registered in the person's name (`phonesInName`, kept per ID number).
+ */
 async function startRegistry() {
-  const state = { mode: 'match' as RegistryMode, requests: 0 };
+  const state = { mode: 'match' as RegistryMode, requests: 0, phonesInName: new Map<string, Set<string>>(), asked: [] as { phone?: string }[] };
   const checkedAt = '2026-01-02T03:04:05.000Z';
   const reply = (res: ServerResponse, body: string, type = 'application/json') => res.writeHead(200, { 'content-type': type }).end(body);
   const server = http.createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       state.requests++;
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { citizen_id?: string; phone?: string };
+      state.asked.push({ ...(body.phone === undefined ? {} : { phone: body.phone }) });
       switch (state.mode) {
         case 'hang':
           return; // never answers: the client's timeout must end it
@@ -34,8 +40,10 @@ async function startRegistry() {
           return reply(res, JSON.stringify({ result: 'yes', checked_at: 'yesterday' }));
         case 'html':
           return reply(res, '<html><body>Service temporarily unavailable</body></html>', 'text/html');
-        case 'match':
-          return reply(res, JSON.stringify({ result: 'match', checked_at: checkedAt }));
+        case 'match': {
+          const inName = body.phone !== undefined && (state.phonesInName.get(body.citizen_id ?? '')?.has(body.phone) ?? false);
+          return reply(res, JSON.stringify({ result: 'match', checked_at: checkedAt, ...(body.phone === undefined ? {} : { phone_result: inName ? 'match' : 'mismatch' }) }));
+        }
         default:
           return reply(res, JSON.stringify({ result: state.mode }));
       }
@@ -125,7 +133,7 @@ describe('self-registration over HTTP', () => {
         ...c,
         // The registry runs on loopback, an internal network this deployment allows.
         outbound: { ...c.outbound, allowedNetworks: ['127.0.0.0/8'] },
-        registry: { kind: 'http', endpoint: registry.endpoint, timeoutMs: 200, retries: 1, backoffMs: 10 },
+        registry: { kind: 'http', endpoint: registry.endpoint, timeoutMs: 200, retries: 1, backoffMs: 10, phoneCheck: true },
         // Every request comes from 127.0.0.1: lift the per-IP limit so the suite does not trip it.
         sms: { ...c.sms, limits: { ...c.sms.limits, perIp: { max: 100, windowSeconds: 3600 } } },
       }),
@@ -144,7 +152,12 @@ describe('self-registration over HTTP', () => {
   const auditActions = async () => (await db()('audit_events').select('action', 'details')) as { action: string; details: string | null }[];
   const registeredEvents = async () => (await auditActions()).filter((e) => e.action === 'account.registered').length;
   const pendingRows = async () => (await db()('oidc_models').where({ model: 'RegistrationPending' }).select('payload')) as { payload: string }[];
-  const person = (name = '李雷') => ({ citizenId: syntheticCitizenId(), name, phone: freshPhone() });
+  /** A citizen with a phone registered in their own name (with its carrier), as the registry knows it. */
+  const person = (name = '李雷') => {
+    const who = { citizenId: syntheticCitizenId(), name, phone: freshPhone() };
+    registry.state.phonesInName.set(who.citizenId, new Set([`+86${who.phone}`]));
+    return who;
+  };
 
   it('creates the account with assurance "registry" at the registry\'s check time, audits it, and forgets the pending step', async () => {
     const who = person();
@@ -177,6 +190,30 @@ describe('self-registration over HTTP', () => {
     expect(await pendingRows()).toHaveLength(0);
     // The ID number travelled in no URL and no redirect.
     for (const url of r.urls) expect(url).not.toContain(who.citizenId);
+  });
+
+  it('a stranger who knows a citizen\'s name and ID number cannot register them with a phone of their own; the citizen then can', async () => {
+    const citizen = person('韩梅梅');
+    const strangersPhone = freshPhone();
+    const before = await accountCount();
+    const stranger = new Registrant(h, '?ui_locales=en');
+    const code = await stranger.throughStepOne({ ...citizen, phone: strangersPhone });
+    const refused = await stranger.finish({ code, password: 'the stranger\'s password' });
+    // The registry was asked whether the phone is in the citizen's name, and said no.
+    expect(registry.state.asked.at(-1)).toEqual({ phone: `+86${strangersPhone}` });
+    expect(refused.status).toBe(422);
+    expect(refused.html).toContain('This mobile number is not registered in your name');
+    expect(refused.html).toMatch(/id="phone"[^>]*aria-invalid="true"/);
+    expect(await accountCount()).toBe(before);
+    expect((await h.yihao.accounts.verifyPassword(citizen.citizenId, 'the stranger\'s password', '127.0.0.1')).ok).toBe(false);
+    const refusals = (await auditActions()).filter((e) => e.action === 'registration.refused');
+    expect(refusals.at(-1)?.details).toContain('"reason":"phone_not_in_name"');
+    expect(JSON.stringify(refusals)).not.toContain(strangersPhone);
+
+    const own = new Registrant(h, '?ui_locales=en');
+    const done = await own.finish({ code: await own.throughStepOne(citizen), password: PASSWORD });
+    expect(done.html).toContain('Account created');
+    expect((await h.yihao.accounts.verifyPassword(citizen.citizenId, PASSWORD, '127.0.0.1')).ok).toBe(true);
   });
 
   it('a registry that hangs: "try again later", no account and no registration audit; a retry once it recovers needs no second code', async () => {
@@ -280,7 +317,9 @@ describe('self-registration over HTTP', () => {
     const phone = freshPhone();
     await h.citizen({ phone });
     const r = new Registrant(h, '?ui_locales=en');
-    const code = await r.throughStepOne({ citizenId: syntheticCitizenId(), name: '韩梅梅', phone });
+    const who = { citizenId: syntheticCitizenId(), name: '韩梅梅', phone };
+    registry.state.phonesInName.set(who.citizenId, new Set([`+86${phone}`]));
+    const code = await r.throughStepOne(who);
     const before = await accountCount();
     const refused = await r.finish({ code, password: PASSWORD });
     expect(refused.status).toBe(409);

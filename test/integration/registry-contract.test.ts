@@ -19,7 +19,7 @@ import { loopbackOutbound } from '../support/outbound.js';
  */
 const FIXTURE = fileURLToPath(new URL('../fixtures/registry.json', import.meta.url));
 
-/** A population registry stand-in on 127.0.0.1: POST { citizen_id, name } → { result, checked_at }. */
+/** A population registry stand-in on 127.0.0.1: POST { citizen_id, name, phone? } → { result, checked_at, phone_result? }. */
 async function startRegistryServer(records: IdentityRegistry): Promise<{ endpoint: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -27,9 +27,13 @@ async function startRegistryServer(records: IdentityRegistry): Promise<{ endpoin
     req.on('end', () => {
       void (async () => {
         try {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { citizen_id: string; name: string };
-          const result = await records.verify({ citizenId: parseCitizenId(body.citizen_id), name: body.name });
-          const answer = result.outcome === 'match' ? { result: 'match', checked_at: result.checkedAt.toISOString() } : { result: result.outcome };
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { citizen_id: string; name: string; phone?: string };
+          const result = await records.verify({ citizenId: parseCitizenId(body.citizen_id), name: body.name, ...(body.phone === undefined ? {} : { phone: body.phone }) });
+          const phoneResult = body.phone === undefined ? {} : { phone_result: result.outcome === 'phone_mismatch' ? 'mismatch' : 'match' };
+          const answer =
+            result.outcome === 'match' || result.outcome === 'phone_mismatch'
+              ? { result: 'match', checked_at: new Date().toISOString(), ...phoneResult }
+              : { result: result.outcome };
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
         } catch {
           res.writeHead(400).end();
@@ -46,8 +50,8 @@ async function startRegistryServer(records: IdentityRegistry): Promise<{ endpoin
 }
 
 const fixtureRecords: RegistryRecord[] = [
-  { citizenId: '11010519491231002X', name: '张三' },
-  { citizenId: '440305199001010157', name: '李四' },
+  { citizenId: '11010519491231002X', name: '张三', phones: ['+8613800138000'] },
+  { citizenId: '440305199001010157', name: '李四', phones: ['13900139001', '+86 139 0013 9002'] },
   { citizenId: '650102198503120043', name: '阿依古丽·买买提' },
   { citizenId: '510107193010050882', name: '赵淑芬', status: 'deceased' },
 ];
@@ -107,5 +111,17 @@ describe.each(implementations)('IdentityRegistry contract: %s', (_name, start) =
 
   it('answers mismatch for a deceased person', async () => {
     expect(await verify('510107193010050882', '赵淑芬')).toEqual({ outcome: 'mismatch' });
+  });
+
+  it('asked about a phone: matches only a number registered in the person\'s name, however it is written', async () => {
+    const withPhone = (citizenId: string, name: string, phone: string) => subject.registry.verify({ citizenId: parseCitizenId(citizenId), name, phone });
+    expect((await withPhone('11010519491231002X', '张三', '+8613800138000')).outcome).toBe('match');
+    expect((await withPhone('440305199001010157', '李四', '+8613900139002')).outcome).toBe('match');
+    expect((await withPhone('440305199001010157', '李四', '+8613900139001')).outcome).toBe('match');
+    // Someone else's number, and a number in another person's name.
+    expect(await withPhone('11010519491231002X', '张三', '+8613900139001')).toEqual({ outcome: 'phone_mismatch' });
+    expect(await withPhone('11010519491231002X', '张三', '+8618612345678')).toEqual({ outcome: 'phone_mismatch' });
+    // The name is checked first: a wrong name is a mismatch, whatever the phone.
+    expect(await withPhone('11010519491231002X', '李四', '+8613800138000')).toEqual({ outcome: 'mismatch' });
   });
 });

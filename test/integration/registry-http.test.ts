@@ -124,6 +124,19 @@ describe('HTTP registry: answers', () => {
     expect(request!.headers['content-type']).toMatch(/^application\/json/);
     expect(JSON.parse(request!.body)).toEqual({ citizen_id: citizenId, name: NAME });
   });
+
+  it('asked about a phone: sends it, and takes the answer only from a registry that says whether it is in the name', async () => {
+    const phone = '+8613800138000';
+    const answers = [{ result: 'match', phone_result: 'match' }, { result: 'match', phone_result: 'mismatch' }, { result: 'mismatch' }, { result: 'match' }];
+    const server = await startServer((res, _seen, n) => json(res, 200, answers[n - 1]));
+    const registry = registryFor(`${server.origin}/verify`, { retries: 0 });
+    expect((await registry.verify({ citizenId, name: NAME, phone })).outcome).toBe('match');
+    expect(JSON.parse(server.seen[0]!.body)).toEqual({ citizen_id: citizenId, name: NAME, phone });
+    expect(await registry.verify({ citizenId, name: NAME, phone })).toEqual({ outcome: 'phone_mismatch' });
+    expect(await registry.verify({ citizenId, name: NAME, phone })).toEqual({ outcome: 'mismatch' });
+    // A registry that ignores the phone must not pass for one that checked it.
+    await unavailable(registry.verify({ citizenId, name: NAME, phone }), 'malformed_answer');
+  });
 });
 
 describe('HTTP registry: retries', () => {

@@ -120,6 +120,9 @@ describe('an invalid registry file is refused at construction', () => {
 
   it('names a record whose name is missing or blank', () => {
     expect(refusal(JSON.stringify([{ citizenId: person }]), [person]).message).toMatch(/record 1, field "name": .*expected string/);
+    expect(refusal(JSON.stringify([{ citizenId: person, name: '孙丽', phones: ['010-12345678'] }]), [person, '孙丽', '12345678']).message).toMatch(
+      /record 1, field "phones.0": must be mainland mobile numbers/,
+    );
     expect(refusal(JSON.stringify([{ citizenId: person, name: ' \u3000 ' }]), [person]).message).toMatch(/record 1, field "name": must not be empty$/);
   });
 

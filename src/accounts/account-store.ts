@@ -51,10 +51,12 @@ export function accountStore(db: Database) {
     byCitizenIndexWithPassword: (citizenIndexes: readonly string[]) =>
       sql.first<AccountWithPassword>(BY_CITIZEN_INDEX_WITH_PASSWORD[citizenIndexes.length > 1 ? 1 : 0], citizenIndexes.slice(0, 2)),
     byPhoneWithPassword: (phone: string) => sql.first<AccountWithPassword>(BY_PHONE_WITH_PASSWORD, [phone]),
-    async insertWithCredential(account: AccountRow, credential: CredentialRow): Promise<void> {
+    /** `alongside` writes in the same transaction (the creation's audit event). */
+    async insertWithCredential(account: AccountRow, credential: CredentialRow, alongside?: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
       await db.transaction(async (trx) => {
         await trx('accounts').insert(account);
         await trx('credentials').insert(credential);
+        await alongside?.(trx);
       });
     },
     async insertCredential(credential: CredentialRow): Promise<void> {

@@ -189,8 +189,9 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
     /**
      * Creates an account bound to one citizen ID, with a password credential. With `proof`, the
      * assurance is recorded in the same insert: there is never a moment with a self-asserted row.
+     * `record` writes the creation's audit event in the same transaction: no account without it.
      */
-    async create(input: AccountInput, proof?: IdentityProof, place?: HashPlace): Promise<Account> {
+    async create(input: AccountInput, proof?: IdentityProof, place?: HashPlace, record?: (account: Account, trx: Knex.Transaction) => Promise<void>): Promise<Account> {
       const parsed = accountInput.safeParse(input);
       if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
       const { name, password } = parsed.data;
@@ -221,8 +222,9 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
         updated_at: now,
       };
       const secret = await (place ?? hasher).hash(password);
+      const account = toAccount(row);
       try {
-        await store.insertWithCredential(row, { id: newId('c_'), account_id: row.id, type: 'password', secret, created_at: now, last_used_at: null });
+        await store.insertWithCredential(row, { id: newId('c_'), account_id: row.id, type: 'password', secret, created_at: now, last_used_at: null }, record && ((trx) => record(account, trx)));
       } catch (e) {
         const which = uniqueViolation(e);
         if (which === undefined) throw e;
@@ -230,7 +232,7 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
         if (which.includes('phone')) throw new YihaoError('duplicate_phone', 'this mobile number is already bound to another account', 409);
         throw duplicate;
       }
-      return toAccount(row);
+      return account;
     },
 
     /**

@@ -39,11 +39,10 @@ Options:
     const password = await readPasswordLine(stdin);
     const config = loadConfig(env);
     const account = await withYihao(config, async (yihao) => {
-      const created = await yihao.accounts.create({ citizenId, name, password, phone: opts.phone });
-      // Named by sub, never by the ID number. Written just after the account: `accounts.create`
-      // takes no transaction of the caller's yet (docs/audit.md).
-      await yihao.services.audit.append({ action: 'account.created', actorType: 'system', actorId: 'cli', accountId: created.sub, details: { via: 'cli', assurance: created.assurance } });
-      return created;
+      // Named by sub, never by the ID number; in the account's own transaction.
+      return yihao.accounts.create({ citizenId, name, password, phone: opts.phone }, undefined, undefined, (created, trx) =>
+        yihao.services.audit.append({ action: 'account.created', actorType: 'system', actorId: 'cli', accountId: created.sub, details: { via: 'cli', assurance: created.assurance } }, { trx }),
+      );
     });
     const masked = maskCitizenId(citizenId);
     out.result(opts.json, { sub: account.sub, citizen_id_masked: masked, name: account.name }, [

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { maskPhone, type Account, type Accounts, type HashPlace } from '../accounts/index.js';
-import type { AuditAction, AuditLog } from '../audit/index.js';
+import type { AuditAction, AuditEventInput, AuditLog } from '../audit/index.js';
 import { isYihaoError } from '../errors.js';
 import { maskCitizenId, type CitizenId } from '../identity/index.js';
 import { isRegistryUnavailable, normaliseName, type IdentityRegistry } from '../registry/index.js';
@@ -100,20 +100,23 @@ export function createRegistrationService({ accounts, registry, phoneCheck, otp,
   }
 
   /** Audit entries never carry the ID number, the name or the full phone number. */
+  const eventOf = (action: AuditAction, origin: RequestOrigin, extra: { accountId?: string; details: Record<string, unknown> }): AuditEventInput => ({
+    action,
+    actorType: 'citizen',
+    actorId: extra.accountId,
+    accountId: extra.accountId,
+    channel: 'web',
+    ip: origin.ip,
+    requestId: origin.requestId,
+    details: extra.details,
+  });
+
+  /** A refusal's record: it changes nothing, so it is written on its own. */
   async function record(action: AuditAction, origin: RequestOrigin, extra: { accountId?: string; details: Record<string, unknown> }) {
     try {
-      await audit.append({
-        action,
-        actorType: 'citizen',
-        actorId: extra.accountId,
-        accountId: extra.accountId,
-        channel: 'web',
-        ip: origin.ip,
-        requestId: origin.requestId,
-        details: extra.details,
-      });
+      await audit.append(eventOf(action, origin, extra));
     } catch (err) {
-      // The account (or the refusal) stands; a lost audit line is an operational alarm, not the citizen's problem.
+      // The refusal stands; a lost audit line is an operational alarm, not the citizen's problem.
       logger?.error({ err, event: 'audit.append_failed', action, requestId: origin.requestId }, 'could not append to the audit log');
     }
   }
@@ -164,16 +167,16 @@ export function createRegistrationService({ accounts, registry, phoneCheck, otp,
 
     let account: Account;
     try {
-      account = await accounts.create({ citizenId, name, password, phone }, { assurance: 'registry', at: result.checkedAt.getTime() }, place);
+      const details = { assurance: 'registry', registry: result.source, checked_at: result.checkedAt.toISOString(), phone_in_name: phoneCheck };
+      // In the account's transaction: no account lands without its record.
+      account = await accounts.create({ citizenId, name, password, phone }, { assurance: 'registry', at: result.checkedAt.getTime() }, place, (created, trx) =>
+        audit.append(eventOf('account.registered', origin, { accountId: created.sub, details }), { trx }),
+      );
     } catch (e) {
       if (isYihaoError(e) && (e.code === 'duplicate_citizen_id' || e.code === 'duplicate_phone')) return refuse(flowId, e.code, origin, proven);
       throw e;
     }
     await pending.remove(flowId);
-    await record('account.registered', origin, {
-      accountId: account.sub,
-      details: { assurance: 'registry', registry: result.source, checked_at: result.checkedAt.toISOString(), phone_in_name: phoneCheck },
-    });
     return { ok: true, account };
   }
   return {

@@ -223,6 +223,21 @@ describe('yihao CLI', () => {
       expect(JSON.stringify(events)).not.toContain('Zhao Lei');
     });
 
+    it('creates no account when its audit record cannot be written', async () => {
+      const dir = freshDir();
+      expect((await yihao(['migrate'], { dir })).code).toBe(0);
+      const db = openDatabase({ dataDir: dir });
+      try {
+        await refuseAuditEvents(db, 'account.created');
+        const run = await yihao(['account', 'create', '--citizen-id', syntheticCitizenId(), '--name', 'Sun Qiang', '--password-stdin'], { dir, input: PASSWORD });
+        expect(run.code).toBe(1);
+        expect(run.stdout).toBe('');
+      } finally {
+        await db.destroy();
+      }
+      expect(await countAccounts(dir, 'Sun Qiang')).toBe(0);
+    });
+
     it('refuses a second account for the same ID number and creates nothing', async () => {
       const id = syntheticCitizenId();
       const args = ['account', 'create', '--citizen-id', id, '--name', 'Zhang Min', '--password-stdin'];

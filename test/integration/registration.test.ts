@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/index.js';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
+import { refuseAuditEvents } from '../support/audit.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
@@ -214,6 +215,23 @@ describe('self-registration over HTTP', () => {
     const done = await own.finish({ code: await own.throughStepOne(citizen), password: PASSWORD });
     expect(done.html).toContain('Account created');
     expect((await h.yihao.accounts.verifyPassword(citizen.citizenId, PASSWORD, '127.0.0.1')).ok).toBe(true);
+  });
+
+  it('creates no account whose registration cannot be recorded in the audit log; the citizen then simply tries again', async () => {
+    const who = person('林涛');
+    const before = await accountCount();
+    const allow = await refuseAuditEvents(db(), 'account.registered');
+    const r = new Registrant(h, '?ui_locales=en');
+    try {
+      const failed = await r.finish({ code: await r.throughStepOne(who), password: PASSWORD });
+      expect(failed.status).toBeGreaterThanOrEqual(500);
+      expect(failed.html).not.toContain('Account created');
+    } finally {
+      await allow();
+    }
+    expect(await accountCount()).toBe(before);
+    // The phone stays proven: the same step again, with no second code, goes through.
+    expect((await r.finish({ password: PASSWORD })).html).toContain('Account created');
   });
 
   it('a registry that hangs: "try again later", no account and no registration audit; a retry once it recovers needs no second code', async () => {

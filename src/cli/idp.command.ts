@@ -275,7 +275,7 @@ through that identity links afresh by citizen ID. The account and its sessions s
       const upstream = await createUpstreamStore(yihao.stores.db, yihao.services.sealer).find(name);
       if (!upstream) throw noSuchUpstream(name);
       const unlinked = await createLinkedIdentities(yihao.stores.db, yihao.services.vault).unlink(upstream.issuer, sub, (trx, account) =>
-        yihao.services.audit.append({ action: 'federation.unlinked', actorType: 'operator', actorId: 'cli', accountId: account.sub, details: { upstream: name, upstream_sub: sub } }, { trx }),
+        yihao.services.audit.append({ action: 'federation.unlinked', actorType: 'system', actorId: 'cli', accountId: account.sub, details: { upstream: name, upstream_sub: sub, via: 'cli' } }, { trx }),
       );
       if (!unlinked) throw new YihaoError('not_found', `no identity with that sub is linked through ${name}`, 404);
       return unlinked;

@@ -244,7 +244,7 @@ describe('yihao idp add | list | disable | enable', { timeout: 60_000 }, () => {
       expect(await check('federated_identities').count({ n: '*' })).toEqual([{ n: 0 }]);
       const events = (await check('audit_events').where({ action: 'federation.unlinked' }).select('actor_type', 'account_id', 'details')) as { actor_type: string; account_id: string; details: string }[];
       expect(events.map((e) => ({ ...e, details: JSON.parse(e.details) as unknown }))).toEqual([
-        { actor_type: 'operator', account_id: accountSub, details: { upstream: 'province', upstream_sub: 'province-user-1' } },
+        { actor_type: 'system', account_id: accountSub, details: { upstream: 'province', upstream_sub: 'province-user-1', via: 'cli' } },
       ]);
     } finally {
       await check.destroy();

@@ -2,7 +2,7 @@ import { loadConfig, type Config } from '../config/index.js';
 import { YihaoError } from '../errors.js';
 // Not the federation index: that loads oidc-provider, which the CLI loads only when it must.
 import { backchannelLogoutPath, CALLBACK_PATH, SIGNED_OUT_PATH } from '../federation/paths.js';
-import { upstreamInput, type Upstream, type UpstreamInput } from '../federation/upstream.js';
+import { upstreamDefinition, upstreamInput, type Upstream, type UpstreamInput } from '../federation/upstream.js';
 import { createUpstreamStore, type UpstreamStore } from '../federation/upstream-store.js';
 import { createLinkedIdentities } from '../federation/linked-identities.js';
 import { parseOptions, required, usageError } from './args.js';
@@ -76,29 +76,9 @@ function checkInput(input: UpstreamInput): void {
   throw new YihaoError('invalid_input', `${option} ${issue.message}`);
 }
 
-/** An upstream's definition, as its audit event records it: never its secret or private key. */
-const definition = (u: Upstream) => ({
-  name: u.name,
-  display_name: u.displayName,
-  display_name_en: u.displayNameEn,
-  issuer: u.issuer,
-  client_id: u.clientId,
-  client_auth: u.clientAuth,
-  scope: u.scope,
-  citizen_id_claim: u.citizenIdClaim,
-  name_claim: u.nameClaim,
-  phone_claim: u.phoneClaim,
-  acr_map: u.acrMap,
-  max_acr: u.maxAcr,
-  trust_amr: u.trustAmr,
-  channels: u.channels,
-  par: u.usePar,
-  sign_out_upstream: u.signOutUpstream,
-});
-
 /** What operators and scripts see of an upstream: never its secret or private key. */
 function describe(u: Upstream, issuer: string) {
-  const { name, ...settings } = definition(u);
+  const { name, ...settings } = upstreamDefinition(u);
   return {
     name,
     status: u.status,
@@ -198,7 +178,7 @@ Options:
     const config = loadConfig(env);
     const added = await changeUpstreams(config, async (store, record) => {
       const upstream = await store.add(input, secret);
-      await record('admin.upstream.added', upstream.name, { after: definition(upstream) });
+      await record('admin.upstream.added', upstream.name, { after: upstreamDefinition(upstream) });
       return upstream;
     });
     const shown = describe(added, config.issuer);

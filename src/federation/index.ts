@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { Accounts } from '../accounts/index.js';
 import { ConfigError } from '../config/config-error.js';
 import { projectRoot } from '../config/paths.js';
@@ -21,13 +22,13 @@ import { CALLBACK_PATH, SIGNED_OUT_PATH } from './paths.js';
 import { continueSignOut, signOutRoutes } from './sign-out.routes.js';
 import { createFlowStore } from './flow-store.js';
 import { createLinkedIdentities } from './linked-identities.js';
-import type { Upstream } from './upstream.js';
+import { upstreamDefinition, type Upstream } from './upstream.js';
 import { createUpstreamClients } from './upstream-clients.js';
 import type { Outbound } from '../outbound/index.js';
 import { upstreamFetch } from './upstream-fetch.js';
 import { createUpstreamLogout } from './upstream-logout.js';
 import { createUpstreamSignOut } from './upstream-sign-out.js';
-import { createUpstreamStore } from './upstream-store.js';
+import { createUpstreamStore, parseUpstreamInput } from './upstream-store.js';
 
 export { createUpstreamStore, parseUpstreamInput, type UpstreamStore } from './upstream-store.js';
 export { upstreamInput, type Upstream, type UpstreamInput } from './upstream.js';
@@ -130,8 +131,16 @@ export function createFederation(deps: FederationDeps) {
           }
         }
         if (input.clientAuth !== 'private_key_jwt' && !secret) throw new ConfigError(`federation.upstreams.${i}.clientSecretFile`, `is required for ${input.clientAuth}`);
-        await upstreams.put(input, input.clientAuth === 'private_key_jwt' ? undefined : secret);
+        const before = await upstreams.find(parseUpstreamInput(input).name);
+        const after = await upstreams.put(input, input.clientAuth === 'private_key_jwt' ? undefined : secret);
         clients.forget(input.name);
+        // An upstream decides who can sign in: a change from the file is recorded like the CLI's,
+        // and every instance's restart with the same file records nothing.
+        const [was, now] = [before && upstreamDefinition(before), upstreamDefinition(after)];
+        const record = (action: 'admin.upstream.added' | 'admin.upstream.updated', details: Record<string, unknown>) =>
+          deps.audit.append({ action, actorType: 'system', actorId: 'config', details: { upstream: after.name, via: 'config', ...details } });
+        if (!was) await record('admin.upstream.added', { after: now });
+        else if (!isDeepStrictEqual(was, now)) await record('admin.upstream.updated', { before: was, after: now });
       }
     },
   };

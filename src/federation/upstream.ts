@@ -71,3 +71,23 @@ export type UpstreamCredential = { kind: 'secret'; secret: string } | { kind: 'p
 
 /** RFC 8176 values: only these pass on from a trusted upstream, so a token cannot carry made-up ones. */
 export const RFC8176_AMR = new Set(['face', 'fpt', 'geo', 'hwk', 'iris', 'kba', 'mca', 'mfa', 'otp', 'pin', 'pwd', 'rba', 'retina', 'sc', 'sms', 'swk', 'tel', 'user', 'vbm', 'wia']);
+
+/** An upstream's definition, as its audit events record it: never its secret or private key. */
+export const upstreamDefinition = (u: Upstream) => ({
+  name: u.name,
+  display_name: u.displayName,
+  display_name_en: u.displayNameEn,
+  issuer: u.issuer,
+  client_id: u.clientId,
+  client_auth: u.clientAuth,
+  scope: u.scope,
+  citizen_id_claim: u.citizenIdClaim,
+  name_claim: u.nameClaim,
+  phone_claim: u.phoneClaim,
+  acr_map: u.acrMap,
+  max_acr: u.maxAcr,
+  trust_amr: u.trustAmr,
+  channels: u.channels,
+  par: u.usePar,
+  sign_out_upstream: u.signOutUpstream,
+});

@@ -47,17 +47,43 @@ describe('federation: upstreams from the configuration file', () => {
     expect(defined).toMatchObject({ name: 'configured', displayNameEn: 'Configured Province', status: 'active', clientAuth: 'client_secret_basic', signOutUpstream: false });
     const stored = (await h.yihao.stores.db('federation_upstreams').first()) as { sealed_credential: string };
     expect(stored.sealed_credential).not.toContain(up.clientSecret);
+    // An upstream decides who can sign in: the file's changes are audited like the CLI's, as the system.
+    const upstreamEvents = async (x: Harness) =>
+      ((await x.yihao.stores.db('audit_events').where('action', 'like', 'admin.upstream.%').orderBy('id').select('action', 'actor_type', 'actor_id', 'details')) as { action: string; actor_type: string; actor_id: string; details: string }[]).map(
+        (e) => ({ ...e, details: JSON.parse(e.details) as Record<string, unknown> }),
+      );
+    expect(await upstreamEvents(h)).toEqual([
+      { action: 'admin.upstream.added', actor_type: 'system', actor_id: 'config', details: expect.objectContaining({ upstream: 'configured', via: 'config', after: expect.objectContaining({ issuer: up.issuer, display_name_en: 'Configured Province' }) }) },
+    ]);
+    expect(JSON.stringify(await upstreamEvents(h))).not.toContain(up.clientSecret);
 
     up.citizens.set('c1', { claims: { citizen_id: syntheticCitizenId(), name: '冯二' } });
     const rp = await relyingParty(h, await h.client({}));
     const { step } = await federatedWalk(new ScriptedBrowser(), h, up, 'configured', 'c1', await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { ui_locales: 'en' }));
     expect(step.kind).toBe('rp');
 
-    // A restart with a changed definition updates it in place.
+    // A restart with the same definition records nothing; one with a changed definition updates it in place, recorded.
     await h.stop();
-    const again = await startHarness({ reuse: h, overrides: withUpstream('Renamed Province', secretFile, true) });
+    const same = await startHarness({ reuse: h, overrides: withUpstream('Configured Province') });
+    harnesses.push(same);
+    expect(await upstreamEvents(same)).toHaveLength(1);
+    await same.stop();
+    const again = await startHarness({ reuse: same, overrides: withUpstream('Renamed Province', secretFile, true) });
     harnesses.push(again);
     expect((await again.yihao.federation.upstreams.list()).map((u) => [u.name, u.displayNameEn, u.signOutUpstream])).toEqual([['configured', 'Renamed Province', true]]);
+    expect((await upstreamEvents(again)).slice(1)).toEqual([
+      {
+        action: 'admin.upstream.updated',
+        actor_type: 'system',
+        actor_id: 'config',
+        details: expect.objectContaining({
+          upstream: 'configured',
+          via: 'config',
+          before: expect.objectContaining({ display_name_en: 'Configured Province', sign_out_upstream: false }),
+          after: expect.objectContaining({ display_name_en: 'Renamed Province', sign_out_upstream: true }),
+        }),
+      },
+    ]);
 
     // A secret file that cannot be read stops the start with one line naming the setting.
     await again.stop();

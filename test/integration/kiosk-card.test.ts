@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -202,6 +203,12 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
     const withoutProof = await fetch(end, { method: 'POST', headers: { authorization: `DPoP ${tokens.access_token}` } });
     expect(withoutProof.status).toBe(401);
     expect(await withoutProof.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+    // RFC 9449 §7.1: a bound token goes under the DPoP scheme; as Bearer it is refused, even with a good proof.
+    const proof = async () =>
+      new SignJWT({ htm: 'POST', htu: end.href, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), ath: createHash('sha256').update(tokens.access_token).digest('base64url') })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(key.publicKey) })
+        .sign(key.privateKey);
+    expect((await fetch(end, { method: 'POST', headers: { authorization: `Bearer ${tokens.access_token}`, dpop: await proof() } })).status).toBe(401);
     const ended = await oidc.fetchProtectedResource(bound.rp, tokens.access_token, end, 'POST', null, undefined, { DPoP: oidc.getDPoPHandle(bound.rp, key) });
     expect(ended.status).toBe(204);
     expect((await oidc.tokenIntrospection(bound.rp, tokens.access_token)).active).toBe(false);
@@ -249,6 +256,8 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
     expect(nonsense.status).toBe(401);
     expect(nonsense.headers.get('www-authenticate')).toContain('error="invalid_token"');
     expect((await fetch(`${h.url}/kiosk/session/end`, { method: 'POST' })).status).toBe(401);
+    // An unbound token under the DPoP scheme: the caller claims a key the token is not bound to.
+    expect((await fetch(`${h.url}/kiosk/session/end`, { method: 'POST', headers: { authorization: `DPoP ${tokens.access_token}` } })).status).toBe(401);
 
     expect((await end(tokens.access_token)).status).toBe(204);
     expect((await oidc.tokenIntrospection(kiosk.rp, tokens.access_token)).active).toBe(false);

@@ -35,14 +35,16 @@ function refuse(ctx: Context, status: 400 | 401, error: string, description: str
 async function kioskToken(ctx: Context, verify: VerifyAccessToken, deps: Pick<KioskSessionDeps, 'replay' | 'origin'>) {
   const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
   if (!match) return refuse(ctx, 401, 'invalid_request', 'an access token of the kiosk session is required (Authorization: Bearer or DPoP)'), undefined;
-  const accessToken = match[2]!;
-  const prove = (jkt: string) =>
+  const [, scheme, accessToken] = match as unknown as [string, 'Bearer' | 'DPoP', string];
+  // RFC 9449 §7.1: a bound token only under the DPoP scheme (with a proof), and that scheme only for a bound token.
+  const prove = async (jkt: string) =>
+    scheme === 'DPoP' &&
     verifyDpopProof(ctx.get('dpop') || undefined, { method: ctx.method, url: `${deps.origin}${ctx.path}`, accessToken, body: Buffer.alloc(0) }, jkt, deps.replay).then(
       () => true,
       () => false,
     );
   try {
-    return await verify(accessToken, { kioskSession: isKioskToken, dpop: { required: false, prove } });
+    return await verify(accessToken, { kioskSession: isKioskToken, dpop: { required: scheme === 'DPoP', prove } });
   } catch (e) {
     if (!(e instanceof AccessTokenRefused)) throw e;
     if (e.reason === 'dpop_proof') return refuse(ctx, 401, 'invalid_dpop_proof', 'the access token is DPoP-bound: send a DPoP proof of its key for this request'), undefined;

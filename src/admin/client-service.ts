@@ -27,11 +27,19 @@ import { parseInput } from './validate.js';
 
 export const newClientInput = z.object({ department_id: z.string().min(1, 'is required').max(32), settings: clientSettings }).strict();
 export const rotationInput = z.object({ grace_seconds: z.number().int().min(0, 'must be 0 or more').optional() }).strict();
+const REVISION_REQUIRED = 'is required: the revision of the change you reviewed';
+/**
+ * A decision on a change names the revision its reviewer was shown: without it an approval would
+ * land on whatever is submitted when it arrives, and the author may have swapped that in since.
+ */
 export const reviewInput = z
   .object({
     note: z.string().trim().max(500, 'is longer than 500 characters').optional(),
-    /** The revision the reviewer was shown; when given, a change edited since is refused (409). */
-    revision: z.number().int().min(1).optional(),
+    revision: z
+      .number({ error: (issue) => (issue.input === undefined ? REVISION_REQUIRED : 'must be a whole number') })
+      .int('must be a whole number')
+      .min(1, 'must be 1 or more')
+      .describe('The revision of the change you reviewed (GET /client-changes/{change_id}); a change edited since is refused (409).'),
   })
   .strict();
 export const suspensionInput = z.object({ reason: z.string().trim().min(1, 'is required').max(500, 'is longer than 500 characters') }).strict();
@@ -54,6 +62,9 @@ export interface ClientServiceDeps {
 
 /** Writes an action's audit event inside its transaction, as an operator or as the system (the CLI). */
 type Recorder = (action: AdminAction, target: Target, details: Record<string, unknown>, trx: Knex.Transaction) => Promise<void>;
+
+/** How often a live write is redone because the client's row moved on meanwhile, before giving up. */
+const SETTLE_ROUNDS = 5;
 
 const newChangeId = () => `cc_${randomBytes(9).toString('base64url')}`;
 const newClientId = () => `yh_${randomBytes(12).toString('base64url')}`;
@@ -110,6 +121,29 @@ export function clientService(d: ClientServiceDeps) {
   };
 
   /**
+   * Makes the provider's client store say what the committed row says: an active client with its
+   * recorded settings, anything else not at all. Called once an action's transaction committed, it
+   * reads the row again rather than publish what the action computed before: another operator's
+   * suspension (or the CLI's, or another instance's) may have committed in between, and publishing
+   * the action's own copy would put a suspended client back. Two actions may still write the store
+   * in either order, so after each write the row is read once more and, if it moved on, written
+   * again from it: the last write to the store is always made from the last committed row
+   * (test/integration/client-suspend-race.test.ts).
+   */
+  async function settleLive(clientId: string): Promise<void> {
+    let committed = await store.find(clientId);
+    for (let round = 0; round < SETTLE_ROUNDS; round++) {
+      if (committed?.status !== 'active') await d.live.unpublish(clientId);
+      // Settings kept only in the live metadata (registered by the CLI before they were recorded): served as they are.
+      else if (committed.settings) await publish(committed);
+      const now = await store.find(clientId);
+      if (now?.version === committed?.version) return;
+      committed = now;
+    }
+    throw conflict('the client kept changing while it was being put live or taken out; reload it and check its status');
+  }
+
+  /**
    * A client that the CLI registered before settings were recorded has them only in its live
    * metadata: take them from there, so that what is written next (and published) keeps them.
    */
@@ -144,7 +178,7 @@ export function clientService(d: ClientServiceDeps) {
       if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
       await record('admin.client.suspended', { departmentId: client.departmentId, clientId: client.clientId }, { reason, status: { before: 'active', after: 'suspended' } }, trx);
     });
-    await d.live.unpublish(client.clientId);
+    await settleLive(client.clientId);
     return next;
   }
 
@@ -156,7 +190,7 @@ export function clientService(d: ClientServiceDeps) {
       if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
       await record('admin.client.resumed', { departmentId: client.departmentId, clientId: client.clientId }, { status: { before: 'suspended', after: 'active' } }, trx);
     });
-    await publish(next);
+    await settleLive(client.clientId);
     return next;
   }
 
@@ -182,7 +216,7 @@ export function clientService(d: ClientServiceDeps) {
         trx,
       );
     });
-    if (next.status === 'active') await publish(next);
+    await settleLive(client.clientId);
     return { clientSecret: fresh.secret, previousValidUntil };
   }
 
@@ -331,13 +365,13 @@ export function clientService(d: ClientServiceDeps) {
      * A reviewer who took no part in the change approves it: the settings go live (a new client
      * becomes active). Dangerous settings need a national super-admin.
      */
-    async approve(op: Operator, changeId: string, input: unknown = {}): Promise<{ change: ClientChange; client: ClientRecord }> {
+    async approve(op: Operator, changeId: string, input: unknown): Promise<{ change: ClientChange; client: ClientRecord }> {
       const { note, revision } = parseInput(reviewInput, input);
       const { change, client } = await ownedChange(op, 'client.review', 'client_change.approve', changeId);
       const target = { departmentId: change.departmentId, clientId: change.clientId };
       if (tookPart(change, op.sub)) await guard.deny(op, 'client_change.approve', 'self_approval', target);
       if (change.status !== 'submitted') throw conflict('only a submitted change can be approved');
-      if (revision !== undefined && revision !== change.revision) throw conflict('the change was edited since you saw it; review it again');
+      if (revision !== change.revision) throw conflict('the change was edited since you saw it; review it again');
       if (needsNationalReview(change.proposed) && !isNationalSuperAdmin(op)) await guard.deny(op, 'client_change.approve', 'national_review', target);
       if (change.baseVersion !== client.version) throw conflict('the client changed since this change was drafted; draft it again');
       await checkLiveable(client.clientId, change.proposed, client.secretDigest);
@@ -364,16 +398,16 @@ export function clientService(d: ClientServiceDeps) {
           trx,
         );
       });
-      if (next.status === 'active') await publish(next);
+      await settleLive(client.clientId);
       return { change: reviewed, client: next };
     },
 
-    async reject(op: Operator, changeId: string, input: unknown = {}): Promise<ClientChange> {
+    async reject(op: Operator, changeId: string, input: unknown): Promise<ClientChange> {
       const { note, revision } = parseInput(reviewInput, input);
       const { change } = await ownedChange(op, 'client.review', 'client_change.reject', changeId);
       if (tookPart(change, op.sub)) await guard.deny(op, 'client_change.reject', 'self_approval', { departmentId: change.departmentId, clientId: change.clientId });
       if (change.status !== 'submitted') throw conflict('only a submitted change can be rejected');
-      if (revision !== undefined && revision !== change.revision) throw conflict('the change was edited since you saw it; review it again');
+      if (revision !== change.revision) throw conflict('the change was edited since you saw it; review it again');
       const reviewed: ClientChange = { ...change, status: 'rejected', reviewerId: op.sub, reviewedAt: Date.now(), reviewNote: note };
       await store.transaction(async (s, trx) => {
         if (!(await s.updateChange(reviewed, change))) throw conflict('the change was edited since you saw it; review it again');

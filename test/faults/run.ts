@@ -604,10 +604,11 @@ async function oneProvider(pg: PrivatePostgres): Promise<Outcome> {
       if (made.status !== 201) throw new Error(`create answered ${made.status}: ${JSON.stringify(made.body).slice(0, 200)}`);
       const clientId = made.body.client.client_id as string;
       const change = `/client-changes/${made.body.change.id as string}`;
-      if ((await superAdmin.api('POST', `${change}/submit`)).status !== 200) throw new Error('submit refused');
-      // Four eyes: its author cannot approve it; the reviewer can.
-      const own = await superAdmin.api('POST', `${change}/approve`, {});
-      const approved = await reviewer.api('POST', `${change}/approve`, {});
+      const submitted = await superAdmin.api('POST', `${change}/submit`);
+      if (submitted.status !== 200) throw new Error('submit refused');
+      // Four eyes: its author cannot approve it; the reviewer can (naming the revision it saw).
+      const own = await superAdmin.api('POST', `${change}/approve`, { revision: submitted.body.revision });
+      const approved = await reviewer.api('POST', `${change}/approve`, { revision: submitted.body.revision });
       if (own.status !== 403 || approved.status !== 200 || approved.body.client.status !== 'active') throw new Error(`approval: by its author ${own.status}, by the reviewer ${approved.status}`);
       const rp = { clientId, clientSecret: made.body.client_secret as string };
       // Its refusals are the point: tallied apart.

@@ -57,13 +57,13 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
   });
   afterAll(async () => h?.close());
 
-  /** A submitted change for a new client in `d`, made by `author`. */
+  /** A submitted change for a new client in `d`, made by `author`, with the revision a reviewer sees. */
   async function submittedClient(author: SignedInOperator, d: Department, extra: Record<string, unknown> = {}) {
     const made = await author.api('POST', '/clients', { department_id: d.id, settings: settings(extra) });
     expect(made.status).toBe(201);
     const submitted = await author.api('POST', `/client-changes/${made.body.change.id}/submit`);
     expect(submitted.status).toBe(200);
-    return { clientId: made.body.client.client_id as string, changeId: made.body.change.id as string, secret: made.body.client_secret as string | undefined };
+    return { clientId: made.body.client.client_id as string, changeId: made.body.change.id as string, revision: submitted.body.revision as number, secret: made.body.client_secret as string | undefined };
   }
 
   async function denials(sub: string) {
@@ -149,9 +149,9 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     const approve = await submittedClient(ops.adminP1, dept.p1, { client_name: '待批准' });
     const reject = await submittedClient(ops.adminP1, dept.p1, { client_name: '待驳回' });
     const live = await submittedClient(ops.adminP1, dept.p1, { client_name: '已上线' });
-    await ops.reviewerP1.api('POST', `/client-changes/${live.changeId}/approve`, {});
+    await ops.reviewerP1.api('POST', `/client-changes/${live.changeId}/approve`, { revision: live.revision });
     const other = await submittedClient(ops.adminP1, dept.p1, { client_name: '已上线二' });
-    await ops.reviewerP1.api('POST', `/client-changes/${other.changeId}/approve`, {});
+    await ops.reviewerP1.api('POST', `/client-changes/${other.changeId}/approve`, { revision: other.revision });
     const draft = await ops.adminP1.api('POST', `/clients/${other.clientId}/changes`, settings({ client_name: '已上线二', scope: 'openid' }));
     const someone = await h.citizen();
     const assignment = await h.yihao.admin.services.bootstrap.grantRole({ identifier: someone.sub, role: 'auditor', departmentId: dept.c1.id });
@@ -195,8 +195,8 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['getClientChange', 'counterP1', 'GET', `/client-changes/${approve.changeId}`, undefined, 403],
       ['editClientChange', 'reviewerP1', 'PUT', `/client-changes/${draft.body.id}`, settings({ client_name: '改名' }), 403],
       ['submitClientChange', 'reviewerP1', 'POST', `/client-changes/${draft.body.id}/submit`, undefined, 403],
-      ['approveClientChange', 'adminP1', 'POST', `/client-changes/${approve.changeId}/approve`, {}, 403],
-      ['rejectClientChange', 'auditorP1', 'POST', `/client-changes/${reject.changeId}/reject`, {}, 403],
+      ['approveClientChange', 'adminP1', 'POST', `/client-changes/${approve.changeId}/approve`, { revision: approve.revision }, 403],
+      ['rejectClientChange', 'auditorP1', 'POST', `/client-changes/${reject.changeId}/reject`, { revision: reject.revision }, 403],
       ['listSigningKeys', 'superP1', 'GET', '/keys', undefined, 403],
       ['rotateSigningKeys', 'adminP1', 'POST', '/keys/rotate', undefined, 403],
       ['revokeCredential', 'superP1', 'POST', `/credentials/${credential.id}/revoke`, {}, 403],
@@ -237,8 +237,8 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['getClientChange', 'reviewerP1', 'GET', `/client-changes/${approve.changeId}`, undefined, 200],
       ['editClientChange', 'adminP1', 'PUT', `/client-changes/${draft.body.id}`, settings({ client_name: '改名' }), 200],
       ['submitClientChange', 'adminP1', 'POST', `/client-changes/${draft.body.id}/submit`, undefined, 200],
-      ['approveClientChange', 'reviewerP1', 'POST', `/client-changes/${approve.changeId}/approve`, {}, 200],
-      ['rejectClientChange', 'reviewerP1', 'POST', `/client-changes/${reject.changeId}/reject`, { note: '不符合要求' }, 200],
+      ['approveClientChange', 'reviewerP1', 'POST', `/client-changes/${approve.changeId}/approve`, { revision: approve.revision }, 200],
+      ['rejectClientChange', 'reviewerP1', 'POST', `/client-changes/${reject.changeId}/reject`, { note: '不符合要求', revision: reject.revision }, 200],
       ['listSigningKeys', 'superN', 'GET', '/keys', undefined, 200],
       ['queryAuditEvents', 'auditorP1', 'GET', '/audit/events', undefined, 200],
       ['verifyAuditChain', 'auditorP1', 'GET', '/audit/verify', undefined, 200],
@@ -296,7 +296,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       expect(JSON.stringify(res.body)).not.toMatch(/江苏|dp_|yh_/);
     }
     // A department's reviewer cannot approve another department's change either.
-    const approve = await ops.reviewerP1.api('POST', `/client-changes/${theirs.changeId}/approve`, {});
+    const approve = await ops.reviewerP1.api('POST', `/client-changes/${theirs.changeId}/approve`, { revision: theirs.revision });
     expect(approve.status).toBe(404);
     // Lists show only their own subtree.
     const listed = await ops.adminP1.api('GET', '/departments?per_page=100');
@@ -312,12 +312,12 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
 
   it.skipIf(!enabled)('refuses self-approval, even to an operator who holds both roles, and audits it', async () => {
     const mine = await submittedClient(ops.adminReviewerP1, dept.p1, { client_name: '自审应用' });
-    const self = await ops.adminReviewerP1.api('POST', `/client-changes/${mine.changeId}/approve`, {});
+    const self = await ops.adminReviewerP1.api('POST', `/client-changes/${mine.changeId}/approve`, { revision: mine.revision });
     expect(self).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'a change or request must be decided by someone who did not draft, edit, submit or ask for it' } });
     expect(await denials(ops.adminReviewerP1.sub)).toEqual(expect.arrayContaining([{ operation: 'client_change.approve', reason: 'self_approval' }]));
     expect((await ops.adminReviewerP1.api('GET', `/clients/${mine.clientId}`)).body.client.status).toBe('draft');
     // Another reviewer may.
-    expect((await ops.reviewerP1.api('POST', `/client-changes/${mine.changeId}/approve`, {})).status).toBe(200);
+    expect((await ops.reviewerP1.api('POST', `/client-changes/${mine.changeId}/approve`, { revision: mine.revision })).status).toBe(200);
   });
 
   it.skipIf(!enabled)('takes a client from draft to live through review; then openid-client signs a citizen in through it', async () => {
@@ -338,11 +338,12 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     await expect(signIn()).rejects.toThrow();
 
     const change = `/client-changes/${made.body.change.id}`;
-    expect((await ops.reviewerP1.api('POST', `${change}/approve`, {})).status).toBe(409); // not submitted yet
-    expect((await ops.adminP1.api('POST', `${change}/submit`)).body.status).toBe('submitted');
+    expect((await ops.reviewerP1.api('POST', `${change}/approve`, { revision: made.body.change.revision })).status).toBe(409); // not submitted yet
+    const submitted = await ops.adminP1.api('POST', `${change}/submit`);
+    expect(submitted.body.status).toBe('submitted');
     const pending = await ops.reviewerP1.api('GET', `/clients/${clientId}`);
     expect(pending.body.pending.diff).toEqual(expect.arrayContaining([{ field: 'redirect_uris', before: null, after: [REDIRECT] }]));
-    const approved = await ops.reviewerP1.api('POST', `${change}/approve`, { note: '材料齐全' });
+    const approved = await ops.reviewerP1.api('POST', `${change}/approve`, { note: '材料齐全', revision: submitted.body.revision });
     expect(approved.status).toBe(200);
     expect(approved.body.client).toMatchObject({ status: 'active', version: 2 });
     expect(approved.body.change).toMatchObject({ status: 'approved', reviewer: ops.reviewerP1.sub, author: ops.adminP1.sub });
@@ -358,7 +359,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
 
   it.skipIf(!enabled)('approves a change once when two reviewers race, and refuses a change drafted before the client moved on', async () => {
     const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '竞争审批' });
-    const results = await Promise.all([ops.reviewerP1, ops.superP1].map((r) => r.api('POST', `/client-changes/${made.changeId}/approve`, {})));
+    const results = await Promise.all([ops.reviewerP1, ops.superP1].map((r) => r.api('POST', `/client-changes/${made.changeId}/approve`, { revision: made.revision })));
     expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
     const detail = await ops.adminP1.api('GET', `/clients/${made.clientId}`);
     expect(detail.body.client).toMatchObject({ status: 'active', version: 2 });
@@ -366,16 +367,16 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     expect(approvals.events).toHaveLength(1);
 
     const stale = await ops.adminP1.api('POST', `/clients/${made.clientId}/changes`, settings({ client_name: '竞争审批', scope: 'openid' }));
-    await ops.adminP1.api('POST', `/client-changes/${stale.body.id}/submit`);
+    const staleSubmitted = await ops.adminP1.api('POST', `/client-changes/${stale.body.id}/submit`);
     await ops.adminP1.api('POST', `/clients/${made.clientId}/secret`, {});
-    const refused = await ops.reviewerP1.api('POST', `/client-changes/${stale.body.id}/approve`, {});
+    const refused = await ops.reviewerP1.api('POST', `/client-changes/${stale.body.id}/approve`, { revision: staleSubmitted.body.revision });
     expect(refused.status).toBe(409);
     expect((await ops.reviewerP1.api('GET', `/client-changes/${stale.body.id}`)).body.status).toBe('submitted');
   });
 
   it.skipIf(!enabled)('puts every setting edit through review, with a diff, before it goes live', async () => {
     const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '公积金' });
-    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, {});
+    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, { revision: made.revision });
     const next = settings({
       client_name: '公积金',
       redirect_uris: [REDIRECT, 'http://127.0.0.1:9/cb2'],
@@ -393,20 +394,20 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     // Not live yet.
     const live = async () => (await h.yihao.holder.current.Client.find(made.clientId))!.metadata();
     expect((await live()).min_acr).toBeUndefined();
-    await ops.reviewerP1.api('POST', `/client-changes/${drafted.body.id}/approve`, {});
+    await ops.reviewerP1.api('POST', `/client-changes/${drafted.body.id}/approve`, { revision: detail.body.revision });
     await expect.poll(async () => (await live()).min_acr).toBe('urn:yihao:loa:2');
     expect(await live()).toMatchObject({ redirect_uris: [REDIRECT, 'http://127.0.0.1:9/cb2'], allowed_channels: ['web', 'mobile'], citizen_id_release: 'pseudonym' });
 
     // A rejected change changes nothing.
     const rejected = await ops.adminP1.api('POST', `/clients/${made.clientId}/changes`, { ...next, citizen_id_release: 'full' });
-    await ops.adminP1.api('POST', `/client-changes/${rejected.body.id}/submit`);
-    expect((await ops.reviewerP1.api('POST', `/client-changes/${rejected.body.id}/reject`, { note: '不需要完整身份证号' })).body.status).toBe('rejected');
+    const toReject = await ops.adminP1.api('POST', `/client-changes/${rejected.body.id}/submit`);
+    expect((await ops.reviewerP1.api('POST', `/client-changes/${rejected.body.id}/reject`, { note: '不需要完整身份证号', revision: toReject.body.revision })).body.status).toBe('rejected');
     expect((await live()).citizen_id_release).toBe('pseudonym');
   });
 
   it.skipIf(!enabled)('suspends a client (refused at /auth and /token) and resumes it', async () => {
     const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '医保', grant_types: ['authorization_code', 'client_credentials'] });
-    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, {});
+    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, { revision: made.revision });
     const token = () =>
       fetch(`${h.issuer}/token`, {
         method: 'POST',
@@ -427,7 +428,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
 
   it.skipIf(!enabled)('rotates a secret: both work during the grace period, then only the new one', async () => {
     const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '税务', grant_types: ['client_credentials'], redirect_uris: [] });
-    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, {});
+    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, { revision: made.revision });
     const token = async (secret: string) =>
       (
         await fetch(`${h.issuer}/token`, {
@@ -536,7 +537,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
 
   it.skipIf(!enabled)('never writes a citizen ID or a secret into the audit log', async () => {
     const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '检查' });
-    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, {});
+    await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, { revision: made.revision });
     const rotated = await ops.adminP1.api('POST', `/clients/${made.clientId}/secret`, {});
     const all = JSON.stringify(await h.yihao.stores.db('audit_events'));
     for (const o of Object.values(ops)) expect(all).not.toContain(o.citizenId);

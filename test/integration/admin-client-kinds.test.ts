@@ -26,8 +26,9 @@ describe('registering clients by kind through the admin API and the console', { 
   async function registered(settings: Record<string, unknown>): Promise<{ clientId: string; clientSecret?: string }> {
     const made = await tree.deptAdmin.api('POST', '/clients', { department_id: tree.dept.nation.id, settings });
     expect(made.status, JSON.stringify(made.body)).toBe(201);
-    expect((await tree.deptAdmin.api('POST', `/client-changes/${made.body.change.id}/submit`)).status).toBe(200);
-    const approved = await tree.superAdmin.api('POST', `/client-changes/${made.body.change.id}/approve`, {});
+    const submitted = await tree.deptAdmin.api('POST', `/client-changes/${made.body.change.id}/submit`);
+    expect(submitted.status).toBe(200);
+    const approved = await tree.superAdmin.api('POST', `/client-changes/${made.body.change.id}/approve`, { revision: submitted.body.revision });
     expect(approved.status, JSON.stringify(approved.body)).toBe(200);
     return { clientId: made.body.client.client_id, ...(made.body.client_secret ? { clientSecret: made.body.client_secret } : {}) };
   }

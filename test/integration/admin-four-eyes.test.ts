@@ -3,7 +3,7 @@
  * approves a client change (super-admin, dept-admin, reviewer, one account holding dept-admin and
  * reviewer, operators of another department). The approver must differ from everyone who took part
  * since the last approval; a change edited after submission needs a fresh submission and review;
- * an approval lands only on the revision the reviewer saw; settings that skip consent or release
+ * an approval names the revision the reviewer saw and lands only on it; settings that skip consent or release
  * the full ID number need a super-admin of a national department. Granting a role that authors,
  * reviews or attests is a super-admin's act, never a dept-admin's.
  */
@@ -70,6 +70,11 @@ describe.each(backends)('four-eyes review ($name)', ({ name, enabled }) => {
     expect(made.status).toBe(201);
     return { changeId: made.body.change.id as string, clientId: made.body.client.client_id as string };
   };
+  /** Submits a change as `who`; the answer, and the revision a reviewer then sees. */
+  const submit = async (who: Persona | 'superN2', changeId: string) => {
+    const submitted = await ops[who].api('POST', `/client-changes/${changeId}/submit`);
+    return { status: submitted.status, revision: submitted.body?.revision as number };
+  };
 
   async function denialsOf(who: Persona | 'superN2') {
     const page = await h.yihao.services.audit.query({ actor: ops[who].sub, action: 'admin.denied', limit: 500 });
@@ -84,11 +89,19 @@ describe.each(backends)('four-eyes review ($name)', ({ name, enabled }) => {
           for (const approver of APPROVERS) {
             const { changeId } = await draft(author);
             const participants = new Set<Persona>([author]);
+            // The approver names the latest revision, as a reviewer reading the change would see it.
+            let revision = 1;
             const edited = await ops[editor].api('PUT', `/client-changes/${changeId}`, settings({ client_name: `改 ${editor}` }));
-            if (edited.status === 200) participants.add(editor);
+            if (edited.status === 200) {
+              participants.add(editor);
+              revision = edited.body.revision as number;
+            }
             const submitted = await ops[submitter].api('POST', `/client-changes/${changeId}/submit`);
-            if (submitted.status === 200) participants.add(submitter);
-            const approved = await ops[approver].api('POST', `/client-changes/${changeId}/approve`, {});
+            if (submitted.status === 200) {
+              participants.add(submitter);
+              revision = submitted.body.revision as number;
+            }
+            const approved = await ops[approver].api('POST', `/client-changes/${changeId}/approve`, { revision });
             const want = [writeStatus(editor, 200), writeStatus(submitter, 200), approveStatus(approver, participants, submitted.status === 200)];
             const got = [edited.status, submitted.status, approved.status];
             if (JSON.stringify(want) !== JSON.stringify(got)) mismatches.push(`${author} → edit ${editor} → submit ${submitter} → approve ${approver}: want ${want.join('/')} got ${got.join('/')}`);
@@ -102,16 +115,17 @@ describe.each(backends)('four-eyes review ($name)', ({ name, enabled }) => {
   it.skipIf(!enabled)('audits a participant’s approval or rejection as self_approval, and refuses it even to a national super-admin', async () => {
     const { changeId, clientId } = await draft('adminP1');
     expect((await ops.superN.api('PUT', `/client-changes/${changeId}`, settings({ client_name: '超管改过' }))).status).toBe(200);
-    expect((await ops.adminP1.api('POST', `/client-changes/${changeId}/submit`)).status).toBe(200);
-    const self = await ops.superN.api('POST', `/client-changes/${changeId}/approve`, {});
+    const { status, revision } = await submit('adminP1', changeId);
+    expect(status).toBe(200);
+    const self = await ops.superN.api('POST', `/client-changes/${changeId}/approve`, { revision });
     expect(self).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'a change or request must be decided by someone who did not draft, edit, submit or ask for it' } });
-    expect((await ops.superN.api('POST', `/client-changes/${changeId}/reject`, {})).status).toBe(403);
+    expect((await ops.superN.api('POST', `/client-changes/${changeId}/reject`, { revision })).status).toBe(403);
     expect(await denialsOf('superN')).toEqual(expect.arrayContaining([
       { operation: 'client_change.approve', reason: 'self_approval' },
       { operation: 'client_change.reject', reason: 'self_approval' },
     ]));
     expect((await ops.superN.api('GET', `/clients/${clientId}`)).body.client.status).toBe('draft');
-    expect((await ops.reviewerP1.api('POST', `/client-changes/${changeId}/approve`, {})).status).toBe(200);
+    expect((await ops.reviewerP1.api('POST', `/client-changes/${changeId}/approve`, { revision })).status).toBe(200);
   });
 
   it.skipIf(!enabled)('sends a change edited after submission back to draft: it needs a fresh submission and review, and its editor cannot approve it', async () => {
@@ -119,10 +133,11 @@ describe.each(backends)('four-eyes review ($name)', ({ name, enabled }) => {
     expect((await ops.adminP1.api('POST', `/client-changes/${changeId}/submit`)).status).toBe(200);
     const edited = await ops.adminReviewerP1.api('PUT', `/client-changes/${changeId}`, settings({ client_name: '提交后又改', scope: 'openid' }));
     expect(edited).toMatchObject({ status: 200, body: { status: 'draft', submitted_at: null } });
-    expect((await ops.reviewerP1.api('POST', `/client-changes/${changeId}/approve`, {})).status).toBe(409);
-    expect((await ops.adminReviewerP1.api('POST', `/client-changes/${changeId}/submit`)).status).toBe(200);
-    expect((await ops.adminReviewerP1.api('POST', `/client-changes/${changeId}/approve`, {})).status).toBe(403);
-    const approved = await ops.reviewerP1.api('POST', `/client-changes/${changeId}/approve`, {});
+    expect((await ops.reviewerP1.api('POST', `/client-changes/${changeId}/approve`, { revision: edited.body.revision })).status).toBe(409);
+    const { status, revision } = await submit('adminReviewerP1', changeId);
+    expect(status).toBe(200);
+    expect((await ops.adminReviewerP1.api('POST', `/client-changes/${changeId}/approve`, { revision })).status).toBe(403);
+    const approved = await ops.reviewerP1.api('POST', `/client-changes/${changeId}/approve`, { revision });
     expect(approved).toMatchObject({ status: 200, body: { client: { settings: { client_name: '提交后又改', scope: 'openid' } } } });
     const events = (await h.yihao.services.audit.query({ action: 'admin.client_change.edited', limit: 100 })).events.filter((e) => (e.details as { change_id?: string }).change_id === changeId);
     expect(events[0]!.details).toMatchObject({ status: { before: 'submitted', after: 'draft' } });
@@ -143,6 +158,35 @@ describe.each(backends)('four-eyes review ($name)', ({ name, enabled }) => {
     expect((await ops.reviewerP1.api('POST', `/client-changes/${changeId}/approve`, { revision: fresh.revision })).status).toBe(200);
   });
 
+  it.skipIf(!enabled)('refuses an approval or rejection that names no revision, so content swapped in after the reviewer read the change is never approved unseen', async () => {
+    const evil = 'http://127.0.0.1:9/evil';
+    const { changeId, clientId } = await draft('adminP1');
+    expect((await ops.adminP1.api('POST', `/client-changes/${changeId}/submit`)).status).toBe(200);
+    const seen = (await ops.reviewerP1.api('GET', `/client-changes/${changeId}`)).body;
+    expect(seen.proposed.redirect_uris).toEqual([REDIRECT]);
+    // While the reviewer reads, the author adds a redirect URI of their own and resubmits.
+    const swapped = await ops.adminP1.api('PUT', `/client-changes/${changeId}`, settings({ redirect_uris: [REDIRECT, evil] }));
+    expect(swapped.body.revision).toBeGreaterThan(seen.revision);
+    expect((await ops.adminP1.api('POST', `/client-changes/${changeId}/submit`)).status).toBe(200);
+
+    // An API client that names no revision would approve whatever is submitted now: refused.
+    for (const verb of ['approve', 'reject']) {
+      const bare = await ops.reviewerP1.api('POST', `/client-changes/${changeId}/${verb}`, {});
+      expect({ verb, status: bare.status, body: bare.body }).toEqual({
+        verb,
+        status: 400,
+        body: { error: 'invalid_input', message: 'revision is required: the revision of the change you reviewed', fields: { revision: 'is required: the revision of the change you reviewed' } },
+      });
+      expect((await ops.reviewerP1.api('POST', `/client-changes/${changeId}/${verb}`, { note: '同意' })).status).toBe(400);
+      // Naming the revision that was read is refused too: it is not what is submitted now.
+      const stale = await ops.reviewerP1.api('POST', `/client-changes/${changeId}/${verb}`, { revision: seen.revision });
+      expect({ verb, status: stale.status, error: stale.body.error }).toEqual({ verb, status: 409, error: 'conflict' });
+    }
+    expect((await ops.reviewerP1.api('GET', `/client-changes/${changeId}`)).body).toMatchObject({ status: 'submitted', reviewer: null });
+    expect((await ops.reviewerP1.api('GET', `/clients/${clientId}`)).body.client).toMatchObject({ status: 'draft', settings: null });
+    expect(await new h.yihao.services.Adapter('Client').find(clientId)).toBeUndefined();
+  });
+
   describe('dangerous settings', () => {
     const cases: [string, Record<string, unknown>][] = [
       ['first_party', { first_party: true }],
@@ -152,29 +196,30 @@ describe.each(backends)('four-eyes review ($name)', ({ name, enabled }) => {
       const { changeId } = await draft('adminP1', extra);
       const submitted = await ops.adminP1.api('POST', `/client-changes/${changeId}/submit`);
       expect(submitted.body.needs_national_review).toBe(true);
+      const revision = submitted.body.revision as number;
       for (const who of ['reviewerP1', 'adminReviewerP1', 'superP1'] as const) {
-        const refused = await ops[who].api('POST', `/client-changes/${changeId}/approve`, {});
+        const refused = await ops[who].api('POST', `/client-changes/${changeId}/approve`, { revision });
         expect({ who, status: refused.status, message: refused.body.message }).toEqual({ who, status: 403, message: 'this change needs a super-admin of a national department to approve it' });
         expect(await denialsOf(who)).toEqual(expect.arrayContaining([{ operation: 'client_change.approve', reason: 'national_review' }]));
       }
-      expect((await ops.superN.api('POST', `/client-changes/${changeId}/approve`, {})).status).toBe(200);
+      expect((await ops.superN.api('POST', `/client-changes/${changeId}/approve`, { revision })).status).toBe(200);
     });
 
     it.skipIf(!enabled)('keeps a first-party client under national review for every later change', async () => {
       const { changeId, clientId } = await draft('adminP1', { first_party: true });
-      await ops.adminP1.api('POST', `/client-changes/${changeId}/submit`);
-      expect((await ops.superN.api('POST', `/client-changes/${changeId}/approve`, {})).status).toBe(200);
+      const first = await submit('adminP1', changeId);
+      expect((await ops.superN.api('POST', `/client-changes/${changeId}/approve`, { revision: first.revision })).status).toBe(200);
       const next = await ops.adminP1.api('POST', `/clients/${clientId}/changes`, settings({ first_party: true, redirect_uris: [REDIRECT, 'http://127.0.0.1:9/evil'] }));
-      await ops.adminP1.api('POST', `/client-changes/${next.body.id}/submit`);
-      expect((await ops.reviewerP1.api('POST', `/client-changes/${next.body.id}/approve`, {})).status).toBe(403);
-      expect((await ops.superN2.api('POST', `/client-changes/${next.body.id}/approve`, {})).status).toBe(200);
+      const { revision } = await submit('adminP1', next.body.id as string);
+      expect((await ops.reviewerP1.api('POST', `/client-changes/${next.body.id}/approve`, { revision })).status).toBe(403);
+      expect((await ops.superN2.api('POST', `/client-changes/${next.body.id}/approve`, { revision })).status).toBe(200);
     });
 
     it.skipIf(!enabled)('lets a department reviewer approve ordinary settings', async () => {
       const { changeId } = await draft('adminP1', { citizen_id_release: 'pseudonym' });
       const submitted = await ops.adminP1.api('POST', `/client-changes/${changeId}/submit`);
       expect(submitted.body.needs_national_review).toBe(false);
-      expect((await ops.reviewerP1.api('POST', `/client-changes/${changeId}/approve`, {})).status).toBe(200);
+      expect((await ops.reviewerP1.api('POST', `/client-changes/${changeId}/approve`, { revision: submitted.body.revision })).status).toBe(200);
     });
   });
 

@@ -36,8 +36,8 @@ describe.each(backends)('business changes and their audit events ($backend)', ({
       department_id: nation.id,
       settings: { client_name: '办事App', redirect_uris: ['https://app.example.gov.cn/cb'] },
     });
-    await services.clients.submit(op, change.id);
-    await services.clients.approve(rev, change.id);
+    const submitted = await services.clients.submit(op, change.id);
+    await services.clients.approve(rev, change.id, { revision: submitted.revision });
 
     let allow = async () => undefined as void;
     const refuse = async (action: string) => {

@@ -151,8 +151,8 @@ describe('claim release', () => {
       const clients = h.yihao.admin.services.clients;
       const current = await clients.system.currentSettings(await clients.system.find(clientId));
       const drafted = await clients.propose(author, clientId, { ...current, citizen_id_release: policy });
-      await clients.submit(author, drafted.id);
-      await clients.approve(reviewer, drafted.id);
+      const submitted = await clients.submit(author, drafted.id);
+      await clients.approve(reviewer, drafted.id, { revision: submitted.revision });
     }
 
     /** What a browser posts back of a form: its hidden fields (the consent page's are the CSRF token and the policy it stated). */

@@ -247,8 +247,9 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
     const queue = await clients.listChanges(reviewer, { status: 'submitted', page: 1, per_page: 50 });
     expect(queue.items.map((c) => c.id)).toContain(filed.change_id);
     const author = await bootstrap.operatorFor(ops.admin);
-    await expect(clients.approve({ ...author, assignments: [...author.assignments, ...reviewer.assignments] }, filed.change_id as string)).rejects.toMatchObject({ code: 'forbidden' });
-    await clients.approve(reviewer, filed.change_id as string);
+    const { revision } = queue.items.find((c) => c.id === filed.change_id)!;
+    await expect(clients.approve({ ...author, assignments: [...author.assignments, ...reviewer.assignments] }, filed.change_id as string, { revision })).rejects.toMatchObject({ code: 'forbidden' });
+    await clients.approve(reviewer, filed.change_id as string, { revision });
     expect(await live()).toMatchObject({ client_name: '社保后台 2.0', min_acr: 'urn:yihao:loa:2', grant_types: ['client_credentials'] });
     expect(await tokenWith(service.client_id, service.client_secret)).toEqual({ status: 200 });
 

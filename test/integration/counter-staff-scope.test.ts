@@ -37,8 +37,8 @@ describe.each(backends)('counter-staff scope ($name)', ({ name, enabled }) => {
       settings: { client_name: `${d.name}柜台`, redirect_uris: [REDIRECT], scope: 'openid profile', allowed_channels: ['web', 'counter'] },
     });
     expect(made.status).toBe(201);
-    await adminX.api('POST', `/client-changes/${made.body.change.id}/submit`);
-    expect((await reviewer.api('POST', `/client-changes/${made.body.change.id}/approve`, {})).status).toBe(200);
+    const submitted = await adminX.api('POST', `/client-changes/${made.body.change.id}/submit`);
+    expect((await reviewer.api('POST', `/client-changes/${made.body.change.id}/approve`, { revision: submitted.body.revision })).status).toBe(200);
     return made.body.client.client_id as string;
   }
 

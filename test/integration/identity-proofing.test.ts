@@ -62,8 +62,8 @@ describe.each(backends)('identity proofing evidence ($name)', ({ name, enabled }
 
   it.skipIf(!enabled)('keeps one staff member’s in-person check pending until a second staff member of that counter’s department confirms it', async () => {
     const made = await adminN.api('POST', '/clients', { department_id: dept.x.id, settings: { client_name: '浙江柜台', redirect_uris: [REDIRECT], allowed_channels: ['web', 'counter'] } });
-    await adminN.api('POST', `/client-changes/${made.body.change.id}/submit`);
-    expect((await reviewer.api('POST', `/client-changes/${made.body.change.id}/approve`, {})).status).toBe(200);
+    const submitted = await adminN.api('POST', `/client-changes/${made.body.change.id}/submit`);
+    expect((await reviewer.api('POST', `/client-changes/${made.body.change.id}/approve`, { revision: submitted.body.revision })).status).toBe(200);
     const counter = made.body.client.client_id as string;
     const staff = async (d: Department) => {
       const person = await h.citizen({ name: '柜员' });

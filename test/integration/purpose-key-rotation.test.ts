@@ -68,8 +68,9 @@ describe.each(backends)('rotating each key purpose (%s)', (backend) => {
       const created = await admin.api('POST', '/clients', { department_id: nation.id, settings: { client_name: '税务', grant_types: ['client_credentials'], redirect_uris: [], scope: 'openid' } });
       expect(created.status).toBe(201);
       const reviewer = await operator(v2, [{ role: 'reviewer', departmentId: nation.id }], '审核员');
-      expect((await admin.api('POST', `/client-changes/${created.body.change.id}/submit`)).status).toBe(200);
-      expect((await reviewer.api('POST', `/client-changes/${created.body.change.id}/approve`, {})).status).toBe(200);
+      const submitted = await admin.api('POST', `/client-changes/${created.body.change.id}/submit`);
+      expect(submitted.status).toBe(200);
+      expect((await reviewer.api('POST', `/client-changes/${created.body.change.id}/approve`, { revision: submitted.body.revision })).status).toBe(200);
       const clientId = created.body.client.client_id as string;
       const rotated = await admin.api('POST', `/clients/${clientId}/secret`, { grace_seconds: 600 });
       expect(rotated.status).toBe(200);

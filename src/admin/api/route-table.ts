@@ -164,7 +164,7 @@ export const apiRoutes: readonly ApiRoute[] = [
     handler: async (o, r, sv) => s.toChange(await sv.clients.submit(op(o), id(r, 'change_id'))),
   },
   {
-    method: 'post', path: '/client-changes/{change_id}/approve', operationId: 'approveClientChange', summary: 'Approve a submitted change (not your own): it goes live', tag: 'client changes', roles: 'super-admin, reviewer',
+    method: 'post', path: '/client-changes/{change_id}/approve', operationId: 'approveClientChange', summary: 'Approve a submitted change (not your own) at the revision you reviewed: it goes live', tag: 'client changes', roles: 'super-admin, reviewer',
     body: reviewInput, status: 200, response: s.approvedBody,
     handler: async (o, r, sv) => {
       const done = await sv.clients.approve(op(o), id(r, 'change_id'), r.body ?? {});
@@ -172,7 +172,7 @@ export const apiRoutes: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'post', path: '/client-changes/{change_id}/reject', operationId: 'rejectClientChange', summary: 'Reject a submitted change (not your own)', tag: 'client changes', roles: 'super-admin, reviewer',
+    method: 'post', path: '/client-changes/{change_id}/reject', operationId: 'rejectClientChange', summary: 'Reject a submitted change (not your own) at the revision you reviewed', tag: 'client changes', roles: 'super-admin, reviewer',
     body: reviewInput, status: 200, response: s.changeBody,
     handler: async (o, r, sv) => s.toChange(await sv.clients.reject(op(o), id(r, 'change_id'), r.body ?? {})),
   },

@@ -73,7 +73,7 @@ export const changeBody = z
     proposed: settingsBody,
     author: z.string(),
     participants: z.array(z.string()).describe('Everyone who created, edited or submitted the change: none of them may review it.'),
-    revision: z.number().int().describe('Goes up with each edit and submission; give it when approving to approve only what you saw.'),
+    revision: z.number().int().describe('Goes up with each edit and submission; an approval or rejection must name the revision its reviewer saw.'),
     needs_national_review: z.boolean().describe('The proposal is first-party or releases the full ID number: only a super-admin of a national department may approve it.'),
     submitted_at: time.nullable(),
     reviewer: z.string().nullable(),

@@ -300,7 +300,7 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   }));
 
   router.post('/admin/changes/:id/review', pageRoute('changes', async (ctx, v, form) => {
-    // The revision the page showed: an approval of a change edited since then is refused.
+    // The revision the page showed (a decision must name one): a change edited since then is refused.
     const revision = /^[1-9][0-9]{0,8}$/.test(form.revision ?? '') ? { revision: Number(form.revision) } : {};
     const note = { ...(form.note?.trim() ? { note: form.note.trim() } : {}), ...revision };
     if (form.decision === 'approve') {

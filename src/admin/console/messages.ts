@@ -30,6 +30,7 @@ const zh: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^operators cannot change their own roles$/, () => '操作员不能修改自己的角色'],
   [/^your roles do not allow this$/, () => '您的角色不允许此操作'],
   [/^a change must be reviewed by someone other than its author$/, () => '变更须由提交人以外的审核员审核'],
+  [/^revision is required: /, () => '缺少所审核的变更版本，请刷新页面后重新审核'],
   [/^this client already has a change in progress$/, () => '此应用已有一个未完成的变更'],
   [/^only a (\w+) (?:change|client|draft) can be (\w+)$/, () => '当前状态不允许此操作'],
   [/^operators cannot disable or enable their own account$/, () => '操作员不能停用或恢复自己的账号'],

@@ -6,7 +6,8 @@
 import * as internalGrantHelpers from 'oidc-provider/lib/helpers/grants.js';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 import filterClaims from 'oidc-provider/lib/helpers/filter_claims.js';
-import { errors, type FindAccount } from 'oidc-provider';
+import revoke from 'oidc-provider/lib/helpers/revoke.js';
+import { errors, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 
 /** The token response's members, as oidc-provider's own grants build it. */
 export interface TokenResponseFields {
@@ -96,3 +97,10 @@ export function userinfoInternals(provider: object) {
     exposedHeaders: [dPoP.enabled && dPoP.nonceSecret ? 'DPoP-Nonce' : undefined, 'WWW-Authenticate'].filter(Boolean).join(','),
   };
 }
+
+/**
+ * Revokes a grant exactly as oidc-provider's own reuse detection does (refresh_token.js on a used
+ * refresh token, grant_source.js on a used code): every token of the grant, the grant itself under
+ * `revokeGrantPolicy`, and the `grant.revoked` event the audit log records.
+ */
+export const revokeGrant = (ctx: KoaContextWithOIDC, grantId: string): Promise<void> => revoke(ctx, grantId);

@@ -1,4 +1,4 @@
-// Types for the two untyped oidc-provider helpers that internals.ts reaches into (oidc-provider 9.13).
+// Types for the untyped oidc-provider helpers that internals.ts reaches into (oidc-provider 9.13).
 // Re-checked on every oidc-provider upgrade, with internals.ts.
 
 declare module 'oidc-provider/lib/helpers/weak_cache.js' {
@@ -9,4 +9,13 @@ declare module 'oidc-provider/lib/helpers/weak_cache.js' {
 declare module 'oidc-provider/lib/helpers/filter_claims.js' {
   /** The claims a `claims` request parameter asked for at `target`, less those the grant does not allow. */
   export default function filterClaims(source: unknown, target: 'userinfo' | 'id_token', grant: object): { [claim: string]: import('oidc-provider').ClaimsParameterMember | null };
+}
+
+declare module 'oidc-provider/lib/helpers/revoke.js' {
+  /**
+   * What oidc-provider does to a grant on a reused code or refresh token: deletes every token of the
+   * grant (of the grant types the client may use) and, under `revokeGrantPolicy`, the grant itself,
+   * emitting `grant.revoked`.
+   */
+  export default function revoke(ctx: import('oidc-provider').KoaContextWithOIDC, grantId: string): Promise<void>;
 }

@@ -16,6 +16,7 @@ import { resourceIndicators } from './resources.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { ttl } from './ttl.js';
 import { currentFacts, factsOf, withTokenFacts, type TokenFacts } from './token-facts.js';
+import { withReuseRevocation } from './reuse-revocation.js';
 import { auditProviderEvents } from './events.js';
 import { skipPersistOfUnsavedSessions } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
@@ -80,7 +81,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     return auth && factsOf(auth);
   };
   const configuration: Configuration = {
-    adapter: withTokenFacts(adapter),
+    adapter: withReuseRevocation(withTokenFacts(adapter)),
     jwks: { keys: jwks },
     findAccount: channels ? channels.findAccount(accountFinder) : accountFinder,
     claims: claimsConfig,

@@ -41,6 +41,12 @@ export class AlreadyConsumedError extends Error {
   readonly statusCode = 400;
   readonly expose = true;
   readonly error_description: string;
+  /**
+   * The grant of the artifact, when the request had read it. Losing the race is a reuse, which
+   * oidc-provider answers by revoking that grant; it only does so itself for a reuse it sees
+   * (oidc/reuse-revocation.ts does it for the loser).
+   */
+  grantId?: string;
 
   constructor(readonly model: string) {
     super(model === 'PushedAuthorizationRequest' ? 'invalid_request_uri' : 'invalid_grant');

@@ -1,6 +1,6 @@
 import type { Database } from './database.js';
 import type { RedisClient } from './redis.js';
-import type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
+import { AlreadyConsumedError, type Adapter, type AdapterConstructor, type AdapterPayload } from './adapter-types.js';
 import { sqlAdapter, tokenContextQueries, type SqlStore, type TokenContext } from './sql-adapter.js';
 import { deferDelete, flushDeferredDeletes, redisAdapter, type RedisStore } from './redis-adapter.js';
 import type { ClientCache } from './client-cache.js';
@@ -102,8 +102,22 @@ interface PendingConsume {
   flush(): Promise<void>;
 }
 
+/**
+ * A consume that lost names the grant of what it consumed, as this request read it (from the memo,
+ * so only the losing path pays, and no round trip): the caller revokes that grant, as for any reuse.
+ */
+function nameTheGrant(memo: RequestMemo | undefined, key: string): (err: unknown) => never {
+  return (err) => {
+    const known = err instanceof AlreadyConsumedError ? memo?.records.get(key) : undefined;
+    const grantId = known ? (JSON.parse(known) as AdapterPayload).grantId : undefined;
+    if (typeof grantId === 'string') (err as AlreadyConsumedError).grantId ??= grantId;
+    throw err;
+  };
+}
+
 function deferConsume(memo: RequestMemo, model: string, id: string, store: SqlStore): void {
-  const pending: PendingConsume = { model, id, flush: () => store.consume(id) };
+  const lost = nameTheGrant(memo, `${model}:${id}`);
+  const pending: PendingConsume = { model, id, flush: () => store.consume(id).catch(lost) };
   memo.notes.set(PENDING_CONSUME, pending);
   memo.settle.push(async () => {
     // Nothing was saved after it: consume it anyway, as oidc-provider asked; whoever consumed it first already did.
@@ -149,7 +163,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       const pending = memo && takePendingConsume(memo);
       if (pending && pending.model === this.#model && this.#sqlStore) {
         // The rotated refresh token's consume and its successor's save, as one statement.
-        await this.#sqlStore.consumeThenUpsert(pending.id, id, payload, this.#keep(expiresIn));
+        await this.#sqlStore.consumeThenUpsert(pending.id, id, payload, this.#keep(expiresIn)).catch(nameTheGrant(memo, this.#recordKey(pending.id)));
       } else {
         await pending?.flush();
         await this.#store.upsert(id, payload, this.#keep(expiresIn));
@@ -249,7 +263,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       if (memo) await takePendingConsume(memo)?.flush();
       if (memo) await flushDeferredDeletes(memo);
       if (memo && this.#sqlStore && DEFERRED_CONSUME.has(this.#model)) deferConsume(memo, this.#model, id, this.#sqlStore);
-      else await this.#store.consume(id);
+      else await this.#store.consume(id).catch(nameTheGrant(memo, this.#recordKey(id)));
       const known = memo?.records.get(this.#recordKey(id));
       // The store decided (compare-and-set); this request now knows the record as consumed, as the store would answer.
       if (memo && known) memo.records.set(this.#recordKey(id), JSON.stringify({ ...(JSON.parse(known) as AdapterPayload), consumed: Math.floor(Date.now() / 1000) }));

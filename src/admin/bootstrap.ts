@@ -1,3 +1,4 @@
+import { hostname, userInfo } from 'node:os';
 import type { Knex } from 'knex';
 import type { Accounts } from '../accounts/index.js';
 import type { Database } from '../storage/database.js';
@@ -7,6 +8,16 @@ import { clientStore, type ClientSettings } from '../clients/index.js';
 import { assignmentStore, type AssignmentStore } from './assignments.js';
 import { departmentStore, placementProblem, type Department, type DepartmentStore, type Level } from './departments.js';
 import type { Operator, Role } from './roles.js';
+
+/** Who runs the command (the sudo caller first); a uid with no name in the user database is named by number. */
+function shellUser(): string {
+  if (process.env.SUDO_USER) return process.env.SUDO_USER;
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+}
 
 /**
  * What the `yihao` command does with the server's own authority, before any operator exists (or
@@ -87,7 +98,7 @@ export function adminBootstrap({ db, departments, assignments, accounts, audit }
       if (!account) throw new YihaoError('not_found', 'no account matches that --as identifier');
       const held = await assignments.forAccount(account.id);
       if (held.length === 0) throw new YihaoError('invalid_input', 'that --as account holds no operator role');
-      return { accountId: account.id, sub: account.sub, name: account.name, assignments: held, channel: 'cli' };
+      return { accountId: account.id, sub: account.sub, name: account.name, assignments: held, channel: 'cli', shell: { osUser: shellUser(), host: hostname() } };
     },
 
     /** Grants `role` in `departmentId` to the account with this citizen ID, mobile number or sub. */

@@ -76,6 +76,11 @@ export interface Operator {
   requestId?: string | undefined;
   /** Where the operator acted, for the audit log: the console and API (`web`, the default) or the CLI (`cli`). */
   channel?: 'web' | 'cli' | undefined;
+  /**
+   * Set when the CLI acts in this operator's name (`--as`): they never signed in, so the record
+   * names who ran the command, and where, instead of passing it off as the operator's own act.
+   */
+  shell?: { readonly osUser: string; readonly host: string } | undefined;
 }
 
 export const isRootPath = (path: string) => path.split('/').filter(Boolean).length === 1;

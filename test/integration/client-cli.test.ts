@@ -7,7 +7,7 @@
  * Bad input exits 2; a client id that names nothing exits 3.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -255,6 +255,9 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
 
     const drafted = (await events(service.client_id, 'admin.client_change.drafted')).concat(await events(service.client_id, 'admin.client_change.submitted'));
     expect(drafted.map((e) => [e.actor_type, e.actor_id, e.channel])).toEqual([['operator', ops.admin, 'cli'], ['operator', ops.admin, 'cli']]);
+    // The operator never signed in: the record says so, and names who ran the command on which host.
+    const shell = { os_user: process.env.SUDO_USER || userInfo().username, host: hostname(), signed_in: false };
+    for (const e of drafted) expect(JSON.parse(e.details as string)).toMatchObject({ via: 'cli', on_behalf_of: ops.admin, shell });
 
     // A draft stays a draft; a second change waits until the first is done.
     const draft = await ok(['client', 'update', kiosk.client_id, '--as', ops.admin, '--no-first-party', '--allowed-channel', 'kiosk', '--draft']);

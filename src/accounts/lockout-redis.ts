@@ -153,6 +153,9 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
         throw err;
       }
     },
+    async familiar(subject, ip, now) {
+      return Number((await redis.hget(pairPrefix(subject) + ip, 'known')) ?? 0) > now;
+    },
     async lockedUntil(subject, now) {
       const ttl = (await locked([all(subject)], [distributed.maxFailures])) as number;
       return ttl > 0 ? now + ttl : undefined;

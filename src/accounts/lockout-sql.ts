@@ -89,6 +89,11 @@ export function sqlLockoutStore(db: Database, policy: LockoutPolicy, distributed
       return lockedAt(await allRow(subject), now);
     },
 
+    async familiar(subject, ip, now) {
+      const row = await db<GuessRow>(TABLE).select('known_until').where({ subject, ip }).first();
+      return num(row?.known_until ?? 0) > now;
+    },
+
     async clear(subject) {
       await db(TABLE).where({ subject }).whereNull('known_until').delete();
       await db(TABLE).where({ subject }).update({ failures: 0, window_ends_at: 0, next_at: 0 });

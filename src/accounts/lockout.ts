@@ -49,6 +49,8 @@ export interface LockoutStore {
   succeed(subject: string, ip: string, now: number): Promise<void>;
   /** The distributed lock in force (as unfamiliar addresses see it). */
   lockedUntil(subject: string, now: number): Promise<number | undefined>;
+  /** Whether the subject signed in from the address within `familiarSeconds`. A read, nothing counted. */
+  familiar(subject: string, ip: string, now: number): Promise<boolean>;
   /** Forgets every count of the subject (familiar addresses stay familiar). */
   clear(subject: string): Promise<void>;
 }
@@ -91,6 +93,8 @@ export interface Lockout {
   recordSuccess(subject: string, ip: string): Promise<void>;
   /** For operators: lifts the distributed lock and forgets every count. */
   unlock(subject: string): Promise<void>;
+  /** Whether the subject signed in from this client address lately (the distributed lock's exemption). */
+  isFamiliar(subject: string, ip: string): Promise<boolean>;
 }
 
 export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distributed: DistributedLockoutPolicy): Lockout {
@@ -110,6 +114,7 @@ export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distr
     },
     recordSuccess: (subject, ip) => store.succeed(subject, ipBucket(ip), Date.now()),
     unlock: (subject) => store.clear(subject),
+    isFamiliar: (subject, ip) => store.familiar(subject, ipBucket(ip), Date.now()),
   };
 }
 

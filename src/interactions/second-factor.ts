@@ -72,8 +72,9 @@ export async function refuseUnreachableLevel(ctx: Context, deps: InteractionDeps
  * The first factor is proven: remember that, server-side and bound to this interaction, and say
  * what the second step is:
  * - `verify`: a TOTP code;
- * - `use_passkey`: none here. The account's second factor is a passkey, and binding an
- *   authenticator app on a password alone would go around it;
+ * - `use_passkey`, `use_app`: none here. The account's second factor is a passkey, or the
+ *   government app's device key (the QR sign-in), and binding an authenticator app on a password
+ *   (and an SMS code) would go around it;
  * - `prove_phone`, then `enrol`: the account has no second factor yet. An SMS code to its mobile
  *   number comes first, so that a password alone (guessed, phished) cannot bind an attacker's
  *   authenticator app and reach loa:2. An account without a mobile number (made by an operator)
@@ -84,9 +85,10 @@ export async function startSecondFactor(
   it: LoadedInteraction,
   account: Pick<Account, 'id' | 'sub' | 'phone'>,
   firstFactor: { amr: string[]; stepUp: boolean },
-): Promise<PendingSecondFactor | 'use_passkey'> {
+): Promise<PendingSecondFactor | 'use_passkey' | 'use_app'> {
   const strong = await deps.secondFactors.strongCredentials(account.id);
   if (!strong.totp && strong.passkey) return 'use_passkey';
+  if (!strong.totp && strong.deviceKey) return 'use_app';
   const stage = strong.totp ? 'verify' : account.phone ? 'prove_phone' : 'enrol';
   return deps.secondFactors.begin(it.uid, { accountId: account.id, sub: account.sub, stage, ...firstFactor }, ttlOf(it));
 }
@@ -101,7 +103,8 @@ export const advanceToEnrolment = (deps: SecondFactorDeps, it: LoadedInteraction
  */
 export async function sendPhoneProof(ctx: Context, deps: SecondFactorDeps, it: LoadedInteraction, phone: string): Promise<string | undefined> {
   try {
-    const sent = await deps.otp.issue({ phone, purpose: 'bind_factor', clientIp: ctx.ip });
+    // After the password in this sign-in: the citizen's own share of the number's hour.
+    const sent = await deps.otp.issue({ phone, purpose: 'bind_factor', clientIp: ctx.ip, proven: true });
     if (sent.ok) return undefined;
     ctx.status = 429;
     ctx.set('retry-after', String(sent.retryAfterSeconds));

@@ -38,11 +38,6 @@ export function createSmsSignIn({ accounts, otp, Adapter, sealer, codeTtlSeconds
 }) {
   const store = new Adapter(MODEL);
   const aad = (uid: string) => `sms_login_pending:${uid}`;
-  const activeAccount = async (phone: string) => {
-    const account = await accounts.findByPhone(phone);
-    return account?.status === 'active' ? account : undefined;
-  };
-
   async function pendingPhone(uid: string): Promise<string | undefined> {
     const payload = await store.find(uid);
     if (!payload || typeof payload.sealed !== 'string') return undefined;
@@ -58,10 +53,14 @@ export function createSmsSignIn({ accounts, otp, Adapter, sealer, codeTtlSeconds
 
     /** `phone` is E.164 (the form normalised it). Sends only when an active account holds the number. */
     async sendCode(uid: string, phone: string, clientIp: string): Promise<SmsSendResult> {
-      const account = await activeAccount(phone);
+      const { subject, account: found } = await accounts.lockoutSubjectOfPhone(phone);
+      const account = found?.status === 'active' ? found : undefined;
+      // From where the account signed in lately: the citizen's own share of the number's hour, which
+      // strangers asking for codes cannot use up. Looked up alike with or without an account.
+      const proven = await accounts.lockout.isFamiliar(subject, clientIp);
       try {
         // A number with no active account takes the same throttles and gets a code nobody receives.
-        const issued = account ? await otp.issue({ phone, purpose: 'login', clientIp }) : await otp.issueDecoy({ target: phone, purpose: 'login', clientIp });
+        const issued = account ? await otp.issue({ phone, purpose: 'login', clientIp, proven }) : await otp.issueDecoy({ target: phone, purpose: 'login', clientIp });
         if (!issued.ok) return issued;
       } catch (e) {
         if (e instanceof SmsDeliveryError) return { ok: false, reason: 'sms_unavailable' };

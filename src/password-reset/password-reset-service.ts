@@ -62,9 +62,12 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
       // No one to send to: a decoy code, throttled and counted like a real one, under the number
       // itself (sharing its throttles with real sends) or a keyed hash of the identifier.
       const decoy = target ? undefined : (normalisePhone(identifier) ?? subject);
+      // Asked for where the account signed in lately: the citizen's own share of the number's hour.
+      // Looked up for every identifier alike, so the answer takes the same time with or without an account.
+      const proven = await accounts.lockout.isFamiliar(subject, origin.ip);
       try {
         const issued = target
-          ? await otp.issue({ phone: target.phone!, purpose: 'reset_password', clientIp: origin.ip })
+          ? await otp.issue({ phone: target.phone!, purpose: 'reset_password', clientIp: origin.ip, proven })
           : await otp.issueDecoy({ target: decoy!, purpose: 'reset_password', clientIp: origin.ip });
         if (!issued.ok) return issued;
       } catch (e) {

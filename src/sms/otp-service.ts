@@ -25,9 +25,11 @@ export interface OtpService {
    * Sends a fresh code to `phone` for `purpose`, replacing the previous one, unless a throttle
    * says no. Throws `YihaoError('invalid_input')` for a number that is not a mainland mobile
    * number, and the sender's `SmsDeliveryError` if the message could not be handed over (the
-   * send still counts against the throttles: it may have gone out).
+   * send still counts against the throttles: it may have gone out). `proven`: the requester has
+   * shown something of the account (signed in, or at an address where it signed in lately); codes
+   * without it share `perNumberUnproven`, so strangers cannot use up the number's hour.
    */
-  issue(request: { phone: string; purpose: SmsPurpose; clientIp: string }): Promise<IssueResult>;
+  issue(request: { phone: string; purpose: SmsPurpose; clientIp: string; proven?: boolean }): Promise<IssueResult>;
   /**
    * Checks a code. 'ok' consumes it. Each call with a well-formed code counts as an attempt; after
    * `maxAttempts` the code is dead ('too_many_attempts'). 'expired' is only told apart from
@@ -86,9 +88,10 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
   const window = ({ max, windowSeconds }: { max: number; windowSeconds: number }): RollingLimit => ({ max, windowMs: windowSeconds * 1000 });
 
   /** Takes a slot in every throttle, or none: a refused request leaves no trace in the others. */
-  async function passThrottles(phone: string, purpose: SmsPurpose, clientIp: string, at: number): Promise<IssueResult | undefined> {
+  async function passThrottles(phone: string, purpose: SmsPurpose, clientIp: string, at: number, proven: boolean): Promise<IssueResult | undefined> {
     const throttles: { key: string; limit: RollingLimit; reason: 'too_soon' | 'too_many_codes' }[] = [
       { key: throttleKey(`number|${phone}|${purpose}`), limit: window(limits.perNumberAndPurpose), reason: 'too_many_codes' },
+      ...(proven ? [] : [{ key: throttleKey(`unproven|${phone}`), limit: window(limits.perNumberUnproven), reason: 'too_many_codes' as const }]),
       { key: throttleKey(`number|${phone}`), limit: window(limits.perNumber), reason: 'too_many_codes' },
       { key: throttleKey(`ip|${ipBucket(clientIp)}`), limit: window(limits.perIp), reason: 'too_many_codes' },
     ];
@@ -110,9 +113,9 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
   }
 
   /** Throttles, then a fresh code in the slot; `deliver` sends it (absent for a decoy). */
-  async function put(phone: string, purpose: SmsPurpose, clientIp: string, deliver?: (code: string) => Promise<void>): Promise<IssueResult> {
+  async function put(phone: string, purpose: SmsPurpose, clientIp: string, proven: boolean, deliver?: (code: string) => Promise<void>): Promise<IssueResult> {
     const at = now();
-    const refused = await passThrottles(phone, purpose, clientIp, at);
+    const refused = await passThrottles(phone, purpose, clientIp, at, proven);
     if (refused) return refused;
 
     const code = String(random(CODE_SPACE)).padStart(6, '0');
@@ -158,11 +161,11 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
   const decoyKey = (target: string) => normalisePhone(target) ?? `decoy|${target}`;
 
   return {
-    async issue({ phone: rawPhone, purpose, clientIp }) {
+    async issue({ phone: rawPhone, purpose, clientIp, proven = false }) {
       checkPurpose(purpose);
       const phone = normalisePhone(rawPhone);
       if (!phone) throw new YihaoError('invalid_input', 'not a mainland China mobile number');
-      return put(phone, purpose, clientIp, (code) => sender.send({ to: phone, purpose, text: smsCodeText(purpose, code, validMinutes) }));
+      return put(phone, purpose, clientIp, proven, (code) => sender.send({ to: phone, purpose, text: smsCodeText(purpose, code, validMinutes) }));
     },
 
     async verify({ phone: rawPhone, purpose, code }) {
@@ -172,7 +175,8 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
 
     async issueDecoy({ target, purpose, clientIp }) {
       checkPurpose(purpose);
-      return put(decoyKey(target), purpose, clientIp);
+      // A number with no account is familiar nowhere: as a real one asked for by a stranger.
+      return put(decoyKey(target), purpose, clientIp, false);
     },
 
     decoyTicket(target, purpose) {

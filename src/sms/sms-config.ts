@@ -25,6 +25,13 @@ export const smsLimitsSchema = z
      * below `perNumber` does that; one at or above it changes nothing.
      */
     perNumberAndPurpose: rollingLimit(3).prefault({}),
+    /**
+     * Per mobile number, the codes asked for by someone who proved nothing about the account
+     * (registration, and sign-in or reset from an address it never signed in from): anyone who
+     * knows the number can ask for those, so they get only part of `perNumber`, and the rest stays
+     * for the citizen at a familiar address or signed in. Only a cap below `perNumber` does that.
+     */
+    perNumberUnproven: rollingLimit(3).prefault({}),
     /** Per client IP address (IPv6 by /64). */
     perIp: rollingLimit(20).prefault({}),
   })
@@ -55,7 +62,7 @@ export const smsConfigSchema = z
 export type SmsConfig = z.infer<typeof smsConfigSchema>;
 export type SmsSenderConfig = SmsConfig['sender'];
 
-/** 5-minute codes, 5 attempts, one per minute and 3 per hour per number and purpose, 5 per hour per number, 20 per hour per IP. */
+/** 5-minute codes, 5 attempts, one per minute and 3 per hour per number and purpose, 3 per hour per number unproven, 5 per hour per number, 20 per hour per IP. */
 export const DEFAULT_SMS_LIMITS: SmsLimits = (() => {
   const limits = smsLimitsSchema.parse({});
   return Object.freeze({

@@ -309,6 +309,25 @@ function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h
       expect(await l.beginAttempt(s, '2001:db8:1:1:abcd::42')).toMatchObject({ locked: false });
     });
 
+    it('knows the addresses the subject signed in from lately (its /64 for IPv6), without counting anything', async () => {
+      const l = service({}, { familiarSeconds: 1 });
+      const s = subject();
+      expect(await l.isFamiliar(s, '10.7.7.7')).toBe(false);
+      await l.beginAttempt(s, '10.7.7.7');
+      expect(await l.isFamiliar(s, '10.7.7.7')).toBe(false);
+      await l.recordSuccess(s, '10.7.7.7');
+      await l.beginAttempt(s, '2001:db8:7:7::1');
+      await l.recordSuccess(s, '2001:db8:7:7::1');
+      expect(await l.isFamiliar(s, '10.7.7.7')).toBe(true);
+      expect(await l.isFamiliar(s, '2001:db8:7:7:abcd::2')).toBe(true);
+      expect(await l.isFamiliar(s, '10.7.7.8')).toBe(false);
+      expect(await l.isFamiliar(subject(), '10.7.7.7')).toBe(false);
+      // Asking counted nothing: all three checks of the address are still there.
+      for (let i = 0; i < 2; i++) expect(await fail(l, s, '10.7.7.8')).toEqual({ locked: false });
+      await sleep(1_100);
+      expect(await l.isFamiliar(s, '10.7.7.7')).toBe(false);
+    });
+
     it('locks the subject to unfamiliar addresses after distributed failures, once, and unlocks at once', async () => {
       const l = service();
       const s = subject();

@@ -290,15 +290,37 @@ describe.each(backends)('SMS one-time codes ($name)', ({ enabled, open }) => {
       const phone = newPhone();
       const purposes = ['register', 'login', 'reset_password', 'change_phone', 'register'] as const;
       for (const purpose of purposes) {
-        expect((await otp.issue({ phone, purpose, clientIp: newIp() })).ok).toBe(true);
+        // Asked for by the citizen themself (proven), so that only the number's own limit applies.
+        expect((await otp.issue({ phone, purpose, clientIp: newIp(), proven: true })).ok).toBe(true);
         advance(MINUTE);
       }
       // 5 minutes after the first send: it leaves the rolling hour in 55 minutes.
-      expect(await otp.issue({ phone, purpose: 'login', clientIp: newIp() })).toEqual({ ok: false, reason: 'too_many_codes', retryAfterSeconds: 55 * 60 });
+      expect(await otp.issue({ phone, purpose: 'login', clientIp: newIp(), proven: true })).toEqual({ ok: false, reason: 'too_many_codes', retryAfterSeconds: 55 * 60 });
       expect(sender.sent).toHaveLength(5);
       advance(55 * MINUTE);
-      expect((await otp.issue({ phone, purpose: 'login', clientIp: newIp() })).ok).toBe(true);
-      expect(await otp.issue({ phone, purpose: 'login', clientIp: newIp() })).toMatchObject({ ok: false });
+      expect((await otp.issue({ phone, purpose: 'login', clientIp: newIp(), proven: true })).ok).toBe(true);
+      expect(await otp.issue({ phone, purpose: 'login', clientIp: newIp(), proven: true })).toMatchObject({ ok: false });
+    });
+
+    it("keeps strangers from using up a number's hour across purposes: the citizen at a familiar address still gets codes", async () => {
+      const { otp, sender, advance } = service();
+      const phone = newPhone();
+      // Anyone who knows the number can ask for these from addresses the account never signed in from.
+      for (const purpose of ['register', 'register', 'reset_password'] as const) {
+        expect((await otp.issue({ phone, purpose, clientIp: newIp() })).ok).toBe(true);
+        advance(MINUTE);
+      }
+      expect(await otp.issue({ phone, purpose: 'login', clientIp: newIp() })).toMatchObject({ ok: false, reason: 'too_many_codes' });
+      expect(await otp.issue({ phone, purpose: 'register', clientIp: newIp() })).toMatchObject({ ok: false, reason: 'too_many_codes' });
+      // The citizen, at an address where they signed in before, and once signed in, still gets the hour's other two.
+      expect((await otp.issue({ phone, purpose: 'login', clientIp: newIp(), proven: true })).ok).toBe(true);
+      expect(await otp.verify({ phone, purpose: 'login', code: sender.code(phone) })).toBe('ok');
+      advance(MINUTE);
+      expect((await otp.issue({ phone, purpose: 'bind_factor', clientIp: newIp(), proven: true })).ok).toBe(true);
+      expect(sender.sent).toHaveLength(5);
+      // The number's hour is still at most 5 texts.
+      advance(MINUTE);
+      expect(await otp.issue({ phone, purpose: 'reset_password', clientIp: newIp(), proven: true })).toMatchObject({ ok: false, reason: 'too_many_codes' });
     });
 
     it("keeps a stranger's password resets from using up the citizen's sign-in codes", async () => {
@@ -310,9 +332,9 @@ describe.each(backends)('SMS one-time codes ($name)', ({ enabled, open }) => {
         advance(MINUTE);
       }
       expect(await otp.issue({ phone, purpose: 'reset_password', clientIp: newIp() })).toMatchObject({ ok: false, reason: 'too_many_codes' });
-      // The citizen still signs in with a code, twice within the hour.
+      // The citizen still signs in with a code, twice within the hour, from an address of theirs.
       for (let i = 0; i < 2; i++) {
-        expect((await otp.issue({ phone, purpose: 'login', clientIp: newIp() })).ok).toBe(true);
+        expect((await otp.issue({ phone, purpose: 'login', clientIp: newIp(), proven: true })).ok).toBe(true);
         expect(await otp.verify({ phone, purpose: 'login', code: sender.code(phone) })).toBe('ok');
         advance(MINUTE);
       }
@@ -411,7 +433,7 @@ describe.each(backends)('SMS one-time codes ($name)', ({ enabled, open }) => {
       const b = service({ clock, limits, store: backend.other });
       const phone = newPhone();
       const results = await Promise.all(
-        Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).otp.issue({ phone, purpose: SMS_PURPOSES[i % SMS_PURPOSES.length]!, clientIp: newIp() })),
+        Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).otp.issue({ phone, purpose: SMS_PURPOSES[i % SMS_PURPOSES.length]!, clientIp: newIp(), proven: true })),
       );
       expect(results.filter((r) => r.ok)).toHaveLength(5);
       expect(results.filter((r) => !r.ok && r.reason === 'too_many_codes')).toHaveLength(11);
@@ -428,7 +450,7 @@ describe.each(backends)('SMS one-time codes ($name)', ({ enabled, open }) => {
       for (let round = 0; round < 8; round++) {
         // A purpose per round: the number's hourly limit is across purposes (each has a smaller one of its own).
         const purpose = SMS_PURPOSES[round % SMS_PURPOSES.length]!;
-        const both = await Promise.all([a, b].map((s) => s.otp.issue({ phone, purpose, clientIp: ip })));
+        const both = await Promise.all([a, b].map((s) => s.otp.issue({ phone, purpose, clientIp: ip, proven: true })));
         outcomes.push(both.map((r) => (r.ok ? 'sent' : r.reason)).sort().join('+'));
         clock.t += 61_000;
       }

@@ -16,6 +16,7 @@ describe('SMS configuration', () => {
         resendIntervalSeconds: 60,
         perNumber: { max: 5, windowSeconds: 3600 },
         perNumberAndPurpose: { max: 3, windowSeconds: 3600 },
+        perNumberUnproven: { max: 3, windowSeconds: 3600 },
         perIp: { max: 20, windowSeconds: 3600 },
       },
     });

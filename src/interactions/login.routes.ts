@@ -54,6 +54,7 @@ export function loginRoutes(router: Router, deps: SecondFactorDeps): void {
     if (needsSecondFactor(it)) {
       const step = await startSecondFactor(deps, it, account, { amr: ['pwd'], stepUp: false });
       if (step === 'use_passkey') return renderLogin(ctx, it, { error: it.t.secondFactor.usePasskey(it.clientName) });
+      if (step === 'use_app') return renderLogin(ctx, it, { error: it.t.secondFactor.useApp(it.clientName) });
       if (step.stage === 'prove_phone') {
         const unsent = await sendPhoneProof(ctx, deps, it, account.phone!);
         if (unsent) return renderSecondFactor(ctx, deps, it, step, unsent);

@@ -7,6 +7,14 @@ export interface TotpCredentialRow extends CredentialRow {
   counter: number | null;
 }
 
+/** Which loa:2 credentials an account holds. */
+export interface StrongCredentials {
+  totp: boolean;
+  passkey: boolean;
+  /** A key of the government app (mobile channel) that is not revoked. */
+  deviceKey: boolean;
+}
+
 /** SQL for TOTP credentials and recovery codes; no business rules here. */
 export function mfaStore(db: Database) {
   return {
@@ -43,11 +51,19 @@ export function mfaStore(db: Database) {
       return updated > 0;
     },
 
-    /** Whether the account holds a credential of each kind that reaches loa:2. */
-    async strongCredentials(accountId: string): Promise<{ totp: boolean; passkey: boolean }> {
-      const rows = (await db('credentials').distinct('type').where({ account_id: accountId }).whereIn('type', ['totp', 'passkey'])) as { type: string }[];
+    /**
+     * Whether the account holds a credential of each kind that reaches loa:2: TOTP and passkeys in
+     * `credentials`, the government app's device keys (not revoked) in `device_keys`.
+     */
+    async strongCredentials(accountId: string): Promise<StrongCredentials> {
+      // One round trip: `union` keeps each kind once.
+      const rows = (await db('credentials')
+        .select('type')
+        .where({ account_id: accountId })
+        .whereIn('type', ['totp', 'passkey'])
+        .union((q) => q.select(db.raw("'device_key' as type")).from('device_keys').where({ account_id: accountId }).whereNull('revoked_at'))) as { type: string }[];
       const types = new Set(rows.map((r) => r.type));
-      return { totp: types.has('totp'), passkey: types.has('passkey') };
+      return { totp: types.has('totp'), passkey: types.has('passkey'), deviceKey: types.has('device_key') };
     },
 
     async unusedRecoveryCodes(accountId: string): Promise<number> {

@@ -4,7 +4,7 @@ import type { Sealer } from '../identity/index.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { factorFailures } from './factor-failures.js';
-import { mfaStore } from './mfa-store.js';
+import { mfaStore, type StrongCredentials } from './mfa-store.js';
 import { pendingSecondFactors, type PendingSecondFactor } from './pending.js';
 import { newRecoveryCodes, normaliseRecoveryCode } from './recovery-codes.js';
 import { groupedSecret, newTotpSecret, qrCodeDataUrl, TOTP_CODE, totpStep, totpUri } from './totp.js';
@@ -32,6 +32,13 @@ export interface SecondFactorsDeps {
   /** The issuer name authenticator apps show beside the code. */
   issuerName: string;
 }
+
+/**
+ * Whether the account has a second factor: then only a sign-in at loa:2 (which, for such an
+ * account, used one of them) may bind another loa:2 credential or remove one. A password or an
+ * SMS code alone must not, or it could strip the factors and bind its own.
+ */
+export const hasSecondFactor = (strong: StrongCredentials): boolean => strong.totp || strong.passkey || strong.deviceKey;
 
 export const totpPurpose = (credentialId: string) => `totp:${credentialId}`;
 const enrolmentPurpose = (interactionUid: string) => `totp-enrolment:${interactionUid}`;
@@ -82,8 +89,8 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
       return (await store.totpCredential(accountId)) !== undefined;
     },
 
-    /** TOTP or a passkey: what an account needs before it can bind another loa:2 credential without more proof. */
-    strongCredentials: (accountId: string) => store.strongCredentials(accountId),
+    /** TOTP, a passkey or the app's device key: with any of them, binding or removing a loa:2 credential needs a sign-in that used one (`hasSecondFactor`). */
+    strongCredentials: (accountId: string): Promise<StrongCredentials> => store.strongCredentials(accountId),
 
     /** Records that `pending.accountId` passed its first factor in this interaction; an enrolment gets its new secret here. */
     async begin(interactionUid: string, next: Omit<PendingSecondFactor, 'sealedSecret'>, ttlSeconds: number): Promise<PendingSecondFactor> {

@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { isYihaoError } from '../errors.js';
 import { readForm } from '../http/form-body.js';
 import { ACR } from '../accounts/index.js';
+import { hasSecondFactor } from '../mfa/index.js';
+import { acrRank } from '../oidc/acr-policy.js';
 import { MAX_RESPONSE_LENGTH } from '../passkeys/index.js';
 import { SmsDeliveryError } from '../sms/index.js';
 import { passkeyGate } from './passkey-gate.js';
@@ -44,8 +46,19 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
 
   const notFound = (ctx: Context) => fail(ctx, deps, 404, (t) => t.notFound, 'not_found');
   // Changing the sign-in methods needs a sign-in made just now, so a browser left signed in (or a
-  // stolen portal cookie) can neither strip the second factor nor add an attacker's passkey.
+  // stolen portal cookie) can neither strip the second factor nor add an attacker's passkey. While
+  // the account has a second factor, that sign-in must have used it (loa:2): a password or an SMS
+  // code alone could otherwise remove the factors and then bind its own (docs/security.md).
   const fresh = (s: SignedIn) => Date.now() / 1000 - s.session.authTime <= deps.freshSignInSeconds;
+  const atLoa2 = (s: SignedIn) => acrRank(s.session.acr) >= acrRank(ACR.twoFactor);
+  const signInAgain = (secondFactor: boolean) => ({ reauthenticate: true, ...(secondFactor ? { acr: ACR.twoFactor } : {}) });
+  /** Sends the browser to sign in again when this portal sign-in may not remove a sign-in method; true if it did. */
+  async function removalNeedsSignIn(ctx: Context, s: SignedIn): Promise<boolean> {
+    const secondFactor = hasSecondFactor(await deps.strongCredentials(s.account.id));
+    if (fresh(s) && (!secondFactor || atLoa2(s))) return false;
+    await startSignIn(ctx, deps, '/account/credentials?notice=signed_in_again', signInAgain(secondFactor));
+    return true;
+  }
   const passkeyBinding = (s: SignedIn) => `portal:${s.session.id}`;
   const passkeyReturn = '/account/credentials?notice=signed_in_for_passkey';
   // The browser's Yihao session is gone: on to the signed-out page, through its upstream's sign-out
@@ -79,23 +92,20 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   });
 
   post('/account/credentials/remove', z.object({ credential: id }), async (ctx, s, form) => {
-    if (!fresh(s)) {
-      return startSignIn(ctx, deps, '/account/credentials?notice=signed_in_again', { reauthenticate: true });
-    }
+    if (await removalNeedsSignIn(ctx, s)) return;
     if (!(await deps.self.removeCredential(s.actor, s.account, form.credential!))) return notFound(ctx);
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });
 
   post('/account/devices/remove', z.object({ device: id }), async (ctx, s, form) => {
-    if (!fresh(s)) return startSignIn(ctx, deps, '/account/credentials?notice=signed_in_again', { reauthenticate: true });
+    if (await removalNeedsSignIn(ctx, s)) return;
     if (!(await deps.self.removeDevice(s.actor, s.account, form.device!))) return notFound(ctx);
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });
 
   post('/account/passkeys/sign-in', z.object({}), async (ctx, s) => {
     // An account with a second factor signs in with it: the passkey is then bound at loa:2.
-    const strong = await deps.strongCredentials(s.account.id);
-    await startSignIn(ctx, deps, passkeyReturn, { reauthenticate: true, ...(strong.totp || strong.passkey ? { acr: ACR.twoFactor } : {}) });
+    await startSignIn(ctx, deps, passkeyReturn, signInAgain(hasSecondFactor(await deps.strongCredentials(s.account.id))));
   });
 
   post('/account/passkeys/send-code', z.object({}), async (ctx, s) => {

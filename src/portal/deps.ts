@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Accounts } from '../accounts/index.js';
+import type { StrongCredentials } from '../mfa/index.js';
 import type { Passkeys } from '../passkeys/index.js';
 import type { OtpService } from '../sms/index.js';
 import type { CsrfTokens } from '../http/csrf.js';
@@ -21,8 +22,8 @@ export interface PortalDeps {
   accounts: Accounts;
   self: SelfService;
   passkeys: Passkeys;
-  /** Which loa:2 credentials an account holds (TOTP, passkey). */
-  strongCredentials(accountId: string): Promise<{ totp: boolean; passkey: boolean }>;
+  /** Which loa:2 credentials an account holds (TOTP, passkey, the app's device key). */
+  strongCredentials(accountId: string): Promise<StrongCredentials>;
   /** SMS codes that prove the account's mobile number before its first second factor is bound. */
   otp: OtpService;
   rp: PortalRelyingParty;
@@ -34,7 +35,7 @@ export interface PortalDeps {
   /** Times on the pages are shown in this zone. */
   timeZone: string;
   historyLimit: number;
-  /** Adding or removing a credential needs a sign-in at most this old. */
+  /** Adding or removing a credential needs a sign-in at most this old (and at loa:2 while the account has a second factor). */
   freshSignInSeconds: number;
   logger: Logger;
   /**

@@ -1,4 +1,5 @@
 import { ACR } from '../accounts/index.js';
+import { hasSecondFactor } from '../mfa/index.js';
 import { acrRank } from '../oidc/acr-policy.js';
 import type { PortalDeps } from './deps.js';
 import type { SignedIn } from './portal-context.js';
@@ -6,8 +7,9 @@ import type { SignedIn } from './portal-context.js';
 /**
  * What stands between a signed-in citizen and adding a passkey (a loa:2 credential):
  * - `sign_in_again`: the portal sign-in is not fresh;
- * - `sign_in_at_loa2`: the account already has a second factor, so only a sign-in that used it
- *   may bind another one (else a password alone would);
+ * - `sign_in_at_loa2`: the account already has a second factor (TOTP, a passkey, the app's device
+ *   key), so only a sign-in that used it may bind another one (else a password or an SMS code alone
+ *   would);
  * - `prove_phone`: the account's first second factor: an SMS code to its mobile number first, as
  *   for an authenticator app set up during a sign-in;
  * - `no_host_name`: the issuer is an IP address, where no browser makes a passkey (first: no
@@ -21,7 +23,7 @@ export async function passkeyGate(deps: Pick<PortalDeps, 'freshSignInSeconds' | 
   const now = Date.now() / 1000;
   if (now - s.session.authTime > deps.freshSignInSeconds) return 'sign_in_again';
   const strong = await deps.strongCredentials(s.account.id);
-  if (strong.totp || strong.passkey) return acrRank(s.session.acr) >= acrRank(ACR.twoFactor) ? 'ready' : 'sign_in_at_loa2';
+  if (hasSecondFactor(strong)) return acrRank(s.session.acr) >= acrRank(ACR.twoFactor) ? 'ready' : 'sign_in_at_loa2';
   const proven = s.session.phoneProvenAt !== undefined && now - s.session.phoneProvenAt <= deps.freshSignInSeconds;
   return s.account.phone && !proven ? 'prove_phone' : 'ready';
 }

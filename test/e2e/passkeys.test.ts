@@ -218,7 +218,14 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     const page = await pages.next();
     const authenticator = await virtualAuthenticator(page);
     await enrolInPortal(page, someone);
-    // Still within the fresh sign-in: remove the passkey from the portal.
+    // The portal sign-in was a password alone (loa:1): removing the passkey, now the account's second
+    // factor, sends the citizen to sign in with it first; then the removal goes through.
+    await page.getByRole('button', { name: 'Remove Passkey', exact: true }).click();
+    await page.waitForURL((u) => u.pathname.startsWith('/interaction/'));
+    const account = (await h.yihao.accounts.findBySub(someone.sub))!;
+    expect(await h.yihao.stores.db('passkeys').where({ account_id: account.id })).toHaveLength(1);
+    await page.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click();
+    await page.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_again');
     await page.getByRole('button', { name: 'Remove Passkey', exact: true }).click();
     await page.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');
     expect(await page.locator('[data-credential-type="passkey"]').count()).toBe(0);

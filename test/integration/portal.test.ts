@@ -11,6 +11,8 @@ import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { formAction, formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
+import { totpCode } from '../support/mobile-app.js';
+import { addTotp } from '../support/second-factors.js';
 
 type Citizen = Awaited<ReturnType<Harness['citizen']>>;
 
@@ -40,6 +42,24 @@ async function submit(h: Harness, browser: ScriptedBrowser, page: string, action
   const csrf = formField(page, 'csrf');
   const res = await browser.request(`${h.issuer}${action}`, { form: { ...(csrf ? { csrf } : {}), ...fields } });
   return res;
+}
+
+/**
+ * Follows the portal's answer to a removal that wanted a fresh sign-in at loa:2: the password, then
+ * the code from the authenticator app; back at the sign-in methods page.
+ */
+async function signInAtLoa2(browser: ScriptedBrowser, answer: Response, who: Citizen, totpSecret: string): Promise<{ url: URL; page: string }> {
+  expect(answer.status).toBe(303);
+  const reauth = new URL(answer.headers.get('location')!);
+  expect(reauth.pathname).toBe('/auth');
+  expect(reauth.searchParams.get('prompt')).toBe('login');
+  expect(reauth.searchParams.get('acr_values')).toBe('urn:yihao:loa:2');
+  const login = await browser.follow(reauth);
+  const loginPage = await login.res.text();
+  const second = await browser.follow(new URL(formAction(loginPage, '/login')!, login.url), { form: { csrf: formField(loginPage, 'csrf')!, identifier: who.citizenId, password: who.password } });
+  const secondPage = await second.res.text();
+  const back = await browser.follow(new URL(formAction(secondPage, '/second-factor')!, second.url), { form: { csrf: formField(secondPage, 'csrf')!, code: await totpCode(totpSecret) } });
+  return { url: back.url, page: await back.res.text() };
 }
 
 /** The `<section>` of a page that holds `marker` (a name, a data attribute). */
@@ -272,17 +292,22 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     expect((await h.yihao.services.audit.forAccount(citizen.sub))[0]).toMatchObject({ action: 'credential.removed', actorType: 'citizen', details: { type: 'device' } });
   });
 
-  it.skipIf(!enabled)('removing the authenticator app removes its recovery codes too; adding a passkey needs a fresh sign-in', async () => {
+  it.skipIf(!enabled)('removes the authenticator app (and its recovery codes) only after a sign-in with it at loa:2, never on a password alone; then adding a passkey needs a fresh sign-in', async () => {
     const citizen = await h.citizen();
     const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
     const db = h.yihao.stores.db;
-    const totpId = `c_totp_${name.length}_${Date.now()}`;
-    await db('credentials').insert({ id: totpId, account_id: account.id, type: 'totp', secret: 'sealed-secret', created_at: Date.now(), last_used_at: null });
-    await db('recovery_codes').insert(['a', 'b', 'c'].map((c) => ({ account_id: account.id, code_hash: `${c}${totpId}`.slice(0, 64), created_at: Date.now(), used_at: null })));
+    const { id: totpId, secret } = await addTotp(h, account.id);
     const browser = new ScriptedBrowser();
     const { page } = await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
 
-    const res = await submit(h, browser, page, '/account/credentials/remove', { credential: totpId });
+    // The portal sign-in was a password alone (loa:1): it may not take the second factor away.
+    const refused = await submit(h, browser, page, '/account/credentials/remove', { credential: totpId });
+    expect(await db('credentials').where({ id: totpId })).toHaveLength(1);
+    expect(await db('recovery_codes').where({ account_id: account.id })).toHaveLength(3);
+    const back = await signInAtLoa2(browser, refused, citizen, secret);
+    expect(`${back.url.pathname}${back.url.search}`).toBe('/account/credentials?notice=signed_in_again');
+
+    const res = await submit(h, browser, back.page, '/account/credentials/remove', { credential: totpId });
     expect(res.headers.get('location')).toBe('/account/credentials?notice=credential_removed');
     expect(await db('credentials').where({ id: totpId })).toHaveLength(0);
     expect(await db('recovery_codes').where({ account_id: account.id })).toHaveLength(0);
@@ -361,13 +386,18 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     };
     const mine = await enrol(account.id, '我的手机');
     const theirs = await enrol(otherAccount.id, '别人的手机');
+    const { secret } = await addTotp(h, account.id);
     const browser = new ScriptedBrowser();
-    const { page } = await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
+    let { page } = await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
     const card = sectionWith(page, `data-device="${mine}"`)!;
     expect(card).toContain('我的手机');
     expect(card).toContain('Never');
     expect(page).not.toContain('别人的手机');
 
+    // A phone key is a second factor: removing it needs a sign-in at loa:2 first.
+    const refused = await submit(h, browser, page, '/account/devices/remove', { device: mine });
+    expect(await h.yihao.channels.deviceKeys.find(mine)).toBeDefined();
+    ({ page } = await signInAtLoa2(browser, refused, citizen, secret));
     expect((await submit(h, browser, page, '/account/devices/remove', { device: theirs })).status).toBe(404);
     expect(await h.yihao.channels.deviceKeys.find(theirs)).toBeDefined();
     const res = await submit(h, browser, page, '/account/devices/remove', { device: mine });

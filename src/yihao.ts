@@ -208,6 +208,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     audit: services.audit,
     authentications,
     issuer: config.issuer,
+    // Built below; called only once requests run.
+    signOut: () => signOut,
     settings: { trustClaimedHardwareKeys: config.mobile.trustClaimedHardwareKeys, challengeSeconds: config.mobile.challengeSeconds, challengeKey: config.secrets.cookieKeys[0]!, handoffSeconds: config.mobile.qrHandoffSeconds },
     interactions: {
       provider: () => holder.current,
@@ -269,6 +271,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     channelSessions: sessions,
     accountIndex: services.accountIndex,
     accounts: services.accounts,
+    authentications,
     keyed: services.purposeKeys.keyed('pairwise', 1),
     audit: services.audit,
     logger,

@@ -6,6 +6,7 @@ import type { AuditLog } from '../audit/index.js';
 import type { InteractionDeps } from '../interactions/index.js';
 import type { SessionAuthentications } from '../oidc/index.js';
 import type { GrantTokenDeps } from '../oidc/grant-tokens.js';
+import type { SignOut } from '../oidc/sign-out.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { approvalStore } from './approvals/approval-store.js';
@@ -63,6 +64,8 @@ export function createChannels(deps: {
   interactions: InteractionDeps;
   issuer: string;
   settings: ChannelSettings;
+  /** Sign-out, built after the channels: reached at request time (a revoked device key's logins end with it). */
+  signOut: () => SignOut;
 }) {
   const origin = new URL(deps.issuer).origin;
   const deviceKeys = createDeviceKeys(deps.db);
@@ -84,7 +87,7 @@ export function createChannels(deps: {
 
   const api = new Router();
   api.use('/mobile', channelApiErrors);
-  mobileRoutes(api, { auth, deviceKeys, challenges, replay, audit: deps.audit, trustClaimedHardwareKeys: deps.settings.trustClaimedHardwareKeys });
+  mobileRoutes(api, { auth, deviceKeys, challenges, replay, audit: deps.audit, signOut: deps.signOut, trustClaimedHardwareKeys: deps.settings.trustClaimedHardwareKeys });
   approvalsRoutes(api, { auth, approvals });
   const web = new Router();
   handoffRoutes(web, { ...deps.interactions, handoffs, origin });

@@ -7,6 +7,8 @@ import type { AccountIndex } from '../storage/account-index.js';
 import type { ProviderHolder } from './provider-holder.js';
 import { subjectFor, type Keyed, type PairwiseClient } from './pairwise.js';
 import type { ChannelSession, ChannelSessions } from './grant-tokens.js';
+import type { SessionAuthentications } from './session-authentications.js';
+import { deviceKeyOf } from './token-facts.js';
 
 /** oidc-provider's Client sends back-channel logout itself; its type declarations omit the method. */
 interface BackchannelClient {
@@ -64,6 +66,7 @@ export function createSignOut({
   holder,
   accountIndex,
   accounts,
+  authentications,
   keyed,
   audit,
   logger,
@@ -73,6 +76,8 @@ export function createSignOut({
   holder: ProviderHolder;
   accountIndex: AccountIndex;
   accounts: Accounts;
+  /** The logins' records: which device key made or approved each (endDeviceKeyLogins). */
+  authentications: SessionAuthentications;
   keyed: Keyed;
   audit: AuditLog;
   logger: Logger;
@@ -187,15 +192,49 @@ export function createSignOut({
     return found.filter((f): f is { grantId: string; session: ChannelSession } => f.session !== undefined && f.session.accountId === accountSub);
   }
 
+  /** Tells the client of a login without a browser session, drops its record and revokes its grant. */
+  async function closeChannelLogin(login: { grantId: string; session: ChannelSession }, accountSub: string, notified: Set<string>): Promise<void> {
+    await notify(login.session.clientId, accountSub, login.session.sid, notified);
+    await channelSessions!.destroy(login.grantId);
+    await revokeGrant(login.grantId);
+  }
+
   /** Ends a login without a browser session (by its session uid): its client is told, its grant revoked. */
   async function endChannelLogin(uid: string, accountSub: string): Promise<EndSessionResult> {
     const login = (await channelLogins(accountSub)).find((l) => l.session.sessionUid === uid);
     if (!login) return { ended: false, grants: 0, notified: [] };
     const notified = new Set<string>();
-    await notify(login.session.clientId, accountSub, login.session.sid, notified);
-    await channelSessions!.destroy(login.grantId);
-    await revokeGrant(login.grantId);
+    await closeChannelLogin(login, accountSub, notified);
     return { ended: true, grants: 1, notified: [...notified] };
+  }
+
+  /**
+   * Ends every login a device key made or approved (its record names the key): the app's own
+   * device-key logins, and the browser sessions its QR approvals signed in, each with every grant
+   * issued in it, offline ones too. Their clients are told through back-channel logout. Called once
+   * the key is revoked, so that what it let in goes out with it.
+   */
+  async function endDeviceKeyLogins(accountSub: string, deviceKeyId: string): Promise<SignOutResult> {
+    const madeByKey = async (sessionUid: string) => deviceKeyOf(await authentications.find(sessionUid))?.id === deviceKeyId;
+    const notified = new Set<string>();
+    const grants = new Set<string>();
+    let sessions = 0;
+    for (const { id: uid } of (await accountIndex.list(accountSub)).filter((e) => e.model === 'Session')) {
+      if (!(await madeByKey(uid))) continue;
+      const session = await holder.current.Session.findByUid(uid);
+      if (!session || session.accountId !== accountSub) continue;
+      for (const authorization of await closeSession(session, accountSub, notified)) if (authorization.grantId) grants.add(authorization.grantId);
+      await accountIndex.remove('Session', uid);
+      sessions++;
+    }
+    let logins = 0;
+    for (const login of await channelLogins(accountSub)) {
+      if (!(await madeByKey(login.session.sessionUid))) continue;
+      await closeChannelLogin(login, accountSub, notified);
+      logins++;
+    }
+    for (const grantId of grants) await revokeGrant(grantId);
+    return { sessions: sessions + logins, grants: grants.size + logins, notified: [...notified] };
   }
 
   async function endSession(uid: string, accountSub: string): Promise<EndSessionResult> {
@@ -214,6 +253,7 @@ export function createSignOut({
     everywhere,
     endSession,
     channelLogins,
+    endDeviceKeyLogins,
     revokeGrant,
 
     /** Disables an account and ends everything it holds. Its tokens fail from here on. */

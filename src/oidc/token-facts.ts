@@ -15,7 +15,29 @@ export interface TokenFacts {
   channel: Channel;
   /** RFC 8693: who acted for the subject (a counter's staff member), on an assisted login's tokens. */
   act?: Actor;
+  /**
+   * How a device key made the login, if one did: `login`, the app's own device-key login;
+   * `approval`, a phone approving a sign-in shown elsewhere (a QR code, a counter's CIBA request),
+   * and so every token of the browser session it signed in. Neither enrols a device key.
+   */
+  device_key?: DeviceKeyUse;
 }
+
+export type DeviceKeyUse = 'login' | 'approval';
+
+/** The device key that made or approved a login, and how: kept in the login's record, so that revoking the key ends the login. */
+export interface DeviceKeyPart {
+  id: string;
+  use: DeviceKeyUse;
+}
+
+/** A login that a device key made or approved, as its record (session-authentications.ts) keeps it. */
+export interface DeviceKeyLogin extends Authentication {
+  deviceKey: DeviceKeyPart;
+}
+
+/** The device key a login's record names, if a device key made or approved it. */
+export const deviceKeyOf = (auth: Authentication | undefined): DeviceKeyPart | undefined => (auth as Partial<DeviceKeyLogin> | undefined)?.deviceKey;
 
 /** RFC 8693 `act`. */
 export interface Actor {
@@ -32,7 +54,10 @@ const CARRIERS: ReadonlySet<string> = new Set(['AuthorizationCode', 'RefreshToke
 const LOGIN = 'facts:login';
 const byGrant = (grantId: string) => `facts:grant:${grantId}`;
 
-export const factsOf = (auth: Authentication): TokenFacts => ({ acr: auth.acr, amr: auth.amr, auth_time: auth.at, channel: auth.channel });
+export const factsOf = (auth: Authentication): TokenFacts => {
+  const deviceKey = deviceKeyOf(auth);
+  return { acr: auth.acr, amr: auth.amr, auth_time: auth.at, channel: auth.channel, ...(deviceKey ? { device_key: deviceKey.use } : {}) };
+};
 
 /**
  * The login this request completed or resumed: what the artifacts it issues for that account will

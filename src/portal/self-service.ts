@@ -141,10 +141,14 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
       return keys.map(({ id, name, amr, createdAt, lastUsedAt }) => ({ id, name, amr, createdAt, lastUsedAt }));
     },
 
-    /** Revokes one of the account's device keys; false if it has no such active key. */
+    /**
+     * Revokes one of the account's device keys, and ends what it let in: its logins and the browser
+     * sessions it approved. False if the account has no such active key.
+     */
     async removeDevice(actor: Actor, account: Account, deviceId: string): Promise<boolean> {
       if (!devices || !(await devices.revoke(account.id, deviceId))) return false;
-      await record(actor, 'credential.removed', { details: { type: 'device' } });
+      const ended = await signOut.endDeviceKeyLogins(account.sub, deviceId);
+      await record(actor, 'credential.removed', { details: { type: 'device', sessions: ended.sessions, grants: ended.grants, notified: ended.notified } });
       return true;
     },
 

@@ -5,14 +5,14 @@
  * approvals API. And what must NOT work: a Bearer or proof-less token, a wrong or foreign key, a
  * replayed challenge or call, and guessing past the lockout.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as oidc from 'openid-client';
 import { generateKeyPair } from 'jose';
 import type { Config } from '../../src/config/index.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { relyingParty } from '../support/relying-party.js';
-import { MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
-import { ScriptedBrowser } from '../support/scripted-browser.js';
+import { MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn, totpCode } from '../support/mobile-app.js';
+import { formAction, formField, ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { deviceKeyChallenges } from '../../src/channels/mobile/challenges.js';
 
@@ -81,7 +81,7 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     expect(refreshed.claims()).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile' });
     // Introspection states what each token was issued with, and its DPoP binding.
     const jkt = await phone.dpopThumbprint();
-    const facts = { active: true, sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile', auth_time: tokens.claims()!.auth_time, cnf: { jkt } };
+    const facts = { active: true, sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile', auth_time: tokens.claims()!.auth_time, device_key: 'login', cnf: { jkt } };
     expect(await oidc.tokenIntrospection(phone.rp, tokens.access_token)).toMatchObject(facts);
     expect(await oidc.tokenIntrospection(phone.rp, refreshed.access_token)).toMatchObject(facts);
   });
@@ -120,6 +120,96 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     await expect(oidc.refreshTokenGrant(phone.rp, tokens.refresh_token!, undefined, { DPoP: phone.dpop })).rejects.toMatchObject({ error: 'invalid_grant' });
     // The phone signs in again with its key.
     expect((await phone.loginWithDeviceKey()).claims()).toMatchObject({ sub: citizen.sub, channel: 'mobile' });
+  });
+
+  it.skipIf(!enabled)('revoking a device key through the app ends the logins it made: their refresh and access tokens die, and cannot enrol another key', async () => {
+    const { citizen, phone: lost, totpSecret } = await phoneWithDeviceKey(h, app);
+    const lostKey = lost.deviceKeyId!;
+    const tokens = await lost.loginWithDeviceKey(undefined, 'openid profile offline_access');
+    expect(tokens.refresh_token).toBeTruthy();
+    // The citizen's new phone signs in (password and TOTP), enrols its own key and removes the lost one's.
+    const fresh = await MobileApp.create(h, app);
+    await fresh.signInWithBrowser(citizen, { secret: totpSecret });
+    expect(await fresh.enrolDeviceKey()).toMatchObject({ status: 201 });
+    expect((await fresh.call('DELETE', `/mobile/device-keys/${lostKey}`)).status).toBe(204);
+
+    await expect(oidc.refreshTokenGrant(lost.rp, tokens.refresh_token!, undefined, { DPoP: lost.dpop })).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await lost.call('GET', '/mobile/device-keys')).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
+    await lost.newDeviceKey();
+    expect(await lost.enrolDeviceKey()).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
+    // The new phone's own sign-in did not come from the removed key: it goes on.
+    expect((await fresh.call('GET', '/mobile/device-keys')).json.keys).toEqual([expect.objectContaining({ id: fresh.deviceKeyId })]);
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device_key', deviceKeyId: lostKey, grants: 1 } });
+  });
+
+  /**
+   * The citizen removes one of their phones in the portal: signed in there with their password, and
+   * again with the authenticator app when the portal asks for loa:2 first. The removal's answer.
+   */
+  async function removeInPortal(citizen: { citizenId: string; password: string }, totpSecret: string, deviceKeyId: string): Promise<Response> {
+    const browser = new ScriptedBrowser();
+    const signIn = async (at: { res: Response; url: URL }) => {
+      let html = await at.res.text();
+      let { res, url } = await browser.follow(new URL(formAction(html, '/login')!, at.url), { form: { csrf: formField(html, 'csrf')!, identifier: citizen.citizenId, password: citizen.password } });
+      html = await res.text();
+      const second = formAction(html, '/second-factor');
+      if (second) {
+        ({ res, url } = await browser.follow(new URL(second, url), { form: { csrf: formField(html, 'csrf')!, code: await totpCode(totpSecret, 1) } }));
+        html = await res.text();
+      }
+      expect(url.pathname).toBe('/account/credentials');
+      return html;
+    };
+    let html = await signIn(await browser.follow(`${h.issuer}/account/credentials`));
+    expect(html).toContain(`data-device="${deviceKeyId}"`);
+    const remove = (page: string) => browser.request(`${h.issuer}/account/devices/remove`, { form: { csrf: formField(page, 'csrf')!, device: deviceKeyId } });
+    const answer = await remove(html);
+    const location = new URL(answer.headers.get('location') ?? '/', h.issuer);
+    if (location.pathname !== '/auth') return answer;
+    html = await signIn(await browser.follow(location));
+    return remove(html);
+  }
+
+  it.skipIf(!enabled)('removing a phone in the portal ends the logins its device key made: their refresh and access tokens die, and cannot enrol a new key', async () => {
+    const { citizen, phone, totpSecret } = await phoneWithDeviceKey(h, app);
+    const tokens = await phone.loginWithDeviceKey(undefined, 'openid profile offline_access');
+    expect(tokens.refresh_token).toBeTruthy();
+    expect((await removeInPortal(citizen, totpSecret, phone.deviceKeyId!)).headers.get('location')).toBe('/account/credentials?notice=credential_removed');
+    expect(await countRows('device_keys', { id: phone.deviceKeyId!, revoked_at: null })).toBe(0);
+
+    await expect(oidc.refreshTokenGrant(phone.rp, tokens.refresh_token!, undefined, { DPoP: phone.dpop })).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await phone.call('GET', '/mobile/device-keys')).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
+    await phone.newDeviceKey();
+    expect(await phone.enrolDeviceKey()).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device', grants: 1 } });
+  });
+
+  it.skipIf(!enabled)("enrols a device key only from a recent sign-in made on the phone: not from a device key's own login, nor from a sign-in more than five minutes old (a refreshed token keeps its auth_time)", async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const account = await h.yihao.accounts.findBySub(citizen.sub);
+    // A key (a stolen one, say) would otherwise make itself a second key that outlives its removal.
+    await phone.loginWithDeviceKey();
+    await phone.newDeviceKey();
+    expect(await phone.enrolDeviceKey()).toMatchObject({ status: 403, json: { error: 'insufficient_user_authentication' } });
+    expect(await countRows('device_keys', { account_id: account!.id })).toBe(1);
+
+    // A sign-in at loa:2 (password and TOTP) seven minutes ago, its token refreshed just now.
+    const other = await h.citizen();
+    const later = await MobileApp.create(h, app);
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    try {
+      vi.setSystemTime(Date.now() - 7 * 60_000);
+      await later.signInWithBrowser(other);
+    } finally {
+      vi.useRealTimers();
+    }
+    const refreshed = await oidc.refreshTokenGrant(later.rp, later.refreshToken!, undefined, { DPoP: later.dpop });
+    expect(refreshed.claims()).toMatchObject({ sub: other.sub, acr: LOA2 });
+    expect(refreshed.claims()!.auth_time).toBeLessThan(Date.now() / 1000 - 6 * 60);
+    later.accessToken = refreshed.access_token;
+    expect(await later.enrolDeviceKey()).toMatchObject({ status: 403, json: { error: 'insufficient_user_authentication' } });
+    const otherAccount = await h.yihao.accounts.findBySub(other.sub);
+    expect(await countRows('device_keys', { account_id: otherAccount!.id })).toBe(0);
   });
 
   it.skipIf(!enabled)('refuses a device-key login with a wrong key, a replayed challenge, another app, or no DPoP proof; only failures with a good signature count, against the key alone', async () => {

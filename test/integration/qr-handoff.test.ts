@@ -12,7 +12,7 @@ import { startHarness, type Backend, type Harness } from '../support/harness.js'
 import { relyingParty } from '../support/relying-party.js';
 import { alertOf, formAction, formField, go, page, ScriptedBrowser, scriptedSignIn, type PageStep } from '../support/scripted-browser.js';
 import { authorizationUrl } from '../support/relying-party.js';
-import { phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
+import { MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
 const LOA2 = 'urn:yihao:loa:2';
@@ -98,6 +98,47 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     if (back.kind !== 'rp') throw new Error('expected the relying party');
     const byQr = await qr.redeem(back.url);
     expect(byQr).toMatchObject({ sub: byPassword.sub, channel: 'mobile', amr: ['swk'] });
+  });
+
+  /** What a `prompt=none` request of `rp` in the browser gets back: a code (still signed in) or an error. */
+  const silentSignIn = async (browser: ScriptedBrowser) => {
+    const { url } = await browser.follow(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { scope: 'openid', prompt: 'none' }));
+    return { code: url.searchParams.get('code'), error: url.searchParams.get('error') };
+  };
+
+  it.skipIf(!enabled)("never lets a QR approval enrol a device key: the browser it signed in (a phished code) gets the government app's token by single sign-on, but not a key of its own", async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const account = await h.yihao.accounts.findBySub(citizen.sub);
+    // The attacker opens a harmless app's sign-in page, chooses the QR code and sends it (and the binding code) to the citizen, who approves.
+    const qr = await startQrSignIn(h, rp);
+    const scanned = await phone.scan(qr.code);
+    expect(await phone.decide(scanned.json.id as string, 'approve')).toMatchObject({ status: 200 });
+    expect((await complete(qr)).kind).toBe('rp');
+
+    // In that browser, the government app's own sign-in asks for nothing: a loa:2 token, bound to the attacker's DPoP key.
+    const attacker = await MobileApp.create(h, app);
+    expect(await attacker.signInWithSession(qr.browser)).toMatchObject({ sub: citizen.sub, acr: LOA2, channel: 'mobile' });
+    expect((await attacker.call('GET', '/mobile/device-keys')).status).toBe(200);
+    expect(await oidc.tokenIntrospection(attacker.rp, attacker.accessToken!)).toMatchObject({ active: true, acr: LOA2, device_key: 'approval' });
+    // Its own device key would sign in as the citizen at loa:2 for good, and approve the next QR codes.
+    const refused = await attacker.enrolDeviceKey();
+    expect(refused).toMatchObject({ status: 403, json: { error: 'insufficient_user_authentication' } });
+    expect(refused.json.error_description).toContain('approved on a phone');
+    expect(await h.yihao.stores.db('device_keys').where({ account_id: account!.id }).count({ n: '*' }).first()).toMatchObject({ n: 1 });
+  });
+
+  it.skipIf(!enabled)('removing the phone that approved a QR sign-in ends the browser session it signed in', async () => {
+    const { phone } = await phoneWithDeviceKey(h, app);
+    const qr = await startQrSignIn(h, rp);
+    const scanned = await phone.scan(qr.code);
+    await phone.decide(scanned.json.id as string, 'approve');
+    expect((await complete(qr)).kind).toBe('rp');
+    expect((await silentSignIn(qr.browser)).code).toBeTruthy();
+
+    expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
+    expect(await silentSignIn(qr.browser)).toMatchObject({ code: null, error: 'login_required' });
+    // The phone's own sign-in (password and TOTP, not the key) goes on.
+    expect((await phone.call('GET', '/mobile/device-keys')).json).toEqual({ keys: [] });
   });
 
   it.skipIf(!enabled)('offers no hand-off to an app that does not accept the mobile channel (allowed_channels)', async () => {

@@ -97,22 +97,7 @@ export class MobileApp {
     totp: { secret?: string; passwordOnly?: boolean } = {},
     browser = new ScriptedBrowser(),
   ): Promise<{ claims: oidc.IDToken; totpSecret: string }> {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
-    const redirect = `http://127.0.0.1:${40000 + Math.floor(Math.random() * 20000)}/callback`;
-    const url = oidc.buildAuthorizationUrl(this.rp, {
-      redirect_uri: redirect,
-      scope: 'openid profile offline_access',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      acr_values: totp.passwordOnly ? 'urn:yihao:loa:1' : 'urn:yihao:loa:2',
-      prompt: 'consent',
-      ui_locales: 'en',
-      state,
-      nonce,
-    });
-    const origin = new URL(this.h.issuer).origin;
+    const { url, verifier, state, nonce, origin } = await this.authorizationRequest(totp.passwordOnly ? 'urn:yihao:loa:1' : 'urn:yihao:loa:2');
     const login = page(await go(browser, url, origin));
     const afterPassword = formAction(login.html, '/login') ? await submit(browser, login, '/login', { identifier: citizen.citizenId, password: citizen.password }, origin) : login;
     if (totp.passwordOnly) return this.finishBrowser(afterPassword, browser, { verifier, state, nonce, origin, secret: '' });
@@ -127,6 +112,37 @@ export class MobileApp {
     }
     const back = await submit(browser, step, '/second-factor', { code: await totpCode(secret, 1) }, origin);
     return this.finishBrowser(back, browser, { verifier, state, nonce, origin, secret });
+  }
+
+  /**
+   * The app's sign-in in a system browser that is already signed in (single sign-on), at loa:2: no
+   * credentials asked, at most the consent page. Throws if the browser is asked to sign in.
+   */
+  async signInWithSession(browser: ScriptedBrowser): Promise<oidc.IDToken> {
+    const { url, verifier, state, nonce, origin } = await this.authorizationRequest('urn:yihao:loa:2');
+    const at = await go(browser, url, origin);
+    if (at.kind === 'page' && !formAction(at.html, '/confirm')) throw new Error(`expected single sign-on, got ${at.status} at ${at.url.pathname}: ${at.html.slice(0, 300)}`);
+    return (await this.finishBrowser(at, browser, { verifier, state, nonce, origin, secret: '' })).claims;
+  }
+
+  /** An authorization request of the app (code + PKCE, loopback redirect on an ephemeral port, offline_access). */
+  private async authorizationRequest(acr: string) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const redirect = `http://127.0.0.1:${40000 + Math.floor(Math.random() * 20000)}/callback`;
+    const url = oidc.buildAuthorizationUrl(this.rp, {
+      redirect_uri: redirect,
+      scope: 'openid profile offline_access',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      acr_values: acr,
+      prompt: 'consent',
+      ui_locales: 'en',
+      state,
+      nonce,
+    });
+    return { url, verifier, state, nonce, origin: new URL(this.h.issuer).origin };
   }
 
   private async finishBrowser(
@@ -183,6 +199,13 @@ export class MobileApp {
     const res = await this.call('POST', '/mobile/device-keys', { jwk: this.deviceJwk, ...extra }, { signWith: { privateKey: this.deviceKeys.privateKey, kid: '' } });
     if (res.status === 201) this.deviceKeyId = res.json.id as string;
     return res;
+  }
+
+  /** A new device key pair in place of the app's (not enrolled yet), as an app that lost its key, or an attacker's, would make. */
+  async newDeviceKey(): Promise<void> {
+    this.deviceKeys = await generateKeyPair('ES256', { extractable: true });
+    this.deviceJwk = await exportJWK(this.deviceKeys.publicKey);
+    this.deviceKeyId = undefined;
   }
 
   /** The RFC 7638 thumbprint of the app's DPoP key. */

@@ -2,6 +2,7 @@ import { ACR, type Account, type Authentication, type Channel } from '../../acco
 import type { AuditLog } from '../../audit/index.js';
 import { ChannelApiError } from '../../http/api-error.js';
 import type { DeviceKey } from '../mobile/device-keys.js';
+import type { DeviceKeyLogin } from '../../oidc/token-facts.js';
 import type { ApprovalDisplay, ApprovalRequest, ApprovalStore } from './approval-store.js';
 
 /**
@@ -73,8 +74,9 @@ export function createApprovals({ store, audit }: { store: ApprovalStore; audit:
       if (!kind) throw notFound();
       if (request.status !== 'pending') throw new ChannelApiError(409, 'already_decided', 'this request was already decided');
       if (request.expiresAt <= Date.now()) throw new ChannelApiError(410, 'expired', 'this request has expired');
-      const authentication: Authentication | undefined = approved
-        ? { accountId: account.sub, channel: kind.channel, amr: [key.amr], acr: ACR.twoFactor, at: Math.floor(Date.now() / 1000) }
+      // Marked as the key's approval: it never enrols a device key, and it ends when the key is revoked.
+      const authentication: DeviceKeyLogin | undefined = approved
+        ? { accountId: account.sub, channel: kind.channel, amr: [key.amr], acr: ACR.twoFactor, at: Math.floor(Date.now() / 1000), deviceKey: { id: key.id, use: 'approval' } }
         : undefined;
       const won = await store.decide(id, account.id, approved ? 'approved' : 'denied', { deviceKeyId: key.id, ...(authentication ? { authentication } : {}) });
       if (!won) throw new ChannelApiError(409, 'already_decided', 'this request was already decided');

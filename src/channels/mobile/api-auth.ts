@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import type { Account, Accounts, Authentication } from '../../accounts/index.js';
 import { isFirstParty } from '../../oidc/index.js';
 import { accessTokenVerifier, AccessTokenRefused } from '../../oidc/access-token-verifier.js';
+import type { DeviceKeyUse } from '../../oidc/token-facts.js';
 import { invalidDeviceSignature, invalidRequest, invalidToken } from '../../http/api-error.js';
 import type { DeviceKey, DeviceKeys } from './device-keys.js';
 import { verifyDpopProof, type ProofReplay, type RequestFacts } from '../../http/request-proofs.js';
@@ -24,6 +25,8 @@ export interface AppCall {
   clientId: string;
   /** The login the access token was issued on (not the session's latest: a later step-up does not raise it). */
   authentication: Authentication | undefined;
+  /** How a device key made that login, if one did (its own login, or a phone's approval: token-facts.ts). */
+  deviceKeyUse: DeviceKeyUse | undefined;
   facts: RequestFacts;
   /** The parsed JSON body ({} for none). */
   body: unknown;
@@ -81,7 +84,7 @@ export function mobileApiAuth(deps: MobileApiDeps) {
     });
     const { account, client, facts: issued } = verified;
     const authentication = issued && { accountId: account.sub, channel: issued.channel, amr: issued.amr, acr: issued.acr as Authentication['acr'], at: issued.auth_time };
-    return { account, clientId: client.clientId, authentication, facts, body: parseJson(raw, ctx) };
+    return { account, clientId: client.clientId, authentication, deviceKeyUse: issued?.device_key, facts, body: parseJson(raw, ctx) };
   }
 
   return {

@@ -1,9 +1,10 @@
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import { ACR, type Accounts, type Authentication } from '../../accounts/index.js';
+import { ACR, type Accounts } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { grantPlumbing } from '../../oidc/internals.js';
+import type { DeviceKeyLogin } from '../../oidc/token-facts.js';
 import { assertChannelAllowed, grantedScopes, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
 import type { DeviceKeyChallenges } from './challenges.js';
 import type { DeviceKeys } from './device-keys.js';
@@ -109,7 +110,8 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
     grantedScopes(ctx);
 
     const { account, key } = await verifyAssertion(ctx, params.assertion, dPoP);
-    const authentication: Authentication = { accountId: account.sub, channel: 'mobile', amr: [key.amr], acr: ACR.twoFactor, at: Math.floor(Date.now() / 1000) };
+    // The record names the key: revoking it ends this login (sign-out.ts), and the login enrols no other key.
+    const authentication: DeviceKeyLogin = { accountId: account.sub, channel: 'mobile', amr: [key.amr], acr: ACR.twoFactor, at: Math.floor(Date.now() / 1000), deviceKey: { id: key.id, use: 'login' } };
     const session = await issueGrantTokens(ctx, tokens, { authentication, gty: 'device_key', refresh: true });
     await deps.audit.append({
       action: 'login.succeeded',

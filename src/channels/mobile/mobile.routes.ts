@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { ACR } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { acrRank } from '../../oidc/acr-policy.js';
+import type { SignOut } from '../../oidc/sign-out.js';
 import { ChannelApiError, invalidDeviceSignature, invalidRequest } from '../../http/api-error.js';
-import type { MobileApiAuth } from './api-auth.js';
+import type { AppCall, MobileApiAuth } from './api-auth.js';
 import type { DeviceKeyChallenges } from './challenges.js';
 import { p256PublicJwk, type DeviceKey, type DeviceKeyAmr, type DeviceKeys } from './device-keys.js';
 import { type ProofReplay } from '../../http/request-proofs.js';
@@ -14,6 +15,8 @@ import { DEVICE_SIGNATURE_HEADER, verifyDeviceSignature } from './device-signatu
 export const CLAIMED_STORAGE = ['secure-enclave', 'strongbox', 'tee', 'software'] as const;
 const HARDWARE = new Set<string>(['secure-enclave', 'strongbox', 'tee']);
 const MAX_KEYS_PER_ACCOUNT = 10;
+/** How old (auth_time) the sign-in behind an enrolment may be: a refreshed token keeps its login's. */
+const ENROLMENT_MAX_AUTH_AGE_SECONDS = 300;
 
 export interface MobileRoutesDeps {
   auth: MobileApiAuth;
@@ -21,6 +24,8 @@ export interface MobileRoutesDeps {
   challenges: DeviceKeyChallenges;
   replay: ProofReplay;
   audit: AuditLog;
+  /** Ends the logins of a revoked key (built after the channels, so reached at request time). */
+  signOut: () => Pick<SignOut, 'endDeviceKeyLogins'>;
   /**
    * Whether an app's claim of hardware key storage is believed (amr `hwk`). Yihao does not verify
    * platform attestation (App Attest, Android key attestation), so by default every key is `swk`.
@@ -44,11 +49,34 @@ const shown = (k: DeviceKey) => ({
   ...(k.lastUsedAt ? { last_used_at: Math.floor(k.lastUsedAt / 1000) } : {}),
 });
 
+const insufficient = (description: string) => new ChannelApiError(403, 'insufficient_user_authentication', description);
+const SIGN_IN_HERE = 'sign in on this device with a password and second factor, or a passkey (prompt=login)';
+
+/**
+ * A device key gives loa:2 logins by itself, for as long as it lives, and approves the citizen's
+ * sign-ins elsewhere: it is enrolled only from a loa:2 sign-in made on the device that holds the
+ * token, and a recent one. Not from a phone's approval (a QR code phished from the citizen would
+ * otherwise become the attacker's own key, also through single sign-on in the browser the code
+ * signed in), nor from a device key's own login (a stolen key would make itself a second one that
+ * outlives its removal), nor from an old sign-in whose token was refreshed since.
+ */
+function refuseUnfitSignIn(call: AppCall): void {
+  const signIn = call.authentication;
+  if (!signIn || acrRank(signIn.acr) < acrRank(ACR.twoFactor)) throw insufficient(`enrolling a device key needs a login at ${ACR.twoFactor} or above`);
+  if (call.deviceKeyUse === 'approval') throw insufficient(`a sign-in approved on a phone (a QR code, a counter's request) cannot enrol a device key: ${SIGN_IN_HERE}`);
+  if (call.deviceKeyUse === 'login') throw insufficient(`a device key's own login cannot enrol another device key: ${SIGN_IN_HERE}`);
+  if (signIn.at < Date.now() / 1000 - ENROLMENT_MAX_AUTH_AGE_SECONDS) {
+    throw insufficient(`enrolling a device key needs a sign-in within the last ${ENROLMENT_MAX_AUTH_AGE_SECONDS / 60} minutes: sign in again (max_age=${ENROLMENT_MAX_AUTH_AGE_SECONDS})`);
+  }
+}
+
 /**
  * The device-key API of the government app, under /mobile:
- * - `POST /mobile/device-keys`: enrol a P-256 key. DPoP-bound token from a loa:2 login, and the
- *   call signed with the new key itself (proof that the app holds its private part).
- * - `GET /mobile/device-keys`, `DELETE /mobile/device-keys/:id`: list and revoke (DPoP-bound token).
+ * - `POST /mobile/device-keys`: enrol a P-256 key. DPoP-bound token from a recent loa:2 sign-in
+ *   made on the device (`refuseUnfitSignIn`), and the call signed with the new key itself (proof
+ *   that the app holds its private part).
+ * - `GET /mobile/device-keys`, `DELETE /mobile/device-keys/:id`: list and revoke (DPoP-bound token);
+ *   revoking a key ends the logins it made and the browser sessions it approved.
  * - `POST /mobile/challenge`: a single-use challenge for the device-key login (no authentication).
  */
 export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
@@ -62,10 +90,7 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
     const call = await deps.auth.appCall(ctx);
     const parsed = enrolment.safeParse(call.body);
     if (!parsed.success) throw invalidRequest(`invalid device key enrolment: ${parsed.error.issues[0]!.path.join('.') || 'body'} ${parsed.error.issues[0]!.message}`);
-    // The key then gives loa:2 logins by itself, so it is enrolled only from a loa:2 login.
-    if (acrRank(call.authentication?.acr) < acrRank(ACR.twoFactor)) {
-      throw new ChannelApiError(403, 'insufficient_user_authentication', `enrolling a device key needs a login at ${ACR.twoFactor} or above`);
-    }
+    refuseUnfitSignIn(call);
     const { jwk, name, storage } = parsed.data;
     const signature = ctx.get(DEVICE_SIGNATURE_HEADER) || undefined;
     if (!signature) throw invalidDeviceSignature(`sign the enrolment with the new key (${DEVICE_SIGNATURE_HEADER} header)`);
@@ -100,6 +125,8 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
   router.delete('/mobile/device-keys/:id', async (ctx) => {
     const call = await deps.auth.appCall(ctx);
     if (!(await deps.deviceKeys.revoke(call.account.id, ctx.params.id!))) throw new ChannelApiError(404, 'not_found', 'no such device key');
+    // What the key let in goes out with it: its own logins, and the browser sessions it approved.
+    const ended = await deps.signOut().endDeviceKeyLogins(call.account.sub, ctx.params.id!);
     await deps.audit.append({
       action: 'credential.removed',
       actorType: 'citizen',
@@ -108,7 +135,7 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
       clientId: call.clientId,
       channel: 'mobile',
       ip: ctx.ip,
-      details: { type: 'device_key', deviceKeyId: ctx.params.id },
+      details: { type: 'device_key', deviceKeyId: ctx.params.id, sessions: ended.sessions, grants: ended.grants, notified: ended.notified },
     });
     ctx.status = 204;
   });

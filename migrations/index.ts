@@ -22,6 +22,7 @@ import * as certificateTypeVersions from './20261207_030_certificate_type_versio
 import * as accountStatus from './20261207_050_account_status.js';
 import * as accountIndexClient from './20261208_060_account_index_client.js';
 import * as clientCitizenIdConsent from './20261208_070_client_citizen_id_consent.js';
+import * as accountNotBefore from './20261208_080_account_not_before.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -48,4 +49,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261207_050_account_status', accountStatus],
   ['20261208_060_account_index_client', accountIndexClient],
   ['20261208_070_client_citizen_id_consent', clientCitizenIdConsent],
+  ['20261208_080_account_not_before', accountNotBefore],
 ];

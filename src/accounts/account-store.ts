@@ -18,6 +18,8 @@ export interface AccountRow {
   phone: string | null;
   assurance: IdentityAssurance;
   assurance_at: number | null;
+  /** Epoch seconds: logins before it are not honoured (signed out everywhere then). Absent on rows written before the column. */
+  not_before?: number | string | null;
   created_at: number;
   updated_at: number;
 }
@@ -74,6 +76,9 @@ export function accountStore(db: Database) {
       const q = (trx ?? db)('accounts').where({ id });
       if (from) q.whereIn('status', [...from]);
       return q.update({ status, updated_at: at });
+    },
+    async setNotBefore(id: string, seconds: number): Promise<void> {
+      await db('accounts').where({ id }).update({ not_before: seconds });
     },
     async setAssurance(id: string, assurance: IdentityAssurance, at: number): Promise<void> {
       await db('accounts').where({ id }).update({ assurance, assurance_at: at, updated_at: at });

@@ -50,6 +50,8 @@ export interface Account {
   assurance: AccountRow['assurance'];
   /** When the assurance was established (epoch ms); undefined while self-asserted. */
   assuranceAt: number | undefined;
+  /** Epoch seconds: a login before it is not honoured (the account was signed out everywhere then). */
+  notBefore: number | undefined;
   createdAt: number;
   /** Opens the sealed citizen ID; call only where the number is really needed. */
   citizenId(): CitizenId;
@@ -118,6 +120,7 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
     phone: row.phone ?? undefined,
     assurance: row.assurance,
     assuranceAt: row.assurance_at === null ? undefined : Number(row.assurance_at),
+    notBefore: row.not_before === null || row.not_before === undefined ? undefined : Number(row.not_before),
     createdAt: Number(row.created_at),
     citizenId: () => vault.open(row.citizen_sealed, ownerOf(row)),
     profile: () => profileOf(row),
@@ -328,6 +331,16 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
     async setAssurance(id: string, assurance: AccountRow['assurance'], at = Date.now()): Promise<void> {
       await store.setAssurance(id, assurance, at);
       forget('account:');
+    },
+
+    /**
+     * Signs every earlier login of the account out for good: from now on nothing authenticated
+     * before this second is honoured, whatever a request in flight saves afterwards. Login times
+     * are whole seconds: a login within this same second still counts, so that a citizen (or an
+     * app) signing straight back in is not refused.
+     */
+    async notBeforeNow(accountId: string): Promise<void> {
+      await store.setNotBefore(accountId, Math.floor(Date.now() / 1000));
     },
 
     async findBySub(sub: string): Promise<Account | undefined> {

@@ -55,6 +55,10 @@ export type Refusal =
   | 'citizen_id_malformed'
   | 'name_mismatch'
   | 'registry_unavailable'
+  /** The upstream's login predates the account's sign-out everywhere: it is asked to authenticate again. */
+  | 'upstream_login_predates_sign_out'
+  /** ... and asked with `prompt=login`, it still answered with that older login. */
+  | 'upstream_login_stale'
   | LinkRefusal;
 
 export type SignInOutcome =
@@ -103,6 +107,8 @@ export interface FederatedSignInDeps {
   audit: AuditLog;
   registry: IdentityRegistry;
   sealer: Sealer;
+  /** When an account was last signed out everywhere (`Account.notBefore`, epoch seconds). */
+  notBeforeOf: (sub: string) => Promise<number | undefined>;
   /** Check the upstream's name against the population registry before linking. */
   registryCheck: boolean;
   /** Yihao's fixed callback, registered at every upstream as the redirect URI. */
@@ -193,7 +199,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       const browserValue = random();
       await flows.savePending(
         state,
-        { upstream: upstream.name, interactionUid: it.uid, clientId: it.clientId, nonce, codeVerifier, browserBinding: sha256(browserValue).toString('base64url') },
+        { upstream: upstream.name, interactionUid: it.uid, clientId: it.clientId, nonce, codeVerifier, browserBinding: sha256(browserValue).toString('base64url'), ...(it.freshLogin ? { freshLogin: true } : {}) },
         Math.max(1, it.ttlSeconds),
       );
       return { url, browserValue };
@@ -265,6 +271,13 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       if (!linked.ok) return done(await refuse(upstream.name, linked.reason, at, linked.accountSub));
       const sid = typeof claims.sid === 'string' ? claims.sid : undefined;
       const now = Math.floor(Date.now() / 1000);
+      const loginAt = typeof claims.auth_time === 'number' && claims.auth_time <= now ? claims.auth_time : now;
+      // The upstream's single sign-on predates the account's sign-out everywhere, which honours no
+      // older login (oidc/signed-out-since.ts): the upstream must authenticate the citizen again.
+      const notBefore = await deps.notBeforeOf(linked.account.sub);
+      if (notBefore !== undefined && loginAt < notBefore) {
+        return done(await refuse(upstream.name, pending.freshLogin ? 'upstream_login_stale' : 'upstream_login_predates_sign_out', at, linked.account.sub));
+      }
       if (sid) await flows.recordSession(upstream.name, sid, linked.account.id, deps.sessionTtlSeconds);
       const authentication: FederatedAuthentication = {
         accountId: linked.account.sub,
@@ -272,7 +285,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
         amr: federatedAmr(upstream, claims.amr),
         acr: mappedAcr(upstream, claims.acr),
         // When the citizen really authenticated: at the upstream, perhaps earlier (its single sign-on).
-        at: typeof claims.auth_time === 'number' && claims.auth_time <= now ? claims.auth_time : now,
+        at: loginAt,
         upstream: {
           name: upstream.name,
           sub,

@@ -51,6 +51,11 @@ export function federationRouter(deps: FederationRouteDeps): Router {
       ctx.status = 400;
       return renderLogin(ctx, it, { error: refusalText(it.locale, 'upstream_disabled', upstream ? label(upstream, it) : String(ctx.params.name).slice(0, 32)) });
     }
+    return toUpstream(ctx, it, upstream, String(it.details.params.prompt ?? '').split(' ').includes('login'));
+  });
+
+  /** Sends the browser to the upstream for this interaction (`freshLogin`: with `prompt=login`). */
+  async function toUpstream(ctx: Context, it: LoadedInteraction, upstream: Upstream, freshLogin: boolean): Promise<void> {
     let started: Awaited<ReturnType<FederatedSignIn['start']>>;
     try {
       const { params } = it.details;
@@ -59,7 +64,7 @@ export function federationRouter(deps: FederationRouteDeps): Router {
         clientId: String(params.client_id),
         ttlSeconds: ttlOf(it),
         wantedAcr: requestedAcr(params),
-        freshLogin: String(params.prompt ?? '').split(' ').includes('login'),
+        freshLogin,
         maxAge: /^\d{1,9}$/.test(String(params.max_age ?? '')) ? Number(params.max_age) : undefined,
         uiLocales: params.ui_locales,
       });
@@ -89,7 +94,7 @@ export function federationRouter(deps: FederationRouteDeps): Router {
     });
     ctx.status = 303;
     ctx.redirect(started.url.href);
-  });
+  }
 
   router.get(CALLBACK_PATH, async (ctx) => {
     const query = ctx.URL.searchParams;
@@ -121,6 +126,8 @@ export function federationRouter(deps: FederationRouteDeps): Router {
     }
     if (!outcome.ok) {
       const upstream = await deps.upstreams.find(outcome.upstream);
+      // Its single sign-on predates the account's sign-out everywhere: back to it, to sign in afresh.
+      if (outcome.reason === 'upstream_login_predates_sign_out' && upstream?.status === 'active') return toUpstream(ctx, it, upstream, true);
       ctx.status = outcome.reason === 'upstream_unavailable' || outcome.reason === 'registry_unavailable' ? 503 : 403;
       return renderLogin(ctx, it, { error: refusalText(it.locale, outcome.reason, upstream ? label(upstream, it) : outcome.upstream) });
     }

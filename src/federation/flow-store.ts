@@ -19,6 +19,8 @@ export interface PendingLogin {
   codeVerifier: string;
   /** SHA-256 of the random value in the browser's cookie: the callback must come from the same browser. */
   browserBinding: string;
+  /** The upstream was asked to authenticate afresh (`prompt=login`). */
+  freshLogin?: boolean;
 }
 
 /** A browser sent to an upstream's end_session_endpoint, and where Yihao continues when it is back. */

@@ -74,6 +74,7 @@ export function createFederation(deps: FederationDeps) {
     audit: deps.audit,
     registry: deps.registry,
     sealer: deps.sealer,
+    notBeforeOf: async (sub) => (await deps.accounts.findBySub(sub))?.notBefore,
     registryCheck: config.federation.registryCheck,
     callbackUrl: `${config.issuer}${CALLBACK_PATH}`,
     sessionTtlSeconds: config.ttl.sessionSeconds,

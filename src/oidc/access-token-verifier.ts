@@ -2,6 +2,7 @@ import type Provider from 'oidc-provider';
 import type { AccessToken, Client, ClientCredentials } from 'oidc-provider';
 import type { Account, Accounts, Acr } from '../accounts/index.js';
 import { acrRank } from './acr-policy.js';
+import { signedOutSince } from './signed-out-since.js';
 import { issuedFacts, type TokenFacts } from './token-facts.js';
 
 /** Why an access token was not accepted; each caller words it in its own protocol (RFC 6750, RFC 6749, the admin API). */
@@ -111,6 +112,8 @@ export function accessTokenVerifier(deps: { provider: () => Provider; accounts: 
     const account = await deps.accounts.findBySub(token.accountId);
     if (account?.status !== 'active') throw new AccessTokenRefused('account_inactive', 'the account behind the access token is not active');
     const facts = issuedFacts(token);
+    // Issued from a login the account has since been signed out of (by a request still in flight then).
+    if (signedOutSince(account, facts?.auth_time)) throw dead();
     if (rules.minAcr && acrRank(facts?.acr) < acrRank(rules.minAcr)) {
       throw new AccessTokenRefused('insufficient_acr', `the access token's sign-in is below ${rules.minAcr}`, account.sub);
     }

@@ -44,11 +44,19 @@ export const ACR_BELOW_REQUESTED = 'acr_below_requested';
 /** The login prompt's reason when a signed-in session came through a channel the client does not accept. */
 export const CHANNEL_NOT_ALLOWED = 'channel_not_allowed';
 
+/**
+ * The login prompt's reason when the session names an account that does not honour it any more: the
+ * account was disabled or signed out everywhere after this login (claims.ts findAccount), and the
+ * session outlived that (a request in flight saved it back).
+ */
+export const SESSION_NOT_HONOURED = 'session_not_honoured';
+
 /** A session saved before channels were recorded was a web sign-in. */
 const channelOf = (auth: { channel?: Channel } | undefined): Channel => auth?.channel ?? 'web';
 
 /**
- * oidc-provider's policy plus two login checks, so the client never gets less than it requires:
+ * oidc-provider's policy plus three login checks, so the client never gets less than it requires:
+ * - a session whose account no longer honours it (signed out everywhere since, or disabled) signs in again;
  * - a session whose `acr` is below the required level (request or client minimum) is sent to the
  *   login interaction, which steps it up;
  * - a session from a channel the client does not accept (`allowed_channels`) is sent to sign in
@@ -59,6 +67,11 @@ const channelOf = (auth: { channel?: Channel } | undefined): Channel => auth?.ch
 export function stepUpPolicy(authentications?: SessionAuthentications): interactionPolicy.DefaultPolicy {
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
+  login.checks.add(
+    new interactionPolicy.Check(SESSION_NOT_HONOURED, 'the session is no longer valid for this account', 'login_required', (ctx: KoaContextWithOIDC) =>
+      Boolean(ctx.oidc.session?.accountId && !ctx.oidc.account),
+    ),
+  );
   login.checks.add(
     // The error is named here: a check added after the prompt was built gets no default (`interaction_required`).
     new interactionPolicy.Check(ACR_BELOW_REQUESTED, 'the requested authentication level is above the current one', 'login_required', (ctx: KoaContextWithOIDC) => {

@@ -6,6 +6,7 @@ import { verifiedClaimsAllowed } from './client-metadata.js';
 import { citizenIdReleaseFrom } from './citizen-id-consent.js';
 import { claimsInVerifiedClaims, verifiedClaims } from './verified-claims.js';
 import { currentFacts, factsOf, issuedFacts, type TokenFacts } from './token-facts.js';
+import { signedOutSince } from './signed-out-since.js';
 
 /**
  * `acr`, `amr`, `auth_time` and `channel` sit under `openid`, which every ID token carries, so they
@@ -56,6 +57,20 @@ function sessionUidOf(ctx: KoaContextWithOIDC, token: unknown): string | undefin
 }
 
 /**
+ * When the login behind this request was made (epoch seconds): the token's own `authTime` (codes,
+ * refresh tokens, device and CIBA requests), the facts an access token carries, else the session's.
+ */
+function loginTimeOf(ctx: KoaContextWithOIDC, token: unknown): number | undefined {
+  const authTime = (token as { authTime?: unknown } | undefined)?.authTime;
+  if (typeof authTime === 'number') return authTime;
+  const facts = issuedFacts(token);
+  if (facts) return facts.auth_time;
+  const session = ctx.oidc?.session as { authTime?: () => unknown } | undefined;
+  const at = token === undefined ? session?.authTime?.() : undefined;
+  return typeof at === 'number' ? at : undefined;
+}
+
+/**
  * Session accountId is the public `sub`, so no internal id ever reaches a token. oidc-provider
  * asks several times per request; one read per request is enough.
  */
@@ -85,6 +100,7 @@ export function findAccount(
   return async (ctx, sub, token): Promise<OidcAccount | undefined> => {
     const account = await load(ctx, sub);
     if (!account || account.status === 'disabled') return undefined;
+    if (signedOutSince(account, loginTimeOf(ctx, token))) return undefined;
     return {
       accountId: account.sub,
       async claims(use) {

@@ -154,6 +154,11 @@ export function createSignOut({
 
   async function everywhere(accountSub: string): Promise<SignOutResult> {
     const p = holder.current;
+    // First: a request in flight with one of these sessions may still save it back, or issue a
+    // code from it, after it is destroyed below. Its login predates this, and is refused from now
+    // on wherever a login is honoured (claims.ts findAccount, access-token-verifier.ts).
+    const account = await accounts.findBySub(accountSub);
+    if (account) await accounts.notBeforeNow(account.id);
     const entries = await accountIndex.list(accountSub);
     const grants = new Set(entries.filter((e) => e.model === 'Grant').map((e) => e.id));
     const inSessions = new Set<string>();

@@ -67,6 +67,11 @@ describe('federation: a second Yihao instance as the upstream', () => {
       const callback = await scriptedSignIn(atProvince, new URL(res.headers.get('location')!), { identifier: citizen.citizenId, password: citizen.password });
       expect(callback.origin + callback.pathname).toBe(`${national.issuer}/federation/callback`);
       let step = await go(atNational, callback, nationalOrigin);
+      // Sent back to the province to sign in afresh (its session predates a sign-out everywhere here).
+      if (step.kind === 'rp' && step.url.origin === new URL(province.issuer).origin) {
+        expect(step.url.searchParams.get('prompt')).toBe('login');
+        step = await go(atNational, await scriptedSignIn(atProvince, step.url, { identifier: citizen.citizenId, password: citizen.password }), nationalOrigin);
+      }
       if (step.kind === 'page' && formAction(step.html, '/confirm')) step = await submit(atNational, step, '/confirm', {}, nationalOrigin);
       if (step.kind !== 'rp') throw new Error(`did not reach the relying party: ${step.status} ${step.html.slice(0, 300)}`);
       return (await oidc.authorizationCodeGrant(rp, step.url, { pkceCodeVerifier: verifier })).claims()!;
@@ -92,13 +97,20 @@ describe('federation: a second Yihao instance as the upstream', () => {
 
     // The national Yihao signing the citizen out everywhere leaves the province's own session alone.
     const provinceApp = await relyingParty(province, await province.client({ firstParty: true }));
+    // Login times are whole seconds: the province's login is from an earlier second than the sign-out, as in life.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     await national.yihao.signOut.everywhere(first.sub);
     expect((await silently(atNational, rp)).get('error')).toBe('login_required');
     expect((await silently(atProvince, provinceApp)).get('code')).toBeTruthy();
 
-    // Signed in again (the province remembers the citizen), then signed out everywhere at the
+    // Signed in again: the province remembers the citizen, but from before the sign-out everywhere,
+    // so it is asked (prompt=login) to authenticate afresh. Then signed out everywhere at the
     // province: its back-channel logout ends the national session too.
+    const refusedBefore = await national.yihao.stores.db('audit_events').where({ action: 'federation.refused' }).count({ n: '*' }).first();
     expect((await signIn(atNational, atProvince)).sub).toBe(first.sub);
+    const stale = (await national.yihao.stores.db('audit_events').where({ action: 'federation.refused' }).orderBy('id', 'desc').first()) as { details: string };
+    expect(JSON.parse(stale.details)).toMatchObject({ reason: 'upstream_login_predates_sign_out' });
+    expect(Number((await national.yihao.stores.db('audit_events').where({ action: 'federation.refused' }).count({ n: '*' }).first())?.n)).toBe(Number(refusedBefore?.n) + 1);
     const provinceAccount = await province.yihao.accounts.findBySub(citizen.sub);
     await province.yihao.signOut.disableAccount(provinceAccount!.id, { actorType: 'operator', actorId: 'op-test' });
     expect((await silently(atNational, rp)).get('error')).toBe('login_required');

@@ -112,7 +112,8 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     if ((await passkeyGate(deps, s)) !== 'prove_phone' || !s.account.phone) return seeOther(ctx, '/account/credentials');
     let sent = false;
     try {
-      sent = (await deps.otp.issue({ phone: s.account.phone, purpose: 'bind_factor', clientIp: ctx.ip })).ok;
+      // Signed in to the portal: the citizen's own share of the number's hour (sms.limits.perNumberUnproven).
+      sent = (await deps.otp.issue({ phone: s.account.phone, purpose: 'bind_factor', clientIp: ctx.ip, proven: true })).ok;
     } catch (e) {
       if (!(e instanceof SmsDeliveryError)) throw e;
     }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { baseTokenResponse, firstPartySignIn, type FirstPartySignInDeps } from '../oidc/first-party/index.js';
+import { issuedFacts } from '../oidc/token-facts.js';
 import { PORTAL_SCOPE } from './portal-client.js';
 import type { Locale } from './i18n.js';
 
@@ -11,6 +12,8 @@ export interface PortalSignIn {
   authTime: number;
   acr: string | undefined;
   amr: string[];
+  /** The login was a phone's approval (a QR hand-off): its device key vouched, nothing typed in this browser. */
+  approvedOnPhone: boolean;
   returnTo: string;
   locale: Locale;
 }
@@ -61,6 +64,7 @@ export function portalRelyingParty({ issuer, client, Adapter, provider, timeoutM
           authTime: typeof claims.auth_time === 'number' ? claims.auth_time : Math.floor(Date.now() / 1000),
           acr: typeof claims.acr === 'string' ? claims.acr : undefined,
           amr: Array.isArray(claims.amr) ? claims.amr.filter((a): a is string => typeof a === 'string') : [],
+          approvedOnPhone: issuedFacts(accessToken)?.device_key === 'approval',
           returnTo,
           locale,
         },

@@ -185,4 +185,35 @@ describe.each(backends)('removing second factors in the portal ($name)', ({ name
     expectLoa2SignIn(await action(portal, creds, '/account/passkeys/sign-in'));
     expect(await db('passkeys').where({ account_id: account.id })).toHaveLength(0);
   });
+
+  it.skipIf(!enabled)("binds no passkey on the strength of a phone's approval alone: a phished QR code signs a browser in at loa:2, but a passkey there also needs the account's SMS code", async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const account = await accountOf(citizen);
+    const app = await MobileApp.create(h, mobileApp);
+    app.deviceKeyId = await enrolDeviceKey(account.id, app.deviceJwk);
+    await app.loginWithDeviceKey();
+
+    // The attacker opens the portal, chooses the mobile app, and sends the QR code to the citizen, who approves it.
+    const attacker = new ScriptedBrowser();
+    const login = page(await go(attacker, `${h.issuer}/account/credentials?ui_locales=en`));
+    const qrLink = /href="(\/interaction\/[^"]+\/qr)"/.exec(login.html)![1]!;
+    const qr = page(await go(attacker, new URL(qrLink, origin)));
+    const handoff = (await new h.yihao.services.Adapter('QrHandoff').find(/\/interaction\/([^/]+)\/qr/.exec(qrLink)![1]!)) as { ref: string };
+    const scanned = await app.scan(handoff.ref);
+    expect((await app.decide(scanned.json.id as string, 'approve')).status).toBe(200);
+    const creds = page(await submit(attacker, qr, '/qr/complete', {}));
+    expect(creds.url.pathname).toBe('/account/credentials');
+
+    // Signed in at loa:2, but by the phone's approval: a passkey needs the SMS code to the account's number too.
+    expect(creds.html).not.toContain('data-passkey="register"');
+    expect((await action(attacker, creds, '/account/passkeys/options')).status).toBe(403);
+    expect(await h.yihao.stores.db('passkeys').where({ account_id: account.id })).toHaveLength(0);
+
+    // The citizen, who has the phone, proves the number and then binds one.
+    expect((await action(attacker, creds, '/account/passkeys/send-code')).headers.get('location')).toBe('/account/credentials?notice=code_sent');
+    const code = (await latestOutboxCode(outbox(), `+86${phone}`, 'bind_factor'))!;
+    expect((await action(attacker, creds, '/account/passkeys/prove-phone', { code })).headers.get('location')).toBe('/account/credentials?notice=phone_proven');
+    expect((await credentialsPage(attacker)).html).toContain('data-passkey="register"');
+  });
 });

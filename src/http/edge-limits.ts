@@ -19,6 +19,7 @@ export interface EdgeLimitsConfig {
 
 const invalidClient = (ctx: Context) => ctx.status === 401 && (ctx.body as { error?: unknown } | undefined)?.error === 'invalid_client';
 const unauthorized = (ctx: Context) => ctx.status === 401;
+const badRequest = (ctx: Context) => ctx.status === 400;
 
 /**
  * Which requests meet which limit (src/http/rate-limits.ts): one table, matched on method and path.
@@ -33,6 +34,9 @@ export function edgeLimits(limits: RateLimits, config: EdgeLimitsConfig): Middle
       run: limits.limit('sign-in', config.signInFailures, { failed: unauthorized }, { html: true }),
     },
     { method: 'POST', path: /^\/(interaction\/[^/]+\/sms|register(\/code|\/resend)?|password-reset(\/code)?)$/, run: limits.limit('forms', config.forms, 'every', { html: true }) },
+    // A kiosk's user code typed on a phone: a wrong one is a 400 (kiosk/device-pages.ts). Guessing
+    // another kiosk's live code would sign that kiosk in as the guesser, or cancel its request.
+    { method: 'POST', path: /^\/device$/, run: limits.limit('device-code', config.signInFailures, { failed: badRequest }, { html: true }) },
     { method: 'POST', path: /^\/mobile\/(challenge|approvals(\/.*)?)$/, run: limits.limit('mobile', config.mobile, 'every') },
     { method: 'GET', path: /^\/mobile\/approvals(\/.*)?$/, run: limits.limit('mobile', config.mobile, 'every') },
     { path: /^\/admin\/api\//, method: '*', run: limits.limit('admin-unauthenticated', config.adminUnauthenticated, { failed: unauthorized }) },

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
 
 describe('failed client authentication is rate limited per address (SQLite, behind a trusted proxy)', () => {
   let h: Harness;
@@ -103,3 +104,32 @@ describe('forms that send an SMS or start a flow are limited per address (SQLite
     for (const path of [...spellings, '/password-reset']) expect((await startReset('198.51.100.42', path)).status).toBe(429);
   });
 });
+
+describe('wrong codes typed at the device page are limited per address (SQLite, behind a trusted proxy)', () => {
+  let h: Harness;
+  const defaults = loadConfig({ NODE_ENV: 'test' }).rateLimits.signInFailures;
+
+  beforeAll(async () => {
+    h = await startHarness({ overrides: (c) => ({ ...c, trustProxy: true, rateLimits: { ...c.rateLimits, signInFailures: defaults } }) });
+  });
+  afterAll(async () => h?.close());
+
+  /** A guesser at /device: the page's form, then one wrong user code after another, from one address. */
+  async function guesser(ip: string) {
+    const browser = new ScriptedBrowser();
+    const input = await browser.request(new URL('/device?ui_locales=en', h.issuer), { headers: { 'x-forwarded-for': ip } });
+    const xsrf = formField(await input.text(), 'xsrf')!;
+    return (code: string) => browser.request(new URL('/device', h.issuer), { form: { xsrf, user_code: code }, headers: { 'x-forwarded-for': ip, accept: 'text/html' } });
+  }
+
+  it('answers 429 by the wrong code that reaches the sign-in failure budget; other addresses go on', async () => {
+    const guess = await guesser('198.51.100.60');
+    const code = (i: number) => `BCDF${String(i).padStart(4, '0').replace(/\d/g, (d) => 'GHJKLMNPQR'[Number(d)]!)}`;
+    for (let i = 1; i < defaults.points; i++) expect((await guess(code(i))).status).toBe(400);
+    const refused = await guess(code(0));
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await (await guesser('198.51.100.61'))('BCDF-GHJK')).status).toBe(400);
+  });
+});
+

@@ -71,6 +71,36 @@ describe.each(backends)('federation: signing in through an upstream identity pro
   const refusals = async (reason: string) =>
     (await h.yihao.stores.db('audit_events').where({ action: 'federation.refused' }).select('details')).filter((r: { details: string }) => JSON.parse(r.details).reason === reason).length;
 
+  it.skipIf(!enabled)('after a sign-out everywhere, honours no upstream login from before it: back to the upstream with prompt=login, and refused if it answers with the old login again', async () => {
+    const citizenId = syntheticCitizenId();
+    // This upstream always states a login an hour old, however it is asked (it ignores prompt=login).
+    up.citizens.set('stale', { claims: { citizen_id: citizenId, name: '周二' }, authTime: Math.floor(Date.now() / 1000) - 3600 });
+    const first = await signInVia('stale');
+    expect(first.step.kind).toBe('rp');
+    await h.yihao.signOut.everywhere(first.claims!.sub);
+
+    const browser = new ScriptedBrowser();
+    const origin = new URL(h.issuer).origin;
+    const upOrigin = new URL(up.issuer).origin;
+    const { step } = await federatedWalk(browser, h, up, UPSTREAM, 'stale', await authorizationUrl(rp.config, oidc.randomPKCECodeVerifier()));
+    // Sent back to the upstream, asked to authenticate afresh.
+    expect(step.kind === 'rp' && step.url.origin).toBe(upOrigin);
+    const again = step.kind === 'rp' ? step.url : new URL(up.issuer);
+    expect(again.searchParams.get('prompt')).toBe('login');
+    const form = await (await browser.follow(again, {}, upOrigin)).res.text();
+    const back = await browser.follow(new URL(formAction(form, '/login')!, up.issuer), { form: { login: 'stale' } }, upOrigin);
+    const refused = await go(browser, back.url, origin);
+    expect(refused.kind).toBe('page');
+    expect(refused.kind === 'page' && alertOf(refused.html)).toContain('未要求您重新登录');
+    expect(await refusals('upstream_login_predates_sign_out')).toBeGreaterThanOrEqual(1);
+    expect(await refusals('upstream_login_stale')).toBeGreaterThanOrEqual(1);
+
+    // An upstream that does authenticate afresh signs the citizen in.
+    up.citizens.set('stale', { claims: { citizen_id: citizenId, name: '周二' } });
+    const fresh = await signInVia('stale');
+    expect(fresh.claims?.sub).toBe(first.claims!.sub);
+  });
+
   it.skipIf(!enabled)('creates an account for a citizen new to Yihao, asserted by the upstream, with fed in amr and channel web', async () => {
     const citizenId = syntheticCitizenId();
     up.citizens.set('new-citizen', { claims: { citizen_id: citizenId, name: '李四', phone_number: '+8613800138001' }, acr: 'urn:upstream:password', amr: ['pwd'] });

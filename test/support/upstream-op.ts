@@ -19,6 +19,8 @@ export interface UpstreamCitizen {
   claims: Record<string, unknown>;
   acr?: string;
   amr?: string[];
+  /** Epoch seconds the upstream states as the login's time, whatever it is asked (a stale single sign-on). */
+  authTime?: number;
 }
 
 export interface UpstreamOp {
@@ -80,6 +82,8 @@ export async function startUpstreamOp(opts: {
         // Where Yihao has the browser come back after signing the citizen out here.
         post_logout_redirect_uris: [`${opts.yihaoIssuer}/federation/signed-out`],
         id_token_signed_response_alg: 'RS256',
+        // Its ID tokens say when the citizen logged in, as a province's platform would.
+        require_auth_time: true,
       },
       ...(opts.otherClient
         ? [{ client_id: 'another-app', client_secret: 'another-secret', redirect_uris: ['http://127.0.0.1:9/cb'], grant_types: ['authorization_code'] }]
@@ -143,7 +147,7 @@ export async function startUpstreamOp(opts: {
       ctx.body = 'unknown login';
       return;
     }
-    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: form.login!, ...(citizen.acr ? { acr: citizen.acr } : {}), ...(citizen.amr ? { amr: citizen.amr } : {}) } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: form.login!, ...(citizen.acr ? { acr: citizen.acr } : {}), ...(citizen.amr ? { amr: citizen.amr } : {}), ...(citizen.authTime ? { ts: citizen.authTime } : {}) } }, { mergeWithLastSubmission: false });
   });
 
   const app = new Koa();

@@ -6,6 +6,7 @@ import type { PortalDeps } from './deps.js';
 import type { PortalSession } from './portal-sessions.js';
 import type { Actor } from './self-service.js';
 import { portalErrorPage, signedOutPage, type PageContext } from './views/pages.js';
+import { signedOutSince } from '../oidc/signed-out-since.js';
 
 const SESSION_COOKIE = 'yihao_portal';
 const LOGIN_COOKIE = 'yihao_portal_login';
@@ -53,7 +54,7 @@ export interface SignedIn {
 
 /**
  * The signed-in citizen, if the portal cookie names a live portal session whose Yihao session
- * still exists for the same active account. Anything else ends the portal session: ending the
+ * still exists for the same active account, from a sign-in the account still honours. Anything else ends the portal session: ending the
  * Yihao session (from any device) signs this browser out of the portal too.
  */
 export async function signedIn(ctx: Context, deps: PortalDeps): Promise<SignedIn | undefined> {
@@ -62,7 +63,8 @@ export async function signedIn(ctx: Context, deps: PortalDeps): Promise<SignedIn
   const session = await deps.sessions.find(id);
   const yihaoSession = session && (await deps.provider().Session.findByUid(session.sessionUid));
   const account = yihaoSession && yihaoSession.accountId === session.sub ? await deps.accounts.findBySub(session.sub) : undefined;
-  if (!session || !account || account.status !== 'active') {
+  // A Yihao session saved back by a request in flight during a sign-out everywhere is not honoured.
+  if (!session || !account || account.status !== 'active' || signedOutSince(account, session.authTime)) {
     if (session) await deps.sessions.destroy(id);
     ctx.cookies.set(SESSION_COOKIE, null, cookieOptions(ctx));
     return undefined;

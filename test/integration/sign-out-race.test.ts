@@ -49,6 +49,8 @@ describe.each(backends)('sign-out everywhere against requests in flight ($name)'
       const stolen = new ScriptedBrowser();
       await scriptedSignIn(stolen, await authorizationUrl(rp, oidc.randomPKCECodeVerifier()), { identifier: citizen.citizenId, password: citizen.password });
       expect(await silently(stolen)).toBe('code');
+      // The same browser in the citizen's portal, by single sign-on.
+      expect((await stolen.follow(new URL('/account?ui_locales=en', h.issuer))).url.pathname).toBe('/account');
       // Login times are whole seconds, and a login within the sign-out's own second still counts
       // (a citizen signing straight back in): the stolen session is older than that, as in life.
       const signedInAt = Math.floor(Date.now() / 1000);
@@ -72,6 +74,7 @@ describe.each(backends)('sign-out everywhere against requests in flight ($name)'
       await Promise.all(loops);
 
       expect(await silently(stolen), `round ${round}: the session came back`).toBe('login_required');
+      expect((await stolen.follow(new URL('/account?ui_locales=en', h.issuer))).url.pathname, `round ${round}: still in the portal`).not.toBe('/account');
       expect(await h.yihao.services.accountIndex.list(citizen.sub)).toEqual([]);
       // No code from before or during the sign-out yields tokens: their grant is gone for good.
       for (const { callback, verifier } of codes) {

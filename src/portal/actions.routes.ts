@@ -52,10 +52,15 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   const fresh = (s: SignedIn) => Date.now() / 1000 - s.session.authTime <= deps.freshSignInSeconds;
   const atLoa2 = (s: SignedIn) => acrRank(s.session.acr) >= acrRank(ACR.twoFactor);
   const signInAgain = (secondFactor: boolean) => ({ reauthenticate: true, ...(secondFactor ? { acr: ACR.twoFactor } : {}) });
-  /** Sends the browser to sign in again when this portal sign-in may not remove a sign-in method; true if it did. */
-  async function removalNeedsSignIn(ctx: Context, s: SignedIn): Promise<boolean> {
+  /**
+   * Sends the browser to sign in again when this portal sign-in may not remove a sign-in method; true
+   * if it did. `byApproval`: whether a phone's approval of a QR code (loa:2, but relayable to a
+   * phished citizen) may do it: it may remove a phone (the citizen whose only second factor is the
+   * app does so with it), not an authenticator app or a passkey (passkey-gate.ts likewise).
+   */
+  async function removalNeedsSignIn(ctx: Context, s: SignedIn, byApproval: boolean): Promise<boolean> {
     const secondFactor = hasSecondFactor(await deps.strongCredentials(s.account.id));
-    if (fresh(s) && (!secondFactor || atLoa2(s))) return false;
+    if (fresh(s) && (!secondFactor || (atLoa2(s) && (byApproval || !s.session.approvedOnPhone)))) return false;
     await startSignIn(ctx, deps, '/account/credentials?notice=signed_in_again', signInAgain(secondFactor));
     return true;
   }
@@ -92,13 +97,13 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   });
 
   post('/account/credentials/remove', z.object({ credential: id }), async (ctx, s, form) => {
-    if (await removalNeedsSignIn(ctx, s)) return;
+    if (await removalNeedsSignIn(ctx, s, false)) return;
     if (!(await deps.self.removeCredential(s.actor, s.account, form.credential!))) return notFound(ctx);
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });
 
   post('/account/devices/remove', z.object({ device: id }), async (ctx, s, form) => {
-    if (await removalNeedsSignIn(ctx, s)) return;
+    if (await removalNeedsSignIn(ctx, s, true)) return;
     if (!(await deps.self.removeDevice(s.actor, s.account, form.device!))) return notFound(ctx);
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });

@@ -193,6 +193,7 @@ describe.each(backends)('removing second factors in the portal ($name)', ({ name
     const app = await MobileApp.create(h, mobileApp);
     app.deviceKeyId = await enrolDeviceKey(account.id, app.deviceJwk);
     await app.loginWithDeviceKey();
+    const totp = await addTotp(h, account.id);
 
     // The attacker opens the portal, chooses the mobile app, and sends the QR code to the citizen, who approves it.
     const attacker = new ScriptedBrowser();
@@ -205,7 +206,10 @@ describe.each(backends)('removing second factors in the portal ($name)', ({ name
     const creds = page(await submit(attacker, qr, '/qr/complete', {}));
     expect(creds.url.pathname).toBe('/account/credentials');
 
-    // Signed in at loa:2, but by the phone's approval: a passkey needs the SMS code to the account's number too.
+    // Signed in at loa:2, but by the phone's approval: it removes no authenticator app, and a passkey
+    // needs the SMS code to the account's number too.
+    expectLoa2SignIn(await action(attacker, creds, '/account/credentials/remove', { credential: totp.id }));
+    expect(await h.yihao.stores.db('credentials').where({ id: totp.id })).toHaveLength(1);
     expect(creds.html).not.toContain('data-passkey="register"');
     expect((await action(attacker, creds, '/account/passkeys/options')).status).toBe(403);
     expect(await h.yihao.stores.db('passkeys').where({ account_id: account.id })).toHaveLength(0);

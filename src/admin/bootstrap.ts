@@ -9,14 +9,19 @@ import { assignmentStore, type AssignmentStore } from './assignments.js';
 import { departmentStore, placementProblem, type Department, type DepartmentStore, type Level } from './departments.js';
 import type { Operator, Role } from './roles.js';
 
-/** Who runs the command (the sudo caller first); a uid with no name in the user database is named by number. */
-function shellUser(): string {
-  if (process.env.SUDO_USER) return process.env.SUDO_USER;
+/**
+ * Who runs the command, as the system knows it: the user name (or uid) of the process. `SUDO_USER`
+ * is only the environment's claim, so it is recorded apart, and only from root (sudo's own case).
+ */
+function shellUser(): { osUser: string; sudoUser?: string } {
+  let osUser: string;
   try {
-    return userInfo().username;
+    osUser = userInfo().username;
   } catch {
-    return `uid ${process.getuid?.() ?? '?'}`;
+    osUser = `uid ${process.getuid?.() ?? '?'}`;
   }
+  const sudoUser = process.getuid?.() === 0 ? process.env.SUDO_USER : undefined;
+  return { osUser, ...(sudoUser ? { sudoUser } : {}) };
 }
 
 /**
@@ -98,7 +103,7 @@ export function adminBootstrap({ db, departments, assignments, accounts, audit }
       if (!account) throw new YihaoError('not_found', 'no account matches that --as identifier');
       const held = await assignments.forAccount(account.id);
       if (held.length === 0) throw new YihaoError('invalid_input', 'that --as account holds no operator role');
-      return { accountId: account.id, sub: account.sub, name: account.name, assignments: held, channel: 'cli', shell: { osUser: shellUser(), host: hostname() } };
+      return { accountId: account.id, sub: account.sub, name: account.name, assignments: held, channel: 'cli', shell: { ...shellUser(), host: hostname() } };
     },
 
     /** Grants `role` in `departmentId` to the account with this citizen ID, mobile number or sub. */

@@ -33,7 +33,7 @@ export interface Target {
 export function createGuard(audit: AuditLog) {
   /** `trx`: the change's own transaction, so that the change and its record commit together. */
   async function record(op: Pick<Operator, 'sub' | 'ip' | 'requestId' | 'channel' | 'shell'>, action: AuditAction, target: Target, details?: Record<string, unknown>, trx?: Knex.Transaction): Promise<void> {
-    if (op.shell) details = { ...details, via: 'cli', on_behalf_of: op.sub, shell: { os_user: op.shell.osUser, host: op.shell.host, signed_in: false } };
+    if (op.shell) details = { ...details, via: 'cli', on_behalf_of: op.sub, shell: { os_user: op.shell.osUser, ...(op.shell.sudoUser ? { sudo_user: op.shell.sudoUser } : {}), host: op.shell.host, signed_in: false } };
     await audit.append({
       action,
       actorType: 'operator',

@@ -80,7 +80,7 @@ export interface Operator {
    * Set when the CLI acts in this operator's name (`--as`): they never signed in, so the record
    * names who ran the command, and where, instead of passing it off as the operator's own act.
    */
-  shell?: { readonly osUser: string; readonly host: string } | undefined;
+  shell?: { readonly osUser: string; readonly sudoUser?: string; readonly host: string } | undefined;
 }
 
 export const isRootPath = (path: string) => path.split('/').filter(Boolean).length === 1;

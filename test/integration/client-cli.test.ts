@@ -256,7 +256,8 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
     const drafted = (await events(service.client_id, 'admin.client_change.drafted')).concat(await events(service.client_id, 'admin.client_change.submitted'));
     expect(drafted.map((e) => [e.actor_type, e.actor_id, e.channel])).toEqual([['operator', ops.admin, 'cli'], ['operator', ops.admin, 'cli']]);
     // The operator never signed in: the record says so, and names who ran the command on which host.
-    const shell = { os_user: process.env.SUDO_USER || userInfo().username, host: hostname(), signed_in: false };
+    // The process's own user, never the environment's word for it (SUDO_USER is recorded apart, from root only).
+    const shell = { os_user: userInfo().username, host: hostname(), signed_in: false };
     for (const e of drafted) expect(JSON.parse(e.details as string)).toMatchObject({ via: 'cli', on_behalf_of: ops.admin, shell });
 
     // A draft stays a draft; a second change waits until the first is done.

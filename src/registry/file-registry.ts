@@ -85,8 +85,12 @@ function indexRecords(input: unknown, origin: string): Map<CitizenId, StoredReco
   return records;
 }
 
-function registryOver(records: ReadonlyMap<CitizenId, StoredRecord>, source: string): IdentityRegistry {
+/** A registry of records at hand; `listsPhones` says whether any person in it has a phone listed. */
+export type FileRegistry = IdentityRegistry & { readonly listsPhones: boolean };
+
+function registryOver(records: ReadonlyMap<CitizenId, StoredRecord>, source: string): FileRegistry {
   return {
+    listsPhones: [...records.values()].some((r) => r.phones.size > 0),
     async verify({ citizenId, name, phone }: RegistryQuery): Promise<RegistryResult> {
       const record = records.get(citizenId);
       if (!record) return { outcome: 'unknown' };
@@ -104,7 +108,7 @@ function registryOver(records: ReadonlyMap<CitizenId, StoredRecord>, source: str
  * The file is read and validated once, here; a missing or invalid file throws a
  * `RegistryRecordsError` naming the file and the problem. A deceased person is a 'mismatch'.
  */
-export function createFileRegistry(path: string): IdentityRegistry {
+export function createFileRegistry(path: string): FileRegistry {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -123,6 +127,6 @@ export function createFileRegistry(path: string): IdentityRegistry {
 }
 
 /** The same registry over records given in code (tests, fixtures built at run time). */
-export function createInMemoryRegistry(records: readonly RegistryRecord[], source = 'memory'): IdentityRegistry {
+export function createInMemoryRegistry(records: readonly RegistryRecord[], source = 'memory'): FileRegistry {
   return registryOver(indexRecords(records, 'in memory'), source);
 }

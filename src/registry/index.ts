@@ -62,6 +62,11 @@ export function registryFromConfig(cfg: RegistryConfigInput, deps: { logger?: Pi
     throw new ConfigError(['registry', ...issue.path.map(String)].join('.'), issue.message);
   }
   const c = parsed.data;
-  if (c.kind === 'file') return createFileRegistry(c.path);
+  if (c.kind === 'file') {
+    const registry = createFileRegistry(c.path);
+    // Every registration would be refused as "phone not in your name": say so at start instead.
+    if (c.phoneCheck && !registry.listsPhones) throw new ConfigError('registry.phoneCheck', 'is on, but the registry file lists no phones for anyone: add each person\'s "phones", or set phoneCheck to false');
+    return registry;
+  }
   return createHttpRegistry({ ...c, logger: deps.logger, outbound: deps.outbound });
 }

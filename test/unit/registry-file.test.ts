@@ -159,4 +159,11 @@ describe('registryFromConfig', () => {
     );
     expect(() => registryFromConfig({ kind: 'file', path: FIXTURE, endpoint: 'x' } as never, { outbound })).toThrow(/registry .*endpoint/);
   });
+
+  it('refuses to start with the phone check on over a file that lists no phones (every registration would fail), and not with it off', () => {
+    const person = syntheticCitizenId();
+    const path = writeRegistryFile(JSON.stringify([{ citizenId: person, name: '孙丽' }]));
+    expect(() => registryFromConfig({ kind: 'file', path }, { outbound })).toThrow(/registry\.phoneCheck is on, but the registry file lists no phones/);
+    expect(registryFromConfig({ kind: 'file', path, phoneCheck: false }, { outbound })).toBeDefined();
+  });
 });

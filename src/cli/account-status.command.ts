@@ -17,7 +17,7 @@ const who = { 'citizen-id': { type: 'string' }, sub: { type: 'string' }, json: {
 const change = { ...who, reason: { type: 'string' }, note: { type: 'string' } } as const;
 
 /** Exactly one of --citizen-id and --sub; the ID number is checked here and never echoed. */
-function target(command: string, opts: { 'citizen-id'?: string | undefined; sub?: string | undefined }): { citizenId: string } | { sub: string } {
+export function target(command: string, opts: { 'citizen-id'?: string | undefined; sub?: string | undefined }): { citizenId: string } | { sub: string } {
   if ((opts['citizen-id'] === undefined) === (opts.sub === undefined)) throw usageError(command, 'give exactly one of --citizen-id and --sub');
   if (opts.sub !== undefined) {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(opts.sub)) throw usageError(command, '--sub is the account’s sub (1-64 characters of A-Z a-z 0-9 _ -)');

@@ -4,6 +4,7 @@ import { ConfigError } from '../config/config-error.js';
 import { projectRoot } from '../config/paths.js';
 import { isYihaoError, YihaoError } from '../errors.js';
 import { accountCreateCommand } from './account.command.js';
+import { accountRevokeDevicesCommand } from './account-devices.command.js';
 import { accountDisableCommand, accountEnableCommand, accountShowCommand } from './account-status.command.js';
 import { auditVerifyCommand, CheckFailed } from './audit.command.js';
 import { departmentCreateCommand } from './department.command.js';
@@ -35,6 +36,7 @@ const commands: readonly Command[] = [
   accountShowCommand,
   accountDisableCommand,
   accountEnableCommand,
+  accountRevokeDevicesCommand,
   keysListCommand,
   keysRotateCommand,
   keysResealCommand,

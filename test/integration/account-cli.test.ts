@@ -7,8 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { phoneWithDeviceKey, registerMobileApp } from '../support/mobile-app.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
-import { authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { authorizationUrl, oauthError, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { buildCli, pgUrlWithSchema, runYihao, type CliRun } from '../support/yihao-cli.js';
@@ -36,6 +37,26 @@ describe.each(backends)('yihao account show|disable|enable ($name)', ({ name, en
     h = await startHarness({ backend: name });
   }, 180_000);
   afterAll(async () => h?.close());
+
+  it.skipIf(!enabled)('revokes a lost phone\'s device keys for a citizen at the counter: the keys and what they let in end at the running server; audited as the system', async () => {
+    const app = await registerMobileApp(h);
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const offline = await phone.loginWithDeviceKey(undefined, 'openid profile offline_access');
+    let refreshToken = offline.refresh_token!;
+    const refresh = () => oidc.refreshTokenGrant(phone.rp, refreshToken, undefined, { DPoP: phone.dpop });
+    // The refresh token works with the phone's DPoP key until the revocation (the rotated one is kept).
+    const refreshed = await refresh();
+    refreshToken = refreshed.refresh_token ?? refreshToken;
+    const run = await yihao(['account', 'revoke-devices', '--sub', citizen.sub, '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ sub: citizen.sub, revoked: 1 });
+    expect(await h.yihao.channels.deviceKeys.find(phone.deviceKeyId!)).toBeUndefined();
+    expect(await oauthError(refresh())).toMatchObject({ error: 'invalid_grant' });
+    const [event] = await h.yihao.services.audit.forAccount(citizen.sub);
+    expect(event).toMatchObject({ action: 'credential.removed', actorType: 'system', actorId: 'cli', details: { type: 'device', via: 'cli' } });
+    expect(JSON.parse((await yihao(['account', 'revoke-devices', '--sub', citizen.sub, '--json'])).stdout)).toEqual({ sub: citizen.sub, revoked: 0 });
+  });
 
   it.skipIf(!enabled)('disables at once (tokens end at the running server), shows why, and enables again; audited as the system via the CLI', async () => {
     const citizen = await h.citizen({ name: '孙七' });

@@ -74,6 +74,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
 return 0`;
 
+/** KEYS: pair, ips. ARGV: knownUntil, familiarMs, ip. Makes the address familiar; counts stay as they are. */
+const FAMILIARIZE = `
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[1], 'known', ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
 /**
  * KEYS: pair, all, op. ARGV: opMs, maxFailures. Takes back what BEGIN call `op` counted (a refusal
  * counted nothing), once; or marks the call abandoned so that a BEGIN arriving later counts nothing.
@@ -126,6 +134,7 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
   const abandon = script(redis, ABANDON);
   const locked = script(redis, LOCKED);
   const clear = script(redis, CLEAR);
+  const familiarize = script(redis, FAMILIARIZE);
 
   // Sends `call` until Redis answers it (it is idempotent: the same call id), in the background.
   const later = settleLater({ firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS, forMs: OP_MS / 2, maxPending: MAX_SETTLING });
@@ -152,6 +161,10 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
         later(() => succeed(callKeys, args));
         throw err;
       }
+    },
+    async familiarize(subject, ip, now) {
+      const [pair, , ipsKey] = keys(subject, ip);
+      await familiarize([pair!, ipsKey!], [now + distributed.familiarSeconds * 1000, distributed.familiarSeconds * 1000, ip]);
     },
     async familiar(subject, ip, now) {
       return Number((await redis.hget(pairPrefix(subject) + ip, 'known')) ?? 0) > now;

@@ -89,6 +89,14 @@ export function sqlLockoutStore(db: Database, policy: LockoutPolicy, distributed
       return lockedAt(await allRow(subject), now);
     },
 
+    async familiarize(subject, ip, now) {
+      const knownUntil = now + distributed.familiarSeconds * 1000;
+      await db(TABLE)
+        .insert({ subject, ip, failures: 0, window_ends_at: 0, next_at: 0, known_until: knownUntil, attempt: null })
+        .onConflict(['subject', 'ip'])
+        .merge({ known_until: knownUntil });
+    },
+
     async familiar(subject, ip, now) {
       const row = await db<GuessRow>(TABLE).select('known_until').where({ subject, ip }).first();
       return num(row?.known_until ?? 0) > now;

@@ -51,6 +51,8 @@ export interface LockoutStore {
   lockedUntil(subject: string, now: number): Promise<number | undefined>;
   /** Whether the subject signed in from the address within `familiarSeconds`. A read, nothing counted. */
   familiar(subject: string, ip: string, now: number): Promise<boolean>;
+  /** Makes the address familiar (a sign-in that guessed nothing: passkey, upstream), leaving every count alone. */
+  familiarize(subject: string, ip: string, now: number): Promise<void>;
   /** Forgets every count of the subject (familiar addresses stay familiar). */
   clear(subject: string): Promise<void>;
 }
@@ -95,6 +97,8 @@ export interface Lockout {
   unlock(subject: string): Promise<void>;
   /** Whether the subject signed in from this client address lately (the distributed lock's exemption). */
   isFamiliar(subject: string, ip: string): Promise<boolean>;
+  /** Records a sign-in that was no guess (a passkey, an upstream) as one from a familiar address. */
+  markFamiliar(subject: string, ip: string): Promise<void>;
 }
 
 export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distributed: DistributedLockoutPolicy): Lockout {
@@ -115,6 +119,7 @@ export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distr
     recordSuccess: (subject, ip) => store.succeed(subject, ipBucket(ip), Date.now()),
     unlock: (subject) => store.clear(subject),
     isFamiliar: (subject, ip) => store.familiar(subject, ipBucket(ip), Date.now()),
+    markFamiliar: (subject, ip) => store.familiarize(subject, ipBucket(ip), Date.now()),
   };
 }
 

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { readForm } from '../http/form-body.js';
-import { completeLogin, fail, loadInteraction, refuseUnreachableLevel, renderLogin, type InteractionDeps, type LoadedInteraction, type Locale } from '../interactions/index.js';
+import { completeLogin, fail, loadInteraction, refuseUnreachableLevel, rememberAddress, renderLogin, type InteractionDeps, type LoadedInteraction, type Locale } from '../interactions/index.js';
 import { requestedAcr } from '../oidc/acr-policy.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import type { FederatedSignIn, SignInOutcome } from './federated-sign-in.js';
@@ -131,6 +131,7 @@ export function federationRouter(deps: FederationRouteDeps): Router {
       ctx.status = outcome.reason === 'upstream_unavailable' || outcome.reason === 'registry_unavailable' ? 503 : 403;
       return renderLogin(ctx, it, { error: refusalText(it.locale, outcome.reason, upstream ? label(upstream, it) : outcome.upstream) });
     }
+    await rememberAddress(ctx, deps, outcome.authentication.accountId);
     const returnTo = await completeLogin(ctx, deps, it, outcome.authentication, { method: 'fed', upstream: outcome.upstream, linked: outcome.how });
     ctx.status = 303;
     ctx.redirect(returnTo);

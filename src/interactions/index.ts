@@ -24,5 +24,5 @@ export function interactionRouter(deps: SmsLoginDeps & PasskeyLoginDeps): Router
 }
 export type { LoginOption } from './deps.js';
 export type { Locale } from '../http/locale.js';
-export { completeLogin, fail, loadInteraction, renderLogin, type LoadedInteraction } from './interaction-context.js';
+export { completeLogin, fail, loadInteraction, rememberAddress, renderLogin, type LoadedInteraction } from './interaction-context.js';
 export { refuseUnreachableLevel } from './second-factor.js';

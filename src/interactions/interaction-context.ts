@@ -149,6 +149,17 @@ export function throttled(ctx: Context, it: LoadedInteraction, until: Date): str
  * Completes the login prompt with one Authentication (audited) and returns where the browser goes
  * next: back into the authorization flow.
  */
+/**
+ * A sign-in that guessed nothing (a passkey, an upstream's) makes this address familiar to the
+ * account, as a right password does: the distributed lock leaves it alone, and SMS codes asked for
+ * from it take the citizen's own share of the number's hour (sms.limits.perNumberUnproven). Not a
+ * phone's QR approval: its code can be relayed from anywhere.
+ */
+export async function rememberAddress(ctx: Context, deps: InteractionDeps, sub: string): Promise<void> {
+  const account = await deps.accounts.findBySub(sub);
+  if (account) await deps.accounts.lockout.markFamiliar(account.id, ctx.ip);
+}
+
 export async function completeLogin(
   ctx: Context,
   deps: InteractionDeps,

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Passkeys } from '../passkeys/index.js';
-import { auditWhere, completeLogin, loadInteraction, renderLogin } from './interaction-context.js';
+import { auditWhere, completeLogin, loadInteraction, rememberAddress, renderLogin } from './interaction-context.js';
 import type { SecondFactorDeps } from './second-factor.js';
 
 export interface PasskeyLoginDeps extends SecondFactorDeps {
@@ -34,6 +34,7 @@ export function passkeyLoginRoutes(router: Router, deps: PasskeyLoginDeps): void
       ctx.status = result.reason === 'invalid' && !it.form.credential ? 400 : 401;
       return renderLogin(ctx, it, { error: result.reason === 'unknown_passkey' ? it.t.passkey.unknown : it.t.passkey.invalid });
     }
+    await rememberAddress(ctx, deps, result.authentication.accountId);
     const returnTo = await completeLogin(ctx, deps, it, result.authentication, { method: 'passkey' });
     ctx.status = 303;
     ctx.redirect(returnTo);

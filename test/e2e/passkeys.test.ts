@@ -157,9 +157,18 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     const next = await pages.next();
     const phone = await virtualAuthenticator(next, { synced: true });
     await phone.add({ ...synced!, backupEligibility: true, backupState: true } as VirtualCredential);
+    // As if the citizen had never signed in from here: the passkey sign-in makes the address theirs.
+    const account = (await h.yihao.accounts.findBySub(other.sub))!;
+    const redis = h.yihao.stores.redis;
+    if (redis) {
+      const keys = await redis.keys(`${h.config.redisPrefix}lockout:{${account.id}}:*`);
+      if (keys.length) await redis.del(...keys);
+    } else await h.yihao.stores.db('sign_in_guesses').where({ subject: account.id }).delete();
+    expect(await h.yihao.accounts.lockout.isFamiliar(account.id, '127.0.0.1')).toBe(false);
     const flow = await authorize(next, { acr_values: LOA2, ui_locales: 'en' });
     const claims = await flow.land(() => next.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click());
     expect(claims).toMatchObject({ sub: other.sub, acr: LOA2, amr: ['swk'], channel: 'web' });
+    expect(await h.yihao.accounts.lockout.isFamiliar(account.id, '127.0.0.1')).toBe(true);
   });
 
   it('refuses a cloned authenticator (counter gone backwards) and an assertion replayed into another sign-in, and is not blocked by a stranger\'s password guesses', async () => {

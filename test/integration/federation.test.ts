@@ -114,6 +114,8 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     expect(account?.name).toBe('李四');
     expect(account?.citizenId()).toBe(citizenId);
     expect(await h.yihao.federation.links.ofAccount(account!.id)).toMatchObject([{ upstream: UPSTREAM, issuer: up.issuer, sub: 'new-citizen' }]);
+    // The address it signed in from is now the citizen's own (the lockout's and the SMS limits' familiar address).
+    expect(await h.yihao.accounts.lockout.isFamiliar(account!.id, '127.0.0.1')).toBe(true);
     // A second sign-in finds the same link and the same sub.
     const again = await signInVia('new-citizen');
     expect(again.claims!.sub).toBe(claims!.sub);

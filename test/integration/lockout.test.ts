@@ -328,6 +328,18 @@ function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h
       expect(await l.isFamiliar(s, '10.7.7.7')).toBe(false);
     });
 
+    it('makes an address familiar on a sign-in that guessed nothing (a passkey, an upstream), leaving its counts alone', async () => {
+      const l = service();
+      const s = subject();
+      expect(await fail(l, s, '10.8.8.8')).toEqual({ locked: false });
+      await l.markFamiliar(s, '10.8.8.8');
+      expect(await l.isFamiliar(s, '10.8.8.8')).toBe(true);
+      expect(await l.isFamiliar(s, '10.8.8.9')).toBe(false);
+      // The failure before it still counts: the third from the address waits.
+      expect(await fail(l, s, '10.8.8.8')).toEqual({ locked: false });
+      expect(await fail(l, s, '10.8.8.8')).toMatchObject({ locked: true });
+    });
+
     it('locks the subject to unfamiliar addresses after distributed failures, once, and unlocks at once', async () => {
       const l = service();
       const s = subject();

@@ -71,6 +71,19 @@ function parseProblem(e: unknown): string {
   }
 }
 
+/**
+ * The ID a command takes before its options (`yihao credential revoke ID ...`), and the rest. A
+ * random base64url id can begin with a dash, so only one of the command's own options (or `--help`,
+ * `-h`, `--`) means the ID is missing.
+ */
+export function leadingArgument(command: string, args: readonly string[], options: OptionsConfig, what: string): [string, string[]] {
+  const [first, ...rest] = args;
+  const name = first?.startsWith('--') ? first.slice(2).split('=')[0]! : undefined;
+  const isOption = first === '--' || first === '-h' || name === 'help' || (name !== undefined && Object.hasOwn(options, name));
+  if (first === undefined || isOption) throw usageError(command, `the ${what} is required`);
+  return [first, rest];
+}
+
 /** The value of a required option, or a usage error that names it. */
 export function required<T>(command: string, value: T | undefined, option: string): T {
   if (value === undefined) throw usageError(command, `${option} is required`);

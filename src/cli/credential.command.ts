@@ -3,20 +3,13 @@ import { YihaoError } from '../errors.js';
 // The store module alone: the credentials index loads the issuer's libraries, which a listing needs not.
 import { credentialView } from '../credentials/credential-store.js';
 import type { SigningKeyInfo, SigningKeys } from '../keys/index.js';
-import { parseOptions, usageError } from './args.js';
+import { leadingArgument, parseOptions, usageError } from './args.js';
 import type { Command } from './command.js';
 import { withYihao } from './open-yihao.js';
 import { table } from './output.js';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
-
-/** `ID ...` or `... ID`: the first argument that is not an option, if any. */
-function positional(command: string, args: string[], what: string): [string, string[]] {
-  const [first, ...rest] = args;
-  if (first === undefined || first.startsWith('-')) throw usageError(command, `the ${what} is required`);
-  return [first, rest];
-}
 
 export const credentialRevokeCommand: Command = {
   name: 'credential revoke',
@@ -35,8 +28,9 @@ Options:
 Exit codes: 0 revoked; 2 bad input, no such credential, or already revoked.`,
 
   async run(args, { env, out }) {
-    const [id, rest] = positional(this.name, args, 'credential ID');
-    const opts = parseOptions(this.name, rest, { reason: { type: 'string' }, json: { type: 'boolean' } } as const);
+    const options = { reason: { type: 'string' }, json: { type: 'boolean' } } as const;
+    const [id, rest] = leadingArgument(this.name, args, options, 'credential ID');
+    const opts = parseOptions(this.name, rest, options);
     const config = loadConfig(env);
     const revoked = await withYihao(config, (yihao) => yihao.credentials.revocation.revoke(id, { type: 'system', id: 'cli' }, opts.reason));
     out.result(opts.json, credentialView(revoked), [`revoked ${revoked.id} (${revoked.type}); verifiers see it within ${config.credentials.statusListTtlSeconds}s`]);

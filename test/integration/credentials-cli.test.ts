@@ -56,6 +56,9 @@ describe('yihao credential', () => {
     expect(malformed.stderr).not.toContain('11010519491231002X');
     const unknown = await yihao(['credential', 'revoke', 'A'.repeat(22)]);
     expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringMatching(/no such credential/)]);
+    // One id in 64 begins with a dash (base64url): it is an id, not an option.
+    const dashed = await yihao(['credential', 'revoke', `-${'A'.repeat(21)}`]);
+    expect([dashed.code, dashed.stderr]).toEqual([2, expect.stringMatching(/no such credential/)]);
     const again = await yihao(['credential', 'revoke', issued.id]);
     expect([again.code, again.stderr]).toEqual([2, expect.stringMatching(/already revoked/)]);
     const noSub = await yihao(['credential', 'list']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseOptions } from '../../src/cli/args.js';
+import { leadingArgument, parseOptions } from '../../src/cli/args.js';
 
 const options = { sub: { type: 'string' }, note: { type: 'string' }, json: { type: 'boolean' }, tag: { type: 'string', multiple: true } } as const;
 
@@ -22,5 +22,15 @@ describe('command-line options', () => {
     expect(() => parseOptions('account show', ['stray'], options)).toThrow(/unexpected argument/);
     expect(() => parseOptions('account show', ['--sub', 'a', '--sub', 'b'], options)).toThrow(/--sub is given more than once/);
     expect(() => parseOptions('account show', ['--json', '--', '--sub'], options)).toThrow(/unexpected argument/);
+  });
+
+  it('takes an ID before the options that begins with a dash (a random base64url id), but not one of the command\'s options', () => {
+    expect(leadingArgument('credential revoke', ['-Xb3kQ', '--json'], options, 'credential ID')).toEqual(['-Xb3kQ', ['--json']]);
+    expect(leadingArgument('credential revoke', ['--9fQ'], options, 'credential ID')).toEqual(['--9fQ', []]);
+    expect(leadingArgument('credential revoke', ['abc'], options, 'credential ID')).toEqual(['abc', []]);
+    expect(() => leadingArgument('credential revoke', ['--json'], options, 'credential ID')).toThrow(/the credential ID is required/);
+    expect(() => leadingArgument('credential revoke', ['--note=x'], options, 'credential ID')).toThrow(/the credential ID is required/);
+    expect(() => leadingArgument('credential revoke', ['--help'], options, 'credential ID')).toThrow(/the credential ID is required/);
+    expect(() => leadingArgument('credential revoke', [], options, 'credential ID')).toThrow(/the credential ID is required/);
   });
 });

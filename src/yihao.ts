@@ -110,7 +110,7 @@ export function createServices(config: Config, stores: Stores, logger: Logger, o
     channel: `${config.redisPrefix}client-changed`,
     onError: (err) => logger.warn({ component: 'redis', error: err.message }, 'redis connection problem'),
   });
-  const accountIndex = createAccountIndex(stores.db);
+  const accountIndex = createAccountIndex(stores.db, { accessTokenSeconds: config.ttl.accessTokenSeconds });
   const Adapter = oidcAdapter({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix, clientCache, accountIndex });
   const secretGrace = createSecretGrace(stores.db);
   const clientSecrets = createClientSecrets(purposeKeys, { clientSecret: versions.clientSecret.version, firstPartySecret: versions.firstPartySecret.version }, { grace: secretGrace });

@@ -15,7 +15,7 @@ import { providerPages } from './pages.js';
 import { resourceIndicators } from './resources.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { ttl } from './ttl.js';
-import { currentFacts, factsOf, withTokenFacts, type TokenFacts } from './token-facts.js';
+import { currentFacts, factsOf, publicFacts, withTokenFacts, type TokenFacts } from './token-facts.js';
 import { withReuseRevocation } from './reuse-revocation.js';
 import { auditProviderEvents } from './events.js';
 import { skipPersistOfUnsavedSessions } from './internals.js';
@@ -75,10 +75,10 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     const token = issued as { accountId?: string; grantId?: string; sessionUid?: string };
     if (!token.accountId) return undefined;
     const known = currentFacts(token.grantId, token.accountId);
-    if (known) return known;
+    if (known) return publicFacts(known);
     // An artifact issued before tokens carried their facts: the session's record, as before.
     const auth = token.sessionUid ? await authentications.find(token.sessionUid) : undefined;
-    return auth && factsOf(auth);
+    return auth && publicFacts(factsOf(auth));
   };
   const configuration: Configuration = {
     adapter: withReuseRevocation(withTokenFacts(adapter)),

@@ -216,8 +216,10 @@ export function createSignOut({
   /**
    * Ends every login a device key made or approved (its record names the key): the app's own
    * device-key logins, and the browser sessions its QR approvals signed in, each with every grant
-   * issued in it, offline ones too. Their clients are told through back-channel logout. Called once
-   * the key is revoked, so that what it let in goes out with it.
+   * issued in it, offline ones too; and every other grant that artifacts from such a login were
+   * issued for (storage/account-index.ts): an offline grant whose session has already ended, a
+   * counter's CIBA login. Their clients are told through back-channel logout where a session or a
+   * channel login names them. Called once the key is revoked, so that what it let in goes out with it.
    */
   async function endDeviceKeyLogins(accountSub: string, deviceKeyId: string): Promise<SignOutResult> {
     const madeByKey = async (sessionUid: string) => deviceKeyOf(await authentications.find(sessionUid))?.id === deviceKeyId;
@@ -233,13 +235,19 @@ export function createSignOut({
       sessions++;
     }
     let logins = 0;
+    const closed = new Set<string>();
     for (const login of await channelLogins(accountSub)) {
       if (!(await madeByKey(login.session.sessionUid))) continue;
       await closeChannelLogin(login, accountSub, notified);
+      closed.add(login.grantId);
       logins++;
     }
-    for (const grantId of grants) await revokeGrant(grantId);
-    return { sessions: sessions + logins, grants: grants.size + logins, notified: [...notified] };
+    const linked = await accountIndex.grantsOfDeviceKey(accountSub, deviceKeyId);
+    for (const grantId of linked) grants.add(grantId);
+    for (const grantId of grants) if (!closed.has(grantId)) await revokeGrant(grantId);
+    for (const grantId of linked) await accountIndex.remove('DeviceKeyGrant', `${deviceKeyId}:${grantId}`);
+    for (const grantId of closed) grants.add(grantId);
+    return { sessions: sessions + logins, grants: grants.size, notified: [...notified] };
   }
 
   async function endSession(uid: string, accountSub: string): Promise<EndSessionResult> {

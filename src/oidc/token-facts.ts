@@ -21,6 +21,12 @@ export interface TokenFacts {
    * and so every token of the browser session it signed in. Neither enrols a device key.
    */
   device_key?: DeviceKeyUse;
+  /**
+   * Which device key that was. Kept with the artifacts in the store (codes, refresh tokens, CIBA
+   * requests), where it links their grant to the key (storage/account-index.ts), and never put in
+   * a token or an introspection answer (`publicFacts`).
+   */
+  device_key_id?: string;
 }
 
 export type DeviceKeyUse = 'login' | 'approval';
@@ -56,8 +62,15 @@ const byGrant = (grantId: string) => `facts:grant:${grantId}`;
 
 export const factsOf = (auth: Authentication): TokenFacts => {
   const deviceKey = deviceKeyOf(auth);
-  return { acr: auth.acr, amr: auth.amr, auth_time: auth.at, channel: auth.channel, ...(deviceKey ? { device_key: deviceKey.use } : {}) };
+  return { acr: auth.acr, amr: auth.amr, auth_time: auth.at, channel: auth.channel, ...(deviceKey ? { device_key: deviceKey.use, device_key_id: deviceKey.id } : {}) };
 };
+
+/** The facts as a token states them: without the internal id of the device key. */
+export function publicFacts(facts: TokenFacts): TokenFacts {
+  if (facts.device_key_id === undefined) return facts;
+  const { device_key_id: _internal, ...shown } = facts;
+  return shown;
+}
 
 /**
  * The login this request completed or resumed: what the artifacts it issues for that account will

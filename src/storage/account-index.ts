@@ -14,6 +14,18 @@ const INDEXED: Record<string, (id: string, payload: AdapterPayload) => string | 
   // Pending credential offers (src/credentials/credential-offers.ts), which die with a disabled account.
   CredentialOffer: (id) => id,
 };
+/**
+ * Artifacts that carry their login's facts (src/oidc/token-facts.ts). One issued from a login a
+ * device key made or approved links its grant to the key (`DeviceKeyGrant`, id `<key>:<grant>`), so
+ * that revoking the key finds every grant it let in: an offline grant whose browser session has
+ * ended, or a counter's CIBA login, which never had one.
+ */
+const DEVICE_KEY_CARRIERS = new Set(['AuthorizationCode', 'RefreshToken', 'BackchannelAuthenticationRequest', 'DeviceCode']);
+const deviceKeyOfCarrier = (payload: AdapterPayload): string | undefined => {
+  const id = (payload.facts as { device_key_id?: unknown } | undefined)?.device_key_id;
+  return typeof id === 'string' ? id : undefined;
+};
+
 /** Destroyed by the id they are indexed under, so that their row can go with them without a read. */
 const REMOVED_ON_DESTROY = new Set(['ChannelSession', 'CredentialOffer']);
 
@@ -28,8 +40,10 @@ export interface LiveSessionCount {
 export interface AccountIndex {
   /** Sessions (by uid) and grants (by id) of an account that have not expired. */
   list(accountId: string): Promise<{ model: 'Session' | 'Grant'; id: string }[]>;
-  /** The ids of an account's records of one other indexed model (credential offers) that have not expired. */
-  idsOf(accountId: string, model: 'CredentialOffer'): Promise<string[]>;
+  /** The ids of an account's records of one other indexed model (credential offers, device keys' grants) that have not expired. */
+  idsOf(accountId: string, model: 'CredentialOffer' | 'DeviceKeyGrant'): Promise<string[]>;
+  /** The grants of an account that a device key made or approved logins for, and that may still hold live tokens. */
+  grantsOfDeviceKey(accountId: string, deviceKeyId: string): Promise<string[]>;
   remove(model: string, id: string): Promise<void>;
   /**
    * Sessions not yet expired, for the console's dashboard: one indexed count, whether the sessions
@@ -49,7 +63,16 @@ const UPSERT_INDEX =
 const clientOf = (model: string, payload: AdapterPayload): string | null =>
   model === 'Grant' && typeof payload.clientId === 'string' ? payload.clientId : null;
 
-export function createAccountIndex(db: Database): AccountIndex {
+export interface AccountIndexOptions {
+  /**
+   * How long an access token lives (ttl.accessTokenSeconds): a grant's link to its device key
+   * outlives the artifact that made it by at least this, since the code's access tokens outlive the code.
+   */
+  accessTokenSeconds?: number;
+}
+
+export function createAccountIndex(db: Database, options: AccountIndexOptions = {}): AccountIndex {
+  const linkFloor = options.accessTokenSeconds ?? 3600;
   const batch = writeBatch(db);
   // A session is saved on every authorization; its index row needs writing only once per uid.
   const written = new Map<string, number>();
@@ -85,6 +108,10 @@ export function createAccountIndex(db: Database): AccountIndex {
         .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()))) as { id: string }[];
       return rows.map((r) => r.id);
     },
+    async grantsOfDeviceKey(accountId, deviceKeyId) {
+      const prefix = `${deviceKeyId}:`;
+      return (await index.idsOf(accountId, 'DeviceKeyGrant')).filter((id) => id.startsWith(prefix)).map((id) => id.slice(prefix.length));
+    },
     async remove(model, id) {
       await batch.flush();
       await db('account_index').where({ model, id }).delete();
@@ -101,6 +128,7 @@ export function createAccountIndex(db: Database): AccountIndex {
       return { browser: of('Session'), channel: of('ChannelSession') };
     },
     wrap(model, inner) {
+      if (DEVICE_KEY_CARRIERS.has(model)) return linkingDeviceKeys(inner);
       const keyOf = INDEXED[model];
       if (!keyOf) return inner;
       const wrapped: Adapter = {
@@ -121,6 +149,20 @@ export function createAccountIndex(db: Database): AccountIndex {
       return wrapped;
     },
   };
+  function linkingDeviceKeys(inner: Adapter): Adapter {
+    return {
+      ...bind(inner),
+      async upsert(id, payload, expiresIn) {
+        await inner.upsert(id, payload, expiresIn);
+        const deviceKeyId = deviceKeyOfCarrier(payload);
+        const { grantId, accountId } = payload as { grantId?: unknown; accountId?: unknown };
+        if (deviceKeyId && typeof grantId === 'string' && typeof accountId === 'string') {
+          await add('DeviceKeyGrant', `${deviceKeyId}:${grantId}`, accountId, null, Math.max(expiresIn ?? 0, linkFloor));
+        }
+      },
+    };
+  }
+
   return index;
 }
 

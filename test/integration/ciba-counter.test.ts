@@ -119,6 +119,20 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
     ]);
   });
 
+  it.skipIf(!enabled)('removing the phone whose key approved a counter sign-in ends that sign-in: its tokens die at once', async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    const started = await ask(citizen.citizenId);
+    const entry = await inboxEntry(phone);
+    expect(await phone.decide(entry!.id as string, 'approve')).toMatchObject({ status: 200 });
+    const tokens = await poll(started.auth_req_id);
+    expect(await oidc.tokenIntrospection(counter, tokens.access_token)).toMatchObject({ active: true, sub: citizen.sub });
+
+    expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
+    expect(await oidc.tokenIntrospection(counter, tokens.access_token)).toMatchObject({ active: false });
+    await expect(oidc.fetchUserInfo(counter, tokens.access_token, citizen.sub)).rejects.toBeDefined();
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device_key', grants: 1 } });
+  });
+
   it.skipIf(!enabled)('denied on the phone: access_denied, and no tokens', async () => {
     const { citizen, phone } = await phoneWithDeviceKey(h, app);
     const started = await ask(citizen.citizenId);

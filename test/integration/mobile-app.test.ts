@@ -84,6 +84,9 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     const facts = { active: true, sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile', auth_time: tokens.claims()!.auth_time, device_key: 'login', cnf: { jkt } };
     expect(await oidc.tokenIntrospection(phone.rp, tokens.access_token)).toMatchObject(facts);
     expect(await oidc.tokenIntrospection(phone.rp, refreshed.access_token)).toMatchObject(facts);
+    // Which key it was stays in Yihao's store (it links the grant to the key), out of every answer.
+    expect(await oidc.tokenIntrospection(phone.rp, refreshed.access_token)).not.toHaveProperty('device_key_id');
+    expect(JSON.stringify([tokens, refreshed, refreshed.claims()])).not.toContain(phone.deviceKeyId!);
   });
 
   it.skipIf(!enabled)('issues device-key tokens as every extension grant does: an ID token naming its sid, a refresh token bound to the DPoP key', async () => {

@@ -141,6 +141,33 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     expect((await phone.call('GET', '/mobile/device-keys')).json).toEqual({ keys: [] });
   });
 
+  it.skipIf(!enabled)('removing the phone that approved a QR sign-in ends its offline grant too, after the browser session itself has ended', async () => {
+    const offline = await relyingParty(h, await h.client({ name: '社保查询', firstParty: true, grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid offline_access' }));
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    // offline_access is granted only on a consent prompt (OpenID Connect Core 11).
+    const qr = await startQrSignIn(h, offline, undefined, { scope: 'openid offline_access', prompt: 'consent' });
+    const scanned = await phone.scan(qr.code);
+    await phone.decide(scanned.json.id as string, 'approve');
+    const consent = await complete(qr);
+    if (consent.kind !== 'page') throw new Error('expected the consent page');
+    const back = await qr.browser.follow(new URL(formAction(consent.html, '/confirm')!, qr.origin), { form: { csrf: formField(consent.html, 'csrf')! } });
+    if (back.url.origin === qr.origin) throw new Error(`expected the relying party, got ${back.url}`);
+    const tokens = await qr.tokens(back.url);
+    expect(tokens.claims()).toMatchObject({ sub: citizen.sub, channel: 'mobile' });
+    expect(tokens.refresh_token).toBeTruthy();
+    // The browser session ends (the citizen signs it out in the portal); the offline grant outlives it, as offline grants do.
+    const sessions = (await h.yihao.services.accountIndex.list(citizen.sub)).filter((e) => e.model === 'Session');
+    for (const s of sessions) expect(await h.yihao.signOut.endSession(s.id, citizen.sub)).toMatchObject({ ended: true });
+    const refreshed = await oidc.refreshTokenGrant(offline, tokens.refresh_token!);
+    expect(refreshed.access_token).toBeTruthy();
+
+    // The phone is lost; the key that approved the sign-in is removed, and what it let in goes out with it.
+    expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
+    await expect(oidc.refreshTokenGrant(offline, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await oidc.tokenIntrospection(offline, refreshed.access_token)).toMatchObject({ active: false });
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device_key', grants: 1 } });
+  });
+
   it.skipIf(!enabled)('offers no hand-off to an app that does not accept the mobile channel (allowed_channels)', async () => {
     const { client_id } = await h.client({ name: '仅网页', firstParty: true, allowedChannels: ['web'] });
     const webOnly = await relyingParty(h, { client_id });

@@ -297,7 +297,7 @@ export async function startQrSignIn(h: Harness, rp: oidc.Configuration, browser 
   const uid = /\/interaction\/([^/]+)\/qr/.exec(link)![1]!;
   const handoff = (await new h.yihao.services.Adapter('QrHandoff').find(uid)) as { ref: string; bindingCode: string } | undefined;
   if (!handoff) throw new Error('no hand-off stored for the interaction');
-  const redeem = async (callback: URL) =>
-    (await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce })).claims()!;
-  return { browser, origin, uid, qr, code: handoff.ref, bindingCode: handoff.bindingCode, redeem };
+  const tokens = (callback: URL) => oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+  const redeem = async (callback: URL) => (await tokens(callback)).claims()!;
+  return { browser, origin, uid, qr, code: handoff.ref, bindingCode: handoff.bindingCode, redeem, tokens };
 }

@@ -251,6 +251,29 @@ describe.each(backends)('assisted counter login through token exchange ($name)',
     expect(await footprint(citizen.sub)).toEqual(before);
   });
 
+  it.skipIf(!enabled)('puts on record, against the staff member, every lookup that found no active account and every attempt on their own identity, without the ID number', async () => {
+    const staff = await staffMember();
+    const probed = syntheticCitizenId();
+    const disabled = await h.citizen();
+    const disabledAccount = (await h.yihao.accounts.findBySub(disabled.sub))!;
+    await h.yihao.signOut.disableAccount(disabledAccount.id, { actorType: 'system' });
+    const own = staff.citizenId;
+
+    expect(await oauthError(exchange(staff.token, probed))).toEqual({ error: 'invalid_grant', error_description: 'there is no active account for this citizen ID number' });
+    expect(await oauthError(exchange(staff.token, disabled.citizenId))).toEqual({ error: 'invalid_grant', error_description: 'there is no active account for this citizen ID number' });
+    expect(await oauthError(exchange(staff.token, own))).toEqual({ error: 'invalid_grant', error_description: 'staff cannot attest their own identity' });
+
+    const refused = await h.yihao.stores.db('audit_events').where({ action: 'counter.assist_refused', actor_id: staff.sub }).orderBy('id');
+    expect(refused.map((e: { account_id: string | null; details: unknown }) => ({ accountId: e.account_id, reason: (typeof e.details === 'string' ? JSON.parse(e.details) : e.details).reason }))).toEqual([
+      { accountId: null, reason: 'no_active_account' },
+      { accountId: disabled.sub, reason: 'no_active_account' },
+      { accountId: staff.sub, reason: 'own_identity' },
+    ]);
+    expect(JSON.stringify(refused)).not.toContain(probed);
+    expect(JSON.stringify(refused)).not.toContain(disabled.citizenId);
+    expect(JSON.stringify(refused)).not.toContain(own);
+  });
+
   it.skipIf(!enabled)('advertises token exchange in discovery', async () => {
     const meta = (await (await fetch(`${h.issuer}/.well-known/openid-configuration`)).json()) as { grant_types_supported: string[] };
     expect(meta.grant_types_supported).toContain(TOKEN_EXCHANGE);

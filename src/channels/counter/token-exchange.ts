@@ -144,8 +144,14 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     } catch {
       throw invalidGrant('the subject_token is not a valid citizen ID number');
     }
-    if (citizen?.status !== 'active') throw invalidGrant('there is no active account for this citizen ID number');
-    if (citizen.id === staff.id) throw invalidGrant('staff cannot attest their own identity');
+    // A staff member looking up numbers that lead nowhere, or trying their own, is on record: the
+    // account where there is one, never the number itself.
+    const refuse = async (reason: 'no_active_account' | 'own_identity', description: string) => {
+      await deps.audit.append({ action: 'counter.assist_refused', actorType: 'operator', actorId: staff.sub, accountId: citizen?.sub, details: { reason }, ...where });
+      return invalidGrant(description);
+    };
+    if (citizen?.status !== 'active') throw await refuse('no_active_account', 'there is no active account for this citizen ID number');
+    if (citizen.id === staff.id) throw await refuse('own_identity', 'staff cannot attest their own identity');
 
     const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: COUNTER_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
     const act = { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, staff.sub) };

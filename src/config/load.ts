@@ -63,6 +63,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (env.YIHAO_DATA_DIR) raw.dataDir = env.YIHAO_DATA_DIR;
   if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
   if (env.YIHAO_TRUST_PROXY) raw.trustProxy = env.YIHAO_TRUST_PROXY === '1' || env.YIHAO_TRUST_PROXY === 'true';
+  const proxyHops = envInt(env, 'YIHAO_PROXY_HOPS');
+  if (proxyHops !== undefined) raw.proxyHops = proxyHops;
   if (env.YIHAO_OUTBOUND_ALLOW || env.YIHAO_OUTBOUND_CA_FILE) {
     const outbound = { ...(raw.outbound as Record<string, unknown> | undefined) };
     if (env.YIHAO_OUTBOUND_ALLOW) outbound.allowedNetworks = env.YIHAO_OUTBOUND_ALLOW.split(',').map((s) => s.trim());

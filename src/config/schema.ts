@@ -74,6 +74,12 @@ export const fileConfigSchema = z
     dataDir: z.string().min(1),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     trustProxy: z.boolean().default(false),
+    /**
+     * With trustProxy: how many proxies in front of Yihao add to X-Forwarded-For. The client's
+     * address is the entry that many places from the right, as the outermost trusted proxy saw it;
+     * anything further left was written by the client and is never believed.
+     */
+    proxyHops: z.number().int().min(1).max(10).default(1),
     ttl: z
       .object({
         sessionSeconds: seconds,

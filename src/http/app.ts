@@ -21,7 +21,8 @@ const firstSegment = (path: string): string => {
  * which writes the response itself (so logging and headers must come before it).
  */
 export function createHttpApp({ config, holder, routers, logger, edge, metrics }: { config: Config; holder: ProviderHolder; routers: Router[]; logger: Logger; edge?: Middleware; metrics?: Metrics }): Koa {
-  const app = new Koa({ proxy: config.trustProxy });
+  // Only the entries the trusted proxies added: a client can write anything to the left of them.
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: config.proxyHops });
   // Koa hands `keys` to the cookies module as is when it is not an array (see cookie-signer.ts).
   app.keys = new CookieSigner(config.secrets.cookieKeys) as unknown as string[];
   app.silent = true;

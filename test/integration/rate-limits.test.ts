@@ -63,6 +63,15 @@ describe('failed client authentication is rate limited per address (SQLite, behi
     expect((await introspect('2001:db8:77:2::1', 'wrong secret')).status).toBe(401);
   });
 
+  it('takes the address the proxy saw, not one the client wrote in front of it: behind a proxy that appends to X-Forwarded-For, forged entries buy no fresh budget', async () => {
+    const statuses: number[] = [];
+    // Each request forges a new first entry; the proxy appends the address it really saw.
+    for (let i = 1; i <= 50; i++) statuses.push((await introspect(`203.0.113.${i}, 198.51.100.22`, 'wrong secret')).status);
+    expect(statuses[49]).toBe(429);
+    expect((await introspect('198.51.100.22', 'wrong secret')).status).toBe(429);
+    expect((await introspect('203.0.113.77, 198.51.100.23', 'wrong secret')).status).toBe(401);
+  });
+
   it('never counts good requests: a gateway sending many from one address is not throttled', async () => {
     for (let round = 0; round < 4; round++) {
       const good = await Promise.all(Array.from({ length: 100 }, () => introspect('198.51.100.30', client.client_secret!)));

@@ -139,4 +139,29 @@ describe.each(backends)('a counter’s credential offer: evidence and act ($name
     expect(audited).toHaveLength(1);
     expect(JSON.parse(audited[0].details as string)).toMatchObject({ configurations: ['cert_residence_permit'], certificate_id: own });
   });
+
+  it.runIf(enabled)('takes only a token the staff member signed in to a counter system with: one from any other app of the department (its logs, its operators) hands out no credential and starts no presentation request', async () => {
+    const web = await h.client({ name: '人事系统', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], scope: 'openid profile', allowedChannels: ['web'], firstParty: true });
+    await counterClientOf(h, web, '人事系统', departmentId);
+    const clerk = await h.citizen({ name: '冯柜员' });
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: clerk.sub, role: 'counter-staff', departmentId });
+    const leaked = (await staffSignIn(h, await relyingParty(h, web), clerk)).access_token;
+    const victim = await h.citizen({ name: '钱受害' });
+    const offer = await fetch(`${h.issuer}/credentials/offers/counter`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${leaked}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ citizen_id: victim.citizenId, document_check: 'in_person' }),
+    });
+    expect(offer.status).toBe(401);
+    expect(await offer.json()).toMatchObject({ error: 'invalid_token' });
+    const started = await fetch(`${h.issuer}/presentations/requests`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${leaked}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'identity', claims: ['acr'] }),
+    });
+    expect(started.status).toBe(401);
+    const account = await h.yihao.accounts.findBySub(victim.sub);
+    expect(await h.yihao.stores.db('identity_proofing_evidence').where({ account_id: account!.id })).toEqual([]);
+    expect(await h.yihao.stores.db('audit_events').where({ account_id: victim.sub, action: 'vc.offer_created' })).toEqual([]);
+  });
 });

@@ -19,7 +19,9 @@ import type { ClientInput } from '../../src/clients/index.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { phoneWithDeviceKey, registerMobileApp, type MobileApp } from '../support/mobile-app.js';
-import { relyingParty } from '../support/relying-party.js';
+import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
+import { walkSignIn } from '../support/admin-operators.js';
+import { ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { hasOpenssl, makeCertificates } from '../support/certificates.js';
 
@@ -131,6 +133,32 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
     expect(await oidc.tokenIntrospection(counter, tokens.access_token)).toMatchObject({ active: false });
     await expect(oidc.fetchUserInfo(counter, tokens.access_token, citizen.sub)).rejects.toBeDefined();
     expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device_key', grants: 1 } });
+  });
+
+  it.skipIf(!enabled)('takes only an ID number: an ID token kept from an earlier sign-in (id_token_hint) reaches nobody, so it neither skips the counter-channel check nor finds a citizen without their number', async () => {
+    const keys = await generateKeyPair('ES256', { extractable: true });
+    // A client that signs citizens in on the web, and may ask by CIBA, but not on the counter channel.
+    const { client_id: clientId } = await h.yihao.clients.create({
+      kind: 'ciba',
+      name: '网上办事大厅',
+      jwks: { keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'web-1', use: 'sig', alg: 'ES256' }] },
+      scope: 'openid profile',
+      allowedChannels: ['web'],
+      grantTypes: [CIBA, 'authorization_code'],
+      redirectUris: [REDIRECT],
+    } as ClientInput);
+    const web = await oidc.discovery(new URL(h.issuer), clientId, undefined, oidc.PrivateKeyJwt({ key: keys.privateKey, kid: 'web-1' }), { execute: [oidc.allowInsecureRequests] });
+    const { citizen, phone, totpSecret } = await phoneWithDeviceKey(h, app);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const { url, html } = await walkSignIn(new ScriptedBrowser(), await authorizationUrl(web, verifier, { scope: 'openid', ui_locales: 'en' }), { ...citizen, totpSecret }, (u) => u.href.startsWith(REDIRECT));
+    expect(html).toBeUndefined();
+    const idToken = (await oidc.authorizationCodeGrant(web, url, { pkceCodeVerifier: verifier })).id_token!;
+
+    await expect(oidc.initiateBackchannelAuthentication(web, { scope: 'openid', login_hint: citizen.citizenId, binding_message: 'A1' })).rejects.toMatchObject({ error: 'unauthorized_client' });
+    await expect(oidc.initiateBackchannelAuthentication(web, { scope: 'openid', id_token_hint: idToken, binding_message: 'A1' })).rejects.toMatchObject({ error: 'unauthorized_client' });
+    // A counter system too asks by the number of the citizen in front of it, never by a kept ID token.
+    await expect(oidc.initiateBackchannelAuthentication(counter, { scope: 'openid', id_token_hint: idToken, binding_message: 'A1' })).rejects.toMatchObject({ error: 'invalid_request' });
+    expect(((await phone.approvals()).json.requests as unknown[]).length).toBe(0);
   });
 
   it.skipIf(!enabled)('denied on the phone: access_denied, and no tokens', async () => {

@@ -110,7 +110,15 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
     async verifyUserCode(_ctx, _account, userCode) {
       if (userCode !== undefined) throw new errors.InvalidRequest('user_code is not supported');
     },
-    async validateRequestContext() {},
+    /**
+     * Runs before the citizen is looked up, whatever the hint: the channel is checked here as well as
+     * with the number, and a kept ID token is no way to reach a citizen (oidc-provider would take its
+     * subject as is, skipping both the number and the decoy for an unknown one).
+     */
+    async validateRequestContext(ctx: KoaContextWithOIDC) {
+      if (!allowedChannelsOf(ctx.oidc.client).includes('counter')) throw new errors.UnauthorizedClient('this client does not accept sign-ins on the counter channel');
+      if (ctx.oidc.params?.id_token_hint !== undefined) throw new errors.InvalidRequest('id_token_hint is not supported: send the citizen ID number as login_hint');
+    },
     async validateBindingMessage(_ctx, bindingMessage) {
       if (typeof bindingMessage !== 'string' || !BINDING_MESSAGE.test(bindingMessage)) {
         throw new errors.InvalidBindingMessage('binding_message is required: 1-20 letters, digits, spaces or - . _ + / ! ? # :, shown on the phone and at the counter');

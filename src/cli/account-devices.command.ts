@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { loadConfig } from '../config/index.js';
 import { parseOptions } from './args.js';
 import { target } from './account-status.command.js';
@@ -36,16 +37,12 @@ Options:
       const account = await yihao.admin.services.accounts.system.find(by);
       let revoked = 0;
       for (const key of await yihao.channels.deviceKeys.listForAccount(account.id)) {
-        if (!(await yihao.channels.deviceKeys.revoke(account.id, key.id))) continue;
+        const by = { actorType: 'system' as const, actorId: 'cli', accountId: account.sub };
+        const removed = (trx: Knex.Transaction) => yihao.services.audit.append({ action: 'credential.removed', ...by, details: { type: 'device', via: 'cli', deviceKeyId: key.id } }, { trx });
+        if (!(await yihao.channels.deviceKeys.revoke(account.id, key.id, removed))) continue;
         revoked++;
         const ended = await yihao.signOut.endDeviceKeyLogins(account.sub, key.id);
-        await yihao.services.audit.append({
-          action: 'credential.removed',
-          actorType: 'system',
-          actorId: 'cli',
-          accountId: account.sub,
-          details: { type: 'device', via: 'cli', sessions: ended.sessions, grants: ended.grants, notified: ended.notified },
-        });
+        await yihao.services.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId: key.id, via: 'cli', ...ended } });
       }
       return { sub: account.sub, revoked };
     });

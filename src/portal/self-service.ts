@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import { maskPhone, type Account } from '../accounts/index.js';
 import type { AuditAction, AuditLog } from '../audit/index.js';
@@ -78,7 +79,7 @@ export interface DeviceView {
 /** The mobile channel's device keys, as far as the portal needs them. */
 export interface PortalDevices {
   listForAccount(accountId: string): Promise<DeviceView[]>;
-  revoke(accountId: string, id: string): Promise<boolean>;
+  revoke(accountId: string, id: string, record?: (trx: Knex.Transaction) => Promise<void>): Promise<boolean>;
 }
 
 export function selfService({ provider, accountIndex, authentications, signOut, audit, credentials, passkeys, devices }: {
@@ -113,8 +114,8 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
     return grants.filter((g) => g !== undefined && g.accountId === sub && g.clientId !== undefined).map((g) => g!);
   }
 
-  const record = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }) =>
-    audit.append({ action, actorType: 'citizen', actorId: actor.sub, accountId: actor.sub, channel: 'web', ip: actor.ip, requestId: actor.requestId, ...extra });
+  const record = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }, trx?: Knex.Transaction) =>
+    audit.append({ action, actorType: 'citizen', actorId: actor.sub, accountId: actor.sub, channel: 'web', ip: actor.ip, requestId: actor.requestId, ...extra }, { trx });
 
   return {
     profile(account: Account): ProfileView {
@@ -146,9 +147,9 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
      * sessions it approved. False if the account has no such active key.
      */
     async removeDevice(actor: Actor, account: Account, deviceId: string): Promise<boolean> {
-      if (!devices || !(await devices.revoke(account.id, deviceId))) return false;
+      if (!devices || !(await devices.revoke(account.id, deviceId, (trx) => record(actor, 'credential.removed', { details: { type: 'device', deviceKeyId: deviceId } }, trx)))) return false;
       const ended = await signOut.endDeviceKeyLogins(account.sub, deviceId);
-      await record(actor, 'credential.removed', { details: { type: 'device', sessions: ended.sessions, grants: ended.grants, notified: ended.notified } });
+      await record(actor, 'session.ended', { details: { reason: 'device_key_revoked', deviceKeyId: deviceId, ...ended } });
       return true;
     },
 

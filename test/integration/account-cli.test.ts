@@ -53,8 +53,9 @@ describe.each(backends)('yihao account show|disable|enable ($name)', ({ name, en
     expect(JSON.parse(run.stdout)).toMatchObject({ sub: citizen.sub, revoked: 1 });
     expect(await h.yihao.channels.deviceKeys.find(phone.deviceKeyId!)).toBeUndefined();
     expect(await oauthError(refresh())).toMatchObject({ error: 'invalid_grant' });
-    const [event] = await h.yihao.services.audit.forAccount(citizen.sub);
-    expect(event).toMatchObject({ action: 'credential.removed', actorType: 'system', actorId: 'cli', details: { type: 'device', via: 'cli' } });
+    const events = await h.yihao.services.audit.forAccount(citizen.sub);
+    expect(events.find((e) => e.action === 'credential.removed')).toMatchObject({ actorType: 'system', actorId: 'cli', details: { type: 'device', via: 'cli', deviceKeyId: phone.deviceKeyId } });
+    expect(events.find((e) => e.action === 'session.ended')).toMatchObject({ actorType: 'system', actorId: 'cli', details: { reason: 'device_key_revoked', via: 'cli', deviceKeyId: phone.deviceKeyId } });
     expect(JSON.parse((await yihao(['account', 'revoke-devices', '--sub', citizen.sub, '--json'])).stdout)).toEqual({ sub: citizen.sub, revoked: 0 });
   });
 

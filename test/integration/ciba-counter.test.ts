@@ -132,7 +132,7 @@ describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => 
     expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
     expect(await oidc.tokenIntrospection(counter, tokens.access_token)).toMatchObject({ active: false });
     await expect(oidc.fetchUserInfo(counter, tokens.access_token, citizen.sub)).rejects.toBeDefined();
-    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device_key', grants: 1 } });
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'session.ended' && e.details?.reason === 'device_key_revoked')).toMatchObject({ details: { grants: 1 } });
   });
 
   it.skipIf(!enabled)('takes only an ID number: an ID token kept from an earlier sign-in (id_token_hint) reaches nobody, so it neither skips the counter-channel check nor finds a citizen without their number', async () => {

@@ -142,7 +142,24 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     expect(await lost.enrolDeviceKey()).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
     // The new phone's own sign-in did not come from the removed key: it goes on.
     expect((await fresh.call('GET', '/mobile/device-keys')).json.keys).toEqual([expect.objectContaining({ id: fresh.deviceKeyId })]);
-    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device_key', deviceKeyId: lostKey, grants: 1 } });
+    const events = await h.yihao.services.audit.forAccount(citizen.sub);
+    expect(events.find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device_key', deviceKeyId: lostKey } });
+    expect(events.find((e) => e.action === 'session.ended')).toMatchObject({ details: { reason: 'device_key_revoked', deviceKeyId: lostKey, grants: 1 } });
+  });
+
+  it.skipIf(!enabled)('records a device key\'s revocation with the revocation itself: ending what it let in may fail afterwards (a store down), the record stays', async () => {
+    const { citizen, phone: lost, totpSecret } = await phoneWithDeviceKey(h, app);
+    const lostKey = lost.deviceKeyId!;
+    const fresh = await MobileApp.create(h, app);
+    await fresh.signInWithBrowser(citizen, { secret: totpSecret });
+    const failing = vi.spyOn(h.yihao.signOut, 'endDeviceKeyLogins').mockRejectedValueOnce(new Error('the session store is down'));
+    try {
+      expect((await fresh.call('DELETE', `/mobile/device-keys/${lostKey}`)).status).toBe(500);
+    } finally {
+      failing.mockRestore();
+    }
+    expect(await countRows('device_keys', { id: lostKey, revoked_at: null })).toBe(0);
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device_key', deviceKeyId: lostKey } });
   });
 
   /**
@@ -175,6 +192,7 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
 
   it.skipIf(!enabled)('removing a phone in the portal ends the logins its device key made: their refresh and access tokens die, and cannot enrol a new key', async () => {
     const { citizen, phone, totpSecret } = await phoneWithDeviceKey(h, app);
+    const removedKey = phone.deviceKeyId!;
     const tokens = await phone.loginWithDeviceKey(undefined, 'openid profile offline_access');
     expect(tokens.refresh_token).toBeTruthy();
     expect((await removeInPortal(citizen, totpSecret, phone.deviceKeyId!)).headers.get('location')).toBe('/account/credentials?notice=credential_removed');
@@ -184,7 +202,9 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     expect(await phone.call('GET', '/mobile/device-keys')).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
     await phone.newDeviceKey();
     expect(await phone.enrolDeviceKey()).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
-    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device', grants: 1 } });
+    const events = await h.yihao.services.audit.forAccount(citizen.sub);
+    expect(events.find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device', deviceKeyId: removedKey } });
+    expect(events.find((e) => e.action === 'session.ended')).toMatchObject({ details: { reason: 'device_key_revoked', deviceKeyId: removedKey, grants: 1 } });
   });
 
   it.skipIf(!enabled)("enrols a device key only from a recent sign-in made on the phone: not from a device key's own login, nor from a sign-in more than five minutes old (a refreshed token keeps its auth_time)", async () => {

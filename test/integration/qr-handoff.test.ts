@@ -165,7 +165,7 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
     await expect(oidc.refreshTokenGrant(offline, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect(await oidc.tokenIntrospection(offline, refreshed.access_token)).toMatchObject({ active: false });
-    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'credential.removed')).toMatchObject({ details: { type: 'device_key', grants: 1 } });
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'session.ended' && e.details?.reason === 'device_key_revoked')).toMatchObject({ details: { grants: 1 } });
   });
 
   it.skipIf(!enabled)('offers no hand-off to an app that does not accept the mobile channel (allowed_channels)', async () => {

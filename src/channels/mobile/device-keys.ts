@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { z } from 'zod';
@@ -98,10 +99,16 @@ export function createDeviceKeys(db: Database) {
       return (rows as DeviceKeyRow[]).map(toKey);
     },
 
-    /** Revokes one of the account's keys; false when it has no such active key. */
-    async revoke(accountId: string, id: string): Promise<boolean> {
-      const n = await table().where({ id, account_id: accountId }).whereNull('revoked_at').update({ revoked_at: Date.now() });
-      return n > 0;
+    /**
+     * Revokes one of the account's keys; false when it has no such active key. `record` writes the
+     * revocation's audit event in the same transaction: the key is revoked with its record, or not at all.
+     */
+    async revoke(accountId: string, id: string, record?: (trx: Knex.Transaction) => Promise<void>): Promise<boolean> {
+      return db.transaction(async (trx) => {
+        const n = await trx<DeviceKeyRow>('device_keys').where({ id, account_id: accountId }).whereNull('revoked_at').update({ revoked_at: Date.now() });
+        if (n > 0) await record?.(trx);
+        return n > 0;
+      });
     },
 
     async touch(id: string): Promise<void> {

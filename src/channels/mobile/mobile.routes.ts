@@ -124,19 +124,13 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
 
   router.delete('/mobile/device-keys/:id', async (ctx) => {
     const call = await deps.auth.appCall(ctx);
-    if (!(await deps.deviceKeys.revoke(call.account.id, ctx.params.id!))) throw new ChannelApiError(404, 'not_found', 'no such device key');
+    const deviceKeyId = ctx.params.id!;
+    const by = { actorType: 'citizen' as const, actorId: call.account.sub, accountId: call.account.sub, clientId: call.clientId, channel: 'mobile' as const, ip: ctx.ip };
+    const revoked = await deps.deviceKeys.revoke(call.account.id, deviceKeyId, (trx) => deps.audit.append({ action: 'credential.removed', ...by, details: { type: 'device_key', deviceKeyId } }, { trx }));
+    if (!revoked) throw new ChannelApiError(404, 'not_found', 'no such device key');
     // What the key let in goes out with it: its own logins, and the browser sessions it approved.
-    const ended = await deps.signOut().endDeviceKeyLogins(call.account.sub, ctx.params.id!);
-    await deps.audit.append({
-      action: 'credential.removed',
-      actorType: 'citizen',
-      actorId: call.account.sub,
-      accountId: call.account.sub,
-      clientId: call.clientId,
-      channel: 'mobile',
-      ip: ctx.ip,
-      details: { type: 'device_key', deviceKeyId: ctx.params.id, sessions: ended.sessions, grants: ended.grants, notified: ended.notified },
-    });
+    const ended = await deps.signOut().endDeviceKeyLogins(call.account.sub, deviceKeyId);
+    await deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId, ...ended } });
     ctx.status = 204;
   });
 }

@@ -107,6 +107,21 @@ describe.each(backends)('sign-in by presentation at kiosks and counters ($name)'
     expect(await oidc.tokenIntrospection(bound.rp, tokens.access_token)).toMatchObject({ active: true, amr: ['vc'], cnf: { jkt: await calculateJwkThumbprint(await exportJWK(key.publicKey)) } });
   });
 
+  it.runIf(enabled)('refuses staff signing themselves in with their own credential at their counter, on record as counter.assist_refused', async () => {
+    const own = await issueDirect(s.h, s.staffSub, s.wallet);
+    const req = (await (await startAsStaff(s.h, s.staffToken, { type: 'identity', claims: ['acr'] })).json()) as Started;
+    expect((await present(s.presenter, req.request_link, own.held)).status).toBe(200);
+    const exchange = () => oidc.genericGrantRequest(s.counter, TOKEN_EXCHANGE, { subject_token: req.request_id, subject_token_type: PRESENTATION_REQUEST, actor_token: s.staffToken, actor_token_type: ACCESS_TOKEN, scope: 'openid' });
+    expect(await oauthError(exchange())).toEqual({ error: 'invalid_grant', error_description: 'staff cannot sign themselves in at their own counter' });
+    // The refusal spent the request: it cannot be tried again.
+    expect(await oauthError(exchange())).toMatchObject({ error: 'invalid_grant', error_description: 'the presentation request is unknown, not verified, started elsewhere, or used already' });
+
+    const refused = (await s.h.yihao.stores.db('audit_events').where({ action: 'counter.assist_refused', actor_id: s.staffSub }).select('actor_type', 'account_id', 'client_id', 'channel', 'details')) as { details: unknown }[];
+    const events = refused.map((r) => ({ ...r, details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details }));
+    expect(events).toEqual([{ actor_type: 'operator', account_id: s.staffSub, client_id: s.counterClientId, channel: 'counter', details: { reason: 'own_identity' } }]);
+    expect(await s.h.yihao.stores.db('audit_events').where({ action: 'login.succeeded', account_id: s.staffSub, channel: 'counter' })).toEqual([]);
+  });
+
   it.runIf(enabled)('a counter signs the citizen in by token exchange, with the staff member as act', async () => {
     const req = (await (await startAsStaff(s.h, s.staffToken, { type: 'identity', claims: ['name'] })).json()) as Started;
     expect((await present(s.presenter, req.request_link, s.held)).status).toBe(200);

@@ -225,6 +225,17 @@ describe.each(backends)('the OID4VP verifier for counters and kiosks ($name)', (
     }
   });
 
+  it.runIf(enabled)('refuses a kiosk client assertion whose alg is unknown, not a string, or not a signature algorithm with 401 invalid_client, never a 500', async () => {
+    const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { iss: s.kiosk.client.client_id, sub: s.kiosk.client.client_id, aud: s.h.issuer, exp: now + 60, iat: now, jti: randomBytes(16).toString('base64url') };
+    const headers: Record<string, unknown>[] = [{ alg: 'foo' }, { alg: ['ES256'] }, { alg: 'RSA-OAEP' }, { alg: 42 }, { alg: 'none' }, { alg: 'HS256' }, { alg: 'ES256', kid: { a: 1 } }];
+    for (const header of headers) {
+      const res = await startAsKiosk(s.h, s.kiosk, { type: 'identity', claims: ['acr'] }, `${b64(header)}.${b64(claims)}.AAAA`);
+      expect([header, res.status, await res.json()]).toEqual([header, 401, { error: 'invalid_client', error_description: 'the client assertion is not signed with the kiosk key' }]);
+    }
+  });
+
   it.runIf(enabled)('lets only a kiosk by its key or counter staff by their token start a request, for known claims', async () => {
     const body = { type: 'identity', claims: ['name'] };
     const anonymous = await fetch(`${s.h.issuer}/presentations/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

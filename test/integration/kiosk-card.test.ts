@@ -156,6 +156,43 @@ describe.each(backends)('kiosk ID-card sign-in ($name)', ({ name, enabled }) => 
     expect(JSON.stringify(refused)).not.toContain(citizen.citizenId);
   });
 
+  it.skipIf(!enabled)('refuses a card assertion whose alg is unknown, not a string, or not a signature algorithm with invalid_grant, on record against the kiosk, never a 500', async () => {
+    const reader = await simulatedKiosk(h);
+    const citizen = await h.citizen();
+    const before = await footprint(citizen.sub);
+    const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const claims = { iss: reader.client.client_id, aud: h.issuer, iat: Math.floor(Date.now() / 1000), jti: 'an-unsigned-nonce-16', citizen_id: citizen.citizenId, face_match: { result: 'pass' } };
+    const unsigned = (header: Record<string, unknown>) => `${b64({ ...header, typ: 'card-assertion+jwt' })}.${b64(claims)}.AAAA`;
+    const algs: unknown[] = ['foo', ['ES256'], 'RSA-OAEP', 42, 'none', 'HS256'];
+    for (const alg of algs) {
+      expect([alg, await oauthError(reader.cardLogin(unsigned({ alg })))]).toEqual([alg, { error: 'invalid_grant', error_description: 'the card assertion must be signed with the kiosk key' }]);
+    }
+    expect(await oauthError(reader.cardLogin(unsigned({ alg: 'ES256', kid: { a: 1 } })))).toMatchObject({ error: 'invalid_grant' });
+    expect(await footprint(citizen.sub)).toEqual(before);
+    const refused = await h.yihao.stores.db('audit_events').where({ action: 'login.failed', actor_id: reader.client.client_id }).select('details');
+    const details = refused.map((r: { details: unknown }) => (typeof r.details === 'string' ? JSON.parse(r.details) : r.details) as { method: string; reason: string });
+    expect(details).toHaveLength(algs.length + 1);
+    expect(details.filter((d) => d.reason === 'the card assertion must be signed with the kiosk key')).toHaveLength(algs.length);
+    expect(JSON.stringify(refused)).not.toContain(citizen.citizenId);
+  });
+
+  it.skipIf(!enabled)('refuses a card whose number is not a valid citizen ID number, on record against the kiosk without the number', async () => {
+    const reader = await simulatedKiosk(h);
+    const valid = syntheticCitizenId();
+    // The right length and digits, the wrong check character.
+    const badChecksum = `${valid.slice(0, 17)}${valid.endsWith('0') ? '1' : '0'}`;
+    for (const number of ['123', badChecksum]) {
+      expect(await oauthError(reader.cardLogin({ citizenId: number }))).toEqual({ error: 'invalid_grant', error_description: 'the card number is not a valid citizen ID number' });
+    }
+    const refused = await h.yihao.stores.db('audit_events').where({ action: 'login.failed', actor_id: reader.client.client_id }).select('details');
+    const details = refused.map((r: { details: unknown }) => (typeof r.details === 'string' ? JSON.parse(r.details) : r.details) as { method: string; reason: string });
+    expect(details).toEqual([
+      { method: 'id_card', reason: 'invalid_citizen_id' },
+      { method: 'id_card', reason: 'invalid_citizen_id' },
+    ]);
+    expect(JSON.stringify(refused)).not.toContain(badChecksum);
+  });
+
   it.skipIf(!enabled)('refuses an unknown kiosk and a kiosk that signs with someone else\u2019s key with invalid_client', async () => {
     const citizen = await h.citizen();
     const impostor = await oidc.discovery(new URL(h.issuer), 'yh_no_such_kiosk', undefined, oidc.PrivateKeyJwt(kiosk.privateKey), { execute: [oidc.allowInsecureRequests] });

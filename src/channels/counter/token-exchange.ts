@@ -73,7 +73,12 @@ async function presentationLogin(
     await deps.audit.append({ action: 'login.failed', actorType: 'operator', actorId: staff.sub, details: { method: 'vc_presentation', reason: e.reason }, ...where });
     throw invalidGrant(e.message);
   }
-  if (citizen.id === staff.id) throw invalidGrant('staff cannot sign themselves in at their own counter');
+  // Only the credential names the account, and sign-in by presentation hands it out only by spending
+  // the request: the staff member's own request is spent, so it cannot be tried again either.
+  if (citizen.id === staff.id) {
+    await deps.audit.append({ action: 'counter.assist_refused', actorType: 'operator', actorId: staff.sub, accountId: citizen.sub, details: { reason: 'own_identity' }, ...where });
+    throw invalidGrant('staff cannot sign themselves in at their own counter');
+  }
   const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: PRESENTATION_AMR, acr: PRESENTATION_ACR, at: Math.floor(Date.now() / 1000) };
   const act = { sub: subjectFor(deps.keyed, client as unknown as PairwiseClient, staff.sub) };
   const session = await issueGrantTokens(ctx, deps.tokens, { authentication, gty: TOKEN_EXCHANGE_GRANT, refresh: false, act, issuedTokenType: ACCESS_TOKEN_TYPE });

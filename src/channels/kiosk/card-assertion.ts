@@ -3,7 +3,7 @@ import type { Client } from 'oidc-provider';
 import { z } from 'zod';
 import { CARD_ASSERTION_TYP } from './grant-type.js';
 import { invalidGrant, isOAuthError } from './oauth-errors.js';
-import { ClientKeysUnavailable, verifiedByClientKey } from './kiosk-keys.js';
+import { ClientKeysUnavailable, isKioskSigningAlg, verifiedByClientKey } from './kiosk-keys.js';
 
 /**
  * What a kiosk asserts after reading an ID card: the number from the chip and the result of its
@@ -38,7 +38,7 @@ async function verifiedPayload(jwt: string, client: Client): Promise<Uint8Array>
     throw invalid('the card assertion is not a JWT');
   }
   if (header.typ !== CARD_ASSERTION_TYP) throw invalid(`the card assertion must have typ "${CARD_ASSERTION_TYP}"`);
-  if (!header.alg || header.alg === 'none' || header.alg.startsWith('HS')) throw invalid('the card assertion must be signed with the kiosk key');
+  if (!isKioskSigningAlg(header.alg)) throw invalid('the card assertion must be signed with the kiosk key');
   let payload: Uint8Array | undefined;
   try {
     payload = await verifiedByClientKey(jwt, client, header);

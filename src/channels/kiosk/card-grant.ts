@@ -42,9 +42,9 @@ export function idCardGrant(deps: CardGrantDeps) {
     const where = { clientId: client.clientId, channel: 'kiosk', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
     // A forged, stale or replayed card read is a security event for the kiosk's operators: on record,
     // against the kiosk (no account is named, none was looked up).
-    const refuse = async (reason: string) => {
+    const refuse = async (reason: string, description = reason) => {
       await deps.audit.append({ action: 'login.failed', actorType: 'client', actorId: client.clientId, details: { method: 'id_card', reason }, ...where });
-      return invalidGrant(reason);
+      return invalidGrant(description);
     };
     const card = await verifyCardAssertion(params.assertion, {
       client,
@@ -64,20 +64,16 @@ export function idCardGrant(deps: CardGrantDeps) {
     }
     if (!first) throw await refuse('the card assertion was already used');
 
-    if (card.face.result !== 'pass') {
-      await deps.audit.append({ action: 'login.failed', actorType: 'client', actorId: client.clientId, details: { method: 'id_card', reason: 'face_mismatch' }, ...where });
-      throw invalidGrant('the face did not match the card');
-    }
-    let account;
+    if (card.face.result !== 'pass') throw await refuse('face_mismatch', 'the face did not match the card');
+    let citizenId;
     try {
-      account = await deps.accounts.findByIdentifier(parseCitizenId(card.citizenId));
+      citizenId = parseCitizenId(card.citizenId);
     } catch {
-      throw invalidGrant('the card number is not a valid citizen ID number');
+      // A chip that reads as no valid number is a faulty reader or a forged card: on record like any other refused read.
+      throw await refuse('invalid_citizen_id', 'the card number is not a valid citizen ID number');
     }
-    if (account?.status !== 'active') {
-      await deps.audit.append({ action: 'login.failed', actorType: 'client', actorId: client.clientId, details: { method: 'id_card', reason: 'no_active_account' }, ...where });
-      throw invalidGrant('there is no active account for this card');
-    }
+    const account = await deps.accounts.findByIdentifier(citizenId);
+    if (account?.status !== 'active') throw await refuse('no_active_account', 'there is no active account for this card');
 
     const authentication: Authentication = { accountId: account.sub, channel: 'kiosk', amr: CARD_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
     const { raised } = await deps.proofing.record({

@@ -287,10 +287,7 @@ export function certificateStore(db: Database, sealer: Sealer) {
       return row && toCertificate(row);
     },
 
-    async linkCredential(certificateId: string, credentialId: string): Promise<void> {
-      await db('certificate_credentials').insert({ credential_id: credentialId, certificate_id: certificateId });
-    },
-
+    /** The certificate's wallet copies, linked as each is recorded (CredentialStore.record). */
     async credentialIds(certificateId: string, trx?: Knex.Transaction): Promise<string[]> {
       const rows = (await (trx ?? db)('certificate_credentials').where({ certificate_id: certificateId }).select('credential_id')) as { credential_id: string }[];
       return rows.map((r) => r.credential_id);

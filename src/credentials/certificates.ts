@@ -102,8 +102,8 @@ export function certificateIssuance(deps: { db: Database; certificates: Certific
       const ids: string[] = [];
       for (const holderJwk of ctx.keys) {
         // A 2-bit list: a certificate can be suspended (2) and resumed, as well as revoked (1).
-        const row = await deps.store.record({ accountId: ctx.account.id, type: held.type.vct, clientId: ctx.client, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: ctx.now, expiresAt: held.certificate.validUntil, bits: 2 });
-        await deps.certificates.linkCredential(held.certificate.id, row.id);
+        // Linked as it is recorded, only while the certificate is still valid: it was read before the key proofs.
+        const row = await deps.store.record({ accountId: ctx.account.id, type: held.type.vct, clientId: ctx.client, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: ctx.now, expiresAt: held.certificate.validUntil, bits: 2, certificateId: held.certificate.id });
         ids.push(row.id);
         credentials.push({
           credential: await issueCertificateCredential({

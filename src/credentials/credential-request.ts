@@ -6,7 +6,7 @@ import type { AuditLog } from '../audit/index.js';
 import { ChannelApiError } from '../http/api-error.js';
 import { verifyDpopProof, type ProofReplay } from '../http/request-proofs.js';
 import { AccessTokenRefused, type VerifyAccessToken } from '../oidc/access-token-verifier.js';
-import { AccountNotActive, type CredentialStore } from './credential-store.js';
+import { AccountNotActive, CertificateNotValid, type CredentialStore } from './credential-store.js';
 import { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT, issueIdentityCredential } from './identity-credential.js';
 import type { IssuerSigner } from './issuer-signer.js';
 import { BATCH_SIZE, PROOF_ALGS } from './issuer-metadata.js';
@@ -173,6 +173,8 @@ export function credentialRequests(deps: {
       try {
         return await issue(req);
       } catch (e) {
+        // Revoked or suspended after the request read it: refused as the request would be now.
+        if (e instanceof CertificateNotValid) throw refuse('credential_request_denied', 'the certificate is no longer valid');
         // Disabled after its token was checked: refused as its token would be now.
         if (!(e instanceof AccountNotActive)) throw e;
         const scheme = req.authorization.startsWith('DPoP') ? 'DPoP' : 'Bearer';

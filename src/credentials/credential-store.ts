@@ -85,6 +85,14 @@ export class AccountNotActive extends Error {
   }
 }
 
+/** The certificate a wallet copy was about to be recorded for is no longer valid (revoked or suspended meanwhile). */
+export class CertificateNotValid extends Error {
+  constructor() {
+    super('the certificate is no longer valid');
+    this.name = 'CertificateNotValid';
+  }
+}
+
 /** Attempts at a free random index before giving up: a list is closed half full, so each succeeds with odds of at least one half. */
 const INDEX_ATTEMPTS = 24;
 
@@ -104,13 +112,25 @@ export function credentialStore(db: Database, settings: { statusListSize: number
    * credentials in one transaction (src/oidc/sign-out.ts). On PostgreSQL the account row is read
    * FOR SHARE: an insert waits for a disable in flight, then sees it; one that got in first is
    * committed before the disable's revocation reads. On SQLite both are immediate transactions.
+   *
+   * A certificate's wallet copy is held to its certificate the same way: inserted and linked only
+   * while the certificate is valid, read FOR SHARE. Revoking or suspending a certificate updates
+   * its row and then turns the copies linked to it (src/credentials/certificates.ts), so a copy
+   * either is linked before they are collected, or sees the certificate changed and is refused;
+   * a link made after the commit would name a copy that nothing revokes.
    */
-  async function insertWhileActive(row: IssuedRow): Promise<void> {
+  async function insertWhileActive(row: IssuedRow, certificateId: string | undefined): Promise<void> {
+    const link = certificateId === undefined ? undefined : { credential_id: row.id, certificate_id: certificateId };
     if (sql.pg) {
       await db.transaction(async (trx) => {
         const account = (await trx('accounts').where({ id: row.account_id }).forShare().first('status')) as { status: string } | undefined;
         if (account?.status !== 'active') throw new AccountNotActive();
+        if (link) {
+          const certificate = (await trx('certificates').where({ id: link.certificate_id }).forShare().first('status')) as { status: string } | undefined;
+          if (certificate?.status !== 'valid') throw new CertificateNotValid();
+        }
         await trx('issued_credentials').insert(row);
+        if (link) await trx('certificate_credentials').insert(link);
       });
       return;
     }
@@ -121,7 +141,12 @@ export function credentialStore(db: Database, settings: { statusListSize: number
         .transaction(() => {
           const account = statement('select status from accounts where id = ?').get(row.account_id) as { status: string } | undefined;
           if (account?.status !== 'active') throw new AccountNotActive();
+          if (link) {
+            const certificate = statement('select status from certificates where id = ?').get(link.certificate_id) as { status: string } | undefined;
+            if (certificate?.status !== 'valid') throw new CertificateNotValid();
+          }
           statement(insert).run(...columns.map((c) => row[c as keyof IssuedRow]));
+          if (link) statement('insert into certificate_credentials (credential_id, certificate_id) values (?, ?)').run(link.credential_id, link.certificate_id);
         })
         .immediate(),
     );
@@ -143,10 +168,12 @@ export function credentialStore(db: Database, settings: { statusListSize: number
   return {
     /**
      * Records a credential about to be issued, with a free entry in an open status list; throws
-     * `AccountNotActive` once its account is disabled (or being disabled).
+     * `AccountNotActive` once its account is disabled (or being disabled). `bits: 2` puts it in a
+     * list that can also say "suspended". A certificate's copy names its `certificateId`: it is
+     * linked to it in the same transaction, and refused with `CertificateNotValid` once the
+     * certificate is revoked or suspended (or being so).
      */
-    /** `bits: 2` puts it in a list that can also say "suspended". */
-    async record(c: { accountId: string; type: string; clientId: string; holderJkt: string; issuedAt: number; expiresAt: number; bits?: 1 | 2 }): Promise<IssuedCredential> {
+    async record(c: { accountId: string; type: string; clientId: string; holderJkt: string; issuedAt: number; expiresAt: number; bits?: 1 | 2; certificateId?: string | undefined }): Promise<IssuedCredential> {
       const list = await openList(c.issuedAt, c.bits ?? 1);
       for (let attempt = 0; attempt < INDEX_ATTEMPTS; attempt++) {
         const row: IssuedRow = {
@@ -163,7 +190,7 @@ export function credentialStore(db: Database, settings: { statusListSize: number
           revoked_at: null,
         };
         try {
-          await insertWhileActive(row);
+          await insertWhileActive(row, c.certificateId);
         } catch (e) {
           if (uniqueViolation(e)) continue;
           throw e;

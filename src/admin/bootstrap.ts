@@ -101,6 +101,9 @@ export function adminBootstrap({ db, departments, assignments, accounts, audit }
     async operatorFor(identifier: string): Promise<Operator> {
       const account = (await accounts.findBySub(identifier)) ?? (await accounts.findByIdentifier(identifier));
       if (!account) throw new YihaoError('not_found', 'no account matches that --as identifier');
+      // Disabling an account leaves its roles in place (enabling gives them back), so the roles
+      // alone would let a disabled operator's name still file changes from a shell.
+      if (account.status !== 'active') throw new YihaoError('invalid_input', `that --as account is ${account.status}: only an active account may act as an operator`);
       const held = await assignments.forAccount(account.id);
       if (held.length === 0) throw new YihaoError('invalid_input', 'that --as account holds no operator role');
       return { accountId: account.id, sub: account.sub, name: account.name, assignments: held, channel: 'cli', shell: { ...shellUser(), host: hostname() } };

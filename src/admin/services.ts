@@ -56,7 +56,7 @@ export function createAdminServices(d: AdminServiceDeps) {
       store: clients,
       departments,
       guard,
-      live: liveClients({ Adapter: d.Adapter, provider: d.provider }),
+      live: liveClients({ Adapter: d.Adapter, provider: d.provider, recorded: clients }),
       secrets: d.clientSecrets,
       secretGrace: d.secretGrace,
     }),

@@ -1,22 +1,37 @@
 import type Provider from 'oidc-provider';
 import type { AdapterConstructor, AdapterPayload } from '../storage/oidc-adapter.js';
-import { isFapi2 } from './fapi2-profile.js';
+import type { ClientStore } from './client-store.js';
 
 /**
  * The oidc-provider Client store holds exactly the clients that may be used now. Publishing puts a
  * client's metadata there; unpublishing (suspension) removes it, so /auth, /token and every other
  * endpoint refuse the client as unknown until it is published again.
  */
-export function liveClients({ Adapter, provider }: { Adapter: AdapterConstructor; provider: () => Provider }) {
+export function liveClients({ Adapter, provider, recorded }: { Adapter: AdapterConstructor; provider: () => Provider; recorded: Pick<ClientStore, 'find'> }) {
   const store = new Adapter('Client');
+
+  /**
+   * The security profile a client was registered under, from its recorded settings: the provider's
+   * store holds only live clients, and a suspended one is not there, so judging by it let a change
+   * drafted during a suspension drop the profile. A client registered by the CLI before settings
+   * were recorded has them only in its live metadata. Undefined while a client is being created
+   * (new, or a draft never approved): its first settings choose the profile.
+   */
+  async function registeredProfile(clientId: string): Promise<{ profile: unknown } | undefined> {
+    const record = await recorded.find(clientId);
+    if (record?.settings) return { profile: record.settings.security_profile };
+    const live = await store.find(clientId);
+    return live ? { profile: live.security_profile } : undefined;
+  }
+
   return {
     /** oidc-provider's own validation of the metadata; the problem in its words, or undefined. */
     async problem(metadata: Record<string, unknown>): Promise<string | undefined> {
-      // Console settings cannot describe a FAPI 2.0 client (no keys, no profile): a change made
-      // there would publish it without the profile, so it is refused instead.
-      const live = typeof metadata.client_id === 'string' ? await store.find(metadata.client_id) : undefined;
-      if (isFapi2(live as { security_profile?: unknown } | undefined) && !isFapi2(metadata)) {
-        return 'this client is held to the FAPI 2.0 Security Profile, which console settings cannot express: a change here would take it out of the profile';
+      const registered = typeof metadata.client_id === 'string' ? await registeredProfile(metadata.client_id) : undefined;
+      if (registered && registered.profile !== metadata.security_profile) {
+        return registered.profile === undefined
+          ? 'security_profile is set at creation only: this client was registered without one; register a new client under the profile'
+          : `security_profile is set at creation only: this client is held to ${String(registered.profile)}, and a change must keep it`;
       }
       try {
         await provider().Client.validate(metadata as never);

@@ -280,6 +280,20 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
     expect((await clientsWithOpenChange()).includes(service.client_id)).toBe(false);
   });
 
+  it.skipIf(!enabled)('refuses to file a change in the name of a disabled operator (exit 2), and files nothing in that name', async () => {
+    const citizen = await h.citizen();
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: citizen.sub, role: 'dept-admin', departmentId: dept.province.id });
+    await ok(['account', 'disable', '--sub', citizen.sub, '--reason', 'fraud']);
+
+    // The role is still held (disabling does not revoke it), so only the account's status stops this.
+    for (const as of [citizen.sub, citizen.citizenId]) {
+      expectFailure(await yihao(['client', 'update', service.client_id, '--as', as, '--name', '冒名变更']), 2, /that --as account is disabled: only an active account may act as an operator/);
+    }
+    expect((await clientsWithOpenChange()).includes(service.client_id)).toBe(false);
+    const filed = (await h.yihao.stores.db('audit_events').where({ actor_id: citizen.sub }).whereLike('action', 'admin.client%').select('action')) as { action: string }[];
+    expect(filed).toEqual([]);
+  });
+
   const clientsWithOpenChange = async () =>
     ((await h.yihao.stores.db('client_changes').whereIn('status', ['draft', 'submitted']).select('client_id')) as { client_id: string }[]).map((r) => r.client_id);
 });

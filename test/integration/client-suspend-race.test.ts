@@ -57,7 +57,8 @@ describe.each(backends)('a client suspended while another action puts it live ($
    * `before[write]` runs once, just before the first such write to the provider's client store.
    */
   function racingClients(before: Partial<Record<'publish' | 'unpublish', () => Promise<void>>>) {
-    const live = liveClients({ Adapter: h.yihao.services.Adapter, provider: () => h.yihao.holder.current });
+    const { stores, guard } = h.yihao.admin.services;
+    const live = liveClients({ Adapter: h.yihao.services.Adapter, provider: () => h.yihao.holder.current, recorded: stores.clients });
     const once = async (write: 'publish' | 'unpublish') => {
       const step = before[write];
       delete before[write];
@@ -68,7 +69,6 @@ describe.each(backends)('a client suspended while another action puts it live ($
       publish: async (clientId, metadata) => (await once('publish'), live.publish(clientId, metadata)),
       unpublish: async (clientId) => (await once('unpublish'), live.unpublish(clientId)),
     };
-    const { stores, guard } = h.yihao.admin.services;
     return clientService({ store: stores.clients, departments: stores.departments, guard, live: seamed, secrets: h.yihao.services.clientSecrets, secretGrace: { defaultSeconds: 600, maxSeconds: 3600 } });
   }
 

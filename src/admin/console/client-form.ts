@@ -31,7 +31,7 @@ export function settingsFromForm(form: Record<string, string>, opts: { fixedPubl
   const allowed = CHANNELS.filter((c) => form[`channel_${c}`] === 'on');
   const grants = GRANTS.filter((g) => form[`grant_${g}`] === 'on');
   const creating = opts.base === undefined && opts.fixedPublic === undefined;
-  const { kind, public: wasPublic, application_type, subject_type, sector_identifier_uri } = opts.base ?? {};
+  const { kind, public: wasPublic, application_type, subject_type, sector_identifier_uri, security_profile } = opts.base ?? {};
   const jwks = jwksFrom(form.jwks);
   const optional = (name: string) => (form[name]?.trim() ? { [name]: form[name].trim() } : {});
   return {
@@ -39,6 +39,8 @@ export function settingsFromForm(form: Record<string, string>, opts: { fixedPubl
     ...(application_type ? { application_type } : {}),
     ...(subject_type ? { subject_type } : {}),
     ...(sector_identifier_uri ? { sector_identifier_uri } : {}),
+    // Fixed at registration and not on the form: a change that left it out would be refused.
+    ...(security_profile ? { security_profile } : {}),
     client_name: form.client_name ?? '',
     redirect_uris: lines(form.redirect_uris),
     post_logout_redirect_uris: lines(form.post_logout_redirect_uris),

@@ -13,6 +13,7 @@ import { ROLES } from '../roles.js';
 import { clientForm, formFromSettings, type ClientFormOptions } from './client-form.js';
 import { dashboardSection } from './dashboard-page.js';
 import { consoleLayout, type PageFrame } from './layout.js';
+import { jwkThumbprint } from './jwk-thumbprint.js';
 import { SERVICE_TIME_ZONE, zonedTime } from '../../http/zoned-time.js';
 import { auditActionLabel } from '../../audit/index.js';
 
@@ -39,10 +40,36 @@ function shown(f: PageFrame, field: string, v: unknown): SafeHtml | string {
   if (field === 'allowed_channels') return (v as string[]).map((c) => t.channels[c] ?? c).join('、');
   if (field === 'grant_types') return (v as string[]).map((g) => t.grantTypes[g] ?? g).join('、');
   if (field === 'kind') return t.kinds[String(v)] ?? String(v);
-  // Keys are long: say which (by kid) rather than print them.
-  if (field === 'jwks') return ((v as { keys?: { kid?: unknown }[] }).keys ?? []).map((k, i) => (typeof k.kid === 'string' ? k.kid : `#${i + 1}`)).join('、');
+  if (field === 'jwks') return keysShown(f, v);
   if (Array.isArray(v)) return html`${v.map((x, i) => html`${i ? html`<br>` : ''}${String(x)}`)}`;
   return String(v);
+}
+
+/** Each key of a JWK Set: its name (its `kid`, else its place in the set) and its thumbprint. */
+function keysIn(jwks: unknown): { name: string; thumbprint: string }[] {
+  const keys = (jwks as { keys?: unknown } | null)?.keys;
+  return (Array.isArray(keys) ? keys : []).map((k: unknown, i) => {
+    const jwk = (k !== null && typeof k === 'object' ? k : {}) as Record<string, unknown>;
+    return { name: typeof jwk.kid === 'string' ? jwk.kid : `#${i + 1}`, thumbprint: jwkThumbprint(jwk) };
+  });
+}
+
+/**
+ * Keys are long, so they are shown by name, but a `kid` is only a label that whoever drafts the
+ * change chooses: under an unchanged one a key of their own would read as no change at all. So
+ * each key comes with its thumbprint, and, given the keys `before` a change, a name that now
+ * stands for other key material is flagged.
+ */
+function keysShown(f: PageFrame, jwks: unknown, before?: unknown): SafeHtml | string {
+  const keys = keysIn(jwks);
+  if (keys.length === 0) return f.t.none;
+  const earlier = new Map(keysIn(before).map((k) => [k.name, k.thumbprint]));
+  return html`${keys.map((k, i) => {
+    const was = earlier.get(k.name);
+    return html`${i ? html`<br>` : ''}<span data-key>${k.name} <span class="hint">${f.t.thumbprint}</span> <code class="id" data-thumbprint>${k.thumbprint}</code>${
+      was !== undefined && was !== k.thumbprint ? html` <strong class="tag danger" data-key-replaced>${f.t.keyReplaced}</strong>` : ''
+    }</span>`;
+  })}`;
 }
 
 /** The badge and warning for settings that need national review (first-party, full ID release). */
@@ -73,7 +100,7 @@ function diffTable(f: PageFrame, diff: Diff): SafeHtml {
   return html`<table data-diff><caption>${t.diffCaption}</caption>
 <thead><tr><th scope="col">${t.field}</th><th scope="col">${t.before}</th><th scope="col">${t.after}</th></tr></thead>
 <tbody>${diff.map(
-    (d) => html`<tr data-field="${d.field}"><th scope="row">${t.fields[d.field] ?? d.field}</th><td><del>${shown(f, d.field, d.before)}</del></td><td><ins>${shown(f, d.field, d.after)}</ins></td></tr>`,
+    (d) => html`<tr data-field="${d.field}"><th scope="row">${t.fields[d.field] ?? d.field}</th><td><del>${shown(f, d.field, d.before)}</del></td><td><ins>${d.field === 'jwks' ? keysShown(f, d.after, d.before) : shown(f, d.field, d.after)}</ins></td></tr>`,
   )}</tbody></table>`;
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../storage/database.js';
 import type { Assignment, Role } from './roles.js';
+import { possibleId } from './validate.js';
 
 export interface AssignmentRecord extends Assignment {
   accountId: string;
@@ -41,6 +42,7 @@ export function assignmentStore(db: Database) {
       return id;
     },
     async find(id: string): Promise<AssignmentRecord | undefined> {
+      if (!possibleId(id)) return undefined;
       const row = (await joined().where('r.id', id).first()) as Row | undefined;
       return row && toRecord(row);
     },

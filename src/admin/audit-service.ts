@@ -4,14 +4,15 @@ import type { ClientStore } from '../clients/index.js';
 import type { DepartmentStore } from './departments.js';
 import type { Guard } from './guard.js';
 import { isRootPath, type Operator } from './roles.js';
+import { oneLine } from './validate.js';
 
 const time = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
 
 export const auditQueryInput = z
   .object({
-    actor: z.string().max(128).optional(),
-    subject: z.string().max(64).optional(),
-    client_id: z.string().max(128).optional(),
+    actor: oneLine().max(128).optional(),
+    subject: oneLine().max(64).optional(),
+    client_id: oneLine().max(128).optional(),
     action: z.string().regex(/^[a-z_.]{1,64}$/, 'must be an action name, or a prefix ending in "."').optional(),
     from: time.optional(),
     to: time.optional(),

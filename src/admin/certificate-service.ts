@@ -26,7 +26,7 @@ import type { Guard, Target } from './guard.js';
 import type { AdminAction } from '../audit/index.js';
 import { offsetOf, paging, type Page } from './paging.js';
 import type { Operator } from './roles.js';
-import { parseInput } from './validate.js';
+import { oneLine, parseInput } from './validate.js';
 
 export { certificateTypeChange, certificateTypeInput };
 
@@ -48,10 +48,10 @@ export const certificatePushInput = z
   })
   .strict();
 
-export const certificateListQuery = z.object({ type: z.string().min(1).max(40).optional(), ...paging }).strict();
+export const certificateListQuery = z.object({ type: oneLine().min(1).max(40).optional(), ...paging }).strict();
 export const CERTIFICATE_STATUSES = ['valid', 'suspended', 'revoked'] as const satisfies readonly CertificateStatus[];
 /** An operator's list of a department's certificates: by type and status. */
-export const operatorCertificateQuery = z.object({ type: z.string().min(1).max(40).optional(), status: z.enum(CERTIFICATE_STATUSES).optional(), ...paging }).strict();
+export const operatorCertificateQuery = z.object({ type: oneLine().min(1).max(40).optional(), status: z.enum(CERTIFICATE_STATUSES).optional(), ...paging }).strict();
 
 /** A certificate as an operator lists it: with the citizen's ID number masked, never whole, and never the claims. */
 export type ListedCertificate = Certificate & { citizenIdMasked: string | undefined };
@@ -215,8 +215,10 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       return { ...found!, citizenIdMasked: account && maskCitizenId(account.citizenId()) };
     },
 
-    async listForOperator(op: Operator, departmentId: string, query: z.output<typeof operatorCertificateQuery>): Promise<Page<ListedCertificate>> {
+    async listForOperator(op: Operator, departmentId: string, filter: z.input<typeof operatorCertificateQuery>): Promise<Page<ListedCertificate>> {
       const dept = await d.guard.require(op, 'certificate.revoke', 'certificate.list', await d.departments.find(departmentId));
+      // The console hands its filter over unparsed.
+      const query = parseInput(operatorCertificateQuery, filter);
       const { items, total } = await store.listByDepartment([dept.id], { offset: offsetOf(query), limit: query.per_page, typeId: query.type, status: query.status });
       const accounts = new Map((await d.accounts.findByIds(items.map((c) => c.accountId))).map((a) => [a.id, a]));
       const listed = items.map((c) => {

@@ -15,17 +15,22 @@ import {
   type ClientSettings,
   type ClientStore,
   type LiveClients,
+  CHANGE_STATUSES,
+  CLIENT_STATUSES,
   secretGrace,
 } from '../clients/index.js';
 import { AdminError } from './admin-error.js';
 import type { DepartmentStore } from './departments.js';
 import type { Guard, Target } from './guard.js';
-import { offsetOf, type Page } from './paging.js';
+import { listQuery, offsetOf, paging, type Page } from './paging.js';
 import type { Operator } from './roles.js';
 import { isNationalSuperAdmin, needsNationalReview, tookPart, withParticipant } from './review-rules.js';
-import { parseInput } from './validate.js';
+import { oneLine, parseInput, possibleId } from './validate.js';
 
 export const newClientInput = z.object({ department_id: z.string().min(1, 'is required').max(32), settings: clientSettings }).strict();
+// The console hands its own queries over unparsed: the service parses them, whoever calls it.
+export const clientListQuery = listQuery.extend({ status: z.enum(CLIENT_STATUSES).optional() });
+export const changeListQuery = z.object({ status: z.enum(CHANGE_STATUSES).optional(), client_id: oneLine().max(128).optional(), ...paging }).strict();
 export const rotationInput = z.object({ grace_seconds: z.number().int().min(0, 'must be 0 or more').optional() }).strict();
 const REVISION_REQUIRED = 'is required: the revision of the change you reviewed';
 /**
@@ -79,13 +84,15 @@ export function clientService(d: ClientServiceDeps) {
 
   /** The client, if it exists and `op` holds `permission` over its department; 404 otherwise. */
   async function owned(op: Operator, permission: 'client.read' | 'client.write' | 'client.review', operation: string, clientId: string): Promise<ClientRecord> {
-    const client = await store.find(clientId);
-    await guard.require(op, permission, operation, client && (await departments.find(client.departmentId)), { clientId });
+    // An id no client can have is worth neither a query nor a place in the log's client_id.
+    const possible = possibleId(clientId);
+    const client = possible ? await store.find(clientId) : undefined;
+    await guard.require(op, permission, operation, client && (await departments.find(client.departmentId)), possible ? { clientId } : {});
     return client!;
   }
 
   async function ownedChange(op: Operator, permission: 'client.read' | 'client.write' | 'client.review', operation: string, changeId: string) {
-    const change = await store.findChange(changeId);
+    const change = possibleId(changeId) ? await store.findChange(changeId) : undefined;
     await guard.require(op, permission, operation, change && (await departments.find(change.departmentId)), { clientId: change?.clientId });
     return { change: change!, client: (await store.find(change!.clientId))! };
   }
@@ -221,8 +228,9 @@ export function clientService(d: ClientServiceDeps) {
   }
 
   return {
-    async list(op: Operator, q: { q?: string | undefined; status?: string | undefined; page: number; per_page: number }): Promise<Page<ClientRecord>> {
+    async list(op: Operator, query: { q?: string | undefined; status?: string | undefined; page: number; per_page: number }): Promise<Page<ClientRecord>> {
       const scopes = await guard.scopes(op, 'client.read', 'client.list');
+      const q = parseInput(clientListQuery, query);
       const depts = await departments.within(scopes);
       const { items, total } = await store.list({ departmentIds: depts.items.map((x) => x.id), q: q.q, status: q.status, offset: offsetOf(q), limit: q.per_page });
       return { items, total, page: q.page, per_page: q.per_page };
@@ -319,8 +327,9 @@ export function clientService(d: ClientServiceDeps) {
       return { ...change, client, diff: settingsDiff(change.status === 'approved' ? undefined : client.settings, change.proposed) };
     },
 
-    async listChanges(op: Operator, q: { status?: string | undefined; client_id?: string | undefined; page: number; per_page: number }): Promise<Page<ClientChange>> {
+    async listChanges(op: Operator, query: { status?: string | undefined; client_id?: string | undefined; page: number; per_page: number }): Promise<Page<ClientChange>> {
       const scopes = await guard.scopes(op, 'client.read', 'client_change.list');
+      const q = parseInput(changeListQuery, query);
       const depts = await departments.within(scopes);
       const { items, total } = await store.listChanges({ departmentIds: depts.items.map((x) => x.id), status: q.status, clientId: q.client_id, offset: offsetOf(q), limit: q.per_page });
       return { items, total, page: q.page, per_page: q.per_page };
@@ -438,7 +447,7 @@ export function clientService(d: ClientServiceDeps) {
     system: {
       /** The client, or not_found naming what to do. */
       async find(clientId: string): Promise<ClientRecord> {
-        const client = /^[\x21-\x7E]{1,128}$/.test(clientId) ? await store.find(clientId) : undefined;
+        const client = possibleId(clientId) ? await store.find(clientId) : undefined;
         if (!client) throw new AdminError('not_found', "no client has that id ('yihao client list' lists them)");
         return client;
       },

@@ -3,13 +3,14 @@ import { AdminError } from './admin-error.js';
 import type { Database } from '../storage/database.js';
 import { departmentInput, departmentStore, placementProblem, type Department, type DepartmentInput, type DepartmentStore } from './departments.js';
 import type { Guard } from './guard.js';
-import { offsetOf, type Page } from './paging.js';
+import { listQuery, offsetOf, type ListQuery, type Page } from './paging.js';
 import type { Operator } from './roles.js';
 
 export function departmentService({ departments, guard, db }: { departments: DepartmentStore; guard: Guard; db: Database }) {
   return {
-    async list(op: Operator, q: { q?: string | undefined; page: number; per_page: number }): Promise<Page<Department>> {
+    async list(op: Operator, query: ListQuery): Promise<Page<Department>> {
       const scopes = await guard.scopes(op, 'department.read', 'department.list');
+      const q = parseInput(listQuery, query);
       const { items, total } = await departments.within(scopes, { q: q.q, offset: offsetOf(q), limit: q.per_page });
       return { items, total, page: q.page, per_page: q.per_page };
     },

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Database } from '../storage/database.js';
+import { oneLine, possibleId } from './validate.js';
 
 export const LEVELS = ['national', 'province', 'city', 'district'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -17,7 +18,7 @@ export interface Department {
 
 export const departmentInput = z
   .object({
-    name: z.string().trim().min(1, 'is required').max(128, 'is longer than 128 characters'),
+    name: oneLine().trim().min(1, 'is required').max(128, 'is longer than 128 characters'),
     level: z.enum(LEVELS, { message: `must be one of ${LEVELS.join(', ')}` }),
     parent_id: z.string().max(32).optional(),
   })
@@ -61,6 +62,7 @@ export function departmentStore(db: Database) {
       return d;
     },
     async find(id: string): Promise<Department | undefined> {
+      if (!possibleId(id)) return undefined;
       const row = (await db('departments').where({ id }).first()) as Row | undefined;
       return row && toDepartment(row);
     },

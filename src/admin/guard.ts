@@ -53,7 +53,8 @@ export function createGuard(audit: AuditLog) {
     await audit.append({ action, actorType: 'system', actorId: 'cli', accountId: target.accountId, clientId: target.clientId, departmentId: target.departmentId, details: { ...details, via: 'cli' } }, { trx });
   }
 
-  async function deny(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, operation: string, reason: DenyReason, target: Target = {}): Promise<never> {
+  /** `message`: what to do instead, where the reason's own words would leave the operator stuck. */
+  async function deny(op: Pick<Operator, 'sub' | 'ip' | 'requestId'>, operation: string, reason: DenyReason, target: Target = {}, message?: string): Promise<never> {
     await record(op, 'admin.denied', target, { operation, reason });
     if (reason === 'scope' || reason === 'not_found') throw notFound(operation.split('.')[0] ?? 'resource');
     const messages: Record<string, string> = {
@@ -67,7 +68,7 @@ export function createGuard(audit: AuditLog) {
       self_account: 'operators cannot disable or enable their own account',
       csrf: 'the form did not come from this console session; reload the page and try again',
     };
-    throw new AdminError('forbidden', messages[reason] ?? 'not allowed');
+    throw new AdminError('forbidden', message ?? messages[reason] ?? 'not allowed');
   }
 
   return {

@@ -463,7 +463,9 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     const granted = await ops.superP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id });
     expect(granted).toMatchObject({ status: 201, body: { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id } });
     expect((await ops.superP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'reviewer', department_id: dept.c1.id })).status).toBe(409);
-    expect((await ops.adminP1.api('POST', '/role-assignments', { identifier: newcomer.citizenId, role: 'auditor', department_id: dept.c1.id })).status).toBe(201);
+    // Naming the account by ID number is a lookup: a national super-admin's, not a dept-admin's.
+    expect((await ops.adminP1.api('POST', '/role-assignments', { identifier: newcomer.citizenId, role: 'auditor', department_id: dept.c1.id })).status).toBe(403);
+    expect((await ops.superN.api('POST', '/role-assignments', { identifier: newcomer.citizenId, role: 'auditor', department_id: dept.c1.id })).status).toBe(201);
     expect((await ops.adminP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'super-admin', department_id: dept.c1.id })).status).toBe(403);
     expect((await ops.adminP1.api('POST', '/role-assignments', { sub: ops.adminP1.sub, role: 'reviewer', department_id: dept.p1.id })).status).toBe(403);
     expect((await ops.superP1.api('POST', '/role-assignments', { sub: newcomer.sub, role: 'super-admin', department_id: dept.c1.id })).status).toBe(201);

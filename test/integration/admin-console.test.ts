@@ -123,6 +123,23 @@ describe('admin console over HTTP', () => {
     expect((await h.yihao.admin.services.stores.clients.findChange(changeId))!.status).toBe('submitted');
   });
 
+  it('grants a role to an operator named by sub; a department admin who types an ID number is told to name the account by sub, and nothing is looked up', async () => {
+    const colleague = await h.citizen({ name: '陈审计' });
+    const page = await get('/admin/operators');
+    const csrf = formField(page.html, 'csrf')!;
+    const bySub = await post('/admin/operators', { csrf, identifier: colleague.sub, role: 'auditor', department_id: p1.id });
+    expect(bySub.status).toBe(303);
+    const account = (await h.yihao.accounts.findBySub(colleague.sub))!;
+    expect(await h.yihao.admin.services.stores.assignments.forAccount(account.id)).toEqual([expect.objectContaining({ role: 'auditor', departmentId: p1.id })]);
+
+    const other = await h.citizen({ name: '林路人' });
+    const byNumber = await post('/admin/operators', { csrf, identifier: other.citizenId, role: 'auditor', department_id: p1.id });
+    expect(byNumber.status).toBe(403);
+    expect(byNumber.html).toContain('请填写对方的 sub');
+    expect(byNumber.html).not.toContain(other.citizenId);
+    expect(byNumber.html).not.toContain(other.sub);
+  });
+
   it('edits a draft change from the app page, and keeps a public app public', async () => {
     const made = await adminP1.api('POST', '/clients', { department_id: p1.id, settings: { client_name: '掌上办事', redirect_uris: [REDIRECT], public: true } });
     const page = await get(`/admin/clients/${made.body.client.client_id}`);

@@ -1,14 +1,14 @@
-import { z } from 'zod';
-import { CHANGE_STATUSES, CLIENT_STATUSES, clientSettings } from '../../clients/index.js';
+import type { z } from 'zod';
+import { clientSettings } from '../../clients/index.js';
 import { auditQueryInput } from '../audit-service.js';
-import { newClientInput, reviewInput, rotationInput, suspensionInput } from '../client-service.js';
+import { changeListQuery, clientListQuery, newClientInput, reviewInput, rotationInput, suspensionInput } from '../client-service.js';
 import { departmentInput } from '../departments.js';
-import { assignmentInput } from '../operator-service.js';
+import { assignmentInput, operatorListQuery } from '../operator-service.js';
 import { revocationInput } from '../credential-service.js';
 import { accountLookupInput, disableInput, enableInput, enableRequestQuery, enableReviewInput } from '../account-status-service.js';
 import { certificateListQuery, certificatePushInput, certificateRevocationInput, certificateTypeChange, certificateTypeInput, operatorCertificateQuery } from '../certificate-service.js';
 import type { DepartmentSystem } from '../department-system-auth.js';
-import { paging } from '../paging.js';
+import { listQuery } from '../paging.js';
 import type { AdminServices } from '../services.js';
 import type { Operator } from '../roles.js';
 import * as s from './schemas.js';
@@ -45,8 +45,6 @@ const as = <T>(v: unknown) => v as T;
 const op = (o: Operator | undefined) => o!;
 const sys = (s: DepartmentSystem | undefined) => s!;
 
-const listQuery = z.object({ q: z.string().max(128).optional(), ...paging }).strict();
-
 /** Every endpoint of the admin API. The router registers exactly these; the OpenAPI document describes exactly these. */
 export const apiRoutes: readonly ApiRoute[] = [
   {
@@ -79,7 +77,7 @@ export const apiRoutes: readonly ApiRoute[] = [
   },
   {
     method: 'get', path: '/operators', operationId: 'listOperators', summary: 'Operators holding roles in your subtrees', tag: 'operators', roles: 'super-admin, dept-admin',
-    query: listQuery.extend({ department_id: z.string().max(32).optional() }), status: 200, response: s.pageOf(s.operatorBody, 'OperatorPage'),
+    query: operatorListQuery, status: 200, response: s.pageOf(s.operatorBody, 'OperatorPage'),
     handler: async (o, r, sv) => sv.operators.list(op(o), as(r.query)),
   },
   {
@@ -94,7 +92,7 @@ export const apiRoutes: readonly ApiRoute[] = [
   },
   {
     method: 'get', path: '/clients', operationId: 'listClients', summary: 'Clients of your subtrees', tag: 'clients', roles: 'super-admin, dept-admin, reviewer',
-    query: listQuery.extend({ status: z.enum(CLIENT_STATUSES).optional() }), status: 200, response: s.pageOf(s.clientBody, 'ClientPage'),
+    query: clientListQuery, status: 200, response: s.pageOf(s.clientBody, 'ClientPage'),
     handler: async (o, r, sv) => {
       const page = await sv.clients.list(op(o), as(r.query));
       return { ...page, items: page.items.map(s.toClient) };
@@ -141,7 +139,7 @@ export const apiRoutes: readonly ApiRoute[] = [
   },
   {
     method: 'get', path: '/client-changes', operationId: 'listClientChanges', summary: 'Client changes in your subtrees', tag: 'client changes', roles: 'super-admin, dept-admin, reviewer',
-    query: z.object({ status: z.enum(CHANGE_STATUSES).optional(), client_id: z.string().max(128).optional(), ...paging }).strict(),
+    query: changeListQuery,
     status: 200, response: s.pageOf(s.changeBody, 'ClientChangePage'),
     handler: async (o, r, sv) => {
       const page = await sv.clients.listChanges(op(o), as(r.query));

@@ -6,6 +6,8 @@ import { htmlPage } from '../../http/html-page.js';
 import { SERVICE_TIME_ZONE, zonedTime } from '../../http/zoned-time.js';
 import type { CsrfTokens } from '../../http/csrf.js';
 import { isYihaoError } from '../../errors.js';
+import { looksLikePhone } from '../../accounts/index.js';
+import { isCitizenIdShaped } from '../../identity/index.js';
 import { AdminError, isAdminError } from '../admin-error.js';
 import { auditQueryInput } from '../audit-service.js';
 import type { OperatorAuth } from '../operator-auth.js';
@@ -342,11 +344,16 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
   router.get('/admin/operators', pageRoute('operators', async (ctx, v) => operatorsView(ctx, v, { errors: {}, values: {} })));
   router.post('/admin/operators', pageRoute('operators', async (ctx, v, form) => {
     try {
-      await d.services.operators.assign(v.op, { identifier: form.identifier?.trim() ?? '', role: form.role as never, department_id: form.department_id ?? '' });
+      // One field takes both: a number is a lookup of a citizen (national super-admins and reviewers
+      // only, operator-service.ts), anything else is the operator's sub, which they can tell anyone.
+      const named = form.identifier?.trim() ?? '';
+      const who = isCitizenIdShaped(named) || looksLikePhone(named) ? { identifier: named } : { sub: named };
+      await d.services.operators.assign(v.op, { ...who, role: form.role as never, department_id: form.department_id ?? '' });
       done(ctx, '/admin/operators', 'granted');
     } catch (e) {
-      if (!isAdminError(e) || (e.code !== 'invalid_input' && !(e.code === 'not_found' && e.fields) && e.code !== 'conflict')) throw e;
-      const errors = e.fields ? fieldErrors(v.frame.locale, e) : { _: localised(v.frame.locale, e.message) };
+      if (!isAdminError(e) || (e.code !== 'invalid_input' && !(e.code === 'not_found' && e.fields) && e.code !== 'conflict' && e.code !== 'forbidden')) throw e;
+      const fields = e.fields && Object.fromEntries(Object.entries(e.fields).map(([k, m]) => [k === 'sub' ? 'identifier' : k, m]));
+      const errors = fields ? fieldErrors(v.frame.locale, new AdminError(e.code, e.message, fields)) : { _: localised(v.frame.locale, e.message) };
       // The identifier (perhaps a citizen ID number) is not echoed back into the page.
       await operatorsView(ctx, v, { errors, values: { role: form.role ?? '', department_id: form.department_id ?? '' } }, e.status);
     }

@@ -59,7 +59,30 @@ export type Refusal =
   | 'upstream_login_predates_sign_out'
   /** ... and asked with `prompt=login`, it still answered with that older login. */
   | 'upstream_login_stale'
+  /**
+   * The upstream did not say when the citizen logged in (no `auth_time`), where that decides: the
+   * account was signed out everywhere, or the app wants a recent login. It is asked to authenticate again.
+   */
+  | 'upstream_login_time_unknown'
+  /** ... and asked with `prompt=login` and `max_age`, it still did not say. */
+  | 'upstream_login_time_unstated'
+  /** Its login is older than the app's `max_age`, which the upstream was given. */
+  | 'upstream_login_too_old'
   | LinkRefusal;
+
+/** Refusals that send the browser back to the upstream once, asked to authenticate afresh. */
+export const asksAfresh = (reason: Refusal): boolean => reason === 'upstream_login_predates_sign_out' || reason === 'upstream_login_time_unknown';
+
+/**
+ * openid-client's refusal of the ID token's `auth_time`, which it requires and checks only when
+ * given the `max_age` the upstream was sent: missing, or older than that.
+ */
+function authTimeRefusal(e: unknown): 'missing' | 'too_old' | undefined {
+  const { code, cause } = e as { code?: unknown; cause?: { message?: unknown; cause?: { claim?: unknown; claims?: Record<string, unknown> } } };
+  if (code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' && cause?.cause?.claim === 'auth_time') return 'too_old';
+  if (code === 'OAUTH_INVALID_RESPONSE' && cause?.cause?.claims?.auth_time === undefined && String(cause?.message).includes('"auth_time"')) return 'missing';
+  return undefined;
+}
 
 export type SignInOutcome =
   | { ok: true; upstream: string; authentication: FederatedAuthentication; how: 'returning' | 'linked' | 'created' }
@@ -99,6 +122,14 @@ const claimString = (claims: Record<string, unknown>, name: string): string | un
   return typeof v === 'string' && v.trim() ? v.trim() : undefined;
 };
 
+/**
+ * The mobile number, only where the upstream says it verified that number: `<phone claim>_verified`
+ * is true (`phone_number_verified` for the standard claim). A profile field that anyone can edit at
+ * the upstream must not bind someone else's number to a new account.
+ */
+const verifiedPhone = (upstream: Upstream, claims: Record<string, unknown>): string | undefined =>
+  claims[`${upstream.phoneClaim}_verified`] === true ? claimString(claims, upstream.phoneClaim) : undefined;
+
 export interface FederatedSignInDeps {
   upstreams: UpstreamStore;
   clients: UpstreamClients;
@@ -113,7 +144,10 @@ export interface FederatedSignInDeps {
   registryCheck: boolean;
   /** Yihao's fixed callback, registered at every upstream as the redirect URI. */
   callbackUrl: string;
-  /** How long an upstream session id is remembered, for its back-channel logout. */
+  /**
+   * How long a Yihao session lives: how long an upstream session id is remembered (for its
+   * back-channel logout), and how old an upstream login of unknown time is taken to be.
+   */
   sessionTtlSeconds: number;
   logger: Pick<Logger, 'warn'>;
 }
@@ -181,8 +215,10 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
         code_challenge_method: 'S256',
         ...(acrValues.length ? { acr_values: acrValues.join(' ') } : {}),
         // What the app asked of Yihao about the sign-in's freshness, the upstream must honour too.
+        // prompt=login alone does not oblige the upstream to say when the citizen logged in; max_age
+        // does (OpenID Connect Core 1.0, section 2), and 0 asks for a login just now, as prompt=login does.
         ...(it.freshLogin ? { prompt: 'login' } : {}),
-        ...(it.maxAge !== undefined ? { max_age: String(it.maxAge) } : {}),
+        ...(it.maxAge !== undefined || it.freshLogin ? { max_age: String(it.maxAge ?? 0) } : {}),
         // The citizen chose a language at the app; the upstream's pages should speak it too.
         ...(uiLocales ? { ui_locales: uiLocales } : {}),
       };
@@ -199,7 +235,16 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       const browserValue = random();
       await flows.savePending(
         state,
-        { upstream: upstream.name, interactionUid: it.uid, clientId: it.clientId, nonce, codeVerifier, browserBinding: sha256(browserValue).toString('base64url'), ...(it.freshLogin ? { freshLogin: true } : {}) },
+        {
+          upstream: upstream.name,
+          interactionUid: it.uid,
+          clientId: it.clientId,
+          nonce,
+          codeVerifier,
+          browserBinding: sha256(browserValue).toString('base64url'),
+          ...(it.freshLogin ? { freshLogin: true } : {}),
+          ...(it.maxAge !== undefined ? { maxAge: it.maxAge } : {}),
+        },
         Math.max(1, it.ttlSeconds),
       );
       return { url, browserValue };
@@ -227,7 +272,10 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       if (upstream?.status !== 'active') return done(await refuse(pending.upstream, 'upstream_disabled', at));
       if (currentUrl.searchParams.has('error')) return done(await refuse(upstream.name, 'upstream_error', at));
 
+      // Asked afresh already, an upstream that still does not say when the citizen logged in is refused.
+      const timeUnknown: Refusal = pending.freshLogin ? 'upstream_login_time_unstated' : 'upstream_login_time_unknown';
       let claims: Record<string, unknown>;
+      let authTime: unknown;
       let hintToken: string | undefined;
       try {
         const config = await clients.configuration(upstream);
@@ -236,8 +284,12 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
           expectedState: state,
           expectedNonce: pending.nonce,
           idTokenExpected: true,
+          // The app's max_age went to the upstream: the ID token must then say when, and be within it.
+          ...(pending.maxAge !== undefined ? { maxAge: pending.maxAge } : {}),
         });
         const idToken = tokens.claims()!;
+        // From the ID token alone: the login's time is the upstream's signed statement, not a userinfo field.
+        authTime = idToken.auth_time;
         if (upstream.signOutUpstream && fitForHint(upstream, idToken)) hintToken = tokens.id_token;
         claims = { ...idToken };
         // Providers often put profile claims in userinfo only; the ID token's own claims win.
@@ -245,12 +297,21 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
           claims = { ...(await oidc.fetchUserInfo(config, tokens.access_token, idToken.sub)), ...idToken };
         }
       } catch (e) {
+        const refusedTime = authTimeRefusal(e);
+        if (refusedTime) return done(await refuse(upstream.name, refusedTime === 'missing' ? timeUnknown : 'upstream_login_too_old', at));
         const unavailable = e instanceof UpstreamUnavailableError || unavailableReason(e) !== undefined;
         // For the operator connecting an upstream: openid-client says what did not fit (an alg, the
         // iss, the nonce). Its message and code only: never the tokens or claims it may hold.
         const { message, code } = e as { message?: string; code?: string };
         deps.logger.warn({ event: 'federation.callback_failed', upstream: upstream.name, code, error: String(message).slice(0, 200) }, 'sign-in through an upstream failed');
         return done(await refuse(upstream.name, unavailable ? 'upstream_unavailable' : 'token_invalid', at));
+      }
+
+      const now = Math.floor(Date.now() / 1000);
+      const statedAt = typeof authTime === 'number' ? Math.min(authTime, now) : undefined;
+      // The app wanted a login made just now (prompt=login): one of unknown time cannot be it.
+      if (statedAt === undefined && pending.freshLogin) {
+        return done(await refuse(upstream.name, timeUnknown, at, (await links.accountFor(upstream.issuer, String(claims.sub)))?.sub));
       }
 
       const asserted = citizenIdOf(upstream, claims);
@@ -261,7 +322,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       if (registryProblem) return done(await refuse(upstream.name, registryProblem, at));
 
       const sub = String(claims.sub);
-      const assertion = { upstream: upstream.name, issuer: upstream.issuer, sub, citizenId, name, phone: claimString(claims, upstream.phoneClaim) };
+      const assertion = { upstream: upstream.name, issuer: upstream.issuer, sub, citizenId, name, phone: verifiedPhone(upstream, claims) };
       const linked = await links.link(assertion, (trx, { account, how }) =>
         audit.append(
           { action: 'federation.linked', actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', details: { upstream: upstream.name, created: how === 'created' }, ...at },
@@ -270,14 +331,18 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       );
       if (!linked.ok) return done(await refuse(upstream.name, linked.reason, at, linked.accountSub));
       const sid = typeof claims.sid === 'string' ? claims.sid : undefined;
-      const now = Math.floor(Date.now() / 1000);
-      const loginAt = typeof claims.auth_time === 'number' && claims.auth_time <= now ? claims.auth_time : now;
-      // The upstream's single sign-on predates the account's sign-out everywhere, which honours no
-      // older login (oidc/signed-out-since.ts): the upstream must authenticate the citizen again.
+      // A sign-out everywhere honours no older login (oidc/signed-out-since.ts): an upstream single
+      // sign-on from before it, or of unknown time, must authenticate the citizen again.
       const notBefore = await deps.notBeforeOf(linked.account.sub);
-      if (notBefore !== undefined && loginAt < notBefore) {
-        return done(await refuse(upstream.name, pending.freshLogin ? 'upstream_login_stale' : 'upstream_login_predates_sign_out', at, linked.account.sub));
+      if (notBefore !== undefined) {
+        if (statedAt === undefined) return done(await refuse(upstream.name, timeUnknown, at, linked.account.sub));
+        if (statedAt < notBefore) return done(await refuse(upstream.name, pending.freshLogin ? 'upstream_login_stale' : 'upstream_login_predates_sign_out', at, linked.account.sub));
       }
+      // Nothing here needed to know when, so the sign-in goes ahead; but an unknown time is not "now":
+      // it is taken to be as old as the oldest login a Yihao session can carry, so that whatever needs
+      // a recent login (an app's max_age, the portal's sensitive changes, a device key's enrolment)
+      // asks for one afresh, which this upstream must then date.
+      const loginAt = statedAt ?? now - deps.sessionTtlSeconds;
       if (sid) await flows.recordSession(upstream.name, sid, linked.account.id, deps.sessionTtlSeconds);
       const authentication: FederatedAuthentication = {
         accountId: linked.account.sub,

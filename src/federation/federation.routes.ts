@@ -5,7 +5,7 @@ import { readForm } from '../http/form-body.js';
 import { completeLogin, fail, loadInteraction, refuseUnreachableLevel, rememberAddress, renderLogin, type InteractionDeps, type LoadedInteraction, type Locale } from '../interactions/index.js';
 import { requestedAcr } from '../oidc/acr-policy.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
-import type { FederatedSignIn, SignInOutcome } from './federated-sign-in.js';
+import { asksAfresh, type FederatedSignIn, type SignInOutcome } from './federated-sign-in.js';
 import { federationMessages, refusalText } from './messages.js';
 import { UpstreamUnavailableError } from './upstream-clients.js';
 import type { UpstreamStore } from './upstream-store.js';
@@ -126,8 +126,9 @@ export function federationRouter(deps: FederationRouteDeps): Router {
     }
     if (!outcome.ok) {
       const upstream = await deps.upstreams.find(outcome.upstream);
-      // Its single sign-on predates the account's sign-out everywhere: back to it, to sign in afresh.
-      if (outcome.reason === 'upstream_login_predates_sign_out' && upstream?.status === 'active') return toUpstream(ctx, it, upstream, true);
+      // Its single sign-on predates the account's sign-out everywhere, or its time is unknown where it
+      // matters: back to it, to sign in afresh.
+      if (asksAfresh(outcome.reason) && upstream?.status === 'active') return toUpstream(ctx, it, upstream, true);
       ctx.status = outcome.reason === 'upstream_unavailable' || outcome.reason === 'registry_unavailable' ? 503 : 403;
       return renderLogin(ctx, it, { error: refusalText(it.locale, outcome.reason, upstream ? label(upstream, it) : outcome.upstream) });
     }

@@ -21,6 +21,8 @@ export interface PendingLogin {
   browserBinding: string;
   /** The upstream was asked to authenticate afresh (`prompt=login`). */
   freshLogin?: boolean;
+  /** The app's `max_age`, sent on to the upstream: its ID token must then say when, and be within it. */
+  maxAge?: number;
 }
 
 /** A browser sent to an upstream's end_session_endpoint, and where Yihao continues when it is back. */

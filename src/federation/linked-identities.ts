@@ -23,6 +23,7 @@ export interface Assertion {
   citizenId: CitizenId;
   /** Used only when a new account is created. */
   name: string | undefined;
+  /** Likewise; only a number the upstream says it verified. */
   phone: string | undefined;
 }
 

@@ -52,6 +52,11 @@ describe.each(backends)('federation: signing in through an upstream identity pro
       { name: 'par-province', displayNameEn: 'PAR Province', issuer: up.issuer, clientId: up.clientId, scope: 'openid profile citizen_id', citizenIdClaim: 'citizen_id', usePar: true },
       up.clientSecret,
     );
+    // The same upstream once more, defined with the mobile number under a claim of its own.
+    await h.yihao.federation.upstreams.add(
+      { name: 'mobile-province', displayNameEn: 'Mobile Province', issuer: up.issuer, clientId: up.clientId, scope: 'openid profile phone citizen_id', citizenIdClaim: 'citizen_id', phoneClaim: 'mobile' },
+      up.clientSecret,
+    );
     const client = await h.client({ name: '社保查询', scope: 'openid profile' });
     rp = { client, config: await relyingParty(h, client) };
   });
@@ -119,6 +124,35 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     // A second sign-in finds the same link and the same sub.
     const again = await signInVia('new-citizen');
     expect(again.claims!.sub).toBe(claims!.sub);
+  });
+
+  it.skipIf(!enabled)("gives a new account the upstream's mobile number only when the upstream says it verified that number", async () => {
+    // A profile field anyone can edit at the upstream must not bind someone else's number to a new account.
+    const cases = [
+      { login: 'phone-unverified', phone: '+8613800138201', verified: false, kept: false },
+      { login: 'phone-unsaid', phone: '+8613800138202', verified: undefined, kept: false },
+      { login: 'phone-said-in-words', phone: '+8613800138203', verified: 'true', kept: false },
+      { login: 'phone-verified', phone: '+8613800138204', verified: true, kept: true },
+    ];
+    for (const c of cases) {
+      up.citizens.set(c.login, { claims: { citizen_id: syntheticCitizenId(), name: '冯九', phone_number: c.phone, ...(c.verified === undefined ? {} : { phone_number_verified: c.verified }) } });
+      const { claims } = await signInVia(c.login);
+      expect(claims, c.login).toBeDefined();
+      expect((await h.yihao.accounts.findByIdentifier(c.phone))?.sub, c.login).toBe(c.kept ? claims!.sub : undefined);
+    }
+
+    // An upstream whose number is under another claim: its own "<claim>_verified" says whether it was verified.
+    const viaMobile = async (login: string, claims: Record<string, unknown>) => {
+      up.citizens.set(login, { claims: { citizen_id: syntheticCitizenId(), name: '卫二', ...claims } });
+      const verifier = oidc.randomPKCECodeVerifier();
+      const { step } = await federatedWalk(new ScriptedBrowser(), h, up, 'mobile-province', login, await authorizationUrl(rp.config, verifier));
+      if (step.kind !== 'rp') throw new Error(`not at the relying party: ${step.status}`);
+      return (await oidc.authorizationCodeGrant(rp.config, step.url, { pkceCodeVerifier: verifier })).claims()!.sub;
+    };
+    const mobileVerified = await viaMobile('mobile-verified', { mobile: '+8613800138205', mobile_verified: true });
+    expect((await h.yihao.accounts.findByIdentifier('+8613800138205'))?.sub).toBe(mobileVerified);
+    await viaMobile('mobile-other-flag', { mobile: '+8613800138206', phone_number_verified: true });
+    expect(await h.yihao.accounts.findByIdentifier('+8613800138206')).toBeUndefined();
   });
 
   it.skipIf(!enabled)('links an existing account by citizen ID: the same sub as a password sign-in', async () => {

@@ -8,7 +8,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import Provider, { type Configuration, type JWK } from 'oidc-provider';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { Server } from 'node:http';
 import { freePort } from './harness.js';
 import { readForm } from '../../src/http/form-body.js';
@@ -56,6 +56,12 @@ export async function startUpstreamOp(opts: {
   endSession?: boolean;
   /** 'minimal': scope claims (the citizen ID among them) in userinfo only, not in the ID token. */
   idTokenClaims?: 'minimal';
+  /**
+   * When its ID tokens say when the citizen logged in (auth_time): 'always' (the default, as a
+   * province's platform would); 'when_asked' (only for a request with max_age or prompt=login, the
+   * least OpenID Connect allows); 'never' (whatever it is asked).
+   */
+  authTime?: 'always' | 'when_asked' | 'never';
 }): Promise<UpstreamOp> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
@@ -82,8 +88,7 @@ export async function startUpstreamOp(opts: {
         // Where Yihao has the browser come back after signing the citizen out here.
         post_logout_redirect_uris: [`${opts.yihaoIssuer}/federation/signed-out`],
         id_token_signed_response_alg: 'RS256',
-        // Its ID tokens say when the citizen logged in, as a province's platform would.
-        require_auth_time: true,
+        require_auth_time: (opts.authTime ?? 'always') === 'always',
       },
       ...(opts.otherClient
         ? [{ client_id: 'another-app', client_secret: 'another-secret', redirect_uris: ['http://127.0.0.1:9/cb'], grant_types: ['authorization_code'] }]
@@ -92,7 +97,7 @@ export async function startUpstreamOp(opts: {
     // Cookie names of its own: in tests both providers live on 127.0.0.1, and browsers share
     // cookies across ports of one host.
     cookies: { keys: ['upstream-test-cookie-key-0123456789abcdef'], names: { session: '_up_session', interaction: '_up_interaction', resume: '_up_resume' } },
-    claims: { openid: ['sub', 'acr', 'amr', 'sid'], profile: ['name'], phone: ['phone_number'], citizen_id: ['citizen_id', 'id_number'] },
+    claims: { openid: ['sub', 'acr', 'amr', 'sid'], profile: ['name'], phone: ['phone_number', 'phone_number_verified', 'mobile', 'mobile_verified'], citizen_id: ['citizen_id', 'id_number'] },
     scopes: ['openid', 'profile', 'phone', 'citizen_id'],
     // Scope claims go into the ID token as well as userinfo (unless idTokenClaims is 'minimal').
     conformIdTokenClaims: opts.idTokenClaims === 'minimal',
@@ -127,6 +132,17 @@ export async function startUpstreamOp(opts: {
     },
   };
   const provider = new Provider(issuer, configuration);
+  if (opts.authTime === 'never') {
+    // oidc-provider states auth_time whenever it is asked for (max_age, prompt=login): this
+    // upstream takes it out of the ID token and signs it again with the same key.
+    provider.use(async (ctx, next) => {
+      await next();
+      const body = ctx.body as { id_token?: unknown } | undefined;
+      if (ctx.path !== '/token' || typeof body?.id_token !== 'string') return;
+      const { auth_time: _dropped, ...claims } = decodeJwt(body.id_token);
+      body.id_token = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: `up-${port}` }).sign(privateKey);
+    });
+  }
 
   const router = new Router();
   router.get('/interaction/:uid', async (ctx) => {

@@ -131,6 +131,13 @@ function takePendingConsume(memo: RequestMemo): PendingConsume | undefined {
   return pending;
 }
 
+/**
+ * Ids, codes and uids come from requests (a client id, a token, a user code). No stored one holds a
+ * NUL, and PostgreSQL refuses NUL in text outright: such a lookup finds nothing, as it does on SQLite
+ * and Redis, instead of failing the request.
+ */
+const unstorable = (id: string): boolean => typeof id !== 'string' || id.includes('\0');
+
 /** The `adapter` for oidc-provider's configuration: each model to Redis or SQL. */
 export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, accountIndex }: OidcAdapterOptions): AdapterConstructor {
   const Sql = sqlAdapter(db);
@@ -174,6 +181,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      if (unstorable(id)) return undefined;
       const memo = requestMemo();
       if (!memo) return this.#store.find(id);
       const key = this.#recordKey(id);
@@ -236,6 +244,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      if (unstorable(userCode)) return undefined;
       const memo = requestMemo();
       // An index key still points at a record whose delete waits for a save: carry it out first.
       if (memo) await flushDeferredDeletes(memo);
@@ -243,6 +252,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      if (unstorable(uid)) return undefined;
       const memo = requestMemo();
       if (!memo) return this.#store.findByUid(uid);
       const id = memo.uids.get(this.#recordKey(uid));

@@ -12,12 +12,11 @@ import { Openid4vciRetrieveCredentialsError } from '@openid4vc/openid4vci';
 import { exportJWK, generateKeyPair } from 'jose';
 import type { Department } from '../../src/admin/index.js';
 import type { Certificate } from '../../src/credentials/certificate-store.js';
-import { LOA2, walkSignIn } from '../support/admin-operators.js';
+import { browserSignIn, LOA2 } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { APP_REDIRECT, registerMobileApp } from '../support/mobile-app.js';
-import { ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { jwkSigner, Wallet } from '../support/wallet.js';
+import { Wallet } from '../support/wallet.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -134,18 +133,7 @@ describe.each(backends)('a certificate revoked or suspended while a wallet copy 
     const wallet = await Wallet.create(appId);
     const metadata = await wallet.client.resolveIssuerMetadata(h.issuer);
     const offer = Wallet.offer(h.issuer, CONFIGURATION);
-    const auth = await wallet.client.initiateAuthorization({ credentialOffer: offer, issuerMetadata: metadata, clientId: appId, redirectUri: APP_REDIRECT, scope: SCOPE, dpop: { signer: jwkSigner(wallet.dpopKey) } });
-    if (auth.authorizationFlow !== 'Oauth2Redirect') throw new Error(`unexpected flow ${auth.authorizationFlow}`);
-    const walk = await walkSignIn(new ScriptedBrowser(), new URL(auth.authorizationRequestUrl), citizen, (u) => u.href.startsWith(APP_REDIRECT));
-    if (walk.html !== undefined) throw new Error(`sign-in stopped at ${walk.url.pathname}: ${walk.html.slice(0, 300)}`);
-    const tokens = await wallet.client.retrieveAuthorizationCodeAccessTokenFromOffer({
-      credentialOffer: offer,
-      issuerMetadata: metadata,
-      authorizationCode: walk.url.searchParams.get('code')!,
-      pkceCodeVerifier: auth.pkce?.codeVerifier,
-      redirectUri: APP_REDIRECT,
-      dpop: { signer: jwkSigner(wallet.dpopKey) },
-    });
+    const tokens = await wallet.authorize(offer, metadata, SCOPE, APP_REDIRECT, browserSignIn(citizen, APP_REDIRECT));
 
     const ask = async () =>
       wallet.client.retrieveCredentials({

@@ -14,15 +14,14 @@ import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 import { getListFromStatusListJWT } from '@sd-jwt/jwt-status-list';
 import type { JWK } from 'jose';
 import { adminResource, type Department } from '../../src/admin/index.js';
-import { callApi, LOA2, operator, walkSignIn, type SignedInOperator } from '../support/admin-operators.js';
+import { browserSignIn, callApi, LOA2, operator, type SignedInOperator } from '../support/admin-operators.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { counterClientOf } from '../support/counter-staff.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { APP_REDIRECT, registerMobileApp } from '../support/mobile-app.js';
 import { relyingParty } from '../support/relying-party.js';
-import { ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { jwkSigner, Wallet, type WalletKey } from '../support/wallet.js';
+import { Wallet, type WalletKey } from '../support/wallet.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -161,18 +160,7 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
     async function walletRun(who: { citizenId: string; password: string }, w: Wallet) {
       metadata = await w.client.resolveIssuerMetadata(h.issuer);
       const offer = Wallet.offer(h.issuer, CONFIGURATION);
-      const auth = await w.client.initiateAuthorization({ credentialOffer: offer, issuerMetadata: metadata, clientId: appId, redirectUri: APP_REDIRECT, scope: SCOPE, dpop: { signer: jwkSigner(w.dpopKey) } });
-      if (auth.authorizationFlow !== 'Oauth2Redirect') throw new Error(`unexpected flow ${auth.authorizationFlow}`);
-      const walk = await walkSignIn(new ScriptedBrowser(), new URL(auth.authorizationRequestUrl), who, (u) => u.href.startsWith(APP_REDIRECT));
-      if (walk.html !== undefined) throw new Error(`sign-in stopped at ${walk.url.pathname}: ${walk.html.slice(0, 300)}`);
-      const tokens = await w.client.retrieveAuthorizationCodeAccessTokenFromOffer({
-        credentialOffer: offer,
-        issuerMetadata: metadata,
-        authorizationCode: walk.url.searchParams.get('code')!,
-        pkceCodeVerifier: auth.pkce?.codeVerifier,
-        redirectUri: APP_REDIRECT,
-        dpop: { signer: jwkSigner(w.dpopKey) },
-      });
+      const tokens = await w.authorize(offer, metadata, SCOPE, APP_REDIRECT, browserSignIn(who, APP_REDIRECT));
       expect(tokens.accessTokenResponse.scope).toBe(SCOPE);
       const session = { wallet: w, accessToken: tokens.accessTokenResponse.access_token, dpop: tokens.dpop! };
       if (who === citizen) citizenSession = session;

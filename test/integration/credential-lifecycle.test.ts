@@ -13,14 +13,13 @@ import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 import { getListFromStatusListJWT } from '@sd-jwt/jwt-status-list';
 import type { IssuerMetadataResult } from '@openid4vc/openid4vci';
 import { adminResource, type Department } from '../../src/admin/index.js';
-import { callApi, walkSignIn, LOA2 } from '../support/admin-operators.js';
+import { browserSignIn, callApi, LOA2 } from '../support/admin-operators.js';
 import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { APP_REDIRECT, JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
 import { REDIRECT, relyingParty } from '../support/relying-party.js';
-import { ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { jwkSigner, Wallet } from '../support/wallet.js';
+import { Wallet } from '../support/wallet.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -78,18 +77,7 @@ describe.each(backends)('credentials when their account is disabled ($name)', ({
     const wallet = await Wallet.create(appId);
     const metadata: IssuerMetadataResult = await wallet.client.resolveIssuerMetadata(h.issuer);
     const offer = Wallet.offer(h.issuer, IDENTITY);
-    const auth = await wallet.client.initiateAuthorization({ credentialOffer: offer, issuerMetadata: metadata, clientId: appId, redirectUri: APP_REDIRECT, scope: 'identity_credential certificate:driving_licence', dpop: { signer: jwkSigner(wallet.dpopKey) } });
-    if (auth.authorizationFlow !== 'Oauth2Redirect') throw new Error(`unexpected flow ${auth.authorizationFlow}`);
-    const walk = await walkSignIn(new ScriptedBrowser(), new URL(auth.authorizationRequestUrl), citizen, (u) => u.href.startsWith(APP_REDIRECT));
-    if (walk.html !== undefined) throw new Error(`sign-in stopped at ${walk.url.pathname}: ${walk.html.slice(0, 300)}`);
-    const tokens = await wallet.client.retrieveAuthorizationCodeAccessTokenFromOffer({
-      credentialOffer: offer,
-      issuerMetadata: metadata,
-      authorizationCode: walk.url.searchParams.get('code')!,
-      pkceCodeVerifier: auth.pkce?.codeVerifier,
-      redirectUri: APP_REDIRECT,
-      dpop: { signer: jwkSigner(wallet.dpopKey) },
-    });
+    const tokens = await wallet.authorize(offer, metadata, 'identity_credential certificate:driving_licence', APP_REDIRECT, browserSignIn(citizen, APP_REDIRECT));
     const dpop = tokens.dpop!;
     const one = async (configuration: string) => {
       const key = await wallet.newKey();

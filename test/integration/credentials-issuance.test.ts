@@ -13,11 +13,10 @@ import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 import { getListFromStatusListJWT } from '@sd-jwt/jwt-status-list';
 import { createHash, randomUUID } from 'node:crypto';
 import { decodeJwt, importJWK, SignJWT, type JWK } from 'jose';
-import { LOA2, walkSignIn } from '../support/admin-operators.js';
+import { browserSignIn, LOA2 } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { APP_REDIRECT, registerMobileApp } from '../support/mobile-app.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { ScriptedBrowser } from '../support/scripted-browser.js';
 import { jwkSigner, Wallet, walletKey, type WalletKey } from '../support/wallet.js';
 
 const CONFIGURATION = 'yihao_identity_sd_jwt';
@@ -67,27 +66,7 @@ describe.each(backends)('identity credential issuance ($name)', ({ name, enabled
 
     // The authorization-code flow at Yihao, the wallet's own authorization server, at loa:2.
     const offer = Wallet.offer(h.issuer, CONFIGURATION);
-    const auth = await wallet.client.initiateAuthorization({
-      credentialOffer: offer,
-      issuerMetadata: metadata,
-      clientId: appId,
-      redirectUri: APP_REDIRECT,
-      scope: SCOPE,
-      dpop: { signer: jwkSigner(wallet.dpopKey) },
-    });
-    if (auth.authorizationFlow !== 'Oauth2Redirect') throw new Error(`unexpected flow ${auth.authorizationFlow}`);
-    const walk = await walkSignIn(new ScriptedBrowser(), new URL(auth.authorizationRequestUrl), citizen, (u) => u.href.startsWith(APP_REDIRECT));
-    if (walk.html !== undefined) throw new Error(`sign-in stopped at ${walk.url.pathname}: ${walk.html.slice(0, 300)}`);
-    const code = walk.url.searchParams.get('code');
-    expect(code, walk.url.search).toBeTruthy();
-    const tokens = await wallet.client.retrieveAuthorizationCodeAccessTokenFromOffer({
-      credentialOffer: offer,
-      issuerMetadata: metadata,
-      authorizationCode: code!,
-      pkceCodeVerifier: auth.pkce?.codeVerifier,
-      redirectUri: APP_REDIRECT,
-      dpop: { signer: jwkSigner(wallet.dpopKey) },
-    });
+    const tokens = await wallet.authorize(offer, metadata, SCOPE, APP_REDIRECT, browserSignIn(citizen, APP_REDIRECT));
     accessToken = tokens.accessTokenResponse.access_token;
     expect(tokens.accessTokenResponse.token_type).toBe('DPoP');
     dpop = tokens.dpop as typeof dpop;
@@ -245,25 +224,8 @@ describe.each(backends)('identity credential issuance ($name)', ({ name, enabled
     const { client_id: lowAppId } = await registerMobileApp(h, { name: '另一个 App' });
     const lowWallet = await Wallet.create(lowAppId);
     const offer = Wallet.offer(h.issuer, CONFIGURATION);
-    const low = await lowWallet.client.initiateAuthorization({
-      credentialOffer: offer,
-      issuerMetadata: metadata,
-      clientId: lowAppId,
-      redirectUri: APP_REDIRECT,
-      scope: SCOPE,
-      dpop: { signer: jwkSigner(lowWallet.dpopKey) },
-    });
-    if (low.authorizationFlow !== 'Oauth2Redirect') throw new Error('unexpected flow');
     const other = await h.citizen();
-    const walk = await walkSignIn(new ScriptedBrowser(), new URL(low.authorizationRequestUrl), other, (u) => u.href.startsWith(APP_REDIRECT));
-    const tokens = await lowWallet.client.retrieveAuthorizationCodeAccessTokenFromOffer({
-      credentialOffer: offer,
-      issuerMetadata: metadata,
-      authorizationCode: walk.url.searchParams.get('code')!,
-      pkceCodeVerifier: low.pkce?.codeVerifier,
-      redirectUri: APP_REDIRECT,
-      dpop: { signer: jwkSigner(lowWallet.dpopKey) },
-    });
+    const tokens = await lowWallet.authorize(offer, metadata, SCOPE, APP_REDIRECT, browserSignIn(other, APP_REDIRECT));
     const lowDpop = tokens.dpop as typeof dpop;
     const answer = await refusal(
       lowWallet.client.retrieveCredentials({

@@ -131,6 +131,15 @@ export async function walkSignIn(
   return { url, totpSecret };
 }
 
+/** Signs `who` in with a fresh browser from `start` until the redirect to `redirectUri`, which it returns; throws where a page stops it. */
+export const browserSignIn =
+  (who: Parameters<typeof walkSignIn>[2], redirectUri: string) =>
+  async (start: URL): Promise<URL> => {
+    const walk = await walkSignIn(new ScriptedBrowser(), start, who, (u) => u.href.startsWith(redirectUri));
+    if (walk.html !== undefined) throw new Error(`sign-in stopped at ${walk.url.pathname}: ${walk.html.slice(0, 300)}`);
+    return walk.url;
+  };
+
 /** A fresh account holding `roles`, signed in at loa:2 with an admin API token. */
 export async function operator(h: Harness, roles: { role: Role; departmentId: string }[], name = '王管理'): Promise<SignedInOperator> {
   const citizen = await h.citizen({ name });

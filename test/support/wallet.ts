@@ -96,6 +96,21 @@ export class Wallet {
     return { offer, metadata, accessToken: tokens.accessTokenResponse.access_token, tokenResponse: tokens.accessTokenResponse, dpop: tokens.dpop };
   }
 
+  /**
+   * The wallet-initiated path (OID4VCI §5, authorization code): the app asks for `scope`, the citizen
+   * signs in at Yihao in a browser (`signIn`, which ends on the app's redirect URI), and the wallet
+   * redeems the code for a DPoP-bound access token.
+   */
+  async authorize(offer: CredentialOfferObject, metadata: IssuerMetadataResult, scope: string, redirectUri: string, signIn: (authorizationUrl: URL) => Promise<URL>) {
+    const dpop = { signer: jwkSigner(this.dpopKey) };
+    const auth = await this.client.initiateAuthorization({ credentialOffer: offer, issuerMetadata: metadata, clientId: this.clientId, redirectUri, scope, dpop });
+    if (auth.authorizationFlow !== 'Oauth2Redirect') throw new Error(`unexpected flow ${auth.authorizationFlow}`);
+    const landed = await signIn(new URL(auth.authorizationRequestUrl));
+    const code = landed.searchParams.get('code');
+    if (!code) throw new Error(`no code at the redirect: ${landed.search}`);
+    return this.client.retrieveAuthorizationCodeAccessTokenFromOffer({ credentialOffer: offer, issuerMetadata: metadata, authorizationCode: code, pkceCodeVerifier: auth.pkce?.codeVerifier, redirectUri, dpop });
+  }
+
   /** Asks the nonce endpoint and signs a key proof for `key`. */
   /** `clientId: null` leaves `iss` out, as a wallet may. */
   async proof(metadata: IssuerMetadataResult, configurationId: string, key: WalletKey, opts: { nonce?: string; issuedAt?: Date; clientId?: string | null } = {}): Promise<string> {

@@ -19,7 +19,8 @@ export type CertificateOfferRefusal = 'sign_in' | 'not_found';
  * The portal's "add to the Yihao app" for one certificate: an offer of that certificate (not the
  * newest of its type), made from the citizen's own Yihao session at loa:2 or above, only while the
  * certificate is theirs and valid. The offer names the certificate; its redemption binds the
- * wallet's token to it (offer-bindings.ts).
+ * wallet's token to it (offer-bindings.ts). The portal asks for more before it calls this, as for
+ * the identity credential (src/portal/lasting-credential-gate.ts).
  */
 export function certificateOffers(deps: { offers: CredentialOffers; certificates: Pick<CertificateStore, 'find'>; authentications: { find(sessionUid: string): Promise<Authentication | undefined> }; audit: AuditLog }) {
   return {

@@ -7,7 +7,9 @@ import { IDENTITY_CONFIGURATION_ID } from './identity-credential.js';
 /**
  * The portal's "add my identity credential to a wallet": an offer made from the citizen's own Yihao
  * session, stating that session's login (so the credential's level is the level the citizen signed
- * in at), and only if that login reached the level the identity credential needs.
+ * in at), and only if that login reached the level the identity credential needs. The portal asks
+ * for more before it calls this, as for a passkey: a fresh sign-in, and after a phone's approval the
+ * account's SMS code (src/portal/lasting-credential-gate.ts).
  */
 export function identityOffers(deps: { offers: CredentialOffers; authentications: { find(sessionUid: string): Promise<Authentication | undefined> }; audit: AuditLog }) {
   return {

@@ -8,8 +8,9 @@ import { hasSecondFactor } from '../mfa/index.js';
 import { acrRank } from '../oidc/acr-policy.js';
 import { MAX_RESPONSE_LENGTH } from '../passkeys/index.js';
 import { SmsDeliveryError } from '../sms/index.js';
-import { passkeyGate } from './passkey-gate.js';
+import { passkeyGate, signInIsFresh, walletGate, type PasskeyGate } from './lasting-credential-gate.js';
 import type { PortalDeps } from './deps.js';
+import type { Notice } from './i18n.js';
 import { endPortalSession, fail, noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 import { htmlPage } from '../http/html-page.js';
 import { qrCodeDataUrl } from '../mfa/totp.js';
@@ -27,7 +28,9 @@ const seeOther = (ctx: Context, to: string) => {
  * form only name what to act on; the service looks them up among the signed-in citizen's own.
  */
 export function actionRoutes(router: Router, deps: PortalDeps): void {
-  const id = z.string().min(1).max(deps.formFieldMaxLength);
+  // An id names a row in the store. One with a control character names none, and PostgreSQL refuses
+  // NUL in a text value outright (a 500): refused here, it reads as the unknown id it is.
+  const id = z.string().min(1).max(deps.formFieldMaxLength).regex(/^\P{Cc}+$/u);
 
   const post = (path: string, fields: z.ZodObject, action: Action) =>
     router.post(path, async (ctx) => {
@@ -49,18 +52,17 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   // stolen portal cookie) can neither strip the second factor nor add an attacker's passkey. While
   // the account has a second factor, that sign-in must have used it (loa:2): a password or an SMS
   // code alone could otherwise remove the factors and then bind its own (docs/security.md).
-  const fresh = (s: SignedIn) => Date.now() / 1000 - s.session.authTime <= deps.freshSignInSeconds;
   const atLoa2 = (s: SignedIn) => acrRank(s.session.acr) >= acrRank(ACR.twoFactor);
   const signInAgain = (secondFactor: boolean) => ({ reauthenticate: true, ...(secondFactor ? { acr: ACR.twoFactor } : {}) });
   /**
    * Sends the browser to sign in again when this portal sign-in may not remove a sign-in method; true
    * if it did. `byApproval`: whether a phone's approval of a QR code (loa:2, but relayable to a
    * phished citizen) may do it: it may remove a phone (the citizen whose only second factor is the
-   * app does so with it), not an authenticator app or a passkey (passkey-gate.ts likewise).
+   * app does so with it), not an authenticator app or a passkey (lasting-credential-gate.ts likewise).
    */
   async function removalNeedsSignIn(ctx: Context, s: SignedIn, byApproval: boolean): Promise<boolean> {
     const secondFactor = hasSecondFactor(await deps.strongCredentials(s.account.id));
-    if (fresh(s) && (!secondFactor || (atLoa2(s) && (byApproval || !s.session.approvedOnPhone)))) return false;
+    if (signInIsFresh(deps, s.session) && (!secondFactor || (atLoa2(s) && (byApproval || !s.session.approvedOnPhone)))) return false;
     await startSignIn(ctx, deps, '/account/credentials?notice=signed_in_again', signInAgain(secondFactor));
     return true;
   }
@@ -113,25 +115,47 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     await startSignIn(ctx, deps, passkeyReturn, signInAgain(hasSecondFactor(await deps.strongCredentials(s.account.id))));
   });
 
-  post('/account/passkeys/send-code', z.object({}), async (ctx, s) => {
-    if ((await passkeyGate(deps, s)) !== 'prove_phone' || !s.account.phone) return seeOther(ctx, '/account/credentials');
-    let sent = false;
-    try {
-      // Signed in to the portal: the citizen's own share of the number's hour (sms.limits.perNumberUnproven).
-      sent = (await deps.otp.issue({ phone: s.account.phone, purpose: 'bind_factor', clientIp: ctx.ip, proven: true })).ok;
-    } catch (e) {
-      if (!(e instanceof SmsDeliveryError)) throw e;
-    }
-    seeOther(ctx, `/account/credentials?notice=${sent ? 'code_sent' : 'code_not_sent'}`);
-  });
+  /**
+   * The SMS code to the account's own number that a gate asks for (`prove_phone`): sent and checked
+   * only while that gate asks for it, then back to the page that shows the gate. A proof counts for
+   * the whole portal session, whichever page asked for it.
+   */
+  function phoneProofRoutes(prefix: string, gate: (s: SignedIn) => PasskeyGate | Promise<PasskeyGate>, page: string, proven: Notice) {
+    post(`${prefix}/send-code`, z.object({}), async (ctx, s) => {
+      if ((await gate(s)) !== 'prove_phone' || !s.account.phone) return seeOther(ctx, page);
+      let sent = false;
+      try {
+        // Signed in to the portal: the citizen's own share of the number's hour (sms.limits.perNumberUnproven).
+        sent = (await deps.otp.issue({ phone: s.account.phone, purpose: 'bind_factor', clientIp: ctx.ip, proven: true })).ok;
+      } catch (e) {
+        if (!(e instanceof SmsDeliveryError)) throw e;
+      }
+      seeOther(ctx, `${page}?notice=${sent ? 'code_sent' : 'code_not_sent'}`);
+    });
 
-  post('/account/passkeys/prove-phone', z.object({ code: z.string().max(deps.formFieldMaxLength) }), async (ctx, s, form) => {
-    if ((await passkeyGate(deps, s)) !== 'prove_phone' || !s.account.phone) return seeOther(ctx, '/account/credentials');
-    const check = await deps.otp.verify({ phone: s.account.phone, purpose: 'bind_factor', code: form.code!.trim() });
-    if (check !== 'ok') return seeOther(ctx, '/account/credentials?notice=code_wrong');
-    await deps.sessions.markPhoneProven(s.session);
-    seeOther(ctx, '/account/credentials?notice=phone_proven');
-  });
+    post(`${prefix}/prove-phone`, z.object({ code: z.string().max(deps.formFieldMaxLength) }), async (ctx, s, form) => {
+      if ((await gate(s)) !== 'prove_phone' || !s.account.phone) return seeOther(ctx, page);
+      const check = await deps.otp.verify({ phone: s.account.phone, purpose: 'bind_factor', code: form.code!.trim() });
+      if (check !== 'ok') return seeOther(ctx, `${page}?notice=code_wrong`);
+      await deps.sessions.markPhoneProven(s.session);
+      seeOther(ctx, `${page}?notice=${proven}`);
+    });
+  }
+  phoneProofRoutes('/account/passkeys', (s) => passkeyGate(deps, s), '/account/credentials', 'phone_proven');
+  phoneProofRoutes('/account/wallet', (s) => walletGate(deps, s), '/account/wallet', 'phone_proven_for_wallet');
+  phoneProofRoutes('/account/certificates', (s) => walletGate(deps, s), '/account/certificates', 'phone_proven_for_wallet');
+
+  /**
+   * A credential in a wallet lasts as a passkey does: sends the browser on to what the wallet gate
+   * asks for first (a fresh sign-in at loa:2, or the SMS proof on `page`); true if it did.
+   */
+  async function offerNeedsMore(ctx: Context, s: SignedIn, page: string): Promise<boolean> {
+    const gate = walletGate(deps, s);
+    if (gate === 'ready') return false;
+    if (gate === 'prove_phone') seeOther(ctx, page);
+    else await startSignIn(ctx, deps, page, signInAgain(true));
+    return true;
+  }
 
   post('/account/passkeys/options', z.object({}), async (ctx, s) => {
     const gate = await passkeyGate(deps, s);
@@ -146,29 +170,31 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     seeOther(ctx, `/account/credentials?notice=${added ? 'passkey_added' : 'passkey_failed'}`);
   });
 
-  // The identity credential needs loa:2: the citizen signs in again with the second factor first.
+  // The identity credential needs a fresh sign-in at loa:2: made just now, with the second factor.
   post('/account/wallet/sign-in', z.object({}), async (ctx) => {
-    await startSignIn(ctx, deps, '/account/wallet', { acr: ACR.twoFactor });
+    await startSignIn(ctx, deps, '/account/wallet', signInAgain(true));
   });
 
   // The offer is shown on this answer only (never in a URL): the QR code, and the transaction code apart from it.
   post('/account/wallet/offer', z.object({}), async (ctx, s) => {
     if (!deps.walletOffers) return notFound(ctx);
+    if (await offerNeedsMore(ctx, s, '/account/wallet')) return;
     const offer = await deps.walletOffers.offerIdentity({ sub: s.account.sub, sessionUid: s.session.sessionUid, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined });
-    if (!offer) return startSignIn(ctx, deps, '/account/wallet', { acr: ACR.twoFactor });
+    if (!offer) return startSignIn(ctx, deps, '/account/wallet', signInAgain(true));
     const qrDataUrl = await qrCodeDataUrl(offer.offerUri);
     const base = pageContext(ctx, deps);
-    htmlPage(ctx, (nonce) => walletPage({ ...base, path: '/account/wallet', nonce, chrome: { section: 'wallet', name: s.account.name, csrf: s.csrf, notice: noticeOf(ctx) } }, { strongEnough: true, offer: { ...offer, qrDataUrl } }));
+    htmlPage(ctx, (nonce) => walletPage({ ...base, path: '/account/wallet', nonce, chrome: { section: 'wallet', name: s.account.name, csrf: s.csrf, notice: noticeOf(ctx) } }, { gate: 'ready', maskedPhone: '', offer: { ...offer, qrDataUrl } }));
   });
 
   // One certificate to the app's wallet: the offer names it, so the app gets this one. Shown on this
-  // answer only; a sign-in below loa:2 steps up first and comes back to the list.
+  // answer only; what the wallet gate asks for comes first, and then back to the list.
   post('/account/certificates/offer', z.object({ certificate: id }), async (ctx, s, form) => {
     const offers = deps.certificates?.walletOffer?.bind(deps.certificates);
     if (!offers) return notFound(ctx);
+    if (await offerNeedsMore(ctx, s, '/account/certificates')) return;
     const offer = await offers({ sub: s.account.sub, accountId: s.account.id, sessionUid: s.session.sessionUid, certificateId: form.certificate!, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined });
     if (offer === 'not_found') return notFound(ctx);
-    if (offer === 'sign_in') return startSignIn(ctx, deps, '/account/certificates', { acr: ACR.twoFactor });
+    if (offer === 'sign_in') return startSignIn(ctx, deps, '/account/certificates', signInAgain(true));
     const summary = (await deps.certificates!.list(s.account.id)).find((x) => x.id === form.certificate);
     const base = pageContext(ctx, deps);
     const name = summary ? summary.names[base.locale === 'en' ? 'en' : 'zh-CN'] : '';

@@ -35,7 +35,7 @@ export interface PortalDeps {
   /** Times on the pages are shown in this zone. */
   timeZone: string;
   historyLimit: number;
-  /** Adding or removing a credential needs a sign-in at most this old (and at loa:2 while the account has a second factor). */
+  /** Adding or removing a credential, or offering one to a wallet, needs a sign-in at most this old (lasting-credential-gate.ts). */
   freshSignInSeconds: number;
   logger: Logger;
   /**

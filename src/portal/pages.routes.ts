@@ -3,15 +3,15 @@ import type { Context } from 'koa';
 import { htmlPage } from '../http/html-page.js';
 import type { PortalDeps } from './deps.js';
 import { maskPhone } from '../accounts/index.js';
-import { passkeyGate } from './passkey-gate.js';
+import { passkeyGate, walletGate } from './lasting-credential-gate.js';
 import { noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 import { sectionPath, type Section, type SignedInChrome } from './views/layout.js';
 import { appsPage, certificatesPage, credentialsPage, historyPage, profilePage, sessionsPage, walletPage, type PageContext } from './views/pages.js';
-import { ACR } from '../accounts/index.js';
-import { acrRank } from '../oidc/acr-policy.js';
 
 /** Loads a page's data, then gives the view that renders it (once the CSP nonce is known). */
 type Page = (s: SignedIn) => Promise<(c: PageContext & { chrome: SignedInChrome }) => string>;
+
+const maskedPhoneOf = (s: SignedIn) => (s.account.phone ? maskPhone(s.account.phone) : '');
 
 /** The portal's pages; without a portal session each one sends the browser to sign in first. */
 export function pageRoutes(router: Router, deps: PortalDeps): void {
@@ -24,7 +24,7 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
     credentials: async (s) => {
       const credentials = await deps.self.credentials(s.account);
       const devices = await deps.self.devices(s.account);
-      const passkey = { gate: await passkeyGate(deps, s), maskedPhone: s.account.phone ? maskPhone(s.account.phone) : '' };
+      const passkey = { gate: await passkeyGate(deps, s), maskedPhone: maskedPhoneOf(s) };
       return (c) => credentialsPage(c, credentials, devices, passkey);
     },
     sessions: async (s) => {
@@ -40,12 +40,12 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
       return (c) => historyPage(c, entries, deps.historyLimit);
     },
     wallet: async (s) => {
-      const strongEnough = acrRank(s.session.acr) >= acrRank(ACR.twoFactor);
-      return (c) => walletPage(c, { strongEnough });
+      const wallet = { gate: walletGate(deps, s), maskedPhone: maskedPhoneOf(s) };
+      return (c) => walletPage(c, wallet);
     },
     certificates: async (s) => {
       const list = deps.certificates ? await deps.certificates.list(s.account.id) : [];
-      const wallet = { canOffer: Boolean(deps.certificates?.walletOffer), strongEnough: acrRank(s.session.acr) >= acrRank(ACR.twoFactor) };
+      const wallet = { canOffer: Boolean(deps.certificates?.walletOffer), gate: walletGate(deps, s), maskedPhone: maskedPhoneOf(s) };
       return (c) => certificatesPage(c, list, wallet);
     },
   };

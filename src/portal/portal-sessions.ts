@@ -10,6 +10,8 @@ export interface PortalSession {
   authTime: number;
   /** The level of that sign-in. */
   acr?: string | undefined;
+  /** Its methods (RFC 8176): a first passkey needs one that used the password (lasting-credential-gate.ts). */
+  amr?: string[] | undefined;
   /** That sign-in was a phone's approval of a QR code (phishable: the code can be relayed to the citizen). */
   approvedOnPhone?: boolean | undefined;
   /** Epoch seconds at which the account's mobile number was last proven by an SMS code in this portal session. */

@@ -1,6 +1,6 @@
 import { html, trusted, type SafeHtml } from '../../http/html.js';
 import { passkeyScript } from '../../passkeys/index.js';
-import type { PasskeyGate } from '../passkey-gate.js';
+import type { PasskeyGate, WalletGate } from '../lasting-credential-gate.js';
 import { auditActionLabel } from '../../audit/index.js';
 import { formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
 import { isRemovable, type CredentialSummary } from '../credential-store.js';
@@ -76,24 +76,31 @@ ${actionForm(c, '/account/devices/remove', { device: d.id }, html`${t.remove}`, 
 </section>`;
 }
 
+/**
+ * The SMS proof of the account's number a gate asks for: send a code, then type it in. `prefix` is
+ * where its two forms post (`/send-code`, `/prove-phone`), `name` keeps its ids apart on the page.
+ */
+function phoneProofStep(c: SignedInPage, prefix: string, name: string, hint: string): SafeHtml {
+  const { t } = c;
+  return html`<p class="hint" id="${name}-phone-hint">${hint}</p>
+${actionForm(c, `${prefix}/send-code`, {}, html`${t.sendCode}`, { describedBy: `${name}-phone-hint` })}
+<form method="post" action="${prefix}/prove-phone" novalidate>
+<input type="hidden" name="csrf" value="${c.chrome.csrf}">
+<label for="${name}-code">${t.smsCode}</label>
+<input type="text" id="${name}-code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6" required aria-describedby="${name}-phone-hint">
+<button type="submit">${t.confirmCode}</button>
+</form>`;
+}
+
 /** What the add-a-passkey card offers: the step the gate asks for first, or the button itself. */
 function passkeyStep(c: SignedInPage, gate: PasskeyGate, maskedPhone: string): SafeHtml {
   const { t } = c;
   if (gate === 'no_host_name') return html`<p class="hint">${t.passkeyNeedsHostName}</p>`;
-  if (gate === 'sign_in_again' || gate === 'sign_in_at_loa2') {
-    const hint = gate === 'sign_in_again' ? t.addPasskeyNeedsSignIn : t.addPasskeyNeedsSecondFactor;
+  if (gate === 'sign_in_again' || gate === 'sign_in_at_loa2' || gate === 'sign_in_with_password') {
+    const hint = { sign_in_again: t.addPasskeyNeedsSignIn, sign_in_at_loa2: t.addPasskeyNeedsSecondFactor, sign_in_with_password: t.addPasskeyNeedsPassword }[gate];
     return html`<p class="hint" id="passkey-sign-in-hint">${hint}</p>${actionForm(c, '/account/passkeys/sign-in', {}, html`${t.signInToAddPasskey}`, { describedBy: 'passkey-sign-in-hint' })}`;
   }
-  if (gate === 'prove_phone') {
-    return html`<p class="hint" id="passkey-phone-hint">${t.addPasskeyNeedsPhone(maskedPhone)}</p>
-${actionForm(c, '/account/passkeys/send-code', {}, html`${t.sendCode}`, { describedBy: 'passkey-phone-hint' })}
-<form method="post" action="/account/passkeys/prove-phone" novalidate>
-<input type="hidden" name="csrf" value="${c.chrome.csrf}">
-<label for="passkey-code">${t.smsCode}</label>
-<input type="text" id="passkey-code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6" required aria-describedby="passkey-phone-hint">
-<button type="submit">${t.confirmCode}</button>
-</form>`;
-  }
+  if (gate === 'prove_phone') return phoneProofStep(c, '/account/passkeys', 'passkey', t.addPasskeyNeedsPhone(maskedPhone));
   return html`<form id="passkey-form" method="post" action="/account/passkeys">
 <input type="hidden" name="csrf" value="${c.chrome.csrf}"><input type="hidden" name="credential" value="">
 </form>
@@ -186,7 +193,7 @@ export function historyPage(c: SignedInPage, entries: HistoryEntry[], limit: num
   );
 }
 
-export function certificatesPage(c: SignedInPage, certificates: CertificateSummary[], wallet: { canOffer: boolean; strongEnough: boolean }): string {
+export function certificatesPage(c: SignedInPage, certificates: CertificateSummary[], wallet: { canOffer: boolean; gate: WalletGate; maskedPhone: string }): string {
   const { t } = c;
   const day = (ms: number) => html`<time datetime="${new Date(ms).toISOString()}">${formatDate(c.locale, ms, c.timeZone)}</time>`;
   const cards = certificates.map((cert, i) => {
@@ -203,7 +210,12 @@ export function certificatesPage(c: SignedInPage, certificates: CertificateSumma
 ${offer}
 </section>`;
   });
-  const hint = wallet.canOffer && !wallet.strongEnough && certificates.some((x) => x.status === 'valid') ? html`<p class="hint">${t.certificateNeedsLoa2}</p>` : '';
+  const asks = wallet.canOffer && wallet.gate !== 'ready' && certificates.some((x) => x.status === 'valid');
+  const hint = !asks
+    ? ''
+    : wallet.gate === 'prove_phone'
+      ? phoneProofStep(c, '/account/certificates', 'certificates', t.walletNeedsPhone(wallet.maskedPhone))
+      : html`<p class="hint">${wallet.gate === 'sign_in_again' ? t.certificateNeedsFreshSignIn : t.certificateNeedsLoa2}</p>`;
   return page(c, t.certificatesTitle, html`<p class="lead">${t.certificatesLead}</p>${hint}${certificates.length ? cards : html`<p>${t.noCertificates}</p>`}`);
 }
 
@@ -248,12 +260,15 @@ function offerCard(c: SignedInPage, offer: WalletOfferView) {
 </section>`;
 }
 
-/** "Add to your wallet": a sign-in at loa:2 first, then an offer of the identity credential. */
-export function walletPage(c: SignedInPage, w: { strongEnough: boolean; offer?: WalletOfferView | undefined }): string {
+/** "Add to your wallet": what the wallet gate asks for first (a fresh loa:2 sign-in, an SMS code), then an offer of the identity credential. */
+export function walletPage(c: SignedInPage, w: { gate: WalletGate; maskedPhone: string; offer?: WalletOfferView | undefined }): string {
   const { t } = c;
-  const action = w.strongEnough
-    ? actionForm(c, '/account/wallet/offer', {}, html`${t.walletOffer}`)
-    : html`<p>${t.walletNeedsLoa2}</p>${actionForm(c, '/account/wallet/sign-in', {}, html`${t.walletSignIn}`)}`;
+  const action =
+    w.gate === 'ready'
+      ? actionForm(c, '/account/wallet/offer', {}, html`${t.walletOffer}`)
+      : w.gate === 'prove_phone'
+        ? phoneProofStep(c, '/account/wallet', 'wallet', t.walletNeedsPhone(w.maskedPhone))
+        : html`<p>${w.gate === 'sign_in_again' ? t.walletNeedsFreshSignIn : t.walletNeedsLoa2}</p>${actionForm(c, '/account/wallet/sign-in', {}, html`${t.walletSignIn}`)}`;
   const offer = w.offer ? offerCard(c, w.offer) : action;
   return page(c, t.walletTitle, html`<p class="lead">${t.walletLead}</p>${offer}`);
 }

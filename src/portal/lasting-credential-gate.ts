@@ -1,0 +1,62 @@
+import { ACR } from '../accounts/index.js';
+import { hasSecondFactor } from '../mfa/index.js';
+import { acrRank } from '../oidc/acr-policy.js';
+import type { PortalDeps } from './deps.js';
+import type { PortalSession } from './portal-sessions.js';
+import type { SignedIn } from './portal-context.js';
+
+/**
+ * What stands between a signed-in citizen and a credential that outlasts the portal sign-in: a
+ * passkey (loa:2 until removed), the identity credential or a certificate in a wallet (loa:2 until
+ * it expires). Whoever gets one keeps it, so each needs more than a browser that is signed in:
+ * - `sign_in_again`: the portal sign-in is not fresh (a browser left signed in, a stolen cookie);
+ * - `sign_in_at_loa2`: the sign-in is below loa:2 where loa:2 is needed (a wallet credential; a
+ *   passkey on an account that already has a second factor, else a password or an SMS code alone
+ *   would bind another);
+ * - `sign_in_with_password`: a passkey on an account without a second factor, after a sign-in that
+ *   did not use the password: an SMS code is "something you have", as the SMS proof below is, and
+ *   two of them are not two factors (as for a step-up in place, interactions/second-factor.ts);
+ * - `prove_phone`: an SMS code to the account's mobile number first: for an account's first second
+ *   factor, as for an authenticator app set up during a sign-in; and after a sign-in that was a
+ *   phone's approval of a QR code (relayable to a phished citizen), whatever the account holds;
+ * - `ready`.
+ */
+export type LastingCredentialGate = 'ready' | 'sign_in_again' | 'sign_in_at_loa2' | 'sign_in_with_password' | 'prove_phone';
+
+/** The passkey's gate, and `no_host_name` first: the issuer is an IP address, where no browser makes a passkey. */
+export type PasskeyGate = LastingCredentialGate | 'no_host_name';
+
+/** The wallet's gate: it never asks for the password, since loa:2 already needs a second factor. */
+export type WalletGate = Exclude<LastingCredentialGate, 'sign_in_with_password'>;
+
+type GateDeps = Pick<PortalDeps, 'freshSignInSeconds'>;
+
+/** Whether the portal sign-in is recent enough for a lasting change (`freshSignInSeconds`). */
+export const signInIsFresh = (deps: GateDeps, session: PortalSession): boolean => Date.now() / 1000 - session.authTime <= deps.freshSignInSeconds;
+
+const phoneProven = (deps: GateDeps, session: PortalSession): boolean =>
+  session.phoneProvenAt !== undefined && Date.now() / 1000 - session.phoneProvenAt <= deps.freshSignInSeconds;
+
+/** A fresh loa:2 sign-in; after a phone's approval, the account's SMS code too. */
+function loa2Gate(deps: GateDeps, s: SignedIn): WalletGate {
+  if (acrRank(s.session.acr) < acrRank(ACR.twoFactor)) return 'sign_in_at_loa2';
+  // A phone's approval of a QR code is loa:2, but the code can be relayed to a phished citizen:
+  // alone it would hand the relayer a lasting credential. The account's SMS code too, then.
+  if (s.session.approvedOnPhone) return !s.account.phone ? 'sign_in_at_loa2' : phoneProven(deps, s.session) ? 'ready' : 'prove_phone';
+  return 'ready';
+}
+
+export async function passkeyGate(deps: GateDeps & Pick<PortalDeps, 'strongCredentials' | 'passkeys'>, s: SignedIn): Promise<PasskeyGate> {
+  if (!deps.passkeys.available) return 'no_host_name';
+  if (!signInIsFresh(deps, s.session)) return 'sign_in_again';
+  if (hasSecondFactor(await deps.strongCredentials(s.account.id))) return loa2Gate(deps, s);
+  // Portal sessions from before `amr` was kept have none: they sign in again.
+  if (!s.session.amr?.includes('pwd')) return 'sign_in_with_password';
+  return s.account.phone && !phoneProven(deps, s.session) ? 'prove_phone' : 'ready';
+}
+
+/** Before an offer of the identity credential or of a certificate to a wallet. */
+export function walletGate(deps: GateDeps, s: SignedIn): WalletGate {
+  if (!signInIsFresh(deps, s.session)) return 'sign_in_again';
+  return loa2Gate(deps, s);
+}

@@ -2,13 +2,13 @@ import type { Logger } from 'pino';
 import type { Session } from 'oidc-provider';
 import type { AuditLog } from '../audit/index.js';
 import type { Knex } from 'knex';
-import type { Account, Accounts } from '../accounts/index.js';
-import type { AccountIndex } from '../storage/account-index.js';
+import type { Account, Accounts, Authentication } from '../accounts/index.js';
+import type { AccountIndex, KeyLinkModel } from '../storage/account-index.js';
 import type { ProviderHolder } from './provider-holder.js';
 import { subjectFor, type Keyed, type PairwiseClient } from './pairwise.js';
 import type { ChannelSession, ChannelSessions } from './grant-tokens.js';
 import type { SessionAuthentications } from './session-authentications.js';
-import { deviceKeyOf } from './token-facts.js';
+import { deviceKeyOf, passkeyOf } from './token-facts.js';
 
 /** oidc-provider's Client sends back-channel logout itself; its type declarations omit the method. */
 interface BackchannelClient {
@@ -214,15 +214,20 @@ export function createSignOut({
   }
 
   /**
-   * Ends every login a device key made or approved (its record names the key): the app's own
-   * device-key logins, and the browser sessions its QR approvals signed in, each with every grant
-   * issued in it, offline ones too; and every other grant that artifacts from such a login were
-   * issued for (storage/account-index.ts): an offline grant whose session has already ended, a
-   * counter's CIBA login. Their clients are told through back-channel logout where a session or a
-   * channel login names them. Called once the key is revoked, so that what it let in goes out with it.
+   * Ends every login a key made or approved (its record names the key): the browser sessions and
+   * channel logins it signed in, each with every grant issued in it, offline ones too; and every
+   * other grant that artifacts from such a login were issued for (storage/account-index.ts): an
+   * offline grant whose session has already ended, a counter's CIBA login. Their clients are told
+   * through back-channel logout where a session or a channel login names them. Called once the key
+   * is removed, so that what it let in goes out with it.
    */
-  async function endDeviceKeyLogins(accountSub: string, deviceKeyId: string): Promise<SignOutResult> {
-    const madeByKey = async (sessionUid: string) => deviceKeyOf(await authentications.find(sessionUid))?.id === deviceKeyId;
+  async function endKeyLogins(
+    accountSub: string,
+    key: { model: KeyLinkModel; id: string; of: (auth: Authentication | undefined) => { id: string } | undefined },
+    /** A session to leave alone, with what was issued in it: the one the key is removed from. */
+    keep?: string,
+  ): Promise<SignOutResult> {
+    const madeByKey = async (sessionUid: string) => sessionUid !== keep && key.of(await authentications.find(sessionUid))?.id === key.id;
     const notified = new Set<string>();
     const grants = new Set<string>();
     let sessions = 0;
@@ -242,12 +247,25 @@ export function createSignOut({
       closed.add(login.grantId);
       logins++;
     }
-    const linked = await accountIndex.grantsOfDeviceKey(accountSub, deviceKeyId);
+    const kept = keep ? await grantsOfSession(keep, accountSub) : new Set<string>();
+    const linked = (await accountIndex.grantsOfKey(accountSub, key.model, key.id)).filter((grantId) => !kept.has(grantId));
     for (const grantId of linked) grants.add(grantId);
     for (const grantId of grants) if (!closed.has(grantId)) await revokeGrant(grantId);
-    for (const grantId of linked) await accountIndex.remove('DeviceKeyGrant', `${deviceKeyId}:${grantId}`);
+    for (const grantId of linked) await accountIndex.remove(key.model, `${key.id}:${grantId}`);
     for (const grantId of closed) grants.add(grantId);
     return { sessions: sessions + logins, grants: grants.size, notified: [...notified] };
+  }
+
+  /** The app's own device-key logins, and what its approvals signed in (QR hand-offs, CIBA). */
+  const endDeviceKeyLogins = (accountSub: string, deviceKeyId: string) => endKeyLogins(accountSub, { model: 'DeviceKeyGrant', id: deviceKeyId, of: deviceKeyOf });
+  /** The browser sessions a passkey signed in, and what was issued from them. */
+  const endPasskeyLogins = (accountSub: string, passkeyId: string, keep?: string) => endKeyLogins(accountSub, { model: 'PasskeyGrant', id: passkeyId, of: passkeyOf }, keep);
+
+  /** The grants issued in a browser session (by its uid), as its authorizations name them. */
+  async function grantsOfSession(uid: string, accountSub: string): Promise<Set<string>> {
+    const session = await holder.current.Session.findByUid(uid);
+    if (!session || session.accountId !== accountSub) return new Set();
+    return new Set(Object.values((session.authorizations ?? {}) as Record<string, SessionAuthorization>).flatMap((a) => (a.grantId ? [a.grantId] : [])));
   }
 
   async function endSession(uid: string, accountSub: string): Promise<EndSessionResult> {
@@ -267,6 +285,7 @@ export function createSignOut({
     endSession,
     channelLogins,
     endDeviceKeyLogins,
+    endPasskeyLogins,
     revokeGrant,
 
     /** Disables an account and ends everything it holds. Its tokens fail from here on. */

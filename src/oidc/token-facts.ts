@@ -22,11 +22,13 @@ export interface TokenFacts {
    */
   device_key?: DeviceKeyUse;
   /**
-   * Which device key that was. Kept with the artifacts in the store (codes, refresh tokens, CIBA
-   * requests), where it links their grant to the key (storage/account-index.ts), and never put in
-   * a token or an introspection answer (`publicFacts`).
+   * Which device key that was, or which passkey made the login. Kept with the artifacts in the
+   * store (codes, refresh tokens, CIBA requests), where it links their grant to the key
+   * (storage/account-index.ts), so that removing the key ends them; never put in a token or an
+   * introspection answer (`publicFacts`).
    */
   device_key_id?: string;
+  passkey_id?: string;
 }
 
 export type DeviceKeyUse = 'login' | 'approval';
@@ -45,6 +47,14 @@ export interface DeviceKeyLogin extends Authentication {
 /** The device key a login's record names, if a device key made or approved it. */
 export const deviceKeyOf = (auth: Authentication | undefined): DeviceKeyPart | undefined => (auth as Partial<DeviceKeyLogin> | undefined)?.deviceKey;
 
+/** A login a passkey made, as its record keeps it: so that removing the passkey ends the login. */
+export interface PasskeyLogin extends Authentication {
+  passkey: { id: string };
+}
+
+/** The passkey a login's record names, if one made it. */
+export const passkeyOf = (auth: Authentication | undefined): { id: string } | undefined => (auth as Partial<PasskeyLogin> | undefined)?.passkey;
+
 /** RFC 8693 `act`. */
 export interface Actor {
   sub: string;
@@ -62,13 +72,21 @@ const byGrant = (grantId: string) => `facts:grant:${grantId}`;
 
 export const factsOf = (auth: Authentication): TokenFacts => {
   const deviceKey = deviceKeyOf(auth);
-  return { acr: auth.acr, amr: auth.amr, auth_time: auth.at, channel: auth.channel, ...(deviceKey ? { device_key: deviceKey.use, device_key_id: deviceKey.id } : {}) };
+  const passkey = passkeyOf(auth);
+  return {
+    acr: auth.acr,
+    amr: auth.amr,
+    auth_time: auth.at,
+    channel: auth.channel,
+    ...(deviceKey ? { device_key: deviceKey.use, device_key_id: deviceKey.id } : {}),
+    ...(passkey ? { passkey_id: passkey.id } : {}),
+  };
 };
 
-/** The facts as a token states them: without the internal id of the device key. */
+/** The facts as a token states them: without the internal ids of the key that made the login. */
 export function publicFacts(facts: TokenFacts): TokenFacts {
-  if (facts.device_key_id === undefined) return facts;
-  const { device_key_id: _internal, ...shown } = facts;
+  if (facts.device_key_id === undefined && facts.passkey_id === undefined) return facts;
+  const { device_key_id: _device, passkey_id: _passkey, ...shown } = facts;
   return shown;
 }
 

@@ -9,6 +9,7 @@ import type {
 import { lazyImport } from '../lazy-import.js';
 import { ACR, type Account, type Accounts, type Authentication } from '../accounts/index.js';
 import { maskCitizenId } from '../identity/index.js';
+import type { PasskeyLogin } from '../oidc/token-facts.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { webauthnChallenges, type ChallengeBinding } from './challenges.js';
@@ -171,12 +172,14 @@ export function createPasskeys(deps: PasskeysDeps) {
         return await fail();
       }
       if (!(await store.recordUse(passkey.credential_id, Number(passkey.sign_count), info.newCounter, Date.now()))) return await fail();
-      const authentication: Authentication = {
+      // The record names the passkey, so that removing it ends the logins it made (oidc/sign-out.ts).
+      const authentication: PasskeyLogin = {
         accountId: account.sub,
         channel: 'web',
         amr: passkeyAmr(info.credentialDeviceType),
         acr: ACR.twoFactor,
         at: Math.floor(Date.now() / 1000),
+        passkey: { id: passkey.credential_id },
       };
       return { ok: true, account, authentication };
     },

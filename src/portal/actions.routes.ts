@@ -100,7 +100,7 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
 
   post('/account/credentials/remove', z.object({ credential: id }), async (ctx, s, form) => {
     if (await removalNeedsSignIn(ctx, s, false)) return;
-    if (!(await deps.self.removeCredential(s.actor, s.account, form.credential!))) return notFound(ctx);
+    if (!(await deps.self.removeCredential(s.actor, s.account, form.credential!, s.session.sessionUid))) return notFound(ctx);
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });
 

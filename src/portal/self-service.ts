@@ -261,10 +261,19 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
       return true;
     },
 
-    async removeCredential(actor: Actor, account: Account, credentialId: string): Promise<boolean> {
+    /**
+     * Removes one of the account's sign-in methods. A passkey takes what it signed in with it, as a
+     * device key does: it may be one someone else bound while the citizen was away. The session the
+     * citizen removes it from (`keep`, a fresh sign-in with a second factor) goes on.
+     */
+    async removeCredential(actor: Actor, account: Account, credentialId: string, keep?: string): Promise<boolean> {
       const type = await credentials.remove(account.id, credentialId);
       if (!type) return false;
       await record(actor, 'credential.removed', { details: { type } });
+      if (type === 'passkey') {
+        const ended = await signOut.endPasskeyLogins(account.sub, credentialId, keep);
+        await record(actor, 'session.ended', { details: { reason: 'passkey_removed', ...ended } });
+      }
       return true;
     },
   };

@@ -16,14 +16,20 @@ const INDEXED: Record<string, (id: string, payload: AdapterPayload) => string | 
 };
 /**
  * Artifacts that carry their login's facts (src/oidc/token-facts.ts). One issued from a login a
- * device key made or approved links its grant to the key (`DeviceKeyGrant`, id `<key>:<grant>`), so
- * that revoking the key finds every grant it let in: an offline grant whose browser session has
- * ended, or a counter's CIBA login, which never had one.
+ * device key made or approved, or a passkey made, links its grant to the key (`DeviceKeyGrant` or
+ * `PasskeyGrant`, id `<key>:<grant>`), so that removing the key finds every grant it let in: an
+ * offline grant whose browser session has ended, or a counter's CIBA login, which never had one.
  */
-const DEVICE_KEY_CARRIERS = new Set(['AuthorizationCode', 'RefreshToken', 'BackchannelAuthenticationRequest', 'DeviceCode']);
-const deviceKeyOfCarrier = (payload: AdapterPayload): string | undefined => {
-  const id = (payload.facts as { device_key_id?: unknown } | undefined)?.device_key_id;
-  return typeof id === 'string' ? id : undefined;
+const KEY_CARRIERS = new Set(['AuthorizationCode', 'RefreshToken', 'BackchannelAuthenticationRequest', 'DeviceCode']);
+export type KeyLinkModel = 'DeviceKeyGrant' | 'PasskeyGrant';
+const KEY_LINKS: readonly [fact: 'device_key_id' | 'passkey_id', model: KeyLinkModel][] = [
+  ['device_key_id', 'DeviceKeyGrant'],
+  ['passkey_id', 'PasskeyGrant'],
+];
+const keysOfCarrier = (payload: AdapterPayload): [KeyLinkModel, string][] => {
+  const facts = payload.facts as Record<string, unknown> | undefined;
+  if (!facts) return [];
+  return KEY_LINKS.flatMap(([fact, model]) => (typeof facts[fact] === 'string' ? [[model, facts[fact]] as [KeyLinkModel, string]] : []));
 };
 
 /** Destroyed by the id they are indexed under, so that their row can go with them without a read. */
@@ -40,10 +46,10 @@ export interface LiveSessionCount {
 export interface AccountIndex {
   /** Sessions (by uid) and grants (by id) of an account that have not expired. */
   list(accountId: string): Promise<{ model: 'Session' | 'Grant'; id: string }[]>;
-  /** The ids of an account's records of one other indexed model (credential offers, device keys' grants) that have not expired. */
-  idsOf(accountId: string, model: 'CredentialOffer' | 'DeviceKeyGrant'): Promise<string[]>;
-  /** The grants of an account that a device key made or approved logins for, and that may still hold live tokens. */
-  grantsOfDeviceKey(accountId: string, deviceKeyId: string): Promise<string[]>;
+  /** The ids of an account's records of one other indexed model (credential offers, keys' grants) that have not expired. */
+  idsOf(accountId: string, model: 'CredentialOffer' | KeyLinkModel): Promise<string[]>;
+  /** The grants of an account that a key (a device key, a passkey) made or approved logins for, and that may still hold live tokens. */
+  grantsOfKey(accountId: string, model: KeyLinkModel, keyId: string): Promise<string[]>;
   remove(model: string, id: string): Promise<void>;
   /**
    * Sessions not yet expired, for the console's dashboard: one indexed count, whether the sessions
@@ -108,9 +114,9 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
         .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()))) as { id: string }[];
       return rows.map((r) => r.id);
     },
-    async grantsOfDeviceKey(accountId, deviceKeyId) {
-      const prefix = `${deviceKeyId}:`;
-      return (await index.idsOf(accountId, 'DeviceKeyGrant')).filter((id) => id.startsWith(prefix)).map((id) => id.slice(prefix.length));
+    async grantsOfKey(accountId, model, keyId) {
+      const prefix = `${keyId}:`;
+      return (await index.idsOf(accountId, model)).filter((id) => id.startsWith(prefix)).map((id) => id.slice(prefix.length));
     },
     async remove(model, id) {
       await batch.flush();
@@ -128,7 +134,7 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
       return { browser: of('Session'), channel: of('ChannelSession') };
     },
     wrap(model, inner) {
-      if (DEVICE_KEY_CARRIERS.has(model)) return linkingDeviceKeys(inner);
+      if (KEY_CARRIERS.has(model)) return linkingKeys(inner);
       const keyOf = INDEXED[model];
       if (!keyOf) return inner;
       const wrapped: Adapter = {
@@ -149,16 +155,14 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
       return wrapped;
     },
   };
-  function linkingDeviceKeys(inner: Adapter): Adapter {
+  function linkingKeys(inner: Adapter): Adapter {
     return {
       ...bind(inner),
       async upsert(id, payload, expiresIn) {
         await inner.upsert(id, payload, expiresIn);
-        const deviceKeyId = deviceKeyOfCarrier(payload);
         const { grantId, accountId } = payload as { grantId?: unknown; accountId?: unknown };
-        if (deviceKeyId && typeof grantId === 'string' && typeof accountId === 'string') {
-          await add('DeviceKeyGrant', `${deviceKeyId}:${grantId}`, accountId, null, Math.max(expiresIn ?? 0, linkFloor));
-        }
+        if (typeof grantId !== 'string' || typeof accountId !== 'string') return;
+        for (const [model, keyId] of keysOfCarrier(payload)) await add(model, `${keyId}:${grantId}`, accountId, null, Math.max(expiresIn ?? 0, linkFloor));
       },
     };
   }

@@ -6,13 +6,13 @@
  * a signature counter that went backwards (a cloned authenticator), and a
  * response replayed into another sign-in. openid-client redeems every code and reads acr and amr.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import * as oidc from 'openid-client';
 import type { Browser, CDPSession, Page } from 'playwright-core';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
-import { authorizeInBrowser, startLandingPage, type LandingPage } from '../support/landing-page.js';
+import { authorizationRequest, authorizeInBrowser, startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
 
 const LOA2 = 'urn:yihao:loa:2';
@@ -48,6 +48,11 @@ async function virtualAuthenticator(page: Page, opts: { synced?: boolean } = {})
     },
     /** The same passkey on another device (a roaming key moved over, or a synced one arriving). */
     async add(credential: VirtualCredential) {
+      await cdp.send('WebAuthn.addCredential', { authenticatorId, credential });
+    },
+    /** The passkey as another device left it (its signature counter moved on there). */
+    async replace(credential: VirtualCredential) {
+      await cdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId: credential.credentialId });
       await cdp.send('WebAuthn.addCredential', { authenticatorId, credential });
     },
     async userVerifies(yes: boolean) {
@@ -220,6 +225,44 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     const after = await authorize(page, { acr_values: LOA2, ui_locales: 'en', prompt: 'login' });
     expect(await after.land(() => passkeyButton().click())).toMatchObject({ sub: someone.sub, acr: LOA2 });
     expect(authenticator).toBeDefined();
+  });
+
+  it('removing a passkey ends the sign-ins it made: another browser signed in with it (someone else\'s, bound while the citizen was away) is signed out', async () => {
+    const victim = await h.citizen();
+    const own = await pages.next();
+    const ownKey = await virtualAuthenticator(own);
+    await enrolInPortal(own, victim);
+    const [bound] = await ownKey.credentials();
+    // The other browser holds the same passkey and signs in with it alone, at loa:2.
+    const otherContext = await browser.newContext();
+    otherContext.setDefaultTimeout(5_000);
+    otherContext.setDefaultNavigationTimeout(10_000);
+    onTestFinished(() => otherContext.close());
+    const other = await otherContext.newPage();
+    const otherKey = await virtualAuthenticator(other);
+    await otherKey.add(bound!);
+    const flow = await authorize(other, { acr_values: LOA2, ui_locales: 'en' });
+    expect(await flow.land(() => other.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click())).toMatchObject({ sub: victim.sub, acr: LOA2 });
+    // One passkey in two places in this test: the citizen's copy takes up the counter where the other left it.
+    await ownKey.replace((await otherKey.credentials())[0]!);
+
+    // The citizen removes it in the portal (after signing in with a second factor, as removals need).
+    await own.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    await own.getByRole('button', { name: 'Remove Passkey', exact: true }).click();
+    await own.waitForURL((u) => u.pathname.startsWith('/interaction/'));
+    await own.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click();
+    await own.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_again');
+    await own.getByRole('button', { name: 'Remove Passkey', exact: true }).click();
+    // The session it is removed from (just signed in with it, to remove it) goes on.
+    await own.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');
+
+    // The other browser's session went with it: no silent sign-in any more.
+    const silent = await authorizationRequest(app, redirectUri, { prompt: 'none' });
+    await other.goto(silent.url.href);
+    await other.waitForURL((u) => u.href.startsWith(redirectUri));
+    expect(new URL(other.url()).searchParams.get('error')).toBe('login_required');
+    const events = await h.yihao.services.audit.forAccount(victim.sub);
+    expect(events.find((e) => e.action === 'session.ended' && e.details?.reason === 'passkey_removed')).toMatchObject({ details: { sessions: 1 } });
   });
 
   it('refuses a removed passkey with a clear message, and shows an alert when the citizen cancels', async () => {

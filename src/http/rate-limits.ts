@@ -42,7 +42,11 @@ export function createRateLimits(opts: {
 
   function limiterFor(name: string, rule: RateLimitRule): RateLimiterAbstract {
     const common = { keyPrefix: `${opts.prefix}ratelimit:${name}`, points: rule.points, duration: rule.durationSeconds };
-    return opts.redis ? new RateLimiterRedis({ ...common, storeClient: opts.redis, useRedisPackage: false }) : new RateLimiterMemory(common);
+    // While Redis errors, each instance counts in its own memory: a budget per instance, never none
+    // (an outage would otherwise open client-secret guessing to anyone).
+    return opts.redis
+      ? new RateLimiterRedis({ ...common, storeClient: opts.redis, useRedisPackage: false, insuranceLimiter: new RateLimiterMemory(common) })
+      : new RateLimiterMemory(common);
   }
 
   function refuse(ctx: Context, until: number, html: boolean): void {
@@ -81,7 +85,7 @@ export function createRateLimits(opts: {
             return counting !== 'every' && res.consumedPoints >= rule.points ? Date.now() + res.msBeforeNext : undefined;
           } catch (e) {
             if (e instanceof RateLimiterRes) return Date.now() + e.msBeforeNext;
-            // The store is down: let the request be rather than refuse every citizen.
+            // Neither Redis nor the memory standing in for it answered: let the request be rather than refuse every citizen.
             opts.logger?.warn({ event: 'ratelimit.store_failed', limit: name, err: e }, 'rate limit store failed; request let through');
             return undefined;
           }

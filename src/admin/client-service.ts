@@ -338,6 +338,9 @@ export function clientService(d: ClientServiceDeps) {
     /**
      * Replaces an open change's proposal. The editor takes part in the change (and so cannot review
      * it); a submitted change goes back to draft, so that what is reviewed is what was submitted.
+     * It is rebased onto the client as it is now: a change left behind by a secret rotation (which
+     * moves the client's version on) comes up to date here, since a client has one open change at a
+     * time and a stale one could otherwise only wait for a reviewer to reject it.
      */
     async edit(op: Operator, changeId: string, input: unknown): Promise<ClientChange> {
       const { change, client } = await ownedChange(op, 'client.write', 'client_change.edit', changeId);
@@ -345,7 +348,7 @@ export function clientService(d: ClientServiceDeps) {
       const settings = settingsOf(input);
       keepsAuthMethod(client, settings);
       await checkLiveable(client.clientId, settings, client.secretDigest);
-      const next: ClientChange = { ...withParticipant(change, op.sub), proposed: settings, status: 'draft', submittedAt: undefined };
+      const next: ClientChange = { ...withParticipant(change, op.sub), proposed: settings, baseVersion: client.version, status: 'draft', submittedAt: undefined };
       await store.transaction(async (s, trx) => {
         if (!(await s.updateChange(next, change))) throw conflict('the change moved on meanwhile; reload it');
         await guard.record(

@@ -211,6 +211,7 @@ export function clientStore(db: Database | Knex.Transaction): ClientStore {
       const n = await db('client_changes').where({ id: next.id, status: expected.status, revision: expected.revision }).update({
         status: next.status,
         proposed: JSON.stringify(next.proposed),
+        base_version: next.baseVersion,
         participants: JSON.stringify(next.participants),
         revision: next.revision,
         submitted_at: next.submittedAt ?? null,

@@ -215,6 +215,23 @@ describe.each(backends)('four-eyes review ($name)', ({ name, enabled }) => {
       expect((await ops.superN2.api('POST', `/client-changes/${next.body.id}/approve`, { revision })).status).toBe(200);
     });
 
+    it.skipIf(!enabled)('brings a change that went stale (the secret was rotated meanwhile) up to date when it is edited, and under review again; never approved stale', async () => {
+      const { changeId, clientId } = await draft('adminP1');
+      const first = await submit('adminP1', changeId);
+      expect((await ops.reviewerP1.api('POST', `/client-changes/${changeId}/approve`, { revision: first.revision })).status).toBe(200);
+      const next = await ops.adminP1.api('POST', `/clients/${clientId}/changes`, settings({ client_name: '四眼审核 v2' }));
+      const stale = await submit('adminP1', next.body.id as string);
+      // Another operator rotates the secret: the open change now names an older version of the client.
+      expect((await ops.superN.api('POST', `/clients/${clientId}/secret`, {})).status).toBe(200);
+      expect((await ops.reviewerP1.api('POST', `/client-changes/${next.body.id}/approve`, { revision: stale.revision })).status).toBe(409);
+      // Only one change is open at a time, so it is that change that must come up to date: edited, it does.
+      expect((await ops.adminP1.api('POST', `/clients/${clientId}/changes`, settings({ client_name: '四眼审核 v3' }))).status).toBe(409);
+      expect((await ops.adminP1.api('PUT', `/client-changes/${next.body.id}`, settings({ client_name: '四眼审核 v2' }))).status).toBe(200);
+      const again = await submit('adminP1', next.body.id as string);
+      expect((await ops.reviewerP1.api('POST', `/client-changes/${next.body.id}/approve`, { revision: again.revision })).status).toBe(200);
+      expect((await h.yihao.admin.services.stores.clients.find(clientId))!.settings.client_name).toBe('四眼审核 v2');
+    });
+
     it.skipIf(!enabled)('lets a department reviewer approve ordinary settings', async () => {
       const { changeId } = await draft('adminP1', { citizen_id_release: 'pseudonym' });
       const submitted = await ops.adminP1.api('POST', `/client-changes/${changeId}/submit`);

@@ -351,6 +351,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     idleCheckpointMs: config.audit.idleCheckpointSeconds * 1000,
     exporter: checkpointExporter(config.audit.export, services.outbound.fetch),
     anchor: services.auditAnchor,
+    retiredPublicKeys: config.audit.retiredPublicKeys.map(retiredAuditKey),
     log: logger,
   });
 

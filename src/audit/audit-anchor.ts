@@ -9,26 +9,41 @@ import type { RedisClient } from '../storage/redis.js';
 export interface AuditAnchor {
   /** The checkpoint line (`{ seq, hash, at, kid, jws }`, as exported), or undefined when none was kept. */
   read(): Promise<string | undefined>;
-  /** Keeps `line` unless a checkpoint further along is kept already (a late write of an earlier sealer). */
-  write(line: string, seq: number): Promise<void>;
+  /**
+   * Keeps `line` unless the kept one is further along (`behind`: a late write of an earlier sealer)
+   * or at the same place with another hash (`forked`: two histories were signed up to it).
+   */
+  write(line: string, seq: number, hash: string): Promise<AnchorWrite>;
+  /** Sets the line whatever is kept, or removes it: only for an operator accepting the database's head. */
+  replace(line: string | undefined): Promise<void>;
 }
 
-// Replaces the kept line only with one further along: two sealers never seal at once, but the
-// write comes after the commit, and an old holder's could arrive after its successor's.
+export type AnchorWrite = 'kept' | 'behind' | 'forked';
+
+// Replaces the kept line only with one further along, or the same head signed again: two sealers
+// never seal at once, but the write comes after the commit, and an old holder's could arrive after
+// its successor's. A different hash at the same place is refused: a history rewritten up to the
+// anchor's place must not take the genuine one's place.
 const KEEP_FURTHEST = `local kept = redis.call('GET', KEYS[1])
 if kept then
   local ok, old = pcall(cjson.decode, kept)
-  if ok and type(old) == 'table' and tonumber(old.seq) and tonumber(old.seq) > tonumber(ARGV[2]) then return 0 end
+  if ok and type(old) == 'table' and tonumber(old.seq) then
+    if tonumber(old.seq) > tonumber(ARGV[2]) then return 0 end
+    if tonumber(old.seq) == tonumber(ARGV[2]) and old.hash ~= ARGV[3] then return -1 end
+  end
 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1`;
+
+const WRITTEN: Record<number, AnchorWrite> = { 1: 'kept', 0: 'behind', [-1]: 'forked' };
 
 /** The anchor in Redis, under `<prefix>audit:anchor`. */
 export function redisAuditAnchor(redis: RedisClient, prefix: string): AuditAnchor {
   const key = `${prefix}audit:anchor`;
   return {
     read: async () => (await redis.get(key)) ?? undefined,
-    write: async (line, seq) => void (await redis.eval(KEEP_FURTHEST, 1, key, line, String(seq))),
+    write: async (line, seq, hash) => WRITTEN[Number(await redis.eval(KEEP_FURTHEST, 1, key, line, String(seq), hash))] ?? 'behind',
+    replace: async (line) => void (line === undefined ? await redis.del(key) : await redis.set(key, line)),
   };
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setImmediate } from 'node:timers/promises';
 import type { Database } from '../storage/database.js';
+import { anchoredHead } from './audit-anchor.js';
 import { openCheckpoint, type AuditVerifyKeys, type CheckpointClaim } from './audit-key.js';
 
 export const GENESIS = '0'.repeat(64);
@@ -51,7 +52,19 @@ export type BreakReason =
   /** A checkpoint's signature does not verify with the audit key (or a retired one): it was forged or edited. */
   | 'checkpoint_bad_signature'
   /** Sealed rows that no signed checkpoint covers: added or re-sealed by someone without the audit key. */
-  | 'unsigned_rows';
+  | 'unsigned_rows'
+  /** A row with a place (`seq`) the chain never reaches (0 or below, or a place another row holds): planted beside the chain. */
+  | 'row_outside_chain';
+
+/**
+ * Whether verify compared the chain with the newest checkpoint kept in Redis. Only `checked` means
+ * it did; `not_configured` (no Redis) and `none_yet` (nothing signed yet) leave nothing to compare;
+ * `missing`, `unreadable` and `unverifiable` mean a log that may have been cut or rewritten (docs/audit.md).
+ */
+export type AnchorStatus = 'checked' | 'not_configured' | 'none_yet' | 'missing' | 'unreadable' | 'unverifiable';
+
+/** The anchor as read from Redis: its line (undefined when nothing is kept), or why there is none to read. */
+export type AnchorRead = { line: string | undefined } | 'unreadable' | 'not_configured';
 
 export interface ChainReport {
   intact: boolean;
@@ -67,7 +80,9 @@ export interface ChainReport {
   firstBroken?: { id: number; reason: BreakReason; checkpoint?: number; exportLine?: number; anchor?: true };
   /** Events the sealer has not chained yet: the window (docs/audit.md). */
   unsealed: { count: number; oldestAt: number | undefined };
-  lastCheckpoint: { seq: number; at: number } | undefined;
+  lastCheckpoint: { seq: number; hash: string; at: number } | undefined;
+  /** The anchor's place when it was checked. */
+  anchor: { status: AnchorStatus; seq?: number };
 }
 
 interface StoredCheckpoint {
@@ -92,14 +107,14 @@ export interface ExportedCheckpoint {
  * walk cannot reach, and rows the walk finds beyond them come with checkpoints that are read (and
  * followed) after it.
  */
-export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported: readonly ExportedCheckpoint[] = [], anchor?: string): Promise<ChainReport> {
+export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported: readonly ExportedCheckpoint[] = [], anchor: AnchorRead = 'not_configured'): Promise<ChainReport> {
   const pendingRow = (await db('audit_events').whereNull('seq').count({ n: '*' }).min({ oldest: 'at' }).first()) as { n: number | string; oldest: number | string | null };
   const unsealed = { count: Number(pendingRow.n), oldestAt: pendingRow.oldest === null ? undefined : Number(pendingRow.oldest) };
 
   type Where = { checkpoint: number } | { exportLine: number } | { anchor: true };
   // seq -> what the signed checkpoints claim the chain's hash is there.
   const claims = new Map<number, { hash: string; where: Where }[]>();
-  let lastCheckpoint: { seq: number; at: number } | undefined;
+  let lastCheckpoint: ChainReport['lastCheckpoint'];
   let checkpoints = 0;
   let seenCheckpointId = 0;
   let prev = GENESIS;
@@ -109,6 +124,17 @@ export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported:
   // Hashes at the places a checkpoint signed during the walk may name (the head before it, or later).
   const recent = new Map<number, { hash: string; id: number }>([[0, { hash: GENESIS, id: 0 }]]);
   let recentFrom = 0;
+  // The newest checkpoint the sealer kept outside the database: checked like an exported one. One
+  // whose signature fails is not ours to go by (a retired key's, or written by someone else).
+  let anchored: CheckpointClaim | undefined;
+  let anchorStatus: AnchorStatus;
+  if (typeof anchor === 'string') anchorStatus = anchor;
+  else if (anchor.line === undefined) anchorStatus = (await holdsHistory(db)) ? 'missing' : 'none_yet';
+  else {
+    const kept = anchoredHead(anchor.line);
+    anchored = kept && (await openCheckpoint(keys, kept.jws));
+    anchorStatus = anchored ? 'checked' : 'unverifiable';
+  }
 
   const report = (firstBroken?: NonNullable<ChainReport['firstBroken']>): ChainReport => ({
     intact: firstBroken === undefined,
@@ -118,6 +144,7 @@ export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported:
     ...(firstBroken ? { firstBroken } : {}),
     unsealed,
     lastCheckpoint,
+    anchor: { status: anchorStatus, ...(anchored ? { seq: anchored.seq } : {}) },
   });
   const add = (claim: CheckpointClaim, where: Where) => {
     const list = claims.get(claim.seq) ?? [];
@@ -135,7 +162,7 @@ export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported:
         add(claim, { checkpoint: Number(c.id) });
         checkpoints++;
         seenCheckpointId = Number(c.id);
-        if (!lastCheckpoint || claim.seq > lastCheckpoint.seq || (claim.seq === lastCheckpoint.seq && claim.at > lastCheckpoint.at)) lastCheckpoint = { seq: claim.seq, at: claim.at };
+        if (!lastCheckpoint || claim.seq > lastCheckpoint.seq || (claim.seq === lastCheckpoint.seq && claim.at > lastCheckpoint.at)) lastCheckpoint = { seq: claim.seq, hash: claim.hash, at: claim.at };
       }
     }
   };
@@ -176,12 +203,13 @@ export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported:
     if (!claim) return report({ id: 0, reason: 'checkpoint_bad_signature', exportLine: e.line });
     add(claim, { exportLine: e.line });
   }
-  // The newest checkpoint the sealer kept outside the database: checked like an exported one. One
-  // whose signature fails is not ours to go by (a retired key's, or written by someone else).
-  const anchored = anchor === undefined ? undefined : await openCheckpoint(keys, anchor);
   if (anchored) add(anchored, { anchor: true });
   broken = mismatch(0, GENESIS, 0);
   if (broken) return report(broken);
+  // The walk starts above 0, and only rows without a place count as unsealed: a row placed at 0 or
+  // below would be in neither, yet shown in the portal and the console like any other.
+  const below = (await db('audit_events').whereNotNull('seq').whereNot('seq', '>', 0).orderBy('id').first('id')) as { id: number } | undefined;
+  if (below) return report({ id: Number(below.id), reason: 'row_outside_chain' });
   broken = await walkRows();
   if (broken) return report(broken);
   // A checkpoint beyond the last row: the rows it signed were deleted (with the checkpoints that
@@ -205,6 +233,16 @@ export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported:
     broken = await walkRows();
     if (broken) return report(broken);
   }
+  // Every row placed up to where the walk ended was walked, unless two rows share a place (possible
+  // only once the unique index was dropped): the walk takes one of them and steps past the other.
+  const placed = (await db('audit_events').where('seq', '>', 0).where('seq', '<=', lastSeq).count({ n: '*' }).first()) as { n: number | string };
+  if (Number(placed.n) !== checked) {
+    const twin = (await db('audit_events as a')
+      .join('audit_events as b', (j) => j.on('a.seq', '=', 'b.seq').andOn('a.id', '<>', 'b.id'))
+      .orderBy('a.id')
+      .first('a.id')) as { id: number } | undefined;
+    return report({ id: Number(twin?.id ?? lastId), reason: 'row_outside_chain' });
+  }
   // Rows sealed beyond the last signed checkpoint: the sealer signs every batch in the batch's own
   // transaction, so only someone without the key leaves rows like these.
   if (checked > 0 && (!lastCheckpoint || lastCheckpoint.seq < lastSeq)) {
@@ -212,4 +250,10 @@ export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported:
     return report({ id: Number(first.id), reason: 'unsigned_rows' });
   }
   return report();
+}
+
+/** Whether anything was ever sealed or signed: a log with neither has no head to protect yet. */
+export async function holdsHistory(db: Database): Promise<boolean> {
+  const signed = await db('audit_checkpoints').first('id');
+  return signed !== undefined || (await db('audit_events').whereNotNull('seq').first('id')) !== undefined;
 }

@@ -151,6 +151,7 @@ const OPERATOR_ACTION_WORDS: Record<Lang, Record<string, string>> = {
     'admin.upstream.disabled': '停用外部身份服务',
     'admin.upstream.enabled': '恢复启用外部身份服务',
     'admin.upstream.updated': '修改外部身份服务设置',
+    'admin.audit.anchor_accepted': '确认审计日志当前末端为锚点',
   },
   en: {
     'admin.department.created': 'Department created',
@@ -179,6 +180,7 @@ const OPERATOR_ACTION_WORDS: Record<Lang, Record<string, string>> = {
     'admin.upstream.disabled': 'External identity provider disabled',
     'admin.upstream.enabled': 'External identity provider enabled again',
     'admin.upstream.updated': 'External identity provider setting changed',
+    'admin.audit.anchor_accepted': 'Audit log’s current end accepted as its anchor',
   },
 };
 

@@ -4,8 +4,9 @@ import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 import { statements } from '../storage/statements.js';
 import { writeBatch } from '../storage/write-batch.js';
-import { verifyChain, type AuditRow, type ChainReport, type ExportedCheckpoint } from './audit-chain.js';
-import type { AuditVerifyKeys } from './audit-key.js';
+import { verifyChain, type AnchorRead, type AuditRow, type ChainReport, type ExportedCheckpoint } from './audit-chain.js';
+import { signCheckpoint, type AuditSigningKey, type AuditVerifyKeys } from './audit-key.js';
+import { YihaoError } from '../errors.js';
 import type { AuditAction } from './audit-actions.js';
 import { queryEvents, type AuditPage, type AuditQuery } from './audit-query.js';
 
@@ -59,6 +60,16 @@ export interface AuditLogOptions {
   observe?: ((e: AuditEventInput) => void) | undefined;
   /** The newest checkpoint kept outside the database (Redis), checked against the chain. */
   anchor?: AuditAnchor | undefined;
+}
+
+/** What `acceptHead` did: nothing when the database's log does not verify on its own (`accepted` absent). */
+export interface HeadAcceptance {
+  /** The database's log checked on its own: without the anchor and without the exported copy. */
+  report: ChainReport;
+  /** The head now kept as the anchor; null when nothing was signed yet (the anchor was removed). */
+  accepted?: { seq: number; hash: string } | null;
+  /** What the anchor held before, as kept (null: nothing). */
+  previous?: { seq: number; hash: string } | null;
 }
 
 const COLUMNS = ['at', 'action', 'actor_type', 'actor_id', 'account_id', 'client_id', 'channel', 'ip', 'request_id', 'details', 'department_id'] as const;
@@ -116,9 +127,35 @@ export function createAuditLog(db: Database, opts: AuditLogOptions = { verifyKey
      * sealer lags.
      */
     async check(exportFile: string | undefined = opts.exportFile): Promise<ChainReport> {
-      // Redis down is no reason not to check the rest: the anchor is then left out.
-      const anchor = await opts.anchor?.read().catch(() => undefined);
-      return verifyChain(db, opts.verifyKeys, exportFile ? await readExport(exportFile) : [], anchoredHead(anchor)?.jws);
+      // Redis down is no reason not to check the rest; the report says the anchor was not checked.
+      const anchor: AnchorRead = opts.anchor ? await opts.anchor.read().then((line) => ({ line }), () => 'unreadable' as const) : 'not_configured';
+      return verifyChain(db, opts.verifyKeys, exportFile ? await readExport(exportFile) : [], anchor);
+    },
+
+    /**
+     * The operator's answer to a sealer that refuses because the anchor is gone, or further along
+     * than a restored database (docs/audit.md). Checks the database's log on its own and, only when
+     * that is intact, signs its head afresh with `key` and makes it the anchor, replacing whatever
+     * Redis kept; the acceptance is an event in the log. Only the head that was checked is signed:
+     * rows sealed without a checkpoint make the log not intact, so this never signs them.
+     */
+    async acceptHead(key: AuditSigningKey): Promise<HeadAcceptance> {
+      const anchor = opts.anchor;
+      if (!anchor) throw new YihaoError('invalid_input', 'no Redis is configured, so there is no audit anchor to set');
+      const kept = anchoredHead(await anchor.read());
+      const previous = kept ? { seq: kept.seq, hash: kept.hash } : null;
+      const report = await verifyChain(db, opts.verifyKeys);
+      if (!report.intact) return { report };
+      const head = report.lastCheckpoint && { seq: report.lastCheckpoint.seq, hash: report.lastCheckpoint.hash };
+      const at = Date.now();
+      const jws = head && (await signCheckpoint(key, { ...head, at }));
+      await db.transaction(async (trx) => {
+        if (head && jws) await trx('audit_checkpoints').insert({ ...head, at, kid: key.kid, jws });
+        await this.append({ action: 'admin.audit.anchor_accepted', actorType: 'system', actorId: 'cli', details: { via: 'cli', seq: head?.seq ?? 0, hash: head?.hash ?? null, previous } }, { trx });
+      });
+      // Nothing signed yet: no anchor, and the sealer starts as on a fresh install.
+      await anchor.replace(head && JSON.stringify({ ...head, at, kid: key.kid, jws }));
+      return { report, accepted: head ?? null, previous };
     },
 
     /** The id of the first row that does not fit (0 for a checkpoint), or undefined when the log is intact. */

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
-import { GENESIS, rowHash, type AuditRow } from './audit-chain.js';
+import { GENESIS, holdsHistory, rowHash, type AuditRow } from './audit-chain.js';
 import { openCheckpoint, signCheckpoint, verifyKeys, type AuditSigningKey } from './audit-key.js';
 import { anchoredHead, type AuditAnchor } from './audit-anchor.js';
 import { backgroundWork } from '../storage/request-memo.js';
@@ -28,16 +28,29 @@ export interface AuditSealerOptions {
   exporter?: ((line: string) => Promise<void>) | undefined;
   /** The newest checkpoint kept outside the database (Redis), for the next sealer to check against. */
   anchor?: AuditAnchor | undefined;
+  /** `audit.retiredPublicKeys`: an anchor signed before a key rotation is still one to go by. */
+  retiredPublicKeys?: readonly KeyObject[] | undefined;
   log: SealerLog;
 }
+
+/** Why a pass that held the lease sealed and signed nothing (docs/audit.md). */
+export type SealRefusal =
+  /** The database no longer holds the head last signed (by this sealer, or as the anchor says): rewritten or cut. */
+  | 'head_lost'
+  /** Redis did not answer, so the head could not be compared with the anchor; the next pass asks again. */
+  | 'anchor_unreadable'
+  /** The database holds a sealed history but Redis keeps no anchor: lost with Redis's data, or deleted. */
+  | 'anchor_missing'
+  /** The line kept in Redis does not verify with the audit key or a retired one. */
+  | 'anchor_invalid';
 
 export interface SealPass {
   /** Whether this instance held the lease for the pass. */
   leader: boolean;
   sealed: number;
   checkpoints: number;
-  /** The database no longer holds the head this sealer (or the anchor) last signed: nothing was sealed. */
-  refused?: true;
+  /** Why nothing was sealed though this instance held the lease. */
+  refused?: SealRefusal;
 }
 
 /** A batch found the lease taken by another instance: roll back and step down. */
@@ -56,8 +69,17 @@ interface SignedHead {
   hash: string;
 }
 
-// How often a sealer that found the log rewritten says so again while it stays so.
-const HEAD_LOST_REPEAT_MS = 60_000;
+// How often a sealer that refuses to seal says so again while it stays so.
+const REFUSAL_REPEAT_MS = 60_000;
+
+const REFUSAL_TEXT: Record<SealRefusal, string> = {
+  head_lost: 'audit log rewritten or cut: the database no longer holds the last signed checkpoint; sealing stopped (docs/audit.md)',
+  anchor_unreadable: 'audit anchor could not be read: sealing waits until Redis answers (docs/audit.md)',
+  anchor_missing:
+    'audit anchor missing from Redis while the database holds a sealed history: sealing stopped until an operator accepts the head (yihao audit verify --accept-head; docs/audit.md)',
+  anchor_invalid:
+    'audit anchor in Redis is not signed with the audit key or a retired one: sealing stopped until an operator accepts the head (yihao audit verify --accept-head; docs/audit.md)',
+};
 
 // Bound one pass, so a huge backlog does not keep a transaction stream running without a pause.
 const MAX_BATCHES_PER_PASS = 50;
@@ -86,8 +108,13 @@ export function createAuditSealer(opts: AuditSealerOptions) {
   // checkpoints, rewrite the rows after the last one left and mark them unsealed, and this sealer
   // would chain and sign them afresh, with the key they do not hold.
   let signed: SignedHead | undefined;
-  let headLostSaidAt = 0;
-  const ownKeys = verifyKeys(key, []);
+  // Whether this term as leader compared the head with the anchor. Until it has, it seals nothing:
+  // an instance elected while Redis is down or the anchor is gone would otherwise sign whatever the
+  // database holds, a rewrite included.
+  let anchorLearned = false;
+  let refusal: SealRefusal | undefined;
+  const saidAt = new Map<SealRefusal, number>();
+  const anchorKeys = verifyKeys(key, opts.retiredPublicKeys ?? []);
 
   async function takeLease(now: number): Promise<boolean> {
     const n = await db('audit_sealer_lease')
@@ -137,41 +164,65 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     return { line: JSON.stringify({ seq, hash, at, kid: key.kid, jws }), seq, hash };
   }
 
-  /** Whichever is further: the head this sealer knows, or the anchor's (when its signature is ours). */
-  async function learnAnchor(): Promise<void> {
-    if (!opts.anchor) return;
+  /** Goes by the anchor where it is further than the head this sealer knows; or says why it cannot. */
+  async function learnAnchor(): Promise<{ refused: SealRefusal; error?: string } | undefined> {
+    if (!opts.anchor) return undefined;
     let line: string | undefined;
     try {
       line = await opts.anchor.read();
     } catch (e) {
-      return log.warn({ component: 'audit', error: (e as Error).message }, 'audit anchor could not be read');
+      return { refused: 'anchor_unreadable', error: (e as Error).message };
+    }
+    if (line === undefined) {
+      if (await holdsHistory(db)) return { refused: 'anchor_missing' };
+      // A fresh install has nothing to protect yet: its first checkpoint makes the first anchor. From
+      // the database alone this cannot be told from a whole log unsealed while Redis lost its data,
+      // so it is said where an operator sees it.
+      log.warn({ component: 'audit', event: 'audit.log_started' }, 'audit sealer starts a new log: Redis keeps no anchor and nothing is sealed yet (docs/audit.md)');
+      return undefined;
     }
     const kept = anchoredHead(line);
-    if (!kept) return;
-    const claim = await openCheckpoint(ownKeys, kept.jws);
-    // Not signed with this key (forged, or by a key retired since): nothing to go by.
-    if (!claim || claim.seq !== kept.seq || claim.hash !== kept.hash) return log.warn({ component: 'audit' }, 'audit anchor is not signed with the audit key; ignored');
+    const claim = kept && (await openCheckpoint(anchorKeys, kept.jws));
+    if (!kept || !claim || claim.seq !== kept.seq || claim.hash !== kept.hash) return { refused: 'anchor_invalid' };
     if (!signed || claim.seq > signed.seq) signed = { seq: claim.seq, hash: claim.hash };
+    return undefined;
+  }
+
+  function refuse(result: SealPass, why: SealRefusal, detail: object = {}): SealPass {
+    result.refused = why;
+    const now = Date.now();
+    if (now - (saidAt.get(why) ?? -Infinity) < REFUSAL_REPEAT_MS) return result;
+    saidAt.set(why, now);
+    const entry = { component: 'audit', event: `audit.${why}`, ...detail };
+    // Redis down is loud elsewhere and passes; the others need an operator.
+    if (why === 'anchor_unreadable') log.warn(entry, REFUSAL_TEXT[why]);
+    else log.error(entry, REFUSAL_TEXT[why]);
+    return result;
   }
 
   // The newest checkpoint line not yet written to the anchor; only the newest matters.
-  let anchorNext: { line: string; seq: number } | undefined;
+  let anchorNext: (SignedHead & { line: string }) | undefined;
   let anchorWriting: Promise<void> = Promise.resolve();
   /**
    * Off the sealing path (a stalled Redis must not hold the chain back), one write at a time, and
    * only the newest line: while Redis is slow or down, the lines in between are skipped, not queued.
    */
-  function keepAnchor(line: string, seq: number): void {
+  function keepAnchor(line: string, seq: number, hash: string): void {
     const anchor = opts.anchor;
     if (!anchor) return;
     const idle = anchorNext === undefined;
-    anchorNext = { line, seq };
+    anchorNext = { line, seq, hash };
     if (!idle) return;
     anchorWriting = anchorWriting.then(async () => {
       while (anchorNext) {
         const next = anchorNext;
         try {
-          await anchor.write(next.line, next.seq);
+          if ((await anchor.write(next.line, next.seq, next.hash)) === 'forked') {
+            log.error(
+              { component: 'audit', event: 'audit.anchor_forked', seq: next.seq },
+              'audit anchor in Redis holds another hash at the place this sealer signed: two histories were signed (docs/audit.md)',
+            );
+          }
         } catch (e) {
           log.warn({ component: 'audit', error: (e as Error).message }, 'audit anchor could not be written');
         }
@@ -197,10 +248,16 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     if (!leader) {
       log.info({ component: 'audit', holder }, 'audit sealer elected');
       // Another instance may have sealed further meanwhile.
-      await learnAnchor();
+      anchorLearned = false;
     }
     leader = true;
     result.leader = true;
+    if (!anchorLearned) {
+      // Holding the lease while refusing, as for a lost head; the next pass asks Redis again.
+      const unknown = await learnAnchor();
+      if (unknown) return refuse(result, unknown.refused, unknown.error ? { error: unknown.error } : {});
+      anchorLearned = true;
+    }
     try {
       for (let i = 0; i < MAX_BATCHES_PER_PASS; i++) {
         const batch = await sealBatch();
@@ -209,7 +266,7 @@ export function createAuditSealer(opts: AuditSealerOptions) {
           result.checkpoints++;
           signed = { seq: batch.checkpoint.seq, hash: batch.checkpoint.hash };
           exportLine(batch.checkpoint.line);
-          keepAnchor(batch.checkpoint.line, batch.checkpoint.seq);
+          keepAnchor(batch.checkpoint.line, batch.checkpoint.seq, batch.checkpoint.hash);
         }
         if (batch.sealed < opts.batchSize) break;
       }
@@ -217,15 +274,7 @@ export function createAuditSealer(opts: AuditSealerOptions) {
       if (e instanceof HeadLost) {
         // Holding the lease all the same: stepping down would hand the log to an instance that does
         // not know the head, and without an anchor it would seal the rewrite.
-        result.refused = true;
-        if (Date.now() - headLostSaidAt >= HEAD_LOST_REPEAT_MS) {
-          headLostSaidAt = Date.now();
-          log.error(
-            { component: 'audit', event: 'audit.head_lost', seq: e.head.seq },
-            'audit log rewritten or cut: the database no longer holds the last signed checkpoint; sealing stopped (docs/audit.md)',
-          );
-        }
-        return result;
+        return refuse(result, 'head_lost', { seq: e.head.seq });
       }
       if (!(e instanceof LeaseLost)) throw e;
       leader = false;
@@ -236,7 +285,10 @@ export function createAuditSealer(opts: AuditSealerOptions) {
 
   function once(): Promise<SealPass> {
     // One pass at a time in this process (a test's sealNow and the timer may overlap).
-    const next = (running ?? Promise.resolve()).catch(() => undefined).then(() => backgroundWork(pass));
+    const next = (running ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => backgroundWork(pass))
+      .then((r) => ((refusal = r.refused), r));
     running = next;
     return next;
   }
@@ -255,6 +307,10 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     holder,
     get isLeader() {
       return leader;
+    },
+    /** Why the last pass sealed nothing though it held the lease, for health checks and metrics. */
+    get refusal(): SealRefusal | undefined {
+      return refusal;
     },
     start(): void {
       if (!stopped) return;

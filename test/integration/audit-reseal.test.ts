@@ -9,9 +9,10 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisAuditAnchor } from '../../src/audit/audit-anchor.js';
-import { migrate } from '../../src/storage/database.js';
-import { auditOn, auditStores, auditTestKey, type AuditStore } from '../support/audit.js';
+import { anchoredHead, redisAuditAnchor, type AuditAnchor } from '../../src/audit/audit-anchor.js';
+import { createAuditSealer, type AuditSigningKey } from '../../src/audit/index.js';
+import { migrate, type Database } from '../../src/storage/database.js';
+import { auditOn, auditStores, auditTestKey, quietSealerLog, type AuditStore } from '../support/audit.js';
 import { redisAvailable, REDIS_URL, uniqueName } from '../support/services.js';
 
 const event = (i: number) => ({ action: 'admin.test.event' as const, actorType: 'system' as const, details: { i } });
@@ -26,10 +27,9 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
   });
 
   /** Ten events sealed in three batches: checkpoints at 3, 6 and 10. */
-  async function sealedLog(s: AuditStore, anchorPrefix?: string) {
+  async function sealedLog(s: AuditStore, anchorPrefix?: string | AuditAnchor, key = auditTestKey()) {
     await migrate(s.db);
-    const key = auditTestKey();
-    const anchor = anchorPrefix && redis ? redisAuditAnchor(redis, anchorPrefix) : undefined;
+    const anchor = typeof anchorPrefix === 'string' && redis ? redisAuditAnchor(redis, anchorPrefix) : typeof anchorPrefix === 'object' ? anchorPrefix : undefined;
     const a = auditOn(s.db, key, { anchor });
     for (const [from, to] of [[1, 3], [4, 6], [7, 10]] as const) {
       for (let i = from; i <= to; i++) await a.log.append(event(i));
@@ -48,12 +48,185 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
     await s.db('audit_events').where('seq', '>', 3).update({ seq: null, prev_hash: null, hash: null });
   }
 
+  /**
+   * The way around the memory of the sealer that signed the log: take its lease, rewrite, add a
+   * filler row so the rewritten chain reaches the anchor's place again, and free the lease for an
+   * instance that never sealed.
+   */
+  async function rewriteBehindTheLease(s: AuditStore, sealer: { sealNow(): Promise<unknown> }) {
+    await s.db('audit_sealer_lease').update({ holder: 'attacker', expires_at: Date.now() + 3_600_000 });
+    expect(await sealer.sealNow()).toMatchObject({ leader: false });
+    await rewrite(s);
+    await s.db('audit_events').insert({ at: Date.now(), action: 'admin.test.event', actor_type: 'system', details: '{"i":"filler"}' });
+    await s.db('audit_sealer_lease').update({ holder: null, expires_at: 0 });
+  }
+
+  const newAnchorPrefix = () => `${prefix}${Math.random().toString(36).slice(2)}:`;
+
+  /** The anchor in Redis, with a switch that makes its reads fail as a stalled Redis's commands time out. */
+  function flakyAnchor(anchorPrefix: string) {
+    const real = redisAuditAnchor(redis!, anchorPrefix);
+    const redisDown = { now: false };
+    const anchor: AuditAnchor = {
+      ...real,
+      read: async () => {
+        if (redisDown.now) throw new Error('Command timed out');
+        return real.read();
+      },
+    };
+    return { anchor, redisDown };
+  }
+
+  /** A sealer on another instance, whose log lines the test reads. */
+  function sealerWith(db: Database, key: AuditSigningKey, anchor: AuditAnchor, more: { retiredPublicKeys?: AuditSigningKey['publicKey'][] } = {}) {
+    const errors: { event?: string }[] = [];
+    const sealer = createAuditSealer({
+      db,
+      key,
+      intervalMs: 1_000,
+      batchSize: 500,
+      leaseMs: 10_000,
+      idleCheckpointMs: 60_000,
+      anchor,
+      ...more,
+      log: { ...quietSealerLog, error: (obj: object) => void errors.push(obj) },
+    });
+    return { sealer, errors };
+  }
+
+  it.skipIf(!enabled || !redisAvailable)('a sealer elected while Redis does not answer seals nothing until it has compared the head with the anchor', async () => {
+    const s = await open();
+    try {
+      const flaky = flakyAnchor(newAnchorPrefix());
+      const { key, sealer } = await sealedLog(s, flaky.anchor);
+      await rewriteBehindTheLease(s, sealer);
+      flaky.redisDown.now = true;
+      const next = auditOn(s.second(), key, { anchor: flaky.anchor });
+      expect(await next.sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, checkpoints: 0, refused: 'anchor_unreadable' });
+      // Verify meanwhile checks the rest, and says that it could not check the anchor.
+      expect(await next.log.check()).toMatchObject({ intact: true, anchor: { status: 'unreadable' } });
+      // Redis answers again: the next pass asks it, and finds the rewrite below the anchor.
+      flaky.redisDown.now = false;
+      expect(await next.sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, checkpoints: 0, refused: 'head_lost' });
+      expect(await next.log.check()).toMatchObject({ intact: false, firstBroken: { reason: 'rows_missing_at_end', anchor: true }, unsealed: { count: 7 } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('a sealer elected after Redis lost the anchor refuses to seal a log that has checkpoints, and says so', async () => {
+    const s = await open();
+    try {
+      const anchorPrefix = newAnchorPrefix();
+      const { key, sealer } = await sealedLog(s, anchorPrefix);
+      await rewriteBehindTheLease(s, sealer);
+      // Redis restarted without persistence, FLUSHALL, or the key evicted.
+      await redis!.del(`${anchorPrefix}audit:anchor`);
+      const anchor = redisAuditAnchor(redis!, anchorPrefix);
+      const next = sealerWith(s.second(), key, anchor);
+      expect(await next.sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, checkpoints: 0, refused: 'anchor_missing' });
+      expect(await next.sealer.sealNow()).toMatchObject({ sealed: 0, refused: 'anchor_missing' });
+      expect(next.sealer.refusal).toBe('anchor_missing');
+      expect(next.errors).toEqual([expect.objectContaining({ event: 'audit.anchor_missing' })]);
+      // Nothing signed: the rewrite stays unsealed and no anchor names it.
+      expect(await anchor.read()).toBeUndefined();
+      expect(Number(((await s.db('audit_events').whereNull('seq').count({ n: '*' }).first()) as { n: number | string }).n)).toBe(7);
+      // And verify does not call the log intact as if it had been compared with the anchor.
+      expect((await auditOn(s.db, key, { anchor }).log.check()).anchor).toEqual({ status: 'missing' });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('after an operator accepts the database’s head, sealing resumes and the acceptance is in the log', async () => {
+    const s = await open();
+    try {
+      const anchorPrefix = newAnchorPrefix();
+      const { key, log, sealer } = await sealedLog(s, anchorPrefix);
+      await sealer.stop();
+      // A restore to a backup taken at row 6: shorter than the anchor, legitimately.
+      await s.db('audit_events').where('seq', '>', 6).delete();
+      await s.db('audit_checkpoints').where('seq', '>', 6).delete();
+      const anchor = redisAuditAnchor(redis!, anchorPrefix);
+      const refusing = sealerWith(s.second(), key, anchor);
+      expect(await refusing.sealer.sealNow()).toMatchObject({ sealed: 0, refused: 'head_lost' });
+      expect(await log.check()).toMatchObject({ intact: false, firstBroken: { reason: 'rows_missing_at_end', anchor: true } });
+
+      const accepted = await log.acceptHead(key);
+      expect(accepted).toMatchObject({ report: { intact: true, checked: 6 }, accepted: { seq: 6 }, previous: { seq: 10 } });
+      expect(anchoredHead(await anchor.read())).toMatchObject({ seq: 6, hash: accepted.accepted!.hash });
+      // The instances restart (the refusing one remembers the old head), and the next one seals.
+      await refusing.sealer.stop();
+      const next = sealerWith(s.second(), key, anchor);
+      expect(await next.sealer.sealNow()).toMatchObject({ leader: true, sealed: 1, checkpoints: 1 });
+      expect(next.errors).toEqual([]);
+      expect(await log.check()).toMatchObject({ intact: true, checked: 7, anchor: { status: 'checked', seq: 7 } });
+      const [event] = (await log.query({ limit: 1 })).events;
+      expect(event).toMatchObject({ action: 'admin.audit.anchor_accepted', actorType: 'system', details: { seq: 6, previous: { seq: 10 } } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('a sealer refusing for a lost anchor seals again once the head is accepted, without a restart', async () => {
+    const s = await open();
+    try {
+      const anchorPrefix = newAnchorPrefix();
+      const { key, log, sealer } = await sealedLog(s, anchorPrefix);
+      await sealer.stop();
+      await redis!.del(`${anchorPrefix}audit:anchor`);
+      const next = sealerWith(s.second(), key, redisAuditAnchor(redis!, anchorPrefix));
+      expect(await next.sealer.sealNow()).toMatchObject({ sealed: 0, refused: 'anchor_missing' });
+      expect(await log.acceptHead(key)).toMatchObject({ accepted: { seq: 10 }, previous: null });
+      expect(await next.sealer.sealNow()).toMatchObject({ leader: true, sealed: 1, checkpoints: 1 });
+      expect(next.sealer.refusal).toBeUndefined();
+      expect(await log.check()).toMatchObject({ intact: true, checked: 11, anchor: { status: 'checked', seq: 11 } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('accepting the head of a log that no longer verifies changes nothing', async () => {
+    const s = await open();
+    try {
+      const anchorPrefix = newAnchorPrefix();
+      const { key, log, sealer } = await sealedLog(s, anchorPrefix);
+      await sealer.stop();
+      await s.db('audit_events').where({ seq: 2 }).update({ details: '{"i":"edited"}' });
+      const before = await redis!.get(`${anchorPrefix}audit:anchor`);
+      expect(await log.acceptHead(key)).toMatchObject({ report: { intact: false, firstBroken: { reason: 'row_altered' } } });
+      expect(await redis!.get(`${anchorPrefix}audit:anchor`)).toBe(before);
+      expect((await log.query({ limit: 20 })).events.map((e) => e.action)).not.toContain('admin.audit.anchor_accepted');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('a sealer after a key rotation goes by the anchor the retired key signed, and refuses one no key of ours signed', async () => {
+    const s = await open();
+    try {
+      const anchorPrefix = newAnchorPrefix();
+      const old = auditTestKey();
+      const { sealer } = await sealedLog(s, anchorPrefix, old);
+      await rewriteBehindTheLease(s, sealer);
+      const anchor = redisAuditAnchor(redis!, anchorPrefix);
+      const rotated = sealerWith(s.second(), auditTestKey(), anchor, { retiredPublicKeys: [old.publicKey] });
+      expect(await rotated.sealer.sealNow()).toMatchObject({ sealed: 0, refused: 'head_lost' });
+      await rotated.sealer.stop();
+      const stranger = sealerWith(s.second(), auditTestKey(), anchor);
+      expect(await stranger.sealer.sealNow()).toMatchObject({ sealed: 0, refused: 'anchor_invalid' });
+      expect(stranger.errors).toEqual([expect.objectContaining({ event: 'audit.anchor_invalid' })]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it.skipIf(!enabled)('the sealer that signed it refuses to chain the rows again or to sign an older head', async () => {
     const s = await open();
     try {
       const { log, sealer } = await sealedLog(s);
       await rewrite(s);
-      expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, checkpoints: 0, refused: true });
+      expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, checkpoints: 0, refused: 'head_lost' });
       // Nothing signed the rewrite: the rows stay unsealed, and the last checkpoint keeps its age.
       const report = await log.check();
       expect(report.unsealed.count).toBe(6);
@@ -62,7 +235,7 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
 
       // The newest rows deleted instead: the quiet sealer does not sign the shorter log as its head either.
       await s.db('audit_events').whereNull('seq').delete();
-      expect(await sealer.sealNow()).toMatchObject({ sealed: 0, checkpoints: 0, refused: true });
+      expect(await sealer.sealNow()).toMatchObject({ sealed: 0, checkpoints: 0, refused: 'head_lost' });
     } finally {
       await s.close();
     }
@@ -71,13 +244,13 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
   it.skipIf(!enabled || !redisAvailable)('another instance taking over refuses too, and verify names the rewrite', async () => {
     const s = await open();
     try {
-      const anchorPrefix = `${prefix}${Math.random().toString(36).slice(2)}:`;
+      const anchorPrefix = newAnchorPrefix();
       const { key, log, sealer } = await sealedLog(s, anchorPrefix);
       await sealer.stop();
       await rewrite(s);
       // A new sealer (a fresh process on another instance) with the database and Redis to go by.
       const next = auditOn(s.second(), key, { anchor: redisAuditAnchor(redis!, anchorPrefix) });
-      expect(await next.sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, checkpoints: 0, refused: true });
+      expect(await next.sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, checkpoints: 0, refused: 'head_lost' });
       const report = await next.log.check();
       expect(report.intact).toBe(false);
       expect(report.firstBroken).toMatchObject({ reason: 'rows_missing_at_end', anchor: true });
@@ -86,5 +259,29 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('the anchor in Redis', () => {
+  const redis = redisAvailable ? new Redis(REDIS_URL) : undefined;
+  const prefix = `${uniqueName('yihao_audit_anchor')}:`;
+  afterAll(async () => {
+    const keys = (await redis?.keys(`${prefix}*`)) ?? [];
+    if (keys.length) await redis!.del(...keys);
+    redis?.disconnect();
+  });
+  const line = (seq: number, hash: string) => JSON.stringify({ seq, hash, at: 1, kid: 'k', jws: 'j' });
+  const [a, b, c] = ['a', 'b', 'c'].map((x) => x.repeat(64)) as [string, string, string];
+
+  it.skipIf(!redisAvailable)('keeps the head it holds against another hash at the same place, and against one further back', async () => {
+    const anchor = redisAuditAnchor(redis!, prefix);
+    expect(await anchor.write(line(10, a), 10, a)).toBe('kept');
+    // Another history signed up to the same place: the first one stays, and the sealer is told.
+    expect(await anchor.write(line(10, b), 10, b)).toBe('forked');
+    expect(anchoredHead(await anchor.read())?.hash).toBe(a);
+    expect(await anchor.write(line(9, c), 9, c)).toBe('behind');
+    expect(await anchor.write(line(10, a), 10, a)).toBe('kept');
+    expect(await anchor.write(line(11, c), 11, c)).toBe('kept');
+    expect(anchoredHead(await anchor.read())).toMatchObject({ seq: 11, hash: c });
   });
 });

@@ -12,8 +12,9 @@ import { CompactSign } from 'jose';
 import { loadConfig } from '../../src/config/index.js';
 import { GENESIS, rowHash, type AuditRow } from '../../src/audit/audit-chain.js';
 import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
-import { auditOn, auditTestKey } from '../support/audit.js';
-import { createPgSchema, pgAvailable, PG_URL } from '../support/services.js';
+import { auditOn, auditStores, auditTestKey } from '../support/audit.js';
+import { Redis } from 'ioredis';
+import { createPgSchema, pgAvailable, PG_URL, redisAvailable, REDIS_URL, uniqueName } from '../support/services.js';
 import { buildCli, pgUrlWithSchema, runYihao } from '../support/yihao-cli.js';
 
 interface Store {
@@ -59,6 +60,8 @@ type Report = {
   checkpoints: number;
   first_broken: { id: number; reason: string; checkpoint?: number; export_line?: number } | null;
   unsealed: { count: number; oldest_age_seconds: number | null };
+  anchor: { checked: boolean; status: string; seq?: number };
+  accepted?: { seq: number; hash: string } | null;
 };
 
 describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
@@ -123,7 +126,8 @@ describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
     expect(run.code).toBe(0);
     expect(run.report).toMatchObject({ intact: true, checked: 8, checkpoints: 2, exported: 2, first_broken: null, unsealed: { count: 0, oldest_age_seconds: null } });
     const text = await runYihao(['audit', 'verify'], s.env);
-    expect(text.stdout).toMatch(/^audit log intact: 8 rows checked, 2 signed checkpoints\nnot yet sealed: 0 events\nlast checkpoint: row 8, signed .* ago\)\n$/);
+    expect(text.stdout).toMatch(/^audit log intact: 8 rows checked, 2 signed checkpoints\nnot yet sealed: 0 events\nlast checkpoint: row 8, signed .* ago\)\nanchor: not checked \(no Redis configured\)\n$/);
+    expect(run.report!.anchor).toEqual({ checked: false, status: 'not_configured' });
   });
 
   it.skipIf(!enabled)('counts events not yet sealed, with the age of the oldest, without calling them a break', async () => {
@@ -217,6 +221,51 @@ describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
     await restore();
   });
 
+  it.skipIf(!enabled)('names a row given a place at or below 0, outside the chain, that the portal would still show', async () => {
+    // A back-dated sign-in for a citizen, planted long after the log was sealed.
+    const planted = { at: Number(rows[0]!.at) - 86_400_000, action: 'login.succeeded', actor_type: 'citizen', actor_id: 'victim', account_id: 'victim', channel: 'web' };
+    const [zero] = (await s.db('audit_events').insert({ ...planted, seq: 0, prev_hash: GENESIS, hash: 'e'.repeat(64) }).returning('id')) as { id: number }[];
+    const [below] = (await s.db('audit_events').insert({ ...planted, seq: -7, prev_hash: GENESIS, hash: 'f'.repeat(64) }).returning('id')) as { id: number }[];
+    await expectBroken(await verify(), { id: Number(zero!.id), reason: 'row_outside_chain' });
+    const text = await runYihao(['audit', 'verify'], s.env);
+    expect(text.stdout).toContain(`audit log BROKEN at row ${zero!.id}: it has a place outside the chain`);
+    await s.db('audit_events').where({ id: zero!.id }).delete();
+    await expectBroken(await verify(), { id: Number(below!.id), reason: 'row_outside_chain' });
+    await restore();
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('says whether it checked the anchor in Redis, and accepts the database’s head as the anchor only when asked', async () => {
+    const redisPrefix = `${uniqueName('yihao_audit_cli')}:`;
+    const withRedis = { ...s.env, REDIS_URL, YIHAO_REDIS_PREFIX: redisPrefix };
+    const redis = new Redis(REDIS_URL);
+    try {
+      // Checkpoints in the database, nothing in Redis (lost, or deleted): not "intact" as if it had been compared.
+      const missing = await runYihao(['audit', 'verify', '--json'], withRedis);
+      expect(missing.code).toBe(4);
+      expect(JSON.parse(missing.stdout)).toMatchObject({ intact: true, first_broken: null, anchor: { checked: false, status: 'missing' } });
+      expect(missing.stderr).toMatch(/^yihao: .*anchor in Redis was not checked.*\(missing\)\n$/);
+      expect((await runYihao(['audit', 'verify'], withRedis)).stdout).toContain('anchor: NOT CHECKED: Redis keeps none');
+
+      const accept = await runYihao(['audit', 'verify', '--accept-head', '--json'], withRedis);
+      expect(accept.stderr).toBe('');
+      expect(accept.code).toBe(0);
+      expect(JSON.parse(accept.stdout)).toMatchObject({ intact: true, checked: 8, accepted: { seq: 8, hash: rows.at(-1)!.hash }, previous: null });
+      expect(await redis.get(`${redisPrefix}audit:anchor`)).toContain(`"seq":8`);
+
+      const checked = await runYihao(['audit', 'verify', '--json'], withRedis);
+      expect(checked.code).toBe(0);
+      // The acceptance waits, unsealed, for the sealer; the anchor names row 8.
+      expect(JSON.parse(checked.stdout)).toMatchObject({ intact: true, unsealed: { count: 1 }, anchor: { checked: true, status: 'checked', seq: 8 } });
+      expect((await runYihao(['audit', 'verify'], withRedis)).stdout).toContain('anchor in Redis: checked (row 8)');
+      const [event] = (await s.db('audit_events').whereNull('seq')) as Row[];
+      expect(event).toMatchObject({ action: 'admin.audit.anchor_accepted', actor_type: 'system', actor_id: 'cli' });
+    } finally {
+      await redis.del(`${redisPrefix}audit:anchor`);
+      redis.disconnect();
+      await restore();
+    }
+  });
+
   it.skipIf(!enabled)('refuses an exported copy that was edited', async () => {
     const { readFileSync, writeFileSync } = await import('node:fs');
     const lines = readFileSync(exportFile, 'utf8').trimEnd().split('\n');
@@ -227,5 +276,30 @@ describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
     claim.seq = 99;
     writeFileSync(tampered, `${lines[0]}\n${JSON.stringify({ jws: `${h}.${Buffer.from(JSON.stringify(claim)).toString('base64url')}.${sig}` })}\n`);
     await expectBroken(await verify('--export', tampered), { id: 0, reason: 'checkpoint_bad_signature', export_line: 2 });
+  });
+});
+
+describe.each(auditStores({ migrated: true }))('rows beside the chain ($name)', ({ enabled, open }) => {
+  it.skipIf(!enabled)('names a row that shares its place with another where the walk steps from one page of rows to the next', async () => {
+    const s = await open();
+    try {
+      const { log, sealer } = auditOn(s.db, auditTestKey());
+      for (let i = 0; i < 10; i++) {
+        await s.db('audit_events').insert(Array.from({ length: 101 }, (_, j) => ({ at: 1764460800000 + i * 101 + j, action: 'admin.test.event', actor_type: 'system' })));
+      }
+      while ((await sealer.sealNow()).sealed > 0);
+      expect(await log.check()).toMatchObject({ intact: true, checked: 1010 });
+      // The walk reads 1000 rows a page; a copy of row 1000 would be left behind when it moves on past 1000.
+      await s.db.schema.alterTable('audit_events', (t) => t.dropUnique(['seq'], 'audit_events_seq'));
+      const { id, ...genuine } = (await s.db('audit_events').where({ seq: 1000 }).first()) as Row;
+      await s.db('audit_events').insert({ ...genuine, action: 'login.succeeded', actor_type: 'citizen', account_id: 'victim', hash: 'd'.repeat(64) });
+      // Rows sharing a place come in no set order: the walk meets the planted one (edited, as far as
+      // the chain can tell) or steps past it (outside the chain). Never does it miss it.
+      const { intact, firstBroken } = await log.check();
+      expect(intact).toBe(false);
+      expect([{ id: Number(id), reason: 'row_outside_chain' }, { id: expect.any(Number), reason: 'row_altered' }]).toContainEqual(firstBroken);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -174,11 +174,13 @@ export const chainBody = z
     first_broken: z
       .object({
         id: z.number().int(),
-        reason: z.enum(['row_altered', 'link_broken', 'rows_missing_at_end', 'checkpoint_mismatch', 'checkpoint_bad_signature', 'unsigned_rows']),
+        reason: z.enum(['row_altered', 'link_broken', 'rows_missing_at_end', 'checkpoint_mismatch', 'checkpoint_bad_signature', 'unsigned_rows', 'row_outside_chain']),
         checkpoint: z.number().int().optional(),
         export_line: z.number().int().optional(),
       })
       .nullable(),
+    /** Whether the chain was compared with the newest checkpoint kept in Redis (only `checked` means it was). */
+    anchor: z.object({ status: z.enum(['checked', 'not_configured', 'none_yet', 'missing', 'unreadable', 'unverifiable']), seq: z.number().int().optional() }),
   })
   .meta({ id: 'ChainReport' });
 export const toChain = (r: ChainReport) => {
@@ -187,6 +189,7 @@ export const toChain = (r: ChainReport) => {
     intact: r.intact,
     checked: r.checked,
     first_broken: b ? { id: b.id, reason: b.reason, ...(b.checkpoint !== undefined ? { checkpoint: b.checkpoint } : {}), ...(b.exportLine !== undefined ? { export_line: b.exportLine } : {}) } : null,
+    anchor: { status: r.anchor.status, ...(r.anchor.seq !== undefined ? { seq: r.anchor.seq } : {}) },
   };
 };
 

@@ -5,7 +5,7 @@ import { ACR, type Authentication } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
 import type { PendingSecondFactor } from '../mfa/index.js';
 import { auditWhere, completeLogin, fail, loadInteraction, minutesUntil, type LoadedInteraction } from './interaction-context.js';
-import { advanceToEnrolment, renderSecondFactor, secondFactorAmr, sendPhoneProof, type SecondFactorDeps } from './second-factor.js';
+import { advanceToEnrolment, pendingStillValid, renderSecondFactor, secondFactorAmr, sendPhoneProof, type SecondFactorDeps } from './second-factor.js';
 import { recoveryCodesPage } from './views/second-factor.pages.js';
 
 /**
@@ -23,8 +23,8 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     if (!it) return undefined;
     const pending = await deps.secondFactors.pending(it.uid);
     if (pending?.stage !== stage) return fail(ctx, 400, it.locale, it.t.formExpired, 'wrong_step'), undefined;
-    // Disabled (or locked by an operator) since the first step: nothing more to do here.
-    if ((await deps.accounts.findById(pending.accountId))?.status !== 'active') {
+    // Disabled (or locked by an operator), or signed out everywhere (a password reset), since the first step: nothing more to do here.
+    if (!pendingStillValid(pending, await deps.accounts.findById(pending.accountId))) {
       await deps.secondFactors.settle(it.uid);
       return fail(ctx, 400, it.locale, it.t.formExpired, 'wrong_step'), undefined;
     }
@@ -80,7 +80,7 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     if (!step) return;
     const { it, pending, code } = step;
     const account = await deps.accounts.findById(pending.accountId);
-    const check = account?.phone ? await deps.otp.verify({ phone: account.phone, purpose: 'bind_factor', code }) : 'invalid';
+    const check = account?.phone ? await deps.otp.verify({ phone: account.phone, purpose: 'bind_factor', code, flow: it.uid }) : 'invalid';
     if (check !== 'ok') {
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', accountId: pending.sub, details: { method: 'sms', step: 'bind_factor', reason: check }, ...auditWhere(ctx, it) });
       ctx.status = 401;
@@ -97,7 +97,7 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     if (!it) return;
     const pending = await deps.secondFactors.pending(it.uid);
     const account = pending && (await deps.accounts.findById(pending.accountId));
-    if (pending?.stage !== 'prove_phone' || !account?.phone || account.status !== 'active') return fail(ctx, 400, it.locale, it.t.formExpired, 'wrong_step');
+    if (pending?.stage !== 'prove_phone' || !account?.phone || !pendingStillValid(pending, account)) return fail(ctx, 400, it.locale, it.t.formExpired, 'wrong_step');
     const unsent = await sendPhoneProof(ctx, deps, it, account.phone);
     return renderSecondFactor(ctx, deps, it, pending, unsent, unsent ? undefined : it.t.secondFactor.codeResent);
   });

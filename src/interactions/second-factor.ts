@@ -90,12 +90,20 @@ export async function startSecondFactor(
   if (!strong.totp && strong.passkey) return 'use_passkey';
   if (!strong.totp && strong.deviceKey) return 'use_app';
   const stage = strong.totp ? 'verify' : account.phone ? 'prove_phone' : 'enrol';
-  return deps.secondFactors.begin(it.uid, { accountId: account.id, sub: account.sub, stage, ...firstFactor }, ttlOf(it));
+  return deps.secondFactors.begin(it.uid, { accountId: account.id, sub: account.sub, stage, ...firstFactor, at: Math.floor(Date.now() / 1000) }, ttlOf(it));
 }
+
+/**
+ * Whether the pending step may still go on: its account is active, and has not been signed out
+ * everywhere (a password reset, say) since the first factor was proven. A login within the
+ * sign-out's own second still counts, as everywhere else (`Accounts.notBeforeNow`).
+ */
+export const pendingStillValid = (pending: PendingSecondFactor, account: Pick<Account, 'status' | 'notBefore'> | undefined): boolean =>
+  account?.status === 'active' && (account.notBefore === undefined || (pending.at ?? 0) >= account.notBefore);
 
 /** The mobile number is proven: the pending step moves on to setting the authenticator app up. */
 export const advanceToEnrolment = (deps: SecondFactorDeps, it: LoadedInteraction, pending: PendingSecondFactor): Promise<PendingSecondFactor> =>
-  deps.secondFactors.begin(it.uid, { accountId: pending.accountId, sub: pending.sub, amr: pending.amr, stepUp: pending.stepUp, stage: 'enrol' }, ttlOf(it));
+  deps.secondFactors.begin(it.uid, { accountId: pending.accountId, sub: pending.sub, amr: pending.amr, stepUp: pending.stepUp, at: pending.at, stage: 'enrol' }, ttlOf(it));
 
 /**
  * Sends the code that proves the account's mobile number. Returns the message for the page when it
@@ -103,8 +111,8 @@ export const advanceToEnrolment = (deps: SecondFactorDeps, it: LoadedInteraction
  */
 export async function sendPhoneProof(ctx: Context, deps: SecondFactorDeps, it: LoadedInteraction, phone: string): Promise<string | undefined> {
   try {
-    // After the password in this sign-in: the citizen's own share of the number's hour.
-    const sent = await deps.otp.issue({ phone, purpose: 'bind_factor', clientIp: ctx.ip, proven: true });
+    // After the password in this sign-in: the citizen's own share of the number's hour. Bound to this interaction.
+    const sent = await deps.otp.issue({ phone, purpose: 'bind_factor', clientIp: ctx.ip, proven: true, flow: it.uid });
     if (sent.ok) return undefined;
     ctx.status = 429;
     ctx.set('retry-after', String(sent.retryAfterSeconds));
@@ -169,6 +177,11 @@ export async function showLoginStep(ctx: Context, deps: SecondFactorDeps, it: Lo
     return ctx.redirect(`/interaction/${it.uid}/qr`);
   }
   let pending = await deps.secondFactors.pending(it.uid);
+  if (pending && !pendingStillValid(pending, await deps.accounts.findById(pending.accountId))) {
+    // Its first factor no longer counts (see pendingStillValid): the sign-in starts over.
+    await deps.secondFactors.settle(it.uid);
+    pending = undefined;
+  }
   if (!pending) {
     const account = await stepUpInPlace(deps, it);
     if (account) {

@@ -60,7 +60,10 @@ export function createSmsSignIn({ accounts, otp, Adapter, sealer, codeTtlSeconds
       const proven = await accounts.lockout.isFamiliar(subject, clientIp);
       try {
         // A number with no active account takes the same throttles and gets a code nobody receives.
-        const issued = account ? await otp.issue({ phone, purpose: 'login', clientIp, proven }) : await otp.issueDecoy({ target: phone, purpose: 'login', clientIp });
+        // Bound to this interaction: another sign-in with the number neither replaces the code nor spends its tries.
+        const issued = account
+          ? await otp.issue({ phone, purpose: 'login', clientIp, proven, flow: uid })
+          : await otp.issueDecoy({ target: phone, purpose: 'login', clientIp, flow: uid });
         if (!issued.ok) return issued;
       } catch (e) {
         if (e instanceof SmsDeliveryError) return { ok: false, reason: 'sms_unavailable' };
@@ -82,7 +85,9 @@ export function createSmsSignIn({ accounts, otp, Adapter, sealer, codeTtlSeconds
       const active = account?.status === 'active' ? account : undefined;
       const gate = await accounts.lockout.beginAttempt(subject, ip);
       if (gate.locked) return { ok: false, reason: 'throttled', until: gate.until };
-      const result = active ? await otp.verify({ phone, purpose: 'login', code }) : await otp.verifyDecoy({ ticket: otp.decoyTicket(phone, 'login'), code });
+      const result = active
+        ? await otp.verify({ phone, purpose: 'login', code, flow: uid })
+        : await otp.verifyDecoy({ ticket: otp.decoyTicket(phone, 'login', uid), code });
       if (result !== 'ok' || !active) {
         const after = gate.ifFailed;
         const reason = result === 'ok' ? 'invalid' : result;

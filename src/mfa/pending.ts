@@ -19,6 +19,12 @@ export interface PendingSecondFactor {
   amr: string[];
   /** The earlier factor was proven before this interaction (a step-up of a signed-in session). */
   stepUp: boolean;
+  /**
+   * When the first factor was proven (epoch seconds). A sign-out everywhere after it (a password
+   * reset, the portal's) ends this step too, as it ends every login: the account's `notBefore`.
+   * Absent on records written before it was kept: such a record counts as proven long ago.
+   */
+  at?: number;
   /** For `enrol`: the new TOTP secret, sealed for this interaction. */
   sealedSecret?: string;
 }

@@ -66,16 +66,17 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
       // Looked up for every identifier alike, so the answer takes the same time with or without an account.
       const proven = await accounts.lockout.isFamiliar(subject, origin.ip);
       try {
+        // Bound to this flow: a stranger's reset of the same account neither replaces this code nor spends its tries.
         const issued = target
-          ? await otp.issue({ phone: target.phone!, purpose: 'reset_password', clientIp: origin.ip, proven })
-          : await otp.issueDecoy({ target: decoy!, purpose: 'reset_password', clientIp: origin.ip });
+          ? await otp.issue({ phone: target.phone!, purpose: 'reset_password', clientIp: origin.ip, proven, flow: flowId })
+          : await otp.issueDecoy({ target: decoy!, purpose: 'reset_password', clientIp: origin.ip, flow: flowId });
         if (!issued.ok) return issued;
       } catch (e) {
         if (e instanceof SmsDeliveryError) return { ok: false, reason: 'sms_unavailable' };
         throw e;
       }
       if (target) await audit.append({ action: 'password.reset_requested', actorType: 'citizen', accountId: target.sub, channel: 'web', ...origin });
-      await store.upsert(flowId, target ? { accountId: target.id } : { accountId: null, decoy: otp.decoyTicket(decoy!, 'reset_password') }, ttlSeconds);
+      await store.upsert(flowId, target ? { accountId: target.id } : { accountId: null, decoy: otp.decoyTicket(decoy!, 'reset_password', flowId) }, ttlSeconds);
       return { ok: true };
     },
 
@@ -90,7 +91,7 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
         account = flow.accountId ? await accounts.findById(flow.accountId) : undefined;
         // No account to reset: the decoy code counts attempts and expires like a real one, and is never right.
         if (account?.status !== 'active' || !account.phone) return { ok: false, reason: flow.decoy ? await otp.verifyDecoy({ ticket: flow.decoy, code }) : 'invalid' };
-        const result = await otp.verify({ phone: account.phone, purpose: 'reset_password', code });
+        const result = await otp.verify({ phone: account.phone, purpose: 'reset_password', code, flow: flowId });
         if (result !== 'ok') {
           await audit.append({ action: 'password.reset_failed', actorType: 'citizen', accountId: account.sub, channel: 'web', details: { reason: result }, ...origin });
           return { ok: false, reason: result };

@@ -88,9 +88,10 @@ export function createRegistrationService({ accounts, registry, phoneCheck, otp,
   pending: PendingRegistrations;
   logger?: Pick<Logger, 'warn' | 'error'>;
 }): RegistrationService {
-  async function sendCode(phone: string, origin: RequestOrigin): Promise<SendCodeResult> {
+  /** Bound to the flow: someone else registering with the same number neither replaces the code nor spends its tries. */
+  async function sendCode(flowId: string, phone: string, origin: RequestOrigin): Promise<SendCodeResult> {
     try {
-      const issued = await otp.issue({ phone, purpose: PURPOSE, clientIp: origin.ip });
+      const issued = await otp.issue({ phone, purpose: PURPOSE, clientIp: origin.ip, flow: flowId });
       return issued.ok ? { ok: true } : { ok: false, reason: issued.reason, retryAfterSeconds: issued.retryAfterSeconds };
     } catch (e) {
       if (!(e instanceof SmsDeliveryError)) throw e;
@@ -130,7 +131,7 @@ export function createRegistrationService({ accounts, registry, phoneCheck, otp,
 
   async function proveCode(flowId: string, current: PendingRegistration, code: string | undefined): Promise<PendingRegistration | CompleteResult> {
     if (current.phoneVerified) return current;
-    const verdict = await otp.verify({ phone: current.phone, purpose: PURPOSE, code: code ?? '' });
+    const verdict = await otp.verify({ phone: current.phone, purpose: PURPOSE, code: code ?? '', flow: flowId });
     switch (verdict) {
       case 'ok':
         return pending.update(flowId, { ...current, phoneVerified: true });
@@ -182,7 +183,7 @@ export function createRegistrationService({ accounts, registry, phoneCheck, otp,
   return {
     async start(flowId, { citizenId, name, phone }, origin) {
       // The code goes out first: a throttled or failed send leaves an earlier pending step as it was.
-      const sent = await sendCode(phone, origin);
+      const sent = await sendCode(flowId, phone, origin);
       if (sent.ok) await pending.save(flowId, { citizenId, name: normaliseName(name), phone });
       return sent;
     },
@@ -190,7 +191,7 @@ export function createRegistrationService({ accounts, registry, phoneCheck, otp,
     async resend(flowId, origin) {
       const current = await pending.find(flowId);
       if (!current) return { ok: false, reason: 'no_pending' };
-      return sendCode(current.phone, origin);
+      return sendCode(flowId, current.phone, origin);
     },
 
     async view(flowId) {

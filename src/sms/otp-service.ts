@@ -27,15 +27,19 @@ export interface OtpService {
    * number, and the sender's `SmsDeliveryError` if the message could not be handed over (the
    * send still counts against the throttles: it may have gone out). `proven`: the requester has
    * shown something of the account (signed in, or at an address where it signed in lately); codes
-   * without it share `perNumberUnproven`, so strangers cannot use up the number's hour.
+   * without it share `perNumberUnproven`, so strangers cannot use up the number's hour, and count
+   * apart from proven ones under `perNumberAndPurpose`, so strangers cannot use up the purpose either.
+   * `flow`: the flow the code is for (a reset's or registration's flow id, an interaction's uid);
+   * the code then verifies in that flow only, and another flow's code for the same number and
+   * purpose neither replaces it nor spends its attempts. Without it, one code per number and purpose.
    */
-  issue(request: { phone: string; purpose: SmsPurpose; clientIp: string; proven?: boolean }): Promise<IssueResult>;
+  issue(request: { phone: string; purpose: SmsPurpose; clientIp: string; proven?: boolean; flow?: string }): Promise<IssueResult>;
   /**
    * Checks a code. 'ok' consumes it. Each call with a well-formed code counts as an attempt; after
    * `maxAttempts` the code is dead ('too_many_attempts'). 'expired' is only told apart from
    * 'invalid' for a code that exists; a wrong, used, replaced or unknown code is 'invalid'.
    */
-  verify(request: { phone: string; purpose: SmsPurpose; code: string }): Promise<VerifyResult>;
+  verify(request: { phone: string; purpose: SmsPurpose; code: string; flow?: string }): Promise<VerifyResult>;
   /**
    * `issue` for a number or identifier that has no account to send to: takes the same throttles
    * and keeps a code that nobody receives, so every answer a stranger can probe ("too soon", "too
@@ -43,9 +47,9 @@ export interface OtpService {
    * `target` is a mobile number (then it shares that number's throttles with real sends) or
    * another stable key for the identifier (a keyed hash of an ID number).
    */
-  issueDecoy(request: { target: string; purpose: SmsPurpose; clientIp: string }): Promise<IssueResult>;
-  /** Names the decoy of `target` and `purpose` for `verifyDecoy`: a keyed hash, safe to keep in a flow record. */
-  decoyTicket(target: string, purpose: SmsPurpose): string;
+  issueDecoy(request: { target: string; purpose: SmsPurpose; clientIp: string; flow?: string }): Promise<IssueResult>;
+  /** Names the decoy of `target`, `purpose` (and `flow`) for `verifyDecoy`: a keyed hash, safe to keep in a flow record. */
+  decoyTicket(target: string, purpose: SmsPurpose, flow?: string): string;
   /** `verify` against a decoy: never 'ok', otherwise the same answers, attempts and expiry as a real code. */
   verifyDecoy(request: { ticket: string; code: string }): Promise<Exclude<VerifyResult, 'ok'>>;
 }
@@ -75,13 +79,15 @@ const normaliseCode = (code: string): string => code.normalize('NFKC').replace(/
 /**
  * SMS one-time codes: issue with throttles, verify with an attempt limit, single use.
  *
- * Nothing identifying is stored: the code's slot is an HMAC of number and purpose, the code an
+ * Nothing identifying is stored: the code's slot is an HMAC of number and purpose (and of the flow
+ * it was asked for in, when the caller names one), the code an
  * HMAC of number, purpose and code (so a code is useless for another number or purpose), and the
  * throttles count under HMACs of the number and of the client's IP bucket.
  */
 export function createOtpService({ store, sender, keyed, limits, now = Date.now, random = randomInt }: OtpServiceOptions): OtpService {
   const blindIndex = keyed;
-  const slotKey = (phone: string, purpose: SmsPurpose) => blindIndex('sms_code_slot', `${phone}|${purpose}`);
+  // A flow id never holds '|' (base64url, a uid), so a bound slot never names an unbound one.
+  const slotKey = (phone: string, purpose: SmsPurpose, flow?: string) => blindIndex('sms_code_slot', flow === undefined ? `${phone}|${purpose}` : `${phone}|${purpose}|${flow}`);
   const codeHash = (phone: string, purpose: SmsPurpose, code: string) => blindIndex('sms_code', `${phone}|${purpose}|${code}`);
   const throttleKey = (scope: string) => blindIndex('sms_throttle', scope);
   const validMinutes = Math.max(1, Math.round(limits.codeTtlSeconds / 60));
@@ -90,7 +96,8 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
   /** Takes a slot in every throttle, or none: a refused request leaves no trace in the others. */
   async function passThrottles(phone: string, purpose: SmsPurpose, clientIp: string, at: number, proven: boolean): Promise<IssueResult | undefined> {
     const throttles: { key: string; limit: RollingLimit; reason: 'too_soon' | 'too_many_codes' }[] = [
-      { key: throttleKey(`number|${phone}|${purpose}`), limit: window(limits.perNumberAndPurpose), reason: 'too_many_codes' },
+      // Strangers' codes count apart: their requests for one purpose never use up the citizen's own.
+      { key: throttleKey(proven ? `number|${phone}|${purpose}` : `unproven|${phone}|${purpose}`), limit: window(limits.perNumberAndPurpose), reason: 'too_many_codes' },
       ...(proven ? [] : [{ key: throttleKey(`unproven|${phone}`), limit: window(limits.perNumberUnproven), reason: 'too_many_codes' as const }]),
       { key: throttleKey(`number|${phone}`), limit: window(limits.perNumber), reason: 'too_many_codes' },
       { key: throttleKey(`ip|${ipBucket(clientIp)}`), limit: window(limits.perIp), reason: 'too_many_codes' },
@@ -113,7 +120,7 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
   }
 
   /** Throttles, then a fresh code in the slot; `deliver` sends it (absent for a decoy). */
-  async function put(phone: string, purpose: SmsPurpose, clientIp: string, proven: boolean, deliver?: (code: string) => Promise<void>): Promise<IssueResult> {
+  async function put(phone: string, purpose: SmsPurpose, flow: string | undefined, clientIp: string, proven: boolean, deliver?: (code: string) => Promise<void>): Promise<IssueResult> {
     const at = now();
     const refused = await passThrottles(phone, purpose, clientIp, at, proven);
     if (refused) return refused;
@@ -121,7 +128,7 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
     const code = String(random(CODE_SPACE)).padStart(6, '0');
     const expiresAt = at + limits.codeTtlSeconds * 1000;
     // Stored before sending: a citizen quick enough to type it before we return must find it.
-    await store.putCode(slotKey(phone, purpose), { codeHash: codeHash(phone, purpose, code), createdAt: at, expiresAt }, at);
+    await store.putCode(slotKey(phone, purpose, flow), { codeHash: codeHash(phone, purpose, code), createdAt: at, expiresAt }, at);
     await deliver?.(code);
     return { ok: true, expiresAt, resendAfterSeconds: limits.resendIntervalSeconds };
   }
@@ -142,12 +149,12 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
     }
   }
 
-  async function check(phone: string | undefined, purpose: SmsPurpose, rawCode: unknown): Promise<VerifyResult> {
+  async function check(phone: string | undefined, purpose: SmsPurpose, flow: string | undefined, rawCode: unknown): Promise<VerifyResult> {
     const code = typeof rawCode === 'string' ? normaliseCode(rawCode) : '';
     // Malformed input cannot be right, so it costs no attempt.
     if (!phone || !CODE_PATTERN.test(code)) return 'invalid';
 
-    const key = slotKey(phone, purpose);
+    const key = slotKey(phone, purpose, flow);
     const claim = await attempt(key);
     if (typeof claim === 'string') return claim;
     const candidate = Buffer.from(codeHash(phone, purpose, code));
@@ -161,27 +168,27 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
   const decoyKey = (target: string) => normalisePhone(target) ?? `decoy|${target}`;
 
   return {
-    async issue({ phone: rawPhone, purpose, clientIp, proven = false }) {
+    async issue({ phone: rawPhone, purpose, clientIp, proven = false, flow }) {
       checkPurpose(purpose);
       const phone = normalisePhone(rawPhone);
       if (!phone) throw new YihaoError('invalid_input', 'not a mainland China mobile number');
-      return put(phone, purpose, clientIp, proven, (code) => sender.send({ to: phone, purpose, text: smsCodeText(purpose, code, validMinutes) }));
+      return put(phone, purpose, flow, clientIp, proven, (code) => sender.send({ to: phone, purpose, text: smsCodeText(purpose, code, validMinutes) }));
     },
 
-    async verify({ phone: rawPhone, purpose, code }) {
+    async verify({ phone: rawPhone, purpose, code, flow }) {
       checkPurpose(purpose);
-      return check(normalisePhone(rawPhone), purpose, code);
+      return check(normalisePhone(rawPhone), purpose, flow, code);
     },
 
-    async issueDecoy({ target, purpose, clientIp }) {
+    async issueDecoy({ target, purpose, clientIp, flow }) {
       checkPurpose(purpose);
       // A number with no account is familiar nowhere: as a real one asked for by a stranger.
-      return put(decoyKey(target), purpose, clientIp, false);
+      return put(decoyKey(target), purpose, flow, clientIp, false);
     },
 
-    decoyTicket(target, purpose) {
+    decoyTicket(target, purpose, flow) {
       checkPurpose(purpose);
-      return slotKey(decoyKey(target), purpose);
+      return slotKey(decoyKey(target), purpose, flow);
     },
 
     async verifyDecoy({ ticket, code: rawCode }) {

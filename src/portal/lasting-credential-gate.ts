@@ -14,7 +14,8 @@ import type { SignedIn } from './portal-context.js';
  *   passkey on an account that already has a second factor, else a password or an SMS code alone
  *   would bind another);
  * - `sign_in_with_password`: a passkey on an account without a second factor, after a sign-in that
- *   did not use the password: an SMS code is "something you have", as the SMS proof below is, and
+ *   did not use the account's own password (an upstream's, amr `fed`, is not it): an SMS code is
+ *   "something you have", as the SMS proof below is, and
  *   two of them are not two factors (as for a step-up in place, interactions/second-factor.ts);
  * - `prove_phone`: an SMS code to the account's mobile number first: for an account's first second
  *   factor, as for an authenticator app set up during a sign-in; and after a sign-in that was a
@@ -50,8 +51,10 @@ export async function passkeyGate(deps: GateDeps & Pick<PortalDeps, 'strongCrede
   if (!deps.passkeys.available) return 'no_host_name';
   if (!signInIsFresh(deps, s.session)) return 'sign_in_again';
   if (hasSecondFactor(await deps.strongCredentials(s.account.id))) return loa2Gate(deps, s);
-  // Portal sessions from before `amr` was kept have none: they sign in again.
-  if (!s.session.amr?.includes('pwd')) return 'sign_in_with_password';
+  // Portal sessions from before `amr` was kept have none: they sign in again. An upstream's `pwd`
+  // (amr `fed`, passed on with trust_amr) is its own password: a passkey bound on its word would
+  // outlast the upstream's trust (disabling it), so the account's own password is asked for.
+  if (!s.session.amr?.includes('pwd') || s.session.amr.includes('fed')) return 'sign_in_with_password';
   return s.account.phone && !phoneProven(deps, s.session) ? 'prove_phone' : 'ready';
 }
 

@@ -162,7 +162,8 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
         await inner.upsert(id, payload, expiresIn);
         const { grantId, accountId } = payload as { grantId?: unknown; accountId?: unknown };
         if (typeof grantId !== 'string' || typeof accountId !== 'string') return;
-        for (const [model, keyId] of keysOfCarrier(payload)) await add(model, `${keyId}:${grantId}`, accountId, null, Math.max(expiresIn ?? 0, linkFloor));
+        // Beyond the artifact by an access token's lifetime: the last one it gives outlives it by that much.
+        for (const [model, keyId] of keysOfCarrier(payload)) await add(model, `${keyId}:${grantId}`, accountId, null, (expiresIn ?? 0) + linkFloor);
       },
     };
   }

@@ -1,0 +1,36 @@
+/**
+ * A grant's link to the key that made its login (storage/account-index.ts) is what removing the key
+ * finds it by. It must outlive the artifact that made it by an access token's lifetime: an access
+ * token issued from a refresh token just before the refresh token expires (a FAPI 2.0 client's is
+ * never rotated, so never saved again) lives that much longer, and removing the key must still end it.
+ */
+import { describe, expect, it } from 'vitest';
+import { createAccountIndex } from '../../src/storage/account-index.js';
+import { oidcAdapter } from '../../src/storage/oidc-adapter.js';
+import { auditStores } from '../support/audit.js';
+
+const ACCESS_TOKEN_SECONDS = 3600;
+const facts = (extra: Record<string, string>) => ({ acr: 'urn:yihao:loa:2', amr: ['swk'], auth_time: Math.floor(Date.now() / 1000), channel: 'mobile', ...extra });
+
+describe.each(auditStores({ migrated: true }))('account index: a key\'s link to its grants ($name)', ({ enabled, open }) => {
+  it.skipIf(!enabled)('keeps the link an access token\'s lifetime beyond the refresh token or code that made it', async () => {
+    const s = await open();
+    try {
+      const index = createAccountIndex(s.db, { accessTokenSeconds: ACCESS_TOKEN_SECONDS });
+      const Adapter = oidcAdapter({ db: s.db, accountIndex: index });
+      const refreshTokens = new Adapter('RefreshToken');
+      const codes = new Adapter('AuthorizationCode');
+      const before = Date.now();
+      await refreshTokens.upsert('rt-1', { kind: 'RefreshToken', accountId: 'sub-1', grantId: 'grant-1', facts: facts({ device_key: 'login', device_key_id: 'dk_one' }) }, 7200);
+      await codes.upsert('code-1', { kind: 'AuthorizationCode', accountId: 'sub-1', grantId: 'grant-2', facts: facts({ passkey_id: 'pk-one' }) }, 60);
+      expect(await index.grantsOfKey('sub-1', 'DeviceKeyGrant', 'dk_one')).toEqual(['grant-1']);
+      expect(await index.grantsOfKey('sub-1', 'PasskeyGrant', 'pk-one')).toEqual(['grant-2']);
+
+      const until = async (model: string, id: string) => Number(((await s.db('account_index').where({ model, id }).first('expires_at')) as { expires_at: number | string }).expires_at);
+      expect(await until('DeviceKeyGrant', 'dk_one:grant-1')).toBeGreaterThanOrEqual(before + (7200 + ACCESS_TOKEN_SECONDS) * 1000);
+      expect(await until('PasskeyGrant', 'pk-one:grant-2')).toBeGreaterThanOrEqual(before + (60 + ACCESS_TOKEN_SECONDS) * 1000);
+    } finally {
+      await s.close();
+    }
+  });
+});

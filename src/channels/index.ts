@@ -73,7 +73,7 @@ export function createChannels(deps: {
   const challenges = deviceKeyChallenges(deps.Adapter, deps.settings.challengeSeconds, deps.settings.challengeKey);
   const store = approvalStore(deps.db);
   const approvals = createApprovals({ store, audit: deps.audit });
-  const handoffs = qrHandoffs({ Adapter: deps.Adapter, approvals, ttlSeconds: deps.settings.handoffSeconds });
+  const handoffs = qrHandoffs({ Adapter: deps.Adapter, approvals, deviceKeys, ttlSeconds: deps.settings.handoffSeconds });
   const ciba = counterCiba({ ...deps, deviceKeys, approvals, provider: deps.interactions.provider });
   const grant = deviceKeyGrant({ ...deps, deviceKeys, challenges });
   const auth = mobileApiAuth({

@@ -147,6 +147,14 @@ describe.each(backends)('mobile app channel ($name)', ({ name, enabled }) => {
     expect(events.find((e) => e.action === 'session.ended')).toMatchObject({ details: { reason: 'device_key_revoked', deviceKeyId: lostKey, grants: 1 } });
   });
 
+  it.skipIf(!enabled)('answers the removal of a device key whose id holds a NUL or a control character as of one it does not have: 404, not 500', async () => {
+    const { phone } = await phoneWithDeviceKey(h, app);
+    for (const id of ['%00', `${phone.deviceKeyId}%00`, 'a%0Ab']) {
+      expect((await phone.call('DELETE', `/mobile/device-keys/${id}`)).status, id).toBe(404);
+    }
+    expect((await phone.call('GET', '/mobile/device-keys')).json.keys).toEqual([expect.objectContaining({ id: phone.deviceKeyId })]);
+  });
+
   it.skipIf(!enabled)('records a device key\'s revocation with the revocation itself: ending what it let in may fail afterwards (a store down), the record stays', async () => {
     const { citizen, phone: lost, totpSecret } = await phoneWithDeviceKey(h, app);
     const lostKey = lost.deviceKeyId!;

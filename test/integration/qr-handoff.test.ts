@@ -168,6 +168,20 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     expect((await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'session.ended' && e.details?.reason === 'device_key_revoked')).toMatchObject({ details: { grants: 1 } });
   });
 
+  it.skipIf(!enabled)('signs nobody in with an approval whose phone was removed before the browser completed it', async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    // A stolen phone approves the thief's QR code; the citizen removes it before the thief's browser presses "Continue".
+    const qr = await startQrSignIn(h, rp);
+    const scanned = await phone.scan(qr.code);
+    expect(await phone.decide(scanned.json.id as string, 'approve')).toMatchObject({ status: 200 });
+    expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
+
+    const back = await complete(qr);
+    expect(back.kind).toBe('page');
+    expect(await silentSignIn(qr.browser)).toMatchObject({ code: null, error: 'login_required' });
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).filter((e) => e.action === 'login.succeeded' && e.details?.method === 'qr_handoff')).toEqual([]);
+  });
+
   it.skipIf(!enabled)('offers no hand-off to an app that does not accept the mobile channel (allowed_channels)', async () => {
     const { client_id } = await h.client({ name: '仅网页', firstParty: true, allowedChannels: ['web'] });
     const webOnly = await relyingParty(h, { client_id });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Authentication } from '../../accounts/index.js';
-import type { Database } from '../../storage/database.js';
+import { isPostgres, type Database } from '../../storage/database.js';
 import { deleteInBatches } from '../../storage/batched-delete.js';
 
 export type ApprovalStatus = 'pending' | 'approved' | 'denied';
@@ -69,7 +69,15 @@ const toRequest = (r: Row): ApprovalRequest => ({
 export function approvalStore(db: Database) {
   const table = () => db<Row>('approval_requests');
   return {
-    async create(input: { kind: string; ref: string; accountId?: string | undefined; clientId: string; display: ApprovalDisplay; expiresAt: number }): Promise<ApprovalRequest> {
+    /**
+     * A new request. With `maxPendingOfClient`, one for an account is made only while that account
+     * holds fewer live, undecided requests of the same client (undefined otherwise); the count and
+     * the insert are one step per account (its row locked on PostgreSQL; SQLite runs one writer).
+     */
+    async create(
+      input: { kind: string; ref: string; accountId?: string | undefined; clientId: string; display: ApprovalDisplay; expiresAt: number },
+      maxPendingOfClient?: number,
+    ): Promise<ApprovalRequest | undefined> {
       const row: Row = {
         id: `ap_${randomBytes(16).toString('base64url')}`,
         kind: input.kind,
@@ -83,8 +91,18 @@ export function approvalStore(db: Database) {
         expires_at: input.expiresAt,
         decided_at: null,
       };
-      await table().insert(row);
-      return toRequest(row);
+      if (row.account_id === null || maxPendingOfClient === undefined) {
+        await table().insert(row);
+        return toRequest(row);
+      }
+      const made = await db.transaction(async (trx) => {
+        if (isPostgres(db)) await trx('accounts').where({ id: row.account_id }).forUpdate().first('id');
+        const pending = await trx<Row>('approval_requests').where({ account_id: row.account_id, client_id: row.client_id, status: 'pending' }).andWhere('expires_at', '>', Date.now()).count({ n: '*' }).first();
+        if (Number((pending as { n: number | string } | undefined)?.n ?? 0) >= maxPendingOfClient) return false;
+        await trx<Row>('approval_requests').insert(row);
+        return true;
+      });
+      return made ? toRequest(row) : undefined;
     },
 
     async find(id: string): Promise<ApprovalRequest | undefined> {

@@ -30,9 +30,31 @@ export const approvalView = (r: ApprovalRequest) => ({
   expires_at: Math.floor(r.expiresAt / 1000),
 });
 
+/** A new request; `accountId` may come later (`claim`). */
+type NewRequest = { kind: string; ref: string; clientId: string; display: ApprovalDisplay; expiresAt: number };
+
+/**
+ * How many live, undecided requests one client may hold in one account's inbox. Whoever can start a
+ * request for a named citizen (a counter system that knows an ID number) reaches their phone, but
+ * cannot bury it in requests until one is approved by mistake; a decided or expired one frees a place.
+ */
+export const MAX_PENDING_PER_CLIENT = 3;
+
 export function createApprovals({ store, audit }: { store: ApprovalStore; audit: AuditLog }) {
   const kinds = new Map<string, ApprovalKind>();
   const notFound = () => new ChannelApiError(404, 'not_found', 'no such request for this account');
+
+  /**
+   * A new request in the inbox. One addressed to an account is refused (undefined) while that
+   * account already holds MAX_PENDING_PER_CLIENT live requests of the client; its caller answers as
+   * if it had been made (nothing tells a stranger apart).
+   */
+  function create(input: NewRequest & { accountId: string }): Promise<ApprovalRequest | undefined>;
+  function create(input: NewRequest & { accountId?: undefined }): Promise<ApprovalRequest>;
+  async function create(input: NewRequest & { accountId?: string | undefined }): Promise<ApprovalRequest | undefined> {
+    if (!kinds.has(input.kind)) throw new Error(`unknown approval kind ${input.kind}`);
+    return store.create(input, input.accountId === undefined ? undefined : MAX_PENDING_PER_CLIENT);
+  }
 
   return {
     store,
@@ -42,11 +64,7 @@ export function createApprovals({ store, audit }: { store: ApprovalStore; audit:
       kinds.set(kind.kind, kind);
     },
 
-    /** A new request in the inbox; `accountId` may come later (`claim`). */
-    create(input: { kind: string; ref: string; accountId?: string | undefined; clientId: string; display: ApprovalDisplay; expiresAt: number }): Promise<ApprovalRequest> {
-      if (!kinds.has(input.kind)) throw new Error(`unknown approval kind ${input.kind}`);
-      return store.create(input);
-    },
+    create,
 
     pendingFor: (account: Account) => store.pendingFor(account.id),
 

@@ -3,6 +3,7 @@ import type { AdapterConstructor } from '../../storage/oidc-adapter.js';
 import { AlreadyConsumedError } from '../../storage/oidc-adapter.js';
 import type { ApprovalRequest } from '../approvals/approval-store.js';
 import type { Approvals } from '../approvals/approvals.js';
+import type { DeviceKeys } from '../mobile/device-keys.js';
 
 export const QR_KIND = 'qr';
 const MODEL = 'QrHandoff';
@@ -29,9 +30,11 @@ const hash = (secret: string) => createHash('sha256').update(secret).digest();
  * and a binding code; the citizen scans it with the government app, which ties the request to
  * their account and approves it with a device key; the browser that showed the code (and only it:
  * a secret in a cookie) then completes the login. A hand-off lives `ttlSeconds` (2 minutes) and
- * completes once.
+ * completes once, and only while the key that approved it is active: a key revoked between the
+ * approval and the completion (a stolen phone, removed by the citizen) signs nobody in afterwards,
+ * since its revocation ended only the logins made by then (oidc/sign-out.ts).
  */
-export function qrHandoffs({ Adapter, approvals, ttlSeconds }: { Adapter: AdapterConstructor; approvals: Approvals; ttlSeconds: number }) {
+export function qrHandoffs({ Adapter, approvals, deviceKeys, ttlSeconds }: { Adapter: AdapterConstructor; approvals: Approvals; deviceKeys: Pick<DeviceKeys, 'find'>; ttlSeconds: number }) {
   const store = new Adapter(MODEL);
   approvals.register({ kind: QR_KIND, channel: 'mobile', scannable: true });
 
@@ -64,7 +67,11 @@ export function qrHandoffs({ Adapter, approvals, ttlSeconds }: { Adapter: Adapte
       const given = secret ? hash(secret) : Buffer.alloc(32);
       if (!timingSafeEqual(given, Buffer.from(handoff.browserHash, 'base64url'))) return { state: 'other_browser' };
       const approval = await approvals.store.find(handoff.approvalId);
-      if (approval?.status === 'approved' || approval?.status === 'denied') return { state: approval.status, handoff, approval };
+      if (approval?.status === 'approved') {
+        const keyId = approval.decision?.deviceKeyId;
+        return { state: keyId && (await deviceKeys.find(keyId)) ? 'approved' : 'expired', handoff, approval };
+      }
+      if (approval?.status === 'denied') return { state: approval.status, handoff, approval };
       if (!approval || handoff.expiresAt <= Date.now()) return { state: 'expired', handoff, approval };
       return { state: 'pending', handoff, approval };
     },

@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { ACR, type Accounts } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
+import type { SignOut } from '../../oidc/sign-out.js';
 import { grantPlumbing } from '../../oidc/internals.js';
 import type { DeviceKeyLogin } from '../../oidc/token-facts.js';
 import { assertChannelAllowed, grantedScopes, issueGrantTokens, type GrantTokenDeps } from '../../oidc/grant-tokens.js';
@@ -19,6 +20,8 @@ export interface DeviceKeyGrantDeps {
   deviceKeys: DeviceKeys;
   challenges: DeviceKeyChallenges;
   audit: AuditLog;
+  /** Ends a key's logins: one that raced the key's revocation (built after the channels, so reached at request time). */
+  signOut: () => Pick<SignOut, 'endDeviceKeyLogins'>;
 }
 
 // InvalidGrant's own description is generic; the app developer gets the reason.
@@ -95,8 +98,7 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
     }
     if (typeof nonce !== 'string' || !(await deps.challenges.take(nonce))) throw await failed('the challenge is unknown, expired or already used');
     await lockout.recordSuccess(subject, ctx.ip);
-    await deps.deviceKeys.touch(key.id);
-    return { account, key };
+    return { account, key, where };
   }
 
   async function handler(ctx: KoaContextWithOIDC, tokens: GrantTokenDeps): Promise<void> {
@@ -109,10 +111,18 @@ export function deviceKeyGrant(deps: DeviceKeyGrantDeps) {
     assertChannelAllowed(ctx, 'mobile');
     grantedScopes(ctx);
 
-    const { account, key } = await verifyAssertion(ctx, params.assertion, dPoP);
+    const { account, key, where } = await verifyAssertion(ctx, params.assertion, dPoP);
     // The record names the key: revoking it ends this login (sign-out.ts), and the login enrols no other key.
     const authentication: DeviceKeyLogin = { accountId: account.sub, channel: 'mobile', amr: [key.amr], acr: ACR.twoFactor, at: Math.floor(Date.now() / 1000), deviceKey: { id: key.id, use: 'login' } };
     const session = await issueGrantTokens(ctx, tokens, { authentication, gty: 'device_key', refresh: true });
+    // The key's use is recorded once the login is stored, and only while the key is active. A
+    // revocation marks the key before it ends the key's logins: so either it finds this login, or
+    // this update finds the key revoked, and the login ends here before any token leaves.
+    if (!(await deps.deviceKeys.touch(key.id))) {
+      await deps.signOut().endDeviceKeyLogins(account.sub, key.id);
+      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', ...where, details: { method: 'device_key', reason: 'device_key_revoked' } });
+      throw refuse('the assertion names no device key registered through this app');
+    }
     await deps.audit.append({
       action: 'login.succeeded',
       actorType: 'citizen',

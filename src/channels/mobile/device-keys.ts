@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { z } from 'zod';
-import type { Database } from '../../storage/database.js';
+import { isPostgres, type Database } from '../../storage/database.js';
 
 /** RFC 8176: `hwk` for a key whose hardware origin we trust, `swk` for any other. */
 export type DeviceKeyAmr = 'hwk' | 'swk';
@@ -56,13 +56,27 @@ const toKey = (r: DeviceKeyRow): DeviceKey => ({
   lastUsedAt: r.last_used_at === null ? undefined : Number(r.last_used_at),
 });
 
-export type EnrolResult = { ok: true; key: DeviceKey } | { ok: false; reason: 'already_enrolled' };
+/** How many active device keys an account may hold. */
+export const MAX_DEVICE_KEYS_PER_ACCOUNT = 10;
+
+export type EnrolResult = { ok: true; key: DeviceKey } | { ok: false; reason: 'already_enrolled' | 'too_many' };
+
+/**
+ * What a device key's id looks like (`dk_` and base64url). An id from a URL or a JWS header that
+ * does not (a NUL, which PostgreSQL refuses in text with an error) names no key, without a query.
+ */
+const KEY_ID = /^dk_[A-Za-z0-9_-]{1,64}$/;
 
 /** Device keys in SQL (`device_keys`). Revoked keys stay for the record but never verify again. */
 export function createDeviceKeys(db: Database) {
   const table = () => db<DeviceKeyRow>('device_keys');
   return {
-    async enrol(input: { accountId: string; clientId: string; jwk: JWK; amr: DeviceKeyAmr; claimedStorage?: string | undefined; name: string }): Promise<EnrolResult> {
+    /**
+     * Enrols a key, unless the account already holds `maxPerAccount` active keys. The count and the
+     * insert are one step per account (its row locked on PostgreSQL; SQLite runs one writer), so
+     * enrolments racing each other cannot pass the cap together.
+     */
+    async enrol(input: { accountId: string; clientId: string; jwk: JWK; amr: DeviceKeyAmr; claimedStorage?: string | undefined; name: string }, maxPerAccount = MAX_DEVICE_KEYS_PER_ACCOUNT): Promise<EnrolResult> {
       const jkt = await calculateJwkThumbprint(input.jwk, 'sha256');
       if (await table().where({ jkt }).first()) return { ok: false, reason: 'already_enrolled' };
       const row: DeviceKeyRow = {
@@ -78,18 +92,26 @@ export function createDeviceKeys(db: Database) {
         last_used_at: null,
         revoked_at: null,
       };
+      let inserted: boolean;
       try {
-        await table().insert(row);
+        inserted = await db.transaction(async (trx) => {
+          if (isPostgres(db)) await trx('accounts').where({ id: input.accountId }).forUpdate().first('id');
+          const held = await trx<DeviceKeyRow>('device_keys').where({ account_id: input.accountId }).whereNull('revoked_at').count({ n: '*' }).first();
+          if (Number((held as { n: number | string } | undefined)?.n ?? 0) >= maxPerAccount) return false;
+          await trx<DeviceKeyRow>('device_keys').insert(row);
+          return true;
+        });
       } catch {
         // Lost a race with the same key enrolled at the same moment: the unique jkt decided.
         if (await table().where({ jkt }).first()) return { ok: false, reason: 'already_enrolled' };
         throw new Error('device key insert failed');
       }
-      return { ok: true, key: toKey(row) };
+      return inserted ? { ok: true, key: toKey(row) } : { ok: false, reason: 'too_many' };
     },
 
     /** An active (not revoked) key. */
     async find(id: string): Promise<DeviceKey | undefined> {
+      if (!KEY_ID.test(id)) return undefined;
       const row = await table().where({ id }).whereNull('revoked_at').first();
       return row && toKey(row as DeviceKeyRow);
     },
@@ -104,6 +126,7 @@ export function createDeviceKeys(db: Database) {
      * revocation's audit event in the same transaction: the key is revoked with its record, or not at all.
      */
     async revoke(accountId: string, id: string, record?: (trx: Knex.Transaction) => Promise<void>): Promise<boolean> {
+      if (!KEY_ID.test(id)) return false;
       return db.transaction(async (trx) => {
         const n = await trx<DeviceKeyRow>('device_keys').where({ id, account_id: accountId }).whereNull('revoked_at').update({ revoked_at: Date.now() });
         if (n > 0) await record?.(trx);
@@ -111,8 +134,9 @@ export function createDeviceKeys(db: Database) {
       });
     },
 
-    async touch(id: string): Promise<void> {
-      await table().where({ id }).update({ last_used_at: Date.now() });
+    /** Records a use of an active key; false when the key is revoked (a revocation that raced the use). */
+    async touch(id: string): Promise<boolean> {
+      return (await table().where({ id }).whereNull('revoked_at').update({ last_used_at: Date.now() })) > 0;
     },
   };
 }

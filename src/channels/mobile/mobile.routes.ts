@@ -7,16 +7,15 @@ import type { SignOut } from '../../oidc/sign-out.js';
 import { ChannelApiError, invalidDeviceSignature, invalidRequest } from '../../http/api-error.js';
 import type { AppCall, MobileApiAuth } from './api-auth.js';
 import type { DeviceKeyChallenges } from './challenges.js';
-import { p256PublicJwk, type DeviceKey, type DeviceKeyAmr, type DeviceKeys } from './device-keys.js';
+import { MAX_DEVICE_KEYS_PER_ACCOUNT, p256PublicJwk, type DeviceKey, type DeviceKeyAmr, type DeviceKeys } from './device-keys.js';
 import { type ProofReplay } from '../../http/request-proofs.js';
 import { DEVICE_SIGNATURE_HEADER, verifyDeviceSignature } from './device-signatures.js';
 
 /** Key storage an app may claim; only the hardware ones can ever count as `hwk`. */
 export const CLAIMED_STORAGE = ['secure-enclave', 'strongbox', 'tee', 'software'] as const;
 const HARDWARE = new Set<string>(['secure-enclave', 'strongbox', 'tee']);
-const MAX_KEYS_PER_ACCOUNT = 10;
-/** How old (auth_time) the sign-in behind an enrolment may be: a refreshed token keeps its login's. */
-const ENROLMENT_MAX_AUTH_AGE_SECONDS = 300;
+/** How old (auth_time) the sign-in behind an enrolment or a removal may be: a refreshed token keeps its login's. */
+const FRESH_SIGN_IN_SECONDS = 300;
 
 export interface MobileRoutesDeps {
   auth: MobileApiAuth;
@@ -65,8 +64,23 @@ function refuseUnfitSignIn(call: AppCall): void {
   if (!signIn || acrRank(signIn.acr) < acrRank(ACR.twoFactor)) throw insufficient(`enrolling a device key needs a login at ${ACR.twoFactor} or above`);
   if (call.deviceKeyUse === 'approval') throw insufficient(`a sign-in approved on a phone (a QR code, a counter's request) cannot enrol a device key: ${SIGN_IN_HERE}`);
   if (call.deviceKeyUse === 'login') throw insufficient(`a device key's own login cannot enrol another device key: ${SIGN_IN_HERE}`);
-  if (signIn.at < Date.now() / 1000 - ENROLMENT_MAX_AUTH_AGE_SECONDS) {
-    throw insufficient(`enrolling a device key needs a sign-in within the last ${ENROLMENT_MAX_AUTH_AGE_SECONDS / 60} minutes: sign in again (max_age=${ENROLMENT_MAX_AUTH_AGE_SECONDS})`);
+  if (signIn.at < Date.now() / 1000 - FRESH_SIGN_IN_SECONDS) {
+    throw insufficient(`enrolling a device key needs a sign-in within the last ${FRESH_SIGN_IN_SECONDS / 60} minutes: sign in again (max_age=${FRESH_SIGN_IN_SECONDS})`);
+  }
+}
+
+/**
+ * Removing a device key needs what the portal's removal of a phone needs (portal/actions.routes.ts):
+ * a loa:2 sign-in (the account holds a second factor: this key) made within the last five minutes.
+ * A device key's own login or a phone's approval is such a sign-in. Not a password or an SMS code
+ * alone: with the app removed, they would reach loa:2 by themselves and bind a factor of their own.
+ * Not an old sign-in whose token was refreshed since: the app left unlocked on a desk.
+ */
+function refuseUnfitRemoval(call: AppCall): void {
+  const signIn = call.authentication;
+  if (!signIn || acrRank(signIn.acr) < acrRank(ACR.twoFactor)) throw insufficient(`removing a device key needs a login at ${ACR.twoFactor} or above`);
+  if (signIn.at < Date.now() / 1000 - FRESH_SIGN_IN_SECONDS) {
+    throw insufficient(`removing a device key needs a sign-in within the last ${FRESH_SIGN_IN_SECONDS / 60} minutes: sign in again (max_age=${FRESH_SIGN_IN_SECONDS}, or a device-key login)`);
   }
 }
 
@@ -75,8 +89,9 @@ function refuseUnfitSignIn(call: AppCall): void {
  * - `POST /mobile/device-keys`: enrol a P-256 key. DPoP-bound token from a recent loa:2 sign-in
  *   made on the device (`refuseUnfitSignIn`), and the call signed with the new key itself (proof
  *   that the app holds its private part).
- * - `GET /mobile/device-keys`, `DELETE /mobile/device-keys/:id`: list and revoke (DPoP-bound token);
- *   revoking a key ends the logins it made and the browser sessions it approved.
+ * - `GET /mobile/device-keys`, `DELETE /mobile/device-keys/:id`: list and revoke (DPoP-bound token;
+ *   revoking needs a recent loa:2 sign-in, `refuseUnfitRemoval`); revoking a key ends the logins it
+ *   made and the browser sessions it approved.
  * - `POST /mobile/challenge`: a single-use challenge for the device-key login (no authentication).
  */
 export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
@@ -95,11 +110,9 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
     const signature = ctx.get(DEVICE_SIGNATURE_HEADER) || undefined;
     if (!signature) throw invalidDeviceSignature(`sign the enrolment with the new key (${DEVICE_SIGNATURE_HEADER} header)`);
     await verifyDeviceSignature(signature, call.facts, { id: `enrol:${call.account.id}`, jwk }, deps.replay);
-    if ((await deps.deviceKeys.listForAccount(call.account.id)).length >= MAX_KEYS_PER_ACCOUNT) {
-      throw new ChannelApiError(409, 'invalid_request', `an account holds at most ${MAX_KEYS_PER_ACCOUNT} device keys: revoke one first`);
-    }
     const amr: DeviceKeyAmr = deps.trustClaimedHardwareKeys && storage && HARDWARE.has(storage) ? 'hwk' : 'swk';
     const result = await deps.deviceKeys.enrol({ accountId: call.account.id, clientId: call.clientId, jwk, amr, claimedStorage: storage, name });
+    if (!result.ok && result.reason === 'too_many') throw new ChannelApiError(409, 'invalid_request', `an account holds at most ${MAX_DEVICE_KEYS_PER_ACCOUNT} device keys: revoke one first`);
     if (!result.ok) throw new ChannelApiError(409, 'invalid_request', 'this key is already enrolled');
     await deps.audit.append({
       action: 'credential.added',
@@ -124,6 +137,7 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
 
   router.delete('/mobile/device-keys/:id', async (ctx) => {
     const call = await deps.auth.appCall(ctx);
+    refuseUnfitRemoval(call);
     const deviceKeyId = ctx.params.id!;
     const by = { actorType: 'citizen' as const, actorId: call.account.sub, accountId: call.account.sub, clientId: call.clientId, channel: 'mobile' as const, ip: ctx.ip };
     const revoked = await deps.deviceKeys.revoke(call.account.id, deviceKeyId, (trx) => deps.audit.append({ action: 'credential.removed', ...by, details: { type: 'device_key', deviceKeyId } }, { trx }));

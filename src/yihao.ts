@@ -272,7 +272,6 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     accountIndex: services.accountIndex,
     accounts: services.accounts,
     authentications,
-    keyed: services.purposeKeys.keyed('pairwise', 1),
     audit: services.audit,
     logger,
     // Built below; called only once requests run.

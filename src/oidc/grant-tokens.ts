@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { errors, type Adapter, type FindAccount, type KoaContextWithOIDC, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { Authentication, Channel } from '../accounts/index.js';
-import { allowedChannelsOf } from './client-metadata.js';
+import { allowedChannelsOf, minAcrOf } from './client-metadata.js';
+import { acrRank } from './acr-policy.js';
 import { grantPlumbing } from './internals.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { noteLogin, type Actor } from './token-facts.js';
@@ -98,6 +99,18 @@ export function assertChannelAllowed(ctx: TokenEndpointGrantContext | KoaContext
 }
 
 /**
+ * A client that registered a minimum level (`min_acr`) gets no tokens from a login below it: the
+ * authorization endpoint steps such a session up, but a login made at the token endpoint (a device
+ * key, a wallet presentation) cannot be, so it is refused, as a channel the client does not accept is.
+ */
+export function assertAcrReached(ctx: TokenEndpointGrantContext | KoaContextWithOIDC, acr: string): void {
+  const minimum = minAcrOf(ctx.oidc.client!);
+  if (minimum && acrRank(acr) < acrRank(minimum)) {
+    throw new errors.UnauthorizedClient(`this client accepts sign-ins at ${minimum} or above; this one reached ${acr}`);
+  }
+}
+
+/**
  * The one way an extension grant issues tokens. A login that happened at the token endpoint (a card
  * read, a counter's assistance, a device-key assertion) becomes a Grant, an access token, a refresh
  * token where the options and the client allow, and an ID token with acr, amr, auth_time, channel,
@@ -105,7 +118,8 @@ export function assertChannelAllowed(ctx: TokenEndpointGrantContext | KoaContext
  * and the login's facts travel on the tokens themselves (token-facts.ts), so introspection, userinfo
  * and refreshes report what this login was. A DPoP proof sent with the request binds the access token
  * (and a public client's refresh token) to its key; a client whose tokens must be DPoP-bound gets
- * nothing without one. Nothing is written before the proof and the scopes check out. These
+ * nothing without one, and a client whose `min_acr` the login did not reach gets nothing at all.
+ * Nothing is written before the proof and the scopes check out. These
  * grants do not take `resource` (oidc-provider passes a grant only the parameters it registered):
  * their tokens are for userinfo and Yihao's own APIs, unless the grant names one (`login.resource`).
  */
@@ -116,6 +130,7 @@ export async function issueGrantTokens(ctx: TokenEndpointGrantContext | KoaConte
   const { authentication: auth, gty, act } = login;
   const dPoP = await dpopProof(ctx);
   assertChannelAllowed(ctx, auth.channel);
+  assertAcrReached(ctx, auth.acr);
   const scopes = login.resource ? login.resource.scope.split(' ') : grantedScopes(ctx);
   const scope = scopes.join(' ');
   const sessionUid = `${auth.channel}_${randomBytes(18).toString('base64url')}`;

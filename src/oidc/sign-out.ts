@@ -5,12 +5,16 @@ import type { Knex } from 'knex';
 import type { Account, Accounts, Authentication } from '../accounts/index.js';
 import type { AccountIndex, KeyLinkModel } from '../storage/account-index.js';
 import type { ProviderHolder } from './provider-holder.js';
-import { subjectFor, type Keyed, type PairwiseClient } from './pairwise.js';
 import type { ChannelSession, ChannelSessions } from './grant-tokens.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { deviceKeyOf, passkeyOf } from './token-facts.js';
 
-/** oidc-provider's Client sends back-channel logout itself; its type declarations omit the method. */
+/**
+ * oidc-provider's Client sends back-channel logout itself; its type declarations omit the method.
+ * It takes the account's public `sub`: the logout token is built like an ID token, so a pairwise
+ * client gets its own `sub` from the provider's `pairwiseIdentifier` (one computed here too would be
+ * hashed twice, and the app could not match it).
+ */
 interface BackchannelClient {
   backchannelLogoutUri?: string;
   backchannelLogout(sub: string, sid: string): Promise<void>;
@@ -67,7 +71,6 @@ export function createSignOut({
   accountIndex,
   accounts,
   authentications,
-  keyed,
   audit,
   logger,
   channelSessions,
@@ -78,7 +81,6 @@ export function createSignOut({
   accounts: Accounts;
   /** The logins' records: which device key made or approved each (endDeviceKeyLogins). */
   authentications: SessionAuthentications;
-  keyed: Keyed;
   audit: AuditLog;
   logger: Logger;
   /** Extension-grant logins (grant → sid); without it those clients are not notified. */
@@ -111,9 +113,9 @@ export function createSignOut({
     const p = holder.current;
     const authorizations = (session.authorizations ?? {}) as Record<string, SessionAuthorization>;
     for (const [clientId, authorization] of Object.entries(authorizations)) {
-      const client = (await p.Client.find(clientId)) as unknown as (PairwiseClient & BackchannelClient) | undefined;
+      const client = (await p.Client.find(clientId)) as unknown as BackchannelClient | undefined;
       if (!client?.backchannelLogoutUri) continue;
-      await client.backchannelLogout(subjectFor(keyed, client, accountSub), authorization.sid ?? '').then(
+      await client.backchannelLogout(accountSub, authorization.sid ?? '').then(
         () => notified.add(clientId),
         (err: Error) => logger.warn({ event: 'backchannel.error', clientId, error: err.message }, 'back-channel logout failed'),
       );
@@ -124,9 +126,9 @@ export function createSignOut({
 
   /** One back-channel logout; a client that fails to answer is logged, not retried. */
   async function notify(clientId: string, accountSub: string, sid: string | undefined, notified: Set<string>): Promise<void> {
-    const client = (await holder.current.Client.find(clientId)) as unknown as (PairwiseClient & BackchannelClient) | undefined;
+    const client = (await holder.current.Client.find(clientId)) as unknown as BackchannelClient | undefined;
     if (!client?.backchannelLogoutUri) return;
-    await client.backchannelLogout(subjectFor(keyed, client, accountSub), sid as string).then(
+    await client.backchannelLogout(accountSub, sid as string).then(
       () => notified.add(clientId),
       (err: Error) => logger.warn({ event: 'backchannel.error', clientId, error: err.message }, 'back-channel logout failed'),
     );

@@ -67,6 +67,12 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // A setting that a part of Yihao checks as it is built (outbound networks, the registry file):
+  // the same one line and exit code as one the loader refused.
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
   console.error(`yihao failed to start: ${(err as Error).message}`);
   process.exit(1);
 });

@@ -5,6 +5,7 @@ import { ConfigError } from './config-error.js';
 import { fileConfigSchema, type Config } from './schema.js';
 import { loadSecrets } from './secrets.js';
 import { redisConnection } from './redis-connection.js';
+import { envFlag } from './env-flag.js';
 import { projectRoot } from './paths.js';
 
 type Env = Record<string, string | undefined>;
@@ -38,14 +39,18 @@ function envInt(env: Env, name: string): number | undefined {
   return n;
 }
 
+// Says nothing of the value itself: it may hold a password.
+const unparsableUrl = 'is not a well-formed URL (check the host, the port and that special characters in the user name or password are %-encoded)';
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   ISSUER: z.url({ message: 'must be an absolute URL such as https://id.example.gov.cn' }).optional(),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (leave it unset for the embedded SQLite)')
+    .refine(URL.canParse, unparsableUrl)
     .optional(),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').refine(URL.canParse, unparsableUrl).optional(),
 });
 
 /** Parses config/default.json, YIHAO_CONFIG and the environment into one frozen, validated Config. */
@@ -62,7 +67,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (port !== undefined) raw.port = port;
   if (env.YIHAO_DATA_DIR) raw.dataDir = env.YIHAO_DATA_DIR;
   if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
-  if (env.YIHAO_TRUST_PROXY) raw.trustProxy = env.YIHAO_TRUST_PROXY === '1' || env.YIHAO_TRUST_PROXY === 'true';
+  const trustProxy = envFlag(env, 'YIHAO_TRUST_PROXY');
+  if (trustProxy !== undefined) raw.trustProxy = trustProxy;
   const proxyHops = envInt(env, 'YIHAO_PROXY_HOPS');
   if (proxyHops !== undefined) raw.proxyHops = proxyHops;
   if (env.YIHAO_OUTBOUND_ALLOW || env.YIHAO_OUTBOUND_CA_FILE) {
@@ -103,6 +109,18 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (production && file.registry.kind === 'file') {
     throw new ConfigError('registry', 'must be the HTTP population registry in production: the file registry holds synthetic records');
+  }
+  if (production) {
+    // What crosses the network to these: names with citizen ID numbers and phones (registry), SMS
+    // codes and the gateway's token, signed audit checkpoints. Never in clear.
+    const inClear = (
+      [
+        ['registry.endpoint', file.registry.kind === 'http' ? file.registry.endpoint : undefined],
+        ['sms.sender.url', file.sms.sender.kind === 'webhook' ? file.sms.sender.url : undefined],
+        ['audit.export.webhookUrl', file.audit.export.webhookUrl],
+      ] as const
+    ).find(([, url]) => url !== undefined && !/^https:\/\//i.test(url));
+    if (inClear) throw new ConfigError(inClear[0], 'must be an https:// URL in production');
   }
 
   const config: Config = {

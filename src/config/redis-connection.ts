@@ -1,4 +1,5 @@
 import { ConfigError } from './config-error.js';
+import { envFlag } from './env-flag.js';
 
 export interface RedisNode {
   host: string;
@@ -38,7 +39,7 @@ export function redisConnection(env: Env, url: string | undefined): RedisConnect
   if (forms.length > 1) throw new ConfigError(String(forms[1]), `cannot be combined with ${String(forms[0])}: choose one way to reach Redis`);
   if (set('REDIS_SENTINEL_MASTER') && !set('REDIS_SENTINELS')) throw new ConfigError('REDIS_SENTINEL_MASTER', 'needs REDIS_SENTINELS (the sentinel addresses)');
   const password = env.REDIS_PASSWORD || undefined;
-  const tls = env.REDIS_TLS === '1' || env.REDIS_TLS === 'true';
+  const tls = envFlag(env, 'REDIS_TLS') ?? false;
   if (url) {
     if (password) throw new ConfigError('REDIS_PASSWORD', 'is for REDIS_SENTINELS or REDIS_CLUSTER_NODES; with REDIS_URL put the password in the URL');
     return { kind: 'standalone', url };

@@ -28,8 +28,9 @@ export function createHttpApp({ config, holder, routers, logger, edge, metrics }
   app.silent = true;
   app.use(requestContext(logger, metrics));
   // One memo of store reads per request (see storage/request-memo.ts). Inside the request context,
-  // so that a failure of the writes it sends at the end is logged and answered like any other.
-  app.use((_ctx, next) => withRequestMemo(next));
+  // so that a failure of the writes it sends at the end is logged and answered like any other. A
+  // request answered 5xx delivered nothing: what it spent is given back (a code, a refresh token).
+  app.use((ctx, next) => withRequestMemo(next, () => ctx.status >= 500));
   app.use(securityHeaders({ https: config.issuer.startsWith('https://') }));
   // Rate limits (src/http/edge-limits.ts) before anything else does work for the request.
   if (edge) app.use(edge);

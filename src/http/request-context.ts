@@ -44,6 +44,13 @@ export function requestContext(logger: Logger, metrics?: Metrics): Middleware {
     ctx.state.requestId = id;
     ctx.set('x-request-id', id);
     try {
+      // Every answer may build a URL from the Host (or, behind a trusted proxy, X-Forwarded-Host and
+      // -Proto): one that cannot be a URL's origin is the client's error, not a TypeError and a 500.
+      if (!URL.canParse(ctx.href)) {
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_request', error_description: 'the Host (or forwarded host or protocol) of the request is malformed', request_id: id };
+        return;
+      }
       await next();
       if (ctx.state[DEPENDENCY_DOWN] && ctx.status === 500) unavailable(ctx, id);
     } catch (err) {

@@ -24,6 +24,13 @@ export interface Adapter {
   revokeByGrantId(grantId: string): Promise<void>;
 }
 
+/**
+ * Takes back one consume that succeeded (and only that one), for a request that then failed before
+ * it delivered what the artifact was spent for. Rejects if the store did not answer (it is then
+ * sent again in the background for a while).
+ */
+export type GiveBack = () => Promise<void>;
+
 /** oidc-provider instantiates one adapter per model with `new Adapter(modelName)`. */
 export type AdapterConstructor = new (model: string) => Adapter;
 

@@ -96,6 +96,15 @@ function rememberSession(memo: RequestMemo, session: { uid: string; payload: Ada
 const DEFERRED_CONSUME: ReadonlySet<string> = new Set(['RefreshToken']);
 const PENDING_CONSUME = 'storage:pendingConsume';
 
+/**
+ * The artifacts whose second use oidc-provider takes for theft and answers by revoking their grant
+ * (see oidc/reuse-revocation.ts). A token request spends one first and saves the tokens after: when
+ * a store fails in between (or the answer is a 5xx for any other reason), nothing was delivered, and
+ * the relying party's retry must not find it spent. The request gives it back as it fails (a rotated
+ * refresh token's successor goes with it).
+ */
+const GIVEN_BACK_ON_FAILURE: ReadonlySet<string> = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
+
 interface PendingConsume {
   model: string;
   id: string;
@@ -117,7 +126,7 @@ function nameTheGrant(memo: RequestMemo | undefined, key: string): (err: unknown
 
 function deferConsume(memo: RequestMemo, model: string, id: string, store: SqlStore): void {
   const lost = nameTheGrant(memo, `${model}:${id}`);
-  const pending: PendingConsume = { model, id, flush: () => store.consume(id).catch(lost) };
+  const pending: PendingConsume = { model, id, flush: () => store.consumeOnce(id).then((giveBack) => void memo.onFailure.push(giveBack), lost) };
   memo.notes.set(PENDING_CONSUME, pending);
   memo.settle.push(async () => {
     // Nothing was saved after it: consume it anyway, as oidc-provider asked; whoever consumed it first already did.
@@ -170,7 +179,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       const pending = memo && takePendingConsume(memo);
       if (pending && pending.model === this.#model && this.#sqlStore) {
         // The rotated refresh token's consume and its successor's save, as one statement.
-        await this.#sqlStore.consumeThenUpsert(pending.id, id, payload, this.#keep(expiresIn)).catch(nameTheGrant(memo, this.#recordKey(pending.id)));
+        memo.onFailure.push(await this.#sqlStore.consumeThenUpsert(pending.id, id, payload, this.#keep(expiresIn)).catch(nameTheGrant(memo, this.#recordKey(pending.id))));
       } else {
         await pending?.flush();
         await this.#store.upsert(id, payload, this.#keep(expiresIn));
@@ -273,7 +282,10 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       if (memo) await takePendingConsume(memo)?.flush();
       if (memo) await flushDeferredDeletes(memo);
       if (memo && this.#sqlStore && DEFERRED_CONSUME.has(this.#model)) deferConsume(memo, this.#model, id, this.#sqlStore);
-      else await this.#store.consume(id).catch(nameTheGrant(memo, this.#recordKey(id)));
+      else if (memo && GIVEN_BACK_ON_FAILURE.has(this.#model)) {
+        const store = this.#redisStore ?? this.#sqlStore!;
+        memo.onFailure.push(await store.consumeOnce(id).catch(nameTheGrant(memo, this.#recordKey(id))));
+      } else await this.#store.consume(id).catch(nameTheGrant(memo, this.#recordKey(id)));
       const known = memo?.records.get(this.#recordKey(id));
       // The store decided (compare-and-set); this request now knows the record as consumed, as the store would answer.
       if (memo && known) memo.records.set(this.#recordKey(id), JSON.stringify({ ...(JSON.parse(known) as AdapterPayload), consumed: Math.floor(Date.now() / 1000) }));

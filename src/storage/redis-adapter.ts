@@ -8,6 +8,7 @@ import {
   ReplayDetectedError,
   type Adapter,
   type AdapterPayload,
+  type GiveBack,
 } from './adapter-types.js';
 
 // Each record is a hash: `payload` (JSON), `consumed` (epoch s, once used) and copies of the
@@ -118,8 +119,9 @@ return done`;
 
 /**
  * The caller of CONSUME with this op gave up before its answer (its command timed out on a stalled
- * path) and so used nothing: what the record was consumed for was never issued. Takes back the
- * consume if it ran, or marks the op so that it uses nothing when it arrives. KEYS: record, op. ARGV: opMs.
+ * path), or got it and then failed before issuing anything: what the record was consumed for was
+ * never issued. Takes back the consume if it ran, or marks the op so that it uses nothing when it
+ * arrives. KEYS: record, op. ARGV: opMs.
  */
 const UNCONSUME = `
 if redis.call('GET', KEYS[2]) == '1' then redis.call('HDEL', KEYS[1], 'consumed') end
@@ -212,6 +214,8 @@ export interface RedisStore extends Adapter {
     alsoModel?: string,
   ): Promise<{ payload: AdapterPayload; session?: { uid: string; payload: AdapterPayload | undefined }; also?: AdapterPayload | undefined } | undefined>;
   pendingDelete(id: string): PendingDelete;
+  /** `consume`, returning what takes this consume back (for up to OP_MS after it). */
+  consumeOnce(id: string): Promise<GiveBack>;
 }
 
 export function redisAdapter(redis: RedisClient, prefix: string): new (model: string) => RedisStore {
@@ -314,6 +318,10 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
     }
 
     async consume(id: string): Promise<void> {
+      await this.consumeOnce(id);
+    }
+
+    async consumeOnce(id: string): Promise<GiveBack> {
       const keys = [this.#key(id), opKey()];
       let done: unknown;
       try {
@@ -324,6 +332,12 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
         throw err;
       }
       if (done !== 1) throw new AlreadyConsumedError(this.#model);
+      return async () => {
+        await unconsume(keys, [OP_MS]).catch((err: unknown) => {
+          later(() => unconsume(keys, [OP_MS]));
+          throw err;
+        });
+      };
     }
 
     async destroy(id: string): Promise<void> {

@@ -19,6 +19,11 @@ export interface RequestMemo {
   /** Work to finish before the request's response goes out (a deferred write nothing followed). */
   readonly settle: (() => Promise<void>)[];
   /**
+   * Run instead, after the settle work, when the request failed (it threw, or answered 5xx): each
+   * takes back a one-time artifact the request spent without delivering what it was spent for.
+   */
+  readonly onFailure: (() => Promise<void>)[];
+  /**
    * Set once the settle work has run. Work the request started but did not wait for (a provider
    * event's audit append) may still run in its async context afterwards: it must see no memo, so
    * that it writes straight to the store instead of into a queue nobody will flush.
@@ -36,21 +41,36 @@ const BACKGROUND = Symbol('background work');
  */
 const scope = new AsyncLocalStorage<RequestMemo | typeof BACKGROUND>();
 
-/** Runs `fn` (one request's handling) with a fresh memo. */
-export function withRequestMemo<T>(fn: () => Promise<T>): Promise<T> {
-  const memo: RequestMemo = { records: new Map(), uids: new Map(), values: new Map(), notes: new Map(), settle: [], closed: false };
+/**
+ * Runs `fn` (one request's handling) with a fresh memo. `failed` says, once `fn` returned, whether
+ * its answer is a failure all the same (an error page or JSON it set itself, such as a 5xx).
+ */
+export function withRequestMemo<T>(fn: () => Promise<T>, failed: () => boolean = () => false): Promise<T> {
+  const memo: RequestMemo = { records: new Map(), uids: new Map(), values: new Map(), notes: new Map(), settle: [], onFailure: [], closed: false };
   return scope.run(memo, async () => {
+    let answered = false;
     try {
-      return await fn();
+      const result = await fn();
+      answered = true;
+      return result;
     } finally {
-      try {
-        // Settle work may queue more (a flush that defers another write): run until none is left.
-        while (memo.settle.length) for (const work of memo.settle.splice(0)) await work();
-      } finally {
-        memo.closed = true;
-      }
+      await settle(memo, () => answered && !failed());
     }
   });
+}
+
+/** The request's settle work, then (if it failed after all) its give-backs; the memo closes. */
+async function settle(memo: RequestMemo, succeeded: () => boolean): Promise<void> {
+  let settled = false;
+  try {
+    // Settle work may queue more (a flush that defers another write): run until none is left.
+    while (memo.settle.length) for (const work of memo.settle.splice(0)) await work();
+    settled = true;
+  } finally {
+    memo.closed = true;
+    // Before the answer goes out, so that a client retrying it finds what it spent unspent.
+    if (!settled || !succeeded()) for (const undo of memo.onFailure.splice(0)) await undo().catch(() => undefined);
+  }
 }
 
 /** The current request's memo; undefined outside a request (CLI, timers, background work). */

@@ -1,11 +1,13 @@
 import { isPostgres, type Database } from './database.js';
 import { statements } from './statements.js';
 import { writeBatch } from './write-batch.js';
+import { settleLater } from './settle-later.js';
 import {
   AlreadyConsumedError,
   ReplayDetectedError,
   type Adapter,
   type AdapterPayload,
+  type GiveBack,
 } from './adapter-types.js';
 
 const TABLE = 'oidc_models';
@@ -38,6 +40,8 @@ const UPSERT =
   'payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at';
 const LIVE = '(expires_at is null or expires_at > ?)';
 const CONSUME = `update ${TABLE} set consumed_at = ? where model = ? and id = ? and consumed_at is null and ${LIVE}`;
+// Only the consume that set this very mark: one made after it was given back stays.
+const UNCONSUME = `update ${TABLE} set consumed_at = null where model = ? and id = ? and consumed_at = ?`;
 // One statement on PostgreSQL: the insert happens only if this very statement consumed the old row.
 const CONSUME_THEN_UPSERT_PG =
   `with consumed as (${CONSUME} returning id) ` +
@@ -66,9 +70,11 @@ export interface SqlStore extends Adapter {
   /**
    * Consumes `consumedId` (compare-and-set, as `consume`) and saves `id` only if that succeeded, in
    * one step: a rotated refresh token costs one round trip instead of two. AlreadyConsumedError if
-   * the old one was consumed already (then nothing is saved).
+   * the old one was consumed already (then nothing is saved). Returns what takes both back.
    */
-  consumeThenUpsert(consumedId: string, id: string, payload: AdapterPayload, expiresIn?: number): Promise<void>;
+  consumeThenUpsert(consumedId: string, id: string, payload: AdapterPayload, expiresIn?: number): Promise<GiveBack>;
+  /** `consume`, returning what takes this consume back. */
+  consumeOnce(id: string): Promise<GiveBack>;
 }
 
 /** Every oidc-provider model in the one `oidc_models` table, keyed by (model, id). */
@@ -78,6 +84,19 @@ const DEFERRED_WRITE: ReadonlySet<string> = new Set(['Grant', 'SessionAuthentica
 export function sqlAdapter(db: Database): new (model: string) => SqlStore {
   const sql = statements(db);
   const batch = writeBatch(db);
+  // A give-back that found the database away is sent again until it answers (then the artifact stays spent).
+  const later = settleLater({ forMs: 30_000 });
+  const giveBack =
+    (...steps: [string, unknown[]][]): GiveBack =>
+    async () => {
+      const run = async () => {
+        for (const [text, params] of steps) await sql.run(text, params);
+      };
+      await run().catch((err: unknown) => {
+        later(run);
+        throw err;
+      });
+    };
   return class SqlAdapter implements SqlStore {
     readonly #model: string;
 
@@ -101,7 +120,7 @@ export function sqlAdapter(db: Database): new (model: string) => SqlStore {
       await sql.run(UPSERT, rowValues(row));
     }
 
-    async consumeThenUpsert(consumedId: string, id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    async consumeThenUpsert(consumedId: string, id: string, payload: AdapterPayload, expiresIn?: number): Promise<GiveBack> {
       const now = Date.now();
       const row = toRow(this.#model, id, payload, expiresIn, now);
       const consume = [now, this.#model, consumedId, now];
@@ -120,6 +139,8 @@ export function sqlAdapter(db: Database): new (model: string) => SqlStore {
         );
       }
       if (!saved) throw new AlreadyConsumedError(this.#model);
+      // The successor was never handed out: it goes, and its predecessor is unspent again.
+      return giveBack([`delete from ${TABLE} where model = ? and id = ?`, [this.#model, id]], [UNCONSUME, [this.#model, consumedId, now]]);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -136,9 +157,14 @@ export function sqlAdapter(db: Database): new (model: string) => SqlStore {
     }
 
     async consume(id: string): Promise<void> {
+      await this.consumeOnce(id);
+    }
+
+    async consumeOnce(id: string): Promise<GiveBack> {
       await batch.flush();
       const now = Date.now();
       if ((await sql.run(CONSUME, [now, this.#model, id, now])) === 0) throw new AlreadyConsumedError(this.#model);
+      return giveBack([UNCONSUME, [this.#model, id, now]]);
     }
 
     async destroy(id: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
@@ -73,5 +74,39 @@ describe('the HTTP edge', () => {
     const near = await fetch(`${h.url}/healthzx`);
     expect(near.status).toBe(404);
     expect(near.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+});
+
+/** A GET with headers as given (fetch would not send a Host of our choosing). */
+function getWith(base: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('a request whose address cannot be a URL', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ overrides: (c) => ({ ...c, trustProxy: true }) });
+  });
+  afterAll(async () => h?.close());
+
+  it.each([
+    ['a Host with a space', { host: 'id example' }],
+    ['a Host with a port out of range', { host: '127.0.0.1:99999' }],
+    ['an X-Forwarded-Host that is no host name', { 'x-forwarded-host': 'evil"<>' }],
+    ['an X-Forwarded-Proto that is no scheme', { 'x-forwarded-proto': 'ht tp' }],
+  ])('answers %s with 400, not 500', async (_what, headers) => {
+    for (const path of ['/.well-known/openid-configuration', '/auth?client_id=x', '/interaction/x', '/account']) {
+      const res = await getWith(h.url, path, headers);
+      expect.soft(res.status, path).toBe(400);
+    }
   });
 });

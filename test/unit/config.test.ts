@@ -186,3 +186,47 @@ describe('the metrics token', () => {
     }
   });
 });
+
+describe('settings that would silently mean something else', () => {
+  it('refuses a YIHAO_TRUST_PROXY it cannot read as yes or no, instead of trusting no proxy', () => {
+    expect(configError({ YIHAO_DATA_DIR: dataDir(), YIHAO_TRUST_PROXY: 'enabled' }).message).toMatch(/^configuration: YIHAO_TRUST_PROXY /);
+    expect(loadConfig({ YIHAO_DATA_DIR: dataDir(), YIHAO_TRUST_PROXY: 'yes' }).trustProxy).toBe(true);
+    expect(loadConfig({ YIHAO_DATA_DIR: dataDir(), YIHAO_TRUST_PROXY: 'TRUE' }).trustProxy).toBe(true);
+    expect(loadConfig({ YIHAO_DATA_DIR: dataDir(), YIHAO_TRUST_PROXY: '0' }).trustProxy).toBe(false);
+  });
+
+  it('refuses a DATABASE_URL that is not a URL, naming the setting and never the password', () => {
+    const message = configError({ YIHAO_DATA_DIR: dataDir(), DATABASE_URL: 'postgres://yihao:s3cret-pw@db:notaport/yihao' }).message;
+    expect(message).toMatch(/^configuration: DATABASE_URL /);
+    expect(message).not.toContain('s3cret-pw');
+  });
+});
+
+describe('production refuses services reached in clear', () => {
+  const production = (settings: Record<string, unknown>) => {
+    const dir = dataDir();
+    const file = join(dir, 'production.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        sms: { sender: { kind: 'webhook', url: 'https://sms.example.gov.cn/send' } },
+        registry: { kind: 'http', endpoint: 'https://registry.example.gov.cn/verify' },
+        ...settings,
+      }),
+    );
+    return { NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file, ...explicitSecrets };
+  };
+
+  it.each([
+    ['registry.endpoint', { registry: { kind: 'http', endpoint: 'http://registry.example.gov.cn/verify' } }],
+    ['sms.sender.url', { sms: { sender: { kind: 'webhook', url: 'http://sms.example.gov.cn/send' } } }],
+    ['audit.export.webhookUrl', { audit: { export: { webhookUrl: 'http://audit.example.gov.cn/checkpoints' } } }],
+  ])('refuses an http:// %s (citizen ID numbers, codes or tokens would cross the network in clear)', (setting, settings) => {
+    expect(configError(production(settings)).message).toBe(`configuration: ${setting} must be an https:// URL in production`);
+  });
+
+  it('keeps http:// for those services outside production', () => {
+    const env = production({ registry: { kind: 'http', endpoint: 'http://registry.example.gov.cn/verify' } });
+    expect(loadConfig({ ...env, NODE_ENV: 'test' }).registry).toMatchObject({ endpoint: 'http://registry.example.gov.cn/verify' });
+  });
+});

@@ -76,3 +76,17 @@ describe('store failures', () => {
     expect(isDependencyFailure(new TypeError('cannot read properties of undefined'))).toBe(false);
   });
 });
+
+describe('Redis settings that would silently mean something else', () => {
+  it('refuses a REDIS_TLS it cannot read as yes or no, instead of connecting without TLS', () => {
+    expect(refusal({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_TLS: 'yes please' })).toMatch(/^configuration: REDIS_TLS /);
+    for (const on of ['true', '1', 'TRUE', 'yes', 'on']) expect(load({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_TLS: on }).redis).toMatchObject({ tls: true });
+    for (const off of ['false', '0', 'no', 'off']) expect(load({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_TLS: off }).redis).toMatchObject({ tls: false });
+  });
+
+  it('refuses a REDIS_URL that is not a URL, naming the setting and never the password', () => {
+    const message = refusal({ REDIS_URL: 'redis://:s3cret-pw@127.0.0.1:notaport' });
+    expect(message).toMatch(/^configuration: REDIS_URL /);
+    expect(message).not.toContain('s3cret-pw');
+  });
+});

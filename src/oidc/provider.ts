@@ -17,6 +17,7 @@ import type { SessionAuthentications } from './session-authentications.js';
 import { ttl } from './ttl.js';
 import { currentFacts, factsOf, publicFacts, withTokenFacts, type TokenFacts } from './token-facts.js';
 import { withReuseRevocation } from './reuse-revocation.js';
+import { refreshPolicy } from './refresh-policy.js';
 import { auditProviderEvents } from './events.js';
 import { skipPersistOfUnsavedSessions } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
@@ -143,9 +144,10 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     loadExistingGrant: loadExistingGrant(authentications, allowedBefore),
     // Refresh tokens go to clients registered for the refresh_token grant; each use rotates them,
     // and oidc-provider revokes the whole grant when a rotated-out token comes back. FAPI 2.0
-    // clients' are not rotated: the profile forbids it, and each use needs the client's key.
+    // clients' are not rotated: the profile forbids it, and each use needs the client's key. A
+    // refresh meets the client's registration as it is now (refresh-policy.ts: min_acr, scopes).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    rotateRefreshToken: fapi2Profile.rotateRefreshToken(true),
+    rotateRefreshToken: refreshPolicy(fapi2Profile.rotateRefreshToken(true)),
     assertJwtClientAuthClaimsAndHeader: fapi2Profile.assertJwtClientAuthClaimsAndHeader,
     ttl: fapi2Profile.ttl(withKioskIdle(ttl(config.ttl), config.kiosk.idleSeconds)),
     // The login's acr, amr, auth_time and channel on every access token (introspection, userinfo and

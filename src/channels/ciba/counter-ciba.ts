@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { errors, type Account as OidcAccount, type Configuration, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Accounts } from '../../accounts/index.js';
+import { ACR, type Accounts } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { isCitizenIdShaped, parseCitizenId } from '../../identity/index.js';
 import type { SessionAuthentications } from '../../oidc/index.js';
-import { allowedChannelsOf } from '../../oidc/client-metadata.js';
+import { allowedChannelsOf, minAcrOf } from '../../oidc/client-metadata.js';
+import { acrRank } from '../../oidc/acr-policy.js';
 import { claimsForClient } from '../../oidc/claims.js';
 import type { Approvals } from '../approvals/approvals.js';
 import type { DeviceKeys } from '../mobile/device-keys.js';
@@ -43,6 +44,21 @@ function displayedScope(client: { scope?: string | undefined }, request: { scope
   return [...new Set([...scopes, ...claimsForClient(client, claimsNamed(request.claims)).scopes])].join(' ');
 }
 
+/** The level a counter sign-in reaches: the citizen's approval with the phone's device key (approvals.ts). */
+const APPROVAL_ACR = ACR.twoFactor;
+
+/**
+ * A client that registered a minimum level (`min_acr`) above what a phone's approval reaches can never
+ * get its minimum through CIBA: refused (`unauthorized_client`, as a client that does not accept the
+ * counter channel is) before anyone is asked.
+ */
+function assertApprovalMeetsMinimum(client: Parameters<typeof minAcrOf>[0]): void {
+  const minimum = minAcrOf(client);
+  if (minimum && acrRank(APPROVAL_ACR) < acrRank(minimum)) {
+    throw new errors.UnauthorizedClient(`this client accepts sign-ins at ${minimum} or above; a counter sign-in approved on the phone reaches ${APPROVAL_ACR}`);
+  }
+}
+
 export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; approvals: Approvals; authentications: SessionAuthentications; audit: AuditLog; provider: () => Provider }) {
   /** Stand-in subjects for requests that reach nobody, known only to the request that made them. */
   const decoys = new WeakMap<object, string>();
@@ -59,10 +75,17 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
         await provider.backchannelResult(backchannel, new errors.AccessDenied('the citizen denied the request'));
         return;
       }
+      const client = await provider.Client.find(request.clientId);
+      // An approved change may have raised the client's minimum while the citizen was being asked.
+      const minimum = minAcrOf(client);
+      if (minimum && acrRank(authentication.acr) < acrRank(minimum)) {
+        await provider.backchannelResult(backchannel, new errors.UnauthorizedClient(`this client accepts sign-ins at ${minimum} or above; this one reached ${authentication.acr}`));
+        return;
+      }
       const grant = new provider.Grant({ accountId: account.sub, clientId: request.clientId });
       if (backchannel.scope) grant.addOIDCScope(backchannel.scope);
       // Claims asked for by name: those under the client's registered scopes, which the phone listed.
-      const claims = claimsForClient((await provider.Client.find(request.clientId)) ?? {}, claimsNamed(backchannel.claims));
+      const claims = claimsForClient(client ?? {}, claimsNamed(backchannel.claims));
       if (claims.allowed.length) grant.addOIDCClaims(claims.allowed);
       if (claims.refused.length) grant.rejectOIDCClaims(claims.refused);
       await grant.save();
@@ -112,11 +135,13 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
     },
     /**
      * Runs before the citizen is looked up, whatever the hint: the channel is checked here as well as
-     * with the number, and a kept ID token is no way to reach a citizen (oidc-provider would take its
-     * subject as is, skipping both the number and the decoy for an unknown one).
+     * with the number, the client's minimum level here, and a kept ID token is no way to reach a
+     * citizen (oidc-provider would take its subject as is, skipping both the number and the decoy for
+     * an unknown one).
      */
     async validateRequestContext(ctx: KoaContextWithOIDC) {
       if (!allowedChannelsOf(ctx.oidc.client).includes('counter')) throw new errors.UnauthorizedClient('this client does not accept sign-ins on the counter channel');
+      assertApprovalMeetsMinimum(ctx.oidc.client);
       if (ctx.oidc.params?.id_token_hint !== undefined) throw new errors.InvalidRequest('id_token_hint is not supported: send the citizen ID number as login_hint');
     },
     async validateBindingMessage(_ctx, bindingMessage) {

@@ -1,13 +1,14 @@
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import { minAcrOf, SCOPES } from './client-metadata.js';
+import { allowedChannelsOf, minAcrOf, SCOPES } from './client-metadata.js';
 import { acrRank } from './acr-policy.js';
 import { claimsConfig } from './claims.js';
-import type { TokenFacts } from './token-facts.js';
+import { currentFacts } from './token-facts.js';
 
 /** What a refresh reads of its refresh token (oidc-provider's model, with our `facts`). */
 interface RefreshTokenLike {
   acr?: string | undefined;
-  facts?: TokenFacts | undefined;
+  grantId?: string | undefined;
+  accountId?: string | undefined;
   scope?: string | undefined;
   claims?: Record<string, unknown> | undefined;
 }
@@ -18,6 +19,7 @@ const statics: ReadonlySet<string> = new Set(SCOPES);
  * A refresh gives no more than the client's registration allows now: an approved change that raised
  * its minimum level (`min_acr`) or dropped a scope holds for the refresh tokens it already has.
  * - A login below the minimum is refused (`invalid_grant`): the citizen signs in again, at the level.
+ * - So is a login on a channel the client no longer accepts (`allowed_channels`).
  * - A scope the registration no longer lists (of the provider's own: not a resource server's) is
  *   left out of the tokens, and so is a claim asked for by name under one (the `claims` parameter,
  *   kept on the refresh token); asked for explicitly (`scope`), it is refused (`invalid_scope`), as
@@ -35,9 +37,16 @@ export function refreshPolicy(rotate: (ctx: KoaContextWithOIDC) => boolean) {
     const client = ctx.oidc.client!;
     const token = ctx.oidc.entities.RefreshToken as unknown as RefreshTokenLike;
     const minimum = minAcrOf(client);
-    const acr = token.acr ?? token.facts?.acr;
+    // The model keeps only oidc-provider's own fields: the login's facts were noted as the token was read.
+    const facts = currentFacts(token.grantId, token.accountId);
+    const acr = token.acr ?? facts?.acr;
     if (minimum && acrRank(acr) < acrRank(minimum)) {
       throw new errors.CustomOIDCProviderError('invalid_grant', `this client now accepts sign-ins at ${minimum} or above; this one reached ${acr ?? 'no known level'}: sign in again`);
+    }
+    // Tokens from before logins' facts were kept name no channel; the session's record did.
+    const channel = facts?.channel;
+    if (channel && !allowedChannelsOf(client).includes(channel)) {
+      throw new errors.CustomOIDCProviderError('invalid_grant', `this client no longer accepts sign-ins on the ${channel} channel: sign in again`);
     }
     if (client.scope !== undefined) narrowToRegistration(ctx, token, client.scope);
     return rotate(ctx);

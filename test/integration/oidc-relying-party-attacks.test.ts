@@ -149,6 +149,25 @@ describe.each(backends)('a relying party whose registration an approved change n
     expect(refused.error_description).toContain(LOA1);
   });
 
+  it.skipIf(!enabled)('refuses to refresh a login made on a channel an approved change took away from the app', async () => {
+    const citizen = await h.citizen();
+    const client = await h.client({ grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile offline_access' });
+    const rp = await relyingParty(h, client);
+    const { tokens } = await signInAllowing(h, client, citizen, { scope: 'openid profile offline_access', prompt: 'consent' });
+    expect(tokens.claims()!.channel).toBe('web');
+
+    // Still accepted: the refresh goes on.
+    await change(client, { allowed_channels: ['web', 'mobile'] });
+    const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+    expect(refreshed.claims()!.channel).toBe('web');
+
+    // The web channel taken away: its logins refresh no more, and the answer says why.
+    await change(client, { allowed_channels: ['mobile'] });
+    const refused = await oauthError(oidc.refreshTokenGrant(rp, refreshed.refresh_token!));
+    expect(refused).toMatchObject({ error: 'invalid_grant' });
+    expect(refused.error_description).toContain('web');
+  });
+
   it.skipIf(!enabled)('gives a refresh only the scopes the app is still registered for, and no claim asked for by name under a dropped one', async () => {
     const citizen = await h.citizen({ phone: '13800004321' });
     const client = await h.client({ grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile phone citizen_id offline_access', citizenIdRelease: 'masked' });

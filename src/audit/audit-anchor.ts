@@ -14,8 +14,11 @@ export interface AuditAnchor {
    * or at the same place with another hash (`forked`: two histories were signed up to it).
    */
   write(line: string, seq: number, hash: string): Promise<AnchorWrite>;
-  /** Sets the line whatever is kept, or removes it: only for an operator accepting the database's head. */
-  replace(line: string | undefined): Promise<void>;
+  /**
+   * Sets the line whatever head it holds, or removes it, but only while Redis still keeps `expected`
+   * (false otherwise: a sealer wrote meanwhile). Only for an operator accepting the database's head.
+   */
+  replace(line: string | undefined, expected: string | undefined): Promise<boolean>;
 }
 
 export type AnchorWrite = 'kept' | 'behind' | 'forked';
@@ -35,6 +38,11 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1`;
 
+// Compare-and-set: an acceptance checked against one anchor never replaces a later one.
+const REPLACE_IF_KEPT = `if (redis.call('GET', KEYS[1]) or '') ~= ARGV[2] then return 0 end
+if ARGV[1] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[1]) end
+return 1`;
+
 const WRITTEN: Record<number, AnchorWrite> = { 1: 'kept', 0: 'behind', [-1]: 'forked' };
 
 /** The anchor in Redis, under `<prefix>audit:anchor`. */
@@ -43,7 +51,7 @@ export function redisAuditAnchor(redis: RedisClient, prefix: string): AuditAncho
   return {
     read: async () => (await redis.get(key)) ?? undefined,
     write: async (line, seq, hash) => WRITTEN[Number(await redis.eval(KEEP_FURTHEST, 1, key, line, String(seq), hash))] ?? 'behind',
-    replace: async (line) => void (line === undefined ? await redis.del(key) : await redis.set(key, line)),
+    replace: async (line, expected) => Number(await redis.eval(REPLACE_IF_KEPT, 1, key, line ?? '', expected ?? '')) === 1,
   };
 }
 

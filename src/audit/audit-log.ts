@@ -136,25 +136,31 @@ export function createAuditLog(db: Database, opts: AuditLogOptions = { verifyKey
      * The operator's answer to a sealer that refuses because the anchor is gone, or further along
      * than a restored database (docs/audit.md). Checks the database's log on its own and, only when
      * that is intact, signs its head afresh with `key` and makes it the anchor, replacing whatever
-     * Redis kept; the acceptance is an event in the log. Only the head that was checked is signed:
+     * head Redis kept when the check began (never a line a sealer wrote meanwhile: that throws); the
+     * acceptance is an event in the log. Only the head that was checked is signed:
      * rows sealed without a checkpoint make the log not intact, so this never signs them.
      */
     async acceptHead(key: AuditSigningKey): Promise<HeadAcceptance> {
       const anchor = opts.anchor;
       if (!anchor) throw new YihaoError('invalid_input', 'no Redis is configured, so there is no audit anchor to set');
-      const kept = anchoredHead(await anchor.read());
+      const keptLine = await anchor.read();
+      const kept = anchoredHead(keptLine);
       const previous = kept ? { seq: kept.seq, hash: kept.hash } : null;
       const report = await verifyChain(db, opts.verifyKeys);
       if (!report.intact) return { report };
       const head = report.lastCheckpoint && { seq: report.lastCheckpoint.seq, hash: report.lastCheckpoint.hash };
       const at = Date.now();
       const jws = head && (await signCheckpoint(key, { ...head, at }));
+      // Only over the anchor read before the check: a running sealer that signed further meanwhile
+      // would otherwise see its anchor moved back, and the rows after it cuttable unnoticed. Nothing
+      // signed yet: no anchor, and the sealer starts as on a fresh install.
+      if (!(await anchor.replace(head && JSON.stringify({ ...head, at, kid: key.kid, jws }), keptLine))) {
+        throw new YihaoError('invalid_input', 'the anchor in Redis moved while the log was checked: a sealer is signing, so there is no head to accept; nothing was changed');
+      }
       await db.transaction(async (trx) => {
         if (head && jws) await trx('audit_checkpoints').insert({ ...head, at, kid: key.kid, jws });
         await this.append({ action: 'admin.audit.anchor_accepted', actorType: 'system', actorId: 'cli', details: { via: 'cli', seq: head?.seq ?? 0, hash: head?.hash ?? null, previous } }, { trx });
       });
-      // Nothing signed yet: no anchor, and the sealer starts as on a fresh install.
-      await anchor.replace(head && JSON.stringify({ ...head, at, kid: key.kid, jws }));
       return { report, accepted: head ?? null, previous };
     },
 

@@ -39,6 +39,11 @@ export type SealRefusal =
   | 'head_lost'
   /** Redis did not answer, so the head could not be compared with the anchor; the next pass asks again. */
   | 'anchor_unreadable'
+  /**
+   * Redis did not take the newest checkpoint: nothing more is signed until it does, so that rows
+   * signed while the anchor cannot follow are never more than one batch (the next pass tries again).
+   */
+  | 'anchor_unwritable'
   /** The database holds a sealed history but Redis keeps no anchor: lost with Redis's data, or deleted. */
   | 'anchor_missing'
   /** The line kept in Redis does not verify with the audit key or a retired one. */
@@ -69,12 +74,19 @@ interface SignedHead {
   hash: string;
 }
 
+/** A checkpoint as the anchor and the exported copy keep it: its line, and what it signed. */
+interface AnchorLine extends SignedHead {
+  line: string;
+  at: number;
+}
+
 // How often a sealer that refuses to seal says so again while it stays so.
 const REFUSAL_REPEAT_MS = 60_000;
 
 const REFUSAL_TEXT: Record<SealRefusal, string> = {
   head_lost: 'audit log rewritten or cut: the database no longer holds the last signed checkpoint; sealing stopped (docs/audit.md)',
   anchor_unreadable: 'audit anchor could not be read: sealing waits until Redis answers (docs/audit.md)',
+  anchor_unwritable: 'audit anchor could not be written: sealing waits until Redis takes the newest checkpoint (docs/audit.md)',
   anchor_missing:
     'audit anchor missing from Redis while the database holds a sealed history: sealing stopped until an operator accepts the head (yihao audit verify --accept-head; docs/audit.md)',
   anchor_invalid:
@@ -108,6 +120,16 @@ export function createAuditSealer(opts: AuditSealerOptions) {
   // checkpoints, rewrite the rows after the last one left and mark them unsealed, and this sealer
   // would chain and sign them afresh, with the key they do not hold.
   let signed: SignedHead | undefined;
+  // When the newest line this sealer signed (or went by) was signed: an anchor signed later and naming
+  // another head is an operator's acceptance (`yihao audit verify --accept-head`), to go by.
+  let signedAt = -Infinity;
+  // The newest checkpoint this sealer signed, as a line, to put back should the anchor lose it.
+  let lastLine: AnchorLine | undefined;
+  // The newest checkpoint Redis has not taken yet. While there is one, nothing more is signed: the
+  // rows it covers are the only ones someone who can write the database could cut unnoticed.
+  let unwritten: AnchorLine | undefined;
+  // The anchor as this sealer last wrote or checked it: a pass that reads it unchanged goes on.
+  let anchorSeen: string | undefined;
   // Whether this term as leader compared the head with the anchor. Until it has, it seals nothing:
   // an instance elected while Redis is down or the anchor is gone would otherwise sign whatever the
   // database holds, a rewrite included.
@@ -125,7 +147,7 @@ export function createAuditSealer(opts: AuditSealerOptions) {
   }
 
   /** One transaction: renew the lease, chain up to batchSize unsealed rows, sign the new head. */
-  async function sealBatch(): Promise<{ sealed: number; checkpoint?: { line: string; seq: number; hash: string } }> {
+  async function sealBatch(): Promise<{ sealed: number; checkpoint?: AnchorLine }> {
     return db.transaction(async (trx) => {
       const now = Date.now();
       const renewed = await trx('audit_sealer_lease').where({ name: 'sealer', holder }).update({ expires_at: now + opts.leaseMs });
@@ -158,14 +180,18 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     });
   }
 
-  async function checkpoint(trx: Knex.Transaction, seq: number, hash: string, at: number): Promise<{ line: string; seq: number; hash: string }> {
+  async function checkpoint(trx: Knex.Transaction, seq: number, hash: string, at: number): Promise<AnchorLine> {
     const jws = await signCheckpoint(key, { seq, hash, at });
     await trx('audit_checkpoints').insert({ seq, hash, at, kid: key.kid, jws });
-    return { line: JSON.stringify({ seq, hash, at, kid: key.kid, jws }), seq, hash };
+    return { line: JSON.stringify({ seq, hash, at, kid: key.kid, jws }), seq, hash, at };
   }
 
-  /** Goes by the anchor where it is further than the head this sealer knows; or says why it cannot. */
-  async function learnAnchor(): Promise<{ refused: SealRefusal; error?: string } | undefined> {
+  /**
+   * Compares the anchor with the head this sealer knows, on every pass (one GET): goes by it where it
+   * is further, or where an operator accepted another head after this sealer's last checkpoint; puts
+   * this sealer's last checkpoint back where the anchor lost it or fell behind; or says why it cannot.
+   */
+  async function goByAnchor(): Promise<{ refused: SealRefusal; error?: string } | undefined> {
     if (!opts.anchor) return undefined;
     let line: string | undefined;
     try {
@@ -173,7 +199,10 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     } catch (e) {
       return { refused: 'anchor_unreadable', error: (e as Error).message };
     }
+    if (line !== undefined && line === anchorSeen) return undefined;
     if (line === undefined) {
+      // Lost while this sealer led (Redis restarted without its data): it knows what it signed.
+      if (anchorLearned) return lastLine && putBack(lastLine);
       if (await holdsHistory(db)) return { refused: 'anchor_missing' };
       // A fresh install has nothing to protect yet: its first checkpoint makes the first anchor. From
       // the database alone this cannot be told from a whole log unsealed while Redis lost its data,
@@ -184,8 +213,52 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     const kept = anchoredHead(line);
     const claim = kept && (await openCheckpoint(anchorKeys, kept.jws));
     if (!kept || !claim || claim.seq !== kept.seq || claim.hash !== kept.hash) return { refused: 'anchor_invalid' };
-    if (!signed || claim.seq > signed.seq) signed = { seq: claim.seq, hash: claim.hash };
+    anchorSeen = line;
+    if (!signed || claim.seq > signed.seq) {
+      signed = { seq: claim.seq, hash: claim.hash };
+      signedAt = Math.max(signedAt, claim.at);
+    } else if (claim.seq !== signed.seq || claim.hash !== signed.hash) {
+      // Only the audit key's holder signs a line, and only an operator's acceptance replaces a further
+      // one: signed after this sealer's last checkpoint, it is the head to go by (a restore).
+      if (claim.at > signedAt) {
+        log.warn({ component: 'audit', event: 'audit.head_accepted', seq: claim.seq, previous: signed.seq }, 'audit sealer goes by the head an operator accepted (docs/audit.md)');
+        signed = { seq: claim.seq, hash: claim.hash };
+        signedAt = claim.at;
+      } else if (lastLine) {
+        // An older line put in its place: the anchor never stays behind what this sealer signed.
+        return putBack(lastLine);
+      }
+    }
     return undefined;
+  }
+
+  async function putBack(line: AnchorLine): Promise<{ refused: SealRefusal } | undefined> {
+    unwritten = line;
+    return (await flushAnchor()) ? undefined : { refused: 'anchor_unwritable' };
+  }
+
+  /**
+   * Hands the newest checkpoint Redis has not taken to the anchor; false while Redis does not take
+   * it. The write keeps the furthest head (audit-anchor.ts), so a late one is harmless.
+   */
+  async function flushAnchor(): Promise<boolean> {
+    const next = unwritten;
+    if (!opts.anchor || !next) return true;
+    let written: Awaited<ReturnType<AuditAnchor['write']>>;
+    try {
+      written = await opts.anchor.write(next.line, next.seq, next.hash);
+    } catch {
+      return false;
+    }
+    if (written === 'forked') {
+      log.error(
+        { component: 'audit', event: 'audit.anchor_forked', seq: next.seq },
+        'audit anchor in Redis holds another hash at the place this sealer signed: two histories were signed (docs/audit.md)',
+      );
+    }
+    if (written === 'kept') anchorSeen = next.line;
+    if (unwritten === next) unwritten = undefined;
+    return true;
   }
 
   function refuse(result: SealPass, why: SealRefusal, detail: object = {}): SealPass {
@@ -195,40 +268,9 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     saidAt.set(why, now);
     const entry = { component: 'audit', event: `audit.${why}`, ...detail };
     // Redis down is loud elsewhere and passes; the others need an operator.
-    if (why === 'anchor_unreadable') log.warn(entry, REFUSAL_TEXT[why]);
+    if (why === 'anchor_unreadable' || why === 'anchor_unwritable') log.warn(entry, REFUSAL_TEXT[why]);
     else log.error(entry, REFUSAL_TEXT[why]);
     return result;
-  }
-
-  // The newest checkpoint line not yet written to the anchor; only the newest matters.
-  let anchorNext: (SignedHead & { line: string }) | undefined;
-  let anchorWriting: Promise<void> = Promise.resolve();
-  /**
-   * Off the sealing path (a stalled Redis must not hold the chain back), one write at a time, and
-   * only the newest line: while Redis is slow or down, the lines in between are skipped, not queued.
-   */
-  function keepAnchor(line: string, seq: number, hash: string): void {
-    const anchor = opts.anchor;
-    if (!anchor) return;
-    const idle = anchorNext === undefined;
-    anchorNext = { line, seq, hash };
-    if (!idle) return;
-    anchorWriting = anchorWriting.then(async () => {
-      while (anchorNext) {
-        const next = anchorNext;
-        try {
-          if ((await anchor.write(next.line, next.seq, next.hash)) === 'forked') {
-            log.error(
-              { component: 'audit', event: 'audit.anchor_forked', seq: next.seq },
-              'audit anchor in Redis holds another hash at the place this sealer signed: two histories were signed (docs/audit.md)',
-            );
-          }
-        } catch (e) {
-          log.warn({ component: 'audit', error: (e as Error).message }, 'audit anchor could not be written');
-        }
-        if (anchorNext === next) anchorNext = undefined;
-      }
-    });
   }
 
   function exportLine(line: string): void {
@@ -240,6 +282,9 @@ export function createAuditSealer(opts: AuditSealerOptions) {
 
   async function pass(): Promise<SealPass> {
     const result: SealPass = { leader: false, sealed: 0, checkpoints: 0 };
+    // Whether or not this instance still leads: the anchor is the one trace outside the database of
+    // the rows that checkpoint signed, and a lease taken away must not keep it from Redis.
+    const anchorBehind = !(await flushAnchor());
     if (!(await takeLease(Date.now()))) {
       if (leader) log.info({ component: 'audit' }, 'audit sealer lease taken by another instance');
       leader = false;
@@ -249,15 +294,17 @@ export function createAuditSealer(opts: AuditSealerOptions) {
       log.info({ component: 'audit', holder }, 'audit sealer elected');
       // Another instance may have sealed further meanwhile.
       anchorLearned = false;
+      anchorSeen = undefined;
     }
     leader = true;
     result.leader = true;
-    if (!anchorLearned) {
-      // Holding the lease while refusing, as for a lost head; the next pass asks Redis again.
-      const unknown = await learnAnchor();
-      if (unknown) return refuse(result, unknown.refused, unknown.error ? { error: unknown.error } : {});
-      anchorLearned = true;
-    }
+    // Holding the lease while refusing, as for a lost head; the next pass asks Redis again.
+    if (anchorBehind) return refuse(result, 'anchor_unwritable', { seq: unwritten?.seq, hash: unwritten?.hash });
+    // Every pass, not only the first: while Redis does not answer nothing is signed, so rows the
+    // anchor cannot follow stay unsealed (the window verify reports) instead of sealed and cuttable.
+    const unknown = await goByAnchor();
+    if (unknown) return refuse(result, unknown.refused, unknown.error ? { error: unknown.error } : {});
+    anchorLearned = true;
     try {
       for (let i = 0; i < MAX_BATCHES_PER_PASS; i++) {
         const batch = await sealBatch();
@@ -265,8 +312,12 @@ export function createAuditSealer(opts: AuditSealerOptions) {
         if (batch.checkpoint) {
           result.checkpoints++;
           signed = { seq: batch.checkpoint.seq, hash: batch.checkpoint.hash };
+          signedAt = batch.checkpoint.at;
+          lastLine = batch.checkpoint;
           exportLine(batch.checkpoint.line);
-          keepAnchor(batch.checkpoint.line, batch.checkpoint.seq, batch.checkpoint.hash);
+          // The next batch waits until the anchor holds this one.
+          unwritten = batch.checkpoint;
+          if (!(await flushAnchor())) return refuse(result, 'anchor_unwritable', { seq: batch.checkpoint.seq, hash: batch.checkpoint.hash });
         }
         if (batch.sealed < opts.batchSize) break;
       }
@@ -321,7 +372,6 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     async sealNow(): Promise<SealPass> {
       const r = await once();
       await exports;
-      await anchorWriting;
       return r;
     },
     /** Stops the timer, waits for a pass in flight and its exports, and frees the lease for another instance. */
@@ -331,7 +381,12 @@ export function createAuditSealer(opts: AuditSealerOptions) {
       timer = undefined;
       await running?.catch(() => undefined);
       await exports;
-      await anchorWriting;
+      if (unwritten && !(await flushAnchor())) {
+        log.error(
+          { component: 'audit', event: 'audit.anchor_unwritable', seq: unwritten.seq, hash: unwritten.hash },
+          'audit sealer stops with its last checkpoint not in the anchor: compare the log with the exported copy and this line (docs/audit.md)',
+        );
+      }
       if (leader) {
         leader = false;
         await db('audit_sealer_lease').where({ name: 'sealer', holder }).update({ holder: null, expires_at: 0 }).catch(() => undefined);

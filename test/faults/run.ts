@@ -311,6 +311,30 @@ async function underLoad(
   };
 }
 
+/**
+ * After a Redis fault: the events that waited unsealed while the anchor could not follow are sealed,
+ * and the anchor holds the newest checkpoint again (docs/audit.md).
+ */
+async function auditAnchoredAgain(d: Deployment): Promise<{ what: string; ok: boolean }> {
+  let seen = '';
+  const ok = await until(
+    'audit events sealed and anchored',
+    async () => {
+      const unsealed = Number(((await d.db('audit_events').whereNull('seq').count({ n: '*' })) as { n: string }[])[0]!.n);
+      const newest = Number(((await d.db('audit_checkpoints').max({ seq: 'seq' })) as { seq: string | null }[])[0]!.seq ?? 0);
+      const line = await d.redis.get(`${d.prefix}audit:anchor`);
+      const anchored = line ? (JSON.parse(line) as { seq?: number }).seq : undefined;
+      seen = `${unsealed} unsealed, newest checkpoint at row ${newest}, anchor at row ${anchored ?? 'none'}`;
+      return unsealed === 0 && newest > 0 && anchored === newest;
+    },
+    20_000,
+  ).then(
+    () => true,
+    () => false,
+  );
+  return { what: `audit log after the fault: every event sealed, the anchor at the newest checkpoint (${seen})`, ok };
+}
+
 function verdict(o: Outcome): boolean {
   const t = o.tally;
   return (
@@ -375,11 +399,13 @@ const scenarios: Scenario[] = [
       const r = await redisServer();
       const d = await deploy('standalone', pg, { REDIS_URL: `redis://127.0.0.1:${r.port}` }, new Redis(r.port, '127.0.0.1'), () => [r.port]);
       try {
-        return await underLoad(d, this.name, async () => {
+        const o = await underLoad(d, this.name, async () => {
           await r.kill();
           await sleep(5_000);
           await r.start();
         });
+        o.checks.push(await auditAnchoredAgain(d));
+        return o;
       } finally {
         await d.close();
       }

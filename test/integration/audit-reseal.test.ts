@@ -10,7 +10,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { anchoredHead, redisAuditAnchor, type AuditAnchor } from '../../src/audit/audit-anchor.js';
-import { createAuditSealer, type AuditSigningKey } from '../../src/audit/index.js';
+import { createAuditLog, createAuditSealer, verifyKeys, type AuditSigningKey } from '../../src/audit/index.js';
 import { migrate, type Database } from '../../src/storage/database.js';
 import { auditOn, auditStores, auditTestKey, quietSealerLog, type AuditStore } from '../support/audit.js';
 import { redisAvailable, REDIS_URL, uniqueName } from '../support/services.js';
@@ -77,6 +77,30 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
     return { anchor, redisDown };
   }
 
+  /**
+   * The anchor in Redis, or (while `redisDown` says so) the same key through a Redis that refuses
+   * every command: a server that is down, or unreachable from the sealing instance.
+   */
+  function switchableAnchor(anchorPrefix: string) {
+    const up = redisAuditAnchor(redis!, anchorPrefix);
+    const refusing = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    refusing.on('error', () => undefined);
+    const down = redisAuditAnchor(refusing, anchorPrefix);
+    const redisDown = { reads: false, writes: false };
+    const anchor: AuditAnchor = {
+      read: () => (redisDown.reads ? down : up).read(),
+      write: (...a) => (redisDown.writes ? down : up).write(...a),
+      replace: (...a) => (redisDown.writes ? down : up).replace(...a),
+    };
+    return { anchor, redisDown };
+  }
+
+  /** Deletes every row sealed after row 10 together with the checkpoints that signed them. */
+  async function cutAfterTen(s: AuditStore) {
+    await s.db('audit_checkpoints').where('seq', '>', 10).delete();
+    await s.db('audit_events').where('seq', '>', 10).delete();
+  }
+
   /** A sealer on another instance, whose log lines the test reads. */
   function sealerWith(db: Database, key: AuditSigningKey, anchor: AuditAnchor, more: { retiredPublicKeys?: AuditSigningKey['publicKey'][] } = {}) {
     const errors: { event?: string }[] = [];
@@ -109,6 +133,135 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
       flaky.redisDown.now = false;
       expect(await next.sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, checkpoints: 0, refused: 'head_lost' });
       expect(await next.log.check()).toMatchObject({ intact: false, firstBroken: { reason: 'rows_missing_at_end', anchor: true }, unsealed: { count: 7 } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('rows sealed while Redis does not answer cannot be cut off with their checkpoints unnoticed', async () => {
+    const s = await open();
+    try {
+      const sw = switchableAnchor(newAnchorPrefix());
+      const { key, log, sealer } = await sealedLog(s, sw.anchor);
+      // Redis stops answering; events keep coming, and their appends succeed.
+      sw.redisDown.reads = sw.redisDown.writes = true;
+      for (let i = 11; i <= 15; i++) await log.append(event(i));
+      const duringOutage = await sealer.sealNow();
+      const reportDuringOutage = await log.check();
+      // Someone who can write the database cuts whatever was sealed during the outage, with its
+      // checkpoints, and hands the lease to an instance that never sealed (or waits for a restart).
+      await cutAfterTen(s);
+      await s.db('audit_sealer_lease').update({ holder: 'attacker', expires_at: Date.now() + 3_600_000 });
+      expect(await sealer.sealNow()).toMatchObject({ leader: false });
+      await s.db('audit_sealer_lease').update({ holder: null, expires_at: 0 });
+      // Redis answers again, and another instance is elected.
+      sw.redisDown.reads = sw.redisDown.writes = false;
+      const next = sealerWith(s.second(), key, sw.anchor);
+      await next.sealer.sealNow();
+      // Every event appended is in the chain, and the anchor holds its head: nothing was cut.
+      expect(await auditOn(s.second(), key, { anchor: sw.anchor }).log.check()).toMatchObject({ intact: true, checked: 15, unsealed: { count: 0 }, anchor: { status: 'checked', seq: 15 } });
+      expect(next.errors).toEqual([]);
+      // Because nothing was sealed while the anchor could not follow: the window grew, and verify said so.
+      expect(duringOutage).toMatchObject({ leader: true, sealed: 0, checkpoints: 0, refused: 'anchor_unreadable' });
+      expect(reportDuringOutage).toMatchObject({ intact: true, unsealed: { count: 5 }, anchor: { status: 'unreadable' } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('a checkpoint Redis did not take holds sealing back, and reaches the anchor even after the lease was taken away', async () => {
+    const s = await open();
+    try {
+      const sw = switchableAnchor(newAnchorPrefix());
+      const { key, log, sealer } = await sealedLog(s, sw.anchor);
+      // Redis fails between the pass's read and its write: the batch is committed and signed, but the anchor stays at 10.
+      sw.redisDown.writes = true;
+      for (let i = 11; i <= 13; i++) await log.append(event(i));
+      expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 3, checkpoints: 1, refused: 'anchor_unwritable' });
+      // No further batch is signed while the anchor lags behind.
+      await log.append(event(14));
+      expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, checkpoints: 0, refused: 'anchor_unwritable' });
+      expect(sealer.refusal).toBe('anchor_unwritable');
+      // The attacker cuts the batch the anchor does not hold yet, and takes the lease away.
+      await cutAfterTen(s);
+      await s.db('audit_sealer_lease').update({ holder: 'attacker', expires_at: Date.now() + 3_600_000 });
+      sw.redisDown.writes = false;
+      // The instance that signed it is no longer the leader, but still hands its checkpoint to Redis.
+      expect(await sealer.sealNow()).toMatchObject({ leader: false });
+      expect(anchoredHead(await sw.anchor.read())).toMatchObject({ seq: 13 });
+      await s.db('audit_sealer_lease').update({ holder: null, expires_at: 0 });
+      const next = sealerWith(s.second(), key, sw.anchor);
+      expect(await next.sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, refused: 'head_lost' });
+      expect(await log.check()).toMatchObject({ intact: false, firstBroken: { reason: 'rows_missing_at_end', anchor: true } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('a sealer whose anchor writes failed catches the anchor up first, then seals on', async () => {
+    const s = await open();
+    try {
+      const sw = switchableAnchor(newAnchorPrefix());
+      const { log, sealer } = await sealedLog(s, sw.anchor);
+      sw.redisDown.writes = true;
+      for (let i = 11; i <= 13; i++) await log.append(event(i));
+      expect(await sealer.sealNow()).toMatchObject({ sealed: 3, refused: 'anchor_unwritable' });
+      await log.append(event(14));
+      sw.redisDown.writes = false;
+      expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 1, checkpoints: 1 });
+      expect(sealer.refusal).toBeUndefined();
+      expect(await log.check()).toMatchObject({ intact: true, checked: 14, unsealed: { count: 0 }, anchor: { status: 'checked', seq: 14 } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('accepting the head while the sealer signs further never moves the anchor back', async () => {
+    const s = await open();
+    try {
+      const anchorPrefix = newAnchorPrefix();
+      const { key, log, sealer, anchor } = await sealedLog(s, anchorPrefix);
+      // The operator's verify reads the log up to row 10; the running sealer signs five more rows
+      // before the operator's head reaches Redis.
+      const racing: AuditAnchor = {
+        ...anchor!,
+        replace: async (...a) => {
+          for (let i = 11; i <= 15; i++) await log.append(event(i));
+          expect(await sealer.sealNow()).toMatchObject({ checkpoints: 1 });
+          return anchor!.replace(...a);
+        },
+      };
+      const operator = createAuditLog(s.second(), { verifyKeys: verifyKeys(key, []), anchor: racing });
+      const outcome = await operator.acceptHead(key).then(
+        () => 'accepted',
+        (e: unknown) => (e as Error).message,
+      );
+      expect(anchoredHead(await anchor!.read())).toMatchObject({ seq: 15 });
+      expect(outcome).toMatch(/anchor in Redis moved/);
+      expect((await log.query({ limit: 20 })).events.map((e) => e.action)).not.toContain('admin.audit.anchor_accepted');
+      // The sealer goes on, and nothing it signed can be cut unnoticed.
+      await log.append(event(16));
+      expect(await sealer.sealNow()).toMatchObject({ sealed: 1, checkpoints: 1 });
+      expect(sealer.refusal).toBeUndefined();
+      expect(await log.check()).toMatchObject({ intact: true, checked: 16, anchor: { status: 'checked', seq: 16 } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('a sealer refusing for a lost head seals again once the operator accepted the head, without a restart', async () => {
+    const s = await open();
+    try {
+      const anchorPrefix = newAnchorPrefix();
+      const { key, log, sealer } = await sealedLog(s, anchorPrefix);
+      // A restore to a backup taken at row 6, under the running sealer.
+      await s.db('audit_events').where('seq', '>', 6).delete();
+      await s.db('audit_checkpoints').where('seq', '>', 6).delete();
+      expect(await sealer.sealNow()).toMatchObject({ sealed: 0, refused: 'head_lost' });
+      expect(await log.acceptHead(key)).toMatchObject({ accepted: { seq: 6 }, previous: { seq: 10 } });
+      expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 1, checkpoints: 1 });
+      expect(sealer.refusal).toBeUndefined();
+      expect(await log.check()).toMatchObject({ intact: true, checked: 7, anchor: { status: 'checked', seq: 7 } });
     } finally {
       await s.close();
     }

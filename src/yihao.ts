@@ -276,6 +276,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     logger,
     // Built below; called only once requests run.
     onAccountDisabled: (account, by) => credentials.accountDisabled(account, by),
+    onKeyRemoved: (accountSub, key) => credentials.keyRemoved(accountSub, key),
   });
   const federation = createFederation({ ...services, config, db: stores.db, authentications, signOut, logger });
   await federation.applyConfigured();
@@ -299,6 +300,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     devices: channels.deviceKeys,
     walletOffers: credentialOffers.portal,
     certificates: { ...citizenCertificates(stores.db, services.sealer), walletOffer: (who) => credentialOffers.certificates.offerCertificate(who) },
+    // Built below; called only once requests run.
+    walletCredentials: { list: (accountId) => credentials.citizen.list(accountId), revoke: (accountId, id, by) => credentials.citizen.revoke(accountId, id, by) },
   });
   await portal.ensureClient();
   const kiosk = kioskSessionRouter({
@@ -317,7 +320,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     replay: proofReplay(services.Adapter),
     origin: new URL(config.issuer).origin,
   });
-  const credentials = createCredentials({ ...services, config, db: stores.db, provider: () => holder.current, offers: credentialOffers.offers, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff) });
+  const credentials = createCredentials({ ...services, config, db: stores.db, authentications, provider: () => holder.current, offers: credentialOffers.offers, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff) });
   await credentials.ensureKeys();
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation, certificates: credentials.certificates });
   await admin.ensureClient();

@@ -7,6 +7,7 @@ import type { Database } from '../storage/database.js';
 import { issueCertificateCredential } from './certificate-credential.js';
 import type { Certificate, CertificateStore, CertificateType, ClaimValues } from './certificate-store.js';
 import { scopeOf, typeIdOfConfiguration } from './certificate-types.js';
+import type { CredentialLink } from './credential-request.js';
 import type { CredentialStatus, CredentialStore } from './credential-store.js';
 import type { IssuerSigner } from './issuer-signer.js';
 import type { StatusLists } from './status-lists.js';
@@ -96,7 +97,10 @@ export function certificateIssuance(deps: { db: Database; certificates: Certific
       return { certificate, type, claims: await deps.certificates.claims(certificate), departmentName: await departmentName(certificate.departmentId) };
     },
 
-    async issue(held: HeldCertificate, ctx: { account: Pick<Account, 'id' | 'sub'>; client: string; keys: JWK[]; now: number; ip?: string | undefined; requestId?: string | undefined }): Promise<{ credential: string }[]> {
+    async issue(
+      held: HeldCertificate,
+      ctx: { account: Pick<Account, 'id' | 'sub'>; client: string; keys: JWK[]; now: number; ip?: string | undefined; requestId?: string | undefined; link?: CredentialLink | undefined },
+    ): Promise<{ credential: string }[]> {
       const signingKey = await deps.signer.active();
       const credentials: { credential: string }[] = [];
       const ids: string[] = [];
@@ -105,6 +109,7 @@ export function certificateIssuance(deps: { db: Database; certificates: Certific
         // Linked as it is recorded, only while the certificate is still valid: it was read before the key proofs.
         const row = await deps.store.record({ accountId: ctx.account.id, type: held.type.vct, clientId: ctx.client, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: ctx.now, expiresAt: held.certificate.validUntil, bits: 2, certificateId: held.certificate.id });
         ids.push(row.id);
+        await ctx.link?.(row.id, row.expiresAt);
         credentials.push({
           credential: await issueCertificateCredential({
             type: held.type,

@@ -26,6 +26,19 @@ const PROOF_MAX_AHEAD_SECONDS = 60;
 const refuse = (error: string, description: string, status = 400) => new ChannelApiError(status, error, description);
 const tokenChallenge = (scheme: string, error: string, description: string) => `${scheme} error="${error}", error_description="${description}"`;
 
+/** Links the credentials issued on one request to the keys that made or approved the token's login. */
+export interface CredentialLinks {
+  /** Records that a credential just issued came from the token's login (until it expires). */
+  add(credentialId: string, expiresAt: number): Promise<void>;
+  /**
+   * Once every credential of the request is linked: true if the keys are all still there. A removal
+   * takes the key away before it collects its links, so either it found these links, or the key is
+   * found gone here, and the credentials linked so far are revoked before any leaves.
+   */
+  settle(): Promise<boolean>;
+}
+export type CredentialLink = CredentialLinks['add'];
+
 /** What the HTTP layer hands over: the request as received. */
 export interface CredentialHttpRequest {
   method: string;
@@ -73,6 +86,11 @@ export function credentialRequests(deps: {
   validitySeconds: number;
   /** Department certificates (`cert_<type>` configurations), when the server issues them. */
   certificates?: CertificateIssuance | undefined;
+  /**
+   * Links each credential issued on a token to the key (a device key, a passkey) that made or
+   * approved the token's login, so that removing the key revokes it (revocation.ts revokeForKey).
+   */
+  loginLinks?: ((token: unknown, accountSub: string) => Promise<CredentialLinks>) | undefined;
 }) {
   // Built with its library on the first credential request (libraries.ts).
   const library = lazyImport(async () => {
@@ -206,8 +224,15 @@ export function credentialRequests(deps: {
     const held = certificate && (await deps.certificates!.held(account, certificate.typeId, now, token as { gty?: string; grantId?: string }));
     if (certificate && !held) throw refuse('credential_request_denied', 'the citizen holds no valid certificate of this type');
     const keys = await provenKeys(vci, jwts, client.clientId, now, metadata);
+    const links = await deps.loginLinks?.(token, account.sub);
+    const keyRemoved = () => {
+      const scheme = req.authorization.startsWith('DPoP') ? 'DPoP' : 'Bearer';
+      const message = 'the key that made the access token’s sign-in was removed';
+      return new ChannelApiError(401, 'invalid_token', message, tokenChallenge(scheme, 'invalid_token', message));
+    };
     if (held) {
-      const credentials = await deps.certificates!.issue(held, { account, client: client.clientId, keys, now, ip: req.ip, requestId: req.requestId });
+      const credentials = await deps.certificates!.issue(held, { account, client: client.clientId, keys, now, ip: req.ip, requestId: req.requestId, link: links?.add.bind(links) });
+      if (links && !(await links.settle())) throw keyRemoved();
       return vci.createCredentialResponse({ credentialRequest: parsed, credentials });
     }
     const acr = facts?.acr ?? IDENTITY_MIN_ACR;
@@ -218,6 +243,7 @@ export function credentialRequests(deps: {
     for (const holderJwk of keys) {
       const row = await deps.store.record({ accountId: account.id, type: IDENTITY_VCT, clientId: client.clientId, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: now, expiresAt });
       ids.push(row.id);
+      await links?.add(row.id, expiresAt);
       const credential = await issueIdentityCredential({
         subject: { account, acr },
         holderJwk,
@@ -229,6 +255,7 @@ export function credentialRequests(deps: {
       });
       credentials.push({ credential });
     }
+    if (links && !(await links.settle())) throw keyRemoved();
     await deps.audit.append({
       action: 'vc.issued',
       actorType: 'citizen',

@@ -16,6 +16,7 @@ import { issuerSigner } from './issuer-signer.js';
 import { credentialNonces } from './nonces.js';
 import { exportBundle } from './offline-bundle.js';
 import { credentialRevocation } from './revocation.js';
+import { citizenCredentials } from './citizen-credentials.js';
 import { statusLists } from './status-lists.js';
 import type { Authentication } from '../accounts/index.js';
 import { credentialOfferRoutes } from './credential-offer.routes.js';
@@ -28,7 +29,8 @@ import { certificateStore } from './certificate-store.js';
 import { certificateIssuance } from './certificates.js';
 import { certificateTypeRoutes } from './certificate-type.routes.js';
 import { accountDisabledCredentials } from './account-disabled.js';
-import type { AccountIndex } from '../storage/account-index.js';
+import type { AccountIndex, KeyLinkModel } from '../storage/account-index.js';
+import { deviceKeyOf, passkeyOf } from '../oidc/token-facts.js';
 import type { IdentityProofing } from '../channels/kiosk/identity-proofing.js';
 import type { CredentialOffers } from './credential-offers.js';
 import { certificateOffers, issuable } from './certificate-offers.js';
@@ -47,6 +49,7 @@ export { certificateScopes } from './certificate-credential.js';
 export type { CertificateOffers, CertificateOfferRefusal } from './certificate-offers.js';
 export type { CreatedOffer } from './credential-offers.js';
 export { citizenCertificates, type CertificateSummary, type CitizenCertificates } from './citizen-certificates.js';
+export type { CitizenCredentials, WalletCredentialSummary } from './citizen-credentials.js';
 export * from './certificate-types.js';
 
 /** A c_nonce is good for this long: time for a wallet to ask the citizen to unlock its keys. */
@@ -66,9 +69,13 @@ export function createCredentials(deps: {
   audit: AuditLog;
   provider: () => Provider;
   /** The pending credential offers (createCredentialOffers), which die with a disabled account. */
-  offers: Pick<CredentialOffers, 'dropFor'>;
+  offers: Pick<CredentialOffers, 'dropFor' | 'dropMadeWith'>;
   /** Whether an account holds counter-staff over a counter client (admin/counter-staff-scope.ts): who may start a presentation request. */
   isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
+  /** Where a credential is linked to the key that made or approved its login, and found when the key is removed. */
+  accountIndex: Pick<AccountIndex, 'keysOfGrant' | 'linkCredential' | 'credentialsOfKey' | 'unlinkCredential'>;
+  /** The logins' records (oidc/session-authentications.ts): which key made or approved a token's login. */
+  authentications: { find(sessionUid: string): Promise<Authentication | undefined> };
 }) {
   const { config } = deps;
   const issuer = config.issuer;
@@ -76,6 +83,38 @@ export function createCredentials(deps: {
   // rotation must not strand wallets' credentials before their own expiry.
   const keys = createIssuerKeys(deps.db, deps.sealer, { retiredKeepSeconds: Math.max(config.keys.retiredKeepSeconds, config.credentials.validitySeconds) });
   const signer = issuerSigner(keys, config.keys.refreshSeconds);
+  /**
+   * The keys a token's login was made or approved with: the login record under the token's session
+   * uid (a redeemed offer's names the portal login that made the offer, as issueGrantTokens saved
+   * it; an app's device-key login names its key), and the keys the grant's codes and refresh tokens
+   * were linked to (storage/account-index.ts: an authorization-code sign-in with a passkey).
+   */
+  /**
+   * Whether a key is still there: a device key not revoked (channels/mobile/device-keys.ts), a
+   * passkey not removed (its `credentials` row, which the portal deletes). Read from their tables,
+   * as the store reads the account's status: removing either commits before it collects its links.
+   */
+  async function keyActive(key: { model: KeyLinkModel; id: string }): Promise<boolean> {
+    const row =
+      key.model === 'DeviceKeyGrant'
+        ? await deps.db('device_keys').where({ id: key.id }).whereNull('revoked_at').first('id')
+        : await deps.db('credentials').where({ id: key.id, type: 'passkey' }).first('id');
+    return row !== undefined;
+  }
+
+  async function loginKeys(token: unknown, accountSub: string): Promise<{ model: KeyLinkModel; id: string }[]> {
+    const { sessionUid, grantId } = token as { sessionUid?: unknown; grantId?: unknown };
+    const [login, ofGrant] = await Promise.all([
+      typeof sessionUid === 'string' ? deps.authentications.find(sessionUid) : undefined,
+      typeof grantId === 'string' ? deps.accountIndex.keysOfGrant(accountSub, grantId) : [],
+    ]);
+    const found = new Map(ofGrant.map((k) => [`${k.model}:${k.id}`, k]));
+    const deviceKey = login?.accountId === accountSub ? deviceKeyOf(login) : undefined;
+    const passkey = login?.accountId === accountSub ? passkeyOf(login) : undefined;
+    if (deviceKey) found.set(`DeviceKeyGrant:${deviceKey.id}`, { model: 'DeviceKeyGrant', id: deviceKey.id });
+    if (passkey) found.set(`PasskeyGrant:${passkey.id}`, { model: 'PasskeyGrant', id: passkey.id });
+    return [...found.values()];
+  }
   const store = credentialStore(deps.db, { statusListSize: config.credentials.statusListSize });
   const lists = statusLists({ store, signer, issuer, ttlSeconds: config.credentials.statusListTtlSeconds });
   const nonces = credentialNonces({ keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: NONCE_SECONDS });
@@ -99,8 +138,26 @@ export function createCredentials(deps: {
     audit: deps.audit,
     validitySeconds: config.credentials.validitySeconds,
     certificates: issuance,
+    loginLinks: async (token, accountSub) => {
+      const keys = await loginKeys(token, accountSub);
+      const linked: string[] = [];
+      return {
+        async add(credentialId, expiresAt) {
+          linked.push(credentialId);
+          for (const key of keys) await deps.accountIndex.linkCredential(accountSub, key, credentialId, expiresAt);
+        },
+        async settle() {
+          if (linked.length === 0) return true;
+          const active = await Promise.all(keys.map(keyActive));
+          const gone = keys.find((_, i) => !active[i]);
+          if (!gone) return true;
+          await revocation.revokeWithKey(accountSub, linked, gone.model);
+          return false;
+        },
+      };
+    },
   });
-  const revocation = credentialRevocation({ db: deps.db, store, accounts: deps.accounts, audit: deps.audit });
+  const revocation = credentialRevocation({ db: deps.db, store, accounts: deps.accounts, audit: deps.audit, accountIndex: deps.accountIndex });
   const verifier = createVerifier({
     ...deps,
     issuer,
@@ -126,6 +183,17 @@ export function createCredentials(deps: {
     revocation,
     /** For oidc/sign-out.ts's disableAccount: revokes the account's credentials and drops its offers (account-disabled.ts). */
     accountDisabled: accountDisabledCredentials({ offers: deps.offers, store, audit: deps.audit }),
+    /**
+     * For oidc/sign-out.ts's endKeyLogins, once a device key or passkey is removed: drops the pending
+     * offers made from logins it made or approved, then revokes the credentials issued on them; how
+     * many credentials it revoked.
+     */
+    keyRemoved: async (accountSub: string, key: { model: KeyLinkModel; id: string }): Promise<number> => {
+      await deps.offers.dropMadeWith(accountSub, key);
+      return revocation.revokeForKey(accountSub, key);
+    },
+    /** The credentials in a citizen's own wallets, for the portal's wallet page: listed, and revoked by the citizen. */
+    citizen: citizenCredentials({ store, certificates, revocation }),
     /** Department certificates: their types and pushed certificates, and revoking them with their wallet copies. */
     certificates: { store: certificates, issuance },
     router: () => {

@@ -47,6 +47,8 @@ export interface SignOutResult {
   grants: number;
   /** Clients that acknowledged a back-channel logout. */
   notified: string[];
+  /** Verifiable credentials revoked with a removed key: those issued on logins it made or approved. */
+  credentials?: number;
 }
 
 export interface EndSessionResult {
@@ -75,6 +77,7 @@ export function createSignOut({
   logger,
   channelSessions,
   onAccountDisabled,
+  onKeyRemoved,
 }: {
   holder: ProviderHolder;
   accountIndex: AccountIndex;
@@ -90,6 +93,11 @@ export function createSignOut({
    * Called before the change; the step it returns runs inside the transaction that disables the account.
    */
   onAccountDisabled?: ((account: Account, by: DisabledBy) => Promise<(trx: Knex.Transaction) => Promise<void>>) | undefined;
+  /**
+   * What else ends with a removed key (a device key, a passkey): the verifiable credentials issued
+   * on logins it made or approved (src/credentials/revocation.ts); how many it revoked.
+   */
+  onKeyRemoved?: ((accountSub: string, key: { model: KeyLinkModel; id: string }) => Promise<number>) | undefined;
 }) {
   /** Revokes one grant with every token and pending request issued under it. */
   async function revokeGrant(grantId: string): Promise<void> {
@@ -255,7 +263,9 @@ export function createSignOut({
     for (const grantId of grants) if (!closed.has(grantId)) await revokeGrant(grantId);
     for (const grantId of linked) await accountIndex.remove(key.model, `${key.id}:${grantId}`);
     for (const grantId of closed) grants.add(grantId);
-    return { sessions: sessions + logins, grants: grants.size, notified: [...notified] };
+    // Credentials in a wallet outlive the tokens that fetched them: they go too, whatever session is kept.
+    const credentials = (await onKeyRemoved?.(accountSub, { model: key.model, id: key.id })) ?? 0;
+    return { sessions: sessions + logins, grants: grants.size, notified: [...notified], ...(credentials ? { credentials } : {}) };
   }
 
   /** The app's own device-key logins, and what its approvals signed in (QR hand-offs, CIBA). */

@@ -60,10 +60,10 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
    * phished citizen) may do it: it may remove a phone (the citizen whose only second factor is the
    * app does so with it), not an authenticator app or a passkey (lasting-credential-gate.ts likewise).
    */
-  async function removalNeedsSignIn(ctx: Context, s: SignedIn, byApproval: boolean): Promise<boolean> {
+  async function removalNeedsSignIn(ctx: Context, s: SignedIn, byApproval: boolean, returnTo = '/account/credentials?notice=signed_in_again'): Promise<boolean> {
     const secondFactor = hasSecondFactor(await deps.strongCredentials(s.account.id));
     if (signInIsFresh(deps, s.session) && (!secondFactor || (atLoa2(s) && (byApproval || !s.session.approvedOnPhone)))) return false;
-    await startSignIn(ctx, deps, '/account/credentials?notice=signed_in_again', signInAgain(secondFactor));
+    await startSignIn(ctx, deps, returnTo, signInAgain(secondFactor));
     return true;
   }
   const passkeyBinding = (s: SignedIn) => `portal:${s.session.id}`;
@@ -184,6 +184,18 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     const qrDataUrl = await qrCodeDataUrl(offer.offerUri);
     const base = pageContext(ctx, deps);
     htmlPage(ctx, (nonce) => walletPage({ ...base, path: '/account/wallet', nonce, chrome: { section: 'wallet', name: s.account.name, csrf: s.csrf, notice: noticeOf(ctx) } }, { gate: 'ready', maskedPhone: '', offer: { ...offer, qrDataUrl } }));
+  });
+
+  // A credential in one of the citizen's wallets stops being good: revoked in its status list, for
+  // every verifier. A lasting change like removing a sign-in method, so after the same fresh sign-in;
+  // as for removing a phone, a phone's approval may do it (revoking hands nothing to a relayer, and
+  // a citizen whose only second factor is the app has no other loa:2 sign-in).
+  post('/account/wallet/revoke', z.object({ credential: id }), async (ctx, s, form) => {
+    if (!deps.walletCredentials) return notFound(ctx);
+    if (await removalNeedsSignIn(ctx, s, true, '/account/wallet?notice=signed_in_to_revoke')) return;
+    const by = { sub: s.account.sub, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined };
+    if (!(await deps.walletCredentials.revoke(s.account.id, form.credential!, by))) return notFound(ctx);
+    seeOther(ctx, '/account/wallet?notice=wallet_credential_revoked');
   });
 
   // One certificate to the app's wallet: the offer names it, so the app gets this one. Shown on this

@@ -9,7 +9,7 @@ import type { CsrfTokens } from '../http/csrf.js';
 import type { PortalRelyingParty } from './relying-party.js';
 import type { PortalSessions } from './portal-sessions.js';
 import type { SelfService } from './self-service.js';
-import type { CertificateSummary } from '../credentials/index.js';
+import type { CertificateSummary, WalletCredentialSummary } from '../credentials/index.js';
 
 /** Proofing evidence about the citizen waiting for their confirmation (docs/channels/assurance.md). */
 export interface PortalProofing {
@@ -48,6 +48,15 @@ export interface PortalDeps {
   walletOffers?: PortalWalletOffers | undefined;
   /** The citizen's department certificates (docs/credentials.md). */
   certificates?: PortalCertificates | undefined;
+  /** The credentials issued to the citizen's wallets: listed on the wallet page, and revoked there. */
+  walletCredentials?: PortalWalletCredentials | undefined;
+}
+
+/** The credentials in the citizen's wallets (src/credentials/citizen-credentials.ts). */
+export interface PortalWalletCredentials {
+  list(accountId: string): Promise<WalletCredentialSummary[]>;
+  /** Revokes one of the account's own credentials; false if there is none such left to revoke. */
+  revoke(accountId: string, id: string, by: { sub: string; ip?: string | undefined; requestId?: string | undefined }): Promise<boolean>;
 }
 
 /** Makes a credential offer of the identity credential from the citizen's own Yihao session, if that session's level is enough. */

@@ -59,6 +59,8 @@ export interface PortalOptions {
   walletOffers?: PortalDeps['walletOffers'];
   /** Department certificates, listed on their own page. */
   certificates?: PortalDeps['certificates'];
+  /** The credentials issued to the citizen's wallets (the wallet page lists and revokes them). */
+  walletCredentials?: PortalDeps['walletCredentials'];
 }
 
 /** The citizen portal at /account: a first-party relying party of Yihao with its self-service pages. */
@@ -86,6 +88,7 @@ export function createPortal(o: PortalOptions) {
     proofing: o.proofing,
     walletOffers: o.walletOffers,
     certificates: o.certificates,
+    walletCredentials: o.walletCredentials,
   };
   const router = new Router();
   signInRoutes(router, deps);

@@ -40,7 +40,11 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
       return (c) => historyPage(c, entries, deps.historyLimit);
     },
     wallet: async (s) => {
-      const wallet = { gate: walletGate(deps, s), maskedPhone: maskedPhoneOf(s) };
+      const issued = deps.walletCredentials ? await deps.walletCredentials.list(s.account.id) : [];
+      const appNames = new Map(
+        await Promise.all([...new Set(issued.map((c) => c.clientId))].map(async (id) => [id, (await deps.provider().Client.find(id))?.clientName ?? id] as const)),
+      );
+      const wallet = { gate: walletGate(deps, s), maskedPhone: maskedPhoneOf(s), issued: issued.map((c) => ({ ...c, appName: appNames.get(c.clientId) ?? c.clientId })) };
       return (c) => walletPage(c, wallet);
     },
     certificates: async (s) => {

@@ -26,6 +26,12 @@ const KEY_LINKS: readonly [fact: 'device_key_id' | 'passkey_id', model: KeyLinkM
   ['device_key_id', 'DeviceKeyGrant'],
   ['passkey_id', 'PasskeyGrant'],
 ];
+/**
+ * A verifiable credential issued on a login a key made or approved (src/credentials) is linked to
+ * the key the same way (id `<key>:<credential>`, until the credential expires), so that removing
+ * the key revokes it as it ends the key's grants.
+ */
+const CREDENTIAL_LINKS: Record<KeyLinkModel, string> = { DeviceKeyGrant: 'DeviceKeyCredential', PasskeyGrant: 'PasskeyCredential' };
 const keysOfCarrier = (payload: AdapterPayload): [KeyLinkModel, string][] => {
   const facts = payload.facts as Record<string, unknown> | undefined;
   if (!facts) return [];
@@ -50,6 +56,14 @@ export interface AccountIndex {
   idsOf(accountId: string, model: 'CredentialOffer' | KeyLinkModel): Promise<string[]>;
   /** The grants of an account that a key (a device key, a passkey) made or approved logins for, and that may still hold live tokens. */
   grantsOfKey(accountId: string, model: KeyLinkModel, keyId: string): Promise<string[]>;
+  /** The keys (a device key, a passkey) that made or approved the logins a grant's artifacts were issued from. */
+  keysOfGrant(accountId: string, grantId: string): Promise<{ model: KeyLinkModel; id: string }[]>;
+  /** Links a credential issued on a login that `key` made or approved, until `expiresAt` (epoch ms): removing the key finds it. */
+  linkCredential(accountId: string, key: { model: KeyLinkModel; id: string }, credentialId: string, expiresAt: number): Promise<void>;
+  /** The credentials issued on logins a key made or approved that have not expired. */
+  credentialsOfKey(accountId: string, model: KeyLinkModel, keyId: string): Promise<string[]>;
+  /** Drops a credential's link to a key (once the key's removal revoked it). */
+  unlinkCredential(model: KeyLinkModel, keyId: string, credentialId: string): Promise<void>;
   remove(model: string, id: string): Promise<void>;
   /**
    * Sessions not yet expired, for the console's dashboard: one indexed count, whether the sessions
@@ -117,6 +131,33 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
     async grantsOfKey(accountId, model, keyId) {
       const prefix = `${keyId}:`;
       return (await index.idsOf(accountId, model)).filter((id) => id.startsWith(prefix)).map((id) => id.slice(prefix.length));
+    },
+    async keysOfGrant(accountId, grantId) {
+      await batch.flush();
+      const suffix = `:${grantId}`;
+      const rows = (await db('account_index')
+        .select('model', 'id')
+        .where({ account_id: accountId })
+        .whereIn('model', KEY_LINKS.map(([, model]) => model))
+        .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()))) as { model: KeyLinkModel; id: string }[];
+      return rows.filter((r) => r.id.endsWith(suffix)).map((r) => ({ model: r.model, id: r.id.slice(0, -suffix.length) }));
+    },
+    async linkCredential(accountId, key, credentialId, expiresAt) {
+      // Written before the credential goes out, not at the end of the request.
+      await add(CREDENTIAL_LINKS[key.model], `${key.id}:${credentialId}`, accountId, null, Math.max(1, Math.ceil((expiresAt - Date.now()) / 1000)));
+      await batch.flush();
+    },
+    async credentialsOfKey(accountId, model, keyId) {
+      await batch.flush();
+      const prefix = `${keyId}:`;
+      const rows = (await db('account_index')
+        .select('id')
+        .where({ account_id: accountId, model: CREDENTIAL_LINKS[model] })
+        .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()))) as { id: string }[];
+      return rows.map((r) => r.id).filter((id) => id.startsWith(prefix)).map((id) => id.slice(prefix.length));
+    },
+    async unlinkCredential(model, keyId, credentialId) {
+      await index.remove(CREDENTIAL_LINKS[model], `${keyId}:${credentialId}`);
     },
     async remove(model, id) {
       await batch.flush();

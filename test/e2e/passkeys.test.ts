@@ -14,6 +14,11 @@ import { pgAvailable, redisAvailable } from '../support/services.js';
 import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
 import { authorizationRequest, authorizeInBrowser, startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
+import { JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
+import { present, readResult, startAsKiosk, type Started } from '../support/presentations.js';
+import { simulatedKiosk } from '../support/simulated-kiosk.js';
+import { PresentingWallet, Wallet } from '../support/wallet.js';
+import type { JWK } from 'jose';
 
 const LOA2 = 'urn:yihao:loa:2';
 
@@ -263,6 +268,65 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     expect(new URL(other.url()).searchParams.get('error')).toBe('login_required');
     const events = await h.yihao.services.audit.forAccount(victim.sub);
     expect(events.find((e) => e.action === 'session.ended' && e.details?.reason === 'passkey_removed')).toMatchObject({ details: { sessions: 1 } });
+  });
+
+  it('removing a passkey revokes the identity credential offered to a wallet from a portal sign-in it made: a kiosk refuses it', async () => {
+    const { client_id: walletApp } = await registerMobileApp(h, { minAcr: LOA2, grantTypes: ['authorization_code', 'refresh_token', JWT_BEARER, 'urn:ietf:params:oauth:grant-type:pre-authorized_code'] });
+    const victim = await h.citizen();
+    const own = await pages.next();
+    const ownKey = await virtualAuthenticator(own);
+    await enrolInPortal(own, victim);
+    const [bound] = await ownKey.credentials();
+    // Someone else's browser holds the passkey (bound while the citizen was away), signs in to the
+    // portal's wallet page with it alone, and puts the citizen's identity credential in their wallet.
+    const otherContext = await browser.newContext();
+    otherContext.setDefaultTimeout(5_000);
+    otherContext.setDefaultNavigationTimeout(10_000);
+    onTestFinished(() => otherContext.close());
+    const other = await otherContext.newPage();
+    const otherKey = await virtualAuthenticator(other);
+    await otherKey.add(bound!);
+    await other.goto(`${h.issuer}/account/wallet?ui_locales=en`);
+    await other.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click();
+    await other.waitForURL((u) => u.pathname === '/account/wallet');
+    await other.getByRole('button', { name: 'Add my identity credential to a wallet', exact: true }).click();
+    const offerUri = (await other.locator('[data-offer-uri]').getAttribute('data-offer-uri'))!;
+    const txCode = (await other.locator('[data-tx-code]').textContent())!.trim();
+    const wallet = await Wallet.create(walletApp);
+    const redeemed = await wallet.redeemOffer(offerUri, txCode);
+    const key = await wallet.newKey();
+    const issued = await wallet.client.retrieveCredentials({
+      issuerMetadata: redeemed.metadata,
+      accessToken: redeemed.accessToken,
+      credentialConfigurationId: 'yihao_identity_sd_jwt',
+      proofs: { jwt: [await wallet.proof(redeemed.metadata, 'yihao_identity_sd_jwt', key)] },
+      dpop: redeemed.dpop!,
+    });
+    const held = { credential: (issued.credentialResponse.credentials as { credential: string }[])[0]!.credential, key };
+    await ownKey.replace((await otherKey.credentials())[0]!);
+
+    const kiosk = await simulatedKiosk(h);
+    const verifier = (await (await fetch(`${h.issuer}/presentations/verifier`)).json()) as { client_id: string; jwks: { keys: JWK[] } };
+    const presenter = new PresentingWallet({ clientId: verifier.client_id, jwks: verifier.jwks });
+    const atKiosk = async () => {
+      const req = (await (await startAsKiosk(h, kiosk, { type: 'identity', claims: ['name'] })).json()) as Started;
+      await present(presenter, req.request_link, held);
+      const { body } = await readResult(h, req.request_id, req.result_token);
+      return body.status === 'verified' ? 'verified' : body.reason;
+    };
+    expect(await atKiosk()).toBe('verified');
+
+    // The citizen removes the passkey in the portal (after signing in with it, as removals need).
+    await own.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    await own.getByRole('button', { name: 'Remove Passkey', exact: true }).click();
+    await own.waitForURL((u) => u.pathname.startsWith('/interaction/'));
+    await own.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click();
+    await own.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_again');
+    await own.getByRole('button', { name: 'Remove Passkey', exact: true }).click();
+    await own.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');
+    expect(await atKiosk()).toBe('revoked');
+    const events = await h.yihao.services.audit.forAccount(victim.sub);
+    expect(events.find((e) => e.action === 'vc.revoked')).toMatchObject({ details: { reason: 'passkey_removed' } });
   });
 
   it('refuses a removed passkey with a clear message, and shows an alert when the citizen cancels', async () => {

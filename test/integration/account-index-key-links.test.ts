@@ -33,4 +33,27 @@ describe.each(auditStores({ migrated: true }))('account index: a key\'s link to 
       await s.close();
     }
   });
+
+  it.skipIf(!enabled)("names the keys of a grant's logins, and links a credential issued on them to each key until it expires", async () => {
+    const s = await open();
+    try {
+      const index = createAccountIndex(s.db, { accessTokenSeconds: ACCESS_TOKEN_SECONDS });
+      const Adapter = oidcAdapter({ db: s.db, accountIndex: index });
+      await new Adapter('AuthorizationCode').upsert('code-9', { kind: 'AuthorizationCode', accountId: 'sub-9', grantId: 'grant-9', facts: facts({ passkey_id: 'pk-nine' }) }, 60);
+      await new Adapter('RefreshToken').upsert('rt-9', { kind: 'RefreshToken', accountId: 'sub-9', grantId: 'grant-19', facts: facts({ device_key: 'login', device_key_id: 'dk_nine' }) }, 60);
+      expect(await index.keysOfGrant('sub-9', 'grant-9')).toEqual([{ model: 'PasskeyGrant', id: 'pk-nine' }]);
+      expect(await index.keysOfGrant('sub-9', 'grant-19')).toEqual([{ model: 'DeviceKeyGrant', id: 'dk_nine' }]);
+      expect(await index.keysOfGrant('sub-other', 'grant-9')).toEqual([]);
+
+      await index.linkCredential('sub-9', { model: 'PasskeyGrant', id: 'pk-nine' }, 'cred-1', Date.now() + 86_400_000);
+      expect(await index.credentialsOfKey('sub-9', 'PasskeyGrant', 'pk-nine')).toEqual(['cred-1']);
+      expect(await index.credentialsOfKey('sub-9', 'DeviceKeyGrant', 'pk-nine')).toEqual([]);
+      // Not a grant of the key: removing the key ends no grant by the credential's link.
+      expect(await index.grantsOfKey('sub-9', 'PasskeyGrant', 'pk-nine')).toEqual(['grant-9']);
+      await index.unlinkCredential('PasskeyGrant', 'pk-nine', 'cred-1');
+      expect(await index.credentialsOfKey('sub-9', 'PasskeyGrant', 'pk-nine')).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
 });

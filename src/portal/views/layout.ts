@@ -22,6 +22,7 @@ nav a[aria-current=page]{color:#1b1b1b;font-weight:600;border-bottom-color:#9b1c
 main{max-width:48rem;margin:1.5rem auto;background:#fff;padding:1.5rem 1.75rem;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.15)}
 h1{font-size:1.5rem;margin:0 0 1rem}
 h2{font-size:1.1rem;margin:0 0 .5rem}
+h3{font-size:1rem;margin:0 0 .5rem}
 p.lead{color:#374151}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1.25rem;margin:0}
 dt{font-weight:600;color:#374151}

@@ -5,7 +5,7 @@ import { auditActionLabel } from '../../audit/index.js';
 import { formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
 import { isRemovable, type CredentialSummary } from '../credential-store.js';
 import type { AppView, DeviceView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
-import type { CertificateSummary } from '../../credentials/index.js';
+import type { CertificateSummary, WalletCredentialSummary } from '../../credentials/index.js';
 import { portalLayout, type SignedInChrome } from './layout.js';
 
 export interface PageContext {
@@ -260,8 +260,37 @@ function offerCard(c: SignedInPage, offer: WalletOfferView) {
 </section>`;
 }
 
-/** "Add to your wallet": what the wallet gate asks for first (a fresh loa:2 sign-in, an SMS code), then an offer of the identity credential. */
-export function walletPage(c: SignedInPage, w: { gate: WalletGate; maskedPhone: string; offer?: WalletOfferView | undefined }): string {
+/** A credential issued to one of the citizen's wallets, with the name of the app that received it. */
+export type IssuedWalletCredential = WalletCredentialSummary & { appName: string };
+
+/** The credentials issued to the citizen's wallets: what, when, to which app and key, whether still good; a valid one can be revoked. */
+function issuedCredentials(c: SignedInPage, issued: readonly IssuedWalletCredential[]): SafeHtml {
+  const { t } = c;
+  const cards = issued.map((cred) => {
+    const name = cred.kind === 'identity' ? t.identityCredential : (cred.names?.[c.locale === 'en' ? 'en' : 'zh-CN'] ?? '');
+    // The key as a wallet app can show it: the start of its JWK thumbprint.
+    const key = cred.holderJkt.slice(0, 8);
+    const revocable = cred.status === 'valid' || cred.status === 'suspended';
+    return html`<section class="card" data-issued-credential="${cred.id}" aria-labelledby="issued-${cred.id}">
+<h3 id="issued-${cred.id}">${name}</h3>
+<dl>
+<dt>${t.walletIssuedAt}</dt><dd>${time(c, cred.issuedAt)}</dd>
+<dt>${t.walletApp}</dt><dd data-client="${cred.clientId}">${cred.appName}</dd>
+<dt>${t.walletKey}</dt><dd><code title="${cred.holderJkt}">${key}</code></dd>
+<dt>${t.walletValidUntil}</dt><dd>${time(c, cred.expiresAt)}</dd>
+<dt>${t.walletCredentialStatus}</dt><dd data-status="${cred.status}">${t.certificateStatuses[cred.status] ?? cred.status}</dd>
+</dl>
+${revocable ? actionForm(c, '/account/wallet/revoke', { credential: cred.id }, html`${t.revokeCredential}`, { label: t.revokeCredentialLabel(name, key), danger: true }) : ''}
+</section>`;
+  });
+  return html`<h2>${t.walletIssuedTitle}</h2><p class="hint">${t.walletIssuedLead}</p>${issued.length ? cards : html`<p>${t.noWalletCredentials}</p>`}`;
+}
+
+/**
+ * "Add to your wallet": what the wallet gate asks for first (a fresh loa:2 sign-in, an SMS code),
+ * then an offer of the identity credential; below, the credentials already issued to the wallets.
+ */
+export function walletPage(c: SignedInPage, w: { gate: WalletGate; maskedPhone: string; offer?: WalletOfferView | undefined; issued?: readonly IssuedWalletCredential[] | undefined }): string {
   const { t } = c;
   const action =
     w.gate === 'ready'
@@ -270,5 +299,5 @@ export function walletPage(c: SignedInPage, w: { gate: WalletGate; maskedPhone: 
         ? phoneProofStep(c, '/account/wallet', 'wallet', t.walletNeedsPhone(w.maskedPhone))
         : html`<p>${w.gate === 'sign_in_again' ? t.walletNeedsFreshSignIn : t.walletNeedsLoa2}</p>${actionForm(c, '/account/wallet/sign-in', {}, html`${t.walletSignIn}`)}`;
   const offer = w.offer ? offerCard(c, w.offer) : action;
-  return page(c, t.walletTitle, html`<p class="lead">${t.walletLead}</p>${offer}`);
+  return page(c, t.walletTitle, html`<p class="lead">${t.walletLead}</p>${offer}${w.issued ? issuedCredentials(c, w.issued) : ''}`);
 }

@@ -5,6 +5,7 @@ import type { RewritableColumn } from '../keys/column-rewrite.js';
 import { signingKeyPurpose } from '../keys/signing-keys.js';
 import { totpPurpose } from '../mfa/second-factors.js';
 import { credentialIssuerKeyPurpose, verifierKeyPurpose } from '../credentials/issuer-keys.js';
+import { certificateClaimsPurpose } from '../credentials/certificate-store.js';
 
 /** Rows whose value does not start with `prefix` (substr, not LIKE: kids may hold `_`, a LIKE wildcard). */
 const notStartingWith = (column: string, prefix: string) => (q: Knex.QueryBuilder) =>
@@ -71,6 +72,15 @@ export function sealedColumns({ sealer, vault }: { sealer: Sealer; vault: Citize
       column: 'sealed_credential',
       pending: notStartingWith('sealed_credential', sealer.currentPrefix),
       rewrite: (r) => resealed(sealer, r.sealed_credential!, upstreamCredentialPurpose(r.name!)),
+    },
+    {
+      // A department's certificate for a citizen: its claims live as long as the certificate.
+      name: 'certificates.sealed_claims',
+      table: 'certificates',
+      key: 'id',
+      column: 'sealed_claims',
+      pending: notStartingWith('sealed_claims', sealer.currentPrefix),
+      rewrite: (r) => resealed(sealer, r.sealed_claims!, certificateClaimsPurpose(r.id!)),
     },
   ];
 }

@@ -133,7 +133,8 @@ const toCertificate = (r: CertificateRow): Certificate => ({
 });
 
 /** The seal's associated data names the row, so sealed claims cannot be moved to another certificate. */
-const claimsAad = (id: string) => `certificate:${id}:claims`;
+export const certificateClaimsPurpose = (id: string) => `certificate:${id}:claims`;
+const claimsAad = certificateClaimsPurpose;
 
 /**
  * Certificate types, certificates and their wallet copies. A certificate's claims are sealed (they

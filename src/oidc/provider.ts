@@ -17,6 +17,7 @@ import type { SessionAuthentications } from './session-authentications.js';
 import { ttl } from './ttl.js';
 import { currentFacts, factsOf, publicFacts, withTokenFacts, type TokenFacts } from './token-facts.js';
 import { withReuseRevocation } from './reuse-revocation.js';
+import { withoutStoredLoginHints } from './stored-interaction.js';
 import { refreshPolicy } from './refresh-policy.js';
 import { auditProviderEvents } from './events.js';
 import { skipPersistOfUnsavedSessions } from './internals.js';
@@ -82,7 +83,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     return auth && publicFacts(factsOf(auth));
   };
   const configuration: Configuration = {
-    adapter: withReuseRevocation(withTokenFacts(adapter)),
+    adapter: withReuseRevocation(withTokenFacts(withoutStoredLoginHints(adapter))),
     jwks: { keys: jwks },
     findAccount: channels ? channels.findAccount(accountFinder) : accountFinder,
     claims: claimsConfig,

@@ -10,6 +10,8 @@ import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js'
 import { legacySeal } from '../support/legacy-seal.js';
 import { buildCli, pgUrlWithSchema, runYihao } from '../support/yihao-cli.js';
 import { rewriteColumn } from '../../src/keys/column-rewrite.js';
+import { certificateStore } from '../../src/credentials/certificate-store.js';
+import { createSealer } from '../../src/identity/index.js';
 import type { Config } from '../../src/config/index.js';
 
 const backends: Backend[] = pgAvailable && redisAvailable ? ['sqlite', 'postgres+redis'] : ['sqlite'];
@@ -95,6 +97,43 @@ describe.each(backends)('key rotation (%s)', (backend) => {
       await after.stop();
     }
     h = { ...h, config: { ...h.config, secrets: { ...old, sealKeys: [k2] } } } as Harness;
+  }, 240_000);
+
+  it('reseals department certificates too: their claims open under the new seal key alone', async () => {
+    const secrets = h.config.secrets;
+    const claims = { licence_number: 'A-0042', holder_name: '张三' };
+    const now = Date.now();
+    let id = '';
+    const before = await startHarness({ reuse: h, overrides: (c) => ({ ...c, secrets }) });
+    try {
+      const db = before.yihao.stores.db;
+      const account = (await db('accounts').where({ sub: modern.sub }).first()) as { id: string };
+      const store = certificateStore(db, createSealer(secrets.sealKeys));
+      const pushed = { typeId: 'driving_licence', departmentId: 'd_transport', accountId: account.id, validFrom: now, validUntil: now + 86_400_000, pushedBy: 'transport-system', createdAt: now, claims, idempotencyKey: undefined };
+      id = (await db.transaction((trx) => store.insert(pushed, trx))).certificate.id;
+    } finally {
+      await before.stop();
+    }
+
+    const k3 = newSealKey('k3_new');
+    const withBoth = { ...secrets, sealKeys: [k3, ...secrets.sealKeys] };
+    const run = await runYihao(['keys', 'reseal', '--json'], cliEnv(withBoth));
+    // Everything else is under the new key from here on, whatever this case finds.
+    h = { ...h, config: { ...h.config, secrets: { ...secrets, sealKeys: [k3] } } } as Harness;
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const byColumn = Object.fromEntries((JSON.parse(run.stdout) as { columns: { column: string; rewritten: number }[] }).columns.map((c) => [c.column, c.rewritten]));
+    expect(byColumn['certificates.sealed_claims']).toBe(1);
+
+    // The old key goes, as docs/keys.md says it may once reseal has run: the certificate still opens.
+    const after = await startHarness({ reuse: h, overrides: (c) => ({ ...c, secrets: { ...c.secrets, sealKeys: [k3] } }) });
+    try {
+      const row = (await after.yihao.stores.db('certificates').where({ id }).first()) as { sealed_claims: string };
+      expect(row.sealed_claims.startsWith('v2.k3_new.')).toBe(true);
+      expect(await certificateStore(after.yihao.stores.db, createSealer([k3])).claims({ id })).toEqual(claims);
+    } finally {
+      await after.stop();
+    }
   }, 240_000);
 
   it('never overwrites a value that the server changed between the read and the write', async () => {

@@ -84,10 +84,31 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
     }
   }
 
-  async function replayed(system: DepartmentSystem, key: string, typeId: string, accountId: string): Promise<Certificate> {
+  /**
+   * A push names a citizen by ID number, so an answer that depends on whether the number has an
+   * account is a lookup of a citizen: on record, as an operator's is (never the number), so that a
+   * department system probing numbers leaves a trace.
+   */
+  async function refusedLookup(system: DepartmentSystem, departmentId: string, reason: 'no_account' | 'idempotency_conflict'): Promise<void> {
+    await d.audit.append({
+      action: 'admin.denied',
+      actorType: 'client',
+      actorId: system.clientId,
+      clientId: system.clientId,
+      departmentId,
+      ip: system.ip,
+      requestId: system.requestId,
+      details: { operation: 'certificate.push', reason },
+    });
+  }
+
+  async function replayed(system: DepartmentSystem, key: string, type: CertificateType, accountId: string): Promise<Certificate> {
     const earlier = await store.byIdempotencyKey(system.clientId, key);
     if (!earlier) throw new Error('idempotency key vanished');
-    if (earlier.typeId !== typeId || earlier.accountId !== accountId) throw new AdminError('conflict', 'idempotency_key was used before for another certificate');
+    if (earlier.typeId !== type.id || earlier.accountId !== accountId) {
+      await refusedLookup(system, type.departmentId, 'idempotency_conflict');
+      throw new AdminError('conflict', 'idempotency_key was used before for another certificate');
+    }
     return earlier;
   }
 
@@ -241,14 +262,19 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       } catch {
         throw new AdminError('invalid_input', 'citizen_id is not a valid citizen ID number', { citizen_id: 'is not a valid citizen ID number' });
       }
-      const account = await d.accounts.findByIdentifier(citizenId);
-      if (!account) throw new AdminError('not_found', 'no account for this citizen ID number');
+      // Everything the request alone decides is checked before the number is looked up: an answer
+      // that came only after the lookup would tell whether the number has an account, unrecorded.
       const now = Date.now();
       const validFrom = input.valid_from ? Date.parse(input.valid_from) : now;
       const validUntil = input.valid_until ? Date.parse(input.valid_until) : validFrom + type.validityDays * DAY;
       if (validUntil <= validFrom) throw new AdminError('invalid_input', 'valid_until must be after valid_from', { valid_until: 'must be after valid_from' });
       if (validUntil <= now) throw new AdminError('invalid_input', 'valid_until must be in the future', { valid_until: 'must be in the future' });
-      if (input.idempotency_key && (await store.byIdempotencyKey(system.clientId, input.idempotency_key))) return replayed(system, input.idempotency_key, type.id, account.id);
+      const account = await d.accounts.findByIdentifier(citizenId);
+      if (!account) {
+        await refusedLookup(system, type.departmentId, 'no_account');
+        throw new AdminError('not_found', 'no account for this citizen ID number');
+      }
+      if (input.idempotency_key && (await store.byIdempotencyKey(system.clientId, input.idempotency_key))) return replayed(system, input.idempotency_key, type, account.id);
       try {
         return await d.db.transaction(async (trx) => {
           const { certificate } = await store.insert(
@@ -273,7 +299,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
         });
       } catch (e) {
         // Two pushes with one key at once: the loser answers with the winner's certificate.
-        if (input.idempotency_key && uniqueViolation(e)) return replayed(system, input.idempotency_key, type.id, account.id);
+        if (input.idempotency_key && uniqueViolation(e)) return replayed(system, input.idempotency_key, type, account.id);
         throw e;
       }
     },

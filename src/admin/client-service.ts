@@ -215,7 +215,14 @@ export function clientService(d: ClientServiceDeps) {
     const next: ClientRecord = { ...client, secretDigest: fresh.stored, version: client.version + 1, updatedAt: now };
     await store.transaction(async (s, trx) => {
       if (!(await s.update(next, client.version))) throw conflict('the client changed meanwhile; try again');
-      if (previousValidUntil) await secretGrace(trx).add(client.clientId, client.secretDigest!, previousValidUntil);
+      const grace = secretGrace(trx);
+      // Earlier secrets still in an earlier rotation's grace end no later than the one replaced now.
+      if (previousValidUntil) {
+        await grace.cap(client.clientId, previousValidUntil);
+        await grace.add(client.clientId, client.secretDigest!, previousValidUntil);
+      } else {
+        await grace.clear(client.clientId);
+      }
       await record(
         'admin.client.secret_rotated',
         { departmentId: client.departmentId, clientId: client.clientId },

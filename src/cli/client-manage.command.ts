@@ -149,7 +149,7 @@ Options:
     out.result(opts.json, { client_id: clientId, client_secret: rotated.clientSecret, previous_secret_valid_until: until }, [
       `client_id: ${clientId}`,
       `client_secret: ${rotated.clientSecret}`,
-      until ? `The previous secret keeps working until ${until}.` : 'The previous secret no longer works.',
+      until ? `The previous secret keeps working until ${until}.` : 'No earlier secret works any more.',
       '',
       'Store the client secret now: it is shown only once and cannot be recovered.',
     ]);

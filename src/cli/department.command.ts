@@ -14,7 +14,8 @@ const options = {
 } as const;
 
 const input = z.object({
-  name: z.string().trim().min(1, '--name is empty').max(128, '--name is longer than 128 characters'),
+  // As the admin API's departmentInput: one line, so that nothing in it rewrites a terminal or a page.
+  name: z.string().trim().min(1, '--name is empty').max(128, '--name is longer than 128 characters').regex(/^\P{Cc}*$/u, '--name must not contain control characters'),
   level: z.enum(LEVELS, { message: `--level must be one of ${LEVELS.join(', ')}` }),
   parent: z.string().regex(/^dp_[A-Za-z0-9_-]{12}$/, '--parent must be a department id (dp_…)').optional(),
 });

@@ -10,12 +10,24 @@ import { fapi2InputProblem, fapi2Metadata, SECURITY_PROFILES } from './fapi2-pro
 // loads oidc-provider, which the CLI loads only when a command needs it.
 export const CLIENT_CHANNELS = ['web', 'mobile', 'kiosk', 'counter'] as const satisfies readonly Channel[];
 export const CLIENT_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, ID_CARD_GRANT, PRESENTATION_GRANT, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, CIBA_GRANT, PRE_AUTHORIZED_CODE_GRANT] as const;
-const url = z.url({ message: 'must be an absolute URL' }).max(2000, 'is longer than 2000 characters');
 /**
  * Marks a rule of one field, whose message, like zod's own, names no field: whoever words the problem
  * puts the field (or its CLI option) in front. Rules over the whole settings say everything themselves.
  */
 export const FIELD_RULE = { fieldRule: true } as const;
+/**
+ * Characters that a reviewer cannot see, or that turn the text after them around (bidirectional
+ * controls): with them a value reads as another on the review page, in the CLI and on the consent
+ * page. Controls, format characters (zero-width, bidi) and, in an address, any space.
+ */
+const HIDDEN_IN_TEXT = /[\p{Cc}\p{Cf}]/u;
+const HIDDEN_IN_URL = /[\p{Cc}\p{Cf}\p{Z}]/u;
+/** `https://good.gov.cn@evil.example/` goes to the host after the '@': no address of an app needs a user name. */
+const hasUserInfo = (s: string) => {
+  const u = URL.parse(s);
+  return u !== null && (u.username !== '' || u.password !== '');
+};
+const url = z.url({ message: 'must be an absolute URL' }).max(2000, 'is longer than 2000 characters');
 /** Whether a settings problem needs its field named in front of its message. */
 export const namesNoField = (issue: { code: string; params?: Record<string, unknown> | undefined }): boolean => issue.code !== 'custom' || issue.params?.fieldRule === true;
 const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/;
@@ -92,6 +104,28 @@ function withKindDefaults(s: Fields) {
 
 const hasKeys = (s: { jwks?: unknown; jwks_uri?: unknown }) => Boolean(s.jwks || s.jwks_uri);
 
+const URL_FIELDS = ['redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'sector_identifier_uri', 'jwks_uri', 'backchannel_client_notification_endpoint'] as const;
+
+/**
+ * What is reviewed must read as what goes live: a name or an address that hides characters, or
+ * whose host is not the one it seems to start with, is refused where it comes in. Checked on input
+ * only (the API's answers describe stored settings with clientSettingsFields): settings stored
+ * before this rule still show, and their next change must correct them.
+ */
+function visible(s: Fields, ctx: z.RefinementCtx): void {
+  if (HIDDEN_IN_TEXT.test(s.client_name)) {
+    ctx.addIssue({ code: 'custom', path: ['client_name'], message: 'must be one line of text without control or invisible characters', params: FIELD_RULE });
+  }
+  for (const field of URL_FIELDS) {
+    const value = s[field];
+    const addresses: [PropertyKey[], string][] = Array.isArray(value) ? value.map((u, i) => [[field, i], u]) : value === undefined ? [] : [[[field], value]];
+    for (const [path, u] of addresses) {
+      if (HIDDEN_IN_URL.test(u)) ctx.addIssue({ code: 'custom', path, message: 'must not contain spaces, control characters or invisible characters', params: FIELD_RULE });
+      else if (hasUserInfo(u)) ctx.addIssue({ code: 'custom', path, message: 'must not name a user or password before the host (user@host)', params: FIELD_RULE });
+    }
+  }
+}
+
 /**
  * The one client schema: the CLI (`yihao client create|update`), the admin API and the console all
  * parse a client's settings through it, with the kinds' defaults and the same checks. Messages name
@@ -100,6 +134,7 @@ const hasKeys = (s: { jwks?: unknown; jwks_uri?: unknown }) => Boolean(s.jwks ||
  * anything goes live.
  */
 export const clientSettings = clientSettingsFields
+  .superRefine(visible)
   .transform(withKindDefaults)
   .refine((c) => !(c.jwks && c.jwks_uri), { message: 'give either jwks or jwks_uri, not both', path: ['jwks_uri'] })
   .refine((c) => !(c.public && hasKeys(c)), { message: 'a public client has no keys to authenticate with', path: ['public'] })

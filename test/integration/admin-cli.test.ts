@@ -49,6 +49,11 @@ describe('yihao department create and operator create', () => {
     expectBadInput(await yihao(['department', 'create', '--name', 'x', '--level', 'county']), /--level must be one of national, province, city, district/);
     expectBadInput(await yihao(['department', 'create', '--name', 'x', '--level', 'city', '--parent', 'dp_doesnotexist']), /no department has that --parent id/);
     expectBadInput(await yihao(['department', 'create', '--level', 'national']), /--name is required/);
+    // As the admin API refuses them: a line break, or a terminal escape that rewrites what the next
+    // administrator's terminal shows (and names the console prints).
+    for (const name of ['浙江省\n大数据局', '浙江省大数据局\u001b[2K\u001b[1A']) {
+      expectBadInput(await yihao(['department', 'create', '--name', name, '--level', 'city', '--parent', province.id]), /--name must not contain control characters/);
+    }
   });
 
   it('makes an existing account the first super-admin, by its citizen ID number', async () => {

@@ -33,6 +33,10 @@ export const when = (_f: PageFrame, ms: number | string | undefined) => {
 /** A setting's value as people read it. */
 function shown(f: PageFrame, field: string, v: unknown): SafeHtml | string {
   const { t } = f;
+  // Unset is no restriction here, the opposite of "none": a change that drops the list or the level
+  // opens every channel, or any level, and must read so.
+  if (field === 'allowed_channels' && (v === null || v === undefined)) return t.allChannels;
+  if (field === 'min_acr' && (v === null || v === undefined)) return t.acrs['']!;
   if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) return t.none;
   if (typeof v === 'boolean') return v ? t.yes : t.no;
   if (field === 'citizen_id_release') return t.releases[String(v)] ?? String(v);
@@ -311,12 +315,23 @@ ${grant.errors._ ? html`<p class="error" role="alert">${grant.errors._}</p>` : '
   );
 }
 
+/**
+ * An event's details as JSON, with every character that does not show (C1 controls, zero-width and
+ * bidirectional marks) written as its escape: an operator's free text (a reason, a note) must not
+ * turn the rest of the record around, or hide part of it, on the page that is there to expose it.
+ */
+const detailsShown = (details: Record<string, unknown>) =>
+  JSON.stringify(details).replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) =>
+    // Each UTF-16 unit, as JSON writes one (a tag character beyond the BMP is two).
+    Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+  );
+
 export function auditPage(f: PageFrame, events: AuditEvent[], next: number | undefined, q: Record<string, string | undefined>, errors: Record<string, string>, chain: ChainReport | undefined): string {
   const { t } = f;
   const filter = (name: string, label: string, type = 'text') =>
     html`<div><label for="a-${name}">${label}</label><input type="${type}" id="a-${name}" name="${name}" value="${q[name] ?? ''}"${errors[name] ? html` aria-invalid="true" aria-describedby="a-${name}-error"` : ''}>${errors[name] ? html`<p class="field-error" id="a-${name}-error">${errors[name]}</p>` : ''}</div>`;
   const rows = events.map(
-    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td>${when(f, e.at)}</td><td>${auditActionLabel(f.locale, e.action, 'operator')}<br><code class="id">${e.action}</code></td><td>${t.actorTypes[e.actorType] ?? e.actorType}${e.actorId ? html`<br><code class="id">${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code class="id">${e.accountId}</code>` : ''}</td><td>${e.clientId ? html`<code class="id">${e.clientId}</code>` : ''}</td><td class="details"><code class="json">${e.details ? JSON.stringify(e.details) : ''}</code></td></tr>`,
+    (e) => html`<tr data-event="${e.id}"><td>${e.id}</td><td>${when(f, e.at)}</td><td>${auditActionLabel(f.locale, e.action, 'operator')}<br><code class="id">${e.action}</code></td><td>${t.actorTypes[e.actorType] ?? e.actorType}${e.actorId ? html`<br><code class="id">${e.actorId}</code>` : ''}</td><td>${e.accountId ? html`<code class="id">${e.accountId}</code>` : ''}</td><td>${e.clientId ? html`<code class="id">${e.clientId}</code>` : ''}</td><td class="details"><code class="json">${e.details ? detailsShown(e.details) : ''}</code></td></tr>`,
   );
   const older = next !== undefined ? `/admin/audit?${new URLSearchParams(Object.entries({ ...q, before: String(next) }).filter((x): x is [string, string] => !!x[1])).toString()}` : undefined;
   return consoleLayout(

@@ -77,7 +77,6 @@ interface SignedHead {
 /** A checkpoint as the anchor and the exported copy keep it: its line, and what it signed. */
 interface AnchorLine extends SignedHead {
   line: string;
-  at: number;
 }
 
 // How often a sealer that refuses to seal says so again while it stays so.
@@ -92,6 +91,11 @@ const REFUSAL_TEXT: Record<SealRefusal, string> = {
   anchor_invalid:
     'audit anchor in Redis is not signed with the audit key or a retired one: sealing stopped until an operator accepts the head (yihao audit verify --accept-head; docs/audit.md)',
 };
+
+// Passes in a row refused because Redis does not answer this instance (or take its checkpoint)
+// before it frees the lease: another instance may reach Redis, and sealing must not stop for the
+// whole cluster while this one cannot. It takes no lease again for leaseMs after stepping down.
+const ANCHOR_REFUSALS_BEFORE_STEPPING_DOWN = 3;
 
 // Bound one pass, so a huge backlog does not keep a transaction stream running without a pause.
 const MAX_BATCHES_PER_PASS = 50;
@@ -120,9 +124,6 @@ export function createAuditSealer(opts: AuditSealerOptions) {
   // checkpoints, rewrite the rows after the last one left and mark them unsealed, and this sealer
   // would chain and sign them afresh, with the key they do not hold.
   let signed: SignedHead | undefined;
-  // When the newest line this sealer signed (or went by) was signed: an anchor signed later and naming
-  // another head is an operator's acceptance (`yihao audit verify --accept-head`), to go by.
-  let signedAt = -Infinity;
   // The newest checkpoint this sealer signed, as a line, to put back should the anchor lose it.
   let lastLine: AnchorLine | undefined;
   // The newest checkpoint Redis has not taken yet. While there is one, nothing more is signed: the
@@ -135,6 +136,10 @@ export function createAuditSealer(opts: AuditSealerOptions) {
   // database holds, a rewrite included.
   let anchorLearned = false;
   let refusal: SealRefusal | undefined;
+  // Passes in a row that held the lease but could not read or write the anchor; and until when this
+  // instance, having stepped down for them, leaves the lease to others.
+  let anchorRefusals = 0;
+  let standDownUntil = 0;
   const saidAt = new Map<SealRefusal, number>();
   const anchorKeys = verifyKeys(key, opts.retiredPublicKeys ?? []);
 
@@ -152,13 +157,10 @@ export function createAuditSealer(opts: AuditSealerOptions) {
       const now = Date.now();
       const renewed = await trx('audit_sealer_lease').where({ name: 'sealer', holder }).update({ expires_at: now + opts.leaseMs });
       if (renewed !== 1) throw new LeaseLost();
-      const head = (await trx('audit_events')
-        .select('seq', 'hash')
-        .where('seq', trx('audit_events').max('seq'))
-        .first()) as { seq: number; hash: string } | undefined;
-      let seq = head ? Number(head.seq) : 0;
-      let prev = head?.hash ?? GENESIS;
-      if (signed && !(seq === signed.seq ? prev === signed.hash : seq > signed.seq && (await hashAt(trx, signed.seq)) === signed.hash)) throw new HeadLost(signed);
+      const head = await chainHead(trx);
+      let seq = head.seq;
+      let prev = head.hash;
+      if (signed && !(await holdsHead(trx, head, signed))) throw new HeadLost(signed);
       // By id, but the place is ours to give: a row whose id is lower than one already sealed
       // (a PostgreSQL transaction that committed late) simply takes the next place.
       const pending = (await trx('audit_events').whereNull('seq').orderBy('id').limit(opts.batchSize)) as AuditRow[];
@@ -183,13 +185,14 @@ export function createAuditSealer(opts: AuditSealerOptions) {
   async function checkpoint(trx: Knex.Transaction, seq: number, hash: string, at: number): Promise<AnchorLine> {
     const jws = await signCheckpoint(key, { seq, hash, at });
     await trx('audit_checkpoints').insert({ seq, hash, at, kid: key.kid, jws });
-    return { line: JSON.stringify({ seq, hash, at, kid: key.kid, jws }), seq, hash, at };
+    return { line: JSON.stringify({ seq, hash, at, kid: key.kid, jws }), seq, hash };
   }
 
   /**
    * Compares the anchor with the head this sealer knows, on every pass (one GET): goes by it where it
-   * is further, or where an operator accepted another head after this sealer's last checkpoint; puts
-   * this sealer's last checkpoint back where the anchor lost it or fell behind; or says why it cannot.
+   * is further, or where the database lost the head this sealer goes by and the anchor names a
+   * checkpoint the database holds (an operator's acceptance after a restore); puts this sealer's last
+   * checkpoint back where the anchor lost it or fell behind; or says why it cannot.
    */
   async function goByAnchor(): Promise<{ refused: SealRefusal; error?: string } | undefined> {
     if (!opts.anchor) return undefined;
@@ -216,20 +219,34 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     anchorSeen = line;
     if (!signed || claim.seq > signed.seq) {
       signed = { seq: claim.seq, hash: claim.hash };
-      signedAt = Math.max(signedAt, claim.at);
     } else if (claim.seq !== signed.seq || claim.hash !== signed.hash) {
-      // Only the audit key's holder signs a line, and only an operator's acceptance replaces a further
-      // one: signed after this sealer's last checkpoint, it is the head to go by (a restore).
-      if (claim.at > signedAt) {
+      // Every line the audit key signed stays valid, so one naming another head is an operator's
+      // acceptance only where it has to be: the database no longer holds the head this sealer goes by
+      // (head_lost: a restore) and holds the checkpoint the line names. Never by the lines' `at`: the
+      // clocks of other machines would decide, and an old line replayed could set the head back.
+      const chain = await chainHead(db);
+      if (!(await holdsHead(db, chain, signed)) && (await holdsHead(db, chain, claim)) && (await holdsCheckpoint(claim))) {
         log.warn({ component: 'audit', event: 'audit.head_accepted', seq: claim.seq, previous: signed.seq }, 'audit sealer goes by the head an operator accepted (docs/audit.md)');
         signed = { seq: claim.seq, hash: claim.hash };
-        signedAt = claim.at;
       } else if (lastLine) {
         // An older line put in its place: the anchor never stays behind what this sealer signed.
         return putBack(lastLine);
       }
     }
     return undefined;
+  }
+
+  async function holdsCheckpoint(head: SignedHead): Promise<boolean> {
+    return (await db('audit_checkpoints').where({ seq: head.seq, hash: head.hash }).first('id')) !== undefined;
+  }
+
+  /** Frees the lease (only if still ours) and leaves it to other instances for a lease's length. */
+  async function standDown(): Promise<void> {
+    anchorRefusals = 0;
+    leader = false;
+    standDownUntil = Date.now() + opts.leaseMs;
+    log.warn({ component: 'audit', event: 'audit.sealer_stepped_down', holder }, 'audit sealer cannot reach the anchor: lease freed for an instance that can (docs/audit.md)');
+    await db('audit_sealer_lease').where({ name: 'sealer', holder }).update({ holder: null, expires_at: 0 });
   }
 
   async function putBack(line: AnchorLine): Promise<{ refused: SealRefusal } | undefined> {
@@ -285,7 +302,7 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     // Whether or not this instance still leads: the anchor is the one trace outside the database of
     // the rows that checkpoint signed, and a lease taken away must not keep it from Redis.
     const anchorBehind = !(await flushAnchor());
-    if (!(await takeLease(Date.now()))) {
+    if (Date.now() < standDownUntil || !(await takeLease(Date.now()))) {
       if (leader) log.info({ component: 'audit' }, 'audit sealer lease taken by another instance');
       leader = false;
       return result;
@@ -298,7 +315,19 @@ export function createAuditSealer(opts: AuditSealerOptions) {
     }
     leader = true;
     result.leader = true;
-    // Holding the lease while refusing, as for a lost head; the next pass asks Redis again.
+    const r = await leadPass(result, anchorBehind);
+    // Redis out of this instance's reach: after a few passes the lease goes to one that may reach it
+    // (a lost head or anchor, by contrast, keeps the lease: see below).
+    if (r.refused === 'anchor_unreadable' || r.refused === 'anchor_unwritable') {
+      if (++anchorRefusals >= ANCHOR_REFUSALS_BEFORE_STEPPING_DOWN) await standDown();
+    } else {
+      anchorRefusals = 0;
+    }
+    return r;
+  }
+
+  async function leadPass(result: SealPass, anchorBehind: boolean): Promise<SealPass> {
+    // The next pass asks Redis again; after a few the lease is freed (pass()).
     if (anchorBehind) return refuse(result, 'anchor_unwritable', { seq: unwritten?.seq, hash: unwritten?.hash });
     // Every pass, not only the first: while Redis does not answer nothing is signed, so rows the
     // anchor cannot follow stay unsealed (the window verify reports) instead of sealed and cuttable.
@@ -312,7 +341,6 @@ export function createAuditSealer(opts: AuditSealerOptions) {
         if (batch.checkpoint) {
           result.checkpoints++;
           signed = { seq: batch.checkpoint.seq, hash: batch.checkpoint.hash };
-          signedAt = batch.checkpoint.at;
           lastLine = batch.checkpoint;
           exportLine(batch.checkpoint.line);
           // The next batch waits until the anchor holds this one.
@@ -396,8 +424,19 @@ export function createAuditSealer(opts: AuditSealerOptions) {
 }
 export type AuditSealer = ReturnType<typeof createAuditSealer>;
 
-async function hashAt(trx: Knex.Transaction, seq: number): Promise<string | undefined> {
-  const row = (await trx('audit_events').select('hash').where({ seq }).first()) as { hash: string | null } | undefined;
+/** The chain's newest sealed row, or the genesis. */
+async function chainHead(q: Knex | Knex.Transaction): Promise<SignedHead> {
+  const head = (await q('audit_events').select('seq', 'hash').where('seq', q('audit_events').max('seq')).first()) as { seq: number; hash: string } | undefined;
+  return head ? { seq: Number(head.seq), hash: head.hash } : { seq: 0, hash: GENESIS };
+}
+
+/** Whether the chain whose head is `head` still holds `signed` as it was signed (head_lost when not). */
+async function holdsHead(q: Knex | Knex.Transaction, head: SignedHead, signed: SignedHead): Promise<boolean> {
+  return head.seq === signed.seq ? head.hash === signed.hash : head.seq > signed.seq && (await hashAt(q, signed.seq)) === signed.hash;
+}
+
+async function hashAt(q: Knex | Knex.Transaction, seq: number): Promise<string | undefined> {
+  const row = (await q('audit_events').select('hash').where({ seq }).first()) as { hash: string | null } | undefined;
   return row?.hash ?? undefined;
 }
 

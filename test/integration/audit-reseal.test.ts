@@ -8,8 +8,9 @@
  * seal below it, and `yihao audit verify` checks the database against the copy in Redis.
  */
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { anchoredHead, redisAuditAnchor, type AuditAnchor } from '../../src/audit/audit-anchor.js';
+import { signCheckpoint } from '../../src/audit/audit-key.js';
 import { createAuditLog, createAuditSealer, verifyKeys, type AuditSigningKey } from '../../src/audit/index.js';
 import { migrate, type Database } from '../../src/storage/database.js';
 import { auditOn, auditStores, auditTestKey, quietSealerLog, type AuditStore } from '../support/audit.js';
@@ -261,6 +262,82 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
       expect(await log.acceptHead(key)).toMatchObject({ accepted: { seq: 6 }, previous: { seq: 10 } });
       expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 1, checkpoints: 1 });
       expect(sealer.refusal).toBeUndefined();
+      expect(await log.check()).toMatchObject({ intact: true, checked: 7, anchor: { status: 'checked', seq: 7 } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('a leader that cannot reach Redis frees the lease after a few passes, and an instance that can seals on', async () => {
+    const s = await open();
+    try {
+      const anchorPrefix = newAnchorPrefix();
+      const { key, log, sealer } = await sealedLog(s, anchorPrefix);
+      // This instance reaches the database but not Redis (a network split, a firewall rule).
+      const sw = switchableAnchor(anchorPrefix);
+      sw.redisDown.reads = sw.redisDown.writes = true;
+      await sealer.stop();
+      const cut = sealerWith(s.db, key, sw.anchor);
+      const reaching = sealerWith(s.second(), key, redisAuditAnchor(redis!, anchorPrefix));
+      for (let i = 11; i <= 13; i++) await log.append(event(i));
+      expect(await cut.sealer.sealNow()).toMatchObject({ leader: true, sealed: 0, refused: 'anchor_unreadable' });
+      expect(await reaching.sealer.sealNow()).toMatchObject({ leader: false });
+      for (let i = 0; i < 2; i++) expect(await cut.sealer.sealNow()).toMatchObject({ sealed: 0, refused: 'anchor_unreadable' });
+      // Three passes refused for the anchor: the lease is free, and the instance that reaches Redis takes it.
+      expect(await reaching.sealer.sealNow()).toMatchObject({ leader: true, sealed: 3, checkpoints: 1 });
+      expect(await cut.sealer.sealNow()).toMatchObject({ leader: false });
+      expect(await log.check()).toMatchObject({ intact: true, checked: 13, unsealed: { count: 0 }, anchor: { status: 'checked', seq: 13 } });
+      await reaching.sealer.stop();
+      await cut.sealer.stop();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('an old line signed by an instance whose clock ran ahead, replayed into Redis, does not set the head back', async () => {
+    const s = await open();
+    try {
+      const anchorPrefix = newAnchorPrefix();
+      const { key, log, sealer, anchor } = await sealedLog(s, anchorPrefix);
+      // The checkpoint at row 6 as an instance whose clock was an hour ahead signed it.
+      const six = (await s.db('audit_checkpoints').where({ seq: 6 }).first('seq', 'hash')) as { seq: number; hash: string };
+      const at = Date.now() + 3_600_000;
+      const old = JSON.stringify({ seq: 6, hash: six.hash, at, kid: key.kid, jws: await signCheckpoint(key, { seq: 6, hash: six.hash, at }) });
+      // Someone who can write Redis puts it back in place of the anchor.
+      await redis!.set(`${anchorPrefix}audit:anchor`, old);
+      // The database still holds what this sealer signed: its own line goes back.
+      expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 0 });
+      expect(anchoredHead(await anchor!.read())).toMatchObject({ seq: 10 });
+      // So cutting the rows after 6 with their checkpoints is still seen, by the sealer and by verify.
+      await s.db('audit_checkpoints').where('seq', '>', 6).delete();
+      await s.db('audit_events').where('seq', '>', 6).delete();
+      await log.append(event(11));
+      expect(await sealer.sealNow()).toMatchObject({ sealed: 0, refused: 'head_lost' });
+      expect(await log.check()).toMatchObject({ intact: false, firstBroken: { reason: 'rows_missing_at_end', anchor: true } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled || !redisAvailable)('an operator whose clock is behind accepts the head after a restore, and the running sealer goes by it', async () => {
+    const s = await open();
+    try {
+      const anchorPrefix = newAnchorPrefix();
+      const { key, log, sealer, anchor } = await sealedLog(s, anchorPrefix);
+      await s.db('audit_events').where('seq', '>', 6).delete();
+      await s.db('audit_checkpoints').where('seq', '>', 6).delete();
+      expect(await sealer.sealNow()).toMatchObject({ sealed: 0, refused: 'head_lost' });
+      // The CLI host's clock is an hour behind the sealing instance's.
+      const behind = Date.now() - 3_600_000;
+      const clock = vi.spyOn(Date, 'now').mockReturnValue(behind);
+      try {
+        expect(await log.acceptHead(key)).toMatchObject({ accepted: { seq: 6 }, previous: { seq: 10 } });
+      } finally {
+        clock.mockRestore();
+      }
+      expect(await sealer.sealNow()).toMatchObject({ leader: true, sealed: 1, checkpoints: 1 });
+      expect(sealer.refusal).toBeUndefined();
+      expect(anchoredHead(await anchor!.read())).toMatchObject({ seq: 7 });
       expect(await log.check()).toMatchObject({ intact: true, checked: 7, anchor: { status: 'checked', seq: 7 } });
     } finally {
       await s.close();

@@ -7,6 +7,7 @@ import {
   authMethodOf,
   clientMetadata,
   clientSettings,
+  liveClientSettings,
   settingsDiff,
   settingsFromMetadata,
   type ClientChange,
@@ -152,12 +153,14 @@ export function clientService(d: ClientServiceDeps) {
 
   /**
    * A client that the CLI registered before settings were recorded has them only in its live
-   * metadata: take them from there, so that what is written next (and published) keeps them.
+   * metadata: take them from there, so that what is written next (and published) keeps them. Read
+   * as what is live, not as input: a name that a later input rule refuses must not make them seem
+   * absent (citizenIdConsentSince would then end every citizen's consent to the ID number).
    */
   async function withRecordedSettings(c: ClientRecord): Promise<ClientRecord> {
     if (c.settings || c.status === 'draft') return c;
     const live = await d.live.find(c.clientId);
-    const parsed = live && clientSettings.safeParse(settingsFromMetadata(live));
+    const parsed = live && liveClientSettings.safeParse(settingsFromMetadata(live));
     return parsed && parsed.success ? { ...c, settings: parsed.data } : c;
   }
 

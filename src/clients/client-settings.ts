@@ -18,9 +18,12 @@ export const FIELD_RULE = { fieldRule: true } as const;
 /**
  * Characters that a reviewer cannot see, or that turn the text after them around (bidirectional
  * controls): with them a value reads as another on the review page, in the CLI and on the consent
- * page. Controls, format characters (zero-width, bidi) and, in an address, any space.
+ * page. In a name: controls, bidi controls, line and paragraph separators, the byte order mark, the
+ * zero-width space and the word joiner (two names would look alike); the other format characters
+ * stay, as scripts need them (U+180E in Mongolian, ZWJ and ZWNJ in Indic and Persian text and in
+ * emoji). In an address: every format character and any space.
  */
-const HIDDEN_IN_TEXT = /[\p{Cc}\p{Cf}]/u;
+const HIDDEN_IN_TEXT = /[\p{Cc}\u061C\u200B\u200E\u200F\u202A-\u202E\u2060\u2066-\u2069\u2028\u2029\uFEFF]/u;
 const HIDDEN_IN_URL = /[\p{Cc}\p{Cf}\p{Z}]/u;
 /** `https://good.gov.cn@evil.example/` goes to the host after the '@': no address of an app needs a user name. */
 const hasUserInfo = (s: string) => {
@@ -177,6 +180,14 @@ export const clientSettings = clientSettingsFields
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 export type ClientSettings = z.output<typeof clientSettings>;
+
+/**
+ * Settings already live (a client's metadata from before its settings were recorded), read back:
+ * the kind's defaults filled in, without the input checks. What is live stays readable though a
+ * later rule would refuse it as input, as the API's answers describe stored settings; a change of
+ * them goes through clientSettings.
+ */
+export const liveClientSettings = clientSettingsFields.transform(withKindDefaults);
 export type ClientSettingsInput = z.input<typeof clientSettings>;
 
 /** The settings that a change may alter after creation (a client cannot change how it authenticates). */

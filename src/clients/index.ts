@@ -4,6 +4,7 @@ export { secretGrace, type SecretGrace } from './secret-grace.js';
 export {
   clientSettings,
   clientSettingsFields,
+  liveClientSettings,
   clientMetadata,
   settingsFromMetadata,
   settingsDiff,

@@ -73,6 +73,12 @@ export interface AccountIndex {
   countLive(now?: number): Promise<LiveSessionCount>;
   /** Wraps a model's adapter so that its writes keep the index current. */
   wrap(model: string, inner: Adapter): Adapter;
+  /**
+   * What `wrap` does after an artifact of `model` was saved, for a save that went around the wrapper
+   * (a rotated refresh token, saved with its predecessor's consume): links its grant to the key of
+   * its login. Nothing, and no round trip, for an artifact that carries no key.
+   */
+  linkKeys(model: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void>;
 }
 
 const UPSERT_INDEX =
@@ -175,7 +181,7 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
       return { browser: of('Session'), channel: of('ChannelSession') };
     },
     wrap(model, inner) {
-      if (KEY_CARRIERS.has(model)) return linkingKeys(inner);
+      if (KEY_CARRIERS.has(model)) return linkingKeys(model, inner);
       const keyOf = INDEXED[model];
       if (!keyOf) return inner;
       const wrapped: Adapter = {
@@ -195,16 +201,20 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
       }
       return wrapped;
     },
+    async linkKeys(model, payload, expiresIn) {
+      if (!KEY_CARRIERS.has(model)) return;
+      const { grantId, accountId } = payload as { grantId?: unknown; accountId?: unknown };
+      if (typeof grantId !== 'string' || typeof accountId !== 'string') return;
+      // Beyond the artifact by an access token's lifetime: the last one it gives outlives it by that much.
+      for (const [link, keyId] of keysOfCarrier(payload)) await add(link, `${keyId}:${grantId}`, accountId, null, (expiresIn ?? 0) + linkFloor);
+    },
   };
-  function linkingKeys(inner: Adapter): Adapter {
+  function linkingKeys(model: string, inner: Adapter): Adapter {
     return {
       ...bind(inner),
       async upsert(id, payload, expiresIn) {
         await inner.upsert(id, payload, expiresIn);
-        const { grantId, accountId } = payload as { grantId?: unknown; accountId?: unknown };
-        if (typeof grantId !== 'string' || typeof accountId !== 'string') return;
-        // Beyond the artifact by an access token's lifetime: the last one it gives outlives it by that much.
-        for (const [model, keyId] of keysOfCarrier(payload)) await add(model, `${keyId}:${grantId}`, accountId, null, (expiresIn ?? 0) + linkFloor);
+        await index.linkKeys(model, payload, expiresIn);
       },
     };
   }

@@ -180,6 +180,8 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       if (pending && pending.model === this.#model && this.#sqlStore) {
         // The rotated refresh token's consume and its successor's save, as one statement.
         memo.onFailure.push(await this.#sqlStore.consumeThenUpsert(pending.id, id, payload, this.#keep(expiresIn)).catch(nameTheGrant(memo, this.#recordKey(pending.id))));
+        // Past the account index's wrapper: the successor keeps its grant linked to its login's key.
+        await accountIndex?.linkKeys(this.#model, payload, this.#keep(expiresIn));
       } else {
         await pending?.flush();
         await this.#store.upsert(id, payload, this.#keep(expiresIn));

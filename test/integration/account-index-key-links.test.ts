@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { createAccountIndex } from '../../src/storage/account-index.js';
 import { oidcAdapter } from '../../src/storage/oidc-adapter.js';
+import { withRequestMemo } from '../../src/storage/request-memo.js';
 import { auditStores } from '../support/audit.js';
 
 const ACCESS_TOKEN_SECONDS = 3600;
@@ -29,6 +30,35 @@ describe.each(auditStores({ migrated: true }))('account index: a key\'s link to 
       const until = async (model: string, id: string) => Number(((await s.db('account_index').where({ model, id }).first('expires_at')) as { expires_at: number | string }).expires_at);
       expect(await until('DeviceKeyGrant', 'dk_one:grant-1')).toBeGreaterThanOrEqual(before + (7200 + ACCESS_TOKEN_SECONDS) * 1000);
       expect(await until('PasskeyGrant', 'pk-one:grant-2')).toBeGreaterThanOrEqual(before + (60 + ACCESS_TOKEN_SECONDS) * 1000);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(!enabled)('keeps the link as long as rotation keeps the grant alive, past the first refresh token\'s link', async () => {
+    const s = await open();
+    try {
+      // Short lifetimes: the first refresh token's link ends 2 s after it was saved.
+      const index = createAccountIndex(s.db, { accessTokenSeconds: 1 });
+      const Adapter = oidcAdapter({ db: s.db, accountIndex: index });
+      const rt = (id: string) => ({ kind: 'RefreshToken', jti: id, accountId: 'sub-5', grantId: 'grant-5', facts: facts({ device_key: 'login', device_key_id: 'dk_five' }) });
+      const passkeyRt = (id: string) => ({ kind: 'RefreshToken', jti: id, accountId: 'sub-5', grantId: 'grant-6', facts: facts({ passkey_id: 'pk-six' }) });
+      const refreshTokens = new Adapter('RefreshToken');
+      await refreshTokens.upsert('rt-5a', rt('rt-5a'), 1);
+      await refreshTokens.upsert('rt-6a', passkeyRt('rt-6a'), 1);
+      // A token request rotates each: the old one consumed, its successor saved (one statement on SQL).
+      for (const [old, next] of [[rt('rt-5a'), rt('rt-5b')], [passkeyRt('rt-6a'), passkeyRt('rt-6b')]] as const) {
+        await withRequestMemo(async () => {
+          const Rotating = new Adapter('RefreshToken');
+          expect(await Rotating.find(old.jti)).toBeDefined();
+          await Rotating.consume(old.jti);
+          await Rotating.upsert(next.jti, next, 3600);
+        });
+      }
+      await new Promise((r) => setTimeout(r, 2_200));
+      expect(await refreshTokens.find('rt-5b')).toBeDefined();
+      expect(await index.grantsOfKey('sub-5', 'DeviceKeyGrant', 'dk_five')).toEqual(['grant-5']);
+      expect(await index.grantsOfKey('sub-5', 'PasskeyGrant', 'pk-six')).toEqual(['grant-6']);
     } finally {
       await s.close();
     }

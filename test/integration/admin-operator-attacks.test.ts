@@ -122,13 +122,30 @@ describe.each(backends)('a department admin against the reviewer ($name)', { tim
       // Terminal escapes: `yihao client list` would let the name rewrite the administrator's screen.
       ['escape sequence', '不动产登记\u001b[2K\u001b[1A'],
       ['right-to-left override', '\u202E记登产动不'],
-      ['zero-width joiner', '不动产\u200D登记'],
+      ['line separator', '不动产\u2028登记'],
+      ['byte order mark', '不动产\uFEFF登记'],
     ] as const) {
       const r = await author.api('POST', `/clients/${clientId}/changes`, { client_name: name, redirect_uris: [REDIRECT] });
       expect([what, r.status, Object.keys(r.body.fields ?? {})]).toEqual([what, 400, ['client_name']]);
     }
     const made = await author.api('POST', '/clients', { department_id: dept.id, settings: { client_name: 'a\tb', redirect_uris: [REDIRECT] } });
     expect([made.status, Object.keys(made.body.fields ?? {})]).toEqual([400, ['settings.client_name']]);
+  });
+
+  it.skipIf(!enabled)('keeps citizens’ ID-number consents of an app registered before settings were recorded, whose name now counts as hidden characters', async () => {
+    const clientId = await approvedClient({ client_name: '公积金提取', redirect_uris: [REDIRECT], citizen_id_release: 'masked' });
+    // As the CLI registered apps before settings were recorded: none in the row, the settings only in
+    // the live metadata, with a name from before control characters were refused.
+    const { clients } = h.yihao.admin.services.stores;
+    const record = (await clients.find(clientId))!;
+    expect(await clients.update({ ...record, settings: undefined, version: record.version + 1 }, record.version)).toBe(true);
+    const served = new h.yihao.services.Adapter('Client');
+    await served.upsert(clientId, { ...(await served.find(clientId))!, client_name: '公积金\u0007提取' } as never);
+
+    // A change that reveals no more of the number keeps every consent given since.
+    const change = await submitted(clientId, { client_name: '公积金提取', redirect_uris: [REDIRECT], citizen_id_release: 'masked' });
+    expect((await reviewer.api('POST', `/client-changes/${change.id}/approve`, { revision: change.revision })).status).toBe(200);
+    expect((await clients.find(clientId))!.citizenIdConsentSince).toBe(record.citizenIdConsentSince);
   });
 
   it.skipIf(!enabled)('shows an operator’s free text on the audit page as written: characters that would turn the record around are escaped', async () => {

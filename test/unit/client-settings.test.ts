@@ -47,3 +47,27 @@ describe('client kinds in the one schema', () => {
     expect(clientMetadata('yh_k', back, undefined, 1)).toEqual(metadata);
   });
 });
+
+describe('an app name in the one schema', () => {
+  const name = (client_name: string) => clientSettings.safeParse({ client_name, redirect_uris: ['https://a.example/cb'] });
+
+  it('accepts the format characters that scripts need: U+180E in Mongolian, ZWJ and ZWNJ', () => {
+    // Traditional Mongolian writes the vowel separator (U+180E) before a detached final vowel.
+    for (const ok of ['ᠬᠣᠲᠠ ᠶᠢᠨ ᠲᠡᠷᠭᠡ\u180Eᠡ', 'ᠮᠣᠩᠭᠣᠯ\u180Eᠠ', 'क्\u200Dष', 'می\u200Cخواهم', 'Family 👨\u200D👩\u200D👧']) {
+      expect([ok, name(ok).success]).toEqual([ok, true]);
+    }
+  });
+
+  it('still refuses controls, bidirectional controls, line separators and the byte order mark', () => {
+    for (const bad of ['a\nb', 'a\tb', 'a\u001b[2Kb', '\u202E记登产动不', 'a\u200Eb', 'a\u200Fb', 'a\u2066b\u2069', 'a\u061Cb', 'a\u2028b', 'a\u2029b', 'a\uFEFFb', 'a\u200Bb', 'a\u2060b']) {
+      const r = name(bad);
+      expect([JSON.stringify(bad), r.success, r.error?.issues.map((i) => i.path.join('.'))]).toEqual([JSON.stringify(bad), false, ['client_name']]);
+    }
+  });
+
+  it('keeps addresses strict: no format character at all', () => {
+    for (const bad of ['https://a.example/c\u200Db', 'https://a.example/c\u180Eb']) {
+      expect(clientSettings.safeParse({ client_name: 'A', redirect_uris: [bad] }).success).toBe(false);
+    }
+  });
+});

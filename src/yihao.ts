@@ -184,7 +184,7 @@ export interface Yihao {
 }
 
 /** Builds a whole provider: stores, services, the live oidc-provider and the outer HTTP app. */
-export async function createYihao(config: Config, opts: { logger?: Logger; schema?: string; stores?: Stores; userinfoFastPath?: boolean } = {}): Promise<Yihao> {
+export async function createYihao(config: Config, opts: { logger?: Logger; schema?: string; stores?: Stores; fastPaths?: boolean } = {}): Promise<Yihao> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const stores = opts.stores ?? (await openStores(config, { logger, serving: true, ...(opts.schema ? { schema: opts.schema } : {}) }));
   const metrics = createMetrics();
@@ -223,7 +223,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   // The credential issuer's pre-authorized code flow: its grant is registered with the provider.
   const credentialOffers = createCredentialOffers({ ...services, config, db: stores.db, authentications, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), provider: () => holder.current });
   holder = await ProviderHolder.create(
-    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, presentationSignIn: () => credentials.verifier.signIn, onGrant: metrics.grant, extraGrants: [credentialOffers.grant], credentialScopes: certificateScopes(stores.db), isDepartmentSystem: isDepartmentSystemIn(stores.db), allowedBefore: allowedBefore(stores.db), userinfoFastPath: opts.userinfoFastPath },
+    { config, adapter: services.Adapter, accounts: services.accounts, authentications, logger, outbound: services.outbound, clientSecrets: services.clientSecrets, audit: services.audit, channels: channels.provider, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff), proofing: services.proofing, presentationSignIn: () => credentials.verifier.signIn, onGrant: metrics.grant, extraGrants: [credentialOffers.grant], credentialScopes: certificateScopes(stores.db), isDepartmentSystem: isDepartmentSystemIn(stores.db), allowedBefore: allowedBefore(stores.db), fastPaths: opts.fastPaths },
     services.signingKeys,
   );
   holder.startPolling(config.keys.refreshSeconds);

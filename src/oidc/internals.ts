@@ -7,6 +7,9 @@ import * as internalGrantHelpers from 'oidc-provider/lib/helpers/grants.js';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 import filterClaims from 'oidc-provider/lib/helpers/filter_claims.js';
 import revoke from 'oidc-provider/lib/helpers/revoke.js';
+import isValidScope from 'oidc-provider/lib/helpers/is_valid_scope.js';
+import als from 'oidc-provider/lib/helpers/als.js';
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import { errors, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 
 /** The token response's members, as oidc-provider's own grants build it. */
@@ -95,6 +98,40 @@ export function userinfoInternals(provider: object) {
     route: configuration.routes.userinfo,
     filterClaims: (claims: unknown, grant: object) => filterClaims(claims, 'userinfo', grant),
     exposedHeaders: [dPoP.enabled && dPoP.nonceSecret ? 'DPoP-Nonce' : undefined, 'WWW-Authenticate'].filter(Boolean).join(','),
+  };
+}
+
+/**
+ * What client-credentials-fast-path.ts needs to run oidc-provider's own client_credentials grant
+ * outside its token pipeline: the route, the grant's handler as registered (bound to its helpers),
+ * the scope syntax rule of the pipeline's validateScope step, whether client authentication could
+ * involve anything besides a secret (mTLS, attestation), the Context class its helpers expect and
+ * the AsyncLocalStorage its models read that context from.
+ */
+export function tokenInternals(provider: object) {
+  const state = instance(provider) as unknown as {
+    configuration: {
+      routes: { token: string };
+      features: { mTLS: { enabled: boolean }; attestClientAuth: { enabled: boolean; additionalSecuritySignal?: unknown }; dPoP: { enabled: boolean; nonceSecret?: unknown } };
+    };
+    grantTypeHandlers: Map<string, (ctx: unknown) => Promise<void>>;
+  };
+  const { features } = state.configuration;
+  return {
+    route: state.configuration.routes.token,
+    clientCredentials: state.grantTypeHandlers.get('client_credentials'),
+    isValidScope: isValidScope as (scope: unknown) => boolean,
+    secretsOnly: !features.mTLS.enabled && !features.attestClientAuth.additionalSecuritySignal,
+    /** The token route's CORS answer (exposeHeaders() in oidc-provider's initialize_app.js). */
+    exposedHeaders: [
+      features.dPoP.enabled && features.dPoP.nonceSecret ? 'DPoP-Nonce' : undefined,
+      features.attestClientAuth.enabled ? 'OAuth-Client-Attestation-Challenge' : undefined,
+      'WWW-Authenticate',
+    ]
+      .filter(Boolean)
+      .join(','),
+    Context: (provider as { OIDCContext: new (ctx: object) => object }).OIDCContext,
+    als: als as AsyncLocalStorage<unknown>,
   };
 }
 

@@ -19,3 +19,14 @@ declare module 'oidc-provider/lib/helpers/revoke.js' {
    */
   export default function revoke(ctx: import('oidc-provider').KoaContextWithOIDC, grantId: string): Promise<void>;
 }
+
+declare module 'oidc-provider/lib/helpers/is_valid_scope.js' {
+  /** The token pipeline's scope syntax rule (RFC 6749 §3.3): absent, or space-separated NQCHAR words. */
+  export default function isValidScope(scope: unknown): boolean;
+}
+
+declare module 'oidc-provider/lib/helpers/als.js' {
+  /** The request context oidc-provider's models read (`als.getStore()`), set by its router for each request. */
+  const als: import('node:async_hooks').AsyncLocalStorage<unknown>;
+  export default als;
+}

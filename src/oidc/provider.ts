@@ -38,8 +38,8 @@ import { CookieSigner } from '../http/cookie-signer.js';
 export interface ProviderDeps {
   /** Told the grant type of every successful token endpoint answer (metrics). */
   onGrant?: ((grantType: unknown) => void) | undefined;
-  /** `false`: every userinfo request goes through oidc-provider (the fast path's comparison test). */
-  userinfoFastPath?: boolean | undefined;
+  /** `false`: every userinfo and token request goes through oidc-provider's own pipeline (the fast paths' comparison tests). */
+  fastPaths?: boolean | undefined;
   config: Config;
   adapter: new (name: string) => Adapter;
   accounts: Accounts;

@@ -45,8 +45,8 @@ export interface HarnessOptions {
   host?: 'localhost';
   /** Where the app logs (default: stdout at the configured level), to inspect its log lines. */
   logger?: Logger;
-  /** `false`: userinfo goes through oidc-provider only (src/oidc/userinfo-fast-path.ts). */
-  userinfoFastPath?: false;
+  /** `false`: userinfo and the token endpoint go through oidc-provider only (src/oidc/*-fast-path.ts). */
+  fastPaths?: false;
 }
 
 /** Starts a real Yihao on a random port with a fresh store. */
@@ -87,7 +87,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   // (rate-limits.test.ts) puts the default back.
   config = { ...config, rateLimits: { ...config.rateLimits, forms: { ...config.rateLimits.forms, points: 10_000 } } };
   if (opts.overrides) config = opts.overrides(config);
-  const yihao = await createYihao(config, { logger: opts.logger ?? createLogger(config.logLevel), ...(schema ? { schema } : {}), ...(opts.userinfoFastPath === false ? { userinfoFastPath: false } : {}) });
+  const yihao = await createYihao(config, { logger: opts.logger ?? createLogger(config.logLevel), ...(schema ? { schema } : {}), ...(opts.fastPaths === false ? { fastPaths: false } : {}) });
   await yihao.listen(Number(port), '127.0.0.1');
 
   let stopped = false;

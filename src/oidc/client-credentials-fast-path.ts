@@ -1,0 +1,180 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { parse } from 'node:querystring';
+import type { Context, Middleware } from 'koa';
+import type Provider from 'oidc-provider';
+import type { ClientSecrets } from '../clients/index.js';
+import { tokenInternals } from './internals.js';
+
+/** The largest body read here: a client_credentials request is a few hundred bytes. */
+const MAX_BODY = 4096;
+const SECRET_METHODS = new Set<string | undefined>(['client_secret_basic', 'client_secret_post']);
+const PARAMS = new Set(['grant_type', 'scope', 'resource', 'client_id', 'client_secret']);
+/** Headers that bring something besides a client secret into the request: a key proof, a cross-origin caller, an attestation. */
+const OTHER_HEADERS = ['dpop', 'origin', 'oauth-client-attestation', 'oauth-client-attestation-pop'] as const;
+/** What oidc-provider's client authentication refuses in a decoded client_id or secret (consts/client_attributes.js). */
+const NOT_VSCHAR = /[^\x20-\x7E]/;
+const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
+
+/** `application/x-www-form-urlencoded`, alone or with the one charset a form is sent in; the charset's presence changes how the body is decoded. */
+function formType(header: string | undefined): 'plain' | 'utf-8' | undefined {
+  const type = header?.toLowerCase().replace(/\s+/g, '');
+  if (type === 'application/x-www-form-urlencoded') return 'plain';
+  if (type === 'application/x-www-form-urlencoded;charset=utf-8' || type === 'application/x-www-form-urlencoded;charset="utf-8"') return 'utf-8';
+  return undefined;
+}
+
+/** oidc-provider's isValidBase64 (shared/client_auth.js). */
+function validBase64(input: string): boolean {
+  const match = BASE64.exec(input);
+  if (!match?.[1]) return false;
+  const remainder = match[1].length % 4;
+  if (!match[2]) return remainder !== 1;
+  return (match[1].length + match[2].length) % 4 === 0 && match[2].length === 4 - remainder;
+}
+
+function decodeAuthToken(token: string): string | undefined {
+  try {
+    const decoded = decodeURIComponent(token.replace(/\+/g, '%20'));
+    return NOT_VSCHAR.test(decoded) ? undefined : decoded;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The client and secret presented one way only, as oidc-provider reads them (RFC 6749 §2.3.1), or undefined for anything it would refuse or judge otherwise. */
+function presentedSecret(authorization: string | undefined, params: Record<string, string>): { clientId: string; secret: string } | undefined {
+  if (authorization === undefined) {
+    return params.client_id && params.client_secret ? { clientId: params.client_id, secret: params.client_secret } : undefined;
+  }
+  if (params.client_secret !== undefined) return undefined;
+  const parts = authorization.split(' ');
+  if (parts.length !== 2 || parts[0]!.toLowerCase() !== 'basic' || !validBase64(parts[1]!)) return undefined;
+  const basic = Buffer.from(parts[1]!, 'base64').toString('utf8');
+  const colon = basic.indexOf(':');
+  if (colon === -1) return undefined;
+  const clientId = decodeAuthToken(basic.slice(0, colon));
+  const secret = decodeAuthToken(basic.slice(colon + 1));
+  if (!clientId || !secret || (params.client_id !== undefined && params.client_id !== clientId)) return undefined;
+  return { clientId, secret };
+}
+
+/** One value per parameter, each one this path knows, none empty; else undefined. */
+function knownParams(body: string): Record<string, string> | undefined {
+  const parsed = parse(body);
+  const params: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parsed)) {
+    if (!PARAMS.has(name) || typeof value !== 'string' || value === '') return undefined;
+    params[name] = value;
+  }
+  return params;
+}
+
+/** The request body, read as oidc-provider's selective_body.js reads it: every chunk, and whether it matched Content-Length. */
+async function readBody(req: IncomingMessage, length: number): Promise<{ chunks: Buffer[]; complete: boolean }> {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  try {
+    for await (const chunk of req.iterator({ destroyOnReturn: false })) {
+      chunks.push(chunk as Buffer);
+      received += (chunk as Buffer).length;
+      if (received > length) return { chunks, complete: false };
+    }
+  } catch {
+    return { chunks, complete: false };
+  }
+  return { chunks, complete: received === length };
+}
+
+/**
+ * Hands the body this path read on to oidc-provider, which reads it again from the request: its
+ * body parser sees a readable request that yields the same chunks (and from them the same errors).
+ */
+async function withBodyReplayed(req: IncomingMessage, chunks: Buffer[], next: () => Promise<unknown>): Promise<void> {
+  const replay = req as unknown as Record<string, unknown>;
+  Object.defineProperty(replay, 'readable', { value: true, configurable: true, writable: true });
+  replay.iterator = () => (async function* () { yield* chunks; })();
+  try {
+    await next();
+  } finally {
+    delete replay.readable;
+    delete replay.iterator;
+  }
+}
+
+/**
+ * client_credentials without oidc-provider's token pipeline, for the request that is nearly all of
+ * that grant's traffic: a department system or service, a client secret (Basic or in the form),
+ * `scope` and `resource` at most, nothing else. The pipeline's two dozen steps (router, CORS, body
+ * parser, parameter assembly, three duplicate checks, client authentication's mechanisms) cost more
+ * than the grant (bench/README.md).
+ *
+ * The grant itself is oidc-provider's own handler (resources, scopes, the token and its format, the
+ * response), run on a context of its own kind. This path only checks up front what the pipeline
+ * would check for such a request (the client, its authentication method, secret and its expiry, the
+ * grant type, the scope's syntax) and answers only a success. Anything else goes on to
+ * oidc-provider with the body handed back, and it answers as before: every error, with its wording,
+ * WWW-Authenticate and the `grant.error` audit record; secrets in their rotation's grace period;
+ * DPoP, mTLS and attestation; cross-origin calls; any other parameter. test/integration/
+ * client-credentials-fast-path.test.ts holds the two side by side.
+ */
+export function clientCredentialsFastPath(provider: Provider, secrets: Pick<ClientSecrets, 'matches'>): Middleware {
+  const { route, clientCredentials, isValidScope, secretsOnly, Context: OIDCContext, als, exposedHeaders } = tokenInternals(provider);
+  if (!clientCredentials || !secretsOnly) return (_ctx, next) => next();
+  const ineligible = (h: IncomingHttpHeaders) => h['transfer-encoding'] !== undefined || OTHER_HEADERS.some((name) => h[name] !== undefined);
+
+  /** oidc-provider's grant on this request, or false where the pipeline would have answered otherwise (or the grant threw). */
+  async function issue(ctx: Context, body: string): Promise<boolean> {
+    const params = knownParams(body);
+    if (params?.grant_type !== 'client_credentials' || !isValidScope(params.scope)) return false;
+    const presented = presentedSecret(ctx.headers.authorization, params);
+    if (!presented) return false;
+    const client = await provider.Client.find(presented.clientId);
+    // Only the current secret: one in a rotation's grace period costs a store read, which oidc-provider's own path makes.
+    if (!client || !SECRET_METHODS.has(client.clientAuthMethod) || !secrets.matches(client.clientSecret, presented.secret)) return false;
+    if (!client.grantTypeAllowed('client_credentials')) return false;
+    try {
+      (client as unknown as { checkClientSecretExpiration(message: string): void }).checkClientSecretExpiration('expired');
+    } catch {
+      return false;
+    }
+
+    // The handler's context: the request's own, seen through a view that carries oidc-provider's
+    // context for the token route, so that nothing is left on the request if the grant refuses.
+    const view = Object.create(ctx) as Context & { oidc: { params: Record<string, unknown>; entity(kind: string, value: unknown): void }; _matchedRouteName: string };
+    view._matchedRouteName = 'token';
+    const oidc = new OIDCContext(view) as (typeof view)['oidc'];
+    Object.defineProperty(view, 'oidc', { value: oidc });
+    oidc.params = { grant_type: params.grant_type, scope: params.scope, resource: params.resource, client_id: params.client_id, client_secret: params.client_secret };
+    oidc.entity('Client', client);
+    try {
+      await als.run(view, () => clientCredentials!(view));
+    } catch {
+      return false;
+    }
+    provider.emit('grant.success', view);
+    // noCache, and the CORS middleware's answer to a request without Origin.
+    ctx.set('cache-control', 'no-store');
+    ctx.vary('Origin');
+    ctx.set('access-control-allow-origin', '*');
+    ctx.set('access-control-expose-headers', exposedHeaders);
+    // The route oidc-provider's router would have matched, for the request metrics.
+    (ctx as { _matchedRoute?: string })._matchedRoute = route;
+    return true;
+  }
+
+  return async (ctx, next) => {
+    if (ctx.path !== route || ctx.method !== 'POST' || ctx.querystring) return next();
+    const h = ctx.headers;
+    const form = formType(h['content-type']);
+    const length = Number(h['content-length']);
+    if (!form || ineligible(h) || !(Number.isInteger(length) && length > 0 && length <= MAX_BODY)) return next();
+    const { chunks, complete } = await readBody(ctx.req, length);
+    if (complete) {
+      const bytes = Buffer.concat(chunks);
+      // selective_body.js: a charset means TextDecoder (which drops a leading BOM), none means the bytes as UTF-8.
+      const body = form === 'utf-8' ? new TextDecoder('utf-8').decode(bytes) : bytes.toString();
+      if (await issue(ctx, body)) return;
+    }
+    await withBodyReplayed(ctx.req, chunks, next);
+  };
+}

@@ -65,6 +65,15 @@ const purposeVersionsSchema = z
     recoveryCode: z.object({ version: keyVersion.default(1) }).strict().prefault({}),
     /** A switch gives Yihao's own clients new secrets (every instance derives the same ones). */
     firstPartySecret: z.object({ version: keyVersion.default(1) }).strict().prefault({}),
+    /**
+     * Tokens are stored under a keyed hash of their value (storage/hashed-token-ids.ts). After a miss,
+     * lookups try `previousVersion` (while tokens stored under it live) and, with `unhashedLookups`,
+     * the value itself for a token of the length issued before ids were hashed. Each costs a store read for an unknown token only.
+     */
+    tokenId: z
+      .object({ version: keyVersion.default(1), previousVersion: keyVersion.optional(), unhashedLookups: z.boolean().default(true) })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

@@ -24,7 +24,9 @@ export type KeyPurpose =
   /** Guess-throttle subjects of identifiers that name no account: records that live one window. */
   | 'lockout_subject'
   /** Credential-request nonces (OID4VCI `c_nonce`): minutes-long, stateless until used. */
-  | 'credential_nonce';
+  | 'credential_nonce'
+  /** The keys tokens are stored under (refresh and access tokens, codes): never their value. */
+  | 'token_id';
 
 /** A keyed hash: (label, value) to 43 characters of base64url, as `createBlindIndex` gives. */
 export type Keyed = (label: string, value: string) => string;

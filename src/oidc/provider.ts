@@ -2,7 +2,7 @@ import Provider, { type Adapter, type Configuration, type JWK } from 'oidc-provi
 import { CHANNELS, extraClientMetadata, SCOPES } from './client-metadata.js';
 import { identityAssuranceDiscovery } from './verified-claims.js';
 import { subjectFor, type PairwiseClient } from './pairwise.js';
-import { createPurposeKeys } from '../identity/index.js';
+import { createPurposeKeys, type PurposeKeys } from '../identity/index.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { ACR_VALUES, type Accounts } from '../accounts/index.js';
@@ -19,6 +19,7 @@ import { currentFacts, factsOf, publicFacts, withTokenFacts, type TokenFacts } f
 import { withReuseRevocation } from './reuse-revocation.js';
 import { withoutStoredLoginHints } from './stored-interaction.js';
 import { refreshPolicy } from './refresh-policy.js';
+import { HASHED_TOKEN_BITS, HASHED_TOKEN_MODELS, withHashedTokenIds, type TokenIdKeys } from './hashed-token-ids.js';
 import { auditProviderEvents } from './events.js';
 import { skipPersistOfUnsavedSessions } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
@@ -67,11 +68,21 @@ export interface ProviderDeps {
   allowedBefore?: AllowedBeforeLookup | undefined;
 }
 
+/** The `token_id` keys records are stored under, and the earlier ones lookups still try (config `keys.purposes.tokenId`). */
+function tokenIdKeys(keys: PurposeKeys, { version, previousVersion, unhashedLookups }: Config['keys']['purposes']['tokenId']): TokenIdKeys {
+  const under = (v: number) => {
+    const keyed = keys.keyed('token_id', v);
+    return (value: string) => keyed('token_id', value);
+  };
+  return { current: under(version), previous: previousVersion !== undefined && previousVersion !== version ? under(previousVersion) : undefined, unhashed: unhashedLookups };
+}
+
 const ownTokensOnly = async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId;
 
 export function buildProvider({ config, adapter, accounts, authentications, logger, outbound, clientSecrets, audit, isCounterStaff, proofing, presentationSignIn, channels, onGrant, extraGrants, credentialScopes, isDepartmentSystem, allowedBefore }: ProviderDeps, jwks: JWK[]): Provider {
   // Pairwise subjects and citizen-ID pseudonyms: version 1 for good, or every client's identifiers would change.
-  const pairwise = createPurposeKeys(config.secrets).keyed('pairwise', 1);
+  const purposeKeys = createPurposeKeys(config.secrets);
+  const pairwise = purposeKeys.keyed('pairwise', 1);
   const accountFinder = findAccount(accounts, authentications, pairwise, allowedBefore && prefetchAllowedBefore(allowedBefore));
   const accessTokenFacts = async (_ctx: unknown, issued: object): Promise<TokenFacts | undefined> => {
     const token = issued as { accountId?: string; grantId?: string; sessionUid?: string };
@@ -83,7 +94,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     return auth && publicFacts(factsOf(auth));
   };
   const configuration: Configuration = {
-    adapter: withReuseRevocation(withTokenFacts(withoutStoredLoginHints(adapter))),
+    adapter: withReuseRevocation(withTokenFacts(withoutStoredLoginHints(withHashedTokenIds(adapter, tokenIdKeys(purposeKeys, config.keys.purposes.tokenId))))),
     jwks: { keys: jwks },
     findAccount: channels ? channels.findAccount(accountFinder) : accountFinder,
     claims: claimsConfig,
@@ -99,6 +110,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     extraClientMetadata,
+    // Tokens stored under a keyed hash are one character longer than those stored before (hashed-token-ids.ts).
+    formats: { bitsOfOpaqueRandomness: (_ctx, token) => (HASHED_TOKEN_MODELS.has(token.kind) ? HASHED_TOKEN_BITS : 256) },
     subjectTypes: ['public', 'pairwise'],
     // Keyed and the same on every instance (the default salts with the host name).
     pairwiseIdentifier: async (_ctx, accountId, client) => subjectFor(pairwise, client as unknown as PairwiseClient, accountId),

@@ -11,6 +11,7 @@ import type { Department } from '../../src/admin/index.js';
 import { ADMIN_CONSOLE_CLIENT_ID, adminResource, apiRoutes } from '../../src/admin/index.js';
 import { callApi, consoleToken, operator, type SignedInOperator } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { storedTokenId } from '../support/token-ids.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
@@ -98,8 +99,8 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     // And the API checks the level itself, the token's own (what it was issued with, not its session's
     // latest): a token whose sign-in is (somehow) below loa:2 is refused.
     const tokens = new h.yihao.services.Adapter('AccessToken');
-    const stored = (await tokens.find(asked.token)) as unknown as { extra: Record<string, unknown> };
-    await tokens.upsert(asked.token, { ...stored, extra: { ...stored.extra, acr: 'urn:yihao:loa:1', amr: ['pwd'] } } as never, 600);
+    const stored = (await tokens.find(storedTokenId(h, asked.token))) as unknown as { extra: Record<string, unknown> };
+    await tokens.upsert(storedTokenId(h, asked.token), { ...stored, extra: { ...stored.extra, acr: 'urn:yihao:loa:1', amr: ['pwd'] } } as never, 600);
     expect((await callApi(h, asked.token, 'GET', '/me')).status).toBe(403);
     expect(await denials(weak.sub)).toEqual([{ operation: 'admin.sign_in', reason: 'insufficient_acr' }]);
   });

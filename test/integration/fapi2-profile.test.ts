@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { storedTokenId } from '../support/token-ids.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import type { ClientInput } from '../../src/clients/index.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
@@ -80,7 +81,7 @@ async function signInAsFapiClient(rp: oidc.Configuration): Promise<void> {
   expect(callback.searchParams.get('iss')).toBe(h.issuer);
 
   // The code lives 60 seconds, although the provider's setting says 300.
-  const code = (await new h.yihao.services.Adapter('AuthorizationCode').find(callback.searchParams.get('code')!)) as { exp: number; iat: number };
+  const code = (await new h.yihao.services.Adapter('AuthorizationCode').find(storedTokenId(h, callback.searchParams.get('code')!))) as { exp: number; iat: number };
   expect(code.exp - code.iat).toBe(60);
 
   const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier }, undefined, { DPoP: dpop });

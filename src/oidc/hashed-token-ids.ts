@@ -1,0 +1,103 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { requestMemo } from '../storage/request-memo.js';
+
+type AdapterClass = new (name: string) => Adapter;
+
+/**
+ * Bearer artifacts whose value alone is enough to use them, and which live long enough to matter:
+ * a refresh token (30 days by default), an opaque access token, a code, a client_credentials token.
+ * Polled artifacts (device codes, CIBA requests) live minutes and are found by other means too (a
+ * user code), so they keep their plain ids.
+ */
+export const HASHED_TOKEN_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'ClientCredentials']);
+
+/**
+ * The randomness of the tokens stored hashed: 264 bits, 44 characters, one more than oidc-provider's
+ * default (256 bits, 43). Only a token issued before ids were hashed can be stored under its own
+ * value, and it is 43 characters long: the lookup under the value is skipped for every other token,
+ * so that it costs the ordinary request nothing (an introspection looks each token up as an access
+ * token and as a client_credentials token, and one of the two always misses).
+ */
+export const HASHED_TOKEN_BITS = 264;
+const HASHED_TOKEN_LENGTH = Math.ceil(HASHED_TOKEN_BITS / 6);
+
+export interface TokenIdKeys {
+  /** The keyed hash records are stored under (the `token_id` purpose at its current version). */
+  current: (value: string) => string;
+  /** The one of an earlier key version, tried after `current` misses while tokens stored under it may live. */
+  previous?: ((value: string) => string) | undefined;
+  /** Whether a token issued before ids were hashed (43 characters) is also looked for under its own value. */
+  unhashed: boolean;
+}
+
+/** Where this request found a token stored (when not under the current key), so that its consume, destroy and save go there. */
+const foundUnder = (model: string, value: string) => `tokenId:${model}:${value}`;
+
+/**
+ * Stores tokens under a keyed hash of their value instead of the value itself, so that a database
+ * backup or a Redis dump holds nothing a thief could present (oidc-provider keys every record by
+ * its value, and its payload repeats it as `jti`). oidc-provider, and every wrapper above this one,
+ * still sees the value: `find` puts it back as `jti`, so the token's later consume, destroy or save
+ * name the value again and come back here to be hashed. Everything below (the stores, their grant
+ * member sets, the request memo, consume give-backs) sees only the hash.
+ *
+ * Records stored before (plain, see HASHED_TOKEN_BITS) or under an earlier key version are found by
+ * trying those after a miss; the request remembers where it found one, so that consuming a refresh
+ * token stored plainly spends that record, and reuse is still caught.
+ */
+export function withHashedTokenIds(Inner: AdapterClass, keys: TokenIdKeys): AdapterClass {
+  return class HashedTokenIdAdapter extends Inner implements Adapter {
+    readonly #hashed: boolean;
+    readonly #model: string;
+
+    constructor(model: string) {
+      super(model);
+      this.#model = model;
+      this.#hashed = HASHED_TOKEN_MODELS.has(model);
+    }
+
+    /** Where a value is stored: under the current key, unless this request found it elsewhere. */
+    #key(value: string): string {
+      const elsewhere = requestMemo()?.notes.get(foundUnder(this.#model, value));
+      return typeof elsewhere === 'string' ? elsewhere : keys.current(value);
+    }
+
+    /** Every key a value may be stored under, the current one first (or only where this request found it). */
+    #candidates(value: string): string[] {
+      const elsewhere = requestMemo()?.notes.get(foundUnder(this.#model, value));
+      if (typeof elsewhere === 'string') return [elsewhere];
+      const candidates = [keys.current(value)];
+      if (keys.previous) candidates.push(keys.previous(value));
+      if (keys.unhashed && value.length !== HASHED_TOKEN_LENGTH) candidates.push(value);
+      return candidates;
+    }
+
+    override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      if (!this.#hashed) return super.upsert(id, payload, expiresIn);
+      const key = this.#key(id);
+      return super.upsert(key, { ...payload, jti: key }, expiresIn);
+    }
+
+    override async find(id: string): Promise<AdapterPayload | undefined | void> {
+      if (!this.#hashed || typeof id !== 'string') return super.find(id);
+      const candidates = this.#candidates(id);
+      for (const [i, key] of candidates.entries()) {
+        const found = await super.find(key);
+        if (!found) continue;
+        if (i > 0) requestMemo()?.notes.set(foundUnder(this.#model, id), key);
+        return { ...found, jti: id };
+      }
+      return undefined;
+    }
+
+    override async consume(id: string): Promise<void> {
+      return super.consume(this.#hashed ? this.#key(id) : id);
+    }
+
+    override async destroy(id: string): Promise<void> {
+      if (!this.#hashed) return super.destroy(id);
+      // Not found by this request: wherever it may be stored.
+      for (const key of this.#candidates(id)) await super.destroy(key);
+    }
+  };
+}

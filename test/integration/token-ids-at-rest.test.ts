@@ -1,0 +1,163 @@
+/**
+ * What a stolen backup holds (src/oidc/hashed-token-ids.ts): after a sign-in, a refresh and a
+ * client_credentials grant, every row of the database and every key and value in Redis is read, as
+ * someone with a dump or a replica would. None may hold a code, an access token or a refresh token a
+ * thief could present. The tokens still do everything they did, and tokens stored under their own
+ * value before this change keep working (rotation and reuse detection included) until configuration
+ * stops looking for them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import * as oidc from 'openid-client';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
+import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+import { storedTokenId } from '../support/token-ids.js';
+
+const backends: { backend: Backend; enabled: boolean }[] = [
+  { backend: 'sqlite', enabled: true },
+  { backend: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+describe.each(backends)('tokens at rest ($backend)', ({ backend, enabled }) => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    if (enabled) h = await startHarness({ backend });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  /** Everything the stores hold, as text: every SQL row of the provider's table, every Redis key and value under this deployment's prefix. */
+  async function dump(): Promise<string> {
+    const rows = (await h.yihao.stores.db('oidc_models').select('*')) as Record<string, unknown>[];
+    const parts = rows.map((row) => JSON.stringify(row));
+    const redis = h.yihao.stores.redis;
+    if (redis) {
+      const keys = await redis.keys(`${h.config.redisPrefix}*`);
+      for (const key of keys) {
+        const type = await redis.type(key);
+        const value =
+          type === 'string' ? await redis.get(key) : type === 'hash' ? await redis.hgetall(key) : type === 'set' ? await redis.smembers(key) : type === 'zset' ? await redis.zrange(key, 0, -1) : type === 'list' ? await redis.lrange(key, 0, -1) : type;
+        parts.push(`${key} ${JSON.stringify(value)}`);
+      }
+    }
+    return parts.join('\n');
+  }
+
+  async function signIn() {
+    const citizen = await h.citizen();
+    const client = await h.client({ redirectUris: [REDIRECT], grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile' });
+    const rp = await relyingParty(h, client);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier, { scope: 'openid profile' }), { identifier: citizen.citizenId, password: citizen.password });
+    const code = new URL(callback).searchParams.get('code')!;
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+    return { rp, code, tokens, citizen, client };
+  }
+
+  it.skipIf(!enabled)('keeps no code, access token or refresh token a thief could present in the database or Redis', async () => {
+    const { rp, code, tokens } = await signIn();
+    const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+    const service = await h.client({ grantTypes: ['client_credentials'], redirectUris: [] });
+    const cc = await fetch(`${h.url}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${service.client_id}:${service.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
+    const { access_token: serviceToken } = (await cc.json()) as { access_token: string };
+    const held = await dump();
+    // The dump does hold the tokens' records: this is not a search of an empty store.
+    expect(held).toContain(tokens.claims()!.sub);
+    const secrets = { code, access: tokens.access_token, refresh: tokens.refresh_token!, refreshedAccess: refreshed.access_token, refreshedRefresh: refreshed.refresh_token!, serviceToken };
+    for (const [name, value] of Object.entries(secrets)) {
+      // One character longer than a token stored under its own value before (hashed-token-ids.ts).
+      expect(value.length, name).toBe(44);
+      expect(held.includes(value), `${name} is stored`).toBe(false);
+    }
+
+    // And every one still does what it did.
+    expect((await oidc.fetchUserInfo(rp, refreshed.access_token, tokens.claims()!.sub)).sub).toBe(tokens.claims()!.sub);
+    expect((await oidc.tokenIntrospection(rp, refreshed.refresh_token!)).active).toBe(true);
+    await oidc.tokenRevocation(rp, refreshed.access_token);
+    expect((await oidc.tokenIntrospection(rp, refreshed.access_token)).active).toBe(false);
+    // A rotated-out refresh token presented again is a reuse: the grant goes, its newest token with it.
+    await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await oidc.tokenIntrospection(rp, refreshed.refresh_token!)).active).toBe(false);
+  });
+
+  /** A refresh token as a version before this one stored it: under its own value, which is also its `jti`. */
+  async function storedPlainly(value: string): Promise<string> {
+    const raw = new h.yihao.services.Adapter('RefreshToken');
+    const record = await raw.find(storedTokenId(h, value));
+    expect(record).toBeDefined();
+    const plain = randomBytes(32).toString('base64url');
+    await raw.upsert(plain, { ...record!, jti: plain }, 3600);
+    await raw.destroy(storedTokenId(h, value));
+    return plain;
+  }
+
+  it.skipIf(!enabled)('keeps refresh tokens stored under their own value working, rotation and reuse detection included', async () => {
+    const { rp, tokens } = await signIn();
+    const plain = await storedPlainly(tokens.refresh_token!);
+    expect((await oidc.tokenIntrospection(rp, plain)).active).toBe(true);
+    const rotated = await oidc.refreshTokenGrant(rp, plain);
+    expect((await dump()).includes(rotated.refresh_token!)).toBe(false);
+    // The plain record was spent: presenting it again is a reuse, which ends the grant.
+    await expect(oidc.refreshTokenGrant(rp, plain)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.refreshTokenGrant(rp, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    // Revoking one that is stored plainly removes it.
+    const second = await signIn();
+    const plainToo = await storedPlainly(second.tokens.refresh_token!);
+    await oidc.tokenRevocation(second.rp, plainToo);
+    expect((await oidc.tokenIntrospection(second.rp, plainToo)).active).toBe(false);
+  });
+
+  it.skipIf(!enabled)('stops looking for tokens stored under their own value once configuration says none is left', async () => {
+    const { rp, tokens, client } = await signIn();
+    const plain = await storedPlainly(tokens.refresh_token!);
+    const strict = await startHarness({ share: h, overrides: (c) => ({ ...c, keys: { ...c.keys, purposes: { ...c.keys.purposes, tokenId: { ...c.keys.purposes.tokenId, unhashedLookups: false } } } }) });
+    try {
+      // Straight to this instance: the shared issuer's discovery names the first one's address.
+      const res = await fetch(`${strict.url}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: `grant_type=refresh_token&refresh_token=${encodeURIComponent(plain)}`,
+      });
+      expect({ status: res.status, body: await res.json() }).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    } finally {
+      await strict.stop();
+    }
+    // The instance that still looks finds it.
+    expect((await oidc.refreshTokenGrant(rp, plain)).refresh_token).toBeDefined();
+  });
+
+  it.skipIf(!enabled)('moves to a new token_id key version without ending the tokens stored under the previous one', async () => {
+    const { tokens, client } = await signIn();
+    const tokenId = (v: number, previousVersion?: number) => (c: Harness['config']) => ({ ...c, keys: { ...c.keys, purposes: { ...c.keys.purposes, tokenId: { version: v, unhashedLookups: true, ...(previousVersion ? { previousVersion } : {}) } } } });
+    const refresh = (at: Harness, value: string) =>
+      fetch(`${at.url}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: `grant_type=refresh_token&refresh_token=${encodeURIComponent(value)}`,
+      });
+    const withoutPrevious = await startHarness({ share: h, overrides: tokenId(2) });
+    const moving = await startHarness({ share: h, overrides: tokenId(2, 1) });
+    try {
+      expect((await refresh(withoutPrevious, tokens.refresh_token!)).status).toBe(400);
+      const res = await refresh(moving, tokens.refresh_token!);
+      expect(res.status).toBe(200);
+      const rotated = ((await res.json()) as { refresh_token: string }).refresh_token;
+      const raw = new h.yihao.services.Adapter('RefreshToken');
+      expect(await raw.find(storedTokenId(moving, rotated))).toBeDefined();
+      expect(await raw.find(storedTokenId(h, rotated))).toBeUndefined();
+      expect((await refresh(withoutPrevious, rotated)).status).toBe(200);
+    } finally {
+      await withoutPrevious.stop();
+      await moving.stop();
+    }
+  });
+});

@@ -67,7 +67,7 @@ export async function prepareStore(backend: Backend, extraConfig: Record<string,
   onCleanup(() => rmSync(dataDir, { recursive: true, force: true }));
   const configFile = join(dataDir, 'bench-config.json');
   const fromEnv = knobs.configJson ? (JSON.parse(knobs.configJson) as Record<string, unknown>) : {};
-  writeFileSync(configFile, JSON.stringify({ ...fromEnv, ...extraConfig, resourceServers: { [RESOURCE]: { scope: RESOURCE_SCOPE, accessTokenFormat: 'jwt' } } }));
+  writeFileSync(configFile, JSON.stringify({ ...fromEnv, ...extraConfig, resourceServers: { [RESOURCE]: { scope: RESOURCE_SCOPE, accessTokenFormat: 'jwt', clients: ['*'] } } }));
 
   const firstPort = await freePort();
   // Every instance issues tokens as the first one, as instances behind one load balancer do.

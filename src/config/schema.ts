@@ -269,6 +269,14 @@ export const fileConfigSchema = z
         scope: z.string().min(1),
         accessTokenFormat: z.enum(['opaque', 'jwt']).default('jwt'),
         audience: z.string().optional(),
+        /**
+         * The apps (client ids) that may obtain tokens for this resource, or `["*"]` for every app.
+         * Required: an API's tokens are not for whichever app asks (client_credentials included).
+         */
+        clients: z
+          .array(z.string().min(1).max(200))
+          .min(1)
+          .refine((ids) => !ids.includes('*') || ids.length === 1, { message: '"*" (every app) stands alone' }),
       }),
     ),
   })

@@ -53,7 +53,7 @@ describe.each(backends)('client_credentials fast path ($backend)', ({ backend, e
     const servers = (c: Harness['config']) => ({
       ...c,
       metricsToken: METRICS_TOKEN,
-      resourceServers: { [RESOURCE]: { scope: 'records:read records:write', accessTokenFormat: 'jwt' as const }, [OPAQUE_RESOURCE]: { scope: 'ledger:read', accessTokenFormat: 'opaque' as const } },
+      resourceServers: { [RESOURCE]: { scope: 'records:read records:write', accessTokenFormat: 'jwt' as const, clients: ['*'] }, [OPAQUE_RESOURCE]: { scope: 'ledger:read', accessTokenFormat: 'opaque' as const, clients: ['*'] } },
     });
     fast = await startHarness({ backend, overrides: servers });
     reference = await startHarness({ share: fast, fastPaths: false, overrides: servers });

@@ -22,7 +22,7 @@ describe.each(backends)('a relying party signs a citizen in ($name)', ({ name, e
     if (!enabled) return;
     h = await startHarness({
       backend: name,
-      overrides: (c) => ({ ...c, resourceServers: { [RESOURCE]: { scope: 'records:read', accessTokenFormat: 'jwt' } } }),
+      overrides: (c) => ({ ...c, resourceServers: { [RESOURCE]: { scope: 'records:read', accessTokenFormat: 'jwt', clients: ['*'] } } }),
     });
     const client = await h.client({
       name: '社保查询',

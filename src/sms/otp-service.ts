@@ -99,12 +99,16 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
       // Strangers' codes count apart: their requests for one purpose never use up the citizen's own.
       { key: throttleKey(proven ? `number|${phone}|${purpose}` : `unproven|${phone}|${purpose}`), limit: window(limits.perNumberAndPurpose), reason: 'too_many_codes' },
       ...(proven ? [] : [{ key: throttleKey(`unproven|${phone}`), limit: window(limits.perNumberUnproven), reason: 'too_many_codes' as const }]),
+      proven
+        ? { key: throttleKey(`day|${phone}`), limit: window(limits.perNumberDaily), reason: 'too_many_codes' }
+        : { key: throttleKey(`unproven-day|${phone}`), limit: window(limits.perNumberUnprovenDaily), reason: 'too_many_codes' },
       { key: throttleKey(`number|${phone}`), limit: window(limits.perNumber), reason: 'too_many_codes' },
       { key: throttleKey(`ip|${ipBucket(clientIp)}`), limit: window(limits.perIp), reason: 'too_many_codes' },
     ];
     if (limits.resendIntervalSeconds > 0) {
       // First, so that a double click hears "wait a minute" rather than "too many".
-      throttles.unshift({ key: throttleKey(`resend|${phone}|${purpose}`), limit: { max: 1, windowMs: limits.resendIntervalSeconds * 1000 }, reason: 'too_soon' });
+      // Apart for strangers too: their request must not make the citizen wait for their own code.
+      throttles.unshift({ key: throttleKey(`${proven ? 'resend' : 'unproven-resend'}|${phone}|${purpose}`), limit: { max: 1, windowMs: limits.resendIntervalSeconds * 1000 }, reason: 'too_soon' });
     }
     const taken: (() => Promise<void>)[] = [];
     for (const { key, limit, reason } of throttles) {

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 
 /** At most `max` codes in any rolling window of `windowSeconds`. */
-const rollingLimit = (max: number) =>
+const rollingLimit = (max: number, windowSeconds = 3600) =>
   z
     .object({
       max: z.number().int().min(1).max(1000).default(max),
-      windowSeconds: z.number().int().min(1).max(86_400).default(3600),
+      windowSeconds: z.number().int().min(1).max(86_400).default(windowSeconds),
     })
     .strict();
 
@@ -32,6 +32,13 @@ export const smsLimitsSchema = z
      * for the citizen at a familiar address or signed in. Only a cap below `perNumber` does that.
      */
     perNumberUnproven: rollingLimit(3).prefault({}),
+    /**
+     * Per mobile number in a day, apart for the citizen's own codes and those anyone could ask for:
+     * what bounds guessing over days (each code takes `maxAttempts` tries), where the hourly caps
+     * renew every hour. Kept apart so that a stranger's requests never use up the citizen's day.
+     */
+    perNumberDaily: rollingLimit(12, 86_400).prefault({}),
+    perNumberUnprovenDaily: rollingLimit(6, 86_400).prefault({}),
     /** Per client IP address (IPv6 by /64). */
     perIp: rollingLimit(20).prefault({}),
   })
@@ -70,5 +77,7 @@ export const DEFAULT_SMS_LIMITS: SmsLimits = (() => {
     perNumberAndPurpose: Object.freeze(limits.perNumberAndPurpose),
     perNumber: Object.freeze(limits.perNumber),
     perIp: Object.freeze(limits.perIp),
+    perNumberDaily: Object.freeze(limits.perNumberDaily),
+    perNumberUnprovenDaily: Object.freeze(limits.perNumberUnprovenDaily),
   });
 })();

@@ -340,6 +340,45 @@ describe.each(backends)('SMS one-time codes ($name)', ({ enabled, open }) => {
       }
       expect(sender.sent).toHaveLength(5);
     });
+    it("makes the citizen wait for no stranger's code: the resend interval counts them apart", async () => {
+      const { otp, sender, advance } = service();
+      const phone = newPhone();
+      expect((await otp.issue({ phone, purpose: 'reset_password', clientIp: newIp() })).ok).toBe(true);
+      advance(1000);
+      // The citizen, from their usual address, asks for their own reset code a second later.
+      expect((await otp.issue({ phone, purpose: 'reset_password', clientIp: newIp(), proven: true })).ok).toBe(true);
+      // Each still waits for its own.
+      expect(await otp.issue({ phone, purpose: 'reset_password', clientIp: newIp() })).toMatchObject({ ok: false, reason: 'too_soon' });
+      expect(await otp.issue({ phone, purpose: 'reset_password', clientIp: newIp(), proven: true })).toMatchObject({ ok: false, reason: 'too_soon' });
+      expect(sender.sent).toHaveLength(2);
+    });
+
+    it("caps a stranger's codes to one number over a day, where the hourly caps renew: at most 6 codes (30 guesses), and the citizen's own day untouched", async () => {
+      const { otp, sender, advance } = service();
+      const phone = newPhone();
+      let sent = 0;
+      // A stranger who knows the ID number asks for reset codes, every hour the hourly caps allow.
+      for (let hour = 0; hour < 24; hour++) {
+        for (let i = 0; i < 3; i++) {
+          if ((await otp.issue({ phone, purpose: 'reset_password', clientIp: newIp() })).ok) sent++;
+          advance(2 * MINUTE);
+        }
+        advance(HOUR - 6 * MINUTE);
+      }
+      expect(sent).toBe(6);
+      // The citizen's own codes (a familiar address, or signed in) still come, up to their own day.
+      let own = 0;
+      for (let hour = 0; hour < 24; hour++) {
+        for (let i = 0; i < 2; i++) {
+          if ((await otp.issue({ phone, purpose: 'login', clientIp: newIp(), proven: true })).ok) own++;
+          advance(2 * MINUTE);
+        }
+        advance(HOUR - 4 * MINUTE);
+      }
+      expect(own).toBe(12);
+      expect(sender.sent).toHaveLength(18);
+    });
+
     it('refuses the 21st code from one client IP within an hour, without spending the refused number\'s quota', async () => {
       const { otp, sender, advance } = service();
       const ip = newIp();

@@ -17,6 +17,8 @@ describe('SMS configuration', () => {
         perNumber: { max: 5, windowSeconds: 3600 },
         perNumberAndPurpose: { max: 3, windowSeconds: 3600 },
         perNumberUnproven: { max: 3, windowSeconds: 3600 },
+        perNumberDaily: { max: 12, windowSeconds: 86_400 },
+        perNumberUnprovenDaily: { max: 6, windowSeconds: 86_400 },
         perIp: { max: 20, windowSeconds: 3600 },
       },
     });

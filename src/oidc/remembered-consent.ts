@@ -42,9 +42,12 @@ export function allowedBefore(db: Database): AllowedBeforeLookup {
   // or by an instance on the older code during a rolling upgrade) is matched by its record's client
   // id, as before; those are gone within 30 days. `parse` checks the grant itself says the same.
   const clientIdOf = isPostgres(db) ? `(g.payload::json ->> 'clientId')` : `json_extract(g.payload, '$.clientId')`;
+  // A channel login's grant (kiosk, counter, device key: grant-tokens.ts) was made without a consent
+  // page; its channel session, stored under the grant's id, tells it apart. It allows nothing here.
   const newest = (account: string, which: string) =>
     `(select g.payload from account_index i join oidc_models g on g.model = 'Grant' and g.id = i.id ` +
     `where i.account_id = ${account} and i.model = 'Grant' and ${which} ` +
+    `and not exists (select 1 from oidc_models c where c.model = 'ChannelSession' and c.id = g.id) ` +
     `and (i.expires_at is null or i.expires_at > ?) and (g.expires_at is null or g.expires_at > ?) order by i.expires_at desc limit 1)`;
   const newestGrant = (account: string) => `coalesce(${newest(account, 'i.client_id = ?')}, ${newest(account, `i.client_id is null and ${clientIdOf} = ?`)})`;
   const alone = `select (${newestGrant('?')}) as allowed_before`;

@@ -4,6 +4,7 @@
  * it lives. Anything new is asked; `prompt=consent` asks; and nothing carries over to another
  * citizen, another app, an expired grant, or an app the citizen revoked in the portal.
  */
+import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
@@ -43,6 +44,21 @@ describe.each(backends)('consent asked once per app ($name)', ({ name, enabled }
     const claims = await oidc.fetchUserInfo(rp, again.tokens.access_token, again.tokens.claims()!.sub);
     expect(claims.name).toBe('王五');
     expect(again.tokens.claims()!.sub).toBe(first.tokens.claims()!.sub);
+  });
+
+  it.skipIf(!enabled)('counts no login made without a consent page (kiosk, counter, device key) as consent', async () => {
+    const citizen = await h.citizen();
+    // What a channel login leaves (src/oidc/grant-tokens.ts): a grant for the app, and the channel
+    // session stored under the grant's id; no consent page was ever shown for it.
+    const grantId = randomBytes(16).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    await new h.yihao.services.Adapter('Grant').upsert(grantId, { kind: 'Grant', jti: grantId, iat: now, exp: now + 3600, accountId: citizen.sub, clientId: app.client_id, openid: { scope: 'openid profile' } }, 3600);
+    await new h.yihao.services.Adapter('ChannelSession').upsert(grantId, { sessionUid: `kiosk_${grantId}`, sid: grantId, clientId: app.client_id, accountId: citizen.sub, channel: 'kiosk' }, 3600);
+    const web = await signIn(h, app, citizen);
+    expect(web.consentPages).toHaveLength(1);
+    expect(web.consentPages[0]).toContain('姓名、出生日期和性别');
+    // What the citizen allowed on that page is remembered as usual.
+    expect((await signIn(h, app, citizen)).consentPages).toEqual([]);
   });
 
   it.skipIf(!enabled)('asks for what is new, listing only that, and then remembers it too', async () => {

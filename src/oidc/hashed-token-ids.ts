@@ -19,7 +19,14 @@ export const HASHED_TOKEN_MODELS: ReadonlySet<string> = new Set(['AccessToken', 
  * token and as a client_credentials token, and one of the two always misses).
  */
 export const HASHED_TOKEN_BITS = 264;
-const HASHED_TOKEN_LENGTH = Math.ceil(HASHED_TOKEN_BITS / 6);
+/** oidc-provider's tokens before: 256 bits. */
+const PLAIN_TOKEN_LENGTH = Math.ceil(256 / 6);
+/**
+ * Marks a record stored under a keyed hash. A keyed hash is itself 43 characters of base64url, the
+ * shape of a token stored plainly before: without the mark, an id read from a dump, presented as a
+ * token, would be found "plainly" under itself.
+ */
+const HASHED = 'idHashed';
 
 export interface TokenIdKeys {
   /** The keyed hash records are stored under (the `token_id` purpose at its current version). */
@@ -68,24 +75,30 @@ export function withHashedTokenIds(Inner: AdapterClass, keys: TokenIdKeys): Adap
       if (typeof elsewhere === 'string') return [elsewhere];
       const candidates = [keys.current(value)];
       if (keys.previous) candidates.push(keys.previous(value));
-      if (keys.unhashed && value.length !== HASHED_TOKEN_LENGTH) candidates.push(value);
+      if (keys.unhashed && value.length === PLAIN_TOKEN_LENGTH) candidates.push(value);
       return candidates;
     }
 
     override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (!this.#hashed) return super.upsert(id, payload, expiresIn);
       const key = this.#key(id);
-      return super.upsert(key, { ...payload, jti: key }, expiresIn);
+      // Found plainly (stored before): it stays as it was, unmarked, under its own value.
+      return super.upsert(key, key === id ? payload : { ...payload, jti: key, [HASHED]: true }, expiresIn);
     }
 
     override async find(id: string): Promise<AdapterPayload | undefined | void> {
       if (!this.#hashed || typeof id !== 'string') return super.find(id);
       const candidates = this.#candidates(id);
-      for (const [i, key] of candidates.entries()) {
+      for (const key of candidates) {
         const found = await super.find(key);
         if (!found) continue;
-        if (i > 0) requestMemo()?.notes.set(foundUnder(this.#model, id), key);
-        return { ...found, jti: id };
+        // Under the value itself only a record stored before counts: a hashed one found there was
+        // presented by its stored id (read from a dump), which is no token.
+        if (key === id && found[HASHED] === true) return undefined;
+        // Its consume, destroy and save go where it was found, and nowhere else.
+        requestMemo()?.notes.set(foundUnder(this.#model, id), key);
+        const { [HASHED]: _mark, ...payload } = found;
+        return { ...payload, jti: id };
       }
       return undefined;
     }

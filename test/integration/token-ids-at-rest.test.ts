@@ -88,13 +88,36 @@ describe.each(backends)('tokens at rest ($backend)', ({ backend, enabled }) => {
     expect((await oidc.tokenIntrospection(rp, refreshed.refresh_token!)).active).toBe(false);
   });
 
+  it.skipIf(!enabled)('takes no id read from a dump for a token: the stored key of a token is not the token', async () => {
+    const { rp, tokens, client } = await signIn();
+    // What a thief reads: the record ids (the `id` column, the last part of a Redis key), 43
+    // characters of base64url like a token stored under its own value before.
+    const storedAccess = storedTokenId(h, tokens.access_token);
+    const storedRefresh = storedTokenId(h, tokens.refresh_token!);
+    expect(storedRefresh).toHaveLength(43);
+    expect((await h.yihao.stores.db('oidc_models').where({ model: 'RefreshToken', id: storedRefresh })).length).toBe(1);
+    const userinfo = await fetch(`${h.url}/me`, { headers: { authorization: `Bearer ${storedAccess}` } });
+    const introspected = await oidc.tokenIntrospection(rp, storedRefresh);
+    const refreshed = await fetch(`${h.url}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=refresh_token&refresh_token=${encodeURIComponent(storedRefresh)}`,
+    });
+    expect({ userinfo: userinfo.status, introspectionActive: introspected.active, refresh: refreshed.status }).toEqual({ userinfo: 401, introspectionActive: false, refresh: 400 });
+    // And the real ones still work.
+    expect((await oidc.refreshTokenGrant(rp, tokens.refresh_token!)).access_token).toHaveLength(44);
+  });
+
   /** A refresh token as a version before this one stored it: under its own value, which is also its `jti`. */
   async function storedPlainly(value: string): Promise<string> {
     const raw = new h.yihao.services.Adapter('RefreshToken');
     const record = await raw.find(storedTokenId(h, value));
     expect(record).toBeDefined();
     const plain = randomBytes(32).toString('base64url');
-    await raw.upsert(plain, { ...record!, jti: plain }, 3600);
+    // As stored before: under the value, which is also its jti, and without the mark of a hashed id.
+    const { idHashed, ...before } = record as Record<string, unknown>;
+    expect(idHashed).toBe(true);
+    await raw.upsert(plain, { ...before, jti: plain }, 3600);
     await raw.destroy(storedTokenId(h, value));
     return plain;
   }

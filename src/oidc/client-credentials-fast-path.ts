@@ -15,12 +15,14 @@ const OTHER_HEADERS = ['dpop', 'origin', 'oauth-client-attestation', 'oauth-clie
 const NOT_VSCHAR = /[^\x20-\x7E]/;
 const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
 
-/** `application/x-www-form-urlencoded`, alone or with the one charset a form is sent in; the charset's presence changes how the body is decoded. */
-function formType(header: string | undefined): 'plain' | 'utf-8' | undefined {
-  const type = header?.toLowerCase().replace(/\s+/g, '');
-  if (type === 'application/x-www-form-urlencoded') return 'plain';
-  if (type === 'application/x-www-form-urlencoded;charset=utf-8' || type === 'application/x-www-form-urlencoded;charset="utf-8"') return 'utf-8';
-  return undefined;
+/**
+ * A form, judged by the calls oidc-provider's body parser makes (`ctx.is`, `ctx.charset`): without a
+ * charset, or with UTF-8 (the charset's presence changes how the body is decoded); else undefined.
+ */
+function formType(ctx: Context): 'plain' | 'utf-8' | undefined {
+  if (ctx.is('application/x-www-form-urlencoded') !== 'application/x-www-form-urlencoded') return undefined;
+  const charset = ctx.request.charset.toLowerCase();
+  return charset === '' ? 'plain' : charset === 'utf-8' ? 'utf-8' : undefined;
 }
 
 /** oidc-provider's isValidBase64 (shared/client_auth.js). */
@@ -128,7 +130,8 @@ export function clientCredentialsFastPath(provider: Provider, secrets: Pick<Clie
     if (params?.grant_type !== 'client_credentials' || !isValidScope(params.scope)) return false;
     const presented = presentedSecret(ctx.headers.authorization, params);
     if (!presented) return false;
-    const client = await provider.Client.find(presented.clientId);
+    // A stored client that no longer passes oidc-provider's checks throws: oidc-provider answers that.
+    const client = await provider.Client.find(presented.clientId).catch(() => undefined);
     // Only the current secret: one in a rotation's grace period costs a store read, which oidc-provider's own path makes.
     if (!client || !SECRET_METHODS.has(client.clientAuthMethod) || !secrets.matches(client.clientSecret, presented.secret)) return false;
     if (!client.grantTypeAllowed('client_credentials')) return false;
@@ -165,9 +168,10 @@ export function clientCredentialsFastPath(provider: Provider, secrets: Pick<Clie
   return async (ctx, next) => {
     if (ctx.path !== route || ctx.method !== 'POST' || ctx.querystring) return next();
     const h = ctx.headers;
-    const form = formType(h['content-type']);
     const length = Number(h['content-length']);
-    if (!form || ineligible(h) || !(Number.isInteger(length) && length > 0 && length <= MAX_BODY)) return next();
+    if (ineligible(h) || !(Number.isInteger(length) && length > 0 && length <= MAX_BODY)) return next();
+    const form = formType(ctx);
+    if (!form) return next();
     const { chunks, complete } = await readBody(ctx.req, length);
     if (complete) {
       const bytes = Buffer.concat(chunks);

@@ -83,17 +83,17 @@ export function skipPersistOfUnsavedSessions(provider: { Session: { prototype: o
 /**
  * Every URL oidc-provider builds for a request (discovery's endpoints, the audiences a client
  * assertion may name, the `htu` a DPoP proof must name, interaction and device links) comes from
- * the issuer, as `provider.urlFor` builds them, not from the request's Host or a trusted
+ * the issuer (its path included, as Yihao's own routes build theirs), not from the request's Host or a trusted
  * X-Forwarded-Host (OIDCContext.urlFor, oidc-provider 9.13). Otherwise a request naming an
  * attacker's host got discovery pointing there (for any shared cache to keep), and a client
  * assertion or DPoP proof that a client made for a server at that host counted here.
  */
 export function urlsFromIssuer(provider: { OIDCContext: { prototype: object }; pathFor(name: string, opt?: object): string; issuer: string }): void {
-  const origin = new URL(provider.issuer).origin;
+  const base = provider.issuer.replace(/\/+$/, '');
   const proto = provider.OIDCContext.prototype as { urlFor(name: string, opt?: object): string };
   proto.urlFor = function urlFor(name: string, opt?: object): string {
-    // Yihao serves the provider at the root of its own app: there is no mount path to keep.
-    return new URL(provider.pathFor(name, { mountPath: '', ...opt }), origin).href;
+    // Yihao serves the provider at the root of its own app (a proxy in front may add the issuer's path).
+    return new URL(`${base}${provider.pathFor(name, { mountPath: '', ...opt })}`).href;
   };
 }
 

@@ -53,8 +53,10 @@ export interface HarnessOptions {
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const backend = opts.reuse?.backend ?? opts.share?.backend ?? opts.backend ?? 'sqlite';
   // A restart keeps its issuer, as a real deployment would; so does a second instance.
-  const port = opts.reuse ? new URL(opts.reuse.issuer).port : String(await freePort());
-  const issuer = opts.share?.issuer ?? `http://${opts.host ?? '127.0.0.1'}:${port}`;
+  const fixedPort = opts.reuse ? new URL(opts.reuse.issuer).port : undefined;
+  let port = fixedPort ?? String(await freePort());
+  const issuerFor = (p: string) => opts.share?.issuer ?? `http://${opts.host ?? '127.0.0.1'}:${p}`;
+  let issuer = issuerFor(port);
   let env: Record<string, string>;
   let cleanup: () => Promise<void>;
   let schema: string | undefined;
@@ -81,14 +83,37 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       for (const c of cleanups) await c();
     };
   }
-  let config = loadConfig(env);
-  // Every simulated citizen of a test file comes from 127.0.0.1, like a whole service hall behind one
-  // NAT: the per-address limit on SMS-sending forms would refuse the file's later cases. Its own test
-  // (rate-limits.test.ts) puts the default back.
-  config = { ...config, rateLimits: { ...config.rateLimits, forms: { ...config.rateLimits.forms, points: 10_000 } } };
-  if (opts.overrides) config = opts.overrides(config);
-  const yihao = await createYihao(config, { logger: opts.logger ?? createLogger(config.logLevel), ...(schema ? { schema } : {}), ...(opts.fastPaths === false ? { fastPaths: false } : {}) });
-  await yihao.listen(Number(port), '127.0.0.1');
+  const configFor = () => {
+    let config = loadConfig(env);
+    // Every simulated citizen of a test file comes from 127.0.0.1, like a whole service hall behind one
+    // NAT: the per-address limit on SMS-sending forms would refuse the file's later cases. Its own test
+    // (rate-limits.test.ts) puts the default back.
+    config = { ...config, rateLimits: { ...config.rateLimits, forms: { ...config.rateLimits.forms, points: 10_000 } } };
+    return opts.overrides ? opts.overrides(config) : config;
+  };
+  let config: Config;
+  let yihao: Yihao;
+  // The free port is only the kernel's pick of a moment ago: a test running in parallel can take it
+  // before this server listens. Then start over on another port (and so another issuer), unless the
+  // port is the one a restart must keep.
+  for (let attempt = 1; ; attempt++) {
+    config = configFor();
+    yihao = await createYihao(config, { logger: opts.logger ?? createLogger(config.logLevel), ...(schema ? { schema } : {}), ...(opts.fastPaths === false ? { fastPaths: false } : {}) });
+    try {
+      await yihao.listen(Number(port), '127.0.0.1');
+      break;
+    } catch (err) {
+      await yihao.close();
+      if (fixedPort || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) {
+        await cleanup();
+        throw err;
+      }
+      port = String(await freePort());
+      issuer = issuerFor(port);
+      env.PORT = port;
+      if (env.ISSUER && !opts.share && !opts.reuse) env.ISSUER = issuer;
+    }
+  }
 
   let stopped = false;
   const stop = async () => {

@@ -1,6 +1,6 @@
 /**
  * Child process for the benchmark: starts Yihao the way src/main.ts + src/server.ts do (config from
- * the environment and YIHAO_CONFIG, pino logger at the configured level, createYihao, listen), but
+ * the environment and YIHAO_CONFIG, V8's heap growth, pino logger at the configured level, createYihao, listen), but
  * binds 127.0.0.1 only and answers a few IPC messages: the parent registers a client and citizens
  * before it measures, and reads the stores' round-trip counters before and after each scenario.
  * UV_THREADPOOL_SIZE is set by the parent, as src/main.ts does.
@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config/index.js';
 import { createLogger } from '../src/logger.js';
+import { boundHeapGrowth } from '../src/heap-growth.js';
 import { countRoundTrips, type RoundTrips } from '../src/storage/round-trips.js';
 import { createYihao, openStores } from '../src/yihao.js';
 import { syntheticCitizenId } from './sign-in.js';
@@ -26,6 +27,7 @@ const send = (msg: FromYihao) => process.send?.(msg);
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  boundHeapGrowth(config.memory.heapGrowingPercent);
   const schema = process.env.BENCH_PG_SCHEMA;
   const logger = createLogger(config.logLevel);
   // The bench opens the stores itself so that the counter sees every statement and command the app sends.

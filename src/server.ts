@@ -3,6 +3,7 @@ import { describeRedis, loadConfig, ConfigError, withoutPassword } from './confi
 import { createLogger, flushLogger } from './logger.js';
 import { mallocArenasUnbounded, runtimeGlibcVersion } from './accounts/malloc-arenas.js';
 import { flushTracing } from './tracing/otlp-tracing.js';
+import { boundHeapGrowth } from './heap-growth.js';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  boundHeapGrowth(config.memory.heapGrowingPercent);
   // Loaded only once the configuration is sound, so a configuration error is the one line printed.
   const { createYihao } = await import('./yihao.js');
   const logger = createLogger(config.logLevel);

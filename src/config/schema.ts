@@ -155,6 +155,12 @@ export const fileConfigSchema = z
       })
       .strict(),
     sweeper: z.object({ intervalSeconds: seconds, batchSize: z.number().int().min(1).max(10_000).default(500) }).strict(),
+    /**
+     * How far V8 lets its old generation grow past what the last full collection left live, in
+     * percent (docs/memory.md). V8's own factor (0 here) goes up to 4×: after a load, most of the
+     * resident memory is garbage not yet collected. Not a cap: a burst of live data still fits.
+     */
+    memory: z.object({ heapGrowingPercent: z.number().int().min(0).max(1000).default(100) }).strict().prefault({}),
     /** SIGTERM (docs/operations.md): report not ready for `drainSeconds` while still serving, then stop accepting and give requests in flight up to `deadlineSeconds`. */
     shutdown: z
       .object({ drainSeconds: z.number().min(0).max(120).default(0), deadlineSeconds: z.number().positive().max(300).default(10) })

@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Node 22 LTS: Node 20 is end-of-life. Native modules (argon2, better-sqlite3) build in the
+# Node 22 LTS: Node 20 is end-of-life. Native modules (better-sqlite3) build in the
 # first stage, so the runtime image needs no compiler.
 FROM node:22-bookworm-slim AS build
 WORKDIR /app

@@ -3,7 +3,7 @@
  * the bare provider, userinfo, complete sign-ins bracketed by raw argon2, refresh, the round-trip
  * counting pass, RSS, and (on PostgreSQL + Redis) two instances sharing the stores.
  */
-import argon2 from 'argon2';
+import * as argon2 from '@node-rs/argon2';
 import { countPerOp, type PerOp } from './count-pass.js';
 import { prepareStore } from './backends.js';
 import { benchRelyingParty, setUp, startYihao, type BareProvider } from './instances.js';
@@ -85,7 +85,7 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   // --- sign-ins, bracketed by raw argon2 runs (A S A) for the same reason
   console.log('sign-ins, bracketed by raw argon2.verify runs in this process (A S A):');
   const settings = store.config.argon2;
-  const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: settings.memoryKiB, timeCost: settings.iterations, parallelism: settings.parallelism });
+  const hash = await argon2.hash(PASSWORD, { algorithm: 2, memoryCost: settings.memoryKiB, timeCost: settings.iterations, parallelism: settings.parallelism });
   await argon2.verify(hash, PASSWORD);
   const citizen = (loop: number) => setup.citizens[loop % setup.citizens.length]!;
   const signInLoadOpts = { meter: yihao.meter, measuresDb: yihao.measuresDb, loops: knobs.signInLoops, seconds: knobs.signInSeconds };

@@ -1,5 +1,5 @@
 /** Load generation and the figures of one measured scenario: autocannon runs, scripted sign-ins, raw argon2. */
-import argon2 from 'argon2';
+import * as argon2 from '@node-rs/argon2';
 import autocannon from 'autocannon';
 import { knobs } from './knobs.js';
 import { cpuSpent, type CpuMeter } from './proc.js';

@@ -9,7 +9,7 @@
 import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import argon2 from 'argon2';
+import * as argon2 from '@node-rs/argon2';
 import { createCitizenIdVault } from '../src/identity/index.js';
 import { openStores } from '../src/yihao.js';
 import { chooseBackends, prepareStore, type Store } from './backends.js';
@@ -165,7 +165,7 @@ async function runScale(backend: Backend) {
   const smallStore = await prepareStore(backend);
   const largeStore = await prepareStore(backend);
   const a = smallStore.config.argon2;
-  const hash = await argon2.hash(SEED_PASSWORD, { type: argon2.argon2id, memoryCost: a.memoryKiB, timeCost: a.iterations, parallelism: a.parallelism });
+  const hash = await argon2.hash(SEED_PASSWORD, { algorithm: 2, memoryCost: a.memoryKiB, timeCost: a.iterations, parallelism: a.parallelism });
   await seed(smallStore, SMALL, hash);
   console.log(`seeding ${LARGE.toLocaleString('en')} accounts (and as many password credentials):`);
   const seedingSeconds = await seed(largeStore, LARGE, hash);

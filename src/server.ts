@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   // The line an operator waits for: out now, not with the next buffer's worth.
   flushLogger(logger);
   if (mallocArenasUnbounded(process.env, runtimeGlibcVersion())) {
-    logger.warn('MALLOC_ARENA_MAX is not set: each libuv thread that runs argon2 keeps its ~19 MiB buffer (start with `npm start` or the Docker image, or set MALLOC_ARENA_MAX=1)');
+    logger.warn('MALLOC_ARENA_MAX is not set: glibc may keep a ~19 MiB argon2 buffer in each libuv thread that hashed (start with `npm start` or the Docker image, or set MALLOC_ARENA_MAX=1)');
   }
 
   let stopping = false;

@@ -1,4 +1,4 @@
-import argon2 from 'argon2';
+import { hash as argon2Hash, verify as argon2Verify, type Options as Argon2Options } from '@node-rs/argon2';
 import { z } from 'zod';
 import { YihaoError } from '../errors.js';
 
@@ -126,7 +126,11 @@ function hashTimer(initialMs: number) {
 }
 
 /**
- * Memory: node-argon2 allocates its m KiB buffer with malloc in whichever libuv thread runs the hash.
+ * The implementation is @node-rs/argon2 (RustCrypto's argon2, SIMD chosen at run time): half the CPU
+ * per hash of node-argon2's SSE2 build of the reference code, and the same PHC strings, so hashes
+ * stored by either verify with the other (docs/memory.md, "Which argon2").
+ *
+ * Memory: argon2 allocates its m KiB buffer with malloc in whichever libuv thread runs the hash.
  * After the first free, glibc raises its mmap threshold to that size, so later buffers come from the
  * thread's own malloc arena and stay there: every pool thread that ever hashed keeps ~19 MiB
  * (UV_THREADPOOL_SIZE=16 -> ~300 MiB). The queue below bounds the hashes at once, not the threads that
@@ -136,8 +140,8 @@ function hashTimer(initialMs: number) {
  * src/accounts/malloc-arenas.ts warns at start-up when the setting is missing.
  */
 export function createPasswordHasher(settings: Argon2Settings): PasswordHasher {
-  const options = {
-    type: argon2.argon2id as 2,
+  const options: Argon2Options = {
+    algorithm: 2, // Argon2id (a const enum, which isolated modules cannot read)
     memoryCost: settings.memoryKiB,
     timeCost: settings.iterations,
     parallelism: settings.parallelism,
@@ -154,7 +158,7 @@ export function createPasswordHasher(settings: Argon2Settings): PasswordHasher {
   const check = (stored: string, password: string) =>
     run(async () => {
       try {
-        return await argon2.verify(stored, password);
+        return await argon2Verify(stored, password);
       } catch {
         return false; // a malformed stored hash is a failed check, never a crash
       }
@@ -184,12 +188,12 @@ export function createPasswordHasher(settings: Argon2Settings): PasswordHasher {
       spend(async (): Promise<false> => {
         // Made once, through the queue like any other hash (in this caller's place), so that the
         // first unknown identifier does not run one argon2 more than the cap allows.
-        decoy ??= run(() => argon2.hash('decoy-password-never-matches', options));
+        decoy ??= run(() => argon2Hash('decoy-password-never-matches', options));
         await check(await decoy, password);
         return false;
       });
     return {
-      hash: (password) => spend(() => run(() => argon2.hash(password, options))),
+      hash: (password) => spend(() => run(() => argon2Hash(password, options))),
       // A stored hash beyond the cost we accept fails after a decoy check: as slow as any other answer.
       verify: (stored, password) => (affordable(stored) ? spend(() => check(stored, password)) : verifyNothing(password)),
       verifyNothing,

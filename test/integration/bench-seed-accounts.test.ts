@@ -1,4 +1,4 @@
-import argon2 from 'argon2';
+import * as argon2 from '@node-rs/argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_PASSWORD, seedAccounts, seededCitizenId } from '../../bench/seed-accounts.js';
 import { createCitizenIdVault, parseCitizenId } from '../../src/identity/index.js';
@@ -23,7 +23,7 @@ describe.each(backends)('bench seeding (%s)', (backend) => {
   beforeAll(async () => {
     h = await startHarness({ backend });
     // Cheap parameters: argon2.verify reads them from the hash, and this test is about the rows.
-    const hash = await argon2.hash(SEED_PASSWORD, { type: argon2.argon2id, memoryCost: 1024, timeCost: 1, parallelism: 1 });
+    const hash = await argon2.hash(SEED_PASSWORD, { algorithm: 2, memoryCost: 1024, timeCost: 1, parallelism: 1 });
     await seedAccounts(h.yihao.stores.db, createCitizenIdVault(h.config.secrets), hash, 0, 250);
   });
   afterAll(() => h?.close());

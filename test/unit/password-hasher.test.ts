@@ -6,7 +6,8 @@ import { mallocArenasUnbounded } from '../../src/accounts/malloc-arenas.js';
 const settings = { memoryKiB: 19456, iterations: 2, parallelism: 1, maxConcurrent: 2, maxQueued: 50 };
 const password = 'correct horse battery staple';
 
-// Made by the `argon2` package (0.45) before this hasher changed, as rows in the accounts table hold them.
+// Made by the `argon2` package (node-argon2 0.45), which Yihao used before @node-rs/argon2, as rows in
+// the accounts table hold them.
 const storedBefore = {
   argon2idDefault: '$argon2id$v=19$m=19456,p=1,t=2$wDlM5jDF2xVp/Zzx0KbGFQ$V5yvJDA4w9Z+xEC/rZ3CbJyy8QV4WKE6oe1E6I9HGyI',
   argon2iOtherCost: '$argon2i$v=19$m=19456,p=1,t=3$roZW0lL5WmzvCM8JoQl5wQ$g4UFaonH7uUUB2uYqn7w5GWrMoG/Jm2PsVrGw9D79ZI',
@@ -29,7 +30,8 @@ describe('password hasher', () => {
 
   it('hashes as argon2id at the configured cost and verifies the password it hashed', async () => {
     const hash = await hasher.hash(password);
-    expect(hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    // The PHC string's own order (m, t, p); node-argon2 wrote m, p, t, and both are read (below).
+    expect(hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     expect(await hasher.verify(hash, password)).toBe(true);
   });
 

@@ -311,14 +311,14 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     sessions,
     audit: services.audit,
     replay: proofReplay(services.Adapter),
-    origin: new URL(config.issuer).origin,
+    base: config.issuer.replace(/\/+$/, ''),
   });
   const counterProofing = proofingConfirmRouter({
     provider: () => holder.current,
     accounts: services.accounts,
     proofing: services.proofing,
     replay: proofReplay(services.Adapter),
-    origin: new URL(config.issuer).origin,
+    base: config.issuer.replace(/\/+$/, ''),
   });
   const credentials = createCredentials({ ...services, config, db: stores.db, authentications, provider: () => holder.current, offers: credentialOffers.offers, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff) });
   await credentials.ensureKeys();

@@ -67,7 +67,8 @@ export function createChannels(deps: {
   /** Sign-out, built after the channels: reached at request time (a revoked device key's logins end with it). */
   signOut: () => SignOut;
 }) {
-  const origin = new URL(deps.issuer).origin;
+  // Public URLs are stated under the issuer, path included (a proxy that strips the path serves them).
+  const base = deps.issuer.replace(/\/+$/, '');
   const deviceKeys = createDeviceKeys(deps.db);
   const replay = proofReplay(deps.Adapter);
   const challenges = deviceKeyChallenges(deps.Adapter, deps.settings.challengeSeconds, deps.settings.challengeKey);
@@ -81,7 +82,7 @@ export function createChannels(deps: {
     accounts: deps.accounts,
     deviceKeys,
     replay,
-    origin,
+    base,
     bodyMaxBytes: deps.interactions.bodyMaxBytes,
   });
 
@@ -90,16 +91,16 @@ export function createChannels(deps: {
   mobileRoutes(api, { auth, deviceKeys, challenges, replay, audit: deps.audit, signOut: deps.signOut, trustClaimedHardwareKeys: deps.settings.trustClaimedHardwareKeys });
   approvalsRoutes(api, { auth, approvals });
   const web = new Router();
-  handoffRoutes(web, { ...deps.interactions, handoffs, origin });
+  handoffRoutes(web, { ...deps.interactions, handoffs, base });
 
   const provider: ProviderExtension = {
     features: { ciba: ciba.feature },
     findAccount: ciba.findAccount,
     discovery: {
       channels_supported: ['web', 'mobile', 'counter'],
-      device_key_challenge_endpoint: `${origin}/mobile/challenge`,
-      device_keys_endpoint: `${origin}/mobile/device-keys`,
-      approvals_endpoint: `${origin}/mobile/approvals`,
+      device_key_challenge_endpoint: `${base}/mobile/challenge`,
+      device_keys_endpoint: `${base}/mobile/device-keys`,
+      approvals_endpoint: `${base}/mobile/approvals`,
     },
     install(p, tokens) {
       grant.install(p, tokens);

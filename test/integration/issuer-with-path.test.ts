@@ -19,3 +19,16 @@ it('states oidc-provider\'s endpoints under the same base as Yihao\'s own', asyn
   expect(vci.credential_endpoint).toBe(`${h.config.issuer}/credentials/credential`);
   expect({ token: discovery.token_endpoint, device: discovery.device_authorization_endpoint }).toEqual({ token: `${h.config.issuer}/token`, device: `${h.config.issuer}/device/auth` });
 });
+
+it("states the mobile channel's endpoints under the issuer too, where the proxy that strips its path sends them on", async () => {
+  const discovery = (await (await fetch(`${h.url}/.well-known/openid-configuration`)).json()) as Record<string, string>;
+  expect({
+    challenge: discovery.device_key_challenge_endpoint,
+    keys: discovery.device_keys_endpoint,
+    approvals: discovery.approvals_endpoint,
+  }).toEqual({
+    challenge: `${h.config.issuer}/mobile/challenge`,
+    keys: `${h.config.issuer}/mobile/device-keys`,
+    approvals: `${h.config.issuer}/mobile/approvals`,
+  });
+});

@@ -13,8 +13,8 @@ export interface ProofingConfirmDeps {
   accounts: Pick<Accounts, 'findBySub'>;
   proofing: Pick<IdentityProofing, 'find' | 'confirm'>;
   replay: ProofReplay;
-  /** The issuer's origin: a DPoP proof's `htu` is our public URL, not whatever Host a proxy passed. */
-  origin: string;
+  /** The issuer, path included: a DPoP proof's `htu` is our public URL, not whatever Host a proxy passed. */
+  base: string;
 }
 
 const evidenceId = z.string().regex(/^pe_[A-Za-z0-9_-]{16}$/);
@@ -52,7 +52,7 @@ export function proofingConfirmRouter(deps: ProofingConfirmDeps): Router {
         dpop: {
           required: false,
           prove: (jkt) =>
-            verifyDpopProof(ctx.get('dpop') || undefined, { method: ctx.method, url: `${deps.origin}${ctx.path}`, accessToken, body: Buffer.alloc(0) }, jkt, deps.replay).then(
+            verifyDpopProof(ctx.get('dpop') || undefined, { method: ctx.method, url: `${deps.base}${ctx.path}`, accessToken, body: Buffer.alloc(0) }, jkt, deps.replay).then(
               () => true,
               () => false,
             ),

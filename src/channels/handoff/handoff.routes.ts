@@ -12,8 +12,8 @@ import { pickLocale } from '../../http/locale.js';
 
 export interface HandoffRoutesDeps extends InteractionDeps {
   handoffs: QrHandoffs;
-  /** The issuer's origin: the QR code is a claimed https link the app opens (`<origin>/m/qr/<code>`). */
-  origin: string;
+  /** The issuer, path included: the QR code is a claimed https link the app opens (`<issuer>/m/qr/<code>`). */
+  base: string;
 }
 
 const COOKIE = 'yihao.qr';
@@ -47,7 +47,7 @@ export function handoffRoutes(router: Router, deps: HandoffRoutesDeps): void {
   };
 
   async function show(ctx: Context, it: LoadedInteraction, handoff: { ref: string; bindingCode: string }, error?: string) {
-    const qrDataUrl = await qrCodeDataUrl(`${deps.origin}/m/qr/${handoff.ref}`);
+    const qrDataUrl = await qrCodeDataUrl(`${deps.base}/m/qr/${handoff.ref}`);
     htmlPage(ctx, (nonce) => qrPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, qrDataUrl, bindingCode: handoff.bindingCode, minutes, error }), { script: true });
   }
 

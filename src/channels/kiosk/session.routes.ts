@@ -16,8 +16,8 @@ export interface KioskSessionDeps {
   audit: AuditLog;
   accounts: Pick<Accounts, 'findBySub'>;
   replay: ProofReplay;
-  /** The issuer's origin: a DPoP proof's `htu` is our public URL, not whatever Host a proxy passed. */
-  origin: string;
+  /** The issuer, path included: a DPoP proof's `htu` is our public URL, not whatever Host a proxy passed. */
+  base: string;
 }
 
 /** RFC 6750 section 3: a missing or unusable token, said in the header a client library reads. */
@@ -32,14 +32,14 @@ function refuse(ctx: Context, status: 400 | 401, error: string, description: str
  * The live kiosk-session access token (Bearer, or DPoP with a proof of its key for this request when
  * the kiosk's tokens are DPoP-bound), or an answer already sent.
  */
-async function kioskToken(ctx: Context, verify: VerifyAccessToken, deps: Pick<KioskSessionDeps, 'replay' | 'origin'>) {
+async function kioskToken(ctx: Context, verify: VerifyAccessToken, deps: Pick<KioskSessionDeps, 'replay' | 'base'>) {
   const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
   if (!match) return refuse(ctx, 401, 'invalid_request', 'an access token of the kiosk session is required (Authorization: Bearer or DPoP)'), undefined;
   const [, scheme, accessToken] = match as unknown as [string, 'Bearer' | 'DPoP', string];
   // RFC 9449 §7.1: a bound token only under the DPoP scheme (with a proof), and that scheme only for a bound token.
   const prove = async (jkt: string) =>
     scheme === 'DPoP' &&
-    verifyDpopProof(ctx.get('dpop') || undefined, { method: ctx.method, url: `${deps.origin}${ctx.path}`, accessToken, body: Buffer.alloc(0) }, jkt, deps.replay).then(
+    verifyDpopProof(ctx.get('dpop') || undefined, { method: ctx.method, url: `${deps.base}${ctx.path}`, accessToken, body: Buffer.alloc(0) }, jkt, deps.replay).then(
       () => true,
       () => false,
     );

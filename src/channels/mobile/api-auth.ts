@@ -14,8 +14,8 @@ export interface MobileApiDeps {
   accounts: Accounts;
   deviceKeys: DeviceKeys;
   replay: ProofReplay;
-  /** The issuer's origin: `htu` values are our public URLs, not whatever Host a proxy passed. */
-  origin: string;
+  /** The issuer, path included: `htu` values are our public URLs, not whatever Host a proxy passed. */
+  base: string;
   bodyMaxBytes: number;
 }
 
@@ -74,7 +74,7 @@ export function mobileApiAuth(deps: MobileApiDeps) {
     }
     const accessToken = match[1]!;
     const raw = await readBody(ctx, deps.bodyMaxBytes);
-    const facts: RequestFacts = { method: ctx.method, url: `${deps.origin}${ctx.path}`, accessToken, body: raw };
+    const facts: RequestFacts = { method: ctx.method, url: `${deps.base}${ctx.path}`, accessToken, body: raw };
     const verified = await verify(accessToken, {
       client: isFirstParty,
       // A proof for this very call (method, URL, ath), signed by the token's key; a bad one throws invalid_dpop_proof.

@@ -79,14 +79,16 @@ function storedCost(stored: string): z.infer<typeof costParams> | undefined {
  * COST_HEADROOM times the configured memory and work (old rows made under a higher setting still
  * verify); beyond that, or unreadable, it is a failed check that spends nothing.
  */
-function storedHashWithin(settings: Argon2Settings): (stored: string) => boolean {
+export function storedHashWithin(settings: Argon2Settings): (stored: string) => boolean {
   const maxMemoryKiB = settings.memoryKiB * COST_HEADROOM;
   const maxWork = settings.memoryKiB * settings.iterations * COST_HEADROOM;
   return (stored) => {
     const cost = storedCost(stored);
     if (!cost) return false;
     const { m, t, p } = cost;
-    return t >= 1 && p >= 1 && p <= Math.max(settings.parallelism, 16) && m <= maxMemoryKiB && m * t <= maxWork;
+    // Passes are bounded on their own too: each has a fixed cost per lane, so a tiny `m` with a huge
+    // `t` (within m·t) still cost half a second.
+    return t >= 1 && t <= settings.iterations * COST_HEADROOM && p >= 1 && p <= Math.max(settings.parallelism, 16) && m <= maxMemoryKiB && m * t <= maxWork;
   };
 }
 
@@ -126,9 +128,10 @@ function hashTimer(initialMs: number) {
 }
 
 /**
- * The implementation is @node-rs/argon2 (RustCrypto's argon2, SIMD chosen at run time): half the CPU
- * per hash of node-argon2's SSE2 build of the reference code, and the same PHC strings, so hashes
- * stored by either verify with the other (docs/memory.md, "Which argon2").
+ * The implementation is @node-rs/argon2 (napi-rs's build of `argon2-rust`, a Rust port of the
+ * reference code): half the CPU per hash of node-argon2's build here, and the same PHC strings, so
+ * hashes stored by either verify with the other (docs/memory.md, "Which argon2"). Its version is
+ * pinned: what it accepts in a stored string is this build's parser.
  *
  * Memory: argon2 allocates its m KiB buffer with malloc in whichever libuv thread runs the hash.
  * After the first free, glibc raises its mmap threshold to that size, so later buffers come from the
@@ -160,7 +163,10 @@ export function createPasswordHasher(settings: Argon2Settings): PasswordHasher {
       try {
         return await argon2Verify(stored, password);
       } catch {
-        return false; // a malformed stored hash is a failed check, never a crash
+        // A malformed stored hash is a failed check, never a crash; and as slow as any other answer
+        // (a hash of the same cost, in the slot this check already holds).
+        await argon2Hash(password, options).catch(() => undefined);
+        return false;
       }
     });
 

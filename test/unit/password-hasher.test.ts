@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPasswordHasher, isOverloaded } from '../../src/accounts/password-hasher.js';
+import { createPasswordHasher, isOverloaded, storedHashWithin } from '../../src/accounts/password-hasher.js';
 import { mallocArenasUnbounded } from '../../src/accounts/malloc-arenas.js';
 
 // config/default.json's cost: the tests run what production runs.
@@ -11,6 +11,12 @@ const password = 'correct horse battery staple';
 const storedBefore = {
   argon2idDefault: '$argon2id$v=19$m=19456,p=1,t=2$wDlM5jDF2xVp/Zzx0KbGFQ$V5yvJDA4w9Z+xEC/rZ3CbJyy8QV4WKE6oe1E6I9HGyI',
   argon2iOtherCost: '$argon2i$v=19$m=19456,p=1,t=3$roZW0lL5WmzvCM8JoQl5wQ$g4UFaonH7uUUB2uYqn7w5GWrMoG/Jm2PsVrGw9D79ZI',
+  argon2dV19: '$argon2d$v=19$m=19456,p=1,t=2$D4b10L4zWG3KN+6AcuDvvQ$hkXvyGG4cQchbCSScDQTpLNQunoCtWtYEFPgOnXiU2s',
+  argon2idP2: '$argon2id$v=19$m=19456,p=2,t=2$fz1ACnXBmBgCs+xk36b0VA$fMTHczs0u5K4e53uwKm3QknsgI7BLaYL7Qw9RC/4gig',
+  argon2idV16: '$argon2id$v=16$m=19456,p=1,t=2$ddxEFOjbnH3jZnklC8DxsQ$5u0JZ2bAqG3WAzDt5ZsFdtRJ2cQPsrVCw9/Rk62rFPI',
+  argon2idLongHash:
+    '$argon2id$v=19$m=19456,p=1,t=2$xgb7kx/cETrLrXp62fL+NQ$W7Q+IN4IEZQfsh4k+K5baBljfBim9yiDBVG+G0zEb8JKjuKJtSt0SKGyss+tMqYs4C74rm4x1rKU69UGMQ/KMg',
+  argon2idAssociatedData: '$argon2id$v=19$m=19456,p=1,t=2,data=eWloYW8tYXNzb2NpYXRlZC1kYXRh$c0pOqEp+8ZPswVHJTRM+hQ$ewHjuv22vcja0KeWzZQ89OBTdoyE9lA3jWBlaBq81TQ',
 };
 
 /** Samples the hasher's load on every turn of the event loop until `work` settles. */
@@ -77,6 +83,19 @@ describe('password hasher', () => {
     // Up to 16x the configured cost is still checked: rows made under a higher setting keep working.
     const costlier = createPasswordHasher({ ...settings, memoryKiB: 19456 * 2, iterations: 4 });
     expect(await hasher.verify(await costlier.hash(password), password)).toBe(true);
+  });
+
+  it('bounds passes on their own: a tiny memory with many passes and lanes is no cheaper to check than m·t says', () => {
+    const within = storedHashWithin(settings);
+    const good = storedBefore.argon2idDefault;
+    // m·t within 16x the configured work, but each pass costs per lane: half a second or more a check.
+    expect(within(good.replace('m=19456,p=1,t=2', 'm=128,p=16,t=4864'))).toBe(false);
+    expect(within(good.replace('m=19456,p=1,t=2', 'm=1024,p=16,t=608'))).toBe(false);
+    expect(within(good.replace('t=2', 't=33'))).toBe(false);
+    // Rows made under a costlier setting (up to 16x) are still checked, in any parameter order.
+    expect(within(good.replace('t=2', 't=32'))).toBe(true);
+    expect(within('$argon2id$v=19$m=38912,t=4,p=1$c2FsdHNhbHRzYWx0$ZGlnZXN0ZGlnZXN0ZGlnZXN0')).toBe(true);
+    for (const stored of Object.values(storedBefore)) expect(within(stored), stored).toBe(true);
   });
 
   it('answers an unknown identifier with a real, failed verify (verifyNothing)', async () => {

@@ -27,6 +27,7 @@ import { registration } from './registration/index.js';
 import { createOtpService, createOtpStore, createSmsSender } from './sms/index.js';
 import { createAccountIndex } from './storage/account-index.js';
 import { createSignOut, type SignOut } from './oidc/sign-out.js';
+import { grantSessionIds } from './oidc/grant-session-ids.js';
 import { createPortal } from './portal/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics/metrics.js';
@@ -277,6 +278,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     // Built below; called only once requests run.
     onAccountDisabled: (account, by) => credentials.accountDisabled(account, by),
     onKeyRemoved: (accountSub, key) => credentials.keyRemoved(accountSub, key),
+    grantSessionId: grantSessionIds(stores.db),
   });
   const federation = createFederation({ ...services, config, db: stores.db, authentications, signOut, logger });
   await federation.applyConfigured();

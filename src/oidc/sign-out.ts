@@ -66,7 +66,7 @@ export interface EndSessionResult {
  * - logins through an extension grant (kiosk card, counter, device key), which have no browser
  *   session: the client of each such grant, with the `sid` its ID token carried;
  * - grants that outlived their browser session (a mobile app's refresh tokens from its browser
- *   sign-in): the client, by `sub` alone.
+ *   sign-in): the client, with the `sid` its refresh tokens repeat (by `sub` alone when it has none).
  */
 export function createSignOut({
   holder,
@@ -78,6 +78,7 @@ export function createSignOut({
   channelSessions,
   onAccountDisabled,
   onKeyRemoved,
+  grantSessionId,
 }: {
   holder: ProviderHolder;
   accountIndex: AccountIndex;
@@ -98,6 +99,8 @@ export function createSignOut({
    * on logins it made or approved (src/credentials/revocation.ts); how many it revoked.
    */
   onKeyRemoved?: ((accountSub: string, key: { model: KeyLinkModel; id: string }) => Promise<number>) | undefined;
+  /** The `sid` a grant's ID tokens named, once its browser session is gone (src/oidc/grant-session-ids.ts). */
+  grantSessionId?: ((grantId: string) => Promise<string | undefined>) | undefined;
 }) {
   /** Revokes one grant with every token and pending request issued under it. */
   async function revokeGrant(grantId: string): Promise<void> {
@@ -144,11 +147,13 @@ export function createSignOut({
 
   /**
    * The grants that no browser session of this sign-out covered: kiosk and counter logins (with the
-   * `sid` of their ID token) and grants whose session is gone (by `sub` alone). One logout token per
-   * kiosk or counter login, one per other client.
+   * `sid` of their ID token), grants whose browser session is gone (with the `sid` their refresh
+   * tokens repeat), and what is left (by `sub` alone: a grant with no refresh token). One logout
+   * token per login, one per other client.
    */
   async function notifySessionless(accountSub: string, grantIds: string[], notified: Set<string>): Promise<void> {
     const bySub = new Set<string>();
+    const named = new Set<string>();
     for (const grantId of grantIds) {
       const channel = await channelSessions?.find(grantId);
       if (channel && channel.accountId === accountSub) {
@@ -157,7 +162,12 @@ export function createSignOut({
         continue;
       }
       const grant = await holder.current.Grant.find(grantId);
-      if (grant?.clientId && grant.accountId === accountSub && !notified.has(grant.clientId)) bySub.add(grant.clientId);
+      if (!grant?.clientId || grant.accountId !== accountSub) continue;
+      const sid = await grantSessionId?.(grantId);
+      if (sid) {
+        if (!named.has(`${grant.clientId} ${sid}`)) await notify(grant.clientId, accountSub, sid, notified);
+        named.add(`${grant.clientId} ${sid}`);
+      } else if (!notified.has(grant.clientId)) bySub.add(grant.clientId);
     }
     for (const clientId of bySub) await notify(clientId, accountSub, undefined, notified);
   }

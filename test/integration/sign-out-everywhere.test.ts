@@ -66,6 +66,31 @@ describe.each(backends)('signing an account out everywhere ($name)', ({ name, en
     expect(ended).toMatchObject({ action: 'session.ended', actorId: 'op-test', details: { everywhere: true, reason: 'account_disabled' } });
   });
 
+  it.skipIf(!enabled)("names the session in the logout token of a grant that outlived its browser session (every app that gets logout tokens registered backchannel_logout_session_required)", async () => {
+    const citizen = await h.citizen();
+    const client = await h.client({ backchannelLogoutUri: receiver.url, grantTypes: ['authorization_code', 'refresh_token'] });
+    const rp = await relyingParty(h, client);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier), { identifier: citizen.citizenId, password: citizen.password });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+    const sid = tokens.claims()!.sid;
+    expect(sid).toBeTruthy();
+    // The browser session ends (it expired, or the browser signed out of it) while the app keeps its refresh token.
+    const Session = new h.yihao.services.Adapter('Session');
+    for (const { model, id } of await h.yihao.services.accountIndex.list(citizen.sub)) {
+      if (model !== 'Session') continue;
+      const session = await Session.findByUid(id);
+      if (session?.jti) await Session.destroy(session.jti);
+    }
+    const before = receiver.tokens.length;
+    const result = await h.yihao.signOut.everywhere(citizen.sub);
+    expect(result).toMatchObject({ sessions: 0, grants: 1, notified: [client.client_id] });
+    expect(receiver.tokens).toHaveLength(before + 1);
+    const { payload } = await jwtVerify(receiver.tokens.at(-1)!, createRemoteJWKSet(new URL(`${h.issuer}/jwks`)), { issuer: h.issuer, audience: client.client_id });
+    expect(payload).toMatchObject({ sub: citizen.sub, sid });
+    await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
   it.skipIf(!enabled)('signing out everywhere leaves the account usable', async () => {
     const citizen = await h.citizen();
     const client = await h.client({ grantTypes: ['authorization_code', 'refresh_token'] });

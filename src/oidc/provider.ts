@@ -93,6 +93,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     const auth = token.sessionUid ? await authentications.find(token.sessionUid) : undefined;
     return auth && publicFacts(factsOf(auth));
   };
+  const resources = withCredentialResource(withAdminResource(resourceIndicators(config.resourceServers), config.issuer, config.ttl.accessTokenSeconds, isDepartmentSystem), config.issuer, config.ttl.accessTokenSeconds, credentialScopes);
   const configuration: Configuration = {
     adapter: withReuseRevocation(withTokenFacts(withoutStoredLoginHints(withHashedTokenIds(adapter, tokenIdKeys(purposeKeys, config.keys.purposes.tokenId))))),
     jwks: { keys: jwks },
@@ -137,7 +138,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       // RFC 8628: a kiosk shows verification_uri_complete as a QR code; the citizen approves on the phone.
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...devicePages },
       ...channels?.features,
-      resourceIndicators: withCredentialResource(withAdminResource(resourceIndicators(config.resourceServers), config.issuer, config.ttl.accessTokenSeconds, isDepartmentSystem), config.issuer, config.ttl.accessTokenSeconds, credentialScopes),
+      resourceIndicators: resources,
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: providerPages.logoutSource,
@@ -161,7 +162,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     // clients' are not rotated: the profile forbids it, and each use needs the client's key. A
     // refresh meets the client's registration as it is now (refresh-policy.ts: min_acr, scopes).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    rotateRefreshToken: refreshPolicy(fapi2Profile.rotateRefreshToken(true)),
+    rotateRefreshToken: refreshPolicy(fapi2Profile.rotateRefreshToken(true), resources),
     assertJwtClientAuthClaimsAndHeader: fapi2Profile.assertJwtClientAuthClaimsAndHeader,
     ttl: fapi2Profile.ttl(withKioskIdle(ttl(config.ttl), config.kiosk.idleSeconds)),
     // The login's acr, amr, auth_time and channel on every access token (introspection, userinfo and

@@ -11,6 +11,14 @@ interface RefreshTokenLike {
   accountId?: string | undefined;
   scope?: string | undefined;
   claims?: Record<string, unknown> | undefined;
+  resource?: string | string[] | undefined;
+  /** oidc-provider's getter: the token's `resource` as a set. */
+  readonly resourceIndicators?: Set<string>;
+}
+
+/** The provider's resource indicators feature (src/oidc/resources.ts and the wrappers around it). */
+interface ResourceServers {
+  getResourceServerInfo(ctx: KoaContextWithOIDC, indicator: string, client: { clientId: string }): unknown;
 }
 
 const statics: ReadonlySet<string> = new Set(SCOPES);
@@ -32,8 +40,8 @@ const statics: ReadonlySet<string> = new Set(SCOPES);
  * wraps it, reading only what the request already holds (no round trip). Access tokens issued before
  * the change keep what they were issued with until they expire.
  */
-export function refreshPolicy(rotate: (ctx: KoaContextWithOIDC) => boolean) {
-  return (ctx: KoaContextWithOIDC): boolean => {
+export function refreshPolicy(rotate: (ctx: KoaContextWithOIDC) => boolean, resources: ResourceServers) {
+  return async (ctx: KoaContextWithOIDC): Promise<boolean> => {
     const client = ctx.oidc.client!;
     const token = ctx.oidc.entities.RefreshToken as unknown as RefreshTokenLike;
     const minimum = minAcrOf(client);
@@ -49,8 +57,26 @@ export function refreshPolicy(rotate: (ctx: KoaContextWithOIDC) => boolean) {
       throw new errors.CustomOIDCProviderError('invalid_grant', `this client no longer accepts sign-ins on the ${channel} channel: sign in again`);
     }
     if (client.scope !== undefined) narrowToRegistration(ctx, token, client.scope);
+    await resourceBeforeRotation(ctx, token, resources);
     return rotate(ctx);
   };
+}
+
+/**
+ * oidc-provider resolves the refresh's resource (RFC 8707) and asks for its resource server only
+ * after it rotated the token: a refused `resource` (one the grant never held, an unknown API, one
+ * that does not name this app) spent the refresh token without delivering its successor, and the
+ * app's next refresh looked like a reuse and revoked the grant. So the same resolution
+ * (oidc-provider 9.13, helpers/resolve_resource.js, with this provider's `useGrantedResource` and
+ * `defaultResource`) and the same lookup are made here, before anything is spent.
+ */
+async function resourceBeforeRotation(ctx: KoaContextWithOIDC, token: RefreshTokenLike, resources: ResourceServers): Promise<void> {
+  const asked = ctx.oidc.params?.resource as string | string[] | undefined;
+  const resource = asked || token.resource;
+  // Several at once resolve to none here (defaultResource answers undefined for a list).
+  if (!resource || Array.isArray(resource)) return;
+  if (!token.resourceIndicators?.has(resource)) throw new errors.InvalidTarget();
+  await resources.getResourceServerInfo(ctx, resource, ctx.oidc.client!);
 }
 
 function narrowToRegistration(ctx: KoaContextWithOIDC, token: RefreshTokenLike, registration: string): void {

@@ -66,6 +66,22 @@ describe('resources name their apps', () => {
     }
   });
 
+  it('refuses a refresh for a resource the app may not have before anything is spent: its refresh token still works', async () => {
+    const citizen = await h.citizen();
+    const client = await h.client({ redirectUris: [REDIRECT], grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile' });
+    const rp = await relyingParty(h, client);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier), { identifier: citizen.citizenId, password: citizen.password });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+    // An API that does not name this app, one that does not exist, and one the grant never held.
+    for (const resource of [RECORDS, 'https://unknown.example.gov.cn/api', PUBLIC_API]) {
+      const err = await oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource }).catch((e: unknown) => e);
+      expect(err, resource).toMatchObject({ error: 'invalid_target' });
+    }
+    const next = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+    expect(next.access_token).toBeTruthy();
+  });
+
   it('refuses a configuration that leaves an API\'s apps unnamed, or mixes "*" with names', () => {
     const base = { port: 0, dataDir: '.', logLevel: 'info' } as const;
     const problems = (servers: unknown) => {

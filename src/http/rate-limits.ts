@@ -77,55 +77,53 @@ export function createRateLimits(opts: {
     limit(name: string, rule: RateLimitRule, counting: Counting, { html = false }: { html?: boolean } = {}): Middleware {
       const siteRule = { points: rule.points * IPV6_SITE_FACTOR, durationSeconds: rule.durationSeconds };
       const budgets = { client: { limit: name, rule, limiter: limiterFor(name, rule) }, site: { limit: `${name}:ipv6-site`, rule: siteRule, limiter: limiterFor(`${name}:ipv6-site`, siteRule) } };
-      type Counted = (typeof budgets.client & { id: string })[];
-      // Counting failures, the one that spends the last point is refused; counting every request,
-      // the one after it.
-      const spendOne = async ({ limit, rule, limiter, id }: Counted[number]): Promise<number | undefined> => {
-        try {
-          const res = await limiter.consume(id);
-          return counting !== 'every' && res.consumedPoints >= rule.points ? Date.now() + res.msBeforeNext : undefined;
-        } catch (e) {
-          if (e instanceof RateLimiterRes) return Date.now() + e.msBeforeNext;
-          // Neither Redis nor the memory standing in for it answered: let the request be rather than refuse every citizen.
-          opts.logger?.warn({ event: 'ratelimit.store_failed', limit, err: e }, 'rate limit store failed; request let through');
-          return undefined;
-        }
-      };
-      /** Spends a point of every budget the request counts against; when one is spent, refuses until the latest refusal ends. */
-      const spend = async (ctx: Context, counted: Counted): Promise<number | undefined> => {
-        const untils = await Promise.all(counted.map(spendOne));
-        let latest: number | undefined;
-        for (const [i, until] of untils.entries()) {
-          if (until === undefined) continue;
-          const budget = counted[i]!;
-          if (refusals.size >= MAX_REMEMBERED) refusals.clear();
-          refusals.set(`${budget.limit}:${budget.id}`, { until });
-          await opts.onRefusalStart?.({ limit: budget.limit, ip: ctx.ip, windowSeconds: budget.rule.durationSeconds, points: budget.rule.points });
-          latest = Math.max(latest ?? 0, until);
-        }
-        return latest;
-      };
       return async (ctx: Context, next: Next) => {
         // An IPv6 /64 is one client (ip-bucket.ts): rotating through one's own /64 is not a fresh budget;
-        // its /48 is counted as well, with a larger one. (An IPv4 address has no colon: no site.)
-        const ip = ctx.ip;
-        const client = { ...budgets.client, id: ipBucket(ip) };
-        const siteId = ip.includes(':') ? ipv6Site(ip) : undefined;
-        const counted: Counted = siteId ? [client, { ...budgets.site, id: siteId }] : [client];
-        for (const { limit, id } of counted) {
-          const known = refusals.get(`${limit}:${id}`);
+        // its /48 is counted as well, with a larger one.
+        const site = ipv6Site(ctx.ip);
+        const counted = [{ ...budgets.client, id: ipBucket(ctx.ip) }, ...(site ? [{ ...budgets.site, id: site }] : [])].map((b) => ({ ...b, key: `${b.limit}:${b.id}` }));
+        for (const { key } of counted) {
+          const known = refusals.get(key);
           if (known && known.until > Date.now()) return refuse(ctx, known.until, html);
-          if (known) refusals.delete(`${limit}:${id}`);
+          if (known) refusals.delete(key);
         }
 
+        // Counting failures, the one that spends the last point is refused; counting every request,
+        // the one after it.
+        const spendOne = async ({ limit, rule, limiter, id }: (typeof counted)[number]): Promise<number | undefined> => {
+          try {
+            const res = await limiter.consume(id);
+            return counting !== 'every' && res.consumedPoints >= rule.points ? Date.now() + res.msBeforeNext : undefined;
+          } catch (e) {
+            if (e instanceof RateLimiterRes) return Date.now() + e.msBeforeNext;
+            // Neither Redis nor the memory standing in for it answered: let the request be rather than refuse every citizen.
+            opts.logger?.warn({ event: 'ratelimit.store_failed', limit, err: e }, 'rate limit store failed; request let through');
+            return undefined;
+          }
+        };
+        /** Spends a point of every budget the request counts against; when one is spent, refuses until the latest refusal ends. */
+        const spend = async (): Promise<number | undefined> => {
+          const untils = await Promise.all(counted.map(spendOne));
+          let latest: number | undefined;
+          for (const [i, until] of untils.entries()) {
+            if (until === undefined) continue;
+            const budget = counted[i]!;
+            if (refusals.size >= MAX_REMEMBERED) refusals.clear();
+            refusals.set(budget.key, { until });
+            await opts.onRefusalStart?.({ limit: budget.limit, ip: ctx.ip, windowSeconds: budget.rule.durationSeconds, points: budget.rule.points });
+            latest = Math.max(latest ?? 0, until);
+          }
+          return latest;
+        };
+
         if (counting === 'every') {
-          const until = await spend(ctx, counted);
+          const until = await spend();
           if (until !== undefined) return refuse(ctx, until, html);
           return next();
         }
         await next();
         if (!counting.failed(ctx)) return;
-        const until = await spend(ctx, counted);
+        const until = await spend();
         // The failure that spends the last point is itself answered 429.
         if (until !== undefined) refuse(ctx, until, html);
       };

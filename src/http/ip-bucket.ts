@@ -16,26 +16,6 @@ function ipv6Groups(address: string): number[] {
   return groups.map((g) => parseInt(g, 16));
 }
 
-type ParsedIp = { v4: string } | { v6: number[] } | undefined;
-
-function parseIp(clientIp: string): ParsedIp {
-  let ip = clientIp.trim().toLowerCase();
-  if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
-  const zone = ip.indexOf('%');
-  if (zone >= 0) ip = ip.slice(0, zone);
-  const version = isIP(ip);
-  if (version === 4) return { v4: ip };
-  if (version !== 6) return undefined;
-  const g = ipv6Groups(ip);
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
-    const [hi = 0, lo = 0] = g.slice(6);
-    return { v4: `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}` };
-  }
-  return { v6: g };
-}
-
-const prefix = (groups: number[], bits: 48 | 64) => `${groups.slice(0, bits / 16).map((x) => x.toString(16)).join(':')}::/${bits}`;
-
 /**
  * The client a per-address rule counts against (rate limits, SMS sends, the sign-in lockout and its
  * familiar addresses). IPv4 (also when IPv4-mapped) counts per address; IPv6 per /64, because one
@@ -43,17 +23,17 @@ const prefix = (groups: number[], bits: 48 | 64) => `${groups.slice(0, bits / 16
  * theirs, and a citizen's own address changes within theirs daily. Anything unparseable counts as itself.
  */
 export function ipBucket(clientIp: string): string {
-  const ip = parseIp(clientIp);
-  if (!ip) return `unparsed:${clientIp}`;
-  return 'v4' in ip ? ip.v4 : prefix(ip.v6, 64);
-}
-
-/**
- * The site an IPv6 client's /64 belongs to: its /48, the most a site (or a free tunnel broker's
- * customer) is given. Someone holding a /48 has 65,536 /64s, each a fresh budget of a per-/64
- * rule; the edge limits also count the site, with a larger budget. Undefined for IPv4.
- */
-export function ipv6Site(clientIp: string): string | undefined {
-  const ip = parseIp(clientIp);
-  return ip && 'v6' in ip ? prefix(ip.v6, 48) : undefined;
+  let ip = clientIp.trim().toLowerCase();
+  if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
+  const zone = ip.indexOf('%');
+  if (zone >= 0) ip = ip.slice(0, zone);
+  const version = isIP(ip);
+  if (version === 4) return ip;
+  if (version !== 6) return `unparsed:${clientIp}`;
+  const g = ipv6Groups(ip);
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
+    const [hi = 0, lo = 0] = g.slice(6);
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return `${g.slice(0, 4).map((x) => x.toString(16)).join(':')}::/64`;
 }

@@ -2,7 +2,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { RedisClient } from '../storage/redis.js';
-import { ipBucket, ipv6Site } from './ip-bucket.js';
+import { ipBucket } from './ip-bucket.js';
 
 /** From config `rateLimits`: `points` per client address within `durationSeconds`. */
 export interface RateLimitRule {
@@ -16,13 +16,6 @@ export type Counting = 'every' | { failed: (ctx: Context) => boolean };
 interface Refusal {
   until: number;
 }
-
-/**
- * An IPv6 site's (/48's) budget, in budgets of one client (/64): a site is counted besides its
- * /64s, so that holding a /48 (a tunnel broker hands one out for free) buys 16 budgets, not 65,536.
- * Generous, as one IPv4 address behind a carrier's NAT is for the many citizens who share it.
- */
-export const IPV6_SITE_FACTOR = 16;
 
 /**
  * Rate limits at the edge, per client address (Koa's `ctx.ip`, which honours the trusted-proxy
@@ -75,57 +68,50 @@ export function createRateLimits(opts: {
      * else RFC 6749-style JSON.
      */
     limit(name: string, rule: RateLimitRule, counting: Counting, { html = false }: { html?: boolean } = {}): Middleware {
-      const siteRule = { points: rule.points * IPV6_SITE_FACTOR, durationSeconds: rule.durationSeconds };
-      const budgets = { client: { limit: name, rule, limiter: limiterFor(name, rule) }, site: { limit: `${name}:ipv6-site`, rule: siteRule, limiter: limiterFor(`${name}:ipv6-site`, siteRule) } };
+      const limiter = limiterFor(name, rule);
       return async (ctx: Context, next: Next) => {
-        // An IPv6 /64 is one client (ip-bucket.ts): rotating through one's own /64 is not a fresh budget;
-        // its /48 is counted as well, with a larger one.
-        const site = ipv6Site(ctx.ip);
-        const counted = [{ ...budgets.client, id: ipBucket(ctx.ip) }, ...(site ? [{ ...budgets.site, id: site }] : [])].map((b) => ({ ...b, key: `${b.limit}:${b.id}` }));
-        for (const { key } of counted) {
-          const known = refusals.get(key);
-          if (known && known.until > Date.now()) return refuse(ctx, known.until, html);
-          if (known) refusals.delete(key);
-        }
+        // An IPv6 /64 is one client (ip-bucket.ts): rotating through one's own /64 is not a fresh budget.
+        const client = ipBucket(ctx.ip);
+        const key = `${name}:${client}`;
+        const known = refusals.get(key);
+        if (known && known.until > Date.now()) return refuse(ctx, known.until, html);
+        if (known) refusals.delete(key);
 
         // Counting failures, the one that spends the last point is refused; counting every request,
         // the one after it.
-        const spendOne = async ({ limit, rule, limiter, id }: (typeof counted)[number]): Promise<number | undefined> => {
+        const spend = async (): Promise<number | undefined> => {
           try {
-            const res = await limiter.consume(id);
+            const res = await limiter.consume(client);
             return counting !== 'every' && res.consumedPoints >= rule.points ? Date.now() + res.msBeforeNext : undefined;
           } catch (e) {
             if (e instanceof RateLimiterRes) return Date.now() + e.msBeforeNext;
             // Neither Redis nor the memory standing in for it answered: let the request be rather than refuse every citizen.
-            opts.logger?.warn({ event: 'ratelimit.store_failed', limit, err: e }, 'rate limit store failed; request let through');
+            opts.logger?.warn({ event: 'ratelimit.store_failed', limit: name, err: e }, 'rate limit store failed; request let through');
             return undefined;
           }
         };
-        /** Spends a point of every budget the request counts against; when one is spent, refuses until the latest refusal ends. */
-        const spend = async (): Promise<number | undefined> => {
-          const untils = await Promise.all(counted.map(spendOne));
-          let latest: number | undefined;
-          for (const [i, until] of untils.entries()) {
-            if (until === undefined) continue;
-            const budget = counted[i]!;
-            if (refusals.size >= MAX_REMEMBERED) refusals.clear();
-            refusals.set(budget.key, { until });
-            await opts.onRefusalStart?.({ limit: budget.limit, ip: ctx.ip, windowSeconds: budget.rule.durationSeconds, points: budget.rule.points });
-            latest = Math.max(latest ?? 0, until);
-          }
-          return latest;
+        const started = async (until: number) => {
+          if (refusals.size >= MAX_REMEMBERED) refusals.clear();
+          refusals.set(key, { until });
+          await opts.onRefusalStart?.({ limit: name, ip: ctx.ip, windowSeconds: rule.durationSeconds, points: rule.points });
         };
 
         if (counting === 'every') {
           const until = await spend();
-          if (until !== undefined) return refuse(ctx, until, html);
+          if (until !== undefined) {
+            await started(until);
+            return refuse(ctx, until, html);
+          }
           return next();
         }
         await next();
         if (!counting.failed(ctx)) return;
         const until = await spend();
         // The failure that spends the last point is itself answered 429.
-        if (until !== undefined) refuse(ctx, until, html);
+        if (until !== undefined) {
+          await started(until);
+          refuse(ctx, until, html);
+        }
       };
     },
   };

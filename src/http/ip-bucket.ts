@@ -16,24 +16,36 @@ function ipv6Groups(address: string): number[] {
   return groups.map((g) => parseInt(g, 16));
 }
 
+const dotted = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+
+/** `1.2.3.4:5678` and `[2001:db8::1]:443` (a proxy that writes the client's port) without the port. */
+function withoutPort(ip: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(ip);
+  if (bracketed) return bracketed[1]!;
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(ip);
+  return v4 ? v4[1]! : ip;
+}
+
 /**
  * The client a per-address rule counts against (rate limits, SMS sends, the sign-in lockout and its
- * familiar addresses). IPv4 (also when IPv4-mapped) counts per address; IPv6 per /64, because one
- * household or phone is routinely handed a whole /64: a guesser could otherwise rotate through
- * theirs, and a citizen's own address changes within theirs daily. Anything unparseable counts as itself.
+ * familiar addresses). IPv4 counts per address, also when it arrives as IPv6: mapped (`::ffff:`),
+ * through a NAT64 translator (`64:ff9b::/96`, where every IPv4 client would otherwise share one
+ * budget) or 6to4 (`2002::/16`, where one IPv4 address would get a second one). Other IPv6 counts per
+ * /64, because one household or phone is routinely handed a whole /64: a guesser could otherwise
+ * rotate through theirs, and a citizen's own address changes within theirs daily. A port a proxy
+ * wrote after the address is dropped. Anything unparseable counts as itself.
  */
 export function ipBucket(clientIp: string): string {
-  let ip = clientIp.trim().toLowerCase();
-  if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
+  let ip = withoutPort(clientIp.trim().toLowerCase());
   const zone = ip.indexOf('%');
   if (zone >= 0) ip = ip.slice(0, zone);
   const version = isIP(ip);
   if (version === 4) return ip;
   if (version !== 6) return `unparsed:${clientIp}`;
   const g = ipv6Groups(ip);
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
-    const [hi = 0, lo = 0] = g.slice(6);
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
+  const [hi = 0, lo = 0] = g.slice(6);
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return dotted(hi, lo);
+  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return dotted(hi, lo);
+  if (g[0] === 0x2002) return dotted(g[1]!, g[2]!);
   return `${g.slice(0, 4).map((x) => x.toString(16)).join(':')}::/64`;
 }

@@ -93,7 +93,10 @@ export function createRateLimits(opts: {
         const started = async (until: number) => {
           if (refusals.size >= MAX_REMEMBERED) refusals.clear();
           refusals.set(key, { until });
-          await opts.onRefusalStart?.({ limit: name, ip: ctx.ip, windowSeconds: rule.durationSeconds, points: rule.points });
+          // The refusal stands if its audit record cannot be written (the database down): a 429, not a 500.
+          await opts.onRefusalStart?.({ limit: name, ip: ctx.ip, windowSeconds: rule.durationSeconds, points: rule.points }).catch((err: unknown) => {
+            opts.logger?.warn({ event: 'ratelimit.audit_failed', limit: name, err }, 'rate limit refusal not audited');
+          });
         };
 
         if (counting === 'every') {

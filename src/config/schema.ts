@@ -160,7 +160,10 @@ export const fileConfigSchema = z
      * percent (docs/memory.md). V8's own factor (0 here) goes up to 4×: after a load, most of the
      * resident memory is garbage not yet collected. Not a cap: a burst of live data still fits.
      */
-    memory: z.object({ heapGrowingPercent: z.number().int().min(0).max(1000).default(100) }).strict().prefault({}),
+    memory: z
+      .object({ heapGrowingPercent: z.number().int().max(1000).refine((v) => v === 0 || v >= 10, { message: 'must be 0 (V8\'s own) or from 10 to 1000: below 10 V8 collects almost without pause' }).default(100) })
+      .strict()
+      .prefault({}),
     /** SIGTERM (docs/operations.md): report not ready for `drainSeconds` while still serving, then stop accepting and give requests in flight up to `deadlineSeconds`. */
     shutdown: z
       .object({ drainSeconds: z.number().min(0).max(120).default(0), deadlineSeconds: z.number().positive().max(300).default(10) })

@@ -18,7 +18,8 @@ describe('V8 heap growth', () => {
   it('bounds it to twice the live set unless configured otherwise, and refuses what is not a percentage', () => {
     expect(loadConfig({ YIHAO_DATA_DIR: dir }).memory.heapGrowingPercent).toBe(100);
     expect(withMemory({ heapGrowingPercent: 0 })().memory.heapGrowingPercent).toBe(0);
-    for (const bad of [-1, 1.5, 1001, '100']) {
+    expect(withMemory({ heapGrowingPercent: 10 })().memory.heapGrowingPercent).toBe(10);
+    for (const bad of [-1, 1, 9, 1.5, 1001, '100']) {
       expect(withMemory({ heapGrowingPercent: bad })).toThrow(ConfigError);
       expect(withMemory({ heapGrowingPercent: bad })).toThrow(/memory\.heapGrowingPercent/);
     }

@@ -28,12 +28,10 @@ function withoutPort(ip: string): string {
 
 /**
  * The client a per-address rule counts against (rate limits, SMS sends, the sign-in lockout and its
- * familiar addresses). IPv4 counts per address, also when it arrives as IPv6: mapped (`::ffff:`),
- * through a NAT64 translator (`64:ff9b::/96`, where every IPv4 client would otherwise share one
- * budget) or 6to4 (`2002::/16`, where one IPv4 address would get a second one). Other IPv6 counts per
- * /64, because one household or phone is routinely handed a whole /64: a guesser could otherwise
- * rotate through theirs, and a citizen's own address changes within theirs daily. A port a proxy
- * wrote after the address is dropped. Anything unparseable counts as itself.
+ * familiar addresses). IPv4 counts per address, also when IPv4-mapped (`::ffff:`); a 6to4 site per
+ * /48. Other IPv6 counts per /64, because one household or phone is routinely handed a whole /64: a
+ * guesser could otherwise rotate through theirs, and a citizen's own address changes within theirs
+ * daily. A port a proxy wrote after the address is dropped. Anything unparseable counts as itself.
  */
 export function ipBucket(clientIp: string): string {
   let ip = withoutPort(clientIp.trim().toLowerCase());
@@ -45,7 +43,9 @@ export function ipBucket(clientIp: string): string {
   const g = ipv6Groups(ip);
   const [hi = 0, lo = 0] = g.slice(6);
   if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return dotted(hi, lo);
-  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return dotted(hi, lo);
-  if (g[0] === 0x2002) return dotted(g[1]!, g[2]!);
+  // A 6to4 site (2002:V::/48) is one user of IPv4 address V: one bucket, not 65,536 /64s. Labelled
+  // apart from V itself: the address inside proves nothing (whoever announces the /48 gets its
+  // replies), and sharing V's bucket would make them familiar wherever V's users sign in.
+  if (g[0] === 0x2002) return `6to4:${dotted(g[1]!, g[2]!)}`;
   return `${g.slice(0, 4).map((x) => x.toString(16)).join(':')}::/64`;
 }

@@ -78,12 +78,11 @@ describe('per-IP throttle buckets', () => {
     ['fe80::1%eth0', 'fe80:0:0:0::/64'],
     ['2001:db8::', '2001:db8:0:0::/64'],
     ['::1', '0:0:0:0::/64'],
-    // An IPv4 client behind a translator (NAT64's well-known prefix) or 6to4 is its IPv4 address:
-    // else every client of one translator shares one budget, or one IPv4 address gets two.
-    ['64:ff9b::192.0.2.33', '192.0.2.33'],
-    ['64:ff9b::c000:221', '192.0.2.33'],
-    ['2002:cb00:7107::1', '203.0.113.7'],
-    ['2002:cb00:7107:42::9', '203.0.113.7'],
+    // NAT64's well-known prefix stays a /64: the IPv4 address inside proves nothing.
+    ['64:ff9b::192.0.2.33', '64:ff9b:0:0::/64'],
+    // A 6to4 site is one bucket (not 65,536), apart from its IPv4 address's own.
+    ['2002:cb00:7107::1', '6to4:203.0.113.7'],
+    ['2002:cb00:7107:42::9', '6to4:203.0.113.7'],
     // A proxy that writes the client's port (some do) does not make each port a fresh client.
     ['203.0.113.7:5678', '203.0.113.7'],
     ['[2001:db8:1:2::9]:443', '2001:db8:1:2::/64'],

@@ -146,30 +146,40 @@ export function createSignOut({
   }
 
   /**
-   * The grants that no browser session of this sign-out covered: kiosk and counter logins (with the
-   * `sid` of their ID token), grants whose browser session is gone (with the `sid` their refresh
-   * tokens repeat), and what is left (by `sub` alone: a grant with no refresh token). One logout
-   * token per login, one per other client.
+   * Who to tell about the grants that no browser session of this sign-out covered: kiosk and counter
+   * logins (with the `sid` of their ID token), grants whose browser session is gone (with the `sid`
+   * their refresh tokens repeat), and what is left (by `sub` alone: a grant with no refresh token),
+   * one per client not told otherwise. Read before the grants are revoked (their refresh tokens go
+   * with them); sent after, so that a slow app delays no revocation.
    */
-  async function notifySessionless(accountSub: string, grantIds: string[], notified: Set<string>): Promise<void> {
+  async function sessionlessNotices(accountSub: string, grantIds: string[], notified: Set<string>): Promise<{ clientId: string; sid: string | undefined }[]> {
+    const notices = new Map<string, { clientId: string; sid: string | undefined }>();
     const bySub = new Set<string>();
-    const named = new Set<string>();
     for (const grantId of grantIds) {
       const channel = await channelSessions?.find(grantId);
       if (channel && channel.accountId === accountSub) {
-        await notify(channel.clientId, accountSub, channel.sid, notified);
+        notices.set(`${channel.clientId} ${channel.sid}`, { clientId: channel.clientId, sid: channel.sid });
         await channelSessions!.destroy(grantId);
         continue;
       }
       const grant = await holder.current.Grant.find(grantId);
       if (!grant?.clientId || grant.accountId !== accountSub) continue;
       const sid = await grantSessionId?.(grantId);
-      if (sid) {
-        if (!named.has(`${grant.clientId} ${sid}`)) await notify(grant.clientId, accountSub, sid, notified);
-        named.add(`${grant.clientId} ${sid}`);
-      } else if (!notified.has(grant.clientId)) bySub.add(grant.clientId);
+      if (sid) notices.set(`${grant.clientId} ${sid}`, { clientId: grant.clientId, sid });
+      else bySub.add(grant.clientId);
     }
-    for (const clientId of bySub) await notify(clientId, accountSub, undefined, notified);
+    const named = new Set([...notices.values()].map((n) => n.clientId));
+    for (const clientId of bySub) if (!notified.has(clientId) && !named.has(clientId)) notices.set(`${clientId} `, { clientId, sid: undefined });
+    return [...notices.values()];
+  }
+
+  /** Sends logout tokens a few at a time: an account may hold many offline logins, and each app answers in its own time. */
+  async function sendNotices(accountSub: string, notices: { clientId: string; sid: string | undefined }[], notified: Set<string>): Promise<void> {
+    const queue = [...notices];
+    const worker = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) await notify(next.clientId, accountSub, next.sid, notified);
+    };
+    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
   }
 
   async function everywhere(accountSub: string): Promise<SignOutResult> {
@@ -196,8 +206,9 @@ export function createSignOut({
       }
       await accountIndex.remove('Session', uid);
     }
-    await notifySessionless(accountSub, [...grants].filter((g) => !inSessions.has(g)), notified);
+    const notices = await sessionlessNotices(accountSub, [...grants].filter((g) => !inSessions.has(g)), notified);
     for (const grantId of grants) await revokeGrant(grantId);
+    await sendNotices(accountSub, notices, notified);
     return { sessions, grants: grants.size, notified: [...notified] };
   }
 

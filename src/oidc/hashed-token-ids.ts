@@ -4,13 +4,12 @@ import { requestMemo } from '../storage/request-memo.js';
 type AdapterClass = new (name: string) => Adapter;
 
 /**
- * Bearer artifacts whose value alone is enough to use them: a refresh token (30 days by default), an
- * opaque access token, a code, a client_credentials token, and a device code (a public client may
- * poll with it: whoever reads it from a dump while a citizen approves gets their tokens). A CIBA
- * request keeps its plain id: polling it needs the client's own authentication, and the phone's
- * approval finds it by that id.
+ * Bearer artifacts whose value alone is enough to use them, and which live long enough to matter:
+ * a refresh token (30 days by default), an opaque access token, a code, a client_credentials token.
+ * Polled artifacts (device codes, CIBA requests) live minutes and are found by other means too (a
+ * user code), so they keep their plain ids.
  */
-export const HASHED_TOKEN_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'ClientCredentials', 'DeviceCode']);
+export const HASHED_TOKEN_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'ClientCredentials']);
 
 /**
  * The randomness of the tokens stored hashed: 264 bits, 44 characters, one more than oidc-provider's
@@ -102,19 +101,6 @@ export function withHashedTokenIds(Inner: AdapterClass, keys: TokenIdKeys): Adap
         return { ...payload, jti: id };
       }
       return undefined;
-    }
-
-    /**
-     * A device code found by its user code (the phone's confirmation page) comes back under the key it
-     * is stored under, since the request has no device code to give: its save, consume and destroy in
-     * this request go to that key as it is, not to a hash of it.
-     */
-    override async findByUserCode(userCode: string): Promise<AdapterPayload | undefined | void> {
-      const found = await super.findByUserCode(userCode);
-      if (!this.#hashed || !found || found[HASHED] !== true || typeof found.jti !== 'string') return found;
-      requestMemo()?.notes.set(foundUnder(this.#model, found.jti), found.jti);
-      const { [HASHED]: _mark, ...payload } = found;
-      return payload;
     }
 
     override async consume(id: string): Promise<void> {

@@ -1,15 +1,16 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
 import { requestMemo } from '../storage/request-memo.js';
 
 type AdapterClass = new (name: string) => Adapter;
 
 /**
- * Bearer artifacts whose value alone is enough to use them, and which live long enough to matter:
- * a refresh token (30 days by default), an opaque access token, a code, a client_credentials token.
- * Polled artifacts (device codes, CIBA requests) live minutes and are found by other means too (a
- * user code), so they keep their plain ids.
+ * Bearer artifacts whose value alone is enough to use them: a refresh token (30 days by default), an
+ * opaque access token, a code, a client_credentials token, and a device code (a public client may
+ * poll with it: whoever reads it from a dump while a citizen approves gets their tokens). A CIBA
+ * request keeps its plain id: polling it needs the client's own authentication, and the phone's
+ * approval finds it by that id.
  */
-export const HASHED_TOKEN_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'ClientCredentials']);
+export const HASHED_TOKEN_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'ClientCredentials', 'DeviceCode']);
 
 /**
  * The randomness of the tokens stored hashed: 264 bits, 44 characters, one more than oidc-provider's
@@ -39,6 +40,19 @@ export interface TokenIdKeys {
 
 /** Where this request found a token stored (when not under the current key), so that its consume, destroy and save go there. */
 const foundUnder = (model: string, value: string) => `tokenId:${model}:${value}`;
+/** That the record this request reached under its stored key (not its value) is a hashed one: saved back, it keeps its mark. */
+const markedAt = (model: string, key: string) => `tokenIdMarked:${model}:${key}`;
+
+/**
+ * Whether `id` is a device code's stored key, asked for by oidc-provider's own device pages: after
+ * the citizen signs in, its resume finds the code by the key its confirmation kept on the
+ * Interaction (9.13, actions/authorization/device.js). Nowhere else is a stored key a device code:
+ * presented at /token, it is an id read from a dump.
+ */
+function deviceCodeKeyOnDevicePages(id: string): boolean {
+  const ctx = (Provider as unknown as { ctx?: { oidc?: { route?: string; entities?: { Interaction?: { deviceCode?: unknown } } } } }).ctx;
+  return ctx?.oidc?.route === 'device_resume' && ctx.oidc.entities?.Interaction?.deviceCode === id;
+}
 
 /**
  * Stores tokens under a keyed hash of their value instead of the value itself, so that a database
@@ -82,12 +96,27 @@ export function withHashedTokenIds(Inner: AdapterClass, keys: TokenIdKeys): Adap
     override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (!this.#hashed) return super.upsert(id, payload, expiresIn);
       const key = this.#key(id);
-      // Found plainly (stored before): it stays as it was, unmarked, under its own value.
-      return super.upsert(key, key === id ? payload : { ...payload, jti: key, [HASHED]: true }, expiresIn);
+      // Found plainly (stored before): it stays as it was, unmarked, under its own value. Reached
+      // under its stored key (a device code on the phone's pages): it keeps its mark.
+      const marked = key !== id || requestMemo()?.notes.get(markedAt(this.#model, key)) === true;
+      return super.upsert(key, marked ? { ...payload, jti: key, [HASHED]: true } : payload, expiresIn);
+    }
+
+    /** A record reached under its stored key: the request's later save, consume and destroy go to that key as it is. */
+    #reachedUnderKey(found: AdapterPayload, key: string): AdapterPayload {
+      const memo = requestMemo();
+      memo?.notes.set(foundUnder(this.#model, key), key);
+      if (found[HASHED] === true) memo?.notes.set(markedAt(this.#model, key), true);
+      const { [HASHED]: _mark, ...payload } = found;
+      return { ...payload, jti: key };
     }
 
     override async find(id: string): Promise<AdapterPayload | undefined | void> {
       if (!this.#hashed || typeof id !== 'string') return super.find(id);
+      if (this.#model === 'DeviceCode' && deviceCodeKeyOnDevicePages(id)) {
+        const found = await super.find(id);
+        return found ? this.#reachedUnderKey(found, id) : undefined;
+      }
       const candidates = this.#candidates(id);
       for (const key of candidates) {
         const found = await super.find(key);
@@ -101,6 +130,17 @@ export function withHashedTokenIds(Inner: AdapterClass, keys: TokenIdKeys): Adap
         return { ...payload, jti: id };
       }
       return undefined;
+    }
+
+    /**
+     * A device code found by its user code (the phone's confirmation page) comes back under the key it
+     * is stored under (a hash, or its own value if stored before), since the request has no device
+     * code to give: its save, consume and destroy in this request go to that key as it is.
+     */
+    override async findByUserCode(userCode: string): Promise<AdapterPayload | undefined | void> {
+      const found = await super.findByUserCode(userCode);
+      if (!this.#hashed || !found || typeof found.jti !== 'string') return found;
+      return this.#reachedUnderKey(found, found.jti);
     }
 
     override async consume(id: string): Promise<void> {

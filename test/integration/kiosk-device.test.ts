@@ -5,12 +5,14 @@
  * own page (zh-CN or en), signs in, and the kiosk's polling gets the tokens. Every device endpoint
  * answers a bad request with a 4xx.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { alertOf, formAction, formField, ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { ID_CARD_GRANT, simulatedKiosk, type SimulatedKiosk } from '../support/simulated-kiosk.js';
+import { storeDump, storedTokenId } from '../support/token-ids.js';
 
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 const IDLE_SECONDS = 120;
@@ -93,6 +95,68 @@ describe.each(backends)('kiosk device authorization grant ($name)', ({ name, ena
     });
     // A kiosk's device-flow tokens end on idle like its card sessions.
     expect(tokens.expires_in).toBeLessThanOrEqual(IDLE_SECONDS);
+  });
+
+  /** A device flow up to the citizen's approval on the phone; returns the kiosk's request. */
+  async function approveOnPhone(on: Harness, device: SimulatedKiosk, citizen: { citizenId: string; password: string }, before?: (started: oidc.DeviceAuthorizationResponse) => Promise<void>) {
+    const started = await oidc.initiateDeviceAuthorization(device.rp, { scope: 'openid profile' });
+    await before?.(started);
+    const phone = new ScriptedBrowser();
+    const confirmation = await openOnPhone(phone, started.verification_uri_complete!);
+    const login = await confirm(phone, confirmation.html, on.issuer);
+    const action = formAction(login.html, '/login')!;
+    const done = await phone.follow(new URL(action, login.url), { form: { csrf: formField(login.html, 'csrf')!, identifier: citizen.citizenId, password: citizen.password } });
+    expect(h1Of(await done.res.text())).toBe('已登录');
+    return started;
+  }
+
+  const pollWith = (device: SimulatedKiosk, deviceCode: string) => oidc.genericGrantRequest(device.rp, DEVICE_CODE, { device_code: deviceCode });
+
+  it.skipIf(!enabled)('keeps no device code a thief could poll with in the database or Redis: not its value, and not the id it is stored under', async () => {
+    const citizen = await h.citizen();
+    let heldWhileAsked = '';
+    const started = await approveOnPhone(h, kiosk, citizen, async (s) => {
+      // One character longer than a device code stored under its own value before (src/oidc/hashed-token-ids.ts).
+      expect(s.device_code).toHaveLength(44);
+      heldWhileAsked = await storeDump(h);
+    });
+    const held = await storeDump(h);
+    for (const dump of [heldWhileAsked, held]) expect(dump.includes(started.device_code)).toBe(false);
+    // The id a dump does show, presented as a device code after the citizen approved: no tokens.
+    await expect(pollWith(kiosk, storedTokenId(h, started.device_code))).rejects.toMatchObject({ error: 'invalid_grant' });
+    const tokens = await oidc.pollDeviceAuthorizationGrant(kiosk.rp, started);
+    expect(tokens.claims()).toMatchObject({ sub: citizen.sub });
+  });
+
+  it.skipIf(!enabled)('finishes a device code stored under its own value before (an upgrade), in its one record', async () => {
+    const citizen = await h.citizen();
+    let plain = '';
+    const started = await approveOnPhone(h, kiosk, citizen, async (s) => {
+      // As a version before hashed ids stored it: under its value, which is also its jti, unmarked.
+      const raw = new h.yihao.services.Adapter('DeviceCode');
+      const record = (await raw.find(storedTokenId(h, s.device_code))) as Record<string, unknown>;
+      const { idHashed, ...before } = record;
+      expect(idHashed).toBe(true);
+      plain = randomBytes(32).toString('base64url');
+      await raw.upsert(plain, { ...before, jti: plain }, 600);
+      await raw.destroy(storedTokenId(h, s.device_code));
+    });
+    expect((await h.yihao.stores.db('oidc_models').where({ model: 'DeviceCode', user_code: started.user_code.replace('-', '') })).length).toBeLessThanOrEqual(1);
+    const tokens = await oidc.pollDeviceAuthorizationGrant(kiosk.rp, { ...started, device_code: plain });
+    expect(tokens.claims()).toMatchObject({ sub: citizen.sub });
+  });
+
+  it.skipIf(!enabled)('runs the device flow with lookups under a plain value turned off (keys.purposes.tokenId.unhashedLookups)', async () => {
+    const strict = await startHarness({ backend: name, overrides: (c) => ({ ...c, keys: { ...c.keys, purposes: { ...c.keys.purposes, tokenId: { ...c.keys.purposes.tokenId, unhashedLookups: false } } } }) });
+    try {
+      const device = await simulatedKiosk(strict, { grantTypes: [DEVICE_CODE as never, 'refresh_token'], allowedChannels: ['web', 'mobile', 'kiosk'], firstParty: true });
+      const citizen = await strict.citizen();
+      const started = await approveOnPhone(strict, device, citizen);
+      const tokens = await oidc.pollDeviceAuthorizationGrant(device.rp, started);
+      expect(tokens.claims()).toMatchObject({ sub: citizen.sub });
+    } finally {
+      await strict.close();
+    }
   });
 
   it.skipIf(!enabled)('speaks English to an English phone, refuses a wrong code on the page, and a cancelled request reaches the kiosk as access_denied', async () => {

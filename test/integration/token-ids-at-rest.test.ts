@@ -13,7 +13,7 @@ import { startHarness, type Backend, type Harness } from '../support/harness.js'
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { storedTokenId } from '../support/token-ids.js';
+import { storeDump, storedTokenId } from '../support/token-ids.js';
 
 const backends: { backend: Backend; enabled: boolean }[] = [
   { backend: 'sqlite', enabled: true },
@@ -30,22 +30,7 @@ describe.each(backends)('tokens at rest ($backend)', ({ backend, enabled }) => {
     await h?.close();
   });
 
-  /** Everything the stores hold, as text: every SQL row of the provider's table, every Redis key and value under this deployment's prefix. */
-  async function dump(): Promise<string> {
-    const rows = (await h.yihao.stores.db('oidc_models').select('*')) as Record<string, unknown>[];
-    const parts = rows.map((row) => JSON.stringify(row));
-    const redis = h.yihao.stores.redis;
-    if (redis) {
-      const keys = await redis.keys(`${h.config.redisPrefix}*`);
-      for (const key of keys) {
-        const type = await redis.type(key);
-        const value =
-          type === 'string' ? await redis.get(key) : type === 'hash' ? await redis.hgetall(key) : type === 'set' ? await redis.smembers(key) : type === 'zset' ? await redis.zrange(key, 0, -1) : type === 'list' ? await redis.lrange(key, 0, -1) : type;
-        parts.push(`${key} ${JSON.stringify(value)}`);
-      }
-    }
-    return parts.join('\n');
-  }
+  const dump = () => storeDump(h);
 
   async function signIn() {
     const citizen = await h.citizen();

@@ -28,6 +28,8 @@ export interface BackendResult {
   signIn: Row;
   /** The consent page on every sign-in (`prompt=consent`), as a first sign-in to an app has it. */
   signInWithConsent: Row;
+  /** The bare provider's returning sign-in with the smallest login page, no password hash: oidc-provider's floor. */
+  bareSignIn: Row;
   argon2: Row;
   refresh: Row;
   counts: { clientCredentials: PerOp; userinfo: PerOp; signIn: PerOp; signInWithConsent: PerOp; firstSignIn: PerOp; refresh: PerOp };
@@ -97,6 +99,17 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   const withConsent = await signInLoad(rp, citizen, { ...signInLoadOpts, name: `sign-ins, prompt=consent (${knobs.signInLoops} loops)`, extra: { prompt: 'consent' } });
   const a3 = await argon2Run(settings, hash, PASSWORD, knobs.argon2Seconds / 2);
   const argon = argon2Row(settings, [a1, a2, a3]);
+  // The same five requests on the bare provider, whose login checks a password without hashing it:
+  // what oidc-provider itself costs per sign-in, to read the non-argon2 budget by.
+  const bareSignInOpts = { meter: bare.meter, measuresDb: false, loops: knobs.signInLoops, server: 'bare oidc-provider' };
+  const bareCitizen = () => bare.citizen;
+  if (!bare.signInWarm) await signInLoad(bare.relyingParty, bareCitizen, { ...bareSignInOpts, seconds: knobs.signInWarmupSeconds, quiet: true });
+  bare.signInWarm = true;
+  const bareSignIn = await signInLoad(bare.relyingParty, bareCitizen, {
+    ...bareSignInOpts,
+    seconds: knobs.signInSeconds,
+    name: `complete sign-ins, returning, no password hash (${knobs.signInLoops} loops)`,
+  });
 
   const pool = [first, ...warm.tokens, ...signIns.tokens, ...withConsent.tokens].map((t) => t.refresh_token).filter((t): t is string => Boolean(t));
   // A very busy machine may leave too few; top up so that every connection always finds one.
@@ -148,7 +161,7 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
 
   return {
     backend,
-    rows: [clientCredentials, bareRow, userinfo, bareUserinfo, signIns.row, withConsent.row, argon, refresh, bareRefresh],
+    rows: [clientCredentials, bareRow, userinfo, bareUserinfo, signIns.row, withConsent.row, bareSignIn.row, argon, refresh, bareRefresh],
     clientCredentials,
     bare: bareRow,
     bareUserinfo,
@@ -156,6 +169,7 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
     userinfo,
     signIn: signIns.row,
     signInWithConsent: withConsent.row,
+    bareSignIn: bareSignIn.row,
     argon2: argon,
     refresh,
     counts,

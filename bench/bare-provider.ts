@@ -6,12 +6,15 @@
  * token for one account at start-up (a grant and a token saved in that store, with oidc-provider's
  * default findAccount), so the floor of oidc-provider's own userinfo is measured without any
  * storage round trip. Likewise a pool of refresh tokens of that grant, rotated on every use as
- * Yihao rotates them.
+ * Yihao rotates them. And a sign-in with the smallest login page an app could have
+ * (bare-interactions.ts), for oidc-provider's own floor of a complete sign-in.
  */
 import { createServer } from 'node:http';
 import Provider, { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
 import { BareAdapter } from './bare-adapter.js';
+import { handleInteraction, interactionUrl, loadOrMakeGrant } from './bare-interactions.js';
 
 export type ToBare = { type: 'mint' } | { type: 'close' };
 /** `minted`: a grant's userinfo token and refresh tokens, made when asked (see mint below). */
@@ -39,12 +42,19 @@ async function main(): Promise<void> {
         client_id: env('BENCH_CLIENT_ID'),
         client_secret: env('BENCH_CLIENT_SECRET'),
         grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
-        redirect_uris: ['https://bench.example/cb'],
+        redirect_uris: [env('BENCH_REDIRECT')],
         response_types: ['code'],
         id_token_signed_response_alg: 'ES256', // the only key is ES256 (Yihao's clientDefaults say the same)
       },
     ],
     jwks: { keys: [jwk] },
+    // Signed, as any production deployment's (and Yihao's) cookies are.
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    claims: { openid: ['sub'], profile: ['name'], phone: ['phone_number'] },
+    interactions: { url: interactionUrl },
+    loadExistingGrant: loadOrMakeGrant,
+    // Every code exchange gets a refresh token, as Yihao's bench client does.
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -78,7 +88,10 @@ async function main(): Promise<void> {
     return { userinfoToken, refreshTokens };
   };
 
-  const server = createServer(provider.callback());
+  const callback = provider.callback();
+  const server = createServer((req, res) => {
+    if (!handleInteraction(provider, req, res)) void callback(req, res);
+  });
   server.keepAliveTimeout = 65_000; // as Yihao's listen() does
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

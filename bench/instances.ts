@@ -7,6 +7,7 @@ import { cpuMeter, type CpuMeter } from './proc.js';
 import type { Store } from './backends.js';
 import type { FromYihao, ToYihao } from './yihao-server.js';
 import type { ToBare } from './bare-provider.js';
+import { BARE_CITIZEN } from './bare-interactions.js';
 
 export type Setup = Extract<FromYihao, { type: 'setup' }>;
 
@@ -72,6 +73,11 @@ export interface BareProvider {
   /** A fresh grant's opaque access token for userinfo, and refresh tokens (each use rotates one). */
   mint(): Promise<{ userinfoToken: string; refreshTokens: string[] }>;
   meter: CpuMeter;
+  /** Its static client as a relying party, and the one citizen its login page knows. */
+  relyingParty: RelyingParty;
+  citizen: { identifier: string; password: string };
+  /** Whether its sign-in has been warmed up (once serves every backend). */
+  signInWarm: boolean;
 }
 
 export async function startBare(): Promise<BareProvider> {
@@ -86,11 +92,22 @@ export async function startBare(): Promise<BareProvider> {
     BENCH_CLIENT_SECRET: clientSecret,
     BENCH_RESOURCE: RESOURCE,
     BENCH_SCOPE: RESOURCE_SCOPE,
+    BENCH_REDIRECT: REDIRECT,
   });
   await child.next('ready');
   const mint = async () => {
     child.send({ type: 'mint' });
     return child.next<{ userinfoToken: string; refreshTokens: string[] }>('minted');
   };
-  return { child, base: `http://127.0.0.1:${port}`, clientId, clientSecret, mint, meter: cpuMeter([child.pid]) };
+  const base = `http://127.0.0.1:${port}`;
+  const relyingParty: RelyingParty = {
+    issuer: base,
+    authorizationEndpoint: `${base}/auth`,
+    tokenEndpoint: `${base}/token`,
+    clientId,
+    clientSecret,
+    redirectUri: REDIRECT,
+    scope: SCOPE,
+  };
+  return { child, base, clientId, clientSecret, mint, meter: cpuMeter([child.pid]), relyingParty, citizen: BARE_CITIZEN, signInWarm: false };
 }

@@ -60,6 +60,8 @@ export function figures(r: BackendResult) {
       signInWithConsent: { ...scenario(r.signInWithConsent, r.counts.signInWithConsent), nonArgon2CpuMsPerOp: r.signInWithConsent.cpuPerOp - r.argon2.cpuPerOp },
       /** Round trips only: a citizen's first sign-in to the app (consent page, after a remembered-consent lookup that finds nothing). */
       firstSignIn: { sqlPerOp: r.counts.firstSignIn.sql, redisPerOp: r.counts.firstSignIn.redis },
+      /** oidc-provider's floor: the same five requests with the smallest login page, no password hash, no store round trip. */
+      bareSignIn: scenario(r.bareSignIn),
       argon2: scenario(r.argon2),
       refresh: scenario(r.refresh, r.counts.refresh),
     },
@@ -100,6 +102,7 @@ const budgets: Budget[] = [
   atLeast('  CPU view: bare / Yihao CPU per token', 0.8, (f) => f.ratios.clientCredentialsCpu),
   atLeast('complete sign-ins / raw argon2 verifies (per s)', 0.9, (f) => f.ratios.signIns),
   atMost('non-argon2 server CPU per sign-in, ms', 6, (f) => f.scenarios.signIn.nonArgon2CpuMsPerOp, 1),
+  { ...info('  for scale: bare oidc-provider sign-in CPU (no hash), ms', (f) => f.scenarios.bareSignIn.cpuMsPerOp, 1) },
   { ...atMost('SQL statements per sign-in', 10, (f) => f.scenarios.signIn.sqlPerOp), statements: true },
   { ...atMost('Redis commands per sign-in', 20, (f) => f.scenarios.signIn.redisPerOp), redis: true },
   // A returning citizen is not asked for consent again (docs/claims.md); the first sign-in to an app is.

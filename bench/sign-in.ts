@@ -134,9 +134,15 @@ export const basicAuth = (id: string, secret: string): string =>
 
 /**
  * One complete sign-in: authorize → login → (consent, when asked) → code → token, with PKCE, state
- * and nonce. `extra` adds authorization parameters (`prompt=consent` for the consent page every time).
+ * and nonce. `extra` adds authorization parameters (`prompt=consent` for the consent page every time);
+ * `browser` is a fresh cookie jar unless given (bench:steps measures each of its requests).
  */
-export async function signIn(rp: RelyingParty, creds: { identifier: string; password: string }, extra: Record<string, string> = {}): Promise<TokenSet> {
+export async function signIn(
+  rp: RelyingParty,
+  creds: { identifier: string; password: string },
+  extra: Record<string, string> = {},
+  browser: ScriptedBrowser = new ScriptedBrowser(),
+): Promise<TokenSet> {
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
   const auth = new URL(rp.authorizationEndpoint);
@@ -151,7 +157,7 @@ export async function signIn(rp: RelyingParty, creds: { identifier: string; pass
     code_challenge_method: 'S256',
     ...extra,
   }).toString();
-  const callback = await scriptedSignIn(new ScriptedBrowser(), auth, creds);
+  const callback = await scriptedSignIn(browser, auth, creds);
   const code = callback.searchParams.get('code');
   if (!code || callback.searchParams.get('state') !== state) {
     throw new Error(`sign-in ended without a code: ${callback.searchParams.get('error') ?? callback.href}`);

@@ -269,6 +269,13 @@ export const fileConfigSchema = z
         offerSeconds: seconds.max(3600).default(600),
         /** How long a presentation request (a counter's or kiosk's QR code) can be answered, and its result read. */
         presentationSeconds: seconds.max(1800).default(300),
+        /**
+         * Where a counter's offer sends its transaction code: `sms`, to the phone bound to the
+         * citizen's account, so that the staff member who makes the offer cannot redeem it; or
+         * `counter_screen`, in the answer to the counter system, for a deployment whose citizens
+         * have no phone bound (the staff member then holds both halves of the offer).
+         */
+        counterTxCode: z.enum(['sms', 'counter_screen']).default('sms'),
       })
       .strict()
       .prefault({}),

@@ -17,6 +17,8 @@ import { configurationIdOf } from './certificate-types.js';
 import { readBody } from './credentials.routes.js';
 import { IDENTITY_CONFIGURATION_ID } from './identity-credential.js';
 import { CREDENTIAL_PATHS } from './issuer-metadata.js';
+import { SmsDeliveryError, type OtpService } from '../sms/index.js';
+import { maskPhone } from '../accounts/phone.js';
 
 const COUNTER_OFFERS_PATH = `${CREDENTIAL_PATHS.offers}/counter`;
 
@@ -42,6 +44,8 @@ export interface CounterOfferDeps {
   certificates: Pick<CertificateStore, 'find'>;
   /** The department a counter system is registered in (the console's registry), if any. */
   departmentOf: (clientId: string) => Promise<string | undefined>;
+  /** Where the transaction code goes (`credentials.counterTxCode`): by SMS to the citizen's phone, or in the answer for the counter screen. */
+  txCode: { by: 'sms'; sms: Pick<OtpService, 'sendOfferCode'>; validMinutes: number } | { by: 'counter_screen' };
 }
 
 /**
@@ -49,8 +53,11 @@ export interface CounterOfferDeps {
  * citizen in front of them (docs/credentials.md). The counter system calls it with the staff
  * member's own access token (a live session at loa:2 or above, with a DPoP proof when bound), and
  * the staff member must hold `counter-staff` over that counter system, as token exchange checks.
- * The answer carries the QR code for the citizen's phone and the transaction code for the counter
- * screen; the offer states the counter's check (channel `counter`, loa:3, the staff member as actor).
+ * The answer carries the QR code for the citizen's phone. The transaction code goes by SMS to the
+ * phone bound to the citizen's account, never to the counter: the staff member who made the offer
+ * holds only its QR code, which redeems nothing without the code (with `counterTxCode:
+ * counter_screen`, the answer carries it for the counter screen instead). The offer states the
+ * counter's check (channel `counter`, loa:3, the staff member as actor).
  */
 export function counterOfferRoutes(deps: CounterOfferDeps): Router {
   const router = new Router();
@@ -77,6 +84,11 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
     }
     if (citizen?.status !== 'active') throw new ChannelApiError(404, 'not_found', 'there is no active account for this citizen ID number');
     if (citizen.id === staff.id) throw new ChannelApiError(403, 'insufficient_scope', 'staff cannot hand a credential to themselves');
+    const { txCode } = deps;
+    // Before anything is kept: with no phone to send the code to, there is no offer to make.
+    if (txCode.by === 'sms' && !citizen.phone) {
+      throw new ChannelApiError(409, 'no_phone', 'the account has no mobile number to send the transaction code to; the citizen can bind one in the portal, or receive the credential there');
+    }
     // A certificate only of the counter's own department: a counter hands out what its department
     // issued. Not the citizen's, not valid, or another department's: one answer, so that a counter
     // learns nothing about certificates it may not hand out.
@@ -103,7 +115,28 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
       requestId: where.requestId,
     });
     const authentication: Authentication = { accountId: citizen.sub, channel: 'counter', amr: COUNTER_AMR, acr: ACR.document, at: Math.floor(Date.now() / 1000) };
-    const offer = await deps.offers.create({ authentication, sub: citizen.sub, configurationIds, ...(certificate ? { certificateId: certificate.id } : {}), creator: { type: 'staff', sub: staff.sub, clientId: client.clientId } });
+    const offer = await deps.offers.create({
+      authentication,
+      sub: citizen.sub,
+      configurationIds,
+      ...(certificate ? { certificateId: certificate.id } : {}),
+      creator: { type: 'staff', sub: staff.sub, clientId: client.clientId },
+      ...(txCode.by === 'sms' ? { txCodeBy: 'sms' as const } : {}),
+    });
+    if (txCode.by === 'sms') {
+      // The offer is useless without its code: a refused or failed send leaves one that expires unused.
+      let sent;
+      try {
+        sent = await txCode.sms.sendOfferCode({ phone: citizen.phone!, code: offer.txCode, validMinutes: txCode.validMinutes });
+      } catch (e) {
+        if (!(e instanceof SmsDeliveryError)) throw e;
+        throw new ChannelApiError(503, 'sms_unavailable', 'the transaction code could not be sent by SMS; try again later');
+      }
+      if (!sent.ok) {
+        ctx.set('retry-after', String(sent.retryAfterSeconds));
+        throw new ChannelApiError(429, 'too_many_codes', 'too many codes were sent to this citizen’s phone lately; try again later');
+      }
+    }
     await deps.audit.append({
       action: 'vc.offer_created',
       actorType: 'operator',
@@ -117,7 +150,7 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
     ctx.body = {
       credential_offer: offer.offerUri,
       qr_code: await qrCodeDataUrl(offer.offerUri),
-      tx_code: offer.txCode,
+      ...(txCode.by === 'sms' ? { tx_code_sent_to: maskPhone(citizen.phone!) } : { tx_code: offer.txCode }),
       expires_at: Math.floor(offer.expiresAt / 1000),
       // For a second staff member to confirm the check (POST /counter/proofing/{id}/confirm), as after token exchange.
       ...(raised ? {} : { proofing_evidence_id: evidenceId }),

@@ -34,8 +34,17 @@ interface StoredOffer {
   /** The pre-authorized code's secret half, which the offer document hands to the wallet. */
   secret: string;
   txCodeHash: string;
+  /** Where the citizen finds the transaction code: by SMS (a counter's offer), else on the screen that made the offer. */
+  txCodeBy?: 'sms';
   expiresAt: number;
 }
+
+/** What the wallet shows beside the code's input (OID4VCI `tx_code.description`, at most 300 characters). */
+const TX_CODE_HINT = {
+  sms: '请输入短信收到的 6 位领取码 / Enter the 6-digit code sent to your phone by SMS',
+  counter: '请输入柜台屏幕上显示的 6 位数字 / Enter the 6 digits shown on the counter screen',
+  web: '请输入网页上显示的 6 位数字 / Enter the 6 digits shown on the web page',
+};
 
 export interface CreatedOffer {
   offerId: string;
@@ -84,7 +93,10 @@ export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: 
   return {
     lifetimeSeconds: lifetime,
 
-    async create(o: { authentication: Authentication; sub: string; configurationIds: string[]; certificateId?: string | undefined; creator: OfferCreator }, now = Date.now()): Promise<CreatedOffer> {
+    async create(
+      o: { authentication: Authentication; sub: string; configurationIds: string[]; certificateId?: string | undefined; creator: OfferCreator; txCodeBy?: 'sms' | undefined },
+      now = Date.now(),
+    ): Promise<CreatedOffer> {
       const offerId = randomBytes(24).toString('base64url');
       const txCode = String(randomInt(0, 10 ** TX_CODE_LENGTH)).padStart(TX_CODE_LENGTH, '0');
       const expiresAt = now + lifetime * 1000;
@@ -97,6 +109,7 @@ export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: 
         creator: o.creator,
         secret: randomBytes(32).toString('base64url'),
         txCodeHash: txHash(offerId, txCode),
+        ...(o.txCodeBy ? { txCodeBy: o.txCodeBy } : {}),
         expiresAt,
       };
       await offers.upsert(offerId, stored as unknown as AdapterPayload, lifetime);
@@ -140,7 +153,7 @@ export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: 
         grants: {
           [PRE_AUTHORIZED_CODE_GRANT]: {
             'pre-authorized_code': `${offerId}.${offer.secret}`,
-            tx_code: { input_mode: 'numeric', length: TX_CODE_LENGTH, description: offer.creator.type === 'staff' ? '请输入柜台屏幕上显示的 6 位数字 / Enter the 6 digits shown on the counter screen' : '请输入网页上显示的 6 位数字 / Enter the 6 digits shown on the web page' },
+            tx_code: { input_mode: 'numeric', length: TX_CODE_LENGTH, description: TX_CODE_HINT[offer.txCodeBy ?? (offer.creator.type === 'staff' ? 'counter' : 'web')] },
           },
         },
       };

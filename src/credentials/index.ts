@@ -39,6 +39,7 @@ import { scopeOf as certificateScopeOf, typeIdOfConfiguration } from './certific
 import type { Database as OfferDatabase } from '../storage/database.js';
 import { createVerifier } from './verifier.js';
 import { clientStore } from '../clients/index.js';
+import type { OtpService } from '../sms/index.js';
 
 export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './identity-credential.js';
 export { credentialView, type IssuedCredential } from './credential-store.js';
@@ -229,6 +230,8 @@ export function createCredentialOffers(deps: {
   accountIndex: Pick<AccountIndex, 'idsOf'>;
   /** Identity proofing evidence: the counter's offer keeps the staff member's check (channels/kiosk/identity-proofing.ts). */
   proofing: Pick<IdentityProofing, 'record'>;
+  /** Sends a counter offer's transaction code to the citizen's phone. */
+  otp: Pick<OtpService, 'sendOfferCode'>;
 }) {
   const { issuer } = deps.config;
   // The transaction code's keyed hash: a key of the same short-lived issuance secrets as c_nonces, under its own label.
@@ -269,6 +272,7 @@ export function createCredentialOffers(deps: {
         audit: deps.audit,
         bodyMaxBytes: deps.config.limits.bodyMaxBytes,
         proofing: deps.proofing,
+        txCode: deps.config.credentials.counterTxCode === 'sms' ? { by: 'sms', sms: deps.otp, validMinutes: Math.max(1, Math.floor(deps.config.credentials.offerSeconds / 60)) } : { by: 'counter_screen' },
         certificates,
         departmentOf: async (clientId) => (await registry.find(clientId))?.departmentId,
       }),

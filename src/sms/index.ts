@@ -11,7 +11,7 @@ export {
   type SmsLimits,
   type SmsSenderConfig,
 } from './sms-config.js';
-export { SMS_PURPOSES, isSmsPurpose, smsCodeText, type SmsPurpose } from './sms-text.js';
+export { SMS_PURPOSES, OFFER_CODE_PURPOSE, isSmsPurpose, smsCodeText, type SmsPurpose } from './sms-text.js';
 export type { AttemptClaim, OtpStore, RollingLimit, StoredCode, ThrottleTake } from './otp-store.js';
 export { createOtpStore, type OtpStoreOptions } from './create-otp-store.js';
 export { createSqlOtpStore } from './sql-otp-store.js';

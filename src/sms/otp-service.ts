@@ -6,7 +6,7 @@ import { ipBucket } from '../http/ip-bucket.js';
 import type { OtpStore, RollingLimit } from './otp-store.js';
 import type { SmsLimits } from './sms-config.js';
 import type { SmsSender } from './sms-sender.js';
-import { isSmsPurpose, smsCodeText, type SmsPurpose } from './sms-text.js';
+import { isSmsPurpose, OFFER_CODE_PURPOSE, offerCodeText, smsCodeText, type SmsPurpose } from './sms-text.js';
 
 export type IssueResult =
   | {
@@ -52,6 +52,14 @@ export interface OtpService {
   decoyTicket(target: string, purpose: SmsPurpose, flow?: string): string;
   /** `verify` against a decoy: never 'ok', otherwise the same answers, attempts and expiry as a real code. */
   verifyDecoy(request: { ticket: string; code: string }): Promise<Exclude<VerifyResult, 'ok'>>;
+  /**
+   * Sends a credential offer's transaction code (checked when the offer is redeemed, not here) to
+   * `phone`, under the number's own throttles as a request that proved the account (a staff member
+   * checked the citizen's document in person). No limit per client address: the sender is a
+   * counter system serving many citizens, and every offer is audited against its staff member.
+   * Throws the sender's `SmsDeliveryError` as `issue` does.
+   */
+  sendOfferCode(request: { phone: string; code: string; validMinutes: number }): Promise<Extract<IssueResult, { ok: false }> | { ok: true }>;
 }
 
 export interface OtpServiceOptions {
@@ -94,7 +102,7 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
   const window = ({ max, windowSeconds }: { max: number; windowSeconds: number }): RollingLimit => ({ max, windowMs: windowSeconds * 1000 });
 
   /** Takes a slot in every throttle, or none: a refused request leaves no trace in the others. */
-  async function passThrottles(phone: string, purpose: SmsPurpose, clientIp: string, at: number, proven: boolean): Promise<IssueResult | undefined> {
+  async function passThrottles(phone: string, purpose: SmsPurpose | typeof OFFER_CODE_PURPOSE, clientIp: string | undefined, at: number, proven: boolean): Promise<Extract<IssueResult, { ok: false }> | undefined> {
     const throttles: { key: string; limit: RollingLimit; reason: 'too_soon' | 'too_many_codes' }[] = [
       // Strangers' codes count apart: their requests for one purpose never use up the citizen's own.
       { key: throttleKey(proven ? `number|${phone}|${purpose}` : `unproven|${phone}|${purpose}`), limit: window(limits.perNumberAndPurpose), reason: 'too_many_codes' },
@@ -103,9 +111,11 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
         ? { key: throttleKey(`day|${phone}`), limit: window(limits.perNumberDaily), reason: 'too_many_codes' }
         : { key: throttleKey(`unproven-day|${phone}`), limit: window(limits.perNumberUnprovenDaily), reason: 'too_many_codes' },
       { key: throttleKey(`number|${phone}`), limit: window(limits.perNumber), reason: 'too_many_codes' },
-      { key: throttleKey(`ip|${ipBucket(clientIp)}`), limit: window(limits.perIp), reason: 'too_many_codes' },
+      ...(clientIp === undefined ? [] : [{ key: throttleKey(`ip|${ipBucket(clientIp)}`), limit: window(limits.perIp), reason: 'too_many_codes' as const }]),
     ];
-    if (limits.resendIntervalSeconds > 0) {
+    // An offer's code is no resend: each offer has its own, and a counter may hand a citizen a
+    // certificate straight after their identity credential.
+    if (limits.resendIntervalSeconds > 0 && purpose !== OFFER_CODE_PURPOSE) {
       // First, so that a double click hears "wait a minute" rather than "too many".
       // Apart for strangers too: their request must not make the citizen wait for their own code.
       throttles.unshift({ key: throttleKey(`${proven ? 'resend' : 'unproven-resend'}|${phone}|${purpose}`), limit: { max: 1, windowMs: limits.resendIntervalSeconds * 1000 }, reason: 'too_soon' });
@@ -193,6 +203,15 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
     decoyTicket(target, purpose, flow) {
       checkPurpose(purpose);
       return slotKey(decoyKey(target), purpose, flow);
+    },
+
+    async sendOfferCode({ phone: rawPhone, code, validMinutes }) {
+      const phone = normalisePhone(rawPhone);
+      if (!phone) throw new YihaoError('invalid_input', 'not a mainland China mobile number');
+      const refused = await passThrottles(phone, OFFER_CODE_PURPOSE, undefined, now(), true);
+      if (refused) return refused;
+      await sender.send({ to: phone, purpose: OFFER_CODE_PURPOSE, text: offerCodeText(code, validMinutes) });
+      return { ok: true };
     },
 
     async verifyDecoy({ ticket, code: rawCode }) {

@@ -16,3 +16,17 @@ const USE: Record<SmsPurpose, string> = {
 export function smsCodeText(purpose: SmsPurpose, code: string, validMinutes: number): string {
   return `【一号】验证码 ${code}，${USE[purpose]}，${validMinutes} 分钟内有效。请勿告诉他人。`;
 }
+
+/**
+ * Why a message carries a code that Yihao checks elsewhere, not through the SMS code store: a
+ * credential offer's transaction code, checked when the wallet redeems the offer.
+ */
+export const OFFER_CODE_PURPOSE = 'credential_offer';
+
+/**
+ * The zh-CN text of a credential offer's transaction code. It says the staff member must not be
+ * told: at a counter, the code is what keeps the offer the citizen's own.
+ */
+export function offerCodeText(code: string, validMinutes: number): string {
+  return `【一号】领取码 ${code}，用于在政务应用中领取您的电子证照，${validMinutes} 分钟内有效。请只在自己的手机上输入，勿告诉他人，包括工作人员。`;
+}

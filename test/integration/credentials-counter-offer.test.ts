@@ -8,13 +8,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { LOA2 } from '../support/admin-operators.js';
-import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
+import { citizenWithPhone, counterClientOf, offerCodeSentTo, staffSignIn } from '../support/counter-staff.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
 import { REDIRECT, relyingParty } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { Wallet } from '../support/wallet.js';
 import { subjectFor, type PairwiseClient } from '../../src/oidc/pairwise.js';
+import { latestOutboxCode, outboxPath, readOutbox } from '../../src/sms/index.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -51,19 +52,20 @@ describe.each(backends)('a counter’s credential offer: evidence and act ($name
       headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ document_check: 'in_person', ...body }),
     });
-  const offerFor = async (citizenId: string) => {
+  const offerFor = async (citizen: { citizenId: string; phone: string }) => {
     const res = await fetch(`${h.issuer}/credentials/offers/counter`, {
       method: 'POST',
       headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ citizen_id: citizenId, document_check: 'in_person' }),
+      body: JSON.stringify({ citizen_id: citizen.citizenId, document_check: 'in_person' }),
     });
     expect(res.status).toBe(200);
-    return (await res.json()) as { credential_offer: string; tx_code: string; proofing_evidence_id?: string };
+    const made = (await res.json()) as { credential_offer: string; proofing_evidence_id?: string };
+    return { ...made, txCode: await offerCodeSentTo(h, citizen.phone) };
   };
 
   it.runIf(enabled)('keeps the staff member’s in-person check as pending evidence, as token exchange does, and answers with its id', async () => {
-    const citizen = await h.citizen({ name: '孙七' });
-    const made = await offerFor(citizen.citizenId);
+    const citizen = await citizenWithPhone(h, '孙七');
+    const made = await offerFor(citizen);
     expect(made.proofing_evidence_id).toMatch(/^pe_/);
     const account = await h.yihao.accounts.findBySub(citizen.sub);
     const evidence = (await h.yihao.stores.db('identity_proofing_evidence').where({ account_id: account!.id })) as Record<string, unknown>[];
@@ -76,10 +78,10 @@ describe.each(backends)('a counter’s credential offer: evidence and act ($name
   });
 
   it.runIf(enabled)('names the staff member in the wallet’s token by the sub that app sees (pairwise), as token exchange does', async () => {
-    const citizen = await h.citizen({ name: '周八' });
-    const made = await offerFor(citizen.citizenId);
+    const citizen = await citizenWithPhone(h, '周八');
+    const made = await offerFor(citizen);
     const wallet = await Wallet.create(appId);
-    const redeemed = await wallet.redeemOffer(made.credential_offer, made.tx_code);
+    const redeemed = await wallet.redeemOffer(made.credential_offer, made.txCode);
     // The app asks about its own token, as any client may (introspection).
     const app = await oidc.discovery(new URL(h.issuer), appId, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
     const introspected = await oidc.tokenIntrospection(app, redeemed.accessToken);
@@ -96,7 +98,7 @@ describe.each(backends)('a counter’s credential offer: evidence and act ($name
     const type = (id: string, dept: string) => ({ id, departmentId: dept, vct: `${h.issuer}/credentials/types/${id}`, names: { 'zh-CN': id, en: id }, claims: { number: { type: 'string' as const, required: true } }, validityDays: 365, createdBy: 'test', createdAt: Date.now() });
     await store.insertType(type('residence_permit', departmentId));
     await store.insertType(type('driving_licence', elsewhere.id));
-    const citizen = await h.citizen({ name: '吴九' });
+    const citizen = await citizenWithPhone(h, '吴九');
     const other = await h.citizen({ name: '郑十' });
     const push = async (typeId: string, dept: string, sub: string, number: string) => {
       const account = await h.yihao.accounts.findBySub(sub);
@@ -120,9 +122,9 @@ describe.each(backends)('a counter’s credential offer: evidence and act ($name
 
     const res = await postOffer({ citizen_id: citizen.citizenId, certificate_id: own });
     expect(res.status).toBe(200);
-    const made = (await res.json()) as { credential_offer: string; tx_code: string };
+    const made = (await res.json()) as { credential_offer: string };
     const wallet = await Wallet.create(appId);
-    const redeemed = await wallet.redeemOffer(made.credential_offer, made.tx_code);
+    const redeemed = await wallet.redeemOffer(made.credential_offer, await offerCodeSentTo(h, citizen.phone));
     expect(redeemed.offer.credential_configuration_ids).toEqual(['cert_residence_permit']);
     const key = await wallet.newKey();
     const got = await wallet.client.retrieveCredentials({
@@ -163,5 +165,113 @@ describe.each(backends)('a counter’s credential offer: evidence and act ($name
     const account = await h.yihao.accounts.findBySub(victim.sub);
     expect(await h.yihao.stores.db('identity_proofing_evidence').where({ account_id: account!.id })).toEqual([]);
     expect(await h.yihao.stores.db('audit_events').where({ account_id: victim.sub, action: 'vc.offer_created' })).toEqual([]);
+  });
+});
+
+/**
+ * The staff member checks the document and makes the offer, but must not be able to take it: the
+ * transaction code goes by SMS to the phone bound to the citizen's account, and the counter's
+ * answer holds only the QR code. Before, the answer carried the code for the counter screen, so the
+ * staff member held both halves and could redeem the citizen's identity credential into a wallet
+ * of their own (docs/security.md, known gaps until 2026-12-06).
+ */
+describe.each(backends)('a counter’s credential offer: the transaction code reaches only the citizen ($name)', ({ name, enabled }) => {
+  let h: Harness;
+  let appId: string;
+  let staffToken: string;
+  let phones = 0;
+  const nextPhone = () => `1370013${String(7000 + ++phones).padStart(4, '0')}`;
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend: name });
+    ({ client_id: appId } = await registerMobileApp(h, { minAcr: LOA2, grantTypes: ['authorization_code', 'refresh_token', JWT_BEARER, PRE_AUTHORIZED], redirectUris: ['http://127.0.0.1/callback'] }));
+    const client = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
+    const departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
+    const staff = await h.citizen({ name: '王柜员' });
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
+    staffToken = (await staffSignIn(h, await relyingParty(h, client), staff)).access_token;
+  });
+  afterAll(async () => h?.close());
+
+  const offer = (citizenId: string) =>
+    fetch(`${h.issuer}/credentials/offers/counter`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ citizen_id: citizenId, document_check: 'in_person' }),
+    });
+
+  it.runIf(enabled)('answers the counter with the QR code and no transaction code; the code goes by SMS to the citizen’s phone, and only it redeems the offer', async () => {
+    const phone = nextPhone();
+    const citizen = await h.citizen({ name: '陈市民', phone });
+    const res = await offer(citizen.citizenId);
+    expect(res.status).toBe(200);
+    const made = (await res.json()) as Record<string, unknown>;
+    expect(made).not.toHaveProperty('tx_code');
+    expect(made).toMatchObject({ credential_offer: expect.any(String), qr_code: expect.stringMatching(/^data:image\/png;base64,/), tx_code_sent_to: `${phone.slice(0, 3)} **** ${phone.slice(-4)}` });
+
+    const txCode = await latestOutboxCode(outboxPath(h.config.dataDir), `+86${phone}`, 'credential_offer');
+    expect(txCode).toMatch(/^\d{6}$/);
+    expect(JSON.stringify(made)).not.toContain(txCode);
+    const [sms] = (await readOutbox(outboxPath(h.config.dataDir), `+86${phone}`)).filter((m) => m.purpose === 'credential_offer');
+    expect(sms!.text).toContain('工作人员');
+
+    // What the staff member holds (the QR code's offer) redeems nothing without the code.
+    const staffWallet = await Wallet.create(appId);
+    await expect(staffWallet.redeemOffer(made.credential_offer as string, undefined)).rejects.toThrow();
+    // The wallet tells the citizen where the code is.
+    const citizenWallet = await Wallet.create(appId);
+    const redeemed = await citizenWallet.redeemOffer(made.credential_offer as string, txCode!);
+    expect(JSON.stringify(redeemed.offer)).toContain('短信');
+    expect(redeemed.accessToken).toBeTruthy();
+  });
+
+  it.runIf(enabled)('cannot flood a citizen’s phone: offer codes to one number share its SMS limits (3 an hour for offers)', async () => {
+    const phone = nextPhone();
+    const citizen = await h.citizen({ name: '林市民', phone });
+    for (let i = 0; i < 3; i++) expect((await offer(citizen.citizenId)).status).toBe(200);
+    const refused = await offer(citizen.citizenId);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await refused.json()).toMatchObject({ error: 'too_many_codes' });
+    expect((await readOutbox(outboxPath(h.config.dataDir), `+86${phone}`)).length).toBe(3);
+  });
+
+  it.runIf(enabled)('makes no offer, and keeps no evidence, for an account with no phone to send the code to', async () => {
+    const citizen = await h.citizen({ name: '无手机' });
+    const res = await offer(citizen.citizenId);
+    expect(res.status).toBe(409);
+    expect(await res.json()).toMatchObject({ error: 'no_phone' });
+    const account = await h.yihao.accounts.findBySub(citizen.sub);
+    expect(await h.yihao.stores.db('identity_proofing_evidence').where({ account_id: account!.id })).toEqual([]);
+    expect(await h.yihao.stores.db('audit_events').where({ account_id: citizen.sub, action: 'vc.offer_created' })).toEqual([]);
+  });
+});
+
+describe('a counter’s credential offer with counterTxCode: counter_screen (SQLite)', () => {
+  it('answers the counter with the transaction code, for the counter screen, and sends no SMS', async () => {
+    const h = await startHarness({ overrides: (c) => ({ ...c, credentials: { ...c.credentials, counterTxCode: 'counter_screen' } }) });
+    try {
+      const { client_id: appId } = await registerMobileApp(h, { minAcr: LOA2, grantTypes: ['authorization_code', 'refresh_token', JWT_BEARER, PRE_AUTHORIZED], redirectUris: ['http://127.0.0.1/callback'] });
+      const client = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
+      const departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
+      const staff = await h.citizen({ name: '赵柜员' });
+      await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
+      const staffToken = (await staffSignIn(h, await relyingParty(h, client), staff)).access_token;
+      const citizen = await h.citizen({ name: '无手机' });
+      const res = await fetch(`${h.issuer}/credentials/offers/counter`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ citizen_id: citizen.citizenId, document_check: 'in_person' }),
+      });
+      expect(res.status).toBe(200);
+      const made = (await res.json()) as { credential_offer: string; tx_code: string };
+      expect(made.tx_code).toMatch(/^\d{6}$/);
+      expect(await readOutbox(outboxPath(h.config.dataDir))).toEqual([]);
+      const redeemed = await (await Wallet.create(appId)).redeemOffer(made.credential_offer, made.tx_code);
+      expect(JSON.stringify(redeemed.offer)).toContain('柜台屏幕');
+    } finally {
+      await h.close();
+    }
   });
 });

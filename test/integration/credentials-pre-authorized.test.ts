@@ -18,7 +18,7 @@ import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { Wallet, walletKey } from '../support/wallet.js';
 import * as oidc from 'openid-client';
-import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
+import { citizenWithPhone, counterClientOf, offerCodeSentTo, staffSignIn } from '../support/counter-staff.js';
 import { REDIRECT, relyingParty } from '../support/relying-party.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -276,21 +276,20 @@ describe.each(backends)('a credential offer made at a counter ($name)', ({ name,
   const offerAt = (token: string, body: unknown) =>
     fetch(`${h.issuer}/credentials/offers/counter`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-  it.runIf(enabled)('counter staff make the offer; the citizen’s wallet redeems it with the code from the counter screen, at the counter’s level', async () => {
+  it.runIf(enabled)('counter staff make the offer; the citizen’s wallet redeems it with the code sent to the citizen’s phone, at the counter’s level', async () => {
     const staff = await h.citizen({ name: '李柜员' });
     await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
     const staffToken = (await staffSignIn(h, counter, staff)).access_token;
-    const citizen = await h.citizen({ name: '孙七' });
+    const citizen = await citizenWithPhone(h, '孙七');
 
     const res = await offerAt(staffToken, { citizen_id: citizen.citizenId, document_check: 'in_person' });
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    const made = (await res.json()) as { credential_offer: string; qr_code: string; tx_code: string; expires_at: number };
+    const made = (await res.json()) as { credential_offer: string; qr_code: string; expires_at: number };
     expect(made.qr_code).toMatch(/^data:image\/png;base64,/);
-    expect(made.tx_code).toMatch(/^\d{6}$/);
 
     const wallet = await Wallet.create(appId);
-    const redeemed = await wallet.redeemOffer(made.credential_offer, made.tx_code);
+    const redeemed = await wallet.redeemOffer(made.credential_offer, await offerCodeSentTo(h, citizen.phone));
     const key = await wallet.newKey();
     const issued = await wallet.client.retrieveCredentials({
       issuerMetadata: redeemed.metadata,

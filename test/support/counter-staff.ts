@@ -1,4 +1,6 @@
+import { randomInt } from 'node:crypto';
 import * as oidc from 'openid-client';
+import { latestOutboxCode, OFFER_CODE_PURPOSE, outboxPath } from '../../src/sms/index.js';
 import type { CreatedClient } from '../../src/clients/index.js';
 import { walkSignIn } from './admin-operators.js';
 import type { Harness } from './harness.js';
@@ -28,4 +30,17 @@ export async function staffSignIn(h: Harness, rp: oidc.Configuration, who: { cit
   const { url, html } = await walkSignIn(new ScriptedBrowser(), start, who, (u) => u.href.startsWith(REDIRECT));
   if (html !== undefined) throw new Error(`sign-in stopped at ${url.pathname}: ${html.slice(0, 300)}`);
   return oidc.authorizationCodeGrant(rp, url, { pkceCodeVerifier: verifier }, undefined, opts.dpop ? { DPoP: opts.dpop } : {});
+}
+
+/** A citizen with a phone bound: a counter's credential offer sends its transaction code there. */
+export async function citizenWithPhone(h: Harness, name: string): Promise<Awaited<ReturnType<Harness['citizen']>> & { phone: string }> {
+  const phone = `139${String(randomInt(100_000_000)).padStart(8, '0')}`;
+  return { ...(await h.citizen({ name, phone })), phone };
+}
+
+/** The transaction code of the latest counter offer sent by SMS to `phone` (11 digits). */
+export async function offerCodeSentTo(h: Harness, phone: string): Promise<string> {
+  const code = await latestOutboxCode(outboxPath(h.config.dataDir), `+86${phone}`, OFFER_CODE_PURPOSE);
+  if (!code) throw new Error('no transaction code was sent to the citizen’s phone');
+  return code;
 }

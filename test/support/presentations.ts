@@ -11,7 +11,7 @@ import { calculateJwkThumbprint, SignJWT, type JWK } from 'jose';
 import { issueIdentityCredential } from '../../src/credentials/identity-credential.js';
 import type * as oidc from 'openid-client';
 import { LOA2 } from './admin-operators.js';
-import { counterClientOf, staffSignIn } from './counter-staff.js';
+import { citizenWithPhone, counterClientOf, offerCodeSentTo, staffSignIn } from './counter-staff.js';
 import { startHarness, type Backend, type Harness } from './harness.js';
 import { JWT_BEARER, registerMobileApp } from './mobile-app.js';
 import { REDIRECT, relyingParty } from './relying-party.js';
@@ -107,14 +107,14 @@ export async function verifierSetup(backend: Backend): Promise<VerifierSetup> {
   await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
   const staffToken = (await staffSignIn(h, counter, staff)).access_token;
   const kiosk = await simulatedKiosk(h);
-  const citizen = await h.citizen({ name: '孙七' });
+  const citizen = await citizenWithPhone(h, '孙七');
 
   // The citizen's wallet gets the credential through the counter's offer (OID4VCI, pre-authorized code).
   const offer = (await (
     await fetch(`${h.issuer}/credentials/offers/counter`, { method: 'POST', headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ citizen_id: citizen.citizenId, document_check: 'in_person' }) })
-  ).json()) as { credential_offer: string; tx_code: string };
+  ).json()) as { credential_offer: string };
   const wallet = await Wallet.create(appId);
-  const redeemed = await wallet.redeemOffer(offer.credential_offer, offer.tx_code);
+  const redeemed = await wallet.redeemOffer(offer.credential_offer, await offerCodeSentTo(h, citizen.phone));
   const key = await wallet.newKey();
   const issued = await wallet.client.retrieveCredentials({
     issuerMetadata: redeemed.metadata,

@@ -1,11 +1,12 @@
 import { randomInt, timingSafeEqual } from 'node:crypto';
+import { setTimeout as wait } from 'node:timers/promises';
 import { normalisePhone } from '../accounts/phone.js';
 import { YihaoError } from '../errors.js';
 import type { Keyed } from '../identity/purpose-keys.js';
 import { ipBucket } from '../http/ip-bucket.js';
 import type { OtpStore, RollingLimit } from './otp-store.js';
 import type { SmsLimits } from './sms-config.js';
-import type { SmsSender } from './sms-sender.js';
+import { SmsDeliveryError, type SmsMessage, type SmsSender } from './sms-sender.js';
 import { isSmsPurpose, OFFER_CODE_PURPOSE, offerCodeText, smsCodeText, type SmsPurpose } from './sms-text.js';
 
 export type IssueResult =
@@ -72,7 +73,14 @@ export interface OtpServiceOptions {
   now?: () => number;
   /** Uniform integer in [0, max); `crypto.randomInt` unless a test injects one. */
   random?: (max: number) => number;
+  /** Waits `ms` (a decoy's stand-in for the gateway's round trip); tests may inject one. */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/** How many recent sends a decoy draws its wait from. */
+const SEND_SAMPLES = 32;
+/** How long a failing gateway is remembered without another send to say otherwise. */
+const FAILING_MEMORY_MS = 5 * 60_000;
 
 const CODE_SPACE = 1_000_000;
 const CODE_PATTERN = /^\d{6}$/;
@@ -92,7 +100,7 @@ const normaliseCode = (code: string): string => code.normalize('NFKC').replace(/
  * HMAC of number, purpose and code (so a code is useless for another number or purpose), and the
  * throttles count under HMACs of the number and of the client's IP bucket.
  */
-export function createOtpService({ store, sender, keyed, limits, now = Date.now, random = randomInt }: OtpServiceOptions): OtpService {
+export function createOtpService({ store, sender, keyed, limits, now = Date.now, random = randomInt, sleep = (ms) => wait(ms) }: OtpServiceOptions): OtpService {
   const blindIndex = keyed;
   // A flow id never holds '|' (base64url, a uid), so a bound slot never names an unbound one.
   const slotKey = (phone: string, purpose: SmsPurpose, flow?: string) => blindIndex('sms_code_slot', flow === undefined ? `${phone}|${purpose}` : `${phone}|${purpose}|${flow}`);
@@ -178,6 +186,33 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
     return (await store.consume(key, claim.claimed, now())) ? 'ok' : 'invalid';
   }
 
+  /**
+   * What the gateway did lately, so that a decoy looks like a real send from outside: it waits as
+   * long as a recent send took (one drawn at random, so the waits follow the gateway's own spread),
+   * and while the last send failed for a reason that may pass (the gateway down or busy) it fails
+   * alike. Otherwise a stranger could tell a registered number by the answer's time, or by "SMS
+   * unavailable" during an outage. Per instance: each learns from its own sends.
+   */
+  const sendMs: number[] = [];
+  let failingSince: number | undefined;
+  async function timedSend(message: SmsMessage): Promise<void> {
+    const started = performance.now();
+    try {
+      await sender.send(message);
+      failingSince = undefined;
+    } catch (e) {
+      if (e instanceof SmsDeliveryError) failingSince = e.retryable ? (failingSince ?? now()) : undefined;
+      throw e;
+    } finally {
+      sendMs.push(performance.now() - started);
+      if (sendMs.length > SEND_SAMPLES) sendMs.shift();
+    }
+  }
+  async function likeASend(): Promise<void> {
+    if (sendMs.length > 0) await sleep(sendMs[random(sendMs.length)]!);
+    if (failingSince !== undefined && now() - failingSince < FAILING_MEMORY_MS) throw new SmsDeliveryError('the SMS gateway is failing (a decoy answers alike)', true);
+  }
+
   /** A decoy's key: the number itself (sharing its throttles with real sends), else the caller's stable key. */
   const decoyKey = (target: string) => normalisePhone(target) ?? `decoy|${target}`;
 
@@ -186,7 +221,7 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
       checkPurpose(purpose);
       const phone = normalisePhone(rawPhone);
       if (!phone) throw new YihaoError('invalid_input', 'not a mainland China mobile number');
-      return put(phone, purpose, flow, clientIp, proven, (code) => sender.send({ to: phone, purpose, text: smsCodeText(purpose, code, validMinutes) }));
+      return put(phone, purpose, flow, clientIp, proven, (code) => timedSend({ to: phone, purpose, text: smsCodeText(purpose, code, validMinutes) }));
     },
 
     async verify({ phone: rawPhone, purpose, code, flow }) {
@@ -197,7 +232,7 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
     async issueDecoy({ target, purpose, clientIp, flow }) {
       checkPurpose(purpose);
       // A number with no account is familiar nowhere: as a real one asked for by a stranger.
-      return put(decoyKey(target), purpose, flow, clientIp, false);
+      return put(decoyKey(target), purpose, flow, clientIp, false, likeASend);
     },
 
     decoyTicket(target, purpose, flow) {
@@ -210,7 +245,7 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
       if (!phone) throw new YihaoError('invalid_input', 'not a mainland China mobile number');
       const refused = await passThrottles(phone, OFFER_CODE_PURPOSE, undefined, now(), true);
       if (refused) return refused;
-      await sender.send({ to: phone, purpose: OFFER_CODE_PURPOSE, text: offerCodeText(code, validMinutes) });
+      await timedSend({ to: phone, purpose: OFFER_CODE_PURPOSE, text: offerCodeText(code, validMinutes) });
       return { ok: true };
     },
 

@@ -53,6 +53,7 @@ export const AUDIT_ACTIONS = [
   'vc.offer_created',
   'vc.offer_redeemed',
   'vc.offer_refused',
+  'vc.offer_unsent',
   'vc.certificate_pushed',
   'vc.certificate_issued',
   'vc.presentation_verified',

@@ -17,7 +17,7 @@ import { configurationIdOf } from './certificate-types.js';
 import { readBody } from './credentials.routes.js';
 import { IDENTITY_CONFIGURATION_ID } from './identity-credential.js';
 import { CREDENTIAL_PATHS } from './issuer-metadata.js';
-import { SmsDeliveryError, type OtpService } from '../sms/index.js';
+import { offerCodeText, SmsDeliveryError, type OtpService } from '../sms/index.js';
 import { maskPhone } from '../accounts/phone.js';
 
 const COUNTER_OFFERS_PATH = `${CREDENTIAL_PATHS.offers}/counter`;
@@ -45,7 +45,7 @@ export interface CounterOfferDeps {
   /** The department a counter system is registered in (the console's registry), if any. */
   departmentOf: (clientId: string) => Promise<string | undefined>;
   /** Where the transaction code goes (`credentials.counterTxCode`): by SMS to the citizen's phone, or in the answer for the counter screen. */
-  txCode: { by: 'sms'; sms: Pick<OtpService, 'sendOfferCode'>; validMinutes: number } | { by: 'counter_screen' };
+  txCode: { by: 'sms'; sms: Pick<OtpService, 'offerCodeSlot'>; validMinutes: number } | { by: 'counter_screen' };
 }
 
 /**
@@ -84,11 +84,6 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
     }
     if (citizen?.status !== 'active') throw new ChannelApiError(404, 'not_found', 'there is no active account for this citizen ID number');
     if (citizen.id === staff.id) throw new ChannelApiError(403, 'insufficient_scope', 'staff cannot hand a credential to themselves');
-    const { txCode } = deps;
-    // Before anything is kept: with no phone to send the code to, there is no offer to make.
-    if (txCode.by === 'sms' && !citizen.phone) {
-      throw new ChannelApiError(409, 'no_phone', 'the account has no mobile number to send the transaction code to; the citizen can bind one in the portal, or receive the credential there');
-    }
     // A certificate only of the counter's own department: a counter hands out what its department
     // issued. Not the citizen's, not valid, or another department's: one answer, so that a counter
     // learns nothing about certificates it may not hand out.
@@ -101,6 +96,25 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
       certificate = found;
     }
     const configurationIds = certificate ? [configurationIdOf(certificate.typeId)] : [IDENTITY_CONFIGURATION_ID];
+
+    // The code's SMS slot before anything is kept: with no phone to send it to, or past the
+    // number's (or this staff member's) offer limits, there is no offer to make.
+    const { txCode } = deps;
+    const unsent = (reason: string) => deps.audit.append({ action: 'vc.offer_unsent', actorType: 'operator', actorId: staff.sub, accountId: citizen.sub, details: { reason, configurations: configurationIds }, ...where });
+    let sms: Extract<Awaited<ReturnType<OtpService['offerCodeSlot']>>, { ok: true }> | undefined;
+    if (txCode.by === 'sms') {
+      if (!citizen.phone) {
+        await unsent('no_phone');
+        throw new ChannelApiError(409, 'no_phone', 'the account has no mobile number to send the transaction code to; the citizen can bind one in the portal, or receive the credential there');
+      }
+      const slot = await txCode.sms.offerCodeSlot({ phone: citizen.phone, by: staff.sub });
+      if (!slot.ok) {
+        await unsent('too_many_codes');
+        ctx.set('retry-after', String(slot.retryAfterSeconds));
+        throw new ChannelApiError(429, 'too_many_codes', 'too many offer codes were sent to this citizen’s phone, or by this staff member, lately; try again later');
+      }
+      sms = slot;
+    }
 
     // The check is evidence about the citizen's identity whatever becomes of the offer: kept as token
     // exchange keeps it (who, which counter, when, which document; never the number), pending until confirmed.
@@ -123,29 +137,34 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
       creator: { type: 'staff', sub: staff.sub, clientId: client.clientId },
       ...(txCode.by === 'sms' ? { txCodeBy: 'sms' as const } : {}),
     });
-    if (txCode.by === 'sms') {
-      // The offer is useless without its code: a refused or failed send leaves one that expires unused.
-      let sent;
-      try {
-        sent = await txCode.sms.sendOfferCode({ phone: citizen.phone!, code: offer.txCode, validMinutes: txCode.validMinutes });
-      } catch (e) {
-        if (!(e instanceof SmsDeliveryError)) throw e;
-        throw new ChannelApiError(503, 'sms_unavailable', 'the transaction code could not be sent by SMS; try again later');
-      }
-      if (!sent.ok) {
-        ctx.set('retry-after', String(sent.retryAfterSeconds));
-        throw new ChannelApiError(429, 'too_many_codes', 'too many codes were sent to this citizen’s phone lately; try again later');
-      }
-    }
+    // Recorded before the code is sent: a send that fails after the gateway took it may still reach
+    // the phone, and then the offer can be redeemed.
     await deps.audit.append({
       action: 'vc.offer_created',
       actorType: 'operator',
       actorId: staff.sub,
       accountId: citizen.sub,
       ...(certificate ? { departmentId: certificate.departmentId } : {}),
-      details: { configurations: configurationIds, ...(certificate ? { certificate_id: certificate.id } : {}), acr: authentication.acr, documentCheck: 'in_person', expires_at: offer.expiresAt, proofing_evidence_id: evidenceId },
+      details: {
+        configurations: configurationIds,
+        ...(certificate ? { certificate_id: certificate.id } : {}),
+        acr: authentication.acr,
+        documentCheck: 'in_person',
+        expires_at: offer.expiresAt,
+        proofing_evidence_id: evidenceId,
+        tx_code_by: txCode.by,
+      },
       ...where,
     });
+    if (sms && txCode.by === 'sms') {
+      try {
+        await sms.send(offerCodeText(offer.txCode, txCode.validMinutes, client.clientName ?? ''));
+      } catch (e) {
+        if (!(e instanceof SmsDeliveryError)) throw e;
+        await unsent('sms_unavailable');
+        throw new ChannelApiError(503, 'sms_unavailable', 'the transaction code could not be sent by SMS; try again later');
+      }
+    }
     ctx.set('cache-control', 'no-store');
     ctx.body = {
       credential_offer: offer.offerUri,

@@ -231,7 +231,7 @@ export function createCredentialOffers(deps: {
   /** Identity proofing evidence: the counter's offer keeps the staff member's check (channels/kiosk/identity-proofing.ts). */
   proofing: Pick<IdentityProofing, 'record'>;
   /** Sends a counter offer's transaction code to the citizen's phone. */
-  otp: Pick<OtpService, 'sendOfferCode'>;
+  otp: Pick<OtpService, 'offerCodeSlot'>;
 }) {
   const { issuer } = deps.config;
   // The transaction code's keyed hash: a key of the same short-lived issuance secrets as c_nonces, under its own label.

@@ -11,10 +11,10 @@ export {
   type SmsLimits,
   type SmsSenderConfig,
 } from './sms-config.js';
-export { SMS_PURPOSES, OFFER_CODE_PURPOSE, isSmsPurpose, smsCodeText, type SmsPurpose } from './sms-text.js';
+export { SMS_PURPOSES, OFFER_CODE_PURPOSE, isSmsPurpose, offerCodeText, smsCodeText, type SmsPurpose } from './sms-text.js';
 export type { AttemptClaim, OtpStore, RollingLimit, StoredCode, ThrottleTake } from './otp-store.js';
 export { createOtpStore, type OtpStoreOptions } from './create-otp-store.js';
 export { createSqlOtpStore } from './sql-otp-store.js';
 export { createRedisOtpStore, type RedisOtpStoreOptions } from './redis-otp-store.js';
-export { createOtpService, type IssueResult, type OtpService, type OtpServiceOptions, type VerifyResult } from './otp-service.js';
+export { createOtpService, type IssueResult, type OtpService, type OtpServiceOptions, type Refusal, type VerifyResult } from './otp-service.js';
 export { ipBucket } from '../http/ip-bucket.js';

@@ -7,7 +7,7 @@ import { ipBucket } from '../http/ip-bucket.js';
 import type { OtpStore, RollingLimit } from './otp-store.js';
 import type { SmsLimits } from './sms-config.js';
 import { SmsDeliveryError, type SmsMessage, type SmsSender } from './sms-sender.js';
-import { isSmsPurpose, OFFER_CODE_PURPOSE, offerCodeText, smsCodeText, type SmsPurpose } from './sms-text.js';
+import { isSmsPurpose, OFFER_CODE_PURPOSE, smsCodeText, type SmsPurpose } from './sms-text.js';
 
 export type IssueResult =
   | {
@@ -54,14 +54,16 @@ export interface OtpService {
   /** `verify` against a decoy: never 'ok', otherwise the same answers, attempts and expiry as a real code. */
   verifyDecoy(request: { ticket: string; code: string }): Promise<Exclude<VerifyResult, 'ok'>>;
   /**
-   * Sends a credential offer's transaction code (checked when the offer is redeemed, not here) to
-   * `phone`, under the number's own throttles as a request that proved the account (a staff member
-   * checked the citizen's document in person). No limit per client address: the sender is a
-   * counter system serving many citizens, and every offer is audited against its staff member.
-   * Throws the sender's `SmsDeliveryError` as `issue` does.
+   * A slot for a credential offer's transaction code (checked when the offer is redeemed, not
+   * here) to `phone`, taken before the offer is made, or the refusal. Counted under
+   * `limits.offerCodes` only: per number (an hour, a day) and per staff member `by`, never against
+   * the codes the citizen asks for. No limit per client address: a counter serves many citizens.
+   * `send` throws the sender's `SmsDeliveryError` as `issue` does.
    */
-  sendOfferCode(request: { phone: string; code: string; validMinutes: number }): Promise<Extract<IssueResult, { ok: false }> | { ok: true }>;
+  offerCodeSlot(request: { phone: string; by: string }): Promise<Refusal | { ok: true; send(text: string): Promise<void> }>;
 }
+
+export type Refusal = Extract<IssueResult, { ok: false }>;
 
 export interface OtpServiceOptions {
   store: OtpStore;
@@ -110,24 +112,7 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
   const window = ({ max, windowSeconds }: { max: number; windowSeconds: number }): RollingLimit => ({ max, windowMs: windowSeconds * 1000 });
 
   /** Takes a slot in every throttle, or none: a refused request leaves no trace in the others. */
-  async function passThrottles(phone: string, purpose: SmsPurpose | typeof OFFER_CODE_PURPOSE, clientIp: string | undefined, at: number, proven: boolean): Promise<Extract<IssueResult, { ok: false }> | undefined> {
-    const throttles: { key: string; limit: RollingLimit; reason: 'too_soon' | 'too_many_codes' }[] = [
-      // Strangers' codes count apart: their requests for one purpose never use up the citizen's own.
-      { key: throttleKey(proven ? `number|${phone}|${purpose}` : `unproven|${phone}|${purpose}`), limit: window(limits.perNumberAndPurpose), reason: 'too_many_codes' },
-      ...(proven ? [] : [{ key: throttleKey(`unproven|${phone}`), limit: window(limits.perNumberUnproven), reason: 'too_many_codes' as const }]),
-      proven
-        ? { key: throttleKey(`day|${phone}`), limit: window(limits.perNumberDaily), reason: 'too_many_codes' }
-        : { key: throttleKey(`unproven-day|${phone}`), limit: window(limits.perNumberUnprovenDaily), reason: 'too_many_codes' },
-      { key: throttleKey(`number|${phone}`), limit: window(limits.perNumber), reason: 'too_many_codes' },
-      ...(clientIp === undefined ? [] : [{ key: throttleKey(`ip|${ipBucket(clientIp)}`), limit: window(limits.perIp), reason: 'too_many_codes' as const }]),
-    ];
-    // An offer's code is no resend: each offer has its own, and a counter may hand a citizen a
-    // certificate straight after their identity credential.
-    if (limits.resendIntervalSeconds > 0 && purpose !== OFFER_CODE_PURPOSE) {
-      // First, so that a double click hears "wait a minute" rather than "too many".
-      // Apart for strangers too: their request must not make the citizen wait for their own code.
-      throttles.unshift({ key: throttleKey(`${proven ? 'resend' : 'unproven-resend'}|${phone}|${purpose}`), limit: { max: 1, windowMs: limits.resendIntervalSeconds * 1000 }, reason: 'too_soon' });
-    }
+  async function takeAll(throttles: { key: string; limit: RollingLimit; reason: 'too_soon' | 'too_many_codes' }[], at: number): Promise<Refusal | undefined> {
     const taken: (() => Promise<void>)[] = [];
     for (const { key, limit, reason } of throttles) {
       const result = await store.take(key, limit, at);
@@ -139,6 +124,25 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
       taken.push(result.release);
     }
     return undefined;
+  }
+
+  async function passThrottles(phone: string, purpose: SmsPurpose, clientIp: string, at: number, proven: boolean): Promise<Refusal | undefined> {
+    const throttles: { key: string; limit: RollingLimit; reason: 'too_soon' | 'too_many_codes' }[] = [
+      // Strangers' codes count apart: their requests for one purpose never use up the citizen's own.
+      { key: throttleKey(proven ? `number|${phone}|${purpose}` : `unproven|${phone}|${purpose}`), limit: window(limits.perNumberAndPurpose), reason: 'too_many_codes' },
+      ...(proven ? [] : [{ key: throttleKey(`unproven|${phone}`), limit: window(limits.perNumberUnproven), reason: 'too_many_codes' as const }]),
+      proven
+        ? { key: throttleKey(`day|${phone}`), limit: window(limits.perNumberDaily), reason: 'too_many_codes' }
+        : { key: throttleKey(`unproven-day|${phone}`), limit: window(limits.perNumberUnprovenDaily), reason: 'too_many_codes' },
+      { key: throttleKey(`number|${phone}`), limit: window(limits.perNumber), reason: 'too_many_codes' },
+      { key: throttleKey(`ip|${ipBucket(clientIp)}`), limit: window(limits.perIp), reason: 'too_many_codes' },
+    ];
+    if (limits.resendIntervalSeconds > 0) {
+      // First, so that a double click hears "wait a minute" rather than "too many".
+      // Apart for strangers too: their request must not make the citizen wait for their own code.
+      throttles.unshift({ key: throttleKey(`${proven ? 'resend' : 'unproven-resend'}|${phone}|${purpose}`), limit: { max: 1, windowMs: limits.resendIntervalSeconds * 1000 }, reason: 'too_soon' });
+    }
+    return takeAll(throttles, at);
   }
 
   /** Throttles, then a fresh code in the slot; `deliver` sends it (absent for a decoy). */
@@ -240,13 +244,22 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
       return slotKey(decoyKey(target), purpose, flow);
     },
 
-    async sendOfferCode({ phone: rawPhone, code, validMinutes }) {
+    async offerCodeSlot({ phone: rawPhone, by }) {
       const phone = normalisePhone(rawPhone);
       if (!phone) throw new YihaoError('invalid_input', 'not a mainland China mobile number');
-      const refused = await passThrottles(phone, OFFER_CODE_PURPOSE, undefined, now(), true);
+      const offers = limits.offerCodes;
+      // No resend interval: each offer has its own code, and a counter may hand a citizen a
+      // certificate straight after their identity credential.
+      const refused = await takeAll(
+        [
+          { key: throttleKey(`offer|${phone}`), limit: window(offers.perNumber), reason: 'too_many_codes' },
+          { key: throttleKey(`offer-day|${phone}`), limit: window(offers.perNumberDaily), reason: 'too_many_codes' },
+          { key: throttleKey(`offer-by|${by}`), limit: window(offers.perStaff), reason: 'too_many_codes' },
+        ],
+        now(),
+      );
       if (refused) return refused;
-      await timedSend({ to: phone, purpose: OFFER_CODE_PURPOSE, text: offerCodeText(code, validMinutes) });
-      return { ok: true };
+      return { ok: true, send: (text) => timedSend({ to: phone, purpose: OFFER_CODE_PURPOSE, text }) };
     },
 
     async verifyDecoy({ ticket, code: rawCode }) {

@@ -41,6 +41,19 @@ export const smsLimitsSchema = z
     perNumberUnprovenDaily: rollingLimit(6, 86_400).prefault({}),
     /** Per client IP address (IPv6 by /64). */
     perIp: rollingLimit(20).prefault({}),
+    /**
+     * A credential offer's transaction code, sent by counter staff to the citizen's phone: counted
+     * apart from every code the citizen asks for (and from `perNumber`), so that offers never use up
+     * the citizen's own texts; per number in an hour and in a day, and per staff member in an hour.
+     */
+    offerCodes: z
+      .object({
+        perNumber: rollingLimit(3).prefault({}),
+        perNumberDaily: rollingLimit(6, 86_400).prefault({}),
+        perStaff: rollingLimit(60).prefault({}),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 export type SmsLimits = z.infer<typeof smsLimitsSchema>;
@@ -79,5 +92,10 @@ export const DEFAULT_SMS_LIMITS: SmsLimits = (() => {
     perIp: Object.freeze(limits.perIp),
     perNumberDaily: Object.freeze(limits.perNumberDaily),
     perNumberUnprovenDaily: Object.freeze(limits.perNumberUnprovenDaily),
+    offerCodes: Object.freeze({
+      perNumber: Object.freeze(limits.offerCodes.perNumber),
+      perNumberDaily: Object.freeze(limits.offerCodes.perNumberDaily),
+      perStaff: Object.freeze(limits.offerCodes.perStaff),
+    }),
   });
 })();

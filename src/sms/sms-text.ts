@@ -24,9 +24,12 @@ export function smsCodeText(purpose: SmsPurpose, code: string, validMinutes: num
 export const OFFER_CODE_PURPOSE = 'credential_offer';
 
 /**
- * The zh-CN text of a credential offer's transaction code. It says the staff member must not be
- * told: at a counter, the code is what keeps the offer the citizen's own.
+ * The zh-CN text of a credential offer's transaction code, naming the counter that made the offer
+ * (at most 20 characters of its name). It says the staff member must not be told: at a counter,
+ * the code is what keeps the offer the citizen's own, and a citizen who is not at that counter
+ * learns that someone made one.
  */
-export function offerCodeText(code: string, validMinutes: number): string {
-  return `【一号】领取码 ${code}，用于在政务应用中领取您的电子证照，${validMinutes} 分钟内有效。请只在自己的手机上输入，勿告诉他人，包括工作人员。`;
+export function offerCodeText(code: string, validMinutes: number, counter: string): string {
+  const name = [...counter.replace(/[\s【】]+/g, ' ').trim()].slice(0, 20).join('') || '政务服务窗口';
+  return `【一号】${name}为您办理电子证照，领取码 ${code}，${validMinutes} 分钟内有效。请只在自己的手机上输入，勿告诉他人，包括工作人员；如非本人在办理，请忽略。`;
 }

@@ -214,6 +214,8 @@ describe.each(backends)('a counter’s credential offer: the transaction code re
     expect(txCode).toMatch(/^\d{6}$/);
     expect(JSON.stringify(made)).not.toContain(txCode);
     const [sms] = (await readOutbox(outboxPath(h.config.dataDir), `+86${phone}`)).filter((m) => m.purpose === 'credential_offer');
+    // It names the counter, and warns against telling the staff.
+    expect(sms!.text).toContain('政务服务中心柜台');
     expect(sms!.text).toContain('工作人员');
 
     // What the staff member holds (the QR code's offer) redeems nothing without the code.
@@ -226,7 +228,7 @@ describe.each(backends)('a counter’s credential offer: the transaction code re
     expect(redeemed.accessToken).toBeTruthy();
   });
 
-  it.runIf(enabled)('cannot flood a citizen’s phone: offer codes to one number share its SMS limits (3 an hour for offers)', async () => {
+  it.runIf(enabled)('cannot flood a citizen’s phone, nor use up the texts the citizen needs: offer codes have limits of their own (3 an hour per number)', async () => {
     const phone = nextPhone();
     const citizen = await h.citizen({ name: '林市民', phone });
     for (let i = 0; i < 3; i++) expect((await offer(citizen.citizenId)).status).toBe(200);
@@ -235,6 +237,15 @@ describe.each(backends)('a counter’s credential offer: the transaction code re
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(await refused.json()).toMatchObject({ error: 'too_many_codes' });
     expect((await readOutbox(outboxPath(h.config.dataDir), `+86${phone}`)).length).toBe(3);
+    // The refused one kept nothing but its record.
+    const account = await h.yihao.accounts.findBySub(citizen.sub);
+    expect(await h.yihao.stores.db('identity_proofing_evidence').where({ account_id: account!.id })).toHaveLength(3);
+    const unsent = await h.yihao.stores.db('audit_events').where({ account_id: citizen.sub, action: 'vc.offer_unsent' });
+    expect(unsent.map((e: { details: string }) => JSON.parse(e.details) as { reason: string }).map((d) => d.reason)).toEqual(['too_many_codes']);
+    // The citizen's own codes (of the number's 5 an hour) all still come.
+    for (const purpose of ['login', 'reset_password', 'bind_factor'] as const) {
+      expect(await h.yihao.services.otp.issue({ phone, purpose, clientIp: '203.0.113.9', proven: true })).toMatchObject({ ok: true });
+    }
   });
 
   it.runIf(enabled)('makes no offer, and keeps no evidence, for an account with no phone to send the code to', async () => {
@@ -245,6 +256,7 @@ describe.each(backends)('a counter’s credential offer: the transaction code re
     const account = await h.yihao.accounts.findBySub(citizen.sub);
     expect(await h.yihao.stores.db('identity_proofing_evidence').where({ account_id: account!.id })).toEqual([]);
     expect(await h.yihao.stores.db('audit_events').where({ account_id: citizen.sub, action: 'vc.offer_created' })).toEqual([]);
+    expect(await h.yihao.stores.db('audit_events').where({ account_id: citizen.sub, action: 'vc.offer_unsent' })).toHaveLength(1);
   });
 });
 
@@ -270,6 +282,32 @@ describe('a counter’s credential offer with counterTxCode: counter_screen (SQL
       expect(await readOutbox(outboxPath(h.config.dataDir))).toEqual([]);
       const redeemed = await (await Wallet.create(appId)).redeemOffer(made.credential_offer, made.tx_code);
       expect(JSON.stringify(redeemed.offer)).toContain('柜台屏幕');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('a counter’s credential offer: one staff member’s offer codes are limited too (SQLite)', () => {
+  it('refuses a staff member past sms.limits.offerCodes.perStaff, across citizens', async () => {
+    const h = await startHarness({ overrides: (c) => ({ ...c, sms: { ...c.sms, limits: { ...c.sms.limits, offerCodes: { ...c.sms.limits.offerCodes, perStaff: { max: 2, windowSeconds: 3600 } } } } }) });
+    try {
+      const client = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
+      const departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
+      const staff = await h.citizen({ name: '钟柜员' });
+      await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
+      const staffToken = (await staffSignIn(h, await relyingParty(h, client), staff)).access_token;
+      const statuses = [];
+      for (let i = 0; i < 3; i++) {
+        const citizen = await citizenWithPhone(h, `市民${i}`);
+        const res = await fetch(`${h.issuer}/credentials/offers/counter`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ citizen_id: citizen.citizenId, document_check: 'in_person' }),
+        });
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([200, 200, 429]);
     } finally {
       await h.close();
     }

@@ -20,6 +20,7 @@ describe('SMS configuration', () => {
         perNumberDaily: { max: 12, windowSeconds: 86_400 },
         perNumberUnprovenDaily: { max: 6, windowSeconds: 86_400 },
         perIp: { max: 20, windowSeconds: 3600 },
+        offerCodes: { perNumber: { max: 3, windowSeconds: 3600 }, perNumberDaily: { max: 6, windowSeconds: 86_400 }, perStaff: { max: 60, windowSeconds: 3600 } },
       },
     });
     expect(DEFAULT_SMS_LIMITS).toEqual(smsConfigSchema.parse({}).limits);

@@ -131,6 +131,8 @@ export function createServices(config: Config, stores: Stores, logger: Logger, o
     sender: createSmsSender(config.sms.sender, { dataDir: config.dataDir, fetch: outbound.fetch }),
     keyed: purposeKeys.keyed('sms', versions.sms.version),
     limits: config.sms.limits,
+    // SMS sign-in and reset codes go out after the answer (otp-service.ts `background`): a failure is seen here.
+    onBackgroundFailure: (e, to) => logger.warn({ component: 'sms', to, error: e instanceof Error ? e.message : String(e) }, 'an SMS code could not be sent'),
   });
   const counterStaff = counterStaffList(stores.db);
   const proofing = identityProofing({ db: stores.db, accounts, audit, isCounterStaffAt: counterStaffAt(stores.db, counterStaff.isCounterStaff) });

@@ -62,7 +62,7 @@ export function createSmsSignIn({ accounts, otp, Adapter, sealer, codeTtlSeconds
         // A number with no active account takes the same throttles and gets a code nobody receives.
         // Bound to this interaction: another sign-in with the number neither replaces the code nor spends its tries.
         const issued = account
-          ? await otp.issue({ phone, purpose: 'login', clientIp, proven, flow: uid })
+          ? await otp.issue({ phone, purpose: 'login', clientIp, proven, flow: uid, background: true })
           : await otp.issueDecoy({ target: phone, purpose: 'login', clientIp, flow: uid });
         if (!issued.ok) return issued;
       } catch (e) {

@@ -68,7 +68,7 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
       try {
         // Bound to this flow: a stranger's reset of the same account neither replaces this code nor spends its tries.
         const issued = target
-          ? await otp.issue({ phone: target.phone!, purpose: 'reset_password', clientIp: origin.ip, proven, flow: flowId })
+          ? await otp.issue({ phone: target.phone!, purpose: 'reset_password', clientIp: origin.ip, proven, flow: flowId, background: true })
           : await otp.issueDecoy({ target: decoy!, purpose: 'reset_password', clientIp: origin.ip, flow: flowId });
         if (!issued.ok) return issued;
       } catch (e) {

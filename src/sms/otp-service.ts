@@ -1,12 +1,12 @@
 import { randomInt, timingSafeEqual } from 'node:crypto';
-import { setTimeout as wait } from 'node:timers/promises';
 import { normalisePhone } from '../accounts/phone.js';
 import { YihaoError } from '../errors.js';
 import type { Keyed } from '../identity/purpose-keys.js';
 import { ipBucket } from '../http/ip-bucket.js';
 import type { OtpStore, RollingLimit } from './otp-store.js';
 import type { SmsLimits } from './sms-config.js';
-import { SmsDeliveryError, type SmsMessage, type SmsSender } from './sms-sender.js';
+import type { SmsSender } from './sms-sender.js';
+import { maskPhone } from '../accounts/phone.js';
 import { isSmsPurpose, OFFER_CODE_PURPOSE, smsCodeText, type SmsPurpose } from './sms-text.js';
 
 export type IssueResult =
@@ -33,8 +33,13 @@ export interface OtpService {
    * `flow`: the flow the code is for (a reset's or registration's flow id, an interaction's uid);
    * the code then verifies in that flow only, and another flow's code for the same number and
    * purpose neither replaces it nor spends its attempts. Without it, one code per number and purpose.
+   * `background`: answer once the code is stored and the throttles taken, and send meanwhile (a
+   * failure goes to `onBackgroundFailure`, never to the caller). For a flow that answers alike with
+   * or without an account (SMS sign-in, password reset): a decoy waits for no gateway, so a real
+   * code must not either, or the answer's time and an outage's "SMS unavailable" would tell a
+   * stranger that the number is registered.
    */
-  issue(request: { phone: string; purpose: SmsPurpose; clientIp: string; proven?: boolean; flow?: string }): Promise<IssueResult>;
+  issue(request: { phone: string; purpose: SmsPurpose; clientIp: string; proven?: boolean; flow?: string; background?: boolean }): Promise<IssueResult>;
   /**
    * Checks a code. 'ok' consumes it. Each call with a well-formed code counts as an attempt; after
    * `maxAttempts` the code is dead ('too_many_attempts'). 'expired' is only told apart from
@@ -75,14 +80,9 @@ export interface OtpServiceOptions {
   now?: () => number;
   /** Uniform integer in [0, max); `crypto.randomInt` unless a test injects one. */
   random?: (max: number) => number;
-  /** Waits `ms` (a decoy's stand-in for the gateway's round trip); tests may inject one. */
-  sleep?: (ms: number) => Promise<void>;
+  /** A send made in the background (`issue`'s `background`) failed: for the log (the number masked). */
+  onBackgroundFailure?: (error: unknown, maskedPhone: string) => void;
 }
-
-/** How many recent sends a decoy draws its wait from. */
-const SEND_SAMPLES = 32;
-/** How long a failing gateway is remembered without another send to say otherwise. */
-const FAILING_MEMORY_MS = 5 * 60_000;
 
 const CODE_SPACE = 1_000_000;
 const CODE_PATTERN = /^\d{6}$/;
@@ -102,7 +102,7 @@ const normaliseCode = (code: string): string => code.normalize('NFKC').replace(/
  * HMAC of number, purpose and code (so a code is useless for another number or purpose), and the
  * throttles count under HMACs of the number and of the client's IP bucket.
  */
-export function createOtpService({ store, sender, keyed, limits, now = Date.now, random = randomInt, sleep = (ms) => wait(ms) }: OtpServiceOptions): OtpService {
+export function createOtpService({ store, sender, keyed, limits, now = Date.now, random = randomInt, onBackgroundFailure = () => undefined }: OtpServiceOptions): OtpService {
   const blindIndex = keyed;
   // A flow id never holds '|' (base64url, a uid), so a bound slot never names an unbound one.
   const slotKey = (phone: string, purpose: SmsPurpose, flow?: string) => blindIndex('sms_code_slot', flow === undefined ? `${phone}|${purpose}` : `${phone}|${purpose}|${flow}`);
@@ -190,42 +190,18 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
     return (await store.consume(key, claim.claimed, now())) ? 'ok' : 'invalid';
   }
 
-  /**
-   * What the gateway did lately, so that a decoy looks like a real send from outside: it waits as
-   * long as a recent send took (one drawn at random, so the waits follow the gateway's own spread),
-   * and while the last send failed for a reason that may pass (the gateway down or busy) it fails
-   * alike. Otherwise a stranger could tell a registered number by the answer's time, or by "SMS
-   * unavailable" during an outage. Per instance: each learns from its own sends.
-   */
-  const sendMs: number[] = [];
-  let failingSince: number | undefined;
-  async function timedSend(message: SmsMessage): Promise<void> {
-    const started = performance.now();
-    try {
-      await sender.send(message);
-      failingSince = undefined;
-    } catch (e) {
-      if (e instanceof SmsDeliveryError) failingSince = e.retryable ? (failingSince ?? now()) : undefined;
-      throw e;
-    } finally {
-      sendMs.push(performance.now() - started);
-      if (sendMs.length > SEND_SAMPLES) sendMs.shift();
-    }
-  }
-  async function likeASend(): Promise<void> {
-    if (sendMs.length > 0) await sleep(sendMs[random(sendMs.length)]!);
-    if (failingSince !== undefined && now() - failingSince < FAILING_MEMORY_MS) throw new SmsDeliveryError('the SMS gateway is failing (a decoy answers alike)', true);
-  }
-
   /** A decoy's key: the number itself (sharing its throttles with real sends), else the caller's stable key. */
   const decoyKey = (target: string) => normalisePhone(target) ?? `decoy|${target}`;
 
   return {
-    async issue({ phone: rawPhone, purpose, clientIp, proven = false, flow }) {
+    async issue({ phone: rawPhone, purpose, clientIp, proven = false, flow, background = false }) {
       checkPurpose(purpose);
       const phone = normalisePhone(rawPhone);
       if (!phone) throw new YihaoError('invalid_input', 'not a mainland China mobile number');
-      return put(phone, purpose, flow, clientIp, proven, (code) => timedSend({ to: phone, purpose, text: smsCodeText(purpose, code, validMinutes) }));
+      const send = (code: string) => sender.send({ to: phone, purpose, text: smsCodeText(purpose, code, validMinutes) });
+      // In the background, the answer waits for nothing the gateway does: a decoy (which sends
+      // nothing) answers alike in time, and alike while the gateway fails.
+      return put(phone, purpose, flow, clientIp, proven, background && !sender.local ? async (code) => void send(code).catch((e: unknown) => onBackgroundFailure(e, maskPhone(phone))) : send);
     },
 
     async verify({ phone: rawPhone, purpose, code, flow }) {
@@ -236,7 +212,7 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
     async issueDecoy({ target, purpose, clientIp, flow }) {
       checkPurpose(purpose);
       // A number with no account is familiar nowhere: as a real one asked for by a stranger.
-      return put(decoyKey(target), purpose, flow, clientIp, false, likeASend);
+      return put(decoyKey(target), purpose, flow, clientIp, false);
     },
 
     decoyTicket(target, purpose, flow) {
@@ -259,7 +235,7 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
         now(),
       );
       if (refused) return refused;
-      return { ok: true, send: (text) => timedSend({ to: phone, purpose: OFFER_CODE_PURPOSE, text }) };
+      return { ok: true, send: (text) => sender.send({ to: phone, purpose: OFFER_CODE_PURPOSE, text }) };
     },
 
     async verifyDecoy({ ticket, code: rawCode }) {

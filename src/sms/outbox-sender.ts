@@ -25,6 +25,7 @@ export function createOutboxSender({ dataDir, now = Date.now }: { dataDir: strin
   const path = outboxPath(dataDir);
   return {
     path,
+    local: true,
     async send({ to, text, purpose }: SmsMessage): Promise<void> {
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
       const line = `${JSON.stringify({ at: now(), to, purpose, text } satisfies OutboxMessage)}\n`;

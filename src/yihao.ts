@@ -213,7 +213,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     issuer: config.issuer,
     // Built below; called only once requests run.
     signOut: () => signOut,
-    settings: { trustClaimedHardwareKeys: config.mobile.trustClaimedHardwareKeys, challengeSeconds: config.mobile.challengeSeconds, challengeKey: config.secrets.cookieKeys[0]!, handoffSeconds: config.mobile.qrHandoffSeconds },
+    settings: { trustClaimedHardwareKeys: config.mobile.trustClaimedHardwareKeys, challengeSeconds: config.mobile.challengeSeconds, challengeKey: config.secrets.cookieKeys[0]!, handoffSeconds: config.mobile.qrHandoffSeconds, recoveryHoldSeconds: config.passwordReset.holdSeconds },
     interactions: {
       provider: () => holder.current,
       accounts: services.accounts,
@@ -255,6 +255,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     bodyMaxBytes: config.limits.bodyMaxBytes,
     smsSignIn: createSmsSignIn({ ...services, codeTtlSeconds: config.sms.limits.codeTtlSeconds }),
     codeMinutes: Math.max(1, Math.round(config.sms.limits.codeTtlSeconds / 60)),
+    recoveryHoldSeconds: config.passwordReset.holdSeconds,
     // Upstream sign-in buttons; `federation` is built below, once sign-out exists.
     loginOptions: (params: Record<string, unknown>) => federation.loginOptions(params),
   };

@@ -20,6 +20,8 @@ export interface AccountRow {
   assurance_at: number | null;
   /** Epoch seconds: logins before it are not honoured (signed out everywhere then). Absent on rows written before the column. */
   not_before?: number | string | null;
+  /** Epoch ms: the password's last reset by SMS (recovery-hold.ts). Absent on rows written before the column. */
+  recovered_at?: number | string | null;
   created_at: number;
   updated_at: number;
 }
@@ -61,8 +63,8 @@ export function accountStore(db: Database) {
         await alongside?.(trx);
       });
     },
-    async insertCredential(credential: CredentialRow): Promise<void> {
-      await db('credentials').insert(credential);
+    async insertCredential(credential: CredentialRow, trx: Knex | Knex.Transaction = db): Promise<void> {
+      await trx('credentials').insert(credential);
     },
     byId: (id: string) => db<AccountRow>('accounts').where({ id }).first(),
     bySub: (sub: string) => sql.first<AccountRow>('select * from accounts where sub = ?', [sub]),
@@ -84,8 +86,12 @@ export function accountStore(db: Database) {
       await db('accounts').where({ id }).update({ assurance, assurance_at: at, updated_at: at });
     },
     /** Replaces the secret of the account's credentials of one type (the password: one row). */
-    async replaceSecret(account_id: string, type: CredentialRow['type'], secret: string, at: number): Promise<number> {
-      return db('credentials').where({ account_id, type }).update({ secret, created_at: at, last_used_at: null });
+    async replaceSecret(account_id: string, type: CredentialRow['type'], secret: string, at: number, trx: Knex | Knex.Transaction = db): Promise<number> {
+      return trx('credentials').where({ account_id, type }).update({ secret, created_at: at, last_used_at: null });
+    },
+    /** Marks the account recovered at `at` (a password reset by SMS), in the transaction that replaced the password. */
+    async markRecovered(id: string, at: number, trx: Knex.Transaction): Promise<void> {
+      await trx('accounts').where({ id }).update({ recovered_at: at, updated_at: at });
     },
     /** Goes out with the request's other pending writes (the sign-in's audit event): one round trip. */
     async touchCredential(id: string, at: number): Promise<void> {

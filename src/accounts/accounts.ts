@@ -52,6 +52,8 @@ export interface Account {
   assuranceAt: number | undefined;
   /** Epoch seconds: a login before it is not honoured (the account was signed out everywhere then). */
   notBefore: number | undefined;
+  /** Epoch ms: the password's last reset by SMS; a recovery hold runs from it (recovery-hold.ts). */
+  recoveredAt: number | undefined;
   createdAt: number;
   /** Opens the sealed citizen ID; call only where the number is really needed. */
   citizenId(): CitizenId;
@@ -121,6 +123,7 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
     assurance: row.assurance,
     assuranceAt: row.assurance_at === null ? undefined : Number(row.assurance_at),
     notBefore: row.not_before === null || row.not_before === undefined ? undefined : Number(row.not_before),
+    recoveredAt: row.recovered_at === null || row.recovered_at === undefined ? undefined : Number(row.recovered_at),
     createdAt: Number(row.created_at),
     citizenId: () => vault.open(row.citizen_sealed, ownerOf(row)),
     profile: () => profileOf(row),
@@ -285,15 +288,24 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
 
     /**
      * Sets a new password (argon2). The caller has proven the citizen some other way (a verified
-     * SMS code) and decides what else goes with it (lockout, sessions, audit).
+     * SMS code) and decides what else goes with it (lockout, sessions, audit). `recovered`: it was a
+     * reset by SMS, which starts the recovery hold (recovery-hold.ts) in the same transaction, so
+     * that no reset lands without its hold.
      */
-    async replacePassword(id: string, password: string, place?: HashPlace): Promise<void> {
+    async replacePassword(id: string, password: string, place?: HashPlace, opts: { recovered?: boolean } = {}): Promise<void> {
       const parsed = accountInput.shape.password.safeParse(password);
       if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
       const secret = await (place ?? hasher).hash(password);
       const now = Date.now();
-      if ((await store.replaceSecret(id, 'password', secret, now)) === 0) {
-        await store.insertCredential({ id: newId('c_'), account_id: id, type: 'password', secret, created_at: now, last_used_at: null });
+      try {
+        await db.transaction(async (trx) => {
+          if ((await store.replaceSecret(id, 'password', secret, now, trx)) === 0) {
+            await store.insertCredential({ id: newId('c_'), account_id: id, type: 'password', secret, created_at: now, last_used_at: null }, trx);
+          }
+          if (opts.recovered) await store.markRecovered(id, now, trx);
+        });
+      } finally {
+        forget('account:');
       }
     },
 

@@ -48,6 +48,8 @@ export interface ChannelSettings {
   /** Server key for the device-key challenges' MACs. */
   challengeKey: string;
   handoffSeconds: number;
+  /** `passwordReset.holdSeconds`: after a reset by SMS, no device key is enrolled for this long. */
+  recoveryHoldSeconds: number;
 }
 
 /**
@@ -88,7 +90,7 @@ export function createChannels(deps: {
 
   const api = new Router();
   api.use('/mobile', channelApiErrors);
-  mobileRoutes(api, { auth, deviceKeys, challenges, replay, audit: deps.audit, signOut: deps.signOut, trustClaimedHardwareKeys: deps.settings.trustClaimedHardwareKeys });
+  mobileRoutes(api, { auth, deviceKeys, challenges, replay, audit: deps.audit, signOut: deps.signOut, trustClaimedHardwareKeys: deps.settings.trustClaimedHardwareKeys, recoveryHoldSeconds: deps.settings.recoveryHoldSeconds });
   approvalsRoutes(api, { auth, approvals });
   const web = new Router();
   handoffRoutes(web, { ...deps.interactions, handoffs, base });

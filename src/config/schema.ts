@@ -135,6 +135,16 @@ export const fileConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * After a password reset by SMS, for `holdSeconds` (0 turns it off), no new passkey,
+     * authenticator app, device key or wallet credential can be added (src/accounts/recovery-hold.ts):
+     * whoever held the citizen's phone for a moment can reset the password, but cannot keep a way in
+     * after the citizen resets it back.
+     */
+    passwordReset: z
+      .object({ holdSeconds: z.number().int().min(0).max(7 * 86_400).default(86_400) })
+      .strict()
+      .prefault({}),
     // Per client address at the edge, shared across instances through Redis (src/http/edge-limits.ts).
     rateLimits: z
       .object({

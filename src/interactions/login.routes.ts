@@ -55,6 +55,10 @@ export function loginRoutes(router: Router, deps: SecondFactorDeps): void {
       const step = await startSecondFactor(deps, it, account, { amr: ['pwd'], stepUp: false });
       if (step === 'use_passkey') return renderLogin(ctx, it, { error: it.t.secondFactor.usePasskey(it.clientName) });
       if (step === 'use_app') return renderLogin(ctx, it, { error: it.t.secondFactor.useApp(it.clientName) });
+      if (step === 'recovery_hold') {
+        ctx.status = 403;
+        return renderLogin(ctx, it, { error: it.t.secondFactor.recoveryHold(it.clientName) });
+      }
       if (step.stage === 'prove_phone') {
         const unsent = await sendPhoneProof(ctx, deps, it, account.phone!);
         if (unsent) return renderSecondFactor(ctx, deps, it, step, unsent);

@@ -7,6 +7,7 @@ import { SmsDeliveryError, type OtpService } from '../sms/index.js';
 import { ACR_BELOW_REQUESTED, acrRank, requiredAcr } from '../oidc/acr-policy.js';
 import type { InteractionDeps } from './deps.js';
 import { auditWhere, renderLogin, type LoadedInteraction } from './interaction-context.js';
+import { recoveryHoldUntil } from '../accounts/recovery-hold.js';
 import { phoneProofPage, totpEnrolmentPage, totpPage } from './views/second-factor.pages.js';
 
 export interface SecondFactorDeps extends InteractionDeps {
@@ -15,6 +16,8 @@ export interface SecondFactorDeps extends InteractionDeps {
   otp: OtpService;
   /** How long an SMS code lives, in minutes, for the page text. */
   codeMinutes: number;
+  /** `passwordReset.holdSeconds`: after a reset by SMS, no authenticator app is bound for this long (accounts/recovery-hold.ts). */
+  recoveryHoldSeconds: number;
 }
 
 /**
@@ -78,17 +81,21 @@ export async function refuseUnreachableLevel(ctx: Context, deps: InteractionDeps
  * - `prove_phone`, then `enrol`: the account has no second factor yet. An SMS code to its mobile
  *   number comes first, so that a password alone (guessed, phished) cannot bind an attacker's
  *   authenticator app and reach loa:2. An account without a mobile number (made by an operator)
- *   goes straight to `enrol`: its password is then the only proof, which the operator accepted.
+ *   goes straight to `enrol`: its password is then the only proof, which the operator accepted;
+ * - `recovery_hold`: none yet. The account has no second factor and its password was reset by SMS
+ *   lately: a new one is not bound until the hold ends (accounts/recovery-hold.ts), or whoever held
+ *   the phone for a moment would bind their own authenticator app with the password they set.
  */
 export async function startSecondFactor(
   deps: SecondFactorDeps,
   it: LoadedInteraction,
-  account: Pick<Account, 'id' | 'sub' | 'phone'>,
+  account: Pick<Account, 'id' | 'sub' | 'phone' | 'recoveredAt'>,
   firstFactor: { amr: string[]; stepUp: boolean },
-): Promise<PendingSecondFactor | 'use_passkey' | 'use_app'> {
+): Promise<PendingSecondFactor | 'use_passkey' | 'use_app' | 'recovery_hold'> {
   const strong = await deps.secondFactors.strongCredentials(account.id);
   if (!strong.totp && strong.passkey) return 'use_passkey';
   if (!strong.totp && strong.deviceKey) return 'use_app';
+  if (!strong.totp && recoveryHoldUntil(account, deps.recoveryHoldSeconds) !== undefined) return 'recovery_hold';
   const stage = strong.totp ? 'verify' : account.phone ? 'prove_phone' : 'enrol';
   return deps.secondFactors.begin(it.uid, { accountId: account.id, sub: account.sub, stage, ...firstFactor, at: Math.floor(Date.now() / 1000) }, ttlOf(it));
 }

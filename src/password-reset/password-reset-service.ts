@@ -97,7 +97,7 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
           return { ok: false, reason: result };
         }
         await store.destroy(flowId);
-        await accounts.replacePassword(account.id, password, place);
+        await accounts.replacePassword(account.id, password, place, { recovered: true });
       } finally {
         place.release();
       }

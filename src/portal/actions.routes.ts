@@ -9,6 +9,7 @@ import { acrRank } from '../oidc/acr-policy.js';
 import { MAX_RESPONSE_LENGTH } from '../passkeys/index.js';
 import { SmsDeliveryError } from '../sms/index.js';
 import { passkeyGate, signInIsFresh, walletGate, type PasskeyGate } from './lasting-credential-gate.js';
+import { recoveryHoldUntil } from '../accounts/recovery-hold.js';
 import type { PortalDeps } from './deps.js';
 import type { Notice } from './i18n.js';
 import { endPortalSession, fail, noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
@@ -152,14 +153,18 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   async function offerNeedsMore(ctx: Context, s: SignedIn, page: string): Promise<boolean> {
     const gate = walletGate(deps, s);
     if (gate === 'ready') return false;
-    if (gate === 'prove_phone') seeOther(ctx, page);
+    // Held, or the SMS proof first: the page says which.
+    if (gate === 'prove_phone' || gate === 'recovery_hold') seeOther(ctx, page);
     else await startSignIn(ctx, deps, page, signInAgain(true));
     return true;
   }
 
   post('/account/passkeys/options', z.object({}), async (ctx, s) => {
     const gate = await passkeyGate(deps, s);
-    if (gate !== 'ready') return fail(ctx, deps, 403, (t) => (gate === 'no_host_name' ? t.passkeyNeedsHostName : t.addPasskeyNeedsSignIn), 'not_ready');
+    if (gate !== 'ready') {
+      const until = recoveryHoldUntil(s.account, deps.recoveryHoldSeconds);
+      return fail(ctx, deps, 403, (t) => (gate === 'no_host_name' ? t.passkeyNeedsHostName : gate === 'recovery_hold' ? t.recoveryHold(new Date(until ?? Date.now()).toISOString()) : t.addPasskeyNeedsSignIn), gate === 'recovery_hold' ? 'recovery_hold' : 'not_ready');
+    }
     ctx.set('cache-control', 'no-store');
     ctx.body = await deps.passkeys.registrationOptions(s.account, passkeyBinding(s));
   });

@@ -37,6 +37,8 @@ export interface PortalDeps {
   historyLimit: number;
   /** Adding or removing a credential, or offering one to a wallet, needs a sign-in at most this old (lasting-credential-gate.ts). */
   freshSignInSeconds: number;
+  /** `passwordReset.holdSeconds`: after a reset by SMS, nothing lasting is added for this long (accounts/recovery-hold.ts). */
+  recoveryHoldSeconds: number;
   logger: Logger;
   /**
    * After this browser's Yihao session ended: where to send the browser instead of `returnTo`

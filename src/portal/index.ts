@@ -83,6 +83,7 @@ export function createPortal(o: PortalOptions) {
     timeZone: o.timeZone ?? SERVICE_TIME_ZONE,
     historyLimit: o.historyLimit ?? 50,
     freshSignInSeconds: o.freshSignInSeconds ?? 600,
+    recoveryHoldSeconds: o.config.passwordReset.holdSeconds,
     logger: o.logger,
     afterSignOut: o.afterSignOut,
     proofing: o.proofing,

@@ -4,6 +4,7 @@ import { acrRank } from '../oidc/acr-policy.js';
 import type { PortalDeps } from './deps.js';
 import type { PortalSession } from './portal-sessions.js';
 import type { SignedIn } from './portal-context.js';
+import { recoveryHoldUntil } from '../accounts/recovery-hold.js';
 
 /**
  * What stands between a signed-in citizen and a credential that outlasts the portal sign-in: a
@@ -20,9 +21,11 @@ import type { SignedIn } from './portal-context.js';
  * - `prove_phone`: an SMS code to the account's mobile number first: for an account's first second
  *   factor, as for an authenticator app set up during a sign-in; and after a sign-in that was a
  *   phone's approval of a QR code (relayable to a phished citizen), whatever the account holds;
+ * - `recovery_hold`: the password was reset by SMS lately (accounts/recovery-hold.ts), first of all:
+ *   whoever held the phone for a moment must not keep a way in;
  * - `ready`.
  */
-export type LastingCredentialGate = 'ready' | 'sign_in_again' | 'sign_in_at_loa2' | 'sign_in_with_password' | 'prove_phone';
+export type LastingCredentialGate = 'ready' | 'recovery_hold' | 'sign_in_again' | 'sign_in_at_loa2' | 'sign_in_with_password' | 'prove_phone';
 
 /** The passkey's gate, and `no_host_name` first: the issuer is an IP address, where no browser makes a passkey. */
 export type PasskeyGate = LastingCredentialGate | 'no_host_name';
@@ -30,7 +33,9 @@ export type PasskeyGate = LastingCredentialGate | 'no_host_name';
 /** The wallet's gate: it never asks for the password, since loa:2 already needs a second factor. */
 export type WalletGate = Exclude<LastingCredentialGate, 'sign_in_with_password'>;
 
-type GateDeps = Pick<PortalDeps, 'freshSignInSeconds'>;
+type GateDeps = Pick<PortalDeps, 'freshSignInSeconds' | 'recoveryHoldSeconds'>;
+
+const held = (deps: GateDeps, s: SignedIn): boolean => recoveryHoldUntil(s.account, deps.recoveryHoldSeconds) !== undefined;
 
 /** Whether the portal sign-in is recent enough for a lasting change (`freshSignInSeconds`). */
 export const signInIsFresh = (deps: GateDeps, session: PortalSession): boolean => Date.now() / 1000 - session.authTime <= deps.freshSignInSeconds;
@@ -49,6 +54,7 @@ function loa2Gate(deps: GateDeps, s: SignedIn): WalletGate {
 
 export async function passkeyGate(deps: GateDeps & Pick<PortalDeps, 'strongCredentials' | 'passkeys'>, s: SignedIn): Promise<PasskeyGate> {
   if (!deps.passkeys.available) return 'no_host_name';
+  if (held(deps, s)) return 'recovery_hold';
   if (!signInIsFresh(deps, s.session)) return 'sign_in_again';
   if (hasSecondFactor(await deps.strongCredentials(s.account.id))) return loa2Gate(deps, s);
   // Portal sessions from before `amr` was kept have none: they sign in again. An upstream's `pwd`
@@ -60,6 +66,7 @@ export async function passkeyGate(deps: GateDeps & Pick<PortalDeps, 'strongCrede
 
 /** Before an offer of the identity credential or of a certificate to a wallet. */
 export function walletGate(deps: GateDeps, s: SignedIn): WalletGate {
+  if (held(deps, s)) return 'recovery_hold';
   if (!signInIsFresh(deps, s.session)) return 'sign_in_again';
   return loa2Gate(deps, s);
 }

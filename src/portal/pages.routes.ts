@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { htmlPage } from '../http/html-page.js';
 import type { PortalDeps } from './deps.js';
 import { maskPhone } from '../accounts/index.js';
+import { recoveryHoldUntil } from '../accounts/recovery-hold.js';
 import { passkeyGate, walletGate } from './lasting-credential-gate.js';
 import { noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
 import { sectionPath, type Section, type SignedInChrome } from './views/layout.js';
@@ -15,6 +16,7 @@ const maskedPhoneOf = (s: SignedIn) => (s.account.phone ? maskPhone(s.account.ph
 
 /** The portal's pages; without a portal session each one sends the browser to sign in first. */
 export function pageRoutes(router: Router, deps: PortalDeps): void {
+  const holdUntilOf = (s: SignedIn) => recoveryHoldUntil(s.account, deps.recoveryHoldSeconds);
   const pages: Record<Section, Page> = {
     profile: async (s) => {
       const profile = deps.self.profile(s.account);
@@ -24,7 +26,7 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
     credentials: async (s) => {
       const credentials = await deps.self.credentials(s.account);
       const devices = await deps.self.devices(s.account);
-      const passkey = { gate: await passkeyGate(deps, s), maskedPhone: maskedPhoneOf(s) };
+      const passkey = { gate: await passkeyGate(deps, s), maskedPhone: maskedPhoneOf(s), holdUntil: holdUntilOf(s) };
       return (c) => credentialsPage(c, credentials, devices, passkey);
     },
     sessions: async (s) => {
@@ -44,12 +46,12 @@ export function pageRoutes(router: Router, deps: PortalDeps): void {
       const appNames = new Map(
         await Promise.all([...new Set(issued.map((c) => c.clientId))].map(async (id) => [id, (await deps.provider().Client.find(id))?.clientName ?? id] as const)),
       );
-      const wallet = { gate: walletGate(deps, s), maskedPhone: maskedPhoneOf(s), issued: issued.map((c) => ({ ...c, appName: appNames.get(c.clientId) ?? c.clientId })) };
+      const wallet = { gate: walletGate(deps, s), maskedPhone: maskedPhoneOf(s), holdUntil: holdUntilOf(s), issued: issued.map((c) => ({ ...c, appName: appNames.get(c.clientId) ?? c.clientId })) };
       return (c) => walletPage(c, wallet);
     },
     certificates: async (s) => {
       const list = deps.certificates ? await deps.certificates.list(s.account.id) : [];
-      const wallet = { canOffer: Boolean(deps.certificates?.walletOffer), gate: walletGate(deps, s), maskedPhone: maskedPhoneOf(s) };
+      const wallet = { canOffer: Boolean(deps.certificates?.walletOffer), gate: walletGate(deps, s), maskedPhone: maskedPhoneOf(s), holdUntil: holdUntilOf(s) };
       return (c) => certificatesPage(c, list, wallet);
     },
   };

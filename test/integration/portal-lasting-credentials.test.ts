@@ -12,6 +12,7 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Department } from '../../src/admin/index.js';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 import { walkSignIn } from '../support/admin-operators.js';
+import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { JWT_BEARER, MobileApp, registerMobileApp } from '../support/mobile-app.js';
 import { formAction, formField, go as walk, page, ScriptedBrowser, submit as post, type PageStep } from '../support/scripted-browser.js';
@@ -134,6 +135,70 @@ describe.each(backends)('credentials that outlast the portal sign-in ($name)', (
     expect((await action(browser, byPassword.html, '/account/passkeys/prove-phone', { code: proof })).headers.get('location')).toBe('/account/credentials?notice=phone_proven');
     expect((await action(browser, byPassword.html, '/account/passkeys/options')).status).toBe(200);
     expect(await h.yihao.stores.db('passkeys').where({ account_id: account.id })).toHaveLength(0);
+  });
+
+  it.skipIf(!enabled)('binds nothing lasting after a password reset by SMS, for a day: no first passkey, no authenticator app, no wallet credential, no device key', async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const account = await accountOf(citizen);
+
+    // Someone holding the phone for a moment resets the password with its SMS code.
+    const reset = new ScriptedBrowser();
+    const form = await reset.request(`${h.issuer}/password-reset?ui_locales=en`);
+    const asked = await reset.request(`${h.issuer}/password-reset?ui_locales=en`, { form: { csrf: formField(await form.text(), 'csrf')!, identifier: citizen.citizenId } });
+    expect(asked.status).toBe(303);
+    const codePage = await reset.request(new URL(asked.headers.get('location')!, h.issuer).href);
+    const password = 'their-own-Password-1';
+    const done = await reset.request(`${h.issuer}/password-reset/code?ui_locales=en`, {
+      form: { csrf: formField(await codePage.text(), 'csrf')!, code: (await latestOutboxCode(outbox(), `+86${phone}`, 'reset_password'))!, password, password_confirm: password },
+    });
+    expect(done.status).toBe(200);
+    const them = { citizenId: citizen.citizenId, password };
+
+    // A first passkey: the portal, signed in just now with that password, offers no step towards one.
+    const browser = new ScriptedBrowser();
+    const portal = await walkSignIn(browser, new URL(`${h.issuer}/account/credentials?ui_locales=en`), them, () => false);
+    expect(portal.url.pathname).toBe('/account/credentials');
+    expect(portal.html).toContain('data-recovery-hold');
+    expect(portal.html).toContain('If you did not reset your password, reset it again now.');
+    expect(formAction(portal.html!, '/account/passkeys/send-code')).toBeUndefined();
+    expect((await action(browser, portal.html, '/account/passkeys/send-code')).headers.get('location')).toBe('/account/credentials');
+    expect(await latestOutboxCode(outbox(), `+86${phone}`, 'bind_factor')).toBeUndefined();
+    const options = await action(browser, portal.html, '/account/passkeys/options');
+    expect(options.status).toBe(403);
+
+    // An authenticator app, which a sign-in at loa:2 would set up after the phone's SMS code.
+    const app = await h.client({ name: '不动产登记', firstParty: true, minAcr: LOA2 });
+    const rp = await relyingParty(h, app);
+    const loa2 = await walkSignIn(new ScriptedBrowser(), await authorizationUrl(rp, 'v'.repeat(43), { ui_locales: 'en' }), them, () => false);
+    expect(loa2.status).toBe(403);
+    expect(loa2.html).toContain('no new two-step method can be set up for a while');
+    expect(await latestOutboxCode(outbox(), `+86${phone}`, 'bind_factor')).toBeUndefined();
+    expect(await h.yihao.stores.db('credentials').where({ account_id: account.id }).whereIn('type', ['totp', 'passkey'])).toEqual([]);
+
+    // The wallet page offers nothing either.
+    const wallet = page(await go(browser, `${h.issuer}/account/wallet?ui_locales=en`));
+    expect(wallet.html).toContain('data-recovery-hold');
+    expect(wallet.html).not.toContain('action="/account/wallet/sign-in"');
+    expect(await offersMade(citizen)).toBe(0);
+
+    // A day later the hold is over (its start moved back, as a clock would move on).
+    await h.yihao.stores.db('accounts').where({ id: account.id }).update({ recovered_at: Date.now() - 86_400_000 - 1000 });
+    const later = page(await go(browser, `${h.issuer}/account/credentials?ui_locales=en`));
+    expect(later.html).not.toContain('data-recovery-hold');
+    expect(formAction(later.html, '/account/passkeys/send-code')).toBeDefined();
+  });
+
+  it.skipIf(!enabled)('enrols no device key while the recovery hold runs, even from a loa:2 sign-in on the phone', async () => {
+    const citizen = await h.citizen();
+    const app = await MobileApp.create(h, mobileApp);
+    await app.signInWithBrowser(citizen);
+    const account = await accountOf(citizen);
+    await h.yihao.stores.db('accounts').where({ id: account.id }).update({ recovered_at: Date.now() });
+    const refused = await app.enrolDeviceKey();
+    expect(refused.status).toBe(403);
+    expect(refused.json).toMatchObject({ error: 'recovery_hold' });
+    expect(await h.yihao.stores.db('device_keys').where({ account_id: account.id })).toEqual([]);
   });
 
   it.skipIf(!enabled)('makes no identity-credential or certificate offer from a loa:2 sign-in older than a passkey allows: a fresh two-factor sign-in first', async () => {

@@ -9,6 +9,7 @@ import type { AppCall, MobileApiAuth } from './api-auth.js';
 import type { DeviceKeyChallenges } from './challenges.js';
 import { MAX_DEVICE_KEYS_PER_ACCOUNT, p256PublicJwk, type DeviceKey, type DeviceKeyAmr, type DeviceKeys } from './device-keys.js';
 import { type ProofReplay } from '../../http/request-proofs.js';
+import { recoveryHoldUntil } from '../../accounts/recovery-hold.js';
 import { DEVICE_SIGNATURE_HEADER, verifyDeviceSignature } from './device-signatures.js';
 
 /** Key storage an app may claim; only the hardware ones can ever count as `hwk`. */
@@ -30,6 +31,8 @@ export interface MobileRoutesDeps {
    * platform attestation (App Attest, Android key attestation), so by default every key is `swk`.
    */
   trustClaimedHardwareKeys: boolean;
+  /** `passwordReset.holdSeconds` (accounts/recovery-hold.ts). */
+  recoveryHoldSeconds: number;
 }
 
 const enrolment = z
@@ -106,6 +109,12 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
     const parsed = enrolment.safeParse(call.body);
     if (!parsed.success) throw invalidRequest(`invalid device key enrolment: ${parsed.error.issues[0]!.path.join('.') || 'body'} ${parsed.error.issues[0]!.message}`);
     refuseUnfitSignIn(call);
+    // A device key outlasts the sign-in: not while the recovery hold after an SMS reset runs.
+    const holdUntil = recoveryHoldUntil(call.account, deps.recoveryHoldSeconds);
+    if (holdUntil !== undefined) {
+      ctx.set('retry-after', String(Math.ceil((holdUntil - Date.now()) / 1000)));
+      throw new ChannelApiError(403, 'recovery_hold', `the password was reset by SMS lately: no device key can be enrolled before ${new Date(holdUntil).toISOString()}`);
+    }
     const { jwk, name, storage } = parsed.data;
     const signature = ctx.get(DEVICE_SIGNATURE_HEADER) || undefined;
     if (!signature) throw invalidDeviceSignature(`sign the enrolment with the new key (${DEVICE_SIGNATURE_HEADER} header)`);

@@ -93,9 +93,14 @@ ${actionForm(c, `${prefix}/send-code`, {}, html`${t.sendCode}`, { describedBy: `
 }
 
 /** What the add-a-passkey card offers: the step the gate asks for first, or the button itself. */
-function passkeyStep(c: SignedInPage, gate: PasskeyGate, maskedPhone: string): SafeHtml {
+/** Why nothing lasting can be added yet: the recovery hold after a password reset by SMS, and until when. */
+const recoveryHoldHint = (c: SignedInPage, until: number | undefined): SafeHtml =>
+  html`<p class="hint" data-recovery-hold>${c.t.recoveryHold(until === undefined ? '—' : formatTime(c.locale, until, c.timeZone))}</p>`;
+
+function passkeyStep(c: SignedInPage, gate: PasskeyGate, maskedPhone: string, holdUntil: number | undefined): SafeHtml {
   const { t } = c;
   if (gate === 'no_host_name') return html`<p class="hint">${t.passkeyNeedsHostName}</p>`;
+  if (gate === 'recovery_hold') return recoveryHoldHint(c, holdUntil);
   if (gate === 'sign_in_again' || gate === 'sign_in_at_loa2' || gate === 'sign_in_with_password') {
     const hint = { sign_in_again: t.addPasskeyNeedsSignIn, sign_in_at_loa2: t.addPasskeyNeedsSecondFactor, sign_in_with_password: t.addPasskeyNeedsPassword }[gate];
     return html`<p class="hint" id="passkey-sign-in-hint">${hint}</p>${actionForm(c, '/account/passkeys/sign-in', {}, html`${t.signInToAddPasskey}`, { describedBy: 'passkey-sign-in-hint' })}`;
@@ -110,7 +115,7 @@ function passkeyStep(c: SignedInPage, gate: PasskeyGate, maskedPhone: string): S
 <script nonce="${c.nonce}">${trusted(passkeyScript)}</script>`;
 }
 
-export function credentialsPage(c: SignedInPage, credentials: CredentialSummary[], devices: DeviceView[], passkey: { gate: PasskeyGate; maskedPhone: string }): string {
+export function credentialsPage(c: SignedInPage, credentials: CredentialSummary[], devices: DeviceView[], passkey: { gate: PasskeyGate; maskedPhone: string; holdUntil?: number | undefined }): string {
   const { t } = c;
   const cards = credentials.map((cred) => {
     const label = t.credentialTypes[cred.type] ?? cred.type;
@@ -123,7 +128,7 @@ ${isRemovable(cred.type)
   : html`<p class="hint">${t.passwordKept}</p>`}
 </section>`;
   });
-  return page(c, t.credentialsTitle, html`<p class="lead">${t.credentialsLead}</p>${cards}${devices.map((d) => deviceCard(c, d))}<section class="card" aria-labelledby="add-passkey"><h2 id="add-passkey">${t.addPasskeyTitle}</h2><p>${t.addPasskeyLead}</p>${passkeyStep(c, passkey.gate, passkey.maskedPhone)}</section>`);
+  return page(c, t.credentialsTitle, html`<p class="lead">${t.credentialsLead}</p>${cards}${devices.map((d) => deviceCard(c, d))}<section class="card" aria-labelledby="add-passkey"><h2 id="add-passkey">${t.addPasskeyTitle}</h2><p>${t.addPasskeyLead}</p>${passkeyStep(c, passkey.gate, passkey.maskedPhone, passkey.holdUntil)}</section>`);
 }
 
 export function sessionsPage(c: SignedInPage, sessions: SessionView[], currentUid: string): string {
@@ -193,7 +198,7 @@ export function historyPage(c: SignedInPage, entries: HistoryEntry[], limit: num
   );
 }
 
-export function certificatesPage(c: SignedInPage, certificates: CertificateSummary[], wallet: { canOffer: boolean; gate: WalletGate; maskedPhone: string }): string {
+export function certificatesPage(c: SignedInPage, certificates: CertificateSummary[], wallet: { canOffer: boolean; gate: WalletGate; maskedPhone: string; holdUntil?: number | undefined }): string {
   const { t } = c;
   const day = (ms: number) => html`<time datetime="${new Date(ms).toISOString()}">${formatDate(c.locale, ms, c.timeZone)}</time>`;
   const cards = certificates.map((cert, i) => {
@@ -213,9 +218,11 @@ ${offer}
   const asks = wallet.canOffer && wallet.gate !== 'ready' && certificates.some((x) => x.status === 'valid');
   const hint = !asks
     ? ''
-    : wallet.gate === 'prove_phone'
-      ? phoneProofStep(c, '/account/certificates', 'certificates', t.walletNeedsPhone(wallet.maskedPhone))
-      : html`<p class="hint">${wallet.gate === 'sign_in_again' ? t.certificateNeedsFreshSignIn : t.certificateNeedsLoa2}</p>`;
+    : wallet.gate === 'recovery_hold'
+      ? recoveryHoldHint(c, wallet.holdUntil)
+      : wallet.gate === 'prove_phone'
+        ? phoneProofStep(c, '/account/certificates', 'certificates', t.walletNeedsPhone(wallet.maskedPhone))
+        : html`<p class="hint">${wallet.gate === 'sign_in_again' ? t.certificateNeedsFreshSignIn : t.certificateNeedsLoa2}</p>`;
   return page(c, t.certificatesTitle, html`<p class="lead">${t.certificatesLead}</p>${hint}${certificates.length ? cards : html`<p>${t.noCertificates}</p>`}`);
 }
 
@@ -290,12 +297,17 @@ ${revocable ? actionForm(c, '/account/wallet/revoke', { credential: cred.id }, h
  * "Add to your wallet": what the wallet gate asks for first (a fresh loa:2 sign-in, an SMS code),
  * then an offer of the identity credential; below, the credentials already issued to the wallets.
  */
-export function walletPage(c: SignedInPage, w: { gate: WalletGate; maskedPhone: string; offer?: WalletOfferView | undefined; issued?: readonly IssuedWalletCredential[] | undefined }): string {
+export function walletPage(
+  c: SignedInPage,
+  w: { gate: WalletGate; maskedPhone: string; holdUntil?: number | undefined; offer?: WalletOfferView | undefined; issued?: readonly IssuedWalletCredential[] | undefined },
+): string {
   const { t } = c;
   const action =
     w.gate === 'ready'
       ? actionForm(c, '/account/wallet/offer', {}, html`${t.walletOffer}`)
-      : w.gate === 'prove_phone'
+      : w.gate === 'recovery_hold'
+        ? recoveryHoldHint(c, w.holdUntil)
+        : w.gate === 'prove_phone'
         ? phoneProofStep(c, '/account/wallet', 'wallet', t.walletNeedsPhone(w.maskedPhone))
         : html`<p>${w.gate === 'sign_in_again' ? t.walletNeedsFreshSignIn : t.walletNeedsLoa2}</p>${actionForm(c, '/account/wallet/sign-in', {}, html`${t.walletSignIn}`)}`;
   const offer = w.offer ? offerCard(c, w.offer) : action;

@@ -82,7 +82,13 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
     } catch {
       throw new ChannelApiError(400, 'invalid_request', 'citizen_id is not a valid citizen ID number');
     }
-    if (citizen?.status !== 'active') throw new ChannelApiError(404, 'not_found', 'there is no active account for this citizen ID number');
+    // A staff member's look-ups are on record, misses too: a counter that tries ID numbers to learn
+    // who has an account leaves a trail (never the number itself).
+    const refused = (reason: string) => deps.audit.append({ action: 'vc.offer_refused', actorType: 'operator', actorId: staff.sub, details: { reason }, ...where });
+    if (citizen?.status !== 'active') {
+      await refused('no_active_account');
+      throw new ChannelApiError(404, 'not_found', 'there is no active account for this citizen ID number');
+    }
     if (citizen.id === staff.id) throw new ChannelApiError(403, 'insufficient_scope', 'staff cannot hand a credential to themselves');
     // A certificate only of the counter's own department: a counter hands out what its department
     // issued. Not the citizen's, not valid, or another department's: one answer, so that a counter
@@ -91,6 +97,7 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
     if (body.data.certificate_id) {
       const [found, counterDepartment] = await Promise.all([deps.certificates.find(body.data.certificate_id), deps.departmentOf(client.clientId)]);
       if (!issuable(found, citizen.id, Date.now()) || found.departmentId !== counterDepartment) {
+        await refused('certificate_not_found');
         throw new ChannelApiError(404, 'not_found', "there is no valid certificate with this id of this citizen's from this counter's department");
       }
       certificate = found;

@@ -16,6 +16,7 @@ import { pgAvailable, redisAvailable } from '../support/services.js';
 import { Wallet } from '../support/wallet.js';
 import { subjectFor, type PairwiseClient } from '../../src/oidc/pairwise.js';
 import { latestOutboxCode, outboxPath, readOutbox } from '../../src/sms/index.js';
+import { syntheticCitizenId } from '../support/citizen-ids.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -246,6 +247,17 @@ describe.each(backends)('a counter’s credential offer: the transaction code re
     for (const purpose of ['login', 'reset_password', 'bind_factor'] as const) {
       expect(await h.yihao.services.otp.issue({ phone, purpose, clientIp: '203.0.113.9', proven: true })).toMatchObject({ ok: true });
     }
+  });
+
+  it.runIf(enabled)('puts a staff member’s look-up of an ID number with no account on record, without the number', async () => {
+    const unknown = syntheticCitizenId();
+    const before = (await h.yihao.stores.db('audit_events').where({ action: 'vc.offer_refused' })).length;
+    const res = await offer(unknown);
+    expect(res.status).toBe(404);
+    const events = (await h.yihao.stores.db('audit_events').where({ action: 'vc.offer_refused' })) as { actor_id: string; details: string }[];
+    expect(events).toHaveLength(before + 1);
+    expect(JSON.parse(events.at(-1)!.details)).toEqual({ reason: 'no_active_account' });
+    expect(JSON.stringify(events)).not.toContain(unknown);
   });
 
   it.runIf(enabled)('makes no offer, and keeps no evidence, for an account with no phone to send the code to', async () => {

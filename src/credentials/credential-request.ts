@@ -15,6 +15,8 @@ import { lazyImport } from '../lazy-import.js';
 import type { CredentialNonces } from './nonces.js';
 import type { StatusLists } from './status-lists.js';
 import type { CertificateIssuance } from './certificates.js';
+import { recoveryHoldUntil } from '../accounts/recovery-hold.js';
+import { ACR } from '../accounts/index.js';
 
 /** The level the identity credential needs (docs/channels/assurance.md): two factors or a device-bound key. */
 export const IDENTITY_MIN_ACR = 'urn:yihao:loa:2';
@@ -91,6 +93,8 @@ export function credentialRequests(deps: {
    * approved the token's login, so that removing the key revokes it (revocation.ts revokeForKey).
    */
   loginLinks?: ((token: unknown, accountSub: string) => Promise<CredentialLinks>) | undefined;
+  /** `passwordReset.holdSeconds` (accounts/recovery-hold.ts); none when absent. */
+  recoveryHoldSeconds?: number | undefined;
 }) {
   // Built with its library on the first credential request (libraries.ts).
   const library = lazyImport(async () => {
@@ -220,6 +224,13 @@ export function credentialRequests(deps: {
     }
     const jwts = parsed.proofs?.jwt;
     if (!jwts) throw refuse('invalid_proof', 'key proofs of type jwt are required (proofs.jwt)');
+    // A credential outlasts the login: none while the recovery hold after an SMS reset runs, unless
+    // the login checked the citizen's ID document (a counter's offer, loa:3), which a phone alone
+    // cannot pass. Before a proof uses its nonce up.
+    const holdUntil = recoveryHoldUntil(account, deps.recoveryHoldSeconds ?? 0, now);
+    if (holdUntil !== undefined && facts?.acr !== ACR.document) {
+      throw refuse('credential_request_denied', `the password was reset by SMS lately: no credential is issued before ${new Date(holdUntil).toISOString()}`);
+    }
     // Before a proof uses its nonce up: a citizen without the certificate may ask again once they have it.
     const held = certificate && (await deps.certificates!.held(account, certificate.typeId, now, token as { gty?: string; grantId?: string }));
     if (certificate && !held) throw refuse('credential_request_denied', 'the citizen holds no valid certificate of this type');

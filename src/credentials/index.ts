@@ -139,6 +139,7 @@ export function createCredentials(deps: {
     audit: deps.audit,
     validitySeconds: config.credentials.validitySeconds,
     certificates: issuance,
+    recoveryHoldSeconds: config.passwordReset.holdSeconds,
     loginLinks: async (token, accountSub) => {
       const keys = await loginKeys(token, accountSub);
       const linked: string[] = [];

@@ -113,6 +113,18 @@ describe.each(backends)('identity credential issuance ($name)', ({ name, enabled
     expect(metadata.credentialIssuer.nonce_endpoint).toBe(`${h.issuer}/credentials/nonce`);
   });
 
+  it.runIf(enabled)('issues nothing while the recovery hold after a password reset by SMS runs, even on a loa:2 token (the password reset, the authenticator app on the same phone)', async () => {
+    const account = await h.yihao.accounts.findBySub(citizen.sub);
+    await h.yihao.stores.db('accounts').where({ id: account!.id }).update({ recovered_at: Date.now() });
+    try {
+      const key = await wallet.newKey();
+      expect(await refusal(request([await wallet.proof(metadata, CONFIGURATION, key)]))).toMatchObject({ error: 'credential_request_denied' });
+      expect(await h.yihao.stores.db('issued_credentials').where({ account_id: account!.id })).toEqual([]);
+    } finally {
+      await h.yihao.stores.db('accounts').where({ id: account!.id }).update({ recovered_at: null });
+    }
+  });
+
   it.runIf(enabled)('issues the identity credential bound to the proof key, every claim selectively disclosable', async () => {
     const key = await wallet.newKey();
     const res = await request([await wallet.proof(metadata, CONFIGURATION, key)]);

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { LOA2 } from '../support/admin-operators.js';
-import { citizenWithPhone, counterClientOf, offerCodeSentTo, staffSignIn } from '../support/counter-staff.js';
+import { citizenWithPhone, counterClientOf, counterOffer, counterWithStaff, offerCodeSentTo, staffSignIn } from '../support/counter-staff.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
 import { REDIRECT, relyingParty } from '../support/relying-party.js';
@@ -187,20 +187,11 @@ describe.each(backends)('a counter’s credential offer: the transaction code re
     if (!enabled) return;
     h = await startHarness({ backend: name });
     ({ client_id: appId } = await registerMobileApp(h, { minAcr: LOA2, grantTypes: ['authorization_code', 'refresh_token', JWT_BEARER, PRE_AUTHORIZED], redirectUris: ['http://127.0.0.1/callback'] }));
-    const client = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
-    const departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
-    const staff = await h.citizen({ name: '王柜员' });
-    await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
-    staffToken = (await staffSignIn(h, await relyingParty(h, client), staff)).access_token;
+    ({ staffToken } = await counterWithStaff(h, '王柜员'));
   });
   afterAll(async () => h?.close());
 
-  const offer = (citizenId: string) =>
-    fetch(`${h.issuer}/credentials/offers/counter`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ citizen_id: citizenId, document_check: 'in_person' }),
-    });
+  const offer = (citizenId: string) => counterOffer(h, staffToken, citizenId);
 
   it.runIf(enabled)('answers the counter with the QR code and no transaction code; the code goes by SMS to the citizen’s phone, and only it redeems the offer', async () => {
     const phone = nextPhone();
@@ -277,17 +268,9 @@ describe('a counter’s credential offer with counterTxCode: counter_screen (SQL
     const h = await startHarness({ overrides: (c) => ({ ...c, credentials: { ...c.credentials, counterTxCode: 'counter_screen' } }) });
     try {
       const { client_id: appId } = await registerMobileApp(h, { minAcr: LOA2, grantTypes: ['authorization_code', 'refresh_token', JWT_BEARER, PRE_AUTHORIZED], redirectUris: ['http://127.0.0.1/callback'] });
-      const client = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
-      const departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
-      const staff = await h.citizen({ name: '赵柜员' });
-      await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
-      const staffToken = (await staffSignIn(h, await relyingParty(h, client), staff)).access_token;
+      const { staffToken } = await counterWithStaff(h, '赵柜员');
       const citizen = await h.citizen({ name: '无手机' });
-      const res = await fetch(`${h.issuer}/credentials/offers/counter`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ citizen_id: citizen.citizenId, document_check: 'in_person' }),
-      });
+      const res = await counterOffer(h, staffToken, citizen.citizenId);
       expect(res.status).toBe(200);
       const made = (await res.json()) as { credential_offer: string; tx_code: string };
       expect(made.tx_code).toMatch(/^\d{6}$/);
@@ -304,21 +287,9 @@ describe('a counter’s credential offer: one staff member’s offer codes are l
   it('refuses a staff member past sms.limits.offerCodes.perStaff, across citizens', async () => {
     const h = await startHarness({ overrides: (c) => ({ ...c, sms: { ...c.sms, limits: { ...c.sms.limits, offerCodes: { ...c.sms.limits.offerCodes, perStaff: { max: 2, windowSeconds: 3600 } } } } }) });
     try {
-      const client = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
-      const departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
-      const staff = await h.citizen({ name: '钟柜员' });
-      await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
-      const staffToken = (await staffSignIn(h, await relyingParty(h, client), staff)).access_token;
+      const { staffToken } = await counterWithStaff(h, '钟柜员');
       const statuses = [];
-      for (let i = 0; i < 3; i++) {
-        const citizen = await citizenWithPhone(h, `市民${i}`);
-        const res = await fetch(`${h.issuer}/credentials/offers/counter`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ citizen_id: citizen.citizenId, document_check: 'in_person' }),
-        });
-        statuses.push(res.status);
-      }
+      for (let i = 0; i < 3; i++) statuses.push((await counterOffer(h, staffToken, (await citizenWithPhone(h, `市民${i}`)).citizenId)).status);
       expect(statuses).toEqual([200, 200, 429]);
     } finally {
       await h.close();

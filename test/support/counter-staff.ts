@@ -4,7 +4,7 @@ import { latestOutboxCode, OFFER_CODE_PURPOSE, outboxPath } from '../../src/sms/
 import type { CreatedClient } from '../../src/clients/index.js';
 import { walkSignIn } from './admin-operators.js';
 import type { Harness } from './harness.js';
-import { REDIRECT, authorizationUrl } from './relying-party.js';
+import { REDIRECT, authorizationUrl, relyingParty } from './relying-party.js';
 import { ScriptedBrowser } from './scripted-browser.js';
 
 /**
@@ -44,3 +44,23 @@ export async function offerCodeSentTo(h: Harness, phone: string): Promise<string
   if (!code) throw new Error('no transaction code was sent to the citizen’s phone');
   return code;
 }
+
+const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+/** A counter system registered in a department of its own, and a member of its staff signed in to it. */
+export async function counterWithStaff(h: Harness, staffName: string): Promise<{ staffToken: string; departmentId: string; clientId: string }> {
+  const client = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE_GRANT as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
+  const departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
+  const staff = await h.citizen({ name: staffName });
+  await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
+  const staffToken = (await staffSignIn(h, await relyingParty(h, client), staff)).access_token;
+  return { staffToken, departmentId, clientId: client.client_id };
+}
+
+/** `POST /credentials/offers/counter` with a staff token: an offer for the citizen with this ID number, after an in-person check. */
+export const counterOffer = (h: Harness, staffToken: string, citizenId: string): Promise<Response> =>
+  fetch(`${h.issuer}/credentials/offers/counter`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ citizen_id: citizenId, document_check: 'in_person' }),
+  });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Adapter, AdapterPayload } from './adapter-types.js';
+import type { Redis } from 'ioredis';
 import { REDIS_STALL_MS, type RedisClient } from './redis.js';
 import { backgroundWork } from './request-memo.js';
 
@@ -39,7 +40,13 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel, silentMs 
   // that PUBLISH reached has dropped its entry and said so on the ack channel (bounded wait).
   const ackChannel = `${channel}:ack`;
   const waiting = new Map<string, { got: number; need: number; done: () => void }>();
-  const subscriber = redis?.duplicate();
+  // ioredis subscribes a reconnected connection again with a SUBSCRIBE whose promise it leaves
+  // unhandled (event_handler.js, readyHandler): closed for good before Redis answers (a shutdown
+  // during an outage), it rejects unhandled, which Node turns into an exit. A standalone or Sentinel
+  // subscriber is subscribed here instead, on every `ready`, its failure handled. (A Cluster's
+  // subscriber keeps ioredis's own, which handles its errors.)
+  const standalone = redis !== undefined && !('nodes' in redis);
+  const subscriber = standalone ? (redis as Redis).duplicate({ autoResubscribe: false }) : redis?.duplicate();
   const hearing = subscriber && redis ? listenForOwnHeartbeat(redis, subscriber, { channel, silentMs, heartbeatMs, onError, onDeaf: forgetAll, onHearingAgain: forgetAll }) : undefined;
   if (subscriber) {
     subscriber.on('error', () => undefined); // the TTL still bounds staleness while it reconnects
@@ -58,7 +65,9 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel, silentMs 
       if (nonce) void redis!.publish(ackChannel, nonce).catch(() => undefined);
     });
     // A first heartbeat as soon as the subscription stands, so that the cache starts keeping entries.
-    void subscriber.subscribe(channel, ackChannel, hearing!.channel).then(hearing!.beat, () => undefined);
+    const subscribe = () => void subscriber.subscribe(channel, ackChannel, hearing!.channel).then(hearing!.beat, () => undefined);
+    if (standalone) subscriber.on('ready', subscribe);
+    else subscribe();
   }
 
   const invalidate = async (id: string) => {

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto
 import type { Authentication } from '../accounts/index.js';
 import type { Keyed } from '../identity/index.js';
 import type { AccountIndex, KeyLinkModel } from '../storage/account-index.js';
-import { deviceKeyOf, passkeyOf } from '../oidc/token-facts.js';
+import { keyOfLogin } from '../oidc/token-facts.js';
 import { ReplayDetectedError, type AdapterConstructor, type AdapterPayload } from '../storage/oidc-adapter.js';
 import { PRE_AUTHORIZED_CODE_GRANT } from '../clients/client-kinds.js';
 import { CREDENTIAL_PATHS } from './issuer-metadata.js';
@@ -129,12 +129,12 @@ export function credentialOffers(deps: { issuer: string; keyed: Keyed; Adapter: 
     },
 
     /**
-     * Destroys an account's pending offers made from a login that a key (a device key, a passkey)
-     * made or approved, once the key is removed (src/oidc/sign-out.ts endKeyLogins): whoever holds
-     * one redeems nothing afterwards. How many there were.
+     * Destroys an account's pending offers made from a login that a key (a device key, a passkey, an
+     * authenticator app) made or approved, once the key is removed (src/oidc/sign-out.ts
+     * endKeyLogins): whoever holds one redeems nothing afterwards. How many there were.
      */
     async dropMadeWith(sub: string, key: { model: KeyLinkModel; id: string }): Promise<number> {
-      const madeWith = (login: Authentication) => (key.model === 'DeviceKeyGrant' ? deviceKeyOf(login) : passkeyOf(login))?.id === key.id;
+      const madeWith = (login: Authentication) => keyOfLogin(login, key.model) === key.id;
       const ids = await deps.accountIndex.idsOf(sub, 'CredentialOffer');
       const found = await Promise.all(ids.map(async (id) => ({ id, offer: (await offers.find(id)) as StoredOffer | undefined })));
       const dropped = found.filter((f) => f.offer?.sub === sub && madeWith(f.offer.authentication));

@@ -30,7 +30,7 @@ import { certificateIssuance } from './certificates.js';
 import { certificateTypeRoutes } from './certificate-type.routes.js';
 import { accountDisabledCredentials } from './account-disabled.js';
 import type { AccountIndex, KeyLinkModel } from '../storage/account-index.js';
-import { deviceKeyOf, passkeyOf } from '../oidc/token-facts.js';
+import { keysOfLogin } from '../oidc/token-facts.js';
 import type { IdentityProofing } from '../channels/kiosk/identity-proofing.js';
 import type { CredentialOffers } from './credential-offers.js';
 import { certificateOffers, issuable } from './certificate-offers.js';
@@ -85,24 +85,25 @@ export function createCredentials(deps: {
   const keys = createIssuerKeys(deps.db, deps.sealer, { retiredKeepSeconds: Math.max(config.keys.retiredKeepSeconds, config.credentials.validitySeconds) });
   const signer = issuerSigner(keys, config.keys.refreshSeconds);
   /**
-   * The keys a token's login was made or approved with: the login record under the token's session
-   * uid (a redeemed offer's names the portal login that made the offer, as issueGrantTokens saved
-   * it; an app's device-key login names its key), and the keys the grant's codes and refresh tokens
-   * were linked to (storage/account-index.ts: an authorization-code sign-in with a passkey).
-   */
-  /**
    * Whether a key is still there: a device key not revoked (channels/mobile/device-keys.ts), a
-   * passkey not removed (its `credentials` row, which the portal deletes). Read from their tables,
-   * as the store reads the account's status: removing either commits before it collects its links.
+   * passkey or an authenticator app not removed (its `credentials` row, which the portal deletes).
+   * Read from their tables, as the store reads the account's status: removing any of them commits
+   * before it collects its links.
    */
   async function keyActive(key: { model: KeyLinkModel; id: string }): Promise<boolean> {
     const row =
       key.model === 'DeviceKeyGrant'
         ? await deps.db('device_keys').where({ id: key.id }).whereNull('revoked_at').first('id')
-        : await deps.db('credentials').where({ id: key.id, type: 'passkey' }).first('id');
+        : await deps.db('credentials').where({ id: key.id, type: key.model === 'PasskeyGrant' ? 'passkey' : 'totp' }).first('id');
     return row !== undefined;
   }
 
+  /**
+   * The keys a token's login was made or approved with: the login record under the token's session
+   * uid (a redeemed offer's names the portal login that made the offer, as issueGrantTokens saved
+   * it; an app's device-key login names its key), and the keys the grant's codes and refresh tokens
+   * were linked to (storage/account-index.ts: an authorization-code sign-in with a passkey).
+   */
   async function loginKeys(token: unknown, accountSub: string): Promise<{ model: KeyLinkModel; id: string }[]> {
     const { sessionUid, grantId } = token as { sessionUid?: unknown; grantId?: unknown };
     const [login, ofGrant] = await Promise.all([
@@ -110,10 +111,7 @@ export function createCredentials(deps: {
       typeof grantId === 'string' ? deps.accountIndex.keysOfGrant(accountSub, grantId) : [],
     ]);
     const found = new Map(ofGrant.map((k) => [`${k.model}:${k.id}`, k]));
-    const deviceKey = login?.accountId === accountSub ? deviceKeyOf(login) : undefined;
-    const passkey = login?.accountId === accountSub ? passkeyOf(login) : undefined;
-    if (deviceKey) found.set(`DeviceKeyGrant:${deviceKey.id}`, { model: 'DeviceKeyGrant', id: deviceKey.id });
-    if (passkey) found.set(`PasskeyGrant:${passkey.id}`, { model: 'PasskeyGrant', id: passkey.id });
+    if (login?.accountId === accountSub) for (const k of keysOfLogin(login)) found.set(`${k.model}:${k.id}`, k);
     return [...found.values()];
   }
   const store = credentialStore(deps.db, { statusListSize: config.credentials.statusListSize });

@@ -16,7 +16,7 @@ export interface CitizenRevoker {
 }
 
 /** The audit reasons of a key's removal, by the kind of key (src/oidc/sign-out.ts endKeyLogins). */
-const KEY_REMOVED: Record<KeyLinkModel, string> = { DeviceKeyGrant: 'device_key_revoked', PasskeyGrant: 'passkey_removed' };
+const KEY_REMOVED: Record<KeyLinkModel, string> = { DeviceKeyGrant: 'device_key_revoked', PasskeyGrant: 'passkey_removed', TotpGrant: 'totp_removed' };
 
 const CREDENTIAL_ID = /^[A-Za-z0-9_-]{22}$/;
 

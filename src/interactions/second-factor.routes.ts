@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ACR, type Authentication } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
 import type { PendingSecondFactor } from '../mfa/index.js';
+import type { TotpLogin } from '../oidc/token-facts.js';
 import { auditWhere, completeLogin, fail, loadInteraction, minutesUntil, type LoadedInteraction } from './interaction-context.js';
 import { advanceToEnrolment, pendingStillValid, renderSecondFactor, secondFactorAmr, sendPhoneProof, type SecondFactorDeps } from './second-factor.js';
 import { recoveryCodesPage } from './views/second-factor.pages.js';
@@ -37,10 +38,11 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     return { it, pending, code: parsed.data.code };
   }
 
-  async function finish(ctx: Context, it: LoadedInteraction, pending: PendingSecondFactor, auditDetails: Record<string, unknown>): Promise<string> {
+  /** The login names the authenticator app, so that removing the app ends it (oidc/sign-out.ts). */
+  async function finish(ctx: Context, it: LoadedInteraction, pending: PendingSecondFactor, totpId: string | undefined, auditDetails: Record<string, unknown>): Promise<string> {
     await deps.secondFactors.settle(it.uid);
     const at = Math.floor(Date.now() / 1000);
-    const authentication: Authentication = { accountId: pending.sub, channel: 'web', amr: secondFactorAmr(pending.amr), acr: ACR.twoFactor, at };
+    const authentication: Authentication | TotpLogin = { accountId: pending.sub, channel: 'web', amr: secondFactorAmr(pending.amr), acr: ACR.twoFactor, at, ...(totpId ? { totp: { id: totpId } } : {}) };
     return completeLogin(ctx, deps, it, authentication, auditDetails);
   }
 
@@ -70,7 +72,7 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     }
     const details: Record<string, unknown> = { method: check.method };
     if (check.method === 'recovery_code') details.recoveryCodesLeft = await deps.secondFactors.unusedRecoveryCodes(pending.accountId);
-    const returnTo = await finish(ctx, it, pending, details);
+    const returnTo = await finish(ctx, it, pending, check.totpId, details);
     ctx.status = 303;
     ctx.redirect(returnTo);
   });
@@ -112,7 +114,7 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
       return renderSecondFactor(ctx, deps, it, pending, it.t.secondFactor.invalidCode);
     }
     await deps.audit.append({ action: 'credential.added', actorType: 'citizen', actorId: pending.sub, accountId: pending.sub, details: { type: 'totp', recoveryCodes: enrolled.recoveryCodes.length }, ...auditWhere(ctx, it) });
-    const returnTo = await finish(ctx, it, pending, { method: 'totp', enrolled: true });
+    const returnTo = await finish(ctx, it, pending, enrolled.totpId, { method: 'totp', enrolled: true });
     // The sign-in is complete; the codes are shown this once, and "Continue" resumes the flow.
     htmlPage(ctx, (nonce) => recoveryCodesPage({ locale: it.locale, nonce, codes: enrolled.recoveryCodes, returnTo }));
   });

@@ -13,7 +13,8 @@ export type SecondFactorMethod = 'totp' | 'recovery_code';
 
 /** What a second-factor check tells the caller. `locked`: the code was not even looked at. */
 export type SecondFactorCheck =
-  | { ok: true; method: SecondFactorMethod }
+  /** `totpId`: the authenticator app (TOTP credential) the code came from, or whose recovery codes it was one of. */
+  | { ok: true; method: SecondFactorMethod; totpId: string | undefined }
   | { ok: false; reason: 'invalid' | 'replayed' }
   | { ok: false; reason: 'locked'; until: Date; lockedNow: boolean };
 
@@ -68,18 +69,22 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
   const recoveryHashesOfEveryVersion = (accountId: string, code: string) =>
     Array.from({ length: recoveryKeys.version }, (_, i) => recoveryHashAt(i + 1, accountId, code));
 
-  async function checkTotp(accountId: string, code: string, now: number): Promise<'ok' | 'invalid' | 'replayed'> {
+  type Outcome = { ok: true; totpId: string | undefined } | { ok: false; reason: 'invalid' | 'replayed' };
+
+  async function checkTotp(accountId: string, code: string, now: number): Promise<Outcome> {
     const credential = await store.totpCredential(accountId);
-    if (!credential) return 'invalid';
+    if (!credential) return { ok: false, reason: 'invalid' };
     const step = await totpStep(sealer.open(credential.secret, totpPurpose(credential.id)), code, now);
-    if (step === undefined) return 'invalid';
-    return (await store.advanceCounter(credential.id, step, now)) ? 'ok' : 'replayed';
+    if (step === undefined) return { ok: false, reason: 'invalid' };
+    return (await store.advanceCounter(credential.id, step, now)) ? { ok: true, totpId: credential.id } : { ok: false, reason: 'replayed' };
   }
 
-  async function checkRecoveryCode(accountId: string, code: string, now: number): Promise<'ok' | 'invalid'> {
+  /** A recovery code stands in for the authenticator app it was issued with: the login names that app. */
+  async function checkRecoveryCode(accountId: string, code: string, now: number): Promise<Outcome> {
     const canonical = normaliseRecoveryCode(code);
-    if (!canonical) return 'invalid';
-    return (await store.useRecoveryCode(accountId, recoveryHashesOfEveryVersion(accountId, canonical), now)) ? 'ok' : 'invalid';
+    if (!canonical) return { ok: false, reason: 'invalid' };
+    if (!(await store.useRecoveryCode(accountId, recoveryHashesOfEveryVersion(accountId, canonical), now))) return { ok: false, reason: 'invalid' };
+    return { ok: true, totpId: (await store.totpCredential(accountId))?.id };
   }
 
   const lockedResult = (s: Extract<LockState, { locked: true }>): SecondFactorCheck => ({ ok: false, reason: 'locked', until: s.until, lockedNow: s.lockedNow });
@@ -115,7 +120,7 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
      * returned once and never again. A wrong code here does not count against the lockout: the
      * secret was made for this interaction and shown only to it, so there is nothing to guess.
      */
-    async confirmEnrolment(interactionUid: string, record: PendingSecondFactor, code: string): Promise<{ ok: true; recoveryCodes: string[] } | { ok: false }> {
+    async confirmEnrolment(interactionUid: string, record: PendingSecondFactor, code: string): Promise<{ ok: true; totpId: string; recoveryCodes: string[] } | { ok: false }> {
       if (record.stage !== 'enrol' || !record.sealedSecret) return { ok: false };
       const secret = sealer.open(record.sealedSecret, enrolmentPurpose(interactionUid));
       const now = Date.now();
@@ -128,7 +133,7 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
         recoveryCodes.map((c) => recoveryHash(record.accountId, normaliseRecoveryCode(c)!)),
       );
       await failures.clear(record.accountId);
-      return { ok: true, recoveryCodes };
+      return { ok: true, totpId: id, recoveryCodes };
     },
 
     /** A TOTP code (6 digits) or a recovery code, for an account that passed its first factor. */
@@ -144,15 +149,15 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
       if ('refused' in own) return lockedResult(own.refused);
       const method: SecondFactorMethod = TOTP_CODE.test(code) ? 'totp' : 'recovery_code';
       const outcome = method === 'totp' ? await checkTotp(accountId, code, now) : await checkRecoveryCode(accountId, code, now);
-      if (outcome === 'ok') {
+      if (outcome.ok) {
         await lockout.recordSuccess(accountId, ip);
         await failures.clear(accountId);
-        return { ok: true, method };
+        return { ok: true, method, totpId: outcome.totpId };
       }
       // The streak's lock outlasts the address's wait: it is the one to tell.
       if (own.ifFailed.locked) return lockedResult(own.ifFailed);
       if (gate.ifFailed.locked) return lockedResult(gate.ifFailed);
-      return { ok: false, reason: outcome };
+      return { ok: false, reason: outcome.reason };
     },
 
     unusedRecoveryCodes: (accountId: string) => store.unusedRecoveryCodes(accountId),

@@ -2,12 +2,12 @@ import type { Logger } from 'pino';
 import type { Session } from 'oidc-provider';
 import type { AuditLog } from '../audit/index.js';
 import type { Knex } from 'knex';
-import type { Account, Accounts, Authentication } from '../accounts/index.js';
+import type { Account, Accounts } from '../accounts/index.js';
 import type { AccountIndex, KeyLinkModel } from '../storage/account-index.js';
 import type { ProviderHolder } from './provider-holder.js';
 import type { ChannelSession, ChannelSessions } from './grant-tokens.js';
 import type { SessionAuthentications } from './session-authentications.js';
-import { deviceKeyOf, passkeyOf } from './token-facts.js';
+import { keyOfLogin } from './token-facts.js';
 
 /**
  * oidc-provider's Client sends back-channel logout itself; its type declarations omit the method.
@@ -254,11 +254,11 @@ export function createSignOut({
    */
   async function endKeyLogins(
     accountSub: string,
-    key: { model: KeyLinkModel; id: string; of: (auth: Authentication | undefined) => { id: string } | undefined },
+    key: { model: KeyLinkModel; id: string },
     /** A session to leave alone, with what was issued in it: the one the key is removed from. */
     keep?: string,
   ): Promise<SignOutResult> {
-    const madeByKey = async (sessionUid: string) => sessionUid !== keep && key.of(await authentications.find(sessionUid))?.id === key.id;
+    const madeByKey = async (sessionUid: string) => sessionUid !== keep && keyOfLogin(await authentications.find(sessionUid), key.model) === key.id;
     const notified = new Set<string>();
     const grants = new Set<string>();
     let sessions = 0;
@@ -290,9 +290,11 @@ export function createSignOut({
   }
 
   /** The app's own device-key logins, and what its approvals signed in (QR hand-offs, CIBA). */
-  const endDeviceKeyLogins = (accountSub: string, deviceKeyId: string) => endKeyLogins(accountSub, { model: 'DeviceKeyGrant', id: deviceKeyId, of: deviceKeyOf });
+  const endDeviceKeyLogins = (accountSub: string, deviceKeyId: string) => endKeyLogins(accountSub, { model: 'DeviceKeyGrant', id: deviceKeyId });
   /** The browser sessions a passkey signed in, and what was issued from them. */
-  const endPasskeyLogins = (accountSub: string, passkeyId: string, keep?: string) => endKeyLogins(accountSub, { model: 'PasskeyGrant', id: passkeyId, of: passkeyOf }, keep);
+  const endPasskeyLogins = (accountSub: string, passkeyId: string, keep?: string) => endKeyLogins(accountSub, { model: 'PasskeyGrant', id: passkeyId }, keep);
+  /** The browser sessions an authenticator app (TOTP) gave the second factor of, and what was issued from them. */
+  const endTotpLogins = (accountSub: string, totpId: string, keep?: string) => endKeyLogins(accountSub, { model: 'TotpGrant', id: totpId }, keep);
 
   /** The grants issued in a browser session (by its uid), as its authorizations name them. */
   async function grantsOfSession(uid: string, accountSub: string): Promise<Set<string>> {
@@ -319,6 +321,7 @@ export function createSignOut({
     channelLogins,
     endDeviceKeyLogins,
     endPasskeyLogins,
+    endTotpLogins,
     revokeGrant,
 
     /** Disables an account and ends everything it holds. Its tokens fail from here on. */

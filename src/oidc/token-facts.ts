@@ -29,6 +29,8 @@ export interface TokenFacts {
    */
   device_key_id?: string;
   passkey_id?: string;
+  /** Which authenticator app (TOTP credential) gave the login's second factor, by code or by one of its recovery codes. */
+  totp_id?: string;
 }
 
 export type DeviceKeyUse = 'login' | 'approval';
@@ -55,6 +57,33 @@ export interface PasskeyLogin extends Authentication {
 /** The passkey a login's record names, if one made it. */
 export const passkeyOf = (auth: Authentication | undefined): { id: string } | undefined => (auth as Partial<PasskeyLogin> | undefined)?.passkey;
 
+/** A login whose second factor an authenticator app gave, as its record keeps it: so that removing the app ends the login. */
+export interface TotpLogin extends Authentication {
+  totp: { id: string };
+}
+
+/** The authenticator app a login's record names, if it gave the second factor. */
+export const totpOf = (auth: Authentication | undefined): { id: string } | undefined => (auth as Partial<TotpLogin> | undefined)?.totp;
+
+/** The kinds of key a login can name, each with the link model its artifacts are filed under (storage/account-index.ts). */
+export type KeyLinkModel = 'DeviceKeyGrant' | 'PasskeyGrant' | 'TotpGrant';
+
+const KEY_OF_LOGIN: Record<KeyLinkModel, (auth: Authentication | undefined) => { id: string } | undefined> = {
+  DeviceKeyGrant: deviceKeyOf,
+  PasskeyGrant: passkeyOf,
+  TotpGrant: totpOf,
+};
+
+/** The key of one kind that a login's record names, if any. */
+export const keyOfLogin = (auth: Authentication | undefined, model: KeyLinkModel): string | undefined => KEY_OF_LOGIN[model](auth)?.id;
+
+/** Every key a login's record names (a passkey and an authenticator app never both; a device key alone). */
+export const keysOfLogin = (auth: Authentication | undefined): { model: KeyLinkModel; id: string }[] =>
+  (Object.keys(KEY_OF_LOGIN) as KeyLinkModel[]).flatMap((model) => {
+    const id = keyOfLogin(auth, model);
+    return id === undefined ? [] : [{ model, id }];
+  });
+
 /** RFC 8693 `act`. */
 export interface Actor {
   sub: string;
@@ -73,6 +102,7 @@ const byGrant = (grantId: string) => `facts:grant:${grantId}`;
 export const factsOf = (auth: Authentication): TokenFacts => {
   const deviceKey = deviceKeyOf(auth);
   const passkey = passkeyOf(auth);
+  const totp = totpOf(auth);
   return {
     acr: auth.acr,
     amr: auth.amr,
@@ -80,13 +110,14 @@ export const factsOf = (auth: Authentication): TokenFacts => {
     channel: auth.channel,
     ...(deviceKey ? { device_key: deviceKey.use, device_key_id: deviceKey.id } : {}),
     ...(passkey ? { passkey_id: passkey.id } : {}),
+    ...(totp ? { totp_id: totp.id } : {}),
   };
 };
 
 /** The facts as a token states them: without the internal ids of the key that made the login. */
 export function publicFacts(facts: TokenFacts): TokenFacts {
-  if (facts.device_key_id === undefined && facts.passkey_id === undefined) return facts;
-  const { device_key_id: _device, passkey_id: _passkey, ...shown } = facts;
+  if (facts.device_key_id === undefined && facts.passkey_id === undefined && facts.totp_id === undefined) return facts;
+  const { device_key_id: _device, passkey_id: _passkey, totp_id: _totp, ...shown } = facts;
   return shown;
 }
 

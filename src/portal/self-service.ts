@@ -262,17 +262,18 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
     },
 
     /**
-     * Removes one of the account's sign-in methods. A passkey takes what it signed in with it, as a
-     * device key does: it may be one someone else bound while the citizen was away. The session the
+     * Removes one of the account's sign-in methods. A passkey or an authenticator app takes what it
+     * signed in with it, as a device key does: it may be one someone else bound while the citizen
+     * was away, or a copy of the app's secret. The session the
      * citizen removes it from (`keep`, a fresh sign-in with a second factor) goes on.
      */
     async removeCredential(actor: Actor, account: Account, credentialId: string, keep?: string): Promise<boolean> {
       const type = await credentials.remove(account.id, credentialId);
       if (!type) return false;
       await record(actor, 'credential.removed', { details: { type } });
-      if (type === 'passkey') {
-        const ended = await signOut.endPasskeyLogins(account.sub, credentialId, keep);
-        await record(actor, 'session.ended', { details: { reason: 'passkey_removed', ...ended } });
+      if (type === 'passkey' || type === 'totp') {
+        const ended = type === 'passkey' ? await signOut.endPasskeyLogins(account.sub, credentialId, keep) : await signOut.endTotpLogins(account.sub, credentialId, keep);
+        await record(actor, 'session.ended', { details: { reason: `${type}_removed`, ...ended } });
       }
       return true;
     },

@@ -1,6 +1,7 @@
 import type { Database } from './database.js';
 import { writeBatch } from './write-batch.js';
 import type { Adapter, AdapterPayload } from './adapter-types.js';
+import type { KeyLinkModel } from '../oidc/token-facts.js';
 
 /**
  * Models whose records belong to one account and must be found by it. Sessions by their stable uid.
@@ -15,23 +16,25 @@ const INDEXED: Record<string, (id: string, payload: AdapterPayload) => string | 
   CredentialOffer: (id) => id,
 };
 /**
- * Artifacts that carry their login's facts (src/oidc/token-facts.ts). One issued from a login a
- * device key made or approved, or a passkey made, links its grant to the key (`DeviceKeyGrant` or
- * `PasskeyGrant`, id `<key>:<grant>`), so that removing the key finds every grant it let in: an
- * offline grant whose browser session has ended, or a counter's CIBA login, which never had one.
+ * Artifacts that carry their login's facts (src/oidc/token-facts.ts). One issued from a login that a
+ * device key made or approved, or that a passkey or an authenticator app made, links its grant to
+ * the key (`DeviceKeyGrant`, `PasskeyGrant` or `TotpGrant`, id `<key>:<grant>`), so that removing
+ * the key finds every grant it let in: an offline grant whose browser session has ended, or a
+ * counter's CIBA login, which never had one.
  */
 const KEY_CARRIERS = new Set(['AuthorizationCode', 'RefreshToken', 'BackchannelAuthenticationRequest', 'DeviceCode']);
-export type KeyLinkModel = 'DeviceKeyGrant' | 'PasskeyGrant';
-const KEY_LINKS: readonly [fact: 'device_key_id' | 'passkey_id', model: KeyLinkModel][] = [
+export type { KeyLinkModel };
+const KEY_LINKS: readonly [fact: 'device_key_id' | 'passkey_id' | 'totp_id', model: KeyLinkModel][] = [
   ['device_key_id', 'DeviceKeyGrant'],
   ['passkey_id', 'PasskeyGrant'],
+  ['totp_id', 'TotpGrant'],
 ];
 /**
  * A verifiable credential issued on a login a key made or approved (src/credentials) is linked to
  * the key the same way (id `<key>:<credential>`, until the credential expires), so that removing
  * the key revokes it as it ends the key's grants.
  */
-const CREDENTIAL_LINKS: Record<KeyLinkModel, string> = { DeviceKeyGrant: 'DeviceKeyCredential', PasskeyGrant: 'PasskeyCredential' };
+const CREDENTIAL_LINKS: Record<KeyLinkModel, string> = { DeviceKeyGrant: 'DeviceKeyCredential', PasskeyGrant: 'PasskeyCredential', TotpGrant: 'TotpCredential' };
 const keysOfCarrier = (payload: AdapterPayload): [KeyLinkModel, string][] => {
   const facts = payload.facts as Record<string, unknown> | undefined;
   if (!facts) return [];

@@ -48,7 +48,7 @@ async function submit(h: Harness, browser: ScriptedBrowser, page: string, action
  * Follows the portal's answer to a removal that wanted a fresh sign-in at loa:2: the password, then
  * the code from the authenticator app; back at the sign-in methods page.
  */
-async function signInAtLoa2(browser: ScriptedBrowser, answer: Response, who: Citizen, totpSecret: string): Promise<{ url: URL; page: string }> {
+async function signInAtLoa2(browser: ScriptedBrowser, answer: Response, who: Citizen, totpSecret: string, totpStep = 0): Promise<{ url: URL; page: string }> {
   expect(answer.status).toBe(303);
   const reauth = new URL(answer.headers.get('location')!);
   expect(reauth.pathname).toBe('/auth');
@@ -58,7 +58,7 @@ async function signInAtLoa2(browser: ScriptedBrowser, answer: Response, who: Cit
   const loginPage = await login.res.text();
   const second = await browser.follow(new URL(formAction(loginPage, '/login')!, login.url), { form: { csrf: formField(loginPage, 'csrf')!, identifier: who.citizenId, password: who.password } });
   const secondPage = await second.res.text();
-  const back = await browser.follow(new URL(formAction(secondPage, '/second-factor')!, second.url), { form: { csrf: formField(secondPage, 'csrf')!, code: await totpCode(totpSecret) } });
+  const back = await browser.follow(new URL(formAction(secondPage, '/second-factor')!, second.url), { form: { csrf: formField(secondPage, 'csrf')!, code: await totpCode(totpSecret, totpStep) } });
   return { url: back.url, page: await back.res.text() };
 }
 
@@ -84,11 +84,14 @@ async function silentSignIn(h: Harness, app: Awaited<ReturnType<typeof signInAtA
 describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
   let h: Harness;
   let app: { client_id: string; client_secret?: string };
+  /** An app that may hold a grant beyond the browser session (offline_access). */
+  let offlineApp: { client_id: string; client_secret?: string };
 
   beforeAll(async () => {
     if (!enabled) return;
     h = await startHarness({ backend: name, host: 'localhost' });
     app = await h.client({ name: '社保查询 Social Security', grantTypes: ['authorization_code', 'refresh_token'] });
+    offlineApp = await h.client({ name: '公积金 Housing Fund', grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile offline_access' });
   });
   afterAll(async () => {
     await h?.close();
@@ -326,6 +329,65 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     const add = await submit(h, browser, stale, '/account/passkeys', { credential: '{}' });
     expect(add.headers.get('location')).toBe('/account/credentials');
     expect(await db('passkeys').where({ account_id: account.id })).toHaveLength(0);
+  });
+
+  /**
+   * Someone who has the password and a copy of the authenticator app's secret signs in to the app at
+   * loa:2 (with the code of the current time step; the citizen's own code is the next one's, or it
+   * would be a replay); then the citizen signs in with the app too and removes it.
+   */
+  async function signInWithCopiedTotp(citizen: Citizen, secret: string, { offline = false } = {}) {
+    const rp = await relyingParty(h, offline ? offlineApp : app);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const browser = new ScriptedBrowser();
+    const url = await authorizationUrl(rp, verifier, { acr_values: 'urn:yihao:loa:2', ...(offline ? { scope: 'openid offline_access', prompt: 'consent' } : {}) });
+    const callback = await scriptedSignIn(browser, url, { identifier: citizen.citizenId, password: citizen.password, otp: () => totpCode(secret) });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
+    expect(tokens.claims()?.acr).toBe('urn:yihao:loa:2');
+    expect(tokens.refresh_token).toBeTruthy();
+    return { rp, browser, tokens };
+  }
+  async function removeTotpInPortal(citizen: Citizen, totpId: string, secret: string): Promise<ScriptedBrowser> {
+    const browser = new ScriptedBrowser();
+    const { page } = await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
+    const back = await signInAtLoa2(browser, await submit(h, browser, page, '/account/credentials/remove', { credential: totpId }), citizen, secret, 1);
+    const res = await submit(h, browser, back.page, '/account/credentials/remove', { credential: totpId });
+    expect(res.headers.get('location')).toBe('/account/credentials?notice=credential_removed');
+    return browser;
+  }
+
+  it.skipIf(!enabled)("removing the authenticator app ends what a sign-in with it let in elsewhere: the other browser's session and its app's tokens; the citizen's own session goes on", async () => {
+    const citizen = await h.citizen();
+    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(citizen.sub))!.id);
+    const stolen = await signInWithCopiedTotp(citizen, secret);
+    const browser = await removeTotpInPortal(citizen, totpId, secret);
+
+    // The other browser is signed out, and the app's tokens from that sign-in are dead.
+    expect((await silentSignIn(h, stolen)).error).toBe('login_required');
+    await expect(oidc.refreshTokenGrant(stolen.rp, stolen.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.fetchUserInfo(stolen.rp, stolen.tokens.access_token, citizen.sub)).rejects.toThrow();
+    // The session the citizen removed it from goes on.
+    expect((await openPortal(h, browser, citizen, '/account/credentials')).url.pathname).toBe('/account/credentials');
+    const ended = (await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'session.ended');
+    expect(ended).toMatchObject({ details: { reason: 'totp_removed', sessions: 1 } });
+  });
+
+  it.skipIf(!enabled)('removing the authenticator app also ends an app grant from a sign-in with it whose browser session has already ended', async () => {
+    const citizen = await h.citizen();
+    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(citizen.sub))!.id);
+    const stolen = await signInWithCopiedTotp(citizen, secret, { offline: true });
+    // The browser session ends (it expired) while the app keeps its refresh token: only the link
+    // from the grant's refresh token to the authenticator app finds it now.
+    const Session = new h.yihao.services.Adapter('Session');
+    for (const { model, id } of await h.yihao.services.accountIndex.list(citizen.sub)) {
+      const session = model === 'Session' ? await Session.findByUid(id) : undefined;
+      if (session?.jti) await Session.destroy(session.jti);
+    }
+    const refreshed = await oidc.refreshTokenGrant(stolen.rp, stolen.tokens.refresh_token!);
+    await removeTotpInPortal(citizen, totpId, secret);
+    await expect(oidc.refreshTokenGrant(stolen.rp, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const ended = (await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'session.ended');
+    expect(ended).toMatchObject({ details: { reason: 'totp_removed', sessions: 0, grants: 1 } });
   });
 
   it.skipIf(!enabled)('binds a first passkey only after an SMS code to the account\'s mobile number', async () => {

@@ -79,7 +79,7 @@ export const formAction = (html: string, contains: string): string | undefined =
 export async function scriptedSignIn(
   browser: ScriptedBrowser,
   authorizationUrl: string | URL,
-  creds: { identifier: string; password: string },
+  creds: { identifier: string; password: string; /** The authenticator app's code, when the sign-in asks for one. */ otp?: () => Promise<string> },
 ): Promise<URL> {
   const origin = new URL(authorizationUrl).origin;
   let { res, url } = await browser.follow(authorizationUrl, {}, origin);
@@ -90,9 +90,10 @@ export async function scriptedSignIn(
     const csrf = formField(page, 'csrf');
     if (!csrf) throw new Error(`no form at ${url.pathname}: ${page.slice(0, 300)}`);
     const login = formAction(page, '/login');
-    const action = login ?? formAction(page, '/confirm');
-    if (!action) throw new Error(`no login or consent form at ${url.pathname}`);
-    const form: Record<string, string> = login ? { csrf, identifier: creds.identifier, password: creds.password } : { csrf };
+    const second = creds.otp && formAction(page, '/second-factor');
+    const action = login ?? second ?? formAction(page, '/confirm');
+    if (!action) throw new Error(`no login, second-factor or consent form at ${url.pathname}`);
+    const form: Record<string, string> = login ? { csrf, identifier: creds.identifier, password: creds.password } : second ? { csrf, code: await creds.otp!() } : { csrf };
     ({ res, url } = await browser.follow(new URL(action, url), { form }, origin));
   }
   throw new Error('sign-in did not finish');

@@ -5,7 +5,8 @@ import { checkPresentation, PresentationRefused, REQUESTABLE_CLAIMS } from '../c
 import { YihaoError } from '../errors.js';
 import { parseOptions, required, usageError } from './args.js';
 import { CheckFailed } from './audit.command.js';
-import type { Command } from './command.js';
+import type { Command, CommandContext } from './command.js';
+import { readStdinText } from './password-stdin.js';
 import { withYihao } from './open-yihao.js';
 
 /** Longest presentation or bundle file read (a bundle of many status lists stays well below). */
@@ -36,9 +37,9 @@ Options:
   },
 };
 
-function readInput(command: string, path: string, what: string, stdin: () => string): string {
+async function readInput(command: string, path: string, what: string, stdin: CommandContext['stdin']): Promise<string> {
   try {
-    if (path === '-') return stdin();
+    if (path === '-') return await readStdinText(stdin, { what, maxBytes: MAX_FILE_BYTES });
     if (statSync(path).size > MAX_FILE_BYTES) throw usageError(command, `the ${what} file is too large`);
     return readFileSync(path, 'utf8');
   } catch (e) {
@@ -83,7 +84,7 @@ Options:
 
 Exit codes: 0 valid; 1 refused (the reason on stderr); 2 bad input.`,
 
-  async run(args, { out }) {
+  async run(args, { out, stdin }) {
     const opts = parseOptions(this.name, args, {
       bundle: { type: 'string' },
       presentation: { type: 'string' },
@@ -99,11 +100,11 @@ Exit codes: 0 valid; 1 refused (the reason on stderr); 2 bad input.`,
     if (nonce.length === 0 || nonce.length > 512) throw usageError(this.name, '--nonce is 1-512 characters');
     if (audience.length === 0 || audience.length > 512) throw usageError(this.name, '--audience is 1-512 characters');
     const claims = opts.claim ?? [];
-    const bundle = parseBundle(this.name, readInput(this.name, bundlePath, 'bundle', () => readFileSync(0, 'utf8')));
+    const bundle = parseBundle(this.name, await readInput(this.name, bundlePath, 'bundle', stdin));
     // The identity credential's claims, and those of the certificate types the bundle knows.
     const requestable = new Set([...REQUESTABLE_CLAIMS, ...(bundle.certificate_types ?? []).flatMap((t) => [...Object.keys(t.claims), 'issuing_department'])]);
     if (claims.some((c) => !requestable.has(c))) throw usageError(this.name, `--claim is one of ${[...requestable].join(', ')}`);
-    const presentation = readInput(this.name, presentationPath, 'presentation', () => readFileSync(0, 'utf8')).trim();
+    const presentation = (await readInput(this.name, presentationPath, 'presentation', stdin)).trim();
     if (!/^[A-Za-z0-9_.~-]+$/.test(presentation)) throw usageError(this.name, 'the presentation is not an SD-JWT (base64url parts separated by ~)');
 
     const { trust, statusLists } = bundleTrust(bundle);

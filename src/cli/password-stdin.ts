@@ -36,3 +36,19 @@ export function readPasswordLine(stdin: Stdin): Promise<string> {
     tty: `--password-stdin reads the password from a pipe, not a terminal (as in: printf '%s\\n' "$PASSWORD" | yihao account create ...)`,
   });
 }
+
+/**
+ * All of stdin as text (a presentation or a bundle given as `-`), at most `maxBytes`: read from the
+ * command's own stdin, as every command reads it, so that the CLI host of the tests can hand it one.
+ */
+export async function readStdinText(stdin: Stdin, { what, maxBytes }: { what: string; maxBytes: number }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += buf.length;
+    if (size > maxBytes) throw new YihaoError('invalid_input', `the ${what} on stdin is too large`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -12,7 +12,7 @@ import { startHarness, type Backend, type Harness } from '../support/harness.js'
 import { authorizationUrl, oauthError, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { buildCli, pgUrlWithSchema, runYihao, type CliRun } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao, pgUrlWithSchema, type CliRun } from '../support/yihao-cli.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -29,7 +29,7 @@ function expectBadInput(run: CliRun, message: RegExp): void {
 describe.each(backends)('yihao account show|disable|enable ($name)', ({ name, enabled }) => {
   let h: Harness;
   const cliEnv = () => (h.env.DATABASE_URL ? { ...h.env, DATABASE_URL: pgUrlWithSchema(h.env.DATABASE_URL, h.env.TEST_SCHEMA!) } : h.env);
-  const yihao = (args: string[]): Promise<CliRun> => runYihao(args, cliEnv(), '', 90_000);
+  const yihao = (args: string[]): Promise<CliRun> => hostedYihao(args, cliEnv(), '', 90_000);
 
   beforeAll(async () => {
     if (!enabled) return;

@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../../src/audit/index.js';
 import { openDatabase } from '../../src/storage/database.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
-import { buildCli, runYihao, type CliRun } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao, type CliRun } from '../support/yihao-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'yihao-admin-cli-'));
 const env = { YIHAO_DATA_DIR: dir };
-const yihao = (args: string[], input = '') => runYihao(args, env, input);
+const yihao = (args: string[], input = '') => hostedYihao(args, env, input);
 
 function expectBadInput(run: CliRun, message: RegExp): void {
   expect(run.stderr).toMatch(/^yihao: [^\n]+\n$/);

@@ -15,7 +15,7 @@ import { migrate, openDatabase, type Database } from '../../src/storage/database
 import { auditOn, auditStores, auditTestKey } from '../support/audit.js';
 import { Redis } from 'ioredis';
 import { createPgSchema, pgAvailable, PG_URL, redisAvailable, REDIS_URL, uniqueName } from '../support/services.js';
-import { buildCli, pgUrlWithSchema, runYihao } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao, pgUrlWithSchema } from '../support/yihao-cli.js';
 
 interface Store {
   db: Database;
@@ -91,7 +91,7 @@ describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
   afterAll(async () => s?.close());
 
   const verify = async (...extra: string[]) => {
-    const run = await runYihao(['audit', 'verify', '--json', ...extra], s.env);
+    const run = await hostedYihao(['audit', 'verify', '--json', ...extra], s.env);
     return { ...run, report: run.stdout ? (JSON.parse(run.stdout) as Report) : undefined };
   };
   /** Puts back the log as the sealer left it; the next attack starts from an intact log. */
@@ -125,7 +125,7 @@ describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.report).toMatchObject({ intact: true, checked: 8, checkpoints: 2, exported: 2, first_broken: null, unsealed: { count: 0, oldest_age_seconds: null } });
-    const text = await runYihao(['audit', 'verify'], s.env);
+    const text = await hostedYihao(['audit', 'verify'], s.env);
     expect(text.stdout).toMatch(/^audit log intact: 8 rows checked, 2 signed checkpoints\nnot yet sealed: 0 events\nlast checkpoint: row 8, signed .* ago\)\nanchor: not checked \(no Redis configured\)\n$/);
     expect(run.report!.anchor).toEqual({ checked: false, status: 'not_configured' });
   });
@@ -143,7 +143,7 @@ describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
     const victim = rows[3]!;
     await s.db('audit_events').where({ id: victim.id }).update({ details: '{"i":999}' });
     await expectBroken(await verify(), { id: Number(victim.id), reason: 'row_altered' });
-    const text = await runYihao(['audit', 'verify'], s.env);
+    const text = await hostedYihao(['audit', 'verify'], s.env);
     expect(text.stdout).toContain(`audit log BROKEN at row ${victim.id}: its content does not match its hash`);
     await restore();
   });
@@ -227,7 +227,7 @@ describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
     const [zero] = (await s.db('audit_events').insert({ ...planted, seq: 0, prev_hash: GENESIS, hash: 'e'.repeat(64) }).returning('id')) as { id: number }[];
     const [below] = (await s.db('audit_events').insert({ ...planted, seq: -7, prev_hash: GENESIS, hash: 'f'.repeat(64) }).returning('id')) as { id: number }[];
     await expectBroken(await verify(), { id: Number(zero!.id), reason: 'row_outside_chain' });
-    const text = await runYihao(['audit', 'verify'], s.env);
+    const text = await hostedYihao(['audit', 'verify'], s.env);
     expect(text.stdout).toContain(`audit log BROKEN at row ${zero!.id}: it has a place outside the chain`);
     await s.db('audit_events').where({ id: zero!.id }).delete();
     await expectBroken(await verify(), { id: Number(below!.id), reason: 'row_outside_chain' });
@@ -240,23 +240,23 @@ describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
     const redis = new Redis(REDIS_URL);
     try {
       // Checkpoints in the database, nothing in Redis (lost, or deleted): not "intact" as if it had been compared.
-      const missing = await runYihao(['audit', 'verify', '--json'], withRedis);
+      const missing = await hostedYihao(['audit', 'verify', '--json'], withRedis);
       expect(missing.code).toBe(4);
       expect(JSON.parse(missing.stdout)).toMatchObject({ intact: true, first_broken: null, anchor: { checked: false, status: 'missing' } });
       expect(missing.stderr).toMatch(/^yihao: .*anchor in Redis was not checked.*\(missing\)\n$/);
-      expect((await runYihao(['audit', 'verify'], withRedis)).stdout).toContain('anchor: NOT CHECKED: Redis keeps none');
+      expect((await hostedYihao(['audit', 'verify'], withRedis)).stdout).toContain('anchor: NOT CHECKED: Redis keeps none');
 
-      const accept = await runYihao(['audit', 'verify', '--accept-head', '--json'], withRedis);
+      const accept = await hostedYihao(['audit', 'verify', '--accept-head', '--json'], withRedis);
       expect(accept.stderr).toBe('');
       expect(accept.code).toBe(0);
       expect(JSON.parse(accept.stdout)).toMatchObject({ intact: true, checked: 8, accepted: { seq: 8, hash: rows.at(-1)!.hash }, previous: null });
       expect(await redis.get(`${redisPrefix}audit:anchor`)).toContain(`"seq":8`);
 
-      const checked = await runYihao(['audit', 'verify', '--json'], withRedis);
+      const checked = await hostedYihao(['audit', 'verify', '--json'], withRedis);
       expect(checked.code).toBe(0);
       // The acceptance waits, unsealed, for the sealer; the anchor names row 8.
       expect(JSON.parse(checked.stdout)).toMatchObject({ intact: true, unsealed: { count: 1 }, anchor: { checked: true, status: 'checked', seq: 8 } });
-      expect((await runYihao(['audit', 'verify'], withRedis)).stdout).toContain('anchor in Redis: checked (row 8)');
+      expect((await hostedYihao(['audit', 'verify'], withRedis)).stdout).toContain('anchor in Redis: checked (row 8)');
       const [event] = (await s.db('audit_events').whereNull('seq')) as Row[];
       expect(event).toMatchObject({ action: 'admin.audit.anchor_accepted', actor_type: 'system', actor_id: 'cli' });
     } finally {

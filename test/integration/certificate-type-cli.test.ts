@@ -1,5 +1,5 @@
 /**
- * `yihao certificate-type list|show|create|update|retire`, run with the real launcher against a
+ * `yihao certificate-type list|show|create|update|retire`, run with the compiled CLI against a
  * started server's own store, on SQLite and on PostgreSQL + Redis: what the CLI defines and changes
  * is what the server publishes (the issuer metadata) and enforces (a retired type takes no push),
  * audited as the system. Bad input exits 2; a type that does not exist exits 3.
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Department } from '../../src/admin/index.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { buildCli, pgUrlWithSchema, runYihao, type CliRun } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao, pgUrlWithSchema, type CliRun } from '../support/yihao-cli.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -33,7 +33,7 @@ describe.each(backends)('yihao certificate-type ($name)', { timeout: 180_000 }, 
   let social: Department;
 
   const cliEnv = () => (h.env.DATABASE_URL ? { ...h.env, DATABASE_URL: pgUrlWithSchema(h.env.DATABASE_URL, h.env.TEST_SCHEMA!) } : h.env);
-  const yihao = (args: string[]): Promise<CliRun> => runYihao(args, cliEnv(), '', 90_000);
+  const yihao = (args: string[]): Promise<CliRun> => hostedYihao(args, cliEnv(), '', 90_000);
   async function ok(args: string[]): Promise<Json> {
     const run = await yihao([...args, '--json']);
     expect(run.stderr).toBe('');

@@ -1,5 +1,5 @@
 /**
- * `yihao client list|show|update|rotate-secret|suspend|resume`, run with the real launcher against a
+ * `yihao client list|show|update|rotate-secret|suspend|resume`, run with the compiled CLI against a
  * started server's own store, on SQLite and on PostgreSQL + Redis. What the CLI does takes effect on
  * the running instance at once (a suspended client is refused at the token endpoint, a rotated
  * secret works, the old one for its grace period), never prints a secret it did not just make, is
@@ -15,7 +15,7 @@ import type { Department } from '../../src/admin/index.js';
 import { refuseAuditEvents } from '../support/audit.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { buildCli, pgUrlWithSchema, runYihao, type CliRun } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao, pgUrlWithSchema, type CliRun } from '../support/yihao-cli.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -45,7 +45,7 @@ describe.each(backends)('yihao client management ($name)', { timeout: 180_000 },
 
   /** The CLI on the server's own stores (on PostgreSQL, in the harness's schema). */
   const cliEnv = () => (h.env.DATABASE_URL ? { ...h.env, DATABASE_URL: pgUrlWithSchema(h.env.DATABASE_URL, h.env.TEST_SCHEMA!) } : h.env);
-  const yihao = (args: string[]): Promise<CliRun> => runYihao(args, cliEnv(), '', 90_000);
+  const yihao = (args: string[]): Promise<CliRun> => hostedYihao(args, cliEnv(), '', 90_000);
   async function ok(args: string[]): Promise<Json> {
     const run = await yihao([...args, '--json']);
     expect(run.stderr).toBe('');

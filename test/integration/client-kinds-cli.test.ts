@@ -1,5 +1,5 @@
 /**
- * Every kind of client, registered only with `yihao client create --kind ...` (the real launcher, on
+ * Every kind of client, registered only with `yihao client create --kind ...` (the compiled CLI, on
  * the started server's own store) and then used over HTTP with openid-client: a mobile app (public,
  * PKCE, DPoP-bound, device-key login), a CIBA counter system in poll and ping mode, a kiosk
  * (private_key_jwt, device flow), a counter system (token exchange) and a service (client
@@ -13,7 +13,7 @@ import * as oidc from 'openid-client';
 import { exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { startHarness, type Harness } from '../support/harness.js';
 import { phoneWithDeviceKey } from '../support/mobile-app.js';
-import { buildCli, runYihao, type CliRun } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao, type CliRun } from '../support/yihao-cli.js';
 import { kioskOf } from '../support/simulated-kiosk.js';
 
 const CIBA = 'urn:openid:params:grant-type:ciba';
@@ -26,7 +26,7 @@ const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 let h: Harness;
 let dir: string;
 
-const yihao = (args: string[]): Promise<CliRun> => runYihao(args, h.env, '', 60_000);
+const yihao = (args: string[]): Promise<CliRun> => hostedYihao(args, h.env, '', 60_000);
 
 /** `client create ... --json`, which must succeed: its JSON object. */
 async function create(args: string[]): Promise<Record<string, unknown>> {

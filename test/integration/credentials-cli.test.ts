@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getListFromStatusListJWT } from '@sd-jwt/jwt-status-list';
 import type { JWK } from 'jose';
 import { startHarness, type Harness } from '../support/harness.js';
-import { buildCli, runYihao } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao } from '../support/yihao-cli.js';
 import { operator } from '../support/admin-operators.js';
 
 describe('yihao credential', () => {
@@ -27,7 +27,7 @@ describe('yihao credential', () => {
   });
   afterAll(async () => h?.close());
 
-  const yihao = (args: string[]) => runYihao(args, h.env);
+  const yihao = (args: string[]) => hostedYihao(args, h.env);
   const listStatus = async () => getListFromStatusListJWT(await (await fetch(`${h.issuer}/credentials/status/${issued.statusListId}`)).text()).getStatus(issued.statusIndex);
 
   it("lists an account's credentials", async () => {

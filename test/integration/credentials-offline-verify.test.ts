@@ -18,7 +18,7 @@ import { LOA2 } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { Wallet, walletKey, type WalletKey } from '../support/wallet.js';
-import { buildCli, pgUrlWithSchema, runYihao } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao, pgUrlWithSchema } from '../support/yihao-cli.js';
 
 const COUNTER = 'https://counter.example.gov.cn/hall-3';
 const VCT = 'urn:yihao:vct:identity:1';
@@ -61,7 +61,7 @@ describe.each(backends)('yihao credential bundle | verify, offline ($name)', ({ 
   }
 
   const bundle = async (file: string) => {
-    const run = await runYihao(['credential', 'bundle', '--out', join(dir, file), '--json'], cliEnv);
+    const run = await hostedYihao(['credential', 'bundle', '--out', join(dir, file), '--json'], cliEnv);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     return JSON.parse(run.stdout) as { status_lists: number; keys: number };
@@ -70,7 +70,7 @@ describe.each(backends)('yihao credential bundle | verify, offline ($name)', ({ 
   const verify = async (presentation: string, opts: { nonce?: string; audience?: string; bundle?: string; extra?: string[] } = {}) => {
     const file = join(dir, `p-${Math.random().toString(36).slice(2)}.txt`);
     writeFileSync(file, presentation);
-    const run = await runYihao(
+    const run = await hostedYihao(
       ['credential', 'verify', '--bundle', join(dir, opts.bundle ?? 'bundle.json'), '--presentation', file, '--nonce', opts.nonce ?? 'n-1', '--audience', opts.audience ?? COUNTER, '--json', ...(opts.extra ?? [])],
       OFFLINE,
     );
@@ -102,7 +102,7 @@ describe.each(backends)('yihao credential bundle | verify, offline ($name)', ({ 
     expect(run.body).toMatchObject({ valid: true, vct: VCT, status_stale: false, claims: { citizen_id_masked: `${citizen.citizenId.slice(0, 6)}********${citizen.citizenId.slice(14)}`, acr: LOA2 } });
     expect(Object.keys(run.body!.claims as object).sort()).toEqual(['acr', 'citizen_id_masked']);
 
-    const text = await runYihao(['credential', 'verify', '--bundle', join(dir, 'bundle.json'), '--presentation', '-', '--nonce', 'n-2', '--audience', COUNTER], OFFLINE, await wallet.present(held, { name: true }, { aud: COUNTER, nonce: 'n-2' }));
+    const text = await hostedYihao(['credential', 'verify', '--bundle', join(dir, 'bundle.json'), '--presentation', '-', '--nonce', 'n-2', '--audience', COUNTER], OFFLINE, await wallet.present(held, { name: true }, { aud: COUNTER, nonce: 'n-2' }));
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`^valid: ${VCT}\\n  name: 王五\\nstatus as of `));
     expect(text.stdout).not.toContain(citizen.citizenId);
@@ -151,7 +151,7 @@ describe.each(backends)('yihao credential bundle | verify, offline ($name)', ({ 
   it.runIf(enabled)('refuses a revoked credential once a fresh bundle carries the updated status list, not before', async () => {
     const victim = await issue();
     await bundle('before.json');
-    const run = await runYihao(['credential', 'revoke', victim.id, '--reason', 'phone reported stolen'], cliEnv);
+    const run = await hostedYihao(['credential', 'revoke', victim.id, '--reason', 'phone reported stolen'], cliEnv);
     expect(run.code).toBe(0);
     const presentation = await wallet.present(victim, { acr: true }, { aud: COUNTER, nonce: 'n-1' });
     // The old bundle knows nothing of it (verify reads no server): the counter's known limit, the bundle's age.
@@ -164,7 +164,7 @@ describe.each(backends)('yihao credential bundle | verify, offline ($name)', ({ 
 
   it.runIf(enabled)('answers bad input with exit code 2, echoing nothing it was given', async () => {
     const presentation = await wallet.present(held, { citizen_id: true }, { aud: COUNTER, nonce: 'n-1' });
-    const noNonce = await runYihao(['credential', 'verify', '--bundle', join(dir, 'bundle.json'), '--presentation', '-', '--audience', COUNTER], OFFLINE, presentation);
+    const noNonce = await hostedYihao(['credential', 'verify', '--bundle', join(dir, 'bundle.json'), '--presentation', '-', '--audience', COUNTER], OFFLINE, presentation);
     expect([noNonce.code, noNonce.stderr]).toEqual([2, expect.stringMatching(/--nonce is required/)]);
     writeFileSync(join(dir, 'broken.json'), '{"format":"something else"}');
     const broken = await verify(presentation, { bundle: 'broken.json' });
@@ -176,7 +176,7 @@ describe.each(backends)('yihao credential bundle | verify, offline ($name)', ({ 
     const garbage = await verify('not a presentation at all');
     expect([garbage.code, garbage.stderr]).toEqual([2, expect.stringMatching(/not an SD-JWT/)]);
     for (const run of [noNonce, broken, missing, claim, garbage]) expect(run.stderr).not.toContain(citizen.citizenId);
-    const noOut = await runYihao(['credential', 'bundle'], cliEnv);
+    const noOut = await hostedYihao(['credential', 'bundle'], cliEnv);
     expect([noOut.code, noOut.stderr]).toEqual([2, expect.stringMatching(/--out is required/)]);
   });
 });

@@ -17,7 +17,7 @@ import { pgAvailable, redisAvailable } from '../support/services.js';
 import type { ClientInput } from '../../src/clients/index.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { oauthError, REDIRECT, relyingParty } from '../support/relying-party.js';
-import { buildCli, runYihao, type CliRun } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao, type CliRun } from '../support/yihao-cli.js';
 import { operator } from '../support/admin-operators.js';
 
 /** FAPI 2.0 needs https redirect URIs; nothing listens here, the tests read the redirect. */
@@ -27,7 +27,7 @@ let h: Harness;
 let dir: string;
 let citizen: Awaited<ReturnType<Harness['citizen']>>;
 
-const yihao = (args: string[]): Promise<CliRun> => runYihao(args, h.env, '', 60_000);
+const yihao = (args: string[]): Promise<CliRun> => hostedYihao(args, h.env, '', 60_000);
 
 interface ClientKey {
   privateKey: CryptoKey;

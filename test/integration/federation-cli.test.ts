@@ -1,5 +1,5 @@
 /**
- * `yihao idp add|list|disable|enable|set|unlink`: the real launcher as a child process, on a fresh
+ * `yihao idp add|list|disable|enable|set|unlink`: the compiled CLI (in the suite's CLI host), on a fresh
  * SQLite store, read back as the server reads it. Each change of who can sign in is audited as the
  * system, in the change's own transaction, and never with the upstream's secret.
  */
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
 import { refuseAuditEvents } from '../support/audit.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
-import { runYihao, type CliRun } from '../support/yihao-cli.js';
+import { hostedYihao, type CliRun } from '../support/yihao-cli.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'yihao-idp-cli-'));
@@ -21,7 +21,7 @@ const SECRET = 'upstream-client-secret-Zq81';
 type Run = CliRun;
 
 function yihao(args: string[], input = ''): Promise<Run> {
-  return runYihao(args, { YIHAO_DATA_DIR: dataDir, ISSUER: 'https://id.example.gov.cn' }, input, 60_000);
+  return hostedYihao(args, { YIHAO_DATA_DIR: dataDir, ISSUER: 'https://id.example.gov.cn' }, input, 60_000);
 }
 
 function expectBadInput(run: Run, message: RegExp): void {

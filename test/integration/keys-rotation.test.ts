@@ -8,7 +8,7 @@ import { pgAvailable, redisAvailable } from '../support/services.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { legacySeal } from '../support/legacy-seal.js';
-import { buildCli, pgUrlWithSchema, runYihao } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao, pgUrlWithSchema } from '../support/yihao-cli.js';
 import { rewriteColumn } from '../../src/keys/column-rewrite.js';
 import { certificateStore } from '../../src/credentials/certificate-store.js';
 import { createSealer } from '../../src/identity/index.js';
@@ -63,7 +63,7 @@ describe.each(backends)('key rotation (%s)', (backend) => {
     const old = h.config.secrets;
     const k2 = newSealKey('k2_new');
     const both = { ...old, sealKeys: [k2, ...old.sealKeys] };
-    const first = await runYihao(['keys', 'reseal', '--batch-size', '1', '--json'], cliEnv(both));
+    const first = await hostedYihao(['keys', 'reseal', '--batch-size', '1', '--json'], cliEnv(both));
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     const report = JSON.parse(first.stdout) as { seal_kid: string; columns: { column: string; rewritten: number; unreadable: number }[] };
@@ -75,12 +75,12 @@ describe.each(backends)('key rotation (%s)', (backend) => {
     expect(byColumn['verifier_keys.sealed_private_jwk']).toBeGreaterThanOrEqual(1);
 
     // Nothing left: a rerun (after a kill, say) finds no work.
-    const again = await runYihao(['keys', 'reseal', '--json'], cliEnv(both));
+    const again = await hostedYihao(['keys', 'reseal', '--json'], cliEnv(both));
     expect(again.code).toBe(0);
     expect((JSON.parse(again.stdout) as { columns: { rewritten: number; scanned: number }[] }).columns.every((c) => c.rewritten === 0 && c.scanned === 0)).toBe(true);
 
     // Text output shows progress and the table.
-    const text = await runYihao(['keys', 'reseal'], cliEnv(both));
+    const text = await hostedYihao(['keys', 'reseal'], cliEnv(both));
     expect(text.stdout).toContain('Everything sealed is now under seal key k2_new');
 
     const after = await startHarness({ reuse: h, overrides: (c) => ({ ...c, secrets: { ...c.secrets, sealKeys: [k2] } }) });
@@ -117,7 +117,7 @@ describe.each(backends)('key rotation (%s)', (backend) => {
 
     const k3 = newSealKey('k3_new');
     const withBoth = { ...secrets, sealKeys: [k3, ...secrets.sealKeys] };
-    const run = await runYihao(['keys', 'reseal', '--json'], cliEnv(withBoth));
+    const run = await hostedYihao(['keys', 'reseal', '--json'], cliEnv(withBoth));
     // Everything else is under the new key from here on, whatever this case finds.
     h = { ...h, config: { ...h.config, secrets: { ...secrets, sealKeys: [k3] } } } as Harness;
     expect(run.stderr).toBe('');
@@ -169,7 +169,7 @@ describe.each(backends)('key rotation (%s)', (backend) => {
     try {
       // Before the re-index: rows have version 1, found through the dual lookup.
       expect(await userinfoOf(window, legacy)).toMatchObject({ citizen_id: legacy.citizenId });
-      const run = await runYihao(['keys', 'reindex', '--batch-size', '1', '--json'], cliEnv(secrets, during));
+      const run = await hostedYihao(['keys', 'reindex', '--batch-size', '1', '--json'], cliEnv(secrets, during));
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       expect((JSON.parse(run.stdout) as { columns: { rewritten: number }[] }).columns[0]!.rewritten).toBeGreaterThanOrEqual(2);

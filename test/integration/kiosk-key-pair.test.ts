@@ -12,7 +12,7 @@ import { importPKCS8 } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
-import { buildCli, runYihao } from '../support/yihao-cli.js';
+import { buildCli, hostedYihao } from '../support/yihao-cli.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const page = readFileSync(join(root, 'docs', 'channels', 'kiosk.md'), 'utf8');
@@ -55,7 +55,7 @@ describe('the kiosk key pair from docs/channels/kiosk.md', () => {
     expect(Object.keys(jwks.keys[0]!).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
     expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', kid: 'kiosk-0042', alg: 'ES256', use: 'sig' });
 
-    const run = await runYihao(['client', 'create', '--kind', 'kiosk', '--name', `政务自助终端 ${i}`, '--scope', 'openid profile', '--jwks-file', join(dir, 'kiosk-0042.jwks.json'), '--json'], h.env, '', 60_000);
+    const run = await hostedYihao(['client', 'create', '--kind', 'kiosk', '--name', `政务自助终端 ${i}`, '--scope', 'openid profile', '--jwks-file', join(dir, 'kiosk-0042.jwks.json'), '--json'], h.env, '', 60_000);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const client = JSON.parse(run.stdout) as { client_id: string; client_secret?: string };

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,75 @@ export function runYihao(args: string[], env: Record<string, string>, input = ''
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+interface HostAnswer {
+  id: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** This suite's CLI host (cli-host.mjs), started on first use; one command line at a time. */
+let host: { child: ChildProcess; ready: Promise<void>; stderr: () => string } | undefined;
+let queue: Promise<unknown> = Promise.resolve();
+let nextId = 0;
+
+function startHost(): NonNullable<typeof host> {
+  const child = fork(join(root, 'test', 'support', 'cli-host.mjs'), [], { cwd: root, env: cliEnv({}), stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
+  // Neither the host nor its channel keeps the suite's worker alive; the host exits when the worker does.
+  child.unref();
+  child.channel?.unref();
+  const ready = new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`the CLI host exited before it was ready (code ${code}): ${stderr.trim()}`)));
+  });
+  const started = { child, ready, stderr: () => stderr };
+  child.once('exit', () => {
+    if (host === started) host = undefined;
+  });
+  return started;
+}
+
+/**
+ * Runs a `yihao` command line in this suite's CLI host, with the environment a deployment would give
+ * it (as `runYihao`) and `input` on its stdin: the same parsing, stores, output and exit code as the
+ * launcher, without a process's start-up each time. A run past `limitMs` kills the host and fails.
+ */
+export function hostedYihao(args: string[], env: Record<string, string>, input = '', limitMs = SPAWN_LIMIT_MS): Promise<CliRun> {
+  const run = queue.then(async () => {
+    const current = (host ??= startHost());
+    await current.ready;
+    const id = ++nextId;
+    return new Promise<CliRun>((resolve, reject) => {
+      const onMessage = (m: HostAnswer) => {
+        if (m.id !== id) return;
+        finish();
+        resolve({ code: m.code, stdout: m.stdout, stderr: m.stderr });
+      };
+      const onExit = (code: number | null) => {
+        finish();
+        reject(new Error(`the CLI host exited during yihao ${args.join(' ')} (code ${code}): ${current.stderr().trim()}`));
+      };
+      const limit = setTimeout(() => {
+        finish();
+        current.child.kill('SIGKILL');
+        reject(new Error(`yihao ${args.join(' ')} did not finish within ${limitMs} ms`));
+      }, limitMs);
+      const finish = () => {
+        clearTimeout(limit);
+        current.child.off('message', onMessage);
+        current.child.off('exit', onExit);
+      };
+      current.child.on('message', onMessage);
+      current.child.once('exit', onExit);
+      current.child.send({ id, args, env: cliEnv(env), input });
+    });
+  });
+  queue = run.catch(() => undefined);
+  return run;
 }
 
 /** Builds dist/ for the launcher (incremental), as the CLI suite does; call in beforeAll. */

@@ -89,7 +89,13 @@ export async function openStores(config: Config, opts: { schema?: string; logger
 }
 
 /** The domain services, shared by the server and the CLI. */
-export function createServices(config: Config, stores: Stores, logger: Logger, observeAudit?: (e: AuditEventInput) => void) {
+/** What the metrics hear from the services: every audit append, and how every text message went. */
+export interface ServiceObservers {
+  audit?: (e: AuditEventInput) => void;
+  smsSend?: (purpose: string, sent: boolean) => void;
+}
+
+export function createServices(config: Config, stores: Stores, logger: Logger, observe: ServiceObservers = {}) {
   // The one outbound client: every request to another server goes through its guard.
   const outbound = createOutbound(config.outbound, { logger });
   const sealer = createSealer(config.secrets.sealKeys);
@@ -121,14 +127,14 @@ export function createServices(config: Config, stores: Stores, logger: Logger, o
   const audit = createAuditLog(stores.db, {
     verifyKeys: verifyKeys(auditKey, config.audit.retiredPublicKeys.map(retiredAuditKey)),
     exportFile: config.audit.export.file,
-    observe: observeAudit,
+    observe: observe.audit,
     anchor: auditAnchor,
   });
   const registry = registryFromConfig(config.registry, { logger, outbound });
   const otpStore = createOtpStore({ db: stores.db, redis: stores.redis, redisPrefix: config.redisPrefix });
   const otp = createOtpService({
     store: otpStore,
-    sender: createSmsSender(config.sms.sender, { dataDir: config.dataDir, fetch: outbound.fetch }),
+    sender: createSmsSender(config.sms.sender, { dataDir: config.dataDir, fetch: outbound.fetch, observe: observe.smsSend && ((m, sent) => observe.smsSend!(m.purpose, sent)) }),
     keyed: purposeKeys.keyed('sms', versions.sms.version),
     limits: config.sms.limits,
     // SMS sign-in and reset codes go out after the answer (otp-service.ts `background`): a failure is seen here.
@@ -191,7 +197,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const logger = opts.logger ?? createLogger(config.logLevel);
   const stores = opts.stores ?? (await openStores(config, { logger, serving: true, ...(opts.schema ? { schema: opts.schema } : {}) }));
   const metrics = createMetrics();
-  const services = createServices(config, stores, logger, metrics.auditEvent);
+  const services = createServices(config, stores, logger, { audit: metrics.auditEvent, smsSend: metrics.smsSend });
   metrics.watch({ hashingLoad: services.accounts.hashingLoad, db: stores.db, redis: stores.redis });
   await services.signingKeys.ensure();
   if (!services.passkeys.available) {

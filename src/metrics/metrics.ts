@@ -54,6 +54,7 @@ export function createMetrics() {
   const tokens = new client.Counter({ name: 'yihao_tokens_issued_total', help: 'Successful token endpoint grants by grant type', labelNames: ['grant_type'], registers: [registry] });
   const lockouts = new client.Counter({ name: 'yihao_lockouts_total', help: 'Accounts locked (after failed logins or distributed guessing)', labelNames: ['reason'], registers: [registry] });
   const refusals = new client.Counter({ name: 'yihao_rate_limit_refusals_total', help: 'Rate-limit refusal episodes started, by limit', labelNames: ['limit'], registers: [registry] });
+  const smsSends = new client.Counter({ name: 'yihao_sms_sends_total', help: 'Text messages handed to the SMS gateway (or the development outbox), by purpose and result', labelNames: ['purpose', 'result'], registers: [registry] });
 
   let sources: MetricSources | undefined;
   const argon2 = new client.Gauge({
@@ -153,6 +154,10 @@ export function createMetrics() {
           refusals.inc({ limit: label(details.limit, 'unknown') });
           break;
       }
+    },
+    /** Every text message the sender handed over (`sent`) or could not (the gateway refused, timed out or was unreachable). */
+    smsSend(purpose: string, sent: boolean): void {
+      smsSends.inc({ purpose: label(purpose, 'other'), result: sent ? 'sent' : 'failed' });
     },
     /** oidc-provider's `grant.success`: one per token endpoint answer that issued tokens. */
     grant(grantType: unknown): void {

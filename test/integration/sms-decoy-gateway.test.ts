@@ -3,7 +3,8 @@
  * SMS gateway: neither by how long the answer takes (a real code waited for the gateway's round
  * trip, a decoy answered at once) nor by an outage (only real numbers got "SMS unavailable"). Real
  * codes now go out after the answer, as a decoy sends nothing. The gateway here is a local webhook
- * that takes 5 s to answer, and then fails.
+ * that takes 5 s to answer, and then fails. Since no answer waits for the gateway, an operator sees
+ * an outage in the metrics (`yihao_sms_sends_total{result="failed"}`) and the log.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +17,7 @@ import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { alertOf, formField, go as walk, page, ScriptedBrowser, submit as post, type PageStep } from '../support/scripted-browser.js';
 
 const GATEWAY_MS = 5000;
+const METRICS_TOKEN = 'sms-gateway-test-metrics-token-0123456789abcdef';
 let phoneCounter = 0;
 const freshPhone = () => `136${String(process.pid % 10_000).padStart(4, '0')}${String(++phoneCounter).padStart(4, '0')}`;
 
@@ -43,6 +45,7 @@ describe('SMS sign-in: the gateway tells a stranger nothing about whether a numb
     h = await startHarness({
       overrides: (c: Config) => ({
         ...c,
+        metricsToken: METRICS_TOKEN,
         outbound: { ...c.outbound, allowedNetworks: ['127.0.0.0/8'] },
         sms: { ...c.sms, sender: { kind: 'webhook', url, timeoutMs: 8000, retries: 0, backoffMs: 0 }, limits: { ...c.sms.limits, perIp: { max: 100, windowSeconds: 3600 } } },
       }),
@@ -77,6 +80,19 @@ describe('SMS sign-in: the gateway tells a stranger nothing about whether a numb
     expect(received).toBe(n);
   }
 
+  /** `yihao_sms_sends_total` for one purpose and result, as a scrape of /metrics reads it. */
+  async function smsSends(purpose: string, result: 'sent' | 'failed'): Promise<number> {
+    const text = await (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    return Number(new RegExp(`^yihao_sms_sends_total\\{purpose="${purpose}",result="${result}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  }
+
+  /** Waits (up to 15 s: the gateway answers after 5) until the counter reaches `n`. */
+  async function smsSendsReach(purpose: string, result: 'sent' | 'failed', n: number): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while ((await smsSends(purpose, result)) < n && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await smsSends(purpose, result)).toBe(n);
+  }
+
   it('answers a registered number without waiting for the gateway, as it answers one with no account, and the code still goes out', { timeout: 60_000 }, async () => {
     const phone = freshPhone();
     await h.citizen({ phone });
@@ -89,6 +105,8 @@ describe('SMS sign-in: the gateway tells a stranger nothing about whether a numb
     // a loaded machine, where one page takes milliseconds to a few hundred).
     expect(real.ms).toBeLessThan(GATEWAY_MS);
     await gatewayReached(before + 1);
+    await smsSendsReach('login', 'sent', 1);
+    expect(await smsSends('login', 'failed')).toBe(0);
   });
 
   it('answers alike while the gateway is failing: no "SMS unavailable" for registered numbers only', { timeout: 60_000 }, async () => {
@@ -98,6 +116,8 @@ describe('SMS sign-in: the gateway tells a stranger nothing about whether a numb
     const before = received;
     const real = await ask(phone);
     await gatewayReached(before + 1);
+    // The operator sees the failure the citizen is not told of.
+    await smsSendsReach('login', 'failed', 1);
     // After the failed send, too: nothing the gateway did shows in either answer.
     await new Promise((resolve) => setTimeout(resolve, GATEWAY_MS + 500));
     const decoy = await ask(freshPhone());

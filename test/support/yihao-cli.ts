@@ -57,13 +57,21 @@ interface HostAnswer {
   stderr: string;
 }
 
+/**
+ * A hosted command that has not answered by then is taken as hung: a spawned one would have ended
+ * with exit code 1 once nothing was left to run. Below the suites' 30 s test timeout, so that the
+ * next test gets a fresh host rather than waiting behind the hung one.
+ */
+const HOSTED_LIMIT_MS = 25_000;
+
 /** This suite's CLI host (cli-host.mjs), started on first use; one command line at a time. */
-let host: { child: ChildProcess; ready: Promise<void>; stderr: () => string } | undefined;
+let host: { child: ChildProcess; ready: Promise<void>; stderr: () => string; busy: boolean } | undefined;
 let queue: Promise<unknown> = Promise.resolve();
 let nextId = 0;
 
 function startHost(): NonNullable<typeof host> {
-  const child = fork(join(root, 'test', 'support', 'cli-host.mjs'), [], { cwd: root, env: cliEnv({}), stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  // Without vitest's node flags (fork would pass on the worker's), as the launcher runs.
+  const child = fork(join(root, 'test', 'support', 'cli-host.mjs'), [], { cwd: root, env: cliEnv({}), execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
   // Neither the host nor its channel keeps the suite's worker alive; the host exits when the worker does.
@@ -73,9 +81,14 @@ function startHost(): NonNullable<typeof host> {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`the CLI host exited before it was ready (code ${code}): ${stderr.trim()}`)));
   });
-  const started = { child, ready, stderr: () => stderr };
-  child.once('exit', () => {
+  ready.catch(() => undefined);
+  const started = { child, ready, stderr: () => stderr, busy: false };
+  // A failed fork or send is the run's failure (below), not an uncaught exception in the worker.
+  child.on('error', () => undefined);
+  child.once('exit', (code, signal) => {
     if (host === started) host = undefined;
+    // Between commands no run is there to report it: a late failure of the last command must not pass unseen.
+    if (!started.busy && signal !== 'SIGKILL') console.error(`the CLI host exited between commands (code ${code}): ${stderr.trim()}`);
   });
   return started;
 }
@@ -83,12 +96,20 @@ function startHost(): NonNullable<typeof host> {
 /**
  * Runs a `yihao` command line in this suite's CLI host, with the environment a deployment would give
  * it (as `runYihao`) and `input` on its stdin: the same parsing, stores, output and exit code as the
- * launcher, without a process's start-up each time. A run past `limitMs` kills the host and fails.
+ * launcher, without a process's start-up each time. A run past `limitMs` (the host's start included)
+ * kills the host and fails.
  */
-export function hostedYihao(args: string[], env: Record<string, string>, input = '', limitMs = SPAWN_LIMIT_MS): Promise<CliRun> {
+export function hostedYihao(args: string[], env: Record<string, string>, input = '', limitMs = HOSTED_LIMIT_MS): Promise<CliRun> {
   const run = queue.then(async () => {
     const current = (host ??= startHost());
-    await current.ready;
+    const deadline = Date.now() + limitMs;
+    current.busy = true;
+    let timer: NodeJS.Timeout | undefined;
+    const startedInTime = await Promise.race([current.ready.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), limitMs)))]).finally(() => clearTimeout(timer));
+    if (!startedInTime) {
+      current.child.kill('SIGKILL');
+      throw new Error(`the CLI host did not start within ${limitMs} ms: ${current.stderr().trim()}`);
+    }
     const id = ++nextId;
     return new Promise<CliRun>((resolve, reject) => {
       const onMessage = (m: HostAnswer) => {
@@ -104,15 +125,20 @@ export function hostedYihao(args: string[], env: Record<string, string>, input =
         finish();
         current.child.kill('SIGKILL');
         reject(new Error(`yihao ${args.join(' ')} did not finish within ${limitMs} ms`));
-      }, limitMs);
+      }, Math.max(0, deadline - Date.now()));
       const finish = () => {
         clearTimeout(limit);
+        current.busy = false;
         current.child.off('message', onMessage);
         current.child.off('exit', onExit);
       };
       current.child.on('message', onMessage);
       current.child.once('exit', onExit);
-      current.child.send({ id, args, env: cliEnv(env), input });
+      current.child.send({ id, args, env: cliEnv(env), input }, (err) => {
+        if (!err) return;
+        finish();
+        reject(new Error(`yihao ${args.join(' ')} could not be handed to the CLI host: ${err.message}`));
+      });
     });
   });
   queue = run.catch(() => undefined);

@@ -27,6 +27,28 @@ export type AuditQueryInput = z.output<typeof auditQueryInput>;
  * sees the events about its departments and their clients.
  */
 export function auditService({ audit, departments, clients, guard }: { audit: AuditLog; departments: DepartmentStore; clients: ClientStore; guard: Guard }) {
+  /**
+   * A whole-chain check reads every audit row. One runs at a time on this instance, and whoever asks
+   * while it runs waits for the next one, shared with everyone else who asked meanwhile: each answer
+   * comes from a check begun after its question (a check begun before it could miss a change made
+   * just before it), and auditors or scripts asking in a loop cost at most one scan after another.
+   */
+  let running: Promise<ChainReport> | undefined;
+  let queued: Promise<ChainReport> | undefined;
+  const freshCheck = (): Promise<ChainReport> => {
+    if (!running) {
+      running = audit.check().finally(() => (running = undefined));
+      return running;
+    }
+    queued ??= running
+      .catch(() => undefined)
+      .then(() => {
+        queued = undefined;
+        return freshCheck();
+      });
+    return queued;
+  };
+
   return {
     async query(op: Operator, q: AuditQueryInput): Promise<AuditPage<AuditEvent>> {
       const scopes = await guard.scopes(op, 'audit.read', 'audit.query');
@@ -49,7 +71,7 @@ export function auditService({ audit, departments, clients, guard }: { audit: Au
     },
     async verify(op: Operator): Promise<ChainReport> {
       await guard.scopes(op, 'audit.read', 'audit.verify');
-      return audit.check();
+      return freshCheck();
     },
   };
 }

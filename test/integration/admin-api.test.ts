@@ -538,6 +538,43 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     expect(verify.body).toMatchObject({ intact: true, first_broken: null });
   });
 
+  it.skipIf(!enabled)('runs one whole-chain check at a time however many auditors ask, and answers each with a check begun after it asked', async () => {
+    // A whole-chain check reads every audit row: an auditor (or a script, or many tabs) asking in a
+    // loop must not put one such scan per request on the database.
+    const audit = h.yihao.services.audit;
+    const check = audit.check.bind(audit);
+    let checks = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    audit.check = async (...args: Parameters<typeof check>) => {
+      checks++;
+      await gate;
+      return check(...args);
+    };
+    try {
+      const first = ops.auditorP1.api('GET', '/audit/verify');
+      // Failing here must not leave answers to reject unheard once the server closes.
+      void first.catch(() => undefined);
+      const deadline = Date.now() + 10_000;
+      while (checks === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(checks).toBe(1);
+      // Eight more while the first check runs: none starts a scan of its own.
+      const more = [ops.auditorP1, ops.auditorN, ops.superN, ops.auditorP1, ops.auditorN, ops.superN, ops.auditorP1, ops.auditorN].map((o) => o.api('GET', '/audit/verify'));
+      for (const answer of more) void answer.catch(() => undefined);
+      const waited = Date.now() + 1_500;
+      while (checks === 1 && Date.now() < waited) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(checks).toBe(1);
+      open();
+      const answers = await Promise.all([first, ...more]);
+      for (const answer of answers) expect(answer).toMatchObject({ status: 200, body: { intact: true } });
+      // Those who asked while the first ran get the one check begun after they asked, together.
+      expect(checks).toBe(2);
+    } finally {
+      audit.check = check;
+      open();
+    }
+  });
+
   it.skipIf(!enabled)('never writes a citizen ID or a secret into the audit log', async () => {
     const made = await submittedClient(ops.adminP1, dept.p1, { client_name: '检查' });
     await ops.reviewerP1.api('POST', `/client-changes/${made.changeId}/approve`, { revision: made.revision });

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { z } from 'zod';
+// The same worded messages as the configuration's, whatever the process imported first.
+import '../config/validation-messages.js';
 import { looksLikePhone, normalisePhone } from '../accounts/phone.js';
 import { InvalidCitizenIdError, parseCitizenId, type CitizenId } from '../identity/index.js';
 import { normaliseName, type IdentityRegistry, type RegistryQuery, type RegistryResult } from './identity-registry.js';

@@ -4,8 +4,8 @@
  * `allowInsecureUrls` switch: the server must start, and parse requests, on a fresh machine.
  */
 import { Openid4vciIssuer } from '@openid4vc/openid4vci';
-import { getGlobalConfig } from '@openid4vc/utils';
-import { describe, expect, it } from 'vitest';
+import { getGlobalConfig, setGlobalConfig } from '@openid4vc/utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentialIssuerMetadata, issuerMetadataResult } from '../../src/credentials/issuer-metadata.js';
 
 const unused = () => {
@@ -13,6 +13,12 @@ const unused = () => {
 };
 
 describe('credential issuer metadata on an http:// development issuer', () => {
+  // The test wallet (test/support/wallet.ts) turns the switch on for the whole process; a file that
+  // used it may have run in this worker before, so it is turned off here for this file alone.
+  const before = getGlobalConfig();
+  beforeAll(() => setGlobalConfig({ ...before, allowInsecureUrls: false }));
+  afterAll(() => setGlobalConfig(before));
+
   it('builds, and the library parses a credential request against it', async () => {
     expect(getGlobalConfig().allowInsecureUrls).toBe(false);
     const issuer = 'http://localhost:3000';

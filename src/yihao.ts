@@ -214,6 +214,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     db: stores.db,
     Adapter: services.Adapter,
     accounts: services.accounts,
+    accountIndex: services.accountIndex,
     audit: services.audit,
     authentications,
     issuer: config.issuer,

@@ -8,6 +8,7 @@ import type { SessionAuthentications } from '../oidc/index.js';
 import type { GrantTokenDeps } from '../oidc/grant-tokens.js';
 import type { SignOut } from '../oidc/sign-out.js';
 import type { Database } from '../storage/database.js';
+import type { AccountIndex } from '../storage/account-index.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { approvalStore } from './approvals/approval-store.js';
 import { createApprovals } from './approvals/approvals.js';
@@ -61,6 +62,7 @@ export function createChannels(deps: {
   db: Database;
   Adapter: AdapterConstructor;
   accounts: Accounts;
+  accountIndex: Pick<AccountIndex, 'keysOfGrant' | 'linkBoundKey'>;
   audit: AuditLog;
   authentications: SessionAuthentications;
   interactions: InteractionDeps;
@@ -90,7 +92,7 @@ export function createChannels(deps: {
 
   const api = new Router();
   api.use('/mobile', channelApiErrors);
-  mobileRoutes(api, { auth, deviceKeys, challenges, replay, audit: deps.audit, signOut: deps.signOut, trustClaimedHardwareKeys: deps.settings.trustClaimedHardwareKeys, recoveryHoldSeconds: deps.settings.recoveryHoldSeconds });
+  mobileRoutes(api, { auth, deviceKeys, challenges, replay, audit: deps.audit, accountIndex: deps.accountIndex, signOut: deps.signOut, trustClaimedHardwareKeys: deps.settings.trustClaimedHardwareKeys, recoveryHoldSeconds: deps.settings.recoveryHoldSeconds });
   approvalsRoutes(api, { auth, approvals });
   const web = new Router();
   handoffRoutes(web, { ...deps.interactions, handoffs, base });

@@ -84,6 +84,20 @@ export const keysOfLogin = (auth: Authentication | undefined): { model: KeyLinkM
     return id === undefined ? [] : [{ model, id }];
   });
 
+/** The fact each kind of key is named by on a token or an artifact. */
+const KEY_FACTS: readonly [fact: 'device_key_id' | 'passkey_id' | 'totp_id', model: KeyLinkModel][] = [
+  ['device_key_id', 'DeviceKeyGrant'],
+  ['passkey_id', 'PasskeyGrant'],
+  ['totp_id', 'TotpGrant'],
+];
+
+/** Every key a token's or an artifact's facts name: the keys of the login it was issued on. */
+export const keysOfFacts = (facts: Pick<TokenFacts, 'device_key_id' | 'passkey_id' | 'totp_id'> | Record<string, unknown> | undefined): { model: KeyLinkModel; id: string }[] =>
+  facts ? KEY_FACTS.flatMap(([fact, model]) => {
+    const id: unknown = (facts as Record<string, unknown>)[fact];
+    return typeof id === 'string' ? [{ model, id }] : [];
+  }) : [];
+
 /** RFC 8693 `act`. */
 export interface Actor {
   sub: string;

@@ -13,9 +13,10 @@ import { recoveryHoldUntil } from '../accounts/recovery-hold.js';
 import type { PortalDeps } from './deps.js';
 import type { Notice } from './i18n.js';
 import { endPortalSession, fail, noticeOf, pageContext, signedIn, startSignIn, type SignedIn } from './portal-context.js';
+import type { KeyRef } from './self-service.js';
 import { htmlPage } from '../http/html-page.js';
 import { qrCodeDataUrl } from '../mfa/totp.js';
-import { certificateOfferPage, walletPage } from './views/pages.js';
+import { certificateOfferPage, removeBoundPage, walletPage } from './views/pages.js';
 
 type Action = (ctx: Context, s: SignedIn, form: Record<string, string>) => Promise<void>;
 
@@ -99,15 +100,35 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     seeOther(ctx, '/account/apps?notice=consent_revoked');
   });
 
-  post('/account/credentials/remove', z.object({ credential: id }), async (ctx, s, form) => {
+  // Whether the sign-in methods added from the removed one's sign-ins go too: asked when there are any.
+  const bound = z.enum(['remove', 'keep']).optional();
+
+  /** Shows the question when `key` has sign-in methods bound from its sign-ins and the form has not answered it; true if it did. */
+  async function askAboutBound(ctx: Context, s: SignedIn, key: KeyRef | undefined, what: string, action: string, fields: Record<string, string>, answer: string | undefined): Promise<boolean> {
+    if (answer !== undefined || !key) return false;
+    const found = await deps.self.boundFrom(s.account, key);
+    if (found.length === 0) return false;
+    const base = pageContext(ctx, deps);
+    htmlPage(ctx, (nonce) => removeBoundPage({ ...base, path: '/account/credentials', nonce, chrome: { section: 'credentials', name: s.account.name, csrf: s.csrf, notice: undefined } }, what, found, action, fields));
+    return true;
+  }
+
+  post('/account/credentials/remove', z.object({ credential: id, bound }), async (ctx, s, form) => {
     if (await removalNeedsSignIn(ctx, s, false)) return;
-    if (!(await deps.self.removeCredential(s.actor, s.account, form.credential!, s.session.sessionUid))) return notFound(ctx);
+    const credential = (await deps.self.credentials(s.account)).find((c) => c.id === form.credential);
+    const key: KeyRef | undefined = credential?.type === 'passkey' ? { model: 'PasskeyGrant', id: credential.id } : credential?.type === 'totp' ? { model: 'TotpGrant', id: credential.id } : undefined;
+    const what = credential ? (pageContext(ctx, deps).t.credentialTypes[credential.type] ?? credential.type) : '';
+    if (await askAboutBound(ctx, s, key, what, '/account/credentials/remove', { credential: form.credential! }, form.bound)) return;
+    if (!(await deps.self.removeCredential(s.actor, s.account, form.credential!, s.session.sessionUid, form.bound === 'remove'))) return notFound(ctx);
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });
 
-  post('/account/devices/remove', z.object({ device: id }), async (ctx, s, form) => {
+  post('/account/devices/remove', z.object({ device: id, bound }), async (ctx, s, form) => {
     if (await removalNeedsSignIn(ctx, s, true)) return;
-    if (!(await deps.self.removeDevice(s.actor, s.account, form.device!))) return notFound(ctx);
+    const device = (await deps.self.devices(s.account)).find((d) => d.id === form.device);
+    const what = device ? `${pageContext(ctx, deps).t.credentialTypes.device ?? 'device'} · ${device.name}` : '';
+    if (await askAboutBound(ctx, s, device && { model: 'DeviceKeyGrant', id: device.id }, what, '/account/devices/remove', { device: form.device! }, form.bound)) return;
+    if (!(await deps.self.removeDevice(s.actor, s.account, form.device!, form.bound === 'remove'))) return notFound(ctx);
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });
 
@@ -171,7 +192,7 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
 
   post('/account/passkeys', z.object({ credential: z.string().max(MAX_RESPONSE_LENGTH) }), async (ctx, s, form) => {
     if ((await passkeyGate(deps, s)) !== 'ready') return seeOther(ctx, '/account/credentials');
-    const added = await deps.self.addPasskey(s.actor, s.account, passkeyBinding(s), form.credential);
+    const added = await deps.self.addPasskey(s.actor, s.account, passkeyBinding(s), form.credential, s.session.keys);
     seeOther(ctx, `/account/credentials?notice=${added ? 'passkey_added' : 'passkey_failed'}`);
   });
 

@@ -75,7 +75,7 @@ export function createPortal(o: PortalOptions) {
     passkeys: o.passkeys,
     strongCredentials: (accountId) => o.secondFactors.strongCredentials(accountId),
     otp: o.otp,
-    rp: portalRelyingParty({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider }),
+    rp: portalRelyingParty({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider, keysOfGrant: (sub, grantId) => o.accountIndex.keysOfGrant(sub, grantId) }),
     sessions: portalSessions(o.Adapter, o.sessionSeconds ?? 1800),
     csrf: csrfTokens(csrfKeys, 'portal'),
     bodyMaxBytes: o.config.limits.bodyMaxBytes,

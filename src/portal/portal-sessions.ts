@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AdapterConstructor, AdapterPayload } from '../storage/oidc-adapter.js';
+import type { KeyLinkModel } from '../oidc/token-facts.js';
 
 /** A signed-in portal visit: who, and which Yihao session of this browser it rides on. */
 export interface PortalSession {
@@ -14,6 +15,8 @@ export interface PortalSession {
   amr?: string[] | undefined;
   /** That sign-in was a phone's approval of a QR code (phishable: the code can be relayed to the citizen). */
   approvedOnPhone?: boolean | undefined;
+  /** The keys that made or approved that sign-in: a key bound in this session is filed under them (storage/account-index.ts). */
+  keys?: { model: KeyLinkModel; id: string }[] | undefined;
   /** Epoch seconds at which the account's mobile number was last proven by an SMS code in this portal session. */
   phoneProvenAt?: number | undefined;
   createdAt: number;

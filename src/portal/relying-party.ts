@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { baseTokenResponse, firstPartySignIn, type FirstPartySignInDeps } from '../oidc/first-party/index.js';
-import { issuedFacts } from '../oidc/token-facts.js';
+import { issuedFacts, type KeyLinkModel } from '../oidc/token-facts.js';
 import { PORTAL_SCOPE } from './portal-client.js';
 import type { Locale } from './i18n.js';
 
@@ -14,6 +14,8 @@ export interface PortalSignIn {
   amr: string[];
   /** The login was a phone's approval (a QR hand-off): its device key vouched, nothing typed in this browser. */
   approvedOnPhone: boolean;
+  /** The keys (a device key, a passkey, an authenticator app) that made or approved the login. */
+  keys: { model: KeyLinkModel; id: string }[];
   returnTo: string;
   locale: Locale;
 }
@@ -26,7 +28,17 @@ const tokenResponse = baseTokenResponse.extend({ token_type: z.string() });
  * The portal signs citizens in as an ordinary relying party of Yihao (see oidc/first-party), then
  * learns from the access token which Yihao session the sign-in rides on.
  */
-export function portalRelyingParty({ issuer, client, Adapter, provider, timeoutMs = 10_000 }: FirstPartySignInDeps) {
+export function portalRelyingParty({
+  issuer,
+  client,
+  Adapter,
+  provider,
+  keysOfGrant,
+  timeoutMs = 10_000,
+}: FirstPartySignInDeps & {
+  /** The keys that made the logins of a grant (storage/account-index.ts): what a key bound in the portal session is filed under. */
+  keysOfGrant: (sub: string, grantId: string) => Promise<{ model: KeyLinkModel; id: string }[]>;
+}) {
   const rp = firstPartySignIn<z.infer<typeof tokenResponse>, Locale>({ issuer, client, Adapter, provider, transactionModel: 'PortalLogin', scope: PORTAL_SCOPE, tokenResponse, timeoutMs });
 
   return {
@@ -55,6 +67,7 @@ export function portalRelyingParty({ issuer, client, Adapter, provider, timeoutM
       const sessionUid = accessToken?.sessionUid as string | undefined;
       if (!accessToken || accessToken.clientId !== client.clientId || accessToken.accountId !== claims.sub || !sessionUid) return { ok: false, reason: 'no_session', locale };
       await accessToken.destroy();
+      const keys = typeof accessToken.grantId === 'string' ? await keysOfGrant(claims.sub, accessToken.grantId) : [];
 
       return {
         ok: true,
@@ -65,6 +78,7 @@ export function portalRelyingParty({ issuer, client, Adapter, provider, timeoutM
           acr: typeof claims.acr === 'string' ? claims.acr : undefined,
           amr: Array.isArray(claims.amr) ? claims.amr.filter((a): a is string => typeof a === 'string') : [],
           approvedOnPhone: issuedFacts(accessToken)?.device_key === 'approval',
+          keys,
           returnTo,
           locale,
         },

@@ -7,6 +7,7 @@ import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
 import type { SessionAuthentications } from '../oidc/index.js';
 import type { SignOut, SignOutResult } from '../oidc/sign-out.js';
 import type { AccountIndex } from '../storage/account-index.js';
+import type { KeyLinkModel } from '../oidc/token-facts.js';
 import type { CredentialStore, CredentialSummary } from './credential-store.js';
 import type { Passkeys } from '../passkeys/index.js';
 import { PORTAL_CLIENT_ID } from './portal-client.js';
@@ -76,6 +77,20 @@ export interface DeviceView {
   lastUsedAt: number | undefined;
 }
 
+/** A sign-in method as a key: what its logins are filed under (storage/account-index.ts). */
+export interface KeyRef {
+  model: KeyLinkModel;
+  id: string;
+}
+
+/** A sign-in method the citizen still holds that was added from a sign-in with another one. */
+export interface BoundKeyView extends KeyRef {
+  type: 'passkey' | 'totp' | 'device';
+  /** A device key's name; the others have none. */
+  name: string | undefined;
+  createdAt: number;
+}
+
 /** The mobile channel's device keys, as far as the portal needs them. */
 export interface PortalDevices {
   listForAccount(accountId: string): Promise<DeviceView[]>;
@@ -117,6 +132,72 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
   const record = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }, trx?: Knex.Transaction) =>
     audit.append({ action, actorType: 'citizen', actorId: actor.sub, accountId: actor.sub, channel: 'web', ip: actor.ip, requestId: actor.requestId, ...extra }, { trx });
 
+  /** The sign-in methods the account holds now, as keys. */
+  async function heldKeys(account: Account): Promise<BoundKeyView[]> {
+    const held: BoundKeyView[] = [];
+    for (const c of await credentials.list(account.id)) {
+      if (c.type === 'passkey' || c.type === 'totp') held.push({ model: c.type === 'passkey' ? 'PasskeyGrant' : 'TotpGrant', id: c.id, type: c.type, name: undefined, createdAt: c.createdAt });
+    }
+    for (const d of (await devices?.listForAccount(account.id)) ?? []) held.push({ model: 'DeviceKeyGrant', id: d.id, type: 'device', name: d.name, createdAt: d.createdAt });
+    return held;
+  }
+
+  /**
+   * The sign-in methods still held that were added from a sign-in with `key`, and from sign-ins
+   * with those in turn: whoever signed in with a copy of `key` may have bound their own, and then
+   * more from those.
+   */
+  async function boundFrom(account: Account, key: KeyRef): Promise<BoundKeyView[]> {
+    const held = new Map((await heldKeys(account)).map((k) => [`${k.model}:${k.id}`, k]));
+    const found: BoundKeyView[] = [];
+    const seen = new Set([`${key.model}:${key.id}`]);
+    for (const queue = [key]; queue.length > 0; ) {
+      for (const bound of await accountIndex.keysBoundFrom(account.sub, queue.shift()!)) {
+        const name = `${bound.model}:${bound.id}`;
+        const view = held.get(name);
+        if (seen.has(name) || !view) continue;
+        seen.add(name);
+        found.push(view);
+        queue.push(bound);
+      }
+    }
+    return found;
+  }
+
+  /** Removes one sign-in method (a device key, or a credential by id) and ends what it let in; false if the account holds no such one. */
+  async function removeOne(actor: Actor, account: Account, target: { device: string } | { credential: string }, keep: string | undefined, reason?: string): Promise<boolean> {
+    const because = reason ? { reason } : {};
+    if ('device' in target) {
+      const id = target.device;
+      if (!devices || !(await devices.revoke(account.id, id, (trx) => record(actor, 'credential.removed', { details: { type: 'device', deviceKeyId: id, ...because } }, trx)))) return false;
+      const ended = await signOut.endDeviceKeyLogins(account.sub, id);
+      await record(actor, 'session.ended', { details: { reason: 'device_key_revoked', deviceKeyId: id, ...ended } });
+      await accountIndex.unlinkBoundKeys(account.sub, { model: 'DeviceKeyGrant', id });
+      return true;
+    }
+    const id = target.credential;
+    const type = await credentials.remove(account.id, id);
+    if (!type) return false;
+    await record(actor, 'credential.removed', { details: { type, ...because } });
+    if (type === 'passkey' || type === 'totp') {
+      const ended = type === 'passkey' ? await signOut.endPasskeyLogins(account.sub, id, keep) : await signOut.endTotpLogins(account.sub, id, keep);
+      await record(actor, 'session.ended', { details: { reason: `${type}_removed`, ...ended } });
+      await accountIndex.unlinkBoundKeys(account.sub, { model: type === 'passkey' ? 'PasskeyGrant' : 'TotpGrant', id });
+    }
+    return true;
+  }
+
+  const targetOf = (key: KeyRef) => (key.model === 'DeviceKeyGrant' ? { device: key.id } : { credential: key.id });
+
+  /** Removes `key`, and with `alsoBound` what was added from its sign-ins (asked first: `boundFrom`). */
+  async function removeWithBound(actor: Actor, account: Account, key: KeyRef, keep: string | undefined, alsoBound: boolean): Promise<boolean> {
+    // Found before the removal, which drops the key's links.
+    const bound = alsoBound ? await boundFrom(account, key) : [];
+    if (!(await removeOne(actor, account, targetOf(key), keep))) return false;
+    for (const k of bound) await removeOne(actor, account, targetOf(k), keep, 'bound_from_removed');
+    return true;
+  }
+
   return {
     profile(account: Account): ProfileView {
       const citizenId = account.citizenId();
@@ -144,13 +225,11 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
 
     /**
      * Revokes one of the account's device keys, and ends what it let in: its logins and the browser
-     * sessions it approved. False if the account has no such active key.
+     * sessions it approved. False if the account has no such active key. `alsoBound`: the sign-in
+     * methods added from its logins (`boundFrom`) go too.
      */
-    async removeDevice(actor: Actor, account: Account, deviceId: string): Promise<boolean> {
-      if (!devices || !(await devices.revoke(account.id, deviceId, (trx) => record(actor, 'credential.removed', { details: { type: 'device', deviceKeyId: deviceId } }, trx)))) return false;
-      const ended = await signOut.endDeviceKeyLogins(account.sub, deviceId);
-      await record(actor, 'session.ended', { details: { reason: 'device_key_revoked', deviceKeyId: deviceId, ...ended } });
-      return true;
+    async removeDevice(actor: Actor, account: Account, deviceId: string, alsoBound = false): Promise<boolean> {
+      return removeWithBound(actor, account, { model: 'DeviceKeyGrant', id: deviceId }, undefined, alsoBound);
     },
 
     /** The account's live sessions on every channel, newest sign-in first. */
@@ -249,14 +328,14 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
       return true;
     },
 
-    /** Removes one of the citizen's credentials other than the password; false if there is none such. */
     /** Verifies a passkey registration made in this portal session and adds it; false if it did not verify. */
-    async addPasskey(actor: Actor, account: Account, boundTo: string, response: unknown): Promise<boolean> {
+    async addPasskey(actor: Actor, account: Account, boundTo: string, response: unknown, signedInWith: readonly KeyRef[] = []): Promise<boolean> {
       const added = await passkeys.register(account, boundTo, response);
       if (!added.ok) {
         await record(actor, 'credential.add_failed', { details: { type: 'passkey', reason: added.reason } });
         return false;
       }
+      for (const from of signedInWith) await accountIndex.linkBoundKey(account.sub, from, { model: 'PasskeyGrant', id: added.credentialId });
       await record(actor, 'credential.added', { details: { type: 'passkey' } });
       return true;
     },
@@ -264,19 +343,18 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
     /**
      * Removes one of the account's sign-in methods. A passkey or an authenticator app takes what it
      * signed in with it, as a device key does: it may be one someone else bound while the citizen
-     * was away, or a copy of the app's secret. The session the
-     * citizen removes it from (`keep`, a fresh sign-in with a second factor) goes on.
+     * was away, or a copy of the app's secret. The session the citizen removes it from (`keep`, a
+     * fresh sign-in with a second factor) goes on. `alsoBound`: the sign-in methods added from its
+     * logins (`boundFrom`) go too.
      */
-    async removeCredential(actor: Actor, account: Account, credentialId: string, keep?: string): Promise<boolean> {
-      const type = await credentials.remove(account.id, credentialId);
-      if (!type) return false;
-      await record(actor, 'credential.removed', { details: { type } });
-      if (type === 'passkey' || type === 'totp') {
-        const ended = type === 'passkey' ? await signOut.endPasskeyLogins(account.sub, credentialId, keep) : await signOut.endTotpLogins(account.sub, credentialId, keep);
-        await record(actor, 'session.ended', { details: { reason: `${type}_removed`, ...ended } });
-      }
-      return true;
+    async removeCredential(actor: Actor, account: Account, credentialId: string, keep?: string, alsoBound = false): Promise<boolean> {
+      const type = (await credentials.list(account.id)).find((c) => c.id === credentialId)?.type;
+      const model = type === 'passkey' ? 'PasskeyGrant' : type === 'totp' ? 'TotpGrant' : undefined;
+      if (!model) return removeOne(actor, account, { credential: credentialId }, keep);
+      return removeWithBound(actor, account, { model, id: credentialId }, keep, alsoBound);
     },
+
+    boundFrom,
   };
 }
 export type SelfService = ReturnType<typeof selfService>;

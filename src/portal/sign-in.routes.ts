@@ -11,7 +11,7 @@ export function signInRoutes(router: Router, deps: PortalDeps): void {
       return fail(ctx, deps, 400, (t) => t.signInFailed, outcome.reason, outcome.locale);
     }
     const { signIn } = outcome;
-    await beginPortalSession(ctx, deps, { sub: signIn.sub, sessionUid: signIn.sessionUid, authTime: signIn.authTime, acr: signIn.acr, amr: signIn.amr, ...(signIn.approvedOnPhone ? { approvedOnPhone: true } : {}) });
+    await beginPortalSession(ctx, deps, { sub: signIn.sub, sessionUid: signIn.sessionUid, authTime: signIn.authTime, acr: signIn.acr, amr: signIn.amr, ...(signIn.approvedOnPhone ? { approvedOnPhone: true } : {}), ...(signIn.keys.length > 0 ? { keys: signIn.keys } : {}) });
     ctx.status = 303;
     ctx.redirect(signIn.returnTo);
   });

@@ -1,7 +1,7 @@
 import type { Database } from './database.js';
 import { writeBatch } from './write-batch.js';
 import type { Adapter, AdapterPayload } from './adapter-types.js';
-import type { KeyLinkModel } from '../oidc/token-facts.js';
+import { keysOfFacts, type KeyLinkModel } from '../oidc/token-facts.js';
 
 /**
  * Models whose records belong to one account and must be found by it. Sessions by their stable uid.
@@ -24,22 +24,22 @@ const INDEXED: Record<string, (id: string, payload: AdapterPayload) => string | 
  */
 const KEY_CARRIERS = new Set(['AuthorizationCode', 'RefreshToken', 'BackchannelAuthenticationRequest', 'DeviceCode']);
 export type { KeyLinkModel };
-const KEY_LINKS: readonly [fact: 'device_key_id' | 'passkey_id' | 'totp_id', model: KeyLinkModel][] = [
-  ['device_key_id', 'DeviceKeyGrant'],
-  ['passkey_id', 'PasskeyGrant'],
-  ['totp_id', 'TotpGrant'],
-];
 /**
  * A verifiable credential issued on a login a key made or approved (src/credentials) is linked to
  * the key the same way (id `<key>:<credential>`, until the credential expires), so that removing
  * the key revokes it as it ends the key's grants.
  */
 const CREDENTIAL_LINKS: Record<KeyLinkModel, string> = { DeviceKeyGrant: 'DeviceKeyCredential', PasskeyGrant: 'PasskeyCredential', TotpGrant: 'TotpCredential' };
-const keysOfCarrier = (payload: AdapterPayload): [KeyLinkModel, string][] => {
-  const facts = payload.facts as Record<string, unknown> | undefined;
-  if (!facts) return [];
-  return KEY_LINKS.flatMap(([fact, model]) => (typeof facts[fact] === 'string' ? [[model, facts[fact]] as [KeyLinkModel, string]] : []));
-};
+/**
+ * A key bound from a login another key made (a passkey added in a portal session signed in with an
+ * authenticator app, a device key enrolled with a token from a passkey's sign-in) is linked to that
+ * key (id `<key>:<bound kind>:<bound key>`, for as long as both are kept), so that whoever removes
+ * the first can be asked about what was added with it: someone with a copy of it may have bound
+ * their own.
+ */
+const BOUND_KEY_LINKS: Record<KeyLinkModel, string> = { DeviceKeyGrant: 'DeviceKeyBoundKey', PasskeyGrant: 'PasskeyBoundKey', TotpGrant: 'TotpBoundKey' };
+const keysOfCarrier = (payload: AdapterPayload): [KeyLinkModel, string][] =>
+  keysOfFacts(payload.facts as Record<string, unknown> | undefined).map(({ model, id }) => [model, id]);
 
 /** Destroyed by the id they are indexed under, so that their row can go with them without a read. */
 const REMOVED_ON_DESTROY = new Set(['ChannelSession', 'CredentialOffer']);
@@ -67,6 +67,12 @@ export interface AccountIndex {
   credentialsOfKey(accountId: string, model: KeyLinkModel, keyId: string): Promise<string[]>;
   /** Drops a credential's link to a key (once the key's removal revoked it). */
   unlinkCredential(model: KeyLinkModel, keyId: string, credentialId: string): Promise<void>;
+  /** Links a key bound from a login that `from` made or approved: removing `from` finds it. Kept until `from`'s links are dropped. */
+  linkBoundKey(accountId: string, from: { model: KeyLinkModel; id: string }, bound: { model: KeyLinkModel; id: string }): Promise<void>;
+  /** The keys bound from logins that a key made or approved (whether they are still held is the caller's to check). */
+  keysBoundFrom(accountId: string, from: { model: KeyLinkModel; id: string }): Promise<{ model: KeyLinkModel; id: string }[]>;
+  /** Drops every link to keys bound from a key's logins (once the key is removed). */
+  unlinkBoundKeys(accountId: string, from: { model: KeyLinkModel; id: string }): Promise<void>;
   remove(model: string, id: string): Promise<void>;
   /**
    * Sessions not yet expired, for the console's dashboard: one indexed count, whether the sessions
@@ -119,6 +125,15 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
     remember(key, until);
   }
 
+  async function liveIds(accountId: string, model: string): Promise<string[]> {
+    await batch.flush();
+    const rows = (await db('account_index')
+      .select('id')
+      .where({ account_id: accountId, model })
+      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()))) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
   const index: AccountIndex = {
     async list(accountId) {
       await batch.flush();
@@ -129,14 +144,7 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
         .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()));
       return rows as { model: 'Session' | 'Grant'; id: string }[];
     },
-    async idsOf(accountId, model) {
-      await batch.flush();
-      const rows = (await db('account_index')
-        .select('id')
-        .where({ account_id: accountId, model })
-        .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()))) as { id: string }[];
-      return rows.map((r) => r.id);
-    },
+    idsOf: (accountId, model) => liveIds(accountId, model),
     async grantsOfKey(accountId, model, keyId) {
       const prefix = `${keyId}:`;
       return (await index.idsOf(accountId, model)).filter((id) => id.startsWith(prefix)).map((id) => id.slice(prefix.length));
@@ -147,7 +155,7 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
       const rows = (await db('account_index')
         .select('model', 'id')
         .where({ account_id: accountId })
-        .whereIn('model', KEY_LINKS.map(([, model]) => model))
+        .whereIn('model', Object.keys(CREDENTIAL_LINKS))
         .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()))) as { model: KeyLinkModel; id: string }[];
       return rows.filter((r) => r.id.endsWith(suffix)).map((r) => ({ model: r.model, id: r.id.slice(0, -suffix.length) }));
     },
@@ -167,6 +175,26 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
     },
     async unlinkCredential(model, keyId, credentialId) {
       await index.remove(CREDENTIAL_LINKS[model], `${keyId}:${credentialId}`);
+    },
+    async linkBoundKey(accountId, from, bound) {
+      // Written before the answer that reports the new key, not at the end of the request.
+      await add(BOUND_KEY_LINKS[from.model], `${from.id}:${bound.model}:${bound.id}`, accountId, null, undefined);
+      await batch.flush();
+    },
+    async keysBoundFrom(accountId, from) {
+      const prefix = `${from.id}:`;
+      return (await liveIds(accountId, BOUND_KEY_LINKS[from.model])).flatMap((id) => {
+        if (!id.startsWith(prefix)) return [];
+        const rest = id.slice(prefix.length);
+        const at = rest.indexOf(':');
+        const model = rest.slice(0, at);
+        return at > 0 && model in BOUND_KEY_LINKS ? [{ model: model as KeyLinkModel, id: rest.slice(at + 1) }] : [];
+      });
+    },
+    async unlinkBoundKeys(accountId, from) {
+      const prefix = `${from.id}:`;
+      const ids = (await liveIds(accountId, BOUND_KEY_LINKS[from.model])).filter((id) => id.startsWith(prefix));
+      if (ids.length > 0) await db('account_index').where({ model: BOUND_KEY_LINKS[from.model] }).whereIn('id', ids).delete();
     },
     async remove(model, id) {
       await batch.flush();

@@ -14,7 +14,8 @@ import { pgAvailable, redisAvailable } from '../support/services.js';
 import { chromiumAvailable, launchChromium, freshPages } from '../support/chromium.js';
 import { authorizationRequest, authorizeInBrowser, startLandingPage, type LandingPage } from '../support/landing-page.js';
 import { expectNoSeriousAxeViolations } from '../support/axe.js';
-import { JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
+import { JWT_BEARER, registerMobileApp, totpCode } from '../support/mobile-app.js';
+import { addTotp } from '../support/second-factors.js';
 import { present, readResult, startAsKiosk, type Started } from '../support/presentations.js';
 import { simulatedKiosk } from '../support/simulated-kiosk.js';
 import { PresentingWallet, Wallet } from '../support/wallet.js';
@@ -268,6 +269,57 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     expect(new URL(other.url()).searchParams.get('error')).toBe('login_required');
     const events = await h.yihao.services.audit.forAccount(victim.sub);
     expect(events.find((e) => e.action === 'session.ended' && e.details?.reason === 'passkey_removed')).toMatchObject({ details: { sessions: 1 } });
+  });
+
+  it('removing the authenticator app asks about a passkey added from a sign-in with a copy of it, and removes that too: its holder can no longer sign in with it', async () => {
+    const victim = await h.citizen();
+    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(victim.sub))!.id);
+    // Someone with the password and a copy of the app's secret signs in to the portal at loa:2 (the
+    // account has a second factor, so adding a passkey asks for it) and adds a passkey of their own.
+    const thiefContext = await browser.newContext();
+    thiefContext.setDefaultTimeout(5_000);
+    thiefContext.setDefaultNavigationTimeout(10_000);
+    onTestFinished(() => thiefContext.close());
+    const thief = await thiefContext.newPage();
+    const thiefKey = await virtualAuthenticator(thief);
+    await thief.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    await signInWithPassword(thief, victim);
+    await thief.waitForURL((u) => u.pathname === '/account/credentials');
+    await thief.getByRole('button', { name: 'Sign in again to add one', exact: true }).click();
+    await signInWithPassword(thief, victim);
+    await thief.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret));
+    await thief.getByRole('button', { name: 'Verify', exact: true }).click();
+    await thief.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_for_passkey');
+    await thief.getByRole('button', { name: 'Add a passkey', exact: true }).click();
+    await thief.waitForURL((u) => u.searchParams.get('notice') === 'passkey_added');
+    const passkeyId = await thief.locator('[data-credential-type="passkey"]').first().getAttribute('aria-labelledby');
+
+    // The citizen removes the app (signing in with it first) and is asked about the passkey.
+    const own = await pages.next();
+    await own.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    await signInWithPassword(own, victim);
+    await own.waitForURL((u) => u.pathname === '/account/credentials');
+    await own.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
+    await signInWithPassword(own, victim);
+    await own.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret, 1));
+    await own.getByRole('button', { name: 'Verify', exact: true }).click();
+    await own.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_again');
+    await own.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
+    await own.getByRole('button', { name: 'Remove these as well', exact: true }).waitFor();
+    expect(await own.locator(`[data-bound="${passkeyId!.replace(/^cred-/, '')}"]`).count()).toBe(1);
+    await expectNoSeriousAxeViolations(own, 'the en question about sign-in methods added from a removed one');
+    await own.getByRole('button', { name: 'Remove these as well', exact: true }).click();
+    await own.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');
+    expect(await own.locator('[data-credential-type="passkey"], [data-credential-type="totp"]').count()).toBe(0);
+    expect(await h.yihao.stores.db('credentials').where({ id: totpId }).first()).toBeUndefined();
+
+    // The thief's passkey no longer signs anyone in.
+    await authorize(thief, { acr_values: LOA2, ui_locales: 'en', prompt: 'login' });
+    expect(await thiefKey.credentials()).toHaveLength(1);
+    await thief.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click();
+    expect(await thief.getByRole('alert').first().textContent()).toContain('not linked to a Yihao account');
+    const removed = (await h.yihao.services.audit.forAccount(victim.sub)).filter((e) => e.action === 'credential.removed').map((e) => e.details);
+    expect(removed).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'totp' }), expect.objectContaining({ type: 'passkey', reason: 'bound_from_removed' })]));
   });
 
   it('removing a passkey revokes the identity credential offered to a wallet from a portal sign-in it made: a kiosk refuses it', async () => {

@@ -11,7 +11,7 @@ import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { formAction, formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
-import { totpCode } from '../support/mobile-app.js';
+import { MobileApp, registerMobileApp, totpCode } from '../support/mobile-app.js';
 import { addTotp } from '../support/second-factors.js';
 
 type Citizen = Awaited<ReturnType<Harness['citizen']>>;
@@ -388,6 +388,63 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     await expect(oidc.refreshTokenGrant(stolen.rp, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     const ended = (await h.yihao.services.audit.forAccount(citizen.sub)).find((e) => e.action === 'session.ended');
     expect(ended).toMatchObject({ details: { reason: 'totp_removed', sessions: 0, grants: 1 } });
+  });
+
+  /**
+   * Someone with the password and a copy of the authenticator app's secret signs the government app
+   * in with them (the code of the current time step) and enrols the phone's device key: a sign-in
+   * method of their own, which outlives the copied app.
+   */
+  async function phoneFromCopiedTotp(citizen: Citizen, secret: string) {
+    const phone = await MobileApp.create(h, await registerMobileApp(h));
+    await phone.signInWithBrowser(citizen, { secret, step: 0 });
+    const enrolled = await phone.enrolDeviceKey({ name: 'attacker phone' });
+    expect(enrolled.status).toBe(201);
+    return { phone, deviceKeyId: String(enrolled.json.id) };
+  }
+  /** The citizen signs in to the portal again with the app (the next time step) and asks to remove it. */
+  async function askToRemoveTotp(citizen: Citizen, totpId: string, secret: string) {
+    const browser = new ScriptedBrowser();
+    const { page } = await openPortal(h, browser, citizen, '/account/credentials?ui_locales=en');
+    const back = await signInAtLoa2(browser, await submit(h, browser, page, '/account/credentials/remove', { credential: totpId }), citizen, secret, 1);
+    const asked = await submit(h, browser, back.page, '/account/credentials/remove', { credential: totpId });
+    return { browser, back, asked };
+  }
+
+  it.skipIf(!enabled)('removing the authenticator app asks about a device key enrolled from a sign-in with it, and removes that too when the citizen says so', async () => {
+    const citizen = await h.citizen();
+    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(citizen.sub))!.id);
+    const { phone, deviceKeyId } = await phoneFromCopiedTotp(citizen, secret);
+
+    const { browser, back, asked } = await askToRemoveTotp(citizen, totpId, secret);
+    // Nothing is removed yet: the citizen is shown what was added from the app's sign-ins.
+    expect(asked.status).toBe(200);
+    const question = await asked.text();
+    expect(question).toContain(`data-bound="${deviceKeyId}"`);
+    expect(question).toContain('attacker phone');
+    expect(await h.yihao.stores.db('credentials').where({ id: totpId }).first()).toBeDefined();
+
+    const res = await submit(h, browser, back.page, '/account/credentials/remove', { credential: totpId, bound: 'remove' });
+    expect(res.headers.get('location')).toBe('/account/credentials?notice=credential_removed');
+    expect(await h.yihao.channels.deviceKeys.find(deviceKeyId)).toBeUndefined();
+    // The phone can no longer sign in with its key.
+    await expect(phone.loginWithDeviceKey()).rejects.toMatchObject({ error: 'invalid_grant' });
+    const removed = (await h.yihao.services.audit.forAccount(citizen.sub)).filter((e) => e.action === 'credential.removed');
+    expect(removed.map((e) => e.details)).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'totp' }), expect.objectContaining({ type: 'device', deviceKeyId, reason: 'bound_from_removed' })]));
+    // Nothing is left to ask about: removing nothing further, the key's link went with it.
+    expect(await h.yihao.services.accountIndex.keysBoundFrom(citizen.sub, { model: 'TotpGrant', id: totpId })).toEqual([]);
+  });
+
+  it.skipIf(!enabled)('removing the authenticator app keeps a device key enrolled from a sign-in with it when the citizen says so (moving to the government app)', async () => {
+    const citizen = await h.citizen();
+    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(citizen.sub))!.id);
+    const { phone, deviceKeyId } = await phoneFromCopiedTotp(citizen, secret);
+    const { browser, back, asked } = await askToRemoveTotp(citizen, totpId, secret);
+    expect(asked.status).toBe(200);
+    const res = await submit(h, browser, back.page, '/account/credentials/remove', { credential: totpId, bound: 'keep' });
+    expect(res.headers.get('location')).toBe('/account/credentials?notice=credential_removed');
+    expect(await h.yihao.channels.deviceKeys.find(deviceKeyId)).toBeDefined();
+    expect((await phone.loginWithDeviceKey()).access_token).toBeTruthy();
   });
 
   it.skipIf(!enabled)('binds a first passkey only after an SMS code to the account\'s mobile number', async () => {

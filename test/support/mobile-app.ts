@@ -94,7 +94,7 @@ export class MobileApp {
    */
   async signInWithBrowser(
     citizen: { citizenId: string; password: string },
-    totp: { secret?: string; passwordOnly?: boolean } = {},
+    totp: { secret?: string; passwordOnly?: boolean; /** The time step of the code, for a known secret (default: the next one). */ step?: number } = {},
     browser = new ScriptedBrowser(),
   ): Promise<{ claims: oidc.IDToken; totpSecret: string }> {
     const { url, verifier, state, nonce, origin } = await this.authorizationRequest(totp.passwordOnly ? 'urn:yihao:loa:1' : 'urn:yihao:loa:2');
@@ -110,7 +110,7 @@ export class MobileApp {
       const back = await go(browser, new URL(formAction(shown.html, '/auth/')!, shown.url), origin);
       return this.finishBrowser(back, browser, { verifier, state, nonce, origin, secret });
     }
-    const back = await submit(browser, step, '/second-factor', { code: await totpCode(secret, 1) }, origin);
+    const back = await submit(browser, step, '/second-factor', { code: await totpCode(secret, totp.step ?? 1) }, origin);
     return this.finishBrowser(back, browser, { verifier, state, nonce, origin, secret });
   }
 

@@ -27,6 +27,8 @@ export interface AppCall {
   authentication: Authentication | undefined;
   /** How a device key made that login, if one did (its own login, or a phone's approval: token-facts.ts). */
   deviceKeyUse: DeviceKeyUse | undefined;
+  /** The grant the access token belongs to: the keys that made its logins are filed under it (storage/account-index.ts). */
+  grantId: string | undefined;
   facts: RequestFacts;
   /** The parsed JSON body ({} for none). */
   body: unknown;
@@ -82,9 +84,9 @@ export function mobileApiAuth(deps: MobileApiDeps) {
     }).catch((e: unknown) => {
       throw e instanceof AccessTokenRefused ? invalidToken(e.reason === 'wrong_client' ? APP_ONLY : e.message) : e;
     });
-    const { account, client, facts: issued } = verified;
+    const { account, client, token, facts: issued } = verified;
     const authentication = issued && { accountId: account.sub, channel: issued.channel, amr: issued.amr, acr: issued.acr as Authentication['acr'], at: issued.auth_time };
-    return { account, clientId: client.clientId, authentication, deviceKeyUse: issued?.device_key, facts, body: parseJson(raw, ctx) };
+    return { account, clientId: client.clientId, authentication, deviceKeyUse: issued?.device_key, grantId: typeof token.grantId === 'string' ? token.grantId : undefined, facts, body: parseJson(raw, ctx) };
   }
 
   return {

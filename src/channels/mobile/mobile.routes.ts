@@ -4,6 +4,7 @@ import { ACR } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { acrRank } from '../../oidc/acr-policy.js';
 import type { SignOut } from '../../oidc/sign-out.js';
+import type { AccountIndex } from '../../storage/account-index.js';
 import { ChannelApiError, invalidDeviceSignature, invalidRequest } from '../../http/api-error.js';
 import type { AppCall, MobileApiAuth } from './api-auth.js';
 import type { DeviceKeyChallenges } from './challenges.js';
@@ -24,6 +25,8 @@ export interface MobileRoutesDeps {
   challenges: DeviceKeyChallenges;
   replay: ProofReplay;
   audit: AuditLog;
+  /** Where a new key is filed under the keys of the login that enrolled it. */
+  accountIndex: Pick<AccountIndex, 'keysOfGrant' | 'linkBoundKey'>;
   /** Ends the logins of a revoked key (built after the channels, so reached at request time). */
   signOut: () => Pick<SignOut, 'endDeviceKeyLogins'>;
   /**
@@ -123,6 +126,9 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
     const result = await deps.deviceKeys.enrol({ accountId: call.account.id, clientId: call.clientId, jwk, amr, claimedStorage: storage, name });
     if (!result.ok && result.reason === 'too_many') throw new ChannelApiError(409, 'invalid_request', `an account holds at most ${MAX_DEVICE_KEYS_PER_ACCOUNT} device keys: revoke one first`);
     if (!result.ok) throw new ChannelApiError(409, 'invalid_request', 'this key is already enrolled');
+    // Filed under the keys that made the enrolling sign-in: removing one of them asks about this key.
+    const madeWith = call.grantId ? await deps.accountIndex.keysOfGrant(call.account.sub, call.grantId) : [];
+    for (const from of madeWith) await deps.accountIndex.linkBoundKey(call.account.sub, from, { model: 'DeviceKeyGrant', id: result.key.id });
     await deps.audit.append({
       action: 'credential.added',
       actorType: 'citizen',

@@ -4,7 +4,7 @@ import type { PasskeyGate, WalletGate } from '../lasting-credential-gate.js';
 import { auditActionLabel } from '../../audit/index.js';
 import { formatDate, formatTime, type Locale, type PortalMessages } from '../i18n.js';
 import { isRemovable, type CredentialSummary } from '../credential-store.js';
-import type { AppView, DeviceView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
+import type { AppView, BoundKeyView, DeviceView, HistoryEntry, ProfileView, SessionView } from '../self-service.js';
 import type { CertificateSummary, WalletCredentialSummary } from '../../credentials/index.js';
 import { portalLayout, type SignedInChrome } from './layout.js';
 
@@ -129,6 +129,26 @@ ${isRemovable(cred.type)
 </section>`;
   });
   return page(c, t.credentialsTitle, html`<p class="lead">${t.credentialsLead}</p>${cards}${devices.map((d) => deviceCard(c, d))}<section class="card" aria-labelledby="add-passkey"><h2 id="add-passkey">${t.addPasskeyTitle}</h2><p>${t.addPasskeyLead}</p>${passkeyStep(c, passkey.gate, passkey.maskedPhone, passkey.holdUntil)}</section>`);
+}
+
+/**
+ * Asked before a sign-in method is removed when others were added from its sign-ins: the citizen
+ * chooses whether they go too. `action` and `fields` repeat the removal's own form.
+ */
+export function removeBoundPage(c: SignedInPage, what: string, bound: readonly BoundKeyView[], action: string, fields: Record<string, string>): string {
+  const { t } = c;
+  const rows = bound.map((k) => {
+    const label = k.type === 'device' ? `${t.credentialTypes.device ?? 'device'} · ${k.name ?? ''}` : (t.credentialTypes[k.type] ?? k.type);
+    return html`<li data-bound="${k.id}">${label} · ${t.created} ${time(c, k.createdAt)}</li>`;
+  });
+  return page(
+    c,
+    t.removeBoundTitle(what),
+    html`<p class="lead" id="bound-lead">${t.removeBoundLead(what)}</p><ul>${rows}</ul>
+${actionForm(c, action, { ...fields, bound: 'remove' }, html`${t.removeBoundAll}`, { describedBy: 'bound-lead', danger: true })}
+${actionForm(c, action, { ...fields, bound: 'keep' }, html`${t.removeBoundOnly(what)}`)}
+<p><a href="/account/credentials">${t.removeBoundCancel}</a></p>`,
+  );
 }
 
 export function sessionsPage(c: SignedInPage, sessions: SessionView[], currentUid: string): string {

@@ -80,6 +80,8 @@ function rememberContext(memo: RequestMemo, payload: AdapterPayload, context: To
 const DEFERRED_DESTROY: ReadonlySet<string> = new Set(['Interaction', 'Session']);
 
 function rememberSession(memo: RequestMemo, session: { uid: string; payload: AdapterPayload | undefined }): void {
+  // Never over what the request already knows of it: it may have saved that session itself.
+  if (memo.uids.has(`Session:${session.uid}`)) return;
   const sessionId = session.payload?.jti;
   memo.uids.set(`Session:${session.uid}`, typeof sessionId === 'string' ? sessionId : '');
   if (typeof sessionId === 'string') memo.records.set(`Session:${sessionId}`, JSON.stringify(session.payload));
@@ -151,7 +153,7 @@ const unstorable = (id: string): boolean => typeof id !== 'string' || id.include
 export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, accountIndex }: OidcAdapterOptions): AdapterConstructor {
   const Sql = sqlAdapter(db);
   const Redis = redis ? redisAdapter(redis, redisPrefix) : undefined;
-  const tokenContext = tokenContextQueries(db);
+  const tokenContext = tokenContextQueries(db, { sessionsInSql: !Redis });
 
   return class OidcAdapter implements Adapter {
     readonly #store: Adapter;
@@ -233,6 +235,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       if (!this.#inRedis) {
         const found = await tokenContext.find(this.#model, id);
         if (found) rememberContext(memo, found.payload, found);
+        if (found?.session) rememberSession(memo, found.session);
         return found?.payload;
       }
       const found = await this.#redisStore!.findWithSession(id);

@@ -196,6 +196,13 @@ export interface TokenContext {
   account: Record<string, unknown> | undefined;
 }
 
+/** A SQL-stored token's session, when sessions are stored in SQL too: what its session-binding check reads next. */
+export interface TokenSession {
+  uid: string;
+  /** Undefined: no live session has that uid. */
+  payload: AdapterPayload | undefined;
+}
+
 interface ContextRow {
   g_payload: string | null;
   g_consumed_at: number | null;
@@ -218,10 +225,18 @@ function splitContext(row: ContextRow | undefined): TokenContext {
 /**
  * Hand-written statements for the hot path: a token's use (userinfo, introspection, the code and
  * refresh grants) reads the token, its grant and its account; these read all of it in one round trip.
+ * `sessionsInSql`: sessions are stored in SQL too (no Redis), so a SQL-stored token's session, which
+ * oidc-provider's session binding reads next, comes in the same round trip.
  */
-export function tokenContextQueries(db: Database) {
+export function tokenContextQueries(db: Database, { sessionsInSql = false }: { sessionsInSql?: boolean } = {}) {
   const sql = statements(db);
-  const accountIdOf = isPostgres(db) ? `(r.payload::json ->> 'accountId')` : `json_extract(r.payload, '$.accountId')`;
+  const pg = isPostgres(db);
+  const accountIdOf = pg ? `(r.payload::json ->> 'accountId')` : `json_extract(r.payload, '$.accountId')`;
+  const sessionUidOf = pg ? `(r.payload::json ->> 'sessionUid')` : `json_extract(r.payload, '$.sessionUid')`;
+  // As the adapter's findByUid: the newest live session of that uid (an old id lingers for a moment).
+  const SESSION = sessionsInSql
+    ? `, ${sessionUidOf} as s_uid, (select s.payload from ${TABLE} s where s.model = 'Session' and s.uid = ${sessionUidOf} and (s.expires_at is null or s.expires_at > ?) order by s.expires_at desc limit 1) as s_payload`
+    : '';
   return {
     /** The grant and the account of a token stored elsewhere (Redis). */
     async context(grantId: string, sub: string): Promise<TokenContext> {
@@ -231,18 +246,20 @@ export function tokenContextQueries(db: Database) {
       );
       return splitContext(row);
     },
-    /** A SQL-stored token (a refresh token) with its grant and account. */
-    async find(model: string, id: string): Promise<(TokenContext & { payload: AdapterPayload }) | undefined> {
+    /** A SQL-stored token (a refresh token) with its grant and account, and its session where sessions are in SQL. */
+    async find(model: string, id: string): Promise<(TokenContext & { payload: AdapterPayload; session?: TokenSession | undefined }) | undefined> {
       const now = Date.now();
-      const row = await sql.first<ContextRow>(
-        `select r.payload as r_payload, r.consumed_at as r_consumed_at, ${CONTEXT_COLUMNS} from oidc_models r ` +
+      const row = await sql.first<ContextRow & { s_uid?: string | null; s_payload?: string | null }>(
+        `select r.payload as r_payload, r.consumed_at as r_consumed_at${SESSION}, ${CONTEXT_COLUMNS} from oidc_models r ` +
           `left join oidc_models g on g.id = r.grant_id and ${LIVE_GRANT} left join accounts a on a.sub = ${accountIdOf} ` +
           `where r.model = ? and r.id = ? and (r.expires_at is null or r.expires_at > ?)`,
-        [now, model, id, now],
+        [...(SESSION ? [now] : []), now, model, id, now],
       );
       if (!row) return undefined;
-      const payload = toPayload({ payload: row.r_payload, consumed_at: row.r_consumed_at } as OidcModelRow);
-      return { payload, ...splitContext(row) };
+      const { s_uid, s_payload, ...rest } = row;
+      const payload = toPayload({ payload: rest.r_payload, consumed_at: rest.r_consumed_at } as OidcModelRow);
+      const session = typeof s_uid === 'string' ? { uid: s_uid, payload: typeof s_payload === 'string' ? (JSON.parse(s_payload) as AdapterPayload) : undefined } : undefined;
+      return { payload, session, ...splitContext(rest as ContextRow) };
     },
   };
 }

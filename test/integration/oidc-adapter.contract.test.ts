@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
 import { openRedis, type RedisClient } from '../../src/storage/redis.js';
-import { sqlAdapter } from '../../src/storage/sql-adapter.js';
+import { sqlAdapter, tokenContextQueries } from '../../src/storage/sql-adapter.js';
 import { startSweeper } from '../../src/storage/sweeper.js';
 import {
   AlreadyConsumedError,
@@ -318,14 +318,52 @@ function sweeperContract(backend: () => Backend) {
   });
 }
 
+/**
+ * Where sessions are stored in SQL too (no Redis), a SQL-stored token comes with its session in the
+ * same statement, read as the adapter's own findByUid reads it: what oidc-provider's session binding
+ * (a token that ends with its session) checks next.
+ */
+function tokenSessionContract(current: () => Backend) {
+  it('reads a SQL-stored token with the newest live session of its sessionUid, and none for an expired one or a token without one', async () => {
+    const { db, Adapter } = current();
+    const queries = tokenContextQueries(db, { sessionsInSql: true });
+    const Session = new Adapter('Session');
+    const RefreshToken = new Adapter('RefreshToken');
+    const uid = newId();
+    const [older, newer] = [newId(), newId()];
+    await Session.upsert(older, { jti: older, uid, accountId: 'sub-x', kind: 'Session' }, 60);
+    await Session.upsert(newer, { jti: newer, uid, accountId: 'sub-x', kind: 'Session' }, 600);
+    const token = newId();
+    await RefreshToken.upsert(token, { jti: token, kind: 'RefreshToken', sessionUid: uid, accountId: 'sub-x', grantId: newId() }, 600);
+    const found = await queries.find('RefreshToken', token);
+    expect(found?.payload).toMatchObject({ jti: token, sessionUid: uid });
+    expect(found?.session).toEqual({ uid, payload: expect.objectContaining({ jti: newer, uid }) });
+
+    const gone = newId();
+    await Session.upsert(newId(), { uid: gone, accountId: 'sub-x', kind: 'Session' }, 1);
+    const orphan = newId();
+    await RefreshToken.upsert(orphan, { jti: orphan, kind: 'RefreshToken', sessionUid: gone, accountId: 'sub-x' }, 600);
+    await sleep(1100);
+    expect((await queries.find('RefreshToken', orphan))?.session).toEqual({ uid: gone, payload: undefined });
+
+    const unbound = newId();
+    await RefreshToken.upsert(unbound, { jti: unbound, kind: 'RefreshToken', accountId: 'sub-x' }, 600);
+    expect((await queries.find('RefreshToken', unbound))?.session).toBeUndefined();
+    // Without the flag (sessions in Redis), no session is read.
+    expect((await tokenContextQueries(db).find('RefreshToken', token))?.session).toBeUndefined();
+  });
+}
+
 describe('oidc adapter contract: SQLite', () => {
   const backend = adapterContract(openSqlite);
   sweeperContract(backend);
+  tokenSessionContract(backend);
 });
 
 describe.skipIf(!pgAvailable)('oidc adapter contract: PostgreSQL', () => {
   const backend = adapterContract(openPostgres);
   sweeperContract(backend);
+  tokenSessionContract(backend);
 });
 
 describe.skipIf(!redisAvailable)('oidc adapter contract: Redis-routed', () => {

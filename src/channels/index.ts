@@ -9,6 +9,7 @@ import type { GrantTokenDeps } from '../oidc/grant-tokens.js';
 import type { SignOut } from '../oidc/sign-out.js';
 import type { Database } from '../storage/database.js';
 import type { AccountIndex } from '../storage/account-index.js';
+import { keyHeld } from '../storage/key-held.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { approvalStore } from './approvals/approval-store.js';
 import { createApprovals } from './approvals/approvals.js';
@@ -92,7 +93,7 @@ export function createChannels(deps: {
 
   const api = new Router();
   api.use('/mobile', channelApiErrors);
-  mobileRoutes(api, { auth, deviceKeys, challenges, replay, audit: deps.audit, accountIndex: deps.accountIndex, signOut: deps.signOut, trustClaimedHardwareKeys: deps.settings.trustClaimedHardwareKeys, recoveryHoldSeconds: deps.settings.recoveryHoldSeconds });
+  mobileRoutes(api, { auth, deviceKeys, challenges, replay, audit: deps.audit, accountIndex: deps.accountIndex, keyHeld: keyHeld(deps.db), grantAlive: async (id) => (await deps.interactions.provider().Grant.find(id)) !== undefined, signOut: deps.signOut, trustClaimedHardwareKeys: deps.settings.trustClaimedHardwareKeys, recoveryHoldSeconds: deps.settings.recoveryHoldSeconds });
   approvalsRoutes(api, { auth, approvals });
   const web = new Router();
   handoffRoutes(web, { ...deps.interactions, handoffs, base });

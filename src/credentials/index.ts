@@ -7,6 +7,7 @@ import type { PurposeKeys, Sealer } from '../identity/index.js';
 import { accessTokenVerifier } from '../oidc/access-token-verifier.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { keyHeld } from '../storage/key-held.js';
 import { credentialRequests } from './credential-request.js';
 import { credentialStore } from './credential-store.js';
 import { credentialRoutes } from './credentials.routes.js';
@@ -84,19 +85,7 @@ export function createCredentials(deps: {
   // rotation must not strand wallets' credentials before their own expiry.
   const keys = createIssuerKeys(deps.db, deps.sealer, { retiredKeepSeconds: Math.max(config.keys.retiredKeepSeconds, config.credentials.validitySeconds) });
   const signer = issuerSigner(keys, config.keys.refreshSeconds);
-  /**
-   * Whether a key is still there: a device key not revoked (channels/mobile/device-keys.ts), a
-   * passkey or an authenticator app not removed (its `credentials` row, which the portal deletes).
-   * Read from their tables, as the store reads the account's status: removing any of them commits
-   * before it collects its links.
-   */
-  async function keyActive(key: { model: KeyLinkModel; id: string }): Promise<boolean> {
-    const row =
-      key.model === 'DeviceKeyGrant'
-        ? await deps.db('device_keys').where({ id: key.id }).whereNull('revoked_at').first('id')
-        : await deps.db('credentials').where({ id: key.id, type: key.model === 'PasskeyGrant' ? 'passkey' : 'totp' }).first('id');
-    return row !== undefined;
-  }
+  const keyActive = keyHeld(deps.db);
 
   /**
    * The keys a token's login was made or approved with: the login record under the token's session

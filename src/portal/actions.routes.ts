@@ -100,35 +100,44 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
     seeOther(ctx, '/account/apps?notice=consent_revoked');
   });
 
-  // Whether the sign-in methods added from the removed one's sign-ins go too: asked when there are any.
-  const bound = z.enum(['remove', 'keep']).optional();
+  // Whether the sign-in methods bound from the removed one's sign-ins go too, and which the
+  // question listed (ids, space-separated): only what the citizen was shown is removed.
+  const removal = { bound: z.enum(['remove', 'keep']).optional(), listed: z.string().max(deps.formFieldMaxLength).regex(/^\P{Cc}*$/u).optional() };
 
-  /** Shows the question when `key` has sign-in methods bound from its sign-ins and the form has not answered it; true if it did. */
-  async function askAboutBound(ctx: Context, s: SignedIn, key: KeyRef | undefined, what: string, action: string, fields: Record<string, string>, answer: string | undefined): Promise<boolean> {
-    if (answer !== undefined || !key) return false;
-    const found = await deps.self.boundFrom(s.account, key);
-    if (found.length === 0) return false;
+  /**
+   * The sign-in methods to remove with `key`, or undefined when the citizen must be asked first (and
+   * the question page was sent): when some are bound from its sign-ins and the form has not answered,
+   * or answered "remove" for a list that no longer holds all of them (one bound since).
+   */
+  async function boundToRemove(ctx: Context, s: SignedIn, key: KeyRef | undefined, what: string, action: string, form: Record<string, string>, fields: Record<string, string>): Promise<KeyRef[] | undefined> {
+    const found = key ? await deps.self.boundFrom(s.account, key) : [];
+    const listed = new Set((form.listed ?? '').split(' '));
+    const answered = form.bound === 'keep' || (form.bound === 'remove' && found.every((k) => listed.has(k.id)));
+    if (found.length === 0 || answered) return form.bound === 'remove' ? found : [];
     const base = pageContext(ctx, deps);
-    htmlPage(ctx, (nonce) => removeBoundPage({ ...base, path: '/account/credentials', nonce, chrome: { section: 'credentials', name: s.account.name, csrf: s.csrf, notice: undefined } }, what, found, action, fields));
-    return true;
+    const listedNow = { ...fields, listed: found.map((k) => k.id).join(' ') };
+    htmlPage(ctx, (nonce) => removeBoundPage({ ...base, path: '/account/credentials', nonce, chrome: { section: 'credentials', name: s.account.name, csrf: s.csrf, notice: undefined } }, what, found, action, listedNow));
+    return undefined;
   }
 
-  post('/account/credentials/remove', z.object({ credential: id, bound }), async (ctx, s, form) => {
+  post('/account/credentials/remove', z.object({ credential: id, ...removal }), async (ctx, s, form) => {
     if (await removalNeedsSignIn(ctx, s, false)) return;
     const credential = (await deps.self.credentials(s.account)).find((c) => c.id === form.credential);
     const key: KeyRef | undefined = credential?.type === 'passkey' ? { model: 'PasskeyGrant', id: credential.id } : credential?.type === 'totp' ? { model: 'TotpGrant', id: credential.id } : undefined;
     const what = credential ? (pageContext(ctx, deps).t.credentialTypes[credential.type] ?? credential.type) : '';
-    if (await askAboutBound(ctx, s, key, what, '/account/credentials/remove', { credential: form.credential! }, form.bound)) return;
-    if (!(await deps.self.removeCredential(s.actor, s.account, form.credential!, s.session.sessionUid, form.bound === 'remove'))) return notFound(ctx);
+    const also = await boundToRemove(ctx, s, key, what, '/account/credentials/remove', form, { credential: form.credential! });
+    if (!also) return;
+    if (!(await deps.self.removeCredential(s.actor, s.account, form.credential!, s.session.sessionUid, also))) return notFound(ctx);
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });
 
-  post('/account/devices/remove', z.object({ device: id, bound }), async (ctx, s, form) => {
+  post('/account/devices/remove', z.object({ device: id, ...removal }), async (ctx, s, form) => {
     if (await removalNeedsSignIn(ctx, s, true)) return;
     const device = (await deps.self.devices(s.account)).find((d) => d.id === form.device);
     const what = device ? `${pageContext(ctx, deps).t.credentialTypes.device ?? 'device'} · ${device.name}` : '';
-    if (await askAboutBound(ctx, s, device && { model: 'DeviceKeyGrant', id: device.id }, what, '/account/devices/remove', { device: form.device! }, form.bound)) return;
-    if (!(await deps.self.removeDevice(s.actor, s.account, form.device!, form.bound === 'remove'))) return notFound(ctx);
+    const also = await boundToRemove(ctx, s, device && { model: 'DeviceKeyGrant', id: device.id }, what, '/account/devices/remove', form, { device: form.device! });
+    if (!also) return;
+    if (!(await deps.self.removeDevice(s.actor, s.account, form.device!, also))) return notFound(ctx);
     seeOther(ctx, '/account/credentials?notice=credential_removed');
   });
 

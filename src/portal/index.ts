@@ -25,6 +25,7 @@ import { portalSessions } from './portal-sessions.js';
 import { portalRelyingParty } from './relying-party.js';
 import { selfService, type PortalDevices } from './self-service.js';
 import { signInRoutes } from './sign-in.routes.js';
+import { keyHeld } from '../storage/key-held.js';
 
 export { PORTAL_CLIENT_ID } from './portal-client.js';
 
@@ -71,7 +72,7 @@ export function createPortal(o: PortalOptions) {
   const deps: PortalDeps = {
     provider: o.provider,
     accounts: o.accounts,
-    self: selfService({ provider: o.provider, accountIndex: o.accountIndex, authentications: o.authentications, signOut: o.signOut, audit: o.audit, credentials: credentialStore(o.db), passkeys: o.passkeys, devices: o.devices }),
+    self: selfService({ provider: o.provider, accountIndex: o.accountIndex, keyHeld: keyHeld(o.db), authentications: o.authentications, signOut: o.signOut, audit: o.audit, credentials: credentialStore(o.db), passkeys: o.passkeys, devices: o.devices }),
     passkeys: o.passkeys,
     strongCredentials: (accountId) => o.secondFactors.strongCredentials(accountId),
     otp: o.otp,

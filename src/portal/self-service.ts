@@ -8,6 +8,7 @@ import type { SessionAuthentications } from '../oidc/index.js';
 import type { SignOut, SignOutResult } from '../oidc/sign-out.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { KeyLinkModel } from '../oidc/token-facts.js';
+import { keysStillHeld } from '../storage/key-held.js';
 import type { CredentialStore, CredentialSummary } from './credential-store.js';
 import type { Passkeys } from '../passkeys/index.js';
 import { PORTAL_CLIENT_ID } from './portal-client.js';
@@ -91,15 +92,20 @@ export interface BoundKeyView extends KeyRef {
   createdAt: number;
 }
 
+/** What a removal names: a device key, or a credential (a passkey, an authenticator app) by id. */
+type RemovalTarget = { device: string } | { credential: string };
+
 /** The mobile channel's device keys, as far as the portal needs them. */
 export interface PortalDevices {
   listForAccount(accountId: string): Promise<DeviceView[]>;
   revoke(accountId: string, id: string, record?: (trx: Knex.Transaction) => Promise<void>): Promise<boolean>;
 }
 
-export function selfService({ provider, accountIndex, authentications, signOut, audit, credentials, passkeys, devices }: {
+export function selfService({ provider, accountIndex, keyHeld, authentications, signOut, audit, credentials, passkeys, devices }: {
   provider: () => Provider;
   accountIndex: AccountIndex;
+  /** Whether a key is still there (storage/key-held.ts). */
+  keyHeld: (key: KeyRef) => Promise<boolean>;
   authentications: SessionAuthentications;
   signOut: SignOut;
   audit: AuditLog;
@@ -145,7 +151,8 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
   /**
    * The sign-in methods still held that were added from a sign-in with `key`, and from sign-ins
    * with those in turn: whoever signed in with a copy of `key` may have bound their own, and then
-   * more from those.
+   * more from those. The walk goes through keys removed since: removing one in the middle of a
+   * chain (and keeping what it bound) does not cut what lies beyond it loose from `key`.
    */
   async function boundFrom(account: Account, key: KeyRef): Promise<BoundKeyView[]> {
     const held = new Map((await heldKeys(account)).map((k) => [`${k.model}:${k.id}`, k]));
@@ -154,25 +161,24 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
     for (const queue = [key]; queue.length > 0; ) {
       for (const bound of await accountIndex.keysBoundFrom(account.sub, queue.shift()!)) {
         const name = `${bound.model}:${bound.id}`;
-        const view = held.get(name);
-        if (seen.has(name) || !view) continue;
+        if (seen.has(name)) continue;
         seen.add(name);
-        found.push(view);
         queue.push(bound);
+        const view = held.get(name);
+        if (view) found.push(view);
       }
     }
     return found;
   }
 
   /** Removes one sign-in method (a device key, or a credential by id) and ends what it let in; false if the account holds no such one. */
-  async function removeOne(actor: Actor, account: Account, target: { device: string } | { credential: string }, keep: string | undefined, reason?: string): Promise<boolean> {
+  async function removeOne(actor: Actor, account: Account, target: RemovalTarget, keep: string | undefined, reason?: string): Promise<boolean> {
     const because = reason ? { reason } : {};
     if ('device' in target) {
       const id = target.device;
       if (!devices || !(await devices.revoke(account.id, id, (trx) => record(actor, 'credential.removed', { details: { type: 'device', deviceKeyId: id, ...because } }, trx)))) return false;
       const ended = await signOut.endDeviceKeyLogins(account.sub, id);
       await record(actor, 'session.ended', { details: { reason: 'device_key_revoked', deviceKeyId: id, ...ended } });
-      await accountIndex.unlinkBoundKeys(account.sub, { model: 'DeviceKeyGrant', id });
       return true;
     }
     const id = target.credential;
@@ -182,19 +188,16 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
     if (type === 'passkey' || type === 'totp') {
       const ended = type === 'passkey' ? await signOut.endPasskeyLogins(account.sub, id, keep) : await signOut.endTotpLogins(account.sub, id, keep);
       await record(actor, 'session.ended', { details: { reason: `${type}_removed`, ...ended } });
-      await accountIndex.unlinkBoundKeys(account.sub, { model: type === 'passkey' ? 'PasskeyGrant' : 'TotpGrant', id });
     }
     return true;
   }
 
-  const targetOf = (key: KeyRef) => (key.model === 'DeviceKeyGrant' ? { device: key.id } : { credential: key.id });
+  const targetOf = (key: KeyRef): RemovalTarget => (key.model === 'DeviceKeyGrant' ? { device: key.id } : { credential: key.id });
 
-  /** Removes `key`, and with `alsoBound` what was added from its sign-ins (asked first: `boundFrom`). */
-  async function removeWithBound(actor: Actor, account: Account, key: KeyRef, keep: string | undefined, alsoBound: boolean): Promise<boolean> {
-    // Found before the removal, which drops the key's links.
-    const bound = alsoBound ? await boundFrom(account, key) : [];
-    if (!(await removeOne(actor, account, targetOf(key), keep))) return false;
-    for (const k of bound) await removeOne(actor, account, targetOf(k), keep, 'bound_from_removed');
+  /** Removes `key`, then `alsoRemove`: what the citizen was shown as bound from its sign-ins (`boundFrom`) and chose to remove. */
+  async function removeWithBound(actor: Actor, account: Account, target: RemovalTarget, keep: string | undefined, alsoRemove: readonly KeyRef[]): Promise<boolean> {
+    if (!(await removeOne(actor, account, target, keep))) return false;
+    for (const k of alsoRemove) await removeOne(actor, account, targetOf(k), keep, 'bound_from_removed');
     return true;
   }
 
@@ -225,11 +228,11 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
 
     /**
      * Revokes one of the account's device keys, and ends what it let in: its logins and the browser
-     * sessions it approved. False if the account has no such active key. `alsoBound`: the sign-in
-     * methods added from its logins (`boundFrom`) go too.
+     * sessions it approved. False if the account has no such active key. `alsoRemove`: sign-in
+     * methods bound from its logins (`boundFrom`) that go too.
      */
-    async removeDevice(actor: Actor, account: Account, deviceId: string, alsoBound = false): Promise<boolean> {
-      return removeWithBound(actor, account, { model: 'DeviceKeyGrant', id: deviceId }, undefined, alsoBound);
+    async removeDevice(actor: Actor, account: Account, deviceId: string, alsoRemove: readonly KeyRef[] = []): Promise<boolean> {
+      return removeWithBound(actor, account, { device: deviceId }, undefined, alsoRemove);
     },
 
     /** The account's live sessions on every channel, newest sign-in first. */
@@ -330,12 +333,20 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
 
     /** Verifies a passkey registration made in this portal session and adds it; false if it did not verify. */
     async addPasskey(actor: Actor, account: Account, boundTo: string, response: unknown, signedInWith: readonly KeyRef[] = []): Promise<boolean> {
+      const heldBefore = await keysStillHeld(keyHeld, signedInWith);
       const added = await passkeys.register(account, boundTo, response);
       if (!added.ok) {
         await record(actor, 'credential.add_failed', { details: { type: 'passkey', reason: added.reason } });
         return false;
       }
       for (const from of signedInWith) await accountIndex.linkBoundKey(account.sub, from, { model: 'PasskeyGrant', id: added.credentialId });
+      // A key this session signed in with, removed while the passkey was being added: its removal
+      // may have looked for what it bound before this link was written. The passkey does not stay.
+      if ((await keysStillHeld(keyHeld, heldBefore)).length < heldBefore.length) {
+        await credentials.remove(account.id, added.credentialId);
+        await record(actor, 'credential.add_failed', { details: { type: 'passkey', reason: 'sign_in_key_removed' } });
+        return false;
+      }
       await record(actor, 'credential.added', { details: { type: 'passkey' } });
       return true;
     },
@@ -344,14 +355,11 @@ export function selfService({ provider, accountIndex, authentications, signOut, 
      * Removes one of the account's sign-in methods. A passkey or an authenticator app takes what it
      * signed in with it, as a device key does: it may be one someone else bound while the citizen
      * was away, or a copy of the app's secret. The session the citizen removes it from (`keep`, a
-     * fresh sign-in with a second factor) goes on. `alsoBound`: the sign-in methods added from its
-     * logins (`boundFrom`) go too.
+     * fresh sign-in with a second factor) goes on. `alsoRemove`: sign-in methods bound from its
+     * logins (`boundFrom`) that go too.
      */
-    async removeCredential(actor: Actor, account: Account, credentialId: string, keep?: string, alsoBound = false): Promise<boolean> {
-      const type = (await credentials.list(account.id)).find((c) => c.id === credentialId)?.type;
-      const model = type === 'passkey' ? 'PasskeyGrant' : type === 'totp' ? 'TotpGrant' : undefined;
-      if (!model) return removeOne(actor, account, { credential: credentialId }, keep);
-      return removeWithBound(actor, account, { model, id: credentialId }, keep, alsoBound);
+    async removeCredential(actor: Actor, account: Account, credentialId: string, keep?: string, alsoRemove: readonly KeyRef[] = []): Promise<boolean> {
+      return removeWithBound(actor, account, { credential: credentialId }, keep, alsoRemove);
     },
 
     boundFrom,

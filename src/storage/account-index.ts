@@ -33,9 +33,10 @@ const CREDENTIAL_LINKS: Record<KeyLinkModel, string> = { DeviceKeyGrant: 'Device
 /**
  * A key bound from a login another key made (a passkey added in a portal session signed in with an
  * authenticator app, a device key enrolled with a token from a passkey's sign-in) is linked to that
- * key (id `<key>:<bound kind>:<bound key>`, for as long as both are kept), so that whoever removes
- * the first can be asked about what was added with it: someone with a copy of it may have bound
- * their own.
+ * key (id `<key>:<bound kind>:<bound key>`, without expiry), so that whoever removes the first can be
+ * asked about what was added with it: someone with a copy of it may have bound their own. The link
+ * stays when either key goes: a chain through a removed key still leads from the first key to
+ * what was bound further down (src/portal/self-service.ts, `boundFrom`).
  */
 const BOUND_KEY_LINKS: Record<KeyLinkModel, string> = { DeviceKeyGrant: 'DeviceKeyBoundKey', PasskeyGrant: 'PasskeyBoundKey', TotpGrant: 'TotpBoundKey' };
 const keysOfCarrier = (payload: AdapterPayload): [KeyLinkModel, string][] =>
@@ -71,8 +72,6 @@ export interface AccountIndex {
   linkBoundKey(accountId: string, from: { model: KeyLinkModel; id: string }, bound: { model: KeyLinkModel; id: string }): Promise<void>;
   /** The keys bound from logins that a key made or approved (whether they are still held is the caller's to check). */
   keysBoundFrom(accountId: string, from: { model: KeyLinkModel; id: string }): Promise<{ model: KeyLinkModel; id: string }[]>;
-  /** Drops every link to keys bound from a key's logins (once the key is removed). */
-  unlinkBoundKeys(accountId: string, from: { model: KeyLinkModel; id: string }): Promise<void>;
   remove(model: string, id: string): Promise<void>;
   /**
    * Sessions not yet expired, for the console's dashboard: one indexed count, whether the sessions
@@ -190,11 +189,6 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
         const model = rest.slice(0, at);
         return at > 0 && model in BOUND_KEY_LINKS ? [{ model: model as KeyLinkModel, id: rest.slice(at + 1) }] : [];
       });
-    },
-    async unlinkBoundKeys(accountId, from) {
-      const prefix = `${from.id}:`;
-      const ids = (await liveIds(accountId, BOUND_KEY_LINKS[from.model])).filter((id) => id.startsWith(prefix));
-      if (ids.length > 0) await db('account_index').where({ model: BOUND_KEY_LINKS[from.model] }).whereIn('id', ids).delete();
     },
     async remove(model, id) {
       await batch.flush();

@@ -56,6 +56,10 @@ async function virtualAuthenticator(page: Page, opts: { synced?: boolean } = {})
     async add(credential: VirtualCredential) {
       await cdp.send('WebAuthn.addCredential', { authenticatorId, credential });
     },
+    /** The passkey gone from this device. */
+    async remove(credentialId: string) {
+      await cdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId });
+    },
     /** The passkey as another device left it (its signature counter moved on there). */
     async replace(credential: VirtualCredential) {
       await cdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId: credential.credentialId });
@@ -320,6 +324,75 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     expect(await thief.getByRole('alert').first().textContent()).toContain('not linked to a Yihao account');
     const removed = (await h.yihao.services.audit.forAccount(victim.sub)).filter((e) => e.action === 'credential.removed').map((e) => e.details);
     expect(removed).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'totp' }), expect.objectContaining({ type: 'passkey', reason: 'bound_from_removed' })]));
+  });
+
+  it('asks about a passkey bound further down a chain through a passkey removed since: removing the middle one and keeping what it bound does not cut the chain', async () => {
+    const victim = await h.citizen();
+    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(victim.sub))!.id);
+    const newPage = async () => {
+      const context = await browser.newContext();
+      context.setDefaultTimeout(5_000);
+      context.setDefaultNavigationTimeout(10_000);
+      onTestFinished(() => context.close());
+      return context.newPage();
+    };
+    const passkeyIds = async (page: Page) => (await page.locator('[data-credential-type="passkey"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-labelledby') ?? ''))).map((s) => s.replace(/^cred-/, ''));
+    const signInWithPasskey = async (page: Page) => {
+      await page.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+      await page.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click();
+      await page.waitForURL((u) => u.pathname === '/account/credentials');
+    };
+
+    // The thief, with the password and a copy of the app: passkey A, from a sign-in with the app.
+    const first = await newPage();
+    const firstKey = await virtualAuthenticator(first);
+    await first.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    await signInWithPassword(first, victim);
+    await first.waitForURL((u) => u.pathname === '/account/credentials');
+    await first.getByRole('button', { name: 'Sign in again to add one', exact: true }).click();
+    await signInWithPassword(first, victim);
+    await first.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret));
+    await first.getByRole('button', { name: 'Verify', exact: true }).click();
+    await first.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_for_passkey');
+    await first.getByRole('button', { name: 'Add a passkey', exact: true }).click();
+    await first.waitForURL((u) => u.searchParams.get('notice') === 'passkey_added');
+    const [a] = await passkeyIds(first);
+
+    // Passkey B, from a sign-in with A alone (on another authenticator: the one holding A is excluded).
+    const second = await newPage();
+    const secondKey = await virtualAuthenticator(second);
+    await secondKey.add((await firstKey.credentials())[0]!);
+    await signInWithPasskey(second);
+    await secondKey.remove((await secondKey.credentials())[0]!.credentialId);
+    await second.getByRole('button', { name: 'Add a passkey', exact: true }).click();
+    await second.waitForURL((u) => u.searchParams.get('notice') === 'passkey_added');
+    const b = (await passkeyIds(second)).find((id) => id !== a)!;
+
+    // Signed in with B, the thief removes A and keeps what it bound: B.
+    const third = await newPage();
+    const thirdKey = await virtualAuthenticator(third);
+    await thirdKey.add((await secondKey.credentials())[0]!);
+    await signInWithPasskey(third);
+    await third.locator(`form:has(input[name=credential][value="${a}"]) button`).click();
+    await third.getByRole('button', { name: 'Remove only the Passkey', exact: true }).click();
+    await third.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');
+    expect(await h.yihao.stores.db('credentials').where({ id: a }).first()).toBeUndefined();
+
+    // The citizen removes the app and is still asked about B, which goes.
+    const own = await newPage();
+    await own.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    await signInWithPassword(own, victim);
+    await own.waitForURL((u) => u.pathname === '/account/credentials');
+    await own.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
+    await signInWithPassword(own, victim);
+    await own.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret, 1));
+    await own.getByRole('button', { name: 'Verify', exact: true }).click();
+    await own.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_again');
+    await own.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
+    expect(await own.locator(`[data-bound="${b}"]`).count()).toBe(1);
+    await own.getByRole('button', { name: 'Remove these as well', exact: true }).click();
+    await own.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');
+    expect(await h.yihao.stores.db('credentials').whereIn('id', [totpId, b]).select('id')).toEqual([]);
   });
 
   it('removing a passkey revokes the identity credential offered to a wallet from a portal sign-in it made: a kiosk refuses it', async () => {

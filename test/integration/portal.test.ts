@@ -396,11 +396,13 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
    * method of their own, which outlives the copied app.
    */
   async function phoneFromCopiedTotp(citizen: Citizen, secret: string) {
-    const phone = await MobileApp.create(h, await registerMobileApp(h));
-    await phone.signInWithBrowser(citizen, { secret, step: 0 });
+    const client = await registerMobileApp(h);
+    const phone = await MobileApp.create(h, client);
+    const browser = new ScriptedBrowser();
+    await phone.signInWithBrowser(citizen, { secret, step: 0 }, browser);
     const enrolled = await phone.enrolDeviceKey({ name: 'attacker phone' });
     expect(enrolled.status).toBe(201);
-    return { phone, deviceKeyId: String(enrolled.json.id) };
+    return { client, browser, phone, deviceKeyId: String(enrolled.json.id) };
   }
   /** The citizen signs in to the portal again with the app (the next time step) and asks to remove it. */
   async function askToRemoveTotp(citizen: Citizen, totpId: string, secret: string) {
@@ -424,15 +426,43 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     expect(question).toContain('attacker phone');
     expect(await h.yihao.stores.db('credentials').where({ id: totpId }).first()).toBeDefined();
 
-    const res = await submit(h, browser, back.page, '/account/credentials/remove', { credential: totpId, bound: 'remove' });
+    const res = await submit(h, browser, back.page, '/account/credentials/remove', { credential: totpId, bound: 'remove', listed: formField(question, 'listed')! });
     expect(res.headers.get('location')).toBe('/account/credentials?notice=credential_removed');
     expect(await h.yihao.channels.deviceKeys.find(deviceKeyId)).toBeUndefined();
     // The phone can no longer sign in with its key.
     await expect(phone.loginWithDeviceKey()).rejects.toMatchObject({ error: 'invalid_grant' });
     const removed = (await h.yihao.services.audit.forAccount(citizen.sub)).filter((e) => e.action === 'credential.removed');
     expect(removed.map((e) => e.details)).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'totp' }), expect.objectContaining({ type: 'device', deviceKeyId, reason: 'bound_from_removed' })]));
-    // Nothing is left to ask about: removing nothing further, the key's link went with it.
-    expect(await h.yihao.services.accountIndex.keysBoundFrom(citizen.sub, { model: 'TotpGrant', id: totpId })).toEqual([]);
+  });
+
+  it.skipIf(!enabled)('removes only what the question listed: a device key enrolled after it was shown is asked about first, and an answer without the list is asked again', async () => {
+    const citizen = await h.citizen();
+    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(citizen.sub))!.id);
+    const first = await phoneFromCopiedTotp(citizen, secret);
+    const { browser, back, asked } = await askToRemoveTotp(citizen, totpId, secret);
+    const question = await asked.text();
+    expect(formField(question, 'listed')).toBe(first.deviceKeyId);
+
+    // Another phone is enrolled from the copied app while the question is on the citizen's screen.
+    const phone = await MobileApp.create(h, first.client);
+    await phone.signInWithSession(first.browser);
+    const later = await phone.enrolDeviceKey({ name: 'second phone' });
+    expect(later.status).toBe(201);
+    const laterId = String(later.json.id);
+
+    // "Remove these as well" for the list shown: asked again, with the new one listed too.
+    const again = await submit(h, browser, back.page, '/account/credentials/remove', { credential: totpId, bound: 'remove', listed: formField(question, 'listed')! });
+    expect(again.status).toBe(200);
+    const second = await again.text();
+    expect(second).toContain(`data-bound="${laterId}"`);
+    expect(await h.yihao.stores.db('credentials').where({ id: totpId }).first()).toBeDefined();
+    // A posted answer with no list (not from the question page) is asked again as well.
+    expect((await submit(h, browser, back.page, '/account/credentials/remove', { credential: totpId, bound: 'remove' })).status).toBe(200);
+
+    const res = await submit(h, browser, back.page, '/account/credentials/remove', { credential: totpId, bound: 'remove', listed: formField(second, 'listed')! });
+    expect(res.headers.get('location')).toBe('/account/credentials?notice=credential_removed');
+    expect(await h.yihao.channels.deviceKeys.find(first.deviceKeyId)).toBeUndefined();
+    expect(await h.yihao.channels.deviceKeys.find(laterId)).toBeUndefined();
   });
 
   it.skipIf(!enabled)('removing the authenticator app keeps a device key enrolled from a sign-in with it when the citizen says so (moving to the government app)', async () => {

@@ -5,7 +5,9 @@ import type { AuditLog } from '../../audit/index.js';
 import { acrRank } from '../../oidc/acr-policy.js';
 import type { SignOut } from '../../oidc/sign-out.js';
 import type { AccountIndex } from '../../storage/account-index.js';
-import { ChannelApiError, invalidDeviceSignature, invalidRequest } from '../../http/api-error.js';
+import type { KeyLinkModel } from '../../oidc/token-facts.js';
+import { keysStillHeld } from '../../storage/key-held.js';
+import { ChannelApiError, invalidDeviceSignature, invalidRequest, invalidToken } from '../../http/api-error.js';
 import type { AppCall, MobileApiAuth } from './api-auth.js';
 import type { DeviceKeyChallenges } from './challenges.js';
 import { MAX_DEVICE_KEYS_PER_ACCOUNT, p256PublicJwk, type DeviceKey, type DeviceKeyAmr, type DeviceKeys } from './device-keys.js';
@@ -27,6 +29,10 @@ export interface MobileRoutesDeps {
   audit: AuditLog;
   /** Where a new key is filed under the keys of the login that enrolled it. */
   accountIndex: Pick<AccountIndex, 'keysOfGrant' | 'linkBoundKey'>;
+  /** Whether a key is still there (storage/key-held.ts). */
+  keyHeld: (key: { model: KeyLinkModel; id: string }) => Promise<boolean>;
+  /** Whether a grant still exists (not revoked, not expired). */
+  grantAlive: (grantId: string) => Promise<boolean>;
   /** Ends the logins of a revoked key (built after the channels, so reached at request time). */
   signOut: () => Pick<SignOut, 'endDeviceKeyLogins'>;
   /**
@@ -123,12 +129,19 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
     if (!signature) throw invalidDeviceSignature(`sign the enrolment with the new key (${DEVICE_SIGNATURE_HEADER} header)`);
     await verifyDeviceSignature(signature, call.facts, { id: `enrol:${call.account.id}`, jwk }, deps.replay);
     const amr: DeviceKeyAmr = deps.trustClaimedHardwareKeys && storage && HARDWARE.has(storage) ? 'hwk' : 'swk';
+    // The keys that made the enrolling sign-in: the new key is filed under them, so that removing one asks about it.
+    const madeWith = call.grantId ? await deps.accountIndex.keysOfGrant(call.account.sub, call.grantId) : [];
+    const heldBefore = await keysStillHeld(deps.keyHeld, madeWith);
     const result = await deps.deviceKeys.enrol({ accountId: call.account.id, clientId: call.clientId, jwk, amr, claimedStorage: storage, name });
     if (!result.ok && result.reason === 'too_many') throw new ChannelApiError(409, 'invalid_request', `an account holds at most ${MAX_DEVICE_KEYS_PER_ACCOUNT} device keys: revoke one first`);
     if (!result.ok) throw new ChannelApiError(409, 'invalid_request', 'this key is already enrolled');
-    // Filed under the keys that made the enrolling sign-in: removing one of them asks about this key.
-    const madeWith = call.grantId ? await deps.accountIndex.keysOfGrant(call.account.sub, call.grantId) : [];
     for (const from of madeWith) await deps.accountIndex.linkBoundKey(call.account.sub, from, { model: 'DeviceKeyGrant', id: result.key.id });
+    // The sign-in ended while the key was enrolled (one of its keys removed, its grant revoked): that
+    // removal may have looked for what its keys bound before this key was filed. The key does not stay.
+    if ((await keysStillHeld(deps.keyHeld, heldBefore)).length < heldBefore.length || (call.grantId !== undefined && !(await deps.grantAlive(call.grantId)))) {
+      await deps.deviceKeys.revoke(call.account.id, result.key.id);
+      throw invalidToken('the sign-in behind this access token has ended');
+    }
     await deps.audit.append({
       action: 'credential.added',
       actorType: 'citizen',

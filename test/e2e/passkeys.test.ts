@@ -275,42 +275,57 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     expect(events.find((e) => e.action === 'session.ended' && e.details?.reason === 'passkey_removed')).toMatchObject({ details: { sessions: 1 } });
   });
 
+  /** A page in a browser of its own (someone else's), closed when the test ends. */
+  async function separatePage(): Promise<Page> {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(5_000);
+    context.setDefaultNavigationTimeout(10_000);
+    onTestFinished(() => context.close());
+    return context.newPage();
+  }
+  /** The credential ids of the passkeys a sign-in methods page lists. */
+  const passkeyIds = async (page: Page) => (await page.locator('[data-credential-type="passkey"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-labelledby') ?? ''))).map((s) => s.replace(/^cred-/, ''));
+  /**
+   * With the password and a copy of the authenticator app's secret: signs in to the portal, again at
+   * loa:2 (the account has a second factor, so adding a passkey asks for it), and adds a passkey.
+   */
+  async function addPasskeyWithCopiedApp(page: Page, victim: { citizenId: string; password: string }, secret: string): Promise<string> {
+    await page.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    await signInWithPassword(page, victim);
+    await page.waitForURL((u) => u.pathname === '/account/credentials');
+    await page.getByRole('button', { name: 'Sign in again to add one', exact: true }).click();
+    await signInWithPassword(page, victim);
+    await page.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret));
+    await page.getByRole('button', { name: 'Verify', exact: true }).click();
+    await page.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_for_passkey');
+    await page.getByRole('button', { name: 'Add a passkey', exact: true }).click();
+    await page.waitForURL((u) => u.searchParams.get('notice') === 'passkey_added');
+    return (await passkeyIds(page))[0]!;
+  }
+  /** The citizen signs in to the portal, again with the app (the next code), and removes the app: the question page. */
+  async function askToRemoveApp(page: Page, victim: { citizenId: string; password: string }, secret: string): Promise<void> {
+    await page.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    await signInWithPassword(page, victim);
+    await page.waitForURL((u) => u.pathname === '/account/credentials');
+    await page.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
+    await signInWithPassword(page, victim);
+    await page.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret, 1));
+    await page.getByRole('button', { name: 'Verify', exact: true }).click();
+    await page.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_again');
+    await page.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
+    await page.getByRole('button', { name: 'Remove these as well', exact: true }).waitFor();
+  }
+
   it('removing the authenticator app asks about a passkey added from a sign-in with a copy of it, and removes that too: its holder can no longer sign in with it', async () => {
     const victim = await h.citizen();
     const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(victim.sub))!.id);
-    // Someone with the password and a copy of the app's secret signs in to the portal at loa:2 (the
-    // account has a second factor, so adding a passkey asks for it) and adds a passkey of their own.
-    const thiefContext = await browser.newContext();
-    thiefContext.setDefaultTimeout(5_000);
-    thiefContext.setDefaultNavigationTimeout(10_000);
-    onTestFinished(() => thiefContext.close());
-    const thief = await thiefContext.newPage();
+    const thief = await separatePage();
     const thiefKey = await virtualAuthenticator(thief);
-    await thief.goto(`${h.issuer}/account/credentials?ui_locales=en`);
-    await signInWithPassword(thief, victim);
-    await thief.waitForURL((u) => u.pathname === '/account/credentials');
-    await thief.getByRole('button', { name: 'Sign in again to add one', exact: true }).click();
-    await signInWithPassword(thief, victim);
-    await thief.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret));
-    await thief.getByRole('button', { name: 'Verify', exact: true }).click();
-    await thief.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_for_passkey');
-    await thief.getByRole('button', { name: 'Add a passkey', exact: true }).click();
-    await thief.waitForURL((u) => u.searchParams.get('notice') === 'passkey_added');
-    const passkeyId = await thief.locator('[data-credential-type="passkey"]').first().getAttribute('aria-labelledby');
+    const passkeyId = await addPasskeyWithCopiedApp(thief, victim, secret);
 
-    // The citizen removes the app (signing in with it first) and is asked about the passkey.
     const own = await pages.next();
-    await own.goto(`${h.issuer}/account/credentials?ui_locales=en`);
-    await signInWithPassword(own, victim);
-    await own.waitForURL((u) => u.pathname === '/account/credentials');
-    await own.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
-    await signInWithPassword(own, victim);
-    await own.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret, 1));
-    await own.getByRole('button', { name: 'Verify', exact: true }).click();
-    await own.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_again');
-    await own.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
-    await own.getByRole('button', { name: 'Remove these as well', exact: true }).waitFor();
-    expect(await own.locator(`[data-bound="${passkeyId!.replace(/^cred-/, '')}"]`).count()).toBe(1);
+    await askToRemoveApp(own, victim, secret);
+    expect(await own.locator(`[data-bound="${passkeyId}"]`).count()).toBe(1);
     await expectNoSeriousAxeViolations(own, 'the en question about sign-in methods added from a removed one');
     await own.getByRole('button', { name: 'Remove these as well', exact: true }).click();
     await own.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');
@@ -329,14 +344,6 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
   it('asks about a passkey bound further down a chain through a passkey removed since: removing the middle one and keeping what it bound does not cut the chain', async () => {
     const victim = await h.citizen();
     const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(victim.sub))!.id);
-    const newPage = async () => {
-      const context = await browser.newContext();
-      context.setDefaultTimeout(5_000);
-      context.setDefaultNavigationTimeout(10_000);
-      onTestFinished(() => context.close());
-      return context.newPage();
-    };
-    const passkeyIds = async (page: Page) => (await page.locator('[data-credential-type="passkey"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-labelledby') ?? ''))).map((s) => s.replace(/^cred-/, ''));
     const signInWithPasskey = async (page: Page) => {
       await page.goto(`${h.issuer}/account/credentials?ui_locales=en`);
       await page.getByRole('button', { name: 'Sign in with a passkey', exact: true }).click();
@@ -344,22 +351,12 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     };
 
     // The thief, with the password and a copy of the app: passkey A, from a sign-in with the app.
-    const first = await newPage();
+    const first = await separatePage();
     const firstKey = await virtualAuthenticator(first);
-    await first.goto(`${h.issuer}/account/credentials?ui_locales=en`);
-    await signInWithPassword(first, victim);
-    await first.waitForURL((u) => u.pathname === '/account/credentials');
-    await first.getByRole('button', { name: 'Sign in again to add one', exact: true }).click();
-    await signInWithPassword(first, victim);
-    await first.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret));
-    await first.getByRole('button', { name: 'Verify', exact: true }).click();
-    await first.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_for_passkey');
-    await first.getByRole('button', { name: 'Add a passkey', exact: true }).click();
-    await first.waitForURL((u) => u.searchParams.get('notice') === 'passkey_added');
-    const [a] = await passkeyIds(first);
+    const a = await addPasskeyWithCopiedApp(first, victim, secret);
 
     // Passkey B, from a sign-in with A alone (on another authenticator: the one holding A is excluded).
-    const second = await newPage();
+    const second = await separatePage();
     const secondKey = await virtualAuthenticator(second);
     await secondKey.add((await firstKey.credentials())[0]!);
     await signInWithPasskey(second);
@@ -369,7 +366,7 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     const b = (await passkeyIds(second)).find((id) => id !== a)!;
 
     // Signed in with B, the thief removes A and keeps what it bound: B.
-    const third = await newPage();
+    const third = await separatePage();
     const thirdKey = await virtualAuthenticator(third);
     await thirdKey.add((await secondKey.credentials())[0]!);
     await signInWithPasskey(third);
@@ -379,16 +376,8 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     expect(await h.yihao.stores.db('credentials').where({ id: a }).first()).toBeUndefined();
 
     // The citizen removes the app and is still asked about B, which goes.
-    const own = await newPage();
-    await own.goto(`${h.issuer}/account/credentials?ui_locales=en`);
-    await signInWithPassword(own, victim);
-    await own.waitForURL((u) => u.pathname === '/account/credentials');
-    await own.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
-    await signInWithPassword(own, victim);
-    await own.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret, 1));
-    await own.getByRole('button', { name: 'Verify', exact: true }).click();
-    await own.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_again');
-    await own.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
+    const own = await pages.next();
+    await askToRemoveApp(own, victim, secret);
     expect(await own.locator(`[data-bound="${b}"]`).count()).toBe(1);
     await own.getByRole('button', { name: 'Remove these as well', exact: true }).click();
     await own.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');

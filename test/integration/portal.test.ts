@@ -404,6 +404,12 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     expect(enrolled.status).toBe(201);
     return { client, browser, phone, deviceKeyId: String(enrolled.json.id) };
   }
+  /** A citizen with an authenticator app, and the app's secret. */
+  async function citizenWithApp() {
+    const citizen = await h.citizen();
+    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(citizen.sub))!.id);
+    return { citizen, totpId, secret };
+  }
   /** The citizen signs in to the portal again with the app (the next time step) and asks to remove it. */
   async function askToRemoveTotp(citizen: Citizen, totpId: string, secret: string) {
     const browser = new ScriptedBrowser();
@@ -414,8 +420,7 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
   }
 
   it.skipIf(!enabled)('removing the authenticator app asks about a device key enrolled from a sign-in with it, and removes that too when the citizen says so', async () => {
-    const citizen = await h.citizen();
-    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(citizen.sub))!.id);
+    const { citizen, totpId, secret } = await citizenWithApp();
     const { phone, deviceKeyId } = await phoneFromCopiedTotp(citizen, secret);
 
     const { browser, back, asked } = await askToRemoveTotp(citizen, totpId, secret);
@@ -436,8 +441,7 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
   });
 
   it.skipIf(!enabled)('removes only what the question listed: a device key enrolled after it was shown is asked about first, and an answer without the list is asked again', async () => {
-    const citizen = await h.citizen();
-    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(citizen.sub))!.id);
+    const { citizen, totpId, secret } = await citizenWithApp();
     const first = await phoneFromCopiedTotp(citizen, secret);
     const { browser, back, asked } = await askToRemoveTotp(citizen, totpId, secret);
     const question = await asked.text();
@@ -466,8 +470,7 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
   });
 
   it.skipIf(!enabled)('removing the authenticator app keeps a device key enrolled from a sign-in with it when the citizen says so (moving to the government app)', async () => {
-    const citizen = await h.citizen();
-    const { id: totpId, secret } = await addTotp(h, (await h.yihao.accounts.findBySub(citizen.sub))!.id);
+    const { citizen, totpId, secret } = await citizenWithApp();
     const { phone, deviceKeyId } = await phoneFromCopiedTotp(citizen, secret);
     const { browser, back, asked } = await askToRemoveTotp(citizen, totpId, secret);
     expect(asked.status).toBe(200);

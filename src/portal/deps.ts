@@ -8,6 +8,7 @@ import type { OtpService } from '../sms/index.js';
 import type { CsrfTokens } from '../http/csrf.js';
 import type { PortalRelyingParty } from './relying-party.js';
 import type { PortalSessions } from './portal-sessions.js';
+import type { KeyLinkModel } from '../oidc/token-facts.js';
 import type { SelfService } from './self-service.js';
 import type { CertificateSummary, WalletCredentialSummary } from '../credentials/index.js';
 
@@ -28,6 +29,8 @@ export interface PortalDeps {
   otp: OtpService;
   rp: PortalRelyingParty;
   sessions: PortalSessions;
+  /** Whether a key is still there (storage/key-held.ts): a portal session signed in with a removed one ends. */
+  keyHeld: (key: { model: KeyLinkModel; id: string }) => Promise<boolean>;
   /** Keyed for the portal only; a token is bound to one portal session. */
   csrf: CsrfTokens;
   bodyMaxBytes: number;

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import type { Account } from '../accounts/index.js';
 import { htmlPage } from '../http/html-page.js';
 import { NOTICES, pickLocale, portalMessages, type Locale, type Notice, type PortalMessages } from './i18n.js';
+import { keysStillHeld } from '../storage/key-held.js';
 import type { PortalDeps } from './deps.js';
 import type { PortalSession } from './portal-sessions.js';
 import type { Actor } from './self-service.js';
@@ -69,8 +70,12 @@ export async function signedIn(ctx: Context, deps: PortalDeps): Promise<SignedIn
     ctx.cookies.set(SESSION_COOKIE, null, cookieOptions(ctx));
     return undefined;
   }
+  // A portal sign-in made with a key removed since vouches for no level: the Yihao session may have
+  // outlived the removal (the one it was removed from, or one whose login a later sign-in replaced),
+  // and what needs loa:2 asks for a sign-in again.
+  const keysGone = (await keysStillHeld(deps.keyHeld, session.keys ?? [])).length < (session.keys?.length ?? 0);
   return {
-    session,
+    session: keysGone ? { ...session, acr: undefined } : session,
     account,
     csrf: deps.csrf.make(session.id),
     actor: { sub: session.sub, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined },

@@ -33,11 +33,11 @@ export function portalRelyingParty({
   client,
   Adapter,
   provider,
-  keysOfGrant,
+  keysOfSession,
   timeoutMs = 10_000,
 }: FirstPartySignInDeps & {
-  /** The keys that made the logins of a grant (storage/account-index.ts): what a key bound in the portal session is filed under. */
-  keysOfGrant: (sub: string, grantId: string) => Promise<{ model: KeyLinkModel; id: string }[]>;
+  /** The keys that made the current login of a Yihao session: what a key bound in the portal session is filed under. */
+  keysOfSession: (sessionUid: string) => Promise<{ model: KeyLinkModel; id: string }[]>;
 }) {
   const rp = firstPartySignIn<z.infer<typeof tokenResponse>, Locale>({ issuer, client, Adapter, provider, transactionModel: 'PortalLogin', scope: PORTAL_SCOPE, tokenResponse, timeoutMs });
 
@@ -67,7 +67,7 @@ export function portalRelyingParty({
       const sessionUid = accessToken?.sessionUid as string | undefined;
       if (!accessToken || accessToken.clientId !== client.clientId || accessToken.accountId !== claims.sub || !sessionUid) return { ok: false, reason: 'no_session', locale };
       await accessToken.destroy();
-      const keys = typeof accessToken.grantId === 'string' ? await keysOfGrant(claims.sub, accessToken.grantId) : [];
+      const keys = await keysOfSession(sessionUid);
 
       return {
         ok: true,

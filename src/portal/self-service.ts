@@ -333,16 +333,16 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
 
     /** Verifies a passkey registration made in this portal session and adds it; false if it did not verify. */
     async addPasskey(actor: Actor, account: Account, boundTo: string, response: unknown, signedInWith: readonly KeyRef[] = []): Promise<boolean> {
-      const heldBefore = await keysStillHeld(keyHeld, signedInWith);
       const added = await passkeys.register(account, boundTo, response);
       if (!added.ok) {
         await record(actor, 'credential.add_failed', { details: { type: 'passkey', reason: added.reason } });
         return false;
       }
       for (const from of signedInWith) await accountIndex.linkBoundKey(account.sub, from, { model: 'PasskeyGrant', id: added.credentialId });
-      // A key this session signed in with, removed while the passkey was being added: its removal
-      // may have looked for what it bound before this link was written. The passkey does not stay.
-      if ((await keysStillHeld(keyHeld, heldBefore)).length < heldBefore.length) {
+      // A key this session signed in with is gone (removed before, or while the passkey was being
+      // added: its removal may have looked for what it bound before this link was written). Nothing
+      // still held would lead to the passkey: it does not stay.
+      if ((await keysStillHeld(keyHeld, signedInWith)).length < signedInWith.length) {
         await credentials.remove(account.id, added.credentialId);
         await record(actor, 'credential.add_failed', { details: { type: 'passkey', reason: 'sign_in_key_removed' } });
         return false;

@@ -19,7 +19,7 @@ import { addTotp } from '../support/second-factors.js';
 import { present, readResult, startAsKiosk, type Started } from '../support/presentations.js';
 import { simulatedKiosk } from '../support/simulated-kiosk.js';
 import { PresentingWallet, Wallet } from '../support/wallet.js';
-import type { JWK } from 'jose';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
 
 const LOA2 = 'urn:yihao:loa:2';
 
@@ -382,6 +382,43 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
     await own.getByRole('button', { name: 'Remove these as well', exact: true }).click();
     await own.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');
     expect(await h.yihao.stores.db('credentials').whereIn('id', [totpId, b]).select('id')).toEqual([]);
+  });
+
+  it("a portal sign-in made with the removed app vouches for nothing afterwards, even when a later password-only sign-in in that browser kept its Yihao session alive", async () => {
+    const victim = await h.citizen();
+    const account = (await h.yihao.accounts.findBySub(victim.sub))!;
+    const { secret } = await addTotp(h, account.id);
+    // The citizen's own phone: the account keeps a second factor the thief does not have.
+    const { client_id: mobile } = await registerMobileApp(h);
+    const { kty, crv, x, y } = await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey);
+    expect((await h.yihao.channels.deviceKeys.enrol({ accountId: account.id, clientId: mobile, jwk: { kty, crv, x, y }, amr: 'swk', name: 'own phone' })).ok).toBe(true);
+
+    // The thief adds passkey A with the copied app, then signs in at an app in the same browser with
+    // the password alone: the Yihao session's login no longer names the app, so removing the app
+    // does not end that browser's session.
+    const thief = await separatePage();
+    const thiefKey = await virtualAuthenticator(thief);
+    const a = await addPasskeyWithCopiedApp(thief, victim, secret);
+    const relogin = await authorize(thief, { prompt: 'login', ui_locales: 'en' });
+    await relogin.land(() => signInWithPassword(thief, victim));
+
+    const own = await pages.next();
+    await askToRemoveApp(own, victim, secret);
+    expect(await own.locator(`[data-bound="${a}"]`).count()).toBe(1);
+    await own.getByRole('button', { name: 'Remove these as well', exact: true }).click();
+    await own.waitForURL((u) => u.searchParams.get('notice') === 'credential_removed');
+
+    // The thief's portal page is still open, but its sign-in no longer counts as loa:2: adding a
+    // passkey, or removing the citizen's phone, asks for a sign-in at loa:2 first.
+    for (const c of await thiefKey.credentials()) await thiefKey.remove(c.credentialId);
+    await thief.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    expect(new URL(thief.url()).pathname).toBe('/account/credentials');
+    expect(await thief.getByRole('button', { name: 'Add a passkey', exact: true }).count()).toBe(0);
+    expect(await thief.getByRole('button', { name: 'Sign in again to add one', exact: true }).count()).toBe(1);
+    await thief.getByRole('button', { name: 'Remove Mobile app device key · own phone', exact: true }).click();
+    await thief.waitForURL((u) => u.pathname.startsWith('/interaction/'));
+    expect((await h.yihao.channels.deviceKeys.listForAccount(account.id)).map((k) => k.name)).toEqual(['own phone']);
+    expect((await h.yihao.stores.db('credentials').where({ account_id: account.id, type: 'passkey' }).select('id'))).toEqual([]);
   });
 
   it('removing a passkey revokes the identity credential offered to a wallet from a portal sign-in it made: a kiosk refuses it', async () => {

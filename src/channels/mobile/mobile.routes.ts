@@ -131,14 +131,14 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
     const amr: DeviceKeyAmr = deps.trustClaimedHardwareKeys && storage && HARDWARE.has(storage) ? 'hwk' : 'swk';
     // The keys that made the enrolling sign-in: the new key is filed under them, so that removing one asks about it.
     const madeWith = call.grantId ? await deps.accountIndex.keysOfGrant(call.account.sub, call.grantId) : [];
-    const heldBefore = await keysStillHeld(deps.keyHeld, madeWith);
     const result = await deps.deviceKeys.enrol({ accountId: call.account.id, clientId: call.clientId, jwk, amr, claimedStorage: storage, name });
     if (!result.ok && result.reason === 'too_many') throw new ChannelApiError(409, 'invalid_request', `an account holds at most ${MAX_DEVICE_KEYS_PER_ACCOUNT} device keys: revoke one first`);
     if (!result.ok) throw new ChannelApiError(409, 'invalid_request', 'this key is already enrolled');
     for (const from of madeWith) await deps.accountIndex.linkBoundKey(call.account.sub, from, { model: 'DeviceKeyGrant', id: result.key.id });
-    // The sign-in ended while the key was enrolled (one of its keys removed, its grant revoked): that
-    // removal may have looked for what its keys bound before this key was filed. The key does not stay.
-    if ((await keysStillHeld(deps.keyHeld, heldBefore)).length < heldBefore.length || (call.grantId !== undefined && !(await deps.grantAlive(call.grantId)))) {
+    // A key of the sign-in is gone, or its grant (removed before, or while the key was enrolled: that
+    // removal may have looked for what it bound before this key was filed). Nothing still held would
+    // lead to the new key: it does not stay.
+    if ((await keysStillHeld(deps.keyHeld, madeWith)).length < madeWith.length || (call.grantId !== undefined && !(await deps.grantAlive(call.grantId)))) {
       await deps.deviceKeys.revoke(call.account.id, result.key.id);
       throw invalidToken('the sign-in behind this access token has ended');
     }

@@ -208,6 +208,12 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
         found = withSession?.payload;
         if (withSession?.session) rememberSession(memo, withSession.session);
         if (withSession) memo.records.set(`PendingSecondFactor:${id}`, withSession.also === undefined ? null : JSON.stringify(withSession.also));
+      } else if (this.#model === 'Interaction' && !Redis) {
+        // The same three reads in one statement where everything is in SQL.
+        const withSession = await tokenContext.interaction(id, 'PendingSecondFactor');
+        found = withSession?.payload;
+        if (withSession?.session) rememberSession(memo, withSession.session);
+        if (withSession) memo.records.set(`PendingSecondFactor:${id}`, withSession.also === undefined ? null : JSON.stringify(withSession.also));
       } else found = await this.#store.find(id);
       memo.records.set(key, found === undefined ? null : JSON.stringify(found));
       if (found && this.#model === 'Interaction') await this.#prefetchConsented(memo, found);

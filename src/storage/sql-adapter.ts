@@ -246,6 +246,31 @@ export function tokenContextQueries(db: Database, { sessionsInSql = false }: { s
       );
       return splitContext(row);
     },
+    /**
+     * Where sessions are in SQL too: an interaction with its session (the newest live one of its
+     * `session.uid`) and the record of `alsoModel` under the same id (a pending second factor), all
+     * of which the interaction routes and oidc-provider read next; as the Redis store's
+     * findWithSession. Undefined when the interaction is not there.
+     */
+    async interaction(id: string, alsoModel: string): Promise<{ payload: AdapterPayload; session?: TokenSession | undefined; also: AdapterPayload | undefined } | undefined> {
+      if (!sessionsInSql) throw new Error('sessions are not stored in SQL');
+      const now = Date.now();
+      const uidOf = pg ? `(i.payload::json -> 'session' ->> 'uid')` : `json_extract(i.payload, '$.session.uid')`;
+      const row = await sql.first<{ i_payload: string; i_consumed_at: number | null; s_uid: string | null; s_payload: string | null; o_payload: string | null; o_consumed_at: number | null }>(
+        `select i.payload as i_payload, i.consumed_at as i_consumed_at, ${uidOf} as s_uid, ` +
+          `(select s.payload from ${TABLE} s where s.model = 'Session' and s.uid = ${uidOf} and (s.expires_at is null or s.expires_at > ?) order by s.expires_at desc limit 1) as s_payload, ` +
+          `o.payload as o_payload, o.consumed_at as o_consumed_at from ${TABLE} i ` +
+          `left join ${TABLE} o on o.model = ? and o.id = i.id and (o.expires_at is null or o.expires_at > ?) ` +
+          `where i.model = 'Interaction' and i.id = ? and (i.expires_at is null or i.expires_at > ?)`,
+        [now, alsoModel, now, id, now],
+      );
+      if (!row) return undefined;
+      return {
+        payload: toPayload({ payload: row.i_payload, consumed_at: row.i_consumed_at } as OidcModelRow),
+        session: typeof row.s_uid === 'string' ? { uid: row.s_uid, payload: typeof row.s_payload === 'string' ? (JSON.parse(row.s_payload) as AdapterPayload) : undefined } : undefined,
+        also: typeof row.o_payload === 'string' ? toPayload({ payload: row.o_payload, consumed_at: row.o_consumed_at } as OidcModelRow) : undefined,
+      };
+    },
     /** A SQL-stored token (a refresh token) with its grant and account, and its session where sessions are in SQL. */
     async find(model: string, id: string): Promise<(TokenContext & { payload: AdapterPayload; session?: TokenSession | undefined }) | undefined> {
       const now = Date.now();

@@ -352,6 +352,33 @@ function tokenSessionContract(current: () => Backend) {
     // Without the flag (sessions in Redis), no session is read.
     expect((await tokenContextQueries(db).find('RefreshToken', token))?.session).toBeUndefined();
   });
+
+  it('reads an interaction with its session and the record of another model under its id, in one statement', async () => {
+    const { db, Adapter } = current();
+    const queries = tokenContextQueries(db, { sessionsInSql: true });
+    const [Session, Interaction, Pending] = [new Adapter('Session'), new Adapter('Interaction'), new Adapter('PendingSecondFactor')];
+    const uid = newId();
+    const sessionId = newId();
+    await Session.upsert(sessionId, { jti: sessionId, uid, accountId: 'sub-y', kind: 'Session' }, 600);
+    const id = newId();
+    await Interaction.upsert(id, { jti: id, kind: 'Interaction', session: { uid, accountId: 'sub-y' }, params: { client_id: 'c' } }, 600);
+    await Pending.upsert(id, { stage: 'verify', kind: 'PendingSecondFactor' }, 600);
+    let counted = 0;
+    const count = () => counted++;
+    db.on('query', count);
+    const found = await queries.interaction(id, 'PendingSecondFactor');
+    db.off('query', count);
+    expect(counted).toBe(1);
+    expect(found?.payload).toMatchObject({ jti: id, session: { uid } });
+    expect(found?.session).toEqual({ uid, payload: expect.objectContaining({ jti: sessionId }) });
+    expect(found?.also).toMatchObject({ stage: 'verify' });
+
+    // An interaction without a session (the first sign-in of a browser), none of the other model.
+    const bare = newId();
+    await Interaction.upsert(bare, { jti: bare, kind: 'Interaction', params: { client_id: 'c' } }, 600);
+    expect(await queries.interaction(bare, 'PendingSecondFactor')).toEqual({ payload: expect.objectContaining({ jti: bare }), session: undefined, also: undefined });
+    expect(await queries.interaction(newId(), 'PendingSecondFactor')).toBeUndefined();
+  });
 }
 
 describe('oidc adapter contract: SQLite', () => {

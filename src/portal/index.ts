@@ -26,7 +26,6 @@ import { portalRelyingParty } from './relying-party.js';
 import { selfService, type PortalDevices } from './self-service.js';
 import { signInRoutes } from './sign-in.routes.js';
 import { keyHeld } from '../storage/key-held.js';
-import { keysOfLogin } from '../oidc/token-facts.js';
 
 export { PORTAL_CLIENT_ID } from './portal-client.js';
 
@@ -77,7 +76,7 @@ export function createPortal(o: PortalOptions) {
     passkeys: o.passkeys,
     strongCredentials: (accountId) => o.secondFactors.strongCredentials(accountId),
     otp: o.otp,
-    rp: portalRelyingParty({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider, keysOfSession: async (uid) => keysOfLogin(await o.authentications.find(uid)) }),
+    rp: portalRelyingParty({ issuer: o.config.issuer, client, Adapter: o.Adapter, provider: o.provider, loginOfSession: (uid) => o.authentications.find(uid) }),
     sessions: portalSessions(o.Adapter, o.sessionSeconds ?? 1800),
     keyHeld: keyHeld(o.db),
     csrf: csrfTokens(csrfKeys, 'portal'),

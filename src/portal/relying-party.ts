@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { baseTokenResponse, firstPartySignIn, type FirstPartySignInDeps } from '../oidc/first-party/index.js';
-import { issuedFacts, type KeyLinkModel } from '../oidc/token-facts.js';
+import { issuedFacts, keysOfLogin, type KeyLinkModel } from '../oidc/token-facts.js';
+import type { Authentication } from '../accounts/index.js';
 import { PORTAL_SCOPE } from './portal-client.js';
 import type { Locale } from './i18n.js';
 
@@ -33,11 +34,11 @@ export function portalRelyingParty({
   client,
   Adapter,
   provider,
-  keysOfSession,
+  loginOfSession,
   timeoutMs = 10_000,
 }: FirstPartySignInDeps & {
-  /** The keys that made the current login of a Yihao session: what a key bound in the portal session is filed under. */
-  keysOfSession: (sessionUid: string) => Promise<{ model: KeyLinkModel; id: string }[]>;
+  /** The current login of a Yihao session (its record): the keys a key bound in the portal session is filed under. */
+  loginOfSession: (sessionUid: string) => Promise<Authentication | undefined>;
 }) {
   const rp = firstPartySignIn<z.infer<typeof tokenResponse>, Locale>({ issuer, client, Adapter, provider, transactionModel: 'PortalLogin', scope: PORTAL_SCOPE, tokenResponse, timeoutMs });
 
@@ -67,18 +68,24 @@ export function portalRelyingParty({
       const sessionUid = accessToken?.sessionUid as string | undefined;
       if (!accessToken || accessToken.clientId !== client.clientId || accessToken.accountId !== claims.sub || !sessionUid) return { ok: false, reason: 'no_session', locale };
       await accessToken.destroy();
-      const keys = await keysOfSession(sessionUid);
+      const authTime = typeof claims.auth_time === 'number' ? claims.auth_time : Math.floor(Date.now() / 1000);
+      const acr = typeof claims.acr === 'string' ? claims.acr : undefined;
+      // The session's login must still be the one that issued this code: another sign-in in the same
+      // browser between the code and this callback (a held callback) replaced it, and with it the keys
+      // a removal would look for. Then this sign-in vouches for no level.
+      const login = await loginOfSession(sessionUid);
+      const same = login !== undefined && login.at === authTime && login.acr === acr;
 
       return {
         ok: true,
         signIn: {
           sub: claims.sub,
           sessionUid,
-          authTime: typeof claims.auth_time === 'number' ? claims.auth_time : Math.floor(Date.now() / 1000),
-          acr: typeof claims.acr === 'string' ? claims.acr : undefined,
+          authTime,
+          acr: same ? acr : undefined,
           amr: Array.isArray(claims.amr) ? claims.amr.filter((a): a is string => typeof a === 'string') : [],
           approvedOnPhone: issuedFacts(accessToken)?.device_key === 'approval',
-          keys,
+          keys: same ? keysOfLogin(login) : [],
           returnTo,
           locale,
         },

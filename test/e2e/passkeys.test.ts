@@ -285,18 +285,22 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
   }
   /** The credential ids of the passkeys a sign-in methods page lists. */
   const passkeyIds = async (page: Page) => (await page.locator('[data-credential-type="passkey"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-labelledby') ?? ''))).map((s) => s.replace(/^cred-/, ''));
+  /** Signs in to the portal's sign-in methods page with the password, presses `button`, and signs in again with the password and `code`. */
+  async function pressThenSignInWithApp(page: Page, victim: { citizenId: string; password: string }, button: string, code: string): Promise<void> {
+    await page.goto(`${h.issuer}/account/credentials?ui_locales=en`);
+    await signInWithPassword(page, victim);
+    await page.waitForURL((u) => u.pathname === '/account/credentials');
+    await page.getByRole('button', { name: button, exact: true }).click();
+    await signInWithPassword(page, victim);
+    await page.getByLabel('Verification code', { exact: true }).fill(code);
+    await page.getByRole('button', { name: 'Verify', exact: true }).click();
+  }
   /**
    * With the password and a copy of the authenticator app's secret: signs in to the portal, again at
    * loa:2 (the account has a second factor, so adding a passkey asks for it), and adds a passkey.
    */
   async function addPasskeyWithCopiedApp(page: Page, victim: { citizenId: string; password: string }, secret: string): Promise<string> {
-    await page.goto(`${h.issuer}/account/credentials?ui_locales=en`);
-    await signInWithPassword(page, victim);
-    await page.waitForURL((u) => u.pathname === '/account/credentials');
-    await page.getByRole('button', { name: 'Sign in again to add one', exact: true }).click();
-    await signInWithPassword(page, victim);
-    await page.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret));
-    await page.getByRole('button', { name: 'Verify', exact: true }).click();
+    await pressThenSignInWithApp(page, victim, 'Sign in again to add one', await totpCode(secret));
     await page.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_for_passkey');
     await page.getByRole('button', { name: 'Add a passkey', exact: true }).click();
     await page.waitForURL((u) => u.searchParams.get('notice') === 'passkey_added');
@@ -304,13 +308,7 @@ describe.skipIf(!chromiumAvailable).each(backends)('passkeys in a real browser (
   }
   /** The citizen signs in to the portal, again with the app (the next code), and removes the app: the question page. */
   async function askToRemoveApp(page: Page, victim: { citizenId: string; password: string }, secret: string): Promise<void> {
-    await page.goto(`${h.issuer}/account/credentials?ui_locales=en`);
-    await signInWithPassword(page, victim);
-    await page.waitForURL((u) => u.pathname === '/account/credentials');
-    await page.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
-    await signInWithPassword(page, victim);
-    await page.getByLabel('Verification code', { exact: true }).fill(await totpCode(secret, 1));
-    await page.getByRole('button', { name: 'Verify', exact: true }).click();
+    await pressThenSignInWithApp(page, victim, 'Remove Authenticator app codes', await totpCode(secret, 1));
     await page.waitForURL((u) => u.searchParams.get('notice') === 'signed_in_again');
     await page.getByRole('button', { name: 'Remove Authenticator app codes', exact: true }).click();
     await page.getByRole('button', { name: 'Remove these as well', exact: true }).waitFor();

@@ -480,6 +480,43 @@ describe.each(backends)('the citizen portal ($name)', ({ name, enabled }) => {
     expect((await phone.loginWithDeviceKey()).access_token).toBeTruthy();
   });
 
+  it.skipIf(!enabled)("a portal sign-in whose callback is held past another sign-in in the same browser vouches for no level: removing the copied app leaves its holder nothing", async () => {
+    const { citizen, totpId, secret } = await citizenWithApp();
+    const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
+    const { client_id: mobile } = await registerMobileApp(h);
+    const { kty, crv, x, y } = await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey);
+    const own = await h.yihao.channels.deviceKeys.enrol({ accountId: account.id, clientId: mobile, jwk: { kty, crv, x, y }, amr: 'swk', name: 'own phone' });
+    if (!own.ok) throw new Error('enrolment failed');
+
+    // The thief (password, copied app) signs in to the portal again at loa:2 and holds the callback.
+    const thief = new ScriptedBrowser();
+    const { page } = await openPortal(h, thief, citizen, '/account/credentials?ui_locales=en');
+    const reauth = new URL((await submit(h, thief, page, '/account/passkeys/sign-in')).headers.get('location')!);
+    const login = await thief.follow(reauth);
+    const loginPage = await login.res.text();
+    const second = await thief.follow(new URL(formAction(loginPage, '/login')!, login.url), { form: { csrf: formField(loginPage, 'csrf')!, identifier: citizen.citizenId, password: citizen.password } });
+    const secondPage = await second.res.text();
+    let res = await thief.request(new URL(formAction(secondPage, '/second-factor')!, second.url), { form: { csrf: formField(secondPage, 'csrf')!, code: await totpCode(secret) } });
+    let at = second.url;
+    let callback: URL | undefined;
+    while (!callback && res.status >= 300 && res.status < 400) {
+      const next = new URL(res.headers.get('location')!, at);
+      if (next.pathname === '/account/callback') callback = next;
+      else [at, res] = [next, await thief.request(next)];
+    }
+    // A sign-in with the password alone at an app in the same browser, then the held callback.
+    const rp = await relyingParty(h, app);
+    await scriptedSignIn(thief, await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { prompt: 'login' }), { identifier: citizen.citizenId, password: citizen.password });
+    expect((await thief.follow(callback!)).url.pathname).toBe('/account/credentials');
+
+    await removeTotpInPortal(citizen, totpId, secret);
+    // Its portal sign-in counts for no level: no passkey, and no removing the citizen's phone.
+    const { page: after } = await openPortal(h, thief, citizen, '/account/credentials?ui_locales=en');
+    expect((await submit(h, thief, after, '/account/passkeys/options')).status).toBe(403);
+    expect((await submit(h, thief, after, '/account/devices/remove', { device: own.key.id })).headers.get('location')).toMatch(/^http.*\/auth\?/);
+    expect(await h.yihao.channels.deviceKeys.find(own.key.id)).toBeDefined();
+  });
+
   it.skipIf(!enabled)('binds a first passkey only after an SMS code to the account\'s mobile number', async () => {
     const phone = freshPhone();
     const citizen = await h.citizen({ phone });

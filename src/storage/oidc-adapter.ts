@@ -213,7 +213,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
         const withSession = await tokenContext.interaction(id, 'PendingSecondFactor');
         found = withSession?.payload;
         if (withSession?.session) rememberSession(memo, withSession.session);
-        if (withSession) memo.records.set(`PendingSecondFactor:${id}`, withSession.also === undefined ? null : JSON.stringify(withSession.also));
+        if (withSession && !withSession.alone) memo.records.set(`PendingSecondFactor:${id}`, withSession.also === undefined ? null : JSON.stringify(withSession.also));
       } else found = await this.#store.find(id);
       memo.records.set(key, found === undefined ? null : JSON.stringify(found));
       if (found && this.#model === 'Interaction') await this.#prefetchConsented(memo, found);
@@ -240,7 +240,8 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     async #findWithContext(memo: RequestMemo, id: string): Promise<AdapterPayload | undefined> {
       if (!this.#inRedis) {
         const found = await tokenContext.find(this.#model, id);
-        if (found) rememberContext(memo, found.payload, found);
+        // Read alone (see tokenContextQueries): its grant, account and session are read as usual next.
+        if (found && !found.alone) rememberContext(memo, found.payload, found);
         if (found?.session) rememberSession(memo, found.session);
         return found?.payload;
       }

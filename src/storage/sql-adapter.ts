@@ -234,6 +234,16 @@ export function tokenContextQueries(db: Database, { sessionsInSql = false }: { s
   const accountIdOf = pg ? `(r.payload::json ->> 'accountId')` : `json_extract(r.payload, '$.accountId')`;
   const sessionUidOf = pg ? `(r.payload::json ->> 'sessionUid')` : `json_extract(r.payload, '$.sessionUid')`;
   // As the adapter's findByUid: the newest live session of that uid (an old id lingers for a moment).
+  /**
+   * PostgreSQL refuses `::json` on a payload that holds an escaped NUL (`\u0000`, from a request
+   * parameter such as a nonce): 22P05. Such a record is read on its own, and what would have come
+   * with it is left to the reads that follow, instead of failing the request.
+   */
+  const unreadableAsJson = (err: unknown) => pg && (err as { code?: unknown } | undefined)?.code === '22P05';
+  const alone = async (model: string, id: string, now: number): Promise<AdapterPayload | undefined> => {
+    const row = await sql.first<OidcModelRow>(`select payload, consumed_at from ${TABLE} where model = ? and id = ? and (expires_at is null or expires_at > ?)`, [model, id, now]);
+    return row && toPayload(row);
+  };
   const SESSION = sessionsInSql
     ? `, ${sessionUidOf} as s_uid, (select s.payload from ${TABLE} s where s.model = 'Session' and s.uid = ${sessionUidOf} and (s.expires_at is null or s.expires_at > ?) order by s.expires_at desc limit 1) as s_payload`
     : '';
@@ -252,19 +262,25 @@ export function tokenContextQueries(db: Database, { sessionsInSql = false }: { s
      * of which the interaction routes and oidc-provider read next; as the Redis store's
      * findWithSession. Undefined when the interaction is not there.
      */
-    async interaction(id: string, alsoModel: string): Promise<{ payload: AdapterPayload; session?: TokenSession | undefined; also: AdapterPayload | undefined } | undefined> {
+    async interaction(id: string, alsoModel: string): Promise<{ payload: AdapterPayload; session?: TokenSession | undefined; also: AdapterPayload | undefined; alone?: true } | undefined> {
       if (!sessionsInSql) throw new Error('sessions are not stored in SQL');
       const now = Date.now();
       const uidOf = pg ? `(i.payload::json -> 'session' ->> 'uid')` : `json_extract(i.payload, '$.session.uid')`;
-      const row = await sql.first<{ i_payload: string; i_consumed_at: number | null; s_uid: string | null; s_payload: string | null; o_payload: string | null; o_consumed_at: number | null }>(
+      const row = await sql
+        .first<{ i_payload: string; i_consumed_at: number | null; s_uid: string | null; s_payload: string | null; o_payload: string | null; o_consumed_at: number | null }>(
         `select i.payload as i_payload, i.consumed_at as i_consumed_at, ${uidOf} as s_uid, ` +
           `(select s.payload from ${TABLE} s where s.model = 'Session' and s.uid = ${uidOf} and (s.expires_at is null or s.expires_at > ?) order by s.expires_at desc limit 1) as s_payload, ` +
           `o.payload as o_payload, o.consumed_at as o_consumed_at from ${TABLE} i ` +
           `left join ${TABLE} o on o.model = ? and o.id = i.id and (o.expires_at is null or o.expires_at > ?) ` +
           `where i.model = 'Interaction' and i.id = ? and (i.expires_at is null or i.expires_at > ?)`,
-        [now, alsoModel, now, id, now],
-      );
+          [now, alsoModel, now, id, now],
+        )
+        .catch(async (err: unknown) => {
+          if (!unreadableAsJson(err)) throw err;
+          return alone('Interaction', id, now).then((payload) => payload && { payload, alone: true as const });
+        });
       if (!row) return undefined;
+      if ('alone' in row) return { payload: row.payload, also: undefined, alone: true };
       return {
         payload: toPayload({ payload: row.i_payload, consumed_at: row.i_consumed_at } as OidcModelRow),
         session: typeof row.s_uid === 'string' ? { uid: row.s_uid, payload: typeof row.s_payload === 'string' ? (JSON.parse(row.s_payload) as AdapterPayload) : undefined } : undefined,
@@ -272,16 +288,22 @@ export function tokenContextQueries(db: Database, { sessionsInSql = false }: { s
       };
     },
     /** A SQL-stored token (a refresh token) with its grant and account, and its session where sessions are in SQL. */
-    async find(model: string, id: string): Promise<(TokenContext & { payload: AdapterPayload; session?: TokenSession | undefined }) | undefined> {
+    async find(model: string, id: string): Promise<(TokenContext & { payload: AdapterPayload; session?: TokenSession | undefined; alone?: true }) | undefined> {
       const now = Date.now();
-      const row = await sql.first<ContextRow & { s_uid?: string | null; s_payload?: string | null }>(
+      const row = await sql
+        .first<ContextRow & { s_uid?: string | null; s_payload?: string | null }>(
         `select r.payload as r_payload, r.consumed_at as r_consumed_at${SESSION}, ${CONTEXT_COLUMNS} from oidc_models r ` +
           `left join oidc_models g on g.id = r.grant_id and ${LIVE_GRANT} left join accounts a on a.sub = ${accountIdOf} ` +
           `where r.model = ? and r.id = ? and (r.expires_at is null or r.expires_at > ?)`,
-        [...(SESSION ? [now] : []), now, model, id, now],
-      );
+          [...(SESSION ? [now] : []), now, model, id, now],
+        )
+        .catch(async (err: unknown) => {
+          if (!unreadableAsJson(err)) throw err;
+          return alone(model, id, now).then((payload) => payload && { payload, alone: true as const });
+        });
       if (!row) return undefined;
-      const { s_uid, s_payload, ...rest } = row;
+      if ('alone' in row && row.alone === true) return { payload: row.payload as AdapterPayload, grant: undefined, account: undefined, alone: true };
+      const { s_uid, s_payload, ...rest } = row as ContextRow & { s_uid?: string | null; s_payload?: string | null };
       const payload = toPayload({ payload: rest.r_payload, consumed_at: rest.r_consumed_at } as OidcModelRow);
       const session = typeof s_uid === 'string' ? { uid: s_uid, payload: typeof s_payload === 'string' ? (JSON.parse(s_payload) as AdapterPayload) : undefined } : undefined;
       return { payload, session, ...splitContext(rest as ContextRow) };

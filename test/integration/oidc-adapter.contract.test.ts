@@ -353,6 +353,17 @@ function tokenSessionContract(current: () => Backend) {
     expect((await tokenContextQueries(db).find('RefreshToken', token))?.session).toBeUndefined();
   });
 
+  it('reads a token or an interaction whose payload holds a NUL (a nonce from a request) without failing, and leaves what comes with it to later reads', async () => {
+    const { db, Adapter } = current();
+    const queries = tokenContextQueries(db, { sessionsInSql: true });
+    const token = newId();
+    await new Adapter('RefreshToken').upsert(token, { jti: token, kind: 'RefreshToken', nonce: 'a\u0000b', accountId: 'sub-z', grantId: newId(), sessionUid: newId() }, 600);
+    expect((await queries.find('RefreshToken', token))?.payload).toMatchObject({ jti: token, nonce: 'a\u0000b' });
+    const interaction = newId();
+    await new Adapter('Interaction').upsert(interaction, { jti: interaction, kind: 'Interaction', params: { nonce: '\u0000' }, session: { uid: newId() } }, 600);
+    expect((await queries.interaction(interaction, 'PendingSecondFactor'))?.payload).toMatchObject({ params: { nonce: '\u0000' } });
+  });
+
   it('reads an interaction with its session and the record of another model under its id, in one statement', async () => {
     const { db, Adapter } = current();
     const queries = tokenContextQueries(db, { sessionsInSql: true });

@@ -5,7 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
-import { REDIRECT } from '../support/relying-party.js';
+import * as oidc from 'openid-client';
+import { signInAllowing } from '../support/consent-walk.js';
+import { REDIRECT, relyingParty } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
@@ -43,5 +45,19 @@ describe.each(backends)('NUL bytes in protocol parameters ($name)', ({ name, ena
     expect((await form('/token/revocation', { token: 'a\0b' })).status).toBe(200);
     const auth = await fetch(new URL(`/auth?client_id=a%00b&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}`, h.issuer), { redirect: 'manual' });
     expect(auth.status).toBe(400);
+  });
+
+  // Stored records hold request parameters as given: PostgreSQL refuses \u0000 in `::json`, so a
+  // read that took ids out of a payload in SQL failed for such a token (sql-adapter.ts reads it alone).
+  it.skipIf(!enabled)('signs in, answers userinfo and refreshes for a sign-in whose nonce holds a NUL', async () => {
+    const citizen = await h.citizen();
+    const nonce = 'n\0once';
+    const { tokens } = await signInAllowing(h, client, citizen, { nonce });
+    expect(tokens.claims()?.nonce).toBe(nonce);
+    const rp = await relyingParty(h, client);
+    expect(await oidc.fetchUserInfo(rp, tokens.access_token, citizen.sub)).toMatchObject({ sub: citizen.sub });
+    const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+    expect(await oidc.fetchUserInfo(rp, refreshed.access_token, citizen.sub)).toMatchObject({ sub: citizen.sub });
+    expect(await answer(await form('/token/introspection', { token: refreshed.refresh_token! }))).toMatchObject({ status: 200, body: { active: true, sub: citizen.sub } });
   });
 });

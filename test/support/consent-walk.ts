@@ -30,6 +30,6 @@ export async function signInAllowing(h: Harness, client: { client_id: string; cl
     ({ res, url } = await browser.follow(new URL(action!, url), { form }, h.issuer));
   }
   expect(url.origin).not.toBe(h.issuer);
-  const tokens = await oidc.authorizationCodeGrant(rp, url, { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck });
+  const tokens = await oidc.authorizationCodeGrant(rp, url, { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck, ...(extra.nonce !== undefined ? { expectedNonce: extra.nonce } : {}) });
   return { consentPages, tokens };
 }

@@ -145,7 +145,7 @@ export function createServices(config: Config, stores: Stores, logger: Logger, o
   const secondFactors = createSecondFactors({ db: stores.db, sealer, recoveryKeys: { version: versions.recoveryCode.version, keyed: (v) => purposeKeys.keyed('recovery_code', v) }, lockout, Adapter, issuerName: 'Yihao' });
   const issuer = new URL(config.issuer);
   // The passkey relying party is the issuer's host: passkeys made here work on every instance behind it.
-  const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300 });
+  const passkeys = createPasskeys({ db: stores.db, Adapter, accounts, origin: issuer.origin, rpId: issuer.hostname, rpName: 'Yihao', timeoutSeconds: 300, trustClaimedHardwareKeys: config.passkeys.trustClaimedHardwareKeys });
   return { outbound, sealer, vault, purposeKeys, hasher, accounts, signingKeys, Adapter, clientSecrets, secretGrace, audit, auditKey, auditAnchor, clientCache, accountIndex, registry, otpStore, otp, secondFactors, passkeys, counterStaff, proofing };
 }
 export type Services = ReturnType<typeof createServices>;

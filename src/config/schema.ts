@@ -212,6 +212,18 @@ export const fileConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Passkeys (WebAuthn). Yihao requests no attestation, so whether a key is bound to one device is
+     * the authenticator's own word, and a scripted software authenticator can say it.
+     * `trustClaimedHardwareKeys` is the explicit decision to announce such a passkey as amr `hwk`
+     * (default: every passkey is `swk`), as `mobile.trustClaimedHardwareKeys` is for device keys.
+     */
+    passkeys: z
+      .object({
+        trustClaimedHardwareKeys: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     /** The population registry for real-name checks; a relative file path is from the checkout. */
     registry: registryConfigSchema,
     /** Upstream identity providers (src/federation); the providers themselves are defined with `yihao idp`. */

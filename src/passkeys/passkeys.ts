@@ -29,6 +29,8 @@ export interface PasskeysDeps {
   rpName: string;
   /** How long a ceremony may take, challenge included. */
   timeoutSeconds: number;
+  /** Announce a passkey its authenticator calls device-bound as amr `hwk` (config `passkeys.trustClaimedHardwareKeys`). */
+  trustClaimedHardwareKeys: boolean;
 }
 
 export type PasskeyEnrolment = { ok: true; credentialId: string } | { ok: false; reason: 'invalid' | 'expired' | 'already_registered' };
@@ -40,8 +42,10 @@ export type PasskeySignIn =
 /**
  * RFC 8176: a passkey bound to one authenticator is a hardware-secured key (`hwk`); a synced
  * passkey (backup eligible) lives in a cloud keychain, so it is a software-secured key (`swk`).
+ * Without attestation "bound to one authenticator" is the authenticator's claim, so it counts only
+ * where the deployment trusts such claims.
  */
-export const passkeyAmr = (deviceType: PasskeyRow['device_type']): string[] => [deviceType === 'singleDevice' ? 'hwk' : 'swk'];
+export const passkeyAmr = (deviceType: PasskeyRow['device_type'], trustClaimedHardwareKeys: boolean): string[] => [trustClaimedHardwareKeys && deviceType === 'singleDevice' ? 'hwk' : 'swk'];
 
 const newCredentialId = () => `c_${randomBytes(12).toString('base64url')}`;
 // The WebAuthn user handle is the account's public `sub`: random, stable, and nothing about the citizen.
@@ -176,7 +180,7 @@ export function createPasskeys(deps: PasskeysDeps) {
       const authentication: PasskeyLogin = {
         accountId: account.sub,
         channel: 'web',
-        amr: passkeyAmr(info.credentialDeviceType),
+        amr: passkeyAmr(info.credentialDeviceType, deps.trustClaimedHardwareKeys),
         acr: ACR.twoFactor,
         at: Math.floor(Date.now() / 1000),
         passkey: { id: passkey.credential_id },

@@ -1,12 +1,16 @@
 /**
  * An operator's action and its audit event commit together: when the event cannot be written, the
  * action does not land either (before, the client was suspended first and its record written
- * after). The audit insert is made to fail with a trigger, on SQLite and on PostgreSQL.
+ * after). So does a citizen's sign-in and consent: its event lands before the login or the consent
+ * is recorded. The audit insert is made to fail with a trigger, on SQLite and on PostgreSQL.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Operator } from '../../src/admin/roles.js';
 import { refuseAuditEvents } from '../support/audit.js';
+import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
+import { formAction, formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
 const backends: { backend: Backend; enabled: boolean }[] = [
@@ -86,5 +90,42 @@ describe.each(backends)('business changes and their audit events ($backend)', ({
     expect(actions).not.toContain('admin.role.assigned');
     expect((await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action)).toEqual(['session.ended', 'account.disabled']);
     expect(await h.yihao.services.audit.check()).toMatchObject({ intact: true, unsealed: { count: 0 } });
+  });
+
+  it.skipIf(!enabled)('lands no sign-in and no consent whose audit event cannot be written', async () => {
+    h = await startHarness({ backend });
+    const rp = await relyingParty(h, await h.client({ redirectUris: [REDIRECT], scope: 'openid profile' }));
+    const citizen = await h.citizen();
+    const db = h.yihao.stores.db;
+    const browser = new ScriptedBrowser();
+    const request = async (extra: Record<string, string> = {}) => authorizationUrl(rp, oidc.randomPKCECodeVerifier(), extra);
+    const creds = { identifier: citizen.citizenId, password: citizen.password };
+    /** Where a `prompt=none` request in this browser ends: what the provider knows of it. */
+    const silently = async () => (await browser.follow(await request({ prompt: 'none' }), {}, h!.issuer)).url.searchParams.get('error');
+
+    // The right password, but its login.succeeded cannot be written: the browser is not signed in,
+    // not even if it goes on to the resume URL itself rather than stopping at the error.
+    let allow = await refuseAuditEvents(db, 'login.succeeded');
+    const { res, url } = await browser.follow(await request(), {}, h.issuer);
+    const page = await res.text();
+    const posted = await browser.follow(new URL(formAction(page, '/login')!, url), { form: { csrf: formField(page, 'csrf')!, ...creds } }, h.issuer);
+    expect(posted.res.status).toBeGreaterThanOrEqual(500);
+    const uid = url.pathname.split('/').at(-1)!;
+    const resumed = await browser.follow(new URL(`/auth/${uid}`, h.issuer), {}, h.issuer);
+    expect(resumed.url.origin, 'no code for a login without its record').toBe(new URL(h.issuer).origin);
+    expect(await silently()).toBe('login_required');
+    await allow();
+
+    // Signed in, but the consent's event cannot be written: no grant, so the app would still ask.
+    allow = await refuseAuditEvents(db, 'consent.granted');
+    await expect(scriptedSignIn(browser, await request(), creds)).rejects.toThrow(/unexpected 5\d\d/);
+    expect(await silently()).toBe('consent_required');
+    await allow();
+
+    const back = await scriptedSignIn(browser, await request(), creds);
+    expect(back.searchParams.get('code')).toBeTruthy();
+    const actions = (await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action);
+    expect(actions.filter((a) => a === 'login.succeeded')).toHaveLength(1);
+    expect(actions.filter((a) => a === 'consent.granted')).toHaveLength(1);
   });
 });

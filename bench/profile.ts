@@ -5,8 +5,9 @@
  * the Yihao process with `perf record -g`, and prints perf's flat and caller views of the top symbols.
  * Scenarios: cc (client_credentials), userinfo, refresh, signin.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { prepareStore } from './backends.js';
+import { perfInstalled, recordPerf } from './perf-record.js';
 import { benchRelyingParty, setUp, startYihao } from './instances.js';
 import { knobs, type Backend } from './knobs.js';
 import { onCleanup, runBench } from './lifecycle.js';
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
   if (!SCENARIOS.includes(scenario)) usage(`unknown scenario ${JSON.stringify(process.argv[2] ?? '')}`);
   const seconds = Number(process.argv[3] ?? 15);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 300) usage('seconds must be a number from 1 to 300');
-  if (spawnSync('perf', ['--version']).status !== 0) usage('Linux perf is missing: apt-get install -y linux-perf');
+  if (!perfInstalled()) usage('Linux perf is missing: apt-get install -y linux-perf');
   const backend: Backend = knobs.backend === 'postgres+redis' ? 'postgres+redis' : 'sqlite';
 
   const store = await prepareStore(backend);
@@ -56,10 +57,9 @@ async function main(): Promise<void> {
   await (scenario === 'signin' ? signIns(4, 3) : load().then(() => undefined));
 
   const data = `/tmp/yihao-perf-${scenario}.data`;
-  const perf = spawn('perf', ['record', '-F', '999', '-g', '-o', data, '-p', String(yihao.child.pid)], { stdio: 'ignore' });
-  const done = new Promise((resolve) => perf.once('exit', resolve));
+  const perf = recordPerf(yihao.child.pid, data);
   const result = (await load()) as { ok?: number; failed?: number; cpuMs?: number; row?: { cpuPerOp: number; total: number; failed: number } };
-  perf.kill('SIGINT');
+  const done = perf.stop();
   const perOp = result.row ? result.row.cpuPerOp : (result.cpuMs ?? NaN) / (result.ok ?? NaN);
   console.log(`${scenario}: ${result.row?.total ?? result.ok} operations (${result.row?.failed ?? result.failed} failed), server CPU ${perOp.toFixed(3)} ms/op (perf's own sampling adds a little)`);
   await done;

@@ -9,6 +9,10 @@
  * answer (/proc, all threads, argon2's included), averaged over many sign-ins. One at a time costs
  * more per request than under load (no batching of wake-ups and writes), so read the columns
  * against each other, not against `npm run bench`.
+ *
+ * `--perf` adds a pass on each server under Linux perf, and charges each sample to the request in
+ * progress when it was taken (bench/step-profile.ts): per step, the main thread's CPU by whose code
+ * ran (a package, a Node module or a Yihao file), beside the bare provider's.
  */
 import { prepareStore } from './backends.js';
 import { benchRelyingParty, setUp, startBare, startYihao, type YihaoInstance } from './instances.js';
@@ -19,6 +23,8 @@ import { argon2Run, fmtMs } from './load.js';
 import { processCpuMs } from './proc.js';
 import { sendOnce } from './requests.js';
 import { ScriptedBrowser, signIn, type HttpResponse, type RelyingParty } from './sign-in.js';
+import { perfInstalled } from './perf-record.js';
+import { printStepProfiles, profileSteps, type Span, type StepProfile } from './step-profile.js';
 
 const TOKEN_STEP = 'POST /token';
 
@@ -29,7 +35,11 @@ interface Ledger {
   /** Per step: server CPU (ms) and round trips, summed over the sign-ins. */
   steps: Map<string, { cpuMs: number; sql: number; redis: number }>;
   signIns: number;
+  /** When each request was in flight (`--perf`), on the clock perf records with. */
+  spans?: Span[];
 }
+
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** A cookie jar that charges each request's server CPU (and, when `counts` is given, round trips) to its route. */
 class MeteredBrowser extends ScriptedBrowser {
@@ -44,7 +54,9 @@ class MeteredBrowser extends ScriptedBrowser {
   override async request(url: URL, form?: Record<string, string>): Promise<HttpResponse> {
     const before = this.counts ? await this.counts() : undefined;
     const cpu0 = processCpuMs(this.pid);
+    const start = nowUs();
     const res = await super.request(url, form);
+    this.ledger.spans?.push({ step: routeOf(form ? 'POST' : 'GET', url), start, end: nowUs() });
     const cpuMs = processCpuMs(this.pid) - cpu0;
     const after = this.counts ? await this.counts() : undefined;
     const key = routeOf(form ? 'POST' : 'GET', url);
@@ -63,13 +75,15 @@ class MeteredBrowser extends ScriptedBrowser {
  * `n` sign-ins one at a time. The code exchange is charged as what is left of the sign-in's CPU
  * (it goes out through plain HTTP, not the cookie jar).
  */
-async function measure(pid: number, rp: RelyingParty, creds: (i: number) => { identifier: string; password: string }, n: number, counts?: YihaoInstance['counts']): Promise<Ledger> {
-  const ledger: Ledger = { steps: new Map(), signIns: n };
+async function measure(pid: number, rp: RelyingParty, creds: (i: number) => { identifier: string; password: string }, n: number, counts?: YihaoInstance['counts'], spans?: Span[]): Promise<Ledger> {
+  const ledger: Ledger = { steps: new Map(), signIns: n, ...(spans ? { spans } : {}) };
   for (let i = 0; i < n; i++) {
     const total0 = processCpuMs(pid);
     const counted0 = counts ? await counts() : undefined;
     const stepsBefore = [...ledger.steps.values()].reduce((t, s) => ({ cpuMs: t.cpuMs + s.cpuMs, sql: t.sql + s.sql, redis: t.redis + s.redis }), { cpuMs: 0, sql: 0, redis: 0 });
     await signIn(rp, creds(i), {}, new MeteredBrowser(pid, ledger, counts));
+    // The code exchange goes out through plain HTTP: it is what follows the browser's last request.
+    if (spans?.length) spans.push({ step: TOKEN_STEP, start: spans.at(-1)!.end, end: nowUs() });
     const counted1 = counts ? await counts() : undefined;
     const total = processCpuMs(pid) - total0;
     const stepsAfter = [...ledger.steps.values()].reduce((t, s) => ({ cpuMs: t.cpuMs + s.cpuMs, sql: t.sql + s.sql, redis: t.redis + s.redis }), { cpuMs: 0, sql: 0, redis: 0 });
@@ -85,19 +99,30 @@ async function measure(pid: number, rp: RelyingParty, creds: (i: number) => { id
 }
 
 function usage(message: string): never {
-  console.error(`${message}\nUsage: npm run bench:steps -- [sign-ins, 20 to 5000; default 300]   (BENCH_BACKEND=sqlite or postgres+redis)`);
+  console.error(`${message}\nUsage: npm run bench:steps -- [sign-ins, 20 to 5000; default 300] [--perf]   (BENCH_BACKEND=sqlite or postgres+redis)`);
   process.exit(2);
 }
 
 async function main(): Promise<void> {
-  const n = Number(process.argv[2] ?? 300);
+  const args = process.argv.slice(2);
+  const withPerf = args.includes('--perf');
+  const unknown = args.filter((a) => a.startsWith('-') && a !== '--perf');
+  if (unknown.length) usage(`unknown option ${unknown[0]}`);
+  const n = Number(args.find((a) => !a.startsWith('-')) ?? 300);
   if (!Number.isInteger(n) || n < 20 || n > 5000) usage('sign-ins must be a whole number from 20 to 5000');
+  if (withPerf && !perfInstalled()) usage('--perf needs Linux perf: apt-get install -y linux-perf');
+  // perf names JIT-compiled functions from the map file each child writes.
+  if (withPerf) knobs.perfMap = true;
+  /** One more pass of `n` sign-ins under perf, after the measured ones (perf's sampling costs the server a little). */
+  const profiled = async (who: string, pid: number, run: (spans: Span[]) => Promise<unknown>): Promise<StepProfile | undefined> =>
+    withPerf ? profileSteps(who, pid, run) : undefined;
   const backend: Backend = knobs.backend === 'postgres+redis' ? 'postgres+redis' : 'sqlite';
   const warm = Math.min(50, n);
 
   const bare = await startBare();
   await measure(bare.child.pid, bare.relyingParty, () => bare.citizen, warm);
   const bareLedger = await measure(bare.child.pid, bare.relyingParty, () => bare.citizen, n);
+  const bareProfile = await profiled('bare', bare.child.pid, (spans) => measure(bare.child.pid, bare.relyingParty, () => bare.citizen, n, undefined, spans));
   await bare.child.stop();
 
   const store = await prepareStore(backend);
@@ -110,6 +135,7 @@ async function main(): Promise<void> {
   const ledger = await measure(yihao.child.pid, rp, citizen, n);
   // Round trips in a pass of their own: asking the child for its counters costs it CPU.
   const counted = await measure(yihao.child.pid, rp, citizen, 20, () => yihao.counts());
+  const yihaoProfile = await profiled('yihao', yihao.child.pid, (spans) => measure(yihao.child.pid, rp, citizen, n, undefined, spans));
   await yihao.child.stop();
 
   const per = (l: Ledger, key: string) => (l.steps.get(key)?.cpuMs ?? NaN) / l.signIns;
@@ -134,6 +160,7 @@ async function main(): Promise<void> {
   console.log(`A returning sign-in, one at a time, ${n} sign-ins each (Node ${process.version}; the password step includes argon2 on Yihao only):`);
   console.log([line(head), `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n'));
   console.log(`raw argon2.verify here: ${fmtMs(argonMs)} ms CPU; Yihao's sign-in without it: ${fmtMs(sum(ledger) - argonMs)} ms, ${((sum(ledger) - argonMs) / sum(bareLedger)).toFixed(1)}x the bare provider's`);
+  if (yihaoProfile && bareProfile) printStepProfiles(keys, yihaoProfile, bareProfile, n);
 }
 
 runBench('bench:steps', 10 * 60_000, main);

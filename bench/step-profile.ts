@@ -103,6 +103,10 @@ const ms = (v: number) => (v / 1000).toFixed(2);
 
 /** Per step: the main thread's CPU per request by owner, Yihao beside the bare provider. */
 export function printStepProfiles(steps: string[], yihao: StepProfile, bare: StepProfile, signIns: number, top = 10): void {
+  if (yihao.steps.size === 0 || bare.steps.size === 0) {
+    console.log('\nperf recorded no samples (is perf allowed here? see /proc/sys/kernel/perf_event_paranoid)');
+    return;
+  }
   console.log(`\nWhere each step's CPU goes (perf, one more pass of ${signIns} sign-ins on each server; µs per request; the owner is the innermost JavaScript frame's package, Node module or Yihao file, and "native" a sample with none):`);
   for (const step of steps) {
     const y = yihao.steps.get(step);

@@ -23,6 +23,7 @@ import { AdminError, notFound } from './admin-error.js';
 import type { DepartmentSystem } from './department-system-auth.js';
 import type { DepartmentStore } from './departments.js';
 import type { Guard, Target } from './guard.js';
+import { isNationalSuperAdmin } from './review-rules.js';
 import type { AdminAction } from '../audit/index.js';
 import { offsetOf, paging, type Page } from './paging.js';
 import type { Operator } from './roles.js';
@@ -167,8 +168,18 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
   }
 
   return {
+    /**
+     * A type's id becomes its `vct`, the name every verifier takes for that kind of certificate: a
+     * department's own admin naming one could take another department's name ("driving_licence"
+     * for a bureau that issues none) and keep it from its owner. So the national department allots
+     * the names: a super-admin of a national department defines a type for a department, which
+     * then changes and retires it on its own.
+     */
     async defineType(op: Operator, input: z.output<typeof certificateTypeInput>): Promise<CertificateType> {
       const dept = await d.guard.require(op, 'certificate.define', 'certificate_type.create', await d.departments.find(input.department_id));
+      if (!isNationalSuperAdmin(op)) {
+        await d.guard.deny(op, 'certificate_type.create', 'national_review', { departmentId: dept.id }, 'a certificate type is defined by a super-admin of a national department: its id is the name verifiers everywhere trust for that kind of certificate, so no department names its own; ask them, then change and retire it in your department');
+      }
       return define(dept.id, input, op.sub, asOperator(op));
     },
 

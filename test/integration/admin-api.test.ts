@@ -204,6 +204,8 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['queryAuditEvents', 'adminP1', 'GET', '/audit/events', undefined, 403],
       ['verifyAuditChain', 'reviewerP1', 'GET', '/audit/verify', undefined, 403],
       ['createCertificateType', 'reviewerP1', 'POST', '/certificate-types', certificateType, 403],
+      // A department's own admin does not name certificate types: the national department does.
+      ['createCertificateType', 'adminP1', 'POST', '/certificate-types', certificateType, 403],
       ['listCertificateTypes', 'auditorP1', 'GET', '/certificate-types', undefined, 403],
       ['revokeCertificate', 'reviewerP1', 'POST', `/certificates/${certificate.certificate.id}/revoke`, {}, 403],
       ['suspendCertificate', 'auditorP1', 'POST', `/certificates/${certificate.certificate.id}/suspend`, {}, 403],
@@ -245,7 +247,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['verifyAuditChain', 'auditorP1', 'GET', '/audit/verify', undefined, 200],
       ['rotateSigningKeys', 'superN', 'POST', '/keys/rotate', undefined, 200],
       ['revokeCredential', 'superN', 'POST', `/credentials/${credential.id}/revoke`, { reason: '测试' }, 200],
-      ['createCertificateType', 'adminP1', 'POST', '/certificate-types', certificateType, 201],
+      ['createCertificateType', 'superN', 'POST', '/certificate-types', certificateType, 201],
       ['listCertificateTypes', 'superP1', 'GET', '/certificate-types', undefined, 200],
       ['suspendCertificate', 'adminP1', 'POST', `/certificates/${certificate.certificate.id}/suspend`, {}, 200],
       ['resumeCertificate', 'superP1', 'POST', `/certificates/${certificate.certificate.id}/resume`, {}, 200],

@@ -25,6 +25,8 @@ describe.each(backends)('a department admin against the reviewer ($name)', { tim
   let dept: Department;
   let author: SignedInOperator;
   let reviewer: SignedInOperator;
+  /** A super-admin of the national department: the one who names certificate types. */
+  let national: SignedInOperator;
   let reviewerBrowser: ScriptedBrowser;
 
   const page = async (browser: ScriptedBrowser, path: string) => {
@@ -62,6 +64,7 @@ describe.each(backends)('a department admin against the reviewer ($name)', { tim
     dept = await boot.createDepartment({ name: '浙江省大数据局', level: 'province', parentId: nation.id });
     author = await operator(h, [{ role: 'dept-admin', departmentId: dept.id }], '部门管理员');
     reviewer = await operator(h, [{ role: 'reviewer', departmentId: dept.id }], '审核员');
+    national = await operator(h, [{ role: 'super-admin', departmentId: nation.id }], '国家管理员');
     reviewerBrowser = (await consoleBrowser(h, { ...reviewer, step: 1 }, 'en')).browser;
   }, 180_000);
   afterAll(async () => h?.close());
@@ -207,7 +210,7 @@ describe.each(backends)('a department admin against the reviewer ($name)', { tim
     await counterClientOf(h, made, '许可业务系统', dept.id);
     const tokens = await oidc.clientCredentialsGrant(await relyingParty(h, made), { scope: 'certificates:push', resource: adminResource(h.issuer) });
     const push = (body: Record<string, unknown>) => callApi(h, tokens.access_token, 'POST', '/certificates', body);
-    const type = await author.api('POST', '/certificate-types', {
+    const type = await national.api('POST', '/certificate-types', {
       id: 'shop_permit', department_id: dept.id, names: { 'zh-CN': '经营许可', en: 'Shop permit' }, claims: { permit_number: { type: 'string', required: true } },
     });
     expect(type.status).toBe(201);

@@ -1,6 +1,7 @@
 /**
- * Department certificates (docs/credentials.md): an operator defines a certificate type for their
- * department; the department's own system (a service client of that department, with a
+ * Department certificates (docs/credentials.md): a national super-admin defines a certificate type
+ * for a department (its id becomes the vct every verifier trusts, so no department names its own);
+ * the department's own system (a service client of that department, with a
  * client_credentials token for the admin API and the certificates:push scope) pushes a citizen's
  * certificate; the citizen's wallet (test/support/wallet.ts: @openid4vc and @sd-jwt only) gets it by
  * the authorization-code flow as an SD-JWT VC; it presents a subset that a verifier built from
@@ -47,6 +48,7 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
   const dept: Record<'nation' | 'police' | 'social', Department> = {} as never;
   let policeAdmin: SignedInOperator;
   let socialAdmin: SignedInOperator;
+  let nationAdmin: SignedInOperator;
   let systemToken: string;
   let citizen: Awaited<ReturnType<Harness['citizen']>>;
   let appId: string;
@@ -73,19 +75,35 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
     dept.social = await boot.createDepartment({ name: '浙江省人力社保厅', level: 'province', parentId: dept.nation.id });
     policeAdmin = await operator(h, [{ role: 'dept-admin', departmentId: dept.police.id }], '交管管理员');
     socialAdmin = await operator(h, [{ role: 'dept-admin', departmentId: dept.social.id }], '社保管理员');
+    nationAdmin = await operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '国家管理员');
     systemToken = await systemTokenOf(dept.police, '交管业务系统');
     citizen = await h.citizen({ name: '王五' });
     ({ client_id: appId } = await registerMobileApp(h, { minAcr: LOA2 }));
   });
   afterAll(async () => h?.close());
 
-  it.runIf(enabled)('an operator defines a type for their own department only, audited, and it appears in the issuer metadata', async () => {
-    const made = await policeAdmin.api('POST', '/certificate-types', { ...LICENCE, department_id: dept.police.id });
+  it.runIf(enabled)("a department's own admin cannot name a certificate type, so none can take a name verifiers trust for another department's certificates", async () => {
+    // The social-security bureau's admin defines "driving_licence" for their own department: the
+    // vct would be the one verifiers everywhere take for a driving licence, and the traffic police
+    // could never define it after them.
+    const squatted = await socialAdmin.api('POST', '/certificate-types', { ...LICENCE, department_id: dept.social.id });
+    expect(squatted.status, JSON.stringify(squatted.body)).toBe(403);
+    expect(squatted.body.message).toMatch(/national department/);
+    // So does the police's own admin: the name is allotted by the national department.
+    expect((await policeAdmin.api('POST', '/certificate-types', { ...LICENCE, department_id: dept.police.id })).status).toBe(403);
+    const denied = await h.yihao.services.audit.query({ actor: socialAdmin.sub, action: 'admin.denied', limit: 10 });
+    expect(denied.events.map((e) => e.details)).toContainEqual({ operation: 'certificate_type.create', reason: 'national_review' });
+    const metadata = (await (await fetch(`${h.issuer}/.well-known/openid-credential-issuer`)).json()) as { credential_configurations_supported: Record<string, unknown> };
+    expect(metadata.credential_configurations_supported[CONFIGURATION]).toBeUndefined();
+  });
+
+  it.runIf(enabled)('a national super-admin defines a type for a department, audited, and it appears in the issuer metadata', async () => {
+    const made = await nationAdmin.api('POST', '/certificate-types', { ...LICENCE, department_id: dept.police.id });
     expect(made.status, JSON.stringify(made.body)).toBe(201);
-    expect(made.body).toMatchObject({ id: LICENCE.id, vct: `${h.issuer}/credentials/types/driving_licence`, credential_configuration_id: CONFIGURATION, scope: SCOPE });
+    expect(made.body).toMatchObject({ id: LICENCE.id, department_id: dept.police.id, vct: `${h.issuer}/credentials/types/driving_licence`, credential_configuration_id: CONFIGURATION, scope: SCOPE });
     expect(made.body.claims.points).toEqual({ type: 'number', required: false });
 
-    const social = await socialAdmin.api('POST', '/certificate-types', {
+    const social = await nationAdmin.api('POST', '/certificate-types', {
       id: 'social_security',
       department_id: dept.social.id,
       names: { 'zh-CN': '社会保障卡', en: 'Social security card' },
@@ -94,15 +112,15 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
     expect(social.status).toBe(201);
     // Another department's: refused like a department that does not exist.
     expect((await socialAdmin.api('POST', '/certificate-types', { ...LICENCE, id: 'fake_licence', department_id: dept.police.id })).status).toBe(404);
-    expect((await policeAdmin.api('POST', '/certificate-types', { ...LICENCE, department_id: dept.police.id })).status).toBe(409);
-    const bad = await policeAdmin.api('POST', '/certificate-types', { ...LICENCE, id: 'bad_type', department_id: dept.police.id, claims: { vct: { type: 'string' } } });
+    expect((await nationAdmin.api('POST', '/certificate-types', { ...LICENCE, department_id: dept.police.id })).status).toBe(409);
+    const bad = await nationAdmin.api('POST', '/certificate-types', { ...LICENCE, id: 'bad_type', department_id: dept.police.id, claims: { vct: { type: 'string' } } });
     expect(bad.status).toBe(400);
     expect(bad.body.fields['claims.vct']).toMatch(/reserved/);
 
     const listed = await policeAdmin.api('GET', '/certificate-types');
     expect(listed.body.items.map((t: { id: string }) => t.id)).toEqual(['driving_licence']);
-    const events = await h.yihao.services.audit.query({ actor: policeAdmin.sub, action: 'admin.certificate_type.created', limit: 10 });
-    expect(events.events).toHaveLength(1);
+    const events = await h.yihao.services.audit.query({ actor: nationAdmin.sub, action: 'admin.certificate_type.created', limit: 10 });
+    expect(events.events.map((e) => e.departmentId).sort()).toEqual([dept.police.id, dept.social.id].sort());
 
     const metadata = (await (await fetch(`${h.issuer}/.well-known/openid-credential-issuer`)).json()) as { credential_configurations_supported: Record<string, { vct: string; scope: string }> };
     expect(metadata.credential_configurations_supported[CONFIGURATION]).toMatchObject({ vct: made.body.vct, scope: SCOPE });

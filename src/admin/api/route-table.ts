@@ -244,7 +244,7 @@ export const apiRoutes: readonly ApiRoute[] = [
     handler: async (o, _r, sv) => s.toChain(await sv.audit.verify(op(o))),
   },
   {
-    method: 'post', path: '/certificate-types', operationId: 'createCertificateType', summary: 'Define a certificate type for a department: its names, claim schema and default validity', tag: 'certificates', roles: 'super-admin, dept-admin',
+    method: 'post', path: '/certificate-types', operationId: 'createCertificateType', summary: 'Define a certificate type for a department: its names, claim schema and default validity. Its id becomes the vct verifiers trust, so the national department allots it', tag: 'certificates', roles: 'super-admin of a national department',
     body: certificateTypeInput, status: 201, response: s.certificateTypeBody,
     handler: async (o, r, sv) => s.toCertificateType(await sv.certificates.defineType(op(o), as(r.body))),
   },

@@ -1,4 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
+import { translatorPrefixProblem } from '../http/translated-clients.js';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { smsConfigSchema } from '../sms/sms-config.js';
@@ -89,6 +90,19 @@ export const fileConfigSchema = z
      * anything further left was written by the client and is never believed.
      */
     proxyHops: z.number().int().min(1).max(10).default(1),
+    /**
+     * The /96 prefixes of NAT64/SIIT translators the operator runs in front of Yihao (RFC 6052, e.g.
+     * `64:ff9b::/96`): a client address inside one counts as the IPv4 address it carries, for rate
+     * limits, the lockout and the audit log (src/http/translated-clients.ts). Name only your own:
+     * elsewhere that IPv4 address proves nothing.
+     */
+    nat64Prefixes: z
+      .array(z.string().superRefine((v, c) => {
+        const problem = translatorPrefixProblem(v);
+        if (problem) c.addIssue({ code: 'custom', message: problem });
+      }))
+      .max(16)
+      .default([]),
     ttl: z
       .object({
         sessionSeconds: seconds,

@@ -5,6 +5,7 @@ import type { Config } from '../config/index.js';
 import { endpointMethods, type ProviderHolder } from '../oidc/index.js';
 import type Router from '@koa/router';
 import { requestContext } from './request-context.js';
+import { translatedClients } from './translated-clients.js';
 import { securityHeaders } from './security-headers.js';
 import { CookieSigner } from './cookie-signer.js';
 import { withRequestMemo } from '../storage/request-memo.js';
@@ -26,6 +27,8 @@ export function createHttpApp({ config, holder, routers, logger, edge, metrics }
   // Koa hands `keys` to the cookies module as is when it is not an array (see cookie-signer.ts).
   app.keys = new CookieSigner(config.secrets.cookieKeys) as unknown as string[];
   app.silent = true;
+  // Before anything reads the client's address (src/http/translated-clients.ts).
+  if (config.nat64Prefixes.length) app.use(translatedClients(config.nat64Prefixes));
   app.use(requestContext(logger, metrics));
   // One memo of store reads per request (see storage/request-memo.ts). Inside the request context,
   // so that a failure of the writes it sends at the end is logged and answered like any other. A

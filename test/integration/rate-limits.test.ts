@@ -63,6 +63,11 @@ describe('failed client authentication is rate limited per address (SQLite, behi
     expect((await introspect('2001:db8:77:2::1', 'wrong secret')).status).toBe(401);
   });
 
+  it('counts NAT64 addresses (64:ff9b::a.b.c.d) per /64 unless the translator is configured: the IPv4 address inside proves nothing', async () => {
+    for (let i = 0; i < 50; i++) await introspect('64:ff9b::198.51.100.50', 'wrong secret');
+    expect((await introspect('64:ff9b::203.0.113.51', 'wrong secret')).status).toBe(429);
+  });
+
   it('takes the address the proxy saw, not one the client wrote in front of it: behind a proxy that appends to X-Forwarded-For, forged entries buy no fresh budget', async () => {
     const statuses: number[] = [];
     // Each request forges a new first entry; the proxy appends the address it really saw.
@@ -79,6 +84,43 @@ describe('failed client authentication is rate limited per address (SQLite, behi
     }
     // Its budget for failures is untouched.
     expect((await introspect('198.51.100.30', 'wrong secret')).status).toBe(401);
+  });
+});
+
+describe("behind the operator's NAT64 translator (SQLite, config nat64Prefixes)", () => {
+  let h: Harness;
+  let client: { client_id: string; client_secret?: string };
+
+  beforeAll(async () => {
+    // An IPv6-only front end: every IPv4 client reaches Yihao as 64:ff9b::a.b.c.d.
+    h = await startHarness({ overrides: (c) => ({ ...c, trustProxy: true, nat64Prefixes: ['64:ff9b::/96'] }) });
+    client = await h.client({ redirectUris: ['https://rp.example.gov.cn/cb'] });
+  });
+  afterAll(async () => h?.close());
+
+  const introspect = (ip: string, secret: string) =>
+    fetch(new URL('/token/introspection', h.issuer), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.client_id}:${secret}`).toString('base64')}`, 'x-forwarded-for': ip },
+      body: new URLSearchParams({ token: 'not-a-token' }),
+    });
+
+  it("counts each IPv4 client apart: one stranger's failures refuse no other citizen's requests", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 50; i++) statuses.push((await introspect('64:ff9b::198.51.100.40', 'wrong secret')).status);
+    expect(statuses[49]).toBe(429);
+    // Another IPv4 client of the same translator has its own budget, and its address is the IPv4 one.
+    expect((await introspect('64:ff9b::203.0.113.41', 'wrong secret')).status).toBe(401);
+    expect((await introspect('64:ff9b::203.0.113.41', client.client_secret!)).status).toBe(200);
+    // The stranger is the IPv4 address, however the translator writes it.
+    expect((await introspect('64:ff9b::c633:6428', 'wrong secret')).status).toBe(429);
+    const refused = await h.yihao.stores.db('audit_events').where({ action: 'ratelimit.refused' });
+    expect(refused.map((e: { ip: string }) => e.ip)).toEqual(['198.51.100.40']);
+  });
+
+  it('leaves an IPv6 address outside the prefix counted per /64', async () => {
+    for (let i = 1; i <= 50; i++) await introspect(`2001:db8:78:1::${i.toString(16)}`, 'wrong secret');
+    expect((await introspect('2001:db8:78:1::ffff', 'wrong secret')).status).toBe(429);
   });
 });
 

@@ -161,6 +161,20 @@ describe('configuration', () => {
     expect(err.message).toContain('argon2.memoryKiB');
   });
 
+  it('takes NAT64 translator prefixes only as IPv6 /96 networks', () => {
+    const dir = dataDir();
+    const withPrefixes = (prefixes: unknown) => {
+      const file = join(dir, 'nat64.json');
+      writeFileSync(file, JSON.stringify({ nat64Prefixes: prefixes }));
+      return { YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file };
+    };
+    expect(loadConfig(withPrefixes(['64:ff9b::/96', '2001:db8:64::/96'])).nat64Prefixes).toEqual(['64:ff9b::/96', '2001:db8:64::/96']);
+    expect(configError(withPrefixes(['64:ff9b::/64'])).message).toMatch(/nat64Prefixes.*\/96/);
+    expect(configError(withPrefixes(['192.0.2.0/24'])).message).toMatch(/nat64Prefixes.*IPv6 prefix/);
+    expect(configError(withPrefixes(['64:ff9b::'])).message).toMatch(/nat64Prefixes.*IPv6 prefix/);
+    expect(loadConfig({ YIHAO_DATA_DIR: dataDir() }).nat64Prefixes).toEqual([]);
+  });
+
   it('takes an outbound CA file only if it is there and holds a certificate', () => {
     const dir = dataDir();
     expect(configError({ YIHAO_DATA_DIR: dir, YIHAO_OUTBOUND_CA_FILE: join(dir, 'missing.pem') }).message).toBe(

@@ -177,7 +177,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
      */
     async defineType(op: Operator, input: z.output<typeof certificateTypeInput>): Promise<CertificateType> {
       const dept = await d.guard.require(op, 'certificate.define', 'certificate_type.create', await d.departments.find(input.department_id));
-      if (!isNationalSuperAdmin(op)) {
+      if (!isNationalSuperAdmin(op, dept.path)) {
         await d.guard.deny(op, 'certificate_type.create', 'national_review', { departmentId: dept.id }, 'a certificate type is defined by a super-admin of a national department: its id is the name verifiers everywhere trust for that kind of certificate, so no department names its own; ask them, then change and retire it in your department');
       }
       return define(dept.id, input, op.sub, asOperator(op));

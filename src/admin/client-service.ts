@@ -94,8 +94,8 @@ export function clientService(d: ClientServiceDeps) {
 
   async function ownedChange(op: Operator, permission: 'client.read' | 'client.write' | 'client.review', operation: string, changeId: string) {
     const change = possibleId(changeId) ? await store.findChange(changeId) : undefined;
-    await guard.require(op, permission, operation, change && (await departments.find(change.departmentId)), { clientId: change?.clientId });
-    return { change: change!, client: (await store.find(change!.clientId))! };
+    const department = await guard.require(op, permission, operation, change && (await departments.find(change.departmentId)), { clientId: change?.clientId });
+    return { change: change!, client: (await store.find(change!.clientId))!, department };
   }
 
   const settingsOf = (value: unknown): ClientSettings => parseInput(clientSettings, value);
@@ -389,12 +389,12 @@ export function clientService(d: ClientServiceDeps) {
      */
     async approve(op: Operator, changeId: string, input: unknown): Promise<{ change: ClientChange; client: ClientRecord }> {
       const { note, revision } = parseInput(reviewInput, input);
-      const { change, client } = await ownedChange(op, 'client.review', 'client_change.approve', changeId);
+      const { change, client, department } = await ownedChange(op, 'client.review', 'client_change.approve', changeId);
       const target = { departmentId: change.departmentId, clientId: change.clientId };
       if (tookPart(change, op.sub)) await guard.deny(op, 'client_change.approve', 'self_approval', target);
       if (change.status !== 'submitted') throw conflict('only a submitted change can be approved');
       if (revision !== change.revision) throw conflict('the change was edited since you saw it; review it again');
-      if (needsNationalReview(change.proposed) && !isNationalSuperAdmin(op)) await guard.deny(op, 'client_change.approve', 'national_review', target);
+      if (needsNationalReview(change.proposed) && !isNationalSuperAdmin(op, department.path)) await guard.deny(op, 'client_change.approve', 'national_review', target);
       if (change.baseVersion !== client.version) throw conflict('the client changed since this change was drafted; draft it again');
       await checkLiveable(client.clientId, change.proposed, client.secretDigest);
       const now = Date.now();

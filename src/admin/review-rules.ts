@@ -24,4 +24,10 @@ export function dangerousSettings(s: ClientSettings): string[] {
 
 export const needsNationalReview = (s: ClientSettings): boolean => dangerousSettings(s).length > 0;
 
-export const isNationalSuperAdmin = (op: Operator): boolean => op.assignments.some((a) => a.role === 'super-admin' && isRootPath(a.departmentPath));
+/**
+ * A super-admin of the national (root) department whose tree holds the department at `path`. Not of
+ * any root: an installation may hold several (a sandbox platform beside the real one), and national
+ * powers over one tree are not another's.
+ */
+export const isNationalSuperAdmin = (op: Operator, path: string): boolean =>
+  op.assignments.some((a) => a.role === 'super-admin' && isRootPath(a.departmentPath) && path.startsWith(a.departmentPath));

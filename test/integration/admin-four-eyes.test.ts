@@ -205,6 +205,18 @@ describe.each(backends)('four-eyes review ($name)', ({ name, enabled }) => {
       expect((await ops.superN.api('POST', `/client-changes/${changeId}/approve`, { revision })).status).toBe(200);
     });
 
+    it.skipIf(!enabled)("refuses a super-admin of another national department, however they also review here", async () => {
+      // A second root (a sandbox platform): its super-admin, made a reviewer in this tree, is national
+      // somewhere else, not over this client's department.
+      const sandbox = await h.yihao.admin.services.bootstrap.createDepartment({ name: '国家政务服务沙箱', level: 'national' });
+      const elsewhere = await operator(h, [{ role: 'super-admin', departmentId: sandbox.id }, { role: 'reviewer', departmentId: dept.p1.id }], '沙箱管理员');
+      const { changeId } = await draft('adminP1', { first_party: true });
+      const { revision } = await submit('adminP1', changeId);
+      const refused = await elsewhere.api('POST', `/client-changes/${changeId}/approve`, { revision });
+      expect({ status: refused.status, message: refused.body.message }).toEqual({ status: 403, message: 'this change needs a super-admin of a national department to approve it' });
+      expect((await ops.superN.api('POST', `/client-changes/${changeId}/approve`, { revision })).status).toBe(200);
+    });
+
     it.skipIf(!enabled)('keeps a first-party client under national review for every later change', async () => {
       const { changeId, clientId } = await draft('adminP1', { first_party: true });
       const first = await submit('adminP1', changeId);

@@ -97,6 +97,19 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
     expect(metadata.credential_configurations_supported[CONFIGURATION]).toBeUndefined();
   });
 
+  it.runIf(enabled)("a super-admin of one national department names no type for another national department's tree", async () => {
+    // Two roots (a second national platform, or a sandbox): super-admin at one, and a dept-admin
+    // in the other's tree, must not add up to naming types there.
+    const boot = h.yihao.admin.services.bootstrap;
+    const otherNation = await boot.createDepartment({ name: '国家政务服务沙箱', level: 'national' });
+    const both = await operator(h, [{ role: 'super-admin', departmentId: otherNation.id }, { role: 'dept-admin', departmentId: dept.social.id }], '两边的管理员');
+    const crossed = await both.api('POST', '/certificate-types', { ...LICENCE, id: 'crossed_licence', department_id: dept.social.id });
+    expect(crossed.status, JSON.stringify(crossed.body)).toBe(403);
+    // In its own tree it names types as any national super-admin does.
+    const own = await both.api('POST', '/certificate-types', { ...LICENCE, id: 'sandbox_licence', department_id: otherNation.id });
+    expect(own.status, JSON.stringify(own.body)).toBe(201);
+  });
+
   it.runIf(enabled)('a national super-admin defines a type for a department, audited, and it appears in the issuer metadata', async () => {
     const made = await nationAdmin.api('POST', '/certificate-types', { ...LICENCE, department_id: dept.police.id });
     expect(made.status, JSON.stringify(made.body)).toBe(201);

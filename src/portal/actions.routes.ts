@@ -149,7 +149,8 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   /**
    * The SMS code to the account's own number that a gate asks for (`prove_phone`): sent and checked
    * only while that gate asks for it, then back to the page that shows the gate. A proof counts for
-   * the whole portal session, whichever page asked for it.
+   * the whole portal session, whichever page asked for it. The code is bound to the portal session
+   * that asked for it: another browser signed in to the same account cannot spend it.
    */
   function phoneProofRoutes(prefix: string, gate: (s: SignedIn) => PasskeyGate | Promise<PasskeyGate>, page: string, proven: Notice) {
     post(`${prefix}/send-code`, z.object({}), async (ctx, s) => {
@@ -157,7 +158,7 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
       let sent = false;
       try {
         // Signed in to the portal: the citizen's own share of the number's hour (sms.limits.perNumberUnproven).
-        sent = (await deps.otp.issue({ phone: s.account.phone, purpose: 'bind_factor', clientIp: ctx.ip, proven: true })).ok;
+        sent = (await deps.otp.issue({ phone: s.account.phone, purpose: 'bind_factor', clientIp: ctx.ip, proven: true, flow: s.session.id })).ok;
       } catch (e) {
         if (!(e instanceof SmsDeliveryError)) throw e;
       }
@@ -166,7 +167,7 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
 
     post(`${prefix}/prove-phone`, z.object({ code: z.string().max(deps.formFieldMaxLength) }), async (ctx, s, form) => {
       if ((await gate(s)) !== 'prove_phone' || !s.account.phone) return seeOther(ctx, page);
-      const check = await deps.otp.verify({ phone: s.account.phone, purpose: 'bind_factor', code: form.code!.trim() });
+      const check = await deps.otp.verify({ phone: s.account.phone, purpose: 'bind_factor', code: form.code!.trim(), flow: s.session.id });
       if (check !== 'ok') return seeOther(ctx, `${page}?notice=code_wrong`);
       await deps.sessions.markPhoneProven(s.session);
       seeOther(ctx, `${page}?notice=${proven}`);

@@ -137,6 +137,26 @@ describe.each(backends)('credentials that outlast the portal sign-in ($name)', (
     expect(await h.yihao.stores.db('passkeys').where({ account_id: account.id })).toHaveLength(0);
   });
 
+  it.skipIf(!enabled)("takes a phone-proof code only in the portal session that asked for it, not in another of the citizen's", async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const signedIn = async () => {
+      const browser = new ScriptedBrowser();
+      const login = page(await go(browser, `${h.issuer}/account/credentials?ui_locales=en`));
+      const credentials = page(await submit(browser, login, '/login', { identifier: citizen.citizenId, password: citizen.password }));
+      expect(credentials.url.pathname).toBe('/account/credentials');
+      return { browser, html: credentials.html };
+    };
+    const asking = await signedIn();
+    const other = await signedIn();
+    expect((await action(asking.browser, asking.html, '/account/passkeys/send-code')).headers.get('location')).toBe('/account/credentials?notice=code_sent');
+    const code = (await latestOutboxCode(outbox(), `+86${phone}`, 'bind_factor'))!;
+    // Another browser signed in with the password (whoever else holds it) cannot spend it.
+    expect((await action(other.browser, other.html, '/account/passkeys/prove-phone', { code })).headers.get('location')).toBe('/account/credentials?notice=code_wrong');
+    expect((await action(other.browser, other.html, '/account/passkeys/options')).status).toBe(403);
+    expect((await action(asking.browser, asking.html, '/account/passkeys/prove-phone', { code })).headers.get('location')).toBe('/account/credentials?notice=phone_proven');
+  });
+
   it.skipIf(!enabled)('binds nothing lasting after a password reset by SMS, for a day: no first passkey, no authenticator app, no wallet credential, no device key', async () => {
     const phone = freshPhone();
     const citizen = await h.citizen({ phone });

@@ -207,6 +207,12 @@ export function credentialStore(db: Database, settings: { statusListSize: number
       return row && toCredential(row);
     },
 
+    /** The department certificate a credential is a wallet copy of; undefined for the identity credential. */
+    async certificateOf(id: string): Promise<string | undefined> {
+      const row = (await db('certificate_credentials').where({ credential_id: id }).first('certificate_id')) as { certificate_id: string } | undefined;
+      return row?.certificate_id;
+    },
+
     /** The credential that holds a status entry: each entry is one credential's (a unique index). */
     async findByStatusEntry(statusListId: string, statusIndex: number): Promise<IssuedCredential | undefined> {
       const row = (await db<IssuedRow>('issued_credentials').where({ status_list_id: statusListId, status_index: statusIndex }).first()) as IssuedRow | undefined;

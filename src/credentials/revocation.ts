@@ -99,6 +99,12 @@ export function credentialRevocation(deps: {
       const found = await deps.store.find(id);
       if (!found) throw new YihaoError('not_found', 'no such credential', 404);
       if (found.status === 'revoked') throw new YihaoError('invalid_input', 'the credential is already revoked', 409);
+      // A department certificate's copy goes with its certificate, which its department's operators
+      // suspend or revoke (tree-bound, every copy at once). Revoked here, one copy would go by an
+      // installation-wide power and leave the certificate valid for the next copy.
+      if (await deps.store.certificateOf(id)) {
+        throw new YihaoError('invalid_input', "this credential is a copy of a department certificate: its department's operators revoke or suspend the certificate (POST /admin/api/v1/certificates/{id}/revoke), and every copy with it", 409);
+      }
       const account = await deps.accounts.findById(found.accountId);
       const at = Date.now();
       const revoked = await deps.db.transaction(async (trx) => {

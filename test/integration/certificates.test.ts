@@ -312,6 +312,17 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
       expect(events.events.map((e) => e.action).sort()).toEqual(['admin.certificate.resumed', 'admin.certificate.suspended']);
     });
 
+    it.runIf(enabled)("leaves a copy to its certificate: the installation-wide credential revocation refuses it, even to a national super-admin", async () => {
+      // POST /credentials/{id}/revoke is for the identity credential, and no department's: a copy
+      // revoked there would bypass the certificate's own (tree-bound) suspend and revoke, and leave
+      // the certificate valid for the next copy.
+      const copy = (await h.yihao.stores.db('certificate_credentials').where({ certificate_id: certificateId }).first('credential_id')) as { credential_id: string };
+      const refused = await nationAdmin.api('POST', `/credentials/${copy.credential_id}/revoke`, { reason: '测试' });
+      expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+      expect(refused.body.message).toMatch(/\/certificates\//);
+      expect(await copyStatus()).toBe(0);
+    });
+
     it.runIf(enabled)("another department's operator cannot revoke it; its own can, audited, and the status list then shows the wallet copy revoked", async () => {
       expect((await socialAdmin.api('POST', `/certificates/${certificateId}/revoke`, {})).status).toBe(404);
       const revoked = await policeAdmin.api('POST', `/certificates/${certificateId}/revoke`, { reason: '驾驶证被吊销' });

@@ -188,7 +188,7 @@ export const apiRoutes: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'post', path: '/credentials/{credential_id}/revoke', operationId: 'revokeCredential', summary: 'Revoke an issued verifiable credential: its status list entry turns invalid', tag: 'credentials', roles: 'super-admin of a root department',
+    method: 'post', path: '/credentials/{credential_id}/revoke', operationId: 'revokeCredential', summary: "Revoke an issued identity credential: its status list entry turns invalid (a department certificate's copy goes with its certificate: 409)", tag: 'credentials', roles: 'super-admin of a root department',
     body: revocationInput, status: 200, response: s.credentialBody,
     handler: async (o, r, sv) => s.toCredential(await sv.credentials.revoke(op(o), id(r, 'credential_id'), as(r.body))),
   },

@@ -12,7 +12,8 @@ import { formatIp, inNetwork, parseIp, parseNetwork } from '../outbound/ip-addre
 export function translatedClients(prefixes: readonly string[]): Middleware {
   const networks = prefixes.map((p) => parseNetwork(p)!);
   return (ctx, next) => {
-    const ip = parseIp(ctx.ip);
+    // `[address]:port`, as a proxy that writes the client's port puts it (ip-bucket.ts reads it too).
+    const ip = parseIp(/^\[([^\]]+)\](?::\d+)?$/.exec(ctx.ip)?.[1] ?? ctx.ip);
     if (ip?.family === 6 && networks.some((n) => inNetwork(ip, n))) ctx.request.ip = formatIp({ family: 4, value: ip.value & 0xffffffffn });
     return next();
   };

@@ -112,8 +112,10 @@ describe("behind the operator's NAT64 translator (SQLite, config nat64Prefixes)"
     // Another IPv4 client of the same translator has its own budget, and its address is the IPv4 one.
     expect((await introspect('64:ff9b::203.0.113.41', 'wrong secret')).status).toBe(401);
     expect((await introspect('64:ff9b::203.0.113.41', client.client_secret!)).status).toBe(200);
-    // The stranger is the IPv4 address, however the translator writes it.
+    // The stranger is the IPv4 address, however the translator writes it, and with the port a proxy may add.
     expect((await introspect('64:ff9b::c633:6428', 'wrong secret')).status).toBe(429);
+    expect((await introspect('[64:ff9b::198.51.100.40]:40123', 'wrong secret')).status).toBe(429);
+    expect((await introspect('[64:ff9b::203.0.113.42]:40124', 'wrong secret')).status).toBe(401);
     const refused = await h.yihao.stores.db('audit_events').where({ action: 'ratelimit.refused' });
     expect(refused.map((e: { ip: string }) => e.ip)).toEqual(['198.51.100.40']);
   });

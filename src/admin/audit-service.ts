@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { AuditEvent, AuditLog, AuditPage, ChainReport } from '../audit/index.js';
 import type { ClientStore } from '../clients/index.js';
@@ -31,20 +32,30 @@ export function auditService({ audit, departments, clients, guard }: { audit: Au
    * A whole-chain check reads every audit row. One runs at a time on this instance, and whoever asks
    * while it runs waits for the next one, shared with everyone else who asked meanwhile: each answer
    * comes from a check begun after its question (a check begun before it could miss a change made
-   * just before it), and auditors or scripts asking in a loop cost at most one scan after another.
+   * just before it). The next one begins no sooner than the last one took after it ended, so an
+   * auditor or a script asking in a loop keeps the database busy half the time at most.
    */
   let running: Promise<ChainReport> | undefined;
   let queued: Promise<ChainReport> | undefined;
+  let restUntil = 0;
+  const start = (): Promise<ChainReport> => {
+    const began = performance.now();
+    running = audit.check().finally(() => {
+      const ended = performance.now();
+      restUntil = ended + (ended - began);
+      running = undefined;
+    });
+    return running;
+  };
   const freshCheck = (): Promise<ChainReport> => {
-    if (!running) {
-      running = audit.check().finally(() => (running = undefined));
-      return running;
-    }
-    queued ??= running
+    if (queued) return queued;
+    if (!running && performance.now() >= restUntil) return start();
+    queued = (running ?? Promise.resolve())
       .catch(() => undefined)
+      .then(() => sleep(Math.max(0, restUntil - performance.now())))
       .then(() => {
         queued = undefined;
-        return freshCheck();
+        return start();
       });
     return queued;
   };

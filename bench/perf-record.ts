@@ -75,3 +75,26 @@ export function ownerOf(frames: readonly string[]): string {
   }
   return 'native';
 }
+
+/** A recording's CPU by owner (`ownerOf`): the main thread's per owner, and the other threads' together, in µs. */
+export interface OwnerTotals {
+  mainUs: number;
+  otherUs: number;
+  owners: Map<string, number>;
+}
+
+/** Sums a recording made at `hz` by owner. */
+export async function ownerTotals(file: string, hz = 999): Promise<OwnerTotals> {
+  const sampleUs = 1e6 / hz;
+  const totals: OwnerTotals = { mainUs: 0, otherUs: 0, owners: new Map() };
+  for await (const sample of perfSamples(file)) {
+    if (!sample.mainThread) {
+      totals.otherUs += sampleUs;
+      continue;
+    }
+    totals.mainUs += sampleUs;
+    const owner = ownerOf(sample.frames);
+    totals.owners.set(owner, (totals.owners.get(owner) ?? 0) + sampleUs);
+  }
+  return totals;
+}

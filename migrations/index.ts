@@ -24,6 +24,7 @@ import * as accountIndexClient from './20261208_060_account_index_client.js';
 import * as clientCitizenIdConsent from './20261208_070_client_citizen_id_consent.js';
 import * as accountNotBefore from './20261208_080_account_not_before.js';
 import * as accountRecoveredAt from './20261208_090_account_recovered_at.js';
+import * as certificateTypeApproval from './20261208_100_certificate_type_approval.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -52,4 +53,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261208_070_client_citizen_id_consent', clientCitizenIdConsent],
   ['20261208_080_account_not_before', accountNotBefore],
   ['20261208_090_account_recovered_at', accountRecoveredAt],
+  ['20261208_100_certificate_type_approval', certificateTypeApproval],
 ];

@@ -57,6 +57,8 @@ export const operatorCertificateQuery = z.object({ type: oneLine().min(1).max(40
 /** A certificate as an operator lists it: with the citizen's ID number masked, never whole, and never the claims. */
 export type ListedCertificate = Certificate & { citizenIdMasked: string | undefined };
 export const certificateRevocationInput = z.object({ reason: z.string().trim().min(1).max(200).optional() }).strict();
+/** An approval names the version its reviewer saw, so that a change made meanwhile is not approved unseen. */
+export const certificateTypeApproval = z.object({ version: z.number().int().min(1) }).strict();
 
 /**
  * Department certificates at the admin API. Operators define certificate types for departments in
@@ -118,7 +120,9 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
   const asOperator = (op: Operator): Recorder => (action, target, details, trx) => d.guard.record(op, action, target, details, trx);
   const asSystem: Recorder = (action, target, details, trx) => d.guard.recordSystem(action, target, details, trx);
 
-  async function define(departmentId: string, input: z.output<typeof certificateTypeInput>, by: string, record: Recorder): Promise<CertificateType> {
+  /** `approved`: in force at once (the server's own authority, the CLI); else pending a second national super-admin's approval. */
+  async function define(departmentId: string, input: z.output<typeof certificateTypeInput>, by: string, record: Recorder, approved: boolean): Promise<CertificateType> {
+    const now = Date.now();
     const type: Omit<CertificateType, 'version' | 'updatedAt' | 'retiredAt'> = {
       id: input.id,
       departmentId,
@@ -127,11 +131,13 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       claims: input.claims,
       validityDays: input.validity_days,
       createdBy: by,
-      createdAt: Date.now(),
+      createdAt: now,
+      approvedAt: approved ? now : undefined,
+      approvedBy: approved ? by : undefined,
     };
     await d.db.transaction(async (trx: Knex.Transaction) => {
       if (!(await store.insertType(type, trx))) throw new AdminError('conflict', `a certificate type ${input.id} exists already`);
-      await record('admin.certificate_type.created', { departmentId }, { type: type.id, vct: type.vct, claims: Object.keys(type.claims) }, trx);
+      await record('admin.certificate_type.created', { departmentId }, { type: type.id, vct: type.vct, claims: Object.keys(type.claims), status: approved ? 'active' : 'pending' }, trx);
     });
     return { ...type, version: 1, updatedAt: undefined, retiredAt: undefined };
   }
@@ -180,7 +186,32 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       if (!isNationalSuperAdmin(op, dept.path)) {
         await d.guard.deny(op, 'certificate_type.create', 'national_review', { departmentId: dept.id }, 'a certificate type is defined by a super-admin of a national department: its id is the name verifiers everywhere trust for that kind of certificate, so no department names its own; ask them, then change and retire it in your department');
       }
-      return define(dept.id, input, op.sub, asOperator(op));
+      return define(dept.id, input, op.sub, asOperator(op), false);
+    },
+
+    /**
+     * Puts a pending type in force. Naming a type is the national department's act, so it takes a
+     * second super-admin of a national department over the type's department, who wrote none of its
+     * versions, and who names the version they reviewed (a department admin may change the type
+     * while it waits: 409 if it moved on).
+     */
+    async approveType(op: Operator, id: string, input: z.output<typeof certificateTypeApproval>): Promise<CertificateType> {
+      const { type, versions } = await this.showType(op, id, 'certificate_type.approve');
+      const target = { departmentId: type.departmentId };
+      const dept = await d.departments.find(type.departmentId);
+      if (!dept || !isNationalSuperAdmin(op, dept.path)) {
+        await d.guard.deny(op, 'certificate_type.approve', 'national_review', target, 'a certificate type is approved by a super-admin of a national department over its department, other than whoever defined or changed it');
+      }
+      if (versions.some((v) => v.createdBy === op.sub)) await d.guard.deny(op, 'certificate_type.approve', 'self_approval', target);
+      if (type.retiredAt !== undefined) throw new AdminError('conflict', 'the certificate type is retired');
+      if (type.approvedAt !== undefined) throw new AdminError('conflict', 'the certificate type is approved already');
+      if (input.version !== type.version) throw new AdminError('conflict', `the certificate type is at version ${type.version} now, not ${input.version}: review that version`);
+      const at = Date.now();
+      await d.db.transaction(async (trx: Knex.Transaction) => {
+        if (!(await store.approveType(type.id, type.version, op.sub, at, trx))) throw new AdminError('conflict', 'the certificate type changed meanwhile; reload it and review it again');
+        await d.guard.record(op, 'admin.certificate_type.approved', target, { type: type.id, version: type.version }, trx);
+      });
+      return { ...type, approvedAt: at, approvedBy: op.sub, updatedAt: at };
     },
 
     async listTypes(op: Operator): Promise<CertificateType[]> {
@@ -225,7 +256,8 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       async defineType(input: z.output<typeof certificateTypeInput>): Promise<CertificateType> {
         const dept = await d.departments.find(input.department_id);
         if (!dept) throw notFound('department');
-        return define(dept.id, input, 'cli', asSystem);
+        // The bootstrap step, as creating a client is: in force at once, audited as the system.
+        return define(dept.id, input, 'cli', asSystem, true);
       },
       async updateType(id: string, change: z.output<typeof certificateTypeChange>): Promise<CertificateType> {
         return update((await this.showType(id)).type, change, 'cli', asSystem);
@@ -266,6 +298,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       if (!type) throw notFound('certificate type');
       if (type.departmentId !== system.departmentId) throw new AdminError('forbidden', "this certificate type is another department's");
       if (type.retiredAt !== undefined) throw new AdminError('conflict', 'this certificate type is retired: it takes no new certificates');
+      if (type.approvedAt === undefined) throw new AdminError('conflict', 'this certificate type awaits approval by a second super-admin of a national department: it takes no certificates yet');
       const claims = checkedClaims(type, input.claims);
       let citizenId: string;
       try {

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { loadConfig } from '../config/index.js';
 // The leaf module only: help and bad input answer without loading the provider (open-yihao.ts).
-import { certificateTypeChange, certificateTypeInput, certificateTypeVersionView as toCertificateTypeVersion, certificateTypeView as toCertificateType } from '../credentials/certificate-types.js';
+import { certificateTypeChange, certificateTypeInput, certificateTypeVersionView as toCertificateTypeVersion, certificateTypeView as toCertificateType, typeStatusOf } from '../credentials/certificate-types.js';
 import type { CertificateType } from '../credentials/certificate-store.js';
 import { parseOptions, required, usageError } from './args.js';
 import type { Command } from './command.js';
@@ -49,12 +49,11 @@ function checked<S extends z.ZodType>(command: string, schema: S, value: unknown
 }
 
 const names = (zh: string | undefined, en: string | undefined) => (zh === undefined && en === undefined ? undefined : { 'zh-CN': zh, en });
-const statusOf = (t: CertificateType) => (t.retiredAt === undefined ? 'active' : 'retired');
 const describe = (t: CertificateType) => [
   `id: ${t.id}`,
   `names: ${t.names['zh-CN']} / ${t.names.en}`,
   `department: ${t.departmentId}`,
-  `status: ${statusOf(t)}`,
+  `status: ${typeStatusOf(t)}`,
   `version: ${t.version}`,
   `vct: ${t.vct}`,
   `validity_days: ${t.validityDays}`,
@@ -67,8 +66,9 @@ export const certificateTypeListCommand: Command = {
   summary: 'List the department certificate types (with version and status)',
   usage: `Usage: yihao certificate-type list [--department D] [--json]
 
-Lists the certificate types, by id, with their current version, their status (active, or
-retired: no new pushes) and their department.
+Lists the certificate types, by id, with their current version, their status (active; pending: defined
+through the admin API and awaiting a second national super-admin's approval; or retired: no new
+pushes) and their department.
 
 Options:
   --department D   only this department's types (an id dp_…)
@@ -79,7 +79,7 @@ Options:
     if (opts.department !== undefined && !/^dp_[A-Za-z0-9_-]{1,40}$/.test(opts.department)) throw usageError(this.name, '--department must be a department id (dp_…)');
     const types = await withYihao(loadConfig(env), (yihao) => yihao.admin.services.certificates.system.listTypes(opts.department === undefined ? undefined : [opts.department]));
     const text = types.length
-      ? table([['ID', 'VERSION', 'STATUS', 'DEPARTMENT', 'NAME'], ...types.map((t) => [t.id, String(t.version), statusOf(t), t.departmentId, `${t.names['zh-CN']} / ${t.names.en}`])])
+      ? table([['ID', 'VERSION', 'STATUS', 'DEPARTMENT', 'NAME'], ...types.map((t) => [t.id, String(t.version), typeStatusOf(t), t.departmentId, `${t.names['zh-CN']} / ${t.names.en}`])])
       : ['no certificate types'];
     out.result(opts.json, { types: types.map(toCertificateType) }, text);
   },

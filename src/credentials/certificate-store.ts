@@ -22,7 +22,17 @@ export interface CertificateType {
   updatedAt: number | undefined;
   /** Once retired: no new pushes; issued certificates stay valid until revoked. */
   retiredAt: number | undefined;
+  /**
+   * When a second national super-admin approved it (or it was defined with the server's own
+   * authority, or before approvals existed); until then it takes no push and is announced nowhere.
+   */
+  approvedAt: number | undefined;
+  /** Who approved it: an operator's `sub`, `cli`, or undefined for a type older than approvals. */
+  approvedBy: string | undefined;
 }
+
+/** A type in force: approved. A pending one is known only to the admin API. */
+export const approvedType = (t: CertificateType): boolean => t.approvedAt !== undefined;
 
 /** One version of a type's names, claim schema and default validity. */
 export type CertificateTypeVersion = Pick<CertificateType, 'names' | 'claims' | 'validityDays' | 'createdBy' | 'createdAt' | 'version'>;
@@ -55,6 +65,8 @@ interface TypeRow {
   version: number;
   updated_at: number | null;
   retired_at: number | null;
+  approved_at: number | null;
+  approved_by: string | null;
 }
 
 interface VersionRow {
@@ -96,6 +108,8 @@ const toType = (r: TypeRow): CertificateType => ({
   version: Number(r.version),
   updatedAt: r.updated_at === null ? undefined : Number(r.updated_at),
   retiredAt: r.retired_at === null ? undefined : Number(r.retired_at),
+  approvedAt: r.approved_at === null ? undefined : Number(r.approved_at),
+  approvedBy: r.approved_by ?? undefined,
 });
 
 const toVersion = (r: VersionRow): CertificateTypeVersion => ({
@@ -157,6 +171,8 @@ export function certificateStore(db: Database, sealer: Sealer) {
           created_by: t.createdBy,
           created_at: t.createdAt,
           version: 1,
+          approved_at: t.approvedAt ?? null,
+          approved_by: t.approvedBy ?? null,
         });
         await trx('certificate_type_versions').insert(versionRow(t.id, { ...t, version: 1 }));
         return true;
@@ -183,6 +199,11 @@ export function certificateStore(db: Database, sealer: Sealer) {
       if (changed !== 1) return false;
       await trx('certificate_type_versions').insert(versionRow(id, next));
       return true;
+    },
+
+    /** Puts a pending type in force at `version`; false if it is approved or retired already, or has moved on from that version. */
+    async approveType(id: string, version: number, by: string, at: number, trx: Knex.Transaction): Promise<boolean> {
+      return (await trx('certificate_types').where({ id, version }).whereNull('approved_at').whereNull('retired_at').update({ approved_at: at, approved_by: by, updated_at: at })) === 1;
     },
 
     /** Retires a type; false if it was retired already. */

@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import type { CertificateStore } from './certificate-store.js';
+import { approvedType, type CertificateStore } from './certificate-store.js';
 
 const TYPE_ID = /^[a-z][a-z0-9_]{2,39}$/;
 
@@ -11,7 +11,9 @@ const TYPE_ID = /^[a-z][a-z0-9_]{2,39}$/;
 export function certificateTypeRoutes(router: Router, deps: { issuer: string; certificates: CertificateStore; maxAge: number }): void {
   router.get('/credentials/types/:id', async (ctx) => {
     const id = String(ctx.params.id);
-    const type = TYPE_ID.test(id) ? await deps.certificates.type(id) : undefined;
+    const found = TYPE_ID.test(id) ? await deps.certificates.type(id) : undefined;
+    // A type awaiting its second national approval is no vct anyone may rely on yet.
+    const type = found && approvedType(found) ? found : undefined;
     if (!type) {
       ctx.status = 404;
       ctx.body = { error: 'not_found', error_description: 'no such certificate type' };

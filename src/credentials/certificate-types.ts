@@ -132,6 +132,10 @@ export function claimsValidator(schema: ClaimSchema): z.ZodType<Record<string, s
 
 const isoOrNull = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
+/** `pending` until a second national super-admin approves it (no push, no metadata); `retired` once retired. */
+export const typeStatusOf = (t: Pick<CertificateType, 'retiredAt' | 'approvedAt'>): 'pending' | 'active' | 'retired' =>
+  t.retiredAt !== undefined ? 'retired' : t.approvedAt !== undefined ? 'active' : 'pending';
+
 /** A type as the admin API (CertificateType) and `yihao certificate-type --json` show it. */
 export const certificateTypeView = (t: CertificateType) => ({
   id: t.id,
@@ -146,6 +150,9 @@ export const certificateTypeView = (t: CertificateType) => ({
   created_at: new Date(t.createdAt).toISOString(),
   updated_at: isoOrNull(t.updatedAt),
   retired_at: isoOrNull(t.retiredAt),
+  status: typeStatusOf(t),
+  approved_at: isoOrNull(t.approvedAt),
+  approved_by: t.approvedBy ?? null,
 });
 
 /** One version of a type, likewise (CertificateTypeVersion). */

@@ -26,7 +26,7 @@ import { credentialOffers } from './credential-offers.js';
 import { identityOffers } from './identity-offers.js';
 import { preAuthorizedGrant } from './pre-authorized-grant.js';
 import { certificateConfigurations } from './certificate-credential.js';
-import { certificateStore } from './certificate-store.js';
+import { approvedType, certificateStore } from './certificate-store.js';
 import { certificateIssuance } from './certificates.js';
 import { certificateTypeRoutes } from './certificate-type.routes.js';
 import { accountDisabledCredentials } from './account-disabled.js';
@@ -46,6 +46,7 @@ export { IDENTITY_CONFIGURATION_ID, IDENTITY_SCOPE, IDENTITY_VCT } from './ident
 export { credentialView, type IssuedCredential } from './credential-store.js';
 export type { CredentialRevocation, Revoker } from './revocation.js';
 export type { Certificate, CertificateStatus, CertificateStore, CertificateType, CertificateTypeVersion, ClaimValues } from './certificate-store.js';
+export { approvedType } from './certificate-store.js';
 export type { CertificateIssuance } from './certificates.js';
 export { certificateScopes } from './certificate-credential.js';
 export type { CertificateOffers, CertificateOfferRefusal } from './certificate-offers.js';
@@ -108,10 +109,12 @@ export function createCredentials(deps: {
   const nonces = credentialNonces({ keyed: deps.purposeKeys.keyed('credential_nonce', 2), Adapter: deps.Adapter, lifetimeSeconds: NONCE_SECONDS });
   const certificates = certificateStore(deps.db, deps.sealer);
   const issuance = certificateIssuance({ db: deps.db, certificates, store, statusLists: lists, signer, audit: deps.audit, issuer, bindings: offerBindings(deps.Adapter) });
-  // The identity credential's configuration, and one per certificate type (read each time: types are few).
+  // The identity credential's configuration, and one per certificate type in force (read each time:
+  // types are few). A type awaiting its second national approval is announced nowhere.
+  const typesInForce = async () => (await certificates.types()).filter(approvedType);
   const metadata = async () => {
     const base = credentialIssuerMetadata(issuer);
-    const [types, versions] = await Promise.all([certificates.types(), certificates.allTypeVersions()]);
+    const [types, versions] = await Promise.all([typesInForce(), certificates.allTypeVersions()]);
     return { ...base, credential_configurations_supported: { ...base.credential_configurations_supported, ...certificateConfigurations(types, versions) } };
   };
   const requests = credentialRequests({
@@ -193,7 +196,7 @@ export function createCredentials(deps: {
       return router;
     },
     /** The offline verification bundle (`yihao credential bundle`). */
-    bundle: async () => exportBundle({ issuer, metadata: await metadata(), certificateTypes: await certificates.types(), signer, store, statusLists: lists, ttlSeconds: config.credentials.statusListTtlSeconds }),
+    bundle: async () => exportBundle({ issuer, metadata: await metadata(), certificateTypes: await typesInForce(), signer, store, statusLists: lists, ttlSeconds: config.credentials.statusListTtlSeconds }),
   };
 }
 export type Credentials = ReturnType<typeof createCredentials>;

@@ -6,7 +6,7 @@ import type { Sealer } from '../identity/index.js';
 import { accessTokenVerifier } from '../oidc/access-token-verifier.js';
 import type { Database } from '../storage/database.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
-import type { CertificateStore } from './certificate-store.js';
+import { approvedType, type CertificateStore } from './certificate-store.js';
 import type { CredentialStore } from './credential-store.js';
 import { presentationSignIn } from './presentation-sign-in.js';
 import { configurationIdOf, vctOf } from './certificate-types.js';
@@ -96,9 +96,14 @@ export function createVerifier(deps: VerifierDeps) {
   });
   const typePrefix = vctOf(issuer, '');
 
+  /** A certificate type verifiers may ask for: one in force (a pending type has no certificates to show). */
+  const inForce = async (id: string) => {
+    const type = await deps.certificates.type(id);
+    return type && approvedType(type) ? type : undefined;
+  };
   const typeById = async (id: string): Promise<RequestableType | undefined> => {
     if (id === 'identity') return { id: 'identity', check: IDENTITY_TYPE, claims: IDENTITY_CLAIMS };
-    const type = await deps.certificates.type(id);
+    const type = await inForce(id);
     return type && { id: configurationIdOf(type.id), check: certificateTypeCheck(type.vct, type.claims), claims: [...Object.keys(type.claims), 'issuing_department'] };
   };
   const typeByVct = async (vct: string): Promise<CredentialTypeCheck | undefined> => {
@@ -126,7 +131,7 @@ export function createVerifier(deps: VerifierDeps) {
         typeByVct,
         labels: async (vct, locale) => {
           if (!vct.startsWith(typePrefix)) return undefined;
-          const type = await deps.certificates.type(vct.slice(typePrefix.length));
+          const type = await inForce(vct.slice(typePrefix.length));
           return type && Object.fromEntries(Object.entries(type.claims).flatMap(([name, spec]) => (spec.names ? [[name, spec.names[locale]]] : [])));
         },
         verifierSigner: signer,

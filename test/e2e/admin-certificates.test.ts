@@ -33,7 +33,7 @@ describe.skipIf(!chromiumAvailable)('certificates in the admin console (Chromium
     await boot.grantRole({ identifier: policeAdmin.sub, role: 'dept-admin', departmentId: dept.police.id });
     await boot.grantRole({ identifier: socialAdmin.sub, role: 'dept-admin', departmentId: dept.social.id });
     const store = h.yihao.credentials.certificates.store;
-    await store.insertType({ id: 'driving_licence', departmentId: dept.police.id, vct: `${h.issuer}/credentials/types/driving_licence`, names: { 'zh-CN': '机动车驾驶证', en: 'Driving licence' }, claims: { licence_number: { type: 'string', required: true } }, validityDays: 2190, createdBy: 'test', createdAt: Date.now() });
+    await store.insertType({ id: 'driving_licence', departmentId: dept.police.id, vct: `${h.issuer}/credentials/types/driving_licence`, names: { 'zh-CN': '机动车驾驶证', en: 'Driving licence' }, claims: { licence_number: { type: 'string', required: true } }, validityDays: 2190, createdBy: 'test', createdAt: Date.now(), approvedAt: Date.now(), approvedBy: 'cli' });
     const account = (await h.yihao.accounts.findBySub(holder.sub))!;
     for (const [i, n] of ['LIC-7001', 'LIC-7002'].entries()) {
       const { certificate } = await h.yihao.stores.db.transaction((trx) =>

@@ -28,8 +28,8 @@ describe.skipIf(!chromiumAvailable)('certificates in the portal (Chromium)', () 
     const account = (await h.yihao.accounts.findBySub(citizen.sub))!;
     const police = await h.yihao.admin.services.bootstrap.createDepartment({ name: '浙江省公安厅', level: 'national' });
     const store = h.yihao.credentials.certificates.store;
-    await store.insertType({ id: 'driving_licence', departmentId: police.id, vct: `${h.issuer}/credentials/types/driving_licence`, names: { 'zh-CN': '机动车驾驶证', en: 'Driving licence' }, claims: { licence_number: { type: 'string', required: true } }, validityDays: 2190, createdBy: 'test', createdAt: Date.now() });
-    await store.insertType({ id: 'residence_permit', departmentId: police.id, vct: `${h.issuer}/credentials/types/residence_permit`, names: { 'zh-CN': '居住证', en: 'Residence permit' }, claims: { permit_number: { type: 'string', required: true } }, validityDays: 365, createdBy: 'test', createdAt: Date.now() });
+    await store.insertType({ id: 'driving_licence', departmentId: police.id, vct: `${h.issuer}/credentials/types/driving_licence`, names: { 'zh-CN': '机动车驾驶证', en: 'Driving licence' }, claims: { licence_number: { type: 'string', required: true } }, validityDays: 2190, createdBy: 'test', createdAt: Date.now(), approvedAt: Date.now(), approvedBy: 'cli' });
+    await store.insertType({ id: 'residence_permit', departmentId: police.id, vct: `${h.issuer}/credentials/types/residence_permit`, names: { 'zh-CN': '居住证', en: 'Residence permit' }, claims: { permit_number: { type: 'string', required: true } }, validityDays: 365, createdBy: 'test', createdAt: Date.now(), approvedAt: Date.now(), approvedBy: 'cli' });
     const at = Date.UTC(2026, 0, 5);
     const push = (typeId: string, claims: Record<string, string>, createdAt: number) =>
       h.yihao.stores.db.transaction((trx) => store.insert({ typeId, departmentId: police.id, accountId: account.id, claims, validFrom: at, validUntil: Date.UTC(2032, 0, 5), pushedBy: 'police-system', createdAt, idempotencyKey: undefined }, trx));

@@ -161,7 +161,9 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
     const credential = await h.yihao.credentials.store.record({ accountId: holder!.id, type: 'urn:yihao:vct:identity:1', clientId: 'yh_app', holderJkt: 'jkt', issuedAt: Date.now(), expiresAt: Date.now() + 86_400_000 });
     const certificateType = { id: 'residence_permit', department_id: dept.p1.id, names: { 'zh-CN': '居住证', en: 'Residence permit' }, claims: { permit_number: { type: 'string', required: true } } };
     const certificates = h.yihao.credentials.certificates.store;
-    await certificates.insertType({ id: 'work_permit', departmentId: dept.p1.id, vct: `${h.issuer}/credentials/types/work_permit`, names: { 'zh-CN': '工作许可', en: 'Work permit' }, claims: { permit_number: { type: 'string', required: true } }, validityDays: 365, createdBy: 'test', createdAt: Date.now() });
+    await certificates.insertType({ id: 'work_permit', departmentId: dept.p1.id, vct: `${h.issuer}/credentials/types/work_permit`, names: { 'zh-CN': '工作许可', en: 'Work permit' }, claims: { permit_number: { type: 'string', required: true } }, validityDays: 365, createdBy: 'test', createdAt: Date.now(), approvedAt: Date.now(), approvedBy: 'cli' });
+    // Defined by another national super-admin, awaiting a second one's approval.
+    await certificates.insertType({ id: 'study_permit', departmentId: dept.p1.id, vct: `${h.issuer}/credentials/types/study_permit`, names: { 'zh-CN': '学习许可', en: 'Study permit' }, claims: { permit_number: { type: 'string', required: true } }, validityDays: 365, createdBy: 'another-national-super-admin', createdAt: Date.now(), approvedAt: undefined, approvedBy: undefined });
     const certificate = await h.yihao.stores.db.transaction((trx) =>
       certificates.insert({ typeId: 'work_permit', departmentId: dept.p1.id, accountId: holder!.id, claims: { permit_number: 'W1' }, validFrom: Date.now(), validUntil: Date.now() + 86_400_000, pushedBy: 'dept-system', createdAt: Date.now(), idempotencyKey: undefined }, trx),
     );
@@ -213,6 +215,8 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['getCertificateType', 'reviewerP1', 'GET', '/certificate-types/work_permit', undefined, 403],
       ['changeCertificateType', 'auditorP1', 'POST', '/certificate-types/work_permit/versions', { validity_days: 30 }, 403],
       ['retireCertificateType', 'reviewerP1', 'POST', '/certificate-types/work_permit/retire', {}, 403],
+      // Nor does a department's admin approve one: a second national super-admin does.
+      ['approveCertificateType', 'adminP1', 'POST', '/certificate-types/study_permit/approve', { version: 1 }, 403],
       ['listDepartmentCertificates', 'auditorP1', 'GET', `/departments/${dept.p1.id}/certificates`, undefined, 403],
       ['lookUpAccount', 'adminP1', 'POST', '/accounts/lookup', { citizen_id: citizens.target.citizenId }, 403],
       ['getAccount', 'reviewerP1', 'GET', `/accounts/${citizens.target.sub}`, undefined, 403],
@@ -256,6 +260,7 @@ describe.each(backends)('admin API ($name)', ({ name, enabled }) => {
       ['listDepartmentCertificates', 'adminP1', 'GET', `/departments/${dept.p1.id}/certificates`, undefined, 200],
       ['changeCertificateType', 'adminP1', 'POST', '/certificate-types/work_permit/versions', { base_version: 1, validity_days: 30 }, 201],
       ['retireCertificateType', 'superP1', 'POST', '/certificate-types/work_permit/retire', { reason: '停用' }, 200],
+      ['approveCertificateType', 'superN', 'POST', '/certificate-types/study_permit/approve', { version: 1 }, 200],
       ['lookUpAccount', 'superN', 'POST', '/accounts/lookup', { citizen_id: citizens.target.citizenId }, 200],
       ['getAccount', 'superN', 'GET', `/accounts/${citizens.target.sub}`, undefined, 200],
       ['disableAccount', 'superN', 'POST', `/accounts/${citizens.target.sub}/disable`, { reason: 'citizen_request' }, 200],

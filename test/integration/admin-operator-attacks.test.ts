@@ -25,8 +25,9 @@ describe.each(backends)('a department admin against the reviewer ($name)', { tim
   let dept: Department;
   let author: SignedInOperator;
   let reviewer: SignedInOperator;
-  /** A super-admin of the national department: the one who names certificate types. */
+  /** Super-admins of the national department: one names certificate types, another approves them. */
   let national: SignedInOperator;
+  let nationalReviewer: SignedInOperator;
   let reviewerBrowser: ScriptedBrowser;
 
   const page = async (browser: ScriptedBrowser, path: string) => {
@@ -65,6 +66,7 @@ describe.each(backends)('a department admin against the reviewer ($name)', { tim
     author = await operator(h, [{ role: 'dept-admin', departmentId: dept.id }], '部门管理员');
     reviewer = await operator(h, [{ role: 'reviewer', departmentId: dept.id }], '审核员');
     national = await operator(h, [{ role: 'super-admin', departmentId: nation.id }], '国家管理员');
+    nationalReviewer = await operator(h, [{ role: 'super-admin', departmentId: nation.id }], '国家复核员');
     reviewerBrowser = (await consoleBrowser(h, { ...reviewer, step: 1 }, 'en')).browser;
   }, 180_000);
   afterAll(async () => h?.close());
@@ -214,6 +216,7 @@ describe.each(backends)('a department admin against the reviewer ($name)', { tim
       id: 'shop_permit', department_id: dept.id, names: { 'zh-CN': '经营许可', en: 'Shop permit' }, claims: { permit_number: { type: 'string', required: true } },
     });
     expect(type.status).toBe(201);
+    expect((await nationalReviewer.api('POST', '/certificate-types/shop_permit/approve', { version: 1 })).status).toBe(200);
 
     const known = await h.citizen({ name: '赵六' });
     const other = await h.citizen({ name: '钱七' });

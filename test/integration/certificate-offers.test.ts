@@ -133,6 +133,8 @@ describe.each(backends)('a certificate to the wallet by a credential offer ($nam
       validityDays: 2190,
       createdBy: 'test',
       createdAt: Date.now(),
+      approvedAt: Date.now(),
+      approvedBy: 'cli',
     });
     [citizen, other] = await Promise.all([h.citizen({ name: '王五' }), h.citizen({ name: '赵六' })]);
     licence.older = await pushLicence(citizen, 'OLD-0001', Date.now() - 3000);

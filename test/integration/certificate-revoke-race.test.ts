@@ -74,6 +74,8 @@ describe.each(backends)('a certificate revoked or suspended while a wallet copy 
       validityDays: 2190,
       createdBy: 'test',
       createdAt: Date.now(),
+      approvedAt: Date.now(),
+      approvedBy: 'cli',
     });
     citizen = await h.citizen({ name: '王五' });
     account = (await h.yihao.accounts.findBySub(citizen.sub))!;

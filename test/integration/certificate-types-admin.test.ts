@@ -48,18 +48,22 @@ describe.each(backends)('certificate types and certificates for operators ($name
     dept.police = await boot.createDepartment({ name: '浙江省公安厅', level: 'province', parentId: dept.nation.id });
     dept.social = await boot.createDepartment({ name: '浙江省人力社保厅', level: 'province', parentId: dept.nation.id });
     let national: SignedInOperator;
-    [policeAdmin, socialAdmin, reviewer, national] = await Promise.all([
+    let nationalReviewer: SignedInOperator;
+    [policeAdmin, socialAdmin, reviewer, national, nationalReviewer] = await Promise.all([
       operator(h, [{ role: 'dept-admin', departmentId: dept.police.id }], '公安管理员'),
       operator(h, [{ role: 'dept-admin', departmentId: dept.social.id }], '社保管理员'),
       operator(h, [{ role: 'reviewer', departmentId: dept.police.id }], '公安审核员'),
       // Names certificate types; the police's own admin changes and retires theirs.
       operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '国家管理员'),
+      // Approves the types the first one names (a second pair of eyes).
+      operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '国家复核员'),
     ]);
     const system = await h.client({ kind: 'service', name: '公安业务系统' });
     await counterClientOf(h, system, '公安业务系统', dept.police.id);
     systemToken = (await oidc.clientCredentialsGrant(await relyingParty(h, system), { scope: 'certificates:push', resource: adminResource(h.issuer) })).access_token;
     citizen = await h.citizen({ name: '孙八' });
     expect((await national.api('POST', '/certificate-types', { ...PERMIT, department_id: dept.police.id })).status).toBe(201);
+    expect((await nationalReviewer.api('POST', `/certificate-types/${PERMIT.id}/approve`, { version: 1 })).status).toBe(200);
     for (const n of ['R-0001', 'R-0002']) {
       const res = await push({ permit_number: n, district: '西湖区' });
       expect(res.status, JSON.stringify(res.body)).toBe(201);

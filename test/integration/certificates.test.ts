@@ -49,6 +49,7 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
   let policeAdmin: SignedInOperator;
   let socialAdmin: SignedInOperator;
   let nationAdmin: SignedInOperator;
+  let nationReviewer: SignedInOperator;
   let systemToken: string;
   let citizen: Awaited<ReturnType<Harness['citizen']>>;
   let appId: string;
@@ -76,6 +77,7 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
     policeAdmin = await operator(h, [{ role: 'dept-admin', departmentId: dept.police.id }], '交管管理员');
     socialAdmin = await operator(h, [{ role: 'dept-admin', departmentId: dept.social.id }], '社保管理员');
     nationAdmin = await operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '国家管理员');
+    nationReviewer = await operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '国家复核员');
     systemToken = await systemTokenOf(dept.police, '交管业务系统');
     citizen = await h.citizen({ name: '王五' });
     ({ client_id: appId } = await registerMobileApp(h, { minAcr: LOA2 }));
@@ -110,10 +112,44 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
     expect(own.status, JSON.stringify(own.body)).toBe(201);
   });
 
-  it.runIf(enabled)('a national super-admin defines a type for a department, audited, and it appears in the issuer metadata', async () => {
+  it.runIf(enabled)('a national super-admin alone puts no certificate type in force: it takes no push and is announced nowhere until a second one approves the version they saw', async () => {
+    // One national super-admin defines a type whose vct verifiers will trust (for the wrong
+    // department, or a look-alike id): without a second pair of eyes it would be live at once.
     const made = await nationAdmin.api('POST', '/certificate-types', { ...LICENCE, department_id: dept.police.id });
     expect(made.status, JSON.stringify(made.body)).toBe(201);
-    expect(made.body).toMatchObject({ id: LICENCE.id, department_id: dept.police.id, vct: `${h.issuer}/credentials/types/driving_licence`, credential_configuration_id: CONFIGURATION, scope: SCOPE });
+    expect(made.body).toMatchObject({ id: LICENCE.id, status: 'pending', approved_at: null });
+    const good = { type: 'driving_licence', department_id: dept.police.id, citizen_id: citizen.citizenId, claims: { licence_number: '330100200001', licence_class: 'C1', first_issued: '2015-03-02' } };
+    const early = await push(good);
+    expect(early.status, JSON.stringify(early.body)).toBe(409);
+    expect(early.body.message).toMatch(/approv/);
+    const metadataOf = async () => ((await (await fetch(`${h.issuer}/.well-known/openid-credential-issuer`)).json()) as { credential_configurations_supported: Record<string, unknown> }).credential_configurations_supported;
+    expect((await metadataOf())[CONFIGURATION]).toBeUndefined();
+    expect((await fetch(made.body.vct)).status).toBe(404);
+
+    // Its author cannot approve it, nor can the department's own admin (who may change it meanwhile).
+    const own = await nationAdmin.api('POST', '/certificate-types/driving_licence/approve', { version: 1 });
+    expect(own.status, JSON.stringify(own.body)).toBe(403);
+    const denied = await h.yihao.services.audit.query({ actor: nationAdmin.sub, action: 'admin.denied', limit: 10 });
+    expect(denied.events.map((e) => e.details)).toContainEqual({ operation: 'certificate_type.approve', reason: 'self_approval' });
+    expect((await policeAdmin.api('POST', '/certificate-types/driving_licence/approve', { version: 1 })).status).toBe(403);
+    // An approval names the version its reviewer saw: none is 400, one the type moved on from is 409.
+    expect((await nationReviewer.api('POST', '/certificate-types/driving_licence/approve', {})).status).toBe(400);
+    const changed = await policeAdmin.api('POST', '/certificate-types/driving_licence/versions', { validity_days: 2190 });
+    expect(changed.status, JSON.stringify(changed.body)).toBe(201);
+    const stale = await nationReviewer.api('POST', '/certificate-types/driving_licence/approve', { version: 1 });
+    expect(stale.status, JSON.stringify(stale.body)).toBe(409);
+    const approved = await nationReviewer.api('POST', '/certificate-types/driving_licence/approve', { version: 2 });
+    expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+    expect(approved.body).toMatchObject({ id: LICENCE.id, status: 'active', version: 2, approved_by: nationReviewer.sub });
+    expect((await nationReviewer.api('POST', '/certificate-types/driving_licence/approve', { version: 2 })).status).toBe(409);
+    const events = await h.yihao.services.audit.query({ actor: nationReviewer.sub, action: 'admin.certificate_type.approved', limit: 10 });
+    expect(events.events).toHaveLength(1);
+    expect(events.events[0]).toMatchObject({ departmentId: dept.police.id, details: { type: 'driving_licence', version: 2 } });
+  });
+
+  it.runIf(enabled)('a national super-admin defines a type for a department, audited, and once approved it appears in the issuer metadata', async () => {
+    const made = { body: (await nationAdmin.api('GET', '/certificate-types/driving_licence')).body.type };
+    expect(made.body).toMatchObject({ id: LICENCE.id, department_id: dept.police.id, vct: `${h.issuer}/credentials/types/driving_licence`, credential_configuration_id: CONFIGURATION, scope: SCOPE, status: 'active' });
     expect(made.body.claims.points).toEqual({ type: 'number', required: false });
 
     const social = await nationAdmin.api('POST', '/certificate-types', {
@@ -123,6 +159,7 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
       claims: { card_number: { type: 'string', required: true } },
     });
     expect(social.status).toBe(201);
+    expect((await nationReviewer.api('POST', '/certificate-types/social_security/approve', { version: 1 })).status).toBe(200);
     // Another department's: refused like a department that does not exist.
     expect((await socialAdmin.api('POST', '/certificate-types', { ...LICENCE, id: 'fake_licence', department_id: dept.police.id })).status).toBe(404);
     expect((await nationAdmin.api('POST', '/certificate-types', { ...LICENCE, department_id: dept.police.id })).status).toBe(409);

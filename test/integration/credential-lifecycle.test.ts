@@ -58,6 +58,8 @@ describe.each(backends)('credentials when their account is disabled ($name)', ({
       validityDays: 365,
       createdBy: 'test',
       createdAt: Date.now(),
+      approvedAt: Date.now(),
+      approvedBy: 'cli',
     });
     const system = await h.client({ kind: 'service', name: '交管业务系统' });
     await counterClientOf(h, system, '交管业务系统', dept.police.id);

@@ -96,7 +96,7 @@ describe.each(backends)('a counter’s credential offer: evidence and act ($name
   it.runIf(enabled)('hands one of the citizen’s certificates of the counter’s own department to the wallet; never another department’s, another citizen’s, or one not valid', async () => {
     const store = h.yihao.credentials.certificates.store;
     const elsewhere = await h.yihao.admin.services.bootstrap.createDepartment({ name: '浙江省公安厅', level: 'national' });
-    const type = (id: string, dept: string) => ({ id, departmentId: dept, vct: `${h.issuer}/credentials/types/${id}`, names: { 'zh-CN': id, en: id }, claims: { number: { type: 'string' as const, required: true } }, validityDays: 365, createdBy: 'test', createdAt: Date.now() });
+    const type = (id: string, dept: string) => ({ id, departmentId: dept, vct: `${h.issuer}/credentials/types/${id}`, names: { 'zh-CN': id, en: id }, claims: { number: { type: 'string' as const, required: true } }, validityDays: 365, createdBy: 'test', createdAt: Date.now(), approvedAt: Date.now(), approvedBy: 'cli' });
     await store.insertType(type('residence_permit', departmentId));
     await store.insertType(type('driving_licence', elsewhere.id));
     const citizen = await citizenWithPhone(h, '吴九');

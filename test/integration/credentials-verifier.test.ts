@@ -165,6 +165,8 @@ describe.each(backends)('the OID4VP verifier for counters and kiosks ($name)', (
       validityDays: 2190,
       createdBy: 'test',
       createdAt: Date.now(),
+      approvedAt: Date.now(),
+      approvedBy: 'cli',
       version: 1,
       updatedAt: undefined,
       retiredAt: undefined,

@@ -44,6 +44,8 @@ describe.each(backends)('department systems’ tokens ($name)', ({ name, enabled
       validityDays: 365,
       createdBy: 'test',
       createdAt: Date.now(),
+      approvedAt: Date.now(),
+      approvedBy: 'cli',
     });
     const client = await h.client({ kind: 'service', name: '交管业务系统' });
     await counterClientOf(h, client, '交管业务系统', police.id);

@@ -54,6 +54,8 @@ describe.each(backends)('credentials that outlast the portal sign-in ($name)', (
       validityDays: 2190,
       createdBy: 'test',
       createdAt: Date.now(),
+      approvedAt: Date.now(),
+      approvedBy: 'cli',
     });
   });
   afterAll(async () => h?.close());

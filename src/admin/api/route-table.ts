@@ -6,7 +6,7 @@ import { departmentInput } from '../departments.js';
 import { assignmentInput, operatorListQuery } from '../operator-service.js';
 import { revocationInput } from '../credential-service.js';
 import { accountLookupInput, disableInput, enableInput, enableRequestQuery, enableReviewInput } from '../account-status-service.js';
-import { certificateListQuery, certificatePushInput, certificateRevocationInput, certificateTypeChange, certificateTypeInput, operatorCertificateQuery } from '../certificate-service.js';
+import { certificateListQuery, certificatePushInput, certificateRevocationInput, certificateTypeApproval, certificateTypeChange, certificateTypeInput, operatorCertificateQuery } from '../certificate-service.js';
 import type { DepartmentSystem } from '../department-system-auth.js';
 import { listQuery } from '../paging.js';
 import type { AdminServices } from '../services.js';
@@ -265,6 +265,11 @@ export const apiRoutes: readonly ApiRoute[] = [
     method: 'post', path: '/certificate-types/{type_id}/versions', operationId: 'changeCertificateType', summary: 'Change a certificate type: a new version of its names, claim schema or default validity (issued certificates keep theirs; no claim they carry may be dropped or retyped)', tag: 'certificates', roles: 'super-admin, dept-admin',
     body: certificateTypeChange, status: 201, response: s.certificateTypeBody,
     handler: async (o, r, sv) => s.toCertificateType(await sv.certificates.updateType(op(o), id(r, 'type_id'), as(r.body))),
+  },
+  {
+    method: 'post', path: '/certificate-types/{type_id}/approve', operationId: 'approveCertificateType', summary: 'Put a pending certificate type in force: by a second super-admin of a national department over its department, who wrote none of its versions, naming the version reviewed (409 if it moved on)', tag: 'certificates', roles: 'super-admin of a national department',
+    body: certificateTypeApproval, status: 200, response: s.certificateTypeBody,
+    handler: async (o, r, sv) => s.toCertificateType(await sv.certificates.approveType(op(o), id(r, 'type_id'), as(r.body))),
   },
   {
     method: 'post', path: '/certificate-types/{type_id}/retire', operationId: 'retireCertificateType', summary: 'Retire a certificate type: no new pushes; issued certificates stay valid until revoked', tag: 'certificates', roles: 'super-admin, dept-admin',

@@ -217,6 +217,9 @@ export const certificateTypeBody = z
     created_at: time,
     updated_at: time.nullable(),
     retired_at: time.nullable().describe('Once set, the type takes no new pushes; its certificates stay valid until revoked.'),
+    status: z.enum(['pending', 'active', 'retired']).describe('pending: defined, awaiting approval by a second super-admin of a national department; it takes no push and is in no metadata. active: in force. retired: no new pushes.'),
+    approved_at: time.nullable(),
+    approved_by: z.string().nullable().describe("The approving operator's sub; cli for a type defined with `yihao certificate-type create`; null for one older than approvals, or pending."),
   })
   .meta({ id: 'CertificateType' });
 export const toCertificateType = certificateTypeView;

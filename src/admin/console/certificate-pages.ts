@@ -1,5 +1,5 @@
 import { html } from '../../http/html.js';
-import type { CertificateType } from '../../credentials/index.js';
+import { typeStatusOf, type CertificateType } from '../../credentials/index.js';
 import type { ListedCertificate } from '../certificate-service.js';
 import type { Department } from '../departments.js';
 import type { Page } from '../paging.js';
@@ -24,7 +24,7 @@ export function certificatesPage(f: PageFrame, types: CertificateType[], departm
   const deptName = new Map(departments.map((d) => [d.id, d.name]));
   const typeName = new Map(types.map((x) => [x.id, name(x.names)]));
   const typeRows = types.map(
-    (x) => html`<tr data-type="${x.id}"><td>${name(x.names)}</td><td><code class="id">${x.id}</code></td><td>${deptName.get(x.departmentId) ?? x.departmentId}</td><td>${String(x.version)}</td><td>${String(x.validityDays)}</td><td><span class="tag">${c.typeStatus[x.retiredAt === undefined ? 'active' : 'retired']}</span></td></tr>`,
+    (x) => html`<tr data-type="${x.id}"><td>${name(x.names)}</td><td><code class="id">${x.id}</code></td><td>${deptName.get(x.departmentId) ?? x.departmentId}</td><td>${String(x.version)}</td><td>${String(x.validityDays)}</td><td><span class="tag">${c.typeStatus[typeStatusOf(x)]}</span></td></tr>`,
   );
   const option = (value: string, label: string, selected: string | undefined) => html`<option value="${value}"${selected === value ? html` selected` : ''}>${label}</option>`;
   const rows = (list?.items ?? []).map(

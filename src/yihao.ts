@@ -28,6 +28,7 @@ import { createOtpService, createOtpStore, createSmsSender } from './sms/index.j
 import { createAccountIndex } from './storage/account-index.js';
 import { createSignOut, type SignOut } from './oidc/sign-out.js';
 import { grantSessionIds } from './oidc/grant-session-ids.js';
+import { accessTokenVerifier } from './oidc/access-token-verifier.js';
 import { createPortal } from './portal/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics/metrics.js';
@@ -42,7 +43,7 @@ import { identityProofing, kioskSessionRouter } from './channels/kiosk/index.js'
 import { proofReplay } from './http/request-proofs.js';
 import { channelSessions } from './oidc/grant-tokens.js';
 import { allowedBefore } from './oidc/remembered-consent.js';
-import { counterStaffList, proofingConfirmRouter } from './channels/counter/index.js';
+import { counterDeviceKeysRouter, counterStaffList, proofingConfirmRouter } from './channels/counter/index.js';
 import { clientSecrets as createClientSecrets, createClientRegistry, secretGrace as createSecretGrace, type ClientRegistry } from './clients/index.js';
 import { counterStaffAt, createAdmin, isDepartmentSystemIn, type Admin } from './admin/index.js';
 import { createChannels, type Channels } from './channels/index.js';
@@ -332,11 +333,22 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     replay: proofReplay(services.Adapter),
     base: config.issuer.replace(/\/+$/, ''),
   });
+  const counterDeviceKeys = counterDeviceKeysRouter({
+    issuer: config.issuer,
+    accounts: services.accounts,
+    verifyAccessToken: accessTokenVerifier({ provider: () => holder.current, accounts: services.accounts }),
+    isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff),
+    replay: proofReplay(services.Adapter),
+    audit: services.audit,
+    deviceKeys: channels.deviceKeys,
+    signOut: () => signOut,
+    bodyMaxBytes: config.limits.bodyMaxBytes,
+  });
   const credentials = createCredentials({ ...services, config, db: stores.db, authentications, provider: () => holder.current, offers: credentialOffers.offers, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff) });
   await credentials.ensureKeys();
   const admin = createAdmin({ ...services, config, db: stores.db, provider: () => holder.current, authentications, logger, signOut, credentialRevocation: credentials.revocation, certificates: credentials.certificates });
   await admin.ensureClient();
-  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, credentials.router(), credentialOffers.router(), credentialOffers.counterRouter(), ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
+  const routers = [healthRouter({ ...stores, draining: () => draining }), interactions, ...channels.routers, kiosk, counterProofing, counterDeviceKeys, federation.router(interactionDeps), signUp.router, resetRouter, portal.router, ...admin.routers, credentials.router(), credentialOffers.router(), credentialOffers.counterRouter(), ...(config.metricsToken ? [metricsRouter(metrics, config.metricsToken)] : [])];
   const app = createHttpApp({
     config,
     holder,

@@ -1,9 +1,9 @@
-import type { Knex } from 'knex';
 import { loadConfig } from '../config/index.js';
 import { parseOptions } from './args.js';
 import { target } from './account-status.command.js';
 import type { Command } from './command.js';
 import { withYihao } from './open-yihao.js';
+import { revokeAllDeviceKeys } from '../channels/mobile/revoke-device-keys.js';
 
 const options = { 'citizen-id': { type: 'string' }, sub: { type: 'string' }, json: { type: 'boolean' } } as const;
 
@@ -35,15 +35,7 @@ Options:
     const config = loadConfig(env);
     const result = await withYihao(config, async (yihao) => {
       const account = await yihao.admin.services.accounts.system.find(by);
-      let revoked = 0;
-      for (const key of await yihao.channels.deviceKeys.listForAccount(account.id)) {
-        const by = { actorType: 'system' as const, actorId: 'cli', accountId: account.sub };
-        const removed = (trx: Knex.Transaction) => yihao.services.audit.append({ action: 'credential.removed', ...by, details: { type: 'device', via: 'cli', deviceKeyId: key.id } }, { trx });
-        if (!(await yihao.channels.deviceKeys.revoke(account.id, key.id, removed))) continue;
-        revoked++;
-        const ended = await yihao.signOut.endDeviceKeyLogins(account.sub, key.id);
-        await yihao.services.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId: key.id, via: 'cli', ...ended } });
-      }
+      const revoked = await revokeAllDeviceKeys({ deviceKeys: yihao.channels.deviceKeys, signOut: yihao.signOut, audit: yihao.services.audit }, account, { actorType: 'system', actorId: 'cli', via: 'cli' });
       return { sub: account.sub, revoked };
     });
     out.result(opts.json, result, [`sub: ${result.sub}`, `device keys revoked: ${result.revoked}`]);

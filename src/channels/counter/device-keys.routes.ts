@@ -1,0 +1,89 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { Accounts } from '../../accounts/index.js';
+import type { AuditLog } from '../../audit/index.js';
+import { readBody } from '../../credentials/credentials.routes.js';
+import { ChannelApiError, channelApiErrors } from '../../http/api-error.js';
+import type { ProofReplay } from '../../http/request-proofs.js';
+import { parseCitizenId } from '../../identity/index.js';
+import type { VerifyAccessToken } from '../../oidc/access-token-verifier.js';
+import type { SignOut } from '../../oidc/sign-out.js';
+import type { DeviceKeys } from '../mobile/device-keys.js';
+import { revokeAllDeviceKeys } from '../mobile/revoke-device-keys.js';
+import { staffTokenCheck } from './staff-token.js';
+import { DOCUMENT_CHECKED } from './token-exchange.js';
+
+export const COUNTER_DEVICE_KEYS_REVOKE_PATH = '/counter/device-keys/revoke';
+
+const request = z.object({
+  citizen_id: z.string().max(64),
+  /** The staff member attests that they checked the citizen's ID document in person, as token exchange asks. */
+  document_check: z.literal(DOCUMENT_CHECKED),
+}).strict();
+
+export interface CounterDeviceKeysDeps {
+  issuer: string;
+  accounts: Pick<Accounts, 'findByIdentifier'>;
+  verifyAccessToken: VerifyAccessToken;
+  isCounterStaff: (accountId: string, clientId: string) => Promise<boolean>;
+  replay: ProofReplay;
+  audit: AuditLog;
+  deviceKeys: Pick<DeviceKeys, 'listForAccount' | 'revoke'>;
+  signOut: () => Pick<SignOut, 'endDeviceKeyLogins'>;
+  bodyMaxBytes: number;
+}
+
+/**
+ * `POST /counter/device-keys/revoke`: a citizen who lost the phone that was their only second
+ * factor cannot remove its key online (removal needs a loa:2 sign-in, which only that phone gives).
+ * At a counter, a staff member who checked their ID card in person revokes every device key of the
+ * account's government app, and what each let in ends, as `yihao account revoke-devices` does
+ * (docs/channels/counter-assisted.md). The counter system calls it with the staff member's own
+ * access token (a live session at loa:2 or above, with a DPoP proof of this request when bound), and
+ * the staff member must hold `counter-staff` over that counter system. Every revocation and every
+ * refusal after the staff check is audited against the staff member, never with the number.
+ */
+export function counterDeviceKeysRouter(deps: CounterDeviceKeysDeps): Router {
+  const router = new Router();
+  const checkStaffToken = staffTokenCheck(deps);
+  router.post(COUNTER_DEVICE_KEYS_REVOKE_PATH, channelApiErrors, async (ctx) => {
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
+    if (!match) throw new ChannelApiError(401, 'invalid_token', 'an access token of the staff member is required (Authorization: Bearer or DPoP)', 'Bearer, DPoP');
+    const accessToken = match[2]!;
+    const { raw, json } = await readBody(ctx, deps.bodyMaxBytes, 'invalid_request');
+    const { account: staff, client } = await checkStaffToken(ctx, accessToken, raw, `${deps.issuer}${COUNTER_DEVICE_KEYS_REVOKE_PATH}`);
+    const where = { clientId: client.clientId, channel: 'counter' as const, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined };
+    const refused = (reason: string, accountId?: string) =>
+      deps.audit.append({ action: 'counter.assist_refused', actorType: 'operator', actorId: staff.sub, accountId, details: { reason, operation: 'device_keys.revoke' }, ...where });
+    if (!(await deps.isCounterStaff(staff.id, client.clientId))) {
+      await refused('not_counter_staff');
+      throw new ChannelApiError(403, 'insufficient_scope', 'the staff member is not counter staff of the department over this counter');
+    }
+    const body = request.safeParse(json);
+    if (!body.success) throw new ChannelApiError(400, 'invalid_request', `the body must be { "citizen_id": …, "document_check": "${DOCUMENT_CHECKED}" }`);
+    let citizen;
+    try {
+      citizen = await deps.accounts.findByIdentifier(parseCitizenId(body.data.citizen_id));
+    } catch {
+      throw new ChannelApiError(400, 'invalid_request', 'citizen_id is not a valid citizen ID number');
+    }
+    // A miss is on record too: a counter trying numbers to learn who has an account leaves a trail.
+    if (citizen?.status !== 'active') {
+      await refused('no_active_account');
+      throw new ChannelApiError(404, 'not_found', 'there is no active account for this citizen ID number');
+    }
+    // Staff lose phones too: a colleague serves them, so that no one acts on their own account.
+    if (citizen.id === staff.id) {
+      await refused('own_identity', citizen.sub);
+      throw new ChannelApiError(403, 'insufficient_scope', 'staff cannot revoke their own device keys at their counter: a colleague does');
+    }
+    const revoked = await revokeAllDeviceKeys(
+      { deviceKeys: deps.deviceKeys, signOut: deps.signOut(), audit: deps.audit },
+      citizen,
+      { actorType: 'operator', actorId: staff.sub, via: 'counter', ...where },
+    );
+    ctx.set('cache-control', 'no-store');
+    ctx.body = { revoked };
+  });
+  return router;
+}

@@ -1,0 +1,39 @@
+import type { AuditLog } from '../../audit/index.js';
+import type { SignOut } from '../../oidc/sign-out.js';
+import type { DeviceKeys } from './device-keys.js';
+
+/** Who revokes, as the audit records name them, and `via`: where (the CLI, a counter). */
+export interface DeviceKeyRevoker {
+  actorType: 'system' | 'operator';
+  actorId: string;
+  via: 'cli' | 'counter';
+  clientId?: string | undefined;
+  channel?: string | undefined;
+  ip?: string | undefined;
+  requestId?: string | undefined;
+}
+
+/**
+ * Revokes every device key of the account's government app (a lost phone: for a citizen whose only
+ * second factor it was, online removal needs a loa:2 sign-in only that phone gives), and ends what
+ * each let in: the app's logins made with it and the browser sessions its approvals signed in. Each
+ * key is revoked with its `credential.removed` record, then its logins end (`session.ended`).
+ * Returns how many keys were revoked.
+ */
+export async function revokeAllDeviceKeys(
+  deps: { deviceKeys: Pick<DeviceKeys, 'listForAccount' | 'revoke'>; signOut: Pick<SignOut, 'endDeviceKeyLogins'>; audit: Pick<AuditLog, 'append'> },
+  account: { id: string; sub: string },
+  who: DeviceKeyRevoker,
+): Promise<number> {
+  const { via, ...actor } = who;
+  const by = { ...actor, accountId: account.sub };
+  let revoked = 0;
+  for (const key of await deps.deviceKeys.listForAccount(account.id)) {
+    const recorded = await deps.deviceKeys.revoke(account.id, key.id, (trx) => deps.audit.append({ action: 'credential.removed', ...by, details: { type: 'device', via, deviceKeyId: key.id } }, { trx }));
+    if (!recorded) continue;
+    revoked++;
+    const ended = await deps.signOut.endDeviceKeyLogins(account.sub, key.id);
+    await deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId: key.id, via, ...ended } });
+  }
+  return revoked;
+}

@@ -43,10 +43,10 @@ export function certificateConfigurations(types: readonly CertificateType[], ver
 
 /**
  * The scopes a wallet may ask for at the credential issuer beside the identity credential's: one
- * per certificate type, read when a token is asked for (a new type needs no restart).
+ * per certificate type in force (approved), read when a token is asked for (a new type needs no restart).
  */
 export const certificateScopes = (db: Database) => async (): Promise<string[]> => {
-  const rows = (await db('certificate_types').select('id')) as { id: string }[];
+  const rows = (await db('certificate_types').whereNotNull('approved_at').select('id')) as { id: string }[];
   return rows.map((r) => scopeOf(r.id));
 };
 

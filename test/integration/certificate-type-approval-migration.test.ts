@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { migrations } from '../../migrations/index.js';
 import { approvedType, certificateStore } from '../../src/credentials/certificate-store.js';
+import { certificateScopes } from '../../src/credentials/certificate-credential.js';
 import { createSealer } from '../../src/identity/index.js';
 import { auditStores } from '../support/audit.js';
 
@@ -34,11 +35,14 @@ describe.each(auditStores({ migrated: false }))('certificate type approval, migr
       await store.insertType({ id: 'study_permit', departmentId: 'dp_police00000', vct: 'https://id.example.cn/credentials/types/study_permit', names: { 'zh-CN': '学习许可', en: 'Study permit' }, claims: { permit_number: { type: 'string', required: true } }, validityDays: 365, createdBy: 'op-1', createdAt: Date.now(), approvedAt: undefined, approvedBy: undefined });
       const pending = await store.type('study_permit');
       expect(approvedType(pending!)).toBe(false);
+      // A wallet cannot be granted a pending type's scope.
+      expect(await certificateScopes(s.db)()).toEqual(['certificate:driving_licence']);
       // An approval names the version: another, or a second approval, changes nothing.
       expect(await s.db.transaction((trx) => store.approveType('study_permit', 2, 'op-2', Date.now(), trx))).toBe(false);
       expect(await s.db.transaction((trx) => store.approveType('study_permit', 1, 'op-2', Date.now(), trx))).toBe(true);
       expect(await s.db.transaction((trx) => store.approveType('study_permit', 1, 'op-3', Date.now(), trx))).toBe(false);
       expect(await store.type('study_permit')).toMatchObject({ approvedBy: 'op-2' });
+      expect((await certificateScopes(s.db)()).sort()).toEqual(['certificate:driving_licence', 'certificate:study_permit']);
 
       await migrations[at]![1].down!(s.db);
       expect(await s.db.schema.hasColumn('certificate_types', 'approved_at')).toBe(false);

@@ -41,6 +41,8 @@ describe.each(backends)('yihao account show|disable|enable ($name)', ({ name, en
   it.skipIf(!enabled)('revokes a lost phone\'s device keys for a citizen at the counter: the keys and what they let in end at the running server; audited as the system', async () => {
     const app = await registerMobileApp(h);
     const { citizen, phone } = await phoneWithDeviceKey(h, app);
+    // The app's own sign-in on that phone (a password and a code): no key made it, and it ends too.
+    const appSignIn = phone.refreshToken!;
     const offline = await phone.loginWithDeviceKey(undefined, 'openid profile offline_access');
     let refreshToken = offline.refresh_token!;
     const refresh = () => oidc.refreshTokenGrant(phone.rp, refreshToken, undefined, { DPoP: phone.dpop });
@@ -53,9 +55,11 @@ describe.each(backends)('yihao account show|disable|enable ($name)', ({ name, en
     expect(JSON.parse(run.stdout)).toMatchObject({ sub: citizen.sub, revoked: 1 });
     expect(await h.yihao.channels.deviceKeys.find(phone.deviceKeyId!)).toBeUndefined();
     expect(await oauthError(refresh())).toMatchObject({ error: 'invalid_grant' });
+    expect(await oauthError(oidc.refreshTokenGrant(phone.rp, appSignIn, undefined, { DPoP: phone.dpop }))).toMatchObject({ error: 'invalid_grant' });
     const events = await h.yihao.services.audit.forAccount(citizen.sub);
     expect(events.find((e) => e.action === 'credential.removed')).toMatchObject({ actorType: 'system', actorId: 'cli', details: { type: 'device', via: 'cli', deviceKeyId: phone.deviceKeyId } });
-    expect(events.find((e) => e.action === 'session.ended')).toMatchObject({ actorType: 'system', actorId: 'cli', details: { reason: 'device_key_revoked', via: 'cli', deviceKeyId: phone.deviceKeyId } });
+    expect(events.find((e) => e.action === 'session.ended' && e.details?.reason === 'device_key_revoked')).toMatchObject({ actorType: 'system', actorId: 'cli', details: { via: 'cli', deviceKeyId: phone.deviceKeyId } });
+    expect(events.find((e) => e.action === 'session.ended' && e.details?.everywhere === true)).toMatchObject({ actorType: 'system', actorId: 'cli', details: { reason: 'lost_phone', via: 'cli' } });
     expect(JSON.parse((await yihao(['account', 'revoke-devices', '--sub', citizen.sub, '--json'])).stdout)).toEqual({ sub: citizen.sub, revoked: 0 });
   });
 

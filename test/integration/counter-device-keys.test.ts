@@ -47,21 +47,26 @@ describe.each(backends)('revoking a lost phone’s device keys at a counter ($na
 
   it.runIf(enabled)('revokes every device key of the citizen in front of the staff member, ends what they let in, and audits it against the staff member', async () => {
     const { citizen, phone } = await phoneWithDeviceKey(h, { client_id: appId });
+    // The app's own sign-in on the lost phone (password and one-time code, offline): made by no key,
+    // it would outlive the keys' revocation (a review found it refreshing at loa:2 afterwards).
+    const appSignIn = phone.refreshToken!;
     const offline = await phone.loginWithDeviceKey(undefined, 'openid profile offline_access');
     const refresh = () => oidc.refreshTokenGrant(phone.rp, offline.refresh_token!, undefined, { DPoP: phone.dpop });
 
     const res = await revoke(staffToken, { citizen_id: citizen.citizenId, document_check: 'in_person' });
     expect(res.status, await res.clone().text()).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(await res.json()).toEqual({ revoked: 1 });
+    expect(await res.json()).toEqual({ revoked: 1, signed_out_everywhere: true });
     expect(await h.yihao.channels.deviceKeys.find(phone.deviceKeyId!)).toBeUndefined();
     expect(await oauthError(refresh())).toMatchObject({ error: 'invalid_grant' });
+    expect(await oauthError(oidc.refreshTokenGrant(phone.rp, appSignIn, undefined, { DPoP: phone.dpop }))).toMatchObject({ error: 'invalid_grant' });
     const events = await h.yihao.services.audit.forAccount(citizen.sub);
     expect(events.find((e) => e.action === 'credential.removed')).toMatchObject({ actorType: 'operator', actorId: staff.sub, channel: 'counter', details: { type: 'device', via: 'counter', deviceKeyId: phone.deviceKeyId } });
-    expect(events.find((e) => e.action === 'session.ended')).toMatchObject({ actorType: 'operator', actorId: staff.sub, details: { reason: 'device_key_revoked', via: 'counter', deviceKeyId: phone.deviceKeyId } });
+    expect(events.find((e) => e.action === 'session.ended' && e.details?.reason === 'device_key_revoked')).toMatchObject({ actorType: 'operator', actorId: staff.sub, details: { via: 'counter', deviceKeyId: phone.deviceKeyId } });
+    expect(events.find((e) => e.action === 'session.ended' && e.details?.everywhere === true)).toMatchObject({ actorType: 'operator', actorId: staff.sub, details: { reason: 'lost_phone', via: 'counter' } });
     expect(JSON.stringify(events)).not.toContain(citizen.citizenId);
     // Nothing left: done again, it revokes none.
-    expect(await (await revoke(staffToken, { citizen_id: citizen.citizenId, document_check: 'in_person' })).json()).toEqual({ revoked: 0 });
+    expect(await (await revoke(staffToken, { citizen_id: citizen.citizenId, document_check: 'in_person' })).json()).toEqual({ revoked: 0, signed_out_everywhere: true });
   });
 
   it.runIf(enabled)('refuses anyone but counter staff of that counter, signed in to it, with the in-person check attested; a miss is audited without the number', async () => {

@@ -29,7 +29,7 @@ export interface CounterDeviceKeysDeps {
   replay: ProofReplay;
   audit: AuditLog;
   deviceKeys: Pick<DeviceKeys, 'listForAccount' | 'revoke'>;
-  signOut: () => Pick<SignOut, 'endDeviceKeyLogins'>;
+  signOut: () => Pick<SignOut, 'endDeviceKeyLogins' | 'everywhere'>;
   bodyMaxBytes: number;
 }
 
@@ -83,7 +83,7 @@ export function counterDeviceKeysRouter(deps: CounterDeviceKeysDeps): Router {
       { actorType: 'operator', actorId: staff.sub, via: 'counter', ...where },
     );
     ctx.set('cache-control', 'no-store');
-    ctx.body = { revoked };
+    ctx.body = { revoked, signed_out_everywhere: true };
   });
   return router;
 }

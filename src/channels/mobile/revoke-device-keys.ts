@@ -14,14 +14,16 @@ export interface DeviceKeyRevoker {
 }
 
 /**
- * Revokes every device key of the account's government app (a lost phone: for a citizen whose only
- * second factor it was, online removal needs a loa:2 sign-in only that phone gives), and ends what
- * each let in: the app's logins made with it and the browser sessions its approvals signed in. Each
- * key is revoked with its `credential.removed` record, then its logins end (`session.ended`).
- * Returns how many keys were revoked.
+ * A lost phone (for a citizen whose only second factor was its app, online removal needs a loa:2
+ * sign-in only that phone gives): revokes every device key of the account's government app, and
+ * ends what each let in (the app's logins made with it, the browser sessions its approvals signed
+ * in); each key is revoked with its `credential.removed` record, then its logins end
+ * (`session.ended`). Then the account is signed out everywhere: the app's own sign-in on that phone
+ * (a password and a code, made by no key) and any browser session in it would outlive the keys, and
+ * Yihao cannot tell that phone's from the citizen's others. Returns how many keys were revoked.
  */
 export async function revokeAllDeviceKeys(
-  deps: { deviceKeys: Pick<DeviceKeys, 'listForAccount' | 'revoke'>; signOut: Pick<SignOut, 'endDeviceKeyLogins'>; audit: Pick<AuditLog, 'append'> },
+  deps: { deviceKeys: Pick<DeviceKeys, 'listForAccount' | 'revoke'>; signOut: Pick<SignOut, 'endDeviceKeyLogins' | 'everywhere'>; audit: Pick<AuditLog, 'append'> },
   account: { id: string; sub: string },
   who: DeviceKeyRevoker,
 ): Promise<number> {
@@ -35,5 +37,7 @@ export async function revokeAllDeviceKeys(
     const ended = await deps.signOut.endDeviceKeyLogins(account.sub, key.id);
     await deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId: key.id, via, ...ended } });
   }
+  const ended = await deps.signOut.everywhere(account.sub);
+  await deps.audit.append({ action: 'session.ended', ...by, details: { everywhere: true, reason: 'lost_phone', via, ...ended } });
   return revoked;
 }

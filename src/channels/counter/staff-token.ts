@@ -17,7 +17,8 @@ const isCounterSystem = (client: Client): boolean => client.grantTypeAllowed(TOK
 /**
  * A counter staff member's own access token on a counter system's call to Yihao (a credential
  * offer, a presentation request): issued to a counter system, from a live session at STAFF_ACR or
- * above, with a DPoP proof of this very request (method, `url`, body) when the token is bound.
+ * above, with a DPoP proof of this very request when the token is bound: its method, `url` and the
+ * token (`ath`); an RFC 9449 proof does not cover the body, which only TLS protects.
  * Refusals are the channel API's 401s; whether the staff member serves this counter is the caller's
  * next question (counterStaffAt).
  */

@@ -4,7 +4,7 @@ import { ACR, type Accounts, type Authentication } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { ChannelApiError, channelApiErrors } from '../http/api-error.js';
 import type { ProofReplay } from '../http/request-proofs.js';
-import { staffTokenCheck } from '../channels/counter/staff-token.js';
+import { staffCall } from '../channels/counter/staff-token.js';
 import { COUNTER_AMR } from '../channels/counter/token-exchange.js';
 import type { IdentityProofing } from '../channels/kiosk/identity-proofing.js';
 import { parseCitizenId } from '../identity/index.js';
@@ -14,7 +14,6 @@ import type { CredentialOffers } from './credential-offers.js';
 import { issuable } from './certificate-offers.js';
 import type { Certificate, CertificateStore } from './certificate-store.js';
 import { configurationIdOf } from './certificate-types.js';
-import { readBody } from './credentials.routes.js';
 import { IDENTITY_CONFIGURATION_ID } from './identity-credential.js';
 import { CREDENTIAL_PATHS } from './issuer-metadata.js';
 import { offerCodeText, SmsDeliveryError, type OtpService } from '../sms/index.js';
@@ -61,15 +60,9 @@ export interface CounterOfferDeps {
  */
 export function counterOfferRoutes(deps: CounterOfferDeps): Router {
   const router = new Router();
-  const checkStaffToken = staffTokenCheck(deps);
+  const staffCallOf = staffCall(deps);
   router.post(COUNTER_OFFERS_PATH, channelApiErrors, async (ctx) => {
-    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
-    if (!match) throw new ChannelApiError(401, 'invalid_token', 'an access token of the staff member is required (Authorization: Bearer or DPoP)', 'Bearer, DPoP');
-    const accessToken = match[2]!;
-    const { raw, json } = await readBody(ctx, deps.bodyMaxBytes);
-    const verified = await checkStaffToken(ctx, accessToken, raw, `${deps.issuer}${COUNTER_OFFERS_PATH}`);
-    const { account: staff, client } = verified;
-    const where = { clientId: client.clientId, channel: 'counter' as const, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined };
+    const { json, staff, client, where } = await staffCallOf(ctx, COUNTER_OFFERS_PATH);
     if (!(await deps.isCounterStaff(staff.id, client.clientId))) {
       await deps.audit.append({ action: 'vc.offer_refused', actorType: 'operator', actorId: staff.sub, details: { reason: 'not_counter_staff' }, ...where });
       throw new ChannelApiError(403, 'insufficient_scope', 'the staff member is not counter staff of the department over this counter');

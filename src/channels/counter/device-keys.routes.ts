@@ -2,7 +2,6 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import type { Accounts } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
-import { readBody } from '../../credentials/credentials.routes.js';
 import { ChannelApiError, channelApiErrors } from '../../http/api-error.js';
 import type { ProofReplay } from '../../http/request-proofs.js';
 import { parseCitizenId } from '../../identity/index.js';
@@ -10,7 +9,7 @@ import type { VerifyAccessToken } from '../../oidc/access-token-verifier.js';
 import type { SignOut } from '../../oidc/sign-out.js';
 import type { DeviceKeys } from '../mobile/device-keys.js';
 import { revokeAllDeviceKeys } from '../mobile/revoke-device-keys.js';
-import { staffTokenCheck } from './staff-token.js';
+import { staffCall } from './staff-token.js';
 import { DOCUMENT_CHECKED } from './token-exchange.js';
 
 export const COUNTER_DEVICE_KEYS_REVOKE_PATH = '/counter/device-keys/revoke';
@@ -45,14 +44,9 @@ export interface CounterDeviceKeysDeps {
  */
 export function counterDeviceKeysRouter(deps: CounterDeviceKeysDeps): Router {
   const router = new Router();
-  const checkStaffToken = staffTokenCheck(deps);
+  const staffCallOf = staffCall(deps);
   router.post(COUNTER_DEVICE_KEYS_REVOKE_PATH, channelApiErrors, async (ctx) => {
-    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
-    if (!match) throw new ChannelApiError(401, 'invalid_token', 'an access token of the staff member is required (Authorization: Bearer or DPoP)', 'Bearer, DPoP');
-    const accessToken = match[2]!;
-    const { raw, json } = await readBody(ctx, deps.bodyMaxBytes, 'invalid_request');
-    const { account: staff, client } = await checkStaffToken(ctx, accessToken, raw, `${deps.issuer}${COUNTER_DEVICE_KEYS_REVOKE_PATH}`);
-    const where = { clientId: client.clientId, channel: 'counter' as const, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined };
+    const { json, staff, client, where } = await staffCallOf(ctx, COUNTER_DEVICE_KEYS_REVOKE_PATH, 'invalid_request');
     const refused = (reason: string, accountId?: string) =>
       deps.audit.append({ action: 'counter.assist_refused', actorType: 'operator', actorId: staff.sub, accountId, details: { reason, operation: 'device_keys.revoke' }, ...where });
     if (!(await deps.isCounterStaff(staff.id, client.clientId))) {

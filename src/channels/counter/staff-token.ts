@@ -6,6 +6,7 @@ import { AccessTokenRefused, type VerifyAccessToken } from '../../oidc/access-to
 import { STAFF_ACR } from './token-exchange.js';
 import { TOKEN_EXCHANGE_GRANT } from './grant-type.js';
 import { allowedChannelsOf } from '../../oidc/client-metadata.js';
+import { readBody } from '../../credentials/credentials.routes.js';
 
 /**
  * A counter system: a client that accepts the counter channel and may exchange tokens for an
@@ -44,5 +45,24 @@ export function staffTokenCheck(deps: { verifyAccessToken: VerifyAccessToken; re
       if (e.reason === 'insufficient_acr') throw new ChannelApiError(401, 'insufficient_user_authentication', `the staff member must have signed in at ${STAFF_ACR} or above`, `Bearer error="insufficient_user_authentication", acr_values="${STAFF_ACR}"`);
       throw new ChannelApiError(401, 'invalid_token', 'the access token is not a live staff access token', 'Bearer error="invalid_token"');
     }
+  };
+}
+
+/**
+ * A counter system's JSON call to Yihao made with a staff member's token (a credential offer, a lost
+ * phone's revocation): the token from the Authorization header, checked against this request (as
+ * `staffTokenCheck`), the body, and where the call came from for the audit records.
+ * `bodyErrorCode`: the error code of a body refused as too large, not JSON or malformed.
+ */
+export function staffCall(deps: { verifyAccessToken: VerifyAccessToken; replay: ProofReplay; issuer: string; bodyMaxBytes: number }) {
+  const checkStaffToken = staffTokenCheck(deps);
+  return async (ctx: Context, path: string, bodyErrorCode?: string) => {
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]{1,2048}=*)$/.exec(ctx.get('authorization'));
+    if (!match) throw new ChannelApiError(401, 'invalid_token', 'an access token of the staff member is required (Authorization: Bearer or DPoP)', 'Bearer, DPoP');
+    const accessToken = match[2]!;
+    const { raw, json } = await readBody(ctx, deps.bodyMaxBytes, bodyErrorCode);
+    const { account: staff, client } = await checkStaffToken(ctx, accessToken, raw, `${deps.issuer}${path}`);
+    const where = { clientId: client.clientId, channel: 'counter' as const, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined };
+    return { json, staff, client, where };
   };
 }

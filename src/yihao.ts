@@ -333,6 +333,12 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     replay: proofReplay(services.Adapter),
     base: config.issuer.replace(/\/+$/, ''),
   });
+  const rateLimits = createRateLimits({
+    redis: stores.redis,
+    prefix: config.redisPrefix,
+    logger,
+    onRefusalStart: ({ limit, ip, windowSeconds, points }) => services.audit.append({ action: 'ratelimit.refused', actorType: 'system', ip, details: { limit, points, windowSeconds } }),
+  });
   const counterDeviceKeys = counterDeviceKeysRouter({
     issuer: config.issuer,
     accounts: services.accounts,
@@ -343,6 +349,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     deviceKeys: channels.deviceKeys,
     signOut: () => signOut,
     bodyMaxBytes: config.limits.bodyMaxBytes,
+    perStaff: rateLimits.perKey('counter-device-revocations', config.rateLimits.counterDeviceRevocations),
   });
   const credentials = createCredentials({ ...services, config, db: stores.db, authentications, provider: () => holder.current, offers: credentialOffers.offers, isCounterStaff: counterStaffAt(stores.db, services.counterStaff.isCounterStaff) });
   await credentials.ensureKeys();
@@ -352,16 +359,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const app = createHttpApp({
     config,
     holder,
-    edge: edgeLimits(
-      createRateLimits({
-        redis: stores.redis,
-        prefix: config.redisPrefix,
-        logger,
-        onRefusalStart: ({ limit, ip, windowSeconds, points }) =>
-          services.audit.append({ action: 'ratelimit.refused', actorType: 'system', ip, details: { limit, points, windowSeconds } }),
-      }),
-      config.rateLimits,
-    ),
+    edge: edgeLimits(rateLimits, config.rateLimits),
     routers,
     logger,
     metrics,

@@ -167,6 +167,8 @@ export const fileConfigSchema = z
         forms: rateLimitRule(30, 60),
         mobile: rateLimitRule(120, 60),
         adminUnauthenticated: rateLimitRule(30, 60),
+        /** Per counter staff member, not per address: lost phones' revocations (each signs a citizen out everywhere). */
+        counterDeviceRevocations: rateLimitRule(20, 86_400),
       })
       .strict()
       .prefault({}),

@@ -64,6 +64,23 @@ export function createRateLimits(opts: {
 
   return {
     /**
+     * A budget of `rule.points` per `key` within the window (not per address: a staff member, say),
+     * shared by every instance as the address limits are. Each call spends a point, and answers how
+     * many seconds to wait when the budget was already spent (undefined: go ahead).
+     */
+    perKey(name: string, rule: RateLimitRule): (key: string) => Promise<number | undefined> {
+      const limiter = limiterFor(name, rule);
+      return async (key) => {
+        try {
+          await limiter.consume(key);
+          return undefined;
+        } catch (e) {
+          if (e instanceof RateLimiterRes) return Math.max(1, Math.ceil(e.msBeforeNext / 1000));
+          throw e;
+        }
+      };
+    },
+    /**
      * A middleware that limits `name` per address. `html`: the refusal is a page (browser forms),
      * else RFC 6749-style JSON.
      */

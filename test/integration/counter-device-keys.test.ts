@@ -28,16 +28,18 @@ describe.each(backends)('revoking a lost phone’s device keys at a counter ($na
   let counterRp: oidc.Configuration;
   let staff: Awaited<ReturnType<Harness['citizen']>>;
   let staffToken: string;
+  let departmentId: string;
 
   const revoke = (token: string, body: unknown) =>
     fetch(`${h.issuer}/counter/device-keys/revoke`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   beforeAll(async () => {
     if (!enabled) return;
-    h = await startHarness({ backend: name });
+    // A small daily budget per staff member, so that the last test can spend it.
+    h = await startHarness({ backend: name, overrides: (c) => ({ ...c, rateLimits: { ...c.rateLimits, counterDeviceRevocations: { points: 3, durationSeconds: 86_400 } } }) });
     ({ client_id: appId } = await registerMobileApp(h));
     const counter = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
-    const departmentId = await counterClientOf(h, counter, '杭州市政务服务中心');
+    departmentId = await counterClientOf(h, counter, '杭州市政务服务中心');
     counterRp = await relyingParty(h, counter);
     staff = await h.citizen({ name: '李柜员' });
     await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
@@ -98,5 +100,28 @@ describe.each(backends)('revoking a lost phone’s device keys at a counter ($na
     const refused = await h.yihao.services.audit.query({ actor: staff.sub, action: 'counter.assist_refused', limit: 10 });
     expect(refused.events.map((e) => e.details)).toEqual(expect.arrayContaining([{ reason: 'no_active_account', operation: 'device_keys.revoke' }, { reason: 'own_identity', operation: 'device_keys.revoke' }]));
     expect(JSON.stringify(refused.events)).not.toContain(unknown.slice(0, 14));
+  });
+
+  it.runIf(enabled)('limits each staff member’s revocations a day: a stolen staff token cannot sign citizen after citizen out', async () => {
+    // Three a day here (the tests above may have spent some): the fourth is refused, and nothing
+    // happens to that citizen. A colleague's budget is their own.
+    let refused: Response | undefined;
+    let spared: Awaited<ReturnType<Harness['citizen']>> | undefined;
+    for (let i = 0; i < 4 && !refused; i++) {
+      const citizen = await h.citizen({ name: `市民${i}` });
+      const res = await revoke(staffToken, { citizen_id: citizen.citizenId, document_check: 'in_person' });
+      if (res.status === 429) [refused, spared] = [res, citizen];
+      else expect(res.status).toBe(200);
+    }
+    expect(refused?.status).toBe(429);
+    expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThan(0);
+    const signedOut = (await h.yihao.services.audit.query({ actor: staff.sub, action: 'session.ended', limit: 50 })).events.filter((e) => e.details?.everywhere === true);
+    expect(signedOut).toHaveLength(3);
+    expect((await h.yihao.services.audit.query({ actor: staff.sub, action: 'counter.assist_refused', limit: 10 })).events.map((e) => e.details)).toContainEqual({ reason: 'too_many_revocations', operation: 'device_keys.revoke' });
+    expect((await h.yihao.services.audit.forAccount(spared!.sub)).filter((e) => e.action === 'session.ended')).toEqual([]);
+    const colleague = await h.citizen({ name: '张柜员' });
+    await h.yihao.admin.services.bootstrap.grantRole({ identifier: colleague.sub, role: 'counter-staff', departmentId });
+    const colleagueToken = (await staffSignIn(h, counterRp, colleague)).access_token;
+    expect((await revoke(colleagueToken, { citizen_id: spared!.citizenId, document_check: 'in_person' })).status).toBe(200);
   });
 });

@@ -30,6 +30,8 @@ export interface CounterDeviceKeysDeps {
   deviceKeys: Pick<DeviceKeys, 'listForAccount' | 'revoke'>;
   signOut: () => Pick<SignOut, 'endDeviceKeyLogins' | 'everywhere'>;
   bodyMaxBytes: number;
+  /** Spends one of the staff member's revocations (`rateLimits.counterDeviceRevocations`); the seconds to wait once they are spent. */
+  perStaff: (staffSub: string) => Promise<number | undefined>;
 }
 
 /**
@@ -70,6 +72,14 @@ export function counterDeviceKeysRouter(deps: CounterDeviceKeysDeps): Router {
     if (citizen.id === staff.id) {
       await refused('own_identity', citizen.sub);
       throw new ChannelApiError(403, 'insufficient_scope', 'staff cannot revoke their own device keys at their counter: a colleague does');
+    }
+    // Each revocation signs a citizen out everywhere: a staff member (or a stolen staff token) who
+    // types number after number cuts many citizens off, so each staff member has a daily budget.
+    const wait = await deps.perStaff(staff.sub);
+    if (wait !== undefined) {
+      await refused('too_many_revocations', citizen.sub);
+      ctx.set('retry-after', String(wait));
+      throw new ChannelApiError(429, 'too_many_requests', "this staff member has revoked too many citizens' device keys lately; another staff member or an operator can go on");
     }
     const revoked = await revokeAllDeviceKeys(
       { deviceKeys: deps.deviceKeys, signOut: deps.signOut(), audit: deps.audit },

@@ -41,6 +41,13 @@ export interface Child<In> {
   stop(): Promise<void>;
 }
 
+/**
+ * Names JIT-compiled functions for Linux perf (`/tmp/perf-<pid>.map`). The flag also starts V8's
+ * own log, which would land in the working directory (the repository) as isolate-*.log: it goes to
+ * the temporary directory instead.
+ */
+const PERF_MAP_FLAGS = ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(os.tmpdir(), 'yihao-bench-v8-%p.log')}`];
+
 /** Forks a compiled bench entry with an IPC channel; stdout (logs) goes to /dev/null, stderr is kept for errors. */
 export function startChild<In>(entry: string, env: Record<string, string>, nodeFlags: readonly string[] = []): Child<In> {
   const devnull = openSync('/dev/null', 'w');
@@ -50,7 +57,7 @@ export function startChild<In>(entry: string, env: Record<string, string>, nodeF
     // buffers bounded by argon2.maxConcurrent. The bare provider gets the same, so both are alike.
     env: { PATH: process.env.PATH ?? '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1', ...env },
     stdio: ['ignore', devnull, 'pipe', 'ipc'],
-    execArgv: [...nodeFlags, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(knobs.perfMap ? ['--perf-basic-prof'] : [])],
+    execArgv: [...nodeFlags, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(knobs.perfMap ? PERF_MAP_FLAGS : [])],
   });
   closeSync(devnull);
   let stderr = '';

@@ -348,6 +348,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     audit: services.audit,
     deviceKeys: channels.deviceKeys,
     signOut: () => signOut,
+    credentials: () => credentials,
     bodyMaxBytes: config.limits.bodyMaxBytes,
     perStaff: rateLimits.perKey('counter-device-revocations', config.rateLimits.counterDeviceRevocations),
   });

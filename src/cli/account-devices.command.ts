@@ -19,9 +19,13 @@ export const accountRevokeDevicesCommand: Command = {
 
 Revokes every device key the account's phones hold in the government app, and ends what each let
 in on every instance: the app's logins made with it (offline ones too) and the browser sessions its
-QR approvals signed in, with back-channel logout to their apps. For a citizen who lost the phone
-that was their only second factor, after checking who they are (in person: the ID card). They set
-the app up again on a new phone. Audited as the system (credential.removed, type device).
+QR approvals signed in, with back-channel logout to their apps. Then the account is signed out
+everywhere and its wallet credentials and pending offers are revoked: the app's own sign-in and the
+wallet on that phone would outlive the keys, and which sessions and wallets were on it cannot be
+told. For a citizen who lost the phone that was their only second factor, after checking who they
+are (in person: the ID card). They sign in again, set the app up on a new phone and ask for their
+credentials again. Audited as the system (credential.removed, type device; session.ended and
+vc.revoked_with_account, reason lost_phone).
 Exit code 3 when no account matches.
 
 Options:
@@ -35,7 +39,7 @@ Options:
     const config = loadConfig(env);
     const result = await withYihao(config, async (yihao) => {
       const account = await yihao.admin.services.accounts.system.find(by);
-      const revoked = await revokeAllDeviceKeys({ deviceKeys: yihao.channels.deviceKeys, signOut: yihao.signOut, audit: yihao.services.audit }, account, { actorType: 'system', actorId: 'cli', via: 'cli' });
+      const revoked = await revokeAllDeviceKeys({ deviceKeys: yihao.channels.deviceKeys, signOut: yihao.signOut, audit: yihao.services.audit, credentials: yihao.credentials }, account, { actorType: 'system', actorId: 'cli', via: 'cli' });
       return { sub: account.sub, revoked };
     });
     out.result(opts.json, result, [`sub: ${result.sub}`, `device keys revoked: ${result.revoked}`]);

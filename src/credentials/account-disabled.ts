@@ -14,9 +14,11 @@ import { IDENTITY_VCT } from './identity-credential.js';
  * issued to it and every wallet copy of its department certificates turn "revoked" in their status
  * lists, audited as `vc.revoked_with_account` in that same transaction. The certificates themselves
  * stay as their departments pushed them: they are the departments' records, for them to revoke.
+ * `reason`: `lost_phone` when a lost phone is revoked at a counter (its wallet is one of them, and
+ * which one cannot be told).
  */
 export function accountDisabledCredentials(deps: { offers: Pick<CredentialOffers, 'dropFor'>; store: Pick<CredentialStore, 'revokeAllOf'>; audit: AuditLog }) {
-  return async (account: Pick<Account, 'id' | 'sub'>, by: DisabledBy): Promise<(trx: Knex.Transaction) => Promise<void>> => {
+  return async (account: Pick<Account, 'id' | 'sub'>, by: DisabledBy, reason: 'account_disabled' | 'lost_phone' = 'account_disabled'): Promise<(trx: Knex.Transaction) => Promise<void>> => {
     const offers = await deps.offers.dropFor(account.sub);
     return async (trx) => {
       const revoked = await deps.store.revokeAllOf(account.id, Date.now(), trx);
@@ -28,7 +30,7 @@ export function accountDisabledCredentials(deps: { offers: Pick<CredentialOffers
           actorId: by.actorId,
           accountId: account.sub,
           details: {
-            reason: 'account_disabled',
+            reason,
             credential_ids: revoked.map((c) => c.id),
             certificate_copies: revoked.filter((c) => c.type !== IDENTITY_VCT).map((c) => c.id),
             offers,

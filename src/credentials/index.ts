@@ -31,6 +31,7 @@ import { certificateIssuance } from './certificates.js';
 import { certificateTypeRoutes } from './certificate-type.routes.js';
 import { accountDisabledCredentials } from './account-disabled.js';
 import type { AccountIndex, KeyLinkModel } from '../storage/account-index.js';
+import type { DisabledBy } from '../oidc/sign-out.js';
 import { keysOfLogin } from '../oidc/token-facts.js';
 import type { IdentityProofing } from '../channels/kiosk/identity-proofing.js';
 import type { CredentialOffers } from './credential-offers.js';
@@ -150,6 +151,7 @@ export function createCredentials(deps: {
     },
   });
   const revocation = credentialRevocation({ db: deps.db, store, accounts: deps.accounts, audit: deps.audit, accountIndex: deps.accountIndex });
+  const walletsOfAccount = accountDisabledCredentials({ offers: deps.offers, store, audit: deps.audit });
   const verifier = createVerifier({
     ...deps,
     issuer,
@@ -174,7 +176,15 @@ export function createCredentials(deps: {
     store,
     revocation,
     /** For oidc/sign-out.ts's disableAccount: revokes the account's credentials and drops its offers (account-disabled.ts). */
-    accountDisabled: accountDisabledCredentials({ offers: deps.offers, store, audit: deps.audit }),
+    accountDisabled: walletsOfAccount,
+    /**
+     * A lost phone (channels/mobile/revoke-device-keys.ts): every wallet credential of the account and
+     * its pending offers, as a disabled account's. The phone's wallet is among them, and which one
+     * it is cannot be told: the citizen asks for their credentials again on the new phone.
+     */
+    lostPhone: async (account: { id: string; sub: string }, by: DisabledBy): Promise<void> => {
+      await deps.db.transaction(await walletsOfAccount(account, by, 'lost_phone'));
+    },
     /**
      * For oidc/sign-out.ts's endKeyLogins, once a device key or passkey is removed: drops the pending
      * offers made from logins it made or approved, then revokes the credentials issued on them; how

@@ -44,7 +44,7 @@ export interface VerifierSetup {
   /** The counter staff member's `sub`, and the counter system's client id. */
   staffSub: string;
   counterClientId: string;
-  citizen: Awaited<ReturnType<Harness['citizen']>>;
+  citizen: Awaited<ReturnType<Harness['citizen']>> & { phone: string };
   wallet: Wallet;
   held: Held;
   presenter: PresentingWallet;

@@ -7,6 +7,7 @@ import type { ProofReplay } from '../../http/request-proofs.js';
 import { parseCitizenId } from '../../identity/index.js';
 import type { VerifyAccessToken } from '../../oidc/access-token-verifier.js';
 import type { SignOut } from '../../oidc/sign-out.js';
+import type { Credentials } from '../../credentials/index.js';
 import type { DeviceKeys } from '../mobile/device-keys.js';
 import { revokeAllDeviceKeys } from '../mobile/revoke-device-keys.js';
 import { staffCall } from './staff-token.js';
@@ -29,6 +30,8 @@ export interface CounterDeviceKeysDeps {
   audit: AuditLog;
   deviceKeys: Pick<DeviceKeys, 'listForAccount' | 'revoke'>;
   signOut: () => Pick<SignOut, 'endDeviceKeyLogins' | 'everywhere'>;
+  /** The account's wallet credentials and offers, revoked with the phone (built after this router). */
+  credentials: () => Pick<Credentials, 'lostPhone'>;
   bodyMaxBytes: number;
   /** Spends one of the staff member's revocations (`rateLimits.counterDeviceRevocations`); the seconds to wait once they are spent. */
   perStaff: (staffSub: string) => Promise<number | undefined>;
@@ -82,7 +85,7 @@ export function counterDeviceKeysRouter(deps: CounterDeviceKeysDeps): Router {
       throw new ChannelApiError(429, 'too_many_requests', "this staff member has revoked too many citizens' device keys lately; another staff member or an operator can go on");
     }
     const revoked = await revokeAllDeviceKeys(
-      { deviceKeys: deps.deviceKeys, signOut: deps.signOut(), audit: deps.audit },
+      { deviceKeys: deps.deviceKeys, signOut: deps.signOut(), audit: deps.audit, credentials: deps.credentials() },
       citizen,
       { actorType: 'operator', actorId: staff.sub, via: 'counter', ...where },
     );

@@ -1,6 +1,7 @@
 import type { AuditLog } from '../../audit/index.js';
 import type { SignOut } from '../../oidc/sign-out.js';
 import type { DeviceKeys } from './device-keys.js';
+import type { Credentials } from '../../credentials/index.js';
 
 /** Who revokes, as the audit records name them, and `via`: where (the CLI, a counter). */
 export interface DeviceKeyRevoker {
@@ -18,12 +19,18 @@ export interface DeviceKeyRevoker {
  * sign-in only that phone gives): revokes every device key of the account's government app, and
  * ends what each let in (the app's logins made with it, the browser sessions its approvals signed
  * in); each key is revoked with its `credential.removed` record, then its logins end
- * (`session.ended`). Then the account is signed out everywhere: the app's own sign-in on that phone
- * (a password and a code, made by no key) and any browser session in it would outlive the keys, and
- * Yihao cannot tell that phone's from the citizen's others. Returns how many keys were revoked.
+ * (`session.ended`). Then the account is signed out everywhere and every wallet credential it holds
+ * is revoked, with its pending offers: the app's own sign-in on that phone (a password and a code,
+ * made by no key), a browser session in it and the credentials in its wallet would outlive the keys,
+ * and Yihao cannot tell that phone's from the citizen's others. Returns how many keys were revoked.
  */
 export async function revokeAllDeviceKeys(
-  deps: { deviceKeys: Pick<DeviceKeys, 'listForAccount' | 'revoke'>; signOut: Pick<SignOut, 'endDeviceKeyLogins' | 'everywhere'>; audit: Pick<AuditLog, 'append'> },
+  deps: {
+    deviceKeys: Pick<DeviceKeys, 'listForAccount' | 'revoke'>;
+    signOut: Pick<SignOut, 'endDeviceKeyLogins' | 'everywhere'>;
+    audit: Pick<AuditLog, 'append'>;
+    credentials: Pick<Credentials, 'lostPhone'>;
+  },
   account: { id: string; sub: string },
   who: DeviceKeyRevoker,
 ): Promise<number> {
@@ -37,6 +44,8 @@ export async function revokeAllDeviceKeys(
     const ended = await deps.signOut.endDeviceKeyLogins(account.sub, key.id);
     await deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId: key.id, via, ...ended } });
   }
+  // The wallets first: a credential is a way in (a presentation at a kiosk) that no sign-out ends.
+  await deps.credentials.lostPhone(account, actor);
   const ended = await deps.signOut.everywhere(account.sub);
   await deps.audit.append({ action: 'session.ended', ...by, details: { everywhere: true, reason: 'lost_phone', via, ...ended } });
   return revoked;

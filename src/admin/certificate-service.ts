@@ -32,7 +32,13 @@ import { oneLine, parseInput } from './validate.js';
 export { certificateTypeChange, certificateTypeInput };
 
 const DAY = 86_400_000;
-
+/**
+ * A certificate's validity lies within years 1000 to 9999 (UTC): dates are shown as ISO 8601, whose
+ * plain form has four-digit years, and a date an offset pushes past 9999 (`9999-12-31T23:59-23:59`)
+ * was stored and then answered 500 on every list.
+ */
+const EARLIEST = Date.UTC(1000, 0, 1);
+const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 export const certificatePushInput = z
   .object({
     /** The certificate type's id. */
@@ -311,6 +317,8 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       const now = Date.now();
       const validFrom = input.valid_from ? Date.parse(input.valid_from) : now;
       const validUntil = input.valid_until ? Date.parse(input.valid_until) : validFrom + type.validityDays * DAY;
+      if (validFrom < EARLIEST) throw new AdminError('invalid_input', 'valid_from must be in the year 1000 or later', { valid_from: 'must be in the year 1000 or later' });
+      if (validUntil > LATEST) throw new AdminError('invalid_input', 'valid_until must be before the year 10000 (UTC), the default validity included', { valid_until: 'must be before the year 10000 (UTC)' });
       if (validUntil <= validFrom) throw new AdminError('invalid_input', 'valid_until must be after valid_from', { valid_until: 'must be after valid_from' });
       if (validUntil <= now) throw new AdminError('invalid_input', 'valid_until must be in the future', { valid_until: 'must be in the future' });
       const account = await d.accounts.findByIdentifier(citizenId);

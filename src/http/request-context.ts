@@ -20,6 +20,16 @@ function unavailable(ctx: Parameters<Middleware>[0], id: string): void {
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
+ * The request's id as this middleware settled it: the caller's `X-Request-Id` only when it is a
+ * plain id of at most 64 characters, else one of ours. Never the raw header: an audit record's
+ * column holds 64 characters, and PostgreSQL refuses a longer one (a 500, or a record lost).
+ */
+export const requestIdOf = (ctx: { state?: Record<string, unknown> }): string | undefined => {
+  const id = ctx.state?.requestId;
+  return typeof id === 'string' ? id : undefined;
+};
+
+/**
  * Load shedding (the argon2 queue is full) where no page answered it itself: Retry-After always,
  * and for a browser form a page in both languages rather than JSON it cannot show.
  */

@@ -5,6 +5,7 @@ import type { AuditEventInput, AuditLog } from '../audit/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { currentFacts } from './token-facts.js';
 import { DEPENDENCY_DOWN, isDependencyFailure } from '../storage/dependency-failure.js';
+import { requestIdOf } from '../http/request-context.js';
 
 /**
  * Provider events: the ones a citizen or an auditor cares about go to the audit log, the rest to a
@@ -17,7 +18,7 @@ export function auditProviderEvents(
   const record = (e: AuditEventInput) => {
     audit.append(e).catch((err: unknown) => logger.error({ err, action: e.action }, 'audit append failed'));
   };
-  const where = (ctx: KoaContextWithOIDC) => ({ ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined });
+  const where = (ctx: KoaContextWithOIDC) => ({ ip: ctx.ip, requestId: requestIdOf(ctx) });
 
   provider.on('authorization.success', (ctx) => {
     const { session, client } = ctx.oidc;

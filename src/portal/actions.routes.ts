@@ -17,6 +17,7 @@ import type { KeyRef } from './self-service.js';
 import { htmlPage } from '../http/html-page.js';
 import { qrCodeDataUrl } from '../mfa/totp.js';
 import { certificateOfferPage, removeBoundPage, walletPage } from './views/pages.js';
+import { requestIdOf } from '../http/request-context.js';
 
 type Action = (ctx: Context, s: SignedIn, form: Record<string, string>) => Promise<void>;
 
@@ -90,7 +91,7 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
 
   // The citizen says an in-person check made about them was them; anyone else's evidence is not found.
   post('/account/proofing/confirm', z.object({ evidence: id }), async (ctx, s, form) => {
-    const outcome = deps.proofing && (await deps.proofing.confirm(form.evidence!, { type: 'citizen', accountId: s.account.id, sub: s.account.sub }, { ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined }));
+    const outcome = deps.proofing && (await deps.proofing.confirm(form.evidence!, { type: 'citizen', accountId: s.account.id, sub: s.account.sub }, { ip: ctx.ip, requestId: requestIdOf(ctx) }));
     if (!outcome?.ok) return notFound(ctx);
     seeOther(ctx, '/account/profile?notice=proofing_confirmed');
   });

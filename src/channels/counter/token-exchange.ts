@@ -9,6 +9,7 @@ import type { IdentityProofing } from '../kiosk/identity-proofing.js';
 import { invalidGrant } from '../kiosk/oauth-errors.js';
 import { ACCESS_TOKEN_TYPE, CITIZEN_ID_TOKEN_TYPE, PRESENTATION_REQUEST_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './grant-type.js';
 import { PRESENTATION_ACR, PRESENTATION_AMR, PresentationSignInRefused, type PresentationSignIn } from '../../credentials/presentation-sign-in.js';
+import { requestIdOf } from '../../http/request-context.js';
 
 export interface TokenExchangeDeps {
   accounts: Accounts;
@@ -121,7 +122,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     // above; a DPoP-bound actor token only with a proof of its key (which then binds the citizen's token).
     // A counter system whose tokens must be DPoP-bound sends a proof whatever its actor token.
     const dPoP = await dpopProof(ctx);
-    const where = { clientId: client.clientId, channel: 'counter', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
+    const where = { clientId: client.clientId, channel: 'counter', ip: ctx.ip, requestId: requestIdOf(ctx) };
     let staff;
     try {
       ({ account: staff } = await deps.verifyAccessToken(actorToken, {

@@ -8,6 +8,7 @@ import { assertChannelAllowed, dpopProof, issueGrantTokens, type GrantTokenDeps 
 import { ID_CARD_GRANT } from './grant-type.js';
 import type { IdentityProofing } from './identity-proofing.js';
 import { invalidGrant, isOAuthError } from './oauth-errors.js';
+import { requestIdOf } from '../../http/request-context.js';
 
 export interface CardGrantDeps {
   accounts: Accounts;
@@ -39,7 +40,7 @@ export function idCardGrant(deps: CardGrantDeps) {
     // Before the assertion's nonce is spent; issueGrantTokens binds the tokens to it.
     await dpopProof(ctx);
 
-    const where = { clientId: client.clientId, channel: 'kiosk', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
+    const where = { clientId: client.clientId, channel: 'kiosk', ip: ctx.ip, requestId: requestIdOf(ctx) };
     // A forged, stale or replayed card read is a security event for the kiosk's operators: on record,
     // against the kiosk (no account is named, none was looked up).
     const refuse = async (reason: string, description = reason) => {

@@ -5,6 +5,7 @@ import { assertChannelAllowed, dpopProof, issueGrantTokens, type GrantTokenDeps 
 import { PRESENTATION_ACR, PRESENTATION_AMR, PresentationSignInRefused, type PresentationSignIn } from '../../credentials/presentation-sign-in.js';
 import { PRESENTATION_GRANT } from './grant-type.js';
 import { invalidGrant } from './oauth-errors.js';
+import { requestIdOf } from '../../http/request-context.js';
 
 export const PRESENTATION_GRANT_PARAMS = ['presentation_request', 'scope'];
 
@@ -30,7 +31,7 @@ export function presentationGrant(deps: PresentationGrantDeps) {
     if (typeof params.presentation_request !== 'string' || !params.presentation_request) throw new errors.InvalidRequest("missing required parameter 'presentation_request'");
     // Before the presentation request is spent; issueGrantTokens binds the tokens to it.
     await dpopProof(ctx);
-    const where = { clientId: client.clientId, channel: 'kiosk', ip: ctx.ip, requestId: ctx.get('x-request-id') || undefined };
+    const where = { clientId: client.clientId, channel: 'kiosk', ip: ctx.ip, requestId: requestIdOf(ctx) };
     let account;
     try {
       account = await deps.signIn()(params.presentation_request, (s) => s.type === 'kiosk' && s.clientId === client.clientId);

@@ -15,6 +15,7 @@ import {
   type CertificateIssuance,
   type CertificateStore,
   type CertificateType,
+  type ClaimValues,
 } from '../credentials/index.js';
 import { isYihaoError } from '../errors.js';
 import { maskCitizenId, parseCitizenId } from '../identity/index.js';
@@ -32,6 +33,12 @@ import { oneLine, parseInput } from './validate.js';
 export { certificateTypeChange, certificateTypeInput };
 
 const DAY = 86_400_000;
+
+/** Two claim sets alike, whatever order their names came in. */
+const sameClaims = (a: ClaimValues, b: ClaimValues): boolean => {
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((n) => Object.hasOwn(b, n) && a[n] === b[n]);
+};
 /**
  * A certificate's validity lies within years 1000 to 9999 (UTC): dates are shown as ISO 8601, whose
  * plain form has four-digit years, and a date an offset pushes past 9999 (`9999-12-31T23:59-23:59`)
@@ -111,10 +118,17 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
     });
   }
 
-  async function replayed(system: DepartmentSystem, key: string, type: CertificateType, accountId: string): Promise<Certificate> {
+  /**
+   * The certificate an earlier push with the same key made, if this push asks for the same one: the
+   * same type, citizen and claims, and the same dates where this one names them (left out, they
+   * were the defaults of that moment). Anything else is another certificate under a used key: 409,
+   * not the earlier one answered as if the new claims had been issued.
+   */
+  async function replayed(system: DepartmentSystem, key: string, type: CertificateType, accountId: string, asked: { claims: ClaimValues; validFrom?: number | undefined; validUntil?: number | undefined }): Promise<Certificate> {
     const earlier = await store.byIdempotencyKey(system.clientId, key);
     if (!earlier) throw new Error('idempotency key vanished');
-    if (earlier.typeId !== type.id || earlier.accountId !== accountId) {
+    const sameDates = (asked.validFrom === undefined || asked.validFrom === earlier.validFrom) && (asked.validUntil === undefined || asked.validUntil === earlier.validUntil);
+    if (earlier.typeId !== type.id || earlier.accountId !== accountId || !sameDates || !sameClaims(await store.claims(earlier), asked.claims)) {
       await refusedLookup(system, type.departmentId, 'idempotency_conflict');
       throw new AdminError('conflict', 'idempotency_key was used before for another certificate');
     }
@@ -326,7 +340,8 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
         await refusedLookup(system, type.departmentId, 'no_account');
         throw new AdminError('not_found', 'no account for this citizen ID number');
       }
-      if (input.idempotency_key && (await store.byIdempotencyKey(system.clientId, input.idempotency_key))) return replayed(system, input.idempotency_key, type, account.id);
+      const asked = { claims, validFrom: input.valid_from ? validFrom : undefined, validUntil: input.valid_until ? validUntil : undefined };
+      if (input.idempotency_key && (await store.byIdempotencyKey(system.clientId, input.idempotency_key))) return replayed(system, input.idempotency_key, type, account.id, asked);
       try {
         return await d.db.transaction(async (trx) => {
           const { certificate } = await store.insert(
@@ -351,7 +366,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
         });
       } catch (e) {
         // Two pushes with one key at once: the loser answers with the winner's certificate.
-        if (input.idempotency_key && uniqueViolation(e)) return replayed(system, input.idempotency_key, type, account.id);
+        if (input.idempotency_key && uniqueViolation(e)) return replayed(system, input.idempotency_key, type, account.id, asked);
         throw e;
       }
     },

@@ -265,9 +265,19 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
     });
 
     it.runIf(enabled)('a push is recorded once per idempotency key, listed for the department, and audited without the number', async () => {
-      const again = await push({ type: 'driving_licence', department_id: dept.police.id, citizen_id: citizen.citizenId, claims: { licence_number: '330100200001', licence_class: 'C1', first_issued: '2015-03-02' }, idempotency_key: 'push-0001-abcdef' });
+      // A retry of the same push (its claims in another order) answers the same certificate.
+      const first = { type: 'driving_licence', department_id: dept.police.id, citizen_id: citizen.citizenId, valid_until: '2031-03-02T00:00:00+08:00', idempotency_key: 'push-0001-abcdef' };
+      const again = await push({ ...first, claims: { points: 12, first_issued: '2015-03-02', licence_class: 'C1', licence_number: '330100200001' } });
       expect(again.status).toBe(201);
       expect(again.body.id).toBe(certificateId);
+      // Another certificate under the same key is refused, not answered as if its claims had been
+      // issued (the first push's answer came back, and the new class was silently lost).
+      const other = await push({ ...first, claims: { points: 12, first_issued: '2015-03-02', licence_class: 'B2', licence_number: '330100200001' } });
+      expect(other.status, JSON.stringify(other.body)).toBe(409);
+      const otherDates = await push({ ...first, valid_until: '2032-03-02T00:00:00+08:00', claims: { points: 12, first_issued: '2015-03-02', licence_class: 'C1', licence_number: '330100200001' } });
+      expect(otherDates.status).toBe(409);
+      const conflicts = await h.yihao.services.audit.query({ action: 'admin.denied', limit: 20 });
+      expect(conflicts.events.filter((e) => (e.details as { reason?: string } | undefined)?.reason === 'idempotency_conflict')).toHaveLength(2);
       const list = await callApi(h, systemToken, 'GET', '/certificates');
       expect(list.status).toBe(200);
       expect(list.body.items.map((c: { id: string }) => c.id)).toEqual([certificateId]);

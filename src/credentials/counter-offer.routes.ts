@@ -27,7 +27,7 @@ const request = z.object({
   document_check: z.literal('in_person'),
   /** One of the citizen's certificates of the counter's own department, instead of the identity credential. */
   certificate_id: z.string().regex(/^[A-Za-z0-9_-]{22}$/).optional(),
-});
+}).strict();
 
 export interface CounterOfferDeps {
   issuer: string;
@@ -68,7 +68,7 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
       throw new ChannelApiError(403, 'insufficient_scope', 'the staff member is not counter staff of the department over this counter');
     }
     const body = request.safeParse(json);
-    if (!body.success) throw new ChannelApiError(400, 'invalid_request', 'the body must be { "citizen_id": …, "document_check": "in_person" } with an optional "certificate_id"');
+    if (!body.success) throw new ChannelApiError(400, 'invalid_request', 'the body must be { "citizen_id": …, "document_check": "in_person" } with an optional "certificate_id", and nothing else');
     let citizen;
     try {
       citizen = await deps.accounts.findByIdentifier(parseCitizenId(body.data.citizen_id));

@@ -317,6 +317,8 @@ describe.each(backends)('a credential offer made at a counter ($name)', ({ name,
     const staffToken = (await staffSignIn(h, counter, staff)).access_token;
     expect((await offerAt(staffToken, { citizen_id: 'not-an-id', document_check: 'in_person' })).status).toBe(400);
     expect((await offerAt(staffToken, { citizen_id: citizen.citizenId })).status).toBe(400);
+    // A field the offer does not take is refused, not ignored (a counter system misspelling certificate_id would get the identity credential).
+    expect((await offerAt(staffToken, { citizen_id: citizen.citizenId, document_check: 'in_person', certificateId: 'x' })).status).toBe(400);
     expect((await offerAt('x'.repeat(40), { citizen_id: citizen.citizenId, document_check: 'in_person' })).status).toBe(401);
   });
 });

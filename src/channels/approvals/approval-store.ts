@@ -1,4 +1,12 @@
 import { randomBytes } from 'node:crypto';
+
+/**
+ * What an approval's id (`ap_` and 22 base64url characters) and a reference (a hand-off code, a
+ * CIBA request's id: printable ASCII) can look like. Anything else names nothing and is not looked
+ * up: PostgreSQL refuses a NUL in text, which answered 500 from the app's approval routes.
+ */
+const APPROVAL_ID = /^ap_[A-Za-z0-9_-]{22}$/;
+const POSSIBLE_REF = /^[\x21-\x7E]{1,255}$/;
 import type { Authentication } from '../../accounts/index.js';
 import { isPostgres, type Database } from '../../storage/database.js';
 import { deleteInBatches } from '../../storage/batched-delete.js';
@@ -106,11 +114,13 @@ export function approvalStore(db: Database) {
     },
 
     async find(id: string): Promise<ApprovalRequest | undefined> {
+      if (!APPROVAL_ID.test(id)) return undefined;
       const row = await table().where({ id }).first();
       return row && toRequest(row as Row);
     },
 
     async findByRef(kind: string, ref: string): Promise<ApprovalRequest | undefined> {
+      if (!POSSIBLE_REF.test(ref)) return undefined;
       const row = await table().where({ kind, ref }).first();
       return row && toRequest(row as Row);
     },

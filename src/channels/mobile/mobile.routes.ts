@@ -47,7 +47,9 @@ export interface MobileRoutesDeps {
 const enrolment = z
   .object({
     jwk: p256PublicJwk,
-    name: z.string().trim().min(1).max(64).default('mobile device'),
+    // Shown in the portal's list of sign-in methods: no controls (PostgreSQL refuses a NUL: a 500)
+    // and nothing that turns the text around.
+    name: z.string().trim().min(1).max(64).regex(/^[^\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$/u, 'must not contain control or bidirectional characters').default('mobile device'),
     storage: z.enum(CLAIMED_STORAGE).optional(),
   })
   .strict();

@@ -25,6 +25,7 @@ import * as clientCitizenIdConsent from './20261208_070_client_citizen_id_consen
 import * as accountNotBefore from './20261208_080_account_not_before.js';
 import * as accountRecoveredAt from './20261208_090_account_recovered_at.js';
 import * as certificateTypeApproval from './20261208_100_certificate_type_approval.js';
+import * as certificateTypeVersionApproval from './20261208_110_certificate_type_version_approval.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -54,4 +55,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261208_080_account_not_before', accountNotBefore],
   ['20261208_090_account_recovered_at', accountRecoveredAt],
   ['20261208_100_certificate_type_approval', certificateTypeApproval],
+  ['20261208_110_certificate_type_version_approval', certificateTypeVersionApproval],
 ];

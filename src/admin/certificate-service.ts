@@ -4,6 +4,7 @@ import { uniqueViolation } from '../accounts/account-store.js';
 import type { Accounts } from '../accounts/index.js';
 import type { AuditLog } from '../audit/index.js';
 import {
+  approvedType,
   certificateTypeChange,
   certificateTypeInput,
   claimsValidator,
@@ -143,7 +144,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
   /** `approved`: in force at once (the server's own authority, the CLI); else pending a second national super-admin's approval. */
   async function define(departmentId: string, input: z.output<typeof certificateTypeInput>, by: string, record: Recorder, approved: boolean): Promise<CertificateType> {
     const now = Date.now();
-    const type: Omit<CertificateType, 'version' | 'updatedAt' | 'retiredAt'> = {
+    const type: Omit<CertificateType, 'version' | 'updatedAt' | 'retiredAt' | 'pendingVersion'> = {
       id: input.id,
       departmentId,
       vct: vctOf(d.issuer, input.id),
@@ -159,29 +160,48 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       if (!(await store.insertType(type, trx))) throw new AdminError('conflict', `a certificate type ${input.id} exists already`);
       await record('admin.certificate_type.created', { departmentId }, { type: type.id, vct: type.vct, claims: Object.keys(type.claims), status: approved ? 'active' : 'pending' }, trx);
     });
-    return { ...type, version: 1, updatedAt: undefined, retiredAt: undefined };
+    return { ...type, version: 1, updatedAt: undefined, retiredAt: undefined, pendingVersion: undefined };
   }
 
-  async function update(type: CertificateType, change: z.output<typeof certificateTypeChange>, by: string, record: Recorder): Promise<CertificateType> {
+  /**
+   * A new version of a type. An operator's change to a type in force waits as its pending version
+   * until a second national super-admin approves it (approveType): one department admin could
+   * otherwise show one certificate as another, under names and a vct the national department
+   * approved. Such a change builds on the latest version, the pending one if any, which it
+   * replaces. A change to a type still pending is part of what its approval reviews, and the
+   * server's own change (the CLI) is in force at once; both build on the version in force and drop
+   * a pending one, so that nothing goes in force that its author did not write.
+   */
+  async function update(type: CertificateType, change: z.output<typeof certificateTypeChange>, by: string, record: Recorder, authority: 'operator' | 'server'): Promise<CertificateType> {
     if (type.retiredAt !== undefined) throw new AdminError('conflict', 'a retired certificate type cannot be changed');
-    if (change.base_version !== undefined && change.base_version !== type.version) throw new AdminError('conflict', `the certificate type is at version ${type.version} now, not ${change.base_version}`);
+    const proposal = authority === 'operator' && approvedType(type);
+    const latest = type.pendingVersion ?? type.version;
+    const builtOn = proposal ? latest : type.version;
+    if (change.base_version !== undefined && change.base_version !== builtOn) throw new AdminError('conflict', `the certificate type is at version ${builtOn} now, not ${change.base_version}`);
     const problems = change.claims ? incompatibleChanges(type.claims, change.claims) : {};
     const [first] = Object.entries(problems);
     if (first) throw new AdminError('invalid_input', `${first[0]} ${first[1]}`, problems);
+    const base = proposal && type.pendingVersion !== undefined ? ((await store.typeVersion(type.id, type.pendingVersion)) ?? type) : type;
+    const now = Date.now();
+    const inForce = !proposal && approvedType(type);
     const next: CertificateTypeVersion = {
-      version: type.version + 1,
-      names: change.names ?? type.names,
-      claims: change.claims ?? type.claims,
-      validityDays: change.validity_days ?? type.validityDays,
+      version: latest + 1,
+      names: change.names ?? base.names,
+      claims: change.claims ?? base.claims,
+      validityDays: change.validity_days ?? base.validityDays,
       createdBy: by,
-      createdAt: Date.now(),
+      createdAt: now,
+      approvedAt: inForce ? now : undefined,
+      approvedBy: inForce ? by : undefined,
     };
     await d.db.transaction(async (trx: Knex.Transaction) => {
-      if (!(await store.updateType(type.id, next, trx))) throw new AdminError('conflict', 'the certificate type changed meanwhile; reload it and try again');
+      const done = proposal ? await store.proposeVersion(type.id, next, type, trx) : await store.updateType(type.id, next, type, trx);
+      if (!done) throw new AdminError('conflict', 'the certificate type changed meanwhile; reload it and try again');
       const changed = (['names', 'claims', 'validity_days'] as const).filter((k) => change[k] !== undefined);
-      await record('admin.certificate_type.updated', { departmentId: type.departmentId }, { type: type.id, before: { version: type.version }, after: { version: next.version }, changed, claims: Object.keys(next.claims) }, trx);
+      await record('admin.certificate_type.updated', { departmentId: type.departmentId }, { type: type.id, before: { version: latest }, after: { version: next.version }, changed, claims: Object.keys(next.claims), status: inForce ? 'active' : 'pending' }, trx);
     });
-    return { ...type, ...next, createdBy: type.createdBy, createdAt: type.createdAt, updatedAt: next.createdAt };
+    if (proposal) return { ...type, pendingVersion: next.version };
+    return { ...type, version: next.version, names: next.names, claims: next.claims, validityDays: next.validityDays, updatedAt: now, pendingVersion: undefined };
   }
 
   async function retire(type: CertificateType, reason: string | undefined, record: Recorder): Promise<CertificateType> {
@@ -210,10 +230,11 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
     },
 
     /**
-     * Puts a pending type in force. Naming a type is the national department's act, so it takes a
-     * second super-admin of a national department over the type's department, who wrote none of its
-     * versions, and who names the version they reviewed (a department admin may change the type
-     * while it waits: 409 if it moved on).
+     * Puts a pending type, or a type's pending version, in force. Naming a type and what it shows
+     * is the national department's act, so it takes a second super-admin of a national department
+     * over the type's department, who wrote none of what is under review (every version of a type
+     * still pending; every version since the one in force), and who names the version they
+     * reviewed (409 if another replaced it meanwhile).
      */
     async approveType(op: Operator, id: string, input: z.output<typeof certificateTypeApproval>): Promise<CertificateType> {
       const { type, versions } = await this.showType(op, id, 'certificate_type.approve');
@@ -222,16 +243,20 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       if (!dept || !isNationalSuperAdmin(op, dept.path)) {
         await d.guard.deny(op, 'certificate_type.approve', 'national_review', target, 'a certificate type is approved by a super-admin of a national department over its department, other than whoever defined or changed it');
       }
-      if (versions.some((v) => v.createdBy === op.sub)) await d.guard.deny(op, 'certificate_type.approve', 'self_approval', target);
+      const underReview = approvedType(type) ? versions.filter((v) => v.version > type.version) : versions;
+      if (underReview.some((v) => v.createdBy === op.sub)) await d.guard.deny(op, 'certificate_type.approve', 'self_approval', target);
       if (type.retiredAt !== undefined) throw new AdminError('conflict', 'the certificate type is retired');
-      if (type.approvedAt !== undefined) throw new AdminError('conflict', 'the certificate type is approved already');
-      if (input.version !== type.version) throw new AdminError('conflict', `the certificate type is at version ${type.version} now, not ${input.version}: review that version`);
+      const pending = approvedType(type) ? versions.find((v) => v.version === type.pendingVersion) : versions.find((v) => v.version === type.version);
+      if (!pending) throw new AdminError('conflict', 'no version of the certificate type awaits approval');
+      if (input.version !== pending.version) throw new AdminError('conflict', `version ${pending.version} of the certificate type awaits approval now, not ${input.version}: review that version`);
       const at = Date.now();
       await d.db.transaction(async (trx: Knex.Transaction) => {
-        if (!(await store.approveType(type.id, type.version, op.sub, at, trx))) throw new AdminError('conflict', 'the certificate type changed meanwhile; reload it and review it again');
-        await d.guard.record(op, 'admin.certificate_type.approved', target, { type: type.id, version: type.version }, trx);
+        const done = approvedType(type) ? await store.approveVersion(type.id, pending, type.version, op.sub, at, trx) : await store.approveType(type.id, pending.version, op.sub, at, trx);
+        if (!done) throw new AdminError('conflict', 'the certificate type changed meanwhile; reload it and review it again');
+        await d.guard.record(op, 'admin.certificate_type.approved', target, { type: type.id, version: pending.version }, trx);
       });
-      return { ...type, approvedAt: at, approvedBy: op.sub, updatedAt: at };
+      if (!approvedType(type)) return { ...type, approvedAt: at, approvedBy: op.sub, updatedAt: at };
+      return { ...type, version: pending.version, names: pending.names, claims: pending.claims, validityDays: pending.validityDays, pendingVersion: undefined, updatedAt: at };
     },
 
     async listTypes(op: Operator): Promise<CertificateType[]> {
@@ -251,7 +276,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
      */
     async updateType(op: Operator, id: string, change: z.output<typeof certificateTypeChange>): Promise<CertificateType> {
       const { type } = await this.showType(op, id, 'certificate_type.update');
-      return update(type, change, op.sub, asOperator(op));
+      return update(type, change, op.sub, asOperator(op), 'operator');
     },
 
     /** Retires a type: no new pushes; certificates already issued stay valid (and go to wallets) until revoked. */
@@ -280,7 +305,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
         return define(dept.id, input, 'cli', asSystem, true);
       },
       async updateType(id: string, change: z.output<typeof certificateTypeChange>): Promise<CertificateType> {
-        return update((await this.showType(id)).type, change, 'cli', asSystem);
+        return update((await this.showType(id)).type, change, 'cli', asSystem, 'server');
       },
       async retireType(id: string, reason?: string): Promise<CertificateType> {
         return retire((await this.showType(id)).type, reason, asSystem);

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { loadConfig } from '../config/index.js';
 // The leaf module only: help and bad input answer without loading the provider (open-yihao.ts).
-import { certificateTypeChange, certificateTypeInput, certificateTypeVersionView as toCertificateTypeVersion, certificateTypeView as toCertificateType, typeStatusOf } from '../credentials/certificate-types.js';
+import { certificateTypeChange, certificateTypeInput, certificateTypeVersionView as toCertificateTypeVersion, certificateTypeView as toCertificateType, typeStatusOf, versionStatusOf } from '../credentials/certificate-types.js';
 import type { CertificateType } from '../credentials/certificate-store.js';
 import { parseOptions, required, usageError } from './args.js';
 import type { Command } from './command.js';
@@ -54,7 +54,7 @@ const describe = (t: CertificateType) => [
   `names: ${t.names['zh-CN']} / ${t.names.en}`,
   `department: ${t.departmentId}`,
   `status: ${typeStatusOf(t)}`,
-  `version: ${t.version}`,
+  `version: ${t.version}${t.pendingVersion === undefined ? '' : ` (version ${t.pendingVersion} awaits approval)`}`,
   `vct: ${t.vct}`,
   `validity_days: ${t.validityDays}`,
   'claims:',
@@ -100,7 +100,7 @@ Options:
     const { typeId, rest } = typeIdArg(this.name, args);
     const opts = parseOptions(this.name, rest, { json: { type: 'boolean' } } as const);
     const { type, versions } = await withYihao(loadConfig(env), (yihao) => yihao.admin.services.certificates.system.showType(typeId));
-    out.result(opts.json, { type: toCertificateType(type), versions: versions.map(toCertificateTypeVersion) }, [...describe(type), `versions: ${versions.map((v) => v.version).join(', ')}`]);
+    out.result(opts.json, { type: toCertificateType(type), versions: versions.map((v) => toCertificateTypeVersion(v, type)) }, [...describe(type), `versions: ${versions.map((v) => `${v.version} (${versionStatusOf(v, type)})`).join(', ')}`]);
   },
 };
 
@@ -159,7 +159,10 @@ What is not given is carried over. Certificates already pushed keep the version 
 pushed under (their claims, validity and wallet copies are untouched); new pushes are checked
 against the new version. --claims replaces the whole schema and may add claims, change
 'required' and 'max_length', but not drop a claim or change its type. A retired type cannot be
-changed. Audited as the system.
+changed. The new version is in force at once: a change made through the admin API to a type in
+force waits for a second national super-admin instead, and this one drops any such pending
+version (it builds on the version in force, so nothing goes in force that you did not write).
+Audited as the system.
 
 Options:
   --name-zh N, --name-en N   new names (each alone keeps the other)

@@ -32,7 +32,7 @@ export function certificateConfigurations(types: readonly CertificateType[], ver
         credential_metadata: {
           display: label(t.names['zh-CN'], t.names.en),
           claims: [
-            ...Object.entries(t.claims).map(([claim, spec]) => ({ path: [claim], mandatory: alwaysPresent(claim, versions.get(t.id) ?? [t]), ...(spec.names ? { display: label(spec.names['zh-CN'], spec.names.en) } : {}) })),
+            ...Object.entries(t.claims).map(([claim, spec]) => ({ path: [claim], mandatory: alwaysPresent(claim, (versions.get(t.id) ?? [t]).filter((v) => v.version <= t.version)), ...(spec.names ? { display: label(spec.names['zh-CN'], spec.names.en) } : {}) })),
             { path: ['issuing_department'], display: label('签发部门', 'Issuing department') },
           ],
         },

@@ -29,13 +29,21 @@ export interface CertificateType {
   approvedAt: number | undefined;
   /** Who approved it: an operator's `sub`, `cli`, or undefined for a type older than approvals. */
   approvedBy: string | undefined;
+  /**
+   * A change to a type in force waits as this version until a second national super-admin approves
+   * it; meanwhile the version above stays in force. Undefined when none waits.
+   */
+  pendingVersion: number | undefined;
 }
 
 /** A type in force: approved. A pending one is known only to the admin API. */
 export const approvedType = (t: CertificateType): boolean => t.approvedAt !== undefined;
 
-/** One version of a type's names, claim schema and default validity. */
-export type CertificateTypeVersion = Pick<CertificateType, 'names' | 'claims' | 'validityDays' | 'createdBy' | 'createdAt' | 'version'>;
+/**
+ * One version of a type's names, claim schema and default validity; `approvedAt` when it went in
+ * force (undefined for one pending, or replaced before it was approved).
+ */
+export type CertificateTypeVersion = Pick<CertificateType, 'names' | 'claims' | 'validityDays' | 'createdBy' | 'createdAt' | 'version' | 'approvedAt' | 'approvedBy'>;
 
 export interface Certificate {
   id: string;
@@ -67,6 +75,7 @@ interface TypeRow {
   retired_at: number | null;
   approved_at: number | null;
   approved_by: string | null;
+  pending_version: number | null;
 }
 
 interface VersionRow {
@@ -78,6 +87,8 @@ interface VersionRow {
   validity_days: number;
   created_by: string;
   created_at: number;
+  approved_at: number | null;
+  approved_by: string | null;
 }
 
 interface CertificateRow {
@@ -110,6 +121,7 @@ const toType = (r: TypeRow): CertificateType => ({
   retiredAt: r.retired_at === null ? undefined : Number(r.retired_at),
   approvedAt: r.approved_at === null ? undefined : Number(r.approved_at),
   approvedBy: r.approved_by ?? undefined,
+  pendingVersion: r.pending_version === null ? undefined : Number(r.pending_version),
 });
 
 const toVersion = (r: VersionRow): CertificateTypeVersion => ({
@@ -119,6 +131,8 @@ const toVersion = (r: VersionRow): CertificateTypeVersion => ({
   validityDays: Number(r.validity_days),
   createdBy: r.created_by,
   createdAt: Number(r.created_at),
+  approvedAt: r.approved_at === null ? undefined : Number(r.approved_at),
+  approvedBy: r.approved_by ?? undefined,
 });
 
 const versionRow = (typeId: string, v: CertificateTypeVersion): VersionRow => ({
@@ -130,6 +144,8 @@ const versionRow = (typeId: string, v: CertificateTypeVersion): VersionRow => ({
   validity_days: v.validityDays,
   created_by: v.createdBy,
   created_at: v.createdAt,
+  approved_at: v.approvedAt ?? null,
+  approved_by: v.approvedBy ?? null,
 });
 
 const toCertificate = (r: CertificateRow): Certificate => ({
@@ -146,6 +162,12 @@ const toCertificate = (r: CertificateRow): Certificate => ({
   revokedAt: r.revoked_at === null ? undefined : Number(r.revoked_at),
 });
 
+/** The type's row if it is still as `from` saw it: the same version in force and pending, not retired. */
+function asSeen(trx: Knex.Transaction, id: string, from: Pick<CertificateType, 'version' | 'pendingVersion'>) {
+  const q = trx('certificate_types').where({ id, version: from.version }).whereNull('retired_at');
+  return from.pendingVersion === undefined ? q.whereNull('pending_version') : q.where({ pending_version: from.pendingVersion });
+}
+
 /** The seal's associated data names the row, so sealed claims cannot be moved to another certificate. */
 export const certificateClaimsPurpose = (id: string) => `certificate:${id}:claims`;
 const claimsAad = certificateClaimsPurpose;
@@ -157,7 +179,7 @@ const claimsAad = certificateClaimsPurpose;
 export function certificateStore(db: Database, sealer: Sealer) {
   return {
     /** Adds a type (version 1, recorded among its versions too); false if its id or vct is taken. */
-    async insertType(t: Omit<CertificateType, 'version' | 'updatedAt' | 'retiredAt'>, trx?: Knex.Transaction): Promise<boolean> {
+    async insertType(t: Omit<CertificateType, 'version' | 'updatedAt' | 'retiredAt' | 'pendingVersion'>, trx?: Knex.Transaction): Promise<boolean> {
       if (!trx) return db.transaction((own) => this.insertType(t, own));
       try {
         await trx('certificate_types').insert({
@@ -188,33 +210,57 @@ export function certificateStore(db: Database, sealer: Sealer) {
     },
 
     /**
-     * Makes `next` the type's current version, if the type is still at `next.version - 1` and not
-     * retired (false otherwise: another change came first, or it was retired meanwhile).
+     * Makes `next` the type's version in force, if the type is still as `from` saw it (the version in
+     * force and the pending one) and not retired: false otherwise (another change came first, or it
+     * was retired meanwhile). A version pending is dropped: this one replaces it.
      */
-    async updateType(id: string, next: CertificateTypeVersion, trx: Knex.Transaction): Promise<boolean> {
-      const changed = await trx('certificate_types')
-        .where({ id, version: next.version - 1 })
-        .whereNull('retired_at')
-        .update({ version: next.version, name_zh: next.names['zh-CN'], name_en: next.names.en, claims: JSON.stringify(next.claims), validity_days: next.validityDays, updated_at: next.createdAt });
+    async updateType(id: string, next: CertificateTypeVersion, from: Pick<CertificateType, 'version' | 'pendingVersion'>, trx: Knex.Transaction): Promise<boolean> {
+      const changed = await asSeen(trx, id, from).update({ version: next.version, pending_version: null, name_zh: next.names['zh-CN'], name_en: next.names.en, claims: JSON.stringify(next.claims), validity_days: next.validityDays, updated_at: next.createdAt });
       if (changed !== 1) return false;
       await trx('certificate_type_versions').insert(versionRow(id, next));
       return true;
     },
 
+    /** Records `next` as the type's pending version beside the one in force; false as updateType. */
+    async proposeVersion(id: string, next: CertificateTypeVersion, from: Pick<CertificateType, 'version' | 'pendingVersion'>, trx: Knex.Transaction): Promise<boolean> {
+      if ((await asSeen(trx, id, from).update({ pending_version: next.version })) !== 1) return false;
+      await trx('certificate_type_versions').insert(versionRow(id, { ...next, approvedAt: undefined, approvedBy: undefined }));
+      return true;
+    },
+
     /** Puts a pending type in force at `version`; false if it is approved or retired already, or has moved on from that version. */
     async approveType(id: string, version: number, by: string, at: number, trx: Knex.Transaction): Promise<boolean> {
-      return (await trx('certificate_types').where({ id, version }).whereNull('approved_at').whereNull('retired_at').update({ approved_at: at, approved_by: by, updated_at: at })) === 1;
+      if ((await trx('certificate_types').where({ id, version }).whereNull('approved_at').whereNull('retired_at').update({ approved_at: at, approved_by: by, updated_at: at })) !== 1) return false;
+      await trx('certificate_type_versions').where({ type_id: id, version }).update({ approved_at: at, approved_by: by });
+      return true;
+    },
+
+    /**
+     * Puts a type's pending version `v` in force in place of version `inForce`; false if the type
+     * moved on meanwhile (another version pending, in force, or retired).
+     */
+    async approveVersion(id: string, v: CertificateTypeVersion, inForce: number, by: string, at: number, trx: Knex.Transaction): Promise<boolean> {
+      const changed = await asSeen(trx, id, { version: inForce, pendingVersion: v.version })
+        .whereNotNull('approved_at')
+        .update({ version: v.version, pending_version: null, name_zh: v.names['zh-CN'], name_en: v.names.en, claims: JSON.stringify(v.claims), validity_days: v.validityDays, updated_at: at });
+      if (changed !== 1) return false;
+      return (await trx('certificate_type_versions').where({ type_id: id, version: v.version }).whereNull('approved_at').update({ approved_at: at, approved_by: by })) === 1;
     },
 
     /** Retires a type; false if it was retired already. */
     async retireType(id: string, at: number, trx: Knex.Transaction): Promise<boolean> {
-      return (await trx('certificate_types').where({ id }).whereNull('retired_at').update({ retired_at: at, updated_at: at })) === 1;
+      return (await trx('certificate_types').where({ id }).whereNull('retired_at').update({ retired_at: at, updated_at: at, pending_version: null })) === 1;
     },
 
     /** Every version of a type, oldest first. */
     async typeVersions(id: string): Promise<CertificateTypeVersion[]> {
       const rows = (await db<VersionRow>('certificate_type_versions').where({ type_id: id }).orderBy('version')) as VersionRow[];
       return rows.map(toVersion);
+    },
+
+    async typeVersion(id: string, version: number): Promise<CertificateTypeVersion | undefined> {
+      const row = (await db<VersionRow>('certificate_type_versions').where({ type_id: id, version }).first()) as VersionRow | undefined;
+      return row && toVersion(row);
     },
 
     /** Every version of every type, by type id (for the issuer metadata and the offline bundle). */

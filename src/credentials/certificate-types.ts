@@ -153,14 +153,29 @@ export const certificateTypeView = (t: CertificateType) => ({
   status: typeStatusOf(t),
   approved_at: isoOrNull(t.approvedAt),
   approved_by: t.approvedBy ?? null,
+  pending_version: t.pendingVersion ?? null,
 });
 
+/**
+ * Where a version stands: `current` in force (or, for a type still pending, the one its approval
+ * reviews: `pending`), `pending` awaiting approval, `earlier` in force once, `withdrawn` replaced
+ * before anyone approved it.
+ */
+export function versionStatusOf(v: CertificateTypeVersion, t: Pick<CertificateType, 'version' | 'pendingVersion' | 'approvedAt'>): 'current' | 'pending' | 'earlier' | 'withdrawn' {
+  if (v.version === t.version) return t.approvedAt === undefined ? 'pending' : 'current';
+  if (v.version === t.pendingVersion) return 'pending';
+  return v.approvedAt !== undefined && v.version < t.version ? 'earlier' : 'withdrawn';
+}
+
 /** One version of a type, likewise (CertificateTypeVersion). */
-export const certificateTypeVersionView = (v: CertificateTypeVersion) => ({
+export const certificateTypeVersionView = (v: CertificateTypeVersion, t: Pick<CertificateType, 'version' | 'pendingVersion' | 'approvedAt'>) => ({
   version: v.version,
+  status: versionStatusOf(v, t),
   names: v.names,
   claims: v.claims,
   validity_days: v.validityDays,
   created_by: v.createdBy,
   created_at: new Date(v.createdAt).toISOString(),
+  approved_at: isoOrNull(v.approvedAt),
+  approved_by: v.approvedBy ?? null,
 });

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Department } from '../../src/admin/index.js';
+import { operator } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { buildCli, hostedYihao, pgUrlWithSchema, type CliRun } from '../support/yihao-cli.js';
@@ -64,6 +65,20 @@ describe.each(backends)('yihao certificate-type ($name)', { timeout: 180_000 }, 
     expect(events.events[0]).toMatchObject({ actorType: 'system', actorId: 'cli', departmentId: social.id, details: { type: 'social_security', via: 'cli' } });
   });
 
+  it.runIf(enabled)("update is in force at once and drops a version an operator left pending, so nothing goes in force that the CLI's user did not write", async () => {
+    await ok(['certificate-type', 'create', '--id', 'bank_card', '--department', social.id, '--name-zh', '社保金融卡', '--name-en', 'Bank card', '--claims', CLAIMS]);
+    const admin = await operator(h, [{ role: 'dept-admin', departmentId: social.id }], '社保管理员');
+    const proposed = await admin.api('POST', '/certificate-types/bank_card/versions', { names: { 'zh-CN': '居民身份证', en: 'Resident identity card' } });
+    expect(proposed.body).toMatchObject({ version: 1, pending_version: 2 });
+    expect((await yihao(['certificate-type', 'show', 'bank_card'])).stdout).toMatch(/version: 1 \(version 2 awaits approval\)/);
+    expectFailure(await yihao(['certificate-type', 'update', 'bank_card', '--validity-days', '100', '--base-version', '2']), 2, /version 1 now/);
+    const changed = await ok(['certificate-type', 'update', 'bank_card', '--validity-days', '100', '--base-version', '1']);
+    expect(changed).toMatchObject({ version: 3, pending_version: null, validity_days: 100, names: { en: 'Bank card' }, status: 'active' });
+    const shown = await ok(['certificate-type', 'show', 'bank_card']);
+    expect(shown.versions.map((v: Json) => [v.version, v.status, v.approved_by])).toEqual([[1, 'earlier', 'cli'], [2, 'withdrawn', null], [3, 'current', 'cli']]);
+    await ok(['certificate-type', 'retire', 'bank_card']);
+  });
+
   it.runIf(enabled)('refuses bad input with exit 2 and a type that does not exist with exit 3', async () => {
     expectFailure(await yihao(['certificate-type', 'create', '--id', 'Bad Id', '--department', social.id, '--name-zh', '卡', '--name-en', 'Card', '--claims', CLAIMS]), 2, /id/);
     expectFailure(await yihao(['certificate-type', 'create', '--id', 'card_two', '--department', social.id, '--name-zh', '卡', '--name-en', 'Card', '--claims', '{not json']), 2, /--claims is not JSON/);
@@ -89,6 +104,6 @@ describe.each(backends)('yihao certificate-type ($name)', { timeout: 180_000 }, 
     expectFailure(await yihao(['certificate-type', 'retire', 'social_security']), 2, /retired already/);
     expect((await yihao(['certificate-type', 'list'])).stdout).toMatch(/social_security\s+2\s+retired/);
     const events = await h.yihao.services.audit.query({ actor: 'cli', action: 'admin.certificate_type.', limit: 10 });
-    expect(events.events.map((e) => e.action).sort()).toEqual(['admin.certificate_type.created', 'admin.certificate_type.retired', 'admin.certificate_type.updated']);
+    expect(events.events.filter((e) => (e.details as Json).type === 'social_security').map((e) => e.action).sort()).toEqual(['admin.certificate_type.created', 'admin.certificate_type.retired', 'admin.certificate_type.updated']);
   });
 });

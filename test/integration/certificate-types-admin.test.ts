@@ -34,6 +34,8 @@ describe.each(backends)('certificate types and certificates for operators ($name
   let policeAdmin: SignedInOperator;
   let socialAdmin: SignedInOperator;
   let reviewer: SignedInOperator;
+  let national: SignedInOperator;
+  let nationalReviewer: SignedInOperator;
   let systemToken: string;
   let citizen: Awaited<ReturnType<Harness['citizen']>>;
   const pushed: string[] = [];
@@ -47,8 +49,6 @@ describe.each(backends)('certificate types and certificates for operators ($name
     dept.nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
     dept.police = await boot.createDepartment({ name: '浙江省公安厅', level: 'province', parentId: dept.nation.id });
     dept.social = await boot.createDepartment({ name: '浙江省人力社保厅', level: 'province', parentId: dept.nation.id });
-    let national: SignedInOperator;
-    let nationalReviewer: SignedInOperator;
     [policeAdmin, socialAdmin, reviewer, national, nationalReviewer] = await Promise.all([
       operator(h, [{ role: 'dept-admin', departmentId: dept.police.id }], '公安管理员'),
       operator(h, [{ role: 'dept-admin', departmentId: dept.social.id }], '社保管理员'),
@@ -109,17 +109,57 @@ describe.each(backends)('certificate types and certificates for operators ($name
     expect((await policeAdmin.api('GET', `/certificate-types/${PERMIT.id}`)).body.type.version).toBe(1);
   });
 
-  it.runIf(enabled)('a change makes version 2 for new pushes; certificates pushed before keep version 1 and their validity; audited', async () => {
+  it.runIf(enabled)("a department's admin alone changes nothing wallets and verifiers see of a type in force: a new version waits for a second national super-admin", async () => {
+    // Were a change live at once, the police's admin could show the permit as the resident identity
+    // card, and add claims to it, under the vct and names the national department approved.
+    const proposed = await policeAdmin.api('POST', `/certificate-types/${PERMIT.id}/versions`, {
+      names: { 'zh-CN': '居民身份证', en: 'Resident identity card' },
+      claims: { ...PERMIT.claims, nationality: { type: 'string' } },
+    });
+    expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
+    expect(proposed.body).toMatchObject({ version: 1, status: 'active', pending_version: 2, names: PERMIT.names });
+    const typeDocument = (await (await fetch(`${h.issuer}/credentials/types/${PERMIT.id}`)).json()) as { display: { locale: string; name: string }[]; claims: { path: string[] }[] };
+    expect(typeDocument.display).toContainEqual({ locale: 'en', name: 'Residence permit' });
+    expect(typeDocument.claims.map((c) => c.path[0])).not.toContain('nationality');
+    const metadata = (await (await fetch(`${h.issuer}/.well-known/openid-credential-issuer`)).json()) as { credential_configurations_supported: Record<string, { credential_metadata: { display: { name: string }[]; claims: { path: string[] }[] } }> };
+    const announced = metadata.credential_configurations_supported.cert_residence_permit!.credential_metadata;
+    expect(announced.display.map((d) => d.name)).toEqual(['居住证', 'Residence permit']);
+    expect(announced.claims.map((c) => c.path[0])).not.toContain('nationality');
+    const withNew = await push({ permit_number: 'R-0009', nationality: 'CN' });
+    expect(withNew.status, JSON.stringify(withNew.body)).toBe(400);
+
+    // Its author is no national super-admin; a reviewer names the pending version, not another.
+    const own = await policeAdmin.api('POST', `/certificate-types/${PERMIT.id}/approve`, { version: 2 });
+    expect(own.status, JSON.stringify(own.body)).toBe(403);
+    expect((await nationalReviewer.api('POST', `/certificate-types/${PERMIT.id}/approve`, { version: 1 })).status).toBe(409);
+    const detail = (await policeAdmin.api('GET', `/certificate-types/${PERMIT.id}`)).body;
+    expect(detail.versions.map((v: { version: number; status: string }) => [v.version, v.status])).toEqual([[1, 'current'], [2, 'pending']]);
+    const events = await h.yihao.services.audit.query({ actor: policeAdmin.sub, action: 'admin.certificate_type.updated', limit: 10 });
+    expect(events.events[0]!.details).toMatchObject({ type: PERMIT.id, before: { version: 1 }, after: { version: 2 }, status: 'pending' });
+  });
+
+  it.runIf(enabled)('a change builds on the pending version and replaces it; once approved it is for new pushes, while certificates pushed before keep version 1; audited', async () => {
+    // A change made from the version in force lost the race with the pending one: refused.
+    expect((await policeAdmin.api('POST', `/certificate-types/${PERMIT.id}/versions`, { base_version: 1, validity_days: 10 })).status).toBe(409);
     const changed = await policeAdmin.api('POST', `/certificate-types/${PERMIT.id}/versions`, {
-      base_version: 1,
+      base_version: 2,
       names: { 'zh-CN': '浙江省居住证', en: 'Zhejiang residence permit' },
       claims: { ...PERMIT.claims, address: { type: 'string', required: true } },
       validity_days: 730,
     });
     expect(changed.status, JSON.stringify(changed.body)).toBe(201);
-    expect(changed.body).toMatchObject({ version: 2, validity_days: 730, names: { en: 'Zhejiang residence permit' } });
-    // A change made from version 1 again lost the race: refused, not applied over version 2.
-    expect((await policeAdmin.api('POST', `/certificate-types/${PERMIT.id}/versions`, { base_version: 1, validity_days: 10 })).status).toBe(409);
+    expect(changed.body).toMatchObject({ version: 1, pending_version: 3, validity_days: 365 });
+    // The replaced version can no longer be approved; one who wrote a pending version approves none.
+    expect((await nationalReviewer.api('POST', `/certificate-types/${PERMIT.id}/approve`, { version: 2 })).status).toBe(409);
+    const selfProposed = await nationalReviewer.api('POST', `/certificate-types/${PERMIT.id}/versions`, { base_version: 3, validity_days: 731 });
+    expect(selfProposed.body).toMatchObject({ pending_version: 4 });
+    const self = await nationalReviewer.api('POST', `/certificate-types/${PERMIT.id}/approve`, { version: 4 });
+    expect(self.status, JSON.stringify(self.body)).toBe(403);
+    const denied = await h.yihao.services.audit.query({ actor: nationalReviewer.sub, action: 'admin.denied', limit: 10 });
+    expect(denied.events.map((e) => e.details)).toContainEqual({ operation: 'certificate_type.approve', reason: 'self_approval' });
+    const approved = await national.api('POST', `/certificate-types/${PERMIT.id}/approve`, { version: 4 });
+    expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+    expect(approved.body).toMatchObject({ version: 4, pending_version: null, validity_days: 731, names: { en: 'Zhejiang residence permit' } });
 
     // New pushes need the new required claim; the old schema no longer passes.
     const old = await push({ permit_number: 'R-0003' });
@@ -127,22 +167,26 @@ describe.each(backends)('certificate types and certificates for operators ($name
     expect(old.body.fields).toHaveProperty('claims.address');
     const fresh = await push({ permit_number: 'R-0003', address: '文三路 1 号' });
     expect(fresh.status).toBe(201);
-    expect(fresh.body.type_version).toBe(2);
+    expect(fresh.body.type_version).toBe(4);
     const before = await policeAdmin.api('GET', `/departments/${dept.police.id}/certificates?type=${PERMIT.id}`);
     const byId = new Map(before.body.items.map((c: { id: string; type_version: number; status: string }) => [c.id, c]));
     for (const id of pushed) expect(byId.get(id)).toMatchObject({ type_version: 1, status: 'valid' });
 
     const detail = (await policeAdmin.api('GET', `/certificate-types/${PERMIT.id}`)).body;
-    expect(detail.versions.map((v: { version: number }) => v.version)).toEqual([1, 2]);
+    expect(detail.versions.map((v: { version: number; status: string }) => [v.version, v.status])).toEqual([[1, 'earlier'], [2, 'withdrawn'], [3, 'withdrawn'], [4, 'current']]);
+    expect(detail.versions[3]).toMatchObject({ approved_by: national.sub, created_by: nationalReviewer.sub });
     expect(Object.keys(detail.versions[0].claims)).toEqual(['permit_number', 'district']);
     // A claim added as required is not in every certificate: the metadata does not say it always is.
     const metadata = (await (await fetch(`${h.issuer}/.well-known/openid-credential-issuer`)).json()) as { credential_configurations_supported: Record<string, { credential_metadata: { claims: { path: string[]; mandatory?: boolean }[] } }> };
     const claims = metadata.credential_configurations_supported.cert_residence_permit!.credential_metadata.claims;
     expect(claims.find((c) => c.path[0] === 'address')?.mandatory).toBe(false);
     expect(claims.find((c) => c.path[0] === 'permit_number')?.mandatory).toBe(true);
+    expect(claims.map((c) => c.path[0])).not.toContain('nationality');
     const events = await h.yihao.services.audit.query({ actor: policeAdmin.sub, action: 'admin.certificate_type.updated', limit: 10 });
-    expect(events.events).toHaveLength(1);
-    expect(events.events[0]!.details).toMatchObject({ type: PERMIT.id, before: { version: 1 }, after: { version: 2 }, changed: ['names', 'claims', 'validity_days'] });
+    expect(events.events).toHaveLength(2);
+    expect(events.events[0]!.details).toMatchObject({ type: PERMIT.id, before: { version: 2 }, after: { version: 3 }, changed: ['names', 'claims', 'validity_days'], status: 'pending' });
+    const approvals = await h.yihao.services.audit.query({ actor: national.sub, action: 'admin.certificate_type.approved', limit: 10 });
+    expect(approvals.events[0]).toMatchObject({ departmentId: dept.police.id, details: { type: PERMIT.id, version: 4 } });
   });
 
   it.runIf(enabled)('a retired type takes no new pushes (409); its certificates stay valid; it cannot be changed or retired again', async () => {

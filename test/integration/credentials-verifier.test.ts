@@ -170,6 +170,7 @@ describe.each(backends)('the OID4VP verifier for counters and kiosks ($name)', (
       version: 1,
       updatedAt: undefined,
       retiredAt: undefined,
+      pendingVersion: undefined,
     };
     await s.h.yihao.credentials.certificates.store.insertType(type);
     const account = (await s.h.yihao.accounts.findBySub(s.citizen.sub))!;

@@ -258,16 +258,16 @@ export const apiRoutes: readonly ApiRoute[] = [
     status: 200, response: s.certificateTypeDetailBody,
     handler: async (o, r, sv) => {
       const { type, versions } = await sv.certificates.showType(op(o), id(r, 'type_id'));
-      return { type: s.toCertificateType(type), versions: versions.map(s.toCertificateTypeVersion) };
+      return { type: s.toCertificateType(type), versions: versions.map((v) => s.toCertificateTypeVersion(v, type)) };
     },
   },
   {
-    method: 'post', path: '/certificate-types/{type_id}/versions', operationId: 'changeCertificateType', summary: 'Change a certificate type: a new version of its names, claim schema or default validity (issued certificates keep theirs; no claim they carry may be dropped or retyped)', tag: 'certificates', roles: 'super-admin, dept-admin',
+    method: 'post', path: '/certificate-types/{type_id}/versions', operationId: 'changeCertificateType', summary: 'Change a certificate type: a new version of its names, claim schema or default validity (issued certificates keep theirs; no claim they carry may be dropped or retyped). On a type in force it is the pending_version until a second national super-admin approves it', tag: 'certificates', roles: 'super-admin, dept-admin',
     body: certificateTypeChange, status: 201, response: s.certificateTypeBody,
     handler: async (o, r, sv) => s.toCertificateType(await sv.certificates.updateType(op(o), id(r, 'type_id'), as(r.body))),
   },
   {
-    method: 'post', path: '/certificate-types/{type_id}/approve', operationId: 'approveCertificateType', summary: 'Put a pending certificate type in force: by a second super-admin of a national department over its department, who wrote none of its versions, naming the version reviewed (409 if it moved on)', tag: 'certificates', roles: 'super-admin of a national department',
+    method: 'post', path: '/certificate-types/{type_id}/approve', operationId: 'approveCertificateType', summary: 'Put a pending certificate type, or its pending version, in force: by a second super-admin of a national department over its department, who wrote none of what is under review, naming the version reviewed (409 if another replaced it)', tag: 'certificates', roles: 'super-admin of a national department',
     body: certificateTypeApproval, status: 200, response: s.certificateTypeBody,
     handler: async (o, r, sv) => s.toCertificateType(await sv.certificates.approveType(op(o), id(r, 'type_id'), as(r.body))),
   },

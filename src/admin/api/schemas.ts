@@ -213,24 +213,28 @@ export const certificateTypeBody = z
     names: z.object({ 'zh-CN': z.string(), en: z.string() }),
     claims: z.record(z.string(), claimSpecBody),
     validity_days: z.number().int(),
-    version: z.number().int().describe('The current version: 1 at creation, one more at each change.'),
+    version: z.number().int().describe('The version in force: 1 at creation; a change approved puts its own number in force.'),
     created_at: time,
     updated_at: time.nullable(),
     retired_at: time.nullable().describe('Once set, the type takes no new pushes; its certificates stay valid until revoked.'),
     status: z.enum(['pending', 'active', 'retired']).describe('pending: defined, awaiting approval by a second super-admin of a national department; it takes no push and is in no metadata. active: in force. retired: no new pushes.'),
     approved_at: time.nullable(),
     approved_by: z.string().nullable().describe("The approving operator's sub; cli for a type defined with `yihao certificate-type create`; null for one older than approvals, or pending."),
+    pending_version: z.number().int().nullable().describe('A change to the type in force awaiting approval by a second super-admin of a national department, as this version; meanwhile `version` stays in force. null when none waits.'),
   })
   .meta({ id: 'CertificateType' });
 export const toCertificateType = certificateTypeView;
 export const certificateTypeVersionBody = z
   .object({
     version: z.number().int(),
+    status: z.enum(['current', 'pending', 'earlier', 'withdrawn']).describe('current: in force. pending: awaiting approval. earlier: in force once. withdrawn: replaced by a later change before anyone approved it; never in force.'),
     names: z.object({ 'zh-CN': z.string(), en: z.string() }),
     claims: z.record(z.string(), claimSpecBody),
     validity_days: z.number().int(),
     created_by: z.string().describe('The operator (sub) who made this version.'),
     created_at: time,
+    approved_at: time.nullable().describe('When it went in force.'),
+    approved_by: z.string().nullable().describe("Who approved it: an operator's sub, cli, or null (in force before approvals, or never)."),
   })
   .meta({ id: 'CertificateTypeVersion' });
 export const certificateTypeDetailBody = z

@@ -45,6 +45,18 @@ describe.each(backends)('a relying party signs a citizen in ($name)', ({ name, e
     return { tokens, browser };
   }
 
+  it.skipIf(!enabled)('publishes each signing key with its public members only', async () => {
+    const { keys } = (await (await fetch(`${h.issuer}/jwks`)).json()) as { keys: Record<string, unknown>[] };
+    expect(keys.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    for (const key of keys) {
+      expect(key.use).toBe('sig');
+      expect(typeof key.kid).toBe('string');
+      for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'priv']) expect(key).not.toHaveProperty(member);
+    }
+    const ec = keys.find((k) => k.alg === 'ES256')!;
+    expect(Object.keys(ec).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
+  });
+
   it.skipIf(!enabled)('completes code + PKCE and issues a signed ID token with acr, amr, auth_time and channel', async () => {
     const { tokens } = await signIn();
     const idToken = tokens.id_token!;

@@ -5,6 +5,7 @@ import { DEVICE_CODE_GRANT, ID_CARD_GRANT, PRESENTATION_GRANT } from '../channel
 import { TOKEN_EXCHANGE_GRANT } from '../channels/counter/grant-type.js';
 import { CIBA_GRANT, CLIENT_KINDS, JWT_BEARER_GRANT, KIND_DEFAULTS, PRE_AUTHORIZED_CODE_GRANT } from './client-kinds.js';
 import { fapi2InputProblem, fapi2Metadata, SECURITY_PROFILES } from './fapi2-profile.js';
+import { HIDDEN_IN_TEXT } from '../visible-text.js';
 
 // The same list as oidc/client-metadata's CHANNELS; not imported from there, because that module
 // loads oidc-provider, which the CLI loads only when a command needs it.
@@ -16,14 +17,9 @@ export const CLIENT_GRANT_TYPES = ['authorization_code', 'refresh_token', 'clien
  */
 export const FIELD_RULE = { fieldRule: true } as const;
 /**
- * Characters that a reviewer cannot see, or that turn the text after them around (bidirectional
- * controls): with them a value reads as another on the review page, in the CLI and on the consent
- * page. In a name: controls, bidi controls, line and paragraph separators, the byte order mark, the
- * zero-width space and the word joiner (two names would look alike); the other format characters
- * stay, as scripts need them (U+180E in Mongolian, ZWJ and ZWNJ in Indic and Persian text and in
- * emoji). In an address: every format character and any space.
+ * Characters a reviewer cannot see, or that turn the text around, in an address: every format
+ * character and any space (in a name, HIDDEN_IN_TEXT: scripts need some format characters).
  */
-const HIDDEN_IN_TEXT = /[\p{Cc}\u061C\u200B\u200E\u200F\u202A-\u202E\u2060\u2066-\u2069\u2028\u2029\uFEFF]/u;
 const HIDDEN_IN_URL = /[\p{Cc}\p{Cf}\p{Z}]/u;
 /** `https://good.gov.cn@evil.example/` goes to the host after the '@': no address of an app needs a user name. */
 const hasUserInfo = (s: string) => {

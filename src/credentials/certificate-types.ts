@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HIDDEN_TEXT_MESSAGE, showsAsWritten } from '../visible-text.js';
 import type { CertificateType, CertificateTypeVersion } from './certificate-store.js';
 
 /** What a claim of a certificate may be. A `date` is a calendar day, `YYYY-MM-DD`. */
@@ -19,7 +20,7 @@ export const claimSpec = z
     required: z.boolean().default(false),
     /** For strings: the most characters a value may have (default 200). */
     max_length: z.number().int().min(1).max(2000).optional(),
-    names: z.object({ 'zh-CN': z.string().trim().min(1).max(60), en: z.string().trim().min(1).max(60) }).strict().optional(),
+    names: z.object({ 'zh-CN': z.string().trim().min(1).max(60).refine(showsAsWritten, HIDDEN_TEXT_MESSAGE), en: z.string().trim().min(1).max(60).refine(showsAsWritten, HIDDEN_TEXT_MESSAGE) }).strict().optional(),
   })
   .strict()
   .refine((c) => c.max_length === undefined || c.type === 'string', { message: 'max_length is for string claims only', path: ['max_length'] });
@@ -34,7 +35,7 @@ export const claimSchema = z
     for (const name of Object.keys(s)) if (RESERVED_CLAIMS.has(name)) ctx.addIssue({ code: 'custom', path: [name], message: `${name} is reserved by SD-JWT VC` });
   });
 
-const typeName = z.string().trim().min(1).max(100);
+const typeName = z.string().trim().min(1).max(100).refine(showsAsWritten, HIDDEN_TEXT_MESSAGE);
 
 /** A certificate type as an operator defines it. */
 export const certificateTypeInput = z
@@ -113,7 +114,7 @@ function isCalendarDay(s: string): boolean {
 const claimValue = (spec: ClaimSpec): z.ZodType => {
   switch (spec.type) {
     case 'string':
-      return z.string().trim().min(1, 'must not be empty').max(spec.max_length ?? DEFAULT_MAX_LENGTH, `must be at most ${spec.max_length ?? DEFAULT_MAX_LENGTH} characters`);
+      return z.string().trim().min(1, 'must not be empty').max(spec.max_length ?? DEFAULT_MAX_LENGTH, `must be at most ${spec.max_length ?? DEFAULT_MAX_LENGTH} characters`).refine(showsAsWritten, HIDDEN_TEXT_MESSAGE);
     case 'date':
       return z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD').refine(isCalendarDay, 'must be a real calendar day');
     case 'number':

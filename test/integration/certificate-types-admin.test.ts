@@ -99,6 +99,29 @@ describe.each(backends)('certificate types and certificates for operators ($name
     expect((await policeAdmin.api('GET', `/departments/${dept.police.id}/certificates?status=lost`)).status).toBe(400);
   });
 
+  it.runIf(enabled)('refuses type names, claim labels and claim values with characters a reader cannot see or that turn the text around (400 by field)', async () => {
+    // With U+202E the name a reviewer approves reads as another in wallets; a zero-width space
+    // makes two labels look alike; a line separator breaks the verifier's one-line display.
+    const RLO = '\u202E';
+    const named = await national.api('POST', '/certificate-types', { ...PERMIT, id: 'hidden_permit', department_id: dept.police.id, names: { 'zh-CN': '居住证', en: `Residence permit${RLO}DI lanoitaN` } });
+    expect(named.status, JSON.stringify(named.body)).toBe(400);
+    expect(named.body.fields).toHaveProperty(['names.en']);
+    const labelled = await national.api('POST', '/certificate-types', { ...PERMIT, id: 'hidden_permit', department_id: dept.police.id, claims: { ...PERMIT.claims, district: { type: 'string', names: { 'zh-CN': '区\u200B', en: 'District' } } } });
+    expect(labelled.status, JSON.stringify(labelled.body)).toBe(400);
+    const renamed = await policeAdmin.api('POST', `/certificate-types/${PERMIT.id}/versions`, { names: { 'zh-CN': `居住证${RLO}`, en: 'Residence permit' } });
+    expect(renamed.status, JSON.stringify(renamed.body)).toBe(400);
+    const reversed = await push({ permit_number: `R-1${RLO}000`, district: '西湖区' });
+    expect(reversed.status, JSON.stringify(reversed.body)).toBe(400);
+    expect(reversed.body.fields).toHaveProperty(['claims.permit_number']);
+    const broken = await push({ permit_number: 'R-1000', district: '西湖\u2028区' });
+    expect(broken.status, JSON.stringify(broken.body)).toBe(400);
+    expect(broken.body.fields).toHaveProperty(['claims.district']);
+    // Joiners that scripts and emoji need are no such characters.
+    const joined = await push({ permit_number: 'R-1001', district: 'می\u200Cخواهم' });
+    expect(joined.status, JSON.stringify(joined.body)).toBe(201);
+    pushed.push(joined.body.id);
+  });
+
   it.runIf(enabled)('refuses a change that would drop or retype a claim issued certificates carry (400 by field), and keeps version 1', async () => {
     const dropped = await policeAdmin.api('POST', `/certificate-types/${PERMIT.id}/versions`, { claims: { permit_number: PERMIT.claims.permit_number } });
     expect(dropped.status).toBe(400);
@@ -197,7 +220,7 @@ describe.each(backends)('certificate types and certificates for operators ($name
     expect((await policeAdmin.api('POST', `/certificate-types/${PERMIT.id}/retire`, {})).status).toBe(409);
     expect((await policeAdmin.api('POST', `/certificate-types/${PERMIT.id}/versions`, { validity_days: 10 })).status).toBe(409);
     const list = await policeAdmin.api('GET', `/departments/${dept.police.id}/certificates?type=${PERMIT.id}&status=valid`);
-    expect(list.body.total).toBe(3);
+    expect(list.body.total).toBe(4);
     // Still issued to wallets: the configuration stays in the metadata.
     const metadata = (await (await fetch(`${h.issuer}/.well-known/openid-credential-issuer`)).json()) as { credential_configurations_supported: Record<string, unknown> };
     expect(metadata.credential_configurations_supported.cert_residence_permit).toBeDefined();

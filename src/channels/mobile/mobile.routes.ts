@@ -14,6 +14,7 @@ import { MAX_DEVICE_KEYS_PER_ACCOUNT, p256PublicJwk, type DeviceKey, type Device
 import { type ProofReplay } from '../../http/request-proofs.js';
 import { recoveryHoldUntil } from '../../accounts/recovery-hold.js';
 import { DEVICE_SIGNATURE_HEADER, verifyDeviceSignature } from './device-signatures.js';
+import { HIDDEN_TEXT_MESSAGE, showsAsWritten } from '../../visible-text.js';
 
 /** Key storage an app may claim; only the hardware ones can ever count as `hwk`. */
 export const CLAIMED_STORAGE = ['secure-enclave', 'strongbox', 'tee', 'software'] as const;
@@ -49,7 +50,7 @@ const enrolment = z
     jwk: p256PublicJwk,
     // Shown in the portal's list of sign-in methods: no controls (PostgreSQL refuses a NUL: a 500)
     // and nothing that turns the text around.
-    name: z.string().trim().min(1).max(64).regex(/^[^\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$/u, 'must not contain control or bidirectional characters').default('mobile device'),
+    name: z.string().trim().min(1).max(64).refine(showsAsWritten, HIDDEN_TEXT_MESSAGE).default('mobile device'),
     storage: z.enum(CLAIMED_STORAGE).optional(),
   })
   .strict();

@@ -13,6 +13,13 @@ const label = (zh: string, en: string) => [
 ];
 
 /**
+ * The versions certificates can have been pushed under: those in force at some time, up to the
+ * current one. A version withdrawn before approval, or changed while the type awaited its first
+ * approval, never took a push.
+ */
+const inForceOnce = (versions: readonly Pick<CertificateTypeVersion, 'version' | 'approvedAt' | 'claims'>[], t: CertificateType) => versions.filter((v) => v.approvedAt !== undefined && v.version <= t.version);
+
+/**
  * The OID4VCI configuration of each certificate type: `cert_<id>`, its own scope, its type's `vct`,
  * its current claims. A claim is `mandatory` only if every version required it: a certificate
  * pushed before a claim became required does not have it. Retired types stay: their certificates
@@ -32,7 +39,7 @@ export function certificateConfigurations(types: readonly CertificateType[], ver
         credential_metadata: {
           display: label(t.names['zh-CN'], t.names.en),
           claims: [
-            ...Object.entries(t.claims).map(([claim, spec]) => ({ path: [claim], mandatory: alwaysPresent(claim, (versions.get(t.id) ?? [t]).filter((v) => v.version <= t.version)), ...(spec.names ? { display: label(spec.names['zh-CN'], spec.names.en) } : {}) })),
+            ...Object.entries(t.claims).map(([claim, spec]) => ({ path: [claim], mandatory: alwaysPresent(claim, inForceOnce(versions.get(t.id) ?? [t], t)), ...(spec.names ? { display: label(spec.names['zh-CN'], spec.names.en) } : {}) })),
             { path: ['issuing_department'], display: label('签发部门', 'Issuing department') },
           ],
         },

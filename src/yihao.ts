@@ -296,6 +296,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   const resetRouter = passwordReset({
     ...services,
     signOut,
+    logger,
     csrfKeys: config.secrets.cookieKeys,
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,

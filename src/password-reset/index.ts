@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import type { Accounts } from '../accounts/index.js';
+import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
 import type { SignOut } from '../oidc/sign-out.js';
 import type { OtpService } from '../sms/index.js';
@@ -19,6 +20,7 @@ export function passwordReset(opts: {
   audit: AuditLog;
   signOut: Pick<SignOut, 'everywhere'>;
   Adapter: AdapterConstructor;
+  logger: Logger;
   /** The cookie keys, newest first (src/http/csrf.ts). */
   csrfKeys: readonly string[];
   formFieldMaxLength: number;

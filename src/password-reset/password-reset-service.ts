@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { normalisePhone, type Accounts } from '../accounts/index.js';
-import type { AuditLog } from '../audit/index.js';
+import type { Logger } from 'pino';
+import type { AuditEventInput, AuditLog } from '../audit/index.js';
 import type { SignOut } from '../oidc/sign-out.js';
 import { SmsDeliveryError, type OtpService } from '../sms/index.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { backgroundWork } from '../storage/request-memo.js';
 
 export type ResetSendResult =
   | { ok: true }
@@ -31,15 +33,24 @@ const ID = /^[A-Za-z0-9_-]{32}$/;
  * until it ends or an operator lifts it), signs the account out everywhere (sessions, grants,
  * refresh tokens, back-channel logout) and is audited as `password.reset`.
  */
-export function createPasswordResetService({ accounts, otp, audit, signOut, Adapter, ttlSeconds }: {
+export function createPasswordResetService({ accounts, otp, audit, signOut, Adapter, logger, ttlSeconds }: {
   accounts: Accounts;
   otp: OtpService;
   audit: AuditLog;
   signOut: Pick<SignOut, 'everywhere'>;
   Adapter: AdapterConstructor;
+  logger: Pick<Logger, 'error'>;
   ttlSeconds: number;
 }) {
   const store = new Adapter(MODEL);
+  /**
+   * A request or a wrong code is recorded after the answer: a decoy flow records nothing, so an
+   * answer that waited for the insert would take longer when the ID number has an account, for a
+   * stranger to time.
+   */
+  const recordAfterAnswer = (e: AuditEventInput) => {
+    backgroundWork(() => audit.append(e)).catch((err: unknown) => logger.error({ err, action: e.action }, 'audit append failed'));
+  };
   const isId = (value: unknown): value is string => typeof value === 'string' && ID.test(value);
 
   async function pending(flowId: string): Promise<{ accountId: string | null; decoy?: string } | undefined> {
@@ -75,7 +86,7 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
         if (e instanceof SmsDeliveryError) return { ok: false, reason: 'sms_unavailable' };
         throw e;
       }
-      if (target) await audit.append({ action: 'password.reset_requested', actorType: 'citizen', accountId: target.sub, channel: 'web', ...origin });
+      if (target) recordAfterAnswer({ action: 'password.reset_requested', actorType: 'citizen', accountId: target.sub, channel: 'web', ...origin });
       await store.upsert(flowId, target ? { accountId: target.id } : { accountId: null, decoy: otp.decoyTicket(decoy!, 'reset_password', flowId) }, ttlSeconds);
       return { ok: true };
     },
@@ -88,12 +99,14 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
       const place = accounts.reserveHashing();
       let account;
       try {
-        account = flow.accountId ? await accounts.findById(flow.accountId) : undefined;
+        // A decoy flow reads an account row as a real one does, so that its answer takes as long: by
+        // the flow's own id, 32 characters where an account id is `a_` and 16, so it names none.
+        account = await accounts.findById(flow.accountId ?? flowId);
         // No account to reset: the decoy code counts attempts and expires like a real one, and is never right.
         if (account?.status !== 'active' || !account.phone) return { ok: false, reason: flow.decoy ? await otp.verifyDecoy({ ticket: flow.decoy, code }) : 'invalid' };
         const result = await otp.verify({ phone: account.phone, purpose: 'reset_password', code, flow: flowId });
         if (result !== 'ok') {
-          await audit.append({ action: 'password.reset_failed', actorType: 'citizen', accountId: account.sub, channel: 'web', details: { reason: result }, ...origin });
+          recordAfterAnswer({ action: 'password.reset_failed', actorType: 'citizen', accountId: account.sub, channel: 'web', details: { reason: result }, ...origin });
           return { ok: false, reason: result };
         }
         await store.destroy(flowId);

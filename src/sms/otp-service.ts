@@ -241,8 +241,12 @@ export function createOtpService({ store, sender, keyed, limits, now = Date.now,
     async verifyDecoy({ ticket, code: rawCode }) {
       const code = typeof rawCode === 'string' ? normaliseCode(rawCode) : '';
       if (typeof ticket !== 'string' || !CODE_PATTERN.test(code)) return 'invalid';
-      // Counted like a real attempt; there is no code to compare with, so a live one is just wrong.
+      // The work of a real check, so that a stranger cannot time which one ran: the slot's keyed
+      // name (the ticket is that name already), the attempt counted, and for a live code the
+      // code's keyed hash. There is no code to compare with, so a live one is just wrong.
+      slotKey(ticket, 'reset_password');
       const claim = await attempt(ticket);
+      if (typeof claim !== 'string') codeHash(ticket, 'reset_password', code);
       return typeof claim === 'string' ? claim : 'invalid';
     },
   };

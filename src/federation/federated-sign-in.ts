@@ -275,7 +275,8 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       // Asked afresh already, an upstream that still does not say when the citizen logged in is refused.
       const timeUnknown: Refusal = pending.freshLogin ? 'upstream_login_time_unstated' : 'upstream_login_time_unknown';
       let claims: Record<string, unknown>;
-      let authTime: unknown;
+      /** What the upstream's signed ID token says of the login itself; userinfo is no statement about it. */
+      let login: { authTime: unknown; acr: unknown; amr: unknown; sid: unknown };
       let hintToken: string | undefined;
       try {
         const config = await clients.configuration(upstream);
@@ -288,8 +289,9 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
           ...(pending.maxAge !== undefined ? { maxAge: pending.maxAge } : {}),
         });
         const idToken = tokens.claims()!;
-        // From the ID token alone: the login's time is the upstream's signed statement, not a userinfo field.
-        authTime = idToken.auth_time;
+        // From the ID token alone: the login's time, level, methods and session are the upstream's
+        // signed statement, not userinfo fields (which any profile may carry, unsigned).
+        login = { authTime: idToken.auth_time, acr: idToken.acr, amr: idToken.amr, sid: idToken.sid };
         if (upstream.signOutUpstream && fitForHint(upstream, idToken)) hintToken = tokens.id_token;
         claims = { ...idToken };
         // Providers often put profile claims in userinfo only; the ID token's own claims win.
@@ -308,7 +310,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       }
 
       const now = Math.floor(Date.now() / 1000);
-      const statedAt = typeof authTime === 'number' ? Math.min(authTime, now) : undefined;
+      const statedAt = typeof login.authTime === 'number' ? Math.min(login.authTime, now) : undefined;
       // The app wanted a login made just now (prompt=login): one of unknown time cannot be it.
       if (statedAt === undefined && pending.freshLogin) {
         return done(await refuse(upstream.name, timeUnknown, at, (await links.accountFor(upstream.issuer, String(claims.sub)))?.sub));
@@ -330,7 +332,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
         ),
       );
       if (!linked.ok) return done(await refuse(upstream.name, linked.reason, at, linked.accountSub));
-      const sid = typeof claims.sid === 'string' ? claims.sid : undefined;
+      const sid = typeof login.sid === 'string' ? login.sid : undefined;
       // A sign-out everywhere honours no older login (oidc/signed-out-since.ts): an upstream single
       // sign-on from before it, or of unknown time, must authenticate the citizen again.
       const notBefore = await deps.notBeforeOf(linked.account.sub);
@@ -347,8 +349,8 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       const authentication: FederatedAuthentication = {
         accountId: linked.account.sub,
         channel: 'web',
-        amr: federatedAmr(upstream, claims.amr),
-        acr: mappedAcr(upstream, claims.acr),
+        amr: federatedAmr(upstream, login.amr),
+        acr: mappedAcr(upstream, login.acr),
         // When the citizen really authenticated: at the upstream, perhaps earlier (its single sign-on).
         at: loginAt,
         upstream: {

@@ -164,11 +164,13 @@ export async function renderSecondFactor(
  * A full sign-in (password first) instead when:
  * - the login prompt objects to anything else about the session (prompt=login, max_age, another subject);
  * - the session's first factor was not a password (an SMS code and a TOTP code are both "something you have");
+ * - its password was an upstream's (amr `fed`): Yihao never checked it, and the upstream's level cap
+ *   (`maxAcr`) says what a sign-in there is worth, as the portal's lasting-credential gate holds;
  * - the account has no TOTP yet: setting one up must not rest on a session cookie alone.
  */
 async function stepUpInPlace(deps: SecondFactorDeps, it: LoadedInteraction): Promise<Account | undefined> {
   const { session, prompt } = it.details;
-  if (!session?.accountId || !session.amr?.includes('pwd') || requestedRank(it) <= acrRank(session.acr)) return undefined;
+  if (!session?.accountId || !session.amr?.includes('pwd') || session.amr.includes('fed') || requestedRank(it) <= acrRank(session.acr)) return undefined;
   if (!prompt.reasons.includes(ACR_BELOW_REQUESTED) || !prompt.reasons.every((r) => STEP_UP_REASONS.has(r))) return undefined;
   const account = await deps.accounts.findBySub(session.accountId);
   if (account?.status !== 'active' || !(await deps.secondFactors.hasTotp(account.id))) return undefined;

@@ -10,7 +10,7 @@ import { acrRank } from '../../oidc/acr-policy.js';
 import { claimsForClient } from '../../oidc/claims.js';
 import type { Approvals } from '../approvals/approvals.js';
 import type { DeviceKeys } from '../mobile/device-keys.js';
-import { noteLogin } from '../../oidc/token-facts.js';
+import { deviceKeyOf, noteLogin } from '../../oidc/token-facts.js';
 
 export const CIBA_KIND = 'ciba';
 
@@ -93,6 +93,16 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
       await deps.authentications.save(sessionUid, authentication);
       noteLogin(authentication);
       await provider.backchannelResult(backchannel, grant, { acr: authentication.acr, amr: authentication.amr, authTime: authentication.at, sessionUid });
+      // The approvals API checked the phone's key when the call came in; its removal may have run
+      // since, and ended the key's logins before this one was written. Looked at again once all of
+      // it is written, so that of the two, one always sees the other: a removed key's approval
+      // leaves the counter nothing (found by a review: live tokens on PostgreSQL + Redis).
+      const approvedBy = deviceKeyOf(authentication);
+      if (approvedBy && !(await deps.deviceKeys.find(approvedBy.id))) {
+        await grant.destroy();
+        await provider.backchannelResult(backchannel, new errors.AccessDenied('the approving device key was removed'));
+        return;
+      }
       // The phone's approval is audited as such (channel mobile); this is the sign-in it made, at the
       // counter, counted with every other channel's (metrics, the console's dashboard).
       await deps.audit.append({

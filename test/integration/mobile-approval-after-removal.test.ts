@@ -1,0 +1,106 @@
+/**
+ * A phone's approval once its key, or its account, is gone (found holding by a review): a counter
+ * request approved by a phone removed before the counter polls gives no tokens, and a QR approval
+ * does not sign the browser in once the account is disabled. Synthetic IDs, seq 800-849.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { exportJWK, generateKeyPair } from 'jose';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { syntheticCitizenId } from '../support/citizen-ids.js';
+import { relyingParty } from '../support/relying-party.js';
+import { formAction, formField, go, type PageStep } from '../support/scripted-browser.js';
+import { MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+
+const CIBA = 'urn:openid:params:grant-type:ciba';
+
+const backends: { name: Backend; enabled: boolean }[] = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+let seq = 800;
+
+describe.each(backends)('a phone approval after its key or account is gone ($name)', ({ name, enabled }) => {
+  let h: Harness;
+  let app: { client_id: string };
+  let rp: oidc.Configuration;
+  let counter: oidc.Configuration;
+
+  const citizen = async () => {
+    const citizenId = syntheticCitizenId({ seq: seq++ });
+    const password = `pw-${Math.random().toString(36).slice(2)}-Aa1`;
+    const account = await h.yihao.accounts.create({ citizenId, name: '张三', password });
+    return { citizenId, password, sub: account.sub, name: '张三' };
+  };
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    h = await startHarness({ backend: name });
+    app = await registerMobileApp(h);
+    rp = await relyingParty(h, await h.client({ name: '公积金查询', firstParty: true }));
+    const keys = await generateKeyPair('ES256', { extractable: true });
+    const { client_id: clientId } = await h.yihao.clients.create({
+      kind: 'ciba',
+      name: '政务服务中心 3 号窗口',
+      jwks: { keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'counter-1', use: 'sig', alg: 'ES256' }] },
+      scope: 'openid profile',
+    });
+    counter = await oidc.discovery(new URL(h.issuer), clientId, undefined, oidc.PrivateKeyJwt({ key: keys.privateKey, kid: 'counter-1' }), { execute: [oidc.allowInsecureRequests] });
+  });
+  afterAll(async () => h?.close());
+
+  type Qr = Awaited<ReturnType<typeof startQrSignIn>>;
+  const complete = async (qr: Qr, from: PageStep = qr.qr) => {
+    const res = await qr.browser.request(new URL(formAction(from.html, '/qr/complete')!, qr.origin), { form: { csrf: formField(from.html, 'csrf')! } });
+    if (res.status === 303) return go(qr.browser, new URL(res.headers.get('location')!, qr.origin), qr.origin);
+    return { kind: 'page' as const, status: res.status, url: from.url, html: await res.text() };
+  };
+  const inboxEntry = async (phone: MobileApp) => ((await phone.approvals()).json.requests as Record<string, unknown>[]).find((r) => r.kind === 'ciba');
+
+  it.skipIf(!enabled)('a counter request approved by a phone that is removed before the counter polls gives the counter no tokens', async () => {
+    const { citizen: who, phone } = await phoneWithDeviceKey(h, app, await citizen());
+    const started = await oidc.initiateBackchannelAuthentication(counter, { scope: 'openid profile', login_hint: who.citizenId, binding_message: '窗口3-A7' });
+    const entry = await inboxEntry(phone);
+    expect(await phone.decide(entry!.id as string, 'approve')).toMatchObject({ status: 200 });
+    // The citizen notices the phone is in a thief's hands (or the approval was a mistake) and removes it
+    // at once, before the counter system polls.
+    expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
+
+    let tokens: oidc.TokenEndpointResponse | undefined;
+    let error: string | undefined;
+    try {
+      tokens = await oidc.genericGrantRequest(counter, CIBA, { auth_req_id: started.auth_req_id });
+    } catch (e) {
+      error = (e as { error?: string }).error;
+    }
+    if (tokens) {
+      // The removed key's approval still signed the citizen in at the counter: is the token alive?
+      const introspected = await oidc.tokenIntrospection(counter, tokens.access_token);
+      expect({ issued: true, active: introspected.active }).toEqual({ issued: false, active: false });
+    }
+    expect(error).toBeDefined();
+  });
+
+  it.skipIf(!enabled)('a QR approval does not sign the browser in once the account is disabled before the browser completes', async () => {
+    const { citizen: who, phone } = await phoneWithDeviceKey(h, app, await citizen());
+    const qr = await startQrSignIn(h, rp);
+    const scanned = await phone.scan(qr.code);
+    expect(scanned.status).toBe(200);
+    expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
+    const account = await h.yihao.accounts.findBySub(who.sub);
+    await h.yihao.signOut.disableAccount(account!.id, { actorType: 'system', actorId: 'review' });
+    const done = await complete(qr);
+    // The browser must not reach the relying party with a code for a disabled account.
+    if (done.kind === 'rp') {
+      let claims: unknown;
+      try {
+        claims = await qr.redeem(done.url);
+      } catch {
+        claims = undefined;
+      }
+      expect(claims).toBeUndefined();
+    }
+  });
+});

@@ -2,7 +2,7 @@ import type { Database } from '../storage/database.js';
 import type { RedisClient } from '../storage/redis.js';
 import { redisLockoutStore } from './lockout-redis.js';
 import { sqlLockoutStore } from './lockout-sql.js';
-import { ipBucket } from '../http/ip-bucket.js';
+import { ipBucket, ipSite } from '../http/ip-bucket.js';
 
 /** From config `lockout`: guesses from one client address at one account (or unknown identifier). */
 export interface LockoutPolicy {
@@ -57,6 +57,20 @@ export interface LockoutStore {
   clear(subject: string): Promise<void>;
 }
 
+/**
+ * The site rule: failures at one subject from one IPv6 /48 (`ipSite`), however many of its /64s
+ * they come from, are answered at once up to this many times the per-address `maxFailures`, then
+ * wait, doubling, as an address does. One machine holds many /64s (a household's /56 has 256, a
+ * tunnel broker hands out /48s with 65,536): each got its own `maxFailures`, so together they
+ * guessed thousands of times and set off the distributed lock alone. A /48 now adds at most about
+ * three dozen failures an hour to the distributed count. Kept in the same store, under the
+ * subject's site pseudo-subject (`<subject>|site`), whose own distributed lock never closes.
+ */
+export const SITE_FACTOR = 4;
+export const sitePolicyOf = (policy: LockoutPolicy): LockoutPolicy => ({ ...policy, maxFailures: policy.maxFailures * SITE_FACTOR });
+export const SITE_DISTRIBUTED: DistributedLockoutPolicy = { maxFailures: Number.MAX_SAFE_INTEGER, windowSeconds: 3600, familiarSeconds: 1 };
+const siteSubject = (subject: string) => `${subject}|site`;
+
 /** The wait after the n-th failure from one address: none below maxFailures, then 1 s, 2 s, 4 s, ... up to lockSeconds. */
 export function waitAfter(policy: LockoutPolicy, failures: number): number {
   if (failures < policy.maxFailures) return 0;
@@ -101,7 +115,8 @@ export interface Lockout {
   markFamiliar(subject: string, ip: string): Promise<void>;
 }
 
-export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distributed: DistributedLockoutPolicy): Lockout {
+/** `sites`: the store of the site rule (SITE_FACTOR), kept apart so that it has its own policy; none, no site rule. */
+export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distributed: DistributedLockoutPolicy, sites?: LockoutStore): Lockout {
   return {
     policy,
     distributed,
@@ -111,13 +126,24 @@ export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distr
     },
     async beginAttempt(subject, ip) {
       const now = Date.now();
-      const r = await store.begin(subject, ipBucket(ip), now);
+      const bucket = ipBucket(ip);
+      const site = ipSite(ip);
+      if (sites && site !== bucket) {
+        // A /64 where the subject signed in lately is the citizen's own: the site's budget is not
+        // theirs to pay for a stranger sharing the /48 (one carrier's pool).
+        const [known, gate] = await Promise.all([store.familiar(subject, bucket, now), sites.begin(siteSubject(subject), site, now)]);
+        if ('refusedUntil' in gate && !known) return { locked: true, until: new Date(gate.refusedUntil), lockedNow: false };
+      }
+      const r = await store.begin(subject, bucket, now);
       if ('refusedUntil' in r) return { locked: true, until: new Date(r.refusedUntil), lockedNow: false };
       const until = Math.max(r.nextAt, r.lockedNow ? r.lockedUntil : 0);
       return { locked: false, ifFailed: until > now ? { locked: true, until: new Date(until), lockedNow: r.lockedNow } : { locked: false } };
     },
     recordSuccess: (subject, ip) => store.succeed(subject, ipBucket(ip), Date.now()),
-    unlock: (subject) => store.clear(subject),
+    async unlock(subject) {
+      await store.clear(subject);
+      await sites?.clear(siteSubject(subject));
+    },
     isFamiliar: (subject, ip) => store.familiar(subject, ipBucket(ip), Date.now()),
     markFamiliar: (subject, ip) => store.familiarize(subject, ipBucket(ip), Date.now()),
   };
@@ -125,6 +151,7 @@ export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distr
 
 /** Redis when it is configured (shared by every instance), else the SQL store. */
 export function createLockout(opts: { db: Database; redis?: RedisClient | undefined; redisPrefix: string; policy: LockoutPolicy; distributed: DistributedLockoutPolicy }): Lockout {
-  const store = opts.redis ? redisLockoutStore(opts.redis, opts.redisPrefix, opts.policy, opts.distributed) : sqlLockoutStore(opts.db, opts.policy, opts.distributed);
-  return lockoutService(store, opts.policy, opts.distributed);
+  const storeOf = (policy: LockoutPolicy, distributed: DistributedLockoutPolicy) =>
+    opts.redis ? redisLockoutStore(opts.redis, opts.redisPrefix, policy, distributed) : sqlLockoutStore(opts.db, policy, distributed);
+  return lockoutService(storeOf(opts.policy, opts.distributed), opts.policy, opts.distributed, storeOf(sitePolicyOf(opts.policy), SITE_DISTRIBUTED));
 }

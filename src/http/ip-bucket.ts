@@ -34,18 +34,33 @@ function withoutPort(ip: string): string {
  * daily. A port a proxy wrote after the address is dropped. Anything unparseable counts as itself.
  */
 export function ipBucket(clientIp: string): string {
+  return bucketOf(clientIp).bucket;
+}
+
+/**
+ * The site an address belongs to, for the lockout's site rule (accounts/lockout.ts): an IPv6 /48,
+ * the block one machine can hold (a tunnel broker hands out /48s; an ISP a household's /56 within
+ * one). Elsewhere the address's own bucket (an IPv4 address, a 6to4 site, an unparsed value).
+ */
+export function ipSite(clientIp: string): string {
+  return bucketOf(clientIp).site;
+}
+
+function bucketOf(clientIp: string): { bucket: string; site: string } {
   let ip = withoutPort(clientIp.trim().toLowerCase());
   const zone = ip.indexOf('%');
   if (zone >= 0) ip = ip.slice(0, zone);
   const version = isIP(ip);
-  if (version === 4) return ip;
-  if (version !== 6) return `unparsed:${clientIp}`;
+  const alone = (bucket: string) => ({ bucket, site: bucket });
+  if (version === 4) return alone(ip);
+  if (version !== 6) return alone(`unparsed:${clientIp}`);
   const g = ipv6Groups(ip);
   const [hi = 0, lo = 0] = g.slice(6);
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return dotted(hi, lo);
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return alone(dotted(hi, lo));
   // A 6to4 site (2002:V::/48) is one user of IPv4 address V: one bucket, not 65,536 /64s. Labelled
   // apart from V itself: the address inside proves nothing (whoever announces the /48 gets its
   // replies), and sharing V's bucket would make them familiar wherever V's users sign in.
-  if (g[0] === 0x2002) return `6to4:${dotted(g[1]!, g[2]!)}`;
-  return `${g.slice(0, 4).map((x) => x.toString(16)).join(':')}::/64`;
+  if (g[0] === 0x2002) return alone(`6to4:${dotted(g[1]!, g[2]!)}`);
+  const hex = (n: number) => g.slice(0, n).map((x) => x.toString(16)).join(':');
+  return { bucket: `${hex(4)}::/64`, site: `${hex(3)}::/48` };
 }

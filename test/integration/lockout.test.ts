@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { lockoutService, type DistributedLockoutPolicy, type Lockout, type LockoutPolicy, type LockoutStore } from '../../src/accounts/index.js';
+import { lockoutService, sitePolicyOf, SITE_DISTRIBUTED, type DistributedLockoutPolicy, type Lockout, type LockoutPolicy, type LockoutStore } from '../../src/accounts/index.js';
 import { redisLockoutStore } from '../../src/accounts/lockout-redis.js';
 import { sqlLockoutStore } from '../../src/accounts/lockout-sql.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
@@ -307,6 +307,30 @@ function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h
       expect(await l.beginAttempt(s, '2001:db8:200::1')).toMatchObject({ locked: true });
       // ...but not the citizen, at a new address of their own /64.
       expect(await l.beginAttempt(s, '2001:db8:1:1:abcd::42')).toMatchObject({ locked: false });
+    });
+
+    it("counts a /48's many /64s against one budget of their own, so that one machine cannot set off the distributed lock alone, and leaves a familiar /64 in it alone", async () => {
+      const policy = { maxFailures: 3, windowSeconds: 60, lockSeconds: 4 };
+      const distributed = { maxFailures: 30, windowSeconds: 60, familiarSeconds: 60 };
+      const l = lockoutService(store(policy, distributed), policy, distributed, store(sitePolicyOf(policy), SITE_DISTRIBUTED));
+      const s = subject();
+      // The citizen's phone has signed in from a /64 of the same /48 (one carrier's pool).
+      await l.beginAttempt(s, '2001:db8:abcd:ff::7');
+      await l.recordSuccess(s, '2001:db8:abcd:ff::7');
+      // One stranger, one /56 of that /48: a wrong guess from each of 40 of its /64s.
+      const gates = [];
+      for (let i = 0; i < 40; i++) gates.push(await l.beginAttempt(s, `2001:db8:abcd:ab${i.toString(16).padStart(2, '0')}::1`));
+      const admitted = gates.filter((g) => !g.locked).length;
+      // The site's budget, less the citizen's own first sign-in there (no familiar /64 yet then).
+      expect(admitted).toBe(sitePolicyOf(policy).maxFailures - 1);
+      expect(await l.isLocked(s)).toEqual({ locked: false });
+      // The citizen, from a network they never used, and from their familiar /64 in the same /48.
+      expect(await l.beginAttempt(s, '198.51.100.200')).toMatchObject({ locked: false });
+      expect(await l.beginAttempt(s, '2001:db8:abcd:ff::8')).toMatchObject({ locked: false });
+      // Another site is not held back; an unlock forgets the site's count too.
+      expect(await l.beginAttempt(s, '2001:db8:beef:1::1')).toMatchObject({ locked: false });
+      await l.unlock(s);
+      expect(await l.beginAttempt(s, '2001:db8:abcd:ab99::1')).toMatchObject({ locked: false });
     });
 
     it('knows the addresses the subject signed in from lately (its /64 for IPv6), without counting anything', async () => {

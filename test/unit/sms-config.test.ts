@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SMS_LIMITS, createSmsSender, ipBucket, smsCodeText, smsConfigSchema } from '../../src/sms/index.js';
+import { ipSite } from '../../src/http/ip-bucket.js';
 
 const fetch = () => Promise.reject(new Error('not called'));
 
@@ -90,5 +91,20 @@ describe('per-IP throttle buckets', () => {
     ['not-an-ip', 'unparsed:not-an-ip'],
   ])('%s counts as %s', (ip, bucket) => {
     expect(ipBucket(ip)).toBe(bucket);
+  });
+});
+
+describe("the lockout's sites (accounts/lockout.ts SITE_FACTOR)", () => {
+  it.each([
+    // An IPv6 /48: every /64 a household's /56 or a tunnel broker's /48 holds.
+    ['2001:db8:abcd:ab01::1', '2001:db8:abcd::/48'],
+    ['[2001:DB8:ABCD:FF00::9]:443', '2001:db8:abcd::/48'],
+    // Elsewhere the address's own bucket.
+    ['203.0.113.7', '203.0.113.7'],
+    ['::ffff:203.0.113.7', '203.0.113.7'],
+    ['2002:cb00:7107:42::9', '6to4:203.0.113.7'],
+    ['not-an-ip', 'unparsed:not-an-ip'],
+  ])('%s is in site %s', (ip, site) => {
+    expect(ipSite(ip)).toBe(site);
   });
 });

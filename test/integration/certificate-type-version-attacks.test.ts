@@ -6,12 +6,10 @@
  * `mandatory` before its fix), what readers show while a version waits, bad input.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as oidc from 'openid-client';
-import { adminResource, type Department } from '../../src/admin/index.js';
+import type { Department } from '../../src/admin/index.js';
 import { callApi, operator, type SignedInOperator } from '../support/admin-operators.js';
-import { counterClientOf } from '../support/counter-staff.js';
+import { departmentSystemToken } from '../support/counter-staff.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
-import { relyingParty } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
@@ -60,9 +58,7 @@ describe.each(backends)('certificate type versions under attack ($name)', ({ nam
       operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '国家管理员二'),
       operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '国家管理员三'),
     ]);
-    const system = await h.client({ kind: 'service', name: '公安业务系统' });
-    await counterClientOf(h, system, '公安业务系统', dept.police.id);
-    systemToken = (await oidc.clientCredentialsGrant(await relyingParty(h, system), { scope: 'certificates:push', resource: adminResource(h.issuer) })).access_token;
+    systemToken = await departmentSystemToken(h, dept.police.id, '公安业务系统');
     citizen = await h.citizen({ name: '孙八' });
   });
   afterAll(async () => h?.close());

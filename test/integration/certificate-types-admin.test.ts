@@ -8,12 +8,10 @@
  * sees and changes nothing (404, like something that does not exist).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as oidc from 'openid-client';
-import { adminResource, type Department } from '../../src/admin/index.js';
+import type { Department } from '../../src/admin/index.js';
 import { callApi, operator, type SignedInOperator } from '../support/admin-operators.js';
-import { counterClientOf } from '../support/counter-staff.js';
+import { departmentSystemToken } from '../support/counter-staff.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
-import { relyingParty } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
 const backends: { name: Backend; enabled: boolean }[] = [
@@ -58,9 +56,7 @@ describe.each(backends)('certificate types and certificates for operators ($name
       // Approves the types the first one names (a second pair of eyes).
       operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '国家复核员'),
     ]);
-    const system = await h.client({ kind: 'service', name: '公安业务系统' });
-    await counterClientOf(h, system, '公安业务系统', dept.police.id);
-    systemToken = (await oidc.clientCredentialsGrant(await relyingParty(h, system), { scope: 'certificates:push', resource: adminResource(h.issuer) })).access_token;
+    systemToken = await departmentSystemToken(h, dept.police.id, '公安业务系统');
     citizen = await h.citizen({ name: '孙八' });
     expect((await national.api('POST', '/certificate-types', { ...PERMIT, department_id: dept.police.id })).status).toBe(201);
     expect((await nationalReviewer.api('POST', `/certificate-types/${PERMIT.id}/approve`, { version: 1 })).status).toBe(200);

@@ -23,6 +23,7 @@ import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-par
 import { walkSignIn } from '../support/admin-operators.js';
 import { ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { registerCounter } from '../support/counter-system.js';
 import { hasOpenssl, makeCertificates } from '../support/certificates.js';
 
 const CIBA = 'urn:openid:params:grant-type:ciba';
@@ -32,23 +33,6 @@ const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
   { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
-
-/**
- * Registers a counter system as an operator would (`yihao client create --kind ciba --jwks-file F`,
- * through the same registry): confidential, private_key_jwt, CIBA in poll mode unless a notification
- * endpoint makes it ping.
- */
-async function registerCounter(h: Harness, extra: Partial<ClientInput> = {}) {
-  const keys = await generateKeyPair('ES256', { extractable: true });
-  const { client_id: clientId } = await h.yihao.clients.create({
-    kind: 'ciba',
-    name: '政务服务中心 3 号窗口',
-    jwks: { keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'counter-1', use: 'sig', alg: 'ES256' }] },
-    scope: 'openid profile',
-    ...extra,
-  });
-  return oidc.discovery(new URL(h.issuer), clientId, undefined, oidc.PrivateKeyJwt({ key: keys.privateKey, kid: 'counter-1' }), { execute: [oidc.allowInsecureRequests] });
-}
 
 describe.each(backends)('counter channel: CIBA ($name)', ({ name, enabled }) => {
   let h: Harness;

@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { latestOutboxCode, OFFER_CODE_PURPOSE, outboxPath } from '../../src/sms/index.js';
 import type { CreatedClient } from '../../src/clients/index.js';
+import { adminResource } from '../../src/admin/index.js';
 import { walkSignIn } from './admin-operators.js';
 import type { Harness } from './harness.js';
 import { REDIRECT, authorizationUrl, relyingParty } from './relying-party.js';
@@ -18,6 +19,16 @@ export async function counterClientOf(h: Harness, client: CreatedClient, name: s
   const secret = client.metadata.client_secret;
   await bootstrap.adoptClient({ clientId: client.client_id, settings: client.settings, secretDigest: typeof secret === 'string' ? secret : undefined, department: department! });
   return department!.id;
+}
+
+/**
+ * A department's own system (a service client adopted into the department) and its
+ * client_credentials token for the admin API with the certificates:push scope.
+ */
+export async function departmentSystemToken(h: Harness, departmentId: string, name: string): Promise<string> {
+  const system = await h.client({ kind: 'service', name });
+  await counterClientOf(h, system, name, departmentId);
+  return (await oidc.clientCredentialsGrant(await relyingParty(h, system), { scope: 'certificates:push', resource: adminResource(h.issuer) })).access_token;
 }
 
 /**

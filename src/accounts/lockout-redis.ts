@@ -169,6 +169,10 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
     async familiar(subject, ip, now) {
       return Number((await redis.hget(pairPrefix(subject) + ip, 'known')) ?? 0) > now;
     },
+    async waitUntil(subject, ip, now) {
+      const next = Number((await redis.hget(pairPrefix(subject) + ip, 'next')) ?? 0);
+      return next > now ? next : undefined;
+    },
     async lockedUntil(subject, now) {
       const ttl = (await locked([all(subject)], [distributed.maxFailures])) as number;
       return ttl > 0 ? now + ttl : undefined;

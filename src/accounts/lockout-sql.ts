@@ -63,6 +63,7 @@ export function sqlLockoutStore(db: Database, policy: LockoutPolicy, distributed
   const FAMILIAR_PAIR =
     `insert into ${COLUMNS} values (?, ?, 0, 0, 0, ?, null) on conflict (subject, ip) do update set ` +
     'failures = 0, window_ends_at = 0, next_at = 0, known_until = excluded.known_until';
+  const WAIT = `select next_at from ${t} where subject = ? and ip = ?`;
   const FORGIVE_ONE = `update ${t} set failures = failures - 1 where subject = ? and ip = '${ALL}' and failures > 0`;
 
   async function allRow(subject: string): Promise<GuessRow | undefined> {
@@ -95,6 +96,11 @@ export function sqlLockoutStore(db: Database, policy: LockoutPolicy, distributed
 
     async lockedUntil(subject, now) {
       return lockedAt(await allRow(subject), now);
+    },
+
+    async waitUntil(subject, ip, now) {
+      const row = await sql.first<Pick<GuessRow, 'next_at'>>(WAIT, [subject, ip]);
+      return num(row?.next_at) > now ? num(row?.next_at) : undefined;
     },
 
     async familiarize(subject, ip, now) {

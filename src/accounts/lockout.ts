@@ -49,6 +49,8 @@ export interface LockoutStore {
   succeed(subject: string, ip: string, now: number): Promise<void>;
   /** The distributed lock in force (as unfamiliar addresses see it). */
   lockedUntil(subject: string, now: number): Promise<number | undefined>;
+  /** Until when the address must wait (its own wait only, not the distributed lock); a read, nothing counted. */
+  waitUntil(subject: string, ip: string, now: number): Promise<number | undefined>;
   /** Whether the subject signed in from the address within `familiarSeconds`. A read, nothing counted. */
   familiar(subject: string, ip: string, now: number): Promise<boolean>;
   /** Makes the address familiar (a sign-in that guessed nothing: passkey, upstream), leaving every count alone. */
@@ -128,18 +130,29 @@ export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distr
       const now = Date.now();
       const bucket = ipBucket(ip);
       const site = ipSite(ip);
-      if (sites && site !== bucket) {
-        // A /64 where the subject signed in lately is the citizen's own: the site's budget is not
-        // theirs to pay for a stranger sharing the /48 (one carrier's pool).
-        const [known, gate] = await Promise.all([store.familiar(subject, bucket, now), sites.begin(siteSubject(subject), site, now)]);
-        if ('refusedUntil' in gate && !known) return { locked: true, until: new Date(gate.refusedUntil), lockedNow: false };
+      // A /64 where the subject signed in lately is the citizen's own: neither held back by its site
+      // (a stranger may share the /48, one carrier's pool) nor counted there.
+      let bySite = sites && site !== bucket ? sites : undefined;
+      if (bySite) {
+        const [known, wait] = await Promise.all([store.familiar(subject, bucket, now), bySite.waitUntil(siteSubject(subject), site, now)]);
+        if (known) bySite = undefined;
+        else if (wait !== undefined) return { locked: true, until: new Date(wait), lockedNow: false };
       }
       const r = await store.begin(subject, bucket, now);
       if ('refusedUntil' in r) return { locked: true, until: new Date(r.refusedUntil), lockedNow: false };
+      // Only an attempt its /64 let through counts at the site: one that the /64 refused checked
+      // nothing (counting those let one address spend its whole /48's budget). A burst may pass the
+      // site's budget by the attempts in flight, as the distributed count may.
+      if (bySite) await bySite.begin(siteSubject(subject), site, now);
       const until = Math.max(r.nextAt, r.lockedNow ? r.lockedUntil : 0);
       return { locked: false, ifFailed: until > now ? { locked: true, until: new Date(until), lockedNow: r.lockedNow } : { locked: false } };
     },
-    recordSuccess: (subject, ip) => store.succeed(subject, ipBucket(ip), Date.now()),
+    async recordSuccess(subject, ip) {
+      const now = Date.now();
+      const [bucket, site] = [ipBucket(ip), ipSite(ip)];
+      // The citizen's own sign-in: it frees their site too, as it does their /64.
+      await Promise.all([store.succeed(subject, bucket, now), sites && site !== bucket ? sites.succeed(siteSubject(subject), site, now) : undefined]);
+    },
     async unlock(subject) {
       await store.clear(subject);
       await sites?.clear(siteSubject(subject));

@@ -309,10 +309,13 @@ function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h
       expect(await l.beginAttempt(s, '2001:db8:1:1:abcd::42')).toMatchObject({ locked: false });
     });
 
+    // The site rule (accounts/lockout.ts SITE_FACTOR): a /48's /64s share 4 x maxFailures at a subject.
+    const sitePolicy = { maxFailures: 3, windowSeconds: 60, lockSeconds: 4 };
+    const siteDistributed = { maxFailures: 30, windowSeconds: 60, familiarSeconds: 60 };
+    const siteService = () => lockoutService(store(sitePolicy, siteDistributed), sitePolicy, siteDistributed, store(sitePolicyOf(sitePolicy), SITE_DISTRIBUTED));
+
     it("counts a /48's many /64s against one budget of their own, so that one machine cannot set off the distributed lock alone, and leaves a familiar /64 in it alone", async () => {
-      const policy = { maxFailures: 3, windowSeconds: 60, lockSeconds: 4 };
-      const distributed = { maxFailures: 30, windowSeconds: 60, familiarSeconds: 60 };
-      const l = lockoutService(store(policy, distributed), policy, distributed, store(sitePolicyOf(policy), SITE_DISTRIBUTED));
+      const l = siteService();
       const s = subject();
       // The citizen's phone has signed in from a /64 of the same /48 (one carrier's pool).
       await l.beginAttempt(s, '2001:db8:abcd:ff::7');
@@ -321,8 +324,8 @@ function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h
       const gates = [];
       for (let i = 0; i < 40; i++) gates.push(await l.beginAttempt(s, `2001:db8:abcd:ab${i.toString(16).padStart(2, '0')}::1`));
       const admitted = gates.filter((g) => !g.locked).length;
-      // The site's budget, less the citizen's own first sign-in there (no familiar /64 yet then).
-      expect(admitted).toBe(sitePolicyOf(policy).maxFailures - 1);
+      // The site's budget: the citizen's own sign-in there counted, and its success gave it back.
+      expect(admitted).toBe(sitePolicyOf(sitePolicy).maxFailures);
       expect(await l.isLocked(s)).toEqual({ locked: false });
       // The citizen, from a network they never used, and from their familiar /64 in the same /48.
       expect(await l.beginAttempt(s, '198.51.100.200')).toMatchObject({ locked: false });
@@ -331,6 +334,25 @@ function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h
       expect(await l.beginAttempt(s, '2001:db8:beef:1::1')).toMatchObject({ locked: false });
       await l.unlock(s);
       expect(await l.beginAttempt(s, '2001:db8:abcd:ab99::1')).toMatchObject({ locked: false });
+    });
+
+    it('counts at the site only attempts their /64 let through (found by a review: a first version counted refused ones)', async () => {
+      const l = siteService();
+      const s = subject();
+      let checked = 0;
+      for (let i = 0; i < sitePolicyOf(sitePolicy).maxFailures + 1; i++) if (!(await l.beginAttempt(s, '2001:db8:600:1::66')).locked) checked++;
+      expect(checked).toBe(sitePolicy.maxFailures);
+      expect(await l.beginAttempt(s, '2001:db8:600:2::1')).toMatchObject({ locked: false });
+    });
+
+    it('gives the site back what a success counted (found by a review: the citizen spent their own /48)', async () => {
+      const l = siteService();
+      const s = subject();
+      for (let i = 0; i < sitePolicyOf(sitePolicy).maxFailures + 1; i++) {
+        expect(await l.beginAttempt(s, '2001:db8:601:1::5')).toMatchObject({ locked: false });
+        await l.recordSuccess(s, '2001:db8:601:1::5');
+      }
+      expect(await l.beginAttempt(s, '2001:db8:601:2::5')).toMatchObject({ locked: false });
     });
 
     it('knows the addresses the subject signed in from lately (its /64 for IPv6), without counting anything', async () => {

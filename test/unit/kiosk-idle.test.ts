@@ -4,6 +4,8 @@ import { withKioskIdle } from '../../src/channels/kiosk/idle.js';
 const ID_CARD = 'urn:yihao:grant-type:id-card';
 const kiosk = { grantTypeAllowed: (t: string) => t === ID_CARD || t === 'urn:ietf:params:oauth:grant-type:device_code' };
 const tv = { grantTypeAllowed: (t: string) => t === 'urn:ietf:params:oauth:grant-type:device_code' };
+// A kiosk with the phone and the wallet but no card reader (a review found its sessions uncapped).
+const walletKiosk = { grantTypeAllowed: (t: string) => t === 'urn:yihao:grant-type:presentation' || t === 'urn:ietf:params:oauth:grant-type:device_code' };
 
 describe('kiosk sessions end on idle', () => {
   const ttl = withKioskIdle({ AccessToken: 600, RefreshToken: 2_592_000, Session: 1_209_600 }, 120) as unknown as Record<string, (ctx: unknown, token: { gty?: string }, client: unknown) => number>;
@@ -20,6 +22,7 @@ describe('kiosk sessions end on idle', () => {
 
   it("caps a kiosk's device-flow tokens, but not another device's (a TV app keeps the normal lifetimes)", () => {
     expect(ttl.AccessToken!(undefined, { gty: 'device_code' }, kiosk)).toBe(120);
+    expect(ttl.RefreshToken!(undefined, { gty: 'device_code refresh_token' }, walletKiosk)).toBe(120);
     expect(ttl.AccessToken!(undefined, { gty: 'device_code' }, tv)).toBe(600);
     expect(ttl.RefreshToken!(undefined, { gty: 'device_code refresh_token' }, tv)).toBe(2_592_000);
   });

@@ -11,14 +11,16 @@ interface ClientLike {
 
 /**
  * Whether a token belongs to a kiosk session: issued through the ID-card or presentation grant, or
- * through the device flow, which is how a kiosk signs a citizen in with their phone (a client with
- * the device grant is a kiosk, client-kinds.ts `kindOf`). Until a review, only a kiosk with a card
- * reader counted: one with the phone and the wallet alone kept its sessions for the full token
- * lifetimes, and could not end them. Refreshes keep the original `gty`.
+ * through the device flow to a kiosk, a client registered for the ID-card or the presentation grant
+ * (as the verifier API takes a kiosk, credentials/verifier-starters.ts). Until a review, only the
+ * ID-card grant made a kiosk here: one with the phone and the wallet but no card reader kept its
+ * sessions for the full token lifetimes, and could not end them. Another device's device flow (a
+ * TV app) keeps the normal lifetimes. Refreshes keep the original `gty`.
  */
-export const isKioskToken = (token: TokenLike | undefined, _client?: unknown): boolean => {
+export const isKioskToken = (token: TokenLike | undefined, client: ClientLike | undefined): boolean => {
   const gty = token?.gty ?? '';
-  return gty.startsWith(ID_CARD_GRANT) || gty.startsWith(PRESENTATION_GRANT) || gty.startsWith('device_code');
+  if (gty.startsWith(ID_CARD_GRANT) || gty.startsWith(PRESENTATION_GRANT)) return true;
+  return gty.startsWith('device_code') && client !== undefined && (client.grantTypeAllowed(ID_CARD_GRANT) || client.grantTypeAllowed(PRESENTATION_GRANT));
 };
 
 /**

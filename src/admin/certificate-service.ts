@@ -19,6 +19,7 @@ import {
   type ClaimValues,
 } from '../credentials/index.js';
 import { isYihaoError } from '../errors.js';
+import { HIDDEN_TEXT_MESSAGE, showsAsWritten } from '../visible-text.js';
 import { maskCitizenId, parseCitizenId } from '../identity/index.js';
 import type { Database } from '../storage/database.js';
 import { AdminError, notFound } from './admin-error.js';
@@ -70,7 +71,8 @@ export const operatorCertificateQuery = z.object({ type: oneLine().min(1).max(40
 
 /** A certificate as an operator lists it: with the citizen's ID number masked, never whole, and never the claims. */
 export type ListedCertificate = Certificate & { citizenIdMasked: string | undefined };
-export const certificateRevocationInput = z.object({ reason: z.string().trim().min(1).max(200).optional() }).strict();
+// The reason goes to the audit log and the console's pages: it must read as written there.
+export const certificateRevocationInput = z.object({ reason: z.string().trim().min(1).max(200).refine(showsAsWritten, HIDDEN_TEXT_MESSAGE).optional() }).strict();
 /** An approval names the version its reviewer saw, so that a change made meanwhile is not approved unseen. */
 export const certificateTypeApproval = z.object({ version: z.number().int().min(1) }).strict();
 

@@ -372,6 +372,10 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
 
     it.runIf(enabled)("another department's operator cannot revoke it; its own can, audited, and the status list then shows the wallet copy revoked", async () => {
       expect((await socialAdmin.api('POST', `/certificates/${certificateId}/revoke`, {})).status).toBe(404);
+      // A reason goes to the audit log and the console: one that reads as another is refused.
+      const hidden = await policeAdmin.api('POST', `/certificates/${certificateId}/revoke`, { reason: '驾驶证\u202E销吊被' });
+      expect(hidden.status, JSON.stringify(hidden.body)).toBe(400);
+      expect(hidden.body.fields).toHaveProperty('reason');
       const revoked = await policeAdmin.api('POST', `/certificates/${certificateId}/revoke`, { reason: '驾驶证被吊销' });
       expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
       expect(revoked.body).toMatchObject({ id: certificateId, status: 'revoked' });

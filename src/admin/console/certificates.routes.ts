@@ -4,6 +4,8 @@ import { scopesFor, type Operator } from '../roles.js';
 import type { AdminServices } from '../services.js';
 import { certificatePage, certificatesPage } from './certificate-pages.js';
 import type { PageFrame } from './layout.js';
+import { certificateRevocationInput } from '../certificate-service.js';
+import { parseInput } from '../validate.js';
 
 type PageRoute = (section: 'certificates', handler: (ctx: Context, v: { op: Operator; frame: PageFrame }, form: Record<string, string>) => Promise<void>) => (ctx: Context) => Promise<void>;
 
@@ -40,9 +42,10 @@ export function certificateConsoleRoutes(router: Router, d: { services: AdminSer
     d.render(ctx, v.frame, 200, (f) => certificatePage(f, certificate, type, department));
   }));
 
+  // Checked as the admin API checks it: a reason that reads as another is refused, not recorded.
   const reasonOf = (form: Record<string, string>) => {
     const reason = form.reason?.trim();
-    return reason ? { reason: reason.slice(0, 200) } : {};
+    return parseInput(certificateRevocationInput, reason ? { reason } : {});
   };
   router.post('/admin/certificates/:id/suspend', d.pageRoute('certificates', async (ctx, v, form) => {
     await services.certificates.suspend(v.op, ctx.params.id!, true, reasonOf(form));

@@ -251,7 +251,12 @@ export function presentationRequests(deps: PresentationRequestsDeps) {
       try {
         if (!type) throw new PresentationRefused('unknown_type');
         const verified = await checkPresentation(presentation, { nonce: stored.nonce, audience: deps.clientId, claims: stored.claims, type }, await deps.trust(), deps.statusLists, now);
-        const outcome = { status: 'verified', vct: verified.vct, claims: verified.claims, issuedAt: verified.issuedAt, expiresAt: verified.expiresAt, statusAsOf: verified.statusAsOf } as const;
+        // The starter gets the claims it asked for alone, whatever else the wallet disclosed: one that
+        // asked for the masked ID number must never read the number (found by a review: a wallet that
+        // shared everything handed a kiosk the full number and the name, while the audit record named
+        // only what was asked).
+        const asked = Object.fromEntries(stored.claims.filter((c) => c in verified.claims).map((c) => [c, verified.claims[c]]));
+        const outcome = { status: 'verified', vct: verified.vct, claims: asked, issuedAt: verified.issuedAt, expiresAt: verified.expiresAt, statusAsOf: verified.statusAsOf } as const;
         await settle(id, stored, outcome, { vct: verified.vct, statusList: verified.statusList, statusIndex: verified.statusIndex, holderJkt: await calculateJwkThumbprint(verified.holderJwk) });
         return outcome;
       } catch (e) {

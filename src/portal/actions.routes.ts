@@ -75,7 +75,11 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   // first where the session came from an upstream set to be signed out too.
   const signedOutTo = (ctx: Context, s: SignedIn) => (deps.afterSignOut ? deps.afterSignOut(ctx, s.session.sessionUid, '/account/signed-out') : Promise.resolve('/account/signed-out'));
 
+  // Ending another session, revoking an app and confirming an in-person check take the sign-in a
+  // removal takes (found by a review: a stale, password-only session did all three). Signing out
+  // everywhere does not: it ends the thief's session too, and is the citizen's way out.
   post('/account/sessions/end', z.object({ session: id }), async (ctx, s, form) => {
+    if (form.session !== s.session.sessionUid && (await removalNeedsSignIn(ctx, s, true, '/account/sessions?notice=signed_in_to_act'))) return;
     if (!(await deps.self.endSession(s.actor, form.session!))) return notFound(ctx);
     if (form.session !== s.session.sessionUid) return seeOther(ctx, '/account/sessions?notice=session_ended');
     // This browser's own session: the portal goes with it.
@@ -90,13 +94,16 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   });
 
   // The citizen says an in-person check made about them was them; anyone else's evidence is not found.
+  // The second pair of eyes on a counter's check: not a phone's approval, which can be relayed.
   post('/account/proofing/confirm', z.object({ evidence: id }), async (ctx, s, form) => {
+    if (await removalNeedsSignIn(ctx, s, false, '/account/profile?notice=signed_in_to_act')) return;
     const outcome = deps.proofing && (await deps.proofing.confirm(form.evidence!, { type: 'citizen', accountId: s.account.id, sub: s.account.sub }, { ip: ctx.ip, requestId: requestIdOf(ctx) }));
     if (!outcome?.ok) return notFound(ctx);
     seeOther(ctx, '/account/profile?notice=proofing_confirmed');
   });
 
   post('/account/apps/revoke', z.object({ client_id: id }), async (ctx, s, form) => {
+    if (await removalNeedsSignIn(ctx, s, true, '/account/apps?notice=signed_in_to_act')) return;
     if (!(await deps.self.revokeApp(s.actor, form.client_id!))) return notFound(ctx);
     seeOther(ctx, '/account/apps?notice=consent_revoked');
   });

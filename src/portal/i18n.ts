@@ -21,6 +21,7 @@ export const NOTICES = [
   'proofing_confirmed',
   'wallet_credential_revoked',
   'signed_in_to_revoke',
+  'signed_in_to_act',
 ] as const;
 export type Notice = (typeof NOTICES)[number];
 /** Notices that report a failure: shown as alerts, so assistive technology announces them at once. */
@@ -208,6 +209,7 @@ const zh = {
     phone_proven_for_wallet: '手机号已确认，现在可以添加到钱包。',
     wallet_credential_revoked: '凭证已撤销，核验方将不再认可它。',
     signed_in_to_revoke: '为保护您的账号，撤销凭证前需要重新登录。您已重新登录，请再次点击“撤销”。',
+    signed_in_to_act: '为保护您的账号，此操作前需要重新登录。您已重新登录，请再操作一次。',
   } satisfies Record<Notice, string>,
 
   signedOutTitle: '已退出',
@@ -400,6 +402,7 @@ const en: typeof zh = {
     phone_proven_for_wallet: 'Your mobile number is confirmed: you can now add it to the wallet.',
     wallet_credential_revoked: 'Credential revoked. Verifiers no longer accept it.',
     signed_in_to_revoke: 'To protect your account, revoking a credential needs a fresh sign-in. You have signed in again: select “Revoke” once more.',
+    signed_in_to_act: 'To protect your account, this needs a fresh sign-in. You have signed in again: please do it once more.',
   },
 
   signedOutTitle: 'Signed out',

@@ -26,6 +26,7 @@ import * as accountNotBefore from './20261208_080_account_not_before.js';
 import * as accountRecoveredAt from './20261208_090_account_recovered_at.js';
 import * as certificateTypeApproval from './20261208_100_certificate_type_approval.js';
 import * as certificateTypeVersionApproval from './20261208_110_certificate_type_version_approval.js';
+import * as auditRowIds from './20261208_120_audit_row_ids.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -56,4 +57,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261208_090_account_recovered_at', accountRecoveredAt],
   ['20261208_100_certificate_type_approval', certificateTypeApproval],
   ['20261208_110_certificate_type_version_approval', certificateTypeVersionApproval],
+  ['20261208_120_audit_row_ids', auditRowIds],
 ];

@@ -23,21 +23,32 @@ export interface AuditRow {
   department_id: string | null;
   prev_hash: string | null;
   hash: string | null;
+  /** 2: the hash covers the row's id too; null (1): sealed before it did. */
+  hash_version?: number | null;
 }
 
-export type AuditContent = Omit<AuditRow, 'id' | 'seq' | 'hash' | 'prev_hash'>;
+export type AuditContent = Omit<AuditRow, 'id' | 'seq' | 'hash' | 'prev_hash' | 'hash_version'>;
+
+/** The row hash the sealer writes now: over the id too. */
+export const HASH_VERSION = 2;
 
 /**
- * The canonical encoding: every column but the id, the place and the hashes, in a fixed order, as
- * a JSON array, chained to the previous hash. `department_id` came later; it joins the array only
- * when set, so rows written before it still verify. The place (`seq`) is not hashed: the chain
- * itself fixes the order, each row naming the hash of the one before it.
+ * The canonical encoding: every column but the place and the hashes, in a fixed order, as a JSON
+ * array, chained to the previous hash. `department_id` came later; it joins the array only when
+ * set, so rows written before it still verify. The id (given for `hash_version` 2) came later
+ * still: events are listed, paged and cut by id, so one that could be changed unseen changed the
+ * order auditors read the log in. The place (`seq`) is not hashed: the chain itself fixes the
+ * order, each row naming the hash of the one before it.
  */
-export function rowHash(prev: string, r: AuditContent): string {
+export function rowHash(prev: string, r: AuditContent, id?: number): string {
   const fields: unknown[] = [Number(r.at), r.action, r.actor_type, r.actor_id, r.account_id, r.client_id, r.channel, r.ip, r.request_id, r.details];
   if (r.department_id !== null && r.department_id !== undefined) fields.push(r.department_id);
+  if (id !== undefined) fields.push({ id });
   return createHash('sha256').update(prev).update(JSON.stringify(fields)).digest('hex');
 }
+
+/** A stored row's hash as its version computes it. */
+export const storedRowHash = (prev: string, r: AuditRow): string => rowHash(prev, r, Number(r.hash_version) === HASH_VERSION ? Number(r.id) : undefined);
 
 /** Why the log does not verify. */
 export type BreakReason =
@@ -180,7 +191,10 @@ export async function verifyChain(db: Database, keys: AuditVerifyKeys, exported:
       if (rows.length === 0) return undefined;
       for (const r of rows) {
         const id = Number(r.id);
-        if (r.hash === null || rowHash(r.prev_hash ?? '', r) !== r.hash) return { id, reason: 'row_altered' };
+        // Places are counted up from 1, one at a time: one past what a number holds exactly (a row
+        // planted at the top of the range) is no place of the chain, and the walk cannot go on past it.
+        if (!Number.isSafeInteger(Number(r.seq))) return { id, reason: 'row_outside_chain' };
+        if (r.hash === null || storedRowHash(r.prev_hash ?? '', r) !== r.hash) return { id, reason: 'row_altered' };
         if (r.prev_hash !== prev) return { id, reason: 'link_broken' };
         const broken = mismatch(Number(r.seq), r.hash, id);
         if (broken) return broken;

@@ -2,7 +2,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
-import { GENESIS, holdsHistory, rowHash, type AuditRow } from './audit-chain.js';
+import { GENESIS, HASH_VERSION, holdsHistory, rowHash, type AuditRow } from './audit-chain.js';
 import { openCheckpoint, signCheckpoint, verifyKeys, type AuditSigningKey } from './audit-key.js';
 import { anchoredHead, type AuditAnchor } from './audit-anchor.js';
 import { backgroundWork } from '../storage/request-memo.js';
@@ -173,7 +173,7 @@ export function createAuditSealer(opts: AuditSealerOptions) {
       }
       const updates: [number, number, string, string][] = [];
       for (const r of pending) {
-        const hash = rowHash(prev, r);
+        const hash = rowHash(prev, r, Number(r.id));
         updates.push([Number(r.id), ++seq, prev, hash]);
         prev = hash;
       }
@@ -426,7 +426,11 @@ export type AuditSealer = ReturnType<typeof createAuditSealer>;
 
 /** The chain's newest sealed row, or the genesis. */
 async function chainHead(q: Knex | Knex.Transaction): Promise<SignedHead> {
-  const head = (await q('audit_events').select('seq', 'hash').where('seq', q('audit_events').max('seq')).first()) as { seq: number; hash: string } | undefined;
+  const head = (await q('audit_events').select('id', 'seq', 'hash').where('seq', q('audit_events').max('seq')).first()) as { id: number; seq: number; hash: string } | undefined;
+  // A place no count from 1 reaches (a row planted at the top of the range): chaining after it would
+  // overflow (PostgreSQL) or sign a place no checkpoint can name (SQLite). Sealing stops, naming it;
+  // `yihao audit verify` names it too (row_outside_chain).
+  if (head && !Number.isSafeInteger(Number(head.seq))) throw new Error(`audit row ${Number(head.id)} holds a place the chain never reaches; sealing stops until it is removed`);
   return head ? { seq: Number(head.seq), hash: head.hash } : { seq: 0, hash: GENESIS };
 }
 
@@ -444,7 +448,7 @@ async function sealRows(trx: Knex.Transaction, rows: [number, number, string, st
   const cases = (n: number) => rows.map(() => 'when ? then cast(? as ' + (n === 0 ? 'bigint' : 'varchar(64)') + ')').join(' ');
   const bind = (col: 1 | 2 | 3) => rows.flatMap((r) => [r[0], r[col]]);
   const sql =
-    `update audit_events set seq = case id ${cases(0)} end, prev_hash = case id ${cases(1)} end, hash = case id ${cases(1)} end ` +
+    `update audit_events set seq = case id ${cases(0)} end, prev_hash = case id ${cases(1)} end, hash = case id ${cases(1)} end, hash_version = ${HASH_VERSION} ` +
     `where seq is null and id in (${rows.map(() => '?').join(', ')})`;
   const result = (await trx.raw(sql, [...bind(1), ...bind(2), ...bind(3), ...rows.map((r) => r[0])])) as { rowCount?: number; changes?: number };
   const changed = result.rowCount ?? result.changes;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompactSign } from 'jose';
 import { loadConfig } from '../../src/config/index.js';
-import { GENESIS, rowHash, type AuditRow } from '../../src/audit/audit-chain.js';
+import { GENESIS, rowHash, storedRowHash, type AuditRow } from '../../src/audit/audit-chain.js';
 import { migrate, openDatabase, type Database } from '../../src/storage/database.js';
 import { auditOn, auditStores, auditTestKey } from '../support/audit.js';
 import { Redis } from 'ioredis';
@@ -113,7 +113,7 @@ describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
   const recomputeFrom = async (from: number) => {
     let prev = from === 0 ? GENESIS : rows[from - 1]!.hash!;
     for (const r of (await s.db('audit_events').orderBy('seq')).slice(from) as Row[]) {
-      const hash = rowHash(prev, r);
+      const hash = storedRowHash(prev, r);
       await s.db('audit_events').where({ id: r.id }).update({ prev_hash: prev, hash });
       prev = hash;
     }

@@ -23,7 +23,7 @@ import { startSweeper, type Sweeper } from './storage/sweeper.js';
 import { sweepGuesses } from './accounts/lockout-sql.js';
 import { createClientCache } from './storage/client-cache.js';
 import { registryFromConfig } from './registry/index.js';
-import { registration } from './registration/index.js';
+import { MAX_REGISTRY_FAILURES, PENDING_REGISTRATION_SECONDS, registration } from './registration/index.js';
 import { createOtpService, createOtpStore, createSmsSender } from './sms/index.js';
 import { createAccountIndex } from './storage/account-index.js';
 import { createSignOut, type SignOut } from './oidc/sign-out.js';
@@ -268,6 +268,12 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     loginOptions: (params: Record<string, unknown>) => federation.loginOptions(params),
   };
   const interactions = interactionRouter(interactionDeps);
+  const rateLimits = createRateLimits({
+    redis: stores.redis,
+    prefix: config.redisPrefix,
+    logger,
+    onRefusalStart: ({ limit, ip, windowSeconds, points }) => services.audit.append({ action: 'ratelimit.refused', actorType: 'system', ip, details: { limit, points, windowSeconds } }),
+  });
   const signUp = registration({
     ...services,
     phoneCheck: config.registry.phoneCheck,
@@ -275,6 +281,8 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     formFieldMaxLength: config.limits.formFieldMaxLength,
     bodyMaxBytes: config.limits.bodyMaxBytes,
     codeTtlSeconds: config.sms.limits.codeTtlSeconds,
+    // Shared by every instance: parallel steps of one flow cannot each take a question.
+    registryQuestions: rateLimits.perKey('registry-questions', { points: MAX_REGISTRY_FAILURES, durationSeconds: PENDING_REGISTRATION_SECONDS }),
     logger,
   });
   const sessions = channelSessions(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
@@ -333,12 +341,6 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     proofing: services.proofing,
     replay: proofReplay(services.Adapter),
     base: config.issuer.replace(/\/+$/, ''),
-  });
-  const rateLimits = createRateLimits({
-    redis: stores.redis,
-    prefix: config.redisPrefix,
-    logger,
-    onRefusalStart: ({ limit, ip, windowSeconds, points }) => services.audit.append({ action: 'ratelimit.refused', actorType: 'system', ip, details: { limit, points, windowSeconds } }),
   });
   const counterDeviceKeys = counterDeviceKeysRouter({
     issuer: config.issuer,

@@ -12,7 +12,7 @@ import { registrationRouter } from './registration.routes.js';
 import { createRegistrationService } from './registration-service.js';
 
 export { createPendingRegistrations, type PendingRegistration, type PendingRegistrations } from './pending-registrations.js';
-export { createRegistrationService, type CompleteResult, type RegistrationService, type SendCodeResult } from './registration-service.js';
+export { createRegistrationService, MAX_REGISTRY_FAILURES, type CompleteResult, type RegistrationService, type SendCodeResult } from './registration-service.js';
 export { parseReturnTo } from './return-to.js';
 
 /** A pending registration (between the SMS code and the account) lives this long. */
@@ -35,6 +35,8 @@ export interface RegistrationOptions {
   formFieldMaxLength: number;
   bodyMaxBytes: number;
   codeTtlSeconds: number;
+  /** Spends one of a flow's registry questions (by flow id); the seconds to wait when none is left. */
+  registryQuestions: (flowId: string) => Promise<number | undefined>;
   logger?: Pick<Logger, 'warn' | 'error'>;
 }
 

@@ -79,13 +79,20 @@ export const MAX_REGISTRY_FAILURES = 5;
  * The account is created with assurance 'registry' and the registry's check time in one
  * transaction (account row + password credential), so a failure anywhere leaves no account.
  */
-export function createRegistrationService({ accounts, registry, phoneCheck, otp, audit, pending, logger }: {
+export function createRegistrationService({ accounts, registry, phoneCheck, otp, audit, pending, registryQuestions, logger }: {
   accounts: Accounts;
   registry: IdentityRegistry;
   phoneCheck: boolean;
   otp: OtpService;
   audit: AuditLog;
   pending: PendingRegistrations;
+  /**
+   * Spends one of the flow's `MAX_REGISTRY_FAILURES` registry questions, atomically and on every
+   * instance; answers the seconds to wait when none is left. The count kept in the pending record
+   * is read, added to and written back, so steps sent at once each saw room for one more (found by
+   * a review: 20 parallel steps during an outage asked the registry 20 more times).
+   */
+  registryQuestions?: (flowId: string) => Promise<number | undefined>;
   logger?: Pick<Logger, 'warn' | 'error'>;
 }): RegistrationService {
   /** Bound to the flow: someone else registering with the same number neither replaces the code nor spends its tries. */
@@ -151,6 +158,11 @@ export function createRegistrationService({ accounts, registry, phoneCheck, otp,
     const proven = await proveCode(flowId, found, code);
     if ('ok' in proven) return proven;
     const { citizenId, name, phone } = proven;
+    if (registryQuestions && (await registryQuestions(flowId)) !== undefined) {
+      // The flow asked all it may: over, as after the outages that would have spent them.
+      await pending.remove(flowId);
+      return { ok: false, reason: 'registry_unavailable' };
+    }
 
     let result;
     try {

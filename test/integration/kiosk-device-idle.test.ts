@@ -20,12 +20,15 @@ const enabled = pgAvailable && redisAvailable;
 describe('device-flow sessions of a kiosk without a card reader', () => {
   let h: Harness;
   let walletKiosk: SimulatedKiosk;
+  let phoneKiosk: SimulatedKiosk;
 
   beforeAll(async () => {
     if (!enabled) return;
     h = await startHarness({ backend: 'postgres+redis' });
     // A kiosk with no card reader: the phone and the wallet only.
     walletKiosk = await simulatedKiosk(h, { grantTypes: [DEVICE_CODE as never, PRESENTATION as never, 'refresh_token'], allowedChannels: ['web', 'mobile', 'kiosk'], firstParty: true });
+    // And one with the phone alone (a second review found it uncapped under the first fix).
+    phoneKiosk = await simulatedKiosk(h, { grantTypes: [DEVICE_CODE as never, 'refresh_token'], allowedChannels: ['web', 'mobile', 'kiosk'], firstParty: true });
   });
   afterAll(async () => h?.close());
 
@@ -48,10 +51,13 @@ describe('device-flow sessions of a kiosk without a card reader', () => {
     return tokens;
   }
 
-  it.skipIf(!enabled)('caps the device-flow tokens of a card-reader-less kiosk at the idle time, and lets the kiosk end the session', async () => {
-    const tokens = await deviceLogin(walletKiosk, 711);
+  it.skipIf(!enabled).each([
+    ['the phone and the wallet', () => walletKiosk, 711],
+    ['the phone alone', () => phoneKiosk, 712],
+  ] as const)('caps the device-flow tokens of a kiosk with %s at the idle time, and lets the kiosk end the session', async (_what, kiosk, seq) => {
+    const tokens = await deviceLogin(kiosk(), seq);
     const ended = await fetch(`${h.url}/kiosk/session/end`, { method: 'POST', headers: { authorization: `Bearer ${tokens.access_token}` } });
-    const after = (await oidc.tokenIntrospection(walletKiosk.rp, tokens.access_token)).active;
+    const after = (await oidc.tokenIntrospection(kiosk().rp, tokens.access_token)).active;
     // Before: expires_in is the default access-token lifetime, the refresh token lives its full
     // lifetime, and /kiosk/session/end answers 401 "not a live kiosk session token" and ends nothing.
     expect({ expiresIn: tokens.expires_in! <= IDLE_SECONDS, endStatus: ended.status, activeAfterEnd: after }).toEqual({ expiresIn: true, endStatus: 204, activeAfterEnd: false });

@@ -3,7 +3,8 @@ import { withKioskIdle } from '../../src/channels/kiosk/idle.js';
 
 const ID_CARD = 'urn:yihao:grant-type:id-card';
 const kiosk = { grantTypeAllowed: (t: string) => t === ID_CARD || t === 'urn:ietf:params:oauth:grant-type:device_code' };
-const tv = { grantTypeAllowed: (t: string) => t === 'urn:ietf:params:oauth:grant-type:device_code' };
+// A kiosk with the phone sign-in alone (kind kiosk, the device grant only): found uncapped by a review.
+const phoneOnlyKiosk = { grantTypeAllowed: (t: string) => t === 'urn:ietf:params:oauth:grant-type:device_code' };
 // A kiosk with the phone and the wallet but no card reader (a review found its sessions uncapped).
 const walletKiosk = { grantTypeAllowed: (t: string) => t === 'urn:yihao:grant-type:presentation' || t === 'urn:ietf:params:oauth:grant-type:device_code' };
 
@@ -20,11 +21,10 @@ describe('kiosk sessions end on idle', () => {
     expect(ttl.RefreshToken!(undefined, { gty: 'urn:yihao:grant-type:presentation refresh_token' }, kiosk)).toBe(120);
   });
 
-  it("caps a kiosk's device-flow tokens, but not another device's (a TV app keeps the normal lifetimes)", () => {
+  it("caps every device-flow session: the device flow is a kiosk's phone sign-in, with a card reader or without", () => {
     expect(ttl.AccessToken!(undefined, { gty: 'device_code' }, kiosk)).toBe(120);
     expect(ttl.RefreshToken!(undefined, { gty: 'device_code refresh_token' }, walletKiosk)).toBe(120);
-    expect(ttl.AccessToken!(undefined, { gty: 'device_code' }, tv)).toBe(600);
-    expect(ttl.RefreshToken!(undefined, { gty: 'device_code refresh_token' }, tv)).toBe(2_592_000);
+    expect(ttl.AccessToken!(undefined, { gty: 'device_code' }, phoneOnlyKiosk)).toBe(120);
   });
 
   it('leaves web sign-ins and everything else alone', () => {

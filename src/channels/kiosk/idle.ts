@@ -11,16 +11,15 @@ interface ClientLike {
 
 /**
  * Whether a token belongs to a kiosk session: issued through the ID-card or presentation grant, or
- * through the device flow to a kiosk, a client registered for the ID-card or the presentation grant
- * (as the verifier API takes a kiosk, credentials/verifier-starters.ts). Until a review, only the
- * ID-card grant made a kiosk here: one with the phone and the wallet but no card reader kept its
- * sessions for the full token lifetimes, and could not end them. Another device's device flow (a
- * TV app) keeps the normal lifetimes. Refreshes keep the original `gty`.
+ * through the device flow, which is the kiosk's phone sign-in: a client with the device grant is a
+ * kiosk (client-kinds.ts `kindOf`), whatever else it was registered for. Two reviews found the
+ * narrower rules wrong: with the ID-card grant required, a kiosk without a card reader kept its
+ * sessions for the full token lifetimes and could not end them; with the ID-card or presentation
+ * grant required, a phone-only kiosk did. Refreshes keep the original `gty`.
  */
-export const isKioskToken = (token: TokenLike | undefined, client: ClientLike | undefined): boolean => {
+export const isKioskToken = (token: TokenLike | undefined, _client?: unknown): boolean => {
   const gty = token?.gty ?? '';
-  if (gty.startsWith(ID_CARD_GRANT) || gty.startsWith(PRESENTATION_GRANT)) return true;
-  return gty.startsWith('device_code') && client !== undefined && (client.grantTypeAllowed(ID_CARD_GRANT) || client.grantTypeAllowed(PRESENTATION_GRANT));
+  return gty.startsWith(ID_CARD_GRANT) || gty.startsWith(PRESENTATION_GRANT) || gty.startsWith('device_code');
 };
 
 /**

@@ -87,8 +87,8 @@ export function createRegistrationService({ accounts, registry, phoneCheck, otp,
   audit: AuditLog;
   pending: PendingRegistrations;
   /**
-   * Spends one of the flow's `MAX_REGISTRY_FAILURES` registry questions, atomically and on every
-   * instance; answers the seconds to wait when none is left. The count kept in the pending record
+   * Spends one of a flow's `MAX_REGISTRY_FAILURES` registry questions (by a key naming the flow and
+   * its start), atomically and on every instance; answers the seconds to wait when none is left. The count kept in the pending record
    * is read, added to and written back, so steps sent at once each saw room for one more (found by
    * a review: 20 parallel steps during an outage asked the registry 20 more times).
    */
@@ -158,7 +158,10 @@ export function createRegistrationService({ accounts, registry, phoneCheck, otp,
     const proven = await proveCode(flowId, found, code);
     if ('ok' in proven) return proven;
     const { citizenId, name, phone } = proven;
-    if (registryQuestions && (await registryQuestions(flowId)) !== undefined) {
+    // Per start of the flow (each start is a new record, and must prove its phone again): a citizen
+    // who corrects a phone not in their name starts again in the same browser, under the same flow
+    // id, and must not find the budget spent (found by a second review).
+    if (registryQuestions && (await registryQuestions(`${flowId}:${proven.expiresAt}`)) !== undefined) {
       // The flow asked all it may: over, as after the outages that would have spent them.
       await pending.remove(flowId);
       return { ok: false, reason: 'registry_unavailable' };

@@ -114,5 +114,32 @@ for (const backend of ['sqlite', 'postgres+redis'] as const) {
       const count = Number((await h.yihao.stores.db('accounts').where({ phone: `+86${who.phone}` }).count({ n: '*' }).first())?.n);
       expect(count).toBe(1);
     });
+
+    it('registers once the right phone is given, after five phones not in the name, in the same browser (a first budget refused it)', async () => {
+      const citizenId = syntheticCitizenId({ region: '110105', birth: '19800101', seq: backend === 'sqlite' ? 941 : 942 });
+      const right = phoneFor(backend);
+      registry.state.phonesInName.set(citizenId, new Set([`+86${right}`]));
+      const b = new ScriptedBrowser();
+      const open = await b.request(new URL('/register?ui_locales=en', h.url));
+      let csrf = formField(await open.text(), 'csrf')!;
+      const attempt = async (phone: string) => {
+        const sent = await b.request(new URL('/register?ui_locales=en', h.url), { form: { csrf, citizen_id: citizenId, name: '王芳', phone } });
+        expect(sent.status).toBe(303);
+        const step2 = await b.request(new URL('/register/code?ui_locales=en', h.url));
+        csrf = formField(await step2.text(), 'csrf') ?? csrf;
+        const code = (await latestOutboxCode(outboxPath(h.config.dataDir), phone, 'register'))!;
+        const done = await b.request(new URL('/register/code?ui_locales=en', h.url), { form: { csrf, code, password: PASSWORD, password_confirm: PASSWORD } });
+        const html = await done.text();
+        csrf = formField(html, 'csrf') ?? csrf;
+        return done.status;
+      };
+      const refusals: number[] = [];
+      for (let i = 0; i < 5; i++) refusals.push(await attempt(phoneFor(backend)));
+      expect(refusals).toEqual([422, 422, 422, 422, 422]);
+      const finalStatus = await attempt(right);
+      // The registry is up and says the phone is in the citizen's name: the account is made.
+      expect(finalStatus).toBe(200);
+      expect((await h.yihao.accounts.verifyPassword(citizenId, PASSWORD, '127.0.0.1')).ok).toBe(true);
+    });
   });
 }

@@ -23,6 +23,7 @@ import { deviceKeyChallenges } from './mobile/challenges.js';
 import { deviceKeyGrant, JWT_BEARER } from './mobile/device-key-grant.js';
 import { createDeviceKeys } from './mobile/device-keys.js';
 import { mobileRoutes } from './mobile/mobile.routes.js';
+import { withoutRemovedKeyLogins } from './mobile/removed-key-logins.js';
 import { proofReplay } from '../http/request-proofs.js';
 
 export { ChannelApiError } from '../http/api-error.js';
@@ -100,7 +101,7 @@ export function createChannels(deps: {
 
   const provider: ProviderExtension = {
     features: { ciba: ciba.feature },
-    findAccount: ciba.findAccount,
+    findAccount: (inner) => ciba.findAccount(withoutRemovedKeyLogins(deviceKeys)(inner)),
     discovery: {
       channels_supported: ['web', 'mobile', 'counter'],
       device_key_challenge_endpoint: `${base}/mobile/challenge`,

@@ -4,7 +4,9 @@
  * once the account is disabled (both found holding by a review). And one the review found broken:
  * a counter (CIBA) approval racing the removal of its key. The approvals API checked the key when
  * the call came in, the removal ended the key's logins before the counter's existed, and on
- * PostgreSQL + Redis the counter then got live tokens from a removed key. Synthetic IDs, seq 800-899.
+ * PostgreSQL + Redis the counter then got live tokens from a removed key; and, found by a second
+ * review, a QR hand-off whose key is removed after the browser completed it but before it resumed
+ * (no session yet for the removal to end). Synthetic IDs, seq 800-899.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
@@ -119,5 +121,28 @@ describe.each(backends)('a phone approval after its key or account is gone ($nam
       }
     }
     expect(leaked).toBe(0);
+  });
+
+  it.skipIf(!enabled)('gives a QR-approved browser no live tokens once the approving key is removed before it resumes (found by a second review)', async () => {
+    const { phone } = await phoneWithDeviceKey(h, app, await citizen());
+    const qr = await startQrSignIn(h, rp);
+    const scanned = await phone.scan(qr.code);
+    expect(scanned.status).toBe(200);
+    expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
+    const res = await qr.browser.request(new URL(formAction(qr.qr.html, '/qr/complete')!, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
+    expect(res.status).toBe(303);
+    // The citizen removes the phone now; the relayer's browser has not yet followed the redirect.
+    expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
+    const done = await go(qr.browser, new URL(res.headers.get('location')!, qr.origin), qr.origin);
+    let active = false;
+    if (done.kind === 'rp') {
+      try {
+        const tokens = await qr.tokens(done.url);
+        active = (await oidc.tokenIntrospection(rp, tokens.access_token)).active;
+      } catch {
+        active = false;
+      }
+    }
+    expect({ reachedApp: done.kind === 'rp', active }).toEqual({ reachedApp: false, active: false });
   });
 });

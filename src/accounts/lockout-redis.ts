@@ -103,6 +103,16 @@ end
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
 return 0`;
 
+/** KEYS: pair, all. ARGV: maxFailures. Takes back one counted attempt (lockout.ts `giveBack`). */
+const GIVE_BACK = `
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if n > 0 then
+  redis.call('HSET', KEYS[1], 'n', n - 1)
+  if n - 1 < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'next', 0) end
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return 0`;
+
 /** KEYS: all. ARGV: distributedMax. Returns the lock's PTTL, or 0. */
 const LOCKED = `
 if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then return 0 end
@@ -135,6 +145,7 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
   const locked = script(redis, LOCKED);
   const clear = script(redis, CLEAR);
   const familiarize = script(redis, FAMILIARIZE);
+  const giveBack = script(redis, GIVE_BACK);
 
   // Sends `call` until Redis answers it (it is idempotent: the same call id), in the background.
   const later = settleLater({ firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS, forMs: OP_MS / 2, maxPending: MAX_SETTLING });
@@ -169,9 +180,9 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
     async familiar(subject, ip, now) {
       return Number((await redis.hget(pairPrefix(subject) + ip, 'known')) ?? 0) > now;
     },
-    async waitUntil(subject, ip, now) {
-      const next = Number((await redis.hget(pairPrefix(subject) + ip, 'next')) ?? 0);
-      return next > now ? next : undefined;
+    async giveBack(subject, ip) {
+      const [pair, allKey] = keys(subject, ip);
+      await giveBack([pair!, allKey!], [policy.maxFailures]);
     },
     async lockedUntil(subject, now) {
       const ttl = (await locked([all(subject)], [distributed.maxFailures])) as number;

@@ -63,7 +63,7 @@ export function sqlLockoutStore(db: Database, policy: LockoutPolicy, distributed
   const FAMILIAR_PAIR =
     `insert into ${COLUMNS} values (?, ?, 0, 0, 0, ?, null) on conflict (subject, ip) do update set ` +
     'failures = 0, window_ends_at = 0, next_at = 0, known_until = excluded.known_until';
-  const WAIT = `select next_at from ${t} where subject = ? and ip = ?`;
+  const GIVE_BACK = `update ${t} set failures = failures - 1, next_at = CASE WHEN failures - 1 < ${policy.maxFailures} THEN 0 ELSE next_at END where subject = ? and ip = ? and failures > 0`;
   const FORGIVE_ONE = `update ${t} set failures = failures - 1 where subject = ? and ip = '${ALL}' and failures > 0`;
 
   async function allRow(subject: string): Promise<GuessRow | undefined> {
@@ -98,9 +98,9 @@ export function sqlLockoutStore(db: Database, policy: LockoutPolicy, distributed
       return lockedAt(await allRow(subject), now);
     },
 
-    async waitUntil(subject, ip, now) {
-      const row = await sql.first<Pick<GuessRow, 'next_at'>>(WAIT, [subject, ip]);
-      return num(row?.next_at) > now ? num(row?.next_at) : undefined;
+    async giveBack(subject, ip) {
+      await sql.run(GIVE_BACK, [subject, ip]);
+      await sql.run(FORGIVE_ONE, [subject]);
     },
 
     async familiarize(subject, ip, now) {

@@ -49,8 +49,11 @@ export interface LockoutStore {
   succeed(subject: string, ip: string, now: number): Promise<void>;
   /** The distributed lock in force (as unfamiliar addresses see it). */
   lockedUntil(subject: string, now: number): Promise<number | undefined>;
-  /** Until when the address must wait (its own wait only, not the distributed lock); a read, nothing counted. */
-  waitUntil(subject: string, ip: string, now: number): Promise<number | undefined>;
+  /**
+   * Takes back one attempt `begin` counted from the address (and at the subject), for an attempt
+   * that went no further; its wait ends if the count falls below `maxFailures`.
+   */
+  giveBack(subject: string, ip: string, now: number): Promise<void>;
   /** Whether the subject signed in from the address within `familiarSeconds`. A read, nothing counted. */
   familiar(subject: string, ip: string, now: number): Promise<boolean>;
   /** Makes the address familiar (a sign-in that guessed nothing: passkey, upstream), leaving every count alone. */
@@ -132,18 +135,25 @@ export function lockoutService(store: LockoutStore, policy: LockoutPolicy, distr
       const site = ipSite(ip);
       // A /64 where the subject signed in lately is the citizen's own: neither held back by its site
       // (a stranger may share the /48, one carrier's pool) nor counted there.
+      // The site admits and counts at once, atomically: a burst from many /64s at once gets no more
+      // than its budget (a review: reading first and counting after let 40 at once through). What the
+      // site counted for an attempt that goes no further (its /64 refused it, or the /64 is
+      // familiar) it gives back: a refused attempt checked nothing (counting those let one address
+      // spend its whole /48's budget).
       let bySite = sites && site !== bucket ? sites : undefined;
       if (bySite) {
-        const [known, wait] = await Promise.all([store.familiar(subject, bucket, now), bySite.waitUntil(siteSubject(subject), site, now)]);
-        if (known) bySite = undefined;
-        else if (wait !== undefined) return { locked: true, until: new Date(wait), lockedNow: false };
+        const [known, gate] = await Promise.all([store.familiar(subject, bucket, now), bySite.begin(siteSubject(subject), site, now)]);
+        const counted = !('refusedUntil' in gate);
+        if (known) {
+          if (counted) await bySite.giveBack(siteSubject(subject), site, now);
+          bySite = undefined;
+        } else if (!counted) return { locked: true, until: new Date(gate.refusedUntil), lockedNow: false };
       }
       const r = await store.begin(subject, bucket, now);
-      if ('refusedUntil' in r) return { locked: true, until: new Date(r.refusedUntil), lockedNow: false };
-      // Only an attempt its /64 let through counts at the site: one that the /64 refused checked
-      // nothing (counting those let one address spend its whole /48's budget). A burst may pass the
-      // site's budget by the attempts in flight, as the distributed count may.
-      if (bySite) await bySite.begin(siteSubject(subject), site, now);
+      if ('refusedUntil' in r) {
+        if (bySite) await bySite.giveBack(siteSubject(subject), site, now);
+        return { locked: true, until: new Date(r.refusedUntil), lockedNow: false };
+      }
       const until = Math.max(r.nextAt, r.lockedNow ? r.lockedUntil : 0);
       return { locked: false, ifFailed: until > now ? { locked: true, until: new Date(until), lockedNow: r.lockedNow } : { locked: false } };
     },

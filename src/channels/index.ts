@@ -101,7 +101,7 @@ export function createChannels(deps: {
 
   const provider: ProviderExtension = {
     features: { ciba: ciba.feature },
-    findAccount: (inner) => ciba.findAccount(withoutRemovedKeyLogins(deviceKeys)(inner)),
+    findAccount: (inner) => ciba.findAccount(withoutRemovedKeyLogins(deviceKeys, deps.authentications)(inner)),
     discovery: {
       channels_supported: ['web', 'mobile', 'counter'],
       device_key_challenge_endpoint: `${base}/mobile/challenge`,

@@ -336,6 +336,14 @@ function lockoutContract(name: string, enabled: boolean, open: () => Promise<{ h
       expect(await l.beginAttempt(s, '2001:db8:abcd:ab99::1')).toMatchObject({ locked: false });
     });
 
+    it("admits no more than the site's budget when 40 /64s of one /48 guess at once (found by a review: a read-then-count site let them all through)", async () => {
+      const l = siteService();
+      const s = subject();
+      const gates = await Promise.all(Array.from({ length: 40 }, (_, i) => l.beginAttempt(s, `2001:db8:abce:ab${i.toString(16).padStart(2, '0')}::1`)));
+      const admitted = gates.filter((g) => !g.locked).length;
+      expect({ admitted, locked: (await l.isLocked(s)).locked }).toEqual({ admitted: sitePolicyOf(sitePolicy).maxFailures, locked: false });
+    });
+
     it('counts at the site only attempts their /64 let through (found by a review: a first version counted refused ones)', async () => {
       const l = siteService();
       const s = subject();

@@ -1,6 +1,7 @@
 import type { FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { Authentication } from '../../accounts/index.js';
-import { deviceKeyOf, issuedFacts } from '../../oidc/token-facts.js';
+import type { SessionAuthentications } from '../../oidc/session-authentications.js';
+import { currentFacts, deviceKeyOf, issuedFacts } from '../../oidc/token-facts.js';
 import type { DeviceKeys } from './device-keys.js';
 
 /**
@@ -11,10 +12,21 @@ import type { DeviceKeys } from './device-keys.js';
  * (the login's record is in the request) and as its code is redeemed (the code's facts name the
  * key): a refresh or userinfo needs no look, since the removal revoked what the login was issued.
  */
-export function withoutRemovedKeyLogins(deviceKeys: Pick<DeviceKeys, 'find'>) {
+export function withoutRemovedKeyLogins(deviceKeys: Pick<DeviceKeys, 'find'>, authentications: Pick<SessionAuthentications, 'find'>) {
+  /**
+   * The key a code's login names. A code carries its login's facts in its stored record, which the
+   * adapter noted when the code was found (token-facts.ts), not on the model (a review found a look
+   * at the model's `extra` never fired); a code from before facts, the login's own record.
+   */
+  const keyOfCode = async (code: { grantId?: unknown; accountId?: unknown; sessionUid?: unknown }): Promise<string | undefined> => {
+    const facts = issuedFacts(code) ?? currentFacts(code.grantId, code.accountId);
+    if (facts) return facts.device_key_id;
+    return typeof code.sessionUid === 'string' ? deviceKeyOf(await authentications.find(code.sessionUid))?.id : undefined;
+  };
   return (inner: FindAccount): FindAccount =>
     async (ctx, sub, token) => {
-      const keyId = token ? ((token as { kind?: string }).kind === 'AuthorizationCode' ? issuedFacts(token)?.device_key_id : undefined) : deviceKeyOf(freshLogin(ctx))?.id;
+      const kind = (token as { kind?: string } | undefined)?.kind;
+      const keyId = token ? (kind === 'AuthorizationCode' ? await keyOfCode(token as never) : undefined) : deviceKeyOf(freshLogin(ctx))?.id;
       if (keyId !== undefined && !(await deviceKeys.find(keyId))) return undefined;
       return inner(ctx, sub, token);
     };

@@ -9,8 +9,9 @@ import type { DeviceKeys } from './device-keys.js';
  * removal cannot reach it: a QR hand-off the browser completed but has not yet followed to the
  * provider, whose session is written only then (found by a review: the citizen removed the phone
  * in that gap, and the relayer's browser went on to live tokens). Looked at as the login is resumed
- * (the login's record is in the request) and as its code is redeemed (the code's facts name the
- * key): a refresh or userinfo needs no look, since the removal revoked what the login was issued.
+ * (the login's record is in the request) and as its code (or CIBA request, or device code) is
+ * redeemed (its facts name the key): a refresh or userinfo needs no look, since the removal revoked
+ * what the login was issued.
  */
 export function withoutRemovedKeyLogins(deviceKeys: Pick<DeviceKeys, 'find'>, authentications: Pick<SessionAuthentications, 'find'>) {
   /**
@@ -26,11 +27,18 @@ export function withoutRemovedKeyLogins(deviceKeys: Pick<DeviceKeys, 'find'>, au
   return (inner: FindAccount): FindAccount =>
     async (ctx, sub, token) => {
       const kind = (token as { kind?: string } | undefined)?.kind;
-      const keyId = token ? (kind === 'AuthorizationCode' ? await keyOfCode(token as never) : undefined) : deviceKeyOf(freshLogin(ctx))?.id;
+      const keyId = token ? (kind !== undefined && REDEEMED.has(kind) ? await keyOfCode(token as never) : undefined) : deviceKeyOf(freshLogin(ctx))?.id;
       if (keyId !== undefined && !(await deviceKeys.find(keyId))) return undefined;
       return inner(ctx, sub, token);
     };
 }
+
+/**
+ * What is redeemed for a login's first tokens: a code, a counter's CIBA request (the full suite
+ * showed a counter's poll still getting tokens from a key removed while the phone's approval was
+ * written: the removal found no grant to end before the poll), a device code.
+ */
+const REDEEMED: ReadonlySet<string> = new Set(['AuthorizationCode', 'BackchannelAuthenticationRequest', 'DeviceCode']);
 
 /** The login finished in this very request (a resume), not yet saved beside the session. */
 const freshLogin = (ctx: KoaContextWithOIDC): Authentication | undefined => (ctx.oidc?.result as { login?: { authentication?: Authentication } } | undefined)?.login?.authentication;

@@ -200,7 +200,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
       const done = proposal ? await store.proposeVersion(type.id, next, type, trx) : await store.updateType(type.id, next, type, trx);
       if (!done) throw new AdminError('conflict', 'the certificate type changed meanwhile; reload it and try again');
       const changed = (['names', 'claims', 'validity_days'] as const).filter((k) => change[k] !== undefined);
-      await record('admin.certificate_type.updated', { departmentId: type.departmentId }, { type: type.id, before: { version: latest }, after: { version: next.version }, changed, claims: Object.keys(next.claims), status: inForce ? 'active' : 'pending' }, trx);
+      await record('admin.certificate_type.updated', { departmentId: type.departmentId }, { type: type.id, before: { version: builtOn }, after: { version: next.version }, changed, claims: Object.keys(next.claims), status: inForce ? 'active' : 'pending' }, trx);
     });
     if (proposal) return { ...type, pendingVersion: next.version };
     return { ...type, version: next.version, names: next.names, claims: next.claims, validityDays: next.validityDays, updatedAt: now, pendingVersion: undefined };

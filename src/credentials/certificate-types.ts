@@ -35,6 +35,12 @@ export const claimSchema = z
     for (const name of Object.keys(s)) if (RESERVED_CLAIMS.has(name)) ctx.addIssue({ code: 'custom', path: [name], message: `${name} is reserved by SD-JWT VC` });
   });
 
+/**
+ * A claim schema as stored or exported (an offline bundle): read for its claims' names and types
+ * only, so that labels written before they had to show as written do not make it unreadable.
+ */
+export const storedClaimSchema = z.record(z.string(), z.object({ type: z.enum(CLAIM_TYPES), required: z.boolean().default(false) }).passthrough()) as unknown as z.ZodType<ClaimSchema>;
+
 const typeName = z.string().trim().min(1).max(100).refine(showsAsWritten, HIDDEN_TEXT_MESSAGE);
 
 /** A certificate type as an operator defines it. */

@@ -2,7 +2,7 @@ import type { CredentialIssuerMetadata } from '@openid4vc/openid4vci';
 import { z } from 'zod';
 import type { CredentialStore } from './credential-store.js';
 import type { CertificateType } from './certificate-store.js';
-import { claimSchema, type ClaimSchema } from './certificate-types.js';
+import { storedClaimSchema, type ClaimSchema } from './certificate-types.js';
 import type { IssuerSigner } from './issuer-signer.js';
 import type { IssuerTrust, StatusListSource } from './presentation-check.js';
 import type { StatusLists } from './status-lists.js';
@@ -25,7 +25,7 @@ export const offlineBundleSchema = z.object({
   }),
   status_lists: z.array(z.object({ uri: z.string().url(), jwt: z.string().min(1), fetched_at: z.string(), ttl: z.number().int().nonnegative() })),
   /** Department certificate types: each `vct` with its current claim schema (which holds every earlier version's claims). */
-  certificate_types: z.array(z.object({ vct: z.string().url(), claims: claimSchema })).optional(),
+  certificate_types: z.array(z.object({ vct: z.string().url(), claims: storedClaimSchema })).optional(),
 });
 export type OfflineBundle = z.infer<typeof offlineBundleSchema>;
 

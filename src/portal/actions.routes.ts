@@ -94,9 +94,10 @@ export function actionRoutes(router: Router, deps: PortalDeps): void {
   });
 
   // The citizen says an in-person check made about them was them; anyone else's evidence is not found.
-  // The second pair of eyes on a counter's check: not a phone's approval, which can be relayed.
+  // A phone's approval may do it, as it may remove a phone: for a citizen whose only second factor
+  // is the app it is the only loa:2 sign-in there is (a review found them sent round in a loop).
   post('/account/proofing/confirm', z.object({ evidence: id }), async (ctx, s, form) => {
-    if (await removalNeedsSignIn(ctx, s, false, '/account/profile?notice=signed_in_to_act')) return;
+    if (await removalNeedsSignIn(ctx, s, true, '/account/profile?notice=signed_in_to_act')) return;
     const outcome = deps.proofing && (await deps.proofing.confirm(form.evidence!, { type: 'citizen', accountId: s.account.id, sub: s.account.sub }, { ip: ctx.ip, requestId: requestIdOf(ctx) }));
     if (!outcome?.ok) return notFound(ctx);
     seeOther(ctx, '/account/profile?notice=proofing_confirmed');

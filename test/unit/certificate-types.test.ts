@@ -1,6 +1,7 @@
 /** The certificate-type definition and the claim validator built from it (docs/credentials.md). */
 import { describe, expect, it } from 'vitest';
 import { certificateTypeInput, claimsValidator } from '../../src/credentials/index.js';
+import { storedClaimSchema } from '../../src/credentials/certificate-types.js';
 
 const base = { id: 'business_licence', department_id: 'd1', names: { 'zh-CN': '营业执照', en: 'Business licence' } };
 
@@ -34,5 +35,12 @@ describe('certificate types', () => {
     expect(check.safeParse({ company: 'A', founded: '2023-02-29' }).success).toBe(false);
     expect(check.safeParse({ company: 'A', listed: 'yes' }).success).toBe(false);
     expect(check.safeParse({ company: 'A', owner: 'B' }).success).toBe(false);
+  });
+
+  it('refuses a label a reader cannot see as written, yet reads one stored before that rule (an offline bundle)', () => {
+    const hidden = { licence_class: { type: 'string', names: { 'zh-CN': '准驾\u200B车型', en: 'Class' } } };
+    expect(certificateTypeInput.safeParse({ ...base, claims: hidden }).success).toBe(false);
+    expect(storedClaimSchema.parse(hidden)).toMatchObject({ licence_class: { type: 'string', required: false } });
+    expect(storedClaimSchema.safeParse({ licence_class: { type: 'datetime' } }).success).toBe(false);
   });
 });

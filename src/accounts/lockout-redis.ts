@@ -83,6 +83,18 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KE
 return 0`;
 
 /**
+ * The tail of ABANDON and GIVE_BACK (KEYS: pair, all; ARGV[2]: maxFailures): one attempt taken
+ * back from the address and the subject; the address's wait ends below maxFailures.
+ */
+const TAKE_BACK = `local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if n > 0 then
+  redis.call('HSET', KEYS[1], 'n', n - 1)
+  if n - 1 < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'next', 0) end
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return 0`;
+
+/**
  * KEYS: pair, all, op. ARGV: opMs, maxFailures. Takes back what BEGIN call `op` counted (a refusal
  * counted nothing), once; or marks the call abandoned so that a BEGIN arriving later counts nothing.
  */
@@ -95,23 +107,10 @@ end
 if done == 'abandoned' or done == 'undone' then return 0 end
 redis.call('SET', KEYS[3], 'undone', 'PX', ARGV[1])
 if tonumber(string.match(done, '^%S+')) ~= 0 then return 0 end
-local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-if n > 0 then
-  redis.call('HSET', KEYS[1], 'n', n - 1)
-  if n - 1 < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'next', 0) end
-end
-if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
-return 0`;
+${TAKE_BACK}`;
 
-/** KEYS: pair, all. ARGV: maxFailures. Takes back one counted attempt (lockout.ts `giveBack`). */
-const GIVE_BACK = `
-local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-if n > 0 then
-  redis.call('HSET', KEYS[1], 'n', n - 1)
-  if n - 1 < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'next', 0) end
-end
-if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
-return 0`;
+/** KEYS: pair, all. ARGV: (unused), maxFailures. Takes back one counted attempt (lockout.ts `giveBack`). */
+const GIVE_BACK = TAKE_BACK;
 
 /** KEYS: all. ARGV: distributedMax. Returns the lock's PTTL, or 0. */
 const LOCKED = `
@@ -182,7 +181,7 @@ export function redisLockoutStore(redis: RedisClient, prefix: string, policy: Lo
     },
     async giveBack(subject, ip) {
       const [pair, allKey] = keys(subject, ip);
-      await giveBack([pair!, allKey!], [policy.maxFailures]);
+      await giveBack([pair!, allKey!], [0, policy.maxFailures]);
     },
     async lockedUntil(subject, now) {
       const ttl = (await locked([all(subject)], [distributed.maxFailures])) as number;

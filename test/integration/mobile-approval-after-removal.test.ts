@@ -145,4 +145,48 @@ describe.each(backends)('a phone approval after its key or account is gone ($nam
     }
     expect({ reachedApp: done.kind === 'rp', active }).toEqual({ reachedApp: false, active: false });
   });
+
+  it.skipIf(!enabled)('gives no live tokens when the key is removed right after the resume looked at it (the code redemption look, which a third review found never fired)', async () => {
+    const { phone } = await phoneWithDeviceKey(h, app, await citizen());
+    const qr = await startQrSignIn(h, rp);
+    const scanned = await phone.scan(qr.code);
+    expect(scanned.status).toBe(200);
+    expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
+    const res = await qr.browser.request(new URL(formAction(qr.qr.html, '/qr/complete')!, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
+    expect(res.status).toBe(303);
+
+    // The removal lands just after the resume's look at the key: the look answers "still there".
+    const dk = h.yihao.channels.deviceKeys as unknown as { find: (id: string) => Promise<unknown> };
+    const find = dk.find;
+    let removedAt: number | undefined;
+    let lookups = 0;
+    dk.find = async (id: string) => {
+      const found = await find.call(dk, id);
+      if (id === phone.deviceKeyId && removedAt === undefined && found) {
+        removedAt = Date.now();
+        dk.find = find;
+        expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
+      }
+      lookups++;
+      return found;
+    };
+    let done;
+    try {
+      done = await go(qr.browser, new URL(res.headers.get('location')!, qr.origin), qr.origin);
+    } finally {
+      dk.find = find;
+    }
+    expect(removedAt).toBeDefined();
+    expect(await find.call(dk, phone.deviceKeyId!)).toBeUndefined();
+    let active = false;
+    if (done.kind === 'rp') {
+      try {
+        const tokens = await qr.tokens(done.url);
+        active = (await oidc.tokenIntrospection(rp, tokens.access_token)).active;
+      } catch {
+        active = false;
+      }
+    }
+    expect({ lookups, active }).toMatchObject({ active: false });
+  });
 });

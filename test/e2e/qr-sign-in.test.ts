@@ -1,8 +1,9 @@
 /**
  * QR sign-in in a real browser (the system Chromium): the login page's "Sign in with the mobile
  * app" shows a QR code and a binding code; the simulated phone approves it with its device key; the
- * page, polling by itself, completes the sign-in and lands at the relying party, whose ID token
- * says loa:2, amr swk, channel mobile, for the same sub the phone's citizen has everywhere.
+ * page, polling by itself, asks whose account it is about to sign into (the masked name), and once
+ * the citizen confirms lands at the relying party, whose ID token says loa:2, amr swk, channel
+ * mobile, for the same sub the phone's citizen has everywhere.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
@@ -34,7 +35,7 @@ describe.skipIf(!chromiumAvailable)('QR sign-in approved on the phone, in Chromi
     await h?.close();
   });
 
-  it('completes by itself once the phone approves', async () => {
+  it('goes on by itself once the phone approves, to the question whose account, then to the app', async () => {
     const { citizen, phone } = await phoneWithDeviceKey(h, await registerMobileApp(h));
     const page = await pages.next();
     const scriptErrors: string[] = [];
@@ -54,10 +55,12 @@ describe.skipIf(!chromiumAvailable)('QR sign-in approved on the phone, in Chromi
     const { ref } = (await new h.yihao.services.Adapter('QrHandoff').find(uid)) as { ref: string };
     const scanned = await phone.scan(ref);
     expect(scanned.json).toMatchObject({ client_name: '社保查询', binding_code: bindingCode });
-    // Nobody touches the page from here on: the approval on the phone is the only action.
-    const claims = await flow.land(async () => {
-      expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
-    });
+    // Nobody touches the page until the phone approved: then the page asks whose account this is.
+    expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
+    await page.getByRole('heading', { name: 'Confirm the account' }).waitFor();
+    expect(await page.locator('#qr-account').textContent()).toMatch(new RegExp(`^${citizen.name[0]}\\*+ \\(ID number ending ${citizen.citizenId.slice(-4)}\\)$`));
+    await expectNoSeriousAxeViolations(page, 'the QR sign-in question');
+    const claims = await flow.land(() => page.getByRole('button', { name: /^Continue as / }).click());
     expect(claims).toMatchObject({ sub: citizen.sub, acr: 'urn:yihao:loa:2', amr: ['swk'], channel: 'mobile' });
     // The page's one script ran under the CSP without complaint.
     expect(scriptErrors, scriptErrors.join('\n')).toEqual([]);

@@ -438,9 +438,11 @@ describe.skipIf(!(pgAvailable && redisAvailable))('mobile app channel scaled out
     const qr = await startQrSignIn(a, web);
     const scanned = await onB.scan(qr.code);
     expect(await onB.decide(scanned.json.id as string, 'approve')).toMatchObject({ status: 200 });
-    // The browser's next request lands on instance B.
-    const res = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/complete`, b.url), { form: { csrf: /name="csrf" value="([^"]+)"/.exec(qr.qr.html)![1]! } });
-    expect(res.status).toBe(303);
+    // The browser's next requests land on instance B: the question whose account, and the answer.
+    const form = { csrf: /name="csrf" value="([^"]+)"/.exec(qr.qr.html)![1]! };
+    const asked = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/complete`, b.url), { form });
+    expect(asked.status).toBe(200);
+    expect((await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, b.url), { form })).status).toBe(303);
   });
 });
 

@@ -13,8 +13,8 @@ import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { relyingParty } from '../support/relying-party.js';
-import { formAction, formField, go, type PageStep } from '../support/scripted-browser.js';
-import { MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
+import { formField, go, type PageStep } from '../support/scripted-browser.js';
+import { continueQr, MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { CIBA, registerCounter } from '../support/counter-system.js';
 
@@ -48,11 +48,7 @@ describe.each(backends)('a phone approval after its key or account is gone ($nam
   afterAll(async () => h?.close());
 
   type Qr = Awaited<ReturnType<typeof startQrSignIn>>;
-  const complete = async (qr: Qr, from: PageStep = qr.qr) => {
-    const res = await qr.browser.request(new URL(formAction(from.html, '/qr/complete')!, qr.origin), { form: { csrf: formField(from.html, 'csrf')! } });
-    if (res.status === 303) return go(qr.browser, new URL(res.headers.get('location')!, qr.origin), qr.origin);
-    return { kind: 'page' as const, status: res.status, url: from.url, html: await res.text() };
-  };
+  const complete = (qr: Qr, from: PageStep = qr.qr) => continueQr(qr.browser, from, qr.origin);
   const inboxEntry = async (phone: MobileApp) => ((await phone.approvals()).json.requests as Record<string, unknown>[]).find((r) => r.kind === 'ciba');
 
   it.skipIf(!enabled)('a counter request approved by a phone that is removed before the counter polls gives the counter no tokens', async () => {
@@ -129,7 +125,8 @@ describe.each(backends)('a phone approval after its key or account is gone ($nam
     const scanned = await phone.scan(qr.code);
     expect(scanned.status).toBe(200);
     expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
-    const res = await qr.browser.request(new URL(formAction(qr.qr.html, '/qr/complete')!, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
+    // The citizen's "Continue as …" on the question that follows the approval.
+    const res = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
     expect(res.status).toBe(303);
     // The citizen removes the phone now; the relayer's browser has not yet followed the redirect.
     expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
@@ -152,7 +149,8 @@ describe.each(backends)('a phone approval after its key or account is gone ($nam
     const scanned = await phone.scan(qr.code);
     expect(scanned.status).toBe(200);
     expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
-    const res = await qr.browser.request(new URL(formAction(qr.qr.html, '/qr/complete')!, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
+    // The citizen's "Continue as …" on the question that follows the approval.
+    const res = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
     expect(res.status).toBe(303);
 
     // The removal lands just after the resume's look at the key: the look answers "still there".

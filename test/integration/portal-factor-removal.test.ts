@@ -11,7 +11,7 @@ import * as oidc from 'openid-client';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
-import { MobileApp, registerMobileApp } from '../support/mobile-app.js';
+import { continueQr, MobileApp, registerMobileApp } from '../support/mobile-app.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { alertOf, formAction, formField, go as walk, page, ScriptedBrowser, submit as post, type PageStep } from '../support/scripted-browser.js';
 import { addTotp } from '../support/second-factors.js';
@@ -145,7 +145,7 @@ describe.each(backends)('removing second factors in the portal ($name)', ({ name
     const handoff = (await new h.yihao.services.Adapter('QrHandoff').find(uid)) as { ref: string };
     const scanned = await phone.scan(handoff.ref);
     expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
-    const back = page(await submit(browser, qr, '/qr/complete', {}));
+    const back = page(await continueQr(browser, qr, origin));
     expect(`${back.url.pathname}${back.url.search}`).toBe('/account/credentials?notice=signed_in_again');
     creds = back;
     const removed = await action(browser, creds, '/account/devices/remove', { device: phone.deviceKeyId! });
@@ -203,7 +203,7 @@ describe.each(backends)('removing second factors in the portal ($name)', ({ name
     const handoff = (await new h.yihao.services.Adapter('QrHandoff').find(/\/interaction\/([^/]+)\/qr/.exec(qrLink)![1]!)) as { ref: string };
     const scanned = await app.scan(handoff.ref);
     expect((await app.decide(scanned.json.id as string, 'approve')).status).toBe(200);
-    const creds = page(await submit(attacker, qr, '/qr/complete', {}));
+    const creds = page(await continueQr(attacker, qr, origin));
     expect(creds.url.pathname).toBe('/account/credentials');
 
     // Signed in at loa:2, but by the phone's approval: it removes no authenticator app, and a passkey

@@ -14,7 +14,7 @@ import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 import { walkSignIn } from '../support/admin-operators.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
-import { JWT_BEARER, MobileApp, registerMobileApp } from '../support/mobile-app.js';
+import { continueQr, JWT_BEARER, MobileApp, registerMobileApp } from '../support/mobile-app.js';
 import { formAction, formField, go as walk, page, ScriptedBrowser, submit as post, type PageStep } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
@@ -274,7 +274,7 @@ describe.each(backends)('credentials that outlast the portal sign-in ($name)', (
     const handoff = (await new h.yihao.services.Adapter('QrHandoff').find(/\/interaction\/([^/]+)\/qr/.exec(qrLink)![1]!)) as { ref: string };
     const scanned = await app.scan(handoff.ref);
     expect((await app.decide(scanned.json.id as string, 'approve')).status).toBe(200);
-    const wallet = page(await submit(attacker, qr, '/qr/complete', {}));
+    const wallet = page(await continueQr(attacker, qr, origin));
     expect(wallet.url.pathname).toBe('/account/wallet');
 
     // Signed in at loa:2, but by a relayable approval: no offer, and the page asks for the SMS code.

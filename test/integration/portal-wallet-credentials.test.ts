@@ -12,9 +12,9 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 import { walkSignIn } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
-import { JWT_BEARER, MobileApp, registerMobileApp } from '../support/mobile-app.js';
+import { continueQr, JWT_BEARER, MobileApp, registerMobileApp } from '../support/mobile-app.js';
 import { present, readResult, startAsKiosk, type Held, type Started } from '../support/presentations.js';
-import { formField, go as walk, page, ScriptedBrowser, submit as post, type PageStep } from '../support/scripted-browser.js';
+import { formField, go as walk, page, ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { simulatedKiosk, type SimulatedKiosk } from '../support/simulated-kiosk.js';
 import { PresentingWallet, Wallet } from '../support/wallet.js';
@@ -41,7 +41,6 @@ describe.each(backends)('the credentials in a citizen\'s wallets, seen and revok
   let kiosk: SimulatedKiosk;
   let presenter: PresentingWallet;
   const go = (browser: ScriptedBrowser, url: string | URL) => walk(browser, url, origin);
-  const submit = (browser: ScriptedBrowser, from: PageStep, contains: string, fields: Record<string, string>) => post(browser, from, contains, fields, origin);
 
   beforeAll(async () => {
     if (!enabled) return;
@@ -126,7 +125,7 @@ describe.each(backends)('the credentials in a citizen\'s wallets, seen and revok
     const handoff = (await new h.yihao.services.Adapter('QrHandoff').find(/\/interaction\/([^/]+)\/qr/.exec(qrLink)![1]!)) as { ref: string };
     const scanned = await app.scan(handoff.ref);
     expect((await app.decide(scanned.json.id as string, 'approve')).status).toBe(200);
-    const wallet = page(await submit(browser, qr, '/qr/complete', {}));
+    const wallet = page(await continueQr(browser, qr, origin));
     expect(wallet.url.pathname).toBe('/account/wallet');
     expect((await action(browser, wallet.html, '/account/wallet/send-code')).status).toBe(303);
     const code = (await latestOutboxCode(outboxPath(h.config.dataDir), `+86${phone}`, 'bind_factor'))!;
@@ -159,7 +158,7 @@ describe.each(backends)('the credentials in a citizen\'s wallets, seen and revok
     const qr = page(await go(browser, new URL(qrLink, origin)));
     const handoff = (await new h.yihao.services.Adapter('QrHandoff').find(/\/interaction\/([^/]+)\/qr/.exec(qrLink)![1]!)) as { ref: string };
     expect((await app.decide((await app.scan(handoff.ref)).json.id as string, 'approve')).status).toBe(200);
-    const wallet = page(await submit(browser, qr, '/qr/complete', {}));
+    const wallet = page(await continueQr(browser, qr, origin));
     await action(browser, wallet.html, '/account/wallet/send-code');
     const code = (await latestOutboxCode(outboxPath(h.config.dataDir), `+86${phone}`, 'bind_factor'))!;
     await action(browser, wallet.html, '/account/wallet/prove-phone', { code });
@@ -192,7 +191,7 @@ describe.each(backends)('the credentials in a citizen\'s wallets, seen and revok
     const qr = page(await go(browser, new URL(qrLink, origin)));
     const handoff = (await new h.yihao.services.Adapter('QrHandoff').find(/\/interaction\/([^/]+)\/qr/.exec(qrLink)![1]!)) as { ref: string };
     expect((await app.decide((await app.scan(handoff.ref)).json.id as string, 'approve')).status).toBe(200);
-    const wallet = page(await submit(browser, qr, '/qr/complete', {}));
+    const wallet = page(await continueQr(browser, qr, origin));
     await action(browser, wallet.html, '/account/wallet/send-code');
     const code = (await latestOutboxCode(outboxPath(h.config.dataDir), `+86${phone}`, 'bind_factor'))!;
     await action(browser, wallet.html, '/account/wallet/prove-phone', { code });

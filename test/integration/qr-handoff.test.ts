@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { relyingParty } from '../support/relying-party.js';
-import { alertOf, formAction, formField, go, page, ScriptedBrowser, scriptedSignIn, type PageStep } from '../support/scripted-browser.js';
+import { alertOf, formAction, formField, go, linkTo, page, submit, ScriptedBrowser, scriptedSignIn, type PageStep } from '../support/scripted-browser.js';
 import { authorizationUrl } from '../support/relying-party.js';
-import { MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
+import { continueQr, MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 
 const LOA2 = 'urn:yihao:loa:2';
@@ -37,11 +37,9 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
 
   type Qr = Awaited<ReturnType<typeof startQrSignIn>>;
   /** Posts the page's "Continue" form, as the script does (or the citizen, without JavaScript). */
-  const complete = async (qr: Qr, from: PageStep = qr.qr) => {
-    const res = await qr.browser.request(new URL(formAction(from.html, '/qr/complete')!, qr.origin), { form: { csrf: formField(from.html, 'csrf')! } });
-    if (res.status === 303) return go(qr.browser, new URL(res.headers.get('location')!, qr.origin), qr.origin);
-    return { kind: 'page' as const, status: res.status, url: from.url, html: await res.text() };
-  };
+  const ask = (qr: Qr, from: PageStep = qr.qr) => submit(qr.browser, from, '/qr/complete', {}, qr.origin);
+  /** The same, and the citizen's "Continue as …" on the question that follows an approval. */
+  const complete = (qr: Qr, from: PageStep = qr.qr) => continueQr(qr.browser, from, qr.origin);
   const status = async (qr: Qr) => {
     const res = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/status`, qr.origin));
     return { code: res.status, ...((await res.json()) as { status: string }) };
@@ -79,6 +77,48 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     expect(claims).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['swk'], channel: 'mobile' });
     const events = (await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action);
     expect(events).toEqual(expect.arrayContaining(['approval.approved', 'login.succeeded']));
+  });
+
+  it.skipIf(!enabled)("a stranger who approves a photographed code first does not sign the citizen's browser into the stranger's account unasked: the browser names the account and goes on only when confirmed", async () => {
+    const { citizen: stranger, phone } = await phoneWithDeviceKey(h, app, await h.citizen({ name: '李小四' }));
+    // The citizen's browser shows a QR code; the stranger photographs it and approves it first.
+    const qr = await startQrSignIn(h, rp);
+    const scanned = await phone.scan(qr.code);
+    expect(await phone.decide(scanned.json.id as string, 'approve')).toMatchObject({ status: 200 });
+
+    // The page's script posts "Continue" by itself: it gets a question, not the relying party.
+    const asked = await ask(qr);
+    expect(asked).toMatchObject({ kind: 'page', status: 200 });
+    if (asked.kind !== 'page') throw new Error('unreachable');
+    const account = await h.yihao.accounts.findBySub(stranger.sub);
+    const tail = account!.citizenId().slice(-4);
+    expect(asked.html).toContain('李*四');
+    expect(asked.html).toContain(tail);
+    expect(asked.html).not.toContain('李小四');
+    expect(asked.html).not.toContain(stranger.citizenId);
+    expect(formAction(asked.html, '/qr/confirm')).toBeTruthy();
+    // Nothing signed the browser in yet: a silent request of the app finds no session.
+    const { url } = await qr.browser.follow(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { scope: 'openid', prompt: 'none' }));
+    expect(url.searchParams.get('error')).toBe('login_required');
+
+    // "Not me": a new code replaces the stranger's approval, which then confirms nothing.
+    const restarted = page(await go(qr.browser, new URL(linkTo(asked.html, '/qr?new=1')!, qr.origin), qr.origin));
+    expect(restarted.html).toContain('<h1>Sign in with the mobile app</h1>');
+    const late = await qr.browser.request(new URL(formAction(asked.html, '/qr/confirm')!, qr.origin), { form: { csrf: formField(asked.html, 'csrf')! } });
+    expect(late.status).toBe(409);
+    expect(await late.text()).not.toContain('李*四');
+  });
+
+  it.skipIf(!enabled)('goes on to the app once the citizen confirms the account the browser names', async () => {
+    const { citizen, phone } = await phoneWithDeviceKey(h, app, await h.citizen({ name: '王五' }));
+    const qr = await startQrSignIn(h, rp);
+    await phone.decide((await phone.scan(qr.code)).json.id as string, 'approve');
+    const asked = page(await ask(qr));
+    expect(asked.html).toContain('<h1>Confirm the account</h1>');
+    expect(asked.html).toContain('Continue as 王*');
+    const back = await submit(qr.browser, asked, '/qr/confirm', {}, qr.origin);
+    if (back.kind !== 'rp') throw new Error('expected the relying party');
+    expect(await qr.redeem(back.url)).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['swk'] });
   });
 
   it.skipIf(!enabled)('gives a pairwise client the same sub for the same person by password on the web and by QR from the phone', async () => {
@@ -210,20 +250,21 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     const scanned = await phone.scan(qr.code);
     await phone.decide(scanned.json.id as string, 'approve');
     // Everything the other browser could get (even the interaction cookies) but the hand-off's own cookie.
-    const url = new URL(`/interaction/${qr.uid}/qr/complete`, qr.origin);
     const cookie = qr.browser
-      .cookieHeader(url)
+      .cookieHeader(new URL(`/interaction/${qr.uid}/qr/complete`, qr.origin))
       .split('; ')
       .filter((c) => !c.startsWith('yihao.qr'))
       .join('; ');
-    const relayed = await fetch(url, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf: formField(qr.qr.html, 'csrf')! }),
-    });
-    expect(relayed.status).toBe(403);
-    expect(alertOf(await relayed.text())).toBe('This QR code was shown in another browser; the sign-in cannot be completed here.');
+    for (const step of ['complete', 'confirm']) {
+      const relayed = await fetch(new URL(`/interaction/${qr.uid}/qr/${step}`, qr.origin), {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf: formField(qr.qr.html, 'csrf')! }),
+      });
+      expect(relayed.status).toBe(403);
+      expect(alertOf(await relayed.text())).toBe('This QR code was shown in another browser; the sign-in cannot be completed here.');
+    }
     const statusElsewhere = await fetch(new URL(`/interaction/${qr.uid}/qr/status`, qr.origin), { headers: { cookie } });
     expect(statusElsewhere.status).toBe(403);
     // The browser that showed it still completes.
@@ -258,8 +299,8 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     const qr = await startQrSignIn(h, rp);
     const scanned = await phone.scan(qr.code);
     await phone.decide(scanned.json.id as string, 'approve');
-    const statuses = await Promise.all([0, 1].map(async () => (await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/complete`, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } })).status));
-    expect(statuses.filter((s) => s === 303)).toHaveLength(1);
+    const statuses = await Promise.all([0, 1].map(async () => (await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } })).status));
+    expect(statuses.sort()).toEqual([303, 400]);
   });
 
   it.skipIf(!enabled)('refuses an expired code: the phone cannot take it and the page says so', async () => {

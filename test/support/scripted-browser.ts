@@ -72,6 +72,10 @@ export const formField = (html: string, name: string): string | undefined =>
 export const formAction = (html: string, contains: string): string | undefined =>
   [...html.matchAll(/<form[^>]*action="([^"]+)"/g)].map((m) => m[1]!).find((a) => a.includes(contains));
 
+/** The first link on the page whose href contains `contains` (entities decoded). */
+export const linkTo = (html: string, contains: string): string | undefined =>
+  [...html.matchAll(/<a[^>]*href="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&')).find((href) => href.includes(contains));
+
 /**
  * Signs in through the login page and, when asked, the consent page. Returns the URL the
  * provider finally sends the browser to (the relying party's redirect_uri).

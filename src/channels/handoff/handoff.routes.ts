@@ -7,7 +7,8 @@ import { refuseUnreachableLevel } from '../../interactions/second-factor.js';
 import { allowedChannelsOf } from '../../oidc/client-metadata.js';
 import { qrCodeDataUrl } from '../../mfa/totp.js';
 import type { QrHandoffs } from './qr-handoffs.js';
-import { handoffText, qrEndPage, qrLinkPage, qrPage } from './views.js';
+import { handoffText, qrConfirmPage, qrEndPage, qrLinkPage, qrPage } from './views.js';
+import { maskName } from '../../accounts/index.js';
 import { pickLocale } from '../../http/locale.js';
 
 export interface HandoffRoutesDeps extends InteractionDeps {
@@ -22,8 +23,10 @@ const COOKIE = 'yihao.qr';
  * The web side of the QR hand-off, inside the login interaction:
  * - `GET /interaction/:uid/qr`: the QR code and binding code (a new hand-off, or the live one);
  * - `GET /interaction/:uid/qr/status`: `{ status }` for the page's polling script;
- * - `POST /interaction/:uid/qr/complete`: completes the login once the phone approved (the script
- *   posts it by itself; without JavaScript the citizen presses "Continue").
+ * - `POST /interaction/:uid/qr/complete`: once the phone approved, asks whose account the browser
+ *   is about to sign into (the script posts it by itself; without JavaScript the citizen presses
+ *   "Continue");
+ * - `POST /interaction/:uid/qr/confirm`: the citizen's "Continue as …": completes the login.
  */
 export function handoffRoutes(router: Router, deps: HandoffRoutesDeps): void {
   const minutes = Math.max(1, Math.round(deps.handoffs.ttlSeconds / 60));
@@ -76,7 +79,11 @@ export function handoffRoutes(router: Router, deps: HandoffRoutesDeps): void {
     ctx.body = { status: current.state };
   });
 
-  router.post('/interaction/:uid/qr/complete', async (ctx) => {
+  /**
+   * The browser's next step once the phone decided. `confirmed`: its user answered the question
+   * whose account this is (`qrConfirmPage`); until then an approval only asks it.
+   */
+  async function proceed(ctx: Context, confirmed: boolean) {
     const it = await load(ctx, true);
     if (!it) return;
     const t = handoffText(it.locale);
@@ -96,13 +103,25 @@ export function handoffRoutes(router: Router, deps: HandoffRoutesDeps): void {
         return show(ctx, it, current.handoff, t.notYet);
       case 'approved': {
         const authentication = current.approval?.decision?.authentication;
+        if (!authentication) return end(ctx, it, 400, t.expired, true);
+        if (!confirmed) {
+          const account = await deps.accounts.findBySub(authentication.accountId);
+          if (!account) return end(ctx, it, 400, t.expired, true);
+          const maskedName = maskName(account.name);
+          const idTail = account.citizenId().slice(-4);
+          ctx.set('cache-control', 'no-store');
+          return htmlPage(ctx, (nonce) => qrConfirmPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, maskedName, idTail }));
+        }
         // Single use: of two completions racing, one wins; the other sees the hand-off gone.
-        if (!authentication || !(await deps.handoffs.finish(it.uid))) return end(ctx, it, 400, t.expired, true);
+        if (!(await deps.handoffs.finish(it.uid))) return end(ctx, it, 400, t.expired, true);
         ctx.cookies.set(COOKIE, null, { path: `/interaction/${it.uid}` });
         const returnTo = await completeLogin(ctx, deps, it, authentication, { method: 'qr_handoff', approvalId: current.handoff.approvalId });
         ctx.status = 303;
         return ctx.redirect(returnTo);
       }
     }
-  });
+  }
+
+  router.post('/interaction/:uid/qr/complete', (ctx) => proceed(ctx, false));
+  router.post('/interaction/:uid/qr/confirm', (ctx) => proceed(ctx, true));
 }

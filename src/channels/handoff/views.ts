@@ -25,6 +25,12 @@ const zh = {
   usePassword: '使用密码登录',
   openInApp: '请使用一号 App 扫描登录页面上的二维码。用相机或其他应用打开此链接不能登录。',
   notAccepted: (client: string) => `${q(client)}不接受使用一号 App 登录。请使用其他方式登录。`,
+  confirmTitle: '确认登录的账号',
+  confirmLead: (client: string) => `一号 App 已确认。将以下面这个账号登录${q(client)}：`,
+  account: (name: string, idTail: string) => `${name}（身份证号尾号 ${idTail}）`,
+  confirmWarning: '如果这不是你的账号，请不要继续：可能有人抢先扫描了你屏幕上的二维码。',
+  continueAs: (name: string) => `以 ${name} 的身份继续`,
+  notMe: '不是我，获取新的二维码',
 };
 const en: typeof zh = {
   title: 'Sign in with the mobile app',
@@ -45,6 +51,12 @@ const en: typeof zh = {
   usePassword: 'Sign in with a password',
   openInApp: 'Scan the QR code on the sign-in page with the Yihao app. Opening this link with a camera or another app does not sign you in.',
   notAccepted: (client) => `${client} does not accept sign-in with the mobile app. Please sign in another way.`,
+  confirmTitle: 'Confirm the account',
+  confirmLead: (client) => `The Yihao app approved. You will sign in to ${client} with this account:`,
+  account: (name, idTail) => `${name} (ID number ending ${idTail})`,
+  confirmWarning: 'If this is not your account, do not continue: someone may have scanned the QR code on your screen first.',
+  continueAs: (name) => `Continue as ${name}`,
+  notMe: 'Not me: get a new QR code',
 };
 export const handoffText = (locale: Locale) => (locale === 'en' ? en : zh);
 
@@ -79,6 +91,32 @@ ${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
 </form>
 <p><a href="/interaction/${p.uid}">${t.usePassword}</a></p>
 ${pollThenSubmit({ nonce: p.nonce, statusUrl, formId: 'qr-complete' })}`,
+  });
+}
+
+/**
+ * The question after the phone approved: whose account this browser is about to be signed into.
+ * Whoever scans the code first approves it, so a stranger who photographed the code on the
+ * citizen's screen would otherwise sign the citizen's browser into the stranger's account (login
+ * CSRF). Only the masked name and the ID number's last four characters: the page may be a
+ * phisher's, showing a code relayed from the citizen's own screen.
+ */
+export function qrConfirmPage(p: { locale: Locale; nonce: string; uid: string; csrf: string; clientName: string; maskedName: string; idTail: string }): string {
+  const t = handoffText(p.locale);
+  return layout({
+    locale: p.locale,
+    nonce: p.nonce,
+    title: t.confirmTitle,
+    body: html`<h1>${t.confirmTitle}</h1>
+<p>${t.confirmLead(p.clientName)}</p>
+<p><strong id="qr-account">${t.account(p.maskedName, p.idTail)}</strong></p>
+<p>${t.confirmWarning}</p>
+<form method="post" action="/interaction/${p.uid}/qr/confirm">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<button type="submit">${t.continueAs(p.maskedName)}</button>
+</form>
+<p><a href="/interaction/${p.uid}/qr?new=1">${t.notMe}</a></p>
+<p><a href="/interaction/${p.uid}">${t.usePassword}</a></p>`,
   });
 }
 

@@ -3,7 +3,17 @@ import { z } from 'zod';
 // The browser's PublicKeyCredential, serialised as JSON (WebAuthn Level 3 `toJSON()` shape). Checked
 // here so that nothing malformed reaches the verifier; the verifier checks what the fields mean.
 const b64url = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$/);
-const transports = z.array(z.string().max(32)).max(8).optional();
+/**
+ * WebAuthn's AuthenticatorTransport values. A client ignores any other, and so does Yihao: the list
+ * is stored (a column of 200 characters) and handed back as hints, so what is kept is known words
+ * only, each once, never whatever text a browser or script sent.
+ */
+const KNOWN_TRANSPORTS = new Set(['ble', 'cable', 'hybrid', 'internal', 'nfc', 'smart-card', 'usb']);
+const transports = z
+  .array(z.string().max(32))
+  .max(8)
+  .optional()
+  .transform((list) => list && [...new Set(list.filter((t) => KNOWN_TRANSPORTS.has(t)))]);
 const common = {
   id: b64url(1400),
   rawId: b64url(1400),

@@ -46,6 +46,23 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     return completeLogin(ctx, deps, it, authentication, auditDetails);
   }
 
+  /**
+   * A guess refused for the account's lockout: a 423 on the same page, and the audit record. The
+   * citizen already proved the password, so naming the account in these events tells nobody anything new.
+   */
+  async function refuseLocked(ctx: Context, it: LoadedInteraction, pending: PendingSecondFactor, lock: { until: Date; lockedNow: boolean }, details: Record<string, unknown>) {
+    const where = auditWhere(ctx, it);
+    const sub = pending.sub;
+    if (lock.lockedNow) {
+      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', accountId: sub, details, ...where });
+      await deps.audit.append({ action: 'account.locked', actorType: 'system', accountId: sub, details: { ...details, reason: 'failed_logins', until: lock.until.toISOString() }, ...where });
+    } else {
+      await deps.audit.append({ action: 'login.locked', actorType: 'citizen', accountId: sub, details: { ...details, until: lock.until.toISOString() }, ...where });
+    }
+    ctx.status = 423;
+    return renderSecondFactor(ctx, deps, it, pending, it.t.accountLocked(minutesUntil(lock.until)));
+  }
+
   router.post('/interaction/:uid/second-factor', async (ctx) => {
     const step = await load(ctx, 'verify');
     if (!step) return;
@@ -53,17 +70,7 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     const check = await deps.secondFactors.verify(pending.accountId, code, ctx.ip);
     const where = auditWhere(ctx, it);
     const sub = pending.sub;
-    if (!check.ok && check.reason === 'locked') {
-      // The citizen already proved the password, so naming the account in these events tells nobody anything new.
-      if (check.lockedNow) {
-        await deps.audit.append({ action: 'login.failed', actorType: 'citizen', accountId: sub, details: { method: 'otp' }, ...where });
-        await deps.audit.append({ action: 'account.locked', actorType: 'system', accountId: sub, details: { reason: 'failed_logins', method: 'otp', until: check.until.toISOString() }, ...where });
-      } else {
-        await deps.audit.append({ action: 'login.locked', actorType: 'citizen', accountId: sub, details: { method: 'otp', until: check.until.toISOString() }, ...where });
-      }
-      ctx.status = 423;
-      return renderSecondFactor(ctx, deps, it, pending, it.t.accountLocked(minutesUntil(check.until)));
-    }
+    if (!check.ok && check.reason === 'locked') return refuseLocked(ctx, it, pending, check, { method: 'otp' });
     if (!check.ok) {
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', accountId: sub, details: { method: 'otp', reason: check.reason }, ...where });
       ctx.status = 401;
@@ -82,13 +89,20 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     if (!step) return;
     const { it, pending, code } = step;
     const account = await deps.accounts.findById(pending.accountId);
+    // Each guess counts against the account's lockout, as a sign-in code or an authenticator code
+    // does: this proof is what keeps a password alone from binding an attacker's authenticator app.
+    const details = { method: 'sms', step: 'bind_factor' };
+    const gate = await deps.accounts.lockout.beginAttempt(pending.accountId, ctx.ip);
+    if (gate.locked) return refuseLocked(ctx, it, pending, gate, details);
     const check = account?.phone ? await deps.otp.verify({ phone: account.phone, purpose: 'bind_factor', code, flow: it.uid }) : 'invalid';
     if (check !== 'ok') {
-      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', accountId: pending.sub, details: { method: 'sms', step: 'bind_factor', reason: check }, ...auditWhere(ctx, it) });
+      if (gate.ifFailed.locked) return refuseLocked(ctx, it, pending, gate.ifFailed, { ...details, reason: check });
+      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', accountId: pending.sub, details: { ...details, reason: check }, ...auditWhere(ctx, it) });
       ctx.status = 401;
       const t = it.t.sms;
       return renderSecondFactor(ctx, deps, it, pending, { invalid: t.wrongCode, expired: t.expiredCode, too_many_attempts: t.tooManyAttempts }[check]);
     }
+    await deps.accounts.lockout.recordSuccess(pending.accountId, ctx.ip);
     await advanceToEnrolment(deps, it, pending);
     ctx.status = 303;
     ctx.redirect(`/interaction/${it.uid}`);

@@ -146,6 +146,52 @@ async function verifiedBy(jwt: string, keys: JWK[]): Promise<boolean> {
   return false;
 }
 
+const sha256 = (text: string) => createHash('sha256').update(text, 'ascii').digest('base64url');
+
+/**
+ * RFC 9901 §7.1: each disclosure is sent once and named by a digest the issuer signed, directly or
+ * inside another disclosure's value, and no digest is named twice. The library's verify quietly
+ * drops a disclosure that breaks this, so a presentation could carry a repeated one, or another
+ * credential's, and still read as verified.
+ */
+function disclosuresReferenced(payload: Record<string, unknown>, disclosures: string[]): boolean {
+  if (payload._sd_alg !== undefined && payload._sd_alg !== 'sha-256') return false;
+  const byDigest = new Map(disclosures.map((d) => [sha256(d), d]));
+  if (byDigest.size !== disclosures.length) return false;
+  const named = new Set<string>();
+  let sound = true;
+  const name = (digest: unknown) => {
+    if (typeof digest !== 'string' || named.has(digest)) return void (sound = false);
+    named.add(digest);
+    const disclosure = byDigest.get(digest);
+    if (disclosure === undefined) return; // a decoy, or a claim not disclosed
+    let decoded: unknown;
+    try {
+      decoded = JSON.parse(Buffer.from(disclosure, 'base64url').toString('utf8'));
+    } catch {
+      return void (sound = false);
+    }
+    if (!Array.isArray(decoded) || decoded.length < 2) return void (sound = false);
+    walk(decoded.at(-1));
+  };
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) {
+        const keys = item !== null && typeof item === 'object' && !Array.isArray(item) ? Object.keys(item) : [];
+        if (keys.length === 1 && keys[0] === '...') name((item as Record<string, unknown>)['...']);
+        else walk(item);
+      }
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, member] of Object.entries(value)) {
+        if (key === '_sd') (Array.isArray(member) ? member : [member]).forEach(name);
+        else walk(member);
+      }
+    }
+  };
+  walk(payload);
+  return sound && [...byDigest.keys()].every((digest) => named.has(digest));
+}
+
 function decodeSafely<T>(read: () => T): T {
   try {
     return read();
@@ -198,7 +244,8 @@ export async function checkPresentation(presentation: string, request: Presentat
   if (![kb.data.aud].flat().includes(request.audience)) refuse('wrong_audience');
   if (kb.data.iat < seconds - KB_MAX_AGE || kb.data.iat > seconds + SKEW) refuse('stale_key_binding');
   const presented = presentation.trim().slice(0, presentation.trim().length - kbJwt.length);
-  if (kb.data.sd_hash !== createHash('sha256').update(presented, 'ascii').digest('base64url')) refuse('tampered');
+  if (kb.data.sd_hash !== sha256(presented)) refuse('tampered');
+  if (!disclosuresReferenced(decodeSafely(() => decodeJwt(issuerJwt)), parts.slice(1, -1).filter(Boolean))) refuse('tampered');
 
   if (!vc.status) refuse('no_status');
   const { uri, idx } = vc.status.status_list;

@@ -439,9 +439,10 @@ describe.skipIf(!(pgAvailable && redisAvailable))('mobile app channel scaled out
     const scanned = await onB.scan(qr.code);
     expect(await onB.decide(scanned.json.id as string, 'approve')).toMatchObject({ status: 200 });
     // The browser's next requests land on instance B: the question whose account, and the answer.
-    const form = { csrf: /name="csrf" value="([^"]+)"/.exec(qr.qr.html)![1]! };
-    const asked = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/complete`, b.url), { form });
+    const asked = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/complete`, b.url), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
     expect(asked.status).toBe(200);
+    const question = await asked.text();
+    const form = { csrf: formField(question, 'csrf')!, approval: formField(question, 'approval')! };
     expect((await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, b.url), { form })).status).toBe(303);
   });
 });

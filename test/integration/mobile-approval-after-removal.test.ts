@@ -13,7 +13,7 @@ import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { relyingParty } from '../support/relying-party.js';
-import { formField, go, type PageStep } from '../support/scripted-browser.js';
+import { formField, go, page, submit, type PageStep } from '../support/scripted-browser.js';
 import { continueQr, MobileApp, phoneWithDeviceKey, registerMobileApp, startQrSignIn } from '../support/mobile-app.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { CIBA, registerCounter } from '../support/counter-system.js';
@@ -49,6 +49,11 @@ describe.each(backends)('a phone approval after its key or account is gone ($nam
 
   type Qr = Awaited<ReturnType<typeof startQrSignIn>>;
   const complete = (qr: Qr, from: PageStep = qr.qr) => continueQr(qr.browser, from, qr.origin);
+  /** The question after the approval, then its "Continue as …" posted by hand: the raw answer, before its redirect is followed. */
+  const confirmQr = async (qr: Qr) => {
+    const asked = page(await submit(qr.browser, qr.qr, '/qr/complete', {}, qr.origin));
+    return qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, qr.origin), { form: { csrf: formField(asked.html, 'csrf')!, approval: formField(asked.html, 'approval')! } });
+  };
   const inboxEntry = async (phone: MobileApp) => ((await phone.approvals()).json.requests as Record<string, unknown>[]).find((r) => r.kind === 'ciba');
 
   it.skipIf(!enabled)('a counter request approved by a phone that is removed before the counter polls gives the counter no tokens', async () => {
@@ -126,7 +131,7 @@ describe.each(backends)('a phone approval after its key or account is gone ($nam
     expect(scanned.status).toBe(200);
     expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
     // The citizen's "Continue as …" on the question that follows the approval.
-    const res = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
+    const res = await confirmQr(qr);
     expect(res.status).toBe(303);
     // The citizen removes the phone now; the relayer's browser has not yet followed the redirect.
     expect((await phone.call('DELETE', `/mobile/device-keys/${phone.deviceKeyId}`)).status).toBe(204);
@@ -150,7 +155,7 @@ describe.each(backends)('a phone approval after its key or account is gone ($nam
     expect(scanned.status).toBe(200);
     expect((await phone.decide(scanned.json.id as string, 'approve')).status).toBe(200);
     // The citizen's "Continue as …" on the question that follows the approval.
-    const res = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
+    const res = await confirmQr(qr);
     expect(res.status).toBe(303);
 
     // The removal lands just after the resume's look at the key: the look answers "still there".

@@ -104,7 +104,7 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     // "Not me": a new code replaces the stranger's approval, which then confirms nothing.
     const restarted = page(await go(qr.browser, new URL(linkTo(asked.html, '/qr?new=1')!, qr.origin), qr.origin));
     expect(restarted.html).toContain('<h1>Sign in with the mobile app</h1>');
-    const late = await qr.browser.request(new URL(formAction(asked.html, '/qr/confirm')!, qr.origin), { form: { csrf: formField(asked.html, 'csrf')! } });
+    const late = await qr.browser.request(new URL(formAction(asked.html, '/qr/confirm')!, qr.origin), { form: { csrf: formField(asked.html, 'csrf')!, approval: formField(asked.html, 'approval')! } });
     expect(late.status).toBe(409);
     expect(await late.text()).not.toContain('李*四');
   });
@@ -116,9 +116,53 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     const asked = page(await ask(qr));
     expect(asked.html).toContain('<h1>Confirm the account</h1>');
     expect(asked.html).toContain('Continue as 王*');
-    const back = await submit(qr.browser, asked, '/qr/confirm', {}, qr.origin);
+    const back = await submit(qr.browser, asked, '/qr/confirm', { approval: formField(asked.html, 'approval')! }, qr.origin);
     if (back.kind !== 'rp') throw new Error('expected the relying party');
     expect(await qr.redeem(back.url)).toMatchObject({ sub: citizen.sub, acr: LOA2, amr: ['swk'] });
+  });
+
+  it.skipIf(!enabled)("'Continue as' confirms only the approval its question named: not a new code a stranger approved after a reload (found by a second review)", async () => {
+    const { citizen, phone: own } = await phoneWithDeviceKey(h, app, await h.citizen({ name: '王小五' }));
+    const { phone: strangers } = await phoneWithDeviceKey(h, app, await h.citizen({ name: '李小四' }));
+    const qr = await startQrSignIn(h, rp);
+    await own.decide((await own.scan(qr.code)).json.id as string, 'approve');
+    const asked = page(await ask(qr));
+    expect(asked.html).toContain('王*五');
+    // The citizen reloads the QR page (or comes Back to it): the approved hand-off is replaced by a new code ...
+    await go(qr.browser, new URL(`/interaction/${qr.uid}/qr`, qr.origin), qr.origin);
+    const handoff = (await new h.yihao.services.Adapter('QrHandoff').find(qr.uid)) as { ref: string };
+    expect(handoff.ref).not.toBe(qr.code);
+    // ... which a stranger photographs and approves first; the citizen then presses "Continue as 王*五" on the old question.
+    await strangers.decide((await strangers.scan(handoff.ref)).json.id as string, 'approve');
+    const late = await qr.browser.request(new URL(formAction(asked.html, '/qr/confirm')!, qr.origin), { form: { csrf: formField(asked.html, 'csrf')!, approval: formField(asked.html, 'approval')! } });
+    expect(late.status).toBe(409);
+    // Asked again, the browser names the stranger's account, not the citizen's.
+    const again = page(await ask(qr));
+    expect(again.html).toContain('李*四');
+    expect(again.html).not.toContain(citizen.name);
+  });
+
+  it.skipIf(!enabled)('completes nothing at /qr/confirm posted without the question: straight from the QR page, or after a denial', async () => {
+    const { phone } = await phoneWithDeviceKey(h, app, await h.citizen({ name: '赵小六' }));
+    const qr = await startQrSignIn(h, rp);
+    await phone.decide((await phone.scan(qr.code)).json.id as string, 'approve');
+    const skipped = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
+    expect(skipped.status).toBe(409);
+    // Neither the interaction page nor a silent request signs the approved browser in meanwhile.
+    expect((await qr.browser.request(new URL(`/interaction/${qr.uid}`, qr.origin))).status).toBe(200);
+    const { url } = await qr.browser.follow(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { scope: 'openid', prompt: 'none' }));
+    expect(url.searchParams.get('error')).toBe('login_required');
+    // The question itself is neither cached nor framed.
+    const asked = await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/complete`, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } });
+    expect(asked.status).toBe(200);
+    expect(asked.headers.get('cache-control')).toContain('no-store');
+    expect(asked.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+
+    const denied = await startQrSignIn(h, rp);
+    await phone.decide((await phone.scan(denied.code)).json.id as string, 'deny');
+    const res = await denied.browser.request(new URL(`/interaction/${denied.uid}/qr/confirm`, denied.origin), { form: { csrf: formField(denied.qr.html, 'csrf')! } });
+    expect(res.status).toBe(403);
+    expect(await res.text()).not.toContain('赵*六');
   });
 
   it.skipIf(!enabled)('gives a pairwise client the same sub for the same person by password on the web and by QR from the phone', async () => {
@@ -299,7 +343,9 @@ describe.each(backends)('QR cross-device sign-in ($name)', ({ name, enabled }) =
     const qr = await startQrSignIn(h, rp);
     const scanned = await phone.scan(qr.code);
     await phone.decide(scanned.json.id as string, 'approve');
-    const statuses = await Promise.all([0, 1].map(async () => (await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, qr.origin), { form: { csrf: formField(qr.qr.html, 'csrf')! } })).status));
+    const asked = page(await ask(qr));
+    const form = { csrf: formField(asked.html, 'csrf')!, approval: formField(asked.html, 'approval')! };
+    const statuses = await Promise.all([0, 1].map(async () => (await qr.browser.request(new URL(`/interaction/${qr.uid}/qr/confirm`, qr.origin), { form })).status));
     expect(statuses.sort()).toEqual([303, 400]);
   });
 

@@ -12,7 +12,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type Crypt
 import { generate } from 'otplib';
 import type { ClientInput } from '../../src/clients/index.js';
 import type { Harness } from './harness.js';
-import { formAction, go, page, ScriptedBrowser, submit, type PageStep, type Step } from './scripted-browser.js';
+import { formAction, formField, go, page, ScriptedBrowser, submit, type PageStep, type Step } from './scripted-browser.js';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 /** Registered once; RFC 8252 §7.3: any port on the loopback address matches. */
@@ -275,7 +275,7 @@ export async function phoneWithDeviceKey(h: Harness, client: { client_id: string
 export async function continueQr(browser: ScriptedBrowser, from: PageStep, origin: string): Promise<Step> {
   const asked = await submit(browser, from, '/qr/complete', {}, origin);
   if (asked.kind !== 'page' || asked.status !== 200 || !formAction(asked.html, '/qr/confirm')) return asked;
-  return submit(browser, asked, '/qr/confirm', {}, origin);
+  return submit(browser, asked, '/qr/confirm', { approval: formField(asked.html, 'approval') ?? '' }, origin);
 }
 
 /** The hand-off code inside the QR shown on a sign-in page (`<origin>/m/qr/<code>`), as the app reads it. */

@@ -110,7 +110,15 @@ export function handoffRoutes(router: Router, deps: HandoffRoutesDeps): void {
           const maskedName = maskName(account.name);
           const idTail = account.citizenId().slice(-4);
           ctx.set('cache-control', 'no-store');
-          return htmlPage(ctx, (nonce) => qrConfirmPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, clientName: it.clientName, maskedName, idTail }));
+          const approval = current.handoff.approvalId;
+          return htmlPage(ctx, (nonce) => qrConfirmPage({ locale: it.locale, nonce, uid: it.uid, csrf: it.csrf, approval, clientName: it.clientName, maskedName, idTail }));
+        }
+        // The answer is to the question this browser was shown, about this very approval: not to a
+        // code approved since (a reload started a new one, and a stranger approved it first), and
+        // not a post that skipped the question, which the QR page alone cannot make.
+        if (it.form.approval !== current.handoff.approvalId) {
+          ctx.status = 409;
+          return show(ctx, it, current.handoff, t.notYet);
         }
         // Single use: of two completions racing, one wins; the other sees the hand-off gone.
         if (!(await deps.handoffs.finish(it.uid))) return end(ctx, it, 400, t.expired, true);

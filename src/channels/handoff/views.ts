@@ -101,7 +101,7 @@ ${pollThenSubmit({ nonce: p.nonce, statusUrl, formId: 'qr-complete' })}`,
  * CSRF). Only the masked name and the ID number's last four characters: the page may be a
  * phisher's, showing a code relayed from the citizen's own screen.
  */
-export function qrConfirmPage(p: { locale: Locale; nonce: string; uid: string; csrf: string; clientName: string; maskedName: string; idTail: string }): string {
+export function qrConfirmPage(p: { locale: Locale; nonce: string; uid: string; csrf: string; approval: string; clientName: string; maskedName: string; idTail: string }): string {
   const t = handoffText(p.locale);
   return layout({
     locale: p.locale,
@@ -113,6 +113,7 @@ export function qrConfirmPage(p: { locale: Locale; nonce: string; uid: string; c
 <p>${t.confirmWarning}</p>
 <form method="post" action="/interaction/${p.uid}/qr/confirm">
 <input type="hidden" name="csrf" value="${p.csrf}">
+<input type="hidden" name="approval" value="${p.approval}">
 <button type="submit">${t.continueAs(p.maskedName)}</button>
 </form>
 <p><a href="/interaction/${p.uid}/qr?new=1">${t.notMe}</a></p>

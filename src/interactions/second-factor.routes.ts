@@ -89,20 +89,16 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     if (!step) return;
     const { it, pending, code } = step;
     const account = await deps.accounts.findById(pending.accountId);
-    // Each guess counts against the account's lockout, as a sign-in code or an authenticator code
-    // does: this proof is what keeps a password alone from binding an attacker's authenticator app.
     const details = { method: 'sms', step: 'bind_factor' };
-    const gate = await deps.accounts.lockout.beginAttempt(pending.accountId, ctx.ip);
-    if (gate.locked) return refuseLocked(ctx, it, pending, gate, details);
-    const check = account?.phone ? await deps.otp.verify({ phone: account.phone, purpose: 'bind_factor', code, flow: it.uid }) : 'invalid';
-    if (check !== 'ok') {
-      if (gate.ifFailed.locked) return refuseLocked(ctx, it, pending, gate.ifFailed, { ...details, reason: check });
-      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', accountId: pending.sub, details: { ...details, reason: check }, ...auditWhere(ctx, it) });
+    const phone = account?.phone;
+    const check = await deps.secondFactors.checkPhoneProof(pending.accountId, ctx.ip, async () => (phone ? deps.otp.verify({ phone, purpose: 'bind_factor', code, flow: it.uid }) : 'invalid'));
+    if (!check.ok && check.reason === 'locked') return refuseLocked(ctx, it, pending, check, details);
+    if (!check.ok) {
+      await deps.audit.append({ action: 'login.failed', actorType: 'citizen', accountId: pending.sub, details: { ...details, reason: check.reason }, ...auditWhere(ctx, it) });
       ctx.status = 401;
       const t = it.t.sms;
-      return renderSecondFactor(ctx, deps, it, pending, { invalid: t.wrongCode, expired: t.expiredCode, too_many_attempts: t.tooManyAttempts }[check]);
+      return renderSecondFactor(ctx, deps, it, pending, { invalid: t.wrongCode, expired: t.expiredCode, too_many_attempts: t.tooManyAttempts }[check.reason]);
     }
-    await deps.accounts.lockout.recordSuccess(pending.accountId, ctx.ip);
     await advanceToEnrolment(deps, it, pending);
     ctx.status = 303;
     ctx.redirect(`/interaction/${it.uid}`);

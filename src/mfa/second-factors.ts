@@ -11,12 +11,15 @@ import { groupedSecret, newTotpSecret, qrCodeDataUrl, TOTP_CODE, totpStep, totpU
 
 export type SecondFactorMethod = 'totp' | 'recovery_code';
 
-/** What a second-factor check tells the caller. `locked`: the code was not even looked at. */
+/** A guess refused for the account's lockout or its second-factor streak: the code was not even looked at. */
+export type LockedCheck = { ok: false; reason: 'locked'; until: Date; lockedNow: boolean };
+
+/** What a second-factor check tells the caller. */
 export type SecondFactorCheck =
   /** `totpId`: the authenticator app (TOTP credential) the code came from, or whose recovery codes it was one of. */
   | { ok: true; method: SecondFactorMethod; totpId: string | undefined }
   | { ok: false; reason: 'invalid' | 'replayed' }
-  | { ok: false; reason: 'locked'; until: Date; lockedNow: boolean };
+  | LockedCheck;
 
 export interface SecondFactorsDeps {
   db: Database;
@@ -87,7 +90,33 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
     return { ok: true, totpId: (await store.totpCredential(accountId))?.id };
   }
 
-  const lockedResult = (s: Extract<LockState, { locked: true }>): SecondFactorCheck => ({ ok: false, reason: 'locked', until: s.until, lockedNow: s.lockedNow });
+  const lockedResult = (s: Extract<LockState, { locked: true }>): LockedCheck => ({ ok: false, reason: 'locked', until: s.until, lockedNow: s.lockedNow });
+
+  /**
+   * A guess at a second step, counted against the address (the account's lockout) and the account's
+   * streak, which a correct password does not clear: someone who holds the password and signs in
+   * again between guesses gets no fresh budget.
+   */
+  async function guarded<T extends { ok: boolean }>(accountId: string, ip: string, check: () => Promise<T>): Promise<T | LockedCheck> {
+    const streak = await failures.state(accountId);
+    if (streak.locked) return lockedResult(streak);
+    const gate = await lockout.beginAttempt(accountId, ip);
+    if (gate.locked) return lockedResult(gate);
+    // Counted before the check: the state read above is only a shortcut, and parallel guesses
+    // from many addresses all pass it before any of them has failed.
+    const own = await failures.begin(accountId, Date.now());
+    if ('refused' in own) return lockedResult(own.refused);
+    const outcome = await check();
+    if (outcome.ok) {
+      await lockout.recordSuccess(accountId, ip);
+      await failures.clear(accountId);
+      return outcome;
+    }
+    // The streak's lock outlasts the address's wait: it is the one to tell.
+    if (own.ifFailed.locked) return lockedResult(own.ifFailed);
+    if (gate.ifFailed.locked) return lockedResult(gate.ifFailed);
+    return outcome;
+  }
 
   return {
     async hasTotp(accountId: string): Promise<boolean> {
@@ -138,27 +167,21 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
 
     /** A TOTP code (6 digits) or a recovery code, for an account that passed its first factor. */
     async verify(accountId: string, code: string, ip: string): Promise<SecondFactorCheck> {
-      const streak = await failures.state(accountId);
-      if (streak.locked) return lockedResult(streak);
-      const gate = await lockout.beginAttempt(accountId, ip);
-      if (gate.locked) return lockedResult(gate);
-      const now = Date.now();
-      // Counted before the check: the state read above is only a shortcut, and parallel guesses
-      // from many addresses all pass it before any of them has failed.
-      const own = await failures.begin(accountId, now);
-      if ('refused' in own) return lockedResult(own.refused);
       const method: SecondFactorMethod = TOTP_CODE.test(code) ? 'totp' : 'recovery_code';
-      const outcome = method === 'totp' ? await checkTotp(accountId, code, now) : await checkRecoveryCode(accountId, code, now);
-      if (outcome.ok) {
-        await lockout.recordSuccess(accountId, ip);
-        await failures.clear(accountId);
-        return { ok: true, method, totpId: outcome.totpId };
-      }
-      // The streak's lock outlasts the address's wait: it is the one to tell.
-      if (own.ifFailed.locked) return lockedResult(own.ifFailed);
-      if (gate.ifFailed.locked) return lockedResult(gate.ifFailed);
-      return { ok: false, reason: outcome.reason };
+      const outcome = await guarded(accountId, ip, () => (method === 'totp' ? checkTotp(accountId, code, Date.now()) : checkRecoveryCode(accountId, code, Date.now())));
+      return outcome.ok ? { ok: true, method, totpId: outcome.totpId } : outcome;
     },
+
+    /**
+     * The SMS code that proves the account's mobile number before an authenticator app is bound
+     * (`check` looks at it), counted as a second-factor guess is: that proof is what keeps a password
+     * alone from binding an attacker's app.
+     */
+    checkPhoneProof: <R extends string>(accountId: string, ip: string, check: () => Promise<R | 'ok'>) =>
+      guarded(accountId, ip, async () => {
+        const result = await check();
+        return result === 'ok' ? { ok: true as const } : { ok: false as const, reason: result as Exclude<R, 'ok'> };
+      }),
 
     unusedRecoveryCodes: (accountId: string) => store.unusedRecoveryCodes(accountId),
 

@@ -236,6 +236,25 @@ describe('attacks on SMS codes', () => {
     expect([423, 429]).toContain(next.status);
   });
 
+  it('(c/g) typing the password again between phone-proof guesses buys no fresh budget (found by a second review)', async () => {
+    const phone = freshPhone();
+    const citizen = await h.citizen({ phone });
+    const wrong = (right: string, i: number) => String((Number(right) + 1 + i) % 1_000_000).padStart(6, '0');
+    const b1 = browserAt('198.51.110.7');
+    let at = await atPhoneProof(b1, citizen);
+    const right1 = await codeFor(phone, 'bind_factor');
+    for (let i = 0; i < MAX_FAILURES - 1; i++) at = page(await submit(b1, at, '/phone-proof', { code: wrong(right1, i) }));
+    expect(at.status).toBe(401);
+    // The password again, from the same address: it forgets the address's failures, not the account's streak.
+    const b2 = browserAt('198.51.110.7');
+    let at2 = await atPhoneProof(b2, citizen);
+    const right2 = await codeFor(phone, 'bind_factor');
+    for (let i = 0; i < MAX_FAILURES - 1; i++) at2 = page(await submit(b2, at2, '/phone-proof', { code: wrong(right2, i + 10) }));
+    const next = await submit(b2, at2, '/phone-proof', { code: right2 });
+    expect(next.kind === 'page' && next.html.includes('/phone-proof') ? next.status : `moved on to ${next.url.pathname}`).toBe(423);
+    expect((await h.yihao.services.audit.forAccount(citizen.sub)).map((e) => e.action)).toContain('account.locked');
+  });
+
   it('(b) strangers\' codes from five addresses leave the citizen at home a code of their own', async () => {
     const phone = freshPhone();
     const citizen = await h.citizen({ phone });

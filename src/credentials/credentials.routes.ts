@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ChannelApiError, channelApiErrors } from '../http/api-error.js';
+import { readBody as readRequestBody } from '../http/request-body.js';
 import type { CredentialIssuerMetadata } from '@openid4vc/openid4vci';
 import type { CredentialRequests } from './credential-request.js';
 import { CREDENTIAL_PATHS } from './issuer-metadata.js';
@@ -33,16 +34,7 @@ function publicJson(ctx: Context, body: unknown, maxAge: number): void {
 }
 
 export async function readBody(ctx: Context, maxBytes: number, errorCode = 'invalid_credential_request'): Promise<{ raw: Buffer; json: unknown }> {
-  const tooLarge = () => new ChannelApiError(413, errorCode, 'the request body is too large');
-  if (Number(ctx.get('content-length') || 0) > maxBytes) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw tooLarge();
-    chunks.push(chunk);
-  }
-  const raw = Buffer.concat(chunks);
+  const raw = await readRequestBody(ctx, maxBytes, () => new ChannelApiError(413, errorCode, 'the request body is too large'));
   if (ctx.request.type !== 'application/json') throw new ChannelApiError(415, errorCode, 'the body must be application/json');
   try {
     return { raw, json: JSON.parse(raw.toString('utf8')) as unknown };

@@ -5,6 +5,7 @@ import { isFirstParty } from '../../oidc/index.js';
 import { accessTokenVerifier, AccessTokenRefused } from '../../oidc/access-token-verifier.js';
 import type { DeviceKeyUse } from '../../oidc/token-facts.js';
 import { invalidDeviceSignature, invalidRequest, invalidToken } from '../../http/api-error.js';
+import { readBody as readRequestBody } from '../../http/request-body.js';
 import type { DeviceKey, DeviceKeys } from './device-keys.js';
 import { verifyDpopProof, type ProofReplay, type RequestFacts } from '../../http/request-proofs.js';
 import { DEVICE_SIGNATURE_HEADER, deviceSignatureKid, verifyDeviceSignature } from './device-signatures.js';
@@ -34,17 +35,7 @@ export interface AppCall {
   body: unknown;
 }
 
-async function readBody(ctx: Context, maxBytes: number): Promise<Buffer> {
-  if (Number(ctx.get('content-length') || 0) > maxBytes) throw invalidRequest('the request body is too large', 413);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw invalidRequest('the request body is too large', 413);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
+const readBody = (ctx: Context, maxBytes: number): Promise<Buffer> => readRequestBody(ctx, maxBytes, () => invalidRequest('the request body is too large', 413));
 
 function parseJson(raw: Buffer, ctx: Context): unknown {
   if (raw.length === 0) return {};

@@ -62,8 +62,21 @@ const REDACTED = [
   ...['authorization', 'cookie', 'set-cookie'].flatMap((h) => [`req.headers["${h}"]`, `headers["${h}"]`, `res.headers["${h}"]`]),
 ];
 
-/** A citizen ID number's shape (18 characters, or the old 15 digits): a request path may carry one. */
-const CITIZEN_ID_SHAPE = /\d{17}[\dXx]|\d{15}/g;
+/**
+ * What a request path may carry that a log line must not: a citizen ID number (18 characters, or
+ * the old 15 digits) or a mobile number (11 digits, with +86 or separators), so any run of 11 or more
+ * digits; and the one-time code in a QR hand-off's link (`/m/qr/<code>`).
+ */
+const NUMBER_SHAPE = /\+?\d{11,}[Xx]?|1[3-9]\d[\s-]\d{4}[\s-]\d{4}/g;
+const CODE_IN_PATH = /^\/m\/qr\/[^/]+/;
+/** A percent-encoded printable ASCII character: decoded before the shapes above are looked for. */
+const ENCODED_ASCII = /%(2[0-9A-Fa-f]|[3-6][0-9A-Fa-f]|7[0-9A-Ea-e])/g;
+
+/** A request path as the request log writes it: whatever the client sent, with the shapes above taken out however they were spelled. */
+export function loggedPath(path: string): string {
+  const plain = path.includes('%') ? path.replace(ENCODED_ASCII, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))) : path;
+  return plain.replace(CODE_IN_PATH, '/m/qr/[redacted]').replace(NUMBER_SHAPE, '[redacted]');
+}
 
 /**
  * JSON logs to stdout (or `destination`, for tests). Redaction is a second line of defence: citizen
@@ -99,8 +112,8 @@ export interface RequestLine {
  */
 export function requestLog(logger: Logger): (line: RequestLine) => void {
   const plain = logger.child({}, { redact: { paths: [] } });
-  // A path is whatever the client sent (a 404 logs it too), so anything shaped like a citizen ID goes.
-  return (line) => plain.info({ requestId: line.requestId, method: line.method, path: line.path.replace(CITIZEN_ID_SHAPE, '[redacted]'), status: line.status, ms: line.ms }, 'request');
+  // A path is whatever the client sent (a 404 logs it too).
+  return (line) => plain.info({ requestId: line.requestId, method: line.method, path: loggedPath(line.path), status: line.status, ms: line.ms }, 'request');
 }
 
 /** Writes out buffered log lines; call before the process exits. */

@@ -58,9 +58,14 @@ function joinDashedValues(args: readonly string[], options: OptionsConfig): stri
 function parseProblem(e: unknown): string {
   const { code, message } = e as { code?: string; message?: string };
   switch (code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      // Node names the option only ("Unknown option '--foo'"), never a value given with '='.
-      return `unknown option ${/'([^']*)'/.exec(message ?? '')?.[1] ?? ''}`.trimEnd();
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      // Node quotes what was typed: never a value given with '=', but one typed with no space runs
+      // into the option ("--citizen-id1101…", an ID number), so only the option's letters are repeated.
+      const typed = /'([^']*)'/.exec(message ?? '')?.[1] ?? '';
+      const name = /^--?[A-Za-z][A-Za-z-]*/.exec(typed)?.[0];
+      if (name === typed) return `unknown option ${name}`;
+      return `unknown option ${name ? `${name}…` : 'starting with a dash'}: a value follows its option after a space or '='`;
+    }
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return 'unexpected argument: every value follows its option, as in --name "Tax office"';
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':

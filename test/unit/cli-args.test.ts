@@ -19,6 +19,10 @@ describe('command-line options', () => {
 
   it('refuses unknown options, stray words and repeats without echoing a value', () => {
     expect(() => parseOptions('account show', ['--bogus=110101199003076111'], options)).toThrow(/^unknown option --bogus \(see/);
+    // A value typed with no space runs into the option's name: only the letters are repeated.
+    expect(() => parseOptions('account show', ['--citizen-id110101199003076111'], options)).toThrow(/^unknown option --citizen-id…: a value follows its option/);
+    expect(() => parseOptions('account show', ['--citizen-id110101199003076111'], options)).not.toThrow(/0076111/);
+    expect(() => parseOptions('account show', ['-110101199003076111'], options)).toThrow(/^unknown option starting with a dash/);
     expect(() => parseOptions('account show', ['stray'], options)).toThrow(/unexpected argument/);
     expect(() => parseOptions('account show', ['--sub', 'a', '--sub', 'b'], options)).toThrow(/--sub is given more than once/);
     expect(() => parseOptions('account show', ['--json', '--', '--sub'], options)).toThrow(/unexpected argument/);

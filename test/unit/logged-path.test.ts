@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { loggedPath } from '../../src/logger.js';
+
+describe('a request path as the request log writes it', () => {
+  it('keeps an ordinary path as it is', () => {
+    expect(loggedPath('/interaction/Yns33OOWb_1B0FG8d5r4c/qr')).toBe('/interaction/Yns33OOWb_1B0FG8d5r4c/qr');
+    expect(loggedPath('/admin/api/clients/c_12345')).toBe('/admin/api/clients/c_12345');
+    expect(loggedPath('/caf%C3%A9')).toBe('/caf%C3%A9');
+  });
+
+  it('takes out an ID number or a mobile number, however it is spelled', () => {
+    const id = '11010519491231002X';
+    expect(loggedPath(`/x/${id}`)).toBe('/x/[redacted]');
+    expect(loggedPath(`/x/${[...id].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('')}`)).toBe('/x/[redacted]');
+    expect(loggedPath(`/x/${id.slice(0, 9)}%3${id[9]}${id.slice(10)}`)).toBe('/x/[redacted]');
+    expect(loggedPath('/x/110105491231002')).toBe('/x/[redacted]');
+    expect(loggedPath('/x/13987650123')).toBe('/x/[redacted]');
+    expect(loggedPath('/x/+8613987650123')).toBe('/x/[redacted]');
+    expect(loggedPath('/x/139%208765%200123')).toBe('/x/[redacted]');
+    expect(loggedPath('/x/139-8765-0123')).toBe('/x/[redacted]');
+  });
+
+  it("takes out a QR hand-off's code", () => {
+    expect(loggedPath('/m/qr/AbCdEf-_0123456789abcdefghijklmn')).toBe('/m/qr/[redacted]');
+  });
+});

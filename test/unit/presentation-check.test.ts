@@ -4,11 +4,13 @@
  * for the refusals the CLI suite (credentials-offline-verify.test.ts) does not reach: a list not
  * signed by the issuer or made for another entry, an old key-binding JWT, a key the issuer does not
  * publish, another issuer, claims outside the type's schema. A retired key still verifies.
+ * Disclosures must each be named once by a digest the issuer signed (RFC 9901 §7.1).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { digest, ES256, generateSalt } from '@sd-jwt/crypto-nodejs';
 import { createHeaderAndPayload, StatusList } from '@sd-jwt/jwt-status-list';
 import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
+import { createHash } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { checkPresentation, PresentationRefused, type IssuerTrust } from '../../src/credentials/presentation-check.js';
 import { walletKey, type WalletKey } from '../support/wallet.js';
@@ -97,5 +99,51 @@ describe('checkPresentation', () => {
     expect(await check(await present(await issue(active, holder, { ...claims, name: 42 })))).toBe('schema');
     expect(await check(await present(await issue(active, holder, claims, { nbf: now() + 3600 })))).toBe('not_yet_valid');
     expect(await check((await present(await issue(active, holder, claims))).replace(/~[^~]+$/, '~'))).toBe('malformed');
+  });
+  describe('disclosures against the digests the issuer signed (RFC 9901 §7.1)', () => {
+    const framed = async (extra: Record<string, unknown>, frame: Record<string, unknown>) => {
+      const sdjwt = new SDJwtVcInstance({ signer: await ES256.getSigner(active.privateJwk), signAlg: 'ES256', hasher: digest, hashAlg: 'sha-256', saltGenerator: generateSalt });
+      return sdjwt.issue({ iss: ISSUER, vct: VCT, iat: now(), exp: now() + 3600, cnf: { jwk: holder.publicJwk }, status: { status_list: { idx: 3, uri: LIST } }, ...extra } as never, frame as never, { header: { kid: active.kid } });
+    };
+    const disclosing = async (credential: string, frame: Record<string, unknown>) => {
+      const sdjwt = new SDJwtVcInstance({ hasher: digest, kbSigner: await ES256.getSigner(holder.privateJwk), kbSignAlg: 'ES256' });
+      return sdjwt.present(credential, frame as never, { kb: { payload: { iat: now(), aud: AUD, nonce: 'n' } } });
+    };
+    /** `presented` (ending in '~') with a key-binding JWT over exactly it. */
+    const bound = async (presented: string) => {
+      const sd_hash = createHash('sha256').update(presented, 'ascii').digest('base64url');
+      return presented + (await new SignJWT({ iat: now(), aud: AUD, nonce: 'n', sd_hash }).setProtectedHeader({ alg: 'ES256', typ: 'kb+jwt' }).sign(await importJWK(holder.privateJwk, 'ES256')));
+    };
+    const verdict = async (presentation: string) => {
+      try {
+        await checkPresentation(presentation, { nonce: 'n', audience: AUD }, trust, lists(list));
+        return 'accepted';
+      } catch (e) {
+        return e instanceof PresentationRefused ? e.reason : `crash: ${String(e)}`;
+      }
+    };
+
+    it('accepts decoys, nothing disclosed, and disclosures nested in objects and arrays', async () => {
+      const withDecoys = await framed(claims, { _sd: Object.keys(claims), _sd_decoy: 3 });
+      expect(await verdict(await disclosing(withDecoys, { name: true, acr: true }))).toBe('accepted');
+      expect(await verdict(await disclosing(withDecoys, {}))).toBe('accepted');
+      const nested = await framed({ ...claims, address: { locality: '杭州', street: '某路' }, nationalities: ['CN', 'HK'] }, { _sd: ['name', 'acr', 'address', 'nationalities'], address: { _sd: ['locality', 'street'] }, nationalities: { _sd: [0, 1] } });
+      // Not the identity credential's schema, but never "tampered": every digest is found.
+      expect(await verdict(await disclosing(nested, { name: true, acr: true, address: { locality: true }, nationalities: { 1: true } }))).toBe('schema');
+    });
+
+    it('refuses a repeated disclosure, another credential\'s, one that is not JSON, and one re-spelled with a character of the same low byte', async () => {
+      const credential = await framed(claims, { _sd: Object.keys(claims) });
+      const other = await framed({ ...claims, name: '李四' }, { _sd: Object.keys(claims) });
+      const [jwt, d1, d2] = credential.split('~') as [string, string, string];
+      const foreign = other.split('~')[1]!;
+      const letter = [...d1].findIndex((c) => /[A-Za-z]/.test(c));
+      const respelled = d1.slice(0, letter) + String.fromCharCode(0x100 + d1.charCodeAt(letter)) + d1.slice(letter + 1);
+      for (const disclosures of [[d1, d2, d1], [d1, foreign], [d1, '%%%'], [d1, 'e30'], [d1, Buffer.from('["s"]').toString('base64url')], [respelled, d2]]) {
+        expect(await verdict(await bound([jwt, ...disclosures, ''].join('~')))).toBe('tampered');
+      }
+      // A trailing '~' with no key-binding JWT at all.
+      expect(await verdict([jwt, d1, d2, ''].join('~'))).toBe('malformed');
+    });
   });
 });

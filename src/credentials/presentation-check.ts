@@ -146,6 +146,7 @@ async function verifiedBy(jwt: string, keys: JWK[]): Promise<boolean> {
   return false;
 }
 
+const SD_JWT_CHARACTERS = /^[A-Za-z0-9_\-.~]+$/;
 const sha256 = (text: string) => createHash('sha256').update(text, 'ascii').digest('base64url');
 
 /**
@@ -210,6 +211,8 @@ function decodeSafely<T>(read: () => T): T {
  */
 export async function checkPresentation(presentation: string, request: PresentationRequest, trust: IssuerTrust, statusLists: StatusListSource, now = Date.now()): Promise<VerifiedPresentation> {
   const seconds = Math.floor(now / 1000);
+  // Base64url, dots and tildes only: the digests below hash these characters as bytes.
+  if (!SD_JWT_CHARACTERS.test(presentation.trim())) refuse('malformed');
   const parts = presentation.trim().split('~');
   if (parts.length < 2 || !parts[0] || !parts.at(-1)) refuse('malformed');
   const issuerJwt = parts[0]!;

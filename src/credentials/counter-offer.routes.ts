@@ -82,7 +82,10 @@ export function counterOfferRoutes(deps: CounterOfferDeps): Router {
       await refused('no_active_account');
       throw new ChannelApiError(404, 'not_found', 'there is no active account for this citizen ID number');
     }
-    if (citizen.id === staff.id) throw new ChannelApiError(403, 'insufficient_scope', 'staff cannot hand a credential to themselves');
+    if (citizen.id === staff.id) {
+      await refused('own_identity');
+      throw new ChannelApiError(403, 'insufficient_scope', 'staff cannot hand a credential to themselves');
+    }
     // A certificate only of the counter's own department: a counter hands out what its department
     // issued. Not the citizen's, not valid, or another department's: one answer, so that a counter
     // learns nothing about certificates it may not hand out.

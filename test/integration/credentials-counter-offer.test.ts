@@ -283,6 +283,22 @@ describe('a counter’s credential offer with counterTxCode: counter_screen (SQL
   });
 });
 
+describe('a counter’s credential offer for the staff member’s own ID number (SQLite)', () => {
+  it('is refused, and on record against the staff member', async () => {
+    const h = await startHarness();
+    try {
+      const { staffToken, staff } = await counterWithStaff(h, '孙柜员');
+      const res = await counterOffer(h, staffToken, staff.citizenId);
+      expect(res.status).toBe(403);
+      expect(await res.json()).toMatchObject({ error: 'insufficient_scope' });
+      const refused = await h.yihao.stores.db('audit_events').where({ action: 'vc.offer_refused', actor_id: staff.sub });
+      expect(refused.map((e) => JSON.parse(String(e.details)) as unknown)).toEqual([{ reason: 'own_identity' }]);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('a counter’s credential offer: one staff member’s offer codes are limited too (SQLite)', () => {
   it('refuses a staff member past sms.limits.offerCodes.perStaff, across citizens', async () => {
     const h = await startHarness({ overrides: (c) => ({ ...c, sms: { ...c.sms, limits: { ...c.sms.limits, offerCodes: { ...c.sms.limits.offerCodes, perStaff: { max: 2, windowSeconds: 3600 } } } } }) });

@@ -59,13 +59,13 @@ export async function offerCodeSentTo(h: Harness, phone: string): Promise<string
 const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 /** A counter system registered in a department of its own, and a member of its staff signed in to it. */
-export async function counterWithStaff(h: Harness, staffName: string): Promise<{ staffToken: string; departmentId: string; clientId: string }> {
+export async function counterWithStaff(h: Harness, staffName: string): Promise<{ staffToken: string; departmentId: string; clientId: string; staff: Awaited<ReturnType<Harness['citizen']>> }> {
   const client = await h.client({ name: '政务服务中心柜台', grantTypes: ['authorization_code', TOKEN_EXCHANGE_GRANT as never], redirectUris: [REDIRECT], scope: 'openid profile', firstParty: true });
   const departmentId = await counterClientOf(h, client, '杭州市政务服务中心');
   const staff = await h.citizen({ name: staffName });
   await h.yihao.admin.services.bootstrap.grantRole({ identifier: staff.sub, role: 'counter-staff', departmentId });
   const staffToken = (await staffSignIn(h, await relyingParty(h, client), staff)).access_token;
-  return { staffToken, departmentId, clientId: client.client_id };
+  return { staffToken, departmentId, clientId: client.client_id, staff };
 }
 
 /** `POST /credentials/offers/counter` with a staff token: an offer for the citizen with this ID number, after an in-person check. */

@@ -2,6 +2,8 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Account, Accounts, Authentication } from '../../accounts/index.js';
 import { isFirstParty } from '../../oidc/index.js';
+import { JWT_BEARER_GRANT } from '../../clients/client-kinds.js';
+import { isKioskToken } from '../kiosk/idle.js';
 import { accessTokenVerifier, AccessTokenRefused } from '../../oidc/access-token-verifier.js';
 import type { DeviceKeyUse } from '../../oidc/token-facts.js';
 import { invalidDeviceSignature, invalidRequest, invalidToken } from '../../http/api-error.js';
@@ -58,6 +60,13 @@ function parseJson(raw: Buffer, ctx: Context): unknown {
  */
 export function mobileApiAuth(deps: MobileApiDeps) {
   const verify = accessTokenVerifier(deps);
+  /**
+   * The government app: first-party, and one that signs citizens in with device keys (the JWT
+   * bearer grant, which only the mobile kind has). A first-party kiosk or web app holding a
+   * DPoP-bound token is not it: a kiosk's card session enrolled a device key of the kiosk's here,
+   * which then approved QR sign-ins as the citizen long after the card was taken out.
+   */
+  const isGovernmentApp = (client: Parameters<typeof isFirstParty>[0] & { grantTypeAllowed(type: string): boolean }) => isFirstParty(client) && client.grantTypeAllowed(JWT_BEARER_GRANT);
   const APP_ONLY = 'this API is for the government app only';
   async function appCall(ctx: Context): Promise<AppCall> {
     const authorization = ctx.get('authorization');
@@ -69,13 +78,16 @@ export function mobileApiAuth(deps: MobileApiDeps) {
     const raw = await readBody(ctx, deps.bodyMaxBytes);
     const facts: RequestFacts = { method: ctx.method, url: `${deps.base}${ctx.path}`, accessToken, body: raw };
     const verified = await verify(accessToken, {
-      client: isFirstParty,
+      client: isGovernmentApp,
       // A proof for this very call (method, URL, ath), signed by the token's key; a bad one throws invalid_dpop_proof.
       dpop: { required: true, prove: async (jkt) => (await verifyDpopProof(ctx.get('dpop') || undefined, facts, jkt, deps.replay), true) },
     }).catch((e: unknown) => {
       throw e instanceof AccessTokenRefused ? invalidToken(e.reason === 'wrong_client' ? APP_ONLY : e.message) : e;
     });
     const { account, client, token, facts: issued } = verified;
+    // A kiosk session's token, even of an app that may also run the device flow, is the kiosk's:
+    // whoever stands there next must not reach the citizen's keys or approvals with it.
+    if (isKioskToken(token)) throw invalidToken(APP_ONLY);
     const authentication = issued && { accountId: account.sub, channel: issued.channel, amr: issued.amr, acr: issued.acr as Authentication['acr'], at: issued.auth_time };
     return { account, clientId: client.clientId, authentication, deviceKeyUse: issued?.device_key, grantId: typeof token.grantId === 'string' ? token.grantId : undefined, facts, body: parseJson(raw, ctx) };
   }

@@ -64,18 +64,31 @@ const REDACTED = [
 
 /**
  * What a request path may carry that a log line must not: a citizen ID number (18 characters, or
- * the old 15 digits) or a mobile number (11 digits, with +86 or separators), so any run of 11 or more
- * digits; and the one-time code in a QR hand-off's link (`/m/qr/<code>`).
+ * the old 15 digits) or a mobile number (11 digits), however its digits are grouped (spaces, dots,
+ * dashes, slashes...), so any 11 or more digits with nothing but such separators between them; and
+ * the one-time code in a QR hand-off's link (`/m/qr/<code>`).
  */
-const NUMBER_SHAPE = /\+?\d{11,}[Xx]?|1[3-9]\d[\s-]\d{4}[\s-]\d{4}/g;
+const NUMBER_SHAPE = /\+?(?:\d[\s._,:;()*/+\\-]*){10,}\d[Xx]?/g;
 const CODE_IN_PATH = /^\/m\/qr\/[^/]+/;
-/** A percent-encoded printable ASCII character: decoded before the shapes above are looked for. */
-const ENCODED_ASCII = /%(2[0-9A-Fa-f]|[3-6][0-9A-Fa-f]|7[0-9A-Ea-e])/g;
 
-/** A request path as the request log writes it: whatever the client sent, with the shapes above taken out however they were spelled. */
+/** The path as the client meant it: percent-encoding undone (printable ASCII at least), and compatibility forms (fullwidth digits) folded. */
+function spelledOut(path: string): string {
+  if (!path.includes('%')) return path.normalize('NFKC');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    decoded = path.replace(/%([2-7][0-9A-Fa-f])/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
+  return decoded.normalize('NFKC');
+}
+
+/**
+ * A request path as a log line writes it: whatever the client sent, decoded, with the shapes above
+ * taken out. Every log line that names a request's path goes through it.
+ */
 export function loggedPath(path: string): string {
-  const plain = path.includes('%') ? path.replace(ENCODED_ASCII, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))) : path;
-  return plain.replace(CODE_IN_PATH, '/m/qr/[redacted]').replace(NUMBER_SHAPE, '[redacted]');
+  return spelledOut(path).replace(CODE_IN_PATH, '/m/qr/[redacted]').replace(NUMBER_SHAPE, '[redacted]');
 }
 
 /**

@@ -407,7 +407,9 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
     logger,
     listen(port = config.port, host) {
       return new Promise((resolve, reject) => {
-        server = createServer((req, res) => {
+        // Every request here is small (limits.bodyMaxBytes): one whose headers or body trickle in
+        // for longer than this (a slowloris) loses its socket, instead of holding it for Node's 300 s.
+        server = createServer({ requestTimeout: 30_000, headersTimeout: 20_000 }, (req, res) => {
           if (draining) res.setHeader('connection', 'close');
           return handler(req, res);
         });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { isYihaoError } from '../errors.js';
-import { requestLog } from '../logger.js';
+import { loggedPath, requestLog } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { DEPENDENCY_DOWN, isDependencyFailure, RETRY_AFTER_SECONDS } from '../storage/dependency-failure.js';
 
@@ -65,14 +65,14 @@ export function requestContext(logger: Logger, metrics?: Metrics): Middleware {
       if (ctx.state[DEPENDENCY_DOWN] && ctx.status === 500) unavailable(ctx, id);
     } catch (err) {
       if (isDependencyFailure(err)) {
-        logger.warn({ requestId: id, method: ctx.method, path: ctx.path, error: (err as Error).message }, 'a store is not reachable');
+        logger.warn({ requestId: id, method: ctx.method, path: loggedPath(ctx.path), error: (err as Error).message }, 'a store is not reachable');
         unavailable(ctx, id);
       } else if (isYihaoError(err)) {
         ctx.status = err.status;
         ctx.body = { error: err.code, error_description: err.message };
         if (err.code === 'overloaded') shed(ctx, (err as { retryAfterSeconds?: number }).retryAfterSeconds ?? 1);
       } else {
-        logger.error({ err, requestId: id, method: ctx.method, path: ctx.path }, 'unhandled error');
+        logger.error({ err, requestId: id, method: ctx.method, path: loggedPath(ctx.path) }, 'unhandled error');
         ctx.status = 500;
         ctx.body = { error: 'server_error', error_description: 'an unexpected error occurred', request_id: id };
       }

@@ -6,6 +6,7 @@ import type { SessionAuthentications } from './session-authentications.js';
 import { currentFacts } from './token-facts.js';
 import { DEPENDENCY_DOWN, isDependencyFailure } from '../storage/dependency-failure.js';
 import { requestIdOf } from '../http/request-context.js';
+import { loggedPath } from '../logger.js';
 
 /**
  * Provider events: the ones a citizen or an auditor cares about go to the audit log, the rest to a
@@ -48,8 +49,8 @@ export function auditProviderEvents(
     // A store that went away is the outer app's 503 (http/request-context.ts), not a bug.
     if (isDependencyFailure(err)) {
       ctx.state[DEPENDENCY_DOWN] = true;
-      logger.warn({ path: ctx.path, error: err.message }, 'a store is not reachable');
-    } else logger.error({ err, path: ctx.path }, 'oidc-provider server error');
+      logger.warn({ path: loggedPath(ctx.path), error: err.message }, 'a store is not reachable');
+    } else logger.error({ err, path: loggedPath(ctx.path) }, 'oidc-provider server error');
   });
   provider.on('grant.revoked', (ctx, grantId) => {
     const client = ctx.oidc?.client;

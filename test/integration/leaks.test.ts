@@ -69,6 +69,16 @@ describe('leaks into logs and answers', () => {
     expect(decoded(out)).not.toContain(citizenId.slice(6, 14) + citizenId.slice(14, 17));
   });
 
+  it('keeps an ID number in a query string, or grouped with separators in a path, out of the request log', async () => {
+    const id = syntheticCitizenId();
+    await fetch(`${h.url}/no-such-q?x=${id.slice(0, 9)}-${id.slice(9)}`);
+    await fetch(`${h.url}/no-such-page/${id.slice(0, 6)}%20${id.slice(6, 14)}%20${id.slice(14)}`);
+    await fetch(`${h.url}/no-such-page/${id.slice(0, 6)}.${id.slice(6, 14)}.${id.slice(14)}`);
+    await settle();
+    expect(logged()).toContain('/no-such-q');
+    expect(logged().replace(/[-. ]|%20/g, '')).not.toContain(id.slice(0, 17));
+  });
+
   it('keeps a QR hand-off code (/m/qr/<code>) out of the request log', async () => {
     const ref = randomBytes(24).toString('base64url');
     const res = await fetch(`${h.url}/m/qr/${ref}`);

@@ -194,6 +194,18 @@ describe('attacks on SMS codes', () => {
   });
 
   // (g) Switching between password and SMS code at one account from one address.
+  it('answers odd phone-proof codes (fullwidth or mathematical digits, NUL, __proto__, 32 characters) with a 4xx, never a 500', async () => {
+    const b = browserAt('198.51.100.70');
+    let at = await atPhoneProof(b, await h.citizen({ phone: freshPhone() }));
+    const statuses: number[] = [];
+    for (const code of ['１２３４５６', '\u0000\u0000', '__proto__', 'constructor', '𝟙𝟚𝟛𝟜𝟝𝟞', '1'.repeat(32)]) {
+      const next = await submit(b, at, '/phone-proof', { code });
+      statuses.push(next.kind === 'page' ? next.status : 303);
+      if (next.kind === 'page' && next.html.includes('/phone-proof')) at = next;
+    }
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+  });
+
   it('(g) wrong passwords then SMS codes (and back) share one budget per account and address', async () => {
     const phone = freshPhone();
     const citizen = await h.citizen({ phone });

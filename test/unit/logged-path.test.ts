@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { loggedPath } from '../../src/logger.js';
 
 describe('a request path as the request log writes it', () => {
-  it('keeps an ordinary path as it is', () => {
+  it('keeps an ordinary path as it is, decoded', () => {
     expect(loggedPath('/interaction/Yns33OOWb_1B0FG8d5r4c/qr')).toBe('/interaction/Yns33OOWb_1B0FG8d5r4c/qr');
     expect(loggedPath('/admin/api/clients/c_12345')).toBe('/admin/api/clients/c_12345');
-    expect(loggedPath('/caf%C3%A9')).toBe('/caf%C3%A9');
+    expect(loggedPath('/caf%C3%A9')).toBe('/café');
   });
 
   it('takes out an ID number or a mobile number, however it is spelled', () => {
@@ -18,6 +18,18 @@ describe('a request path as the request log writes it', () => {
     expect(loggedPath('/x/+8613987650123')).toBe('/x/[redacted]');
     expect(loggedPath('/x/139%208765%200123')).toBe('/x/[redacted]');
     expect(loggedPath('/x/139-8765-0123')).toBe('/x/[redacted]');
+  });
+
+  it('takes out the digits however they are grouped or folded (found by a second review)', () => {
+    expect(loggedPath('/no-such/440305%2019600505%202852')).toBe('/no-such/[redacted]');
+    expect(loggedPath('/no-such/440305.19600505.2852')).toBe('/no-such/[redacted]');
+    expect(loggedPath('/no-such/440305/19600505/2852')).toBe('/no-such/[redacted]');
+    expect(loggedPath('/no-such/139.8765.0123')).toBe('/no-such/[redacted]');
+    const fullwidth = [...'11010519491231002X'].map((c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)).join('');
+    expect(loggedPath(`/no-such/${encodeURIComponent(fullwidth)}`)).toBe('/no-such/[redacted]');
+    // The whole number goes, not its first eleven digits.
+    expect(loggedPath('/x/11010519491231002X/y')).toBe('/x/[redacted]/y');
+    expect(loggedPath('/x/%E0%A4%A')).not.toMatch(/\d{11}/);
   });
 
   it("takes out a QR hand-off's code", () => {

@@ -64,11 +64,12 @@ const REDACTED = [
 
 /**
  * What a request path may carry that a log line must not: a citizen ID number (18 characters, or
- * the old 15 digits) or a mobile number (11 digits), however its digits are grouped (spaces, dots,
- * dashes, slashes...), so any 11 or more digits with nothing but such separators between them; and
- * the one-time code in a QR hand-off's link (`/m/qr/<code>`).
+ * the old 15 digits) or a mobile number (11 digits), however its digits are grouped, so any 11 or
+ * more digits (of any script) with nothing but non-letters between them; and the one-time code in a
+ * QR hand-off's link (`/m/qr/<code>`). Each repeat starts with a digit and a separator is never one,
+ * so matching stays linear in the path's length.
  */
-const NUMBER_SHAPE = /\+?(?:\d[\s._,:;()*/+\\-]*){10,}\d[Xx]?/g;
+const NUMBER_SHAPE = /\+?(?:\p{Nd}[^\p{L}\p{Nd}]*){10,}\p{Nd}[Xx]?/gu;
 const CODE_IN_PATH = /^\/m\/qr\/[^/]+/;
 
 /** The path as the client meant it: percent-encoding undone (printable ASCII at least), and compatibility forms (fullwidth digits) folded. */

@@ -10,6 +10,9 @@ import { HIDDEN_IN_TEXT } from '../visible-text.js';
 // The same list as oidc/client-metadata's CHANNELS; not imported from there, because that module
 // loads oidc-provider, which the CLI loads only when a command needs it.
 export const CLIENT_CHANNELS = ['web', 'mobile', 'kiosk', 'counter'] as const satisfies readonly Channel[];
+/** Grants of the channels whose sessions are not the citizen's own device: a kiosk's and a counter's. */
+const NOT_WITH_DEVICE_KEYS = new Set<string>([DEVICE_CODE_GRANT, ID_CARD_GRANT, PRESENTATION_GRANT, TOKEN_EXCHANGE_GRANT, CIBA_GRANT]);
+
 export const CLIENT_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, ID_CARD_GRANT, PRESENTATION_GRANT, TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, CIBA_GRANT, PRE_AUTHORIZED_CODE_GRANT] as const;
 /**
  * Marks a rule of one field, whose message, like zod's own, names no field: whoever words the problem
@@ -155,6 +158,12 @@ export const clientSettings = clientSettingsFields
     path: ['jwks'],
   })
   .refine((c) => !(c.public && c.grant_types.includes(CIBA_GRANT)), { message: 'a CIBA client must authenticate: it cannot be public', path: ['public'] })
+  // The device-key login is the government app's: its keys reach the mobile API, where a kiosk's or
+  // a counter's session must never enrol one for the citizen in front of it.
+  .refine((c) => !c.grant_types.includes(JWT_BEARER_GRANT) || !c.grant_types.some((g) => NOT_WITH_DEVICE_KEYS.has(g)), {
+    message: "the device-key login (JWT bearer grant, kind mobile) cannot be combined with a kiosk's or a counter's grants",
+    path: ['grant_types'],
+  })
   .refine((c) => c.backchannel_token_delivery_mode === undefined || c.grant_types.includes(CIBA_GRANT), {
     message: 'backchannel_token_delivery_mode needs the CIBA grant (kind ciba)',
     path: ['backchannel_token_delivery_mode'],

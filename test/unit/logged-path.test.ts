@@ -30,6 +30,16 @@ describe('a request path as the request log writes it', () => {
     // The whole number goes, not its first eleven digits.
     expect(loggedPath('/x/11010519491231002X/y')).toBe('/x/[redacted]/y');
     expect(loggedPath('/x/%E0%A4%A')).not.toMatch(/\d{11}/);
+    // Any separator that is not a letter: Unicode dashes, ideographic stops, tildes, bars (a third review).
+    for (const sep of ['\u2010', '\u2014', '\u3002', '~', '|']) {
+      expect(loggedPath(`/x/${encodeURIComponent(`320102${sep}19820831${sep}5749`)}`)).toBe('/x/[redacted]');
+      expect(loggedPath(`/x/${encodeURIComponent(`138${sep}1234${sep}5678`)}`)).toBe('/x/[redacted]');
+    }
+    expect(loggedPath('/x/%D9%A1%D9%A3%D9%A8%D9%A1%D9%A2%D9%A3%D9%A4%D9%A5%D9%A6%D9%A7%D9%A8')).toBe('/x/[redacted]');
+    // Letters still part numbers: an interaction uid keeps its digits.
+    expect(loggedPath('/interaction/a1b2c3d4e5f6g7h8i9j0k1l2')).toBe('/interaction/a1b2c3d4e5f6g7h8i9j0k1l2');
+    // A 16 KB path of digits and separators is one linear pass (a backtracking shape would not end within the test's timeout).
+    expect(loggedPath(`/x/${'1.'.repeat(4)}a${'2-'.repeat(8000)}`)).toBe('/x/1.1.1.1.a[redacted]-');
   });
 
   it("takes out a QR hand-off's code", () => {

@@ -60,6 +60,7 @@ function parseJson(raw: Buffer, ctx: Context): unknown {
  */
 export function mobileApiAuth(deps: MobileApiDeps) {
   const verify = accessTokenVerifier(deps);
+  const NOT_THE_CITIZENS_DEVICE = new Set<string>(['kiosk', 'counter']);
   /**
    * The government app: first-party, and one that signs citizens in with device keys (the JWT
    * bearer grant, which only the mobile kind has). A first-party kiosk or web app holding a
@@ -85,9 +86,9 @@ export function mobileApiAuth(deps: MobileApiDeps) {
       throw e instanceof AccessTokenRefused ? invalidToken(e.reason === 'wrong_client' ? APP_ONLY : e.message) : e;
     });
     const { account, client, token, facts: issued } = verified;
-    // A kiosk session's token, even of an app that may also run the device flow, is the kiosk's:
-    // whoever stands there next must not reach the citizen's keys or approvals with it.
-    if (isKioskToken(token)) throw invalidToken(APP_ONLY);
+    // A kiosk's or a counter's session, whatever client holds it, is not the citizen's own device:
+    // whoever stands there next (or the staff member) must not reach the citizen's keys or approvals.
+    if (isKioskToken(token) || (issued && NOT_THE_CITIZENS_DEVICE.has(issued.channel))) throw invalidToken(APP_ONLY);
     const authentication = issued && { accountId: account.sub, channel: issued.channel, amr: issued.amr, acr: issued.acr as Authentication['acr'], at: issued.auth_time };
     return { account, clientId: client.clientId, authentication, deviceKeyUse: issued?.device_key, grantId: typeof token.grantId === 'string' ? token.grantId : undefined, facts, body: parseJson(raw, ctx) };
   }

@@ -1,3 +1,4 @@
+export { appendAfterAnswer } from './after-answer.js';
 export { createAuditLog, type AuditLog, type AuditEvent, type AuditEventInput, type ActorType, type AppendOptions, type HeadAcceptance } from './audit-log.js';
 export type { ChainReport, BreakReason, AnchorStatus } from './audit-chain.js';
 export type { AuditQuery, AuditPage } from './audit-query.js';

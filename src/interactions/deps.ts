@@ -1,12 +1,15 @@
 import type Provider from 'oidc-provider';
 import type { Accounts } from '../accounts/index.js';
 import type { CsrfTokens } from '../http/csrf.js';
+import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
 
 export interface InteractionDeps {
   provider: () => Provider;
   accounts: Accounts;
   audit: AuditLog;
+  /** Where an audit append made after the answer reports its failure. */
+  logger: Pick<Logger, 'error'>;
   csrf: CsrfTokens;
   formFieldMaxLength: number;
   bodyMaxBytes: number;

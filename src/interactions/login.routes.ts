@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import { appendAfterAnswer } from '../audit/index.js';
 import { z } from 'zod';
 import { ACR, isOverloaded, type Authentication, type PasswordCheck } from '../accounts/index.js';
 import { completeLogin, loadInteraction, renderLogin, throttled } from './interaction-context.js';
@@ -44,7 +45,8 @@ export function loginRoutes(router: Router, deps: SecondFactorDeps): void {
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'pwd' }, ...where });
       if (check.distributedLock) {
         const { sub, until } = check.distributedLock;
-        await deps.audit.append({ action: 'account.locked', actorType: 'system', accountId: sub, details: { reason: 'distributed_guessing', method: 'pwd', until: until.toISOString() }, ...where });
+        // After the answer: only an identifier with an account makes this record.
+        appendAfterAnswer(deps.audit, deps.logger, { action: 'account.locked', actorType: 'system', accountId: sub, details: { reason: 'distributed_guessing', method: 'pwd', until: until.toISOString() }, ...where });
       }
       ctx.status = 401;
       // One message for an unknown identifier and a wrong password: no account enumeration.

@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import { appendAfterAnswer } from '../audit/index.js';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ACR, normalisePhone, type Authentication } from '../accounts/index.js';
@@ -124,7 +125,8 @@ export function smsLoginRoutes(router: Router, deps: SmsLoginDeps): void {
       if (check.reason === 'throttled') return renderCode(ctx, it, throttled(ctx, it, check.until));
       if (check.distributedLock) {
         const { sub, until } = check.distributedLock;
-        await deps.audit.append({ action: 'account.locked', actorType: 'system', accountId: sub, details: { reason: 'distributed_guessing', method: 'sms', until: until.toISOString() }, ...where });
+        // After the answer: only an identifier with an account makes this record.
+        appendAfterAnswer(deps.audit, deps.logger, { action: 'account.locked', actorType: 'system', accountId: sub, details: { reason: 'distributed_guessing', method: 'sms', until: until.toISOString() }, ...where });
       }
       // No account named: a wrong code for an unregistered number must look like any wrong code.
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'sms', reason: check.reason }, ...where });

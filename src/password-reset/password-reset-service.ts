@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { normalisePhone, type Accounts } from '../accounts/index.js';
 import type { Logger } from 'pino';
-import type { AuditEventInput, AuditLog } from '../audit/index.js';
+import { appendAfterAnswer, type AuditEventInput, type AuditLog } from '../audit/index.js';
 import type { SignOut } from '../oidc/sign-out.js';
 import { SmsDeliveryError, type OtpService } from '../sms/index.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
-import { backgroundWork } from '../storage/request-memo.js';
 
 export type ResetSendResult =
   | { ok: true }
@@ -48,9 +47,7 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
    * answer that waited for the insert would take longer when the ID number has an account, for a
    * stranger to time.
    */
-  const recordAfterAnswer = (e: AuditEventInput) => {
-    backgroundWork(() => audit.append(e)).catch((err: unknown) => logger.error({ err, action: e.action }, 'audit append failed'));
-  };
+  const recordAfterAnswer = (e: AuditEventInput) => appendAfterAnswer(audit, logger, e);
   const isId = (value: unknown): value is string => typeof value === 'string' && ID.test(value);
 
   async function pending(flowId: string): Promise<{ accountId: string | null; decoy?: string } | undefined> {

@@ -9,12 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { createLogger } from '../../src/logger.js';
+import { logCapture } from '../support/log-capture.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, formAction, formField } from '../support/scripted-browser.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { runYihao } from '../support/yihao-cli.js';
@@ -30,17 +29,11 @@ const decoded = (s: string) => {
 
 describe('leaks into logs and answers', () => {
   let h: Harness;
-  const lines: string[] = [];
-  const capture = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(chunk.toString('utf8'));
-      done();
-    },
-  });
-  const logged = () => lines.join('');
+  const logs = logCapture();
+  const logged = logs.text;
 
   beforeAll(async () => {
-    h = await startHarness({ logger: createLogger('trace', capture) });
+    h = await startHarness({ logger: logs.logger });
   }, 60_000);
   afterAll(async () => h?.close());
 
@@ -149,9 +142,41 @@ describe('leaks into logs and answers', () => {
     expect(all).not.toContain(id);
     expect(all).not.toContain(id.slice(6, 14));
   });
+
+  it('keeps an ID number or phone number out of every log line, however the path groups its digits (Unicode hyphens, ideographic full stops, tildes)', async () => {
+    const id = syntheticCitizenId();
+    const [a, b, c] = [id.slice(0, 6), id.slice(6, 14), id.slice(14)];
+    const variants = [`${a}\u2010${b}\u2010${c}`, `${a}\u2014${b}\u2014${c}`, `${a}\u3002${b}\u3002${c}`, `${a}~${b}~${c}`, `${a}|${b}|${c}`, '138~1234~5678', '138\u20101234\u20105678'];
+    for (const v of variants) await fetch(`${h.url}/nothing-here/${encodeURIComponent(v)}`);
+    await new Promise((r) => setTimeout(r, 50));
+    const digitsOnly = (s: string) => s.replace(/[^0-9Xx]/g, '');
+    const leaked = logs.entries().filter((l) => {
+      const p = (l.path as string | undefined) ?? '';
+      return p.startsWith('/nothing-here/') && (digitsOnly(p).includes(id.slice(0, 17)) || digitsOnly(p).includes('13812345678'));
+    });
+    expect(leaked.map((l) => l.path)).toEqual([]);
+  });
+
+  it('keeps an ID number out of protocol-error log lines (grant.error, authorization.error) whose messages quote parameters', async () => {
+    const id = syntheticCitizenId();
+    const web = await h.client({ name: '日志网站', scope: 'openid profile' });
+    const rp = await relyingParty(h, web);
+    const attempts: Promise<unknown>[] = [
+      oidc.refreshTokenGrant(rp, id).catch(() => undefined),
+      oidc.genericGrantRequest(rp, 'authorization_code', { code: id, redirect_uri: REDIRECT }).catch(() => undefined),
+      oidc.genericGrantRequest(rp, 'urn:x:' + id, {}).catch(() => undefined),
+      oidc.genericGrantRequest(rp, 'client_credentials', { scope: id, resource: `urn:x:${id}` }).catch(() => undefined),
+      fetch(`${h.url}/auth?client_id=${web.client_id}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}&resource=${id}&acr_values=${id}`, { redirect: 'manual' }),
+      fetch(`${h.url}/auth?client_id=${web.client_id}&response_type=${id}&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}`, { redirect: 'manual' }),
+      fetch(`${h.url}/auth?client_id=${web.client_id}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}&claims=${encodeURIComponent(JSON.stringify({ userinfo: { [id]: null } }))}&prompt=${id}`, { redirect: 'manual' }),
+    ];
+    await Promise.all(attempts);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(logs.lines.filter((l) => l.replace(/[^0-9Xx]/g, '').includes(id.slice(0, 17)))).toEqual([]);
+  });
 });
 
-describe('review: CLI input echoed in messages', () => {
+describe('CLI input echoed in messages', () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'yihao-review-'));

@@ -7,12 +7,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { createLogger } from '../../src/logger.js';
 import { freePort, startHarness, type Harness } from '../support/harness.js';
+import { logCapture } from '../support/log-capture.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
@@ -64,16 +64,11 @@ describe('the terminal', () => {
 
 describe('redaction', () => {
   let h: Harness;
-  const lines: string[] = [];
-  const capture = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(chunk.toString('utf8'));
-      done();
-    },
-  });
+  const logs = logCapture();
+  const lines = logs.lines;
 
   beforeAll(async () => {
-    h = await startHarness({ logger: createLogger('trace', capture) });
+    h = await startHarness({ logger: logs.logger });
   });
   afterAll(async () => h?.close());
 

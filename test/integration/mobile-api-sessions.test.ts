@@ -2,37 +2,25 @@
  * The mobile API takes only the citizen's own device's sessions: never a counter's (token exchange,
  * CIBA) nor a kiosk's, whatever grants the client holding the token has. The registry refuses the
  * device-key grant beside a kiosk's or a counter's; a client stored before that rule is still turned
- * away at the API. And log lines: an ID number grouped with any separator, or quoted in a protocol
- * error's parameters, reaches none. Found by a third review of the mobile API fix and of loggedPath.
+ * away at the API. Found by a third review of the mobile API fix.
  */
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startHarness, type Harness } from '../support/harness.js';
-import { createLogger } from '../../src/logger.js';
 import { ID_CARD_GRANT, simulatedKiosk } from '../support/simulated-kiosk.js';
 import { JWT_BEARER, MobileApp, phoneWithDeviceKey, registerMobileApp } from '../support/mobile-app.js';
 import { CIBA, registerCounter } from '../support/counter-system.js';
 import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
 import { REDIRECT, relyingParty } from '../support/relying-party.js';
-import { syntheticCitizenId } from '../support/citizen-ids.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const CITIZEN_ID_TYPE = 'urn:yihao:token-type:citizen-id';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
-describe('the mobile API against counter and kiosk sessions, and log lines', () => {
+describe('the mobile API against counter and kiosk sessions', () => {
   let h: Harness;
-  const lines: string[] = [];
-
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        cb();
-      },
-    });
-    h = await startHarness({ logger: createLogger('info', sink) });
+    h = await startHarness();
   });
   afterAll(async () => h?.close());
 
@@ -110,39 +98,4 @@ describe('the mobile API against counter and kiosk sessions, and log lines', () 
     expect(enrolled.status).toBe(401);
     expect(await liveKeys(citizen.sub)).toEqual([]);
   });
-
-  // ---- log lines ---------------------------------------------------------------------------------
-
-  it('keeps an ID number or phone number out of every log line, however the path groups its digits (Unicode hyphens, ideographic full stops, tildes)', async () => {
-    const id = syntheticCitizenId();
-    const [a, b, c] = [id.slice(0, 6), id.slice(6, 14), id.slice(14)];
-    const variants = [`${a}\u2010${b}\u2010${c}`, `${a}\u2014${b}\u2014${c}`, `${a}\u3002${b}\u3002${c}`, `${a}~${b}~${c}`, `${a}|${b}|${c}`, '138~1234~5678', '138\u20101234\u20105678'];
-    for (const v of variants) await fetch(`${h.url}/nothing-here/${encodeURIComponent(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-    const digitsOnly = (s: string) => s.replace(/[^0-9Xx]/g, '');
-    const leaked = lines.filter((l) => {
-      const p = (JSON.parse(l) as { path?: string }).path ?? '';
-      return p.startsWith('/nothing-here/') && (digitsOnly(p).includes(id.slice(0, 17)) || digitsOnly(p).includes('13812345678'));
-    });
-    expect(leaked.map((l) => (JSON.parse(l) as { path: string }).path)).toEqual([]);
-  });
-
-  it('keeps an ID number out of protocol-error log lines (grant.error, authorization.error) whose messages quote parameters', async () => {
-    const id = syntheticCitizenId();
-    const web = await h.client({ name: '日志网站', scope: 'openid profile' });
-    const rp = await relyingParty(h, web);
-    const attempts: Promise<unknown>[] = [
-      oidc.refreshTokenGrant(rp, id).catch(() => undefined),
-      oidc.genericGrantRequest(rp, 'authorization_code', { code: id, redirect_uri: REDIRECT }).catch(() => undefined),
-      oidc.genericGrantRequest(rp, 'urn:x:' + id, {}).catch(() => undefined),
-      oidc.genericGrantRequest(rp, 'client_credentials', { scope: id, resource: `urn:x:${id}` }).catch(() => undefined),
-      fetch(`${h.url}/auth?client_id=${web.client_id}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}&resource=${id}&acr_values=${id}`, { redirect: 'manual' }),
-      fetch(`${h.url}/auth?client_id=${web.client_id}&response_type=${id}&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}`, { redirect: 'manual' }),
-      fetch(`${h.url}/auth?client_id=${web.client_id}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}&claims=${encodeURIComponent(JSON.stringify({ userinfo: { [id]: null } }))}&prompt=${id}`, { redirect: 'manual' }),
-    ];
-    await Promise.all(attempts);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(lines.filter((l) => l.replace(/[^0-9Xx]/g, '').includes(id.slice(0, 17)))).toEqual([]);
-  });
-
 });

@@ -45,7 +45,7 @@ export function loginRoutes(router: Router, deps: SecondFactorDeps): void {
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'pwd' }, ...where });
       if (check.distributedLock) {
         const { sub, until } = check.distributedLock;
-        // After the answer: only an identifier with an account makes this record.
+        // Not waited for: only an identifier with an account makes this record.
         appendAfterAnswer(deps.audit, deps.logger, { action: 'account.locked', actorType: 'system', accountId: sub, details: { reason: 'distributed_guessing', method: 'pwd', until: until.toISOString() }, ...where });
       }
       ctx.status = 401;

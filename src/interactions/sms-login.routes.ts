@@ -123,13 +123,13 @@ export function smsLoginRoutes(router: Router, deps: SmsLoginDeps): void {
         return renderPhone(ctx, it, t.noPending);
       }
       if (check.reason === 'throttled') return renderCode(ctx, it, throttled(ctx, it, check.until));
-      if (check.distributedLock) {
-        const { sub, until } = check.distributedLock;
-        // After the answer: only an identifier with an account makes this record.
-        appendAfterAnswer(deps.audit, deps.logger, { action: 'account.locked', actorType: 'system', accountId: sub, details: { reason: 'distributed_guessing', method: 'sms', until: until.toISOString() }, ...where });
-      }
       // No account named: a wrong code for an unregistered number must look like any wrong code.
       await deps.audit.append({ action: 'login.failed', actorType: 'citizen', details: { method: 'sms', reason: check.reason }, ...where });
+      if (check.distributedLock) {
+        const { sub, until } = check.distributedLock;
+        // Not waited for: only an identifier with an account makes this record.
+        appendAfterAnswer(deps.audit, deps.logger, { action: 'account.locked', actorType: 'system', accountId: sub, details: { reason: 'distributed_guessing', method: 'sms', until: until.toISOString() }, ...where });
+      }
       ctx.status = check.reason === 'too_many_attempts' ? 429 : 401;
       const message = { invalid: t.wrongCode, expired: t.expiredCode, too_many_attempts: t.tooManyAttempts }[check.reason];
       return renderCode(ctx, it, message);

@@ -22,14 +22,17 @@ export class StatusChanged extends Error {
 
 const newId = (prefix: string) => `${prefix}${randomBytes(12).toString('base64url')}`;
 
+/** An account's name, wherever it comes from (a form, the admin API, an upstream's claim). */
+export const accountName = z
+  .string()
+  .trim()
+  .min(1, 'the name is required')
+  .max(64, 'the name is longer than 64 characters')
+  .refine((s) => !/[\p{Cc}\p{Cf}]/u.test(s), 'the name contains control characters');
+
 export const accountInput = z.object({
   citizenId: z.string().max(64, 'the ID number is too long'),
-  name: z
-    .string()
-    .trim()
-    .min(1, 'the name is required')
-    .max(64, 'the name is longer than 64 characters')
-    .refine((s) => !/[\p{Cc}\p{Cf}]/u.test(s), 'the name contains control characters'),
+  name: accountName,
   password: z.string().min(8, 'the password needs at least 8 characters').max(128, 'the password is longer than 128 characters'),
   phone: z.string().max(32).optional(),
 });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
-import type { Acr, Authentication } from '../accounts/index.js';
+import { accountName, type Acr, type Authentication } from '../accounts/index.js';
 import type { AuditEventInput, AuditLog } from '../audit/index.js';
 import type { Logger } from '../logger.js';
 import { InvalidCitizenIdError, parseCitizenId, type CitizenId } from '../identity/index.js';
@@ -55,6 +55,8 @@ export type Refusal =
   | 'citizen_id_malformed'
   | 'name_mismatch'
   | 'registry_unavailable'
+  /** A name, subject or session id that Yihao cannot keep: too long, or with control characters. */
+  | 'claims_unusable'
   /** The upstream's login predates the account's sign-out everywhere: it is asked to authenticate again. */
   | 'upstream_login_predates_sign_out'
   /** ... and asked with `prompt=login`, it still answered with that older login. */
@@ -115,6 +117,20 @@ function sameBrowser(pendingBinding: string, cookie: string | undefined): boolea
   const expected = Buffer.from(pendingBinding, 'base64url');
   const actual = sha256(cookie);
   return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+/** OpenID Connect Core §5.7: a `sub` is at most 255 ASCII characters; a session id is held to the same (the columns keeping both hold 255). */
+const OPAQUE_ID = /^[\x21-\x7E]{1,255}$/;
+
+/**
+ * Whether what the upstream said can be kept as it is: its `sub` and `sid` as opaque ids, its name
+ * under the rules every account's name follows. Else the sign-in is refused before anything is
+ * stored: PostgreSQL refused a NUL or an over-long value with a 500, and SQLite kept them.
+ */
+function usableClaims(claims: Record<string, unknown>, sid: unknown, name: string | undefined): boolean {
+  if (typeof claims.sub !== 'string' || !OPAQUE_ID.test(claims.sub)) return false;
+  if (sid !== undefined && (typeof sid !== 'string' || !OPAQUE_ID.test(sid))) return false;
+  return name === undefined || accountName.safeParse(name).success;
 }
 
 const claimString = (claims: Record<string, unknown>, name: string): string | undefined => {
@@ -320,6 +336,7 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       if ('problem' in asserted) return done(await refuse(upstream.name, asserted.problem, at));
       const citizenId = asserted.id;
       const name = claimString(claims, upstream.nameClaim);
+      if (!usableClaims(claims, login.sid, name)) return done(await refuse(upstream.name, 'claims_unusable', at));
       const registryProblem = await registryRefusal(citizenId, name);
       if (registryProblem) return done(await refuse(upstream.name, registryProblem, at));
 

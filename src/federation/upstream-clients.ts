@@ -64,6 +64,10 @@ export function createUpstreamClients({ store, fetch, allowInsecureHttp, timeout
         if (e instanceof UpstreamUnavailableError) throw e;
         throw new UpstreamUnavailableError(upstream.name, unavailableReason(e) ?? 'bad_metadata');
       }
+      // The ID token's signature, against the upstream's published keys: openid-client checks it on
+      // a token from the token endpoint only when asked, and an upstream's (or a path's) altered or
+      // foreign-keyed ID token must not link or sign in anyone.
+      oidc.enableNonRepudiationChecks(config);
       cache.set(upstream.name, { until: Date.now() + DISCOVERY_TTL_MS, key, config });
       return config;
     },

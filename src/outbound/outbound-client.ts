@@ -53,8 +53,35 @@ export type OutboundFetch = (input: string | URL, init?: RequestInit) => Promise
 export interface Outbound {
   /** WHATWG `fetch` whose every connection (and every redirect hop) goes through the guard. */
   fetch: OutboundFetch;
-  /** Resolves and checks a URL's host once; for callers that use `node:http(s)` with their own agent (client certificates). */
-  pin(url: URL): Promise<PinnedHost>;
+  /**
+   * Resolves and checks a URL's host once; for callers that use `node:http(s)` with their own agent
+   * (client certificates). `signal`: the caller's deadline, which the resolution keeps too.
+   */
+  pin(url: URL, signal?: AbortSignal): Promise<PinnedHost>;
+}
+
+/**
+ * `work`, or the signal's reason once it aborts first. A name whose resolution never answers (an
+ * attacker's slow DNS server behind a client's jwks_uri) cannot outlast the request's deadline;
+ * getaddrinfo itself cannot be cancelled, and ends on the resolver's own timeouts.
+ */
+function beforeAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -83,12 +110,13 @@ export function createOutbound(
   const ca = trustedCas(settings.trustedCaFile);
   const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) }) };
 
-  async function pin(url: URL): Promise<PinnedHost> {
+  async function pin(url: URL, signal?: AbortSignal): Promise<PinnedHost> {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`outbound requests are http(s) only, not ${url.protocol}`);
     // Logged as host:port, never with the path or query (they may carry tokens).
     const host = url.host;
     const literal = parseIp(url.hostname);
-    const addresses = literal ? [literal] : (await resolver(url.hostname)).map((a) => parseIp(a.address)).filter((a) => a !== undefined);
+    const resolved = literal ? undefined : await beforeAbort(resolver(url.hostname), signal);
+    const addresses = literal ? [literal] : resolved!.map((a) => parseIp(a.address)).filter((a) => a !== undefined);
     if (addresses.length === 0) throw Object.assign(new Error(`${host} has no address`), { code: 'ENOTFOUND' });
     for (const address of addresses) {
       const v = verdict(address);
@@ -108,7 +136,7 @@ export function createOutbound(
   }
 
   async function send(url: URL, method: string, headers: Headers, body: Buffer | undefined, signal: AbortSignal): Promise<IncomingMessage> {
-    const { lookup } = await pin(url);
+    const { lookup } = await pin(url, signal);
     const agent = agents[url.protocol as 'http:' | 'https:'];
     const outgoing: Record<string, string> = Object.fromEntries(headers);
     if (body) outgoing['content-length'] = String(body.length);

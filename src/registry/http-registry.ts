@@ -75,8 +75,9 @@ interface Answer {
 async function post(url: URL, payload: Buffer, agent: http.Agent, timeoutMs: number, maxBytes: number, outbound: HttpRegistryOptions['outbound']): Promise<Answer> {
   const signal = AbortSignal.timeout(timeoutMs);
   // A refused address is not a passing fault: retrying will not change the network's rules.
-  const { lookup } = await outbound.pin(url).catch((err: unknown) => {
-    throw new AttemptFailure('network', false, undefined, err);
+  const { lookup } = await outbound.pin(url, signal).catch((err: unknown) => {
+    // A name still resolving at the deadline is a timeout, which another attempt may pass.
+    throw signal.aborted ? failureOf(err, signal) : new AttemptFailure('network', false, undefined, err);
   });
   const transport = url.protocol === 'https:' ? https : http;
   return new Promise<Answer>((resolve, reject) => {

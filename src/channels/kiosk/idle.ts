@@ -27,8 +27,8 @@ export const isKioskToken = (token: TokenLike | undefined, _client?: unknown): b
  * tokens live `idleSeconds`, and each refresh (a rotation) issues fresh ones. A kiosk left alone
  * holds nothing that still works after `idleSeconds`.
  */
-export function withKioskIdle(base: Record<string, number>, idleSeconds: number): Ttl {
+export function withKioskIdle(base: Record<string, unknown> & { AccessToken: number; RefreshToken: number }, idleSeconds: number): Ttl {
   const capped = (name: 'AccessToken' | 'RefreshToken') => (_ctx: unknown, token: TokenLike, client: ClientLike) =>
-    isKioskToken(token, client) ? Math.min(idleSeconds, base[name]!) : base[name]!;
+    isKioskToken(token, client) ? Math.min(idleSeconds, base[name]) : base[name];
   return { ...base, AccessToken: capped('AccessToken'), RefreshToken: capped('RefreshToken') } as unknown as Ttl;
 }

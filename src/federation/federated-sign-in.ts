@@ -7,6 +7,7 @@ import { InvalidCitizenIdError, parseCitizenId, type CitizenId } from '../identi
 import type { Sealer } from '../identity/index.js';
 import type { IdentityRegistry } from '../registry/index.js';
 import { federatedAmr, mappedAcr, upstreamAcrValuesFor } from './assurance.js';
+import { isOpaqueId } from './opaque-id.js';
 import type { FlowStore } from './flow-store.js';
 import type { LinkedIdentities, LinkRefusal } from './linked-identities.js';
 import type { Upstream } from './upstream.js';
@@ -119,17 +120,14 @@ function sameBrowser(pendingBinding: string, cookie: string | undefined): boolea
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 
-/** OpenID Connect Core §5.7: a `sub` is at most 255 ASCII characters; a session id is held to the same (the columns keeping both hold 255). */
-const OPAQUE_ID = /^[\x21-\x7E]{1,255}$/;
-
 /**
  * Whether what the upstream said can be kept as it is: its `sub` and `sid` as opaque ids, its name
  * under the rules every account's name follows. Else the sign-in is refused before anything is
  * stored: PostgreSQL refused a NUL or an over-long value with a 500, and SQLite kept them.
  */
 function usableClaims(claims: Record<string, unknown>, sid: unknown, name: string | undefined): boolean {
-  if (typeof claims.sub !== 'string' || !OPAQUE_ID.test(claims.sub)) return false;
-  if (sid !== undefined && (typeof sid !== 'string' || !OPAQUE_ID.test(sid))) return false;
+  if (!isOpaqueId(claims.sub)) return false;
+  if (sid !== undefined && !isOpaqueId(sid)) return false;
   return name === undefined || accountName.safeParse(name).success;
 }
 

@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, customFetch, jwtVerify, type JWTPayload } from 'jose';
+import { isOpaqueId } from './opaque-id.js';
 import type { AuditLog } from '../audit/index.js';
 import type { Accounts } from '../accounts/index.js';
 import type { SessionAuthentications } from '../oidc/session-authentications.js';
@@ -73,8 +74,9 @@ export function createUpstreamLogout(deps: {
     const event = events && typeof events === 'object' ? events[LOGOUT_EVENT] : undefined;
     if (!event || typeof event !== 'object' || Array.isArray(event)) return 'the logout token has no back-channel logout event';
     if ('nonce' in payload) return 'a logout token must not contain a nonce';
-    if (typeof payload.sub !== 'string' && typeof payload.sid !== 'string') return 'the logout token names neither sub nor sid';
-    if (typeof payload.jti !== 'string' || payload.jti.length > 255) return 'the logout token has no usable jti';
+    if (payload.sub === undefined && payload.sid === undefined) return 'the logout token names neither sub nor sid';
+    if ((payload.sub !== undefined && !isOpaqueId(payload.sub)) || (payload.sid !== undefined && !isOpaqueId(payload.sid))) return 'the logout token names a sub or sid that is not an identifier';
+    if (!isOpaqueId(payload.jti)) return 'the logout token has no usable jti';
     if (!(await deps.flows.firstUseOfJti(name, payload.jti, MAX_TOKEN_AGE_SECONDS * 2))) return 'the logout token was already used';
     return { payload, issuer: upstream.issuer };
   }

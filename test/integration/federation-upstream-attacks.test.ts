@@ -8,64 +8,16 @@
  * characters or too many characters was stored or answered 500.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, Server } from 'node:http';
 import * as oidc from 'openid-client';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { tamperable, type Tamper } from '../support/lying-upstream.js';
 import { startHarness, freePort, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { formAction, formField, go, page, ScriptedBrowser, type Step } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { federatedWalk, startUpstreamOp, type UpstreamOp } from '../support/upstream-op.js';
-
-type Tamper = { idToken?: (jwt: string) => Promise<string>; discovery?: (doc: Record<string, unknown>) => Record<string, unknown> };
-
-/**
- * Lets a test make an upstream lie: its ID tokens and its discovery document. (oidc-provider's
- * `use` after `callback()` is never composed, so this wraps the upstream's HTTP server itself.)
- */
-function tamperable(up: UpstreamOp, redirectTo?: () => string): Tamper {
-  const t: Tamper = {};
-  const port = Number(new URL(up.issuer).port);
-  const server = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().find((x) => x instanceof Server && (x.address() as { port?: number } | null)?.port === port) as Server;
-  const [original] = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (path === '/review-redirect' && redirectTo) {
-      res.writeHead(307, { location: redirectTo() });
-      res.end();
-      return;
-    }
-    const transform =
-      path === '/token' && t.idToken
-        ? async (body: string) => {
-            const json = JSON.parse(body) as { id_token?: string };
-            if (json.id_token) json.id_token = await t.idToken!(json.id_token);
-            return JSON.stringify(json);
-          }
-        : path === '/.well-known/openid-configuration' && t.discovery
-          ? async (body: string) => JSON.stringify(t.discovery!(JSON.parse(body) as Record<string, unknown>))
-          : undefined;
-    if (transform) {
-      const chunks: Buffer[] = [];
-      const end = res.end.bind(res);
-      res.write = ((chunk: unknown) => (chunks.push(Buffer.from(chunk as string)), true)) as typeof res.write;
-      res.end = ((chunk?: unknown) => {
-        if (chunk && typeof chunk !== 'function') chunks.push(Buffer.from(chunk as string));
-        void transform(Buffer.concat(chunks).toString())
-          .catch(() => Buffer.concat(chunks).toString())
-          .then((out) => {
-            if (!res.headersSent) res.setHeader('content-length', Buffer.byteLength(out));
-            end(out);
-          });
-        return res;
-      }) as typeof res.end;
-    }
-    original!(req, res);
-  });
-  return t;
-}
 
 const backend = pgAvailable && redisAvailable ? 'postgres+redis' : 'sqlite';
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');

@@ -7,69 +7,16 @@
  * of the signature fix, with the rest of this file).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHmac } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { tamperable, type Json, type Tamper } from '../support/lying-upstream.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, type Step } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { federatedWalk, startUpstreamOp, type UpstreamOp } from '../support/upstream-op.js';
-
-type Json = Record<string, unknown>;
-interface Tamper {
-  idToken?: (jwt: string) => Promise<string>;
-  discovery?: (doc: Json) => Json;
-  jwks?: (doc: { keys: Json[] }) => { keys: Json[] };
-  userinfo?: (doc: Json) => Json;
-  hits: Record<string, number>;
-}
-
-/** Wraps an upstream's HTTP server so that its token, discovery, JWKS and userinfo answers can lie (as in federation-upstream-attacks). */
-function tamperable(up: UpstreamOp): Tamper {
-  const t: Tamper = { hits: {} };
-  const port = Number(new URL(up.issuer).port);
-  const server = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().find((x) => x instanceof Server && (x.address() as { port?: number } | null)?.port === port) as Server;
-  const [original] = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    t.hits[path] = (t.hits[path] ?? 0) + 1;
-    const transform: ((body: string) => Promise<string>) | undefined =
-      path === '/token' && t.idToken
-        ? async (body) => {
-            const json = JSON.parse(body) as { id_token?: string };
-            if (json.id_token) json.id_token = await t.idToken!(json.id_token);
-            return JSON.stringify(json);
-          }
-        : path === '/.well-known/openid-configuration' && t.discovery
-          ? async (body) => JSON.stringify(t.discovery!(JSON.parse(body) as Json))
-          : path === '/jwks' && t.jwks
-            ? async (body) => JSON.stringify(t.jwks!(JSON.parse(body) as { keys: Json[] }))
-            : path === '/me' && t.userinfo
-              ? async (body) => JSON.stringify(t.userinfo!(JSON.parse(body) as Json))
-              : undefined;
-    if (transform) {
-      const chunks: Buffer[] = [];
-      const end = res.end.bind(res);
-      res.write = ((chunk: unknown) => (chunks.push(Buffer.from(chunk as string)), true)) as typeof res.write;
-      res.end = ((chunk?: unknown) => {
-        if (chunk && typeof chunk !== 'function') chunks.push(Buffer.from(chunk as string));
-        void transform(Buffer.concat(chunks).toString())
-          .catch(() => Buffer.concat(chunks).toString())
-          .then((out) => {
-            if (!res.headersSent) res.setHeader('content-length', Buffer.byteLength(out));
-            end(out);
-          });
-        return res;
-      }) as typeof res.end;
-    }
-    original!(req, res);
-  });
-  return t;
-}
 
 const backend = pgAvailable && redisAvailable ? 'postgres+redis' : 'sqlite';
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');

@@ -34,6 +34,8 @@ export interface UpstreamOp {
   logoutTokens: string[];
   /** The parameters of every authorization request that reached this provider's login page (pushed ones too). */
   authorizationRequests: Record<string, unknown>[];
+  /** Its HTTP server: test/support/lying-upstream.ts makes its answers lie. */
+  server: Server;
   /** Signs a JWT with this provider's own published key, for tests that craft logout tokens. */
   sign(payload: Record<string, unknown>, typ?: string): Promise<string>;
   /** The upstream session id (sid) for Yihao's client, from the session cookie a browser holds. */
@@ -182,6 +184,7 @@ export async function startUpstreamOp(opts: {
     provider,
     clientId,
     clientSecret,
+    server: server!,
     citizens,
     logoutTokens,
     authorizationRequests,

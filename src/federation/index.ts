@@ -38,7 +38,7 @@ export { backchannelLogoutPath, CALLBACK_PATH, SIGNED_OUT_PATH } from './paths.j
 export type { ContinueSignOut } from './sign-out.routes.js';
 export { keepUpstreamOrigin } from './session-origin.js';
 
-/** How long the login page trusts its list of active upstreams; `yihao idp disable` takes effect within it. */
+/** How long the login page trusts its list of active upstreams; `yihao idp disable` (another process) takes effect within it. */
 const ACTIVE_LIST_TTL_MS = 5_000;
 
 export interface FederationDeps {
@@ -61,7 +61,9 @@ export interface FederationDeps {
 export function createFederation(deps: FederationDeps) {
   const { config, db } = deps;
   const timeoutMs = config.federation.timeoutMs;
-  const upstreams = createUpstreamStore(db, deps.sealer);
+  let active: { until: number; list: Promise<Upstream[]> } | undefined;
+  // A change made through this instance shows on its login page at once; other instances' within the TTL.
+  const upstreams = createUpstreamStore(db, deps.sealer, () => (active = undefined));
   const fetch = upstreamFetch(deps.outbound, timeoutMs);
   const clients = createUpstreamClients({ store: upstreams, fetch, allowInsecureHttp: config.env !== 'production', timeoutMs });
   const flows = createFlowStore(db);
@@ -85,7 +87,6 @@ export function createFederation(deps: FederationDeps) {
   const secureCookies = config.issuer.startsWith('https:');
   const afterSignOut = continueSignOut(signOut, secureCookies);
 
-  let active: { until: number; list: Promise<Upstream[]> } | undefined;
   const activeUpstreams = () => {
     if (!active || active.until < Date.now()) {
       const list = upstreams.active();

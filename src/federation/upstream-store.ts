@@ -92,7 +92,11 @@ function definitionColumns(def: ReturnType<typeof parseUpstreamInput>) {
  * Upstream definitions in SQL. The client secret (or the private key for private_key_jwt, which
  * Yihao generates itself) is sealed and is opened only to authenticate to the upstream.
  */
-export function createUpstreamStore(db: Database, sealer: Sealer) {
+/**
+ * `changed` hears of every change this store makes, so that whoever caches a view of the upstreams
+ * in this process can drop it at once (other processes wait out their own caches).
+ */
+export function createUpstreamStore(db: Database, sealer: Sealer, changed: () => void = () => {}) {
   /** A fresh ES256 key pair for private_key_jwt: the private key sealed, the public one to register. */
   async function keyPair(name: string): Promise<{ sealed: string; publicJwk: Record<string, unknown> }> {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
@@ -137,6 +141,7 @@ export function createUpstreamStore(db: Database, sealer: Sealer) {
         if (uniqueViolation(e) !== undefined) throw new YihaoError('invalid_input', `an upstream named "${def.name}" already exists`, 409);
         throw e;
       }
+      changed();
       return toUpstream(row);
     },
 
@@ -175,6 +180,7 @@ export function createUpstreamStore(db: Database, sealer: Sealer) {
           public_jwk: publicJwk,
           updated_at: Date.now(),
         });
+      changed();
       return (await this.find(def.name))!;
     },
 
@@ -193,12 +199,16 @@ export function createUpstreamStore(db: Database, sealer: Sealer) {
 
     /** Returns false when there is no such upstream. */
     async setStatus(name: string, status: UpstreamStatus): Promise<boolean> {
-      return (await db(TABLE).where({ name }).update({ status, updated_at: Date.now() })) > 0;
+      const found = (await db(TABLE).where({ name }).update({ status, updated_at: Date.now() })) > 0;
+      changed();
+      return found;
     },
 
     /** Turns signing citizens out of the upstream too on or off; false when there is no such upstream. */
     async setSignOutUpstream(name: string, on: boolean): Promise<boolean> {
-      return (await db(TABLE).where({ name }).update({ sign_out_upstream: on, updated_at: Date.now() })) > 0;
+      const found = (await db(TABLE).where({ name }).update({ sign_out_upstream: on, updated_at: Date.now() })) > 0;
+      changed();
+      return found;
     },
 
     async credential(name: string): Promise<UpstreamCredential | undefined> {

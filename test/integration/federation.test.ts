@@ -312,6 +312,19 @@ describe.each(backends)('federation: signing in through an upstream identity pro
     }
   });
 
+  it.skipIf(!enabled)('shows a change made through this instance on its login page at once, not after the list has expired', async () => {
+    const origin = new URL(h.issuer).origin;
+    const button = async () => formAction(page(await go(new ScriptedBrowser(), await authorizationUrl(rp.config, oidc.randomPKCECodeVerifier()), origin)).html, `/federation/${UPSTREAM}`);
+    expect(await button()).toBeDefined();
+    await h.yihao.federation.upstreams.setStatus(UPSTREAM, 'disabled');
+    try {
+      expect(await button()).toBeUndefined();
+    } finally {
+      await h.yihao.federation.upstreams.setStatus(UPSTREAM, 'active');
+    }
+    expect(await button()).toBeDefined();
+  });
+
   it.skipIf(!enabled)('refuses to create an account when the upstream sends no name', async () => {
     const citizenId = syntheticCitizenId();
     up.citizens.set('nameless', { claims: { citizen_id: citizenId } });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../storage/redis.js';
 import { settleLater } from '../storage/settle-later.js';
-import { redisScript, type ScriptArg } from '../storage/redis-script.js';
+import { REFUSE_WHEN_FULL, redisScript, type ScriptArg } from '../storage/redis-script.js';
 import { DEFAULT_RETAIN_EXPIRED_MS, type AttemptClaim, type OtpStore, type RollingLimit, type StoredCode, type ThrottleTake } from './otp-store.js';
 
 // A code is a hash at `<prefix>sms:code:<key>`: `hash`, `exp`, `created`, `att` and, once used,
@@ -62,7 +62,7 @@ redis.call('HSET', KEYS[1], 'abandoned:' .. ARGV[1], 1)
 return 1`;
 
 /** KEYS[1] sends; ARGV now, windowMs, max, member (this call's own). {1, 0} = taken; {0, ms} = full for ms more. */
-const TAKE = `
+const TAKE = `${REFUSE_WHEN_FULL('KEYS[1]')}
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])

@@ -6,13 +6,16 @@ export class DependencyUnavailable extends Error {
   override name = 'DependencyUnavailable';
 }
 
-// PostgreSQL SQLSTATE classes and codes that mean "the server went away or is not ready yet", not a
-// problem with the statement: 08 connection exception, 57P01-57P03 shut down / cannot connect now.
-const PG_UNAVAILABLE = /^(08...|57P0[123])$/;
+// PostgreSQL SQLSTATE classes and codes that mean "the server went away, is not ready yet or has no
+// room", not a problem with the statement: 08 connection exception, 53 insufficient resources (disk
+// full, out of memory, too many connections), 57P01-57P03 shut down / cannot connect now.
+const PG_UNAVAILABLE = /^(08...|53...|57P0[123])$/;
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
-// ioredis's own errors while it has no usable connection, and what Redis answers during a fail-over.
+// ioredis's own errors while it has no usable connection, what Redis answers during a fail-over,
+// and what it answers while it has no room (OOM: full under noeviction; MISCONF: its last snapshot
+// failed and it refuses writes), is busy (a script running long) or lacks the replicas it must write to.
 const REDIS_UNAVAILABLE =
-  /^(Reached the max retries per request limit|Connection is closed|Stream isn't writeable|Command timed out|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|MOVED |ASK |Too many Cluster redirections|Cluster isn't ready|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)/;
+  /^(Reached the max retries per request limit|Connection is closed|Stream isn't writeable|Command timed out|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|MOVED |ASK |Too many Cluster redirections|Cluster isn't ready|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|OOM |MISCONF |BUSY |NOREPLICAS )/;
 const PG_CLIENT_GONE = /^(Connection terminated|Client has encountered a connection error|timeout expired|Knex: Timeout acquiring a connection)/;
 
 /**

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { RedisClient } from './redis.js';
 import { requestMemo, type RequestMemo } from './request-memo.js';
 import { settleLater } from './settle-later.js';
-import { redisScript as script, type ScriptArg } from './redis-script.js';
+import { REFUSE_WHEN_FULL, redisScript as script, type ScriptArg } from './redis-script.js';
 import {
   AlreadyConsumedError,
   ReplayDetectedError,
@@ -23,7 +23,7 @@ import {
  * keys, 1 if a grant set follows, the id, how many deletes, five values per delete (record key, id,
  * grant/uid/userCode key prefixes), then the hash's field/value pairs.
  */
-const UPSERT = `
+const UPSERT = `${REFUSE_WHEN_FULL('KEYS[1]')}
 local ms = tonumber(ARGV[1])
 local indexes = tonumber(ARGV[2])
 local at = 6

@@ -18,3 +18,15 @@ export function redisScript(redis: RedisClient, source: string) {
     }
   };
 }
+
+/**
+ * The first line of a script that adds data to `key` (a key it declares): Redis answers OOM there
+ * when it is full (`maxmemory` under `noeviction`). Redis checks the limit only on a script's first
+ * write command, and lets every later one through so as not to stop a script half done, so a
+ * script that starts by deleting (DEL, SREM, ZREMRANGEBYSCORE) would go on to add past the limit.
+ * SETRANGE of nothing is such a first write that changes nothing: on a missing key it creates
+ * none, and on a hash or set it is refused as the wrong type, which is ignored.
+ */
+export const REFUSE_WHEN_FULL = (key: string) => `
+local room = redis.pcall('SETRANGE', ${key}, 0, '')
+if type(room) == 'table' and room.err and string.sub(room.err, 1, 4) == 'OOM ' then return redis.error_reply(room.err) end`;

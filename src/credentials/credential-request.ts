@@ -235,6 +235,16 @@ export function credentialRequests(deps: {
     const held = certificate && (await deps.certificates!.held(account, certificate.typeId, now, token as { gty?: string; grantId?: string }));
     if (certificate && !held) throw refuse('credential_request_denied', 'the citizen holds no valid certificate of this type');
     const keys = await provenKeys(vci, jwts, client.clientId, now, metadata);
+    // An offer's token (a counter's, at loa:3, or a department's certificate offer) yields one
+    // issuance, of as many keys as its request proves: the same token again, with fresh nonces and
+    // new keys, would mint copies of the citizen's credential for whoever holds it, for its lifetime.
+    // Taken once across instances, kept as long as the token lives.
+    if (token.gty === 'pre-authorized_code' && token.grantId) {
+      const keep = Math.max(60, Number(token.exp ?? 0) - Math.floor(now / 1000) + 60);
+      if (!(await deps.replay('vc_offer_issued', token.grantId, 'once', keep))) {
+        throw refuse('credential_request_denied', 'this offer’s credentials were issued already: ask for a new offer');
+      }
+    }
     const links = await deps.loginLinks?.(token, account.sub);
     const keyRemoved = () => {
       const scheme = req.authorization.startsWith('DPoP') ? 'DPoP' : 'Bearer';

@@ -30,9 +30,9 @@ export interface RequestFacts {
  */
 export function proofReplay(Adapter: AdapterConstructor) {
   const store = new Adapter('ReplayDetection');
-  return async (purpose: string, key: string, jti: string): Promise<boolean> => {
+  return async (purpose: string, key: string, jti: string, keepSeconds = PROOF_WINDOW_SECONDS * 2): Promise<boolean> => {
     try {
-      await store.upsert(sha256(`${purpose}:${key}:${jti}`), { iat: Math.floor(Date.now() / 1000) }, PROOF_WINDOW_SECONDS * 2);
+      await store.upsert(sha256(`${purpose}:${key}:${jti}`), { iat: Math.floor(Date.now() / 1000) }, keepSeconds);
       return true;
     } catch (e) {
       if (e instanceof ReplayDetectedError) return false;

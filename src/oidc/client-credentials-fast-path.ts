@@ -16,13 +16,16 @@ const NOT_VSCHAR = /[^\x20-\x7E]/;
 const BASE64 = /^([A-Za-z0-9+/]*)(={0,2})$/;
 
 /**
- * A form, judged by the calls oidc-provider's body parser makes (`ctx.is`, `ctx.charset`): without a
- * charset, or with UTF-8 (the charset's presence changes how the body is decoded); else undefined.
+ * A form, judged as oidc-provider's body parser judges it (`ctx.is`), without a charset or with
+ * UTF-8; any other charset is left to oidc-provider. Its parser passes `ctx.charset` on to decode
+ * with, which Koa's context does not have: it always reads the bytes as they are, a leading BOM
+ * included (a review found this path had decoded a UTF-8 charset with TextDecoder, which drops the
+ * BOM, and issued a token for a body oidc-provider refuses).
  */
-function formType(ctx: Context): 'plain' | 'utf-8' | undefined {
-  if (ctx.is('application/x-www-form-urlencoded') !== 'application/x-www-form-urlencoded') return undefined;
+function isForm(ctx: Context): boolean {
+  if (ctx.is('application/x-www-form-urlencoded') !== 'application/x-www-form-urlencoded') return false;
   const charset = ctx.request.charset.toLowerCase();
-  return charset === '' ? 'plain' : charset === 'utf-8' ? 'utf-8' : undefined;
+  return charset === '' || charset === 'utf-8';
 }
 
 /** oidc-provider's isValidBase64 (shared/client_auth.js). */
@@ -170,15 +173,9 @@ export function clientCredentialsFastPath(provider: Provider, secrets: Pick<Clie
     const h = ctx.headers;
     const length = Number(h['content-length']);
     if (ineligible(h) || !(Number.isInteger(length) && length > 0 && length <= MAX_BODY)) return next();
-    const form = formType(ctx);
-    if (!form) return next();
+    if (!isForm(ctx)) return next();
     const { chunks, complete } = await readBody(ctx.req, length);
-    if (complete) {
-      const bytes = Buffer.concat(chunks);
-      // selective_body.js: a charset means TextDecoder (which drops a leading BOM), none means the bytes as UTF-8.
-      const body = form === 'utf-8' ? new TextDecoder('utf-8').decode(bytes) : bytes.toString();
-      if (await issue(ctx, body)) return;
-    }
+    if (complete && (await issue(ctx, Buffer.concat(chunks).toString()))) return;
     await withBodyReplayed(ctx.req, chunks, next);
   };
 }

@@ -17,6 +17,12 @@ type ClientArg = Parameters<typeof isFapi2Client>[0];
  *   are bound to the client, which must prove its key (private_key_jwt) on every use.
  * - Client assertions and DPoP proofs must be signed with PS256, ES256 or EdDSA.
  */
+/**
+ * The furthest a client assertion's `exp` may lie ahead, in seconds: an hour (Authlib's default
+ * lifetime; openid-client's is a minute), and a minute for clocks.
+ */
+const CLIENT_ASSERTION_MAX_SECONDS = 3660;
+
 export const fapi2Profile = {
   /** oidc-provider's `features.fapi`, per client. */
   feature: { enabled: true, profile: (_ctx: unknown, client: ClientArg) => (isFapi2Client(client) ? '2.0' : undefined) } as NonNullable<Configuration['features']>['fapi'],
@@ -41,7 +47,13 @@ export const fapi2Profile = {
    * refuses the request's DPoP proof here too when it is signed with another algorithm: a FAPI 2.0
    * client always authenticates this way, so no token of it is issued past this check.
    */
-  async assertJwtClientAuthClaimsAndHeader(ctx: KoaContextWithOIDC, claims: { aud?: unknown }, header: { alg?: unknown }, client: ClientArg): Promise<void> {
+  async assertJwtClientAuthClaimsAndHeader(ctx: KoaContextWithOIDC, claims: { aud?: unknown; exp?: unknown }, header: { alg?: unknown }, client: ClientArg): Promise<void> {
+    // Every client's assertion is for one request, made just before it: one whose exp lies years
+    // ahead is a standing credential, minted once and good at any time (RFC 7523 §3 lets the server
+    // refuse it), and its replay record would have to be kept as long.
+    if (typeof claims.exp === 'number' && claims.exp > Date.now() / 1000 + CLIENT_ASSERTION_MAX_SECONDS) {
+      throw new errors.InvalidClientAuth('client assertions must expire within an hour (exp)');
+    }
     if (!isFapi2Client(client)) return;
     if (claims.aud !== ctx.oidc.issuer) throw new errors.InvalidClientAuth('audience (aud) must equal the issuer identifier url');
     if (!FAPI2_SIGNING_ALGS.includes(String(header.alg))) throw new errors.InvalidClientAuth(`client assertions must be signed with ${FAPI2_SIGNING_ALGS.join(', ')}`);

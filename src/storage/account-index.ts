@@ -1,6 +1,6 @@
 import type { Database } from './database.js';
 import { writeBatch } from './write-batch.js';
-import type { Adapter, AdapterPayload } from './adapter-types.js';
+import { keptSeconds, type Adapter, type AdapterPayload } from './adapter-types.js';
 import { keysOfFacts, type KeyLinkModel } from '../oidc/token-facts.js';
 
 /**
@@ -117,7 +117,7 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
 
   async function add(model: string, id: string, accountId: string, clientId: string | null, expiresIn: number | undefined) {
     const key = `${model}:${id}:${accountId}:${clientId ?? ''}`;
-    const until = expiresIn === undefined ? Number.MAX_SAFE_INTEGER : Date.now() + expiresIn * 1000;
+    const until = expiresIn === undefined ? Number.MAX_SAFE_INTEGER : Date.now() + keptSeconds(expiresIn)! * 1000;
     const known = written.get(key);
     if (known !== undefined && known >= until - 60_000) return;
     await batch.defer(`account_index:${model}:${id}`, UPSERT_INDEX, [model, id, accountId, clientId, expiresIn === undefined ? null : until]);

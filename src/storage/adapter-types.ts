@@ -77,3 +77,14 @@ export class ReplayDetectedError extends Error {
     this.name = 'ReplayDetectedError';
   }
 }
+
+/**
+ * The longest any store keeps a record, in seconds: a hundred years, past any configured lifetime.
+ * A lifetime can come from a caller's claim (a client assertion's `exp` sets how long its replay
+ * record is kept), and must not become a number a store refuses: PX past 64 bits in Redis, an
+ * expiry past PostgreSQL's bigint (a review sent exp = 1e20 and got a 500).
+ */
+export const MAX_KEEP_SECONDS = 100 * 366 * 86_400;
+
+/** `expiresIn` within MAX_KEEP_SECONDS; undefined (no expiry) stays. */
+export const keptSeconds = (expiresIn: number | undefined): number | undefined => (typeof expiresIn === 'number' ? Math.min(expiresIn, MAX_KEEP_SECONDS) : undefined);

@@ -9,6 +9,7 @@ import {
   type Adapter,
   type AdapterPayload,
   type GiveBack,
+  keptSeconds,
 } from './adapter-types.js';
 
 // Each record is a hash: `payload` (JSON), `consumed` (epoch s, once used) and copies of the
@@ -165,8 +166,10 @@ function parseRecord({ payload, consumed }: Record<string, string>): AdapterPayl
 const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
 /** Milliseconds for PX/PEXPIRE, which refuse 0 and negatives; undefined means no expiry. */
-const ttlMs = (expiresIn: number | undefined): number | undefined =>
-  typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn * 1000)) : undefined;
+const ttlMs = (expiresIn: number | undefined): number | undefined => {
+  const seconds = keptSeconds(expiresIn);
+  return seconds === undefined ? undefined : Math.max(1, Math.ceil(seconds * 1000));
+};
 
 /** Short-lived oidc-provider models in Redis, with native expiry. Keys start with `prefix`. */
 const DEFERRED_DELETES = 'storage:redisDeletes';

@@ -8,6 +8,7 @@ import {
   type Adapter,
   type AdapterPayload,
   type GiveBack,
+  keptSeconds,
 } from './adapter-types.js';
 
 const TABLE = 'oidc_models';
@@ -59,7 +60,7 @@ function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: nu
     grant_id: indexed(payload.grantId),
     user_code: indexed(payload.userCode),
     uid: indexed(payload.uid),
-    expires_at: typeof expiresIn === 'number' ? now + Math.ceil(expiresIn * 1000) : null,
+    expires_at: typeof expiresIn === 'number' ? now + Math.ceil(keptSeconds(expiresIn)! * 1000) : null,
     // A re-saved artifact keeps its consumed mark, or a second consume would succeed.
     consumed_at: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
   };

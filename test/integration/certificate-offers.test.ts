@@ -18,7 +18,7 @@ import { checkPresentation, PresentationRefused } from '../../src/credentials/pr
 import { walkSignIn } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
-import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
+import { formField, ScriptedBrowser, unescapeHtml } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { Wallet } from '../support/wallet.js';
 
@@ -33,7 +33,6 @@ const backends: { name: Backend; enabled: boolean }[] = [
 ];
 
 type Citizen = Awaited<ReturnType<Harness['citizen']>>;
-const unescape = (s: string) => s.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'");
 
 /** The OAuth error of a refused token or credential request. */
 async function refusal(p: Promise<unknown>): Promise<string> {
@@ -93,7 +92,7 @@ describe.each(backends)('a certificate to the wallet by a credential offer ($nam
     if (res.status !== 200) return { status: res.status };
     expect(res.headers.get('cache-control')).toBe('no-store');
     const html = await res.text();
-    const offerUri = unescape(/data-offer-uri="([^"]+)"/.exec(html)![1]!);
+    const offerUri = unescapeHtml(/data-offer-uri="([^"]+)"/.exec(html)![1]!);
     const txCode = /data-tx-code>(\d+)</.exec(html)![1]!;
     expect(offerUri).not.toContain(txCode);
     expect(offerUri).not.toContain(certificateId);

@@ -4,7 +4,7 @@
  * oidc-provider refuses, and a stored client it cannot load (a 500 before). Two instances on one
  * store, the second without fast paths; each failed before its fix.
  */
-import { request as httpRequest } from 'node:http';
+import { rawRequest } from '../support/raw-http.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
@@ -14,19 +14,7 @@ const backends: { backend: Backend; enabled: boolean }[] = [
   { backend: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
 
-function raw(base: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const url = new URL('/token', base);
-    const req = httpRequest({ host: url.hostname, port: url.port, path: '/token', method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const raw = (base: string, headers: Record<string, string>, body: string) => rawRequest(base, '/token', { headers, body });
 
 describe.each(backends)('client_credentials fast path edges ($backend)', ({ backend, enabled }) => {
   let fast: Harness;

@@ -14,7 +14,7 @@ import { importJWK, SignJWT, type JWK } from 'jose';
 import { walkSignIn } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
-import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
+import { formField, ScriptedBrowser, unescapeHtml } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { Wallet, walletKey } from '../support/wallet.js';
 import * as oidc from 'openid-client';
@@ -34,7 +34,6 @@ const backends: { name: Backend; enabled: boolean }[] = [
 
 type Citizen = Awaited<ReturnType<Harness['citizen']>>;
 
-const unescape = (s: string) => s.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'");
 
 /** The token endpoint's OAuth error for a refused redemption. */
 async function refusal(p: Promise<unknown>): Promise<string> {
@@ -82,7 +81,7 @@ describe.each(backends)('credential offers and the pre-authorized code flow ($na
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const html = await res.text();
-    const offerUri = unescape(/data-offer-uri="([^"]+)"/.exec(html)![1]!);
+    const offerUri = unescapeHtml(/data-offer-uri="([^"]+)"/.exec(html)![1]!);
     const txCode = /data-tx-code>(\d+)</.exec(html)![1]!;
     expect(html).toContain('src="data:image/png;base64,');
     expect(offerUri).toMatch(/^openid-credential-offer:\/\/\?credential_offer_uri=/);
@@ -246,7 +245,7 @@ describe.each(backends)('an expired credential offer ($name)', ({ name, enabled 
     const walk = await walkSignIn(browser, new URL(signIn.headers.get('location')!, h.issuer), citizen, () => false);
     const res = await browser.request(`${h.issuer}/account/wallet/offer`, { form: { csrf: formField(walk.html!, 'csrf')! } });
     const html = await res.text();
-    const offerUri = unescape(/data-offer-uri="([^"]+)"/.exec(html)![1]!);
+    const offerUri = unescapeHtml(/data-offer-uri="([^"]+)"/.exec(html)![1]!);
     const txCode = /data-tx-code>(\d+)</.exec(html)![1]!;
     const wallet = await Wallet.create(appId);
     const offer = await wallet.client.resolveCredentialOffer(offerUri);

@@ -113,6 +113,12 @@ function adapterContract<B extends Backend>(open: () => Promise<B>): () => B {
     }
   });
 
+  it('keeps a record given a lifetime beyond any store limit (a claim of the caller, 1e20 s), not an error', async () => {
+    const id = newId();
+    await adapter('ReplayDetection').upsert(id, { iat: 1 }, 1e20);
+    expect(await adapter('ReplayDetection').find(id)).toEqual({ iat: 1 });
+  });
+
   it('replaces a record when the same id is upserted again', async () => {
     const id = newId();
     await adapter('Client').upsert(id, { client_id: id, client_name: 'first' });

@@ -14,7 +14,7 @@ import { walkSignIn } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { continueQr, JWT_BEARER, MobileApp, registerMobileApp } from '../support/mobile-app.js';
 import { present, readResult, startAsKiosk, type Held, type Started } from '../support/presentations.js';
-import { formField, go as walk, page, ScriptedBrowser } from '../support/scripted-browser.js';
+import { formField, go as walk, page, ScriptedBrowser, unescapeHtml } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { simulatedKiosk, type SimulatedKiosk } from '../support/simulated-kiosk.js';
 import { PresentingWallet, Wallet } from '../support/wallet.js';
@@ -25,7 +25,6 @@ const CONFIGURATION = 'yihao_identity_sd_jwt';
 
 let phoneCounter = 0;
 const freshPhone = () => `139${String(process.pid % 10_000).padStart(4, '0')}${String(++phoneCounter).padStart(4, '0')}`;
-const unescape = (s: string) => s.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'");
 
 const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
@@ -88,7 +87,7 @@ describe.each(backends)('the credentials in a citizen\'s wallets, seen and revok
     const res = await action(browser, html, '/account/wallet/offer');
     expect(res.status).toBe(200);
     const offerHtml = await res.text();
-    const offerUri = unescape(/data-offer-uri="([^"]+)"/.exec(offerHtml)![1]!);
+    const offerUri = unescapeHtml(/data-offer-uri="([^"]+)"/.exec(offerHtml)![1]!);
     const txCode = /data-tx-code>(\d+)</.exec(offerHtml)![1]!;
     const wallet = await Wallet.create(appId);
     const redeemed = await wallet.redeemOffer(offerUri, txCode);
@@ -164,7 +163,7 @@ describe.each(backends)('the credentials in a citizen\'s wallets, seen and revok
     await action(browser, wallet.html, '/account/wallet/prove-phone', { code });
     const offered = await action(browser, wallet.html, '/account/wallet/offer');
     const offerHtml = await offered.text();
-    const offerUri = unescape(/data-offer-uri="([^"]+)"/.exec(offerHtml)![1]!);
+    const offerUri = unescapeHtml(/data-offer-uri="([^"]+)"/.exec(offerHtml)![1]!);
     const txCode = /data-tx-code>(\d+)</.exec(offerHtml)![1]!;
     const holder = await Wallet.create(appId);
     const offer = await holder.client.resolveCredentialOffer(offerUri);
@@ -197,7 +196,7 @@ describe.each(backends)('the credentials in a citizen\'s wallets, seen and revok
     await action(browser, wallet.html, '/account/wallet/prove-phone', { code });
     const offerHtml = await (await action(browser, wallet.html, '/account/wallet/offer')).text();
     const holder = await Wallet.create(appId);
-    const redeemed = await holder.redeemOffer(unescape(/data-offer-uri="([^"]+)"/.exec(offerHtml)![1]!), /data-tx-code>(\d+)</.exec(offerHtml)![1]!);
+    const redeemed = await holder.redeemOffer(unescapeHtml(/data-offer-uri="([^"]+)"/.exec(offerHtml)![1]!), /data-tx-code>(\d+)</.exec(offerHtml)![1]!);
     const key = await holder.newKey();
     const proof = await holder.proof(redeemed.metadata, CONFIGURATION, key);
 

@@ -73,6 +73,9 @@ export const formAction = (html: string, contains: string): string | undefined =
   [...html.matchAll(/<form[^>]*action="([^"]+)"/g)].map((m) => m[1]!).find((a) => a.includes(contains));
 
 /** The first link on the page whose href contains `contains` (entities decoded). */
+/** Text taken from an HTML page (an attribute's value, a link) with the entities Yihao's pages escape undone. */
+export const unescapeHtml = (s: string): string => s.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'");
+
 export const linkTo = (html: string, contains: string): string | undefined =>
   [...html.matchAll(/<a[^>]*href="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&')).find((href) => href.includes(contains));
 

@@ -84,7 +84,7 @@ export function approvalStore(db: Database) {
      */
     async create(
       input: { kind: string; ref: string; accountId?: string | undefined; clientId: string; display: ApprovalDisplay; expiresAt: number },
-      maxPendingOfClient?: number,
+      unapprovedOfClient?: { max: number; windowMs: number },
     ): Promise<ApprovalRequest | undefined> {
       const row: Row = {
         id: `ap_${randomBytes(16).toString('base64url')}`,
@@ -99,14 +99,24 @@ export function approvalStore(db: Database) {
         expires_at: input.expiresAt,
         decided_at: null,
       };
-      if (row.account_id === null || maxPendingOfClient === undefined) {
+      if (row.account_id === null || unapprovedOfClient === undefined) {
         await table().insert(row);
         return toRequest(row);
       }
       const made = await db.transaction(async (trx) => {
         if (isPostgres(db)) await trx('accounts').where({ id: row.account_id }).forUpdate().first('id');
-        const pending = await trx<Row>('approval_requests').where({ account_id: row.account_id, client_id: row.client_id, status: 'pending' }).andWhere('expires_at', '>', Date.now()).count({ n: '*' }).first();
-        if (Number((pending as { n: number | string } | undefined)?.n ?? 0) >= maxPendingOfClient) return false;
+        // Live and undecided, or denied or left to expire lately: each denial must not buy the next push.
+        const now = Number(row.created_at);
+        const unapproved = await trx<Row>('approval_requests')
+          .where({ account_id: row.account_id, client_id: row.client_id })
+          .andWhere((q) =>
+            q
+              .where((recent) => recent.whereNot({ status: 'approved' }).andWhere('created_at', '>', now - unapprovedOfClient.windowMs))
+              .orWhere((live) => live.where({ status: 'pending' }).andWhere('expires_at', '>', now)),
+          )
+          .count({ n: '*' })
+          .first();
+        if (Number((unapproved as { n: number | string } | undefined)?.n ?? 0) >= unapprovedOfClient.max) return false;
         await trx<Row>('approval_requests').insert(row);
         return true;
       });

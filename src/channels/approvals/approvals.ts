@@ -34,11 +34,17 @@ export const approvalView = (r: ApprovalRequest) => ({
 type NewRequest = { kind: string; ref: string; clientId: string; display: ApprovalDisplay; expiresAt: number };
 
 /**
- * How many live, undecided requests one client may hold in one account's inbox. Whoever can start a
+ * How many requests of one client may reach one account's phone without being approved: those still
+ * live and undecided, and those denied or left to expire within PUSH_WINDOW_MS. Whoever can start a
  * request for a named citizen (a counter system that knows an ID number) reaches their phone, but
- * cannot bury it in requests until one is approved by mistake; a decided or expired one frees a place.
+ * cannot bury it in requests until one is approved by mistake, nor wear the citizen down by sending
+ * a new one for each they deny; an approval frees a place (a counter that asks again after the
+ * citizen said yes).
  */
 export const MAX_PENDING_PER_CLIENT = 3;
+
+/** How long a denied or ignored request keeps its place (a CIBA request lives 10 minutes). */
+export const PUSH_WINDOW_MS = 10 * 60_000;
 
 export function createApprovals({ store, audit }: { store: ApprovalStore; audit: AuditLog }) {
   const kinds = new Map<string, ApprovalKind>();
@@ -46,14 +52,14 @@ export function createApprovals({ store, audit }: { store: ApprovalStore; audit:
 
   /**
    * A new request in the inbox. One addressed to an account is refused (undefined) while that
-   * account already holds MAX_PENDING_PER_CLIENT live requests of the client; its caller answers as
-   * if it had been made (nothing tells a stranger apart).
+   * account already holds MAX_PENDING_PER_CLIENT unapproved requests of the client (above); its
+   * caller answers as if it had been made (nothing tells a stranger apart).
    */
   function create(input: NewRequest & { accountId: string }): Promise<ApprovalRequest | undefined>;
   function create(input: NewRequest & { accountId?: undefined }): Promise<ApprovalRequest>;
   async function create(input: NewRequest & { accountId?: string | undefined }): Promise<ApprovalRequest | undefined> {
     if (!kinds.has(input.kind)) throw new Error(`unknown approval kind ${input.kind}`);
-    return store.create(input, input.accountId === undefined ? undefined : MAX_PENDING_PER_CLIENT);
+    return store.create(input, input.accountId === undefined ? undefined : { max: MAX_PENDING_PER_CLIENT, windowMs: PUSH_WINDOW_MS });
   }
 
   return {

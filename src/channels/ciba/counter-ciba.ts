@@ -8,13 +8,14 @@ import type { SessionAuthentications } from '../../oidc/index.js';
 import { allowedChannelsOf, minAcrOf } from '../../oidc/client-metadata.js';
 import { acrRank } from '../../oidc/acr-policy.js';
 import { claimsForClient } from '../../oidc/claims.js';
+import { showsAsWritten } from '../../visible-text.js';
 import type { Approvals } from '../approvals/approvals.js';
 import type { DeviceKeys } from '../mobile/device-keys.js';
 import { deviceKeyOf, noteLogin } from '../../oidc/token-facts.js';
 
 export const CIBA_KIND = 'ciba';
 
-/** Binding messages: short, in any script (the counter shows the same text), no control characters. */
+/** Binding messages: short, in any script (the counter shows the same text), and every character visible (showsAsWritten). */
 const BINDING_MESSAGE = /^[\p{L}\p{N} \-._+/!?#:]{1,20}$/u;
 
 type CibaFeature = NonNullable<NonNullable<Configuration['features']>['ciba']>;
@@ -155,7 +156,7 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
       if (ctx.oidc.params?.id_token_hint !== undefined) throw new errors.InvalidRequest('id_token_hint is not supported: send the citizen ID number as login_hint');
     },
     async validateBindingMessage(_ctx, bindingMessage) {
-      if (typeof bindingMessage !== 'string' || !BINDING_MESSAGE.test(bindingMessage)) {
+      if (typeof bindingMessage !== 'string' || !BINDING_MESSAGE.test(bindingMessage) || !showsAsWritten(bindingMessage)) {
         throw new errors.InvalidBindingMessage('binding_message is required: 1-20 letters, digits, spaces or - . _ + / ! ? # :, shown on the phone and at the counter');
       }
     },

@@ -82,8 +82,11 @@ export function accountStore(db: Database) {
     async setNotBefore(id: string, seconds: number): Promise<void> {
       await db('accounts').where({ id }).update({ not_before: seconds });
     },
-    async setAssurance(id: string, assurance: IdentityAssurance, at: number): Promise<void> {
-      await db('accounts').where({ id }).update({ assurance, assurance_at: at, updated_at: at });
+    /** How many rows changed: 0 when `from` is given and the account's assurance is not one of them. */
+    async setAssurance(id: string, assurance: IdentityAssurance, at: number, from?: readonly IdentityAssurance[]): Promise<number> {
+      const q = db('accounts').where({ id });
+      if (from) q.whereIn('assurance', [...from]);
+      return q.update({ assurance, assurance_at: at, updated_at: at });
     },
     /** Replaces the secret of the account's credentials of one type (the password: one row). */
     async replaceSecret(account_id: string, type: CredentialRow['type'], secret: string, at: number, trx: Knex | Knex.Transaction = db): Promise<number> {

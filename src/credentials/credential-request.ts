@@ -17,6 +17,7 @@ import type { StatusLists } from './status-lists.js';
 import type { CertificateIssuance } from './certificates.js';
 import { recoveryHoldUntil } from '../accounts/recovery-hold.js';
 import { ACR } from '../accounts/index.js';
+import { requestMemo } from '../storage/request-memo.js';
 
 /** The level the identity credential needs (docs/channels/assurance.md): two factors or a device-bound key. */
 export const IDENTITY_MIN_ACR = 'urn:yihao:loa:2';
@@ -238,12 +239,15 @@ export function credentialRequests(deps: {
     // An offer's token (a counter's, at loa:3, or a department's certificate offer) yields one
     // issuance, of as many keys as its request proves: the same token again, with fresh nonces and
     // new keys, would mint copies of the citizen's credential for whoever holds it, for its lifetime.
-    // Taken once across instances, kept as long as the token lives.
+    // Taken once across instances, kept as long as the token lives, and given back if this request
+    // fails (a store that went away) before the credentials go out, so the wallet's retry gets them.
     if (token.gty === 'pre-authorized_code' && token.grantId) {
+      const grantId = token.grantId;
       const keep = Math.max(60, Number(token.exp ?? 0) - Math.floor(now / 1000) + 60);
-      if (!(await deps.replay('vc_offer_issued', token.grantId, 'once', keep))) {
+      if (!(await deps.replay('vc_offer_issued', grantId, 'once', keep))) {
         throw refuse('credential_request_denied', 'this offer’s credentials were issued already: ask for a new offer');
       }
+      requestMemo()?.onFailure.push(() => deps.replay.giveBack('vc_offer_issued', grantId, 'once'));
     }
     const links = await deps.loginLinks?.(token, account.sub);
     const keyRemoved = () => {

@@ -30,7 +30,7 @@ export interface RequestFacts {
  */
 export function proofReplay(Adapter: AdapterConstructor) {
   const store = new Adapter('ReplayDetection');
-  return async (purpose: string, key: string, jti: string, keepSeconds = PROOF_WINDOW_SECONDS * 2): Promise<boolean> => {
+  const take = async (purpose: string, key: string, jti: string, keepSeconds = PROOF_WINDOW_SECONDS * 2): Promise<boolean> => {
     try {
       await store.upsert(sha256(`${purpose}:${key}:${jti}`), { iat: Math.floor(Date.now() / 1000) }, keepSeconds);
       return true;
@@ -39,6 +39,9 @@ export function proofReplay(Adapter: AdapterConstructor) {
       throw e;
     }
   };
+  /** Forgets a use taken by a request that then failed before it delivered what the use was for. */
+  const giveBack = (purpose: string, key: string, jti: string): Promise<void> => store.destroy(sha256(`${purpose}:${key}:${jti}`));
+  return Object.assign(take, { giveBack });
 }
 export type ProofReplay = ReturnType<typeof proofReplay>;
 

@@ -302,7 +302,9 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
           app: e.clientId ? await nameOf(e.clientId) : undefined,
           channel: e.channel,
           amr: Array.isArray(e.details?.amr) ? (e.details.amr as unknown[]).filter((a): a is string => typeof a === 'string') : [],
-          ip: e.ip,
+          // The address of a citizen's own action, or of a sign-in attempt at their account; never an
+          // operator's, a counter's, a kiosk's or a department system's (an internal host).
+          ip: e.actorType === 'citizen' ? e.ip : undefined,
         })),
       );
     },

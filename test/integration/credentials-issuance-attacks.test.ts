@@ -6,18 +6,14 @@
  * credential each time for its whole lifetime ("one offer yields one issuance" failed before).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomUUID } from 'node:crypto';
-import { importJWK, SignJWT } from 'jose';
-import { walkSignIn } from '../support/admin-operators.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { logCapture } from '../support/log-capture.js';
 import { JWT_BEARER, registerMobileApp } from '../support/mobile-app.js';
-import { formField, ScriptedBrowser, unescapeHtml } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { walletKey, type WalletKey } from '../support/wallet.js';
+import { walletKey } from '../support/wallet.js';
+import { now, offerWallet, PRE_AUTHORIZED } from '../support/offer-wallet.js';
 
 const CONFIGURATION = 'yihao_identity_sd_jwt';
-const PRE_AUTHORIZED = 'urn:ietf:params:oauth:grant-type:pre-authorized_code';
 const LOA2 = 'urn:yihao:loa:2';
 
 const backends: { name: Backend; enabled: boolean }[] = [
@@ -25,10 +21,6 @@ const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
 
-type Citizen = Awaited<ReturnType<Harness['citizen']>>;
-const now = () => Math.floor(Date.now() / 1000);
-const sign = async (key: WalletKey, header: Record<string, unknown>, payload: Record<string, unknown>) =>
-  new SignJWT(payload).setProtectedHeader({ alg: 'ES256', ...header } as never).sign(await importJWK(key.privateJwk, 'ES256'));
 
 describe.each(backends)('verifiable credential issuance under attack ($name)', ({ name, enabled }) => {
   let h: Harness;
@@ -42,72 +34,7 @@ describe.each(backends)('verifiable credential issuance under attack ($name)', (
   }, 60_000);
   afterAll(async () => h?.close());
 
-  /** The citizen's browser on the portal's wallet page at loa:2. */
-  async function walletPage(citizen: Citizen): Promise<{ browser: ScriptedBrowser; html: string }> {
-    const browser = new ScriptedBrowser();
-    const first = await walkSignIn(browser, new URL(`${h.issuer}/account/wallet`), citizen, () => false);
-    const res = await browser.request(`${h.issuer}/account/wallet/sign-in`, { form: { csrf: formField(first.html!, 'csrf')! } });
-    expect(res.status).toBe(303);
-    const second = await walkSignIn(browser, new URL(res.headers.get('location')!, h.issuer), citizen, () => false);
-    expect(second.html).toContain('action="/account/wallet/offer"');
-    return { browser, html: second.html! };
-  }
-
-  /** An offer: its pre-authorized code (read from the offer document) and the transaction code. */
-  async function makeOffer(citizen?: Citizen): Promise<{ citizen: Citizen; offerUri: string; code: string; txCode: string }> {
-    const who = citizen ?? (await h.citizen());
-    const s = await walletPage(who);
-    const res = await s.browser.request(`${h.issuer}/account/wallet/offer`, { form: { csrf: formField(s.html, 'csrf')! } });
-    expect(res.status).toBe(200);
-    const html = await res.text();
-    const offerUri = unescapeHtml(/data-offer-uri="([^"]+)"/.exec(html)![1]!);
-    const txCode = /data-tx-code>(\d+)</.exec(html)![1]!;
-    const doc = (await (await fetch(new URL(offerUri).searchParams.get('credential_offer_uri')!)).json()) as { grants: Record<string, { 'pre-authorized_code': string }> };
-    return { citizen: who, offerUri, code: doc.grants[PRE_AUTHORIZED]!['pre-authorized_code'], txCode };
-  }
-
-  /** A token request for the pre-authorized code grant, with a DPoP proof of `dpopKey`. */
-  async function redeem(code: string, txCode: string | undefined, dpopKey: WalletKey, clientId = appId): Promise<{ status: number; body: Record<string, unknown> }> {
-    const dpop = await sign(dpopKey, { typ: 'dpop+jwt', jwk: dpopKey.publicJwk }, { htm: 'POST', htu: `${h.issuer}/token`, iat: now(), jti: randomUUID() });
-    const form: Record<string, string> = { grant_type: PRE_AUTHORIZED, 'pre-authorized_code': code, client_id: clientId };
-    if (txCode !== undefined) form.tx_code = txCode;
-    const res = await fetch(`${h.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', dpop }, body: new URLSearchParams(form).toString() });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  }
-
-  async function nonce(): Promise<string> {
-    const res = await fetch(`${h.issuer}/credentials/nonce`, { method: 'POST' });
-    return ((await res.json()) as { c_nonce: string }).c_nonce;
-  }
-
-  /** A key proof (OID4VCI §F.1); `over` replaces or removes (undefined) payload members, `headerOver` header members. */
-  async function proof(key: WalletKey, n: string, over: Record<string, unknown> = {}, headerOver: Record<string, unknown> = {}, signWith: WalletKey = key): Promise<string> {
-    const payload: Record<string, unknown> = { aud: h.issuer, iat: now(), nonce: n, iss: appId, ...over };
-    for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k];
-    return sign(signWith, { typ: 'openid4vci-proof+jwt', jwk: key.publicJwk, ...headerOver }, payload);
-  }
-
-  /** A credential request with the DPoP-bound token. */
-  async function credential(token: string, dpopKey: WalletKey, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-    const url = `${h.issuer}/credentials/credential`;
-    const dpop = await sign(dpopKey, { typ: 'dpop+jwt', jwk: dpopKey.publicJwk }, { htm: 'POST', htu: url, iat: now(), jti: randomUUID(), ath: createHash('sha256').update(token).digest('base64url') });
-    const res = await fetch(url, { method: 'POST', headers: { authorization: `DPoP ${token}`, dpop, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
-  }
-
-  const issuedCount = async (sub: string) => {
-    const account = await h.yihao.accounts.findBySub(sub);
-    return (await h.yihao.credentials.store.listByAccount(account!.id)).length;
-  };
-
-  /** A redeemed offer: its access token and the wallet's DPoP key. */
-  async function redeemedOffer() {
-    const offer = await makeOffer();
-    const dpopKey = await walletKey();
-    const r = await redeem(offer.code, offer.txCode, dpopKey);
-    expect(r.status).toBe(200);
-    return { ...offer, token: r.body.access_token as string, dpopKey };
-  }
+  const { makeOffer, redeem, nonce, proof, credential, issuedCount, redeemedOffer } = offerWallet(() => h, () => appId);
 
   it.runIf(enabled)('one offer yields one issuance: its token, used again with a fresh nonce, gets no second batch of credentials', async () => {
     const o = await redeemedOffer();

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,22 +8,7 @@ import * as oidc from 'openid-client';
 import { freePort, startHarness, type Harness } from '../support/harness.js';
 import { relyingParty } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-
-const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
-
-/** A private redis-server on `port`, killed and started again by the test (the machine's Redis is shared). */
-async function privateRedis(port: number): Promise<{ stop(): Promise<void> }> {
-  const proc: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await expect.poll(() => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim(), { timeout: 10_000, interval: 100 }).toBe('PONG');
-  return {
-    stop: () =>
-      new Promise((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGKILL');
-      }),
-  };
-}
+import { hasRedisServer, privateRedis } from '../support/private-redis.js';
 
 describe.skipIf(!pgAvailable || !redisAvailable || !hasRedisServer)('a store goes away', () => {
   let h: Harness | undefined;

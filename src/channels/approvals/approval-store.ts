@@ -84,7 +84,7 @@ export function approvalStore(db: Database) {
      */
     async create(
       input: { kind: string; ref: string; accountId?: string | undefined; clientId: string; display: ApprovalDisplay; expiresAt: number },
-      unapprovedOfClient?: { max: number; windowMs: number },
+      unapprovedAtMost?: { perClient: number; perAccount: number; windowMs: number },
     ): Promise<ApprovalRequest | undefined> {
       const row: Row = {
         id: `ap_${randomBytes(16).toString('base64url')}`,
@@ -99,7 +99,7 @@ export function approvalStore(db: Database) {
         expires_at: input.expiresAt,
         decided_at: null,
       };
-      if (row.account_id === null || unapprovedOfClient === undefined) {
+      if (row.account_id === null || unapprovedAtMost === undefined) {
         await table().insert(row);
         return toRequest(row);
       }
@@ -108,15 +108,15 @@ export function approvalStore(db: Database) {
         // Live and undecided, or denied or left to expire lately: each denial must not buy the next push.
         const now = Number(row.created_at);
         const unapproved = await trx<Row>('approval_requests')
-          .where({ account_id: row.account_id, client_id: row.client_id })
+          .where({ account_id: row.account_id })
           .andWhere((q) =>
             q
-              .where((recent) => recent.whereNot({ status: 'approved' }).andWhere('created_at', '>', now - unapprovedOfClient.windowMs))
+              .where((recent) => recent.whereNot({ status: 'approved' }).andWhere('created_at', '>', now - unapprovedAtMost.windowMs))
               .orWhere((live) => live.where({ status: 'pending' }).andWhere('expires_at', '>', now)),
           )
-          .count({ n: '*' })
-          .first();
-        if (Number((unapproved as { n: number | string } | undefined)?.n ?? 0) >= unapprovedOfClient.max) return false;
+          .select('client_id');
+        const ofClient = (unapproved as Pick<Row, 'client_id'>[]).filter((r) => r.client_id === row.client_id).length;
+        if (ofClient >= unapprovedAtMost.perClient || unapproved.length >= unapprovedAtMost.perAccount) return false;
         await trx<Row>('approval_requests').insert(row);
         return true;
       });

@@ -43,6 +43,14 @@ type NewRequest = { kind: string; ref: string; clientId: string; display: Approv
  */
 export const MAX_PENDING_PER_CLIENT = 3;
 
+/**
+ * How many unapproved requests of all clients together may reach one account's phone in the same
+ * window: whoever runs several counter clients (a department's halls) gets no more pushes for each
+ * one it adds. A citizen whose phone holds this many waits for the window before another counter
+ * reaches it: bombing weighs more than a second hall asking within ten minutes.
+ */
+export const MAX_UNAPPROVED_PER_ACCOUNT = 6;
+
 /** How long a denied or ignored request keeps its place (a CIBA request lives 10 minutes). */
 export const PUSH_WINDOW_MS = 10 * 60_000;
 
@@ -52,14 +60,15 @@ export function createApprovals({ store, audit }: { store: ApprovalStore; audit:
 
   /**
    * A new request in the inbox. One addressed to an account is refused (undefined) while that
-   * account already holds MAX_PENDING_PER_CLIENT unapproved requests of the client (above); its
-   * caller answers as if it had been made (nothing tells a stranger apart).
+   * account already holds MAX_PENDING_PER_CLIENT unapproved requests of the client, or
+   * MAX_UNAPPROVED_PER_ACCOUNT of all clients (above); its caller answers as if it had been made
+   * (nothing tells a stranger apart).
    */
   function create(input: NewRequest & { accountId: string }): Promise<ApprovalRequest | undefined>;
   function create(input: NewRequest & { accountId?: undefined }): Promise<ApprovalRequest>;
   async function create(input: NewRequest & { accountId?: string | undefined }): Promise<ApprovalRequest | undefined> {
     if (!kinds.has(input.kind)) throw new Error(`unknown approval kind ${input.kind}`);
-    return store.create(input, input.accountId === undefined ? undefined : { max: MAX_PENDING_PER_CLIENT, windowMs: PUSH_WINDOW_MS });
+    return store.create(input, input.accountId === undefined ? undefined : { perClient: MAX_PENDING_PER_CLIENT, perAccount: MAX_UNAPPROVED_PER_ACCOUNT, windowMs: PUSH_WINDOW_MS });
   }
 
   return {

@@ -99,12 +99,16 @@ export interface IdentityProofingDeps {
 export function identityProofing(d: IdentityProofingDeps) {
   const auditActor = (a: ProofingActor) => (a.type === 'kiosk' ? { actorType: 'client' as const, actorId: a.id } : { actorType: 'operator' as const, actorId: a.id });
 
-  /** Raises the standing proofing to `method` if that is stronger; never lowers it. */
+  /**
+   * Raises the standing proofing to `method` if that is stronger; never lowers it, also when another
+   * check raised it since `accountOrId` was read (a chip read whose account was loaded just before a
+   * counter's in-person check was confirmed): the update itself only replaces a weaker level.
+   */
   async function raise(accountOrId: Account | string, method: ProofingMethod): Promise<boolean> {
     const account = typeof accountOrId === 'string' ? await d.accounts.findById(accountOrId) : accountOrId;
     if (!account || STRENGTH[account.assurance] >= STRENGTH[method]) return false;
-    await d.accounts.setAssurance(account.id, method);
-    return true;
+    const weaker = (Object.keys(STRENGTH) as Account['assurance'][]).filter((level) => STRENGTH[level] < STRENGTH[method]);
+    return d.accounts.setAssurance(account.id, method, undefined, weaker);
   }
 
   return {

@@ -299,19 +299,15 @@ describe('prototype pollution and hostile shapes at Yihao\'s own body readers', 
       ['POST', '/clients', `{"department_id":"${nation.id}","settings":{${settings},"extra":${deepObject}}}`],
       ['POST', '/clients', `{"department_id":"${nation.id}","settings":{${settings},"default_max_age":1e400,"jwks":{"keys":${deepArray}}}}`],
     ];
-    const took: [string, number][] = [];
     for (const [method, path, body] of cases) {
       for (const type of ['application/json', 'application/json; charset=utf-16', 'APPLICATION/JSON']) {
         const url = new URL(`${adminResource(h.issuer)}${path}`);
-        const started = Date.now();
         const res = await raw(h.url, url.pathname, { method, headers: { authorization: `Bearer ${op.token}`, 'content-type': type }, body });
-        took.push([`${path} ${type} ${body.slice(0, 60)}`, Date.now() - started]);
         expect(res.status, `${path} ${type} ${body.slice(0, 80)}: ${res.body.slice(0, 160)}`).toBeLessThan(500);
         expectCleanPrototype();
       }
     }
-    // No hostile shape may hold the server for long (a walk or a schema gone quadratic).
-    expect(took.filter(([, ms]) => ms > 5000)).toEqual([]);
+    // How long a deep body may hold the server is admin-deep-bodies.test.ts's (no timing here).
   }, 180_000);
 
   it('takes mobile API bodies with __proto__, constructor.prototype, deep nesting and arrays without a 500', async () => {

@@ -129,6 +129,9 @@ export function clientCredentialsFastPath(provider: Provider, secrets: Pick<Clie
 
   /** oidc-provider's grant on this request, or false where the pipeline would have answered otherwise (or the grant threw). */
   async function issue(ctx: Context, body: string): Promise<boolean> {
+    // Most /token bodies are codes and refreshes: they go on without being parsed here (a grant
+    // type spelt with escapes goes on too, and oidc-provider answers it as ever).
+    if (!body.includes('client_credentials')) return false;
     const params = knownParams(body);
     if (params?.grant_type !== 'client_credentials' || !isValidScope(params.scope)) return false;
     const presented = presentedSecret(ctx.headers.authorization, params);

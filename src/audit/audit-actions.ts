@@ -13,6 +13,7 @@ export const AUDIT_ACTIONS = [
   'approval.denied',
   'authorization.granted',
   'ciba.requested',
+  'ciba.withheld',
   'consent.declined',
   'consent.granted',
   'consent.revoked',

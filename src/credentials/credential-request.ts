@@ -18,6 +18,7 @@ import type { CertificateIssuance } from './certificates.js';
 import { recoveryHoldUntil } from '../accounts/recovery-hold.js';
 import { ACR } from '../accounts/index.js';
 import { requestMemo } from '../storage/request-memo.js';
+import { FRESH_SIGN_IN_SECONDS } from '../accounts/fresh-sign-in.js';
 
 /** The level the identity credential needs (docs/channels/assurance.md): two factors or a device-bound key. */
 export const IDENTITY_MIN_ACR = 'urn:yihao:loa:2';
@@ -231,6 +232,19 @@ export function credentialRequests(deps: {
     const holdUntil = recoveryHoldUntil(account, deps.recoveryHoldSeconds ?? 0, now);
     if (holdUntil !== undefined && facts?.acr !== ACR.document) {
       throw refuse('credential_request_denied', `the password was reset by SMS lately: no credential is issued before ${new Date(holdUntil).toISOString()}`);
+    }
+    // The wallet's own sign-in (an authorization code with the issuer as resource) is held to what
+    // the portal asks before an offer (portal/lasting-credential-gate.ts): a credential outlasts the
+    // login by a year, so a browser left signed in or a stolen cookie must not yield one through
+    // single sign-on. A fresh sign-in, then, and not a phone's approval of a QR code, which can be
+    // relayed to a phished citizen (the portal asks the account's SMS code after one; this path has
+    // no page to ask on). An offer's token was gated where the offer was made.
+    if (token.gty !== 'pre-authorized_code') {
+      const scheme = req.authorization.startsWith('DPoP') ? 'DPoP' : 'Bearer';
+      const signInAgain = (message: string) =>
+        new ChannelApiError(401, 'insufficient_user_authentication', message, tokenChallenge(scheme, 'insufficient_user_authentication', message) + `, max_age="${FRESH_SIGN_IN_SECONDS}"`);
+      if (facts?.device_key === 'approval') throw signInAgain('a sign-in approved on a phone yields no credential: sign in on this device (prompt=login)');
+      if (!facts || now / 1000 - facts.auth_time > FRESH_SIGN_IN_SECONDS) throw signInAgain(`a credential needs a sign-in at most ${FRESH_SIGN_IN_SECONDS} seconds old: sign in again (prompt=login)`);
     }
     // Before a proof uses its nonce up: a citizen without the certificate may ask again once they have it.
     const held = certificate && (await deps.certificates!.held(account, certificate.typeId, now, token as { gty?: string; grantId?: string }));

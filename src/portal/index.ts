@@ -1,3 +1,4 @@
+import { FRESH_SIGN_IN_SECONDS } from '../accounts/fresh-sign-in.js';
 import { createHmac } from 'node:crypto';
 import Router from '@koa/router';
 import type Provider from 'oidc-provider';
@@ -84,7 +85,7 @@ export function createPortal(o: PortalOptions) {
     formFieldMaxLength: o.config.limits.formFieldMaxLength,
     timeZone: o.timeZone ?? SERVICE_TIME_ZONE,
     historyLimit: o.historyLimit ?? 50,
-    freshSignInSeconds: o.freshSignInSeconds ?? 600,
+    freshSignInSeconds: o.freshSignInSeconds ?? FRESH_SIGN_IN_SECONDS,
     recoveryHoldSeconds: o.config.passwordReset.holdSeconds,
     logger: o.logger,
     afterSignOut: o.afterSignOut,

@@ -303,8 +303,9 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
           channel: e.channel,
           amr: Array.isArray(e.details?.amr) ? (e.details.amr as unknown[]).filter((a): a is string => typeof a === 'string') : [],
           // The address of a citizen's own action, or of a sign-in attempt at their account; never an
-          // operator's, a counter's, a kiosk's or a department system's (an internal host).
-          ip: e.actorType === 'citizen' ? e.ip : undefined,
+          // operator's, a counter's, a kiosk's or a department system's (an internal host), also
+          // where a kiosk or counter login is written as the citizen's.
+          ip: e.actorType === 'citizen' && e.channel !== 'kiosk' && e.channel !== 'counter' ? e.ip : undefined,
         })),
       );
     },

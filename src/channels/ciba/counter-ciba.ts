@@ -166,7 +166,7 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
       if (decoys.get(ctx) === sub) return;
       const found = await deps.accounts.findBySub(sub);
       if (!found || (await deps.deviceKeys.listForAccount(found.id)).length === 0) return;
-      await deps.approvals.create({
+      const shown = await deps.approvals.create({
         kind: CIBA_KIND,
         ref: request.jti,
         accountId: found.id,
@@ -174,6 +174,9 @@ export function counterCiba(deps: { accounts: Accounts; deviceKeys: DeviceKeys; 
         display: { client_name: client.clientName ?? client.clientId, binding_message: String(request.params?.binding_message ?? ''), scope: displayedScope(client, request) },
         expiresAt: Date.now() + request.expiration * 1000,
       });
+      // Held back by the inbox's caps (approvals.ts): the counter is answered alike, and the
+      // operators and the citizen's history see that its requests stopped reaching the phone.
+      if (!shown) await deps.audit.append({ action: 'ciba.withheld', actorType: 'client', actorId: client.clientId, clientId: client.clientId, channel: 'counter', ip: ctx.ip, accountId: sub, details: { reason: 'too_many_unapproved' } });
     },
   };
 

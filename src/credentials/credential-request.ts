@@ -19,6 +19,7 @@ import { recoveryHoldUntil } from '../accounts/recovery-hold.js';
 import { ACR } from '../accounts/index.js';
 import { requestMemo } from '../storage/request-memo.js';
 import { FRESH_SIGN_IN_SECONDS } from '../accounts/fresh-sign-in.js';
+import { isKioskToken } from '../channels/kiosk/idle.js';
 
 /** The level the identity credential needs (docs/channels/assurance.md): two factors or a device-bound key. */
 export const IDENTITY_MIN_ACR = 'urn:yihao:loa:2';
@@ -244,6 +245,8 @@ export function credentialRequests(deps: {
       const signInAgain = (message: string) =>
         new ChannelApiError(401, 'insufficient_user_authentication', message, tokenChallenge(scheme, 'insufficient_user_authentication', message) + `, max_age="${FRESH_SIGN_IN_SECONDS}"`);
       if (facts?.device_key === 'approval') throw signInAgain('a sign-in approved on a phone yields no credential: sign in on this device (prompt=login)');
+      // A kiosk's session is the citizen's for as long as they stand there (credential-resource.ts).
+      if (isKioskToken(token as { gty?: string })) throw signInAgain('a kiosk session yields no credential: ask for one in the government app');
       if (!facts || now / 1000 - facts.auth_time > FRESH_SIGN_IN_SECONDS) throw signInAgain(`a credential needs a sign-in at most ${FRESH_SIGN_IN_SECONDS} seconds old: sign in again (prompt=login)`);
     }
     // Before a proof uses its nonce up: a citizen without the certificate may ask again once they have it.

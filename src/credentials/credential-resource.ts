@@ -1,6 +1,12 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import { isFirstParty } from '../oidc/grants.js';
+import { CIBA_GRANT } from '../clients/client-kinds.js';
+import { DEVICE_CODE_GRANT, ID_CARD_GRANT, PRESENTATION_GRANT } from '../channels/kiosk/grant-type.js';
+import { TOKEN_EXCHANGE_GRANT } from '../channels/counter/grant-type.js';
 import { IDENTITY_SCOPE } from './identity-credential.js';
+
+/** The grants of a machine citizens use and leave: a kiosk's (client-kinds.ts `kindOf`) and a counter's. */
+const SHARED_MACHINE_GRANTS = [DEVICE_CODE_GRANT, ID_CARD_GRANT, PRESENTATION_GRANT, CIBA_GRANT, TOKEN_EXCHANGE_GRANT];
 
 type ResourceFeature = {
   getResourceServerInfo(ctx: KoaContextWithOIDC, indicator: string, client: { clientId: string }): ResourceServer | Promise<ResourceServer>;
@@ -19,6 +25,12 @@ export function withCredentialResource<F extends ResourceFeature>(feature: F, is
     async getResourceServerInfo(ctx: KoaContextWithOIDC, asked: string, client: { clientId: string }) {
       if (asked !== issuer) return feature.getResourceServerInfo(ctx, asked, client);
       if (!isFirstParty(client as unknown as Parameters<typeof isFirstParty>[0])) throw new errors.InvalidTarget('only the government app (a first-party client) may obtain credentials');
+      // Nor a kiosk or a counter, first-party as they may be: a citizen who signs in there leaves, and
+      // a credential in the machine's wallet would sign in as them afterwards (a review: a kiosk's
+      // phone sign-in asking for the issuer got the identity credential, and used it later).
+      if (SHARED_MACHINE_GRANTS.some((g) => (client as unknown as { grantTypeAllowed(g: string): boolean }).grantTypeAllowed(g))) {
+        throw new errors.InvalidTarget('a kiosk or a counter system obtains no credentials: they go to the citizen’s own wallet');
+      }
       // Department certificates: one scope per certificate type (docs/credentials.md).
       const scope = [IDENTITY_SCOPE, ...((await moreScopes?.()) ?? [])].join(' ');
       return { scope, audience: issuer, accessTokenFormat: 'opaque', accessTokenTTL };

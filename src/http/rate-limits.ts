@@ -1,6 +1,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { Logger } from 'pino';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { BoundedMemoryLimiter } from './bounded-memory-limiter.js';
 import type { RedisClient } from '../storage/redis.js';
 import { ipBucket } from './ip-bucket.js';
 
@@ -40,13 +41,13 @@ export function createRateLimits(opts: {
   const refusals = new Map<string, Refusal>();
   const MAX_REMEMBERED = 50_000;
 
-  function limiterFor(name: string, rule: RateLimitRule): RateLimiterAbstract {
+  function limiterFor(name: string, rule: RateLimitRule): Pick<RateLimiterRedis, 'consume'> {
     const common = { keyPrefix: `${opts.prefix}ratelimit:${name}`, points: rule.points, duration: rule.durationSeconds };
     // While Redis errors, each instance counts in its own memory: a budget per instance, never none
     // (an outage would otherwise open client-secret guessing to anyone).
     return opts.redis
-      ? new RateLimiterRedis({ ...common, storeClient: opts.redis, useRedisPackage: false, insuranceLimiter: new RateLimiterMemory(common) })
-      : new RateLimiterMemory(common);
+      ? new RateLimiterRedis({ ...common, storeClient: opts.redis, useRedisPackage: false, insuranceLimiter: new BoundedMemoryLimiter(common) })
+      : new BoundedMemoryLimiter(common);
   }
 
   function refuse(ctx: Context, until: number, html: boolean): void {

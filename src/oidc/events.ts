@@ -55,9 +55,10 @@ export function auditProviderEvents(
   provider.on('grant.revoked', (ctx, grantId) => {
     const client = ctx.oidc?.client;
     // On the citizen's own record too (their history, an auditor's view of the account): the token
-    // the request revoked or reused names whose grant it was.
+    // the request revoked or reused names whose grant it was; at a logout an app started, the
+    // session being ended does (it is still there when its grants are revoked).
     const entities = ctx.oidc?.entities as Record<string, { accountId?: unknown } | undefined> | undefined;
-    const accountId = [entities?.RefreshToken, entities?.AccessToken, entities?.AuthorizationCode, entities?.DeviceCode, entities?.BackchannelAuthenticationRequest].find((t) => typeof t?.accountId === 'string')?.accountId as string | undefined;
+    const accountId = [entities?.RefreshToken, entities?.AccessToken, entities?.AuthorizationCode, entities?.DeviceCode, entities?.BackchannelAuthenticationRequest, ctx.oidc?.session].find((t) => typeof t?.accountId === 'string')?.accountId as string | undefined;
     record({ action: 'grant.revoked', actorType: client ? 'client' : 'system', actorId: client?.clientId, clientId: client?.clientId, ...(accountId ? { accountId } : {}), details: { grantId }, ...where(ctx) });
   });
   provider.on('backchannel.error', (_ctx, err, client) =>

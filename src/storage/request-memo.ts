@@ -70,6 +70,13 @@ async function settle(memo: RequestMemo, succeeded: () => boolean): Promise<void
     memo.closed = true;
     // Before the answer goes out, so that a client retrying it finds what it spent unspent.
     if (!settled || !succeeded()) for (const undo of memo.onFailure.splice(0)) await undo().catch(() => undefined);
+    // Anything that outlives the request in its async context (a timer it started) keeps the memo
+    // alive: it must not keep what the request read too.
+    memo.records.clear();
+    memo.uids.clear();
+    memo.values.clear();
+    memo.notes.clear();
+    memo.onFailure.length = 0;
   }
 }
 

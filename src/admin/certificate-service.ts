@@ -108,7 +108,7 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
    * account is a lookup of a citizen: on record, as an operator's is (never the number), so that a
    * department system probing numbers leaves a trace.
    */
-  async function refusedLookup(system: DepartmentSystem, departmentId: string, reason: 'no_account' | 'idempotency_conflict'): Promise<void> {
+  async function refusedLookup(system: DepartmentSystem, departmentId: string, reason: 'no_account' | 'idempotency_conflict' | 'scope' | 'no_type'): Promise<void> {
     await d.audit.append({
       action: 'admin.denied',
       actorType: 'client',
@@ -340,10 +340,18 @@ export function certificateService(d: { db: Database; audit: AuditLog; accounts:
     },
 
     async push(system: DepartmentSystem, input: z.output<typeof certificatePushInput>): Promise<Certificate> {
-      if (input.department_id !== system.departmentId) throw new AdminError('forbidden', 'a department system pushes certificates of its own department only');
+      // Tries at another department's certificates are on record as the client, as lookups are; and
+      // another department's type answers as a missing one, so that ids defined but not yet
+      // published are not told apart from none.
+      if (input.department_id !== system.departmentId) {
+        await refusedLookup(system, system.departmentId, 'scope');
+        throw new AdminError('forbidden', 'a department system pushes certificates of its own department only');
+      }
       const type = await store.type(input.type);
-      if (!type) throw notFound('certificate type');
-      if (type.departmentId !== system.departmentId) throw new AdminError('forbidden', "this certificate type is another department's");
+      if (!type || type.departmentId !== system.departmentId) {
+        await refusedLookup(system, system.departmentId, 'no_type');
+        throw notFound('certificate type');
+      }
       if (type.retiredAt !== undefined) throw new AdminError('conflict', 'this certificate type is retired: it takes no new certificates');
       if (type.approvedAt === undefined) throw new AdminError('conflict', 'this certificate type awaits approval by a second super-admin of a national department: it takes no certificates yet');
       const claims = checkedClaims(type, input.claims);

@@ -3,6 +3,16 @@ import { RateLimiterCompatibleAbstract, RateLimiterRes } from 'rate-limiter-flex
 /** How many keys one limiter keeps in memory, at most: one per address seen in a window. */
 export const MAX_KEYS = 10_000;
 
+/** Slots of the table an evicted window's count is folded into (two numbers each, 1 MiB). */
+const SPILL_SLOTS = 65_536;
+
+/** FNV-1a of a key, to a spill slot. */
+function slotOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % SPILL_SLOTS;
+}
+
 /** One key's window: the points spent in it, and when it ends (a class, so that tests can count them). */
 export class Window {
   constructor(
@@ -18,11 +28,16 @@ export class Window {
  * async context (its request memo and everything it read) alive as long: a stranger with a /48
  * (65,536 /64s) or behind a trusted proxy made one instance keep hundreds of megabytes (a review:
  * 12,000 fresh /64s, 12,000 records kept). Here windows are plain entries, expired lazily, at most
- * MAX_KEYS of them: when full, the expired go first and then the oldest, which hands a fresh budget
- * only to the addresses that have not been seen for longest (under such a flood, the flood's own).
+ * MAX_KEYS of them: when full, the expired go first and then the oldest. An evicted window's count
+ * is folded into a fixed table by a hash of its key (the larger count and the later end win), and
+ * a key that comes back starts from there: eviction never hands out a fresh budget (a second look
+ * found one address clearing its own count by flooding from 10,000 others), and a key that shares
+ * a slot with an evicted one is counted high, never low.
  */
 export class BoundedMemoryLimiter extends RateLimiterCompatibleAbstract {
   readonly #windows = new Map<string, Window>();
+  readonly #spilledPoints = new Float64Array(SPILL_SLOTS);
+  readonly #spilledUntil = new Float64Array(SPILL_SLOTS);
   readonly points: number;
   readonly #msDuration: number;
 
@@ -59,11 +74,21 @@ export class BoundedMemoryLimiter extends RateLimiterCompatibleAbstract {
   #room(now: number): void {
     if (this.#windows.size < MAX_KEYS) return;
     for (const [k, w] of this.#windows) if (w.resetAt <= now) this.#windows.delete(k);
-    // Still full: the oldest windows go (a Map keeps insertion order).
-    for (const k of this.#windows.keys()) {
+    // Still full: the oldest windows go (a Map keeps insertion order), their counts kept by slot.
+    for (const [k, w] of this.#windows) {
       if (this.#windows.size < MAX_KEYS) break;
+      const slot = slotOf(k);
+      const live = this.#spilledUntil[slot]! > now;
+      this.#spilledPoints[slot] = live ? Math.max(this.#spilledPoints[slot]!, w.points) : w.points;
+      this.#spilledUntil[slot] = live ? Math.max(this.#spilledUntil[slot]!, w.resetAt) : w.resetAt;
       this.#windows.delete(k);
     }
+  }
+
+  /** A new window for `k`: empty, or carrying on from an evicted window's count in its slot. */
+  #fresh(k: string, now: number): Window {
+    const slot = slotOf(k);
+    return this.#spilledUntil[slot]! > now ? new Window(this.#spilledPoints[slot]!, this.#spilledUntil[slot]!) : new Window(0, now + this.#msDuration);
   }
 
   #answer(w: Window, now: number, first: boolean): RateLimiterRes {
@@ -76,7 +101,7 @@ export class BoundedMemoryLimiter extends RateLimiterCompatibleAbstract {
     const first = !w;
     if (!w) {
       this.#room(now);
-      w = new Window(0, now + this.#msDuration);
+      w = this.#fresh(this.getKey(key), now);
       this.#windows.set(this.getKey(key), w);
     }
     w.points += pointsToConsume;
@@ -87,7 +112,7 @@ export class BoundedMemoryLimiter extends RateLimiterCompatibleAbstract {
 
   override async penalty(key: string | number, points = 1): Promise<RateLimiterRes> {
     const now = Date.now();
-    const w = this.#current(key, now) ?? new Window(0, now + this.#msDuration);
+    const w = this.#current(key, now) ?? this.#fresh(this.getKey(key), now);
     w.points += points;
     this.#room(now);
     this.#windows.set(this.getKey(key), w);

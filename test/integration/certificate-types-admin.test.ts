@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Department } from '../../src/admin/index.js';
-import { callApi, operator, type SignedInOperator } from '../support/admin-operators.js';
+import { callApi, operator, type SignedInOperator, certificateDepartments } from '../support/admin-operators.js';
 import { departmentSystemToken } from '../support/counter-staff.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
@@ -43,10 +43,7 @@ describe.each(backends)('certificate types and certificates for operators ($name
   beforeAll(async () => {
     if (!enabled) return;
     h = await startHarness({ backend: name });
-    const boot = h.yihao.admin.services.bootstrap;
-    dept.nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
-    dept.police = await boot.createDepartment({ name: '浙江省公安厅', level: 'province', parentId: dept.nation.id });
-    dept.social = await boot.createDepartment({ name: '浙江省人力社保厅', level: 'province', parentId: dept.nation.id });
+    Object.assign(dept, await certificateDepartments(h));
     [policeAdmin, socialAdmin, reviewer, national, nationalReviewer] = await Promise.all([
       operator(h, [{ role: 'dept-admin', departmentId: dept.police.id }], '公安管理员'),
       operator(h, [{ role: 'dept-admin', departmentId: dept.social.id }], '社保管理员'),

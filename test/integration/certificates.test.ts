@@ -15,7 +15,7 @@ import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 import { getListFromStatusListJWT } from '@sd-jwt/jwt-status-list';
 import type { JWK } from 'jose';
 import { adminResource, type Department } from '../../src/admin/index.js';
-import { browserSignIn, callApi, LOA2, operator, type SignedInOperator } from '../support/admin-operators.js';
+import { browserSignIn, callApi, LOA2, operator, type SignedInOperator, certificateDepartments } from '../support/admin-operators.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { counterClientOf } from '../support/counter-staff.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
@@ -70,10 +70,7 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
   beforeAll(async () => {
     if (!enabled) return;
     h = await startHarness({ backend: name });
-    const boot = h.yihao.admin.services.bootstrap;
-    dept.nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
-    dept.police = await boot.createDepartment({ name: '浙江省公安厅', level: 'province', parentId: dept.nation.id });
-    dept.social = await boot.createDepartment({ name: '浙江省人力社保厅', level: 'province', parentId: dept.nation.id });
+    Object.assign(dept, await certificateDepartments(h));
     policeAdmin = await operator(h, [{ role: 'dept-admin', departmentId: dept.police.id }], '交管管理员');
     socialAdmin = await operator(h, [{ role: 'dept-admin', departmentId: dept.social.id }], '社保管理员');
     nationAdmin = await operator(h, [{ role: 'super-admin', departmentId: dept.nation.id }], '国家管理员');
@@ -102,8 +99,7 @@ describe.each(backends)('department certificates ($name)', ({ name, enabled }) =
   it.runIf(enabled)("a super-admin of one national department names no type for another national department's tree", async () => {
     // Two roots (a second national platform, or a sandbox): super-admin at one, and a dept-admin
     // in the other's tree, must not add up to naming types there.
-    const boot = h.yihao.admin.services.bootstrap;
-    const otherNation = await boot.createDepartment({ name: '国家政务服务沙箱', level: 'national' });
+    const otherNation = await h.yihao.admin.services.bootstrap.createDepartment({ name: '国家政务服务沙箱', level: 'national' });
     const both = await operator(h, [{ role: 'super-admin', departmentId: otherNation.id }, { role: 'dept-admin', departmentId: dept.social.id }], '两边的管理员');
     const crossed = await both.api('POST', '/certificate-types', { ...LICENCE, id: 'crossed_licence', department_id: dept.social.id });
     expect(crossed.status, JSON.stringify(crossed.body)).toBe(403);

@@ -10,7 +10,7 @@ import * as oidc from 'openid-client';
 import { createHash, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { adminResource, type Department } from '../../src/admin/index.js';
-import { callApi, operator, type SignedInOperator } from '../support/admin-operators.js';
+import { callApi, operator, type SignedInOperator, certificateDepartments } from '../support/admin-operators.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { counterClientOf } from '../support/counter-staff.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
@@ -61,10 +61,7 @@ describe.each(backends)('a hostile department system ($name)', ({ name, enabled 
   beforeAll(async () => {
     if (!enabled) return;
     h = await startHarness({ backend: name });
-    const boot = h.yihao.admin.services.bootstrap;
-    dept.nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
-    dept.police = await boot.createDepartment({ name: '浙江省公安厅', level: 'province', parentId: dept.nation.id });
-    dept.social = await boot.createDepartment({ name: '浙江省人力社保厅', level: 'province', parentId: dept.nation.id });
+    Object.assign(dept, await certificateDepartments(h));
     await type('driving_licence', dept.police.id, { licence_class: { type: 'string', required: true }, points: { type: 'number', required: false }, first_issued: { type: 'date', required: false } });
     await type('social_card', dept.social.id, { card_number: { type: 'string', required: true } });
     // Another department's type still awaiting national approval: in no metadata, bundle or type document.

@@ -185,6 +185,18 @@ export async function nationalTree(h: Harness) {
   };
 }
 
+/**
+ * The departments of the certificate tests: the nation, and under it the province's police (which
+ * issues driving licences) and its social security bureau (another department's types).
+ */
+export async function certificateDepartments(h: Harness) {
+  const boot = h.yihao.admin.services.bootstrap;
+  const nation = await boot.createDepartment({ name: '国家政务服务中心', level: 'national' });
+  const police = await boot.createDepartment({ name: '浙江省公安厅', level: 'province', parentId: nation.id });
+  const social = await boot.createDepartment({ name: '浙江省人力社保厅', level: 'province', parentId: nation.id });
+  return { nation, police, social };
+}
+
 /** The sign-in pages' labels, as a browser user finds them. */
 export const CHROMIUM_SIGN_IN = {
   en: { identifier: 'ID number or mobile number', password: 'Password', signIn: 'Sign in', enrolTitle: 'Set up an authenticator app', enrolCode: '6-digit code from the app', confirm: 'Confirm', continue: 'Continue' },

@@ -130,7 +130,7 @@ export class MobileApp {
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
-    const redirect = `http://127.0.0.1:${40000 + Math.floor(Math.random() * 20000)}/callback`;
+    const redirect = `http://127.0.0.1:${loopbackPort([new URL(this.h.issuer).port, new URL(this.h.url).port])}/callback`;
     const url = oidc.buildAuthorizationUrl(this.rp, {
       redirect_uri: redirect,
       scope: 'openid profile offline_access',
@@ -254,6 +254,18 @@ export class MobileApp {
 
   decide(id: string, decision: 'approve' | 'deny', opts: CallOptions = {}) {
     return this.call('POST', `/mobile/approvals/${id}`, { decision }, opts);
+  }
+}
+
+/**
+ * A random port for the app's loopback redirect, never Yihao's own: the harness listens on an
+ * ephemeral port in the same range, and a redirect to it looked like one of Yihao's pages (a 404 at
+ * /callback in one CI run in about 20,000).
+ */
+function loopbackPort(yihaoPorts: string[]): number {
+  for (;;) {
+    const port = 40000 + Math.floor(Math.random() * 20000);
+    if (!yihaoPorts.includes(String(port))) return port;
   }
 }
 

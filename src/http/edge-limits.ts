@@ -1,5 +1,4 @@
 import type { Context, Middleware } from 'koa';
-import compose from 'koa-compose';
 import type { RateLimitRule, RateLimits } from './rate-limits.js';
 import { routedPath } from './routed-path.js';
 
@@ -41,11 +40,9 @@ export function edgeLimits(limits: RateLimits, config: EdgeLimitsConfig): Middle
     { method: 'GET', path: /^\/mobile\/approvals(\/.*)?$/, run: limits.limit('mobile', config.mobile, 'every') },
     { path: /^\/admin\/api\//, method: '*', run: limits.limit('admin-unauthenticated', config.adminUnauthenticated, { failed: unauthorized }) },
   ];
-  return compose([
-    (ctx, next) => {
-      const path = routedPath(ctx.path);
-      const entry = table.find((e) => (e.method === '*' || e.method === ctx.method) && e.path.test(path));
-      return entry ? entry.run(ctx, next) : next();
-    },
-  ]);
+  return (ctx, next) => {
+    const path = routedPath(ctx.path);
+    const entry = table.find((e) => (e.method === '*' || e.method === ctx.method) && e.path.test(path));
+    return entry ? entry.run(ctx, next) : next();
+  };
 }

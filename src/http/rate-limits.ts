@@ -87,12 +87,13 @@ export function createRateLimits(opts: {
      */
     limit(name: string, rule: RateLimitRule, counting: Counting, { html = false }: { html?: boolean } = {}): Middleware {
       const limiter = limiterFor(name, rule);
-      return async (ctx: Context, next: Next) => {
+      // Not async: a request that passes a failure-counting limit costs one promise here, not an async frame's.
+      return (ctx: Context, next: Next) => {
         // An IPv6 /64 is one client (ip-bucket.ts): rotating through one's own /64 is not a fresh budget.
         const client = ipBucket(ctx.ip);
         const key = `${name}:${client}`;
         const known = refusals.get(key);
-        if (known && known.until > Date.now()) return refuse(ctx, known.until, html);
+        if (known && known.until > Date.now()) return Promise.resolve(refuse(ctx, known.until, html));
         if (known) refusals.delete(key);
 
         // Counting failures, the one that spends the last point is refused; counting every request,
@@ -118,21 +119,22 @@ export function createRateLimits(opts: {
         };
 
         if (counting === 'every') {
+          return spend().then(async (until) => {
+            if (until === undefined) return next();
+            await started(until);
+            refuse(ctx, until, html);
+          });
+        }
+        const failed = counting.failed;
+        const afterFailure = async () => {
           const until = await spend();
+          // The failure that spends the last point is itself answered 429.
           if (until !== undefined) {
             await started(until);
-            return refuse(ctx, until, html);
+            refuse(ctx, until, html);
           }
-          return next();
-        }
-        await next();
-        if (!counting.failed(ctx)) return;
-        const until = await spend();
-        // The failure that spends the last point is itself answered 429.
-        if (until !== undefined) {
-          await started(until);
-          refuse(ctx, until, html);
-        }
+        };
+        return next().then(() => (failed(ctx) ? afterFailure() : undefined));
       };
     },
   };

@@ -93,7 +93,9 @@ export function withHashedTokenIds(Inner: AdapterClass, keys: TokenIdKeys): Adap
       return candidates;
     }
 
-    override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    // upsert, find and consume are not async themselves: on the hot paths each wrapper's own promise
+    // (and its async hooks) adds up.
+    override upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (!this.#hashed) return super.upsert(id, payload, expiresIn);
       const key = this.#key(id);
       // Found plainly (stored before): it stays as it was, unmarked, under its own value. Reached
@@ -111,8 +113,11 @@ export function withHashedTokenIds(Inner: AdapterClass, keys: TokenIdKeys): Adap
       return { ...payload, jti: key };
     }
 
-    override async find(id: string): Promise<AdapterPayload | undefined | void> {
-      if (!this.#hashed || typeof id !== 'string') return super.find(id);
+    override find(id: string): Promise<AdapterPayload | undefined | void> {
+      return !this.#hashed || typeof id !== 'string' ? super.find(id) : this.#findHashed(id);
+    }
+
+    async #findHashed(id: string): Promise<AdapterPayload | undefined> {
       if (this.#model === 'DeviceCode' && deviceCodeKeyOnDevicePages(id)) {
         const found = await super.find(id);
         return found ? this.#reachedUnderKey(found, id) : undefined;
@@ -143,7 +148,7 @@ export function withHashedTokenIds(Inner: AdapterClass, keys: TokenIdKeys): Adap
       return this.#reachedUnderKey(found, found.jti);
     }
 
-    override async consume(id: string): Promise<void> {
+    override consume(id: string): Promise<void> {
       return super.consume(this.#hashed ? this.#key(id) : id);
     }
 

@@ -175,7 +175,8 @@ export function withTokenFacts(Inner: AdapterClass): AdapterClass {
       this.#carrier = CARRIERS.has(model);
     }
 
-    async upsert(id: string, payload: Record<string, unknown>, expiresIn: number) {
+    // Not async: on the hot paths each wrapper's own promise (and its async hooks) adds up.
+    upsert(id: string, payload: Record<string, unknown>, expiresIn: number) {
       if (this.#carrier && payload.facts === undefined && payload.accountId) {
         const facts = currentFacts(payload.grantId, payload.accountId);
         if (facts) payload = { ...payload, facts };
@@ -183,16 +184,14 @@ export function withTokenFacts(Inner: AdapterClass): AdapterClass {
       return this.#inner.upsert(id, payload as never, expiresIn);
     }
 
-    async find(id: string) {
-      const found = await this.#inner.find(id);
-      if (this.#carrier) remember(found);
-      return found;
+    find(id: string) {
+      const found = this.#inner.find(id);
+      return this.#carrier ? found.then(remembered) : found;
     }
 
-    async findByUserCode(userCode: string) {
-      const found = await this.#inner.findByUserCode(userCode);
-      if (this.#carrier) remember(found);
-      return found;
+    findByUserCode(userCode: string) {
+      const found = this.#inner.findByUserCode(userCode);
+      return this.#carrier ? found.then(remembered) : found;
     }
 
     findByUid(uid: string) {
@@ -210,7 +209,8 @@ export function withTokenFacts(Inner: AdapterClass): AdapterClass {
   } as unknown as AdapterClass;
 }
 
-function remember(found: unknown): void {
+function remembered<T>(found: T): T {
   const { facts, grantId } = (found ?? {}) as { facts?: TokenFacts; grantId?: string };
   if (facts && grantId) requestMemo()?.notes.set(byGrant(grantId), facts);
+  return found;
 }

@@ -31,10 +31,14 @@ const mayHaveBody = (h: IncomingHttpHeaders): boolean =>
  */
 export function userinfoFastPath(provider: Provider): Middleware {
   const { findAccount, route, filterClaims, exposedHeaders } = userinfoInternals(provider);
-  return async (ctx, next) => {
+  // Not async itself: every other request passes through without a promise of its own.
+  return (ctx, next) => {
     if (ctx.path !== route || ctx.method !== 'GET' || ctx.querystring || mayHaveBody(ctx.headers) || ctx.headers.origin !== undefined || ctx.headers.dpop !== undefined) return next();
     const value = bearerToken(ctx.headers.authorization);
-    if (!value) return next();
+    return value ? answer(ctx, value, next) : next();
+  };
+
+  async function answer(ctx: Parameters<Middleware>[0], value: string, next: () => Promise<unknown>): Promise<unknown> {
     // noCache: first, as in oidc-provider, so that an answer to a failed store read is not cached either.
     ctx.set('cache-control', 'no-store');
 
@@ -70,5 +74,6 @@ export function userinfoFastPath(provider: Provider): Middleware {
     // The route oidc-provider's router would have matched, for the request metrics.
     (ctx as { _matchedRoute?: string })._matchedRoute = route;
     ctx.body = body;
-  };
+    return undefined;
+  }
 }

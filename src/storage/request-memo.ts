@@ -47,15 +47,34 @@ const scope = new AsyncLocalStorage<RequestMemo | typeof BACKGROUND>();
  */
 export function withRequestMemo<T>(fn: () => Promise<T>, failed: () => boolean = () => false): Promise<T> {
   const memo: RequestMemo = { records: new Map(), uids: new Map(), values: new Map(), notes: new Map(), settle: [], onFailure: [], closed: false };
-  return scope.run(memo, async () => {
-    let answered = false;
+  // Without an async frame of its own: most requests leave nothing to settle or give back, and then
+  // the memo closes where the answer comes back, with no promise more (each one runs the async hooks).
+  const finish = (answered: boolean): Promise<void> | undefined => {
+    const succeeded = () => answered && !failed();
+    if (memo.settle.length || (memo.onFailure.length && !succeeded())) return settle(memo, succeeded);
+    close(memo);
+    return undefined;
+  };
+  return scope.run(memo, () => {
+    let running: Promise<T>;
     try {
-      const result = await fn();
-      answered = true;
-      return result;
-    } finally {
-      await settle(memo, () => answered && !failed());
+      running = fn();
+    } catch (err) {
+      running = Promise.reject(err);
     }
+    return running.then(
+      (result) => {
+        const pending = finish(true);
+        return pending ? pending.then(() => result) : result;
+      },
+      (err: unknown) => {
+        const pending = finish(false);
+        if (!pending) throw err;
+        return pending.then(() => {
+          throw err;
+        });
+      },
+    );
   });
 }
 
@@ -70,14 +89,21 @@ async function settle(memo: RequestMemo, succeeded: () => boolean): Promise<void
     memo.closed = true;
     // Before the answer goes out, so that a client retrying it finds what it spent unspent.
     if (!settled || !succeeded()) for (const undo of memo.onFailure.splice(0)) await undo().catch(() => undefined);
-    // Anything that outlives the request in its async context (a timer it started) keeps the memo
-    // alive: it must not keep what the request read too.
-    memo.records.clear();
-    memo.uids.clear();
-    memo.values.clear();
-    memo.notes.clear();
-    memo.onFailure.length = 0;
+    close(memo);
   }
+}
+
+/**
+ * Closes the memo. Anything that outlives the request in its async context (a timer it started)
+ * keeps the memo alive: it must not keep what the request read too.
+ */
+function close(memo: RequestMemo): void {
+  memo.closed = true;
+  memo.records.clear();
+  memo.uids.clear();
+  memo.values.clear();
+  memo.notes.clear();
+  memo.onFailure.length = 0;
 }
 
 /** The current request's memo; undefined outside a request (CLI, timers, background work). */

@@ -9,6 +9,7 @@ import filterClaims from 'oidc-provider/lib/helpers/filter_claims.js';
 import revoke from 'oidc-provider/lib/helpers/revoke.js';
 import isValidScope from 'oidc-provider/lib/helpers/is_valid_scope.js';
 import als from 'oidc-provider/lib/helpers/als.js';
+import getErrorHandler from 'oidc-provider/lib/shared/error_handler.js';
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { errors, type FindAccount, type KoaContextWithOIDC } from 'oidc-provider';
 
@@ -119,8 +120,9 @@ export function userinfoInternals(provider: object) {
 }
 
 /**
- * What client-credentials-fast-path.ts needs to run oidc-provider's own client_credentials grant
- * outside its token pipeline: the route, the grant's handler as registered (bound to its helpers),
+ * What token-fast-path.ts needs to run oidc-provider's own client_credentials and refresh_token
+ * grants outside its token pipeline: the route, the grants' handlers as registered (bound to their
+ * helpers) and the route's error handling,
  * the scope syntax rule of the pipeline's validateScope step, whether client authentication could
  * involve anything besides a secret (mTLS, attestation), the Context class its helpers expect and
  * the AsyncLocalStorage its models read that context from.
@@ -137,6 +139,9 @@ export function tokenInternals(provider: object) {
   return {
     route: state.configuration.routes.token,
     clientCredentials: state.grantTypeHandlers.get('client_credentials'),
+    refreshToken: state.grantTypeHandlers.get('refresh_token'),
+    /** The token route's error handling (its `grant.error` event included), as its router stack has it. */
+    grantErrors: getErrorHandler('grant.error'),
     isValidScope: isValidScope as (scope: unknown) => boolean,
     secretsOnly: !features.mTLS.enabled && !features.attestClientAuth.additionalSecuritySignal,
     /** The token route's CORS answer (exposeHeaders() in oidc-provider's initialize_app.js). */

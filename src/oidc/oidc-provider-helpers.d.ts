@@ -30,3 +30,11 @@ declare module 'oidc-provider/lib/helpers/als.js' {
   const als: import('node:async_hooks').AsyncLocalStorage<unknown>;
   export default als;
 }
+
+declare module 'oidc-provider/lib/shared/error_handler.js' {
+  /**
+   * The error handling of a route's middleware stack: the error's status and body (or error page),
+   * and `eventName` (or `server_error`) emitted with it.
+   */
+  export default function getErrorHandler(eventName: string): (ctx: unknown, next: () => Promise<unknown>) => Promise<void>;
+}

@@ -6,7 +6,7 @@ import type { SigningKeys } from '../keys/index.js';
 import { buildProvider, type ProviderDeps } from './provider.js';
 import { backgroundWork } from '../storage/request-memo.js';
 import { userinfoFastPath } from './userinfo-fast-path.js';
-import { clientCredentialsFastPath } from './client-credentials-fast-path.js';
+import { tokenFastPath } from './token-fast-path.js';
 
 /**
  * Holds the live Provider. oidc-provider fixes its keystore at construction, so when the signing
@@ -50,7 +50,7 @@ export class ProviderHolder {
     if (fingerprint === this.fingerprint) return false;
     const provider = buildProvider(this.deps, keys);
     this.provider = provider;
-    const fastPaths = this.deps.fastPaths === false ? [] : [userinfoFastPath(provider), clientCredentialsFastPath(provider, this.deps.clientSecrets)];
+    const fastPaths = this.deps.fastPaths === false ? [] : [userinfoFastPath(provider), tokenFastPath(provider, this.deps.clientSecrets)];
     this.handler = compose([...fastPaths, ...provider.middleware]) as Middleware;
     if (this.fingerprint) this.logger.info({ event: 'keys.reloaded', kids: keys.map((k) => k.kid) }, 'signing keys changed; provider reloaded');
     this.fingerprint = fingerprint;

@@ -1,5 +1,5 @@
 /**
- * Edges of the client_credentials fast path (src/oidc/client-credentials-fast-path.ts) that an
+ * Edges of the client_credentials fast path (src/oidc/token-fast-path.ts) that an
  * attacker-minded review found answered otherwise than oidc-provider's own pipeline: content types
  * oidc-provider refuses, and a stored client it cannot load (a 500 before). Two instances on one
  * store, the second without fast paths; each failed before its fix.

@@ -1,5 +1,5 @@
 /**
- * client_credentials' fast path (src/oidc/client-credentials-fast-path.ts) against oidc-provider's
+ * client_credentials' fast path (src/oidc/token-fast-path.ts) against oidc-provider's
  * own token pipeline: two instances on one store, the second without the fast path, asked the same
  * things. Tokens differ by nature (each has its own id and time), so a success is compared by what
  * it grants: the response's members and headers, the JWT's header and claims, and what

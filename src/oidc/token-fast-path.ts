@@ -5,10 +5,12 @@ import type Provider from 'oidc-provider';
 import type { ClientSecrets } from '../clients/index.js';
 import { tokenInternals } from './internals.js';
 
-/** The largest body read here: a client_credentials request is a few hundred bytes. */
+/** The largest body read here: a client_credentials or refresh request is a few hundred bytes. */
 const MAX_BODY = 4096;
 const SECRET_METHODS = new Set<string | undefined>(['client_secret_basic', 'client_secret_post']);
-const PARAMS = new Set(['grant_type', 'scope', 'resource', 'client_id', 'client_secret']);
+/** The parameters each grant may come with here; a request with any other goes to oidc-provider. */
+const CLIENT_CREDENTIALS_PARAMS: ReadonlySet<string> = new Set(['grant_type', 'scope', 'resource', 'client_id', 'client_secret']);
+const REFRESH_PARAMS: ReadonlySet<string> = new Set(['grant_type', 'refresh_token', 'scope', 'client_id', 'client_secret']);
 /** Headers that bring something besides a client secret into the request: a key proof, a cross-origin caller, an attestation. */
 const OTHER_HEADERS = ['dpop', 'origin', 'oauth-client-attestation', 'oauth-client-attestation-pop'] as const;
 /** What oidc-provider's client authentication refuses in a decoded client_id or secret (consts/client_attributes.js). */
@@ -63,14 +65,14 @@ function presentedSecret(authorization: string | undefined, params: Record<strin
   return { clientId, secret };
 }
 
-/** One value per parameter, each one this path knows, none empty; else undefined. */
-function knownParams(body: string): Record<string, string> | undefined {
+/** One value per parameter, each one of `known`, none empty; else undefined. */
+function knownParams(body: string, known: ReadonlySet<string>): Record<string, string> | undefined {
   const parsed = parse(body);
   const params: Record<string, string> = {};
   // for-in, not Object.entries: the parsed object has no prototype, which sends entries down V8's slow path.
   for (const name in parsed) {
     const value = parsed[name];
-    if (!PARAMS.has(name) || typeof value !== 'string' || value === '') return undefined;
+    if (!known.has(name) || typeof value !== 'string' || value === '') return undefined;
     params[name] = value;
   }
   return params;
@@ -122,88 +124,136 @@ async function withBodyReplayed(req: IncomingMessage, chunks: Buffer[], next: ()
   try {
     await next();
   } finally {
-    delete replay.readable;
+    // The last one added first: V8 then rolls each back to the request's own map, instead of turning
+    // the request into a slow dictionary object for the rest of its life.
     delete replay.iterator;
+    delete replay.readable;
   }
 }
 
 /**
- * client_credentials without oidc-provider's token pipeline, for the request that is nearly all of
- * that grant's traffic: a department system or service, a client secret (Basic or in the form),
- * `scope` and `resource` at most, nothing else. The pipeline's two dozen steps (router, CORS, body
- * parser, parameter assembly, three duplicate checks, client authentication's mechanisms) cost more
- * than the grant (bench/README.md).
+ * The two grants that are nearly all of /token's traffic, without oidc-provider's token pipeline:
+ * client_credentials for a department system or service, and refresh_token for an app that keeps a
+ * citizen signed in (relying parties refresh far more often than citizens sign in). Each only for a
+ * client secret (Basic or in the form) and the grant's own few parameters. The pipeline's two dozen
+ * steps (router, CORS, body parser, parameter assembly, three duplicate checks, client
+ * authentication's mechanisms) cost more than a client_credentials grant (bench/README.md).
  *
- * The grant itself is oidc-provider's own handler (resources, scopes, the token and its format, the
- * response), run on a context of its own kind. This path only checks up front what the pipeline
- * would check for such a request (the client, its authentication method, secret and its expiry, the
- * grant type, the scope's syntax) and answers only a success. Anything else goes on to
- * oidc-provider with the body handed back, and it answers as before: every error, with its wording,
- * WWW-Authenticate and the `grant.error` audit record; secrets in their rotation's grace period;
- * DPoP, mTLS and attestation; cross-origin calls; any other parameter. test/integration/
- * client-credentials-fast-path.test.ts holds the two side by side.
+ * The grant itself is oidc-provider's own handler (tokens, their formats, rotation and reuse
+ * detection, Yihao's refresh policy, the response), run on the request's context as its pipeline
+ * would run it. This path checks up front what the pipeline would check for such a request (the
+ * client, its authentication method, its secret and the secret's expiry, the grant type, the scope's
+ * syntax). Anything else goes on to oidc-provider with the body handed back, and it answers as before:
+ * every client error (with its wording, WWW-Authenticate and `grant.error` record), secrets in their
+ * rotation's grace period, DPoP, mTLS and attestation, cross-origin calls, any other parameter.
+ *
+ * Once a grant has run it is answered here, refused or not. A refused client_credentials grant has
+ * spent nothing and goes on to oidc-provider, which answers it; a refresh may have spent its token
+ * (or revoked the grant on reuse) before refusing, so it must not run twice: its refusal comes from
+ * the token route's own error handling, as the pipeline's would. test/integration/
+ * client-credentials-fast-path.test.ts and refresh-fast-path.test.ts hold the two side by side.
  */
-export function clientCredentialsFastPath(provider: Provider, secrets: Pick<ClientSecrets, 'matches'>): Middleware {
-  const { route, clientCredentials, isValidScope, secretsOnly, Context: OIDCContext, als, exposedHeaders } = tokenInternals(provider);
-  if (!clientCredentials || !secretsOnly) return (_ctx, next) => next();
+export function tokenFastPath(provider: Provider, secrets: Pick<ClientSecrets, 'matches'>): Middleware {
+  const { route, clientCredentials, refreshToken, grantErrors, isValidScope, secretsOnly, Context: OIDCContext, als, exposedHeaders } = tokenInternals(provider);
+  if (!clientCredentials || !refreshToken || !secretsOnly) return (_ctx, next) => next();
   const ineligible = (h: IncomingHttpHeaders) => h['transfer-encoding'] !== undefined || OTHER_HEADERS.some((name) => h[name] !== undefined);
+  type Carrier = Context & { oidc?: { params: Record<string, unknown>; entity(kind: string, value: unknown): void }; _matchedRouteName?: string };
 
-  /** oidc-provider's grant on this request, or false where the pipeline would have answered otherwise (or the grant threw). */
-  async function issue(ctx: Context, body: string): Promise<boolean> {
-    // Most /token bodies are codes and refreshes: they go on without being parsed here (a grant
-    // type spelt with escapes goes on too, and oidc-provider answers it as ever).
-    if (!body.includes('client_credentials')) return false;
-    const params = knownParams(body);
-    if (params?.grant_type !== 'client_credentials' || !isValidScope(params.scope)) return false;
+  /** The client this request authenticates as with its current secret, if it may use `grantType`; else undefined. */
+  async function authenticated(ctx: Context, params: Record<string, string>, grantType: string) {
     const presented = presentedSecret(ctx.headers.authorization, params);
-    if (!presented) return false;
-    // A stored client that no longer passes oidc-provider's checks throws: oidc-provider answers that.
+    if (!presented) return undefined;
     let client: Awaited<ReturnType<typeof provider.Client.find>>;
     try {
+      // A stored client that no longer passes oidc-provider's checks throws: oidc-provider answers that.
       client = await provider.Client.find(presented.clientId);
     } catch {
-      return false;
+      return undefined;
     }
     // Only the current secret: one in a rotation's grace period costs a store read, which oidc-provider's own path makes.
-    if (!client || !SECRET_METHODS.has(client.clientAuthMethod) || !secrets.matches(client.clientSecret, presented.secret)) return false;
-    if (!client.grantTypeAllowed('client_credentials')) return false;
+    if (!client || !SECRET_METHODS.has(client.clientAuthMethod) || !secrets.matches(client.clientSecret, presented.secret)) return undefined;
+    if (!client.grantTypeAllowed(grantType)) return undefined;
     try {
       (client as unknown as { checkClientSecretExpiration(message: string): void }).checkClientSecretExpiration('expired');
     } catch {
-      return false;
+      return undefined;
     }
+    return client;
+  }
 
-    // The handler runs on the request's own context, given oidc-provider's context for the token
-    // route. If the grant refuses, both are taken off again, so that oidc-provider's pipeline finds
-    // the request as it came. (A view made with Object.create(ctx) kept them apart, but turning each
-    // request's context into a prototype cost V8 more than the rest of this path.)
-    const carrier = ctx as Context & { oidc?: { params: Record<string, unknown>; entity(kind: string, value: unknown): void }; _matchedRouteName?: string };
+  /**
+   * Gives the request's own context oidc-provider's context for the token route, with the
+   * pipeline's parameters and the authenticated client. (A view made with Object.create(ctx) would
+   * keep them apart, but turning each request's context into a prototype cost V8 more than the rest
+   * of this path.)
+   */
+  function carry(ctx: Context, client: object, params: Record<string, unknown>): Carrier {
+    const carrier = ctx as Carrier;
     carrier._matchedRouteName = 'token';
-    const oidc = new OIDCContext(carrier) as NonNullable<(typeof carrier)['oidc']>;
+    const oidc = new OIDCContext(carrier) as NonNullable<Carrier['oidc']>;
     Object.defineProperty(carrier, 'oidc', { value: oidc, configurable: true });
-    oidc.params = { grant_type: params.grant_type, scope: params.scope, resource: params.resource, client_id: params.client_id, client_secret: params.client_secret };
+    oidc.params = params;
     oidc.entity('Client', client);
+    return carrier;
+  }
+
+  /** noCache, and the CORS middleware's answer to a request without Origin; the route, for the request metrics. */
+  function asTokenRoute(ctx: Context): void {
+    ctx.set('cache-control', 'no-store');
+    ctx.vary('Origin');
+    ctx.set('access-control-allow-origin', '*');
+    ctx.set('access-control-expose-headers', exposedHeaders);
+    (ctx as { _matchedRoute?: string })._matchedRoute = route;
+  }
+
+  /** oidc-provider's client_credentials grant on this request, or false where the pipeline would have answered otherwise (or the grant threw). */
+  async function clientCredentialsGrant(ctx: Context, body: string): Promise<boolean> {
+    const params = knownParams(body, CLIENT_CREDENTIALS_PARAMS);
+    if (params?.grant_type !== 'client_credentials' || !isValidScope(params.scope)) return false;
+    const client = await authenticated(ctx, params, 'client_credentials');
+    if (!client) return false;
+    const carrier = carry(ctx, client, { grant_type: params.grant_type, scope: params.scope, resource: params.resource, client_id: params.client_id, client_secret: params.client_secret });
     try {
       await als.run(carrier, () => clientCredentials!(carrier));
     } catch {
+      // Nothing was spent: oidc-provider's pipeline finds the request as it came, and answers it.
       delete carrier.oidc;
       delete carrier._matchedRouteName;
       return false;
     }
     provider.emit('grant.success', carrier);
-    // noCache, and the CORS middleware's answer to a request without Origin.
-    ctx.set('cache-control', 'no-store');
-    ctx.vary('Origin');
-    ctx.set('access-control-allow-origin', '*');
-    ctx.set('access-control-expose-headers', exposedHeaders);
-    // The route oidc-provider's router would have matched, for the request metrics.
-    (ctx as { _matchedRoute?: string })._matchedRoute = route;
+    asTokenRoute(ctx);
     return true;
+  }
+
+  /** oidc-provider's refresh_token grant on this request, answered here whatever it decides; false only where the pipeline must answer instead (nothing ran). */
+  async function refreshGrant(ctx: Context, body: string): Promise<boolean> {
+    const params = knownParams(body, REFRESH_PARAMS);
+    if (params?.grant_type !== 'refresh_token' || !params.refresh_token || !isValidScope(params.scope)) return false;
+    const client = await authenticated(ctx, params, 'refresh_token');
+    if (!client) return false;
+    asTokenRoute(ctx);
+    // The pipeline's parameters for this grant: `resource` is one of them, absent here.
+    const carrier = carry(ctx, client, { grant_type: params.grant_type, refresh_token: params.refresh_token, scope: params.scope, resource: undefined, client_id: params.client_id, client_secret: params.client_secret });
+    await als.run(carrier, () =>
+      grantErrors(carrier, async () => {
+        await refreshToken!(carrier);
+        provider.emit('grant.success', carrier);
+      }),
+    );
+    return true;
+  }
+
+  /** Most /token bodies are codes: they go on without being parsed (a grant type spelt with escapes goes on too, and oidc-provider answers it as ever). */
+  function answered(ctx: Context, body: string): Promise<boolean> | false {
+    if (body.includes('grant_type=client_credentials')) return clientCredentialsGrant(ctx, body);
+    if (body.includes('grant_type=refresh_token')) return refreshGrant(ctx, body);
+    return false;
   }
 
   async function answer(ctx: Context, length: number, next: () => Promise<unknown>): Promise<void> {
     const { chunks, complete } = await readBody(ctx.req, length);
-    if (complete && (await issue(ctx, Buffer.concat(chunks).toString()))) return;
+    if (complete && (await answered(ctx, Buffer.concat(chunks).toString()))) return;
     await withBodyReplayed(ctx.req, chunks, next);
   }
 

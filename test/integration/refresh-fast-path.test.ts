@@ -1,0 +1,225 @@
+/**
+ * The refresh_token grant on the token fast path (src/oidc/token-fast-path.ts) against oidc-provider's
+ * own token pipeline: two instances on one store, the second without the fast paths, asked the same
+ * things. A success is compared by what it grants (the response's members and headers, the ID
+ * token's claims, what introspection says of the access token); a refusal must be the same byte for
+ * byte, with the same `grant.error` record.
+ *
+ * A refresh is not safe to run twice: a refused one may already have spent its token, or revoked
+ * the grant on reuse. So once the fast path has run the grant it answers, refused or not, from the
+ * token route's own error handling. Had it handed a refused refresh on to the pipeline (as it hands
+ * on a refused client_credentials grant), the pipeline would have run it again and refused it for
+ * another reason: the reuse test below reads the reason each instance recorded.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeJwt } from 'jose';
+import * as oidc from 'openid-client';
+import type Provider from 'oidc-provider';
+import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { authorizationUrl, relyingParty } from '../support/relying-party.js';
+import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { pgAvailable, redisAvailable } from '../support/services.js';
+
+const backends: { backend: Backend; enabled: boolean }[] = [
+  { backend: 'sqlite', enabled: true },
+  { backend: 'postgres+redis', enabled: pgAvailable && redisAvailable },
+];
+
+/** Headers that differ between any two answers (or instances) whatever answered them. */
+const VARYING = new Set(['date', 'x-request-id', 'keep-alive', 'connection', 'content-length']);
+const FORM = 'application/x-www-form-urlencoded';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+type Request = { headers: Record<string, string>; body: string };
+/** Who answered a grant, and why oidc-provider refused it (its error_detail), as each instance's events tell. */
+type Seen = { by: 'fast path' | 'oidc-provider'; outcome: 'success' | 'error'; detail?: string };
+
+describe.each(backends)('refresh_token on the token fast path ($backend)', ({ backend, enabled }) => {
+  let fast: Harness;
+  let reference: Harness;
+  let app: { client_id: string; client_secret: string };
+  let rp: oidc.Configuration;
+  const seen = new Map<Harness, Seen[]>();
+  const watch = (h: Harness) => {
+    seen.set(h, []);
+    const provider = h.yihao.holder.current as Provider;
+    // oidc-provider's pipeline parses the body into its context; the fast path does not.
+    const by = (ctx: unknown) => ((ctx as { oidc: { body?: unknown } }).oidc.body === undefined ? 'fast path' : 'oidc-provider');
+    const refresh = (ctx: unknown) => (ctx as { oidc: { params?: { grant_type?: unknown } } }).oidc.params?.grant_type === 'refresh_token';
+    provider.on('grant.success', (ctx) => {
+      if (refresh(ctx)) seen.get(h)!.push({ by: by(ctx), outcome: 'success' });
+    });
+    provider.on('grant.error', (ctx, err) => {
+      if (refresh(ctx)) seen.get(h)!.push({ by: by(ctx), outcome: 'error', detail: (err as { error_detail?: string }).error_detail });
+    });
+  };
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    fast = await startHarness({ backend });
+    reference = await startHarness({ share: fast, fastPaths: false });
+    watch(fast);
+    watch(reference);
+    const made = await fast.client({ grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile phone' });
+    app = { client_id: made.client_id, client_secret: made.client_secret! };
+    rp = await relyingParty(fast, made);
+  });
+  afterAll(async () => {
+    await reference?.stop();
+    await fast?.close();
+  });
+
+  const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+  const asApp = (body: string, headers: Record<string, string> = {}): Request => ({ headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': FORM, ...headers }, body });
+  const refreshOf = (token: string, extra = '') => `grant_type=refresh_token&refresh_token=${encodeURIComponent(token)}${extra}`;
+
+  /** A citizen's sign-in to the app: a fresh grant, and its first refresh token. */
+  async function signIn(client = rp, scope = 'openid profile phone'): Promise<string> {
+    const citizen = await fast.citizen();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = await authorizationUrl(client, verifier, { scope, state });
+    const callback = await scriptedSignIn(new ScriptedBrowser(), url, { identifier: citizen.citizenId, password: citizen.password });
+    const tokens = await oidc.authorizationCodeGrant(client, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    return tokens.refresh_token!;
+  }
+
+  async function ask(h: Harness, init: Request): Promise<Answer & { seen: Seen[] }> {
+    const before = seen.get(h)!.length;
+    const res = await fetch(new URL('/token', h.url), { method: 'POST', headers: init.headers, body: init.body });
+    const headers = Object.fromEntries([...res.headers].filter(([name]) => !VARYING.has(name)));
+    const body = await res.text();
+    // Provider events fire before the answer is written: they are all in by now.
+    return { status: res.status, headers, body, seen: seen.get(h)!.slice(before) };
+  }
+
+  /** What a refresh grants, without what makes each token its own. */
+  async function granted(h: Harness, answer: Answer) {
+    const { access_token: access, refresh_token: refresh, id_token: idToken, ...members } = JSON.parse(answer.body) as Record<string, string>;
+    expect(typeof refresh).toBe('string');
+    const { iat, exp, ...claims } = decodeJwt(idToken!);
+    expect([typeof iat, typeof exp]).toEqual(['number', 'number']);
+    const introspection = await fetch(new URL('/token/introspection', h.url), {
+      method: 'POST',
+      headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': FORM },
+      body: `token=${encodeURIComponent(access!)}`,
+    });
+    const { jti, iat: _iat, exp: _exp, ...facts } = (await introspection.json()) as Record<string, unknown>;
+    expect(jti).toBeUndefined();
+    return { members, claims, facts, headers: answer.headers };
+  }
+
+  /** What a refresh grants, without what tells two citizens' grants apart. */
+  const ofAnyone = ({ claims, facts, ...rest }: Awaited<ReturnType<typeof granted>>) => {
+    const { sub, auth_time: authTime, sid, ...claimsOfAnyone } = claims;
+    const { sub: factsSub, auth_time: factsAuthTime, sid: factsSid, ...factsOfAnyone } = facts;
+    expect([sub, factsSub, authTime, factsAuthTime]).not.toContain(undefined);
+    void sid;
+    void factsSid;
+    return { ...rest, claims: claimsOfAnyone, facts: factsOfAnyone };
+  };
+
+  it.skipIf(!enabled)('answers an ordinary refresh itself, granting what oidc-provider grants: the secret in the header or the form, a narrower scope, a UTF-8 form', async () => {
+    let token = await signIn();
+    const variants: ((t: string) => Request)[] = [
+      (t) => asApp(refreshOf(t)),
+      (t) => ({ headers: { 'content-type': FORM }, body: `${refreshOf(t)}&client_id=${encodeURIComponent(app.client_id)}&client_secret=${encodeURIComponent(app.client_secret)}` }),
+      (t) => asApp(refreshOf(t, '&scope=openid+profile')),
+      (t) => asApp(refreshOf(t), { 'content-type': `${FORM};charset=UTF-8` }),
+    ];
+    for (const variant of variants) {
+      // One grant's rotating token, used on one instance and then the other: the same grant each time.
+      const onFast = await ask(fast, variant(token));
+      expect({ status: onFast.status, seen: onFast.seen }, onFast.body).toEqual({ status: 200, seen: [{ by: 'fast path', outcome: 'success' }] });
+      token = (JSON.parse(onFast.body) as { refresh_token: string }).refresh_token;
+      const onReference = await ask(reference, variant(token));
+      expect({ status: onReference.status, seen: onReference.seen }, onReference.body).toEqual({ status: 200, seen: [{ by: 'oidc-provider', outcome: 'success' }] });
+      token = (JSON.parse(onReference.body) as { refresh_token: string }).refresh_token;
+      expect(onFast.headers['cache-control']).toBe('no-store');
+      expect(await granted(fast, onFast)).toEqual(await granted(reference, onReference));
+    }
+    // openid-client, as a relying party, takes it.
+    const before = seen.get(fast)!.length;
+    const tokens = await oidc.refreshTokenGrant(rp, token);
+    expect(tokens.claims()).toMatchObject({ aud: app.client_id, channel: 'web' });
+    expect(seen.get(fast)!.slice(before)).toEqual([{ by: 'fast path', outcome: 'success' }]);
+  });
+
+  it.skipIf(!enabled)('answers a refused refresh as oidc-provider does, byte for byte, after running it once: unknown, another app\'s, a scope not granted, asked for HTML', async () => {
+    const other = await fast.client({ grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile' });
+    const othersToken = await signIn(await relyingParty(fast, other), 'openid profile');
+    const cases: { request: Request; detail: string }[] = [
+      { request: asApp(refreshOf('no-such-refresh-token-0123456789abcdefghijklmnopq')), detail: 'refresh token not found' },
+      { request: asApp(refreshOf(othersToken)), detail: 'client mismatch' },
+    ];
+    for (const { request, detail } of cases) {
+      const onFast = await ask(fast, request);
+      const onReference = await ask(reference, request);
+      expect(onFast.status, onFast.body).toBe(400);
+      const { seen: fastSeen, ...fastAnswer } = onFast;
+      const { seen: referenceSeen, ...referenceAnswer } = onReference;
+      expect(fastAnswer).toEqual(referenceAnswer);
+      expect({ fast: fastSeen, reference: referenceSeen }).toEqual({ fast: [{ by: 'fast path', outcome: 'error', detail }], reference: [{ by: 'oidc-provider', outcome: 'error', detail }] });
+    }
+
+    // A scope the token was not granted: the same grant's token, on each instance in turn.
+    const token = await signIn();
+    const onFast = await ask(fast, asApp(refreshOf(token, '&scope=openid+address')));
+    const onReference = await ask(reference, asApp(refreshOf(token, '&scope=openid+address')));
+    expect(JSON.parse(onFast.body)).toMatchObject({ error: 'invalid_scope' });
+    expect({ ...onFast, seen: onFast.seen.map((s) => s.outcome) }).toEqual({ ...onReference, seen: onReference.seen.map((s) => s.outcome) });
+    expect(onFast.seen.map((s) => s.by)).toEqual(['fast path']);
+
+    // A refusal asked for as HTML is oidc-provider's error page.
+    const html = { accept: 'text/html' };
+    const pageFast = await ask(fast, asApp(refreshOf('no-such-refresh-token-0123456789abcdefghijklmnopq'), html));
+    const pageReference = await ask(reference, asApp(refreshOf('no-such-refresh-token-0123456789abcdefghijklmnopq'), html));
+    expect([pageFast.status, pageFast.headers['content-type']]).toEqual([pageReference.status, pageReference.headers['content-type']]);
+    expect(pageFast.headers['content-type']).toMatch(/^text\/html/);
+  });
+
+  it.skipIf(!enabled)('runs a reused refresh token once: refused as reused, the grant revoked, as oidc-provider does it', async () => {
+    for (const h of [fast, reference]) {
+      const first = await signIn();
+      const rotated = await ask(h, asApp(refreshOf(first)));
+      expect(rotated.status).toBe(200);
+      const successor = (JSON.parse(rotated.body) as { refresh_token: string }).refresh_token;
+
+      // The used token again: a thief's copy. Refused for reuse, which revokes the grant.
+      const reused = await ask(h, asApp(refreshOf(first)));
+      expect({ status: reused.status, body: JSON.parse(reused.body) as unknown }).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: 'grant request is invalid' } });
+      expect(reused.seen.map((s) => [s.outcome, s.detail])).toEqual([['error', 'refresh token already used']]);
+      // The citizen's own successor died with the grant.
+      const afterwards = await ask(h, asApp(refreshOf(successor)));
+      expect(afterwards.status).toBe(400);
+      expect(afterwards.seen.map((s) => s.detail)).toEqual(['refresh token not found']);
+    }
+  });
+
+  it.skipIf(!enabled)('hands on, body intact, what it does not fully understand or cannot authenticate: a wrong secret, a resource, a key proof, a cross-origin call, duplicates', async () => {
+    const requests: ((t: string) => Request)[] = [
+      (t) => asApp(refreshOf(t), { authorization: basic(app.client_id, `${app.client_secret}x`) }),
+      (t) => asApp(refreshOf(t), { authorization: basic('no-such-client', app.client_secret) }),
+      (t) => asApp(refreshOf(t, '&resource=https%3A%2F%2Frecords.example.gov.cn%2Fapi')),
+      (t) => asApp(refreshOf(t, '&unknown=1')),
+      (t) => asApp(refreshOf(t, '&scope=openid%22')),
+      (t) => asApp(`${refreshOf(t)}&grant_type=refresh_token`),
+      (t) => asApp(refreshOf(t), { dpop: 'not-a-proof' }),
+      (t) => asApp(refreshOf(t), { origin: 'https://elsewhere.example' }),
+    ];
+    for (const request of requests) {
+      // A grant for each instance: some of these oidc-provider grants, and a grant spends its token.
+      const onFast = await ask(fast, request(await signIn()));
+      const onReference = await ask(reference, request(await signIn()));
+      const what = request('T').body.slice(0, 80);
+      expect(onFast.seen.map((s) => s.by), what).not.toContain('fast path');
+      expect(onFast.seen.map((s) => s.detail), what).toEqual(onReference.seen.map((s) => s.detail));
+      if (onFast.status === 200) expect(ofAnyone(await granted(fast, onFast)), what).toEqual(ofAnyone(await granted(reference, onReference)));
+      else expect({ ...onFast, seen: [] }, what).toEqual({ ...onReference, seen: [] });
+    }
+  });
+});

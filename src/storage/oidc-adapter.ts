@@ -1,4 +1,5 @@
 import type { Database } from './database.js';
+import { forgetWritten, readText, writtenText } from './stored-json.js';
 import type { RedisClient } from './redis.js';
 import { AlreadyConsumedError, type Adapter, type AdapterConstructor, type AdapterPayload } from './adapter-types.js';
 import { sqlAdapter, tokenContextQueries, type SqlStore, type TokenContext } from './sql-adapter.js';
@@ -71,9 +72,19 @@ export const accountKey = (sub: string) => `account:sub:${sub}`;
 /** Never over what the request already knows: it may have saved that grant itself (not yet sent, see write-batch.ts). */
 function rememberContext(memo: RequestMemo, payload: AdapterPayload, context: TokenContext): void {
   const grantKey = `Grant:${String(payload.grantId)}`;
-  if (typeof payload.grantId === 'string' && !memo.records.has(grantKey)) memo.records.set(grantKey, context.grant === undefined ? null : JSON.stringify(context.grant));
+  if (typeof payload.grantId === 'string' && !memo.records.has(grantKey)) memo.records.set(grantKey, context.grant === undefined ? null : readText(context.grant));
   const account = typeof payload.accountId === 'string' ? accountKey(payload.accountId) : undefined;
   if (account && !memo.values.has(account)) memo.values.set(account, Promise.resolve(context.account));
+}
+
+/**
+ * A stored record's text with `consumed` set, without parsing it: a member written last wins when
+ * the text is parsed (ECMA-262 JSON.parse), whether or not the record had one already.
+ */
+function withConsumed(text: string, consumed: number): string {
+  const end = text.lastIndexOf('}');
+  const empty = text.slice(0, end).trim() === '{';
+  return `${text.slice(0, end)}${empty ? '' : ','}"consumed":${consumed}}`;
 }
 
 /** Redis-stored models whose delete oidc-provider follows with a save (see redis-adapter's deferDelete). */
@@ -84,7 +95,7 @@ function rememberSession(memo: RequestMemo, session: { uid: string; payload: Ada
   if (memo.uids.has(`Session:${session.uid}`)) return;
   const sessionId = session.payload?.jti;
   memo.uids.set(`Session:${session.uid}`, typeof sessionId === 'string' ? sessionId : '');
-  if (typeof sessionId === 'string') memo.records.set(`Session:${sessionId}`, JSON.stringify(session.payload));
+  if (typeof sessionId === 'string') memo.records.set(`Session:${sessionId}`, readText(session.payload!));
 }
 
 /**
@@ -178,6 +189,8 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const memo = requestMemo();
+      // What the memo keeps is what this save writes (or, deferred, the payload as it is now).
+      forgetWritten(payload);
       const pending = memo && takePendingConsume(memo);
       if (pending && pending.model === this.#model && this.#sqlStore) {
         // The rotated refresh token's consume and its successor's save, as one statement.
@@ -189,7 +202,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
         await this.#store.upsert(id, payload, this.#keep(expiresIn));
       }
       if (!memo) return;
-      memo.records.set(this.#recordKey(id), JSON.stringify(payload));
+      memo.records.set(this.#recordKey(id), writtenText(payload));
       if (typeof payload.uid === 'string') memo.uids.set(this.#recordKey(payload.uid), id);
     }
 
@@ -207,15 +220,15 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
         const withSession = await this.#redisStore.findWithSession(id, 'PendingSecondFactor');
         found = withSession?.payload;
         if (withSession?.session) rememberSession(memo, withSession.session);
-        if (withSession) memo.records.set(`PendingSecondFactor:${id}`, withSession.also === undefined ? null : JSON.stringify(withSession.also));
+        if (withSession) memo.records.set(`PendingSecondFactor:${id}`, withSession.also === undefined ? null : readText(withSession.also));
       } else if (this.#model === 'Interaction' && !Redis) {
         // The same three reads in one statement where everything is in SQL.
         const withSession = await tokenContext.interaction(id, 'PendingSecondFactor');
         found = withSession?.payload;
         if (withSession?.session) rememberSession(memo, withSession.session);
-        if (withSession && !withSession.alone) memo.records.set(`PendingSecondFactor:${id}`, withSession.also === undefined ? null : JSON.stringify(withSession.also));
+        if (withSession && !withSession.alone) memo.records.set(`PendingSecondFactor:${id}`, withSession.also === undefined ? null : readText(withSession.also));
       } else found = await this.#store.find(id);
-      memo.records.set(key, found === undefined ? null : JSON.stringify(found));
+      memo.records.set(key, found === undefined ? null : readText(found));
       if (found && this.#model === 'Interaction') await this.#prefetchConsented(memo, found);
       return found;
     }
@@ -284,7 +297,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       const foundId = typeof found?.jti === 'string' ? found.jti : undefined;
       if (found && foundId) {
         memo.uids.set(this.#recordKey(uid), foundId);
-        memo.records.set(this.#recordKey(foundId), JSON.stringify(found));
+        memo.records.set(this.#recordKey(foundId), readText(found));
       }
       return found;
     }
@@ -300,7 +313,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       } else await this.#store.consume(id).catch(nameTheGrant(memo, this.#recordKey(id)));
       const known = memo?.records.get(this.#recordKey(id));
       // The store decided (compare-and-set); this request now knows the record as consumed, as the store would answer.
-      if (memo && known) memo.records.set(this.#recordKey(id), JSON.stringify({ ...(JSON.parse(known) as AdapterPayload), consumed: Math.floor(Date.now() / 1000) }));
+      if (memo && known) memo.records.set(this.#recordKey(id), withConsumed(known, Math.floor(Date.now() / 1000)));
     }
 
     async destroy(id: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { parseStored, stringifyStored } from './stored-json.js';
 import type { RedisClient } from './redis.js';
 import { requestMemo, type RequestMemo } from './request-memo.js';
 import { settleLater } from './settle-later.js';
@@ -159,7 +160,7 @@ function pairs(flat: string[]): Record<string, string> {
 
 function parseRecord({ payload, consumed }: Record<string, string>): AdapterPayload | undefined {
   if (payload === undefined) return undefined;
-  const parsed = JSON.parse(payload) as AdapterPayload;
+  const parsed = parseStored<AdapterPayload>(payload);
   return consumed === undefined ? parsed : { ...parsed, consumed: Number(consumed) };
 }
 
@@ -261,7 +262,7 @@ export function redisAdapter(redis: RedisClient, prefix: string): new (model: st
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const key = this.#key(id);
       const ms = ttlMs(expiresIn);
-      const json = JSON.stringify(payload);
+      const json = stringifyStored(payload);
 
       if (this.#model === 'ReplayDetection') {
         if ((await createIfAbsent([key, opKey()], [json, ms ?? -1, OP_MS])) !== 1) throw new ReplayDetectedError();

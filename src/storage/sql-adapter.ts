@@ -1,4 +1,5 @@
 import { isPostgres, type Database } from './database.js';
+import { parseStored, stringifyStored } from './stored-json.js';
 import { statements } from './statements.js';
 import { writeBatch } from './write-batch.js';
 import { settleLater } from './settle-later.js';
@@ -31,7 +32,7 @@ const indexed = (value: unknown): string | null => (typeof value === 'string' ? 
 // Expired rows linger until the sweeper runs, so every read filters them out itself (LIVE below).
 
 function toPayload(row: OidcModelRow): AdapterPayload {
-  const payload = JSON.parse(row.payload) as AdapterPayload;
+  const payload = parseStored<AdapterPayload>(row.payload);
   return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };
 }
 
@@ -56,7 +57,7 @@ function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: nu
   return {
     model,
     id,
-    payload: JSON.stringify(payload),
+    payload: stringifyStored(payload),
     grant_id: indexed(payload.grantId),
     user_code: indexed(payload.userCode),
     uid: indexed(payload.uid),
@@ -284,7 +285,7 @@ export function tokenContextQueries(db: Database, { sessionsInSql = false }: { s
       if ('alone' in row) return { payload: row.payload, also: undefined, alone: true };
       return {
         payload: toPayload({ payload: row.i_payload, consumed_at: row.i_consumed_at } as OidcModelRow),
-        session: typeof row.s_uid === 'string' ? { uid: row.s_uid, payload: typeof row.s_payload === 'string' ? (JSON.parse(row.s_payload) as AdapterPayload) : undefined } : undefined,
+        session: typeof row.s_uid === 'string' ? { uid: row.s_uid, payload: typeof row.s_payload === 'string' ? parseStored<AdapterPayload>(row.s_payload) : undefined } : undefined,
         also: typeof row.o_payload === 'string' ? toPayload({ payload: row.o_payload, consumed_at: row.o_consumed_at } as OidcModelRow) : undefined,
       };
     },
@@ -306,7 +307,7 @@ export function tokenContextQueries(db: Database, { sessionsInSql = false }: { s
       if ('alone' in row && row.alone === true) return { payload: row.payload as AdapterPayload, grant: undefined, account: undefined, alone: true };
       const { s_uid, s_payload, ...rest } = row as ContextRow & { s_uid?: string | null; s_payload?: string | null };
       const payload = toPayload({ payload: rest.r_payload, consumed_at: rest.r_consumed_at } as OidcModelRow);
-      const session = typeof s_uid === 'string' ? { uid: s_uid, payload: typeof s_payload === 'string' ? (JSON.parse(s_payload) as AdapterPayload) : undefined } : undefined;
+      const session = typeof s_uid === 'string' ? { uid: s_uid, payload: typeof s_payload === 'string' ? parseStored<AdapterPayload>(s_payload) : undefined } : undefined;
       return { payload, session, ...splitContext(rest as ContextRow) };
     },
   };

@@ -163,3 +163,26 @@ export function tokenInternals(provider: object) {
  * `revokeGrantPolicy`, and the `grant.revoked` event the audit log records.
  */
 export const revokeGrant = (ctx: KoaContextWithOIDC, grantId: string): Promise<void> => revoke(ctx, grantId);
+
+/**
+ * oidc-provider's Client.find serialises and hashes the stored client on every call, to find the
+ * Client instance it built from it before (models/client.js, 9.13). The client cache
+ * (storage/client-cache.ts) hands out one unchanging object per stored client, so the instance is
+ * found by that object instead; any other object (a client read afresh after a change, or with no
+ * cache) goes through oidc-provider's own find, and its instance is remembered for that object.
+ */
+export function clientsByPayload(provider: { Client: { find(id: string): Promise<unknown>; adapter?: unknown } }): void {
+  const Client = provider.Client as unknown as { find(id: string): Promise<unknown>; adapter: { find(id: string): Promise<object | undefined | void> } };
+  const find = Client.find.bind(Client);
+  const instances = new WeakMap<object, unknown>();
+  Client.find = async (id: string) => {
+    if (typeof id !== 'string' || !id.length) return find(id);
+    const properties = await Client.adapter.find(id);
+    const known = properties ? instances.get(properties) : undefined;
+    if (known) return known;
+    // The same read again (a cache hit, no round trip), then oidc-provider's own checks and instance.
+    const client = await find(id);
+    if (properties && client) instances.set(properties, client);
+    return client;
+  };
+}

@@ -21,7 +21,7 @@ import { withoutStoredLoginHints } from './stored-interaction.js';
 import { refreshPolicy } from './refresh-policy.js';
 import { HASHED_TOKEN_BITS, HASHED_TOKEN_MODELS, withHashedTokenIds, type TokenIdKeys } from './hashed-token-ids.js';
 import { auditProviderEvents } from './events.js';
-import { skipPersistOfUnsavedSessions, urlsFromIssuer } from './internals.js';
+import { clientsByPayload, skipPersistOfUnsavedSessions, urlsFromIssuer } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { devicePages, registerKioskGrants, withKioskIdle, type CardGrantDeps } from '../channels/kiosk/index.js';
@@ -186,6 +186,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
   provider.proxy = config.trustProxy;
   skipPersistOfUnsavedSessions(provider);
   urlsFromIssuer(provider as unknown as Parameters<typeof urlsFromIssuer>[0]);
+  clientsByPayload(provider as unknown as Parameters<typeof clientsByPayload>[0]);
   amendResponses(provider);
   clientSecrets.install(provider);
   // Every extension grant issues its tokens through the one issuing function, with these.

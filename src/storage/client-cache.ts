@@ -95,6 +95,11 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel, silentMs 
   };
 
   return {
+    /** The one object kept for this client while it is fresh, without a read; else undefined. */
+    cached(id: string): AdapterPayload | undefined {
+      const hit = entries.get(id);
+      return hit && hit.until > Date.now() ? hit.payload : undefined;
+    },
     /** Wraps the Client model's adapter. */
     wrap(inner: Adapter): Adapter {
       return {

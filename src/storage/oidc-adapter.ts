@@ -210,6 +210,12 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       if (unstorable(id)) return undefined;
       const memo = requestMemo();
       if (!memo) return this.#store.find(id);
+      // The one object the client cache keeps for a client, which nobody writes to: oidc-provider
+      // finds its Client instance by it (oidc/internals.ts clientsByPayload). Through the memo it
+      // would only be serialised and parsed again. Not cached (or not kept while the cache cannot
+      // hear changes), it is read through the memo as any record.
+      const cachedClient = this.#model === 'Client' ? clientCache?.cached(id) : undefined;
+      if (cachedClient) return cachedClient;
       const key = this.#recordKey(id);
       const known = memo.records.get(key);
       if (known !== undefined) return known === null ? undefined : (JSON.parse(known) as AdapterPayload);

@@ -1,9 +1,6 @@
 import type { Database } from './database.js';
 import { isPostgres } from './database.js';
-
-interface PgClient {
-  query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
-}
+import { leasedQuery } from './pg-leases.js';
 
 interface SqliteStatement {
   all(...params: unknown[]): unknown[];
@@ -26,7 +23,7 @@ export interface SqliteConnection {
 /**
  * Hand-written statements for the hot queries, without knex's query builder and runner (12-14% of
  * the main thread on them). SQL text uses `?` placeholders on both backends. On PostgreSQL each is
- * one parameterised statement on a connection of knex's pool (unnamed: a named one's cached plan
+ * one parameterised statement on a connection of knex's pool, kept between statements (pg-leases.ts) (unnamed: a named one's cached plan
  * breaks with "cached plan must not change result type" once another instance's migration adds a
  * column to a table it reads with `*`). On SQLite they run on the pool's one better-sqlite3 connection as prepared statements cached on
  * that connection, instead of being prepared again on every call. Each statement still fires knex's
@@ -81,15 +78,10 @@ export function statements(db: Database) {
     return text;
   };
 
-  async function onPg(sql: string, params: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }> {
-    const statement = pgStatement(sql);
-    const conn = (await db.client.acquireConnection()) as PgClient;
-    try {
-      db.emit('query', { sql, direct: true });
-      return await conn.query(statement, params);
-    } finally {
-      await db.client.releaseConnection(conn);
-    }
+  const query = pg ? leasedQuery(db) : undefined;
+  function onPg(sql: string, params: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }> {
+    db.emit('query', { sql, direct: true });
+    return query!(pgStatement(sql), params);
   }
 
   return {

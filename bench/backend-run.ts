@@ -145,7 +145,8 @@ export async function runBackend(backend: Backend, bare: BareProvider): Promise<
   const perOp = (c: PerOp) => `${c.sql.toFixed(1)} SQL + ${c.redis.toFixed(1)} Redis`;
   console.log(
     `round trips per operation (${knobs.countOps} of each, one at a time): client_credentials ${perOp(counts.clientCredentials)}, ` +
-      `userinfo ${perOp(counts.userinfo)}, sign-in ${perOp(counts.signIn)} (prompt=consent: ${perOp(counts.signInWithConsent)}; a first sign-in to the app: ${perOp(counts.firstSignIn)}), refresh ${perOp(counts.refresh)}`,
+      `userinfo ${perOp(counts.userinfo)}, sign-in ${perOp(counts.signIn)} (prompt=consent: ${perOp(counts.signInWithConsent)}; a first sign-in to the app: ${perOp(counts.firstSignIn)}), refresh ${perOp(counts.refresh)}; ` +
+      `promises the server created per operation: client_credentials ${counts.clientCredentials.promises.toFixed(0)}, userinfo ${counts.userinfo.promises.toFixed(0)}, sign-in ${counts.signIn.promises.toFixed(0)}, refresh ${counts.refresh.promises.toFixed(0)}`,
   );
 
   const two = backend === 'postgres+redis' ? await twoInstances(store, yihao, ccY.request) : undefined;

@@ -18,7 +18,8 @@ export interface YihaoInstance {
   meter: CpuMeter;
   measuresDb: boolean;
   /** SQL statements and Redis commands the instance has sent so far. */
-  counts(): Promise<{ sql: number; redis: number }>;
+  /** `promises`: start counting promises (true) or stop after this read (false). */
+  counts(promises?: boolean): Promise<{ sql: number; redis: number; promises: number }>;
   /** V8's heap and the memory outside it, as the instance itself sees them (MB). */
   memory(): Promise<Omit<Extract<FromYihao, { type: 'memory' }>, 'type'>>;
 }
@@ -33,10 +34,10 @@ export async function startYihao(store: Store, n: number): Promise<YihaoInstance
     base,
     meter: cpuMeter([child.pid], dbPids),
     measuresDb: Boolean(dbPids),
-    async counts() {
-      child.send({ type: 'counts' });
+    async counts(promises?: boolean) {
+      child.send({ type: 'counts', ...(promises === undefined ? {} : { promises }) });
       const m = await child.next<Extract<FromYihao, { type: 'counts' }>>('counts');
-      return { sql: m.sql, redis: m.redis };
+      return { sql: m.sql, redis: m.redis, promises: m.promises };
     },
     async memory() {
       child.send({ type: 'memory' });

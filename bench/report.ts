@@ -31,13 +31,13 @@ export function scenarioTable(r: BackendResult): string {
 
 /** Figures of one backend, as BENCH_JSON gives them. */
 export function figures(r: BackendResult) {
-  const scenario = (row: Row, c?: { sql: number; redis: number }) => ({
+  const scenario = (row: Row, c?: { sql: number; redis: number; promises: number }) => ({
     perSecond: row.perSecond,
     p50Ms: row.p50,
     p99Ms: row.p99,
     cpuMsPerOp: row.cpuPerOp,
     ...(Number.isFinite(row.dbCpuPerOp) ? { postgresCpuMsPerOp: row.dbCpuPerOp } : {}),
-    ...(c ? { sqlPerOp: c.sql, redisPerOp: c.redis } : {}),
+    ...(c ? { sqlPerOp: c.sql, redisPerOp: c.redis, promisesPerOp: c.promises } : {}),
     ok: row.total,
     failed: row.failed,
   });

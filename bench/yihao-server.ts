@@ -5,6 +5,7 @@
  * before it measures, and reads the stores' round-trip counters before and after each scenario.
  * UV_THREADPOOL_SIZE is set by the parent, as src/main.ts does.
  */
+import { createHook } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config/index.js';
 import { createLogger } from '../src/logger.js';
@@ -13,12 +14,13 @@ import { countRoundTrips, type RoundTrips } from '../src/storage/round-trips.js'
 import { createYihao, openStores } from '../src/yihao.js';
 import { syntheticCitizenId } from './sign-in.js';
 
-export type ToYihao = { type: 'setup'; citizens: number; redirectUri: string } | { type: 'counts' } | { type: 'memory' } | { type: 'close' };
+/** `counts` with `promises`: count every promise created from now on (true) or stop counting after this read (false). */
+export type ToYihao = { type: 'setup'; citizens: number; redirectUri: string } | { type: 'counts'; promises?: boolean } | { type: 'memory' } | { type: 'close' };
 export type FromYihao =
   | { type: 'ready' }
   | { type: 'setup'; clientId: string; clientSecret: string; citizens: { identifier: string; password: string }[] }
-  /** Statements sent to SQL and commands sent to Redis since the server started. */
-  | ({ type: 'counts' } & RoundTrips)
+  /** Statements sent to SQL and commands sent to Redis since the server started; promises created while they were counted. */
+  | ({ type: 'counts'; promises: number } & RoundTrips)
   /** The process's own view of its memory, in MB: V8's heap (reserved and used), and memory outside it. */
   | { type: 'memory'; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
   | { type: 'error'; message: string };
@@ -33,6 +35,13 @@ async function main(): Promise<void> {
   // The bench opens the stores itself so that the counter sees every statement and command the app sends.
   const stores = await openStores(config, { logger, serving: true, ...(schema ? { schema } : {}) });
   const counter = countRoundTrips(stores);
+  // Promises are counted only when the count pass asks: a hook on every promise would slow the timed runs.
+  let promises = 0;
+  const promiseHook = createHook({
+    init(_id, type) {
+      if (type === 'PROMISE') promises++;
+    },
+  });
   const yihao = await createYihao(config, { logger, stores });
   await yihao.listen(config.port, '127.0.0.1');
 
@@ -50,7 +59,12 @@ async function main(): Promise<void> {
 
   process.on('message', (msg: ToYihao) => {
     if (msg.type === 'close') return void close();
-    if (msg.type === 'counts') return void send({ type: 'counts', ...counter.read() });
+    if (msg.type === 'counts') {
+      if (msg.promises === true) promiseHook.enable();
+      send({ type: 'counts', ...counter.read(), promises });
+      if (msg.promises === false) promiseHook.disable();
+      return;
+    }
     if (msg.type === 'memory') {
       const m = process.memoryUsage();
       const mb = (n: number) => n / 1024 / 1024;

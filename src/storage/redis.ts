@@ -61,8 +61,9 @@ function reconnectWhenSilent(redis: Redis, stallMs: number): void {
 /**
  * One connection (or one set of cluster connections) per process; commands queue briefly while it
  * reconnects. Without ioredis's auto-pipelining: each request sends its commands one after another
- * (each waits for the last one's answer), so there was nothing to batch, and the pipeline it built
- * for every command cost a refresh about 270 µs of CPU (bench:profile, A B B A, 2026-12-07). Connection errors go to `onError` (a log line), never to ioredis's unhandled-error
+ * (each waits for the last one's answer), so there was nothing to batch, and it built a pipeline for
+ * every command (12 promises more per refresh). The CPU it saves is within this host's spread
+ * (bench/README.md, twenty-third session). Connection errors go to `onError` (a log line), never to ioredis's unhandled-error
  * stack dump.
  */
 export function openRedis(url: string, onError?: (err: Error) => void, opts?: { stallMs?: number }): Redis;

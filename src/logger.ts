@@ -71,10 +71,12 @@ const REDACTED = [
  */
 const NUMBER_SHAPE = /\+?(?:\p{Nd}[^\p{L}\p{Nd}]*){10,}\p{Nd}[Xx]?/gu;
 const CODE_IN_PATH = /^\/m\/qr\/[^/]+/;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** The path as the client meant it: percent-encoding undone (printable ASCII at least), and compatibility forms (fullwidth digits) folded. */
 function spelledOut(path: string): string {
-  if (!path.includes('%')) return path.normalize('NFKC');
+  // ASCII is its own NFKC form: most paths skip the ICU call.
+  if (!path.includes('%')) return PRINTABLE_ASCII.test(path) ? path : path.normalize('NFKC');
   let decoded: string;
   try {
     decoded = decodeURIComponent(path);

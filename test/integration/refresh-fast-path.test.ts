@@ -11,91 +11,38 @@
  * on a refused client_credentials grant), the pipeline would have run it again and refused it for
  * another reason: the reuse test below reads the reason each instance recorded.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
-import type Provider from 'oidc-provider';
-import { startHarness, type Backend, type Harness } from '../support/harness.js';
-import { authorizationUrl, relyingParty } from '../support/relying-party.js';
-import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import type { Backend, Harness } from '../support/harness.js';
+import { relyingParty } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
+import { basic, FORM, refreshOf, tokenFastPathPair, type Answer, type TokenRequest } from '../support/token-fast-path-pair.js';
 
 const backends: { backend: Backend; enabled: boolean }[] = [
   { backend: 'sqlite', enabled: true },
   { backend: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
 
-/** Headers that differ between any two answers (or instances) whatever answered them. */
-const VARYING = new Set(['date', 'x-request-id', 'keep-alive', 'connection', 'content-length']);
-const FORM = 'application/x-www-form-urlencoded';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-type Request = { headers: Record<string, string>; body: string };
-/** Who answered a grant, and why oidc-provider refused it (its error_detail), as each instance's events tell. */
-type Seen = { by: 'fast path' | 'oidc-provider'; outcome: 'success' | 'error'; detail?: string };
-
 describe.each(backends)('refresh_token on the token fast path ($backend)', ({ backend, enabled }) => {
+  const pair = tokenFastPathPair(backend, enabled);
+  const { ask } = pair;
   let fast: Harness;
   let reference: Harness;
   let app: { client_id: string; client_secret: string };
   let rp: oidc.Configuration;
-  const seen = new Map<Harness, Seen[]>();
-  const watch = (h: Harness) => {
-    seen.set(h, []);
-    const provider = h.yihao.holder.current as Provider;
-    // oidc-provider's pipeline parses the body into its context; the fast path does not.
-    const by = (ctx: unknown) => ((ctx as { oidc: { body?: unknown } }).oidc.body === undefined ? 'fast path' : 'oidc-provider');
-    const refresh = (ctx: unknown) => (ctx as { oidc: { params?: { grant_type?: unknown } } }).oidc.params?.grant_type === 'refresh_token';
-    provider.on('grant.success', (ctx) => {
-      if (refresh(ctx)) seen.get(h)!.push({ by: by(ctx), outcome: 'success' });
-    });
-    provider.on('grant.error', (ctx, err) => {
-      if (refresh(ctx)) seen.get(h)!.push({ by: by(ctx), outcome: 'error', detail: (err as { error_detail?: string }).error_detail });
-    });
-  };
 
   beforeAll(async () => {
     if (!enabled) return;
-    fast = await startHarness({ backend });
-    reference = await startHarness({ share: fast, fastPaths: false });
-    watch(fast);
-    watch(reference);
+    fast = pair.fast;
+    reference = pair.reference;
     const made = await fast.client({ grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile phone' });
     app = { client_id: made.client_id, client_secret: made.client_secret! };
     rp = await relyingParty(fast, made);
   });
-  afterAll(async () => {
-    await reference?.stop();
-    await fast?.close();
-  });
 
-  const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-  const asApp = (body: string, headers: Record<string, string> = {}): Request => ({ headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': FORM, ...headers }, body });
-  const refreshOf = (token: string, extra = '') => `grant_type=refresh_token&refresh_token=${encodeURIComponent(token)}${extra}`;
-
-  /** A citizen's sign-in to the app: a fresh grant, and its first refresh token. */
-  async function signIn(client = rp, scope = 'openid profile phone'): Promise<string> {
-    const citizen = await fast.citizen();
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const url = await authorizationUrl(client, verifier, { scope, state });
-    const callback = await scriptedSignIn(new ScriptedBrowser(), url, { identifier: citizen.citizenId, password: citizen.password });
-    const tokens = await oidc.authorizationCodeGrant(client, callback, { pkceCodeVerifier: verifier, expectedState: state });
-    return tokens.refresh_token!;
-  }
-
-  async function ask(h: Harness, init: Request): Promise<Answer & { seen: Seen[] }> {
-    const before = seen.get(h)!.length;
-    const res = await fetch(new URL('/token', h.url), { method: 'POST', headers: init.headers, body: init.body });
-    const headers = Object.fromEntries([...res.headers].filter(([name]) => !VARYING.has(name)));
-    const body = await res.text();
-    // Provider events fire before the answer is written: they are all in by now.
-    return { status: res.status, headers, body, seen: seen.get(h)!.slice(before) };
-  }
+  const asApp = (body: string, headers: Record<string, string> = {}): TokenRequest => ({ headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': FORM, ...headers }, body });
+  const signIn = (client = rp, scope?: string) => pair.signIn(client, scope);
 
   /** What a refresh grants, without what makes each token its own. */
   async function granted(h: Harness, answer: Answer) {
@@ -125,7 +72,7 @@ describe.each(backends)('refresh_token on the token fast path ($backend)', ({ ba
 
   it.skipIf(!enabled)('answers an ordinary refresh itself, granting what oidc-provider grants: the secret in the header or the form, a narrower scope, a UTF-8 form', async () => {
     let token = await signIn();
-    const variants: ((t: string) => Request)[] = [
+    const variants: ((t: string) => TokenRequest)[] = [
       (t) => asApp(refreshOf(t)),
       (t) => ({ headers: { 'content-type': FORM }, body: `${refreshOf(t)}&client_id=${encodeURIComponent(app.client_id)}&client_secret=${encodeURIComponent(app.client_secret)}` }),
       (t) => asApp(refreshOf(t, '&scope=openid+profile')),
@@ -143,16 +90,16 @@ describe.each(backends)('refresh_token on the token fast path ($backend)', ({ ba
       expect(await granted(fast, onFast)).toEqual(await granted(reference, onReference));
     }
     // openid-client, as a relying party, takes it.
-    const before = seen.get(fast)!.length;
+    const before = pair.seen(fast).length;
     const tokens = await oidc.refreshTokenGrant(rp, token);
     expect(tokens.claims()).toMatchObject({ aud: app.client_id, channel: 'web' });
-    expect(seen.get(fast)!.slice(before)).toEqual([{ by: 'fast path', outcome: 'success' }]);
+    expect(pair.seen(fast).slice(before)).toEqual([{ by: 'fast path', outcome: 'success' }]);
   });
 
   it.skipIf(!enabled)('answers a refused refresh as oidc-provider does, byte for byte, after running it once: unknown, another app\'s, a scope not granted, asked for HTML', async () => {
     const other = await fast.client({ grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile' });
     const othersToken = await signIn(await relyingParty(fast, other), 'openid profile');
-    const cases: { request: Request; detail: string }[] = [
+    const cases: { request: TokenRequest; detail: string }[] = [
       { request: asApp(refreshOf('no-such-refresh-token-0123456789abcdefghijklmnopq')), detail: 'refresh token not found' },
       { request: asApp(refreshOf(othersToken)), detail: 'client mismatch' },
     ];
@@ -201,7 +148,7 @@ describe.each(backends)('refresh_token on the token fast path ($backend)', ({ ba
   });
 
   it.skipIf(!enabled)('hands on, body intact, what it does not fully understand or cannot authenticate: a wrong secret, a resource, a key proof, a cross-origin call, duplicates', async () => {
-    const requests: ((t: string) => Request)[] = [
+    const requests: ((t: string) => TokenRequest)[] = [
       (t) => asApp(refreshOf(t), { authorization: basic(app.client_id, `${app.client_secret}x`) }),
       (t) => asApp(refreshOf(t), { authorization: basic('no-such-client', app.client_secret) }),
       (t) => asApp(refreshOf(t, '&resource=https%3A%2F%2Frecords.example.gov.cn%2Fapi')),

@@ -1,0 +1,94 @@
+/**
+ * Two instances on one store for the token fast path's tests (src/oidc/token-fast-path.ts): `fast`,
+ * and `reference` without the fast paths (oidc-provider's pipeline only), asked the same things.
+ * Each instance's refresh grants are watched through oidc-provider's events: who answered (the
+ * pipeline parses the body into its context, the fast path does not), and why a grant was refused.
+ */
+import { afterAll, beforeAll } from 'vitest';
+import * as oidc from 'openid-client';
+import type Provider from 'oidc-provider';
+import { startHarness, type Backend, type Harness } from './harness.js';
+import { authorizationUrl } from './relying-party.js';
+import { ScriptedBrowser, scriptedSignIn } from './scripted-browser.js';
+
+export const FORM = 'application/x-www-form-urlencoded';
+/** Headers that differ between any two answers (or instances) whatever answered them. */
+const VARYING = new Set(['date', 'x-request-id', 'keep-alive', 'connection', 'content-length']);
+
+export type TokenRequest = { headers: Record<string, string>; body: string };
+/** Who answered a refresh grant, and why oidc-provider refused it (its error_detail). */
+export type Seen = { by: 'fast path' | 'oidc-provider'; outcome: 'success' | 'error'; detail?: string | undefined };
+export interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** The refresh grants this request ran on the instance asked. */
+  seen: Seen[];
+}
+
+export const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+export const refreshOf = (token: string, extra = '') => `grant_type=refresh_token&refresh_token=${encodeURIComponent(token)}${extra}`;
+
+export function tokenFastPathPair(backend: Backend, enabled: boolean) {
+  let fast: Harness | undefined;
+  let reference: Harness | undefined;
+  const seen = new Map<Harness, Seen[]>();
+  const watch = (h: Harness) => {
+    seen.set(h, []);
+    const provider = h.yihao.holder.current as Provider;
+    const by = (ctx: unknown) => ((ctx as { oidc: { body?: unknown } }).oidc.body === undefined ? 'fast path' : 'oidc-provider');
+    const refresh = (ctx: unknown) => {
+      const type = (ctx as { oidc?: { params?: { grant_type?: unknown } } }).oidc?.params?.grant_type;
+      return type === 'refresh_token' || (Array.isArray(type) && type.includes('refresh_token'));
+    };
+    provider.on('grant.success', (ctx) => {
+      if (refresh(ctx)) seen.get(h)!.push({ by: by(ctx), outcome: 'success' });
+    });
+    provider.on('grant.error', (ctx, err) => {
+      if (refresh(ctx)) seen.get(h)!.push({ by: by(ctx), outcome: 'error', detail: (err as { error_detail?: string }).error_detail });
+    });
+  };
+
+  beforeAll(async () => {
+    if (!enabled) return;
+    fast = await startHarness({ backend });
+    reference = await startHarness({ share: fast, fastPaths: false });
+    watch(fast);
+    watch(reference);
+  });
+  afterAll(async () => {
+    await reference?.stop();
+    await fast?.close();
+  });
+
+  return {
+    get fast(): Harness {
+      return fast!;
+    },
+    get reference(): Harness {
+      return reference!;
+    },
+    /** Every refresh grant seen on `h` so far. */
+    seen: (h: Harness): Seen[] => seen.get(h)!,
+
+    async ask(h: Harness, init: TokenRequest): Promise<Answer> {
+      const before = seen.get(h)!.length;
+      const res = await fetch(new URL('/token', h.url), { method: 'POST', headers: init.headers, body: init.body });
+      const headers = Object.fromEntries([...res.headers].filter(([name]) => !VARYING.has(name)));
+      const body = await res.text();
+      // Provider events fire before the answer is written: they are all in by now.
+      return { status: res.status, headers, body, seen: seen.get(h)!.slice(before) };
+    },
+
+    /** A new citizen's sign-in to the app: a fresh grant, and its first refresh token. */
+    async signIn(rp: oidc.Configuration, scope = 'openid profile phone'): Promise<string> {
+      const citizen = await fast!.citizen();
+      const verifier = oidc.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const url = await authorizationUrl(rp, verifier, { scope, state });
+      const callback = await scriptedSignIn(new ScriptedBrowser(), url, { identifier: citizen.citizenId, password: citizen.password });
+      const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state });
+      return tokens.refresh_token!;
+    },
+  };
+}

@@ -105,13 +105,17 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel, silentMs 
       return {
         async find(id) {
           const hit = entries.get(id);
-          // The same object each time: oidc-provider hashes it to find its Client instance and never
-          // writes to it; handing out copies cost more than the lookup saved.
+          // The same object each time: oidc-provider finds its Client instance by it (oidc/
+          // internals.ts clientsByPayload). Handing out copies cost more than the lookup saved, so it
+          // is frozen, all the way down: code that wrote to the client it found would otherwise change
+          // it for every request after (a review found that nothing stopped it).
           if (hit && hit.until > Date.now()) return hit.payload;
           const seen = epoch;
-          const payload = await inner.find(id);
+          const found = await inner.find(id);
+          if (!found) return found;
+          const payload = deepFreeze(found);
           // While the subscriber cannot hear, a change elsewhere would not reach this entry: keep none.
-          if (payload && seen === epoch && hearing?.deaf !== true) {
+          if (seen === epoch && hearing?.deaf !== true) {
             if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
             entries.set(id, { payload, until: Date.now() + ttlMs });
           }
@@ -223,4 +227,13 @@ function listenForOwnHeartbeat(
     },
     stop: () => clearInterval(timer),
   };
+}
+
+/** `value`, with every object and array in it frozen. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value)) deepFreeze(member);
+  }
+  return value;
 }

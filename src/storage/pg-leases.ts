@@ -2,10 +2,23 @@ import type { Database } from './database.js';
 
 /** The parts of a node-postgres connection from knex's pool that a lease uses. */
 export interface PgConnection {
-  query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
-  /** Set by knex when the connection errs or ends: it is not to be used again. */
+  query(config: { text: string; values: unknown[]; queryMode: 'extended' }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  /** Set by knex when the connection errs or ends: it is not to be used again (the pool drops it). */
   __knex__disposed?: unknown;
+  /** node-postgres 8's transaction status from the server's last ReadyForQuery: I idle, T in a transaction block, E a failed one. */
+  _txStatus?: string | null;
 }
+
+/**
+ * Whether an error is the statement's own (a constraint, a syntax error): a SQLSTATE outside
+ * connection exceptions (08) and operator intervention (57, a terminated backend). Anything else
+ * (a socket error, a terminated connection) leaves the connection broken, even before knex hears of
+ * its end.
+ */
+const statementError = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57');
+};
 
 interface Lease {
   conn: PgConnection;
@@ -29,15 +42,24 @@ interface KnexPool {
  * timeout, knex's validation, the release) cost about 30 promises per statement, each through the
  * async hooks: more than the statement's own query (perf and a promise count, 2026-12-07).
  *
- * A statement takes a kept connection that has nothing in flight, else one from the pool, which it
- * keeps if fewer than `max` are kept. Kept connections go back to the pool after `IDLE_MS` unused,
- * as soon as anything goes wrong on them (the pool then validates them, and knex drops a broken
- * one), and when the pool is being destroyed. So transactions and migrations still get connections
- * from the pool, and a database restart or a stalled host (database.ts cutWhenUnanswered) costs the
- * statements in flight, as before, and nothing after.
+ * A statement takes a kept connection that has nothing in flight. While fewer than `max` are kept
+ * it takes one more from the pool; at `max` it waits for a kept one (first come, first served),
+ * and never for the pool: the statements hold `max` connections at most, and a transaction that
+ * holds one of the others while it awaits a plain statement cannot starve (a review found that it
+ * did while statements went to the pool for more). With `max` 0 (a pool of one) nothing is kept.
+ *
+ * Kept connections go back to the pool after `IDLE_MS` unused, as soon as anything goes wrong on
+ * them (the pool then validates them, and knex drops a broken one), and when the pool is being
+ * destroyed; one that is broken, or was left inside a transaction block, is marked for the pool
+ * to drop. So a database restart or a stalled host (database.ts cutWhenUnanswered) costs the
+ * statements in flight, and the next statement runs on a fresh connection (pooled connections
+ * were handed out again until knex heard of their end, a review found).
  */
 export function pgLeases(db: Database, max: number) {
   const kept: Lease[] = [];
+  /** Statements waiting for a kept connection; `undefined`: none was handed over, try again. */
+  const waiters: ((lease: Lease | undefined) => void)[] = [];
+  let acquiring = 0;
   let sweeper: NodeJS.Timeout | undefined;
   let closing = false;
 
@@ -45,6 +67,8 @@ export function pgLeases(db: Database, max: number) {
     const at = kept.indexOf(lease);
     if (at !== -1) kept.splice(at, 1);
     void db.client.releaseConnection(lease.conn);
+    // Room for one more: a waiting statement tries again.
+    waiters.shift()?.(undefined);
   };
 
   const sweep = () => {
@@ -62,57 +86,92 @@ export function pgLeases(db: Database, max: number) {
       if (lease.busy === 0) giveBack(lease);
       else lease.returning = true;
     }
+    for (const waiter of waiters.splice(0)) waiter(undefined);
   });
 
-  /** A kept connection with nothing in flight, marked busy at once so that no other statement takes it too. */
-  function takeKept(): Lease | undefined {
-    for (const lease of kept) {
-      if (lease.busy === 0 && !lease.returning && !lease.conn.__knex__disposed) {
-        lease.busy = 1;
+  const usable = (lease: Lease) => !lease.returning && !lease.conn.__knex__disposed;
+
+  async function take(): Promise<Lease> {
+    for (;;) {
+      for (const lease of kept) {
+        if (lease.busy === 0 && usable(lease)) {
+          lease.busy = 1;
+          return lease;
+        }
+      }
+      if (closing || max === 0) {
+        // Nothing is kept: a connection of the pool for this statement alone, as before.
+        const conn = (await db.client.acquireConnection()) as PgConnection;
+        return { conn, busy: 1, idleSince: Date.now(), returning: true };
+      }
+      if (kept.length + acquiring < max) {
+        acquiring++;
+        let conn: PgConnection;
+        try {
+          conn = (await db.client.acquireConnection()) as PgConnection;
+        } finally {
+          acquiring--;
+        }
+        const lease: Lease = { conn, busy: 1, idleSince: Date.now(), returning: closing };
+        if (!closing) {
+          kept.push(lease);
+          sweeper ??= setInterval(sweep, IDLE_MS).unref();
+        }
         return lease;
       }
+      const handed = await new Promise<Lease | undefined>((resolve) => waiters.push(resolve));
+      if (handed) return handed;
     }
-    return undefined;
   }
 
-  async function takePooled(): Promise<Lease> {
-    const conn = (await db.client.acquireConnection()) as PgConnection;
-    const lease: Lease = { conn, busy: 1, idleSince: Date.now(), returning: closing || kept.length >= max };
-    if (!lease.returning) {
-      kept.push(lease);
-      sweeper ??= setInterval(sweep, IDLE_MS).unref();
+  function done(lease: Lease, failure: { err: unknown } | undefined): void {
+    lease.idleSince = Date.now();
+    if (failure) lease.returning = true;
+    // Broken, or left inside a transaction block (a `begin` of its own): the pool is to drop it,
+    // not hand it to the next user; knex's own mark would come only with the socket's end.
+    const tx = lease.conn._txStatus;
+    if ((failure && !statementError(failure.err)) || tx === 'T' || tx === 'E') {
+      lease.returning = true;
+      lease.conn.__knex__disposed ??= failure?.err ?? new Error('the connection was left inside a transaction block');
     }
-    return lease;
+    if (!usable(lease)) {
+      lease.busy = 0;
+      giveBack(lease);
+      return;
+    }
+    const next = waiters.shift();
+    // Straight to the next waiting statement, still marked busy.
+    if (next) next(lease);
+    else lease.busy = 0;
   }
 
   /** Runs one statement on a kept (or pooled) connection. */
   return async function query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }> {
-    const lease = takeKept() ?? (await takePooled());
-    let failed = false;
+    const lease = await take();
+    let failure: { err: unknown } | undefined;
     try {
-      return await lease.conn.query(text, values);
+      // Always the extended protocol, also without parameters: one command per statement, so none
+      // can open a transaction block that outlives it (the simple protocol runs `begin; ...`).
+      return await lease.conn.query({ text, values, queryMode: 'extended' });
     } catch (err) {
-      // A refused statement leaves the connection usable, but a broken one does not: either way the
-      // pool decides (it validates what it gets back), and the next statement takes another.
-      failed = true;
+      // A refused statement leaves the connection usable, but a broken one does not: either way it
+      // goes back to the pool (which drops a broken one), and the next statement takes another.
+      failure = { err };
       throw err;
     } finally {
-      lease.busy = 0;
-      lease.idleSince = Date.now();
-      if (failed) lease.returning = true;
-      if (lease.returning) giveBack(lease);
+      done(lease, failure);
     }
   };
 }
 
 const byDatabase = new WeakMap<Database, ReturnType<typeof pgLeases>>();
 
-/** The one set of kept connections for `db`: up to half its pool (at least one). */
+/** The one set of kept connections for `db`: up to half its pool (none for a pool of one). */
 export function leasedQuery(db: Database): ReturnType<typeof pgLeases> {
   let query = byDatabase.get(db);
   if (!query) {
     const poolMax = (db.client.config as { pool?: { max?: number } }).pool?.max ?? 10;
-    byDatabase.set(db, (query = pgLeases(db, Math.max(1, Math.floor(poolMax / 2)))));
+    byDatabase.set(db, (query = pgLeases(db, Math.floor(poolMax / 2))));
   }
   return query;
 }

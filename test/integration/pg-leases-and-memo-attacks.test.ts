@@ -158,50 +158,41 @@ describe.skipIf(!pgAvailable)('kept PostgreSQL connections under attack (pg-leas
     expect(problems).toEqual([]);
   });
 
-  it('a transaction that awaits a plain statement is not starved while other statements keep the one kept connection busy (poolMax 2)', { timeout: 30_000 }, async () => {
-    const db = open(2);
+  /**
+   * `work` (a transaction) while a steady stream of hot statements, one after another, keeps the
+   * kept connection busy (never idle a second). It must finish; 15 s is a wedge, not a slow machine.
+   */
+  async function whileStatementsKeepComing(poolMax: number, what: string, work: (db: Database, sql: ReturnType<typeof statements>) => Promise<unknown>) {
+    const db = open(poolMax);
     const sql = statements(db);
     let stop = false;
-    // A steady stream of hot statements, one after another: the kept connection is never idle a second.
     const stream = (async () => {
       while (!stop) await sql.first('select pg_sleep(0.02)', []).catch(() => undefined);
     })();
     await sleep(100);
     try {
-      await within(
-        5_000,
-        'transaction awaiting a plain statement',
-        db.transaction(async (trx) => {
-          await trx.raw('select 1');
-          await sql.first('select 1 as one', []);
-        }),
-      );
+      await within(15_000, what, work(db, sql));
     } finally {
       stop = true;
       await stream;
     }
+  }
+
+  it('a transaction that awaits a plain statement is not starved while other statements keep the one kept connection busy (poolMax 2)', { timeout: 40_000 }, async () => {
+    await whileStatementsKeepComing(2, 'transaction awaiting a plain statement', (db, sql) =>
+      db.transaction(async (trx) => {
+        await trx.raw('select 1');
+        await sql.first('select 1 as one', []);
+      }),
+    );
   });
 
-  it('a transaction gets a connection while statements keep coming (poolMax 1: the whole pool is "half")', { timeout: 30_000 }, async () => {
-    const db = open(1);
-    const sql = statements(db);
-    let stop = false;
-    const stream = (async () => {
-      while (!stop) await sql.first('select pg_sleep(0.02)', []).catch(() => undefined);
-    })();
-    await sleep(100);
-    try {
-      await within(
-        5_000,
-        'transaction on a pool of one under a statement stream',
-        db.transaction(async (trx) => {
-          await trx.raw('select 1');
-        }),
-      );
-    } finally {
-      stop = true;
-      await stream;
-    }
+  it('a transaction gets a connection while statements keep coming (poolMax 1: the whole pool is "half")', { timeout: 40_000 }, async () => {
+    await whileStatementsKeepComing(1, 'transaction on a pool of one under a statement stream', (db) =>
+      db.transaction(async (trx) => {
+        await trx.raw('select 1');
+      }),
+    );
   });
 
   it('a statement whose backend is terminated mid-flight fails alone: later ones run on another connection, nothing stays held', { timeout: 30_000 }, async () => {

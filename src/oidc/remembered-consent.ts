@@ -3,6 +3,7 @@ import { isPostgres, type Database } from '../storage/database.js';
 import { statements } from '../storage/statements.js';
 import { once, requestMemo } from '../storage/request-memo.js';
 import { accountKey } from '../storage/oidc-adapter.js';
+import { accountColumns } from '../accounts/account-store.js';
 import { metadataOf } from './client-metadata.js';
 import { claimsForClient } from './claims.js';
 
@@ -51,7 +52,7 @@ export function allowedBefore(db: Database): AllowedBeforeLookup {
     `and (i.expires_at is null or i.expires_at > ?) and (g.expires_at is null or g.expires_at > ?) order by i.expires_at desc limit 1)`;
   const newestGrant = (account: string) => `coalesce(${newest(account, 'i.client_id = ?')}, ${newest(account, `i.client_id is null and ${clientIdOf} = ?`)})`;
   const alone = `select (${newestGrant('?')}) as allowed_before`;
-  const withAccount = `select a.*, (${newestGrant('a.sub')}) as allowed_before from accounts a where a.sub = ?`;
+  const withAccount = `select ${accountColumns('a')}, (${newestGrant('a.sub')}) as allowed_before from accounts a where a.sub = ?`;
   const key = (accountId: string, clientId: string) => `allowed-before:${accountId}:${clientId}`;
 
   return {

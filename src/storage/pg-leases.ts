@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { Database } from './database.js';
 
 /** The parts of a node-postgres connection from knex's pool that a lease uses. */
 export interface PgConnection {
-  query(config: { text: string; values: unknown[]; queryMode: 'extended' }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(config: { name?: string; text: string; values: unknown[]; queryMode: 'extended' }): Promise<{ rows: unknown[]; rowCount: number | null }>;
   /** Set by knex when the connection errs or ends: it is not to be used again (the pool drops it). */
   __knex__disposed?: unknown;
   /** node-postgres 8's transaction status from the server's last ReadyForQuery: I idle, T in a transaction block, E a failed one. */
@@ -145,22 +146,80 @@ export function pgLeases(db: Database, max: number) {
     else lease.busy = 0;
   }
 
-  /** Runs one statement on a kept (or pooled) connection. */
-  return async function query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }> {
+  /** Runs one statement on a kept (or pooled) connection, as the prepared statement `name` when given. */
+  async function run(text: string, values: unknown[], name: string | undefined): Promise<{ rows: unknown[]; rowCount: number | null }> {
     const lease = await take();
     let failure: { err: unknown } | undefined;
     try {
       // Always the extended protocol, also without parameters: one command per statement, so none
       // can open a transaction block that outlives it (the simple protocol runs `begin; ...`).
-      return await lease.conn.query({ text, values, queryMode: 'extended' });
+      return await lease.conn.query(name === undefined ? { text, values, queryMode: 'extended' } : { name, text, values, queryMode: 'extended' });
     } catch (err) {
       // A refused statement leaves the connection usable, but a broken one does not: either way it
       // goes back to the pool (which drops a broken one), and the next statement takes another.
       failure = { err };
+      // Its prepared statements were planned for a schema that has changed: the pool is to drop
+      // it, and with it every stale plan it holds.
+      if (codeOf(err) === STALE_PLAN) lease.conn.__knex__disposed ??= err;
       throw err;
     } finally {
       done(lease, failure);
     }
+  }
+
+  const prepared = preparedNames();
+  return async function query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }> {
+    const name = prepared.nameOf(text);
+    if (name === undefined) return run(text, values, undefined);
+    try {
+      return await run(text, values, name);
+    } catch (err) {
+      // Both are refused before the statement runs, so running it again is safe.
+      const code = codeOf(err);
+      if (code !== STALE_PLAN && code !== NO_SUCH_STATEMENT) throw err;
+      if (code === NO_SUCH_STATEMENT) {
+        prepared.stop();
+        (db.client as { logger?: { warn?(m: string): void } }).logger?.warn?.(
+          'PostgreSQL forgot a prepared statement on a connection that had prepared it (a pooler in transaction mode without prepared-statement support?): statements are no longer prepared by name',
+        );
+      }
+      return run(text, values, undefined);
+    }
+  };
+}
+
+/** SQLSTATE 0A000: "cached plan must not change result type", a table's columns changed under a prepared statement. */
+const STALE_PLAN = '0A000';
+/** SQLSTATE 26000: the server does not know the prepared statement (a pooler that moved the session, a `DISCARD ALL`). */
+const NO_SUCH_STATEMENT = '26000';
+const codeOf = (err: unknown): unknown => (err as { code?: unknown } | undefined)?.code;
+
+/** More distinct statement texts than this (there are a few dozen) are run unnamed: a guard against unbounded server memory. */
+const MAX_NAMED = 256;
+
+/**
+ * Names for prepared statements, one per statement text (its hash: the same on every connection of
+ * the pool, whoever prepared it there). PostgreSQL then parses and plans each
+ * statement once per connection instead of on every call: half of its CPU per refresh and most of
+ * it per userinfo (bench/README.md). A statement that reads a table with `*` would break with
+ * "cached plan must not change result type" once a migration adds a column, so the hot statements
+ * name their columns (account-store.ts ACCOUNT_COLUMNS); should a plan go stale anyway (a column's
+ * type changed), the statement runs again unnamed and its connection is dropped.
+ */
+function preparedNames() {
+  const names = new Map<string, string>();
+  let naming = true;
+  return {
+    nameOf(text: string): string | undefined {
+      if (!naming) return undefined;
+      let name = names.get(text);
+      if (name === undefined && names.size < MAX_NAMED) names.set(text, (name = `yihao_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`));
+      return name;
+    },
+    /** The server does not keep them: from now on every statement is unnamed. */
+    stop() {
+      naming = false;
+    },
   };
 }
 

@@ -3,6 +3,7 @@ import { parseStored, stringifyStored } from './stored-json.js';
 import { statements } from './statements.js';
 import { writeBatch } from './write-batch.js';
 import { settleLater } from './settle-later.js';
+import { accountColumns } from '../accounts/account-store.js';
 import {
   AlreadyConsumedError,
   ReplayDetectedError,
@@ -211,7 +212,7 @@ interface ContextRow {
   [column: string]: unknown;
 }
 
-const CONTEXT_COLUMNS = `g.payload as g_payload, g.consumed_at as g_consumed_at, a.*`;
+const CONTEXT_COLUMNS = `g.payload as g_payload, g.consumed_at as g_consumed_at, ${accountColumns('a')}`;
 const LIVE_GRANT = `g.model = 'Grant' and (g.expires_at is null or g.expires_at > ?)`;
 
 function splitContext(row: ContextRow | undefined): TokenContext {

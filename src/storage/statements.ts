@@ -23,9 +23,10 @@ export interface SqliteConnection {
 /**
  * Hand-written statements for the hot queries, without knex's query builder and runner (12-14% of
  * the main thread on them). SQL text uses `?` placeholders on both backends. On PostgreSQL each is
- * one parameterised statement on a connection of knex's pool, kept between statements (pg-leases.ts) (unnamed: a named one's cached plan
- * breaks with "cached plan must not change result type" once another instance's migration adds a
- * column to a table it reads with `*`). On SQLite they run on the pool's one better-sqlite3 connection as prepared statements cached on
+ * one named prepared statement on a connection of knex's pool, kept between statements
+ * (pg-leases.ts), so that the server plans it once per connection; a statement that reads whole
+ * rows names their columns (a prepared `*` breaks when a migration adds one). On SQLite they run
+ * on the pool's one better-sqlite3 connection as prepared statements cached on
  * that connection, instead of being prepared again on every call. Each statement still fires knex's
  * `query` event, so the round-trip counter (bench and tests) sees them as it sees knex's own.
  */

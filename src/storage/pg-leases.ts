@@ -158,9 +158,9 @@ export function pgLeases(db: Database, max: number) {
       // A refused statement leaves the connection usable, but a broken one does not: either way it
       // goes back to the pool (which drops a broken one), and the next statement takes another.
       failure = { err };
-      // Its prepared statements were planned for a schema that has changed: the pool is to drop
-      // it, and with it every stale plan it holds.
-      if (codeOf(err) === STALE_PLAN) lease.conn.__knex__disposed ??= err;
+      // Its prepared statements may have been planned for a schema that has changed: the pool is
+      // to drop it, and with it every stale plan it holds.
+      if (name !== undefined && stalePlan(err)) lease.conn.__knex__disposed ??= err;
       throw err;
     } finally {
       done(lease, failure);
@@ -174,22 +174,32 @@ export function pgLeases(db: Database, max: number) {
     try {
       return await run(text, values, name);
     } catch (err) {
-      // Both are refused before the statement runs, so running it again is safe.
-      const code = codeOf(err);
-      if (code !== STALE_PLAN && code !== NO_SUCH_STATEMENT) throw err;
-      if (code === NO_SUCH_STATEMENT) {
+      // A statement that failed changed nothing (each runs alone, never inside a transaction
+      // block), so running it again is safe.
+      if (stalePlan(err)) return run(text, values, undefined);
+      if (codeOf(err) === NO_SUCH_STATEMENT && String((err as Error).message).includes(`"${name}"`)) {
         prepared.stop();
         (db.client as { logger?: { warn?(m: string): void } }).logger?.warn?.(
           'PostgreSQL forgot a prepared statement on a connection that had prepared it (a pooler in transaction mode without prepared-statement support?): statements are no longer prepared by name',
         );
+        return run(text, values, undefined);
       }
-      return run(text, values, undefined);
+      throw err;
     }
   };
 }
 
-/** SQLSTATE 0A000: "cached plan must not change result type", a table's columns changed under a prepared statement. */
-const STALE_PLAN = '0A000';
+/**
+ * A prepared statement that no longer fits its tables: "cached plan must not change result type"
+ * (0A000) when a column it returns changed, or an error of class 42 (an operator or type that no
+ * longer applies: a prepared statement keeps the parameter types of its first preparation, found
+ * by a review with a column's type changed) when one it compares did. The same text unnamed is
+ * planned afresh, and its own error, if it has one, is the answer.
+ */
+const stalePlan = (err: unknown): boolean => {
+  const code = codeOf(err);
+  return typeof code === 'string' && (code === '0A000' || code.startsWith('42'));
+};
 /** SQLSTATE 26000: the server does not know the prepared statement (a pooler that moved the session, a `DISCARD ALL`). */
 const NO_SUCH_STATEMENT = '26000';
 const codeOf = (err: unknown): unknown => (err as { code?: unknown } | undefined)?.code;

@@ -6,6 +6,8 @@ const QUEUE = 'storage:sqlWrites';
 
 interface Queue {
   writes: { key: string; sql: string; params: unknown[] }[];
+  /** Whether the request's settle work still holds a flush of this queue. */
+  scheduled: boolean;
   flush(): Promise<void>;
 }
 
@@ -42,12 +44,24 @@ export function writeBatch(db: Database) {
     );
   }
 
+  /**
+   * The request's queue, with a flush in its settle work. A write that joins after that flush ran
+   * (the request settling: an event's handler that waited for a read first) gets a flush of its
+   * own, which the settling still runs: one queued without it would never be sent.
+   */
   const queueOf = (memo: RequestMemo): Queue => {
     let queue = memo.notes.get(QUEUE) as Queue | undefined;
     if (!queue) {
-      const created: Queue = { writes: [], flush: () => send(created.writes.splice(0)) };
+      const created: Queue = { writes: [], scheduled: false, flush: () => send(created.writes.splice(0)) };
       memo.notes.set(QUEUE, (queue = created));
-      memo.settle.push(() => created.flush());
+    }
+    if (!queue.scheduled) {
+      const scheduled = queue;
+      scheduled.scheduled = true;
+      memo.settle.push(() => {
+        scheduled.scheduled = false;
+        return scheduled.flush();
+      });
     }
     return queue;
   };

@@ -120,8 +120,8 @@ export function userinfoInternals(provider: object) {
 }
 
 /**
- * What token-fast-path.ts needs to run oidc-provider's own client_credentials and refresh_token
- * grants outside its token pipeline: the route, the grants' handlers as registered (bound to their
+ * What token-fast-path.ts needs to run oidc-provider's own client_credentials, refresh_token and
+ * authorization_code grants outside its token pipeline: the route, the grants' handlers as registered (bound to their
  * helpers) and the route's error handling,
  * the scope syntax rule of the pipeline's validateScope step, whether client authentication could
  * involve anything besides a secret (mTLS, attestation), the Context class its helpers expect and
@@ -140,6 +140,7 @@ export function tokenInternals(provider: object) {
     route: state.configuration.routes.token,
     clientCredentials: state.grantTypeHandlers.get('client_credentials'),
     refreshToken: state.grantTypeHandlers.get('refresh_token'),
+    authorizationCode: state.grantTypeHandlers.get('authorization_code'),
     /** The token route's error handling (its `grant.error` event included), as its router stack has it. */
     grantErrors: getErrorHandler('grant.error'),
     isValidScope: isValidScope as (scope: unknown) => boolean,

@@ -5,12 +5,13 @@ import type Provider from 'oidc-provider';
 import type { ClientSecrets } from '../clients/index.js';
 import { tokenInternals } from './internals.js';
 
-/** The largest body read here: a client_credentials or refresh request is a few hundred bytes. */
+/** The largest body read here: a client_credentials, refresh or code request is a few hundred bytes. */
 const MAX_BODY = 4096;
 const SECRET_METHODS = new Set<string | undefined>(['client_secret_basic', 'client_secret_post']);
 /** The parameters each grant may come with here; a request with any other goes to oidc-provider. */
 const CLIENT_CREDENTIALS_PARAMS: ReadonlySet<string> = new Set(['grant_type', 'scope', 'resource', 'client_id', 'client_secret']);
 const REFRESH_PARAMS: ReadonlySet<string> = new Set(['grant_type', 'refresh_token', 'scope', 'client_id', 'client_secret']);
+const CODE_PARAMS: ReadonlySet<string> = new Set(['grant_type', 'code', 'code_verifier', 'redirect_uri', 'client_id', 'client_secret']);
 /** Headers that bring something besides a client secret into the request: a key proof, a cross-origin caller, an attestation. */
 const OTHER_HEADERS = ['dpop', 'origin', 'oauth-client-attestation', 'oauth-client-attestation-pop'] as const;
 /** What oidc-provider's client authentication refuses in a decoded client_id or secret (consts/client_attributes.js). */
@@ -132,10 +133,11 @@ async function withBodyReplayed(req: IncomingMessage, chunks: Buffer[], next: ()
 }
 
 /**
- * The two grants that are nearly all of /token's traffic, without oidc-provider's token pipeline:
- * client_credentials for a department system or service, and refresh_token for an app that keeps a
- * citizen signed in (relying parties refresh far more often than citizens sign in). Each only for a
- * client secret (Basic or in the form) and the grant's own few parameters. The pipeline's two dozen
+ * The three grants that are nearly all of /token's traffic, without oidc-provider's token pipeline:
+ * client_credentials for a department system or service, refresh_token for an app that keeps a
+ * citizen signed in (relying parties refresh far more often than citizens sign in), and
+ * authorization_code, the last step of every web sign-in. Each only for a client secret (Basic or
+ * in the form) and the grant's own few parameters. The pipeline's two dozen
  * steps (router, CORS, body parser, parameter assembly, three duplicate checks, client
  * authentication's mechanisms) cost more than a client_credentials grant (bench/README.md).
  *
@@ -148,14 +150,15 @@ async function withBodyReplayed(req: IncomingMessage, chunks: Buffer[], next: ()
  * rotation's grace period, DPoP, mTLS and attestation, cross-origin calls, any other parameter.
  *
  * Once a grant has run it is answered here, refused or not. A refused client_credentials grant has
- * spent nothing and goes on to oidc-provider, which answers it; a refresh may have spent its token
- * (or revoked the grant on reuse) before refusing, so it must not run twice: its refusal comes from
- * the token route's own error handling, as the pipeline's would. test/integration/
- * client-credentials-fast-path.test.ts and refresh-fast-path.test.ts hold the two side by side.
+ * spent nothing and goes on to oidc-provider, which answers it; a refresh or a code may have spent
+ * its token (or revoked the grant on reuse) before refusing, so it must not run twice: its refusal
+ * comes from the token route's own error handling, as the pipeline's would. test/integration/
+ * client-credentials-fast-path.test.ts, refresh-fast-path.test.ts and code-fast-path.test.ts hold
+ * each side by side with the pipeline.
  */
 export function tokenFastPath(provider: Provider, secrets: Pick<ClientSecrets, 'matches'>): Middleware {
-  const { route, clientCredentials, refreshToken, grantErrors, isValidScope, secretsOnly, Context: OIDCContext, als, exposedHeaders } = tokenInternals(provider);
-  if (!clientCredentials || !refreshToken || !secretsOnly) return (_ctx, next) => next();
+  const { route, clientCredentials, refreshToken, authorizationCode, grantErrors, isValidScope, secretsOnly, Context: OIDCContext, als, exposedHeaders } = tokenInternals(provider);
+  if (!clientCredentials || !refreshToken || !authorizationCode || !secretsOnly) return (_ctx, next) => next();
   const ineligible = (h: IncomingHttpHeaders) => h['transfer-encoding'] !== undefined || OTHER_HEADERS.some((name) => h[name] !== undefined);
   type Carrier = Context & { oidc?: { params: Record<string, unknown>; entity(kind: string, value: unknown): void }; _matchedRouteName?: string };
 
@@ -226,6 +229,17 @@ export function tokenFastPath(provider: Provider, secrets: Pick<ClientSecrets, '
     return true;
   }
 
+  /** Runs a grant that may spend what it was given, and answers it here whatever it decides, from the token route's own error handling. */
+  async function runOnce(carrier: Carrier, grant: (ctx: unknown) => Promise<void>): Promise<true> {
+    await als.run(carrier, () =>
+      grantErrors(carrier, async () => {
+        await grant(carrier);
+        provider.emit('grant.success', carrier);
+      }),
+    );
+    return true;
+  }
+
   /** oidc-provider's refresh_token grant on this request, answered here whatever it decides; false only where the pipeline must answer instead (nothing ran). */
   async function refreshGrant(ctx: Context, body: string): Promise<boolean> {
     const params = knownParams(body, REFRESH_PARAMS);
@@ -235,17 +249,31 @@ export function tokenFastPath(provider: Provider, secrets: Pick<ClientSecrets, '
     asTokenRoute(ctx);
     // The pipeline's parameters for this grant: `resource` is one of them, absent here.
     const carrier = carry(ctx, client, { grant_type: params.grant_type, refresh_token: params.refresh_token, scope: params.scope, resource: undefined, client_id: params.client_id, client_secret: params.client_secret });
-    await als.run(carrier, () =>
-      grantErrors(carrier, async () => {
-        await refreshToken!(carrier);
-        provider.emit('grant.success', carrier);
-      }),
-    );
-    return true;
+    return runOnce(carrier, refreshToken!);
   }
 
-  /** Most /token bodies are codes: they go on without being parsed (a grant type spelt with escapes goes on too, and oidc-provider answers it as ever). */
+  /** oidc-provider's authorization_code grant on this request, answered here whatever it decides (a code is spent once, and its reuse revokes the grant); false only where nothing ran. */
+  async function codeGrant(ctx: Context, body: string): Promise<boolean> {
+    const params = knownParams(body, CODE_PARAMS);
+    if (params?.grant_type !== 'authorization_code' || !params.code) return false;
+    const client = await authenticated(ctx, params, 'authorization_code');
+    if (!client) return false;
+    asTokenRoute(ctx);
+    const carrier = carry(ctx, client, {
+      grant_type: params.grant_type,
+      code: params.code,
+      code_verifier: params.code_verifier,
+      redirect_uri: params.redirect_uri,
+      resource: undefined,
+      client_id: params.client_id,
+      client_secret: params.client_secret,
+    });
+    return runOnce(carrier, authorizationCode!);
+  }
+
+  /** Other grants go on without being parsed (a grant type spelt with escapes goes on too, and oidc-provider answers it as ever). */
   function answered(ctx: Context, body: string): Promise<boolean> | false {
+    if (body.includes('grant_type=authorization_code')) return codeGrant(ctx, body);
     if (body.includes('grant_type=client_credentials')) return clientCredentialsGrant(ctx, body);
     if (body.includes('grant_type=refresh_token')) return refreshGrant(ctx, body);
     return false;

@@ -1,8 +1,9 @@
 /**
  * Two instances on one store for the token fast path's tests (src/oidc/token-fast-path.ts): `fast`,
  * and `reference` without the fast paths (oidc-provider's pipeline only), asked the same things.
- * Each instance's refresh grants are watched through oidc-provider's events: who answered (the
- * pipeline parses the body into its context, the fast path does not), and why a grant was refused.
+ * Each instance's grants of one type (refresh_token unless told) are watched through oidc-provider's
+ * events: who answered (the pipeline parses the body into its context, the fast path does not), and
+ * why a grant was refused.
  */
 import { afterAll, beforeAll } from 'vitest';
 import * as oidc from 'openid-client';
@@ -16,20 +17,20 @@ export const FORM = 'application/x-www-form-urlencoded';
 const VARYING = new Set(['date', 'x-request-id', 'keep-alive', 'connection', 'content-length']);
 
 export type TokenRequest = { headers: Record<string, string>; body: string };
-/** Who answered a refresh grant, and why oidc-provider refused it (its error_detail). */
+/** Who answered a grant, and why oidc-provider refused it (its error_detail). */
 export type Seen = { by: 'fast path' | 'oidc-provider'; outcome: 'success' | 'error'; detail?: string | undefined };
 export interface Answer {
   status: number;
   headers: Record<string, string>;
   body: string;
-  /** The refresh grants this request ran on the instance asked. */
+  /** The watched grants this request ran on the instance asked. */
   seen: Seen[];
 }
 
 export const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 export const refreshOf = (token: string, extra = '') => `grant_type=refresh_token&refresh_token=${encodeURIComponent(token)}${extra}`;
 
-export function tokenFastPathPair(backend: Backend, enabled: boolean) {
+export function tokenFastPathPair(backend: Backend, enabled: boolean, grantType = 'refresh_token') {
   let fast: Harness | undefined;
   let reference: Harness | undefined;
   const seen = new Map<Harness, Seen[]>();
@@ -37,15 +38,15 @@ export function tokenFastPathPair(backend: Backend, enabled: boolean) {
     seen.set(h, []);
     const provider = h.yihao.holder.current as Provider;
     const by = (ctx: unknown) => ((ctx as { oidc: { body?: unknown } }).oidc.body === undefined ? 'fast path' : 'oidc-provider');
-    const refresh = (ctx: unknown) => {
+    const watched = (ctx: unknown) => {
       const type = (ctx as { oidc?: { params?: { grant_type?: unknown } } }).oidc?.params?.grant_type;
-      return type === 'refresh_token' || (Array.isArray(type) && type.includes('refresh_token'));
+      return type === grantType || (Array.isArray(type) && type.includes(grantType));
     };
     provider.on('grant.success', (ctx) => {
-      if (refresh(ctx)) seen.get(h)!.push({ by: by(ctx), outcome: 'success' });
+      if (watched(ctx)) seen.get(h)!.push({ by: by(ctx), outcome: 'success' });
     });
     provider.on('grant.error', (ctx, err) => {
-      if (refresh(ctx)) seen.get(h)!.push({ by: by(ctx), outcome: 'error', detail: (err as { error_detail?: string }).error_detail });
+      if (watched(ctx)) seen.get(h)!.push({ by: by(ctx), outcome: 'error', detail: (err as { error_detail?: string }).error_detail });
     });
   };
 
@@ -68,7 +69,7 @@ export function tokenFastPathPair(backend: Backend, enabled: boolean) {
     get reference(): Harness {
       return reference!;
     },
-    /** Every refresh grant seen on `h` so far. */
+    /** Every watched grant seen on `h` so far. */
     seen: (h: Harness): Seen[] => seen.get(h)!,
 
     async ask(h: Harness, init: TokenRequest): Promise<Answer> {
@@ -80,13 +81,19 @@ export function tokenFastPathPair(backend: Backend, enabled: boolean) {
       return { status: res.status, headers, body, seen: seen.get(h)!.slice(before) };
     },
 
-    /** A new citizen's sign-in to the app: a fresh grant, and its first refresh token. */
-    async signIn(rp: oidc.Configuration, scope = 'openid profile phone'): Promise<string> {
+    /** A new citizen's sign-in to the app up to its redirect back: the code, not yet redeemed, and what redeems it. */
+    async authorize(rp: oidc.Configuration, scope = 'openid profile phone'): Promise<{ callback: URL; code: string; verifier: string; state: string }> {
       const citizen = await fast!.citizen();
       const verifier = oidc.randomPKCECodeVerifier();
       const state = oidc.randomState();
       const url = await authorizationUrl(rp, verifier, { scope, state });
       const callback = await scriptedSignIn(new ScriptedBrowser(), url, { identifier: citizen.citizenId, password: citizen.password });
+      return { callback, code: callback.searchParams.get('code')!, verifier, state };
+    },
+
+    /** A new citizen's sign-in to the app: a fresh grant, and its first refresh token. */
+    async signIn(rp: oidc.Configuration, scope = 'openid profile phone'): Promise<string> {
+      const { callback, verifier, state } = await this.authorize(rp, scope);
       const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state });
       return tokens.refresh_token!;
     },

@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
-import type { AuditEventInput, AuditLog } from '../audit/index.js';
+import type { AppendOptions, AuditEventInput, AuditLog } from '../audit/index.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { currentFacts } from './token-facts.js';
 import { DEPENDENCY_DOWN, isDependencyFailure } from '../storage/dependency-failure.js';
@@ -16,8 +16,8 @@ export function auditProviderEvents(
   provider: Provider,
   { logger, audit, authentications, onGrant }: { logger: Logger; audit: AuditLog; authentications: SessionAuthentications; onGrant?: ((grantType: unknown) => void) | undefined },
 ): void {
-  const record = (e: AuditEventInput) => {
-    audit.append(e).catch((err: unknown) => logger.error({ err, action: e.action }, 'audit append failed'));
+  const record = (e: AuditEventInput, options?: AppendOptions) => {
+    audit.append(e, options).catch((err: unknown) => logger.error({ err, action: e.action }, 'audit append failed'));
   };
   const where = (ctx: KoaContextWithOIDC) => ({ ip: ctx.ip, requestId: requestIdOf(ctx) });
 
@@ -28,16 +28,21 @@ export function auditProviderEvents(
     // The login this authorization was issued from is known in the request; an older session's is read.
     const known = currentFacts(undefined, session.accountId);
     void (known ? Promise.resolve(known) : authentications.find(sessionUid)).then((auth) =>
-      record({
-        action: 'authorization.granted',
-        actorType: 'citizen',
-        actorId: session.accountId,
-        accountId: session.accountId,
-        clientId: client.clientId,
-        channel: auth?.channel,
-        details: { amr: session.amr, acr: session.acr, scope: ctx.oidc.params?.scope },
-        ...where(ctx),
-      }),
+      record(
+        {
+          action: 'authorization.granted',
+          actorType: 'citizen',
+          actorId: session.accountId,
+          accountId: session.accountId,
+          clientId: client.clientId,
+          channel: auth?.channel,
+          details: { amr: session.amr, acr: session.acr, scope: ctx.oidc.params?.scope },
+          ...where(ctx),
+        },
+        // With the grant and the session's records, which the request writes together as it ends:
+        // one round trip, and the event lands with what it records.
+        { withRequestWrites: true },
+      ),
     );
   });
   if (onGrant) provider.on('grant.success', (ctx) => onGrant(ctx.oidc.params?.grant_type));

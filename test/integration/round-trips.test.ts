@@ -20,8 +20,8 @@ const codeAt = (secret: string, steps = 0) => generate({ secret, epoch: Math.flo
 
 /** Budgets per operation on PostgreSQL + Redis (issue 10). SQLite is counted and printed only. */
 const BUDGET = {
-  // 3 audit appends among them: the login's goes out with the credential's last use, the consent's
-  // with the grant, the authorization's on its own.
+  // 3 audit appends among them, none a round trip of its own: the login's goes out with the
+  // credential's last use, the consent's and the authorization's with the grant.
   signIn: { sql: 10, redis: 20 },
   refresh: { sql: 2, redis: 3 },
   userinfo: { sql: 1, redis: 1 },

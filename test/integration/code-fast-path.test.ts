@@ -14,7 +14,7 @@ import * as oidc from 'openid-client';
 import type { Backend, Harness } from '../support/harness.js';
 import { relyingParty } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { basic, FORM, tokenFastPathPair, type Answer, type TokenRequest } from '../support/token-fast-path-pair.js';
+import { basic, FORM, tokenFastPathPair, type Answer, type PairApp, type TokenRequest } from '../support/token-fast-path-pair.js';
 
 const backends: { backend: Backend; enabled: boolean }[] = [
   { backend: 'sqlite', enabled: true },
@@ -28,22 +28,18 @@ const codeBody = (a: Authorized, extra = '') =>
 
 describe.each(backends)('authorization_code on the token fast path ($backend)', ({ backend, enabled }) => {
   const pair = tokenFastPathPair(backend, enabled, 'authorization_code');
-  const { ask } = pair;
+  const { ask, asApp } = pair;
   let fast: Harness;
   let reference: Harness;
-  let app: { client_id: string; client_secret: string };
+  let app: PairApp;
   let rp: oidc.Configuration;
 
-  beforeAll(async () => {
+  beforeAll(() => {
     if (!enabled) return;
-    fast = pair.fast;
-    reference = pair.reference;
-    const made = await fast.client({ grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile phone' });
-    app = { client_id: made.client_id, client_secret: made.client_secret! };
-    rp = await relyingParty(fast, made);
+    ({ fast, reference, app } = pair);
+    rp = app.rp;
   });
 
-  const asApp = (body: string, headers: Record<string, string> = {}): TokenRequest => ({ headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': FORM, ...headers }, body });
   const authorize = (client = rp, scope?: string) => pair.authorize(client, scope);
 
   /** What an exchange grants, without what makes each token, citizen and login its own. */
@@ -53,12 +49,7 @@ describe.each(backends)('authorization_code on the token fast path ($backend)', 
     const { iat, exp, sub, auth_time: authTime, sid, ...claims } = decodeJwt(idToken!);
     expect([iat, exp, sub, authTime]).not.toContain(undefined);
     void sid;
-    const introspection = await fetch(new URL('/token/introspection', h.url), {
-      method: 'POST',
-      headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': FORM },
-      body: `token=${encodeURIComponent(access!)}`,
-    });
-    const { iat: _iat, exp: _exp, sub: factsSub, auth_time: _authTime, sid: _sid, ...facts } = (await introspection.json()) as Record<string, unknown>;
+    const { iat: _iat, exp: _exp, sub: factsSub, auth_time: _authTime, sid: _sid, ...facts } = await pair.introspect(h, access!);
     expect([facts.active, factsSub]).toEqual([true, sub]);
     return { members, claims, facts, headers: answer.headers };
   }
@@ -125,12 +116,7 @@ describe.each(backends)('authorization_code on the token fast path ($backend)', 
       expect(reused.seen.map((s) => s.outcome)).toEqual(['error']);
       expect(reused.seen[0]!.detail).toMatch(/already (used|consumed)/);
 
-      const introspection = await fetch(new URL('/token/introspection', h.url), {
-        method: 'POST',
-        headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': FORM },
-        body: `token=${encodeURIComponent(access)}`,
-      });
-      expect(await introspection.json()).toEqual({ active: false });
+      expect(await pair.introspect(h, access)).toEqual({ active: false });
       const refreshed = await fetch(new URL('/token', h.url), {
         method: 'POST',
         headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': FORM },

@@ -17,7 +17,7 @@ import * as oidc from 'openid-client';
 import type { Backend, Harness } from '../support/harness.js';
 import { relyingParty } from '../support/relying-party.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { basic, FORM, refreshOf, tokenFastPathPair, type Answer, type TokenRequest } from '../support/token-fast-path-pair.js';
+import { basic, FORM, refreshOf, tokenFastPathPair, type Answer, type PairApp, type TokenRequest } from '../support/token-fast-path-pair.js';
 
 const backends: { backend: Backend; enabled: boolean }[] = [
   { backend: 'sqlite', enabled: true },
@@ -26,22 +26,18 @@ const backends: { backend: Backend; enabled: boolean }[] = [
 
 describe.each(backends)('refresh_token on the token fast path ($backend)', ({ backend, enabled }) => {
   const pair = tokenFastPathPair(backend, enabled);
-  const { ask } = pair;
+  const { ask, asApp } = pair;
   let fast: Harness;
   let reference: Harness;
-  let app: { client_id: string; client_secret: string };
+  let app: PairApp;
   let rp: oidc.Configuration;
 
-  beforeAll(async () => {
+  beforeAll(() => {
     if (!enabled) return;
-    fast = pair.fast;
-    reference = pair.reference;
-    const made = await fast.client({ grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile phone' });
-    app = { client_id: made.client_id, client_secret: made.client_secret! };
-    rp = await relyingParty(fast, made);
+    ({ fast, reference, app } = pair);
+    rp = app.rp;
   });
 
-  const asApp = (body: string, headers: Record<string, string> = {}): TokenRequest => ({ headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': FORM, ...headers }, body });
   const signIn = (client = rp, scope?: string) => pair.signIn(client, scope);
 
   /** What a refresh grants, without what makes each token its own. */
@@ -50,12 +46,7 @@ describe.each(backends)('refresh_token on the token fast path ($backend)', ({ ba
     expect(typeof refresh).toBe('string');
     const { iat, exp, ...claims } = decodeJwt(idToken!);
     expect([typeof iat, typeof exp]).toEqual(['number', 'number']);
-    const introspection = await fetch(new URL('/token/introspection', h.url), {
-      method: 'POST',
-      headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': FORM },
-      body: `token=${encodeURIComponent(access!)}`,
-    });
-    const { jti, iat: _iat, exp: _exp, ...facts } = (await introspection.json()) as Record<string, unknown>;
+    const { jti, iat: _iat, exp: _exp, ...facts } = await pair.introspect(h, access!);
     expect(jti).toBeUndefined();
     return { members, claims, facts, headers: answer.headers };
   }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll } from 'vitest';
 import * as oidc from 'openid-client';
 import type Provider from 'oidc-provider';
 import { startHarness, type Backend, type Harness } from './harness.js';
-import { authorizationUrl } from './relying-party.js';
+import { authorizationUrl, relyingParty } from './relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from './scripted-browser.js';
 
 export const FORM = 'application/x-www-form-urlencoded';
@@ -30,9 +30,17 @@ export interface Answer {
 export const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 export const refreshOf = (token: string, extra = '') => `grant_type=refresh_token&refresh_token=${encodeURIComponent(token)}${extra}`;
 
+/** The web app both instances serve, signing citizens in with a client secret. */
+export interface PairApp {
+  client_id: string;
+  client_secret: string;
+  rp: oidc.Configuration;
+}
+
 export function tokenFastPathPair(backend: Backend, enabled: boolean, grantType = 'refresh_token') {
   let fast: Harness | undefined;
   let reference: Harness | undefined;
+  let app: PairApp | undefined;
   const seen = new Map<Harness, Seen[]>();
   const watch = (h: Harness) => {
     seen.set(h, []);
@@ -56,6 +64,8 @@ export function tokenFastPathPair(backend: Backend, enabled: boolean, grantType 
     reference = await startHarness({ share: fast, fastPaths: false });
     watch(fast);
     watch(reference);
+    const made = await fast.client({ grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile phone' });
+    app = { client_id: made.client_id, client_secret: made.client_secret!, rp: await relyingParty(fast, made) };
   });
   afterAll(async () => {
     await reference?.stop();
@@ -68,6 +78,23 @@ export function tokenFastPathPair(backend: Backend, enabled: boolean, grantType 
     },
     get reference(): Harness {
       return reference!;
+    },
+    get app(): PairApp {
+      return app!;
+    },
+    /** A /token request from the app, its secret in the Authorization header. */
+    asApp: (body: string, headers: Record<string, string> = {}): TokenRequest => ({
+      headers: { authorization: basic(app!.client_id, app!.client_secret), 'content-type': FORM, ...headers },
+      body,
+    }),
+    /** What `h`'s introspection says of an access token, asked by the app. */
+    async introspect(h: Harness, token: string): Promise<Record<string, unknown>> {
+      const res = await fetch(new URL('/token/introspection', h.url), {
+        method: 'POST',
+        headers: { authorization: basic(app!.client_id, app!.client_secret), 'content-type': FORM },
+        body: `token=${encodeURIComponent(token)}`,
+      });
+      return (await res.json()) as Record<string, unknown>;
     },
     /** Every watched grant seen on `h` so far. */
     seen: (h: Harness): Seen[] => seen.get(h)!,

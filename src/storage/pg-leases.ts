@@ -168,24 +168,27 @@ export function pgLeases(db: Database, max: number) {
   }
 
   const prepared = preparedNames();
-  return async function query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }> {
+
+  /** A named statement's failure: run again unnamed where its plan went stale or the server forgot it; else its own error. */
+  function retried(err: unknown, text: string, values: unknown[], name: string): Promise<{ rows: unknown[]; rowCount: number | null }> {
+    // A statement that failed changed nothing (each runs alone, never inside a transaction
+    // block), so running it again is safe.
+    if (stalePlan(err)) return run(text, values, undefined);
+    if (codeOf(err) === NO_SUCH_STATEMENT && String((err as Error).message).includes(`"${name}"`)) {
+      prepared.stop();
+      (db.client as { logger?: { warn?(m: string): void } }).logger?.warn?.(
+        'PostgreSQL forgot a prepared statement on a connection that had prepared it (a pooler in transaction mode without prepared-statement support?): statements are no longer prepared by name',
+      );
+      return run(text, values, undefined);
+    }
+    throw err;
+  }
+
+  // Not async itself: an async frame here was three more promises per statement, each through the async hooks.
+  return function query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }> {
     const name = prepared.nameOf(text);
     if (name === undefined) return run(text, values, undefined);
-    try {
-      return await run(text, values, name);
-    } catch (err) {
-      // A statement that failed changed nothing (each runs alone, never inside a transaction
-      // block), so running it again is safe.
-      if (stalePlan(err)) return run(text, values, undefined);
-      if (codeOf(err) === NO_SUCH_STATEMENT && String((err as Error).message).includes(`"${name}"`)) {
-        prepared.stop();
-        (db.client as { logger?: { warn?(m: string): void } }).logger?.warn?.(
-          'PostgreSQL forgot a prepared statement on a connection that had prepared it (a pooler in transaction mode without prepared-statement support?): statements are no longer prepared by name',
-        );
-        return run(text, values, undefined);
-      }
-      throw err;
-    }
+    return run(text, values, name).catch((err: unknown) => retried(err, text, values, name));
   };
 }
 

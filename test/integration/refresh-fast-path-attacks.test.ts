@@ -45,20 +45,7 @@ describe.each(backends)('refresh fast path under attack ($backend)', ({ backend,
 
 
   /** The same request (each with a token of its own grant) on both instances: the same answer and the same reason, or both granted. */
-  async function sameOnBoth(a: App, request: (token: string) => Request, what: string) {
-    const onFast = await ask(fast, request(await signIn(a)));
-    const onReference = await ask(reference, request(await signIn(a)));
-    expect(onFast.status, `${what}: ${onFast.body} vs ${onReference.body}`).toBe(onReference.status);
-    expect(onFast.seen.map((s) => [s.outcome, s.detail]), what).toEqual(onReference.seen.map((s) => [s.outcome, s.detail]));
-    if (onFast.status !== 200) {
-      expect({ ...onFast, seen: [] }, what).toEqual({ ...onReference, seen: [] });
-    } else {
-      const f = JSON.parse(onFast.body) as Record<string, unknown>;
-      const r = JSON.parse(onReference.body) as Record<string, unknown>;
-      expect([f.scope, f.token_type, Object.keys(f).sort()], what).toEqual([r.scope, r.token_type, Object.keys(r).sort()]);
-    }
-    return { onFast, onReference };
-  }
+  const sameOnBoth = async (a: App, request: (token: string) => Request, what: string) => pair.sameOnBoth(request(await signIn(a)), request(await signIn(a)), what);
 
   /** Rewrites a live client's metadata through an instance's own store (as liveClients.publish does); each instance's own cache drops it. */
   async function rewrite(clientId: string, change: (m: Record<string, unknown>) => Record<string, unknown> | undefined, through: Harness[] = [fast, reference]) {

@@ -5,7 +5,7 @@
  * events: who answered (the pipeline parses the body into its context, the fast path does not), and
  * why a grant was refused.
  */
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import * as oidc from 'openid-client';
 import type Provider from 'oidc-provider';
 import { startHarness, type Backend, type Harness } from './harness.js';
@@ -95,6 +95,26 @@ export function tokenFastPathPair(backend: Backend, enabled: boolean, grantType 
         body: `token=${encodeURIComponent(token)}`,
       });
       return (await res.json()) as Record<string, unknown>;
+    },
+    /**
+     * One request on each instance (each with a code or token of its own): the same status and
+     * recorded reason, and a refusal byte for byte; a success alike in its members (and, with
+     * `headers`, its headers).
+     */
+    async sameOnBoth(onFastRequest: TokenRequest, onReferenceRequest: TokenRequest, what: string, { headers = false } = {}): Promise<{ onFast: Answer; onReference: Answer }> {
+      const onFast = await this.ask(fast!, onFastRequest);
+      const onReference = await this.ask(reference!, onReferenceRequest);
+      expect(onFast.status, `${what}: fast ${onFast.body} vs reference ${onReference.body}`).toBe(onReference.status);
+      expect(onFast.seen.map((s) => [s.outcome, s.detail]), what).toEqual(onReference.seen.map((s) => [s.outcome, s.detail]));
+      if (onFast.status !== 200) {
+        expect({ ...onFast, seen: [] }, what).toEqual({ ...onReference, seen: [] });
+      } else {
+        const f = JSON.parse(onFast.body) as Record<string, unknown>;
+        const r = JSON.parse(onReference.body) as Record<string, unknown>;
+        expect([f.scope, f.token_type, Object.keys(f).sort()], what).toEqual([r.scope, r.token_type, Object.keys(r).sort()]);
+        if (headers) expect(onFast.headers, what).toEqual(onReference.headers);
+      }
+      return { onFast, onReference };
     },
     /** Every watched grant seen on `h` so far. */
     seen: (h: Harness): Seen[] => seen.get(h)!,

@@ -37,6 +37,14 @@ export interface HarnessOptions {
   reuse?: Harness;
   /** A second instance on the same stores and issuer, on its own port (scaled out). */
   share?: Harness;
+  /**
+   * With `share`: the first instance's open stores themselves, not connections of its own. For two
+   * instances on one SQLite file in one process: a write on a second connection waits for the
+   * file's lock synchronously (busy_timeout), which holds the event loop, and with it the first
+   * connection's open transaction, until the wait runs out ("database is locked" under load). The
+   * first instance must close last.
+   */
+  shareStores?: boolean;
   overrides?: (config: Config) => Config;
   /**
    * The issuer's host name (it still listens on 127.0.0.1). WebAuthn needs `localhost`: a relying
@@ -98,7 +106,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   // port is the one a restart must keep.
   for (let attempt = 1; ; attempt++) {
     config = configFor();
-    yihao = await createYihao(config, { logger: opts.logger ?? createLogger(config.logLevel), ...(schema ? { schema } : {}), ...(opts.fastPaths === false ? { fastPaths: false } : {}) });
+    yihao = await createYihao(config, {
+      logger: opts.logger ?? createLogger(config.logLevel),
+      ...(schema ? { schema } : {}),
+      ...(opts.fastPaths === false ? { fastPaths: false } : {}),
+      ...(opts.share && opts.shareStores ? { stores: opts.share.yihao.stores } : {}),
+    });
     try {
       await yihao.listen(Number(port), '127.0.0.1');
       break;

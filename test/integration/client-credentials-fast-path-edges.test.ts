@@ -23,7 +23,7 @@ describe.each(backends)('client_credentials fast path edges ($backend)', ({ back
   beforeAll(async () => {
     if (!enabled) return;
     fast = await startHarness({ backend });
-    reference = await startHarness({ share: fast, fastPaths: false, shareStores: backend === 'sqlite' });
+    reference = await startHarness({ share: fast, fastPaths: false });
     const made = await fast.client({ grantTypes: ['client_credentials'], redirectUris: [] });
     service = { clientId: made.client_id, secret: made.client_secret! };
   });
@@ -60,7 +60,7 @@ describe('client_credentials fast path: a stored client oidc-provider refuses to
   let reference: Harness;
   beforeAll(async () => {
     fast = await startHarness({ backend: 'sqlite' });
-    reference = await startHarness({ share: fast, fastPaths: false, shareStores: true });
+    reference = await startHarness({ share: fast, fastPaths: false });
   });
   afterAll(async () => {
     await reference?.stop();

@@ -56,7 +56,7 @@ describe.each(backends)('client_credentials fast path ($backend)', ({ backend, e
       resourceServers: { [RESOURCE]: { scope: 'records:read records:write', accessTokenFormat: 'jwt' as const, clients: ['*'] }, [OPAQUE_RESOURCE]: { scope: 'ledger:read', accessTokenFormat: 'opaque' as const, clients: ['*'] } },
     });
     fast = await startHarness({ backend, overrides: servers });
-    reference = await startHarness({ share: fast, fastPaths: false, overrides: servers, shareStores: backend === 'sqlite' });
+    reference = await startHarness({ share: fast, fastPaths: false, overrides: servers });
     watch(fast);
     watch(reference);
     const made = await fast.client({ grantTypes: ['client_credentials'], redirectUris: [], scope: 'openid profile' });

@@ -64,7 +64,7 @@ describe.each(backends)('parser differentials at /token and /me ($backend)', ({ 
   beforeAll(async () => {
     if (!enabled) return;
     fast = await startHarness({ backend });
-    reference = await startHarness({ share: fast, fastPaths: false, shareStores: backend === 'sqlite' });
+    reference = await startHarness({ share: fast, fastPaths: false });
     watch(fast);
     watch(reference);
     const a = await fast.client({ grantTypes: ['client_credentials'], redirectUris: [], scope: 'openid profile' });

@@ -51,7 +51,7 @@ describe.each(backends)('userinfo fast path ($backend)', ({ backend, enabled }) 
   beforeAll(async () => {
     if (!enabled) return;
     fast = await startHarness({ backend });
-    reference = await startHarness({ share: fast, fastPaths: false, shareStores: backend === 'sqlite' });
+    reference = await startHarness({ share: fast, fastPaths: false });
     watchClaims(fast);
     watchClaims(reference);
   });

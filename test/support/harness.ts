@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/logger.js';
-import { createYihao, type Yihao } from '../../src/yihao.js';
+import { createYihao, openStores, type Stores, type Yihao } from '../../src/yihao.js';
 import type { ClientInput, CreatedClient } from '../../src/clients/index.js';
 import { createPgSchema, PG_URL, REDIS_URL, uniqueName } from './services.js';
 import { syntheticCitizenId } from './citizen-ids.js';
@@ -37,14 +37,6 @@ export interface HarnessOptions {
   reuse?: Harness;
   /** A second instance on the same stores and issuer, on its own port (scaled out). */
   share?: Harness;
-  /**
-   * With `share`: the first instance's open stores themselves, not connections of its own. For two
-   * instances on one SQLite file in one process: a write on a second connection waits for the
-   * file's lock synchronously (busy_timeout), which holds the event loop, and with it the first
-   * connection's open transaction, until the wait runs out ("database is locked" under load). The
-   * first instance must close last.
-   */
-  shareStores?: boolean;
   overrides?: (config: Config) => Config;
   /**
    * The issuer's host name (it still listens on 127.0.0.1). WebAuthn needs `localhost`: a relying
@@ -55,6 +47,37 @@ export interface HarnessOptions {
   logger?: Logger;
   /** `false`: userinfo and the token endpoint go through oidc-provider only (src/oidc/*-fast-path.ts). */
   fastPaths?: false;
+}
+
+/**
+ * SQLite instances of one process on one file share one connection, counted by who uses it. With a
+ * connection each, a write on the second waits for the file's lock synchronously (busy_timeout):
+ * that holds the event loop, and with it the first connection's open transaction, until the wait
+ * runs out ("database is locked" under load). A deployment never runs two servers in one process;
+ * the instances still have their own services, caches and leases.
+ */
+const sqliteConnections = new Map<string, { stores: Promise<Stores>; users: number }>();
+
+function useSqliteStores(config: Config, logger: Logger): { stores: Promise<Stores>; release(): Promise<void> } {
+  const key = config.dataDir;
+  let entry = sqliteConnections.get(key);
+  if (!entry) {
+    entry = { stores: openStores(config, { logger, serving: true }), users: 0 };
+    sqliteConnections.set(key, entry);
+  }
+  entry.users++;
+  const held = entry;
+  let released = false;
+  return {
+    stores: held.stores,
+    async release() {
+      if (released) return;
+      released = true;
+      if (--held.users > 0) return;
+      sqliteConnections.delete(key);
+      await (await held.stores).db.destroy();
+    },
+  };
 }
 
 /** Starts a real Yihao on a random port with a fresh store. */
@@ -101,16 +124,19 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   };
   let config: Config;
   let yihao: Yihao;
+  let sqlite: ReturnType<typeof useSqliteStores> | undefined;
   // The free port is only the kernel's pick of a moment ago: a test running in parallel can take it
   // before this server listens. Then start over on another port (and so another issuer), unless the
   // port is the one a restart must keep.
   for (let attempt = 1; ; attempt++) {
     config = configFor();
+    const logger = opts.logger ?? createLogger(config.logLevel);
+    if (backend === 'sqlite' && !config.databaseUrl) sqlite ??= useSqliteStores(config, logger);
     yihao = await createYihao(config, {
-      logger: opts.logger ?? createLogger(config.logLevel),
+      logger,
       ...(schema ? { schema } : {}),
       ...(opts.fastPaths === false ? { fastPaths: false } : {}),
-      ...(opts.share && opts.shareStores ? { stores: opts.share.yihao.stores } : {}),
+      ...(sqlite ? { stores: await sqlite.stores } : {}),
     });
     try {
       await yihao.listen(Number(port), '127.0.0.1');
@@ -118,6 +144,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     } catch (err) {
       await yihao.close();
       if (fixedPort || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) {
+        await sqlite?.release();
         await cleanup();
         throw err;
       }
@@ -132,6 +159,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const stop = async () => {
     if (!stopped) await yihao.close();
     stopped = true;
+    await sqlite?.release();
     // Let this process's fetch pool see the server's FINs before anything reuses the port.
     await new Promise((r) => setTimeout(r, 100));
   };

@@ -61,8 +61,7 @@ export function tokenFastPathPair(backend: Backend, enabled: boolean, grantType 
   beforeAll(async () => {
     if (!enabled) return;
     fast = await startHarness({ backend });
-    // On SQLite one connection for both (harness.ts shareStores); the reference stops first.
-    reference = await startHarness({ share: fast, fastPaths: false, shareStores: backend === 'sqlite' });
+    reference = await startHarness({ share: fast, fastPaths: false });
     watch(fast);
     watch(reference);
     const made = await fast.client({ grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid profile phone' });

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Database } from './database.js';
+import { runNamedStatement, type StatementClient } from './pg-named-statement.js';
 
 /** The parts of a node-postgres connection from knex's pool that a lease uses. */
-export interface PgConnection {
-  query(config: { name?: string; text: string; values: unknown[]; queryMode: 'extended' }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+export interface PgConnection extends StatementClient {
+  query(config: { text: string; values: unknown[]; queryMode: 'extended' }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(submittable: object): unknown;
   /** Set by knex when the connection errs or ends: it is not to be used again (the pool drops it). */
   __knex__disposed?: unknown;
   /** node-postgres 8's transaction status from the server's last ReadyForQuery: I idle, T in a transaction block, E a failed one. */
@@ -153,7 +155,7 @@ export function pgLeases(db: Database, max: number) {
     try {
       // Always the extended protocol, also without parameters: one command per statement, so none
       // can open a transaction block that outlives it (the simple protocol runs `begin; ...`).
-      return await lease.conn.query(name === undefined ? { text, values, queryMode: 'extended' } : { name, text, values, queryMode: 'extended' });
+      return await (name === undefined ? lease.conn.query({ text, values, queryMode: 'extended' }) : runNamedStatement(lease.conn, name, text, values));
     } catch (err) {
       // A refused statement leaves the connection usable, but a broken one does not: either way it
       // goes back to the pool (which drops a broken one), and the next statement takes another.
@@ -213,7 +215,7 @@ const MAX_NAMED = 256;
 /**
  * Names for prepared statements, one per statement text (its hash: the same on every connection of
  * the pool, whoever prepared it there). PostgreSQL then parses and plans each
- * statement once per connection instead of on every call: half of its CPU per refresh and most of
+ * statement once per connection (and again as its runs grow, pg-named-statement.ts) instead of on every call: half of its CPU per refresh and most of
  * it per userinfo (bench/README.md). A statement that reads a table with `*` would break with
  * "cached plan must not change result type" once a migration adds a column, so the hot statements
  * name their columns (account-store.ts ACCOUNT_COLUMNS); should a plan go stale anyway (a column's

@@ -85,6 +85,16 @@ describe.skipIf(!pgAvailable)('kept PostgreSQL connections under attack (pg-leas
           if (n > 1) overlaps++;
           const done = () => inflight.set(conn, (inflight.get(conn) ?? 1) - 1);
           const cb = args[args.length - 1];
+          // A prepared statement's run (pg-named-statement.ts) is a query object that answers through its callback.
+          const submittable = args[0] as { submit?: unknown; callback?: (...r: unknown[]) => void };
+          if (typeof submittable?.submit === 'function' && submittable.callback) {
+            const answer = submittable.callback;
+            submittable.callback = (...r: unknown[]) => {
+              done();
+              answer(...r);
+            };
+            return q(...args);
+          }
           if (typeof cb === 'function') {
             args[args.length - 1] = (...r: unknown[]) => {
               done();

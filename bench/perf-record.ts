@@ -59,11 +59,17 @@ export async function* perfSamples(file: string): AsyncGenerator<PerfSample> {
  * builtins and the kernel below a JavaScript frame count towards that frame's owner: a socket write
  * is charged to whoever wrote.
  */
-export function ownerOf(frames: readonly string[]): string {
+export function ownerOf(frames: readonly string[], { nativeLeaf = false, functionOf = '' } = {}): string {
   for (const frame of frames) {
     const js = /^JS:\S?\S* (\S+?):\d+:\d+$/.exec(frame);
     if (!js) continue;
     const path = js[1]!;
+    if (functionOf.startsWith('^') && frame.includes(functionOf.slice(1))) {
+      // `^name`: where that function is called from (its next JavaScript frames), every other sample as usual.
+      const callers = frames.filter((f) => f.startsWith('JS:')).slice(1, 4).map((f) => f.slice(3).replace(/file:\/\/\/work\/main\/|\/work\/main\//g, ''));
+      return `${functionOf.slice(1)} <- ${callers.join(' <- ')}`;
+    }
+    if (functionOf && (functionOf === '*' || path.includes(functionOf))) return `${functionOf} ${frame.slice(3, 90)}`;
     if (path.startsWith('node:')) return path;
     const modules = path.lastIndexOf('node_modules/');
     if (modules >= 0) {
@@ -73,7 +79,7 @@ export function ownerOf(frames: readonly string[]): string {
     const dist = path.lastIndexOf('/dist/');
     return dist >= 0 ? path.slice(dist + '/dist/'.length) : path;
   }
-  return 'native';
+  return nativeLeaf && frames[0] ? `native ${frames[0].slice(0, 70)}` : 'native';
 }
 
 /** A recording's CPU by owner (`ownerOf`): the main thread's per owner, and the other threads' together, in µs. */

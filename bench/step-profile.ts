@@ -33,6 +33,10 @@ export interface StepProfile {
 }
 
 const HZ = 999;
+/** `BENCH_NATIVE_LEAF=1`: "native" split by the sample's innermost symbol (which library, GC or kernel). */
+const NATIVE_LEAF = process.env.BENCH_NATIVE_LEAF === '1';
+/** `BENCH_FUNCTIONS_OF=<owner>` (a path part, as `redis-adapter`): that owner split by JavaScript function. */
+const FUNCTIONS_OF = process.env.BENCH_FUNCTIONS_OF ?? '';
 /** The last step of a sign-in (steps.ts records it after the browser's requests). */
 const CODE_EXCHANGE = 'POST /token';
 
@@ -91,7 +95,7 @@ async function charge(data: string, spans: Span[]): Promise<StepProfile> {
       continue;
     }
     cost.mainUs += sampleUs;
-    const owner = ownerOf(sample.frames);
+    const owner = ownerOf(sample.frames, { nativeLeaf: NATIVE_LEAF, functionOf: FUNCTIONS_OF });
     cost.owners.set(owner, (cost.owners.get(owner) ?? 0) + sampleUs);
   }
   return profile;
@@ -102,7 +106,7 @@ const us = (v: number) => v.toFixed(0);
 const ms = (v: number) => (v / 1000).toFixed(2);
 
 /** Per step: the main thread's CPU per request by owner, Yihao beside the bare provider. */
-export function printStepProfiles(steps: string[], yihao: StepProfile, bare: StepProfile, signIns: number, top = 10): void {
+export function printStepProfiles(steps: string[], yihao: StepProfile, bare: StepProfile, signIns: number, top = Number(process.env.BENCH_TOP ?? 10)): void {
   if (yihao.steps.size === 0 || bare.steps.size === 0) {
     console.log('\nperf recorded no samples (is perf allowed here? see /proc/sys/kernel/perf_event_paranoid)');
     return;

@@ -10,8 +10,10 @@ export interface StatementResult {
 interface Shape {
   keys: string[];
   parsers: ((text: string) => unknown)[];
+  /** A column named `__proto__`, which a plain assignment would take for the row's prototype. */
+  protoKey: boolean;
 }
-const NO_COLUMNS: Shape = { keys: [], parsers: [] };
+const NO_COLUMNS: Shape = { keys: [], parsers: [], protoKey: false };
 
 /** The parts of node-postgres 8's protocol connection (`client.connection`) a statement writes to. */
 interface ProtocolConnection {
@@ -124,7 +126,11 @@ class NamedStatement {
       }
       if (!parsed || replan) {
         // A statement parsed anew is described anew: its columns are whatever the schema says now.
+        // Forgotten now, not when this run succeeds: the server keeps the new statement even when
+        // the run fails after it (a bad value, a division by zero), and the next run must not read
+        // the new columns by the old names (a review found it did).
         this.#shape = undefined;
+        prepared.shape = undefined;
         connection.parse({ text: this.text, name: this.name });
         connection.submittedNamedStatements[this.name] = this.text;
       }
@@ -143,7 +149,8 @@ class NamedStatement {
 
   handleRowDescription(msg: { fields: { name: string; dataTypeID: number }[] }): void {
     const parserOf = (oid: number) => (this.client.getTypeParser ? this.client.getTypeParser(oid, 'text') : pgParts().typeParser(oid, 'text'));
-    this.#shape = { keys: msg.fields.map((f) => f.name), parsers: msg.fields.map((f) => parserOf(f.dataTypeID)) };
+    const keys = msg.fields.map((f) => f.name);
+    this.#shape = { keys, parsers: msg.fields.map((f) => parserOf(f.dataTypeID)), protoKey: keys.includes('__proto__') };
   }
 
   handleDataRow(msg: { fields: (string | null)[] }): void {
@@ -157,7 +164,9 @@ class NamedStatement {
     const row: Record<string, unknown> = {};
     for (let i = 0; i < fields.length; i++) {
       const text = fields[i];
-      row[shape.keys[i]!] = text === null || text === undefined ? null : shape.parsers[i]!(text);
+      const value = text === null || text === undefined ? null : shape.parsers[i]!(text);
+      if (shape.protoKey) Object.defineProperty(row, shape.keys[i]!, { value, writable: true, enumerable: true, configurable: true });
+      else row[shape.keys[i]!] = value;
     }
     this.rows.push(row);
   }

@@ -24,9 +24,10 @@ export interface YihaoInstance {
   memory(): Promise<Omit<Extract<FromYihao, { type: 'memory' }>, 'type'>>;
 }
 
-export async function startYihao(store: Store, n: number): Promise<YihaoInstance> {
+/** `entry`: this build's server (default), or another checkout's compiled `dist/bench/yihao-server.js` as a file URL (bench:ab). */
+export async function startYihao(store: Store, n: number, entry = './yihao-server.js'): Promise<YihaoInstance> {
   const { env, base, appName } = await store.instanceEnv(n);
-  const child = startChild<ToYihao>('./yihao-server.js', env, knobs.yihaoNodeFlags);
+  const child = startChild<ToYihao>(entry, env, knobs.yihaoNodeFlags);
   await child.next('ready');
   const dbPids = store.dbPids && appName ? () => store.dbPids!(appName) : undefined;
   return {

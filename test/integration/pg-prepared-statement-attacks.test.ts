@@ -59,9 +59,13 @@ interface Citizen {
   phone: string;
 }
 
+/** Phone numbers are unique per account: a counter, not a citizen ID's first digits (region and birth date, shared often enough to collide). */
+let phones = 0;
+
 async function seedAccount(db: Database, sub = randomUUID()): Promise<Citizen> {
   const citizenId = syntheticCitizenId();
-  const c: Citizen = { id: randomUUID().replaceAll('-', ''), sub, citizenId, index: `idx-${citizenId}`, name: `Name ${citizenId}`, phone: `+86${citizenId.slice(0, 11)}` };
+  const phone = `+86139${String(++phones).padStart(8, '0')}`;
+  const c: Citizen = { id: randomUUID().replaceAll('-', ''), sub, citizenId, index: `idx-${citizenId}`, name: `Name ${citizenId}`, phone };
   const now = Date.now();
   await db('accounts').insert({
     id: c.id,

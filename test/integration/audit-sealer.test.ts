@@ -87,6 +87,49 @@ describe.each(stores)('audit sealer ($name)', ({ name, enabled, open }) => {
     }
   });
 
+  it.skipIf(!enabled)('reports an intact log when a batch is sealed before each of the verifier\'s reads, through all its rounds', async () => {
+    const s = await open();
+    try {
+      await migrate(s.db);
+      const key = auditTestKey();
+      const { log, sealer } = auditOn(s.db, key, { batchSize: 7 });
+      for (let i = 0; i < 7; i++) await log.append(event(i));
+      await sealer.sealNow();
+      // The worst order a busy log and a running sealer can give the verifier: one more batch
+      // appended and signed right before it turns from reading checkpoints to walking rows, and
+      // again before it turns back, for as long as it reads.
+      const reads = s.second();
+      let last: string | undefined;
+      let sealedDuring = 0;
+      const interleaved = new Proxy(reads, {
+        apply(target, self, args: unknown[]) {
+          const builder = Reflect.apply(target, self, args) as { then: (...a: unknown[]) => unknown };
+          const table = String(args[0]);
+          if (table !== last && (table === 'audit_events' || table === 'audit_checkpoints')) {
+            last = table;
+            const then = builder.then.bind(builder);
+            const sealOneMore = async () => {
+              if (sealedDuring >= 20) return;
+              for (let i = 0; i < 7; i++) await log.append(event(100 + sealedDuring * 7 + i));
+              if ((await sealer.sealNow()).sealed === 7) sealedDuring++;
+            };
+            builder.then = (...a: unknown[]) => sealOneMore().then(() => then(...a));
+          }
+          return builder;
+        },
+      });
+      const { log: reader } = auditOn(interleaved, key);
+      const report = await reader.check();
+      expect(report.firstBroken).toBeUndefined();
+      // Batch after batch signed while it ran, through all its rounds and past them.
+      expect(sealedDuring).toBeGreaterThan(10);
+      expect(report.intact).toBe(true);
+      expect(report.checked).toBeGreaterThan(7 * 6);
+    } finally {
+      await s.close();
+    }
+  });
+
   it.skipIf(!enabled)('reports an intact log to a verifier that runs while the sealer seals batch after batch', async () => {
     const s = await open();
     try {

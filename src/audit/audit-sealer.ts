@@ -97,6 +97,9 @@ const REFUSAL_TEXT: Record<SealRefusal, string> = {
 // whole cluster while this one cannot. It takes no lease again for leaseMs after stepping down.
 const ANCHOR_REFUSALS_BEFORE_STEPPING_DOWN = 3;
 
+// A lease expiring more than this many leases ahead was not written by any instance's renewal.
+const FORGED_EXPIRY_LEASES = 10;
+
 // Bound one pass, so a huge backlog does not keep a transaction stream running without a pause.
 const MAX_BATCHES_PER_PASS = 50;
 // Rows per UPDATE statement; 4 bound values each stays far below SQLite's 32,766.
@@ -140,15 +143,41 @@ export function createAuditSealer(opts: AuditSealerOptions) {
   // instance, having stepped down for them, leaves the lease to others.
   let anchorRefusals = 0;
   let standDownUntil = 0;
-  const saidAt = new Map<SealRefusal, number>();
+  const saidAt = new Map<string, number>();
   const anchorKeys = verifyKeys(key, opts.retiredPublicKeys ?? []);
 
-  async function takeLease(now: number): Promise<boolean> {
-    const n = await db('audit_sealer_lease')
+  const claimLease = (now: number) =>
+    db('audit_sealer_lease')
       .where({ name: 'sealer' })
       .andWhere((w) => w.where('holder', holder).orWhereNull('holder').orWhere('expires_at', '<', now))
       .update({ holder, expires_at: now + opts.leaseMs });
-    return n === 1;
+
+  /**
+   * The lease, or false while another instance holds it. A lease no instance could have written
+   * stops every sealer for good, silently, so it is put right here: the row deleted (the election
+   * has nothing to take), or an expiry further ahead than any instance renews to (its own clock plus
+   * one lease; FORGED_EXPIRY_LEASES leaves room for clocks that disagree). Batches stay fenced by the
+   * row they renew, so taking a lease that was written by hand never lets two sealers interleave.
+   */
+  async function takeLease(now: number): Promise<boolean> {
+    if ((await claimLease(now)) === 1) return true;
+    const row = (await db('audit_sealer_lease').where({ name: 'sealer' }).first('holder', 'expires_at')) as { holder: string | null; expires_at: number | string } | undefined;
+    if (!row) {
+      await db('audit_sealer_lease').insert({ name: 'sealer', holder: null, expires_at: 0 }).onConflict('name').ignore();
+      tampered('audit.lease_missing', 'audit sealer lease row was missing (deleted by someone who can write the database): put back (docs/audit.md)');
+    } else if (Number(row.expires_at) > now + FORGED_EXPIRY_LEASES * opts.leaseMs) {
+      await db('audit_sealer_lease').where({ name: 'sealer', holder: row.holder, expires_at: row.expires_at }).update({ holder: null, expires_at: 0 });
+      tampered('audit.lease_forged', 'audit sealer lease expires further ahead than any instance renews it (written by hand): freed (docs/audit.md)');
+    } else return false;
+    return (await claimLease(now)) === 1;
+  }
+
+  function tampered(event: string, text: string): void {
+    const now = Date.now();
+    // Once a minute at most: an instance whose clock runs far ahead looks the same on every pass.
+    if (now - (saidAt.get(event) ?? -Infinity) < REFUSAL_REPEAT_MS) return;
+    saidAt.set(event, now);
+    log.error({ component: 'audit', event }, text);
   }
 
   /** One transaction: renew the lease, chain up to batchSize unsealed rows, sign the new head. */
@@ -168,7 +197,10 @@ export function createAuditSealer(opts: AuditSealerOptions) {
         const last = (await trx('audit_checkpoints').select('seq', 'at').orderBy('id', 'desc').first()) as { seq: number; at: number } | undefined;
         // Sign the head when nothing signed it yet (rows chained before checkpoints existed) and,
         // while quiet, now and then: a recent checkpoint is what dates the end of the log.
-        if (last && Number(last.seq) === seq && now - Number(last.at) < opts.idleCheckpointMs) return { sealed: 0 };
+        // A checkpoint dated ahead of this clock (another instance's clock ran fast) dates nothing:
+        // waiting for it to age would leave the end of the log undated for as long as the clock was off.
+        const age = last ? now - Number(last.at) : Infinity;
+        if (last && Number(last.seq) === seq && age >= 0 && age < opts.idleCheckpointMs) return { sealed: 0 };
         return { sealed: 0, checkpoint: await checkpoint(trx, seq, prev, now) };
       }
       const updates: [number, number, string, string][] = [];

@@ -50,12 +50,13 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
   }
 
   /**
-   * The way around the memory of the sealer that signed the log: take its lease, rewrite, add a
+   * The way around the memory of the sealer that signed the log: take its lease (as an instance
+   * renews it: one further ahead is freed as forged), rewrite, add a
    * filler row so the rewritten chain reaches the anchor's place again, and free the lease for an
    * instance that never sealed.
    */
   async function rewriteBehindTheLease(s: AuditStore, sealer: { sealNow(): Promise<unknown> }) {
-    await s.db('audit_sealer_lease').update({ holder: 'attacker', expires_at: Date.now() + 3_600_000 });
+    await s.db('audit_sealer_lease').update({ holder: 'attacker', expires_at: Date.now() + 10_000 });
     expect(await sealer.sealNow()).toMatchObject({ leader: false });
     await rewrite(s);
     await s.db('audit_events').insert({ at: Date.now(), action: 'admin.test.event', actor_type: 'system', details: '{"i":"filler"}' });
@@ -152,7 +153,7 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
       // Someone who can write the database cuts whatever was sealed during the outage, with its
       // checkpoints, and hands the lease to an instance that never sealed (or waits for a restart).
       await cutAfterTen(s);
-      await s.db('audit_sealer_lease').update({ holder: 'attacker', expires_at: Date.now() + 3_600_000 });
+      await s.db('audit_sealer_lease').update({ holder: 'attacker', expires_at: Date.now() + 10_000 });
       expect(await sealer.sealNow()).toMatchObject({ leader: false });
       await s.db('audit_sealer_lease').update({ holder: null, expires_at: 0 });
       // Redis answers again, and another instance is elected.
@@ -185,7 +186,7 @@ describe.each(auditStores({ migrated: false }))('a rewritten history is not seal
       expect(sealer.refusal).toBe('anchor_unwritable');
       // The attacker cuts the batch the anchor does not hold yet, and takes the lease away.
       await cutAfterTen(s);
-      await s.db('audit_sealer_lease').update({ holder: 'attacker', expires_at: Date.now() + 3_600_000 });
+      await s.db('audit_sealer_lease').update({ holder: 'attacker', expires_at: Date.now() + 10_000 });
       sw.redisDown.writes = false;
       // The instance that signed it is no longer the leader, but still hands its checkpoint to Redis.
       expect(await sealer.sealNow()).toMatchObject({ leader: false });

@@ -6,7 +6,7 @@ import type { Command } from './command.js';
 import { withYihao } from './open-yihao.js';
 import type { Output } from './output.js';
 
-const options = { json: { type: 'boolean' }, export: { type: 'string' }, 'accept-head': { type: 'boolean' } } as const;
+const options = { json: { type: 'boolean' }, export: { type: 'string' }, 'accept-head': { type: 'boolean' }, 'max-lag': { type: 'string' } } as const;
 
 /** A check that ran and found a problem: its own exit code, and its one line on stderr. */
 export class CheckFailed extends Error {
@@ -66,7 +66,7 @@ const ageSeconds = (at: number | undefined, now: number) => (at === undefined ? 
 export const auditVerifyCommand: Command = {
   name: 'audit verify',
   summary: 'Check the audit log’s hash chain and signed checkpoints; say how far the sealer lags',
-  usage: `Usage: yihao audit verify [--json] [--export FILE]
+  usage: `Usage: yihao audit verify [--json] [--export FILE] [--max-lag SECONDS]
        yihao audit verify --accept-head [--json]
 
 Recomputes the hash chain of the audit log row by row, checks the signature of every
@@ -80,6 +80,10 @@ chained yet and how old the oldest of them is. Reads the whole log.
 With Redis, the chain is also checked against the newest checkpoint kept there (the anchor).
 When the anchor could not be checked (Redis did not answer, keeps none though checkpoints
 exist, or keeps one no audit key signed), exits 4 even if the rest is intact.
+
+With --max-lag, also exits 5 when the sealer is that far behind: the oldest event not yet
+sealed, or (with nothing to seal) the last checkpoint, is older than SECONDS. Unsealed
+events can be edited without trace, and a sealer that stopped seals nothing (docs/audit.md).
 
 --accept-head is for an operator, after restoring a database backup or losing Redis's data,
 when the sealer refuses to seal (docs/audit.md): it checks the database's log on its own
@@ -96,11 +100,16 @@ Options:
                  with --accept-head: {"intact", "checked", "checkpoints", "first_broken",
                  "accepted": {"seq", "hash"} | null, "previous": {"seq", "hash"} | null}
   --export FILE  the exported checkpoints (JSON lines) to compare with
+  --max-lag SECONDS  exit 5 when the sealer lags further than this (a cron job's alarm;
+                 leave room for audit.idleCheckpointSeconds, 60 s by default)
   --accept-head  make the database's verified head the anchor in Redis`,
 
   async run(args, { env, out }) {
     const opts = parseOptions(this.name, args, options);
     if (opts['accept-head'] && opts.export) throw usageError(this.name, '--accept-head checks the database alone: leave out --export');
+    if (opts['accept-head'] && opts['max-lag'] !== undefined) throw usageError(this.name, '--max-lag is for verify: leave it out with --accept-head');
+    const maxLag = opts['max-lag'];
+    if (maxLag !== undefined && !/^\d{1,9}$/.test(maxLag)) throw usageError(this.name, '--max-lag must be a whole number of seconds');
     const config = loadConfig(env);
     if (opts['accept-head']) return acceptHead(config, opts.json, out);
     const exportFile = opts.export ? resolve(opts.export) : config.audit.export.file;
@@ -134,6 +143,12 @@ Options:
     if (broken) throw new CheckFailed(`audit log broken at ${where(broken)} (${broken.reason})`);
     if (ANCHOR_UNCHECKED.has(report.anchor.status)) {
       throw new CheckFailed(`audit log intact as far as checked, but the anchor in Redis was not checked (${report.anchor.status})`, 4);
+    }
+    // Checked after the chain: a break or an unchecked anchor is the graver news.
+    const behind = lag.oldest_age_seconds ?? (lag.count === 0 ? last?.age_seconds : undefined);
+    if (maxLag !== undefined && behind != null && behind > Number(maxLag)) {
+      const what = lag.oldest_age_seconds !== null ? `the oldest unsealed event is ${behind} s old` : `the last checkpoint was signed ${behind} s ago`;
+      throw new CheckFailed(`audit log intact, but the sealer lags: ${what} (--max-lag ${maxLag})`, 5);
     }
   },
 };

@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CompactSign } from 'jose';
 import { loadConfig } from '../../src/config/index.js';
 import { GENESIS, rowHash, storedRowHash, type AuditRow } from '../../src/audit/audit-chain.js';
@@ -136,6 +136,35 @@ describe.each(backends)('yihao audit verify ($name)', ({ enabled, open }) => {
     expect(run.code).toBe(0);
     expect(run.report!.unsealed.count).toBe(1);
     expect(run.report!.unsealed.oldest_age_seconds).toBeGreaterThanOrEqual(5);
+    await restore();
+  });
+
+  it.skipIf(!enabled)('with --max-lag, exits 5 when the sealer lags further: by the oldest unsealed event, or by the last checkpoint of a quiet log', async () => {
+    // The checkpoints were signed moments ago: a quiet log within any lag.
+    expect((await verify('--max-lag', '600')).code).toBe(0);
+    // A sealer that stopped 15 minutes ago, after signing its last checkpoint.
+    const past = Date.now() - 900_000;
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(past);
+    try {
+      const { log, sealer } = auditOn(s.db, auditTestKey(loadConfig({ NODE_ENV: 'test', ...s.env }).secrets.auditKey));
+      await log.append({ action: 'admin.client.created', actorType: 'operator', actorId: 'op1', clientId: 'yh_c9', departmentId: 'dp_test', details: { i: 9 } });
+      expect(await sealer.sealNow()).toMatchObject({ sealed: 1, checkpoints: 1 });
+      await sealer.stop();
+    } finally {
+      clock.mockRestore();
+    }
+    const quiet = await verify('--max-lag', '600');
+    expect(quiet.code).toBe(5);
+    expect(quiet.stderr).toMatch(/^yihao: audit log intact, but the sealer lags: the last checkpoint was signed 9\d\d(\.\d)? s ago \(--max-lag 600\)\n$/);
+    await s.db('audit_events').insert({ at: Date.now() - 700_000, action: 'login.succeeded', actor_type: 'citizen' });
+    const behind = await verify('--max-lag', '600');
+    expect(behind.code).toBe(5);
+    expect(behind.stderr).toMatch(/the oldest unsealed event is 7\d\d(\.\d)? s old/);
+    expect(behind.report).toMatchObject({ intact: true, unsealed: { count: 1 } });
+    // Without the option, lag alone is no failure (the metric and its alert are the other way to hear of it).
+    expect((await verify()).code).toBe(0);
+    expect((await verify('--max-lag', '1000')).code).toBe(0);
+    expect((await verify('--max-lag', '-1')).code).toBe(2);
     await restore();
   });
 

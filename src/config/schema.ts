@@ -334,7 +334,20 @@ export const fileConfigSchema = z
       }),
     ),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // A retired key leaves the JWKS after retiredKeepSeconds: a token it signed just before the
+    // rotation (or an instance that has not polled yet signs after it) must still verify till it expires.
+    const longest = Math.max(c.ttl.idTokenSeconds, c.ttl.accessTokenSeconds, c.ttl.clientCredentialsSeconds);
+    const needed = Math.ceil(c.keys.refreshSeconds) + longest;
+    if (c.keys.retiredKeepSeconds < needed) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keys', 'retiredKeepSeconds'],
+        message: `must be at least keys.refreshSeconds plus the longest signed token's lifetime (ttl: ID, access and client-credentials tokens), ${needed} s here: a retired key would leave the JWKS while tokens it signed are still valid`,
+      });
+    }
+  });
 export type FileConfig = z.infer<typeof fileConfigSchema>;
 
 export interface Config extends FileConfig {

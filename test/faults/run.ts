@@ -103,7 +103,7 @@ async function deploy(
   const prefix = `faults-${name}:`;
   const configFile = join(dir, 'config.json');
   // Quick key refresh, short sealing lease: what the two-instance checks wait for stays short.
-  writeFileSync(configFile, JSON.stringify({ keys: { refreshSeconds: 2, retiredKeepSeconds: 3600 }, audit: { sealIntervalMs: 200, leaseSeconds: 3 }, shutdown: { drainSeconds: 1.5, deadlineSeconds: 10 } }));
+  writeFileSync(configFile, JSON.stringify({ keys: { refreshSeconds: 2, retiredKeepSeconds: 7200 }, audit: { sealIntervalMs: 200, leaseSeconds: 3 }, shutdown: { drainSeconds: 1.5, deadlineSeconds: 10 } }));
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',

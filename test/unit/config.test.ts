@@ -145,6 +145,17 @@ describe('configuration', () => {
     expect(configError({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file }).message).toBe('configuration: audit leaseSeconds must outlast two sealing passes');
   });
 
+  it('refuses a retired key kept in the JWKS for less time than the tokens it signed stay valid', () => {
+    const dir = dataDir();
+    const file = join(dir, 'keys.json');
+    writeFileSync(file, JSON.stringify({ keys: { refreshSeconds: 5, retiredKeepSeconds: 60 } }));
+    const message = configError({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file }).message;
+    expect(message).toContain('keys.retiredKeepSeconds');
+    expect(message).toMatch(/at least .* 3605 s here/);
+    writeFileSync(file, JSON.stringify({ keys: { refreshSeconds: 5, retiredKeepSeconds: 3605 } }));
+    expect(loadConfig({ YIHAO_DATA_DIR: dir, YIHAO_CONFIG: file }).keys.retiredKeepSeconds).toBe(3605);
+  });
+
   it('refuses a lockout window that ends before the longest wait does', () => {
     const dir = dataDir();
     const file = join(dir, 'lockout.json');

@@ -12,14 +12,15 @@ import { table } from './output.js';
 const options = {
   json: { type: 'boolean' },
 } as const;
+const rotateOptions = { ...options, now: { type: 'boolean' } } as const;
 
-const asJson = (k: SigningKeyInfo) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt, retired_at: k.retiredAt ?? null });
+const asJson = (k: SigningKeyInfo) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt, retired_at: k.retiredAt ?? null, signs_from: k.signsFrom ?? null });
 
 const duration = (seconds: number) =>
   seconds >= 86_400 ? `${Math.round(seconds / 86_400)} days` : seconds >= 3_600 ? `${Math.round(seconds / 3_600)} hours` : `${seconds} seconds`;
 
 const keyTable = (keys: readonly SigningKeyInfo[]) =>
-  table([['KID', 'ALG', 'STATUS', 'CREATED', 'RETIRED'], ...keys.map((k) => [k.kid, k.alg, k.status, k.createdAt, k.retiredAt ?? '-'])]);
+  table([['KID', 'ALG', 'STATUS', 'CREATED', 'SIGNS FROM', 'RETIRED'], ...keys.map((k) => [k.kid, k.alg, k.status, k.createdAt, k.signsFrom ?? '-', k.retiredAt ?? '-'])]);
 
 export const keysListCommand: Command = {
   name: 'keys list',
@@ -27,11 +28,12 @@ export const keysListCommand: Command = {
   usage: `Usage: yihao keys list [--json]
 
 Lists the signing keys in the JWKS: the active key of each algorithm (ES256, RS256),
-which signs new tokens, and retired keys that still verify tokens signed before a
-rotation. Creates the first keys if there are none yet, as the server does.
+which signs new tokens (until its retired time, after a rotation), the next key
+(published, signing from its signs-from time), and retired keys that still verify tokens
+signed before a rotation. Creates the first keys if there are none yet, as the server does.
 
 Options:
-  --json    print {"keys": [{"kid", "alg", "status", "created_at", "retired_at"}]}`,
+  --json    print {"keys": [{"kid", "alg", "status", "created_at", "retired_at", "signs_from"}]}`,
 
   async run(args, { env, out }) {
     const opts = parseOptions(this.name, args, options);
@@ -43,31 +45,44 @@ Options:
 
 export const keysRotateCommand: Command = {
   name: 'keys rotate',
-  summary: 'Add new active signing keys and retire the current ones',
-  usage: `Usage: yihao keys rotate [--json]
+  summary: 'Add new signing keys and retire the current ones',
+  usage: `Usage: yihao keys rotate [--now] [--json]
 
-Adds a new active key for each algorithm and retires the current ones. Running servers
-start signing with the new keys within keys.refreshSeconds; retired keys stay in the
-JWKS, for verification only, for keys.retiredKeepSeconds.
+Adds a new key for each algorithm and retires the current ones. Every instance publishes
+the new keys in the JWKS within keys.refreshSeconds, and they sign from keys.publishSeconds
+after the rotation (2 × refreshSeconds + 30 unless set); the current keys sign until then,
+so an app never sees a token signed with a key its JWKS does not hold yet. Retired keys
+stay in the JWKS, for verification only, for keys.retiredKeepSeconds.
 
 Options:
-  --json    print {"activated": [kid, ...], "keys": [...]} (the keys after rotation)`,
+  --now     retire the current keys at once (a key that must stop signing now): running
+            servers sign with the new keys within keys.refreshSeconds, and where several
+            serve, an app may fail to verify a token for about that long
+  --json    print {"activated": [kid, ...], "signs_from": ISO time, "keys": [...]} (the keys after rotation)`,
 
   async run(args, { env, out }) {
-    const opts = parseOptions(this.name, args, options);
+    const opts = parseOptions(this.name, args, rotateOptions);
     const config = loadConfig(env);
     const { fresh, keys } = await withYihao(config, async (yihao) => {
       const before = (await yihao.signingKeys.list()).filter((k) => k.status === 'active').map((k) => k.kid);
       // Whoever runs the CLI on the server is the actor; the trail says the rotation came from there.
-      const fresh = await yihao.signingKeys.rotate((trx, activated) =>
-        yihao.services.audit.append({ action: 'keys.rotated', actorType: 'system', actorId: 'cli', details: { via: 'cli', before: { active: before }, after: { active: activated } } }, { trx }),
+      const fresh = await yihao.signingKeys.rotate(
+        (trx, activated) =>
+          yihao.services.audit.append(
+            { action: 'keys.rotated', actorType: 'system', actorId: 'cli', details: { via: 'cli', ...(opts.now ? { immediate: true } : {}), before: { active: before }, after: { active: activated } } },
+            { trx },
+          ),
+        { immediate: opts.now === true },
       );
       return { fresh, keys: await yihao.signingKeys.list() };
     });
     const activated = fresh.map((k) => k.kid);
-    out.result(opts.json, { activated, keys: keys.map(asJson) }, [
-      `Activated ${activated.join(', ')}.`,
-      `Running servers sign with them within ${config.keys.refreshSeconds}s; the retired keys stay published for verification for ${duration(config.keys.retiredKeepSeconds)}.`,
+    const signsFrom = fresh.map((k) => k.signsFrom).find(Boolean);
+    out.result(opts.json, { activated, signs_from: signsFrom ?? null, keys: keys.map(asJson) }, [
+      signsFrom
+        ? `Published ${activated.join(', ')}: they sign from ${signsFrom}, the current keys until then.`
+        : `Activated ${activated.join(', ')}: running servers sign with them within ${config.keys.refreshSeconds}s.`,
+      `Retired keys stay published for verification for ${duration(config.keys.retiredKeepSeconds)}.`,
       '',
       ...keyTable(keys),
     ]);

@@ -176,10 +176,21 @@ export const fileConfigSchema = z
       .object({
         refreshSeconds: z.number().positive(),
         retiredKeepSeconds: seconds,
+        /**
+         * How long a rotated signing key is published before it signs (the old one signs on
+         * meanwhile), so every instance serves it first. Unset: 2 × refreshSeconds + 30 (an app's
+         * JWKS client waits 30 s before it asks again). 0: at once (one instance only).
+         */
+        publishSeconds: z.number().min(0).max(86_400).optional(),
         /** Which version of its key each purpose uses (src/identity/purpose-keys.ts, docs/keys.md). */
         purposes: purposeVersionsSchema.prefault({}),
       })
-      .strict(),
+      .strict()
+      .refine((k) => k.publishSeconds === undefined || k.publishSeconds === 0 || k.publishSeconds >= 2 * k.refreshSeconds, {
+        path: ['publishSeconds'],
+        message: 'must be 0 (one instance) or at least 2 × keys.refreshSeconds: an instance that has not read the new key yet would not publish it',
+      })
+      .transform((k) => ({ ...k, publishSeconds: k.publishSeconds ?? 2 * k.refreshSeconds + 30 })),
     sweeper: z.object({ intervalSeconds: seconds, batchSize: z.number().int().min(1).max(10_000).default(500) }).strict(),
     /**
      * How far V8 lets its old generation grow past what the last full collection left live, in

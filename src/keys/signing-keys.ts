@@ -17,9 +17,11 @@ interface SigningKeyRow {
 export interface SigningKeyInfo {
   kid: string;
   alg: SigningAlg;
-  status: 'active' | 'retired';
+  /** `next`: published, not signing yet (from `signsFrom`); `active`: signs now (until `retiredAt`, when set); `retired`: published for verification only. */
+  status: 'next' | 'active' | 'retired';
   createdAt: string;
   retiredAt: string | undefined;
+  signsFrom: string | undefined;
 }
 
 export const signingKeyPurpose = (kid: string) => `signing_key:${kid}`;
@@ -37,13 +39,31 @@ export interface SigningKeySet {
 /** The token signing keys (oidc-provider's JWKS). */
 export const TOKEN_SIGNING_KEYS: SigningKeySet = { table: 'signing_keys', algs: SIGNING_ALGS, aad: signingKeyPurpose, kidPrefix: '' };
 
+/** Where a key stands at `now`: signing (0), published before it signs (1), or retired (2); oidc-provider signs with the first key of an algorithm. */
+function standing(row: Pick<SigningKeyRow, 'retired_at'>, now: number): 0 | 1 | 2 {
+  if (row.retired_at === null) return 1;
+  return Number(row.retired_at) > now ? 0 : 2;
+}
+
 /**
  * Signing keys live sealed in SQL so that every instance signs with the same keys. A rotation adds
- * a new active key per algorithm and retires the old one: retired keys stay in the JWKS (for
- * verification only; they sort after the active key, and oidc-provider signs with the first match)
- * until `retiredKeepSeconds` has passed.
+ * a new key per algorithm and retires the old one: retired keys stay in the JWKS (for verification
+ * only; they sort after the signing key, and oidc-provider signs with the first match) until
+ * `retiredKeepSeconds` has passed.
+ *
+ * With `publishSeconds`, a rotation publishes the new key first and lets the old one sign on until
+ * then (its `retired_at` lies ahead). Every instance reads the keys every `keys.refreshSeconds`:
+ * were the new key to sign at once, an app fetching the JWKS from an instance that had not read it
+ * yet would find no key for a token another instance just signed, and its JWKS client would not
+ * ask again for a while (jose: 30 s). A key whose `retired_at` lies ahead therefore sorts first, and
+ * the new key, not yet retired, after it.
  */
-export function createSigningKeys(db: Database, sealer: Sealer, { retiredKeepSeconds }: { retiredKeepSeconds: number }, set: SigningKeySet = TOKEN_SIGNING_KEYS) {
+export function createSigningKeys(
+  db: Database,
+  sealer: Sealer,
+  { retiredKeepSeconds, publishSeconds = 0 }: { retiredKeepSeconds: number; publishSeconds?: number },
+  set: SigningKeySet = TOKEN_SIGNING_KEYS,
+) {
   const { table, algs, aad } = set;
   async function generate(alg: SigningAlg, now: number): Promise<SigningKeyRow> {
     const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
@@ -72,40 +92,63 @@ export function createSigningKeys(db: Database, sealer: Sealer, { retiredKeepSec
       }
     },
 
-    /** Adds new active keys and retires the previous ones, in one transaction. */
-    /** `record` writes the audit event in the rotation's own transaction: both land or neither. */
-    async rotate(record?: (trx: Knex.Transaction, activated: string[]) => Promise<void>): Promise<SigningKeyInfo[]> {
+    /**
+     * Adds a new key per algorithm and retires the current ones, in one transaction: after
+     * `publishSeconds` (the new keys are published meanwhile and sign from then), or at once with
+     * `immediate` (a key that must stop signing now; apps may fail to verify tokens for up to
+     * `keys.refreshSeconds` where several instances serve). `record` writes the audit event in the
+     * rotation's own transaction: both land or neither.
+     */
+    async rotate(record?: (trx: Knex.Transaction, activated: string[]) => Promise<void>, { immediate = false }: { immediate?: boolean } = {}): Promise<SigningKeyInfo[]> {
       const now = Date.now();
       const fresh = await Promise.all(algs.map((alg) => generate(alg, now)));
+      const retireAt = immediate ? now : now + publishSeconds * 1000;
       await db.transaction(async (trx) => {
-        await trx(table).whereNull('retired_at').update({ retired_at: now });
+        // A key still signing from an earlier staged rotation keeps its own, earlier, end; at once, it ends too.
+        if (immediate) await trx(table).where((w) => w.whereNull('retired_at').orWhere('retired_at', '>', now)).update({ retired_at: now });
+        else await trx(table).whereNull('retired_at').update({ retired_at: retireAt });
         await trx(table).insert(fresh);
         await record?.(trx, fresh.map((k) => k.kid));
       });
-      return fresh.map(info);
+      return infos(await visible(), now).filter((k) => fresh.some((f) => f.kid === k.kid));
     },
 
     async list(): Promise<SigningKeyInfo[]> {
-      return (await visible()).map(info);
+      return infos(await visible(), Date.now());
     },
 
-    /** The private JWKS for oidc-provider, active keys first, and a fingerprint that changes with it. */
+    /** The private JWKS for oidc-provider, signing keys first, and a fingerprint that changes with it (and when a staged rotation's time comes). */
     async load(): Promise<{ keys: JWK[]; fingerprint: string }> {
-      const rows = await visible();
-      rows.sort((a, b) => Number(a.retired_at !== null) - Number(b.retired_at !== null));
+      const now = Date.now();
+      const rows = ordered(await visible(), now);
       const keys = rows.map((r) => JSON.parse(sealer.open(r.sealed_private_jwk, aad(r.kid))) as JWK);
-      return { keys, fingerprint: rows.map((r) => `${r.kid}:${r.retired_at ?? ''}`).join(',') };
+      return { keys, fingerprint: rows.map((r) => `${r.kid}:${r.retired_at ?? ''}:${standing(r, now)}`).join(',') };
     },
   };
 }
 export type SigningKeys = ReturnType<typeof createSigningKeys>;
 
-function info(r: SigningKeyRow): SigningKeyInfo {
-  return {
-    kid: r.kid,
-    alg: r.alg,
-    status: r.retired_at === null ? 'active' : 'retired',
-    createdAt: new Date(Number(r.created_at)).toISOString(),
-    retiredAt: r.retired_at === null ? undefined : new Date(Number(r.retired_at)).toISOString(),
-  };
+/** Signing keys first (the one retiring soonest first), then those published before they sign, then retired ones; newest first within each. */
+function ordered(rows: SigningKeyRow[], now: number): SigningKeyRow[] {
+  return rows
+    .map((r, i) => ({ r, i, s: standing(r, now) }))
+    .sort((a, b) => a.s - b.s || (a.s === 0 ? Number(a.r.retired_at) - Number(b.r.retired_at) : a.i - b.i))
+    .map((x) => x.r);
+}
+
+function infos(rows: SigningKeyRow[], now: number): SigningKeyInfo[] {
+  return ordered(rows, now).map((r) => {
+    const s = standing(r, now);
+    // A key published before it signs starts when the last key of its algorithm still signing stops.
+    const until = s === 1 ? Math.max(0, ...rows.filter((o) => o.alg === r.alg && standing(o, now) === 0).map((o) => Number(o.retired_at))) : 0;
+    const status = s === 0 || (s === 1 && until === 0) ? 'active' : s === 1 ? 'next' : 'retired';
+    return {
+      kid: r.kid,
+      alg: r.alg,
+      status,
+      createdAt: new Date(Number(r.created_at)).toISOString(),
+      retiredAt: r.retired_at === null ? undefined : new Date(Number(r.retired_at)).toISOString(),
+      signsFrom: status === 'next' ? new Date(until).toISOString() : undefined,
+    };
+  });
 }

@@ -73,8 +73,9 @@ async function liveClientNames(dir: string): Promise<string[]> {
 interface KeyJson {
   kid: string;
   alg: string;
-  status: 'active' | 'retired';
+  status: 'next' | 'active' | 'retired';
   retired_at: string | null;
+  signs_from: string | null;
 }
 
 const PASSWORD = 'correct horse battery\n';
@@ -319,32 +320,47 @@ describe('yihao CLI', () => {
       expect(usage.stdout).toMatch(/^Usage: yihao account create --citizen-id ID/);
     });
 
-    it('rotates the signing keys: new active keys, the old ones retired', async () => {
+    it('rotates the signing keys: new keys published first, signing from keys.publishSeconds on, the old ones signing until then; --now at once', async () => {
       const rotate = await yihao(['keys', 'rotate', '--json']);
       expect(rotate.stderr).toBe('');
       expect(rotate.code).toBe(0);
-      const { activated } = JSON.parse(rotate.stdout) as { activated: string[] };
+      const { activated, signs_from: signsFrom } = JSON.parse(rotate.stdout) as { activated: string[]; signs_from: string };
       expect(activated).toHaveLength(2);
+      // 2 × keys.refreshSeconds (5) + 30 by default.
+      expect(Date.parse(signsFrom) - Date.now()).toBeGreaterThan(30_000);
+      expect(Date.parse(signsFrom) - Date.now()).toBeLessThanOrEqual(40_000);
 
-      const list = await yihao(['keys', 'list', '--json']);
-      expect(list.code).toBe(0);
-      const keys = (JSON.parse(list.stdout) as { keys: KeyJson[] }).keys;
+      const listed = async () => {
+        const list = await yihao(['keys', 'list', '--json']);
+        expect(list.code).toBe(0);
+        return (JSON.parse(list.stdout) as { keys: KeyJson[] }).keys;
+      };
+      let keys = await listed();
+      expect(keys.filter((k) => activated.includes(k.kid))).toEqual(activated.map(() => expect.objectContaining({ status: 'next', signs_from: signsFrom, retired_at: null })));
+      for (const old of keysBefore.filter((k) => k.status === 'active')) {
+        expect(keys.find((k) => k.kid === old.kid)).toMatchObject({ status: 'active', retired_at: signsFrom });
+      }
+
+      // A key that must stop signing now: the newest keys sign at once, every other is retired.
+      const now = await yihao(['keys', 'rotate', '--now', '--json']);
+      expect(now.code).toBe(0);
+      const immediate = JSON.parse(now.stdout) as { activated: string[]; signs_from: string | null };
+      expect(immediate.signs_from).toBeNull();
+      keys = await listed();
       const active = keys.filter((k) => k.status === 'active');
-      expect(active.map((k) => k.kid).sort()).toEqual([...activated].sort());
+      expect(active.map((k) => k.kid).sort()).toEqual([...immediate.activated].sort());
       expect(active.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
-      for (const old of keysBefore) {
+      for (const old of [...keysBefore, ...activated.map((kid) => ({ kid }))]) {
         expect(keys.find((k) => k.kid === old.kid)).toMatchObject({ status: 'retired', retired_at: expect.any(String) });
       }
       // The rotation is in the audit trail, with the keys before and after.
       const db = openDatabase({ dataDir });
       try {
-        const event = await db('audit_events').where({ action: 'keys.rotated' }).orderBy('id', 'desc').first();
+        const [event, atOnce] = await db('audit_events').where({ action: 'keys.rotated' }).orderBy('id', 'desc').limit(2).then((rows) => rows.reverse());
         expect(event).toMatchObject({ actor_type: 'system', actor_id: 'cli' });
-        expect(JSON.parse(event.details as string)).toEqual({
-          via: 'cli',
-          before: { active: expect.arrayContaining(keysBefore.filter((k) => k.status === 'active').map((k) => k.kid)) },
-          after: { active: activated },
-        });
+        const oldActive = keysBefore.filter((k) => k.status === 'active').map((k) => k.kid);
+        expect(JSON.parse(event.details as string)).toEqual({ via: 'cli', before: { active: expect.arrayContaining(oldActive) }, after: { active: activated } });
+        expect(JSON.parse(atOnce.details as string)).toEqual({ via: 'cli', immediate: true, before: { active: expect.arrayContaining(oldActive) }, after: { active: immediate.activated } });
       } finally {
         await db.destroy();
       }

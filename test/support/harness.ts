@@ -120,6 +120,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     // NAT: the per-address limit on SMS-sending forms would refuse the file's later cases. Its own test
     // (rate-limits.test.ts) puts the default back.
     config = { ...config, rateLimits: { ...config.rateLimits, forms: { ...config.rateLimits.forms, points: 10_000 } } };
+    // Tests that rotate signing keys for other reasons want the new key to sign at once; the staged
+    // rotation has its own tests (signing-key-rotation.test.ts), which set publishSeconds.
+    config = { ...config, keys: { ...config.keys, publishSeconds: 0 } };
     return opts.overrides ? opts.overrides(config) : config;
   };
   let config: Config;

@@ -180,7 +180,7 @@ export const apiRoutes: readonly ApiRoute[] = [
     handler: async (o, _r, sv) => ({ keys: (await sv.keys.list(op(o))).map(s.toKey) }),
   },
   {
-    method: 'post', path: '/keys/rotate', operationId: 'rotateSigningKeys', summary: 'Add new active signing keys and retire the current ones', tag: 'keys', roles: 'super-admin of a root department',
+    method: 'post', path: '/keys/rotate', operationId: 'rotateSigningKeys', summary: 'Add new signing keys and retire the current ones: the new keys are published at once and sign from keys.publishSeconds later', tag: 'keys', roles: 'super-admin of a root department',
     status: 200, response: s.rotatedKeysBody,
     handler: async (o, _r, sv) => {
       const r = await sv.keys.rotate(op(o));

@@ -112,9 +112,9 @@ export const rotatedBody = z
   .meta({ id: 'RotatedSecret' });
 
 export const keyBody = z
-  .object({ kid: z.string(), alg: z.string(), status: z.enum(['active', 'retired']), created_at: z.string(), retired_at: z.string().nullable() })
+  .object({ kid: z.string(), alg: z.string(), status: z.enum(['next', 'active', 'retired']), created_at: z.string(), retired_at: z.string().nullable(), signs_from: z.string().nullable() })
   .meta({ id: 'SigningKey' });
-export const toKey = (k: SigningKeyInfo) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt, retired_at: k.retiredAt ?? null });
+export const toKey = (k: SigningKeyInfo) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt, retired_at: k.retiredAt ?? null, signs_from: k.signsFrom ?? null });
 export const keysBody = z.object({ keys: z.array(keyBody) }).meta({ id: 'SigningKeys' });
 export const rotatedKeysBody = z.object({ activated: z.array(z.string()), keys: z.array(keyBody) }).meta({ id: 'RotatedKeys' });
 

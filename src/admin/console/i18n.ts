@@ -179,7 +179,7 @@ const zh = {
   alg: '算法',
   created: '创建时间',
   retired: '停用时间',
-  keyStatus: { active: '使用中', retired: '已停用（仅用于验证）' } as Record<string, string>,
+  keyStatus: { next: '已发布，尚未签名', active: '使用中', retired: '已停用（仅用于验证）' } as Record<string, string>,
   rotateKeys: '轮换签名密钥',
   dash: {
     scopeAll: '以下数字涵盖全部应用。',
@@ -440,7 +440,7 @@ const en: ConsoleMessages = {
   alg: 'Algorithm',
   created: 'Created',
   retired: 'Retired',
-  keyStatus: { active: 'Active', retired: 'Retired (verification only)' },
+  keyStatus: { next: 'Published, not signing yet', active: 'Active', retired: 'Retired (verification only)' },
   rotateKeys: 'Rotate the signing keys',
   dash: {
     scopeAll: 'These figures cover every app.',

@@ -357,7 +357,7 @@ export function keysPage(f: PageFrame, keys: SigningKeyInfo[], canRotate: boolea
     f,
     t.keysTitle,
     html`<table><caption>${t.keysTitle}</caption><thead><tr><th scope="col">${t.kid}</th><th scope="col">${t.alg}</th><th scope="col">${t.status}</th><th scope="col">${t.created}</th><th scope="col">${t.retired}</th></tr></thead>
-<tbody>${keys.map((k) => html`<tr><td><code>${k.kid}</code></td><td>${k.alg}</td><td>${t.keyStatus[k.status]}</td><td>${when(f, k.createdAt)}</td><td>${k.retiredAt ? when(f, k.retiredAt) : '—'}</td></tr>`)}</tbody></table>
+<tbody>${keys.map((k) => html`<tr><td><code>${k.kid}</code></td><td>${k.alg}</td><td>${t.keyStatus[k.status]}${k.signsFrom ? html` → ${when(f, k.signsFrom)}` : ''}</td><td>${when(f, k.createdAt)}</td><td>${k.retiredAt ? when(f, k.retiredAt) : '—'}</td></tr>`)}</tbody></table>
 ${canRotate ? html`<form method="post" action="/admin/keys/rotate">${csrfField(f.chrome!.csrf)}<button type="submit" class="danger">${t.rotateKeys}</button></form>` : ''}`,
   );
 }

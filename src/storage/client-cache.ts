@@ -28,6 +28,8 @@ export interface ClientCacheOptions {
  * client_id costs a query, but cannot fill memory), and writes invalidate.
  */
 export function createClientCache({ ttlMs, maxEntries, redis, channel, silentMs = REDIS_STALL_MS, heartbeatMs = silentMs / 4, onError = () => undefined }: ClientCacheOptions) {
+  // Until when (this process's monotonic clock: a wall clock stepped back would keep entries for as
+  // long as the step) each entry may be reused.
   const entries = new Map<string, { payload: AdapterPayload; until: number }>();
   // Bumped by every invalidation: a read that was in flight when one arrived may hold the old
   // metadata, and must not put it back into the cache.
@@ -88,6 +90,8 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel, silentMs 
       w.need = receivers;
       if (w.got >= w.need) w.done();
       await acked;
+      // An instance whose subscriber went silent serves its copy until it expires: said, not hidden.
+      if (w.got < w.need) onError(new Error(`client cache: ${w.need - w.got} of ${w.need} instances did not confirm dropping a changed client within ${ACK_WAIT_MS} ms; they serve their copy at most ${ttlMs} ms more`));
     } finally {
       clearTimeout(timer);
       waiting.delete(nonce);
@@ -98,7 +102,7 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel, silentMs 
     /** The one object kept for this client while it is fresh, without a read; else undefined. */
     cached(id: string): AdapterPayload | undefined {
       const hit = entries.get(id);
-      return hit && hit.until > Date.now() ? hit.payload : undefined;
+      return hit && hit.until > performance.now() ? hit.payload : undefined;
     },
     /** Wraps the Client model's adapter. */
     wrap(inner: Adapter): Adapter {
@@ -109,7 +113,7 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel, silentMs 
           // internals.ts clientsByPayload). Handing out copies cost more than the lookup saved, so it
           // is frozen, all the way down: code that wrote to the client it found would otherwise change
           // it for every request after (a review found that nothing stopped it).
-          if (hit && hit.until > Date.now()) return hit.payload;
+          if (hit && hit.until > performance.now()) return hit.payload;
           const seen = epoch;
           const found = await inner.find(id);
           if (!found) return found;
@@ -117,7 +121,7 @@ export function createClientCache({ ttlMs, maxEntries, redis, channel, silentMs 
           // While the subscriber cannot hear, a change elsewhere would not reach this entry: keep none.
           if (seen === epoch && hearing?.deaf !== true) {
             if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
-            entries.set(id, { payload, until: Date.now() + ttlMs });
+            entries.set(id, { payload, until: performance.now() + ttlMs });
           }
           return payload;
         },
@@ -161,12 +165,18 @@ function listenForOwnHeartbeat(
   const own = `${channel}:heartbeat:${randomBytes(9).toString('base64url')}`;
   // Deaf until the first heartbeat is heard: the subscription itself is not confirmed before then.
   let deaf = true;
-  // When the oldest heartbeat that Redis took, and that no heartbeat heard since was sent after, was sent.
+  // When (this process's monotonic clock) the oldest heartbeat that Redis took, and that no heartbeat
+  // heard since was sent after, was sent.
   let unheardSince: number | undefined;
-  let lastHeard = 0;
+  // Heartbeats sent and not heard yet: a random word each, and when it was sent. Only these count as
+  // heard. The channel is no secret (PUBSUB CHANNELS lists it): a message anyone else publishes on it
+  // is ignored, and nothing in a message is trusted to say when it was sent (a review: one heartbeat
+  // dated years ahead, or the wall clock stepped back, switched this check off for that long).
+  const outstanding = new Map<string, number>();
   let sending = false;
   const becomeDeaf = (why: string) => {
     unheardSince = undefined;
+    outstanding.clear();
     if (!deaf) onDeaf();
     deaf = true;
     const err = new Error(`client cache: the Redis subscriber ${why}: opening it anew`);
@@ -179,21 +189,26 @@ function listenForOwnHeartbeat(
     if (sending) return;
     sending = true;
     try {
-      const sentAt = Date.now();
+      const sentAt = performance.now();
       if (unheardSince !== undefined && sentAt - unheardSince >= silentMs) return becomeDeaf(`heard none of its heartbeats for ${silentMs} ms`);
       // Not subscribed yet (connecting, or subscribing again): nothing to judge.
       if (subscriber.status !== 'ready') return;
-      const receivers = await backgroundWork(() => redis.publish(own, String(sentAt)));
+      // One lost on the way is superseded by any later one heard; past the silence limit none is waited for.
+      for (const [word, at] of outstanding) if (sentAt - at > 2 * silentMs) outstanding.delete(word);
+      const word = randomBytes(9).toString('base64url');
+      outstanding.set(word, sentAt);
+      const receivers = await backgroundWork(() => redis.publish(own, word));
       // A subscriber that has not been heard on its connection may still be subscribing. On a
       // Cluster the count covers only the node that took the PUBLISH (the message still reaches
       // every node): a 0 proves nothing there, and the heartbeat is waited for all the same.
       const cluster = 'nodes' in redis;
       if (receivers === 0 && !cluster) {
+        outstanding.delete(word);
         if (!deaf && subscriber.status === 'ready') becomeDeaf('is not known to Redis');
         return;
       }
       // (Its message may have come back before PUBLISH's own answer did.)
-      if (sentAt > lastHeard) unheardSince ??= sentAt;
+      if (outstanding.has(word)) unheardSince ??= sentAt;
     } catch {
       // Redis did not take the heartbeat: the main connection's trouble, watched in redis.ts.
     } finally {
@@ -205,6 +220,7 @@ function listenForOwnHeartbeat(
   // A closed connection hears nothing: what changed meanwhile is lost with it.
   subscriber.on('close', () => {
     unheardSince = undefined;
+    outstanding.clear();
     if (!deaf) onDeaf();
     deaf = true;
   });
@@ -214,10 +230,12 @@ function listenForOwnHeartbeat(
     get deaf() {
       return deaf;
     },
+    /** Whether the message came on the heartbeat channel (then it is nothing else); it counts only if this cache sent it. */
     isHeartbeat(from: string, message: string): boolean {
       if (from !== own) return false;
-      const sentAt = Number(message);
-      lastHeard = Math.max(lastHeard, sentAt);
+      const sentAt = outstanding.get(message);
+      if (sentAt === undefined) return true;
+      for (const [word, at] of outstanding) if (at <= sentAt) outstanding.delete(word);
       if (unheardSince !== undefined && unheardSince <= sentAt) unheardSince = undefined;
       if (deaf) {
         deaf = false;

@@ -35,18 +35,20 @@ export const REDIS_STALL_MS = 10_000;
  * the stores' concern: redis-adapter.ts, lockout-redis.ts, redis-otp-store.ts).
  */
 function reconnectWhenSilent(redis: Redis, stallMs: number): void {
-  let heard = Date.now();
+  // Elapsed time on the monotonic clock: a wall clock stepped back (an NTP correction) would hide a
+  // stall for as long as the step.
+  let heard = performance.now();
   // When this check first saw commands waiting (undefined: none were).
   let waitingSince: number | undefined;
   redis.on('connect', () => {
-    heard = Date.now();
+    heard = performance.now();
     waitingSince = undefined;
-    redis.stream.on('data', () => void (heard = Date.now()));
+    redis.stream.on('data', () => void (heard = performance.now()));
   });
   const check = setInterval(
     () => {
       if (redis.status !== 'ready' || redis.commandQueue.length === 0) return void (waitingSince = undefined);
-      const now = Date.now();
+      const now = performance.now();
       waitingSince ??= now;
       if (now - Math.max(heard, waitingSince) < stallMs) return;
       waitingSince = undefined;

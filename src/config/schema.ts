@@ -78,7 +78,7 @@ const purposeVersionsSchema = z
   })
   .strict();
 
-export const fileConfigSchema = z
+export const fileConfigShape = z
   .object({
     port: z.number().int().min(0).max(65535),
     dataDir: z.string().min(1),
@@ -345,8 +345,10 @@ export const fileConfigSchema = z
       }),
     ),
   })
-  .strict()
-  .superRefine((c, ctx) => {
+  .strict();
+
+/** The file's settings with the rules that tie one section to another (`fileConfigShape` has the sections alone). */
+export const fileConfigSchema = fileConfigShape.superRefine((c, ctx) => {
     // A retired key leaves the JWKS after retiredKeepSeconds: a token it signed just before the
     // rotation (or an instance that has not polled yet signs after it) must still verify till it expires.
     const longest = Math.max(c.ttl.idTokenSeconds, c.ttl.accessTokenSeconds, c.ttl.clientCredentialsSeconds);

@@ -8,7 +8,7 @@ import * as oidc from 'openid-client';
 import { startHarness, type Harness } from '../support/harness.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
-import { fileConfigSchema } from '../../src/config/schema.js';
+import { fileConfigShape } from '../../src/config/schema.js';
 
 const RECORDS = 'https://records.example.gov.cn/api';
 const PUBLIC_API = 'https://open.example.gov.cn/api';
@@ -85,7 +85,7 @@ describe('resources name their apps', () => {
   it('refuses a configuration that leaves an API\'s apps unnamed, or mixes "*" with names', () => {
     const base = { port: 0, dataDir: '.', logLevel: 'info' } as const;
     const problems = (servers: unknown) => {
-      const parsed = fileConfigSchema.partial().safeParse({ ...base, resourceServers: servers });
+      const parsed = fileConfigShape.partial().safeParse({ ...base, resourceServers: servers });
       return parsed.success ? [] : parsed.error.issues.map((i) => i.path.join('.'));
     };
     expect(problems({ [RECORDS]: { scope: 'records:read' } })).toEqual([`resourceServers.${RECORDS}.clients`]);

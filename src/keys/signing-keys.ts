@@ -1,6 +1,6 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Knex } from 'knex';
-import type { Database } from '../storage/database.js';
+import { isPostgres, type Database } from '../storage/database.js';
 import type { Sealer } from '../identity/index.js';
 
 export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
@@ -104,6 +104,9 @@ export function createSigningKeys(
       const fresh = await Promise.all(algs.map((alg) => generate(alg, now)));
       const retireAt = immediate ? now : now + publishSeconds * 1000;
       await db.transaction(async (trx) => {
+        // Rotations one at a time (SQLite writes one at a time anyway): a second one started at the
+        // same moment would not see the first one's new key, and leave both without an end.
+        if (isPostgres(db)) await trx.raw('lock table ?? in share row exclusive mode', [table]);
         // A key still signing from an earlier staged rotation keeps its own, earlier, end; at once, it ends too.
         if (immediate) await trx(table).where((w) => w.whereNull('retired_at').orWhere('retired_at', '>', now)).update({ retired_at: now });
         else await trx(table).whereNull('retired_at').update({ retired_at: retireAt });
@@ -136,19 +139,29 @@ function ordered(rows: SigningKeyRow[], now: number): SigningKeyRow[] {
     .map((x) => x.r);
 }
 
+/**
+ * Each key as it stands: the first key of an algorithm in signing order signs (`active`); every
+ * other one not yet retired waits (`next`), and signs once the key ahead of it is retired.
+ */
 function infos(rows: SigningKeyRow[], now: number): SigningKeyInfo[] {
+  // Per algorithm: whether its signing key was seen, and when the last key seen stops signing.
+  const ahead = new Map<string, number | null>();
   return ordered(rows, now).map((r) => {
     const s = standing(r, now);
-    // A key published before it signs starts when the last key of its algorithm still signing stops.
-    const until = s === 1 ? Math.max(0, ...rows.filter((o) => o.alg === r.alg && standing(o, now) === 0).map((o) => Number(o.retired_at))) : 0;
-    const status = s === 0 || (s === 1 && until === 0) ? 'active' : s === 1 ? 'next' : 'retired';
+    let status: SigningKeyInfo['status'] = 'retired';
+    let signsFrom: number | null = null;
+    if (s !== 2) {
+      status = ahead.has(r.alg) ? 'next' : 'active';
+      if (status === 'next') signsFrom = ahead.get(r.alg) ?? null;
+      ahead.set(r.alg, r.retired_at === null ? null : Number(r.retired_at));
+    }
     return {
       kid: r.kid,
       alg: r.alg,
       status,
       createdAt: new Date(Number(r.created_at)).toISOString(),
       retiredAt: r.retired_at === null ? undefined : new Date(Number(r.retired_at)).toISOString(),
-      signsFrom: status === 'next' ? new Date(until).toISOString() : undefined,
+      signsFrom: signsFrom === null ? undefined : new Date(signsFrom).toISOString(),
     };
   });
 }

@@ -63,6 +63,13 @@ export interface Stores {
 export const SERVING_STALL_MS = 15_000;
 
 /**
+ * How long a server's statement waits for another process's write lock on the embedded SQLite file
+ * (a CLI command's transaction) before it is answered 503 with Retry-After. better-sqlite3 waits
+ * synchronously, so every request of the process waits with it: 5 s froze the whole server.
+ */
+export const SERVING_SQLITE_BUSY_MS = 250;
+
+/**
  * Opens the SQL store (migrated) and, if configured, Redis. `serving`: for the server, whose
  * PostgreSQL connections are cut when they stall; the CLI's may run long statements.
  */
@@ -77,8 +84,11 @@ export async function openStores(config: Config, opts: { schema?: string; logger
     await migrator.destroy();
     throw new DependencyUnavailable(`PostgreSQL at ${withoutPassword(config.databaseUrl)} is not reachable`);
   });
-  if (guarded) await migrator.destroy();
-  const db = guarded ? openDatabase({ ...options, stallMs: SERVING_STALL_MS }) : migrator;
+  // A server on the embedded SQLite file waits a moment, not seconds, for the CLI's write lock: the
+  // wait holds its event loop. Migrations (above) wait the usual 5 s.
+  const sqliteServing = Boolean(opts.serving && !config.databaseUrl);
+  if (guarded || sqliteServing) await migrator.destroy();
+  const db = guarded ? openDatabase({ ...options, stallMs: SERVING_STALL_MS }) : sqliteServing ? openDatabase({ ...options, busyTimeoutMs: SERVING_SQLITE_BUSY_MS }) : migrator;
   if (!config.redis) return { db, redis: undefined };
   const redis = openRedis(config.redis, (err) => opts.logger?.warn({ component: 'redis', error: err.message }, 'redis connection problem'));
   await expectRedis(redis, config.redis).catch(async (err: unknown) => {

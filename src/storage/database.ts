@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -36,6 +36,28 @@ export interface DatabaseOptions {
    * cutWhenUnanswered), and a new connection that has not connected in this long fails.
    */
   stallMs?: number | undefined;
+  /**
+   * SQLite only: how long a statement waits for another process's write lock (the CLI's). The wait
+   * holds the event loop (better-sqlite3 is synchronous), so a server keeps it short and answers
+   * 503 past it; the CLI, which serves no one meanwhile, waits longer.
+   */
+  busyTimeoutMs?: number | undefined;
+}
+
+/**
+ * The database file readable by its owner only: a data directory that already existed (`mkdir data`,
+ * a volume) keeps its own mode, and the file would otherwise take the umask's (0644). SQLite gives
+ * its -wal and -shm files the database file's mode. Best effort on a file this user does not own.
+ */
+function ownerOnly(file: string): void {
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
+    } catch {
+      // Not ours to change: the operator's arrangement.
+    }
+  }
 }
 
 /** The parts of node-postgres's Client that the stall guard reads (node-postgres 8). */
@@ -103,10 +125,13 @@ export function openDatabase(opts: DatabaseOptions): Database {
     });
   }
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const filename = join(opts.dataDir, 'yihao.sqlite');
+  ownerOnly(filename);
+  const busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
   return knexFactory({
     ...common(opts),
     client: 'better-sqlite3',
-    connection: { filename: join(opts.dataDir, 'yihao.sqlite') },
+    connection: { filename },
     useNullAsDefault: true,
     pool: {
       min: 1,
@@ -114,7 +139,7 @@ export function openDatabase(opts: DatabaseOptions): Database {
       afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
         // WAL lets the CLI and a running server use the file together; the busy timeout covers the overlap.
         conn.pragma('journal_mode = WAL');
-        conn.pragma('busy_timeout = 5000');
+        conn.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
         conn.pragma('foreign_keys = ON');
         done(null, conn);
       },

@@ -16,6 +16,8 @@ const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '
 // failed and it refuses writes), is busy (a script running long) or lacks the replicas it must write to.
 const REDIS_UNAVAILABLE =
   /^(Reached the max retries per request limit|Connection is closed|Stream isn't writeable|Command timed out|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|MOVED |ASK |Too many Cluster redirections|Cluster isn't ready|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|OOM |MISCONF |BUSY |NOREPLICAS )/;
+// SQLite: another process (the CLI) holds the file's write lock past the busy timeout, or the disk is full.
+const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|FULL)/;
 const PG_CLIENT_GONE = /^(Connection terminated|Client has encountered a connection error|timeout expired|Knex: Timeout acquiring a connection)/;
 
 /**
@@ -26,7 +28,7 @@ export function isDependencyFailure(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof DependencyUnavailable) return true;
     const { code, name, message } = e as { code?: unknown; name?: unknown; message?: unknown };
-    if (typeof code === 'string' && (NET_CODES.has(code) || PG_UNAVAILABLE.test(code))) return true;
+    if (typeof code === 'string' && (NET_CODES.has(code) || PG_UNAVAILABLE.test(code) || SQLITE_UNAVAILABLE.test(code))) return true;
     if (name === 'MaxRetriesPerRequestError' || name === 'ClusterAllFailedError' || name === 'KnexTimeoutError') return true;
     if (typeof message === 'string' && (REDIS_UNAVAILABLE.test(message) || PG_CLIENT_GONE.test(message))) return true;
     // AggregateError (a connection attempt to each address of a host name) carries the real ones.

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import type { Config } from './config/index.js';
 import { describeRedis, loadConfig, ConfigError, withoutPassword } from './config/index.js';
 import { createLogger, flushLogger } from './logger.js';
@@ -17,6 +18,21 @@ async function main(): Promise<void> {
     throw e;
   }
   boundHeapGrowth(config.memory.heapGrowingPercent);
+  // The embedded SQLite file takes one server; a second is refused before it touches the file.
+  if (!config.databaseUrl) {
+    const { lockDataDir, DataDirInUse } = await import('./storage/data-dir-lock.js');
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    try {
+      // Released as the process ends (a clean stop exits); a crash leaves it for the next start to take over.
+      process.once('exit', lockDataDir(config.dataDir));
+    } catch (e) {
+      if (e instanceof DataDirInUse) {
+        console.error(e.message);
+        process.exit(2);
+      }
+      throw e;
+    }
+  }
   // Loaded only once the configuration is sound, so a configuration error is the one line printed.
   const { createYihao } = await import('./yihao.js');
   const logger = createLogger(config.logLevel);

@@ -1,8 +1,8 @@
 // Attacks on the embedded default (a helper's review: SQLite under the data directory, no
 // DATABASE_URL, no REDIS_URL) as one instance used together with the `yihao` CLI on the same data
 // directory. The first three failed before (files 0644 in a data directory that already existed; a
-// 2 s CLI lock froze the whole server; past the busy timeout a write answered 500). Still open, and
-// so not here: a second server started on the same directory is neither refused nor said. The server runs as
+// 2 s CLI lock froze the whole server; past the busy timeout a write answered 500), and so did the
+// fourth (a second server on the same directory started, and said nothing). The server runs as
 // a process of its own (dist/src/main.js), as a deployment runs it; what the CLI does to the file is
 // done either by the real CLI (bin/yihao.js) or, where its timing must be controlled, by a second
 // SQLite connection holding the write lock as a CLI transaction does.
@@ -173,6 +173,29 @@ describe('the embedded SQLite default next to the CLI', () => {
       expect(await writingRequest(server.url)).toBe(401);
     } finally {
       await stop(server);
+    }
+  }, 120_000);
+
+  it('a second server started on the same data directory by mistake is refused, and says which process holds it; a lock left by a crash is taken over', async () => {
+    const dir = dataDir();
+    const first = await startServer(dir);
+    try {
+      const second = await startServer(dir, { issuerPort: first.port });
+      await second.exited;
+      expect(second.child.exitCode).toBe(2);
+      expect(second.output()).toContain(`another Yihao server (process ${first.child.pid}) serves the data directory`);
+      // The first serves on.
+      expect((await timedHealth(first.url)).status).toBe(200);
+    } finally {
+      first.child.kill('SIGKILL');
+      await first.exited;
+    }
+    // Its lock outlived it; the next start takes it over.
+    const next = await startServer(dir);
+    try {
+      expect(next.child.exitCode).toBeNull();
+    } finally {
+      await stop(next);
     }
   }, 120_000);
 

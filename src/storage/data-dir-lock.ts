@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,6 +11,10 @@ interface Holder {
   pid: number;
   host: string;
 }
+
+// The holder touches the file this often; one untouched for STALE_MS was left by a process that is gone.
+const TOUCH_MS = 10_000;
+const STALE_MS = 3 * TOUCH_MS;
 
 const alive = (pid: number): boolean => {
   try {
@@ -35,9 +39,10 @@ function holderOf(file: string): Holder | undefined {
  * One server per embedded data directory. Two servers on one SQLite file each hold the other's
  * writes up (a write waits for the other process's lock with the event loop held) and both run
  * the audit sealer's election on it: a mistake (a second `npm start`, a unit started twice) that
- * worked badly and silently. The lock is a file naming the process; one left by a process that is
- * gone on this host (a crash, SIGKILL) is taken over. One naming another host (a data directory on
- * a shared volume) cannot be checked from here, so it refuses too, and says how to clear it.
+ * worked badly and silently. The lock is a file naming the process, touched every 10 s while it
+ * runs. It is taken over when it was left by a process that is gone: one on this host whose pid is
+ * no longer alive (a crash) or is this process's own (a container's PID 1 started again), or one
+ * not touched for 30 s (another host's, or a container that came back under a new host name).
  * Returns the release, for a clean stop.
  */
 export function lockDataDir(dataDir: string): () => void {
@@ -50,12 +55,20 @@ export function lockDataDir(dataDir: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const held = holderOf(file);
-      const gone = held !== undefined && held.host === me.host && held.pid !== me.pid && !alive(held.pid);
-      if (held && !gone) {
-        const who = held.host === me.host ? `process ${held.pid}` : `process ${held.pid} on ${held.host}`;
+      const untouched = (() => {
+        try {
+          return Date.now() - statSync(file).mtimeMs > STALE_MS;
+        } catch {
+          return true;
+        }
+      })();
+      // A fresh file not written yet is a server starting this moment: held too.
+      const gone = untouched || (held !== undefined && held.host === me.host && (held.pid === me.pid || !alive(held.pid)));
+      if (!gone) {
+        const who = !held ? 'starting now' : held.host === me.host ? `process ${held.pid}` : `process ${held.pid} on ${held.host}`;
         throw new DataDirInUse(`another Yihao server (${who}) serves the data directory ${dataDir}: stop it first; if it is not running, delete ${file}`);
       }
-      // Gone, or a file cut short by a crash while it was written: ours to take.
+      // Left by a process that is gone: ours to take.
       try {
         unlinkSync(file);
       } catch {
@@ -68,7 +81,17 @@ export function lockDataDir(dataDir: string): () => void {
     } finally {
       closeSync(fd);
     }
+    const touch = setInterval(() => {
+      try {
+        const now = new Date();
+        utimesSync(file, now, now);
+      } catch {
+        // Deleted by hand: the next start takes a new one.
+      }
+    }, TOUCH_MS);
+    touch.unref();
     return () => {
+      clearInterval(touch);
       const held = holderOf(file);
       try {
         if (held?.pid === me.pid && held.host === me.host) unlinkSync(file);

@@ -8,25 +8,10 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClientCache, type ClientCache } from '../../src/storage/client-cache.js';
-import type { Adapter, AdapterPayload } from '../../src/storage/adapter-types.js';
 import { openRedis } from '../../src/storage/redis.js';
+import { clientTable as table } from '../support/client-table.js';
 import { cuttingProxy, until } from '../support/cutting-proxy.js';
 import { redisAvailable, REDIS_URL, uniqueName } from '../support/services.js';
-
-/** The clients' table: what the cache reads through to (SQL in Yihao; its part is not under test here). */
-function table(): Adapter & { rows: Map<string, AdapterPayload> } {
-  const rows = new Map<string, AdapterPayload>();
-  return {
-    rows,
-    find: async (id) => rows.get(id),
-    upsert: async (id, payload) => void rows.set(id, payload),
-    destroy: async (id) => void rows.delete(id),
-    findByUid: async () => undefined,
-    findByUserCode: async () => undefined,
-    consume: async () => undefined,
-    revokeByGrantId: async () => undefined,
-  };
-}
 
 describe.skipIf(!redisAvailable)('the client cache when its subscriber goes deaf', () => {
   const channel = `${uniqueName('yihao_cache_deaf')}:client-changed`;

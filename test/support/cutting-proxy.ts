@@ -11,6 +11,7 @@ import { REDIS_URL, uniqueName } from './services.js';
 export async function cuttingProxy(to: string = REDIS_URL) {
   const target = new URL(to);
   const sockets = new Set<net.Socket>();
+  const upstreams = new Set<net.Socket>();
   let armed = false;
   let cuts = 0;
   let holdMs = 0;
@@ -20,6 +21,8 @@ export async function cuttingProxy(to: string = REDIS_URL) {
   const server = net.createServer((client) => {
     const born = era;
     const upstream = net.connect(Number(target.port || 6379), target.hostname);
+    upstreams.add(upstream);
+    upstream.on('close', () => upstreams.delete(upstream));
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('error', () => undefined);
@@ -37,6 +40,11 @@ export async function cuttingProxy(to: string = REDIS_URL) {
       setTimeout(() => upstream.write(chunk), at - Date.now());
     });
     client.on('end', () => upstream.end());
+    // Redis closing the connection (CLIENT KILL, a restart) reaches the client, as on a real path;
+    // not once silenced (its host is lost: nothing reaches the client any more).
+    upstream.on('close', () => {
+      if (born === era) client.destroy();
+    });
     upstream.on('data', (chunk: Buffer) => {
       if (born !== era) return;
       if (!armed) return void client.write(chunk);
@@ -57,6 +65,8 @@ export async function cuttingProxy(to: string = REDIS_URL) {
     /** The connections open now go silent for good, without a reset (their host is lost); new ones go through. */
     silenceOpen: () => void era++,
     cuts: () => cuts,
+    /** The local ports of the proxy's open connections to Redis: how Redis's CLIENT LIST names this proxy's clients. */
+    upstreamPorts: () => [...upstreams].map((u) => u.localPort).filter((p): p is number => p !== undefined),
     close: () => {
       for (const s of sockets) s.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));

@@ -9,6 +9,7 @@ import * as oidc from 'openid-client';
 import * as jose from 'jose';
 import { randomUUID, createHash } from 'node:crypto';
 import type Provider from 'oidc-provider';
+import { claimsWatch } from '../support/claims-watch.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
@@ -36,16 +37,7 @@ describe.each(backends)('userinfo fast path under attack ($backend)', ({ backend
   let reference: Harness;
   /** Where a change made by an operator or the citizen is written: the other instance where instances can share (Redis), else the one asked. */
   let writer: Harness;
-  const built = new Map<Harness, ('fast path' | 'oidc-provider')[]>();
-  const watchClaims = (h: Harness) => {
-    built.set(h, []);
-    const proto = (h.yihao.holder.current as Provider).Claims.prototype as { result(): Promise<unknown>; ctx?: { req?: unknown } };
-    const result = proto.result;
-    proto.result = function (this: typeof proto) {
-      built.get(h)!.push(this.ctx?.req ? 'oidc-provider' : 'fast path');
-      return result.call(this);
-    };
-  };
+  const { built, watch: watchClaims } = claimsWatch();
 
   beforeAll(async () => {
     if (!enabled) return;

@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import type Provider from 'oidc-provider';
+import { claimsWatch } from '../support/claims-watch.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
@@ -32,21 +33,7 @@ interface Answer {
 describe.each(backends)('userinfo fast path ($backend)', ({ backend, enabled }) => {
   let fast: Harness;
   let reference: Harness;
-  /**
-   * Who built each set of claims an instance answered with: the fast path hands oidc-provider's
-   * Claims a plain context, oidc-provider's own userinfo its Koa context. (A refusal builds none:
-   * the fast path never answers one, so an equal refusal is oidc-provider's on both.)
-   */
-  const built = new Map<Harness, ('fast path' | 'oidc-provider')[]>();
-  const watchClaims = (h: Harness) => {
-    built.set(h, []);
-    const proto = (h.yihao.holder.current as Provider).Claims.prototype as { result(): Promise<unknown>; ctx?: { req?: unknown } };
-    const result = proto.result;
-    proto.result = function (this: typeof proto) {
-      built.get(h)!.push(this.ctx?.req ? 'oidc-provider' : 'fast path');
-      return result.call(this);
-    };
-  };
+  const { built, watch: watchClaims } = claimsWatch();
 
   beforeAll(async () => {
     if (!enabled) return;

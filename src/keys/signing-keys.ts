@@ -102,18 +102,19 @@ export function createSigningKeys(
     async rotate(record?: (trx: Knex.Transaction, activated: string[]) => Promise<void>, { immediate = false }: { immediate?: boolean } = {}): Promise<SigningKeyInfo[]> {
       const now = Date.now();
       const fresh = await Promise.all(algs.map((alg) => generate(alg, now)));
-      const retireAt = immediate ? now : now + publishSeconds * 1000;
       await db.transaction(async (trx) => {
         // Rotations one at a time (SQLite writes one at a time anyway): a second one started at the
         // same moment would not see the first one's new key, and leave both without an end.
         if (isPostgres(db)) await trx.raw('lock table ?? in share row exclusive mode', [table]);
+        // Read once the lock is held: a rotation that waited for another ends its keys after that one's.
+        const at = Date.now();
         // A key still signing from an earlier staged rotation keeps its own, earlier, end; at once, it ends too.
-        if (immediate) await trx(table).where((w) => w.whereNull('retired_at').orWhere('retired_at', '>', now)).update({ retired_at: now });
-        else await trx(table).whereNull('retired_at').update({ retired_at: retireAt });
+        if (immediate) await trx(table).where((w) => w.whereNull('retired_at').orWhere('retired_at', '>', at)).update({ retired_at: at });
+        else await trx(table).whereNull('retired_at').update({ retired_at: at + publishSeconds * 1000 });
         await trx(table).insert(fresh);
         await record?.(trx, fresh.map((k) => k.kid));
       });
-      return infos(await visible(), now).filter((k) => fresh.some((f) => f.kid === k.kid));
+      return infos(await visible(), Date.now()).filter((k) => fresh.some((f) => f.kid === k.kid));
     },
 
     async list(): Promise<SigningKeyInfo[]> {
@@ -131,11 +132,15 @@ export function createSigningKeys(
 }
 export type SigningKeys = ReturnType<typeof createSigningKeys>;
 
-/** Signing keys first (the one retiring soonest first), then those published before they sign, then retired ones; newest first within each. */
+/**
+ * Keys still signing first, the oldest first (each signs until its end, then the next one: a key
+ * created later was published later); then keys not yet given an end; then retired ones. Newest
+ * first within the last two, as `visible()` reads them.
+ */
 function ordered(rows: SigningKeyRow[], now: number): SigningKeyRow[] {
   return rows
     .map((r, i) => ({ r, i, s: standing(r, now) }))
-    .sort((a, b) => a.s - b.s || (a.s === 0 ? Number(a.r.retired_at) - Number(b.r.retired_at) : a.i - b.i))
+    .sort((a, b) => a.s - b.s || (a.s === 0 ? Number(a.r.created_at) - Number(b.r.created_at) || a.r.kid.localeCompare(b.r.kid) : a.i - b.i))
     .map((x) => x.r);
 }
 
@@ -144,7 +149,8 @@ function ordered(rows: SigningKeyRow[], now: number): SigningKeyRow[] {
  * other one not yet retired waits (`next`), and signs once the key ahead of it is retired.
  */
 function infos(rows: SigningKeyRow[], now: number): SigningKeyInfo[] {
-  // Per algorithm: whether its signing key was seen, and when the last key seen stops signing.
+  // Per algorithm: whether its signing key was seen, and when the keys seen so far stop signing
+  // (null: one of them has no end yet, so what follows it never signs).
   const ahead = new Map<string, number | null>();
   return ordered(rows, now).map((r) => {
     const s = standing(r, now);
@@ -153,7 +159,9 @@ function infos(rows: SigningKeyRow[], now: number): SigningKeyInfo[] {
     if (s !== 2) {
       status = ahead.has(r.alg) ? 'next' : 'active';
       if (status === 'next') signsFrom = ahead.get(r.alg) ?? null;
-      ahead.set(r.alg, r.retired_at === null ? null : Number(r.retired_at));
+      const until = r.retired_at === null ? null : Number(r.retired_at);
+      const before = ahead.has(r.alg) ? ahead.get(r.alg)! : 0;
+      ahead.set(r.alg, before === null || until === null ? null : Math.max(before, until));
     }
     return {
       kid: r.kid,

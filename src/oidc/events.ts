@@ -7,6 +7,7 @@ import { currentFacts } from './token-facts.js';
 import { DEPENDENCY_DOWN, isDependencyFailure } from '../storage/dependency-failure.js';
 import { requestIdOf } from '../http/request-context.js';
 import { loggedPath } from '../logger.js';
+import { recordHeldRevocation } from '../storage/revocation-hold.js';
 
 /**
  * Provider events: the ones a citizen or an auditor cares about go to the audit log, the rest to a
@@ -64,7 +65,10 @@ export function auditProviderEvents(
     // session being ended does (it is still there when its grants are revoked).
     const entities = ctx.oidc?.entities as Record<string, { accountId?: unknown } | undefined> | undefined;
     const accountId = [entities?.RefreshToken, entities?.AccessToken, entities?.AuthorizationCode, entities?.DeviceCode, entities?.BackchannelAuthenticationRequest, ctx.oidc?.session].find((t) => typeof t?.accountId === 'string')?.accountId as string | undefined;
-    record({ action: 'grant.revoked', actorType: client ? 'client' : 'system', actorId: client?.clientId, clientId: client?.clientId, ...(accountId ? { accountId } : {}), details: { grantId }, ...where(ctx) });
+    const e: AuditEventInput = { action: 'grant.revoked', actorType: client ? 'client' : 'system', actorId: client?.clientId, clientId: client?.clientId, ...(accountId ? { accountId } : {}), details: { grantId }, ...where(ctx) };
+    // The request held the revocation's deletes back: they go with the record, in one transaction.
+    // A code's replay names no entity with an account: the grant did, as the request read it.
+    if (!recordHeldRevocation(grantId, (together, held) => audit.append(e.accountId || !held.accountId ? e : { ...e, accountId: held.accountId }, { together }))) record(e);
   });
   provider.on('backchannel.error', (_ctx, err, client) =>
     logger.warn({ event: 'backchannel.error', clientId: client.clientId, error: err.message }, 'back-channel logout failed'),

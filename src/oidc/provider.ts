@@ -21,6 +21,7 @@ import { withoutStoredLoginHints } from './stored-interaction.js';
 import { refreshPolicy } from './refresh-policy.js';
 import { HASHED_TOKEN_BITS, HASHED_TOKEN_MODELS, withHashedTokenIds, type TokenIdKeys } from './hashed-token-ids.js';
 import { auditProviderEvents } from './events.js';
+import { holdingRevocations, revokeGrantPolicy } from './revocation-record.js';
 import { clientsByPayload, skipPersistOfUnsavedSessions, urlsFromIssuer } from './internals.js';
 import type { ClientSecrets } from '../clients/index.js';
 import type { AuditLog } from '../audit/index.js';
@@ -127,7 +128,7 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
       clientCredentials: { enabled: true },
       // A client may introspect and revoke only what was issued to itself.
       introspection: { enabled: true, allowedPolicy: ownTokensOnly },
-      revocation: { enabled: true, allowedPolicy: ownTokensOnly },
+      revocation: { enabled: true, allowedPolicy: holdingRevocations(ownTokensOnly) },
       userinfo: { enabled: true },
       backchannelLogout: { enabled: true },
       claimsParameter: { enabled: true },
@@ -162,6 +163,8 @@ export function buildProvider({ config, adapter, accounts, authentications, logg
     // clients' are not rotated: the profile forbids it, and each use needs the client's key. A
     // refresh meets the client's registration as it is now (refresh-policy.ts: min_acr, scopes).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // A revocation lands with its grant.revoked record or not at all (revocation-record.ts).
+    revokeGrantPolicy,
     rotateRefreshToken: refreshPolicy(fapi2Profile.rotateRefreshToken(true), resources),
     assertJwtClientAuthClaimsAndHeader: fapi2Profile.assertJwtClientAuthClaimsAndHeader,
     ttl: fapi2Profile.ttl(withKioskIdle(ttl(config.ttl), config.kiosk.idleSeconds)),

@@ -8,6 +8,7 @@ import type { ProviderHolder } from './provider-holder.js';
 import type { ChannelSession, ChannelSessions } from './grant-tokens.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { keyOfLogin } from './token-facts.js';
+import { afterHeldRevocation } from '../storage/revocation-hold.js';
 
 /**
  * oidc-provider's Client sends back-channel logout itself; its type declarations omit the method.
@@ -113,7 +114,10 @@ export function createSignOut({
       p.BackchannelAuthenticationRequest.revokeByGrantId(grantId),
       p.Grant.adapter.destroy(grantId),
     ]);
-    await accountIndex.remove('Grant', grantId);
+    // Held with the grant's deletes (storage/revocation-hold.ts): gone from the index first, a grant
+    // whose revocation then failed would be out of the citizen's sight, and of the retry's.
+    const unindex = () => accountIndex.remove('Grant', grantId);
+    if (!afterHeldRevocation(grantId, unindex)) await unindex();
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import { maskPhone, type Account } from '../accounts/index.js';
-import type { AuditAction, AuditLog } from '../audit/index.js';
+import type { AuditAction, AuditEventInput, AuditLog } from '../audit/index.js';
 import { birthDateOf, genderOf, maskCitizenId } from '../identity/index.js';
 import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
 import type { SessionAuthentications } from '../oidc/index.js';
@@ -12,6 +12,7 @@ import { keysStillHeld } from '../storage/key-held.js';
 import type { CredentialStore, CredentialSummary } from './credential-store.js';
 import type { Passkeys } from '../passkeys/index.js';
 import { PORTAL_CLIENT_ID } from './portal-client.js';
+import { revokeWithRecord } from '../storage/revocation-hold.js';
 
 /** Who acts, and from where: every change the portal makes is audited with it. */
 export interface Actor {
@@ -135,8 +136,17 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
     return grants.filter((g) => g !== undefined && g.accountId === sub && g.clientId !== undefined).map((g) => g!);
   }
 
-  const record = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }, trx?: Knex.Transaction) =>
-    audit.append({ action, actorType: 'citizen', actorId: actor.sub, accountId: actor.sub, channel: 'web', ip: actor.ip, requestId: actor.requestId, ...extra }, { trx });
+  const citizenEvent = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }): AuditEventInput => ({
+    action,
+    actorType: 'citizen',
+    actorId: actor.sub,
+    accountId: actor.sub,
+    channel: 'web',
+    ip: actor.ip,
+    requestId: actor.requestId,
+    ...extra,
+  });
+  const record = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }, trx?: Knex.Transaction) => audit.append(citizenEvent(actor, action, extra), { trx });
 
   /** The sign-in methods the account holds now, as keys. */
   async function heldKeys(account: Account): Promise<BoundKeyView[]> {
@@ -329,8 +339,13 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
       if (clientId === PORTAL_CLIENT_ID) return false;
       const grants = (await ownGrants(actor.sub)).filter((g) => g.clientId === clientId);
       if (grants.length === 0) return false;
-      for (const grant of grants) await signOut.revokeGrant(grant.jti);
-      await record(actor, 'consent.revoked', { clientId, details: { grants: grants.length } });
+      // The grants' deletes and the record land together, or the portal answers an error and the app keeps its access.
+      await revokeWithRecord(
+        async () => {
+          for (const grant of grants) await signOut.revokeGrant(grant.jti);
+        },
+        (together) => audit.append(citizenEvent(actor, 'consent.revoked', { clientId, details: { grants: grants.length } }), { together }),
+      );
       return true;
     },
 

@@ -7,6 +7,8 @@ import { deferDelete, flushDeferredDeletes, redisAdapter, type RedisStore } from
 import type { ClientCache } from './client-cache.js';
 import type { AccountIndex } from './account-index.js';
 import { requestMemo, type RequestMemo } from './request-memo.js';
+import { heldRevocation, revocationsLanding, runAfter, type HeldRevocation } from './revocation-hold.js';
+import { writeBatch } from './write-batch.js';
 
 export type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
 export { AlreadyConsumedError, ReplayDetectedError } from './adapter-types.js';
@@ -165,6 +167,12 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
   const Sql = sqlAdapter(db);
   const Redis = redis ? redisAdapter(redis, redisPrefix) : undefined;
   const tokenContext = tokenContextQueries(db, { sessionsInSql: !Redis });
+  const writes = writeBatch(db);
+  // A held revocation no record claimed: its SQL deletes in one transaction, then the rest.
+  const sendAlone = async (held: HeldRevocation) => {
+    await writes.together(held.sql);
+    await runAfter(held);
+  };
 
   return class OidcAdapter implements Adapter {
     readonly #store: Adapter;
@@ -189,6 +197,8 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const memo = requestMemo();
+      const landing = memo && revocationsLanding(memo);
+      if (landing) await landing;
       // What the memo keeps is what this save writes (or, deferred, the payload as it is now).
       forgetWritten(payload);
       const pending = memo && takePendingConsume(memo);
@@ -325,8 +335,17 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     async destroy(id: string): Promise<void> {
       const memo = requestMemo();
       if (memo) await takePendingConsume(memo)?.flush();
-      if (memo && this.#redisStore && DEFERRED_DESTROY.has(this.#model)) deferDelete(memo, this.#redisStore, id);
-      else await this.#store.destroy(id);
+      const held = memo && this.#held(memo, this.#grantOf(memo, id));
+      if (held) {
+        if (this.#model === 'Grant') held.accountId ??= this.#accountOf(memo!, id);
+        if (this.#sqlStore) held.sql.push(this.#sqlStore.destroyWrite(id));
+        else held.after.push(() => this.#store.destroy(id));
+      } else {
+        const landing = memo && revocationsLanding(memo);
+        if (landing) await landing;
+        if (memo && this.#redisStore && DEFERRED_DESTROY.has(this.#model)) deferDelete(memo, this.#redisStore, id);
+        else await this.#store.destroy(id);
+      }
       requestMemo()?.records.set(this.#recordKey(id), null);
     }
 
@@ -334,9 +353,33 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       const memo = requestMemo();
       if (memo) await takePendingConsume(memo)?.flush();
       if (memo) await flushDeferredDeletes(memo);
-      await this.#store.revokeByGrantId(grantId);
+      const held = memo && this.#held(memo, grantId);
+      if (held) {
+        if (this.#sqlStore) held.sql.push(this.#sqlStore.revokeWrite(grantId));
+        else held.after.push(() => this.#store.revokeByGrantId(grantId));
+      } else await this.#store.revokeByGrantId(grantId);
       if (!memo) return;
       for (const key of memo.records.keys()) if (key.startsWith(`${this.#model}:`)) memo.records.delete(key);
+    }
+
+    /** The grant a record belongs to: a grant is its own; a token names its grant, as this request read it. */
+    #grantOf(memo: RequestMemo, id: string): string | undefined {
+      if (this.#model === 'Grant') return id;
+      if (!TOKEN_MODELS.has(this.#model)) return undefined;
+      const known = memo.records.get(this.#recordKey(id));
+      const grantId = known ? (JSON.parse(known) as AdapterPayload).grantId : undefined;
+      return typeof grantId === 'string' ? grantId : undefined;
+    }
+
+    #accountOf(memo: RequestMemo, id: string): string | undefined {
+      const known = memo.records.get(this.#recordKey(id));
+      const accountId = known ? (JSON.parse(known) as AdapterPayload).accountId : undefined;
+      return typeof accountId === 'string' ? accountId : undefined;
+    }
+
+    /** Where this request holds `grantId`'s revocation (storage/revocation-hold.ts). */
+    #held(memo: RequestMemo, grantId: string | undefined): HeldRevocation | undefined {
+      return grantId === undefined ? undefined : heldRevocation(memo, grantId, sendAlone);
     }
   };
 }

@@ -1,7 +1,7 @@
 import { isPostgres, type Database } from './database.js';
 import { parseStored, stringifyStored } from './stored-json.js';
 import { statements } from './statements.js';
-import { writeBatch } from './write-batch.js';
+import { writeBatch, type SqlWrite } from './write-batch.js';
 import { settleLater } from './settle-later.js';
 import { accountColumns } from '../accounts/account-store.js';
 import {
@@ -78,6 +78,9 @@ export interface SqlStore extends Adapter {
   consumeThenUpsert(consumedId: string, id: string, payload: AdapterPayload, expiresIn?: number): Promise<GiveBack>;
   /** `consume`, returning what takes this consume back. */
   consumeOnce(id: string): Promise<GiveBack>;
+  /** The statements `destroy` and `revokeByGrantId` run, to be sent with others (storage/revocation-hold.ts). */
+  destroyWrite(id: string): SqlWrite;
+  revokeWrite(grantId: string): SqlWrite;
 }
 
 /** Every oidc-provider model in the one `oidc_models` table, keyed by (model, id). */
@@ -172,12 +175,22 @@ export function sqlAdapter(db: Database): new (model: string) => SqlStore {
 
     async destroy(id: string): Promise<void> {
       await batch.flush();
-      await db(TABLE).where({ model: this.#model, id }).delete();
+      const { sql: text, params } = this.destroyWrite(id);
+      await sql.run(text, params);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
       await batch.flush();
-      await db(TABLE).where({ model: this.#model, grant_id: grantId }).delete();
+      const { sql: text, params } = this.revokeWrite(grantId);
+      await sql.run(text, params);
+    }
+
+    destroyWrite(id: string): SqlWrite {
+      return { sql: `delete from ${TABLE} where model = ? and id = ?`, params: [this.#model, id] };
+    }
+
+    revokeWrite(grantId: string): SqlWrite {
+      return { sql: `delete from ${TABLE} where model = ? and grant_id = ?`, params: [this.#model, grantId] };
     }
 
     async #newest(column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {

@@ -4,8 +4,14 @@ import { statements } from './statements.js';
 
 const QUEUE = 'storage:sqlWrites';
 
+/** One statement to run with others in one round trip and one transaction. */
+export interface SqlWrite {
+  sql: string;
+  params: unknown[];
+}
+
 interface Queue {
-  writes: { key: string; sql: string; params: unknown[] }[];
+  writes: (SqlWrite & { key: string })[];
   /** Whether the request's settle work still holds a flush of this queue. */
   scheduled: boolean;
   flush(): Promise<void>;
@@ -24,7 +30,7 @@ interface Queue {
 export function writeBatch(db: Database) {
   const sql = statements(db);
 
-  async function send(writes: Queue['writes']): Promise<void> {
+  async function send(writes: readonly SqlWrite[]): Promise<void> {
     if (writes.length === 0) return;
     if (writes.length === 1) {
       await sql.run(writes[0]!.sql, writes[0]!.params);
@@ -84,6 +90,14 @@ export function writeBatch(db: Database) {
     },
     /** Sends the request's queued upserts now (before a write that must come after them). */
     flush: flushPendingWrites,
+    /**
+     * Sends `writes` in one round trip and one transaction, after the request's queued upserts: a
+     * change and its audit record, which land together or not at all.
+     */
+    async together(writes: readonly SqlWrite[]): Promise<void> {
+      await flushPendingWrites();
+      await send(writes);
+    },
   };
 }
 

@@ -13,6 +13,7 @@ import { pgAvailable, redisAvailable } from '../support/services.js';
 import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 import { MobileApp, registerMobileApp, totpCode } from '../support/mobile-app.js';
 import { addTotp } from '../support/second-factors.js';
+import { openPortal, submitPortalForm as submit } from '../support/portal-browser.js';
 
 type Citizen = Awaited<ReturnType<Harness['citizen']>>;
 
@@ -23,26 +24,6 @@ const backends: { name: Backend; enabled: boolean }[] = [
   { name: 'sqlite', enabled: true },
   { name: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
-
-/** Opens a portal page, signing in at Yihao's login page when the portal sends the browser there. */
-async function openPortal(h: Harness, browser: ScriptedBrowser, who: Citizen, path = '/account'): Promise<{ status: number; url: URL; page: string }> {
-  let { res, url } = await browser.follow(`${h.issuer}${path}`);
-  let page = await res.text();
-  if (url.pathname.startsWith('/interaction/')) {
-    const action = formAction(page, '/login');
-    expect(action, 'the portal sends the browser to the login page').toBeTruthy();
-    ({ res, url } = await browser.follow(new URL(action!, url), { form: { csrf: formField(page, 'csrf')!, identifier: who.citizenId, password: who.password } }));
-    page = await res.text();
-  }
-  return { status: res.status, url, page };
-}
-
-/** Posts one of the portal's forms; `fields` are added to (or replace) the form's hidden fields. */
-async function submit(h: Harness, browser: ScriptedBrowser, page: string, action: string, fields: Record<string, string> = {}) {
-  const csrf = formField(page, 'csrf');
-  const res = await browser.request(`${h.issuer}${action}`, { form: { ...(csrf ? { csrf } : {}), ...fields } });
-  return res;
-}
 
 /**
  * Follows the portal's answer to a removal that wanted a fresh sign-in at loa:2: the password, then

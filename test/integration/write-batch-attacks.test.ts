@@ -4,7 +4,7 @@
  * backends: audit events that must land with the action they record, give-backs racing
  * redemptions, refused logins whose record must land, and concurrent requests whose memos must
  * stay apart. (The review's one failure, a revocation whose `grant.revoked` record fails to land,
- * is open: docs/audit.md, "Shape".)
+ * is fixed and tested in grant-revocation-record-attacks.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';

@@ -1,6 +1,5 @@
 import { loadConfig } from '../config/index.js';
 import { YihaoError } from '../errors.js';
-import type { SigningKeyInfo } from '../keys/index.js';
 import { rewriteColumn, type RewritableColumn, type RewriteProgress } from '../keys/column-rewrite.js';
 import type { Database } from '../storage/database.js';
 import { CheckFailed } from './audit.command.js';
@@ -8,19 +7,12 @@ import { parseOptions } from './args.js';
 import type { Command } from './command.js';
 import { withYihao } from './open-yihao.js';
 import { table } from './output.js';
+import { rotationLines, signingKeyJson, signingKeyTable } from './signing-key-view.js';
 
 const options = {
   json: { type: 'boolean' },
 } as const;
 const rotateOptions = { ...options, now: { type: 'boolean' } } as const;
-
-const asJson = (k: SigningKeyInfo) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt, retired_at: k.retiredAt ?? null, signs_from: k.signsFrom ?? null });
-
-const duration = (seconds: number) =>
-  seconds >= 86_400 ? `${Math.round(seconds / 86_400)} days` : seconds >= 3_600 ? `${Math.round(seconds / 3_600)} hours` : `${seconds} seconds`;
-
-const keyTable = (keys: readonly SigningKeyInfo[]) =>
-  table([['KID', 'ALG', 'STATUS', 'CREATED', 'SIGNS FROM', 'RETIRED'], ...keys.map((k) => [k.kid, k.alg, k.status, k.createdAt, k.signsFrom ?? '-', k.retiredAt ?? '-'])]);
 
 export const keysListCommand: Command = {
   name: 'keys list',
@@ -39,7 +31,7 @@ Options:
     const opts = parseOptions(this.name, args, options);
     const config = loadConfig(env);
     const keys = await withYihao(config, (yihao) => yihao.signingKeys.list());
-    out.result(opts.json, { keys: keys.map(asJson) }, keyTable(keys));
+    out.result(opts.json, { keys: keys.map(signingKeyJson) }, signingKeyTable(keys));
   },
 };
 
@@ -76,16 +68,8 @@ Options:
       );
       return { fresh, keys: await yihao.signingKeys.list() };
     });
-    const activated = fresh.map((k) => k.kid);
-    const signsFrom = fresh.map((k) => k.signsFrom).find(Boolean);
-    out.result(opts.json, { activated, signs_from: signsFrom ?? null, keys: keys.map(asJson) }, [
-      signsFrom
-        ? `Published ${activated.join(', ')}: they sign from ${signsFrom}, the current keys until then.`
-        : `Activated ${activated.join(', ')}: running servers sign with them within ${config.keys.refreshSeconds}s.`,
-      `Retired keys stay published for verification for ${duration(config.keys.retiredKeepSeconds)}.`,
-      '',
-      ...keyTable(keys),
-    ]);
+    const { signsFrom, lines } = rotationLines(fresh, config.keys.refreshSeconds, config.keys.retiredKeepSeconds);
+    out.result(opts.json, { activated: fresh.map((k) => k.kid), signs_from: signsFrom ?? null, keys: keys.map(signingKeyJson) }, [...lines, '', ...signingKeyTable(keys)]);
   },
 };
 

@@ -85,7 +85,7 @@ export function createCredentials(deps: {
   const issuer = config.issuer;
   // A retired issuer key stays published while a credential it signed can still be valid: a
   // rotation must not strand wallets' credentials before their own expiry.
-  const keys = createIssuerKeys(deps.db, deps.sealer, { retiredKeepSeconds: Math.max(config.keys.retiredKeepSeconds, config.credentials.validitySeconds) });
+  const keys = createIssuerKeys(deps.db, deps.sealer, { retiredKeepSeconds: Math.max(config.keys.retiredKeepSeconds, config.credentials.validitySeconds), publishSeconds: config.keys.publishSeconds });
   const signer = issuerSigner(keys, config.keys.refreshSeconds);
   const keyActive = keyHeld(deps.db);
 
@@ -160,7 +160,7 @@ export function createCredentials(deps: {
     store,
     certificates,
     lifetimeSeconds: config.credentials.presentationSeconds,
-    keys: { retiredKeepSeconds: config.keys.retiredKeepSeconds, refreshSeconds: config.keys.refreshSeconds },
+    keys: { retiredKeepSeconds: config.keys.retiredKeepSeconds, refreshSeconds: config.keys.refreshSeconds, publishSeconds: config.keys.publishSeconds },
     bodyMaxBytes: config.limits.bodyMaxBytes,
   });
   return {

@@ -16,7 +16,7 @@ export const CREDENTIAL_ISSUER_KEYS: SigningKeySet = {
   kidPrefix: 'vc-',
 };
 
-export function createIssuerKeys(db: Database, sealer: Sealer, settings: { retiredKeepSeconds: number }) {
+export function createIssuerKeys(db: Database, sealer: Sealer, settings: { retiredKeepSeconds: number; publishSeconds?: number }) {
   return createSigningKeys(db, sealer, settings, CREDENTIAL_ISSUER_KEYS);
 }
 export type IssuerKeys = ReturnType<typeof createIssuerKeys>;
@@ -35,6 +35,6 @@ export const VERIFIER_KEYS: SigningKeySet = {
   kidPrefix: 'vp-',
 };
 
-export function createVerifierKeys(db: Database, sealer: Sealer, settings: { retiredKeepSeconds: number }) {
+export function createVerifierKeys(db: Database, sealer: Sealer, settings: { retiredKeepSeconds: number; publishSeconds?: number }) {
   return createSigningKeys(db, sealer, settings, VERIFIER_KEYS);
 }

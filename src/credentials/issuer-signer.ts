@@ -7,18 +7,20 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'] as const;
 export const publicJwkOf = (jwk: JWK): JWK => Object.fromEntries(Object.entries(jwk).filter(([k]) => !(PRIVATE_MEMBERS as readonly string[]).includes(k))) as JWK;
 
 /**
- * Signs with the newest active credential issuer key and publishes every key still visible
- * (retired ones verify what was signed before a rotation). Keys are read again after
- * `refreshSeconds`, so running servers pick up `yihao credential rotate-key` within that window,
- * as they do for the token signing keys.
+ * Signs with the key whose turn it is and publishes every key still visible: a rotation's new key
+ * (published before it signs, for `keys.publishSeconds`) and retired ones (they verify what was
+ * signed before). Keys are read again after `refreshSeconds`, so running servers publish a key from
+ * `yihao credential rotate-key` within that window, as they do the token signing keys; and at the
+ * moment a signing key's time ends, so the next one signs from then and the old one no longer.
  */
 export function issuerSigner(keys: IssuerKeys, refreshSeconds: number) {
-  let loaded: { at: number; keys: JWK[] } | undefined;
+  let loaded: { at: number; keys: JWK[]; changesAt: number } | undefined;
   async function current(): Promise<JWK[]> {
-    if (!loaded || Date.now() - loaded.at > refreshSeconds * 1000) {
-      const { keys: all } = await keys.load();
+    const now = Date.now();
+    if (!loaded || now - loaded.at > refreshSeconds * 1000 || now >= loaded.changesAt) {
+      const { keys: all, changesAt } = await keys.load();
       if (all.length === 0) throw new Error('no credential issuer key: run the server once, or yihao credential rotate-key');
-      loaded = { at: Date.now(), keys: all };
+      loaded = { at: Date.now(), keys: all, changesAt: changesAt ?? Infinity };
     }
     return loaded.keys;
   }

@@ -43,7 +43,7 @@ export interface VerifierDeps {
   store: CredentialStore;
   certificates: CertificateStore;
   lifetimeSeconds: number;
-  keys: { retiredKeepSeconds: number; refreshSeconds: number };
+  keys: { retiredKeepSeconds: number; refreshSeconds: number; publishSeconds: number };
   bodyMaxBytes: number;
   audit: AuditLog;
 }
@@ -55,7 +55,7 @@ export interface VerifierDeps {
  */
 export function createVerifier(deps: VerifierDeps) {
   const { issuer } = deps;
-  const keys = createVerifierKeys(deps.db, deps.sealer, { retiredKeepSeconds: deps.keys.retiredKeepSeconds });
+  const keys = createVerifierKeys(deps.db, deps.sealer, { retiredKeepSeconds: deps.keys.retiredKeepSeconds, publishSeconds: deps.keys.publishSeconds });
   const signer = issuerSigner(keys, deps.keys.refreshSeconds);
   const listPrefix = `${issuer}${statusListPath('')}`;
 
@@ -114,6 +114,8 @@ export function createVerifier(deps: VerifierDeps) {
   return {
     ensureKeys: () => keys.ensure(),
     keys,
+    /** Signs the presentation requests; `reload()` after a rotation in this process. */
+    signer,
     requests,
     signIn: presentationSignIn({ issuer, requests, store: deps.store, accounts: deps.accounts }),
     router: () =>

@@ -121,12 +121,16 @@ export function createSigningKeys(
       return infos(await visible(), Date.now());
     },
 
-    /** The private JWKS for oidc-provider, signing keys first, and a fingerprint that changes with it (and when a staged rotation's time comes). */
-    async load(): Promise<{ keys: JWK[]; fingerprint: string }> {
+    /**
+     * The private JWKS for oidc-provider, signing keys first, and a fingerprint that changes with it
+     * (and when a staged rotation's time comes); `changesAt`, the next such time (epoch ms).
+     */
+    async load(): Promise<{ keys: JWK[]; fingerprint: string; changesAt: number | undefined }> {
       const now = Date.now();
       const rows = ordered(await visible(), now);
       const keys = rows.map((r) => JSON.parse(sealer.open(r.sealed_private_jwk, aad(r.kid))) as JWK);
-      return { keys, fingerprint: rows.map((r) => `${r.kid}:${r.retired_at ?? ''}:${standing(r, now)}`).join(',') };
+      const ends = rows.filter((r) => standing(r, now) === 0).map((r) => Number(r.retired_at));
+      return { keys, fingerprint: rows.map((r) => `${r.kid}:${r.retired_at ?? ''}:${standing(r, now)}`).join(','), changesAt: ends.length ? Math.min(...ends) : undefined };
     },
   };
 }

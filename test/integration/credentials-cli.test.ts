@@ -2,8 +2,8 @@
  * Revoking through the admin API (`POST /admin/api/v1/credentials/{id}/revoke`), and
  * `yihao credential ...` against a running server's store (docs/credentials.md): an operator lists
  * an account's credentials, revokes one (its status list entry turns invalid at the server's next
- * serving of the list, audited), and rotates the credential issuer key (published beside the old
- * one once the server reloads its keys). Bad input exits 2 and echoes nothing it was given.
+ * serving of the list, audited), and rotates the credential issuer key (published beside the
+ * current one once the server reloads its keys; signing at once only with --now). Bad input exits 2 and echoes nothing it was given.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getListFromStatusListJWT } from '@sd-jwt/jwt-status-list';
@@ -65,24 +65,40 @@ describe('yihao credential', () => {
     expect([noSub.code, noSub.stderr]).toEqual([2, expect.stringMatching(/--sub is required/)]);
   });
 
-  it('rotates the credential issuer key: the running server publishes the new key beside the retired one', async () => {
-    const before = ((await (await fetch(`${h.issuer}/.well-known/jwt-vc-issuer`)).json()) as { jwks: { keys: JWK[] } }).jwks.keys;
+  const issuerKeys = async () => ((await (await fetch(`${h.issuer}/.well-known/jwt-vc-issuer`)).json()) as { jwks: { keys: JWK[] } }).jwks.keys;
+  const statusListKid = async () => {
+    const list = await (await fetch(`${h.issuer}/credentials/status/${issued.statusListId}`)).text();
+    return (JSON.parse(Buffer.from(list.split('.')[0]!, 'base64url').toString()) as { kid: string; typ: string }).kid;
+  };
+
+  it('rotates the credential issuer key: staged, the running server publishes the new key beside the current one, which signs on; --now switches at once', async () => {
+    const before = await issuerKeys();
     expect(before).toHaveLength(1);
     expect(before[0]).not.toHaveProperty('d');
     const run = await yihao(['credential', 'rotate-key', '--json']);
     expect(run.code).toBe(0);
-    const { activated } = JSON.parse(run.stdout) as { activated: string[] };
+    const { activated, signs_from } = JSON.parse(run.stdout) as { activated: string[]; signs_from: string };
     expect(activated).toEqual([expect.stringMatching(/^vc-es256-/)]);
+    // The CLI reads the default keys.publishSeconds (2 × refreshSeconds + 30 s): the new key waits.
+    expect(Date.parse(signs_from)).toBeGreaterThan(Date.now());
     // The server reads its keys again after keys.refreshSeconds (0.2 s here).
     await new Promise((r) => setTimeout(r, 500));
-    const after = ((await (await fetch(`${h.issuer}/.well-known/jwt-vc-issuer`)).json()) as { jwks: { keys: JWK[] } }).jwks.keys;
-    expect(after.map((k) => k.kid)).toEqual([activated[0], before[0]!.kid]);
-    // New status lists are signed with the new key.
-    const list = await (await fetch(`${h.issuer}/credentials/status/${issued.statusListId}`)).text();
-    expect(JSON.parse(Buffer.from(list.split('.')[0]!, 'base64url').toString())).toMatchObject({ kid: activated[0], typ: 'statuslist+jwt' });
+    expect((await issuerKeys()).map((k) => k.kid)).toEqual([before[0]!.kid, activated[0]]);
+    expect(await statusListKid()).toBe(before[0]!.kid);
+
+    // At once: the newest key signs, and every other one is retired but still published.
+    const now = await yihao(['credential', 'rotate-key', '--now', '--json']);
+    expect(now.code).toBe(0);
+    const immediate = JSON.parse(now.stdout) as { activated: string[]; signs_from: string | null };
+    expect(immediate.signs_from).toBeNull();
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await issuerKeys()).map((k) => k.kid)).toEqual([immediate.activated[0], activated[0], before[0]!.kid]);
+    expect(await statusListKid()).toBe(immediate.activated[0]);
+    const events = await h.yihao.stores.db('audit_events').where({ action: 'vc.issuer_key_rotated' }).orderBy('id');
+    expect(events.map((e: { details: string }) => (JSON.parse(e.details) as { immediate?: boolean }).immediate)).toEqual([undefined, true]);
     // The token signing keys are untouched.
     const tokenKeys = (await (await fetch(`${h.issuer}/jwks`)).json()) as { keys: JWK[] };
-    expect(tokenKeys.keys.some((k) => k.kid === activated[0])).toBe(false);
+    expect(tokenKeys.keys.some((k) => [activated[0], immediate.activated[0]].includes(k.kid))).toBe(false);
   });
 
   it('rotates the verifier key with --verifier: published beside the old one, the issuer keys untouched, audited', async () => {
@@ -100,7 +116,8 @@ describe('yihao credential', () => {
     const { activated } = JSON.parse(run.stdout) as { activated: string[] };
     expect(activated).toEqual([expect.stringMatching(/^vp-es256-/)]);
     await new Promise((r) => setTimeout(r, 500));
-    expect(await published()).toEqual([activated[0], before[0]]);
+    // Staged: the current key signs first, the new one is published beside it.
+    expect(await published()).toEqual([before[0], activated[0]]);
     expect(await issuerKeys()).toEqual(issuerBefore);
     const events = await h.yihao.stores.db('audit_events').where({ action: 'vc.verifier_key_rotated' });
     expect(events).toHaveLength(1);

@@ -3,7 +3,7 @@ import { anchoredHead, type AuditAnchor } from './audit-anchor.js';
 import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 import { statements } from '../storage/statements.js';
-import { writeBatch, type SqlWrite } from '../storage/write-batch.js';
+import { writeBatch } from '../storage/write-batch.js';
 import { verifyChain, type AnchorRead, type AuditRow, type ChainReport, type ExportedCheckpoint } from './audit-chain.js';
 import { signCheckpoint, type AuditSigningKey, type AuditVerifyKeys } from './audit-key.js';
 import { YihaoError } from '../errors.js';
@@ -49,11 +49,6 @@ export interface AppendOptions {
    * its result) or at its end. Outside a request it is written at once.
    */
   withRequestWrites?: boolean | undefined;
-  /**
-   * The change's own statements, not yet run: they and the event are sent in one round trip and
-   * one transaction (a grant revocation's deletes: storage/revocation-hold.ts).
-   */
-  together?: readonly SqlWrite[] | undefined;
 }
 
 export interface AuditLogOptions {
@@ -110,8 +105,7 @@ export function createAuditLog(db: Database, opts: AuditLogOptions = { verifyKey
         return;
       }
       const values = COLUMNS.map((c) => row[c]);
-      if (options.together) await writes.together([...options.together, { sql: INSERT, params: values }]);
-      else if (options.withRequestWrites) await writes.defer(`audit_events:${++queued}`, INSERT, values);
+      if (options.withRequestWrites) await writes.defer(`audit_events:${++queued}`, INSERT, values);
       else await sql.run(INSERT, values);
     },
 

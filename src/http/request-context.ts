@@ -77,6 +77,9 @@ export function requestContext(logger: Logger, metrics?: Metrics): Middleware {
         ctx.body = { error: 'server_error', error_description: 'an unexpected error occurred', request_id: id };
       }
     } finally {
+      // A failed request changes nothing in the browser either: a cookie it set names state it did
+      // not save (a logout's renewed session id whose save failed, and the retry found no session).
+      if (ctx.status >= 500 && ctx.respond !== false && !ctx.headerSent) ctx.res.removeHeader('set-cookie');
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
       const ms = performance.now() - started;
       logRequest({ requestId: id, method: ctx.method, path: ctx.path, status, ms: Math.round(ms * 10) / 10 });

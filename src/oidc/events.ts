@@ -67,8 +67,12 @@ export function auditProviderEvents(
     const accountId = [entities?.RefreshToken, entities?.AccessToken, entities?.AuthorizationCode, entities?.DeviceCode, entities?.BackchannelAuthenticationRequest, ctx.oidc?.session].find((t) => typeof t?.accountId === 'string')?.accountId as string | undefined;
     const e: AuditEventInput = { action: 'grant.revoked', actorType: client ? 'client' : 'system', actorId: client?.clientId, clientId: client?.clientId, ...(accountId ? { accountId } : {}), details: { grantId }, ...where(ctx) };
     // The request held the revocation's deletes back: they go with the record, in one transaction.
-    // A code's replay names no entity with an account: the grant did, as the request read it.
-    if (!recordHeldRevocation(grantId, (together, held) => audit.append(e.accountId || !held.accountId ? e : { ...e, accountId: held.accountId }, { together }))) record(e);
+    // As the grant was stored: its own account (a code's replay names no entity with one) and its
+    // own app (a logout one app started ends the session's other apps' grants too).
+    const recorded = recordHeldRevocation(grantId, (trx, [grant]) =>
+      audit.append({ ...e, accountId: grant?.accountId ?? e.accountId, clientId: grant?.clientId ?? e.clientId }, { trx }),
+    );
+    if (!recorded) record(e);
   });
   provider.on('backchannel.error', (_ctx, err, client) =>
     logger.warn({ event: 'backchannel.error', clientId: client.clientId, error: err.message }, 'back-channel logout failed'),

@@ -344,7 +344,7 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
         async () => {
           for (const grant of grants) await signOut.revokeGrant(grant.jti);
         },
-        (together) => audit.append(citizenEvent(actor, 'consent.revoked', { clientId, details: { grants: grants.length } }), { together }),
+        (trx) => audit.append(citizenEvent(actor, 'consent.revoked', { clientId, details: { grants: grants.length } }), { trx }),
       );
       return true;
     },

@@ -2,13 +2,12 @@ import type { Database } from './database.js';
 import { forgetWritten, readText, writtenText } from './stored-json.js';
 import type { RedisClient } from './redis.js';
 import { AlreadyConsumedError, type Adapter, type AdapterConstructor, type AdapterPayload } from './adapter-types.js';
-import { sqlAdapter, tokenContextQueries, type SqlStore, type TokenContext } from './sql-adapter.js';
+import { revocationSender, sqlAdapter, tokenContextQueries, type SqlStore, type TokenContext } from './sql-adapter.js';
 import { deferDelete, flushDeferredDeletes, redisAdapter, type RedisStore } from './redis-adapter.js';
 import type { ClientCache } from './client-cache.js';
 import type { AccountIndex } from './account-index.js';
 import { requestMemo, type RequestMemo } from './request-memo.js';
-import { heldRevocation, revocationsLanding, runAfter, type HeldRevocation } from './revocation-hold.js';
-import { writeBatch } from './write-batch.js';
+import { heldRevocation, revocationsLanding, type HeldRevocation } from './revocation-hold.js';
 
 export type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
 export { AlreadyConsumedError, ReplayDetectedError } from './adapter-types.js';
@@ -167,12 +166,7 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
   const Sql = sqlAdapter(db);
   const Redis = redis ? redisAdapter(redis, redisPrefix) : undefined;
   const tokenContext = tokenContextQueries(db, { sessionsInSql: !Redis });
-  const writes = writeBatch(db);
-  // A held revocation no record claimed: its SQL deletes in one transaction, then the rest.
-  const sendAlone = async (held: HeldRevocation) => {
-    await writes.together(held.sql);
-    await runAfter(held);
-  };
+  const sendRevocations = revocationSender(db);
 
   return class OidcAdapter implements Adapter {
     readonly #store: Adapter;
@@ -337,8 +331,8 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       if (memo) await takePendingConsume(memo)?.flush();
       const held = memo && this.#held(memo, this.#grantOf(memo, id));
       if (held) {
-        if (this.#model === 'Grant') held.accountId ??= this.#accountOf(memo!, id);
-        if (this.#sqlStore) held.sql.push(this.#sqlStore.destroyWrite(id));
+        if (this.#model === 'Grant') held.grant = true;
+        else if (this.#sqlStore) held.sql.push(this.#sqlStore.destroyWrite(id));
         else held.after.push(() => this.#store.destroy(id));
       } else {
         const landing = memo && revocationsLanding(memo);
@@ -371,15 +365,9 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       return typeof grantId === 'string' ? grantId : undefined;
     }
 
-    #accountOf(memo: RequestMemo, id: string): string | undefined {
-      const known = memo.records.get(this.#recordKey(id));
-      const accountId = known ? (JSON.parse(known) as AdapterPayload).accountId : undefined;
-      return typeof accountId === 'string' ? accountId : undefined;
-    }
-
     /** Where this request holds `grantId`'s revocation (storage/revocation-hold.ts). */
     #held(memo: RequestMemo, grantId: string | undefined): HeldRevocation | undefined {
-      return grantId === undefined ? undefined : heldRevocation(memo, grantId, sendAlone);
+      return grantId === undefined ? undefined : heldRevocation(memo, grantId, sendRevocations);
     }
   };
 }

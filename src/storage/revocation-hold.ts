@@ -1,20 +1,41 @@
+import type { Knex } from 'knex';
 import { requestMemo, type RequestMemo } from './request-memo.js';
 import type { SqlWrite } from './write-batch.js';
 
 /**
  * One grant's revocation as a request gathered it: oidc-provider deletes a grant's tokens and the
  * grant first and emits `grant.revoked` after (helpers/revoke.js), so a record written then could
- * fail after the revocation landed. Held, the deletes wait for the record: the SQL ones are sent in
- * one transaction with it, and the rest (Redis) once that committed. A token of a deleted grant is
+ * fail after the revocation landed. Held, the deletes wait for the record: the SQL ones run in one
+ * transaction with it, and the rest (Redis) once that committed. A token of a deleted grant is
  * refused everywhere it is used, so deletes that fail after the commit leave nothing usable; a
  * record that fails leaves everything as it was, and the request fails, so its client retries.
  */
 export interface HeldRevocation {
+  /** Whether the grant itself goes (not only its tokens: an app revoking an access token keeps it). */
+  grant: boolean;
+  /** The tokens' SQL deletes. */
   readonly sql: SqlWrite[];
+  /** What waits for the commit: the Redis deletes, index rows. */
   readonly after: (() => Promise<void>)[];
-  /** The grant's account, as the request read the grant before it was deleted. */
-  accountId?: string | undefined;
+  /** Runs held revocations (storage/oidc-adapter.ts). */
+  readonly send: SendRevocations;
 }
+
+/** A grant the transaction deleted, as it was stored. */
+export interface RevokedGrant {
+  grantId: string;
+  accountId: string | undefined;
+  clientId: string | undefined;
+}
+
+/**
+ * Writes the record in the revocation's transaction. Called only when the transaction deleted a
+ * grant: a grant already gone (revoked by a request that won a race, or by a retry's first try)
+ * gets no second record.
+ */
+export type RevocationRecord = (trx: Knex.Transaction, revoked: readonly RevokedGrant[]) => Promise<void>;
+
+export type SendRevocations = (held: readonly [string, HeldRevocation][], record?: RevocationRecord) => Promise<void>;
 
 interface Hold {
   grants: Map<string, HeldRevocation>;
@@ -37,47 +58,47 @@ export function holdRevocations(): void {
 /**
  * The held revocation of `grantId`, for a delete to join; undefined when the request holds none.
  * One that no record claims by the end of the request (oidc-provider revoked the tokens but kept
- * the grant: an app revoking an access token) is sent then, by `alone`.
+ * the grant: an app revoking an access token) is sent then, without a record.
  */
-export function heldRevocation(memo: RequestMemo, grantId: string, alone: (held: HeldRevocation) => Promise<void>): HeldRevocation | undefined {
+export function heldRevocation(memo: RequestMemo, grantId: string, send: SendRevocations): HeldRevocation | undefined {
   const hold = memo.notes.get(HOLD) as Hold | undefined;
   if (!hold) return undefined;
   let held = hold.grants.get(grantId);
   if (!held) {
-    const created: HeldRevocation = { sql: [], after: [] };
+    const created: HeldRevocation = { grant: false, sql: [], after: [], send };
     hold.grants.set(grantId, (held = created));
     memo.settle.push(async () => {
       if (hold.grants.get(grantId) !== created) return;
       hold.grants.delete(grantId);
-      await alone(created);
+      await send([[grantId, created]]);
     });
   }
   return held;
 }
 
 /**
- * Sends the held revocation of `grantId` with its record: `record` writes the record with the given
- * statements, in one transaction. The request answers once all of it is done, and fails if any of
- * it failed. False when nothing of that grant is held (its record is then the caller's to write).
+ * Sends the held revocation of `grantId` with its record. The request answers once all of it is
+ * done, and fails if any of it failed. False when nothing of that grant is held (its record is then
+ * the caller's to write).
  */
-export function recordHeldRevocation(grantId: string, record: (together: readonly SqlWrite[], held: HeldRevocation) => Promise<void>): boolean {
+export function recordHeldRevocation(grantId: string, record: RevocationRecord): boolean {
   const memo = requestMemo();
   const hold = memo?.notes.get(HOLD) as Hold | undefined;
   const held = hold?.grants.get(grantId);
-  if (!memo || !held) return false;
-  hold!.grants.delete(grantId);
-  const done = record(held.sql, held).then(() => runAfter(held));
+  if (!memo || !hold || !held) return false;
+  hold.grants.delete(grantId);
+  const done = held.send([[grantId, held]], record);
   // Awaited by the request's settle work; until then a failure must not count as unhandled.
   done.catch(() => undefined);
   memo.settle.push(() => done);
-  hold!.sending.push(done);
+  hold.sending.push(done);
   return true;
 }
 
 /**
  * What a write waits for: the revocations this request sent with their records, landed (it throws
- * if one did not). A write that follows a revocation (a logout destroying the session whose grants it revoked)
- * must not land without it, or the retry would find nothing left to revoke.
+ * if one did not). A write that follows a revocation (a logout destroying the session whose grants
+ * it revoked) must not land without it, or the retry would find nothing left to revoke.
  */
 export function revocationsLanding(memo: RequestMemo): Promise<unknown> | undefined {
   // Undefined, not a resolved promise, for the requests that revoke nothing: no promise on the hot path.
@@ -92,23 +113,23 @@ export async function runAfter(held: HeldRevocation): Promise<void> {
 
 /**
  * Runs `revoke` (Yihao's own revocation of grants: a citizen withdrawing an app's access in the
- * portal) holding its deletes, then sends all of them with `record`, in one transaction, and the
- * rest after it. Outside a request nothing can be held: the revocation runs, then its record.
+ * portal) holding its deletes, then runs all of them and `record` in one transaction, and the rest
+ * after it. Outside a request nothing can be held: the revocation runs, then its record.
  */
-export async function revokeWithRecord(revoke: () => Promise<void>, record: (together: readonly SqlWrite[]) => Promise<void>): Promise<void> {
+export async function revokeWithRecord(revoke: () => Promise<void>, record: (trx: Knex.Transaction | undefined) => Promise<void>): Promise<void> {
   const memo = requestMemo();
   if (!memo) {
     await revoke();
-    await record([]);
+    await record(undefined);
     return;
   }
   holdRevocations();
   await revoke();
   const hold = memo.notes.get(HOLD) as Hold;
-  const held = [...hold.grants.values()];
+  const held = [...hold.grants.entries()];
   hold.grants.clear();
-  await record(held.flatMap((h) => h.sql));
-  for (const h of held) await runAfter(h);
+  if (held.length === 0) return record(undefined);
+  await held[0]![1].send(held, (trx) => record(trx));
 }
 
 /** Adds `work` to what follows `grantId`'s held revocation; false when the request holds none (run it now). */

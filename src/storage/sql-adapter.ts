@@ -1,8 +1,10 @@
+import type { Knex } from 'knex';
 import { isPostgres, type Database } from './database.js';
 import { parseStored, stringifyStored } from './stored-json.js';
 import { statements } from './statements.js';
 import { writeBatch, type SqlWrite } from './write-batch.js';
 import { settleLater } from './settle-later.js';
+import { runAfter, type RevokedGrant, type SendRevocations } from './revocation-hold.js';
 import { accountColumns } from '../accounts/account-store.js';
 import {
   AlreadyConsumedError,
@@ -327,3 +329,32 @@ export function tokenContextQueries(db: Database, { sessionsInSql = false }: { s
   };
 }
 export type TokenContextQueries = ReturnType<typeof tokenContextQueries>;
+
+/**
+ * Runs held grant revocations (storage/revocation-hold.ts) in one transaction, after the request's
+ * queued upserts: each grant's delete (reading what it deleted), its tokens' deletes, and the record
+ * when a grant was deleted; then what waits for the commit.
+ */
+export function revocationSender(db: Database): SendRevocations {
+  const batch = writeBatch(db);
+  return async (held, record) => {
+    await batch.flush();
+    await db.transaction(async (trx) => {
+      const revoked: RevokedGrant[] = [];
+      for (const [grantId, h] of held) {
+        if (h.grant) {
+          const row = (await trx(TABLE).where({ model: 'Grant', id: grantId }).first('payload')) as Pick<OidcModelRow, 'payload'> | undefined;
+          // The delete's own count decides (portable; a concurrent revocation's read also saw the row, and its delete waits for this one and finds none).
+          const deleted = row ? await trx(TABLE).where({ model: 'Grant', id: grantId }).del() : 0;
+          if (row && deleted > 0) {
+            const { accountId, clientId } = parseStored<AdapterPayload>(row.payload);
+            revoked.push({ grantId, accountId: typeof accountId === 'string' ? accountId : undefined, clientId: typeof clientId === 'string' ? clientId : undefined });
+          }
+        }
+        for (const w of h.sql) await trx.raw(w.sql, w.params as Knex.RawBinding[]);
+      }
+      if (record && revoked.length) await record(trx, revoked);
+    });
+    for (const [, h] of held) await runAfter(h);
+  };
+}

@@ -4,7 +4,7 @@ import { statements } from './statements.js';
 
 const QUEUE = 'storage:sqlWrites';
 
-/** One statement to run with others in one round trip and one transaction. */
+/** One SQL statement with its parameters, kept to run later with others. */
 export interface SqlWrite {
   sql: string;
   params: unknown[];
@@ -90,14 +90,6 @@ export function writeBatch(db: Database) {
     },
     /** Sends the request's queued upserts now (before a write that must come after them). */
     flush: flushPendingWrites,
-    /**
-     * Sends `writes` in one round trip and one transaction, after the request's queued upserts: a
-     * change and its audit record, which land together or not at all.
-     */
-    async together(writes: readonly SqlWrite[]): Promise<void> {
-      await flushPendingWrites();
-      await send(writes);
-    },
   };
 }
 

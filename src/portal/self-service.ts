@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import { maskPhone, type Account } from '../accounts/index.js';
-import type { AuditAction, AuditEventInput, AuditLog } from '../audit/index.js';
+import type { AuditAction, AuditLog } from '../audit/index.js';
 import { birthDateOf, genderOf, maskCitizenId } from '../identity/index.js';
 import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
 import type { SessionAuthentications } from '../oidc/index.js';
@@ -136,17 +136,8 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
     return grants.filter((g) => g !== undefined && g.accountId === sub && g.clientId !== undefined).map((g) => g!);
   }
 
-  const citizenEvent = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }): AuditEventInput => ({
-    action,
-    actorType: 'citizen',
-    actorId: actor.sub,
-    accountId: actor.sub,
-    channel: 'web',
-    ip: actor.ip,
-    requestId: actor.requestId,
-    ...extra,
-  });
-  const record = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }, trx?: Knex.Transaction) => audit.append(citizenEvent(actor, action, extra), { trx });
+  const record = (actor: Actor, action: AuditAction, extra: { clientId?: string; details?: Record<string, unknown> }, trx?: Knex.Transaction) =>
+    audit.append({ action, actorType: 'citizen', actorId: actor.sub, accountId: actor.sub, channel: 'web', ip: actor.ip, requestId: actor.requestId, ...extra }, { trx });
 
   /** The sign-in methods the account holds now, as keys. */
   async function heldKeys(account: Account): Promise<BoundKeyView[]> {
@@ -329,9 +320,11 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
     },
 
     async endAllSessions(actor: Actor): Promise<SignOutResult> {
-      const result = await signOut.everywhere(actor.sub);
-      await record(actor, 'session.ended', { details: { via: 'portal', all: true, sessions: result.sessions, grants: result.grants, notified: result.notified } });
-      return result;
+      // The grants' deletes wait for the record (storage/revocation-hold.ts): a failure leaves them for the retry.
+      return revokeWithRecord(
+        () => signOut.everywhere(actor.sub),
+        (result, trx) => record(actor, 'session.ended', { details: { via: 'portal', all: true, sessions: result.sessions, grants: result.grants, notified: result.notified } }, trx),
+      );
     },
 
     /** Revokes every grant the citizen gave one app, with its tokens; false if there is none. */
@@ -344,7 +337,7 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
         async () => {
           for (const grant of grants) await signOut.revokeGrant(grant.jti);
         },
-        (trx) => audit.append(citizenEvent(actor, 'consent.revoked', { clientId, details: { grants: grants.length } }), { trx }),
+        (_done, trx) => record(actor, 'consent.revoked', { clientId, details: { grants: grants.length } }, trx),
       );
       return true;
     },

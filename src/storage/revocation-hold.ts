@@ -112,24 +112,33 @@ export async function runAfter(held: HeldRevocation): Promise<void> {
 }
 
 /**
- * Runs `revoke` (Yihao's own revocation of grants: a citizen withdrawing an app's access in the
- * portal) holding its deletes, then runs all of them and `record` in one transaction, and the rest
- * after it. Outside a request nothing can be held: the revocation runs, then its record.
+ * Runs `revoke` (Yihao's own revocation of grants: a citizen withdrawing an app's access or signing
+ * out everywhere, a kiosk's card removed) holding its grants' deletes, then runs them and `record`
+ * in one transaction, and the rest after it: a record that fails leaves the grants for the retry.
+ * The record is written whatever was deleted (on its own when no grant was). Outside a request
+ * nothing can be held: the revocation runs, then its record.
  */
-export async function revokeWithRecord(revoke: () => Promise<void>, record: (trx: Knex.Transaction | undefined) => Promise<void>): Promise<void> {
+export async function revokeWithRecord<T>(revoke: () => Promise<T>, record: (done: T, trx: Knex.Transaction | undefined) => Promise<void>): Promise<T> {
   const memo = requestMemo();
   if (!memo) {
-    await revoke();
-    await record(undefined);
-    return;
+    const done = await revoke();
+    await record(done, undefined);
+    return done;
   }
   holdRevocations();
-  await revoke();
+  const done = await revoke();
   const hold = memo.notes.get(HOLD) as Hold;
   const held = [...hold.grants.entries()];
   hold.grants.clear();
-  if (held.length === 0) return record(undefined);
-  await held[0]![1].send(held, (trx) => record(trx));
+  let recorded = false;
+  if (held.length) {
+    await held[0]![1].send(held, async (trx) => {
+      recorded = true;
+      await record(done, trx);
+    });
+  }
+  if (!recorded) await record(done, undefined);
+  return done;
 }
 
 /** Adds `work` to what follows `grantId`'s held revocation; false when the request holds none (run it now). */

@@ -5,7 +5,8 @@
  * refresh token, a code redeemed twice and an app's logout each either leave the grant stored, or
  * revoke it with its record. Once the store takes records again, the same request made again
  * finishes the revocation (the grant and its access token gone), and records it once. So does a
- * citizen withdrawing an app's access in the portal, with its `consent.revoked` record.
+ * citizen withdrawing an app's access in the portal, with its `consent.revoked` record, and
+ * signing out everywhere there, with its `session.ended`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
@@ -174,6 +175,26 @@ describe.each(backends)('a grant revocation and its record ($backend)', ({ backe
     await withdraw();
     expect(await grantsOf(citizen.sub)).toBe(0);
     expect(await answers(tokens.access_token)).toBe(false);
+    await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await records()).toBe(1);
+  });
+
+  it.skipIf(!enabled)('a citizen signing out everywhere in the portal: the app keeps its grant unless the session.ended record lands; trying again finishes it', async () => {
+    const { citizen, tokens } = await signedIn();
+    const browser = new ScriptedBrowser();
+    const records = async () => (await h.yihao.services.audit.forAccount(citizen.sub, 200)).filter((e) => e.action === 'session.ended').length;
+    const signOutEverywhere = async () => {
+      const sessions = await openPortal(h, browser, citizen, '/account/sessions');
+      const res = await submitPortalForm(h, browser, sessions.page, '/account/sessions/end-all');
+      await res.arrayBuffer();
+      if (res.status !== 303) throw new Error(`the portal answered ${res.status}`);
+    };
+    expect(await whileRefused(signOutEverywhere, 'session.ended')).toBeTruthy();
+    // The app's grant (offline_access: it outlives the browser session) is still there for the retry.
+    expect(await grantsOf(citizen.sub)).toBe(1);
+    expect(await records()).toBe(0);
+    await signOutEverywhere();
+    expect(await grantsOf(citizen.sub)).toBe(0);
     await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect(await records()).toBe(1);
   });

@@ -7,6 +7,7 @@ import { accessTokenVerifier, AccessTokenRefused, type VerifyAccessToken } from 
 import type { SignOut } from '../../oidc/sign-out.js';
 import type { ChannelSessions } from '../../oidc/grant-tokens.js';
 import { isKioskToken } from './idle.js';
+import { revokeWithRecord } from '../../storage/revocation-hold.js';
 import { verifyDpopProof, type ProofReplay } from '../../http/request-proofs.js';
 
 export interface KioskSessionDeps {
@@ -66,18 +67,25 @@ export function kioskSessionRouter(deps: KioskSessionDeps): Router {
     const found = await kioskToken(ctx, verify, deps);
     if (!found) return;
     const { token, client } = found;
-    const result = await deps.signOut.everywhere(token.accountId);
-    await deps.audit.append({
-      action: 'session.ended',
-      actorType: 'citizen',
-      actorId: token.accountId,
-      accountId: token.accountId,
-      clientId: client.clientId,
-      channel: 'kiosk',
-      details: { via: 'kiosk', all: true, sessions: result.sessions, grants: result.grants, notified: result.notified },
-      ip: ctx.ip,
-      requestId: (ctx.state.requestId as string | undefined) ?? undefined,
-    });
+    // The grants' deletes wait for the record (storage/revocation-hold.ts): a failure leaves them for the kiosk's retry.
+    await revokeWithRecord(
+      () => deps.signOut.everywhere(token.accountId),
+      (result, trx) =>
+        deps.audit.append(
+          {
+            action: 'session.ended',
+            actorType: 'citizen',
+            actorId: token.accountId,
+            accountId: token.accountId,
+            clientId: client.clientId,
+            channel: 'kiosk',
+            details: { via: 'kiosk', all: true, sessions: result.sessions, grants: result.grants, notified: result.notified },
+            ip: ctx.ip,
+            requestId: (ctx.state.requestId as string | undefined) ?? undefined,
+          },
+          { trx },
+        ),
+    );
     ctx.status = 204;
     ctx.set('Cache-Control', 'no-store');
   });
@@ -87,19 +95,26 @@ export function kioskSessionRouter(deps: KioskSessionDeps): Router {
     if (!found) return;
     const { token, client } = found;
     const session = await deps.sessions.find(token.grantId);
-    await deps.signOut.revokeGrant(token.grantId);
+    await revokeWithRecord(
+      () => deps.signOut.revokeGrant(token.grantId),
+      (_done, trx) =>
+        deps.audit.append(
+          {
+            action: 'session.ended',
+            actorType: 'client',
+            actorId: client.clientId,
+            accountId: token.accountId,
+            clientId: client.clientId,
+            channel: 'kiosk',
+            details: { reason: 'card_removed', ...(session ? { sid: session.sid } : {}) },
+            ip: ctx.ip,
+            requestId: (ctx.state.requestId as string | undefined) ?? undefined,
+          },
+          { trx },
+        ),
+    );
+    // Its channel-session record only counts it among live logins: once the grant is gone, nothing honours it.
     await deps.sessions.destroy(token.grantId);
-    await deps.audit.append({
-      action: 'session.ended',
-      actorType: 'client',
-      actorId: client.clientId,
-      accountId: token.accountId,
-      clientId: client.clientId,
-      channel: 'kiosk',
-      details: { reason: 'card_removed', ...(session ? { sid: session.sid } : {}) },
-      ip: ctx.ip,
-      requestId: (ctx.state.requestId as string | undefined) ?? undefined,
-    });
     ctx.status = 204;
     ctx.set('Cache-Control', 'no-store');
   });

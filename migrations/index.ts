@@ -27,6 +27,7 @@ import * as accountRecoveredAt from './20261208_090_account_recovered_at.js';
 import * as certificateTypeApproval from './20261208_100_certificate_type_approval.js';
 import * as certificateTypeVersionApproval from './20261208_110_certificate_type_version_approval.js';
 import * as auditRowIds from './20261208_120_audit_row_ids.js';
+import * as issuedCredentialsKid from './20261208_130_issued_credentials_kid.js';
 
 /** Every migration, in order. Landed entries never change: add a new file instead. */
 export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
@@ -58,4 +59,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261208_100_certificate_type_approval', certificateTypeApproval],
   ['20261208_110_certificate_type_version_approval', certificateTypeVersionApproval],
   ['20261208_120_audit_row_ids', auditRowIds],
+  ['20261208_130_issued_credentials_kid', issuedCredentialsKid],
 ];

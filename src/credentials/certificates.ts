@@ -107,7 +107,7 @@ export function certificateIssuance(deps: { db: Database; certificates: Certific
       for (const holderJwk of ctx.keys) {
         // A 2-bit list: a certificate can be suspended (2) and resumed, as well as revoked (1).
         // Linked as it is recorded, only while the certificate is still valid: it was read before the key proofs.
-        const row = await deps.store.record({ accountId: ctx.account.id, type: held.type.vct, clientId: ctx.client, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: ctx.now, expiresAt: held.certificate.validUntil, bits: 2, certificateId: held.certificate.id });
+        const row = await deps.store.record({ accountId: ctx.account.id, type: held.type.vct, clientId: ctx.client, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: ctx.now, expiresAt: held.certificate.validUntil, bits: 2, certificateId: held.certificate.id, kid: signingKey.kid });
         ids.push(row.id);
         await ctx.link?.(row.id, row.expiresAt);
         credentials.push({

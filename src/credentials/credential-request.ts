@@ -283,7 +283,7 @@ export function credentialRequests(deps: {
     const credentials: { credential: string }[] = [];
     const ids: string[] = [];
     for (const holderJwk of keys) {
-      const row = await deps.store.record({ accountId: account.id, type: IDENTITY_VCT, clientId: client.clientId, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: now, expiresAt });
+      const row = await deps.store.record({ accountId: account.id, type: IDENTITY_VCT, clientId: client.clientId, holderJkt: await calculateJwkThumbprint(holderJwk), issuedAt: now, expiresAt, kid: signingKey.kid });
       ids.push(row.id);
       await links?.add(row.id, expiresAt);
       const credential = await issueIdentityCredential({

@@ -19,6 +19,8 @@ interface IssuedRow {
   issued_at: number;
   expires_at: number;
   revoked_at: number | null;
+  /** The issuer key that signed it (null: issued before credentials named theirs). */
+  kid?: string | null;
 }
 
 interface ListRow {
@@ -173,7 +175,7 @@ export function credentialStore(db: Database, settings: { statusListSize: number
      * linked to it in the same transaction, and refused with `CertificateNotValid` once the
      * certificate is revoked or suspended (or being so).
      */
-    async record(c: { accountId: string; type: string; clientId: string; holderJkt: string; issuedAt: number; expiresAt: number; bits?: 1 | 2; certificateId?: string | undefined }): Promise<IssuedCredential> {
+    async record(c: { accountId: string; type: string; clientId: string; holderJkt: string; issuedAt: number; expiresAt: number; bits?: 1 | 2; certificateId?: string | undefined; kid?: string | undefined }): Promise<IssuedCredential> {
       const list = await openList(c.issuedAt, c.bits ?? 1);
       for (let attempt = 0; attempt < INDEX_ATTEMPTS; attempt++) {
         const row: IssuedRow = {
@@ -188,6 +190,7 @@ export function credentialStore(db: Database, settings: { statusListSize: number
           issued_at: c.issuedAt,
           expires_at: c.expiresAt,
           revoked_at: null,
+          kid: c.kid ?? null,
         };
         try {
           await insertWhileActive(row, c.certificateId);

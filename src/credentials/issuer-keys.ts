@@ -14,6 +14,7 @@ export const CREDENTIAL_ISSUER_KEYS: SigningKeySet = {
   algs: ['ES256'],
   aad: credentialIssuerKeyPurpose,
   kidPrefix: 'vc-',
+  signedFor: { table: 'issued_credentials', kid: 'kid', expiresAt: 'expires_at' },
 };
 
 export function createIssuerKeys(db: Database, sealer: Sealer, settings: { retiredKeepSeconds: number; publishSeconds?: number }) {

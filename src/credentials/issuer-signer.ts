@@ -14,23 +14,30 @@ export const publicJwkOf = (jwk: JWK): JWK => Object.fromEntries(Object.entries(
  * moment a signing key's time ends, so the next one signs from then and the old one no longer.
  */
 export function issuerSigner(keys: IssuerKeys, refreshSeconds: number) {
-  let loaded: { at: number; keys: JWK[]; changesAt: number } | undefined;
-  async function current(): Promise<JWK[]> {
+  let loaded: { at: number; keys: JWK[]; changesAt: number; signing: JWK } | undefined;
+  async function current(): Promise<NonNullable<typeof loaded>> {
     const now = Date.now();
     if (!loaded || now - loaded.at > refreshSeconds * 1000 || now >= loaded.changesAt) {
-      const { keys: all, changesAt } = await keys.load();
-      if (all.length === 0) throw new Error('no credential issuer key: run the server once, or yihao credential rotate-key');
-      loaded = { at: Date.now(), keys: all, changesAt: changesAt ?? Infinity };
+      let read = await keys.load();
+      // Every key retired (the one due to sign next was deleted): a retired key signs nothing, so a
+      // new one is made, as at first start.
+      if (read.signingKid === undefined) {
+        await keys.ensure();
+        read = await keys.load();
+      }
+      const signing = read.keys.find((k) => k.kid === read.signingKid);
+      if (!signing) throw new Error('no credential issuer key: run the server once, or yihao credential rotate-key');
+      loaded = { at: Date.now(), keys: read.keys, changesAt: read.changesAt ?? Infinity, signing };
     }
-    return loaded.keys;
+    return loaded;
   }
   return {
     /** The key that signs now (private). */
     async active(): Promise<JWK & { kid: string; alg: string }> {
-      return (await current())[0] as JWK & { kid: string; alg: string };
+      return (await current()).signing as JWK & { kid: string; alg: string };
     },
     async publicJwks(): Promise<{ keys: JWK[] }> {
-      return { keys: (await current()).map(publicJwkOf) };
+      return { keys: (await current()).keys.map(publicJwkOf) };
     },
     async signJwt(header: Record<string, unknown>, payload: JWTPayload): Promise<string> {
       const key = await this.active();

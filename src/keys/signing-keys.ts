@@ -34,6 +34,12 @@ export interface SigningKeySet {
   aad: (kid: string) => string;
   /** Put before the algorithm in each kid, so keys of different sets are told apart at a glance. */
   kidPrefix: string;
+  /**
+   * Where what a key signed is recorded with its kid and expiry: a retired key stays published
+   * while any of it is unexpired, however long after `retiredKeepSeconds` (a certificate credential
+   * valid for years).
+   */
+  signedFor?: { table: string; kid: string; expiresAt: string };
 }
 
 /** The token signing keys (oidc-provider's JWKS). */
@@ -73,11 +79,25 @@ export function createSigningKeys(
     return { kid, alg, sealed_private_jwk: sealer.seal(JSON.stringify(full), aad(kid)), created_at: now, retired_at: null };
   }
 
-  const visible = () =>
-    db<SigningKeyRow>(table)
+  const { signedFor } = set;
+  const visible = () => {
+    const now = Date.now();
+    return db<SigningKeyRow>(table)
       .whereNull('retired_at')
-      .orWhere('retired_at', '>', Date.now() - retiredKeepSeconds * 1000)
+      .orWhere('retired_at', '>', now - retiredKeepSeconds * 1000)
+      .modify((q) => {
+        if (signedFor) {
+          q.orWhereExists((used) =>
+            used
+              .select(db.raw('1'))
+              .from(signedFor.table)
+              .whereRaw('?? = ??', [`${signedFor.table}.${signedFor.kid}`, `${table}.kid`])
+              .andWhere(`${signedFor.table}.${signedFor.expiresAt}`, '>', now),
+          );
+        }
+      })
       .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'kid', order: 'asc' }]);
+  };
 
   return {
     /**
@@ -106,11 +126,15 @@ export function createSigningKeys(
         // Rotations one at a time (SQLite writes one at a time anyway): a second one started at the
         // same moment would not see the first one's new key, and leave both without an end.
         if (isPostgres(db)) await trx.raw('lock table ?? in share row exclusive mode', [table]);
-        // Read once the lock is held: a rotation that waited for another ends its keys after that one's.
-        const at = Date.now();
-        // A key still signing from an earlier staged rotation keeps its own, earlier, end; at once, it ends too.
-        if (immediate) await trx(table).where((w) => w.whereNull('retired_at').orWhere('retired_at', '>', at)).update({ retired_at: at });
-        else await trx(table).whereNull('retired_at').update({ retired_at: at + publishSeconds * 1000 });
+        // Read once the lock is held (a rotation that waited for another ends its keys after that
+        // one's), and from the database's clock: the servers that compare it with theirs are kept in
+        // time with it, a host running the CLI may not be (60 s slow made a new key sign at once).
+        const at = await databaseNow(trx);
+        const end = immediate ? at : at + publishSeconds * 1000;
+        // A key still signing from an earlier staged rotation keeps its own end when it comes sooner;
+        // a later one (a clock far ahead, a forged row) is brought forward, or that key signs on.
+        await trx(table).where((w) => w.whereNull('retired_at').orWhere('retired_at', '>', end)).update({ retired_at: end });
+        for (const key of fresh) key.created_at = at;
         await trx(table).insert(fresh);
         await record?.(trx, fresh.map((k) => k.kid));
       });
@@ -125,16 +149,25 @@ export function createSigningKeys(
      * The private JWKS for oidc-provider, signing keys first, and a fingerprint that changes with it
      * (and when a staged rotation's time comes); `changesAt`, the next such time (epoch ms).
      */
-    async load(): Promise<{ keys: JWK[]; fingerprint: string; changesAt: number | undefined }> {
+    async load(): Promise<{ keys: JWK[]; fingerprint: string; changesAt: number | undefined; signingKid: string | undefined }> {
       const now = Date.now();
       const rows = ordered(await visible(), now);
       const keys = rows.map((r) => JSON.parse(sealer.open(r.sealed_private_jwk, aad(r.kid))) as JWK);
       const ends = rows.filter((r) => standing(r, now) === 0).map((r) => Number(r.retired_at));
-      return { keys, fingerprint: rows.map((r) => `${r.kid}:${r.retired_at ?? ''}:${standing(r, now)}`).join(','), changesAt: ends.length ? Math.min(...ends) : undefined };
+      // The first key signs, unless it is retired: then none may (the next one was deleted).
+      const signingKid = rows[0] && standing(rows[0], now) < 2 ? rows[0].kid : undefined;
+      return { keys, fingerprint: rows.map((r) => `${r.kid}:${r.retired_at ?? ''}:${standing(r, now)}`).join(','), changesAt: ends.length ? Math.min(...ends) : undefined, signingKid };
     },
   };
 }
 export type SigningKeys = ReturnType<typeof createSigningKeys>;
+
+/** Epoch ms by the database's clock (SQLite's is this host's). */
+async function databaseNow(trx: Knex.Transaction): Promise<number> {
+  if (!isPostgres(trx as unknown as Database)) return Date.now();
+  const { rows } = (await trx.raw('select (extract(epoch from clock_timestamp()) * 1000)::bigint as now')) as { rows: { now: string | number }[] };
+  return Number(rows[0]!.now);
+}
 
 /**
  * Keys still signing first, the oldest first (each signs until its end, then the next one: a key

@@ -295,7 +295,8 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
      * reset by SMS, which starts the recovery hold (recovery-hold.ts) in the same transaction, so
      * that no reset lands without its hold.
      */
-    async replacePassword(id: string, password: string, place?: HashPlace, opts: { recovered?: boolean } = {}): Promise<void> {
+    /** `record` writes the change's audit event in its transaction: both land or neither. */
+    async replacePassword(id: string, password: string, place?: HashPlace, opts: { recovered?: boolean; record?: (trx: Knex.Transaction) => Promise<void> } = {}): Promise<void> {
       const parsed = accountInput.shape.password.safeParse(password);
       if (!parsed.success) throw new YihaoError('invalid_input', parsed.error.issues[0]!.message);
       const secret = await (place ?? hasher).hash(password);
@@ -306,6 +307,7 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
             await store.insertCredential({ id: newId('c_'), account_id: id, type: 'password', secret, created_at: now, last_used_at: null }, trx);
           }
           if (opts.recovered) await store.markRecovered(id, now, trx);
+          await opts.record?.(trx);
         });
       } finally {
         forget('account:');

@@ -5,6 +5,7 @@ import { appendAfterAnswer, type AuditEventInput, type AuditLog } from '../audit
 import type { SignOut } from '../oidc/sign-out.js';
 import { SmsDeliveryError, type OtpService } from '../sms/index.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
+import { revokeWithRecord } from '../storage/revocation-hold.js';
 
 export type ResetSendResult =
   | { ok: true }
@@ -107,14 +108,19 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
           return { ok: false, reason: result };
         }
         await store.destroy(flowId);
-        await accounts.replacePassword(account.id, password, place, { recovered: true });
+        const by = { actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', ...origin } as const;
+        // The new password and its record land together, or neither does.
+        await accounts.replacePassword(account.id, password, place, { recovered: true, record: (trx) => audit.append({ action: 'password.reset', ...by, details: { method: 'sms' } }, { trx }) });
       } finally {
         place.release();
       }
       // Proven by a code to the account's phone: a distributed lock on its password ends here too.
       await accounts.lockout.unlock(account.id);
-      const ended = await signOut.everywhere(account.sub);
-      await audit.append({ action: 'password.reset', actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', details: { method: 'sms', ...ended }, ...origin });
+      // Every session and grant the old password (or whoever held it) made ends, with its own record.
+      await revokeWithRecord(
+        () => signOut.everywhere(account.sub),
+        (ended, trx) => audit.append({ action: 'session.ended', actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', details: { reason: 'password_reset', everywhere: true, ...ended }, ...origin }, { trx }),
+      );
       return { ok: true };
     },
   };

@@ -2,7 +2,8 @@
  * Password reset through a verified SMS code, over HTTP (a cookie-keeping client, no JavaScript):
  * the new password works and the old one does not, every earlier session and refresh token is
  * gone, a wrong or expired code changes nothing, an unknown account gets the same answer and no
- * SMS, every POST needs its CSRF token, and `return_to` only leads back to a sign-in page.
+ * SMS, every POST needs its CSRF token, and `return_to` only leads back to a sign-in page. A reset
+ * whose record cannot be stored changes nothing it would have recorded.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
@@ -11,6 +12,7 @@ import { latestOutboxCode, outboxPath, readOutbox } from '../../src/sms/index.js
 import { countRoundTrips } from '../../src/storage/round-trips.js';
 import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { refuseAuditEvents } from '../support/audit.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
 import { formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 
@@ -87,6 +89,50 @@ describe('password reset through a verified SMS code', () => {
     await expect(oidc.refreshTokenGrant(rp, before.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     const events = await h.yihao.stores.db('audit_events').where({ action: 'password.reset', account_id: citizen.sub });
     expect(events).toHaveLength(1);
+  });
+
+  it('a reset whose password.reset record cannot be stored changes no password, and a reset whose session.ended cannot be stored keeps the app’s grant', async () => {
+    const db = h.yihao.stores.db;
+    const client = await h.client({ grantTypes: ['authorization_code', 'refresh_token'] });
+    const rp = await relyingParty(h, client);
+    /** A citizen (with a phone of their own: codes are limited per number) signed in to the app. */
+    const signedIn = async () => {
+      const phone = freshPhone();
+      const citizen = await h.citizen({ phone });
+      const verifier = oidc.randomPKCECodeVerifier();
+      const callback = await scriptedSignIn(new ScriptedBrowser(), await authorizationUrl(rp, verifier), { identifier: citizen.citizenId, password: citizen.password });
+      return { phone, citizen, tokens: await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier }) };
+    };
+    const resetWhileRefused = async (phone: string, refused: string) => {
+      const allow = await refuseAuditEvents(db, refused);
+      try {
+        const r = new Resetter();
+        await r.start(phone);
+        return (await r.finish(await codeFor(phone))).status;
+      } finally {
+        await allow();
+      }
+    };
+    const resets = async (sub: string) => (await db('audit_events').where({ action: 'password.reset', account_id: sub })).length;
+
+    // No record, no new password: the old one still signs in.
+    const first = await signedIn();
+    expect(await resetWhileRefused(first.phone, 'password.reset')).toBeGreaterThanOrEqual(500);
+    expect((await h.yihao.accounts.verifyPassword(first.citizen.citizenId, first.citizen.password, '127.0.0.1')).ok).toBe(true);
+    expect(await resets(first.citizen.sub)).toBe(0);
+
+    // The password changes with its record; the sign-out everywhere after it fails on its own record
+    // and deletes no grant (its earlier logins are refused all the same: the reset's record says why).
+    const second = await signedIn();
+    const grants = async () => (await db('account_index').join('oidc_models', function () {
+      this.on('oidc_models.id', '=', 'account_index.id').andOn('oidc_models.model', '=', 'account_index.model');
+    }).where({ 'account_index.model': 'Grant', 'account_index.account_id': second.citizen.sub })).length;
+    expect(await grants()).toBe(1);
+    expect(await resetWhileRefused(second.phone, 'session.ended')).toBeGreaterThanOrEqual(500);
+    expect((await h.yihao.accounts.verifyPassword(second.citizen.citizenId, NEW_PASSWORD, '127.0.0.1')).ok).toBe(true);
+    expect(await resets(second.citizen.sub)).toBe(1);
+    expect(await grants()).toBe(1);
+    await expect(oidc.refreshTokenGrant(rp, second.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
   it('works from the mobile number too, and clears the failed-attempt count', async () => {

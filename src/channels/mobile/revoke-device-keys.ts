@@ -2,6 +2,7 @@ import type { AuditLog } from '../../audit/index.js';
 import type { SignOut } from '../../oidc/sign-out.js';
 import type { DeviceKeys } from './device-keys.js';
 import type { Credentials } from '../../credentials/index.js';
+import { revokeWithRecord } from '../../storage/revocation-hold.js';
 
 /** Who revokes, as the audit records name them, and `via`: where (the CLI, a counter). */
 export interface DeviceKeyRevoker {
@@ -41,12 +42,17 @@ export async function revokeAllDeviceKeys(
     const recorded = await deps.deviceKeys.revoke(account.id, key.id, (trx) => deps.audit.append({ action: 'credential.removed', ...by, details: { type: 'device', via, deviceKeyId: key.id } }, { trx }));
     if (!recorded) continue;
     revoked++;
-    const ended = await deps.signOut.endDeviceKeyLogins(account.sub, key.id);
-    await deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId: key.id, via, ...ended } });
+    // Each sign-out's grants go with its record (storage/revocation-hold.ts).
+    await revokeWithRecord(
+      () => deps.signOut.endDeviceKeyLogins(account.sub, key.id),
+      (ended, trx) => deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId: key.id, via, ...ended } }, { trx }),
+    );
   }
   // The wallets first: a credential is a way in (a presentation at a kiosk) that no sign-out ends.
   await deps.credentials.lostPhone(account, actor);
-  const ended = await deps.signOut.everywhere(account.sub);
-  await deps.audit.append({ action: 'session.ended', ...by, details: { everywhere: true, reason: 'lost_phone', via, ...ended } });
+  await revokeWithRecord(
+    () => deps.signOut.everywhere(account.sub),
+    (ended, trx) => deps.audit.append({ action: 'session.ended', ...by, details: { everywhere: true, reason: 'lost_phone', via, ...ended } }, { trx }),
+  );
   return revoked;
 }

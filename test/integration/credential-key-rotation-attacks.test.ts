@@ -12,12 +12,11 @@
  * its issuer key's publication.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { decodeProtectedHeader, type JSONWebKeySet } from 'jose';
 import type { Config } from '../../src/config/index.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { simulatedKiosk, type SimulatedKiosk } from '../support/simulated-kiosk.js';
-import { startAsKiosk } from '../support/presentations.js';
+import { credentialKeyPair, issuerJwks, verifierJwks, verifiesWith, type CredentialKeyPair } from '../support/credential-key-pair.js';
 import { walletKey } from '../support/wallet.js';
 
 const backends: Backend[] = pgAvailable && redisAvailable ? ['sqlite', 'postgres+redis'] : ['sqlite'];
@@ -27,23 +26,15 @@ const fast = (c: Config): Config => ({ ...c, keys: { ...c.keys, refreshSeconds: 
 const slow = (c: Config): Config => ({ ...c, keys: { ...c.keys, refreshSeconds: 3600, publishSeconds: 7200 } });
 
 describe.each(backends)('credential key rotation under attack (%s)', (backend) => {
+  let pair: CredentialKeyPair;
   let a: Harness;
   let b: Harness;
-  let kiosk: SimulatedKiosk;
-  let statusListId: string;
 
   beforeAll(async () => {
-    a = await startHarness({ backend, overrides: fast });
-    b = await startHarness({ share: a, overrides: slow });
-    kiosk = await simulatedKiosk(a);
-    const citizen = await a.citizen();
-    const account = await a.yihao.accounts.findBySub(citizen.sub);
-    ({ statusListId } = await a.yihao.credentials.store.record({ accountId: account!.id, type: 'urn:yihao:vct:identity:1', clientId: 'yh_app', holderJkt: 'jkt', issuedAt: Date.now(), expiresAt: Date.now() + 86_400_000 }));
+    pair = await credentialKeyPair(backend, fast, slow);
+    ({ a, b } = pair);
   }, 120_000);
-  afterAll(async () => {
-    await b?.close();
-    await a?.close();
-  }, 30_000);
+  afterAll(async () => pair?.close(), 30_000);
 
   // Back to one plain active key per set, read by both instances.
   afterEach(async () => {
@@ -56,21 +47,9 @@ describe.each(backends)('credential key rotation under attack (%s)', (backend) =
     }
   });
 
-  const issuerJwks = async (at: Harness) => ((await (await fetch(`${at.url}/.well-known/jwt-vc-issuer`)).json()) as { jwks: JSONWebKeySet }).jwks;
-  const verifierJwks = async (at: Harness) => ((await (await fetch(`${at.url}/presentations/verifier`)).json()) as { jwks: JSONWebKeySet }).jwks;
   const tokenJwks = async (at: Harness) => (await (await fetch(`${at.url}/jwks`)).json()) as JSONWebKeySet;
-  const statusListAtA = async () => (await fetch(`${a.url}/credentials/status/${statusListId}`)).text();
-  async function requestObjectAtA(): Promise<string> {
-    const started = await startAsKiosk(a, kiosk, { type: 'identity', claims: ['name'] });
-    expect(started.status).toBe(201);
-    const { request_uri } = (await started.json()) as { request_uri: string };
-    return (await fetch(request_uri)).text();
-  }
-  const verifies = (jwt: string, jwks: JSONWebKeySet) =>
-    jwtVerify(jwt, createLocalJWKSet(jwks)).then(
-      () => 'verified',
-      (e: unknown) => `refused: ${(e as Error).message} (kid ${decodeProtectedHeader(jwt).kid}; published ${jwks.keys.map((k) => k.kid).join(', ')})`,
-    );
+  const statusListAtA = () => pair.statusListAtA();
+  const requestObjectAtA = () => pair.requestObjectAtA();
   const aPolled = () => new Promise((r) => setTimeout(r, 700));
 
   const sets = [
@@ -89,7 +68,7 @@ describe.each(backends)('credential key rotation under attack (%s)', (backend) =
       await aPolled();
       const during = await signedAtA();
       expect(decodeProtectedHeader(during).kid).toBe(k0);
-      expect(await verifies(during, await jwksOf(b))).toBe('verified');
+      expect(await verifiesWith(during, await jwksOf(b))).toBe('verified');
       const listed = await keysOf(a).list();
       expect(listed.filter((k) => k.status === 'active').map((k) => k.kid)).toEqual([k0]);
       const info = (kid: string) => listed.find((k) => k.kid === kid)!;
@@ -102,7 +81,7 @@ describe.each(backends)('credential key rotation under attack (%s)', (backend) =
       await aPolled();
       const next = await signedAtA();
       expect(decodeProtectedHeader(next).kid).toBe(k1!.kid);
-      expect(await verifies(next, await jwksOf(b))).toBe('verified');
+      expect(await verifiesWith(next, await jwksOf(b))).toBe('verified');
       expect((await keysOf(a).list()).filter((k) => k.status === 'active').map((k) => k.kid)).toEqual([k1!.kid]);
     });
 
@@ -110,7 +89,7 @@ describe.each(backends)('credential key rotation under attack (%s)', (backend) =
     it.skipIf(backend === 'sqlite')(`the ${name} key: a rotation run from a machine whose clock is 60 s behind still publishes the new key before it signs`, async () => {
       const k0 = decodeProtectedHeader(await signedAtA()).kid!;
       const before = await jwksOf(b); // B read its keys just now, and polls again within refreshSeconds
-      expect(await verifies(await signedAtA(), before)).toBe('verified');
+      expect(await verifiesWith(await signedAtA(), before)).toBe('verified');
       const realNow = Date.now.bind(Date);
       const skewed = vi.spyOn(Date, 'now').mockImplementation(() => realNow() - 60_000);
       let fresh;
@@ -122,7 +101,7 @@ describe.each(backends)('credential key rotation under attack (%s)', (backend) =
       await aPolled();
       const during = await signedAtA();
       // The promise: the new key signs only publishSeconds after the rotation; until then the current key.
-      expect({ kid: decodeProtectedHeader(during).kid, atB: await verifies(during, await jwksOf(b)) }).toEqual({ kid: k0, atB: 'verified' });
+      expect({ kid: decodeProtectedHeader(during).kid, atB: await verifiesWith(during, await jwksOf(b)) }).toEqual({ kid: k0, atB: 'verified' });
       expect(fresh!.kid).not.toBe(k0);
     });
 

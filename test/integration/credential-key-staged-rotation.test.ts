@@ -8,12 +8,11 @@
  * passing would.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { decodeProtectedHeader } from 'jose';
 import type { Config } from '../../src/config/index.js';
-import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import type { Backend, Harness } from '../support/harness.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
-import { simulatedKiosk, type SimulatedKiosk } from '../support/simulated-kiosk.js';
-import { startAsKiosk } from '../support/presentations.js';
+import { credentialKeyPair, issuerJwks, verifierJwks, verifiesWith, type CredentialKeyPair } from '../support/credential-key-pair.js';
 
 const backends: Backend[] = pgAvailable && redisAvailable ? ['sqlite', 'postgres+redis'] : ['sqlite'];
 
@@ -22,40 +21,18 @@ const staged =
   (c: Config): Config => ({ ...c, keys: { ...c.keys, refreshSeconds, publishSeconds: 7200 } });
 
 describe.each(backends)('credential keys: a rotation is published before it signs (%s)', (backend) => {
+  let pair: CredentialKeyPair;
   let a: Harness;
   let b: Harness;
-  let kiosk: SimulatedKiosk;
-  let statusListId: string;
 
   beforeAll(async () => {
-    a = await startHarness({ backend, overrides: staged(0.2) });
-    b = await startHarness({ share: a, overrides: staged(3600) });
-    kiosk = await simulatedKiosk(a);
-    const citizen = await a.citizen();
-    const account = await a.yihao.accounts.findBySub(citizen.sub);
-    ({ statusListId } = await a.yihao.credentials.store.record({ accountId: account!.id, type: 'urn:yihao:vct:identity:1', clientId: 'yh_app', holderJkt: 'jkt', issuedAt: Date.now(), expiresAt: Date.now() + 86_400_000 }));
+    pair = await credentialKeyPair(backend, staged(0.2), staged(3600));
+    ({ a, b } = pair);
   }, 120_000);
-  afterAll(async () => {
-    await b?.close();
-    await a?.close();
-  }, 30_000);
+  afterAll(async () => pair?.close(), 30_000);
 
-  const issuerJwks = async (at: Harness) => ((await (await fetch(`${at.url}/.well-known/jwt-vc-issuer`)).json()) as { jwks: JSONWebKeySet }).jwks;
-  const verifierJwks = async (at: Harness) => ((await (await fetch(`${at.url}/presentations/verifier`)).json()) as { jwks: JSONWebKeySet }).jwks;
-  /** A status list as A signs it now. */
-  const statusListAtA = async () => (await fetch(`${a.url}/credentials/status/${statusListId}`)).text();
-  /** A presentation request object as A signs it now. */
-  async function requestObjectAtA(): Promise<string> {
-    const started = await startAsKiosk(a, kiosk, { type: 'identity', claims: ['name'] });
-    expect(started.status).toBe(201);
-    const { request_uri } = (await started.json()) as { request_uri: string };
-    return (await fetch(request_uri)).text();
-  }
-  const verifies = (jwt: string, jwks: JSONWebKeySet) =>
-    jwtVerify(jwt, createLocalJWKSet(jwks)).then(
-      () => 'verified',
-      (e: unknown) => `refused: ${(e as Error).message} (kid ${decodeProtectedHeader(jwt).kid}; published ${jwks.keys.map((k) => k.kid).join(', ')})`,
-    );
+  const statusListAtA = () => pair.statusListAtA();
+  const requestObjectAtA = () => pair.requestObjectAtA();
   /** Until A has read the rotation (0.2 s), then a while more. */
   const aPolled = () => new Promise((r) => setTimeout(r, 700));
 
@@ -66,12 +43,12 @@ describe.each(backends)('credential keys: a rotation is published before it sign
     it(`the ${name} key: what A signs after a rotation verifies against B's keys, before and after the window ends`, async () => {
       // B reads its keys now, and not again until the window ends.
       const before = await jwksOf(b);
-      expect(await verifies(await signedAtA(), before)).toBe('verified');
+      expect(await verifiesWith(await signedAtA(), before)).toBe('verified');
       const [fresh] = await keysOf(a).rotate();
       await aPolled();
       // A publishes the new key already, and still signs with the old one, which B publishes.
       const during = await signedAtA();
-      expect(await verifies(during, await jwksOf(b))).toBe('verified');
+      expect(await verifiesWith(during, await jwksOf(b))).toBe('verified');
       expect(decodeProtectedHeader(during).kid).not.toBe(fresh!.kid);
       expect((await jwksOf(a)).keys.map((k) => k.kid)).toContain(fresh!.kid);
       expect(fresh).toMatchObject({ status: 'next', signsFrom: expect.any(String) });
@@ -82,7 +59,7 @@ describe.each(backends)('credential keys: a rotation is published before it sign
       await aPolled();
       const after = await signedAtA();
       expect(decodeProtectedHeader(after).kid).toBe(fresh!.kid);
-      expect(await verifies(after, await jwksOf(b))).toBe('verified');
+      expect(await verifiesWith(after, await jwksOf(b))).toBe('verified');
       // What A signed before the rotation still verifies at B: the old key stays published.
       expect((await jwksOf(b)).keys.map((k) => k.kid)).toEqual(expect.arrayContaining(before.keys.map((k) => k.kid!)));
       expect((await keysOf(a).list()).find((k) => k.kid === fresh!.kid)?.status).toBe('active');

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { requestMemo, type RequestMemo } from './request-memo.js';
+import { requestMemo, withRequestMemo, type RequestMemo } from './request-memo.js';
 import type { SqlWrite } from './write-batch.js';
 
 /**
@@ -57,8 +57,9 @@ export function holdRevocations(): void {
 
 /**
  * The held revocation of `grantId`, for a delete to join; undefined when the request holds none.
- * One that no record claims by the end of the request (oidc-provider revoked the tokens but kept
- * the grant: an app revoking an access token) is sent then, without a record.
+ * One that no record claims by the end of the request is sent then, without a record, when it
+ * deletes only tokens (oidc-provider revoked them but kept the grant: an app revoking an access
+ * token); one that would delete the grant fails the request instead.
  */
 export function heldRevocation(memo: RequestMemo, grantId: string, send: SendRevocations): HeldRevocation | undefined {
   const hold = memo.notes.get(HOLD) as Hold | undefined;
@@ -70,6 +71,8 @@ export function heldRevocation(memo: RequestMemo, grantId: string, send: SendRev
     memo.settle.push(async () => {
       if (hold.grants.get(grantId) !== created) return;
       hold.grants.delete(grantId);
+      // A grant's own delete goes only with its record: never one without (the request fails instead).
+      if (created.grant) throw new Error('a grant revocation was held without its audit record');
       await send([[grantId, created]]);
     });
   }
@@ -106,28 +109,42 @@ export function revocationsLanding(memo: RequestMemo): Promise<unknown> | undefi
   return hold?.sending.length ? Promise.all(hold.sending) : undefined;
 }
 
-/** What waits for the held SQL deletes to commit. */
+/**
+ * What waits for the held SQL deletes to commit, each tried even when one before it failed (a
+ * Redis delete must not keep the index rows from going); the first failure is thrown after.
+ */
 export async function runAfter(held: HeldRevocation): Promise<void> {
-  for (const work of held.after) await work();
+  let failed: { err: unknown } | undefined;
+  for (const work of held.after) {
+    await work().catch((err: unknown) => {
+      failed ??= { err };
+    });
+  }
+  if (failed) throw failed.err;
 }
 
 /**
  * Runs `revoke` (Yihao's own revocation of grants: a citizen withdrawing an app's access or signing
- * out everywhere, a kiosk's card removed) holding its grants' deletes, then runs them and `record`
- * in one transaction, and the rest after it: a record that fails leaves the grants for the retry.
- * The record is written whatever was deleted (on its own when no grant was). Outside a request
- * nothing can be held: the revocation runs, then its record.
+ * out everywhere, a kiosk's card removed, a lost phone) holding its grants' deletes, then runs them
+ * and `record` in one transaction, and the rest after it: a record that fails, or a `revoke` that
+ * throws, leaves the grants for the retry. The record is written whatever was deleted (on its own
+ * when no grant was).
  */
 export async function revokeWithRecord<T>(revoke: () => Promise<T>, record: (done: T, trx: Knex.Transaction | undefined) => Promise<void>): Promise<T> {
   const memo = requestMemo();
-  if (!memo) {
-    const done = await revoke();
-    await record(done, undefined);
-    return done;
-  }
+  // Outside a request (the CLI's lost phone), a scope of its own holds the deletes the same way.
+  if (!memo) return withRequestMemo(() => revokeWithRecord(revoke, record));
   holdRevocations();
-  const done = await revoke();
   const hold = memo.notes.get(HOLD) as Hold;
+  const before = new Set(hold.grants.keys());
+  let done: T;
+  try {
+    done = await revoke();
+  } catch (err) {
+    // What it held goes nowhere: the grants stay, for the retry to find.
+    for (const grantId of [...hold.grants.keys()]) if (!before.has(grantId)) hold.grants.delete(grantId);
+    throw err;
+  }
   const held = [...hold.grants.entries()];
   hold.grants.clear();
   let recorded = false;

@@ -350,6 +350,10 @@ export function revocationSender(db: Database): SendRevocations {
             const { accountId, clientId } = parseStored<AdapterPayload>(row.payload);
             revoked.push({ grantId, accountId: typeof accountId === 'string' ? accountId : undefined, clientId: typeof clientId === 'string' ? clientId : undefined });
           }
+          // Every SQL-stored token of the grant, not only those of the grant types the requesting
+          // app may use (oidc-provider's revoke: a code-only app's logout left another app's
+          // refresh tokens behind its revoked grant).
+          await trx(TABLE).where({ grant_id: grantId }).del();
         }
         for (const w of h.sql) await trx.raw(w.sql, w.params as Knex.RawBinding[]);
       }

@@ -149,14 +149,16 @@ export function createSigningKeys(
      * The private JWKS for oidc-provider, signing keys first, and a fingerprint that changes with it
      * (and when a staged rotation's time comes); `changesAt`, the next such time (epoch ms).
      */
-    async load(): Promise<{ keys: JWK[]; fingerprint: string; changesAt: number | undefined; signingKid: string | undefined }> {
+    async load(): Promise<{ keys: JWK[]; fingerprint: string; changesAt: number | undefined; signingKid: string | undefined; unsigned: SigningAlg[] }> {
       const now = Date.now();
       const rows = ordered(await visible(), now);
       const keys = rows.map((r) => JSON.parse(sealer.open(r.sealed_private_jwk, aad(r.kid))) as JWK);
       const ends = rows.filter((r) => standing(r, now) === 0).map((r) => Number(r.retired_at));
       // The first key signs, unless it is retired: then none may (the next one was deleted).
       const signingKid = rows[0] && standing(rows[0], now) < 2 ? rows[0].kid : undefined;
-      return { keys, fingerprint: rows.map((r) => `${r.kid}:${r.retired_at ?? ''}:${standing(r, now)}`).join(','), changesAt: ends.length ? Math.min(...ends) : undefined, signingKid };
+      // Algorithms whose every key is retired: oidc-provider would sign with a retired one.
+      const unsigned = algs.filter((alg) => !rows.some((r) => r.alg === alg && standing(r, now) < 2));
+      return { keys, fingerprint: rows.map((r) => `${r.kid}:${r.retired_at ?? ''}:${standing(r, now)}`).join(','), changesAt: ends.length ? Math.min(...ends) : undefined, signingKid, unsigned };
     },
   };
 }

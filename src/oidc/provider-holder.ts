@@ -46,7 +46,14 @@ export class ProviderHolder {
 
   /** Rebuilds the provider if the signing keys changed; returns whether it did. */
   async refresh(): Promise<boolean> {
-    const { keys, fingerprint } = await this.keys.load();
+    let read = await this.keys.load();
+    // An algorithm whose every key is retired (the one due next was deleted): a retired key signs
+    // nothing, so a new one is made, as at first start.
+    if (read.unsigned.length) {
+      await this.keys.ensure();
+      read = await this.keys.load();
+    }
+    const { keys, fingerprint } = read;
     if (fingerprint === this.fingerprint) return false;
     const provider = buildProvider(this.deps, keys);
     this.provider = provider;

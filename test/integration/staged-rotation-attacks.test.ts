@@ -93,6 +93,23 @@ describe.each(backends)('staged signing key rotation under attack (%s)', (backen
   const firstOf = async (alg: string) => (await h.yihao.signingKeys.load()).keys.find((k) => k.alg === alg)!.kid!;
   const es = (infos: { kid: string; alg: string }[]) => infos.find((k) => k.alg === 'ES256')!.kid;
 
+  it('a key whose successor was deleted (an operator’s mistake) signs until its end, and then a new key does: never a retired one', async () => {
+    await settle(h, lag);
+    const k0 = kidOf(await idTokenAt(h));
+    const k1 = es(await h.yihao.signingKeys.rotate());
+    await db()('signing_keys').where({ kid: k1 }).delete();
+    await h.yihao.holder.refresh();
+    expect(kidOf(await idTokenAt(h))).toBe(k0);
+    // The window ends: every ES256 key is retired.
+    await settle(h);
+    const t = await idTokenAt(h);
+    const listed = await h.yihao.signingKeys.list();
+    expect(listed.find((k) => k.kid === kidOf(t))?.status).toBe('active');
+    expect(kidOf(t)).not.toBe(k0);
+    await lag.yihao.holder.refresh();
+    expect(await verifiedBy(t, [h, lag])).toEqual(['verified', 'verified']);
+  }, 120_000);
+
   it('two staged rotations in a row, and an instance that starts during the window, never sign with a key an instance does not publish; every token verifies everywhere', async () => {
     await settle(h, lag);
     const k0 = kidOf(await idTokenAt(h));

@@ -330,6 +330,9 @@ export function tokenContextQueries(db: Database, { sessionsInSql = false }: { s
 }
 export type TokenContextQueries = ReturnType<typeof tokenContextQueries>;
 
+/** The models that are tokens of a grant: they die with it. */
+const GRANT_TOKEN_MODELS = ['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode'];
+
 /**
  * Runs held grant revocations (storage/revocation-hold.ts) in one transaction, after the request's
  * queued upserts: each grant's delete (reading what it deleted), its tokens' deletes, and the record
@@ -352,8 +355,9 @@ export function revocationSender(db: Database): SendRevocations {
           }
           // Every SQL-stored token of the grant, not only those of the grant types the requesting
           // app may use (oidc-provider's revoke: a code-only app's logout left another app's
-          // refresh tokens behind its revoked grant).
-          await trx(TABLE).where({ grant_id: grantId }).del();
+          // refresh tokens behind its revoked grant). Tokens only: an interaction names the grant
+          // it may extend, and deleting it broke a sign-in that went on past a logout.
+          await trx(TABLE).where({ grant_id: grantId }).whereIn('model', GRANT_TOKEN_MODELS).del();
         }
         for (const w of h.sql) await trx.raw(w.sql, w.params as Knex.RawBinding[]);
       }

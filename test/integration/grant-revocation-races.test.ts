@@ -11,31 +11,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
-import { authorizationUrl, relyingParty } from '../support/relying-party.js';
-import { formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { relyingParty } from '../support/relying-party.js';
+import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { openPortal, submitPortalForm } from '../support/portal-browser.js';
-import { isPostgres, type Database } from '../../src/storage/database.js';
+import { consentedSignIn, grantStored as grantStoredIn, refuseRows } from '../support/grant-revocations.js';
 
 const backends: { backend: Backend; enabled: boolean }[] = [
   { backend: 'sqlite', enabled: true },
   { backend: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
-
-/** A trigger that makes the store refuse one kind of statement (as a failing store would); returns the undo. */
-async function refuse(db: Database, on: { table: string; op: 'insert' | 'delete'; pgWhen: string; sqliteWhen: string }): Promise<() => Promise<void>> {
-  const name = `refuse_${on.op}`;
-  if (isPostgres(db)) {
-    await db.raw(`create function ${name}() returns trigger language plpgsql as $$ begin raise exception 'store refused'; end $$`);
-    await db.raw(`create trigger ${name} before ${on.op} on ${on.table} for each row when (${on.pgWhen}) execute function ${name}()`);
-  } else {
-    await db.raw(`create trigger ${name} before ${on.op} on ${on.table} when ${on.sqliteWhen} begin select raise(abort, 'store refused'); end`);
-  }
-  return async () => {
-    await db.raw(`drop trigger ${name}` + (isPostgres(db) ? ` on ${on.table}` : ''));
-    if (isPostgres(db)) await db.raw(`drop function ${name}()`);
-  };
-}
 
 describe.each(backends)('grant revocations racing and half-failing ($backend)', ({ backend, enabled }) => {
   let h: Harness;
@@ -54,13 +39,7 @@ describe.each(backends)('grant revocations racing and half-failing ($backend)', 
   const db = () => h.yihao.stores.db;
   const idOf = (rp: oidc.Configuration) => rp.clientMetadata().client_id;
 
-  async function signIn(browser: ScriptedBrowser, rp: oidc.Configuration, citizen: { citizenId: string; password: string }, scope = 'openid profile offline_access') {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const url = await authorizationUrl(rp, verifier, { state, scope, prompt: 'consent' });
-    const callback = await scriptedSignIn(browser, url, { identifier: citizen.citizenId, password: citizen.password });
-    return oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state });
-  }
+  const signIn = (browser: ScriptedBrowser, rp: oidc.Configuration, citizen: { citizenId: string; password: string }, scope = 'openid profile offline_access') => consentedSignIn(browser, rp, citizen, scope);
 
   /** The stored grants of `sub` to the app (indexed and in oidc_models). */
   async function grantIds(sub: string, rp: oidc.Configuration): Promise<string[]> {
@@ -72,7 +51,7 @@ describe.each(backends)('grant revocations racing and half-failing ($backend)', 
       .select('m.id')) as { id: string }[];
     return rows.map((r) => r.id);
   }
-  const grantStored = async (grantId: string) => (await db()('oidc_models').where({ model: 'Grant', id: grantId }).first()) !== undefined;
+  const grantStored = (grantId: string) => grantStoredIn(db(), grantId);
 
   /** The grant.revoked records of one grant, whichever account or client they name. */
   async function revokedRecords(grantId: string): Promise<{ client_id: string | null; account_id: string | null }[]> {
@@ -115,7 +94,7 @@ describe.each(backends)('grant revocations racing and half-failing ($backend)', 
       const [grantA] = await grantIds(citizen.sub, rpA);
       const [grantB] = await grantIds(citizen.sub, rpB);
       expect(grantA && grantB).toBeTruthy();
-      const allow = await refuse(db(), {
+      const allow = await refuseRows(db(), {
         table: 'audit_events',
         op: 'insert',
         pgWhen: `new.action = 'grant.revoked' and new.details like '%${grantB}%'`,
@@ -234,7 +213,7 @@ describe.each(backends)('grant revocations racing and half-failing ($backend)', 
       const citizen = await h.citizen();
       const tokens = await signIn(new ScriptedBrowser(), rpA, citizen);
       const [grantId] = await grantIds(citizen.sub, rpA);
-      const allow = await refuse(db(), { table: 'oidc_models', op: 'delete', pgWhen: `old.model = 'RefreshToken'`, sqliteWhen: `old.model = 'RefreshToken'` });
+      const allow = await refuseRows(db(), { table: 'oidc_models', op: 'delete', pgWhen: `old.model = 'RefreshToken'`, sqliteWhen: `old.model = 'RefreshToken'` });
       let failed = false;
       try {
         await oidc.tokenRevocation(rpA, tokens.refresh_token!).catch(() => (failed = true));
@@ -292,7 +271,7 @@ describe.each(backends)('grant revocations racing and half-failing ($backend)', 
       const b = await signIn(browser, rpB, citizen, 'openid profile offline_access');
       const [grantA] = await grantIds(citizen.sub, rpA);
       const [grantB] = await grantIds(citizen.sub, rpB);
-      const allow = await refuse(db(), {
+      const allow = await refuseRows(db(), {
         table: 'audit_events',
         op: 'insert',
         pgWhen: `new.action = 'grant.revoked'`,
@@ -323,7 +302,7 @@ describe.each(backends)('grant revocations racing and half-failing ($backend)', 
       const browser = new ScriptedBrowser();
       const a = await signIn(browser, rpA, citizen, 'openid profile');
       const [grantA] = await grantIds(citizen.sub, rpA);
-      const allow = await refuse(db(), { table: 'audit_events', op: 'insert', pgWhen: `new.action = 'grant.revoked'`, sqliteWhen: `new.action = 'grant.revoked'` });
+      const allow = await refuseRows(db(), { table: 'audit_events', op: 'insert', pgWhen: `new.action = 'grant.revoked'`, sqliteWhen: `new.action = 'grant.revoked'` });
       let failed = false;
       try {
         await logOut(browser, rpA, a.id_token!, false).catch(() => (failed = true));

@@ -12,12 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { refuseAuditEvents } from '../support/audit.js';
-import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
-import { formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { REDIRECT, relyingParty } from '../support/relying-party.js';
+import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
 import { phoneWithDeviceKey, registerMobileApp } from '../support/mobile-app.js';
-import { isPostgres, type Database } from '../../src/storage/database.js';
+import { consentedSignIn, grantStored as grantStoredIn, refuseRows } from '../support/grant-revocations.js';
 import { revokeAllDeviceKeys } from '../../src/channels/mobile/revoke-device-keys.js';
 
 const backends: { backend: Backend; enabled: boolean }[] = [
@@ -25,21 +25,6 @@ const backends: { backend: Backend; enabled: boolean }[] = [
   { backend: 'postgres+redis', enabled: pgAvailable && redisAvailable },
 ];
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-
-/** A trigger refusing deletes of `table` rows matching `when` (as a failing store would); returns the undo. */
-async function refuseDeletes(db: Database, table: string, when: string): Promise<() => Promise<void>> {
-  const name = 'refuse_delete';
-  if (isPostgres(db)) {
-    await db.raw(`create function ${name}() returns trigger language plpgsql as $$ begin raise exception 'store refused'; end $$`);
-    await db.raw(`create trigger ${name} before delete on ${table} for each row when (${when}) execute function ${name}()`);
-  } else {
-    await db.raw(`create trigger ${name} before delete on ${table} when ${when} begin select raise(abort, 'store refused'); end`);
-  }
-  return async () => {
-    await db.raw(`drop trigger ${name}` + (isPostgres(db) ? ` on ${table}` : ''));
-    if (isPostgres(db)) await db.raw(`drop function ${name}()`);
-  };
-}
 
 describe.each(backends)('grant revocations through the sign-out paths ($backend)', ({ backend, enabled }) => {
   let h: Harness;
@@ -63,18 +48,12 @@ describe.each(backends)('grant revocations through the sign-out paths ($backend)
   afterAll(async () => h?.close());
 
   const db = () => h.yihao.stores.db;
-  const grantStored = async (grantId: string) => (await db()('oidc_models').where({ model: 'Grant', id: grantId }).first()) !== undefined;
+  const grantStored = (grantId: string) => grantStoredIn(db(), grantId);
   const grantsOf = async (sub: string, clientId?: string) =>
     ((await db()('account_index').where({ model: 'Grant', account_id: sub, ...(clientId ? { client_id: clientId } : {}) }).select('id')) as { id: string }[]).map((r) => r.id);
   const records = async (sub: string, action: string) => (await h.yihao.services.audit.forAccount(sub, 500)).filter((e) => e.action === action);
 
-  async function signIn(browser: ScriptedBrowser, rp: oidc.Configuration, citizen: { citizenId: string; password: string }, scope: string) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const url = await authorizationUrl(rp, verifier, { state, scope, prompt: 'consent' });
-    const callback = await scriptedSignIn(browser, url, { identifier: citizen.citizenId, password: citizen.password });
-    return oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state });
-  }
+  const signIn = consentedSignIn;
 
   it.skipIf(!enabled)(
     'ATTACK 1: `yihao account revoke-devices` (the CLI, outside any request) with session.ended refused: the grant is revoked only with its record',
@@ -115,7 +94,7 @@ describe.each(backends)('grant revocations through the sign-out paths ($backend)
       const grants = await grantsOf(citizen.sub);
       expect(grants.length).toBeGreaterThan(0);
       const before = (await records(citizen.sub, 'session.ended')).length;
-      const allow = await refuseDeletes(db(), 'account_index', `old.model = 'DeviceKeyGrant'`);
+      const allow = await refuseRows(db(), { table: 'account_index', op: 'delete', pgWhen: `old.model = 'DeviceKeyGrant'`, sqliteWhen: `old.model = 'DeviceKeyGrant'` });
       let status: number;
       try {
         const res = await fetch(`${h.issuer}/counter/device-keys/revoke`, {

@@ -299,6 +299,7 @@ export async function createYihao(config: Config, opts: { logger?: Logger; schem
   });
   const sessions = channelSessions(services.Adapter, Math.max(config.ttl.sessionSeconds, config.ttl.refreshTokenSeconds));
   const signOut = createSignOut({
+    db: stores.db,
     holder,
     channelSessions: sessions,
     accountIndex: services.accountIndex,

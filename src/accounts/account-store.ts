@@ -106,8 +106,8 @@ export function accountStore(db: Database) {
       if (from) q.whereIn('status', [...from]);
       return q.update({ status, updated_at: at });
     },
-    async setNotBefore(id: string, seconds: number): Promise<void> {
-      await db('accounts').where({ id }).update({ not_before: seconds });
+    async setNotBefore(id: string, seconds: number, trx?: Knex.Transaction): Promise<void> {
+      await (trx ?? db)('accounts').where({ id }).update({ not_before: seconds });
     },
     /** How many rows changed: 0 when `from` is given and the account's assurance is not one of them. */
     async setAssurance(id: string, assurance: IdentityAssurance, at: number, from?: readonly IdentityAssurance[]): Promise<number> {

@@ -330,15 +330,22 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
      * `recordIn` writes what belongs with the change (its audit event) in the same transaction, so
      * that neither lands without the other.
      */
-    async setStatus(id: string, status: AccountRow['status'], recordIn?: (trx: Knex.Transaction) => Promise<void>, opts: { from?: readonly AccountRow['status'][] } = {}): Promise<void> {
+    async setStatus(
+      id: string,
+      status: AccountRow['status'],
+      recordIn?: (trx: Knex.Transaction) => Promise<void>,
+      opts: { from?: readonly AccountRow['status'][]; trx?: Knex.Transaction } = {},
+    ): Promise<void> {
+      const change = async (trx: Knex.Transaction) => {
+        // The row first, conditionally: of two changes at once, the second finds it changed and writes no record.
+        if ((await store.setStatus(id, status, Date.now(), trx, opts.from)) === 0 && opts.from) throw new StatusChanged();
+        await recordIn?.(trx);
+      };
       try {
-        if (recordIn) {
-          await db.transaction(async (trx) => {
-            // The row first, conditionally: of two changes at once, the second finds it changed and writes no record.
-            if ((await store.setStatus(id, status, Date.now(), trx, opts.from)) === 0 && opts.from) throw new StatusChanged();
-            await recordIn(trx);
-          });
-        } else if ((await store.setStatus(id, status, Date.now(), undefined, opts.from)) === 0 && opts.from) throw new StatusChanged();
+        // In a transaction of the caller's (a disable's sign-out: oidc/sign-out.ts), or one of its own.
+        if (opts.trx) await change(opts.trx);
+        else if (recordIn) await db.transaction(change);
+        else if ((await store.setStatus(id, status, Date.now(), undefined, opts.from)) === 0 && opts.from) throw new StatusChanged();
       } finally {
         forget('account:');
       }
@@ -360,8 +367,8 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
      * are whole seconds: a login within this same second still counts, so that a citizen (or an
      * app) signing straight back in is not refused.
      */
-    async notBeforeNow(accountId: string): Promise<void> {
-      await store.setNotBefore(accountId, Math.floor(Date.now() / 1000));
+    async notBeforeNow(accountId: string, trx?: Knex.Transaction): Promise<void> {
+      await store.setNotBefore(accountId, Math.floor(Date.now() / 1000), trx);
     },
 
     async findBySub(sub: string): Promise<Account | undefined> {

@@ -11,6 +11,7 @@ import type { LinkedIdentities } from './linked-identities.js';
 import type { UpstreamClients } from './upstream-clients.js';
 import type { UpstreamFetch } from './upstream-fetch.js';
 import type { UpstreamStore } from './upstream-store.js';
+import { revokeWithRecord } from '../storage/revocation-hold.js';
 
 const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** A logout token older than this is refused, which also bounds how long its jti must be kept. */
@@ -106,15 +107,20 @@ export function createUpstreamLogout(deps: {
       const sid = typeof payload.sid === 'string' ? payload.sid : undefined;
       let sessions = 0;
       for (const accountSub of await accountsFor(name, issuer, payload)) {
-        for (const entry of await deps.accountIndex.list(accountSub)) {
-          if (entry.model !== 'Session') continue;
-          const auth = (await deps.authentications.find(entry.id)) as Partial<FederatedAuthentication> | undefined;
-          const from = auth?.upstream;
-          // Only sessions this upstream session created: a password session of the same citizen stays.
-          if (from?.name !== name || (sid ? from.sid !== sid : from.sub !== payload.sub)) continue;
-          if ((await deps.signOut.endSession(entry.id, accountSub)).ended) sessions++;
-        }
-        await deps.audit.append({ action: 'federation.logout', actorType: 'system', accountId: accountSub, details: { upstream: name, sessions }, ...where });
+        // The sessions end with the record, or none does and the upstream's retry finds them (storage/revocation-hold.ts).
+        await revokeWithRecord(
+          async () => {
+            for (const entry of await deps.accountIndex.list(accountSub)) {
+              if (entry.model !== 'Session') continue;
+              const auth = (await deps.authentications.find(entry.id)) as Partial<FederatedAuthentication> | undefined;
+              const from = auth?.upstream;
+              // Only sessions this upstream session created: a password session of the same citizen stays.
+              if (from?.name !== name || (sid ? from.sid !== sid : from.sub !== payload.sub)) continue;
+              if ((await deps.signOut.endSession(entry.id, accountSub)).ended) sessions++;
+            }
+          },
+          (_done, trx) => deps.audit.append({ action: 'federation.logout', actorType: 'system', accountId: accountSub, details: { upstream: name, sessions }, ...where }, { trx }),
+        );
       }
       return { ok: true, sessions };
     },

@@ -8,7 +8,9 @@ import type { ProviderHolder } from './provider-holder.js';
 import type { ChannelSession, ChannelSessions } from './grant-tokens.js';
 import type { SessionAuthentications } from './session-authentications.js';
 import { keyOfLogin } from './token-facts.js';
-import { afterHeldRevocation } from '../storage/revocation-hold.js';
+import type { Database } from '../storage/database.js';
+import { revocationSender } from '../storage/sql-adapter.js';
+import { afterHeldRevocation, afterRevocationCommit, inRevocationTransaction, revokeWithRecord } from '../storage/revocation-hold.js';
 
 /**
  * oidc-provider's Client sends back-channel logout itself; its type declarations omit the method.
@@ -43,21 +45,33 @@ export interface DisableRecord {
   inTransaction?: (trx: Knex.Transaction) => Promise<void>;
 }
 
-export interface SignOutResult {
+/**
+ * The apps a sign-out tells through back-channel logout. They are told once it committed, so that
+ * none hears of a sign-out whose record then failed: its record names `notify`, and `notified`
+ * fills with those that acknowledged as they answer.
+ */
+interface Told {
+  /** Clients registered for back-channel logout that the sign-out tells. */
+  notify: string[];
+  /** Of those, the ones that acknowledged (filled after the commit). */
+  notified: string[];
+}
+
+export interface SignOutResult extends Told {
   sessions: number;
   grants: number;
-  /** Clients that acknowledged a back-channel logout. */
-  notified: string[];
   /** Verifiable credentials revoked with a removed key: those issued on logins it made or approved. */
   credentials?: number;
 }
 
-export interface EndSessionResult {
+/** What a sign-out's record says of it: everything but the acknowledgements, which come after its commit. */
+export const recordedOf = <R extends Told>({ notified: _acknowledged, ...recorded }: R): Omit<R, 'notified'> => recorded;
+
+export interface EndSessionResult extends Told {
   /** False when no such session exists for this account (nothing was changed). */
   ended: boolean;
   /** Grants revoked with the session: those whose tokens were bound to it. */
   grants: number;
-  notified: string[];
 }
 
 /**
@@ -70,6 +84,7 @@ export interface EndSessionResult {
  *   sign-in): the client, with the `sid` its refresh tokens repeat (by `sub` alone when it has none).
  */
 export function createSignOut({
+  db,
   holder,
   accountIndex,
   accounts,
@@ -81,6 +96,8 @@ export function createSignOut({
   onKeyRemoved,
   grantSessionId,
 }: {
+  /** Where a held sign-out's transaction runs (storage/revocation-hold.ts). */
+  db: Database;
   holder: ProviderHolder;
   accountIndex: AccountIndex;
   accounts: Accounts;
@@ -103,6 +120,16 @@ export function createSignOut({
   /** The `sid` a grant's ID tokens named, once its browser session is gone (src/oidc/grant-session-ids.ts). */
   grantSessionId?: ((grantId: string) => Promise<string | undefined>) | undefined;
 }) {
+  const sendRevocations = revocationSender(db);
+
+  /**
+   * Runs `work` once a held sign-out (storage/revocation-hold.ts `revokeWithRecord`) committed, or
+   * now when none is held: what must not happen for a sign-out whose record failed (an app told,
+   * an index row gone, so that the retry would not find the session).
+   */
+  async function afterCommit(work: () => Promise<void>): Promise<void> {
+    if (!afterRevocationCommit(work)) await work();
+  }
   /** Revokes one grant with every token and pending request issued under it. */
   async function revokeGrant(grantId: string): Promise<void> {
     const p = holder.current;
@@ -120,33 +147,54 @@ export function createSignOut({
     if (!afterHeldRevocation(grantId, unindex)) await unindex();
   }
 
-  /**
-   * Tells each client of the session through back-channel logout, then destroys the session.
-   * Returns the session's authorizations, so the caller decides which grants go with it.
-   */
-  async function closeSession(session: Session, accountSub: string, notified: Set<string>): Promise<SessionAuthorization[]> {
-    const p = holder.current;
-    const authorizations = (session.authorizations ?? {}) as Record<string, SessionAuthorization>;
-    for (const [clientId, authorization] of Object.entries(authorizations)) {
-      const client = (await p.Client.find(clientId)) as unknown as BackchannelClient | undefined;
-      if (!client?.backchannelLogoutUri) continue;
-      await client.backchannelLogout(accountSub, authorization.sid ?? '').then(
-        () => notified.add(clientId),
+  /** The back-channel logouts of one sign-out of `accountSub`: chosen as it runs, sent by `send`. */
+  function logoutNotices(accountSub: string) {
+    const planned = new Map<string, { clientId: string; sid: string | undefined }>();
+    const told: Told = { notify: [], notified: [] };
+    /** One back-channel logout; a client that fails to answer is logged, not retried. */
+    const tell = async ({ clientId, sid }: { clientId: string; sid: string | undefined }) => {
+      const client = (await holder.current.Client.find(clientId)) as unknown as BackchannelClient | undefined;
+      await client?.backchannelLogout(accountSub, sid!).then(
+        () => void (told.notified.includes(clientId) || told.notified.push(clientId)),
         (err: Error) => logger.warn({ event: 'backchannel.error', clientId, error: err.message }, 'back-channel logout failed'),
       );
-    }
+    };
+    return {
+      told,
+      /** Whether `clientId` is told already. */
+      has: (clientId: string) => told.notify.includes(clientId),
+      async add(clientId: string, sid: string | undefined): Promise<void> {
+        const client = (await holder.current.Client.find(clientId)) as unknown as BackchannelClient | undefined;
+        if (!client?.backchannelLogoutUri || planned.has(`${clientId} ${sid ?? ''}`)) return;
+        planned.set(`${clientId} ${sid ?? ''}`, { clientId, sid });
+        if (!told.notify.includes(clientId)) told.notify.push(clientId);
+      },
+      /**
+       * Sends them once the sign-out committed (now, when none is held), a few at a time: an account
+       * may hold many offline logins, and each app answers in its own time.
+       */
+      send: () =>
+        afterCommit(async () => {
+          const queue = [...planned.values()];
+          const worker = async () => {
+            for (let next = queue.shift(); next; next = queue.shift()) await tell(next);
+          };
+          await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+        }),
+    };
+  }
+  type LogoutNotices = ReturnType<typeof logoutNotices>;
+
+  /**
+   * Destroys a browser session; its clients are told through back-channel logout (with the `sid`
+   * each was given). Returns the session's authorizations, so the caller decides which grants go
+   * with it.
+   */
+  async function closeSession(session: Session, notices: LogoutNotices): Promise<SessionAuthorization[]> {
+    const authorizations = (session.authorizations ?? {}) as Record<string, SessionAuthorization>;
+    for (const [clientId, authorization] of Object.entries(authorizations)) await notices.add(clientId, authorization.sid ?? '');
     await session.destroy();
     return Object.values(authorizations);
-  }
-
-  /** One back-channel logout; a client that fails to answer is logged, not retried. */
-  async function notify(clientId: string, accountSub: string, sid: string | undefined, notified: Set<string>): Promise<void> {
-    const client = (await holder.current.Client.find(clientId)) as unknown as BackchannelClient | undefined;
-    if (!client?.backchannelLogoutUri) return;
-    await client.backchannelLogout(accountSub, sid as string).then(
-      () => notified.add(clientId),
-      (err: Error) => logger.warn({ event: 'backchannel.error', clientId, error: err.message }, 'back-channel logout failed'),
-    );
   }
 
   /**
@@ -156,71 +204,62 @@ export function createSignOut({
    * one per client not told otherwise. Read before the grants are revoked (their refresh tokens go
    * with them); sent after, so that a slow app delays no revocation.
    */
-  async function sessionlessNotices(accountSub: string, grantIds: string[], notified: Set<string>): Promise<{ clientId: string; sid: string | undefined }[]> {
-    const notices = new Map<string, { clientId: string; sid: string | undefined }>();
+  async function sessionlessNotices(accountSub: string, grantIds: string[], notices: LogoutNotices): Promise<void> {
+    const named = new Set<string>();
     const bySub = new Set<string>();
     for (const grantId of grantIds) {
       const channel = await channelSessions?.find(grantId);
       if (channel && channel.accountId === accountSub) {
-        notices.set(`${channel.clientId} ${channel.sid}`, { clientId: channel.clientId, sid: channel.sid });
+        await notices.add(channel.clientId, channel.sid);
+        named.add(channel.clientId);
         await channelSessions!.destroy(grantId);
         continue;
       }
       const grant = await holder.current.Grant.find(grantId);
       if (!grant?.clientId || grant.accountId !== accountSub) continue;
       const sid = await grantSessionId?.(grantId);
-      if (sid) notices.set(`${grant.clientId} ${sid}`, { clientId: grant.clientId, sid });
-      else bySub.add(grant.clientId);
+      if (sid) {
+        await notices.add(grant.clientId, sid);
+        named.add(grant.clientId);
+      } else bySub.add(grant.clientId);
     }
-    const named = new Set([...notices.values()].map((n) => n.clientId));
-    for (const clientId of bySub) if (!notified.has(clientId) && !named.has(clientId)) notices.set(`${clientId} `, { clientId, sid: undefined });
-    return [...notices.values()];
-  }
-
-  /** Sends logout tokens a few at a time: an account may hold many offline logins, and each app answers in its own time. */
-  async function sendNotices(accountSub: string, notices: { clientId: string; sid: string | undefined }[], notified: Set<string>): Promise<void> {
-    const queue = [...notices];
-    const worker = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) await notify(next.clientId, accountSub, next.sid, notified);
-    };
-    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+    for (const clientId of bySub) if (!notices.has(clientId) && !named.has(clientId)) await notices.add(clientId, undefined);
   }
 
   async function everywhere(accountSub: string): Promise<SignOutResult> {
     const p = holder.current;
-    // First: a request in flight with one of these sessions may still save it back, or issue a
-    // code from it, after it is destroyed below. Its login predates this, and is refused from now
-    // on wherever a login is honoured (claims.ts findAccount, access-token-verifier.ts).
+    // A request in flight with one of these sessions may still save it back, or issue a code from
+    // it, after it is destroyed below. Its login predates this, and is refused from now on wherever
+    // a login is honoured (claims.ts findAccount, access-token-verifier.ts). Held, it is set in the
+    // transaction of the sign-out's record (the moment the sign-out takes effect); else first.
     const account = await accounts.findBySub(accountSub);
-    if (account) await accounts.notBeforeNow(account.id);
+    if (account) {
+      const notBefore = (trx?: Knex.Transaction) => accounts.notBeforeNow(account.id, trx);
+      if (!inRevocationTransaction(notBefore, sendRevocations)) await notBefore();
+    }
     const entries = await accountIndex.list(accountSub);
     const grants = new Set(entries.filter((e) => e.model === 'Grant').map((e) => e.id));
     const inSessions = new Set<string>();
-    const notified = new Set<string>();
+    const notices = logoutNotices(accountSub);
     let sessions = 0;
     for (const { id: uid } of entries.filter((e) => e.model === 'Session')) {
       const session = await p.Session.findByUid(uid);
       if (session && session.accountId === accountSub) {
-        for (const authorization of await closeSession(session, accountSub, notified)) {
+        for (const authorization of await closeSession(session, notices)) {
           if (!authorization.grantId) continue;
           grants.add(authorization.grantId);
           inSessions.add(authorization.grantId);
         }
         sessions++;
       }
-      await accountIndex.remove('Session', uid);
+      await afterCommit(() => accountIndex.remove('Session', uid));
     }
-    const notices = await sessionlessNotices(accountSub, [...grants].filter((g) => !inSessions.has(g)), notified);
+    await sessionlessNotices(accountSub, [...grants].filter((g) => !inSessions.has(g)), notices);
     for (const grantId of grants) await revokeGrant(grantId);
-    await sendNotices(accountSub, notices, notified);
-    return { sessions, grants: grants.size, notified: [...notified] };
+    await notices.send();
+    return { sessions, grants: grants.size, ...notices.told };
   }
 
-  /**
-   * Ends one session of an account, the way RP-initiated logout does: back-channel logout to its
-   * clients, revocation of the grants whose tokens do not outlive it (no `offline_access`), and the
-   * session itself. A session of another account is left alone (`ended: false`).
-   */
   /**
    * The account's logins through an extension grant (kiosk, counter, mobile device key): each grant
    * of the account that has a channel-session record is one. Not on a hot path: the portal's page.
@@ -233,8 +272,8 @@ export function createSignOut({
   }
 
   /** Tells the client of a login without a browser session, drops its record and revokes its grant. */
-  async function closeChannelLogin(login: { grantId: string; session: ChannelSession }, accountSub: string, notified: Set<string>): Promise<void> {
-    await notify(login.session.clientId, accountSub, login.session.sid, notified);
+  async function closeChannelLogin(login: { grantId: string; session: ChannelSession }, notices: LogoutNotices): Promise<void> {
+    await notices.add(login.session.clientId, login.session.sid);
     await channelSessions!.destroy(login.grantId);
     await revokeGrant(login.grantId);
   }
@@ -242,10 +281,11 @@ export function createSignOut({
   /** Ends a login without a browser session (by its session uid): its client is told, its grant revoked. */
   async function endChannelLogin(uid: string, accountSub: string): Promise<EndSessionResult> {
     const login = (await channelLogins(accountSub)).find((l) => l.session.sessionUid === uid);
-    if (!login) return { ended: false, grants: 0, notified: [] };
-    const notified = new Set<string>();
-    await closeChannelLogin(login, accountSub, notified);
-    return { ended: true, grants: 1, notified: [...notified] };
+    if (!login) return { ended: false, grants: 0, notify: [], notified: [] };
+    const notices = logoutNotices(accountSub);
+    await closeChannelLogin(login, notices);
+    await notices.send();
+    return { ended: true, grants: 1, ...notices.told };
   }
 
   /**
@@ -263,22 +303,22 @@ export function createSignOut({
     keep?: string,
   ): Promise<SignOutResult> {
     const madeByKey = async (sessionUid: string) => sessionUid !== keep && keyOfLogin(await authentications.find(sessionUid), key.model) === key.id;
-    const notified = new Set<string>();
+    const notices = logoutNotices(accountSub);
     const grants = new Set<string>();
     let sessions = 0;
     for (const { id: uid } of (await accountIndex.list(accountSub)).filter((e) => e.model === 'Session')) {
       if (!(await madeByKey(uid))) continue;
       const session = await holder.current.Session.findByUid(uid);
       if (!session || session.accountId !== accountSub) continue;
-      for (const authorization of await closeSession(session, accountSub, notified)) if (authorization.grantId) grants.add(authorization.grantId);
-      await accountIndex.remove('Session', uid);
+      for (const authorization of await closeSession(session, notices)) if (authorization.grantId) grants.add(authorization.grantId);
+      await afterCommit(() => accountIndex.remove('Session', uid));
       sessions++;
     }
     let logins = 0;
     const closed = new Set<string>();
     for (const login of await channelLogins(accountSub)) {
       if (!(await madeByKey(login.session.sessionUid))) continue;
-      await closeChannelLogin(login, accountSub, notified);
+      await closeChannelLogin(login, notices);
       closed.add(login.grantId);
       logins++;
     }
@@ -286,11 +326,13 @@ export function createSignOut({
     const linked = (await accountIndex.grantsOfKey(accountSub, key.model, key.id)).filter((grantId) => !kept.has(grantId));
     for (const grantId of linked) grants.add(grantId);
     for (const grantId of grants) if (!closed.has(grantId)) await revokeGrant(grantId);
-    for (const grantId of linked) await accountIndex.remove(key.model, `${key.id}:${grantId}`);
+    // After the commit: gone before it, a retry of a sign-out whose record failed would not find these grants.
+    for (const grantId of linked) await afterCommit(() => accountIndex.remove(key.model, `${key.id}:${grantId}`));
     for (const grantId of closed) grants.add(grantId);
     // Credentials in a wallet outlive the tokens that fetched them: they go too, whatever session is kept.
     const credentials = (await onKeyRemoved?.(accountSub, { model: key.model, id: key.id })) ?? 0;
-    return { sessions: sessions + logins, grants: grants.size, notified: [...notified], ...(credentials ? { credentials } : {}) };
+    await notices.send();
+    return { sessions: sessions + logins, grants: grants.size, ...notices.told, ...(credentials ? { credentials } : {}) };
   }
 
   /** The app's own device-key logins, and what its approvals signed in (QR hand-offs, CIBA). */
@@ -307,16 +349,22 @@ export function createSignOut({
     return new Set(Object.values((session.authorizations ?? {}) as Record<string, SessionAuthorization>).flatMap((a) => (a.grantId ? [a.grantId] : [])));
   }
 
+  /**
+   * Ends one session of an account, the way RP-initiated logout does: back-channel logout to its
+   * clients, revocation of the grants whose tokens do not outlive it (no `offline_access`), and the
+   * session itself. A session of another account is left alone (`ended: false`).
+   */
   async function endSession(uid: string, accountSub: string): Promise<EndSessionResult> {
     const session = await holder.current.Session.findByUid(uid);
     if (!session) return endChannelLogin(uid, accountSub);
-    if (session.accountId !== accountSub) return { ended: false, grants: 0, notified: [] };
-    const notified = new Set<string>();
-    const authorizations = await closeSession(session, accountSub, notified);
+    if (session.accountId !== accountSub) return { ended: false, grants: 0, notify: [], notified: [] };
+    const notices = logoutNotices(accountSub);
+    const authorizations = await closeSession(session, notices);
     const grants = new Set(authorizations.filter((a) => a.grantId && !a.persistsLogout).map((a) => a.grantId!));
     for (const grantId of grants) await revokeGrant(grantId);
-    await accountIndex.remove('Session', uid);
-    return { ended: true, grants: grants.size, notified: [...notified] };
+    await afterCommit(() => accountIndex.remove('Session', uid));
+    await notices.send();
+    return { ended: true, grants: grants.size, ...notices.told };
   }
 
   return {
@@ -328,20 +376,30 @@ export function createSignOut({
     endTotpLogins,
     revokeGrant,
 
-    /** Disables an account and ends everything it holds. Its tokens fail from here on. */
+    /**
+     * Disables an account and ends everything it holds. The status change, its record, the
+     * credentials' revocation and the sign-out (its grants, `not_before`, its own record) commit in
+     * one transaction, or none of it does; from that commit on its tokens fail.
+     */
     async disableAccount(accountId: string, by: DisabledBy, record: DisableRecord = {}): Promise<SignOutResult> {
       const account = await accounts.findById(accountId);
       if (!account) throw new Error('no such account');
       const alsoInTransaction = await onAccountDisabled?.(account, by);
-      // The account is disabled with its record (and its credentials revoked), or not at all; from that commit on its tokens fail.
-      await accounts.setStatus(accountId, 'disabled', async (trx) => {
-        await audit.append({ action: 'account.disabled', ...by, accountId: account.sub, ...(record.details ? { details: record.details } : {}) }, { trx });
-        await record.inTransaction?.(trx);
-        await alsoInTransaction?.(trx);
-      }, { from: ['active', 'locked'] });
-      const result = await everywhere(account.sub);
-      await audit.append({ action: 'session.ended', ...by, accountId: account.sub, details: { everywhere: true, reason: 'account_disabled', ...result } });
-      return result;
+      return revokeWithRecord(
+        () => everywhere(account.sub),
+        (result, trx) =>
+          accounts.setStatus(
+            accountId,
+            'disabled',
+            async (t) => {
+              await audit.append({ action: 'account.disabled', ...by, accountId: account.sub, ...(record.details ? { details: record.details } : {}) }, { trx: t });
+              await record.inTransaction?.(t);
+              await alsoInTransaction?.(t);
+              await audit.append({ action: 'session.ended', ...by, accountId: account.sub, details: { everywhere: true, reason: 'account_disabled', ...recordedOf(result) } }, { trx: t });
+            },
+            { from: ['active', 'locked'], ...(trx ? { trx } : {}) },
+          ),
+      );
     },
   };
 }

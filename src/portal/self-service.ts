@@ -5,7 +5,7 @@ import type { AuditAction, AuditLog } from '../audit/index.js';
 import { birthDateOf, genderOf, maskCitizenId } from '../identity/index.js';
 import { citizenIdReleaseOf } from '../oidc/client-metadata.js';
 import type { SessionAuthentications } from '../oidc/index.js';
-import type { SignOut, SignOutResult } from '../oidc/sign-out.js';
+import { recordedOf, type SignOut, type SignOutResult } from '../oidc/sign-out.js';
 import type { AccountIndex } from '../storage/account-index.js';
 import type { KeyLinkModel } from '../oidc/token-facts.js';
 import { keysStillHeld } from '../storage/key-held.js';
@@ -178,8 +178,10 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
     if ('device' in target) {
       const id = target.device;
       if (!devices || !(await devices.revoke(account.id, id, (trx) => record(actor, 'credential.removed', { details: { type: 'device', deviceKeyId: id, ...because } }, trx)))) return false;
-      const ended = await signOut.endDeviceKeyLogins(account.sub, id);
-      await record(actor, 'session.ended', { details: { reason: 'device_key_revoked', deviceKeyId: id, ...ended } });
+      await revokeWithRecord(
+        () => signOut.endDeviceKeyLogins(account.sub, id),
+        (ended, trx) => record(actor, 'session.ended', { details: { reason: 'device_key_revoked', deviceKeyId: id, ...recordedOf(ended) } }, trx),
+      );
       return true;
     }
     const id = target.credential;
@@ -187,8 +189,10 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
     if (!type) return false;
     await record(actor, 'credential.removed', { details: { type, ...because } });
     if (type === 'passkey' || type === 'totp') {
-      const ended = type === 'passkey' ? await signOut.endPasskeyLogins(account.sub, id, keep) : await signOut.endTotpLogins(account.sub, id, keep);
-      await record(actor, 'session.ended', { details: { reason: `${type}_removed`, ...ended } });
+      await revokeWithRecord(
+        () => (type === 'passkey' ? signOut.endPasskeyLogins(account.sub, id, keep) : signOut.endTotpLogins(account.sub, id, keep)),
+        (ended, trx) => record(actor, 'session.ended', { details: { reason: `${type}_removed`, ...recordedOf(ended) } }, trx),
+      );
     }
     return true;
   }
@@ -313,17 +317,21 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
 
     /** Ends one of the citizen's sessions; false (and no change) if it is not theirs or gone. */
     async endSession(actor: Actor, uid: string): Promise<boolean> {
-      const result = await signOut.endSession(uid, actor.sub);
-      if (!result.ended) return false;
-      await record(actor, 'session.ended', { details: { via: 'portal', grants: result.grants, notified: result.notified } });
-      return true;
+      // The session's end, its grants' and the record land together (storage/revocation-hold.ts).
+      const result = await revokeWithRecord(
+        () => signOut.endSession(uid, actor.sub),
+        async (ended, trx) => {
+          if (ended.ended) await record(actor, 'session.ended', { details: { via: 'portal', grants: ended.grants, notify: ended.notify } }, trx);
+        },
+      );
+      return result.ended;
     },
 
     async endAllSessions(actor: Actor): Promise<SignOutResult> {
       // The grants' deletes wait for the record (storage/revocation-hold.ts): a failure leaves them for the retry.
       return revokeWithRecord(
         () => signOut.everywhere(actor.sub),
-        (result, trx) => record(actor, 'session.ended', { details: { via: 'portal', all: true, sessions: result.sessions, grants: result.grants, notified: result.notified } }, trx),
+        (result, trx) => record(actor, 'session.ended', { details: { via: 'portal', all: true, sessions: result.sessions, grants: result.grants, notify: result.notify } }, trx),
       );
     },
 

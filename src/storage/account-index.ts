@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Database } from './database.js';
 import { writeBatch } from './write-batch.js';
 import { keptSeconds, type Adapter, type AdapterPayload } from './adapter-types.js';
@@ -72,7 +73,8 @@ export interface AccountIndex {
   linkBoundKey(accountId: string, from: { model: KeyLinkModel; id: string }, bound: { model: KeyLinkModel; id: string }): Promise<void>;
   /** The keys bound from logins that a key made or approved (whether they are still held is the caller's to check). */
   keysBoundFrom(accountId: string, from: { model: KeyLinkModel; id: string }): Promise<{ model: KeyLinkModel; id: string }[]>;
-  remove(model: string, id: string): Promise<void>;
+  /** In `trx` when given (a held sign-out's transaction: storage/revocation-hold.ts). */
+  remove(model: string, id: string, trx?: Knex.Transaction): Promise<void>;
   /**
    * Sessions not yet expired, for the console's dashboard: one indexed count, whether the sessions
    * live in SQL or Redis. A browser session ended by an app's logout link (RP-initiated logout)
@@ -190,7 +192,11 @@ export function createAccountIndex(db: Database, options: AccountIndexOptions = 
         return at > 0 && model in BOUND_KEY_LINKS ? [{ model: model as KeyLinkModel, id: rest.slice(at + 1) }] : [];
       });
     },
-    async remove(model, id) {
+    async remove(model, id, trx) {
+      if (trx) {
+        await trx('account_index').where({ model, id }).delete();
+        return;
+      }
       await batch.flush();
       await db('account_index').where({ model, id }).delete();
     },

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Database } from './database.js';
 import { forgetWritten, readText, writtenText } from './stored-json.js';
 import type { RedisClient } from './redis.js';
@@ -7,7 +8,7 @@ import { deferDelete, flushDeferredDeletes, redisAdapter, type RedisStore } from
 import type { ClientCache } from './client-cache.js';
 import type { AccountIndex } from './account-index.js';
 import { requestMemo, type RequestMemo } from './request-memo.js';
-import { heldRevocation, revocationsLanding, type HeldRevocation } from './revocation-hold.js';
+import { afterRevocationCommit, heldRevocation, inRevocationTransaction, revocationsLanding, type HeldRevocation } from './revocation-hold.js';
 
 export type { Adapter, AdapterConstructor, AdapterPayload } from './adapter-types.js';
 export { AlreadyConsumedError, ReplayDetectedError } from './adapter-types.js';
@@ -90,6 +91,9 @@ function withConsumed(text: string, consumed: number): string {
 
 /** Redis-stored models whose delete oidc-provider follows with a save (see redis-adapter's deferDelete). */
 const DEFERRED_DESTROY: ReadonlySet<string> = new Set(['Interaction', 'Session']);
+
+/** What a sign-out ends besides grants: browser sessions, the logins of the channels without one, an operator's console session. */
+const SIGNED_OUT_MODELS: ReadonlySet<string> = new Set(['Session', 'ChannelSession', 'AdminConsoleSession']);
 
 function rememberSession(memo: RequestMemo, session: { uid: string; payload: AdapterPayload | undefined }): void {
   // Never over what the request already knows of it: it may have saved that session itself.
@@ -329,6 +333,10 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
     async destroy(id: string): Promise<void> {
       const memo = requestMemo();
       if (memo) await takePendingConsume(memo)?.flush();
+      if (memo && SIGNED_OUT_MODELS.has(this.#model) && this.#holdSignOut(id)) {
+        memo.records.set(this.#recordKey(id), null);
+        return;
+      }
       const held = memo && this.#held(memo, this.#grantOf(memo, id));
       if (held) {
         if (this.#model === 'Grant') held.grant = true;
@@ -354,6 +362,20 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       } else await this.#store.revokeByGrantId(grantId);
       if (!memo) return;
       for (const key of memo.records.keys()) if (key.startsWith(`${this.#model}:`)) memo.records.delete(key);
+    }
+
+    /**
+     * A session a held sign-out ends (storage/revocation-hold.ts `revokeWithRecord`): deleted in its
+     * transaction where it is in SQL, after the commit where it is in Redis (its index row with it).
+     * False when no sign-out is held.
+     */
+    #holdSignOut(id: string): boolean {
+      if (!this.#sqlStore) return afterRevocationCommit(() => this.#store.destroy(id));
+      const { sql, params } = this.#sqlStore.destroyWrite(id);
+      return inRevocationTransaction(async (trx) => {
+        await trx.raw(sql, params as Knex.RawBinding[]);
+        if (this.#model === 'ChannelSession') await accountIndex?.remove('ChannelSession', id, trx);
+      }, sendRevocations);
     }
 
     /** The grant a record belongs to: a grant is its own; a token names its grant, as this request read it. */

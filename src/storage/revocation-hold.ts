@@ -35,12 +35,29 @@ export interface RevokedGrant {
  */
 export type RevocationRecord = (trx: Knex.Transaction, revoked: readonly RevokedGrant[]) => Promise<void>;
 
-export type SendRevocations = (held: readonly [string, HeldRevocation][], record?: RevocationRecord) => Promise<void>;
+/** With `always`, the record is written in the transaction whether or not it deleted a grant. */
+export type SendRevocations = (held: readonly [string, HeldRevocation][], record?: RevocationRecord, opts?: { always?: boolean }) => Promise<void>;
+
+/**
+ * What a sign-out (`revokeWithRecord`) holds besides its grants: the steps that make it take
+ * effect (an account's `not_before`, SQL-stored sessions' deletes), run in the transaction before
+ * its record, and what follows once that committed (Redis-stored sessions' deletes, index rows,
+ * back-channel logout notices). A record that fails leaves every session signing in, and no app
+ * told of a sign-out that did not happen.
+ */
+interface SignOutHold {
+  steps: ((trx: Knex.Transaction) => Promise<void>)[];
+  after: (() => Promise<void>)[];
+  /** How the transaction is run when no grant's revocation brought a sender of its own. */
+  send: SendRevocations | undefined;
+}
 
 interface Hold {
   grants: Map<string, HeldRevocation>;
   /** Revocations sent with their records, not yet known to have landed. */
   sending: Promise<void>[];
+  /** Set while `revokeWithRecord` runs its revoke. */
+  signOut?: SignOutHold | undefined;
 }
 
 const HOLD = 'storage:revocationHold';
@@ -113,9 +130,9 @@ export function revocationsLanding(memo: RequestMemo): Promise<unknown> | undefi
  * What waits for the held SQL deletes to commit, each tried even when one before it failed (a
  * Redis delete must not keep the index rows from going); the first failure is thrown after.
  */
-export async function runAfter(held: HeldRevocation): Promise<void> {
+export async function runAfter(after: readonly (() => Promise<void>)[]): Promise<void> {
   let failed: { err: unknown } | undefined;
-  for (const work of held.after) {
+  for (const work of after) {
     await work().catch((err: unknown) => {
       failed ??= { err };
     });
@@ -125,10 +142,10 @@ export async function runAfter(held: HeldRevocation): Promise<void> {
 
 /**
  * Runs `revoke` (Yihao's own revocation of grants: a citizen withdrawing an app's access or signing
- * out everywhere, a kiosk's card removed, a lost phone) holding its grants' deletes, then runs them
- * and `record` in one transaction, and the rest after it: a record that fails, or a `revoke` that
- * throws, leaves the grants for the retry. The record is written whatever was deleted (on its own
- * when no grant was).
+ * out, a kiosk's card removed, a lost phone, an account disabled) holding its grants' deletes and
+ * what its sign-out holds (`inRevocationTransaction`, `afterRevocationCommit`), then runs them and
+ * `record` in one transaction, and the rest after it: a record that fails, or a `revoke` that
+ * throws, leaves everything for the retry. The record is written whatever was deleted.
  */
 export async function revokeWithRecord<T>(revoke: () => Promise<T>, record: (done: T, trx: Knex.Transaction | undefined) => Promise<void>): Promise<T> {
   const memo = requestMemo();
@@ -137,6 +154,9 @@ export async function revokeWithRecord<T>(revoke: () => Promise<T>, record: (don
   holdRevocations();
   const hold = memo.notes.get(HOLD) as Hold;
   const before = new Set(hold.grants.keys());
+  const outer = hold.signOut;
+  const signOut: SignOutHold = { steps: [], after: [], send: undefined };
+  hold.signOut = signOut;
   let done: T;
   try {
     done = await revoke();
@@ -144,18 +164,44 @@ export async function revokeWithRecord<T>(revoke: () => Promise<T>, record: (don
     // What it held goes nowhere: the grants stay, for the retry to find.
     for (const grantId of [...hold.grants.keys()]) if (!before.has(grantId)) hold.grants.delete(grantId);
     throw err;
+  } finally {
+    hold.signOut = outer;
   }
   const held = [...hold.grants.entries()];
   hold.grants.clear();
-  let recorded = false;
-  if (held.length) {
-    await held[0]![1].send(held, async (trx) => {
-      recorded = true;
-      await record(done, trx);
-    });
-  }
-  if (!recorded) await record(done, undefined);
+  const send = held[0]?.[1].send ?? signOut.send;
+  if (send) {
+    await send(
+      held,
+      async (trx) => {
+        for (const step of signOut.steps) await step(trx);
+        await record(done, trx);
+      },
+      { always: true },
+    );
+  } else await record(done, undefined);
+  await runAfter(signOut.after);
   return done;
+}
+
+/**
+ * Runs `step` in the transaction of the sign-out being held (`revokeWithRecord`), before its
+ * record; false when none is held (run it now). `send` runs that transaction if nothing else does.
+ */
+export function inRevocationTransaction(step: (trx: Knex.Transaction) => Promise<void>, send: SendRevocations): boolean {
+  const signOut = (requestMemo()?.notes.get(HOLD) as Hold | undefined)?.signOut;
+  if (!signOut) return false;
+  signOut.steps.push(step);
+  signOut.send ??= send;
+  return true;
+}
+
+/** Runs `work` once the sign-out being held (`revokeWithRecord`) has committed; false when none is held (run it now). */
+export function afterRevocationCommit(work: () => Promise<void>): boolean {
+  const signOut = (requestMemo()?.notes.get(HOLD) as Hold | undefined)?.signOut;
+  if (!signOut) return false;
+  signOut.after.push(work);
+  return true;
 }
 
 /** Adds `work` to what follows `grantId`'s held revocation; false when the request holds none (run it now). */

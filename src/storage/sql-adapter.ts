@@ -340,7 +340,7 @@ const GRANT_TOKEN_MODELS = ['AccessToken', 'AuthorizationCode', 'RefreshToken', 
  */
 export function revocationSender(db: Database): SendRevocations {
   const batch = writeBatch(db);
-  return async (held, record) => {
+  return async (held, record, opts) => {
     await batch.flush();
     await db.transaction(async (trx) => {
       const revoked: RevokedGrant[] = [];
@@ -361,8 +361,8 @@ export function revocationSender(db: Database): SendRevocations {
         }
         for (const w of h.sql) await trx.raw(w.sql, w.params as Knex.RawBinding[]);
       }
-      if (record && revoked.length) await record(trx, revoked);
+      if (record && (revoked.length || opts?.always)) await record(trx, revoked);
     });
-    for (const [, h] of held) await runAfter(h);
+    for (const [, h] of held) await runAfter(h.after);
   };
 }

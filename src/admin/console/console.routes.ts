@@ -21,6 +21,7 @@ import * as pages from './pages.js';
 import { localised } from './messages.js';
 import { certificateConsoleRoutes } from './certificates.routes.js';
 import { accountConsoleRoutes } from './account.routes.js';
+import { revokeWithRecord } from '../../storage/revocation-hold.js';
 
 export interface ConsoleDeps {
   services: AdminServices;
@@ -184,10 +185,16 @@ export function consoleRoutes(router: Router, d: ConsoleDeps): void {
       return render(ctx, f, 403, (page) => pages.errorPage(page, localised(f.locale, 'the form did not come from this console session; reload the page and try again')));
     }
     if (session) {
-      await d.signIn.end(session.id);
-      // On a shared counter PC, the next person must not find a loa:2 Yihao session waiting.
-      if (session.sessionUid) await d.endYihaoSession?.(session.sessionUid, session.sub);
-      await d.services.guard.record({ sub: session.sub, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined }, 'session.ended', { accountId: session.sub }, { via: 'admin_console' });
+      // Both sessions end with their record, or neither does (storage/revocation-hold.ts).
+      await revokeWithRecord(
+        async () => {
+          await d.signIn.end(session.id);
+          // On a shared counter PC, the next person must not find a loa:2 Yihao session waiting.
+          if (session.sessionUid) await d.endYihaoSession?.(session.sessionUid, session.sub);
+        },
+        (_done, trx) =>
+          d.services.guard.record({ sub: session.sub, ip: ctx.ip, requestId: ctx.state.requestId as string | undefined }, 'session.ended', { accountId: session.sub }, { via: 'admin_console' }, trx),
+      );
     }
     ctx.cookies.set(SESSION_COOKIE, null, cookieOptions(ctx));
     render(ctx, frameFor(ctx), 200, (f) => pages.signedOutPage(f));

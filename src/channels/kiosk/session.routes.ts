@@ -79,7 +79,7 @@ export function kioskSessionRouter(deps: KioskSessionDeps): Router {
             accountId: token.accountId,
             clientId: client.clientId,
             channel: 'kiosk',
-            details: { via: 'kiosk', all: true, sessions: result.sessions, grants: result.grants, notified: result.notified },
+            details: { via: 'kiosk', all: true, sessions: result.sessions, grants: result.grants, notify: result.notify },
             ip: ctx.ip,
             requestId: (ctx.state.requestId as string | undefined) ?? undefined,
           },

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { ACR } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { acrRank } from '../../oidc/acr-policy.js';
-import type { SignOut } from '../../oidc/sign-out.js';
+import { recordedOf, type SignOut } from '../../oidc/sign-out.js';
+import { revokeWithRecord } from '../../storage/revocation-hold.js';
 import type { AccountIndex } from '../../storage/account-index.js';
 import type { KeyLinkModel } from '../../oidc/token-facts.js';
 import { keysStillHeld } from '../../storage/key-held.js';
@@ -173,9 +174,12 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
     const by = { actorType: 'citizen' as const, actorId: call.account.sub, accountId: call.account.sub, clientId: call.clientId, channel: 'mobile' as const, ip: ctx.ip };
     const revoked = await deps.deviceKeys.revoke(call.account.id, deviceKeyId, (trx) => deps.audit.append({ action: 'credential.removed', ...by, details: { type: 'device_key', deviceKeyId } }, { trx }));
     if (!revoked) throw new ChannelApiError(404, 'not_found', 'no such device key');
-    // What the key let in goes out with it: its own logins, and the browser sessions it approved.
-    const ended = await deps.signOut().endDeviceKeyLogins(call.account.sub, deviceKeyId);
-    await deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId, ...ended } });
+    // What the key let in goes out with it: its own logins, and the browser sessions it approved,
+    // with their record (storage/revocation-hold.ts).
+    await revokeWithRecord(
+      () => deps.signOut().endDeviceKeyLogins(call.account.sub, deviceKeyId),
+      (ended, trx) => deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId, ...recordedOf(ended) } }, { trx }),
+    );
     ctx.status = 204;
   });
 }

@@ -1,5 +1,5 @@
 import type { AuditLog } from '../../audit/index.js';
-import type { SignOut } from '../../oidc/sign-out.js';
+import { recordedOf, type SignOut } from '../../oidc/sign-out.js';
 import type { DeviceKeys } from './device-keys.js';
 import type { Credentials } from '../../credentials/index.js';
 import { revokeWithRecord } from '../../storage/revocation-hold.js';
@@ -45,14 +45,14 @@ export async function revokeAllDeviceKeys(
     // Each sign-out's grants go with its record (storage/revocation-hold.ts).
     await revokeWithRecord(
       () => deps.signOut.endDeviceKeyLogins(account.sub, key.id),
-      (ended, trx) => deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId: key.id, via, ...ended } }, { trx }),
+      (ended, trx) => deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId: key.id, via, ...recordedOf(ended) } }, { trx }),
     );
   }
   // The wallets first: a credential is a way in (a presentation at a kiosk) that no sign-out ends.
   await deps.credentials.lostPhone(account, actor);
   await revokeWithRecord(
     () => deps.signOut.everywhere(account.sub),
-    (ended, trx) => deps.audit.append({ action: 'session.ended', ...by, details: { everywhere: true, reason: 'lost_phone', via, ...ended } }, { trx }),
+    (ended, trx) => deps.audit.append({ action: 'session.ended', ...by, details: { everywhere: true, reason: 'lost_phone', via, ...recordedOf(ended) } }, { trx }),
   );
   return revoked;
 }

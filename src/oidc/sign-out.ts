@@ -326,8 +326,12 @@ export function createSignOut({
     const linked = (await accountIndex.grantsOfKey(accountSub, key.model, key.id)).filter((grantId) => !kept.has(grantId));
     for (const grantId of linked) grants.add(grantId);
     for (const grantId of grants) if (!closed.has(grantId)) await revokeGrant(grantId);
-    // After the commit: gone before it, a retry of a sign-out whose record failed would not find these grants.
-    for (const grantId of linked) await afterCommit(() => accountIndex.remove(key.model, `${key.id}:${grantId}`));
+    // With the grants, in the record's transaction: gone before it, the retry of a sign-out whose
+    // record failed would not find these grants.
+    for (const grantId of linked) {
+      const unlink = (trx?: Knex.Transaction) => accountIndex.remove(key.model, `${key.id}:${grantId}`, trx);
+      if (!inRevocationTransaction(unlink, sendRevocations)) await unlink();
+    }
     for (const grantId of closed) grants.add(grantId);
     // Credentials in a wallet outlive the tokens that fetched them: they go too, whatever session is kept.
     const credentials = (await onKeyRemoved?.(accountSub, { model: key.model, id: key.id })) ?? 0;

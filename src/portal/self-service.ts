@@ -12,7 +12,7 @@ import { keysStillHeld } from '../storage/key-held.js';
 import type { CredentialStore, CredentialSummary } from './credential-store.js';
 import type { Passkeys } from '../passkeys/index.js';
 import { PORTAL_CLIENT_ID } from './portal-client.js';
-import { revokeWithRecord } from '../storage/revocation-hold.js';
+import { revokeEvenWithoutRecord, revokeWithRecord } from '../storage/revocation-hold.js';
 
 /** Who acts, and from where: every change the portal makes is audited with it. */
 export interface Actor {
@@ -178,7 +178,8 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
     if ('device' in target) {
       const id = target.device;
       if (!devices || !(await devices.revoke(account.id, id, (trx) => record(actor, 'credential.removed', { details: { type: 'device', deviceKeyId: id, ...because } }, trx)))) return false;
-      await revokeWithRecord(
+      // What it let in goes, with its record or, if that fails, without (storage/revocation-hold.ts).
+      await revokeEvenWithoutRecord(
         () => signOut.endDeviceKeyLogins(account.sub, id),
         (ended, trx) => record(actor, 'session.ended', { details: { reason: 'device_key_revoked', deviceKeyId: id, ...recordedOf(ended) } }, trx),
       );
@@ -189,7 +190,7 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
     if (!type) return false;
     await record(actor, 'credential.removed', { details: { type, ...because } });
     if (type === 'passkey' || type === 'totp') {
-      await revokeWithRecord(
+      await revokeEvenWithoutRecord(
         () => (type === 'passkey' ? signOut.endPasskeyLogins(account.sub, id, keep) : signOut.endTotpLogins(account.sub, id, keep)),
         (ended, trx) => record(actor, 'session.ended', { details: { reason: `${type}_removed`, ...recordedOf(ended) } }, trx),
       );

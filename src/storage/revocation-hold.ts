@@ -185,6 +185,22 @@ export async function revokeWithRecord<T>(revoke: () => Promise<T>, record: (don
 }
 
 /**
+ * `revokeWithRecord` for a revocation that must happen even when its record cannot be written: a
+ * removed key's logins, whose removal committed with its own record first (so that a login racing
+ * the removal finds the key revoked), and whose retry would find no key to remove. Held with its
+ * record first; when that fails, `revoke` runs again in a scope of its own, holding nothing, and the
+ * failure is thrown after.
+ */
+export async function revokeEvenWithoutRecord<T>(revoke: () => Promise<T>, record: (done: T, trx: Knex.Transaction | undefined) => Promise<void>): Promise<T> {
+  try {
+    return await revokeWithRecord(revoke, record);
+  } catch (err) {
+    await withRequestMemo(revoke).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
  * Runs `step` in the transaction of the sign-out being held (`revokeWithRecord`), before its
  * record; false when none is held (run it now). `send` runs that transaction if nothing else does.
  */

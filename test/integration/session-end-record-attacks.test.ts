@@ -7,6 +7,11 @@
  * written after every change): a failure left the citizen signed out with no trace of it. Now the
  * request fails and nothing changed: the sessions still sign in silently, the apps keep their
  * grants and were told nothing; the same request made again does it all, recorded once.
+ *
+ * A removed key is the exception: its removal commits with its own record first (a login that
+ * races the removal must find the key revoked), and what it let in must end even when the
+ * sign-out's record then fails; before, the held sign-out left the thief's logins alive, and the
+ * retry found no key to remove.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
@@ -19,6 +24,7 @@ import { openPortal, submitPortalForm } from '../support/portal-browser.js';
 import { logoutReceiver } from '../support/logout-receiver.js';
 import { consentedSignIn } from '../support/grant-revocations.js';
 import { operator, type SignedInOperator } from '../support/admin-operators.js';
+import { MobileApp, phoneWithDeviceKey, registerMobileApp } from '../support/mobile-app.js';
 
 const backends: { backend: Backend; enabled: boolean }[] = [
   { backend: 'sqlite', enabled: true },
@@ -30,6 +36,7 @@ describe.each(backends)('a sign-out and its record ($backend)', ({ backend, enab
   let rp: oidc.Configuration;
   let receiver: Awaited<ReturnType<typeof logoutReceiver>>;
   let superAdmin: SignedInOperator;
+  let mobileApp: { client_id: string };
 
   beforeAll(async () => {
     if (!enabled) return;
@@ -40,6 +47,7 @@ describe.each(backends)('a sign-out and its record ($backend)', ({ backend, enab
     rp = await relyingParty(h, await h.client({ name: '登出记录应用', grantTypes: ['authorization_code'], scope: 'openid profile', backchannelLogoutUri: receiver.url }));
     const dept = await h.yihao.admin.services.bootstrap.createDepartment({ name: '登出记录中心', level: 'national' });
     superAdmin = await operator(h, [{ role: 'super-admin', departmentId: dept.id }], '钱管理');
+    mobileApp = await registerMobileApp(h);
   }, 120_000);
   afterAll(async () => {
     receiver?.server.close();
@@ -153,5 +161,23 @@ describe.each(backends)('a sign-out and its record ($backend)', ({ backend, enab
     expect(await grantsOf(citizen.sub)).toBe(0);
     expect(await records(citizen.sub, 'account.disabled')).toBe(1);
     expect(await records(citizen.sub, 'session.ended')).toBe(1);
+  });
+
+  it.skipIf(!enabled)('removing a lost phone’s device key through the app: with session.ended refused, the logins the key made still end', async () => {
+    const { citizen, phone: lost, totpSecret } = await phoneWithDeviceKey(h, mobileApp);
+    const tokens = await lost.loginWithDeviceKey(undefined, 'openid profile offline_access');
+    const fresh = await MobileApp.create(h, mobileApp);
+    await fresh.signInWithBrowser(citizen, { secret: totpSecret });
+    const remove = async () => {
+      const res = await fresh.call('DELETE', `/mobile/device-keys/${lost.deviceKeyId!}`);
+      if (res.status !== 204) throw new Error(`the app API answered ${res.status}`);
+    };
+    expect(await failsWhileRefused('session.ended', remove)).toBe(true);
+    // The key is gone with its record; so is what it let in, although the sign-out's own record failed.
+    expect(await records(citizen.sub, 'credential.removed')).toBe(1);
+    await expect(oidc.refreshTokenGrant(lost.rp, tokens.refresh_token!, undefined, { DPoP: lost.dpop }), 'the removed key’s login outlived it').rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await lost.call('GET', '/mobile/device-keys')).toMatchObject({ status: 401 });
+    // The new phone's own login did not come from the removed key.
+    expect((await fresh.call('GET', '/mobile/device-keys')).status).toBe(200);
   });
 });

@@ -4,7 +4,7 @@ import { ACR } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { acrRank } from '../../oidc/acr-policy.js';
 import { recordedOf, type SignOut } from '../../oidc/sign-out.js';
-import { revokeWithRecord } from '../../storage/revocation-hold.js';
+import { revokeEvenWithoutRecord } from '../../storage/revocation-hold.js';
 import type { AccountIndex } from '../../storage/account-index.js';
 import type { KeyLinkModel } from '../../oidc/token-facts.js';
 import { keysStillHeld } from '../../storage/key-held.js';
@@ -175,8 +175,8 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
     const revoked = await deps.deviceKeys.revoke(call.account.id, deviceKeyId, (trx) => deps.audit.append({ action: 'credential.removed', ...by, details: { type: 'device_key', deviceKeyId } }, { trx }));
     if (!revoked) throw new ChannelApiError(404, 'not_found', 'no such device key');
     // What the key let in goes out with it: its own logins, and the browser sessions it approved,
-    // with their record (storage/revocation-hold.ts).
-    await revokeWithRecord(
+    // with their record, or without it when that fails (storage/revocation-hold.ts).
+    await revokeEvenWithoutRecord(
       () => deps.signOut().endDeviceKeyLogins(call.account.sub, deviceKeyId),
       (ended, trx) => deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId, ...recordedOf(ended) } }, { trx }),
     );

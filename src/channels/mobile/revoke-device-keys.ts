@@ -42,7 +42,9 @@ export async function revokeAllDeviceKeys(
     const recorded = await deps.deviceKeys.revoke(account.id, key.id, (trx) => deps.audit.append({ action: 'credential.removed', ...by, details: { type: 'device', via, deviceKeyId: key.id } }, { trx }));
     if (!recorded) continue;
     revoked++;
-    // Each sign-out's grants go with its record (storage/revocation-hold.ts).
+    // Each sign-out's grants go with its record (storage/revocation-hold.ts). Unlike a single key's
+    // removal, a failed one is not carried out without it: the retry, finding this key revoked,
+    // still signs the account out everywhere below.
     await revokeWithRecord(
       () => deps.signOut.endDeviceKeyLogins(account.sub, key.id),
       (ended, trx) => deps.audit.append({ action: 'session.ended', ...by, details: { reason: 'device_key_revoked', deviceKeyId: key.id, via, ...recordedOf(ended) } }, { trx }),

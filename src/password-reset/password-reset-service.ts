@@ -5,7 +5,7 @@ import { appendAfterAnswer, type AuditEventInput, type AuditLog } from '../audit
 import type { SignOut } from '../oidc/sign-out.js';
 import { SmsDeliveryError, type OtpService } from '../sms/index.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
-import { revokeWithRecord } from '../storage/revocation-hold.js';
+import { revokeEvenWithoutRecord } from '../storage/revocation-hold.js';
 
 export type ResetSendResult =
   | { ok: true }
@@ -109,15 +109,24 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
         }
         await store.destroy(flowId);
         const by = { actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', ...origin } as const;
-        // The new password and its record land together, or neither does.
-        await accounts.replacePassword(account.id, password, place, { recovered: true, record: (trx) => audit.append({ action: 'password.reset', ...by, details: { method: 'sms' } }, { trx }) });
+        // The new password, its record and the end of every earlier login (`not_before`) land
+        // together, or none does.
+        const accountId = account.id;
+        await accounts.replacePassword(account.id, password, place, {
+          recovered: true,
+          record: async (trx) => {
+            await audit.append({ action: 'password.reset', ...by, details: { method: 'sms' } }, { trx });
+            await accounts.notBeforeNow(accountId, trx);
+          },
+        });
       } finally {
         place.release();
       }
       // Proven by a code to the account's phone: a distributed lock on its password ends here too.
       await accounts.lockout.unlock(account.id);
-      // Every session and grant the old password (or whoever held it) made ends, with its own record.
-      await revokeWithRecord(
+      // Every session and grant the old password (or whoever held it) made ends, with its own record,
+      // or without it when that fails: the code is spent, so no retry would come to end them.
+      await revokeEvenWithoutRecord(
         () => signOut.everywhere(account.sub),
         (ended, trx) => audit.append({ action: 'session.ended', actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', details: { reason: 'password_reset', everywhere: true, ...ended }, ...origin }, { trx }),
       );

@@ -91,7 +91,7 @@ describe('password reset through a verified SMS code', () => {
     expect(events).toHaveLength(1);
   });
 
-  it('a reset whose password.reset record cannot be stored changes no password, and a reset whose session.ended cannot be stored keeps the app’s grant', async () => {
+  it('a reset whose password.reset record cannot be stored changes no password, and one whose session.ended cannot be stored still ends the old logins', async () => {
     const db = h.yihao.stores.db;
     const client = await h.client({ grantTypes: ['authorization_code', 'refresh_token'] });
     const rp = await relyingParty(h, client);

@@ -88,6 +88,11 @@ export function createFlowStore(db: Database) {
       }
     },
 
+    /** Gives a logout token's jti back: the logout it came with failed, and the upstream's retry must be heard. */
+    async releaseJti(upstream: string, jti: string): Promise<void> {
+      await db('federation_logout_jtis').where({ upstream_name: upstream, jti }).delete();
+    },
+
     /** For the sweeper: deletes expired rows, returns how many. */
     async sweep(now: number, batchSize?: number): Promise<number> {
       let total = 0;

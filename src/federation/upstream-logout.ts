@@ -106,21 +106,34 @@ export function createUpstreamLogout(deps: {
       const { payload, issuer } = checked;
       const sid = typeof payload.sid === 'string' ? payload.sid : undefined;
       let sessions = 0;
-      for (const accountSub of await accountsFor(name, issuer, payload)) {
-        // The sessions end with the record, or none does and the upstream's retry finds them (storage/revocation-hold.ts).
-        await revokeWithRecord(
-          async () => {
-            for (const entry of await deps.accountIndex.list(accountSub)) {
-              if (entry.model !== 'Session') continue;
-              const auth = (await deps.authentications.find(entry.id)) as Partial<FederatedAuthentication> | undefined;
-              const from = auth?.upstream;
-              // Only sessions this upstream session created: a password session of the same citizen stays.
-              if (from?.name !== name || (sid ? from.sid !== sid : from.sub !== payload.sub)) continue;
-              if ((await deps.signOut.endSession(entry.id, accountSub)).ended) sessions++;
-            }
-          },
-          (_done, trx) => deps.audit.append({ action: 'federation.logout', actorType: 'system', accountId: accountSub, details: { upstream: name, sessions }, ...where }, { trx }),
-        );
+      try {
+        for (const accountSub of await accountsFor(name, issuer, payload)) {
+          // The sessions end with the record, or none does and the upstream's retry finds them (storage/revocation-hold.ts).
+          const ended = await revokeWithRecord(
+            async () => {
+              const done = { sessions: 0, notify: new Set<string>() };
+              for (const entry of await deps.accountIndex.list(accountSub)) {
+                if (entry.model !== 'Session') continue;
+                const auth = (await deps.authentications.find(entry.id)) as Partial<FederatedAuthentication> | undefined;
+                const from = auth?.upstream;
+                // Only sessions this upstream session created: a password session of the same citizen stays.
+                if (from?.name !== name || (sid ? from.sid !== sid : from.sub !== payload.sub)) continue;
+                const result = await deps.signOut.endSession(entry.id, accountSub);
+                if (!result.ended) continue;
+                done.sessions++;
+                for (const clientId of result.notify) done.notify.add(clientId);
+              }
+              return done;
+            },
+            (done, trx) =>
+              deps.audit.append({ action: 'federation.logout', actorType: 'system', accountId: accountSub, details: { upstream: name, sessions: done.sessions, notify: [...done.notify] }, ...where }, { trx }),
+          );
+          sessions += ended.sessions;
+        }
+      } catch (err) {
+        // Spent before the sign-out, the token's jti would refuse the upstream's retry of a logout that did not land.
+        await deps.flows.releaseJti(name, payload.jti!).catch(() => undefined);
+        throw err;
       }
       return { ok: true, sessions };
     },

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { normalisePhone, type Accounts } from '../accounts/index.js';
 import type { Logger } from 'pino';
 import { appendAfterAnswer, type AuditEventInput, type AuditLog } from '../audit/index.js';
-import type { SignOut } from '../oidc/sign-out.js';
+import { recordedOf, type SignOut } from '../oidc/sign-out.js';
 import { SmsDeliveryError, type OtpService } from '../sms/index.js';
 import type { AdapterConstructor } from '../storage/oidc-adapter.js';
 import { revokeEvenWithoutRecord } from '../storage/revocation-hold.js';
@@ -128,7 +128,7 @@ export function createPasswordResetService({ accounts, otp, audit, signOut, Adap
       // or without it when that fails: the code is spent, so no retry would come to end them.
       await revokeEvenWithoutRecord(
         () => signOut.everywhere(account.sub),
-        (ended, trx) => audit.append({ action: 'session.ended', actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', details: { reason: 'password_reset', everywhere: true, ...ended }, ...origin }, { trx }),
+        (ended, trx) => audit.append({ action: 'session.ended', actorType: 'citizen', actorId: account.sub, accountId: account.sub, channel: 'web', details: { reason: 'password_reset', everywhere: true, ...recordedOf(ended) }, ...origin }, { trx }),
       );
       return { ok: true };
     },

@@ -167,8 +167,9 @@ export async function revokeWithRecord<T>(revoke: () => Promise<T>, record: (don
   } finally {
     hold.signOut = outer;
   }
-  const held = [...hold.grants.entries()];
-  hold.grants.clear();
+  // Only what this call held: an enclosing one's grants wait for that one's record.
+  const held = [...hold.grants.entries()].filter(([grantId]) => !before.has(grantId));
+  for (const [grantId] of held) hold.grants.delete(grantId);
   const send = held[0]?.[1].send ?? signOut.send;
   if (send) {
     await send(
@@ -180,7 +181,9 @@ export async function revokeWithRecord<T>(revoke: () => Promise<T>, record: (don
       { always: true },
     );
   } else await record(done, undefined);
-  await runAfter(signOut.after);
+  // In order, up to the first failure: a session whose delete failed keeps its index row (the
+  // portal lists it, the retry finds it), and no app is told of a session still alive.
+  for (const work of signOut.after) await work();
   return done;
 }
 

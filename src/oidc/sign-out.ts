@@ -226,6 +226,28 @@ export function createSignOut({
     for (const clientId of bySub) if (!notices.has(clientId) && !named.has(clientId)) await notices.add(clientId, undefined);
   }
 
+  /**
+   * Runs a sign-out's steps past a failure, keeping the first to throw at the end: it ends what it
+   * can. Held, a failure still drops everything held (storage/revocation-hold.ts); run again without
+   * its record (a removed key's, a password reset's), a grant whose delete failed must not keep
+   * the next grant alive, nor its apps from being told.
+   */
+  function attempts() {
+    let failed: { err: unknown } | undefined;
+    return {
+      async run(step: () => Promise<unknown>): Promise<void> {
+        try {
+          await step();
+        } catch (err) {
+          failed ??= { err };
+        }
+      },
+      done(): void {
+        if (failed) throw failed.err;
+      },
+    };
+  }
+
   async function everywhere(accountSub: string): Promise<SignOutResult> {
     const p = holder.current;
     // A request in flight with one of these sessions may still save it back, or issue a code from
@@ -241,22 +263,26 @@ export function createSignOut({
     const grants = new Set(entries.filter((e) => e.model === 'Grant').map((e) => e.id));
     const inSessions = new Set<string>();
     const notices = logoutNotices(accountSub);
+    const each = attempts();
     let sessions = 0;
     for (const { id: uid } of entries.filter((e) => e.model === 'Session')) {
-      const session = await p.Session.findByUid(uid);
-      if (session && session.accountId === accountSub) {
-        for (const authorization of await closeSession(session, notices)) {
-          if (!authorization.grantId) continue;
-          grants.add(authorization.grantId);
-          inSessions.add(authorization.grantId);
+      await each.run(async () => {
+        const session = await p.Session.findByUid(uid);
+        if (session && session.accountId === accountSub) {
+          for (const authorization of await closeSession(session, notices)) {
+            if (!authorization.grantId) continue;
+            grants.add(authorization.grantId);
+            inSessions.add(authorization.grantId);
+          }
+          sessions++;
         }
-        sessions++;
-      }
-      await afterCommit(() => accountIndex.remove('Session', uid));
+        await afterCommit(() => accountIndex.remove('Session', uid));
+      });
     }
-    await sessionlessNotices(accountSub, [...grants].filter((g) => !inSessions.has(g)), notices);
-    for (const grantId of grants) await revokeGrant(grantId);
+    await each.run(() => sessionlessNotices(accountSub, [...grants].filter((g) => !inSessions.has(g)), notices));
+    for (const grantId of grants) await each.run(() => revokeGrant(grantId));
     await notices.send();
+    each.done();
     return { sessions, grants: grants.size, ...notices.told };
   }
 
@@ -304,38 +330,45 @@ export function createSignOut({
   ): Promise<SignOutResult> {
     const madeByKey = async (sessionUid: string) => sessionUid !== keep && keyOfLogin(await authentications.find(sessionUid), key.model) === key.id;
     const notices = logoutNotices(accountSub);
+    const each = attempts();
     const grants = new Set<string>();
     let sessions = 0;
     for (const { id: uid } of (await accountIndex.list(accountSub)).filter((e) => e.model === 'Session')) {
-      if (!(await madeByKey(uid))) continue;
-      const session = await holder.current.Session.findByUid(uid);
-      if (!session || session.accountId !== accountSub) continue;
-      for (const authorization of await closeSession(session, notices)) if (authorization.grantId) grants.add(authorization.grantId);
-      await afterCommit(() => accountIndex.remove('Session', uid));
-      sessions++;
+      await each.run(async () => {
+        if (!(await madeByKey(uid))) return;
+        const session = await holder.current.Session.findByUid(uid);
+        if (!session || session.accountId !== accountSub) return;
+        for (const authorization of await closeSession(session, notices)) if (authorization.grantId) grants.add(authorization.grantId);
+        await afterCommit(() => accountIndex.remove('Session', uid));
+        sessions++;
+      });
     }
     let logins = 0;
     const closed = new Set<string>();
     for (const login of await channelLogins(accountSub)) {
-      if (!(await madeByKey(login.session.sessionUid))) continue;
-      await closeChannelLogin(login, notices);
-      closed.add(login.grantId);
-      logins++;
+      await each.run(async () => {
+        if (!(await madeByKey(login.session.sessionUid))) return;
+        await closeChannelLogin(login, notices);
+        closed.add(login.grantId);
+        logins++;
+      });
     }
     const kept = keep ? await grantsOfSession(keep, accountSub) : new Set<string>();
     const linked = (await accountIndex.grantsOfKey(accountSub, key.model, key.id)).filter((grantId) => !kept.has(grantId));
     for (const grantId of linked) grants.add(grantId);
-    for (const grantId of grants) if (!closed.has(grantId)) await revokeGrant(grantId);
+    for (const grantId of grants) if (!closed.has(grantId)) await each.run(() => revokeGrant(grantId));
     // With the grants, in the record's transaction: gone before it, the retry of a sign-out whose
     // record failed would not find these grants.
     for (const grantId of linked) {
       const unlink = (trx?: Knex.Transaction) => accountIndex.remove(key.model, `${key.id}:${grantId}`, trx);
-      if (!inRevocationTransaction(unlink, sendRevocations)) await unlink();
+      if (!inRevocationTransaction(unlink, sendRevocations)) await each.run(() => unlink());
     }
     for (const grantId of closed) grants.add(grantId);
     // Credentials in a wallet outlive the tokens that fetched them: they go too, whatever session is kept.
-    const credentials = (await onKeyRemoved?.(accountSub, { model: key.model, id: key.id })) ?? 0;
+    let credentials = 0;
+    await each.run(async () => (credentials = (await onKeyRemoved?.(accountSub, { model: key.model, id: key.id })) ?? 0));
     await notices.send();
+    each.done();
     return { sessions: sessions + logins, grants: grants.size, ...notices.told, ...(credentials ? { credentials } : {}) };
   }
 

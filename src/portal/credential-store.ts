@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 
 export interface CredentialSummary {
@@ -24,14 +25,20 @@ export function credentialStore(db: Database) {
       return rows.map((r) => ({ id: r.id, type: r.type, createdAt: Number(r.created_at), lastUsedAt: r.last_used_at === null ? undefined : Number(r.last_used_at) }));
     },
 
-    /** Removes one removable credential of this account; returns its type, or undefined if there is none such. */
-    async remove(accountId: string, credentialId: string): Promise<string | undefined> {
+    /**
+     * Removes one removable credential of this account; returns its type, or undefined if there is
+     * none such. `record` writes the removal's audit event in its transaction: the credential goes
+     * with its record, or stays.
+     */
+    async remove(accountId: string, credentialId: string, record?: (type: string, trx: Knex.Transaction) => Promise<void>): Promise<string | undefined> {
       return db.transaction(async (trx) => {
         const row = (await trx('credentials').select('type').where({ id: credentialId, account_id: accountId }).first()) as { type: string } | undefined;
         if (!row || !isRemovable(row.type)) return undefined;
-        await trx('credentials').where({ id: credentialId, account_id: accountId }).delete();
+        // The row's own delete decides: of two removals at once, the second deletes nothing and records nothing.
+        if ((await trx('credentials').where({ id: credentialId, account_id: accountId }).delete()) === 0) return undefined;
         // Recovery codes stand in for the TOTP credential: they go with it.
         if (row.type === 'totp') await trx('recovery_codes').where({ account_id: accountId }).delete();
+        await record?.(row.type, trx);
         return row.type;
       });
     },

@@ -186,9 +186,9 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
       return true;
     }
     const id = target.credential;
-    const type = await credentials.remove(account.id, id);
+    // The credential goes with its record, or stays for the retry.
+    const type = await credentials.remove(account.id, id, (removed, trx) => record(actor, 'credential.removed', { details: { type: removed, ...because } }, trx));
     if (!type) return false;
-    await record(actor, 'credential.removed', { details: { type, ...because } });
     if (type === 'passkey' || type === 'totp') {
       await revokeEvenWithoutRecord(
         () => (type === 'passkey' ? signOut.endPasskeyLogins(account.sub, id, keep) : signOut.endTotpLogins(account.sub, id, keep)),

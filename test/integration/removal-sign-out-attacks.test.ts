@@ -11,9 +11,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
-import { latestOutboxCode, outboxPath } from '../../src/sms/index.js';
 import { revokeAllDeviceKeys } from '../../src/channels/mobile/revoke-device-keys.js';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
+import { resetPasswordThroughPages } from '../support/password-reset-walk.js';
 import { refuseAuditEvents } from '../support/audit.js';
 import { authorizationUrl, REDIRECT, relyingParty } from '../support/relying-party.js';
 import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
@@ -337,22 +337,8 @@ describe.each(backends)('removing a sign-in key, its sign-out failing ($backend)
   // ---------------------------------------------------------------------------------------------
   // 3. Password reset.
 
-  async function passwordReset(browser: ScriptedBrowser, identifier: string, phone: string, password = NEW_PASSWORD): Promise<number> {
-    let csrf = '';
-    const req = async (path: string, form?: Record<string, string>) => {
-      const res = await browser.request(new URL(path, h.url), form ? { form } : {});
-      const html = await res.text();
-      csrf = formField(html, 'csrf') ?? csrf;
-      return res;
-    };
-    await req('/password-reset?ui_locales=en');
-    const sent = await req('/password-reset?ui_locales=en', { csrf, identifier });
-    expect(sent.status).toBe(303);
-    await req(sent.headers.get('location')!);
-    const code = await latestOutboxCode(outboxPath(h.config.dataDir), `+86${phone}`, 'reset_password');
-    const done = await req('/password-reset/code?ui_locales=en', { csrf, code: code!, password, password_confirm: password });
-    return done.status;
-  }
+  const passwordReset = (browser: ScriptedBrowser, identifier: string, phone: string, password = NEW_PASSWORD) =>
+    resetPasswordThroughPages(h, browser, identifier, phone, password);
 
   it.skipIf(!enabled)('ATTACK 3: a password reset whose session.ended fails: every earlier login is refused (refresh, userinfo, prompt=none); a login with the new password works', async () => {
     const phone = freshPhone();

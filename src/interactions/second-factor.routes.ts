@@ -118,12 +118,14 @@ export function secondFactorRoutes(router: Router, deps: SecondFactorDeps): void
     const step = await load(ctx, 'enrol');
     if (!step) return;
     const { it, pending, code } = step;
-    const enrolled = await deps.secondFactors.confirmEnrolment(it.uid, pending, code);
+    // The app is bound with its record, or not at all.
+    const enrolled = await deps.secondFactors.confirmEnrolment(it.uid, pending, code, (recoveryCodes, trx) =>
+      deps.audit.append({ action: 'credential.added', actorType: 'citizen', actorId: pending.sub, accountId: pending.sub, details: { type: 'totp', recoveryCodes }, ...auditWhere(ctx, it) }, { trx }),
+    );
     if (!enrolled.ok) {
       ctx.status = 401;
       return renderSecondFactor(ctx, deps, it, pending, it.t.secondFactor.invalidCode);
     }
-    await deps.audit.append({ action: 'credential.added', actorType: 'citizen', actorId: pending.sub, accountId: pending.sub, details: { type: 'totp', recoveryCodes: enrolled.recoveryCodes.length }, ...auditWhere(ctx, it) });
     const returnTo = await finish(ctx, it, pending, enrolled.totpId, { method: 'totp', enrolled: true });
     // The sign-in is complete; the codes are shown this once, and "Continue" resumes the flow.
     htmlPage(ctx, (nonce) => recoveryCodesPage({ locale: it.locale, nonce, codes: enrolled.recoveryCodes, returnTo }));

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 import type { CredentialRow } from '../accounts/account-store.js';
 
@@ -22,7 +23,8 @@ export function mfaStore(db: Database) {
       db<TotpCredentialRow>('credentials').where({ account_id: accountId, type: 'totp' }).orderBy('created_at', 'desc').first(),
 
     /** One TOTP credential per account: a new enrolment replaces the old one and its recovery codes. */
-    async replaceTotp(credential: TotpCredentialRow, recoveryCodeHashes: string[]): Promise<void> {
+    /** `record` writes the binding's audit event in its transaction: the app is bound with its record, or not at all. */
+    async replaceTotp(credential: TotpCredentialRow, recoveryCodeHashes: string[], record?: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
       await db.transaction(async (trx) => {
         await trx('credentials').where({ account_id: credential.account_id, type: 'totp' }).delete();
         await trx('recovery_codes').where({ account_id: credential.account_id }).delete();
@@ -32,6 +34,7 @@ export function mfaStore(db: Database) {
             recoveryCodeHashes.map((code_hash) => ({ account_id: credential.account_id, code_hash, created_at: credential.created_at, used_at: null })),
           );
         }
+        await record?.(trx);
       });
     },
 

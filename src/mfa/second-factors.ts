@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { randomBytes } from 'node:crypto';
 import type { Lockout, LockState } from '../accounts/index.js';
 import type { Sealer } from '../identity/index.js';
@@ -149,7 +150,13 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
      * returned once and never again. A wrong code here does not count against the lockout: the
      * secret was made for this interaction and shown only to it, so there is nothing to guess.
      */
-    async confirmEnrolment(interactionUid: string, record: PendingSecondFactor, code: string): Promise<{ ok: true; totpId: string; recoveryCodes: string[] } | { ok: false }> {
+    /** `recordIn` writes the binding's audit event (given how many recovery codes it made) in the binding's transaction. */
+    async confirmEnrolment(
+      interactionUid: string,
+      record: PendingSecondFactor,
+      code: string,
+      recordIn?: (recoveryCodes: number, trx: Knex.Transaction) => Promise<void>,
+    ): Promise<{ ok: true; totpId: string; recoveryCodes: string[] } | { ok: false }> {
       if (record.stage !== 'enrol' || !record.sealedSecret) return { ok: false };
       const secret = sealer.open(record.sealedSecret, enrolmentPurpose(interactionUid));
       const now = Date.now();
@@ -160,6 +167,7 @@ export function createSecondFactors({ db, sealer, recoveryKeys, lockout, Adapter
       await store.replaceTotp(
         { id, account_id: record.accountId, type: 'totp', secret: sealer.seal(secret, totpPurpose(id)), created_at: now, last_used_at: now, counter: step },
         recoveryCodes.map((c) => recoveryHash(record.accountId, normaliseRecoveryCode(c)!)),
+        recordIn && ((trx) => recordIn(recoveryCodes.length, trx)),
       );
       await failures.clear(record.accountId);
       return { ok: true, totpId: id, recoveryCodes };

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Database } from '../storage/database.js';
 
 export interface PasskeyRow {
@@ -15,10 +16,12 @@ export interface PasskeyRow {
 /** SQL for passkeys (each with its `credentials` row); no business rules here. */
 export function passkeyStore(db: Database) {
   return {
-    async insert(row: PasskeyRow, createdAt: number): Promise<void> {
+    /** `record` writes the addition's audit event in its transaction: the passkey is stored with its record, or not at all. */
+    async insert(row: PasskeyRow, createdAt: number, record?: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
       await db.transaction(async (trx) => {
         await trx('credentials').insert({ id: row.credential_id, account_id: row.account_id, type: 'passkey', secret: '', created_at: createdAt, last_used_at: null });
         await trx('passkeys').insert(row);
+        await record?.(trx);
       });
     },
 

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { randomBytes } from 'node:crypto';
 import { hostCanHoldPasskeys } from './rp-id.js';
 import type {
@@ -102,8 +103,11 @@ export function createPasskeys(deps: PasskeysDeps) {
       });
     },
 
-    /** Verifies a registration response against the challenge issued for `boundTo`, and stores the passkey. */
-    async register(account: Account, boundTo: string, raw: unknown): Promise<PasskeyEnrolment> {
+    /**
+     * Verifies a registration response against the challenge issued for `boundTo`, and stores the
+     * passkey, with `record` (its audit event) in the same transaction.
+     */
+    async register(account: Account, boundTo: string, raw: unknown, record?: (trx: Knex.Transaction) => Promise<void>): Promise<PasskeyEnrolment> {
       const response = parseRegistrationResponse(raw);
       if (!response) return { ok: false, reason: 'invalid' };
       const challenge = await takeChallenge(response.response.clientDataJSON, { purpose: 'register', boundTo });
@@ -131,6 +135,7 @@ export function createPasskeys(deps: PasskeysDeps) {
           aaguid: info.aaguid,
         },
         Date.now(),
+        record,
       );
       return { ok: true, credentialId };
     },

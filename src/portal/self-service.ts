@@ -353,7 +353,8 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
 
     /** Verifies a passkey registration made in this portal session and adds it; false if it did not verify. */
     async addPasskey(actor: Actor, account: Account, boundTo: string, response: unknown, signedInWith: readonly KeyRef[] = []): Promise<boolean> {
-      const added = await passkeys.register(account, boundTo, response);
+      // The passkey is stored with its record, or not at all.
+      const added = await passkeys.register(account, boundTo, response, (trx) => record(actor, 'credential.added', { details: { type: 'passkey' } }, trx));
       if (!added.ok) {
         await record(actor, 'credential.add_failed', { details: { type: 'passkey', reason: added.reason } });
         return false;
@@ -367,7 +368,6 @@ export function selfService({ provider, accountIndex, keyHeld, authentications, 
         await record(actor, 'credential.add_failed', { details: { type: 'passkey', reason: 'sign_in_key_removed' } });
         return false;
       }
-      await record(actor, 'credential.added', { details: { type: 'passkey' } });
       return true;
     },
 

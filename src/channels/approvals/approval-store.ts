@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { randomBytes } from 'node:crypto';
 
 /**
@@ -150,13 +151,20 @@ export function approvalStore(db: Database) {
     },
 
     /** Decides a live, pending request of the account; false if it was not (any more) pending for it. */
-    async decide(id: string, accountId: string, status: Exclude<ApprovalStatus, 'pending'>, decision: ApprovalDecision): Promise<boolean> {
+    /**
+     * Compare-and-set from pending; whether this decision won. `record` writes its audit event in
+     * the same transaction, and only when it won: the decision lands with its record, or not at all.
+     */
+    async decide(id: string, accountId: string, status: Exclude<ApprovalStatus, 'pending'>, decision: ApprovalDecision, record?: (trx: Knex.Transaction) => Promise<void>): Promise<boolean> {
       const now = Date.now();
-      const n = await table()
-        .where({ id, account_id: accountId, status: 'pending' })
-        .andWhere('expires_at', '>', now)
-        .update({ status, decision: JSON.stringify(decision), decided_at: now });
-      return n > 0;
+      return db.transaction(async (trx) => {
+        const n = await trx<Row>('approval_requests')
+          .where({ id, account_id: accountId, status: 'pending' })
+          .andWhere('expires_at', '>', now)
+          .update({ status, decision: JSON.stringify(decision), decided_at: now });
+        if (n > 0) await record?.(trx);
+        return n > 0;
+      });
     },
 
     /** Deletes requests that expired before `cutoff` (epoch ms); for the sweeper. */

@@ -111,19 +111,24 @@ export function createApprovals({ store, audit }: { store: ApprovalStore; audit:
       const authentication: DeviceKeyLogin | undefined = approved
         ? { accountId: account.sub, channel: kind.channel, amr: [key.amr], acr: ACR.twoFactor, at: Math.floor(Date.now() / 1000), deviceKey: { id: key.id, use: 'approval' } }
         : undefined;
-      const won = await store.decide(id, account.id, approved ? 'approved' : 'denied', { deviceKeyId: key.id, ...(authentication ? { authentication } : {}) });
+      // The decision lands with its record, or not at all.
+      const won = await store.decide(id, account.id, approved ? 'approved' : 'denied', { deviceKeyId: key.id, ...(authentication ? { authentication } : {}) }, (trx) =>
+        audit.append(
+          {
+            action: approved ? 'approval.approved' : 'approval.denied',
+            actorType: 'citizen',
+            actorId: account.sub,
+            accountId: account.sub,
+            clientId: request.clientId,
+            channel: 'mobile',
+            ip: where.ip,
+            requestId: where.requestId,
+            details: { kind: request.kind, approvalId: id, deviceKeyId: key.id },
+          },
+          { trx },
+        ),
+      );
       if (!won) throw new ChannelApiError(409, 'already_decided', 'this request was already decided');
-      await audit.append({
-        action: approved ? 'approval.approved' : 'approval.denied',
-        actorType: 'citizen',
-        actorId: account.sub,
-        accountId: account.sub,
-        clientId: request.clientId,
-        channel: 'mobile',
-        ip: where.ip,
-        requestId: where.requestId,
-        details: { kind: request.kind, approvalId: id, deviceKeyId: key.id },
-      });
       const decided = { ...request, status: approved ? 'approved' : 'denied', decision: { deviceKeyId: key.id, authentication } } as ApprovalRequest;
       await kind.onDecision?.(decided, { approved, account, ...(authentication ? { authentication } : {}) });
       return decided;

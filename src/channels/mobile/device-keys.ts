@@ -76,7 +76,12 @@ export function createDeviceKeys(db: Database) {
      * insert are one step per account (its row locked on PostgreSQL; SQLite runs one writer), so
      * enrolments racing each other cannot pass the cap together.
      */
-    async enrol(input: { accountId: string; clientId: string; jwk: JWK; amr: DeviceKeyAmr; claimedStorage?: string | undefined; name: string }, maxPerAccount = MAX_DEVICE_KEYS_PER_ACCOUNT): Promise<EnrolResult> {
+    /** `record` writes the enrolment's audit event (given the new key's id) in its transaction: the key is enrolled with its record, or not at all. */
+    async enrol(
+      input: { accountId: string; clientId: string; jwk: JWK; amr: DeviceKeyAmr; claimedStorage?: string | undefined; name: string },
+      maxPerAccount = MAX_DEVICE_KEYS_PER_ACCOUNT,
+      record?: (keyId: string, trx: Knex.Transaction) => Promise<void>,
+    ): Promise<EnrolResult> {
       const jkt = await calculateJwkThumbprint(input.jwk, 'sha256');
       if (await table().where({ jkt }).first()) return { ok: false, reason: 'already_enrolled' };
       const row: DeviceKeyRow = {
@@ -99,6 +104,7 @@ export function createDeviceKeys(db: Database) {
           const held = await trx<DeviceKeyRow>('device_keys').where({ account_id: input.accountId }).whereNull('revoked_at').count({ n: '*' }).first();
           if (Number((held as { n: number | string } | undefined)?.n ?? 0) >= maxPerAccount) return false;
           await trx<DeviceKeyRow>('device_keys').insert(row);
+          await record?.(row.id, trx);
           return true;
         });
       } catch {

@@ -135,7 +135,22 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
     const amr: DeviceKeyAmr = deps.trustClaimedHardwareKeys && storage && HARDWARE.has(storage) ? 'hwk' : 'swk';
     // The keys that made the enrolling sign-in: the new key is filed under them, so that removing one asks about it.
     const madeWith = call.grantId ? await deps.accountIndex.keysOfGrant(call.account.sub, call.grantId) : [];
-    const result = await deps.deviceKeys.enrol({ accountId: call.account.id, clientId: call.clientId, jwk, amr, claimedStorage: storage, name });
+    // The key is enrolled with its record, or not at all.
+    const result = await deps.deviceKeys.enrol({ accountId: call.account.id, clientId: call.clientId, jwk, amr, claimedStorage: storage, name }, undefined, (deviceKeyId, trx) =>
+      deps.audit.append(
+        {
+          action: 'credential.added',
+          actorType: 'citizen',
+          actorId: call.account.sub,
+          accountId: call.account.sub,
+          clientId: call.clientId,
+          channel: 'mobile',
+          ip: ctx.ip,
+          details: { type: 'device_key', deviceKeyId, amr, claimedStorage: storage },
+        },
+        { trx },
+      ),
+    );
     if (!result.ok && result.reason === 'too_many') throw new ChannelApiError(409, 'invalid_request', `an account holds at most ${MAX_DEVICE_KEYS_PER_ACCOUNT} device keys: revoke one first`);
     if (!result.ok) throw new ChannelApiError(409, 'invalid_request', 'this key is already enrolled');
     for (const from of madeWith) await deps.accountIndex.linkBoundKey(call.account.sub, from, { model: 'DeviceKeyGrant', id: result.key.id });
@@ -146,16 +161,6 @@ export function mobileRoutes(router: Router, deps: MobileRoutesDeps): void {
       await deps.deviceKeys.revoke(call.account.id, result.key.id);
       throw invalidToken('the sign-in behind this access token has ended');
     }
-    await deps.audit.append({
-      action: 'credential.added',
-      actorType: 'citizen',
-      actorId: call.account.sub,
-      accountId: call.account.sub,
-      clientId: call.clientId,
-      channel: 'mobile',
-      ip: ctx.ip,
-      details: { type: 'device_key', deviceKeyId: result.key.id, amr, claimedStorage: storage },
-    });
     ctx.status = 201;
     ctx.set('cache-control', 'no-store');
     ctx.body = shown(result.key);

@@ -110,8 +110,8 @@ export function accountStore(db: Database) {
       await (trx ?? db)('accounts').where({ id }).update({ not_before: seconds });
     },
     /** How many rows changed: 0 when `from` is given and the account's assurance is not one of them. */
-    async setAssurance(id: string, assurance: IdentityAssurance, at: number, from?: readonly IdentityAssurance[]): Promise<number> {
-      const q = db('accounts').where({ id });
+    async setAssurance(id: string, assurance: IdentityAssurance, at: number, from?: readonly IdentityAssurance[], trx?: Knex.Transaction): Promise<number> {
+      const q = (trx ?? db)('accounts').where({ id });
       if (from) q.whereIn('assurance', [...from]);
       return q.update({ assurance, assurance_at: at, updated_at: at });
     },

@@ -355,8 +355,8 @@ export function createAccounts({ db, vault, hasher, lockout, keyed }: {
      * Records how the binding to the ID number was proven (registry check, chip, in person); with
      * `from`, only over one of those (checked in the update itself). Whether the account changed.
      */
-    async setAssurance(id: string, assurance: AccountRow['assurance'], at = Date.now(), from?: readonly AccountRow['assurance'][]): Promise<boolean> {
-      const changed = (await store.setAssurance(id, assurance, at, from)) > 0;
+    async setAssurance(id: string, assurance: AccountRow['assurance'], at = Date.now(), from?: readonly AccountRow['assurance'][], trx?: Knex.Transaction): Promise<boolean> {
+      const changed = (await store.setAssurance(id, assurance, at, from, trx)) > 0;
       forget('account:');
       return changed;
     },

@@ -5,7 +5,8 @@
  * interface: the change must not land. Once allowed, the retry lands it with exactly one record.
  * Four failed before their fix: a passkey added in the portal, an authenticator app bound at
  * sign-in, a device key enrolled through the app, and a QR sign-in approved on the phone each
- * landed without their record. The admin API's department and role changes held.
+ * landed without their record; so did a raised identity proofing level (the raise followed the
+ * evidence's transaction). The admin API's department and role changes held.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
@@ -149,5 +150,30 @@ describe.each(backends)('a business change and its record land together ($backen
     const back = await continueQr(qr.browser, qr.qr, qr.origin);
     expect(back.kind, 'the browser was signed in by an unrecorded approval').not.toBe('rp');
     expect(await records(citizen.sub, 'approval.approved')).toBe(0);
+  });
+
+  it.skipIf(!enabled)('identity proofing: a raised level whose identity.proofing_raised cannot be written is not raised, and its evidence is not kept', async () => {
+    const proofing = h.yihao.services.proofing;
+    const clientId = rp.clientMetadata().client_id;
+    // A chip read raises at once: the evidence, its record and the raise commit together or not at all.
+    const chip = await h.citizen();
+    const chipAccount = (await h.yihao.accounts.findBySub(chip.sub))!;
+    const read = () => proofing.record({ account: chipAccount, method: 'id_chip', channel: 'kiosk', clientId, actor: { type: 'kiosk', id: clientId }, documentType: 'idcard' });
+    await expect(refused('identity.proofing_raised', read)).rejects.toThrow();
+    expect((await h.yihao.accounts.findBySub(chip.sub))!.assurance, 'the level stood without its record').toBe('self_asserted');
+    expect(await db()('identity_proofing_evidence').where({ account_id: chipAccount.id })).toHaveLength(0);
+    expect(await read()).toMatchObject({ raised: true });
+    expect(await records(chip.sub, 'identity.proofing_raised')).toBe(1);
+
+    // A check confirmed later: the confirmation, its record and the raise, together.
+    const checked = await h.citizen();
+    const account = (await h.yihao.accounts.findBySub(checked.sub))!;
+    const { evidenceId } = await proofing.record({ account, method: 'in_person', channel: 'counter', clientId, actor: { type: 'staff', id: 'some-staff-sub' }, documentType: 'idcard' });
+    const confirm = () => proofing.confirm(evidenceId, { type: 'citizen', sub: checked.sub, accountId: account.id });
+    await expect(refused('identity.proofing_raised', confirm)).rejects.toThrow();
+    expect((await h.yihao.accounts.findBySub(checked.sub))!.assurance, 'the level stood without its record').toBe('self_asserted');
+    expect(await db()('identity_proofing_evidence').where({ id: evidenceId }).first()).toMatchObject({ status: 'pending' });
+    expect(await confirm()).toEqual({ ok: true, raised: true });
+    expect(await records(checked.sub, 'identity.proofing_raised')).toBe(1);
   });
 });

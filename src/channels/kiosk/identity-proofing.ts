@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { randomBytes } from 'node:crypto';
 import type { Account, Accounts } from '../../accounts/index.js';
 import type { AuditLog } from '../../audit/index.js';
@@ -104,11 +105,17 @@ export function identityProofing(d: IdentityProofingDeps) {
    * check raised it since `accountOrId` was read (a chip read whose account was loaded just before a
    * counter's in-person check was confirmed): the update itself only replaces a weaker level.
    */
-  async function raise(accountOrId: Account | string, method: ProofingMethod): Promise<boolean> {
-    const account = typeof accountOrId === 'string' ? await d.accounts.findById(accountOrId) : accountOrId;
+  /**
+   * Raises the account's standing proofing to `method` (only over a weaker one: checked in the
+   * update itself) in the evidence's transaction, with its `identity.proofing_raised` record: a
+   * raised level never stands without its record, nor its evidence.
+   */
+  async function raise(account: Account | undefined, method: ProofingMethod, trx: Knex.Transaction, record: (trx: Knex.Transaction) => Promise<void>): Promise<boolean> {
     if (!account || STRENGTH[account.assurance] >= STRENGTH[method]) return false;
     const weaker = (Object.keys(STRENGTH) as Account['assurance'][]).filter((level) => STRENGTH[level] < STRENGTH[method]);
-    return d.accounts.setAssurance(account.id, method, undefined, weaker);
+    if (!(await d.accounts.setAssurance(account.id, method, undefined, weaker, trx))) return false;
+    await record(trx);
+    return true;
   }
 
   return {
@@ -132,8 +139,8 @@ export function identityProofing(d: IdentityProofingDeps) {
         confirmed_at: atOnce ? now : null,
         created_at: now,
       };
-      // The evidence and its record commit together; the standing proofing follows them.
-      await d.db.transaction(async (trx) => {
+      // The evidence, its record and (a chip read) the raised standing proofing with its own commit together.
+      const raised = await d.db.transaction(async (trx) => {
         await trx('identity_proofing_evidence').insert(row);
         await d.audit.append(
           {
@@ -149,11 +156,11 @@ export function identityProofing(d: IdentityProofingDeps) {
           },
           { trx },
         );
+        if (!atOnce) return false;
+        return raise(e.account, e.method, trx, (t) =>
+          d.audit.append({ action: 'identity.proofing_raised', actorType: 'system', accountId: e.account.sub, clientId: e.clientId, channel: e.channel, details: { evidence_id: row.id, to: e.method } }, { trx: t }),
+        );
       });
-      const raised = atOnce ? await raise(e.account, e.method) : false;
-      if (raised) {
-        await d.audit.append({ action: 'identity.proofing_raised', actorType: 'system', accountId: e.account.sub, clientId: e.clientId, channel: e.channel, details: { evidence_id: row.id, to: e.method } });
-      }
       return { evidenceId: row.id, raised };
     },
 
@@ -196,11 +203,12 @@ export function identityProofing(d: IdentityProofingDeps) {
       }
       const citizen = await d.accounts.findById(found.accountId);
       const now = Date.now();
+      // The confirmation, its record and the raised standing proofing with its own commit together.
       const moved = await d.db.transaction(async (trx) => {
         const n = await trx('identity_proofing_evidence')
           .where({ id: evidenceId, status: 'pending' })
           .update({ status: 'confirmed', confirmed_by_type: by.type, confirmed_by: by.sub, confirmed_at: now });
-        if (n !== 1) return false;
+        if (n !== 1) return undefined;
         await d.audit.append(
           {
             action: 'identity.proofing_confirmed',
@@ -215,14 +223,13 @@ export function identityProofing(d: IdentityProofingDeps) {
           },
           { trx },
         );
-        return true;
+        const raised = await raise(citizen, found.method, trx, (t) =>
+          d.audit.append({ action: 'identity.proofing_raised', actorType: 'system', accountId: citizen?.sub, clientId: found.clientId, channel: found.channel, details: { evidence_id: evidenceId, to: found.method } }, { trx: t }),
+        );
+        return { raised };
       });
       if (!moved) return refuse('not_pending');
-      const raised = await raise(found.accountId, found.method);
-      if (raised) {
-        await d.audit.append({ action: 'identity.proofing_raised', actorType: 'system', accountId: citizen?.sub, clientId: found.clientId, channel: found.channel, details: { evidence_id: evidenceId, to: found.method } });
-      }
-      return { ok: true, raised };
+      return { ok: true, raised: moved.raised };
     },
   };
 }

@@ -133,16 +133,24 @@ export function createFederation(deps: FederationDeps) {
           }
         }
         if (input.clientAuth !== 'private_key_jwt' && !secret) throw new ConfigError(`federation.upstreams.${i}.clientSecretFile`, `is required for ${input.clientAuth}`);
-        const before = await upstreams.find(parseUpstreamInput(input).name);
-        const after = await upstreams.put(input, input.clientAuth === 'private_key_jwt' ? undefined : secret);
+        // An upstream decides who can sign in: a change from the file is recorded like the CLI's, in
+        // the change's transaction (else a failed record would never be written: the next start finds
+        // nothing to change), and every instance's restart with the same file records nothing.
+        const apply = () => db.transaction(async (trx) => {
+          const store = createUpstreamStore(trx, deps.sealer);
+          const before = await store.find(parseUpstreamInput(input).name);
+          const after = await store.put(input, input.clientAuth === 'private_key_jwt' ? undefined : secret);
+          const [was, now] = [before && upstreamDefinition(before), upstreamDefinition(after)];
+          const record = (action: 'admin.upstream.added' | 'admin.upstream.updated', details: Record<string, unknown>) =>
+            deps.audit.append({ action, actorType: 'system', actorId: 'config', details: { upstream: after.name, via: 'config', ...details } }, { trx });
+          if (!was) await record('admin.upstream.added', { after: now });
+          else if (!isDeepStrictEqual(was, now)) await record('admin.upstream.updated', { before: was, after: now });
+        });
+        // Another instance starting at the same moment may add it first; then this one's insert
+        // failed its transaction (PostgreSQL aborts it), and a second pass finds that row to update.
+        await apply().catch(() => apply());
+        active = undefined;
         clients.forget(input.name);
-        // An upstream decides who can sign in: a change from the file is recorded like the CLI's,
-        // and every instance's restart with the same file records nothing.
-        const [was, now] = [before && upstreamDefinition(before), upstreamDefinition(after)];
-        const record = (action: 'admin.upstream.added' | 'admin.upstream.updated', details: Record<string, unknown>) =>
-          deps.audit.append({ action, actorType: 'system', actorId: 'config', details: { upstream: after.name, via: 'config', ...details } });
-        if (!was) await record('admin.upstream.added', { after: now });
-        else if (!isDeepStrictEqual(was, now)) await record('admin.upstream.updated', { before: was, after: now });
       }
     },
   };

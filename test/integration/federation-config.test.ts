@@ -1,6 +1,8 @@
 /**
  * Upstreams defined in the configuration file: applied at start-up (added, then kept in step on
  * every restart), with the client secret read from a file, never from the configuration itself.
+ * A change from the file lands with its record or not at all: a start whose record failed applied
+ * the upstream all the same, and the next start, finding nothing to change, never recorded it.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,8 @@ import { syntheticCitizenId } from '../support/citizen-ids.js';
 import { federatedWalk, startUpstreamOp, type UpstreamOp } from '../support/upstream-op.js';
 import { configuredUpstream } from '../../src/federation/upstream.js';
 import { loadConfig } from '../../src/config/index.js';
+import { openDatabase } from '../../src/storage/database.js';
+import { refuseAuditEvents } from '../support/audit.js';
 
 describe('federation: upstreams from the configuration file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'yihao-fed-config-'));
@@ -90,6 +94,38 @@ describe('federation: upstreams from the configuration file', () => {
     await expect(startHarness({ reuse: again, overrides: withUpstream('x', join(dir, 'missing')) })).rejects.toThrow(
       'configuration: federation.upstreams.0.clientSecretFile cannot be read (ENOENT)',
     );
+  });
+
+  it('applies no upstream from the file without its record: the start fails, and the next one applies it, recorded once', async () => {
+    const first = await startHarness();
+    harnesses.push(first);
+    const op = await startUpstreamOp({ yihaoIssuer: first.issuer, name: 'recorded' });
+    try {
+      const secretFile = join(dir, 'recorded-secret');
+      writeFileSync(secretFile, `${op.clientSecret}\n`, { mode: 0o600 });
+      const withUpstream = (c: Harness['config']) => ({
+        ...c,
+        outbound: { allowedNetworks: ['127.0.0.0/8'] },
+        federation: { ...c.federation, upstreams: [configuredUpstream.parse({ name: 'recorded', issuer: op.issuer, clientId: op.clientId, citizenIdClaim: 'citizen_id', clientSecretFile: secretFile })] },
+      });
+      // The audit store refuses the record (a trigger in the SQLite file, which outlives the stop).
+      await refuseAuditEvents(first.yihao.stores.db, 'admin.upstream.added');
+      await first.stop();
+      await expect(startHarness({ reuse: first, overrides: withUpstream })).rejects.toThrow();
+      const db = openDatabase({ dataDir: first.env.YIHAO_DATA_DIR! });
+      try {
+        expect(await db('federation_upstreams'), 'the upstream was applied without its record').toHaveLength(0);
+        await db.raw('drop trigger refuse_audit');
+      } finally {
+        await db.destroy();
+      }
+      const h = await startHarness({ reuse: first, overrides: withUpstream });
+      harnesses.push(h);
+      expect((await h.yihao.federation.upstreams.list()).map((u) => u.name)).toEqual(['recorded']);
+      expect(await h.yihao.stores.db('audit_events').where({ action: 'admin.upstream.added' })).toHaveLength(1);
+    } finally {
+      await op.close();
+    }
   });
 
   it('refuses a bad upstream in the configuration file with one line naming the setting', () => {

@@ -116,7 +116,7 @@ export function createFederation(deps: FederationDeps) {
 
     router(interactionDeps: InteractionDeps) {
       const router = federationRouter({ ...interactionDeps, upstreams, signIn, logout, Adapter: deps.Adapter, secureCookies });
-      return signOutRoutes(router, { provider: interactionDeps.provider, signOut, continueSignOut: afterSignOut });
+      return signOutRoutes(router, { provider: interactionDeps.provider, signOut, continueSignOut: afterSignOut, holdLogout: () => deps.signOut.holdAppLogout() });
     },
 
     sweep: (now: number, batchSize?: number) => flows.sweep(now, batchSize),

@@ -36,11 +36,16 @@ export function continueSignOut(signOut: UpstreamSignOut, secureCookies: boolean
  *   detour through the upstream's sign-out, where that is configured.
  * - `GET /federation/signed-out`: back from the upstream; on to the URL Yihao stored, once.
  */
-export function signOutRoutes(router: Router, deps: { provider: () => Provider; signOut: UpstreamSignOut; continueSignOut: ContinueSignOut }): Router {
+export function signOutRoutes(
+  router: Router,
+  deps: { provider: () => Provider; signOut: UpstreamSignOut; continueSignOut: ContinueSignOut; holdLogout?: (() => void) | undefined },
+): Router {
   router.post(END_SESSION_CONFIRM, async (ctx: Context, next: Next) => {
     const provider = deps.provider();
     const cookieId = ctx.cookies.get(provider.cookieName('session'), { signed: true });
     const before = cookieId ? await provider.Session.find(cookieId) : undefined;
+    // The session's end waits for its session.ended record (oidc/events.ts), and goes with it.
+    deps.holdLogout?.();
     await next();
     if (!before?.accountId || ctx.status !== 303) return;
     // Still there: only the app was signed out ("stay signed in"), so the upstream session stays too.

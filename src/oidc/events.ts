@@ -7,7 +7,7 @@ import { currentFacts } from './token-facts.js';
 import { DEPENDENCY_DOWN, isDependencyFailure } from '../storage/dependency-failure.js';
 import { requestIdOf } from '../http/request-context.js';
 import { loggedPath } from '../logger.js';
-import { recordHeldRevocation } from '../storage/revocation-hold.js';
+import { recordHeldRevocation, recordHeldSignOut } from '../storage/revocation-hold.js';
 
 /**
  * Provider events: the ones a citizen or an auditor cares about go to the audit log, the rest to a
@@ -49,7 +49,9 @@ export function auditProviderEvents(
   if (onGrant) provider.on('grant.success', (ctx) => onGrant(ctx.oidc.params?.grant_type));
   provider.on('end_session.success', (ctx) => {
     const accountId = ctx.oidc.session?.accountId;
-    record({ action: 'session.ended', actorType: 'citizen', actorId: accountId, accountId, clientId: ctx.oidc.client?.clientId, ...where(ctx) });
+    const e: AuditEventInput = { action: 'session.ended', actorType: 'citizen', actorId: accountId, accountId, clientId: ctx.oidc.client?.clientId, ...where(ctx) };
+    // The session's end was held (federation/sign-out.routes.ts): it goes with this record, or not at all.
+    if (!recordHeldSignOut((trx) => audit.append(e, { trx }))) record(e);
   });
   provider.on('server_error', (ctx, err) => {
     // A store that went away is the outer app's 503 (http/request-context.ts), not a bug.

@@ -10,7 +10,7 @@ import type { SessionAuthentications } from './session-authentications.js';
 import { keyOfLogin } from './token-facts.js';
 import type { Database } from '../storage/database.js';
 import { revocationSender } from '../storage/sql-adapter.js';
-import { afterHeldRevocation, afterRevocationCommit, inRevocationTransaction, revokeWithRecord } from '../storage/revocation-hold.js';
+import { afterHeldRevocation, afterRevocationCommit, holdSignOut, inRevocationTransaction, revokeWithRecord } from '../storage/revocation-hold.js';
 
 /**
  * oidc-provider's Client sends back-channel logout itself; its type declarations omit the method.
@@ -405,6 +405,12 @@ export function createSignOut({
   }
 
   return {
+    /**
+     * Holds the current request's session deletes until its `session.ended` record goes with them
+     * (oidc/events.ts): an app's logout (oidc-provider's end_session), which destroys the session
+     * before it emits the event that record is written from.
+     */
+    holdAppLogout: () => holdSignOut(sendRevocations),
     everywhere,
     endSession,
     channelLogins,

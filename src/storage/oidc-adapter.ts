@@ -334,6 +334,10 @@ export function oidcAdapter({ db, redis, redisPrefix = 'yihao:', clientCache, ac
       const memo = requestMemo();
       if (memo) await takePendingConsume(memo)?.flush();
       if (memo && SIGNED_OUT_MODELS.has(this.#model) && this.#holdSignOut(id)) {
+        // Gone for the rest of the request, by its uid too (a logout's wrapper looks it up that way).
+        const known = memo.records.get(this.#recordKey(id));
+        const uid = known ? (JSON.parse(known) as AdapterPayload).uid : undefined;
+        if (typeof uid === 'string') memo.uids.set(this.#recordKey(uid), '');
         memo.records.set(this.#recordKey(id), null);
         return;
       }

@@ -204,6 +204,59 @@ export async function revokeEvenWithoutRecord<T>(revoke: () => Promise<T>, recor
 }
 
 /**
+ * From here on, the current request's sign-out is held (its sessions' deletes) until
+ * `recordHeldSignOut` sends it with its record: oidc-provider's RP-initiated logout, which destroys
+ * the session and only then emits the event its `session.ended` is written from. One left unsent
+ * at the end of the request fails it.
+ */
+export function holdSignOut(send: SendRevocations): void {
+  const memo = requestMemo();
+  if (!memo) return;
+  holdRevocations();
+  const hold = memo.notes.get(HOLD) as Hold;
+  if (hold.signOut) return;
+  const signOut: SignOutHold = { steps: [], after: [], send };
+  hold.signOut = signOut;
+  memo.settle.push(async () => {
+    if (hold.signOut !== signOut) return;
+    hold.signOut = undefined;
+    if (signOut.steps.length || signOut.after.length) throw new Error('a sign-out was held without its audit record');
+  });
+}
+
+/**
+ * Sends the sign-out `holdSignOut` held with its record, once the request's grant revocations have
+ * landed: the SQL deletes in the record's transaction, the rest after it. The request answers once
+ * it is done, and fails if it failed. False when no session's end is held (the record is then the
+ * caller's to write).
+ */
+export function recordHeldSignOut(record: (trx: Knex.Transaction) => Promise<void>): boolean {
+  const memo = requestMemo();
+  const hold = memo?.notes.get(HOLD) as Hold | undefined;
+  const signOut = hold?.signOut;
+  if (!memo || !hold || !signOut) return false;
+  hold.signOut = undefined;
+  if (!signOut.steps.length && !signOut.after.length) return false;
+  const done = (async () => {
+    const landing = revocationsLanding(memo);
+    if (landing) await landing;
+    await signOut.send!(
+      [],
+      async (trx) => {
+        for (const step of signOut.steps) await step(trx);
+        await record(trx);
+      },
+      { always: true },
+    );
+    for (const work of signOut.after) await work();
+  })();
+  // Awaited by the request's settle work; until then a failure must not count as unhandled.
+  done.catch(() => undefined);
+  memo.settle.push(() => done);
+  return true;
+}
+
+/**
  * Runs `step` in the transaction of the sign-out being held (`revokeWithRecord`), before its
  * record; false when none is held (run it now). `send` runs that transaction if nothing else does.
  */

@@ -18,7 +18,7 @@ import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { refuseAuditEvents } from '../support/audit.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
-import { ScriptedBrowser } from '../support/scripted-browser.js';
+import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { openPortal, submitPortalForm } from '../support/portal-browser.js';
 import { logoutReceiver } from '../support/logout-receiver.js';
@@ -138,6 +138,32 @@ describe.each(backends)('a sign-out and its record ($backend)', ({ backend, enab
     expect(await silentlySignedIn(browser)).toBe(false);
     expect(noticesFor(notices)).toBe(1);
     expect(await grantsOf(citizen.sub)).toBe(0);
+    expect(await records(citizen.sub, 'session.ended')).toBe(1);
+  });
+
+  it.skipIf(!enabled)('an app’s logout (RP-initiated, signing out of Yihao too): with session.ended refused, the session still signs in', async () => {
+    const citizen = await h.citizen();
+    const browser = new ScriptedBrowser();
+    const tokens = await consentedSignIn(browser, rp, citizen, 'openid profile');
+    const logout = async () => {
+      const end = new URL(rp.serverMetadata().end_session_endpoint!);
+      end.searchParams.set('id_token_hint', tokens.id_token!);
+      end.searchParams.set('client_id', rp.clientMetadata().client_id);
+      const { res, url } = await browser.follow(end, {}, h.issuer);
+      const html = await res.text();
+      const action = /action="([^"]+)"/.exec(html)?.[1];
+      expect(action, `no logout form (${res.status})`).toBeTruthy();
+      const done = await browser.request(new URL(action!, url), { form: { xsrf: formField(html, 'xsrf')!, logout: 'yes' } });
+      await done.arrayBuffer();
+      if (done.status >= 400) throw new Error(`the logout answered ${done.status}`);
+    };
+    expect(await failsWhileRefused('session.ended', logout)).toBe(true);
+    expect(await records(citizen.sub, 'session.ended')).toBe(0);
+    // Its grant went with its own grant.revoked record (the app asks for consent again); the session stays.
+    const { url } = await browser.follow(await authorizationUrl(rp, oidc.randomPKCECodeVerifier(), { prompt: 'none' }), {}, h.issuer);
+    expect(url.searchParams.get('error'), 'the session ended without its record').toBe('consent_required');
+    await logout();
+    expect(await silentlySignedIn(browser)).toBe(false);
     expect(await records(citizen.sub, 'session.ended')).toBe(1);
   });
 

@@ -13,9 +13,10 @@ import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { refuseAuditEvents } from '../support/audit.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
-import { formField, ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
+import { ScriptedBrowser, scriptedSignIn } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { openPortal, submitPortalForm } from '../support/portal-browser.js';
+import { logOutThroughApp } from '../support/grant-revocations.js';
 
 const backends: { backend: Backend; enabled: boolean }[] = [
   { backend: 'sqlite', enabled: true },
@@ -128,16 +129,8 @@ describe.each(backends)('a grant revocation and its record ($backend)', ({ backe
     const { citizen, browser, tokens } = await signedIn('openid profile');
     const before = await revokedRecords(citizen.sub);
     const logOut = async () => {
-      const end = new URL(rp.serverMetadata().end_session_endpoint!);
-      end.searchParams.set('id_token_hint', tokens.id_token!);
-      end.searchParams.set('client_id', rp.clientMetadata().client_id);
-      const { res, url } = await browser.follow(end, {}, h.issuer);
-      const html = await res.text();
-      const action = /action="([^"]+)"/.exec(html)?.[1];
-      if (!action) throw new Error(`no logout form (${res.status})`);
-      const done = await browser.request(new URL(action, url), { form: { xsrf: formField(html, 'xsrf')!, logout: 'yes' } });
-      await done.arrayBuffer();
-      if (done.status >= 400) throw new Error(`logout answered ${done.status}`);
+      const status = await logOutThroughApp(h.issuer, browser, rp, tokens.id_token!);
+      if (status >= 400) throw new Error(`logout answered ${status}`);
     };
     const refused = await whileRefused(logOut);
     await revokedOnlyWithRecord(citizen.sub, before);

@@ -13,11 +13,11 @@ import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { refuseAuditEvents } from '../support/audit.js';
 import { REDIRECT, relyingParty } from '../support/relying-party.js';
-import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
+import { ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { counterClientOf, staffSignIn } from '../support/counter-staff.js';
 import { phoneWithDeviceKey, registerMobileApp } from '../support/mobile-app.js';
-import { consentedSignIn, grantStored as grantStoredIn, refuseRows } from '../support/grant-revocations.js';
+import { consentedSignIn, grantStored as grantStoredIn, logOutThroughApp, refuseRows } from '../support/grant-revocations.js';
 import { revokeAllDeviceKeys } from '../../src/channels/mobile/revoke-device-keys.js';
 
 const backends: { backend: Backend; enabled: boolean }[] = [
@@ -128,16 +128,7 @@ describe.each(backends)('grant revocations through the sign-out paths ($backend)
       expect(other.refresh_token).toBeTruthy();
       const [grantId] = await grantsOf(citizen.sub, rpFull.clientMetadata().client_id);
       expect(grantId).toBeTruthy();
-      const end = new URL(rpCodeOnly.serverMetadata().end_session_endpoint!);
-      end.searchParams.set('id_token_hint', starter.id_token!);
-      end.searchParams.set('client_id', rpCodeOnly.clientMetadata().client_id);
-      const { res, url } = await browser.follow(end, {}, h.issuer);
-      const html = await res.text();
-      const action = /action="([^"]+)"/.exec(html)?.[1];
-      expect(action, `no logout form (${res.status})`).toBeTruthy();
-      const done = await browser.request(new URL(action!, url), { form: { xsrf: formField(html, 'xsrf')!, logout: 'yes' } });
-      await done.arrayBuffer();
-      expect(done.status).toBeLessThan(400);
+      expect(await logOutThroughApp(h.issuer, browser, rpCodeOnly, starter.id_token!)).toBeLessThan(400);
       expect(await grantStored(grantId!), 'the other app’s grant outlived the logout').toBe(false);
       const left = (await db()('oidc_models').where({ model: 'RefreshToken', grant_id: grantId }).count({ n: '*' }).first()) as { n: number | string };
       expect(Number(left.n), 'refresh tokens of the revoked grant are still stored').toBe(0);

@@ -18,11 +18,11 @@ import * as oidc from 'openid-client';
 import { startHarness, type Backend, type Harness } from '../support/harness.js';
 import { refuseAuditEvents } from '../support/audit.js';
 import { authorizationUrl, relyingParty } from '../support/relying-party.js';
-import { formField, ScriptedBrowser } from '../support/scripted-browser.js';
+import { ScriptedBrowser } from '../support/scripted-browser.js';
 import { pgAvailable, redisAvailable } from '../support/services.js';
 import { openPortal, submitPortalForm } from '../support/portal-browser.js';
 import { logoutReceiver } from '../support/logout-receiver.js';
-import { consentedSignIn } from '../support/grant-revocations.js';
+import { consentedSignIn, logOutThroughApp } from '../support/grant-revocations.js';
 import { operator, type SignedInOperator } from '../support/admin-operators.js';
 import { MobileApp, phoneWithDeviceKey, registerMobileApp } from '../support/mobile-app.js';
 
@@ -146,16 +146,8 @@ describe.each(backends)('a sign-out and its record ($backend)', ({ backend, enab
     const browser = new ScriptedBrowser();
     const tokens = await consentedSignIn(browser, rp, citizen, 'openid profile');
     const logout = async () => {
-      const end = new URL(rp.serverMetadata().end_session_endpoint!);
-      end.searchParams.set('id_token_hint', tokens.id_token!);
-      end.searchParams.set('client_id', rp.clientMetadata().client_id);
-      const { res, url } = await browser.follow(end, {}, h.issuer);
-      const html = await res.text();
-      const action = /action="([^"]+)"/.exec(html)?.[1];
-      expect(action, `no logout form (${res.status})`).toBeTruthy();
-      const done = await browser.request(new URL(action!, url), { form: { xsrf: formField(html, 'xsrf')!, logout: 'yes' } });
-      await done.arrayBuffer();
-      if (done.status >= 400) throw new Error(`the logout answered ${done.status}`);
+      const status = await logOutThroughApp(h.issuer, browser, rp, tokens.id_token!);
+      if (status >= 400) throw new Error(`the logout answered ${status}`);
     };
     expect(await failsWhileRefused('session.ended', logout)).toBe(true);
     expect(await records(citizen.sub, 'session.ended')).toBe(0);

@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { isPostgres, type Database } from '../../src/storage/database.js';
 import { authorizationUrl } from './relying-party.js';
-import { scriptedSignIn, type ScriptedBrowser } from './scripted-browser.js';
+import { formField, scriptedSignIn, type ScriptedBrowser } from './scripted-browser.js';
 
 /** Signs `citizen` in to `rp` in `browser`, asked for consent, and redeems the code. */
 export async function consentedSignIn(browser: ScriptedBrowser, rp: oidc.Configuration, citizen: { citizenId: string; password: string }, scope: string) {
@@ -31,4 +31,21 @@ export async function refuseRows(db: Database, on: { table: string; op: 'insert'
     await db.raw(`drop trigger ${name}` + (isPostgres(db) ? ` on ${on.table}` : ''));
     if (isPostgres(db)) await db.raw(`drop function ${name}()`);
   };
+}
+
+/**
+ * An app's logout (RP-initiated) in `browser`, signing out of Yihao too (`logout=yes` on the
+ * confirmation form); the confirmation's status. Throws when there is no confirmation form.
+ */
+export async function logOutThroughApp(issuer: string, browser: ScriptedBrowser, rp: oidc.Configuration, idToken: string): Promise<number> {
+  const end = new URL(rp.serverMetadata().end_session_endpoint!);
+  end.searchParams.set('id_token_hint', idToken);
+  end.searchParams.set('client_id', rp.clientMetadata().client_id);
+  const { res, url } = await browser.follow(end, {}, issuer);
+  const html = await res.text();
+  const action = /action="([^"]+)"/.exec(html)?.[1];
+  if (!action) throw new Error(`no logout form (${res.status})`);
+  const done = await browser.request(new URL(action, url), { form: { xsrf: formField(html, 'xsrf')!, logout: 'yes' } });
+  await done.arrayBuffer();
+  return done.status;
 }
